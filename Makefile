@@ -1,0 +1,49 @@
+# logd — one target per habit. `make test` is the default suite CI runs.
+GO ?= go
+PKGS := ./...
+
+.PHONY: all build test race invariants fuzz-short bench lint dumplog-check clean
+
+all: build
+
+build:
+	$(GO) build -o bin/logd ./cmd/logd
+
+## test: the whole default suite (unit, crash, scenario tests), with and without invariants.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -tags invariants ./engine/... ./segment/... ./index/...
+
+race:
+	$(GO) test -count=1 -race $(PKGS)
+
+invariants:
+	$(GO) test -count=1 -tags invariants $(PKGS)
+
+## fuzz-short: every fuzz target for a few seconds each.
+FUZZTIME ?= 10s
+fuzz-short:
+	$(GO) test -run=^$$ -fuzz=FuzzValidateBatch -fuzztime=$(FUZZTIME) ./segment
+	$(GO) test -run=^$$ -fuzz=FuzzRecover -fuzztime=$(FUZZTIME) ./segment
+	$(GO) test -run=^$$ -fuzz=FuzzOpenIndex -fuzztime=$(FUZZTIME) ./index
+	$(GO) test -run=^$$ -fuzz=FuzzUnmarshalSnapshot -fuzztime=$(FUZZTIME) ./engine/internal/producer
+	$(GO) test -run=^$$ -fuzz=FuzzFrames -fuzztime=$(FUZZTIME) ./net/server
+
+## bench: micro-benchmarks with allocations; compare runs with benchstat.
+BENCHTIME ?= 1s
+COUNT ?= 6
+bench:
+	$(GO) test -run=^$$ -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) ./segment ./index ./engine/... ./net/... | tee bench.out
+
+lint:
+	$(GO) vet $(PKGS)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+## dumplog-check: Kafka's own kafka-dump-log reads segments and indexes logd wrote.
+dumplog-check:
+	bash scripts/kafka-tools.sh fetch
+	LOGD_KAFKA_CLASSPATH="$$(bash scripts/kafka-tools.sh classpath)" $(GO) test -count=1 -run TestKafkaDumpLog -v ./engine
+
+clean:
+	rm -rf bin bench.out

@@ -1,0 +1,246 @@
+package producer
+
+import (
+	"cmp"
+	"errors"
+	"math"
+	"slices"
+)
+
+// RetainedBatches is how many of a producer's latest batches are kept for duplicate detection
+// (Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN, which matches the client's default
+// max.in.flight.requests.per.connection of 5). It is part of the snapshot format.
+const RetainedBatches = 5
+
+// Errors returned by Check. Each matches one Kafka error code; the broker maps them.
+var (
+	// ErrInvalidProducerEpoch is INVALID_PRODUCER_EPOCH (47): the batch's epoch is older than
+	// the producer's stored epoch (a fenced zombie).
+	ErrInvalidProducerEpoch = errors.New("producer: invalid producer epoch")
+	// ErrOutOfOrderSequence is OUT_OF_ORDER_SEQUENCE_NUMBER (45): the batch's first sequence
+	// does not follow the stored last sequence, or a new epoch does not start at 0.
+	ErrOutOfOrderSequence = errors.New("producer: out of order sequence number")
+	// ErrInvalidRecord is INVALID_RECORD (87): a batch with a producer id but a negative epoch
+	// or sequence.
+	ErrInvalidRecord = errors.New("producer: batch has a producer id but no valid epoch or sequence")
+)
+
+// BatchInfo is what State needs to know of a record batch.
+type BatchInfo struct {
+	ProducerID    int64 // < 0 (Kafka's -1): not an idempotent producer
+	ProducerEpoch int16
+	BaseSequence  int32
+	LastSequence  int32 // LastSequence(BaseSequence, LastOffsetDelta)
+	FirstOffset   int64 // assigned offsets; ignored by Check
+	LastOffset    int64
+	MaxTimestamp  int64
+	// Transactional is carried for the transaction support to come; version 1 of State keeps
+	// no transaction state and the rules above do not depend on it (see doc.go).
+	Transactional bool
+}
+
+// LastSequence returns the sequence of the last record of a batch whose first record has
+// sequence base and whose LastOffsetDelta is delta. Sequences wrap from MaxInt32 to 0 (Kafka's
+// DefaultRecordBatch.incrementSequence); a negative base (no sequence) is returned unchanged.
+func LastSequence(base, delta int32) int32 {
+	if base < 0 {
+		return base
+	}
+	if base > math.MaxInt32-delta {
+		return delta - (math.MaxInt32 - base) - 1
+	}
+	return base + delta
+}
+
+// inSequence reports whether next may follow last.
+func inSequence(last, next int32) bool {
+	return int64(next) == int64(last)+1 || (next == 0 && last == math.MaxInt32)
+}
+
+// Verdict is Check's answer for an acceptable batch.
+type Verdict struct {
+	// Duplicate means the batch was already appended: answer success with FirstOffset (the
+	// original base offset) and Timestamp, and append nothing.
+	Duplicate   bool
+	FirstOffset int64
+	LastOffset  int64
+	Timestamp   int64
+}
+
+// batchMeta is one retained batch.
+type batchMeta struct {
+	firstSeq, lastSeq       int32
+	firstOffset, lastOffset int64
+	timestamp               int64
+}
+
+// entry is one producer's state.
+// Invariant: 1 <= n <= RetainedBatches, every retained batch belongs to epoch.
+type entry struct {
+	batches [RetainedBatches]batchMeta // ring: the i-th oldest is batches[(head+i)%RetainedBatches]
+	since   int64                      // first offset recorded for this producer (see doc.go)
+	epoch   int16
+	head, n uint8
+}
+
+func (e *entry) at(i int) *batchMeta { return &e.batches[(int(e.head)+i)%RetainedBatches] }
+
+func (e *entry) newest() *batchMeta { return e.at(int(e.n) - 1) }
+
+func (e *entry) push(m batchMeta) {
+	if e.n < RetainedBatches {
+		*e.at(int(e.n)) = m
+		e.n++
+		return
+	}
+	e.batches[e.head] = m // overwrite the oldest
+	e.head = (e.head + 1) % RetainedBatches
+}
+
+// State is the idempotent-producer state of one partition. The zero value is not usable; use
+// New or UnmarshalSnapshot. State is not safe for concurrent use: REQUIRES the owning
+// partition's lock for every method.
+type State struct {
+	producers map[int64]*entry
+}
+
+// New returns an empty State.
+func New() *State { return &State{producers: make(map[int64]*entry)} }
+
+// Len returns the number of producers tracked.
+func (s *State) Len() int { return len(s.producers) }
+
+// Check validates batch b before it is appended (b's offsets are not used). It returns a
+// Verdict with Duplicate set if b is a retry of a retained batch, or one of ErrInvalidRecord,
+// ErrInvalidProducerEpoch, ErrOutOfOrderSequence. Check does not modify s.
+func (s *State) Check(b BatchInfo) (Verdict, error) {
+	if b.ProducerID < 0 {
+		return Verdict{}, nil
+	}
+	if b.ProducerEpoch < 0 || b.BaseSequence < 0 || b.LastSequence < 0 {
+		return Verdict{}, ErrInvalidRecord
+	}
+	e := s.producers[b.ProducerID]
+	if e == nil {
+		return Verdict{}, nil // unknown producer: any epoch, any sequence
+	}
+	switch {
+	case b.ProducerEpoch < e.epoch:
+		return Verdict{}, ErrInvalidProducerEpoch
+	case b.ProducerEpoch > e.epoch:
+		if b.BaseSequence != 0 {
+			return Verdict{}, ErrOutOfOrderSequence
+		}
+		return Verdict{}, nil
+	}
+	for i := 0; i < int(e.n); i++ {
+		if m := e.at(i); m.firstSeq == b.BaseSequence && m.lastSeq == b.LastSequence {
+			return Verdict{Duplicate: true, FirstOffset: m.firstOffset, LastOffset: m.lastOffset, Timestamp: m.timestamp}, nil
+		}
+	}
+	if !inSequence(e.newest().lastSeq, b.BaseSequence) {
+		return Verdict{}, ErrOutOfOrderSequence
+	}
+	return Verdict{}, nil
+}
+
+// Update records batch b, appended at b.FirstOffset..b.LastOffset. It never refuses a batch:
+// the leader calls it after Check accepted b as new, followers and replay call it alone.
+// Batches must come in offset order. A batch with a different epoch than the stored one
+// (higher, or lower on a follower copying its leader) replaces the producer's batches.
+func (s *State) Update(b BatchInfo) {
+	if b.ProducerID < 0 {
+		return
+	}
+	e := s.producers[b.ProducerID]
+	if e == nil {
+		e = &entry{epoch: b.ProducerEpoch, since: b.FirstOffset}
+		s.producers[b.ProducerID] = e
+	} else if e.epoch != b.ProducerEpoch {
+		e.epoch = b.ProducerEpoch
+		e.head, e.n = 0, 0
+	}
+	e.push(batchMeta{
+		firstSeq:    b.BaseSequence,
+		lastSeq:     b.LastSequence,
+		firstOffset: b.FirstOffset,
+		lastOffset:  b.LastOffset,
+		timestamp:   b.MaxTimestamp,
+	})
+}
+
+// TruncateFrom forgets every batch whose last offset is >= offset (the log was truncated to
+// end at offset), and every producer left with no batch. It returns true if the result is
+// exact: every remaining producer has the epoch and last sequence a replay of the log below
+// offset would give, and every forgotten producer was first recorded at or above offset. On
+// false, rebuild from a snapshot to keep fencing exact (see doc.go).
+func (s *State) TruncateFrom(offset int64) (exact bool) {
+	exact = true
+	for id, e := range s.producers {
+		for e.n > 0 && e.newest().lastOffset >= offset {
+			e.n--
+		}
+		if e.n == 0 {
+			if e.since < offset {
+				exact = false
+			}
+			delete(s.producers, id)
+		}
+	}
+	return exact
+}
+
+// RemoveBefore forgets the producers whose last offset is below logStartOffset (their records
+// were deleted by retention or DeleteRecords). It returns how many were removed.
+func (s *State) RemoveBefore(logStartOffset int64) int {
+	removed := 0
+	for id, e := range s.producers {
+		if e.newest().lastOffset < logStartOffset {
+			delete(s.producers, id)
+			removed++
+		}
+	}
+	return removed
+}
+
+// DefaultProducerIDExpirationMs is Kafka's producer.id.expiration.ms default (one day).
+const DefaultProducerIDExpirationMs = 86400000
+
+// RemoveExpired forgets the producers whose last timestamp is maxIdleMs or more before now
+// (Kafka's producer.id.expiration.ms check). It returns how many were removed.
+func (s *State) RemoveExpired(now, maxIdleMs int64) int {
+	removed := 0
+	for id, e := range s.producers {
+		if now-e.newest().timestamp >= maxIdleMs {
+			delete(s.producers, id)
+			removed++
+		}
+	}
+	return removed
+}
+
+// Entry describes one producer, for DescribeProducers.
+type Entry struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	LastSequence  int32
+	LastOffset    int64
+	LastTimestamp int64
+}
+
+// Entries returns every producer, by ascending producer id.
+func (s *State) Entries() []Entry {
+	out := make([]Entry, 0, len(s.producers))
+	for id, e := range s.producers {
+		m := e.newest()
+		out = append(out, Entry{
+			ProducerID:    id,
+			ProducerEpoch: e.epoch,
+			LastSequence:  m.lastSeq,
+			LastOffset:    m.lastOffset,
+			LastTimestamp: m.timestamp,
+		})
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
+}

@@ -1,0 +1,148 @@
+// Package server is logd's Kafka network front: gnet v2 event loops (epoll)
+// read and frame requests, a bounded worker pool runs the broker's Handler,
+// and one writer goroutine per busy connection sends responses in request
+// order, file regions by sendfile(2). It knows framing, the request header,
+// connections, ordering and zero-copy sends; nothing about Kafka APIs. Linux.
+//
+// # Usage
+//
+//	s := server.New(server.Config{HeaderVersion: broker.RequestHeaderVersion}, h)
+//	if err := s.Start(":9092"); err != nil { ... }
+//	...
+//	err := s.Shutdown(ctx)
+//
+//	func (b *Broker) Handle(req *server.Request) *server.Response {
+//		r := server.NewResponse()
+//		bb := r.Buffer()
+//		bb.B = appendHeaderAndPartitionFields(bb.B, req.CorrelationID, ...)
+//		r.AppendRegion(server.Region{File: seg.File(), Offset: pos, Len: n, Release: seg.Unref})
+//		bb = r.Buffer() // a new tail after the region
+//		...
+//		return r // or nil: no response (acks=0)
+//	}
+//
+// # Wire framing
+//
+//	+---------------+------------------------------------------------------+
+//	| size int32 BE | frame (size bytes)                                   |
+//	+---------------+------------------------------------------------------+
+//	                | api_key int16 | api_version int16 | correlation_id int32
+//	                | client_id: int16 len (-1 = null) + bytes
+//	                | [header v2: tagged fields]  | body ...
+//
+// size < 0 or size > MaxRequestBytes closes the connection before anything is
+// allocated. A frame shorter than the v1 header, a client id length below -1
+// or past the frame, or (when Config.HeaderVersion says v2) malformed tagged
+// fields close the connection. Without HeaderVersion, Request.BodyOffset is
+// the offset after the client id and the broker skips header v2 tagged fields.
+// Responses are framed by the server's own size prefix; the broker writes the
+// response header (correlation id, tagged fields for flexible versions).
+//
+// # Per-connection pipeline
+//
+//	gnet event loop (one per core)             worker pool             writer goroutine
+//	------------------------------             -----------             ----------------
+//	epoll: readable
+//	  read ≤ ReadBufferCap into loop buffer
+//	  OnTraffic: framer.feed (copies all
+//	  bytes out of gnet; partial frame
+//	  grows with arrivals, charged to the
+//	  global budget)
+//	  complete frame → parseHeader
+//	  ring has a free slot? ──yes──► slot[tail] = Request ──► Handle(req) ─► complete(slot, resp)
+//	       │no                          tail++                                   │
+//	       ▼                            ring full → pause                        │ head slot done and
+//	  pending (budget-charged) + pause                                          │ no writer running?
+//	                                                                             ▼
+//	  resume (Execute) ◄─── ring was full ◄──── head += n, release ◄── write slots[head..] in order:
+//	  dispatch pending; if all fit,                                  size prefix + byte parts: writev
+//	  epoll read interest back on                                    region with Fd: sendfile(&off)
+//	                                                                 region without: pread + write
+//	                                                                 EAGAIN: park on Go's netpoller
+//
+// The ring has MaxInFlight slots. Slot seq numbers are assigned in read order;
+// the writer only ever takes the done slots starting at head, so responses
+// leave in request order however the handlers interleave. A nil response is
+// a done slot with nothing to write.
+//
+// # Why a writer goroutine and not gnet's writes
+//
+// gnet v2 has no sendfile and its async writes queue without bound. The
+// writer writes the socket itself, on a dup(2) of gnet's fd wrapped in an
+// os.File: the dup shares the O_NONBLOCK file description, so os.NewFile puts
+// it on Go's runtime netpoller, and syscall.RawConn.Write parks the writer on
+// EAGAIN until the socket is writable again, with no spinning, no thread
+// blocked in poll(2) (10,000 slow consumers would otherwise need 10,000
+// threads), and no event-loop time spent on slow sockets. Closing the os.File
+// wakes a parked writer. The dup also means gnet closing its fd can never
+// make the writer write into a reused fd number.
+//
+// Consequently gnet's own writes (Write, Writev, AsyncWrite, AsyncWritev,
+// Flush, OnOpen's out bytes) are never used on a connection: there is nothing
+// of gnet's to order against, and gnet never changes a connection's epoll
+// interest (it only does so to flush its outbound buffer), which the pausing
+// below relies on. sendfile gets an explicit offset pointer, so the segment
+// file's shared offset never moves and concurrent regions of one file are
+// safe. The alternative, doing everything on the event loop via Execute with
+// gnet's buffers, was rejected: sendfile of a large region would run on, and
+// stall, the loop serving a thousand other connections, and EAGAIN handling
+// would need gnet's writable events, which it does not expose.
+//
+// The writer goroutine exists only while a connection has responses to send;
+// it exits when the head slot is not done. It gathers byte parts of
+// consecutive responses into one writev (up to 1024 iovecs), flushing before
+// each region to keep the wire order.
+//
+// # Back-pressure and memory bounds
+//
+//   - In flight: a request holds a ring slot from dispatch until its response
+//     is written. When the last slot is taken the connection stops being read
+//     (EPOLL_CTL_MOD to no read interest on gnet's epoll fd, see
+//     pause_linux.go for why and how), so a client pipelining past
+//     MaxInFlight is held back by TCP flow control, not by our memory. At most
+//     one read chunk (ReadBufferCap) arrives after the pause; its complete
+//     frames wait in pending, charged to the budget.
+//   - Received but not dispatched (partial frames and pending) are charged to
+//     the global MaxBufferedBytes budget by buffer capacity. A partial frame
+//     never allocates its claimed size: it starts at ≤ 4 KiB and doubles as
+//     bytes arrive. The connection whose growth exceeds the budget is closed.
+//   - Dispatched frames are bounded by MaxInFlight × MaxRequestBytes per
+//     connection (not by the budget; see open problems in the issue note).
+//   - Queued output is at most MaxInFlight responses per connection, and
+//     regions reference files, not memory.
+//   - Connections beyond MaxConns are closed on accept. Handler goroutines are
+//     capped by Workers; queued handler work is bounded by conns × MaxInFlight.
+//
+// # Buffer ownership
+//
+//   - Request.Frame is a pooled buffer owned by the server. It is valid and
+//     unmodified from Handle until the returned Response has been completely
+//     written or dropped (connection closed); then it returns to the pool.
+//     Sub-slices (kmsg's Produce records) may be used until then, not after.
+//   - A returned Response belongs to the server. After writing (or dropping)
+//     it, the server returns its byte buffers to bytebufferpool and calls each
+//     Region.Release exactly once. A region's file must stay open until then.
+//   - gnet's inbound bytes are copied out in OnTraffic; gnet's inbound buffer
+//     therefore stays empty and nothing references gnet memory afterwards.
+//
+// # Lock rules
+//
+//   - conn.mu guards the ring (slot states, head, tail), full, writing,
+//     closed. Held only for bookkeeping: never across a syscall, a handler, a
+//     Region.Release or a gnet call.
+//   - Event-loop owned, no lock: framer, pending, paused, gone.
+//   - Writer owned: writerState, batch; one writer per connection at a time
+//     (conn.writing).
+//   - workerPool.mu guards its queue. No lock order exists between conn.mu
+//     and workerPool.mu: neither is taken while holding the other.
+//   - Slot fields other than seq/state belong to whoever moved the slot into
+//     its current state: the loop (free→running), the handler (running), the
+//     writer (writing), or the releaser after closed.
+//
+// # Lifecycle
+//
+// Shutdown stops taking connections (new ones are closed on accept; gnet
+// keeps the listener until the engine stops) and requests (bytes read are
+// discarded), waits for in-flight requests to be answered and written, stops
+// gnet (which closes every connection), then waits for workers and writers.
+package server

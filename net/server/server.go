@@ -1,0 +1,402 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Handler answers requests. Handle runs on a worker goroutine, never on an
+// event loop, and may block. It returns nil for "no response" (acks=0
+// Produce); the connection's ordering is kept either way.
+//
+// req and req.Frame stay valid and unmodified until the response returned by
+// Handle has been completely written (or dropped because the connection
+// closed); the handler may sub-slice the frame (kmsg does) and reference it
+// from the Response until then, but not after.
+type Handler interface {
+	Handle(req *Request) *Response
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(req *Request) *Response
+
+// Handle calls f(req).
+func (f HandlerFunc) Handle(req *Request) *Response { return f(req) }
+
+// Request is one framed request. See Handler for its lifetime.
+type Request struct {
+	ConnID     uint64
+	RemoteAddr net.Addr
+	Header
+	// Frame is the whole request after the 4-byte size prefix: header and
+	// body. Owned by the server.
+	Frame []byte
+}
+
+// Body returns the request body (after the header as far as the server parsed
+// it; see Header.BodyOffset).
+func (r *Request) Body() []byte { return r.Frame[r.BodyOffset:] }
+
+// Config holds the server limits. Zero values take the defaults.
+type Config struct {
+	// MaxInFlight caps requests per connection between being read and their
+	// response being written. At the cap the server stops reading the socket.
+	// Default 32.
+	MaxInFlight int
+	// MaxConns caps open connections; beyond it new connections are closed
+	// right after accept. Default 10,000.
+	MaxConns int
+	// MaxRequestBytes is socket.request.max.bytes: the largest accepted
+	// frame (excluding its 4-byte size). Default 100 MiB.
+	MaxRequestBytes int32
+	// MaxBufferedBytes caps, across all connections, the bytes held for
+	// frames received (wholly or partly) but not yet handed to a handler.
+	// The connection whose frame would exceed it is closed. Must be >=
+	// MaxRequestBytes for a maximal request to be receivable.
+	// Default 512 MiB.
+	MaxBufferedBytes int64
+	// Workers caps handler goroutines. Handlers may block (disk, long-poll
+	// fetch waits), so this is large. Default 4096.
+	Workers int
+	// EventLoops is the number of gnet event loops. Default GOMAXPROCS.
+	EventLoops int
+	// ReadBufferCap is gnet's per-loop read buffer, which is also the most
+	// a connection can read past its in-flight cap. Default 64 KiB.
+	ReadBufferCap int
+	// HeaderVersion, if set, tells the request header version (1 or 2) of an
+	// API version; the server then skips header v2 tagged fields and
+	// Request.BodyOffset points at the body. If nil, BodyOffset is the
+	// offset after the client id and the broker skips tagged fields.
+	HeaderVersion func(apiKey, apiVersion int16) int
+	// Logf logs unexpected conditions (handler panics). Default log.Printf.
+	Logf func(format string, args ...any)
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 32
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 10000
+	}
+	if c.MaxRequestBytes <= 0 {
+		c.MaxRequestBytes = 100 << 20
+	}
+	if c.MaxBufferedBytes <= 0 {
+		c.MaxBufferedBytes = 512 << 20
+	}
+	if c.Workers <= 0 {
+		c.Workers = 4096
+	}
+	if c.EventLoops <= 0 {
+		c.EventLoops = runtime.GOMAXPROCS(0)
+	}
+	if c.ReadBufferCap <= 0 {
+		c.ReadBufferCap = 64 << 10
+	}
+	if c.Logf == nil {
+		c.Logf = log.Printf
+	}
+}
+
+// Stats is a snapshot of the server counters.
+type Stats struct {
+	ConnsActive    int64 // open connections
+	ConnsAccepted  int64 // connections accepted (excluding refused)
+	ConnsRefused   int64 // closed at accept: MaxConns or shutting down
+	Requests       int64 // frames handed to the handler
+	Responses      int64 // responses fully written
+	BytesIn        int64 // bytes read from sockets
+	BytesOut       int64 // bytes written to sockets, size prefixes included
+	SendfileBytes  int64 // region bytes sent by sendfile(2)
+	CopiedBytes    int64 // region bytes sent by pread + write
+	BufferedBytes  int64 // bytes charged to MaxBufferedBytes now
+	InFlight       int64 // requests dispatched whose response is not yet written
+	ProtocolCloses int64 // connections closed for bad framing or header
+	BudgetCloses   int64 // connections closed for MaxBufferedBytes
+	Pauses         int64 // times a connection stopped reading at MaxInFlight
+	WriteWaits     int64 // times a writer parked on EAGAIN until the socket drained
+}
+
+type counters struct {
+	connsActive, connsAccepted, connsRefused atomic.Int64
+	requests, responses, bytesIn, bytesOut   atomic.Int64
+	sendfileBytes, copiedBytes               atomic.Int64
+	protocolCloses, budgetCloses, pauses     atomic.Int64
+	buffered, inflight, writeWaits           atomic.Int64
+}
+
+// Server is the Kafka network front: gnet event loops read and frame requests,
+// a worker pool runs the Handler, per-connection writers send responses in
+// order. See doc.go.
+type Server struct {
+	cfg Config
+	h   Handler
+
+	st      counters
+	nextID  atomic.Uint64
+	closing atomic.Bool
+
+	pool workerPool
+	wg   sync.WaitGroup // worker and writer goroutines
+
+	mu      sync.Mutex // guards started, eng, addr
+	started bool
+	eng     gnet.Engine
+	addr    net.Addr
+	runDone chan struct{}
+}
+
+// New returns a server; call Start to listen.
+func New(cfg Config, h Handler) *Server {
+	cfg.setDefaults()
+	s := &Server{cfg: cfg, h: h}
+	s.pool = workerPool{max: cfg.Workers, wg: &s.wg, run: s.runSlot}
+	s.pool.workFn = s.pool.work
+	return s
+}
+
+// budget implementation on the server's atomic counter.
+func (s *Server) reserve(n int) bool {
+	if n <= 0 {
+		return true
+	}
+	if s.st.buffered.Add(int64(n)) > s.cfg.MaxBufferedBytes {
+		s.st.buffered.Add(-int64(n))
+		return false
+	}
+	return true
+}
+
+func (s *Server) release(n int) {
+	if n > 0 {
+		s.st.buffered.Add(-int64(n))
+	}
+}
+
+// Start listens on addr ("host:port"; port 0 picks one) and returns once the
+// socket is listening. Use Addr for the bound address.
+func (s *Server) Start(addr string) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errAlreadyStarted
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	booted := make(chan error, 1)
+	runErr := make(chan error, 1)
+	s.runDone = make(chan struct{})
+	lh := &loopHandler{s: s, booted: booted}
+	go func() {
+		defer close(s.runDone)
+		runErr <- gnet.Run(lh, "tcp://"+addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(s.cfg.EventLoops),
+			gnet.WithReadBufferCap(s.cfg.ReadBufferCap),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReuseAddr(true),
+			gnet.WithLogger(gnetLogger{s.cfg.Logf}),
+		)
+	}()
+	select {
+	case err := <-booted:
+		return err
+	case err := <-runErr:
+		if err == nil {
+			err = errors.New("server: gnet exited before boot")
+		}
+		return err
+	}
+}
+
+// Addr is the bound listen address, nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		ConnsActive:    s.st.connsActive.Load(),
+		ConnsAccepted:  s.st.connsAccepted.Load(),
+		ConnsRefused:   s.st.connsRefused.Load(),
+		Requests:       s.st.requests.Load(),
+		Responses:      s.st.responses.Load(),
+		BytesIn:        s.st.bytesIn.Load(),
+		BytesOut:       s.st.bytesOut.Load(),
+		SendfileBytes:  s.st.sendfileBytes.Load(),
+		CopiedBytes:    s.st.copiedBytes.Load(),
+		BufferedBytes:  s.st.buffered.Load(),
+		InFlight:       s.st.inflight.Load(),
+		ProtocolCloses: s.st.protocolCloses.Load(),
+		BudgetCloses:   s.st.budgetCloses.Load(),
+		Pauses:         s.st.pauses.Load(),
+		WriteWaits:     s.st.writeWaits.Load(),
+	}
+}
+
+// Shutdown stops taking connections and requests, waits for in-flight
+// handlers and their responses to be written, then closes every connection
+// and waits for the server's goroutines to exit. If ctx ends first, the
+// connections are closed anyway and ctx's error is returned; handlers still
+// running then finish in the background (their responses are dropped).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	eng, started := s.eng, s.started
+	s.mu.Unlock()
+	if !started || s.runDone == nil {
+		return nil
+	}
+	s.closing.Store(true)
+
+	var err error
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for s.st.inflight.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-tick.C:
+		}
+	}
+	// Stop returns when the loops have exited; they close every connection
+	// (OnClose) on the way out.
+	if e := eng.Stop(ctx); e != nil && err == nil {
+		err = e
+	}
+	select {
+	case <-s.runDone:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
+}
+
+// gnetLogger drops gnet's debug and info lines (it announces every engine
+// start) and passes the rest to Config.Logf. gnet installs it process-wide.
+type gnetLogger struct{ logf func(string, ...any) }
+
+func (gnetLogger) Debugf(string, ...any)       {}
+func (gnetLogger) Infof(string, ...any)        {}
+func (l gnetLogger) Warnf(f string, a ...any)  { l.logf("gnet: "+f, a...) }
+func (l gnetLogger) Errorf(f string, a ...any) { l.logf("gnet: "+f, a...) }
+func (l gnetLogger) Fatalf(f string, a ...any) { l.logf("gnet: FATAL: "+f, a...) }
+
+// loopHandler adapts the server to gnet's EventHandler without exporting the
+// callbacks on Server. All its methods run on event loops.
+type loopHandler struct {
+	gnet.BuiltinEventEngine
+	s      *Server
+	booted chan error
+}
+
+func (lh *loopHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	s := lh.s
+	fd, err := eng.Dup()
+	if err != nil {
+		lh.booted <- fmt.Errorf("server: dup listener: %w", err)
+		return gnet.Shutdown
+	}
+	sa, err := unix.Getsockname(fd)
+	_ = unix.Close(fd)
+	if err != nil {
+		lh.booted <- fmt.Errorf("server: getsockname: %w", err)
+		return gnet.Shutdown
+	}
+	var addr net.Addr
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		addr = &net.TCPAddr{IP: net.IP(a.Addr[:]).To16(), Port: a.Port}
+	case *unix.SockaddrInet6:
+		addr = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+	}
+	s.mu.Lock()
+	s.eng, s.addr = eng, addr
+	s.mu.Unlock()
+	lh.booted <- nil
+	return gnet.None
+}
+
+func (lh *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := lh.s
+	if s.closing.Load() {
+		s.st.connsRefused.Add(1)
+		return nil, gnet.Close
+	}
+	if s.st.connsActive.Add(1) > int64(s.cfg.MaxConns) {
+		s.st.connsActive.Add(-1)
+		s.st.connsRefused.Add(1)
+		return nil, gnet.Close
+	}
+	c, err := newConn(s, gc)
+	if err != nil {
+		s.st.connsActive.Add(-1)
+		s.st.connsRefused.Add(1)
+		return nil, gnet.Close
+	}
+	s.st.connsAccepted.Add(1)
+	gc.SetContext(c)
+	// Never return bytes here: gnet must not write on this connection.
+	return nil, gnet.None
+}
+
+func (lh *loopHandler) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	c, _ := gc.Context().(*conn)
+	if c == nil {
+		return gnet.None
+	}
+	gc.SetContext(nil)
+	c.onClose()
+	lh.s.st.connsActive.Add(-1)
+	return gnet.None
+}
+
+func (lh *loopHandler) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, _ := gc.Context().(*conn)
+	if c == nil {
+		return gnet.Close
+	}
+	return c.onTraffic()
+}
+
+// runSlot runs the handler for one request on a worker goroutine.
+func (s *Server) runSlot(sl *slot) {
+	resp, ok := s.callHandler(sl)
+	if !ok {
+		sl.c.abort()
+		_ = sl.c.gc.Close()
+	}
+	sl.c.complete(sl, resp)
+}
+
+func (s *Server) callHandler(sl *slot) (resp *Response, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.cfg.Logf("server: handler panic on conn %d api %d v%d: %v",
+				sl.req.ConnID, sl.req.APIKey, sl.req.APIVersion, r)
+			resp, ok = nil, false
+		}
+	}()
+	return s.h.Handle(&sl.req), true
+}
