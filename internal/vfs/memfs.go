@@ -84,6 +84,21 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 	}
 }
 
+// CrashClone returns a new MemFS holding what a crash of m would leave (see Crash), and leaves
+// m untouched: the process that "crashed" may go on using m and its handles without touching
+// what the restarted process sees, as a killed process cannot.
+func (m *MemFS) CrashClone(rng *rand.Rand) *MemFS {
+	m.mu.Lock()
+	c := &MemFS{live: map[string]*memNode{}, durable: map[string]*memNode{}}
+	for name, n := range m.durable {
+		cp := &memNode{dir: n.dir, synced: append([]byte(nil), n.synced...), data: append([]byte(nil), n.data...)}
+		c.durable[name] = cp
+	}
+	m.mu.Unlock()
+	c.Crash(rng)
+	return c
+}
+
 func clean(name string) string { return filepath.Clean("/" + name) }
 
 func (m *MemFS) parentExistsLocked(name string) bool {

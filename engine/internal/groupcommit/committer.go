@@ -100,6 +100,9 @@ type Committer struct {
 	forgetWaiters int
 	// flusherIdle is true while the flusher waits on work with nothing to do. Guarded by mu.
 	flusherIdle bool
+	// requested is the highest seq a Wait, Notify or Flush asked for; a round starts only
+	// while requested > startedSeq. Guarded by mu.
+	requested uint64
 	// err is the failure that took the directory offline, nil while healthy. Guarded by mu.
 	err error
 	// closing is set by Close; closed once the flusher has stopped. Guarded by mu.
@@ -208,11 +211,20 @@ func (c *Committer) refuseLocked() error {
 // REQUIRES: c.mu.
 func (c *Committer) nextSeqLocked() uint64 {
 	c.seq++
-	if c.flusherIdle {
+	return c.seq
+}
+
+// requestLocked records that someone waits for seq and wakes the idle flusher if that needs a
+// new round. Rounds are demand-driven: dirty data nobody waits for is synced by the next round
+// someone asks for (or Flush, or Close), not eagerly. REQUIRES: c.mu.
+func (c *Committer) requestLocked(seq uint64) {
+	if seq > c.requested {
+		c.requested = seq
+	}
+	if c.flusherIdle && c.requested > c.startedSeq {
 		c.flusherIdle = false
 		c.work.Signal()
 	}
-	return c.seq
 }
 
 // Wait blocks until seq is covered by a completed sync and returns nil, or returns the
@@ -235,6 +247,7 @@ func (c *Committer) Wait(seq uint64) error {
 		if seq > c.seq {
 			return errFutureSeq
 		}
+		c.requestLocked(seq)
 		r := c.round // the round in flight covers seq …
 		if seq > c.startedSeq {
 			r++ // … or else the next one will.
@@ -267,6 +280,7 @@ func (c *Committer) Notify(seq uint64, fn func(error)) {
 		err = errFutureSeq
 	default:
 		c.notifiers = append(c.notifiers, notifier{seq: seq, fn: fn})
+		c.requestLocked(seq)
 		c.mu.Unlock()
 		return
 	}
@@ -341,7 +355,7 @@ func (c *Committer) flushLoop() {
 	defer close(c.start) // stops the sync workers
 	c.mu.Lock()
 	for {
-		for c.seq == c.startedSeq && !c.closing {
+		for c.requested <= c.startedSeq && !c.closing {
 			c.flusherIdle = true
 			c.work.Wait()
 		}

@@ -281,7 +281,7 @@ func TestNotifyOrder(t *testing.T) {
 		}
 	}
 
-	first, _ := c.MarkDirty(g)
+	first := startRound(c, g)
 	<-entered // round 1 is syncing g and blocked
 	var seqs []uint64
 	for range 20 {
@@ -392,7 +392,7 @@ func TestSyncErrorFailsEveryone(t *testing.T) {
 		<-release
 		return syscall.EIO
 	}
-	badSeq, _ := c.MarkDirty(bad)
+	badSeq := startRound(c, bad)
 	<-entered
 	// Waiters of the failing round and of the next one, blocked and queued.
 	nextSeq, _ := c.MarkDirty(ok)
@@ -473,7 +473,7 @@ func TestForgetInFlight(t *testing.T) {
 	c := New(Config{FS: fs})
 	defer c.Close()
 	f, entered, release := gatedFile(t, fs, "/seg.log")
-	seq, _ := c.MarkDirty(f)
+	seq := startRound(c, f)
 	<-entered
 	forgotten := make(chan struct{})
 	go func() {
@@ -512,7 +512,7 @@ func TestForgetPending(t *testing.T) {
 	g, entered, release := gatedFile(t, fs, "/busy.log")
 	inner, _ := vfs.Create(fs, "/seg.log")
 	f := &hookFile{File: inner}
-	c.MarkDirty(g)
+	startRound(c, g)
 	<-entered // round 1 in flight
 	seq, _ := c.MarkDirty(f)
 	c.Forget(f) // only in the dirty set: returns at once
@@ -540,7 +540,7 @@ func TestCloseReleasesPending(t *testing.T) {
 	g, entered, release := gatedFile(t, fs, "/busy.log")
 	plain, _ := vfs.Create(fs, "/p.log")
 	plain.WriteAt([]byte("x"), 0)
-	c.MarkDirty(g)
+	startRound(c, g)
 	<-entered
 	seq, _ := c.MarkDirty(plain)
 	waitErr := make(chan error, 1)
@@ -634,7 +634,7 @@ func TestClosedFileNotForgottenFails(t *testing.T) {
 	defer c.Close()
 	g, entered, release := gatedFile(t, fs, "/busy.log")
 	f, _ := vfs.Create(fs, "/seg.log")
-	c.MarkDirty(g)
+	startRound(c, g)
 	<-entered
 	seq, _ := c.MarkDirty(f)
 	f.Close()
@@ -689,4 +689,17 @@ func TestAllocs(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, op); n > 0 {
 		t.Fatalf("%.2f allocations per write/MarkDirty/Notify/Wait, want 0", n)
 	}
+}
+
+// startRound marks f dirty and asks for a round covering it, as a waiter would, without
+// registering a waiter.
+func startRound(c *Committer, f vfs.File) uint64 {
+	seq, err := c.MarkDirty(f)
+	if err != nil {
+		panic(err)
+	}
+	c.mu.Lock()
+	c.requestLocked(seq)
+	c.mu.Unlock()
+	return seq
 }

@@ -28,9 +28,12 @@
 //	                                                   OnSync; the next round starts at once.
 //
 // A write made before MarkDirty returned seq s is in the dirty set of the first round with
-// roundSeq ≥ s, so that round's fdatasync covers it. The next round starts as soon as the
-// previous one ends whenever a sequence number is pending: batching comes from load (appends
-// that arrive during a round share the next one), never from a timer. With W writers that each
+// roundSeq ≥ s, so that round's fdatasync covers it. Rounds are demand-driven: one starts when
+// a Wait, Notify or Flush asks for a sequence number no started round covers, and then as soon
+// as the previous round ends while such a request is pending. Batching comes from load (appends
+// that arrive during a round share the next one), never from a timer. Dirty files nobody waits
+// for (acks=1 on a topic without flush settings, as in Kafka) are synced only by the next round
+// someone asks for, by Flush, or by Close. With W writers that each
 // wait for their append before the next, the writers settle into two cohorts that alternate
 // rounds (one syncs while the other writes), so a round releases about W/2 appends.
 //

@@ -1,0 +1,455 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/logd/logd/engine/internal/groupcommit"
+	"github.com/logd/logd/internal/vfs"
+)
+
+// Config configures an Engine: one log directory.
+type Config struct {
+	// Dir is the log directory (Kafka's log.dirs entry).
+	Dir string
+	// FS is the filesystem; nil means the operating system's.
+	FS vfs.FS
+	// Logger receives recovery, retention and failure reports; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests inject their own.
+	Now func() time.Time
+	// Housekeeping intervals (Kafka: log.retention.check.interval.ms,
+	// log.flush.offset.checkpoint.interval.ms, log.flush.scheduler.interval.ms); zero picks
+	// the defaults 5 min, 1 min and 1 s; negative disables the background loop (tests).
+	RetentionCheckInterval time.Duration
+	CheckpointInterval     time.Duration
+	FlushCheckInterval     time.Duration
+	// SegmentIdleTimeout closes the files of segments unread for this long (default 10 min).
+	SegmentIdleTimeout time.Duration
+	// OnSync, if set, observes each group commit round (fsync latency metrics).
+	OnSync func(dur time.Duration, files int)
+}
+
+func (c *Config) setDefaults() {
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.RetentionCheckInterval == 0 {
+		c.RetentionCheckInterval = 5 * time.Minute
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = time.Minute
+	}
+	if c.FlushCheckInterval == 0 {
+		c.FlushCheckInterval = time.Second
+	}
+	if c.SegmentIdleTimeout == 0 {
+		c.SegmentIdleTimeout = 10 * time.Minute
+	}
+}
+
+// Engine is one log directory: the partitions' logs in it, their group committer, the
+// recovery-point and log-start-offset checkpoints, the clean-shutdown marker, and the
+// housekeeping loop (retention, checkpoints, flush.ms, closing idle segments).
+//
+// Partitions found on disk are opened lazily, on the first OpenLog, so a directory with many
+// partitions starts fast and holds file descriptors and mmaps only for partitions in use.
+type Engine struct {
+	cfg Config
+	fs  vfs.FS
+	gc  *groupcommit.Committer
+	log *slog.Logger
+
+	mu        sync.Mutex               // guards the fields below
+	logs      map[TopicPartition]*Log  // opened logs
+	onDisk    map[TopicPartition]bool  // partitions found on disk, not yet opened
+	recPts    map[TopicPartition]int64 // checkpointed recovery points of unopened logs
+	starts    map[TopicPartition]int64 // checkpointed log start offsets of unopened logs
+	clean     bool                     // the directory was shut down cleanly
+	offline   error                    // set when the directory failed
+	closed    bool
+	lastFlush map[TopicPartition]time.Time // flush.ms bookkeeping
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+// Open opens a log directory, creating it if needed. It reads the checkpoints and the
+// clean-shutdown marker (then removes the marker, so a crash from now on is detected).
+func Open(cfg Config) (*Engine, error) {
+	cfg.setDefaults()
+	fs := cfg.FS
+	if err := fs.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("log directory %s: %w", cfg.Dir, err)
+	}
+	if err := fs.SyncDir(filepath.Dir(filepath.Clean(cfg.Dir))); err != nil {
+		return nil, fmt.Errorf("log directory %s: %w", cfg.Dir, err)
+	}
+	e := &Engine{
+		cfg: cfg, fs: fs, log: cfg.Logger.With("log_dir", cfg.Dir),
+		logs: map[TopicPartition]*Log{}, onDisk: map[TopicPartition]bool{},
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	names, err := fs.ReadDir(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("log directory %s: %w", cfg.Dir, err)
+	}
+	for _, n := range names {
+		if fi, err := fs.Stat(filepath.Join(cfg.Dir, n)); err == nil && fi.IsDir() {
+			if tp, ok := parseDirName(n); ok {
+				e.onDisk[tp] = true
+			}
+		}
+	}
+	marker := filepath.Join(cfg.Dir, cleanShutdownFile)
+	if _, err := fs.Stat(marker); err == nil {
+		e.clean = true
+		if err := fs.Remove(marker); err != nil {
+			return nil, err
+		}
+		if err := fs.SyncDir(cfg.Dir); err != nil {
+			return nil, err
+		}
+	} else if len(e.onDisk) > 0 {
+		e.log.Warn("log directory was not shut down cleanly: recovering partitions after their recovery points as they open")
+	}
+	if e.recPts, err = readOffsetCheckpoint(fs, cfg.Dir, recoveryPointFile); err != nil {
+		e.log.Warn("ignoring unreadable checkpoint: full recovery", "file", recoveryPointFile, "err", err)
+		e.recPts, e.clean = map[TopicPartition]int64{}, false
+	}
+	if e.starts, err = readOffsetCheckpoint(fs, cfg.Dir, logStartOffsetFile); err != nil {
+		e.log.Warn("ignoring unreadable checkpoint", "file", logStartOffsetFile, "err", err)
+		e.starts = map[TopicPartition]int64{}
+	}
+	e.gc = groupcommit.New(groupcommit.Config{
+		FS:        fs,
+		Dir:       cfg.Dir,
+		OnSync:    cfg.OnSync,
+		OnFailure: e.fail,
+	})
+	if cfg.RetentionCheckInterval > 0 {
+		go e.housekeeping()
+	} else {
+		close(e.done)
+	}
+	return e, nil
+}
+
+// Dir returns the log directory.
+func (e *Engine) Dir() string { return e.cfg.Dir }
+
+// fail takes the directory offline after an fsync or write error.
+func (e *Engine) fail(err error) {
+	e.mu.Lock()
+	first := e.offline == nil
+	if first {
+		e.offline = err
+	}
+	e.mu.Unlock()
+	if first {
+		e.log.Error("log directory offline: a write or fsync failed; its data may not be durable. Fix the disk and restart", "err", err)
+	}
+}
+
+// Offline returns the error that took the directory offline, or nil.
+func (e *Engine) Offline() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.offline
+}
+
+// Partitions lists every partition in the directory, opened or not, sorted.
+func (e *Engine) Partitions() []TopicPartition {
+	e.mu.Lock()
+	tps := make([]TopicPartition, 0, len(e.logs)+len(e.onDisk))
+	for tp := range e.logs {
+		tps = append(tps, tp)
+	}
+	for tp := range e.onDisk {
+		tps = append(tps, tp)
+	}
+	e.mu.Unlock()
+	sort.Slice(tps, func(i, j int) bool {
+		if tps[i].Topic != tps[j].Topic {
+			return tps[i].Topic < tps[j].Topic
+		}
+		return tps[i].Partition < tps[j].Partition
+	})
+	return tps
+}
+
+// Log returns an opened log, or nil.
+func (e *Engine) Log(tp TopicPartition) *Log {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.logs[tp]
+}
+
+// OpenLog returns the partition's log, opening it from disk (recovering it if the directory
+// was not shut down cleanly) or, with create set, creating it empty. It fails with
+// ErrUnknownPartition when the partition does not exist and create is false.
+func (e *Engine) OpenLog(tp TopicPartition, cfg LogConfig, create bool) (*Log, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil, ErrClosed
+	}
+	if e.offline != nil {
+		return nil, fmt.Errorf("%w: %v", ErrLogDirOffline, e.offline)
+	}
+	if l := e.logs[tp]; l != nil {
+		return l, nil
+	}
+	dir := filepath.Join(e.cfg.Dir, tp.dirName())
+	if !e.onDisk[tp] {
+		if !create {
+			return nil, fmt.Errorf("%s: %w", tp, ErrUnknownPartition)
+		}
+		if err := e.fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		if err := e.fs.SyncDir(e.cfg.Dir); err != nil {
+			e.failLocked(err)
+			return nil, err
+		}
+	}
+	start := time.Now()
+	l, err := openLog(openParams{
+		fs: e.fs, dir: dir, tp: tp, cfg: cfg, gc: e.gc, logger: e.log, now: e.cfg.Now,
+		clean: e.clean, recoveryPoint: e.recPts[tp], logStartOffset: e.starts[tp],
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", tp, err)
+	}
+	if !e.clean && e.onDisk[tp] {
+		e.log.Info("recovered partition", "partition", tp.String(), "log_end_offset", l.LogEndOffset(),
+			"segments", l.Segments(), "took", time.Since(start).String())
+	}
+	delete(e.onDisk, tp)
+	delete(e.recPts, tp)
+	delete(e.starts, tp)
+	l.SetAutoHighWatermark(true)
+	e.logs[tp] = l
+	return l, nil
+}
+
+func (e *Engine) failLocked(err error) {
+	if e.offline == nil {
+		e.offline = err
+		e.log.Error("log directory offline", "err", err)
+	}
+}
+
+// DeleteLog closes a partition's log and removes its directory: it is renamed first (Kafka's
+// "-delete" suffix) so a crash mid-removal never leaves a half-deleted partition behind.
+func (e *Engine) DeleteLog(tp TopicPartition) error {
+	e.mu.Lock()
+	l := e.logs[tp]
+	delete(e.logs, tp)
+	onDisk := e.onDisk[tp]
+	delete(e.onDisk, tp)
+	delete(e.recPts, tp)
+	delete(e.starts, tp)
+	e.mu.Unlock()
+	if l == nil && !onDisk {
+		return fmt.Errorf("%s: %w", tp, ErrUnknownPartition)
+	}
+	if l != nil {
+		for _, h := range l.segments() {
+			if f := h.file(); f != nil {
+				e.gc.Forget(f)
+			}
+		}
+		l.close()
+	}
+	dir := filepath.Join(e.cfg.Dir, tp.dirName())
+	trash := fmt.Sprintf("%s.%d-delete", dir, time.Now().UnixNano())
+	if err := e.fs.Rename(dir, trash); err != nil {
+		return err
+	}
+	if err := e.fs.SyncDir(e.cfg.Dir); err != nil {
+		e.fail(err)
+		return err
+	}
+	return e.fs.RemoveAll(trash)
+}
+
+// Flush syncs everything appended to the directory so far.
+func (e *Engine) Flush() error { return e.gc.Flush() }
+
+// Checkpoint writes the recovery-point and log-start-offset checkpoints.
+func (e *Engine) Checkpoint() error {
+	e.mu.Lock()
+	recPts := make(map[TopicPartition]int64, len(e.logs)+len(e.recPts))
+	starts := make(map[TopicPartition]int64, len(e.logs)+len(e.starts))
+	for tp, off := range e.recPts {
+		recPts[tp] = off
+	}
+	for tp, off := range e.starts {
+		starts[tp] = off
+	}
+	logs := make([]*Log, 0, len(e.logs))
+	for _, l := range e.logs {
+		logs = append(logs, l)
+	}
+	e.mu.Unlock()
+	for _, l := range logs {
+		l.mu.Lock()
+		l.advanceRecoveryPointLocked()
+		l.mu.Unlock()
+		recPts[l.tp] = l.RecoveryPoint()
+		starts[l.tp] = l.LogStartOffset()
+	}
+	if err := writeOffsetCheckpoint(e.fs, e.cfg.Dir, recoveryPointFile, recPts); err != nil {
+		return err
+	}
+	return writeOffsetCheckpoint(e.fs, e.cfg.Dir, logStartOffsetFile, starts)
+}
+
+// Close shuts the directory down cleanly: every log synced and closed, checkpoints written at
+// the end offsets, and the clean-shutdown marker written last, so the next Open skips recovery.
+// After a failure it closes without the marker.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	close(e.stop)
+	<-e.done
+
+	flushErr := e.gc.Flush()
+	e.mu.Lock()
+	logs := make([]*Log, 0, len(e.logs))
+	for _, l := range e.logs {
+		logs = append(logs, l)
+	}
+	e.mu.Unlock()
+	var first error
+	for _, l := range logs {
+		if err := l.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		first = flushErr
+	}
+	if first == nil {
+		// Closing synced the indexes; every log's end offset is now durable.
+		for _, l := range logs {
+			l.recoveryPoint.Store(l.LogEndOffset())
+		}
+		first = e.Checkpoint()
+	}
+	gcErr := e.gc.Close()
+	if first == nil && e.Offline() == nil && gcErr == nil {
+		f, err := vfs.Create(e.fs, filepath.Join(e.cfg.Dir, cleanShutdownFile))
+		if err == nil {
+			err = f.Sync()
+			f.Close()
+		}
+		if err == nil {
+			err = e.fs.SyncDir(e.cfg.Dir)
+		}
+		first = err
+	}
+	if first == nil {
+		first = gcErr
+	}
+	if first == nil {
+		if off := e.Offline(); off != nil {
+			first = off
+		}
+	}
+	return first
+}
+
+// housekeeping runs retention, checkpoints, flush.ms and idle-segment closing until Close.
+func (e *Engine) housekeeping() {
+	defer close(e.done)
+	tick := time.NewTicker(e.cfg.FlushCheckInterval)
+	defer tick.Stop()
+	lastRetention, lastCheckpoint := e.cfg.Now(), e.cfg.Now()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		}
+		if e.Offline() != nil {
+			continue
+		}
+		now := e.cfg.Now()
+		e.flushDue(now)
+		if now.Sub(lastRetention) >= e.cfg.RetentionCheckInterval {
+			lastRetention = now
+			e.RunRetention()
+		}
+		if now.Sub(lastCheckpoint) >= e.cfg.CheckpointInterval {
+			lastCheckpoint = now
+			if err := e.Checkpoint(); err != nil {
+				e.log.Warn("checkpoint failed", "err", err)
+			}
+			e.closeIdle(now.Add(-e.cfg.SegmentIdleTimeout))
+		}
+	}
+}
+
+// RunRetention applies every opened log's retention settings once.
+func (e *Engine) RunRetention() {
+	for _, l := range e.openLogs() {
+		if _, err := l.ApplyRetention(); err != nil && !errors.Is(err, ErrClosed) {
+			e.log.Warn("retention failed", "partition", l.tp.String(), "err", err)
+		}
+	}
+}
+
+// flushDue syncs the directory when a log's flush.ms has elapsed since its last sync.
+func (e *Engine) flushDue(now time.Time) {
+	due := false
+	for _, l := range e.openLogs() {
+		l.mu.Lock()
+		if l.cfg.FlushMs != never && now.Sub(l.lastFlush) >= l.cfg.FlushMs {
+			l.lastFlush = now
+			due = true
+		}
+		l.mu.Unlock()
+	}
+	if due {
+		if err := e.gc.Flush(); err != nil {
+			e.log.Warn("flush.ms sync failed", "err", err)
+		}
+	}
+}
+
+func (e *Engine) closeIdle(idleSince time.Time) {
+	for _, l := range e.openLogs() {
+		l.closeIdleSegments(idleSince)
+	}
+}
+
+func (e *Engine) openLogs() []*Log {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	logs := make([]*Log, 0, len(e.logs))
+	for _, l := range e.logs {
+		logs = append(logs, l)
+	}
+	return logs
+}

@@ -1,0 +1,900 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logd/logd/engine/internal/groupcommit"
+	"github.com/logd/logd/engine/internal/producer"
+	"github.com/logd/logd/internal/invariants"
+	"github.com/logd/logd/internal/vfs"
+	"github.com/logd/logd/segment"
+)
+
+// Log is one partition's log: ordered segments, the log start and end offsets, the high
+// watermark, leader epochs and producer state.
+//
+// Concurrency: Append, Truncate, retention and DeleteRecords serialize on mu. Reads take no
+// log lock: they load the copy-on-write segment list and the atomically published offsets, so
+// they see only complete batches. Lock order: Log.mu, then segHandle.mu; the group committer's
+// lock is never held while taking either.
+type Log struct {
+	tp  TopicPartition
+	fs  vfs.FS
+	dir string
+	gc  *groupcommit.Committer
+	log *slog.Logger
+	now func() time.Time
+
+	mu        sync.Mutex // serializes writers; guards the fields marked "guarded by mu"
+	cfg       LogConfig  // guarded by mu
+	active    *segment.Segment
+	producers *producer.State // guarded by mu
+	epochs    *epochCache     // guarded by mu
+	closed    bool            // guarded by mu
+	// unflushed counts messages appended since the last sync this log asked for (flush.messages).
+	unflushed int64 // guarded by mu
+	// Durability tracking: the sync sequence and end offset of the latest append; once the
+	// committer's synced sequence passes pendingSeq, everything below pendingEnd is durable.
+	pendingSeq       uint64            // guarded by mu
+	pendingEnd       int64             // guarded by mu
+	activeCreatedAt  time.Time         // guarded by mu
+	lastFlush        time.Time         // last flush.ms sync; guarded by mu
+	pendingSnapshot  *producerSnapshot // taken at a roll, written after mu; guarded by mu
+	pendingIndexSync *segment.Segment  // sealed at a roll, its indexes synced after mu; guarded by mu
+	snapMu           sync.Mutex        // serializes producer snapshot file writes
+
+	segs           atomic.Pointer[[]*segHandle] // copy-on-write, sorted by base offset
+	logStartOffset atomic.Int64
+	logEndOffset   atomic.Int64
+	highWatermark  atomic.Int64
+	recoveryPoint  atomic.Int64 // every offset below is durable on disk
+	autoHW         bool         // single replica: the high watermark follows the end offset
+
+	onAppend atomic.Pointer[func()] // called after every append, outside mu
+}
+
+// AppendOptions are the per-call parameters of Append.
+type AppendOptions struct {
+	// LeaderEpoch is stamped into every batch's PartitionLeaderEpoch.
+	LeaderEpoch int32
+	// SkipProducerChecks disables idempotence checks (replica appends copy the leader's log).
+	SkipProducerChecks bool
+	// KeepOffsets is set for replica appends, whose batches already carry the leader's offsets
+	// and epochs.
+	KeepOffsets bool
+}
+
+// AppendResult describes a completed append.
+type AppendResult struct {
+	BaseOffset     int64 // offset of the first appended record
+	LastOffset     int64 // offset of the last appended record
+	LogAppendTime  int64 // broker timestamp for LogAppendTime topics, else -1
+	LogStartOffset int64
+	// Duplicate is true when an idempotent producer resent a batch already in the log: nothing
+	// was appended and the offsets are the original ones.
+	Duplicate bool
+	// SyncSeq is the group commit sequence covering this append; wait on it with
+	// Log.WaitDurable or Log.NotifyDurable.
+	SyncSeq uint64
+	// MustSync is true when the topic's flush.messages says this append must be synced before
+	// it is acknowledged.
+	MustSync bool
+}
+
+// TP returns the log's topic partition.
+func (l *Log) TP() TopicPartition { return l.tp }
+
+// Dir returns the partition's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// LogStartOffset is the first offset a consumer may read.
+func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
+
+// LogEndOffset is the offset the next appended record gets.
+func (l *Log) LogEndOffset() int64 { return l.logEndOffset.Load() }
+
+// HighWatermark is the offset up to which records are committed (visible to consumers).
+func (l *Log) HighWatermark() int64 { return l.highWatermark.Load() }
+
+// RecoveryPoint is the offset below which everything is known durable.
+func (l *Log) RecoveryPoint() int64 { return l.recoveryPoint.Load() }
+
+// SetHighWatermark moves the high watermark (replication calls it; it never passes the end
+// offset and never moves backwards).
+func (l *Log) SetHighWatermark(hw int64) {
+	for {
+		cur := l.highWatermark.Load()
+		if hw <= cur {
+			return
+		}
+		if leo := l.logEndOffset.Load(); hw > leo {
+			hw = leo
+		}
+		if l.highWatermark.CompareAndSwap(cur, hw) {
+			l.notifyAppend()
+			return
+		}
+	}
+}
+
+// SetAutoHighWatermark makes the high watermark follow the end offset (a single replica).
+func (l *Log) SetAutoHighWatermark(on bool) {
+	l.mu.Lock()
+	l.autoHW = on
+	if on {
+		l.highWatermark.Store(l.logEndOffset.Load())
+	}
+	l.mu.Unlock()
+}
+
+// SetAppendListener installs fn to be called after every append and high watermark advance
+// (the broker wakes parked fetches with it). fn must not block.
+func (l *Log) SetAppendListener(fn func()) { l.onAppend.Store(&fn) }
+
+func (l *Log) notifyAppend() {
+	if fn := l.onAppend.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
+// Config returns the log's current configuration.
+func (l *Log) Config() LogConfig {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cfg
+}
+
+// SetConfig changes the log's configuration (AlterConfigs). Index settings apply from the
+// next segment.
+func (l *Log) SetConfig(cfg LogConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.cfg = cfg
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Log) segments() []*segHandle { return *l.segs.Load() }
+
+func (l *Log) setSegments(s []*segHandle) { l.segs.Store(&s) }
+
+// Append validates and appends a set of record batches (the bytes of one produce request for
+// this partition) with one write. data is modified in place: BaseOffset and
+// PartitionLeaderEpoch are stamped (both outside the CRC), and for LogAppendTime topics
+// MaxTimestamp and the CRC are rewritten. data must not be touched by anyone else until
+// Append returns; it is not retained after.
+func (l *Log) Append(data []byte, opts AppendOptions) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
+	// Validate outside the lock: the CRC over every byte is the expensive part.
+	var stack [4]segment.BatchMeta
+	metas := stack[:0]
+	records := int64(0)
+	for pos := 0; pos < len(data); {
+		h, err := segment.ValidateBatch(data[pos:])
+		if err != nil {
+			return res, fmt.Errorf("%s: batch at byte %d: %w", l.tp, pos, err)
+		}
+		metas = append(metas, segment.BatchMeta{RelPos: int32(pos), LastOffset: int64(h.LastOffsetDelta), MaxTimestamp: h.MaxTimestamp})
+		records += int64(h.LastOffsetDelta) + 1
+		pos += h.Size()
+	}
+	if len(metas) == 0 {
+		return res, ErrInvalidRecord
+	}
+
+	l.mu.Lock()
+	res, err := l.appendLocked(data, metas, records, opts)
+	snap, sealed := l.pendingSnapshot, l.pendingIndexSync
+	l.pendingSnapshot, l.pendingIndexSync = nil, nil
+	l.mu.Unlock()
+	if err == nil && !res.Duplicate {
+		l.notifyAppend()
+	}
+	if sealed != nil {
+		if serr := sealed.SyncIndexes(); serr != nil {
+			l.log.Warn("index sync after roll failed", "partition", l.tp.String(), "err", serr)
+		}
+	}
+	if snap != nil {
+		l.writeSnapshot(snap)
+	}
+	return res, err
+}
+
+// REQUIRES: l.mu held.
+func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64, opts AppendOptions) (AppendResult, error) {
+	res := AppendResult{LogAppendTime: -1}
+	if l.closed {
+		return res, ErrClosed
+	}
+	for i := range metas {
+		size := len(data) - int(metas[i].RelPos)
+		if i+1 < len(metas) {
+			size = int(metas[i+1].RelPos - metas[i].RelPos)
+		}
+		if int64(size) > int64(l.cfg.MaxMessageBytes) {
+			return res, fmt.Errorf("%s: batch of %d bytes: %w", l.tp, size, ErrMessageTooLarge)
+		}
+	}
+	next := l.logEndOffset.Load()
+	if opts.KeepOffsets {
+		h, _ := segment.ParseHeader(data)
+		if h.BaseOffset < next {
+			return res, fmt.Errorf("%s: replica batch at offset %d below end offset %d: %w", l.tp, h.BaseOffset, next, ErrInvalidRecord)
+		}
+		next = h.BaseOffset
+	}
+
+	// Idempotence: checked per batch before anything is written.
+	if !opts.SkipProducerChecks {
+		for i := range metas {
+			b := data[metas[i].RelPos:]
+			h, _ := segment.ParseHeader(b)
+			if h.ProducerID < 0 {
+				continue
+			}
+			v, err := l.producers.Check(batchInfo(&h, 0, 0))
+			if err != nil {
+				return res, fmt.Errorf("%s: producer %d epoch %d sequence %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
+			}
+			if v.Duplicate {
+				if len(metas) != 1 {
+					return res, fmt.Errorf("%s: duplicate batch inside a multi-batch set: %w", l.tp, ErrInvalidRecord)
+				}
+				res.Duplicate = true
+				res.BaseOffset, res.LastOffset = v.FirstOffset, v.LastOffset
+				res.LogStartOffset = l.logStartOffset.Load()
+				return res, nil
+			}
+		}
+	}
+
+	lastOffset := next + records - 1
+	if opts.KeepOffsets {
+		h, _ := segment.ParseHeader(data[metas[len(metas)-1].RelPos:])
+		lastOffset = h.LastOffset()
+	}
+	if err := l.maybeRollLocked(len(data), next, lastOffset); err != nil {
+		return res, err
+	}
+
+	now := l.now().UnixMilli()
+	if l.cfg.LogAppendTime {
+		res.LogAppendTime = now
+	}
+	off := next
+	for i := range metas {
+		b := data[metas[i].RelPos:]
+		if !opts.KeepOffsets {
+			segment.SetBaseOffset(b, off)
+			segment.SetPartitionLeaderEpoch(b, opts.LeaderEpoch)
+			if l.cfg.LogAppendTime {
+				segment.SetLogAppendTime(b, now)
+				metas[i].MaxTimestamp = now
+			}
+			metas[i].LastOffset += off
+		} else {
+			h, _ := segment.ParseHeader(b)
+			metas[i].LastOffset = h.LastOffset()
+		}
+		off = metas[i].LastOffset + 1
+	}
+	if err := l.active.Append(data, metas); err != nil {
+		return res, l.failLocked(err)
+	}
+	seq, err := l.gc.MarkDirty(l.active.File())
+	if err != nil {
+		return res, err
+	}
+
+	// Per-batch bookkeeping: leader epochs and producer state.
+	epochChanged := false
+	for i := range metas {
+		b := data[metas[i].RelPos:]
+		h, _ := segment.ParseHeader(b)
+		if l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
+			epochChanged = true
+		}
+		if h.ProducerID >= 0 {
+			l.producers.Update(batchInfo(&h, h.BaseOffset, h.LastOffset()))
+		}
+	}
+	if epochChanged {
+		if err := l.epochs.persist(); err != nil {
+			return res, l.failLocked(err)
+		}
+	}
+
+	newEnd := metas[len(metas)-1].LastOffset + 1
+	if invariants.Enabled && newEnd <= next {
+		panic(fmt.Sprintf("%s: end offset did not advance: %d -> %d", l.tp, next, newEnd))
+	}
+	l.advanceRecoveryPointLocked()
+	l.pendingSeq, l.pendingEnd = seq, newEnd
+	l.logEndOffset.Store(newEnd)
+	if l.autoHW {
+		l.highWatermark.Store(newEnd)
+	}
+	l.unflushed += records
+	if l.unflushed >= l.cfg.FlushMessages {
+		res.MustSync = true
+		l.unflushed = 0
+	}
+	res.BaseOffset = next
+	res.LastOffset = newEnd - 1
+	res.LogStartOffset = l.logStartOffset.Load()
+	res.SyncSeq = seq
+	return res, nil
+}
+
+// advanceRecoveryPointLocked moves the recovery point to the end of the last append a
+// completed sync covered. REQUIRES: l.mu held.
+func (l *Log) advanceRecoveryPointLocked() {
+	if l.pendingSeq != 0 && l.gc.SyncedSeq() >= l.pendingSeq && l.pendingEnd > l.recoveryPoint.Load() {
+		l.recoveryPoint.Store(l.pendingEnd)
+	}
+}
+
+// failLocked turns a write error into a log directory failure: after a failed write the file
+// state is unknown, so the directory goes offline like after an fsync error.
+func (l *Log) failLocked(err error) error {
+	l.gc.Fail(fmt.Errorf("%s: %w", l.tp, err))
+	return fmt.Errorf("%s: %w: %v", l.tp, ErrLogDirOffline, err)
+}
+
+func batchInfo(h *segment.Header, first, last int64) producer.BatchInfo {
+	return producer.BatchInfo{
+		ProducerID:    h.ProducerID,
+		ProducerEpoch: h.ProducerEpoch,
+		BaseSequence:  h.BaseSequence,
+		LastSequence:  h.LastSequence(),
+		FirstOffset:   first,
+		LastOffset:    last,
+		MaxTimestamp:  h.MaxTimestamp,
+		Transactional: h.IsTransactional(),
+	}
+}
+
+// maybeRollLocked starts a new segment when the active one is full (segment.bytes), old
+// (segment.ms), has a full index, or cannot hold the offsets as 32-bit deltas.
+// REQUIRES: l.mu held.
+func (l *Log) maybeRollLocked(size int, firstOffset, lastOffset int64) error {
+	a := l.active
+	if a.Size() == 0 {
+		return nil
+	}
+	full := a.Size()+int64(size) > l.cfg.SegmentBytes
+	old := l.now().Sub(l.activeCreatedAt) >= l.cfg.SegmentMs
+	overflow := lastOffset-a.BaseOffset() > 1<<31-1
+	if !full && !old && !overflow && !a.IndexFull() {
+		return nil
+	}
+	return l.rollLocked(firstOffset)
+}
+
+// rollLocked seals the active segment and starts a new one at base. REQUIRES: l.mu held.
+func (l *Log) rollLocked(base int64) error {
+	if err := l.active.Seal(); err != nil {
+		return l.failLocked(err)
+	}
+	seg, err := segment.Create(l.fs, l.dir, base, l.cfg.segmentConfig())
+	if err != nil {
+		return l.failLocked(err)
+	}
+	// The new files' directory entries are synced by the next group commit round, before any
+	// append to the new segment is acknowledged. The sealed segment's indexes are synced after
+	// l.mu is released (they are rebuildable, so this is for restart speed, not safety).
+	if _, err := l.gc.MarkDirDirty(l.dir); err != nil {
+		return err
+	}
+	l.pendingIndexSync = l.active
+	segs := l.segments()
+	segs[len(segs)-1].setActive(false)
+	h := newSegHandle(l.fs, l.gc, l.log, l.dir, base, l.cfg.segmentConfig(), seg)
+	h.setActive(true)
+	l.setSegments(append(segs[:len(segs):len(segs)], h))
+	l.active = seg
+	l.activeCreatedAt = l.now()
+	// Snapshot the producer state at the roll (Kafka does the same) so recovery replays at most
+	// one segment; the file is written after l.mu is released.
+	l.pendingSnapshot = &producerSnapshot{offset: base, data: l.producers.MarshalSnapshot(nil)}
+	return nil
+}
+
+// WaitDurable blocks until the append with sync sequence seq is on disk.
+func (l *Log) WaitDurable(seq uint64) error { return l.gc.Wait(seq) }
+
+// NotifyDurable calls fn once the append with sync sequence seq is on disk (or failed).
+// fn runs on the log directory's flusher goroutine and must not block.
+func (l *Log) NotifyDurable(seq uint64, fn func(error)) { l.gc.Notify(seq, fn) }
+
+// Read returns the record batches starting at the batch that contains offset: at most maxBytes
+// (except that the first batch is returned whole even when larger), ending at a batch boundary,
+// and not past upTo (the high watermark, or the end offset for replicas). An offset equal to
+// upTo yields an empty Region. The caller must Release the Region.
+func (l *Log) Read(offset int64, maxBytes int32, upTo int64) (Region, error) {
+	if offset < l.logStartOffset.Load() || offset > l.logEndOffset.Load() {
+		return Region{}, fmt.Errorf("%s: offset %d not in [%d, %d]: %w", l.tp, offset, l.logStartOffset.Load(), l.logEndOffset.Load(), ErrOffsetOutOfRange)
+	}
+	if offset >= upTo {
+		return Region{}, nil
+	}
+	segs := l.segments()
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].base > offset }) - 1
+	if i < 0 {
+		i = 0
+	}
+	for ; i < len(segs); i++ {
+		seg, err := segs[i].acquire()
+		if errors.Is(err, errSegmentDropped) {
+			continue // deleted by retention while we looked: the offset moved on
+		}
+		if err != nil {
+			return Region{}, err
+		}
+		r, ok, err := readSegment(seg, offset, maxBytes, upTo)
+		if err != nil || !ok {
+			segs[i].release()
+			if err != nil {
+				return Region{}, fmt.Errorf("%s: %w", l.tp, err)
+			}
+			continue
+		}
+		r.h = segs[i]
+		return r, nil
+	}
+	return Region{}, nil
+}
+
+// readSegment finds the region of seg for a Read; ok is false when seg has no batch at or
+// after offset below upTo.
+func readSegment(seg *segment.Segment, offset int64, maxBytes int32, upTo int64) (Region, bool, error) {
+	pos, h, found, err := seg.Find(offset)
+	if err != nil || !found || h.BaseOffset >= upTo {
+		return Region{}, false, err
+	}
+	end := seg.Size()
+	if upTo < seg.NextOffset() {
+		upPos, _, found, err := seg.Find(upTo)
+		if err != nil {
+			return Region{}, false, err
+		}
+		if found {
+			end = upPos
+		}
+	}
+	first := pos + int64(h.Size())
+	limit := pos + int64(maxBytes)
+	switch {
+	case first >= end || limit <= first:
+		end = min(first, end)
+	case limit < end:
+		if end, err = seg.BoundaryAtOrBefore(first, limit); err != nil {
+			return Region{}, false, err
+		}
+	}
+	return Region{File: seg.File(), Pos: pos, Len: end - pos}, true, nil
+}
+
+// OffsetForTimestamp returns the offset of the first batch whose MaxTimestamp is >= ts (Kafka's
+// ListOffsets by time), with found=false when every record is older.
+func (l *Log) OffsetForTimestamp(ts int64) (int64, bool, error) {
+	for _, h := range l.segments() {
+		seg, err := h.acquire()
+		if errors.Is(err, errSegmentDropped) {
+			continue
+		}
+		if err != nil {
+			return 0, false, err
+		}
+		off, found, err := seg.FindTimestamp(ts)
+		h.release()
+		if err != nil {
+			return 0, false, err
+		}
+		if found {
+			return max(off, l.logStartOffset.Load()), true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// MaxTimestamp returns the largest record timestamp in the log and the offset of its batch,
+// or -1, -1 for an empty log (ListOffsets MAX_TIMESTAMP).
+func (l *Log) MaxTimestamp() (ts int64, offset int64, err error) {
+	ts, offset = -1, -1
+	for _, h := range l.segments() {
+		seg, err := h.acquire()
+		if errors.Is(err, errSegmentDropped) {
+			continue
+		}
+		if err != nil {
+			return -1, -1, err
+		}
+		if mt := seg.MaxTimestamp(); mt > ts {
+			if o, found, ferr := seg.FindTimestamp(mt); ferr == nil && found {
+				ts, offset = mt, o
+			}
+		}
+		h.release()
+	}
+	return ts, offset, nil
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch for this log.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.epochs.endOffsetFor(epoch, l.logEndOffset.Load())
+}
+
+// LatestEpoch returns the newest leader epoch in the log, or -1.
+func (l *Log) LatestEpoch() int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, _ := l.epochs.latest()
+	return e.Epoch
+}
+
+// Size is the total size of the log's segment files in bytes.
+func (l *Log) Size() int64 {
+	var n int64
+	for _, h := range l.segments() {
+		n += h.size()
+	}
+	return n
+}
+
+// Segments is the number of segments.
+func (l *Log) Segments() int { return len(l.segments()) }
+
+// TruncateTo removes every record at or after offset (a replica diverging from its leader). The
+// batch containing offset is removed whole. It fails for offsets below the high watermark
+// unless force is set.
+func (l *Log) TruncateTo(offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset >= l.logEndOffset.Load() {
+		return nil
+	}
+	if offset < l.logStartOffset.Load() {
+		offset = l.logStartOffset.Load()
+	}
+	segs := l.segments()
+	keep := len(segs)
+	for keep > 1 && segs[keep-1].base >= offset {
+		keep--
+	}
+	for _, h := range segs[keep:] {
+		h.drop()
+	}
+	segs = segs[:keep:keep]
+	last := segs[keep-1]
+	seg, err := last.acquire()
+	if err != nil {
+		return err
+	}
+	defer last.release()
+	if _, err := seg.TruncateTo(offset); err != nil {
+		return l.failLocked(err)
+	}
+	if seg != l.active {
+		// Reopen as the active segment with preallocated indexes.
+		l.active = seg
+		last.setActive(true)
+	}
+	l.setSegments(segs)
+	end := seg.NextOffset()
+	l.logEndOffset.Store(end)
+	if l.highWatermark.Load() > end {
+		l.highWatermark.Store(end)
+	}
+	if l.recoveryPoint.Load() > end {
+		l.recoveryPoint.Store(end)
+	}
+	l.pendingSeq, l.pendingEnd = 0, 0
+	if l.epochs.truncateFromEnd(end) {
+		if err := l.epochs.persist(); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	return l.rebuildProducerStateLocked()
+}
+
+// DeleteRecordsBefore advances the log start offset to offset (DeleteRecords) and deletes the
+// segments wholly below it. offset must not pass the high watermark. It returns the new log
+// start offset.
+func (l *Log) DeleteRecordsBefore(offset int64) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	if offset < 0 || offset > l.highWatermark.Load() {
+		return 0, fmt.Errorf("%s: delete before %d, high watermark %d: %w", l.tp, offset, l.highWatermark.Load(), ErrOffsetOutOfRange)
+	}
+	if offset > l.logStartOffset.Load() {
+		l.logStartOffset.Store(offset)
+		if l.epochs.truncateFromStart(offset) {
+			if err := l.epochs.persist(); err != nil {
+				return 0, l.failLocked(err)
+			}
+		}
+	}
+	l.deleteBelowStartLocked()
+	return l.logStartOffset.Load(), nil
+}
+
+// deleteBelowStartLocked drops leading segments whose every offset is below the log start
+// offset (never the active one). REQUIRES: l.mu held.
+func (l *Log) deleteBelowStartLocked() {
+	segs := l.segments()
+	n := 0
+	for n+1 < len(segs) && segs[n+1].base <= l.logStartOffset.Load() {
+		n++
+	}
+	if n > 0 {
+		l.dropLeadingLocked(n)
+	}
+}
+
+// dropLeadingLocked removes the first n segments. REQUIRES: l.mu held.
+func (l *Log) dropLeadingLocked(n int) {
+	segs := l.segments()
+	for _, h := range segs[:n] {
+		h.drop()
+	}
+	rest := append([]*segHandle(nil), segs[n:]...)
+	l.setSegments(rest)
+	if b := rest[0].base; b > l.logStartOffset.Load() {
+		l.logStartOffset.Store(b)
+	}
+	l.producers.RemoveBefore(l.logStartOffset.Load())
+	l.gc.MarkDirDirty(l.dir) // an error here is the directory's failure, reported by the next append
+}
+
+// ApplyRetention deletes whole segments (never the active one) older than retention.ms, by
+// their largest timestamp, and oldest-first while the log exceeds retention.bytes. It returns
+// the number of segments deleted.
+func (l *Log) ApplyRetention() (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, ErrClosed
+	}
+	segs := l.segments()
+	n := 0
+	if l.cfg.RetentionMs >= 0 {
+		cutoff := l.now().Add(-l.cfg.RetentionMs).UnixMilli()
+		for n+1 < len(segs) {
+			seg, err := segs[n].acquire()
+			if err != nil {
+				return 0, err
+			}
+			mt := seg.MaxTimestamp()
+			segs[n].release()
+			if mt < 0 || mt >= cutoff {
+				// No timestamp (empty) or still young: Kafka then keeps it too.
+				break
+			}
+			n++
+		}
+	}
+	if l.cfg.RetentionBytes >= 0 {
+		total := int64(0)
+		for _, h := range segs {
+			total += h.size()
+		}
+		for _, h := range segs[:n] {
+			total -= h.size()
+		}
+		for n+1 < len(segs) && total-segs[n].size() >= l.cfg.RetentionBytes {
+			total -= segs[n].size()
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	// The high watermark may lag behind the end of the deleted segments only on a replica
+	// that is catching up; never delete past it.
+	if segs[n].base > l.highWatermark.Load() {
+		return 0, nil
+	}
+	for _, h := range segs[:n] {
+		l.log.Info("deleting segment by retention", "partition", l.tp.String(), "base_offset", h.base, "bytes", h.size())
+	}
+	l.dropLeadingLocked(n)
+	return n, nil
+}
+
+// closeIdleSegments closes the files of non-active segments unused since idleSince.
+func (l *Log) closeIdleSegments(idleSince time.Time) int {
+	n := 0
+	for _, h := range l.segments() {
+		if h.closeIfIdle(idleSince) {
+			n++
+		}
+	}
+	return n
+}
+
+// Flush syncs everything appended so far and advances the recovery point.
+func (l *Log) Flush() error {
+	if err := l.gc.Flush(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.advanceRecoveryPointLocked()
+	l.mu.Unlock()
+	return nil
+}
+
+// close syncs and closes the log's files, writing a producer state snapshot at the end offset.
+func (l *Log) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	err := l.writeProducerSnapshotLocked(l.logEndOffset.Load())
+	if serr := l.active.SyncIndexes(); err == nil {
+		err = serr
+	}
+	if cerr := l.closeSegments(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// closeSegments closes every open segment's files.
+func (l *Log) closeSegments() error {
+	var err error
+	for _, h := range l.segments() {
+		if cerr := h.close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// Producer state snapshots: "<20-digit offset>.snapshot" holds the state after every batch
+// below offset. The two newest are kept.
+const snapshotSuffix = ".snapshot"
+
+// producerSnapshot is a serialized producer state waiting to be written.
+type producerSnapshot struct {
+	offset int64
+	data   []byte
+}
+
+// writeSnapshot writes a snapshot taken at a roll, without l.mu (it fsyncs). snapMu keeps
+// concurrent writers from racing on the cleanup of old snapshots.
+func (l *Log) writeSnapshot(s *producerSnapshot) {
+	l.snapMu.Lock()
+	defer l.snapMu.Unlock()
+	if err := l.writeProducerSnapshot(s.offset, s.data); err != nil {
+		l.log.Warn("producer state snapshot failed", "partition", l.tp.String(), "err", err)
+	}
+}
+
+// writeProducerSnapshotLocked writes the current state as of offset. REQUIRES: l.mu held
+// (used at close, when nothing else runs).
+func (l *Log) writeProducerSnapshotLocked(offset int64) error {
+	return l.writeProducerSnapshot(offset, l.producers.MarshalSnapshot(nil))
+}
+
+func (l *Log) writeProducerSnapshot(offset int64, data []byte) error {
+	name := filepath.Join(l.dir, segment.FileName(offset, snapshotSuffix))
+	if err := vfs.WriteFileAtomic(l.fs, l.dir, name, data); err != nil {
+		return err
+	}
+	snaps, err := l.snapshotOffsets()
+	if err != nil {
+		return err
+	}
+	for len(snaps) > 2 {
+		l.fs.Remove(filepath.Join(l.dir, segment.FileName(snaps[0], snapshotSuffix)))
+		snaps = snaps[1:]
+	}
+	return nil
+}
+
+// snapshotOffsets lists the offsets of the partition's producer snapshots, ascending.
+func (l *Log) snapshotOffsets() ([]int64, error) {
+	names, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	var offs []int64
+	for _, n := range names {
+		if off, ok := parseOffsetName(n, snapshotSuffix); ok {
+			offs = append(offs, off)
+		}
+	}
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	return offs, nil
+}
+
+// parseOffsetName parses "<20 digits><suffix>".
+func parseOffsetName(name, suffix string) (int64, bool) {
+	if len(name) != 20+len(suffix) || !strings.HasSuffix(name, suffix) {
+		return 0, false
+	}
+	off, err := strconv.ParseInt(name[:20], 10, 64)
+	return off, err == nil && off >= 0
+}
+
+// rebuildProducerStateLocked loads the newest snapshot at or below the end offset and replays
+// the batch headers after it. REQUIRES: l.mu held.
+func (l *Log) rebuildProducerStateLocked() error {
+	end := l.logEndOffset.Load()
+	snaps, err := l.snapshotOffsets()
+	if err != nil {
+		return err
+	}
+	state, from := producer.New(), l.logStartOffset.Load()
+	for i := len(snaps) - 1; i >= 0; i-- {
+		if snaps[i] > end {
+			l.fs.Remove(filepath.Join(l.dir, segment.FileName(snaps[i], snapshotSuffix)))
+			continue
+		}
+		data, err := vfs.ReadFile(l.fs, filepath.Join(l.dir, segment.FileName(snaps[i], snapshotSuffix)))
+		if err == nil {
+			if s, uerr := producer.UnmarshalSnapshot(data); uerr == nil {
+				state, from = s, max(snaps[i], from)
+				break
+			} else {
+				l.log.Warn("ignoring corrupt producer snapshot", "partition", l.tp.String(), "offset", snaps[i], "err", uerr)
+			}
+		}
+	}
+	if err := l.scanHeaders(from, func(h *segment.Header) {
+		if h.ProducerID >= 0 {
+			state.Update(batchInfo(h, h.BaseOffset, h.LastOffset()))
+		}
+	}); err != nil {
+		return err
+	}
+	state.RemoveBefore(l.logStartOffset.Load())
+	l.producers = state
+	return nil
+}
+
+// scanHeaders calls fn for each batch header at or after offset.
+func (l *Log) scanHeaders(offset int64, fn func(h *segment.Header)) error {
+	segs := l.segments()
+	for i, h := range segs {
+		if i+1 < len(segs) && segs[i+1].base <= offset {
+			continue // wholly below offset: not even opened
+		}
+		seg, err := h.acquire()
+		if errors.Is(err, errSegmentDropped) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = seg.ScanHeaders(offset, fn)
+		h.release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

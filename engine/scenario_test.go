@@ -1,0 +1,284 @@
+package engine
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/logd/logd/internal/testbatch"
+	"github.com/logd/logd/internal/vfs"
+	"github.com/logd/logd/segment"
+)
+
+var rewrite = flag.Bool("rewrite", false, "rewrite the golden scenario files in testdata/ with the actual output")
+
+// TestScenarios runs the golden-file scenarios in testdata/*.txt. Each case is a command line,
+// a "----" line, and the expected output, separated by blank lines. Commands:
+//
+//	open [segment.bytes=N] [index.interval.bytes=N] [retention.ms=N] [retention.bytes=N]
+//	append [records=N] [size=N] [ts=N] [pid=N epoch=N seq=N] [leader-epoch=N] [sync]
+//	read offset=N [max=N] [upto=N]
+//	state | files | sync | checkpoint | retention | close | reopen
+//	truncate offset=N | delete-records offset=N | advance-clock ms=N
+//	crash                      power loss: only synced bytes and directory entries survive
+//	garbage-tail bytes=N [zero] append junk (or zeros) to the last segment, as a torn write
+//	corrupt offset=N           flip a byte inside the batch at offset N
+//	remove-index base=N        delete a segment's .index file
+func TestScenarios(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.txt")
+	if len(files) == 0 {
+		t.Fatal("no scenarios in testdata/")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) { runScenario(t, file) })
+	}
+}
+
+type scenario struct {
+	t   *testing.T
+	fs  *vfs.MemFS
+	env *testEnv
+	cfg LogConfig
+	l   *Log
+}
+
+func runScenario(t *testing.T, file string) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &scenario{t: t, fs: vfs.NewMemFS(), cfg: DefaultLogConfig}
+	var out strings.Builder
+	cases := strings.Split(strings.TrimSpace(string(data)), "\n\n")
+	for _, c := range cases {
+		cmd, want, _ := strings.Cut(c, "\n----\n")
+		cmd = strings.TrimSuffix(cmd, "\n----")
+		got := s.run(cmd)
+		// What the engine logged while running the command comes first.
+		var logged []string
+		for _, line := range strings.Split(strings.TrimSpace(s.env.logs.String()), "\n") {
+			if line != "" {
+				logged = append(logged, logNoise.ReplaceAllString(line, ""))
+			}
+		}
+		s.env.logs.buf.Reset()
+		got = strings.Join(append(logged, got), "\n")
+		fmt.Fprintf(&out, "%s\n----\n%s\n\n", cmd, got)
+		if !*rewrite && strings.TrimSpace(got) != strings.TrimSpace(want) {
+			t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", file, cmd, got, want)
+		}
+	}
+	if *rewrite {
+		os.WriteFile(file, []byte(strings.TrimSpace(out.String())+"\n"), 0o644)
+	}
+}
+
+func args(fields []string) map[string]string {
+	m := map[string]string{}
+	for _, f := range fields {
+		k, v, _ := strings.Cut(f, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func num(m map[string]string, k string, def int64) int64 {
+	v, ok := m[k]
+	if !ok {
+		return def
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("bad %s=%q", k, v))
+	}
+	return n
+}
+
+var logNoise = regexp.MustCompile(`time=\S+ | took=\S+`)
+
+func (s *scenario) run(line string) string {
+	f := strings.Fields(line)
+	a := args(f[1:])
+	switch f[0] {
+	case "open":
+		s.cfg.SegmentBytes = num(a, "segment.bytes", s.cfg.SegmentBytes)
+		s.cfg.IndexIntervalBytes = int(num(a, "index.interval.bytes", int64(s.cfg.IndexIntervalBytes)))
+		if v, ok := a["retention.bytes"]; ok {
+			s.cfg.RetentionBytes, _ = strconv.ParseInt(v, 10, 64)
+		}
+		if _, ok := a["retention.ms"]; ok {
+			s.cfg.RetentionMs = msDuration(num(a, "retention.ms", 0))
+		}
+		s.env = newTestEnv(s.t, s.fs, "/data")
+		return s.openLog()
+	case "reopen":
+		s.env.close()
+		s.env.open()
+		return s.openLog()
+	case "close":
+		if err := s.env.e.Close(); err != nil {
+			return "error: " + err.Error()
+		}
+		return "ok"
+	case "crash":
+		crashed := s.fs.CrashClone(nil)
+		s.env.e.Close()
+		s.fs, s.env.fs = crashed, crashed
+		s.env.open()
+		return s.openLog()
+	case "append":
+		o := testbatch.Options{Records: int(num(a, "records", 1)), ValueSize: int(num(a, "size", 16)), BaseTimestamp: num(a, "ts", 0), TimestampStep: 1}
+		if _, ok := a["pid"]; ok {
+			o.Idempotent, o.ProducerID, o.ProducerEpoch, o.BaseSequence = true, num(a, "pid", 0), int16(num(a, "epoch", 0)), int32(num(a, "seq", 0))
+		}
+		res, err := s.l.Append(testbatch.Build(o), AppendOptions{LeaderEpoch: int32(num(a, "leader-epoch", 0))})
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		if _, ok := a["sync"]; ok {
+			if err := s.l.WaitDurable(res.SyncSeq); err != nil {
+				return "sync error: " + err.Error()
+			}
+		}
+		if res.Duplicate {
+			return fmt.Sprintf("duplicate %d-%d", res.BaseOffset, res.LastOffset)
+		}
+		return fmt.Sprintf("offsets %d-%d", res.BaseOffset, res.LastOffset)
+	case "read":
+		r, err := s.l.Read(num(a, "offset", 0), int32(num(a, "max", 1<<20)), num(a, "upto", s.l.HighWatermark()))
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer r.Release()
+		buf := make([]byte, r.Len)
+		r.File.ReadAt(buf, r.Pos)
+		var parts []string
+		for p := 0; p < len(buf); {
+			h, err := segment.ValidateBatch(buf[p:])
+			if err != nil {
+				return "invalid: " + err.Error()
+			}
+			parts = append(parts, fmt.Sprintf("%d-%d", h.BaseOffset, h.LastOffset()))
+			p += h.Size()
+		}
+		return fmt.Sprintf("pos=%d len=%d batches=[%s]", r.Pos, r.Len, strings.Join(parts, " "))
+	case "state":
+		segs := []string{}
+		for _, h := range s.l.segments() {
+			segs = append(segs, strconv.FormatInt(h.base, 10))
+		}
+		return fmt.Sprintf("start=%d end=%d hw=%d segments=[%s] epoch=%d", s.l.LogStartOffset(), s.l.LogEndOffset(),
+			s.l.HighWatermark(), strings.Join(segs, " "), s.l.LatestEpoch())
+	case "files":
+		names, _ := s.fs.ReadDir("/data/" + tp0.dirName())
+		var lines []string
+		for _, n := range names {
+			fi, _ := s.fs.Stat("/data/" + tp0.dirName() + "/" + n)
+			size := fi.Size()
+			if strings.HasSuffix(n, "index") && size >= 1<<20 {
+				lines = append(lines, n+" (preallocated)")
+				continue
+			}
+			lines = append(lines, fmt.Sprintf("%s %d", n, size))
+		}
+		sort.Strings(lines)
+		return strings.Join(lines, "\n")
+	case "sync":
+		if err := s.l.Flush(); err != nil {
+			return "error: " + err.Error()
+		}
+		return "ok"
+	case "checkpoint":
+		if err := s.env.e.Checkpoint(); err != nil {
+			return "error: " + err.Error()
+		}
+		return "ok"
+	case "retention":
+		n, err := s.l.ApplyRetention()
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("deleted %d segments", n)
+	case "truncate":
+		if err := s.l.TruncateTo(num(a, "offset", 0)); err != nil {
+			return "error: " + err.Error()
+		}
+		return s.run("state")
+	case "delete-records":
+		start, err := s.l.DeleteRecordsBefore(num(a, "offset", 0))
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("log start %d", start)
+	case "advance-clock":
+		s.env.clock.Advance(msDuration(num(a, "ms", 0)))
+		return "ok"
+	case "garbage-tail", "corrupt", "remove-index":
+		return s.damage(f[0], a)
+	}
+	s.t.Fatalf("unknown command %q", line)
+	return ""
+}
+
+func (s *scenario) openLog() string {
+	l, err := s.env.e.OpenLog(tp0, s.cfg, true)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	s.l = l
+	return s.run("state")
+}
+
+// damage writes to a closed log's files directly, as a disk or a crash would.
+func (s *scenario) damage(cmd string, a map[string]string) string {
+	dir := "/data/" + tp0.dirName()
+	segs := s.l.segments()
+	if err := s.env.e.Close(); err != nil {
+		return "error: " + err.Error()
+	}
+	switch cmd {
+	case "garbage-tail":
+		name := filepath.Join(dir, segment.FileName(segs[len(segs)-1].base, segment.LogSuffix))
+		f, _ := s.fs.OpenFile(name, os.O_RDWR, 0)
+		size, _ := f.Size()
+		junk := make([]byte, num(a, "bytes", 10))
+		for i := range junk {
+			if _, zero := a["zero"]; !zero {
+				junk[i] = byte(i*7 + 3)
+			}
+		}
+		f.WriteAt(junk, size)
+		f.Sync()
+		f.Close()
+	case "corrupt":
+		off := num(a, "offset", 0)
+		i := sort.Search(len(segs), func(i int) bool { return segs[i].base > off }) - 1
+		name := filepath.Join(dir, segment.FileName(segs[i].base, segment.LogSuffix))
+		f, _ := s.fs.OpenFile(name, os.O_RDWR, 0)
+		buf := make([]byte, 1<<20)
+		n, _ := f.ReadAt(buf, 0)
+		for p := 0; p < n; {
+			h, _ := segment.ParseHeader(buf[p:n])
+			if h.BaseOffset <= off && off <= h.LastOffset() {
+				f.WriteAt([]byte{buf[p+h.Size()-1] ^ 0xff}, int64(p+h.Size()-1))
+				break
+			}
+			p += h.Size()
+		}
+		f.Sync()
+		f.Close()
+	case "remove-index":
+		s.fs.Remove(filepath.Join(dir, segment.FileName(num(a, "base", 0), segment.IndexSuffix)))
+	}
+	// Damage found at open is a crash's business: drop the clean-shutdown marker.
+	s.fs.Remove("/data/" + cleanShutdownFile)
+	s.fs.SyncDir("/data")
+	s.env.open()
+	return s.openLog()
+}
