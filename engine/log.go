@@ -245,6 +245,9 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 				continue
 			}
 			v, err := l.producers.Check(batchInfo(&h, 0, 0))
+			if errors.Is(err, producer.ErrInvalidRecord) {
+				err = fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+			}
 			if err != nil {
 				return res, fmt.Errorf("%s: producer %d epoch %d sequence %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
 			}
@@ -280,7 +283,12 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 			segment.SetBaseOffset(b, off)
 			segment.SetPartitionLeaderEpoch(b, opts.LeaderEpoch)
 			if l.cfg.LogAppendTime {
-				segment.SetLogAppendTime(b, now)
+				// SetLogAppendTime checksums to the end of its slice: pass this batch alone.
+				end := len(data)
+				if i+1 < len(metas) {
+					end = int(metas[i+1].RelPos)
+				}
+				segment.SetLogAppendTime(data[metas[i].RelPos:end], now)
 				metas[i].MaxTimestamp = now
 			}
 			metas[i].LastOffset += off
@@ -600,6 +608,11 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.setSegments(segs)
 	end := seg.NextOffset()
 	l.logEndOffset.Store(end)
+	if l.logStartOffset.Load() > end {
+		// The batch holding the log start was removed whole: the log is now empty at end
+		// (Kafka likewise lowers the log start to the truncation point).
+		l.logStartOffset.Store(end)
+	}
 	if l.highWatermark.Load() > end {
 		l.highWatermark.Store(end)
 	}

@@ -60,7 +60,13 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 	m.generation++
 	m.live = make(map[string]*memNode, len(m.durable))
 	for name, n := range m.durable {
-		m.live[name] = n
+		if durableAncestorsLocked(m.durable, name) {
+			m.live[name] = n
+		}
+	}
+	m.durable = make(map[string]*memNode, len(m.live))
+	for name, n := range m.live {
+		m.durable[name] = n
 	}
 	for _, n := range m.live {
 		if n.dir {
@@ -319,6 +325,9 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	if err := f.checkLocked(); err != nil {
 		return 0, err
 	}
+	if f.node.mapped {
+		return 0, errMapped
+	}
 	if off < 0 {
 		return 0, errors.New("vfs: negative offset")
 	}
@@ -341,14 +350,14 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if f.readOnly {
 		return 0, os.ErrPermission
 	}
+	if f.node.mapped {
+		return 0, errMapped
+	}
 	if off < 0 {
 		return 0, errors.New("vfs: negative offset")
 	}
 	end := off + int64(len(p))
 	if end > int64(len(f.node.data)) {
-		if f.node.mapped {
-			return 0, errors.New("vfs: write would grow a mapped file")
-		}
 		f.node.data = growTo(f.node.data, end)
 	}
 	copy(f.node.data[off:], p)
@@ -446,4 +455,16 @@ func (f *memFile) Close() error {
 		f.node.mapped = false
 	}
 	return nil
+}
+
+// durableAncestorsLocked reports whether every directory above name has a durable entry: an
+// entry synced inside a directory whose own entry never was is unreachable after a crash.
+func durableAncestorsLocked(durable map[string]*memNode, name string) bool {
+	for p := name; p != "/"; {
+		p = filepath.Dir(p)
+		if n, ok := durable[p]; !ok || !n.dir {
+			return false
+		}
+	}
+	return true
 }

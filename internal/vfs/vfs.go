@@ -7,7 +7,8 @@
 //
 // Mapping: index files are memory-mapped. File.Map returns a byte slice backed by the file
 // (mmap for the OS, the file's own buffer for MemFS); bytes written through it become durable
-// on File.Sync like ordinary writes. A mapped file must not change size until File.Unmap.
+// on File.Sync like ordinary writes. While a file is mapped, only Size, Sync, Unmap, Name and
+// Close may be called (the OS implementation gives the descriptor back until Unmap).
 package vfs
 
 import (

@@ -33,6 +33,10 @@ type HandlerFunc func(req *Request) *Response
 // Handle calls f(req).
 func (f HandlerFunc) Handle(req *Request) *Response { return f(req) }
 
+// CloseConnection, returned by a Handler, closes the request's connection without a response
+// (Kafka's answer to a request it cannot parse). Responses still queued on it are dropped.
+var CloseConnection = &Response{}
+
 // Request is one framed request. See Handler for its lifetime.
 type Request struct {
 	ConnID     uint64
@@ -383,6 +387,9 @@ func (lh *loopHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 // runSlot runs the handler for one request on a worker goroutine.
 func (s *Server) runSlot(sl *slot) {
 	resp, ok := s.callHandler(sl)
+	if resp == CloseConnection {
+		resp, ok = nil, false
+	}
 	if !ok {
 		sl.c.abort()
 		_ = sl.c.gc.Close()

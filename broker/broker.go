@@ -1,0 +1,285 @@
+// Package broker answers Kafka requests: one file per API key (00_produce.go, 01_fetch.go, …),
+// each registering its version range; the registry feeds ApiVersions. Requests are decoded and
+// responses encoded with franz-go's kmsg, generated from Kafka's own schemas — except the Fetch
+// response, whose record bytes are file regions sent with sendfile (01_fetch.go).
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/vfs"
+	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/net/server"
+)
+
+// Config configures a Broker.
+type Config struct {
+	// NodeID is this broker's id (node.id).
+	NodeID int32
+	// AdvertisedHost and AdvertisedPort are what Metadata tells clients to connect to.
+	AdvertisedHost string
+	AdvertisedPort int32
+	// DataDir is the log directory (log.dirs).
+	DataDir string
+	// FS is the filesystem; nil means the operating system's.
+	FS vfs.FS
+	// AutoCreateTopics creates unknown topics named in Metadata requests
+	// (auto.create.topics.enable, default true).
+	AutoCreateTopics bool
+	// NumPartitions is the partition count of auto-created topics (num.partitions, default 1).
+	NumPartitions int32
+	// LogDefaults are the broker-wide topic config defaults.
+	LogDefaults engine.LogConfig
+	// FsyncAcksAll makes acks=all produce requests wait for an fsync of their batches before
+	// they are acknowledged (default true). acks=1 follows the topic's flush settings.
+	FsyncAcksAll bool
+	// Logger receives the broker's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
+func DefaultConfig() Config {
+	return Config{
+		NodeID: 1, AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092, DataDir: "data",
+		AutoCreateTopics: true, NumPartitions: 1, LogDefaults: engine.DefaultLogConfig, FsyncAcksAll: true,
+	}
+}
+
+// Broker serves the Kafka protocol over one log directory.
+type Broker struct {
+	cfg  Config
+	log  *slog.Logger
+	eng  *engine.Engine
+	meta *metadata.Store
+
+	mu    sync.RWMutex // guards parts
+	parts map[engine.TopicPartition]*partition
+}
+
+// partition is an open partition: its log and the fetches parked on it.
+type partition struct {
+	log     *engine.Log
+	topicID metadata.TopicID
+	waiters appendWaiters
+}
+
+// New opens the data directory and returns a broker ready to serve.
+func New(cfg Config) (*Broker, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.Default
+	}
+	if err := cfg.LogDefaults.Validate(); err != nil {
+		return nil, fmt.Errorf("broker topic defaults: %w", err)
+	}
+	eng, err := engine.Open(engine.Config{Dir: cfg.DataDir, FS: cfg.FS, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	meta, err := metadata.Open(cfg.FS, cfg.DataDir)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return &Broker{cfg: cfg, log: cfg.Logger, eng: eng, meta: meta, parts: map[engine.TopicPartition]*partition{}}, nil
+}
+
+// Close shuts the storage down cleanly (clean-shutdown marker written).
+func (b *Broker) Close() error { return b.eng.Close() }
+
+// Engine returns the broker's storage engine.
+func (b *Broker) Engine() *engine.Engine { return b.eng }
+
+// partition returns an open partition, opening its log on first use.
+func (b *Broker) partition(topic string, p int32) (*partition, error) {
+	tp := engine.TopicPartition{Topic: topic, Partition: p}
+	b.mu.RLock()
+	part := b.parts[tp]
+	b.mu.RUnlock()
+	if part != nil {
+		return part, nil
+	}
+	t, ok := b.meta.Topic(topic)
+	if !ok || p < 0 || p >= t.Partitions {
+		return nil, fmt.Errorf("%s: %w", tp, errUnknownTopicOrPartition)
+	}
+	cfg, err := logConfig(b.cfg.LogDefaults, t.Configs)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", tp, errInvalidConfig, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if part := b.parts[tp]; part != nil {
+		return part, nil
+	}
+	l, err := b.eng.OpenLog(tp, cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	part = &partition{log: l, topicID: t.ID}
+	l.SetAppendListener(part.waiters.wake)
+	b.parts[tp] = part
+	return part, nil
+}
+
+// dropPartitions forgets a deleted topic's open partitions.
+func (b *Broker) dropPartitions(topic string, n int32) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for p := int32(0); p < n; p++ {
+		delete(b.parts, engine.TopicPartition{Topic: topic, Partition: p})
+	}
+}
+
+// createTopic creates a topic in the metadata store and its partitions' logs.
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
+	if _, err := logConfig(b.cfg.LogDefaults, configs); err != nil {
+		return metadata.Topic{}, fmt.Errorf("%w: %v", errInvalidConfig, err)
+	}
+	t, err := b.meta.CreateTopic(name, partitions, configs)
+	if err != nil {
+		return t, err
+	}
+	b.log.Info("created topic", "topic", name, "partitions", partitions, "id", t.ID.String())
+	return t, nil
+}
+
+// HeaderVersion tells the network layer the request header version of an API version:
+// 2 (with tagged fields) for flexible versions, else 1.
+func HeaderVersion(apiKey, apiVersion int16) int {
+	if apiKey >= 0 && int(apiKey) < len(flexibleFrom) && flexibleFrom[apiKey] >= 0 && apiVersion >= flexibleFrom[apiKey] {
+		return 2
+	}
+	return 1
+}
+
+// flexibleFrom[key] is the first flexible version of each API kmsg knows, or -1.
+var flexibleFrom = func() []int16 {
+	var out []int16
+	for key := int16(0); ; key++ {
+		r := kmsg.RequestForKey(key)
+		if r == nil {
+			if key > 100 {
+				return out
+			}
+			out = append(out, -1)
+			continue
+		}
+		first := int16(-1)
+		for v := int16(0); v <= r.MaxVersion(); v++ {
+			r.SetVersion(v)
+			if r.IsFlexible() {
+				first = v
+				break
+			}
+		}
+		out = append(out, first)
+	}
+}()
+
+// Handle answers one request. It runs on a network worker goroutine and may block.
+func (b *Broker) Handle(req *server.Request) *server.Response {
+	a := lookupAPI(req.APIKey)
+	if req.APIKey == int16(kmsg.ApiVersions) && (a == nil || req.APIVersion > a.max) {
+		return b.apiVersionsUnsupported(req)
+	}
+	if a == nil || req.APIVersion < a.min || req.APIVersion > a.max {
+		b.log.Debug("closing connection: unsupported API version", "api_key", req.APIKey, "version", req.APIVersion, "client", string(req.ClientID))
+		return server.CloseConnection
+	}
+	kreq := kmsg.RequestForKey(req.APIKey)
+	kreq.SetVersion(req.APIVersion)
+	if err := kreq.ReadFrom(req.Body()); err != nil {
+		b.log.Debug("closing connection: malformed request", "api_key", req.APIKey, "version", req.APIVersion, "err", err)
+		return server.CloseConnection
+	}
+	c := &call{req: req, kreq: kreq}
+	if a.raw != nil {
+		return a.raw(b, c)
+	}
+	kresp, err := a.handle(b, c)
+	if err != nil {
+		b.log.Debug("closing connection", "api_key", req.APIKey, "version", req.APIVersion, "err", err)
+		return server.CloseConnection
+	}
+	if kresp == nil {
+		return nil // acks=0 produce
+	}
+	return encodeResponse(req, kresp)
+}
+
+// encodeResponse writes the response header and kresp's body.
+func encodeResponse(req *server.Request, kresp kmsg.Response) *server.Response {
+	kresp.SetVersion(req.APIVersion)
+	resp := server.NewResponse()
+	bb := resp.Buffer()
+	bb.B = appendResponseHeader(bb.B, req)
+	bb.B = kresp.AppendTo(bb.B)
+	return resp
+}
+
+// appendResponseHeader appends the correlation id and, for flexible versions, the header's
+// empty tagged fields. ApiVersions always uses response header v0.
+func appendResponseHeader(dst []byte, req *server.Request) []byte {
+	c := req.CorrelationID
+	dst = append(dst, byte(c>>24), byte(c>>16), byte(c>>8), byte(c))
+	if req.APIKey != int16(kmsg.ApiVersions) && HeaderVersion(req.APIKey, req.APIVersion) == 2 {
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// call is one decoded request.
+type call struct {
+	req  *server.Request
+	kreq kmsg.Request
+}
+
+func (c *call) version() int16 { return c.req.APIVersion }
+
+// api is one registered API: its version range and handler.
+type api struct {
+	key      int16
+	min, max int16
+	// handle returns the response to encode, nil for none, or an error to close the
+	// connection (a request that makes no sense at all).
+	handle func(b *Broker, c *call) (kmsg.Response, error)
+	// raw, if set, builds the whole response itself (zero-copy Fetch).
+	raw func(b *Broker, c *call) *server.Response
+}
+
+var apis []*api
+
+// register adds an API to the registry; each API file calls it from init.
+func register(a api) {
+	for int(a.key) >= len(apis) {
+		apis = append(apis, nil)
+	}
+	if apis[a.key] != nil {
+		panic("broker: API key registered twice: " + strconv.Itoa(int(a.key)))
+	}
+	apis[a.key] = &a
+}
+
+func lookupAPI(key int16) *api {
+	if key < 0 || int(key) >= len(apis) {
+		return nil
+	}
+	return apis[key]
+}
+
+// errNoTopic is the error for a topic that does not exist.
+func errNoTopic(topic string) error {
+	return fmt.Errorf("%s: %w", topic, errUnknownTopicOrPartition)
+}
+
+var _ = errors.New

@@ -1,0 +1,65 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/segment"
+)
+
+// Errors of the broker layer itself.
+var (
+	errUnknownTopicOrPartition = errors.New("unknown topic or partition")
+	errInvalidConfig           = errors.New("invalid config")
+	errInvalidRequest          = errors.New("invalid request")
+	errUnsupportedCompression  = errors.New("unsupported compression type for this request version")
+	errInvalidRequiredAcks     = errors.New("acks must be -1, 0 or 1")
+	errNotController           = errors.New("not the controller")
+)
+
+// errorCode maps an error from any layer to its Kafka error code: the one place that does.
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	for _, m := range errorCodes {
+		if errors.Is(err, m.err) {
+			return m.code.Code
+		}
+	}
+	return kerr.UnknownServerError.Code
+}
+
+var errorCodes = []struct {
+	err  error
+	code *kerr.Error
+}{
+	{engine.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{engine.ErrMessageTooLarge, kerr.MessageTooLarge},
+	{engine.ErrLogDirOffline, kerr.KafkaStorageError},
+	{engine.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
+	{engine.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{engine.ErrInvalidRecord, kerr.InvalidRecord},
+	{engine.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
+	{engine.ErrClosed, kerr.NotLeaderForPartition},
+	{segment.ErrCorrupt, kerr.CorruptMessage},
+	{segment.ErrTruncated, kerr.CorruptMessage},
+	{segment.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
+	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
+	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},
+	{metadata.ErrInvalidPartitions, kerr.InvalidPartitions},
+	{errUnknownTopicOrPartition, kerr.UnknownTopicOrPartition},
+	{errInvalidConfig, kerr.InvalidConfig},
+	{errInvalidRequest, kerr.InvalidRequest},
+	{errUnsupportedCompression, kerr.UnsupportedCompressionType},
+	{errInvalidRequiredAcks, kerr.InvalidRequiredAcks},
+	{errNotController, kerr.NotController},
+}

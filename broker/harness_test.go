@@ -1,0 +1,90 @@
+package broker
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logd/logd/net/server"
+)
+
+// testBroker is a broker serving on a real loopback socket, over a temporary data directory.
+type testBroker struct {
+	t    testing.TB
+	dir  string
+	b    *Broker
+	srv  *server.Server
+	addr string
+}
+
+// startBroker starts a broker; modify adjusts its config first.
+func startBroker(t testing.TB, modify func(*Config)) *testBroker {
+	t.Helper()
+	tb := &testBroker{t: t, dir: t.TempDir()}
+	tb.start(modify)
+	t.Cleanup(tb.stop)
+	return tb
+}
+
+func (tb *testBroker) start(modify func(*Config)) {
+	tb.t.Helper()
+	cfg := DefaultConfig()
+	cfg.DataDir = tb.dir
+	if modify != nil {
+		modify(&cfg)
+	}
+	b, err := New(cfg)
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	srv := server.New(server.Config{HeaderVersion: HeaderVersion}, b)
+	listen := "127.0.0.1:0"
+	if tb.addr != "" {
+		listen = tb.addr // a restart keeps the port clients know
+	}
+	if err := srv.Start(listen); err != nil {
+		b.Close()
+		tb.t.Fatal(err)
+	}
+	tb.addr = srv.Addr().String()
+	b.cfg.AdvertisedHost, b.cfg.AdvertisedPort = "127.0.0.1", int32(srv.Addr().(*net.TCPAddr).Port)
+	tb.b, tb.srv = b, srv
+}
+
+// stop shuts the broker down cleanly (idempotent).
+func (tb *testBroker) stop() {
+	if tb.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tb.srv.Shutdown(ctx)
+	if err := tb.b.Close(); err != nil {
+		tb.t.Errorf("broker close: %v", err)
+	}
+	tb.srv, tb.b = nil, nil
+}
+
+// restart stops and starts the broker on the same directory and port.
+func (tb *testBroker) restart() {
+	tb.stop()
+	tb.start(nil)
+}
+
+// client returns a franz-go client for the broker, closed at the end of the test.
+func (tb *testBroker) client(opts ...kgo.Opt) *kgo.Client {
+	tb.t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(tb.addr)}, opts...)...)
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	tb.t.Cleanup(cl.Close)
+	return cl
+}
+
+// admin returns a kadm client for the broker.
+func (tb *testBroker) admin() *kadm.Client { return kadm.NewClient(tb.client()) }
