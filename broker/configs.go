@@ -15,7 +15,7 @@ type topicConfig struct {
 	name  string
 	typ   int8 // kmsg ConfigType: 1 boolean, 2 string, 3 int, 4 short, 5 long, 6 double, 7 list
 	doc   string
-	def   func(d *engine.LogConfig) string         // the broker default, rendered
+	def   func(d *engine.LogConfig) string          // the broker default, rendered
 	apply func(c *engine.LogConfig, v string) error // parse v into c
 }
 
