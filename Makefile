@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test race invariants fuzz-short bench lint dumplog-check clean
+.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat clean
 
 all: build
 
@@ -45,5 +45,21 @@ dumplog-check:
 	bash scripts/kafka-tools.sh fetch
 	LOGD_KAFKA_CLASSPATH="$$(bash scripts/kafka-tools.sh classpath)" $(GO) test -count=1 -run TestKafkaDumpLog -v ./engine
 
+## compat: the real broker binary driven by real clients (franz-go, sarama, kafka-go, kcat,
+## confluent-kafka-python, kafka-python, kafkajs, the Java client); installs them first.
+## The scenario × client matrix is printed at the end and kept in compat/.results.txt.
+compat:
+	bash scripts/compat-deps.sh
+	$(GO) test -tags compat -count=1 -v -timeout 15m ./compat
+
 clean:
 	rm -rf bin bench.out
+
+## bench-socket: produce, fetch catch-up, latency at a fixed rate, startup/RSS and the load
+## generator's own ceiling, through the real socket against a `logd serve` child (bench/),
+## -count=5 into bench-socket.out (compare runs with benchstat where installed).
+.PHONY: bench-socket
+SOCKET_BENCHTIME ?= 2s
+bench-socket:
+	$(GO) test -run='^$$' -bench=. -benchtime=$(SOCKET_BENCHTIME) -count=5 -timeout=60m ./bench | tee bench-socket.out
+	@grep -q '^ok' bench-socket.out

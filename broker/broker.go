@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -61,6 +62,18 @@ type Broker struct {
 
 	mu    sync.RWMutex // guards parts
 	parts map[engine.TopicPartition]*partition
+
+	pids producerIDs // InitProducerId's durable id blocks (producerids.go)
+
+	// admin serializes topic creation, deletion, growth and config changes, so a deleted
+	// topic's logs are gone before its name can be reused and concurrent config changes
+	// reach the open logs in the order they reached the metadata store.
+	// Lock order: admin, then mu.
+	admin sync.Mutex
+
+	loaded    chan struct{} // closed when openAll is done
+	closing   chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 // partition is an open partition: its log and the fetches parked on it.
@@ -90,11 +103,43 @@ func New(cfg Config) (*Broker, error) {
 		eng.Close()
 		return nil, err
 	}
-	return &Broker{cfg: cfg, log: cfg.Logger, eng: eng, meta: meta, parts: map[engine.TopicPartition]*partition{}}, nil
+	b := &Broker{cfg: cfg, log: cfg.Logger, eng: eng, meta: meta, parts: map[engine.TopicPartition]*partition{},
+		loaded: make(chan struct{}), closing: make(chan struct{})}
+	go b.openAll()
+	return b, nil
+}
+
+// openAll opens every partition's log in the background, so the broker is ready at once while
+// retention and recovery still reach partitions no client has touched yet. Requests that
+// arrive first open their partitions themselves.
+func (b *Broker) openAll() {
+	defer close(b.loaded)
+	start, n := time.Now(), 0
+	for _, t := range b.meta.Topics() {
+		for p := int32(0); p < t.Partitions; p++ {
+			select {
+			case <-b.closing:
+				return
+			default:
+			}
+			if _, err := b.partition(t.Name, p); err != nil {
+				b.log.Error("cannot open partition", "topic", t.Name, "partition", p, "err", err)
+				continue
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		b.log.Info("opened partitions", "count", n, "took", time.Since(start).Round(time.Millisecond).String())
+	}
 }
 
 // Close shuts the storage down cleanly (clean-shutdown marker written).
-func (b *Broker) Close() error { return b.eng.Close() }
+func (b *Broker) Close() error {
+	b.closeOnce.Do(func() { close(b.closing) })
+	<-b.loaded
+	return b.eng.Close()
+}
 
 // Engine returns the broker's storage engine.
 func (b *Broker) Engine() *engine.Engine { return b.eng }
@@ -108,6 +153,13 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	if part != nil {
 		return part, nil
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if part := b.parts[tp]; part != nil {
+		return part, nil
+	}
+	// The topic is looked up under b.mu: a topic deletion removes the metadata before it
+	// drops the open partitions under b.mu, so no log of a deleted topic is opened after.
 	t, ok := b.meta.Topic(topic)
 	if !ok || p < 0 || p >= t.Partitions {
 		return nil, fmt.Errorf("%s: %w", tp, errUnknownTopicOrPartition)
@@ -115,11 +167,6 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	cfg, err := logConfig(b.cfg.LogDefaults, t.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", tp, errInvalidConfig, err)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if part := b.parts[tp]; part != nil {
-		return part, nil
 	}
 	l, err := b.eng.OpenLog(tp, cfg, true)
 	if err != nil {
@@ -142,15 +189,57 @@ func (b *Broker) dropPartitions(topic string, n int32) {
 
 // createTopic creates a topic in the metadata store and its partitions' logs.
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
-	if _, err := logConfig(b.cfg.LogDefaults, configs); err != nil {
-		return metadata.Topic{}, fmt.Errorf("%w: %v", errInvalidConfig, err)
+	b.admin.Lock()
+	defer b.admin.Unlock()
+	return b.createTopicLocked(name, partitions, configs, false)
+}
+
+// createTopicLocked validates a new topic and, unless validateOnly, creates it and starts
+// creating its partitions' logs (openPartitionsAsync). REQUIRES: b.admin held.
+func (b *Broker) createTopicLocked(name string, partitions int32, configs map[string]string, validateOnly bool) (metadata.Topic, error) {
+	if err := b.checkNewTopic(name, partitions, configs); err != nil {
+		return metadata.Topic{}, err
+	}
+	if validateOnly {
+		return metadata.Topic{Name: name, Partitions: partitions, Configs: configs}, nil
 	}
 	t, err := b.meta.CreateTopic(name, partitions, configs)
 	if err != nil {
 		return t, err
 	}
 	b.log.Info("created topic", "topic", name, "partitions", partitions, "id", t.ID.String())
+	b.openPartitionsAsync(name, 0, partitions)
 	return t, nil
+}
+
+// eagerPartitions bounds how many new partitions of one creation get their logs created
+// ahead of use; the others are created on first use, like every partition.
+const eagerPartitions = 1024
+
+// openPartitionsAsync creates the logs of partitions [from, to) of a topic in the background,
+// so they show in DescribeLogDirs before first use, as in Kafka. It runs in the background
+// because a log costs a few directory fsyncs (~10 ms each): the metadata is authoritative,
+// and Broker.partition creates any log not created yet. It stops at the first failure (the
+// topic deleted, the broker closed).
+func (b *Broker) openPartitionsAsync(topic string, from, to int32) {
+	if to-from > eagerPartitions {
+		to = from + eagerPartitions
+	}
+	go func() {
+		for p := from; p < to; p++ {
+			select {
+			case <-b.closing:
+				return
+			default:
+			}
+			if _, err := b.partition(topic, p); err != nil {
+				if !errors.Is(err, errUnknownTopicOrPartition) && !errors.Is(err, engine.ErrClosed) {
+					b.log.Warn("could not create partition log; it will be created on first use", "topic", topic, "partition", p, "err", err)
+				}
+				return
+			}
+		}
+	}()
 }
 
 // HeaderVersion tells the network layer the request header version of an API version:
@@ -195,6 +284,9 @@ func (b *Broker) Handle(req *server.Request) *server.Response {
 	if a == nil || req.APIVersion < a.min || req.APIVersion > a.max {
 		b.log.Debug("closing connection: unsupported API version", "api_key", req.APIKey, "version", req.APIVersion, "client", string(req.ClientID))
 		return server.CloseConnection
+	}
+	if req.APIKey != int16(kmsg.Produce) {
+		req.EndTurn() // only appends need the connection's order (00_produce.go)
 	}
 	kreq := kmsg.RequestForKey(req.APIKey)
 	kreq.SetVersion(req.APIVersion)

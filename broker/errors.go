@@ -51,7 +51,7 @@ var errorCodes = []struct {
 	{engine.ErrClosed, kerr.NotLeaderForPartition},
 	{segment.ErrCorrupt, kerr.CorruptMessage},
 	{segment.ErrTruncated, kerr.CorruptMessage},
-	{segment.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},
+	{segment.ErrUnsupportedMagic, kerr.CorruptMessage}, // Kafka: v3+ produce takes magic 2 only
 	{metadata.ErrTopicExists, kerr.TopicAlreadyExists},
 	{metadata.ErrUnknownTopic, kerr.UnknownTopicOrPartition},
 	{metadata.ErrInvalidTopic, kerr.InvalidTopicException},

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -32,8 +33,24 @@ func startBroker(t testing.TB, modify func(*Config)) *testBroker {
 
 func (tb *testBroker) start(modify func(*Config)) {
 	tb.t.Helper()
+	if tb.addr == "" {
+		// Pick the port before the broker exists: the advertised address is part of its
+		// Config, which request handlers read without synchronization. A restart keeps the
+		// port clients know.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.t.Fatal(err)
+		}
+		tb.addr = l.Addr().String()
+		l.Close()
+	}
 	cfg := DefaultConfig()
 	cfg.DataDir = tb.dir
+	cfg.AdvertisedHost = "127.0.0.1"
+	if _, port, err := net.SplitHostPort(tb.addr); err == nil {
+		p, _ := strconv.Atoi(port)
+		cfg.AdvertisedPort = int32(p)
+	}
 	if modify != nil {
 		modify(&cfg)
 	}
@@ -42,16 +59,10 @@ func (tb *testBroker) start(modify func(*Config)) {
 		tb.t.Fatal(err)
 	}
 	srv := server.New(server.Config{HeaderVersion: HeaderVersion}, b)
-	listen := "127.0.0.1:0"
-	if tb.addr != "" {
-		listen = tb.addr // a restart keeps the port clients know
-	}
-	if err := srv.Start(listen); err != nil {
+	if err := srv.Start(tb.addr); err != nil {
 		b.Close()
 		tb.t.Fatal(err)
 	}
-	tb.addr = srv.Addr().String()
-	b.cfg.AdvertisedHost, b.cfg.AdvertisedPort = "127.0.0.1", int32(srv.Addr().(*net.TCPAddr).Port)
 	tb.b, tb.srv = b, srv
 }
 

@@ -607,12 +607,13 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	l.setSegments(segs)
 	end := seg.NextOffset()
-	l.logEndOffset.Store(end)
 	if l.logStartOffset.Load() > end {
 		// The batch holding the log start was removed whole: the log is now empty at end
-		// (Kafka likewise lowers the log start to the truncation point).
+		// (Kafka likewise lowers the log start to the truncation point). Lowered before the
+		// end so readers never see start > end.
 		l.logStartOffset.Store(end)
 	}
+	l.logEndOffset.Store(end)
 	if l.highWatermark.Load() > end {
 		l.highWatermark.Store(end)
 	}

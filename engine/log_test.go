@@ -373,3 +373,49 @@ func TestFsyncErrorTakesDirOffline(t *testing.T) {
 }
 
 func testingAllocs(f func()) float64 { return testing.AllocsPerRun(100, f) }
+
+func TestFlushPolicies(t *testing.T) {
+	// flush.messages=3: every third message asks for a sync before the acknowledgement.
+	env := newTestEnv(t, vfs.NewMemFS(), "/d")
+	cfg := DefaultLogConfig
+	cfg.FlushMessages = 3
+	l := env.log(tp0, cfg)
+	var must []bool
+	for i := 0; i < 4; i++ {
+		must = append(must, mustAppend(t, l, batch(2, 10, 0)).MustSync)
+	}
+	if fmt.Sprint(must) != "[false true false true]" {
+		t.Fatalf("MustSync per append: %v", must)
+	}
+	env.close()
+
+	// flush.ms: the housekeeping loop syncs data nobody waits for once it is old enough.
+	fs := vfs.NewMemFS()
+	clock := newTestClock()
+	e, err := Open(Config{Dir: "/d", FS: fs, Now: clock.Now, FlushCheckInterval: time.Millisecond, RetentionCheckInterval: time.Hour, CheckpointInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = DefaultLogConfig
+	cfg.FlushMs = time.Second
+	l, err = e.OpenLog(tp0, cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, batch(1, 10, 0))
+	clock.Advance(2 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		crashed := fs.CrashClone(nil)
+		if fi, err := crashed.Stat("/d/events-0/00000000000000000000.log"); err == nil && fi.Size() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("flush.ms never synced the appended batch")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

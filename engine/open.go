@@ -79,7 +79,8 @@ func openLogFiles(p openParams) (*Log, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := p.fs.SyncDir(p.dir); err != nil {
+		// Durable with the first group commit round, before any append is acknowledged.
+		if _, err := p.gc.MarkDirDirty(p.dir); err != nil {
 			seg.Close()
 			return nil, err
 		}

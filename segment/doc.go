@@ -63,12 +63,13 @@
 //     offset (gaps are allowed, as compaction or a transaction's aborted range leaves them),
 //     and LastOffset - base fits an int32.
 //   - The .log holds only whole batches below Size. Append writes the bytes first and only
-//     then publishes Size and NextOffset (atomics, Size first), so a concurrent reader that
-//     loads Size and reads below it never sees a torn or unwritten batch.
+//     then publishes Size, then NextOffset (atomics), so a concurrent reader that loads Size
+//     and reads below it never sees a torn or unwritten batch, and a reader that loaded
+//     NextOffset finds every offset below it within Size.
 //   - Every index entry points into the log: offset entries at batch starts below Size, time
-//     entries at offsets below NextOffset. Indexes are a cache: they can always be rebuilt from
-//     the log (Rebuild), so they are synced lazily and a missing or insane index is reported
-//     as ErrIndexCorrupt, never trusted.
+//     entries at offsets below NextOffset. Indexes are a cache that can always be rebuilt from
+//     the log (Rebuild), so they are synced lazily; Open reports a missing index of a non-empty
+//     log, or one that fails these checks, as ErrIndexCorrupt instead of trusting it.
 //
 // # Recovery
 //

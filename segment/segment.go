@@ -178,7 +178,8 @@ func (s *Segment) checkIndexes() error {
 			return fmt.Errorf("segment %s: %w: %v", s.logName(), ErrIndexCorrupt, err)
 		}
 	}
-	if last := s.offsetIdx.LastEntry(); int64(last.Position) > s.size.Load() {
+	// An entry names the start of a batch, so it lies strictly below the log's size.
+	if last := s.offsetIdx.LastEntry(); s.offsetIdx.Entries() > 0 && int64(last.Position) >= s.size.Load() {
 		return fmt.Errorf("segment %s: %w: entry position %d beyond log size %d", s.logName(), ErrIndexCorrupt, last.Position, s.size.Load())
 	}
 	return nil
@@ -253,6 +254,9 @@ func (s *Segment) loadTail() error {
 		pos += int64(h.Size())
 	}
 	if te := s.timeIdx.LastEntry(); te.Timestamp >= 0 {
+		if te.Offset >= s.nextOffset.Load() {
+			return fmt.Errorf("segment %s: %w: time index entry offset %d beyond next offset %d", s.logName(), ErrIndexCorrupt, te.Offset, s.nextOffset.Load())
+		}
 		s.maxTime.Store(te.Timestamp)
 		s.maxTimeOffset = te.Offset
 	}

@@ -58,15 +58,19 @@ func (m *MemFS) Crash(rng *rand.Rand) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.generation++
-	m.live = make(map[string]*memNode, len(m.durable))
-	for name, n := range m.durable {
-		if durableAncestorsLocked(m.durable, name) {
-			m.live[name] = n
+	// An entry survives only if every directory above it does: a durable entry inside a
+	// directory whose own entry was never synced is unreachable after the crash.
+	for name := range m.durable {
+		for p := filepath.Dir(name); name != "/" && p != "/"; p = filepath.Dir(p) {
+			if _, ok := m.durable[p]; !ok {
+				delete(m.durable, name)
+				break
+			}
 		}
 	}
-	m.durable = make(map[string]*memNode, len(m.live))
-	for name, n := range m.live {
-		m.durable[name] = n
+	m.live = make(map[string]*memNode, len(m.durable))
+	for name, n := range m.durable {
+		m.live[name] = n
 	}
 	for _, n := range m.live {
 		if n.dir {
@@ -455,16 +459,4 @@ func (f *memFile) Close() error {
 		f.node.mapped = false
 	}
 	return nil
-}
-
-// durableAncestorsLocked reports whether every directory above name has a durable entry: an
-// entry synced inside a directory whose own entry never was is unreachable after a crash.
-func durableAncestorsLocked(durable map[string]*memNode, name string) bool {
-	for p := name; p != "/"; {
-		p = filepath.Dir(p)
-		if n, ok := durable[p]; !ok || !n.dir {
-			return false
-		}
-	}
-	return true
 }

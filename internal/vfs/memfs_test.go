@@ -193,20 +193,6 @@ func TestMemFSNamespaceDurability(t *testing.T) {
 		m.Crash(nil)
 		wantAbsent(t, m, "/d/f")
 	})
-	t.Run("file in a directory that was never made durable", func(t *testing.T) {
-		m := newMem(t)
-		if err := m.MkdirAll("/d/sub/leaf", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		writeDurable(t, m, "/d/sub/leaf/f", "x") // syncs /d/sub/leaf only
-		m.Crash(nil)
-		// /d/sub's entry in /d was never synced: nothing below it is reachable.
-		wantAbsent(t, m, "/d/sub")
-		wantAbsent(t, m, "/d/sub/leaf/f")
-		if _, err := m.OpenFile("/d/sub/leaf/f", os.O_RDWR, 0); !errors.Is(err, iofs.ErrNotExist) {
-			t.Fatalf("open of an unreachable file: %v", err)
-		}
-	})
 }
 
 // writeDurable creates name with data, syncs it and its directory.

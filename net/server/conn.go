@@ -22,12 +22,13 @@ const (
 // slot is one in-flight request of a connection: a fixed element of the
 // connection's ring, so dispatching a request allocates nothing.
 type slot struct {
-	c     *conn
-	seq   uint64    // guarded by c.mu
-	state int       // guarded by c.mu
-	resp  *Response // written by the worker before state=done, then owned by the writer
-	req   Request
-	size  [4]byte // the response size prefix, referenced by the writer's iovecs
+	c        *conn
+	seq      uint64    // guarded by c.mu
+	state    int       // guarded by c.mu
+	turnDone bool      // EndTurn was called; guarded by c.mu
+	resp     *Response // written by the worker before state=done, then owned by the writer
+	req      Request
+	size     [4]byte // the response size prefix, referenced by the writer's iovecs
 }
 
 // pendingFrame is a complete frame read past the in-flight cap.
@@ -62,6 +63,10 @@ type conn struct {
 	full    bool   // ring filled since the writer last freed a slot
 	writing bool   // a writer goroutine is running
 	closed  bool
+	// turn is the oldest seq whose turn has not ended (see Request.WaitTurn); turnCond
+	// (on mu) wakes requests waiting for their turn.
+	turn     uint64
+	turnCond sync.Cond
 
 	// Writer owned (one writer at a time, serialized by mu.writing).
 	file  *os.File        // dup of the socket fd, non-blocking, on Go's netpoller
@@ -94,6 +99,7 @@ func newConn(s *Server, gc gnet.Conn) (*conn, error) {
 		raw:    raw,
 		slots:  make([]slot, s.cfg.MaxInFlight),
 	}
+	c.turnCond.L = &c.mu
 	c.fr = framer{maxSize: s.cfg.MaxRequestBytes, b: s}
 	c.emitFn = c.emit
 	c.writeFn = c.writeLoop
@@ -162,8 +168,9 @@ func (c *conn) dispatch(frame []byte, hdr Header) bool {
 	sl := &c.slots[c.tail%n]
 	sl.seq = c.tail
 	sl.state = slotRunning
+	sl.turnDone = false
 	sl.resp = nil
-	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Header: hdr, Frame: frame}
+	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Header: hdr, Frame: frame, sl: sl}
 	c.tail++
 	atCap := c.tail-c.head == n
 	if atCap {
@@ -246,6 +253,7 @@ func (c *conn) abort() {
 		return
 	}
 	c.closed = true
+	c.turnCond.Broadcast() // requests waiting for their turn give up
 	var drop []*slot
 	for seq := c.head; seq < c.tail; seq++ {
 		sl := &c.slots[seq%uint64(len(c.slots))]
@@ -357,5 +365,34 @@ func (c *conn) writeLoop() {
 			// closes the connection anyway.
 			_ = c.gc.EventLoop().Execute(context.Background(), c.resumeFn)
 		}
+	}
+}
+
+// waitTurn blocks until every earlier request of the connection has ended its turn, or the
+// connection closed.
+func (c *conn) waitTurn(sl *slot) {
+	c.mu.Lock()
+	for c.turn < sl.seq && !c.closed {
+		c.turnCond.Wait()
+	}
+	c.mu.Unlock()
+}
+
+// endTurn ends sl's turn (idempotent) and lets the next requests in order run.
+func (c *conn) endTurn(sl *slot) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sl.turnDone {
+		return
+	}
+	sl.turnDone = true
+	n := uint64(len(c.slots))
+	advanced := false
+	for c.turn < c.tail && c.slots[c.turn%n].seq == c.turn && c.slots[c.turn%n].turnDone {
+		c.turn++
+		advanced = true
+	}
+	if advanced {
+		c.turnCond.Broadcast()
 	}
 }

@@ -45,6 +45,28 @@ type Request struct {
 	// Frame is the whole request after the 4-byte size prefix: header and
 	// body. Owned by the server.
 	Frame []byte
+
+	sl *slot
+}
+
+// WaitTurn blocks until every earlier request on the same connection has returned from Handle
+// or called EndTurn. Handlers run concurrently; a handler whose effects must follow the
+// connection's request order (Produce: Kafka clients rely on appends happening in the order
+// they pipelined them) waits for its turn, does the ordered part, then calls EndTurn so later
+// requests proceed while it waits for anything slow (an fsync).
+func (r *Request) WaitTurn() {
+	if r.sl != nil { // nil for a Request built outside the server (tests, fuzzing)
+		r.sl.c.waitTurn(r.sl)
+	}
+}
+
+// EndTurn ends this request's turn early; the server ends it anyway when Handle returns.
+// Handlers that need no ordering call it first, so a long poll does not hold up the
+// connection's later requests.
+func (r *Request) EndTurn() {
+	if r.sl != nil {
+		r.sl.c.endTurn(r.sl)
+	}
 }
 
 // Body returns the request body (after the header as far as the server parsed
@@ -198,6 +220,7 @@ func (s *Server) Start(addr string) error {
 	}
 	s.started = true
 	s.mu.Unlock()
+	s.cfg.capMaxConnsToFDLimit() // before the loops start reading it
 
 	booted := make(chan error, 1)
 	runErr := make(chan error, 1)
@@ -387,6 +410,7 @@ func (lh *loopHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 // runSlot runs the handler for one request on a worker goroutine.
 func (s *Server) runSlot(sl *slot) {
 	resp, ok := s.callHandler(sl)
+	sl.c.endTurn(sl)
 	if resp == CloseConnection {
 		resp, ok = nil, false
 	}

@@ -286,3 +286,56 @@ func TestStartTwiceAndBadAddr(t *testing.T) {
 		t.Fatal("Start on a used port succeeded")
 	}
 }
+
+// TestWaitTurn: handlers run concurrently, but the part between WaitTurn and EndTurn runs in
+// the connection's request order; requests that end their turn at once do not hold it up.
+func TestWaitTurn(t *testing.T) {
+	const n = 500
+	var mu sync.Mutex
+	var order []int32
+	h := HandlerFunc(func(req *Request) *Response {
+		if req.CorrelationID%5 == 0 {
+			req.EndTurn() // unordered, like a fetch
+			time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
+			return echoHandler(req)
+		}
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond)
+		req.WaitTurn()
+		mu.Lock()
+		order = append(order, req.CorrelationID)
+		mu.Unlock()
+		req.EndTurn()
+		time.Sleep(time.Duration(rand.IntN(1000)) * time.Microsecond) // like an fsync wait
+		return echoHandler(req)
+	})
+	_, addr := startServer(t, Config{}, h)
+	c := dial(t, addr)
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	go func() {
+		var buf []byte
+		for i := range n {
+			buf = appendRequest(buf[:0], 0, 3, int32(i), "cli", nil)
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	br := bufio.NewReader(c)
+	var resp []byte
+	var err error
+	for i := range n {
+		if resp, err = readResponse(br, resp); err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) != n-n/5 {
+		t.Fatalf("%d ordered sections ran, want %d", len(order), n-n/5)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i] <= order[i-1] {
+			t.Fatalf("ordered sections ran out of order: %d after %d", order[i], order[i-1])
+		}
+	}
+}

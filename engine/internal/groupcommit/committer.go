@@ -3,6 +3,7 @@ package groupcommit
 import (
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -543,6 +544,11 @@ func (c *Committer) runJobs() {
 			}
 			name = dirs[i]
 			err = c.fs.SyncDir(name)
+			if errors.Is(err, iofs.ErrNotExist) {
+				// Removed since it was marked (a deleted partition): nothing left to sync,
+				// and the removal is made durable by a sync of its parent.
+				err = nil
+			}
 		}
 		if err != nil {
 			c.errMu.Lock()

@@ -36,8 +36,10 @@ func createFiles(t *testing.T, fs vfs.FS, c *Committer, dir string, n int) []vfs
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.SyncDir(filepath.Dir(dir)); err != nil {
-		t.Fatal(err)
+	for d := dir; d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := fs.SyncDir(filepath.Dir(d)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	files := make([]vfs.File, n)
 	for i := range files {

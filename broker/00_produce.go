@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/segment"
+)
+
+// Produce: versions 0-11 advertised, 3-11 served. Like Kafka 4 (KIP-896, KAFKA-18659) v0-2 are
+// advertised and answered UNSUPPORTED_VERSION per partition: librdkafka before 2.11.1 turns
+// compression off unless it sees Produce v0 advertised. v12 (KIP-890 transactions v2) and v13
+// (topic ids) wait for transactions.
+//
+// Per partition: exactly one record batch (Kafka's rule for magic 2; it also keeps idempotent
+// dedup per batch), zstd only from v7, no transactional or control batches (no transactions
+// yet). The batch is appended as sent (offsets stamped in place in the request frame, which the
+// server keeps alive until the response is written).
+//
+// Durability: acks=-1 with Config.FsyncAcksAll, or an append the topic's flush.messages wants
+// synced, is answered only after the group commit covering it. One log directory has one
+// committer, so waiting for the largest sequence of the request covers every partition. If that
+// wait fails (the directory went offline) the append happened but may not survive: the answer
+// is KAFKA_STORAGE_ERROR, retriable, never a definite error (an idempotent producer retries and
+// the retry is either deduplicated or refused by the offline directory, never doubled).
+//
+// acks=0 appends the same way and sends no response at all.
+func init() {
+	register(api{key: int16(kmsg.Produce), min: 0, max: 11, handle: handleProduce})
+}
+
+// produceMinVersion is the oldest Produce version served (record batch v2).
+const produceMinVersion = 3
+
+func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.ProduceRequest)
+	v := c.version()
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+
+	var reqErr int16 // an error for every partition
+	switch {
+	case v < produceMinVersion:
+		reqErr = kerr.UnsupportedVersion.Code
+	case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
+		reqErr = kerr.InvalidRequiredAcks.Code
+	case req.TransactionID != nil:
+		// InitProducerId refuses transactional ids, so no client gets here honestly.
+		reqErr = kerr.InvalidTxnState.Code
+	}
+	syncAll := req.Acks == -1 && b.cfg.FsyncAcksAll
+
+	// Appends whose acknowledgement waits for a sync.
+	type pending struct{ ti, pi int }
+	var waits []pending
+	var waitLog *engine.Log
+	var waitSeq uint64
+	var flushLog *engine.Log // a duplicate to make durable: its original's sequence is unknown
+
+	// Appends follow the connection's request order (clients pipeline produce requests and
+	// rely on it for per-partition ordering); the durability wait below does not hold the turn,
+	// so pipelined requests still share group commits.
+	c.req.WaitTurn()
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		t := &resp.Topics[ti]
+		t.Topic = rt.Topic
+		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			p := &t.Partitions[pi]
+			p.Default()
+			p.Partition = rp.Partition
+			p.BaseOffset = -1
+			if reqErr != 0 {
+				p.ErrorCode = reqErr
+				continue
+			}
+			part, res, err := b.produceOne(v, rt.Topic, rp.Partition, rp.Records)
+			if err != nil {
+				p.ErrorCode = errorCode(err)
+				if v >= 8 {
+					msg := err.Error()
+					p.ErrorMessage = &msg
+				}
+				continue
+			}
+			p.BaseOffset, p.LogAppendTime, p.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+			if !syncAll && !res.MustSync {
+				continue
+			}
+			waits = append(waits, pending{ti, pi})
+			if res.Duplicate {
+				flushLog = part.log
+			} else if res.SyncSeq >= waitSeq {
+				waitLog, waitSeq = part.log, res.SyncSeq
+			}
+		}
+	}
+
+	c.req.EndTurn()
+
+	if len(waits) > 0 {
+		var err error
+		if waitLog != nil {
+			err = waitLog.WaitDurable(waitSeq)
+		}
+		if err == nil && flushLog != nil {
+			err = flushLog.Flush()
+		}
+		if err != nil {
+			b.log.Warn("produce: appended but not durable; answering KAFKA_STORAGE_ERROR", "err", err)
+			for _, w := range waits {
+				p := &resp.Topics[w.ti].Partitions[w.pi]
+				p.ErrorCode = kerr.KafkaStorageError.Code
+				p.BaseOffset, p.LogAppendTime = -1, -1
+			}
+		}
+	}
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// produceOne validates and appends one partition's records.
+func (b *Broker) produceOne(v int16, topic string, partition int32, records []byte) (*partition, engine.AppendResult, error) {
+	part, err := b.partition(topic, partition)
+	if err != nil {
+		return nil, engine.AppendResult{}, err
+	}
+	h, err := segment.ParseHeader(records)
+	switch {
+	case err != nil:
+		return nil, engine.AppendResult{}, err
+	case h.Size() < len(records):
+		return nil, engine.AppendResult{}, kerr.InvalidRecord // several batches, or trailing bytes
+	case h.Compression() == segment.CompressionZstd && v < 7:
+		return nil, engine.AppendResult{}, kerr.UnsupportedCompressionType
+	case h.IsControl():
+		return nil, engine.AppendResult{}, kerr.InvalidRecord // only brokers write control batches
+	case h.IsTransactional():
+		return nil, engine.AppendResult{}, kerr.InvalidTxnState
+	}
+	res, err := part.log.Append(records, engine.AppendOptions{LeaderEpoch: leaderEpoch})
+	return part, res, err
+}

@@ -1,0 +1,276 @@
+package broker
+
+import (
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/net/server"
+)
+
+// Fetch: versions 4-16. v4 is Kafka 4's floor (and librdkafka's for record batches); zstd
+// needs v10+, which clients check themselves. v17+ (KIP-853 replica directory ids) waits for
+// replication.
+//
+// The response is built here rather than by kmsg: record bytes go out as server.Regions of
+// the segment files, by sendfile, never copied (fetch_encode.go writes the fields around them).
+//
+// Semantics (Kafka's, KIP-74 and KIP-227):
+//   - each partition reads from FetchOffset up to the high watermark; the last stable offset
+//     is the high watermark until transactions exist, so READ_COMMITTED reads the same;
+//   - PartitionMaxBytes bounds each partition and MaxBytes the response, except that the first
+//     batch of the first partition with data is sent whole even when larger;
+//   - batches are never cut: a partition whose next batch does not fit gets no records this
+//     time (Kafka would send a partial batch, which clients discard);
+//   - with fewer than MinBytes available the fetch parks until an append wakes it or MaxWaitMs
+//     passes; a partition error answers at once;
+//   - fetch sessions: none. Every answer is a full response with SessionID 0, which KIP-227
+//     defines as "no session": franz-go stops asking, Java keeps sending full fetches with
+//     epoch 0, librdkafka does not use sessions. A request naming a session (id != 0 or epoch
+//     > 0) gets FETCH_SESSION_ID_NOT_FOUND, which clients answer with a full fetch.
+//     ForgottenTopics only matter inside a session and are ignored;
+//   - follower fetches (replica id >= 0) get NOT_LEADER_OR_FOLLOWER until replication exists.
+func init() {
+	register(api{key: int16(kmsg.Fetch), min: 4, max: 16, raw: handleFetch})
+}
+
+// leaderEpoch is the leader epoch of every partition until replication exists.
+const leaderEpoch = 0
+
+// checkLeaderEpoch applies Kafka's CurrentLeaderEpoch check: -1 (or any negative) skips it,
+// a newer epoch than ours is UNKNOWN_LEADER_EPOCH, an older one FENCED_LEADER_EPOCH.
+func checkLeaderEpoch(current int32) int16 {
+	switch {
+	case current < 0 || current == leaderEpoch:
+		return 0
+	case current > leaderEpoch:
+		return kerr.UnknownLeaderEpoch.Code
+	default:
+		return kerr.FencedLeaderEpoch.Code
+	}
+}
+
+func handleFetch(b *Broker, c *call) *server.Response {
+	req := c.kreq.(*kmsg.FetchRequest)
+	v := c.version()
+	r := &fetchResponse{version: v}
+	replicaID := req.ReplicaID
+	if v >= 15 {
+		replicaID = req.ReplicaState.ID
+	}
+	if req.SessionID != 0 || req.SessionEpoch > 0 {
+		r.errorCode = kerr.FetchSessionIDNotFound.Code
+		return b.writeFetch(c, r)
+	}
+
+	readCommitted := req.IsolationLevel == 1
+	nparts := 0
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		var t metadata.Topic
+		var ok bool
+		var unknown int16
+		if v >= 13 {
+			t, ok = b.meta.TopicByID(rt.TopicID)
+			unknown = kerr.UnknownTopicID.Code
+		} else {
+			t, ok = b.meta.Topic(rt.Topic)
+			unknown = kerr.UnknownTopicOrPartition.Code
+		}
+		ft := fetchTopic{name: rt.Topic, id: rt.TopicID, parts: make([]fetchPartition, len(rt.Partitions))}
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			fp := &ft.parts[pi]
+			*fp = fetchPartition{
+				partition: rp.Partition, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1,
+				abortedNull: !readCommitted, preferredReadReplica: -1,
+				fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+			}
+			switch {
+			case !ok:
+				fp.errorCode = unknown
+			case replicaID >= 0:
+				fp.errorCode = kerr.NotLeaderForPartition.Code
+			case v >= 9 && checkLeaderEpoch(rp.CurrentLeaderEpoch) != 0:
+				fp.errorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			default:
+				part, err := b.partition(t.Name, rp.Partition)
+				if err != nil {
+					fp.errorCode = errorCode(err)
+				} else {
+					fp.part = part
+					nparts++
+				}
+			}
+		}
+		r.topics = append(r.topics, ft)
+	}
+
+	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
+	var deadline time.Time
+	var timer *time.Timer
+	var chans []<-chan struct{}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			// Take the wake channels before reading again, so an append between the read
+			// and the wait is not missed.
+			chans = chans[:0]
+			b.forEachFetchPartition(r, func(p *fetchPartition) { chans = append(chans, p.part.waiters.channel()) })
+		}
+		total, failed := b.readFetch(r, req.MaxBytes)
+		if attempt == 0 {
+			deadline = time.Now().Add(wait)
+		}
+		remaining := time.Until(deadline)
+		if total >= int64(req.MinBytes) || failed || nparts == 0 || remaining <= 0 {
+			b.doneWaiting(r, attempt > 0)
+			break
+		}
+		if attempt == 0 {
+			continue // take the channels and look again before parking
+		}
+		releaseFetchRegions(r)
+		if timer == nil {
+			timer = time.NewTimer(remaining)
+			defer timer.Stop()
+		} else {
+			timer.Reset(remaining)
+		}
+		timedOut := waitAny(chans, timer.C)
+		b.doneWaiting(r, true)
+		if timedOut {
+			// One last look: whatever arrived is the answer.
+			b.readFetch(r, req.MaxBytes)
+			break
+		}
+	}
+	return b.writeFetch(c, r)
+}
+
+// forEachFetchPartition calls fn for each partition that reads from a log.
+func (b *Broker) forEachFetchPartition(r *fetchResponse, fn func(p *fetchPartition)) {
+	for ti := range r.topics {
+		for pi := range r.topics[ti].parts {
+			if p := &r.topics[ti].parts[pi]; p.part != nil {
+				fn(p)
+			}
+		}
+	}
+}
+
+func (b *Broker) doneWaiting(r *fetchResponse, took bool) {
+	if took {
+		b.forEachFetchPartition(r, func(p *fetchPartition) { p.part.waiters.done() })
+	}
+}
+
+// waitAny blocks until one of chans is closed (false) or timeout fires (true).
+func waitAny(chans []<-chan struct{}, timeout <-chan time.Time) bool {
+	if len(chans) == 1 {
+		select {
+		case <-chans[0]:
+			return false
+		case <-timeout:
+			return true
+		}
+	}
+	cases := make([]reflect.SelectCase, 0, len(chans)+1)
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)})
+	for _, ch := range chans {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
+	}
+	i, _, _ := reflect.Select(cases)
+	return i == 0
+}
+
+// readFetch (re)reads every partition of r, replacing earlier regions. It returns the record
+// bytes found and whether any partition failed (which answers the fetch at once, as Kafka).
+func (b *Broker) readFetch(r *fetchResponse, maxBytes int32) (total int64, failed bool) {
+	releaseFetchRegions(r)
+	limit := int64(maxBytes)
+	first := true // no records yet: the next batch goes whole whatever its size (KIP-74)
+	for ti := range r.topics {
+		for pi := range r.topics[ti].parts {
+			p := &r.topics[ti].parts[pi]
+			if p.part == nil {
+				if p.errorCode != 0 {
+					failed = true
+				}
+				continue
+			}
+			l := p.part.log
+			// The high watermark is loaded before the read, so it is never below the end of
+			// the records sent.
+			hw := l.HighWatermark()
+			p.highWatermark, p.lastStableOffset, p.logStartOffset = hw, hw, l.LogStartOffset()
+			p.errorCode = 0
+			partLimit := min(int64(p.maxBytes), limit)
+			if !first && partLimit <= 0 {
+				continue
+			}
+			reg, err := l.Read(p.fetchOffset, int32(max(partLimit, 0)), hw)
+			if err != nil {
+				p.errorCode = errorCode(err)
+				if errors.Is(err, engine.ErrOffsetOutOfRange) {
+					// Kafka fills these for OFFSET_OUT_OF_RANGE so the client can reset.
+					p.highWatermark, p.lastStableOffset, p.logStartOffset = hw, hw, l.LogStartOffset()
+				}
+				failed = true
+				continue
+			}
+			if reg.Len == 0 {
+				reg.Release()
+				continue
+			}
+			if !first && reg.Len > partLimit {
+				// Read returns its first batch whole; only the first partition with data may
+				// go over the limits.
+				reg.Release()
+				continue
+			}
+			p.region = reg
+			first = false
+			total += reg.Len
+			limit -= reg.Len
+		}
+	}
+	return total, failed
+}
+
+// releaseFetchRegions drops the regions of a fetch that will be re-read or not sent.
+func releaseFetchRegions(r *fetchResponse) {
+	for ti := range r.topics {
+		for pi := range r.topics[ti].parts {
+			r.topics[ti].parts[pi].region.Release()
+			r.topics[ti].parts[pi].region = engine.Region{}
+		}
+	}
+}
+
+// writeFetch encodes r after the response header. Region ownership moves to the response:
+// the server releases them after sending.
+func (b *Broker) writeFetch(c *call, r *fetchResponse) *server.Response {
+	resp := server.NewResponse()
+	bb := resp.Buffer()
+	bb.B = appendResponseHeader(bb.B, c.req)
+	// The callback moves bb to a new tail buffer after each region: assign through a
+	// temporary so the final store goes to the tail, not to the buffer bb held before.
+	out := appendFetchResponse(bb.B, r, func(dst []byte, p *fetchPartition) []byte {
+		if p.region.Len == 0 {
+			return append(dst, p.records...)
+		}
+		reg := p.region
+		p.region = engine.Region{}
+		bb.B = dst
+		resp.AppendRegion(server.Region{File: reg.File, Offset: reg.Pos, Len: reg.Len, Release: reg.Release})
+		bb = resp.Buffer()
+		return bb.B
+	})
+	bb.B = out
+	return resp
+}

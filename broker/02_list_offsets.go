@@ -1,0 +1,188 @@
+package broker
+
+import (
+	"encoding/binary"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/compress"
+	"github.com/logd/logd/segment"
+)
+
+// ListOffsets: versions 1-8 (v1 is Kafka 4's floor and librdkafka's; v0's OldStyleOffsets are
+// gone). v9+ (-5 earliest pending upload, tiered storage; v10 timeouts) are not served.
+//
+// Timestamps: -2 earliest (log start), -1 latest (the high watermark; with no transactions the
+// last stable offset is the same, so both isolation levels get it), -3 the batch holding the
+// largest timestamp, -4 earliest local (= earliest: no tiered storage), others negative
+// INVALID_REQUEST; a timestamp >= 0 finds the first record at or after it.
+//
+// By-timestamp lookups are exact for uncompressed batches (their records are walked); for a
+// compressed batch the answer is the batch's first offset and its MaxTimestamp, so a consumer
+// may see a few records older than it asked for, never miss one. Decompressing would make it
+// exact (Kafka does); not worth it for a lookup until someone needs it.
+func init() {
+	register(api{key: int16(kmsg.ListOffsets), min: 1, max: 8, handle: handleListOffsets})
+}
+
+// ListOffsets special timestamps.
+const (
+	listLatest       = -1
+	listEarliest     = -2
+	listMaxTimestamp = -3
+	listEarliestLoc  = -4
+)
+
+func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.ListOffsetsRequest)
+	v := c.version()
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	resp.Topics = make([]kmsg.ListOffsetsResponseTopic, len(req.Topics))
+	for ti := range req.Topics {
+		rt := &req.Topics[ti]
+		t := &resp.Topics[ti]
+		t.Topic = rt.Topic
+		t.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			p := &t.Partitions[pi]
+			p.Default()
+			p.Partition = rp.Partition
+			if v >= 4 {
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch); code != 0 {
+					p.ErrorCode = code
+					continue
+				}
+			}
+			ts, off, err := b.listOffset(rt.Topic, rp.Partition, rp.Timestamp)
+			if err != nil {
+				p.ErrorCode = errorCode(err)
+				continue
+			}
+			p.Timestamp, p.Offset = ts, off
+			if off >= 0 {
+				p.LeaderEpoch = leaderEpoch
+			}
+		}
+	}
+	return resp, nil
+}
+
+// listOffset answers one partition: the timestamp and offset found, or -1, -1.
+func (b *Broker) listOffset(topic string, partition int32, ts int64) (int64, int64, error) {
+	part, err := b.partition(topic, partition)
+	if err != nil {
+		return -1, -1, err
+	}
+	l := part.log
+	switch ts {
+	case listLatest:
+		return -1, l.HighWatermark(), nil
+	case listEarliest, listEarliestLoc:
+		return -1, l.LogStartOffset(), nil
+	case listMaxTimestamp:
+		_, off, err := l.MaxTimestamp()
+		if err != nil || off < 0 {
+			return -1, -1, err
+		}
+		if off < l.LogStartOffset() {
+			off = l.LogStartOffset()
+		}
+		// The exact record: the batch's first record carrying its MaxTimestamp.
+		return b.scanBatch(l, off, func(h *segment.Header, recTS, _ int64) bool { return recTS == h.MaxTimestamp })
+	}
+	if ts < 0 {
+		return -1, -1, kerr.InvalidRequest
+	}
+	off, found, err := l.OffsetForTimestamp(ts)
+	if err != nil || !found || off >= l.HighWatermark() {
+		return -1, -1, err
+	}
+	return b.refineTimestampOffset(l, off, ts)
+}
+
+// maxTimestampScan bounds the batch read to refine a by-timestamp lookup, and
+// maxDecompressed what a compressed batch may expand to (a decompression bomb costs no more).
+const (
+	maxTimestampScan = 16 << 20
+	maxDecompressed  = 64 << 20
+)
+
+// refineTimestampOffset finds, in the batch starting at or holding off, the first record
+// with a timestamp >= ts, decompressing the batch if needed. LogAppendTime batches, and
+// batches that cannot be read record by record, answer with the batch's first offset and
+// MaxTimestamp.
+func (b *Broker) refineTimestampOffset(l *engine.Log, off, ts int64) (int64, int64, error) {
+	return b.scanBatch(l, off, func(h *segment.Header, recTS, recOff int64) bool {
+		return recTS >= ts
+	})
+}
+
+// scanBatch reads the batch holding off and calls match for each of its records at or after
+// the log start, returning the first matching record's timestamp and offset, or the batch's
+// MaxTimestamp and first offset when no record can be examined.
+func (b *Broker) scanBatch(l *engine.Log, off int64, match func(h *segment.Header, recTS, recOff int64) bool) (int64, int64, error) {
+	reg, err := l.Read(off, 1, l.HighWatermark())
+	if err != nil || reg.Len == 0 {
+		reg.Release()
+		return -1, -1, err
+	}
+	defer reg.Release()
+	size := min(reg.Len, maxTimestampScan)
+	buf := make([]byte, size)
+	if _, err := reg.File.ReadAt(buf, reg.Pos); err != nil {
+		return -1, -1, err
+	}
+	h, err := segment.ParseHeader(buf)
+	if err != nil {
+		return -1, -1, err
+	}
+	start := max(off, l.LogStartOffset())
+	coarse := func() (int64, int64, error) { return h.MaxTimestamp, max(h.BaseOffset, start), nil }
+	if h.Attributes&segment.AttrLogAppendTime != 0 || int64(h.Size()) > size {
+		return coarse()
+	}
+	recs, err := compress.Decompress(h.Compression(), buf[segment.HeaderSize:h.Size()], maxDecompressed)
+	if err != nil {
+		return coarse()
+	}
+	found := false
+	var foundTS, foundOff int64
+	walkRecords(&h, recs, func(recTS, recOff int64) bool {
+		if recOff >= start && match(&h, recTS, recOff) {
+			found, foundTS, foundOff = true, recTS, recOff
+			return false
+		}
+		return true
+	})
+	if !found {
+		return coarse()
+	}
+	return foundTS, foundOff, nil
+}
+
+// walkRecords calls fn with each record's timestamp and offset until fn returns false or the
+// records end or stop parsing.
+func walkRecords(h *segment.Header, recs []byte, fn func(ts, off int64) bool) {
+	for i := int32(0); i < h.RecordCount && len(recs) > 0; i++ {
+		length, n := binary.Varint(recs)
+		if n <= 0 || length < 1 || int64(len(recs)-n) < length {
+			return
+		}
+		rec := recs[n : n+int(length)]
+		recs = recs[n+int(length):]
+		tsDelta, n1 := binary.Varint(rec[1:]) // after the attributes byte
+		if n1 <= 0 {
+			return
+		}
+		offDelta, n2 := binary.Varint(rec[1+n1:])
+		if n2 <= 0 {
+			return
+		}
+		if !fn(h.BaseTimestamp+tsDelta, h.BaseOffset+offDelta) {
+			return
+		}
+	}
+}

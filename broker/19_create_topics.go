@@ -1,0 +1,157 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/metadata"
+)
+
+// CreateTopics: versions 2-7 (Kafka 4 removed v0-1). v5+ answers with the created topic's
+// partition count, replication factor and configs; v7+ with its id. Each topic succeeds or
+// fails on its own; ValidateOnly runs every check and creates nothing.
+func init() {
+	register(api{key: int16(kmsg.CreateTopics), min: 2, max: 7, handle: handleCreateTopics})
+}
+
+func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.CreateTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	counts := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		counts[rt.Topic]++
+	}
+	b.admin.Lock()
+	defer b.admin.Unlock()
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		n := counts[rt.Topic]
+		if n == 0 {
+			continue // a duplicate, answered at its first occurrence (the response is keyed by name)
+		}
+		counts[rt.Topic] = 0
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		var t metadata.Topic
+		var err error
+		if n > 1 {
+			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
+		} else {
+			t, err = b.createTopicFromRequest(rt, req.ValidateOnly)
+		}
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		if err == nil {
+			st.TopicID = t.ID // zero when validating only, as in Kafka
+			st.NumPartitions = t.Partitions
+			st.ReplicationFactor = 1
+			for _, e := range topicConfigEntries(b.cfg.LogDefaults, t.Configs, nil) {
+				ce := kmsg.NewCreateTopicsResponseTopicConfig()
+				ce.Name, ce.Value, ce.Source, ce.ReadOnly = e.name, kmsg.StringPtr(e.value), int8(e.source), e.readOnly
+				st.Configs = append(st.Configs, ce)
+			}
+		} else {
+			b.log.Debug("create topic refused", "topic", rt.Topic, "err", err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// createTopicFromRequest checks one CreateTopics entry in Kafka's order (name, existence,
+// partitions and replicas, configs) and creates the topic. REQUIRES: b.admin held.
+func (b *Broker) createTopicFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (metadata.Topic, error) {
+	if err := metadata.ValidateTopicName(rt.Topic); err != nil {
+		return metadata.Topic{}, err
+	}
+	if _, ok := b.meta.Topic(rt.Topic); ok {
+		return metadata.Topic{}, fmt.Errorf("%w: %q", metadata.ErrTopicExists, rt.Topic)
+	}
+	partitions, err := b.newTopicPartitions(rt)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	configs := make(map[string]string, len(rt.Configs))
+	for _, c := range rt.Configs {
+		if _, dup := configs[c.Name]; dup {
+			return metadata.Topic{}, refuse(kerr.InvalidRequest, "config %q appears twice", c.Name)
+		}
+		if c.Value == nil {
+			return metadata.Topic{}, refuse(kerr.InvalidConfig, "config %q: null values are not supported for topic configs", c.Name)
+		}
+		configs[c.Name] = *c.Value
+	}
+	return b.createTopicLocked(rt.Topic, partitions, configs, validateOnly)
+}
+
+// newTopicPartitions resolves a new topic's partition count from its count or its replica
+// assignment. logd runs a single broker, so the only replica set is [this node].
+func (b *Broker) newTopicPartitions(rt *kmsg.CreateTopicsRequestTopic) (int32, error) {
+	if len(rt.ReplicaAssignment) > 0 {
+		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
+			return 0, refuse(kerr.InvalidRequest, "give either a partition count and replication factor or a replica assignment, not both")
+		}
+		n := int32(len(rt.ReplicaAssignment))
+		seen := make([]bool, n)
+		for _, a := range rt.ReplicaAssignment {
+			if a.Partition < 0 || a.Partition >= n || seen[a.Partition] {
+				return 0, refuse(kerr.InvalidReplicaAssignment, "the assignment must list partitions 0 to %d once each", n-1)
+			}
+			seen[a.Partition] = true
+			if err := b.checkReplicas(a.Partition, a.Replicas); err != nil {
+				return 0, err
+			}
+		}
+		return n, nil
+	}
+	n := rt.NumPartitions
+	switch {
+	case n == -1:
+		n = b.cfg.NumPartitions
+	case n <= 0:
+		return 0, refuse(kerr.InvalidPartitions, "partition count %d: it must be at least 1, or -1 for the broker default", n)
+	case n > metadata.MaxPartitions:
+		return 0, refuse(kerr.InvalidPartitions, "partition count %d is above logd's limit %d", n, metadata.MaxPartitions)
+	}
+	switch rf := rt.ReplicationFactor; {
+	case rf == -1 || rf == 1:
+	case rf <= 0:
+		return 0, refuse(kerr.InvalidReplicationFactor, "replication factor %d: it must be at least 1, or -1 for the broker default", rf)
+	default:
+		return 0, refuse(kerr.InvalidReplicationFactor, "replication factor %d: logd runs a single broker; replication comes with clustering", rf)
+	}
+	return n, nil
+}
+
+// checkReplicas accepts a partition's replica list only if it is exactly [this node].
+func (b *Broker) checkReplicas(p int32, replicas []int32) error {
+	if len(replicas) == 1 && replicas[0] == b.cfg.NodeID {
+		return nil
+	}
+	return refuse(kerr.InvalidReplicaAssignment, "partition %d: replicas %v: logd runs a single broker (node %d); replication comes with clustering", p, replicas, b.cfg.NodeID)
+}
+
+// checkNewTopic validates a topic about to be created. REQUIRES: b.admin held.
+func (b *Broker) checkNewTopic(name string, partitions int32, configs map[string]string) error {
+	if err := metadata.ValidateTopicName(name); err != nil {
+		return err
+	}
+	if partitions <= 0 || partitions > metadata.MaxPartitions {
+		return refuse(kerr.InvalidPartitions, "partition count %d must be between 1 and %d", partitions, metadata.MaxPartitions)
+	}
+	if _, ok := b.meta.Topic(name); ok {
+		return fmt.Errorf("%w: %q", metadata.ErrTopicExists, name)
+	}
+	// Kafka refuses names that differ only in '.' versus '_': they collide in metric names.
+	if strings.ContainsAny(name, "._") {
+		key := strings.ReplaceAll(name, ".", "_")
+		for _, t := range b.meta.Topics() {
+			if strings.ReplaceAll(t.Name, ".", "_") == key {
+				return refuse(kerr.InvalidTopicException, "topic %q collides with existing topic %q: '.' and '_' are the same in metric names", name, t.Name)
+			}
+		}
+	}
+	return checkTopicConfigs(b.cfg.LogDefaults, configs)
+}

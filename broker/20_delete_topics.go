@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/metadata"
+)
+
+// DeleteTopics: versions 1-6 (Kafka 4 removed v0). v6+ names topics by name or by id.
+// A deletion removes the metadata first, so the topic is gone for every request from then
+// on, then each partition's log and directory. Fetches parked on a deleted partition end at
+// their MaxWait.
+func init() {
+	register(api{key: int16(kmsg.DeleteTopics), min: 1, max: 6, handle: handleDeleteTopics})
+}
+
+func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.DeleteTopicsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	targets := req.Topics
+	if c.version() < 6 {
+		targets = make([]kmsg.DeleteTopicsRequestTopic, len(req.TopicNames))
+		for i := range req.TopicNames {
+			targets[i].Topic = &req.TopicNames[i]
+		}
+	}
+	key := func(t kmsg.DeleteTopicsRequestTopic) string {
+		if t.Topic != nil {
+			return "name:" + *t.Topic
+		}
+		return "id:" + metadata.TopicID(t.TopicID).String()
+	}
+	counts := make(map[string]int, len(targets))
+	for _, t := range targets {
+		counts[key(t)]++
+	}
+	b.admin.Lock()
+	defer b.admin.Unlock()
+	for _, rt := range targets {
+		k := key(rt)
+		n := counts[k]
+		if n == 0 {
+			continue // a duplicate, answered at its first occurrence
+		}
+		counts[k] = 0
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var err error
+		var t metadata.Topic
+		switch {
+		case n > 1:
+			err = refuse(kerr.InvalidRequest, "topic %s appears %d times in the request", k, n)
+		case rt.Topic != nil && rt.TopicID != [16]byte{}:
+			err = refuse(kerr.InvalidRequest, "give a topic name or a topic id, not both")
+		case rt.Topic != nil:
+			t, err = b.deleteTopicLocked(*rt.Topic)
+		case rt.TopicID == [16]byte{}:
+			err = refuse(kerr.InvalidRequest, "neither a topic name nor a topic id was given")
+		default:
+			if found, ok := b.meta.TopicByID(rt.TopicID); ok {
+				t, err = b.deleteTopicLocked(found.Name)
+			} else {
+				err = refuse(kerr.UnknownTopicID, "unknown topic id %s", metadata.TopicID(rt.TopicID))
+			}
+		}
+		if t.Name != "" {
+			name := t.Name
+			st.Topic, st.TopicID = &name, t.ID
+		}
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// deleteTopicLocked deletes a topic: its metadata, then its open partitions, then every
+// partition's log and directory (opened or not). Once the metadata is gone no partition of
+// the topic can be opened (Broker.partition checks under b.mu), and b.admin keeps the name
+// from being reused before the directories are gone. It returns the deleted topic even when
+// removing a log failed. REQUIRES: b.admin held.
+func (b *Broker) deleteTopicLocked(name string) (metadata.Topic, error) {
+	t, err := b.meta.DeleteTopic(name)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	b.dropPartitions(name, t.Partitions)
+	var first error
+	for p := int32(0); p < t.Partitions; p++ {
+		tp := engine.TopicPartition{Topic: name, Partition: p}
+		if err := b.eng.DeleteLog(tp); err != nil && !errors.Is(err, engine.ErrUnknownPartition) {
+			b.log.Error("deleted topic, but could not remove a partition's log", "partition", tp.String(), "err", err)
+			if first == nil {
+				first = fmt.Errorf("topic %q deleted, but removing partition %d's log failed: %w", name, p, err)
+			}
+		}
+	}
+	b.log.Info("deleted topic", "topic", name, "partitions", t.Partitions, "id", t.ID.String())
+	return t, first
+}

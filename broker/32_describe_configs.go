@@ -1,0 +1,66 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeConfigs: versions 1-4 (Kafka 4 removed v0). TOPIC resources list every config logd
+// honours (configs.go) with its value and source: DYNAMIC_TOPIC_CONFIG for the topic's
+// overrides, else the broker's (STATIC_BROKER_CONFIG if logd's configuration changed Kafka's
+// default, DEFAULT_CONFIG if not). BROKER resources, named by this broker's id, list the
+// broker configs logd knows, all read-only; the empty name (cluster-wide dynamic defaults)
+// has none.
+func init() {
+	register(api{key: int16(kmsg.DescribeConfigs), min: 1, max: 4, handle: handleDescribeConfigs})
+}
+
+func handleDescribeConfigs(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.DescribeConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, r := range req.Resources {
+		rr := kmsg.NewDescribeConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		var entries []configEntry
+		var err error
+		switch r.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, terr := b.topicResource(r.ResourceName)
+			if err = terr; err == nil {
+				entries = topicConfigEntries(b.cfg.LogDefaults, t.Configs, r.ConfigNames)
+			}
+		case kmsg.ConfigResourceTypeBroker:
+			if err = b.checkBrokerResource(r.ResourceName); err == nil && r.ResourceName != "" {
+				entries = b.brokerConfigEntries(r.ConfigNames)
+			}
+		default:
+			err = refuse(kerr.InvalidRequest, "unsupported config resource type %d", r.ResourceType)
+		}
+		rr.ErrorCode, rr.ErrorMessage = errorCode(err), errorMessage(err)
+		for _, e := range entries {
+			rr.Configs = append(rr.Configs, describedConfig(e, req.IncludeSynonyms, req.IncludeDocumentation))
+		}
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}
+
+func describedConfig(e configEntry, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
+	rc := kmsg.NewDescribeConfigsResponseResourceConfig()
+	rc.Name, rc.Value = e.name, kmsg.StringPtr(e.value)
+	rc.ReadOnly = e.readOnly
+	rc.IsDefault = e.source == kmsg.ConfigSourceDefaultConfig
+	rc.Source = e.source
+	rc.ConfigType = e.typ
+	if synonyms {
+		for _, s := range e.synonyms {
+			cs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+			cs.Name, cs.Value, cs.Source = s.name, kmsg.StringPtr(s.value), s.source
+			rc.ConfigSynonyms = append(rc.ConfigSynonyms, cs)
+		}
+	}
+	if docs {
+		rc.Documentation = kmsg.StringPtr(e.doc)
+	}
+	return rc
+}

@@ -1,0 +1,102 @@
+package broker
+
+import (
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// AlterConfigs: versions 0-2 (v2+ flexible). The legacy alter: a topic's given configs
+// replace its whole override set (null values are dropped, as Kafka does). The new set is
+// validated whole before anything is stored, then applied to the topic's open logs.
+//
+// Broker configs are static in logd: altering them is INVALID_REQUEST, the code Kafka gives
+// for broker configs that cannot change at runtime.
+func init() {
+	register(api{key: int16(kmsg.AlterConfigs), min: 0, max: 2, handle: handleAlterConfigs})
+}
+
+func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.AlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
+	dups := duplicateResources(len(req.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return req.Resources[i].ResourceType, req.Resources[i].ResourceName
+	})
+	b.admin.Lock()
+	defer b.admin.Unlock()
+	for _, r := range req.Resources {
+		err := b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
+			func(map[string]string) (map[string]string, error) {
+				out := make(map[string]string, len(r.Configs))
+				for _, c := range r.Configs {
+					if _, dup := out[c.Name]; dup {
+						return nil, refuse(kerr.InvalidRequest, "config %q appears twice", c.Name)
+					}
+					if c.Value != nil {
+						out[c.Name] = *c.Value
+					}
+				}
+				if err := checkTopicConfigs(b.cfg.LogDefaults, out); err != nil {
+					return nil, err
+				}
+				return out, nil
+			})
+		rr := kmsg.NewAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		rr.ErrorCode, rr.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}
+
+// resourceKey names a config resource.
+func resourceKey(typ kmsg.ConfigResourceType, name string) string {
+	return strconv.Itoa(int(typ)) + "/" + name
+}
+
+// duplicateResources returns the resources named more than once in a request: Kafka refuses
+// all of their entries with INVALID_REQUEST.
+func duplicateResources(n int, at func(int) (kmsg.ConfigResourceType, string)) map[string]bool {
+	seen := make(map[string]bool, n)
+	dups := map[string]bool{}
+	for i := 0; i < n; i++ {
+		k := resourceKey(at(i))
+		if seen[k] {
+			dups[k] = true
+		}
+		seen[k] = true
+	}
+	return dups
+}
+
+// alterConfigsLocked alters one resource's configs: newOverrides computes and validates the
+// topic's new override set from the current one. REQUIRES: b.admin held.
+func (b *Broker) alterConfigsLocked(typ kmsg.ConfigResourceType, name string, nconfigs int, dups map[string]bool,
+	validateOnly bool, newOverrides func(cur map[string]string) (map[string]string, error)) error {
+	if dups[resourceKey(typ, name)] {
+		return refuse(kerr.InvalidRequest, "resource %q appears more than once in the request", name)
+	}
+	switch typ {
+	case kmsg.ConfigResourceTypeTopic:
+		t, err := b.topicResource(name)
+		if err != nil {
+			return err
+		}
+		next, err := newOverrides(t.Configs)
+		if err != nil || validateOnly {
+			return err
+		}
+		return b.setTopicConfigsLocked(name, next)
+	case kmsg.ConfigResourceTypeBroker:
+		if err := b.checkBrokerResource(name); err != nil {
+			return err
+		}
+		if nconfigs == 0 {
+			return nil
+		}
+		return errBrokerConfigsStatic
+	default:
+		return refuse(kerr.InvalidRequest, "unsupported config resource type %d", typ)
+	}
+}

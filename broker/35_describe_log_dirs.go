@@ -1,0 +1,100 @@
+package broker
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/sys/unix"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/segment"
+)
+
+// DescribeLogDirs: versions 1-5 (Kafka 4 removed v0; v4+ adds the directory's total and
+// usable bytes, v5+ the cordoned flag, always false). logd has one log directory. A
+// partition's size is that of its segment (.log) files, as Kafka counts it; partitions not
+// opened since the start are measured on disk rather than opened.
+func init() {
+	register(api{key: int16(kmsg.DescribeLogDirs), min: 1, max: 5, handle: handleDescribeLogDirs})
+}
+
+func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.DescribeLogDirsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	dir := kmsg.NewDescribeLogDirsResponseDir()
+	dir.Dir = b.logDir()
+	if err := b.eng.Offline(); err != nil {
+		dir.ErrorCode = errorCode(engine.ErrLogDirOffline)
+		resp.Dirs = append(resp.Dirs, dir)
+		return resp, nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir.Dir, &st); err == nil {
+		dir.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
+		dir.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
+	}
+	// want[topic] is nil for every partition of the topic; a nil want means every topic.
+	var want map[string]map[int32]bool
+	if req.Topics != nil {
+		want = make(map[string]map[int32]bool, len(req.Topics))
+		for _, t := range req.Topics {
+			ps := want[t.Topic]
+			if ps == nil {
+				ps = map[int32]bool{}
+				want[t.Topic] = ps
+			}
+			for _, p := range t.Partitions {
+				ps[p] = true
+			}
+		}
+	}
+	for _, tp := range b.eng.Partitions() { // sorted by topic, then partition
+		if want != nil && !want[tp.Topic][tp.Partition] {
+			continue
+		}
+		size, ok := b.partitionSize(tp)
+		if !ok {
+			continue // deleted meanwhile
+		}
+		if n := len(dir.Topics); n == 0 || dir.Topics[n-1].Topic != tp.Topic {
+			dt := kmsg.NewDescribeLogDirsResponseDirTopic()
+			dt.Topic = tp.Topic
+			dir.Topics = append(dir.Topics, dt)
+		}
+		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+		dp.Partition, dp.Size = tp.Partition, size
+		dt := &dir.Topics[len(dir.Topics)-1]
+		dt.Partitions = append(dt.Partitions, dp)
+	}
+	resp.Dirs = append(resp.Dirs, dir)
+	return resp, nil
+}
+
+// partitionSize is the size of a partition's segment files: the open log's, else the files'
+// on disk. ok is false if the partition's directory is gone.
+func (b *Broker) partitionSize(tp engine.TopicPartition) (int64, bool) {
+	if l := b.eng.Log(tp); l != nil {
+		return l.Size(), true
+	}
+	return b.partitionSizeOnDisk(tp)
+}
+
+// partitionSizeOnDisk sums the sizes of a partition's segment files in its directory.
+func (b *Broker) partitionSizeOnDisk(tp engine.TopicPartition) (int64, bool) {
+	pdir := filepath.Join(b.eng.Dir(), tp.String())
+	names, err := b.cfg.FS.ReadDir(pdir)
+	if err != nil {
+		return 0, false
+	}
+	var n int64
+	for _, name := range names {
+		if !strings.HasSuffix(name, segment.LogSuffix) {
+			continue
+		}
+		if fi, err := b.cfg.FS.Stat(filepath.Join(pdir, name)); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n, true
+}

@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/metadata"
+)
+
+// CreatePartitions: versions 0-3 (v2+ flexible). Topics only grow; an assignment, if given,
+// must place each new partition on this node alone.
+func init() {
+	register(api{key: int16(kmsg.CreatePartitions), min: 0, max: 3, handle: handleCreatePartitions})
+}
+
+func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.CreatePartitionsRequest)
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	counts := make(map[string]int, len(req.Topics))
+	for _, rt := range req.Topics {
+		counts[rt.Topic]++
+	}
+	b.admin.Lock()
+	defer b.admin.Unlock()
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		n := counts[rt.Topic]
+		if n == 0 {
+			continue // a duplicate, answered at its first occurrence
+		}
+		counts[rt.Topic] = 0
+		var err error
+		if n > 1 {
+			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
+		} else {
+			err = b.createPartitionsLocked(rt, req.ValidateOnly)
+		}
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic, st.ErrorCode, st.ErrorMessage = rt.Topic, errorCode(err), errorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+// createPartitionsLocked grows a topic to rt.Count partitions and creates their logs.
+// REQUIRES: b.admin held.
+func (b *Broker) createPartitionsLocked(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	t, ok := b.meta.Topic(rt.Topic)
+	if !ok {
+		return errNoTopic(rt.Topic)
+	}
+	switch {
+	case rt.Count == t.Partitions:
+		return refuse(kerr.InvalidPartitions, "topic %q already has %d partitions", rt.Topic, t.Partitions)
+	case rt.Count < t.Partitions:
+		return refuse(kerr.InvalidPartitions, "topic %q has %d partitions, more than the %d requested: partitions can only be added", rt.Topic, t.Partitions, rt.Count)
+	case rt.Count > metadata.MaxPartitions:
+		return refuse(kerr.InvalidPartitions, "partition count %d is above logd's limit %d", rt.Count, metadata.MaxPartitions)
+	}
+	if rt.Assignment != nil {
+		if added := rt.Count - t.Partitions; int32(len(rt.Assignment)) != added {
+			return refuse(kerr.InvalidReplicaAssignment, "%d partitions are added but %d assignments were given", added, len(rt.Assignment))
+		}
+		for i, a := range rt.Assignment {
+			if err := b.checkReplicas(t.Partitions+int32(i), a.Replicas); err != nil {
+				return err
+			}
+		}
+	}
+	if validateOnly {
+		return nil
+	}
+	if err := b.meta.SetPartitions(rt.Topic, rt.Count); err != nil {
+		return err
+	}
+	b.log.Info("added partitions", "topic", rt.Topic, "from", t.Partitions, "to", rt.Count)
+	b.openPartitionsAsync(rt.Topic, t.Partitions, rt.Count)
+	return nil
+}

@@ -1,0 +1,39 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// IncrementalAlterConfigs: versions 0-1 (v1 flexible). SET and DELETE change one topic
+// override each; APPEND and SUBTRACT add or remove items of a list config (cleanup.policy),
+// starting from its effective value, and are INVALID_CONFIG on other configs. A resource's
+// operations are validated together and applied all or none. Broker configs are static:
+// INVALID_REQUEST (see 33_alter_configs.go).
+func init() {
+	register(api{key: int16(kmsg.IncrementalAlterConfigs), min: 0, max: 1, handle: handleIncrementalAlterConfigs})
+}
+
+func handleIncrementalAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	dups := duplicateResources(len(req.Resources), func(i int) (kmsg.ConfigResourceType, string) {
+		return req.Resources[i].ResourceType, req.Resources[i].ResourceName
+	})
+	b.admin.Lock()
+	defer b.admin.Unlock()
+	for _, r := range req.Resources {
+		err := b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
+			func(cur map[string]string) (map[string]string, error) {
+				ops := make([]configOp, len(r.Configs))
+				for i, c := range r.Configs {
+					ops[i] = configOp{name: c.Name, op: c.Op, value: c.Value}
+				}
+				return applyConfigOps(b.cfg.LogDefaults, cur, ops)
+			})
+		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
+		rr.ErrorCode, rr.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Resources = append(resp.Resources, rr)
+	}
+	return resp, nil
+}

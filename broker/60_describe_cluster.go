@@ -1,0 +1,35 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DescribeCluster: versions 0-2. logd is a single node: it is the whole cluster and its
+// controller. Only the brokers endpoint type (1) is served, as on Kafka's broker listeners;
+// asking for controllers (2) is UNSUPPORTED_ENDPOINT_TYPE. No ACLs exist, so authorized
+// operations are always "not provided" (INT32_MIN).
+func init() {
+	register(api{key: int16(kmsg.DescribeCluster), min: 0, max: 2, handle: handleDescribeCluster})
+}
+
+// endpointTypeBrokers is DescribeCluster's EndpointType for broker endpoints.
+const endpointTypeBrokers = 1
+
+func handleDescribeCluster(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.DescribeClusterRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeClusterResponse)
+	resp.EndpointType = req.EndpointType
+	if c.version() >= 1 && req.EndpointType != endpointTypeBrokers {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		resp.ErrorMessage = kmsg.StringPtr("logd serves the brokers endpoint type (1) only")
+		return resp, nil
+	}
+	resp.ClusterID = b.meta.ClusterID()
+	resp.ControllerID = b.cfg.NodeID
+	br := kmsg.NewDescribeClusterResponseBroker()
+	br.NodeID, br.Host, br.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	resp.ClusterAuthorizedOperations = topicAuthorizedOperationsUnknown
+	return resp, nil
+}

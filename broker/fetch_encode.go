@@ -1,0 +1,148 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kbin"
+
+	"github.com/logd/logd/engine"
+)
+
+// The Fetch response body, encoded by hand so that record bytes can be file regions
+// (sendfile) instead of copies. kmsg.FetchResponse.AppendTo is the reference: for every
+// version this package serves (4-16) appendFetchResponse produces the same bytes for the same
+// fields (fetch_test.go proves it on random responses). Fields logd never sets are written as
+// their defaults: no partition tagged fields (DivergingEpoch, CurrentLeader, SnapshotID), no
+// top-level Brokers tag.
+//
+//	v4+  ThrottleMillis int32 [v7+ ErrorCode int16, SessionID int32]
+//	     Topics: array of
+//	       Topic string (v4-12) | TopicID uuid (v13+)
+//	       Partitions: array of
+//	         Partition int32, ErrorCode int16, HighWatermark int64, LastStableOffset int64,
+//	         [v5+ LogStartOffset int64], AbortedTransactions nullable array,
+//	         [v11+ PreferredReadReplica int32], RecordBatches nullable bytes,
+//	         [v12+ tagged fields]
+//	       [v12+ tagged fields]
+//	     [v12+ tagged fields]
+//
+// v12+ (flexible) arrays, strings and bytes are "compact" (uvarint length + 1).
+
+// fetchFlexibleFrom is the first flexible Fetch version.
+const fetchFlexibleFrom = 12
+
+// fetchResponse is one Fetch response before encoding.
+type fetchResponse struct {
+	version   int16
+	errorCode int16
+	sessionID int32
+	topics    []fetchTopic
+}
+
+type fetchTopic struct {
+	name string   // v4-12
+	id   [16]byte // v13+
+	// parts are this topic's partitions, in request order.
+	parts []fetchPartition
+}
+
+// fetchPartition is one partition's answer. Its record bytes are either region (read from a
+// segment; the encoder's records callback sends it) or, in tests, records.
+type fetchPartition struct {
+	partition        int32
+	errorCode        int16
+	highWatermark    int64
+	lastStableOffset int64
+	logStartOffset   int64
+	// abortedNull sends AbortedTransactions as null (READ_UNCOMMITTED, as Kafka does) rather
+	// than as an empty array (READ_COMMITTED; logd has no transactions yet, so never aborted ones).
+	abortedNull          bool
+	preferredReadReplica int32
+
+	region  engine.Region
+	records []byte // used when region is empty
+
+	// Fetch bookkeeping, not encoded.
+	part        *partition
+	fetchOffset int64
+	maxBytes    int32
+}
+
+// recordsLen is the length of the partition's record bytes.
+func (p *fetchPartition) recordsLen() int {
+	if p.region.Len > 0 {
+		return int(p.region.Len)
+	}
+	return len(p.records)
+}
+
+// appendFetchResponse appends the response body (not the response header) to dst. For each
+// partition it writes the record bytes' length and then calls records, which must append
+// exactly recordsLen() bytes or, when it sends them by other means, account for them; it
+// returns the slice to continue appending to.
+func appendFetchResponse(dst []byte, r *fetchResponse, records func(dst []byte, p *fetchPartition) []byte) []byte {
+	v := r.version
+	flex := v >= fetchFlexibleFrom
+	appendArrayLen := func(dst []byte, n int) []byte {
+		if flex {
+			return kbin.AppendCompactArrayLen(dst, n)
+		}
+		return kbin.AppendArrayLen(dst, n)
+	}
+	dst = kbin.AppendInt32(dst, 0) // ThrottleMillis (v1+)
+	if v >= 7 {
+		dst = kbin.AppendInt16(dst, r.errorCode)
+		dst = kbin.AppendInt32(dst, r.sessionID)
+	}
+	dst = appendArrayLen(dst, len(r.topics))
+	for ti := range r.topics {
+		t := &r.topics[ti]
+		switch {
+		case v >= 13:
+			dst = kbin.AppendUuid(dst, t.id)
+		case flex:
+			dst = kbin.AppendCompactString(dst, t.name)
+		default:
+			dst = kbin.AppendString(dst, t.name)
+		}
+		dst = appendArrayLen(dst, len(t.parts))
+		for pi := range t.parts {
+			p := &t.parts[pi]
+			dst = kbin.AppendInt32(dst, p.partition)
+			dst = kbin.AppendInt16(dst, p.errorCode)
+			dst = kbin.AppendInt64(dst, p.highWatermark)
+			dst = kbin.AppendInt64(dst, p.lastStableOffset) // v4+
+			if v >= 5 {
+				dst = kbin.AppendInt64(dst, p.logStartOffset)
+			}
+			if flex {
+				dst = kbin.AppendCompactNullableArrayLen(dst, 0, p.abortedNull)
+			} else {
+				dst = kbin.AppendNullableArrayLen(dst, 0, p.abortedNull)
+			}
+			if v >= 11 {
+				dst = kbin.AppendInt32(dst, p.preferredReadReplica)
+			}
+			// RecordBatches: never null (Kafka sends empty records, not null).
+			n := p.recordsLen()
+			if flex {
+				dst = kbin.AppendUvarint(dst, uint32(n)+1)
+			} else {
+				dst = kbin.AppendInt32(dst, int32(n))
+			}
+			dst = records(dst, p)
+			if flex {
+				dst = append(dst, 0) // partition tagged fields
+			}
+		}
+		if flex {
+			dst = append(dst, 0) // topic tagged fields
+		}
+	}
+	if flex {
+		dst = append(dst, 0) // response tagged fields
+	}
+	return dst
+}
+
+// appendRecordBytes is the records callback that copies p.records (tests, and regions
+// already materialized).
+func appendRecordBytes(dst []byte, p *fetchPartition) []byte { return append(dst, p.records...) }

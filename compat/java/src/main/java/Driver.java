@@ -1,0 +1,243 @@
+// Java client (org.apache.kafka:kafka-clients 4.x) driver for logd's compat suite.
+// Usage: Driver BOOTSTRAP SCENARIO ARGS... (line protocol: compat/external_test.go).
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.*;
+import java.util.concurrent.*;
+import java.util.regex.*;
+
+import org.apache.kafka.clients.admin.*;
+import org.apache.kafka.clients.consumer.*;
+import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+public class Driver {
+    static String boot;
+    static final Object out = new Object();
+
+    static void emit(String s) {
+        synchronized (out) {
+            System.out.println(s);
+            System.out.flush();
+        }
+    }
+
+    static String hex(byte[] b) {
+        if (b == null) return "-";
+        if (b.length == 0) return "_";
+        StringBuilder sb = new StringBuilder(b.length * 2);
+        for (byte x : b) sb.append(String.format("%02x", x & 0xff));
+        return sb.toString();
+    }
+
+    static byte[] unhex(String s) {
+        byte[] b = new byte[s.length() / 2];
+        for (int i = 0; i < b.length; i++) b[i] = (byte) Integer.parseInt(s.substring(2 * i, 2 * i + 2), 16);
+        return b;
+    }
+
+    static String hdrs(Iterable<Header> hs) {
+        List<String> parts = new ArrayList<>();
+        for (Header h : hs) parts.add(hex(h.key().getBytes(StandardCharsets.UTF_8)) + ":" + hex(h.value()));
+        return parts.isEmpty() ? "-" : String.join(",", parts);
+    }
+
+    static void emitRec(ConsumerRecord<byte[], byte[]> r) {
+        emit("REC " + r.partition() + " " + r.offset() + " " + r.timestamp() + " " + hex(r.key()) + " " + hex(r.value()) + " " + hdrs(r.headers()));
+    }
+
+    // A tiny parser for the driver's JSON input lines: {"p":0,"k":"hex"|null,"v":..,"h":[["k","hex"]],"ts":0}
+    static final Pattern NUM = Pattern.compile("\"(p|ts)\":(-?\\d+)");
+    static final Pattern STR = Pattern.compile("\"(k|v)\":(null|\"([0-9a-f]*)\")");
+    static final Pattern HDR = Pattern.compile("\\[\"((?:[^\"\\\\]|\\\\.)*)\",\"([0-9a-f]*)\"\\]");
+
+    static String unescape(String s) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 1 < s.length()) {
+                char n = s.charAt(++i);
+                if (n == 'u') { sb.append((char) Integer.parseInt(s.substring(i + 1, i + 5), 16)); i += 4; }
+                else if (n == 'n') sb.append('\n');
+                else if (n == 't') sb.append('\t');
+                else sb.append(n);
+            } else sb.append(c);
+        }
+        return sb.toString();
+    }
+
+    static Properties producerProps(String codec, String acks) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", boot);
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        p.put("compression.type", codec);
+        p.put("acks", acks);
+        p.put("enable.idempotence", acks.equals("all") ? "true" : "false");
+        p.put("linger.ms", "5");
+        p.put("max.request.size", "2000000");
+        p.put("delivery.timeout.ms", "30000");
+        p.put("request.timeout.ms", "15000");
+        return p;
+    }
+
+    static void produce(String topic, String codec, String acks) throws Exception {
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        List<String> lines = new ArrayList<>();
+        for (String l; (l = in.readLine()) != null; ) if (!l.isBlank()) lines.add(l);
+        List<String> errs = Collections.synchronizedList(new ArrayList<>());
+        try (KafkaProducer<byte[], byte[]> prod = new KafkaProducer<>(producerProps(codec, acks))) {
+            for (int i = 0; i < lines.size(); i++) {
+                String l = lines.get(i);
+                int p = -1;
+                long ts = 0;
+                Matcher m = NUM.matcher(l);
+                while (m.find()) {
+                    if (m.group(1).equals("p")) p = Integer.parseInt(m.group(2));
+                    else ts = Long.parseLong(m.group(2));
+                }
+                byte[] k = null, v = null;
+                m = STR.matcher(l);
+                while (m.find()) {
+                    byte[] b = m.group(3) == null ? null : unhex(m.group(3));
+                    if (m.group(1).equals("k")) k = b; else v = b;
+                }
+                List<Header> hs = new ArrayList<>();
+                int hi = l.indexOf("\"h\":[");
+                if (hi >= 0) {
+                    m = HDR.matcher(l.substring(hi + 5));
+                    while (m.find()) hs.add(new RecordHeader(unescape(m.group(1)), unhex(m.group(2))));
+                }
+                final int idx = i;
+                ProducerRecord<byte[], byte[]> r = new ProducerRecord<>(topic, p < 0 ? null : p, ts == 0 ? null : ts, k, v, hs);
+                prod.send(r, (md, e) -> {
+                    if (e != null) errs.add("record " + idx + ": " + e);
+                    else emit("ACK " + idx + " " + md.partition() + " " + md.offset());
+                });
+            }
+            prod.flush();
+        }
+        for (String e : errs) emit("ERR " + e.replace('\n', ' '));
+        emit("DONE");
+    }
+
+    static KafkaConsumer<byte[], byte[]> consumer(Map<String, String> extra) {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", boot);
+        p.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        p.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        p.put("enable.auto.commit", "false");
+        p.put("auto.offset.reset", "earliest");
+        p.put("max.partition.fetch.bytes", String.valueOf(4 << 20));
+        p.put("fetch.max.bytes", String.valueOf(16 << 20));
+        p.putAll(extra);
+        return new KafkaConsumer<>(p);
+    }
+
+    static void consume(String topic, int nparts, int count) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(Map.of())) {
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int i = 0; i < nparts; i++) tps.add(new TopicPartition(topic, i));
+            c.assign(tps);
+            c.seekToBeginning(tps);
+            int n = 0;
+            long deadline = System.currentTimeMillis() + 30000;
+            while (n < count && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
+                    emitRec(r);
+                    n++;
+                }
+            }
+        }
+        emit("DONE");
+    }
+
+    static void longpoll(String topic) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(Map.of("fetch.max.wait.ms", "10000"))) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            c.assign(List.of(tp));
+            c.seekToEnd(List.of(tp));
+            c.position(tp);
+            emit("READY");
+            long deadline = System.currentTimeMillis() + 40000;
+            while (System.currentTimeMillis() < deadline) {
+                ConsumerRecords<byte[], byte[]> rs = c.poll(Duration.ofMillis(500));
+                if (!rs.isEmpty()) {
+                    emitRec(rs.iterator().next());
+                    break;
+                }
+            }
+        }
+        emit("DONE");
+    }
+
+    static void times(String topic, String[] tss) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(Map.of())) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            for (String ts : tss) {
+                Map<TopicPartition, OffsetAndTimestamp> r = c.offsetsForTimes(Map.of(tp, Long.parseLong(ts)), Duration.ofSeconds(10));
+                OffsetAndTimestamp o = r.get(tp);
+                emit("OFT " + ts + " " + (o == null ? -1 : o.offset()));
+            }
+        }
+    }
+
+    static void admin(String topic) throws Exception {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", boot);
+        p.put("default.api.timeout.ms", "20000");
+        p.put("request.timeout.ms", "15000");
+        try (Admin a = Admin.create(p)) {
+            a.createTopics(List.of(new NewTopic(topic, 3, (short) 1))).all().get(20, TimeUnit.SECONDS);
+            emit("CREATED");
+            TopicDescription d = null;
+            for (int i = 0; i < 100; i++) {
+                try {
+                    d = a.describeTopics(List.of(topic)).allTopicNames().get(20, TimeUnit.SECONDS).get(topic);
+                    if (d.partitions().size() == 3) break;
+                } catch (ExecutionException e) {
+                    if (i == 99) throw e;
+                }
+                Thread.sleep(100);
+            }
+            emit("DESCRIBED " + d.partitions().size());
+            a.deleteTopics(List.of(topic)).all().get(20, TimeUnit.SECONDS);
+            emit("DELETED");
+            for (int i = 0; i < 100; i++) {
+                if (!a.listTopics().names().get(20, TimeUnit.SECONDS).contains(topic)) {
+                    emit("GONE");
+                    return;
+                }
+                Thread.sleep(100);
+            }
+            emit("ERR topic still listed after delete");
+        }
+    }
+
+    public static void main(String[] args) {
+        boot = args[0];
+        String scen = args[1];
+        try {
+            switch (scen) {
+                case "produce": produce(args[2], args[3], args[4]); break;
+                case "consume": consume(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4])); break;
+                case "longpoll": longpoll(args[2]); break;
+                case "times": times(args[2], Arrays.copyOfRange(args, 3, args.length)); break;
+                case "admin": admin(args[2]); break;
+                default: throw new IllegalArgumentException("unknown scenario " + scen);
+            }
+        } catch (Throwable e) {
+            Throwable c = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+            emit("ERR " + c.getClass().getSimpleName() + ": " + String.valueOf(c.getMessage()).replace('\n', ' '));
+            System.exit(1);
+        }
+        System.exit(0);
+    }
+}

@@ -1,0 +1,141 @@
+"""confluent-kafka-python (librdkafka) driver for logd's compat suite.
+Usage: confluent_driver.py BOOTSTRAP SCENARIO ARGS... (protocol: compat/external_test.go)."""
+import sys
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_END, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from common import emit, read_input, rec_line
+
+boot = sys.argv[1]
+scen = sys.argv[2]
+args = sys.argv[3:]
+
+
+def consumer(**extra):
+    conf = {"bootstrap.servers": boot, "group.id": "unused", "enable.auto.commit": False,
+            "enable.auto.offset.store": False, "fetch.max.bytes": 8 << 20, "max.partition.fetch.bytes": 4 << 20}
+    conf.update(extra)
+    return Consumer(conf)
+
+
+def emit_msg(m):
+    ts = m.timestamp()[1]
+    emit(rec_line(m.partition(), m.offset(), ts, m.key(), m.value(), m.headers()))
+
+
+def produce(topic, codec, acks):
+    recs = read_input()
+    conf = {"bootstrap.servers": boot, "compression.type": codec, "acks": acks,
+            "linger.ms": 5, "message.max.bytes": 2000000, "api.version.request": True}
+    p = Producer(conf)
+    errors = []
+
+    def cb(i):
+        def f(err, msg):
+            if err is not None:
+                errors.append("record %d: %s" % (i, err))
+            else:
+                off = msg.offset()
+                emit("ACK %d %d %d" % (i, msg.partition(), off if off is not None and off >= 0 else -1))
+        return f
+
+    for i, (part, k, v, h, ts) in enumerate(recs):
+        kw = {"key": k, "value": v, "on_delivery": cb(i)}
+        if part >= 0:
+            kw["partition"] = part
+        if h:
+            kw["headers"] = h
+        if ts:
+            kw["timestamp"] = ts
+        while True:
+            try:
+                p.produce(topic, **kw)
+                break
+            except BufferError:
+                p.poll(0.1)
+        p.poll(0)
+    left = p.flush(30)
+    for e in errors:
+        emit("ERR " + e)
+    if left:
+        emit("ERR %d records not delivered" % left)
+    emit("DONE")
+
+
+def consume(topic, nparts, count):
+    c = consumer()
+    c.assign([TopicPartition(topic, p, 0) for p in range(int(nparts))])
+    n, deadline = 0, time.time() + 30
+    while n < int(count) and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            emit("ERR %s" % m.error())
+            break
+        emit_msg(m)
+        n += 1
+    c.close()
+    emit("DONE")
+
+
+def longpoll(topic):
+    c = consumer(**{"fetch.wait.max.ms": 10000})
+    lo, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+    c.assign([TopicPartition(topic, 0, hi)])
+    deadline = time.time() + 40
+    ready = False
+    while time.time() < deadline:
+        m = c.poll(0.2)
+        if not ready:
+            emit("READY")
+            ready = True
+        if m is None:
+            continue
+        if m.error():
+            emit("ERR %s" % m.error())
+            break
+        emit_msg(m)
+        break
+    c.close()
+    emit("DONE")
+
+
+def times(topic, *tss):
+    c = consumer()
+    for ts in tss:
+        r = c.offsets_for_times([TopicPartition(topic, 0, int(ts))], timeout=10)
+        emit("OFT %s %d" % (ts, r[0].offset if r[0].offset >= 0 else -1))
+    c.close()
+
+
+def admin(topic):
+    a = AdminClient({"bootstrap.servers": boot})
+    for t, f in a.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)]).items():
+        f.result(20)
+    emit("CREATED")
+    for _ in range(100):
+        md = a.list_topics(topic, timeout=10)
+        t = md.topics.get(topic)
+        if t is not None and t.error is None and len(t.partitions) == 3:
+            break
+        time.sleep(0.1)
+    emit("DESCRIBED %d" % len(md.topics[topic].partitions))
+    for t, f in a.delete_topics([topic]).items():
+        f.result(20)
+    emit("DELETED")
+    for _ in range(100):
+        if topic not in a.list_topics(timeout=10).topics:
+            emit("GONE")
+            return
+        time.sleep(0.1)
+    emit("ERR topic still listed after delete")
+
+
+try:
+    {"produce": produce, "consume": consume, "longpoll": longpoll, "times": times, "admin": admin}[scen](*args)
+except Exception as e:
+    emit("ERR %s" % e)
+    sys.exit(1)

@@ -1,0 +1,121 @@
+// Package compress decompresses record batch payloads (gzip, snappy in raw or xerial framing,
+// lz4 frames, zstd) with a hard cap on the output, so a decompression bomb costs at most the
+// cap. logd stores batches as producers compressed them and decompresses only where a feature
+// needs the records (ListOffsets by time inside a compressed batch).
+package compress
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+// Codecs, as in a record batch's attributes.
+const (
+	None   = 0
+	Gzip   = 1
+	Snappy = 2
+	LZ4    = 3
+	Zstd   = 4
+)
+
+// ErrTooLarge means the decompressed data would exceed the caller's limit.
+var ErrTooLarge = errors.New("decompressed data exceeds the limit")
+
+var xerialMagic = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+// Decompress returns src decompressed with codec, failing with ErrTooLarge beyond limit bytes.
+func Decompress(codec int, src []byte, limit int) ([]byte, error) {
+	switch codec {
+	case None:
+		if len(src) > limit {
+			return nil, ErrTooLarge
+		}
+		return src, nil
+	case Gzip:
+		r, err := gzip.NewReader(bytes.NewReader(src))
+		if err != nil {
+			return nil, err
+		}
+		return readLimited(r, limit)
+	case Snappy:
+		if bytes.HasPrefix(src, xerialMagic) {
+			return xerial(src, limit)
+		}
+		return snappyBlock(nil, src, limit)
+	case LZ4:
+		return readLimited(lz4.NewReader(bytes.NewReader(src)), limit)
+	case Zstd:
+		d, err := zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1))
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		out, err := readLimited(d, limit)
+		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+			err = ErrTooLarge // a frame claiming more memory than the limit
+		}
+		return out, err
+	}
+	return nil, fmt.Errorf("unknown compression codec %d", codec)
+}
+
+func readLimited(r io.Reader, limit int) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		return nil, ErrTooLarge
+	}
+	return out, nil
+}
+
+// snappyBlock appends the decoding of one raw snappy block to dst.
+func snappyBlock(dst, block []byte, limit int) ([]byte, error) {
+	n, err := snappy.DecodedLen(block)
+	if err != nil {
+		return nil, err
+	}
+	if n > limit-len(dst) {
+		return nil, ErrTooLarge
+	}
+	out, err := snappy.Decode(nil, block)
+	if err != nil {
+		return nil, err
+	}
+	return append(dst, out...), nil
+}
+
+// xerial decodes the Java client's framing: the 8-byte magic, two int32 versions, then
+// blocks each prefixed by a big-endian int32 length.
+func xerial(src []byte, limit int) ([]byte, error) {
+	if len(src) < 16 {
+		return nil, errors.New("truncated xerial snappy header")
+	}
+	src = src[16:]
+	var out []byte
+	for len(src) > 0 {
+		if len(src) < 4 {
+			return nil, errors.New("truncated xerial snappy block length")
+		}
+		n := int(binary.BigEndian.Uint32(src))
+		src = src[4:]
+		if n < 0 || n > len(src) {
+			return nil, errors.New("xerial snappy block length beyond the data")
+		}
+		var err error
+		if out, err = snappyBlock(out, src[:n], limit); err != nil {
+			return nil, err
+		}
+		src = src[n:]
+	}
+	return out, nil
+}

@@ -1,0 +1,85 @@
+package compress
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"testing"
+
+	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
+)
+
+func compress(t *testing.T, codec int, data []byte) []byte {
+	var buf bytes.Buffer
+	switch codec {
+	case Gzip:
+		w := gzip.NewWriter(&buf)
+		w.Write(data)
+		w.Close()
+	case Snappy:
+		return snappy.Encode(nil, data)
+	case LZ4:
+		w := lz4.NewWriter(&buf)
+		w.Write(data)
+		w.Close()
+	case Zstd:
+		w, _ := zstd.NewWriter(&buf)
+		w.Write(data)
+		w.Close()
+	default:
+		return data
+	}
+	return buf.Bytes()
+}
+
+func TestRoundTripAndLimit(t *testing.T) {
+	data := bytes.Repeat([]byte("logd record payload "), 5000) // 100 KB, very compressible
+	for _, codec := range []int{None, Gzip, Snappy, LZ4, Zstd} {
+		c := compress(t, codec, data)
+		got, err := Decompress(codec, c, len(data))
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("codec %d: %v (got %d bytes)", codec, err, len(got))
+		}
+		if _, err := Decompress(codec, c, len(data)-1); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("codec %d: limit not enforced: %v", codec, err)
+		}
+		if codec != None {
+			if _, err := Decompress(codec, c[:len(c)/2], len(data)); err == nil {
+				t.Fatalf("codec %d: truncated input accepted", codec)
+			}
+		}
+	}
+	// Xerial framing (the Java client's snappy).
+	block := snappy.Encode(nil, data)
+	x := append(append([]byte{}, xerialMagic...), 0, 0, 0, 1, 0, 0, 0, 1)
+	x = append(x, byte(len(block)>>24), byte(len(block)>>16), byte(len(block)>>8), byte(len(block)))
+	x = append(x, block...)
+	if got, err := Decompress(Snappy, x, len(data)); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("xerial: %v", err)
+	}
+}
+
+func TestBomb(t *testing.T) {
+	bomb := compress(t, Zstd, make([]byte, 64<<20)) // 64 MiB of zeros in a few KB
+	if _, err := Decompress(Zstd, bomb, 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("zstd bomb: %v", err)
+	}
+	gz := compress(t, Gzip, make([]byte, 64<<20))
+	if _, err := Decompress(Gzip, gz, 1<<20); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("gzip bomb: %v", err)
+	}
+}
+
+func FuzzDecompress(f *testing.F) {
+	for _, codec := range []int{Gzip, Snappy, LZ4, Zstd} {
+		f.Add(codec, compress(nil, codec, []byte("hello hello hello")))
+	}
+	f.Fuzz(func(t *testing.T, codec int, src []byte) {
+		out, err := Decompress(codec%5, src, 1<<16)
+		if err == nil && len(out) > 1<<16 {
+			t.Fatalf("output %d bytes beyond the limit", len(out))
+		}
+	})
+}

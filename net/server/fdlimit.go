@@ -1,0 +1,40 @@
+package server
+
+import "golang.org/x/sys/unix"
+
+// Descriptor budget. A connection holds two descriptors: gnet's socket and the writer's dup
+// (see doc.go). If accept(2) fails with EMFILE, gnet v2.9.7 does not retry: accept0 returns
+// ErrAcceptSocket, the main reactor exits and the whole engine shuts down, closing every
+// connection and the listener (acceptor_unix.go, reactor_default.go). So MaxConns must never
+// let connections alone reach RLIMIT_NOFILE: fdReserve of the limit is left to everything
+// else (segment files, the listener, the accept of a connection refused at MaxConns).
+//
+// Descriptors the rest of the process opens can still exhaust the limit; only an accept loop
+// of our own (or a gnet that backs off on EMFILE, as net/http does) would survive that.
+const (
+	fdsPerConn      = 2
+	fdReserveMin    = 256
+	fdReserveFactor = 4 // a quarter of the limit
+)
+
+// maxConnsForLimit returns the largest MaxConns that fits the descriptor limit nofile.
+func maxConnsForLimit(nofile uint64) int {
+	reserve := max(nofile/fdReserveFactor, fdReserveMin)
+	if nofile <= reserve {
+		return 1
+	}
+	return int(min((nofile-reserve)/fdsPerConn, 1<<30))
+}
+
+// capMaxConnsToFDLimit lowers c.MaxConns to what RLIMIT_NOFILE allows, logging when it does.
+func (c *Config) capMaxConnsToFDLimit() {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return
+	}
+	if fit := maxConnsForLimit(lim.Cur); c.MaxConns > fit {
+		c.Logf("server: MaxConns lowered from %d to %d: RLIMIT_NOFILE is %d, each connection uses %d descriptors, and an accept failing with EMFILE would stop the server",
+			c.MaxConns, fit, lim.Cur, fdsPerConn)
+		c.MaxConns = fit
+	}
+}

@@ -1,0 +1,275 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// FetchConfig describes a consumer catch-up run: every partition is read from offset 0 until
+// the high watermark its responses report (or until MaxTotalBytes or Duration).
+type FetchConfig struct {
+	Bootstrap  string
+	Topic      string // default "logd-load"
+	Partitions int32  // default 1
+	Conns      int    // default 1
+
+	MaxBytes          int32 // response MaxBytes (default 64 MiB)
+	PartitionMaxBytes int32 // per-partition MaxBytes (default 8 MiB)
+
+	MaxTotalBytes int64         // stop after this many record bytes (0: no limit)
+	Duration      time.Duration // stop after this long (0: no limit)
+}
+
+// FetchResult is what a fetch run measured.
+type FetchResult struct {
+	Version  int16
+	Requests int64
+	Bytes    int64 // record-batch bytes received
+	Batches  int64 // complete batches received
+	Elapsed  time.Duration
+}
+
+// MBPerSec is the record-batch throughput in MB/s (10^6 bytes).
+func (r *FetchResult) MBPerSec() float64 { return float64(r.Bytes) / 1e6 / r.Elapsed.Seconds() }
+
+func (r *FetchResult) String() string {
+	return fmt.Sprintf("fetch v%d: %d requests, %d batches, %.1f MB in %v: %.1f MB/s",
+		r.Version, r.Requests, r.Batches, float64(r.Bytes)/1e6, r.Elapsed.Round(time.Millisecond), r.MBPerSec())
+}
+
+// fetcher is one connection. It keeps one Fetch in flight per partition it owns, so the
+// pipeline depth is its partition count; responses come back in order, so a FIFO of
+// partitions matches them. Requests are encoded per send (the offset changes) — at most a
+// few thousand a second, far from mattering — and records are never parsed: the next
+// offset comes from the last complete batch header (baseOffset + lastOffsetDelta + 1).
+type fetcher struct {
+	nc      net.Conn
+	version int16
+	topic   string
+	parts   []int
+	next    map[int]int64
+	cfg     *FetchConfig
+
+	res  FetchResult
+	last time.Time
+}
+
+// RunFetch runs a catch-up fetch load.
+func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchResult, error) {
+	if cfg.Topic == "" {
+		cfg.Topic = "logd-load"
+	}
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = 1
+	}
+	if cfg.Conns <= 0 {
+		cfg.Conns = 1
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = 64 << 20
+	}
+	if cfg.PartitionMaxBytes <= 0 {
+		cfg.PartitionMaxBytes = 8 << 20
+	}
+	boot, err := Dial(cfg.Bootstrap, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer boot.Close()
+	version := boot.Version(kmsg.Fetch, minFetchVersion, maxFetchVersion)
+	if version < 0 {
+		return nil, fmt.Errorf("broker does not support Fetch v%d-%d", minFetchVersion, maxFetchVersion)
+	}
+	leaders, err := boot.Leaders(cfg.Topic, cfg.Partitions, false)
+	if err != nil {
+		return nil, err
+	}
+	assign := assignPartitions(int(cfg.Partitions), min(cfg.Conns, int(cfg.Partitions)))
+	fs := make([]*fetcher, len(assign))
+	defer func() {
+		for _, f := range fs {
+			if f != nil {
+				f.nc.Close()
+			}
+		}
+	}()
+	for i, parts := range assign {
+		addr := leaders[parts[0]]
+		for _, p := range parts {
+			if leaders[p] != addr {
+				return nil, fmt.Errorf("connection %d's partitions %v have different leaders; use -conns %d", i, parts, cfg.Partitions)
+			}
+		}
+		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		f := &fetcher{nc: nc, version: version, topic: cfg.Topic, parts: parts, next: map[int]int64{}, cfg: &cfg}
+		f.res.Version = version
+		fs[i] = f
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.Duration > 0 {
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, len(fs))
+	var budget *int64
+	if cfg.MaxTotalBytes > 0 {
+		per := cfg.MaxTotalBytes / int64(len(fs))
+		budget = &per
+	}
+	for i, f := range fs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stop := context.AfterFunc(ctx, func() { f.nc.SetDeadline(time.Now()) })
+			defer stop()
+			errs[i] = f.run(budget)
+			if ctx.Err() != nil {
+				errs[i] = nil // stopped by the deadline
+			}
+		}()
+	}
+	wg.Wait()
+	res := &FetchResult{Version: version}
+	var last time.Time
+	for _, f := range fs {
+		res.Requests += f.res.Requests
+		res.Bytes += f.res.Bytes
+		res.Batches += f.res.Batches
+		if f.last.After(last) {
+			last = f.last
+		}
+	}
+	res.Elapsed = last.Sub(start)
+	return res, errors.Join(errs...)
+}
+
+func (f *fetcher) send(buf []byte, corr int32, p int) ([]byte, error) {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(f.version)
+	req.ReplicaID = -1
+	req.MaxWaitMillis = 0
+	req.MinBytes = 1
+	req.MaxBytes = f.cfg.MaxBytes
+	req.SessionEpoch = -1 // no fetch session: a full fetch each time
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = f.topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = int32(p), f.next[p], f.cfg.PartitionMaxBytes
+	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	buf = appendFrame(buf[:0], req, corr)
+	_, err := f.nc.Write(buf)
+	f.res.Requests++
+	return buf, err
+}
+
+func (f *fetcher) run(budget *int64) error {
+	var wbuf, rbuf []byte
+	var err error
+	r := newFrameReader(f.nc, 16<<20)
+	var queue []int // partitions with a fetch in flight, oldest first
+	var corrSent, corrRecv int32
+	for _, p := range f.parts {
+		if wbuf, err = f.send(wbuf, corrSent, p); err != nil {
+			return err
+		}
+		corrSent++
+		queue = append(queue, p)
+	}
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(f.version)
+	flex := resp.IsFlexible()
+	empty := map[int]int{}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if rbuf, err = r.next(); err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		f.last = time.Now()
+		corr, body, err := responseBody(rbuf, flex)
+		if err == nil && corr != corrRecv {
+			err = fmt.Errorf("correlation id %d, want %d", corr, corrRecv)
+		}
+		corrRecv++
+		if err == nil {
+			resp.Topics = resp.Topics[:0]
+			err = resp.ReadFrom(body)
+		}
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if err != nil {
+			return fmt.Errorf("fetch response: %w", err)
+		}
+		hw := int64(-1)
+		for _, t := range resp.Topics {
+			for _, rp := range t.Partitions {
+				if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
+					return fmt.Errorf("partition %d at offset %d: %w", rp.Partition, f.next[p], e)
+				}
+				if int(rp.Partition) != p {
+					return fmt.Errorf("response for partition %d, want %d", rp.Partition, p)
+				}
+				hw = rp.HighWatermark
+				next, n, batches := walkBatches(rp.RecordBatches)
+				f.res.Bytes += int64(len(rp.RecordBatches))
+				f.res.Batches += batches
+				if n > 0 && next > f.next[p] {
+					f.next[p] = next
+					empty[p] = 0
+				} else if f.next[p] < hw {
+					if empty[p]++; empty[p] > 100 {
+						return fmt.Errorf("partition %d: no progress at offset %d (high watermark %d): raise the partition max bytes", p, f.next[p], hw)
+					}
+				}
+			}
+		}
+		if budget != nil && f.res.Bytes >= *budget {
+			continue // drain what is in flight, send no more
+		}
+		if f.next[p] < hw {
+			if wbuf, err = f.send(wbuf, corrSent, p); err != nil {
+				return err
+			}
+			corrSent++
+			queue = append(queue, p)
+		}
+	}
+	return nil
+}
+
+// walkBatches returns the offset after the last complete batch in b (a broker may end a
+// response with a partial batch), the bytes of complete batches, and their count.
+//
+//	baseOffset int64 | batchLength int32 | leaderEpoch int32 | magic int8 | crc uint32 |
+//	attributes int16 | lastOffsetDelta int32 | ...
+func walkBatches(b []byte) (next int64, n int, batches int64) {
+	for pos := 0; pos+27 <= len(b); {
+		base := int64(binary.BigEndian.Uint64(b[pos:]))
+		l := int(int32(binary.BigEndian.Uint32(b[pos+8:])))
+		if l < 15 || pos+12+l > len(b) {
+			break
+		}
+		next = base + int64(int32(binary.BigEndian.Uint32(b[pos+23:]))) + 1
+		pos += 12 + l
+		n = pos
+		batches++
+	}
+	return next, n, batches
+}
