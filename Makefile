@@ -29,6 +29,9 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzOpenIndex -fuzztime=$(FUZZTIME) ./index
 	$(GO) test -run=^$$ -fuzz=FuzzUnmarshalSnapshot -fuzztime=$(FUZZTIME) ./engine/internal/producer
 	$(GO) test -run=^$$ -fuzz=FuzzFrames -fuzztime=$(FUZZTIME) ./net/server
+	$(GO) test -run=^$$ -fuzz=FuzzHandle -fuzztime=$(FUZZTIME) ./broker
+	$(GO) test -run=^$$ -fuzz=FuzzRequestHeader -fuzztime=$(FUZZTIME) ./broker
+	$(GO) test -run=^$$ -fuzz=FuzzDecompress -fuzztime=$(FUZZTIME) ./internal/compress
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s

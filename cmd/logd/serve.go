@@ -77,7 +77,10 @@ func serve(dataDir, listen, advertise string, nodeID int32) error {
 	if err != nil {
 		return fmt.Errorf("cannot open --data-dir %s: %v", dataDir, err)
 	}
-	srv := server.New(server.Config{HeaderVersion: broker.HeaderVersion}, b)
+	srv := server.New(server.Config{
+		HeaderVersion: broker.HeaderVersion,
+		Logf:          func(format string, args ...any) { logger.Error(fmt.Sprintf(format, args...)) },
+	}, b)
 	if err := srv.Start(listen); err != nil {
 		b.Close()
 		return fmt.Errorf("cannot listen on %s: %v", listen, err)
