@@ -134,6 +134,13 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		if attempt == 0 {
 			continue // take the channels and look again before parking
 		}
+		if b.parked.Add(1) > int64(b.cfg.MaxParkedFetches) {
+			// Too many fetches parked broker-wide: answer with what there is (Kafka's
+			// semantics allow an early answer; the client simply fetches again).
+			b.parked.Add(-1)
+			b.doneWaiting(r, true)
+			break
+		}
 		releaseFetchRegions(r)
 		if timer == nil {
 			timer = time.NewTimer(remaining)
@@ -141,7 +148,8 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		} else {
 			timer.Reset(remaining)
 		}
-		timedOut := waitAny(chans, timer.C)
+		timedOut := waitAny(chans, timer.C, b.closing)
+		b.parked.Add(-1)
 		b.doneWaiting(r, true)
 		if timedOut {
 			// One last look: whatever arrived is the answer.
@@ -170,22 +178,25 @@ func (b *Broker) doneWaiting(r *fetchResponse, took bool) {
 }
 
 // waitAny blocks until one of chans is closed (false) or timeout fires (true).
-func waitAny(chans []<-chan struct{}, timeout <-chan time.Time) bool {
+func waitAny(chans []<-chan struct{}, timeout <-chan time.Time, closing <-chan struct{}) bool {
 	if len(chans) == 1 {
 		select {
 		case <-chans[0]:
 			return false
 		case <-timeout:
 			return true
+		case <-closing:
+			return true
 		}
 	}
-	cases := make([]reflect.SelectCase, 0, len(chans)+1)
-	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)})
+	cases := make([]reflect.SelectCase, 0, len(chans)+2)
+	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(closing)})
 	for _, ch := range chans {
 		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
 	}
 	i, _, _ := reflect.Select(cases)
-	return i == 0
+	return i <= 1
 }
 
 // readFetch (re)reads every partition of r, replacing earlier regions. It returns the record

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -41,6 +42,9 @@ type Config struct {
 	// FsyncAcksAll makes acks=all produce requests wait for an fsync of their batches before
 	// they are acknowledged (default true). acks=1 follows the topic's flush settings.
 	FsyncAcksAll bool
+	// MaxParkedFetches caps the fetches waiting for data (MaxWaitMs) across the broker; past
+	// it a fetch is answered at once with what it found (default 10,000).
+	MaxParkedFetches int
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -50,6 +54,7 @@ func DefaultConfig() Config {
 	return Config{
 		NodeID: 1, AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092, DataDir: "data",
 		AutoCreateTopics: true, NumPartitions: 1, LogDefaults: engine.DefaultLogConfig, FsyncAcksAll: true,
+		MaxParkedFetches: 10_000,
 	}
 }
 
@@ -62,6 +67,8 @@ type Broker struct {
 
 	mu    sync.RWMutex // guards parts
 	parts map[engine.TopicPartition]*partition
+
+	parked atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
 
 	pids producerIDs // InitProducerId's durable id blocks (producerids.go)
 
@@ -90,6 +97,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.Default
+	}
+	if cfg.MaxParkedFetches <= 0 {
+		cfg.MaxParkedFetches = DefaultConfig().MaxParkedFetches
 	}
 	if err := cfg.LogDefaults.Validate(); err != nil {
 		return nil, fmt.Errorf("broker topic defaults: %w", err)
@@ -134,9 +144,13 @@ func (b *Broker) openAll() {
 	}
 }
 
+// BeginShutdown answers parked fetches at once and stops background work, so the network
+// layer's shutdown does not wait out their MaxWaitMs. Call it before shutting the server down.
+func (b *Broker) BeginShutdown() { b.closeOnce.Do(func() { close(b.closing) }) }
+
 // Close shuts the storage down cleanly (clean-shutdown marker written).
 func (b *Broker) Close() error {
-	b.closeOnce.Do(func() { close(b.closing) })
+	b.BeginShutdown()
 	<-b.loaded
 	return b.eng.Close()
 }

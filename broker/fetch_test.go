@@ -302,6 +302,23 @@ func TestFetchLongPoll(t *testing.T) {
 	}
 }
 
+// TestFetchParkingCap: past MaxParkedFetches, an empty fetch is answered at once instead of
+// parking.
+func TestFetchParkingCap(t *testing.T) {
+	tb := startBroker(t, func(c *Config) { c.MaxParkedFetches = 1 })
+	createTopicDP(t, tb, "cap", 1, nil)
+	req := fetchReqDP(11, "cap", [16]byte{}, 0, 0)
+	req.MaxWaitMillis = 20000
+	parked := dialDP(t, tb)
+	parked.send(req) // takes the only parking place
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	p := fetchPartDP(t, dialDP(t, tb).request(req))
+	if time.Since(start) > 10*time.Second || p.ErrorCode != 0 {
+		t.Fatalf("fetch over the parking cap: %v, error %d", time.Since(start), p.ErrorCode)
+	}
+}
+
 // TestFetchFranzSessionless consumes with franz-go at the newest fetch version we serve, so the
 // client's own decoding (sessions answered with id 0) is exercised end to end.
 func TestFetchFranzSessionless(t *testing.T) {

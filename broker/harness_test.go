@@ -73,6 +73,7 @@ func (tb *testBroker) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	tb.b.BeginShutdown()
 	tb.srv.Shutdown(ctx)
 	if err := tb.b.Close(); err != nil {
 		tb.t.Errorf("broker close: %v", err)

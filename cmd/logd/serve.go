@@ -42,8 +42,18 @@ func serveCommand() *cobra.Command {
 
 func serve(dataDir, listen, advertise string, nodeID int32) error {
 	start := time.Now()
-	if _, _, err := net.SplitHostPort(listen); err != nil {
+	_, lport, err := net.SplitHostPort(listen)
+	if err != nil {
 		return usageError{fmt.Errorf("--listen %q is not HOST:PORT (for example 127.0.0.1:9092)", listen)}
+	}
+	if lport == "0" {
+		// Any free port: pick it now, so the advertised address can name it.
+		l, err := net.Listen("tcp", listen)
+		if err != nil {
+			return fmt.Errorf("cannot listen on %s: %v", listen, err)
+		}
+		listen = l.Addr().String()
+		l.Close()
 	}
 	if advertise == "" {
 		advertise = listen
@@ -94,6 +104,7 @@ func serve(dataDir, listen, advertise string, nodeID int32) error {
 	logger.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	b.BeginShutdown()
 	serr := srv.Shutdown(ctx)
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("shutdown: %v", err)
