@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logd/logd/engine/internal/groupcommit"
+	"github.com/logd/logd/engine/internal/producer"
 	"github.com/logd/logd/internal/vfs"
 )
 
@@ -410,12 +411,17 @@ func (e *Engine) housekeeping() {
 	}
 }
 
-// RunRetention applies every opened log's retention settings once.
+// RunRetention applies every opened log's retention settings once, and forgets idempotent
+// producers idle for longer than producer.id.expiration.ms.
 func (e *Engine) RunRetention() {
+	now := e.cfg.Now().UnixMilli()
 	for _, l := range e.openLogs() {
 		if _, err := l.ApplyRetention(); err != nil && !errors.Is(err, ErrClosed) {
 			e.log.Warn("retention failed", "partition", l.tp.String(), "err", err)
 		}
+		l.mu.Lock()
+		l.producers.RemoveExpired(now, producer.DefaultProducerIDExpirationMs)
+		l.mu.Unlock()
 	}
 }
 

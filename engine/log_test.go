@@ -419,3 +419,23 @@ func TestFlushPolicies(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestProducerExpiry(t *testing.T) {
+	env := newTestEnv(t, vfs.NewMemFS(), "/d")
+	l := env.log(tp0, DefaultLogConfig)
+	ts := env.clock.Now().UnixMilli()
+	b := testbatch.Build(testbatch.Options{Records: 1, Idempotent: true, ProducerID: 9, BaseSequence: 0, BaseTimestamp: ts})
+	mustAppend(t, l, b)
+	env.e.RunRetention()
+	// Still known: a gap in its sequence is refused.
+	if _, err := l.Append(testbatch.Build(testbatch.Options{Idempotent: true, ProducerID: 9, BaseSequence: 5, BaseTimestamp: ts}), AppendOptions{}); !errors.Is(err, ErrOutOfOrderSequence) {
+		t.Fatalf("known producer: %v", err)
+	}
+	env.clock.Advance(25 * time.Hour) // past producer.id.expiration.ms (24 h)
+	env.e.RunRetention()
+	// Forgotten: any sequence is accepted, as for a new producer.
+	if _, err := l.Append(testbatch.Build(testbatch.Options{Idempotent: true, ProducerID: 9, BaseSequence: 5, BaseTimestamp: ts}), AppendOptions{}); err != nil {
+		t.Fatalf("expired producer: %v", err)
+	}
+	env.close()
+}
