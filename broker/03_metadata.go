@@ -44,8 +44,7 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 		case rt.Topic != nil:
 			t, ok = b.meta.Topic(*rt.Topic)
 			if !ok && autoCreate {
-				var err error
-				t, err = b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
+				_, err := b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
 				if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
 					resp.Topics = append(resp.Topics, metadataTopicError(rt, errorCode(err)))
 					continue

@@ -72,15 +72,14 @@ type Engine struct {
 	gc  *groupcommit.Committer
 	log *slog.Logger
 
-	mu        sync.Mutex               // guards the fields below
-	logs      map[TopicPartition]*Log  // opened logs
-	onDisk    map[TopicPartition]bool  // partitions found on disk, not yet opened
-	recPts    map[TopicPartition]int64 // checkpointed recovery points of unopened logs
-	starts    map[TopicPartition]int64 // checkpointed log start offsets of unopened logs
-	clean     bool                     // the directory was shut down cleanly
-	offline   error                    // set when the directory failed
-	closed    bool
-	lastFlush map[TopicPartition]time.Time // flush.ms bookkeeping
+	mu      sync.Mutex               // guards the fields below
+	logs    map[TopicPartition]*Log  // opened logs
+	onDisk  map[TopicPartition]bool  // partitions found on disk, not yet opened
+	recPts  map[TopicPartition]int64 // checkpointed recovery points of unopened logs
+	starts  map[TopicPartition]int64 // checkpointed log start offsets of unopened logs
+	clean   bool                     // the directory was shut down cleanly
+	offline error                    // set when the directory failed
+	closed  bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -250,13 +249,6 @@ func (e *Engine) OpenLog(tp TopicPartition, cfg LogConfig, create bool) (*Log, e
 	l.SetAutoHighWatermark(true)
 	e.logs[tp] = l
 	return l, nil
-}
-
-func (e *Engine) failLocked(err error) {
-	if e.offline == nil {
-		e.offline = err
-		e.log.Error("log directory offline", "err", err)
-	}
 }
 
 // DeleteLog closes a partition's log and removes its directory: it is renamed first (Kafka's

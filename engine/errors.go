@@ -5,7 +5,6 @@ import (
 
 	"github.com/logd/logd/engine/internal/groupcommit"
 	"github.com/logd/logd/engine/internal/producer"
-	"github.com/logd/logd/segment"
 )
 
 // Errors returned by the engine. The broker maps each to its Kafka error code in one place;
@@ -33,5 +32,3 @@ var (
 	// ErrInvalidRecord: a batch set that is empty or has trailing bytes.
 	ErrInvalidRecord = errors.New("invalid record batch set")
 )
-
-var _ = segment.ErrCorrupt

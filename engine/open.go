@@ -3,7 +3,6 @@ package engine
 import (
 	"errors"
 	"fmt"
-	iofs "io/fs"
 	"log/slog"
 	"path/filepath"
 	"sort"
@@ -207,8 +206,6 @@ func (l *Log) epochStart() int64 {
 	}
 	return l.logStartOffset.Load()
 }
-
-func isNotExist(err error) bool { return errors.Is(err, iofs.ErrNotExist) }
 
 // openSegment opens a segment, rebuilding its indexes from the log when they are missing or
 // fail their sanity check, or when the log's tail does not parse.

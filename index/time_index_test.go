@@ -223,13 +223,6 @@ func TestTimeIndexEarliestOffset(t *testing.T) {
 	}
 }
 
-func maxInt64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
-}
-
 func TestTimeIndexReopenUntrimmed(t *testing.T) {
 	forEachFS(t, func(t *testing.T, fs vfs.FS, dir string) {
 		for i, c := range []struct {

@@ -11,7 +11,6 @@ var (
 	ErrHeader         = errors.New("server: malformed request header")
 	ErrBufferBudget   = errors.New("server: global receive buffer budget exhausted")
 	ErrServerClosed   = errors.New("server: closed")
-	errHandlerPanic   = errors.New("server: handler panicked")
 	errShortRegion    = errors.New("server: region file shorter than region")
 	errAlreadyStarted = errors.New("server: already started")
 )
