@@ -144,5 +144,8 @@ func (b *Broker) produceOne(v int16, topic string, partition int32, records []by
 		return nil, engine.AppendResult{}, kerr.InvalidTxnState
 	}
 	res, err := part.log.Append(records, engine.AppendOptions{LeaderEpoch: leaderEpoch})
+	if err == nil && !res.Duplicate {
+		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
+	}
 	return part, res, err
 }

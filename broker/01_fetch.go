@@ -277,6 +277,7 @@ func (b *Broker) writeFetch(c *call, r *fetchResponse) *server.Response {
 		}
 		reg := p.region
 		p.region = engine.Region{}
+		p.part.metrics.Fetched(reg.Len)
 		bb.B = dst
 		resp.AppendRegion(server.Region{File: reg.File, Offset: reg.Pos, Len: reg.Len, Release: reg.Release})
 		bb = resp.Buffer()

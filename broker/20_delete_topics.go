@@ -89,6 +89,7 @@ func (b *Broker) deleteTopicLocked(name string) (metadata.Topic, error) {
 		return metadata.Topic{}, err
 	}
 	b.dropPartitions(name, t.Partitions)
+	b.metrics.ForgetTopic(name)
 	var first error
 	for p := int32(0); p < t.Partitions; p++ {
 		tp := engine.TopicPartition{Topic: name, Partition: p}

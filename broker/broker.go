@@ -18,6 +18,7 @@ import (
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	MaxParkedFetches int
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, receives request, per-topic and group-commit metrics, and reads the
+	// partition count and the log directory's state at scrape time. nil disables them.
+	Metrics *metrics.Metrics
 }
 
 // DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
@@ -60,10 +64,11 @@ func DefaultConfig() Config {
 
 // Broker serves the Kafka protocol over one log directory.
 type Broker struct {
-	cfg  Config
-	log  *slog.Logger
-	eng  *engine.Engine
-	meta *metadata.Store
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics.Metrics // nil: disabled
+	eng     *engine.Engine
+	meta    *metadata.Store
 
 	mu    sync.RWMutex // guards parts
 	parts map[engine.TopicPartition]*partition
@@ -88,6 +93,7 @@ type partition struct {
 	log     *engine.Log
 	topicID metadata.TopicID
 	waiters appendWaiters
+	metrics *metrics.TopicMetrics // nil when metrics are disabled
 }
 
 // New opens the data directory and returns a broker ready to serve.
@@ -104,7 +110,11 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.LogDefaults.Validate(); err != nil {
 		return nil, fmt.Errorf("broker topic defaults: %w", err)
 	}
-	eng, err := engine.Open(engine.Config{Dir: cfg.DataDir, FS: cfg.FS, Logger: cfg.Logger})
+	ecfg := engine.Config{Dir: cfg.DataDir, FS: cfg.FS, Logger: cfg.Logger}
+	if cfg.Metrics != nil {
+		ecfg.OnSync = cfg.Metrics.ObserveSync
+	}
+	eng, err := engine.Open(ecfg)
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +123,9 @@ func New(cfg Config) (*Broker, error) {
 		eng.Close()
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, eng: eng, meta: meta, parts: map[engine.TopicPartition]*partition{},
+	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, meta: meta, parts: map[engine.TopicPartition]*partition{},
 		loaded: make(chan struct{}), closing: make(chan struct{})}
+	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	go b.openAll()
 	return b, nil
 }
@@ -186,7 +197,7 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	if err != nil {
 		return nil, err
 	}
-	part = &partition{log: l, topicID: t.ID}
+	part = &partition{log: l, topicID: t.ID, metrics: b.metrics.Topic(topic)}
 	l.SetAppendListener(part.waiters.wake)
 	b.parts[tp] = part
 	return part, nil
@@ -289,8 +300,31 @@ var flexibleFrom = func() []int16 {
 	}
 }()
 
-// Handle answers one request. It runs on a network worker goroutine and may block.
+// partitionCount is the number of partitions of every topic (the logd_partitions gauge).
+func (b *Broker) partitionCount() int {
+	n := 0
+	for _, t := range b.meta.Topics() {
+		n += int(t.Partitions)
+	}
+	return n
+}
+
+// Handle answers one request. It runs on a network worker goroutine and may block. With
+// metrics on it counts the request and times it up to its response being ready (the send
+// is the network layer's).
 func (b *Broker) Handle(req *server.Request) *server.Response {
+	if b.metrics == nil {
+		return b.handle(req)
+	}
+	start := time.Now()
+	resp := b.handle(req)
+	if resp != server.CloseConnection {
+		b.metrics.ObserveRequest(req.APIKey, time.Since(start))
+	}
+	return resp
+}
+
+func (b *Broker) handle(req *server.Request) *server.Response {
 	a := lookupAPI(req.APIKey)
 	if req.APIKey == int16(kmsg.ApiVersions) && (a == nil || req.APIVersion > a.max) {
 		return b.apiVersionsUnsupported(req)
@@ -388,4 +422,3 @@ func errNoTopic(topic string) error {
 	return fmt.Errorf("%s: %w", topic, errUnknownTopicOrPartition)
 }
 
-var _ = errors.New

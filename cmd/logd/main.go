@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -23,10 +24,12 @@ func main() {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(serveCommand())
+	root.AddCommand(topicCommand(), produceCommand(), consumeCommand(), clusterCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "logd: %v\n", err)
 		var ue usageError
-		if errors.As(err, &ue) {
+		// cobra reports an unknown verb as a plain error: it is a usage error too.
+		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
 			os.Exit(2)
 		}
 		os.Exit(1)

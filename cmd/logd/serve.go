@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,27 +10,31 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
 )
 
 func serveCommand() *cobra.Command {
-	var dataDir, listen, advertise string
+	var dataDir, listen, advertise, httpAddr string
 	var nodeID int32
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a broker",
 		Long: "Run a single logd broker with the embedded default configuration: data in ./data,\n" +
-			"Kafka protocol on 127.0.0.1:9092. SIGTERM or SIGINT shuts it down cleanly.",
-		Example: "  logd serve\n  logd serve --data-dir /var/lib/logd --listen 0.0.0.0:9092 --advertise broker1.example.com:9092",
-		Args:    cobra.NoArgs,
+			"Kafka protocol on 127.0.0.1:9092. SIGTERM or SIGINT shuts it down cleanly.\n\n" +
+			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz and /debug/pprof/.",
+		Example: "  logd serve\n  logd serve --data-dir /var/lib/logd --listen 0.0.0.0:9092 --advertise broker1.example.com:9092\n" +
+			"  logd serve --http 127.0.0.1:9644",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(dataDir, listen, advertise, nodeID)
+			return serve(dataDir, listen, advertise, httpAddr, nodeID)
 		},
 	}
 	f := cmd.Flags()
@@ -37,10 +42,11 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&listen, "listen", "127.0.0.1:9092", "address to accept Kafka clients on")
 	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to (default: the listen address)")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node id")
+	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
 	return cmd
 }
 
-func serve(dataDir, listen, advertise string, nodeID int32) error {
+func serve(dataDir, listen, advertise, httpAddr string, nodeID int32) error {
 	start := time.Now()
 	_, lport, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -66,6 +72,12 @@ func serve(dataDir, listen, advertise string, nodeID int32) error {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		return usageError{fmt.Errorf("--advertise %q must name a host clients can reach; pass --advertise HOST:PORT", advertise)}
 	}
+	if httpAddr != "" {
+		_, hport, err := net.SplitHostPort(httpAddr)
+		if _, perr := strconv.ParseUint(hport, 10, 16); err != nil || perr != nil {
+			return usageError{fmt.Errorf("--http %q is not HOST:PORT (for example 127.0.0.1:9644)", httpAddr)}
+		}
+	}
 	if nodeID < 0 {
 		return usageError{fmt.Errorf("--node-id %d must not be negative", nodeID)}
 	}
@@ -83,6 +95,11 @@ func serve(dataDir, listen, advertise string, nodeID int32) error {
 	cfg := broker.DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.Logger = nodeID, dataDir, logger
 	cfg.AdvertisedHost, cfg.AdvertisedPort = host, int32(port)
+	var m *metrics.Metrics
+	if httpAddr != "" {
+		m = metrics.New()
+		cfg.Metrics = m
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		return fmt.Errorf("cannot open --data-dir %s: %v", dataDir, err)
@@ -91,19 +108,46 @@ func serve(dataDir, listen, advertise string, nodeID int32) error {
 		HeaderVersion: broker.HeaderVersion,
 		Logf:          func(format string, args ...any) { logger.Error(fmt.Sprintf(format, args...)) },
 	}, b)
+	var ready atomic.Bool // the broker serves; /readyz also wants the log directory online
+	var hs *opsServer
+	if m != nil {
+		m.SetServerStats(srv.Stats)
+		hs, err = startOpsServer(httpAddr, m, func() error {
+			if !ready.Load() {
+				return errors.New("not serving")
+			}
+			if err := b.Engine().Offline(); err != nil {
+				return fmt.Errorf("log directory offline: %v", err)
+			}
+			return nil
+		}, logger)
+		if err != nil {
+			b.Close()
+			return fmt.Errorf("cannot serve --http on %s: %v", httpAddr, err)
+		}
+	}
 	if err := srv.Start(listen); err != nil {
+		hs.close(context.Background())
 		b.Close()
 		return fmt.Errorf("cannot listen on %s: %v", listen, err)
 	}
-	logger.Info("logd ready", "listen", srv.Addr().String(), "advertise", advertise, "data_dir", dataDir,
-		"node_id", nodeID, "startup", time.Since(start).Round(time.Microsecond).String())
-
+	// Signals are caught before the ready line: a SIGTERM sent as soon as it appears must
+	// shut down cleanly, not kill the process.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	ready.Store(true)
+	attrs := []any{"listen", srv.Addr().String(), "advertise", advertise, "data_dir", dataDir,
+		"node_id", nodeID, "startup", time.Since(start).Round(time.Microsecond).String()}
+	if hs != nil {
+		attrs = append(attrs, "http", hs.addr())
+	}
+	logger.Info("logd ready", attrs...)
+
 	s := <-sig
 	logger.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	ready.Store(false)
 	b.BeginShutdown()
 	serr := srv.Shutdown(ctx)
 	if err := b.Close(); err != nil {
@@ -111,6 +155,10 @@ func serve(dataDir, listen, advertise string, nodeID int32) error {
 	}
 	if serr != nil {
 		logger.Warn("network shutdown incomplete", "err", serr)
+	}
+	// The ops server goes last, so /metrics and /healthz answer while the broker drains.
+	if err := hs.close(ctx); err != nil {
+		logger.Warn("http shutdown incomplete", "err", err)
 	}
 	logger.Info("stopped cleanly")
 	return nil

@@ -1,0 +1,304 @@
+// Package metrics is logd's Prometheus instrumentation: one registry holding the broker's
+// metrics under names familiar from Kafka's JMX metrics (BytesInPerSec → logd_topic_bytes_in_total,
+// RequestsPerSec/TotalTimeMs → logd_requests_total/logd_request_duration_seconds,
+// LogFlushRateAndTimeMs → logd_log_flush_duration_seconds, …).
+//
+// The hot path is cheap: per-API children are resolved once per API key into an array (no
+// label lookup per request) and per-topic counters are resolved once per topic (TopicMetrics,
+// cached in a sync.Map; callers keep the pointer). Counters kept elsewhere — the network
+// server's Stats, the engine's offline state, the partition count — are read at scrape time by
+// collectors, never copied, so nothing is counted twice.
+//
+// A nil *Metrics is valid and records nothing.
+package metrics
+
+import (
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/net/server"
+)
+
+// Namespace prefixes every logd metric.
+const Namespace = "logd"
+
+// Metric names, for tests and dashboards.
+const (
+	RequestsTotal     = "logd_requests_total"
+	RequestDuration   = "logd_request_duration_seconds"
+	TopicBytesIn      = "logd_topic_bytes_in_total"
+	TopicBytesOut     = "logd_topic_bytes_out_total"
+	TopicMessagesIn   = "logd_topic_messages_in_total"
+	LogFlushDuration  = "logd_log_flush_duration_seconds"
+	LogFlushRounds    = "logd_log_flush_rounds_total"
+	LogFlushFiles     = "logd_log_flush_files_total"
+	Partitions        = "logd_partitions"
+	LogDirOffline     = "logd_log_dir_offline"
+	NetConnections    = "logd_network_connections"
+	NetConnsAccepted  = "logd_network_connections_accepted_total"
+	NetConnsRefused   = "logd_network_connections_refused_total"
+	NetRequests       = "logd_network_requests_total"
+	NetResponses      = "logd_network_responses_total"
+	NetBytesIn        = "logd_network_bytes_in_total"
+	NetBytesOut       = "logd_network_bytes_out_total"
+	NetSendfileBytes  = "logd_network_sendfile_bytes_total"
+	NetCopiedBytes    = "logd_network_copied_bytes_total"
+	NetBufferedBytes  = "logd_network_buffered_bytes"
+	NetInFlight       = "logd_network_requests_in_flight"
+	NetProtocolCloses = "logd_network_protocol_closes_total"
+	NetBudgetCloses   = "logd_network_budget_closes_total"
+	NetPauses         = "logd_network_read_pauses_total"
+	NetWriteWaits     = "logd_network_write_waits_total"
+)
+
+// requestBuckets span 50 µs (an in-memory answer) to 30 s (a long-polling fetch).
+var requestBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// flushBuckets span a page-cache fdatasync to a struggling disk.
+var flushBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+
+// numAPIs bounds the API keys with pre-resolved children.
+const numAPIs = kmsg.MaxKey + 1
+
+// apiMetrics are one API's resolved children.
+type apiMetrics struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// TopicMetrics are one topic's counters. Resolve them once (Metrics.Topic) and keep the
+// pointer; its methods are safe on a nil *TopicMetrics.
+type TopicMetrics struct {
+	bytesIn, bytesOut, messagesIn prometheus.Counter
+}
+
+// Produced counts an appended batch: its bytes and records.
+func (t *TopicMetrics) Produced(bytes, records int) {
+	if t == nil {
+		return
+	}
+	t.bytesIn.Add(float64(bytes))
+	t.messagesIn.Add(float64(records))
+}
+
+// Fetched counts record bytes sent to a consumer.
+func (t *TopicMetrics) Fetched(bytes int64) {
+	if t == nil || bytes <= 0 {
+		return
+	}
+	t.bytesOut.Add(float64(bytes))
+}
+
+// Metrics is logd's metric registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	apis     [numAPIs]atomic.Pointer[apiMetrics]
+
+	bytesIn, bytesOut, messagesIn *prometheus.CounterVec
+	topics                        sync.Map // topic name → *TopicMetrics
+
+	flushLatency prometheus.Histogram
+	flushRounds  prometheus.Counter
+	flushFiles   prometheus.Counter
+
+	stats      atomic.Pointer[func() server.Stats]
+	partitions atomic.Pointer[func() int]
+	offline    atomic.Pointer[func() bool]
+}
+
+// New returns a registry with every logd metric, Go runtime and process metrics.
+func New() *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: RequestsTotal, Help: "Kafka requests answered, by API (Kafka's RequestsPerSec).",
+	}, []string{"api"})
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: RequestDuration, Buckets: requestBuckets,
+		Help: "Time from a request's dispatch to its response being ready, by API, including fetch long-poll and produce fsync waits (Kafka's TotalTimeMs without the send).",
+	}, []string{"api"})
+	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: TopicBytesIn, Help: "Record batch bytes appended by producers, by topic (Kafka's BytesInPerSec).",
+	}, []string{"topic"})
+	m.bytesOut = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: TopicBytesOut, Help: "Record batch bytes sent to consumers, by topic (Kafka's BytesOutPerSec).",
+	}, []string{"topic"})
+	m.messagesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: TopicMessagesIn, Help: "Records appended by producers, by topic (Kafka's MessagesInPerSec).",
+	}, []string{"topic"})
+	m.flushLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: LogFlushDuration, Buckets: flushBuckets,
+		Help: "Duration of each group-commit round: the fsyncs of every file it covers (Kafka's LogFlushRateAndTimeMs).",
+	})
+	m.flushRounds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: LogFlushRounds, Help: "Group-commit rounds (each one a batch of fsyncs acknowledging every append it covers).",
+	})
+	m.flushFiles = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: LogFlushFiles, Help: "Files synced by group-commit rounds.",
+	})
+	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.messagesIn,
+		m.flushLatency, m.flushRounds, m.flushFiles,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: Partitions, Help: "Partitions of the topics this broker holds.",
+		}, func() float64 {
+			if f := m.partitions.Load(); f != nil {
+				return float64((*f)())
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: LogDirOffline, Help: "1 when the log directory is offline after a failed write or fsync (Kafka's OfflineLogDirectoryCount).",
+		}, func() float64 {
+			if f := m.offline.Load(); f != nil && (*f)() {
+				return 1
+			}
+			return 0
+		}),
+		&serverCollector{m: m},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Registry returns the Prometheus registry, for registering more collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text (or negotiated) format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// ObserveRequest counts one answered request of an API key and its latency. Unknown keys
+// are not counted (the connection is closed for them).
+func (m *Metrics) ObserveRequest(apiKey int16, d time.Duration) {
+	if m == nil || apiKey < 0 || int(apiKey) >= numAPIs {
+		return
+	}
+	a := m.apis[apiKey].Load()
+	if a == nil {
+		a = m.resolveAPI(apiKey)
+	}
+	a.requests.Inc()
+	a.latency.Observe(d.Seconds())
+}
+
+func (m *Metrics) resolveAPI(apiKey int16) *apiMetrics {
+	name := kmsg.NameForKey(apiKey)
+	a := &apiMetrics{requests: m.requests.WithLabelValues(name), latency: m.latency.WithLabelValues(name)}
+	if !m.apis[apiKey].CompareAndSwap(nil, a) {
+		return m.apis[apiKey].Load()
+	}
+	return a
+}
+
+// Topic returns a topic's counters, creating them on first use. nil on a nil *Metrics.
+func (m *Metrics) Topic(name string) *TopicMetrics {
+	if m == nil {
+		return nil
+	}
+	if t, ok := m.topics.Load(name); ok {
+		return t.(*TopicMetrics)
+	}
+	t := &TopicMetrics{
+		bytesIn:    m.bytesIn.WithLabelValues(name),
+		bytesOut:   m.bytesOut.WithLabelValues(name),
+		messagesIn: m.messagesIn.WithLabelValues(name),
+	}
+	actual, _ := m.topics.LoadOrStore(name, t)
+	return actual.(*TopicMetrics)
+}
+
+// ForgetTopic drops a deleted topic's series. Counters still held by in-flight requests keep
+// working but are no longer exported.
+func (m *Metrics) ForgetTopic(name string) {
+	if m == nil {
+		return
+	}
+	m.topics.Delete(name)
+	m.bytesIn.DeleteLabelValues(name)
+	m.bytesOut.DeleteLabelValues(name)
+	m.messagesIn.DeleteLabelValues(name)
+}
+
+// ObserveSync records one group-commit round (engine.Config.OnSync).
+func (m *Metrics) ObserveSync(d time.Duration, files int) {
+	if m == nil {
+		return
+	}
+	m.flushLatency.Observe(d.Seconds())
+	m.flushRounds.Inc()
+	m.flushFiles.Add(float64(files))
+}
+
+// SetBrokerSource sets the functions read at scrape time for the partition count and the
+// log directory's offline state. The latest call wins.
+func (m *Metrics) SetBrokerSource(partitions func() int, offline func() bool) {
+	if m == nil {
+		return
+	}
+	m.partitions.Store(&partitions)
+	m.offline.Store(&offline)
+}
+
+// SetServerStats sets the network server whose counters are exported (server.Server.Stats).
+// The latest call wins; until one, the network metrics are absent.
+func (m *Metrics) SetServerStats(stats func() server.Stats) {
+	if m == nil {
+		return
+	}
+	m.stats.Store(&stats)
+}
+
+// serverCollector exports server.Stats at scrape time.
+type serverCollector struct{ m *Metrics }
+
+type statDesc struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+	get  func(*server.Stats) int64
+}
+
+var serverStats = []statDesc{
+	{prometheus.NewDesc(NetConnections, "Open client connections.", nil, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.ConnsActive }},
+	{prometheus.NewDesc(NetConnsAccepted, "Connections accepted.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ConnsAccepted }},
+	{prometheus.NewDesc(NetConnsRefused, "Connections closed at accept (connection limit or shutting down).", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ConnsRefused }},
+	{prometheus.NewDesc(NetRequests, "Request frames handed to the broker.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.Requests }},
+	{prometheus.NewDesc(NetResponses, "Responses fully written.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.Responses }},
+	{prometheus.NewDesc(NetBytesIn, "Bytes read from client sockets.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.BytesIn }},
+	{prometheus.NewDesc(NetBytesOut, "Bytes written to client sockets, size prefixes included.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.BytesOut }},
+	{prometheus.NewDesc(NetSendfileBytes, "Record bytes sent by sendfile(2).", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.SendfileBytes }},
+	{prometheus.NewDesc(NetCopiedBytes, "Record bytes sent by read and write (no sendfile).", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.CopiedBytes }},
+	{prometheus.NewDesc(NetBufferedBytes, "Bytes buffered now for requests and responses.", nil, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.BufferedBytes }},
+	{prometheus.NewDesc(NetInFlight, "Requests dispatched whose response is not yet written.", nil, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.InFlight }},
+	{prometheus.NewDesc(NetProtocolCloses, "Connections closed for bad framing or headers.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ProtocolCloses }},
+	{prometheus.NewDesc(NetBudgetCloses, "Connections closed for exceeding the buffered-bytes budget.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.BudgetCloses }},
+	{prometheus.NewDesc(NetPauses, "Times a connection stopped reading at its in-flight limit.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.Pauses }},
+	{prometheus.NewDesc(NetWriteWaits, "Times a writer waited for a full socket to drain.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.WriteWaits }},
+}
+
+func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, s := range serverStats {
+		ch <- s.desc
+	}
+}
+
+func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.m.stats.Load()
+	if f == nil {
+		return
+	}
+	st := (*f)()
+	for _, s := range serverStats {
+		ch <- prometheus.MustNewConstMetric(s.desc, s.typ, float64(s.get(&st)))
+	}
+}
