@@ -421,4 +421,3 @@ func lookupAPI(key int16) *api {
 func errNoTopic(topic string) error {
 	return fmt.Errorf("%s: %w", topic, errUnknownTopicOrPartition)
 }
-

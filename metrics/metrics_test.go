@@ -67,7 +67,7 @@ func TestMetricsMove(t *testing.T) {
 	m.ObserveRequest(0, 2*time.Millisecond)
 	m.ObserveRequest(0, 3*time.Millisecond)
 	m.ObserveRequest(1, time.Millisecond)
-	m.ObserveRequest(-1, time.Millisecond)   // ignored
+	m.ObserveRequest(-1, time.Millisecond)    // ignored
 	m.ObserveRequest(30000, time.Millisecond) // ignored
 	tm := m.Topic("orders")
 	if m.Topic("orders") != tm {
