@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -175,7 +176,7 @@ func describeTopic(ctx context.Context, cf *clientFlags, adm *kadm.Client, name 
 	if err != nil {
 		return topicInfo{}, cf.explain(what+" end offsets", err, "")
 	}
-	info := topicInfo{Name: name, ID: td.ID.String(), Internal: td.IsInternal, Configs: map[string]string{}}
+	info := topicInfo{Name: name, ID: base64.RawURLEncoding.EncodeToString(td.ID[:]), Internal: td.IsInternal, Configs: map[string]string{}} // Kafka renders ids URL-safe, unpadded
 	for _, p := range td.Partitions.Sorted() {
 		pi := partitionInfo{Partition: p.Partition, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch,
 			Replicas: nonNil(p.Replicas), ISR: nonNil(p.ISR), StartOffset: -1, EndOffset: -1}
