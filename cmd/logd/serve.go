@@ -106,7 +106,7 @@ func serve(dataDir, listen, advertise, httpAddr string, nodeID int32) error {
 	}
 	srv := server.New(server.Config{
 		HeaderVersion: broker.HeaderVersion,
-		Logf:          func(format string, args ...any) { logger.Error(fmt.Sprintf(format, args...)) },
+		Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
 	}, b)
 	var ready atomic.Bool // the broker serves; /readyz also wants the log directory online
 	var hs *opsServer

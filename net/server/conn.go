@@ -253,7 +253,6 @@ func (c *conn) abort() {
 		return
 	}
 	c.closed = true
-	c.turnCond.Broadcast() // requests waiting for their turn give up
 	var drop []*slot
 	for seq := c.head; seq < c.tail; seq++ {
 		sl := &c.slots[seq%uint64(len(c.slots))]
@@ -368,11 +367,13 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// waitTurn blocks until every earlier request of the connection has ended its turn, or the
-// connection closed.
+// waitTurn blocks until every earlier request of the connection has ended its turn. It waits
+// even after the connection closed: requests already read still run in order (a client that
+// pipelines acks=0 produce requests and then closes must not see them appended out of order),
+// and every earlier handler ends its turn when it returns.
 func (c *conn) waitTurn(sl *slot) {
 	c.mu.Lock()
-	for c.turn < sl.seq && !c.closed {
+	for c.turn < sl.seq {
 		c.turnCond.Wait()
 	}
 	c.mu.Unlock()
