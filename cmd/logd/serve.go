@@ -22,19 +22,34 @@ import (
 )
 
 func serveCommand() *cobra.Command {
-	var dataDir, listen, advertise, httpAddr string
+	var dataDir, listen, advertise, httpAddr, configPath string
 	var nodeID int32
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a broker",
 		Long: "Run a single logd broker with the embedded default configuration: data in ./data,\n" +
 			"Kafka protocol on 127.0.0.1:9092. SIGTERM or SIGINT shuts it down cleanly.\n\n" +
-			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz and /debug/pprof/.",
+			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz and /debug/pprof/.\n\n" +
+			"--config FILE reads YAML settings by Kafka's property names (node.id, log.dirs, listeners,\n" +
+			"advertised.listeners, auto.create.topics.enable, num.partitions, log.retention.ms|hours,\n" +
+			"log.retention.bytes, log.segment.bytes, log.roll.ms|hours, message.max.bytes,\n" +
+			"log.index.interval.bytes, log.flush.interval.messages, log.flush.interval.ms) and logd's own\n" +
+			"logd.http and logd.fsync.acks.all. LOGD_* environment variables (LOGD_LOG_DIRS, LOGD_NODE_ID,\n" +
+			"LOGD_HTTP, ...) override the file; flags override both. LOGD_CONFIG names the file if\n" +
+			"--config is not given.",
 		Example: "  logd serve\n  logd serve --data-dir /var/lib/logd --listen 0.0.0.0:9092 --advertise broker1.example.com:9092\n" +
-			"  logd serve --http 127.0.0.1:9644",
+			"  logd serve --http 127.0.0.1:9644\n  logd serve --config /etc/logd/logd.yaml --node-id 2",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(dataDir, listen, advertise, httpAddr, nodeID)
+			path := configPath
+			if !cmd.Flags().Changed("config") {
+				path = os.Getenv("LOGD_CONFIG")
+			}
+			st, err := loadServeSettings(path, os.Getenv, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return serve(st)
 		},
 	}
 	f := cmd.Flags()
@@ -43,10 +58,12 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to (default: the listen address)")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node id")
 	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
+	f.StringVar(&configPath, "config", "", "read settings from this YAML file (Kafka property names); env LOGD_CONFIG")
 	return cmd
 }
 
-func serve(dataDir, listen, advertise, httpAddr string, nodeID int32) error {
+func serve(st serveSettings) error {
+	dataDir, listen, advertise, httpAddr, nodeID := st.DataDir, st.Listen, st.Advertise, st.HTTP, st.NodeID
 	start := time.Now()
 	_, lport, err := net.SplitHostPort(listen)
 	if err != nil {
@@ -95,6 +112,8 @@ func serve(dataDir, listen, advertise, httpAddr string, nodeID int32) error {
 	cfg := broker.DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.Logger = nodeID, dataDir, logger
 	cfg.AdvertisedHost, cfg.AdvertisedPort = host, int32(port)
+	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
+	cfg.LogDefaults = st.LogDefaults
 	var m *metrics.Metrics
 	if httpAddr != "" {
 		m = metrics.New()

@@ -1,0 +1,439 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/logd/logd/broker"
+	"github.com/logd/logd/engine"
+)
+
+// serveSettings is everything `logd serve` is configured with, after merging the embedded
+// defaults, the config file, LOGD_* environment variables and flags (lowest to highest).
+type serveSettings struct {
+	DataDir   string
+	Listen    string
+	Advertise string // "": the listen address
+	HTTP      string // "": off
+	NodeID    int32
+
+	AutoCreateTopics bool
+	NumPartitions    int32
+	FsyncAcksAll     bool
+	LogDefaults      engine.LogConfig
+}
+
+func defaultServeSettings() serveSettings {
+	d := broker.DefaultConfig()
+	return serveSettings{
+		DataDir: "data", Listen: "127.0.0.1:9092", NodeID: 1,
+		AutoCreateTopics: d.AutoCreateTopics, NumPartitions: d.NumPartitions,
+		FsyncAcksAll: d.FsyncAcksAll, LogDefaults: d.LogDefaults,
+	}
+}
+
+// configKey is one setting `logd serve` accepts, by its Kafka property name where Kafka
+// has one, and logd.* otherwise.
+type configKey struct {
+	name  string
+	flag  string // the serve flag that sets it, if any
+	apply func(s *serveSettings, v string) error
+}
+
+// configKeys is in application order: within one source, log.retention.ms is applied after
+// log.retention.hours (and log.roll.ms after log.roll.hours) so the finer one wins, as in Kafka.
+var configKeys = []configKey{
+	{name: "node.id", flag: "node-id", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt32)
+		s.NodeID = int32(n)
+		return err
+	}},
+	{name: "log.dirs", flag: "data-dir", apply: func(s *serveSettings, v string) error {
+		dirs := splitComma(v)
+		switch {
+		case len(dirs) == 0:
+			return fmt.Errorf("%q names no directory", v)
+		case len(dirs) > 1:
+			return fmt.Errorf("%q names %d directories; logd uses exactly one", v, len(dirs))
+		}
+		s.DataDir = dirs[0]
+		return nil
+	}},
+	{name: "listeners", flag: "listen", apply: func(s *serveSettings, v string) error {
+		addr, err := parseListener(v, false)
+		s.Listen = addr
+		return err
+	}},
+	{name: "advertised.listeners", flag: "advertise", apply: func(s *serveSettings, v string) error {
+		if strings.TrimSpace(v) == "" { // flag default: the listen address
+			s.Advertise = ""
+			return nil
+		}
+		addr, err := parseListener(v, true)
+		s.Advertise = addr
+		return err
+	}},
+	{name: "logd.http", flag: "http", apply: func(s *serveSettings, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" {
+			_, port, err := net.SplitHostPort(v)
+			if _, perr := strconv.ParseUint(port, 10, 16); err != nil || perr != nil {
+				return fmt.Errorf("%q is not HOST:PORT (for example 127.0.0.1:9644)", v)
+			}
+		}
+		s.HTTP = v
+		return nil
+	}},
+	{name: "logd.fsync.acks.all", apply: func(s *serveSettings, v string) (err error) {
+		s.FsyncAcksAll, err = parseBool(v)
+		return err
+	}},
+	{name: "auto.create.topics.enable", apply: func(s *serveSettings, v string) (err error) {
+		s.AutoCreateTopics, err = parseBool(v)
+		return err
+	}},
+	{name: "num.partitions", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.NumPartitions = int32(n)
+		return err
+	}},
+	{name: "log.retention.hours", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, -1, math.MaxInt64)
+		if err == nil {
+			s.LogDefaults.RetentionMs = scaleDuration(n, time.Hour)
+		}
+		return err
+	}},
+	{name: "log.retention.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, -1, math.MaxInt64)
+		if err == nil {
+			s.LogDefaults.RetentionMs = scaleDuration(n, time.Millisecond)
+		}
+		return err
+	}},
+	{name: "log.retention.bytes", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, -1, math.MaxInt64)
+		if err == nil {
+			s.LogDefaults.RetentionBytes = n
+		}
+		return err
+	}},
+	{name: "log.segment.bytes", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 14, math.MaxInt32)
+		if err == nil {
+			s.LogDefaults.SegmentBytes = n
+		}
+		return err
+	}},
+	{name: "log.roll.hours", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt64)
+		if err == nil {
+			s.LogDefaults.SegmentMs = scaleDuration(n, time.Hour)
+		}
+		return err
+	}},
+	{name: "log.roll.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt64)
+		if err == nil {
+			s.LogDefaults.SegmentMs = scaleDuration(n, time.Millisecond)
+		}
+		return err
+	}},
+	{name: "message.max.bytes", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt32)
+		if err == nil {
+			s.LogDefaults.MaxMessageBytes = int32(n)
+		}
+		return err
+	}},
+	{name: "log.index.interval.bytes", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt32)
+		if err == nil {
+			s.LogDefaults.IndexIntervalBytes = int(n)
+		}
+		return err
+	}},
+	{name: "log.flush.interval.messages", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt64)
+		if err == nil {
+			s.LogDefaults.FlushMessages = n
+		}
+		return err
+	}},
+	{name: "log.flush.interval.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt64)
+		if err == nil {
+			s.LogDefaults.FlushMs = scaleDuration(n, time.Millisecond)
+		}
+		return err
+	}},
+}
+
+// envNames are the environment variables that set a key: LOGD_ plus the name upper-cased
+// with dots as underscores (LOGD_LOG_DIRS). logd's own logd.* keys also answer to the
+// shorter form without the second LOGD (LOGD_HTTP as well as LOGD_LOGD_HTTP).
+func envNames(key string) []string {
+	up := strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	names := []string{"LOGD_" + up}
+	if rest, ok := strings.CutPrefix(up, "LOGD_"); ok {
+		names = append(names, "LOGD_"+rest)
+	}
+	return names
+}
+
+// setting is one value from one source; where names it in errors.
+type setting struct {
+	value string
+	where string
+}
+
+// loadServeSettings merges defaults < config file (if path != "") < LOGD_* environment
+// variables (read through getenv) < the flags the user set. Errors name their source:
+// the file and line, the variable, or the flag; all are usage errors.
+func loadServeSettings(path string, getenv func(string) string, flags *pflag.FlagSet) (serveSettings, error) {
+	s := defaultServeSettings()
+	var layers []map[string]setting
+	if path != "" {
+		file, err := readConfigFile(path)
+		if err != nil {
+			return s, usageError{err}
+		}
+		layers = append(layers, file)
+	}
+	env := map[string]setting{}
+	for _, k := range configKeys {
+		for _, name := range envNames(k.name) {
+			if v := getenv(name); v != "" {
+				env[k.name] = setting{v, name}
+			}
+		}
+	}
+	layers = append(layers, env)
+	if flags != nil {
+		fl := map[string]setting{}
+		for _, k := range configKeys {
+			if k.flag != "" && flags.Changed(k.flag) {
+				fl[k.name] = setting{flags.Lookup(k.flag).Value.String(), "--" + k.flag}
+			}
+		}
+		layers = append(layers, fl)
+	}
+	for _, layer := range layers {
+		for _, k := range configKeys {
+			if v, ok := layer[k.name]; ok {
+				if err := k.apply(&s, strings.TrimSpace(v.value)); err != nil {
+					if strings.HasPrefix(v.where, "--") || strings.HasPrefix(v.where, "LOGD_") {
+						return s, usageError{fmt.Errorf("%s: %v", v.where, err)}
+					}
+					return s, usageError{fmt.Errorf("%s: %s: %v", v.where, k.name, err)}
+				}
+			}
+		}
+	}
+	if err := s.LogDefaults.Validate(); err != nil {
+		return s, usageError{fmt.Errorf("log defaults: %v", err)}
+	}
+	return s, nil
+}
+
+// readConfigFile reads a YAML file of Kafka property names. Keys may be flat
+// ("log.retention.ms: 1000") or nested ("log: {retention: {ms: 1000}}"); values are scalars.
+func readConfigFile(path string) (map[string]setting, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".toml") {
+		return nil, fmt.Errorf("%s: TOML config files are not supported yet; write the same keys as YAML", path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config file: %v", err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", "; ")
+		if strings.HasPrefix(msg, "line ") { // "line 3: ...": the same form as our own errors
+			return nil, fmt.Errorf("%s %s", path, msg)
+		}
+		return nil, fmt.Errorf("%s: %s", path, msg)
+	}
+	out := map[string]setting{}
+	if len(doc.Content) == 0 { // empty file
+		return out, nil
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s line %d: want a mapping of setting names to values", path, root.Line)
+	}
+	lines := map[string]int{}
+	var walk func(prefix string, m *yaml.Node) error
+	walk = func(prefix string, m *yaml.Node) error {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			kn, vn := m.Content[i], m.Content[i+1]
+			if kn.Kind != yaml.ScalarNode {
+				return fmt.Errorf("%s line %d: setting names must be plain strings", path, kn.Line)
+			}
+			name := prefix + kn.Value
+			at := fmt.Sprintf("%s line %d", path, kn.Line)
+			if vn.Kind == yaml.AliasNode {
+				vn = vn.Alias
+			}
+			switch {
+			case vn.Kind == yaml.MappingNode:
+				if err := walk(name+".", vn); err != nil {
+					return err
+				}
+				continue
+			case keyIndex[name] == nil:
+				msg := fmt.Sprintf("%s: unknown key %q", at, name)
+				if s := closestKey(name); s != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", s)
+				}
+				return fmt.Errorf("%s", msg)
+			case vn.Kind != yaml.ScalarNode:
+				return fmt.Errorf("%s: %s: want a single value, not a list", at, name)
+			case vn.Tag == "!!null":
+				return fmt.Errorf("%s: %s: has no value", at, name)
+			}
+			if first, dup := lines[name]; dup {
+				return fmt.Errorf("%s: %s is already set on line %d", at, name, first)
+			}
+			lines[name] = kn.Line
+			out[name] = setting{vn.Value, at}
+		}
+		return nil
+	}
+	if err := walk("", root); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var keyIndex = func() map[string]*configKey {
+	m := map[string]*configKey{}
+	for i := range configKeys {
+		m[configKeys[i].name] = &configKeys[i]
+	}
+	return m
+}()
+
+// closestKey suggests the known key nearest to name, if it is close enough to be a typo.
+func closestKey(name string) string {
+	names := make([]string, 0, len(configKeys))
+	for _, k := range configKeys {
+		names = append(names, k.name)
+	}
+	sort.Strings(names)
+	best, bestD := "", 1<<30
+	for _, k := range names {
+		if d := editDistance(name, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if bestD <= 3 || (bestD <= len(name)/3) {
+		return best
+	}
+	return ""
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func parseWhole(v string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return 0, fmt.Errorf("%s is too large", v)
+		}
+		return 0, fmt.Errorf("%q is not a whole number", v)
+	}
+	if n < lo {
+		return 0, fmt.Errorf("%d is below the minimum %d", n, lo)
+	}
+	if n > hi {
+		return 0, fmt.Errorf("%d is above the maximum %d", n, hi)
+	}
+	return n, nil
+}
+
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q is not true or false", v)
+}
+
+// scaleDuration is n units, saturating at the largest duration; negative means "no limit".
+func scaleDuration(n int64, unit time.Duration) time.Duration {
+	if n < 0 {
+		return -1
+	}
+	if n > math.MaxInt64/int64(unit) {
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(n) * unit
+}
+
+func splitComma(v string) []string {
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// parseListener accepts HOST:PORT or PLAINTEXT://HOST:PORT (one listener). An advertised
+// address must name a reachable host and a port from 1 to 65535.
+func parseListener(v string, advertised bool) (string, error) {
+	items := splitComma(v)
+	if len(items) != 1 {
+		return "", fmt.Errorf("%q must be one listener, HOST:PORT or PLAINTEXT://HOST:PORT", v)
+	}
+	addr := items[0]
+	if i := strings.Index(addr, "://"); i >= 0 {
+		if proto := addr[:i]; !strings.EqualFold(proto, "PLAINTEXT") {
+			return "", fmt.Errorf("%q: logd serves only PLAINTEXT listeners, not %s", v, proto)
+		}
+		addr = addr[i+3:]
+	}
+	host, portStr, err := net.SplitHostPort(addr)
+	port, perr := strconv.ParseUint(portStr, 10, 16)
+	if err != nil || perr != nil || (advertised && port == 0) {
+		if advertised {
+			return "", fmt.Errorf("%q is not HOST:PORT with a port from 1 to 65535", v)
+		}
+		return "", fmt.Errorf("%q is not HOST:PORT (for example 127.0.0.1:9092)", v)
+	}
+	if advertised && (host == "" || host == "0.0.0.0" || host == "::") {
+		return "", fmt.Errorf("%q must name a host clients can reach", v)
+	}
+	return addr, nil
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// serveFlags builds the serve command's flag set and parses args into it.
+func serveFlags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	f := serveCommand().Flags()
+	if err := f.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestConfigEveryKey(t *testing.T) {
+	p := writeConfig(t, `# every key
+node.id: 7
+log.dirs: /var/lib/logd
+listeners: PLAINTEXT://0.0.0.0:19092
+advertised.listeners: broker7.example.com:19092
+auto.create.topics.enable: false
+num.partitions: 3
+log.retention.ms: 60000
+log.retention.bytes: 1048576
+log.segment.bytes: 65536
+log.roll.hours: 2
+message.max.bytes: 2000000
+log.index.interval.bytes: 1024
+log.flush.interval.messages: 100
+log.flush.interval.ms: 250
+logd.http: 127.0.0.1:9644
+logd.fsync.acks.all: "false"
+`)
+	s, err := loadServeSettings(p, envOf(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := defaultServeSettings()
+	want.NodeID, want.DataDir, want.Listen, want.Advertise, want.HTTP = 7, "/var/lib/logd", "0.0.0.0:19092", "broker7.example.com:19092", "127.0.0.1:9644"
+	want.AutoCreateTopics, want.NumPartitions, want.FsyncAcksAll = false, 3, false
+	l := &want.LogDefaults
+	l.RetentionMs, l.RetentionBytes, l.SegmentBytes, l.SegmentMs = time.Minute, 1<<20, 65536, 2*time.Hour
+	l.MaxMessageBytes, l.IndexIntervalBytes, l.FlushMessages, l.FlushMs = 2000000, 1024, 100, 250*time.Millisecond
+	if s != want {
+		t.Fatalf("got  %+v\nwant %+v", s, want)
+	}
+
+	// hours forms, -1 for unlimited, and nested keys.
+	p = writeConfig(t, "log:\n  retention:\n    hours: -1\n  roll.ms: 5000\n")
+	if s, err = loadServeSettings(p, envOf(nil), nil); err != nil {
+		t.Fatal(err)
+	}
+	if s.LogDefaults.RetentionMs >= 0 || s.LogDefaults.SegmentMs != 5*time.Second {
+		t.Fatalf("retention %v roll %v", s.LogDefaults.RetentionMs, s.LogDefaults.SegmentMs)
+	}
+	// Within one source the ms form wins over hours, whatever the order in the file.
+	p = writeConfig(t, "log.retention.ms: 1000\nlog.retention.hours: 5\n")
+	if s, err = loadServeSettings(p, envOf(nil), nil); err != nil || s.LogDefaults.RetentionMs != time.Second {
+		t.Fatalf("retention %v, %v", s.LogDefaults.RetentionMs, err)
+	}
+	// Empty file and no file: the embedded defaults.
+	for _, path := range []string{writeConfig(t, ""), ""} {
+		if s, err = loadServeSettings(path, envOf(nil), nil); err != nil || s != defaultServeSettings() {
+			t.Fatalf("%q: %+v, %v", path, s, err)
+		}
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	p := writeConfig(t, "node.id: 2\nlog.dirs: /from/file\nlisteners: 127.0.0.1:1111\nnum.partitions: 4\nlog.retention.ms: 1000\n")
+	env := map[string]string{
+		"LOGD_LOG_DIRS":            "/from/env",
+		"LOGD_LISTENERS":           "PLAINTEXT://127.0.0.1:2222",
+		"LOGD_LOG_RETENTION_HOURS": "3", // a later source's hours beats an earlier ms
+		"LOGD_HTTP":                "127.0.0.1:9644",
+		"LOGD_KAFKA_CLASSPATH":     "ignored: not a setting",
+	}
+	s, err := loadServeSettings(p, envOf(env), serveFlags(t, "--listen", "127.0.0.1:3333"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.NodeID != 2 || s.NumPartitions != 4 { // file only
+		t.Errorf("file values: node %d partitions %d", s.NodeID, s.NumPartitions)
+	}
+	if s.DataDir != "/from/env" || s.LogDefaults.RetentionMs != 3*time.Hour || s.HTTP != "127.0.0.1:9644" { // env over file
+		t.Errorf("env values: dir %q retention %v http %q", s.DataDir, s.LogDefaults.RetentionMs, s.HTTP)
+	}
+	if s.Listen != "127.0.0.1:3333" { // flag over env over file
+		t.Errorf("listen %q", s.Listen)
+	}
+	// Flags left at their defaults do not override anything.
+	if s, err = loadServeSettings(p, envOf(nil), serveFlags(t)); err != nil || s.DataDir != "/from/file" || s.Listen != "127.0.0.1:1111" {
+		t.Errorf("unset flags overrode the file: %+v %v", s, err)
+	}
+	// The long logd.* env name works too.
+	if s, _ = loadServeSettings("", envOf(map[string]string{"LOGD_LOGD_FSYNC_ACKS_ALL": "false"}), nil); s.FsyncAcksAll {
+		t.Error("LOGD_LOGD_FSYNC_ACKS_ALL ignored")
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		env  map[string]string
+		args []string
+		want string // the whole message after the file name, or the whole message
+	}{
+		{file: "node.id: 1\nlog.dirs: d\n\nnum.partitions: abc\n", want: `line 4: num.partitions: "abc" is not a whole number`},
+		{file: "a: 1\n", want: `line 1: unknown key "a"`},
+		{file: "node.id: 1\n\n\n\n\n\nlog.dir: /x\n", want: `line 7: unknown key "log.dir" (did you mean "log.dirs"?)`},
+		{file: "num.partition: 2\n", want: `line 1: unknown key "num.partition" (did you mean "num.partitions"?)`},
+		{file: "node.id: 1\nnode.id: 2\n", want: `line 2: node.id is already set on line 1`},
+		{file: "log.dirs: [a, b]\n", want: `line 1: log.dirs: want a single value, not a list`},
+		{file: "log.dirs: a,b\n", want: `line 1: log.dirs: "a,b" names 2 directories; logd uses exactly one`},
+		{file: "node.id:\n", want: `line 1: node.id: has no value`},
+		{file: "listeners: SSL://h:1\n", want: `line 1: listeners: "SSL://h:1": logd serves only PLAINTEXT listeners, not SSL`},
+		{file: "listeners: nonsense\n", want: `line 1: listeners: "nonsense" is not HOST:PORT (for example 127.0.0.1:9092)`},
+		{file: "advertised.listeners: 0.0.0.0:9092\n", want: `line 1: advertised.listeners: "0.0.0.0:9092" must name a host clients can reach`},
+		{file: "auto.create.topics.enable: maybe\n", want: `line 1: auto.create.topics.enable: "maybe" is not true or false`},
+		{file: "x: 1\n  y: 2\n", want: `line 2: mapping values are not allowed in this context`},
+		{file: "- a\n", want: `line 1: want a mapping of setting names to values`},
+		{file: "num.partitions: 0\n", want: `line 1: num.partitions: 0 is below the minimum 1`},
+		{file: "log.segment.bytes: 3000000000\n", want: `line 1: log.segment.bytes: 3000000000 is above the maximum 2147483647`},
+		{file: "node.id: 1\n", env: map[string]string{"LOGD_NODE_ID": "x"}, want: `LOGD_NODE_ID: "x" is not a whole number`},
+		{file: "node.id: 1\n", env: map[string]string{"LOGD_NODE_ID": "2"}, args: []string{"--node-id", "-1"}, want: `--node-id: -1 is below the minimum 0`},
+	} {
+		p := writeConfig(t, c.file)
+		var flags *pflag.FlagSet
+		if c.args != nil {
+			flags = serveFlags(t, c.args...)
+		}
+		_, err := loadServeSettings(p, envOf(c.env), flags)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: got %v, want a usage error", c.file, err)
+			continue
+		}
+		want := c.want
+		if strings.HasPrefix(want, "line ") {
+			want = p + " " + want
+		}
+		if err.Error() != want {
+			t.Errorf("%q:\n got  %s\n want %s", c.file, err, want)
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error spans lines: %q", c.file, err)
+		}
+	}
+	_, err := loadServeSettings(filepath.Join(t.TempDir(), "missing.yaml"), envOf(nil), nil)
+	if err == nil || !strings.Contains(err.Error(), "missing.yaml") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestServeConfigFile runs the binary with a config file, an environment override and a flag
+// override, and with a bad config file.
+func TestServeConfigFile(t *testing.T) {
+	bin := buildLogd(t)
+	dir := t.TempDir()
+	fileData, envData := filepath.Join(dir, "file-data"), filepath.Join(dir, "env-data")
+	cfg := filepath.Join(dir, "config.yaml")
+	os.WriteFile(cfg, []byte("# logd\nnode.id: 5\nlog.dirs: "+fileData+"\nlisteners: PLAINTEXT://127.0.0.1:1\nadvertised.listeners: broker5.example.com:9092\nnum.partitions: 2\n"), 0o644)
+
+	cmd := exec.Command(bin, "serve", "--config", cfg, "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "LOGD_LOG_DIRS="+envData, "LOGD_NODE_ID=6")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "logd ready") {
+				ready <- sc.Text()
+			}
+		}
+	}()
+	select {
+	case line := <-ready:
+		for _, want := range []string{"listen=127.0.0.1:", "advertise=broker5.example.com:9092", "data_dir=" + envData, "node_id=6"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("ready line lacks %q: %s", want, line)
+			}
+		}
+		if strings.Contains(line, "listen=127.0.0.1:1 ") {
+			t.Errorf("--listen did not override the file: %s", line)
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no ready line")
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(fileData); err == nil {
+		t.Error("the file's log.dirs was used despite LOGD_LOG_DIRS")
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("node.id: 1\nlog.dirs: "+fileData+"\n\nnum.partitions: abc\n"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--config", bad}, "logd: " + bad + ` line 4: num.partitions: "abc" is not a whole number`},
+		{[]string{"serve", "--config", filepath.Join(dir, "nope.yaml")}, "nope.yaml"},
+	} {
+		out, err := exec.Command(bin, c.args...).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || strings.Count(string(out), "\n") != 1 || !strings.Contains(string(out), c.want) {
+			t.Errorf("%v: exit %v, output %q; want exit 2 and one line with %q", c.args, err, out, c.want)
+		}
+	}
+}
