@@ -70,8 +70,11 @@ type Broker struct {
 	eng     *engine.Engine
 	meta    *metadata.Store
 
-	mu    sync.RWMutex // guards parts
+	mu    sync.RWMutex // guards parts; held only for map operations
 	parts map[engine.TopicPartition]*partition
+	// openMu serializes opening partitions' logs and dropping a deleted topic's partitions.
+	// Lock order: admin, then openMu, then mu.
+	openMu sync.Mutex
 
 	parked atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
 
@@ -178,13 +181,18 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	if part != nil {
 		return part, nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if part := b.parts[tp]; part != nil {
+	// Opening (possibly recovering) a log is slow: it happens under openMu only, so lookups of
+	// open partitions never wait behind it.
+	b.openMu.Lock()
+	defer b.openMu.Unlock()
+	b.mu.RLock()
+	part = b.parts[tp]
+	b.mu.RUnlock()
+	if part != nil {
 		return part, nil
 	}
-	// The topic is looked up under b.mu: a topic deletion removes the metadata before it
-	// drops the open partitions under b.mu, so no log of a deleted topic is opened after.
+	// The topic is looked up under openMu: a topic deletion removes the metadata before it
+	// drops the open partitions under openMu, so no log of a deleted topic is opened after.
 	t, ok := b.meta.Topic(topic)
 	if !ok || p < 0 || p >= t.Partitions {
 		return nil, fmt.Errorf("%s: %w", tp, errUnknownTopicOrPartition)
@@ -199,12 +207,16 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	}
 	part = &partition{log: l, topicID: t.ID, metrics: b.metrics.Topic(topic)}
 	l.SetAppendListener(part.waiters.wake)
+	b.mu.Lock()
 	b.parts[tp] = part
+	b.mu.Unlock()
 	return part, nil
 }
 
 // dropPartitions forgets a deleted topic's open partitions.
 func (b *Broker) dropPartitions(topic string, n int32) {
+	b.openMu.Lock() // waits for an open in progress, which then sees the topic gone
+	defer b.openMu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for p := int32(0); p < n; p++ {
