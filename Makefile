@@ -32,6 +32,8 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzHandle -fuzztime=$(FUZZTIME) ./broker
 	$(GO) test -run=^$$ -fuzz=FuzzRequestHeader -fuzztime=$(FUZZTIME) ./broker
 	$(GO) test -run=^$$ -fuzz=FuzzDecompress -fuzztime=$(FUZZTIME) ./internal/compress
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeEntries -fuzztime=$(FUZZTIME) ./metadata
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeCommand -fuzztime=$(FUZZTIME) ./metadata
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s
@@ -66,3 +68,18 @@ SOCKET_BENCHTIME ?= 2s
 bench-socket:
 	$(GO) test -run='^$$' -bench=. -benchtime=$(SOCKET_BENCHTIME) -count=5 -timeout=60m ./bench | tee bench-socket.out
 	@grep -q '^ok' bench-socket.out
+
+## bench-compare: Apache Kafka 4.x (jars from Maven Central, KRaft on loopback) and logd (fsync
+## before acks=all, and with Kafka-like no-fsync durability) side by side: BENCH_WORKLOADS,
+## BENCH_RUNS runs each, medians and ratios in BENCH_OUT/compare.md (+ compare.json, overlaid
+## SVG plots, every run's report.json/report.md), kafka-producer-perf-test as a cross-check.
+.PHONY: bench-compare
+BENCH_OUT ?= bench-out
+BENCH_RUNS ?= 3
+BENCH_DURATION ?= 20s
+BENCH_WARMUP ?= 10s
+BENCH_WORKLOADS ?= max-throughput,iot-100b,fixed-rate-latency,e2e-latency,catch-up
+bench-compare: build
+	bash scripts/kafka-tools.sh fetch
+	bin/logd bench compare --workloads $(BENCH_WORKLOADS) --runs $(BENCH_RUNS) --duration $(BENCH_DURATION) \
+		--warmup $(BENCH_WARMUP) --kafka-lib tools/kafka/lib --out $(BENCH_OUT)

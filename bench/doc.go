@@ -1,5 +1,36 @@
-// Package bench holds logd's macro-benchmarks: Kafka clients' traffic through the real socket
-// path (socket_test.go), measured with the lean generator in perf/loadgen.
+// Package bench is logd's benchmark suite: OpenMessaging-Benchmark-style workloads run against
+// any Kafka-protocol broker (`logd bench run`), reports and plots, and the side-by-side
+// comparison with Apache Kafka (`logd bench compare`, `make bench-compare`); plus the
+// macro-benchmarks of the socket path (socket_test.go). The load itself comes from the lean
+// generator in perf/loadgen, the one place that speaks the wire for benchmarks.
+//
+//	workload.go  Workload (YAML files, the built-ins of `logd bench list`)
+//	run.go       Run: topics, warm-up, producers and tailing consumers or a catch-up, a sampler
+//	             taking every counter each second (progress, per-second series, 10 s windows,
+//	             the broker's /proc CPU and RSS), and what limited the run
+//	report.go    Report: report.json, report.md; plot.go draws the SVG charts (no dependencies)
+//	brokers.go   starting Apache Kafka (KRaft, combined node) and `logd serve` children
+//	compare.go   Compare: every workload × broker × run, medians, ratios, the goals, overlays,
+//	             and kafka-producer-perf-test against each broker as an independent check
+//
+// Honesty rules the code keeps:
+//
+//   - Latency is kept in HDR histograms (microseconds, 3 significant digits, loadgen.Histogram).
+//     At a fixed rate a request's latency runs from its intended send time, so a stall is
+//     charged to every request it held back (coordinated omission); the send lag is reported
+//     beside it.
+//   - End-to-end latency is the consumer's receive time minus the send time the producer
+//     stamped into the record (nanoseconds in the first 8 value bytes; CreateTime in ms when a
+//     batch is compressed), on the same host.
+//   - A max-rate run re-runs its generator against an in-process sink (loadgen.Sink): within
+//     80% of that ceiling, the report says the generator, not the broker, was the limit; past
+//     90% of the machine's CPU, it says the machine was.
+//   - Broker cost is read from /proc/PID of the broker alone: CPU seconds per GB (produced plus
+//     consumed) and peak RSS; CPU used by other processes during a run is reported as noise.
+//   - Durability differs by default and the comparison says so: Kafka acknowledges acks=all
+//     without fsync; logd fsyncs first (logd-fsync) unless told not to (logd-nofsync).
+//
+// # Socket benchmarks
 //
 // By default each benchmark builds cmd/logd and runs `logd serve` as a child process, so the
 // broker's CPU (utime+stime from /proc/PID/stat), resident memory (VmRSS) and startup time are

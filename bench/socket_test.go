@@ -184,7 +184,7 @@ func BenchmarkStartup(b *testing.B) {
 	if *inproc {
 		b.Skip("startup and RSS are measured on the child process")
 	}
-	binary(b, "cmd/logd")
+	buildBinary(b, "cmd/logd")
 	b.ResetTimer()
 	var ready time.Duration
 	var rss int64
@@ -267,9 +267,9 @@ var (
 	built   = map[string]string{}
 )
 
-// binary builds a main package of the module once per test binary (cmd/logd,
+// buildBinary builds a main package of the module once per test binary (cmd/logd,
 // perf/cmd/logd-load) and returns its path.
-func binary(tb testing.TB, pkg string) string {
+func buildBinary(tb testing.TB, pkg string) string {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if p, ok := built[pkg]; ok {
@@ -306,31 +306,36 @@ func startBroker(tb testing.TB, dir string) *target {
 	addr := freePort(tb)
 	t := &target{b: tb, addr: addr, stderr: &syncBuffer{}, role: "broker"}
 	if *inproc {
-		cfg := broker.DefaultConfig()
-		cfg.DataDir = dir
-		cfg.Logger = slog.New(slog.DiscardHandler)
-		port, _ := strconv.Atoi(addr[strings.LastIndexByte(addr, ':')+1:])
-		cfg.AdvertisedPort = int32(port)
-		br, err := broker.New(cfg)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		srv := server.New(server.Config{HeaderVersion: broker.HeaderVersion}, br)
-		if err := srv.Start(addr); err != nil {
-			br.Close()
-			tb.Fatal(err)
-		}
-		t.stop = sync.OnceFunc(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			srv.Shutdown(ctx)
-			if err := br.Close(); err != nil {
-				tb.Errorf("broker close: %v", err)
-			}
-		})
-		return t
+		return startInproc(tb, t, dir)
 	}
-	return startChild(tb, t, binary(tb, "cmd/logd"), "serve", "--data-dir", dir, "--listen", addr)
+	return startChild(tb, t, buildBinary(tb, "cmd/logd"), "serve", "--data-dir", dir, "--listen", addr)
+}
+
+// startInproc runs the broker inside the test binary on t.addr.
+func startInproc(tb testing.TB, t *target, dir string) *target {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = dir
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	port, _ := strconv.Atoi(t.addr[strings.LastIndexByte(t.addr, ':')+1:])
+	cfg.AdvertisedPort = int32(port)
+	br, err := broker.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := server.New(server.Config{HeaderVersion: broker.HeaderVersion}, br)
+	if err := srv.Start(t.addr); err != nil {
+		br.Close()
+		tb.Fatal(err)
+	}
+	t.stop = sync.OnceFunc(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := br.Close(); err != nil {
+			tb.Errorf("broker close: %v", err)
+		}
+	})
+	return t
 }
 
 // startSink runs loadgen's sink in a `logd-load -mode serve-sink` child, so the generator's
@@ -338,7 +343,7 @@ func startBroker(tb testing.TB, dir string) *target {
 func startSink(tb testing.TB) *target {
 	addr := freePort(tb)
 	t := &target{b: tb, addr: addr, stderr: &syncBuffer{}, role: "sink"}
-	return startChild(tb, t, binary(tb, "perf/cmd/logd-load"), "-mode", "serve-sink", "-listen", addr)
+	return startChild(tb, t, buildBinary(tb, "perf/cmd/logd-load"), "-mode", "serve-sink", "-listen", addr)
 }
 
 // startChild runs a server process and waits until it answers ApiVersions on t.addr.
@@ -401,17 +406,17 @@ type cpuSample struct {
 	machine time.Duration // all CPUs, busy (including steal)
 }
 
-const clockTick = 10 * time.Millisecond // USER_HZ, 100 on every Linux ABI Go supports
-
 func (t *target) sample() cpuSample {
 	s := cpuSample{at: time.Now()}
 	if t.pid > 0 {
-		s.broker = procCPU(t.b, "/proc/"+strconv.Itoa(t.pid)+"/stat")
+		cpu, err := procCPU(t.pid)
+		if err != nil {
+			t.b.Fatal(err)
+		}
+		s.broker = cpu
 	}
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	s.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	s.machine = machineBusy(t.b)
+	s.self = selfCPU()
+	s.machine = machineBusy()
 	return s
 }
 
@@ -435,49 +440,13 @@ func (t *target) reportCPU(b *testing.B, before, after cpuSample, bytes int64) {
 	b.ReportMetric(max(other.Seconds(), 0)/wall.Seconds()/float64(runtime.NumCPU())*100, "other-CPU-%")
 }
 
-// procCPU reads utime+stime from /proc/PID/stat.
-func procCPU(tb testing.TB, path string) time.Duration {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	// The command name is parenthesized and may hold spaces: fields start after the last ')'.
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of proc(5)
-	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(ut+st) * clockTick
-}
-
-// machineBusy sums the non-idle fields of /proc/stat's cpu line.
-func machineBusy(tb testing.TB) time.Duration {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
-	var busy int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		v, _ := strconv.ParseInt(f[i], 10, 64)
-		busy += v
-	}
-	return time.Duration(busy) * clockTick
-}
-
 // rss is the child's VmRSS in bytes.
 func (t *target) rss() int64 {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(t.pid) + "/status")
+	rss, _, err := procMem(t.pid)
 	if err != nil {
 		t.b.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	t.b.Fatal("no VmRSS in /proc/PID/status")
-	return 0
+	return rss
 }
 
 // ---- the shared prefilled broker ----

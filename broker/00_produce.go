@@ -1,10 +1,14 @@
 package broker
 
 import (
+	"context"
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
 )
 
@@ -26,6 +30,13 @@ import (
 // the retry is either deduplicated or refused by the offline directory, never doubled).
 //
 // acks=0 appends the same way and sends no response at all.
+//
+// Replicated (Config.Replicated): a partition not led here is NOT_LEADER_OR_FOLLOWER; a led one
+// appends through its replication.LeaderPartition (stamped with the leader epoch; acks=all
+// refused with NOT_ENOUGH_REPLICAS below min.insync.replicas), and acks=all waits, after the
+// sync, until the high watermark passes the batch (TimeoutMs bounds it). A wait that ends
+// otherwise has an unknown outcome and gets a retriable error (NOT_LEADER_OR_FOLLOWER,
+// REQUEST_TIMED_OUT), or NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 func init() {
 	register(api{key: int16(kmsg.Produce), min: 0, max: 11, handle: handleProduce})
 }
@@ -56,6 +67,13 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	var waitLog *engine.Log
 	var waitSeq uint64
 	var flushLog *engine.Log // a duplicate to make durable: its original's sequence is unknown
+	// acks=all appends of a replicated broker that wait for the high watermark.
+	type replicatedWait struct {
+		ti, pi int
+		lp     *replication.LeaderPartition
+		last   int64
+	}
+	var repWaits []replicatedWait
 
 	// Appends follow the connection's request order (clients pipeline produce requests and
 	// rely on it for per-partition ordering); the durability wait below does not hold the turn,
@@ -77,7 +95,7 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 				p.ErrorCode = reqErr
 				continue
 			}
-			part, res, err := b.produceOne(v, rt.Topic, rp.Partition, rp.Records)
+			part, lp, res, err := b.produceOne(v, req.Acks, rt.Topic, rp.Partition, rp.Records)
 			if err != nil {
 				p.ErrorCode = errorCode(err)
 				if v >= 8 {
@@ -87,6 +105,9 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 				continue
 			}
 			p.BaseOffset, p.LogAppendTime, p.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
+			if lp != nil && req.Acks == -1 {
+				repWaits = append(repWaits, replicatedWait{ti, pi, lp, res.LastOffset})
+			}
 			if !syncAll && !res.MustSync {
 				continue
 			}
@@ -102,6 +123,7 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	c.req.EndTurn()
 
 	if len(waits) > 0 {
+		waitStart := time.Now()
 		var err error
 		if waitLog != nil {
 			err = waitLog.WaitDurable(waitSeq)
@@ -109,6 +131,7 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 		if err == nil && flushLog != nil {
 			err = flushLog.Flush()
 		}
+		c.waited = time.Since(waitStart)
 		if err != nil {
 			b.log.Warn("produce: appended but not durable; answering KAFKA_STORAGE_ERROR", "err", err)
 			for _, w := range waits {
@@ -118,34 +141,62 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 			}
 		}
 	}
+	if len(repWaits) > 0 {
+		waitStart := time.Now()
+		timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
+		for _, w := range repWaits {
+			p := &resp.Topics[w.ti].Partitions[w.pi]
+			if p.ErrorCode != 0 {
+				continue // not durable here: already answered
+			}
+			if err := w.lp.WaitReplicated(context.Background(), w.last, timeout); err != nil {
+				p.ErrorCode = errorCode(err)
+				p.BaseOffset, p.LogAppendTime = -1, -1
+			}
+		}
+		c.waited += time.Since(waitStart)
+	}
 	if req.Acks == 0 {
 		return nil, nil
 	}
 	return resp, nil
 }
 
-// produceOne validates and appends one partition's records.
-func (b *Broker) produceOne(v int16, topic string, partition int32, records []byte) (*partition, engine.AppendResult, error) {
+// produceOne validates and appends one partition's records. On a replicated broker it appends
+// through the partition's leader state, which it returns.
+func (b *Broker) produceOne(v, acks int16, topic string, partition int32, records []byte) (*partition, *replication.LeaderPartition, engine.AppendResult, error) {
+	if topic == offsetsTopic {
+		return nil, nil, engine.AppendResult{}, errInternalTopic // only the group coordinator writes it
+	}
 	part, err := b.partition(topic, partition)
 	if err != nil {
-		return nil, engine.AppendResult{}, err
+		return nil, nil, engine.AppendResult{}, err
+	}
+	_, lp, code := b.leaderEpochOf(part)
+	if code != 0 {
+		return nil, nil, engine.AppendResult{}, kerr.ErrorForCode(code)
 	}
 	h, err := segment.ParseHeader(records)
 	switch {
 	case err != nil:
-		return nil, engine.AppendResult{}, err
+		return nil, nil, engine.AppendResult{}, err
 	case h.Size() < len(records):
-		return nil, engine.AppendResult{}, kerr.InvalidRecord // several batches, or trailing bytes
+		return nil, nil, engine.AppendResult{}, kerr.InvalidRecord // several batches, or trailing bytes
 	case h.Compression() == segment.CompressionZstd && v < 7:
-		return nil, engine.AppendResult{}, kerr.UnsupportedCompressionType
+		return nil, nil, engine.AppendResult{}, kerr.UnsupportedCompressionType
 	case h.IsControl():
-		return nil, engine.AppendResult{}, kerr.InvalidRecord // only brokers write control batches
+		return nil, nil, engine.AppendResult{}, kerr.InvalidRecord // only brokers write control batches
 	case h.IsTransactional():
-		return nil, engine.AppendResult{}, kerr.InvalidTxnState
+		return nil, nil, engine.AppendResult{}, kerr.InvalidTxnState
 	}
-	res, err := part.log.Append(records, engine.AppendOptions{LeaderEpoch: leaderEpoch})
+	var res engine.AppendResult
+	if lp != nil {
+		res, err = lp.Append(records, acks)
+	} else {
+		res, err = part.log.Append(records, engine.AppendOptions{LeaderEpoch: leaderEpoch})
+	}
 	if err == nil && !res.Duplicate {
 		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
 	}
-	return part, res, err
+	return part, lp, res, err
 }

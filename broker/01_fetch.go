@@ -34,21 +34,26 @@ import (
 //     epoch 0, librdkafka does not use sessions. A request naming a session (id != 0 or epoch
 //     > 0) gets FETCH_SESSION_ID_NOT_FOUND, which clients answer with a full fetch.
 //     ForgottenTopics only matter inside a session and are ignored;
-//   - follower fetches (replica id >= 0) get NOT_LEADER_OR_FOLLOWER until replication exists.
+//   - follower fetches (replica id >= 0; v15+ ReplicaState.ID) get NOT_LEADER_OR_FOLLOWER on a
+//     single node. With Config.Replicated, a partition not led here is NOT_LEADER_OR_FOLLOWER
+//     for everyone, CurrentLeaderEpoch is checked against the led epoch, and a follower's
+//     fetch first tells the partition's LeaderPartition its fetch offset (which may move the
+//     high watermark), then reads up to the log end instead of the high watermark.
 func init() {
 	register(api{key: int16(kmsg.Fetch), min: 4, max: 16, raw: handleFetch})
 }
 
-// leaderEpoch is the leader epoch of every partition until replication exists.
+// leaderEpoch is the leader epoch of every partition of a single-node broker.
 const leaderEpoch = 0
 
-// checkLeaderEpoch applies Kafka's CurrentLeaderEpoch check: -1 (or any negative) skips it,
-// a newer epoch than ours is UNKNOWN_LEADER_EPOCH, an older one FENCED_LEADER_EPOCH.
-func checkLeaderEpoch(current int32) int16 {
+// checkLeaderEpoch applies Kafka's CurrentLeaderEpoch check against the epoch this broker
+// leads in (ours): -1 (or any negative) skips it, a newer epoch than ours is
+// UNKNOWN_LEADER_EPOCH, an older one FENCED_LEADER_EPOCH.
+func checkLeaderEpoch(current, ours int32) int16 {
 	switch {
-	case current < 0 || current == leaderEpoch:
+	case current < 0 || current == ours:
 		return 0
-	case current > leaderEpoch:
+	case current > ours:
 		return kerr.UnknownLeaderEpoch.Code
 	default:
 		return kerr.FencedLeaderEpoch.Code
@@ -94,15 +99,20 @@ func handleFetch(b *Broker, c *call) *server.Response {
 			switch {
 			case !ok:
 				fp.errorCode = unknown
-			case replicaID >= 0:
+			case !b.cfg.Replicated && replicaID >= 0:
 				fp.errorCode = kerr.NotLeaderForPartition.Code
-			case v >= 9 && checkLeaderEpoch(rp.CurrentLeaderEpoch) != 0:
-				fp.errorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch)
+			case !b.cfg.Replicated && v >= 9 && checkLeaderEpoch(rp.CurrentLeaderEpoch, leaderEpoch) != 0:
+				fp.errorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, leaderEpoch)
 			default:
 				part, err := b.partition(t.Name, rp.Partition)
-				if err != nil {
+				if err == nil && b.cfg.Replicated {
+					fp.replica = replicaID >= 0
+					fp.errorCode = b.checkReplicatedFetch(part, v, replicaID, rp)
+				}
+				switch {
+				case err != nil:
 					fp.errorCode = errorCode(err)
-				} else {
+				case fp.errorCode == 0:
 					fp.part = part
 					nparts++
 				}
@@ -148,7 +158,9 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		} else {
 			timer.Reset(remaining)
 		}
+		parkedAt := time.Now()
 		timedOut := waitAny(chans, timer.C, b.closing)
+		c.waited += time.Since(parkedAt)
 		b.parked.Add(-1)
 		b.doneWaiting(r, true)
 		if timedOut {
@@ -158,6 +170,25 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		}
 	}
 	return b.writeFetch(c, r)
+}
+
+// checkReplicatedFetch applies the leader checks of a replicated broker to one partition of a
+// fetch and, for a follower's fetch, reports its fetch offset to the partition's leader state.
+// It returns the partition's error code.
+func (b *Broker) checkReplicatedFetch(part *partition, v int16, replicaID int32, rp *kmsg.FetchRequestTopicPartition) int16 {
+	epoch, lp, code := b.leaderEpochOf(part)
+	if code != 0 {
+		return code
+	}
+	if v >= 9 {
+		if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
+			return code
+		}
+	}
+	if replicaID >= 0 {
+		return errorCode(lp.FollowerFetched(replicaID, rp.FetchOffset))
+	}
+	return 0
 }
 
 // forEachFetchPartition calls fn for each partition that reads from a log.
@@ -224,7 +255,11 @@ func (b *Broker) readFetch(r *fetchResponse, maxBytes int32) (total int64, faile
 			if !first && partLimit <= 0 {
 				continue
 			}
-			reg, err := l.Read(p.fetchOffset, int32(max(partLimit, 0)), hw)
+			upTo := hw
+			if p.replica {
+				upTo = l.LogEndOffset() // followers copy what is not committed yet
+			}
+			reg, err := l.Read(p.fetchOffset, int32(max(partLimit, 0)), upTo)
 			if err != nil {
 				p.errorCode = errorCode(err)
 				if errors.Is(err, engine.ErrOffsetOutOfRange) {

@@ -50,8 +50,21 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 			p := &t.Partitions[pi]
 			p.Default()
 			p.Partition = rp.Partition
+			epoch := int32(leaderEpoch)
+			if b.cfg.Replicated {
+				code := int16(0)
+				if part, err := b.partition(rt.Topic, rp.Partition); err != nil {
+					code = errorCode(err)
+				} else {
+					epoch, _, code = b.leaderEpochOf(part)
+				}
+				if code != 0 {
+					p.ErrorCode = code
+					continue
+				}
+			}
 			if v >= 4 {
-				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch); code != 0 {
+				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {
 					p.ErrorCode = code
 					continue
 				}
@@ -63,7 +76,7 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 			}
 			p.Timestamp, p.Offset = ts, off
 			if off >= 0 {
-				p.LeaderEpoch = leaderEpoch
+				p.LeaderEpoch = epoch
 			}
 		}
 	}

@@ -79,6 +79,7 @@ func (b *Broker) metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = &name
 	mt.TopicID = t.ID
+	mt.IsInternal = name == offsetsTopic // listed like Kafka, marked internal
 	mt.AuthorizedOperations = topicAuthorizedOperationsUnknown
 	nodes := []int32{b.cfg.NodeID}
 	for p := int32(0); p < t.Partitions; p++ {

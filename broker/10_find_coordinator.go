@@ -5,32 +5,44 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// FindCoordinator: versions 0-6. Consumer groups and transactions are not implemented yet, so
-// every key is answered COORDINATOR_NOT_AVAILABLE with a message saying so. The API must still
-// be advertised: librdkafka enables LZ4 only when FindCoordinator v0 is (without it kcat and
-// confluent-kafka send lz4 batches uncompressed).
+// FindCoordinator: versions 0-6 (v4+ batches keys). Every group's coordinator is this node
+// (single node: it leads every __consumer_offsets partition); the first group key creates
+// and loads __consumer_offsets (waiting for a load in progress). Transactions are not
+// implemented: their keys are answered COORDINATOR_NOT_AVAILABLE with a message. The API is
+// advertised from v0: librdkafka enables LZ4 only when FindCoordinator v0 is (without it kcat
+// and confluent-kafka send lz4 batches uncompressed).
 func init() {
 	register(api{key: int16(kmsg.FindCoordinator), min: 0, max: 6, handle: handleFindCoordinator})
 }
 
-const noCoordinatorMessage = "logd does not implement consumer groups or transactions yet"
+const noTxnCoordinatorMessage = "logd does not implement transactions yet"
+
+// coordinatorFor answers one key: node, host, port, error code and message.
+func (b *Broker) coordinatorFor(keyType int8) (node int32, host string, port int32, code int16, msg *string) {
+	if keyType == 0 { // group
+		if _, err := b.loadCoordinator(true); err != nil {
+			return -1, "", -1, err.Code, nil
+		}
+		return b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort, 0, nil
+	}
+	m := noTxnCoordinatorMessage
+	if keyType != 1 {
+		return -1, "", -1, kerr.InvalidRequest.Code, nil
+	}
+	return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
+}
 
 func handleFindCoordinator(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
-	msg := noCoordinatorMessage
 	if c.version() < 4 {
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		resp.ErrorMessage = &msg
-		resp.NodeID, resp.Port = -1, -1
+		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(req.CoordinatorType)
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key = key
-		co.NodeID, co.Port = -1, -1
-		co.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		co.ErrorMessage = &msg
+		co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = b.coordinatorFor(req.CoordinatorType)
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
 	return resp, nil

@@ -84,6 +84,9 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 // from being reused before the directories are gone. It returns the deleted topic even when
 // removing a log failed. REQUIRES: b.admin held.
 func (b *Broker) deleteTopicLocked(name string) (metadata.Topic, error) {
+	if name == offsetsTopic {
+		return metadata.Topic{}, errInternalTopic // the group coordinator's log
+	}
 	t, err := b.meta.DeleteTopic(name)
 	if err != nil {
 		return metadata.Topic{}, err

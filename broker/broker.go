@@ -13,13 +13,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/group"
 	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
+	"github.com/logd/logd/replication"
 )
 
 // Config configures a Broker.
@@ -48,9 +51,40 @@ type Config struct {
 	MaxParkedFetches int
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Replicated runs the broker as a cluster member: partition logs are opened replicated
+	// (their high watermark comes from replication and its checkpoint), and a partition is
+	// served (Produce, Fetch, OffsetForLeaderEpoch) only while this broker leads it — see
+	// Broker.Lead. Follower fetches (replica id set) are served up to the log end and feed the
+	// partition's replication.LeaderPartition. Off (single node), nothing of this runs.
+	Replicated bool
 	// Metrics, if set, receives request, per-topic and group-commit metrics, and reads the
 	// partition count and the log directory's state at scrape time. nil disables them.
 	Metrics *metrics.Metrics
+
+	// Consumer groups (groups.go), by Kafka's names.
+	// OffsetsTopicPartitions is offsets.topic.num.partitions, used when __consumer_offsets
+	// is first created (default 8: one node holds them all, so partitions only spread the
+	// append and compaction locks; Kafka's 50 is for spreading coordinators over a cluster).
+	OffsetsTopicPartitions int32
+	// OffsetsTopicSegmentBytes is offsets.topic.segment.bytes (default 16 MiB).
+	OffsetsTopicSegmentBytes int64
+	// OffsetsRetention is offsets.retention.minutes (default 7 days).
+	OffsetsRetention time.Duration
+	// OffsetsRetentionCheckInterval is offsets.retention.check.interval.ms (default 10 min).
+	OffsetsRetentionCheckInterval time.Duration
+	// GroupInitialRebalanceDelay is group.initial.rebalance.delay.ms (default 3 s; negative
+	// means none).
+	GroupInitialRebalanceDelay time.Duration
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout are group.min/max.session.timeout.ms
+	// (defaults 6 s and 30 min).
+	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+	// GroupMaxSize is group.max.size (0: unbounded).
+	GroupMaxSize int
+	// GroupConsumerSessionTimeout is group.consumer.session.timeout.ms, the session of a
+	// KIP-848 consumer-protocol member (default 45 s).
+	GroupConsumerSessionTimeout time.Duration
+	// GroupConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms (default 5 s).
+	GroupConsumerHeartbeatInterval time.Duration
 }
 
 // DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
@@ -58,7 +92,11 @@ func DefaultConfig() Config {
 	return Config{
 		NodeID: 1, AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092, DataDir: "data",
 		AutoCreateTopics: true, NumPartitions: 1, LogDefaults: engine.DefaultLogConfig, FsyncAcksAll: true,
-		MaxParkedFetches: 10_000,
+		MaxParkedFetches: 10_000, OffsetsTopicPartitions: 8, OffsetsTopicSegmentBytes: 16 << 20,
+		OffsetsRetention: 7 * 24 * time.Hour, OffsetsRetentionCheckInterval: 10 * time.Minute,
+		GroupInitialRebalanceDelay: 3 * time.Second, GroupMinSessionTimeout: 6 * time.Second,
+		GroupMaxSessionTimeout: 30 * time.Minute, GroupConsumerSessionTimeout: 45 * time.Second,
+		GroupConsumerHeartbeatInterval: 5 * time.Second,
 	}
 }
 
@@ -86,6 +124,14 @@ type Broker struct {
 	// Lock order: admin, then mu.
 	admin sync.Mutex
 
+	// The group coordinator (groups.go): loaded on first use, or at start when
+	// __consumer_offsets exists. groupsMu serializes loading and closing it; lock order:
+	// groupsMu, then admin.
+	groups       atomic.Pointer[group.Coordinator] // nil until loaded
+	groupsMu     sync.Mutex
+	journal      *group.LogJournal // guarded by groupsMu; set before groups
+	groupsClosed bool              // guarded by groupsMu
+
 	loaded    chan struct{} // closed when openAll is done
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -97,6 +143,8 @@ type partition struct {
 	topicID metadata.TopicID
 	waiters appendWaiters
 	metrics *metrics.TopicMetrics // nil when metrics are disabled
+	// leader is set while this broker leads the partition (Config.Replicated only).
+	leader atomic.Pointer[replication.LeaderPartition]
 }
 
 // New opens the data directory and returns a broker ready to serve.
@@ -107,8 +155,15 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.FS == nil {
 		cfg.FS = vfs.Default
 	}
+	def := DefaultConfig()
 	if cfg.MaxParkedFetches <= 0 {
-		cfg.MaxParkedFetches = DefaultConfig().MaxParkedFetches
+		cfg.MaxParkedFetches = def.MaxParkedFetches
+	}
+	if cfg.OffsetsTopicPartitions <= 0 {
+		cfg.OffsetsTopicPartitions = def.OffsetsTopicPartitions
+	}
+	if cfg.OffsetsTopicSegmentBytes <= 0 {
+		cfg.OffsetsTopicSegmentBytes = def.OffsetsTopicSegmentBytes
 	}
 	if err := cfg.LogDefaults.Validate(); err != nil {
 		return nil, fmt.Errorf("broker topic defaults: %w", err)
@@ -129,7 +184,9 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, meta: meta, parts: map[engine.TopicPartition]*partition{},
 		loaded: make(chan struct{}), closing: make(chan struct{})}
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
+	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	go b.openAll()
+	b.warmGroups()
 	return b, nil
 }
 
@@ -165,6 +222,7 @@ func (b *Broker) BeginShutdown() { b.closeOnce.Do(func() { close(b.closing) }) }
 // Close shuts the storage down cleanly (clean-shutdown marker written).
 func (b *Broker) Close() error {
 	b.BeginShutdown()
+	b.closeGroups()
 	<-b.loaded
 	return b.eng.Close()
 }
@@ -201,7 +259,7 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", tp, errInvalidConfig, err)
 	}
-	l, err := b.eng.OpenLog(tp, cfg, true)
+	l, err := b.eng.OpenLogWith(tp, cfg, engine.OpenOptions{Create: true, Replicated: b.cfg.Replicated})
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +269,59 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	b.parts[tp] = part
 	b.mu.Unlock()
 	return part, nil
+}
+
+// Lead makes this broker the leader of topic-partition p in state st (st.Leader is this
+// broker's NodeID), replacing any previous leadership of it, which resigns. ctl commits the ISR
+// changes the leader proposes. It needs Config.Replicated. The caller — the metadata
+// listener, once it exists — calls it for every partition the controller makes this broker
+// lead, in leader-epoch order.
+func (b *Broker) Lead(topic string, p int32, cfg replication.Config, st replication.PartitionState, ctl replication.Controller) (*replication.LeaderPartition, error) {
+	if !b.cfg.Replicated {
+		return nil, fmt.Errorf("%s-%d: %w", topic, p, replication.ErrNotReplicated)
+	}
+	if st.Leader != b.cfg.NodeID {
+		return nil, fmt.Errorf("%s-%d: leader %d is not this broker (%d): %w", topic, p, st.Leader, b.cfg.NodeID, replication.ErrInvalidState)
+	}
+	part, err := b.partition(topic, p)
+	if err != nil {
+		return nil, err
+	}
+	lp, err := replication.NewLeaderPartition(cfg, engine.TopicPartition{Topic: topic, Partition: p}, part.log, st, ctl, time.Now)
+	if err != nil {
+		return nil, err
+	}
+	if old := part.leader.Swap(lp); old != nil {
+		old.Resign()
+	}
+	return lp, nil
+}
+
+// Resign stops leading topic-partition p: waiting acks=all produce requests are answered
+// NOT_LEADER_OR_FOLLOWER, later requests for it too.
+func (b *Broker) Resign(topic string, p int32) {
+	b.mu.RLock()
+	part := b.parts[engine.TopicPartition{Topic: topic, Partition: p}]
+	b.mu.RUnlock()
+	if part == nil {
+		return
+	}
+	if old := part.leader.Swap(nil); old != nil {
+		old.Resign()
+	}
+}
+
+// leaderEpochOf is the epoch this broker leads part in, with the lead's driver; in replicated
+// mode a partition not led here is NOT_LEADER_OR_FOLLOWER (code). Single node: every
+// partition is led in leaderEpoch.
+func (b *Broker) leaderEpochOf(part *partition) (epoch int32, lp *replication.LeaderPartition, code int16) {
+	if !b.cfg.Replicated {
+		return leaderEpoch, nil, 0
+	}
+	if lp = part.leader.Load(); lp == nil {
+		return 0, nil, kerr.NotLeaderForPartition.Code
+	}
+	return lp.LeaderEpoch(), lp, 0
 }
 
 // dropPartitions forgets a deleted topic's open partitions.
@@ -322,21 +433,27 @@ func (b *Broker) partitionCount() int {
 }
 
 // Handle answers one request. It runs on a network worker goroutine and may block. With
-// metrics on it counts the request and times it up to its response being ready (the send
-// is the network layer's).
+// metrics on it counts the request and times its queueing and handling up to its response
+// being ready (the send is the network layer's: server.Config.ObserveResponse).
 func (b *Broker) Handle(req *server.Request) *server.Response {
+	c := &call{req: req}
 	if b.metrics == nil {
-		return b.handle(req)
+		return b.handle(c)
 	}
 	start := time.Now()
-	resp := b.handle(req)
+	resp := b.handle(c)
 	if resp != server.CloseConnection {
-		b.metrics.ObserveRequest(req.APIKey, time.Since(start))
+		t := metrics.RequestTimes{Handled: time.Since(start), Waited: c.waited}
+		if !req.Received.IsZero() {
+			t.Queue = start.Sub(req.Received)
+		}
+		b.metrics.ObserveRequest(req.APIKey, t)
 	}
 	return resp
 }
 
-func (b *Broker) handle(req *server.Request) *server.Response {
+func (b *Broker) handle(c *call) *server.Response {
+	req := c.req
 	a := lookupAPI(req.APIKey)
 	if req.APIKey == int16(kmsg.ApiVersions) && (a == nil || req.APIVersion > a.max) {
 		return b.apiVersionsUnsupported(req)
@@ -354,7 +471,7 @@ func (b *Broker) handle(req *server.Request) *server.Response {
 		b.log.Debug("closing connection: malformed request", "api_key", req.APIKey, "version", req.APIVersion, "err", err)
 		return server.CloseConnection
 	}
-	c := &call{req: req, kreq: kreq}
+	c.kreq = kreq
 	if a.raw != nil {
 		return a.raw(b, c)
 	}
@@ -394,6 +511,9 @@ func appendResponseHeader(dst []byte, req *server.Request) []byte {
 type call struct {
 	req  *server.Request
 	kreq kmsg.Request
+	// waited is the handler's time spent waiting rather than working (a produce's group
+	// commit, a fetch's long poll), for the request time metrics.
+	waited time.Duration
 }
 
 func (c *call) version() int16 { return c.req.APIVersion }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
 )
 
@@ -49,6 +50,13 @@ var errorCodes = []struct {
 	{engine.ErrInvalidRecord, kerr.InvalidRecord},
 	{engine.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
 	{engine.ErrClosed, kerr.NotLeaderForPartition},
+	{replication.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
+	{replication.ErrUnknownReplica, kerr.NotLeaderForPartition},
+	{replication.ErrNotLeader, kerr.NotLeaderForPartition},
+	{replication.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
+	{replication.ErrNotEnoughReplicas, kerr.NotEnoughReplicas},
+	{replication.ErrNotEnoughReplicasAfterAppend, kerr.NotEnoughReplicasAfterAppend},
+	{replication.ErrTimedOut, kerr.RequestTimedOut},
 	{segment.ErrCorrupt, kerr.CorruptMessage},
 	{segment.ErrTruncated, kerr.CorruptMessage},
 	{segment.ErrUnsupportedMagic, kerr.CorruptMessage}, // Kafka: v3+ produce takes magic 2 only

@@ -64,6 +64,7 @@ type fetchPartition struct {
 	part        *partition
 	fetchOffset int64
 	maxBytes    int32
+	replica     bool // a follower's fetch (replicated mode): reads up to the log end
 }
 
 // recordsLen is the length of the partition's record bytes.

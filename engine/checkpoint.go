@@ -14,12 +14,14 @@ import (
 )
 
 // Kafka's checkpoint files are text: a version line ("0"), a count line, then one entry per
-// line. The per-directory offset checkpoints hold "<topic> <partition> <offset>"; the
+// line. The per-directory offset checkpoints (recovery points, log start offsets and, for
+// replicated logs, high watermarks) hold "<topic> <partition> <offset>"; the
 // per-partition leader-epoch-checkpoint holds "<epoch> <start offset>". They are replaced
 // atomically (write temp, fsync, rename, fsync dir).
 const (
 	recoveryPointFile  = "recovery-point-offset-checkpoint"
 	logStartOffsetFile = "log-start-offset-checkpoint"
+	highWatermarkFile  = "replication-offset-checkpoint"
 	leaderEpochFile    = "leader-epoch-checkpoint"
 	cleanShutdownFile  = ".kafka_cleanshutdown"
 	checkpointVersion  = 0

@@ -33,14 +33,35 @@
 //
 // # Recovery
 //
-// Engine.Close writes the recovery-point and log-start-offset checkpoints and then the
-// clean-shutdown marker (.kafka_cleanshutdown); Open removes the marker. After a clean
+// Engine.Close writes the recovery-point, log-start-offset and high-watermark checkpoints and
+// then the clean-shutdown marker (.kafka_cleanshutdown); Open removes the marker. After a clean
 // shutdown nothing is scanned. After a crash, each partition, when opened, recovers every
 // segment from the one holding its checkpointed recovery point: each batch is verified, the log
 // is cut at the first invalid byte, later segments (and segments after a hole) are deleted, the
 // result is synced, and leader epochs and producer state are rebuilt (from the newest producer
 // snapshot plus a replay of batch headers). Partitions open lazily and idle segments close, so
 // a directory with many partitions holds few descriptors and mappings.
+//
+// # High watermark
+//
+// A log opened single-replica (OpenLog, or OpenLogWith without Replicated) has HW = LEO after
+// every append, and no high watermark is checkpointed: a single node is its own ISR. A log
+// opened with OpenOptions.Replicated has its high watermark set by replication
+// (SetHighWatermark, never backwards, never past LEO); the directory's
+// replication-offset-checkpoint (Kafka's format and name) holds every replicated log's high
+// watermark, written every HighWatermarkCheckpointInterval (5 s, Kafka's
+// replica.high.watermark.checkpoint.interval.ms) and at Close. On open a replicated log's high
+// watermark is the checkpointed one clamped to [log start, LEO] (0 when missing, as Kafka): it
+// may go back to the last checkpoint after a crash, never further, and LEO may be below it
+// when the crash lost an unsynced tail that followers had.
+//
+// # Replica operations
+//
+// TruncateTo cuts a follower's diverged tail and the epochs starting at or after the new end
+// (also when no record goes: a leader records its epoch when elected, AssignEpochStartOffset).
+// TruncateFullyAndStartAt empties a follower that fell below its leader's log start and
+// restarts it there. EndOffsetForEpoch is Kafka's LeaderEpochFileCache.endOffsetFor, the one
+// implementation behind the broker's OffsetForLeaderEpoch and the follower's truncation.
 //
 // # Locks
 //

@@ -30,6 +30,9 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	CheckpointInterval     time.Duration
 	FlushCheckInterval     time.Duration
+	// HighWatermarkCheckpointInterval is how often replicated logs' high watermarks are
+	// checkpointed (Kafka: replica.high.watermark.checkpoint.interval.ms); zero picks 5 s.
+	HighWatermarkCheckpointInterval time.Duration
 	// SegmentIdleTimeout closes the files of segments unread for this long (default 10 min).
 	SegmentIdleTimeout time.Duration
 	// OnSync, if set, observes each group commit round (fsync latency metrics).
@@ -55,14 +58,17 @@ func (c *Config) setDefaults() {
 	if c.FlushCheckInterval == 0 {
 		c.FlushCheckInterval = time.Second
 	}
+	if c.HighWatermarkCheckpointInterval == 0 {
+		c.HighWatermarkCheckpointInterval = 5 * time.Second
+	}
 	if c.SegmentIdleTimeout == 0 {
 		c.SegmentIdleTimeout = 10 * time.Minute
 	}
 }
 
 // Engine is one log directory: the partitions' logs in it, their group committer, the
-// recovery-point and log-start-offset checkpoints, the clean-shutdown marker, and the
-// housekeeping loop (retention, checkpoints, flush.ms, closing idle segments).
+// recovery-point, log-start-offset and high-watermark checkpoints, the clean-shutdown marker,
+// and the housekeeping loop (retention, checkpoints, flush.ms, closing idle segments).
 //
 // Partitions found on disk are opened lazily, on the first OpenLog, so a directory with many
 // partitions starts fast and holds file descriptors and mmaps only for partitions in use.
@@ -72,13 +78,17 @@ type Engine struct {
 	gc  *groupcommit.Committer
 	log *slog.Logger
 
-	mu      sync.Mutex               // guards the fields below
-	logs    map[TopicPartition]*Log  // opened logs
-	onDisk  map[TopicPartition]bool  // partitions found on disk, not yet opened
-	recPts  map[TopicPartition]int64 // checkpointed recovery points of unopened logs
-	starts  map[TopicPartition]int64 // checkpointed log start offsets of unopened logs
-	clean   bool                     // the directory was shut down cleanly
-	offline error                    // set when the directory failed
+	mu     sync.Mutex               // guards the fields below
+	logs   map[TopicPartition]*Log  // opened logs
+	onDisk map[TopicPartition]bool  // partitions found on disk, not yet opened
+	recPts map[TopicPartition]int64 // checkpointed recovery points of unopened logs
+	starts map[TopicPartition]int64 // checkpointed log start offsets of unopened logs
+	hws    map[TopicPartition]int64 // checkpointed high watermarks of unopened replicated logs
+	// hwFile is set once the high-watermark checkpoint exists: from then on it is rewritten
+	// even when no replicated log is left, so it never lists a stale partition.
+	hwFile  bool
+	clean   bool  // the directory was shut down cleanly
+	offline error // set when the directory failed
 	closed  bool
 
 	stop chan struct{}
@@ -134,6 +144,15 @@ func Open(cfg Config) (*Engine, error) {
 	if e.starts, err = readOffsetCheckpoint(fs, cfg.Dir, logStartOffsetFile); err != nil {
 		e.log.Warn("ignoring unreadable checkpoint", "file", logStartOffsetFile, "err", err)
 		e.starts = map[TopicPartition]int64{}
+	}
+	if _, err := fs.Stat(filepath.Join(cfg.Dir, highWatermarkFile)); err == nil {
+		e.hwFile = true
+	}
+	if e.hws, err = readOffsetCheckpoint(fs, cfg.Dir, highWatermarkFile); err != nil {
+		// Kafka's fallback too: replicated logs restart at high watermark 0 (their log start)
+		// and learn the real one from the leader.
+		e.log.Warn("ignoring unreadable checkpoint", "file", highWatermarkFile, "err", err)
+		e.hws = map[TopicPartition]int64{}
 	}
 	e.gc = groupcommit.New(groupcommit.Config{
 		FS:        fs,
@@ -199,10 +218,27 @@ func (e *Engine) Log(tp TopicPartition) *Log {
 	return e.logs[tp]
 }
 
-// OpenLog returns the partition's log, opening it from disk (recovering it if the directory
-// was not shut down cleanly) or, with create set, creating it empty. It fails with
-// ErrUnknownPartition when the partition does not exist and create is false.
+// OpenOptions are the choices made when a partition's log is opened.
+type OpenOptions struct {
+	// Create creates the log, empty, when the partition does not exist.
+	Create bool
+	// Replicated means replication sets the log's high watermark (Log.SetHighWatermark): it
+	// is checkpointed (replication-offset-checkpoint) and restored from the checkpoint on
+	// open, clamped to the log's offsets. Without it the log is a single replica whose high
+	// watermark follows its end offset, and no high watermark is checkpointed.
+	Replicated bool
+}
+
+// OpenLog opens a single-replica log: OpenLogWith with Create set as create.
 func (e *Engine) OpenLog(tp TopicPartition, cfg LogConfig, create bool) (*Log, error) {
+	return e.OpenLogWith(tp, cfg, OpenOptions{Create: create})
+}
+
+// OpenLogWith returns the partition's log, opening it from disk (recovering it if the
+// directory was not shut down cleanly) or, with opts.Create, creating it empty. It fails with
+// ErrUnknownPartition when the partition does not exist and opts.Create is false. A log that
+// is already open is returned as it is: opts.Replicated must match how it was opened.
+func (e *Engine) OpenLogWith(tp TopicPartition, cfg LogConfig, opts OpenOptions) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -215,11 +251,14 @@ func (e *Engine) OpenLog(tp TopicPartition, cfg LogConfig, create bool) (*Log, e
 		return nil, fmt.Errorf("%w: %v", ErrLogDirOffline, e.offline)
 	}
 	if l := e.logs[tp]; l != nil {
+		if l.replicated != opts.Replicated {
+			return nil, fmt.Errorf("%s: already open with replicated=%v", tp, l.replicated)
+		}
 		return l, nil
 	}
 	dir := filepath.Join(e.cfg.Dir, tp.dirName())
 	if !e.onDisk[tp] {
-		if !create {
+		if !opts.Create {
 			return nil, fmt.Errorf("%s: %w", tp, ErrUnknownPartition)
 		}
 		if err := e.fs.MkdirAll(dir, 0o755); err != nil {
@@ -235,6 +274,7 @@ func (e *Engine) OpenLog(tp TopicPartition, cfg LogConfig, create bool) (*Log, e
 	l, err := openLog(openParams{
 		fs: e.fs, dir: dir, tp: tp, cfg: cfg, gc: e.gc, logger: e.log, now: e.cfg.Now,
 		clean: e.clean, recoveryPoint: e.recPts[tp], logStartOffset: e.starts[tp],
+		replicated: opts.Replicated, highWatermark: e.hws[tp],
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", tp, err)
@@ -246,7 +286,7 @@ func (e *Engine) OpenLog(tp TopicPartition, cfg LogConfig, create bool) (*Log, e
 	delete(e.onDisk, tp)
 	delete(e.recPts, tp)
 	delete(e.starts, tp)
-	l.SetAutoHighWatermark(true)
+	delete(e.hws, tp)
 	e.logs[tp] = l
 	return l, nil
 }
@@ -261,6 +301,7 @@ func (e *Engine) DeleteLog(tp TopicPartition) error {
 	delete(e.onDisk, tp)
 	delete(e.recPts, tp)
 	delete(e.starts, tp)
+	delete(e.hws, tp)
 	e.mu.Unlock()
 	if l == nil && !onDisk {
 		return fmt.Errorf("%s: %w", tp, ErrUnknownPartition)
@@ -317,6 +358,34 @@ func (e *Engine) Checkpoint() error {
 	return writeOffsetCheckpoint(e.fs, e.cfg.Dir, logStartOffsetFile, starts)
 }
 
+// CheckpointHighWatermarks writes the replicated logs' high watermarks (Kafka's
+// replication-offset-checkpoint), those of replicated logs not opened since the directory was
+// opened included. Without replicated logs it writes nothing, unless the file exists.
+func (e *Engine) CheckpointHighWatermarks() error {
+	e.mu.Lock()
+	hws := make(map[TopicPartition]int64, len(e.hws))
+	for tp, off := range e.hws {
+		hws[tp] = off
+	}
+	for tp, l := range e.logs {
+		if l.replicated {
+			hws[tp] = l.HighWatermark()
+		}
+	}
+	write := len(hws) > 0 || e.hwFile
+	e.mu.Unlock()
+	if !write {
+		return nil
+	}
+	if err := writeOffsetCheckpoint(e.fs, e.cfg.Dir, highWatermarkFile, hws); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	e.hwFile = true
+	e.mu.Unlock()
+	return nil
+}
+
 // Close shuts the directory down cleanly: every log synced and closed, checkpoints written at
 // the end offsets, and the clean-shutdown marker written last, so the next Open skips recovery.
 // After a failure it closes without the marker.
@@ -349,6 +418,9 @@ func (e *Engine) Close() error {
 		}
 		first = e.Checkpoint()
 	}
+	if first == nil {
+		first = e.CheckpointHighWatermarks()
+	}
 	gcErr := e.gc.Close()
 	if first == nil && e.Offline() == nil && gcErr == nil {
 		f, err := vfs.Create(e.fs, filepath.Join(e.cfg.Dir, cleanShutdownFile))
@@ -377,7 +449,7 @@ func (e *Engine) housekeeping() {
 	defer close(e.done)
 	tick := time.NewTicker(e.cfg.FlushCheckInterval)
 	defer tick.Stop()
-	lastRetention, lastCheckpoint := e.cfg.Now(), e.cfg.Now()
+	lastRetention, lastCheckpoint, lastHWCheckpoint := e.cfg.Now(), e.cfg.Now(), e.cfg.Now()
 	for {
 		select {
 		case <-e.stop:
@@ -399,6 +471,12 @@ func (e *Engine) housekeeping() {
 				e.log.Warn("checkpoint failed", "err", err)
 			}
 			e.closeIdle(now.Add(-e.cfg.SegmentIdleTimeout))
+		}
+		if now.Sub(lastHWCheckpoint) >= e.cfg.HighWatermarkCheckpointInterval {
+			lastHWCheckpoint = now
+			if err := e.CheckpointHighWatermarks(); err != nil {
+				e.log.Warn("high watermark checkpoint failed", "err", err)
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -93,22 +94,55 @@ func (c *epochCache) truncateFromStart(offset int64) bool {
 	return changed
 }
 
-// endOffsetFor answers OffsetForLeaderEpoch: the largest epoch <= requested and the offset
-// where it ended (the start of the next epoch, or logEnd for the latest). It returns -1, -1
-// when requested is older than the history.
-func (c *epochCache) endOffsetFor(requested int32, logEnd int64) (int32, int64) {
-	if len(c.entries) == 0 || requested < c.entries[0].Epoch {
-		return -1, -1
+// Undefined epoch and offset of OffsetForLeaderEpoch answers (Kafka's UNDEFINED_EPOCH and
+// UNDEFINED_EPOCH_OFFSET).
+const (
+	UndefinedEpoch  int32 = -1
+	UndefinedOffset int64 = -1
+)
+
+// EpochEndOffset is an OffsetForLeaderEpoch answer: the largest epoch at or below the one
+// asked for, and the offset where it ended (the next epoch's start, or the log end).
+type EpochEndOffset struct {
+	Epoch     int32
+	EndOffset int64
+}
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch from a leader-epoch history (entries with
+// increasing epochs) and the log end offset, exactly as Kafka's
+// LeaderEpochFileCache.endOffsetFor does:
+//   - UndefinedEpoch asked: undefined;
+//   - the latest epoch ends at the log end (for a leader, its current epoch, recorded when it
+//     was elected: see Log.AssignEpochStartOffset);
+//   - an epoch newer than the latest, or any epoch of an empty history: undefined (a leader's
+//     latest epoch is its current one, so nobody legitimately asks for a newer one);
+//   - an epoch older than the whole history: (requested, first epoch's start), since the older
+//     records are gone and a follower must start no later than where the history starts;
+//   - otherwise the largest epoch at or below the requested one and the next epoch's start.
+func EndOffsetForEpoch(entries []EpochEntry, requested int32, logEnd int64) EpochEndOffset {
+	undefined := EpochEndOffset{UndefinedEpoch, UndefinedOffset}
+	if requested == UndefinedEpoch || len(entries) == 0 {
+		return undefined
 	}
-	for i := len(c.entries) - 1; i >= 0; i-- {
-		if c.entries[i].Epoch <= requested {
-			if i == len(c.entries)-1 {
-				return c.entries[i].Epoch, logEnd
-			}
-			return c.entries[i].Epoch, c.entries[i+1].StartOffset
-		}
+	last := entries[len(entries)-1]
+	switch {
+	case requested == last.Epoch:
+		return EpochEndOffset{requested, logEnd}
+	case requested > last.Epoch:
+		return undefined
+	case requested < entries[0].Epoch:
+		return EpochEndOffset{requested, entries[0].StartOffset}
 	}
-	return -1, -1
+	// entries[0].Epoch <= requested < last.Epoch: a floor and a higher entry both exist.
+	i := sort.Search(len(entries), func(i int) bool { return entries[i].Epoch > requested })
+	return EpochEndOffset{entries[i-1].Epoch, entries[i].StartOffset}
+}
+
+// clear empties the history (the log was emptied and restarted at a new offset).
+func (c *epochCache) clear() bool {
+	changed := len(c.entries) > 0
+	c.entries = nil
+	return changed
 }
 
 func (c *epochCache) persist() error {

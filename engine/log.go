@@ -57,7 +57,9 @@ type Log struct {
 	logEndOffset   atomic.Int64
 	highWatermark  atomic.Int64
 	recoveryPoint  atomic.Int64 // every offset below is durable on disk
-	autoHW         bool         // single replica: the high watermark follows the end offset
+	// replicated is fixed when the log is opened (OpenOptions.Replicated): replication sets
+	// the high watermark and it is checkpointed; otherwise it follows the end offset.
+	replicated bool
 
 	onAppend atomic.Pointer[func()] // called after every append, outside mu
 }
@@ -108,8 +110,9 @@ func (l *Log) HighWatermark() int64 { return l.highWatermark.Load() }
 // RecoveryPoint is the offset below which everything is known durable.
 func (l *Log) RecoveryPoint() int64 { return l.recoveryPoint.Load() }
 
-// SetHighWatermark moves the high watermark (replication calls it; it never passes the end
-// offset and never moves backwards).
+// SetHighWatermark moves a replicated log's high watermark (replication calls it; it never
+// passes the end offset and never moves backwards). A non-replicated log's high watermark
+// already follows its end offset.
 func (l *Log) SetHighWatermark(hw int64) {
 	for {
 		cur := l.highWatermark.Load()
@@ -126,15 +129,8 @@ func (l *Log) SetHighWatermark(hw int64) {
 	}
 }
 
-// SetAutoHighWatermark makes the high watermark follow the end offset (a single replica).
-func (l *Log) SetAutoHighWatermark(on bool) {
-	l.mu.Lock()
-	l.autoHW = on
-	if on {
-		l.highWatermark.Store(l.logEndOffset.Load())
-	}
-	l.mu.Unlock()
-}
+// Replicated reports whether replication sets the log's high watermark (OpenOptions).
+func (l *Log) Replicated() bool { return l.replicated }
 
 // SetAppendListener installs fn to be called after every append and high watermark advance
 // (the broker wakes parked fetches with it). fn must not block.
@@ -331,7 +327,7 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 	l.advanceRecoveryPointLocked()
 	l.pendingSeq, l.pendingEnd = seq, newEnd
 	l.logEndOffset.Store(newEnd)
-	if l.autoHW {
+	if !l.replicated {
 		l.highWatermark.Store(newEnd)
 	}
 	l.unflushed += records
@@ -540,11 +536,42 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64, err error) {
 	return ts, offset, nil
 }
 
-// EndOffsetForEpoch answers OffsetForLeaderEpoch for this log.
-func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+// EndOffsetForEpoch answers OffsetForLeaderEpoch for this log (see the package function
+// EndOffsetForEpoch for Kafka's semantics).
+func (l *Log) EndOffsetForEpoch(epoch int32) EpochEndOffset {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.epochs.endOffsetFor(epoch, l.logEndOffset.Load())
+	return EndOffsetForEpoch(l.epochs.entries, epoch, l.logEndOffset.Load())
+}
+
+// AssignEpochStartOffset records that leader epoch epoch starts at offset, if epoch is newer
+// than the log's latest (Kafka's maybeAssignEpochStartOffset). A new leader calls it with its
+// log end offset when elected, so OffsetForLeaderEpoch for its current epoch answers its log
+// end before it has appended anything in that epoch.
+func (l *Log) AssignEpochStartOffset(epoch int32, offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if offset < 0 || offset > l.logEndOffset.Load() {
+		return fmt.Errorf("%s: epoch %d start %d beyond the end offset %d: %w", l.tp, epoch, offset, l.logEndOffset.Load(), ErrOffsetOutOfRange)
+	}
+	if !l.epochs.assign(epoch, offset) {
+		return nil
+	}
+	if err := l.epochs.persist(); err != nil {
+		return l.failLocked(err)
+	}
+	return nil
+}
+
+// EpochEntries returns a copy of the log's leader-epoch history, oldest first (a follower
+// compares it with its leader's to find where the logs diverge).
+func (l *Log) EpochEntries() []EpochEntry {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]EpochEntry(nil), l.epochs.entries...)
 }
 
 // LatestEpoch returns the newest leader epoch in the log, or -1.
@@ -568,8 +595,9 @@ func (l *Log) Size() int64 {
 func (l *Log) Segments() int { return len(l.segments()) }
 
 // TruncateTo removes every record at or after offset (a replica diverging from its leader). The
-// batch containing offset is removed whole. It fails for offsets below the high watermark
-// unless force is set.
+// batch containing offset is removed whole. Epoch entries starting at or after the new end
+// offset go too, even when no record does (Kafka's truncateTo): a leader may have recorded its
+// epoch when elected and lost leadership before appending in it.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -577,7 +605,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		return ErrClosed
 	}
 	if offset >= l.logEndOffset.Load() {
-		return nil
+		return l.truncateEpochsLocked(l.logEndOffset.Load())
 	}
 	if offset < l.logStartOffset.Load() {
 		offset = l.logStartOffset.Load()
@@ -621,12 +649,107 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.recoveryPoint.Store(end)
 	}
 	l.pendingSeq, l.pendingEnd = 0, 0
+	if err := l.truncateEpochsLocked(end); err != nil {
+		return err
+	}
+	return l.rebuildProducerStateLocked()
+}
+
+// truncateEpochsLocked drops the epoch entries starting at or after end. REQUIRES: l.mu held.
+func (l *Log) truncateEpochsLocked(end int64) error {
 	if l.epochs.truncateFromEnd(end) {
 		if err := l.epochs.persist(); err != nil {
 			return l.failLocked(err)
 		}
 	}
-	return l.rebuildProducerStateLocked()
+	return nil
+}
+
+// TruncateFullyAndStartAt empties the log and restarts it at offset (Kafka's
+// truncateFullyAndStartAt): a follower whose log ends below its leader's log start cannot
+// fetch what it misses, so it drops everything and continues from the leader's log start. The
+// log start, end, high watermark and recovery point all become offset; the epoch history and
+// producer state (snapshots included) are cleared.
+func (l *Log) TruncateFullyAndStartAt(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%s: restart at %d: %w", l.tp, offset, ErrOffsetOutOfRange)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	segs := l.segments()
+	// A segment already based at offset is emptied and kept: a new one could not take its
+	// file names while a reader still holds the old files. The others' names are removed now
+	// even if a reader holds them (its open descriptors stay valid): deferred to the reader's
+	// release, a crash before then would bring them back, and recovery, seeing a gap before
+	// the new segment, would keep the old records and drop the new ones.
+	var keep *segHandle
+	for _, h := range segs {
+		if h.base == offset {
+			keep = h
+			continue
+		}
+		h.drop()
+		if err := segment.RemoveFiles(l.fs, l.dir, h.base); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	var seg *segment.Segment
+	if keep != nil {
+		s, err := keep.acquire()
+		if err != nil {
+			return err
+		}
+		defer keep.release()
+		if _, err := s.TruncateTo(offset); err != nil {
+			return l.failLocked(err)
+		}
+		seg = s
+		keep.setActive(true)
+	} else {
+		s, err := segment.Create(l.fs, l.dir, offset, l.cfg.segmentConfig())
+		if err != nil {
+			return l.failLocked(err)
+		}
+		seg = s
+		keep = newSegHandle(l.fs, l.gc, l.log, l.dir, offset, l.cfg.segmentConfig(), s)
+		keep.setActive(true)
+	}
+	// The removals and the new files' entries become durable with the next group commit
+	// round, before any append to the new segment is acknowledged.
+	if _, err := l.gc.MarkDirDirty(l.dir); err != nil {
+		return err
+	}
+	l.setSegments([]*segHandle{keep})
+	l.active = seg
+	l.activeCreatedAt = l.now()
+	// Keep start <= end for lock-free readers at every step.
+	if offset >= l.logEndOffset.Load() {
+		l.logEndOffset.Store(offset)
+		l.logStartOffset.Store(offset)
+	} else {
+		l.logStartOffset.Store(offset)
+		l.logEndOffset.Store(offset)
+	}
+	l.highWatermark.Store(offset)
+	l.recoveryPoint.Store(offset)
+	l.pendingSeq, l.pendingEnd = 0, 0
+	if l.epochs.clear() {
+		if err := l.epochs.persist(); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	snaps, err := l.snapshotOffsets()
+	if err != nil {
+		return err
+	}
+	for _, off := range snaps {
+		l.fs.Remove(filepath.Join(l.dir, segment.FileName(off, snapshotSuffix)))
+	}
+	l.producers = producer.New()
+	return nil
 }
 
 // DeleteRecordsBefore advances the log start offset to offset (DeleteRecords) and deletes the

@@ -256,16 +256,19 @@ func TestLeaderEpochs(t *testing.T) {
 		ask       int32
 		epoch     int32
 		endOffset int64
-	}{{0, 0, 10}, {1, 1, 20}, {2, 2, 30}, {7, 2, 30}} {
-		if e, off := l.EndOffsetForEpoch(c.ask); e != c.epoch || off != c.endOffset {
-			t.Errorf("epoch %d: got %d@%d, want %d@%d", c.ask, e, off, c.epoch, c.endOffset)
+	}{{0, 0, 10}, {1, 1, 20}, {2, 2, 30}, {7, UndefinedEpoch, UndefinedOffset}} {
+		if got := l.EndOffsetForEpoch(c.ask); got != (EpochEndOffset{c.epoch, c.endOffset}) {
+			t.Errorf("epoch %d: got %+v, want %d@%d", c.ask, got, c.epoch, c.endOffset)
 		}
 	}
 	l.TruncateTo(15)
 	env.reopen()
 	l = env.log(tp0, DefaultLogConfig)
-	if e, off := l.EndOffsetForEpoch(2); e != 1 || off != 15 {
-		t.Fatalf("after truncation and reopen: %d@%d", e, off)
+	if got := l.EndOffsetForEpoch(1); got != (EpochEndOffset{1, 15}) {
+		t.Fatalf("after truncation and reopen: %+v", got)
+	}
+	if got := l.EndOffsetForEpoch(2); got != (EpochEndOffset{UndefinedEpoch, UndefinedOffset}) {
+		t.Fatalf("epoch 2 was truncated away, yet: %+v", got)
 	}
 	env.close()
 }

@@ -27,6 +27,8 @@ type openParams struct {
 	clean          bool  // the directory was shut down cleanly: trust the files
 	recoveryPoint  int64 // from the checkpoint; 0 when unknown
 	logStartOffset int64 // from the checkpoint; 0 when unknown
+	replicated     bool  // OpenOptions.Replicated
+	highWatermark  int64 // replicated logs: from the checkpoint; 0 when unknown
 }
 
 // openLog opens (or, for an empty directory, initializes) a partition's log. After an unclean
@@ -48,7 +50,7 @@ func openLog(p openParams) (*Log, error) {
 func openLogFiles(p openParams) (*Log, error) {
 	l := &Log{
 		tp: p.tp, fs: p.fs, dir: p.dir, gc: p.gc, log: p.logger, now: p.now, cfg: p.cfg,
-		producers: producer.New(),
+		producers: producer.New(), replicated: p.replicated,
 	}
 	names, err := p.fs.ReadDir(p.dir)
 	if err != nil {
@@ -91,6 +93,7 @@ func openLogFiles(p openParams) (*Log, error) {
 		l.logStartOffset.Store(p.logStartOffset)
 		l.logEndOffset.Store(p.logStartOffset)
 		l.recoveryPoint.Store(p.logStartOffset)
+		l.highWatermark.Store(p.logStartOffset)
 		return l, nil
 	}
 
@@ -177,6 +180,11 @@ func openLogFiles(p openParams) (*Log, error) {
 	}
 	l.recoveryPoint.Store(end) // everything recovered or cleanly closed is on disk
 	l.highWatermark.Store(end)
+	if p.replicated {
+		// Kafka's rule: the checkpointed high watermark, kept within [log start, log end]. It
+		// may exceed what survived a crash (the followers had it, this disk did not).
+		l.highWatermark.Store(min(max(p.highWatermark, l.logStartOffset.Load()), end))
+	}
 	if l.epochs.truncateFromEnd(end) {
 		if err := l.epochs.persist(); err != nil {
 			return l, err

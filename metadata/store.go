@@ -1,7 +1,3 @@
-// Package metadata holds the cluster's metadata: the cluster id, topics with their ids,
-// partition counts and configs. This single-node store keeps it in one JSON file in the data
-// directory, replaced atomically on every change; the Raft-replicated store of a cluster
-// (issue "Cluster") will implement the same operations.
 package metadata
 
 import (
@@ -60,7 +56,9 @@ type state struct {
 	Topics    []*Topic `json:"topics"`
 }
 
-// Store is the single-node metadata store. Safe for concurrent use.
+// Store is the single-node metadata store: the cluster id and topics (ids, partition counts,
+// configs) in one JSON file in the data directory, replaced atomically on every change. The
+// broker uses it until it is wired to the Quorum. Safe for concurrent use.
 type Store struct {
 	fs   vfs.FS
 	dir  string

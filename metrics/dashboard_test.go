@@ -27,11 +27,12 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		t.Fatalf("dashboard is not valid JSON: %v", err)
 	}
 	known := map[string]bool{}
-	for _, n := range []string{RequestsTotal, RequestDuration, TopicBytesIn, TopicBytesOut, TopicMessagesIn,
+	for _, n := range []string{RequestsTotal, RequestDuration, RequestQueue, RequestLocal, ResponseQueue,
+		ResponseSend, ProduceFsyncWait, FetchWait, TopicBytesIn, TopicBytesOut, TopicMessagesIn,
 		LogFlushDuration, LogFlushRounds, LogFlushFiles, Partitions, LogDirOffline, NetConnections,
 		NetConnsAccepted, NetConnsRefused, NetRequests, NetResponses, NetBytesIn, NetBytesOut,
 		NetSendfileBytes, NetCopiedBytes, NetBufferedBytes, NetInFlight, NetProtocolCloses,
-		NetBudgetCloses, NetPauses, NetWriteWaits} {
+		NetBudgetCloses, NetPauses, NetWriteWaits, GroupLag} {
 		known[n] = true
 	}
 	name := regexp.MustCompile(`logd_[a-z_]+`)

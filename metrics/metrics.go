@@ -9,11 +9,32 @@
 // server's Stats, the engine's offline state, the partition count — are read at scrape time by
 // collectors, never copied, so nothing is counted twice.
 //
+// Each request's time is split the way Kafka's RequestMetrics split it, per API:
+//
+//	stage                                    histogram                          Kafka
+//	frame complete → handler starts          logd_request_queue_seconds         RequestQueueTimeMs
+//	handler starts → response ready          logd_request_duration_seconds      TotalTimeMs less queue and send
+//	  of which the handler's own work        logd_request_local_seconds         LocalTimeMs
+//	  of which waiting, Produce: fsync       logd_produce_fsync_wait_seconds    RemoteTimeMs
+//	  of which waiting, Fetch: long poll     logd_fetch_wait_seconds            RemoteTimeMs (purgatory)
+//	response ready → writer takes it         logd_response_queue_seconds        ResponseQueueTimeMs
+//	writer takes it → written                logd_response_send_seconds         ResponseSendTimeMs
+//
+// Local time for Produce is its turn wait (appends follow the connection's request order),
+// validation and append. The two wait histograms have no api label and count only requests
+// that waited: an acks=all (or flush-policy) produce waiting for the group commit covering its
+// batches, a fetch parked for MinBytes. Before replication exists these are all of Kafka's
+// RemoteTimeMs.
+//
+// Consumer group lag (logd_group_lag{group,topic,partition}) is read at scrape time from a
+// GroupLagSource the broker sets, so this package does not depend on the group coordinator.
+//
 // A nil *Metrics is valid and records nothing.
 package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +54,12 @@ const Namespace = "logd"
 const (
 	RequestsTotal     = "logd_requests_total"
 	RequestDuration   = "logd_request_duration_seconds"
+	RequestQueue      = "logd_request_queue_seconds"
+	RequestLocal      = "logd_request_local_seconds"
+	ResponseQueue     = "logd_response_queue_seconds"
+	ResponseSend      = "logd_response_send_seconds"
+	ProduceFsyncWait  = "logd_produce_fsync_wait_seconds"
+	FetchWait         = "logd_fetch_wait_seconds"
 	TopicBytesIn      = "logd_topic_bytes_in_total"
 	TopicBytesOut     = "logd_topic_bytes_out_total"
 	TopicMessagesIn   = "logd_topic_messages_in_total"
@@ -56,10 +83,14 @@ const (
 	NetBudgetCloses   = "logd_network_budget_closes_total"
 	NetPauses         = "logd_network_read_pauses_total"
 	NetWriteWaits     = "logd_network_write_waits_total"
+	GroupLag          = "logd_group_lag"
 )
 
 // requestBuckets span 50 µs (an in-memory answer) to 30 s (a long-polling fetch).
 var requestBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+// stageBuckets span 10 µs (a request picked up at once, a small write) to 10 s.
+var stageBuckets = []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10}
 
 // flushBuckets span a page-cache fdatasync to a struggling disk.
 var flushBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
@@ -69,8 +100,16 @@ const numAPIs = kmsg.MaxKey + 1
 
 // apiMetrics are one API's resolved children.
 type apiMetrics struct {
-	requests prometheus.Counter
-	latency  prometheus.Observer
+	requests                                   prometheus.Counter
+	latency, queue, local, respQueue, respSend prometheus.Observer
+}
+
+// RequestTimes is how one request spent its time in the broker, before its response was
+// ready (see the package doc for the split).
+type RequestTimes struct {
+	Queue   time.Duration // frame complete → handler start
+	Handled time.Duration // handler start → response ready
+	Waited  time.Duration // part of Handled spent waiting: group commit (Produce), long poll (Fetch)
 }
 
 // TopicMetrics are one topic's counters. Resolve them once (Metrics.Topic) and keep the
@@ -100,9 +139,10 @@ func (t *TopicMetrics) Fetched(bytes int64) {
 type Metrics struct {
 	reg *prometheus.Registry
 
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	apis     [numAPIs]atomic.Pointer[apiMetrics]
+	requests                                   *prometheus.CounterVec
+	latency, queue, local, respQueue, respSend *prometheus.HistogramVec
+	apis                                       [numAPIs]atomic.Pointer[apiMetrics]
+	fsyncWait, fetchWait                       prometheus.Histogram
 
 	bytesIn, bytesOut, messagesIn *prometheus.CounterVec
 	topics                        sync.Map // topic name → *TopicMetrics
@@ -112,6 +152,7 @@ type Metrics struct {
 	flushFiles   prometheus.Counter
 
 	stats      atomic.Pointer[func() server.Stats]
+	groupLag   atomic.Pointer[GroupLagSource]
 	partitions atomic.Pointer[func() int]
 	offline    atomic.Pointer[func() bool]
 }
@@ -126,6 +167,30 @@ func New() *Metrics {
 		Name: RequestDuration, Buckets: requestBuckets,
 		Help: "Time from a request's dispatch to its response being ready, by API, including fetch long-poll and produce fsync waits (Kafka's TotalTimeMs without the send).",
 	}, []string{"api"})
+	m.queue = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: RequestQueue, Buckets: stageBuckets,
+		Help: "Time from a request's last byte arriving to its handler starting: waiting behind the connection's in-flight cap or for a worker, by API (Kafka's RequestQueueTimeMs).",
+	}, []string{"api"})
+	m.local = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: RequestLocal, Buckets: stageBuckets,
+		Help: "Handler time without the fsync or long-poll wait: for Produce, ordering, validation and append, by API (Kafka's LocalTimeMs).",
+	}, []string{"api"})
+	m.respQueue = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: ResponseQueue, Buckets: stageBuckets,
+		Help: "Time from a response being ready to the connection's writer taking it: waiting behind earlier responses, which leave in request order, by API (Kafka's ResponseQueueTimeMs).",
+	}, []string{"api"})
+	m.respSend = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: ResponseSend, Buckets: stageBuckets,
+		Help: "Time to write a response to the socket, including waits for a slow client to drain it, by API (Kafka's ResponseSendTimeMs).",
+	}, []string{"api"})
+	m.fsyncWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: ProduceFsyncWait, Buckets: stageBuckets,
+		Help: "Time a produce request waited for the group commit (fsync) covering its batches before it was acknowledged; only requests that waited (acks=all, or a topic's flush.messages).",
+	})
+	m.fetchWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: FetchWait, Buckets: requestBuckets,
+		Help: "Time a fetch request was parked waiting for MinBytes of data (long poll, up to MaxWaitMs); only fetches that parked.",
+	})
 	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: TopicBytesIn, Help: "Record batch bytes appended by producers, by topic (Kafka's BytesInPerSec).",
 	}, []string{"topic"})
@@ -145,7 +210,7 @@ func New() *Metrics {
 	m.flushFiles = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: LogFlushFiles, Help: "Files synced by group-commit rounds.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.bytesIn, m.bytesOut, m.messagesIn,
+	m.reg.MustRegister(m.requests, m.latency, m.queue, m.local, m.respQueue, m.respSend, m.fsyncWait, m.fetchWait, m.bytesIn, m.bytesOut, m.messagesIn,
 		m.flushLatency, m.flushRounds, m.flushFiles,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: Partitions, Help: "Partitions of the topics this broker holds.",
@@ -164,6 +229,7 @@ func New() *Metrics {
 			return 0
 		}),
 		&serverCollector{m: m},
+		&groupLagCollector{m: m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -178,23 +244,54 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// ObserveRequest counts one answered request of an API key and its latency. Unknown keys
-// are not counted (the connection is closed for them).
-func (m *Metrics) ObserveRequest(apiKey int16, d time.Duration) {
-	if m == nil || apiKey < 0 || int(apiKey) >= numAPIs {
+// ObserveRequest counts one answered request of an API key and records how it spent its
+// time. Unknown keys are not counted (the connection is closed for them).
+func (m *Metrics) ObserveRequest(apiKey int16, t RequestTimes) {
+	a := m.api(apiKey)
+	if a == nil {
 		return
 	}
-	a := m.apis[apiKey].Load()
-	if a == nil {
-		a = m.resolveAPI(apiKey)
-	}
 	a.requests.Inc()
-	a.latency.Observe(d.Seconds())
+	a.latency.Observe(t.Handled.Seconds())
+	a.queue.Observe(t.Queue.Seconds())
+	a.local.Observe((t.Handled - t.Waited).Seconds())
+	if t.Waited > 0 {
+		switch kmsg.Key(apiKey) {
+		case kmsg.Produce:
+			m.fsyncWait.Observe(t.Waited.Seconds())
+		case kmsg.Fetch:
+			m.fetchWait.Observe(t.Waited.Seconds())
+		}
+	}
+}
+
+// ObserveResponse records a written response's time queued for and spent in the
+// connection's writer (server.Config.ObserveResponse).
+func (m *Metrics) ObserveResponse(apiKey int16, queued, send time.Duration) {
+	a := m.api(apiKey)
+	if a == nil {
+		return
+	}
+	a.respQueue.Observe(queued.Seconds())
+	a.respSend.Observe(send.Seconds())
+}
+
+// api returns an API key's resolved children, nil for a nil *Metrics or an unknown key.
+func (m *Metrics) api(apiKey int16) *apiMetrics {
+	if m == nil || apiKey < 0 || int(apiKey) >= numAPIs {
+		return nil
+	}
+	if a := m.apis[apiKey].Load(); a != nil {
+		return a
+	}
+	return m.resolveAPI(apiKey)
 }
 
 func (m *Metrics) resolveAPI(apiKey int16) *apiMetrics {
 	name := kmsg.NameForKey(apiKey)
-	a := &apiMetrics{requests: m.requests.WithLabelValues(name), latency: m.latency.WithLabelValues(name)}
+	a := &apiMetrics{requests: m.requests.WithLabelValues(name), latency: m.latency.WithLabelValues(name),
+		queue: m.queue.WithLabelValues(name), local: m.local.WithLabelValues(name),
+		respQueue: m.respQueue.WithLabelValues(name), respSend: m.respSend.WithLabelValues(name)}
 	if !m.apis[apiKey].CompareAndSwap(nil, a) {
 		return m.apis[apiKey].Load()
 	}
@@ -257,6 +354,40 @@ func (m *Metrics) SetServerStats(stats func() server.Stats) {
 		return
 	}
 	m.stats.Store(&stats)
+}
+
+// GroupLagSource reports, at scrape time, the consumer lag of every committed partition of
+// every group through yield: log end offset (high watermark) minus committed offset. The
+// group coordinator's owner provides it, so this package needs no import of it.
+type GroupLagSource func(yield func(group, topic string, partition int32, lag int64))
+
+// SetGroupLagSource sets the function read at scrape time for logd_group_lag. The latest call
+// wins; until one, the metric is absent.
+func (m *Metrics) SetGroupLagSource(f GroupLagSource) {
+	if m == nil {
+		return
+	}
+	m.groupLag.Store(&f)
+}
+
+var groupLagDesc = prometheus.NewDesc(GroupLag,
+	"Consumer group lag: the partition's log end offset (high watermark) minus the group's committed offset, by group, topic and partition (kafka-consumer-groups' LAG).",
+	[]string{"group", "topic", "partition"}, nil)
+
+// groupLagCollector exports the group lag source at scrape time.
+type groupLagCollector struct{ m *Metrics }
+
+func (c *groupLagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- groupLagDesc }
+
+func (c *groupLagCollector) Collect(ch chan<- prometheus.Metric) {
+	f := c.m.groupLag.Load()
+	if f == nil {
+		return
+	}
+	(*f)(func(group, topic string, partition int32, lag int64) {
+		ch <- prometheus.MustNewConstMetric(groupLagDesc, prometheus.GaugeValue, float64(lag),
+			group, topic, strconv.Itoa(int(partition)))
+	})
 }
 
 // serverCollector exports server.Stats at scrape time.

@@ -59,16 +59,34 @@ func value(t *testing.T, fams map[string]*dto.MetricFamily, family, name, val st
 	return 0
 }
 
+// histSum is the sum of the histogram series of family with api=api.
+func histSum(t *testing.T, fams map[string]*dto.MetricFamily, family, api string) float64 {
+	t.Helper()
+	for _, m := range fams[family].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == "api" && l.GetValue() == api {
+				return m.Histogram.GetSampleSum()
+			}
+		}
+	}
+	t.Fatalf("%s{api=%q} not found", family, api)
+	return 0
+}
+
 func TestMetricsMove(t *testing.T) {
 	m := New()
 	m.SetServerStats(func() server.Stats { return server.Stats{ConnsActive: 3, BytesIn: 100, SendfileBytes: 7} })
 	m.SetBrokerSource(func() int { return 12 }, func() bool { return true })
 
-	m.ObserveRequest(0, 2*time.Millisecond)
-	m.ObserveRequest(0, 3*time.Millisecond)
-	m.ObserveRequest(1, time.Millisecond)
-	m.ObserveRequest(-1, time.Millisecond)    // ignored
-	m.ObserveRequest(30000, time.Millisecond) // ignored
+	m.ObserveRequest(0, RequestTimes{Queue: time.Microsecond, Handled: 2 * time.Millisecond})
+	m.ObserveRequest(0, RequestTimes{Queue: time.Microsecond, Handled: 3 * time.Millisecond, Waited: 2 * time.Millisecond})
+	m.ObserveRequest(1, RequestTimes{Handled: 500 * time.Millisecond, Waited: 499 * time.Millisecond})
+	m.ObserveRequest(1, RequestTimes{Handled: time.Millisecond})
+	m.ObserveRequest(-1, RequestTimes{Handled: time.Millisecond})    // ignored
+	m.ObserveRequest(30000, RequestTimes{Handled: time.Millisecond}) // ignored
+	m.ObserveResponse(0, time.Microsecond, 20*time.Microsecond)
+	m.ObserveResponse(1, 0, 3*time.Millisecond)
+	m.ObserveResponse(-1, 0, 0) // ignored
 	tm := m.Topic("orders")
 	if m.Topic("orders") != tm {
 		t.Fatal("Topic not cached")
@@ -84,8 +102,14 @@ func TestMetricsMove(t *testing.T) {
 		want               float64
 	}{
 		{RequestsTotal, "api", "Produce", 2},
-		{RequestsTotal, "api", "Fetch", 1},
+		{RequestsTotal, "api", "Fetch", 2},
 		{RequestDuration, "api", "Produce", 2},
+		{RequestQueue, "api", "Produce", 2},
+		{RequestLocal, "api", "Fetch", 2},
+		{ResponseQueue, "api", "Produce", 1},
+		{ResponseSend, "api", "Fetch", 1},
+		{ProduceFsyncWait, "", "", 1},
+		{FetchWait, "", "", 1},
 		{TopicBytesIn, "topic", "orders", 500},
 		{TopicMessagesIn, "topic", "orders", 10},
 		{TopicBytesOut, "topic", "orders", 200},
@@ -105,8 +129,37 @@ func TestMetricsMove(t *testing.T) {
 	if fams[NetConnections].GetType() != dto.MetricType_GAUGE || fams[NetBytesIn].GetType() != dto.MetricType_COUNTER {
 		t.Errorf("network metric types: %v %v", fams[NetConnections].GetType(), fams[NetBytesIn].GetType())
 	}
+	// local = handled - waited: the fetch that waited 499 ms of 500 ms worked 1 ms.
+	if got := histSum(t, fams, RequestLocal, "Fetch"); got < 0.0019 || got > 0.0021 {
+		t.Errorf("%s{api=Fetch} sum = %v, want 0.002", RequestLocal, got)
+	}
+	if got := fams[FetchWait].Metric[0].Histogram.GetSampleSum(); got != 0.499 {
+		t.Errorf("%s sum = %v, want 0.499", FetchWait, got)
+	}
 	if fams["go_goroutines"] == nil {
 		t.Error("no Go runtime metrics")
+	}
+
+	if fams[GroupLag] != nil {
+		t.Errorf("group lag exported without a source: %v", fams[GroupLag])
+	}
+	m.SetGroupLagSource(func(yield func(group, topic string, partition int32, lag int64)) {
+		yield("billing", "orders", 0, 5)
+		yield("billing", "orders", 2, 0)
+		yield("audit", "orders", 0, 42)
+	})
+	fams = scrape(t, m)
+	lags := map[string]float64{}
+	for _, s := range fams[GroupLag].GetMetric() {
+		var k []string
+		for _, l := range s.Label {
+			k = append(k, l.GetName()+"="+l.GetValue())
+		}
+		lags[strings.Join(k, ",")] = s.Gauge.GetValue()
+	}
+	if len(lags) != 3 || lags["group=billing,partition=0,topic=orders"] != 5 || lags["group=audit,partition=0,topic=orders"] != 42 ||
+		fams[GroupLag].GetType() != dto.MetricType_GAUGE {
+		t.Errorf("%s: %v", GroupLag, lags)
 	}
 
 	m.ForgetTopic("orders")
@@ -118,10 +171,12 @@ func TestMetricsMove(t *testing.T) {
 // TestNilMetrics: a nil *Metrics and nil *TopicMetrics record nothing and do not panic.
 func TestNilMetrics(t *testing.T) {
 	var m *Metrics
-	m.ObserveRequest(0, time.Millisecond)
+	m.ObserveRequest(0, RequestTimes{Handled: time.Millisecond})
+	m.ObserveResponse(0, time.Millisecond, time.Millisecond)
 	m.ObserveSync(time.Millisecond, 1)
 	m.SetServerStats(nil)
 	m.SetBrokerSource(nil, nil)
+	m.SetGroupLagSource(nil)
 	m.ForgetTopic("x")
 	tm := m.Topic("x")
 	tm.Produced(1, 1)
@@ -132,9 +187,14 @@ func TestNilMetrics(t *testing.T) {
 func TestHotPathAllocs(t *testing.T) {
 	m := New()
 	tm := m.Topic("t")
-	m.ObserveRequest(0, time.Millisecond)
+	rt := RequestTimes{Queue: time.Microsecond, Handled: time.Millisecond, Waited: time.Microsecond}
+	m.ObserveRequest(0, rt)
+	m.ObserveRequest(1, rt)
+	m.ObserveResponse(0, time.Microsecond, time.Microsecond)
 	if n := testing.AllocsPerRun(1000, func() {
-		m.ObserveRequest(0, time.Millisecond)
+		m.ObserveRequest(0, rt)
+		m.ObserveRequest(1, rt)
+		m.ObserveResponse(0, time.Microsecond, time.Microsecond)
 		tm.Produced(100, 3)
 		tm.Fetched(100)
 	}); n != 0 {
@@ -147,7 +207,7 @@ func BenchmarkObserveRequest(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			m.ObserveRequest(0, time.Millisecond)
+			m.ObserveRequest(0, RequestTimes{Queue: time.Microsecond, Handled: time.Millisecond})
 		}
 	})
 }

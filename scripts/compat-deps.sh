@@ -2,7 +2,8 @@
 # Installs the clients `make compat` drives, idempotently, with no prompts (run as root on a
 # fresh machine, or as a user who already has kcat and python3-venv):
 #   kcat (apt), confluent-kafka + kafka-python in compat/.venv (pip), kafkajs in compat/js
-#   (npm ci), kafka-clients 4.x for compat/java (Maven; classpath in compat/java/target).
+#   (npm ci), kafka-clients 4.x for compat/java (Maven; classpath in compat/java/target),
+#   Apache Kafka's jars for kafka-consumer-groups (scripts/kafka-tools.sh; tools/kafka/lib).
 # Go clients (franz-go, sarama, kafka-go) come with go.mod.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -45,6 +46,9 @@ jv="$here/compat/java"
 if [ ! -s "$jv/target/classpath.txt" ] || [ "$jv/pom.xml" -nt "$jv/target/classpath.txt" ]; then
 	mvn -q -B -f "$jv/pom.xml" dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime
 fi
+
+# Apache Kafka's tools jar (kafka-consumer-groups' ConsumerGroupCommand) into tools/kafka/lib.
+bash "$here/scripts/kafka-tools.sh" fetch
 
 # Go clients.
 go mod download github.com/twmb/franz-go github.com/IBM/sarama github.com/segmentio/kafka-go

@@ -1,6 +1,6 @@
 package main
 
-// Shared plumbing for the client verbs (topic, produce, consume, cluster): the common
+// Shared plumbing for the client verbs (topic, produce, consume, group, cluster): the common
 // --bootstrap/--timeout/--output flags, building a franz-go client, and turning client
 // errors into one short line saying what is wrong and what to do.
 
@@ -31,12 +31,10 @@ type clientFlags struct {
 	output    string
 }
 
-func (cf *clientFlags) register(fs *pflag.FlagSet, withOutput bool) {
+func (cf *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&cf.bootstrap, "bootstrap", defaultBootstrap, "broker address HOST:PORT (comma-separated for several)")
 	fs.DurationVar(&cf.timeout, "timeout", 10*time.Second, "give up on the broker after this long")
-	if withOutput {
-		fs.StringVarP(&cf.output, "output", "o", "text", "output format: text or json")
-	}
+	fs.StringVarP(&cf.output, "output", "o", "text", "output format: text or json")
 }
 
 // seeds validates the flags and returns the bootstrap addresses.
@@ -210,7 +208,8 @@ func parseKV(s, flag, example string) (string, string, error) {
 	return k, v, nil
 }
 
-// groupCommand builds a parent verb (topic, cluster) whose bare or unknown use is a usage error.
+// groupCommand builds a parent verb (topic, group, cluster) whose bare or unknown use is a
+// usage error. ("group" here means a group of subcommands, not a consumer group.)
 func groupCommand(use, short, example string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     use,

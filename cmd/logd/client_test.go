@@ -253,8 +253,6 @@ produce:
 	}
 	oneLineError(t, runLogd(t, bin, "", args("topic", "delete", "other")...), 1, "does not exist", nil)
 
-	// consumer groups are not there yet
-	oneLineError(t, runLogd(t, bin, "", args("consume", "orders", "--group", "g1")...), 1, "consumer groups are not supported yet", nil)
 }
 
 // TestClientErrors needs no broker: bad arguments exit 2, an unreachable broker exits 1

@@ -11,7 +11,7 @@ import (
 func clusterCommand() *cobra.Command {
 	var cf clientFlags
 	cmd := groupCommand("cluster", "Inspect the cluster", "  logd cluster info")
-	cf.register(cmd.PersistentFlags(), true)
+	cf.register(cmd.PersistentFlags())
 	cmd.AddCommand(clusterInfoCommand(&cf))
 	return cmd
 }

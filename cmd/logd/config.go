@@ -245,16 +245,22 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	return s, nil
 }
 
-// readConfigFile reads a YAML file of Kafka property names. Keys may be flat
-// ("log.retention.ms: 1000") or nested ("log: {retention: {ms: 1000}}"); values are scalars.
+// readConfigFile reads a config file of Kafka property names, YAML or TOML (configFormat
+// decides which). Each setting remembers its file and line for error messages.
 func readConfigFile(path string) (map[string]setting, error) {
-	if strings.HasSuffix(strings.ToLower(path), ".toml") {
-		return nil, fmt.Errorf("%s: TOML config files are not supported yet; write the same keys as YAML", path)
-	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read config file: %v", err)
 	}
+	if configFormat(path, data) == "toml" {
+		return readTOMLConfig(path, data)
+	}
+	return readYAMLConfig(path, data)
+}
+
+// readYAMLConfig parses YAML. Keys may be flat ("log.retention.ms: 1000") or nested
+// ("log: {retention: {ms: 1000}}"); values are scalars.
+func readYAMLConfig(path string, data []byte) (map[string]setting, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := strings.ReplaceAll(strings.TrimPrefix(err.Error(), "yaml: "), "\n", "; ")
@@ -291,11 +297,7 @@ func readConfigFile(path string) (map[string]setting, error) {
 				}
 				continue
 			case keyIndex[name] == nil:
-				msg := fmt.Sprintf("%s: unknown key %q", at, name)
-				if s := closestKey(name); s != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", s)
-				}
-				return fmt.Errorf("%s", msg)
+				return unknownKey(at, name)
 			case vn.Kind != yaml.ScalarNode:
 				return fmt.Errorf("%s: %s: want a single value, not a list", at, name)
 			case vn.Tag == "!!null":
@@ -322,6 +324,15 @@ var keyIndex = func() map[string]*configKey {
 	}
 	return m
 }()
+
+// unknownKey is the error for a setting name logd does not know, with a suggestion when it
+// looks like a typo; at names the file and line.
+func unknownKey(at, name string) error {
+	if s := closestKey(name); s != "" {
+		return fmt.Errorf("%s: unknown key %q (did you mean %q?)", at, name, s)
+	}
+	return fmt.Errorf("%s: unknown key %q", at, name)
+}
 
 // closestKey suggests the known key nearest to name, if it is close enough to be a typo.
 func closestKey(name string) string {

@@ -239,3 +239,178 @@ func TestServeConfigFile(t *testing.T) {
 		}
 	}
 }
+
+func writeConfigAs(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestConfigTOML: a TOML file sets the same Kafka property names as YAML, whether written as
+// quoted flat keys, dotted keys, tables or inline tables, and is recognised by extension or,
+// without one, by its content.
+func TestConfigTOML(t *testing.T) {
+	yamlPath := writeConfig(t, "node.id: 7\nlog.dirs: /var/lib/logd\nlisteners: PLAINTEXT://0.0.0.0:19092\n"+
+		"num.partitions: 3\nlog.retention.ms: 60000\nlog.roll.hours: 2\nlogd.http: 127.0.0.1:9644\nlogd.fsync.acks.all: false\n"+
+		"auto.create.topics.enable: false\nlog.flush.interval.ms: 250\n")
+	want, err := loadServeSettings(yamlPath, envOf(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"flat.toml": `# quoted keys, exactly Kafka's names
+"node.id" = 7
+"log.dirs" = "/var/lib/logd"
+"listeners" = "PLAINTEXT://0.0.0.0:19092"
+"num.partitions" = 3
+"log.retention.ms" = 60_000
+"log.roll.hours" = 2
+"logd.http" = "127.0.0.1:9644"
+"logd.fsync.acks.all" = false
+"auto.create.topics.enable" = false
+"log.flush.interval.ms" = 250
+`,
+		"dotted.toml": `node.id = 7
+log.dirs = "/var/lib/logd"
+listeners = "PLAINTEXT://0.0.0.0:19092"
+num.partitions = "3"
+log.retention.ms = 60000
+log.roll.hours = 2
+logd.http = "127.0.0.1:9644"
+logd.fsync.acks.all = false
+auto.create.topics.enable = false
+log.flush.interval.ms = 250
+`,
+		"tables.toml": `node.id = 7
+listeners = "PLAINTEXT://0.0.0.0:19092"
+num.partitions = 3
+auto.create.topics.enable = false
+
+[log]
+dirs = "/var/lib/logd"
+retention = { ms = 60000 }
+roll.hours = 2
+flush.interval.ms = 250
+
+[logd]
+http = "127.0.0.1:9644"
+fsync.acks.all = false
+`,
+		"sniffed.conf": "# no extension to go by\n\nnode.id = 7\nlog.dirs = \"/var/lib/logd\"\nlisteners = \"PLAINTEXT://0.0.0.0:19092\"\n" +
+			"num.partitions = 3\nlog.retention.ms = 60000\nlog.roll.hours = 2\nlogd.http = \"127.0.0.1:9644\"\n" +
+			"logd.fsync.acks.all = false\nauto.create.topics.enable = false\nlog.flush.interval.ms = 250\n",
+		"sniffed-table": "[log]\ndirs = \"/var/lib/logd\"\nretention.ms = 60000\nroll.hours = 2\nflush.interval.ms = 250\n" +
+			"[node]\nid = 7\n[num]\npartitions = 3\n[logd]\nhttp = \"127.0.0.1:9644\"\nfsync.acks.all = false\n" +
+			"[auto.create.topics]\nenable = false\n[x]\n",
+	} {
+		p := writeConfigAs(t, name, text)
+		s, err := loadServeSettings(p, envOf(nil), nil)
+		if name == "sniffed-table" {
+			// [x] is an unknown (empty) table: nothing is set by it, and listeners is missing.
+			want2 := want
+			want2.Listen = defaultServeSettings().Listen
+			if err != nil || s != want2 {
+				t.Errorf("%s: %v\n got  %+v\n want %+v", name, err, s, want2)
+			}
+			continue
+		}
+		if err != nil || s != want {
+			t.Errorf("%s: %v\n got  %+v\n want %+v", name, err, s, want)
+		}
+	}
+	// YAML without an extension is still YAML.
+	if s, err := loadServeSettings(writeConfigAs(t, "logd.conf", "# yaml\nnode.id: 9\n"), envOf(nil), nil); err != nil || s.NodeID != 9 {
+		t.Errorf("sniffed YAML: %+v %v", s.NodeID, err)
+	}
+	// The environment and flags still override a TOML file.
+	p := writeConfigAs(t, "c.toml", "node.id = 2\nlisteners = \"127.0.0.1:1111\"\n")
+	s, err := loadServeSettings(p, envOf(map[string]string{"LOGD_NODE_ID": "3"}), serveFlags(t, "--listen", "127.0.0.1:3333"))
+	if err != nil || s.NodeID != 3 || s.Listen != "127.0.0.1:3333" {
+		t.Errorf("precedence over TOML: %+v %v", s, err)
+	}
+}
+
+func TestConfigTOMLErrors(t *testing.T) {
+	for _, c := range []struct{ file, want string }{
+		{"node.id = 1\nlog.dirs = \"d\"\n\nnum.partitions = \"abc\"\n", `line 4: num.partitions: "abc" is not a whole number`},
+		{"node.id = 1\n\n\nlog.dir = \"/x\"\n", `line 4: unknown key "log.dir" (did you mean "log.dirs"?)`},
+		{"[log]\nretention.ms = 5\n\n\nsegment.byte = 100\n", `line 5: unknown key "log.segment.byte" (did you mean "log.segment.bytes"?)`},
+		{"node.id = 1\nnode.id = 2\n", `line 2: node.id: key id is already defined`},
+		{"\"node.id\" = 1\n[node]\nid = 2\n", `line 3: node.id is already set on line 1`},
+		{"log.dirs = [\"a\", \"b\"]\n", `line 1: log.dirs: want a single value, not a list`},
+		{"num.partitions = 1.5\n", `line 1: num.partitions: "1.5" is not a whole number`},
+		{"num.partitions = 0\n", `line 1: num.partitions: 0 is below the minimum 1`},
+		{"auto.create.topics.enable = \"maybe\"\n", `line 1: auto.create.topics.enable: "maybe" is not true or false`},
+		{"listeners = \"SSL://h:1\"\n", `line 1: listeners: "SSL://h:1": logd serves only PLAINTEXT listeners, not SSL`},
+		{"node.id = 1\nlog.dirs = \n", `line 2: log.dirs: unexpected character U+000A at start of value`},
+		{"node.id = 1\n[[log]]\ndirs = \"a\"\n", `line 2: unknown key "log"`},
+		{"[log]\nretention.ms = \"1\n", `line 2: retention.ms: basic strings cannot have new lines`},
+	} {
+		p := writeConfigAs(t, "c.toml", c.file)
+		_, err := loadServeSettings(p, envOf(nil), nil)
+		var ue usageError
+		if !errors.As(err, &ue) {
+			t.Errorf("%q: got %v, want a usage error", c.file, err)
+			continue
+		}
+		if want := p + " " + c.want; err.Error() != want {
+			t.Errorf("%q:\n got  %s\n want %s", c.file, err, want)
+		}
+	}
+}
+
+// TestServeTOMLConfig runs the binary with a TOML config file (tables and dotted keys), and
+// with a broken one: one line naming the file, the line and the key, exit 2.
+func TestServeTOMLConfig(t *testing.T) {
+	bin := buildLogd(t)
+	dir := t.TempDir()
+	data := filepath.Join(dir, "toml-data")
+	cfg := filepath.Join(dir, "logd.toml")
+	os.WriteFile(cfg, []byte("# logd\nnode.id = 8\nlisteners = \"PLAINTEXT://127.0.0.1:0\"\n\n[log]\ndirs = \""+data+"\"\nretention.hours = 24\n"), 0o644)
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "logd ready") {
+				ready <- sc.Text()
+			}
+		}
+	}()
+	select {
+	case line := <-ready:
+		for _, want := range []string{"data_dir=" + data, "node_id=8"} {
+			if !strings.Contains(line, want) {
+				t.Errorf("ready line lacks %q: %s", want, line)
+			}
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("no ready line")
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+
+	for _, c := range []struct{ file, want string }{
+		{"node.id = 1\n[log]\nretention.ms = \"soon\"\n", ` line 3: log.retention.ms: "soon" is not a whole number`},
+		{"node.id = 1\n\n[log]\ndir = \"/x\"\n", ` line 4: unknown key "log.dir" (did you mean "log.dirs"?)`},
+		{"node.id = 1\nnum.partitions = \n", ` line 2: num.partitions: unexpected character U+000A at start of value`},
+	} {
+		bad := filepath.Join(dir, "bad.toml")
+		os.WriteFile(bad, []byte(c.file), 0o644)
+		out, err := exec.Command(bin, "serve", "--config", bad).CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if want := "logd: " + bad + c.want + "\n"; !ok || ee.ExitCode() != 2 || string(out) != want {
+			t.Errorf("%q: exit %v, output %q; want exit 2 and %q", c.file, err, out, want)
+		}
+	}
+}

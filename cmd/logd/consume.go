@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,22 +30,26 @@ func consumeCommand() *cobra.Command {
 			"end (or the beginning, with --from-beginning). Stops after -n records or on Ctrl-C.\n\n" +
 			"--format is text (the value), json (one object per line), or a template where\n" +
 			"%t topic, %p partition, %o offset, %k key, %v value, %h headers (k=v,...), %T timestamp ms,\n" +
-			"%% a percent sign, and \\n \\t \\\\ escapes.",
+			"%% a percent sign, and \\n \\t \\\\ escapes.\n\n" +
+			"With --group G the consumer joins group G: the group assigns it partitions, it starts at the\n" +
+			"group's committed offsets (the end, or the beginning with --from-beginning, where the group\n" +
+			"has none) and commits the offset after each record it printed, on exit too.",
 		Example: "  logd consume orders --from-beginning -n 10\n" +
 			"  logd consume orders --format '%k\\t%v\\n'\n" +
-			"  logd consume orders --partition 0 --format json",
-		Args: usageArgs(1, 1, "logd consume TOPIC [--from-beginning] [-n N] [--partition P] [--format FMT]"),
+			"  logd consume orders --partition 0 --format json\n" +
+			"  logd consume orders --group billing -n 100",
+		Args: usageArgs(1, 1, "logd consume TOPIC [--group G] [--from-beginning] [-n N] [--partition P] [--format FMT]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
-			if group != "" {
-				return fmt.Errorf("consumer groups are not supported yet; drop --group %s to read all partitions directly", group)
-			}
 			if count < 0 {
 				return usageError{fmt.Errorf("-n %d must not be negative", count)}
 			}
 			onePartition := cmd.Flags().Changed("partition")
 			if onePartition && partition < 0 {
 				return usageError{fmt.Errorf("--partition %d must not be negative", partition)}
+			}
+			if onePartition && group != "" {
+				return usageError{fmt.Errorf("--partition and --group %s: a group member reads the partitions its group assigns; drop one", group)}
 			}
 			if !cmd.Flags().Changed("format") && cf.output == "json" {
 				format = "json"
@@ -63,7 +68,8 @@ func consumeCommand() *cobra.Command {
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 
-			// Find the partitions with an admin client, then assign them directly.
+			// Look the topic up with an admin client, then assign its partitions directly or
+			// join the group.
 			actx, cancel := cf.timeoutCtx(ctx)
 			adm, done, err := cf.admin(actx)
 			if err != nil {
@@ -84,23 +90,45 @@ func consumeCommand() *cobra.Command {
 			if fromBeginning {
 				start = kgo.NewOffset().AtStart()
 			}
-			parts := map[int32]kgo.Offset{}
-			if onePartition {
-				if _, ok := td.Partitions[partition]; !ok {
-					return fmt.Errorf("topic %s has no partition %d (it has %d; see `logd topic describe %s`)", topic, partition, len(td.Partitions), topic)
-				}
-				parts[partition] = start
+			opts := []kgo.Opt{kgo.FetchMaxWait(500 * time.Millisecond)}
+			if group != "" {
+				opts = append(opts, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+					kgo.ConsumeResetOffset(start), kgo.AutoCommitMarks())
 			} else {
-				for p := range td.Partitions {
-					parts[p] = start
+				parts := map[int32]kgo.Offset{}
+				if onePartition {
+					if _, ok := td.Partitions[partition]; !ok {
+						return fmt.Errorf("topic %s has no partition %d (it has %d; see `logd topic describe %s`)", topic, partition, len(td.Partitions), topic)
+					}
+					parts[partition] = start
+				} else {
+					for p := range td.Partitions {
+						parts[p] = start
+					}
 				}
+				opts = append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))
 			}
-			cl, err := cf.connect(ctx, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
-				kgo.FetchMaxWait(500*time.Millisecond))
+			cl, err := cf.connect(ctx, opts...)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
+			defer cl.Close() // a group member leaves its group here
+			if group != "" {
+				gctx, gcancel := cf.timeoutCtx(ctx)
+				err := cf.requireGroupAPIs(gctx, cl, "cannot consume "+topic+" as group "+group, consumeGroupAPIs)
+				gcancel()
+				if err != nil {
+					return err
+				}
+				// Commit what was printed when stopping, however it stops (-n reached, Ctrl-C).
+				defer func() {
+					cctx, ccancel := context.WithTimeout(context.Background(), cf.timeout)
+					defer ccancel()
+					if err := cl.CommitMarkedOffsets(cctx); err != nil {
+						fmt.Fprintf(os.Stderr, "logd: could not commit the last offsets of group %s (%s); its next member rereads from its previous commit\n", group, firstLine(err.Error()))
+					}
+				}()
+			}
 
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()
@@ -121,24 +149,32 @@ func consumeCommand() *cobra.Command {
 					return cf.explain("cannot consume "+topic, ferr, "")
 				}
 				iter := fetches.RecordIter()
+				var printed []*kgo.Record
 				for !iter.Done() && (count == 0 || seen < count) {
-					out.Write(render(iter.Next()))
+					r := iter.Next()
+					out.Write(render(r))
+					if group != "" {
+						printed = append(printed, r)
+					}
 					seen++
 				}
 				if err := out.Flush(); err != nil {
 					return nil // stdout closed (e.g. piped into head): stop quietly
+				}
+				if group != "" {
+					cl.MarkCommitRecords(printed...) // printed, so done: committed soon, and on exit
 				}
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	cf.register(f, true)
+	cf.register(f)
 	f.BoolVarP(&fromBeginning, "from-beginning", "b", false, "start at the earliest offset instead of the end")
 	f.IntVarP(&count, "num", "n", 0, "stop after N records (0: run until interrupted)")
 	f.Int32VarP(&partition, "partition", "P", 0, "read only this partition")
 	f.StringVarP(&format, "format", "f", "text", "text, json, or a template such as '%k\\t%v\\n'")
-	f.StringVarP(&group, "group", "g", "", "consumer group (not supported yet)")
+	f.StringVarP(&group, "group", "g", "", "consume as a member of this consumer group, committing its offsets")
 	return cmd
 }
 

@@ -24,7 +24,8 @@ func main() {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(serveCommand())
-	root.AddCommand(topicCommand(), produceCommand(), consumeCommand(), clusterCommand())
+	root.AddCommand(benchCommand())
+	root.AddCommand(topicCommand(), produceCommand(), consumeCommand(), groupVerbCommand(), clusterCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "logd: %v\n", err)
 		var ue usageError

@@ -94,7 +94,8 @@ func TestServeHTTP(t *testing.T) {
 
 	const topic, n = "metrics-test", 50
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.AllowAutoTopicCreation(),
-		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond)) // caught-up fetches park, and return soon
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +116,7 @@ func TestServeHTTP(t *testing.T) {
 		}
 		got += fs.NumRecords()
 	}
+	time.Sleep(time.Second) // caught up: at least one fetch parks for its 200 ms and answers
 
 	code, body := get("/metrics")
 	if code != 200 {
@@ -155,6 +157,16 @@ func TestServeHTTP(t *testing.T) {
 		{"logd_requests_total", "api", "Fetch", 1},
 		{"logd_requests_total", "api", "Metadata", 1},
 		{"logd_request_duration_seconds", "api", "Produce", 1},
+		// the time split: every stage of every answered request is observed
+		{"logd_request_queue_seconds", "api", "Produce", 1},
+		{"logd_request_queue_seconds", "api", "Fetch", 1},
+		{"logd_request_local_seconds", "api", "Produce", 1},
+		{"logd_request_local_seconds", "api", "Metadata", 1},
+		{"logd_response_queue_seconds", "api", "Produce", 1},
+		{"logd_response_send_seconds", "api", "Produce", 1},
+		{"logd_response_send_seconds", "api", "Fetch", 1},
+		{"logd_produce_fsync_wait_seconds", "", "", 1}, // acks=all (the default) waits for fsync
+		{"logd_fetch_wait_seconds", "", "", 1},
 		{"logd_topic_bytes_in_total", "topic", topic, 1},
 		{"logd_topic_messages_in_total", "topic", topic, n},
 		{"logd_topic_bytes_out_total", "topic", topic, 1},
@@ -167,6 +179,17 @@ func TestServeHTTP(t *testing.T) {
 		if got := sample(c.family, c.label, c.val); got < c.min {
 			t.Errorf("%s{%s=%q} = %v, want >= %v", c.family, c.label, c.val, got, c.min)
 		}
+	}
+	// Each produce was queued, handled and sent once; the requests counted and the stages
+	// observed agree.
+	produced := sample("logd_requests_total", "api", "Produce")
+	for _, fam := range []string{"logd_request_queue_seconds", "logd_request_local_seconds", "logd_request_duration_seconds"} {
+		if got := sample(fam, "api", "Produce"); got != produced {
+			t.Errorf("%s{api=Produce} count %v, want %v (logd_requests_total)", fam, got, produced)
+		}
+	}
+	if got := sample("logd_response_send_seconds", "api", "Produce"); got > produced {
+		t.Errorf("logd_response_send_seconds{api=Produce} count %v > %v requests", got, produced)
 	}
 	if got := sample("logd_log_dir_offline", "", ""); got != 0 {
 		t.Errorf("logd_log_dir_offline = %v", got)
@@ -189,4 +212,61 @@ func hasLabel(m *dto.Metric, name, val string) bool {
 		}
 	}
 	return false
+}
+
+// TestGroupLagMetric: after a group commits part of a partition, /metrics exports
+// logd_group_lag for it, and it agrees with `logd group describe`.
+func TestGroupLagMetric(t *testing.T) {
+	bin := buildLogd(t)
+	kafka, ops := freePort(t), freePort(t)
+	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", kafka, "--http", ops)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "logd ready") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no ready line")
+	}
+	if missing := groupAPIsMissing(t, kafka); len(missing) > 0 {
+		t.Skipf("logd does not serve %s yet: no groups, no lag", strings.Join(missing, ", "))
+	}
+	B := []string{"--bootstrap", kafka}
+	ok(t, bin, "", append([]string{"topic", "create", "lagt"}, B...)...)
+	ok(t, bin, strings.Repeat("x\n", 30), append([]string{"produce", "lagt"}, B...)...)
+	ok(t, bin, "", append([]string{"consume", "lagt", "--group", "lg", "--from-beginning", "-n", "10"}, B...)...)
+	var gi groupTestInfo
+	decode(t, ok(t, bin, "", append([]string{"group", "describe", "lg", "-o", "json"}, B...)...).stdout, &gi)
+
+	resp, err := http.Get("http://" + ops + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	var lag float64
+	found := false
+	for _, m := range fams["logd_group_lag"].GetMetric() {
+		if hasLabel(m, "group", "lg") && hasLabel(m, "topic", "lagt") && hasLabel(m, "partition", "0") {
+			lag, found = m.Gauge.GetValue(), true
+		}
+	}
+	if !found || lag != 20 || gi.TotalLag != 20 {
+		t.Errorf("logd_group_lag{group=lg,topic=lagt,partition=0} = %v (found %v), group describe total lag %d; want 20 and 20", lag, found, gi.TotalLag)
+	}
 }

@@ -16,18 +16,24 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logd/logd/internal/progress"
 )
 
 func produceCommand() *cobra.Command {
 	var cf clientFlags
 	var keySep, acks, compression string
+	var noProgress bool
 	var headers []string
 	var partition int32
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
 		Short: "Produce one record per line of standard input",
 		Long: "Produce one record per line of standard input. With --key-separator, each line is split\n" +
-			"at the first separator into key and value. Prints \"produced N records\" to stderr when done.",
+			"at the first separator into key and value. Prints \"produced N records\" to stderr when done\n" +
+			"(--output json: {\"topic\": ..., \"produced\": N} on stdout instead).\n\n" +
+			"While it runs it shows the records acknowledged and the rate on stderr: a line redrawn in\n" +
+			"place on a terminal, a plain line every 2 seconds when stderr is piped (--no-progress: none).",
 		Example: "  echo hello | logd produce orders\n" +
 			"  printf 'k1:v1\\nk2:v2\\n' | logd produce orders --key-separator : --header source=cli --acks all --compression zstd",
 		Args: usageArgs(1, 1, "logd produce TOPIC [--key-separator SEP] [--header k=v ...] [--acks all|1|0] [--compression CODEC] [--partition N]"),
@@ -98,15 +104,22 @@ func produceCommand() *cobra.Command {
 				firstErr error
 				failed   = make(chan struct{})
 			)
+			var meter *progress.Meter
+			if !noProgress {
+				meter = progress.New(os.Stderr, "produce "+topic, "records", 0)
+				defer meter.Done()
+			}
 			promise := func(_ *kgo.Record, err error) {
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; close(failed) })
 					return
 				}
 				acked.Add(1)
+				if meter != nil {
+					meter.Add(1)
+				}
 			}
 			in := bufio.NewReaderSize(os.Stdin, 1<<16)
-			sent := 0
 		read:
 			for {
 				line, rerr := in.ReadString('\n')
@@ -134,7 +147,6 @@ func produceCommand() *cobra.Command {
 				default:
 				}
 				cl.Produce(ctx, r, promise)
-				sent++
 				if rerr == io.EOF {
 					break
 				}
@@ -142,6 +154,9 @@ func produceCommand() *cobra.Command {
 			fctx, fcancel := context.WithTimeout(ctx, cf.timeout+cf.timeout/2)
 			ferr := cl.Flush(fctx)
 			fcancel()
+			if meter != nil {
+				meter.Done()
+			}
 			select {
 			case <-failed:
 				return produceError(&cf, topic, acked.Load(), firstErr)
@@ -153,18 +168,21 @@ func produceCommand() *cobra.Command {
 			if ferr != nil {
 				return produceError(&cf, topic, acked.Load(), ferr)
 			}
+			if cf.json() {
+				return printJSON(os.Stdout, map[string]any{"topic": topic, "produced": acked.Load()})
+			}
 			fmt.Fprintf(os.Stderr, "produced %d records\n", acked.Load())
-			_ = sent
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	cf.register(f, false)
+	cf.register(f)
 	f.StringVarP(&keySep, "key-separator", "K", "", "split each line into key and value at the first SEP")
 	f.StringArrayVarP(&headers, "header", "H", nil, "header KEY=VALUE added to every record (repeatable)")
 	f.StringVar(&acks, "acks", "all", "acknowledgements to wait for: all, 1 or 0")
 	f.StringVarP(&compression, "compression", "z", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	f.Int32VarP(&partition, "partition", "P", 0, "produce every record to this partition (default: hash of the key)")
+	f.BoolVar(&noProgress, "no-progress", false, "do not show progress on stderr")
 	return cmd
 }
 

@@ -30,7 +30,8 @@ func serveCommand() *cobra.Command {
 		Long: "Run a single logd broker with the embedded default configuration: data in ./data,\n" +
 			"Kafka protocol on 127.0.0.1:9092. SIGTERM or SIGINT shuts it down cleanly.\n\n" +
 			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz and /debug/pprof/.\n\n" +
-			"--config FILE reads YAML settings by Kafka's property names (node.id, log.dirs, listeners,\n" +
+			"--config FILE reads YAML or TOML settings (by the extension .yaml/.yml or .toml, else by\n" +
+			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
 			"advertised.listeners, auto.create.topics.enable, num.partitions, log.retention.ms|hours,\n" +
 			"log.retention.bytes, log.segment.bytes, log.roll.ms|hours, message.max.bytes,\n" +
 			"log.index.interval.bytes, log.flush.interval.messages, log.flush.interval.ms) and logd's own\n" +
@@ -38,7 +39,7 @@ func serveCommand() *cobra.Command {
 			"LOGD_HTTP, ...) override the file; flags override both. LOGD_CONFIG names the file if\n" +
 			"--config is not given.",
 		Example: "  logd serve\n  logd serve --data-dir /var/lib/logd --listen 0.0.0.0:9092 --advertise broker1.example.com:9092\n" +
-			"  logd serve --http 127.0.0.1:9644\n  logd serve --config /etc/logd/logd.yaml --node-id 2",
+			"  logd serve --http 127.0.0.1:9644\n  logd serve --config /etc/logd/logd.yaml --node-id 2\n  logd serve --config /etc/logd/logd.toml",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := configPath
@@ -58,7 +59,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to (default: the listen address)")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node id")
 	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
-	f.StringVar(&configPath, "config", "", "read settings from this YAML file (Kafka property names); env LOGD_CONFIG")
+	f.StringVar(&configPath, "config", "", "read settings from this YAML or TOML file (Kafka property names); env LOGD_CONFIG")
 	return cmd
 }
 
@@ -123,10 +124,14 @@ func serve(st serveSettings) error {
 	if err != nil {
 		return fmt.Errorf("cannot open --data-dir %s: %v", dataDir, err)
 	}
-	srv := server.New(server.Config{
+	scfg := server.Config{
 		HeaderVersion: broker.HeaderVersion,
 		Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
-	}, b)
+	}
+	if m != nil {
+		scfg.ObserveResponse = m.ObserveResponse
+	}
+	srv := server.New(scfg, b)
 	var ready atomic.Bool // the broker serves; /readyz also wants the log directory online
 	var hs *opsServer
 	if m != nil {

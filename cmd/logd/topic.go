@@ -7,19 +7,22 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/progress"
 )
 
 func topicCommand() *cobra.Command {
 	var cf clientFlags
 	cmd := groupCommand("topic", "Create, list, describe, delete and configure topics",
 		"  logd topic create orders --partitions 3\n  logd topic list\n  logd topic describe orders --output json")
-	cf.register(cmd.PersistentFlags(), true)
+	cf.register(cmd.PersistentFlags())
 	cmd.AddCommand(topicCreateCommand(&cf), topicListCommand(&cf), topicDescribeCommand(&cf),
 		topicDeleteCommand(&cf), topicAlterConfigCommand(&cf))
 	return cmd
@@ -276,38 +279,119 @@ func topicDescribeCommand(cf *clientFlags) *cobra.Command {
 	}
 }
 
+// deleteBatch is how many topics one DeleteTopics request names when deleting many: small
+// enough for the progress shown between requests to move, large enough to be quick.
+const deleteBatch = 16
+
+type deletedTopic struct {
+	Topic   string `json:"topic"`
+	Deleted bool   `json:"deleted"`
+	Error   string `json:"error,omitempty"`
+}
+
 func topicDeleteCommand(cf *clientFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete NAME",
-		Short:   "Delete a topic and all its records",
-		Example: "  logd topic delete orders",
-		Args:    usageArgs(1, 1, "logd topic delete NAME"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name := args[0]
+	var noProgress bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME...",
+		Short: "Delete topics and all their records",
+		Long: "Delete one or more topics and all their records. Deleting several shows progress on\n" +
+			"stderr (a bar on a terminal, a line every 2 seconds when piped; --no-progress: none).\n" +
+			"--output json prints an object for one topic and an array of them for several.",
+		Example: "  logd topic delete orders\n  logd topic list -o json | jq -r '.[].name | select(startswith(\"tmp-\"))' | xargs logd topic delete",
+		Args:    usageArgs(1, -1, "logd topic delete NAME..."),
+		RunE: func(cmd *cobra.Command, names []string) error {
 			if _, err := cf.seeds(); err != nil {
 				return err
 			}
 			ctx, cancel := cf.timeoutCtx(cmd.Context())
-			defer cancel()
 			adm, done, err := cf.admin(ctx)
+			cancel()
 			if err != nil {
 				return err
 			}
 			defer done()
-			resp, err := adm.DeleteTopic(ctx, name)
-			if errors.Is(err, kerr.UnknownTopicOrPartition) {
-				return fmt.Errorf("cannot delete topic %s: it does not exist (see `logd topic list`)", name)
+			if len(names) == 1 {
+				return deleteOneTopic(cmd.Context(), cf, adm, names[0])
 			}
-			if err != nil {
-				return cf.explain("cannot delete topic "+name, err, resp.ErrMessage)
+			var meter *progress.Meter
+			if !noProgress {
+				meter = progress.New(os.Stderr, "delete topics", "topics", int64(len(names)))
+				defer meter.Done()
+			}
+			out := make([]deletedTopic, 0, len(names))
+			var failed []string
+			for len(names) > 0 {
+				batch := names[:min(deleteBatch, len(names))]
+				names = names[len(batch):]
+				ctx, cancel := cf.timeoutCtx(cmd.Context())
+				resps, err := adm.DeleteTopics(ctx, batch...)
+				cancel()
+				if err != nil {
+					return cf.explain(fmt.Sprintf("cannot delete topics (%d deleted before)", len(out)-len(failed)), err, "")
+				}
+				for _, name := range batch {
+					d := deletedTopic{Topic: name, Deleted: true}
+					r, ok := resps[name]
+					switch {
+					case !ok:
+						d.Deleted, d.Error = false, "no answer from the broker"
+					case errors.Is(r.Err, kerr.UnknownTopicOrPartition):
+						d.Deleted, d.Error = false, "does not exist"
+					case r.Err != nil:
+						d.Deleted, d.Error = false, firstLine(r.Err.Error())
+						if r.ErrMessage != "" {
+							d.Error += ": " + r.ErrMessage
+						}
+					}
+					if !d.Deleted {
+						failed = append(failed, name+" ("+d.Error+")")
+					}
+					out = append(out, d)
+				}
+				if meter != nil {
+					meter.Add(int64(len(batch)))
+				}
+			}
+			if meter != nil {
+				meter.Done()
 			}
 			if cf.json() {
-				return printJSON(os.Stdout, map[string]any{"topic": name, "deleted": true})
+				if err := printJSON(os.Stdout, out); err != nil {
+					return err
+				}
+			} else {
+				for _, d := range out {
+					if d.Deleted {
+						fmt.Printf("deleted topic %s\n", d.Topic)
+					}
+				}
 			}
-			fmt.Printf("deleted topic %s\n", name)
+			if len(failed) > 0 {
+				return fmt.Errorf("could not delete %d of %d topics: %s (see `logd topic list`)", len(failed), len(out), strings.Join(failed, ", "))
+			}
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&noProgress, "no-progress", false, "do not show progress on stderr")
+	return cmd
+}
+
+// deleteOneTopic deletes one topic, with the error messages of a single deletion.
+func deleteOneTopic(parent context.Context, cf *clientFlags, adm *kadm.Client, name string) error {
+	ctx, cancel := cf.timeoutCtx(parent)
+	defer cancel()
+	resp, err := adm.DeleteTopic(ctx, name)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("cannot delete topic %s: it does not exist (see `logd topic list`)", name)
+	}
+	if err != nil {
+		return cf.explain("cannot delete topic "+name, err, resp.ErrMessage)
+	}
+	if cf.json() {
+		return printJSON(os.Stdout, deletedTopic{Topic: name, Deleted: true})
+	}
+	fmt.Printf("deleted topic %s\n", name)
+	return nil
 }
 
 func topicAlterConfigCommand(cf *clientFlags) *cobra.Command {

@@ -224,7 +224,75 @@ async function adminScen (topic) {
   throw new Error('topic still listed after delete')
 }
 
-const scenarios = { produce, consume, longpoll, times, admin: adminScen }
+// group: a consumer-group member (line protocol: compat/group_test.go). kafkajs' eager
+// round-robin assignor; autoCommit off, one synchronous commitOffsets per batch after its
+// records are printed, before the next batch.
+async function group (topic, groupId, protocol) {
+  if (protocol !== 'classic') throw new Error('kafkajs member: only the classic group protocol is driven')
+  const log = s => process.stderr.write(`${new Date().toISOString()} ${s}\n`)
+  const consumer = kafka.consumer({
+    groupId,
+    sessionTimeout: 6000,
+    heartbeatInterval: 1000,
+    rebalanceTimeout: 20000,
+    maxWaitTimeInMs: 500,
+    allowAutoTopicCreation: false,
+    retry: { retries: 10 }
+  })
+  const { GROUP_JOIN, REBALANCING, CRASH } = consumer.events
+  consumer.on(GROUP_JOIN, e => {
+    const ps = (e.payload.memberAssignment[topic] || []).slice().sort((a, b) => a - b)
+    emit(`ASSIGNED ${ps.length ? ps.join(',') : '-'}`)
+  })
+  consumer.on(REBALANCING, () => emit('ASSIGNED -'))
+  consumer.on(CRASH, e => log(`crash: ${e.payload.error} (restart: ${e.payload.restart})`))
+  // stdin: "stop" (or its end) leaves the group; "nocommit" stops committing.
+  let hold = false
+  const stopped = new Promise(resolve => {
+    let buf = ''
+    process.stdin.on('data', d => {
+      buf += d
+      const lines = buf.split('\n')
+      buf = lines.pop()
+      for (const l of lines) {
+        if (l.trim() === 'stop') resolve()
+        if (l.trim() === 'nocommit' && !hold) {
+          hold = true
+          emit('HOLDING')
+        }
+      }
+    })
+    process.stdin.on('end', resolve)
+  })
+  await consumer.connect()
+  await consumer.subscribe({ topic, fromBeginning: true })
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, isRunning, isStale }) => {
+      let last = null
+      for (const m of batch.messages) {
+        if (!isRunning() || isStale()) break
+        emit(recLine(batch.partition, m))
+        resolveOffset(m.offset)
+        last = BigInt(m.offset)
+      }
+      if (last === null || hold) return
+      const next = String(last + 1n)
+      try {
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }])
+        emit(`COMMITTED ${batch.partition} ${next}`)
+      } catch (e) {
+        log(`commit ${batch.partition}: ${e.name}: ${e.message}`)
+      }
+    }
+  })
+  await stopped
+  await consumer.disconnect() // leaves the group
+  emit('DONE')
+}
+
+const scenarios = { produce, consume, longpoll, times, admin: adminScen, group }
 
 // Exit only once stdout is drained: writes to a pipe are asynchronous in node.
 const exit = code => process.stdout.write('', () => process.exit(code))

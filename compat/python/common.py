@@ -1,6 +1,8 @@
 """Shared line protocol of logd's compat drivers (see compat/external_test.go)."""
 import json
 import sys
+import threading
+import time
 
 
 def hexornull(b):
@@ -45,3 +47,30 @@ def read_input():
 def emit(s):
     sys.stdout.write(s + "\n")
     sys.stdout.flush()
+
+
+def log(s):
+    sys.stderr.write(time.strftime("%H:%M:%S ") + s + "\n")
+    sys.stderr.flush()
+
+
+def parts_string(parts):
+    return ",".join(str(p) for p in sorted(parts)) if parts else "-"
+
+
+def stop_signal():
+    """Events (stop, hold): stop is set when stdin says "stop" or ends (group members leave
+    cleanly then); hold when it says "nocommit" (members keep consuming, commit nothing more)."""
+    stop, hold = threading.Event(), threading.Event()
+
+    def watch():
+        for line in sys.stdin:
+            if line.strip() == "stop":
+                break
+            if line.strip() == "nocommit":
+                hold.set()
+                emit("HOLDING")
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return stop, hold

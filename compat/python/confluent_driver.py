@@ -6,7 +6,7 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition, OFFSET_END, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from common import emit, read_input, rec_line
+from common import emit, log, parts_string, read_input, rec_line, stop_signal
 
 boot = sys.argv[1]
 scen = sys.argv[2]
@@ -134,8 +134,59 @@ def admin(topic):
     emit("ERR topic still listed after delete")
 
 
+def group(topic, group_id, protocol):
+    """Group member (line protocol: compat/group_test.go). Synchronous commit of each batch
+    before the next consume; the eager range/roundrobin assignors of librdkafka."""
+    if protocol != "classic":
+        emit("ERR confluent-kafka member: only the classic group protocol is driven")
+        sys.exit(2)
+    stop, hold = stop_signal()
+    c = Consumer({"bootstrap.servers": boot, "group.id": group_id, "client.id": "logd-compat-confluent",
+                  "enable.auto.commit": False, "enable.auto.offset.store": False,
+                  "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+                  "heartbeat.interval.ms": 1000, "max.poll.interval.ms": 20000,
+                  "fetch.wait.max.ms": 500})
+    owned = set()
+
+    def show():
+        emit("ASSIGNED " + parts_string(owned))
+
+    def on_assign(consumer, parts):
+        owned.update(tp.partition for tp in parts if tp.topic == topic)
+        show()
+
+    def on_revoke(consumer, parts):
+        owned.difference_update(tp.partition for tp in parts if tp.topic == topic)
+        show()
+
+    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+    while not stop.is_set():
+        msgs = c.consume(num_messages=200, timeout=0.2)
+        nexts = {}
+        for m in msgs:
+            if m.error():
+                log("consume: %s" % m.error())
+                continue
+            emit_msg(m)
+            nexts[m.partition()] = m.offset() + 1
+        if nexts and not hold.is_set():
+            try:
+                res = c.commit(offsets=[TopicPartition(topic, p, o) for p, o in nexts.items()], asynchronous=False)
+            except KafkaException as e:
+                log("commit: %s" % e)
+                continue
+            for tp in res:
+                if tp.error is None:
+                    emit("COMMITTED %d %d" % (tp.partition, tp.offset))
+                else:
+                    log("commit %d: %s" % (tp.partition, tp.error))
+    c.close()  # leaves the group
+    emit("DONE")
+
+
 try:
-    {"produce": produce, "consume": consume, "longpoll": longpoll, "times": times, "admin": admin}[scen](*args)
+    {"produce": produce, "consume": consume, "longpoll": longpoll, "times": times, "admin": admin,
+     "group": group}[scen](*args)
 except Exception as e:
     emit("ERR %s" % e)
     sys.exit(1)

@@ -3,11 +3,11 @@ Usage: kafkapython_driver.py BOOTSTRAP SCENARIO ARGS... (protocol: compat/extern
 import sys
 import time
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaAdminClient, KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError
 
-from common import emit, read_input, rec_line
+from common import emit, log, parts_string, read_input, rec_line, stop_signal
 
 boot = sys.argv[1]
 scen = sys.argv[2]
@@ -117,8 +117,53 @@ def admin(topic):
     emit("ERR topic still listed after delete")
 
 
+def group(topic, group_id, protocol):
+    """Group member (line protocol: compat/group_test.go). Synchronous commit of each polled
+    batch before the next poll; kafka-python's default range/roundrobin assignors (eager)."""
+    if protocol != "classic":
+        emit("ERR kafka-python member: only the classic group protocol is driven")
+        sys.exit(2)
+    stop, hold = stop_signal()
+    c = KafkaConsumer(bootstrap_servers=boot, group_id=group_id, client_id="logd-compat-kafka-python",
+                      enable_auto_commit=False, auto_offset_reset="earliest", session_timeout_ms=6000,
+                      heartbeat_interval_ms=1000, max_poll_interval_ms=20000, fetch_max_wait_ms=500)
+    owned = set()
+
+    class Listener(ConsumerRebalanceListener):
+        def on_partitions_revoked(self, revoked):
+            owned.difference_update(tp.partition for tp in revoked if tp.topic == topic)
+            emit("ASSIGNED " + parts_string(owned))
+
+        def on_partitions_assigned(self, assigned):
+            owned.update(tp.partition for tp in assigned if tp.topic == topic)
+            emit("ASSIGNED " + parts_string(owned))
+
+        def on_partitions_lost(self, lost):
+            self.on_partitions_revoked(lost)
+
+    c.subscribe([topic], listener=Listener())
+    while not stop.is_set():
+        got = c.poll(timeout_ms=200)
+        nexts = {}
+        for tp, msgs in got.items():
+            for m in msgs:
+                emit_msg(m)
+                nexts[tp] = m.offset + 1
+        if nexts and not hold.is_set():
+            try:
+                c.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in nexts.items()})
+            except KafkaError as e:
+                log("commit: %r" % e)
+                continue
+            for tp, o in nexts.items():
+                emit("COMMITTED %d %d" % (tp.partition, o))
+    c.close()  # leaves the group
+    emit("DONE")
+
+
 try:
-    {"produce": produce, "consume": consume, "longpoll": longpoll, "times": times, "admin": admin}[scen](*args)
+    {"produce": produce, "consume": consume, "longpoll": longpoll, "times": times, "admin": admin,
+     "group": group}[scen](*args)
 except Exception as e:  # report everything as one line
     emit("ERR %s: %s" % (type(e).__name__, e))
     sys.exit(1)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -27,14 +28,16 @@ type slot struct {
 	state    int       // guarded by c.mu
 	turnDone bool      // EndTurn was called; guarded by c.mu
 	resp     *Response // written by the worker before state=done, then owned by the writer
+	ready    time.Time // when resp was set; like resp
 	req      Request
 	size     [4]byte // the response size prefix, referenced by the writer's iovecs
 }
 
 // pendingFrame is a complete frame read past the in-flight cap.
 type pendingFrame struct {
-	frame []byte
-	hdr   Header
+	frame    []byte
+	hdr      Header
+	received time.Time
 }
 
 // conn is the server side of one TCP connection. Fields are grouped by the
@@ -138,14 +141,15 @@ func (c *conn) emit(frame []byte) error {
 		putFrame(frame)
 		return err
 	}
-	if len(c.pending) == 0 && c.dispatch(frame, hdr) {
+	now := time.Now()
+	if len(c.pending) == 0 && c.dispatch(frame, hdr, now) {
 		return nil
 	}
 	if !c.s.reserve(cap(frame)) {
 		putFrame(frame)
 		return ErrBufferBudget
 	}
-	c.pending = append(c.pending, pendingFrame{frame, hdr})
+	c.pending = append(c.pending, pendingFrame{frame, hdr, now})
 	c.pause()
 	return nil
 }
@@ -153,7 +157,7 @@ func (c *conn) emit(frame []byte) error {
 // dispatch hands a frame to the worker pool if the connection has an
 // in-flight slot free, and stops reading when it takes the last one.
 // Event loop only.
-func (c *conn) dispatch(frame []byte, hdr Header) bool {
+func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -170,7 +174,7 @@ func (c *conn) dispatch(frame []byte, hdr Header) bool {
 	sl.state = slotRunning
 	sl.turnDone = false
 	sl.resp = nil
-	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Header: hdr, Frame: frame, sl: sl}
+	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Header: hdr, Frame: frame, Received: received, sl: sl}
 	c.tail++
 	atCap := c.tail-c.head == n
 	if atCap {
@@ -208,7 +212,7 @@ func (c *conn) resume(context.Context) error {
 	i := 0
 	for ; i < len(c.pending); i++ {
 		p := c.pending[i]
-		if !c.dispatch(p.frame, p.hdr) {
+		if !c.dispatch(p.frame, p.hdr, p.received) {
 			break
 		}
 		c.s.release(cap(p.frame))
@@ -278,6 +282,9 @@ func (c *conn) complete(sl *slot, resp *Response) {
 		return
 	}
 	sl.resp = resp
+	if c.s.cfg.ObserveResponse != nil {
+		sl.ready = time.Now()
+	}
 	sl.state = slotDone
 	start := !c.writing && sl.seq == c.head
 	if start {
@@ -331,11 +338,23 @@ func (c *conn) writeLoop() {
 		}
 		c.mu.Unlock()
 
+		observe := c.s.cfg.ObserveResponse
+		var taken time.Time
+		if observe != nil {
+			taken = time.Now()
+		}
 		err := c.w.writeBatch(c.batch)
+		var sent time.Time
+		if observe != nil {
+			sent = time.Now()
+		}
 		written := 0
 		for _, sl := range c.batch {
 			if sl.resp != nil && err == nil {
 				written++
+				if observe != nil {
+					observe(sl.req.APIKey, taken.Sub(sl.ready), sent.Sub(taken))
+				}
 			}
 			c.releaseSlot(sl)
 		}

@@ -139,6 +139,17 @@
 //     its current state: the loop (free→running), the handler (running), the
 //     writer (writing), or the releaser after closed.
 //
+// # Timing
+//
+// Request.Received is stamped when a frame is complete (before any wait in
+// pending or the worker queue), so the handler can tell how long it queued.
+// With Config.ObserveResponse set, each response is stamped when its handler
+// returns and the writer reports, per written response, how long it waited
+// to be taken (behind earlier responses) and how long its batch took to
+// send. The clock is read once per request on arrival and, with
+// ObserveResponse set, once more when its response is ready and twice per
+// writer batch.
+//
 // # Lifecycle
 //
 // Shutdown stops taking connections (new ones are closed on accept; gnet

@@ -45,6 +45,10 @@ type Request struct {
 	// Frame is the whole request after the 4-byte size prefix: header and
 	// body. Owned by the server.
 	Frame []byte
+	// Received is when the frame was complete. Handle starting later means
+	// the request queued: behind the connection's in-flight cap or for a
+	// worker (Kafka's request queue time).
+	Received time.Time
 
 	sl *slot
 }
@@ -106,6 +110,13 @@ type Config struct {
 	HeaderVersion func(apiKey, apiVersion int16) int
 	// Logf logs unexpected conditions (handler panics). Default log.Printf.
 	Logf func(format string, args ...any)
+	// ObserveResponse, if set, is called by a connection's writer for each
+	// response it wrote: queued is from the handler returning it to the
+	// writer taking it (waiting behind earlier responses, which leave in
+	// request order), send is from then until the write that completed it
+	// returned. Responses written by one writev share their send time. It
+	// runs on the writer goroutine and must not block.
+	ObserveResponse func(apiKey int16, queued, send time.Duration)
 }
 
 func (c *Config) setDefaults() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,6 +27,28 @@ type FetchConfig struct {
 
 	MaxTotalBytes int64         // stop after this many record bytes (0: no limit)
 	Duration      time.Duration // stop after this long (0: no limit)
+
+	// Tail keeps reading past the high watermark, with long polls (MaxWait), until ctx ends or
+	// Duration passes: a live consumer of a topic being produced, from offset 0 (a fresh topic).
+	Tail    bool
+	MaxWait time.Duration // long-poll wait when caught up (default 500ms)
+
+	// E2E, when set, records each batch's end-to-end latency, receive time minus the send
+	// time the producer stamped into it (loadgen's Stamp: nanoseconds in the first value,
+	// else CreateTime in ms), once per record of the batch. Producer and consumer must share
+	// a clock: the same host.
+	E2E *Histogram
+	// Stats, when set, is counted into while the run goes.
+	Stats *FetchStats
+}
+
+// FetchStats are a fetch run's live counters, safe to read while it runs.
+type FetchStats struct {
+	Bytes   atomic.Int64 // record-batch bytes received
+	Records atomic.Int64 // records in complete batches
+	// CoarseStamps counts batches whose end-to-end latency came from a millisecond CreateTime
+	// (compressed batches, or values shorter than the 8-byte stamp).
+	CoarseStamps atomic.Int64
 }
 
 // FetchResult is what a fetch run measured.
@@ -78,6 +101,12 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchResult, error) {
 	}
 	if cfg.PartitionMaxBytes <= 0 {
 		cfg.PartitionMaxBytes = 8 << 20
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 500 * time.Millisecond
+	}
+	if cfg.Stats == nil {
+		cfg.Stats = &FetchStats{}
 	}
 	boot, err := Dial(cfg.Bootstrap, 10*time.Second)
 	if err != nil {
@@ -136,7 +165,11 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchResult, error) {
 			defer wg.Done()
 			stop := context.AfterFunc(ctx, func() { f.nc.SetDeadline(time.Now()) })
 			defer stop()
-			errs[i] = f.run(budget)
+			if cfg.Tail {
+				errs[i] = f.tail()
+			} else {
+				errs[i] = f.run(budget)
+			}
 			if ctx.Err() != nil {
 				errs[i] = nil // stopped by the deadline
 			}
@@ -230,6 +263,7 @@ func (f *fetcher) run(budget *int64) error {
 				next, n, batches := walkBatches(rp.RecordBatches)
 				f.res.Bytes += int64(len(rp.RecordBatches))
 				f.res.Batches += batches
+				f.count(rp.RecordBatches[:n])
 				if n > 0 && next > f.next[p] {
 					f.next[p] = next
 					empty[p] = 0
@@ -252,6 +286,100 @@ func (f *fetcher) run(budget *int64) error {
 		}
 	}
 	return nil
+}
+
+// tail is a live consumer: one Fetch at a time for all the connection's partitions (as a Kafka
+// consumer sends one per broker), long-polling when caught up, until the connection's
+// deadline is set by the run's end.
+func (f *fetcher) tail() error {
+	var wbuf []byte
+	r := newFrameReader(f.nc, 1<<20)
+	resp := kmsg.NewPtrFetchResponse()
+	resp.SetVersion(f.version)
+	flex := resp.IsFlexible()
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(f.version)
+	req.ReplicaID = -1
+	req.MaxWaitMillis = int32(f.cfg.MaxWait.Milliseconds())
+	req.MinBytes = 1
+	req.MaxBytes = f.cfg.MaxBytes
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = f.topic
+	for _, p := range f.parts {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.PartitionMaxBytes = int32(p), f.cfg.PartitionMaxBytes
+		rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	for corr := int32(0); ; corr++ {
+		for i := range req.Topics[0].Partitions {
+			rp := &req.Topics[0].Partitions[i]
+			rp.FetchOffset = f.next[int(rp.Partition)]
+		}
+		wbuf = appendFrame(wbuf[:0], req, corr)
+		if _, err := f.nc.Write(wbuf); err != nil {
+			return err
+		}
+		f.res.Requests++
+		buf, err := r.next()
+		if err != nil {
+			return fmt.Errorf("read: %w", err)
+		}
+		f.last = time.Now()
+		c, body, err := responseBody(buf, flex)
+		if err == nil && c != corr {
+			err = fmt.Errorf("correlation id %d, want %d", c, corr)
+		}
+		if err == nil {
+			resp.Topics = resp.Topics[:0]
+			err = resp.ReadFrom(body)
+		}
+		if err == nil {
+			err = kerr.ErrorForCode(resp.ErrorCode)
+		}
+		if err != nil {
+			return fmt.Errorf("fetch response: %w", err)
+		}
+		for _, t := range resp.Topics {
+			for _, rp := range t.Partitions {
+				if e := kerr.ErrorForCode(rp.ErrorCode); e != nil {
+					return fmt.Errorf("partition %d at offset %d: %w", rp.Partition, f.next[int(rp.Partition)], e)
+				}
+				next, n, batches := walkBatches(rp.RecordBatches)
+				f.res.Bytes += int64(len(rp.RecordBatches))
+				f.res.Batches += batches
+				f.count(rp.RecordBatches[:n])
+				if n > 0 && next > f.next[int(rp.Partition)] {
+					f.next[int(rp.Partition)] = next
+				}
+			}
+		}
+	}
+}
+
+// count adds complete batches to the live stats and, when measuring it, records their
+// end-to-end latency.
+func (f *fetcher) count(b []byte) {
+	st := f.cfg.Stats
+	st.Bytes.Add(int64(len(b)))
+	now := time.Now().UnixNano()
+	var records int64
+	for pos := 0; pos+batchHeader <= len(b); {
+		l := int(int32(binary.BigEndian.Uint32(b[pos+8:])))
+		batch := b[pos : pos+12+l]
+		pos += 12 + l
+		sent, n, ns := batchStamp(batch, now)
+		records += n
+		if f.cfg.E2E != nil {
+			f.cfg.E2E.RecordN(time.Duration(now-sent), uint64(max(n, 0)))
+			if !ns {
+				st.CoarseStamps.Add(1)
+			}
+		}
+	}
+	st.Records.Add(records)
 }
 
 // walkBatches returns the offset after the last complete batch in b (a broker may end a

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,8 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/logd/logd/internal/testbatch"
 )
 
 // ProduceConfig describes a produce run. Zero values take the defaults noted.
@@ -26,14 +25,23 @@ type ProduceConfig struct {
 	InFlight int   // pipelined requests per connection (default 8)
 	Acks     int16 // 0, 1 or -1
 
-	RecordSize      int // value bytes per record (default 1024)
+	RecordSize      int // value bytes per record (default 1024); Shape.Size wins when set
 	RecordsPerBatch int // records per partition batch (default 16)
+	// Shape gives value size distribution, keys and compression (default: fixed RecordSize
+	// values, null keys, uncompressed).
+	Shape RecordShape
+	// Stamp writes each request's send time (intended send time at a fixed rate) into its
+	// batches before sending: CreateTime in ms and, uncompressed, nanoseconds in the first
+	// record's value, from which a consumer measures end-to-end latency. It costs one CRC-32C
+	// of the request per send.
+	Stamp bool
+	Seed  uint64 // record content and key draws (default 1)
 
 	// Rate is the target in record-value bytes per second over all connections; 0 sends as
 	// fast as the in-flight window allows. In fixed-rate mode each request has an intended
 	// send time on a fixed schedule and its latency is measured from that time, so a stall
 	// (broker or generator) is charged to every request it delayed, not hidden
-	// (coordinated omission).
+	// (coordinated omission). Connections' schedules are staggered evenly over one interval.
 	Rate float64
 
 	// The run stops after Requests requests (over all connections) or after Duration,
@@ -43,6 +51,21 @@ type ProduceConfig struct {
 
 	// TimeoutMillis is the Produce request timeout (default 30000).
 	TimeoutMillis int32
+
+	// Latency, SendLag and Stats, when set, are recorded into while the run goes (a caller
+	// reads them for progress and per-window reports); otherwise the run makes its own.
+	Latency *Histogram
+	SendLag *Histogram
+	Stats   *Stats
+}
+
+// Stats are a run's live counters, safe to read while it runs.
+type Stats struct {
+	Requests  atomic.Int64 // requests written
+	Acked     atomic.Int64 // responses received
+	Records   atomic.Int64 // records written
+	Bytes     atomic.Int64 // record-value bytes written
+	WireBytes atomic.Int64 // request bytes written
 }
 
 func (c *ProduceConfig) setDefaults() error {
@@ -58,20 +81,36 @@ func (c *ProduceConfig) setDefaults() error {
 	if c.InFlight <= 0 {
 		c.InFlight = 8
 	}
-	if c.RecordSize <= 0 {
-		c.RecordSize = 1024
+	if c.Shape.Size <= 0 {
+		c.Shape.Size = c.RecordSize
 	}
+	if err := c.Shape.setDefaults(); err != nil {
+		return err
+	}
+	c.RecordSize = c.Shape.Size
 	if c.RecordsPerBatch <= 0 {
 		c.RecordsPerBatch = 16
 	}
 	if c.TimeoutMillis <= 0 {
 		c.TimeoutMillis = 30000
 	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
 	if c.Acks != 0 && c.Acks != 1 && c.Acks != -1 {
 		return fmt.Errorf("acks %d: want 0, 1 or -1", c.Acks)
 	}
 	if c.Requests <= 0 && c.Duration <= 0 {
 		return errors.New("set Requests or Duration")
+	}
+	if c.Latency == nil {
+		c.Latency = NewHistogram()
+	}
+	if c.SendLag == nil {
+		c.SendLag = NewHistogram()
+	}
+	if c.Stats == nil {
+		c.Stats = &Stats{}
 	}
 	return nil
 }
@@ -124,26 +163,41 @@ func (r *ProduceResult) String() string {
 	return s
 }
 
-// producer is one connection's pre-encoded request and counters.
+// request is one pre-encoded request frame of a connection; only the correlation id and,
+// when stamping, the batches' timestamps (and CRCs) change between sends.
+type request struct {
+	frame   []byte
+	batches []batchRef
+	records int64
+	bytes   int64
+}
+
+// batchRef locates one batch in a frame.
+type batchRef struct{ start, end, stampAt int }
+
+// producer is one connection's pre-encoded requests and counters.
 type producer struct {
 	nc       net.Conn
-	frame    []byte // the whole request frame; only the correlation id changes
-	records  int64  // per request
-	bytes    int64  // record-value bytes per request
-	quota    int64  // requests to send (0: until the deadline)
+	reqs     []request // sent in turn
+	quota    int64     // requests to send (0: until the deadline)
 	interval time.Duration
+	phase    time.Duration // offset of this connection's schedule
 	acks     int16
 	version  int16
+	stamp    bool
+	stats    *Stats
 
-	sent  atomic.Int64
-	acked atomic.Int64
-	lat   *Histogram      // reader-owned
-	lag   *Histogram      // writer-owned
-	errs  map[int16]int64 // reader-owned
-	werr  error           // writer-owned
-	rerr  error           // reader-owned
-	last  time.Time       // reader-owned (acks=0: writer)
+	lat  *Histogram      // shared
+	lag  *Histogram      // shared
+	errs map[int16]int64 // reader-owned
+	werr error           // writer-owned
+	rerr error           // reader-owned
+	last time.Time       // reader-owned (acks=0: writer)
 }
+
+// maxVariantBytes bounds the memory of pre-encoded requests: up to 8 variants of each
+// connection's request (different sizes and keys) while they fit.
+const maxVariantBytes = 64 << 20
 
 // RunProduce runs a produce load and returns what it measured. ctx cancels the run early.
 func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) {
@@ -159,15 +213,50 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 	if version < 0 {
 		return nil, fmt.Errorf("broker does not support Produce v%d-%d", minProduceVersion, maxProduceVersion)
 	}
+	if cfg.Shape.Codec == "zstd" && version < 7 {
+		return nil, errors.New("zstd needs Produce v7 or later")
+	}
 	leaders, err := boot.Leaders(cfg.Topic, cfg.Partitions, cfg.Create)
 	if err != nil {
 		return nil, err
 	}
 
-	batch := testbatch.Build(testbatch.Options{
-		Records: cfg.RecordsPerBatch, ValueSize: cfg.RecordSize, BaseTimestamp: time.Now().UnixMilli(),
-	})
 	assign := assignPartitions(int(cfg.Partitions), cfg.Conns)
+	gen := newRecordGen(cfg.Shape, cfg.Seed)
+	variants := 8
+	perVariant := int64(cfg.Partitions) * int64(cfg.RecordsPerBatch) * int64(cfg.Shape.Size+32)
+	if cfg.Conns > int(cfg.Partitions) {
+		perVariant = int64(cfg.Conns) * int64(cfg.RecordsPerBatch) * int64(cfg.Shape.Size+32)
+	}
+	variants = int(max(1, min(int64(variants), maxVariantBytes/max(perVariant, 1))))
+	// Batches of each variant, per partition; connections beyond the partition count share
+	// them when there are too many to draw for each.
+	type batchSet struct {
+		data    [][]byte
+		stampAt []int
+		records []int64
+		bytes   []int64
+	}
+	sets := make([]batchSet, variants)
+	for v := range sets {
+		per := gen.spread(int(cfg.Partitions), cfg.RecordsPerBatch)
+		s := batchSet{data: make([][]byte, len(per)), stampAt: make([]int, len(per)),
+			records: make([]int64, len(per)), bytes: make([]int64, len(per))}
+		for p, recs := range per {
+			if len(recs) == 0 {
+				continue
+			}
+			if s.data[p], s.stampAt[p], err = encodeBatch(recs, cfg.Shape.Codec); err != nil {
+				return nil, err
+			}
+			s.records[p] = int64(len(recs))
+			for _, r := range recs {
+				s.bytes[p] += int64(len(r.value))
+			}
+		}
+		sets[v] = s
+	}
+
 	ps := make([]*producer, cfg.Conns)
 	defer func() {
 		for _, p := range ps {
@@ -184,28 +273,50 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 				return nil, fmt.Errorf("connection %d's partitions %v have different leaders; use -conns %d (one partition per connection)", i, parts, cfg.Partitions)
 			}
 		}
-		req := kmsg.NewPtrProduceRequest()
-		req.SetVersion(version)
-		req.Acks, req.TimeoutMillis = cfg.Acks, cfg.TimeoutMillis
-		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = cfg.Topic
-		for _, p := range parts {
-			rp := kmsg.NewProduceRequestTopicPartition()
-			rp.Partition, rp.Records = int32(p), batch
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		nc.(*net.TCPConn).SetNoDelay(true)
 		p := &producer{
-			nc: nc, frame: appendFrame(nil, req, 0), acks: cfg.Acks, version: version,
-			records: int64(len(parts) * cfg.RecordsPerBatch),
-			lat:     NewHistogram(), lag: NewHistogram(), errs: map[int16]int64{},
+			acks: cfg.Acks, version: version, stamp: cfg.Stamp, stats: cfg.Stats,
+			lat: cfg.Latency, lag: cfg.SendLag, errs: map[int16]int64{},
 		}
-		p.bytes = p.records * int64(cfg.RecordSize)
+		for _, s := range sets {
+			req := kmsg.NewPtrProduceRequest()
+			req.SetVersion(version)
+			req.Acks, req.TimeoutMillis = cfg.Acks, cfg.TimeoutMillis
+			rt := kmsg.NewProduceRequestTopic()
+			rt.Topic = cfg.Topic
+			var r request
+			for _, part := range parts {
+				if s.data[part] == nil {
+					continue
+				}
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Partition, rp.Records = int32(part), s.data[part]
+				rt.Partitions = append(rt.Partitions, rp)
+				r.records += s.records[part]
+				r.bytes += s.bytes[part]
+			}
+			if len(rt.Partitions) == 0 {
+				continue // keys hashed to none of this connection's partitions
+			}
+			req.Topics = append(req.Topics, rt)
+			r.frame = appendFrame(nil, req, 0)
+			// Locate the batches in the frame (they are encoded in order, byte for byte), so
+			// stamping can patch them in place.
+			at := 0
+			for _, rp := range rt.Partitions {
+				k := bytes.Index(r.frame[at:], rp.Records)
+				if k < 0 {
+					return nil, errors.New("batch not found in encoded request")
+				}
+				start := at + k
+				r.batches = append(r.batches, batchRef{start: start, end: start + len(rp.Records),
+					stampAt: s.stampAt[rp.Partition]})
+				at = start + len(rp.Records)
+			}
+			p.reqs = append(p.reqs, r)
+		}
+		if len(p.reqs) == 0 {
+			return nil, fmt.Errorf("connection %d: no records hashed to its partitions %v; use fewer connections or more keys", i, parts)
+		}
 		if cfg.Requests > 0 {
 			p.quota = cfg.Requests / int64(cfg.Conns)
 			if int64(i) < cfg.Requests%int64(cfg.Conns) {
@@ -213,10 +324,24 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 			}
 		}
 		if cfg.Rate > 0 {
+			var avg float64
+			for _, r := range p.reqs {
+				avg += float64(r.bytes)
+			}
+			avg /= float64(len(p.reqs))
 			share := cfg.Rate * float64(len(parts)) / float64(totalAssigned(assign))
-			p.interval = time.Duration(float64(p.bytes) / share * 1e9)
+			p.interval = time.Duration(avg / share * 1e9)
+			p.phase = p.interval * time.Duration(i) / time.Duration(cfg.Conns)
 		}
 		ps[i] = p
+	}
+	for i, p := range ps {
+		nc, err := net.DialTimeout("tcp", leaders[assign[i][0]], 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		nc.(*net.TCPConn).SetNoDelay(true)
+		p.nc = nc
 	}
 
 	var deadline time.Time
@@ -224,6 +349,7 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 	if cfg.Duration > 0 {
 		deadline = start.Add(cfg.Duration)
 	}
+	before := snapshotStats(cfg.Stats)
 	var wg sync.WaitGroup
 	for _, p := range ps {
 		if p.quota == 0 && cfg.Requests > 0 {
@@ -237,18 +363,13 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 	}
 	wg.Wait()
 
-	res := &ProduceResult{Version: version, Latency: NewHistogram(), SendLag: NewHistogram(), Errors: map[int16]int64{}}
+	after := snapshotStats(cfg.Stats)
+	res := &ProduceResult{Version: version, Latency: cfg.Latency, SendLag: cfg.SendLag, Errors: map[int16]int64{},
+		Requests: after[0] - before[0], Acked: after[1] - before[1], Records: after[2] - before[2],
+		Bytes: after[3] - before[3], WireBytes: after[4] - before[4]}
 	var last time.Time
 	var errs []error
 	for _, p := range ps {
-		n := p.sent.Load()
-		res.Requests += n
-		res.Acked += p.acked.Load()
-		res.Records += n * p.records
-		res.Bytes += n * p.bytes
-		res.WireBytes += n * int64(len(p.frame))
-		res.Latency.Merge(p.lat)
-		res.SendLag.Merge(p.lag)
 		for c, k := range p.errs {
 			res.Errors[c] += k
 		}
@@ -263,6 +384,10 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 	}
 	res.Elapsed = last.Sub(start)
 	return res, errors.Join(errs...)
+}
+
+func snapshotStats(s *Stats) [5]int64 {
+	return [5]int64{s.Requests.Load(), s.Acked.Load(), s.Records.Load(), s.Bytes.Load(), s.WireBytes.Load()}
 }
 
 // assignPartitions gives connection i the partitions p with p%conns == i, or partition
@@ -292,9 +417,10 @@ func totalAssigned(a [][]int) int {
 // run is one connection: this goroutine writes, a second reads responses in order.
 //
 // slots (capacity InFlight) bounds the requests written and not yet answered: the writer
-// puts before writing, the reader takes after a response. sent carries each written
-// request's send time (or intended send time) to the reader, which matches it with the next
-// response (Kafka answers in order); closing it tells the reader nothing more is coming.
+// puts before writing, the reader takes after a response. window carries each written
+// request's send time (or intended send time) to the reader, which matches it with
+// the next response (Kafka answers in order); closing it tells the reader nothing more is
+// coming.
 func (p *producer) run(ctx context.Context, start, deadline time.Time, inflight int) {
 	var window chan int64
 	slots := make(chan struct{}, inflight)
@@ -310,8 +436,10 @@ func (p *producer) run(ctx context.Context, start, deadline time.Time, inflight 
 			p.werr = err
 		}
 	}
-	next := start
-	if p.interval > 0 {
+	next := start.Add(p.phase)
+	if p.interval > 0 && p.interval < 10*time.Millisecond {
+		// Precise sleeps matter only for short intervals; an idle connection of a
+		// many-connections run must not pin an OS thread.
 		defer pacer()()
 	}
 	for i := int64(0); p.quota == 0 || i < p.quota; i++ {
@@ -329,25 +457,38 @@ func (p *producer) run(ctx context.Context, start, deadline time.Time, inflight 
 			}
 		}
 		now := time.Now()
-		if !deadline.IsZero() && !now.Before(deadline) {
-			break
-		}
 		intended := now
 		if p.interval > 0 {
 			intended = next
 			next = next.Add(p.interval)
+			if !deadline.IsZero() && !intended.Before(deadline) {
+				break
+			}
 			if intended.After(now) {
-				sleepUntil(intended)
+				if !sleepUntilCtx(ctx, intended) {
+					break
+				}
 			}
 			now = time.Now()
 			p.lag.Record(now.Sub(intended))
+		} else if !deadline.IsZero() && !now.Before(deadline) {
+			break
 		}
-		patchCorrelation(p.frame, int32(i))
-		if _, err := p.nc.Write(p.frame); err != nil {
+		r := &p.reqs[int(i)%len(p.reqs)]
+		if p.stamp {
+			for _, b := range r.batches {
+				stampBatch(r.frame[b.start:b.end], b.stampAt, intended)
+			}
+		}
+		patchCorrelation(r.frame, int32(i))
+		if _, err := p.nc.Write(r.frame); err != nil {
 			fail(fmt.Errorf("write: %w", err))
 			break
 		}
-		p.sent.Add(1)
+		p.stats.Requests.Add(1)
+		p.stats.Records.Add(r.records)
+		p.stats.Bytes.Add(r.bytes)
+		p.stats.WireBytes.Add(int64(len(r.frame)))
 		if window != nil {
 			window <- intended.UnixNano() // never blocks: slots bounds it
 		}
@@ -361,15 +502,35 @@ func (p *producer) run(ctx context.Context, start, deadline time.Time, inflight 
 	}
 }
 
+// sleepUntilCtx sleeps until t, or returns false when ctx ends first.
+func sleepUntilCtx(ctx context.Context, t time.Time) bool {
+	for {
+		d := time.Until(t)
+		if d <= 0 {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if d > 100*time.Millisecond {
+			// Long idle intervals sleep in slices so a cancelled run ends promptly.
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		sleepUntil(t)
+		return true
+	}
+}
+
 // read consumes responses in order, one per entry of window.
 func (p *producer) read(window chan int64, slots chan struct{}, done chan struct{}) {
 	defer close(done)
-	r := newFrameReader(p.nc, 256<<10)
+	r := newFrameReader(p.nc, 16<<10)
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(p.version)
 	flex := resp.IsFlexible()
 	for corr := int32(0); ; corr++ {
-		intended, ok := <-window
+		sent, ok := <-window
 		if !ok {
 			return
 		}
@@ -380,7 +541,7 @@ func (p *producer) read(window chan int64, slots chan struct{}, done chan struct
 			return
 		}
 		now := time.Now()
-		p.lat.Record(time.Duration(now.UnixNano() - intended))
+		p.lat.Record(time.Duration(now.UnixNano() - sent))
 		p.last = now
 		c, body, err := responseBody(buf, flex)
 		if err == nil && c != corr {
@@ -402,7 +563,7 @@ func (p *producer) read(window chan int64, slots chan struct{}, done chan struct
 				}
 			}
 		}
-		p.acked.Add(1)
+		p.stats.Acked.Add(1)
 		<-slots
 	}
 }

@@ -223,25 +223,10 @@ func (c *Conn) Leaders(topic string, partitions int32, create bool) ([]string, e
 	leaders, err := c.leaders(topic, false)
 	if errors.Is(err, kerr.UnknownTopicOrPartition) && create {
 		if c.Version(kmsg.CreateTopics, 0, 7) >= 0 {
-			req := kmsg.NewPtrCreateTopicsRequest()
-			t := kmsg.NewCreateTopicsRequestTopic()
-			t.Topic, t.NumPartitions, t.ReplicationFactor = topic, partitions, -1
-			req.Topics = append(req.Topics, t)
-			req.TimeoutMillis = 30000
-			if c.Version(kmsg.CreateTopics, 0, 7) < 4 {
-				t.ReplicationFactor = 1 // -1 (broker default) arrived in v4
-				req.Topics[0] = t
+			if err = c.createTopic(topic, partitions); err != nil {
+				return nil, err
 			}
-			resp, cerr := c.RoundTrip(req)
-			if cerr != nil {
-				return nil, fmt.Errorf("CreateTopics: %w", cerr)
-			}
-			for _, rt := range resp.(*kmsg.CreateTopicsResponse).Topics {
-				if e := kerr.ErrorForCode(rt.ErrorCode); e != nil && !errors.Is(e, kerr.TopicAlreadyExists) {
-					return nil, fmt.Errorf("CreateTopics %s: %w", topic, e)
-				}
-			}
-			leaders, err = c.leadersRetry(topic)
+			leaders, err = c.leadersRetry(topic, partitions)
 		} else {
 			leaders, err = c.leaders(topic, true)
 		}
@@ -256,10 +241,63 @@ func (c *Conn) Leaders(topic string, partitions int32, create bool) ([]string, e
 	return leaders[:partitions], nil
 }
 
-func (c *Conn) leadersRetry(topic string) ([]string, error) {
-	deadline := time.Now().Add(10 * time.Second)
+// maxPartitionsPerRequest keeps CreateTopics and CreatePartitions under Kafka's KRaft
+// controller limit on records per operation (10,000: a topic record plus one per partition;
+// beyond it Kafka answers POLICY_VIOLATION).
+const maxPartitionsPerRequest = 5000
+
+// createTopic creates topic with partitions, in steps of maxPartitionsPerRequest (CreateTopics
+// then CreatePartitions).
+func (c *Conn) createTopic(topic string, partitions int32) error {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic, t.NumPartitions, t.ReplicationFactor = topic, min(partitions, maxPartitionsPerRequest), -1
+	if c.Version(kmsg.CreateTopics, 0, 7) < 4 {
+		t.ReplicationFactor = 1 // -1 (broker default) arrived in v4
+	}
+	req.Topics = append(req.Topics, t)
+	req.TimeoutMillis = 60000
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		return fmt.Errorf("CreateTopics: %w", err)
+	}
+	for _, rt := range resp.(*kmsg.CreateTopicsResponse).Topics {
+		if e := kerr.ErrorForCode(rt.ErrorCode); e != nil && !errors.Is(e, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("CreateTopics %s: %w", topic, e)
+		}
+	}
+	for n := t.NumPartitions; n < partitions; {
+		n = min(n+maxPartitionsPerRequest, partitions)
+		if _, err := c.leadersRetry(topic, 1); err != nil {
+			return err
+		}
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = topic, n
+		req.Topics = append(req.Topics, rt)
+		req.TimeoutMillis = 60000
+		resp, err := c.RoundTrip(req)
+		if err != nil {
+			return fmt.Errorf("CreatePartitions: %w", err)
+		}
+		for _, r := range resp.(*kmsg.CreatePartitionsResponse).Topics {
+			if e := kerr.ErrorForCode(r.ErrorCode); e != nil {
+				return fmt.Errorf("CreatePartitions %s to %d: %w", topic, n, e)
+			}
+		}
+	}
+	return nil
+}
+
+// leadersRetry waits until Metadata lists topic with at least partitions partitions (minutes
+// for thousands of partitions on a busy machine).
+func (c *Conn) leadersRetry(topic string, partitions int32) ([]string, error) {
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		l, err := c.leaders(topic, false)
+		if err == nil && int32(len(l)) < partitions {
+			err = fmt.Errorf("topic %s: %d of %d partitions in Metadata", topic, len(l), partitions)
+		}
 		if err == nil || time.Now().After(deadline) {
 			return l, err
 		}
@@ -367,6 +405,53 @@ func (f *frameReader) fill(n int) error {
 			}
 			return err
 		}
+	}
+	return nil
+}
+
+// WaitReady waits until every partition of topic answers ListOffsets without error: a broker
+// may list a new topic's leaders in Metadata before it serves them (Kafka answers
+// NOT_LEADER_OR_FOLLOWER for a moment after CreateTopics), and may open partitions lazily.
+// Partitions are asked in chunks of 500, so no single request waits on thousands of them.
+func (c *Conn) WaitReady(topic string, partitions int32, timeout time.Duration) error {
+	v := c.Version(kmsg.ListOffsets, 1, 7)
+	if v < 0 {
+		return nil // nothing to ask with; the run will tell
+	}
+	deadline := time.Now().Add(timeout)
+	for lo := int32(0); lo < partitions; {
+		hi := min(lo+500, partitions)
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.SetVersion(v)
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		for p := lo; p < hi; p++ {
+			rp := kmsg.NewListOffsetsRequestTopicPartition()
+			rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, -1, -1
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := c.roundTrip(req)
+		if err != nil {
+			return fmt.Errorf("ListOffsets: %w", err)
+		}
+		var bad error
+		for _, t := range resp.(*kmsg.ListOffsetsResponse).Topics {
+			for _, p := range t.Partitions {
+				if e := kerr.ErrorForCode(p.ErrorCode); e != nil && bad == nil {
+					bad = fmt.Errorf("topic %s partition %d: %w", topic, p.Partition, e)
+				}
+			}
+		}
+		if bad == nil {
+			lo = hi
+			continue
+		}
+		if time.Now().After(deadline) {
+			return bad
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
 }

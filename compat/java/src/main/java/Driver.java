@@ -12,6 +12,7 @@ import java.util.regex.*;
 import org.apache.kafka.clients.admin.*;
 import org.apache.kafka.clients.consumer.*;
 import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
@@ -221,6 +222,165 @@ public class Driver {
         }
     }
 
+    static volatile boolean stopping = false, holding = false;
+
+    // Sets stopping when stdin says "stop" or ends, holding when it says "nocommit".
+    static void watchStdin() {
+        Thread t = new Thread(() -> {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+                for (String l; (l = in.readLine()) != null; ) {
+                    if (l.trim().equals("stop")) break;
+                    if (l.trim().equals("nocommit")) {
+                        holding = true;
+                        emit("HOLDING");
+                    }
+                }
+            } catch (Exception e) {
+                // stdin gone: stop as well
+            }
+            stopping = true;
+        });
+        t.setDaemon(true);
+        t.start();
+    }
+
+    static void log(String s) {
+        System.err.println(java.time.LocalTime.now() + " " + s);
+    }
+
+    // group: a consumer-group member (line protocol: compat/group_test.go). protocol is classic
+    // (the client's default assignors, range first) or consumer (KIP-848, server-side assignment).
+    // Auto-commit is off: commitSync of each polled batch after its records are printed, before
+    // the next poll, so revocations inside poll never re-deliver a record.
+    static void group(String topic, String group, String protocol) {
+        Map<String, String> extra = new HashMap<>();
+        extra.put("group.id", group);
+        extra.put("group.protocol", protocol);
+        extra.put("client.id", "logd-compat-java-" + protocol);
+        extra.put("max.poll.interval.ms", "20000");
+        extra.put("fetch.max.wait.ms", "500");
+        if (protocol.equals("classic")) {
+            extra.put("session.timeout.ms", "6000");
+            extra.put("heartbeat.interval.ms", "1000");
+        }
+        watchStdin();
+        TreeSet<Integer> owned = new TreeSet<>();
+        Runnable show = () -> emit("ASSIGNED " + (owned.isEmpty() ? "-" : String.join(",", owned.stream().map(String::valueOf).toList())));
+        try (KafkaConsumer<byte[], byte[]> c = consumer(extra)) {
+            c.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                public void onPartitionsRevoked(Collection<TopicPartition> ps) {
+                    for (TopicPartition tp : ps) if (tp.topic().equals(topic)) owned.remove(tp.partition());
+                    show.run();
+                }
+                public void onPartitionsAssigned(Collection<TopicPartition> ps) {
+                    for (TopicPartition tp : ps) if (tp.topic().equals(topic)) owned.add(tp.partition());
+                    show.run();
+                }
+                public void onPartitionsLost(Collection<TopicPartition> ps) {
+                    onPartitionsRevoked(ps);
+                }
+            });
+            while (!stopping) {
+                Map<TopicPartition, OffsetAndMetadata> offs = new HashMap<>();
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200))) {
+                    emitRec(r);
+                    offs.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1, r.leaderEpoch(), ""));
+                }
+                if (offs.isEmpty() || holding) continue;
+                try {
+                    c.commitSync(offs, Duration.ofSeconds(15));
+                    for (Map.Entry<TopicPartition, OffsetAndMetadata> e : offs.entrySet())
+                        emit("COMMITTED " + e.getKey().partition() + " " + e.getValue().offset());
+                } catch (KafkaException e) {
+                    log("commit: " + e);
+                }
+            }
+        } // close leaves the group
+        emit("DONE");
+    }
+
+    static Admin admin() {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", boot);
+        p.put("default.api.timeout.ms", "20000");
+        p.put("request.timeout.ms", "15000");
+        return Admin.create(p);
+    }
+
+    // groupadmin ACTION GROUP TOPIC: kafka-consumer-groups.sh equivalents with the AdminClient.
+    //   list      → "GROUP id state type" for every consumer group
+    //   describe  → "DESCRIBED id state members=N", then "MEMBER client-id parts" per member
+    //   lag       → "LAG p committed end lag" per partition of TOPIC with a committed offset
+    //   reset     → commits each partition's earliest offset (the group must be empty),
+    //               then "OFFSET p committed" as listed afterwards
+    //   delete    → "DELETED id", then "GONE id" once the group is no longer listed
+    static void groupAdmin(String action, String group, String topic) throws Exception {
+        try (Admin a = admin()) {
+            switch (action) {
+                case "list":
+                    for (ConsumerGroupListing l : a.listConsumerGroups().all().get(20, TimeUnit.SECONDS))
+                        emit("GROUP " + l.groupId() + " " + l.groupState().map(Object::toString).orElse("?") + " " + l.type().map(Object::toString).orElse("?"));
+                    break;
+                case "describe": {
+                    ConsumerGroupDescription d = a.describeConsumerGroups(List.of(group)).all().get(20, TimeUnit.SECONDS).get(group);
+                    emit("DESCRIBED " + d.groupId() + " " + d.groupState() + " members=" + d.members().size());
+                    for (MemberDescription m : d.members()) {
+                        TreeSet<Integer> ps = new TreeSet<>();
+                        for (TopicPartition tp : m.assignment().topicPartitions()) if (tp.topic().equals(topic)) ps.add(tp.partition());
+                        emit("MEMBER " + m.clientId() + " " + (ps.isEmpty() ? "-" : String.join(",", ps.stream().map(String::valueOf).toList())));
+                    }
+                    break;
+                }
+                case "lag": {
+                    Map<TopicPartition, OffsetAndMetadata> com = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(20, TimeUnit.SECONDS);
+                    Map<TopicPartition, OffsetSpec> q = new HashMap<>();
+                    for (TopicPartition tp : com.keySet()) if (tp.topic().equals(topic)) q.put(tp, OffsetSpec.latest());
+                    Map<TopicPartition, ListOffsetsResult.ListOffsetsResultInfo> ends = a.listOffsets(q).all().get(20, TimeUnit.SECONDS);
+                    for (TopicPartition tp : sorted(q.keySet())) {
+                        long c = com.get(tp).offset(), e = ends.get(tp).offset();
+                        emit("LAG " + tp.partition() + " " + c + " " + e + " " + (e - c));
+                    }
+                    break;
+                }
+                case "reset": {
+                    int n = a.describeTopics(List.of(topic)).allTopicNames().get(20, TimeUnit.SECONDS).get(topic).partitions().size();
+                    Map<TopicPartition, OffsetSpec> q = new HashMap<>();
+                    for (int i = 0; i < n; i++) q.put(new TopicPartition(topic, i), OffsetSpec.earliest());
+                    Map<TopicPartition, OffsetAndMetadata> to = new HashMap<>();
+                    a.listOffsets(q).all().get(20, TimeUnit.SECONDS).forEach((tp, info) -> to.put(tp, new OffsetAndMetadata(info.offset())));
+                    a.alterConsumerGroupOffsets(group, to).all().get(20, TimeUnit.SECONDS);
+                    Map<TopicPartition, OffsetAndMetadata> com = a.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(20, TimeUnit.SECONDS);
+                    for (TopicPartition tp : sorted(com.keySet()))
+                        if (tp.topic().equals(topic)) emit("OFFSET " + tp.partition() + " " + com.get(tp).offset());
+                    break;
+                }
+                case "delete":
+                    a.deleteConsumerGroups(List.of(group)).all().get(20, TimeUnit.SECONDS);
+                    emit("DELETED " + group);
+                    for (int i = 0; i < 100; i++) {
+                        boolean listed = false;
+                        for (ConsumerGroupListing l : a.listConsumerGroups().all().get(20, TimeUnit.SECONDS))
+                            listed |= l.groupId().equals(group);
+                        if (!listed) {
+                            emit("GONE " + group);
+                            return;
+                        }
+                        Thread.sleep(100);
+                    }
+                    emit("ERR group still listed after delete");
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown groupadmin action " + action);
+            }
+        }
+    }
+
+    static List<TopicPartition> sorted(Collection<TopicPartition> tps) {
+        List<TopicPartition> l = new ArrayList<>(tps);
+        l.sort(Comparator.comparing(TopicPartition::topic).thenComparingInt(TopicPartition::partition));
+        return l;
+    }
+
     public static void main(String[] args) {
         boot = args[0];
         String scen = args[1];
@@ -231,6 +391,8 @@ public class Driver {
                 case "longpoll": longpoll(args[2]); break;
                 case "times": times(args[2], Arrays.copyOfRange(args, 3, args.length)); break;
                 case "admin": admin(args[2]); break;
+                case "group": group(args[2], args[3], args[4]); break;
+                case "groupadmin": groupAdmin(args[2], args[3], args[4]); break;
                 default: throw new IllegalArgumentException("unknown scenario " + scen);
             }
         } catch (Throwable e) {

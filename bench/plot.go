@@ -1,0 +1,155 @@
+package bench
+
+import (
+	"fmt"
+	"html"
+	"math"
+	"strings"
+)
+
+// Chart is a line chart rendered as a self-contained SVG (no dependencies): the plots of a
+// report (throughput and latency percentiles over time) and the overlays of a comparison.
+type Chart struct {
+	Title, XLabel, YLabel string
+	LogY                  bool // latency spans decades: p50 and max on one chart
+	Series                []Series
+}
+
+// Series is one named line; Points are (x, y) pairs in x order.
+type Series struct {
+	Name   string
+	Dashed bool
+	Color  string // "": the palette's next color
+	Points [][2]float64
+}
+
+var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"}
+
+const (
+	chartW, chartH                     = 860, 420
+	marginL, marginR, marginT, marginB = 70, 190, 40, 50
+)
+
+// SVG renders the chart.
+func (c Chart) SVG() string {
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	ymin, ymax := math.Inf(1), math.Inf(-1)
+	for _, s := range c.Series {
+		for _, p := range s.Points {
+			if c.LogY && p[1] <= 0 {
+				continue
+			}
+			xmin, xmax = math.Min(xmin, p[0]), math.Max(xmax, p[0])
+			ymin, ymax = math.Min(ymin, p[1]), math.Max(ymax, p[1])
+		}
+	}
+	empty := math.IsInf(xmin, 1)
+	if empty {
+		xmin, xmax, ymin, ymax = 0, 1, 0, 1
+	}
+	if xmax == xmin {
+		xmax = xmin + 1
+	}
+	var yticks []float64
+	if c.LogY {
+		lo, hi := math.Floor(math.Log10(ymin)), math.Ceil(math.Log10(ymax))
+		if hi == lo {
+			hi++
+		}
+		ymin, ymax = math.Pow(10, lo), math.Pow(10, hi)
+		for e := lo; e <= hi; e++ {
+			yticks = append(yticks, math.Pow(10, e))
+		}
+	} else {
+		ymin = math.Min(ymin, 0)
+		step := niceStep((ymax - ymin) / 5)
+		ymax = math.Max(math.Ceil(ymax/step)*step, ymin+step)
+		for v := ymin; v <= ymax+step/2; v += step {
+			yticks = append(yticks, v)
+		}
+	}
+	pw, ph := float64(chartW-marginL-marginR), float64(chartH-marginT-marginB)
+	px := func(x float64) float64 { return marginL + (x-xmin)/(xmax-xmin)*pw }
+	py := func(y float64) float64 {
+		f := (y - ymin) / (ymax - ymin)
+		if c.LogY {
+			f = (math.Log10(y) - math.Log10(ymin)) / (math.Log10(ymax) - math.Log10(ymin))
+		}
+		return marginT + (1-f)*ph
+	}
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", chartW, chartH, chartW, chartH)
+	p(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
+	p(`<text x="%d" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", marginL, html.EscapeString(c.Title))
+	for _, v := range yticks {
+		y := py(v)
+		p(`<line x1="%d" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", marginL, y, marginL+pw, y)
+		p(`<text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n", marginL-6, y+4, fmtTick(v))
+	}
+	xstep := niceStep((xmax - xmin) / 8)
+	for v := math.Ceil(xmin/xstep) * xstep; v <= xmax+xstep/1e6; v += xstep {
+		x := px(v)
+		p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", x, marginT, x, marginT+ph)
+		p(`<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x, marginT+ph+16, fmtTick(v))
+	}
+	p(`<rect x="%d" y="%d" width="%.0f" height="%.0f" fill="none" stroke="#333"/>`+"\n", marginL, marginT, pw, ph)
+	p(`<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", marginL+pw/2, chartH-10, html.EscapeString(c.XLabel))
+	p(`<text x="16" y="%.1f" text-anchor="middle" transform="rotate(-90 16 %.1f)">%s</text>`+"\n", marginT+ph/2, marginT+ph/2, html.EscapeString(c.YLabel))
+	if empty {
+		p(`<text x="%.1f" y="%.1f" text-anchor="middle" fill="#888">no data</text>`+"\n", marginL+pw/2, marginT+ph/2)
+	}
+	for i, s := range c.Series {
+		color := palette[i%len(palette)]
+		if s.Color != "" {
+			color = s.Color
+		}
+		dash := ""
+		if s.Dashed {
+			dash = ` stroke-dasharray="6 4"`
+		}
+		var pts []string
+		for _, pt := range s.Points {
+			if c.LogY && pt[1] <= 0 {
+				continue
+			}
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(pt[0]), py(pt[1])))
+		}
+		if len(pts) == 1 {
+			p(`<circle cx="%s" cy="%s" r="3" fill="%s"/>`+"\n", strings.Split(pts[0], ",")[0], strings.Split(pts[0], ",")[1], color)
+		} else if len(pts) > 1 {
+			p(`<polyline fill="none" stroke="%s" stroke-width="1.8"%s points="%s"/>`+"\n", color, dash, strings.Join(pts, " "))
+		}
+		ly := marginT + 14 + i*18
+		p(`<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-width="2"%s/>`+"\n", marginL+pw+12, ly-4, marginL+pw+36, ly-4, color, dash)
+		p(`<text x="%.1f" y="%d">%s</text>`+"\n", marginL+pw+42, ly, html.EscapeString(s.Name))
+	}
+	p("</svg>\n")
+	return b.String()
+}
+
+// niceStep rounds a raw tick step up to 1, 2 or 5 times a power of ten.
+func niceStep(raw float64) float64 {
+	if raw <= 0 || math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return 1
+	}
+	e := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if raw <= m*e {
+			return m * e
+		}
+	}
+	return 10 * e
+}
+
+func fmtTick(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case math.Abs(v) >= 1e6:
+		return fmt.Sprintf("%gM", v/1e6)
+	case math.Abs(v) >= 1e4:
+		return fmt.Sprintf("%gk", v/1e3)
+	}
+	return fmt.Sprintf("%g", math.Round(v*1e4)/1e4)
+}

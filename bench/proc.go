@@ -1,0 +1,191 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process and machine accounting from /proc (Linux). A broker's cost is read from its own
+// /proc/PID entries, so it is the broker's alone whatever else runs on the machine.
+
+const clockTick = 10 * time.Millisecond // USER_HZ: 100 on every Linux ABI Go supports
+
+// procCPU is a process's utime+stime from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name is parenthesized and may hold spaces: fields start after the last ')'.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of proc(5)
+	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return time.Duration(ut+st) * clockTick, nil
+}
+
+// procMem returns a process's resident set (VmRSS) and its peak (VmHWM), in bytes.
+func procMem(pid int) (rss, peak int64, err error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = kb << 10
+		case "VmHWM":
+			peak = kb << 10
+		}
+	}
+	return rss, peak, nil
+}
+
+// selfCPU is this process's CPU time (the generator's).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// machineBusy sums the non-idle fields of /proc/stat's cpu line: CPU time used by everything.
+func machineBusy() time.Duration {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
+	var busy int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		if i < len(f) {
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			busy += v
+		}
+	}
+	return time.Duration(busy) * clockTick
+}
+
+// Machine is the fingerprint of the machine a report was measured on.
+type Machine struct {
+	CPU      string  `json:"cpu"`
+	Cores    int     `json:"cores"`
+	MemoryGB float64 `json:"memory_gb"`
+	Kernel   string  `json:"kernel"`
+	Disk     string  `json:"disk"` // device, model and type of the filesystem holding the data directory (or the report)
+	Go       string  `json:"go"`
+	// LoadAvg is /proc/loadavg's 1-minute load at the start: above the core count, other work
+	// competed with the run.
+	LoadAvg float64 `json:"load_avg_1m"`
+}
+
+// fingerprint describes this machine; dir is a directory on the disk to describe.
+func fingerprint(dir string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), CPU: "unknown", Disk: "unknown"}
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb float64
+		fmt.Sscanf(strings.TrimPrefix(string(data), "MemTotal:"), "%f", &kb)
+		m.MemoryGB = kb / (1 << 20)
+	}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])
+	}
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscanf(string(data), "%f", &m.LoadAvg)
+	}
+	m.Disk = describeDisk(dir)
+	return m
+}
+
+// describeDisk names the block device holding dir, with its model and whether it rotates.
+func describeDisk(dir string) string {
+	var st unix.Stat_t
+	if unix.Stat(dir, &st) != nil {
+		return "unknown"
+	}
+	major, minor := unix.Major(st.Dev), unix.Minor(st.Dev)
+	sys := fmt.Sprintf("/sys/dev/block/%d:%d", major, minor)
+	target, err := filepath.EvalSymlinks(sys)
+	if err != nil {
+		return fmt.Sprintf("device %d:%d (not a block device: tmpfs or overlay?)", major, minor)
+	}
+	name := filepath.Base(target)
+	dev := target
+	if _, err := os.Stat(filepath.Join(dev, "queue")); err != nil {
+		dev = filepath.Dir(target) // a partition: its disk holds queue/ and device/
+	}
+	read := func(p string) string {
+		b, _ := os.ReadFile(filepath.Join(dev, p))
+		return strings.TrimSpace(string(b))
+	}
+	kind := "ssd"
+	if read("queue/rotational") == "1" {
+		kind = "rotational"
+	}
+	s := name + " (" + kind
+	if model := read("device/model"); model != "" {
+		s += ", " + model
+	}
+	if sz, err := strconv.ParseInt(read("size"), 10, 64); err == nil {
+		s += fmt.Sprintf(", %.0f GB", float64(sz)*512/1e9)
+	}
+	return s + ")"
+}
+
+// fileLimit is this process's open-file limit.
+func fileLimit() uint64 {
+	var lim unix.Rlimit
+	unix.Getrlimit(unix.RLIMIT_NOFILE, &lim)
+	return lim.Cur
+}
+
+// raiseFileLimit lifts this process's open-file limit to at least n when it can (root may
+// raise the hard limit too); children started afterwards inherit it. A many-connections
+// workload needs a descriptor per connection in the generator and one or two per connection
+// in the broker.
+func raiseFileLimit(n uint64) error {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur >= n {
+		return nil
+	}
+	want := unix.Rlimit{Cur: n, Max: max(lim.Max, n)}
+	if unix.Setrlimit(unix.RLIMIT_NOFILE, &want) == nil {
+		return nil
+	}
+	if lim.Max > lim.Cur {
+		lim.Cur = lim.Max
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+	}
+	if lim.Cur < n {
+		return fmt.Errorf("open-file limit is %d, the workload needs about %d: raise it (ulimit -n)", lim.Cur, n)
+	}
+	return nil
+}

@@ -1,0 +1,280 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Report is what one workload run measured: report.json is this struct, report.md its
+// reading. Units: MB is 10^6 bytes of record values (produce) or record batches (consume);
+// latencies are in milliseconds, read from HDR histograms kept in microseconds with 3
+// significant digits. Produce latency is per request, measured from the request's intended
+// send time at a fixed rate (coordinated omission corrected) and from its actual send time
+// at max rate; end-to-end latency is per record, consumer receive time minus the producer's
+// send stamp on the same host.
+type Report struct {
+	Workload  string     `json:"workload"`
+	Spec      Workload   `json:"workload_spec"`
+	Broker    BrokerInfo `json:"broker"`
+	Machine   Machine    `json:"machine"`
+	Started   time.Time  `json:"started"`
+	Topics    []string   `json:"topics"`
+	DurationS float64    `json:"duration_s"`
+	WarmupS   float64    `json:"warmup_s"`
+	MeasuredS float64    `json:"measured_s"`
+	WindowS   float64    `json:"window_s"`
+
+	Produce    ProduceSummary `json:"produce"`
+	Consume    ConsumeSummary `json:"consume"`
+	E2E        Percentiles    `json:"e2e_latency_ms"`
+	Generator  GeneratorInfo  `json:"generator"`
+	MachineCPU MachineCPU     `json:"machine_cpu"`
+
+	// LimitedBy says what the numbers were limited by: the broker, the generator, the
+	// machine's CPU, or the offered load of a fixed-rate run.
+	LimitedBy string   `json:"limited_by"`
+	Notes     []string `json:"notes,omitempty"`
+
+	Windows []Window      `json:"windows"` // per report window (10 s) of the measured phase
+	Series  []SeriesPoint `json:"series"`  // per second of the measured phase, for plots
+}
+
+// BrokerInfo names the broker and what it cost (CPU and memory from /proc/PID, when known).
+type BrokerInfo struct {
+	Name        string   `json:"name"`
+	Bootstrap   string   `json:"bootstrap"`
+	PID         int      `json:"pid,omitempty"`
+	Config      []string `json:"config,omitempty"`
+	CPUSeconds  float64  `json:"cpu_seconds,omitempty"`
+	Cores       float64  `json:"cores,omitempty"`
+	CPUSecPerGB float64  `json:"cpu_seconds_per_gb,omitempty"` // per GB produced plus consumed
+	PeakRSSMB   float64  `json:"peak_rss_mib,omitempty"`
+}
+
+// ProduceSummary is the producers' side of the measured phase.
+type ProduceSummary struct {
+	Version       int16           `json:"api_version,omitempty"`
+	Records       int64           `json:"records"`
+	Bytes         int64           `json:"bytes"`
+	RecordsPerSec float64         `json:"records_per_sec"`
+	MBps          float64         `json:"mb_per_sec"`
+	TargetMBps    float64         `json:"target_mb_per_sec,omitempty"`
+	Latency       Percentiles     `json:"latency_ms"`
+	SendLag       Percentiles     `json:"send_lag_ms"`
+	Errors        map[int16]int64 `json:"errors,omitempty"`
+}
+
+// ConsumeSummary is the consumers' side of the measured phase.
+type ConsumeSummary struct {
+	Records       int64   `json:"records"`
+	Bytes         int64   `json:"bytes"`
+	RecordsPerSec float64 `json:"records_per_sec"`
+	MBps          float64 `json:"mb_per_sec"`
+}
+
+// GeneratorInfo is the load generator's own cost and ceiling.
+type GeneratorInfo struct {
+	Cores                float64 `json:"cores"`
+	CPUSecPerGB          float64 `json:"cpu_seconds_per_gb"`
+	CeilingMBps          float64 `json:"ceiling_mb_per_sec,omitempty"`
+	CeilingRecordsPerSec float64 `json:"ceiling_records_per_sec,omitempty"`
+}
+
+// MachineCPU is how busy the whole machine was during the measured phase.
+type MachineCPU struct {
+	Cores      int     `json:"cores"`
+	BusyCores  float64 `json:"busy_cores"`
+	OtherCores float64 `json:"other_cores"` // neither broker nor generator
+}
+
+// Percentiles of a latency distribution, in milliseconds.
+type Percentiles struct {
+	Count uint64  `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	P9999 float64 `json:"p9999"`
+	Max   float64 `json:"max"`
+}
+
+// Window is one reporting window of the measured phase.
+type Window struct {
+	StartS         float64     `json:"start_s"`
+	EndS           float64     `json:"end_s"`
+	ProduceMBps    float64     `json:"produce_mb_per_sec"`
+	ProduceRecords float64     `json:"produce_records_per_sec"`
+	ConsumeMBps    float64     `json:"consume_mb_per_sec"`
+	Latency        Percentiles `json:"latency_ms"`
+	E2E            Percentiles `json:"e2e_latency_ms"`
+}
+
+// SeriesPoint is one second of the measured phase.
+type SeriesPoint struct {
+	T              float64     `json:"t_s"`
+	ProduceMBps    float64     `json:"produce_mb_per_sec"`
+	ProduceRecords float64     `json:"produce_records_per_sec"`
+	ConsumeMBps    float64     `json:"consume_mb_per_sec"`
+	Latency        Percentiles `json:"latency_ms"`
+	E2E            Percentiles `json:"e2e_latency_ms"`
+}
+
+// ReadReport reads a report.json.
+func ReadReport(path string) (*Report, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return &r, nil
+}
+
+// Write writes report.json, report.md and the plots into dir.
+func (r *Report) Write(dir string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	plots := r.plots()
+	for name, svg := range plots {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(svg), 0o644); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644)
+}
+
+// plots renders the report's charts by file name.
+func (r *Report) plots() map[string]string {
+	out := map[string]string{}
+	if r.Spec.CatchUp() {
+		out["throughput.svg"] = Chart{Title: r.Workload + ": consume throughput (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "MB/s",
+			Series: []Series{{Name: "consume MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ConsumeMBps })}}}.SVG()
+		return out
+	}
+	tp := []Series{{Name: "produce MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ProduceMBps })}}
+	if r.Spec.Consumers > 0 {
+		tp = append(tp, Series{Name: "consume MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ConsumeMBps })})
+	}
+	out["throughput.svg"] = Chart{Title: r.Workload + ": throughput (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "MB/s", Series: tp}.SVG()
+	out["latency.svg"] = Chart{Title: r.Workload + ": produce latency per second (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "ms", LogY: true,
+		Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.Latency }, "")}.SVG()
+	if r.Spec.Consumers > 0 {
+		out["e2e-latency.svg"] = Chart{Title: r.Workload + ": end-to-end latency per second (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "ms", LogY: true,
+			Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.E2E }, "")}.SVG()
+	}
+	return out
+}
+
+func seriesOf(ps []SeriesPoint, f func(SeriesPoint) float64) [][2]float64 {
+	out := make([][2]float64, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, [2]float64{p.T, f(p)})
+	}
+	return out
+}
+
+// latencySeries is p50, p99, p99.9 and max over time; prefix names the broker in overlays.
+func latencySeries(ps []SeriesPoint, f func(SeriesPoint) Percentiles, prefix string) []Series {
+	var out []Series
+	for _, q := range []struct {
+		name string
+		get  func(Percentiles) float64
+	}{{"p50", func(p Percentiles) float64 { return p.P50 }}, {"p99", func(p Percentiles) float64 { return p.P99 }},
+		{"p99.9", func(p Percentiles) float64 { return p.P999 }}, {"max", func(p Percentiles) float64 { return p.Max }}} {
+		var pts [][2]float64
+		for _, p := range ps {
+			if pc := f(p); pc.Count > 0 {
+				pts = append(pts, [2]float64{p.T, q.get(pc)})
+			}
+		}
+		out = append(out, Series{Name: prefix + q.name, Points: pts})
+	}
+	return out
+}
+
+// Markdown is the human reading of the report.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	p("# %s on %s\n\n", r.Workload, r.Broker.Name)
+	if r.Spec.Description != "" {
+		p("%s.\n\n", r.Spec.Description)
+	}
+	p("**Limited by:** %s\n\n", r.LimitedBy)
+	p("Started %s, %.0f s measured after %.0f s warm-up, broker %s", r.Started.Format(time.RFC3339), r.MeasuredS, r.WarmupS, r.Broker.Bootstrap)
+	if r.Broker.PID > 0 {
+		p(" (pid %d)", r.Broker.PID)
+	}
+	p(".\n\n")
+	p("| | value |\n|---|---|\n")
+	if !r.Spec.CatchUp() {
+		p("| produce | %.1f MB/s, %.0f records/s |\n", r.Produce.MBps, r.Produce.RecordsPerSec)
+		if r.Produce.TargetMBps > 0 {
+			p("| target rate | %.1f MB/s (latency from intended send times) |\n", r.Produce.TargetMBps)
+		}
+	}
+	if r.Consume.Bytes > 0 {
+		p("| consume | %.1f MB/s, %.0f records/s |\n", r.Consume.MBps, r.Consume.RecordsPerSec)
+	}
+	if r.Broker.PID > 0 {
+		p("| broker CPU | %.2f cores, %.2f CPU-s per GB |\n| broker peak RSS | %.0f MiB |\n", r.Broker.Cores, r.Broker.CPUSecPerGB, r.Broker.PeakRSSMB)
+	}
+	p("| generator CPU | %.2f cores, %.2f CPU-s per GB |\n", r.Generator.Cores, r.Generator.CPUSecPerGB)
+	if r.Generator.CeilingMBps > 0 {
+		p("| generator ceiling (vs sink) | %.0f MB/s, %.0f records/s |\n", r.Generator.CeilingMBps, r.Generator.CeilingRecordsPerSec)
+	}
+	p("| machine | %.2f of %d cores busy, %.2f by other processes |\n\n", r.MachineCPU.BusyCores, r.MachineCPU.Cores, r.MachineCPU.OtherCores)
+
+	p("## Latency (ms)\n\n| | count | p50 | p90 | p99 | p99.9 | p99.99 | max |\n|---|---|---|---|---|---|---|---|\n")
+	row := func(name string, q Percentiles) {
+		if q.Count > 0 {
+			p("| %s | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", name, q.Count, q.P50, q.P90, q.P99, q.P999, q.P9999, q.Max)
+		}
+	}
+	row("produce (per request)", r.Produce.Latency)
+	row("send lag (generator behind schedule)", r.Produce.SendLag)
+	row("end-to-end (per record)", r.E2E)
+	p("\n")
+	if len(r.Windows) > 0 {
+		p("## Per %.0f-second window\n\n| window (s) | produce MB/s | consume MB/s | p50 | p90 | p99 | p99.9 | p99.99 | max | e2e p99 |\n|---|---|---|---|---|---|---|---|---|---|\n", r.WindowS)
+		for _, w := range r.Windows {
+			p("| %.0f–%.0f | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", w.StartS, w.EndS, w.ProduceMBps, w.ConsumeMBps,
+				w.Latency.P50, w.Latency.P90, w.Latency.P99, w.Latency.P999, w.Latency.P9999, w.Latency.Max, w.E2E.P99)
+		}
+		p("\n")
+	}
+	p("## Plots\n\n")
+	for _, name := range []string{"throughput.svg", "latency.svg", "e2e-latency.svg"} {
+		if _, ok := r.plots()[name]; ok {
+			p("![%s](%s)\n", name, name)
+		}
+	}
+	p("\n## Workload\n\n```json\n")
+	spec, _ := json.MarshalIndent(r.Spec, "", "  ")
+	p("%s\n```\n\n", spec)
+	if len(r.Broker.Config) > 0 {
+		p("## Broker configuration\n\n```\n%s\n```\n\n", strings.Join(r.Broker.Config, "\n"))
+	}
+	m := r.Machine
+	p("## Machine\n\n%s, %d cores, %.1f GB memory, %s, disk %s, %s, load average %.2f at the start.\n",
+		m.CPU, m.Cores, m.MemoryGB, m.Kernel, m.Disk, m.Go, m.LoadAvg)
+	if len(r.Notes) > 0 {
+		p("\n## Notes\n\n")
+		for _, n := range r.Notes {
+			p("- %s\n", n)
+		}
+	}
+	return b.String()
+}

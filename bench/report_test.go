@@ -1,0 +1,201 @@
+package bench
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logd/logd/perf/loadgen"
+)
+
+// wellFormed fails unless s parses as XML to the end.
+func wellFormed(t *testing.T, name, s string) {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(s))
+	for {
+		_, err := d.Token()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatalf("%s: not well-formed SVG: %v", name, err)
+		}
+	}
+}
+
+func TestChartSVG(t *testing.T) {
+	for name, c := range map[string]Chart{
+		"linear": {Title: "a <b> & c", XLabel: "s", YLabel: "MB/s", Series: []Series{
+			{Name: "x", Points: [][2]float64{{0, 1}, {1, 250}, {2, 260}}}, {Name: "y", Dashed: true, Points: [][2]float64{{0, 5}}}}},
+		"log":   {LogY: true, Series: []Series{{Name: "p99", Points: [][2]float64{{0, 0.05}, {1, 0}, {2, 1234}}}}},
+		"empty": {Title: "nothing"},
+	} {
+		svg := c.SVG()
+		wellFormed(t, name, svg)
+		if name == "log" && !strings.Contains(svg, ">0.01<") || name == "log" && !strings.Contains(svg, ">10k<") {
+			t.Errorf("log chart lacks decade ticks 0.01 … 10k")
+		}
+		if name == "empty" && !strings.Contains(svg, "no data") {
+			t.Error("empty chart does not say so")
+		}
+	}
+	for raw, want := range map[float64]float64{0.3: 0.5, 7: 10, 1: 1, 42: 50, 0: 1} {
+		if got := niceStep(raw); got != want {
+			t.Errorf("niceStep(%v) = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+func TestPercentiles(t *testing.T) {
+	h := loadgen.NewHistogram()
+	for i := 1; i <= 10000; i++ {
+		h.Record(time.Duration(i) * time.Microsecond)
+	}
+	p := percentiles(h)
+	// 3 significant digits: never below the true value, at most 0.1% above.
+	near := func(got, want float64) bool { return got >= want && got <= want*1.001 }
+	if p.Count != 10000 || !near(p.P50, 5) || !near(p.P99, 9.9) || !near(p.P9999, 9.999) || p.Max != 10 {
+		t.Fatalf("%+v", p)
+	}
+}
+
+// TestWorkloadFile: YAML files load with defaults, unknown fields and bad values are errors,
+// and every built-in normalizes.
+func TestWorkloadFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	w, err := LoadWorkload(write("mine.yaml", "partitions: 3\nproducer_rate_mb_per_sec: 5\nduration: 90s\nwarmup: 2\nacks: 1\nbacklog_mb: 10\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Name != "mine" || w.Partitions != 3 || w.MessageSize != 1024 || time.Duration(w.Duration) != 90*time.Second ||
+		time.Duration(w.Warmup) != 2*time.Second || w.AcksValue() != 1 || !w.CatchUp() || w.Consumers != 2 {
+		t.Fatalf("%+v", w)
+	}
+	for _, bad := range []string{"partitons: 3\n", "acks: 2\n", "compression: brotli\n", "duration: soon\n", "topics: 4\nproducers: 2\n"} {
+		if _, err := LoadWorkload(write("bad.yaml", bad)); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := LoadWorkload("no-such-workload"); err == nil || !strings.Contains(err.Error(), "max-throughput") {
+		t.Errorf("unknown name: %v", err)
+	}
+	for _, b := range Builtins {
+		if _, err := LoadWorkload(b.Name); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := LoadWorkload("workloads/example.yaml"); err != nil {
+		t.Errorf("example: %v", err)
+	}
+}
+
+// TestReportFiles: a report writes report.json with the documented fields, report.md and
+// its plots.
+func TestReportFiles(t *testing.T) {
+	w, _ := LoadWorkload("e2e-latency")
+	r := &Report{Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: "logd", PID: 1, Config: []string{"logd serve"}},
+		Machine: fingerprint(t.TempDir()), WindowS: 10}
+	r.Produce.MBps, r.Produce.TargetMBps = 19.9, 20
+	r.Produce.Latency = Percentiles{Count: 10, P50: 1, P99: 2, P999: 3, Max: 4}
+	r.E2E = Percentiles{Count: 100, P50: 1.5, P99: 2.5, P999: 3.5, Max: 4.5}
+	for i := range 3 {
+		r.Series = append(r.Series, SeriesPoint{T: float64(i + 1), ProduceMBps: 20, ConsumeMBps: 20, Latency: r.Produce.Latency, E2E: r.E2E})
+	}
+	r.Windows = []Window{{StartS: 0, EndS: 3, ProduceMBps: 20, Latency: r.Produce.Latency, E2E: r.E2E}}
+	r.conclude(w)
+	if !strings.HasPrefix(r.LimitedBy, "offered load") {
+		t.Errorf("limited by %q", r.LimitedBy)
+	}
+	dir := t.TempDir()
+	if err := r.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkReportDir(t, dir, true)
+	back, err := ReadReport(filepath.Join(dir, "report.json"))
+	if err != nil || back.E2E.P99 != 2.5 || time.Duration(back.Spec.Duration) != time.Minute {
+		t.Fatalf("read back: %v %+v", err, back)
+	}
+}
+
+// checkReportDir checks what `logd bench run` promises in DIR.
+func checkReportDir(t *testing.T, dir string, e2e bool) map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) any {
+		var v any = m
+		for _, k := range strings.Split(path, ".") {
+			obj, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("report.json: %s: %s is not an object", path, k)
+			}
+			if v, ok = obj[k]; !ok {
+				t.Fatalf("report.json lacks %s", path)
+			}
+		}
+		return v
+	}
+	get("workload")
+	for _, f := range []string{"produce.records_per_sec", "produce.mb_per_sec", "produce.latency_ms.p50", "produce.latency_ms.p99",
+		"produce.latency_ms.p999", "produce.latency_ms.max", "e2e_latency_ms.p50", "e2e_latency_ms.p99", "e2e_latency_ms.p999",
+		"e2e_latency_ms.max", "machine.cpu", "machine.cores", "machine.kernel", "machine.disk", "limited_by"} {
+		if _, ok := get(f).(any); !ok {
+			t.Fatalf("%s missing", f)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+	if err != nil || !strings.Contains(string(md), "Limited by") {
+		t.Fatalf("report.md: %v", err)
+	}
+	plots := []string{"throughput.svg", "latency.svg"}
+	if e2e {
+		plots = append(plots, "e2e-latency.svg")
+	}
+	for _, p := range plots {
+		svg, err := os.ReadFile(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wellFormed(t, p, string(svg))
+	}
+	return m
+}
+
+func TestGoalsAndTable(t *testing.T) {
+	c := &Comparison{Brokers: map[string][]string{BrokerKafka: nil, BrokerLogdFsync: nil}, Runs: 3, Duration: Duration(time.Minute)}
+	c.Rows = []CompareRow{
+		{Workload: "max-throughput", Broker: BrokerKafka, ProduceMBps: 100},
+		{Workload: "max-throughput", Broker: BrokerLogdFsync, ProduceMBps: 160},
+		{Workload: "e2e-latency", Broker: BrokerKafka, E2EP99: 10},
+		{Workload: "e2e-latency", Broker: BrokerLogdFsync, E2EP99: 4},
+	}
+	c.goals()
+	if len(c.Goals) != 2 || !c.Goals[0].Met || c.Goals[0].Ratio != 1.6 || c.Goals[1].Met || c.Goals[1].Ratio != 0.4 {
+		t.Fatalf("%+v", c.Goals)
+	}
+	tab := c.Table()
+	if !strings.Contains(tab, "| max-throughput | logd-fsync | 160.0") || !strings.Contains(tab, "| 1.60 |") {
+		t.Fatalf("table:\n%s", tab)
+	}
+	if median([]float64{3, 1, 2}) != 2 || median([]float64{4, 1, 2, 3}) != 2.5 {
+		t.Fatal("median")
+	}
+}

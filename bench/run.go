@@ -1,0 +1,653 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logd/logd/perf/loadgen"
+)
+
+// Options say how to run one workload.
+type Options struct {
+	Bootstrap string   // broker "host:port"
+	Workload  Workload // normalized (LoadWorkload)
+
+	// Duration, Warmup and RateMBps override the workload's when non-zero (Warmup < 0: none).
+	Duration time.Duration
+	Warmup   time.Duration
+	RateMBps float64
+
+	BrokerName string // label in the report ("logd", "kafka")
+	BrokerPID  int    // > 0: read the broker's CPU and memory from /proc/PID
+	DataDir    string // the broker's data directory, for the disk fingerprint (default: Out)
+	// BrokerConfig is printed in the report: how the broker was configured.
+	BrokerConfig []string
+
+	Out    string        // directory for report.json, report.md and plots ("" writes nothing)
+	Window time.Duration // reporting window (default 10s)
+
+	// Ceiling re-runs a max-rate produce workload's generator against an in-process sink for a
+	// few seconds after the run, to tell whether the generator was the limit.
+	Ceiling bool
+	// knownCeiling (MB/s, records/s) is a ceiling measured before for the same workload.
+	knownCeiling [2]float64
+
+	Progress io.Writer // progress display (nil: none)
+	Terminal bool      // Progress is a terminal: redraw one bar line instead of printing lines
+}
+
+// Run runs a workload against a broker and returns its report (also written to Out).
+func Run(ctx context.Context, o Options) (*Report, error) {
+	w := o.Workload
+	if o.Duration > 0 {
+		w.Duration = Duration(o.Duration)
+	}
+	switch {
+	case o.Warmup > 0:
+		w.Warmup = Duration(o.Warmup)
+	case o.Warmup < 0:
+		w.Warmup = 0
+	}
+	if o.RateMBps > 0 {
+		w.RateMBps = o.RateMBps
+	}
+	if o.Window <= 0 {
+		o.Window = 10 * time.Second
+	}
+	if o.Out != "" {
+		if err := os.MkdirAll(o.Out, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	dataDir := o.DataDir
+	if dataDir == "" {
+		dataDir = o.Out
+	}
+	if dataDir == "" {
+		dataDir = "."
+	}
+	r := &Report{
+		Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: o.BrokerName, Bootstrap: o.Bootstrap, PID: o.BrokerPID, Config: o.BrokerConfig},
+		Machine: fingerprint(dataDir), Started: time.Now().UTC(),
+		DurationS: time.Duration(w.Duration).Seconds(), WarmupS: time.Duration(w.Warmup).Seconds(),
+		WindowS: o.Window.Seconds(),
+	}
+	if r.Broker.Name == "" {
+		r.Broker.Name = "broker"
+	}
+	topicBase := fmt.Sprintf("bench-%s-%d", sanitize(w.Name), time.Now().UnixMilli())
+	var topics []string
+	for i := range w.Topics {
+		t := topicBase
+		if w.Topics > 1 {
+			t = fmt.Sprintf("%s-%d", topicBase, i)
+		}
+		topics = append(topics, t)
+	}
+	r.Topics = topics
+
+	if err := raiseFileLimit(uint64(w.Producers+w.Consumers) + 256); err != nil {
+		return nil, err
+	}
+	var err error
+	if w.CatchUp() {
+		err = runCatchUp(ctx, o, w, topics, r)
+	} else {
+		err = runProduce(ctx, o, w, topics, r)
+	}
+	if err != nil {
+		return r, err
+	}
+	r.conclude(w)
+	if o.Out != "" {
+		if err := r.Write(o.Out); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' {
+			return c
+		}
+		return '_'
+	}, s)
+}
+
+// produceConfigs splits the workload's producers over its topics.
+func produceConfigs(o Options, w Workload, topics []string, lat, lag *loadgen.Histogram, st *loadgen.Stats) []loadgen.ProduceConfig {
+	var cfgs []loadgen.ProduceConfig
+	for i, t := range topics {
+		conns := w.Producers / len(topics)
+		if i < w.Producers%len(topics) {
+			conns++
+		}
+		cfgs = append(cfgs, loadgen.ProduceConfig{
+			Bootstrap: o.Bootstrap, Topic: t, Partitions: int32(w.Partitions), Create: true,
+			Conns: conns, InFlight: w.InFlight, Acks: w.AcksValue(), RecordsPerBatch: w.BatchRecords,
+			Shape: loadgen.RecordShape{Size: w.MessageSize, SizeDist: w.SizeDistribution,
+				KeyDist: w.KeyDistribution, KeySpace: w.KeySpace, Codec: w.Compression},
+			Stamp: true, Seed: uint64(i + 1),
+			Rate:    w.RateMBps * 1e6 * float64(conns) / float64(w.Producers),
+			Latency: lat, SendLag: lag, Stats: st,
+		})
+	}
+	return cfgs
+}
+
+// runProduce runs producers (and tailing consumers) for warm-up plus duration.
+func runProduce(ctx context.Context, o Options, w Workload, topics []string, r *Report) error {
+	lat, lag, e2e := loadgen.NewHistogram(), loadgen.NewHistogram(), loadgen.NewHistogram()
+	pst, fst := &loadgen.Stats{}, &loadgen.FetchStats{}
+	cfgs := produceConfigs(o, w, topics, lat, lag, pst)
+	total := time.Duration(w.Warmup + w.Duration)
+
+	// Create the topics first, so consumers can start before the first record.
+	for _, c := range cfgs {
+		took, err := createTopic(o.Bootstrap, c.Topic, c.Partitions)
+		if err != nil {
+			return err
+		}
+		if took > 5*time.Second {
+			r.Notes = append(r.Notes, fmt.Sprintf("topic %s (%d partitions) took %.1f s to create and serve every partition (not measured)", c.Topic, c.Partitions, took.Seconds()))
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(cfgs)+len(topics))
+	var consumerCancel context.CancelFunc = func() {}
+	if w.Consumers > 0 {
+		cctx, cc := context.WithCancel(ctx)
+		consumerCancel = cc
+		for i, t := range topics {
+			conns := max(1, w.Consumers/len(topics))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				if w.ConsumerGroup != "" {
+					err = consumeGroup(cctx, o.Bootstrap, w.ConsumerGroup, t, conns, e2e, fst)
+				} else {
+					_, err = loadgen.RunFetch(cctx, loadgen.FetchConfig{
+						Bootstrap: o.Bootstrap, Topic: t, Partitions: int32(w.Partitions), Conns: conns,
+						Tail: true, E2E: e2e, Stats: fst, MaxBytes: 16 << 20, PartitionMaxBytes: 1 << 20,
+					})
+				}
+				if err != nil && cctx.Err() == nil {
+					errs <- fmt.Errorf("consumer %d: %w", i, err)
+				}
+			}()
+		}
+	}
+
+	s := newSampler(o, r, total, time.Duration(w.Warmup))
+	s.produce, s.fetch, s.lat, s.lag, s.e2e = pst, fst, lat, lag, e2e
+	s.start()
+	var pwg sync.WaitGroup
+	results := make([]*loadgen.ProduceResult, len(cfgs))
+	for i, c := range cfgs {
+		c.Duration = total
+		pwg.Add(1)
+		go func() {
+			defer pwg.Done()
+			res, err := loadgen.RunProduce(ctx, c)
+			if err == nil {
+				err = res.Err()
+			}
+			results[i] = res
+			if err != nil {
+				errs <- fmt.Errorf("producer on %s: %w", c.Topic, err)
+				cancel()
+			}
+		}()
+	}
+	pwg.Wait()
+	s.producersDone()
+	if w.Consumers > 0 {
+		// Let the consumers read what was produced last, then stop them.
+		drain := time.Now().Add(5 * time.Second)
+		for time.Now().Before(drain) && fst.Records.Load() < pst.Records.Load() {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	consumerCancel()
+	wg.Wait()
+	s.stop()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		return err
+	}
+	for _, res := range results {
+		if res != nil {
+			r.Produce.Version = res.Version
+			for code, n := range res.Errors {
+				if r.Produce.Errors == nil {
+					r.Produce.Errors = map[int16]int64{}
+				}
+				r.Produce.Errors[code] += n
+			}
+		}
+	}
+	if w.RateMBps > 0 {
+		r.Produce.TargetMBps = w.RateMBps
+	}
+	if w.Consumers > 0 && fst.CoarseStamps.Load() > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d batches carried no nanosecond send stamp (compressed or values under 8 bytes): their end-to-end latency is from the millisecond CreateTime", fst.CoarseStamps.Load()))
+	}
+	if o.knownCeiling[0] > 0 {
+		r.Generator.CeilingMBps, r.Generator.CeilingRecordsPerSec = o.knownCeiling[0], o.knownCeiling[1]
+	} else if o.Ceiling && w.RateMBps == 0 {
+		c := cfgs[0]
+		c.Topic = "ceiling"
+		c.Conns = w.Producers
+		c.Rate = 0
+		c.Latency, c.SendLag, c.Stats = nil, nil, nil
+		c.Duration = min(5*time.Second, time.Duration(w.Duration))
+		c.Partitions = int32(min(w.Partitions, loadgen.SinkPartitions))
+		c.Conns = min(c.Conns, 64)
+		r.Generator.CeilingMBps, r.Generator.CeilingRecordsPerSec = ceiling(ctx, c)
+	}
+	return nil
+}
+
+// ceiling runs c against an in-process sink: the generator's rate when the broker costs
+// nothing (sharing the machine with the sink, so a lower bound).
+func ceiling(ctx context.Context, c loadgen.ProduceConfig) (mbps, rps float64) {
+	sink, err := loadgen.StartSink("127.0.0.1:0")
+	if err != nil {
+		return 0, 0
+	}
+	defer sink.Close()
+	c.Bootstrap = sink.Addr()
+	res, err := loadgen.RunProduce(ctx, c)
+	if err != nil || res.Elapsed <= 0 {
+		return 0, 0
+	}
+	return res.MBPerSec(), res.RecordsPerSec()
+}
+
+// createTopic creates a topic and waits until the broker serves every partition; it returns
+// how long that took.
+func createTopic(bootstrap, topic string, partitions int32) (time.Duration, error) {
+	start := time.Now()
+	c, err := loadgen.Dial(bootstrap, 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if _, err = c.Leaders(topic, partitions, true); err != nil {
+		return 0, err
+	}
+	err = c.WaitReady(topic, partitions, 5*time.Minute)
+	return time.Since(start), err
+}
+
+// runCatchUp produces the backlog (unmeasured), then measures consumers reading it all.
+func runCatchUp(ctx context.Context, o Options, w Workload, topics []string, r *Report) error {
+	lat, lag := loadgen.NewHistogram(), loadgen.NewHistogram()
+	pst := &loadgen.Stats{}
+	cfgs := produceConfigs(o, w, topics, lat, lag, pst)
+	backlog := int64(w.BacklogMB) * 1e6
+	if o.Progress != nil {
+		fmt.Fprintf(o.Progress, "producing a %d MB backlog (not measured)\n", w.BacklogMB)
+	}
+	for _, c := range cfgs {
+		if _, err := createTopic(o.Bootstrap, c.Topic, c.Partitions); err != nil {
+			return err
+		}
+	}
+	for _, c := range cfgs {
+		c.Rate = 0
+		perReq := int64(c.RecordsPerBatch) * int64(c.Shape.Size) * int64(c.Partitions) / int64(c.Conns)
+		c.Requests = (backlog/int64(len(cfgs)) + perReq - 1) / max(perReq, 1)
+		res, err := loadgen.RunProduce(ctx, c)
+		if err == nil {
+			err = res.Err()
+		}
+		if err != nil {
+			return fmt.Errorf("backlog: %w", err)
+		}
+	}
+	r.Notes = append(r.Notes, fmt.Sprintf("backlog: %.0f MB of record values produced before measuring (%s)", float64(pst.Bytes.Load())/1e6, lat.String()))
+	time.Sleep(2 * time.Second) // let the broker finish background work (flushes) before measuring
+
+	fst := &loadgen.FetchStats{}
+	s := newSampler(o, r, time.Duration(w.Duration), 0)
+	s.fetch = fst
+	s.tick = 200 * time.Millisecond
+	s.start()
+	var wg sync.WaitGroup
+	errs := make([]error, len(topics))
+	for i, t := range topics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = loadgen.RunFetch(ctx, loadgen.FetchConfig{
+				Bootstrap: o.Bootstrap, Topic: t, Partitions: int32(w.Partitions),
+				Conns: max(1, w.Consumers/len(topics)), Stats: fst, Duration: time.Duration(w.Duration),
+			})
+		}()
+	}
+	wg.Wait()
+	s.stop()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if fst.Bytes.Load() < backlog {
+		r.Notes = append(r.Notes, fmt.Sprintf("consumers read %.0f of %d MB before the duration ended", float64(fst.Bytes.Load())/1e6, w.BacklogMB))
+	}
+	return nil
+}
+
+// sampler takes the live counters every second: the progress display, the per-second series
+// for plots, the per-window table, and the broker's CPU and memory.
+type sampler struct {
+	o       Options
+	r       *Report
+	total   time.Duration
+	warmup  time.Duration
+	produce *loadgen.Stats
+	fetch   *loadgen.FetchStats
+	lat     *loadgen.Histogram
+	lag     *loadgen.Histogram
+	e2e     *loadgen.Histogram
+
+	// tick is the sampling period: 1 s, or 200 ms for a catch-up that may last seconds.
+	tick time.Duration
+	// prodEnd, once set, is the reading when the producers finished: produce numbers end
+	// there, consumers' go on while they drain.
+	prodEnd atomic.Pointer[counters]
+
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func newSampler(o Options, r *Report, total, warmup time.Duration) *sampler {
+	return &sampler{o: o, r: r, total: total, warmup: warmup, tick: time.Second, done: make(chan struct{})}
+}
+
+// counters is one reading of everything the sampler follows.
+type counters struct {
+	at                   time.Time
+	records, bytes       int64
+	fetchRecords, fbytes int64
+	lat, lag, e2e        *loadgen.Histogram
+	brokerCPU, self, all time.Duration
+}
+
+func (s *sampler) read() counters {
+	c := counters{at: time.Now(), self: selfCPU(), all: machineBusy()}
+	snap := func(h *loadgen.Histogram) *loadgen.Histogram {
+		if h == nil {
+			return loadgen.NewHistogram()
+		}
+		return h.Snapshot()
+	}
+	c.lat, c.lag, c.e2e = snap(s.lat), snap(s.lag), snap(s.e2e)
+	if s.produce != nil {
+		c.records, c.bytes = s.produce.Records.Load(), s.produce.Bytes.Load()
+	}
+	if s.fetch != nil {
+		c.fetchRecords, c.fbytes = s.fetch.Records.Load(), s.fetch.Bytes.Load()
+	}
+	if s.o.BrokerPID > 0 {
+		c.brokerCPU, _ = procCPU(s.o.BrokerPID)
+		if rss, _, err := procMem(s.o.BrokerPID); err == nil {
+			s.r.Broker.PeakRSSMB = max(s.r.Broker.PeakRSSMB, float64(rss)/(1<<20))
+		}
+	}
+	return c
+}
+
+// producersDone marks the end of the produce phase.
+func (s *sampler) producersDone() {
+	c := s.read()
+	s.prodEnd.Store(&c)
+}
+
+func (s *sampler) start() {
+	s.wg.Add(1)
+	go s.loop()
+}
+
+func (s *sampler) stop() {
+	close(s.done)
+	s.wg.Wait()
+}
+
+func (s *sampler) loop() {
+	defer s.wg.Done()
+	begin := s.read()
+	measureFrom := begin.at.Add(s.warmup)
+	var first *counters // at the end of warm-up
+	if s.warmup == 0 {
+		first = &begin
+	}
+	prev, winStart, shown := begin, begin, begin
+	tick := time.NewTicker(s.tick)
+	defer tick.Stop()
+	finish := func(c counters) {
+		if first == nil {
+			return
+		}
+		if c.at.Sub(winStart.at) > s.tick/2 && !winStart.at.Before(first.at) {
+			s.r.Windows = append(s.r.Windows, window(*first, winStart, c))
+		}
+		pend := c
+		if p := s.prodEnd.Load(); p != nil {
+			pend = *p
+		}
+		s.r.summarize(*first, pend, c, s.o)
+	}
+	for {
+		select {
+		case <-s.done:
+			c := s.read()
+			finish(c)
+			s.progress(c, begin, shown, true)
+			return
+		case <-tick.C:
+		}
+		c := s.read()
+		if first == nil && !c.at.Before(measureFrom) {
+			cc := c
+			first = &cc
+			winStart = c
+		}
+		if first != nil && c.at.After(first.at) {
+			s.r.Series = append(s.r.Series, point(*first, prev, c))
+			if c.at.Sub(winStart.at) >= s.o.Window-s.tick/2 {
+				s.r.Windows = append(s.r.Windows, window(*first, winStart, c))
+				winStart = c
+			}
+		}
+		if c.at.Sub(shown.at) >= time.Second-s.tick/2 {
+			s.progress(c, begin, shown, false)
+			shown = c
+		}
+		prev = c
+	}
+}
+
+// progress shows one line per second: a redrawn bar on a terminal, plain lines otherwise.
+func (s *sampler) progress(c, begin, prev counters, last bool) {
+	if s.o.Progress == nil {
+		return
+	}
+	el := c.at.Sub(begin.at)
+	frac := min(1, el.Seconds()/max(s.total.Seconds(), 1e-9))
+	dt := c.at.Sub(prev.at).Seconds()
+	phase := "run"
+	if el < s.warmup {
+		phase = "warm-up"
+	}
+	line := fmt.Sprintf("%s %5.1fs/%.0fs", phase, el.Seconds(), s.total.Seconds())
+	if s.produce != nil {
+		line += fmt.Sprintf("  produce %7.1f MB/s %9.0f rec/s  p99 %s", float64(c.bytes-prev.bytes)/1e6/dt,
+			float64(c.records-prev.records)/dt, fmtMs(c.lat.Since(prev.lat).Quantile(0.99)))
+	}
+	if s.fetch != nil && (c.fbytes > 0 || s.produce == nil) {
+		line += fmt.Sprintf("  consume %7.1f MB/s", float64(c.fbytes-prev.fbytes)/1e6/dt)
+		if s.e2e != nil && c.e2e.Count() > prev.e2e.Count() {
+			line += "  e2e p99 " + fmtMs(c.e2e.Since(prev.e2e).Quantile(0.99))
+		}
+	}
+	if !s.o.Terminal {
+		fmt.Fprintln(s.o.Progress, line)
+		return
+	}
+	const width = 24
+	n := int(frac * width)
+	bar := strings.Repeat("█", n) + strings.Repeat("░", width-n)
+	end := ""
+	if last {
+		end = "\n"
+	}
+	fmt.Fprintf(s.o.Progress, "\r\033[K%s %3.0f%% %s%s", bar, frac*100, line, end)
+}
+
+func fmtMs(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/1e6) }
+
+// point is one second of the time series.
+func point(first, prev, c counters) SeriesPoint {
+	dt := c.at.Sub(prev.at).Seconds()
+	l := c.lat.Since(prev.lat)
+	e := c.e2e.Since(prev.e2e)
+	return SeriesPoint{
+		T:              c.at.Sub(first.at).Seconds(),
+		ProduceMBps:    float64(c.bytes-prev.bytes) / 1e6 / dt,
+		ProduceRecords: float64(c.records-prev.records) / dt,
+		ConsumeMBps:    float64(c.fbytes-prev.fbytes) / 1e6 / dt,
+		Latency:        percentiles(l),
+		E2E:            percentiles(e),
+	}
+}
+
+// window summarizes [from, to] of the measured phase.
+func window(first, from, to counters) Window {
+	dt := to.at.Sub(from.at).Seconds()
+	return Window{
+		StartS: from.at.Sub(first.at).Seconds(), EndS: to.at.Sub(first.at).Seconds(),
+		ProduceMBps:    float64(to.bytes-from.bytes) / 1e6 / dt,
+		ProduceRecords: float64(to.records-from.records) / dt,
+		ConsumeMBps:    float64(to.fbytes-from.fbytes) / 1e6 / dt,
+		Latency:        percentiles(to.lat.Since(from.lat)),
+		E2E:            percentiles(to.e2e.Since(from.e2e)),
+	}
+}
+
+// summarize fills the report's overall numbers from the measured phase: [first, pend] for
+// the producers (pend: when they finished), [first, last] for consumers and CPU.
+func (r *Report) summarize(first, pend, last counters, o Options) {
+	psec := max(pend.at.Sub(first.at).Seconds(), 1e-9) // never 0: JSON has no NaN
+	r.MeasuredS = psec
+	r.Produce.Records = pend.records - first.records
+	r.Produce.Bytes = pend.bytes - first.bytes
+	r.Produce.RecordsPerSec = float64(r.Produce.Records) / psec
+	r.Produce.MBps = float64(r.Produce.Bytes) / 1e6 / psec
+	r.Produce.Latency = percentiles(pend.lat.Since(first.lat))
+	r.Produce.SendLag = percentiles(pend.lag.Since(first.lag))
+	sec := max(last.at.Sub(first.at).Seconds(), 1e-9)
+	r.Consume.Records = last.fetchRecords - first.fetchRecords
+	r.Consume.Bytes = last.fbytes - first.fbytes
+	r.Consume.RecordsPerSec = float64(r.Consume.Records) / sec
+	r.Consume.MBps = float64(r.Consume.Bytes) / 1e6 / sec
+	r.E2E = percentiles(last.e2e.Since(first.e2e))
+
+	gb := float64(r.Produce.Bytes+r.Consume.Bytes) / 1e9
+	self := last.self - first.self
+	r.Generator.Cores = self.Seconds() / sec
+	if gb > 0 {
+		r.Generator.CPUSecPerGB = self.Seconds() / gb
+	}
+	all := (last.all - first.all).Seconds()
+	r.MachineCPU.BusyCores = all / sec
+	r.MachineCPU.Cores = r.Machine.Cores
+	other := all - self.Seconds()
+	if o.BrokerPID > 0 {
+		b := (last.brokerCPU - first.brokerCPU).Seconds()
+		r.Broker.CPUSeconds = b
+		r.Broker.Cores = b / sec
+		if gb > 0 {
+			r.Broker.CPUSecPerGB = b / gb
+		}
+		other -= b
+		if _, peak, err := procMem(o.BrokerPID); err == nil {
+			r.Broker.PeakRSSMB = max(r.Broker.PeakRSSMB, float64(peak)/(1<<20))
+		}
+	}
+	r.MachineCPU.OtherCores = math.Max(other/sec, 0)
+}
+
+// percentiles reads a histogram in milliseconds.
+func percentiles(h *loadgen.Histogram) Percentiles {
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	return Percentiles{
+		Count: h.Count(), Mean: ms(h.Mean()),
+		P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)),
+		P999: ms(h.Quantile(0.999)), P9999: ms(h.Quantile(0.9999)), Max: ms(h.Max()),
+	}
+}
+
+// conclude says what limited the run, plainly.
+func (r *Report) conclude(w Workload) {
+	busy := r.MachineCPU.BusyCores / float64(max(r.MachineCPU.Cores, 1))
+	cpu := fmt.Sprintf("machine CPU %.0f%% busy (broker %.2f cores, generator %.2f, other processes %.2f, of %d)",
+		busy*100, r.Broker.Cores, r.Generator.Cores, r.MachineCPU.OtherCores, r.MachineCPU.Cores)
+	if r.Broker.PID == 0 {
+		cpu = fmt.Sprintf("machine CPU %.0f%% busy (generator %.2f cores, broker and others %.2f, of %d)",
+			busy*100, r.Generator.Cores, r.MachineCPU.BusyCores-r.Generator.Cores, r.MachineCPU.Cores)
+	}
+	switch {
+	case w.CatchUp():
+		if busy > 0.9 {
+			r.LimitedBy = "CPU: " + cpu
+		} else {
+			r.LimitedBy = "broker fetch path (" + cpu + ")"
+		}
+	case w.RateMBps > 0:
+		got := r.Produce.MBps / w.RateMBps
+		switch {
+		case got >= 0.97:
+			r.LimitedBy = fmt.Sprintf("offered load: the fixed rate of %.1f MB/s was met (%.1f MB/s); latency is the result", w.RateMBps, r.Produce.MBps)
+		case r.Produce.SendLag.P99 > 100:
+			r.LimitedBy = fmt.Sprintf("broker: the fixed rate of %.1f MB/s was NOT met (%.1f MB/s): the in-flight window stayed full, so sends fell behind schedule (send lag p99 %.0f ms), charged as latency; %s", w.RateMBps, r.Produce.MBps, r.Produce.SendLag.P99, cpu)
+		default:
+			r.LimitedBy = fmt.Sprintf("the fixed rate of %.1f MB/s was NOT met (%.1f MB/s); %s", w.RateMBps, r.Produce.MBps, cpu)
+		}
+	default:
+		ratio := 0.0
+		if r.Generator.CeilingMBps > 0 {
+			ratio = r.Produce.MBps / r.Generator.CeilingMBps
+		}
+		switch {
+		case ratio >= 0.8:
+			r.LimitedBy = fmt.Sprintf("generator: %.0f%% of its own ceiling against a sink (%.0f MB/s): the broker was NOT the limit; %s", ratio*100, r.Generator.CeilingMBps, cpu)
+		case busy > 0.9:
+			r.LimitedBy = "CPU: " + cpu + "; broker and generator share the machine"
+		default:
+			r.LimitedBy = "broker (" + cpu + "; not CPU-bound: waits such as fsync or the in-flight window)"
+		}
+	}
+	if r.Machine.LoadAvg > float64(r.Machine.Cores) || r.MachineCPU.OtherCores > 0.25 {
+		r.Notes = append(r.Notes, fmt.Sprintf("noisy machine: other processes used %.2f cores during the run (load average %.1f at the start on %d cores)",
+			r.MachineCPU.OtherCores, r.Machine.LoadAvg, r.Machine.Cores))
+	}
+	sort.Strings(r.Notes)
+}

@@ -1,0 +1,80 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/group"
+)
+
+// OffsetCommit: versions 2-9 (Kafka 4 removed v0-1, KIP-896). v6+ carries the leader epoch,
+// v7+ group.instance.id. A member commits with its member id and generation; generation -1
+// with no member id commits into an Empty group (or creates one): Kafka's "standalone"
+// offsets, used by clients that assign partitions themselves. RetentionTimeMillis (v2-4) is
+// ignored, as Kafka does since KIP-211. Unknown topics or partitions get
+// UNKNOWN_TOPIC_OR_PARTITION. In a consumer-protocol (KIP-848) group the generation is the
+// member epoch: a member must commit with v9+ and its current epoch (STALE_MEMBER_EPOCH).
+//
+// Durability: the commit is answered only once its records in __consumer_offsets are
+// synced by the engine's group commit (the same wait as an acks=all produce).
+func init() {
+	register(api{key: int16(kmsg.OffsetCommit), min: 2, max: 9, handle: handleOffsetCommit})
+}
+
+func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.OffsetCommitRequest)
+	v := c.version()
+	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	type slot struct{ ti, pi int }
+	var slots []slot
+	cr := group.CommitRequest{Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID, Generation: req.Generation,
+		MemberEpochAPI: v >= 9}
+	for ti, rt := range req.Topics {
+		t := kmsg.NewOffsetCommitResponseTopic()
+		t.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewOffsetCommitResponseTopicPartition()
+			p.Partition = rp.Partition
+			if !b.knownPartition(rt.Topic, rp.Partition) {
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				epoch := rp.LeaderEpoch
+				if v < 6 {
+					epoch = -1
+				}
+				cr.Offsets = append(cr.Offsets, group.CommitOffset{Topic: rt.Topic, Partition: rp.Partition,
+					Offset: rp.Offset, LeaderEpoch: epoch, Metadata: rp.Metadata})
+				slots = append(slots, slot{ti, len(t.Partitions)})
+			}
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	if len(cr.Offsets) == 0 {
+		return resp, nil
+	}
+	coord, lerr := b.coordinator()
+	errs := make([]*kerr.Error, len(cr.Offsets))
+	if lerr != nil {
+		for i := range errs {
+			errs[i] = lerr
+		}
+	} else {
+		var wait func() error
+		errs, wait = coord.Commit(cr)
+		if wait != nil {
+			if err := wait(); err != nil {
+				b.log.Warn("offset commit: written but not durable; answering COORDINATOR_NOT_AVAILABLE", "group", req.Group, "err", err)
+				for i := range errs {
+					if errs[i] == nil {
+						errs[i] = kerr.CoordinatorNotAvailable
+					}
+				}
+			}
+		}
+	}
+	for i, s := range slots {
+		resp.Topics[s.ti].Partitions[s.pi].ErrorCode = errCode(errs[i])
+	}
+	return resp, nil
+}

@@ -1,0 +1,85 @@
+package broker
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/group"
+)
+
+// JoinGroup: versions 0-9 (Kafka 4.0.1 restored v0-1, KAFKA-19444). v4+ makes a new dynamic
+// member join twice (MEMBER_ID_REQUIRED, KIP-394); v5+ carries group.instance.id (KIP-345);
+// v9+ lets a static leader rejoin without reassigning (SkipAssignment, KIP-814). v0 has no
+// rebalance timeout: the session timeout stands in, as in Kafka.
+//
+// The answer usually waits for the rebalance to complete (up to the rebalance timeout). The
+// handler parks on its worker goroutine like a long-poll fetch, after its turn ended
+// (Broker.handle), so the connection's later requests and every other connection go on.
+func init() {
+	register(api{key: int16(kmsg.JoinGroup), min: 0, max: 9, handle: handleJoinGroup})
+}
+
+func handleJoinGroup(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.JoinGroupRequest)
+	v := c.version()
+	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
+	coord, lerr := b.coordinator()
+	var res group.JoinResult
+	if lerr != nil {
+		res = group.JoinResult{Err: lerr, Generation: -1, MemberID: req.MemberID}
+	} else {
+		jr := group.JoinRequest{
+			Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID, ProtocolType: req.ProtocolType,
+			SessionTimeout:         time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
+			RebalanceTimeout:       time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,
+			ClientID:               clientID(c),
+			ClientHost:             clientHost(c.req.RemoteAddr),
+			RequireKnownMemberID:   v >= 4,
+			SupportsSkipAssignment: v >= 9,
+		}
+		if v == 0 {
+			jr.RebalanceTimeout = jr.SessionTimeout
+		}
+		for _, p := range req.Protocols {
+			// kmsg sub-slices bytes from the request frame, which is recycled after the
+			// response: the coordinator keeps a copy.
+			jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)})
+		}
+		var ok bool
+		if res, ok = await(b, coord.Join(jr)); !ok {
+			res = group.JoinResult{Err: kerr.CoordinatorNotAvailable, Generation: -1, MemberID: req.MemberID}
+		}
+	}
+	resp.ErrorCode = errCode(res.Err)
+	resp.Generation = res.Generation
+	resp.MemberID = res.MemberID
+	resp.LeaderID = res.Leader
+	resp.SkipAssignment = res.SkipAssignment
+	protocol := res.Protocol
+	resp.Protocol = &protocol
+	if v >= 7 {
+		if res.Err != nil {
+			resp.Protocol = nil
+		} else {
+			pt := res.ProtocolType
+			resp.ProtocolType = &pt
+		}
+	}
+	for _, m := range res.Members {
+		rm := kmsg.NewJoinGroupResponseMember()
+		rm.MemberID, rm.InstanceID, rm.ProtocolMetadata = m.MemberID, m.InstanceID, m.Metadata
+		resp.Members = append(resp.Members, rm)
+	}
+	return resp, nil
+}
+
+// clientID is the request header's client id ("" when null).
+func clientID(c *call) string {
+	if c.req.ClientID == nil {
+		return ""
+	}
+	return string(c.req.ClientID)
+}

@@ -1,0 +1,24 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Heartbeat: versions 0-4 (v3+ group.instance.id). REBALANCE_IN_PROGRESS tells a member of
+// a rebalancing group to rejoin; ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID and
+// FENCED_INSTANCE_ID fence stale members.
+func init() {
+	register(api{key: int16(kmsg.Heartbeat), min: 0, max: 4, handle: handleHeartbeat})
+}
+
+func handleHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.HeartbeatRequest)
+	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
+	coord, lerr := b.coordinator()
+	if lerr != nil {
+		resp.ErrorCode = lerr.Code
+		return resp, nil
+	}
+	resp.ErrorCode = errCode(coord.Heartbeat(req.Group, req.MemberID, req.InstanceID, req.Generation))
+	return resp, nil
+}

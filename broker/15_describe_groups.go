@@ -1,0 +1,58 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/group"
+)
+
+// DescribeGroups: versions 0-5 (v3+ authorized operations, v4+ instance ids). As in Kafka's
+// classic coordinator, an unknown group is described as Dead with no error, and members'
+// metadata and assignments (and the protocol) are shown only while the group is Stable. A
+// consumer-protocol (KIP-848) group gets GROUP_ID_NOT_FOUND ("not a classic group"), as in
+// Kafka: ConsumerGroupDescribe describes it.
+func init() {
+	register(api{key: int16(kmsg.DescribeGroups), min: 0, max: 5, handle: handleDescribeGroups})
+}
+
+func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.DescribeGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
+	coord, lerr := b.coordinator()
+	for _, id := range req.Groups {
+		g := kmsg.NewDescribeGroupsResponseGroup()
+		g.Group = id
+		g.AuthorizedOperations = topicAuthorizedOperationsUnknown
+		if lerr != nil {
+			g.ErrorCode = lerr.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		d, _ := coord.Describe(id)
+		if d.NotClassic {
+			g.ErrorCode = kerr.GroupIDNotFound.Code
+			msg := "Group " + id + " is not a classic group."
+			g.ErrorMessage = &msg
+			g.State = group.Dead.String()
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		g.State, g.ProtocolType, g.Protocol = d.State.String(), d.ProtocolType, d.Protocol
+		for _, m := range d.Members {
+			rm := kmsg.NewDescribeGroupsResponseGroupMember()
+			rm.MemberID, rm.InstanceID, rm.ClientID, rm.ClientHost = m.MemberID, m.InstanceID, m.ClientID, m.ClientHost
+			rm.ProtocolMetadata, rm.MemberAssignment = nonNil(m.Metadata), nonNil(m.Assignment)
+			g.Members = append(g.Members, rm)
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

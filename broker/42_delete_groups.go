@@ -1,0 +1,35 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DeleteGroups: versions 0-2. A group with members is refused (NON_EMPTY_GROUP), an unknown
+// one is GROUP_ID_NOT_FOUND; otherwise tombstones for its metadata and offsets are written
+// and synced before the answer.
+func init() {
+	register(api{key: int16(kmsg.DeleteGroups), min: 0, max: 2, handle: handleDeleteGroups})
+}
+
+func handleDeleteGroups(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.DeleteGroupsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	coord, lerr := b.coordinator()
+	for _, id := range req.Groups {
+		g := kmsg.NewDeleteGroupsResponseGroup()
+		g.Group = id
+		if lerr != nil {
+			g.ErrorCode = lerr.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		e, wait := coord.Delete(id)
+		if e == nil && wait != nil && wait() != nil {
+			e = kerr.CoordinatorNotAvailable
+		}
+		g.ErrorCode = errCode(e)
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}

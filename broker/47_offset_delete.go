@@ -1,0 +1,62 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/group"
+)
+
+// OffsetDelete: version 0 (KIP-496). Deletes committed offsets of an Empty group, or of
+// topics no member of a consumer group subscribes to (others: GROUP_SUBSCRIBED_TO_TOPIC);
+// a non-empty group of another protocol type is NON_EMPTY_GROUP.
+func init() {
+	register(api{key: int16(kmsg.OffsetDelete), min: 0, max: 0, handle: handleOffsetDelete})
+}
+
+func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.OffsetDeleteRequest)
+	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	coord, lerr := b.coordinator()
+	if lerr != nil {
+		resp.ErrorCode = lerr.Code
+		return resp, nil
+	}
+	want := make([]group.TopicPartitions, len(req.Topics))
+	known := make([][]bool, len(req.Topics))
+	for i, t := range req.Topics {
+		want[i].Topic = t.Topic
+		known[i] = make([]bool, len(t.Partitions))
+		for k, p := range t.Partitions {
+			if known[i][k] = b.knownPartition(t.Topic, p.Partition); known[i][k] {
+				want[i].Partitions = append(want[i].Partitions, p.Partition)
+			}
+		}
+	}
+	top, errs, wait := coord.DeleteOffsets(req.Group, want)
+	if top == nil && wait != nil && wait() != nil {
+		top = kerr.CoordinatorNotAvailable
+	}
+	resp.ErrorCode = errCode(top)
+	if top != nil {
+		return resp, nil
+	}
+	for i, t := range req.Topics {
+		rt := kmsg.NewOffsetDeleteResponseTopic()
+		rt.Topic = t.Topic
+		k := 0
+		for pi, p := range t.Partitions {
+			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
+			rp.Partition = p.Partition
+			if !known[i][pi] {
+				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			} else {
+				rp.ErrorCode = errCode(errs[i][k])
+				k++
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp, nil
+}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/logd/logd/bench"
+)
+
+// benchCommand is `logd bench`: workloads against any Kafka-protocol broker, reports and
+// plots, and the side-by-side comparison with Apache Kafka.
+func benchCommand() *cobra.Command {
+	cmd := groupCommand("bench", "Benchmark a broker with OMB-style workloads (list, run, compare)",
+		"  logd bench list\n"+
+			"  logd bench run --bootstrap 127.0.0.1:9092 --workload max-throughput --duration 30s --out out/max\n"+
+			"  logd bench compare --workloads max-throughput,e2e-latency --duration 20s --out out/compare")
+	cmd.AddCommand(benchListCommand(), benchRunCommand(), benchCompareCommand())
+	return cmd
+}
+
+func benchListCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: "List the built-in workloads",
+		Args:  usageArgs(0, 0, "logd bench list"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tDURATION\tDESCRIPTION")
+			for _, w := range bench.Builtins {
+				fmt.Fprintf(tw, "%s\t%v\t%s\n", w.Name, time.Duration(w.Duration), w.Description)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func benchRunCommand() *cobra.Command {
+	var o bench.Options
+	var workload string
+	var noCeiling bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run one workload against a broker and write DIR/report.json, report.md and SVG plots",
+		Long: "Run a workload (a built-in name from `logd bench list`, or a YAML file) against any\n" +
+			"Kafka-protocol broker. --broker-pid PID adds the broker's CPU seconds per GB and peak RSS\n" +
+			"(from /proc). Max-rate produce workloads then re-run the generator against an in-process\n" +
+			"sink for a few seconds, so the report can say when the generator, not the broker, was the limit.",
+		Example: "  logd bench run --workload max-throughput --duration 30s --out out/max --broker-pid $(pgrep -n logd)\n" +
+			"  logd bench run --workload bench/workloads/example.yaml --out out/example",
+		Args: usageArgs(0, 0, "logd bench run --workload NAME|FILE --out DIR"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, _, err := splitHostPort(o.Bootstrap); err != nil {
+				return usageError{err}
+			}
+			if o.Out == "" {
+				return usageError{fmt.Errorf("--out DIR is required (report.json, report.md and plots go there)")}
+			}
+			w, err := bench.LoadWorkload(workload)
+			if err != nil {
+				return usageError{err}
+			}
+			o.Workload = w
+			o.Ceiling = !noCeiling
+			o.Progress = cmd.ErrOrStderr()
+			o.Terminal = isTerminal(os.Stderr)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			r, err := bench.Run(ctx, o)
+			if err != nil {
+				return fmt.Errorf("bench %s: %v", w.Name, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: produce %.1f MB/s (%.0f records/s) p99 %.2f ms; consume %.1f MB/s; e2e p99 %.2f ms\nlimited by: %s\nreport: %s\n",
+				r.Workload, r.Produce.MBps, r.Produce.RecordsPerSec, r.Produce.Latency.P99, r.Consume.MBps, r.E2E.P99,
+				r.LimitedBy, filepath.Join(o.Out, "report.md"))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Bootstrap, "bootstrap", defaultBootstrap, "broker address HOST:PORT")
+	f.StringVar(&workload, "workload", "max-throughput", "built-in workload name (logd bench list) or YAML file")
+	f.DurationVar(&o.Duration, "duration", 0, "measured time (default: the workload's)")
+	f.DurationVar(&o.Warmup, "warmup", 0, "warm-up before measuring (default: the workload's; negative: none)")
+	f.Float64Var(&o.RateMBps, "rate", 0, "fixed produce rate in MB/s, overriding the workload's (latency then from intended send times)")
+	f.StringVar(&o.Out, "out", "", "directory for report.json, report.md and plots")
+	f.IntVar(&o.BrokerPID, "broker-pid", 0, "the broker's process id: report its CPU per GB and peak RSS from /proc")
+	f.StringVar(&o.BrokerName, "broker-name", "broker", "name of the broker in the report")
+	f.StringVar(&o.DataDir, "data-dir", "", "the broker's data directory, for the disk in the machine fingerprint")
+	f.DurationVar(&o.Window, "window", 10*time.Second, "report window")
+	f.BoolVar(&noCeiling, "no-ceiling", false, "skip measuring the generator's own ceiling against a sink")
+	return cmd
+}
+
+func benchCompareCommand() *cobra.Command {
+	var c bench.CompareOptions
+	var workloads string
+	cmd := &cobra.Command{
+		Use:   "compare",
+		Short: "Run workloads against Apache Kafka and logd side by side",
+		Long: "Start Apache Kafka (KRaft, combined broker+controller on loopback, from the jars that\n" +
+			"`scripts/kafka-tools.sh fetch` puts in tools/kafka/lib) and logd — with fsync before\n" +
+			"acks=all (its default) and with Kafka-like durability (no fsync) — one after the other\n" +
+			"on fresh data directories, run each workload against each, --runs times, and write\n" +
+			"DIR/compare.md and compare.json: medians, ratios against Kafka, the goals, overlaid plots,\n" +
+			"plus Kafka's own kafka-producer-perf-test against each broker as an independent check.",
+		Example: "  make bench-compare\n  logd bench compare --workloads max-throughput,iot-100b --duration 20s --runs 3 --out out/compare",
+		Args:    usageArgs(0, 0, "logd bench compare --out DIR"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.Out == "" {
+				return usageError{fmt.Errorf("--out DIR is required")}
+			}
+			for _, name := range strings.Split(workloads, ",") {
+				if name = strings.TrimSpace(name); name != "" {
+					c.Workloads = append(c.Workloads, name)
+				}
+			}
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			c.LogdBinary = self
+			c.Progress = cmd.ErrOrStderr()
+			c.Terminal = isTerminal(os.Stderr)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			cmp, err := bench.Compare(ctx, c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), cmp.Table())
+			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", filepath.Join(c.Out, "compare.md"))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&workloads, "workloads", strings.Join(bench.DefaultCompareWorkloads, ","), "comma-separated workloads (names or YAML files)")
+	f.DurationVar(&c.Duration, "duration", 20*time.Second, "measured time per workload run")
+	f.DurationVar(&c.Warmup, "warmup", 10*time.Second, "warm-up per workload run (the JVM needs a few seconds)")
+	f.IntVar(&c.Runs, "runs", 3, "runs per broker and workload (medians are reported)")
+	f.StringVar(&c.Out, "out", "", "output directory")
+	f.StringVar(&c.KafkaLib, "kafka-lib", "tools/kafka/lib", "directory of Apache Kafka's jars (scripts/kafka-tools.sh fetch)")
+	f.StringVar(&c.DataDir, "data-dir", "", "where the brokers keep data (default: a temporary directory)")
+	f.StringSliceVar(&c.Brokers, "brokers", []string{"kafka", "logd-fsync", "logd-nofsync"}, "brokers to run: kafka, logd-fsync, logd-nofsync")
+	f.BoolVar(&c.PerfTest, "perf-test", true, "also run Kafka's kafka-producer-perf-test against each broker")
+	return cmd
+}
+
+func splitHostPort(s string) (string, string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" || port == "" {
+		return "", "", fmt.Errorf("--bootstrap %q is not HOST:PORT (for example 127.0.0.1:9092)", s)
+	}
+	return host, port, nil
+}
+
+// isTerminal reports whether f is a terminal (progress bar) rather than a file or pipe
+// (plain progress lines).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

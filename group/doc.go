@@ -1,0 +1,89 @@
+// Package group is logd's consumer-group coordinator for the classic protocol (JoinGroup,
+// SyncGroup, Heartbeat, LeaveGroup, OffsetCommit/Fetch/Delete, DescribeGroups, ListGroups,
+// DeleteGroups) and for KIP-848's consumer protocol (ConsumerGroupHeartbeat,
+// ConsumerGroupDescribe), modelled on Kafka's GroupCoordinator/GroupMetadataManager.
+//
+// # State machine
+//
+// A pure, deterministic core: every request is a method call under the group's lock, every
+// timeout goes through an injected Clock (ManualClock in tests), and parked JoinGroup and
+// SyncGroup answers are delivered on 1-buffered channels. The broker waits on those channels
+// from its worker goroutine, after its connection turn has ended.
+//
+//	Empty ─join─► PreparingRebalance ─all joined, or timer─► CompletingRebalance ─leader sync─► Stable
+//	  ▲                 │ ▲                                       │                            │
+//	  └─no members left─┘ └────── join / leave / expiry / protocol change ───────────────────────┘
+//	Empty ─DeleteGroups, or every offset expired─► Dead (removed from the map)
+//
+// Kafka's rules kept: the first rebalance of an Empty group waits
+// group.initial.rebalance.delay.ms, extended while members keep arriving, up to the
+// rebalance timeout; the join completes early when every member rejoined and no KIP-394
+// member id is outstanding; members that did not rejoin by the rebalance timeout are dropped;
+// the protocol is the one every member supports with the most first-choice votes; members
+// parked in JoinGroup or SyncGroup do not expire; a static member (group.instance.id)
+// rejoining in Stable with the selected protocol unchanged takes its old place (and
+// assignment) under a new member id without a rebalance, and the old id gets
+// FENCED_INSTANCE_ID.
+//
+// # Consumer protocol (KIP-848)
+//
+// A group id is classic or consumer, never both: ConsumerGroupHeartbeat on a classic group
+// with members gets GROUP_ID_NOT_FOUND, JoinGroup on a consumer group with members gets
+// INCONSISTENT_GROUP_PROTOCOL; an empty group (offsets only) changes kind and keeps its
+// offsets. Online migration of a live group between the protocols is not implemented.
+//
+// The coordinator owns the assignment. Every membership, subscription or assignor change,
+// and every change of the subscribed topics' metadata (seen at each heartbeat through
+// Config.Topics), bumps the group epoch once; a heartbeat then computes the target
+// assignment of that epoch with the server-side assignor (uniform: balanced and sticky;
+// range: contiguous ranges per topic). Each member reconciles toward its target
+// incrementally (Kafka's CurrentAssignmentBuilder):
+//
+//	reconciled ─target moved─► unrevoked: its assignment minus the revoked partitions, epoch kept
+//	unrevoked ─owned partitions no longer hold the revoked ones─► epoch := target epoch,
+//	           with the target partitions nobody else holds ─► reconciled, or unreleased
+//	unreleased ─previous owners revoke─► picks them up ─► reconciled
+//
+// Invariant: no partition is ever in two members' assignments (or one's assignment and
+// another's revocation). A member that does not revoke within its rebalance timeout, or
+// whose session (ConsumerSessionTimeout, 45 s) expires, is removed. Epoch checks: a higher
+// epoch than the member's, or a lower one other than its previous epoch with a subset of
+// its partitions, is FENCED_MEMBER_EPOCH; the client rejoins with epoch 0 under the same
+// member id. Epoch -1 leaves; -2 (static members) keeps the instance's place and assignment
+// until its session expires, for a restart under a new member id. OffsetCommit (v9+) and
+// OffsetFetch v9 take the member epoch (STALE_MEMBER_EPOCH when it is not current).
+//
+// # Persistence: the __consumer_offsets log
+//
+// Records use Kafka's own key and value schemas (kmsg's OffsetCommitKey v1 / OffsetCommitValue
+// v3, GroupMetadataKey v2 / GroupMetadataValue v3) in uncompressed record batches, the
+// layout Kafka's kafka-dump-log --offsets-decoder understands (not yet checked against it):
+//
+//	key   int16 version │ 0,1: group, topic, partition │ 2: group
+//	value offset commit: offset, leader epoch, metadata, commit timestamp
+//	      group metadata: protocol type, generation, protocol, leader, state time, members
+//	      (id, instance id, client id/host, timeouts, subscription, assignment)
+//	key 3: group (ConsumerGroupMetadataKey) │ value v0: group epoch
+//	      null value: tombstone
+//
+// A group lives in partition abs(javaHashCode(group)) % partitions, Kafka's mapping. An
+// OffsetCommit is acknowledged after the group commit that syncs its record; the in-memory
+// offsets change at append time, in log order (a group's records are appended under its
+// lock). A restart replays every partition from its log start, last write wins, tombstones
+// delete; classic groups with members come back Stable with their sessions restarted.
+// Consumer groups persist only their group epoch (Kafka's member, target and current
+// assignment records, keys 4-8, are not written): they come back Empty at that epoch, their
+// members' heartbeats get UNKNOWN_MEMBER_ID and the clients rejoin with epoch 0, above
+// every epoch used before, so an offset commit of a pre-restart epoch is refused.
+// LogJournal bounds the log by rewriting the live records and moving the log start past the
+// old ones (see LogJournal).
+//
+// # Locks
+//
+// Coordinator.mu (group map) → group.mu (one group) → LogJournal.mu (closed flag) /
+// journalPart.mu (shared by appends, exclusive for a rewrite) → engine.Log.mu →
+// journalPart.imgMu. Config.Topics is called under group.mu (the broker reads its metadata
+// store, whose lock is never held while calling into the coordinator). Timer callbacks take group.mu themselves; a ManualClock runs them with
+// no clock lock held. No coordinator lock is held across an fsync wait: callers wait on the
+// returned functions after the locks are released.
+package group

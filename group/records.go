@@ -1,0 +1,159 @@
+package group
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/segment"
+)
+
+// Record is one keyed record of the offsets log; a nil Value is a tombstone.
+type Record struct {
+	Key, Value []byte
+}
+
+// Key and value versions written, Kafka's (GroupCoordinatorRecordSerde): offsets use key v1
+// and value v3 (with the leader epoch), classic groups key v2 and value v3 (static members),
+// consumer groups key v3 (ConsumerGroupMetadataKey) and value v0 (the group epoch). Older
+// versions are read too; Kafka's other KIP-848 records (members, target and current
+// assignments, keys 4-8) are not written and are skipped.
+const (
+	offsetKeyVersion        = 1
+	offsetValueVersion      = 3
+	groupKeyVersion         = 2
+	groupValueVersion       = 3
+	consumerGroupKeyVersion = 3
+)
+
+// consumerGroupKey is ConsumerGroupMetadataKey: int16 version 3, string group (not flexible).
+func consumerGroupKey(group string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, consumerGroupKeyVersion)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(group)))
+	return append(b, group...)
+}
+
+// consumerGroupValue is ConsumerGroupMetadataValue v0 (flexible): int16 version 0, int32
+// epoch, no tagged fields.
+func consumerGroupValue(epoch int32) []byte {
+	b := binary.BigEndian.AppendUint16(nil, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(epoch))
+	return append(b, 0)
+}
+
+// parseConsumerGroupRecord decodes a ConsumerGroupMetadata key and value (any later
+// fields of the value are ignored).
+func parseConsumerGroupRecord(key, value []byte) (group string, epoch int32, ok bool) {
+	if len(key) < 4 || len(value) < 6 {
+		return "", 0, false
+	}
+	n := int(binary.BigEndian.Uint16(key[2:]))
+	if len(key) != 4+n {
+		return "", 0, false
+	}
+	return string(key[4:]), int32(binary.BigEndian.Uint32(value[2:])), true
+}
+
+func offsetKey(group, topic string, partition int32) []byte {
+	k := kmsg.OffsetCommitKey{Version: offsetKeyVersion, Group: group, Topic: topic, Partition: partition}
+	return k.AppendTo(nil)
+}
+
+func offsetValue(o Offset) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version = offsetValueVersion
+	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime.UnixMilli()
+	return v.AppendTo(nil)
+}
+
+func groupKey(group string) []byte {
+	k := kmsg.GroupMetadataKey{Version: groupKeyVersion, Group: group}
+	return k.AppendTo(nil)
+}
+
+// groupValueLocked encodes a group's metadata record. REQUIRES: g.mu held.
+func groupValueLocked(g *group) []byte {
+	v := kmsg.NewGroupMetadataValue()
+	v.Version = groupValueVersion
+	v.ProtocolType = g.protocolType
+	v.Generation = g.generation
+	if g.protocol != "" {
+		p := g.protocol
+		v.Protocol = &p
+	}
+	if g.leader != "" {
+		l := g.leader
+		v.Leader = &l
+	}
+	v.CurrentStateTimestamp = g.stateTime.UnixMilli()
+	for _, m := range g.order {
+		mv := kmsg.NewGroupMetadataValueMember()
+		mv.MemberID, mv.InstanceID, mv.ClientID, mv.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost
+		mv.RebalanceTimeoutMillis = int32(m.rebalanceTimeout.Milliseconds())
+		mv.SessionTimeoutMillis = int32(m.sessionTimeout.Milliseconds())
+		mv.Subscription = m.metadata(g.protocol)
+		mv.Assignment = m.assignment
+		v.Members = append(v.Members, mv)
+	}
+	return v.AppendTo(nil)
+}
+
+// keyVersion is the version prefix every key starts with.
+func keyVersion(key []byte) (int16, bool) {
+	if len(key) < 2 {
+		return 0, false
+	}
+	return int16(binary.BigEndian.Uint16(key)), true
+}
+
+// encodeBatch builds one uncompressed record batch v2 holding recs, CRC included; the engine
+// stamps the offsets. now is the batch timestamp in milliseconds.
+func encodeBatch(recs []Record, now int64) []byte {
+	var body, scratch []byte
+	for i, r := range recs {
+		kr := kmsg.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
+		scratch = kr.AppendTo(scratch[:0])
+		kr.Length = int32(len(scratch) - 1) // everything after the (1-byte, zero) length varint
+		body = kr.AppendTo(body)
+	}
+	rb := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(recs) - 1),
+		FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		NumRecords: int32(len(recs)), Records: body,
+	}
+	rb.Length = int32(segment.HeaderSize - 12 + len(body))
+	b := rb.AppendTo(make([]byte, 0, segment.HeaderSize+len(body)))
+	binary.BigEndian.PutUint32(b[17:21], segment.CRC(b))
+	return b
+}
+
+var errBadRecord = errors.New("malformed offsets log record")
+
+// decodeBatch calls fn for each record of one batch. Compressed and control batches are
+// skipped: the coordinator never writes them (a client producing into the internal topic
+// is refused by the broker).
+func decodeBatch(batch []byte, fn func(Record)) error {
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(batch); err != nil {
+		return fmt.Errorf("%w: %v", errBadRecord, err)
+	}
+	if rb.Attributes&0x27 != 0 { // compression bits or control
+		return nil
+	}
+	rest := rb.Records
+	for i := int32(0); i < rb.NumRecords; i++ {
+		l, n := binary.Varint(rest)
+		if n <= 0 || l < 0 || int64(len(rest)-n) < l {
+			return errBadRecord
+		}
+		var kr kmsg.Record
+		if err := kr.ReadFrom(rest[:n+int(l)]); err != nil {
+			return fmt.Errorf("%w: %v", errBadRecord, err)
+		}
+		rest = rest[n+int(l):]
+		fn(Record{Key: kr.Key, Value: kr.Value})
+	}
+	return nil
+}

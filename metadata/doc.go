@@ -1,0 +1,42 @@
+// Package metadata holds the cluster's metadata.
+//
+// Two stores live here while the cluster work lands:
+//
+//   - Store, the single-node store the broker uses today: cluster id and topics in one JSON
+//     file, replaced atomically on every change.
+//   - Quorum, the Raft-replicated cluster state (the KRaft idea on hashicorp/raft), which the
+//     broker will move to: brokers, topics, partition assignments, leaders, leader and
+//     partition epochs, ISRs and configs.
+//
+// # The replicated state machine
+//
+//	Raft log entry  = EncodeCommand(command)        JSON {"op": ..., "body": ...}
+//	ClusterState    = Apply(entry 1) … Apply(entry n), or a snapshot + the entries after it
+//
+// ClusterState.Apply is deterministic: no clock, no randomness, maps iterated in sorted order,
+// so every voter computes the same state. What needs time or chance is decided by the
+// controller (the Raft leader) before it proposes: new topic ids, broker liveness (Heartbeats
+// stays in the controller's memory; only its FenceBroker/UnfenceBroker decisions are logged).
+//
+// Invariants after every command (checked by TestApplyIsDeterministic): every partition's ISR
+// is a non-empty subset of its replicas; a partition's leader is NoLeader or an ISR member that
+// is registered, unfenced and not shutting down; the leader epoch changes exactly when the
+// leader does and the partition epoch with every change of the partition, so a proposal based
+// on an older partition epoch (AlterPartition) is refused. Leaders come from the ISR; a replica
+// outside it leads only with unclean.leader.election.enable=true on the topic or an explicit
+// unclean ElectLeaders.
+//
+// Controller is the active controller's broker lifecycle on top of a Quorum: registration,
+// heartbeats (kept in memory), fencing brokers whose session ran out, unfencing brokers that
+// caught up, controlled shutdown. A node builds one when it becomes the Raft leader (after a
+// Barrier, so its state is current).
+//
+// # Raft
+//
+// Quorum runs hashicorp/raft with the TCP transport on the controller listener, LogStore (our
+// own Raft log, see its doc for the choice and its fsync rules) and hashicorp's file snapshot
+// store. Without voters it bootstraps a one-voter quorum of itself (single-node logd); with
+// voters every node bootstraps the same voter list on first start. Snapshots (the state as
+// JSON) are taken every SnapshotThreshold entries and the log is compacted behind them, so it
+// stays small.
+package metadata

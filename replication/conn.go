@@ -1,0 +1,278 @@
+package replication
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+)
+
+// Versions a follower speaks: Fetch v12 (topic names, CurrentLeaderEpoch, ReplicaID in the
+// body; flexible), OffsetForLeaderEpoch v3 (the first with ReplicaID) and ListOffsets v4 (the
+// first with CurrentLeaderEpoch).
+const (
+	fetchVersion                = 12
+	offsetForLeaderEpochVersion = 3
+	listOffsetsVersion          = 4
+	// maxResponseBytes bounds a response before its buffer is allocated.
+	maxResponseBytes = 256 << 20
+)
+
+// Conn is a follower's connection to a leader broker, speaking the Kafka protocol with the
+// follower's replica id. It implements LeaderClient. It is not safe for concurrent use: a
+// follower has one request in flight per leader. A Conn whose request failed midway (I/O
+// error, cancelled context) is broken and must be closed; the caller dials again.
+type Conn struct {
+	replicaID int32
+	clientID  string
+	// MaxWait and MinBytes are the fetch long-poll parameters (replica.fetch.wait.max.ms,
+	// replica.fetch.min.bytes).
+	MaxWait  time.Duration
+	MinBytes int32
+
+	c      net.Conn
+	corr   int32
+	broken error
+}
+
+// Dial connects to a leader broker at addr as replica replicaID.
+func Dial(ctx context.Context, addr string, replicaID int32) (*Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{replicaID: replicaID, clientID: fmt.Sprintf("logd-replica-%d", replicaID),
+		MaxWait: 500 * time.Millisecond, MinBytes: 1, c: c}, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.c.Close() }
+
+// Err is why the connection broke, or nil while it is usable.
+func (c *Conn) Err() error { return c.broken }
+
+// OffsetForLeaderEpoch implements LeaderClient.
+func (c *Conn) OffsetForLeaderEpoch(ctx context.Context, tp engine.TopicPartition, currentLeaderEpoch, epoch int32) (engine.EpochEndOffset, error) {
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.SetVersion(offsetForLeaderEpochVersion)
+	req.ReplicaID = c.replicaID
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = tp.Topic
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = tp.Partition, currentLeaderEpoch, epoch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kresp, err := c.roundTrip(ctx, req)
+	if err != nil {
+		return engine.EpochEndOffset{}, err
+	}
+	resp := kresp.(*kmsg.OffsetForLeaderEpochResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return engine.EpochEndOffset{}, fmt.Errorf("%s: OffsetForLeaderEpoch answered %d topics", tp, len(resp.Topics))
+	}
+	p := resp.Topics[0].Partitions[0]
+	if err := codeError(p.ErrorCode); err != nil {
+		return engine.EpochEndOffset{}, fmt.Errorf("%s: OffsetForLeaderEpoch: %w", tp, err)
+	}
+	return engine.EpochEndOffset{Epoch: p.LeaderEpoch, EndOffset: p.EndOffset}, nil
+}
+
+// LogStartOffset implements LeaderClient.
+func (c *Conn) LogStartOffset(ctx context.Context, tp engine.TopicPartition, currentLeaderEpoch int32) (int64, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.SetVersion(listOffsetsVersion)
+	req.ReplicaID = c.replicaID
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = tp.Topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = tp.Partition, currentLeaderEpoch, -2 // earliest
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kresp, err := c.roundTrip(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	resp := kresp.(*kmsg.ListOffsetsResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return 0, fmt.Errorf("%s: ListOffsets answered %d topics", tp, len(resp.Topics))
+	}
+	p := resp.Topics[0].Partitions[0]
+	if err := codeError(p.ErrorCode); err != nil {
+		return 0, fmt.Errorf("%s: ListOffsets: %w", tp, err)
+	}
+	return p.Offset, nil
+}
+
+// Fetch implements LeaderClient.
+func (c *Conn) Fetch(ctx context.Context, tp engine.TopicPartition, currentLeaderEpoch int32, offset int64, maxBytes int32) (FetchResult, error) {
+	res, err := c.FetchMany(ctx, []PartitionFetch{{TP: tp, CurrentLeaderEpoch: currentLeaderEpoch, Offset: offset}}, maxBytes, maxBytes)
+	if err != nil {
+		return FetchResult{}, err
+	}
+	return res[0].FetchResult, res[0].Err
+}
+
+// PartitionFetch is one partition of a follower's Fetch.
+type PartitionFetch struct {
+	TP                 engine.TopicPartition
+	CurrentLeaderEpoch int32
+	Offset             int64
+}
+
+// PartitionFetchResult is one partition's answer: records and offsets, or Err (wrapping this
+// package's sentinels where the leader answered one).
+type PartitionFetchResult struct {
+	FetchResult
+	Err error
+}
+
+// FetchMany fetches several partitions in one request (Kafka's fetcher threads do, one per
+// leader): each at most partitionMaxBytes, the response at most maxBytes (the first batch
+// always whole). The answers are in the order of parts; the returned error is the request's
+// (a broken connection, a request-level error code), after which the Conn may be broken. The
+// records are copies owned by the caller.
+func (c *Conn) FetchMany(ctx context.Context, parts []PartitionFetch, maxBytes, partitionMaxBytes int32) ([]PartitionFetchResult, error) {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(fetchVersion)
+	req.ReplicaID = c.replicaID
+	req.MaxWaitMillis = int32(c.MaxWait / time.Millisecond)
+	req.MinBytes, req.MaxBytes = c.MinBytes, maxBytes
+	req.SessionEpoch = -1 // no fetch session (KIP-227)
+	for _, pf := range parts {
+		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != pf.TP.Topic {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = pf.TP.Topic
+			req.Topics = append(req.Topics, rt)
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch, rp.FetchOffset, rp.PartitionMaxBytes = pf.TP.Partition, pf.CurrentLeaderEpoch, pf.Offset, partitionMaxBytes
+		rp.LastFetchedEpoch, rp.LogStartOffset = -1, -1
+		rt := &req.Topics[len(req.Topics)-1]
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	kresp, err := c.roundTrip(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	resp := kresp.(*kmsg.FetchResponse)
+	if err := codeError(resp.ErrorCode); err != nil {
+		return nil, fmt.Errorf("Fetch: %w", err)
+	}
+	answers := make(map[engine.TopicPartition]*kmsg.FetchResponseTopicPartition, len(parts))
+	for ti := range resp.Topics {
+		for pi := range resp.Topics[ti].Partitions {
+			p := &resp.Topics[ti].Partitions[pi]
+			answers[engine.TopicPartition{Topic: resp.Topics[ti].Topic, Partition: p.Partition}] = p
+		}
+	}
+	out := make([]PartitionFetchResult, len(parts))
+	for i, pf := range parts {
+		p := answers[pf.TP]
+		switch {
+		case p == nil:
+			out[i].Err = fmt.Errorf("%s: Fetch answered without the partition", pf.TP)
+		case codeError(p.ErrorCode) != nil:
+			out[i].Err = fmt.Errorf("%s: Fetch: %w", pf.TP, codeError(p.ErrorCode))
+		default:
+			out[i].FetchResult = FetchResult{Records: p.RecordBatches, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
+		}
+	}
+	return out, nil
+}
+
+// codeError maps a Kafka error code to an error, this package's sentinels where one fits.
+func codeError(code int16) error {
+	ke := kerr.ErrorForCode(code)
+	switch {
+	case ke == nil:
+		return nil
+	case errors.Is(ke, kerr.FencedLeaderEpoch):
+		return fmt.Errorf("%w: %w", ErrFencedLeaderEpoch, ke)
+	case errors.Is(ke, kerr.NotLeaderForPartition):
+		return fmt.Errorf("%w: %w", ErrNotLeader, ke)
+	case errors.Is(ke, kerr.OffsetOutOfRange):
+		return fmt.Errorf("%w: %w", ErrOffsetOutOfRange, ke)
+	}
+	return ke
+}
+
+// roundTrip sends one request and reads its response. The context's deadline (and the
+// fetch's MaxWait) bound the wait; a failure breaks the connection.
+func (c *Conn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if c.broken != nil {
+		return nil, c.broken
+	}
+	fail := func(err error) (kmsg.Response, error) {
+		c.broken = fmt.Errorf("replica connection broken: %w", err)
+		c.c.Close()
+		return nil, c.broken
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.MaxWait + 30*time.Second)
+	}
+	c.c.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if !stop() && c.broken == nil {
+			// Cancelled: the deadline may be cut at any moment from now on.
+			c.broken = fmt.Errorf("replica connection broken: %w", ctx.Err())
+			c.c.Close()
+		}
+	}()
+
+	c.corr++
+	corr := c.corr
+	buf := make([]byte, 4, 64)
+	buf = binary.BigEndian.AppendUint16(buf, uint16(req.Key()))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(req.GetVersion()))
+	buf = binary.BigEndian.AppendUint32(buf, uint32(corr))
+	buf = binary.BigEndian.AppendUint16(buf, uint16(len(c.clientID)))
+	buf = append(buf, c.clientID...)
+	if req.IsFlexible() {
+		buf = append(buf, 0) // request header v2: no tagged fields
+	}
+	buf = req.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	if _, err := c.c.Write(buf); err != nil {
+		return fail(err)
+	}
+
+	var hdr [8]byte
+	if _, err := io.ReadFull(c.c, hdr[:]); err != nil {
+		return fail(err)
+	}
+	size := int64(binary.BigEndian.Uint32(hdr[:4]))
+	if size < 4 || size > maxResponseBytes {
+		return fail(fmt.Errorf("response size %d", size))
+	}
+	if got := int32(binary.BigEndian.Uint32(hdr[4:])); got != corr {
+		return fail(fmt.Errorf("correlation id %d, want %d", got, corr))
+	}
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(c.c, body); err != nil {
+		return fail(err)
+	}
+	if req.IsFlexible() {
+		// Response header v1: tagged fields (a count we expect to be zero).
+		if len(body) == 0 || body[0] != 0 {
+			return fail(errors.New("response header carries tagged fields"))
+		}
+		body = body[1:]
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if err := resp.ReadFrom(body); err != nil {
+		return fail(err)
+	}
+	return resp, nil
+}

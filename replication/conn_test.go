@@ -1,0 +1,86 @@
+package replication_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logd/logd/broker"
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/net/server"
+	"github.com/logd/logd/replication"
+)
+
+// TestConnSpeaksToBroker runs the follower's wire client against a real single-node broker:
+// OffsetForLeaderEpoch answers where epoch 0 ends, and a replica fetch is refused with
+// NOT_LEADER_OR_FOLLOWER (a single node leads no followers), mapped to ErrNotLeader.
+func TestConnSpeaksToBroker(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	cfg.AdvertisedPort = int32(p)
+	b, err := broker.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{HeaderVersion: broker.HeaderVersion, Logf: func(string, ...any) {}}, b)
+	if err := srv.Start(addr); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		b.BeginShutdown()
+		srv.Shutdown(ctx)
+		b.Close()
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("t"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < 3; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c, err := replication.Dial(ctx, addr, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tp := engine.TopicPartition{Topic: "t", Partition: 0}
+	got, err := c.OffsetForLeaderEpoch(ctx, tp, 0, 0)
+	if err != nil || got != (engine.EpochEndOffset{Epoch: 0, EndOffset: 3}) {
+		t.Fatalf("OffsetForLeaderEpoch: %+v %v", got, err)
+	}
+	if _, err := c.OffsetForLeaderEpoch(ctx, tp, 5, 0); err == nil {
+		t.Fatal("a newer current leader epoch than the broker's must be refused")
+	}
+	if _, err := c.Fetch(ctx, tp, 0, 0, 1<<20); !errors.Is(err, replication.ErrNotLeader) {
+		t.Fatalf("replica fetch from a single node: %v", err)
+	}
+	// The connection stays usable after error answers.
+	if _, err := c.OffsetForLeaderEpoch(ctx, tp, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,225 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/logd/logd/engine"
+)
+
+// Controller commits ISR changes (the metadata quorum's AlterPartition). It returns the
+// partition's new committed state.
+type Controller interface {
+	AlterPartition(ctx context.Context, tp engine.TopicPartition, change IsrChange) (PartitionState, error)
+}
+
+// LeaderPartition is the leader-side driver of one partition: it feeds its Leader with
+// appends, follower fetches and the clock, and applies each Ready — the log's high
+// watermark, the answers to waiting produce requests, ISR changes sent to the controller.
+// Safe for concurrent use.
+type LeaderPartition struct {
+	tp  engine.TopicPartition
+	log *engine.Log
+	ctl Controller
+	now func() time.Time
+
+	mu      sync.Mutex // guards the fields below; never held across I/O or a callback
+	leader  *Leader
+	waiters map[uint64]chan error
+	nextID  uint64
+}
+
+// NewLeaderPartition starts leading tp over its log in state st (st.Leader is this broker).
+// The log must be replicated (ErrNotReplicated). Like Kafka's makeLeader, it records that the
+// new leader epoch starts at the log end offset, so OffsetForLeaderEpoch answers the current
+// epoch before anything is appended in it. now is the clock (tests inject one).
+func NewLeaderPartition(cfg Config, tp engine.TopicPartition, log *engine.Log, st PartitionState, ctl Controller, now func() time.Time) (*LeaderPartition, error) {
+	if !log.Replicated() {
+		return nil, fmt.Errorf("%s: %w", tp, ErrNotReplicated)
+	}
+	if err := log.AssignEpochStartOffset(st.LeaderEpoch, log.LogEndOffset()); err != nil {
+		return nil, err
+	}
+	l, err := NewLeader(cfg, st, log.LogEndOffset(), log.HighWatermark(), now())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", tp, err)
+	}
+	return &LeaderPartition{tp: tp, log: log, ctl: ctl, now: now, leader: l, waiters: map[uint64]chan error{}}, nil
+}
+
+// LeaderEpoch is the epoch this driver leads.
+func (p *LeaderPartition) LeaderEpoch() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leader.LeaderEpoch()
+}
+
+// ISR is the committed ISR.
+func (p *LeaderPartition) ISR() []int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.leader.ISR()
+}
+
+// Produce appends one produce request's batches as the leader and waits as acks asks: 1
+// returns after the append, -1 once the leader has synced the batches and the ISR has them
+// (the high watermark passed them), or with a retriable error whose outcome is unknown
+// (ErrNotLeader, ErrTimedOut, ctx's error). acks=0 is the broker's business (acks=1 here).
+func (p *LeaderPartition) Produce(ctx context.Context, data []byte, acks int16, timeout time.Duration) (engine.AppendResult, error) {
+	res, err := p.Append(data, acks)
+	if err != nil || acks != -1 {
+		return res, err
+	}
+	if err := p.log.WaitDurable(res.SyncSeq); err != nil {
+		// Appended, maybe replicated, not durable here: unknown outcome, retriable.
+		return res, err
+	}
+	return res, p.WaitReplicated(ctx, res.LastOffset, timeout)
+}
+
+// Append appends one produce request's batches as the leader, stamped with its epoch, after
+// the acks=all check (ErrNotEnoughReplicas, nothing appended). It does not wait: an acks=all
+// caller waits for the log's durability and then WaitReplicated.
+func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, error) {
+	p.mu.Lock()
+	err := p.leader.CheckAppend(acks)
+	epoch := p.leader.LeaderEpoch()
+	p.mu.Unlock()
+	if err != nil {
+		return engine.AppendResult{}, err
+	}
+	res, err := p.log.Append(data, engine.AppendOptions{LeaderEpoch: epoch})
+	if err != nil {
+		return res, err
+	}
+	p.mu.Lock()
+	rd := p.leader.Appended(p.log.LogEndOffset(), p.now())
+	p.mu.Unlock()
+	p.apply(rd)
+	return res, nil
+}
+
+// WaitReplicated waits until the high watermark passes lastOffset (every ISR member has it),
+// or answers a retriable error whose outcome is unknown (ErrNotLeader, ErrTimedOut, ctx's
+// error), or ErrNotEnoughReplicasAfterAppend.
+func (p *LeaderPartition) WaitReplicated(ctx context.Context, lastOffset int64, timeout time.Duration) error {
+	ch := make(chan error, 1)
+	p.mu.Lock()
+	p.nextID++
+	id := p.nextID
+	p.waiters[id] = ch
+	now := p.now()
+	rd := p.leader.Wait(id, lastOffset+1, now.Add(timeout), now)
+	p.mu.Unlock()
+	p.apply(rd)
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		p.mu.Lock()
+		delete(p.waiters, id)
+		p.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// FollowerFetched tells the leader that replica fetched from offset, so it has everything
+// below: the follower's LEO moves, and with it maybe the high watermark and the ISR. The
+// broker calls it for each partition of a replica's Fetch, before reading.
+func (p *LeaderPartition) FollowerFetched(replica int32, offset int64) error {
+	p.mu.Lock()
+	rd, err := p.leader.FollowerFetch(replica, offset, p.now())
+	p.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	p.apply(rd)
+	return nil
+}
+
+// ServeFetch answers a follower's fetch from offset: the leader learns the follower has
+// everything below offset, and the follower gets the batches from offset up to the log end
+// (followers read past the high watermark) and the high watermark.
+func (p *LeaderPartition) ServeFetch(replica int32, offset int64, maxBytes int32) (FetchResult, error) {
+	if err := p.FollowerFetched(replica, offset); err != nil {
+		return FetchResult{}, err
+	}
+	hw := p.log.HighWatermark() // loaded before the read: never past the records sent
+	r, err := p.log.Read(offset, maxBytes, p.log.LogEndOffset())
+	if err != nil {
+		return FetchResult{}, err
+	}
+	defer r.Release()
+	res := FetchResult{Records: make([]byte, r.Len), HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
+	if r.Len > 0 {
+		if _, err := r.File.ReadAt(res.Records, r.Pos); err != nil {
+			return FetchResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// Tick advances the clock: lagging followers are proposed out of the ISR, expired produce
+// waits answered.
+func (p *LeaderPartition) Tick() {
+	p.mu.Lock()
+	rd := p.leader.Tick(p.now())
+	p.mu.Unlock()
+	p.apply(rd)
+}
+
+// ApplyState adopts a newer committed state of the same leader epoch (an ISR change, a
+// reassignment). ErrFencedLeaderEpoch means this broker must stop leading: call Resign.
+func (p *LeaderPartition) ApplyState(st PartitionState) error {
+	p.mu.Lock()
+	rd, err := p.leader.ApplyState(st, p.now())
+	p.mu.Unlock()
+	p.apply(rd)
+	return err
+}
+
+// Resign stops leading: waiting produce requests are answered ErrNotLeader.
+func (p *LeaderPartition) Resign() {
+	p.mu.Lock()
+	rd := p.leader.Resign()
+	p.mu.Unlock()
+	p.apply(rd)
+}
+
+// apply carries out a Ready outside p.mu.
+func (p *LeaderPartition) apply(rd Ready) {
+	if rd.HWAdvanced {
+		p.log.SetHighWatermark(rd.HighWatermark)
+	}
+	if len(rd.Completed) > 0 {
+		p.mu.Lock()
+		for _, c := range rd.Completed {
+			if ch, ok := p.waiters[c.ID]; ok {
+				ch <- c.Err
+				delete(p.waiters, c.ID)
+			}
+		}
+		p.mu.Unlock()
+	}
+	if rd.Propose != nil {
+		go p.propose(*rd.Propose)
+	}
+}
+
+// propose sends an ISR change to the controller and applies the answer.
+func (p *LeaderPartition) propose(change IsrChange) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := p.ctl.AlterPartition(ctx, p.tp, change)
+	if err == nil {
+		err = p.ApplyState(st)
+	}
+	if err != nil && !errors.Is(err, ErrFencedLeaderEpoch) {
+		p.mu.Lock()
+		p.leader.ChangeFailed()
+		p.mu.Unlock()
+	}
+}
