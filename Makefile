@@ -34,6 +34,7 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzDecompress -fuzztime=$(FUZZTIME) ./internal/compress
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeEntries -fuzztime=$(FUZZTIME) ./metadata
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeCommand -fuzztime=$(FUZZTIME) ./metadata
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeBatch -fuzztime=$(FUZZTIME) ./group
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s

@@ -277,7 +277,7 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) HeartbeatResult {
 	c.setConsumerStateLocked(g)
 	res := HeartbeatResult{MemberID: m.id, MemberEpoch: m.epoch, HeartbeatInterval: c.cfg.ConsumerHeartbeatInterval}
 	full := req.MemberEpoch == JoinEpoch || (req.RebalanceTimeout >= 0 && req.SubscribedTopics != nil && req.Owned != nil)
-	if full || before == nil || !before.equal(m.assigned) {
+	if full || !before.equal(m.assigned) {
 		res.Assignment = m.assigned.list()
 	}
 	if cg.epoch != startEpoch {
@@ -327,6 +327,9 @@ func (c *Coordinator) joinConsumerLocked(g *group, req *HeartbeatRequest) (*cmem
 	if m := cg.members[req.MemberID]; m != nil {
 		if req.InstanceID != nil && (m.instanceID == nil || *m.instanceID != *req.InstanceID) {
 			return nil, kerr.FencedInstanceID
+		}
+		if m.epoch == StaticLeaveEpoch { // the static member came back under its old id
+			m.epoch = m.prevEpoch
 		}
 		return m, nil
 	}

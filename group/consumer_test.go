@@ -1,7 +1,9 @@
 package group
 
 import (
+	"flag"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -368,4 +370,95 @@ func TestConsumerRegexSubscription(t *testing.T) {
 	bad := "orders-("
 	mustErr(t, k.c.ConsumerHeartbeat(HeartbeatRequest{Group: "g", MemberID: "b", RebalanceTimeout: time.Minute,
 		SubscribedRegex: &bad, Owned: []TopicPartitionsID{}}).Err, kerr.InvalidRegularExpression)
+}
+
+var reconcileSeed = flag.Int64("reconcile.seed", 0, "seed of TestConsumerRandomReconcile (0: time-based)")
+
+// TestConsumerRandomReconcile drives random joins, leaves, topic growth, silent members and
+// heartbeats, and checks after every step that no partition is held by two members (the
+// coordinator's assigned ∪ revoking sets, and what the clients think they own), and that a
+// group left alone converges to a Stable, complete assignment.
+func TestConsumerRandomReconcile(t *testing.T) {
+	seed := *reconcileSeed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	t.Logf("seed %d (rerun with -reconcile.seed)", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	k := newKIP848(t)
+	k.addTopic("t", 5)
+	k.addTopic("u", 3)
+	clients := map[string]*client{}
+	next := 0
+	for step := 0; step < 400; step++ {
+		switch op := rng.IntN(10); {
+		case op == 0 && len(clients) < 6:
+			next++
+			id := fmt.Sprintf("m%d", next)
+			topics := []string{"t", "u"}
+			if rng.IntN(3) == 0 {
+				topics = []string{"t"}
+			}
+			clients[id] = k.join(id, topics...)
+		case op == 1 && len(clients) > 0:
+			for id := range clients {
+				mustErr(t, k.hb(id, LeaveEpoch, nil).Err, nil)
+				delete(clients, id)
+				break
+			}
+		case op == 2 && rng.IntN(10) == 0:
+			k.addTopic("t", k.topics["t"].Partitions+1)
+		case op == 3:
+			k.clock.Advance(time.Second)
+		default:
+			for _, cl := range clients {
+				if rng.IntN(2) == 0 {
+					if r := k.hb(cl.id, cl.epoch, cl.owned); r.Err == nil {
+						cl.epoch = r.MemberEpoch
+						if r.Assignment != nil {
+							cl.owned = r.Assignment
+						}
+					} else {
+						delete(clients, cl.id) // expired or fenced: it drops everything
+					}
+				}
+			}
+		}
+		checkServerExclusive(t, k)
+		cls := make([]*client, 0, len(clients))
+		for _, cl := range clients {
+			cls = append(cls, cl)
+		}
+		checkExclusive(t, cls...)
+	}
+	for i := 0; i < 10; i++ {
+		for _, cl := range clients {
+			k.beat(cl)
+		}
+	}
+	if d, _ := k.c.DescribeConsumer("g"); len(clients) > 0 && d.State != Stable {
+		t.Fatalf("not converged: %+v", d)
+	}
+}
+
+func checkServerExclusive(t *testing.T, k *kip848) {
+	t.Helper()
+	g := k.c.lockGroup("g")
+	if g == nil {
+		return
+	}
+	defer g.mu.Unlock()
+	seen := partitionSet{}
+	for _, m := range g.cg.members {
+		for _, s := range []partitionSet{m.assigned, m.revoking} {
+			for tid, ps := range s {
+				for p := range ps {
+					if seen.has(tid, p) {
+						t.Fatalf("partition %v/%d held twice", tid[0], p)
+					}
+					seen.add(tid, p)
+				}
+			}
+		}
+	}
 }
