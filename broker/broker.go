@@ -5,6 +5,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -132,6 +133,12 @@ type Broker struct {
 	journal      *group.LogJournal // guarded by groupsMu; set before groups
 	groupsClosed bool              // guarded by groupsMu
 
+	// Follower role (Config.Replicated): one replication.Fetcher per leader broker address.
+	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
+	// b.partition returns (openMu and mu released).
+	replMu   sync.Mutex
+	fetchers map[string]*fetcherRun // guarded by replMu
+
 	loaded    chan struct{} // closed when openAll is done
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -187,7 +194,49 @@ func New(cfg Config) (*Broker, error) {
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	go b.openAll()
 	b.warmGroups()
+	if cfg.Replicated {
+		go b.tickLeaders()
+	}
 	return b, nil
+}
+
+// leaderTickInterval is how often led partitions see the clock: lagging followers leave the
+// ISR and timed-out acks=all waits are answered within it.
+const leaderTickInterval = 100 * time.Millisecond
+
+// tickLeaders ticks every led partition until the broker closes, then resigns them all, so
+// that no acks=all produce waits past shutdown (they get NOT_LEADER_OR_FOLLOWER, retriable).
+func (b *Broker) tickLeaders() {
+	t := time.NewTicker(leaderTickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.closing:
+			for _, part := range b.openPartitions() {
+				if lp := part.leader.Swap(nil); lp != nil {
+					lp.Resign()
+				}
+			}
+			return
+		case <-t.C:
+		}
+		for _, part := range b.openPartitions() {
+			if lp := part.leader.Load(); lp != nil {
+				lp.Tick()
+			}
+		}
+	}
+}
+
+// openPartitions lists the open partitions.
+func (b *Broker) openPartitions() []*partition {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]*partition, 0, len(b.parts))
+	for _, p := range b.parts {
+		out = append(out, p)
+	}
+	return out
 }
 
 // openAll opens every partition's log in the background, so the broker is ready at once while
@@ -224,6 +273,7 @@ func (b *Broker) Close() error {
 	b.BeginShutdown()
 	b.closeGroups()
 	<-b.loaded
+	b.stopFetchers()
 	return b.eng.Close()
 }
 
@@ -272,7 +322,8 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 }
 
 // Lead makes this broker the leader of topic-partition p in state st (st.Leader is this
-// broker's NodeID), replacing any previous leadership of it, which resigns. ctl commits the ISR
+// broker's NodeID): it stops following it (no fetcher touches its log once Lead proceeds) and
+// replaces any previous leadership of it, which resigns. ctl commits the ISR
 // changes the leader proposes. It needs Config.Replicated. The caller — the metadata
 // listener, once it exists — calls it for every partition the controller makes this broker
 // lead, in leader-epoch order.
@@ -287,6 +338,14 @@ func (b *Broker) Lead(topic string, p int32, cfg replication.Config, st replicat
 	if err != nil {
 		return nil, err
 	}
+	b.replMu.Lock()
+	defer b.replMu.Unlock()
+	select {
+	case <-b.closing:
+		return nil, engine.ErrClosed
+	default:
+	}
+	b.stopFollowingLocked(engine.TopicPartition{Topic: topic, Partition: p})
 	lp, err := replication.NewLeaderPartition(cfg, engine.TopicPartition{Topic: topic, Partition: p}, part.log, st, ctl, time.Now)
 	if err != nil {
 		return nil, err
@@ -295,6 +354,81 @@ func (b *Broker) Lead(topic string, p int32, cfg replication.Config, st replicat
 		old.Resign()
 	}
 	return lp, nil
+}
+
+// fetcherRun is a running Fetcher and how to stop it.
+type fetcherRun struct {
+	fe     *replication.Fetcher
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Follow makes this broker a follower of topic-partition p, led by the broker at leaderAddr
+// in leaderEpoch: it stops leading it (Resign) and fetches it into its log with that
+// leader's other partitions, over one connection (replication.Fetcher). It needs
+// Config.Replicated. The metadata listener, once it exists, calls it in leader-epoch order.
+func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch int32) error {
+	if !b.cfg.Replicated {
+		return fmt.Errorf("%s-%d: %w", topic, p, replication.ErrNotReplicated)
+	}
+	part, err := b.partition(topic, p)
+	if err != nil {
+		return err
+	}
+	tp := engine.TopicPartition{Topic: topic, Partition: p}
+	if old := part.leader.Swap(nil); old != nil {
+		old.Resign()
+	}
+	b.replMu.Lock()
+	defer b.replMu.Unlock()
+	select {
+	case <-b.closing:
+		return engine.ErrClosed
+	default:
+	}
+	for addr, fr := range b.fetchers {
+		if addr != leaderAddr {
+			fr.fe.Remove(tp)
+		}
+	}
+	fr := b.fetchers[leaderAddr]
+	if fr == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		fr = &fetcherRun{cancel: cancel, done: make(chan struct{}), fe: replication.NewFetcher(replication.FetcherConfig{
+			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Logger: b.log,
+			OnRemoved: func(tp engine.TopicPartition, err error) {
+				b.log.Warn("stopped following a partition: its leader refused it; waiting for new metadata", "partition", tp.String(), "err", err)
+			},
+		})}
+		if b.fetchers == nil {
+			b.fetchers = map[string]*fetcherRun{}
+		}
+		b.fetchers[leaderAddr] = fr
+		go func() {
+			defer close(fr.done)
+			fr.fe.Run(ctx)
+		}()
+	}
+	return fr.fe.Add(tp, leaderEpoch, part.log)
+}
+
+// stopFollowingLocked removes tp from every fetcher; when it returns, no fetcher touches its
+// log any more. REQUIRES: b.replMu held.
+func (b *Broker) stopFollowingLocked(tp engine.TopicPartition) {
+	for _, fr := range b.fetchers {
+		fr.fe.Remove(tp)
+	}
+}
+
+// stopFetchers stops every fetcher and waits for them (before the logs close).
+func (b *Broker) stopFetchers() {
+	b.replMu.Lock()
+	defer b.replMu.Unlock()
+	for addr, fr := range b.fetchers {
+		fr.cancel()
+		<-fr.done
+		delete(b.fetchers, addr)
+	}
 }
 
 // Resign stops leading topic-partition p: waiting acks=all produce requests are answered

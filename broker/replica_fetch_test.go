@@ -190,3 +190,249 @@ func replicaLogBytes(t *testing.T, l *engine.Log) []byte {
 	}
 	return out
 }
+
+// TestFetcherFollowsManyPartitions runs a replication.Fetcher (one connection, one Fetch per
+// round for every partition) against a replicated broker leading three partitions: all three
+// are copied byte for byte and the leader's high watermarks reach the log ends. Then the
+// broker restarts (leader high watermarks from their checkpoint); the fetcher's connection
+// breaks, it redials with backoff and copies what is produced after the restart. A partition
+// led in a newer epoch than the follower's is fenced and removed (OnRemoved); a partition
+// removed with Remove is no longer written while the others keep replicating.
+func TestFetcherFollowsManyPartitions(t *testing.T) {
+	modify := func(c *Config) {
+		c.Replicated = true
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	tb := startBroker(t, modify)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := tb.admin().CreateTopic(ctx, 3, 1, nil, "m"); err != nil {
+		t.Fatal(err)
+	}
+	const epoch = 2
+	lead := func(p int32, e int32) {
+		t.Helper()
+		st := replication.PartitionState{Leader: 1, LeaderEpoch: e, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+		if _, err := tb.b.Lead("m", p, replication.Config{ReplicaLagTime: time.Minute, MinInsyncReplicas: 1}, st, &acceptingController{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p := int32(0); p < 3; p++ {
+		lead(p, epoch)
+	}
+	produce := func(n int) {
+		t.Helper()
+		cl := tb.client(kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+		for i := 0; i < n; i++ {
+			r := &kgo.Record{Topic: "m", Partition: int32(i % 3), Value: bytes.Repeat([]byte{byte(i)}, 50)}
+			if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cl.Close()
+	}
+	produce(30)
+
+	e, err := engine.Open(engine.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	removed := make(chan engine.TopicPartition, 3)
+	fe := replication.NewFetcher(replication.FetcherConfig{ReplicaID: 2, Addr: tb.addr, MaxWait: 20 * time.Millisecond,
+		Backoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnRemoved: func(tp engine.TopicPartition, _ error) { removed <- tp }})
+	follower := map[int32]*engine.Log{}
+	for p := int32(0); p < 3; p++ {
+		tp := engine.TopicPartition{Topic: "m", Partition: p}
+		l, err := e.OpenLogWith(tp, engine.DefaultLogConfig, engine.OpenOptions{Create: true, Replicated: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		follower[p] = l
+		if err := fe.Add(tp, epoch, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- fe.Run(runCtx) }()
+	defer func() { stopRun(); <-ran }()
+
+	caughtUp := func(want int64) {
+		t.Helper()
+		for p := int32(0); p < 3; p++ {
+			tp := engine.TopicPartition{Topic: "m", Partition: p}
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				ll := tb.b.Engine().Log(tp)
+				if ll.LogEndOffset() == want && ll.HighWatermark() == want && follower[p].LogEndOffset() == want && follower[p].HighWatermark() == want {
+					if !bytes.Equal(replicaLogBytes(t, ll), replicaLogBytes(t, follower[p])) {
+						t.Fatalf("partition %d: follower's bytes differ", p)
+					}
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("partition %d: leader end %d hw %d, follower end %d hw %d, want %d", p, ll.LogEndOffset(), ll.HighWatermark(),
+						follower[p].LogEndOffset(), follower[p].HighWatermark(), want)
+				}
+			}
+		}
+	}
+	caughtUp(10)
+
+	tb.stop()
+	tb.start(modify)
+	for p := int32(0); p < 3; p++ {
+		lead(p, epoch)
+		if hw := tb.b.Engine().Log(engine.TopicPartition{Topic: "m", Partition: p}).HighWatermark(); hw != 10 {
+			t.Fatalf("partition %d: high watermark after restart %d, want the checkpointed 10", p, hw)
+		}
+	}
+	produce(30)
+	caughtUp(20)
+
+	lead(1, epoch+1) // the follower's epoch is now stale for partition 1
+	produce(3)
+	select {
+	case tp := <-removed:
+		if tp.Partition != 1 {
+			t.Fatalf("removed %v, want partition 1", tp)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a fenced partition was not removed")
+	}
+
+	// Once Remove returns, the fetcher leaves the partition's log alone; the others go on.
+	tp0, tp2 := engine.TopicPartition{Topic: "m", Partition: 0}, engine.TopicPartition{Topic: "m", Partition: 2}
+	for deadline := time.Now().Add(20 * time.Second); follower[0].LogEndOffset() != 21 || follower[2].LogEndOffset() != 21; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("followers at %d and %d, want 21", follower[0].LogEndOffset(), follower[2].LogEndOffset())
+		}
+	}
+	fe.Remove(tp0)
+	produce(3)
+	for deadline := time.Now().Add(20 * time.Second); follower[2].LogEndOffset() != 22; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("partition 2 stuck at %d after another's removal", follower[2].LogEndOffset())
+		}
+	}
+	if got := follower[0].LogEndOffset(); got != 21 || tb.b.Engine().Log(tp0).LogEndOffset() != 22 || tb.b.Engine().Log(tp2).LogEndOffset() != 22 {
+		t.Fatalf("removed partition's follower log moved to %d", got)
+	}
+}
+
+// TestTwoBrokerFailover drives two replicated brokers by hand, as the controller will: A
+// leads epoch 1 with B following (Broker.Follow), and an acks=all produce succeeds only with
+// B's copy. With B down, A takes acks=1 writes B never sees; then A goes down and B leads
+// epoch 2 alone and takes new writes. A comes back as B's follower: it must cut its
+// unreplicated epoch-1 tail (OffsetForLeaderEpoch, KIP-101) and end byte for byte equal to B.
+func TestTwoBrokerFailover(t *testing.T) {
+	quiet := func(id int32) func(*Config) {
+		return func(c *Config) {
+			c.NodeID = id
+			c.Replicated = true
+			c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+	}
+	a, b := startBroker(t, quiet(1)), startBroker(t, quiet(2))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, x := range []*testBroker{a, b} {
+		if _, err := x.admin().CreateTopic(ctx, 1, 1, nil, "f"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tp := engine.TopicPartition{Topic: "f", Partition: 0}
+	cfg := replication.Config{ReplicaLagTime: time.Minute, MinInsyncReplicas: 2}
+	st := replication.PartitionState{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	if _, err := a.b.Lead("f", 0, cfg, st, &acceptingController{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.b.Follow("f", 0, a.addr, 1); err != nil {
+		t.Fatal(err)
+	}
+	produce := func(x *testBroker, n int, acks kgo.Acks) {
+		t.Helper()
+		// Not idempotent: each broker hands out producer ids from its own blocks, so B could
+		// give a new producer an id A already gave (it has its state from A's batches) until
+		// ids are allocated by the controller.
+		cl := x.client(kgo.DefaultProduceTopic("f"), kgo.RequiredAcks(acks), kgo.DisableIdempotentWrite())
+		for i := 0; i < n; i++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cl.Close()
+	}
+	produce(a, 10, kgo.AllISRAcks())
+	if hw := a.b.Engine().Log(tp).HighWatermark(); hw != 10 {
+		t.Fatalf("leader hw %d after acks=all, want 10", hw)
+	}
+
+	b.stop()
+	produce(a, 3, kgo.LeaderAck()) // offsets 10..12, never replicated
+	a.stop()
+
+	b.start(quiet(2))
+	st2 := replication.PartitionState{Leader: 2, LeaderEpoch: 2, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{2}}
+	if _, err := b.b.Lead("f", 0, replication.Config{ReplicaLagTime: time.Minute, MinInsyncReplicas: 1}, st2, &acceptingController{}); err != nil {
+		t.Fatal(err)
+	}
+	produce(b, 5, kgo.AllISRAcks()) // offsets 10..14 in epoch 2
+
+	a.start(quiet(1))
+	if err := a.b.Follow("f", 0, b.addr, 2); err != nil {
+		t.Fatal(err)
+	}
+	la, lb := func() *engine.Log { return a.b.Engine().Log(tp) }, b.b.Engine().Log(tp)
+	for deadline := time.Now().Add(20 * time.Second); la().LogEndOffset() != 15 || la().HighWatermark() != 15 || lb.HighWatermark() != 15; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("A end %d hw %d, B end %d hw %d; want 15", la().LogEndOffset(), la().HighWatermark(), lb.LogEndOffset(), lb.HighWatermark())
+		}
+	}
+	if !bytes.Equal(replicaLogBytes(t, la()), replicaLogBytes(t, lb)) {
+		t.Fatal("A's log differs from B's after failover")
+	}
+	want := []engine.EpochEntry{{Epoch: 1, StartOffset: 0}, {Epoch: 2, StartOffset: 10}}
+	if !slices.Equal(la().EpochEntries(), want) || !slices.Equal(lb.EpochEntries(), want) {
+		t.Fatalf("epochs A %v, B %v, want %v", la().EpochEntries(), lb.EpochEntries(), want)
+	}
+}
+
+// TestLaggingFollowerLeavesISR: the broker ticks the partitions it leads. A follower that
+// never fetches is proposed out of the ISR after replica.lag.time.max.ms, the controller
+// commits it, and an acks=all produce waiting for that follower then succeeds with the leader
+// alone (min.insync.replicas 1) instead of waiting forever.
+func TestLaggingFollowerLeavesISR(t *testing.T) {
+	tb := startBroker(t, func(c *Config) {
+		c.Replicated = true
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "lag"); err != nil {
+		t.Fatal(err)
+	}
+	ctl := &acceptingController{}
+	st := replication.PartitionState{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	lp, err := tb.b.Lead("lag", 0, replication.Config{ReplicaLagTime: 300 * time.Millisecond, MinInsyncReplicas: 1}, st, ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := tb.client(kgo.DefaultProduceTopic("lag"), kgo.DisableIdempotentWrite())
+	start := time.Now()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 300*time.Millisecond {
+		t.Fatalf("acks=all answered after %v, before the follower could have been dropped", waited)
+	}
+	if !slices.Equal(lp.ISR(), []int32{1}) {
+		t.Fatalf("ISR %v, want [1]", lp.ISR())
+	}
+	ctl.mu.Lock()
+	defer ctl.mu.Unlock()
+	if len(ctl.log) == 0 || !slices.Equal(ctl.log[0].ISR, []int32{1}) {
+		t.Fatalf("controller saw %+v, want a shrink to [1]", ctl.log)
+	}
+}

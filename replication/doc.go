@@ -65,6 +65,10 @@
 // restarts its log there (engine.Log.TruncateFullyAndStartAt). Conn is the LeaderClient over
 // the Kafka protocol (Fetch v12, OffsetForLeaderEpoch v3 and ListOffsets v4, replica id set).
 //
+// Fetcher runs the Followers of every partition led by one broker over one connection, one
+// Fetch for all of them per round (Kafka's ReplicaFetcherThread), redialing with backoff; the
+// broker keeps one per leader (Broker.Follow).
+//
 // LeaderPartition is the leader-side driver: the broker (Config.Replicated) installs one per
 // led partition with Broker.Lead; produce requests append through it, and every follower
 // Fetch reports its fetch offset to it (FollowerFetched) before the broker reads up to the

@@ -3,7 +3,6 @@ package replication
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -67,7 +66,10 @@ func (c *FetcherConfig) setDefaults() {
 type Fetcher struct {
 	cfg FetcherConfig
 
-	mu      sync.Mutex                             // guards parts
+	// mu guards parts, and is held across every change a round makes to a partition's log
+	// (a truncation, an append: disk writes, never network I/O), after checking that the
+	// partition is still followed: once Remove returns, the fetcher no longer changes its log.
+	mu      sync.Mutex
 	parts   map[engine.TopicPartition]*fetcherPart // guarded by mu
 	changed chan struct{}                          // wakes an idle Run; capacity 1
 
@@ -93,8 +95,17 @@ func (fe *Fetcher) Add(tp engine.TopicPartition, leaderEpoch int32, log ReplicaL
 	if err != nil {
 		return err
 	}
+	p := &fetcherPart{f: f}
+	f.guard = func(change func() error) error {
+		fe.mu.Lock()
+		defer fe.mu.Unlock()
+		if fe.parts[tp] != p {
+			return errNotFollowed
+		}
+		return change()
+	}
 	fe.mu.Lock()
-	fe.parts[tp] = &fetcherPart{f: f}
+	fe.parts[tp] = p
 	fe.mu.Unlock()
 	select {
 	case fe.changed <- struct{}{}:
@@ -103,8 +114,9 @@ func (fe *Fetcher) Add(tp engine.TopicPartition, leaderEpoch int32, log ReplicaL
 	return nil
 }
 
-// Remove stops following tp (the leader moved, the partition was deleted). A fetch in flight
-// may still append to its log once.
+// Remove stops following tp (this broker leads it now, the leader moved, the partition was
+// deleted). When it returns, the fetcher no longer changes tp's log: a fetch in flight for it
+// is discarded.
 func (fe *Fetcher) Remove(tp engine.TopicPartition) {
 	fe.mu.Lock()
 	delete(fe.parts, tp)
@@ -121,7 +133,9 @@ func (fe *Fetcher) Run(ctx context.Context) error {
 	}()
 	backoff := fe.cfg.Backoff
 	for ctx.Err() == nil {
-		parts := fe.snapshot()
+		fe.mu.Lock()
+		parts := fe.snapshotLocked()
+		fe.mu.Unlock()
 		if len(parts) == 0 {
 			select {
 			case <-ctx.Done():
@@ -148,10 +162,9 @@ func (fe *Fetcher) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// snapshot lists the followed partitions, sorted (a request groups partitions by topic).
-func (fe *Fetcher) snapshot() []*fetcherPart {
-	fe.mu.Lock()
-	defer fe.mu.Unlock()
+// snapshotLocked lists the followed partitions, sorted (a request groups partitions by
+// topic). REQUIRES: fe.mu held.
+func (fe *Fetcher) snapshotLocked() []*fetcherPart {
 	out := make([]*fetcherPart, 0, len(fe.parts))
 	for _, p := range fe.parts {
 		out = append(out, p)
@@ -212,9 +225,15 @@ func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 	return nil
 }
 
+// errNotFollowed drops a change to a partition removed while its fetch was in flight.
+var errNotFollowed = errors.New("partition no longer followed")
+
 // failed handles a partition's failure: removed when only new metadata can fix it, else
 // retried after a backoff.
 func (fe *Fetcher) failed(p *fetcherPart, err error) {
+	if errors.Is(err, errNotFollowed) {
+		return
+	}
 	if errors.Is(err, ErrFencedLeaderEpoch) || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNotReplicated) {
 		fe.mu.Lock()
 		if fe.parts[p.f.tp] == p {
@@ -267,6 +286,3 @@ func minTime(a, b time.Time) time.Time {
 	}
 	return b
 }
-
-// String names the fetcher for logs.
-func (fe *Fetcher) String() string { return fmt.Sprintf("fetcher(replica %d <- %s)", fe.cfg.ReplicaID, fe.cfg.Addr) }

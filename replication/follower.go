@@ -66,6 +66,9 @@ type Follower struct {
 	leader      LeaderClient
 	maxBytes    int32
 	truncated   bool
+	// guard, if set, runs every change to the log (truncation, append, high watermark); a
+	// Fetcher uses it to drop the changes of a partition it no longer follows.
+	guard func(change func() error) error
 }
 
 // NewFollower starts following tp's leader in leaderEpoch. maxBytes bounds each fetch
@@ -114,13 +117,27 @@ func (f *Follower) apply(ctx context.Context, res FetchResult, err error) (int, 
 		return 0, err
 	}
 	records := wholeBatches(res.Records)
-	if len(records) > 0 {
-		if _, err := f.log.Append(records, engine.AppendOptions{KeepOffsets: true, SkipProducerChecks: true}); err != nil {
-			return 0, fmt.Errorf("%s: append from the leader: %w", f.tp, err)
+	err = f.change(func() error {
+		if len(records) > 0 {
+			if _, err := f.log.Append(records, engine.AppendOptions{KeepOffsets: true, SkipProducerChecks: true}); err != nil {
+				return fmt.Errorf("%s: append from the leader: %w", f.tp, err)
+			}
 		}
+		f.log.SetHighWatermark(min(res.HighWatermark, f.log.LogEndOffset()))
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	f.log.SetHighWatermark(min(res.HighWatermark, f.log.LogEndOffset()))
 	return len(records), nil
+}
+
+// change runs a change to the log, through the guard if there is one.
+func (f *Follower) change(fn func() error) error {
+	if f.guard != nil {
+		return f.guard(fn)
+	}
+	return fn()
 }
 
 // handleOutOfRange answers a fetch's ErrOffsetOutOfRange (fetchErr): below the leader's log
@@ -131,7 +148,7 @@ func (f *Follower) handleOutOfRange(ctx context.Context, fetchErr error) error {
 		return err
 	}
 	if end := f.log.LogEndOffset(); end < start {
-		if err := f.log.TruncateFullyAndStartAt(start); err != nil {
+		if err := f.change(func() error { return f.log.TruncateFullyAndStartAt(start) }); err != nil {
 			return fmt.Errorf("%s: restart at the leader's log start %d: %w", f.tp, start, err)
 		}
 		return nil
@@ -153,7 +170,7 @@ func (f *Follower) truncate(ctx context.Context) error {
 			}
 		}
 		d := DecideTruncation(local, f.log.LogEndOffset(), f.log.HighWatermark(), answer)
-		if err := f.log.TruncateTo(d.Offset); err != nil {
+		if err := f.change(func() error { return f.log.TruncateTo(d.Offset) }); err != nil {
 			return fmt.Errorf("%s: truncate to %d: %w", f.tp, d.Offset, err)
 		}
 		if d.Done {
