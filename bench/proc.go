@@ -189,3 +189,34 @@ func raiseFileLimit(n uint64) error {
 	}
 	return nil
 }
+
+// dirtyMB is the page cache waiting to be written back (Dirty plus Writeback in
+// /proc/meminfo), in MB; -1 if unknown.
+func dirtyMB() float64 {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return -1
+	}
+	var kb float64
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && (k == "Dirty" || k == "Writeback") {
+			var n float64
+			fmt.Sscanf(strings.TrimSpace(v), "%f", &n)
+			kb += n
+		}
+	}
+	return kb * 1024 / 1e6
+}
+
+// settlePageCache writes back the machine's dirty page cache (sync(2)) before a measured run
+// and returns how many MB it was. Without it the write-back of what an earlier run or another
+// broker left (a broker without fsync leaves gigabytes) lands inside this run's measurement:
+// it competes for the disk and, on ext4 with data=ordered, every journal commit an fdatasync
+// forces must first write the ordered data it carries, so a fsyncing broker is charged for
+// the previous run's writes.
+func settlePageCache() float64 {
+	mb := dirtyMB()
+	unix.Sync()
+	return mb
+}

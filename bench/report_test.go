@@ -129,6 +129,26 @@ func TestReportFiles(t *testing.T) {
 	}
 }
 
+// TestConcludeWindowFull: a fixed rate met on average whose tail is mostly send lag is
+// charged to the in-flight window, with the round trip that fills it.
+func TestConcludeWindowFull(t *testing.T) {
+	w, _ := LoadWorkload("fixed-rate-latency")
+	w.Duration = Duration(20 * time.Second)
+	r := &Report{Workload: w.Name, Spec: w}
+	r.Produce.MBps = w.RateMBps
+	r.Produce.Latency = Percentiles{Count: 21384, P50: 6, P99: 150}
+	r.Produce.SendLag = Percentiles{Count: 21384, P50: 0.03, P99: 128}
+	r.conclude(w)
+	if !strings.HasPrefix(r.LimitedBy, "in-flight window") || !strings.Contains(r.LimitedBy, "exceeds 22 ms") {
+		t.Errorf("limited by %q", r.LimitedBy)
+	}
+	r.Produce.SendLag.P99 = 2
+	r.conclude(w)
+	if !strings.HasPrefix(r.LimitedBy, "offered load") {
+		t.Errorf("limited by %q", r.LimitedBy)
+	}
+}
+
 // checkReportDir checks what `logd bench run` promises in DIR.
 func checkReportDir(t *testing.T, dir string, e2e bool) map[string]any {
 	t.Helper()
