@@ -21,10 +21,22 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.MetadataRequest)
 	v := c.version()
 	resp := kmsg.NewPtrMetadataResponse()
-	resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertisedHost, Port: b.cfg.AdvertisedPort}}
 	clusterID := b.meta.ClusterID()
 	resp.ClusterID = &clusterID
-	resp.ControllerID = b.cfg.NodeID
+	if b.cluster == nil {
+		resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertisedHost, Port: b.cfg.AdvertisedPort}}
+		resp.ControllerID = b.cfg.NodeID
+	} else {
+		for _, br := range b.cluster.Brokers() {
+			mb := kmsg.NewMetadataResponseBroker()
+			mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+			if br.Rack != "" {
+				mb.Rack = kmsg.StringPtr(br.Rack)
+			}
+			resp.Brokers = append(resp.Brokers, mb)
+		}
+		resp.ControllerID = b.cluster.ControllerID()
+	}
 
 	// v0: an empty list means all topics; v1+: a null list means all, an empty one none.
 	all := req.Topics == nil || (v == 0 && len(req.Topics) == 0)
@@ -81,6 +93,16 @@ func (b *Broker) metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
 	mt.TopicID = t.ID
 	mt.IsInternal = name == offsetsTopic // listed like Kafka, marked internal
 	mt.AuthorizedOperations = topicAuthorizedOperationsUnknown
+	if b.cluster != nil {
+		live := map[int32]bool{}
+		for _, br := range b.cluster.Brokers() {
+			live[br.ID] = true
+		}
+		for p := int32(0); p < t.Partitions; p++ {
+			mt.Partitions = append(mt.Partitions, b.clusterMetadataPartition(name, p, live))
+		}
+		return mt
+	}
 	nodes := []int32{b.cfg.NodeID}
 	for p := int32(0); p < t.Partitions; p++ {
 		mp := kmsg.NewMetadataResponseTopicPartition()
@@ -92,4 +114,28 @@ func (b *Broker) metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// clusterMetadataPartition describes a cluster's partition: its leader (LEADER_NOT_AVAILABLE
+// without one), leader epoch, replicas, ISR, and the replicas on brokers not live.
+func (b *Broker) clusterMetadataPartition(topic string, p int32, live map[int32]bool) kmsg.MetadataResponseTopicPartition {
+	mp := kmsg.NewMetadataResponseTopicPartition()
+	mp.Partition = p
+	pa, ok := b.cluster.Partition(topic, p)
+	if !ok {
+		mp.ErrorCode, mp.Leader = kerr.UnknownTopicOrPartition.Code, -1
+		return mp
+	}
+	mp.Leader, mp.LeaderEpoch = pa.Leader, pa.LeaderEpoch
+	if pa.Leader == metadata.NoLeader {
+		mp.ErrorCode = kerr.LeaderNotAvailable.Code
+	}
+	mp.Replicas, mp.ISR = pa.Replicas, pa.ISR
+	mp.OfflineReplicas = []int32{}
+	for _, r := range pa.Replicas {
+		if !live[r] {
+			mp.OfflineReplicas = append(mp.OfflineReplicas, r)
+		}
+	}
+	return mp
 }

@@ -31,7 +31,7 @@ func handleApiVersions(b *Broker, c *call) (kmsg.Response, error) {
 func apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	for _, a := range apis {
-		if a != nil {
+		if a != nil && !a.internal {
 			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key, MinVersion: a.min, MaxVersion: a.max})
 		}
 	}

@@ -47,6 +47,12 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 			st.TopicID = t.ID // zero when validating only, as in Kafka
 			st.NumPartitions = t.Partitions
 			st.ReplicationFactor = 1
+			if b.cluster != nil {
+				st.ReplicationFactor = rt.ReplicationFactor
+				if pa, ok := b.cluster.Partition(t.Name, 0); ok {
+					st.ReplicationFactor = int16(len(pa.Replicas))
+				}
+			}
 			for _, e := range topicConfigEntries(b.cfg.LogDefaults, t.Configs, nil) {
 				ce := kmsg.NewCreateTopicsResponseTopicConfig()
 				ce.Name, ce.Value, ce.Source, ce.ReadOnly = e.name, kmsg.StringPtr(e.value), int8(e.source), e.readOnly
@@ -83,7 +89,14 @@ func (b *Broker) createTopicFromRequest(rt *kmsg.CreateTopicsRequestTopic, valid
 		}
 		configs[c.Name] = *c.Value
 	}
-	return b.createTopicLocked(rt.Topic, partitions, configs, validateOnly)
+	spec := TopicSpec{Name: rt.Topic, Partitions: partitions, ReplicationFactor: rt.ReplicationFactor, Configs: configs}
+	if len(rt.ReplicaAssignment) > 0 {
+		spec.Assignment = make([][]int32, len(rt.ReplicaAssignment))
+		for _, a := range rt.ReplicaAssignment {
+			spec.Assignment[a.Partition] = a.Replicas
+		}
+	}
+	return b.createTopicLocked(spec, validateOnly)
 }
 
 // newTopicPartitions resolves a new topic's partition count from its count or its replica
@@ -119,14 +132,20 @@ func (b *Broker) newTopicPartitions(rt *kmsg.CreateTopicsRequestTopic) (int32, e
 	case rf == -1 || rf == 1:
 	case rf <= 0:
 		return 0, refuse(kerr.InvalidReplicationFactor, "replication factor %d: it must be at least 1, or -1 for the broker default", rf)
+	case b.cluster != nil:
+		// The controller places the replicas, or refuses more than there are brokers.
 	default:
 		return 0, refuse(kerr.InvalidReplicationFactor, "replication factor %d: logd runs a single broker; replication comes with clustering", rf)
 	}
 	return n, nil
 }
 
-// checkReplicas accepts a partition's replica list only if it is exactly [this node].
+// checkReplicas accepts a single node's partition's replica list only if it is exactly
+// [this node]; a cluster's controller checks the lists against its brokers.
 func (b *Broker) checkReplicas(p int32, replicas []int32) error {
+	if b.cluster != nil {
+		return nil // the controller checks them against the registered brokers
+	}
 	if len(replicas) == 1 && replicas[0] == b.cfg.NodeID {
 		return nil
 	}

@@ -91,6 +91,10 @@ func (b *Broker) deleteTopicLocked(name string) (metadata.Topic, error) {
 	if err != nil {
 		return metadata.Topic{}, err
 	}
+	if b.cluster != nil {
+		// Every replica, this one too, removes its logs when the deletion reaches it.
+		return t, nil
+	}
 	b.dropPartitions(name, t.Partitions)
 	b.metrics.ForgetTopic(name)
 	var first error

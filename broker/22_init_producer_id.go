@@ -31,9 +31,8 @@ func handleInitProducerID(b *Broker, c *call) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 		return resp, nil
 	}
-	fs, dir := b.cfg.FS, b.cfg.DataDir
 	if c.version() >= 3 && req.ProducerID >= 0 && req.ProducerEpoch >= 0 && req.ProducerEpoch < math.MaxInt16-1 {
-		ok, err := b.pids.issued(fs, dir, req.ProducerID)
+		ok, err := b.producerIDIssued(req.ProducerID)
 		if err != nil {
 			resp.ErrorCode = errorCode(err)
 			return resp, nil
@@ -43,7 +42,7 @@ func handleInitProducerID(b *Broker, c *call) (kmsg.Response, error) {
 			return resp, nil
 		}
 	}
-	id, err := b.pids.allocate(fs, dir)
+	id, err := b.allocateProducerID()
 	if err != nil {
 		b.log.Error("init producer id", "err", err)
 		resp.ErrorCode = errorCode(err)
@@ -51,4 +50,22 @@ func handleInitProducerID(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp, nil
+}
+
+// allocateProducerID hands out a new producer id: from the data directory's blocks on a
+// single node, from the controller's in a cluster.
+func (b *Broker) allocateProducerID() (int64, error) {
+	if b.cluster != nil {
+		return b.pids.allocateClustered(b.cluster)
+	}
+	return b.pids.allocate(b.cfg.FS, b.cfg.DataDir)
+}
+
+// producerIDIssued reports whether id was ever handed out (by this node, or in a cluster by
+// any broker).
+func (b *Broker) producerIDIssued(id int64) (bool, error) {
+	if b.cluster != nil {
+		return b.cluster.ProducerIDIssued(id), nil
+	}
+	return b.pids.issued(b.cfg.FS, b.cfg.DataDir, id)
 }

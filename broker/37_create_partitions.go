@@ -77,6 +77,8 @@ func (b *Broker) createPartitionsLocked(rt *kmsg.CreatePartitionsRequestTopic, v
 		return err
 	}
 	b.log.Info("added partitions", "topic", rt.Topic, "from", t.Partitions, "to", rt.Count)
-	b.openPartitionsAsync(rt.Topic, t.Partitions, rt.Count)
+	if b.cluster == nil {
+		b.openPartitionsAsync(rt.Topic, t.Partitions, rt.Count)
+	}
 	return nil
 }

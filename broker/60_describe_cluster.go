@@ -26,10 +26,22 @@ func handleDescribeCluster(b *Broker, c *call) (kmsg.Response, error) {
 		return resp, nil
 	}
 	resp.ClusterID = b.meta.ClusterID()
-	resp.ControllerID = b.cfg.NodeID
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
-	resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	if b.cluster == nil {
+		resp.ControllerID = b.cfg.NodeID
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
+		resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
+	} else {
+		resp.ControllerID = b.cluster.ControllerID()
+		for _, r := range b.cluster.Brokers() {
+			br := kmsg.NewDescribeClusterResponseBroker()
+			br.NodeID, br.Host, br.Port = r.ID, r.Host, r.Port
+			if r.Rack != "" {
+				br.Rack = kmsg.StringPtr(r.Rack)
+			}
+			resp.Brokers = append(resp.Brokers, br)
+		}
+	}
 	resp.ClusterAuthorizedOperations = topicAuthorizedOperationsUnknown
 	return resp, nil
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,14 @@ type Config struct {
 	// Broker.Lead. Follower fetches (replica id set) are served up to the log end and feed the
 	// partition's replication.LeaderPartition. Off (single node), nothing of this runs.
 	Replicated bool
+	// Cluster, if set, makes the broker a cluster member (it implies Replicated): topics,
+	// brokers, partition leaders and producer id blocks come from it, and the controller's
+	// APIs are served when this node is the active controller. nil: a single node, whose
+	// topics live in the data directory's metadata.Store.
+	Cluster Cluster
+	// ReplicaLagTime is replica.lag.time.max.ms for the partitions this broker leads
+	// (default 30 s).
+	ReplicaLagTime time.Duration
 	// Metrics, if set, receives request, per-topic and group-commit metrics, and reads the
 	// partition count and the log directory's state at scrape time. nil disables them.
 	Metrics *metrics.Metrics
@@ -107,7 +116,8 @@ type Broker struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil: disabled
 	eng     *engine.Engine
-	meta    *metadata.Store
+	meta    Catalog // the Store (single node) or cfg.Cluster
+	cluster Cluster // nil on a single node
 
 	mu    sync.RWMutex // guards parts; held only for map operations
 	parts map[engine.TopicPartition]*partition
@@ -183,12 +193,21 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta, err := metadata.Open(cfg.FS, cfg.DataDir)
-	if err != nil {
-		eng.Close()
-		return nil, err
+	var meta Catalog
+	if cfg.Cluster != nil {
+		cfg.Replicated, meta = true, cfg.Cluster
+	} else {
+		store, err := metadata.Open(cfg.FS, cfg.DataDir)
+		if err != nil {
+			eng.Close()
+			return nil, err
+		}
+		meta = storeCatalog{store}
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, meta: meta, parts: map[engine.TopicPartition]*partition{},
+	if cfg.ReplicaLagTime <= 0 {
+		cfg.ReplicaLagTime = replication.DefaultConfig.ReplicaLagTime
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, meta: meta, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
 		loaded: make(chan struct{}), closing: make(chan struct{})}
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
@@ -239,11 +258,14 @@ func (b *Broker) openPartitions() []*partition {
 	return out
 }
 
-// openAll opens every partition's log in the background, so the broker is ready at once while
+// openAll opens every partition's log (a single node's) in the background, so the broker is ready at once while
 // retention and recovery still reach partitions no client has touched yet. Requests that
 // arrive first open their partitions themselves.
 func (b *Broker) openAll() {
 	defer close(b.loaded)
+	if b.cluster != nil {
+		return // the cluster's metadata listener opens this broker's replicas
+	}
 	start, n := time.Now(), 0
 	for _, t := range b.meta.Topics() {
 		for p := int32(0); p < t.Partitions; p++ {
@@ -304,6 +326,12 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	t, ok := b.meta.Topic(topic)
 	if !ok || p < 0 || p >= t.Partitions {
 		return nil, fmt.Errorf("%s: %w", tp, errUnknownTopicOrPartition)
+	}
+	if b.cluster != nil {
+		pa, ok := b.cluster.Partition(topic, p)
+		if !ok || !slices.Contains(pa.Replicas, b.cfg.NodeID) {
+			return nil, fmt.Errorf("%s: %w", tp, errNotHosted)
+		}
 	}
 	cfg, err := logConfig(b.cfg.LogDefaults, t.Configs)
 	if err != nil {
@@ -469,28 +497,35 @@ func (b *Broker) dropPartitions(topic string, n int32) {
 	}
 }
 
-// createTopic creates a topic in the metadata store and its partitions' logs.
+// createTopic creates a topic with the default replication factor in the catalog and its
+// partitions' logs.
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string) (metadata.Topic, error) {
 	b.admin.Lock()
 	defer b.admin.Unlock()
-	return b.createTopicLocked(name, partitions, configs, false)
+	return b.createTopicLocked(TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: -1, Configs: configs}, false)
 }
 
-// createTopicLocked validates a new topic and, unless validateOnly, creates it and starts
-// creating its partitions' logs (openPartitionsAsync). REQUIRES: b.admin held.
-func (b *Broker) createTopicLocked(name string, partitions int32, configs map[string]string, validateOnly bool) (metadata.Topic, error) {
-	if err := b.checkNewTopic(name, partitions, configs); err != nil {
+// createTopicLocked validates a new topic and, unless validateOnly, creates it and, on a
+// single node, starts creating its partitions' logs (openPartitionsAsync; in a cluster each
+// replica creates its own when the metadata reaches it). REQUIRES: b.admin held.
+func (b *Broker) createTopicLocked(spec TopicSpec, validateOnly bool) (metadata.Topic, error) {
+	if spec.Assignment != nil {
+		spec.Partitions = int32(len(spec.Assignment))
+	}
+	if err := b.checkNewTopic(spec.Name, spec.Partitions, spec.Configs); err != nil {
 		return metadata.Topic{}, err
 	}
 	if validateOnly {
-		return metadata.Topic{Name: name, Partitions: partitions, Configs: configs}, nil
+		return metadata.Topic{Name: spec.Name, Partitions: spec.Partitions, Configs: spec.Configs}, nil
 	}
-	t, err := b.meta.CreateTopic(name, partitions, configs)
+	t, err := b.meta.CreateTopic(spec)
 	if err != nil {
 		return t, err
 	}
-	b.log.Info("created topic", "topic", name, "partitions", partitions, "id", t.ID.String())
-	b.openPartitionsAsync(name, 0, partitions)
+	b.log.Info("created topic", "topic", spec.Name, "partitions", spec.Partitions, "id", t.ID.String())
+	if b.cluster == nil {
+		b.openPartitionsAsync(spec.Name, 0, spec.Partitions)
+	}
 	return t, nil
 }
 
@@ -661,6 +696,9 @@ type api struct {
 	handle func(b *Broker, c *call) (kmsg.Response, error)
 	// raw, if set, builds the whole response itself (zero-copy Fetch).
 	raw func(b *Broker, c *call) *server.Response
+	// internal APIs are the cluster's own (broker to controller): served, not advertised in
+	// ApiVersions, as Kafka serves them on the controller listener only.
+	internal bool
 }
 
 var apis []*api

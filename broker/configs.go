@@ -452,25 +452,14 @@ func indexOf(items []string, v string) int {
 // to the topic's open logs, so retention and segment settings take effect at once.
 // REQUIRES: b.admin held.
 func (b *Broker) setTopicConfigsLocked(topic string, overrides map[string]string) error {
-	cfg, err := logConfig(b.cfg.LogDefaults, overrides)
-	if err != nil {
+	if _, err := logConfig(b.cfg.LogDefaults, overrides); err != nil {
 		return refuse(kerr.InvalidConfig, "%v", err)
 	}
 	if err := b.meta.SetConfigs(topic, overrides); err != nil {
 		return err
 	}
-	t, ok := b.meta.Topic(topic)
-	if !ok {
-		return errNoTopic(topic)
-	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	for p := int32(0); p < t.Partitions; p++ {
-		if part := b.parts[engine.TopicPartition{Topic: topic, Partition: p}]; part != nil {
-			if err := part.log.SetConfig(cfg); err != nil {
-				return err
-			}
-		}
+	if err := b.RefreshTopicConfig(topic); err != nil {
+		return err
 	}
 	b.log.Info("altered topic configs", "topic", topic, "configs", overrides)
 	return nil

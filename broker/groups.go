@@ -46,6 +46,11 @@ func (b *Broker) loadCoordinator(wait bool) (*group.Coordinator, *kerr.Error) {
 	if coord := b.groups.Load(); coord != nil {
 		return coord, nil
 	}
+	if b.cluster != nil {
+		// The coordinator keeps its journal in local logs; in a cluster it would have to
+		// follow __consumer_offsets leadership. Not built yet: groups need a single node.
+		return nil, kerr.CoordinatorNotAvailable
+	}
 	if wait {
 		b.groupsMu.Lock()
 	} else if !b.groupsMu.TryLock() {
@@ -135,6 +140,9 @@ func (b *Broker) assignableTopicNames() []string {
 // warmGroups loads the coordinator in the background at start when __consumer_offsets
 // exists, so the first group request after a restart does not wait for the replay.
 func (b *Broker) warmGroups() {
+	if b.cluster != nil {
+		return
+	}
 	if _, ok := b.meta.Topic(offsetsTopic); ok {
 		go b.loadCoordinator(true)
 	}

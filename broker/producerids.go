@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/logd/logd/internal/vfs"
+	"github.com/logd/logd/metadata"
 )
 
 // Producer ids are unique across restarts: ids are handed out from blocks whose end is
@@ -21,7 +22,8 @@ const (
 	producerIDBlockSize = 1000
 )
 
-// producerIDs allocates producer ids. The zero value is ready: it loads its file on first use.
+// producerIDs allocates producer ids. The zero value is ready: on a single node it loads its
+// file on first use; in a cluster it asks the controller for blocks (allocateClustered).
 type producerIDs struct {
 	mu     sync.Mutex // guards the fields below; held across the block file write (once per block)
 	loaded bool
@@ -43,6 +45,24 @@ func (a *producerIDs) allocate(fs vfs.FS, dir string) (int64, error) {
 			return -1, fmt.Errorf("reserve producer id block: %w", err)
 		}
 		a.limit = limit
+	}
+	id := a.next
+	a.next++
+	return id, nil
+}
+
+// allocateClustered returns a new producer id from blocks the cluster's controller hands
+// out (AllocateProducerIDs), unique across brokers and failovers. Unused ids of the current
+// block are lost at a restart, as in Kafka.
+func (a *producerIDs) allocateClustered(c Cluster) (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next >= a.limit {
+		first, err := c.AllocateProducerIDs()
+		if err != nil {
+			return -1, fmt.Errorf("reserve producer id block: %w", err)
+		}
+		a.next, a.limit = first, first+metadata.ProducerIDBlockSize
 	}
 	id := a.next
 	a.next++

@@ -106,6 +106,8 @@ type ClusterState struct {
 	// PlacementCursor rotates where the replicas of new partitions start, so leaders spread
 	// over the brokers (Kafka picks a random start; a replicated state machine cannot).
 	PlacementCursor int64 `json:"placement_cursor"`
+	// NextProducerID is the first producer id not yet given to a broker (AllocateProducerIDs).
+	NextProducerID int64 `json:"next_producer_id,omitempty"`
 	// LastIndex is the Raft index of the last command applied.
 	LastIndex uint64 `json:"last_index"`
 }
@@ -118,7 +120,7 @@ func NewClusterState(clusterID string) *ClusterState {
 // Clone returns a deep copy.
 func (s *ClusterState) Clone() *ClusterState {
 	c := &ClusterState{ClusterID: s.ClusterID, Brokers: map[int32]*BrokerRegistration{}, Topics: map[string]*TopicState{},
-		PlacementCursor: s.PlacementCursor, LastIndex: s.LastIndex}
+		PlacementCursor: s.PlacementCursor, NextProducerID: s.NextProducerID, LastIndex: s.LastIndex}
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

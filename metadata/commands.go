@@ -119,19 +119,31 @@ type Reassign struct {
 	Target    []int32 `json:"target"`
 }
 
+// AllocateProducerIDs reserves the next block of ProducerIDBlockSize producer ids for a
+// broker (Kafka's AllocateProducerIds), so ids are unique across the cluster and across
+// failovers. The result (an int64) is the block's first id.
+type AllocateProducerIDs struct {
+	BrokerID    int32 `json:"broker_id"`
+	BrokerEpoch int64 `json:"broker_epoch"`
+}
+
+// ProducerIDBlockSize is how many producer ids one AllocateProducerIDs reserves.
+const ProducerIDBlockSize = 1000
+
 var commandNames = map[string]func() any{
-	"init_cluster":        func() any { return &InitCluster{} },
-	"register_broker":     func() any { return &RegisterBroker{} },
-	"unfence_broker":      func() any { return &UnfenceBroker{} },
-	"fence_broker":        func() any { return &FenceBroker{} },
-	"controlled_shutdown": func() any { return &ControlledShutdown{} },
-	"create_topic":        func() any { return &CreateTopic{} },
-	"delete_topic":        func() any { return &DeleteTopic{} },
-	"create_partitions":   func() any { return &CreatePartitions{} },
-	"alter_configs":       func() any { return &AlterConfigs{} },
-	"alter_partition":     func() any { return &AlterPartition{} },
-	"elect_leaders":       func() any { return &ElectLeaders{} },
-	"reassign":            func() any { return &Reassign{} },
+	"init_cluster":          func() any { return &InitCluster{} },
+	"register_broker":       func() any { return &RegisterBroker{} },
+	"unfence_broker":        func() any { return &UnfenceBroker{} },
+	"fence_broker":          func() any { return &FenceBroker{} },
+	"controlled_shutdown":   func() any { return &ControlledShutdown{} },
+	"create_topic":          func() any { return &CreateTopic{} },
+	"delete_topic":          func() any { return &DeleteTopic{} },
+	"create_partitions":     func() any { return &CreatePartitions{} },
+	"alter_configs":         func() any { return &AlterConfigs{} },
+	"alter_partition":       func() any { return &AlterPartition{} },
+	"elect_leaders":         func() any { return &ElectLeaders{} },
+	"reassign":              func() any { return &Reassign{} },
+	"allocate_producer_ids": func() any { return &AllocateProducerIDs{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -160,6 +172,8 @@ func commandName(c any) (string, bool) {
 		return "elect_leaders", true
 	case *Reassign:
 		return "reassign", true
+	case *AllocateProducerIDs:
+		return "allocate_producer_ids", true
 	}
 	return "", false
 }
@@ -258,6 +272,13 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return s.electLeaders(c)
 	case *Reassign:
 		return s.reassign(c)
+	case *AllocateProducerIDs:
+		if _, err := s.checkBroker(c.BrokerID, c.BrokerEpoch); err != nil {
+			return nil, err
+		}
+		first := s.NextProducerID
+		s.NextProducerID += ProducerIDBlockSize
+		return first, nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

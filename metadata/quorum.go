@@ -84,6 +84,9 @@ type QuorumConfig struct {
 	// HeartbeatTimeout and ElectionTimeout are Raft's; zero means 500 ms each.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
+	// OnLeaderChange, if set, is called (on one goroutine, in order) each time this node
+	// becomes the Raft leader (true) or stops being it (false). It must not block for long.
+	OnLeaderChange func(leader bool)
 }
 
 // Quorum is one member of the Raft metadata quorum: the replicated ClusterState, the Raft
@@ -191,7 +194,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 			return nil, fmt.Errorf("bootstrap the metadata quorum: %w", err)
 		}
 	}
-	f := &fsm{state: NewClusterState("")}
+	f := &fsm{state: NewClusterState(""), changed: make(chan struct{})}
 	r, err := raft.NewRaft(rc, f, store, store, snaps, transport)
 	if err != nil {
 		store.Close()
@@ -204,7 +207,8 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	return q, nil
 }
 
-// watchLeadership names the cluster when this node first leads a quorum that has no name.
+// watchLeadership tells OnLeaderChange about leadership changes and names the cluster when
+// this node first leads a quorum that has no name.
 func (q *Quorum) watchLeadership() {
 	defer q.wg.Done()
 	for {
@@ -212,6 +216,9 @@ func (q *Quorum) watchLeadership() {
 		case <-q.done:
 			return
 		case leader := <-q.raft.LeaderCh():
+			if q.cfg.OnLeaderChange != nil {
+				q.cfg.OnLeaderChange(leader)
+			}
 			if !leader || q.State().ClusterID != "" {
 				continue
 			}
@@ -248,6 +255,16 @@ func (q *Quorum) State() *ClusterState {
 	q.fsm.mu.RLock()
 	defer q.fsm.mu.RUnlock()
 	return q.fsm.state.Clone()
+}
+
+// Watch returns a copy of the applied state and a channel closed at the next change of it,
+// so a caller can follow every change without missing one:
+//
+//	for st, ch := q.Watch(); ; st, ch = q.Watch() { use(st); <-ch }
+func (q *Quorum) Watch() (*ClusterState, <-chan struct{}) {
+	q.fsm.mu.RLock()
+	defer q.fsm.mu.RUnlock()
+	return q.fsm.state.Clone(), q.fsm.changed
 }
 
 // Broker returns a copy of a broker's registration as this node has applied it.
@@ -288,6 +305,10 @@ func (q *Quorum) Addr() string { return string(q.transport.LocalAddr()) }
 // calls it after taking over, before trusting its state).
 func (q *Quorum) Barrier(timeout time.Duration) error { return q.raft.Barrier(timeout).Error() }
 
+// TransferLeadership hands the Raft leadership to another voter (before a clean shutdown,
+// so the quorum does not wait out an election timeout).
+func (q *Quorum) TransferLeadership() error { return q.raft.LeadershipTransfer().Error() }
+
 // Snapshot takes a snapshot now and compacts the log behind it.
 func (q *Quorum) Snapshot() error { return q.raft.Snapshot().Error() }
 
@@ -308,8 +329,15 @@ func (q *Quorum) Close() error {
 // fsm adapts ClusterState to raft.FSM: Apply runs on Raft's goroutine; mu lets readers copy
 // the state meanwhile.
 type fsm struct {
-	mu    sync.RWMutex
-	state *ClusterState // guarded by mu
+	mu      sync.RWMutex
+	state   *ClusterState // guarded by mu
+	changed chan struct{} // guarded by mu; closed and replaced at every change of state
+}
+
+// changedLocked wakes the watchers of the state. REQUIRES: f.mu held for writing.
+func (f *fsm) changedLocked() {
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 type applyResult struct {
@@ -327,6 +355,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v, err := f.state.Apply(l.Index, cmd)
+	f.changedLocked()
 	return applyResult{value: v, err: err}
 }
 
@@ -352,6 +381,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	f.mu.Lock()
 	f.state = st
+	f.changedLocked()
 	f.mu.Unlock()
 	return nil
 }

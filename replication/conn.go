@@ -276,3 +276,9 @@ func (c *Conn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, 
 	}
 	return resp, nil
 }
+
+// Request sends any request on the connection and returns its response (the cluster's
+// controller requests use it).
+func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	return c.roundTrip(ctx, req)
+}

@@ -114,6 +114,14 @@ func (fe *Fetcher) Add(tp engine.TopicPartition, leaderEpoch int32, log ReplicaL
 	return nil
 }
 
+// Follows reports whether tp is followed (added, not removed since).
+func (fe *Fetcher) Follows(tp engine.TopicPartition) bool {
+	fe.mu.Lock()
+	defer fe.mu.Unlock()
+	_, ok := fe.parts[tp]
+	return ok
+}
+
 // Remove stops following tp (this broker leads it now, the leader moved, the partition was
 // deleted). When it returns, the fetcher no longer changes tp's log: a fetch in flight for it
 // is discarded.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/metadata"
 )
 
 // serveSettings is everything `logd serve` is configured with, after merging the embedded
@@ -30,7 +31,17 @@ type serveSettings struct {
 	NumPartitions    int32
 	FsyncAcksAll     bool
 	LogDefaults      engine.LogConfig
+
+	// Cluster mode: on when ControllerListen or Voters is set.
+	ControllerListen         string // "": the voter list's address of this node
+	Voters                   []metadata.Voter
+	SessionTimeout           time.Duration // broker.session.timeout.ms
+	ReplicaLagTime           time.Duration // replica.lag.time.max.ms
+	DefaultReplicationFactor int16         // 0: min(3, voters)
 }
+
+// clustered reports whether the settings start a cluster node rather than a single node.
+func (s serveSettings) clustered() bool { return s.ControllerListen != "" || len(s.Voters) > 0 }
 
 func defaultServeSettings() serveSettings {
 	d := broker.DefaultConfig()
@@ -92,6 +103,38 @@ var configKeys = []configKey{
 		}
 		s.HTTP = v
 		return nil
+	}},
+	{name: "controller.quorum.voters", flag: "controller-quorum-voters", apply: func(s *serveSettings, v string) (err error) {
+		s.Voters, err = metadata.ParseVoters(v)
+		if err != nil {
+			err = fmt.Errorf("%v (the form is 1@host:9093,2@host:9093,3@host:9093)", err)
+		}
+		return err
+	}},
+	{name: "logd.controller.listen", flag: "controller-listen", apply: func(s *serveSettings, v string) error {
+		v = strings.TrimSpace(v)
+		if v != "" {
+			if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+				return fmt.Errorf("%q is not HOST:PORT (for example 127.0.0.1:9093)", v)
+			}
+		}
+		s.ControllerListen = v
+		return nil
+	}},
+	{name: "broker.session.timeout.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 100, math.MaxInt32)
+		s.SessionTimeout = time.Duration(n) * time.Millisecond
+		return err
+	}},
+	{name: "replica.lag.time.max.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 100, math.MaxInt32)
+		s.ReplicaLagTime = time.Duration(n) * time.Millisecond
+		return err
+	}},
+	{name: "default.replication.factor", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt16)
+		s.DefaultReplicationFactor = int16(n)
+		return err
 	}},
 	{name: "logd.fsync.acks.all", apply: func(s *serveSettings, v string) (err error) {
 		s.FsyncAcksAll, err = parseBool(v)

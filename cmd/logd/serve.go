@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,12 +19,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/cluster"
+	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
 )
 
 func serveCommand() *cobra.Command {
-	var dataDir, listen, advertise, httpAddr, configPath string
+	var dataDir, listen, advertise, httpAddr, configPath, controllerListen, voters string
 	var nodeID int32
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -37,8 +41,16 @@ func serveCommand() *cobra.Command {
 			"log.index.interval.bytes, log.flush.interval.messages, log.flush.interval.ms) and logd's own\n" +
 			"logd.http and logd.fsync.acks.all. LOGD_* environment variables (LOGD_LOG_DIRS, LOGD_NODE_ID,\n" +
 			"LOGD_HTTP, ...) override the file; flags override both. LOGD_CONFIG names the file if\n" +
-			"--config is not given.",
+			"--config is not given.\n\n" +
+			"Cluster mode: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
+			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
+			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
+			"heartbeats stop for broker.session.timeout.ms (default 1000) is fenced and its partitions get\n" +
+			"new leaders from their ISR; replica.lag.time.max.ms (default 30000) drops lagging followers\n" +
+			"from the ISR. Consumer groups need a single node for now.",
 		Example: "  logd serve\n  logd serve --data-dir /var/lib/logd --listen 0.0.0.0:9092 --advertise broker1.example.com:9092\n" +
+			"  logd serve --node-id 1 --listen 127.0.0.1:9092 --controller-listen 127.0.0.1:9093 \\\n" +
+			"    --controller-quorum-voters 1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293 --data-dir d1\n" +
 			"  logd serve --http 127.0.0.1:9644\n  logd serve --config /etc/logd/logd.yaml --node-id 2\n  logd serve --config /etc/logd/logd.toml",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -59,6 +71,8 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to (default: the listen address)")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node id")
 	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
+	f.StringVar(&controllerListen, "controller-listen", "", "cluster mode: accept the metadata quorum's Raft traffic on HOST:PORT (default: this node's address in --controller-quorum-voters)")
+	f.StringVar(&voters, "controller-quorum-voters", "", "cluster mode: the metadata quorum, ID@HOST:PORT,... (controller.quorum.voters); every node lists the same voters")
 	f.StringVar(&configPath, "config", "", "read settings from this YAML or TOML file (Kafka property names); env LOGD_CONFIG")
 	return cmd
 }
@@ -120,9 +134,23 @@ func serve(st serveSettings) error {
 		m = metrics.New()
 		cfg.Metrics = m
 	}
-	b, err := broker.New(cfg)
-	if err != nil {
+	var b *broker.Broker
+	var node *cluster.Node
+	if st.clustered() {
+		ccfg, err := clusterConfig(st, cfg)
+		if err != nil {
+			return err
+		}
+		if node, err = cluster.Start(ccfg); err != nil {
+			return fmt.Errorf("cannot start the cluster node: %v", err)
+		}
+		b = node.Broker()
+	} else if b, err = broker.New(cfg); err != nil {
 		return fmt.Errorf("cannot open --data-dir %s: %v", dataDir, err)
+	}
+	closeBroker := b.Close
+	if node != nil {
+		closeBroker = node.Close
 	}
 	scfg := server.Config{
 		HeaderVersion: broker.HeaderVersion,
@@ -146,13 +174,13 @@ func serve(st serveSettings) error {
 			return nil
 		}, logger)
 		if err != nil {
-			b.Close()
+			closeBroker()
 			return fmt.Errorf("cannot serve --http on %s: %v", httpAddr, err)
 		}
 	}
 	if err := srv.Start(listen); err != nil {
 		hs.close(context.Background())
-		b.Close()
+		closeBroker()
 		return fmt.Errorf("cannot listen on %s: %v", listen, err)
 	}
 	// Signals are caught before the ready line: a SIGTERM sent as soon as it appears must
@@ -172,9 +200,12 @@ func serve(st serveSettings) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ready.Store(false)
+	if node != nil {
+		node.ControlledShutdown() // while this node still answers clients and brokers
+	}
 	b.BeginShutdown()
 	serr := srv.Shutdown(ctx)
-	if err := b.Close(); err != nil {
+	if err := closeBroker(); err != nil {
 		return fmt.Errorf("shutdown: %v", err)
 	}
 	if serr != nil {
@@ -186,4 +217,29 @@ func serve(st serveSettings) error {
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// clusterConfig checks the cluster settings and builds the node's configuration.
+func clusterConfig(st serveSettings, bcfg broker.Config) (cluster.Config, error) {
+	cfg := cluster.Config{Broker: bcfg, ControllerListen: st.ControllerListen, Voters: st.Voters,
+		SessionTimeout: st.SessionTimeout, DefaultReplicationFactor: st.DefaultReplicationFactor}
+	cfg.Broker.ReplicaLagTime = st.ReplicaLagTime
+	if len(st.Voters) > 0 {
+		i := slices.IndexFunc(st.Voters, func(v metadata.Voter) bool { return v.ID == st.NodeID })
+		if i < 0 {
+			return cfg, usageError{fmt.Errorf("--node-id %d is not among --controller-quorum-voters %s: every node of the cluster must be a voter", st.NodeID, votersString(st.Voters))}
+		}
+		if cfg.ControllerListen == "" {
+			cfg.ControllerListen = st.Voters[i].Addr
+		}
+	}
+	return cfg, nil
+}
+
+func votersString(vs []metadata.Voter) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("%d@%s", v.ID, v.Addr)
+	}
+	return strings.Join(parts, ",")
 }

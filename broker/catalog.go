@@ -1,0 +1,87 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/logd/logd/metadata"
+)
+
+// TopicSpec is a topic to create.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// ReplicationFactor is the replica count of each partition; -1 means the default
+	// (default.replication.factor). A single node only has 1.
+	ReplicationFactor int16
+	// Assignment, if set, names each partition's replicas; it replaces Partitions and
+	// ReplicationFactor.
+	Assignment [][]int32
+	Configs    map[string]string
+}
+
+// Catalog is where the broker's topics live: the single node's metadata.Store, or a
+// cluster's replicated state (Cluster). Changes go through it; reads are a copy of its state.
+type Catalog interface {
+	ClusterID() string
+	// Topics lists every topic, sorted by name.
+	Topics() []metadata.Topic
+	Topic(name string) (metadata.Topic, bool)
+	TopicByID(id metadata.TopicID) (metadata.Topic, bool)
+	CreateTopic(spec TopicSpec) (metadata.Topic, error)
+	// DeleteTopic deletes a topic's metadata and returns what it was.
+	DeleteTopic(name string) (metadata.Topic, error)
+	// SetPartitions grows a topic to total partitions.
+	SetPartitions(name string, total int32) error
+	// SetConfigs replaces a topic's config overrides.
+	SetConfigs(name string, configs map[string]string) error
+}
+
+// Cluster is the cluster a replicated broker belongs to (Config.Cluster; the cluster
+// package's Node implements it): its catalog, its live brokers, each partition's replicas
+// and leader, and the active controller.
+type Cluster interface {
+	Catalog
+	// Brokers returns the brokers that may serve clients (registered, unfenced), by id.
+	Brokers() []metadata.BrokerRegistration
+	// ControllerID is the active controller's node id, or -1 while there is none.
+	ControllerID() int32
+	// Partition returns a partition's replicas, ISR, leader and epochs.
+	Partition(topic string, p int32) (metadata.PartitionAssignment, bool)
+	// AllocateProducerIDs reserves a cluster-unique block of metadata.ProducerIDBlockSize
+	// producer ids and returns its first id.
+	AllocateProducerIDs() (int64, error)
+	// ProducerIDIssued reports whether id belongs to a block the controller handed out.
+	ProducerIDIssued(id int64) bool
+	// ActiveController returns the controller's services when this node is the active
+	// controller, else an error wrapping metadata.ErrNotController.
+	ActiveController() (ControllerService, error)
+}
+
+// ControllerService is what the active controller does for brokers (KRaft's controller
+// APIs, served by 56_alter_partition.go, 62_broker_registration.go, 63_broker_heartbeat.go
+// and 67_allocate_producer_ids.go).
+type ControllerService interface {
+	RegisterBroker(r metadata.RegisterBroker) (*metadata.BrokerRegistration, error)
+	// Heartbeat handles a broker's heartbeat; metadataOffset is the last metadata log index
+	// the broker has applied.
+	Heartbeat(id int32, epoch int64, metadataOffset int64, wantShutdown bool) (metadata.HeartbeatResult, error)
+	AlterPartition(c metadata.AlterPartition) (*metadata.PartitionAssignment, error)
+	AllocateProducerIDs(brokerID int32, epoch int64) (int64, error)
+	// ElectLeaders elects a partition's leader: the preferred replica, or an unclean choice.
+	ElectLeaders(c metadata.ElectLeaders) error
+	// Reassign moves a partition to new replicas (KIP-455); a nil target cancels.
+	Reassign(c metadata.Reassign) error
+}
+
+// storeCatalog is the single node's catalog: the metadata.Store.
+type storeCatalog struct{ *metadata.Store }
+
+func (s storeCatalog) CreateTopic(spec TopicSpec) (metadata.Topic, error) {
+	if spec.Assignment != nil {
+		spec.Partitions = int32(len(spec.Assignment))
+	}
+	return s.Store.CreateTopic(spec.Name, spec.Partitions, spec.Configs)
+}
+
+// errNotHosted is a partition this broker holds no replica of (NOT_LEADER_OR_FOLLOWER).
+var errNotHosted = errors.New("this broker holds no replica of the partition")

@@ -1,0 +1,157 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/replication"
+)
+
+// activeCtl is one term of this node as the active controller. It implements
+// broker.ControllerService.
+type activeCtl struct {
+	n    *Node
+	ctl  *metadata.Controller
+	done chan struct{} // closed when the term ends
+}
+
+// runController follows the quorum's leadership: on election it waits until its state is
+// current (Barrier), then serves as the controller and fences brokers whose session runs out
+// until it loses the leadership or the node stops.
+func (n *Node) runController() {
+	defer n.wg.Done()
+	var term *activeCtl
+	end := func() {
+		if term != nil {
+			n.ctl.Store(nil)
+			close(term.done)
+			term = nil
+			n.log.Info("no longer the active controller")
+		}
+	}
+	defer end()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case leader := <-n.leadCh:
+			end()
+			if !leader {
+				continue
+			}
+			if err := n.q.Barrier(metadata.ProposeTimeout); err != nil {
+				n.log.Warn("elected controller, but could not catch up with the metadata log", "err", err)
+				continue
+			}
+			term = &activeCtl{n: n, ctl: metadata.NewController(n.q, n.cfg.SessionTimeout, time.Now()), done: make(chan struct{})}
+			n.ctl.Store(term)
+			n.log.Info("active controller", "node_id", n.id, "session_timeout", n.cfg.SessionTimeout.String())
+			go term.fenceExpired(n.cfg.SessionTimeout / 5)
+		}
+	}
+}
+
+// fenceExpired fences brokers whose session ran out, every interval, until the term ends.
+func (c *activeCtl) fenceExpired(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		fenced, err := c.ctl.FenceExpired(time.Now())
+		if len(fenced) > 0 {
+			c.n.log.Warn("fenced brokers whose heartbeats stopped; their partitions get new leaders from the ISR", "brokers", fenced)
+		}
+		if err != nil && !errors.Is(err, metadata.ErrNotController) {
+			c.n.log.Warn("could not fence expired brokers", "err", err)
+		}
+	}
+}
+
+func (c *activeCtl) propose(cmd any) (any, error) {
+	return c.n.q.Propose(cmd, metadata.ProposeTimeout)
+}
+
+// RegisterBroker implements broker.ControllerService.
+func (c *activeCtl) RegisterBroker(r metadata.RegisterBroker) (*metadata.BrokerRegistration, error) {
+	return c.ctl.Register(r, time.Now())
+}
+
+// Heartbeat implements broker.ControllerService. A broker has caught up once it has applied
+// its own registration.
+func (c *activeCtl) Heartbeat(id int32, epoch int64, metadataOffset int64, wantShutdown bool) (metadata.HeartbeatResult, error) {
+	return c.ctl.Heartbeat(id, epoch, metadataOffset >= epoch, wantShutdown, time.Now())
+}
+
+// AlterPartition implements broker.ControllerService.
+func (c *activeCtl) AlterPartition(a metadata.AlterPartition) (*metadata.PartitionAssignment, error) {
+	res, err := c.propose(&a)
+	if err != nil {
+		return nil, err
+	}
+	pa, ok := res.(*metadata.PartitionAssignment)
+	if !ok {
+		return nil, fmt.Errorf("AlterPartition applied with result %T", res)
+	}
+	return pa, nil
+}
+
+// AllocateProducerIDs implements broker.ControllerService.
+func (c *activeCtl) AllocateProducerIDs(brokerID int32, epoch int64) (int64, error) {
+	res, err := c.propose(&metadata.AllocateProducerIDs{BrokerID: brokerID, BrokerEpoch: epoch})
+	if err != nil {
+		return -1, err
+	}
+	return res.(int64), nil
+}
+
+// ElectLeaders implements broker.ControllerService.
+func (c *activeCtl) ElectLeaders(e metadata.ElectLeaders) error {
+	_, err := c.propose(&e)
+	return err
+}
+
+// Reassign implements broker.ControllerService.
+func (c *activeCtl) Reassign(r metadata.Reassign) error {
+	_, err := c.propose(&r)
+	return err
+}
+
+// AlterPartition implements replication.Controller: a partition this node leads commits an
+// ISR change through the controller.
+func (n *Node) AlterPartition(ctx context.Context, tp engine.TopicPartition, change replication.IsrChange) (replication.PartitionState, error) {
+	r := n.reg.Load()
+	if r == nil {
+		return replication.PartitionState{}, errors.New("this broker is not registered with the controller")
+	}
+	req := metadata.AlterPartition{BrokerID: n.id, BrokerEpoch: r.epoch, Topic: tp.Topic, Partition: tp.Partition,
+		LeaderEpoch: change.LeaderEpoch, PartitionEpoch: change.PartitionEpoch, ISR: slices.Clone(change.ISR)}
+	var pa *metadata.PartitionAssignment
+	var err error
+	if c, cerr := n.ActiveController(); cerr == nil {
+		pa, err = c.AlterPartition(req)
+	} else {
+		pa, err = n.forwardAlterPartition(ctx, req)
+	}
+	if errors.Is(err, metadata.ErrFencedLeaderEpoch) || errors.Is(err, metadata.ErrNotLeader) {
+		return replication.PartitionState{}, fmt.Errorf("%w: %w", replication.ErrFencedLeaderEpoch, err)
+	}
+	if err != nil {
+		return replication.PartitionState{}, err
+	}
+	return partitionState(pa), nil
+}
+
+// partitionState converts the controller's view of a partition to replication's.
+func partitionState(pa *metadata.PartitionAssignment) replication.PartitionState {
+	return replication.PartitionState{Leader: pa.Leader, LeaderEpoch: pa.LeaderEpoch, PartitionEpoch: pa.PartitionEpoch,
+		Replicas: slices.Clone(pa.Replicas), ISR: slices.Clone(pa.ISR)}
+}

@@ -1,0 +1,349 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/logd/logd/broker"
+	"github.com/logd/logd/metadata"
+)
+
+// Config configures a cluster node.
+type Config struct {
+	// Broker is the broker's configuration; NodeID, AdvertisedHost/Port and DataDir are the
+	// node's. Its Cluster field is set by Start.
+	Broker broker.Config
+	// ControllerListen is the Raft listener (controller.listener; HOST:PORT).
+	ControllerListen string
+	// Voters is the metadata quorum (controller.quorum.voters); this node must be one. Empty:
+	// a one-voter quorum of this node.
+	Voters []metadata.Voter
+	// SessionTimeout is broker.session.timeout.ms: a broker whose heartbeats stop for this
+	// long is fenced (default 1 s). HeartbeatInterval is broker.heartbeat.interval.ms
+	// (default 200 ms).
+	SessionTimeout, HeartbeatInterval time.Duration
+	// RaftTimeout is the quorum's heartbeat and election timeout (default 500 ms).
+	RaftTimeout time.Duration
+	// DefaultReplicationFactor is default.replication.factor, used for topics created
+	// without one (default: 3, or the number of voters if fewer).
+	DefaultReplicationFactor int16
+}
+
+// metadataDir is the quorum's directory inside the data directory (not a partition name).
+const metadataDir = "__cluster_metadata"
+
+// Node is a running cluster node: quorum member, broker, controller when elected.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	q      *metadata.Quorum
+	b      *broker.Broker
+	id     int32
+	incarn [16]byte
+
+	view   atomic.Pointer[view]       // the applied state as of the last change
+	ctl    atomic.Pointer[activeCtl]  // set while this node is the active controller
+	reg    atomic.Pointer[registered] // this broker's registration, once the controller took it
+	leadCh chan bool                  // leadership changes, from the quorum's goroutine
+
+	mu  sync.Mutex // guards rpc
+	rpc *controllerConn
+
+	stop         chan struct{} // closed by Close
+	wg           sync.WaitGroup
+	closeOnce    sync.Once
+	shutdownOnce sync.Once
+}
+
+// registered is this broker's accepted registration.
+type registered struct{ epoch int64 }
+
+// Start opens the node: its quorum member, its broker, and the loops of its roles.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Broker.Logger == nil {
+		cfg.Broker.Logger = slog.Default()
+	}
+	if cfg.SessionTimeout <= 0 {
+		cfg.SessionTimeout = time.Second
+	}
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 200 * time.Millisecond
+	}
+	if cfg.RaftTimeout <= 0 {
+		cfg.RaftTimeout = 500 * time.Millisecond
+	}
+	if cfg.DefaultReplicationFactor <= 0 {
+		cfg.DefaultReplicationFactor = int16(min(3, max(1, len(cfg.Voters))))
+	}
+	n := &Node{cfg: cfg, log: cfg.Broker.Logger, id: cfg.Broker.NodeID, leadCh: make(chan bool, 16), stop: make(chan struct{})}
+	rand.Read(n.incarn[:])
+	n.view.Store(newView(metadata.NewClusterState("")))
+	q, err := metadata.OpenQuorum(metadata.QuorumConfig{
+		NodeID: n.id, Listen: cfg.ControllerListen, Voters: cfg.Voters,
+		Dir: filepath.Join(cfg.Broker.DataDir, metadataDir), FS: cfg.Broker.FS, Logger: n.log,
+		HeartbeatTimeout: cfg.RaftTimeout, ElectionTimeout: cfg.RaftTimeout,
+		OnLeaderChange: func(leader bool) { n.leadCh <- leader },
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.q = q
+	bcfg := cfg.Broker
+	bcfg.Cluster = n
+	b, err := broker.New(bcfg)
+	if err != nil {
+		q.Close()
+		return nil, err
+	}
+	n.b = b
+	n.wg.Add(3)
+	go n.runController()
+	go n.runLifecycle()
+	go n.runReconcile()
+	return n, nil
+}
+
+// Broker returns the node's broker (its network handler).
+func (n *Node) Broker() *broker.Broker { return n.b }
+
+// ControlledShutdown asks the controller to move this broker's leadership to other
+// replicas and waits (at most a few seconds) until it has; call it while the node still
+// serves, before Close.
+func (n *Node) ControlledShutdown() {
+	n.shutdownOnce.Do(func() { n.controlledShutdown(5 * time.Second) })
+}
+
+// Close shuts the node down: a controlled shutdown unless done already, then the broker and
+// the quorum member.
+func (n *Node) Close() error {
+	var err error
+	n.ControlledShutdown()
+	n.closeOnce.Do(func() {
+		close(n.stop)
+		n.b.BeginShutdown()
+		n.wg.Wait()
+		err = n.b.Close()
+		if n.q.IsController() {
+			n.q.TransferLeadership()
+		}
+		if qerr := n.q.Close(); err == nil {
+			err = qerr
+		}
+		n.mu.Lock()
+		if n.rpc != nil {
+			n.rpc.close()
+		}
+		n.mu.Unlock()
+	})
+	return err
+}
+
+// view is an immutable copy of the applied cluster state, indexed for the broker's reads.
+type view struct {
+	st     *metadata.ClusterState
+	topics []metadata.Topic // sorted by name
+	byName map[string]int
+	byID   map[metadata.TopicID]int
+	live   []metadata.BrokerRegistration
+}
+
+func newView(st *metadata.ClusterState) *view {
+	v := &view{st: st, byName: map[string]int{}, byID: map[metadata.TopicID]int{}, live: st.Unfenced()}
+	for _, t := range st.Topics {
+		v.topics = append(v.topics, metadata.Topic{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions)), Configs: t.Configs})
+	}
+	sort.Slice(v.topics, func(i, j int) bool { return v.topics[i].Name < v.topics[j].Name })
+	for i, t := range v.topics {
+		v.byName[t.Name], v.byID[t.ID] = i, i
+	}
+	return v
+}
+
+// refreshView installs the quorum's current state as the view unless a newer one is in.
+func (n *Node) refreshView() (*view, <-chan struct{}) {
+	st, ch := n.q.Watch()
+	nv := newView(st)
+	for {
+		old := n.view.Load()
+		if old.st.LastIndex > st.LastIndex {
+			return old, ch
+		}
+		if n.view.CompareAndSwap(old, nv) {
+			return nv, ch
+		}
+	}
+}
+
+// waitView waits (bounded) until the view satisfies ok: after a change this node proposed or
+// sent to the controller, so the broker's next read sees it.
+func (n *Node) waitView(ok func(*view) bool) {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		v, ch := n.refreshView()
+		if ok(v) || time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(50 * time.Millisecond):
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// broker.Cluster: reads from the view.
+
+// ClusterID implements broker.Catalog.
+func (n *Node) ClusterID() string { return n.view.Load().st.ClusterID }
+
+// Topics implements broker.Catalog.
+func (n *Node) Topics() []metadata.Topic { return slices.Clone(n.view.Load().topics) }
+
+// Topic implements broker.Catalog.
+func (n *Node) Topic(name string) (metadata.Topic, bool) {
+	v := n.view.Load()
+	i, ok := v.byName[name]
+	if !ok {
+		return metadata.Topic{}, false
+	}
+	return v.topics[i], true
+}
+
+// TopicByID implements broker.Catalog.
+func (n *Node) TopicByID(id metadata.TopicID) (metadata.Topic, bool) {
+	v := n.view.Load()
+	i, ok := v.byID[id]
+	if !ok {
+		return metadata.Topic{}, false
+	}
+	return v.topics[i], true
+}
+
+// Brokers implements broker.Cluster.
+func (n *Node) Brokers() []metadata.BrokerRegistration { return n.view.Load().live }
+
+// ControllerID implements broker.Cluster.
+func (n *Node) ControllerID() int32 { return n.q.Controller() }
+
+// Partition implements broker.Cluster.
+func (n *Node) Partition(topic string, p int32) (metadata.PartitionAssignment, bool) {
+	t, ok := n.view.Load().st.Topics[topic]
+	if !ok || p < 0 || int(p) >= len(t.Partitions) {
+		return metadata.PartitionAssignment{}, false
+	}
+	return *t.Partitions[p], true
+}
+
+// ProducerIDIssued implements broker.Cluster.
+func (n *Node) ProducerIDIssued(id int64) bool {
+	return id >= 0 && id < n.view.Load().st.NextProducerID
+}
+
+// ActiveController implements broker.Cluster.
+func (n *Node) ActiveController() (broker.ControllerService, error) {
+	if c := n.ctl.Load(); c != nil && n.q.IsController() {
+		return c, nil
+	}
+	return nil, fmt.Errorf("%w: node %d (the controller is %d)", metadata.ErrNotController, n.id, n.q.Controller())
+}
+
+// broker.Catalog changes: proposed here when this node is the controller, else sent to it.
+
+// CreateTopic implements broker.Catalog.
+func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
+	if c, err := n.ActiveController(); err == nil {
+		var id metadata.TopicID
+		rand.Read(id[:])
+		rf := spec.ReplicationFactor
+		if rf <= 0 {
+			rf = n.defaultReplicationFactor()
+		}
+		cmd := &metadata.CreateTopic{Name: spec.Name, ID: id, Partitions: spec.Partitions, ReplicationFactor: rf,
+			Assignment: spec.Assignment, Configs: spec.Configs}
+		if spec.Assignment != nil {
+			cmd.Partitions, cmd.ReplicationFactor = 0, 0
+		}
+		if _, err := c.(*activeCtl).propose(cmd); err != nil {
+			return metadata.Topic{}, err
+		}
+	} else if err := n.forwardCreateTopic(spec); err != nil {
+		return metadata.Topic{}, err
+	}
+	n.waitView(func(v *view) bool { _, ok := v.byName[spec.Name]; return ok })
+	t, ok := n.Topic(spec.Name)
+	if !ok {
+		return metadata.Topic{}, fmt.Errorf("topic %q created, but its metadata has not reached node %d yet", spec.Name, n.id)
+	}
+	return t, nil
+}
+
+// defaultReplicationFactor is the configured default, capped by the live brokers so that a
+// topic can be created while some are down (Kafka would refuse instead).
+func (n *Node) defaultReplicationFactor() int16 {
+	return int16(max(1, min(int(n.cfg.DefaultReplicationFactor), len(n.Brokers()))))
+}
+
+// DeleteTopic implements broker.Catalog.
+func (n *Node) DeleteTopic(name string) (metadata.Topic, error) {
+	t, ok := n.Topic(name)
+	if !ok {
+		return metadata.Topic{}, fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, name)
+	}
+	if c, err := n.ActiveController(); err == nil {
+		if _, err := c.(*activeCtl).propose(&metadata.DeleteTopic{Name: name}); err != nil {
+			return metadata.Topic{}, err
+		}
+	} else if err := n.forwardDeleteTopic(name); err != nil {
+		return metadata.Topic{}, err
+	}
+	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return !ok || v.topics[i].ID != t.ID })
+	return t, nil
+}
+
+// SetPartitions implements broker.Catalog.
+func (n *Node) SetPartitions(name string, total int32) error {
+	if c, err := n.ActiveController(); err == nil {
+		if _, err := c.(*activeCtl).propose(&metadata.CreatePartitions{Name: name, Total: total}); err != nil {
+			return err
+		}
+	} else if err := n.forwardCreatePartitions(name, total); err != nil {
+		return err
+	}
+	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && v.topics[i].Partitions >= total })
+	return nil
+}
+
+// SetConfigs implements broker.Catalog.
+func (n *Node) SetConfigs(name string, configs map[string]string) error {
+	if c, err := n.ActiveController(); err == nil {
+		if _, err := c.(*activeCtl).propose(&metadata.AlterConfigs{Name: name, Configs: configs}); err != nil {
+			return err
+		}
+	} else if err := n.forwardAlterConfigs(name, configs); err != nil {
+		return err
+	}
+	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && maps.Equal(v.topics[i].Configs, configs) })
+	return nil
+}
+
+// AllocateProducerIDs implements broker.Cluster.
+func (n *Node) AllocateProducerIDs() (int64, error) {
+	r := n.reg.Load()
+	if r == nil {
+		return -1, errors.New("this broker has not registered with the controller yet")
+	}
+	if c, err := n.ActiveController(); err == nil {
+		return c.AllocateProducerIDs(n.id, r.epoch)
+	}
+	return n.forwardAllocateProducerIDs(r.epoch)
+}

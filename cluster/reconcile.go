@@ -1,0 +1,162 @@
+package cluster
+
+import (
+	"errors"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/replication"
+)
+
+// resyncInterval is how often the metadata listener checks its roles even without a change:
+// a follower whose leader refused a fetch (it had not taken the leadership yet) is restarted,
+// a failed Lead retried.
+const resyncInterval = 500 * time.Millisecond
+
+// role is what this broker last made of one partition it hosts.
+type role struct {
+	topicID        metadata.TopicID
+	leader         int32
+	leaderEpoch    int32
+	partitionEpoch int32
+	leaderAddr     string
+}
+
+// hostedTopic is a topic with partitions on this broker, as last seen.
+type hostedTopic struct {
+	id         metadata.TopicID
+	partitions int32
+	configs    map[string]string
+}
+
+// runReconcile is the metadata listener: at every change of the cluster state (and every
+// resyncInterval) it brings the broker's roles in line with it.
+func (n *Node) runReconcile() {
+	defer n.wg.Done()
+	roles := map[engine.TopicPartition]role{}
+	topics := map[string]hostedTopic{}
+	t := time.NewTicker(resyncInterval)
+	defer t.Stop()
+	for {
+		v, changed := n.refreshView()
+		n.reconcile(v, roles, topics)
+		select {
+		case <-n.stop:
+			return
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+// reconcile applies view v to the broker. roles and topics are the loop's memory.
+func (n *Node) reconcile(v *view, roles map[engine.TopicPartition]role, topics map[string]hostedTopic) {
+	for name, h := range topics {
+		if t, ok := v.st.Topics[name]; !ok || t.ID != h.id {
+			n.b.RemoveTopic(name, h.partitions)
+			for tp := range roles {
+				if tp.Topic == name {
+					delete(roles, tp)
+				}
+			}
+			delete(topics, name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(v.st.Topics)) {
+		t := v.st.Topics[name]
+		hosts := false
+		for p, pa := range t.Partitions {
+			tp := engine.TopicPartition{Topic: name, Partition: int32(p)}
+			if n.reconcilePartition(v, t, tp, pa, roles) {
+				hosts = true
+			}
+		}
+		h, seen := topics[name]
+		switch {
+		case !hosts && seen:
+			delete(topics, name)
+		case hosts && seen && !maps.Equal(h.configs, t.Configs):
+			if err := n.b.RefreshTopicConfig(name); err != nil {
+				n.log.Warn("could not apply a topic's new configs", "topic", name)
+			}
+			fallthrough
+		case hosts:
+			topics[name] = hostedTopic{id: t.ID, partitions: int32(len(t.Partitions)), configs: t.Configs}
+		}
+	}
+}
+
+// reconcilePartition makes this broker lead, follow or leave one partition as the state says
+// and reports whether it hosts a replica of it.
+func (n *Node) reconcilePartition(v *view, t *metadata.TopicState, tp engine.TopicPartition, pa *metadata.PartitionAssignment, roles map[engine.TopicPartition]role) bool {
+	prev, had := roles[tp]
+	if !slices.Contains(pa.Replicas, n.id) {
+		if had {
+			n.b.RemoveReplica(tp.Topic, tp.Partition)
+			delete(roles, tp)
+			n.log.Info("partition moved off this broker; its log is removed", "partition", tp.String())
+		}
+		return false
+	}
+	now := role{topicID: t.ID, leader: pa.Leader, leaderEpoch: pa.LeaderEpoch, partitionEpoch: pa.PartitionEpoch}
+	switch {
+	case pa.Leader == n.id:
+		if had && prev.leader == n.id && prev.leaderEpoch == pa.LeaderEpoch {
+			if prev.partitionEpoch != pa.PartitionEpoch {
+				if lp := n.b.Leading(tp.Topic, tp.Partition); lp != nil {
+					if err := lp.ApplyState(partitionState(pa)); errors.Is(err, replication.ErrFencedLeaderEpoch) {
+						n.b.Resign(tp.Topic, tp.Partition)
+					}
+				}
+			}
+			break
+		}
+		if _, err := n.b.Lead(tp.Topic, tp.Partition, n.b.ReplicationConfig(tp.Topic), partitionState(pa), n); err != nil {
+			n.logRetry(err, "could not take a partition's leadership; retrying", "partition", tp.String(), "leader_epoch", pa.LeaderEpoch)
+			delete(roles, tp)
+			return true
+		}
+		n.log.Info("leading partition", "partition", tp.String(), "leader_epoch", pa.LeaderEpoch, "isr", pa.ISR)
+	case pa.Leader == metadata.NoLeader:
+		if !had || prev.leader != metadata.NoLeader {
+			n.b.StopReplica(tp.Topic, tp.Partition)
+			n.log.Warn("partition has no leader: no eligible replica is in its ISR", "partition", tp.String(), "isr", pa.ISR)
+		}
+	default:
+		b, ok := v.st.Brokers[pa.Leader]
+		if !ok {
+			delete(roles, tp)
+			return true
+		}
+		now.leaderAddr = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		if had && prev == now && n.b.Following(tp.Topic, tp.Partition, now.leaderAddr) {
+			break
+		}
+		if err := n.b.Follow(tp.Topic, tp.Partition, now.leaderAddr, pa.LeaderEpoch); err != nil {
+			n.logRetry(err, "could not follow a partition's leader; retrying", "partition", tp.String(), "leader", pa.Leader)
+			delete(roles, tp)
+			return true
+		}
+		if !had || prev.leaderEpoch != now.leaderEpoch || prev.leaderAddr != now.leaderAddr {
+			n.log.Info("following partition", "partition", tp.String(), "leader", pa.Leader, "leader_epoch", pa.LeaderEpoch)
+		}
+	}
+	roles[tp] = now
+	return true
+}
+
+// logRetry logs a role change that failed and will be retried; quietly while the broker
+// shuts down (its logs are closing).
+func (n *Node) logRetry(err error, msg string, args ...any) {
+	args = append(args, "err", err)
+	if errors.Is(err, engine.ErrClosed) {
+		n.log.Debug(msg, args...)
+		return
+	}
+	n.log.Warn(msg, args...)
+}
