@@ -159,7 +159,42 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	if req.Acks == 0 {
 		return nil, nil
 	}
+	if b.cluster != nil && v >= 10 {
+		b.addProduceLeaders(resp)
+	}
 	return resp, nil
+}
+
+// addProduceLeaders tells a client refused with NOT_LEADER_OR_FOLLOWER where each partition's
+// leader is now (KIP-951: CurrentLeader and the leaders' endpoints), so it moves on without a
+// metadata round trip.
+func (b *Broker) addProduceLeaders(resp *kmsg.ProduceResponse) {
+	added := map[int32]bool{}
+	for ti := range resp.Topics {
+		t := &resp.Topics[ti]
+		for pi := range t.Partitions {
+			p := &t.Partitions[pi]
+			if p.ErrorCode != kerr.NotLeaderForPartition.Code {
+				continue
+			}
+			pa, ok := b.cluster.Partition(t.Topic, p.Partition)
+			if !ok || pa.Leader < 0 {
+				continue
+			}
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = pa.Leader, pa.LeaderEpoch
+			if added[pa.Leader] {
+				continue
+			}
+			for _, br := range b.cluster.Brokers() {
+				if br.ID == pa.Leader {
+					added[br.ID] = true
+					ep := kmsg.NewProduceResponseBroker()
+					ep.NodeID, ep.Host, ep.Port = br.ID, br.Host, br.Port
+					resp.Brokers = append(resp.Brokers, ep)
+				}
+			}
+		}
+	}
 }
 
 // produceOne validates and appends one partition's records. On a replicated broker it appends

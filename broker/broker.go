@@ -211,6 +211,9 @@ func New(cfg Config) (*Broker, error) {
 		loaded: make(chan struct{}), closing: make(chan struct{})}
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
+	if cfg.Cluster != nil {
+		cfg.Metrics.SetReplicationSource(b.replicationCounts)
+	}
 	go b.openAll()
 	b.warmGroups()
 	if cfg.Replicated {

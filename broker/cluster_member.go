@@ -105,3 +105,22 @@ func (b *Broker) ReplicationConfig(topic string) replication.Config {
 	}
 	return cfg
 }
+
+// replicationCounts counts the partitions this broker leads and those of them whose ISR is
+// smaller than their replica set (the logd_leader_partitions and
+// logd_under_replicated_partitions gauges).
+func (b *Broker) replicationCounts() (leaders, underReplicated int) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	for tp, part := range b.parts {
+		lp := part.leader.Load()
+		if lp == nil {
+			continue
+		}
+		leaders++
+		if pa, ok := b.cluster.Partition(tp.Topic, tp.Partition); ok && len(lp.ISR()) < len(pa.Replicas) {
+			underReplicated++
+		}
+	}
+	return leaders, underReplicated
+}

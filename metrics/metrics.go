@@ -68,6 +68,8 @@ const (
 	LogFlushFiles     = "logd_log_flush_files_total"
 	Partitions        = "logd_partitions"
 	LogDirOffline     = "logd_log_dir_offline"
+	LeaderPartitions  = "logd_leader_partitions"
+	UnderReplicated   = "logd_under_replicated_partitions"
 	NetConnections    = "logd_network_connections"
 	NetConnsAccepted  = "logd_network_connections_accepted_total"
 	NetConnsRefused   = "logd_network_connections_refused_total"
@@ -155,6 +157,7 @@ type Metrics struct {
 	groupLag   atomic.Pointer[GroupLagSource]
 	partitions atomic.Pointer[func() int]
 	offline    atomic.Pointer[func() bool]
+	repl       atomic.Pointer[func() (leaders, underReplicated int)]
 }
 
 // New returns a registry with every logd metric, Go runtime and process metrics.
@@ -225,6 +228,24 @@ func New() *Metrics {
 		}, func() float64 {
 			if f := m.offline.Load(); f != nil && (*f)() {
 				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: LeaderPartitions, Help: "Partitions this broker leads (cluster mode; Kafka's LeaderCount).",
+		}, func() float64 {
+			if f := m.repl.Load(); f != nil {
+				n, _ := (*f)()
+				return float64(n)
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: UnderReplicated, Help: "Partitions this broker leads whose ISR is smaller than their replica set (Kafka's UnderReplicatedPartitions).",
+		}, func() float64 {
+			if f := m.repl.Load(); f != nil {
+				_, n := (*f)()
+				return float64(n)
 			}
 			return 0
 		}),
@@ -345,6 +366,15 @@ func (m *Metrics) SetBrokerSource(partitions func() int, offline func() bool) {
 	}
 	m.partitions.Store(&partitions)
 	m.offline.Store(&offline)
+}
+
+// SetReplicationSource sets the function read at scrape time for the partitions this broker
+// leads and how many of them are under-replicated. The latest call wins.
+func (m *Metrics) SetReplicationSource(f func() (leaders, underReplicated int)) {
+	if m == nil {
+		return
+	}
+	m.repl.Store(&f)
 }
 
 // SetServerStats sets the network server whose counters are exported (server.Server.Stats).
