@@ -105,6 +105,15 @@ func (n *Node) reconcilePartition(v *view, t *metadata.TopicState, tp engine.Top
 	}
 	now := role{topicID: t.ID, leader: pa.Leader, leaderEpoch: pa.LeaderEpoch, partitionEpoch: pa.PartitionEpoch}
 	switch {
+	case pa.Leader == n.id && !n.registeredIn(v):
+		// The state names a previous incarnation of this broker (it restarted before the
+		// controller fenced it): leading that epoch again could reuse offsets its old self
+		// handed out. The controller moves the leadership on (a new epoch) first.
+		if had {
+			n.b.StopReplica(tp.Topic, tp.Partition)
+			delete(roles, tp)
+		}
+		return true
 	case pa.Leader == n.id:
 		if had && prev.leader == n.id && prev.leaderEpoch == pa.LeaderEpoch {
 			if prev.partitionEpoch != pa.PartitionEpoch {
@@ -159,4 +168,12 @@ func (n *Node) logRetry(err error, msg string, args ...any) {
 		return
 	}
 	n.log.Warn(msg, args...)
+}
+
+// registeredIn reports whether the view holds this incarnation's registration, unfenced: only
+// then may this broker lead.
+func (n *Node) registeredIn(v *view) bool {
+	r := n.reg.Load()
+	b, ok := v.st.Brokers[n.id]
+	return r != nil && ok && b.Epoch == r.epoch && !b.Fenced
 }
