@@ -183,6 +183,15 @@ var topicConfigs = []topicConfig{
 			_, err := parseInt(v, 1)
 			return err
 		}},
+	{name: "unclean.leader.election.enable", broker: "unclean.leader.election.enable", typ: typeBoolean,
+		doc: "cluster: let a replica outside the ISR lead when no ISR member can (may lose acknowledged records)",
+		def: func(*engine.LogConfig) string { return "false" },
+		apply: func(c *engine.LogConfig, v string) error {
+			if v != "true" && v != "false" {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			return nil
+		}},
 }
 
 func retentionMsString(d time.Duration) string {

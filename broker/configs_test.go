@@ -146,7 +146,7 @@ func TestDescribeConfigs(t *testing.T) {
 	}
 
 	// A name filter; names logd does not know are left out.
-	r = describeConfigsRaw(t, cs, kmsg.ConfigResourceTypeTopic, "described", "segment.ms", "unclean.leader.election.enable")
+	r = describeConfigsRaw(t, cs, kmsg.ConfigResourceTypeTopic, "described", "segment.ms", "message.downconversion.enable")
 	if len(r.Configs) != 1 || r.Configs[0].Name != "segment.ms" || *r.Configs[0].Value != "604800000" {
 		t.Fatalf("filtered: %+v", r.Configs)
 	}

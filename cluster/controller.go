@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -52,6 +53,9 @@ func (n *Node) runController() {
 			n.ctl.Store(term)
 			n.log.Info("active controller", "node_id", n.id, "session_timeout", n.cfg.SessionTimeout.String())
 			go term.fenceExpired(n.cfg.SessionTimeout / 5)
+			if n.cfg.LeaderRebalanceInterval > 0 {
+				go term.rebalanceLeaders(n.cfg.LeaderRebalanceInterval)
+			}
 		}
 	}
 }
@@ -72,6 +76,40 @@ func (c *activeCtl) fenceExpired(interval time.Duration) {
 		}
 		if err != nil && !errors.Is(err, metadata.ErrNotController) {
 			c.n.log.Warn("could not fence expired brokers", "err", err)
+		}
+	}
+}
+
+// rebalanceLeaders moves leadership back to preferred replicas (the first of each replica
+// list) once they are eligible ISR members again, every interval, until the term ends
+// (Kafka's auto.leader.rebalance.enable), so a broker that came back takes its share of the
+// leaders again.
+func (c *activeCtl) rebalanceLeaders(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		st := c.n.q.State()
+		live := map[int32]bool{}
+		for _, b := range st.Unfenced() {
+			live[b.ID] = !b.ShuttingDown
+		}
+		for _, name := range slices.Sorted(maps.Keys(st.Topics)) {
+			for p, pa := range st.Topics[name].Partitions {
+				pref := pa.Replicas[0]
+				if pa.Leader == pref || !live[pref] || !slices.Contains(pa.ISR, pref) {
+					continue
+				}
+				err := c.ElectLeaders(metadata.ElectLeaders{Type: metadata.ElectPreferred, Topic: name, Partition: int32(p)})
+				if err != nil && !errors.Is(err, metadata.ErrElectionNotNeeded) && !errors.Is(err, metadata.ErrPreferredNotAvailable) {
+					c.n.log.Warn("preferred leader election failed", "topic", name, "partition", p, "err", err)
+					return
+				}
+			}
 		}
 	}
 }

@@ -36,6 +36,10 @@ type Config struct {
 	// DefaultReplicationFactor is default.replication.factor, used for topics created
 	// without one (default: 3, or the number of voters if fewer).
 	DefaultReplicationFactor int16
+	// LeaderRebalanceInterval is how often the controller moves leadership back to
+	// preferred replicas (Kafka's leader.imbalance.check.interval.seconds with
+	// auto.leader.rebalance.enable); default 30 s, negative disables it.
+	LeaderRebalanceInterval time.Duration
 }
 
 // metadataDir is the quorum's directory inside the data directory (not a partition name).
@@ -80,6 +84,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	if cfg.RaftTimeout <= 0 {
 		cfg.RaftTimeout = 500 * time.Millisecond
+	}
+	if cfg.LeaderRebalanceInterval == 0 {
+		cfg.LeaderRebalanceInterval = 30 * time.Second
 	}
 	if cfg.DefaultReplicationFactor <= 0 {
 		cfg.DefaultReplicationFactor = int16(min(3, max(1, len(cfg.Voters))))
