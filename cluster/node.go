@@ -112,10 +112,12 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.b = b
-	n.wg.Add(3)
+	kick := make(chan struct{}, 1)
+	n.wg.Add(4)
 	go n.runController()
 	go n.runLifecycle()
-	go n.runReconcile()
+	go n.runView(kick)
+	go n.runReconcile(kick)
 	return n, nil
 }
 

@@ -34,23 +34,41 @@ type hostedTopic struct {
 	configs    map[string]string
 }
 
-// runReconcile is the metadata listener: at every change of the cluster state (and every
-// resyncInterval) it brings the broker's roles in line with it.
-func (n *Node) runReconcile() {
+// runView installs every change of the applied state as the view at once (the broker's
+// catalog reads see a new topic as soon as this node applied it) and kicks the reconcile loop.
+func (n *Node) runView(kick chan<- struct{}) {
+	defer n.wg.Done()
+	for {
+		_, changed := n.refreshView()
+		select {
+		case kick <- struct{}{}:
+		default: // a reconcile pass is due anyway
+		}
+		select {
+		case <-n.stop:
+			return
+		case <-changed:
+		}
+	}
+}
+
+// runReconcile is the metadata listener: after every change of the view (and every
+// resyncInterval) it brings the broker's roles in line with it. Role changes can be slow
+// (opening logs), so it runs apart from runView.
+func (n *Node) runReconcile(kick <-chan struct{}) {
 	defer n.wg.Done()
 	roles := map[engine.TopicPartition]role{}
 	topics := map[string]hostedTopic{}
 	t := time.NewTicker(resyncInterval)
 	defer t.Stop()
 	for {
-		v, changed := n.refreshView()
-		n.reconcile(v, roles, topics)
 		select {
 		case <-n.stop:
 			return
-		case <-changed:
+		case <-kick:
 		case <-t.C:
 		}
+		n.reconcile(n.view.Load(), roles, topics)
 	}
 }
 

@@ -522,6 +522,8 @@ func batchCodecs(s *S, topic string, p int32) []int {
 		s.Fatalf("raw fetch: metadata: %v", err)
 	}
 	topicID := md.Topics[topic].ID
+	// Fetch from the partition's leader (against a cluster, any other broker refuses).
+	leader := cl.Broker(int(md.Topics[topic].Partitions[p].Leader))
 	var codecs []int
 	off := int64(0)
 	for i := 0; i < 100; i++ {
@@ -539,10 +541,11 @@ func batchCodecs(s *S, topic string, p int32) []int {
 		rp.PartitionMaxBytes = 8 << 20
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(s.ctx, cl)
+		kresp, err := leader.Request(s.ctx, req)
 		if err != nil {
 			s.Fatalf("raw fetch: %v", err)
 		}
+		resp := kresp.(*kmsg.FetchResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 			s.Fatalf("raw fetch: unexpected response shape")
 		}
