@@ -120,6 +120,9 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		}
 		r.topics = append(r.topics, ft)
 	}
+	if b.cluster != nil && v >= fetchFlexibleFrom {
+		b.addFetchLeaders(r)
+	}
 
 	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
 	var deadline time.Time
@@ -170,6 +173,44 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		}
 	}
 	return b.writeFetch(c, r)
+}
+
+// addFetchLeaders tells a client refused with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
+// where each partition's leader is now (KIP-951: CurrentLeader, and on v16+ the leaders'
+// endpoints).
+func (b *Broker) addFetchLeaders(r *fetchResponse) {
+	added := map[int32]bool{}
+	for ti := range r.topics {
+		t := &r.topics[ti]
+		name := t.name
+		if r.version >= 13 {
+			topic, ok := b.meta.TopicByID(t.id)
+			if !ok {
+				continue
+			}
+			name = topic.Name
+		}
+		for pi := range t.parts {
+			p := &t.parts[pi]
+			if p.errorCode != kerr.NotLeaderForPartition.Code && p.errorCode != kerr.FencedLeaderEpoch.Code {
+				continue
+			}
+			pa, ok := b.cluster.Partition(name, p.partition)
+			if !ok || pa.Leader < 0 {
+				continue
+			}
+			p.hasLeader, p.leaderID, p.leaderEpoch = true, pa.Leader, pa.LeaderEpoch
+			if added[pa.Leader] {
+				continue
+			}
+			for _, br := range b.cluster.Brokers() {
+				if br.ID == pa.Leader {
+					added[br.ID] = true
+					r.endpoints = append(r.endpoints, fetchEndpoint{id: br.ID, host: br.Host, port: br.Port})
+				}
+			}
+		}
+	}
 }
 
 // checkReplicatedFetch applies the leader checks of a replicated broker to one partition of a

@@ -9,9 +9,10 @@ import (
 // The Fetch response body, encoded by hand so that record bytes can be file regions
 // (sendfile) instead of copies. kmsg.FetchResponse.AppendTo is the reference: for every
 // version this package serves (4-16) appendFetchResponse produces the same bytes for the same
-// fields (fetch_test.go proves it on random responses). Fields logd never sets are written as
-// their defaults: no partition tagged fields (DivergingEpoch, CurrentLeader, SnapshotID), no
-// top-level Brokers tag.
+// fields (fetch_test.go proves it on random responses). Of the tagged fields logd sets only
+// a partition's CurrentLeader (tag 1, v12+) and the top-level NodeEndpoints (tag 0, v16+),
+// which tell a client refused with NOT_LEADER_OR_FOLLOWER where the leader is (KIP-951);
+// DivergingEpoch and SnapshotID are never sent.
 //
 //	v4+  ThrottleMillis int32 [v7+ ErrorCode int16, SessionID int32]
 //	     Topics: array of
@@ -35,6 +36,15 @@ type fetchResponse struct {
 	errorCode int16
 	sessionID int32
 	topics    []fetchTopic
+	// endpoints are the brokers named by the partitions' CurrentLeader (v16+).
+	endpoints []fetchEndpoint
+}
+
+// fetchEndpoint is one of Fetch v16's NodeEndpoints.
+type fetchEndpoint struct {
+	id   int32
+	host string
+	port int32
 }
 
 type fetchTopic struct {
@@ -56,6 +66,10 @@ type fetchPartition struct {
 	// than as an empty array (READ_COMMITTED; logd has no transactions yet, so never aborted ones).
 	abortedNull          bool
 	preferredReadReplica int32
+	// hasLeader sends CurrentLeader{leaderID, leaderEpoch} (v12+).
+	hasLeader   bool
+	leaderID    int32
+	leaderEpoch int32
 
 	region  engine.Region
 	records []byte // used when region is empty
@@ -131,7 +145,7 @@ func appendFetchResponse(dst []byte, r *fetchResponse, records func(dst []byte, 
 			}
 			dst = records(dst, p)
 			if flex {
-				dst = append(dst, 0) // partition tagged fields
+				dst = appendFetchPartitionTags(dst, p)
 			}
 		}
 		if flex {
@@ -139,9 +153,40 @@ func appendFetchResponse(dst []byte, r *fetchResponse, records func(dst []byte, 
 		}
 	}
 	if flex {
-		dst = append(dst, 0) // response tagged fields
+		dst = appendFetchResponseTags(dst, r)
 	}
 	return dst
+}
+
+// appendFetchPartitionTags appends a partition's tagged fields: CurrentLeader (tag 1) if set.
+func appendFetchPartitionTags(dst []byte, p *fetchPartition) []byte {
+	if !p.hasLeader {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1, 1, 9) // one field: tag 1, 9 bytes
+	dst = kbin.AppendInt32(dst, p.leaderID)
+	dst = kbin.AppendInt32(dst, p.leaderEpoch)
+	return append(dst, 0) // CurrentLeader's own tagged fields
+}
+
+// appendFetchResponseTags appends the response's tagged fields: NodeEndpoints (tag 0, v16+)
+// if there are any.
+func appendFetchResponseTags(dst []byte, r *fetchResponse) []byte {
+	if r.version < 16 || len(r.endpoints) == 0 {
+		return append(dst, 0)
+	}
+	var body []byte
+	body = kbin.AppendCompactArrayLen(body, len(r.endpoints))
+	for _, e := range r.endpoints {
+		body = kbin.AppendInt32(body, e.id)
+		body = kbin.AppendCompactString(body, e.host)
+		body = kbin.AppendInt32(body, e.port)
+		body = kbin.AppendCompactNullableString(body, nil) // Rack
+		body = append(body, 0)
+	}
+	dst = append(dst, 1, 0) // one field: tag 0
+	dst = kbin.AppendUvarint(dst, uint32(len(body)))
+	return append(dst, body...)
 }
 
 // appendRecordBytes is the records callback that copies p.records (tests, and regions

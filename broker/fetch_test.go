@@ -74,10 +74,24 @@ func randomFetchResponseDP(rng *rand.Rand, v int16) (*fetchResponse, *kmsg.Fetch
 			}
 			rp.PreferredReadReplica = fp.preferredReadReplica
 			rp.RecordBatches = fp.records
+			if v >= 12 && rng.Intn(3) == 0 {
+				fp.hasLeader, fp.leaderID, fp.leaderEpoch = true, rng.Int31n(5), rng.Int31n(100)
+				ft.parts[len(ft.parts)-1] = fp
+				rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch = fp.leaderID, fp.leaderEpoch
+			}
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		ours.topics = append(ours.topics, ft)
 		ref.Topics = append(ref.Topics, rt)
+	}
+	if v >= 16 {
+		for i := rng.Intn(3); i > 0; i-- {
+			e := fetchEndpoint{id: rng.Int31n(5), host: randomStringDP(rng), port: rng.Int31n(65536)}
+			ours.endpoints = append(ours.endpoints, e)
+			be := kmsg.NewFetchResponseBroker()
+			be.NodeID, be.Host, be.Port = e.id, e.host, e.port
+			ref.Brokers = append(ref.Brokers, be)
+		}
 	}
 	return ours, ref
 }
