@@ -40,6 +40,8 @@ type ReplicaLog interface {
 	TruncateFullyAndStartAt(offset int64) error
 	Append(data []byte, opts engine.AppendOptions) (engine.AppendResult, error)
 	SetHighWatermark(hw int64)
+	LogStartOffset() int64
+	DeleteRecordsBefore(offset int64) (int64, error)
 }
 
 // ErrNotReplicated is returned for a log opened without engine.OpenOptions.Replicated: its
@@ -124,6 +126,14 @@ func (f *Follower) apply(ctx context.Context, res FetchResult, err error) (int, 
 			}
 		}
 		f.log.SetHighWatermark(min(res.HighWatermark, f.log.LogEndOffset()))
+		// The leader's log start offset moves with DeleteRecords and retention: follow it
+		// (Kafka's maybeIncrementLogStartOffset), so a later leader does not resurrect
+		// deleted records.
+		if start := min(res.LogStartOffset, f.log.HighWatermark()); start > f.log.LogStartOffset() {
+			if _, err := f.log.DeleteRecordsBefore(start); err != nil {
+				return fmt.Errorf("%s: follow the leader's log start offset %d: %w", f.tp, start, err)
+			}
+		}
 		return nil
 	})
 	if err != nil {
