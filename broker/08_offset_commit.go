@@ -53,7 +53,7 @@ func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	if len(cr.Offsets) == 0 {
 		return resp, nil
 	}
-	coord, lerr := b.coordinator()
+	coord, lerr := b.groupCoordinator(req.Group)
 	errs := make([]*kerr.Error, len(cr.Offsets))
 	if lerr != nil {
 		for i := range errs {
@@ -64,10 +64,11 @@ func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 		errs, wait = coord.Commit(cr)
 		if wait != nil {
 			if err := wait(); err != nil {
-				b.log.Warn("offset commit: written but not durable; answering COORDINATOR_NOT_AVAILABLE", "group", req.Group, "err", err)
+				e := journalError(err)
+				b.log.Warn("offset commit: written but not durable (or not replicated)", "group", req.Group, "answer", e.Message, "err", err)
 				for i := range errs {
 					if errs[i] == nil {
-						errs[i] = kerr.CoordinatorNotAvailable
+						errs[i] = e
 					}
 				}
 			}

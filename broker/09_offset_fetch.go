@@ -21,11 +21,11 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.OffsetFetchRequest)
 	v := c.version()
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	coord, lerr := b.coordinator()
 	if v >= 8 {
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
+			coord, lerr := b.groupCoordinator(rg.Group)
 			if lerr != nil {
 				g.ErrorCode = lerr.Code
 				resp.Groups = append(resp.Groups, g)
@@ -62,6 +62,7 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		return resp, nil
 	}
+	coord, lerr := b.groupCoordinator(req.Group)
 	if lerr != nil {
 		if v >= 2 {
 			resp.ErrorCode = lerr.Code

@@ -5,9 +5,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// FindCoordinator: versions 0-6 (v4+ batches keys). Every group's coordinator is this node
-// (single node: it leads every __consumer_offsets partition); the first group key creates
-// and loads __consumer_offsets (waiting for a load in progress). Transactions are not
+// FindCoordinator: versions 0-6 (v4+ batches keys). On a single node every group's
+// coordinator is this node (it leads every __consumer_offsets partition); the first group key
+// creates and loads __consumer_offsets (waiting for a load in progress). In a cluster it is
+// the leader of the key's __consumer_offsets partition, created by the first group key
+// (groups.go). Transactions are not
 // implemented: their keys are answered COORDINATOR_NOT_AVAILABLE with a message. The API is
 // advertised from v0: librdkafka enables LZ4 only when FindCoordinator v0 is (without it kcat
 // and confluent-kafka send lz4 batches uncompressed).
@@ -18,8 +20,11 @@ func init() {
 const noTxnCoordinatorMessage = "logd does not implement transactions yet"
 
 // coordinatorFor answers one key: node, host, port, error code and message.
-func (b *Broker) coordinatorFor(keyType int8) (node int32, host string, port int32, code int16, msg *string) {
+func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
 	if keyType == 0 { // group
+		if b.cluster != nil {
+			return b.clusterCoordinatorNode(key)
+		}
 		if _, err := b.loadCoordinator(true); err != nil {
 			return -1, "", -1, err.Code, nil
 		}
@@ -36,13 +41,13 @@ func handleFindCoordinator(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if c.version() < 4 {
-		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(req.CoordinatorType)
+		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(req.CoordinatorType, req.CoordinatorKey)
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key = key
-		co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = b.coordinatorFor(req.CoordinatorType)
+		co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = b.coordinatorFor(req.CoordinatorType, key)
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
 	return resp, nil

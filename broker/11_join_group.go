@@ -26,7 +26,7 @@ func handleJoinGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.JoinGroupRequest)
 	v := c.version()
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-	coord, lerr := b.coordinator()
+	coord, lerr := b.groupCoordinator(req.Group)
 	var res group.JoinResult
 	if lerr != nil {
 		res = group.JoinResult{Err: lerr, Generation: -1, MemberID: req.MemberID}

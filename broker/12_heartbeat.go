@@ -14,7 +14,7 @@ func init() {
 func handleHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	coord, lerr := b.coordinator()
+	coord, lerr := b.groupCoordinator(req.Group)
 	if lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil

@@ -15,7 +15,7 @@ func init() {
 func handleLeaveGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	coord, lerr := b.coordinator()
+	coord, lerr := b.groupCoordinator(req.Group)
 	if lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil

@@ -21,7 +21,7 @@ func init() {
 func handleSyncGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	coord, lerr := b.coordinator()
+	coord, lerr := b.groupCoordinator(req.Group)
 	res := group.SyncResult{Err: lerr}
 	if lerr == nil {
 		sr := group.SyncRequest{Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID,
@@ -36,7 +36,7 @@ func handleSyncGroup(b *Broker, c *call) (kmsg.Response, error) {
 		if res.Err == nil && res.Wait != nil {
 			if err := res.Wait(); err != nil {
 				b.log.Warn("sync group: group metadata not durable", "group", req.Group, "err", err)
-				res = group.SyncResult{Err: kerr.CoordinatorNotAvailable}
+				res = group.SyncResult{Err: journalError(err)}
 			}
 		}
 	}

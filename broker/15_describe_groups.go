@@ -19,8 +19,8 @@ func init() {
 func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	coord, lerr := b.coordinator()
 	for _, id := range req.Groups {
+		coord, lerr := b.groupCoordinator(id)
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group = id
 		g.AuthorizedOperations = topicAuthorizedOperationsUnknown

@@ -10,7 +10,8 @@ import (
 )
 
 // ListGroups: versions 0-5. v4+ filters by state (case-insensitive, KIP-518), v5+ by group
-// type (KIP-848, case-insensitive): "classic" or "consumer".
+// type (KIP-848, case-insensitive): "classic" or "consumer". A cluster member lists the
+// groups of the __consumer_offsets partitions it leads (clients ask every broker).
 func init() {
 	register(api{key: int16(kmsg.ListGroups), min: 0, max: 5, handle: handleListGroups})
 }
@@ -18,7 +19,7 @@ func init() {
 func handleListGroups(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	coord, lerr := b.coordinator()
+	coords, lerr := b.groupCoordinators()
 	if lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil
@@ -36,13 +37,15 @@ func handleListGroups(b *Broker, c *call) (kmsg.Response, error) {
 	for _, t := range req.TypesFilter {
 		types[strings.ToLower(t)] = true
 	}
-	for _, l := range coord.List() {
-		if (len(states) > 0 && !states[l.State]) || (len(types) > 0 && !types[l.Type]) {
-			continue
+	for _, coord := range coords {
+		for _, l := range coord.List() {
+			if (len(states) > 0 && !states[l.State]) || (len(types) > 0 && !types[l.Type]) {
+				continue
+			}
+			g := kmsg.NewListGroupsResponseGroup()
+			g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.Group, l.ProtocolType, l.State.String(), l.Type
+			resp.Groups = append(resp.Groups, g)
 		}
-		g := kmsg.NewListGroupsResponseGroup()
-		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.Group, l.ProtocolType, l.State.String(), l.Type
-		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil
 }

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -15,8 +14,8 @@ func init() {
 func handleDeleteGroups(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DeleteGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	coord, lerr := b.coordinator()
 	for _, id := range req.Groups {
+		coord, lerr := b.groupCoordinator(id)
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
 		if lerr != nil {
@@ -25,8 +24,10 @@ func handleDeleteGroups(b *Broker, c *call) (kmsg.Response, error) {
 			continue
 		}
 		e, wait := coord.Delete(id)
-		if e == nil && wait != nil && wait() != nil {
-			e = kerr.CoordinatorNotAvailable
+		if e == nil && wait != nil {
+			if err := wait(); err != nil {
+				e = journalError(err)
+			}
 		}
 		g.ErrorCode = errCode(e)
 		resp.Groups = append(resp.Groups, g)

@@ -17,7 +17,7 @@ func init() {
 func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	coord, lerr := b.coordinator()
+	coord, lerr := b.groupCoordinator(req.Group)
 	if lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil
@@ -34,8 +34,10 @@ func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 		}
 	}
 	top, errs, wait := coord.DeleteOffsets(req.Group, want)
-	if top == nil && wait != nil && wait() != nil {
-		top = kerr.CoordinatorNotAvailable
+	if top == nil && wait != nil {
+		if err := wait(); err != nil {
+			top = journalError(err)
+		}
 	}
 	resp.ErrorCode = errCode(top)
 	if top != nil {

@@ -52,7 +52,7 @@ func consumerHeartbeat(b *Broker, c *call, req *kmsg.ConsumerGroupHeartbeatReque
 	fail := func(e *kerr.Error, msg string) group.HeartbeatResult {
 		return group.HeartbeatResult{Err: e, ErrMessage: msg, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	}
-	coord, lerr := b.coordinator()
+	coord, lerr := b.groupCoordinator(req.Group)
 	if lerr != nil {
 		return fail(lerr, "")
 	}
@@ -80,7 +80,7 @@ func consumerHeartbeat(b *Broker, c *call, req *kmsg.ConsumerGroupHeartbeatReque
 	if res.Wait != nil {
 		if err := res.Wait(); err != nil {
 			b.log.Warn("consumer group heartbeat: epoch written but not durable", "group", req.Group, "err", err)
-			return fail(kerr.CoordinatorNotAvailable, "")
+			return fail(journalError(err), "")
 		}
 	}
 	return res

@@ -19,8 +19,8 @@ const memberTypeConsumer = 1
 func handleConsumerGroupDescribe(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	coord, lerr := b.coordinator()
 	for _, id := range req.Groups {
+		coord, lerr := b.groupCoordinator(id)
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group = id
 		if lerr != nil {

@@ -75,6 +75,7 @@ type Config struct {
 	// OffsetsTopicPartitions is offsets.topic.num.partitions, used when __consumer_offsets
 	// is first created (default 8: one node holds them all, so partitions only spread the
 	// append and compaction locks; Kafka's 50 is for spreading coordinators over a cluster).
+	// In a cluster each partition's leader coordinates its groups (groups.go).
 	OffsetsTopicPartitions int32
 	// OffsetsTopicSegmentBytes is offsets.topic.segment.bytes (default 16 MiB).
 	OffsetsTopicSegmentBytes int64
@@ -142,6 +143,10 @@ type Broker struct {
 	groupsMu     sync.Mutex
 	journal      *group.LogJournal // guarded by groupsMu; set before groups
 	groupsClosed bool              // guarded by groupsMu
+	// Cluster mode: the coordinators loaded for the __consumer_offsets partitions this broker
+	// leads (published under groupsMu), and the kick of their leadership loop (groups.go).
+	groupsLead atomic.Pointer[clusterGroups]
+	groupsKick chan struct{}
 
 	// Follower role (Config.Replicated): one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
@@ -384,6 +389,7 @@ func (b *Broker) Lead(topic string, p int32, cfg replication.Config, st replicat
 	if old := part.leader.Swap(lp); old != nil {
 		old.Resign()
 	}
+	b.groupsLeadershipChanged(topic)
 	return lp, nil
 }
 
@@ -409,6 +415,7 @@ func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch in
 	tp := engine.TopicPartition{Topic: topic, Partition: p}
 	if old := part.leader.Swap(nil); old != nil {
 		old.Resign()
+		b.groupsLeadershipChanged(topic)
 	}
 	b.replMu.Lock()
 	defer b.replMu.Unlock()
@@ -473,6 +480,7 @@ func (b *Broker) Resign(topic string, p int32) {
 	}
 	if old := part.leader.Swap(nil); old != nil {
 		old.Resign()
+		b.groupsLeadershipChanged(topic)
 	}
 }
 

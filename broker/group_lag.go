@@ -1,17 +1,38 @@
 package broker
 
-import "github.com/logd/logd/engine"
+import (
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/group"
+)
 
 // groupLag reports, for the logd_group_lag metric, every committed offset's consumer lag:
 // the partition's high watermark (what a consumer can read up to) minus the committed
-// offset, as kafka-consumer-groups computes it. It reports nothing until the coordinator
-// is loaded and skips partitions whose log is not open: a scrape never loads
+// offset, as kafka-consumer-groups computes it. It reports nothing until a coordinator
+// is loaded (in a cluster, the groups this broker coordinates) and skips partitions whose log is not open: a scrape never loads
 // __consumer_offsets or opens a log.
 func (b *Broker) groupLag(yield func(group, topic string, partition int32, lag int64)) {
-	coord := b.groups.Load()
-	if coord == nil {
-		return
+	for _, coord := range b.loadedCoordinators() {
+		b.coordinatorLag(coord, yield)
 	}
+}
+
+// loadedCoordinators is every coordinator already loaded: a single node's one, a cluster
+// member's for the __consumer_offsets partitions it leads.
+func (b *Broker) loadedCoordinators() []*group.Coordinator {
+	if coord := b.groups.Load(); coord != nil {
+		return []*group.Coordinator{coord}
+	}
+	var out []*group.Coordinator
+	if cg := b.groupsLead.Load(); cg != nil {
+		for _, lg := range *cg {
+			out = append(out, lg.coord)
+		}
+	}
+	return out
+}
+
+// coordinatorLag reports the lag of one coordinator's committed offsets.
+func (b *Broker) coordinatorLag(coord *group.Coordinator, yield func(group, topic string, partition int32, lag int64)) {
 	for _, g := range coord.List() {
 		for _, o := range coord.FetchOffsets(g.Group, nil) {
 			if o.Offset.Offset < 0 {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
 	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/replication"
 )
 
 // The group coordinator's glue: the internal __consumer_offsets topic and the coordinator's
@@ -43,13 +45,13 @@ func (b *Broker) coordinator() (*group.Coordinator, *kerr.Error) {
 // (FindCoordinator, the first request of every group client: a client that is told to
 // retry backs off for seconds).
 func (b *Broker) loadCoordinator(wait bool) (*group.Coordinator, *kerr.Error) {
+	if b.cluster != nil {
+		// A cluster member has one coordinator per __consumer_offsets partition it leads:
+		// see groupCoordinator.
+		return nil, kerr.NotCoordinator
+	}
 	if coord := b.groups.Load(); coord != nil {
 		return coord, nil
-	}
-	if b.cluster != nil {
-		// The coordinator keeps its journal in local logs; in a cluster it would have to
-		// follow __consumer_offsets leadership. Not built yet: groups need a single node.
-		return nil, kerr.CoordinatorNotAvailable
 	}
 	if wait {
 		b.groupsMu.Lock()
@@ -96,8 +98,18 @@ func (b *Broker) loadGroupsLocked() error {
 	if err != nil {
 		return err
 	}
-	coord := group.New(group.Config{
-		Partitions:                    t.Partitions,
+	coord := group.New(b.groupConfig(t.Partitions), j, j.Records)
+	b.journal = j
+	b.groups.Store(coord)
+	b.log.Info("loaded consumer groups", "groups", len(coord.List()), "took", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+// groupConfig is the coordinator's configuration over partitions __consumer_offsets
+// partitions.
+func (b *Broker) groupConfig(partitions int32) group.Config {
+	return group.Config{
+		Partitions:                    partitions,
 		InitialRebalanceDelay:         b.cfg.GroupInitialRebalanceDelay,
 		MinSessionTimeout:             b.cfg.GroupMinSessionTimeout,
 		MaxSessionTimeout:             b.cfg.GroupMaxSessionTimeout,
@@ -109,11 +121,7 @@ func (b *Broker) loadGroupsLocked() error {
 		Topics:                        b.assignableTopic,
 		TopicNames:                    b.assignableTopicNames,
 		Logger:                        b.log,
-	}, j, j.Records)
-	b.journal = j
-	b.groups.Store(coord)
-	b.log.Info("loaded consumer groups", "groups", len(coord.List()), "took", time.Since(start).Round(time.Millisecond).String())
-	return nil
+	}
 }
 
 // assignableTopic resolves a topic subscribed by a consumer-protocol group member.
@@ -138,9 +146,13 @@ func (b *Broker) assignableTopicNames() []string {
 }
 
 // warmGroups loads the coordinator in the background at start when __consumer_offsets
-// exists, so the first group request after a restart does not wait for the replay.
+// exists, so the first group request after a restart does not wait for the replay. A cluster
+// member starts the loop that loads a coordinator for each __consumer_offsets partition it
+// leads (runGroupsLeadership).
 func (b *Broker) warmGroups() {
 	if b.cluster != nil {
+		b.groupsKick = make(chan struct{}, 1)
+		go b.runGroupsLeadership()
 		return
 	}
 	if _, ok := b.meta.Topic(offsetsTopic); ok {
@@ -154,6 +166,14 @@ func (b *Broker) closeGroups() {
 	b.groupsMu.Lock() // waits for a load in progress
 	defer b.groupsMu.Unlock()
 	b.groupsClosed = true
+	if b.cluster != nil {
+		if cg := b.groupsLead.Swap(nil); cg != nil {
+			for _, lg := range *cg {
+				b.unloadGroups(lg)
+			}
+		}
+		return
+	}
 	if coord := b.groups.Load(); coord != nil {
 		coord.Close()
 		b.journal.Close()
@@ -200,3 +220,298 @@ func (b *Broker) knownPartition(topic string, p int32) bool {
 
 // errInternalTopic refuses client writes to and deletion of the offsets topic.
 var errInternalTopic = fmt.Errorf("%s is an internal topic: %w", offsetsTopic, kerr.InvalidTopicException)
+
+// # Groups in a cluster
+//
+// In a cluster (Config.Cluster) __consumer_offsets is a replicated topic of
+// OffsetsTopicPartitions partitions with the cluster's default replication factor, created by
+// the first FindCoordinator for a group. A group lives in partition PartitionFor(group) as on
+// a single node, and its coordinator is that partition's leader: each broker runs one
+// group.Coordinator per __consumer_offsets partition it leads (leadGroups), so coordinators
+// spread over the cluster with the partition leaders.
+//
+//   - FindCoordinator on any broker answers the current leader of the key's partition (from
+//     the cluster's metadata), COORDINATOR_NOT_AVAILABLE while it has none.
+//   - Coordinators follow the leadership: Lead, Follow and Resign of a __consumer_offsets
+//     partition kick runGroupsLeadership, which closes the coordinator of every lead that
+//     ended (parked requests answered NOT_COORDINATOR) and loads one for every new
+//     LeaderPartition, replaying that partition's local log (as leader it holds every
+//     committed record). Group requests for a group whose partition this broker does not
+//     lead get NOT_COORDINATOR; a leader that has not loaded it yet answers
+//     COORDINATOR_LOAD_IN_PROGRESS. ListGroups answers the groups of the partitions led here.
+//   - Journal writes go through the partition's LeaderPartition (acks=all, stamped with its
+//     leader epoch): a commit, a SyncGroup or a group deletion is answered once the high
+//     watermark passed its records. A lost leadership is NOT_COORDINATOR, any other failure
+//     (timeout after offsetsCommitTimeout, too few in-sync replicas) COORDINATOR_NOT_AVAILABLE,
+//     as Kafka's GroupMetadataManager maps them: the client finds the coordinator again and
+//     retries.
+//
+// As on a single node, the in-memory state changes at append time: between an append and its
+// commit, OffsetFetch may already show an offset that a failover then loses (its commit was
+// never acknowledged). Growing __consumer_offsets moves groups to other partitions, whose
+// logs do not hold them (Kafka has the same rule: never change its partition count).
+
+// offsetsCommitTimeout is offsets.commit.timeout.ms: how long a journal write waits for the
+// in-sync replicas before the request is answered COORDINATOR_NOT_AVAILABLE.
+const offsetsCommitTimeout = 5 * time.Second
+
+// groupsResync is how often the cluster coordinators check the leadership without a kick.
+const groupsResync = 500 * time.Millisecond
+
+// offsetsLeaderWait bounds how long FindCoordinator waits for the __consumer_offsets it just
+// created to get leaders.
+const offsetsLeaderWait = 5 * time.Second
+
+// leadGroups is the coordinator loaded for one lead of one __consumer_offsets partition.
+type leadGroups struct {
+	part    int32
+	parts   int32 // the topic's partition count it maps groups with
+	lp      *replication.LeaderPartition
+	coord   *group.Coordinator
+	journal *group.LogJournal
+}
+
+// clusterGroups is the loaded coordinators by partition; published whole, never modified.
+type clusterGroups map[int32]*leadGroups
+
+// groupCoordinator is the coordinator of group id: on a single node the one coordinator, in a
+// cluster that of the group's __consumer_offsets partition while this broker leads it.
+func (b *Broker) groupCoordinator(id string) (*group.Coordinator, *kerr.Error) {
+	if b.cluster == nil {
+		return b.coordinator()
+	}
+	t, ok := b.meta.Topic(offsetsTopic)
+	if !ok {
+		return nil, kerr.NotCoordinator
+	}
+	p := group.PartitionFor(id, t.Partitions)
+	lp := b.Leading(offsetsTopic, p)
+	if lp == nil {
+		return nil, kerr.NotCoordinator
+	}
+	if cg := b.groupsLead.Load(); cg != nil {
+		if lg := (*cg)[p]; lg != nil && lg.lp == lp && lg.parts == t.Partitions {
+			return lg.coord, nil
+		}
+	}
+	b.kickGroups()
+	return nil, kerr.CoordinatorLoadInProgress
+}
+
+// groupCoordinators is every coordinator of this broker (ListGroups): a single node's one, a
+// cluster member's loaded ones. COORDINATOR_LOAD_IN_PROGRESS while a partition it leads is
+// not loaded yet.
+func (b *Broker) groupCoordinators() ([]*group.Coordinator, *kerr.Error) {
+	if b.cluster == nil {
+		coord, err := b.coordinator()
+		if err != nil {
+			return nil, err
+		}
+		return []*group.Coordinator{coord}, nil
+	}
+	t, ok := b.meta.Topic(offsetsTopic)
+	if !ok {
+		return nil, nil
+	}
+	cg := b.groupsLead.Load()
+	var out []*group.Coordinator
+	for p := int32(0); p < t.Partitions; p++ {
+		lp := b.Leading(offsetsTopic, p)
+		if lp == nil {
+			continue
+		}
+		var lg *leadGroups
+		if cg != nil {
+			lg = (*cg)[p]
+		}
+		if lg == nil || lg.lp != lp || lg.parts != t.Partitions {
+			b.kickGroups()
+			return nil, kerr.CoordinatorLoadInProgress
+		}
+		out = append(out, lg.coord)
+	}
+	return out, nil
+}
+
+// groupsLeadershipChanged tells the cluster coordinators that this broker's role for a
+// partition of topic changed (Lead, Follow, Resign).
+func (b *Broker) groupsLeadershipChanged(topic string) {
+	if b.cluster != nil && topic == offsetsTopic {
+		b.kickGroups()
+	}
+}
+
+func (b *Broker) kickGroups() {
+	select {
+	case b.groupsKick <- struct{}{}:
+	default: // a pass is due anyway
+	}
+}
+
+// runGroupsLeadership keeps the cluster coordinators in line with the leadership of the
+// __consumer_offsets partitions until the broker closes.
+func (b *Broker) runGroupsLeadership() {
+	t := time.NewTicker(groupsResync)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.closing:
+			return
+		case <-b.groupsKick:
+		case <-t.C:
+		}
+		b.syncGroupsLeadership()
+	}
+}
+
+// syncGroupsLeadership closes the coordinators of leads that ended and loads one for each
+// new lead.
+func (b *Broker) syncGroupsLeadership() {
+	b.groupsMu.Lock()
+	defer b.groupsMu.Unlock()
+	if b.groupsClosed {
+		return
+	}
+	t, exists := b.meta.Topic(offsetsTopic)
+	next := clusterGroups{}
+	var ended []*leadGroups
+	if cg := b.groupsLead.Load(); cg != nil {
+		for p, lg := range *cg {
+			if !exists || lg.parts != t.Partitions || b.Leading(offsetsTopic, p) != lg.lp {
+				ended = append(ended, lg)
+				continue
+			}
+			next[p] = lg
+		}
+	}
+	if len(ended) > 0 {
+		b.groupsLead.Store(&next) // unpublished before closed
+		for _, lg := range ended {
+			b.unloadGroups(lg)
+			b.log.Info("closed a group coordinator: no longer leading its partition", "partition", offsetsTopic+"-"+strconv.Itoa(int(lg.part)))
+		}
+	}
+	if !exists {
+		return
+	}
+	for p := int32(0); p < t.Partitions; p++ {
+		if next[p] != nil {
+			continue
+		}
+		lp := b.Leading(offsetsTopic, p)
+		if lp == nil {
+			continue
+		}
+		lg, err := b.loadPartitionGroups(p, t.Partitions, lp)
+		if err != nil {
+			b.log.Warn("cannot load a partition's consumer groups; retrying", "partition", offsetsTopic+"-"+strconv.Itoa(int(p)), "err", err)
+			continue
+		}
+		cur := clusterGroups{}
+		for q, lg := range next {
+			cur[q] = lg
+		}
+		cur[p] = lg
+		next = cur
+		b.groupsLead.Store(&next)
+	}
+}
+
+// loadPartitionGroups replays __consumer_offsets partition p and starts its coordinator,
+// writing through lp. REQUIRES: b.groupsMu held.
+func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.LeaderPartition) (*leadGroups, error) {
+	start := time.Now()
+	part, err := b.partition(offsetsTopic, p)
+	if err != nil {
+		return nil, err
+	}
+	logs := make([]*engine.Log, partitions) // only p's: the journal holds no other partition
+	logs[p] = part.log
+	j, err := group.OpenLogJournal(logs, group.JournalConfig{Logger: b.log, Append: replicatedAppend(lp, part.log)})
+	if err != nil {
+		return nil, err
+	}
+	coord := group.New(b.groupConfig(partitions), j, j.Records)
+	b.log.Info("loaded consumer groups as leader", "partition", offsetsTopic+"-"+strconv.Itoa(int(p)), "leader_epoch", lp.LeaderEpoch(),
+		"groups", len(coord.List()), "took", time.Since(start).Round(time.Millisecond).String())
+	return &leadGroups{part: p, parts: partitions, lp: lp, coord: coord, journal: j}, nil
+}
+
+// unloadGroups closes a cluster coordinator: parked and later requests get NOT_COORDINATOR.
+func (b *Broker) unloadGroups(lg *leadGroups) {
+	lg.coord.CloseWith(kerr.NotCoordinator)
+	lg.journal.Close()
+}
+
+// replicatedAppend is a cluster journal's AppendFunc: an acks=all append through lp, whose
+// wait returns once the batch is durable here and the high watermark passed it.
+func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log) group.AppendFunc {
+	return func(_ int32, batch []byte) (func() error, error) {
+		res, err := lp.Append(batch, -1)
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			if err := l.WaitDurable(res.SyncSeq); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), offsetsCommitTimeout+time.Second)
+			defer cancel()
+			return lp.WaitReplicated(ctx, res.LastOffset, offsetsCommitTimeout)
+		}, nil
+	}
+}
+
+// journalError is the answer to a request whose journal write failed: Kafka's mapping of
+// append errors for the group coordinator (a lost leadership sends the client to find the
+// coordinator again; anything else is retried).
+func journalError(err error) *kerr.Error {
+	if errors.Is(err, replication.ErrNotLeader) {
+		return kerr.NotCoordinator
+	}
+	return kerr.CoordinatorNotAvailable
+}
+
+// clusterCoordinatorNode answers FindCoordinator for a group in a cluster: the leader of the
+// group's __consumer_offsets partition, creating the topic first if needed.
+func (b *Broker) clusterCoordinatorNode(key string) (node int32, host string, port int32, code int16, msg *string) {
+	unavailable := func() (int32, string, int32, int16, *string) {
+		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
+	}
+	t, ok := b.meta.Topic(offsetsTopic)
+	if !ok {
+		// Created here, or concurrently through another broker (TOPIC_ALREADY_EXISTS before
+		// this node's view has it): wait a little for the topic and the key's leader.
+		_, err := b.createTopic(offsetsTopic, b.cfg.OffsetsTopicPartitions, b.offsetsTopicConfigs())
+		if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+			b.log.Warn("cannot create "+offsetsTopic, "err", err)
+			return unavailable()
+		}
+		deadline := time.Now().Add(offsetsLeaderWait)
+		for {
+			if t, ok = b.meta.Topic(offsetsTopic); ok {
+				if pa, ok := b.cluster.Partition(offsetsTopic, group.PartitionFor(key, t.Partitions)); ok && pa.Leader >= 0 {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				return unavailable()
+			}
+			select {
+			case <-b.closing:
+				return unavailable()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	pa, ok := b.cluster.Partition(offsetsTopic, group.PartitionFor(key, t.Partitions))
+	if !ok || pa.Leader < 0 {
+		return unavailable()
+	}
+	for _, br := range b.cluster.Brokers() {
+		if br.ID == pa.Leader {
+			return br.ID, br.Host, br.Port, 0, nil
+		}
+	}
+	return unavailable()
+}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +42,11 @@ func freeAddr(t *testing.T) string {
 }
 
 // startTestCluster starts n nodes in this process, all voters, on loopback.
-func startTestCluster(t *testing.T, n int) []*testNode {
+func startTestCluster(t *testing.T, n int) []*testNode { return startTestClusterWith(t, n, nil) }
+
+// startTestClusterWith is startTestCluster with each node's Config adjusted by tweak before
+// it starts.
+func startTestClusterWith(t *testing.T, n int, tweak func(*Config)) []*testNode {
 	t.Helper()
 	var voters []metadata.Voter
 	nodes := make([]*testNode, n)
@@ -50,10 +55,11 @@ func startTestCluster(t *testing.T, n int) []*testNode {
 		nodes[i] = &testNode{id: id, addr: freeAddr(t), dir: t.TempDir()}
 		voters = append(voters, metadata.Voter{ID: id, Addr: freeAddr(t)})
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
 	if testing.Verbose() {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		level = slog.LevelInfo
 	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	for i, tn := range nodes {
 		bc := broker.DefaultConfig()
 		host, port, _ := net.SplitHostPort(tn.addr)
@@ -62,12 +68,23 @@ func startTestCluster(t *testing.T, n int) []*testNode {
 		bc.Logger = logger.With("node", tn.id)
 		bc.ReplicaLagTime = 2 * time.Second
 		tn.cfg = Config{Broker: bc, ControllerListen: voters[i].Addr, Voters: voters}
+		if tweak != nil {
+			tweak(&tn.cfg)
+		}
 		tn.start(t)
 	}
+	// The nodes stop together: one after the other, the last ones would each wait out the
+	// controlled shutdown's limit once the quorum has lost its majority.
 	t.Cleanup(func() {
+		var wg sync.WaitGroup
 		for _, tn := range nodes {
-			tn.stop()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tn.stop()
+			}()
 		}
+		wg.Wait()
 	})
 	return nodes
 }
@@ -136,14 +153,7 @@ func TestThreeNodeReplication(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	waitFor(t, "3 live brokers", 20*time.Second, func() bool {
-		for _, tn := range nodes {
-			if len(tn.node.Brokers()) != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitLive(t, nodes, 3)
 	if _, err := adm.CreateTopic(ctx, 2, 3, nil, "orders"); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}

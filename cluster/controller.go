@@ -151,15 +151,22 @@ func (c *activeCtl) AllocateProducerIDs(brokerID int32, epoch int64) (int64, err
 	return res.(int64), nil
 }
 
-// ElectLeaders implements broker.ControllerService.
+// ElectLeaders implements broker.ControllerService. The view is refreshed before it returns,
+// so this node's next read (Metadata, ListPartitionReassignments) shows the change.
 func (c *activeCtl) ElectLeaders(e metadata.ElectLeaders) error {
 	_, err := c.propose(&e)
+	if err == nil {
+		c.n.refreshView()
+	}
 	return err
 }
 
-// Reassign implements broker.ControllerService.
+// Reassign implements broker.ControllerService; the view is refreshed as for ElectLeaders.
 func (c *activeCtl) Reassign(r metadata.Reassign) error {
 	_, err := c.propose(&r)
+	if err == nil {
+		c.n.refreshView()
+	}
 	return err
 }
 

@@ -19,6 +19,9 @@
 //     broker roles, in the order the state changed: Lead when the state names it leader (with
 //     the leader epoch), Follow the named leader otherwise, stop when there is no leader or
 //     it is no longer a replica, remove the logs of deleted topics.
+//   - Consumer groups: the broker runs a group coordinator for each __consumer_offsets
+//     partition it leads (broker/groups.go), journaling through that partition's leader with
+//     acks=all; FindCoordinator names the group's partition leader.
 //
 // # Timeouts (the failover trade-off)
 //

@@ -162,8 +162,8 @@ func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
 		return fail(kerr.UnknownMemberID)
 	}
 	defer g.mu.Unlock()
-	if c.isClosed() {
-		return fail(kerr.CoordinatorNotAvailable)
+	if e := c.closedErr(); e != nil {
+		return fail(e)
 	}
 	if g.cg != nil {
 		if len(g.cg.members) > 0 {
@@ -184,10 +184,14 @@ func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
 	return ch
 }
 
-func (c *Coordinator) isClosed() bool {
+// closedErr is the answer of a closed coordinator, nil while it is open.
+func (c *Coordinator) closedErr() *kerr.Error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	return c.closed
+	if !c.closed {
+		return nil
+	}
+	return c.closeErr
 }
 
 // REQUIRES: g.mu held.

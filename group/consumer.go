@@ -226,8 +226,8 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) HeartbeatResult {
 		return fail(kerr.UnknownMemberID, "")
 	}
 	defer g.mu.Unlock()
-	if c.isClosed() {
-		return fail(kerr.CoordinatorNotAvailable, "")
+	if e := c.closedErr(); e != nil {
+		return fail(e, "")
 	}
 	if g.cg == nil {
 		if len(g.members) > 0 || len(g.pending) > 0 {

@@ -137,6 +137,8 @@ type Coordinator struct {
 	groups map[string]*group // guarded by mu
 	expiry Timer             // offsets retention check; guarded by mu
 	closed bool              // guarded by mu
+	// closeErr answers requests parked or arriving after Close; guarded by mu.
+	closeErr *kerr.Error
 }
 
 // New returns a coordinator persisting through j, with the state replayed from recs (the
@@ -155,9 +157,13 @@ func New(cfg Config, j Journal, recs func(yield func(Record) bool)) *Coordinator
 
 // Close stops the coordinator's timers and answers parked requests with
 // COORDINATOR_NOT_AVAILABLE, so clients move on (they find the coordinator again).
-func (c *Coordinator) Close() {
+func (c *Coordinator) Close() { c.CloseWith(kerr.CoordinatorNotAvailable) }
+
+// CloseWith is Close answering parked and later requests with e (a cluster's coordinator that
+// lost the leadership of its __consumer_offsets partition answers NOT_COORDINATOR).
+func (c *Coordinator) CloseWith(e *kerr.Error) {
 	c.mu.Lock()
-	c.closed = true
+	c.closed, c.closeErr = true, e
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
@@ -172,8 +178,8 @@ func (c *Coordinator) Close() {
 			if m.hbTimer != nil {
 				m.hbTimer.Stop()
 			}
-			c.failJoin(g, m, kerr.CoordinatorNotAvailable)
-			c.failSync(m, kerr.CoordinatorNotAvailable)
+			c.failJoin(g, m, e)
+			c.failSync(m, e)
 		}
 		if g.joinTimer != nil {
 			g.joinTimer.Stop()

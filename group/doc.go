@@ -78,6 +78,14 @@
 // LogJournal bounds the log by rewriting the live records and moving the log start past the
 // old ones (see LogJournal).
 //
+// In a cluster the logs are replicated: the broker loads a Coordinator when it starts leading
+// __consumer_offsets (replaying its local log, which as leader holds every committed record)
+// and closes it with NOT_COORDINATOR when the lead ends (Coordinator.CloseWith). Its
+// LogJournal writes every batch, appends and compaction rewrites alike, through
+// JournalConfig.Append: the partition's replication leader, whose wait returns once the high
+// watermark passed the batch, so a commit is acknowledged only once the in-sync replicas
+// have it. The package itself knows nothing of replication.
+//
 // # Locks
 //
 // Coordinator.mu (group map) → group.mu (one group) → LogJournal.mu (closed flag) /

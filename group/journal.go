@@ -34,6 +34,7 @@ type Journal interface {
 // Appends to the partition wait while a rewrite runs (it holds journalPart.mu exclusively).
 type LogJournal struct {
 	parts        []*journalPart
+	appendFn     AppendFunc // nil: the engine logs directly
 	compactAfter int64
 	log          *slog.Logger
 	now          func() time.Time
@@ -45,6 +46,7 @@ type LogJournal struct {
 
 type journalPart struct {
 	mu  sync.RWMutex // appends hold it shared, a compaction exclusively
+	idx int32        // the __consumer_offsets partition
 	log *engine.Log
 
 	imgMu sync.Mutex        // guards image and records; innermost
@@ -62,12 +64,24 @@ type JournalConfig struct {
 	CompactAfter int64
 	Logger       *slog.Logger
 	Now          func() time.Time
+	// Append, if set, writes every batch (appends and compaction rewrites) in place of a
+	// direct engine append with a WaitDurable: a cluster's coordinator appends through the
+	// partition's replication leader (acks=all, stamped with its leader epoch) and waits for
+	// the high watermark. nil: engine.Log.Append, then WaitDurable (a single node).
+	Append AppendFunc
 }
+
+// AppendFunc appends one record batch to a __consumer_offsets partition's log and returns a
+// function that waits until the batch is durable (for a replicated log: committed). An error
+// from either means the outcome is unknown; nothing is acknowledged.
+type AppendFunc func(partition int32, batch []byte) (wait func() error, err error)
 
 // maxBatchBytes bounds the batches of a rewrite, well below max.message.bytes.
 const maxBatchBytes = 256 << 10
 
-// OpenLogJournal replays the partition logs (index = partition) into their live images.
+// OpenLogJournal replays the partition logs (index = partition) into their live images. A
+// nil log is a partition this journal does not hold (a cluster coordinator holds the
+// partitions its broker leads): appends to it fail.
 func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, error) {
 	if cfg.CompactAfter <= 0 {
 		cfg.CompactAfter = 100_000
@@ -78,9 +92,13 @@ func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, error) 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	j := &LogJournal{compactAfter: cfg.CompactAfter, log: cfg.Logger, now: cfg.Now}
-	for _, l := range logs {
-		p := &journalPart{log: l, image: map[string][]byte{}}
+	j := &LogJournal{appendFn: cfg.Append, compactAfter: cfg.CompactAfter, log: cfg.Logger, now: cfg.Now}
+	for i, l := range logs {
+		if l == nil {
+			j.parts = append(j.parts, nil)
+			continue
+		}
+		p := &journalPart{idx: int32(i), log: l, image: map[string][]byte{}}
 		if err := p.replay(); err != nil {
 			return nil, err
 		}
@@ -138,6 +156,9 @@ func (p *journalPart) replay() error {
 // Records yields every live record of every partition (the coordinator's replay).
 func (j *LogJournal) Records(yield func(Record) bool) {
 	for _, p := range j.parts {
+		if p == nil {
+			continue
+		}
 		for k, v := range p.image {
 			if !yield(Record{Key: []byte(k), Value: v}) {
 				return
@@ -148,7 +169,7 @@ func (j *LogJournal) Records(yield func(Record) bool) {
 
 // Append writes recs to a partition's log.
 func (j *LogJournal) Append(partition int32, recs []Record) (func() error, error) {
-	if partition < 0 || int(partition) >= len(j.parts) || len(recs) == 0 {
+	if partition < 0 || int(partition) >= len(j.parts) || j.parts[partition] == nil || len(recs) == 0 {
 		return nil, fmt.Errorf("offsets journal: bad append to partition %d", partition)
 	}
 	j.mu.Lock()
@@ -159,7 +180,7 @@ func (j *LogJournal) Append(partition int32, recs []Record) (func() error, error
 	}
 	p := j.parts[partition]
 	p.mu.RLock()
-	res, err := p.log.Append(encodeBatch(recs, j.now().UnixMilli()), engine.AppendOptions{SkipProducerChecks: true})
+	wait, err := j.appendBatch(p, encodeBatch(recs, j.now().UnixMilli()))
 	if err == nil {
 		p.imgMu.Lock()
 		p.applyLocked(recs)
@@ -170,6 +191,18 @@ func (j *LogJournal) Append(partition int32, recs []Record) (func() error, error
 		}
 	}
 	p.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	return wait, nil
+}
+
+// appendBatch writes one batch to p's log: through the configured AppendFunc, or directly.
+func (j *LogJournal) appendBatch(p *journalPart, batch []byte) (func() error, error) {
+	if j.appendFn != nil {
+		return j.appendFn(p.idx, batch)
+	}
+	res, err := p.log.Append(batch, engine.AppendOptions{SkipProducerChecks: true})
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +224,9 @@ func (p *journalPart) applyLocked(recs []Record) {
 
 // Compact rewrites a partition now (tests; the journal also does it by itself).
 func (j *LogJournal) Compact(partition int32) error {
+	if j.parts[partition] == nil {
+		return fmt.Errorf("offsets journal: partition %d not held", partition)
+	}
 	return j.compact(j.parts[partition])
 }
 
@@ -232,7 +268,7 @@ func (j *LogJournal) compact(p *journalPart) error {
 	}
 	p.imgMu.Unlock()
 	start := p.log.LogEndOffset()
-	var seq uint64
+	var wait func() error
 	now := j.now().UnixMilli()
 	for len(recs) > 0 {
 		n, size := 0, 0
@@ -240,15 +276,15 @@ func (j *LogJournal) compact(p *journalPart) error {
 			size += len(recs[n].Key) + len(recs[n].Value) + 16
 			n++
 		}
-		res, err := p.log.Append(encodeBatch(recs[:n], now), engine.AppendOptions{SkipProducerChecks: true})
+		w, err := j.appendBatch(p, encodeBatch(recs[:n], now))
 		if err != nil {
 			return err
 		}
-		seq = res.SyncSeq
+		wait = w // durable (committed) in log order: the last wait covers the others
 		recs = recs[n:]
 	}
-	if seq != 0 {
-		if err := p.log.WaitDurable(seq); err != nil {
+	if wait != nil {
+		if err := wait(); err != nil {
 			return err
 		}
 	}

@@ -1,10 +1,13 @@
 package group
 
 import (
+	"errors"
 	"log/slog"
 	"math/rand"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/internal/vfs"
@@ -159,5 +162,90 @@ func TestJournalCompactsByItself(t *testing.T) {
 	}
 	if got := e.offset("g", 0); got != 999 {
 		t.Fatalf("offset %d", got)
+	}
+}
+
+// TestJournalAppendFunc: with JournalConfig.Append every batch (commits and compaction
+// rewrites) goes through it, with the batch's partition; its wait's error reaches the
+// commit's wait, and an append error fails the commit (nothing acknowledged).
+func TestJournalAppendFunc(t *testing.T) {
+	clock := NewManualClock(time.Unix(1_700_000_000, 0))
+	eng, err := engine.Open(engine.Config{Dir: "/data", FS: vfs.NewMemFS(), Logger: slog.New(slog.DiscardHandler),
+		RetentionCheckInterval: -1, CheckpointInterval: -1, FlushCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	var logs []*engine.Log
+	for p := int32(0); p < journalParts; p++ {
+		l, err := eng.OpenLog(engine.TopicPartition{Topic: "__consumer_offsets", Partition: p}, engine.DefaultLogConfig, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logs = append(logs, l)
+	}
+	calls := map[int32]int{}
+	var failAppend, failWait error
+	appendFn := func(p int32, batch []byte) (func() error, error) {
+		calls[p]++
+		if failAppend != nil {
+			return nil, failAppend
+		}
+		res, err := logs[p].Append(batch, engine.AppendOptions{})
+		if err != nil {
+			return nil, err
+		}
+		return func() error {
+			if failWait != nil {
+				return failWait
+			}
+			return logs[p].WaitDurable(res.SyncSeq)
+		}, nil
+	}
+	j, err := OpenLogJournal(logs, JournalConfig{CompactAfter: 1 << 40, Logger: slog.New(slog.DiscardHandler), Now: clock.Now, Append: appendFn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	c := New(Config{Partitions: journalParts, Clock: clock, InitialRebalanceDelay: -1, Logger: slog.New(slog.DiscardHandler)}, j, j.Records)
+	defer c.Close()
+	commit := func(offset int64) (*kerr.Error, error) {
+		errs, wait := c.Commit(CommitRequest{Group: "g", Generation: -1, Offsets: []CommitOffset{{Topic: "t", Partition: 0, Offset: offset, LeaderEpoch: -1}}})
+		if errs[0] != nil {
+			return errs[0], nil
+		}
+		return nil, wait()
+	}
+	p := PartitionFor("g", journalParts)
+	if e, err := commit(1); e != nil || err != nil {
+		t.Fatalf("commit: %v %v", e, err)
+	}
+	if calls[p] != 1 || calls[1-p] != 0 {
+		t.Fatalf("append calls %v, want 1 on partition %d", calls, p)
+	}
+	failWait = errors.New("not replicated")
+	if _, err := commit(2); err != failWait {
+		t.Fatalf("commit wait: %v, want %v", err, failWait)
+	}
+	failWait, failAppend = nil, errors.New("not leader")
+	if e, _ := commit(3); e != kerr.CoordinatorNotAvailable {
+		t.Fatalf("commit with a failing append: %v, want COORDINATOR_NOT_AVAILABLE", e)
+	}
+	failAppend = nil
+	if err := j.Compact(p); err != nil {
+		t.Fatal(err)
+	}
+	if calls[p] != 4 {
+		t.Fatalf("append calls %v: the compaction did not go through the AppendFunc", calls)
+	}
+	// A replay of the log gives the last written state.
+	j2, err := OpenLogJournal(logs, JournalConfig{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 := New(Config{Partitions: journalParts, Clock: clock, Logger: slog.New(slog.DiscardHandler)}, j2, j2.Records)
+	defer c2.Close()
+	if got := c2.FetchOffsets("g", []TopicPartitions{{Topic: "t", Partitions: []int32{0}}})[0].Offset.Offset; got != 2 {
+		t.Fatalf("replayed offset %d, want 2 (written, its wait failed)", got)
 	}
 }

@@ -47,7 +47,7 @@ func serveCommand() *cobra.Command {
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
 			"heartbeats stop for broker.session.timeout.ms (default 1000) is fenced and its partitions get\n" +
 			"new leaders from their ISR; replica.lag.time.max.ms (default 30000) drops lagging followers\n" +
-			"from the ISR. Consumer groups need a single node for now.",
+			"from the ISR.",
 		Example: "  logd serve\n  logd serve --data-dir /var/lib/logd --listen 0.0.0.0:9092 --advertise broker1.example.com:9092\n" +
 			"  logd serve --node-id 1 --listen 127.0.0.1:9092 --controller-listen 127.0.0.1:9093 \\\n" +
 			"    --controller-quorum-voters 1@127.0.0.1:9093,2@127.0.0.1:9193,3@127.0.0.1:9293 --data-dir d1\n" +
