@@ -615,3 +615,49 @@ func TestReassignReplicated(t *testing.T) {
 		return true
 	})
 }
+
+// TestStrayLogsRemovedAfterRestart deletes a topic while one of its replicas is down, and
+// leaves a partition directory no metadata names: once that broker is back and caught up it
+// removes the logs nobody assigns it any more.
+func TestStrayLogsRemovedAfterRestart(t *testing.T) {
+	nodes := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitLive(t, nodes, 3)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(nodes)...), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 2, 3, nil, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	var down *testNode
+	for _, tn := range nodes {
+		if tn.id != tn.node.ControllerID() {
+			down = tn
+		}
+	}
+	hosts := func() int {
+		n := 0
+		for _, tp := range down.node.Broker().Engine().Partitions() {
+			if tp.Topic == "gone" || tp.Topic == "ghost" {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "the replicas' logs", 10*time.Second, func() bool { return hosts() == 2 })
+	down.stop()
+	if _, err := adm.DeleteTopics(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	// A partition directory no metadata names at all (its topic's deletion compacted away
+	// in a snapshot, say): only the sweep after registration removes it.
+	if err := os.MkdirAll(filepath.Join(down.dir, "ghost-0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	down.start(t)
+	waitFor(t, "the deleted topic's logs removed after the restart", 15*time.Second, func() bool { return hosts() == 0 })
+}

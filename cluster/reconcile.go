@@ -61,6 +61,7 @@ func (n *Node) runReconcile(kick <-chan struct{}) {
 	topics := map[string]hostedTopic{}
 	t := time.NewTicker(resyncInterval)
 	defer t.Stop()
+	swept := false
 	for {
 		select {
 		case <-n.stop:
@@ -68,7 +69,27 @@ func (n *Node) runReconcile(kick <-chan struct{}) {
 		case <-kick:
 		case <-t.C:
 		}
-		n.reconcile(n.view.Load(), roles, topics)
+		v := n.view.Load()
+		n.reconcile(v, roles, topics)
+		if !swept && n.registeredIn(v) {
+			n.sweepStrays(v)
+			swept = true
+		}
+	}
+}
+
+// sweepStrays removes the logs of partitions this broker no longer hosts: moved away or
+// deleted while it was down. It runs once, when the view holds this incarnation's
+// registration unfenced — the broker had caught up with the metadata log then, so a
+// partition missing from the view is really gone (not merely not replayed yet).
+func (n *Node) sweepStrays(v *view) {
+	for _, tp := range n.b.Engine().Partitions() {
+		t, ok := v.st.Topics[tp.Topic]
+		if ok && int(tp.Partition) < len(t.Partitions) && slices.Contains(t.Partitions[tp.Partition].Replicas, n.id) {
+			continue
+		}
+		n.log.Info("removing the log of a partition this broker no longer hosts (moved or deleted while it was down)", "partition", tp.String())
+		n.b.RemoveReplica(tp.Topic, tp.Partition)
 	}
 }
 
