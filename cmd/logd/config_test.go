@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/logd/logd/broker"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -66,7 +69,7 @@ logd.fsync.acks.all: "false"
 	l := &want.LogDefaults
 	l.RetentionMs, l.RetentionBytes, l.SegmentBytes, l.SegmentMs = time.Minute, 1<<20, 65536, 2*time.Hour
 	l.MaxMessageBytes, l.IndexIntervalBytes, l.FlushMessages, l.FlushMs = 2000000, 1024, 100, 250*time.Millisecond
-	if s != want {
+	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("got  %+v\nwant %+v", s, want)
 	}
 
@@ -85,7 +88,7 @@ logd.fsync.acks.all: "false"
 	}
 	// Empty file and no file: the embedded defaults.
 	for _, path := range []string{writeConfig(t, ""), ""} {
-		if s, err = loadServeSettings(path, envOf(nil), nil); err != nil || s != defaultServeSettings() {
+		if s, err = loadServeSettings(path, envOf(nil), nil); err != nil || !reflect.DeepEqual(s, defaultServeSettings()) {
 			t.Fatalf("%q: %+v, %v", path, s, err)
 		}
 	}
@@ -312,12 +315,12 @@ fsync.acks.all = false
 			// [x] is an unknown (empty) table: nothing is set by it, and listeners is missing.
 			want2 := want
 			want2.Listen = defaultServeSettings().Listen
-			if err != nil || s != want2 {
+			if err != nil || !reflect.DeepEqual(s, want2) {
 				t.Errorf("%s: %v\n got  %+v\n want %+v", name, err, s, want2)
 			}
 			continue
 		}
-		if err != nil || s != want {
+		if err != nil || !reflect.DeepEqual(s, want) {
 			t.Errorf("%s: %v\n got  %+v\n want %+v", name, err, s, want)
 		}
 	}
@@ -412,5 +415,32 @@ func TestServeTOMLConfig(t *testing.T) {
 		if want := "logd: " + bad + c.want + "\n"; !ok || ee.ExitCode() != 2 || string(out) != want {
 			t.Errorf("%q: exit %v, output %q; want exit 2 and %q", c.file, err, out, want)
 		}
+	}
+}
+
+// TestClusterSettings: the voter list parses from any source, bad lists and a node outside
+// the quorum are one-line usage errors.
+func TestClusterSettings(t *testing.T) {
+	env := envOf(map[string]string{"LOGD_CONTROLLER_QUORUM_VOTERS": "1@127.0.0.1:9093,2@127.0.0.1:9193", "LOGD_NODE_ID": "2"})
+	s, err := loadServeSettings("", env, nil)
+	if err != nil || len(s.Voters) != 2 || !s.clustered() {
+		t.Fatalf("voters: %+v %v", s.Voters, err)
+	}
+	cfg, err := clusterConfig(s, broker.DefaultConfig())
+	if err != nil || cfg.ControllerListen != "127.0.0.1:9193" {
+		t.Fatalf("controller listener defaults to this node's voter address: %q %v", cfg.ControllerListen, err)
+	}
+	s.NodeID = 5
+	if _, err := clusterConfig(s, broker.DefaultConfig()); err == nil || !strings.Contains(err.Error(), "not among") {
+		t.Fatalf("node outside the quorum: %v", err)
+	}
+	for _, bad := range []string{"1@nohost", "x@127.0.0.1:1", "1@127.0.0.1:1,1@127.0.0.1:2"} {
+		_, err := loadServeSettings("", envOf(map[string]string{"LOGD_CONTROLLER_QUORUM_VOTERS": bad}), nil)
+		if err == nil || !strings.Contains(err.Error(), "LOGD_CONTROLLER_QUORUM_VOTERS") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	if s, err := loadServeSettings("", envOf(nil), nil); err != nil || s.clustered() {
+		t.Fatalf("no cluster settings: a single node (%v)", err)
 	}
 }
