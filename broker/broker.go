@@ -67,6 +67,10 @@ type Config struct {
 	// ReplicaLagTime is replica.lag.time.max.ms for the partitions this broker leads
 	// (default 30 s).
 	ReplicaLagTime time.Duration
+	// ReplicaFetchBackoff is replica.fetch.backoff.ms: a follower's wait before fetching a
+	// partition again after its leader refused it for a while (a new leader not ready yet),
+	// and the first redial wait (default 100 ms; Kafka's 1 s costs a second per failover).
+	ReplicaFetchBackoff time.Duration
 	// Metrics, if set, receives request, per-topic and group-commit metrics, and reads the
 	// partition count and the log directory's state at scrape time. nil disables them.
 	Metrics *metrics.Metrics
@@ -211,6 +215,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if cfg.ReplicaLagTime <= 0 {
 		cfg.ReplicaLagTime = replication.DefaultConfig.ReplicaLagTime
+	}
+	if cfg.ReplicaFetchBackoff <= 0 {
+		cfg.ReplicaFetchBackoff = 100 * time.Millisecond
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, meta: meta, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
 		loaded: make(chan struct{}), closing: make(chan struct{})}
@@ -433,7 +440,7 @@ func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch in
 	if fr == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		fr = &fetcherRun{cancel: cancel, done: make(chan struct{}), fe: replication.NewFetcher(replication.FetcherConfig{
-			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Logger: b.log,
+			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Logger: b.log, Backoff: b.cfg.ReplicaFetchBackoff,
 			OnRemoved: func(tp engine.TopicPartition, err error) {
 				b.log.Warn("stopped following a partition: its leader refused it; waiting for new metadata", "partition", tp.String(), "err", err)
 			},
@@ -485,13 +492,22 @@ func (b *Broker) Resign(topic string, p int32) {
 }
 
 // leaderEpochOf is the epoch this broker leads part in, with the lead's driver; in replicated
-// mode a partition not led here is NOT_LEADER_OR_FOLLOWER (code). Single node: every
-// partition is led in leaderEpoch.
+// mode a partition not led here is NOT_LEADER_OR_FOLLOWER (code), or UNKNOWN_LEADER_EPOCH
+// (retriable, no metadata needed) when the cluster state already names this broker its
+// leader but the metadata listener has not taken the leadership yet — followers of the new
+// epoch often ask a few milliseconds before that. Single node: every partition is led in
+// leaderEpoch.
 func (b *Broker) leaderEpochOf(part *partition) (epoch int32, lp *replication.LeaderPartition, code int16) {
 	if !b.cfg.Replicated {
 		return leaderEpoch, nil, 0
 	}
 	if lp = part.leader.Load(); lp == nil {
+		if b.cluster != nil {
+			tp := part.log.TP()
+			if pa, ok := b.cluster.Partition(tp.Topic, tp.Partition); ok && pa.Leader == b.cfg.NodeID {
+				return 0, nil, kerr.UnknownLeaderEpoch.Code
+			}
+		}
 		return 0, nil, kerr.NotLeaderForPartition.Code
 	}
 	return lp.LeaderEpoch(), lp, 0

@@ -251,3 +251,62 @@ func TestThreeNodeReplication(t *testing.T) {
 	}
 	fmt.Fprintln(os.Stderr, "consumed", len(seen), "records after the leader of partition 0 (node", leader, ") left")
 }
+
+// kill stops the node abruptly, as kill -9 would: no controlled shutdown, connections cut.
+func (tn *testNode) kill() {
+	if tn.node == nil {
+		return
+	}
+	tn.node.shutdownOnce.Do(func() {}) // skip the controlled shutdown
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tn.node.Broker().BeginShutdown()
+	tn.srv.Shutdown(ctx)
+	tn.node.Close()
+	tn.node, tn.srv = nil, nil
+}
+
+// TestFollowerLoss kills a follower under acks=all writes: the controller fences it and drops
+// it from the ISR, the leader adopts the smaller ISR, and writes are acknowledged again within
+// the session timeout and a little.
+func TestFollowerLoss(t *testing.T) {
+	nodes := startTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	waitLive(t, nodes, 3)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(nodes)...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DefaultProduceTopic("f"), kgo.MetadataMinAge(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, "f"); err != nil {
+		t.Fatal(err)
+	}
+	var leader int32 = -1
+	waitFor(t, "a leader with a full ISR", 10*time.Second, func() bool {
+		pa, ok := nodes[0].node.Partition("f", 0)
+		leader = pa.Leader
+		return ok && pa.Leader >= 0 && len(pa.ISR) == 3
+	})
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("first")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var victim *testNode
+	for _, tn := range nodes {
+		if tn.id != leader && tn.id != tn.node.ControllerID() {
+			victim = tn
+		}
+	}
+	killed := time.Now()
+	victim.kill()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("produce after the follower died: %v", err)
+	}
+	took := time.Since(killed)
+	t.Logf("acks=all acknowledged again %v after the follower was killed", took)
+	if took > 5*time.Second {
+		t.Errorf("a dead follower held acks=all writes for %v", took)
+	}
+}

@@ -319,6 +319,14 @@ func (l *Leader) ApplyState(st PartitionState, now time.Time) (Ready, error) {
 	if !slices.Contains(st.ISR, l.id) {
 		return Ready{HighWatermark: l.hw}, fmt.Errorf("%w: leader %d not in ISR %v", ErrInvalidState, l.id, st.ISR)
 	}
+	// A follower the controller took out of the ISR (fenced: dead, or paused past its
+	// session) stops holding the high watermark back until it fetches again: as in Kafka,
+	// only an eligible replica is waited for to join the ISR.
+	for _, f := range l.followers {
+		if slices.Contains(l.isr, f.id) && !slices.Contains(st.ISR, f.id) {
+			f.lastCaughtUp = time.Time{}
+		}
+	}
 	l.partEpoch, l.isr, l.pending = st.PartitionEpoch, sortedCopy(st.ISR), nil
 	if !slices.Equal(sortedCopy(st.Replicas), l.replicas) {
 		l.replicas = sortedCopy(st.Replicas)

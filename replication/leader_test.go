@@ -91,3 +91,35 @@ func TestLeaderNeverAddsIneligibleReplica(t *testing.T) {
 		t.Fatalf("eligible again: %+v", r.Propose)
 	}
 }
+
+// TestFencedFollowerReleasesHighWatermark: a follower the controller takes out of the ISR
+// (fenced: it died) no longer holds the high watermark back, even though it was caught up
+// within replica.lag.time.max.ms — otherwise acks=all writes would wait that long.
+func TestFencedFollowerReleasesHighWatermark(t *testing.T) {
+	now := time.Unix(100, 0)
+	l, err := NewLeader(Config{ReplicaLagTime: 30 * time.Second, MinInsyncReplicas: 1},
+		PartitionState{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}, 10, 10, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []int32{2, 3} {
+		if _, err := l.FollowerFetch(r, 10, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Appended(15, now) // replica 2 dies here
+	now = now.Add(time.Second)
+	if _, err := l.FollowerFetch(3, 15, now); err != nil {
+		t.Fatal(err)
+	}
+	if hw := l.HighWatermark(); hw != 10 {
+		t.Fatalf("hw %d while replica 2 is still in the ISR, want 10", hw)
+	}
+	st := PartitionState{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}}
+	if _, err := l.ApplyState(st, now); err != nil {
+		t.Fatal(err)
+	}
+	if hw := l.HighWatermark(); hw != 15 {
+		t.Fatalf("hw %d after the controller fenced replica 2, want 15", hw)
+	}
+}
