@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat clean
+.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat compat-cluster clean
 
 all: build
 
@@ -58,6 +58,11 @@ compat:
 	bash scripts/compat-deps.sh
 	$(GO) test -tags compat -count=1 -v -timeout 15m ./compat
 
+## compat-cluster: the same clients against a three-node logd cluster (replication factor 3).
+compat-cluster:
+	bash scripts/compat-deps.sh
+	bash scripts/compat-cluster.sh
+
 clean:
 	rm -rf bin bench.out
 
@@ -84,3 +89,29 @@ bench-compare: build
 	bash scripts/kafka-tools.sh fetch
 	bin/logd bench compare --workloads $(BENCH_WORKLOADS) --runs $(BENCH_RUNS) --duration $(BENCH_DURATION) \
 		--warmup $(BENCH_WARMUP) --kafka-lib tools/kafka/lib --out $(BENCH_OUT)
+
+## bench-rf: replication factor 3 against 1 on this one machine: a 3-node logd cluster on
+## loopback (logd-rf3, topics of replication factor 3, acks=all waits for the ISR) and a single
+## logd (logd-fsync), max-throughput and fixed-rate-latency (at BENCH_RF_RATE MB/s, default
+## half of logd-rf3's max-throughput in run 1), BENCH_RUNS runs each; medians, RF3/RF1 ratios
+## and broker CPU summed over the nodes in BENCH_RF_OUT/compare.md (+ compare.json, plots,
+## every run's report.json/report.md).
+.PHONY: bench-rf
+BENCH_RF_OUT ?= bench-out-rf
+BENCH_RF_RATE ?= 0
+bench-rf: build
+	bin/logd bench compare --brokers logd-rf3,logd-fsync --workloads max-throughput,fixed-rate-latency --perf-test=false \
+		--runs $(BENCH_RUNS) --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --rate $(BENCH_RF_RATE) --out $(BENCH_RF_OUT)
+
+## chaos: fault injection against 3-node clusters on network namespaces (kill -9 of a leader
+## and of the controller, SIGSTOP of a leader, partitions of a leader and of the controller,
+## a rolling restart), each history checked for Jepsen's anomalies; an acks=1 negative
+## control; then the failover time (chaos/doc.go; needs root for the partitions).
+.PHONY: chaos failover-bench
+chaos: build
+	$(GO) test -tags chaos -count=1 -v -timeout 30m ./chaos
+
+## failover-bench: kill -9 the leader under an acks=all producer 5 times; each failover time
+## (kill to first ack of a record sent after it) and the median, target ≤ 2s.
+failover-bench: build
+	$(GO) test -tags chaos -count=1 -v -timeout 10m -run TestFailoverTime ./chaos

@@ -23,10 +23,13 @@ import (
 //	logd-fsync    logd's defaults: acks=all answered after fsync (group commit)
 //	logd-nofsync  logd with Kafka-like durability: logd.fsync.acks.all=false
 //	              (LOGD_FSYNC_ACKS_ALL=false), no flush.messages/flush.ms
+//	logd-rf3      three `logd serve` nodes on loopback, logd's defaults, every topic created
+//	              with replication factor 3: acks=all waits for the ISR (cluster.go)
 const (
 	BrokerKafka       = "kafka"
 	BrokerLogdFsync   = "logd-fsync"
 	BrokerLogdNoFsync = "logd-nofsync"
+	BrokerLogdRF3     = "logd-rf3"
 )
 
 // process is a broker child process.
@@ -40,16 +43,34 @@ type process struct {
 	done   chan struct{} // closed when the process has exited
 	err    error         // its exit status, once done is closed
 	log    *os.File
+
+	// peers are the other nodes of a cluster this process is the first node of: they share
+	// its lifetime (alive, stop) and its cost (pids).
+	peers []*process
+	// replication is the replication factor of the topics a run creates on this broker
+	// (0: the workload's).
+	replication int
 }
 
-// alive reports whether the process still runs.
+// alive reports whether the process, and every peer, still runs.
 func (p *process) alive() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
+	for _, q := range append([]*process{p}, p.peers...) {
+		select {
+		case <-q.done:
+			return false
+		default:
+		}
 	}
+	return true
+}
+
+// pids are the process ids of the broker: this process and its peers.
+func (p *process) pids() []int {
+	pids := []int{p.pid}
+	for _, q := range p.peers {
+		pids = append(pids, q.pid)
+	}
+	return pids
 }
 
 func freeAddr() (string, error) {
@@ -154,6 +175,18 @@ func kafkaVersionGlob(lib string) string {
 
 // launch starts cmd and waits until addr answers ApiVersions and Metadata names a broker.
 func launch(name, addr, dir, logPath string, config []string, cmd *exec.Cmd, timeout time.Duration) (*process, error) {
+	p, err := spawn(name, addr, dir, logPath, config, cmd)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.waitReady(timeout); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// spawn starts cmd, its output going to logPath.
+func spawn(name, addr, dir, logPath string, config []string, cmd *exec.Cmd) (*process, error) {
 	lf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -169,37 +202,57 @@ func launch(name, addr, dir, logPath string, config []string, cmd *exec.Cmd, tim
 		p.err = cmd.Wait()
 		close(p.done)
 	}()
+	return p, nil
+}
+
+// waitReady waits until the process answers ApiVersions and Metadata names a broker; if it
+// does not within timeout, or exits, it is stopped and the error says so.
+func (p *process) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		c, err := loadgen.Dial(addr, 200*time.Millisecond)
+		c, err := loadgen.Dial(p.addr, 200*time.Millisecond)
 		if err == nil {
 			_, err = c.Leaders("bench-ready", 1, true)
 			c.Close()
 			if err == nil {
-				return p, nil
+				return nil
 			}
 		}
 		select {
 		case <-p.done:
-			lf.Close()
-			return nil, fmt.Errorf("%s exited before ready: %v (log: %s)", name, p.err, logPath)
+			p.log.Close()
+			return fmt.Errorf("%s exited before ready: %v (log: %s)", p.name, p.err, p.log.Name())
 		case <-time.After(200 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("%s not ready after %v: %v (log: %s)", name, timeout, err, logPath)
+			return fmt.Errorf("%s not ready after %v: %v (log: %s)", p.name, timeout, err, p.log.Name())
 		}
 	}
 }
 
-// stop sends SIGTERM, waits up to a minute, then kills.
-func (p *process) stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(time.Minute):
-		p.cmd.Process.Kill()
-		<-p.done
+// logs names the log files of the process and its peers.
+func (p *process) logs() string {
+	names := []string{p.log.Name()}
+	for _, q := range p.peers {
+		names = append(names, q.log.Name())
 	}
-	p.log.Close()
+	return strings.Join(names, ", ")
+}
+
+// stop sends SIGTERM to the process and its peers, waits up to a minute, then kills.
+func (p *process) stop() {
+	all := append([]*process{p}, p.peers...)
+	for _, q := range all {
+		q.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, q := range all {
+		select {
+		case <-q.done:
+		case <-time.After(time.Minute):
+			q.cmd.Process.Kill()
+			<-q.done
+		}
+		q.log.Close()
+	}
 }

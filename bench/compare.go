@@ -22,12 +22,18 @@ type CompareOptions struct {
 	Workloads []string      // names or files; "fixed-rate-latency" runs at half of Kafka's max
 	Duration  time.Duration // measured time per run
 	Warmup    time.Duration
-	Runs      int      // per broker and workload; medians are reported
-	Brokers   []string // BrokerKafka, BrokerLogdFsync, BrokerLogdNoFsync, in this order
-	Out       string
-	KafkaLib  string // Apache Kafka's jars
-	DataDir   string // parent of the brokers' data directories ("" : a temporary directory)
-	PerfTest  bool   // also run kafka-producer-perf-test against each broker
+	Runs      int // per broker and workload; medians are reported
+	// Brokers are run in this order within each run: BrokerKafka, BrokerLogdFsync,
+	// BrokerLogdNoFsync, BrokerLogdRF3. Unless RateMBps is set, the first one's max-throughput
+	// in run 1 sets the fixed rate.
+	Brokers []string
+	// RateMBps is the fixed rate of fixed-rate-latency (0: half of the first broker's
+	// max-throughput in run 1 when both workloads run, else the workload's own rate).
+	RateMBps float64
+	Out      string
+	KafkaLib string // Apache Kafka's jars
+	DataDir  string // parent of the brokers' data directories ("" : a temporary directory)
+	PerfTest bool   // also run kafka-producer-perf-test against each broker
 	// LogdBinary is the logd executable to start (`logd serve`).
 	LogdBinary string
 
@@ -48,7 +54,9 @@ type Comparison struct {
 	Rows     []CompareRow        `json:"rows"`
 	PerfTest []PerfTestRow       `json:"perf_test,omitempty"`
 	Goals    []Goal              `json:"goals"`
-	Notes    []string            `json:"notes,omitempty"`
+	// Replication compares logd-rf3 with logd-fsync, when both ran.
+	Replication []ReplicationRow `json:"replication,omitempty"`
+	Notes       []string         `json:"notes,omitempty"`
 
 	reports map[string]map[string][]*Report // workload → broker → runs
 }
@@ -71,6 +79,7 @@ type CompareRow struct {
 	E2EP999        float64   `json:"e2e_p999_ms"`
 	ConsumeMBps    float64   `json:"consume_mb_per_sec"`
 	CPUPerGB       float64   `json:"broker_cpu_s_per_gb"`
+	BrokerCores    float64   `json:"broker_cores"` // summed over a cluster's nodes
 	PeakRSSMB      float64   `json:"broker_peak_rss_mib"`
 	LimitedBy      string    `json:"limited_by"` // of the median-throughput run
 }
@@ -91,8 +100,9 @@ type PerfTestRow struct {
 // Goal is one of the issue's targets, measured.
 type Goal struct {
 	What   string  `json:"what"`
+	Of     string  `json:"of"` // which brokers Ratio divides, "logd-fsync / kafka"
 	Target string  `json:"target"`
-	Ratio  float64 `json:"ratio"` // logd-fsync / kafka
+	Ratio  float64 `json:"ratio"`
 	Met    bool    `json:"met"`
 	Detail string  `json:"detail"`
 }
@@ -148,7 +158,11 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 			fmt.Fprintf(o.Progress, format+"\n", a...)
 		}
 	}
-	halfKafka := 0.0 // MB/s: the fixed-rate workload runs at half of Kafka's max throughput
+	// MB/s of fixed-rate-latency: given, or half of the first broker's max-throughput.
+	fixedRate := o.RateMBps
+	if fixedRate > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("fixed-rate-latency ran at %.1f MB/s (--rate)", fixedRate))
+	}
 	ceilings := map[string][2]float64{}
 	perf := map[string]*PerfTestRow{}
 	for run := 1; run <= o.Runs; run++ {
@@ -158,9 +172,12 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 			say("== run %d/%d: starting %s", run, o.Runs, b)
 			var p *process
 			var err error
-			if b == BrokerKafka {
+			switch b {
+			case BrokerKafka:
 				p, err = startKafka(o.KafkaLib, dir, logPath)
-			} else {
+			case BrokerLogdRF3:
+				p, err = startLogdCluster(o.LogdBinary, dir, logPath, clusterNodes)
+			default:
 				p, err = startLogd(o.LogdBinary, b, dir, logPath)
 			}
 			if err != nil {
@@ -172,11 +189,11 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 					p.stop()
 					return c, ctx.Err()
 				}
-				ro := Options{Bootstrap: p.addr, Workload: w, Duration: o.Duration, Warmup: o.Warmup,
-					BrokerName: b, BrokerPID: p.pid, DataDir: dir, BrokerConfig: p.config,
+				ro := Options{Bootstrap: p.addr, Workload: w, Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication,
+					BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config,
 					Out: filepath.Join(o.Out, b, w.Name, fmt.Sprintf("run-%d", run)), Progress: o.Progress, Terminal: o.Terminal}
-				if w.Name == "fixed-rate-latency" && halfKafka > 0 {
-					ro.RateMBps = halfKafka
+				if w.Name == "fixed-rate-latency" && fixedRate > 0 {
+					ro.RateMBps = fixedRate
 				}
 				if w.RateMBps == 0 && !w.CatchUp() {
 					if cl, ok := ceilings[w.Name]; ok {
@@ -190,7 +207,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 				if err != nil {
 					// One failed workload does not void the rest of a long comparison; it is
 					// reported, and a broker that died is not asked again this run.
-					msg := fmt.Sprintf("run %d: %s on %s failed: %v (broker log: %s)", run, w.Name, b, err, logPath)
+					msg := fmt.Sprintf("run %d: %s on %s failed: %v (broker log: %s)", run, w.Name, b, err, p.logs())
 					say("%s", msg)
 					c.Notes = append(c.Notes, msg)
 					if ctx.Err() != nil {
@@ -205,9 +222,9 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 				if r.Generator.CeilingMBps > 0 {
 					ceilings[w.Name] = [2]float64{r.Generator.CeilingMBps, r.Generator.CeilingRecordsPerSec}
 				}
-				if b == BrokerKafka && w.Name == "max-throughput" && halfKafka == 0 && slices.ContainsFunc(ws, func(w Workload) bool { return w.Name == "fixed-rate-latency" }) {
-					halfKafka = math.Round(r.Produce.MBps/2*10) / 10
-					c.Notes = append(c.Notes, fmt.Sprintf("fixed-rate-latency ran at %.1f MB/s: half of Kafka's max-throughput in run 1 (%.1f MB/s)", halfKafka, r.Produce.MBps))
+				if b == o.Brokers[0] && w.Name == "max-throughput" && fixedRate == 0 && slices.ContainsFunc(ws, func(w Workload) bool { return w.Name == "fixed-rate-latency" }) {
+					fixedRate = math.Round(r.Produce.MBps/2*10) / 10
+					c.Notes = append(c.Notes, fmt.Sprintf("fixed-rate-latency ran at %.1f MB/s: half of %s's max-throughput in run 1 (%.1f MB/s)", fixedRate, b, r.Produce.MBps))
 				}
 				if c.reports[w.Name] == nil {
 					c.reports[w.Name] = map[string][]*Report{}
@@ -219,25 +236,26 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 				if perf[b] == nil {
 					perf[b] = &PerfTestRow{Broker: b}
 				}
-				perfTest(ctx, o.KafkaLib, p.addr, perf[b])
+				perfTest(ctx, o.KafkaLib, p.addr, p.replication, perf[b])
 			}
 			p.stop()
 			os.RemoveAll(dir)
 		}
 	}
 	for _, w := range ws {
-		for _, b := range o.Brokers {
+		for _, b := range c.brokerNames() {
 			if rs := c.reports[w.Name][b]; len(rs) > 0 {
 				c.Rows = append(c.Rows, summarizeRuns(w.Name, b, rs))
 			}
 		}
 	}
-	for _, b := range o.Brokers {
+	for _, b := range c.brokerNames() {
 		if pr := perf[b]; pr != nil {
 			c.PerfTest = append(c.PerfTest, *pr)
 		}
 	}
 	c.goals()
+	c.replication()
 	return c, c.write(o.Out)
 }
 
@@ -274,6 +292,7 @@ func summarizeRuns(workload, broker string, rs []*Report) CompareRow {
 		E2EP999:     m(func(r *Report) float64 { return r.E2E.P999 }),
 		ConsumeMBps: m(func(r *Report) float64 { return r.Consume.MBps }),
 		CPUPerGB:    m(func(r *Report) float64 { return r.Broker.CPUSecPerGB }),
+		BrokerCores: m(func(r *Report) float64 { return r.Broker.Cores }),
 		PeakRSSMB:   m(func(r *Report) float64 { return r.Broker.PeakRSSMB }),
 	}
 	for _, r := range rs {
@@ -300,39 +319,44 @@ func (c *Comparison) row(workload, broker string) *CompareRow {
 	return nil
 }
 
-// goals checks the issue's targets: logd with fsync-before-ack against Kafka's defaults.
+// goals checks the issue's targets: logd with fsync-before-ack against Kafka's defaults, and
+// logd replicated three times against logd alone.
 func (c *Comparison) goals() {
 	type g struct {
 		workload, what, target string
 		ratio                  func(l, k *CompareRow) (float64, string)
 		ok                     func(float64) bool
+		num, den               string // brokers: ratio(num's row, den's row)
 	}
 	ge := func(x float64) func(float64) bool { return func(r float64) bool { return r >= x } }
 	le := func(x float64) func(float64) bool { return func(r float64) bool { return r > 0 && r <= x } }
 	for _, goal := range []g{
 		{"max-throughput", "max produce throughput, 1 KiB, acks=all", "≥ 1.5×", func(l, k *CompareRow) (float64, string) {
 			return l.ProduceMBps / k.ProduceMBps, fmt.Sprintf("%.1f vs %.1f MB/s", l.ProduceMBps, k.ProduceMBps)
-		}, ge(1.5)},
+		}, ge(1.5), BrokerLogdFsync, BrokerKafka},
 		{"iot-100b", "produce throughput, 100-byte events", "≥ 2×", func(l, k *CompareRow) (float64, string) {
 			return l.ProduceRecs / k.ProduceRecs, fmt.Sprintf("%.0f vs %.0f records/s", l.ProduceRecs, k.ProduceRecs)
-		}, ge(2)},
+		}, ge(2), BrokerLogdFsync, BrokerKafka},
 		{"fixed-rate-latency", "produce p99 at 50% of Kafka's max rate", "≤ 0.3×", func(l, k *CompareRow) (float64, string) {
 			return l.P99 / k.P99, fmt.Sprintf("%.2f vs %.2f ms at %.1f MB/s", l.P99, k.P99, l.RateMBps)
-		}, le(0.3)},
+		}, le(0.3), BrokerLogdFsync, BrokerKafka},
 		{"fixed-rate-latency", "produce p99.9 at 50% of Kafka's max rate", "≤ 0.3×", func(l, k *CompareRow) (float64, string) {
 			return l.P999 / k.P999, fmt.Sprintf("%.2f vs %.2f ms", l.P999, k.P999)
-		}, le(0.3)},
+		}, le(0.3), BrokerLogdFsync, BrokerKafka},
 		{"e2e-latency", "end-to-end p99 at 20 MB/s", "≤ 0.3×", func(l, k *CompareRow) (float64, string) {
 			return l.E2EP99 / k.E2EP99, fmt.Sprintf("%.2f vs %.2f ms", l.E2EP99, k.E2EP99)
-		}, le(0.3)},
+		}, le(0.3), BrokerLogdFsync, BrokerKafka},
 		{"catch-up", "consumer catch-up throughput", "≥ 1.5×", func(l, k *CompareRow) (float64, string) {
 			return l.ConsumeMBps / k.ConsumeMBps, fmt.Sprintf("%.0f vs %.0f MB/s", l.ConsumeMBps, k.ConsumeMBps)
-		}, ge(1.5)},
+		}, ge(1.5), BrokerLogdFsync, BrokerKafka},
 		{"catch-up", "broker CPU per GB during catch-up", "≤ 0.5×", func(l, k *CompareRow) (float64, string) {
 			return l.CPUPerGB / k.CPUPerGB, fmt.Sprintf("%.2f vs %.2f CPU-s/GB", l.CPUPerGB, k.CPUPerGB)
-		}, le(0.5)},
+		}, le(0.5), BrokerLogdFsync, BrokerKafka},
+		{"max-throughput", "max produce throughput, 1 KiB, acks=all, replication factor 3 on 3 nodes sharing the machine vs 1", "≥ 0.5×", func(r3, r1 *CompareRow) (float64, string) {
+			return r3.ProduceMBps / r1.ProduceMBps, fmt.Sprintf("%.1f vs %.1f MB/s, broker CPU %.2f vs %.2f cores", r3.ProduceMBps, r1.ProduceMBps, r3.BrokerCores, r1.BrokerCores)
+		}, ge(0.5), BrokerLogdRF3, BrokerLogdFsync},
 	} {
-		l, k := c.row(goal.workload, BrokerLogdFsync), c.row(goal.workload, BrokerKafka)
+		l, k := c.row(goal.workload, goal.num), c.row(goal.workload, goal.den)
 		if l == nil || k == nil {
 			continue
 		}
@@ -340,7 +364,7 @@ func (c *Comparison) goals() {
 		if math.IsNaN(ratio) || math.IsInf(ratio, 0) {
 			ratio = 0
 		}
-		c.Goals = append(c.Goals, Goal{What: goal.what, Target: goal.target, Ratio: ratio, Met: goal.ok(ratio), Detail: detail})
+		c.Goals = append(c.Goals, Goal{What: goal.what, Of: goal.num + " / " + goal.den, Target: goal.target, Ratio: ratio, Met: goal.ok(ratio), Detail: detail})
 	}
 }
 
@@ -351,11 +375,11 @@ var perfTestLine = regexp.MustCompile(`(\d+) records sent, ([\d.]+) records/sec 
 const perfTestRecords = 1_000_000
 
 // perfTest runs Kafka's own producer benchmark (org.apache.kafka.tools.ProducerPerformance,
-// the Java client with its defaults plus linger and batch size) against addr and adds the
-// result to row.
-func perfTest(ctx context.Context, lib, addr string, row *PerfTestRow) {
+// the Java client with its defaults plus linger and batch size) against addr, on a topic of
+// replicas replicas (0 or 1: the broker's default), and adds the result to row.
+func perfTest(ctx context.Context, lib, addr string, replicas int, row *PerfTestRow) {
 	topic := fmt.Sprintf("perf-test-%d", time.Now().UnixMilli())
-	if _, err := createTopic(addr, topic, 6); err != nil {
+	if _, _, err := createTopic(addr, topic, 6, replicas); err != nil {
 		row.Err = err.Error()
 		return
 	}
@@ -471,7 +495,7 @@ func (c *Comparison) workloadNames() []string {
 
 func (c *Comparison) brokerNames() []string {
 	var out []string
-	for _, b := range []string{BrokerKafka, BrokerLogdFsync, BrokerLogdNoFsync} {
+	for _, b := range []string{BrokerKafka, BrokerLogdFsync, BrokerLogdNoFsync, BrokerLogdRF3} {
 		if _, ok := c.Brokers[b]; ok {
 			out = append(out, b)
 		}
@@ -480,20 +504,31 @@ func (c *Comparison) brokerNames() []string {
 }
 
 // Table is the side-by-side reading: goals, then every workload on every broker with ratios
-// against Kafka.
+// against Kafka, then replication factor 3 against 1.
 func (c *Comparison) Table() string {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	p("# logd vs Apache Kafka\n\n%s; medians of %d run(s) of %v each (after warm-up); every run's report is under BROKER/WORKLOAD/run-N/.\n", c.Started.Format(time.RFC3339), c.Runs, time.Duration(c.Duration))
-	p("Durability is not equal by default: Kafka acknowledges acks=all without fsync; logd-fsync fsyncs before acks=all; logd-nofsync is logd with Kafka's setting.\n\n")
+	_, kafka := c.Brokers[BrokerKafka]
+	title := "logd vs Apache Kafka"
+	if !kafka {
+		title = "logd: " + strings.Join(c.brokerNames(), " vs ")
+	}
+	p("# %s\n\n%s; medians of %d run(s) of %v each (after warm-up); every run's report is under BROKER/WORKLOAD/run-N/.\n", title, c.Started.Format(time.RFC3339), c.Runs, time.Duration(c.Duration))
+	if kafka {
+		p("Durability is not equal by default: Kafka acknowledges acks=all without fsync; logd-fsync fsyncs before acks=all; logd-nofsync is logd with Kafka's setting.\n")
+	}
+	if _, ok := c.Brokers[BrokerLogdRF3]; ok {
+		p("logd-rf3 is %d logd nodes on this one machine with topics of replication factor %d: acks=all waits for every in-sync replica; its CPU and RSS are the sums over the nodes.\n", clusterNodes, clusterNodes)
+	}
+	p("\n")
 	if len(c.Goals) > 0 {
-		p("## Goals (logd-fsync / Kafka)\n\n| goal | target | measured | met | numbers |\n|---|---|---|---|---|\n")
+		p("## Goals\n\n| goal | ratio of | target | measured | met | numbers |\n|---|---|---|---|---|---|\n")
 		for _, g := range c.Goals {
 			met := "no"
 			if g.Met {
 				met = "yes"
 			}
-			p("| %s | %s | %.2f× | %s | %s |\n", g.What, g.Target, g.Ratio, met, g.Detail)
+			p("| %s | %s | %s | %.2f× | %s | %s |\n", g.What, g.Of, g.Target, g.Ratio, met, g.Detail)
 		}
 		p("\n")
 	}
@@ -519,6 +554,7 @@ func (c *Comparison) Table() string {
 			r.E2EP50, r.E2EP99, r.E2EP999, r.ConsumeMBps, cr, r.CPUPerGB, r.PeakRSSMB, strings.ReplaceAll(r.LimitedBy, "|", "/"))
 	}
 	p("\nLatencies in ms. Produce latency is per request (from the intended send time at a fixed rate); e2e is per record. CPU-s/GB is the broker's CPU seconds per GB produced plus consumed.\n")
+	c.replicationTable(p)
 	if len(c.PerfTest) > 0 {
 		p("\n## Cross-check: Kafka's kafka-producer-perf-test (Java client, 1 KiB records, acks=all, linger.ms=5, batch.size=64 KiB, %d records per run)\n\n| broker | records/s (runs) | MB/s (median) | avg ms | p99 ms | p99.9 ms | max ms | error |\n|---|---|---|---|---|---|---|---|\n", perfTestRecords)
 		for _, r := range c.PerfTest {

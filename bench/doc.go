@@ -1,17 +1,24 @@
 // Package bench is logd's benchmark suite: OpenMessaging-Benchmark-style workloads run against
-// any Kafka-protocol broker (`logd bench run`), reports and plots, and the side-by-side
-// comparison with Apache Kafka (`logd bench compare`, `make bench-compare`); plus the
-// macro-benchmarks of the socket path (socket_test.go). The load itself comes from the lean
+// any Kafka-protocol broker (`logd bench run`), reports and plots, the side-by-side
+// comparison with Apache Kafka (`logd bench compare`, `make bench-compare`) and of logd
+// replicated three times against logd alone (`make bench-rf`); plus the macro-benchmarks of
+// the socket path (socket_test.go). The load itself comes from the lean
 // generator in perf/loadgen, the one place that speaks the wire for benchmarks.
 //
 //	workload.go  Workload (YAML files, the built-ins of `logd bench list`)
 //	run.go       Run: topics, warm-up, producers and tailing consumers or a catch-up, a sampler
 //	             taking every counter each second (progress, per-second series, 10 s windows,
-//	             the broker's /proc CPU and RSS), and what limited the run
+//	             the broker's /proc CPU and RSS, summed over a cluster's processes), and what
+//	             limited the run
+//	topic.go     creating a run's topics (replication factor from the workload) and waiting
+//	             until every partition's leader serves them
 //	report.go    Report: report.json, report.md; plot.go draws the SVG charts (no dependencies)
 //	brokers.go   starting Apache Kafka (KRaft, combined node) and `logd serve` children
+//	cluster.go   starting a 3-node logd cluster on loopback (logd-rf3): three `logd serve`
+//	             children, each a broker and a voter of the controller quorum
 //	compare.go   Compare: every workload × broker × run, medians, ratios, the goals, overlays,
 //	             and kafka-producer-perf-test against each broker as an independent check
+//	replication.go  logd-rf3 against logd-fsync: replication factor 3 against 1, RF3/RF1 ratios
 //
 // Honesty rules the code keeps:
 //
@@ -29,6 +36,9 @@
 //     consumed) and peak RSS; CPU used by other processes during a run is reported as noise.
 //   - Durability differs by default and the comparison says so: Kafka acknowledges acks=all
 //     without fsync; logd fsyncs first (logd-fsync) unless told not to (logd-nofsync).
+//   - Replication is measured on one machine: the three nodes of logd-rf3 and the generator
+//     share its cores (and disk), so RF=3 against RF=1 is a cost ratio, not a cluster's
+//     capacity; the broker's CPU is the sum over the three processes.
 //
 // # Socket benchmarks
 //

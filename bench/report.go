@@ -43,11 +43,12 @@ type Report struct {
 	Series  []SeriesPoint `json:"series"`  // per second of the measured phase, for plots
 }
 
-// BrokerInfo names the broker and what it cost (CPU and memory from /proc/PID, when known).
+// BrokerInfo names the broker and what it cost (CPU and memory from /proc/PID, when known;
+// summed over PIDs, the nodes of a cluster).
 type BrokerInfo struct {
 	Name        string   `json:"name"`
 	Bootstrap   string   `json:"bootstrap"`
-	PID         int      `json:"pid,omitempty"`
+	PIDs        []int    `json:"pids,omitempty"`
 	Config      []string `json:"config,omitempty"`
 	CPUSeconds  float64  `json:"cpu_seconds,omitempty"`
 	Cores       float64  `json:"cores,omitempty"`
@@ -214,8 +215,15 @@ func (r *Report) Markdown() string {
 	}
 	p("**Limited by:** %s\n\n", r.LimitedBy)
 	p("Started %s, %.0f s measured after %.0f s warm-up, broker %s", r.Started.Format(time.RFC3339), r.MeasuredS, r.WarmupS, r.Broker.Bootstrap)
-	if r.Broker.PID > 0 {
-		p(" (pid %d)", r.Broker.PID)
+	switch len(r.Broker.PIDs) {
+	case 0:
+	case 1:
+		p(" (pid %d)", r.Broker.PIDs[0])
+	default:
+		p(" (%d processes, pids %s; CPU and RSS are their sums)", len(r.Broker.PIDs), strings.Trim(fmt.Sprint(r.Broker.PIDs), "[]"))
+	}
+	if r.Spec.ReplicationFactor > 1 {
+		p(", replication factor %d", r.Spec.ReplicationFactor)
 	}
 	p(".\n\n")
 	p("| | value |\n|---|---|\n")
@@ -228,7 +236,7 @@ func (r *Report) Markdown() string {
 	if r.Consume.Bytes > 0 {
 		p("| consume | %.1f MB/s, %.0f records/s |\n", r.Consume.MBps, r.Consume.RecordsPerSec)
 	}
-	if r.Broker.PID > 0 {
+	if len(r.Broker.PIDs) > 0 {
 		p("| broker CPU | %.2f cores, %.2f CPU-s per GB |\n| broker peak RSS | %.0f MiB |\n", r.Broker.Cores, r.Broker.CPUSecPerGB, r.Broker.PeakRSSMB)
 	}
 	p("| generator CPU | %.2f cores, %.2f CPU-s per GB |\n", r.Generator.Cores, r.Generator.CPUSecPerGB)

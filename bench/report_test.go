@@ -105,7 +105,7 @@ func TestWorkloadFile(t *testing.T) {
 // its plots.
 func TestReportFiles(t *testing.T) {
 	w, _ := LoadWorkload("e2e-latency")
-	r := &Report{Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: "logd", PID: 1, Config: []string{"logd serve"}},
+	r := &Report{Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: "logd", PIDs: []int{1}, Config: []string{"logd serve"}},
 		Machine: fingerprint(t.TempDir()), WindowS: 10}
 	r.Produce.MBps, r.Produce.TargetMBps = 19.9, 20
 	r.Produce.Latency = Percentiles{Count: 10, P50: 1, P99: 2, P999: 3, Max: 4}

@@ -21,13 +21,17 @@ type Options struct {
 	Bootstrap string   // broker "host:port"
 	Workload  Workload // normalized (LoadWorkload)
 
-	// Duration, Warmup and RateMBps override the workload's when non-zero (Warmup < 0: none).
-	Duration time.Duration
-	Warmup   time.Duration
-	RateMBps float64
+	// Duration, Warmup, RateMBps and ReplicationFactor override the workload's when non-zero
+	// (Warmup < 0: none).
+	Duration          time.Duration
+	Warmup            time.Duration
+	RateMBps          float64
+	ReplicationFactor int
 
 	BrokerName string // label in the report ("logd", "kafka")
-	BrokerPID  int    // > 0: read the broker's CPU and memory from /proc/PID
+	// BrokerPIDs are the broker's processes (one, or a cluster's nodes): their CPU and memory
+	// are read from /proc/PID and summed.
+	BrokerPIDs []int
 	DataDir    string // the broker's data directory, for the disk fingerprint (default: Out)
 	// BrokerConfig is printed in the report: how the broker was configured.
 	BrokerConfig []string
@@ -60,6 +64,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.RateMBps > 0 {
 		w.RateMBps = o.RateMBps
 	}
+	if o.ReplicationFactor > 0 {
+		w.ReplicationFactor = o.ReplicationFactor
+	}
 	if o.Window <= 0 {
 		o.Window = 10 * time.Second
 	}
@@ -76,7 +83,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		dataDir = "."
 	}
 	r := &Report{
-		Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: o.BrokerName, Bootstrap: o.Bootstrap, PID: o.BrokerPID, Config: o.BrokerConfig},
+		Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: o.BrokerName, Bootstrap: o.Bootstrap, PIDs: o.BrokerPIDs, Config: o.BrokerConfig},
 		Machine: fingerprint(dataDir), Started: time.Now().UTC(),
 		DurationS: time.Duration(w.Duration).Seconds(), WarmupS: time.Duration(w.Warmup).Seconds(),
 		WindowS: o.Window.Seconds(),
@@ -158,9 +165,12 @@ func runProduce(ctx context.Context, o Options, w Workload, topics []string, r *
 
 	// Create the topics first, so consumers can start before the first record.
 	for _, c := range cfgs {
-		took, err := createTopic(o.Bootstrap, c.Topic, c.Partitions)
+		took, leaders, err := createTopic(o.Bootstrap, c.Topic, c.Partitions, w.ReplicationFactor)
 		if err != nil {
 			return err
+		}
+		if w.ReplicationFactor > 1 {
+			r.Notes = append(r.Notes, fmt.Sprintf("topic %s: replication factor %d, partition leaders %s", c.Topic, w.ReplicationFactor, leaderSpread(leaders)))
 		}
 		if took > 5*time.Second {
 			r.Notes = append(r.Notes, fmt.Sprintf("topic %s (%d partitions) took %.1f s to create and serve every partition (not measured)", c.Topic, c.Partitions, took.Seconds()))
@@ -285,22 +295,6 @@ func ceiling(ctx context.Context, c loadgen.ProduceConfig) (mbps, rps float64) {
 	return res.MBPerSec(), res.RecordsPerSec()
 }
 
-// createTopic creates a topic and waits until the broker serves every partition; it returns
-// how long that took.
-func createTopic(bootstrap, topic string, partitions int32) (time.Duration, error) {
-	start := time.Now()
-	c, err := loadgen.Dial(bootstrap, 10*time.Second)
-	if err != nil {
-		return 0, err
-	}
-	defer c.Close()
-	if _, err = c.Leaders(topic, partitions, true); err != nil {
-		return 0, err
-	}
-	err = c.WaitReady(topic, partitions, 5*time.Minute)
-	return time.Since(start), err
-}
-
 // runCatchUp produces the backlog (unmeasured), then measures consumers reading it all.
 func runCatchUp(ctx context.Context, o Options, w Workload, topics []string, r *Report) error {
 	lat, lag := loadgen.NewHistogram(), loadgen.NewHistogram()
@@ -311,7 +305,7 @@ func runCatchUp(ctx context.Context, o Options, w Workload, topics []string, r *
 		fmt.Fprintf(o.Progress, "producing a %d MB backlog (not measured)\n", w.BacklogMB)
 	}
 	for _, c := range cfgs {
-		if _, err := createTopic(o.Bootstrap, c.Topic, c.Partitions); err != nil {
+		if _, _, err := createTopic(o.Bootstrap, c.Topic, c.Partitions, w.ReplicationFactor); err != nil {
 			return err
 		}
 	}
@@ -409,12 +403,15 @@ func (s *sampler) read() counters {
 	if s.fetch != nil {
 		c.fetchRecords, c.fbytes = s.fetch.Records.Load(), s.fetch.Bytes.Load()
 	}
-	if s.o.BrokerPID > 0 {
-		c.brokerCPU, _ = procCPU(s.o.BrokerPID)
-		if rss, _, err := procMem(s.o.BrokerPID); err == nil {
-			s.r.Broker.PeakRSSMB = max(s.r.Broker.PeakRSSMB, float64(rss)/(1<<20))
+	var rss int64
+	for _, pid := range s.o.BrokerPIDs {
+		cpu, _ := procCPU(pid)
+		c.brokerCPU += cpu
+		if r, _, err := procMem(pid); err == nil {
+			rss += r
 		}
 	}
+	s.r.Broker.PeakRSSMB = max(s.r.Broker.PeakRSSMB, float64(rss)/(1<<20))
 	return c
 }
 
@@ -583,7 +580,7 @@ func (r *Report) summarize(first, pend, last counters, o Options) {
 	r.MachineCPU.BusyCores = all / sec
 	r.MachineCPU.Cores = r.Machine.Cores
 	other := all - self.Seconds()
-	if o.BrokerPID > 0 {
+	if len(o.BrokerPIDs) > 0 {
 		b := (last.brokerCPU - first.brokerCPU).Seconds()
 		r.Broker.CPUSeconds = b
 		r.Broker.Cores = b / sec
@@ -591,9 +588,13 @@ func (r *Report) summarize(first, pend, last counters, o Options) {
 			r.Broker.CPUSecPerGB = b / gb
 		}
 		other -= b
-		if _, peak, err := procMem(o.BrokerPID); err == nil {
-			r.Broker.PeakRSSMB = max(r.Broker.PeakRSSMB, float64(peak)/(1<<20))
+		var peak int64
+		for _, pid := range o.BrokerPIDs {
+			if _, p, err := procMem(pid); err == nil {
+				peak += p
+			}
 		}
+		r.Broker.PeakRSSMB = max(r.Broker.PeakRSSMB, float64(peak)/(1<<20))
 	}
 	r.MachineCPU.OtherCores = math.Max(other/sec, 0)
 }
@@ -624,7 +625,7 @@ func (r *Report) conclude(w Workload) {
 	busy := r.MachineCPU.BusyCores / float64(max(r.MachineCPU.Cores, 1))
 	cpu := fmt.Sprintf("machine CPU %.0f%% busy (broker %.2f cores, generator %.2f, other processes %.2f, of %d)",
 		busy*100, r.Broker.Cores, r.Generator.Cores, r.MachineCPU.OtherCores, r.MachineCPU.Cores)
-	if r.Broker.PID == 0 {
+	if len(r.Broker.PIDs) == 0 {
 		cpu = fmt.Sprintf("machine CPU %.0f%% busy (generator %.2f cores, broker and others %.2f, of %d)",
 			busy*100, r.Generator.Cores, r.MachineCPU.BusyCores-r.Generator.Cores, r.MachineCPU.Cores)
 	}
@@ -661,6 +662,8 @@ func (r *Report) conclude(w Workload) {
 			r.LimitedBy = fmt.Sprintf("generator: %.0f%% of its own ceiling against a sink (%.0f MB/s): the broker was NOT the limit; %s", ratio*100, r.Generator.CeilingMBps, cpu)
 		case busy > 0.9:
 			r.LimitedBy = "CPU: " + cpu + "; broker and generator share the machine"
+		case w.ReplicationFactor > 1 && w.AcksValue() == -1:
+			r.LimitedBy = fmt.Sprintf("broker (%s; not CPU-bound: waits such as fsync, replication to %d followers before acks=all, or the in-flight window)", cpu, w.ReplicationFactor-1)
 		default:
 			r.LimitedBy = "broker (" + cpu + "; not CPU-bound: waits such as fsync or the in-flight window)"
 		}

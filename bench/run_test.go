@@ -27,7 +27,7 @@ func TestRunEndToEnd(t *testing.T) {
 	var progress strings.Builder
 	r, err := Run(context.Background(), Options{
 		Bootstrap: b.addr, Workload: w, Duration: 2 * time.Second, Warmup: 500 * time.Millisecond,
-		BrokerName: "logd", BrokerPID: os.Getpid(), Out: out, Window: time.Second, Ceiling: true, Progress: &progress,
+		BrokerName: "logd", BrokerPIDs: []int{os.Getpid()}, Out: out, Window: time.Second, Ceiling: true, Progress: &progress,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	cout := t.TempDir()
-	r, err = Run(context.Background(), Options{Bootstrap: b.addr, Workload: cu, BrokerPID: os.Getpid(), Out: cout})
+	r, err = Run(context.Background(), Options{Bootstrap: b.addr, Workload: cu, BrokerPIDs: []int{os.Getpid()}, Out: cout})
 	if err != nil {
 		t.Fatal(err)
 	}

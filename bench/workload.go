@@ -27,6 +27,9 @@ type Workload struct {
 
 	Topics     int `yaml:"topics" json:"topics"`         // default 1
 	Partitions int `yaml:"partitions" json:"partitions"` // per topic, default 6
+	// ReplicationFactor is the topics' replication factor at creation (default 1); above 1 the
+	// broker must be a cluster of at least that many nodes, and acks=all waits for the ISR.
+	ReplicationFactor int `yaml:"replication_factor" json:"replication_factor"`
 
 	MessageSize      int    `yaml:"message_size" json:"message_size"`           // mean value bytes, default 1024
 	SizeDistribution string `yaml:"size_distribution" json:"size_distribution"` // fixed, uniform, exponential
@@ -116,6 +119,7 @@ func (w *Workload) normalize() error {
 	}
 	def(&w.Topics, 1)
 	def(&w.Partitions, 6)
+	def(&w.ReplicationFactor, 1)
 	def(&w.MessageSize, 1024)
 	def(&w.KeySpace, 100000)
 	def(&w.Producers, 3)

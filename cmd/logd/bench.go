@@ -23,7 +23,8 @@ func benchCommand() *cobra.Command {
 	cmd := groupCommand("bench", "Benchmark a broker with OMB-style workloads (list, run, compare)",
 		"  logd bench list\n"+
 			"  logd bench run --bootstrap 127.0.0.1:9092 --workload max-throughput --duration 30s --out out/max\n"+
-			"  logd bench compare --workloads max-throughput,e2e-latency --duration 20s --out out/compare")
+			"  logd bench compare --workloads max-throughput,e2e-latency --duration 20s --out out/compare\n"+
+			"  logd bench compare --brokers logd-rf3,logd-fsync --workloads max-throughput,fixed-rate-latency --perf-test=false --out out/rf")
 	cmd.AddCommand(benchListCommand(), benchRunCommand(), benchCompareCommand())
 	return cmd
 }
@@ -92,7 +93,8 @@ func benchRunCommand() *cobra.Command {
 	f.DurationVar(&o.Warmup, "warmup", 0, "warm-up before measuring (default: the workload's; negative: none)")
 	f.Float64Var(&o.RateMBps, "rate", 0, "fixed produce rate in MB/s, overriding the workload's (latency then from intended send times)")
 	f.StringVar(&o.Out, "out", "", "directory for report.json, report.md and plots")
-	f.IntVar(&o.BrokerPID, "broker-pid", 0, "the broker's process id: report its CPU per GB and peak RSS from /proc")
+	f.IntSliceVar(&o.BrokerPIDs, "broker-pid", nil, "the broker's process id, or a cluster's (comma-separated or repeated): report their summed CPU per GB and peak RSS from /proc")
+	f.IntVar(&o.ReplicationFactor, "replication-factor", 0, "replication factor of the topics the run creates, overriding the workload's (above 1 needs a cluster)")
 	f.StringVar(&o.BrokerName, "broker-name", "broker", "name of the broker in the report")
 	f.StringVar(&o.DataDir, "data-dir", "", "the broker's data directory, for the disk in the machine fingerprint")
 	f.DurationVar(&o.Window, "window", 10*time.Second, "report window")
@@ -111,9 +113,15 @@ func benchCompareCommand() *cobra.Command {
 			"acks=all (its default) and with Kafka-like durability (no fsync) — one after the other\n" +
 			"on fresh data directories, run each workload against each, --runs times, and write\n" +
 			"DIR/compare.md and compare.json: medians, ratios against Kafka, the goals, overlaid plots,\n" +
-			"plus Kafka's own kafka-producer-perf-test against each broker as an independent check.",
-		Example: "  make bench-compare\n  logd bench compare --workloads max-throughput,iot-100b --duration 20s --runs 3 --out out/compare",
-		Args:    usageArgs(0, 0, "logd bench compare --out DIR"),
+			"plus Kafka's own kafka-producer-perf-test against each broker as an independent check.\n\n" +
+			"logd-rf3 is a 3-node logd cluster on loopback (the same binary, `logd serve` with a\n" +
+			"controller quorum of the three) whose topics get replication factor 3, so acks=all waits\n" +
+			"for the in-sync replicas; with logd-fsync beside it compare.md adds replication factor 3\n" +
+			"against 1 (throughput, p99, p99.9, broker CPU summed over the nodes, ratios). The\n" +
+			"fixed-rate workload runs at --rate, or at half of the first broker's max-throughput.",
+		Example: "  make bench-compare\n  logd bench compare --workloads max-throughput,iot-100b --duration 20s --runs 3 --out out/compare\n" +
+			"  make bench-rf\n  logd bench compare --brokers logd-rf3,logd-fsync --workloads max-throughput,fixed-rate-latency --perf-test=false --runs 3 --out out/rf",
+		Args: usageArgs(0, 0, "logd bench compare --out DIR"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if c.Out == "" {
 				return usageError{fmt.Errorf("--out DIR is required")}
@@ -149,7 +157,8 @@ func benchCompareCommand() *cobra.Command {
 	f.StringVar(&c.Out, "out", "", "output directory")
 	f.StringVar(&c.KafkaLib, "kafka-lib", "tools/kafka/lib", "directory of Apache Kafka's jars (scripts/kafka-tools.sh fetch)")
 	f.StringVar(&c.DataDir, "data-dir", "", "where the brokers keep data (default: a temporary directory)")
-	f.StringSliceVar(&c.Brokers, "brokers", []string{"kafka", "logd-fsync", "logd-nofsync"}, "brokers to run: kafka, logd-fsync, logd-nofsync")
+	f.StringSliceVar(&c.Brokers, "brokers", []string{"kafka", "logd-fsync", "logd-nofsync"}, "brokers to run, in this order: kafka, logd-fsync, logd-nofsync, logd-rf3 (3-node logd cluster, replication factor 3)")
+	f.Float64Var(&c.RateMBps, "rate", 0, "fixed rate of fixed-rate-latency in MB/s (default: half of the first broker's max-throughput in run 1)")
 	f.BoolVar(&c.PerfTest, "perf-test", true, "also run Kafka's kafka-producer-perf-test against each broker")
 	return cmd
 }

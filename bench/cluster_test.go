@@ -1,0 +1,123 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/perf/loadgen"
+)
+
+// TestRF3EndToEnd runs max-throughput's shape for two seconds against a 3-node logd cluster
+// (logd-rf3, as `logd bench compare` starts it) on a topic of replication factor 3, and checks
+// that records were acknowledged with acks=all, that every partition has three replicas, and
+// that the report sums the three processes.
+func TestRF3EndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a 3-node cluster and runs load for seconds")
+	}
+	bin := buildBinary(t, "cmd/logd")
+	start := time.Now()
+	p, err := startLogdCluster(bin, t.TempDir(), filepath.Join(t.TempDir(), "cluster.log"), clusterNodes)
+	if errors.Is(err, errNoClusterMode) {
+		t.Skipf("no cluster mode yet: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	defer func() {
+		if t.Failed() {
+			for _, name := range strings.Split(p.logs(), ", ") {
+				data, _ := os.ReadFile(name)
+				t.Logf("%s: %s", filepath.Base(name), lastLines(data, 20))
+			}
+		}
+	}()
+	t.Logf("cluster of %d nodes ready in %v", clusterNodes, time.Since(start).Round(time.Millisecond))
+	w, err := LoadWorkload("max-throughput")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Name, w.BatchRecords = "rf3-smoke", 16
+	out := t.TempDir()
+	r, err := Run(context.Background(), Options{
+		Bootstrap: p.addr, Workload: w, Duration: 2 * time.Second, Warmup: -1, ReplicationFactor: p.replication,
+		BrokerName: BrokerLogdRF3, BrokerPIDs: p.pids(), BrokerConfig: p.config, Out: out, Window: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Produce.Records == 0 || r.Produce.Latency.Count == 0 || len(r.Produce.Errors) > 0 || r.Spec.AcksValue() != -1 {
+		t.Fatalf("acks=%s: %d records, %d responses, errors %v", r.Spec.Acks, r.Produce.Records, r.Produce.Latency.Count, r.Produce.Errors)
+	}
+	if r.Spec.ReplicationFactor != 3 || len(r.Broker.PIDs) != 3 || r.Broker.CPUSeconds <= 0 || r.Broker.PeakRSSMB <= 0 {
+		t.Fatalf("replication factor %d, pids %v, CPU %v s, RSS %v MiB", r.Spec.ReplicationFactor, r.Broker.PIDs, r.Broker.CPUSeconds, r.Broker.PeakRSSMB)
+	}
+	t.Logf("RF=3: %.1f MB/s, p99 %.2f ms, broker %.2f cores; %s", r.Produce.MBps, r.Produce.Latency.P99, r.Broker.Cores, strings.Join(r.Notes, "; "))
+	m := checkReportDir(t, out, false)
+	if spec := m["workload_spec"].(map[string]any); spec["replication_factor"] != 3.0 {
+		t.Errorf("report.json workload_spec.replication_factor = %v", spec["replication_factor"])
+	}
+	if pids := m["broker"].(map[string]any)["pids"].([]any); len(pids) != 3 {
+		t.Errorf("report.json broker.pids = %v", pids)
+	}
+
+	c, err := loadgen.Dial(p.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(r.Topics[0])
+	req.Topics = append(req.Topics, rt)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := resp.(*kmsg.MetadataResponse)
+	if len(md.Topics) != 1 || len(md.Topics[0].Partitions) != w.Partitions {
+		t.Fatalf("metadata of %s: %+v", r.Topics[0], md.Topics)
+	}
+	for _, pt := range md.Topics[0].Partitions {
+		if len(pt.Replicas) != 3 {
+			t.Errorf("partition %d: replicas %v", pt.Partition, pt.Replicas)
+		}
+		if len(pt.ISR) != 3 {
+			t.Logf("partition %d: in-sync replicas %v of %v after the run", pt.Partition, pt.ISR, pt.Replicas)
+		}
+	}
+}
+
+// TestReplicationTable: with logd-fsync and logd-rf3 rows, the comparison has the goal
+// RF3/RF1 ≥ 0.5 and a replication section with the ratios.
+func TestReplicationTable(t *testing.T) {
+	c := &Comparison{Brokers: map[string][]string{BrokerLogdFsync: nil, BrokerLogdRF3: nil}, Runs: 3, Duration: Duration(time.Minute)}
+	c.Rows = []CompareRow{
+		{Workload: "max-throughput", Broker: BrokerLogdFsync, ProduceMBps: 200, P99: 4, P999: 8, BrokerCores: 1},
+		{Workload: "max-throughput", Broker: BrokerLogdRF3, ProduceMBps: 120, P99: 10, P999: 20, BrokerCores: 1.5},
+		{Workload: "fixed-rate-latency", Broker: BrokerLogdFsync, RateMBps: 60, ProduceMBps: 60, P99: 2, P999: 3},
+		{Workload: "fixed-rate-latency", Broker: BrokerLogdRF3, RateMBps: 60, ProduceMBps: 60, P99: 5, P999: 9},
+	}
+	c.goals()
+	c.replication()
+	if len(c.Goals) != 1 || !c.Goals[0].Met || c.Goals[0].Ratio != 0.6 || c.Goals[0].Of != "logd-rf3 / logd-fsync" {
+		t.Fatalf("goals %+v", c.Goals)
+	}
+	if len(c.Replication) != 2 || c.Replication[0].MBpsRatio != 0.6 || c.Replication[0].P99Ratio != 2.5 || c.Replication[1].RateMBps != 60 {
+		t.Fatalf("replication %+v", c.Replication)
+	}
+	tab := c.Table()
+	for _, want := range []string{"# logd: logd-fsync vs logd-rf3", "## Replication factor 3 vs 1", "| max-throughput | max | 200.0 | 120.0 | 0.60 | 4.00 | 10.00 | 2.50 |", "| fixed-rate-latency | 60.0 |"} {
+		if !strings.Contains(tab, want) {
+			t.Errorf("table lacks %q:\n%s", want, tab)
+		}
+	}
+}
