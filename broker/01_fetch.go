@@ -219,6 +219,9 @@ func (b *Broker) addFetchLeaders(r *fetchResponse) {
 func (b *Broker) checkReplicatedFetch(part *partition, v int16, replicaID int32, rp *kmsg.FetchRequestTopicPartition) int16 {
 	epoch, lp, code := b.leaderEpochOf(part)
 	if code != 0 {
+		if replicaID >= 0 {
+			return b.replicaLeaderCode(part, code)
+		}
 		return code
 	}
 	if v >= 9 {

@@ -49,6 +49,9 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 			}
 			if b.cfg.Replicated {
 				epoch, _, code := b.leaderEpochOf(part)
+				if req.ReplicaID >= 0 {
+					code = b.replicaLeaderCode(part, code)
+				}
 				if code == 0 {
 					code = checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch)
 				}

@@ -492,25 +492,33 @@ func (b *Broker) Resign(topic string, p int32) {
 }
 
 // leaderEpochOf is the epoch this broker leads part in, with the lead's driver; in replicated
-// mode a partition not led here is NOT_LEADER_OR_FOLLOWER (code), or UNKNOWN_LEADER_EPOCH
-// (retriable, no metadata needed) when the cluster state already names this broker its
-// leader but the metadata listener has not taken the leadership yet — followers of the new
-// epoch often ask a few milliseconds before that. Single node: every partition is led in
-// leaderEpoch.
+// mode a partition not led here is NOT_LEADER_OR_FOLLOWER (code; see replicaLeaderCode for
+// followers). Single node: every partition is led in leaderEpoch.
 func (b *Broker) leaderEpochOf(part *partition) (epoch int32, lp *replication.LeaderPartition, code int16) {
 	if !b.cfg.Replicated {
 		return leaderEpoch, nil, 0
 	}
 	if lp = part.leader.Load(); lp == nil {
-		if b.cluster != nil {
-			tp := part.log.TP()
-			if pa, ok := b.cluster.Partition(tp.Topic, tp.Partition); ok && pa.Leader == b.cfg.NodeID {
-				return 0, nil, kerr.UnknownLeaderEpoch.Code
-			}
-		}
 		return 0, nil, kerr.NotLeaderForPartition.Code
 	}
 	return lp.LeaderEpoch(), lp, 0
+}
+
+// replicaLeaderCode is the code for a follower's request (replica fetch, OffsetForLeaderEpoch)
+// refused with code: UNKNOWN_LEADER_EPOCH (the follower retries after a short backoff)
+// instead of NOT_LEADER_OR_FOLLOWER when the cluster state already names this broker the
+// partition's leader but the metadata listener has not taken the leadership yet — followers of
+// a new epoch often ask a few milliseconds before that. Clients keep NOT_LEADER_OR_FOLLOWER,
+// which every one of them retries.
+func (b *Broker) replicaLeaderCode(part *partition, code int16) int16 {
+	if code != kerr.NotLeaderForPartition.Code || b.cluster == nil {
+		return code
+	}
+	tp := part.log.TP()
+	if pa, ok := b.cluster.Partition(tp.Topic, tp.Partition); ok && pa.Leader == b.cfg.NodeID {
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return code
 }
 
 // dropPartitions forgets a deleted topic's open partitions.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/logd/logd/engine"
@@ -19,6 +20,9 @@ type activeCtl struct {
 	n    *Node
 	ctl  *metadata.Controller
 	done chan struct{} // closed when the term ends
+
+	mu      sync.Mutex      // guards applied
+	applied map[int32]int64 // the metadata offset each broker last reported applied
 }
 
 // runController follows the quorum's leadership: on election it waits until its state is
@@ -49,7 +53,7 @@ func (n *Node) runController() {
 				n.log.Warn("elected controller, but could not catch up with the metadata log", "err", err)
 				continue
 			}
-			term = &activeCtl{n: n, ctl: metadata.NewController(n.q, n.cfg.SessionTimeout, time.Now()), done: make(chan struct{})}
+			term = &activeCtl{n: n, ctl: metadata.NewController(n.q, n.cfg.SessionTimeout, time.Now()), done: make(chan struct{}), applied: map[int32]int64{}}
 			n.ctl.Store(term)
 			n.log.Info("active controller", "node_id", n.id, "session_timeout", n.cfg.SessionTimeout.String())
 			go term.fenceExpired(n.cfg.SessionTimeout / 5)
@@ -126,7 +130,36 @@ func (c *activeCtl) RegisterBroker(r metadata.RegisterBroker) (*metadata.BrokerR
 // Heartbeat implements broker.ControllerService. A broker has caught up once it has applied
 // its own registration.
 func (c *activeCtl) Heartbeat(id int32, epoch int64, metadataOffset int64, wantShutdown bool) (metadata.HeartbeatResult, error) {
+	c.mu.Lock()
+	c.applied[id] = max(c.applied[id], metadataOffset)
+	c.mu.Unlock()
 	return c.ctl.Heartbeat(id, epoch, metadataOffset >= epoch, wantShutdown, time.Now())
+}
+
+// waitApplied waits (at most limit) until every live broker but this one has reported, in
+// its heartbeats, applying the metadata log up to index: a topic change is answered once the
+// brokers know it, so a client's next request does not meet a broker that has not heard of
+// the topic (clients such as kafka-go do not retry UNKNOWN_TOPIC_OR_PARTITION on produce).
+func (c *activeCtl) waitApplied(index uint64, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		behind := false
+		c.mu.Lock()
+		for _, b := range c.n.Brokers() {
+			if b.ID != c.n.id && c.applied[b.ID] < int64(index) {
+				behind = true
+			}
+		}
+		c.mu.Unlock()
+		if !behind {
+			return
+		}
+		select {
+		case <-c.done:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // AlterPartition implements broker.ControllerService.

@@ -285,6 +285,8 @@ func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
 		if _, err := c.(*activeCtl).propose(cmd); err != nil {
 			return metadata.Topic{}, err
 		}
+		n.waitView(func(v *view) bool { _, ok := v.byName[spec.Name]; return ok })
+		c.(*activeCtl).waitApplied(n.view.Load().st.LastIndex, brokersApplyLimit)
 	} else if err := n.forwardCreateTopic(spec); err != nil {
 		return metadata.Topic{}, err
 	}
@@ -295,6 +297,9 @@ func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
 	}
 	return t, nil
 }
+
+// brokersApplyLimit bounds how long a topic change waits for the brokers to apply it.
+const brokersApplyLimit = 2 * time.Second
 
 // defaultReplicationFactor is the configured default, capped by the live brokers so that a
 // topic can be created while some are down (Kafka would refuse instead).
@@ -325,6 +330,8 @@ func (n *Node) SetPartitions(name string, total int32) error {
 		if _, err := c.(*activeCtl).propose(&metadata.CreatePartitions{Name: name, Total: total}); err != nil {
 			return err
 		}
+		n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && v.topics[i].Partitions >= total })
+		c.(*activeCtl).waitApplied(n.view.Load().st.LastIndex, brokersApplyLimit)
 	} else if err := n.forwardCreatePartitions(name, total); err != nil {
 		return err
 	}
