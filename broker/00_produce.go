@@ -208,6 +208,9 @@ func (b *Broker) produceOne(v, acks int16, topic string, partition int32, record
 		return nil, nil, engine.AppendResult{}, err
 	}
 	_, lp, code := b.leaderEpochOf(part)
+	if code != 0 && b.replicaLeaderCode(part, code) != code {
+		lp, code = b.awaitLeadership(part)
+	}
 	if code != 0 {
 		return nil, nil, engine.AppendResult{}, kerr.ErrorForCode(code)
 	}
@@ -234,4 +237,21 @@ func (b *Broker) produceOne(v, acks int16, topic string, partition int32, record
 		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
 	}
 	return part, lp, res, err
+}
+
+// leadershipGrace bounds how long a produce waits for a leadership the cluster state already
+// gives this broker but its metadata listener has not taken yet (a few milliseconds after a
+// failover): waiting is cheaper for the client than NOT_LEADER_OR_FOLLOWER and a retry.
+const leadershipGrace = 500 * time.Millisecond
+
+// awaitLeadership waits up to leadershipGrace for this broker to lead part.
+func (b *Broker) awaitLeadership(part *partition) (*replication.LeaderPartition, int16) {
+	deadline := time.Now().Add(leadershipGrace)
+	for time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+		if lp := part.leader.Load(); lp != nil {
+			return lp, 0
+		}
+	}
+	return nil, kerr.NotLeaderForPartition.Code
 }
