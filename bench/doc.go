@@ -3,7 +3,7 @@
 // comparison with Apache Kafka (`logd bench compare`, `make bench-compare`) and of logd
 // replicated three times against logd alone (`make bench-rf`); plus the macro-benchmarks of
 // the socket path (socket_test.go). The load itself comes from the lean
-// generator in perf/loadgen, the one place that speaks the wire for benchmarks.
+// generator in perf/loadgen, over internal/kwire (logd's one Kafka wire client).
 //
 //	workload.go  Workload (YAML files, the built-ins of `logd bench list`)
 //	run.go       Run: topics, warm-up, producers and tailing consumers or a catch-up, a sampler

@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/metadata"
-	"github.com/logd/logd/replication"
 )
 
 // requestTimeout bounds one request to the controller (its proposals take up to
@@ -27,7 +27,7 @@ var errNoController = errors.New("no active controller reachable yet")
 // controllerConn is a connection to the active controller's Kafka listener.
 type controllerConn struct {
 	addr string
-	c    *replication.Conn
+	c    *kwire.Conn
 }
 
 func (c *controllerConn) close() { c.c.Close() }
@@ -57,7 +57,7 @@ func (n *Node) send(ctx context.Context, slot **controllerConn, req kmsg.Request
 		*slot = nil
 	}
 	if *slot == nil {
-		c, err := replication.Dial(ctx, addr, n.id)
+		c, err := kwire.Dial(ctx, addr, kwire.Options{ClientID: fmt.Sprintf("logd-broker-%d", n.id)})
 		if err != nil {
 			return nil, fmt.Errorf("controller at %s: %w", addr, err)
 		}

@@ -2,17 +2,15 @@ package replication
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 )
 
 // Versions a follower speaks: Fetch v12 (topic names, CurrentLeaderEpoch, ReplicaID in the
@@ -22,8 +20,6 @@ const (
 	fetchVersion                = 12
 	offsetForLeaderEpochVersion = 3
 	listOffsetsVersion          = 4
-	// maxResponseBytes bounds a response before its buffer is allocated.
-	maxResponseBytes = 256 << 20
 )
 
 // Conn is a follower's connection to a leader broker, speaking the Kafka protocol with the
@@ -32,33 +28,28 @@ const (
 // error, cancelled context) is broken and must be closed; the caller dials again.
 type Conn struct {
 	replicaID int32
-	clientID  string
 	// MaxWait and MinBytes are the fetch long-poll parameters (replica.fetch.wait.max.ms,
 	// replica.fetch.min.bytes).
 	MaxWait  time.Duration
 	MinBytes int32
 
-	c      net.Conn
-	corr   int32
-	broken error
+	kc *kwire.Conn
 }
 
 // Dial connects to a leader broker at addr as replica replicaID.
 func Dial(ctx context.Context, addr string, replicaID int32) (*Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+	kc, err := kwire.Dial(ctx, addr, kwire.Options{ClientID: fmt.Sprintf("logd-replica-%d", replicaID)})
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{replicaID: replicaID, clientID: fmt.Sprintf("logd-replica-%d", replicaID),
-		MaxWait: 500 * time.Millisecond, MinBytes: 1, c: c}, nil
+	return &Conn{replicaID: replicaID, MaxWait: 500 * time.Millisecond, MinBytes: 1, kc: kc}, nil
 }
 
 // Close closes the connection.
-func (c *Conn) Close() error { return c.c.Close() }
+func (c *Conn) Close() error { return c.kc.Close() }
 
 // Err is why the connection broke, or nil while it is usable.
-func (c *Conn) Err() error { return c.broken }
+func (c *Conn) Err() error { return c.kc.Err() }
 
 // OffsetForLeaderEpoch implements LeaderClient.
 func (c *Conn) OffsetForLeaderEpoch(ctx context.Context, tp engine.TopicPartition, currentLeaderEpoch, epoch int32) (engine.EpochEndOffset, error) {
@@ -205,80 +196,13 @@ func codeError(code int16) error {
 	return ke
 }
 
-// roundTrip sends one request and reads its response. The context's deadline (and the
-// fetch's MaxWait) bound the wait; a failure breaks the connection.
+// roundTrip sends one request and reads its response. The context's deadline (or, without
+// one, the fetch's MaxWait plus 30 s) bounds the wait; a failure breaks the connection.
 func (c *Conn) roundTrip(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	if c.broken != nil {
-		return nil, c.broken
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.MaxWait+30*time.Second)
+		defer cancel()
 	}
-	fail := func(err error) (kmsg.Response, error) {
-		c.broken = fmt.Errorf("replica connection broken: %w", err)
-		c.c.Close()
-		return nil, c.broken
-	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(c.MaxWait + 30*time.Second)
-	}
-	c.c.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { c.c.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		if !stop() && c.broken == nil {
-			// Cancelled: the deadline may be cut at any moment from now on.
-			c.broken = fmt.Errorf("replica connection broken: %w", ctx.Err())
-			c.c.Close()
-		}
-	}()
-
-	c.corr++
-	corr := c.corr
-	buf := make([]byte, 4, 64)
-	buf = binary.BigEndian.AppendUint16(buf, uint16(req.Key()))
-	buf = binary.BigEndian.AppendUint16(buf, uint16(req.GetVersion()))
-	buf = binary.BigEndian.AppendUint32(buf, uint32(corr))
-	buf = binary.BigEndian.AppendUint16(buf, uint16(len(c.clientID)))
-	buf = append(buf, c.clientID...)
-	if req.IsFlexible() {
-		buf = append(buf, 0) // request header v2: no tagged fields
-	}
-	buf = req.AppendTo(buf)
-	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-	if _, err := c.c.Write(buf); err != nil {
-		return fail(err)
-	}
-
-	var hdr [8]byte
-	if _, err := io.ReadFull(c.c, hdr[:]); err != nil {
-		return fail(err)
-	}
-	size := int64(binary.BigEndian.Uint32(hdr[:4]))
-	if size < 4 || size > maxResponseBytes {
-		return fail(fmt.Errorf("response size %d", size))
-	}
-	if got := int32(binary.BigEndian.Uint32(hdr[4:])); got != corr {
-		return fail(fmt.Errorf("correlation id %d, want %d", got, corr))
-	}
-	body := make([]byte, size-4)
-	if _, err := io.ReadFull(c.c, body); err != nil {
-		return fail(err)
-	}
-	if req.IsFlexible() {
-		// Response header v1: tagged fields (a count we expect to be zero).
-		if len(body) == 0 || body[0] != 0 {
-			return fail(errors.New("response header carries tagged fields"))
-		}
-		body = body[1:]
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if err := resp.ReadFrom(body); err != nil {
-		return fail(err)
-	}
-	return resp, nil
-}
-
-// Request sends any request on the connection and returns its response (the cluster's
-// controller requests use it).
-func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
-	return c.roundTrip(ctx, req)
+	return c.kc.Request(ctx, req)
 }

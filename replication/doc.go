@@ -63,7 +63,8 @@
 // batches are appended as they are (offsets and leader epochs kept) through a LeaderClient; a
 // follower below the leader's log start (out of range, and ListOffsets earliest says so)
 // restarts its log there (engine.Log.TruncateFullyAndStartAt). Conn is the LeaderClient over
-// the Kafka protocol (Fetch v12, OffsetForLeaderEpoch v3 and ListOffsets v4, replica id set).
+// the Kafka protocol (Fetch v12, OffsetForLeaderEpoch v3 and ListOffsets v4, replica id set),
+// framed by internal/kwire, logd's one Kafka wire client.
 //
 // Fetcher runs the Followers of every partition led by one broker over one connection, one
 // Fetch for all of them per round (Kafka's ReplicaFetcherThread), redialing with backoff; the

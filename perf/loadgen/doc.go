@@ -8,7 +8,7 @@
 // for each of its partitions. Records follow a RecordShape: value sizes fixed, uniform or
 // exponential; null keys, or uniform/zipf keys placed by murmur2 as Kafka's default
 // partitioner places them; optional compression. Only the correlation id changes between
-// requests, patched in place at frame[8:12] — and with Stamp, each batch's CreateTime and the
+// requests, set in place at frame[8:12] by kwire.Conn.SendFrame — and with Stamp, each batch's CreateTime and the
 // send time in nanoseconds in its first value (CRC recomputed) — the buffer is rewritten only
 // after the previous write returned, when the kernel holds its own copy.
 //
@@ -19,8 +19,9 @@
 // takes responses in order (Kafka answers a connection in order), checks the correlation id
 // and every partition's error code, and records per-request latency in a Histogram: HDR
 // log-linear, microseconds, 3 significant digits, lock-free so every connection of a run
-// shares one (a caller snapshots it for per-window reports). Frames are read in place
-// (frameReader): no copy after the kernel's.
+// shares one (a caller snapshots it for per-window reports). The wire is internal/kwire's,
+// as for every Kafka client in logd: its Receive decodes frames in place, no copy after the
+// kernel's.
 //
 // Fixed-rate mode gives request i of a connection the intended send time start + i·interval
 // and measures its latency from that time, not from when it was actually sent: a stall of the

@@ -5,13 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/kwire"
 )
 
 // FetchConfig describes a consumer catch-up run: every partition is read from offset 0 until
@@ -74,7 +75,7 @@ func (r *FetchResult) String() string {
 // few thousand a second, far from mattering — and records are never parsed: the next
 // offset comes from the last complete batch header (baseOffset + lastOffsetDelta + 1).
 type fetcher struct {
-	nc      net.Conn
+	kc      *kwire.Conn
 	version int16
 	topic   string
 	parts   []int
@@ -126,7 +127,7 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchResult, error) {
 	defer func() {
 		for _, f := range fs {
 			if f != nil {
-				f.nc.Close()
+				f.kc.Close()
 			}
 		}
 	}()
@@ -137,11 +138,15 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchResult, error) {
 				return nil, fmt.Errorf("connection %d's partitions %v have different leaders; use -conns %d", i, parts, cfg.Partitions)
 			}
 		}
-		nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		readBuf := 16 << 20 // a catch-up response is up to MaxBytes
+		if cfg.Tail {
+			readBuf = 1 << 20
+		}
+		kc, err := dial(addr, 10*time.Second, readBuf)
 		if err != nil {
 			return nil, err
 		}
-		f := &fetcher{nc: nc, version: version, topic: cfg.Topic, parts: parts, next: map[int]int64{}, cfg: &cfg}
+		f := &fetcher{kc: kc, version: version, topic: cfg.Topic, parts: parts, next: map[int]int64{}, cfg: &cfg}
 		f.res.Version = version
 		fs[i] = f
 	}
@@ -163,7 +168,7 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stop := context.AfterFunc(ctx, func() { f.nc.SetDeadline(time.Now()) })
+			stop := context.AfterFunc(ctx, func() { f.kc.SetDeadline(time.Now()) })
 			defer stop()
 			if cfg.Tail {
 				errs[i] = f.tail()
@@ -190,7 +195,7 @@ func RunFetch(ctx context.Context, cfg FetchConfig) (*FetchResult, error) {
 	return res, errors.Join(errs...)
 }
 
-func (f *fetcher) send(buf []byte, corr int32, p int) ([]byte, error) {
+func (f *fetcher) send(p int) error {
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(f.version)
 	req.ReplicaID = -1
@@ -205,46 +210,28 @@ func (f *fetcher) send(buf []byte, corr int32, p int) ([]byte, error) {
 	rp.CurrentLeaderEpoch, rp.LogStartOffset = -1, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	buf = appendFrame(buf[:0], req, corr)
-	_, err := f.nc.Write(buf)
 	f.res.Requests++
-	return buf, err
+	return f.kc.Send(req)
 }
 
 func (f *fetcher) run(budget *int64) error {
-	var wbuf, rbuf []byte
-	var err error
-	r := newFrameReader(f.nc, 16<<20)
 	var queue []int // partitions with a fetch in flight, oldest first
-	var corrSent, corrRecv int32
 	for _, p := range f.parts {
-		if wbuf, err = f.send(wbuf, corrSent, p); err != nil {
+		if err := f.send(p); err != nil {
 			return err
 		}
-		corrSent++
 		queue = append(queue, p)
 	}
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(f.version)
-	flex := resp.IsFlexible()
 	empty := map[int]int{}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		if rbuf, err = r.next(); err != nil {
-			return fmt.Errorf("read: %w", err)
-		}
-		f.last = time.Now()
-		corr, body, err := responseBody(rbuf, flex)
-		if err == nil && corr != corrRecv {
-			err = fmt.Errorf("correlation id %d, want %d", corr, corrRecv)
-		}
-		corrRecv++
+		resp.Topics = resp.Topics[:0]
+		err := f.kc.Receive(resp)
 		if err == nil {
-			resp.Topics = resp.Topics[:0]
-			err = resp.ReadFrom(body)
-		}
-		if err == nil {
+			f.last = time.Now()
 			err = kerr.ErrorForCode(resp.ErrorCode)
 		}
 		if err != nil {
@@ -278,10 +265,9 @@ func (f *fetcher) run(budget *int64) error {
 			continue // drain what is in flight, send no more
 		}
 		if f.next[p] < hw {
-			if wbuf, err = f.send(wbuf, corrSent, p); err != nil {
+			if err := f.send(p); err != nil {
 				return err
 			}
-			corrSent++
 			queue = append(queue, p)
 		}
 	}
@@ -292,11 +278,8 @@ func (f *fetcher) run(budget *int64) error {
 // consumer sends one per broker), long-polling when caught up, until the connection's
 // deadline is set by the run's end.
 func (f *fetcher) tail() error {
-	var wbuf []byte
-	r := newFrameReader(f.nc, 1<<20)
 	resp := kmsg.NewPtrFetchResponse()
 	resp.SetVersion(f.version)
-	flex := resp.IsFlexible()
 	req := kmsg.NewPtrFetchRequest()
 	req.SetVersion(f.version)
 	req.ReplicaID = -1
@@ -313,30 +296,19 @@ func (f *fetcher) tail() error {
 		rt.Partitions = append(rt.Partitions, rp)
 	}
 	req.Topics = append(req.Topics, rt)
-	for corr := int32(0); ; corr++ {
+	for {
 		for i := range req.Topics[0].Partitions {
 			rp := &req.Topics[0].Partitions[i]
 			rp.FetchOffset = f.next[int(rp.Partition)]
 		}
-		wbuf = appendFrame(wbuf[:0], req, corr)
-		if _, err := f.nc.Write(wbuf); err != nil {
+		if err := f.kc.Send(req); err != nil {
 			return err
 		}
 		f.res.Requests++
-		buf, err := r.next()
-		if err != nil {
-			return fmt.Errorf("read: %w", err)
-		}
-		f.last = time.Now()
-		c, body, err := responseBody(buf, flex)
-		if err == nil && c != corr {
-			err = fmt.Errorf("correlation id %d, want %d", c, corr)
-		}
+		resp.Topics = resp.Topics[:0]
+		err := f.kc.Receive(resp)
 		if err == nil {
-			resp.Topics = resp.Topics[:0]
-			err = resp.ReadFrom(body)
-		}
-		if err == nil {
+			f.last = time.Now()
 			err = kerr.ErrorForCode(resp.ErrorCode)
 		}
 		if err != nil {

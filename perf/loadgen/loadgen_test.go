@@ -1,10 +1,8 @@
 package loadgen
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"io"
 	"testing"
 	"time"
 
@@ -118,44 +116,6 @@ func TestWalkBatches(t *testing.T) {
 			}
 		}
 	}
-}
-
-// TestFrameReader: frames split at every byte boundary come back whole, in order.
-func TestFrameReader(t *testing.T) {
-	var stream []byte
-	var want [][]byte
-	for i := 0; i < 50; i++ {
-		f := bytes.Repeat([]byte{byte(i)}, 4+i*37)
-		want = append(want, f)
-		stream = binary.BigEndian.AppendUint32(stream, uint32(len(f)))
-		stream = append(stream, f...)
-	}
-	for _, chunk := range []int{1, 3, 64, 1 << 20} {
-		r := newFrameReader(&chunkReader{b: stream, n: chunk}, 16)
-		for i, w := range want {
-			got, err := r.next()
-			if err != nil || !bytes.Equal(got, w) {
-				t.Fatalf("chunk %d frame %d: %v", chunk, i, err)
-			}
-		}
-		if _, err := r.next(); err == nil {
-			t.Fatalf("chunk %d: no error at end", chunk)
-		}
-	}
-}
-
-type chunkReader struct {
-	b []byte
-	n int
-}
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if len(c.b) == 0 {
-		return 0, io.EOF
-	}
-	k := copy(p[:min(len(p), c.n)], c.b)
-	c.b = c.b[k:]
-	return k, nil
 }
 
 // BenchmarkSinkProduce is the generator's ceiling on this machine with the sink in-process:

@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/kwire"
 )
 
 // ProduceConfig describes a produce run. Zero values take the defaults noted.
@@ -177,7 +178,7 @@ type batchRef struct{ start, end, stampAt int }
 
 // producer is one connection's pre-encoded requests and counters.
 type producer struct {
-	nc       net.Conn
+	kc       *kwire.Conn
 	reqs     []request // sent in turn
 	quota    int64     // requests to send (0: until the deadline)
 	interval time.Duration
@@ -260,8 +261,8 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 	ps := make([]*producer, cfg.Conns)
 	defer func() {
 		for _, p := range ps {
-			if p != nil && p.nc != nil {
-				p.nc.Close()
+			if p != nil && p.kc != nil {
+				p.kc.Close()
 			}
 		}
 	}()
@@ -298,7 +299,7 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 				continue // keys hashed to none of this connection's partitions
 			}
 			req.Topics = append(req.Topics, rt)
-			r.frame = appendFrame(nil, req, 0)
+			r.frame = kwire.AppendRequest(nil, req, clientID)
 			// Locate the batches in the frame (they are encoded in order, byte for byte), so
 			// stamping can patch them in place.
 			at := 0
@@ -336,12 +337,11 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 		ps[i] = p
 	}
 	for i, p := range ps {
-		nc, err := net.DialTimeout("tcp", leaders[assign[i][0]], 10*time.Second)
+		kc, err := dial(leaders[assign[i][0]], 10*time.Second, 16<<10)
 		if err != nil {
 			return nil, err
 		}
-		nc.(*net.TCPConn).SetNoDelay(true)
-		p.nc = nc
+		p.kc = kc
 	}
 
 	var deadline time.Time
@@ -480,8 +480,7 @@ func (p *producer) run(ctx context.Context, start, deadline time.Time, inflight 
 				stampBatch(r.frame[b.start:b.end], b.stampAt, intended)
 			}
 		}
-		patchCorrelation(r.frame, int32(i))
-		if _, err := p.nc.Write(r.frame); err != nil {
+		if err := p.kc.SendFrame(r.frame); err != nil {
 			fail(fmt.Errorf("write: %w", err))
 			break
 		}
@@ -525,37 +524,22 @@ func sleepUntilCtx(ctx context.Context, t time.Time) bool {
 // read consumes responses in order, one per entry of window.
 func (p *producer) read(window chan int64, slots chan struct{}, done chan struct{}) {
 	defer close(done)
-	r := newFrameReader(p.nc, 16<<10)
 	resp := kmsg.NewPtrProduceResponse()
 	resp.SetVersion(p.version)
-	flex := resp.IsFlexible()
-	for corr := int32(0); ; corr++ {
+	for {
 		sent, ok := <-window
 		if !ok {
 			return
 		}
-		buf, err := r.next()
-		if err != nil {
-			p.rerr = fmt.Errorf("read: %w", err)
-			p.nc.Close() // fails the writer's next write
+		resp.Topics = resp.Topics[:0]
+		if err := p.kc.Receive(resp); err != nil {
+			p.rerr = fmt.Errorf("produce response: %w", err)
+			p.kc.Close() // fails the writer's next write
 			return
 		}
 		now := time.Now()
 		p.lat.Record(time.Duration(now.UnixNano() - sent))
 		p.last = now
-		c, body, err := responseBody(buf, flex)
-		if err == nil && c != corr {
-			err = fmt.Errorf("correlation id %d, want %d", c, corr)
-		}
-		if err == nil {
-			resp.Topics = resp.Topics[:0]
-			err = resp.ReadFrom(body)
-		}
-		if err != nil {
-			p.rerr = fmt.Errorf("produce response: %w", err)
-			p.nc.Close()
-			return
-		}
 		for _, t := range resp.Topics {
 			for _, pt := range t.Partitions {
 				if pt.ErrorCode != 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/internal/testbatch"
 )
 
@@ -31,6 +32,9 @@ type Sink struct {
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 }
+
+// maxRequestBytes bounds a request frame the sink reads (Kafka's socket.request.max.bytes).
+const maxRequestBytes = 100 << 20
 
 // SinkPartitions is the partition count of every topic the sink reports.
 const SinkPartitions = 64
@@ -101,13 +105,12 @@ type produceShape struct {
 // serve answers one connection's requests in order. Responses are buffered and flushed
 // when no further request is already buffered, so pipelined requests share a write.
 func (s *Sink) serve(c net.Conn) {
-	r := bufio.NewReaderSize(c, 1<<20)
+	r := kwire.NewReader(c, 1<<20, maxRequestBytes)
 	w := bufio.NewWriterSize(c, 256<<10)
 	canned := map[produceShape][]byte{} // response body after the header
-	var buf, out []byte
+	var out []byte
 	for {
-		var err error
-		buf, err = readFrame(r, buf)
+		buf, err := r.Next()
 		if err != nil {
 			return
 		}
@@ -190,15 +193,8 @@ func parseRequestHeader(f []byte) (requestHeader, bool) {
 	req.SetVersion(h.version)
 	h.flexible = req.IsFlexible()
 	if h.flexible {
-		b := kbinReader(f[off:])
-		n, ok := b.uvarint()
-		for i := uint64(0); ok && i < n; i++ {
-			_, ok = b.uvarint()
-			var l uint64
-			l, ok = b.uvarint()
-			ok = ok && b.skip(int(l))
-		}
-		if !ok {
+		b, err := kwire.SkipTags(f[off:])
+		if err != nil {
 			return h, false
 		}
 		off = len(f) - len(b)

@@ -1,17 +1,17 @@
 package loadgen
 
 import (
-	"bufio"
-	"encoding/binary"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/kwire"
 )
 
 // clientID is sent in every request header.
@@ -26,183 +26,54 @@ const (
 	minFetchVersion   = 4
 )
 
-// flexible reports whether req at its set version uses request header v2 and response
-// header v1 (ApiVersions keeps response header v0 at every version).
-func flexible(req kmsg.Request) bool { return req.IsFlexible() }
+// maxResponseBytes bounds a response frame: far above any fetch the generator asks for.
+const maxResponseBytes = 1 << 30
 
-// appendFrame appends a whole request frame: size, header v1/v2, body. The correlation id
-// sits at frame[8:12] (after size, key, version), where PatchCorrelation rewrites it.
-func appendFrame(dst []byte, req kmsg.Request, corr int32) []byte {
-	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(req.Key()))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(req.GetVersion()))
-	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(clientID)))
-	dst = append(dst, clientID...)
-	if flexible(req) {
-		dst = append(dst, 0) // header tagged fields
-	}
-	dst = req.AppendTo(dst)
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
-	return dst
-}
-
-// patchCorrelation rewrites the correlation id of a frame built by appendFrame.
-func patchCorrelation(frame []byte, corr int32) {
-	binary.BigEndian.PutUint32(frame[8:], uint32(corr))
-}
-
-// readFrame reads one size-prefixed frame into buf (grown as needed) and returns it.
-func readFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
-	var sz [4]byte
-	if _, err := io.ReadFull(r, sz[:]); err != nil {
-		return buf, err
-	}
-	n := int(binary.BigEndian.Uint32(sz[:]))
-	if n < 4 || n > 1<<30 {
-		return buf, fmt.Errorf("absurd response size %d", n)
-	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	_, err := io.ReadFull(r, buf)
-	return buf, err
-}
-
-// responseBody strips the response header: correlation id, and for flexible non-ApiVersions
-// responses the header's tagged fields (always empty from logd; skipped generically).
-func responseBody(frame []byte, flex bool) (corr int32, body []byte, err error) {
-	if len(frame) < 4 {
-		return 0, nil, errors.New("short response")
-	}
-	corr = int32(binary.BigEndian.Uint32(frame))
-	body = frame[4:]
-	if flex {
-		b := kbinReader(body)
-		n, ok := b.uvarint()
-		for i := uint64(0); ok && i < n; i++ {
-			_, ok = b.uvarint()
-			var l uint64
-			l, ok = b.uvarint()
-			ok = ok && b.skip(int(l))
-		}
-		if !ok {
-			return corr, nil, errors.New("malformed response header tags")
-		}
-		body = b
-	}
-	return corr, body, nil
-}
-
-type kbinReader []byte
-
-func (b *kbinReader) uvarint() (uint64, bool) {
-	v, n := binary.Uvarint(*b)
-	if n <= 0 {
-		return 0, false
-	}
-	*b = (*b)[n:]
-	return v, true
-}
-
-func (b *kbinReader) skip(n int) bool {
-	if n < 0 || n > len(*b) {
-		return false
-	}
-	*b = (*b)[n:]
-	return true
+// dial opens a generator connection to addr with a read buffer of readBuf bytes to start
+// with: the load loops pipeline on it (kwire's Send and Receive) with no setup round trip.
+func dial(addr string, timeout time.Duration, readBuf int) (*kwire.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return kwire.Dial(ctx, addr, kwire.Options{ClientID: clientID, MaxResponseBytes: maxResponseBytes,
+		ReadBufferBytes: readBuf, DialTimeout: timeout})
 }
 
 // Conn is a connection used for setup round trips (ApiVersions, Metadata, CreateTopics).
-// The load loops use the raw net.Conn.
 type Conn struct {
-	net.Conn
-	r        *bufio.Reader
-	corr     int32
-	versions map[int16][2]int16 // key -> [min, max] the broker advertises
-	buf      []byte
+	kc       *kwire.Conn
+	versions kwire.Versions
 }
 
 // Dial connects and negotiates API versions.
 func Dial(addr string, timeout time.Duration) (*Conn, error) {
-	nc, err := net.DialTimeout("tcp", addr, timeout)
+	kc, err := dial(addr, timeout, 64<<10)
 	if err != nil {
 		return nil, err
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
-	c := &Conn{Conn: nc, r: bufio.NewReaderSize(nc, 1<<20)}
-	req := kmsg.NewPtrApiVersionsRequest()
-	req.SetVersion(3)
-	req.ClientSoftwareName, req.ClientSoftwareVersion = clientID, "1.0"
-	resp, err := c.roundTrip(req)
-	if err == nil {
-		av := resp.(*kmsg.ApiVersionsResponse)
-		if av.ErrorCode == kerr.UnsupportedVersion.Code {
-			req.SetVersion(0)
-			resp, err = c.roundTrip(req)
-		}
-		if err == nil {
-			av = resp.(*kmsg.ApiVersionsResponse)
-			if e := kerr.ErrorForCode(av.ErrorCode); e != nil {
-				err = fmt.Errorf("ApiVersions: %w", e)
-			}
-			c.versions = map[int16][2]int16{}
-			for _, k := range av.ApiKeys {
-				c.versions[k.ApiKey] = [2]int16{k.MinVersion, k.MaxVersion}
-			}
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	v, err := kc.ApiVersions(ctx, clientID, "1.0")
 	if err != nil {
-		nc.Close()
+		kc.Close()
 		return nil, fmt.Errorf("%s: %w", addr, err)
 	}
-	return c, nil
+	return &Conn{kc: kc, versions: v}, nil
 }
 
+// Close closes the connection.
+func (c *Conn) Close() error { return c.kc.Close() }
+
+// setupTimeout bounds one setup round trip.
+const setupTimeout = 30 * time.Second
+
 // Version picks the highest version of key both sides speak within [lo, hi], or -1.
-func (c *Conn) Version(key kmsg.Key, lo, hi int16) int16 {
-	r, ok := c.versions[int16(key)]
-	if !ok {
-		return -1
-	}
-	v := min(hi, r[1])
-	if v < max(lo, r[0]) {
-		return -1
-	}
-	return v
-}
+func (c *Conn) Version(key kmsg.Key, lo, hi int16) int16 { return c.versions.Pick(key, lo, hi) }
 
 // roundTrip sends req at its set version and reads its response.
 func (c *Conn) roundTrip(req kmsg.Request) (kmsg.Response, error) {
-	c.corr++
-	c.buf = appendFrame(c.buf[:0], req, c.corr)
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write(c.buf); err != nil {
-		return nil, err
-	}
-	frame, err := readFrame(c.r, nil)
-	if err != nil {
-		return nil, err
-	}
-	flex := flexible(req) && req.Key() != int16(kmsg.ApiVersions)
-	corr, body, err := responseBody(frame, flex)
-	if err != nil {
-		return nil, err
-	}
-	if corr != c.corr {
-		return nil, fmt.Errorf("correlation id %d, want %d", corr, c.corr)
-	}
-	resp := req.ResponseKind()
-	resp.SetVersion(req.GetVersion())
-	if err := resp.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("decoding %T: %w", resp, err)
-	}
-	return resp, nil
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	return c.kc.Request(ctx, req)
 }
 
 // RoundTrip sends req at the highest version both sides speak and returns the response.
@@ -345,68 +216,6 @@ func (c *Conn) leaders(topic string, autoCreate bool) ([]string, error) {
 		return out, nil
 	}
 	return nil, fmt.Errorf("topic %s: not in Metadata response", topic)
-}
-
-// frameReader reads size-prefixed frames straight from a connection into one buffer and
-// returns them in place: unlike bufio.Reader + io.ReadFull it never copies a frame's bytes
-// again after the kernel did (a fetch response is megabytes). Only the tail of a partial
-// frame moves, when the buffer is compacted.
-type frameReader struct {
-	r          io.Reader
-	buf        []byte
-	start, end int // unread bytes are buf[start:end]
-}
-
-func newFrameReader(r io.Reader, size int) *frameReader {
-	return &frameReader{r: r, buf: make([]byte, size)}
-}
-
-// next returns the next frame (without its size), valid until the following call.
-func (f *frameReader) next() ([]byte, error) {
-	if err := f.fill(4); err != nil {
-		return nil, err
-	}
-	n := int(binary.BigEndian.Uint32(f.buf[f.start:]))
-	if n < 4 || n > 1<<30 {
-		return nil, fmt.Errorf("absurd response size %d", n)
-	}
-	if err := f.fill(4 + n); err != nil {
-		return nil, err
-	}
-	frame := f.buf[f.start+4 : f.start+4+n]
-	f.start += 4 + n
-	return frame, nil
-}
-
-// fill makes at least n unread bytes available.
-func (f *frameReader) fill(n int) error {
-	if f.end-f.start >= n {
-		return nil
-	}
-	if f.start+n > len(f.buf) {
-		if n > len(f.buf) {
-			nb := make([]byte, max(n, 2*len(f.buf)))
-			f.end = copy(nb, f.buf[f.start:f.end])
-			f.buf = nb
-		} else {
-			f.end = copy(f.buf, f.buf[f.start:f.end])
-		}
-		f.start = 0
-	}
-	for f.end-f.start < n {
-		k, err := f.r.Read(f.buf[f.end:])
-		f.end += k
-		if err != nil {
-			if f.end-f.start >= n {
-				return nil
-			}
-			if err == io.EOF && f.end > f.start {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
-	return nil
 }
 
 // WaitReady waits until every partition of topic answers ListOffsets without error: a broker

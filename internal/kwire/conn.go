@@ -1,0 +1,201 @@
+package kwire
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Defaults of Options' zero values.
+const (
+	// DefaultMaxResponseBytes bounds a response frame (Kafka clients have no such cap; a
+	// follower's fetch is at most replica.fetch.response.max.bytes, 10 MiB by default).
+	DefaultMaxResponseBytes = 256 << 20
+	// DefaultRequestTimeout bounds a Request whose context has no deadline.
+	DefaultRequestTimeout  = 30 * time.Second
+	defaultReadBufferBytes = 64 << 10
+	defaultDialTimeout     = 10 * time.Second
+)
+
+// ErrClosed wraps the error of a read that found the connection closed by the peer.
+var ErrClosed = errors.New("kwire: connection closed by the broker")
+
+// Options configure a Conn. Zero values take the defaults noted.
+type Options struct {
+	ClientID string // sent in every request header
+	// MaxResponseBytes bounds a response frame (default DefaultMaxResponseBytes); a larger
+	// size breaks the connection before anything is allocated for it.
+	MaxResponseBytes int
+	// ReadBufferBytes is the initial size of the pipelined read buffer (default 64 KiB); it
+	// grows to the largest frame received.
+	ReadBufferBytes int
+	// DialTimeout bounds Dial when ctx has no earlier deadline (default 10 s).
+	DialTimeout time.Duration
+	// RequestTimeout bounds a Request whose context has no deadline (default
+	// DefaultRequestTimeout).
+	RequestTimeout time.Duration
+}
+
+// Conn is a client connection to a Kafka broker. Request is for one goroutine at a time;
+// Send/SendFrame and Receive may run on two goroutines at once (one each), not together
+// with Request.
+type Conn struct {
+	nc  net.Conn
+	opt Options
+
+	// Sending side.
+	wbuf []byte
+	sent int32 // correlation id of the last request sent
+
+	// Receiving side.
+	r    *Reader
+	recv int32 // correlation id the next response must carry
+
+	broken error // why Request broke the connection; Request's goroutine only
+}
+
+// Dial connects to addr. TCP_NODELAY is on (Go's default for TCP).
+func Dial(ctx context.Context, addr string, opt Options) (*Conn, error) {
+	if opt.MaxResponseBytes <= 0 {
+		opt.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if opt.ReadBufferBytes <= 0 {
+		opt.ReadBufferBytes = defaultReadBufferBytes
+	}
+	if opt.DialTimeout <= 0 {
+		opt.DialTimeout = defaultDialTimeout
+	}
+	if opt.RequestTimeout <= 0 {
+		opt.RequestTimeout = DefaultRequestTimeout
+	}
+	d := net.Dialer{Timeout: opt.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{nc: nc, opt: opt, r: NewReader(nc, opt.ReadBufferBytes, opt.MaxResponseBytes), recv: 1}, nil
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// Err is why Request broke the connection, or nil while it is usable.
+func (c *Conn) Err() error { return c.broken }
+
+// RemoteAddr is the broker's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// SetDeadline sets the read and write deadline of the pipelined calls (Request sets its own).
+func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
+
+// AppendRequest appends req's whole frame, at req's set version, with correlation id 0 (see
+// SendFrame) and clientID, to dst.
+func AppendRequest(dst []byte, req kmsg.Request, clientID string) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(req.Key()))
+	dst = binary.BigEndian.AppendUint16(dst, uint16(req.GetVersion()))
+	dst = binary.BigEndian.AppendUint32(dst, 0)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(clientID)))
+	dst = append(dst, clientID...)
+	if req.IsFlexible() {
+		dst = append(dst, 0) // request header v2: no tagged fields
+	}
+	dst = req.AppendTo(dst)
+	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
+	return dst
+}
+
+// Send writes req, at its set version, with the next correlation id.
+func (c *Conn) Send(req kmsg.Request) error {
+	c.wbuf = AppendRequest(c.wbuf[:0], req, c.opt.ClientID)
+	return c.SendFrame(c.wbuf)
+}
+
+// SendFrame writes one frame built by AppendRequest (any client id), after setting its
+// correlation id to the next one: a pre-encoded request is sent again and again this way.
+func (c *Conn) SendFrame(frame []byte) error {
+	c.sent++
+	binary.BigEndian.PutUint32(frame[8:], uint32(c.sent))
+	_, err := c.nc.Write(frame)
+	return err
+}
+
+// Receive reads the next response into resp, whose version must be set to the request's. It
+// fails on a response to another request. resp's byte fields alias the Conn's read buffer
+// until the next Receive.
+func (c *Conn) Receive(resp kmsg.Response) error {
+	frame, err := c.r.Next()
+	if err != nil {
+		return err
+	}
+	return c.decode(frame, resp)
+}
+
+// decode checks frame's correlation id and header, then decodes its body into resp.
+func (c *Conn) decode(frame []byte, resp kmsg.Response) error {
+	want := c.recv
+	c.recv++
+	if len(frame) < 4 {
+		return fmt.Errorf("kwire: response of %d bytes has no correlation id", len(frame))
+	}
+	if got := int32(binary.BigEndian.Uint32(frame)); got != want {
+		return fmt.Errorf("kwire: response has correlation id %d, want %d", got, want)
+	}
+	body := frame[4:]
+	if resp.IsFlexible() && resp.Key() != int16(kmsg.ApiVersions) {
+		var err error
+		if body, err = SkipTags(body); err != nil {
+			return fmt.Errorf("kwire: response header: %w", err)
+		}
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		return fmt.Errorf("kwire: decoding %T v%d: %w", resp, resp.GetVersion(), err)
+	}
+	return nil
+}
+
+// Request sends req at its set version and returns its response, which owns its bytes. ctx
+// bounds the wait (Options.RequestTimeout when it has no deadline); cancelling it interrupts
+// the I/O. Any failure breaks the connection.
+func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if c.broken != nil {
+		return nil, c.broken
+	}
+	fail := func(err error) (kmsg.Response, error) {
+		c.broken = fmt.Errorf("kwire: connection to %s broken: %w", c.nc.RemoteAddr(), err)
+		c.nc.Close()
+		return nil, c.broken
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.opt.RequestTimeout)
+	}
+	c.nc.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if !stop() && c.broken == nil {
+			// Cancelled: the deadline may be cut at any moment from now on.
+			c.broken = fmt.Errorf("kwire: connection to %s broken: %w", c.nc.RemoteAddr(), ctx.Err())
+			c.nc.Close()
+		}
+	}()
+	if err := c.Send(req); err != nil {
+		return fail(err)
+	}
+	frame, err := c.r.NextOwned()
+	if err != nil {
+		return fail(err)
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if err := c.decode(frame, resp); err != nil {
+		return fail(err)
+	}
+	return resp, nil
+}
