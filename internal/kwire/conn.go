@@ -49,6 +49,7 @@ type Conn struct {
 	opt Options
 
 	// Sending side.
+	f    *kmsg.RequestFormatter
 	wbuf []byte
 	sent int32 // correlation id of the last request sent
 
@@ -78,7 +79,7 @@ func Dial(ctx context.Context, addr string, opt Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{nc: nc, opt: opt, r: NewReader(nc, opt.ReadBufferBytes, opt.MaxResponseBytes), recv: 1}, nil
+	return &Conn{nc: nc, opt: opt, f: kmsg.NewRequestFormatter(kmsg.FormatterClientID(opt.ClientID)), r: NewReader(nc, opt.ReadBufferBytes, opt.MaxResponseBytes), recv: 1}, nil
 }
 
 // Close closes the connection.
@@ -93,31 +94,20 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 // SetDeadline sets the read and write deadline of the pipelined calls (Request sets its own).
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
 
-// AppendRequest appends req's whole frame, at req's set version, with correlation id 0 (see
-// SendFrame) and clientID, to dst.
-func AppendRequest(dst []byte, req kmsg.Request, clientID string) []byte {
-	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(req.Key()))
-	dst = binary.BigEndian.AppendUint16(dst, uint16(req.GetVersion()))
-	dst = binary.BigEndian.AppendUint32(dst, 0)
-	dst = binary.BigEndian.AppendUint16(dst, uint16(len(clientID)))
-	dst = append(dst, clientID...)
-	if req.IsFlexible() {
-		dst = append(dst, 0) // request header v2: no tagged fields
-	}
-	dst = req.AppendTo(dst)
-	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start-4))
-	return dst
+// EncodeRequest returns req's whole frame, at req's set version, with clientID and
+// correlation id 0 (SendFrame sets it), reusing buf's space. kmsg's RequestFormatter encodes
+// it.
+func EncodeRequest(buf []byte, req kmsg.Request, clientID string) []byte {
+	return kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID)).AppendRequest(buf[:0], req, 0)
 }
 
 // Send writes req, at its set version, with the next correlation id.
 func (c *Conn) Send(req kmsg.Request) error {
-	c.wbuf = AppendRequest(c.wbuf[:0], req, c.opt.ClientID)
+	c.wbuf = c.f.AppendRequest(c.wbuf[:0], req, 0)
 	return c.SendFrame(c.wbuf)
 }
 
-// SendFrame writes one frame built by AppendRequest (any client id), after setting its
+// SendFrame writes one frame built by EncodeRequest (any client id), after setting its
 // correlation id to the next one: a pre-encoded request is sent again and again this way.
 func (c *Conn) SendFrame(frame []byte) error {
 	c.sent++

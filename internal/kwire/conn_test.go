@@ -158,7 +158,7 @@ func TestPipeline(t *testing.T) {
 	c := dial(t, addr, Options{ReadBufferBytes: 16})
 	req := kmsg.NewPtrMetadataRequest()
 	req.SetVersion(4)
-	frame := AppendRequest(nil, req, "pre-encoded")
+	frame := EncodeRequest(nil, req, "pre-encoded")
 	for i := range n + 1 {
 		if err := c.SendFrame(frame); err != nil {
 			t.Fatal(i, err)

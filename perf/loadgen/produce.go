@@ -299,7 +299,7 @@ func RunProduce(ctx context.Context, cfg ProduceConfig) (*ProduceResult, error) 
 				continue // keys hashed to none of this connection's partitions
 			}
 			req.Topics = append(req.Topics, rt)
-			r.frame = kwire.AppendRequest(nil, req, clientID)
+			r.frame = kwire.EncodeRequest(nil, req, clientID)
 			// Locate the batches in the frame (they are encoded in order, byte for byte), so
 			// stamping can patch them in place.
 			at := 0
