@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"net"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/segment"
 )
 
 // Helpers for the data-path tests (produce, fetch, list offsets, idempotence). Names end in
@@ -121,17 +121,9 @@ func (bt batchDP) encode() []byte {
 		maxTS = max(maxTS, ts)
 	}
 	var recs []byte
+	value := bytes.Repeat([]byte{'v'}, bt.valueSize)
 	for i, ts := range bt.timestamps {
-		var r []byte
-		r = append(r, 0)                                // attributes
-		r = binary.AppendVarint(r, ts-base)             // timestamp delta
-		r = binary.AppendVarint(r, int64(i))            // offset delta
-		r = binary.AppendVarint(r, -1)                  // null key
-		r = binary.AppendVarint(r, int64(bt.valueSize)) // value
-		r = append(r, bytes.Repeat([]byte{'v'}, bt.valueSize)...)
-		r = binary.AppendVarint(r, 0) // headers
-		recs = binary.AppendVarint(recs, int64(len(r)))
-		recs = append(recs, r...)
+		recs = segment.AppendRecord(recs, kmsg.Record{TimestampDelta64: ts - base, OffsetDelta: int32(i), Value: value})
 	}
 	if bt.codec == 1 { // really gzip the records, as a client would
 		var zb bytes.Buffer
@@ -140,21 +132,9 @@ func (bt batchDP) encode() []byte {
 		zw.Close()
 		recs = zb.Bytes()
 	}
-	b := make([]byte, 61, 61+len(recs))
-	be := binary.BigEndian
-	be.PutUint32(b[8:], uint32(61-12+len(recs)))
-	b[16] = 2
-	be.PutUint16(b[21:], uint16(bt.codec))
-	be.PutUint32(b[23:], uint32(len(bt.timestamps)-1))
-	be.PutUint64(b[27:], uint64(base))
-	be.PutUint64(b[35:], uint64(maxTS))
-	be.PutUint64(b[43:], uint64(bt.producerID))
-	be.PutUint16(b[51:], uint16(bt.epoch))
-	be.PutUint32(b[53:], uint32(bt.sequence))
-	be.PutUint32(b[57:], uint32(len(bt.timestamps)))
-	b = append(b, recs...)
-	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
-	return b
+	return segment.AppendBatch(nil, segment.Header{Attributes: bt.codec, LastOffsetDelta: int32(len(bt.timestamps) - 1),
+		BaseTimestamp: base, MaxTimestamp: maxTS, ProducerID: bt.producerID, ProducerEpoch: bt.epoch,
+		BaseSequence: bt.sequence, RecordCount: int32(len(bt.timestamps))}, recs)
 }
 
 // produceReqDP is a one-partition produce request.

@@ -111,22 +111,12 @@ func keyVersion(key []byte) (int16, bool) {
 // encodeBatch builds one uncompressed record batch v2 holding recs, CRC included; the engine
 // stamps the offsets. now is the batch timestamp in milliseconds.
 func encodeBatch(recs []Record, now int64) []byte {
-	var body, scratch []byte
+	krs := make([]kmsg.Record, len(recs))
 	for i, r := range recs {
-		kr := kmsg.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
-		scratch = kr.AppendTo(scratch[:0])
-		kr.Length = int32(len(scratch) - 1) // everything after the (1-byte, zero) length varint
-		body = kr.AppendTo(body)
+		krs[i] = kmsg.Record{Key: r.Key, Value: r.Value}
 	}
-	rb := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(recs) - 1),
-		FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
-		NumRecords: int32(len(recs)), Records: body,
-	}
-	rb.Length = int32(segment.HeaderSize - 12 + len(body))
-	b := rb.AppendTo(make([]byte, 0, segment.HeaderSize+len(body)))
-	binary.BigEndian.PutUint32(b[17:21], segment.CRC(b))
-	return b
+	return segment.EncodeBatch(segment.Header{PartitionLeaderEpoch: -1, BaseTimestamp: now, MaxTimestamp: now,
+		ProducerID: segment.NoProducerID, ProducerEpoch: -1, BaseSequence: -1}, krs)
 }
 
 var errBadRecord = errors.New("malformed offsets log record")

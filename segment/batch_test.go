@@ -3,13 +3,10 @@ package segment
 import (
 	"errors"
 	"testing"
-
-	"github.com/logd/logd/internal/testbatch"
 )
 
 func TestValidateBatch(t *testing.T) {
-	good := testbatch.Build(testbatch.Options{Records: 3, ValueSize: 10, BaseTimestamp: 1000, TimestampStep: 5,
-		Idempotent: true, ProducerID: 7, ProducerEpoch: 2, BaseSequence: 40})
+	good := testBatch(Header{BaseTimestamp: 1000, ProducerID: 7, ProducerEpoch: 2, BaseSequence: 40}, 3, 10, 'x', nil, 5)
 	h, err := ValidateBatch(good)
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +61,8 @@ func TestLastSequenceWraps(t *testing.T) {
 }
 
 func FuzzValidateBatch(f *testing.F) {
-	f.Add(testbatch.Build(testbatch.Options{Records: 2}))
-	f.Add(testbatch.Build(testbatch.Options{Records: 1, Key: []byte("k"), Idempotent: true, ProducerID: 1}))
+	f.Add(testBatch(noProducer, 2, 16, 'x', nil, 0))
+	f.Add(testBatch(Header{ProducerID: 1}, 1, 16, 'x', []byte("k"), 0))
 	f.Add(make([]byte, HeaderSize))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := ValidateBatch(b)
@@ -83,7 +80,7 @@ func FuzzValidateBatch(f *testing.F) {
 
 func BenchmarkCRC(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10, 1 << 20} {
-		batch := testbatch.Build(testbatch.Options{Records: 1, ValueSize: size})
+		batch := testBatch(noProducer, 1, size, 'x', nil, 0)
 		b.Run(sizeName(size), func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(batch)))

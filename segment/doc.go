@@ -35,6 +35,11 @@
 // LogAppendTime topic rewrites a covered field (MaxTimestamp), and then recomputes the CRC
 // (SetLogAppendTime).
 //
+// ParseHeader and ValidateBatch decode; encode.go is logd's one batch encoder (AppendRecord,
+// kmsg's record encoding with its Length computed in one pass; AppendBatch, ParseHeader's
+// inverse with Length and CRC computed; EncodeBatch for an uncompressed batch of records),
+// used by the group coordinator's offsets journal, the load generator and every test.
+//
 // # Files
 //
 // A segment is three files in the partition's directory, named after the segment's base offset

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/logd/logd/internal/testbatch"
 	"github.com/logd/logd/internal/vfs"
 )
 
@@ -468,7 +467,7 @@ func fuzzPrefix(big int) [][]byte {
 // (so never inspected) zeros. It is cheap to build, unlike a real record of that size, which
 // matters for the fuzzer's instrumented executions.
 func opaqueBatch(base int64, size int) []byte {
-	tmpl := testbatch.Build(testbatch.Options{Records: 1, Attributes: CompressionZstd, BaseTimestamp: 1})
+	tmpl := testBatch(Header{ProducerID: NoProducerID, ProducerEpoch: -1, BaseSequence: -1, Attributes: CompressionZstd, BaseTimestamp: 1}, 1, 16, 'x', nil, 0)
 	b := make([]byte, size)
 	copy(b, tmpl[:HeaderSize])
 	SetBaseOffset(b, base)
@@ -540,7 +539,7 @@ func fuzzSeeds() [][]byte {
 	flipped := append([]byte(nil), two...)
 	flipped[len(valid)+HeaderSize+2] ^= 4
 	outOfOrder := append(append([]byte(nil), valid...), mkBatch(next, 1, 5, 1, 0)...)
-	compressed := testbatch.Build(testbatch.Options{Records: 2, Attributes: CompressionZstd})
+	compressed := testBatch(Header{ProducerID: NoProducerID, ProducerEpoch: -1, BaseSequence: -1, Attributes: CompressionZstd}, 2, 16, 'x', nil, 0)
 	SetBaseOffset(compressed, next)
 	return [][]byte{nil, valid, two, valid[:len(valid)-1], valid[:HeaderSize-3], make([]byte, 200), flipped,
 		outOfOrder, compressed, []byte("\x00\x00\x00\x00\x00\x00\x03\xeeGARBAGE")}

@@ -17,7 +17,6 @@ import (
 	kpcrc32 "github.com/klauspost/crc32"
 
 	"github.com/logd/logd/index"
-	"github.com/logd/logd/internal/testbatch"
 	"github.com/logd/logd/internal/vfs"
 )
 
@@ -114,8 +113,8 @@ func (m *model) bytes() []byte {
 
 // mkBatch returns a batch of records records stamped with base offset base and leader epoch 3.
 func mkBatch(base int64, records, valueSize int, ts, step int64) []byte {
-	b := testbatch.Build(testbatch.Options{Records: records, ValueSize: valueSize, BaseTimestamp: ts,
-		TimestampStep: step, Fill: byte('a' + base%26)})
+	b := testBatch(Header{ProducerID: NoProducerID, ProducerEpoch: -1, BaseSequence: -1, BaseTimestamp: ts},
+		records, valueSize, byte('a'+base%26), nil, step)
 	SetBaseOffset(b, base)
 	SetPartitionLeaderEpoch(b, 3)
 	return b
@@ -756,7 +755,7 @@ func BenchmarkSegmentAppend(b *testing.B) {
 	for _, size := range []int{1 << 10, 16 << 10} {
 		b.Run(sizeName(size), func(b *testing.B) {
 			// One record whose value makes the batch about size bytes.
-			batch := testbatch.Build(testbatch.Options{Records: 1, ValueSize: size - 72})
+			batch := testBatch(noProducer, 1, size-72, 'x', nil, 0)
 			metas := []BatchMeta{{}}
 			dir := b.TempDir()
 			const roll = 256 << 20 // keep the disk footprint bounded, as segment.bytes does
@@ -800,7 +799,7 @@ func BenchmarkSegmentFind(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	batch := testbatch.Build(testbatch.Options{Records: 3, ValueSize: 30})
+	batch := testBatch(noProducer, 3, 30, 'x', nil, 0)
 	metas := []BatchMeta{{}}
 	for i := int64(0); i < batches; i++ {
 		SetBaseOffset(batch, i*3)

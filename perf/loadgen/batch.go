@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
-	"math"
 	"math/rand/v2"
 	"time"
 
@@ -13,6 +11,9 @@ import (
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/segment"
 )
 
 // RecordShape describes the records the generator sends: value sizes, keys and compression.
@@ -61,7 +62,8 @@ func (s *RecordShape) setDefaults() error {
 }
 
 // codecs maps compression names to the batch attribute's codec bits.
-var codecs = map[string]int16{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+var codecs = map[string]int16{"none": segment.CompressionNone, "gzip": segment.CompressionGzip,
+	"snappy": segment.CompressionSnappy, "lz4": segment.CompressionLZ4, "zstd": segment.CompressionZstd}
 
 // recordGen draws records of a shape.
 type recordGen struct {
@@ -169,60 +171,34 @@ func murmur2(b []byte) uint32 {
 	return h
 }
 
-// Record batch v2 header positions (see segment/doc.go).
+// A send-time stamp: nanoseconds in the first record's value; one further from now than
+// maxStampSkewN is not one of ours.
 const (
-	batchCRC      = 17
-	batchAttrs    = 21
-	batchBaseTS   = 27
-	batchMaxTS    = 35
-	batchHeader   = 61
 	stampBytes    = 8
 	maxStampSkewN = int64(time.Hour)
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // encodeBatch encodes records as one record batch v2 (no producer id, BaseOffset 0, every
-// timestamp delta 0). It returns the batch and the position of the first record's value in it
-// when that value can carry a send-time stamp (uncompressed, at least 8 bytes), else 0.
+// timestamp delta 0) with segment's encoder. It returns the batch and the position of the
+// first record's value in it when that value can carry a send-time stamp (uncompressed, at
+// least 8 bytes), else 0.
 func encodeBatch(recs []genRecord, codec string) (batch []byte, stampAt int, err error) {
 	var body []byte
 	for i, r := range recs {
-		var rec []byte
-		rec = append(rec, 0)                     // attributes
-		rec = binary.AppendVarint(rec, 0)        // timestamp delta
-		rec = binary.AppendVarint(rec, int64(i)) // offset delta
-		if r.key == nil {
-			rec = binary.AppendVarint(rec, -1)
-		} else {
-			rec = binary.AppendVarint(rec, int64(len(r.key)))
-			rec = append(rec, r.key...)
-		}
-		rec = binary.AppendVarint(rec, int64(len(r.value)))
+		body = segment.AppendRecord(body, kmsg.Record{OffsetDelta: int32(i), Key: r.key, Value: r.value})
 		if i == 0 && len(r.value) >= stampBytes && codec == "none" {
-			stampAt = batchHeader + len(binary.AppendVarint(nil, int64(len(rec)+len(r.value)+1))) + len(rec)
+			// The value ends the record but for its header count, one byte (no headers).
+			stampAt = segment.HeaderSize + len(body) - 1 - len(r.value)
 		}
-		rec = append(rec, r.value...)
-		rec = binary.AppendVarint(rec, 0) // headers
-		body = binary.AppendVarint(body, int64(len(rec)))
-		body = append(body, rec...)
 	}
 	if codec != "none" {
 		if body, err = compressBody(codec, body); err != nil {
 			return nil, 0, err
 		}
 	}
-	b := make([]byte, batchHeader, batchHeader+len(body))
-	be := binary.BigEndian
-	be.PutUint32(b[8:], uint32(batchHeader-12+len(body)))
-	b[16] = 2 // magic
-	be.PutUint16(b[batchAttrs:], uint16(codecs[codec]))
-	be.PutUint32(b[23:], uint32(len(recs)-1)) // last offset delta
-	be.PutUint64(b[43:], math.MaxUint64)      // producer id -1
-	be.PutUint16(b[51:], math.MaxUint16)      // producer epoch -1
-	be.PutUint32(b[53:], math.MaxUint32)      // base sequence -1
-	be.PutUint32(b[57:], uint32(len(recs)))
-	b = append(b, body...)
+	h := segment.Header{Attributes: codecs[codec], LastOffsetDelta: int32(len(recs) - 1),
+		ProducerID: segment.NoProducerID, ProducerEpoch: -1, BaseSequence: -1, RecordCount: int32(len(recs))}
+	b := segment.AppendBatch(make([]byte, 0, segment.HeaderSize+len(body)), h, body)
 	stampBatch(b, 0, time.Now())
 	return b, stampAt, nil
 }
@@ -259,27 +235,25 @@ func compressBody(codec string, src []byte) ([]byte, error) {
 // (which covers both). The consumer measures end-to-end latency from the nanosecond stamp:
 // CreateTime's millisecond resolution is coarser than loopback latencies.
 func stampBatch(b []byte, stampAt int, t time.Time) {
-	be := binary.BigEndian
-	ms := uint64(t.UnixMilli())
-	be.PutUint64(b[batchBaseTS:], ms)
-	be.PutUint64(b[batchMaxTS:], ms)
 	if stampAt > 0 {
-		be.PutUint64(b[stampAt:], uint64(t.UnixNano()))
+		binary.BigEndian.PutUint64(b[stampAt:], uint64(t.UnixNano()))
 	}
-	be.PutUint32(b[batchCRC:], crc32.Checksum(b[batchAttrs:], castagnoli))
+	segment.SetCreateTime(b, t.UnixMilli()) // after the value stamp: the CRC covers both
 }
 
 // batchStamp returns the send time a batch carries (first record's value stamp, or its
 // CreateTime in milliseconds when it carries none), its record count, and whether the stamp is
 // in nanoseconds. b is one complete batch.
 func batchStamp(b []byte, now int64) (sent int64, records int64, ns bool) {
-	be := binary.BigEndian
-	records = int64(int32(be.Uint32(b[57:])))
-	sent = int64(be.Uint64(b[batchBaseTS:])) * 1e6
-	if be.Uint16(b[batchAttrs:])&7 != 0 || len(b) <= batchHeader {
+	h, err := segment.ParseHeader(b)
+	if err != nil {
+		return 0, 0, false
+	}
+	records, sent = int64(h.RecordCount), h.BaseTimestamp*1e6
+	if h.Compression() != segment.CompressionNone || len(b) <= segment.HeaderSize {
 		return sent, records, false
 	}
-	r := b[batchHeader:]
+	r := b[segment.HeaderSize:]
 	skip := func() bool { // one varint
 		_, n := binary.Varint(r)
 		if n <= 0 {
@@ -304,7 +278,7 @@ func batchStamp(b []byte, now int64) (sent int64, records int64, ns bool) {
 	if n <= 0 || vl < stampBytes || len(r)-n < stampBytes {
 		return sent, records, false
 	}
-	st := int64(be.Uint64(r[n:]))
+	st := int64(binary.BigEndian.Uint64(r[n:]))
 	if d := now - st; d < -maxStampSkewN || d > maxStampSkewN {
 		return sent, records, false // not one of ours
 	}

@@ -2,11 +2,11 @@ package loadgen
 
 import (
 	"encoding/binary"
-	"hash/crc32"
 	"testing"
 	"time"
 
 	"github.com/logd/logd/internal/compress"
+	"github.com/logd/logd/segment"
 )
 
 // TestMurmur2 checks Kafka's partitioner hash against the values in Kafka's UtilsTest.
@@ -28,14 +28,18 @@ func TestMurmur2(t *testing.T) {
 // decodeRecords walks a batch's records: keys and value lengths.
 func decodeRecords(t *testing.T, b []byte) (keys []string, sizes []int) {
 	t.Helper()
-	body := b[batchHeader:]
-	if codec := int(binary.BigEndian.Uint16(b[batchAttrs:]) & 7); codec != 0 {
+	h, err := segment.ValidateBatch(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := b[segment.HeaderSize:]
+	if codec := h.Compression(); codec != segment.CompressionNone {
 		var err error
 		if body, err = compress.Decompress(codec, body, 64<<20); err != nil {
 			t.Fatal(err)
 		}
 	}
-	n := int(binary.BigEndian.Uint32(b[57:]))
+	n := int(h.RecordCount)
 	for range n {
 		l, k := binary.Varint(body)
 		rec := body[k : k+int(l)]
@@ -80,8 +84,8 @@ func TestBatchesAndStamps(t *testing.T) {
 			}
 			sent := time.Unix(1700000000, 123456789)
 			stampBatch(b, at, sent)
-			if crc32.Checksum(b[batchAttrs:], castagnoli) != binary.BigEndian.Uint32(b[batchCRC:]) {
-				t.Fatalf("%s: bad CRC", codec)
+			if _, err := segment.ValidateBatch(b); err != nil {
+				t.Fatalf("%s: %v", codec, err)
 			}
 			got, n, ns := batchStamp(b, sent.UnixNano()+int64(time.Millisecond))
 			if n != int64(len(recs)) || ns != (codec == "none") {

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/internal/kwire"
+	"github.com/logd/logd/segment"
 )
 
 // FetchConfig describes a consumer catch-up run: every partition is read from offset 0 until
@@ -338,7 +339,7 @@ func (f *fetcher) count(b []byte) {
 	st.Bytes.Add(int64(len(b)))
 	now := time.Now().UnixNano()
 	var records int64
-	for pos := 0; pos+batchHeader <= len(b); {
+	for pos := 0; pos+segment.HeaderSize <= len(b); {
 		l := int(int32(binary.BigEndian.Uint32(b[pos+8:])))
 		batch := b[pos : pos+12+l]
 		pos += 12 + l

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"net"
 	"strconv"
@@ -10,7 +11,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/internal/kwire"
-	"github.com/logd/logd/internal/testbatch"
 )
 
 // Sink is a Kafka-speaking server that stores nothing: it answers ApiVersions, Metadata (any
@@ -47,7 +47,15 @@ func StartSink(addr string) (*Sink, error) {
 	}
 	s := &Sink{ln: ln, partitions: SinkPartitions, conns: map[net.Conn]struct{}{}}
 	// 1 MiB of 1 KiB-record batches with consecutive offsets, as a broker would return them.
-	batch := testbatch.Build(testbatch.Options{Records: 64, ValueSize: 1024})
+	recs := make([]genRecord, 64)
+	for i := range recs {
+		recs[i].value = bytes.Repeat([]byte{'x'}, 1024)
+	}
+	batch, _, err := encodeBatch(recs, "none")
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	off := int64(0)
 	for len(s.fetchData)+len(batch) <= 1<<20 {
 		binary.BigEndian.PutUint64(batch, uint64(off))
