@@ -193,7 +193,25 @@ func (m *memLeaderClient) Fetch(_ context.Context, _ engine.TopicPartition, curr
 	if current != m.c.leader.LeaderEpoch() {
 		return replication.FetchResult{}, replication.ErrFencedLeaderEpoch
 	}
-	return m.c.leader.ServeFetch(m.replica, offset, maxBytes)
+	// What the broker's Fetch handler does for a replica: report the fetch offset, then read
+	// up to the log end (followers read past the high watermark).
+	lp, l := m.c.leader, m.c.logs[m.c.leaderB]
+	if err := lp.FollowerFetched(m.replica, offset); err != nil {
+		return replication.FetchResult{}, err
+	}
+	hw := l.HighWatermark() // loaded before the read: never past the records sent
+	r, err := l.Read(offset, maxBytes, l.LogEndOffset())
+	if err != nil {
+		return replication.FetchResult{}, err
+	}
+	defer r.Release()
+	res := replication.FetchResult{Records: make([]byte, r.Len), HighWatermark: hw, LogStartOffset: l.LogStartOffset()}
+	if r.Len > 0 {
+		if _, err := r.File.ReadAt(res.Records, r.Pos); err != nil {
+			return replication.FetchResult{}, err
+		}
+	}
+	return res, nil
 }
 
 // produce starts a produce on the current leader and returns its outcome channel once the
@@ -203,7 +221,14 @@ func (c *memCluster) produce(acks int16, fill byte) <-chan error {
 	lp, l := c.leader, c.logs[c.leaderB]
 	before := l.LogEndOffset()
 	go func() {
-		_, err := lp.Produce(context.Background(), testbatch.Build(testbatch.Options{Records: 2, Fill: fill}), acks, time.Minute)
+		// What the broker's Produce handler does: append as the leader, then for acks=all wait
+		// for the leader's fsync and for the ISR (the high watermark).
+		res, err := lp.Append(testbatch.Build(testbatch.Options{Records: 2, Fill: fill}), acks)
+		if err == nil && acks == -1 {
+			if err = l.WaitDurable(res.SyncSeq); err == nil {
+				err = lp.WaitReplicated(context.Background(), res.LastOffset, time.Minute)
+			}
+		}
 		done <- err
 	}()
 	for deadline := time.Now().Add(5 * time.Second); l.LogEndOffset() == before; {

@@ -64,22 +64,6 @@ func (p *LeaderPartition) ISR() []int32 {
 	return p.leader.ISR()
 }
 
-// Produce appends one produce request's batches as the leader and waits as acks asks: 1
-// returns after the append, -1 once the leader has synced the batches and the ISR has them
-// (the high watermark passed them), or with a retriable error whose outcome is unknown
-// (ErrNotLeader, ErrTimedOut, ctx's error). acks=0 is the broker's business (acks=1 here).
-func (p *LeaderPartition) Produce(ctx context.Context, data []byte, acks int16, timeout time.Duration) (engine.AppendResult, error) {
-	res, err := p.Append(data, acks)
-	if err != nil || acks != -1 {
-		return res, err
-	}
-	if err := p.log.WaitDurable(res.SyncSeq); err != nil {
-		// Appended, maybe replicated, not durable here: unknown outcome, retriable.
-		return res, err
-	}
-	return res, p.WaitReplicated(ctx, res.LastOffset, timeout)
-}
-
 // Append appends one produce request's batches as the leader, stamped with its epoch, after
 // the acks=all check (ErrNotEnoughReplicas, nothing appended). It does not wait: an acks=all
 // caller waits for the log's durability and then WaitReplicated.
@@ -138,28 +122,6 @@ func (p *LeaderPartition) FollowerFetched(replica int32, offset int64) error {
 	}
 	p.apply(rd)
 	return nil
-}
-
-// ServeFetch answers a follower's fetch from offset: the leader learns the follower has
-// everything below offset, and the follower gets the batches from offset up to the log end
-// (followers read past the high watermark) and the high watermark.
-func (p *LeaderPartition) ServeFetch(replica int32, offset int64, maxBytes int32) (FetchResult, error) {
-	if err := p.FollowerFetched(replica, offset); err != nil {
-		return FetchResult{}, err
-	}
-	hw := p.log.HighWatermark() // loaded before the read: never past the records sent
-	r, err := p.log.Read(offset, maxBytes, p.log.LogEndOffset())
-	if err != nil {
-		return FetchResult{}, err
-	}
-	defer r.Release()
-	res := FetchResult{Records: make([]byte, r.Len), HighWatermark: hw, LogStartOffset: p.log.LogStartOffset()}
-	if r.Len > 0 {
-		if _, err := r.File.ReadAt(res.Records, r.Pos); err != nil {
-			return FetchResult{}, err
-		}
-	}
-	return res, nil
 }
 
 // Tick advances the clock: lagging followers are proposed out of the ISR, expired produce
