@@ -11,15 +11,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// Defaults of Options' zero values.
 const (
-	// DefaultMaxResponseBytes bounds a response frame (Kafka clients have no such cap; a
+	// defaultMaxResponseBytes bounds a response frame unless Options say otherwise (a
 	// follower's fetch is at most replica.fetch.response.max.bytes, 10 MiB by default).
-	DefaultMaxResponseBytes = 256 << 20
-	// DefaultRequestTimeout bounds a Request whose context has no deadline.
-	DefaultRequestTimeout  = 30 * time.Second
-	defaultReadBufferBytes = 64 << 10
-	defaultDialTimeout     = 10 * time.Second
+	defaultMaxResponseBytes = 256 << 20
+	defaultReadBufferBytes  = 64 << 10
+	// dialTimeout and requestTimeout bound a dial and a Request whose context has no
+	// earlier deadline.
+	dialTimeout    = 10 * time.Second
+	requestTimeout = 30 * time.Second
 )
 
 // ErrClosed wraps the error of a read that found the connection closed by the peer.
@@ -28,25 +28,19 @@ var ErrClosed = errors.New("kwire: connection closed by the broker")
 // Options configure a Conn. Zero values take the defaults noted.
 type Options struct {
 	ClientID string // sent in every request header
-	// MaxResponseBytes bounds a response frame (default DefaultMaxResponseBytes); a larger
-	// size breaks the connection before anything is allocated for it.
+	// MaxResponseBytes bounds a response frame (default 256 MiB); a larger size breaks the
+	// connection before anything is allocated for it.
 	MaxResponseBytes int
 	// ReadBufferBytes is the initial size of the pipelined read buffer (default 64 KiB); it
 	// grows to the largest frame received.
 	ReadBufferBytes int
-	// DialTimeout bounds Dial when ctx has no earlier deadline (default 10 s).
-	DialTimeout time.Duration
-	// RequestTimeout bounds a Request whose context has no deadline (default
-	// DefaultRequestTimeout).
-	RequestTimeout time.Duration
 }
 
 // Conn is a client connection to a Kafka broker. Request is for one goroutine at a time;
 // Send/SendFrame and Receive may run on two goroutines at once (one each), not together
 // with Request.
 type Conn struct {
-	nc  net.Conn
-	opt Options
+	nc net.Conn
 
 	// Sending side.
 	f    *kmsg.RequestFormatter
@@ -60,26 +54,21 @@ type Conn struct {
 	broken error // why Request broke the connection; Request's goroutine only
 }
 
-// Dial connects to addr. TCP_NODELAY is on (Go's default for TCP).
+// Dial connects to addr within ctx (and 10 s). TCP_NODELAY is on (Go's default for TCP).
 func Dial(ctx context.Context, addr string, opt Options) (*Conn, error) {
 	if opt.MaxResponseBytes <= 0 {
-		opt.MaxResponseBytes = DefaultMaxResponseBytes
+		opt.MaxResponseBytes = defaultMaxResponseBytes
 	}
 	if opt.ReadBufferBytes <= 0 {
 		opt.ReadBufferBytes = defaultReadBufferBytes
 	}
-	if opt.DialTimeout <= 0 {
-		opt.DialTimeout = defaultDialTimeout
-	}
-	if opt.RequestTimeout <= 0 {
-		opt.RequestTimeout = DefaultRequestTimeout
-	}
-	d := net.Dialer{Timeout: opt.DialTimeout}
+	d := net.Dialer{Timeout: dialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return &Conn{nc: nc, opt: opt, f: kmsg.NewRequestFormatter(kmsg.FormatterClientID(opt.ClientID)), r: NewReader(nc, opt.ReadBufferBytes, opt.MaxResponseBytes), recv: 1}, nil
+	return &Conn{nc: nc, f: kmsg.NewRequestFormatter(kmsg.FormatterClientID(opt.ClientID)),
+		r: NewReader(nc, opt.ReadBufferBytes, opt.MaxResponseBytes), recv: 1}, nil
 }
 
 // Close closes the connection.
@@ -87,9 +76,6 @@ func (c *Conn) Close() error { return c.nc.Close() }
 
 // Err is why Request broke the connection, or nil while it is usable.
 func (c *Conn) Err() error { return c.broken }
-
-// RemoteAddr is the broker's address.
-func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 // SetDeadline sets the read and write deadline of the pipelined calls (Request sets its own).
 func (c *Conn) SetDeadline(t time.Time) error { return c.nc.SetDeadline(t) }
@@ -151,7 +137,7 @@ func (c *Conn) decode(frame []byte, resp kmsg.Response) error {
 }
 
 // Request sends req at its set version and returns its response, which owns its bytes. ctx
-// bounds the wait (Options.RequestTimeout when it has no deadline); cancelling it interrupts
+// bounds the wait (30 s when it has no deadline); cancelling it interrupts
 // the I/O. Any failure breaks the connection.
 func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
 	if c.broken != nil {
@@ -164,7 +150,7 @@ func (c *Conn) Request(ctx context.Context, req kmsg.Request) (kmsg.Response, er
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		deadline = time.Now().Add(c.opt.RequestTimeout)
+		deadline = time.Now().Add(requestTimeout)
 	}
 	c.nc.SetDeadline(deadline)
 	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })

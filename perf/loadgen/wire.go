@@ -35,7 +35,7 @@ func dial(addr string, timeout time.Duration, readBuf int) (*kwire.Conn, error) 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	return kwire.Dial(ctx, addr, kwire.Options{ClientID: clientID, MaxResponseBytes: maxResponseBytes,
-		ReadBufferBytes: readBuf, DialTimeout: timeout})
+		ReadBufferBytes: readBuf})
 }
 
 // Conn is a connection used for setup round trips (ApiVersions, Metadata, CreateTopics).
