@@ -35,6 +35,7 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeEntries -fuzztime=$(FUZZTIME) ./metadata
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeCommand -fuzztime=$(FUZZTIME) ./metadata
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeBatch -fuzztime=$(FUZZTIME) ./group
+	$(GO) test -run=^$$ -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./internal/kwire
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s

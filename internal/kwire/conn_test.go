@@ -302,3 +302,37 @@ func TestSkipTags(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReader: any byte stream yields frames within the cap, in order, and then an error —
+// never a panic, never a frame past the bytes given; SkipTags never returns more than it got.
+func FuzzReader(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, 1, 2, 0, 0, 0, 0})
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
+	f.Add([]byte{0, 0, 0, 6, 0, 0, 0, 1, 1, 5, 3, 'a'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, owned := range []bool{false, true} {
+			r := NewReader(&chunkReader{b: b, n: 7}, 8, 64)
+			total := 0
+			for {
+				next := r.Next
+				if owned {
+					next = r.NextOwned
+				}
+				frame, err := next()
+				if err != nil {
+					break
+				}
+				if len(frame) > 64 {
+					t.Fatalf("frame of %d bytes past the cap", len(frame))
+				}
+				total += 4 + len(frame)
+				if total > len(b) {
+					t.Fatalf("%d bytes of frames from %d bytes", total, len(b))
+				}
+				if rest, err := SkipTags(frame); err == nil && len(rest) > len(frame) {
+					t.Fatal("SkipTags grew its input")
+				}
+			}
+		}
+	})
+}
