@@ -56,8 +56,9 @@
 // # Persistence: the __consumer_offsets log
 //
 // Records use Kafka's own key and value schemas (kmsg's OffsetCommitKey v1 / OffsetCommitValue
-// v3, GroupMetadataKey v2 / GroupMetadataValue v3) in uncompressed record batches, the
-// layout Kafka's kafka-dump-log --offsets-decoder understands (not yet checked against it):
+// v3, GroupMetadataKey v2 / GroupMetadataValue v3) in uncompressed record batches
+// (segment.EncodeBatch), the layout Kafka's kafka-dump-log --offsets-decoder understands (not
+// yet checked against it):
 //
 //	key   int16 version │ 0,1: group, topic, partition │ 2: group
 //	value offset commit: offset, leader epoch, metadata, commit timestamp
