@@ -63,6 +63,10 @@ func (c *epochCache) assign(epoch int32, offset int64) bool {
 	if last, ok := c.latest(); ok && epoch <= last.Epoch {
 		return false
 	}
+	// An epoch that starts where the new one does holds no record: the new one replaces it
+	// (Kafka's LeaderEpochFileCache.assign removes such entries too), so a leader that took
+	// over before any append leaves no empty epoch behind for followers to compare with.
+	c.truncateFromEnd(offset)
 	c.entries = append(c.entries, EpochEntry{Epoch: epoch, StartOffset: offset})
 	return true
 }

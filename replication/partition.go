@@ -47,7 +47,12 @@ func NewLeaderPartition(cfg Config, tp engine.TopicPartition, log *engine.Log, s
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tp, err)
 	}
-	return &LeaderPartition{tp: tp, log: log, ctl: ctl, now: now, leader: l, waiters: map[uint64]chan error{}}, nil
+	p := &LeaderPartition{tp: tp, log: log, ctl: ctl, now: now, leader: l, waiters: map[uint64]chan error{}}
+	// A leader whose ISR is itself alone has every record it holds committed: its high
+	// watermark is its log end now (the checkpoint may lag it after a crash, or be missing
+	// for a log of an older release), not at the first append or tick.
+	p.apply(l.Appended(log.LogEndOffset(), now()))
+	return p, nil
 }
 
 // LeaderEpoch is the epoch this driver leads.
