@@ -396,3 +396,54 @@ func randomCommand(rng *rand.Rand, s *ClusterState) any {
 		return &Reassign{Topic: topic, Partition: p, Target: target}
 	}
 }
+
+// TestImportTopics: an older release's topics come in with their ids, partition counts and
+// configs on the one replica, leaderless until that broker registers and is unfenced; the
+// producer id counter rises above the old block; a repeated import changes nothing, and one
+// that conflicts with an existing topic is refused whole.
+func TestImportTopics(t *testing.T) {
+	c := newCluster(t)
+	imp := &ImportTopics{Replica: 1, NextProducerID: 3000, Topics: []Topic{
+		{Name: "a", ID: tid(1), Partitions: 2, Configs: map[string]string{"retention.ms": "5"}},
+		{Name: "b", ID: tid(2), Partitions: 1},
+	}}
+	c.must(imp)
+	if pa := c.part("a", 1); pa.Leader != NoLeader || !slices.Equal(pa.Replicas, []int32{1}) || !slices.Equal(pa.ISR, []int32{1}) {
+		t.Fatalf("before the broker registers: %+v", pa)
+	}
+	c.brokers(1)
+	if pa := c.part("a", 0); pa.Leader != 1 {
+		t.Fatalf("after the broker is unfenced: %+v", pa)
+	}
+	if a := c.s.Topics["a"]; a.ID != tid(1) || a.Configs["retention.ms"] != "5" || c.s.NextProducerID != 3000 {
+		t.Fatalf("imported %+v, next producer id %d", a, c.s.NextProducerID)
+	}
+	epoch := c.part("a", 0).LeaderEpoch
+	c.must(imp)
+	if c.part("a", 0).LeaderEpoch != epoch || len(c.s.Topics) != 2 {
+		t.Fatal("a repeated import changed the state")
+	}
+	if _, err := c.apply(&ImportTopics{Replica: 1, Topics: []Topic{{Name: "c", ID: tid(3), Partitions: 1}, {Name: "a", ID: tid(9), Partitions: 1}}}); !errors.Is(err, ErrTopicExists) {
+		t.Fatalf("import over a topic of another id: %v", err)
+	}
+	if _, ok := c.s.Topics["c"]; ok {
+		t.Fatal("a refused import added a topic")
+	}
+}
+
+// TestCreatePartitionsWithAssignment: new partitions go on the replicas given, which must be
+// registered brokers, none twice, as many as the topic's replication factor.
+func TestCreatePartitionsWithAssignment(t *testing.T) {
+	c := newCluster(t)
+	c.brokers(3)
+	c.must(&CreateTopic{Name: "t", ID: tid(1), Partitions: 1, ReplicationFactor: 2})
+	for _, bad := range [][][]int32{{{1, 7}}, {{2, 2}}, {{1}}, {{1, 2}, {2, 3}}} {
+		if _, err := c.apply(&CreatePartitions{Name: "t", Total: 2, Assignment: bad}); !errors.Is(err, ErrInvalidReplicaAssignment) {
+			t.Fatalf("assignment %v: %v", bad, err)
+		}
+	}
+	c.must(&CreatePartitions{Name: "t", Total: 3, Assignment: [][]int32{{3, 1}, {2, 3}}})
+	if p1, p2 := c.part("t", 1), c.part("t", 2); !slices.Equal(p1.Replicas, []int32{3, 1}) || p1.Leader != 3 || !slices.Equal(p2.Replicas, []int32{2, 3}) {
+		t.Fatalf("new partitions %+v %+v", p1, p2)
+	}
+}

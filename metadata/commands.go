@@ -68,10 +68,13 @@ type DeleteTopic struct {
 	Name string `json:"name"`
 }
 
-// CreatePartitions grows a topic to Total partitions, placed like the first ones.
+// CreatePartitions grows a topic to Total partitions, placed like the first ones, or — with
+// Assignment — on the replicas it names for each new partition (registered brokers, none
+// twice, as many as the topic's replication factor).
 type CreatePartitions struct {
-	Name  string `json:"name"`
-	Total int32  `json:"total"`
+	Name       string    `json:"name"`
+	Total      int32     `json:"total"`
+	Assignment [][]int32 `json:"assignment,omitempty"`
 }
 
 // AlterConfigs replaces a topic's config overrides.
@@ -127,6 +130,19 @@ type AllocateProducerIDs struct {
 	BrokerEpoch int64 `json:"broker_epoch"`
 }
 
+// ImportTopics adds the topics of a data directory written before the metadata quorum
+// existed (see ReadLegacy) with their ids, partition counts and configs, every partition on
+// Replica alone (it need not be registered yet: its partitions get it as leader once it is
+// eligible), and raises NextProducerID to at least NextProducerID so that no producer id the
+// old node handed out is handed out again. A topic that already exists with the same id is
+// skipped, so a repeated import changes nothing; one that exists with another id refuses the
+// whole import.
+type ImportTopics struct {
+	Replica        int32   `json:"replica"`
+	Topics         []Topic `json:"topics"`
+	NextProducerID int64   `json:"next_producer_id"`
+}
+
 // ProducerIDBlockSize is how many producer ids one AllocateProducerIDs reserves.
 const ProducerIDBlockSize = 1000
 
@@ -144,6 +160,7 @@ var commandNames = map[string]func() any{
 	"elect_leaders":         func() any { return &ElectLeaders{} },
 	"reassign":              func() any { return &Reassign{} },
 	"allocate_producer_ids": func() any { return &AllocateProducerIDs{} },
+	"import_topics":         func() any { return &ImportTopics{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -174,6 +191,8 @@ func commandName(c any) (string, bool) {
 		return "reassign", true
 	case *AllocateProducerIDs:
 		return "allocate_producer_ids", true
+	case *ImportTopics:
+		return "import_topics", true
 	}
 	return "", false
 }
@@ -279,6 +298,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		first := s.NextProducerID
 		s.NextProducerID += ProducerIDBlockSize
 		return first, nil
+	case *ImportTopics:
+		return nil, s.importTopics(c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }
@@ -447,6 +468,38 @@ func (s *ClusterState) createTopic(c *CreateTopic) (any, error) {
 	return t.clone(), nil
 }
 
+func (s *ClusterState) importTopics(c *ImportTopics) error {
+	if c.Replica < 0 {
+		return fmt.Errorf("%w: import onto broker %d", ErrInvalidReplicaAssignment, c.Replica)
+	}
+	for _, t := range c.Topics {
+		if err := ValidateTopicName(t.Name); err != nil {
+			return err
+		}
+		if t.Partitions <= 0 || t.Partitions > MaxPartitions || t.ID == (TopicID{}) {
+			return fmt.Errorf("%w: imported topic %s has %d partitions, id %s", ErrInvalidPartitions, t.Name, t.Partitions, t.ID)
+		}
+		if old, ok := s.Topics[t.Name]; ok && old.ID != t.ID {
+			return fmt.Errorf("%w: %s, with id %s (importing id %s)", ErrTopicExists, t.Name, old.ID, t.ID)
+		}
+		if old, ok := s.TopicByID(t.ID); ok && old.Name != t.Name {
+			return fmt.Errorf("%w: id %s is topic %s (importing %s)", ErrTopicExists, t.ID, old.Name, t.Name)
+		}
+	}
+	for _, t := range c.Topics {
+		if _, ok := s.Topics[t.Name]; ok {
+			continue
+		}
+		ts := &TopicState{Name: t.Name, ID: t.ID, Configs: maps.Clone(t.Configs)}
+		for range t.Partitions {
+			ts.Partitions = append(ts.Partitions, s.newPartition([]int32{c.Replica}))
+		}
+		s.Topics[t.Name] = ts
+	}
+	s.NextProducerID = max(s.NextProducerID, c.NextProducerID)
+	return nil
+}
+
 func (s *ClusterState) createPartitions(c *CreatePartitions) error {
 	t, ok := s.Topics[c.Name]
 	if !ok {
@@ -456,11 +509,29 @@ func (s *ClusterState) createPartitions(c *CreatePartitions) error {
 	if c.Total <= n || c.Total > MaxPartitions {
 		return fmt.Errorf("%w: topic %s has %d partitions; the new count must be larger (and at most %d)", ErrInvalidPartitions, c.Name, n, MaxPartitions)
 	}
-	parts, err := s.place(int(c.Total-n), len(t.Partitions[0].Replicas)-len(t.Partitions[0].Adding))
-	if err != nil {
-		return err
+	rf := len(t.Partitions[0].Replicas) - len(t.Partitions[0].Adding)
+	if c.Assignment == nil {
+		parts, err := s.place(int(c.Total-n), rf)
+		if err != nil {
+			return err
+		}
+		t.Partitions = append(t.Partitions, parts...)
+		return nil
 	}
-	t.Partitions = append(t.Partitions, parts...)
+	if len(c.Assignment) != int(c.Total-n) {
+		return fmt.Errorf("%w: %d partitions added to %s but %d replica lists given", ErrInvalidReplicaAssignment, c.Total-n, c.Name, len(c.Assignment))
+	}
+	for i, replicas := range c.Assignment {
+		if err := s.checkAssignment(replicas); err != nil {
+			return fmt.Errorf("partition %d: %w", int(n)+i, err)
+		}
+		if len(replicas) != rf {
+			return fmt.Errorf("%w: partition %d has %d replicas, the topic's replication factor is %d", ErrInvalidReplicaAssignment, int(n)+i, len(replicas), rf)
+		}
+	}
+	for _, replicas := range c.Assignment {
+		t.Partitions = append(t.Partitions, s.newPartition(replicas))
+	}
 	return nil
 }
 

@@ -63,11 +63,16 @@ func ParseVoters(s string) ([]Voter, error) {
 type QuorumConfig struct {
 	// NodeID is this node's id; with Voters given it must be one of them.
 	NodeID int32
-	// Listen is the controller listener (bind address, HOST:PORT; port 0 picks one).
+	// Listen is the controller listener (bind address, HOST:PORT; port 0 picks one). Empty
+	// without Voters: a one-voter quorum talks to no one, so its Raft transport is in memory
+	// and it opens no port.
 	Listen string
 	// Voters is the whole quorum. Empty: a one-voter quorum of this node (single-node
 	// logd), bootstrapped on first start.
 	Voters []Voter
+	// ClusterID names the cluster when its first controller finds it unnamed (a data
+	// directory of an older release keeps its id); empty means a random id.
+	ClusterID string
 	// Dir holds the Raft log (LogStore) and snapshots.
 	Dir string
 	// FS is the filesystem of the Raft log; nil means the operating system's. Snapshots go
@@ -81,7 +86,8 @@ type QuorumConfig struct {
 	SnapshotThreshold uint64
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
-	// HeartbeatTimeout and ElectionTimeout are Raft's; zero means 500 ms each.
+	// HeartbeatTimeout and ElectionTimeout are Raft's; zero means 500 ms each. A quorum of
+	// one voter uses oneVoterTimeout as its heartbeat timeout instead (see OpenQuorum).
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 	// OnLeaderChange, if set, is called (on one goroutine, in order) each time this node
@@ -96,7 +102,8 @@ type Quorum struct {
 	log       *slog.Logger
 	fsm       *fsm
 	store     *LogStore
-	transport *raft.NetworkTransport
+	transport raft.Transport
+	closeTr   func() error // closes transport
 	raft      *raft.Raft
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -125,47 +132,40 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if cfg.ElectionTimeout == 0 {
 		cfg.ElectionTimeout = 500 * time.Millisecond
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, DisableTime: true, Output: &slogWriter{log: cfg.Logger}})
-
 	voters := slices.Clone(cfg.Voters)
 	if len(voters) == 0 {
 		voters = []Voter{{ID: cfg.NodeID, Addr: cfg.Listen}}
 	}
+	sw := &slogWriter{log: cfg.Logger}
+	if len(voters) == 1 {
+		sw.routine = "heartbeat timeout reached, starting election" // how a lone voter starts
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, DisableTime: true, Output: sw})
 	self := slices.IndexFunc(voters, func(v Voter) bool { return v.ID == cfg.NodeID })
 	if self < 0 {
 		return nil, fmt.Errorf("node %d is not among the quorum voters %v", cfg.NodeID, voters)
 	}
-	// Other voters reach this one at its address in the voter list; a single voter needs no
-	// one to reach it and advertises what it bound.
-	var advertise net.Addr
-	if len(cfg.Voters) > 0 {
-		a, err := net.ResolveTCPAddr("tcp", voters[self].Addr)
-		if err != nil {
-			return nil, fmt.Errorf("voter %d address %q: %w", cfg.NodeID, voters[self].Addr, err)
-		}
-		advertise = a
-	}
-	transport, err := raft.NewTCPTransportWithLogger(cfg.Listen, advertise, 3, 10*time.Second, hlog)
+	transport, closeTr, err := openTransport(cfg, voters, self, hlog)
 	if err != nil {
-		return nil, fmt.Errorf("controller listener %s: %w", cfg.Listen, err)
+		return nil, err
 	}
 	voters[self].Addr = string(transport.LocalAddr())
 
 	store, err := OpenLogStore(cfg.FS, filepath.Join(cfg.Dir, "raft"))
 	if err != nil {
-		transport.Close()
+		closeTr()
 		return nil, err
 	}
 	snapDir := filepath.Join(cfg.Dir, "snapshots")
 	if err := os.MkdirAll(snapDir, 0o755); err != nil {
 		store.Close()
-		transport.Close()
+		closeTr()
 		return nil, err
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(snapDir, 2, hlog)
 	if err != nil {
 		store.Close()
-		transport.Close()
+		closeTr()
 		return nil, err
 	}
 
@@ -174,13 +174,22 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	rc.Logger = hlog
 	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs
 	rc.HeartbeatTimeout, rc.ElectionTimeout = cfg.HeartbeatTimeout, cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, cfg.HeartbeatTimeout)
+	if len(voters) == 1 {
+		// hashicorp/raft starts every node as a follower that waits a heartbeat timeout
+		// (randomized up to twice that) for a leader before it runs for election, even when
+		// it is the only voter: 0.5-1 s before a single node could serve. Alone it has no
+		// leader to wait for and no follower to lease from. The election timeout stays: the
+		// lone candidate wins as soon as its vote is on disk, and a timeout shorter than
+		// that fsync would only restart the election.
+		rc.HeartbeatTimeout = oneVoterTimeout
+	}
+	rc.LeaderLeaseTimeout = min(rc.LeaderLeaseTimeout, rc.HeartbeatTimeout)
 	rc.CommitTimeout = 5 * time.Millisecond
 
 	exists, err := raft.HasExistingState(store, store, snaps)
 	if err != nil {
 		store.Close()
-		transport.Close()
+		closeTr()
 		return nil, err
 	}
 	if !exists {
@@ -190,7 +199,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		}
 		if err := raft.BootstrapCluster(rc, store, store, snaps, transport, raft.Configuration{Servers: servers}); err != nil {
 			store.Close()
-			transport.Close()
+			closeTr()
 			return nil, fmt.Errorf("bootstrap the metadata quorum: %w", err)
 		}
 	}
@@ -198,13 +207,47 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	r, err := raft.NewRaft(rc, f, store, store, snaps, transport)
 	if err != nil {
 		store.Close()
-		transport.Close()
+		closeTr()
 		return nil, err
 	}
-	q := &Quorum{cfg: cfg, log: cfg.Logger, fsm: f, store: store, transport: transport, raft: r, done: make(chan struct{})}
+	q := &Quorum{cfg: cfg, log: cfg.Logger, fsm: f, store: store, transport: transport, closeTr: closeTr, raft: r, done: make(chan struct{})}
 	q.wg.Add(1)
 	go q.watchLeadership()
 	return q, nil
+}
+
+// oneVoterTimeout is Raft's heartbeat and leader lease timeout in a quorum of one voter:
+// hashicorp/raft's minimum, 5 ms. The election starts 5-10 ms after the start; the leader
+// re-checks its lease every 10 ms (a timer, nothing sent).
+const oneVoterTimeout = 5 * time.Millisecond
+
+// openTransport opens the quorum's Raft transport: TCP on cfg.Listen, or — for a quorum of one
+// voter without a listener — hashicorp/raft's in-memory transport, which nothing else can
+// reach (the voter never sends itself a message). Its address is a fixed name, so the one
+// voter's address in the Raft configuration stays the same across restarts.
+func openTransport(cfg QuorumConfig, voters []Voter, self int, hlog hclog.Logger) (raft.Transport, func() error, error) {
+	if cfg.Listen == "" {
+		if len(voters) != 1 {
+			return nil, nil, fmt.Errorf("node %d: a quorum of %d voters needs a controller listener", cfg.NodeID, len(voters))
+		}
+		_, tr := raft.NewInmemTransport(raft.ServerAddress("inmem:node-" + strconv.Itoa(int(cfg.NodeID))))
+		return tr, tr.Close, nil
+	}
+	// Other voters reach this one at its address in the voter list; a single voter needs no
+	// one to reach it and advertises what it bound.
+	var advertise net.Addr
+	if len(cfg.Voters) > 0 {
+		a, err := net.ResolveTCPAddr("tcp", voters[self].Addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("voter %d address %q: %w", cfg.NodeID, voters[self].Addr, err)
+		}
+		advertise = a
+	}
+	tr, err := raft.NewTCPTransportWithLogger(cfg.Listen, advertise, 3, 10*time.Second, hlog)
+	if err != nil {
+		return nil, nil, fmt.Errorf("controller listener %s: %w", cfg.Listen, err)
+	}
+	return tr, tr.Close, nil
 }
 
 // watchLeadership tells OnLeaderChange about leadership changes and names the cluster when
@@ -222,9 +265,13 @@ func (q *Quorum) watchLeadership() {
 			if !leader || q.State().ClusterID != "" {
 				continue
 			}
-			var id TopicID
-			rand.Read(id[:])
-			if _, err := q.Propose(&InitCluster{ClusterID: id.String()}, 5*time.Second); err != nil {
+			name := q.cfg.ClusterID
+			if name == "" {
+				var id TopicID
+				rand.Read(id[:])
+				name = id.String()
+			}
+			if _, err := q.Propose(&InitCluster{ClusterID: name}, 5*time.Second); err != nil {
 				q.log.Warn("could not name the cluster; the next leader will", "err", err)
 			}
 		}
@@ -298,7 +345,7 @@ func (q *Quorum) Controller() int32 {
 	return int32(n)
 }
 
-// Addr is the controller listener's bound address.
+// Addr is the controller listener's bound address (a name, for an in-memory transport).
 func (q *Quorum) Addr() string { return string(q.transport.LocalAddr()) }
 
 // Barrier waits until this node has applied everything committed before the call (a leader
@@ -317,7 +364,7 @@ func (q *Quorum) Close() error {
 	close(q.done)
 	err := q.raft.Shutdown().Error()
 	q.wg.Wait()
-	if cerr := q.transport.Close(); err == nil {
+	if cerr := q.closeTr(); err == nil {
 		err = cerr
 	}
 	if cerr := q.store.Close(); err == nil {
@@ -405,8 +452,12 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 // Release implements raft.FSMSnapshot.
 func (s *fsmSnapshot) Release() {}
 
-// slogWriter turns hclog's lines ("[LEVEL]  raft: message: k=v") into slog records.
-type slogWriter struct{ log *slog.Logger }
+// slogWriter turns hclog's lines ("[LEVEL]  raft: message: k=v") into slog records. A
+// warning containing routine, if set, is logged as information.
+type slogWriter struct {
+	log     *slog.Logger
+	routine string
+}
 
 func (w *slogWriter) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(p))
@@ -416,6 +467,9 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 			level, line = l, strings.TrimSpace(rest)
 			break
 		}
+	}
+	if level == slog.LevelWarn && w.routine != "" && strings.Contains(line, w.routine) {
+		level = slog.LevelInfo
 	}
 	w.log.Log(context.Background(), level, line, "component", "metadata-quorum")
 	return len(p), nil

@@ -2,11 +2,11 @@ package metadata
 
 import (
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"maps"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -16,40 +16,6 @@ import (
 
 // FileName is the metadata file's name inside the data directory.
 const FileName = "logd-metadata.json"
-
-// Errors returned by the store; the broker maps them to Kafka error codes.
-var (
-	ErrTopicExists       = errors.New("topic already exists")
-	ErrUnknownTopic      = errors.New("unknown topic")
-	ErrInvalidTopic      = errors.New("invalid topic name")
-	ErrInvalidPartitions = errors.New("invalid partition count")
-)
-
-// MaxPartitions bounds a topic's partition count.
-const MaxPartitions = 1 << 20
-
-// TopicID is a Kafka topic UUID.
-type TopicID [16]byte
-
-// String renders the id as Kafka does (URL-safe base64 without padding).
-func (id TopicID) String() string { return base64.RawURLEncoding.EncodeToString(id[:]) }
-
-// Topic is one topic's metadata.
-type Topic struct {
-	Name       string            `json:"name"`
-	ID         TopicID           `json:"id"`
-	Partitions int32             `json:"partitions"`
-	Configs    map[string]string `json:"configs,omitempty"` // only the overrides
-}
-
-func (t Topic) clone() Topic {
-	c := t
-	c.Configs = make(map[string]string, len(t.Configs))
-	for k, v := range t.Configs {
-		c.Configs[k] = v
-	}
-	return c
-}
 
 type state struct {
 	ClusterID string   `json:"cluster_id"`
@@ -107,7 +73,7 @@ func (s *Store) Topics() []Topic {
 	defer s.mu.Unlock()
 	out := make([]Topic, 0, len(s.byName))
 	for _, t := range s.byName {
-		out = append(out, t.clone())
+		out = append(out, cloneTopic(*t))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
@@ -121,7 +87,7 @@ func (s *Store) Topic(name string) (Topic, bool) {
 	if !ok {
 		return Topic{}, false
 	}
-	return t.clone(), true
+	return cloneTopic(*t), true
 }
 
 // TopicByID returns a topic by id.
@@ -132,23 +98,7 @@ func (s *Store) TopicByID(id TopicID) (Topic, bool) {
 	if !ok {
 		return Topic{}, false
 	}
-	return t.clone(), true
-}
-
-// ValidateTopicName applies Kafka's rules: 1-249 characters of [a-zA-Z0-9._-], not "." or "..".
-func ValidateTopicName(name string) error {
-	if name == "" || name == "." || name == ".." {
-		return fmt.Errorf("%w: %q", ErrInvalidTopic, name)
-	}
-	if len(name) > 249 {
-		return fmt.Errorf("%w: %q is longer than 249 characters", ErrInvalidTopic, name)
-	}
-	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: %q contains %q; use letters, digits, '.', '_' and '-'", ErrInvalidTopic, name, c)
-		}
-	}
-	return nil
+	return cloneTopic(*t), true
 }
 
 // CreateTopic adds a topic with a new id. configs holds the overrides (already validated).
@@ -181,7 +131,7 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]st
 		delete(s.byID, t.ID)
 		return Topic{}, err
 	}
-	return t.clone(), nil
+	return cloneTopic(*t), nil
 }
 
 // DeleteTopic removes a topic and returns what it was.
@@ -198,7 +148,7 @@ func (s *Store) DeleteTopic(name string) (Topic, error) {
 		s.byName[name], s.byID[t.ID] = t, t
 		return Topic{}, err
 	}
-	return t.clone(), nil
+	return cloneTopic(*t), nil
 }
 
 // SetPartitions grows a topic to total partitions.
@@ -253,4 +203,9 @@ func (s *Store) persistLocked() error {
 		return err
 	}
 	return vfs.WriteFileAtomic(s.fs, s.dir, s.path, data)
+}
+
+func cloneTopic(t Topic) Topic {
+	t.Configs = maps.Clone(t.Configs)
+	return t
 }
