@@ -45,8 +45,8 @@
 // By default each benchmark builds cmd/logd and runs `logd serve` as a child process, so the
 // broker's CPU (utime+stime from /proc/PID/stat), resident memory (VmRSS) and startup time are
 // the broker's alone, not shared with the generator. -inproc runs the broker inside the test
-// binary instead (broker.New + net/server on 127.0.0.1), which is what `go test -cpuprofile`
-// needs to profile it:
+// binary instead (a single-node cluster.Node + net/server on 127.0.0.1), which is what
+// `go test -cpuprofile` needs to profile it:
 //
 //	make bench-socket                                   # every benchmark, -count=5, bench-socket.out
 //	go test -run '^$' -bench 'Produce/1KB-6p-acks1' -inproc -cpuprofile cpu.out ./bench

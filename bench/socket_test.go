@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/cluster"
 	"github.com/logd/logd/net/server"
 	"github.com/logd/logd/perf/loadgen"
 )
@@ -318,21 +319,24 @@ func startInproc(tb testing.TB, t *target, dir string) *target {
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	port, _ := strconv.Atoi(t.addr[strings.LastIndexByte(t.addr, ':')+1:])
 	cfg.AdvertisedPort = int32(port)
-	br, err := broker.New(cfg)
+	node, err := cluster.Start(cluster.Config{Broker: cfg})
 	if err != nil {
 		tb.Fatal(err)
 	}
+	<-node.Ready()
+	br := node.Broker()
 	srv := server.New(server.Config{HeaderVersion: broker.HeaderVersion}, br)
 	if err := srv.Start(t.addr); err != nil {
-		br.Close()
+		node.Close()
 		tb.Fatal(err)
 	}
 	t.stop = sync.OnceFunc(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		br.BeginShutdown()
 		srv.Shutdown(ctx)
-		if err := br.Close(); err != nil {
-			tb.Errorf("broker close: %v", err)
+		if err := node.Close(); err != nil {
+			tb.Errorf("node close: %v", err)
 		}
 	})
 	return t

@@ -31,7 +31,7 @@ import (
 //
 // acks=0 appends the same way and sends no response at all.
 //
-// Replicated (Config.Replicated): a partition not led here is NOT_LEADER_OR_FOLLOWER; a led one
+// Leadership: a partition not led here is NOT_LEADER_OR_FOLLOWER; a led one
 // appends through its replication.LeaderPartition (stamped with the leader epoch; acks=all
 // refused with NOT_ENOUGH_REPLICAS below min.insync.replicas), and acks=all waits, after the
 // sync, until the high watermark passes the batch (TimeoutMs bounds it). A wait that ends
@@ -105,7 +105,7 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 				continue
 			}
 			p.BaseOffset, p.LogAppendTime, p.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
-			if lp != nil && req.Acks == -1 {
+			if req.Acks == -1 {
 				repWaits = append(repWaits, replicatedWait{ti, pi, lp, res.LastOffset})
 			}
 			if !syncAll && !res.MustSync {
@@ -159,7 +159,7 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	if req.Acks == 0 {
 		return nil, nil
 	}
-	if b.cluster != nil && v >= 10 {
+	if v >= 10 {
 		b.addProduceLeaders(resp)
 	}
 	return resp, nil
@@ -197,8 +197,8 @@ func (b *Broker) addProduceLeaders(resp *kmsg.ProduceResponse) {
 	}
 }
 
-// produceOne validates and appends one partition's records. On a replicated broker it appends
-// through the partition's leader state, which it returns.
+// produceOne validates and appends one partition's records through the partition's leader
+// state, which it returns.
 func (b *Broker) produceOne(v, acks int16, topic string, partition int32, records []byte) (*partition, *replication.LeaderPartition, engine.AppendResult, error) {
 	if topic == offsetsTopic {
 		return nil, nil, engine.AppendResult{}, errInternalTopic // only the group coordinator writes it
@@ -227,12 +227,7 @@ func (b *Broker) produceOne(v, acks int16, topic string, partition int32, record
 	case h.IsTransactional():
 		return nil, nil, engine.AppendResult{}, kerr.InvalidTxnState
 	}
-	var res engine.AppendResult
-	if lp != nil {
-		res, err = lp.Append(records, acks)
-	} else {
-		res, err = part.log.Append(records, engine.AppendOptions{LeaderEpoch: leaderEpoch})
-	}
+	res, err := lp.Append(records, acks)
 	if err == nil && !res.Duplicate {
 		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
 	}

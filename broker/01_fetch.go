@@ -34,17 +34,13 @@ import (
 //     epoch 0, librdkafka does not use sessions. A request naming a session (id != 0 or epoch
 //     > 0) gets FETCH_SESSION_ID_NOT_FOUND, which clients answer with a full fetch.
 //     ForgottenTopics only matter inside a session and are ignored;
-//   - follower fetches (replica id >= 0; v15+ ReplicaState.ID) get NOT_LEADER_OR_FOLLOWER on a
-//     single node. With Config.Replicated, a partition not led here is NOT_LEADER_OR_FOLLOWER
-//     for everyone, CurrentLeaderEpoch is checked against the led epoch, and a follower's
-//     fetch first tells the partition's LeaderPartition its fetch offset (which may move the
-//     high watermark), then reads up to the log end instead of the high watermark.
+//   - a partition not led here is NOT_LEADER_OR_FOLLOWER for everyone, CurrentLeaderEpoch is
+//     checked against the led epoch, and a follower's fetch (replica id >= 0; v15+
+//     ReplicaState.ID) first tells the partition's LeaderPartition its fetch offset (which may
+//     move the high watermark), then reads up to the log end instead of the high watermark.
 func init() {
 	register(api{key: int16(kmsg.Fetch), min: 4, max: 16, raw: handleFetch})
 }
-
-// leaderEpoch is the leader epoch of every partition of a single-node broker.
-const leaderEpoch = 0
 
 // checkLeaderEpoch applies Kafka's CurrentLeaderEpoch check against the epoch this broker
 // leads in (ours): -1 (or any negative) skips it, a newer epoch than ours is
@@ -81,10 +77,10 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		var ok bool
 		var unknown int16
 		if v >= 13 {
-			t, ok = b.meta.TopicByID(rt.TopicID)
+			t, ok = b.cluster.TopicByID(rt.TopicID)
 			unknown = kerr.UnknownTopicID.Code
 		} else {
-			t, ok = b.meta.Topic(rt.Topic)
+			t, ok = b.cluster.Topic(rt.Topic)
 			unknown = kerr.UnknownTopicOrPartition.Code
 		}
 		ft := fetchTopic{name: rt.Topic, id: rt.TopicID, parts: make([]fetchPartition, len(rt.Partitions))}
@@ -99,13 +95,9 @@ func handleFetch(b *Broker, c *call) *server.Response {
 			switch {
 			case !ok:
 				fp.errorCode = unknown
-			case !b.cfg.Replicated && replicaID >= 0:
-				fp.errorCode = kerr.NotLeaderForPartition.Code
-			case !b.cfg.Replicated && v >= 9 && checkLeaderEpoch(rp.CurrentLeaderEpoch, leaderEpoch) != 0:
-				fp.errorCode = checkLeaderEpoch(rp.CurrentLeaderEpoch, leaderEpoch)
 			default:
 				part, err := b.partition(t.Name, rp.Partition)
-				if err == nil && b.cfg.Replicated {
+				if err == nil {
 					fp.replica = replicaID >= 0
 					fp.errorCode = b.checkReplicatedFetch(part, v, replicaID, rp)
 				}
@@ -120,7 +112,7 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		}
 		r.topics = append(r.topics, ft)
 	}
-	if b.cluster != nil && v >= fetchFlexibleFrom {
+	if v >= fetchFlexibleFrom {
 		b.addFetchLeaders(r)
 	}
 
@@ -184,7 +176,7 @@ func (b *Broker) addFetchLeaders(r *fetchResponse) {
 		t := &r.topics[ti]
 		name := t.name
 		if r.version >= 13 {
-			topic, ok := b.meta.TopicByID(t.id)
+			topic, ok := b.cluster.TopicByID(t.id)
 			if !ok {
 				continue
 			}
@@ -213,9 +205,9 @@ func (b *Broker) addFetchLeaders(r *fetchResponse) {
 	}
 }
 
-// checkReplicatedFetch applies the leader checks of a replicated broker to one partition of a
-// fetch and, for a follower's fetch, reports its fetch offset to the partition's leader state.
-// It returns the partition's error code.
+// checkReplicatedFetch applies the leader checks to one partition of a fetch and, for a
+// follower's fetch, reports its fetch offset to the partition's leader state. It returns the
+// partition's error code.
 func (b *Broker) checkReplicatedFetch(part *partition, v int16, replicaID int32, rp *kmsg.FetchRequestTopicPartition) int16 {
 	epoch, lp, code := b.leaderEpochOf(part)
 	if code != 0 {

@@ -50,18 +50,16 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 			p := &t.Partitions[pi]
 			p.Default()
 			p.Partition = rp.Partition
-			epoch := int32(leaderEpoch)
-			if b.cfg.Replicated {
-				code := int16(0)
-				if part, err := b.partition(rt.Topic, rp.Partition); err != nil {
-					code = errorCode(err)
-				} else {
-					epoch, _, code = b.leaderEpochOf(part)
-				}
-				if code != 0 {
-					p.ErrorCode = code
-					continue
-				}
+			var epoch int32
+			code := int16(0)
+			if part, err := b.partition(rt.Topic, rp.Partition); err != nil {
+				code = errorCode(err)
+			} else {
+				epoch, _, code = b.leaderEpochOf(part)
+			}
+			if code != 0 {
+				p.ErrorCode = code
+				continue
 			}
 			if v >= 4 {
 				if code := checkLeaderEpoch(rp.CurrentLeaderEpoch, epoch); code != 0 {

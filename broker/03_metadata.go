@@ -21,28 +21,23 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.MetadataRequest)
 	v := c.version()
 	resp := kmsg.NewPtrMetadataResponse()
-	clusterID := b.meta.ClusterID()
+	clusterID := b.cluster.ClusterID()
 	resp.ClusterID = &clusterID
-	if b.cluster == nil {
-		resp.Brokers = []kmsg.MetadataResponseBroker{{NodeID: b.cfg.NodeID, Host: b.cfg.AdvertisedHost, Port: b.cfg.AdvertisedPort}}
-		resp.ControllerID = b.cfg.NodeID
-	} else {
-		for _, br := range b.cluster.Brokers() {
-			mb := kmsg.NewMetadataResponseBroker()
-			mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
-			if br.Rack != "" {
-				mb.Rack = kmsg.StringPtr(br.Rack)
-			}
-			resp.Brokers = append(resp.Brokers, mb)
+	for _, br := range b.cluster.Brokers() {
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		if br.Rack != "" {
+			mb.Rack = kmsg.StringPtr(br.Rack)
 		}
-		resp.ControllerID = b.cluster.ControllerID()
+		resp.Brokers = append(resp.Brokers, mb)
 	}
+	resp.ControllerID = b.cluster.ControllerID()
 
 	// v0: an empty list means all topics; v1+: a null list means all, an empty one none.
 	all := req.Topics == nil || (v == 0 && len(req.Topics) == 0)
 	var topics []metadata.Topic
 	if all {
-		topics = b.meta.Topics()
+		topics = b.cluster.Topics()
 		for _, t := range topics {
 			resp.Topics = append(resp.Topics, b.metadataTopic(t))
 		}
@@ -54,17 +49,17 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 		var ok bool
 		switch {
 		case rt.Topic != nil:
-			t, ok = b.meta.Topic(*rt.Topic)
+			t, ok = b.cluster.Topic(*rt.Topic)
 			if !ok && autoCreate {
 				_, err := b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
 				if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
 					resp.Topics = append(resp.Topics, metadataTopicError(rt, errorCode(err)))
 					continue
 				}
-				t, ok = b.meta.Topic(*rt.Topic)
+				t, ok = b.cluster.Topic(*rt.Topic)
 			}
 		case rt.TopicID != [16]byte{}:
-			t, ok = b.meta.TopicByID(rt.TopicID)
+			t, ok = b.cluster.TopicByID(rt.TopicID)
 		}
 		if !ok {
 			code := kerr.UnknownTopicOrPartition.Code
@@ -93,32 +88,19 @@ func (b *Broker) metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
 	mt.TopicID = t.ID
 	mt.IsInternal = name == offsetsTopic // listed like Kafka, marked internal
 	mt.AuthorizedOperations = topicAuthorizedOperationsUnknown
-	if b.cluster != nil {
-		live := map[int32]bool{}
-		for _, br := range b.cluster.Brokers() {
-			live[br.ID] = true
-		}
-		for p := int32(0); p < t.Partitions; p++ {
-			mt.Partitions = append(mt.Partitions, b.clusterMetadataPartition(name, p, live))
-		}
-		return mt
+	live := map[int32]bool{}
+	for _, br := range b.cluster.Brokers() {
+		live[br.ID] = true
 	}
-	nodes := []int32{b.cfg.NodeID}
 	for p := int32(0); p < t.Partitions; p++ {
-		mp := kmsg.NewMetadataResponseTopicPartition()
-		mp.Partition = p
-		mp.Leader = b.cfg.NodeID
-		mp.LeaderEpoch = 0
-		mp.Replicas = nodes
-		mp.ISR = nodes
-		mt.Partitions = append(mt.Partitions, mp)
+		mt.Partitions = append(mt.Partitions, b.metadataPartition(name, p, live))
 	}
 	return mt
 }
 
-// clusterMetadataPartition describes a cluster's partition: its leader (LEADER_NOT_AVAILABLE
+// metadataPartition describes a partition: its leader (LEADER_NOT_AVAILABLE
 // without one), leader epoch, replicas, ISR, and the replicas on brokers not live.
-func (b *Broker) clusterMetadataPartition(topic string, p int32, live map[int32]bool) kmsg.MetadataResponseTopicPartition {
+func (b *Broker) metadataPartition(topic string, p int32, live map[int32]bool) kmsg.MetadataResponseTopicPartition {
 	mp := kmsg.NewMetadataResponseTopicPartition()
 	mp.Partition = p
 	pa, ok := b.cluster.Partition(topic, p)

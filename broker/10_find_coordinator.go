@@ -5,12 +5,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// FindCoordinator: versions 0-6 (v4+ batches keys). On a single node every group's
-// coordinator is this node (it leads every __consumer_offsets partition); the first group key
-// creates and loads __consumer_offsets (waiting for a load in progress). In a cluster it is
-// the leader of the key's __consumer_offsets partition, created by the first group key
-// (groups.go). Transactions are not
-// implemented: their keys are answered COORDINATOR_NOT_AVAILABLE with a message. The API is
+// FindCoordinator: versions 0-6 (v4+ batches keys). A group's coordinator is the leader of the
+// key's __consumer_offsets partition (on a single node, this node), the topic created by the
+// first group key (groups.go). Transactions are not implemented: their keys are answered COORDINATOR_NOT_AVAILABLE with a message. The API is
 // advertised from v0: librdkafka enables LZ4 only when FindCoordinator v0 is (without it kcat
 // and confluent-kafka send lz4 batches uncompressed).
 func init() {
@@ -22,13 +19,7 @@ const noTxnCoordinatorMessage = "logd does not implement transactions yet"
 // coordinatorFor answers one key: node, host, port, error code and message.
 func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
 	if keyType == 0 { // group
-		if b.cluster != nil {
-			return b.clusterCoordinatorNode(key)
-		}
-		if _, err := b.loadCoordinator(true); err != nil {
-			return -1, "", -1, err.Code, nil
-		}
-		return b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort, 0, nil
+		return b.coordinatorNode(key)
 	}
 	m := noTxnCoordinatorMessage
 	if keyType != 1 {

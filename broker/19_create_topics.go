@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,12 +47,9 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		if err == nil {
 			st.TopicID = t.ID // zero when validating only, as in Kafka
 			st.NumPartitions = t.Partitions
-			st.ReplicationFactor = 1
-			if b.cluster != nil {
-				st.ReplicationFactor = rt.ReplicationFactor
-				if pa, ok := b.cluster.Partition(t.Name, 0); ok {
-					st.ReplicationFactor = int16(len(pa.Replicas))
-				}
+			st.ReplicationFactor = rt.ReplicationFactor
+			if pa, ok := b.cluster.Partition(t.Name, 0); ok {
+				st.ReplicationFactor = int16(len(pa.Replicas))
 			}
 			for _, e := range topicConfigEntries(b.cfg.LogDefaults, t.Configs, nil) {
 				ce := kmsg.NewCreateTopicsResponseTopicConfig()
@@ -72,7 +70,7 @@ func (b *Broker) createTopicFromRequest(rt *kmsg.CreateTopicsRequestTopic, valid
 	if err := metadata.ValidateTopicName(rt.Topic); err != nil {
 		return metadata.Topic{}, err
 	}
-	if _, ok := b.meta.Topic(rt.Topic); ok {
+	if _, ok := b.cluster.Topic(rt.Topic); ok {
 		return metadata.Topic{}, fmt.Errorf("%w: %q", metadata.ErrTopicExists, rt.Topic)
 	}
 	partitions, err := b.newTopicPartitions(rt)
@@ -100,7 +98,7 @@ func (b *Broker) createTopicFromRequest(rt *kmsg.CreateTopicsRequestTopic, valid
 }
 
 // newTopicPartitions resolves a new topic's partition count from its count or its replica
-// assignment. logd runs a single broker, so the only replica set is [this node].
+// assignment (checked against the live brokers: checkReplicas).
 func (b *Broker) newTopicPartitions(rt *kmsg.CreateTopicsRequestTopic) (int32, error) {
 	if len(rt.ReplicaAssignment) > 0 {
 		if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 {
@@ -108,12 +106,13 @@ func (b *Broker) newTopicPartitions(rt *kmsg.CreateTopicsRequestTopic) (int32, e
 		}
 		n := int32(len(rt.ReplicaAssignment))
 		seen := make([]bool, n)
+		rf := len(rt.ReplicaAssignment[0].Replicas)
 		for _, a := range rt.ReplicaAssignment {
 			if a.Partition < 0 || a.Partition >= n || seen[a.Partition] {
 				return 0, refuse(kerr.InvalidReplicaAssignment, "the assignment must list partitions 0 to %d once each", n-1)
 			}
 			seen[a.Partition] = true
-			if err := b.checkReplicas(a.Partition, a.Replicas); err != nil {
+			if err := b.checkReplicas(a.Partition, a.Replicas, rf); err != nil {
 				return 0, err
 			}
 		}
@@ -132,24 +131,40 @@ func (b *Broker) newTopicPartitions(rt *kmsg.CreateTopicsRequestTopic) (int32, e
 	case rf == -1 || rf == 1:
 	case rf <= 0:
 		return 0, refuse(kerr.InvalidReplicationFactor, "replication factor %d: it must be at least 1, or -1 for the broker default", rf)
-	case b.cluster != nil:
-		// The controller places the replicas, or refuses more than there are brokers.
-	default:
-		return 0, refuse(kerr.InvalidReplicationFactor, "replication factor %d: logd runs a single broker; replication comes with clustering", rf)
 	}
+	// The controller places the replicas, or refuses more than there are brokers.
 	return n, nil
 }
 
-// checkReplicas accepts a single node's partition's replica list only if it is exactly
-// [this node]; a cluster's controller checks the lists against its brokers.
-func (b *Broker) checkReplicas(p int32, replicas []int32) error {
-	if b.cluster != nil {
-		return nil // the controller checks them against the registered brokers
+// checkReplicas checks partition p's explicit replica list: rf replicas (the topic's
+// replication factor), no broker twice, every one a live broker. The controller checks the
+// list again against the registered brokers when it applies it.
+func (b *Broker) checkReplicas(p int32, replicas []int32, rf int) error {
+	if len(replicas) == 0 {
+		return refuse(kerr.InvalidReplicaAssignment, "partition %d: the replica list is empty", p)
 	}
-	if len(replicas) == 1 && replicas[0] == b.cfg.NodeID {
-		return nil
+	if len(replicas) != rf {
+		return refuse(kerr.InvalidReplicaAssignment, "partition %d: %d replicas %v, but the topic's replication factor is %d: every partition needs as many", p, len(replicas), replicas, rf)
 	}
-	return refuse(kerr.InvalidReplicaAssignment, "partition %d: replicas %v: logd runs a single broker (node %d); replication comes with clustering", p, replicas, b.cfg.NodeID)
+	live := b.cluster.Brokers()
+	for i, r := range replicas {
+		if slices.Contains(replicas[:i], r) {
+			return refuse(kerr.InvalidReplicaAssignment, "partition %d: replicas %v list broker %d twice", p, replicas, r)
+		}
+		if !slices.ContainsFunc(live, func(br metadata.BrokerRegistration) bool { return br.ID == r }) {
+			return refuse(kerr.InvalidReplicaAssignment, "partition %d: replica %d is not a live broker (live: %v)", p, r, brokerIDs(live))
+		}
+	}
+	return nil
+}
+
+// brokerIDs lists brokers' ids, for messages.
+func brokerIDs(brs []metadata.BrokerRegistration) []int32 {
+	ids := make([]int32, len(brs))
+	for i, br := range brs {
+		ids[i] = br.ID
+	}
+	return ids
 }
 
 // checkNewTopic validates a topic about to be created. REQUIRES: b.admin held.
@@ -160,13 +175,13 @@ func (b *Broker) checkNewTopic(name string, partitions int32, configs map[string
 	if partitions <= 0 || partitions > metadata.MaxPartitions {
 		return refuse(kerr.InvalidPartitions, "partition count %d must be between 1 and %d", partitions, metadata.MaxPartitions)
 	}
-	if _, ok := b.meta.Topic(name); ok {
+	if _, ok := b.cluster.Topic(name); ok {
 		return fmt.Errorf("%w: %q", metadata.ErrTopicExists, name)
 	}
 	// Kafka refuses names that differ only in '.' versus '_': they collide in metric names.
 	if strings.ContainsAny(name, "._") {
 		key := strings.ReplaceAll(name, ".", "_")
-		for _, t := range b.meta.Topics() {
+		for _, t := range b.cluster.Topics() {
 			if strings.ReplaceAll(t.Name, ".", "_") == key {
 				return refuse(kerr.InvalidTopicException, "topic %q collides with existing topic %q: '.' and '_' are the same in metric names", name, t.Name)
 			}

@@ -1,13 +1,9 @@
 package broker
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
 )
 
@@ -62,7 +58,7 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 		case rt.TopicID == [16]byte{}:
 			err = refuse(kerr.InvalidRequest, "neither a topic name nor a topic id was given")
 		default:
-			if found, ok := b.meta.TopicByID(rt.TopicID); ok {
+			if found, ok := b.cluster.TopicByID(rt.TopicID); ok {
 				t, err = b.deleteTopicLocked(found.Name)
 			} else {
 				err = refuse(kerr.UnknownTopicID, "unknown topic id %s", metadata.TopicID(rt.TopicID))
@@ -78,35 +74,18 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// deleteTopicLocked deletes a topic: its metadata, then its open partitions, then every
-// partition's log and directory (opened or not). Once the metadata is gone no partition of
-// the topic can be opened (Broker.partition checks under b.mu), and b.admin keeps the name
-// from being reused before the directories are gone. It returns the deleted topic even when
-// removing a log failed. REQUIRES: b.admin held.
+// deleteTopicLocked deletes a topic's metadata and returns what it was. Every replica, this
+// one too, then removes its partitions' logs when the deletion reaches its metadata listener
+// (RemoveTopic); once the metadata is gone no partition of the topic can be opened
+// (Broker.partition checks under openMu). REQUIRES: b.admin held.
 func (b *Broker) deleteTopicLocked(name string) (metadata.Topic, error) {
 	if name == offsetsTopic {
 		return metadata.Topic{}, errInternalTopic // the group coordinator's log
 	}
-	t, err := b.meta.DeleteTopic(name)
+	t, err := b.cluster.DeleteTopic(name)
 	if err != nil {
 		return metadata.Topic{}, err
 	}
-	if b.cluster != nil {
-		// Every replica, this one too, removes its logs when the deletion reaches it.
-		return t, nil
-	}
-	b.dropPartitions(name, t.Partitions)
-	b.metrics.ForgetTopic(name)
-	var first error
-	for p := int32(0); p < t.Partitions; p++ {
-		tp := engine.TopicPartition{Topic: name, Partition: p}
-		if err := b.eng.DeleteLog(tp); err != nil && !errors.Is(err, engine.ErrUnknownPartition) {
-			b.log.Error("deleted topic, but could not remove a partition's log", "partition", tp.String(), "err", err)
-			if first == nil {
-				first = fmt.Errorf("topic %q deleted, but removing partition %d's log failed: %w", name, p, err)
-			}
-		}
-	}
 	b.log.Info("deleted topic", "topic", name, "partitions", t.Partitions, "id", t.ID.String())
-	return t, first
+	return t, nil
 }

@@ -52,20 +52,12 @@ func handleInitProducerID(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// allocateProducerID hands out a new producer id: from the data directory's blocks on a
-// single node, from the controller's in a cluster.
+// allocateProducerID hands out a new producer id, from blocks the controller reserves.
 func (b *Broker) allocateProducerID() (int64, error) {
-	if b.cluster != nil {
-		return b.pids.allocateClustered(b.cluster)
-	}
-	return b.pids.allocate(b.cfg.FS, b.cfg.DataDir)
+	return b.pids.allocate(b.cluster)
 }
 
-// producerIDIssued reports whether id was ever handed out (by this node, or in a cluster by
-// any broker).
+// producerIDIssued reports whether id was ever handed out (by any broker of the cluster).
 func (b *Broker) producerIDIssued(id int64) (bool, error) {
-	if b.cluster != nil {
-		return b.cluster.ProducerIDIssued(id), nil
-	}
-	return b.pids.issued(b.cfg.FS, b.cfg.DataDir, id)
+	return b.cluster.ProducerIDIssued(id), nil
 }

@@ -7,8 +7,9 @@ import (
 	"github.com/logd/logd/metadata"
 )
 
-// CreatePartitions: versions 0-3 (v2+ flexible). Topics only grow; an assignment, if given,
-// must place each new partition on this node alone.
+// CreatePartitions: versions 0-3 (v2+ flexible). Topics only grow. An assignment, if given,
+// names the replicas of each new partition (as many as the topic's replication factor, live
+// brokers, none twice); without one the controller places them like the first ones.
 func init() {
 	register(api{key: int16(kmsg.CreatePartitions), min: 0, max: 3, handle: handleCreatePartitions})
 }
@@ -42,10 +43,10 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// createPartitionsLocked grows a topic to rt.Count partitions and creates their logs.
-// REQUIRES: b.admin held.
+// createPartitionsLocked grows a topic to rt.Count partitions (each replica creates its logs
+// when the metadata reaches it). REQUIRES: b.admin held.
 func (b *Broker) createPartitionsLocked(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
-	t, ok := b.meta.Topic(rt.Topic)
+	t, ok := b.cluster.Topic(rt.Topic)
 	if !ok {
 		return errNoTopic(rt.Topic)
 	}
@@ -60,25 +61,28 @@ func (b *Broker) createPartitionsLocked(rt *kmsg.CreatePartitionsRequestTopic, v
 	case rt.Count > metadata.MaxPartitions:
 		return refuse(kerr.InvalidPartitions, "partition count %d is above logd's limit %d", rt.Count, metadata.MaxPartitions)
 	}
+	var assignment [][]int32
 	if rt.Assignment != nil {
 		if added := rt.Count - t.Partitions; int32(len(rt.Assignment)) != added {
 			return refuse(kerr.InvalidReplicaAssignment, "%d partitions are added but %d assignments were given", added, len(rt.Assignment))
 		}
+		rf := 0
+		if pa, ok := b.cluster.Partition(rt.Topic, 0); ok {
+			rf = len(pa.Replicas) - len(pa.Adding) // not counting a reassignment's extra replicas
+		}
 		for i, a := range rt.Assignment {
-			if err := b.checkReplicas(t.Partitions+int32(i), a.Replicas); err != nil {
+			if err := b.checkReplicas(t.Partitions+int32(i), a.Replicas, rf); err != nil {
 				return err
 			}
+			assignment = append(assignment, a.Replicas)
 		}
 	}
 	if validateOnly {
 		return nil
 	}
-	if err := b.meta.SetPartitions(rt.Topic, rt.Count); err != nil {
+	if err := b.cluster.SetPartitions(rt.Topic, rt.Count, assignment); err != nil {
 		return err
 	}
 	b.log.Info("added partitions", "topic", rt.Topic, "from", t.Partitions, "to", rt.Count)
-	if b.cluster == nil {
-		b.openPartitionsAsync(rt.Topic, t.Partitions, rt.Count)
-	}
 	return nil
 }

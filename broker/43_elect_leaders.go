@@ -15,7 +15,7 @@ import (
 //
 // Only the active controller elects (admin clients send it there); any other node answers
 // NOT_CONTROLLER per partition, and at the top level from v1, so a client looks the
-// controller up again. A single node always leads its partitions: ELECTION_NOT_NEEDED.
+// controller up again. A single node leads its partitions already: ELECTION_NOT_NEEDED.
 func init() {
 	register(api{key: int16(kmsg.ElectLeaders), min: 0, max: 2, handle: handleElectLeaders})
 }
@@ -43,7 +43,7 @@ func handleElectLeaders(b *Broker, c *call) (kmsg.Response, error) {
 		}
 	}
 	if all {
-		for _, t := range b.meta.Topics() {
+		for _, t := range b.cluster.Topics() {
 			for p := int32(0); p < t.Partitions; p++ {
 				add(tp{t.Name, p})
 			}
@@ -62,7 +62,7 @@ func handleElectLeaders(b *Broker, c *call) (kmsg.Response, error) {
 	switch {
 	case typ != metadata.ElectPreferred && typ != metadata.ElectUnclean:
 		common = refuse(kerr.InvalidRequest, "unknown election type %d: 0 is preferred, 1 unclean", typ)
-	case b.cluster != nil:
+	default:
 		ctl, common = b.activeController()
 	}
 	if common != nil && c.version() >= 1 {
@@ -75,8 +75,6 @@ func handleElectLeaders(b *Broker, c *call) (kmsg.Response, error) {
 		switch {
 		case common != nil:
 			err = common
-		case b.cluster == nil:
-			err = b.electSingleNode(k.topic, k.p)
 		default:
 			err = b.electLeader(ctl, typ, k.topic, k.p)
 		}
@@ -96,15 +94,6 @@ func handleElectLeaders(b *Broker, c *call) (kmsg.Response, error) {
 		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, sp)
 	}
 	return resp, nil
-}
-
-// electSingleNode answers an election on a single node: it leads every partition it has.
-func (b *Broker) electSingleNode(topic string, p int32) error {
-	t, ok := b.meta.Topic(topic)
-	if !ok || p < 0 || p >= t.Partitions {
-		return refuse(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, p)
-	}
-	return refuse(kerr.ElectionNotNeeded, "this single node leads %s-%d", topic, p)
 }
 
 // electLeader runs one election on the active controller. A partition whose leader is

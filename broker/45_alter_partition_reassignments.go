@@ -16,7 +16,7 @@ import (
 // if there is none).
 //
 // Only the active controller reassigns; any other node answers NOT_CONTROLLER at the top
-// level. A single node can only "move" a partition onto itself: a no-op.
+// level. On a single node the only replica a partition can move to is that node.
 func init() {
 	register(api{key: int16(kmsg.AlterPartitionAssignments), min: 0, max: 1, handle: handleAlterPartitionAssignments})
 }
@@ -26,24 +26,16 @@ func handleAlterPartitionAssignments(b *Broker, c *call) (kmsg.Response, error) 
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	allowRF := c.version() < 1 || req.AllowReplicationFactorChange
 	resp.AllowReplicationFactorChange = allowRF
-	var ctl ControllerService
-	if b.cluster != nil {
-		var err error
-		if ctl, err = b.activeController(); err != nil {
-			resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
-			return resp, nil
-		}
+	ctl, err := b.activeController()
+	if err != nil {
+		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+		return resp, nil
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		st.Topic = rt.Topic
 		for _, rp := range rt.Partitions {
-			var err error
-			if b.cluster == nil {
-				err = b.reassignSingleNode(rt.Topic, rp.Partition, rp.Replicas)
-			} else {
-				err = b.reassign(ctl, rt.Topic, rp.Partition, rp.Replicas, allowRF)
-			}
+			err := b.reassign(ctl, rt.Topic, rp.Partition, rp.Replicas, allowRF)
 			sp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 			sp.Partition, sp.ErrorCode, sp.ErrorMessage = rp.Partition, errorCode(err), errorMessage(err)
 			st.Partitions = append(st.Partitions, sp)
@@ -51,21 +43,6 @@ func handleAlterPartitionAssignments(b *Broker, c *call) (kmsg.Response, error) 
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
-}
-
-// reassignSingleNode answers a reassignment on a single node: every partition lives on this
-// node alone, so moving it there again changes nothing and nothing else is possible.
-func (b *Broker) reassignSingleNode(topic string, p int32, replicas []int32) error {
-	t, ok := b.meta.Topic(topic)
-	switch {
-	case !ok || p < 0 || p >= t.Partitions:
-		return refuse(kerr.UnknownTopicOrPartition, "partition %s-%d does not exist", topic, p)
-	case replicas == nil:
-		return refuse(kerr.NoReassignmentInProgress, "partition %s-%d is not being reassigned", topic, p)
-	case len(replicas) != 1 || replicas[0] != b.cfg.NodeID:
-		return refuse(kerr.InvalidReplicaAssignment, "replicas %v: this single node (%d) is the only broker", replicas, b.cfg.NodeID)
-	}
-	return nil
 }
 
 // reassign starts (or, with nil replicas, cancels) one partition's reassignment on the active

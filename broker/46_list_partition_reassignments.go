@@ -13,8 +13,7 @@ import (
 // removed. A null topic list means every partition; partitions not being reassigned, and
 // unknown ones, are left out, as in Kafka.
 //
-// Served by the active controller (any other node answers NOT_CONTROLLER). A single node never
-// reassigns: the list is empty.
+// Served by the active controller (any other node answers NOT_CONTROLLER).
 func init() {
 	register(api{key: int16(kmsg.ListPartitionReassignments), min: 0, max: 0, handle: handleListPartitionReassignments})
 }
@@ -22,9 +21,6 @@ func init() {
 func handleListPartitionReassignments(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
-	if b.cluster == nil {
-		return resp, nil
-	}
 	if _, err := b.activeController(); err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil
@@ -52,7 +48,7 @@ func handleListPartitionReassignments(b *Broker, c *call) (kmsg.Response, error)
 		}
 	}
 	if req.Topics == nil {
-		for _, t := range b.meta.Topics() {
+		for _, t := range b.cluster.Topics() {
 			all := make([]int32, t.Partitions)
 			for p := range all {
 				all[p] = int32(p)

@@ -5,8 +5,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// DescribeCluster: versions 0-2. logd is a single node: it is the whole cluster and its
-// controller. Only the brokers endpoint type (1) is served, as on Kafka's broker listeners;
+// DescribeCluster: versions 0-2. The live brokers and the active controller, from the
+// cluster's metadata. Only the brokers endpoint type (1) is served, as on Kafka's broker listeners;
 // asking for controllers (2) is UNSUPPORTED_ENDPOINT_TYPE. No ACLs exist, so authorized
 // operations are always "not provided" (INT32_MIN).
 func init() {
@@ -25,22 +25,15 @@ func handleDescribeCluster(b *Broker, c *call) (kmsg.Response, error) {
 		resp.ErrorMessage = kmsg.StringPtr("logd serves the brokers endpoint type (1) only")
 		return resp, nil
 	}
-	resp.ClusterID = b.meta.ClusterID()
-	if b.cluster == nil {
-		resp.ControllerID = b.cfg.NodeID
+	resp.ClusterID = b.cluster.ClusterID()
+	resp.ControllerID = b.cluster.ControllerID()
+	for _, r := range b.cluster.Brokers() {
 		br := kmsg.NewDescribeClusterResponseBroker()
-		br.NodeID, br.Host, br.Port = b.cfg.NodeID, b.cfg.AdvertisedHost, b.cfg.AdvertisedPort
-		resp.Brokers = []kmsg.DescribeClusterResponseBroker{br}
-	} else {
-		resp.ControllerID = b.cluster.ControllerID()
-		for _, r := range b.cluster.Brokers() {
-			br := kmsg.NewDescribeClusterResponseBroker()
-			br.NodeID, br.Host, br.Port = r.ID, r.Host, r.Port
-			if r.Rack != "" {
-				br.Rack = kmsg.StringPtr(r.Rack)
-			}
-			resp.Brokers = append(resp.Brokers, br)
+		br.NodeID, br.Host, br.Port = r.ID, r.Host, r.Port
+		if r.Rack != "" {
+			br.Rack = kmsg.StringPtr(r.Rack)
 		}
+		resp.Brokers = append(resp.Brokers, br)
 	}
 	resp.ClusterAuthorizedOperations = topicAuthorizedOperationsUnknown
 	return resp, nil

@@ -175,7 +175,7 @@ func TestCreateTopics(t *testing.T) {
 		{name: strings.Repeat("a", 250), p: 1, rf: 1, want: kerr.InvalidTopicException},
 		{name: "orders", p: 1, rf: 1, want: kerr.TopicAlreadyExists},
 		{name: "zero", p: 0, rf: 1, want: kerr.InvalidPartitions},
-		{name: "rf3", p: 1, rf: 3, want: kerr.InvalidReplicationFactor, msg: "logd runs a single broker; replication comes with clustering"},
+		{name: "rf3", p: 1, rf: 3, want: kerr.InvalidReplicationFactor, msg: "invalid replication factor: 3, with 1 eligible brokers"},
 		{name: "rf0", p: 1, rf: 0, want: kerr.InvalidReplicationFactor},
 		{name: "unknown-config", p: 1, rf: 1, configs: map[string]*string{"no.such.config": kmsg.StringPtr("1")}, want: kerr.InvalidConfig, msg: `"no.such.config"`},
 		{name: "bad-value", p: 1, rf: 1, configs: map[string]*string{"retention.ms": kmsg.StringPtr("soon")}, want: kerr.InvalidConfig, msg: "retention.ms"},
@@ -424,7 +424,7 @@ func TestDescribeCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if resp.ErrorCode != 0 || resp.ClusterID != tb.b.meta.ClusterID() || resp.ControllerID != 7 || len(resp.Brokers) != 1 ||
+		if resp.ErrorCode != 0 || resp.ClusterID != tb.b.cluster.ClusterID() || resp.ControllerID != 7 || len(resp.Brokers) != 1 ||
 			resp.Brokers[0].NodeID != 7 || resp.Brokers[0].Port != tb.b.cfg.AdvertisedPort || resp.ClusterAuthorizedOperations != -2147483648 {
 			t.Fatalf("v%d: %+v", v, resp)
 		}

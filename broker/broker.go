@@ -2,6 +2,15 @@
 // each registering its version range; the registry feeds ApiVersions. Requests are decoded and
 // responses encoded with franz-go's kmsg, generated from Kafka's own schemas — except the Fetch
 // response, whose record bytes are file regions sent with sendfile (01_fetch.go).
+//
+// A Broker is always a cluster member (Config.Cluster, the cluster package's Node): a single
+// `logd serve` is a cluster of one, running the same code. Topics, brokers, partition leaders
+// and producer id blocks come from the cluster; every partition log is replicated (its high
+// watermark set by replication) and served (Produce, Fetch, ListOffsets,
+// OffsetForLeaderEpoch) only while this broker leads it through a
+// replication.LeaderPartition, which the cluster's metadata listener hands it (Lead, Follow,
+// Resign). Consumer groups have a coordinator per __consumer_offsets partition led here
+// (groups.go).
 package broker
 
 import (
@@ -19,7 +28,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
-	"github.com/logd/logd/group"
 	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/metrics"
@@ -53,16 +61,10 @@ type Config struct {
 	MaxParkedFetches int
 	// Logger receives the broker's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Replicated runs the broker as a cluster member: partition logs are opened replicated
-	// (their high watermark comes from replication and its checkpoint), and a partition is
-	// served (Produce, Fetch, OffsetForLeaderEpoch) only while this broker leads it — see
-	// Broker.Lead. Follower fetches (replica id set) are served up to the log end and feed the
-	// partition's replication.LeaderPartition. Off (single node), nothing of this runs.
-	Replicated bool
-	// Cluster, if set, makes the broker a cluster member (it implies Replicated): topics,
-	// brokers, partition leaders and producer id blocks come from it, and the controller's
-	// APIs are served when this node is the active controller. nil: a single node, whose
-	// topics live in the data directory's metadata.Store.
+	// Cluster is the cluster this broker is a member of (required; the cluster package's
+	// Node, a cluster of one for a single node): topics, brokers, partition leaders and
+	// producer id blocks come from it, and the controller's APIs are served when this node is
+	// the active controller.
 	Cluster Cluster
 	// ReplicaLagTime is replica.lag.time.max.ms for the partitions this broker leads
 	// (default 30 s).
@@ -77,9 +79,10 @@ type Config struct {
 
 	// Consumer groups (groups.go), by Kafka's names.
 	// OffsetsTopicPartitions is offsets.topic.num.partitions, used when __consumer_offsets
-	// is first created (default 8: one node holds them all, so partitions only spread the
-	// append and compaction locks; Kafka's 50 is for spreading coordinators over a cluster).
-	// In a cluster each partition's leader coordinates its groups (groups.go).
+	// is first created (default 8: a small cluster's nodes share them, and on a single node
+	// partitions only spread the append and compaction locks; Kafka's 50 is for spreading
+	// coordinators over a large cluster). Each partition's leader coordinates its groups
+	// (groups.go).
 	OffsetsTopicPartitions int32
 	// OffsetsTopicSegmentBytes is offsets.topic.segment.bytes (default 16 MiB).
 	OffsetsTopicSegmentBytes int64
@@ -121,8 +124,7 @@ type Broker struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil: disabled
 	eng     *engine.Engine
-	meta    Catalog // the Store (single node) or cfg.Cluster
-	cluster Cluster // nil on a single node
+	cluster Cluster
 
 	mu    sync.RWMutex // guards parts; held only for map operations
 	parts map[engine.TopicPartition]*partition
@@ -140,25 +142,20 @@ type Broker struct {
 	// Lock order: admin, then mu.
 	admin sync.Mutex
 
-	// The group coordinator (groups.go): loaded on first use, or at start when
-	// __consumer_offsets exists. groupsMu serializes loading and closing it; lock order:
-	// groupsMu, then admin.
-	groups       atomic.Pointer[group.Coordinator] // nil until loaded
+	// The group coordinators (groups.go) loaded for the __consumer_offsets partitions this
+	// broker leads, published under groupsMu, and the kick of their leadership loop.
+	// groupsMu serializes loading and closing them; lock order: groupsMu, then admin.
 	groupsMu     sync.Mutex
-	journal      *group.LogJournal // guarded by groupsMu; set before groups
-	groupsClosed bool              // guarded by groupsMu
-	// Cluster mode: the coordinators loaded for the __consumer_offsets partitions this broker
-	// leads (published under groupsMu), and the kick of their leadership loop (groups.go).
-	groupsLead atomic.Pointer[clusterGroups]
-	groupsKick chan struct{}
+	groupsClosed bool // guarded by groupsMu
+	groupsLead   atomic.Pointer[clusterGroups]
+	groupsKick   chan struct{}
 
-	// Follower role (Config.Replicated): one replication.Fetcher per leader broker address.
+	// Follower role: one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
 	// b.partition returns (openMu and mu released).
 	replMu   sync.Mutex
 	fetchers map[string]*fetcherRun // guarded by replMu
 
-	loaded    chan struct{} // closed when openAll is done
 	closing   chan struct{} // closed by Close
 	closeOnce sync.Once
 }
@@ -169,12 +166,16 @@ type partition struct {
 	topicID metadata.TopicID
 	waiters appendWaiters
 	metrics *metrics.TopicMetrics // nil when metrics are disabled
-	// leader is set while this broker leads the partition (Config.Replicated only).
+	// leader is set while this broker leads the partition.
 	leader atomic.Pointer[replication.LeaderPartition]
 }
 
-// New opens the data directory and returns a broker ready to serve.
+// New opens the data directory and returns a broker ready to serve as a member of
+// cfg.Cluster.
 func New(cfg Config) (*Broker, error) {
+	if cfg.Cluster == nil {
+		return nil, errors.New("broker: Config.Cluster is required (a single node is a cluster.Node of one)")
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -202,35 +203,19 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	var meta Catalog
-	if cfg.Cluster != nil {
-		cfg.Replicated, meta = true, cfg.Cluster
-	} else {
-		store, err := metadata.Open(cfg.FS, cfg.DataDir)
-		if err != nil {
-			eng.Close()
-			return nil, err
-		}
-		meta = storeCatalog{store}
-	}
 	if cfg.ReplicaLagTime <= 0 {
 		cfg.ReplicaLagTime = replication.DefaultConfig.ReplicaLagTime
 	}
 	if cfg.ReplicaFetchBackoff <= 0 {
 		cfg.ReplicaFetchBackoff = 100 * time.Millisecond
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, meta: meta, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
-		loaded: make(chan struct{}), closing: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
+		closing: make(chan struct{}), groupsKick: make(chan struct{}, 1)}
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
-	if cfg.Cluster != nil {
-		cfg.Metrics.SetReplicationSource(b.replicationCounts)
-	}
-	go b.openAll()
-	b.warmGroups()
-	if cfg.Replicated {
-		go b.tickLeaders()
-	}
+	cfg.Metrics.SetReplicationSource(b.replicationCounts)
+	go b.runGroupsLeadership()
+	go b.tickLeaders()
 	return b, nil
 }
 
@@ -273,34 +258,6 @@ func (b *Broker) openPartitions() []*partition {
 	return out
 }
 
-// openAll opens every partition's log (a single node's) in the background, so the broker is ready at once while
-// retention and recovery still reach partitions no client has touched yet. Requests that
-// arrive first open their partitions themselves.
-func (b *Broker) openAll() {
-	defer close(b.loaded)
-	if b.cluster != nil {
-		return // the cluster's metadata listener opens this broker's replicas
-	}
-	start, n := time.Now(), 0
-	for _, t := range b.meta.Topics() {
-		for p := int32(0); p < t.Partitions; p++ {
-			select {
-			case <-b.closing:
-				return
-			default:
-			}
-			if _, err := b.partition(t.Name, p); err != nil {
-				b.log.Error("cannot open partition", "topic", t.Name, "partition", p, "err", err)
-				continue
-			}
-			n++
-		}
-	}
-	if n > 0 {
-		b.log.Info("opened partitions", "count", n, "took", time.Since(start).Round(time.Millisecond).String())
-	}
-}
-
 // BeginShutdown answers parked fetches at once and stops background work, so the network
 // layer's shutdown does not wait out their MaxWaitMs. Call it before shutting the server down.
 func (b *Broker) BeginShutdown() { b.closeOnce.Do(func() { close(b.closing) }) }
@@ -309,7 +266,6 @@ func (b *Broker) BeginShutdown() { b.closeOnce.Do(func() { close(b.closing) }) }
 func (b *Broker) Close() error {
 	b.BeginShutdown()
 	b.closeGroups()
-	<-b.loaded
 	b.stopFetchers()
 	return b.eng.Close()
 }
@@ -338,21 +294,19 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	}
 	// The topic is looked up under openMu: a topic deletion removes the metadata before it
 	// drops the open partitions under openMu, so no log of a deleted topic is opened after.
-	t, ok := b.meta.Topic(topic)
+	t, ok := b.cluster.Topic(topic)
 	if !ok || p < 0 || p >= t.Partitions {
 		return nil, fmt.Errorf("%s: %w", tp, errUnknownTopicOrPartition)
 	}
-	if b.cluster != nil {
-		pa, ok := b.cluster.Partition(topic, p)
-		if !ok || !slices.Contains(pa.Replicas, b.cfg.NodeID) {
-			return nil, fmt.Errorf("%s: %w", tp, errNotHosted)
-		}
+	pa, ok := b.cluster.Partition(topic, p)
+	if !ok || !slices.Contains(pa.Replicas, b.cfg.NodeID) {
+		return nil, fmt.Errorf("%s: %w", tp, errNotHosted)
 	}
 	cfg, err := logConfig(b.cfg.LogDefaults, t.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", tp, errInvalidConfig, err)
 	}
-	l, err := b.eng.OpenLogWith(tp, cfg, engine.OpenOptions{Create: true, Replicated: b.cfg.Replicated})
+	l, err := b.eng.OpenLogWith(tp, cfg, engine.OpenOptions{Create: true, Replicated: true})
 	if err != nil {
 		return nil, err
 	}
@@ -367,13 +321,9 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 // Lead makes this broker the leader of topic-partition p in state st (st.Leader is this
 // broker's NodeID): it stops following it (no fetcher touches its log once Lead proceeds) and
 // replaces any previous leadership of it, which resigns. ctl commits the ISR
-// changes the leader proposes. It needs Config.Replicated. The caller — the metadata
-// listener, once it exists — calls it for every partition the controller makes this broker
-// lead, in leader-epoch order.
+// changes the leader proposes. The cluster's metadata listener calls it for every partition
+// the controller makes this broker lead, in leader-epoch order.
 func (b *Broker) Lead(topic string, p int32, cfg replication.Config, st replication.PartitionState, ctl replication.Controller) (*replication.LeaderPartition, error) {
-	if !b.cfg.Replicated {
-		return nil, fmt.Errorf("%s-%d: %w", topic, p, replication.ErrNotReplicated)
-	}
 	if st.Leader != b.cfg.NodeID {
 		return nil, fmt.Errorf("%s-%d: leader %d is not this broker (%d): %w", topic, p, st.Leader, b.cfg.NodeID, replication.ErrInvalidState)
 	}
@@ -409,12 +359,9 @@ type fetcherRun struct {
 
 // Follow makes this broker a follower of topic-partition p, led by the broker at leaderAddr
 // in leaderEpoch: it stops leading it (Resign) and fetches it into its log with that
-// leader's other partitions, over one connection (replication.Fetcher). It needs
-// Config.Replicated. The metadata listener, once it exists, calls it in leader-epoch order.
+// leader's other partitions, over one connection (replication.Fetcher). The cluster's
+// metadata listener calls it in leader-epoch order.
 func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch int32) error {
-	if !b.cfg.Replicated {
-		return fmt.Errorf("%s-%d: %w", topic, p, replication.ErrNotReplicated)
-	}
 	part, err := b.partition(topic, p)
 	if err != nil {
 		return err
@@ -491,13 +438,9 @@ func (b *Broker) Resign(topic string, p int32) {
 	}
 }
 
-// leaderEpochOf is the epoch this broker leads part in, with the lead's driver; in replicated
-// mode a partition not led here is NOT_LEADER_OR_FOLLOWER (code; see replicaLeaderCode for
-// followers). Single node: every partition is led in leaderEpoch.
+// leaderEpochOf is the epoch this broker leads part in, with the lead's driver; a partition
+// not led here is NOT_LEADER_OR_FOLLOWER (code; see replicaLeaderCode for followers).
 func (b *Broker) leaderEpochOf(part *partition) (epoch int32, lp *replication.LeaderPartition, code int16) {
-	if !b.cfg.Replicated {
-		return leaderEpoch, nil, 0
-	}
 	if lp = part.leader.Load(); lp == nil {
 		return 0, nil, kerr.NotLeaderForPartition.Code
 	}
@@ -511,7 +454,7 @@ func (b *Broker) leaderEpochOf(part *partition) (epoch int32, lp *replication.Le
 // a new epoch often ask a few milliseconds before that. Clients keep NOT_LEADER_OR_FOLLOWER,
 // which every one of them retries.
 func (b *Broker) replicaLeaderCode(part *partition, code int16) int16 {
-	if code != kerr.NotLeaderForPartition.Code || b.cluster == nil {
+	if code != kerr.NotLeaderForPartition.Code {
 		return code
 	}
 	tp := part.log.TP()
@@ -540,9 +483,8 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	return b.createTopicLocked(TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: -1, Configs: configs}, false)
 }
 
-// createTopicLocked validates a new topic and, unless validateOnly, creates it and, on a
-// single node, starts creating its partitions' logs (openPartitionsAsync; in a cluster each
-// replica creates its own when the metadata reaches it). REQUIRES: b.admin held.
+// createTopicLocked validates a new topic and, unless validateOnly, creates it (each replica
+// creates its partitions' logs when the metadata reaches it). REQUIRES: b.admin held.
 func (b *Broker) createTopicLocked(spec TopicSpec, validateOnly bool) (metadata.Topic, error) {
 	if spec.Assignment != nil {
 		spec.Partitions = int32(len(spec.Assignment))
@@ -553,45 +495,12 @@ func (b *Broker) createTopicLocked(spec TopicSpec, validateOnly bool) (metadata.
 	if validateOnly {
 		return metadata.Topic{Name: spec.Name, Partitions: spec.Partitions, Configs: spec.Configs}, nil
 	}
-	t, err := b.meta.CreateTopic(spec)
+	t, err := b.cluster.CreateTopic(spec)
 	if err != nil {
 		return t, err
 	}
 	b.log.Info("created topic", "topic", spec.Name, "partitions", spec.Partitions, "id", t.ID.String())
-	if b.cluster == nil {
-		b.openPartitionsAsync(spec.Name, 0, spec.Partitions)
-	}
 	return t, nil
-}
-
-// eagerPartitions bounds how many new partitions of one creation get their logs created
-// ahead of use; the others are created on first use, like every partition.
-const eagerPartitions = 1024
-
-// openPartitionsAsync creates the logs of partitions [from, to) of a topic in the background,
-// so they show in DescribeLogDirs before first use, as in Kafka. It runs in the background
-// because a log costs a few directory fsyncs (~10 ms each): the metadata is authoritative,
-// and Broker.partition creates any log not created yet. It stops at the first failure (the
-// topic deleted, the broker closed).
-func (b *Broker) openPartitionsAsync(topic string, from, to int32) {
-	if to-from > eagerPartitions {
-		to = from + eagerPartitions
-	}
-	go func() {
-		for p := from; p < to; p++ {
-			select {
-			case <-b.closing:
-				return
-			default:
-			}
-			if _, err := b.partition(topic, p); err != nil {
-				if !errors.Is(err, errUnknownTopicOrPartition) && !errors.Is(err, engine.ErrClosed) {
-					b.log.Warn("could not create partition log; it will be created on first use", "topic", topic, "partition", p, "err", err)
-				}
-				return
-			}
-		}
-	}()
 }
 
 // HeaderVersion tells the network layer the request header version of an API version:
@@ -630,7 +539,7 @@ var flexibleFrom = func() []int16 {
 // partitionCount is the number of partitions of every topic (the logd_partitions gauge).
 func (b *Broker) partitionCount() int {
 	n := 0
-	for _, t := range b.meta.Topics() {
+	for _, t := range b.cluster.Topics() {
 		n += int(t.Partitions)
 	}
 	return n

@@ -11,7 +11,7 @@ type TopicSpec struct {
 	Name       string
 	Partitions int32
 	// ReplicationFactor is the replica count of each partition; -1 means the default
-	// (default.replication.factor). A single node only has 1.
+	// (default.replication.factor).
 	ReplicationFactor int16
 	// Assignment, if set, names each partition's replicas; it replaces Partitions and
 	// ReplicationFactor.
@@ -19,9 +19,10 @@ type TopicSpec struct {
 	Configs    map[string]string
 }
 
-// Catalog is where the broker's topics live: the single node's metadata.Store, or a
-// cluster's replicated state (Cluster). Changes go through it; reads are a copy of its state.
-type Catalog interface {
+// Cluster is the cluster the broker belongs to (Config.Cluster; the cluster package's Node
+// implements it): its topics (changes go through it; reads are a copy of its replicated
+// state), its live brokers, each partition's replicas and leader, and the active controller.
+type Cluster interface {
 	ClusterID() string
 	// Topics lists every topic, sorted by name.
 	Topics() []metadata.Topic
@@ -30,19 +31,16 @@ type Catalog interface {
 	CreateTopic(spec TopicSpec) (metadata.Topic, error)
 	// DeleteTopic deletes a topic's metadata and returns what it was.
 	DeleteTopic(name string) (metadata.Topic, error)
-	// SetPartitions grows a topic to total partitions.
-	SetPartitions(name string, total int32) error
+	// SetPartitions grows a topic to total partitions; assignment, if not nil, names the
+	// replicas of each new partition.
+	SetPartitions(name string, total int32, assignment [][]int32) error
 	// SetConfigs replaces a topic's config overrides.
 	SetConfigs(name string, configs map[string]string) error
-}
-
-// Cluster is the cluster a replicated broker belongs to (Config.Cluster; the cluster
-// package's Node implements it): its catalog, its live brokers, each partition's replicas
-// and leader, and the active controller.
-type Cluster interface {
-	Catalog
 	// Brokers returns the brokers that may serve clients (registered, unfenced), by id.
 	Brokers() []metadata.BrokerRegistration
+	// DefaultReplicationFactor is the replica count of topics created without one
+	// (default.replication.factor, at most the live brokers).
+	DefaultReplicationFactor() int16
 	// ControllerID is the active controller's node id, or -1 while there is none.
 	ControllerID() int32
 	// Partition returns a partition's replicas, ISR, leader and epochs.
@@ -71,16 +69,6 @@ type ControllerService interface {
 	ElectLeaders(c metadata.ElectLeaders) error
 	// Reassign moves a partition to new replicas (KIP-455); a nil target cancels.
 	Reassign(c metadata.Reassign) error
-}
-
-// storeCatalog is the single node's catalog: the metadata.Store.
-type storeCatalog struct{ *metadata.Store }
-
-func (s storeCatalog) CreateTopic(spec TopicSpec) (metadata.Topic, error) {
-	if spec.Assignment != nil {
-		spec.Partitions = int32(len(spec.Assignment))
-	}
-	return s.Store.CreateTopic(spec.Name, spec.Partitions, spec.Configs)
 }
 
 // errNotHosted is a partition this broker holds no replica of (NOT_LEADER_OR_FOLLOWER).

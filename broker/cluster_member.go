@@ -74,7 +74,7 @@ func (b *Broker) RemoveTopic(topic string, partitions int32) {
 // RefreshTopicConfig applies a topic's current config overrides (from the catalog) to its
 // open logs.
 func (b *Broker) RefreshTopicConfig(topic string) error {
-	t, ok := b.meta.Topic(topic)
+	t, ok := b.cluster.Topic(topic)
 	if !ok {
 		return errNoTopic(topic)
 	}
@@ -98,7 +98,7 @@ func (b *Broker) RefreshTopicConfig(topic string) error {
 // replica.lag.time.max.ms and the topic's min.insync.replicas.
 func (b *Broker) ReplicationConfig(topic string) replication.Config {
 	cfg := replication.Config{ReplicaLagTime: b.cfg.ReplicaLagTime, MinInsyncReplicas: 1}
-	if t, ok := b.meta.Topic(topic); ok {
+	if t, ok := b.cluster.Topic(topic); ok {
 		if n, err := strconv.Atoi(t.Configs["min.insync.replicas"]); err == nil && n > 0 {
 			cfg.MinInsyncReplicas = n
 		}

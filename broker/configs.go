@@ -336,8 +336,8 @@ var brokerConfigs = []brokerConfig{
 		value: func(b *Broker) string { return strconv.FormatBool(b.cfg.AutoCreateTopics) }},
 	{name: "num.partitions", typ: typeInt, kafkaDefault: "1", doc: "partition count of topics created without one",
 		value: func(b *Broker) string { return strconv.Itoa(int(b.cfg.NumPartitions)) }},
-	{name: "default.replication.factor", typ: typeInt, kafkaDefault: "1", doc: "replication factor of new topics: logd runs a single broker",
-		value: func(*Broker) string { return "1" }},
+	{name: "default.replication.factor", typ: typeInt, kafkaDefault: "1", doc: "replication factor of topics created without one (at most the live brokers)",
+		value: func(b *Broker) string { return strconv.Itoa(int(b.cluster.DefaultReplicationFactor())) }},
 }
 
 // brokerConfigEntries describes this broker's configs: brokerConfigs, then the broker-level
@@ -464,7 +464,7 @@ func (b *Broker) setTopicConfigsLocked(topic string, overrides map[string]string
 	if _, err := logConfig(b.cfg.LogDefaults, overrides); err != nil {
 		return refuse(kerr.InvalidConfig, "%v", err)
 	}
-	if err := b.meta.SetConfigs(topic, overrides); err != nil {
+	if err := b.cluster.SetConfigs(topic, overrides); err != nil {
 		return err
 	}
 	if err := b.RefreshTopicConfig(topic); err != nil {
@@ -479,7 +479,7 @@ func (b *Broker) topicResource(name string) (metadata.Topic, error) {
 	if err := metadata.ValidateTopicName(name); err != nil {
 		return metadata.Topic{}, err
 	}
-	t, ok := b.meta.Topic(name)
+	t, ok := b.cluster.Topic(name)
 	if !ok {
 		return t, errNoTopic(name)
 	}

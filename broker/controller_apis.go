@@ -9,7 +9,7 @@ import (
 
 // The controller's APIs (KRaft's BrokerRegistration, BrokerHeartbeat, AlterPartition and
 // AllocateProducerIds): brokers of a cluster send them to the active controller's Kafka
-// listener (Config.Cluster). Any other node answers NOT_CONTROLLER; so does a single node.
+// listener. Any other node answers NOT_CONTROLLER.
 func init() {
 	register(api{key: int16(kmsg.BrokerRegistration), min: 0, max: 4, handle: handleBrokerRegistration, internal: true})
 	register(api{key: int16(kmsg.BrokerHeartbeat), min: 0, max: 1, handle: handleBrokerHeartbeat, internal: true})
@@ -19,9 +19,6 @@ func init() {
 
 // activeController returns this node's controller services, or the error to answer.
 func (b *Broker) activeController() (ControllerService, error) {
-	if b.cluster == nil {
-		return nil, errNotController
-	}
 	return b.cluster.ActiveController()
 }
 
@@ -30,8 +27,8 @@ func handleBrokerRegistration(b *Broker, c *call) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	resp.BrokerEpoch = -1
 	ctl, err := b.activeController()
-	if err == nil && req.ClusterID != b.meta.ClusterID() {
-		err = refuse(kerr.InconsistentClusterID, "broker %d belongs to cluster %q, this is %q", req.BrokerID, req.ClusterID, b.meta.ClusterID())
+	if err == nil && req.ClusterID != b.cluster.ClusterID() {
+		err = refuse(kerr.InconsistentClusterID, "broker %d belongs to cluster %q, this is %q", req.BrokerID, req.ClusterID, b.cluster.ClusterID())
 	}
 	if err == nil {
 		r := metadata.RegisterBroker{ID: req.BrokerID, Incarnation: metadata.TopicID(req.IncarnationID).String()}
@@ -78,7 +75,7 @@ func handleAlterPartition(b *Broker, c *call) (kmsg.Response, error) {
 		st.Topic, st.TopidID = rt.Topic, rt.TopicID
 		name := rt.Topic
 		if c.version() >= 2 {
-			t, ok := b.meta.TopicByID(rt.TopicID)
+			t, ok := b.cluster.TopicByID(rt.TopicID)
 			if !ok {
 				for _, rp := range rt.Partitions {
 					sp := kmsg.NewAlterPartitionResponseTopicPartition()

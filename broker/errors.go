@@ -18,7 +18,6 @@ var (
 	errInvalidRequest          = errors.New("invalid request")
 	errUnsupportedCompression  = errors.New("unsupported compression type for this request version")
 	errInvalidRequiredAcks     = errors.New("acks must be -1, 0 or 1")
-	errNotController           = errors.New("not the controller")
 )
 
 // errorCode maps an error from any layer to its Kafka error code: the one place that does.
@@ -69,7 +68,6 @@ var errorCodes = []struct {
 	{errInvalidRequest, kerr.InvalidRequest},
 	{errUnsupportedCompression, kerr.UnsupportedCompressionType},
 	{errInvalidRequiredAcks, kerr.InvalidRequiredAcks},
-	{errNotController, kerr.NotController},
 	{errNotHosted, kerr.NotLeaderForPartition},
 	// The controller's refusals (cluster mode).
 	{metadata.ErrNotController, kerr.NotController},

@@ -148,7 +148,7 @@ func batchesDP(t testing.TB, b []byte) []kmsg.RecordBatch {
 
 func topicIDDP(t testing.TB, tb *testBroker, name string) [16]byte {
 	t.Helper()
-	topic, ok := tb.b.meta.Topic(name)
+	topic, ok := tb.b.cluster.Topic(name)
 	if !ok {
 		t.Fatalf("no topic %s", name)
 	}

@@ -37,11 +37,11 @@ func fuzzBroker(f *testing.F) *Broker {
 	cfg.DataDir = f.TempDir()
 	cfg.LogDefaults.MaxIndexBytes = 64 << 10
 	cfg.Logger = slog.New(slog.DiscardHandler)
-	b, err := New(cfg)
+	b, closeNode, err := StartNode(cfg)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { b.Close() })
+	f.Cleanup(func() { closeNode() })
 	if _, err := b.createTopic("x", 2, nil); err != nil {
 		f.Fatal(err)
 	}

@@ -7,21 +7,18 @@ import (
 
 // groupLag reports, for the logd_group_lag metric, every committed offset's consumer lag:
 // the partition's high watermark (what a consumer can read up to) minus the committed
-// offset, as kafka-consumer-groups computes it. It reports nothing until a coordinator
-// is loaded (in a cluster, the groups this broker coordinates) and skips partitions whose log is not open: a scrape never loads
-// __consumer_offsets or opens a log.
+// offset, as kafka-consumer-groups computes it: the groups of the coordinators loaded here
+// (those of the __consumer_offsets partitions this broker leads). It skips partitions whose
+// log is not open: a scrape never loads __consumer_offsets or opens a log.
 func (b *Broker) groupLag(yield func(group, topic string, partition int32, lag int64)) {
 	for _, coord := range b.loadedCoordinators() {
 		b.coordinatorLag(coord, yield)
 	}
 }
 
-// loadedCoordinators is every coordinator already loaded: a single node's one, a cluster
-// member's for the __consumer_offsets partitions it leads.
+// loadedCoordinators is every coordinator already loaded, for the __consumer_offsets
+// partitions this broker leads.
 func (b *Broker) loadedCoordinators() []*group.Coordinator {
-	if coord := b.groups.Load(); coord != nil {
-		return []*group.Coordinator{coord}
-	}
 	var out []*group.Coordinator
 	if cg := b.groupsLead.Load(); cg != nil {
 		for _, lg := range *cg {

@@ -219,7 +219,7 @@ func TestGroupStaticMemberRestart(t *testing.T) {
 	static("b")
 	adm := cs.admin()
 	before := waitBalanced(t, adm, "g", "t6", 2, 6)
-	coord, _ := tb.b.coordinator()
+	coord, _ := tb.b.groupCoordinator("g")
 	d0, _ := coord.Describe("g")
 	a.stop() // a static member does not leave on close
 	d1, _ := coord.Describe("g")

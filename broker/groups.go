@@ -16,9 +16,9 @@ import (
 	"github.com/logd/logd/replication"
 )
 
-// The group coordinator's glue: the internal __consumer_offsets topic and the coordinator's
-// lifetime. The group APIs (08, 09, 11-16, 42, 47) answer COORDINATOR_LOAD_IN_PROGRESS
-// (retriable) while the offsets log is being replayed.
+// The group coordinators' glue: the internal __consumer_offsets topic and the coordinators'
+// lifetime (see "Groups in a cluster" below). The group APIs (08, 09, 11-16, 42, 47) answer
+// COORDINATOR_LOAD_IN_PROGRESS (retriable) while an offsets partition is being replayed.
 
 // offsetsTopic is Kafka's internal topic for committed offsets and group metadata.
 const offsetsTopic = "__consumer_offsets"
@@ -32,77 +32,6 @@ func (b *Broker) offsetsTopicConfigs() map[string]string {
 		"retention.bytes": "-1",
 		"segment.bytes":   strconv.FormatInt(b.cfg.OffsetsTopicSegmentBytes, 10),
 	}
-}
-
-// coordinator returns the group coordinator, creating and replaying __consumer_offsets on
-// first use (Kafka also creates the topic when a group first needs it). While another
-// request is loading it, the answer is COORDINATOR_LOAD_IN_PROGRESS (retriable).
-func (b *Broker) coordinator() (*group.Coordinator, *kerr.Error) {
-	return b.loadCoordinator(false)
-}
-
-// loadCoordinator is coordinator; with wait set it waits for a load in progress instead
-// (FindCoordinator, the first request of every group client: a client that is told to
-// retry backs off for seconds).
-func (b *Broker) loadCoordinator(wait bool) (*group.Coordinator, *kerr.Error) {
-	if b.cluster != nil {
-		// A cluster member has one coordinator per __consumer_offsets partition it leads:
-		// see groupCoordinator.
-		return nil, kerr.NotCoordinator
-	}
-	if coord := b.groups.Load(); coord != nil {
-		return coord, nil
-	}
-	if wait {
-		b.groupsMu.Lock()
-	} else if !b.groupsMu.TryLock() {
-		return nil, kerr.CoordinatorLoadInProgress
-	}
-	defer b.groupsMu.Unlock()
-	if coord := b.groups.Load(); coord != nil {
-		return coord, nil
-	}
-	if b.groupsClosed {
-		return nil, kerr.CoordinatorNotAvailable
-	}
-	if err := b.loadGroupsLocked(); err != nil {
-		b.log.Error("cannot load consumer groups", "err", err)
-		return nil, kerr.CoordinatorNotAvailable
-	}
-	return b.groups.Load(), nil
-}
-
-// loadGroupsLocked creates the offsets topic if needed, replays it and starts the
-// coordinator. REQUIRES: b.groupsMu held.
-func (b *Broker) loadGroupsLocked() error {
-	start := time.Now()
-	t, ok := b.meta.Topic(offsetsTopic)
-	if !ok {
-		_, err := b.createTopic(offsetsTopic, b.cfg.OffsetsTopicPartitions, b.offsetsTopicConfigs())
-		if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
-			return fmt.Errorf("create %s: %w", offsetsTopic, err)
-		}
-		if t, ok = b.meta.Topic(offsetsTopic); !ok {
-			return fmt.Errorf("%s: %w", offsetsTopic, errUnknownTopicOrPartition)
-		}
-	}
-	logs := make([]*engine.Log, t.Partitions)
-	for p := range logs {
-		part, err := b.partition(offsetsTopic, int32(p))
-		if err != nil {
-			return err
-		}
-		logs[p] = part.log
-	}
-	j, err := group.OpenLogJournal(logs, group.JournalConfig{Logger: b.log})
-	if err != nil {
-		return err
-	}
-	coord := group.New(b.groupConfig(t.Partitions), j, j.Records)
-	b.journal = j
-	b.groups.Store(coord)
-	b.log.Info("loaded consumer groups", "groups", len(coord.List()), "took", time.Since(start).Round(time.Millisecond).String())
-	return nil
 }
 
 // groupConfig is the coordinator's configuration over partitions __consumer_offsets
@@ -126,7 +55,7 @@ func (b *Broker) groupConfig(partitions int32) group.Config {
 
 // assignableTopic resolves a topic subscribed by a consumer-protocol group member.
 func (b *Broker) assignableTopic(name string) (group.TopicInfo, bool) {
-	t, ok := b.meta.Topic(name)
+	t, ok := b.cluster.Topic(name)
 	if !ok || name == offsetsTopic {
 		return group.TopicInfo{}, false
 	}
@@ -135,7 +64,7 @@ func (b *Broker) assignableTopic(name string) (group.TopicInfo, bool) {
 
 // assignableTopicNames lists the topics a consumer-protocol member's regex may match.
 func (b *Broker) assignableTopicNames() []string {
-	ts := b.meta.Topics()
+	ts := b.cluster.Topics()
 	names := make([]string, 0, len(ts))
 	for _, t := range ts {
 		if t.Name != offsetsTopic {
@@ -145,38 +74,16 @@ func (b *Broker) assignableTopicNames() []string {
 	return names
 }
 
-// warmGroups loads the coordinator in the background at start when __consumer_offsets
-// exists, so the first group request after a restart does not wait for the replay. A cluster
-// member starts the loop that loads a coordinator for each __consumer_offsets partition it
-// leads (runGroupsLeadership).
-func (b *Broker) warmGroups() {
-	if b.cluster != nil {
-		b.groupsKick = make(chan struct{}, 1)
-		go b.runGroupsLeadership()
-		return
-	}
-	if _, ok := b.meta.Topic(offsetsTopic); ok {
-		go b.loadCoordinator(true)
-	}
-}
-
-// closeGroups answers parked group requests and stops the coordinator's timers and
+// closeGroups answers parked group requests and stops the coordinators' timers and
 // compactions; no coordinator is loaded after it. Called by Close before the engine closes.
 func (b *Broker) closeGroups() {
 	b.groupsMu.Lock() // waits for a load in progress
 	defer b.groupsMu.Unlock()
 	b.groupsClosed = true
-	if b.cluster != nil {
-		if cg := b.groupsLead.Swap(nil); cg != nil {
-			for _, lg := range *cg {
-				b.unloadGroups(lg)
-			}
+	if cg := b.groupsLead.Swap(nil); cg != nil {
+		for _, lg := range *cg {
+			b.unloadGroups(lg)
 		}
-		return
-	}
-	if coord := b.groups.Load(); coord != nil {
-		coord.Close()
-		b.journal.Close()
 	}
 }
 
@@ -214,7 +121,7 @@ func clientHost(addr net.Addr) string {
 // knownPartition reports whether a topic partition exists (OffsetCommit and OffsetDelete
 // refuse others with UNKNOWN_TOPIC_OR_PARTITION, as Kafka does).
 func (b *Broker) knownPartition(topic string, p int32) bool {
-	t, ok := b.meta.Topic(topic)
+	t, ok := b.cluster.Topic(topic)
 	return ok && p >= 0 && p < t.Partitions
 }
 
@@ -223,12 +130,13 @@ var errInternalTopic = fmt.Errorf("%s is an internal topic: %w", offsetsTopic, k
 
 // # Groups in a cluster
 //
-// In a cluster (Config.Cluster) __consumer_offsets is a replicated topic of
-// OffsetsTopicPartitions partitions with the cluster's default replication factor, created by
-// the first FindCoordinator for a group. A group lives in partition PartitionFor(group) as on
-// a single node, and its coordinator is that partition's leader: each broker runs one
-// group.Coordinator per __consumer_offsets partition it leads (leadGroups), so coordinators
-// spread over the cluster with the partition leaders.
+// __consumer_offsets is a replicated topic of OffsetsTopicPartitions partitions with the
+// cluster's default replication factor, created by the first FindCoordinator for a group. A
+// group lives in partition PartitionFor(group), and its coordinator is that partition's
+// leader: each broker runs one group.Coordinator per __consumer_offsets partition it leads
+// (leadGroups), so coordinators spread over the cluster with the partition leaders. A single
+// node, a cluster of one, leads them all. (Data directories of older releases, whose one
+// coordinator used every partition with the same PartitionFor, keep their groups.)
 //
 //   - FindCoordinator on any broker answers the current leader of the key's partition (from
 //     the cluster's metadata), COORDINATOR_NOT_AVAILABLE while it has none.
@@ -246,7 +154,7 @@ var errInternalTopic = fmt.Errorf("%s is an internal topic: %w", offsetsTopic, k
 //     as Kafka's GroupMetadataManager maps them: the client finds the coordinator again and
 //     retries.
 //
-// As on a single node, the in-memory state changes at append time: between an append and its
+// The in-memory state changes at append time: between an append and its
 // commit, OffsetFetch may already show an offset that a failover then loses (its commit was
 // never acknowledged). Growing __consumer_offsets moves groups to other partitions, whose
 // logs do not hold them (Kafka has the same rule: never change its partition count).
@@ -274,19 +182,20 @@ type leadGroups struct {
 // clusterGroups is the loaded coordinators by partition; published whole, never modified.
 type clusterGroups map[int32]*leadGroups
 
-// groupCoordinator is the coordinator of group id: on a single node the one coordinator, in a
-// cluster that of the group's __consumer_offsets partition while this broker leads it.
+// groupCoordinator is the coordinator of group id: that of the group's __consumer_offsets
+// partition while this broker leads it.
 func (b *Broker) groupCoordinator(id string) (*group.Coordinator, *kerr.Error) {
-	if b.cluster == nil {
-		return b.coordinator()
-	}
-	t, ok := b.meta.Topic(offsetsTopic)
+	t, ok := b.cluster.Topic(offsetsTopic)
 	if !ok {
 		return nil, kerr.NotCoordinator
 	}
 	p := group.PartitionFor(id, t.Partitions)
 	lp := b.Leading(offsetsTopic, p)
 	if lp == nil {
+		if pa, ok := b.cluster.Partition(offsetsTopic, p); ok && pa.Leader == b.cfg.NodeID {
+			// Named leader, the metadata listener has not taken it yet: retry shortly.
+			return nil, kerr.CoordinatorLoadInProgress
+		}
 		return nil, kerr.NotCoordinator
 	}
 	if cg := b.groupsLead.Load(); cg != nil {
@@ -298,18 +207,11 @@ func (b *Broker) groupCoordinator(id string) (*group.Coordinator, *kerr.Error) {
 	return nil, kerr.CoordinatorLoadInProgress
 }
 
-// groupCoordinators is every coordinator of this broker (ListGroups): a single node's one, a
-// cluster member's loaded ones. COORDINATOR_LOAD_IN_PROGRESS while a partition it leads is
-// not loaded yet.
+// groupCoordinators is every coordinator of this broker (ListGroups), one per
+// __consumer_offsets partition it leads. COORDINATOR_LOAD_IN_PROGRESS while a partition it
+// leads is not loaded yet.
 func (b *Broker) groupCoordinators() ([]*group.Coordinator, *kerr.Error) {
-	if b.cluster == nil {
-		coord, err := b.coordinator()
-		if err != nil {
-			return nil, err
-		}
-		return []*group.Coordinator{coord}, nil
-	}
-	t, ok := b.meta.Topic(offsetsTopic)
+	t, ok := b.cluster.Topic(offsetsTopic)
 	if !ok {
 		return nil, nil
 	}
@@ -333,10 +235,10 @@ func (b *Broker) groupCoordinators() ([]*group.Coordinator, *kerr.Error) {
 	return out, nil
 }
 
-// groupsLeadershipChanged tells the cluster coordinators that this broker's role for a
-// partition of topic changed (Lead, Follow, Resign).
+// groupsLeadershipChanged tells the coordinators that this broker's role for a partition of
+// topic changed (Lead, Follow, Resign).
 func (b *Broker) groupsLeadershipChanged(topic string) {
-	if b.cluster != nil && topic == offsetsTopic {
+	if topic == offsetsTopic {
 		b.kickGroups()
 	}
 }
@@ -348,7 +250,7 @@ func (b *Broker) kickGroups() {
 	}
 }
 
-// runGroupsLeadership keeps the cluster coordinators in line with the leadership of the
+// runGroupsLeadership keeps the coordinators in line with the leadership of the
 // __consumer_offsets partitions until the broker closes.
 func (b *Broker) runGroupsLeadership() {
 	t := time.NewTicker(groupsResync)
@@ -372,7 +274,7 @@ func (b *Broker) syncGroupsLeadership() {
 	if b.groupsClosed {
 		return
 	}
-	t, exists := b.meta.Topic(offsetsTopic)
+	t, exists := b.cluster.Topic(offsetsTopic)
 	next := clusterGroups{}
 	var ended []*leadGroups
 	if cg := b.groupsLead.Load(); cg != nil {
@@ -437,13 +339,13 @@ func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.Leader
 	return &leadGroups{part: p, parts: partitions, lp: lp, coord: coord, journal: j}, nil
 }
 
-// unloadGroups closes a cluster coordinator: parked and later requests get NOT_COORDINATOR.
+// unloadGroups closes a coordinator: parked and later requests get NOT_COORDINATOR.
 func (b *Broker) unloadGroups(lg *leadGroups) {
 	lg.coord.CloseWith(kerr.NotCoordinator)
 	lg.journal.Close()
 }
 
-// replicatedAppend is a cluster journal's AppendFunc: an acks=all append through lp, whose
+// replicatedAppend is a journal's AppendFunc: an acks=all append through lp, whose
 // wait returns once the batch is durable here and the high watermark passed it.
 func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log) group.AppendFunc {
 	return func(_ int32, batch []byte) (func() error, error) {
@@ -472,13 +374,13 @@ func journalError(err error) *kerr.Error {
 	return kerr.CoordinatorNotAvailable
 }
 
-// clusterCoordinatorNode answers FindCoordinator for a group in a cluster: the leader of the
-// group's __consumer_offsets partition, creating the topic first if needed.
-func (b *Broker) clusterCoordinatorNode(key string) (node int32, host string, port int32, code int16, msg *string) {
+// coordinatorNode answers FindCoordinator for a group: the leader of the group's
+// __consumer_offsets partition, creating the topic first if needed.
+func (b *Broker) coordinatorNode(key string) (node int32, host string, port int32, code int16, msg *string) {
 	unavailable := func() (int32, string, int32, int16, *string) {
 		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
 	}
-	t, ok := b.meta.Topic(offsetsTopic)
+	t, ok := b.cluster.Topic(offsetsTopic)
 	if !ok {
 		// Created here, or concurrently through another broker (TOPIC_ALREADY_EXISTS before
 		// this node's view has it): wait a little for the topic and the key's leader.
@@ -489,7 +391,7 @@ func (b *Broker) clusterCoordinatorNode(key string) (node int32, host string, po
 		}
 		deadline := time.Now().Add(offsetsLeaderWait)
 		for {
-			if t, ok = b.meta.Topic(offsetsTopic); ok {
+			if t, ok = b.cluster.Topic(offsetsTopic); ok {
 				if pa, ok := b.cluster.Partition(offsetsTopic, group.PartitionFor(key, t.Partitions)); ok && pa.Leader >= 0 {
 					break
 				}

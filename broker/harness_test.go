@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
+	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -13,13 +15,21 @@ import (
 	"github.com/logd/logd/net/server"
 )
 
-// testBroker is a broker serving on a real loopback socket, over a temporary data directory.
+// StartNode starts a broker as a single-node cluster: the cluster package's Node (a quorum of
+// one voter, its controller and metadata listener) with the broker it builds from cfg, which
+// it returns with the node's Close. The cluster package imports this one, so these internal
+// tests cannot import it: the external test file node_test.go sets StartNode from its init.
+var StartNode func(cfg Config) (b *Broker, closeNode func() error, err error)
+
+// testBroker is a broker serving on a real loopback socket, over a temporary data directory:
+// a single-node cluster, the code production runs.
 type testBroker struct {
-	t    testing.TB
-	dir  string
-	b    *Broker
-	srv  *server.Server
-	addr string
+	t     testing.TB
+	dir   string
+	b     *Broker
+	close func() error // the node's Close
+	srv   *server.Server
+	addr  string
 }
 
 // startBroker starts a broker; modify adjusts its config first.
@@ -51,19 +61,30 @@ func (tb *testBroker) start(modify func(*Config)) {
 		p, _ := strconv.Atoi(port)
 		cfg.AdvertisedPort = int32(p)
 	}
+	cfg.Logger = quietLogger()
 	if modify != nil {
 		modify(&cfg)
 	}
-	b, err := New(cfg)
+	b, closeNode, err := StartNode(cfg)
 	if err != nil {
 		tb.t.Fatal(err)
 	}
 	srv := server.New(server.Config{HeaderVersion: HeaderVersion}, b)
 	if err := srv.Start(tb.addr); err != nil {
-		b.Close()
+		closeNode()
 		tb.t.Fatal(err)
 	}
-	tb.b, tb.srv = b, srv
+	tb.b, tb.close, tb.srv = b, closeNode, srv
+}
+
+// quietLogger is the test brokers' default logger: warnings and errors only (with -v, info
+// too), so the node's start (Raft election, registration) does not fill the output.
+func quietLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if testing.Verbose() {
+		level = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // stop shuts the broker down cleanly (idempotent).
@@ -75,10 +96,10 @@ func (tb *testBroker) stop() {
 	defer cancel()
 	tb.b.BeginShutdown()
 	tb.srv.Shutdown(ctx)
-	if err := tb.b.Close(); err != nil {
-		tb.t.Errorf("broker close: %v", err)
+	if err := tb.close(); err != nil {
+		tb.t.Errorf("node close: %v", err)
 	}
-	tb.srv, tb.b = nil, nil
+	tb.srv, tb.b, tb.close = nil, nil, nil
 }
 
 // restart stops and starts the broker on the same directory and port.

@@ -9,6 +9,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/metadata"
 )
 
 func initProducerIDDP(t testing.TB, rc *rawConnDP, v int16, id int64, epoch int16, txn *string) *kmsg.InitProducerIDResponse {
@@ -107,14 +109,15 @@ func TestIdempotentProduceAndRestart(t *testing.T) {
 	}
 }
 
-// TestProducerIDBlocks: ids stay unique across many restarts, block boundaries included.
+// TestProducerIDBlocks: ids (from the controller's blocks) stay unique across many restarts,
+// block boundaries included.
 func TestProducerIDBlocks(t *testing.T) {
 	tb := startBroker(t, nil)
 	seen := map[int64]bool{}
 	last := int64(-1)
 	for round := 0; round < 3; round++ {
-		for i := 0; i < producerIDBlockSize+5; i++ {
-			id, err := tb.b.pids.allocate(tb.b.cfg.FS, tb.b.cfg.DataDir)
+		for i := 0; i < metadata.ProducerIDBlockSize+5; i++ {
+			id, err := tb.b.allocateProducerID()
 			if err != nil {
 				t.Fatal(err)
 			}

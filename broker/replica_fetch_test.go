@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logd/logd/engine"
@@ -33,15 +34,15 @@ func (c *acceptingController) AlterPartition(_ context.Context, _ engine.TopicPa
 }
 
 // TestReplicaFetchFromBroker runs a follower in the test — its own engine log and a
-// replication.Follower over replication.Conn — against a replicated broker over sockets. A
-// partition the broker does not lead answers NOT_LEADER_OR_FOLLOWER; stale and future epochs
+// replication.Follower over replication.Conn — against a broker over sockets, whose
+// leadership the test takes over by hand. A fetch by a broker that is not a replica answers
+// NOT_LEADER_OR_FOLLOWER; stale and future epochs
 // are fenced; the follower copies the partition byte for byte (epochs included) past the
 // high watermark; the leader's high watermark moves only when the follower's next fetch shows
-// it has the records; an acks=all produce is answered only after that; after Resign the
-// partition is refused again.
+// it has the records; an acks=all produce is answered only after that; after Resign a follower is told to retry (UNKNOWN_LEADER_EPOCH: the state still names
+// this broker the leader).
 func TestReplicaFetchFromBroker(t *testing.T) {
 	tb := startBroker(t, func(c *Config) {
-		c.Replicated = true
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -57,8 +58,9 @@ func TestReplicaFetchFromBroker(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.MaxWait = 50 * time.Millisecond
+	waitLeading(t, tb, "r", 0)
 	if _, err := conn.Fetch(ctx, tp, -1, 0, 1<<20); !errors.Is(err, replication.ErrNotLeader) {
-		t.Fatalf("fetch before this broker leads: %v", err)
+		t.Fatalf("fetch by broker 2 while the partition's only replica is this broker: %v", err)
 	}
 
 	const epoch = 3
@@ -148,18 +150,20 @@ func TestReplicaFetchFromBroker(t *testing.T) {
 	}
 
 	tb.b.Resign("r", 0)
-	if _, err := conn.Fetch(ctx, tp, epoch, 21, 1<<20); !errors.Is(err, replication.ErrNotLeader) {
+	// The cluster state still names this broker the leader: a follower is told to retry.
+	if _, err := conn.Fetch(ctx, tp, epoch, 21, 1<<20); !errors.Is(err, kerr.UnknownLeaderEpoch) {
 		t.Fatalf("fetch after resigning: %v", err)
 	}
 }
 
-// TestSingleNodeRefusesLead: Lead needs a replicated broker; a single node leads everything
-// in epoch 0 by itself.
-func TestSingleNodeRefusesLead(t *testing.T) {
-	tb := startBroker(t, nil)
-	st := replication.PartitionState{Leader: 1, LeaderEpoch: 1, Replicas: []int32{1}, ISR: []int32{1}}
-	if _, err := tb.b.Lead("x", 0, replication.DefaultConfig, st, &acceptingController{}); !errors.Is(err, replication.ErrNotReplicated) {
-		t.Fatalf("Lead on a single node: %v", err)
+// waitLeading waits until the broker's metadata listener has made it the leader of a new
+// topic's partition.
+func waitLeading(t *testing.T, tb *testBroker, topic string, p int32) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); tb.b.Leading(topic, p) == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s-%d: not led after 10 s", topic, p)
+		}
 	}
 }
 
@@ -200,7 +204,6 @@ func replicaLogBytes(t *testing.T, l *engine.Log) []byte {
 // removed with Remove is no longer written while the others keep replicating.
 func TestFetcherFollowsManyPartitions(t *testing.T) {
 	modify := func(c *Config) {
-		c.Replicated = true
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	tb := startBroker(t, modify)
@@ -212,6 +215,7 @@ func TestFetcherFollowsManyPartitions(t *testing.T) {
 	const epoch = 2
 	lead := func(p int32, e int32) {
 		t.Helper()
+		waitLeading(t, tb, "m", p) // the node's own leadership first, then the test's
 		st := replication.PartitionState{Leader: 1, LeaderEpoch: e, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
 		if _, err := tb.b.Lead("m", p, replication.Config{ReplicaLagTime: time.Minute, MinInsyncReplicas: 1}, st, &acceptingController{}); err != nil {
 			t.Fatal(err)
@@ -321,16 +325,16 @@ func TestFetcherFollowsManyPartitions(t *testing.T) {
 	}
 }
 
-// TestTwoBrokerFailover drives two replicated brokers by hand, as the controller will: A
-// leads epoch 1 with B following (Broker.Follow), and an acks=all produce succeeds only with
-// B's copy. With B down, A takes acks=1 writes B never sees; then A goes down and B leads
-// epoch 2 alone and takes new writes. A comes back as B's follower: it must cut its
-// unreplicated epoch-1 tail (OffsetForLeaderEpoch, KIP-101) and end byte for byte equal to B.
+// TestTwoBrokerFailover drives the roles of two brokers (each a single-node cluster of its
+// own) by hand, as a shared controller would: A leads epoch 1 with B following
+// (Broker.Follow), and an acks=all produce succeeds only with B's copy. With B stopped
+// (StopReplica), A takes acks=1 writes B never sees; then A resigns and B leads epoch 2 alone
+// and takes new writes. A follows B: it must cut its unreplicated epoch-1 tail
+// (OffsetForLeaderEpoch, KIP-101) and end byte for byte equal to B.
 func TestTwoBrokerFailover(t *testing.T) {
 	quiet := func(id int32) func(*Config) {
 		return func(c *Config) {
 			c.NodeID = id
-			c.Replicated = true
 			c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 	}
@@ -369,18 +373,16 @@ func TestTwoBrokerFailover(t *testing.T) {
 		t.Fatalf("leader hw %d after acks=all, want 10", hw)
 	}
 
-	b.stop()
+	b.b.StopReplica("f", 0)
 	produce(a, 3, kgo.LeaderAck()) // offsets 10..12, never replicated
-	a.stop()
+	a.b.Resign("f", 0)
 
-	b.start(quiet(2))
 	st2 := replication.PartitionState{Leader: 2, LeaderEpoch: 2, PartitionEpoch: 2, Replicas: []int32{1, 2}, ISR: []int32{2}}
 	if _, err := b.b.Lead("f", 0, replication.Config{ReplicaLagTime: time.Minute, MinInsyncReplicas: 1}, st2, &acceptingController{}); err != nil {
 		t.Fatal(err)
 	}
 	produce(b, 5, kgo.AllISRAcks()) // offsets 10..14 in epoch 2
 
-	a.start(quiet(1))
 	if err := a.b.Follow("f", 0, b.addr, 2); err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +407,6 @@ func TestTwoBrokerFailover(t *testing.T) {
 // alone (min.insync.replicas 1) instead of waiting forever.
 func TestLaggingFollowerLeavesISR(t *testing.T) {
 	tb := startBroker(t, func(c *Config) {
-		c.Replicated = true
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

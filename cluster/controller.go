@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/replication"
 )
@@ -56,6 +57,11 @@ func (n *Node) runController() {
 			term = &activeCtl{n: n, ctl: metadata.NewController(n.q, n.cfg.SessionTimeout, time.Now()), done: make(chan struct{}), applied: map[int32]int64{}}
 			n.ctl.Store(term)
 			n.log.Info("active controller", "node_id", n.id, "session_timeout", n.cfg.SessionTimeout.String())
+			n.importLegacy()
+			select {
+			case n.lifeKick <- struct{}{}:
+			default:
+			}
 			go term.fenceExpired(n.cfg.SessionTimeout / 5)
 			if n.cfg.LeaderRebalanceInterval > 0 {
 				go term.rebalanceLeaders(n.cfg.LeaderRebalanceInterval)
@@ -122,8 +128,42 @@ func (c *activeCtl) propose(cmd any) (any, error) {
 	return c.n.q.Propose(cmd, metadata.ProposeTimeout)
 }
 
-// RegisterBroker implements broker.ControllerService.
+// importLegacy imports the metadata of an older release's data directory (metadata.Legacy)
+// into the quorum, then retires its files. On failure it stays pending for the next term.
+func (n *Node) importLegacy() {
+	l := n.legacy.Load()
+	if l == nil {
+		return
+	}
+	cmd := &metadata.ImportTopics{Replica: n.id, Topics: l.Topics, NextProducerID: l.NextProducerID}
+	if _, err := n.q.Propose(cmd, metadata.ProposeTimeout); err != nil {
+		n.log.Error("could not import the topics of this data directory's older metadata file; retrying at the next election", "err", err)
+		return
+	}
+	fs := n.cfg.Broker.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	if err := metadata.RetireLegacy(fs, n.cfg.Broker.DataDir); err != nil {
+		n.log.Warn("imported the older metadata file, but could not rename it (importing it again changes nothing)", "err", err)
+	}
+	n.legacy.Store(nil)
+	n.log.Info("imported the metadata of an older release's data directory", "cluster_id", l.ClusterID, "topics", len(l.Topics),
+		"next_producer_id", l.NextProducerID)
+}
+
+// RegisterBroker implements broker.ControllerService. A registration of this node's own
+// broker by this very process replaces its previous incarnation at once: that was an earlier
+// run of this process, stopped (the controller is this process), so there is no session to
+// wait out — a restarted single node is back in milliseconds, not a session timeout.
 func (c *activeCtl) RegisterBroker(r metadata.RegisterBroker) (*metadata.BrokerRegistration, error) {
+	if r.ID == c.n.id && r.Incarnation == metadata.TopicID(c.n.incarn).String() {
+		if old, ok := c.n.q.Broker(r.ID); ok && old.Incarnation != r.Incarnation && !old.Fenced {
+			if _, err := c.propose(&metadata.FenceBroker{ID: old.ID, Epoch: old.Epoch}); err != nil && !errors.Is(err, metadata.ErrStaleBrokerEpoch) {
+				return nil, err
+			}
+		}
+	}
 	return c.ctl.Register(r, time.Now())
 }
 

@@ -175,12 +175,17 @@ func (n *Node) forwardDeleteTopic(name string) error {
 	})
 }
 
-func (n *Node) forwardCreatePartitions(name string, total int32) error {
+func (n *Node) forwardCreatePartitions(name string, total int32, assignment [][]int32) error {
 	req := kmsg.NewPtrCreatePartitionsRequest()
 	req.SetVersion(2)
 	req.TimeoutMillis = int32(metadata.ProposeTimeout / time.Millisecond)
 	t := kmsg.NewCreatePartitionsRequestTopic()
 	t.Topic, t.Count = name, total
+	for _, replicas := range assignment {
+		a := kmsg.NewCreatePartitionsRequestTopicAssignment()
+		a.Replicas = replicas
+		t.Assignment = append(t.Assignment, a)
+	}
 	req.Topics = append(req.Topics, t)
 	return n.forward(req, func(r kmsg.Response) (int16, *string) {
 		resp := r.(*kmsg.CreatePartitionsResponse)
@@ -271,17 +276,22 @@ func (n *Node) runLifecycle() {
 	t := time.NewTicker(n.cfg.HeartbeatInterval)
 	defer t.Stop()
 	fenced := true
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-n.stop:
+				return
+			case <-t.C:
+			case <-n.lifeKick:
+			}
 		}
 		if n.reg.Load() == nil {
 			if err := n.register(&conn); err != nil {
 				n.log.Debug("broker registration pending", "err", err)
+				continue
 			}
-			continue
+			// Heartbeat at once: the first one unfences this broker (it has applied its
+			// registration), rather than a heartbeat interval later.
 		}
 		res, err := n.heartbeat(&conn, false)
 		switch {
@@ -303,6 +313,10 @@ func (n *Node) runLifecycle() {
 
 // register registers this broker with the active controller.
 func (n *Node) register(conn **controllerConn) error {
+	if n.q.IsController() {
+		// The first controller names the cluster as it takes over: wait for that.
+		n.waitView(func(v *view) bool { return v.st.ClusterID != "" })
+	}
 	clusterID := n.ClusterID()
 	if clusterID == "" {
 		return errors.New("the cluster has no id yet")
@@ -336,6 +350,7 @@ func (n *Node) register(conn **controllerConn) error {
 	}
 	n.reg.Store(&registered{epoch: epoch})
 	n.log.Info("registered with the controller", "broker_epoch", epoch)
+	n.waitView(func(v *view) bool { return v.st.LastIndex >= uint64(epoch) })
 	return nil
 }
 

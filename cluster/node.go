@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/metadata"
 )
 
@@ -22,10 +23,11 @@ type Config struct {
 	// Broker is the broker's configuration; NodeID, AdvertisedHost/Port and DataDir are the
 	// node's. Its Cluster field is set by Start.
 	Broker broker.Config
-	// ControllerListen is the Raft listener (controller.listener; HOST:PORT).
+	// ControllerListen is the Raft listener (controller.listener; HOST:PORT). Empty without
+	// Voters: the one-voter quorum's Raft transport is in memory (see the package doc).
 	ControllerListen string
 	// Voters is the metadata quorum (controller.quorum.voters); this node must be one. Empty:
-	// a one-voter quorum of this node.
+	// a one-voter quorum of this node, bootstrapped on first start (single-node logd).
 	Voters []metadata.Voter
 	// SessionTimeout is broker.session.timeout.ms: a broker whose heartbeats stop for this
 	// long is fenced (default 1 s). HeartbeatInterval is broker.heartbeat.interval.ms
@@ -58,6 +60,16 @@ type Node struct {
 	ctl    atomic.Pointer[activeCtl]  // set while this node is the active controller
 	reg    atomic.Pointer[registered] // this broker's registration, once the controller took it
 	leadCh chan bool                  // leadership changes, from the quorum's goroutine
+	// lifeKick wakes the lifecycle loop before its next tick (this node became the
+	// controller: it can register at once).
+	lifeKick chan struct{}
+	// legacy is the metadata of an older release's data directory, imported by this node's
+	// first term as controller (runController); nil once imported, or if there was none.
+	legacy atomic.Pointer[metadata.Legacy]
+	ready  chan struct{} // closed by the reconcile loop: see Ready
+	// reconciled is the LastIndex of the view the metadata listener last brought the broker
+	// in line with (written by the reconcile loop only).
+	reconciled atomic.Uint64
 
 	mu  sync.Mutex // guards rpc
 	rpc *controllerConn
@@ -91,11 +103,23 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.DefaultReplicationFactor <= 0 {
 		cfg.DefaultReplicationFactor = int16(min(3, max(1, len(cfg.Voters))))
 	}
-	n := &Node{cfg: cfg, log: cfg.Broker.Logger, id: cfg.Broker.NodeID, leadCh: make(chan bool, 16), stop: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Broker.Logger, id: cfg.Broker.NodeID, leadCh: make(chan bool, 16), lifeKick: make(chan struct{}, 1),
+		ready: make(chan struct{}), stop: make(chan struct{})}
 	rand.Read(n.incarn[:])
 	n.view.Store(newView(metadata.NewClusterState("")))
+	fs := cfg.Broker.FS
+	if fs == nil {
+		fs = vfs.Default
+	}
+	legacy, hasLegacy, err := metadata.ReadLegacy(fs, cfg.Broker.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if hasLegacy {
+		n.legacy.Store(&legacy)
+	}
 	q, err := metadata.OpenQuorum(metadata.QuorumConfig{
-		NodeID: n.id, Listen: cfg.ControllerListen, Voters: cfg.Voters,
+		NodeID: n.id, Listen: cfg.ControllerListen, Voters: cfg.Voters, ClusterID: legacy.ClusterID,
 		Dir: filepath.Join(cfg.Broker.DataDir, metadataDir), FS: cfg.Broker.FS, Logger: n.log,
 		HeartbeatTimeout: cfg.RaftTimeout, ElectionTimeout: cfg.RaftTimeout,
 		OnLeaderChange: func(leader bool) { n.leadCh <- leader },
@@ -123,6 +147,12 @@ func Start(cfg Config) (*Node, error) {
 
 // Broker returns the node's broker (its network handler).
 func (n *Node) Broker() *broker.Broker { return n.b }
+
+// Ready is closed once this broker is registered and unfenced, the metadata of an older
+// release's data directory (if any) is imported, and the broker has taken the roles the
+// metadata gives it: a single node then leads every partition and serves every request. In
+// a cluster it needs a quorum of the voters.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // ControlledShutdown asks the controller to move this broker's leadership to other
 // replicas and waits (at most a few seconds) until it has; call it while the node still
@@ -212,13 +242,13 @@ func (n *Node) waitView(ok func(*view) bool) {
 
 // broker.Cluster: reads from the view.
 
-// ClusterID implements broker.Catalog.
+// ClusterID implements broker.Cluster.
 func (n *Node) ClusterID() string { return n.view.Load().st.ClusterID }
 
-// Topics implements broker.Catalog.
+// Topics implements broker.Cluster.
 func (n *Node) Topics() []metadata.Topic { return slices.Clone(n.view.Load().topics) }
 
-// Topic implements broker.Catalog.
+// Topic implements broker.Cluster.
 func (n *Node) Topic(name string) (metadata.Topic, bool) {
 	v := n.view.Load()
 	i, ok := v.byName[name]
@@ -228,7 +258,7 @@ func (n *Node) Topic(name string) (metadata.Topic, bool) {
 	return v.topics[i], true
 }
 
-// TopicByID implements broker.Catalog.
+// TopicByID implements broker.Cluster.
 func (n *Node) TopicByID(id metadata.TopicID) (metadata.Topic, bool) {
 	v := n.view.Load()
 	i, ok := v.byID[id]
@@ -266,16 +296,16 @@ func (n *Node) ActiveController() (broker.ControllerService, error) {
 	return nil, fmt.Errorf("%w: node %d (the controller is %d)", metadata.ErrNotController, n.id, n.q.Controller())
 }
 
-// broker.Catalog changes: proposed here when this node is the controller, else sent to it.
+// broker.Cluster changes: proposed here when this node is the controller, else sent to it.
 
-// CreateTopic implements broker.Catalog.
+// CreateTopic implements broker.Cluster.
 func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
 	if c, err := n.ActiveController(); err == nil {
 		var id metadata.TopicID
 		rand.Read(id[:])
 		rf := spec.ReplicationFactor
 		if rf <= 0 {
-			rf = n.defaultReplicationFactor()
+			rf = n.DefaultReplicationFactor()
 		}
 		cmd := &metadata.CreateTopic{Name: spec.Name, ID: id, Partitions: spec.Partitions, ReplicationFactor: rf,
 			Assignment: spec.Assignment, Configs: spec.Configs}
@@ -291,6 +321,7 @@ func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
 		return metadata.Topic{}, err
 	}
 	n.waitView(func(v *view) bool { _, ok := v.byName[spec.Name]; return ok })
+	n.waitReconciled()
 	t, ok := n.Topic(spec.Name)
 	if !ok {
 		return metadata.Topic{}, fmt.Errorf("topic %q created, but its metadata has not reached node %d yet", spec.Name, n.id)
@@ -301,13 +332,31 @@ func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
 // brokersApplyLimit bounds how long a topic change waits for the brokers to apply it.
 const brokersApplyLimit = 2 * time.Second
 
-// defaultReplicationFactor is the configured default, capped by the live brokers so that a
-// topic can be created while some are down (Kafka would refuse instead).
-func (n *Node) defaultReplicationFactor() int16 {
+// waitReconciled waits (at most brokersApplyLimit) until the metadata listener has brought
+// this broker in line with the current view, so that a topic change is answered once this
+// broker leads, follows or has removed the partitions it changed: on a single node a new
+// topic is led (its first produce is not refused) and a deleted one's logs are gone (its name
+// can be reused) before the client hears back.
+func (n *Node) waitReconciled() {
+	index := n.view.Load().st.LastIndex
+	deadline := time.Now().Add(brokersApplyLimit)
+	for n.reconciled.Load() < index && time.Now().Before(deadline) {
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// DefaultReplicationFactor implements broker.Cluster: the configured default, capped by the
+// live brokers so that a topic can be created while some are down (Kafka would refuse
+// instead).
+func (n *Node) DefaultReplicationFactor() int16 {
 	return int16(max(1, min(int(n.cfg.DefaultReplicationFactor), len(n.Brokers()))))
 }
 
-// DeleteTopic implements broker.Catalog.
+// DeleteTopic implements broker.Cluster.
 func (n *Node) DeleteTopic(name string) (metadata.Topic, error) {
 	t, ok := n.Topic(name)
 	if !ok {
@@ -321,25 +370,27 @@ func (n *Node) DeleteTopic(name string) (metadata.Topic, error) {
 		return metadata.Topic{}, err
 	}
 	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return !ok || v.topics[i].ID != t.ID })
+	n.waitReconciled()
 	return t, nil
 }
 
-// SetPartitions implements broker.Catalog.
-func (n *Node) SetPartitions(name string, total int32) error {
+// SetPartitions implements broker.Cluster.
+func (n *Node) SetPartitions(name string, total int32, assignment [][]int32) error {
 	if c, err := n.ActiveController(); err == nil {
-		if _, err := c.(*activeCtl).propose(&metadata.CreatePartitions{Name: name, Total: total}); err != nil {
+		if _, err := c.(*activeCtl).propose(&metadata.CreatePartitions{Name: name, Total: total, Assignment: assignment}); err != nil {
 			return err
 		}
 		n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && v.topics[i].Partitions >= total })
 		c.(*activeCtl).waitApplied(n.view.Load().st.LastIndex, brokersApplyLimit)
-	} else if err := n.forwardCreatePartitions(name, total); err != nil {
+	} else if err := n.forwardCreatePartitions(name, total, assignment); err != nil {
 		return err
 	}
 	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && v.topics[i].Partitions >= total })
+	n.waitReconciled()
 	return nil
 }
 
-// SetConfigs implements broker.Catalog.
+// SetConfigs implements broker.Cluster.
 func (n *Node) SetConfigs(name string, configs map[string]string) error {
 	if c, err := n.ActiveController(); err == nil {
 		if _, err := c.(*activeCtl).propose(&metadata.AlterConfigs{Name: name, Configs: configs}); err != nil {

@@ -71,9 +71,13 @@ func (n *Node) runReconcile(kick <-chan struct{}) {
 		}
 		v := n.view.Load()
 		n.reconcile(v, roles, topics)
+		n.reconciled.Store(v.st.LastIndex)
 		if !swept && n.registeredIn(v) {
 			n.sweepStrays(v)
 			swept = true
+		}
+		if swept && n.legacy.Load() == nil && !isClosed(n.ready) {
+			close(n.ready)
 		}
 	}
 }
@@ -215,4 +219,14 @@ func (n *Node) registeredIn(v *view) bool {
 	r := n.reg.Load()
 	b, ok := v.st.Brokers[n.id]
 	return r != nil && ok && b.Epoch == r.epoch && !b.Fenced
+}
+
+// isClosed reports whether ch is closed (it is only ever closed, never sent on).
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }

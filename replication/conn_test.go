@@ -13,14 +13,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/cluster"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/net/server"
 	"github.com/logd/logd/replication"
 )
 
-// TestConnSpeaksToBroker runs the follower's wire client against a real single-node broker:
-// OffsetForLeaderEpoch answers where epoch 0 ends, and a replica fetch is refused with
-// NOT_LEADER_OR_FOLLOWER (a single node leads no followers), mapped to ErrNotLeader.
+// TestConnSpeaksToBroker runs the follower's wire client against a real single-node broker
+// (a cluster.Node of one): OffsetForLeaderEpoch answers where epoch 0 ends, and a replica
+// fetch by a broker that holds no replica is refused with NOT_LEADER_OR_FOLLOWER, mapped to
+// ErrNotLeader.
 func TestConnSpeaksToBroker(t *testing.T) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -34,10 +36,11 @@ func TestConnSpeaksToBroker(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	cfg.AdvertisedPort = int32(p)
-	b, err := broker.New(cfg)
+	node, err := cluster.Start(cluster.Config{Broker: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
+	b := node.Broker()
 	srv := server.New(server.Config{HeaderVersion: broker.HeaderVersion, Logf: func(string, ...any) {}}, b)
 	if err := srv.Start(addr); err != nil {
 		t.Fatal(err)
@@ -47,8 +50,9 @@ func TestConnSpeaksToBroker(t *testing.T) {
 		defer cancel()
 		b.BeginShutdown()
 		srv.Shutdown(ctx)
-		b.Close()
+		node.Close()
 	}()
+	<-node.Ready()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -77,7 +81,7 @@ func TestConnSpeaksToBroker(t *testing.T) {
 		t.Fatal("a newer current leader epoch than the broker's must be refused")
 	}
 	if _, err := c.Fetch(ctx, tp, 0, 0, 1<<20); !errors.Is(err, replication.ErrNotLeader) {
-		t.Fatalf("replica fetch from a single node: %v", err)
+		t.Fatalf("replica fetch by a broker that is not a replica: %v", err)
 	}
 	// The connection stays usable after error answers.
 	if _, err := c.OffsetForLeaderEpoch(ctx, tp, 0, 0); err != nil {

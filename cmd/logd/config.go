@@ -32,16 +32,13 @@ type serveSettings struct {
 	FsyncAcksAll     bool
 	LogDefaults      engine.LogConfig
 
-	// Cluster mode: on when ControllerListen or Voters is set.
-	ControllerListen         string // "": the voter list's address of this node
+	// The metadata quorum: none of them set is a quorum of this node alone.
+	ControllerListen         string // "": the voter list's address of this node, or none for one voter
 	Voters                   []metadata.Voter
 	SessionTimeout           time.Duration // broker.session.timeout.ms
 	ReplicaLagTime           time.Duration // replica.lag.time.max.ms
 	DefaultReplicationFactor int16         // 0: min(3, voters)
 }
-
-// clustered reports whether the settings start a cluster node rather than a single node.
-func (s serveSettings) clustered() bool { return s.ControllerListen != "" || len(s.Voters) > 0 }
 
 func defaultServeSettings() serveSettings {
 	d := broker.DefaultConfig()

@@ -423,7 +423,7 @@ func TestServeTOMLConfig(t *testing.T) {
 func TestClusterSettings(t *testing.T) {
 	env := envOf(map[string]string{"LOGD_CONTROLLER_QUORUM_VOTERS": "1@127.0.0.1:9093,2@127.0.0.1:9193", "LOGD_NODE_ID": "2"})
 	s, err := loadServeSettings("", env, nil)
-	if err != nil || len(s.Voters) != 2 || !s.clustered() {
+	if err != nil || len(s.Voters) != 2 {
 		t.Fatalf("voters: %+v %v", s.Voters, err)
 	}
 	cfg, err := clusterConfig(s, broker.DefaultConfig())
@@ -440,7 +440,11 @@ func TestClusterSettings(t *testing.T) {
 			t.Errorf("%q: %v", bad, err)
 		}
 	}
-	if s, err := loadServeSettings("", envOf(nil), nil); err != nil || s.clustered() {
-		t.Fatalf("no cluster settings: a single node (%v)", err)
+	s, err = loadServeSettings("", envOf(nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := clusterConfig(s, broker.DefaultConfig()); err != nil || cfg.ControllerListen != "" || len(cfg.Voters) != 0 {
+		t.Fatalf("no cluster settings: a one-voter quorum without a controller listener, got %q %v (%v)", cfg.ControllerListen, cfg.Voters, err)
 	}
 }

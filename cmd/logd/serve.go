@@ -31,8 +31,10 @@ func serveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a broker",
-		Long: "Run a single logd broker with the embedded default configuration: data in ./data,\n" +
-			"Kafka protocol on 127.0.0.1:9092. SIGTERM or SIGINT shuts it down cleanly.\n\n" +
+		Long: "Run a logd broker with the embedded default configuration: data in ./data,\n" +
+			"Kafka protocol on 127.0.0.1:9092, a cluster of one (its own metadata quorum of one voter).\n" +
+			"SIGTERM or SIGINT shuts it down cleanly. A data directory of an older release (with\n" +
+			"logd-metadata.json) is imported into the quorum at the first start.\n\n" +
 			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz and /debug/pprof/.\n\n" +
 			"--config FILE reads YAML or TOML settings (by the extension .yaml/.yml or .toml, else by\n" +
 			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
@@ -42,7 +44,7 @@ func serveCommand() *cobra.Command {
 			"logd.http and logd.fsync.acks.all. LOGD_* environment variables (LOGD_LOG_DIRS, LOGD_NODE_ID,\n" +
 			"LOGD_HTTP, ...) override the file; flags override both. LOGD_CONFIG names the file if\n" +
 			"--config is not given.\n\n" +
-			"Cluster mode: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
+			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
 			"heartbeats stop for broker.session.timeout.ms (default 1000) is fenced and its partitions get\n" +
@@ -134,24 +136,16 @@ func serve(st serveSettings) error {
 		m = metrics.New()
 		cfg.Metrics = m
 	}
-	var b *broker.Broker
-	var node *cluster.Node
-	if st.clustered() {
-		ccfg, err := clusterConfig(st, cfg)
-		if err != nil {
-			return err
-		}
-		if node, err = cluster.Start(ccfg); err != nil {
-			return fmt.Errorf("cannot start the cluster node: %v", err)
-		}
-		b = node.Broker()
-	} else if b, err = broker.New(cfg); err != nil {
-		return fmt.Errorf("cannot open --data-dir %s: %v", dataDir, err)
+	ccfg, err := clusterConfig(st, cfg)
+	if err != nil {
+		return err
 	}
-	closeBroker := b.Close
-	if node != nil {
-		closeBroker = node.Close
+	node, err := cluster.Start(ccfg)
+	if err != nil {
+		return fmt.Errorf("cannot start on --data-dir %s: %v", dataDir, err)
 	}
+	b := node.Broker()
+	closeBroker := node.Close
 	scfg := server.Config{
 		HeaderVersion: broker.HeaderVersion,
 		Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
@@ -187,6 +181,15 @@ func serve(st serveSettings) error {
 	// shut down cleanly, not kill the process.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	if len(ccfg.Voters) <= 1 {
+		// A quorum of one is ready in milliseconds (cluster/doc.go): ready means serving.
+		// Nodes of a larger quorum wait for each other, so they do not wait here.
+		select {
+		case <-node.Ready():
+		case <-time.After(readyWait):
+			logger.Warn("not registered with the controller yet; serving anyway", "waited", readyWait.String())
+		}
+	}
 	ready.Store(true)
 	attrs := []any{"listen", srv.Addr().String(), "advertise", advertise, "data_dir", dataDir,
 		"node_id", nodeID, "startup", time.Since(start).Round(time.Microsecond).String()}
@@ -200,9 +203,7 @@ func serve(st serveSettings) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ready.Store(false)
-	if node != nil {
-		node.ControlledShutdown() // while this node still answers clients and brokers
-	}
+	node.ControlledShutdown() // while this node still answers clients and brokers
 	b.BeginShutdown()
 	serr := srv.Shutdown(ctx)
 	if err := closeBroker(); err != nil {
@@ -218,6 +219,9 @@ func serve(st serveSettings) error {
 	logger.Info("stopped cleanly")
 	return nil
 }
+
+// readyWait bounds how long a single node's start waits to be ready before it says so.
+const readyWait = 10 * time.Second
 
 // clusterConfig checks the cluster settings and builds the node's configuration.
 func clusterConfig(st serveSettings, bcfg broker.Config) (cluster.Config, error) {
