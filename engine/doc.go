@@ -45,7 +45,8 @@
 // # High watermark
 //
 // A log opened single-replica (OpenLog, or OpenLogWith without Replicated) has HW = LEO after
-// every append, and no high watermark is checkpointed: a single node is its own ISR. A log
+// every append, and no high watermark is checkpointed (the broker opens every log replicated:
+// a single node is a cluster of one, whose leader sets HW = LEO itself). A log
 // opened with OpenOptions.Replicated has its high watermark set by replication
 // (SetHighWatermark, never backwards, never past LEO); the directory's
 // replication-offset-checkpoint (Kafka's format and name) holds every replicated log's high

@@ -1,12 +1,11 @@
-// Package metadata holds the cluster's metadata.
+// Package metadata holds the cluster's metadata: Quorum, the Raft-replicated cluster state
+// (the KRaft idea on hashicorp/raft) — brokers, topics, partition assignments, leaders, leader
+// and partition epochs, ISRs, configs and producer id blocks. Every logd node runs one; a
+// single node's is a quorum of one voter.
 //
-// Two stores live here while the cluster work lands:
-//
-//   - Store, the single-node store the broker uses today: cluster id and topics in one JSON
-//     file, replaced atomically on every change.
-//   - Quorum, the Raft-replicated cluster state (the KRaft idea on hashicorp/raft), which the
-//     broker will move to: brokers, topics, partition assignments, leaders, leader and
-//     partition epochs, ISRs and configs.
+// Data directories of the release before the quorum kept a single node's topics in a JSON
+// file (logd-metadata.json) and its producer id block in another: ReadLegacy reads them once,
+// the ImportTopics command brings them into the quorum, RetireLegacy renames them (legacy.go).
 //
 // # The replicated state machine
 //
@@ -35,8 +34,10 @@
 //
 // Quorum runs hashicorp/raft with the TCP transport on the controller listener, LogStore (our
 // own Raft log, see its doc for the choice and its fsync rules) and hashicorp's file snapshot
-// store. Without voters it bootstraps a one-voter quorum of itself (single-node logd); with
-// voters every node bootstraps the same voter list on first start. Snapshots (the state as
-// JSON) are taken every SnapshotThreshold entries and the log is compacted behind them, so it
-// stays small.
+// store. Without voters it bootstraps a one-voter quorum of itself (single-node logd): without
+// a controller listener too, its transport is Raft's in-memory one (a lone voter sends
+// nothing), and its heartbeat timeout is Raft's minimum, so it elects itself in 5-10 ms
+// instead of waiting out a timeout meant for a leader it does not have. With voters every
+// node bootstraps the same voter list on first start. Snapshots (the state as JSON) are taken
+// every SnapshotThreshold entries and the log is compacted behind them, so it stays small.
 package metadata
