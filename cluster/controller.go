@@ -253,12 +253,13 @@ func (n *Node) AlterPartition(ctx context.Context, tp engine.TopicPartition, cha
 	req := metadata.AlterPartition{BrokerID: n.id, BrokerEpoch: r.epoch, Topic: tp.Topic, Partition: tp.Partition,
 		LeaderEpoch: change.LeaderEpoch, PartitionEpoch: change.PartitionEpoch, ISR: slices.Clone(change.ISR)}
 	var pa *metadata.PartitionAssignment
-	var err error
-	if c, cerr := n.ActiveController(); cerr == nil {
+	err := n.onController(func(c *activeCtl) (err error) {
 		pa, err = c.AlterPartition(req)
-	} else {
+		return err
+	}, func() (err error) {
 		pa, err = n.forwardAlterPartition(ctx, req)
-	}
+		return err
+	})
 	if errors.Is(err, metadata.ErrFencedLeaderEpoch) || errors.Is(err, metadata.ErrNotLeader) {
 		return replication.PartitionState{}, fmt.Errorf("%w: %w", replication.ErrFencedLeaderEpoch, err)
 	}

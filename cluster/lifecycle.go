@@ -21,8 +21,14 @@ import (
 // metadata.ProposeTimeout).
 const requestTimeout = metadata.ProposeTimeout + time.Second
 
-// errNoController: the quorum has no leader right now, or its broker has not registered.
+// errNoController: the quorum has no leader right now, or its broker has not registered, or
+// it is this node, whose term as controller is starting (a node never sends itself a
+// request: it would wait on its own locks).
 var errNoController = errors.New("no active controller reachable yet")
+
+// errControllerHere: this node became the active controller while a change waited to be
+// sent to one (onController then runs the change here).
+var errControllerHere = errors.New("this node is now the active controller")
 
 // controllerConn is a connection to the active controller's Kafka listener.
 type controllerConn struct {
@@ -37,6 +43,9 @@ func (n *Node) controllerAddr() (string, error) {
 	id := n.q.Controller()
 	if id < 0 {
 		return "", errNoController
+	}
+	if id == n.id {
+		return "", fmt.Errorf("%w: this node's term is starting", errNoController)
 	}
 	b, ok := n.view.Load().st.Brokers[id]
 	if !ok {
@@ -71,12 +80,16 @@ func (n *Node) send(ctx context.Context, slot **controllerConn, req kmsg.Request
 	return resp, err
 }
 
-// forward sends a catalog change to the active controller on the node's shared connection,
-// retrying while the controller moves (NOT_CONTROLLER, no connection) for a few seconds.
+// forward sends a change to the active controller on the node's shared connection, retrying
+// while the controller moves (NOT_CONTROLLER, no connection) for a few seconds; it returns
+// errControllerHere if the controller moves to this node.
 func (n *Node) forward(req kmsg.Request, code func(kmsg.Response) (int16, *string)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	for {
+		if _, err := n.ActiveController(); err == nil {
+			return errControllerHere
+		}
 		n.mu.Lock()
 		resp, err := n.send(ctx, &n.rpc, req)
 		n.mu.Unlock()

@@ -298,9 +298,23 @@ func (n *Node) ActiveController() (broker.ControllerService, error) {
 
 // broker.Cluster changes: proposed here when this node is the controller, else sent to it.
 
+// onController runs a change on this node's controller term (local) when it is the active
+// controller, else sends it to the controller (remote, which retries while the controller
+// moves); if the controller moves to this node meanwhile, the change runs here.
+func (n *Node) onController(local func(*activeCtl) error, remote func() error) error {
+	for {
+		if c, err := n.ActiveController(); err == nil {
+			return local(c.(*activeCtl))
+		}
+		if err := remote(); !errors.Is(err, errControllerHere) {
+			return err
+		}
+	}
+}
+
 // CreateTopic implements broker.Cluster.
 func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
-	if c, err := n.ActiveController(); err == nil {
+	err := n.onController(func(c *activeCtl) error {
 		var id metadata.TopicID
 		rand.Read(id[:])
 		rf := spec.ReplicationFactor
@@ -312,12 +326,14 @@ func (n *Node) CreateTopic(spec broker.TopicSpec) (metadata.Topic, error) {
 		if spec.Assignment != nil {
 			cmd.Partitions, cmd.ReplicationFactor = 0, 0
 		}
-		if _, err := c.(*activeCtl).propose(cmd); err != nil {
-			return metadata.Topic{}, err
+		if _, err := c.propose(cmd); err != nil {
+			return err
 		}
 		n.waitView(func(v *view) bool { _, ok := v.byName[spec.Name]; return ok })
-		c.(*activeCtl).waitApplied(n.view.Load().st.LastIndex, brokersApplyLimit)
-	} else if err := n.forwardCreateTopic(spec); err != nil {
+		c.waitApplied(n.view.Load().st.LastIndex, brokersApplyLimit)
+		return nil
+	}, func() error { return n.forwardCreateTopic(spec) })
+	if err != nil {
 		return metadata.Topic{}, err
 	}
 	n.waitView(func(v *view) bool { _, ok := v.byName[spec.Name]; return ok })
@@ -362,11 +378,11 @@ func (n *Node) DeleteTopic(name string) (metadata.Topic, error) {
 	if !ok {
 		return metadata.Topic{}, fmt.Errorf("%w: %s", metadata.ErrUnknownTopic, name)
 	}
-	if c, err := n.ActiveController(); err == nil {
-		if _, err := c.(*activeCtl).propose(&metadata.DeleteTopic{Name: name}); err != nil {
-			return metadata.Topic{}, err
-		}
-	} else if err := n.forwardDeleteTopic(name); err != nil {
+	err := n.onController(func(c *activeCtl) error {
+		_, err := c.propose(&metadata.DeleteTopic{Name: name})
+		return err
+	}, func() error { return n.forwardDeleteTopic(name) })
+	if err != nil {
 		return metadata.Topic{}, err
 	}
 	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return !ok || v.topics[i].ID != t.ID })
@@ -376,13 +392,15 @@ func (n *Node) DeleteTopic(name string) (metadata.Topic, error) {
 
 // SetPartitions implements broker.Cluster.
 func (n *Node) SetPartitions(name string, total int32, assignment [][]int32) error {
-	if c, err := n.ActiveController(); err == nil {
-		if _, err := c.(*activeCtl).propose(&metadata.CreatePartitions{Name: name, Total: total, Assignment: assignment}); err != nil {
+	err := n.onController(func(c *activeCtl) error {
+		if _, err := c.propose(&metadata.CreatePartitions{Name: name, Total: total, Assignment: assignment}); err != nil {
 			return err
 		}
 		n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && v.topics[i].Partitions >= total })
-		c.(*activeCtl).waitApplied(n.view.Load().st.LastIndex, brokersApplyLimit)
-	} else if err := n.forwardCreatePartitions(name, total, assignment); err != nil {
+		c.waitApplied(n.view.Load().st.LastIndex, brokersApplyLimit)
+		return nil
+	}, func() error { return n.forwardCreatePartitions(name, total, assignment) })
+	if err != nil {
 		return err
 	}
 	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && v.topics[i].Partitions >= total })
@@ -392,11 +410,11 @@ func (n *Node) SetPartitions(name string, total int32, assignment [][]int32) err
 
 // SetConfigs implements broker.Cluster.
 func (n *Node) SetConfigs(name string, configs map[string]string) error {
-	if c, err := n.ActiveController(); err == nil {
-		if _, err := c.(*activeCtl).propose(&metadata.AlterConfigs{Name: name, Configs: configs}); err != nil {
-			return err
-		}
-	} else if err := n.forwardAlterConfigs(name, configs); err != nil {
+	err := n.onController(func(c *activeCtl) error {
+		_, err := c.propose(&metadata.AlterConfigs{Name: name, Configs: configs})
+		return err
+	}, func() error { return n.forwardAlterConfigs(name, configs) })
+	if err != nil {
 		return err
 	}
 	n.waitView(func(v *view) bool { i, ok := v.byName[name]; return ok && maps.Equal(v.topics[i].Configs, configs) })
@@ -409,8 +427,13 @@ func (n *Node) AllocateProducerIDs() (int64, error) {
 	if r == nil {
 		return -1, errors.New("this broker has not registered with the controller yet")
 	}
-	if c, err := n.ActiveController(); err == nil {
-		return c.AllocateProducerIDs(n.id, r.epoch)
-	}
-	return n.forwardAllocateProducerIDs(r.epoch)
+	var first int64
+	err := n.onController(func(c *activeCtl) (err error) {
+		first, err = c.AllocateProducerIDs(n.id, r.epoch)
+		return err
+	}, func() (err error) {
+		first, err = n.forwardAllocateProducerIDs(r.epoch)
+		return err
+	})
+	return first, err
 }
