@@ -177,7 +177,9 @@ func (n *Node) reconcilePartition(v *view, t *metadata.TopicState, tp engine.Top
 	case pa.Leader == metadata.NoLeader:
 		if !had || prev.leader != metadata.NoLeader {
 			n.b.StopReplica(tp.Topic, tp.Partition)
-			n.log.Warn("partition has no leader: no eligible replica is in its ISR", "partition", tp.String(), "isr", pa.ISR)
+			if n.registeredIn(v) { // else expected: this broker is (re)joining, its partitions wait for it
+				n.log.Warn("partition has no leader: no eligible replica is in its ISR", "partition", tp.String(), "isr", pa.ISR)
+			}
 		}
 	default:
 		b, ok := v.st.Brokers[pa.Leader]
