@@ -12,7 +12,9 @@ import (
 )
 
 // slot states. A slot moves free → running → done → writing → free, or to
-// free from done/running when the connection closes.
+// free from done/running when the connection closes. A deferred request
+// (Request.Defer) stays running after its handler returned until
+// Deferred.Complete.
 const (
 	slotFree    = iota
 	slotRunning // handler running
@@ -24,9 +26,15 @@ const (
 // connection's ring, so dispatching a request allocates nothing.
 type slot struct {
 	c        *conn
-	seq      uint64    // guarded by c.mu
-	state    int       // guarded by c.mu
-	turnDone bool      // EndTurn was called; guarded by c.mu
+	seq      uint64 // guarded by c.mu
+	state    int    // guarded by c.mu
+	turnDone bool   // EndTurn was called; guarded by c.mu
+	// deferred is set by the handler (Request.Defer) and read by its worker after Handle
+	// returns: handler-owned, no lock.
+	deferred bool
+	handled  bool      // the handler returned; guarded by c.mu
+	answered bool      // Deferred.Complete was called (or the handler panicked); guarded by c.mu
+	early    *Response // a Complete's response before the handler returned; guarded by c.mu
 	resp     *Response // written by the worker before state=done, then owned by the writer
 	ready    time.Time // when resp was set; like resp
 	req      Request
@@ -173,6 +181,7 @@ func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 	sl.seq = c.tail
 	sl.state = slotRunning
 	sl.turnDone = false
+	sl.deferred, sl.handled, sl.answered, sl.early = false, false, false, nil
 	sl.resp = nil
 	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Header: hdr, Frame: frame, Received: received, sl: sl}
 	c.tail++
@@ -272,10 +281,47 @@ func (c *conn) abort() {
 	_ = c.file.Close()
 }
 
-// complete records a handler's response. Worker goroutine.
+// settle finishes a request with its response: ok false (a handler panic) or
+// CloseConnection closes the connection. The caller owns the slot (its
+// handler returned, and it was not deferred or its completion came).
+func (c *conn) settle(sl *slot, resp *Response, ok bool) {
+	if resp == CloseConnection {
+		resp, ok = nil, false
+	}
+	if !ok {
+		c.abort()
+		_ = c.gc.Close()
+	}
+	c.complete(sl, resp)
+}
+
+// completeDeferred is Deferred.Complete for the request seq in sl. Any
+// goroutine. The slot is only ever read under c.mu until seq and state prove
+// it still holds that request: a stale or repeated call finds another seq, or
+// the slot no longer running, or answered set, and only releases resp.
+func (c *conn) completeDeferred(sl *slot, seq uint64, resp *Response) {
+	c.mu.Lock()
+	if sl.seq != seq || sl.state != slotRunning || sl.answered {
+		c.mu.Unlock()
+		releaseResponse(resp)
+		return
+	}
+	sl.answered = true
+	c.s.st.deferred.Add(-1)
+	if !sl.handled {
+		sl.early = resp // the handler is still running: runSlot settles it
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Unlock()
+	c.settle(sl, resp, true)
+}
+
+// complete records a handler's response. The caller owns the slot.
 func (c *conn) complete(sl *slot, resp *Response) {
 	c.mu.Lock()
 	if c.closed {
+		sl.state = slotFree // never reused: a closed connection dispatches nothing
 		c.mu.Unlock()
 		sl.resp = resp
 		c.releaseSlot(sl)

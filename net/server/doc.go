@@ -21,6 +21,12 @@
 //		return r // or nil: no response (acks=0)
 //	}
 //
+//	// A request that must wait (a long poll, a sync, a rebalance) frees its
+//	// worker: it registers a Deferred with what it waits for and returns nil.
+//	d := req.Defer()
+//	partition.onAppend(func() { d.Complete(buildFetchResponse(req)) })
+//	return nil
+//
 // # Wire framing
 //
 //	+---------------+------------------------------------------------------+
@@ -50,7 +56,11 @@
 //	  global budget)
 //	  complete frame → parseHeader
 //	  ring has a free slot? ──yes──► slot[tail] = Request ──► Handle(req) ─► complete(slot, resp)
-//	       │no                          tail++                                   │
+//	       │no                          tail++                 │ req.Defer()      ▲
+//	       │                                                   ▼ return nil       │
+//	       │                                    (worker freed; slot stays running)│
+//	       │                                    event/timeout: Deferred.Complete ─┘
+//	       │                                                                      │
 //	       ▼                            ring full → pause                        │ head slot done and
 //	  pending (budget-charged) + pause                                          │ no writer running?
 //	                                                                             ▼
@@ -64,6 +74,32 @@
 // the writer only ever takes the done slots starting at head, so responses
 // leave in request order however the handlers interleave. A nil response is
 // a done slot with nothing to write.
+//
+// # Deferred requests
+//
+// Workers run, they never wait: a handler that waits for an event calls
+// Request.Defer and returns. The request keeps its slot (state running), its
+// frame and its place in the response order; its turn (WaitTurn) ends when
+// the handler returns. Whoever satisfies the wait, or its timeout, calls
+// Deferred.Complete(resp) exactly once, from any goroutine; the slot then
+// becomes done like any other and the writer sends it in order. MaxInFlight
+// still bounds a connection, deferred requests included.
+//
+// A Deferred is (slot, seq). Two parties may settle the slot, the handler's
+// worker (when Handle returns) and Complete; under conn.mu, slot.handled and
+// slot.answered say who came first, and the second one settles it: a
+// Complete before the handler returned leaves its response in slot.early for
+// the worker. Neither touches the slot after the other may have settled it,
+// because settling lets the writer free it and dispatch reuse it. Complete
+// reads the slot only under conn.mu and acts only if the slot still holds seq,
+// is running and unanswered; a second or stale call releases its response and
+// does nothing else. A handler that panics after Defer closes the connection
+// and marks the slot answered, so the later Complete is dropped.
+//
+// A connection closing does not release a deferred request's slot or frame:
+// the completion does (complete on a closed connection frees the slot, never
+// to be reused, since a closed connection dispatches nothing), so the frame
+// stays valid for the response being built from it until then.
 //
 // # Why a writer goroutine and not gnet's writes
 //
@@ -112,6 +148,8 @@
 //     regions reference files, not memory.
 //   - Connections beyond MaxConns are closed on accept. Handler goroutines are
 //     capped by Workers; queued handler work is bounded by conns × MaxInFlight.
+//     Deferred requests hold no goroutine: a parked request costs its slot,
+//     its frame and what its handler registered.
 //
 // # Buffer ownership
 //
@@ -135,9 +173,15 @@
 //     (conn.writing).
 //   - workerPool.mu guards its queue. No lock order exists between conn.mu
 //     and workerPool.mu: neither is taken while holding the other.
+//   - conn.mu also guards a slot's handled, answered and early (the handoff
+//     between a deferred request's worker and its Complete, see above).
 //   - Slot fields other than seq/state belong to whoever moved the slot into
-//     its current state: the loop (free→running), the handler (running), the
-//     writer (writing), or the releaser after closed.
+//     its current state: the loop (free→running), the handler (running; its
+//     deferred flag is read by its own worker after Handle returns), the
+//     settler of a deferred request, the writer (writing), or the releaser
+//     after closed.
+//   - Deferred.Complete takes conn.mu briefly and runs Region.Release of a
+//     dropped response: call it holding no lock a Release takes.
 //
 // # Timing
 //
@@ -154,6 +198,11 @@
 //
 // Shutdown stops taking connections (new ones are closed on accept; gnet
 // keeps the listener until the engine stops) and requests (bytes read are
-// discarded), waits for in-flight requests to be answered and written, stops
-// gnet (which closes every connection), then waits for workers and writers.
+// discarded), waits for in-flight requests (deferred ones included) to be
+// answered and written, stops gnet (which closes every connection), then
+// waits for workers and writers. It returns at its context's end whatever is
+// outstanding; a deferred request completed later is released then (its
+// response dropped). The handler's owner bounds its waits and answers parked
+// requests when it shuts down (the broker's BeginShutdown), so Shutdown need
+// not wait for their timeouts.
 package server

@@ -16,13 +16,17 @@ import (
 )
 
 // Handler answers requests. Handle runs on a worker goroutine, never on an
-// event loop, and may block. It returns nil for "no response" (acks=0
-// Produce); the connection's ordering is kept either way.
+// event loop. It returns nil for "no response" (acks=0 Produce); the
+// connection's ordering is kept either way. A handler that must wait for
+// something (data for a long poll, a sync, a rebalance) does not block: it
+// calls Request.Defer, registers the Deferred with whatever it waits for, and
+// returns; the event (or its timeout) calls Deferred.Complete. Workers are
+// few (Config.Workers) precisely because they never wait.
 //
 // req and req.Frame stay valid and unmodified until the response returned by
-// Handle has been completely written (or dropped because the connection
-// closed); the handler may sub-slice the frame (kmsg does) and reference it
-// from the Response until then, but not after.
+// Handle (or given to Deferred.Complete) has been completely written, or
+// dropped because the connection closed; the handler may sub-slice the frame
+// (kmsg does) and reference it from the Response until then, but not after.
 type Handler interface {
 	Handle(req *Request) *Response
 }
@@ -70,6 +74,52 @@ func (r *Request) WaitTurn() {
 func (r *Request) EndTurn() {
 	if r.sl != nil {
 		r.sl.c.endTurn(r.sl)
+	}
+}
+
+// Defer tells the server that this request is answered later, by the returned
+// Deferred's Complete, rather than by Handle's return value (Handle then
+// returns nil; anything else it returns is released unsent). The request
+// keeps its ring slot, its place in the connection's response order and its
+// frame until Complete's response is written or dropped. Its turn (WaitTurn)
+// still ends when Handle returns, or earlier with EndTurn. Call it at most
+// once, from the handler, before Handle returns. A Request built outside the
+// server (tests, fuzzing) returns a Deferred whose Complete only releases the
+// response.
+func (r *Request) Defer() Deferred {
+	if r.sl == nil {
+		return Deferred{}
+	}
+	r.sl.deferred = true
+	r.sl.c.s.st.deferred.Add(1)
+	return Deferred{sl: r.sl, seq: r.sl.seq}
+}
+
+// Deferred is the pending answer of a request whose handler called
+// Request.Defer. It is a small value: copy it into whatever completes it.
+type Deferred struct {
+	sl  *slot
+	seq uint64 // the request's sequence on its connection: tells a reused slot apart
+}
+
+// Complete answers the deferred request with resp (nil: no response;
+// CloseConnection: close the connection). It may be called from any
+// goroutine (not while holding a lock a Region.Release takes), even before
+// the handler has returned, and must be called exactly once: the request
+// holds its connection's in-flight slot until then. A second call, or a call
+// after the server dropped the request, releases resp and does nothing else.
+func (d Deferred) Complete(resp *Response) {
+	if d.sl == nil {
+		releaseResponse(resp)
+		return
+	}
+	d.sl.c.completeDeferred(d.sl, d.seq, resp)
+}
+
+// releaseResponse releases a response that will not be sent.
+func releaseResponse(resp *Response) {
+	if resp != nil && resp != CloseConnection {
+		resp.Release()
 	}
 }
 
@@ -159,6 +209,7 @@ type Stats struct {
 	CopiedBytes    int64 // region bytes sent by pread + write
 	BufferedBytes  int64 // bytes charged to MaxBufferedBytes now
 	InFlight       int64 // requests dispatched whose response is not yet written
+	Deferred       int64 // requests deferred by their handler and not yet completed
 	ProtocolCloses int64 // connections closed for bad framing or header
 	BudgetCloses   int64 // connections closed for MaxBufferedBytes
 	Pauses         int64 // times a connection stopped reading at MaxInFlight
@@ -171,6 +222,7 @@ type counters struct {
 	sendfileBytes, copiedBytes               atomic.Int64
 	protocolCloses, budgetCloses, pauses     atomic.Int64
 	buffered, inflight, writeWaits           atomic.Int64
+	deferred                                 atomic.Int64
 }
 
 // Server is the Kafka network front: gnet event loops read and frame requests,
@@ -280,6 +332,7 @@ func (s *Server) Stats() Stats {
 		CopiedBytes:    s.st.copiedBytes.Load(),
 		BufferedBytes:  s.st.buffered.Load(),
 		InFlight:       s.st.inflight.Load(),
+		Deferred:       s.st.deferred.Load(),
 		ProtocolCloses: s.st.protocolCloses.Load(),
 		BudgetCloses:   s.st.budgetCloses.Load(),
 		Pauses:         s.st.pauses.Load(),
@@ -288,10 +341,13 @@ func (s *Server) Stats() Stats {
 }
 
 // Shutdown stops taking connections and requests, waits for in-flight
-// handlers and their responses to be written, then closes every connection
-// and waits for the server's goroutines to exit. If ctx ends first, the
-// connections are closed anyway and ctx's error is returned; handlers still
-// running then finish in the background (their responses are dropped).
+// handlers and their responses (deferred ones included) to be written, then
+// closes every connection and waits for the server's goroutines to exit. If
+// ctx ends first, the connections are closed anyway and ctx's error is
+// returned; handlers still running and deferred requests not yet completed
+// finish in the background: their responses are dropped and their frames
+// released when they complete. A handler's waits must therefore be bounded
+// (the broker answers its parked requests when it begins shutting down).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	eng, started := s.eng, s.started
@@ -418,18 +474,35 @@ func (lh *loopHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	return c.onTraffic()
 }
 
-// runSlot runs the handler for one request on a worker goroutine.
+// runSlot runs the handler for one request on a worker goroutine. After the
+// handler returns it settles the request, unless the handler deferred it and
+// the completion has not come yet: then completeDeferred settles it, and
+// runSlot must not touch the slot again (it may be reused at once).
 func (s *Server) runSlot(sl *slot) {
 	resp, ok := s.callHandler(sl)
-	sl.c.endTurn(sl)
-	if resp == CloseConnection {
-		resp, ok = nil, false
+	c := sl.c
+	c.endTurn(sl)
+	if sl.deferred { // written by the handler, on this goroutine
+		releaseResponse(resp) // a deferring handler returns nil
+		c.mu.Lock()
+		sl.handled = true
+		if ok && !sl.answered {
+			c.mu.Unlock()
+			return // Complete settles it
+		}
+		resp = sl.early
+		sl.early = nil
+		if !ok && !sl.answered { // panicked after Defer: a later Complete is dropped
+			sl.answered = true
+			s.st.deferred.Add(-1)
+		}
+		if !ok {
+			releaseResponse(resp)
+			resp = nil
+		}
+		c.mu.Unlock()
 	}
-	if !ok {
-		sl.c.abort()
-		_ = sl.c.gc.Close()
-	}
-	sl.c.complete(sl, resp)
+	c.settle(sl, resp, ok)
 }
 
 func (s *Server) callHandler(sl *slot) (resp *Response, ok bool) {
