@@ -2,7 +2,7 @@ package broker
 
 import (
 	"errors"
-	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -116,55 +116,152 @@ func handleFetch(b *Broker, c *call) *server.Response {
 		b.addFetchLeaders(r)
 	}
 
-	wait := time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond
-	var deadline time.Time
-	var timer *time.Timer
-	var chans []<-chan struct{}
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			// Take the wake channels before reading again, so an append between the read
-			// and the wait is not missed.
-			chans = chans[:0]
-			b.forEachFetchPartition(r, func(p *fetchPartition) { chans = append(chans, p.part.waiters.channel()) })
+	f := &parkedFetch{b: b, c: c, r: r, minBytes: req.MinBytes, maxBytes: req.MaxBytes, any: nparts > 0,
+		deadline: time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}
+	return f.run()
+}
+
+// parkedFetch is a fetch waiting for MinBytes (fetch sessions aside, Kafka's
+// DelayedFetch): registered on its partitions' appendWaiters, it holds no goroutine. An
+// append or high watermark move on one of them, its MaxWaitMs timer or the broker's
+// shutdown pokes it; the poke queues a re-read on the broker's completer (never on the
+// appender's goroutine, which goes back to its produce, nor on an event loop), which answers
+// or parks it again.
+//
+// One goroutine at a time owns the fetch (reads r, answers): the handler first, then the
+// completer task a poke started. state hands ownership over without a lock:
+//
+//	fetchReading ──poke──► fetchPoked      (the owner reads once more before parking)
+//	fetchReading ──owner parks──► fetchParked ──poke──► fetchReading + completer task (new owner)
+//	any ──owner answers──► fetchAnswered   (pokes do nothing)
+type parkedFetch struct {
+	b                  *Broker
+	c                  *call
+	r                  *fetchResponse
+	minBytes, maxBytes int32
+	any                bool // some partition reads a log
+	deadline           time.Time
+
+	state      atomic.Int32
+	registered bool        // on its partitions' waiters; owner only
+	counted    bool        // holds one of MaxParkedFetches; owner only
+	timer      *time.Timer // MaxWaitMs; owner only (set once)
+}
+
+const (
+	fetchReading = iota
+	fetchPoked
+	fetchParked
+	fetchAnswered
+)
+
+// run reads until the fetch can be answered or must park. Until the fetch first parks (on the
+// handler's goroutine) it returns the response; afterwards it answers through the parked
+// request and returns nil. The caller owns f.
+func (f *parkedFetch) run() *server.Response {
+	b, r := f.b, f.r
+	for {
+		total, failed := b.readFetch(r, f.maxBytes)
+		// Past the deadline, or shutting down, whatever arrived is the answer.
+		if total >= int64(f.minBytes) || failed || !f.any || !time.Now().Before(f.deadline) ||
+			(f.registered && isClosed(b.closing)) {
+			return f.answer()
 		}
-		total, failed := b.readFetch(r, req.MaxBytes)
-		if attempt == 0 {
-			deadline = time.Now().Add(wait)
+		if !f.registered {
+			// Register before reading again, so an append between the read and the park is
+			// not missed: it pokes the fetch, which then reads once more.
+			b.forEachFetchPartition(r, func(p *fetchPartition) { p.part.waiters.add(f) })
+			f.registered = true
+			continue
 		}
-		remaining := time.Until(deadline)
-		if total >= int64(req.MinBytes) || failed || nparts == 0 || remaining <= 0 {
-			b.doneWaiting(r, attempt > 0)
-			break
-		}
-		if attempt == 0 {
-			continue // take the channels and look again before parking
-		}
-		if b.parked.Add(1) > int64(b.cfg.MaxParkedFetches) {
-			// Too many fetches parked broker-wide: answer with what there is (Kafka's
-			// semantics allow an early answer; the client simply fetches again).
-			b.parked.Add(-1)
-			b.doneWaiting(r, true)
-			break
+		if !f.counted {
+			if b.parked.Add(1) > int64(b.cfg.MaxParkedFetches) {
+				// Too many fetches parked broker-wide: answer with what there is (Kafka's
+				// semantics allow an early answer; the client simply fetches again).
+				b.parked.Add(-1)
+				return f.answer()
+			}
+			f.counted = true
+			f.c.park()
+			f.timer = time.AfterFunc(time.Until(f.deadline), f.poke)
+		} else {
+			// A wake took f off every partition's waiters (or only off one): register again.
+			b.forEachFetchPartition(r, func(p *fetchPartition) { p.part.waiters.add(f) })
 		}
 		releaseFetchRegions(r)
-		if timer == nil {
-			timer = time.NewTimer(remaining)
-			defer timer.Stop()
-		} else {
-			timer.Reset(remaining)
+		if f.state.CompareAndSwap(fetchReading, fetchParked) {
+			return nil // f belongs to the next poke now: touch nothing
 		}
-		parkedAt := time.Now()
-		timedOut := waitAny(chans, timer.C, b.closing)
-		c.waited += time.Since(parkedAt)
+		f.state.Store(fetchReading) // poked while reading: read again
+	}
+}
+
+// answer takes f off its partitions and the parking count and sends the response.
+func (f *parkedFetch) answer() *server.Response {
+	b := f.b
+	f.state.Store(fetchAnswered)
+	if f.registered {
+		b.forEachFetchPartition(f.r, func(p *fetchPartition) { p.part.waiters.remove(f) })
+	}
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	if f.counted {
 		b.parked.Add(-1)
-		b.doneWaiting(r, true)
-		if timedOut {
-			// One last look: whatever arrived is the answer.
-			b.readFetch(r, req.MaxBytes)
-			break
+	}
+	resp := b.writeFetch(f.c, f.r)
+	if !f.c.parked {
+		return resp
+	}
+	b.finish(f.c, resp)
+	return nil
+}
+
+// poke tells f something changed (data, its deadline, shutdown). Any goroutine; it must not
+// block (appendWaiters.wake calls it under its lock).
+func (f *parkedFetch) poke() {
+	for {
+		switch st := f.state.Load(); st {
+		case fetchReading:
+			if f.state.CompareAndSwap(st, fetchPoked) {
+				return
+			}
+		case fetchParked:
+			if f.state.CompareAndSwap(st, fetchReading) {
+				f.b.wakeups.submit(f.resume)
+				return
+			}
+		default:
+			return
 		}
 	}
-	return b.writeFetch(c, r)
+}
+
+// resume is the completer task of a poked fetch, its new owner.
+func (f *parkedFetch) resume() { f.run() }
+
+// wakeParkedFetches pokes every parked fetch (BeginShutdown, after closing b.closing): they
+// answer with what they have.
+func (b *Broker) wakeParkedFetches() {
+	b.mu.RLock()
+	parts := make([]*partition, 0, len(b.parts))
+	for _, p := range b.parts {
+		parts = append(parts, p)
+	}
+	b.mu.RUnlock()
+	for _, p := range parts {
+		p.waiters.wake()
+	}
+}
+
+// isClosed reports whether ch is closed.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // addFetchLeaders tells a client refused with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH
@@ -236,34 +333,6 @@ func (b *Broker) forEachFetchPartition(r *fetchResponse, fn func(p *fetchPartiti
 			}
 		}
 	}
-}
-
-func (b *Broker) doneWaiting(r *fetchResponse, took bool) {
-	if took {
-		b.forEachFetchPartition(r, func(p *fetchPartition) { p.part.waiters.done() })
-	}
-}
-
-// waitAny blocks until one of chans is closed (false) or timeout fires (true).
-func waitAny(chans []<-chan struct{}, timeout <-chan time.Time, closing <-chan struct{}) bool {
-	if len(chans) == 1 {
-		select {
-		case <-chans[0]:
-			return false
-		case <-timeout:
-			return true
-		case <-closing:
-			return true
-		}
-	}
-	cases := make([]reflect.SelectCase, 0, len(chans)+2)
-	cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)},
-		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(closing)})
-	for _, ch := range chans {
-		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ch)})
-	}
-	i, _, _ := reflect.Select(cases)
-	return i <= 1
 }
 
 // readFetch (re)reads every partition of r, replacing earlier regions. It returns the record

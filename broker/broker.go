@@ -132,7 +132,8 @@ type Broker struct {
 	// Lock order: admin, then openMu, then mu.
 	openMu sync.Mutex
 
-	parked atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
+	parked  atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
+	wakeups completer    // runs woken parked requests' answers (deferred.go)
 
 	pids producerIDs // InitProducerId's durable id blocks (producerids.go)
 
@@ -260,7 +261,12 @@ func (b *Broker) openPartitions() []*partition {
 
 // BeginShutdown answers parked fetches at once and stops background work, so the network
 // layer's shutdown does not wait out their MaxWaitMs. Call it before shutting the server down.
-func (b *Broker) BeginShutdown() { b.closeOnce.Do(func() { close(b.closing) }) }
+func (b *Broker) BeginShutdown() {
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		b.wakeParkedFetches()
+	})
+}
 
 // Close shuts the storage down cleanly (clean-shutdown marker written).
 func (b *Broker) Close() error {
@@ -545,22 +551,18 @@ func (b *Broker) partitionCount() int {
 	return n
 }
 
-// Handle answers one request. It runs on a network worker goroutine and may block. With
+// Handle answers one request. It runs on a network worker goroutine; a request that waits is
+// parked (deferred.go) and answered later. With
 // metrics on it counts the request and times its queueing and handling up to its response
 // being ready (the send is the network layer's: server.Config.ObserveResponse).
 func (b *Broker) Handle(req *server.Request) *server.Response {
 	c := &call{req: req}
-	if b.metrics == nil {
-		return b.handle(c)
+	if b.metrics != nil {
+		c.start = time.Now()
 	}
-	start := time.Now()
 	resp := b.handle(c)
-	if resp != server.CloseConnection {
-		t := metrics.RequestTimes{Handled: time.Since(start), Waited: c.waited}
-		if !req.Received.IsZero() {
-			t.Queue = start.Sub(req.Received)
-		}
-		b.metrics.ObserveRequest(req.APIKey, t)
+	if !c.parked {
+		b.observe(c, resp)
 	}
 	return resp
 }
@@ -589,6 +591,9 @@ func (b *Broker) handle(c *call) *server.Response {
 		return a.raw(b, c)
 	}
 	kresp, err := a.handle(b, c)
+	if err == errDeferred {
+		return nil
+	}
 	if err != nil {
 		b.log.Debug("closing connection", "api_key", req.APIKey, "version", req.APIVersion, "err", err)
 		return server.CloseConnection
@@ -627,6 +632,11 @@ type call struct {
 	// waited is the handler's time spent waiting rather than working (a produce's group
 	// commit, a fetch's long poll), for the request time metrics.
 	waited time.Duration
+	start  time.Time // the handler started (set with metrics on)
+	// A parked request (deferred.go): its answer goes to done; parkedAt is when it parked.
+	parked   bool
+	parkedAt time.Time
+	done     server.Deferred
 }
 
 func (c *call) version() int16 { return c.req.APIVersion }

@@ -5,37 +5,50 @@ import (
 	"sync/atomic"
 )
 
-// appendWaiters lets fetches park on a partition until an append (or a high watermark move)
-// wakes them. Waking allocates nothing when nobody waits.
+// appendWaiters are the fetches parked on a partition until an append (or a high watermark
+// move) wakes them. Waking takes every registered fetch off the partition and pokes it; a
+// poked fetch that still wants more data registers again. Waking allocates nothing, and does
+// not lock, when nobody waits.
 type appendWaiters struct {
-	waiting atomic.Int32
-	mu      sync.Mutex    // guards ch
-	ch      chan struct{} // closed and replaced by wake; nil until someone waits
+	n   atomic.Int32 // len(set), read without mu by wake
+	mu  sync.Mutex   // guards set; a leaf but for parkedFetch.poke's completer.mu
+	set map[*parkedFetch]struct{}
 }
 
-// channel returns a channel closed at the next wake. Take it before checking for data, so an
-// append between the check and the wait is not missed; call done when no longer waiting.
-func (w *appendWaiters) channel() <-chan struct{} {
-	w.waiting.Add(1)
+// add registers f (again: idempotent).
+func (w *appendWaiters) add(f *parkedFetch) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ch == nil {
-		w.ch = make(chan struct{})
+	if w.set == nil {
+		w.set = map[*parkedFetch]struct{}{}
 	}
-	return w.ch
+	w.set[f] = struct{}{}
+	w.n.Store(int32(len(w.set)))
+	w.mu.Unlock()
 }
 
-func (w *appendWaiters) done() { w.waiting.Add(-1) }
-
-// wake releases every parked fetch. It is the engine's append listener: it must not block.
-func (w *appendWaiters) wake() {
-	if w.waiting.Load() == 0 {
+// remove unregisters f if it is registered.
+func (w *appendWaiters) remove(f *parkedFetch) {
+	if w.n.Load() == 0 {
 		return
 	}
 	w.mu.Lock()
-	if w.ch != nil {
-		close(w.ch)
-		w.ch = nil
+	delete(w.set, f)
+	w.n.Store(int32(len(w.set)))
+	w.mu.Unlock()
+}
+
+// wake pokes every parked fetch. It is the engine's append listener: it must not block. A
+// poke only flips the fetch's state and queues its re-read on the broker's completer, so the
+// appender goes straight back to its produce.
+func (w *appendWaiters) wake() {
+	if w.n.Load() == 0 {
+		return
 	}
+	w.mu.Lock()
+	for f := range w.set {
+		f.poke()
+	}
+	clear(w.set)
+	w.n.Store(0)
 	w.mu.Unlock()
 }

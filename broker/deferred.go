@@ -1,0 +1,119 @@
+package broker
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/metrics"
+	"github.com/logd/logd/net/server"
+)
+
+// Requests that wait are not goroutines (ARCHITECTURE.md, "Waiting is not a goroutine"): a
+// handler whose answer depends on an event (a long-poll fetch's data, a produce's sync or high
+// watermark, a rebalance, a leadership) calls c.park, registers a callback with what it waits
+// for and returns errDeferred (or nil from a raw handler); the callback, or its timeout,
+// answers with b.finish or b.finishKmsg. The server keeps the request's slot, frame and place
+// in the connection's response order meanwhile (server.Request.Defer), and the worker goes
+// back to the pool.
+
+// errDeferred, returned by a handler, says its request was parked and is answered later.
+var errDeferred = errors.New("broker: request deferred")
+
+// park defers c's answer. Call it once, on the handler's goroutine, before returning.
+func (c *call) park() {
+	if !c.parked {
+		c.parked = true
+		c.parkedAt = time.Now()
+		c.done = c.req.Defer()
+	}
+}
+
+// finish answers a parked request (any goroutine, holding no lock) and records its metrics.
+func (b *Broker) finish(c *call, resp *server.Response) {
+	b.observe(c, resp)
+	c.done.Complete(resp)
+}
+
+// finishKmsg encodes kresp (nil: no response, acks=0) and answers the parked request c.
+func (b *Broker) finishKmsg(c *call, kresp kmsg.Response) {
+	if kresp == nil {
+		b.finish(c, nil)
+		return
+	}
+	b.finish(c, encodeResponse(c.req, kresp))
+}
+
+// observe records a request's metrics once its response is ready: queued before its
+// handler, handled until now, of which waited parked.
+func (b *Broker) observe(c *call, resp *server.Response) {
+	if b.metrics == nil || resp == server.CloseConnection {
+		return
+	}
+	end := time.Now()
+	if !c.parkedAt.IsZero() {
+		c.waited += end.Sub(c.parkedAt)
+	}
+	t := metrics.RequestTimes{Handled: end.Sub(c.start), Waited: c.waited}
+	if !c.req.Received.IsZero() {
+		t.Queue = c.start.Sub(c.req.Received)
+	}
+	b.metrics.ObserveRequest(c.req.APIKey, t)
+}
+
+// completer runs completions that must not run where the event came from: a parked fetch's
+// re-read and response building, woken from an appender (which should go back to its
+// produce) or a timer. It is a small bounded pool: goroutines start on demand up to max and
+// exit when the queue is empty. The queue needs no cap of its own: an entry is one parked
+// request being answered, each queued at most once at a time, so it is bounded by
+// MaxParkedFetches plus the server's in-flight requests.
+type completer struct {
+	mu      sync.Mutex
+	queue   []func() // guarded by mu; FIFO from qhead
+	qhead   int      // guarded by mu
+	running int      // guarded by mu
+	max     int      // set at first use; guarded by mu
+}
+
+// submit queues fn. It never blocks and takes only c.mu (a leaf lock).
+func (c *completer) submit(fn func()) {
+	c.mu.Lock()
+	if c.max == 0 {
+		c.max = max(runtime.GOMAXPROCS(0), 2)
+	}
+	if c.qhead > 64 && c.qhead > len(c.queue)/2 {
+		n := copy(c.queue, c.queue[c.qhead:])
+		clear(c.queue[n:])
+		c.queue = c.queue[:n]
+		c.qhead = 0
+	}
+	c.queue = append(c.queue, fn)
+	start := c.running < c.max
+	if start {
+		c.running++
+	}
+	c.mu.Unlock()
+	if start {
+		go c.work()
+	}
+}
+
+func (c *completer) work() {
+	for {
+		c.mu.Lock()
+		if c.qhead == len(c.queue) {
+			c.running--
+			c.queue, c.qhead = c.queue[:0], 0
+			c.mu.Unlock()
+			return
+		}
+		fn := c.queue[c.qhead]
+		c.queue[c.qhead] = nil
+		c.qhead++
+		c.mu.Unlock()
+		fn()
+	}
+}

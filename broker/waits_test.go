@@ -1,0 +1,149 @@
+package broker
+
+import (
+	"context"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/net/server"
+)
+
+// startBrokerWorkers is startBroker with the network worker pool shrunk to workers
+// goroutines: waits that held a worker would starve everything else at once.
+func startBrokerWorkers(t testing.TB, workers int, modify func(*Config)) *testBroker {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.AdvertisedHost = "127.0.0.1"
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	cfg.AdvertisedPort = int32(p)
+	if modify != nil {
+		modify(&cfg)
+	}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Config{HeaderVersion: HeaderVersion, Workers: workers}, b)
+	if err := srv.Start(addr); err != nil {
+		b.Close()
+		t.Fatal(err)
+	}
+	tb := &testBroker{t: t, dir: cfg.DataDir, b: b, srv: srv, addr: addr}
+	t.Cleanup(tb.stop)
+	return tb
+}
+
+// timedMetadata sends a Metadata request on a fresh connection and returns how long the
+// answer took (connect included).
+func timedMetadata(t testing.TB, tb *testBroker) time.Duration {
+	t.Helper()
+	start := time.Now()
+	rc := dialDP(t, tb)
+	req := kmsg.NewPtrMetadataRequest()
+	req.Version = 12
+	rc.request(req)
+	d := time.Since(start)
+	rc.c.Close()
+	return d
+}
+
+// TestParkedFetchesHoldNoWorker: a thousand long-poll fetches parked on an idle topic with four
+// network workers; a new client is still served at once, and one append answers them all. A
+// fetch that waited on a worker goroutine would leave the other 996 unread and the new client
+// unserved until the polls expire.
+func TestParkedFetchesHoldNoWorker(t *testing.T) {
+	const n = 1000
+	tb := startBrokerWorkers(t, 4, nil)
+	cl := tb.client(kgo.DefaultProduceTopic("idle"), kgo.AllowAutoTopicCreation())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	req := fetchReqDP(11, "idle", [16]byte{}, 0, 0)
+	req.MaxWaitMillis = 20000
+	conns := make([]*rawConnDP, n)
+	corrs := make([]int32, n)
+	for i := range conns {
+		conns[i] = dialDP(t, tb)
+		corrs[i] = conns[i].send(req)
+	}
+	// Every fetch reaches the broker and parks.
+	deadline := time.Now().Add(10 * time.Second)
+	for tb.b.parked.Load() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d fetches parked after 10s (server %+v)", tb.b.parked.Load(), n, tb.srv.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var lat []time.Duration
+	for range 5 {
+		lat = append(lat, timedMetadata(t, tb))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if lat[2] > time.Second {
+		t.Fatalf("metadata with %d parked fetches: median %v (all %v)", n, lat[2], lat)
+	}
+
+	start := time.Now()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("wake")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := fetchPartDP(t, conns[i].recv(req, corrs[i]))
+			if p.HighWatermark != 1 || len(p.RecordBatches) == 0 {
+				t.Errorf("fetch %d: hw %d, %d bytes", i, p.HighWatermark, len(p.RecordBatches))
+			}
+		}()
+	}
+	wg.Wait()
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("one append answered %d parked fetches in %v", n, el)
+	}
+	if got := tb.b.parked.Load(); got != 0 {
+		t.Fatalf("%d fetches still counted as parked", got)
+	}
+	t.Logf("metadata median %v; %d fetches answered %v after the append", lat[2], n, time.Since(start))
+}
+
+// TestParkedFetchShutdown: BeginShutdown answers parked fetches at once.
+func TestParkedFetchShutdown(t *testing.T) {
+	tb := startBrokerWorkers(t, 4, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	req := fetchReqDP(11, "idle", [16]byte{}, 0, 0)
+	req.MaxWaitMillis = 25000
+	rc := dialDP(t, tb)
+	corr := rc.send(req)
+	for tb.b.parked.Load() < 1 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	tb.b.BeginShutdown()
+	p := fetchPartDP(t, rc.recv(req, corr))
+	if el := time.Since(start); el > 5*time.Second || p.ErrorCode != 0 {
+		t.Fatalf("parked fetch answered %v after BeginShutdown, error %d", el, p.ErrorCode)
+	}
+}
