@@ -1,7 +1,7 @@
 package broker
 
 import (
-	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -122,47 +122,124 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 
 	c.req.EndTurn()
 
-	if len(waits) > 0 {
-		waitStart := time.Now()
-		var err error
-		if waitLog != nil {
-			err = waitLog.WaitDurable(waitSeq)
-		}
-		if err == nil && flushLog != nil {
-			err = flushLog.Flush()
-		}
-		c.waited = time.Since(waitStart)
-		if err != nil {
-			b.log.Warn("produce: appended but not durable; answering KAFKA_STORAGE_ERROR", "err", err)
-			for _, w := range waits {
-				p := &resp.Topics[w.ti].Partitions[w.pi]
-				p.ErrorCode = kerr.KafkaStorageError.Code
-				p.BaseOffset, p.LogAppendTime = -1, -1
-			}
-		}
+	if len(waits) == 0 && len(repWaits) == 0 {
+		return b.produceAnswer(req.Acks, v, resp), nil
 	}
-	if len(repWaits) > 0 {
-		waitStart := time.Now()
-		timeout := time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
-		for _, w := range repWaits {
-			p := &resp.Topics[w.ti].Partitions[w.pi]
-			if p.ErrorCode != 0 {
-				continue // not durable here: already answered
-			}
-			if err := w.lp.WaitReplicated(context.Background(), w.last, timeout); err != nil {
-				p.ErrorCode = errorCode(err)
-				p.BaseOffset, p.LogAppendTime = -1, -1
-			}
-		}
-		c.waited += time.Since(waitStart)
+	// Wait without a goroutine: the sync's callback (on the log directory's flusher) and then
+	// the high watermark's (on whichever call moves it) answer the request.
+	w := &produceWait{b: b, c: c, acks: req.Acks, v: v, resp: resp,
+		timeout: time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond, flushLog: flushLog}
+	for _, pw := range waits {
+		w.synced = append(w.synced, partitionRef{pw.ti, pw.pi})
 	}
-	if req.Acks == 0 {
-		return nil, nil
+	for _, rw := range repWaits {
+		w.replicated = append(w.replicated, replicaWait{partitionRef{rw.ti, rw.pi}, rw.lp, rw.last})
+	}
+	c.park()
+	switch {
+	case waitLog != nil:
+		waitLog.NotifyDurable(waitSeq, w.durable)
+	case flushLog != nil:
+		flushLog.NotifyFlushed(w.flushed)
+	default:
+		w.waitReplicated()
+	}
+	return nil, errDeferred
+}
+
+// produceAnswer is the response of a produce whose waits are over: none for acks=0.
+func (b *Broker) produceAnswer(acks, v int16, resp *kmsg.ProduceResponse) kmsg.Response {
+	if acks == 0 {
+		return nil
 	}
 	if v >= 10 {
 		b.addProduceLeaders(resp)
 	}
-	return resp, nil
+	return resp
+}
+
+// partitionRef names a partition of a produce response by its topic and partition indexes.
+type partitionRef struct{ ti, pi int }
+
+// replicaWait is an acks=all append of a replicated broker waiting for the high watermark.
+type replicaWait struct {
+	partitionRef
+	lp   *replication.LeaderPartition
+	last int64
+}
+
+// produceWait is a parked produce: the appends are done and their answers wait for the group
+// commit (synced; flushLog for a duplicate whose original's sync sequence is unknown), then
+// for the high watermark (replicated). Each step is a callback run by whoever ends the wait,
+// holding no lock; the last one answers. One callback runs at a time, in sequence, except the
+// replicated ones, which run concurrently and count down in pending.
+type produceWait struct {
+	b        *Broker
+	c        *call
+	acks, v  int16
+	resp     *kmsg.ProduceResponse
+	timeout  time.Duration
+	flushLog *engine.Log
+
+	synced     []partitionRef // wait for the sync
+	replicated []replicaWait  // then for the high watermark
+	pending    atomic.Int32   // replicated waits not answered yet
+}
+
+// durable is the group commit's callback for the request's largest sync sequence (on the
+// flusher goroutine, or the handler's if already synced): it answers the request itself
+// rather than handing it on, so an acks=all produce costs no extra goroutine hop.
+func (w *produceWait) durable(err error) {
+	if err == nil && w.flushLog != nil {
+		w.flushLog.NotifyFlushed(w.flushed)
+		return
+	}
+	w.flushed(err)
+}
+
+// flushed follows the sync (and the duplicate's flush).
+func (w *produceWait) flushed(err error) {
+	if err != nil {
+		w.b.log.Warn("produce: appended but not durable; answering KAFKA_STORAGE_ERROR", "err", err)
+		for _, r := range w.synced {
+			p := &w.resp.Topics[r.ti].Partitions[r.pi]
+			p.ErrorCode = kerr.KafkaStorageError.Code
+			p.BaseOffset, p.LogAppendTime = -1, -1
+		}
+	}
+	w.waitReplicated()
+}
+
+// waitReplicated registers the high watermark waits of the partitions still without an error
+// and answers when the last one is answered (at once if there are none).
+func (w *produceWait) waitReplicated() {
+	var todo []replicaWait
+	for _, rw := range w.replicated {
+		if w.resp.Topics[rw.ti].Partitions[rw.pi].ErrorCode == 0 { // else not durable here: answered
+			todo = append(todo, rw)
+		}
+	}
+	if len(todo) == 0 {
+		w.answer()
+		return
+	}
+	w.pending.Store(int32(len(todo)))
+	for _, rw := range todo {
+		p := &w.resp.Topics[rw.ti].Partitions[rw.pi]
+		rw.lp.NotifyReplicated(rw.last, w.timeout, func(err error) {
+			if err != nil {
+				p.ErrorCode = errorCode(err)
+				p.BaseOffset, p.LogAppendTime = -1, -1
+			}
+			if w.pending.Add(-1) == 0 {
+				w.answer()
+			}
+		})
+	}
+}
+
+func (w *produceWait) answer() {
+	w.b.finishKmsg(w.c, w.b.produceAnswer(w.acks, w.v, w.resp))
 }
 
 // addProduceLeaders tells a client refused with NOT_LEADER_OR_FOLLOWER where each partition's

@@ -870,6 +870,11 @@ func (l *Log) closeIdleSegments(idleSince time.Time) int {
 	return n
 }
 
+// NotifyFlushed calls fn once everything appended so far is synced, with Flush's error (the
+// directory failed), like NotifyDurable for the whole log. It does not advance the recovery
+// point (the next Flush or periodic flush does). fn must not block.
+func (l *Log) NotifyFlushed(fn func(error)) { l.gc.NotifyFlush(fn) }
+
 // Flush syncs everything appended so far and advances the recovery point.
 func (l *Log) Flush() error {
 	if err := l.gc.Flush(); err != nil {

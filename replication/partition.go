@@ -28,7 +28,7 @@ type LeaderPartition struct {
 
 	mu      sync.Mutex // guards the fields below; never held across I/O or a callback
 	leader  *Leader
-	waiters map[uint64]chan error
+	waiters map[uint64]func(error)
 	nextID  uint64
 }
 
@@ -47,7 +47,7 @@ func NewLeaderPartition(cfg Config, tp engine.TopicPartition, log *engine.Log, s
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tp, err)
 	}
-	p := &LeaderPartition{tp: tp, log: log, ctl: ctl, now: now, leader: l, waiters: map[uint64]chan error{}}
+	p := &LeaderPartition{tp: tp, log: log, ctl: ctl, now: now, leader: l, waiters: map[uint64]func(error){}}
 	// A leader whose ISR is itself alone has every record it holds committed: its high
 	// watermark is its log end now (the checkpoint may lag it after a crash, or be missing
 	// for a log of an older release), not at the first append or tick.
@@ -96,14 +96,7 @@ func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, 
 // error), or ErrNotEnoughReplicasAfterAppend.
 func (p *LeaderPartition) WaitReplicated(ctx context.Context, lastOffset int64, timeout time.Duration) error {
 	ch := make(chan error, 1)
-	p.mu.Lock()
-	p.nextID++
-	id := p.nextID
-	p.waiters[id] = ch
-	now := p.now()
-	rd := p.leader.Wait(id, lastOffset+1, now.Add(timeout), now)
-	p.mu.Unlock()
-	p.apply(rd)
+	id := p.NotifyReplicated(lastOffset, timeout, func(err error) { ch <- err })
 	select {
 	case err := <-ch:
 		return err
@@ -113,6 +106,23 @@ func (p *LeaderPartition) WaitReplicated(ctx context.Context, lastOffset int64, 
 		p.mu.Unlock()
 		return ctx.Err()
 	}
+}
+
+// NotifyReplicated is WaitReplicated without the wait (and without a context): fn gets its
+// answer exactly once, on the goroutine whose call moved the high watermark or ended the wait
+// (a follower's fetch, Tick at the timeout, Resign), or on the caller's before
+// NotifyReplicated returns if the answer is already known. fn runs holding no lock and must
+// not block. The returned id identifies the wait to the package.
+func (p *LeaderPartition) NotifyReplicated(lastOffset int64, timeout time.Duration, fn func(error)) uint64 {
+	p.mu.Lock()
+	p.nextID++
+	id := p.nextID
+	p.waiters[id] = fn
+	now := p.now()
+	rd := p.leader.Wait(id, lastOffset+1, now.Add(timeout), now)
+	p.mu.Unlock()
+	p.apply(rd)
+	return id
 }
 
 // FollowerFetched tells the leader that replica fetched from offset, so it has everything
@@ -162,14 +172,22 @@ func (p *LeaderPartition) apply(rd Ready) {
 		p.log.SetHighWatermark(rd.HighWatermark)
 	}
 	if len(rd.Completed) > 0 {
+		type answer struct {
+			fn  func(error)
+			err error
+		}
+		answers := make([]answer, 0, len(rd.Completed))
 		p.mu.Lock()
 		for _, c := range rd.Completed {
-			if ch, ok := p.waiters[c.ID]; ok {
-				ch <- c.Err
+			if fn, ok := p.waiters[c.ID]; ok {
+				answers = append(answers, answer{fn, c.Err})
 				delete(p.waiters, c.ID)
 			}
 		}
 		p.mu.Unlock()
+		for _, a := range answers { // outside p.mu: no lock across a callback
+			a.fn(a.err)
+		}
 	}
 	if rd.Propose != nil {
 		go p.propose(*rd.Propose)

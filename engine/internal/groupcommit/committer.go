@@ -289,6 +289,20 @@ func (c *Committer) Notify(seq uint64, fn func(error)) {
 	fn(err)
 }
 
+// NotifyFlush is Flush without the wait: fn gets Flush's result, exactly once, on the flusher
+// goroutine or (when nothing is pending, or the committer failed) on the caller's. Notify's
+// rules for fn apply.
+func (c *Committer) NotifyFlush(fn func(error)) {
+	c.mu.Lock()
+	seq, err := c.seq, c.err
+	c.mu.Unlock()
+	if err != nil {
+		fn(err)
+		return
+	}
+	c.Notify(seq, fn)
+}
+
 // Flush waits for a round covering everything marked dirty so far (used on clean shutdown
 // and for flush.ms). It returns the failure error if the committer has failed, even when
 // nothing was pending.

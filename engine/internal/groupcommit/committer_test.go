@@ -705,3 +705,40 @@ func startRound(c *Committer, f vfs.File) uint64 {
 	c.mu.Unlock()
 	return seq
 }
+
+// TestNotifyFlush: NotifyFlush answers once a round covers everything marked so far (not
+// before), at once when nothing is pending, and with the failure once the committer failed.
+func TestNotifyFlush(t *testing.T) {
+	fs := vfs.NewMemFS()
+	c := New(Config{FS: fs})
+	defer c.Close()
+	g, entered, release := gatedFile(t, fs, "/g")
+	startRound(c, g)
+	<-entered
+	done := make(chan error, 1)
+	c.NotifyFlush(func(err error) { done <- err })
+	select {
+	case err := <-done:
+		t.Fatalf("NotifyFlush answered %v before the sync", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	c.NotifyFlush(func(err error) { done <- err }) // nothing pending: answered inline
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatal("NotifyFlush with nothing pending did not answer inline")
+	}
+	boom := errors.New("boom")
+	c.Fail(boom)
+	c.NotifyFlush(func(err error) { done <- err })
+	if err := <-done; !errors.Is(err, boom) && !errors.Is(err, ErrLogDirOffline) {
+		t.Fatalf("after Fail: %v", err)
+	}
+}
