@@ -26,12 +26,9 @@ const (
 // connection's ring, so dispatching a request allocates nothing.
 type slot struct {
 	c        *conn
-	seq      uint64 // guarded by c.mu
-	state    int    // guarded by c.mu
-	turnDone bool   // EndTurn was called; guarded by c.mu
-	// deferred is set by the handler (Request.Defer) and read by its worker after Handle
-	// returns: handler-owned, no lock.
-	deferred bool
+	seq      uint64    // guarded by c.mu
+	state    int       // guarded by c.mu
+	turnDone bool      // EndTurn was called; guarded by c.mu
 	handled  bool      // the handler returned; guarded by c.mu
 	answered bool      // Deferred.Complete was called (or the handler panicked); guarded by c.mu
 	early    *Response // a Complete's response before the handler returned; guarded by c.mu
@@ -181,7 +178,7 @@ func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 	sl.seq = c.tail
 	sl.state = slotRunning
 	sl.turnDone = false
-	sl.deferred, sl.handled, sl.answered, sl.early = false, false, false, nil
+	sl.handled, sl.answered, sl.early = false, false, nil
 	sl.resp = nil
 	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Header: hdr, Frame: frame, Received: received, sl: sl}
 	c.tail++

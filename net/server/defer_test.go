@@ -357,3 +357,25 @@ func TestDeferRace(t *testing.T) {
 		return st.InFlight == 0 && st.Deferred == 0 && st.ConnsActive == 0
 	})
 }
+
+// TestNewRequestDefer: a Request served outside a Server hands its deferred answer to the
+// complete function, once.
+func TestNewRequestDefer(t *testing.T) {
+	got := make(chan *Response, 2)
+	req := NewRequest(Header{CorrelationID: 5}, []byte("x"), func(r *Response) { got <- r })
+	resp := deferEcho(time.Millisecond)(req)
+	if resp != nil || !req.IsDeferred() {
+		t.Fatalf("handler returned %v, deferred %v", resp, req.IsDeferred())
+	}
+	r := <-got
+	if r == nil || binary.BigEndian.Uint32(r.parts[0].buf.B) != 5 {
+		t.Fatalf("deferred answer %v", r)
+	}
+	r.Release()
+	Deferred{r: req}.Complete(nil) // a second completion is dropped
+	select {
+	case r := <-got:
+		t.Fatalf("second completion delivered %v", r)
+	case <-time.After(10 * time.Millisecond):
+	}
+}

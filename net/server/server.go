@@ -55,7 +55,26 @@ type Request struct {
 	Received time.Time
 
 	sl *slot
+	// deferred is set by Defer, on the handler's goroutine, and read after Handle returned.
+	deferred bool
+	outside  *outsideAnswer // set by NewRequest
 }
+
+// outsideAnswer takes the deferred answer of a Request from NewRequest, once.
+type outsideAnswer struct {
+	complete func(*Response)
+	answered atomic.Bool
+}
+
+// NewRequest returns a Request served outside a Server (tests, fuzzing): the caller calls
+// Handle itself, and complete receives the response of a handler that deferred the request
+// (IsDeferred), exactly once.
+func NewRequest(hdr Header, frame []byte, complete func(*Response)) *Request {
+	return &Request{Header: hdr, Frame: frame, outside: &outsideAnswer{complete: complete}}
+}
+
+// IsDeferred reports whether the handler called Defer. Read it after Handle returned.
+func (r *Request) IsDeferred() bool { return r.deferred }
 
 // WaitTurn blocks until every earlier request on the same connection has returned from Handle
 // or called EndTurn. Handlers run concurrently; a handler whose effects must follow the
@@ -83,14 +102,14 @@ func (r *Request) EndTurn() {
 // keeps its ring slot, its place in the connection's response order and its
 // frame until Complete's response is written or dropped. Its turn (WaitTurn)
 // still ends when Handle returns, or earlier with EndTurn. Call it at most
-// once, from the handler, before Handle returns. A Request built outside the
-// server (tests, fuzzing) returns a Deferred whose Complete only releases the
-// response.
+// once, from the handler, before Handle returns. For a Request from
+// NewRequest, Complete hands the response to its complete function; for one
+// built otherwise outside a server, Complete only releases the response.
 func (r *Request) Defer() Deferred {
+	r.deferred = true
 	if r.sl == nil {
-		return Deferred{}
+		return Deferred{r: r}
 	}
-	r.sl.deferred = true
 	r.sl.c.s.st.deferred.Add(1)
 	return Deferred{sl: r.sl, seq: r.sl.seq}
 }
@@ -99,7 +118,8 @@ func (r *Request) Defer() Deferred {
 // Request.Defer. It is a small value: copy it into whatever completes it.
 type Deferred struct {
 	sl  *slot
-	seq uint64 // the request's sequence on its connection: tells a reused slot apart
+	seq uint64   // the request's sequence on its connection: tells a reused slot apart
+	r   *Request // a Request served outside a Server (sl nil)
 }
 
 // Complete answers the deferred request with resp (nil: no response;
@@ -110,6 +130,10 @@ type Deferred struct {
 // after the server dropped the request, releases resp and does nothing else.
 func (d Deferred) Complete(resp *Response) {
 	if d.sl == nil {
+		if d.r != nil && d.r.outside != nil && d.r.outside.answered.CompareAndSwap(false, true) {
+			d.r.outside.complete(resp)
+			return
+		}
 		releaseResponse(resp)
 		return
 	}
@@ -482,7 +506,7 @@ func (s *Server) runSlot(sl *slot) {
 	resp, ok := s.callHandler(sl)
 	c := sl.c
 	c.endTurn(sl)
-	if sl.deferred { // written by the handler, on this goroutine
+	if sl.req.deferred { // written by the handler, on this goroutine
 		releaseResponse(resp) // a deferring handler returns nil
 		c.mu.Lock()
 		sl.handled = true
