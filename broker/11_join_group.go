@@ -16,8 +16,9 @@ import (
 // rebalance timeout: the session timeout stands in, as in Kafka.
 //
 // The answer usually waits for the rebalance to complete (up to the rebalance timeout). The
-// handler parks on its worker goroutine like a long-poll fetch, after its turn ended
-// (Broker.handle), so the connection's later requests and every other connection go on.
+// request parks like a long-poll fetch (deferred.go): the coordinator's reply callback answers
+// it, no goroutine waits, and the connection's later requests and every other connection go
+// on. BeginShutdown answers parked requests COORDINATOR_NOT_AVAILABLE.
 func init() {
 	register(api{key: int16(kmsg.JoinGroup), min: 0, max: 9, handle: handleJoinGroup})
 }
@@ -27,32 +28,37 @@ func handleJoinGroup(b *Broker, c *call) (kmsg.Response, error) {
 	v := c.version()
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
 	coord, lerr := b.groupCoordinator(req.Group)
-	var res group.JoinResult
 	if lerr != nil {
-		res = group.JoinResult{Err: lerr, Generation: -1, MemberID: req.MemberID}
-	} else {
-		jr := group.JoinRequest{
-			Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID, ProtocolType: req.ProtocolType,
-			SessionTimeout:         time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
-			RebalanceTimeout:       time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,
-			ClientID:               clientID(c),
-			ClientHost:             clientHost(c.req.RemoteAddr),
-			RequireKnownMemberID:   v >= 4,
-			SupportsSkipAssignment: v >= 9,
-		}
-		if v == 0 {
-			jr.RebalanceTimeout = jr.SessionTimeout
-		}
-		for _, p := range req.Protocols {
-			// kmsg sub-slices bytes from the request frame, which is recycled after the
-			// response: the coordinator keeps a copy.
-			jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)})
-		}
-		var ok bool
-		if res, ok = await(b, coord.Join(jr)); !ok {
-			res = group.JoinResult{Err: kerr.CoordinatorNotAvailable, Generation: -1, MemberID: req.MemberID}
-		}
+		return joinGroupResponse(v, resp, group.JoinResult{Err: lerr, Generation: -1, MemberID: req.MemberID}), nil
 	}
+	jr := group.JoinRequest{
+		Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID, ProtocolType: req.ProtocolType,
+		SessionTimeout:         time.Duration(req.SessionTimeoutMillis) * time.Millisecond,
+		RebalanceTimeout:       time.Duration(req.RebalanceTimeoutMillis) * time.Millisecond,
+		ClientID:               clientID(c),
+		ClientHost:             clientHost(c.req.RemoteAddr),
+		RequireKnownMemberID:   v >= 4,
+		SupportsSkipAssignment: v >= 9,
+	}
+	if v == 0 {
+		jr.RebalanceTimeout = jr.SessionTimeout
+	}
+	for _, p := range req.Protocols {
+		// The coordinator keeps the metadata past this request: a copy, not a sub-slice of
+		// the request frame.
+		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: bytes.Clone(p.Metadata)})
+	}
+	return nil, parkGroup(b, c, func(reply func(group.JoinResult)) { coord.JoinFunc(jr, reply) },
+		func(res group.JoinResult, ok bool) {
+			if !ok {
+				res = group.JoinResult{Err: kerr.CoordinatorNotAvailable, Generation: -1, MemberID: req.MemberID}
+			}
+			b.finishKmsg(c, joinGroupResponse(v, resp, res))
+		})
+}
+
+// joinGroupResponse fills resp with a JoinGroup answer.
+func joinGroupResponse(v int16, resp *kmsg.JoinGroupResponse, res group.JoinResult) *kmsg.JoinGroupResponse {
 	resp.ErrorCode = errCode(res.Err)
 	resp.Generation = res.Generation
 	resp.MemberID = res.MemberID
@@ -73,7 +79,7 @@ func handleJoinGroup(b *Broker, c *call) (kmsg.Response, error) {
 		rm.MemberID, rm.InstanceID, rm.ProtocolMetadata = m.MemberID, m.InstanceID, m.Metadata
 		resp.Members = append(resp.Members, rm)
 	}
-	return resp, nil
+	return resp
 }
 
 // clientID is the request header's client id ("" when null).

@@ -22,24 +22,33 @@ func handleSyncGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
 	coord, lerr := b.groupCoordinator(req.Group)
-	res := group.SyncResult{Err: lerr}
-	if lerr == nil {
-		sr := group.SyncRequest{Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID,
-			Generation: req.Generation, ProtocolType: req.ProtocolType, Protocol: req.Protocol}
-		for _, a := range req.GroupAssignment {
-			sr.Assignments = append(sr.Assignments, group.Assignment{MemberID: a.MemberID, Assignment: bytes.Clone(a.MemberAssignment)})
-		}
-		var ok bool
-		if res, ok = await(b, coord.Sync(sr)); !ok {
-			res = group.SyncResult{Err: kerr.CoordinatorNotAvailable}
-		}
-		if res.Err == nil && res.Wait != nil {
-			if err := res.Wait(); err != nil {
-				b.log.Warn("sync group: group metadata not durable", "group", req.Group, "err", err)
-				res = group.SyncResult{Err: journalError(err)}
-			}
-		}
+	if lerr != nil {
+		return syncGroupResponse(resp, group.SyncResult{Err: lerr}), nil
 	}
+	sr := group.SyncRequest{Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID,
+		Generation: req.Generation, ProtocolType: req.ProtocolType, Protocol: req.Protocol}
+	for _, a := range req.GroupAssignment {
+		sr.Assignments = append(sr.Assignments, group.Assignment{MemberID: a.MemberID, Assignment: bytes.Clone(a.MemberAssignment)})
+	}
+	return nil, parkGroup(b, c, func(reply func(group.SyncResult)) { coord.SyncFunc(sr, reply) },
+		func(res group.SyncResult, ok bool) {
+			if !ok {
+				res = group.SyncResult{Err: kerr.CoordinatorNotAvailable}
+			}
+			if res.Err == nil && res.Wait != nil {
+				// The group's metadata record: one group commit round, waited on the
+				// completer goroutine (not a network worker).
+				if err := res.Wait(); err != nil {
+					b.log.Warn("sync group: group metadata not durable", "group", req.Group, "err", err)
+					res = group.SyncResult{Err: journalError(err)}
+				}
+			}
+			b.finishKmsg(c, syncGroupResponse(resp, res))
+		})
+}
+
+// syncGroupResponse fills resp with a SyncGroup answer.
+func syncGroupResponse(resp *kmsg.SyncGroupResponse, res group.SyncResult) *kmsg.SyncGroupResponse {
 	resp.ErrorCode = errCode(res.Err)
 	resp.MemberAssignment = res.Assignment
 	if res.Err == nil {
@@ -49,5 +58,5 @@ func handleSyncGroup(b *Broker, c *call) (kmsg.Response, error) {
 	if resp.MemberAssignment == nil {
 		resp.MemberAssignment = []byte{}
 	}
-	return resp, nil
+	return resp
 }

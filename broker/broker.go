@@ -134,6 +134,8 @@ type Broker struct {
 
 	parked  atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
 	wakeups completer    // runs woken parked requests' answers (deferred.go)
+	// groupParked are the JoinGroup/SyncGroup requests parked on the coordinator (deferred.go).
+	groupParked parkedSet
 
 	pids producerIDs // InitProducerId's durable id blocks (producerids.go)
 
@@ -265,6 +267,7 @@ func (b *Broker) BeginShutdown() {
 	b.closeOnce.Do(func() {
 		close(b.closing)
 		b.wakeParkedFetches()
+		b.groupParked.shutdown()
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -115,5 +116,77 @@ func (c *completer) work() {
 		c.qhead++
 		c.mu.Unlock()
 		fn()
+	}
+}
+
+// parkGroup parks a group request (JoinGroup, SyncGroup) on the coordinator: register hands
+// the coordinator a reply callback, and answer builds and sends the response on the
+// completer, with ok false if the broker began shutting down first (the coordinator's later
+// reply is then ignored). The reply may run under the group's lock: it only queues answer.
+func parkGroup[T any](b *Broker, c *call, register func(reply func(T)), answer func(res T, ok bool)) error {
+	c.park()
+	pc := &parkedCall{}
+	pc.shutdown = func() {
+		var zero T
+		if pc.answered.CompareAndSwap(false, true) {
+			b.wakeups.submit(func() { answer(zero, false) })
+		}
+	}
+	b.groupParked.add(pc, b.closing)
+	register(func(res T) {
+		if pc.answered.CompareAndSwap(false, true) {
+			b.groupParked.remove(pc)
+			b.wakeups.submit(func() { answer(res, true) })
+		}
+	})
+	return errDeferred
+}
+
+// parkedCall is a parked request that the broker's shutdown answers unless its event came
+// first; answered says which came first.
+type parkedCall struct {
+	answered atomic.Bool
+	shutdown func()
+}
+
+// parkedSet holds the parked group requests, which BeginShutdown answers at once (the
+// network layer's shutdown waits for every request). mu is a leaf; add and remove may run
+// under a group's lock.
+type parkedSet struct {
+	mu     sync.Mutex
+	calls  map[*parkedCall]struct{} // guarded by mu
+	closed bool                     // guarded by mu
+}
+
+// add registers pc, or answers it at once if closing is closed.
+func (s *parkedSet) add(pc *parkedCall, closing <-chan struct{}) {
+	s.mu.Lock()
+	if s.closed || isClosed(closing) {
+		s.mu.Unlock()
+		pc.shutdown()
+		return
+	}
+	if s.calls == nil {
+		s.calls = map[*parkedCall]struct{}{}
+	}
+	s.calls[pc] = struct{}{}
+	s.mu.Unlock()
+}
+
+func (s *parkedSet) remove(pc *parkedCall) {
+	s.mu.Lock()
+	delete(s.calls, pc)
+	s.mu.Unlock()
+}
+
+// shutdown answers every registered call; later ones are answered as they are added.
+func (s *parkedSet) shutdown() {
+	s.mu.Lock()
+	s.closed = true
+	calls := s.calls
+	s.calls = nil
+	s.mu.Unlock()
+	for pc := range calls {
+		pc.shutdown()
 	}
 }

@@ -74,7 +74,9 @@ func fuzzRequest(key, version int16, corr int32, clientID []byte, body []byte) *
 	h := server.Header{APIKey: key, APIVersion: version, CorrelationID: corr, ClientIDEnd: 10 + idLen, BodyOffset: len(frame)}
 	h.ClientID = frame[10 : 10+idLen]
 	frame = append(frame, body...)
-	return &server.Request{ConnID: 1, Header: h, Frame: frame}
+	req := server.NewRequest(h, frame, nil)
+	req.ConnID = 1
+	return req
 }
 
 // fuzzClampWaits returns body with every timeout and wait it asks for cut to 10 ms and every
@@ -149,7 +151,16 @@ func fuzzCall(b *Broker, req *server.Request) *server.Response {
 			kmsg.NameForKey(req.APIKey), req.APIVersion, fuzzHandleTimeout, buf[:runtime.Stack(buf, true)]))
 	})
 	defer timer.Stop()
-	return b.Handle(req)
+	// A parked request (a wait, or an answer queued on the completer) is answered through
+	// its Deferred: wait for that answer.
+	answer := make(chan *server.Response, 1)
+	r := server.NewRequest(req.Header, req.Frame, func(resp *server.Response) { answer <- resp })
+	r.ConnID, r.RemoteAddr = req.ConnID, req.RemoteAddr
+	resp := b.Handle(r)
+	if r.IsDeferred() {
+		resp = <-answer
+	}
+	return resp
 }
 
 // fuzzCheckResponse checks what Handle returned for a request of key at version: nothing only

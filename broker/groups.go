@@ -87,17 +87,6 @@ func (b *Broker) closeGroups() {
 	}
 }
 
-// await waits for a parked group answer, or for the broker to shut down.
-func await[T any](b *Broker, ch <-chan T) (T, bool) {
-	select {
-	case v := <-ch:
-		return v, true
-	case <-b.closing:
-		var zero T
-		return zero, false
-	}
-}
-
 // errCode is the wire code of a coordinator error (nil: none).
 func errCode(e *kerr.Error) int16 {
 	if e == nil {

@@ -53,11 +53,11 @@ type member struct {
 	sessionTimeout, rebalanceTimeout time.Duration
 	protocols                        []Protocol
 	assignment                       []byte
-	supportsSkip                     bool            // JoinGroup v9+ (KIP-814)
-	join                             chan JoinResult // set while its JoinGroup is parked
-	sync                             chan SyncResult // set while its SyncGroup is parked
-	deadline                         time.Time       // session expiry
-	hbTimer                          Timer           // fires at or before deadline
+	supportsSkip                     bool             // JoinGroup v9+ (KIP-814)
+	join                             func(JoinResult) // set while its JoinGroup is parked
+	sync                             func(SyncResult) // set while its SyncGroup is parked
+	deadline                         time.Time        // session expiry
+	hbTimer                          Timer            // fires at or before deadline
 }
 
 // Protocol is one assignment protocol a member supports, with its metadata.
@@ -132,25 +132,33 @@ type LeaveMember struct {
 	InstanceID *string
 }
 
-func resultChan[T any](v T) <-chan T {
-	ch := make(chan T, 1)
-	ch <- v
+// Join handles JoinGroup. The answer arrives on the returned channel, at once or when the
+// rebalance completes (or fails, or the coordinator closes). See JoinFunc.
+func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
+	ch := make(chan JoinResult, 1)
+	c.JoinFunc(req, func(r JoinResult) { ch <- r })
 	return ch
 }
 
-// Join handles JoinGroup. The answer arrives on the returned channel, at once or when the
-// rebalance completes (or fails, or the coordinator closes).
-func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
-	fail := func(e *kerr.Error) <-chan JoinResult {
-		return resultChan(JoinResult{Err: e, MemberID: req.MemberID, Generation: -1})
+// JoinFunc handles JoinGroup: reply gets the answer exactly once, at once (before JoinFunc
+// returns) or when the rebalance completes (or fails, or the coordinator closes). reply may
+// run under the group's lock, on a coordinator timer or another member's request: it must
+// not block or call into the coordinator, only hand the answer off (the broker queues it on
+// its completer).
+func (c *Coordinator) JoinFunc(req JoinRequest, reply func(JoinResult)) {
+	fail := func(e *kerr.Error) {
+		reply(JoinResult{Err: e, MemberID: req.MemberID, Generation: -1})
 	}
 	switch {
 	case req.Group == "":
-		return fail(kerr.InvalidGroupID)
+		fail(kerr.InvalidGroupID)
+		return
 	case req.SessionTimeout < c.cfg.MinSessionTimeout || req.SessionTimeout > c.cfg.MaxSessionTimeout:
-		return fail(kerr.InvalidSessionTimeout)
+		fail(kerr.InvalidSessionTimeout)
+		return
 	case req.ProtocolType == "" || len(req.Protocols) == 0:
-		return fail(kerr.InconsistentGroupProtocol)
+		fail(kerr.InconsistentGroupProtocol)
+		return
 	}
 	if req.RebalanceTimeout <= 0 {
 		req.RebalanceTimeout = req.SessionTimeout
@@ -159,29 +167,31 @@ func (c *Coordinator) Join(req JoinRequest) <-chan JoinResult {
 	if req.MemberID == "" {
 		g = c.lockOrCreate(req.Group)
 	} else if g = c.lockGroup(req.Group); g == nil {
-		return fail(kerr.UnknownMemberID)
+		fail(kerr.UnknownMemberID)
+		return
 	}
 	defer g.mu.Unlock()
 	if e := c.closedErr(); e != nil {
-		return fail(e)
+		fail(e)
+		return
 	}
 	if g.cg != nil {
 		if len(g.cg.members) > 0 {
 			// No classic members in a consumer group (KIP-848's online migration).
-			return fail(kerr.InconsistentGroupProtocol)
+			fail(kerr.InconsistentGroupProtocol)
+			return
 		}
 		c.convertToClassicLocked(g)
 	}
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
-		return fail(kerr.InconsistentGroupProtocol)
+		fail(kerr.InconsistentGroupProtocol)
+		return
 	}
-	ch := make(chan JoinResult, 1)
 	if req.MemberID == "" {
-		c.joinNewMemberLocked(g, &req, ch)
+		c.joinNewMemberLocked(g, &req, reply)
 	} else {
-		c.joinKnownMemberLocked(g, &req, ch)
+		c.joinKnownMemberLocked(g, &req, reply)
 	}
-	return ch
 }
 
 // closedErr is the answer of a closed coordinator, nil while it is open.
@@ -195,15 +205,15 @@ func (c *Coordinator) closedErr() *kerr.Error {
 }
 
 // REQUIRES: g.mu held.
-func (c *Coordinator) joinNewMemberLocked(g *group, req *JoinRequest, ch chan JoinResult) {
+func (c *Coordinator) joinNewMemberLocked(g *group, req *JoinRequest, reply func(JoinResult)) {
 	if req.InstanceID != nil {
 		if old := g.static[*req.InstanceID]; old != nil {
-			c.replaceStaticMemberLocked(g, old, req, ch)
+			c.replaceStaticMemberLocked(g, old, req, reply)
 			return
 		}
 	}
 	if len(g.members)+len(g.pending) >= c.cfg.MaxGroupSize {
-		ch <- JoinResult{Err: kerr.GroupMaxSizeReached, Generation: -1}
+		reply(JoinResult{Err: kerr.GroupMaxSizeReached, Generation: -1})
 		return
 	}
 	id := c.cfg.NewMemberID(req.ClientID)
@@ -211,49 +221,49 @@ func (c *Coordinator) joinNewMemberLocked(g *group, req *JoinRequest, ch chan Jo
 		// KIP-394: hand out the id and wait for the member to come back with it, so a client
 		// that never receives this answer leaves no ghost member behind.
 		g.pending[id] = c.clock.AfterFunc(req.SessionTimeout, func() { c.expirePending(g, id) })
-		ch <- JoinResult{Err: kerr.MemberIDRequired, MemberID: id, Generation: -1}
+		reply(JoinResult{Err: kerr.MemberIDRequired, MemberID: id, Generation: -1})
 		return
 	}
-	c.addMemberLocked(g, id, req, ch)
+	c.addMemberLocked(g, id, req, reply)
 }
 
 // REQUIRES: g.mu held.
-func (c *Coordinator) joinKnownMemberLocked(g *group, req *JoinRequest, ch chan JoinResult) {
+func (c *Coordinator) joinKnownMemberLocked(g *group, req *JoinRequest, reply func(JoinResult)) {
 	if t, ok := g.pending[req.MemberID]; ok {
 		t.Stop()
 		delete(g.pending, req.MemberID)
-		c.addMemberLocked(g, req.MemberID, req, ch)
+		c.addMemberLocked(g, req.MemberID, req, reply)
 		return
 	}
 	m := g.members[req.MemberID]
 	if err := g.checkMember(req.MemberID, req.InstanceID); err != nil {
-		ch <- JoinResult{Err: err, MemberID: req.MemberID, Generation: -1}
+		reply(JoinResult{Err: err, MemberID: req.MemberID, Generation: -1})
 		return
 	}
 	switch g.state {
 	case PreparingRebalance:
-		c.updateMemberLocked(g, m, req, ch)
+		c.updateMemberLocked(g, m, req, reply)
 		c.tryCompleteJoinLocked(g)
 	case CompletingRebalance:
 		if sameProtocols(m.protocols, req.Protocols) {
 			// The member lost our answer: send it again.
 			m.supportsSkip = req.SupportsSkipAssignment
-			ch <- g.joinResultLocked(m, false)
+			reply(g.joinResultLocked(m, false))
 			return
 		}
-		c.updateMemberLocked(g, m, req, ch)
+		c.updateMemberLocked(g, m, req, reply)
 		c.prepareRebalanceLocked(g)
 	case Stable:
 		if m.id != g.leader && sameProtocols(m.protocols, req.Protocols) {
 			// A follower rejoining with nothing changed gets the current generation.
-			ch <- g.joinResultLocked(m, false)
+			reply(g.joinResultLocked(m, false))
 			c.touchLocked(g, m)
 			return
 		}
-		c.updateMemberLocked(g, m, req, ch)
+		c.updateMemberLocked(g, m, req, reply)
 		c.prepareRebalanceLocked(g)
 	default: // Empty: no members
-		ch <- JoinResult{Err: kerr.UnknownMemberID, MemberID: req.MemberID, Generation: -1}
+		reply(JoinResult{Err: kerr.UnknownMemberID, MemberID: req.MemberID, Generation: -1})
 	}
 }
 
@@ -275,7 +285,7 @@ func (g *group) checkMember(memberID string, instanceID *string) *kerr.Error {
 // restarted). The old id is fenced. In Stable, with the selected protocol unchanged, no
 // rebalance happens: the member gets the current generation and, at SyncGroup, its old
 // assignment. REQUIRES: g.mu held.
-func (c *Coordinator) replaceStaticMemberLocked(g *group, old *member, req *JoinRequest, ch chan JoinResult) {
+func (c *Coordinator) replaceStaticMemberLocked(g *group, old *member, req *JoinRequest, reply func(JoinResult)) {
 	newID := c.cfg.NewMemberID(req.ClientID)
 	c.failJoin(g, old, kerr.FencedInstanceID)
 	c.failSync(old, kerr.FencedInstanceID)
@@ -299,25 +309,25 @@ func (c *Coordinator) replaceStaticMemberLocked(g *group, old *member, req *Join
 			old.supportsSkip = req.SupportsSkipAssignment
 			c.touchLocked(g, old)
 			res := g.joinResultLocked(old, true)
-			ch <- res
+			reply(res)
 			c.storeGroupLocked(g) // the new member id must survive a restart; no need to wait
 			return
 		}
 		old.protocols = oldProtocols
-		c.updateMemberLocked(g, old, req, ch)
+		c.updateMemberLocked(g, old, req, reply)
 		c.prepareRebalanceLocked(g)
 	case CompletingRebalance:
-		c.updateMemberLocked(g, old, req, ch)
+		c.updateMemberLocked(g, old, req, reply)
 		c.prepareRebalanceLocked(g)
 	default: // PreparingRebalance: the new id simply waits for the join to complete
-		c.updateMemberLocked(g, old, req, ch)
+		c.updateMemberLocked(g, old, req, reply)
 		c.tryCompleteJoinLocked(g)
 	}
 }
 
 // addMemberLocked adds a member awaiting join and starts or advances a rebalance.
 // REQUIRES: g.mu held.
-func (c *Coordinator) addMemberLocked(g *group, id string, req *JoinRequest, ch chan JoinResult) {
+func (c *Coordinator) addMemberLocked(g *group, id string, req *JoinRequest, reply func(JoinResult)) {
 	m := &member{id: id, instanceID: req.InstanceID}
 	if len(g.members) == 0 {
 		g.protocolType = req.ProtocolType
@@ -328,7 +338,7 @@ func (c *Coordinator) addMemberLocked(g *group, id string, req *JoinRequest, ch 
 		g.static[*m.instanceID] = m
 	}
 	g.newMemberAdded = true
-	c.updateMemberLocked(g, m, req, ch)
+	c.updateMemberLocked(g, m, req, reply)
 	if g.state == PreparingRebalance {
 		c.tryCompleteJoinLocked(g)
 	} else {
@@ -338,7 +348,7 @@ func (c *Coordinator) addMemberLocked(g *group, id string, req *JoinRequest, ch 
 
 // updateMemberLocked records a member's join parameters and parks its answer.
 // REQUIRES: g.mu held.
-func (c *Coordinator) updateMemberLocked(g *group, m *member, req *JoinRequest, ch chan JoinResult) {
+func (c *Coordinator) updateMemberLocked(g *group, m *member, req *JoinRequest, reply func(JoinResult)) {
 	m.clientID, m.clientHost = req.ClientID, req.ClientHost
 	m.sessionTimeout, m.rebalanceTimeout = req.SessionTimeout, req.RebalanceTimeout
 	m.protocols = req.Protocols
@@ -346,9 +356,9 @@ func (c *Coordinator) updateMemberLocked(g *group, m *member, req *JoinRequest, 
 	if m.join == nil {
 		g.awaitingJoin++
 	} else {
-		m.join <- JoinResult{Err: kerr.UnknownMemberID, MemberID: m.id, Generation: -1} // replaced by a newer JoinGroup
+		m.join(JoinResult{Err: kerr.UnknownMemberID, MemberID: m.id, Generation: -1}) // replaced by a newer JoinGroup
 	}
-	m.join = ch
+	m.join = reply
 }
 
 // prepareRebalanceLocked moves the group to PreparingRebalance (from Empty, Stable or
@@ -462,7 +472,7 @@ func (c *Coordinator) completeJoinLocked(g *group) {
 	g.pendingSync = make(map[string]bool, len(g.order))
 	for _, m := range g.order {
 		res := g.joinResultLocked(m, false)
-		m.join <- res
+		m.join(res)
 		m.join = nil
 		c.touchLocked(g, m)
 		g.pendingSync[m.id] = true
@@ -677,7 +687,7 @@ func (c *Coordinator) removeMemberLocked(g *group, m *member) {
 // failJoin answers a parked JoinGroup with an error. REQUIRES: g.mu held.
 func (c *Coordinator) failJoin(g *group, m *member, err *kerr.Error) {
 	if m.join != nil {
-		m.join <- JoinResult{Err: err, MemberID: m.id, Generation: -1}
+		m.join(JoinResult{Err: err, MemberID: m.id, Generation: -1})
 		m.join = nil
 		g.awaitingJoin--
 	}
@@ -686,47 +696,60 @@ func (c *Coordinator) failJoin(g *group, m *member, err *kerr.Error) {
 // failSync answers a parked SyncGroup with an error. REQUIRES: the group's mu held.
 func (c *Coordinator) failSync(m *member, err *kerr.Error) {
 	if m.sync != nil {
-		m.sync <- SyncResult{Err: err}
+		m.sync(SyncResult{Err: err})
 		m.sync = nil
 	}
 }
 
-// Sync handles SyncGroup. Followers' answers are parked until the leader's SyncGroup brings
-// the assignment.
+// Sync handles SyncGroup. The answer arrives on the returned channel. See SyncFunc.
 func (c *Coordinator) Sync(req SyncRequest) <-chan SyncResult {
+	ch := make(chan SyncResult, 1)
+	c.SyncFunc(req, func(r SyncResult) { ch <- r })
+	return ch
+}
+
+// SyncFunc handles SyncGroup: reply gets the answer exactly once. Followers' answers are
+// parked until the leader's SyncGroup brings the assignment. reply follows JoinFunc's rules.
+func (c *Coordinator) SyncFunc(req SyncRequest, reply func(SyncResult)) {
 	g := c.lockGroup(req.Group)
 	if g == nil {
-		return resultChan(SyncResult{Err: kerr.UnknownMemberID})
+		reply(SyncResult{Err: kerr.UnknownMemberID})
+		return
 	}
 	defer g.mu.Unlock()
 	if err := g.checkMember(req.MemberID, req.InstanceID); err != nil {
-		return resultChan(SyncResult{Err: err})
+		reply(SyncResult{Err: err})
+		return
 	}
 	if req.Generation != g.generation {
-		return resultChan(SyncResult{Err: kerr.IllegalGeneration})
+		reply(SyncResult{Err: kerr.IllegalGeneration})
+		return
 	}
 	if (req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol) {
-		return resultChan(SyncResult{Err: kerr.InconsistentGroupProtocol})
+		reply(SyncResult{Err: kerr.InconsistentGroupProtocol})
+		return
 	}
 	m := g.members[req.MemberID]
 	switch g.state {
 	case PreparingRebalance:
-		return resultChan(SyncResult{Err: kerr.RebalanceInProgress})
+		reply(SyncResult{Err: kerr.RebalanceInProgress})
+		return
 	case Stable:
 		delete(g.pendingSync, m.id)
 		c.touchLocked(g, m)
-		return resultChan(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: m.assignment})
+		reply(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: m.assignment})
+		return
 	case CompletingRebalance:
 	default:
-		return resultChan(SyncResult{Err: kerr.UnknownMemberID})
+		reply(SyncResult{Err: kerr.UnknownMemberID})
+		return
 	}
 	delete(g.pendingSync, m.id)
-	ch := make(chan SyncResult, 1)
 	c.failSync(m, kerr.UnknownMemberID) // a duplicate SyncGroup replaces the first
-	m.sync = ch
+	m.sync = reply
 	c.touchLocked(g, m)
 	if m.id != g.leader {
-		return ch
+		return
 	}
 	assigned := make(map[string][]byte, len(req.Assignments))
 	for _, a := range req.Assignments {
@@ -742,16 +765,15 @@ func (c *Coordinator) Sync(req SyncRequest) <-chan SyncResult {
 			c.failSync(o, kerr.CoordinatorNotAvailable)
 		}
 		c.prepareRebalanceLocked(g)
-		return ch
+		return
 	}
 	g.setState(Stable, c.clock.Now())
 	for _, o := range g.order {
 		if o.sync != nil {
-			o.sync <- SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: o.assignment, Wait: wait}
+			o.sync(SyncResult{ProtocolType: g.protocolType, Protocol: g.protocol, Assignment: o.assignment, Wait: wait})
 			o.sync = nil
 		}
 	}
-	return ch
 }
 
 // Heartbeat handles Heartbeat.

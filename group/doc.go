@@ -7,8 +7,10 @@
 //
 // A pure, deterministic core: every request is a method call under the group's lock, every
 // timeout goes through an injected Clock (ManualClock in tests), and parked JoinGroup and
-// SyncGroup answers are delivered on 1-buffered channels. The broker waits on those channels
-// from its worker goroutine, after its connection turn has ended.
+// SyncGroup answers are delivered to a reply callback (JoinFunc, SyncFunc; Join and Sync
+// wrap it in a 1-buffered channel), called exactly once, possibly under the group's lock:
+// it only hands the answer off. The broker parks the request (no goroutine waits) and its
+// reply queues the response on the broker's completer.
 //
 //	Empty ─join─► PreparingRebalance ─all joined, or timer─► CompletingRebalance ─leader sync─► Stable
 //	  ▲                 │ ▲                                       │                            │
