@@ -147,7 +147,8 @@
 //   - Queued output is at most MaxInFlight responses per connection, and
 //     regions reference files, not memory.
 //   - Connections beyond MaxConns are closed on accept. Handler goroutines are
-//     capped by Workers; queued handler work is bounded by conns × MaxInFlight.
+//     capped by Workers (a multiple of the cores: handlers never wait for
+//     events); queued handler work is bounded by conns × MaxInFlight.
 //     Deferred requests hold no goroutine: a parked request costs its slot,
 //     its frame and what its handler registered.
 //

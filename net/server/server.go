@@ -169,8 +169,12 @@ type Config struct {
 	// MaxRequestBytes for a maximal request to be receivable.
 	// Default 512 MiB.
 	MaxBufferedBytes int64
-	// Workers caps handler goroutines. Handlers may block (disk, long-poll
-	// fetch waits), so this is large. Default 4096.
+	// Workers caps handler goroutines. Handlers do not wait for events
+	// (they defer, see Request.Defer); they only block briefly: on disk
+	// (appends, reads missing the page cache) and in WaitTurn behind an
+	// earlier request of their connection. So the pool is sized to the
+	// cores, with headroom for those short blocks, not to the requests
+	// waiting: default 32 × GOMAXPROCS, at least 64.
 	Workers int
 	// EventLoops is the number of gnet event loops. Default GOMAXPROCS.
 	EventLoops int
@@ -207,7 +211,7 @@ func (c *Config) setDefaults() {
 		c.MaxBufferedBytes = 512 << 20
 	}
 	if c.Workers <= 0 {
-		c.Workers = 4096
+		c.Workers = max(32*runtime.GOMAXPROCS(0), 64)
 	}
 	if c.EventLoops <= 0 {
 		c.EventLoops = runtime.GOMAXPROCS(0)
