@@ -67,6 +67,16 @@ compat-cluster:
 clean:
 	rm -rf bin bench.out
 
+## soak-waits: thousands of parked requests against a `logd serve` child through real sockets:
+## 5,000 connections × 2 long-poll fetches (10,000 parked; RLIMIT_NOFILE 20,000 here caps the
+## broker at 7,500 connections, two descriptors each) and a 2,000-member group rebalancing,
+## with a fresh client's Metadata and a produce → consume round trip measured meanwhile.
+## Override with SOAK_ARGS, e.g. SOAK_ARGS='-soak.conns 7000 -soak.per-conn 1'.
+.PHONY: soak-waits
+SOAK_ARGS ?=
+soak-waits:
+	$(GO) test -tags soak -count=1 -run 'TestSoak' -v -timeout 20m ./broker -args $(SOAK_ARGS)
+
 ## bench-socket: produce, fetch catch-up, latency at a fixed rate, startup/RSS and the load
 ## generator's own ceiling, through the real socket against a `logd serve` child (bench/),
 ## -count=5 into bench-socket.out (compare runs with benchstat where installed).

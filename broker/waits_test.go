@@ -147,3 +147,52 @@ func TestParkedFetchShutdown(t *testing.T) {
 		t.Fatalf("parked fetch answered %v after BeginShutdown, error %d", el, p.ErrorCode)
 	}
 }
+
+// TestParkedJoinsHoldNoWorker: three hundred JoinGroup requests parked for a rebalance with
+// four network workers; a new client is served meanwhile, and every member is answered when
+// the rebalance completes.
+func TestParkedJoinsHoldNoWorker(t *testing.T) {
+	const n = 300
+	tb := startBrokerWorkers(t, 4, func(c *Config) { c.GroupInitialRebalanceDelay = 2 * time.Second })
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.Version = 3
+	fc.CoordinatorKey = "g"
+	dialDP(t, tb).request(fc) // loads the coordinator
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Version = 3 // before KIP-394: one round
+	join.Group, join.ProtocolType = "g", "consumer"
+	join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 30000, 30000
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name, p.Metadata = "range", []byte{0, 0, 0, 0, 0, 0, 0, 0}
+	join.Protocols = append(join.Protocols, p)
+	conns := make([]*rawConnDP, n)
+	corrs := make([]int32, n)
+	start := time.Now()
+	for i := range conns {
+		conns[i] = dialDP(t, tb)
+		corrs[i] = conns[i].send(join)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if d := timedMetadata(t, tb); d > time.Second || time.Since(start) > 2*time.Second {
+		t.Fatalf("metadata with %d parked joins took %v (%v after the first join)", n, d, time.Since(start))
+	}
+	var wg sync.WaitGroup
+	gens := make([]int32, n)
+	for i := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := conns[i].recv(join, corrs[i]).(*kmsg.JoinGroupResponse)
+			if r.ErrorCode != 0 {
+				t.Errorf("join %d: error %d", i, r.ErrorCode)
+			}
+			gens[i] = r.Generation
+		}()
+	}
+	wg.Wait()
+	for i, g := range gens {
+		if g != gens[0] {
+			t.Fatalf("member %d got generation %d, member 0 %d", i, g, gens[0])
+		}
+	}
+}
