@@ -31,6 +31,11 @@ import (
 //
 // acks=0 appends the same way and sends no response at all.
 //
+// No wait holds a goroutine (deferred.go): the request parks, the group commit's flusher runs
+// its durability callback and the high watermark's callback runs on whichever call moves it;
+// the last one answers. A produce reaching a leader-to-be parks in the partition's leadership
+// queue (leadership.go).
+//
 // Leadership: a partition not led here is NOT_LEADER_OR_FOLLOWER; a led one
 // appends through its replication.LeaderPartition (stamped with the leader epoch; acks=all
 // refused with NOT_ENOUGH_REPLICAS below min.insync.replicas), and acks=all waits, after the
@@ -59,26 +64,29 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 		// InitProducerId refuses transactional ids, so no client gets here honestly.
 		reqErr = kerr.InvalidTxnState.Code
 	}
-	syncAll := req.Acks == -1 && b.cfg.FsyncAcksAll
-
-	// Appends whose acknowledgement waits for a sync.
-	type pending struct{ ti, pi int }
-	var waits []pending
-	var waitLog *engine.Log
-	var waitSeq uint64
-	var flushLog *engine.Log // a duplicate to make durable: its original's sequence is unknown
-	// acks=all appends of a replicated broker that wait for the high watermark.
-	type replicatedWait struct {
-		ti, pi int
-		lp     *replication.LeaderPartition
-		last   int64
-	}
-	var repWaits []replicatedWait
-
 	// Appends follow the connection's request order (clients pipeline produce requests and
 	// rely on it for per-partition ordering); the durability wait below does not hold the turn,
 	// so pipelined requests still share group commits.
 	c.req.WaitTurn()
+	w := &produceWait{b: b, c: c, acks: req.Acks, v: v, resp: resp,
+		timeout: time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond}
+	if reqErr == 0 {
+		if q := b.leadershipQueue(req); q != nil {
+			c.park()
+			q.enqueue(w) // its turn ends when the handler returns; the queue keeps the order
+			return nil, errDeferred
+		}
+	}
+	w.appendAll(reqErr)
+	c.req.EndTurn()
+	return w.wait()
+}
+
+// appendAll appends every partition's batch (or answers reqErr for all of them) and records
+// what each acknowledgement waits for.
+func (w *produceWait) appendAll(reqErr int16) {
+	b, req, resp, v := w.b, w.c.kreq.(*kmsg.ProduceRequest), w.resp, w.v
+	syncAll := req.Acks == -1 && b.cfg.FsyncAcksAll
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
@@ -106,45 +114,47 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 			}
 			p.BaseOffset, p.LogAppendTime, p.LogStartOffset = res.BaseOffset, res.LogAppendTime, res.LogStartOffset
 			if req.Acks == -1 {
-				repWaits = append(repWaits, replicatedWait{ti, pi, lp, res.LastOffset})
+				w.replicated = append(w.replicated, replicaWait{partitionRef{ti, pi}, lp, res.LastOffset})
 			}
 			if !syncAll && !res.MustSync {
 				continue
 			}
-			waits = append(waits, pending{ti, pi})
+			w.synced = append(w.synced, partitionRef{ti, pi})
 			if res.Duplicate {
-				flushLog = part.log
-			} else if res.SyncSeq >= waitSeq {
-				waitLog, waitSeq = part.log, res.SyncSeq
+				w.flushLog = part.log
+			} else if res.SyncSeq >= w.waitSeq {
+				w.waitLog, w.waitSeq = part.log, res.SyncSeq
 			}
 		}
 	}
+}
 
-	c.req.EndTurn()
-
-	if len(waits) == 0 && len(repWaits) == 0 {
-		return b.produceAnswer(req.Acks, v, resp), nil
+// wait answers at once when no acknowledgement waits, else parks the request: the sync's
+// callback (on the log directory's flusher) and then the high watermark's (on whichever call
+// moves it) answer it, without a goroutine waiting.
+func (w *produceWait) wait() (kmsg.Response, error) {
+	if len(w.synced) == 0 && len(w.replicated) == 0 {
+		return w.b.produceAnswer(w.acks, w.v, w.resp), nil
 	}
-	// Wait without a goroutine: the sync's callback (on the log directory's flusher) and then
-	// the high watermark's (on whichever call moves it) answer the request.
-	w := &produceWait{b: b, c: c, acks: req.Acks, v: v, resp: resp,
-		timeout: time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond, flushLog: flushLog}
-	for _, pw := range waits {
-		w.synced = append(w.synced, partitionRef{pw.ti, pw.pi})
-	}
-	for _, rw := range repWaits {
-		w.replicated = append(w.replicated, replicaWait{partitionRef{rw.ti, rw.pi}, rw.lp, rw.last})
-	}
-	c.park()
+	w.c.park()
 	switch {
-	case waitLog != nil:
-		waitLog.NotifyDurable(waitSeq, w.durable)
-	case flushLog != nil:
-		flushLog.NotifyFlushed(w.flushed)
+	case w.waitLog != nil:
+		w.waitLog.NotifyDurable(w.waitSeq, w.durable)
+	case w.flushLog != nil:
+		w.flushLog.NotifyFlushed(w.flushed)
 	default:
 		w.waitReplicated()
 	}
 	return nil, errDeferred
+}
+
+// resume appends a produce that waited in a leadership queue (on a completer goroutine, the
+// request already parked) and answers it now or when its waits end.
+func (w *produceWait) resume() {
+	w.appendAll(0)
+	if kresp, err := w.wait(); err != errDeferred {
+		w.b.finishKmsg(w.c, kresp)
+	}
 }
 
 // produceAnswer is the response of a produce whose waits are over: none for acks=0.
@@ -179,7 +189,10 @@ type produceWait struct {
 	acks, v  int16
 	resp     *kmsg.ProduceResponse
 	timeout  time.Duration
+	waitLog  *engine.Log // the log of the largest sync sequence, waitSeq
+	waitSeq  uint64
 	flushLog *engine.Log
+	deadline time.Time // in a leadership queue: when to give up waiting for the leadership
 
 	synced     []partitionRef // wait for the sync
 	replicated []replicaWait  // then for the high watermark
@@ -285,9 +298,6 @@ func (b *Broker) produceOne(v, acks int16, topic string, partition int32, record
 		return nil, nil, engine.AppendResult{}, err
 	}
 	_, lp, code := b.leaderEpochOf(part)
-	if code != 0 && b.replicaLeaderCode(part, code) != code {
-		lp, code = b.awaitLeadership(part)
-	}
 	if code != 0 {
 		return nil, nil, engine.AppendResult{}, kerr.ErrorForCode(code)
 	}
@@ -309,21 +319,4 @@ func (b *Broker) produceOne(v, acks int16, topic string, partition int32, record
 		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
 	}
 	return part, lp, res, err
-}
-
-// leadershipGrace bounds how long a produce waits for a leadership the cluster state already
-// gives this broker but its metadata listener has not taken yet (a few milliseconds after a
-// failover): waiting is cheaper for the client than NOT_LEADER_OR_FOLLOWER and a retry.
-const leadershipGrace = 500 * time.Millisecond
-
-// awaitLeadership waits up to leadershipGrace for this broker to lead part.
-func (b *Broker) awaitLeadership(part *partition) (*replication.LeaderPartition, int16) {
-	deadline := time.Now().Add(leadershipGrace)
-	for time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-		if lp := part.leader.Load(); lp != nil {
-			return lp, 0
-		}
-	}
-	return nil, kerr.NotLeaderForPartition.Code
 }

@@ -168,8 +168,10 @@ type partition struct {
 	log     *engine.Log
 	topicID metadata.TopicID
 	waiters appendWaiters
-	metrics *metrics.TopicMetrics // nil when metrics are disabled
-	// leader is set while this broker leads the partition.
+	// leadership holds the produce requests waiting for this broker to lead it (leadership.go).
+	leadership leadershipQueue
+	metrics    *metrics.TopicMetrics // nil when metrics are disabled
+	// leader is set while this broker leads the partition .
 	leader atomic.Pointer[replication.LeaderPartition]
 }
 

@@ -120,9 +120,11 @@ func (c *completer) work() {
 }
 
 // parkGroup parks a group request (JoinGroup, SyncGroup) on the coordinator: register hands
-// the coordinator a reply callback, and answer builds and sends the response on the
-// completer, with ok false if the broker began shutting down first (the coordinator's later
-// reply is then ignored). The reply may run under the group's lock: it only queues answer.
+// the coordinator a reply callback, and answer builds and sends the response, with ok false
+// if the broker began shutting down first (the coordinator's later reply is then ignored). A
+// reply given before register returns (an error, a Stable group's SyncGroup) is answered on
+// the handler's goroutine; a later one may run under the group's lock, so it only queues
+// answer on the completer.
 func parkGroup[T any](b *Broker, c *call, register func(reply func(T)), answer func(res T, ok bool)) error {
 	c.park()
 	pc := &parkedCall{}
@@ -133,12 +135,30 @@ func parkGroup[T any](b *Broker, c *call, register func(reply func(T)), answer f
 		}
 	}
 	b.groupParked.add(pc, b.closing)
+	var mu sync.Mutex
+	registering := true // guarded by mu
+	var inline *T       // guarded by mu
 	register(func(res T) {
-		if pc.answered.CompareAndSwap(false, true) {
-			b.groupParked.remove(pc)
-			b.wakeups.submit(func() { answer(res, true) })
+		if !pc.answered.CompareAndSwap(false, true) {
+			return
 		}
+		b.groupParked.remove(pc)
+		mu.Lock()
+		if registering {
+			inline = &res
+			mu.Unlock()
+			return
+		}
+		mu.Unlock()
+		b.wakeups.submit(func() { answer(res, true) })
 	})
+	mu.Lock()
+	registering = false
+	res := inline
+	mu.Unlock()
+	if res != nil {
+		answer(*res, true)
+	}
 	return errDeferred
 }
 
