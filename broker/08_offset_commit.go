@@ -55,27 +55,32 @@ func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	coord, lerr := b.groupCoordinator(req.Group)
 	errs := make([]*kerr.Error, len(cr.Offsets))
+	answer := func() kmsg.Response {
+		for i, s := range slots {
+			resp.Topics[s.ti].Partitions[s.pi].ErrorCode = errCode(errs[i])
+		}
+		return resp
+	}
 	if lerr != nil {
 		for i := range errs {
 			errs[i] = lerr
 		}
-	} else {
-		var wait func() error
-		errs, wait = coord.Commit(cr)
-		if wait != nil {
-			if err := wait(); err != nil {
-				e := journalError(err)
-				b.log.Warn("offset commit: written but not durable (or not replicated)", "group", req.Group, "answer", e.Message, "err", err)
-				for i := range errs {
-					if errs[i] == nil {
-						errs[i] = e
-					}
+		return answer(), nil
+	}
+	errs, wait := coord.Commit(cr)
+	if wait == nil {
+		return answer(), nil
+	}
+	return nil, b.parkDurable(c, wait, func(err error) kmsg.Response {
+		if err != nil {
+			e := journalError(err)
+			b.log.Warn("offset commit: written but not durable (or not replicated)", "group", req.Group, "answer", e.Message, "err", err)
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = e
 				}
 			}
 		}
-	}
-	for i, s := range slots {
-		resp.Topics[s.ti].Partitions[s.pi].ErrorCode = errCode(errs[i])
-	}
-	return resp, nil
+		return answer()
+	})
 }

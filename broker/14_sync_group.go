@@ -35,15 +35,18 @@ func handleSyncGroup(b *Broker, c *call) (kmsg.Response, error) {
 			if !ok {
 				res = group.SyncResult{Err: kerr.CoordinatorNotAvailable}
 			}
-			if res.Err == nil && res.Wait != nil {
-				// The group's metadata record: one group commit round, waited on the
-				// completer goroutine (not a network worker).
-				if err := res.Wait(); err != nil {
+			if res.Err != nil || res.Wait == nil {
+				b.finishKmsg(c, syncGroupResponse(resp, res))
+				return
+			}
+			// The group's metadata record must be durable first: its callback answers.
+			res.Wait(func(err error) {
+				if err != nil {
 					b.log.Warn("sync group: group metadata not durable", "group", req.Group, "err", err)
 					res = group.SyncResult{Err: journalError(err)}
 				}
-			}
-			b.finishKmsg(c, syncGroupResponse(resp, res))
+				b.finishKmsg(c, syncGroupResponse(resp, res))
+			})
 		})
 }
 

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"sync/atomic"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -14,23 +16,38 @@ func init() {
 func handleDeleteGroups(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DeleteGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	for _, id := range req.Groups {
-		coord, lerr := b.groupCoordinator(id)
-		g := kmsg.NewDeleteGroupsResponseGroup()
+	// Each deletion's record must be durable before the answer: the last durability callback
+	// answers (pending counts the outstanding ones, plus one for this loop).
+	var pending atomic.Int32
+	pending.Store(1)
+	resp.Groups = make([]kmsg.DeleteGroupsResponseGroup, len(req.Groups))
+	done := func() {
+		if pending.Add(-1) == 0 {
+			b.finishKmsg(c, resp)
+		}
+	}
+	c.park()
+	for i, id := range req.Groups {
+		g := &resp.Groups[i]
+		*g = kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
+		coord, lerr := b.groupCoordinator(id)
 		if lerr != nil {
 			g.ErrorCode = lerr.Code
-			resp.Groups = append(resp.Groups, g)
 			continue
 		}
 		e, wait := coord.Delete(id)
-		if e == nil && wait != nil {
-			if err := wait(); err != nil {
-				e = journalError(err)
-			}
-		}
 		g.ErrorCode = errCode(e)
-		resp.Groups = append(resp.Groups, g)
+		if e == nil && wait != nil {
+			pending.Add(1)
+			wait(func(err error) {
+				if err != nil {
+					g.ErrorCode = journalError(err).Code
+				}
+				done()
+			})
+		}
 	}
-	return resp, nil
+	done()
+	return nil, errDeferred
 }

@@ -34,15 +34,26 @@ func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 		}
 	}
 	top, errs, wait := coord.DeleteOffsets(req.Group, want)
-	if top == nil && wait != nil {
-		if err := wait(); err != nil {
-			top = journalError(err)
+	answer := func(top *kerr.Error) kmsg.Response {
+		resp.ErrorCode = errCode(top)
+		if top == nil {
+			offsetDeleteTopics(req, resp, known, errs)
 		}
+		return resp
 	}
-	resp.ErrorCode = errCode(top)
-	if top != nil {
-		return resp, nil
+	if top != nil || wait == nil {
+		return answer(top), nil
 	}
+	return nil, b.parkDurable(c, wait, func(err error) kmsg.Response {
+		if err != nil {
+			return answer(journalError(err))
+		}
+		return answer(nil)
+	})
+}
+
+// offsetDeleteTopics fills the per-partition answers of a successful OffsetDelete.
+func offsetDeleteTopics(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, known [][]bool, errs [][]*kerr.Error) {
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
 		rt.Topic = t.Topic
@@ -60,5 +71,4 @@ func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
 }

@@ -24,6 +24,21 @@ func handleConsumerGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 	res := consumerHeartbeat(b, c, req)
+	if res.Wait == nil {
+		return heartbeatResponse(resp, res), nil
+	}
+	// The group's epoch record must be durable before the answer: its callback answers.
+	return nil, b.parkDurable(c, res.Wait, func(err error) kmsg.Response {
+		if err != nil {
+			b.log.Warn("consumer group heartbeat: epoch written but not durable", "group", req.Group, "err", err)
+			res = group.HeartbeatResult{Err: journalError(err), MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
+		}
+		return heartbeatResponse(resp, res)
+	})
+}
+
+// heartbeatResponse fills resp with a ConsumerGroupHeartbeat answer.
+func heartbeatResponse(resp *kmsg.ConsumerGroupHeartbeatResponse, res group.HeartbeatResult) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp.ErrorCode = errCode(res.Err)
 	if res.ErrMessage != "" {
 		msg := res.ErrMessage
@@ -45,7 +60,7 @@ func handleConsumerGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		resp.Assignment = &a
 	}
-	return resp, nil
+	return resp
 }
 
 func consumerHeartbeat(b *Broker, c *call, req *kmsg.ConsumerGroupHeartbeatRequest) group.HeartbeatResult {
@@ -76,12 +91,5 @@ func consumerHeartbeat(b *Broker, c *call, req *kmsg.ConsumerGroupHeartbeatReque
 			hr.Owned = append(hr.Owned, group.TopicPartitionsID{TopicID: t.TopicID, Partitions: slices.Clone(t.Partitions)})
 		}
 	}
-	res := coord.ConsumerHeartbeat(hr)
-	if res.Wait != nil {
-		if err := res.Wait(); err != nil {
-			b.log.Warn("consumer group heartbeat: epoch written but not durable", "group", req.Group, "err", err)
-			return fail(journalError(err), "")
-		}
-	}
-	return res
+	return coord.ConsumerHeartbeat(hr)
 }

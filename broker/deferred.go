@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/group"
 	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
 )
@@ -117,6 +118,15 @@ func (c *completer) work() {
 		c.mu.Unlock()
 		fn()
 	}
+}
+
+// parkDurable parks c until the journal write d is durable (or failed); respond builds the
+// answer from d's error, on whichever goroutine d reports on (a log directory's flusher, a
+// high watermark move, or the handler's own if d is already decided). respond must not block.
+func (b *Broker) parkDurable(c *call, d group.Durable, respond func(err error) kmsg.Response) error {
+	c.park()
+	d(func(err error) { b.finishKmsg(c, respond(err)) })
+	return errDeferred
 }
 
 // parkGroup parks a group request (JoinGroup, SyncGroup) on the coordinator: register hands

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -334,21 +333,22 @@ func (b *Broker) unloadGroups(lg *leadGroups) {
 	lg.journal.Close()
 }
 
-// replicatedAppend is a journal's AppendFunc: an acks=all append through lp, whose
-// wait returns once the batch is durable here and the high watermark passed it.
+// replicatedAppend is a journal's AppendFunc: an acks=all append through lp, durable
+// once the batch is synced here and the high watermark passed it.
 func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log) group.AppendFunc {
-	return func(_ int32, batch []byte) (func() error, error) {
+	return func(_ int32, batch []byte) (group.Durable, error) {
 		res, err := lp.Append(batch, -1)
 		if err != nil {
 			return nil, err
 		}
-		return func() error {
-			if err := l.WaitDurable(res.SyncSeq); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), offsetsCommitTimeout+time.Second)
-			defer cancel()
-			return lp.WaitReplicated(ctx, res.LastOffset, offsetsCommitTimeout)
+		return func(done func(error)) {
+			l.NotifyDurable(res.SyncSeq, func(err error) {
+				if err != nil {
+					done(err)
+					return
+				}
+				lp.NotifyReplicated(res.LastOffset, offsetsCommitTimeout, done)
+			})
 		}, nil
 	}
 }

@@ -116,14 +116,14 @@ type Assignment struct {
 	Assignment []byte
 }
 
-// SyncResult is a SyncGroup answer. Wait, if set, must return before the answer is sent: it
-// waits for the group's record to be durable.
+// SyncResult is a SyncGroup answer. Wait, if set, must report success before the answer is
+// sent: it is the group's record's durability.
 type SyncResult struct {
 	Err          *kerr.Error
 	ProtocolType string
 	Protocol     string
 	Assignment   []byte
-	Wait         func() error
+	Wait         Durable
 }
 
 // LeaveMember is one member leaving (LeaveGroup v3+ batches them).

@@ -60,7 +60,7 @@ type HeartbeatRequest struct {
 }
 
 // HeartbeatResult is a ConsumerGroupHeartbeat answer. Err nil is success. Wait, if set,
-// must return before the answer is sent: it waits for the group's records to be durable.
+// must report success before the answer is sent: it is the group's records' durability.
 type HeartbeatResult struct {
 	Err               *kerr.Error
 	ErrMessage        string
@@ -70,7 +70,7 @@ type HeartbeatResult struct {
 	// Assignment is the member's assignment, set when it changed or the request was a full
 	// one (epoch 0, or every optional field present), as Kafka does; nil otherwise.
 	Assignment []TopicPartitionsID
-	Wait       func() error
+	Wait       Durable
 }
 
 // partitionSet is a set of partitions by topic id; empty topics are removed.
@@ -659,7 +659,7 @@ func (c *Coordinator) armConsumerSessionLocked(g *group, m *cmember, d time.Dura
 // removeConsumerMemberLocked removes a member (expired, timed out revoking, or left), bumps
 // the group epoch and writes it; the returned function waits for the record's durability.
 // REQUIRES: g.mu held.
-func (c *Coordinator) removeConsumerMemberLocked(g *group, m *cmember) func() error {
+func (c *Coordinator) removeConsumerMemberLocked(g *group, m *cmember) Durable {
 	cg := g.cg
 	if m.sessionTimer != nil {
 		m.sessionTimer.Stop()

@@ -18,7 +18,7 @@ type memJournal struct {
 	fail bool
 }
 
-func (j *memJournal) Append(partition int32, recs []Record) (func() error, error) {
+func (j *memJournal) Append(partition int32, recs []Record) (Durable, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.fail {
@@ -28,7 +28,7 @@ func (j *memJournal) Append(partition int32, recs []Record) (func() error, error
 		j.recs = append(j.recs, nil)
 	}
 	j.recs[partition] = append(j.recs[partition], recs...)
-	return func() error { return nil }, nil
+	return func(done func(error)) { done(nil) }, nil
 }
 
 // live is the last-write-wins image, as LogJournal replays it.

@@ -16,9 +16,23 @@ import (
 // The coordinator appends a group's records under that group's lock, so records of one key
 // are never appended concurrently.
 type Journal interface {
-	// Append writes recs, in order, to a partition's log and returns a function that waits
-	// until they are durable.
-	Append(partition int32, recs []Record) (wait func() error, err error)
+	// Append writes recs, in order, to a partition's log and returns their durability.
+	Append(partition int32, recs []Record) (Durable, error)
+}
+
+// Durable is a journal write's durability: called with done, it arranges for done to be
+// called exactly once, with nil once the write is durable (for a replicated log: committed)
+// or with the error that makes its outcome unknown. done runs on whichever goroutine ends
+// the wait (a log directory's flusher, a high watermark move), or on the caller's; it must
+// not block. Nothing waits on a goroutine unless Wait is used.
+type Durable func(done func(error))
+
+// Wait blocks until the write is durable and returns its error: for callers that may block
+// (a compaction goroutine, tests).
+func (d Durable) Wait() error {
+	ch := make(chan error, 1)
+	d(func(err error) { ch <- err })
+	return <-ch
 }
 
 // LogJournal is the Journal over the engine's __consumer_offsets partition logs. Besides the
@@ -71,10 +85,10 @@ type JournalConfig struct {
 	Append AppendFunc
 }
 
-// AppendFunc appends one record batch to a __consumer_offsets partition's log and returns a
-// function that waits until the batch is durable (for a replicated log: committed). An error
-// from either means the outcome is unknown; nothing is acknowledged.
-type AppendFunc func(partition int32, batch []byte) (wait func() error, err error)
+// AppendFunc appends one record batch to a __consumer_offsets partition's log and returns its
+// durability (for a replicated log: committed). An error from either means the outcome is
+// unknown; nothing is acknowledged.
+type AppendFunc func(partition int32, batch []byte) (Durable, error)
 
 // maxBatchBytes bounds the batches of a rewrite, well below max.message.bytes.
 const maxBatchBytes = 256 << 10
@@ -168,7 +182,7 @@ func (j *LogJournal) Records(yield func(Record) bool) {
 }
 
 // Append writes recs to a partition's log.
-func (j *LogJournal) Append(partition int32, recs []Record) (func() error, error) {
+func (j *LogJournal) Append(partition int32, recs []Record) (Durable, error) {
 	if partition < 0 || int(partition) >= len(j.parts) || j.parts[partition] == nil || len(recs) == 0 {
 		return nil, fmt.Errorf("offsets journal: bad append to partition %d", partition)
 	}
@@ -198,7 +212,7 @@ func (j *LogJournal) Append(partition int32, recs []Record) (func() error, error
 }
 
 // appendBatch writes one batch to p's log: through the configured AppendFunc, or directly.
-func (j *LogJournal) appendBatch(p *journalPart, batch []byte) (func() error, error) {
+func (j *LogJournal) appendBatch(p *journalPart, batch []byte) (Durable, error) {
 	if j.appendFn != nil {
 		return j.appendFn(p.idx, batch)
 	}
@@ -207,7 +221,7 @@ func (j *LogJournal) appendBatch(p *journalPart, batch []byte) (func() error, er
 		return nil, err
 	}
 	l, seq := p.log, res.SyncSeq
-	return func() error { return l.WaitDurable(seq) }, nil
+	return func(done func(error)) { l.NotifyDurable(seq, done) }, nil
 }
 
 // REQUIRES: p.imgMu held.
@@ -268,7 +282,7 @@ func (j *LogJournal) compact(p *journalPart) error {
 	}
 	p.imgMu.Unlock()
 	start := p.log.LogEndOffset()
-	var wait func() error
+	var wait Durable
 	now := j.now().UnixMilli()
 	for len(recs) > 0 {
 		n, size := 0, 0
@@ -284,7 +298,7 @@ func (j *LogJournal) compact(p *journalPart) error {
 		recs = recs[n:]
 	}
 	if wait != nil {
-		if err := wait(); err != nil {
+		if err := wait.Wait(); err != nil {
 			return err
 		}
 	}

@@ -73,7 +73,7 @@ func (e *journalEnv) commit(group string, partition int32, offset int64) {
 	if errs[0] != nil {
 		e.t.Fatal(errs[0])
 	}
-	if err := wait(); err != nil {
+	if err := wait.Wait(); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -91,7 +91,7 @@ func TestJournalAckedCommitsSurviveCrash(t *testing.T) {
 	for i := int64(0); i < 50; i++ {
 		e.commit(groups[i%5], int32(i%3), i)
 	}
-	if err, wait := e.c.Delete("e"); err != nil || wait() != nil {
+	if err, wait := e.c.Delete("e"); err != nil || wait.Wait() != nil {
 		t.Fatal(err)
 	}
 	e = e.crash(1)
@@ -117,7 +117,7 @@ func TestJournalCompaction(t *testing.T) {
 		e.commit("g", int32(i%4), i) // 4 live keys, rewritten 500 times each
 	}
 	e.commit("gone", 0, 1)
-	if err, wait := e.c.Delete("gone"); err != nil || wait() != nil {
+	if err, wait := e.c.Delete("gone"); err != nil || wait.Wait() != nil {
 		t.Fatal(err)
 	}
 	p := PartitionFor("g", journalParts)
@@ -186,7 +186,7 @@ func TestJournalAppendFunc(t *testing.T) {
 	}
 	calls := map[int32]int{}
 	var failAppend, failWait error
-	appendFn := func(p int32, batch []byte) (func() error, error) {
+	appendFn := func(p int32, batch []byte) (Durable, error) {
 		calls[p]++
 		if failAppend != nil {
 			return nil, failAppend
@@ -195,11 +195,12 @@ func TestJournalAppendFunc(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		return func() error {
+		return func(done func(error)) {
 			if failWait != nil {
-				return failWait
+				done(failWait)
+				return
 			}
-			return logs[p].WaitDurable(res.SyncSeq)
+			logs[p].NotifyDurable(res.SyncSeq, done)
 		}, nil
 	}
 	j, err := OpenLogJournal(logs, JournalConfig{CompactAfter: 1 << 40, Logger: slog.New(slog.DiscardHandler), Now: clock.Now, Append: appendFn})
@@ -214,7 +215,7 @@ func TestJournalAppendFunc(t *testing.T) {
 		if errs[0] != nil {
 			return errs[0], nil
 		}
-		return nil, wait()
+		return nil, wait.Wait()
 	}
 	p := PartitionFor("g", journalParts)
 	if e, err := commit(1); e != nil || err != nil {

@@ -37,11 +37,11 @@ type CommitOffset struct {
 }
 
 // Commit handles OffsetCommit. It returns one error per offset (nil: committed) and, when
-// anything was written, a function waiting until the records are durable; the caller must
-// wait before acknowledging. The in-memory offsets change in log order, at append time.
-func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, func() error) {
+// anything was written, the records' durability; the caller must wait for it before
+// acknowledging. The in-memory offsets change in log order, at append time.
+func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, Durable) {
 	errs := make([]*kerr.Error, len(req.Offsets))
-	all := func(e *kerr.Error) ([]*kerr.Error, func() error) {
+	all := func(e *kerr.Error) ([]*kerr.Error, Durable) {
 		for i := range errs {
 			errs[i] = e
 		}
@@ -181,7 +181,7 @@ func (c *Coordinator) FetchOffsets(groupID string, want []TopicPartitions) []Com
 // DeleteOffsets handles OffsetDelete: the group-level error, or one error per partition.
 // Partitions of a topic the group's members subscribe to are refused with
 // GROUP_SUBSCRIBED_TO_TOPIC.
-func (c *Coordinator) DeleteOffsets(groupID string, topics []TopicPartitions) (*kerr.Error, [][]*kerr.Error, func() error) {
+func (c *Coordinator) DeleteOffsets(groupID string, topics []TopicPartitions) (*kerr.Error, [][]*kerr.Error, Durable) {
 	g := c.lockGroup(groupID)
 	if g == nil {
 		return kerr.GroupIDNotFound, nil, nil
@@ -261,7 +261,7 @@ func (g *group) subscribedTopicsLocked() map[string]bool {
 
 // Delete handles DeleteGroups for one group: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP, or the
 // group's offsets and metadata are tombstoned and it is gone.
-func (c *Coordinator) Delete(groupID string) (*kerr.Error, func() error) {
+func (c *Coordinator) Delete(groupID string) (*kerr.Error, Durable) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[groupID]
@@ -287,7 +287,7 @@ func (c *Coordinator) Delete(groupID string) (*kerr.Error, func() error) {
 
 // deleteLocked tombstones every record of an Empty group and marks it Dead.
 // REQUIRES: c.mu and g.mu held.
-func (c *Coordinator) deleteLocked(g *group) (func() error, error) {
+func (c *Coordinator) deleteLocked(g *group) (Durable, error) {
 	recs := []Record{{Key: groupKey(g.id)}}
 	if g.cg != nil {
 		recs[0].Key = consumerGroupKey(g.id)
@@ -313,7 +313,7 @@ func (c *Coordinator) deleteLocked(g *group) (func() error, error) {
 
 // storeConsumerGroupLocked writes a consumer group's epoch record (Kafka's
 // ConsumerGroupMetadata), so that epochs keep growing across a restart. REQUIRES: g.mu held.
-func (c *Coordinator) storeConsumerGroupLocked(g *group) (func() error, error) {
+func (c *Coordinator) storeConsumerGroupLocked(g *group) (Durable, error) {
 	wait, err := c.j.Append(g.part, []Record{{Key: consumerGroupKey(g.id), Value: consumerGroupValue(g.cg.epoch)}})
 	if err != nil {
 		c.log.Warn("consumer group metadata not written", "group", g.id, "err", err)
@@ -336,7 +336,7 @@ func (c *Coordinator) convertToClassicLocked(g *group) {
 
 // storeGroupLocked writes the group's metadata record (after a rebalance, and for a static
 // member's new id). REQUIRES: g.mu held.
-func (c *Coordinator) storeGroupLocked(g *group) (func() error, error) {
+func (c *Coordinator) storeGroupLocked(g *group) (Durable, error) {
 	wait, err := c.j.Append(g.part, []Record{{Key: groupKey(g.id), Value: groupValueLocked(g)}})
 	if err != nil {
 		c.log.Warn("group metadata not written", "group", g.id, "err", err)
