@@ -161,6 +161,12 @@ const (
 func (f *parkedFetch) run() *server.Response {
 	b, r := f.b, f.r
 	for {
+		if f.registered {
+			// (Again: a wake took f off the partition that woke it.) Before reading, so an
+			// append between the read and the park is not missed: it pokes f, which then
+			// reads once more.
+			b.forEachFetchPartition(r, func(p *fetchPartition) { p.part.waiters.add(f) })
+		}
 		total, failed := b.readFetch(r, f.maxBytes)
 		// Past the deadline, or shutting down, whatever arrived is the answer.
 		if total >= int64(f.minBytes) || failed || !f.any || !time.Now().Before(f.deadline) ||
@@ -168,10 +174,7 @@ func (f *parkedFetch) run() *server.Response {
 			return f.answer()
 		}
 		if !f.registered {
-			// Register before reading again, so an append between the read and the park is
-			// not missed: it pokes the fetch, which then reads once more.
-			b.forEachFetchPartition(r, func(p *fetchPartition) { p.part.waiters.add(f) })
-			f.registered = true
+			f.registered = true // register and look once more before parking
 			continue
 		}
 		if !f.counted {
@@ -184,9 +187,6 @@ func (f *parkedFetch) run() *server.Response {
 			f.counted = true
 			f.c.park()
 			f.timer = time.AfterFunc(time.Until(f.deadline), f.poke)
-		} else {
-			// A wake took f off every partition's waiters (or only off one): register again.
-			b.forEachFetchPartition(r, func(p *fetchPartition) { p.part.waiters.add(f) })
 		}
 		releaseFetchRegions(r)
 		if f.state.CompareAndSwap(fetchReading, fetchParked) {

@@ -196,3 +196,43 @@ func TestParkedJoinsHoldNoWorker(t *testing.T) {
 		}
 	}
 }
+
+// TestParkedFetchMinBytes: a parked fetch woken by an append that does not bring MinBytes
+// parks again, and the append that completes MinBytes answers it long before MaxWait.
+func TestParkedFetchMinBytes(t *testing.T) {
+	tb := startBrokerWorkers(t, 4, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "mb"); err != nil {
+		t.Fatal(err)
+	}
+	cl := tb.client(kgo.DefaultProduceTopic("mb"), kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	value := make([]byte, 100)
+	req := fetchReqDP(11, "mb", [16]byte{}, 0, 0)
+	req.MaxWaitMillis = 20000
+	req.MinBytes = 300 // two batches of one 100-byte record are enough, one is not
+	rc := dialDP(t, tb)
+	corr := rc.send(req)
+	got := make(chan kmsg.FetchResponseTopicPartition, 1)
+	go func() { got <- fetchPartDP(t, rc.recv(req, corr)) }()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		t.Fatalf("answered with %d bytes, below MinBytes", len(p.RecordBatches))
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if len(p.RecordBatches) < int(req.MinBytes) {
+			t.Fatalf("answered with %d bytes", len(p.RecordBatches))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("not answered %v after MinBytes was reached", time.Since(start))
+	}
+}
