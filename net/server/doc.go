@@ -155,9 +155,11 @@
 // # Buffer ownership
 //
 //   - Request.Frame is a pooled buffer owned by the server. It is valid and
-//     unmodified from Handle until the returned Response has been completely
-//     written or dropped (connection closed); then it returns to the pool.
-//     Sub-slices (kmsg's Produce records) may be used until then, not after.
+//     unmodified from Handle until the returned (or, for a deferred request,
+//     completed) Response has been completely written or dropped (connection
+//     closed, and for a deferred request its Complete called); then it
+//     returns to the pool. Sub-slices (kmsg's Produce records) may be used
+//     until then, not after.
 //   - A returned Response belongs to the server. After writing (or dropping)
 //     it, the server returns its byte buffers to bytebufferpool and calls each
 //     Region.Release exactly once. A region's file must stay open until then.
