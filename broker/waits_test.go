@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sort"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/engine"
 	"github.com/logd/logd/net/server"
+	"github.com/logd/logd/replication"
 )
 
 // startBrokerWorkers is startBroker with the network worker pool shrunk to workers
@@ -31,19 +34,20 @@ func startBrokerWorkers(t testing.TB, workers int, modify func(*Config)) *testBr
 	_, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	cfg.AdvertisedPort = int32(p)
+	cfg.Logger = quietLogger()
 	if modify != nil {
 		modify(&cfg)
 	}
-	b, err := New(cfg)
+	b, closeNode, err := StartNode(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := server.New(server.Config{HeaderVersion: HeaderVersion, Workers: workers}, b)
 	if err := srv.Start(addr); err != nil {
-		b.Close()
+		closeNode()
 		t.Fatal(err)
 	}
-	tb := &testBroker{t: t, dir: cfg.DataDir, b: b, srv: srv, addr: addr}
+	tb := &testBroker{t: t, dir: cfg.DataDir, b: b, close: closeNode, srv: srv, addr: addr}
 	t.Cleanup(tb.stop)
 	return tb
 }
@@ -234,5 +238,58 @@ func TestParkedFetchMinBytes(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatalf("not answered %v after MinBytes was reached", time.Since(start))
+	}
+}
+
+// TestParkedProducesHoldNoWorker: two hundred acks=all produces parked for a follower that
+// has not fetched, with four network workers; a new client is served meanwhile, and the
+// follower's fetch past the batches answers them all.
+func TestParkedProducesHoldNoWorker(t *testing.T) {
+	const n = 200
+	tb := startBrokerWorkers(t, 4, func(c *Config) { c.Logger = slog.New(slog.DiscardHandler) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := tb.admin().CreateTopic(ctx, 1, 1, nil, "r"); err != nil {
+		t.Fatal(err)
+	}
+	waitLeading(t, tb, "r", 0) // then the test takes the leadership over, with a follower in the ISR
+	const epoch = 3
+	st := replication.PartitionState{Leader: 1, LeaderEpoch: epoch, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	if _, err := tb.b.Lead("r", 0, replication.Config{ReplicaLagTime: time.Minute, MinInsyncReplicas: 2}, st, &acceptingController{}); err != nil {
+		t.Fatal(err)
+	}
+	conns := make([]*rawConnDP, n)
+	reqs := make([]*kmsg.ProduceRequest, n)
+	corrs := make([]int32, n)
+	for i := range conns {
+		conns[i] = dialDP(t, tb)
+		reqs[i] = produceReqDP(9, -1, "r", 0, batchDP{timestamps: []int64{1}, valueSize: 10}.encode())
+		reqs[i].TimeoutMillis = 20000
+		corrs[i] = conns[i].send(reqs[i])
+	}
+	leaderLog := tb.b.Engine().Log(engine.TopicPartition{Topic: "r", Partition: 0})
+	for deadline := time.Now().Add(10 * time.Second); leaderLog.LogEndOffset() < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d produces appended", leaderLog.LogEndOffset(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if d := timedMetadata(t, tb); d > time.Second {
+		t.Fatalf("metadata with %d parked produces took %v", n, d)
+	}
+	fc, err := replication.Dial(ctx, tb.addr, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	fc.MaxWait = 10 * time.Millisecond
+	if _, err := fc.Fetch(ctx, engine.TopicPartition{Topic: "r", Partition: 0}, epoch, n, 1<<20); err != nil {
+		t.Fatal(err) // the follower has everything below n: the high watermark moves to n
+	}
+	for i := range conns {
+		r := conns[i].recv(reqs[i], corrs[i]).(*kmsg.ProduceResponse)
+		if p := r.Topics[0].Partitions[0]; p.ErrorCode != 0 {
+			t.Fatalf("produce %d: error %d", i, p.ErrorCode)
+		}
 	}
 }
