@@ -31,7 +31,7 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		ResponseSend, ProduceFsyncWait, FetchWait, TopicBytesIn, TopicBytesOut, TopicMessagesIn,
 		LogFlushDuration, LogFlushRounds, LogFlushFiles, Partitions, LogDirOffline, NetConnections,
 		NetConnsAccepted, NetConnsRefused, NetRequests, NetResponses, NetBytesIn, NetBytesOut,
-		NetSendfileBytes, NetCopiedBytes, NetBufferedBytes, NetInFlight, NetProtocolCloses,
+		NetSendfileBytes, NetCopiedBytes, NetBufferedBytes, NetInFlight, NetDeferred, NetProtocolCloses,
 		NetBudgetCloses, NetPauses, NetWriteWaits, GroupLag} {
 		known[n] = true
 	}

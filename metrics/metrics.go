@@ -81,6 +81,7 @@ const (
 	NetCopiedBytes    = "logd_network_copied_bytes_total"
 	NetBufferedBytes  = "logd_network_buffered_bytes"
 	NetInFlight       = "logd_network_requests_in_flight"
+	NetDeferred       = "logd_network_requests_deferred"
 	NetProtocolCloses = "logd_network_protocol_closes_total"
 	NetBudgetCloses   = "logd_network_budget_closes_total"
 	NetPauses         = "logd_network_read_pauses_total"
@@ -441,6 +442,7 @@ var serverStats = []statDesc{
 	{prometheus.NewDesc(NetCopiedBytes, "Record bytes sent by read and write (no sendfile).", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.CopiedBytes }},
 	{prometheus.NewDesc(NetBufferedBytes, "Bytes buffered now for requests and responses.", nil, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.BufferedBytes }},
 	{prometheus.NewDesc(NetInFlight, "Requests dispatched whose response is not yet written.", nil, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.InFlight }},
+	{prometheus.NewDesc(NetDeferred, "Requests parked (a long poll, a sync, a rebalance) and not yet answered: Kafka's purgatory size.", nil, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.Deferred }},
 	{prometheus.NewDesc(NetProtocolCloses, "Connections closed for bad framing or headers.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ProtocolCloses }},
 	{prometheus.NewDesc(NetBudgetCloses, "Connections closed for exceeding the buffered-bytes budget.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.BudgetCloses }},
 	{prometheus.NewDesc(NetPauses, "Times a connection stopped reading at its in-flight limit.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.Pauses }},
