@@ -126,7 +126,9 @@ func handleFetch(b *Broker, c *call) *server.Response {
 // append or high watermark move on one of them, its MaxWaitMs timer or the broker's
 // shutdown pokes it; the poke queues a re-read on the broker's completer (never on the
 // appender's goroutine, which goes back to its produce, nor on an event loop), which answers
-// or parks it again.
+// or parks it again. The completer is a small pool (GOMAXPROCS goroutines) rather than the
+// appender because an append that wakes ten thousand fetches would otherwise answer its own
+// produce only after building ten thousand fetch responses.
 //
 // One goroutine at a time owns the fetch (reads r, answers): the handler first, then the
 // completer task a poke started. state hands ownership over without a lock:
@@ -217,8 +219,8 @@ func (f *parkedFetch) answer() *server.Response {
 	return nil
 }
 
-// poke tells f something changed (data, its deadline, shutdown). Any goroutine; it must not
-// block (appendWaiters.wake calls it under its lock).
+// poke tells f something changed (data, its deadline, shutdown). Any goroutine (a completer
+// task of appendWaiters.wake, f's timer, BeginShutdown); it never blocks.
 func (f *parkedFetch) poke() {
 	for {
 		switch st := f.state.Load(); st {

@@ -11,7 +11,7 @@ import (
 // not lock, when nobody waits.
 type appendWaiters struct {
 	n   atomic.Int32 // len(set), read without mu by wake
-	mu  sync.Mutex   // guards set; a leaf but for parkedFetch.poke's completer.mu
+	mu  sync.Mutex   // guards set; a leaf
 	set map[*parkedFetch]struct{}
 }
 
@@ -37,18 +37,30 @@ func (w *appendWaiters) remove(f *parkedFetch) {
 	w.mu.Unlock()
 }
 
-// wake pokes every parked fetch. It is the engine's append listener: it must not block. A
-// poke only flips the fetch's state and queues its re-read on the broker's completer, so the
-// appender goes straight back to its produce.
+// wake pokes every parked fetch. It is the engine's append listener: it must not block, and
+// runs on the appender's goroutine, which should go back to its produce at once. So it only
+// takes the registered set and leaves the pokes (each of which queues a fetch's re-read) to
+// one completer task: ten thousand parked fetches cost the append one map swap.
 func (w *appendWaiters) wake() {
 	if w.n.Load() == 0 {
 		return
 	}
 	w.mu.Lock()
-	for f := range w.set {
-		f.poke()
-	}
-	clear(w.set)
+	set := w.set
+	w.set = nil
 	w.n.Store(0)
 	w.mu.Unlock()
+	if len(set) == 0 {
+		return
+	}
+	var b *Broker
+	for f := range set {
+		b = f.b
+		break
+	}
+	b.wakeups.submit(func() {
+		for f := range set {
+			f.poke()
+		}
+	})
 }
