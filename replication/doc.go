@@ -70,7 +70,7 @@
 // Fetch for all of them per round (Kafka's ReplicaFetcherThread), redialing with backoff; the
 // broker keeps one per leader (Broker.Follow).
 //
-// LeaderPartition is the leader-side driver: the broker (Config.Replicated) installs one per
+// LeaderPartition is the leader-side driver: the broker installs one per
 // led partition with Broker.Lead; produce requests append through it, and every follower
 // Fetch reports its fetch offset to it (FollowerFetched) before the broker reads up to the
 // log end. Both drivers need logs opened with engine.OpenOptions.Replicated
