@@ -37,6 +37,10 @@ type Config struct {
 	SegmentIdleTimeout time.Duration
 	// OnSync, if set, observes each group commit round (fsync latency metrics).
 	OnSync func(dur time.Duration, files int)
+	// Cleaner holds the log.cleaner.* settings; nil means DefaultCleanerConfig. The cleaner
+	// threads run when it is enabled and the background loops are (RetentionCheckInterval
+	// not negative); Engine.Clean and CleanDirtiest work either way.
+	Cleaner *CleanerConfig
 }
 
 func (c *Config) setDefaults() {
@@ -64,6 +68,10 @@ func (c *Config) setDefaults() {
 	if c.SegmentIdleTimeout == 0 {
 		c.SegmentIdleTimeout = 10 * time.Minute
 	}
+	if c.Cleaner == nil {
+		d := DefaultCleanerConfig
+		c.Cleaner = &d
+	}
 }
 
 // Engine is one log directory: the partitions' logs in it, their group committer, the
@@ -90,6 +98,9 @@ type Engine struct {
 	clean   bool  // the directory was shut down cleanly
 	offline error // set when the directory failed
 	closed  bool
+
+	cleaner      *cleanerState
+	cleanersDone sync.WaitGroup // the cleaner threads
 
 	stop chan struct{}
 	done chan struct{}
@@ -160,8 +171,15 @@ func Open(cfg Config) (*Engine, error) {
 		OnSync:    cfg.OnSync,
 		OnFailure: e.fail,
 	})
+	e.cleaner = newCleanerState(fs, cfg.Dir, *cfg.Cleaner, e.log.Warn)
 	if cfg.RetentionCheckInterval > 0 {
 		go e.housekeeping()
+		if cfg.Cleaner.Enable {
+			for i := 0; i < cfg.Cleaner.Threads; i++ {
+				e.cleanersDone.Add(1)
+				go e.cleanerThread(newOffsetMap(cfg.Cleaner.DedupeBufferSize / int64(cfg.Cleaner.Threads)))
+			}
+		}
 	} else {
 		close(e.done)
 	}
@@ -302,6 +320,7 @@ func (e *Engine) DeleteLog(tp TopicPartition) error {
 	delete(e.recPts, tp)
 	delete(e.starts, tp)
 	delete(e.hws, tp)
+	delete(e.cleaner.cleanedTo, tp)
 	e.mu.Unlock()
 	if l == nil && !onDisk {
 		return fmt.Errorf("%s: %w", tp, ErrUnknownPartition)
@@ -399,6 +418,7 @@ func (e *Engine) Close() error {
 	e.mu.Unlock()
 	close(e.stop)
 	<-e.done
+	e.cleanersDone.Wait()
 
 	flushErr := e.gc.Flush()
 	e.mu.Lock()

@@ -51,6 +51,10 @@ type Log struct {
 	pendingSnapshot  *producerSnapshot // taken at a roll, written after mu; guarded by mu
 	pendingIndexSync *segment.Segment  // sealed at a roll, its indexes synced after mu; guarded by mu
 	snapMu           sync.Mutex        // serializes producer snapshot file writes
+	// cleanMu serializes cleans of this log (taken before mu, never held by writers).
+	cleanMu sync.Mutex
+	// compact mirrors cfg.compacts() for Append's key check outside mu.
+	compact atomic.Bool
 
 	segs           atomic.Pointer[[]*segHandle] // copy-on-write, sorted by base offset
 	logStartOffset atomic.Int64
@@ -157,6 +161,7 @@ func (l *Log) SetConfig(cfg LogConfig) error {
 	}
 	l.mu.Lock()
 	l.cfg = cfg
+	l.compact.Store(cfg.compacts())
 	l.mu.Unlock()
 	return nil
 }
@@ -176,10 +181,19 @@ func (l *Log) Append(data []byte, opts AppendOptions) (AppendResult, error) {
 	var stack [4]segment.BatchMeta
 	metas := stack[:0]
 	records := int64(0)
+	validate := segment.ValidateBatch
+	if opts.KeepOffsets {
+		validate = segment.ValidateStoredBatch // a compacted leader's log holds empty batches
+	}
 	for pos := 0; pos < len(data); {
-		h, err := segment.ValidateBatch(data[pos:])
+		h, err := validate(data[pos:])
 		if err != nil {
 			return res, fmt.Errorf("%s: batch at byte %d: %w", l.tp, pos, err)
+		}
+		if l.compact.Load() && !opts.KeepOffsets {
+			if err := checkKeys(&h, data[pos:pos+h.Size()]); err != nil {
+				return res, fmt.Errorf("%s: batch at byte %d: %w", l.tp, pos, err)
+			}
 		}
 		metas = append(metas, segment.BatchMeta{RelPos: int32(pos), LastOffset: int64(h.LastOffsetDelta), MaxTimestamp: h.MaxTimestamp})
 		records += int64(h.LastOffsetDelta) + 1
@@ -439,10 +453,17 @@ func (l *Log) Read(offset int64, maxBytes int32, upTo int64) (Region, error) {
 	if i < 0 {
 		i = 0
 	}
-	for ; i < len(segs); i++ {
+	for reloads := 0; i < len(segs); i++ {
 		seg, err := segs[i].acquire()
 		if errors.Is(err, errSegmentDropped) {
-			continue // deleted by retention while we looked: the offset moved on
+			if reloads++; reloads > maxReadReloads {
+				continue // deleted by retention while we looked: the offset moved on
+			}
+			// Replaced by the cleaner (or deleted) while we looked: look again in the
+			// current list.
+			segs = l.segments()
+			i = max(sort.Search(len(segs), func(i int) bool { return segs[i].base > offset })-1, 0) - 1
+			continue
 		}
 		if err != nil {
 			return Region{}, err
@@ -460,6 +481,10 @@ func (l *Log) Read(offset int64, maxBytes int32, upTo int64) (Region, error) {
 	}
 	return Region{}, nil
 }
+
+// maxReadReloads bounds how often one Read reloads the segment list after finding a segment
+// dropped: a writer drops segments just before it publishes the list without them.
+const maxReadReloads = 3
 
 // readSegment finds the region of seg for a Read; ok is false when seg has no batch at or
 // after offset below upTo.
@@ -812,6 +837,9 @@ func (l *Log) ApplyRetention() (int, error) {
 	defer l.mu.Unlock()
 	if l.closed {
 		return 0, ErrClosed
+	}
+	if !l.cfg.deletes() {
+		return 0, nil // compact only: the cleaner, not retention, removes records
 	}
 	segs := l.segments()
 	n := 0

@@ -52,8 +52,15 @@ func openLogFiles(p openParams) (*Log, error) {
 		tp: p.tp, fs: p.fs, dir: p.dir, gc: p.gc, log: p.logger, now: p.now, cfg: p.cfg,
 		producers: producer.New(), replicated: p.replicated,
 	}
+	l.compact.Store(p.cfg.compacts())
 	names, err := p.fs.ReadDir(p.dir)
 	if err != nil {
+		return nil, err
+	}
+	if err := recoverSwaps(p.fs, p.dir, names); err != nil {
+		return nil, fmt.Errorf("%s: finish an interrupted clean: %w", p.tp, err)
+	}
+	if names, err = p.fs.ReadDir(p.dir); err != nil {
 		return nil, err
 	}
 	var bases []int64

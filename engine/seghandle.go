@@ -27,13 +27,16 @@ type segHandle struct {
 	gc     *groupcommit.Committer // forgets the .log file before it is closed
 	logger *slog.Logger
 
-	mu       sync.Mutex       // guards seg, refs, removed
-	seg      *segment.Segment // nil while closed
-	refs     int              // readers plus one for the log while not dropped
-	dropped  bool             // the log no longer lists this segment
-	active   bool             // the segment being appended to: never closed when idle
-	lastUsed atomic.Int64     // unix nanoseconds of the last acquire
-	sizeHint atomic.Int64     // size when last known, for retention while closed
+	mu      sync.Mutex       // guards seg, refs, removed
+	seg     *segment.Segment // nil while closed
+	refs    int              // readers plus one for the log while not dropped
+	dropped bool             // the log no longer lists this segment
+	active  bool             // the segment being appended to: never closed when idle
+	// tmp is appended to the file names once the cleaner renamed the files away (".deleted")
+	// to put a cleaned segment in their place; guarded by mu.
+	tmp      string
+	lastUsed atomic.Int64 // unix nanoseconds of the last acquire
+	sizeHint atomic.Int64 // size when last known, for retention while closed
 }
 
 func newSegHandle(fs vfs.FS, gc *groupcommit.Committer, logger *slog.Logger, dir string, base int64, cfg segment.Config, seg *segment.Segment) *segHandle {
@@ -96,15 +99,25 @@ func (h *segHandle) drop() {
 // destroy removes the segment's files. Called once, with no references left.
 func (h *segHandle) destroy() {
 	h.mu.Lock()
-	s := h.seg
+	s, tmp := h.seg, h.tmp
 	h.seg = nil
 	h.mu.Unlock()
 	if s != nil {
 		h.gc.Forget(s.File())
-		s.Remove()
-		return
+		if tmp == "" {
+			s.Remove()
+			return
+		}
+		s.Close() // its files were renamed: Remove would delete the cleaned segment's
 	}
-	segment.RemoveFiles(h.fs, h.dir, h.base)
+	segment.RemoveTempFiles(h.fs, h.dir, h.base, tmp)
+}
+
+// renamedTo records that the cleaner renamed the segment's files to their names plus tmp.
+func (h *segHandle) renamedTo(tmp string) {
+	h.mu.Lock()
+	h.tmp = tmp
+	h.mu.Unlock()
 }
 
 // closeIfIdle closes the segment's files when no reader holds it and it was unused since

@@ -175,7 +175,14 @@ const minRecordSize = 7
 // ValidateBatch checks the batch at the start of b: a complete header, magic 2, Length within b,
 // a consistent record count and offset delta, and the CRC-32C. It returns the header. Records
 // inside a compressed batch are not inspected.
-func ValidateBatch(b []byte) (Header, error) {
+func ValidateBatch(b []byte) (Header, error) { return validateBatch(b, false) }
+
+// ValidateStoredBatch is ValidateBatch for a batch read from a log or copied from a leader's:
+// an empty batch (no records) is legal there, since compaction keeps a producer's last batch
+// and a cleaned segment's last batch, emptied, so sequence numbers and end offsets survive.
+func ValidateStoredBatch(b []byte) (Header, error) { return validateBatch(b, true) }
+
+func validateBatch(b []byte, allowEmpty bool) (Header, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
 		return h, err
@@ -183,7 +190,7 @@ func ValidateBatch(b []byte) (Header, error) {
 	if int64(h.Length)+LogOverhead > int64(len(b)) {
 		return h, batchErr(ErrTruncated, "length %d, only %d bytes follow", h.Length, len(b)-LogOverhead)
 	}
-	if err := h.check(); err != nil {
+	if err := h.check(allowEmpty); err != nil {
 		return h, err
 	}
 	if got := CRC(b[:h.Size()]); got != h.CRC {
@@ -192,14 +199,15 @@ func ValidateBatch(b []byte) (Header, error) {
 	return h, nil
 }
 
-// check validates header fields that do not need the records.
-func (h *Header) check() error {
+// check validates header fields that do not need the records; allowEmpty accepts a batch
+// with no records (ValidateStoredBatch).
+func (h *Header) check(allowEmpty bool) error {
 	switch {
 	case h.RecordCount < 0:
 		return batchErr(ErrCorrupt, "negative record count %d", h.RecordCount)
 	case h.LastOffsetDelta < 0:
 		return batchErr(ErrCorrupt, "negative last offset delta %d", h.LastOffsetDelta)
-	case h.RecordCount == 0 && !h.IsControl():
+	case h.RecordCount == 0 && !h.IsControl() && !allowEmpty:
 		return batchErr(ErrCorrupt, "no records")
 	case h.Compression() == CompressionNone && int64(h.RecordCount)*minRecordSize > int64(h.Length-minBatchLength):
 		return batchErr(ErrCorrupt, "%d records cannot fit in %d bytes", h.RecordCount, h.Length-minBatchLength)

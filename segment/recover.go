@@ -79,7 +79,7 @@ func (s *Segment) Recover(visit func(h *Header, pos int64)) (RecoveryReport, err
 			bufStart = pos
 		}
 		batch := buf[pos-bufStart : pos-bufStart+size]
-		if _, verr := ValidateBatch(batch); verr != nil {
+		if _, verr := ValidateStoredBatch(batch); verr != nil {
 			cause = verr
 			break
 		}

@@ -61,6 +61,9 @@ type Segment struct {
 	dir        string
 	baseOffset int64
 	cfg        Config
+	// tmp is appended to every file name of a segment being built under a temporary name
+	// (CreateTemp); empty for a segment of the log.
+	tmp string
 
 	log       vfs.File
 	offsetIdx *index.OffsetIndex
@@ -78,12 +81,19 @@ type Segment struct {
 
 // Create creates a new, empty segment in dir.
 func Create(fs vfs.FS, dir string, baseOffset int64, cfg Config) (*Segment, error) {
-	logPath := filepath.Join(dir, FileName(baseOffset, LogSuffix))
+	return CreateTemp(fs, dir, baseOffset, cfg, "")
+}
+
+// CreateTemp creates a new, empty segment whose three files carry tmp after their usual names
+// ("00000000000000000042.log.cleaned"): the log cleaner builds a segment there, then renames
+// it into the log (RenameFiles).
+func CreateTemp(fs vfs.FS, dir string, baseOffset int64, cfg Config, tmp string) (*Segment, error) {
+	logPath := filepath.Join(dir, FileName(baseOffset, LogSuffix)+tmp)
 	f, err := fs.OpenFile(logPath, osCreateExcl, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	s := &Segment{fs: fs, dir: dir, baseOffset: baseOffset, cfg: cfg, log: f}
+	s := &Segment{fs: fs, dir: dir, baseOffset: baseOffset, cfg: cfg, log: f, tmp: tmp}
 	s.nextOffset.Store(baseOffset)
 	s.maxTime.Store(-1)
 	s.maxTimeOffset = baseOffset
@@ -195,11 +205,11 @@ func (s *Segment) closeFiles() {
 // size; an active segment's are resized to the preallocated size so they can grow again.
 func (s *Segment) openIndexes(active bool) error {
 	max := s.cfg.MaxIndexBytes
-	oi, err := index.OpenOffsetIndex(s.fs, filepath.Join(s.dir, FileName(s.baseOffset, IndexSuffix)), s.baseOffset, max)
+	oi, err := index.OpenOffsetIndex(s.fs, filepath.Join(s.dir, FileName(s.baseOffset, IndexSuffix)+s.tmp), s.baseOffset, max)
 	if err != nil {
 		return indexErr(s.logName(), err)
 	}
-	ti, err := index.OpenTimeIndex(s.fs, filepath.Join(s.dir, FileName(s.baseOffset, TimeIndexSuffix)), s.baseOffset, max)
+	ti, err := index.OpenTimeIndex(s.fs, filepath.Join(s.dir, FileName(s.baseOffset, TimeIndexSuffix)+s.tmp), s.baseOffset, max)
 	if err != nil {
 		oi.Close()
 		return indexErr(s.logName(), err)
@@ -281,7 +291,9 @@ func (s *Segment) File() vfs.File { return s.log }
 // Dir is the directory holding the segment's files.
 func (s *Segment) Dir() string { return s.dir }
 
-func (s *Segment) logName() string { return filepath.Join(s.dir, FileName(s.baseOffset, LogSuffix)) }
+func (s *Segment) logName() string {
+	return filepath.Join(s.dir, FileName(s.baseOffset, LogSuffix)+s.tmp)
+}
 
 // IndexFull reports whether an index has no room for another entry: the caller rolls.
 func (s *Segment) IndexFull() bool { return s.offsetIdx.IsFull() || s.timeIdx.IsFull() }
@@ -563,7 +575,7 @@ func (s *Segment) Close() error {
 // Remove closes the segment and deletes its files.
 func (s *Segment) Remove() error {
 	s.closeFiles()
-	return RemoveFiles(s.fs, s.dir, s.baseOffset)
+	return RemoveTempFiles(s.fs, s.dir, s.baseOffset, s.tmp)
 }
 
 // ScanHeaders calls fn with the header of every batch whose last offset is >= from, in order.
@@ -587,11 +599,32 @@ func (s *Segment) ScanHeaders(from int64, fn func(h *Header)) error {
 
 // RemoveFiles deletes a segment's files without opening it.
 func RemoveFiles(fs vfs.FS, dir string, baseOffset int64) error {
+	return RemoveTempFiles(fs, dir, baseOffset, "")
+}
+
+// RemoveTempFiles deletes a segment's files named with tmp appended (CreateTemp, RenameFiles);
+// missing files are not an error.
+func RemoveTempFiles(fs vfs.FS, dir string, baseOffset int64, tmp string) error {
 	var first error
 	for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
-		if err := fs.Remove(filepath.Join(dir, FileName(baseOffset, suffix))); err != nil && first == nil && !isNotExist(err) {
+		if err := fs.Remove(filepath.Join(dir, FileName(baseOffset, suffix)+tmp)); err != nil && first == nil && !isNotExist(err) {
 			first = err
 		}
 	}
 	return first
+}
+
+// RenameFiles renames a segment's files from their names with from appended to their names
+// with to appended (either may be empty: the log's own names), indexes first and the .log
+// last, so the .log's name always says how far the rename went. Missing index files are
+// skipped (they are rebuilt from the log). The caller syncs the directory.
+func RenameFiles(fs vfs.FS, dir string, baseOffset int64, from, to string) error {
+	for _, suffix := range []string{IndexSuffix, TimeIndexSuffix, LogSuffix} {
+		name := FileName(baseOffset, suffix)
+		err := fs.Rename(filepath.Join(dir, name+from), filepath.Join(dir, name+to))
+		if err != nil && (suffix == LogSuffix || !isNotExist(err)) {
+			return err
+		}
+	}
+	return nil
 }

@@ -119,3 +119,58 @@ func xerial(src []byte, limit int) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Compress returns src compressed with codec, in the framing Kafka's Java client reads: gzip
+// members, xerial-framed snappy, lz4 frames with independent 64 KiB blocks, zstd frames. The
+// log cleaner writes a batch back with the codec it was produced with.
+func Compress(codec int, src []byte) ([]byte, error) {
+	var b bytes.Buffer
+	switch codec {
+	case None:
+		return src, nil
+	case Gzip:
+		w := gzip.NewWriter(&b)
+		if _, err := w.Write(src); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+	case Snappy:
+		b.Write(xerialMagic)
+		b.Write([]byte{0, 0, 0, 1, 0, 0, 0, 1}) // version 1, minimum compatible version 1
+		for len(src) > 0 {
+			n := min(len(src), xerialBlockSize)
+			block := snappy.Encode(nil, src[:n])
+			b.Write(binary.BigEndian.AppendUint32(nil, uint32(len(block))))
+			b.Write(block)
+			src = src[n:]
+		}
+	case LZ4:
+		w := lz4.NewWriter(&b)
+		if err := w.Apply(lz4.BlockSizeOption(lz4.Block64Kb)); err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(src); err != nil {
+			return nil, err
+		}
+		if err := w.Close(); err != nil {
+			return nil, err
+		}
+	case Zstd:
+		// One single-segment frame: its window is the content size, so a reader's memory
+		// limit (Decompress) judges it by what it really holds.
+		w, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(true))
+		if err != nil {
+			return nil, err
+		}
+		defer w.Close()
+		return w.EncodeAll(src, nil), nil
+	default:
+		return nil, fmt.Errorf("unknown compression codec %d", codec)
+	}
+	return b.Bytes(), nil
+}
+
+// xerialBlockSize is the uncompressed size of one xerial snappy block (the Java client's).
+const xerialBlockSize = 32 << 10

@@ -1,0 +1,551 @@
+package engine
+
+import (
+	"crypto/md5"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/compress"
+	"github.com/logd/logd/segment"
+)
+
+// One clean of one log (Kafka's Cleaner.doClean). See doc.go, "Compaction", for the whole.
+
+// File name suffixes of the swap protocol (Kafka's): a cleaned segment is written as
+// <base>.log.cleaned (and its indexes), renamed to .swap once complete and synced (the commit
+// point), the segments it replaces are renamed to .deleted, and the .swap files take the log's
+// names. Open finishes or rolls back whatever a crash interrupted (recoverSwaps).
+const (
+	cleanedSuffix = ".cleaned"
+	swapSuffix    = ".swap"
+	deletedSuffix = ".deleted"
+)
+
+// maxCleanerBatchRecords caps what one batch's records may decompress to when the cleaner or
+// the compacted-topic key check reads them (a decompression bomb costs at most this). The
+// cleaner keeps a batch it cannot decompress within the cap whole.
+const maxCleanerBatchRecords = 64 << 20
+
+// CleanStats reports one clean of one log.
+type CleanStats struct {
+	FirstDirty    int64 // the dirty section began here
+	EndOffset     int64 // the log is clean below this offset now (cleaner-offset-checkpoint)
+	BytesRead     int64 // segment bytes read (the offset map pass and the copy)
+	BytesWritten  int64 // cleaned segment bytes written
+	SegmentsIn    int   // segments replaced
+	SegmentsOut   int   // cleaned segments that replaced them
+	RecordsKept   int64
+	RecordsGone   int64 // superseded records, expired tombstones, keyless records
+	BatchesEmpied int64 // batches kept empty (a producer's last, a segment's last)
+}
+
+// errCleanAborted means the log changed under the cleaner (truncation, retention, close):
+// the clean is dropped, nothing was swapped.
+var errCleanAborted = errors.New("clean aborted: the log changed")
+
+// errDedupeBufferFull means not one batch of the dirty section fits the offset map.
+var errDedupeBufferFull = errors.New("log.cleaner.dedupe.buffer.size too small for one batch of the dirty section")
+
+// offsetMap maps an MD5 of each key to the key's last offset in the dirty section (Kafka's
+// SkimpyOffsetMap). Its size is bounded: at most max entries, Kafka's count for the dedupe
+// buffer (24 bytes per entry at load factor 0.9).
+type offsetMap struct {
+	m   map[[md5.Size]byte]int64
+	max int
+}
+
+func newOffsetMap(bufferBytes int64) *offsetMap {
+	n := int(float64(bufferBytes) / (md5.Size + 8) * 0.9)
+	return &offsetMap{m: map[[md5.Size]byte]int64{}, max: max(n, 1)}
+}
+
+// cleanParams are what the cleaner thread hands one clean.
+type cleanParams struct {
+	firstDirty int64
+	now        time.Time
+	offsets    *offsetMap
+	throttle   *throttler
+	stop       <-chan struct{} // closed when the engine shuts down: abort between batches
+}
+
+// cleanable lists the segments a clean may rewrite: the leading non-active segments that lie
+// wholly below the last stable offset and are older than min.compaction.lag.ms. It returns
+// them with the bytes before and after firstDirty, and whether max.compaction.lag.ms forces
+// a clean.
+func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs []*segHandle, cleanBytes, dirtyBytes int64, overdue bool) {
+	all := l.segments()
+	limit := l.lastStableOffset()
+	minLagCutoff := now.Add(-cfg.MinCompactionLag).UnixMilli()
+	k := 0
+	for ; k+1 < len(all) && all[k+1].base <= limit; k++ {
+		if cfg.MinCompactionLag > 0 {
+			seg, err := all[k].acquire()
+			if err != nil {
+				break
+			}
+			young := seg.MaxTimestamp() > minLagCutoff
+			all[k].release()
+			if young {
+				break
+			}
+		}
+	}
+	segs = all[:k]
+	for i, h := range segs {
+		end := all[i+1].base
+		switch {
+		case end <= firstDirty:
+			cleanBytes += h.size()
+		default:
+			dirtyBytes += h.size()
+			if overdue || cfg.MaxCompactionLag == never {
+				continue
+			}
+			if seg, err := h.acquire(); err == nil {
+				// The segment's newest record is a lower bound for the age of its oldest dirty
+				// one's: a clean is overdue once even the newest is past the lag.
+				overdue = seg.MaxTimestamp() >= 0 && seg.MaxTimestamp() < now.Add(-cfg.MaxCompactionLag).UnixMilli()
+				h.release()
+			}
+		}
+	}
+	return segs, cleanBytes, dirtyBytes, overdue
+}
+
+// lastStableOffset is the offset below which no transaction is open: the cleaner never cleans
+// at or past it. Until transactions exist it is the high watermark; the transaction state will
+// lower it to the first offset of the oldest open transaction.
+func (l *Log) lastStableOffset() int64 { return l.highWatermark.Load() }
+
+// isAborted reports whether a transactional data batch belongs to an aborted transaction
+// (its records are dropped whatever their keys). Transactions do not exist yet, so nothing is
+// aborted; the transaction state will answer from the log's aborted-transaction index.
+func (l *Log) isAborted(h *segment.Header) bool { return false }
+
+// clean compacts the log once: it maps the dirty section's keys to their last offsets, then
+// recopies every cleanable segment from the log start, group by group, swapping each cleaned
+// group in under l.mu. No lock is held while reading or writing segment data.
+func (l *Log) clean(p cleanParams) (CleanStats, error) {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return CleanStats{}, ErrClosed
+	}
+	cfg := l.cfg
+	lastOfProducer := map[int64]int64{}
+	for _, e := range l.producers.Entries() {
+		lastOfProducer[e.ProducerID] = e.LastOffset
+	}
+	l.mu.Unlock()
+
+	firstDirty := max(p.firstDirty, l.LogStartOffset())
+	if firstDirty > l.LogEndOffset() {
+		firstDirty = l.LogStartOffset() // the log was truncated or restarted below the checkpoint
+	}
+	st := CleanStats{FirstDirty: firstDirty, EndOffset: firstDirty}
+	segs, _, dirty, _ := l.cleanable(&cfg, firstDirty, p.now)
+	if dirty == 0 {
+		return st, nil
+	}
+	// Hold a reference on every segment involved: a reader's, so nothing is removed under us.
+	held := make([]*segHandle, 0, len(segs))
+	defer func() {
+		for _, h := range held {
+			h.release()
+		}
+	}()
+	for _, h := range segs {
+		if _, err := h.acquire(); err != nil {
+			if errors.Is(err, errSegmentDropped) {
+				return st, errCleanAborted
+			}
+			return st, err
+		}
+		held = append(held, h)
+	}
+	sizes := make([]int64, len(segs))
+	for i, h := range segs {
+		sizes[i] = h.size()
+	}
+	next := l.segments()
+	end := next[len(segs)].base // the first offset past the cleanable segments
+
+	endOffset, err := l.buildOffsetMap(segs, firstDirty, end, p, &st)
+	if err != nil {
+		return st, err
+	}
+	st.EndOffset = endOffset
+	n := 0 // segments to recopy: every one holding an offset below endOffset
+	for n < len(segs) && segs[n].base < endOffset {
+		n++
+	}
+	horizon := p.now.Add(cfg.DeleteRetention).UnixMilli()
+	f := cleanFilter{
+		offsets: p.offsets, endOffset: endOffset, now: p.now.UnixMilli(), horizon: horizon,
+		lastOfProducer: lastOfProducer,
+	}
+	for i := 0; i < n; {
+		j := groupEnd(segs[:n], sizes[:n], i, cfg.SegmentBytes)
+		if err := l.cleanGroup(segs[i:j], sizes[i:j], &cfg, p, &f, &st); err != nil {
+			return st, err
+		}
+		i = j
+	}
+	return st, nil
+}
+
+// buildOffsetMap reads the dirty section [firstDirty, end) and records each key's last offset.
+// It stops before the first batch that would overflow the map and returns where it stopped:
+// the clean then covers only the section mapped (Kafka does the same).
+func (l *Log) buildOffsetMap(segs []*segHandle, firstDirty, end int64, p cleanParams, st *CleanStats) (int64, error) {
+	clear(p.offsets.m)
+	var stopAt int64 = -1
+	for i, h := range segs {
+		if i+1 < len(segs) && segs[i+1].base <= firstDirty {
+			continue
+		}
+		seg, err := h.acquire()
+		if err != nil {
+			return 0, err
+		}
+		err = forEachBatch(seg, p, st, func(h *segment.Header, batch []byte) (bool, error) {
+			if h.LastOffset() < firstDirty || h.IsControl() || (h.IsTransactional() && l.isAborted(h)) {
+				return true, nil
+			}
+			if len(p.offsets.m)+int(h.RecordCount) > p.offsets.max {
+				stopAt = h.BaseOffset
+				return false, nil
+			}
+			recs, err := compress.Decompress(h.Compression(), batch[segment.HeaderSize:], maxCleanerBatchRecords)
+			if err != nil {
+				return true, nil // kept whole by the copy, its keys unmapped: nothing is lost
+			}
+			return true, forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) {
+				if r.Key != nil {
+					p.offsets.m[md5.Sum(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+				}
+			})
+		})
+		h.release()
+		if err != nil {
+			return 0, err
+		}
+		if stopAt >= 0 {
+			if stopAt <= firstDirty {
+				return 0, errDedupeBufferFull
+			}
+			return stopAt, nil
+		}
+	}
+	return end, nil
+}
+
+// groupEnd returns the end j of the group starting at segs[i]: the consecutive segments
+// segs[i:j] whose sizes add up to at most maxBytes and whose offsets fit 32-bit deltas from
+// segs[i]'s base (Kafka's groupSegmentsBySize). Each group becomes one cleaned segment.
+func groupEnd(segs []*segHandle, sizes []int64, i int, maxBytes int64) int {
+	j, total := i+1, sizes[i]
+	for j < len(segs) && total+sizes[j] <= maxBytes && segs[j].base-segs[i].base < math.MaxInt32/2 {
+		total += sizes[j]
+		j++
+	}
+	return j
+}
+
+// cleanFilter decides which records and batches a clean keeps.
+type cleanFilter struct {
+	offsets        *offsetMap
+	endOffset      int64           // records at or past it were not mapped: kept
+	now            int64           // ms
+	horizon        int64           // the delete horizon given to tombstones reached now (ms)
+	lastOfProducer map[int64]int64 // producer id -> its last batch's last offset
+}
+
+// cleanGroup writes the cleaned copy of one group of segments as <base>.log.cleaned and swaps
+// it in.
+func (l *Log) cleanGroup(group []*segHandle, sizes []int64, cfg *LogConfig, p cleanParams, f *cleanFilter, st *CleanStats) error {
+	base := group[0].base
+	scfg := cfg.segmentConfig()
+	segment.RemoveTempFiles(l.fs, l.dir, base, cleanedSuffix) // a previous attempt's leftovers
+	out, err := segment.CreateTemp(l.fs, l.dir, base, scfg, cleanedSuffix)
+	if err != nil {
+		return l.cleanerIOError(err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			out.Remove()
+		}
+	}()
+	lastSeg, err := group[len(group)-1].acquire()
+	if err != nil {
+		return err
+	}
+	groupEnd := lastSeg.NextOffset()
+	group[len(group)-1].release()
+
+	w := cleanedWriter{out: out, throttle: p.throttle, st: st}
+	var recs []byte
+	for _, h := range group {
+		seg, err := h.acquire()
+		if err != nil {
+			return err
+		}
+		err = forEachBatch(seg, p, st, func(h *segment.Header, batch []byte) (bool, error) {
+			keepEmpty := h.NextOffset() == groupEnd ||
+				(h.ProducerID >= 0 && f.lastOfProducer[h.ProducerID] == h.LastOffset())
+			var kept []byte
+			var ok bool
+			kept, recs, ok = filterBatch(h, batch, f, keepEmpty, h.IsTransactional() && l.isAborted(h), recs[:0], st)
+			if ok {
+				return true, w.add(kept, h)
+			}
+			return true, nil
+		})
+		h.release()
+		if err != nil {
+			return err
+		}
+	}
+	if err := w.flush(); err != nil {
+		return l.cleanerIOError(err)
+	}
+	if err := out.Seal(); err != nil {
+		return l.cleanerIOError(err)
+	}
+	if err := out.File().Sync(); err != nil {
+		return l.cleanerIOError(err)
+	}
+	if err := out.SyncIndexes(); err != nil {
+		return l.cleanerIOError(err)
+	}
+	size := out.Size()
+	if err := out.Close(); err != nil {
+		return l.cleanerIOError(err)
+	}
+	done = true
+	if err := l.swapIn(group, sizes, size); err != nil {
+		segment.RemoveTempFiles(l.fs, l.dir, base, cleanedSuffix)
+		return err
+	}
+	st.SegmentsIn += len(group)
+	st.SegmentsOut++
+	return nil
+}
+
+// cleanerIOError takes the directory offline after a failed write or sync, as for appends.
+func (l *Log) cleanerIOError(err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failLocked(fmt.Errorf("log cleaner: %w", err))
+}
+
+// cleanedWriter buffers the cleaned segment's batches into large appends.
+type cleanedWriter struct {
+	out      *segment.Segment
+	throttle *throttler
+	st       *CleanStats
+	buf      []byte
+	metas    []segment.BatchMeta
+}
+
+const cleanedWriteBuffer = 1 << 20
+
+func (w *cleanedWriter) add(batch []byte, h *segment.Header) error {
+	w.metas = append(w.metas, segment.BatchMeta{RelPos: int32(len(w.buf)), LastOffset: h.LastOffset(), MaxTimestamp: h.MaxTimestamp})
+	w.buf = append(w.buf, batch...)
+	if len(w.buf) >= cleanedWriteBuffer {
+		return w.flush()
+	}
+	return nil
+}
+
+func (w *cleanedWriter) flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	w.throttle.wait(len(w.buf))
+	if err := w.out.Append(w.buf, w.metas); err != nil {
+		return err
+	}
+	w.st.BytesWritten += int64(len(w.buf))
+	w.buf, w.metas = w.buf[:0], w.metas[:0]
+	return nil
+}
+
+// filterBatch returns the cleaned form of one batch and whether it stays: the batch itself
+// when every record stays and nothing changes, a re-encoded batch (same base offset, last
+// offset delta, partition leader epoch and producer fields; the same codec; a new CRC) when
+// some records go or tombstones get their delete horizon, an empty batch when every record
+// goes but keepEmpty says the batch must stay (a producer's last, a segment's last), or
+// nothing. scratch is reused between calls and returned.
+func filterBatch(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty, aborted bool, scratch []byte, st *CleanStats) ([]byte, []byte, bool) {
+	if h.IsControl() || h.BaseOffset >= f.endOffset {
+		// Transaction markers stay (until transactions can tell when the data they cover is
+		// gone); batches past the mapped section were not compared with anything.
+		st.RecordsKept += int64(h.RecordCount)
+		return batch, scratch, true
+	}
+	var recs []byte
+	if !aborted {
+		var err error
+		if recs, err = compress.Decompress(h.Compression(), batch[segment.HeaderSize:], maxCleanerBatchRecords); err != nil {
+			st.RecordsKept += int64(h.RecordCount)
+			return batch, scratch, true
+		}
+	}
+	hasHorizon := h.Attributes&segment.AttrDeleteHorizon != 0
+	keepTombstones := !hasHorizon || f.now < h.BaseTimestamp
+	setHorizon := false
+	kept, count := scratch, int32(0)
+	var retained []kmsg.Record
+	all := !aborted
+	var err error
+	if !aborted {
+		err = forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) {
+			off := h.BaseOffset + int64(r.OffsetDelta)
+			keep := r.Key != nil // a keyless record cannot be compacted: Kafka drops it too
+			if keep {
+				if last, ok := f.offsets.m[md5.Sum(r.Key)]; ok && last > off {
+					keep = false
+				}
+			}
+			if keep && r.Value == nil {
+				keep = keepTombstones
+				setHorizon = setHorizon || !hasHorizon
+			}
+			if keep {
+				retained = append(retained, *r)
+				count++
+			} else {
+				all = false
+			}
+		})
+	}
+	if err != nil {
+		st.RecordsKept += int64(h.RecordCount)
+		return batch, scratch, true
+	}
+	st.RecordsKept += int64(count)
+	st.RecordsGone += int64(h.RecordCount - count)
+	if all && !setHorizon {
+		return batch, scratch, true
+	}
+	if count == 0 {
+		if !keepEmpty {
+			return nil, scratch, false
+		}
+		st.BatchesEmpied++
+		eh := *h
+		eh.Attributes &^= segment.AttrCompressionMask | segment.AttrDeleteHorizon
+		eh.BaseTimestamp, eh.RecordCount = h.MaxTimestamp, 0
+		return segment.AppendBatch(scratch, eh, nil), scratch, true
+	}
+	nh := *h
+	if setHorizon {
+		// KIP-534: the base timestamp holds the delete horizon, record timestamps stay what
+		// they were (their deltas are rebased).
+		nh.Attributes |= segment.AttrDeleteHorizon
+		nh.BaseTimestamp = f.horizon
+	}
+	var body []byte
+	for _, r := range retained {
+		ts := h.BaseTimestamp + r.TimestampDelta64
+		r.TimestampDelta64 = ts - nh.BaseTimestamp
+		r.TimestampDelta = int32(r.TimestampDelta64)
+		body = segment.AppendRecord(body, r)
+	}
+	if h.Compression() != segment.CompressionNone {
+		var cerr error
+		if body, cerr = compress.Compress(h.Compression(), body); cerr != nil {
+			return batch, scratch, true
+		}
+	}
+	nh.RecordCount = count
+	return segment.AppendBatch(kept, nh, body), kept, true
+}
+
+// forEachRecord calls fn with each of count records in recs (a batch's decompressed records
+// section). r's byte slices alias recs.
+func forEachRecord(recs []byte, count int32, fn func(r *kmsg.Record)) error {
+	var r kmsg.Record
+	for i := int32(0); i < count; i++ {
+		l, n := binary.Varint(recs)
+		if n <= 0 || l < 0 || int64(len(recs)-n) < l {
+			return fmt.Errorf("record %d: %w", i, segment.ErrCorrupt)
+		}
+		if err := r.UnsafeReadFrom(recs[:n+int(l)]); err != nil {
+			return fmt.Errorf("record %d: %w: %v", i, segment.ErrCorrupt, err)
+		}
+		recs = recs[n+int(l):]
+		fn(&r)
+	}
+	return nil
+}
+
+// forEachBatch reads a segment's batches in order, throttled, and calls fn with each header
+// and its whole batch until fn returns false. The batch bytes are only valid during the call.
+func forEachBatch(seg *segment.Segment, p cleanParams, st *CleanStats, fn func(h *segment.Header, batch []byte) (bool, error)) error {
+	size := seg.Size()
+	buf := make([]byte, 0, 1<<20)
+	for pos := int64(0); pos < size; {
+		select {
+		case <-p.stop:
+			return errCleanAborted
+		default:
+		}
+		n := min(int64(cap(buf)), size-pos)
+		buf = buf[:n]
+		if _, err := seg.File().ReadAt(buf, pos); err != nil {
+			return err
+		}
+		p.throttle.wait(len(buf))
+		off := 0
+		for off < len(buf) {
+			h, err := segment.ParseHeader(buf[off:])
+			if err != nil && !errors.Is(err, segment.ErrTruncated) {
+				return err
+			}
+			if err != nil || off+h.Size() > len(buf) {
+				if off == 0 { // one batch larger than the buffer
+					buf = make([]byte, 0, max(h.Size(), segment.HeaderSize))
+				}
+				break
+			}
+			more, err := fn(&h, buf[off:off+h.Size()])
+			if err != nil || !more {
+				return err
+			}
+			off += h.Size()
+		}
+		pos += int64(off)
+		st.BytesRead += int64(off)
+	}
+	return nil
+}
+
+// checkKeys refuses a batch with a keyless record, for a compacted log (Kafka answers
+// INVALID_RECORD): the cleaner could never tell which value is the last. Control batches are
+// not checked; a compressed batch is decompressed within maxCleanerBatchRecords.
+func checkKeys(h *segment.Header, batch []byte) error {
+	if h.IsControl() {
+		return nil
+	}
+	recs, err := compress.Decompress(h.Compression(), batch[segment.HeaderSize:], maxCleanerBatchRecords)
+	if err != nil {
+		return fmt.Errorf("%w: records of a compacted topic's batch: %v", ErrInvalidRecord, err)
+	}
+	keyless := false
+	if err := forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) { keyless = keyless || r.Key == nil }); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+	}
+	if keyless {
+		return fmt.Errorf("%w: compacted topic does not accept records without a key", ErrInvalidRecord)
+	}
+	return nil
+}
