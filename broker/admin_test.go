@@ -179,7 +179,7 @@ func TestCreateTopics(t *testing.T) {
 		{name: "rf0", p: 1, rf: 0, want: kerr.InvalidReplicationFactor},
 		{name: "unknown-config", p: 1, rf: 1, configs: map[string]*string{"no.such.config": kmsg.StringPtr("1")}, want: kerr.InvalidConfig, msg: `"no.such.config"`},
 		{name: "bad-value", p: 1, rf: 1, configs: map[string]*string{"retention.ms": kmsg.StringPtr("soon")}, want: kerr.InvalidConfig, msg: "retention.ms"},
-		{name: "compact", p: 1, rf: 1, configs: map[string]*string{"cleanup.policy": kmsg.StringPtr("compact")}, want: kerr.InvalidConfig, msg: "not supported yet"},
+		{name: "compact", p: 1, rf: 1, configs: map[string]*string{"cleanup.policy": kmsg.StringPtr("compaction")}, want: kerr.InvalidConfig, msg: "cleanup.policy"},
 		{name: "null-config", p: 1, rf: 1, configs: map[string]*string{"retention.ms": nil}, want: kerr.InvalidConfig, msg: "retention.ms"},
 		{name: "tiny-segment", p: 1, rf: 1, configs: map[string]*string{"segment.bytes": kmsg.StringPtr("10")}, want: kerr.InvalidConfig, msg: "segment.bytes"},
 	} {

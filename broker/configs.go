@@ -69,23 +69,42 @@ func msDuration(n int64) time.Duration {
 
 // topicConfigs lists the topic configs logd honours. Anything else is INVALID_CONFIG.
 var topicConfigs = []topicConfig{
-	{name: "cleanup.policy", broker: "log.cleanup.policy", typ: typeList, doc: "delete (compact is not supported yet)",
-		def: func(*engine.LogConfig) string { return "delete" },
+	{name: "cleanup.policy", broker: "log.cleanup.policy", typ: typeList, doc: "delete (retention), compact (the log cleaner) or compact,delete",
+		def: func(d *engine.LogConfig) string { return d.CleanupPolicy.String() },
+		apply: func(c *engine.LogConfig, v string) (err error) {
+			c.CleanupPolicy, err = engine.ParseCleanupPolicy(v)
+			return err
+		}},
+	{name: "min.cleanable.dirty.ratio", broker: "log.cleaner.min.cleanable.ratio", typ: kmsg.ConfigTypeDouble, doc: "compact once this share of the log is dirty",
+		def: func(d *engine.LogConfig) string { return strconv.FormatFloat(d.MinCleanableDirtyRatio, 'g', -1, 64) },
 		apply: func(c *engine.LogConfig, v string) error {
-			items := splitList(v)
-			if len(items) == 0 {
-				return fmt.Errorf("cleanup.policy must not be empty; use delete")
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 {
+				return fmt.Errorf("min.cleanable.dirty.ratio %q must be a number between 0 and 1", v)
 			}
-			for _, p := range items {
-				switch p {
-				case "delete":
-				case "compact":
-					return fmt.Errorf("cleanup.policy %q is not supported yet: logd does not compact logs; use delete", v)
-				default:
-					return fmt.Errorf("cleanup.policy %q: %q is not a cleanup policy; use delete", v, p)
-				}
-			}
+			c.MinCleanableDirtyRatio = f
 			return nil
+		}},
+	{name: "min.compaction.lag.ms", broker: "log.cleaner.min.compaction.lag.ms", typ: typeLong, doc: "never compact records younger than this",
+		def: func(d *engine.LogConfig) string { return msString(d.MinCompactionLag) },
+		apply: func(c *engine.LogConfig, v string) error {
+			n, err := parseLong(v, 0)
+			c.MinCompactionLag = msDuration(n)
+			return err
+		}},
+	{name: "max.compaction.lag.ms", broker: "log.cleaner.max.compaction.lag.ms", typ: typeLong, doc: "compact records older than this whatever the dirty ratio",
+		def: func(d *engine.LogConfig) string { return msString(d.MaxCompactionLag) },
+		apply: func(c *engine.LogConfig, v string) error {
+			n, err := parseLong(v, 1)
+			c.MaxCompactionLag = msDuration(n)
+			return err
+		}},
+	{name: "delete.retention.ms", broker: "log.cleaner.delete.retention.ms", typ: typeLong, doc: "keep tombstones this long after the cleaner first reaches them",
+		def: func(d *engine.LogConfig) string { return msString(d.DeleteRetention) },
+		apply: func(c *engine.LogConfig, v string) error {
+			n, err := parseLong(v, 0)
+			c.DeleteRetention = msDuration(n)
+			return err
 		}},
 	{name: "compression.type", broker: "compression.type", typ: typeString, doc: "producer: batches are stored as the producer compressed them",
 		def: func(*engine.LogConfig) string { return "producer" },

@@ -26,7 +26,9 @@ func TestApplyConfigOps(t *testing.T) {
 		{name: "set", ops: []configOp{{"retention.ms", set, v("5")}}, want: map[string]string{"retention.ms": "5"}},
 		{name: "delete", cur: map[string]string{"retention.ms": "5", "segment.ms": "9"}, ops: []configOp{{"retention.ms", del, nil}}, want: map[string]string{"segment.ms": "9"}},
 		{name: "append existing item", ops: []configOp{{"cleanup.policy", app, v("delete")}}, want: map[string]string{"cleanup.policy": "delete"}},
-		{name: "append compact", ops: []configOp{{"cleanup.policy", app, v("compact")}}, code: kerr.InvalidConfig, msg: "not supported yet"},
+		{name: "append compact", ops: []configOp{{"cleanup.policy", app, v("compact")}}, want: map[string]string{"cleanup.policy": "delete,compact"}},
+		{name: "bad policy", ops: []configOp{{"cleanup.policy", set, v("shred")}}, code: kerr.InvalidConfig, msg: "cleanup.policy"},
+		{name: "bad dirty ratio", ops: []configOp{{"min.cleanable.dirty.ratio", set, v("1.5")}}, code: kerr.InvalidConfig, msg: "min.cleanable.dirty.ratio"},
 		{name: "subtract to empty", ops: []configOp{{"cleanup.policy", sub, v("delete")}}, code: kerr.InvalidConfig, msg: "cleanup.policy"},
 		{name: "subtract absent item", cur: map[string]string{"cleanup.policy": "delete"}, ops: []configOp{{"cleanup.policy", sub, v("compact")}}, want: map[string]string{"cleanup.policy": "delete"}},
 		{name: "append to a number", ops: []configOp{{"retention.ms", app, v("5")}}, code: kerr.InvalidConfig, msg: "not a list"},
@@ -284,7 +286,7 @@ func TestAlterConfigs(t *testing.T) {
 		msg  string
 	}{
 		{[]kadm.AlterConfig{{Name: "retention.ms", Value: kmsg.StringPtr("1")}, {Name: "bogus.key", Value: kmsg.StringPtr("1")}}, kerr.InvalidConfig, `"bogus.key"`},
-		{[]kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}}, kerr.InvalidConfig, "not supported yet"},
+		{[]kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "cleanup.policy", Value: kmsg.StringPtr("shred")}}, kerr.InvalidConfig, "cleanup.policy"},
 		{[]kadm.AlterConfig{{Op: kadm.AppendConfig, Name: "segment.ms", Value: kmsg.StringPtr("5")}}, kerr.InvalidConfig, "segment.ms"},
 		{[]kadm.AlterConfig{{Name: "max.message.bytes", Value: kmsg.StringPtr("big")}}, kerr.InvalidConfig, "max.message.bytes"},
 	} {
@@ -321,7 +323,14 @@ func TestAlterConfigs(t *testing.T) {
 	}
 	rs, _ = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: kmsg.StringPtr("compact")}}, "altered")
 	r, _ := rs.On("altered", nil)
-	wantCode(t, "legacy compact", r.Err, kerr.InvalidConfig)
+	if r.Err != nil {
+		t.Fatalf("legacy compact: %v %s", r.Err, r.ErrMessage)
+	}
+	if l.Config().CleanupPolicy != engine.CleanupCompact {
+		t.Fatalf("cleanup.policy after legacy alter: %v", l.Config().CleanupPolicy)
+	}
+	rs, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: kmsg.StringPtr("60000")}}, "altered")
+	alterOK(t, "legacy back", rs, err)
 
 	// Unknown topics; broker configs are static.
 	rs, _ = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: kmsg.StringPtr("1")}}, "missing")
