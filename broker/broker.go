@@ -53,6 +53,8 @@ type Config struct {
 	NumPartitions int32
 	// LogDefaults are the broker-wide topic config defaults.
 	LogDefaults engine.LogConfig
+	// Cleaner holds the log.cleaner.* settings; nil means engine.DefaultCleanerConfig.
+	Cleaner *engine.CleanerConfig
 	// FsyncAcksAll makes acks=all produce requests wait for an fsync of their batches before
 	// they are acknowledged (default true). acks=1 follows the topic's flush settings.
 	FsyncAcksAll bool
@@ -200,7 +202,7 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.LogDefaults.Validate(); err != nil {
 		return nil, fmt.Errorf("broker topic defaults: %w", err)
 	}
-	ecfg := engine.Config{Dir: cfg.DataDir, FS: cfg.FS, Logger: cfg.Logger}
+	ecfg := engine.Config{Dir: cfg.DataDir, FS: cfg.FS, Logger: cfg.Logger, Cleaner: cfg.Cleaner}
 	if cfg.Metrics != nil {
 		ecfg.OnSync = cfg.Metrics.ObserveSync
 	}
