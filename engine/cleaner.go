@@ -99,7 +99,9 @@ func (e *Engine) cleanDirtiest(offsets *offsetMap) (bool, error) {
 		}
 		firstDirty := max(e.cleaner.cleanedTo[tp], l.LogStartOffset())
 		_, clean, dirty, overdue := l.cleanable(&cfg, firstDirty, now)
-		if dirty == 0 {
+		if l.tombstonesDue(now) {
+			overdue = true // expired tombstones to remove, dirty or not
+		} else if dirty == 0 {
 			continue
 		}
 		ratio := float64(dirty) / float64(clean+dirty)
@@ -121,7 +123,7 @@ func (e *Engine) cleanDirtiest(offsets *offsetMap) (bool, error) {
 		delete(e.cleaner.inProgress, best.tp)
 		e.mu.Unlock()
 	}()
-	_, err := e.cleanLog(best, offsets)
+	_, err := e.cleanLog(best, offsets, false)
 	return true, err
 }
 
@@ -132,11 +134,11 @@ func (e *Engine) Clean(tp TopicPartition) (CleanStats, error) {
 	if l == nil {
 		return CleanStats{}, ErrUnknownPartition
 	}
-	return e.cleanLog(l, newOffsetMap(e.cleaner.cfg.DedupeBufferSize/int64(max(e.cleaner.cfg.Threads, 1))))
+	return e.cleanLog(l, newOffsetMap(e.cleaner.cfg.DedupeBufferSize/int64(max(e.cleaner.cfg.Threads, 1))), true)
 }
 
 // cleanLog runs one clean of l and checkpoints how far it got.
-func (e *Engine) cleanLog(l *Log, offsets *offsetMap) (CleanStats, error) {
+func (e *Engine) cleanLog(l *Log, offsets *offsetMap, force bool) (CleanStats, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	e.mu.Lock()
@@ -145,6 +147,7 @@ func (e *Engine) cleanLog(l *Log, offsets *offsetMap) (CleanStats, error) {
 	start := time.Now()
 	st, err := l.clean(cleanParams{
 		firstDirty: firstDirty, now: e.cfg.Now(), offsets: offsets, throttle: e.cleaner.throttle, stop: e.stop,
+		force: force,
 	})
 	if err != nil {
 		return st, err

@@ -27,7 +27,10 @@ type producerOpts struct {
 func keyedBatch(codec int, ts int64, p producerOpts, recs ...kv) []byte {
 	krs := make([]kmsg.Record, len(recs))
 	for i, r := range recs {
-		krs[i] = kmsg.Record{Key: []byte(r.key), Value: r.value, TimestampDelta64: int64(i), TimestampDelta: int32(i)}
+		krs[i] = kmsg.Record{Value: r.value, TimestampDelta64: int64(i), TimestampDelta: int32(i)}
+		if r.key != "" {
+			krs[i].Key = []byte(r.key) // "": a keyless record
+		}
 	}
 	h := segment.Header{BaseTimestamp: ts, MaxTimestamp: ts + int64(len(recs)-1),
 		ProducerID: segment.NoProducerID, ProducerEpoch: -1, BaseSequence: -1}

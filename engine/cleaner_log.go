@@ -42,6 +42,9 @@ type CleanStats struct {
 	RecordsKept   int64
 	RecordsGone   int64 // superseded records, expired tombstones, keyless records
 	BatchesEmpied int64 // batches kept empty (a producer's last, a segment's last)
+	// NextHorizon is the earliest delete horizon of a tombstone the clean kept (ms; 0: none):
+	// a clean after it removes the tombstone, even if nothing new is dirty.
+	NextHorizon int64
 }
 
 // errCleanAborted means the log changed under the cleaner (truncation, retention, close):
@@ -71,6 +74,9 @@ type cleanParams struct {
 	offsets    *offsetMap
 	throttle   *throttler
 	stop       <-chan struct{} // closed when the engine shuts down: abort between batches
+	// force recopies the cleanable segments even when nothing is dirty and no tombstone is
+	// due (Engine.Clean).
+	force bool
 }
 
 // cleanable lists the segments a clean may rewrite: the leading non-active segments that lie
@@ -149,7 +155,7 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 	}
 	st := CleanStats{FirstDirty: firstDirty, EndOffset: firstDirty}
 	segs, _, dirty, _ := l.cleanable(&cfg, firstDirty, p.now)
-	if dirty == 0 {
+	if len(segs) == 0 || (dirty == 0 && !p.force && !l.tombstonesDue(p.now)) {
 		return st, nil
 	}
 	// Hold a reference on every segment involved: a reader's, so nothing is removed under us.
@@ -196,7 +202,16 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 		}
 		i = j
 	}
+	l.deleteHorizon.Store(st.NextHorizon)
 	return st, nil
+}
+
+// tombstonesDue reports whether a tombstone the last clean kept has reached its delete
+// horizon. After a restart it is unknown until the next clean: tombstones may then stay
+// longer than delete.retention.ms, never shorter.
+func (l *Log) tombstonesDue(now time.Time) bool {
+	h := l.deleteHorizon.Load()
+	return h > 0 && h <= now.UnixMilli()
 }
 
 // buildOffsetMap reads the dirty section [firstDirty, end) and records each key's last offset.

@@ -55,6 +55,9 @@ type Log struct {
 	cleanMu sync.Mutex
 	// compact mirrors cfg.compacts() for Append's key check outside mu.
 	compact atomic.Bool
+	// deleteHorizon is the earliest delete horizon (ms) of a tombstone the last clean kept;
+	// 0 when none or unknown. Written by the cleaner under cleanMu.
+	deleteHorizon atomic.Int64
 
 	segs           atomic.Pointer[[]*segHandle] // copy-on-write, sorted by base offset
 	logStartOffset atomic.Int64

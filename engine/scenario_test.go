@@ -30,6 +30,12 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden scenario files in 
 //	garbage-tail bytes=N [zero] append junk (or zeros) to the last segment, as a torn write
 //	corrupt offset=N           flip a byte inside the batch at offset N
 //	remove-index base=N        delete a segment's .index file
+//
+// Compaction (open also takes cleanup.policy=compact and delete.retention.ms=N):
+//
+//	put records=k:v,k:-,… [pid=N seq=N] [codec=N]   one keyed batch; "-" is a tombstone
+//	clean                      one clean now (Engine.Clean); prints what it did
+//	records                    every batch (offsets, count, delete horizon, producer) and record
 func TestScenarios(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.txt")
 	if len(files) == 0 {
@@ -114,6 +120,13 @@ func (s *scenario) run(line string) string {
 		}
 		if _, ok := a["retention.ms"]; ok {
 			s.cfg.RetentionMs = msDuration(num(a, "retention.ms", 0))
+		}
+		if v, ok := a["cleanup.policy"]; ok {
+			s.cfg.CleanupPolicy, _ = ParseCleanupPolicy(v)
+			s.cfg.MinCleanableDirtyRatio = 0
+		}
+		if _, ok := a["delete.retention.ms"]; ok {
+			s.cfg.DeleteRetention = msDuration(num(a, "delete.retention.ms", 0))
 		}
 		s.env = newTestEnv(s.t, s.fs, "/data")
 		return s.openLog()
@@ -221,6 +234,8 @@ func (s *scenario) run(line string) string {
 		return "ok"
 	case "garbage-tail", "corrupt", "remove-index":
 		return s.damage(f[0], a)
+	case "put", "clean", "records":
+		return s.compaction(f[0], a)
 	}
 	s.t.Fatalf("unknown command %q", line)
 	return ""
@@ -281,4 +296,65 @@ func (s *scenario) damage(cmd string, a map[string]string) string {
 	s.fs.SyncDir("/data")
 	s.env.open()
 	return s.openLog()
+}
+
+// compaction runs the compaction commands.
+func (s *scenario) compaction(cmd string, a map[string]string) string {
+	switch cmd {
+	case "put":
+		var recs []kv
+		for _, r := range strings.Split(a["records"], ",") {
+			k, v, _ := strings.Cut(r, ":")
+			rec := kv{key: k}
+			if v != "-" {
+				rec.value = []byte(v)
+			}
+			recs = append(recs, rec)
+		}
+		var p producerOpts
+		if _, ok := a["pid"]; ok {
+			p = producerOpts{id: num(a, "pid", 0), seq: int32(num(a, "seq", 0))}
+		}
+		res, err := s.l.Append(keyedBatch(int(num(a, "codec", 0)), s.env.clock.Now().UnixMilli(), p, recs...), AppendOptions{})
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("offsets %d-%d", res.BaseOffset, res.LastOffset)
+	case "clean":
+		st, err := s.env.e.Clean(tp0)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("segments %d->%d clean-to=%d kept=%d gone=%d emptied=%d", st.SegmentsIn, st.SegmentsOut,
+			st.EndOffset, st.RecordsKept, st.RecordsGone, st.BatchesEmpied)
+	}
+	recs, hs := readRecords(s.t, s.l)
+	var lines []string
+	for _, h := range hs {
+		line := fmt.Sprintf("batch %d-%d count=%d", h.BaseOffset, h.LastOffset(), h.RecordCount)
+		if h.Attributes&segment.AttrDeleteHorizon != 0 {
+			line += fmt.Sprintf(" delete-horizon=+%dms", h.BaseTimestamp-newTestClock().Now().UnixMilli())
+		}
+		if h.ProducerID >= 0 {
+			line += fmt.Sprintf(" pid=%d seq=%d-%d", h.ProducerID, h.BaseSequence, h.LastSequence())
+		}
+		if h.Compression() != 0 {
+			line += fmt.Sprintf(" codec=%d", h.Compression())
+		}
+		var rs []string
+		for _, r := range recs {
+			if r.offset >= h.BaseOffset && r.offset <= h.LastOffset() {
+				v := string(r.value)
+				if r.value == nil {
+					v = "-"
+				}
+				rs = append(rs, fmt.Sprintf("%s:%s@%d", r.key, v, r.offset))
+			}
+		}
+		if len(rs) > 0 {
+			line += ": " + strings.Join(rs, " ")
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
 }
