@@ -64,11 +64,64 @@
 // restarts it there. EndOffsetForEpoch is Kafka's LeaderEpochFileCache.endOffsetFor, the one
 // implementation behind the broker's OffsetForLeaderEpoch and the follower's truncation.
 //
+// # Compaction (the log cleaner)
+//
+// A log with cleanup.policy=compact (or compact,delete) is compacted by the directory's cleaner
+// threads (log.cleaner.threads, CleanerConfig), in the shape of Kafka's LogCleaner (files
+// cleaner*.go). Each round a thread picks the log whose dirty ratio — bytes after the
+// cleaner-offset-checkpoint over the cleanable bytes — is highest and at or over
+// min.cleanable.dirty.ratio, or one whose dirty records passed max.compaction.lag.ms, or one
+// holding a tombstone past its delete horizon; with none it sleeps log.cleaner.backoff.ms.
+//
+//	log start                first dirty            end of cleanable            LEO
+//	| clean (compacted before) | dirty (mapped now)   | active segment, ≥ the last stable
+//	|                          |                      | offset (= HW until transactions),
+//	|<-------- recopied, group by group ------------->| or younger than min.compaction.lag.ms
+//
+// A clean maps each key's MD5 to its last offset over the dirty section (at most
+// log.cleaner.dedupe.buffer.size / 24 × 0.9 keys, as Kafka; when the map fills it stops at a
+// batch boundary and the clean covers only what was mapped), then recopies every cleanable
+// segment from the log start in groups of consecutive segments adding up to segment.bytes
+// (small segments merge). A record stays unless a later offset of its key is mapped, it has
+// no key, or it is a tombstone past its delete horizon. Offsets never change: a batch keeps
+// its base offset, last offset delta, partition leader epoch and producer fields, so gaps
+// appear between batches, never inside the offsets a batch spans. Batches are copied byte for
+// byte when nothing in them changes; otherwise re-encoded (segment.AppendBatch, the same
+// codec through internal/compress, decompression capped at 64 MiB: a batch over the cap is
+// kept whole) with a new CRC. A batch whose every record goes is dropped, except that it is
+// kept empty (no records, the same offsets) when it is its producer's last — so idempotent
+// sequences survive — or its group's last, so each cleaned segment still ends where the next
+// begins (KAFKA-17076: the log end offset, and recovery's gap check, survive). A tombstone
+// reached by a clean gets the KIP-534 delete horizon (attributes bit 6, base timestamp = now
+// + delete.retention.ms, record timestamp deltas rebased) and goes at the first clean after
+// it. Transaction markers are kept; aborted data batches are dropped whole (Log.isAborted,
+// answered by the transaction state when it exists); nothing at or past Log.lastStableOffset
+// is cleaned. The cleaner's reads and writes are throttled together to
+// log.cleaner.io.max.bytes.per.second. Produce into a compacted log refuses keyless records
+// (ErrInvalidRecord, INVALID_RECORD), decompressing within the same cap.
+//
+// The swap protocol (Kafka's), per group with first base B: the cleaned copy is written as
+// B.log.cleaned (with .index.cleaned, .timeindex.cleaned) and synced, without any log lock.
+// Then under Log.mu, after checking the group is still in the log unchanged (else the copy
+// is dropped): .cleaned renamed to .swap and the directory synced — the commit point —; the
+// group's files renamed to .deleted, .swap renamed to the log's names, the directory synced;
+// the copy-on-write segment list swapped. The old handles are dropped: their .deleted files
+// go when the last reader's reference does, so a fetch holding an old segment keeps reading
+// it (Read reloads the list when it meets a segment the cleaner replaced). On open, .cleaned
+// and .deleted files are removed, and a .swap log — complete, since it was synced before its
+// rename — replaces every segment whose base falls within its offsets, then takes its name
+// (its indexes are rebuilt). A crash at any write or sync of a clean leaves the old segments
+// or the new ones, never a mix (TestCleanCrashAtEveryOp).
+//
 // # Locks
 //
-// Lock order: Engine.mu → Log.mu → segHandle.mu → (index and committer internals). No lock is
-// held across an fsync of log data, network I/O or a caller's callback, with two documented
+// Lock order: Log.cleanMu → Engine.mu → Log.mu → segHandle.mu → (index and committer
+// internals). cleanMu serializes cleans of one log and is held across the whole clean; no
+// writer takes it. The cleaner takes Engine.mu only to choose a log and record progress, and
+// Log.mu only to snapshot the config and producers at the start and for the swap (renames and
+// two directory syncs, no data copied). No lock is
+// held across an fsync of log data, network I/O or a caller's callback, with three documented
 // exceptions that only happen on rare events: the leader-epoch checkpoint is written under
-// Log.mu when the epoch changes, and an idle segment is synced under its segHandle.mu before
-// it is closed. See LOCK_ORDER.md for the whole repository.
+// Log.mu when the epoch changes, an idle segment is synced under its segHandle.mu before
+// it is closed, and the cleaner's swap syncs the partition directory twice under Log.mu. See LOCK_ORDER.md for the whole repository.
 package engine

@@ -19,10 +19,7 @@ import (
 // index sanity check must pass, and the index entries must match the log. It runs when
 // LOGD_KAFKA_CLASSPATH points at Kafka's jars (`make dumplog-check` fetches them).
 func TestKafkaDumpLog(t *testing.T) {
-	cp := os.Getenv("LOGD_KAFKA_CLASSPATH")
-	if cp == "" {
-		t.Skip("LOGD_KAFKA_CLASSPATH not set: run `make dumplog-check`")
-	}
+	cp := kafkaClasspath(t)
 	dir := t.TempDir()
 	env := newTestEnv(t, vfs.Default, dir)
 	cfg := DefaultLogConfig
@@ -49,21 +46,7 @@ func TestKafkaDumpLog(t *testing.T) {
 	}
 	env.close()
 
-	pdir := filepath.Join(dir, tp0.dirName())
-	var files []string
-	for _, suffix := range []string{segment.LogSuffix, segment.IndexSuffix, segment.TimeIndexSuffix} {
-		m, _ := filepath.Glob(filepath.Join(pdir, "*"+suffix))
-		files = append(files, m...)
-	}
-	run := func(args ...string) string {
-		t.Helper()
-		cmd := exec.Command("java", append([]string{"-cp", cp, "org.apache.kafka.tools.DumpLogSegments"}, args...)...)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("kafka-dump-log %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	files, run := dumpLogTool(t, cp, dir)
 
 	out := run("--files", strings.Join(files, ","), "--deep-iteration")
 	batchLine := regexp.MustCompile(`baseOffset: (\d+) lastOffset: (\d+) count: (\d+) .*producerId: (-?\d+) producerEpoch: (-?\d+) .*isTransactional: false .*isvalid: true`)
@@ -103,9 +86,105 @@ func TestKafkaDumpLog(t *testing.T) {
 	t.Logf("kafka-dump-log read %d batches in %d segments; %d indexes passed", len(got), len(files)/3, len(files)-len(files)/3)
 }
 
+// kafkaClasspath returns LOGD_KAFKA_CLASSPATH, skipping the test without it.
+func kafkaClasspath(t *testing.T) string {
+	cp := os.Getenv("LOGD_KAFKA_CLASSPATH")
+	if cp == "" {
+		t.Skip("LOGD_KAFKA_CLASSPATH not set: run `make dumplog-check`")
+	}
+	return cp
+}
+
+// dumpLogTool lists tp0's segment files in the log directory dir (logs, then indexes, then
+// time indexes) and returns a runner of Kafka's DumpLogSegments with the classpath cp.
+func dumpLogTool(t *testing.T, cp, dir string) ([]string, func(args ...string) string) {
+	pdir := filepath.Join(dir, tp0.dirName())
+	var files []string
+	for _, suffix := range []string{segment.LogSuffix, segment.IndexSuffix, segment.TimeIndexSuffix} {
+		m, _ := filepath.Glob(filepath.Join(pdir, "*"+suffix))
+		files = append(files, m...)
+	}
+	return files, func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("java", append([]string{"-cp", cp, "org.apache.kafka.tools.DumpLogSegments"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kafka-dump-log %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+}
+
 func tail(s string) string {
 	if len(s) > 4000 {
 		return "…" + s[len(s)-4000:]
 	}
 	return s
+}
+
+// TestKafkaDumpLogCleaned has kafka-dump-log read a compacted log after the cleaner rewrote
+// it: re-encoded batches (all five codecs, tombstones with their KIP-534 delete horizon),
+// emptied batches, merged segments and rebuilt indexes must all be valid to Kafka, at the
+// offsets logd lists.
+func TestKafkaDumpLogCleaned(t *testing.T) {
+	cp := kafkaClasspath(t)
+	dir := t.TempDir()
+	env := newTestEnv(t, vfs.Default, dir)
+	l := env.log(tp0, compactConfig(4096))
+	seq := int32(0)
+	for i := 0; i < 400; i++ {
+		if i == 300 {
+			// A first clean; the second, below, merges the segments it shrank.
+			if _, err := env.e.Clean(tp0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs := []kv{{key: "k" + strconv.Itoa(i%23), value: []byte(strings.Repeat("v", 20+i%50))}, {key: "k" + strconv.Itoa(i%31), value: []byte("x")}}
+		if i%9 == 0 {
+			recs[1].value = nil
+		}
+		var p producerOpts
+		if i%4 == 0 {
+			p = producerOpts{id: 77, seq: seq}
+			seq += 2
+		}
+		if _, err := l.Append(keyedBatch(cleanCodecs[i%len(cleanCodecs)], 1_700_000_000_000+int64(i), p, recs...), AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := env.e.Clean(tp0)
+	if err != nil || st.SegmentsOut >= st.SegmentsIn || st.BatchesEmpied == 0 {
+		t.Fatalf("clean: %+v %v", st, err)
+	}
+	_, hs := readRecords(t, l)
+	env.close()
+
+	files, run := dumpLogTool(t, cp, dir)
+	out := run("--files", strings.Join(files, ","), "--deep-iteration")
+	batchLine := regexp.MustCompile(`baseOffset: (\d+) lastOffset: (\d+) count: (\d+) .*isvalid: true`)
+	got := batchLine.FindAllStringSubmatch(out, -1)
+	if len(got) != len(hs) {
+		t.Fatalf("kafka-dump-log listed %d valid batches, logd reads %d\n%s", len(got), len(hs), tail(out))
+	}
+	for i, m := range got {
+		base, _ := strconv.ParseInt(m[1], 10, 64)
+		last, _ := strconv.ParseInt(m[2], 10, 64)
+		count, _ := strconv.Atoi(m[3])
+		if base != hs[i].BaseOffset || last != hs[i].LastOffset() || count != int(hs[i].RecordCount) {
+			t.Fatalf("batch %d: kafka-dump-log says %d-%d count %d, logd wrote %d-%d count %d", i, base, last, count, hs[i].BaseOffset, hs[i].LastOffset(), hs[i].RecordCount)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		for _, bad := range []string{"Mismatches", "mismatch", "isvalid: false", "Exception", "corrupt"} {
+			if strings.Contains(line, bad) {
+				t.Fatalf("kafka-dump-log reported %q on the cleaned log: %s", bad, line)
+			}
+		}
+	}
+	out = run("--files", strings.Join(files, ","), "--index-sanity-check")
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "index") && !strings.HasPrefix(line, "Dumping") && !strings.Contains(line, "passed sanity check") && !strings.Contains(line, "is empty") {
+			t.Fatalf("index sanity check: %s\n%s", line, tail(out))
+		}
+	}
+	t.Logf("kafka-dump-log read %d cleaned batches (%d segments in, %d out, %d emptied) in %d segments", len(got), st.SegmentsIn, st.SegmentsOut, st.BatchesEmpied, len(files)/3)
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/snappy"
 	"github.com/klauspost/compress/zstd"
@@ -53,14 +54,14 @@ func Decompress(codec int, src []byte, limit int) ([]byte, error) {
 	case LZ4:
 		return readLimited(lz4.NewReader(bytes.NewReader(src)), limit)
 	case Zstd:
-		d, err := zstd.NewReader(bytes.NewReader(src), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1))
+		pool, d, err := zstdDecoder(limit)
 		if err != nil {
 			return nil, err
 		}
-		defer d.Close()
-		out, err := readLimited(d, limit)
-		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
-			err = ErrTooLarge // a frame claiming more memory than the limit
+		defer pool.Put(d)
+		out, err := d.DecodeAll(src, nil)
+		if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) || len(out) > limit {
+			return nil, ErrTooLarge // a frame claiming or holding more than the limit
 		}
 		return out, err
 	}
@@ -158,18 +159,41 @@ func Compress(codec int, src []byte) ([]byte, error) {
 			return nil, err
 		}
 	case Zstd:
-		// One single-segment frame: its window is the content size, so a reader's memory
-		// limit (Decompress) judges it by what it really holds.
-		w, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(true))
-		if err != nil {
-			return nil, err
+		zstdOnce.Do(func() {
+			zstdEncoder, zstdErr = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithSingleSegment(true))
+		})
+		if zstdErr != nil {
+			return nil, zstdErr
 		}
-		defer w.Close()
-		return w.EncodeAll(src, nil), nil
+		return zstdEncoder.EncodeAll(src, nil), nil
 	default:
 		return nil, fmt.Errorf("unknown compression codec %d", codec)
 	}
 	return b.Bytes(), nil
+}
+
+// zstdEncoder is shared: building one costs megabytes of tables, and EncodeAll is safe for
+// concurrent use. Its frames are single-segment (the window is the content size), so a
+// reader's memory limit (Decompress) judges them by what they really hold.
+var (
+	zstdOnce    sync.Once
+	zstdEncoder *zstd.Encoder
+	zstdErr     error
+)
+
+// zstdDecoders pools decoders per limit (callers use one or two limits): building a decoder
+// costs megabytes, and the cleaner decompresses batch after batch. Each decoder refuses
+// frames that decode to more than limit+1 bytes (WithDecoderMaxMemory covers DecodeAll).
+var zstdDecoders sync.Map // limit -> *sync.Pool of *zstd.Decoder
+
+func zstdDecoder(limit int) (*sync.Pool, *zstd.Decoder, error) {
+	v, _ := zstdDecoders.LoadOrStore(limit, &sync.Pool{})
+	p := v.(*sync.Pool)
+	if d, ok := p.Get().(*zstd.Decoder); ok {
+		return p, d, nil
+	}
+	d, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(uint64(limit)+1))
+	return p, d, err
 }
 
 // xerialBlockSize is the uncompressed size of one xerial snappy block (the Java client's).
