@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/logd/logd/internal/vfs"
 )
@@ -215,4 +216,75 @@ func TestCleanCrashAtEveryOp(t *testing.T) {
 		}
 		renv.close()
 	}
+}
+
+// TestCleanWhileReading holds a fetch's Region on a segment the cleaner then replaces: the
+// Region keeps reading the old bytes, the replaced files go only when it is released, and
+// appends made while a throttled clean copies are not held up by it (the copy takes no log
+// lock).
+func TestCleanWhileReading(t *testing.T) {
+	fs := vfs.NewMemFS()
+	env, l := crashTestLog(t, fs)
+	r, err := l.Read(l.LogStartOffset(), 1<<20, l.HighWatermark())
+	if err != nil || r.Len == 0 {
+		t.Fatalf("read: %v %+v", err, r)
+	}
+	old := make([]byte, r.Len)
+	r.File.ReadAt(old, r.Pos)
+
+	env.e.cleaner.throttle = newThrottler(8 << 10) // 8 KiB/s: the clean takes a second or so
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := env.e.Clean(tp0)
+		done <- err
+	}()
+	var slowest time.Duration
+	for i := 0; ; i++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t0 := time.Now()
+			if _, err := l.Append(keyedBatch(0, env.clock.Now().UnixMilli(), producerOpts{}, kv{key: "hot", value: []byte("x")}), AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			slowest = max(slowest, time.Since(t0))
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		break
+	}
+	took := time.Since(start)
+	if took < 500*time.Millisecond {
+		t.Fatalf("a clean throttled to 8 KiB/s took %v", took)
+	}
+	if slowest > took/4 {
+		t.Fatalf("an append waited %v during a clean of %v", slowest, took)
+	}
+	again := make([]byte, r.Len)
+	if _, err := r.File.ReadAt(again, r.Pos); err != nil || string(again) != string(old) {
+		t.Fatalf("the held region changed under the reader: %v", err)
+	}
+	names, _ := fs.ReadDir("/data/" + tp0.dirName())
+	deleted := 0
+	for _, n := range names {
+		if strings.HasSuffix(n, deletedSuffix) {
+			deleted++
+		}
+	}
+	if deleted == 0 {
+		t.Fatal("the replaced segment's files went while a reader held them")
+	}
+	r.Release()
+	names, _ = fs.ReadDir("/data/" + tp0.dirName())
+	for _, n := range names {
+		if strings.HasSuffix(n, deletedSuffix) {
+			t.Fatalf("%s left after the last reader released it", n)
+		}
+	}
+	t.Logf("clean took %v; slowest append meanwhile %v", took, slowest)
+	env.close()
 }
