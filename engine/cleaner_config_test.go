@@ -58,3 +58,39 @@ func TestCleanupPolicyConfig(t *testing.T) {
 		env.close()
 	}
 }
+
+// TestCleanedLogReplicates copies a cleaned leader log into a follower's as replication does
+// (KeepOffsets appends of what the leader's Read returns): offset gaps and emptied batches are
+// accepted, and the follower ends at the leader's end offset with the same records.
+func TestCleanedLogReplicates(t *testing.T) {
+	env, leader := crashTestLog(t, vfs.NewMemFS())
+	if _, err := env.e.Clean(tp0); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := readRecords(t, leader)
+	follower := env.log(TopicPartition{Topic: "follower", Partition: 0}, compactConfig(600))
+	for next := leader.LogStartOffset(); next < leader.LogEndOffset(); {
+		r, err := leader.Read(next, 1000, leader.LogEndOffset())
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, r.Len)
+		r.File.ReadAt(buf, r.Pos)
+		r.Release()
+		res, err := follower.Append(buf, AppendOptions{KeepOffsets: true, SkipProducerChecks: true})
+		if err != nil {
+			t.Fatalf("replica append at %d: %v", next, err)
+		}
+		next = res.LastOffset + 1
+	}
+	got, _ := readRecords(t, follower)
+	if follower.LogEndOffset() != leader.LogEndOffset() || len(got) != len(want) {
+		t.Fatalf("follower ends at %d with %d records, leader at %d with %d", follower.LogEndOffset(), len(got), leader.LogEndOffset(), len(want))
+	}
+	for i := range got {
+		if got[i].offset != want[i].offset || got[i].key != want[i].key || string(got[i].value) != string(want[i].value) {
+			t.Fatalf("record %d: follower %+v, leader %+v", i, got[i], want[i])
+		}
+	}
+	env.close()
+}
