@@ -31,6 +31,7 @@ type serveSettings struct {
 	NumPartitions    int32
 	FsyncAcksAll     bool
 	LogDefaults      engine.LogConfig
+	Cleaner          engine.CleanerConfig // log.cleaner.*
 
 	// The metadata quorum: none of them set is a quorum of this node alone.
 	ControllerListen         string // "": the voter list's address of this node, or none for one voter
@@ -45,7 +46,7 @@ func defaultServeSettings() serveSettings {
 	return serveSettings{
 		DataDir: "data", Listen: "127.0.0.1:9092", NodeID: 1,
 		AutoCreateTopics: d.AutoCreateTopics, NumPartitions: d.NumPartitions,
-		FsyncAcksAll: d.FsyncAcksAll, LogDefaults: d.LogDefaults,
+		FsyncAcksAll: d.FsyncAcksAll, LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig,
 	}
 }
 
@@ -215,6 +216,60 @@ var configKeys = []configKey{
 			s.LogDefaults.FlushMs = scaleDuration(n, time.Millisecond)
 		}
 		return err
+	}},
+	// Compaction: the topic defaults, then the cleaner threads' settings.
+	{name: "log.cleanup.policy", apply: func(s *serveSettings, v string) (err error) {
+		s.LogDefaults.CleanupPolicy, err = engine.ParseCleanupPolicy(v)
+		return err
+	}},
+	{name: "log.cleaner.min.cleanable.ratio", apply: func(s *serveSettings, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1 {
+			return fmt.Errorf("%q is not a ratio between 0 and 1", v)
+		}
+		s.LogDefaults.MinCleanableDirtyRatio = f
+		return nil
+	}},
+	{name: "log.cleaner.min.compaction.lag.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt64)
+		s.LogDefaults.MinCompactionLag = scaleDuration(n, time.Millisecond)
+		return err
+	}},
+	{name: "log.cleaner.max.compaction.lag.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt64)
+		s.LogDefaults.MaxCompactionLag = scaleDuration(n, time.Millisecond)
+		return err
+	}},
+	{name: "log.cleaner.delete.retention.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt64)
+		s.LogDefaults.DeleteRetention = scaleDuration(n, time.Millisecond)
+		return err
+	}},
+	{name: "log.cleaner.enable", apply: func(s *serveSettings, v string) (err error) {
+		s.Cleaner.Enable, err = parseBool(v)
+		return err
+	}},
+	{name: "log.cleaner.threads", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, 64)
+		s.Cleaner.Threads = int(n)
+		return err
+	}},
+	{name: "log.cleaner.dedupe.buffer.size", apply: func(s *serveSettings, v string) (err error) {
+		s.Cleaner.DedupeBufferSize, err = parseWhole(v, 1<<10, math.MaxInt64)
+		return err
+	}},
+	{name: "log.cleaner.backoff.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt64)
+		s.Cleaner.Backoff = scaleDuration(n, time.Millisecond)
+		return err
+	}},
+	{name: "log.cleaner.io.max.bytes.per.second", apply: func(s *serveSettings, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("%q is not a non-negative rate", v)
+		}
+		s.Cleaner.IOMaxBytesPerSecond = f
+		return nil
 	}},
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/engine"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -56,6 +57,16 @@ message.max.bytes: 2000000
 log.index.interval.bytes: 1024
 log.flush.interval.messages: 100
 log.flush.interval.ms: 250
+log.cleanup.policy: compact,delete
+log.cleaner.min.cleanable.ratio: 0.25
+log.cleaner.min.compaction.lag.ms: 1000
+log.cleaner.max.compaction.lag.ms: 60000
+log.cleaner.delete.retention.ms: 5000
+log.cleaner.enable: false
+log.cleaner.threads: 2
+log.cleaner.dedupe.buffer.size: 1048576
+log.cleaner.backoff.ms: 100
+log.cleaner.io.max.bytes.per.second: 1e6
 logd.http: 127.0.0.1:9644
 logd.fsync.acks.all: "false"
 `)
@@ -69,6 +80,9 @@ logd.fsync.acks.all: "false"
 	l := &want.LogDefaults
 	l.RetentionMs, l.RetentionBytes, l.SegmentBytes, l.SegmentMs = time.Minute, 1<<20, 65536, 2*time.Hour
 	l.MaxMessageBytes, l.IndexIntervalBytes, l.FlushMessages, l.FlushMs = 2000000, 1024, 100, 250*time.Millisecond
+	l.CleanupPolicy, l.MinCleanableDirtyRatio = engine.CleanupCompact|engine.CleanupDelete, 0.25
+	l.MinCompactionLag, l.MaxCompactionLag, l.DeleteRetention = time.Second, time.Minute, 5*time.Second
+	want.Cleaner = engine.CleanerConfig{Enable: false, Threads: 2, DedupeBufferSize: 1 << 20, Backoff: 100 * time.Millisecond, IOMaxBytesPerSecond: 1e6}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("got  %+v\nwant %+v", s, want)
 	}

@@ -40,7 +40,10 @@ func serveCommand() *cobra.Command {
 			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
 			"advertised.listeners, auto.create.topics.enable, num.partitions, log.retention.ms|hours,\n" +
 			"log.retention.bytes, log.segment.bytes, log.roll.ms|hours, message.max.bytes,\n" +
-			"log.index.interval.bytes, log.flush.interval.messages, log.flush.interval.ms) and logd's own\n" +
+			"log.index.interval.bytes, log.flush.interval.messages, log.flush.interval.ms,\n" +
+			"log.cleanup.policy, log.cleaner.* (enable, threads, dedupe.buffer.size, backoff.ms,\n" +
+			"io.max.bytes.per.second, min.cleanable.ratio, min|max.compaction.lag.ms,\n" +
+			"delete.retention.ms)) and logd's own\n" +
 			"logd.http and logd.fsync.acks.all. LOGD_* environment variables (LOGD_LOG_DIRS, LOGD_NODE_ID,\n" +
 			"LOGD_HTTP, ...) override the file; flags override both. LOGD_CONFIG names the file if\n" +
 			"--config is not given.\n\n" +
@@ -131,6 +134,7 @@ func serve(st serveSettings) error {
 	cfg.AdvertisedHost, cfg.AdvertisedPort = host, int32(port)
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
 	cfg.LogDefaults = st.LogDefaults
+	cfg.Cleaner = &st.Cleaner
 	var m *metrics.Metrics
 	if httpAddr != "" {
 		m = metrics.New()
