@@ -86,19 +86,21 @@ func (e *Engine) cleanDirtiest(offsets *offsetMap) (bool, error) {
 	now := e.cfg.Now()
 	var best *Log
 	bestRatio := -1.0
-	e.mu.Lock()
-	for tp, l := range e.logs {
-		if e.cleaner.inProgress[tp] {
-			continue
-		}
+	// Measured without Engine.mu: measuring may open segments (their timestamps).
+	for _, l := range e.openLogs() {
 		l.mu.Lock()
 		cfg := l.cfg
 		l.mu.Unlock()
 		if !cfg.compacts() {
 			continue
 		}
-		firstDirty := max(e.cleaner.cleanedTo[tp], l.LogStartOffset())
-		_, clean, dirty, overdue := l.cleanable(&cfg, firstDirty, now)
+		e.mu.Lock()
+		busy, firstDirty := e.cleaner.inProgress[l.tp], e.cleaner.cleanedTo[l.tp]
+		e.mu.Unlock()
+		if busy {
+			continue
+		}
+		_, clean, dirty, overdue := l.cleanable(&cfg, max(firstDirty, l.LogStartOffset()), now)
 		if l.tombstonesDue(now) {
 			overdue = true // expired tombstones to remove, dirty or not
 		} else if dirty == 0 {
@@ -113,8 +115,12 @@ func (e *Engine) cleanDirtiest(offsets *offsetMap) (bool, error) {
 		}
 	}
 	if best == nil {
-		e.mu.Unlock()
 		return false, nil
+	}
+	e.mu.Lock()
+	if e.cleaner.inProgress[best.tp] {
+		e.mu.Unlock()
+		return false, nil // another thread took it meanwhile
 	}
 	e.cleaner.inProgress[best.tp] = true
 	e.mu.Unlock()

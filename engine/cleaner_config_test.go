@@ -94,3 +94,58 @@ func TestCleanedLogReplicates(t *testing.T) {
 	}
 	env.close()
 }
+
+// TestCleanDirtiest: cleaner rounds pick compacted logs at or over min.cleanable.dirty.ratio
+// (a log never cleaned is all dirty: ratio 1), never a delete log, and stop once every log is
+// under its ratio; where each clean ended goes to the cleaner-offset-checkpoint.
+func TestCleanDirtiest(t *testing.T) {
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	strict := compactConfig(300)
+	strict.MinCleanableDirtyRatio = 0.9
+	deleting := compactConfig(300)
+	deleting.CleanupPolicy = CleanupDelete
+	logs := map[string]*Log{
+		"a":        env.log(TopicPartition{Topic: "a"}, compactConfig(300)),
+		"strict":   env.log(TopicPartition{Topic: "strict"}, strict),
+		"deleting": env.log(TopicPartition{Topic: "deleting"}, deleting),
+	}
+	appendN := func(l *Log, n int) {
+		for i := 0; i < n; i++ {
+			if _, err := l.Append(keyedBatch(0, 1, producerOpts{}, kv{key: "k" + strings.Repeat("x", i%3), value: []byte(strings.Repeat("v", 50))}), AppendOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, l := range logs {
+		appendN(l, 20)
+	}
+	deletingSize := logs["deleting"].Size()
+	rounds := 0
+	for ; rounds < 5; rounds++ {
+		cleaned, err := env.e.CleanDirtiest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cleaned {
+			break
+		}
+	}
+	if rounds != 2 || logs["deleting"].Size() != deletingSize {
+		t.Fatalf("%d rounds cleaned (want the two compacted logs), delete log %d bytes (was %d)", rounds, logs["deleting"].Size(), deletingSize)
+	}
+	// A little new data: "a" (ratio 0) is dirty enough again, "strict" (0.9) is not.
+	appendN(logs["a"], 3)
+	appendN(logs["strict"], 3)
+	if cleaned, err := env.e.CleanDirtiest(); !cleaned || err != nil {
+		t.Fatalf("a's new dirt: %v %v", cleaned, err)
+	}
+	if cleaned, err := env.e.CleanDirtiest(); cleaned || err != nil {
+		t.Fatalf("strict cleaned under its ratio: %v %v", cleaned, err)
+	}
+	ckpt, err := readOffsetCheckpoint(fs, "/data", cleanerOffsetFile)
+	if err != nil || len(ckpt) != 2 || ckpt[TopicPartition{Topic: "a"}] == 0 {
+		t.Fatalf("cleaner-offset-checkpoint %v %v", ckpt, err)
+	}
+	env.close()
+}
