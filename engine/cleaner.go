@@ -100,7 +100,7 @@ func (e *Engine) cleanDirtiest(offsets *offsetMap) (bool, error) {
 		if busy {
 			continue
 		}
-		_, clean, dirty, overdue := l.cleanable(&cfg, max(firstDirty, l.LogStartOffset()), now)
+		_, _, clean, dirty, overdue := l.cleanable(&cfg, max(firstDirty, l.LogStartOffset()), now)
 		if l.tombstonesDue(now) {
 			overdue = true // expired tombstones to remove, dirty or not
 		} else if dirty == 0 {

@@ -82,8 +82,8 @@ type cleanParams struct {
 // cleanable lists the segments a clean may rewrite: the leading non-active segments that lie
 // wholly below the last stable offset and are older than min.compaction.lag.ms. It returns
 // them with the bytes before and after firstDirty, and whether max.compaction.lag.ms forces
-// a clean.
-func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs []*segHandle, cleanBytes, dirtyBytes int64, overdue bool) {
+// a clean; end is the base of the first segment not cleanable.
+func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs []*segHandle, end, cleanBytes, dirtyBytes int64, overdue bool) {
 	all := l.segments()
 	limit := l.lastStableOffset()
 	minLagCutoff := now.Add(-cfg.MinCompactionLag).UnixMilli()
@@ -101,7 +101,7 @@ func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs [
 			}
 		}
 	}
-	segs = all[:k]
+	segs, end = all[:k], all[k].base
 	for i, h := range segs {
 		end := all[i+1].base
 		switch {
@@ -120,7 +120,7 @@ func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs [
 			}
 		}
 	}
-	return segs, cleanBytes, dirtyBytes, overdue
+	return segs, end, cleanBytes, dirtyBytes, overdue
 }
 
 // lastStableOffset is the offset below which no transaction is open: the cleaner never cleans
@@ -154,7 +154,7 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 		firstDirty = l.LogStartOffset() // the log was truncated or restarted below the checkpoint
 	}
 	st := CleanStats{FirstDirty: firstDirty, EndOffset: firstDirty}
-	segs, _, dirty, _ := l.cleanable(&cfg, firstDirty, p.now)
+	segs, end, _, dirty, _ := l.cleanable(&cfg, firstDirty, p.now)
 	if len(segs) == 0 || (dirty == 0 && !p.force && !l.tombstonesDue(p.now)) {
 		return st, nil
 	}
@@ -178,9 +178,6 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 	for i, h := range segs {
 		sizes[i] = h.size()
 	}
-	next := l.segments()
-	end := next[len(segs)].base // the first offset past the cleanable segments
-
 	endOffset, err := l.buildOffsetMap(segs, firstDirty, end, p, &st)
 	if err != nil {
 		return st, err
