@@ -230,7 +230,7 @@ func (f *parkedFetch) poke() {
 			}
 		case fetchParked:
 			if f.state.CompareAndSwap(st, fetchReading) {
-				f.b.wakeups.submit(f.resume)
+				f.b.wakeups.Submit(f.resume)
 				return
 			}
 		default:

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/runq"
 	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/metrics"
@@ -134,8 +136,13 @@ type Broker struct {
 	// Lock order: admin, then openMu, then mu.
 	openMu sync.Mutex
 
-	parked  atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
-	wakeups completer    // runs woken parked requests' answers (deferred.go)
+	parked atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
+	// wakeups runs what must not run where its event came from: a woken parked fetch's
+	// re-read and response building (an appender should go back to its produce, a timer
+	// goroutine must not build responses), a leadership queue's drain, a group answer given
+	// under the group's lock. GOMAXPROCS goroutines at most, started on demand; bounded by
+	// MaxParkedFetches plus the server's in-flight requests (each is queued at most once).
+	wakeups *runq.Pool[func()]
 	// groupParked are the JoinGroup/SyncGroup requests parked on the coordinator (deferred.go).
 	groupParked parkedSet
 
@@ -217,6 +224,7 @@ func New(cfg Config) (*Broker, error) {
 		cfg.ReplicaFetchBackoff = 100 * time.Millisecond
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
+		wakeups: runq.New(max(runtime.GOMAXPROCS(0), 2), func(fn func()) { fn() }, nil),
 		closing: make(chan struct{}), groupsKick: make(chan struct{}, 1)}
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)

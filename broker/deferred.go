@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,60 +65,6 @@ func (b *Broker) observe(c *call, resp *server.Response) {
 	b.metrics.ObserveRequest(c.req.APIKey, t)
 }
 
-// completer runs completions that must not run where the event came from: a parked fetch's
-// re-read and response building, woken from an appender (which should go back to its
-// produce) or a timer. It is a small bounded pool: goroutines start on demand up to max and
-// exit when the queue is empty. The queue needs no cap of its own: an entry is one parked
-// request being answered, each queued at most once at a time, so it is bounded by
-// MaxParkedFetches plus the server's in-flight requests.
-type completer struct {
-	mu      sync.Mutex
-	queue   []func() // guarded by mu; FIFO from qhead
-	qhead   int      // guarded by mu
-	running int      // guarded by mu
-	max     int      // set at first use; guarded by mu
-}
-
-// submit queues fn. It never blocks and takes only c.mu (a leaf lock).
-func (c *completer) submit(fn func()) {
-	c.mu.Lock()
-	if c.max == 0 {
-		c.max = max(runtime.GOMAXPROCS(0), 2)
-	}
-	if c.qhead > 64 && c.qhead > len(c.queue)/2 {
-		n := copy(c.queue, c.queue[c.qhead:])
-		clear(c.queue[n:])
-		c.queue = c.queue[:n]
-		c.qhead = 0
-	}
-	c.queue = append(c.queue, fn)
-	start := c.running < c.max
-	if start {
-		c.running++
-	}
-	c.mu.Unlock()
-	if start {
-		go c.work()
-	}
-}
-
-func (c *completer) work() {
-	for {
-		c.mu.Lock()
-		if c.qhead == len(c.queue) {
-			c.running--
-			c.queue, c.qhead = c.queue[:0], 0
-			c.mu.Unlock()
-			return
-		}
-		fn := c.queue[c.qhead]
-		c.queue[c.qhead] = nil
-		c.qhead++
-		c.mu.Unlock()
-		fn()
-	}
-}
-
 // parkDurable parks c until the journal write d is durable (or failed); respond builds the
 // answer from d's error, on whichever goroutine d reports on (a log directory's flusher, a
 // high watermark move, or the handler's own if d is already decided). respond must not block.
@@ -141,7 +86,7 @@ func parkGroup[T any](b *Broker, c *call, register func(reply func(T)), answer f
 	pc.shutdown = func() {
 		var zero T
 		if pc.answered.CompareAndSwap(false, true) {
-			b.wakeups.submit(func() { answer(zero, false) })
+			b.wakeups.Submit(func() { answer(zero, false) })
 		}
 	}
 	b.groupParked.add(pc, b.closing)
@@ -160,7 +105,7 @@ func parkGroup[T any](b *Broker, c *call, register func(reply func(T)), answer f
 			return
 		}
 		mu.Unlock()
-		b.wakeups.submit(func() { answer(res, true) })
+		b.wakeups.Submit(func() { answer(res, true) })
 	})
 	mu.Lock()
 	registering = false

@@ -107,7 +107,7 @@ func (q *leadershipQueue) poll() {
 	b := q.b
 	q.mu.Unlock()
 	if len(ready) > 0 {
-		b.wakeups.submit(func() { q.drain(ready) })
+		b.wakeups.Submit(func() { q.drain(ready) })
 	}
 }
 

@@ -58,7 +58,7 @@ func (w *appendWaiters) wake() {
 		b = f.b
 		break
 	}
-	b.wakeups.submit(func() {
+	b.wakeups.Submit(func() {
 		for f := range set {
 			f.poke()
 		}

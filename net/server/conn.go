@@ -190,7 +190,7 @@ func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 
 	c.s.st.inflight.Add(1)
 	c.s.st.requests.Add(1)
-	c.s.pool.submit(sl)
+	c.s.pool.Submit(sl)
 	if atCap {
 		c.pause()
 	}

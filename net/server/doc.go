@@ -174,8 +174,8 @@
 //   - Event-loop owned, no lock: framer, pending, paused, gone.
 //   - Writer owned: writerState, batch; one writer per connection at a time
 //     (conn.writing).
-//   - workerPool.mu guards its queue. No lock order exists between conn.mu
-//     and workerPool.mu: neither is taken while holding the other.
+//   - The worker pool (internal/runq) has its own leaf lock; Submit is
+//     called holding no conn.mu, and handlers run holding no pool lock.
 //   - conn.mu also guards a slot's handled, answered and early (the handoff
 //     between a deferred request's worker and its Complete, see above).
 //   - Slot fields other than seq/state belong to whoever moved the slot into

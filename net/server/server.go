@@ -13,6 +13,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
+
+	"github.com/logd/logd/internal/runq"
 )
 
 // Handler answers requests. Handle runs on a worker goroutine, never on an
@@ -264,8 +266,8 @@ type Server struct {
 	nextID  atomic.Uint64
 	closing atomic.Bool
 
-	pool workerPool
-	wg   sync.WaitGroup // worker and writer goroutines
+	pool *runq.Pool[*slot] // the handler workers
+	wg   sync.WaitGroup    // worker and writer goroutines
 
 	mu      sync.Mutex // guards started, eng, addr
 	started bool
@@ -278,8 +280,7 @@ type Server struct {
 func New(cfg Config, h Handler) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, h: h}
-	s.pool = workerPool{max: cfg.Workers, wg: &s.wg, run: s.runSlot}
-	s.pool.workFn = s.pool.work
+	s.pool = runq.New(cfg.Workers, s.runSlot, &s.wg)
 	return s
 }
 
