@@ -15,7 +15,7 @@ import (
 // partition count, replication factor and configs; v7+ with its id. Each topic succeeds or
 // fails on its own; ValidateOnly runs every check and creates nothing.
 func init() {
-	register(api{key: int16(kmsg.CreateTopics), min: 2, max: 7, handle: handleCreateTopics})
+	register(api{key: int16(kmsg.CreateTopics), min: 2, max: 7, handle: handleCreateTopics, catalog: catalogTopic})
 }
 
 func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {

@@ -12,7 +12,7 @@ import (
 // on, then each partition's log and directory. Fetches parked on a deleted partition end at
 // their MaxWait.
 func init() {
-	register(api{key: int16(kmsg.DeleteTopics), min: 1, max: 6, handle: handleDeleteTopics})
+	register(api{key: int16(kmsg.DeleteTopics), min: 1, max: 6, handle: handleDeleteTopics, catalog: catalogTopic})
 }
 
 func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {

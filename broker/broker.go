@@ -136,6 +136,9 @@ type Broker struct {
 
 	parked  atomic.Int64 // fetches waiting for data, capped by MaxParkedFetches
 	wakeups completer    // runs woken parked requests' answers (deferred.go)
+	// The catalog requests (api.catalog) run off the network workers (deferred.go): topic
+	// changes one at a time in arrival order, controller calls catalogWorkers at a time.
+	topicChanges, controllerCalls completer
 	// groupParked are the JoinGroup/SyncGroup requests parked on the coordinator (deferred.go).
 	groupParked parkedSet
 
@@ -217,7 +220,8 @@ func New(cfg Config) (*Broker, error) {
 		cfg.ReplicaFetchBackoff = 100 * time.Millisecond
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
-		closing: make(chan struct{}), groupsKick: make(chan struct{}, 1)}
+		closing: make(chan struct{}), groupsKick: make(chan struct{}, 1),
+		topicChanges: completer{max: 1}, controllerCalls: completer{max: catalogWorkers}}
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)
@@ -584,8 +588,10 @@ func (b *Broker) handle(c *call) *server.Response {
 		b.log.Debug("closing connection: unsupported API version", "api_key", req.APIKey, "version", req.APIVersion, "client", string(req.ClientID))
 		return server.CloseConnection
 	}
-	if req.APIKey != int16(kmsg.Produce) {
-		req.EndTurn() // only appends need the connection's order (00_produce.go)
+	if req.APIKey != int16(kmsg.Produce) && a.catalog == notCatalog {
+		// Only appends need the connection's order (00_produce.go); catalog requests are
+		// queued in it (queueCatalog) and end their turn on returning.
+		req.EndTurn()
 	}
 	kreq := kmsg.RequestForKey(req.APIKey)
 	kreq.SetVersion(req.APIVersion)
@@ -596,6 +602,11 @@ func (b *Broker) handle(c *call) *server.Response {
 	c.kreq = kreq
 	if a.raw != nil {
 		return a.raw(b, c)
+	}
+	if a.catalog != notCatalog {
+		req.WaitTurn()
+		b.queueCatalog(a, c)
+		return nil
 	}
 	kresp, err := a.handle(b, c)
 	if err == errDeferred {
@@ -657,6 +668,9 @@ type api struct {
 	handle func(b *Broker, c *call) (kmsg.Response, error)
 	// raw, if set, builds the whole response itself (zero-copy Fetch).
 	raw func(b *Broker, c *call) *server.Response
+	// catalog handlers wait for the controller and for the metadata to reach this broker
+	// (seconds at worst): handle parks the request and runs the handler on the queue named.
+	catalog catalogQueue
 	// internal APIs are the cluster's own (broker to controller): served, not advertised in
 	// ApiVersions, as Kafka serves them on the controller listener only.
 	internal bool

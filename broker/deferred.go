@@ -71,13 +71,14 @@ func (b *Broker) observe(c *call, resp *server.Response) {
 // produce) or a timer. It is a small bounded pool: goroutines start on demand up to max and
 // exit when the queue is empty. The queue needs no cap of its own: an entry is one parked
 // request being answered, each queued at most once at a time, so it is bounded by
-// MaxParkedFetches plus the server's in-flight requests.
+// MaxParkedFetches plus the server's in-flight requests. b.topicChanges and
+// b.controllerCalls are two more, running catalog requests (queueCatalog).
 type completer struct {
 	mu      sync.Mutex
 	queue   []func() // guarded by mu; FIFO from qhead
 	qhead   int      // guarded by mu
 	running int      // guarded by mu
-	max     int      // set at first use; guarded by mu
+	max     int      // guarded by mu; if zero at first use, max(GOMAXPROCS, 2)
 }
 
 // submit queues fn. It never blocks and takes only c.mu (a leaf lock).
@@ -218,5 +219,58 @@ func (s *parkedSet) shutdown() {
 	s.mu.Unlock()
 	for pc := range calls {
 		pc.shutdown()
+	}
+}
+
+// Catalog requests wait for the controller and then for the change to reach this broker's
+// view and logs (cluster.Node's waitView and waitReconciled: a few milliseconds usually, up
+// to seconds while brokers lag), and InitProducerId may wait for a producer id block from the
+// controller. Those waits stay blocking calls into the cluster, but they run on two small
+// queues of the broker's own instead of a network worker, the request parked meanwhile: a
+// flood of them queues there and takes none of the workers that Produce, Fetch and Metadata
+// need. Turning the cluster's waits into callbacks would need every change path in cluster/
+// (local proposal, forwarding to the controller, the controller's wait for the brokers)
+// rewritten as continuations; the queues bound the same thing with one change here.
+
+// catalogQueue names where a catalog request's handler runs.
+type catalogQueue uint8
+
+const (
+	// notCatalog handlers run on the network worker.
+	notCatalog catalogQueue = iota
+	// catalogTopic handlers (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+	// IncrementalAlterConfigs) run on b.topicChanges, one at a time in arrival order: they
+	// serialize on b.admin anyway, and arrival order keeps a connection's pipelined changes
+	// (a create, then a delete of the same topic) in its order, as Kafka does.
+	catalogTopic
+	// catalogController handlers (ElectLeaders, AlterPartitionReassignments, InitProducerId)
+	// run on b.controllerCalls, catalogWorkers at a time, in no particular order.
+	catalogController
+)
+
+// catalogWorkers is how many catalogController handlers run at once.
+const catalogWorkers = 4
+
+// queueCatalog parks c and queues its handler a on a's catalog queue. The caller holds c's
+// turn (server.Request.WaitTurn), so a connection's requests reach a queue in its order.
+func (b *Broker) queueCatalog(a *api, c *call) {
+	c.park()
+	q := &b.controllerCalls
+	if a.catalog == catalogTopic {
+		q = &b.topicChanges
+	}
+	q.submit(func() { b.runCatalog(a, c) })
+}
+
+// runCatalog runs a catalog handler for the parked request c and answers it.
+func (b *Broker) runCatalog(a *api, c *call) {
+	kresp, err := a.handle(b, c)
+	switch {
+	case err == errDeferred:
+	case err != nil:
+		b.log.Debug("closing connection", "api_key", c.req.APIKey, "version", c.req.APIVersion, "err", err)
+		b.finish(c, server.CloseConnection)
+	default:
+		b.finishKmsg(c, kresp)
 	}
 }
