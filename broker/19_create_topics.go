@@ -40,7 +40,7 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
-		} else {
+		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
 			t, err = b.createTopicFromRequest(rt, req.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)

@@ -46,9 +46,10 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 		counts[k] = 0
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var err error
+		err := c.timedOut(req.TimeoutMillis)
 		var t metadata.Topic
 		switch {
+		case err != nil:
 		case n > 1:
 			err = refuse(kerr.InvalidRequest, "topic %s appears %d times in the request", k, n)
 		case rt.Topic != nil && rt.TopicID != [16]byte{}:

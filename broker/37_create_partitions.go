@@ -33,7 +33,7 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
-		} else {
+		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
 			err = b.createPartitionsLocked(rt, req.ValidateOnly)
 		}
 		st := kmsg.NewCreatePartitionsResponseTopic()

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/group"
@@ -260,6 +261,18 @@ func (b *Broker) queueCatalog(a *api, c *call) {
 		q = &b.topicChanges
 	}
 	q.submit(func() { b.runCatalog(a, c) })
+}
+
+// timedOut is REQUEST_TIMED_OUT once a catalog request's TimeoutMs (if positive) has passed
+// since it was parked, else nil. CreateTopics, DeleteTopics and CreatePartitions check it
+// before each topic: a topic reached after the deadline is answered with it, unchanged, as
+// Kafka's controller fails a request whose deadline passed before it ran. A change already
+// under way is not cut short.
+func (c *call) timedOut(timeoutMs int32) error {
+	if timeoutMs <= 0 || c.parkedAt.IsZero() || time.Since(c.parkedAt) < time.Duration(timeoutMs)*time.Millisecond {
+		return nil
+	}
+	return refuse(kerr.RequestTimedOut, "the request's timeout (%d ms) passed while it waited for the catalog changes before it", timeoutMs)
 }
 
 // runCatalog runs a catalog handler for the parked request c and answers it.
