@@ -605,7 +605,7 @@ func (b *Broker) handle(c *call) *server.Response {
 	}
 	if a.catalog != notCatalog {
 		req.WaitTurn()
-		b.queueCatalog(a, c)
+		b.queueCatalog(a.catalog, a, c)
 		return nil
 	}
 	kresp, err := a.handle(b, c)

@@ -244,6 +244,7 @@ const (
 	// serialize on b.admin anyway, and arrival order keeps a connection's pipelined changes
 	// (a create, then a delete of the same topic) in its order, as Kafka does.
 	catalogTopic
+	// A Metadata request that auto-creates a topic is queued there too (handleMetadata).
 	// catalogController handlers (ElectLeaders, AlterPartitionReassignments, InitProducerId)
 	// run on b.controllerCalls, catalogWorkers at a time, in no particular order.
 	catalogController
@@ -252,12 +253,12 @@ const (
 // catalogWorkers is how many catalogController handlers run at once.
 const catalogWorkers = 4
 
-// queueCatalog parks c and queues its handler a on a's catalog queue. The caller holds c's
-// turn (server.Request.WaitTurn), so a connection's requests reach a queue in its order.
-func (b *Broker) queueCatalog(a *api, c *call) {
+// queueCatalog parks c and queues a's handler on queue. A caller holding c's turn
+// (server.Request.WaitTurn) queues a connection's requests in its order.
+func (b *Broker) queueCatalog(queue catalogQueue, a *api, c *call) {
 	c.park()
 	q := &b.controllerCalls
-	if a.catalog == catalogTopic {
+	if queue == catalogTopic {
 		q = &b.topicChanges
 	}
 	q.submit(func() { b.runCatalog(a, c) })

@@ -294,10 +294,11 @@ func TestParkedProducesHoldNoWorker(t *testing.T) {
 	}
 }
 
-// TestCatalogChangesHoldNoWorker: a flood of CreateTopics and DeleteTopics, each waiting for
-// the controller and for this broker to apply the change, with four network workers; Metadata
-// and Produce are still served meanwhile. A catalog change that waited on its worker (they
-// also queue behind each other on b.admin) would leave none free until the flood drains.
+// TestCatalogChangesHoldNoWorker: a flood of CreateTopics, DeleteTopics and auto-creating
+// Metadata requests, each waiting for the controller and for this broker to apply the change,
+// with four network workers; Metadata and Produce are still served meanwhile. A catalog change
+// that waited on its worker (they also queue behind each other on b.admin) would leave none
+// free until the flood drains.
 func TestCatalogChangesHoldNoWorker(t *testing.T) {
 	const n = 12
 	tb := startBrokerWorkers(t, 4, nil)
@@ -307,7 +308,8 @@ func TestCatalogChangesHoldNoWorker(t *testing.T) {
 	conns := make([]*rawConnDP, n)
 	creates := make([]*kmsg.CreateTopicsRequest, n)
 	deletes := make([]*kmsg.DeleteTopicsRequest, n)
-	corrs := make([][2]int32, n)
+	autos := make([]*kmsg.MetadataRequest, n)
+	corrs := make([][3]int32, n)
 	start := time.Now()
 	for i := range conns {
 		conns[i] = dialDP(t, tb)
@@ -322,7 +324,10 @@ func TestCatalogChangesHoldNoWorker(t *testing.T) {
 		deletes[i].Version = 5
 		deletes[i].TimeoutMillis = 30000
 		deletes[i].TopicNames = []string{name}
-		corrs[i] = [2]int32{conns[i].send(creates[i]), conns[i].send(deletes[i])}
+		autos[i] = kmsg.NewPtrMetadataRequest()
+		autos[i].Version, autos[i].AllowAutoTopicCreation = 12, true
+		autos[i].Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("auto-" + strconv.Itoa(i))}}
+		corrs[i] = [3]int32{conns[i].send(creates[i]), conns[i].send(deletes[i]), conns[i].send(autos[i])}
 	}
 
 	var worst time.Duration
@@ -349,10 +354,14 @@ func TestCatalogChangesHoldNoWorker(t *testing.T) {
 		if e := dr.Topics[0].ErrorCode; e != 0 {
 			t.Fatalf("delete %d: error %d", i, e)
 		}
+		mr := conns[i].recv(autos[i], corrs[i][2]).(*kmsg.MetadataResponse)
+		if e := mr.Topics[0].ErrorCode; e != 0 {
+			t.Fatalf("auto-creating metadata %d: error %d", i, e)
+		}
 	}
 	flood := time.Since(start)
-	t.Logf("flood of %d creates and deletes: %v; five Metadata and Produce served in %v (worst %v)", n, flood, served, worst)
-	if worst > time.Second || served > flood/2 {
+	t.Logf("flood of %d creates, deletes and auto-creates: %v; five Metadata and Produce served in %v (worst %v)", n, flood, served, worst)
+	if worst > 300*time.Millisecond || served > flood/8 {
 		t.Fatalf("Metadata/Produce during the catalog flood: worst %v, all five after %v of a %v flood", worst, served, flood)
 	}
 }
