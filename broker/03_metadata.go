@@ -44,6 +44,12 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 		return resp, nil
 	}
 	autoCreate := b.cfg.AutoCreateTopics && (v < 4 || req.AllowAutoTopicCreation)
+	if autoCreate && !c.parked && b.missingTopic(req.Topics) {
+		// Creating waits for the controller: answered from the topic-change queue, which
+		// runs this handler again (parked, so it creates there).
+		b.queueCatalog(catalogTopic, lookupAPI(int16(kmsg.Metadata)), c)
+		return nil, errDeferred
+	}
 	for _, rt := range req.Topics {
 		var t metadata.Topic
 		var ok bool
@@ -72,6 +78,18 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, b.metadataTopic(t))
 	}
 	return resp, nil
+}
+
+// missingTopic reports whether a topic named in topics does not exist.
+func (b *Broker) missingTopic(topics []kmsg.MetadataRequestTopic) bool {
+	for _, rt := range topics {
+		if rt.Topic != nil {
+			if _, ok := b.cluster.Topic(*rt.Topic); !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func metadataTopicError(rt kmsg.MetadataRequestTopic, code int16) kmsg.MetadataResponseTopic {

@@ -15,7 +15,7 @@ import (
 // partition count, replication factor and configs; v7+ with its id. Each topic succeeds or
 // fails on its own; ValidateOnly runs every check and creates nothing.
 func init() {
-	register(api{key: int16(kmsg.CreateTopics), min: 2, max: 7, handle: handleCreateTopics})
+	register(api{key: int16(kmsg.CreateTopics), min: 2, max: 7, handle: handleCreateTopics, catalog: catalogTopic})
 }
 
 func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
@@ -40,7 +40,7 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
-		} else {
+		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
 			t, err = b.createTopicFromRequest(rt, req.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)

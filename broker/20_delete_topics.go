@@ -12,7 +12,7 @@ import (
 // on, then each partition's log and directory. Fetches parked on a deleted partition end at
 // their MaxWait.
 func init() {
-	register(api{key: int16(kmsg.DeleteTopics), min: 1, max: 6, handle: handleDeleteTopics})
+	register(api{key: int16(kmsg.DeleteTopics), min: 1, max: 6, handle: handleDeleteTopics, catalog: catalogTopic})
 }
 
 func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
@@ -46,9 +46,10 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 		counts[k] = 0
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var err error
+		err := c.timedOut(req.TimeoutMillis)
 		var t metadata.Topic
 		switch {
+		case err != nil:
 		case n > 1:
 			err = refuse(kerr.InvalidRequest, "topic %s appears %d times in the request", k, n)
 		case rt.Topic != nil && rt.TopicID != [16]byte{}:

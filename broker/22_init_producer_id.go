@@ -20,7 +20,7 @@ import (
 //     coordinator yet; this error is fatal and says "no transactions for you" in every client,
 //     where COORDINATOR_NOT_AVAILABLE would make clients retry forever.
 func init() {
-	register(api{key: int16(kmsg.InitProducerID), min: 0, max: 5, handle: handleInitProducerID})
+	register(api{key: int16(kmsg.InitProducerID), min: 0, max: 5, handle: handleInitProducerID, catalog: catalogController})
 }
 
 func handleInitProducerID(b *Broker, c *call) (kmsg.Response, error) {

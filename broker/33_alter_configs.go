@@ -14,7 +14,7 @@ import (
 // Broker configs are static in logd: altering them is INVALID_REQUEST, the code Kafka gives
 // for broker configs that cannot change at runtime.
 func init() {
-	register(api{key: int16(kmsg.AlterConfigs), min: 0, max: 2, handle: handleAlterConfigs})
+	register(api{key: int16(kmsg.AlterConfigs), min: 0, max: 2, handle: handleAlterConfigs, catalog: catalogTopic})
 }
 
 func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {

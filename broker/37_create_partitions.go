@@ -11,7 +11,7 @@ import (
 // names the replicas of each new partition (as many as the topic's replication factor, live
 // brokers, none twice); without one the controller places them like the first ones.
 func init() {
-	register(api{key: int16(kmsg.CreatePartitions), min: 0, max: 3, handle: handleCreatePartitions})
+	register(api{key: int16(kmsg.CreatePartitions), min: 0, max: 3, handle: handleCreatePartitions, catalog: catalogTopic})
 }
 
 func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
@@ -33,7 +33,7 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
-		} else {
+		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
 			err = b.createPartitionsLocked(rt, req.ValidateOnly)
 		}
 		st := kmsg.NewCreatePartitionsResponseTopic()

@@ -17,7 +17,7 @@ import (
 // NOT_CONTROLLER per partition, and at the top level from v1, so a client looks the
 // controller up again. A single node leads its partitions already: ELECTION_NOT_NEEDED.
 func init() {
-	register(api{key: int16(kmsg.ElectLeaders), min: 0, max: 2, handle: handleElectLeaders})
+	register(api{key: int16(kmsg.ElectLeaders), min: 0, max: 2, handle: handleElectLeaders, catalog: catalogController})
 }
 
 func handleElectLeaders(b *Broker, c *call) (kmsg.Response, error) {

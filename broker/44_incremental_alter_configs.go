@@ -10,7 +10,7 @@ import (
 // operations are validated together and applied all or none. Broker configs are static:
 // INVALID_REQUEST (see 33_alter_configs.go).
 func init() {
-	register(api{key: int16(kmsg.IncrementalAlterConfigs), min: 0, max: 1, handle: handleIncrementalAlterConfigs})
+	register(api{key: int16(kmsg.IncrementalAlterConfigs), min: 0, max: 1, handle: handleIncrementalAlterConfigs, catalog: catalogTopic})
 }
 
 func handleIncrementalAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {

@@ -18,7 +18,7 @@ import (
 // Only the active controller reassigns; any other node answers NOT_CONTROLLER at the top
 // level. On a single node the only replica a partition can move to is that node.
 func init() {
-	register(api{key: int16(kmsg.AlterPartitionAssignments), min: 0, max: 1, handle: handleAlterPartitionAssignments})
+	register(api{key: int16(kmsg.AlterPartitionAssignments), min: 0, max: 1, handle: handleAlterPartitionAssignments, catalog: catalogController})
 }
 
 func handleAlterPartitionAssignments(b *Broker, c *call) (kmsg.Response, error) {

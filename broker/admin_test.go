@@ -16,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/net/server"
 )
 
 // eventually polls cond for up to 10 seconds.
@@ -488,5 +489,57 @@ func TestDescribeLogDirs(t *testing.T) {
 	}
 	if len(d.Topics["other"]) != 2 {
 		t.Fatalf("other: %+v", d.Topics["other"])
+	}
+}
+
+// TestCatalogTimeoutWhileQueued: a CreateTopics, DeleteTopics or CreatePartitions whose
+// TimeoutMs passed while it waited in the catalog queue answers every topic
+// REQUEST_TIMED_OUT and changes nothing.
+func TestCatalogTimeoutWhileQueued(t *testing.T) {
+	tb := startBroker(t, nil)
+	createTopicDP(t, tb, "kept", 1, nil)
+	queued := func(key kmsg.Key, version int16, kreq kmsg.Request) *call {
+		req := server.NewRequest(server.Header{APIKey: int16(key), APIVersion: version}, nil, nil)
+		return &call{req: req, kreq: kreq, parked: true, parkedAt: time.Now().Add(-time.Second)}
+	}
+
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.Version, create.TimeoutMillis = 7, 100
+	create.Topics = append(create.Topics, newTopic("late", 1, -1))
+	resp, err := handleCreateTopics(tb.b, queued(kmsg.CreateTopics, 7, create))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; e != kerr.RequestTimedOut.Code {
+		t.Fatalf("create: error %d, want REQUEST_TIMED_OUT", e)
+	}
+	if _, ok := tb.b.cluster.Topic("late"); ok {
+		t.Fatal("a timed-out CreateTopics created its topic")
+	}
+
+	grow := kmsg.NewPtrCreatePartitionsRequest()
+	grow.Version, grow.TimeoutMillis = 3, 100
+	rt := kmsg.NewCreatePartitionsRequestTopic()
+	rt.Topic, rt.Count = "kept", 2
+	grow.Topics = append(grow.Topics, rt)
+	resp, err = handleCreatePartitions(tb.b, queued(kmsg.CreatePartitions, 3, grow))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := resp.(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode; e != kerr.RequestTimedOut.Code {
+		t.Fatalf("create partitions: error %d, want REQUEST_TIMED_OUT", e)
+	}
+
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.Version, del.TimeoutMillis, del.TopicNames = 5, 100, []string{"kept"}
+	resp, err = handleDeleteTopics(tb.b, queued(kmsg.DeleteTopics, 5, del))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := resp.(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode; e != kerr.RequestTimedOut.Code {
+		t.Fatalf("delete: error %d, want REQUEST_TIMED_OUT", e)
+	}
+	if kt, ok := tb.b.cluster.Topic("kept"); !ok || kt.Partitions != 1 {
+		t.Fatalf("timed-out requests changed topic kept: %+v %v", kt, ok)
 	}
 }

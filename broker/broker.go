@@ -143,6 +143,9 @@ type Broker struct {
 	// under the group's lock. GOMAXPROCS goroutines at most, started on demand; bounded by
 	// MaxParkedFetches plus the server's in-flight requests (each is queued at most once).
 	wakeups *runq.Pool[func()]
+	// The catalog requests (api.catalog) run off the network workers (deferred.go): topic
+	// changes one at a time in arrival order, controller calls catalogWorkers at a time.
+	topicChanges, controllerCalls *runq.Pool[func()]
 	// groupParked are the JoinGroup/SyncGroup requests parked on the coordinator (deferred.go).
 	groupParked parkedSet
 
@@ -224,7 +227,8 @@ func New(cfg Config) (*Broker, error) {
 		cfg.ReplicaFetchBackoff = 100 * time.Millisecond
 	}
 	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
-		wakeups: runq.New(max(runtime.GOMAXPROCS(0), 2), func(fn func()) { fn() }, nil),
+		wakeups:      runq.New(max(runtime.GOMAXPROCS(0), 2), runFunc, nil),
+		topicChanges: runq.New(1, runFunc, nil), controllerCalls: runq.New(catalogWorkers, runFunc, nil),
 		closing: make(chan struct{}), groupsKick: make(chan struct{}, 1)}
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
@@ -592,8 +596,10 @@ func (b *Broker) handle(c *call) *server.Response {
 		b.log.Debug("closing connection: unsupported API version", "api_key", req.APIKey, "version", req.APIVersion, "client", string(req.ClientID))
 		return server.CloseConnection
 	}
-	if req.APIKey != int16(kmsg.Produce) {
-		req.EndTurn() // only appends need the connection's order (00_produce.go)
+	if req.APIKey != int16(kmsg.Produce) && a.catalog == notCatalog {
+		// Only appends need the connection's order (00_produce.go); catalog requests are
+		// queued in it (queueCatalog) and end their turn on returning.
+		req.EndTurn()
 	}
 	kreq := kmsg.RequestForKey(req.APIKey)
 	kreq.SetVersion(req.APIVersion)
@@ -604,6 +610,11 @@ func (b *Broker) handle(c *call) *server.Response {
 	c.kreq = kreq
 	if a.raw != nil {
 		return a.raw(b, c)
+	}
+	if a.catalog != notCatalog {
+		req.WaitTurn()
+		b.queueCatalog(a.catalog, a, c)
+		return nil
 	}
 	kresp, err := a.handle(b, c)
 	if err == errDeferred {
@@ -665,6 +676,9 @@ type api struct {
 	handle func(b *Broker, c *call) (kmsg.Response, error)
 	// raw, if set, builds the whole response itself (zero-copy Fetch).
 	raw func(b *Broker, c *call) *server.Response
+	// catalog handlers wait for the controller and for the metadata to reach this broker
+	// (seconds at worst): handle parks the request and runs the handler on the queue named.
+	catalog catalogQueue
 	// internal APIs are the cluster's own (broker to controller): served, not advertised in
 	// ApiVersions, as Kafka serves them on the controller listener only.
 	internal bool

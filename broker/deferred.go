@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/group"
@@ -163,5 +164,74 @@ func (s *parkedSet) shutdown() {
 	s.mu.Unlock()
 	for pc := range calls {
 		pc.shutdown()
+	}
+}
+
+// Catalog requests wait for the controller and then for the change to reach this broker's
+// view and logs (cluster.Node's waitView and waitReconciled: a few milliseconds usually, up
+// to seconds while brokers lag), and InitProducerId may wait for a producer id block from the
+// controller. Those waits stay blocking calls into the cluster, but they run on two small
+// queues of the broker's own instead of a network worker, the request parked meanwhile: a
+// flood of them queues there and takes none of the workers that Produce, Fetch and Metadata
+// need. Turning the cluster's waits into callbacks would need every change path in cluster/
+// (local proposal, forwarding to the controller, the controller's wait for the brokers)
+// rewritten as continuations; the queues bound the same thing with one change here.
+
+// catalogQueue names where a catalog request's handler runs.
+type catalogQueue uint8
+
+const (
+	// notCatalog handlers run on the network worker.
+	notCatalog catalogQueue = iota
+	// catalogTopic handlers (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
+	// IncrementalAlterConfigs) run on b.topicChanges, one at a time in arrival order: they
+	// serialize on b.admin anyway, and arrival order keeps a connection's pipelined changes
+	// (a create, then a delete of the same topic) in its order, as Kafka does.
+	catalogTopic
+	// A Metadata request that auto-creates a topic is queued there too (handleMetadata).
+	// catalogController handlers (ElectLeaders, AlterPartitionReassignments, InitProducerId)
+	// run on b.controllerCalls, catalogWorkers at a time, in no particular order.
+	catalogController
+)
+
+// catalogWorkers is how many catalogController handlers run at once.
+const catalogWorkers = 4
+
+// queueCatalog parks c and queues a's handler on queue. A caller holding c's turn
+// (server.Request.WaitTurn) queues a connection's requests in its order.
+func (b *Broker) queueCatalog(queue catalogQueue, a *api, c *call) {
+	c.park()
+	q := b.controllerCalls
+	if queue == catalogTopic {
+		q = b.topicChanges
+	}
+	q.Submit(func() { b.runCatalog(a, c) })
+}
+
+// runFunc is the run function of the broker's pools of completions: each entry is a func.
+func runFunc(fn func()) { fn() }
+
+// timedOut is REQUEST_TIMED_OUT once a catalog request's TimeoutMs (if positive) has passed
+// since it was parked, else nil. CreateTopics, DeleteTopics and CreatePartitions check it
+// before each topic: a topic reached after the deadline is answered with it, unchanged, as
+// Kafka's controller fails a request whose deadline passed before it ran. A change already
+// under way is not cut short.
+func (c *call) timedOut(timeoutMs int32) error {
+	if timeoutMs <= 0 || c.parkedAt.IsZero() || time.Since(c.parkedAt) < time.Duration(timeoutMs)*time.Millisecond {
+		return nil
+	}
+	return refuse(kerr.RequestTimedOut, "the request's timeout (%d ms) passed while it waited for the catalog changes before it", timeoutMs)
+}
+
+// runCatalog runs a catalog handler for the parked request c and answers it.
+func (b *Broker) runCatalog(a *api, c *call) {
+	kresp, err := a.handle(b, c)
+	switch {
+	case err == errDeferred:
+	case err != nil:
+		b.log.Debug("closing connection", "api_key", c.req.APIKey, "version", c.req.APIVersion, "err", err)
+		b.finish(c, server.CloseConnection)
+	default:
+		b.finishKmsg(c, kresp)
 	}
 }

@@ -293,3 +293,75 @@ func TestParkedProducesHoldNoWorker(t *testing.T) {
 		}
 	}
 }
+
+// TestCatalogChangesHoldNoWorker: a flood of CreateTopics, DeleteTopics and auto-creating
+// Metadata requests, each waiting for the controller and for this broker to apply the change,
+// with four network workers; Metadata and Produce are still served meanwhile. A catalog change
+// that waited on its worker (they also queue behind each other on b.admin) would leave none
+// free until the flood drains.
+func TestCatalogChangesHoldNoWorker(t *testing.T) {
+	const n = 12
+	tb := startBrokerWorkers(t, 4, nil)
+	createTopicDP(t, tb, "p", 1, nil)
+	waitLeading(t, tb, "p", 0)
+
+	conns := make([]*rawConnDP, n)
+	creates := make([]*kmsg.CreateTopicsRequest, n)
+	deletes := make([]*kmsg.DeleteTopicsRequest, n)
+	autos := make([]*kmsg.MetadataRequest, n)
+	corrs := make([][3]int32, n)
+	start := time.Now()
+	for i := range conns {
+		conns[i] = dialDP(t, tb)
+		name := "flood-" + strconv.Itoa(i)
+		creates[i] = kmsg.NewPtrCreateTopicsRequest()
+		creates[i].Version = 7
+		creates[i].TimeoutMillis = 30000
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 8, -1
+		creates[i].Topics = append(creates[i].Topics, rt)
+		deletes[i] = kmsg.NewPtrDeleteTopicsRequest()
+		deletes[i].Version = 5
+		deletes[i].TimeoutMillis = 30000
+		deletes[i].TopicNames = []string{name}
+		autos[i] = kmsg.NewPtrMetadataRequest()
+		autos[i].Version, autos[i].AllowAutoTopicCreation = 12, true
+		autos[i].Topics = []kmsg.MetadataRequestTopic{{Topic: kmsg.StringPtr("auto-" + strconv.Itoa(i))}}
+		corrs[i] = [3]int32{conns[i].send(creates[i]), conns[i].send(deletes[i]), conns[i].send(autos[i])}
+	}
+
+	var worst time.Duration
+	rc := dialDP(t, tb)
+	for range 5 {
+		if d := timedMetadata(t, tb); d > worst {
+			worst = d
+		}
+		ps := time.Now()
+		req := produceReqDP(9, 1, "p", 0, batchDP{timestamps: []int64{1}, valueSize: 10}.encode())
+		if p := rc.request(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+			t.Fatalf("produce: error %d", p.ErrorCode)
+		}
+		worst = max(worst, time.Since(ps))
+	}
+	served := time.Since(start)
+
+	for i := range conns {
+		cr := conns[i].recv(creates[i], corrs[i][0]).(*kmsg.CreateTopicsResponse)
+		if e := cr.Topics[0].ErrorCode; e != 0 {
+			t.Fatalf("create %d: error %d", i, e)
+		}
+		dr := conns[i].recv(deletes[i], corrs[i][1]).(*kmsg.DeleteTopicsResponse)
+		if e := dr.Topics[0].ErrorCode; e != 0 {
+			t.Fatalf("delete %d: error %d", i, e)
+		}
+		mr := conns[i].recv(autos[i], corrs[i][2]).(*kmsg.MetadataResponse)
+		if e := mr.Topics[0].ErrorCode; e != 0 {
+			t.Fatalf("auto-creating metadata %d: error %d", i, e)
+		}
+	}
+	flood := time.Since(start)
+	t.Logf("flood of %d creates, deletes and auto-creates: %v; five Metadata and Produce served in %v (worst %v)", n, flood, served, worst)
+	if worst > 300*time.Millisecond || served > flood/8 {
+		t.Fatalf("Metadata/Produce during the catalog flood: worst %v, all five after %v of a %v flood", worst, served, flood)
+	}
+}

@@ -61,6 +61,9 @@
 // Topic changes (CreateTopic, DeleteTopic, SetPartitions) return once this node's metadata
 // listener has applied them (bounded wait): a single node leads a new topic before the client
 // hears back, and a deleted topic's logs are gone before its name can be reused.
+// These waits (and AllocateProducerIDs' round trip) block their caller: the broker calls
+// them from its own small catalog queues, never from a network worker (broker/deferred.go,
+// catalogQueue, says why a queue and not a callback).
 //
 // # Older data directories
 //

@@ -48,7 +48,7 @@ func (d Durable) Wait() error {
 // Appends to the partition wait while a rewrite runs (it holds journalPart.mu exclusively).
 type LogJournal struct {
 	parts        []*journalPart
-	appendFn     AppendFunc // nil: the engine logs directly
+	appendFn     AppendFunc // writes every batch (JournalConfig.Append)
 	compactAfter int64
 	log          *slog.Logger
 	now          func() time.Time
@@ -78,10 +78,10 @@ type JournalConfig struct {
 	CompactAfter int64
 	Logger       *slog.Logger
 	Now          func() time.Time
-	// Append, if set, writes every batch (appends and compaction rewrites) in place of a
-	// direct engine append with a WaitDurable: a cluster's coordinator appends through the
-	// partition's replication leader (acks=all, stamped with its leader epoch) and waits for
-	// the high watermark. nil: engine.Log.Append, then WaitDurable (a single node).
+	// Append writes every batch (appends and compaction rewrites); required. The broker's
+	// coordinator appends through the partition's replication leader (acks=all, stamped
+	// with its leader epoch) and reports durability once the high watermark passed the
+	// batch; a single node is a one-voter cluster, so this is the only path.
 	Append AppendFunc
 }
 
@@ -97,6 +97,9 @@ const maxBatchBytes = 256 << 10
 // nil log is a partition this journal does not hold (a cluster coordinator holds the
 // partitions its broker leads): appends to it fail.
 func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, error) {
+	if cfg.Append == nil {
+		return nil, errors.New("offsets journal: JournalConfig.Append is required")
+	}
 	if cfg.CompactAfter <= 0 {
 		cfg.CompactAfter = 100_000
 	}
@@ -194,7 +197,7 @@ func (j *LogJournal) Append(partition int32, recs []Record) (Durable, error) {
 	}
 	p := j.parts[partition]
 	p.mu.RLock()
-	wait, err := j.appendBatch(p, encodeBatch(recs, j.now().UnixMilli()))
+	wait, err := j.appendFn(p.idx, encodeBatch(recs, j.now().UnixMilli()))
 	if err == nil {
 		p.imgMu.Lock()
 		p.applyLocked(recs)
@@ -209,19 +212,6 @@ func (j *LogJournal) Append(partition int32, recs []Record) (Durable, error) {
 		return nil, err
 	}
 	return wait, nil
-}
-
-// appendBatch writes one batch to p's log: through the configured AppendFunc, or directly.
-func (j *LogJournal) appendBatch(p *journalPart, batch []byte) (Durable, error) {
-	if j.appendFn != nil {
-		return j.appendFn(p.idx, batch)
-	}
-	res, err := p.log.Append(batch, engine.AppendOptions{SkipProducerChecks: true})
-	if err != nil {
-		return nil, err
-	}
-	l, seq := p.log, res.SyncSeq
-	return func(done func(error)) { l.NotifyDurable(seq, done) }, nil
 }
 
 // REQUIRES: p.imgMu held.
@@ -290,7 +280,7 @@ func (j *LogJournal) compact(p *journalPart) error {
 			size += len(recs[n].Key) + len(recs[n].Value) + 16
 			n++
 		}
-		w, err := j.appendBatch(p, encodeBatch(recs[:n], now))
+		w, err := j.appendFn(p.idx, encodeBatch(recs[:n], now))
 		if err != nil {
 			return err
 		}

@@ -221,15 +221,20 @@ func (c *memCluster) produce(acks int16, fill byte) <-chan error {
 	lp, l := c.leader, c.logs[c.leaderB]
 	before := l.LogEndOffset()
 	go func() {
-		// What the broker's Produce handler does: append as the leader, then for acks=all wait
-		// for the leader's fsync and for the ISR (the high watermark).
+		// What the broker's Produce handler does: append as the leader, then for acks=all
+		// wait for the leader's fsync and then for the ISR (the high watermark).
 		res, err := lp.Append(testbatch.Build(testbatch.Options{Records: 2, Fill: fill}), acks)
-		if err == nil && acks == -1 {
-			if err = l.WaitDurable(res.SyncSeq); err == nil {
-				err = lp.WaitReplicated(context.Background(), res.LastOffset, time.Minute)
-			}
+		if err != nil || acks != -1 {
+			done <- err
+			return
 		}
-		done <- err
+		l.NotifyDurable(res.SyncSeq, func(err error) {
+			if err != nil {
+				done <- err
+				return
+			}
+			lp.NotifyReplicated(res.LastOffset, time.Minute, func(err error) { done <- err })
+		})
 	}()
 	for deadline := time.Now().Add(5 * time.Second); l.LogEndOffset() == before; {
 		select {

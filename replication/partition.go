@@ -71,7 +71,7 @@ func (p *LeaderPartition) ISR() []int32 {
 
 // Append appends one produce request's batches as the leader, stamped with its epoch, after
 // the acks=all check (ErrNotEnoughReplicas, nothing appended). It does not wait: an acks=all
-// caller waits for the log's durability and then WaitReplicated.
+// caller waits for the log's durability and then NotifyReplicated.
 func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, error) {
 	p.mu.Lock()
 	err := p.leader.CheckAppend(acks)
@@ -91,25 +91,9 @@ func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, 
 	return res, nil
 }
 
-// WaitReplicated waits until the high watermark passes lastOffset (every ISR member has it),
-// or answers a retriable error whose outcome is unknown (ErrNotLeader, ErrTimedOut, ctx's
-// error), or ErrNotEnoughReplicasAfterAppend.
-func (p *LeaderPartition) WaitReplicated(ctx context.Context, lastOffset int64, timeout time.Duration) error {
-	ch := make(chan error, 1)
-	id := p.NotifyReplicated(lastOffset, timeout, func(err error) { ch <- err })
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		p.mu.Lock()
-		delete(p.waiters, id)
-		p.mu.Unlock()
-		return ctx.Err()
-	}
-}
-
-// NotifyReplicated is WaitReplicated without the wait (and without a context): fn gets its
-// answer exactly once, on the goroutine whose call moved the high watermark or ended the wait
+// NotifyReplicated reports when the high watermark passes lastOffset (every ISR member has
+// it), or a retriable error whose outcome is unknown (ErrNotLeader, ErrTimedOut), or
+// ErrNotEnoughReplicasAfterAppend, to fn. fn gets its answer exactly once, on the goroutine whose call moved the high watermark or ended the wait
 // (a follower's fetch, Tick at the timeout, Resign), or on the caller's before
 // NotifyReplicated returns if the answer is already known. fn runs holding no lock and must
 // not block. The returned id identifies the wait to the package.
