@@ -245,13 +245,7 @@ func (f *parkedFetch) resume() { f.run() }
 // wakeParkedFetches pokes every parked fetch (BeginShutdown, after closing b.closing): they
 // answer with what they have.
 func (b *Broker) wakeParkedFetches() {
-	b.mu.RLock()
-	parts := make([]*partition, 0, len(b.parts))
-	for _, p := range b.parts {
-		parts = append(parts, p)
-	}
-	b.mu.RUnlock()
-	for _, p := range parts {
+	for _, p := range b.openPartitions() {
 		p.waiters.wake()
 	}
 }
