@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/perf/loadgen"
 )
 
@@ -29,37 +30,47 @@ var (
 // cleaner idle and busy in the same run, so benchstat compares the three:
 //
 //   - cleaner=idle: no clean runs (the cleaner threads are off; nothing else changes);
-//   - cleaner=busy-throttled: another compacted topic of 16 MiB (1 MiB segments, distinct
+//   - cleaner=busy-throttled: another compacted topic of 32 MiB (4 MiB segments, distinct
 //     keys, so each clean keeps every record) is cleaned back to back through Engine.Clean —
 //     the cleaner threads' own path — at log.cleaner.io.max.bytes.per.second = -clean.io-rate;
-//   - cleaner=busy-unthrottled: the same at Kafka's default rate (unlimited).
+//   - cleaner=busy-unthrottled: the same at Kafka's default rate (unlimited);
+//   - cleaner=busy-same-topic: the measured topic itself holds the 32 MiB below its active
+//     segment and is cleaned back to back, unthrottled: its appends also meet each swap,
+//     which holds the partition lock across two directory fsyncs (never across the copy).
 //
 // A clean of a log that keeps everything is the cleaner's heaviest I/O per byte: every
 // segment read, rewritten, fsync'd and swapped in (two directory fsyncs each). One op is one
 // -clean.window run; latency is taken from each record's intended send time (no coordinated
 // omission) to its acknowledgement. cleaned-MB/s counts the bytes read by the cleans that
-// finished within the window.
+// finished within the window. Two means from the broker's metrics say where the time went:
+// fsync-wait-mean-µs, a produce request's wait for the group commit covering it, and
+// flush-mean-µs, one group-commit round (the fdatasyncs themselves).
 func BenchmarkProduceWhileCleaning(b *testing.B) {
 	for _, mode := range []struct {
-		name string
-		busy bool
-		rate float64
+		name    string
+		busy    bool
+		rate    float64
+		cleaned string // the topic cleaned back to back
 	}{
-		{"cleaner=idle", false, 0},
-		{"cleaner=busy-throttled", true, *cleanBenchRate},
-		{"cleaner=busy-unthrottled", true, 0},
+		{"cleaner=idle", false, 0, "dirty"},
+		{"cleaner=busy-throttled", true, *cleanBenchRate, "dirty"},
+		{"cleaner=busy-unthrottled", true, 0, "dirty"},
+		{"cleaner=busy-same-topic", true, 0, "latency"},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
+			reg := metrics.New()
 			tb := startBroker(b, func(c *Config) {
 				cc := engine.DefaultCleanerConfig
 				cc.Enable = false // cleans run only when this benchmark asks
 				cc.IOMaxBytesPerSecond = mode.rate
 				c.Cleaner = &cc
+				c.Metrics = reg
 			})
 			ctx := context.Background()
-			createCompacted(b, tb, "latency", nil)
-			createCompacted(b, tb, "dirty", map[string]*string{"segment.bytes": kmsg.StringPtr(fmt.Sprint(1 << 20))})
-			fill := tb.client(kgo.DefaultProduceTopic("dirty"), kgo.ProducerBatchCompression(kgo.NoCompression()),
+			segs := map[string]*string{"segment.bytes": kmsg.StringPtr(fmt.Sprint(4 << 20))}
+			createCompacted(b, tb, "latency", segs)
+			createCompacted(b, tb, "dirty", segs)
+			fill := tb.client(kgo.DefaultProduceTopic(mode.cleaned), kgo.ProducerBatchCompression(kgo.NoCompression()),
 				kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 			val := make([]byte, 1000)
 			for i := 0; i < cleanBenchDirtyBytes/len(val); i++ {
@@ -68,7 +79,7 @@ func BenchmarkProduceWhileCleaning(b *testing.B) {
 			if err := fill.Flush(ctx); err != nil {
 				b.Fatal(err)
 			}
-			dirty := engine.TopicPartition{Topic: "dirty", Partition: 0}
+			dirty := engine.TopicPartition{Topic: mode.cleaned, Partition: 0}
 			if _, err := tb.b.Engine().Clean(dirty); err != nil { // the first clean maps every key
 				b.Fatal(err)
 			}
@@ -137,12 +148,16 @@ func BenchmarkProduceWhileCleaning(b *testing.B) {
 			lat := loadgen.NewHistogram()
 			var cleanedBytes int64
 			var elapsed time.Duration
+			var fsyncWait, flush histogramSum
 			b.ResetTimer()
 			for range b.N {
 				from, start := cleaned.Load(), time.Now()
+				waitFrom, flushFrom := gatherSum(b, reg, metrics.ProduceFsyncWait), gatherSum(b, reg, metrics.LogFlushDuration)
 				run(*cleanBenchWindow, lat)
 				cleanedBytes += cleaned.Load() - from
 				elapsed += time.Since(start)
+				fsyncWait.add(gatherSum(b, reg, metrics.ProduceFsyncWait), waitFrom)
+				flush.add(gatherSum(b, reg, metrics.LogFlushDuration), flushFrom)
 			}
 			b.StopTimer()
 			for _, q := range []struct {
@@ -152,12 +167,53 @@ func BenchmarkProduceWhileCleaning(b *testing.B) {
 				b.ReportMetric(float64(lat.Quantile(q.q).Microseconds()), q.unit)
 			}
 			b.ReportMetric(float64(cleanedBytes)/1e6/elapsed.Seconds(), "cleaned-MB/s")
+			b.ReportMetric(fsyncWait.meanMicros(), "fsync-wait-mean-µs")
+			b.ReportMetric(flush.meanMicros(), "flush-mean-µs")
 		})
 	}
 }
 
+// histogramSum is the sum and count of a Prometheus histogram's observations (seconds).
+type histogramSum struct {
+	sum   float64
+	count uint64
+}
+
+// add accumulates what was observed between from and to.
+func (h *histogramSum) add(to, from histogramSum) {
+	h.sum += to.sum - from.sum
+	h.count += to.count - from.count
+}
+
+func (h histogramSum) meanMicros() float64 {
+	if h.count == 0 {
+		return 0
+	}
+	return h.sum / float64(h.count) * 1e6
+}
+
+// gatherSum reads the histogram name from the broker's metrics, summed over its label sets.
+func gatherSum(b *testing.B, m *metrics.Metrics, name string) histogramSum {
+	b.Helper()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var h histogramSum
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			h.sum += s.GetHistogram().GetSampleSum()
+			h.count += s.GetHistogram().GetSampleCount()
+		}
+	}
+	return h
+}
+
 // cleanBenchDirtyBytes is the size of BenchmarkProduceWhileCleaning's continuously cleaned log.
-const cleanBenchDirtyBytes = 16 << 20
+const cleanBenchDirtyBytes = 32 << 20
 
 // BenchmarkCompactionReclaim measures the disk space the cleaner reclaims on a keyed workload
 // through the broker: 100,000 records of 200-byte values (uncompressed, acks=all, each key
