@@ -153,7 +153,7 @@ func (e *Engine) cleanLog(l *Log, offsets *offsetMap, force bool) (CleanStats, e
 	start := time.Now()
 	st, err := l.clean(cleanParams{
 		firstDirty: firstDirty, now: e.cfg.Now(), offsets: offsets, throttle: e.cleaner.throttle, stop: e.stop,
-		force: force,
+		force: force, bufs: newCleanBuffers(),
 	})
 	if err != nil {
 		return st, err
