@@ -67,9 +67,10 @@ func replicaRecords(t *testing.T, l *engine.Log) []storedRecord {
 
 // TestCompactedReplicas runs a compacted topic with replication factor 3 on a 3-node cluster:
 // every replica's own cleaner compacts its copy to the last value of each key, at the same
-// offsets on every node; a replica whose copy was wiped catches up while it is down by
-// fetching the leader's compacted log, offset gaps and all, into an exact copy with the
-// leader's end offset, high watermark and epochs; then it leads, and a consumer from the
+// offsets on every node. A replica stopped while the leader compacts what it misses comes
+// back far behind (its log end inside a gap), then wiped (fetching the compacted log from
+// offset 0): each time it catches up, offset gaps and all, into the leader's records with the
+// leader's end offset, high watermark and epochs. Then it leads, and a consumer from the
 // beginning sees each key's last value.
 func TestCompactedReplicas(t *testing.T) {
 	nodes := startTestClusterWith(t, 3, func(c *Config) {
@@ -192,76 +193,91 @@ func TestCompactedReplicas(t *testing.T) {
 	}
 	t.Logf("compacted copies: %v bytes per node", sizes)
 
-	// The preferred leader stops and loses its copy; the others go on, and their cleaners
-	// compact the next rounds, so the copy it fetches back has gaps from the start on.
-	wiped.stop()
-	if err := os.RemoveAll(filepath.Join(wiped.dir, "kv-0")); err != nil {
-		t.Fatal(err)
-	}
+	// The preferred leader stops twice while the others go on, and their cleaners compact
+	// the rounds it misses: first it comes back far behind, its log end inside a gap of the
+	// leader's compacted log; then it comes back with its copy wiped, and fetches the whole
+	// compacted log, gaps from the start on.
 	var leader *testNode
-	waitFor(t, "another replica to lead", 10*time.Second, func() bool {
-		return partitionEverywhere(nodes, "kv", 0, func(pa metadata.PartitionAssignment) bool {
-			if pa.Leader == metadata.NoLeader || pa.Leader == wiped.id {
+	for _, wipe := range []bool{false, true} {
+		wiped.stop()
+		stoppedAt := next
+		if wipe {
+			if err := os.RemoveAll(filepath.Join(wiped.dir, "kv-0")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, "another replica to lead", 10*time.Second, func() bool {
+			return partitionEverywhere(nodes, "kv", 0, func(pa metadata.PartitionAssignment) bool {
+				if pa.Leader == metadata.NoLeader || pa.Leader == wiped.id {
+					return false
+				}
+				leader = nodes[pa.Leader-1]
+				return true
+			})
+		})
+		write(20)
+		keyedEnd = next - 60
+		waitFor(t, "the leader's cleaner to compact the new rounds", 30*time.Second, func() bool {
+			return compacted(logOf(leader), keyedEnd)
+		})
+		ll := logOf(leader)
+		if !wipe && slices.ContainsFunc(replicaRecords(t, ll), func(r storedRecord) bool { return r.Offset == stoppedAt }) {
+			t.Fatalf("the leader still holds offset %d: the stopped replica would not resume in a gap", stoppedAt)
+		}
+
+		wiped.start(t)
+		waitFor(t, "the stopped replica back in the ISR", 30*time.Second, func() bool {
+			return partitionEverywhere(nodes, "kv", 0, func(pa metadata.PartitionAssignment) bool {
+				return slices.Contains(pa.ISR, wiped.id)
+			})
+		})
+		wl := logOf(wiped)
+		// Far behind, its own cleaner still has to drop the values it held that the fetched
+		// rounds superseded; wiped, the copy is the leader's compacted log as fetched.
+		var lr, wr []storedRecord
+		waitFor(t, "the stopped replica's copy to match the leader's", 30*time.Second, func() bool {
+			if wl.LogEndOffset() != ll.LogEndOffset() || wl.HighWatermark() != ll.HighWatermark() {
 				return false
 			}
-			leader = nodes[pa.Leader-1]
-			return true
+			lr, wr = replicaRecords(t, ll), replicaRecords(t, wl)
+			return slices.Equal(lr, wr)
 		})
-	})
-	write(20)
-	keyedEnd = next - 60
-	waitFor(t, "the leader's cleaner to compact the new rounds", 30*time.Second, func() bool {
-		return compacted(logOf(leader), keyedEnd)
-	})
-
-	wiped.start(t)
-	waitFor(t, "the wiped replica back in the ISR", 30*time.Second, func() bool {
-		return partitionEverywhere(nodes, "kv", 0, func(pa metadata.PartitionAssignment) bool {
-			return slices.Contains(pa.ISR, wiped.id)
-		})
-	})
-	ll, wl := logOf(leader), logOf(wiped)
-	waitFor(t, "the wiped replica's high watermark", 10*time.Second, func() bool {
-		return wl.LogEndOffset() == ll.LogEndOffset() && wl.HighWatermark() == ll.HighWatermark()
-	})
-	if ll.LogEndOffset() != next || wl.LogStartOffset() != ll.LogStartOffset() {
-		t.Fatalf("leader log [%d, %d), copy [%d, %d), %d records written", ll.LogStartOffset(), ll.LogEndOffset(),
-			wl.LogStartOffset(), wl.LogEndOffset(), next)
-	}
-	lr, wr := replicaRecords(t, ll), replicaRecords(t, wl)
-	if !slices.Equal(lr, wr) {
-		t.Fatalf("the copy fetched from the compacted leader differs:\nleader %v\ncopy   %v", lr, wr)
-	}
-	gaps := 0
-	for i := 1; i < len(wr); i++ {
-		if wr[i].Offset > wr[i-1].Offset+1 {
-			gaps++
+		if ll.LogEndOffset() != next || wl.LogStartOffset() != ll.LogStartOffset() {
+			t.Fatalf("leader log [%d, %d), copy [%d, %d), %d records written", ll.LogStartOffset(), ll.LogEndOffset(),
+				wl.LogStartOffset(), wl.LogEndOffset(), next)
 		}
-	}
-	if len(wr) == 0 || wr[0].Offset == 0 || gaps == 0 {
-		t.Fatalf("the fetched copy has no offset gaps (first offset %v, %d gaps): nothing was compacted", wr[:1], gaps)
-	}
-	if !compacted(wl, keyedEnd) {
-		t.Fatalf("the fetched copy does not hold exactly the last value of each key below %d", keyedEnd)
-	}
-	// The epochs the copy learnt from the batches: increasing, within its log, ending with
-	// the leader's latest; each starts at or after where it starts on the leader (records
-	// the leader compacted away are not in the copy).
-	le, we := ll.EpochEntries(), wl.EpochEntries()
-	if len(we) == 0 || we[len(we)-1].Epoch != le[len(le)-1].Epoch {
-		t.Fatalf("epochs of the copy %v, of the leader %v", we, le)
-	}
-	for i, e := range we {
-		if e.StartOffset < wl.LogStartOffset() || e.StartOffset >= wl.LogEndOffset() ||
-			(i > 0 && (e.Epoch <= we[i-1].Epoch || e.StartOffset <= we[i-1].StartOffset)) {
-			t.Fatalf("epochs of the copy out of order or outside [%d, %d): %v", wl.LogStartOffset(), wl.LogEndOffset(), we)
+		gaps := 0
+		for i := 1; i < len(wr); i++ {
+			if wr[i].Offset > wr[i-1].Offset+1 {
+				gaps++
+			}
 		}
-		j := slices.IndexFunc(le, func(x engine.EpochEntry) bool { return x.Epoch == e.Epoch })
-		if j < 0 || e.StartOffset < le[j].StartOffset || (j+1 < len(le) && e.StartOffset >= le[j+1].StartOffset) {
-			t.Fatalf("epoch %d starts at %d in the copy, the leader's epochs are %v", e.Epoch, e.StartOffset, le)
+		if len(wr) == 0 || (wipe && wr[0].Offset == 0) || gaps == 0 {
+			t.Fatalf("the copy has no offset gaps (first offset %v, %d gaps): nothing was compacted", wr[:1], gaps)
 		}
+		if !compacted(wl, keyedEnd) {
+			t.Fatalf("the copy does not hold exactly the last value of each key below %d", keyedEnd)
+		}
+		// The epochs the copy learnt from the batches: increasing, within its log, ending with
+		// the leader's latest; each starts at or after where it starts on the leader (records
+		// the leader compacted away are not in the copy).
+		le, we := ll.EpochEntries(), wl.EpochEntries()
+		if len(we) == 0 || we[len(we)-1].Epoch != le[len(le)-1].Epoch {
+			t.Fatalf("epochs of the copy %v, of the leader %v", we, le)
+		}
+		for i, e := range we {
+			if e.StartOffset < wl.LogStartOffset() || e.StartOffset >= wl.LogEndOffset() ||
+				(i > 0 && (e.Epoch <= we[i-1].Epoch || e.StartOffset <= we[i-1].StartOffset)) {
+				t.Fatalf("epochs of the copy out of order or outside [%d, %d): %v", wl.LogStartOffset(), wl.LogEndOffset(), we)
+			}
+			j := slices.IndexFunc(le, func(x engine.EpochEntry) bool { return x.Epoch == e.Epoch })
+			if j < 0 || e.StartOffset < le[j].StartOffset || (j+1 < len(le) && e.StartOffset >= le[j+1].StartOffset) {
+				t.Fatalf("epoch %d starts at %d in the copy, the leader's epochs are %v", e.Epoch, e.StartOffset, le)
+			}
+		}
+		t.Logf("replica stopped at %d (wiped: %v) holds %d records with %d offset gaps; epochs %v (leader %v)",
+			stoppedAt, wipe, len(wr), gaps, we, le)
 	}
-	t.Logf("wiped replica fetched %d records with %d offset gaps; epochs %v (leader %v)", len(wr), gaps, we, le)
 
 	// Leadership goes back to the replica that fetched its copy: a consumer from the beginning
 	// sees every key's last value, and the new leader takes writes after the gaps.
