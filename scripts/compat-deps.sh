@@ -46,6 +46,7 @@ jv="$here/compat/java"
 if [ ! -s "$jv/target/classpath.txt" ] || [ "$jv/pom.xml" -nt "$jv/target/classpath.txt" ]; then
 	mvn -q -B -f "$jv/pom.xml" dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime
 fi
+[ -s compat/connect/target/classpath.txt ] && [ ! compat/connect/pom.xml -nt compat/connect/target/classpath.txt ] || mvn -q -B -f compat/connect/pom.xml dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime # Kafka Connect's worker (compat/connect_test.go)
 
 # Apache Kafka's tools jar (kafka-consumer-groups' ConsumerGroupCommand) into tools/kafka/lib.
 bash "$here/scripts/kafka-tools.sh" fetch
