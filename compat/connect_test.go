@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,6 +29,7 @@ import (
 // worker in it shares.
 type connectCluster struct {
 	group, configs, offsets, status string
+	src, sink                       string // the FileStream connectors' names
 	dir                             string // worker.properties files and the connectors' files
 }
 
@@ -58,11 +60,16 @@ func newConnectCluster(s *S, tag string) *connectCluster {
 	if err != nil {
 		s.Fatalf("setup: %v", err)
 	}
+	// The temporary directory's random suffix keeps the names fresh on a reused broker
+	// (COMPAT_BROKER).
+	group := filepath.Base(dir)
 	return &connectCluster{
-		group:   "connect-" + tag,
-		configs: "connect-" + tag + "-configs",
-		offsets: "connect-" + tag + "-offsets",
-		status:  "connect-" + tag + "-status",
+		group:   group,
+		configs: group + "-configs",
+		offsets: group + "-offsets",
+		status:  group + "-status",
+		src:     group + "-src",
+		sink:    group + "-sink",
 		dir:     dir,
 	}
 }
@@ -119,6 +126,7 @@ func (c *connectCluster) start(s *S, name string, port int) *connectWorker {
 	}
 	// A small heap and the client compiler: two shared cores start the JVM sooner this way.
 	cmd := exec.Command("java", "-Xmx384m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		"-Dorg.slf4j.simpleLogger.showDateTime=true", "-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
 		"-cp", cp, "org.apache.kafka.connect.cli.ConnectDistributed", props)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
@@ -276,6 +284,26 @@ func waitUntil(s *S, within time.Duration, cond func() (bool, string)) {
 	}
 }
 
+// waitOffsets waits until GET /connectors/{name}/offsets lists exactly want (JSON, compared
+// after normalising both sides).
+func waitOffsets(s *S, w *connectWorker, name, want string) {
+	s.Helper()
+	var wantV any
+	if err := json.Unmarshal([]byte(want), &wantV); err != nil {
+		s.Fatalf("bad expectation %s: %v", want, err)
+	}
+	wantN, _ := json.Marshal(wantV)
+	waitUntil(s, 30*time.Second, func() (bool, string) {
+		code, b, err := w.call("GET", "/connectors/"+name+"/offsets", nil)
+		var got struct{ Offsets any }
+		if err != nil || code != http.StatusOK || json.Unmarshal(b, &got) != nil {
+			return false, fmt.Sprintf("GET /connectors/%s/offsets: %d %s %v", name, code, b, err)
+		}
+		gotN, _ := json.Marshal(got.Offsets)
+		return bytes.Equal(gotN, wantN), fmt.Sprintf("GET /connectors/%s/offsets: %s, want %s", name, gotN, wantN)
+	})
+}
+
 // fileSource and fileSink are the FileStream connectors' configurations.
 func fileSource(name, file, topic string) map[string]any {
 	return map[string]any{"name": name, "config": map[string]string{
@@ -404,23 +432,23 @@ func TestConnect(t *testing.T) {
 	)
 	scenario(t, "java", "connect-pipeline", 2*time.Minute, func(s *S) {
 		c := newConnectCluster(s, "pipe")
-		topic = "connect-pipe-lines"
+		topic = c.group + "-lines"
 		createTopic(s, topic, 1, nil)
 		src, sink = filepath.Join(c.dir, "source.txt"), filepath.Join(c.dir, "sink.txt")
 		appendLines(s, src, lines("before", 1, 3))
 
 		w := c.start(s, "pipe-1", 0)
 		c.checkInternalTopics(s)
-		w.must(s, "POST", "/connectors", fileSource("src", src, topic), http.StatusCreated)
-		w.must(s, "POST", "/connectors", fileSink("sink", sink, topic), http.StatusCreated)
+		w.must(s, "POST", "/connectors", fileSource(c.src, src, topic), http.StatusCreated)
+		w.must(s, "POST", "/connectors", fileSink(c.sink, sink, topic), http.StatusCreated)
 		appendLines(s, src, lines("before", 4, 6))
 		waitFileLines(s, sink, lines("before", 1, 6), 60*time.Second)
-		for _, name := range []string{"src", "sink"} {
+		for _, name := range []string{c.src, c.sink} {
 			w.waitState(s, name, "RUNNING", 30*time.Second)
 		}
 		var names []string
 		json.Unmarshal(w.must(s, "GET", "/connectors", nil, http.StatusOK), &names)
-		if strings.Join(names, ",") != "sink,src" && strings.Join(names, ",") != "src,sink" {
+		if slices.Sort(names); !slices.Equal(names, []string{c.sink, c.src}) {
 			s.Errorf("GET /connectors: %q, want src and sink", names)
 		}
 		if !w.stop() {
@@ -435,8 +463,9 @@ func TestConnect(t *testing.T) {
 		}
 		// The same worker again: the connectors come back from the config topic, the source
 		// resumes at its committed offset in the offsets topic, the sink at its group's offset.
-		w := cl.start(s, "pipe-2", port)
-		for _, name := range []string{"src", "sink"} {
+		c := cl
+		w := c.start(s, "pipe-2", port)
+		for _, name := range []string{c.src, c.sink} {
 			w.waitState(s, name, "RUNNING", 60*time.Second)
 		}
 		appendLines(s, src, lines("after", 1, 3))
@@ -444,40 +473,57 @@ func TestConnect(t *testing.T) {
 		waitFileLines(s, sink, want, 60*time.Second)
 		checkTopicLines(s, topic, want)
 
-		w.must(s, "PUT", "/connectors/src/pause", nil, http.StatusAccepted)
-		w.waitState(s, "src", "PAUSED", 30*time.Second)
+		w.must(s, "PUT", "/connectors/"+c.src+"/pause", nil, http.StatusAccepted)
+		w.waitState(s, c.src, "PAUSED", 30*time.Second)
 		appendLines(s, src, []string{"paused-1"})
 		// A paused source reads nothing: two offset-flush intervals and two source polls pass
 		// and the line must not be in the topic.
 		time.Sleep(2 * time.Second)
 		checkTopicLines(s, topic, want)
-		w.must(s, "PUT", "/connectors/src/resume", nil, http.StatusAccepted)
-		w.waitState(s, "src", "RUNNING", 30*time.Second)
+		w.must(s, "PUT", "/connectors/"+c.src+"/resume", nil, http.StatusAccepted)
+		w.waitState(s, c.src, "RUNNING", 30*time.Second)
 		want = append(want, "paused-1")
 		waitFileLines(s, sink, want, 60*time.Second)
 
-		w.must(s, "DELETE", "/connectors/sink", nil, http.StatusNoContent)
+		// KIP-875 over REST: the source's committed position (the offsets topic) is the whole
+		// file, the sink's committed offset (its consumer group) the whole topic; a stopped
+		// sink's offsets can be deleted (OffsetDelete on an empty group).
+		fi, err := os.Stat(src)
+		if err != nil {
+			s.Fatalf("%v", err)
+		}
+		waitOffsets(s, w, c.src, fmt.Sprintf(`[{"partition":{"filename":%q},"offset":{"position":%d}}]`, src, fi.Size()))
+		waitOffsets(s, w, c.sink, fmt.Sprintf(`[{"partition":{"kafka_partition":0,"kafka_topic":%q},"offset":{"kafka_offset":%d}}]`, topic, len(want)))
+		w.must(s, "PUT", "/connectors/"+c.sink+"/stop", nil, http.StatusNoContent)
 		waitUntil(s, 30*time.Second, func() (bool, string) {
-			code, b, err := w.call("GET", "/connectors/sink", nil)
-			return code == http.StatusNotFound, fmt.Sprintf("GET /connectors/sink after DELETE: %d %s %v", code, b, err)
+			st, ok := w.status(c.sink)
+			return ok && st.Connector.State == "STOPPED" && len(st.Tasks) == 0, fmt.Sprintf("%s after stop: %+v", c.sink, st)
+		})
+		w.must(s, "DELETE", "/connectors/"+c.sink+"/offsets", nil, http.StatusOK)
+		waitOffsets(s, w, c.sink, `[]`)
+
+		w.must(s, "DELETE", "/connectors/"+c.sink, nil, http.StatusNoContent)
+		waitUntil(s, 30*time.Second, func() (bool, string) {
+			code, b, err := w.call("GET", "/connectors/"+c.sink, nil)
+			return code == http.StatusNotFound, fmt.Sprintf("GET /connectors/%s after DELETE: %d %s %v", c.sink, code, b, err)
 		})
 		var names []string
 		json.Unmarshal(w.must(s, "GET", "/connectors", nil, http.StatusOK), &names)
-		if strings.Join(names, ",") != "src" {
-			s.Errorf("GET /connectors after deleting sink: %q, want [src]", names)
+		if !slices.Equal(names, []string{c.src}) {
+			s.Errorf("GET /connectors after deleting %s: %q, want [%s]", c.sink, names, c.src)
 		}
 		w.stop()
 	})
 
 	scenario(t, "java", "connect-two-workers", 2*time.Minute, func(s *S) {
 		c := newConnectCluster(s, "pair")
-		topic := "connect-pair-lines"
+		topic := c.group + "-lines"
 		createTopic(s, topic, 1, nil)
 		src, sink := filepath.Join(c.dir, "source.txt"), filepath.Join(c.dir, "sink.txt")
 		a := c.start(s, "pair-a", 0)
 		b := c.start(s, "pair-b", 0)
-		a.must(s, "POST", "/connectors", fileSource("src", src, topic), http.StatusCreated)
-		a.must(s, "POST", "/connectors", fileSink("sink", sink, topic), http.StatusCreated)
+		a.must(s, "POST", "/connectors", fileSource(c.src, src, topic), http.StatusCreated)
+		a.must(s, "POST", "/connectors", fileSink(c.sink, sink, topic), http.StatusCreated)
 		appendLines(s, src, lines("pair", 1, 3))
 		waitFileLines(s, sink, lines("pair", 1, 3), 60*time.Second)
 
@@ -486,7 +532,7 @@ func TestConnect(t *testing.T) {
 		owners := map[string]bool{}
 		waitUntil(s, 60*time.Second, func() (bool, string) {
 			clear(owners)
-			for _, name := range []string{"src", "sink"} {
+			for _, name := range []string{c.src, c.sink} {
 				st, ok := b.status(name)
 				if !ok || st.Connector.State != "RUNNING" || len(st.Tasks) == 0 {
 					return false, fmt.Sprintf("worker b: %s is %+v, want RUNNING with a task", name, st)
@@ -502,13 +548,25 @@ func TestConnect(t *testing.T) {
 			return len(owners) == 2, fmt.Sprintf("connectors and tasks run on %v, want both workers", owners)
 		})
 
+		// The group as the broker describes it: both workers, Connect's protocol.
+		adm, _ := newAdmin(s, bootAddr)
+		dg, err := adm.DescribeGroups(s.ctx, c.group)
+		if err != nil {
+			s.Fatalf("DescribeGroups %s: %v", c.group, err)
+		}
+		if g := dg[c.group]; g.Err != nil || g.State != "Stable" || g.ProtocolType != "connect" ||
+			g.Protocol != "sessioned" || len(g.Members) != 2 {
+			s.Errorf("DescribeGroups %s: state %s, protocol %s/%s, %d members, err %v; want Stable, connect/sessioned, 2",
+				c.group, g.State, g.ProtocolType, g.Protocol, len(g.Members), g.Err)
+		}
+
 		// Worker b leaves: after the scheduled rebalance delay everything runs on a.
 		if !b.stop() {
 			s.Fatalf("worker b did not exit within 60s of SIGTERM (log: %s)", b.log.Name())
 		}
 		aID := strings.TrimPrefix(a.url, "http://")
 		waitUntil(s, 60*time.Second, func() (bool, string) {
-			for _, name := range []string{"src", "sink"} {
+			for _, name := range []string{c.src, c.sink} {
 				st, ok := a.status(name)
 				if !ok || st.Connector.State != "RUNNING" || st.Connector.Worker_id != aID || len(st.Tasks) == 0 {
 					return false, fmt.Sprintf("after worker b left: %s is %+v, want RUNNING on %s", name, st, aID)
