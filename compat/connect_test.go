@@ -12,6 +12,7 @@ package compat
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,8 +30,9 @@ import (
 // worker in it shares.
 type connectCluster struct {
 	group, configs, offsets, status string
-	src, sink                       string // the FileStream connectors' names
-	dir                             string // worker.properties files and the connectors' files
+	src, sink                       string   // the FileStream connectors' names
+	extra                           []string // more worker properties
+	dir                             string   // worker.properties files and the connectors' files
 }
 
 // connectWorker is one running ConnectDistributed JVM.
@@ -78,7 +80,7 @@ func newConnectCluster(s *S, tag string) *connectCluster {
 // scheduled.rebalance.max.delay.ms is lowered from 5 minutes so that the work of a departed
 // worker is handed to the others within the test's bounds.
 func (c *connectCluster) properties(port int) string {
-	return strings.Join([]string{
+	return strings.Join(append([]string{
 		"bootstrap.servers=" + bootAddr,
 		"group.id=" + c.group,
 		"config.storage.topic=" + c.configs,
@@ -98,8 +100,7 @@ func (c *connectCluster) properties(port int) string {
 		"plugin.discovery=service_load",
 		"offset.flush.interval.ms=500",
 		"scheduled.rebalance.max.delay.ms=3000",
-		"",
-	}, "\n")
+	}, c.extra...), "\n") + "\n"
 }
 
 // start runs a worker of the cluster on port (a free one if 0) and waits for its REST API.
@@ -411,7 +412,47 @@ func (c *connectCluster) checkInternalTopics(s *S) {
 		if policy != "compact" {
 			s.Errorf("internal topic %s: cleanup.policy %s, want compact", topic, policy)
 		}
+		// Settings given as <config|offset|status>.storage.<name> reach CreateTopics.
+		for _, p := range c.extra {
+			name, val, _ := strings.Cut(p, "=")
+			prefix := map[string]string{c.configs: "config.storage.", c.offsets: "offset.storage.", c.status: "status.storage."}[topic]
+			if key, ok := strings.CutPrefix(name, prefix); ok {
+				got := "(absent)"
+				for _, cfg := range rc.Configs {
+					if cfg.Key == key && cfg.Value != nil {
+						got = *cfg.Value
+					}
+				}
+				if got != val {
+					s.Errorf("internal topic %s: %s is %s, the worker created it with %s", topic, key, got, val)
+				}
+			}
+		}
 	}
+}
+
+// waitCompacted waits until the log cleaner has removed superseded records from topic: fewer
+// records remain than offsets were written. Connect keeps rewriting its status keys, and
+// segment.ms=100 makes every write after a pause land in a segment of its own, so the cleaner
+// finds dirty closed segments within its backoff (log.cleaner.backoff.ms, 15 s by default).
+func waitCompacted(s *S, topic string, partitions int32) {
+	s.Helper()
+	adm, _ := newAdmin(s, bootAddr)
+	waitUntil(s, 60*time.Second, func() (bool, string) {
+		starts, err1 := adm.ListStartOffsets(s.ctx, topic)
+		ends, err2 := adm.ListEndOffsets(s.ctx, topic)
+		if err := errors.Join(err1, err2, starts.Error(), ends.Error()); err != nil {
+			return false, fmt.Sprintf("ListOffsets %s: %v", topic, err)
+		}
+		written := int64(0)
+		for p := int32(0); p < partitions; p++ {
+			st, _ := starts.Lookup(topic, p)
+			en, _ := ends.Lookup(topic, p)
+			written += en.Offset - st.Offset
+		}
+		kept := len(readAll(s, bootAddr, topic, partitions, 0))
+		return int64(kept) < written, fmt.Sprintf("topic %s still holds all %d records written: not compacted", topic, written)
+	})
 }
 
 // lines returns "<tag>-<from>" … "<tag>-<to>".
@@ -432,6 +473,8 @@ func TestConnect(t *testing.T) {
 	)
 	scenario(t, "java", "connect-pipeline", 2*time.Minute, func(s *S) {
 		c := newConnectCluster(s, "pipe")
+		// Tiny segments, so that the cleaner compacts the internal topics before the restart.
+		c.extra = []string{"config.storage.segment.ms=100", "offset.storage.segment.ms=100", "status.storage.segment.ms=100"}
 		topic = c.group + "-lines"
 		createTopic(s, topic, 1, nil)
 		src, sink = filepath.Join(c.dir, "source.txt"), filepath.Join(c.dir, "sink.txt")
@@ -461,9 +504,11 @@ func TestConnect(t *testing.T) {
 		if cl == nil {
 			s.Fatalf("the connect-pipeline scenario did not leave a stopped worker to restart")
 		}
-		// The same worker again: the connectors come back from the config topic, the source
-		// resumes at its committed offset in the offsets topic, the sink at its group's offset.
+		// The same worker again, over compacted internal topics: the connectors come back from
+		// the config topic, the source resumes at its committed offset in the offsets topic, the
+		// sink at its group's offset.
 		c := cl
+		waitCompacted(s, c.status, 2)
 		w := c.start(s, "pipe-2", port)
 		for _, name := range []string{c.src, c.sink} {
 			w.waitState(s, name, "RUNNING", 60*time.Second)
