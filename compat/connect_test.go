@@ -37,7 +37,6 @@ type connectCluster struct {
 
 // connectWorker is one running ConnectDistributed JVM.
 type connectWorker struct {
-	name string
 	port int
 	url  string // http://127.0.0.1:<port>
 	cmd  *exec.Cmd
@@ -134,7 +133,7 @@ func (c *connectCluster) start(s *S, name string, port int) *connectWorker {
 		lf.Close()
 		s.Fatalf("setup: starting the Connect worker: %v", err)
 	}
-	w := &connectWorker{name: name, port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: lf, done: make(chan struct{})}
+	w := &connectWorker{port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: lf, done: make(chan struct{})}
 	go func() {
 		w.err = cmd.Wait()
 		lf.Close()
