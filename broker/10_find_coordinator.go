@@ -6,26 +6,25 @@ import (
 )
 
 // FindCoordinator: versions 0-6 (v4+ batches keys). A group's coordinator is the leader of the
-// key's __consumer_offsets partition (on a single node, this node), the topic created by the
-// first group key (groups.go). Transactions are not implemented: their keys are answered COORDINATOR_NOT_AVAILABLE with a message. The API is
-// advertised from v0: librdkafka enables LZ4 only when FindCoordinator v0 is (without it kcat
-// and confluent-kafka send lz4 batches uncompressed).
+// key's __consumer_offsets partition (groups.go), a transactional id's the leader of its
+// __transaction_state partition (txns.go); on a single node, this node. Each topic is created
+// by the first key of its type. The API is advertised from v0: librdkafka enables LZ4 only
+// when FindCoordinator v0 is (without it kcat and confluent-kafka send lz4 batches
+// uncompressed).
 func init() {
 	register(api{key: int16(kmsg.FindCoordinator), min: 0, max: 6, handle: handleFindCoordinator})
 }
 
-const noTxnCoordinatorMessage = "logd does not implement transactions yet"
-
 // coordinatorFor answers one key: node, host, port, error code and message.
 func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
-	if keyType == 0 { // group
-		return b.coordinatorNode(key)
+	switch keyType {
+	case 0: // group
+		return b.coordinatorNode(offsetsTopic, b.cfg.OffsetsTopicPartitions, b.offsetsTopicConfigs(), key)
+	case 1: // transaction
+		return b.txnCoordinatorNode(key)
 	}
-	m := noTxnCoordinatorMessage
-	if keyType != 1 {
-		return -1, "", -1, kerr.InvalidRequest.Code, nil
-	}
-	return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
+	m := "unknown coordinator key type (0: group, 1: transaction)"
+	return -1, "", -1, kerr.InvalidRequest.Code, &m
 }
 
 func handleFindCoordinator(b *Broker, c *call) (kmsg.Response, error) {

@@ -107,6 +107,15 @@ type Config struct {
 	GroupConsumerSessionTimeout time.Duration
 	// GroupConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms (default 5 s).
 	GroupConsumerHeartbeatInterval time.Duration
+
+	// Transactions (txns.go), by Kafka's names.
+	// TransactionTopicPartitions is transaction.state.log.num.partitions, used when
+	// __transaction_state is first created (default 50, Kafka's).
+	TransactionTopicPartitions int32
+	// TransactionTopicSegmentBytes is transaction.state.log.segment.bytes (default 100 MiB).
+	TransactionTopicSegmentBytes int64
+	// TransactionMaxTimeout is transaction.max.timeout.ms (default 15 min).
+	TransactionMaxTimeout time.Duration
 }
 
 // DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
@@ -115,6 +124,7 @@ func DefaultConfig() Config {
 		NodeID: 1, AdvertisedHost: "127.0.0.1", AdvertisedPort: 9092, DataDir: "data",
 		AutoCreateTopics: true, NumPartitions: 1, LogDefaults: engine.DefaultLogConfig, FsyncAcksAll: true,
 		MaxParkedFetches: 10_000, OffsetsTopicPartitions: 8, OffsetsTopicSegmentBytes: 16 << 20,
+		TransactionTopicPartitions: 50, TransactionTopicSegmentBytes: 100 << 20, TransactionMaxTimeout: 15 * time.Minute,
 		OffsetsRetention: 7 * 24 * time.Hour, OffsetsRetentionCheckInterval: 10 * time.Minute,
 		GroupInitialRebalanceDelay: 3 * time.Second, GroupMinSessionTimeout: 6 * time.Second,
 		GroupMaxSessionTimeout: 30 * time.Minute, GroupConsumerSessionTimeout: 45 * time.Second,
@@ -157,13 +167,12 @@ type Broker struct {
 	// Lock order: admin, then mu.
 	admin sync.Mutex
 
-	// The group coordinators (groups.go) loaded for the __consumer_offsets partitions this
-	// broker leads, published under groupsMu, and the kick of their leadership loop.
-	// groupsMu serializes loading and closing them; lock order: groupsMu, then admin.
-	groupsMu     sync.Mutex
-	groupsClosed bool // guarded by groupsMu
-	groupsLead   atomic.Pointer[clusterGroups]
-	groupsKick   chan struct{}
+	// The coordinators of the __consumer_offsets (groups.go) and __transaction_state
+	// (txns.go) partitions this broker leads (coordinator_leads.go), and the sender of the
+	// transaction markers (txn_markers.go).
+	groups  *coordinatorLeads[*leadGroups]
+	txns    *coordinatorLeads[*leadTxns]
+	markers markerSender
 
 	// Follower role: one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
@@ -209,6 +218,15 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.OffsetsTopicSegmentBytes <= 0 {
 		cfg.OffsetsTopicSegmentBytes = def.OffsetsTopicSegmentBytes
 	}
+	if cfg.TransactionTopicPartitions <= 0 {
+		cfg.TransactionTopicPartitions = def.TransactionTopicPartitions
+	}
+	if cfg.TransactionTopicSegmentBytes <= 0 {
+		cfg.TransactionTopicSegmentBytes = def.TransactionTopicSegmentBytes
+	}
+	if cfg.TransactionMaxTimeout <= 0 {
+		cfg.TransactionMaxTimeout = def.TransactionMaxTimeout
+	}
 	if err := cfg.LogDefaults.Validate(); err != nil {
 		return nil, fmt.Errorf("broker topic defaults: %w", err)
 	}
@@ -229,11 +247,15 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
 		wakeups:      runq.New(max(runtime.GOMAXPROCS(0), 2), runFunc, nil),
 		topicChanges: runq.New(1, runFunc, nil), controllerCalls: runq.New(catalogWorkers, runFunc, nil),
-		closing: make(chan struct{}), groupsKick: make(chan struct{}, 1)}
+		closing: make(chan struct{})}
+	b.groups = newCoordinatorLeads(offsetsTopic, "consumer groups", b.loadPartitionGroups, b.unloadGroups)
+	b.txns = newCoordinatorLeads(txnTopic, "transactions", b.loadTxns, b.unloadTxns)
+	b.markers.b = b
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)
-	go b.runGroupsLeadership()
+	go b.groups.run(b)
+	go b.txns.run(b)
 	go b.tickLeaders()
 	return b, nil
 }
@@ -290,7 +312,8 @@ func (b *Broker) BeginShutdown() {
 // Close shuts the storage down cleanly (clean-shutdown marker written).
 func (b *Broker) Close() error {
 	b.BeginShutdown()
-	b.closeGroups()
+	b.groups.close()
+	b.txns.close()
 	b.stopFetchers()
 	return b.eng.Close()
 }
@@ -371,7 +394,7 @@ func (b *Broker) Lead(topic string, p int32, cfg replication.Config, st replicat
 	if old := part.leader.Swap(lp); old != nil {
 		old.Resign()
 	}
-	b.groupsLeadershipChanged(topic)
+	b.leadershipChanged(topic)
 	return lp, nil
 }
 
@@ -394,7 +417,7 @@ func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch in
 	tp := engine.TopicPartition{Topic: topic, Partition: p}
 	if old := part.leader.Swap(nil); old != nil {
 		old.Resign()
-		b.groupsLeadershipChanged(topic)
+		b.leadershipChanged(topic)
 	}
 	b.replMu.Lock()
 	defer b.replMu.Unlock()
@@ -459,7 +482,7 @@ func (b *Broker) Resign(topic string, p int32) {
 	}
 	if old := part.leader.Swap(nil); old != nil {
 		old.Resign()
-		b.groupsLeadershipChanged(topic)
+		b.leadershipChanged(topic)
 	}
 }
 

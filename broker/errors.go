@@ -9,6 +9,7 @@ import (
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
+	"github.com/logd/logd/txn"
 )
 
 // Errors of the broker layer itself.
@@ -37,10 +38,26 @@ func errorCode(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
-var errorCodes = []struct {
+// errorMapping is one Go error and its Kafka code.
+type errorMapping struct {
 	err  error
 	code *kerr.Error
-}{
+}
+
+// txnErrorCodes are the transaction coordinator's errors (txnError).
+var txnErrorCodes = []errorMapping{
+	{txn.ErrNotCoordinator, kerr.NotCoordinator},
+	{txn.ErrInvalidRequest, kerr.InvalidRequest},
+	{txn.ErrInvalidTimeout, kerr.InvalidTransactionTimeout},
+	{txn.ErrConcurrentTransactions, kerr.ConcurrentTransactions},
+	{txn.ErrProducerFenced, kerr.ProducerFenced},
+	{txn.ErrInvalidProducerIDMapping, kerr.InvalidProducerIDMapping},
+	{txn.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{txn.ErrNotInTransaction, kerr.TransactionAbortable},
+	{txn.ErrUnknownTransactionalID, kerr.TransactionalIDNotFound},
+}
+
+var errorCodes = []errorMapping{
 	{engine.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{engine.ErrMessageTooLarge, kerr.MessageTooLarge},
 	{engine.ErrLogDirOffline, kerr.KafkaStorageError},

@@ -20,10 +20,8 @@ func (b *Broker) groupLag(yield func(group, topic string, partition int32, lag i
 // partitions this broker leads.
 func (b *Broker) loadedCoordinators() []*group.Coordinator {
 	var out []*group.Coordinator
-	if cg := b.groupsLead.Load(); cg != nil {
-		for _, lg := range *cg {
-			out = append(out, lg.coord)
-		}
+	for _, lg := range b.groups.loaded() {
+		out = append(out, lg.coord)
 	}
 	return out
 }

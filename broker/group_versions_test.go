@@ -56,13 +56,23 @@ func TestFindCoordinatorVersions(t *testing.T) {
 		}
 		req.CoordinatorType = 1 // transaction
 		resp = rawReq[*kmsg.FindCoordinatorResponse](t, cl, req)
+		errCode, node := resp.ErrorCode, resp.NodeID
+		if v >= 4 {
+			errCode, node = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].NodeID
+		}
+		code(t, "find txn", errCode, nil)
+		if node != tb.b.cfg.NodeID {
+			t.Fatalf("v%d: transaction coordinator %d, want %d", v, node, tb.b.cfg.NodeID)
+		}
+		req.CoordinatorType = 2 // share: not a coordinator type logd has
+		resp = rawReq[*kmsg.FindCoordinatorResponse](t, cl, req)
 		errCode, msg := resp.ErrorCode, resp.ErrorMessage
 		if v >= 4 {
 			errCode, msg = resp.Coordinators[0].ErrorCode, resp.Coordinators[0].ErrorMessage
 		}
-		code(t, "find txn", errCode, kerr.CoordinatorNotAvailable)
+		code(t, "find unknown type", errCode, kerr.InvalidRequest)
 		if msg == nil || *msg == "" {
-			t.Fatalf("v%d: no message for the transaction coordinator", v)
+			t.Fatalf("v%d: no message for an unknown key type", v)
 		}
 	}
 }

@@ -73,19 +73,6 @@ func (b *Broker) assignableTopicNames() []string {
 	return names
 }
 
-// closeGroups answers parked group requests and stops the coordinators' timers and
-// compactions; no coordinator is loaded after it. Called by Close before the engine closes.
-func (b *Broker) closeGroups() {
-	b.groupsMu.Lock() // waits for a load in progress
-	defer b.groupsMu.Unlock()
-	b.groupsClosed = true
-	if cg := b.groupsLead.Swap(nil); cg != nil {
-		for _, lg := range *cg {
-			b.unloadGroups(lg)
-		}
-	}
-}
-
 // errCode is the wire code of a coordinator error (nil: none).
 func errCode(e *kerr.Error) int16 {
 	if e == nil {
@@ -128,8 +115,8 @@ var errInternalTopic = fmt.Errorf("%s is an internal topic: %w", offsetsTopic, k
 //
 //   - FindCoordinator on any broker answers the current leader of the key's partition (from
 //     the cluster's metadata), COORDINATOR_NOT_AVAILABLE while it has none.
-//   - Coordinators follow the leadership: Lead, Follow and Resign of a __consumer_offsets
-//     partition kick runGroupsLeadership, which closes the coordinator of every lead that
+//   - Coordinators follow the leadership (coordinator_leads.go): Lead, Follow and Resign of a
+//     __consumer_offsets partition poke b.groups, which closes the coordinator of every lead that
 //     ended (parked requests answered NOT_COORDINATOR) and loads one for every new
 //     LeaderPartition, replaying that partition's local log (as leader it holds every
 //     committed record). Group requests for a group whose partition this broker does not
@@ -151,164 +138,40 @@ var errInternalTopic = fmt.Errorf("%s is an internal topic: %w", offsetsTopic, k
 // in-sync replicas before the request is answered COORDINATOR_NOT_AVAILABLE.
 const offsetsCommitTimeout = 5 * time.Second
 
-// groupsResync is how often the cluster coordinators check the leadership without a kick.
-const groupsResync = 500 * time.Millisecond
-
-// offsetsLeaderWait bounds how long FindCoordinator waits for the __consumer_offsets it just
-// created to get leaders.
+// offsetsLeaderWait bounds how long FindCoordinator waits for the coordinator topic
+// (__consumer_offsets, __transaction_state) it just created to get leaders.
 const offsetsLeaderWait = 5 * time.Second
 
 // leadGroups is the coordinator loaded for one lead of one __consumer_offsets partition.
 type leadGroups struct {
-	part    int32
-	parts   int32 // the topic's partition count it maps groups with
-	lp      *replication.LeaderPartition
 	coord   *group.Coordinator
 	journal *group.LogJournal
 }
 
-// clusterGroups is the loaded coordinators by partition; published whole, never modified.
-type clusterGroups map[int32]*leadGroups
-
 // groupCoordinator is the coordinator of group id: that of the group's __consumer_offsets
 // partition while this broker leads it.
 func (b *Broker) groupCoordinator(id string) (*group.Coordinator, *kerr.Error) {
-	t, ok := b.cluster.Topic(offsetsTopic)
-	if !ok {
-		return nil, kerr.NotCoordinator
+	lg, e := b.groups.get(b, id)
+	if e != nil {
+		return nil, e
 	}
-	p := group.PartitionFor(id, t.Partitions)
-	lp := b.Leading(offsetsTopic, p)
-	if lp == nil {
-		if pa, ok := b.cluster.Partition(offsetsTopic, p); ok && pa.Leader == b.cfg.NodeID {
-			// Named leader, the metadata listener has not taken it yet: retry shortly.
-			return nil, kerr.CoordinatorLoadInProgress
-		}
-		return nil, kerr.NotCoordinator
-	}
-	if cg := b.groupsLead.Load(); cg != nil {
-		if lg := (*cg)[p]; lg != nil && lg.lp == lp && lg.parts == t.Partitions {
-			return lg.coord, nil
-		}
-	}
-	b.kickGroups()
-	return nil, kerr.CoordinatorLoadInProgress
+	return lg.coord, nil
 }
 
 // groupCoordinators is every coordinator of this broker (ListGroups), one per
 // __consumer_offsets partition it leads. COORDINATOR_LOAD_IN_PROGRESS while a partition it
 // leads is not loaded yet.
 func (b *Broker) groupCoordinators() ([]*group.Coordinator, *kerr.Error) {
-	t, ok := b.cluster.Topic(offsetsTopic)
-	if !ok {
-		return nil, nil
+	lgs, e := b.groups.all(b)
+	out := make([]*group.Coordinator, len(lgs))
+	for i, lg := range lgs {
+		out[i] = lg.coord
 	}
-	cg := b.groupsLead.Load()
-	var out []*group.Coordinator
-	for p := int32(0); p < t.Partitions; p++ {
-		lp := b.Leading(offsetsTopic, p)
-		if lp == nil {
-			continue
-		}
-		var lg *leadGroups
-		if cg != nil {
-			lg = (*cg)[p]
-		}
-		if lg == nil || lg.lp != lp || lg.parts != t.Partitions {
-			b.kickGroups()
-			return nil, kerr.CoordinatorLoadInProgress
-		}
-		out = append(out, lg.coord)
-	}
-	return out, nil
-}
-
-// groupsLeadershipChanged tells the coordinators that this broker's role for a partition of
-// topic changed (Lead, Follow, Resign).
-func (b *Broker) groupsLeadershipChanged(topic string) {
-	if topic == offsetsTopic {
-		b.kickGroups()
-	}
-}
-
-func (b *Broker) kickGroups() {
-	select {
-	case b.groupsKick <- struct{}{}:
-	default: // a pass is due anyway
-	}
-}
-
-// runGroupsLeadership keeps the coordinators in line with the leadership of the
-// __consumer_offsets partitions until the broker closes.
-func (b *Broker) runGroupsLeadership() {
-	t := time.NewTicker(groupsResync)
-	defer t.Stop()
-	for {
-		select {
-		case <-b.closing:
-			return
-		case <-b.groupsKick:
-		case <-t.C:
-		}
-		b.syncGroupsLeadership()
-	}
-}
-
-// syncGroupsLeadership closes the coordinators of leads that ended and loads one for each
-// new lead.
-func (b *Broker) syncGroupsLeadership() {
-	b.groupsMu.Lock()
-	defer b.groupsMu.Unlock()
-	if b.groupsClosed {
-		return
-	}
-	t, exists := b.cluster.Topic(offsetsTopic)
-	next := clusterGroups{}
-	var ended []*leadGroups
-	if cg := b.groupsLead.Load(); cg != nil {
-		for p, lg := range *cg {
-			if !exists || lg.parts != t.Partitions || b.Leading(offsetsTopic, p) != lg.lp {
-				ended = append(ended, lg)
-				continue
-			}
-			next[p] = lg
-		}
-	}
-	if len(ended) > 0 {
-		b.groupsLead.Store(&next) // unpublished before closed
-		for _, lg := range ended {
-			b.unloadGroups(lg)
-			b.log.Info("closed a group coordinator: no longer leading its partition", "partition", offsetsTopic+"-"+strconv.Itoa(int(lg.part)))
-		}
-	}
-	if !exists {
-		return
-	}
-	for p := int32(0); p < t.Partitions; p++ {
-		if next[p] != nil {
-			continue
-		}
-		lp := b.Leading(offsetsTopic, p)
-		if lp == nil {
-			continue
-		}
-		lg, err := b.loadPartitionGroups(p, t.Partitions, lp)
-		if err != nil {
-			b.log.Warn("cannot load a partition's consumer groups; retrying", "partition", offsetsTopic+"-"+strconv.Itoa(int(p)), "err", err)
-			continue
-		}
-		cur := clusterGroups{}
-		for q, lg := range next {
-			cur[q] = lg
-		}
-		cur[p] = lg
-		next = cur
-		b.groupsLead.Store(&next)
-	}
+	return out, e
 }
 
 // loadPartitionGroups replays __consumer_offsets partition p and starts its coordinator,
-// writing through lp. REQUIRES: b.groupsMu held.
+// writing through lp. REQUIRES: b.groups.mu held.
 func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.LeaderPartition) (*leadGroups, error) {
 	start := time.Now()
 	part, err := b.partition(offsetsTopic, p)
@@ -324,7 +187,7 @@ func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.Leader
 	coord := group.New(b.groupConfig(partitions), j, j.Records)
 	b.log.Info("loaded consumer groups as leader", "partition", offsetsTopic+"-"+strconv.Itoa(int(p)), "leader_epoch", lp.LeaderEpoch(),
 		"groups", len(coord.List()), "took", time.Since(start).Round(time.Millisecond).String())
-	return &leadGroups{part: p, parts: partitions, lp: lp, coord: coord, journal: j}, nil
+	return &leadGroups{coord: coord, journal: j}, nil
 }
 
 // unloadGroups closes a coordinator: parked and later requests get NOT_COORDINATOR.
@@ -363,25 +226,26 @@ func journalError(err error) *kerr.Error {
 	return kerr.CoordinatorNotAvailable
 }
 
-// coordinatorNode answers FindCoordinator for a group: the leader of the group's
-// __consumer_offsets partition, creating the topic first if needed.
-func (b *Broker) coordinatorNode(key string) (node int32, host string, port int32, code int16, msg *string) {
+// coordinatorNode answers FindCoordinator: the leader of key's partition of the coordinator
+// topic (__consumer_offsets for a group, __transaction_state for a transactional id),
+// creating the topic first, with partitions partitions and configs, if needed.
+func (b *Broker) coordinatorNode(topic string, partitions int32, configs map[string]string, key string) (node int32, host string, port int32, code int16, msg *string) {
 	unavailable := func() (int32, string, int32, int16, *string) {
 		return -1, "", -1, kerr.CoordinatorNotAvailable.Code, nil
 	}
-	t, ok := b.cluster.Topic(offsetsTopic)
+	t, ok := b.cluster.Topic(topic)
 	if !ok {
 		// Created here, or concurrently through another broker (TOPIC_ALREADY_EXISTS before
 		// this node's view has it): wait a little for the topic and the key's leader.
-		_, err := b.createTopic(offsetsTopic, b.cfg.OffsetsTopicPartitions, b.offsetsTopicConfigs())
+		_, err := b.createTopic(topic, partitions, configs)
 		if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
-			b.log.Warn("cannot create "+offsetsTopic, "err", err)
+			b.log.Warn("cannot create "+topic, "err", err)
 			return unavailable()
 		}
 		deadline := time.Now().Add(offsetsLeaderWait)
 		for {
-			if t, ok = b.cluster.Topic(offsetsTopic); ok {
-				if pa, ok := b.cluster.Partition(offsetsTopic, group.PartitionFor(key, t.Partitions)); ok && pa.Leader >= 0 {
+			if t, ok = b.cluster.Topic(topic); ok {
+				if pa, ok := b.cluster.Partition(topic, group.PartitionFor(key, t.Partitions)); ok && pa.Leader >= 0 {
 					break
 				}
 			}
@@ -395,7 +259,7 @@ func (b *Broker) coordinatorNode(key string) (node int32, host string, port int3
 			}
 		}
 	}
-	pa, ok := b.cluster.Partition(offsetsTopic, group.PartitionFor(key, t.Partitions))
+	pa, ok := b.cluster.Partition(topic, group.PartitionFor(key, t.Partitions))
 	if !ok || pa.Leader < 0 {
 		return unavailable()
 	}

@@ -1,0 +1,42 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/group"
+)
+
+// AddOffsetsToTxn: versions 0-4. Adds the group's __consumer_offsets partition (where its
+// TxnOffsetCommit records go) to the producer's transaction, so EndTxn sends it a marker too.
+// The partition is computed with the topic's partition count, or offsets.topic.num.partitions
+// before the topic exists. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH below v2.
+func init() {
+	register(api{key: int16(kmsg.AddOffsetsToTxn), min: 0, max: 4, handle: handleAddOffsetsToTxn})
+}
+
+func handleAddOffsetsToTxn(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.AddOffsetsToTxnRequest)
+	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	if req.Group == "" {
+		resp.ErrorCode = kerr.InvalidGroupID.Code
+		return resp, nil
+	}
+	coord, kerrv := b.txnCoordinator(req.TransactionalID)
+	if kerrv != nil {
+		resp.ErrorCode = kerrv.Code
+		return resp, nil
+	}
+	parts := b.cfg.OffsetsTopicPartitions
+	if t, ok := b.cluster.Topic(offsetsTopic); ok {
+		parts = t.Partitions
+	}
+	tp := engine.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(req.Group, parts)}
+	c.park()
+	coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []engine.TopicPartition{tp}, func(err error) {
+		resp.ErrorCode = fencedCode(txnError(err), c.version(), 2)
+		b.finishKmsg(c, resp)
+	})
+	return nil, errDeferred
+}

@@ -1,0 +1,29 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// EndTxn: versions 0-4 (v5 is transaction version 2, KIP-890 part 2, not advertised). Answered
+// once the coordinator's PrepareCommit or PrepareAbort is durable; the markers are written
+// after (txn_markers.go), and the transactional id answers CONCURRENT_TRANSACTIONS until they
+// are. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH below v2.
+func init() {
+	register(api{key: int16(kmsg.EndTxn), min: 0, max: 4, handle: handleEndTxn})
+}
+
+func handleEndTxn(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.EndTxnRequest)
+	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	coord, kerrv := b.txnCoordinator(req.TransactionalID)
+	if kerrv != nil {
+		resp.ErrorCode = kerrv.Code
+		return resp, nil
+	}
+	c.park()
+	coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, func(err error) {
+		resp.ErrorCode = fencedCode(txnError(err), c.version(), 2)
+		b.finishKmsg(c, resp)
+	})
+	return nil, errDeferred
+}

@@ -1,0 +1,254 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// markerLog records the marker sender's retry warnings: until the partition side
+// (WriteTxnMarkers on the leaders) exists, they show the markers were sent and refused.
+type markerLog struct {
+	slog.Handler
+	mu   sync.Mutex
+	seen []string // partitions a marker was retried for
+}
+
+func (h *markerLog) Handle(ctx context.Context, r slog.Record) error {
+	if strings.HasPrefix(r.Message, "cannot write a transaction marker yet") {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "partition" {
+				h.mu.Lock()
+				h.seen = append(h.seen, a.Value.String())
+				h.mu.Unlock()
+			}
+			return true
+		})
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *markerLog) retried(tp string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.seen {
+		if s == tp {
+			return true
+		}
+	}
+	return false
+}
+
+// txnEnv is a broker with a small __transaction_state and a topic "t" of two partitions.
+type txnEnv struct {
+	t    *testing.T
+	tb   *testBroker
+	cl   *kgo.Client
+	adm  *kadm.Client
+	logs *markerLog
+}
+
+func startTxnBroker(t *testing.T) *txnEnv {
+	logs := &markerLog{Handler: quietLogger().Handler()}
+	tb := startBroker(t, func(c *Config) {
+		c.TransactionTopicPartitions = 3
+		c.Logger = slog.New(logs)
+	})
+	e := &txnEnv{t: t, tb: tb, cl: tb.client(), logs: logs}
+	e.adm = kadm.NewClient(e.cl)
+	if _, err := e.adm.CreateTopic(context.Background(), 2, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *txnEnv) init(id string, timeoutMs int32) *kmsg.InitProducerIDResponse {
+	e.t.Helper()
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.TransactionalID, req.TransactionTimeoutMillis, req.ProducerID, req.ProducerEpoch = &id, timeoutMs, -1, -1
+	resp, err := req.RequestWith(context.Background(), e.cl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp
+}
+
+func (e *txnEnv) add(id string, pid int64, epoch int16, topic string, parts ...int32) []int16 {
+	e.t.Helper()
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch = id, pid, epoch
+	rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+	rt.Topic, rt.Partitions = topic, parts
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), e.cl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var codes []int16
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			codes = append(codes, p.ErrorCode)
+		}
+	}
+	return codes
+}
+
+func (e *txnEnv) end(id string, pid int64, epoch int16, commit bool) int16 {
+	e.t.Helper()
+	req := kmsg.NewPtrEndTxnRequest()
+	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = id, pid, epoch, commit
+	resp, err := req.RequestWith(context.Background(), e.cl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.ErrorCode
+}
+
+func (e *txnEnv) describe(id string) kadm.DescribedTransaction {
+	e.t.Helper()
+	ds, err := e.adm.DescribeTransactions(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	d := ds[id]
+	if d.Err != nil {
+		e.t.Fatalf("describe %s: %v", id, d.Err)
+	}
+	return d
+}
+
+// waitMarkers waits until the transaction of id reached done, or its markers were sent to
+// every partition of parts and refused (the partition side not being there yet).
+func (e *txnEnv) waitMarkers(id, done string, parts ...string) kadm.DescribedTransaction {
+	e.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := e.describe(id)
+		retried := true
+		for _, tp := range parts {
+			retried = retried && e.logs.retried(tp)
+		}
+		if d.State == done || retried {
+			return d
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%s: state %s; no markers were sent", id, d.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestTxnCoordinatorCommit(t *testing.T) {
+	e := startTxnBroker(t)
+	r := e.init("tx", 60_000)
+	if r.ErrorCode != 0 || r.ProducerID < 0 || r.ProducerEpoch != 0 {
+		t.Fatalf("init: %+v", r)
+	}
+	if codes := e.add("tx", r.ProducerID, r.ProducerEpoch, "nope", 0); len(codes) != 1 || codes[0] != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("add unknown topic: %v", codes)
+	}
+	if codes := e.add("tx", r.ProducerID, r.ProducerEpoch, "t", 0, 1); len(codes) != 2 || codes[0] != 0 || codes[1] != 0 {
+		t.Fatalf("add: %v", codes)
+	}
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "tx", r.ProducerID, r.ProducerEpoch, "g"
+	if resp, err := ao.RequestWith(context.Background(), e.cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("add offsets: %v %+v", err, resp)
+	}
+	d := e.describe("tx")
+	if d.State != "Ongoing" || d.ProducerID != r.ProducerID || d.TimeoutMillis != 60_000 || d.StartTimestamp <= 0 ||
+		len(d.Topics["t"]) != 2 || len(d.Topics["__consumer_offsets"]) != 1 {
+		t.Fatalf("describe: %+v", d)
+	}
+	listed, err := e.adm.ListTransactions(context.Background(), nil, []string{"Ongoing"})
+	if err != nil || len(listed) != 1 || listed["tx"].ProducerID != r.ProducerID {
+		t.Fatalf("list: %v %+v", err, listed)
+	}
+	if code := e.end("tx", r.ProducerID, r.ProducerEpoch+1, true); code != kerr.ProducerFenced.Code {
+		t.Fatalf("end with another epoch: %v", kerr.ErrorForCode(code))
+	}
+	if code := e.end("tx", r.ProducerID, r.ProducerEpoch, true); code != 0 {
+		t.Fatalf("end: %v", kerr.ErrorForCode(code))
+	}
+	if d := e.waitMarkers("tx", "CompleteCommit", "t-0", "t-1"); d.State == "CompleteCommit" {
+		if r2 := e.init("tx", 60_000); r2.ErrorCode != 0 || r2.ProducerEpoch != 1 {
+			t.Fatalf("init after commit: %+v", r2)
+		}
+		return
+	}
+	// Markers not written yet: the id waits for them.
+	if d := e.describe("tx"); d.State != "PrepareCommit" {
+		t.Fatalf("state %s, want PrepareCommit", d.State)
+	}
+	if r2 := e.init("tx", 60_000); r2.ErrorCode != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("init while committing: %v", kerr.ErrorForCode(r2.ErrorCode))
+	}
+	if code := e.end("tx", r.ProducerID, r.ProducerEpoch, false); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("abort while committing: %v", kerr.ErrorForCode(code))
+	}
+}
+
+func TestTxnCoordinatorFencesAndTimesOut(t *testing.T) {
+	e := startTxnBroker(t)
+	old := e.init("fence", 60_000)
+	if codes := e.add("fence", old.ProducerID, old.ProducerEpoch, "t", 0); codes[0] != 0 {
+		t.Fatalf("add: %v", codes)
+	}
+	// A new producer with the same id: the old one's transaction is aborted first.
+	if r := e.init("fence", 60_000); r.ErrorCode != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("init over an ongoing transaction: %+v", r)
+	}
+	d := e.waitMarkers("fence", "CompleteAbort", "t-0")
+	if d.ProducerEpoch != old.ProducerEpoch+1 || (d.State != "PrepareAbort" && d.State != "CompleteAbort") {
+		t.Fatalf("after fencing: %+v", d)
+	}
+	if code := e.end("fence", old.ProducerID, old.ProducerEpoch, true); code != kerr.ProducerFenced.Code {
+		t.Fatalf("zombie commit: %v", kerr.ErrorForCode(code))
+	}
+
+	r := e.init("slow", 1_000)
+	if codes := e.add("slow", r.ProducerID, r.ProducerEpoch, "t", 1); codes[0] != 0 {
+		t.Fatalf("add: %v", codes)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for d := e.describe("slow"); d.State == "Ongoing"; d = e.describe("slow") {
+		if time.Now().After(deadline) {
+			t.Fatal("the transaction did not time out")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if d := e.describe("slow"); d.ProducerEpoch != r.ProducerEpoch+1 {
+		t.Fatalf("timed out: %+v, want epoch %d", d, r.ProducerEpoch+1)
+	}
+	if code := e.end("slow", r.ProducerID, r.ProducerEpoch, true); code != kerr.ProducerFenced.Code {
+		t.Fatalf("commit after the timeout: %v", kerr.ErrorForCode(code))
+	}
+}
+
+func TestTxnCoordinatorSurvivesRestart(t *testing.T) {
+	e := startTxnBroker(t)
+	r := e.init("tx", 600_000)
+	if codes := e.add("tx", r.ProducerID, r.ProducerEpoch, "t", 0, 1); codes[0] != 0 || codes[1] != 0 {
+		t.Fatalf("add: %v", codes)
+	}
+	before := e.describe("tx")
+	e.tb.restart()
+	e.cl = e.tb.client()
+	e.adm = kadm.NewClient(e.cl)
+	after := e.describe("tx")
+	if after.State != "Ongoing" || after.ProducerID != before.ProducerID || after.ProducerEpoch != before.ProducerEpoch ||
+		after.StartTimestamp != before.StartTimestamp || len(after.Topics["t"]) != 2 {
+		t.Fatalf("after restart %+v, before %+v", after, before)
+	}
+	if code := e.end("tx", r.ProducerID, r.ProducerEpoch, false); code != 0 {
+		t.Fatalf("abort after restart: %v", kerr.ErrorForCode(code))
+	}
+}

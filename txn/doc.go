@@ -1,0 +1,68 @@
+// Package txn is logd's transaction coordinator (KIP-98, KIP-360, KIP-890 part 1's
+// verification), modelled on Kafka's TransactionCoordinator, TransactionStateManager and
+// TransactionMetadata: the state of every transactional id of one __transaction_state
+// partition, InitProducerId, AddPartitionsToTxn (and AddOffsetsToTxn, which adds the group's
+// __consumer_offsets partition), EndTxn, the transaction timeout, DescribeTransactions and
+// ListTransactions. Transaction version 1 only (no KIP-890 part 2 epoch bump per EndTxn).
+//
+// # State machine
+//
+// A pure, deterministic core like package group: every request is a method call under the
+// transactional id's lock, every timeout goes through an injected group.Clock (ManualClock
+// in tests), answers go to reply callbacks (called once, with no lock held), and the
+// markers go to an injected sender (Config.SendMarkers) whose completion is a callback too.
+//
+//	                 InitProducerId (epoch+1, or a new producer id once exhausted)
+//	                ┌──────────────┐
+//	                ▼              │
+//	(new id) ──► Empty ──AddPartitions──► Ongoing ──EndTxn(commit)──► PrepareCommit ──markers written──► CompleteCommit
+//	                                       │  ▲                                                            │
+//	                                       │  └──────────────── AddPartitions ─────────────────────────────┤
+//	                                       │                                                               │
+//	                                       ├──EndTxn(abort)──────────────────► PrepareAbort ──markers──► CompleteAbort
+//	                                       └──timeout, or InitProducerId of a new producer
+//	                                          (epoch+1: fences the old one)──► PrepareAbort
+//
+// Complete states go back to Ongoing on the next AddPartitions and to Empty on
+// InitProducerId. PrepareEpochFence and Dead are Kafka states this coordinator reads but
+// never enters (the fence is written as PrepareAbort at the bumped epoch, as Kafka writes
+// it; transactional.id.expiration.ms is not implemented, so no id becomes Dead).
+//
+// Rules kept from Kafka: a request of another producer id gets INVALID_PRODUCER_ID_MAPPING,
+// of another epoch PRODUCER_FENCED; while a change of the id is being written, or its
+// transaction is in a Prepare state, every change gets CONCURRENT_TRANSACTIONS (clients
+// retry); a duplicate EndTxn of a completed transaction succeeds, of one completing gets
+// CONCURRENT_TRANSACTIONS, of the other outcome INVALID_TXN_STATE. KIP-360: InitProducerId
+// with the current producer id and epoch bumps the epoch, with the previous epoch (a retry
+// whose answer was lost) answers the same again, with anything else PRODUCER_FENCED. An
+// epoch at Short.MAX_VALUE-1 or above is exhausted: the next InitProducerId moves the id to a
+// new producer id at epoch 0. The timeout runs from the transaction's start (the first
+// AddPartitions); on expiry the transaction is aborted with the epoch bumped, so the
+// timed-out producer is fenced.
+//
+// # Persistence: __transaction_state
+//
+// One record per change, Kafka's schemas (kmsg TxnMetadataKey v0 / TxnMetadataValue v0):
+//
+//	key   int16 version 0 │ string transactional id
+//	value int16 version 0 │ int64 producer id │ int16 epoch │ int32 timeout ms │ int8 state │
+//	      [topic, [partition]] │ int64 last update ms │ int64 start ms (-1: none)
+//
+// A change is applied in memory only once its record is durable (for the broker: committed
+// by the in-sync replicas); the request is answered then. EndTxn is answered once
+// PrepareCommit/PrepareAbort is durable; the markers follow, and the Complete state is
+// written once every partition has its marker. The records go through group.Journal (the
+// broker uses group.LogJournal over the partition's log, the same append/replay the group
+// coordinator uses); New replays the partition's live records: Prepare states send their
+// markers again, Ongoing transactions keep their deadline (start + timeout). A coordinator
+// that loses its partition is closed (ErrNotCoordinator); its successor resumes from the log.
+//
+// # Locks
+//
+// Coordinator.mu (the id map, never held while calling out) and entry.mu (one id's state),
+// never nested: an entry's lock is taken with no coordinator lock held. No lock is held
+// across a journal append's durability wait, a reply, Config.NewProducerID or
+// Config.SendMarkers. Timer callbacks take entry.mu themselves; a ManualClock runs them with
+// no clock lock held. The journal's own locks (group.LogJournal) are taken by Append,
+// called with no txn lock held.
+package txn
