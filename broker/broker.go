@@ -10,7 +10,7 @@
 // OffsetForLeaderEpoch) only while this broker leads it through a
 // replication.LeaderPartition, which the cluster's metadata listener hands it (Lead, Follow,
 // Resign). Consumer groups have a coordinator per __consumer_offsets partition led here
-// (groups.go).
+// (groups.go), transactions one per __transaction_state partition (txns.go).
 package broker
 
 import (
