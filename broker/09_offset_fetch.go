@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/group"
@@ -8,7 +9,8 @@ import (
 
 // OffsetFetch: versions 1-9 (Kafka 4 removed v0). v2+ takes a null topic list for "every
 // committed offset" and has a top-level error; v5+ returns the committed leader epoch; v7+
-// RequireStable (no transactions yet, so offsets are always stable); v8+ fetches several
+// RequireStable (KIP-447: a partition with a pending transactional offset, TxnOffsetCommit,
+// answers UNSTABLE_OFFSET_COMMIT and offset -1; without it the last committed offset); v8+ fetches several
 // groups at once. v9's member id and epoch are KIP-848 fields: for a consumer-protocol group
 // with a member id, the member must exist (UNKNOWN_MEMBER_ID) at that epoch
 // (STALE_MEMBER_EPOCH); classic groups do not check them. A partition without a commit
@@ -53,6 +55,9 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 				}
 				p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 				p.Partition, p.Offset, p.LeaderEpoch = co.Partition, co.Offset.Offset, co.LeaderEpoch
+				if req.RequireStable && co.Unstable {
+					p.Offset, p.LeaderEpoch, p.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+				}
 				md := co.Metadata
 				p.Metadata = &md
 				t := &g.Topics[len(g.Topics)-1]
@@ -95,6 +100,9 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		p := kmsg.NewOffsetFetchResponseTopicPartition()
 		p.Partition, p.Offset, p.LeaderEpoch = co.Partition, co.Offset.Offset, co.LeaderEpoch
+		if v >= 7 && req.RequireStable && co.Unstable {
+			p.Offset, p.LeaderEpoch, p.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+		}
 		md := co.Metadata
 		p.Metadata = &md
 		t := &resp.Topics[len(resp.Topics)-1]

@@ -252,3 +252,64 @@ func TestTxnCoordinatorSurvivesRestart(t *testing.T) {
 		t.Fatalf("abort after restart: %v", kerr.ErrorForCode(code))
 	}
 }
+
+func TestTxnOffsetCommitPendingIsUnstable(t *testing.T) {
+	e := startTxnBroker(t)
+	ctx := context.Background()
+	tc := kmsg.NewPtrTxnOffsetCommitRequest()
+	tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = "tx", "g", 5, 0, -1
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 42
+	rt.Partitions = append(rt.Partitions, rp)
+	missing := kmsg.NewTxnOffsetCommitRequestTopic()
+	missing.Topic, missing.Partitions = "nope", []kmsg.TxnOffsetCommitRequestTopicPartition{rp}
+	tc.Topics = append(tc.Topics, rt, missing)
+	resp, err := tc.RequestWith(ctx, e.cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Topics) != 2 || resp.Topics[0].Partitions[0].ErrorCode != 0 || resp.Topics[1].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("txn offset commit: %+v", resp.Topics)
+	}
+	// A member id the group does not know (KIP-447 fencing).
+	tc.MemberID, tc.Generation = "zombie", 3
+	tc.Topics = tc.Topics[:1]
+	if resp, err := tc.RequestWith(ctx, e.cl); err != nil || resp.Topics[0].Partitions[0].ErrorCode != kerr.UnknownMemberID.Code {
+		t.Fatalf("fenced member: %v %+v", err, resp)
+	}
+	for _, stable := range []bool{true, false} {
+		of := kmsg.NewPtrOffsetFetchRequest()
+		of.Group, of.RequireStable = "g", stable
+		ft := kmsg.NewOffsetFetchRequestTopic()
+		ft.Topic, ft.Partitions = "t", []int32{0}
+		of.Topics = append(of.Topics, ft)
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = "g"
+		gt := kmsg.NewOffsetFetchRequestGroupTopic()
+		gt.Topic, gt.Partitions = "t", []int32{0}
+		rg.Topics = append(rg.Topics, gt)
+		of.Groups = append(of.Groups, rg)
+		fr, err := of.RequestWith(ctx, e.cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var offset int64
+		var code int16
+		if len(fr.Groups) > 0 {
+			p := fr.Groups[0].Topics[0].Partitions[0]
+			offset, code = p.Offset, p.ErrorCode
+		} else {
+			p := fr.Topics[0].Partitions[0]
+			offset, code = p.Offset, p.ErrorCode
+		}
+		want := int16(0)
+		if stable {
+			want = kerr.UnstableOffsetCommit.Code
+		}
+		if offset != -1 || code != want {
+			t.Fatalf("fetch (require stable %v): offset %d, %v", stable, offset, kerr.ErrorForCode(code))
+		}
+	}
+}

@@ -39,6 +39,8 @@ type group struct {
 	newMemberAdded bool
 
 	offsets map[string]map[int32]Offset // committed offsets by topic and partition
+	// txnOffsets are the pending transactional offsets by producer id (txn_offsets.go).
+	txnOffsets map[int64]map[txnOffset]Offset
 
 	// cg is set for a consumer-protocol (KIP-848) group, whose members live there; a
 	// group id is either classic (cg nil) or consumer, and only an empty group changes kind.

@@ -55,6 +55,14 @@
 // until its session expires, for a restart under a new member id. OffsetCommit (v9+) and
 // OffsetFetch v9 take the member epoch (STALE_MEMBER_EPOCH when it is not current).
 //
+// # Transactional offsets (TxnOffsetCommit, txn_offsets.go)
+//
+// A transactional producer's offsets stay pending per producer id, with KIP-447's member
+// and generation fencing, invisible to OffsetFetch (Unstable: UNSTABLE_OFFSET_COMMIT when
+// stable offsets are required) until CompleteTxn applies the transaction's marker on the
+// group's partition: committed like an OffsetCommit, or dropped. Pending offsets are held in
+// memory only for now (see txn_offsets.go).
+//
 // # Persistence: the __consumer_offsets log
 //
 // Records use Kafka's own key and value schemas (kmsg's OffsetCommitKey v1 / OffsetCommitValue

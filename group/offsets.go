@@ -88,11 +88,7 @@ func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, Durable) {
 			errs[i] = kerr.OffsetMetadataTooLarge
 			continue
 		}
-		off := Offset{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, CommitTime: now}
-		if o.Metadata != nil {
-			off.Metadata = *o.Metadata
-		}
-		recs = append(recs, Record{Key: offsetKey(g.id, o.Topic, o.Partition), Value: offsetValue(off)})
+		recs = append(recs, Record{Key: offsetKey(g.id, o.Topic, o.Partition), Value: offsetValue(o.at(now))})
 		ok = append(ok, i)
 	}
 	if len(recs) == 0 {
@@ -108,13 +104,18 @@ func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, Durable) {
 	}
 	for _, i := range ok {
 		o := req.Offsets[i]
-		off := Offset{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, CommitTime: now}
-		if o.Metadata != nil {
-			off.Metadata = *o.Metadata
-		}
-		g.setOffset(o.Topic, o.Partition, off)
+		g.setOffset(o.Topic, o.Partition, o.at(now))
 	}
 	return errs, wait
+}
+
+// at is the Offset o commits at now.
+func (o CommitOffset) at(now time.Time) Offset {
+	off := Offset{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, CommitTime: now}
+	if o.Metadata != nil {
+		off.Metadata = *o.Metadata
+	}
+	return off
 }
 
 func (g *group) setOffset(topic string, partition int32, o Offset) {
@@ -137,6 +138,9 @@ type CommittedOffset struct {
 	Topic     string
 	Partition int32
 	Offset
+	// Unstable: a transaction holds a pending offset of the partition (TxnOffsetCommit);
+	// OffsetFetch with RequireStable answers UNSTABLE_OFFSET_COMMIT for it.
+	Unstable bool
 }
 
 // FetchOffsets handles OffsetFetch for one group: the named partitions (-1 for those without
@@ -153,7 +157,7 @@ func (c *Coordinator) FetchOffsets(groupID string, want []TopicPartitions) []Com
 		}
 		for topic, ps := range g.offsets {
 			for p, o := range ps {
-				out = append(out, CommittedOffset{Topic: topic, Partition: p, Offset: o})
+				out = append(out, CommittedOffset{Topic: topic, Partition: p, Offset: o, Unstable: g.pendingTxnLocked(topic, p)})
 			}
 		}
 		sort.Slice(out, func(i, j int) bool {
@@ -171,6 +175,7 @@ func (c *Coordinator) FetchOffsets(groupID string, want []TopicPartitions) []Com
 				if o, ok := g.offsets[t.Topic][p]; ok {
 					co.Offset = o
 				}
+				co.Unstable = g.pendingTxnLocked(t.Topic, p)
 			}
 			out = append(out, co)
 		}
