@@ -135,21 +135,29 @@ func testGroupAdminAPI(s *S) {
 // returns its stdout and stderr.
 func consumerGroupCommand(s *S, args ...string) string {
 	s.Helper()
+	return kafkaTool(s, "kafka-consumer-groups", "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", args...)
+}
+
+// kafkaTool runs one of Kafka's command-line tools (its main class, from the tools jar)
+// against logd and returns its stdout and stderr; a run that fails or prints "Error:" fails
+// the scenario.
+func kafkaTool(s *S, name, mainClass string, args ...string) string {
+	s.Helper()
 	lib := filepath.Join(repoRoot, "tools", "kafka", "lib")
 	if !fileExists(filepath.Join(lib, ".complete")) {
 		s.Fatalf("tools/kafka/lib missing: run scripts/kafka-tools.sh fetch (scripts/compat-deps.sh does)")
 	}
 	argv := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", lib + "/*",
-		"org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", "--bootstrap-server", bootAddr}, args...)
+		mainClass, "--bootstrap-server", bootAddr}, args...)
 	cmd := exec.CommandContext(s.ctx, "java", argv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
-		s.Fatalf("kafka-consumer-groups %s: %v; stdout: %s; stderr: %s", strings.Join(args, " "), err, lastLines(out.String(), 5), lastLines(errb.String(), 5))
+		s.Fatalf("%s %s: %v; stdout: %s; stderr: %s", name, strings.Join(args, " "), err, lastLines(out.String(), 5), lastLines(errb.String(), 5))
 	}
 	all := out.String() + errb.String() // notes such as "has no active members" go to stderr
 	if strings.Contains(all, "Error:") {
-		s.Errorf("kafka-consumer-groups %s: %s", strings.Join(args, " "), lastLines(all, 5))
+		s.Errorf("%s %s: %s", name, strings.Join(args, " "), lastLines(all, 5))
 	}
 	return all
 }
