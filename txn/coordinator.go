@@ -214,7 +214,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, expectPID
 		}
 		next := m
 		switch {
-		case epochExhausted(m.epoch) && (expectPID < 0 || expectEpoch == m.epoch):
+		case epochExhausted(m.epoch) && (expectPID < 0 || expectEpoch == m.epoch || expectEpoch == noEpoch):
 			if fresh < 0 {
 				e.mu.Unlock()
 				pid, err := c.cfg.NewProducerID()
@@ -400,8 +400,14 @@ func (c *Coordinator) abortLocked(e *entry, fence bool) (run func()) {
 	e.pending = true
 	return func() {
 		c.persistPrepare(e, next, func(err error) {
-			if err != nil {
-				c.log.Warn("cannot abort a transaction", "transactional_id", e.id, "err", err)
+			if err == nil {
+				return
+			}
+			c.log.Warn("cannot abort a transaction; its timeout retries", "transactional_id", e.id, "err", err)
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			if m := e.m; m.state == Ongoing && e.timer == nil && !c.closed.Load() {
+				e.timer = c.clock.AfterFunc(c.cfg.RetryBackoff, func() { c.expire(e, m) })
 			}
 		})
 	}

@@ -377,6 +377,13 @@ func TestEpochExhaustionMovesToNewProducerID(t *testing.T) {
 	if again := e.init("tx", time.Minute, 5, math.MaxInt16-1); again != r {
 		t.Fatalf("retry: %+v, want %+v", again, r)
 	}
+	// At the very last epoch, an InitProducerId that names the producer id without an epoch
+	// also moves to a new producer id (never past Short.MAX_VALUE).
+	e.seed("tz", meta{pid: 9, epoch: math.MaxInt16, timeout: time.Minute, state: CompleteAbort, updated: e.clock.Now()})
+	e = e.crash(4)
+	if r := e.init("tz", time.Minute, 9, -1); r.err != nil || r.pid == 9 || r.epoch != 0 {
+		t.Fatalf("init at Short.MAX_VALUE: %+v", r)
+	}
 	// Fencing at the last epoch aborts without overflowing.
 	e.seed("ty", meta{pid: 6, epoch: math.MaxInt16, timeout: time.Minute, state: Ongoing, parts: []engine.TopicPartition{tp0},
 		start: e.clock.Now(), updated: e.clock.Now()})
