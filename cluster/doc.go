@@ -25,6 +25,9 @@
 //   - Consumer groups: the broker runs a group coordinator for each __consumer_offsets
 //     partition it leads (broker/groups.go), journaling through that partition's leader with
 //     acks=all; FindCoordinator names the group's partition leader.
+//   - Transactions: likewise a transaction coordinator for each __transaction_state partition
+//     it leads (broker/txns.go, package txn); the new leader of a partition resumes its
+//     transactions (markers of prepared ones sent again, ongoing ones keep their timeout).
 //
 // # A cluster of one
 //
