@@ -10,7 +10,7 @@ import (
 
 // ListTransactions: versions 0-1. Each broker lists the transactional ids its coordinators
 // hold (clients ask every broker), filtered by state, producer id and (v1, KIP-994) how long
-// the transaction has been running. Unknown state names come back in UnknownStateFilters and
+// ago the transaction started (ids that never started one pass, as in Kafka). Unknown state names come back in UnknownStateFilters and
 // match nothing; COORDINATOR_LOAD_IN_PROGRESS while a __transaction_state partition led here
 // is still loading.
 func init() {

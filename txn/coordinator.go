@@ -578,7 +578,7 @@ func (c *Coordinator) List(f Filter) []Info {
 		case in.ProducerEpoch == noEpoch:
 		case len(f.States) > 0 && !slices.Contains(f.States, in.State):
 		case len(f.ProducerIDs) > 0 && !slices.Contains(f.ProducerIDs, in.ProducerID):
-		case f.MinDuration > 0 && (in.State != Ongoing || now.Sub(in.Start) < f.MinDuration):
+		case f.MinDuration > 0 && !in.Start.IsZero() && now.Sub(in.Start) <= f.MinDuration:
 		default:
 			out = append(out, in)
 		}

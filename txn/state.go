@@ -138,8 +138,8 @@ type Markers struct {
 type Filter struct {
 	States      []State
 	ProducerIDs []int64
-	// MinDuration keeps the transactions running for at least this long (KIP-994); zero or
-	// negative keeps all.
+	// MinDuration keeps the transactions started more than this long ago (KIP-994), and, as
+	// in Kafka, the ids that never started one; zero or negative keeps all.
 	MinDuration time.Duration
 }
 
