@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
@@ -19,10 +18,6 @@ func init() {
 func handleAddOffsetsToTxn(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
-	if req.Group == "" {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp, nil
-	}
 	coord, kerrv := b.txnCoordinator(req.TransactionalID)
 	if kerrv != nil {
 		resp.ErrorCode = kerrv.Code

@@ -8,7 +8,8 @@ import (
 
 // DescribeTransactions: version 0. Each transactional id is described by its coordinator:
 // NOT_COORDINATOR for ids of partitions not led here, TRANSACTIONAL_ID_NOT_FOUND for unknown
-// ids. StartTimestamp is -1 before the id's first transaction.
+// ids (their other fields zero, as Kafka answers). StartTimestamp is -1 before the id's first
+// transaction.
 func init() {
 	register(api{key: int16(kmsg.DescribeTransactions), min: 0, max: 0, handle: handleDescribeTransactions})
 }
@@ -18,7 +19,7 @@ func handleDescribeTransactions(b *Broker, c *call) (kmsg.Response, error) {
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range req.TransactionalIDs {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
-		st.TransactionalID, st.ProducerID, st.ProducerEpoch, st.StartTimestamp = id, -1, -1, -1
+		st.TransactionalID = id // an error leaves the other fields zero, as in Kafka
 		coord, kerrv := b.txnCoordinator(id)
 		if kerrv != nil {
 			st.ErrorCode = kerrv.Code
@@ -32,7 +33,7 @@ func handleDescribeTransactions(b *Broker, c *call) (kmsg.Response, error) {
 			continue
 		}
 		st.State, st.TimeoutMillis = in.State.String(), int32(in.Timeout.Milliseconds())
-		st.ProducerID, st.ProducerEpoch = in.ProducerID, in.ProducerEpoch
+		st.ProducerID, st.ProducerEpoch, st.StartTimestamp = in.ProducerID, in.ProducerEpoch, -1
 		if !in.Start.IsZero() {
 			st.StartTimestamp = in.Start.UnixMilli()
 		}

@@ -191,7 +191,7 @@ func TestTxnCoordinatorCommit(t *testing.T) {
 	if r2 := e.init("tx", 60_000); r2.ErrorCode != kerr.ConcurrentTransactions.Code {
 		t.Fatalf("init while committing: %v", kerr.ErrorForCode(r2.ErrorCode))
 	}
-	if code := e.end("tx", r.ProducerID, r.ProducerEpoch, false); code != kerr.InvalidTxnState.Code {
+	if code := e.end("tx", r.ProducerID, r.ProducerEpoch, false); code != kerr.ConcurrentTransactions.Code {
 		t.Fatalf("abort while committing: %v", kerr.ErrorForCode(code))
 	}
 }

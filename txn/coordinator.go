@@ -369,9 +369,9 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool, rep
 		e.mu.Unlock()
 		reply(nil)
 		return
-	case m.state == PrepareCommit && commit, m.state == PrepareAbort && !commit:
+	case m.state == PrepareCommit, m.state == PrepareAbort: // either outcome, as Kafka answers
 		e.mu.Unlock()
-		reply(fmt.Errorf("%w: the %s of transactional id %q is still completing; retry", ErrConcurrentTransactions, want, id))
+		reply(fmt.Errorf("%w: cannot %s yet: transactional id %q is completing its transaction (state %s); retry", ErrConcurrentTransactions, want, id, m.state))
 		return
 	default:
 		e.mu.Unlock()

@@ -232,7 +232,7 @@ func TestCommitSendsMarkersThenCompletes(t *testing.T) {
 		t.Fatalf("state %s, want PrepareCommit", in.State)
 	}
 	wantErr(t, e.end("tx", r, true), ErrConcurrentTransactions)
-	wantErr(t, e.end("tx", r, false), ErrInvalidTxnState)
+	wantErr(t, e.end("tx", r, false), ErrConcurrentTransactions)
 	wantErr(t, e.add("tx", r, tp0), ErrConcurrentTransactions)
 	wantErr(t, e.init("tx", time.Minute, -1, -1).err, ErrConcurrentTransactions)
 	s.done(nil)

@@ -31,8 +31,9 @@
 // Rules kept from Kafka: a request of another producer id gets INVALID_PRODUCER_ID_MAPPING,
 // of another epoch PRODUCER_FENCED; while a change of the id is being written, or its
 // transaction is in a Prepare state, every change gets CONCURRENT_TRANSACTIONS (clients
-// retry); a duplicate EndTxn of a completed transaction succeeds, of one completing gets
-// CONCURRENT_TRANSACTIONS, of the other outcome INVALID_TXN_STATE. KIP-360: InitProducerId
+// retry); a duplicate EndTxn of a completed transaction succeeds and one of the other
+// outcome gets INVALID_TXN_STATE, any EndTxn of one completing CONCURRENT_TRANSACTIONS
+// (answers checked against Apache Kafka 4.3.1 with transaction version 1). KIP-360: InitProducerId
 // with the current producer id and epoch bumps the epoch, with the previous epoch (a retry
 // whose answer was lost) answers the same again, with anything else PRODUCER_FENCED. An
 // epoch at Short.MAX_VALUE-1 or above is exhausted: the next InitProducerId moves the id to a
