@@ -313,3 +313,50 @@ func TestTxnOffsetCommitPendingIsUnstable(t *testing.T) {
 		}
 	}
 }
+
+// TestTxnAddPartitionsBatched sends AddPartitionsToTxn v4+, the brokers' batched form: one
+// id adds partitions, another only verifies (KIP-890 part 1).
+func TestTxnAddPartitionsBatched(t *testing.T) {
+	e := startTxnBroker(t)
+	a, b := e.init("a", 60_000), e.init("b", 60_000)
+	if codes := e.add("b", b.ProducerID, b.ProducerEpoch, "t", 0); codes[0] != 0 {
+		t.Fatalf("add: %v", codes)
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	for _, tx := range []struct {
+		id     string
+		r      *kmsg.InitProducerIDResponse
+		verify bool
+	}{{"a", a, false}, {"b", b, true}} {
+		rt := kmsg.NewAddPartitionsToTxnRequestTransaction()
+		rt.TransactionalID, rt.ProducerID, rt.ProducerEpoch, rt.VerifyOnly = tx.id, tx.r.ProducerID, tx.r.ProducerEpoch, tx.verify
+		tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
+		tt.Topic, tt.Partitions = "t", []int32{0, 1}
+		rt.Topics = append(rt.Topics, tt)
+		req.Transactions = append(req.Transactions, rt)
+	}
+	resp, err := req.RequestWith(context.Background(), e.cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]int16{}
+	for _, tr := range resp.Transactions {
+		for _, tt := range tr.Topics {
+			for _, p := range tt.Partitions {
+				got[tr.TransactionalID] = append(got[tr.TransactionalID], p.ErrorCode)
+			}
+		}
+	}
+	if a := got["a"]; len(a) != 2 || a[0] != 0 || a[1] != 0 {
+		t.Errorf("a (add): %v", a)
+	}
+	if b := got["b"]; len(b) != 2 || b[0] != 0 || b[1] != kerr.TransactionAbortable.Code {
+		t.Errorf("b (verify): %v, want [0 %d]", b, kerr.TransactionAbortable.Code)
+	}
+	if d := e.describe("a"); d.State != "Ongoing" || len(d.Topics["t"]) != 2 {
+		t.Errorf("a after the batched add: %+v", d)
+	}
+	if d := e.describe("b"); len(d.Topics["t"]) != 1 {
+		t.Errorf("b changed by a verification: %+v", d)
+	}
+}
