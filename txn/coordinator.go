@@ -26,6 +26,11 @@ type Config struct {
 	// RetryBackoff is the wait before retrying a failed write of a Complete state, or a
 	// timeout abort that found a change being written (default 100 ms).
 	RetryBackoff time.Duration
+	// IDExpiration is transactional.id.expiration.ms (default 7 days): an id without a
+	// transaction in progress whose state did not change for this long is removed (a
+	// tombstone in __transaction_state), checked every IDExpirationCheck
+	// (transaction.remove.expired.transaction.cleanup.interval.ms, default 1 hour).
+	IDExpiration, IDExpirationCheck time.Duration
 	// Clock drives the transaction timeouts; nil means group.SystemClock.
 	Clock group.Clock
 	// NewProducerID hands out a new producer id (required). It may block (a producer id
@@ -49,8 +54,9 @@ type Coordinator struct {
 	j      group.Journal
 	closed atomic.Bool
 
-	mu   sync.Mutex        // guards txns (the map only)
-	txns map[string]*entry // by transactional id
+	mu     sync.Mutex        // guards txns (the map only) and expiry
+	txns   map[string]*entry // by transactional id
+	expiry group.Timer       // the next expiration check of idle ids
 }
 
 // entry is one transactional id.
@@ -73,6 +79,12 @@ func New(cfg Config, j group.Journal, recs func(yield func(group.Record) bool)) 
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = 100 * time.Millisecond
+	}
+	if cfg.IDExpiration <= 0 {
+		cfg.IDExpiration = 7 * 24 * time.Hour
+	}
+	if cfg.IDExpirationCheck <= 0 {
+		cfg.IDExpirationCheck = time.Hour
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = group.SystemClock
@@ -97,7 +109,61 @@ func New(cfg Config, j group.Journal, recs func(yield func(group.Record) bool)) 
 			c.sendMarkers(e, m)
 		}
 	}
+	c.mu.Lock()
+	c.expiry = c.clock.AfterFunc(cfg.IDExpirationCheck, c.expireIDs)
+	c.mu.Unlock()
 	return c
+}
+
+// expireIDs removes the ids idle for IDExpiration (Kafka's removal of expired transactional
+// ids): their state becomes Dead, a tombstone is written, and once it is durable they leave
+// the map. A request that still holds a Dead id gets ErrConcurrentTransactions and, retried,
+// finds no state (InitProducerId starts the id afresh).
+func (c *Coordinator) expireIDs() {
+	if c.closed.Load() {
+		return
+	}
+	now := c.clock.Now()
+	for _, e := range c.entries() {
+		e.mu.Lock()
+		m := e.m
+		idle := !e.pending && m.epoch != noEpoch && now.Sub(m.updated) >= c.cfg.IDExpiration &&
+			(m.state == Empty || m.state == CompleteCommit || m.state == CompleteAbort)
+		if idle {
+			e.pending = true
+		}
+		e.mu.Unlock()
+		if !idle {
+			continue
+		}
+		d, err := c.j.Append(c.cfg.Partition, []group.Record{{Key: recordKey(e.id)}})
+		if err != nil {
+			e.mu.Lock()
+			e.pending = false
+			e.mu.Unlock()
+			continue
+		}
+		d(func(err error) {
+			e.mu.Lock()
+			e.pending = false
+			if err == nil {
+				e.m.state = Dead
+			}
+			e.mu.Unlock()
+			if err == nil {
+				c.mu.Lock()
+				if c.txns[e.id] == e {
+					delete(c.txns, e.id)
+				}
+				c.mu.Unlock()
+			}
+		})
+	}
+	c.mu.Lock()
+	if !c.closed.Load() {
+		c.expiry = c.clock.AfterFunc(c.cfg.IDExpirationCheck, c.expireIDs)
+	}
+	c.mu.Unlock()
 }
 
 // replay loads one record; malformed ones are logged and skipped.
@@ -119,6 +185,11 @@ func (c *Coordinator) replay(r group.Record) {
 // ErrNotCoordinator. The next coordinator of the partition resumes from its log.
 func (c *Coordinator) Close() {
 	c.closed.Store(true)
+	c.mu.Lock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	c.mu.Unlock()
 	for _, e := range c.entries() {
 		e.mu.Lock()
 		if e.timer != nil {
@@ -551,7 +622,7 @@ func (c *Coordinator) Describe(id string) (Info, error) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.m.epoch == noEpoch { // created by an InitProducerId whose write failed
+	if e.m.epoch == noEpoch || e.m.state == Dead { // a failed first write, or expired
 		return Info{}, fmt.Errorf("%w: %q", ErrUnknownTransactionalID, id)
 	}
 	return infoLocked(e), nil
@@ -575,7 +646,7 @@ func (c *Coordinator) List(f Filter) []Info {
 		in := infoLocked(e)
 		e.mu.Unlock()
 		switch {
-		case in.ProducerEpoch == noEpoch:
+		case in.ProducerEpoch == noEpoch, in.State == Dead:
 		case len(f.States) > 0 && !slices.Contains(f.States, in.State):
 		case len(f.ProducerIDs) > 0 && !slices.Contains(f.ProducerIDs, in.ProducerID):
 		case f.MinDuration > 0 && !in.Start.IsZero() && now.Sub(in.Start) <= f.MinDuration:

@@ -525,3 +525,39 @@ func TestVerifyAndList(t *testing.T) {
 	wantErr(t, e.add("a", a, tp1), ErrNotCoordinator)
 	wantErr(t, e.init("a", time.Minute, -1, -1).err, ErrNotCoordinator)
 }
+
+func TestIdleIDsExpire(t *testing.T) {
+	e := newEnv(t)
+	old := e.mustInit("old")
+	busy := e.init("busy", time.Hour, -1, -1)
+	if err := e.add("busy", busy, tp0); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(2 * time.Hour) // busy times out: PrepareAbort until its markers are written
+	s := wait(t, e.sent)
+	e.clock.Advance(7 * 24 * time.Hour)
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		if _, err := e.c.Describe("old"); errors.Is(err, ErrUnknownTransactionalID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the idle id did not expire")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if in := e.state("busy"); in.State != PrepareAbort {
+		t.Fatalf("busy: %+v", in)
+	}
+	wantErr(t, e.add("old", old, tp0), ErrInvalidProducerIDMapping)
+	e = e.crash(5) // the tombstone is in the log
+	if _, err := e.c.Describe("old"); !errors.Is(err, ErrUnknownTransactionalID) {
+		t.Fatalf("after restart: %v", err)
+	}
+	if r := e.mustInit("old"); r.pid == old.pid || r.epoch != 0 {
+		t.Fatalf("init of an expired id: %+v", r)
+	}
+	wait(t, e.sent).done(nil) // busy's markers, sent again by the new coordinator
+	s.done(errors.New("closed"))
+	e.waitState("busy", CompleteAbort)
+}

@@ -24,9 +24,11 @@
 //	                                          (epoch+1: fences the old one)──► PrepareAbort
 //
 // Complete states go back to Ongoing on the next AddPartitions and to Empty on
-// InitProducerId. PrepareEpochFence and Dead are Kafka states this coordinator reads but
-// never enters (the fence is written as PrepareAbort at the bumped epoch, as Kafka writes
-// it; transactional.id.expiration.ms is not implemented, so no id becomes Dead).
+// InitProducerId. An id idle in Empty or Complete* for transactional.id.expiration.ms
+// (7 days) becomes Dead: a tombstone is written and it leaves the map, so the next
+// InitProducerId starts it afresh. PrepareEpochFence is a Kafka state this coordinator reads
+// but never enters (the fence is written as PrepareAbort at the bumped epoch, as Kafka
+// writes it).
 //
 // Rules kept from Kafka: a request of another producer id gets INVALID_PRODUCER_ID_MAPPING,
 // of another epoch PRODUCER_FENCED; while a change of the id is being written, or its
