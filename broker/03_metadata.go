@@ -104,7 +104,7 @@ func (b *Broker) metadataTopic(t metadata.Topic) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = &name
 	mt.TopicID = t.ID
-	mt.IsInternal = name == offsetsTopic // listed like Kafka, marked internal
+	mt.IsInternal = internalTopic(name) // listed like Kafka, marked internal
 	mt.AuthorizedOperations = topicAuthorizedOperationsUnknown
 	live := map[int32]bool{}
 	for _, br := range b.cluster.Brokers() {

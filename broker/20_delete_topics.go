@@ -80,8 +80,8 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 // (RemoveTopic); once the metadata is gone no partition of the topic can be opened
 // (Broker.partition checks under openMu). REQUIRES: b.admin held.
 func (b *Broker) deleteTopicLocked(name string) (metadata.Topic, error) {
-	if name == offsetsTopic {
-		return metadata.Topic{}, errInternalTopic // the group coordinator's log
+	if internalTopic(name) {
+		return metadata.Topic{}, refuse(kerr.InvalidTopicException, "%s is an internal topic: a coordinator's log", name)
 	}
 	t, err := b.cluster.DeleteTopic(name)
 	if err != nil {

@@ -51,9 +51,9 @@ func (b *Broker) createPartitionsLocked(rt *kmsg.CreatePartitionsRequestTopic, v
 		return errNoTopic(rt.Topic)
 	}
 	switch {
-	case rt.Topic == offsetsTopic:
-		// Groups map to partitions by hash modulo the count: it must never change.
-		return refuse(kerr.InvalidPartitions, "%s is an internal topic: its partition count is fixed", offsetsTopic)
+	case internalTopic(rt.Topic):
+		// Keys map to partitions by hash modulo the count: it must never change.
+		return refuse(kerr.InvalidPartitions, "%s is an internal topic: its partition count is fixed", rt.Topic)
 	case rt.Count == t.Partitions:
 		return refuse(kerr.InvalidPartitions, "topic %q already has %d partitions", rt.Topic, t.Partitions)
 	case rt.Count < t.Partitions:

@@ -46,6 +46,11 @@ func newCoordinatorLeads[C any](topic, what string, load func(p, partitions int3
 	return &coordinatorLeads[C]{topic: topic, what: what, load: load, unload: unload, kick: make(chan struct{}, 1)}
 }
 
+// internalTopic reports whether name is a coordinator's topic (__consumer_offsets,
+// __transaction_state): listed as internal, and never deleted or grown by clients (keys map
+// to partitions by hash modulo the partition count, which must never change).
+func internalTopic(name string) bool { return name == offsetsTopic || name == txnTopic }
+
 // leadsResync is how often the coordinators check the leadership without a kick.
 const leadsResync = 500 * time.Millisecond
 

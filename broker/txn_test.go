@@ -360,3 +360,26 @@ func TestTxnAddPartitionsBatched(t *testing.T) {
 		t.Errorf("b changed by a verification: %+v", d)
 	}
 }
+
+// TestTxnStateTopicIsInternal: __transaction_state is listed as internal and clients can
+// neither delete it nor grow it (ids map to partitions by hash modulo its count).
+func TestTxnStateTopicIsInternal(t *testing.T) {
+	e := startTxnBroker(t)
+	if r := e.init("tx", 60_000); r.ErrorCode != 0 {
+		t.Fatalf("init: %+v", r)
+	}
+	ctx := context.Background()
+	md, err := e.adm.Metadata(ctx, txnTopic)
+	if err != nil || !md.Topics[txnTopic].IsInternal || len(md.Topics[txnTopic].Partitions) != 3 {
+		t.Fatalf("metadata: %v %+v", err, md.Topics[txnTopic])
+	}
+	if r, err := e.adm.CreatePartitions(ctx, 1, txnTopic); err != nil || r[txnTopic].Err == nil {
+		t.Fatalf("grow: %v %+v", err, r)
+	}
+	if r, err := e.adm.DeleteTopics(ctx, txnTopic); err != nil || r[txnTopic].Err == nil {
+		t.Fatalf("delete: %v %+v", err, r)
+	}
+	if d := e.describe("tx"); d.State != "Empty" {
+		t.Fatalf("describe: %+v", d)
+	}
+}
