@@ -56,7 +56,45 @@ func testTransactionsCommand(s *S) {
 	}
 }
 
-// TestTransactionsTool: kafka-transactions list/describe (go test -tags compat -run TestTransactionsTool ./compat).
+// testJavaTxnOffsets runs the Java client's transactional calls that need only the
+// coordinator (Driver.java txnoffsets) and checks the transaction it leaves: committed (or
+// still writing its markers, while the partition side is missing) with the group's
+// __consumer_offsets partition in it.
+func testJavaTxnOffsets(s *S) {
+	if _, err := javaArgv(); err != nil {
+		s.Fatalf("java not installed: %v", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr))
+	if err != nil {
+		s.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topic := "txn-java-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	if _, err := adm.CreateTopic(s.ctx, 1, 1, nil, topic); err != nil {
+		s.Fatalf("create topic: %v", err)
+	}
+	id, group := topic+"-tx", topic+"-g"
+	out := javaClient.run(s, "", "txnoffsets", id, group, topic)
+	if strings.Join(out, " ") != "INIT OFFSETS COMMITTED" {
+		s.Fatalf("java txnoffsets: %q", out)
+	}
+	ds, err := adm.DescribeTransactions(s.ctx, id)
+	if err != nil || ds[id].Err != nil {
+		s.Fatalf("describe: %v %+v", err, ds)
+	}
+	d := ds[id]
+	if d.State != "PrepareCommit" && d.State != "CompleteCommit" {
+		s.Errorf("after commitTransaction: state %s", d.State)
+	}
+	if d.State == "PrepareCommit" && len(d.Topics["__consumer_offsets"]) != 1 {
+		s.Errorf("the group's offsets partition is not in the transaction: %+v", d.Topics)
+	}
+}
+
+// TestTransactionsTool: kafka-transactions list/describe and the Java client's transactional
+// offsets (go test -tags compat -run TestTransactionsTool ./compat).
 func TestTransactionsTool(t *testing.T) {
 	scenario(t, "java", "kafka-transactions-tool", 180*time.Second, testTransactionsCommand)
+	scenario(t, "java", "transactional-offsets", 180*time.Second, testJavaTxnOffsets)
 }

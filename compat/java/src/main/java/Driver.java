@@ -375,6 +375,29 @@ public class Driver {
         }
     }
 
+    // txnoffsets: a transactional producer's consume-transform-produce calls that the
+    // transaction coordinator answers on its own: initTransactions (InitProducerId),
+    // sendOffsetsToTransaction (AddOffsetsToTxn, then TxnOffsetCommit to the group
+    // coordinator) and commitTransaction (EndTxn).
+    static void txnOffsets(String txnId, String group, String topic) throws Exception {
+        Properties p = new Properties();
+        p.put("bootstrap.servers", boot);
+        p.put("transactional.id", txnId);
+        p.put("max.block.ms", "30000");
+        p.put("key.serializer", ByteArraySerializer.class.getName());
+        p.put("value.serializer", ByteArraySerializer.class.getName());
+        try (KafkaProducer<byte[], byte[]> pr = new KafkaProducer<>(p)) {
+            pr.initTransactions();
+            emit("INIT");
+            pr.beginTransaction();
+            pr.sendOffsetsToTransaction(Map.of(new TopicPartition(topic, 0), new OffsetAndMetadata(5)),
+                new ConsumerGroupMetadata(group));
+            emit("OFFSETS");
+            pr.commitTransaction();
+            emit("COMMITTED");
+        }
+    }
+
     static List<TopicPartition> sorted(Collection<TopicPartition> tps) {
         List<TopicPartition> l = new ArrayList<>(tps);
         l.sort(Comparator.comparing(TopicPartition::topic).thenComparingInt(TopicPartition::partition));
@@ -393,6 +416,7 @@ public class Driver {
                 case "admin": admin(args[2]); break;
                 case "group": group(args[2], args[3], args[4]); break;
                 case "groupadmin": groupAdmin(args[2], args[3], args[4]); break;
+                case "txnoffsets": txnOffsets(args[2], args[3], args[4]); break;
                 default: throw new IllegalArgumentException("unknown scenario " + scen);
             }
         } catch (Throwable e) {
