@@ -389,37 +389,51 @@ var kafkaJS = &driver{
 	supports: func(string) string { return "" },
 }
 
-var (
-	javaOnce sync.Once
-	javaCP   string
-	javaErr  error
-)
+// javaModule is a Maven module under compat whose one source file the test compiles with javac
+// against the classpath scripts/compat-deps.sh resolved (compat/<dir>/target/classpath.txt).
+type javaModule struct {
+	dir, source string // compat/<dir>, src/main/java/<source>
+	once        sync.Once
+	cp          string // the compiled classes, then the dependencies
+	err         error
+}
 
-// javaArgv compiles compat/java/src/main/java with javac against the classpath resolved by
-// scripts/compat-deps.sh (compat/java/target/classpath.txt), once.
-func javaArgv() ([]string, error) {
-	javaOnce.Do(func() {
-		dir := filepath.Join(repoRoot, "compat", "java")
+// classpath compiles the module once and returns the classpath to run it with.
+func (m *javaModule) classpath() (string, error) {
+	m.once.Do(func() {
+		dir := filepath.Join(repoRoot, "compat", m.dir)
 		cpb, err := os.ReadFile(filepath.Join(dir, "target", "classpath.txt"))
 		if err != nil {
-			javaErr = fmt.Errorf("compat/java/target/classpath.txt missing: run scripts/compat-deps.sh")
+			m.err = fmt.Errorf("compat/%s/target/classpath.txt missing: run scripts/compat-deps.sh", m.dir)
 			return
 		}
 		classes := filepath.Join(dir, "target", "classes")
 		os.MkdirAll(classes, 0o755)
 		cp := strings.TrimSpace(string(cpb))
 		out, err := exec.Command("javac", "-nowarn", "-d", classes, "-cp", cp,
-			filepath.Join(dir, "src", "main", "java", "Driver.java")).CombinedOutput()
+			filepath.Join(dir, "src", "main", "java", m.source)).CombinedOutput()
 		if err != nil {
-			javaErr = fmt.Errorf("javac: %v: %s", err, out)
+			m.err = fmt.Errorf("javac %s: %v: %s", m.source, err, out)
 			return
 		}
-		javaCP = classes + ":" + cp
+		m.cp = classes + ":" + cp
 	})
-	if javaErr != nil {
-		return nil, javaErr
+	return m.cp, m.err
+}
+
+// javaFlags start a short-lived JVM quickly.
+var javaFlags = []string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto"}
+
+var javaDriver = &javaModule{dir: "java", source: "Driver.java"}
+
+// javaArgv compiles compat/java (Driver.java) once and returns the command that runs it.
+func javaArgv() ([]string, error) {
+	cp, err := javaDriver.classpath()
+	if err != nil {
+		return nil, err
 	}
-	return []string{"java", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto", "-cp", javaCP, "Driver"}, nil
+	argv := append([]string{"java", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"}, javaFlags...)
+	return append(argv, "-cp", cp, "Driver"), nil
 }
 
 var javaClient = &driver{client: "java", argv: javaArgv, supports: func(string) string { return "" }}

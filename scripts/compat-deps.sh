@@ -2,7 +2,8 @@
 # Installs the clients `make compat` drives, idempotently, with no prompts (run as root on a
 # fresh machine, or as a user who already has kcat and python3-venv):
 #   kcat (apt), confluent-kafka + kafka-python in compat/.venv (pip), kafkajs in compat/js
-#   (npm ci), kafka-clients 4.x for compat/java (Maven; classpath in compat/java/target),
+#   (npm ci), kafka-clients 4.x for compat/java and kafka-streams for compat/streams (Maven;
+#   classpaths in their target/),
 #   Apache Kafka's jars for kafka-consumer-groups (scripts/kafka-tools.sh; tools/kafka/lib).
 # Go clients (franz-go, sarama, kafka-go) come with go.mod.
 set -euo pipefail
@@ -47,6 +48,7 @@ if [ ! -s "$jv/target/classpath.txt" ] || [ "$jv/pom.xml" -nt "$jv/target/classp
 	mvn -q -B -f "$jv/pom.xml" dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime
 fi
 [ -s compat/connect/target/classpath.txt ] && [ ! compat/connect/pom.xml -nt compat/connect/target/classpath.txt ] || mvn -q -B -f compat/connect/pom.xml dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime # Kafka Connect's worker (compat/connect_test.go)
+[ -s compat/streams/target/classpath.txt ] && [ ! compat/streams/pom.xml -nt compat/streams/target/classpath.txt ] || mvn -q -B -f compat/streams/pom.xml dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime # Kafka Streams apps (compat/streams_test.go)
 
 # Apache Kafka's tools jar (kafka-consumer-groups' ConsumerGroupCommand) into tools/kafka/lib.
 bash "$here/scripts/kafka-tools.sh" fetch

@@ -1,0 +1,552 @@
+//go:build compat
+
+package compat
+
+// Kafka Streams (issue 13): Apache Kafka Streams 4.3.1 apps (compat/streams, StreamsApp.java)
+// against the shared logd: a WordCount (a repartition topic and a key-value store whose
+// changelog is compacted), a 1-minute tumbling windowed count by event time (a window store
+// whose changelog is compact,delete) and a stream-table join (orders enriched from a compacted
+// customers table). Each runs at least once by default, with the store cache off and 100 ms
+// commits, so every update reaches the output topic and the final value per key is exact.
+//
+// Each app has two scenarios. "streams-X": the input is produced first (franz-go, the default
+// murmur2 partitioner, so the join's two topics are co-partitioned as Streams requires), the app
+// runs and its output must reach exactly the expected final values. "streams-X-restore": the
+// app is stopped with SIGTERM (a clean close), its local state directory deleted, and it is
+// started again; more input must continue from the values before the stop, which only a
+// restore from the changelog topics can give. The changelogs must exist with the cleanup
+// policy Streams asked for (DescribeConfigs).
+//
+// StreamsApp prints "STATE <state>" on every KafkaStreams state change, "CLOSED clean=<bool>"
+// when close returns after SIGTERM and "FAILED <exception>" on an uncaught error; its log goes
+// to compat/.logs/streams-<application id>-<run>.log.
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+const (
+	streamsParts   = 3                // partitions of every input and output topic
+	streamsTimeout = 90 * time.Second // per scenario
+	streamsStart   = 60 * time.Second // start to state RUNNING
+	streamsOutput  = 45 * time.Second // input produced to output complete
+)
+
+var streamsModule = &javaModule{dir: "streams", source: "StreamsApp.java"}
+
+// streamsRun is one StreamsApp JVM.
+type streamsRun struct {
+	cmd     *exec.Cmd
+	logPath string
+	running chan struct{} // closed at the first "STATE RUNNING"
+	done    chan struct{} // closed when the process has exited
+	mu      sync.Mutex
+	failed  string // the "FAILED" line, if any; guarded by mu
+	clean   string // the "CLOSED" line, if any; guarded by mu
+	err     error  // the exit; set before done is closed
+}
+
+var streamsRunSeq sync.Map // application id → runs started
+
+// cleaner is the test that outlives what it is given: the parent of a streamsPair, whose
+// subtests share the app and the output reader.
+type cleaner interface{ Cleanup(func()) }
+
+// startStreams runs StreamsApp app for appID over stateDir and waits until it is RUNNING; the
+// process is killed when owner ends, if it still runs.
+func startStreams(s *S, owner cleaner, app, appID, stateDir string, topics ...string) *streamsRun {
+	s.Helper()
+	cp, err := streamsModule.classpath()
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	n, _ := streamsRunSeq.LoadOrStore(appID, new(int))
+	*n.(*int)++
+	logDir := filepath.Join(repoRoot, "compat", ".logs")
+	os.MkdirAll(logDir, 0o755)
+	logPath := filepath.Join(logDir, fmt.Sprintf("streams-%s-%d.log", appID, *n.(*int)))
+	lf, err := os.Create(logPath)
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	args := append([]string{"-Dorg.slf4j.simpleLogger.defaultLogLevel=info"}, javaFlags...)
+	args = append(append(args, "-cp", cp, "StreamsApp", app, bootAddr, appID, stateDir), topics...)
+	cmd := exec.Command("java", args...)
+	cmd.Stderr = lf
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		lf.Close()
+		s.Fatalf("%v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		lf.Close()
+		s.Fatalf("starting StreamsApp: %v", err)
+	}
+	r := &streamsRun{cmd: cmd, logPath: logPath, running: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(lf, line)
+			r.mu.Lock()
+			switch {
+			case line == "STATE RUNNING":
+				once.Do(func() { close(r.running) })
+			case strings.HasPrefix(line, "FAILED"):
+				r.failed = line
+			case strings.HasPrefix(line, "CLOSED"):
+				r.clean = line
+			}
+			r.mu.Unlock()
+		}
+		r.err = cmd.Wait()
+		lf.Close()
+		close(r.done)
+	}()
+	owner.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			cmd.Process.Kill()
+			<-r.done
+		}
+	})
+	select {
+	case <-r.running:
+		return r
+	case <-r.done:
+		s.Fatalf("StreamsApp %s exited before RUNNING: %v %s (log %s)", app, r.err, r.failure(), logPath)
+	case <-time.After(streamsStart):
+		s.Fatalf("StreamsApp %s not RUNNING after %v (log %s)", app, streamsStart, logPath)
+	}
+	return nil
+}
+
+func (r *streamsRun) failure() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failed
+}
+
+// check fails the scenario if the app has reported an uncaught error or exited.
+func (r *streamsRun) check(s *S) {
+	s.Helper()
+	if f := r.failure(); f != "" {
+		s.Fatalf("StreamsApp: %s (log %s)", f, r.logPath)
+	}
+	select {
+	case <-r.done:
+		s.Fatalf("StreamsApp exited: %v (log %s)", r.err, r.logPath)
+	default:
+	}
+}
+
+// stop sends SIGTERM and requires KafkaStreams.close to have returned true (a clean close that
+// committed what was processed) within 45 s.
+func (r *streamsRun) stop(s *S) {
+	s.Helper()
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(45 * time.Second):
+		r.cmd.Process.Kill()
+		<-r.done
+		s.Fatalf("StreamsApp did not exit within 45s of SIGTERM (log %s)", r.logPath)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clean != "CLOSED clean=true" || r.failed != "" {
+		s.Fatalf("StreamsApp did not close cleanly: %q %s, exit %v (log %s)", r.clean, r.failed, r.err, r.logPath)
+	}
+}
+
+// outputReader consumes an app's output topic from the start and keeps every record's value.
+type outputReader struct {
+	cl     *kgo.Client
+	decode func([]byte) string
+	last   map[string]string   // key → latest value
+	all    map[string][]string // key → every value in order
+}
+
+func newOutputReader(s *S, owner cleaner, topic string, decode func([]byte) string) *outputReader {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond))
+	if err != nil {
+		s.Fatalf("output reader: %v", err)
+	}
+	owner.Cleanup(cl.Close)
+	return &outputReader{cl: cl, decode: decode, last: map[string]string{}, all: map[string][]string{}}
+}
+
+// waitFor reads until done(o) holds, failing with what it has after streamsOutput.
+func (o *outputReader) waitFor(s *S, app *streamsRun, what string, done func(*outputReader) string) {
+	s.Helper()
+	deadline := time.Now().Add(streamsOutput)
+	for {
+		diff := done(o)
+		if diff == "" {
+			return
+		}
+		app.check(s)
+		if time.Now().After(deadline) || s.ctx.Err() != nil {
+			s.Fatalf("%s: output not as expected after %v: %s (log %s)", what, streamsOutput, diff, app.logPath)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, 500*time.Millisecond)
+		fs := o.cl.PollFetches(ctx)
+		cancel()
+		fs.EachError(func(t string, p int32, err error) {
+			if ctx.Err() == nil {
+				s.Errorf("output read %s/%d: %v", t, p, err)
+			}
+		})
+		fs.EachRecord(func(r *kgo.Record) {
+			v := o.decode(r.Value)
+			o.last[string(r.Key)] = v
+			o.all[string(r.Key)] = append(o.all[string(r.Key)], v)
+		})
+	}
+}
+
+// lastEquals returns "" when the latest value of every key is want's, and no other key exists.
+func lastEquals(want map[string]string) func(*outputReader) string {
+	return func(o *outputReader) string {
+		var diffs []string
+		for k, v := range want {
+			if got, ok := o.last[k]; !ok || got != v {
+				diffs = append(diffs, fmt.Sprintf("%s: got %q want %q", k, got, v))
+			}
+		}
+		for k, v := range o.last {
+			if _, ok := want[k]; !ok {
+				diffs = append(diffs, fmt.Sprintf("unexpected key %s=%q", k, v))
+			}
+		}
+		sort.Strings(diffs)
+		if len(diffs) > 8 {
+			diffs = append(diffs[:8], fmt.Sprintf("… %d more", len(diffs)-8))
+		}
+		return strings.Join(diffs, "; ")
+	}
+}
+
+// decodeLong renders a LongSerializer value (8 bytes big-endian) in decimal.
+func decodeLong(b []byte) string {
+	if len(b) != 8 {
+		return fmt.Sprintf("not a long: %x", b)
+	}
+	return strconv.FormatInt(int64(binary.BigEndian.Uint64(b)), 10)
+}
+
+func decodeString(b []byte) string { return string(b) }
+
+// produceKeyed writes recs with franz-go's default (Kafka murmur2) partitioner.
+func produceKeyed(s *S, topic string, recs []rec) {
+	s.Helper()
+	produceRef(s, topic, recs, kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+}
+
+// checkChangelog requires topic to exist with cleanup.policy policy (DescribeConfigs).
+func checkChangelog(s *S, topic, policy string) {
+	s.Helper()
+	adm, _ := newAdmin(s, bootAddr)
+	rc, err := adm.DescribeTopicConfigs(s.ctx, topic)
+	if err != nil {
+		s.Fatalf("DescribeConfigs %s: %v", topic, err)
+	}
+	c, err := rc.On(topic, nil)
+	if err != nil || c.Err != nil {
+		s.Fatalf("DescribeConfigs %s: %v %v", topic, err, c.Err)
+	}
+	for _, kv := range c.Configs {
+		if kv.Key == "cleanup.policy" {
+			if kv.MaybeValue() != policy {
+				s.Errorf("changelog %s: cleanup.policy %q, want %q", topic, kv.MaybeValue(), policy)
+			}
+			return
+		}
+	}
+	s.Errorf("changelog %s: no cleanup.policy in DescribeConfigs", topic)
+}
+
+// streamsCase is one app and its two scenarios.
+type streamsCase struct {
+	app       string              // StreamsApp's first argument
+	appID     string              // the application id, prefix of every topic
+	topics    []string            // StreamsApp's topic arguments, the output topic last
+	decode    func([]byte) string // the output values
+	create    func(s *S)          // creates the topics
+	first     []func(s *S)        // input, produced one after the other, the first before the start
+	beforeRun func(s *S)          // optional, before the restart
+	more      func(s *S)          // input after the restart
+	// check returns "" when the output holds what the input produced so far must give.
+	check     func(*outputReader) string
+	changelog string // the store's changelog topic
+	policy    string // its cleanup.policy
+}
+
+// run runs scenario "streams-<app>": the app over the first input, the output checked after
+// each part; then, if it passed, "streams-<app>-restore": a clean stop, the state directory
+// deleted, a restart, more input, the output checked again and the changelog's cleanup policy.
+func (c *streamsCase) run(t *testing.T) {
+	stateDir := filepath.Join(tmpDir, c.appID+"-state")
+	var app *streamsRun
+	var reader *outputReader
+	scenario(t, "java", "streams-"+c.app, streamsTimeout, func(s *S) {
+		c.create(s)
+		for i, produce := range c.first {
+			produce(s)
+			if i == 0 {
+				app = startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
+				reader = newOutputReader(s, t, c.topics[len(c.topics)-1], c.decode)
+			}
+			reader.waitFor(s, app, fmt.Sprintf("%s, input part %d", c.app, i+1), c.check)
+		}
+		if c.beforeRun != nil {
+			c.beforeRun(s)
+		}
+	})
+	scenario(t, "java", "streams-"+c.app+"-restore", streamsTimeout, func(s *S) {
+		if app == nil || reader == nil {
+			s.Fatalf("streams-%s failed: nothing to restore", c.app)
+		}
+		app.stop(s)
+		if err := os.RemoveAll(stateDir); err != nil {
+			s.Fatalf("deleting the state directory: %v", err)
+		}
+		app = startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
+		c.more(s)
+		reader.waitFor(s, app, c.app+" after the restore", c.check)
+		checkChangelog(s, c.changelog, c.policy)
+		app.stop(s)
+	})
+}
+
+var nonWord = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// wordCounts adds the words of lines (as StreamsApp splits them) to counts.
+func wordCounts(counts map[string]string, lines []string) {
+	for _, l := range lines {
+		for _, w := range nonWord.Split(strings.ToLower(l), -1) {
+			if w != "" {
+				n, _ := strconv.Atoi(counts[w])
+				counts[w] = strconv.Itoa(n + 1)
+			}
+		}
+	}
+}
+
+func linesAsRecs(lines []string, from int) []rec {
+	var out []rec
+	for i, l := range lines {
+		out = append(out, rec{Key: []byte(fmt.Sprintf("line-%d", from+i)), Val: []byte(l)})
+	}
+	return out
+}
+
+func TestStreamsWordCount(t *testing.T) {
+	appID := topicName("streams", "wordcount")
+	in, out := appID+"-lines", appID+"-counts"
+	want := map[string]string{}
+	var lines []string
+	words := []string{"kafka", "streams", "logd", "log", "compaction", "table", "stream", "count"}
+	for i := 0; i < 60; i++ {
+		lines = append(lines, fmt.Sprintf("%s %s, %s! The %s", words[i%8], words[(i*3)%8], words[(i*5+1)%8], strings.ToUpper(words[(i/8)%8])))
+	}
+	produce := func(from int, lines []string) func(s *S) {
+		return func(s *S) {
+			wordCounts(want, lines)
+			produceKeyed(s, in, linesAsRecs(lines, from))
+		}
+	}
+	c := &streamsCase{app: "wordcount", appID: appID, topics: []string{in, out}, decode: decodeLong,
+		create: func(s *S) {
+			createTopic(s, in, streamsParts, nil)
+			createTopic(s, out, streamsParts, nil)
+		},
+		// Two parts: the changelog (segment.ms 100) rolls between them, so its first segment
+		// can be compacted before the restore reads it.
+		first:     []func(s *S){produce(0, lines[:30]), produce(30, lines[30:])},
+		beforeRun: func(s *S) { waitCompacted(s, appID+"-counts-changelog") },
+		more:      produce(1000, []string{"the kafka streams restore", "LOGD logd log", "a new word: zebra"}),
+		check:     lastEquals(want),
+		changelog: appID + "-counts-changelog", policy: "compact",
+	}
+	c.run(t)
+}
+
+func TestStreamsWindowed(t *testing.T) {
+	appID := topicName("streams", "windowed")
+	in, out := appID+"-events", appID+"-counts"
+	base := time.Now().Add(-30 * time.Minute).Truncate(time.Minute).UnixMilli()
+	want := map[string]string{}
+	// events produces, in timestamp order, n(key, window) events per key in each window,
+	// offsetMs into the window.
+	events := func(windows []int, offsetMs int64, n func(k, w int) int) []rec {
+		var out []rec
+		for _, w := range windows {
+			for i := 0; i < 10; i++ {
+				for k := 0; k < 4; k++ {
+					if i >= n(k, w) {
+						continue
+					}
+					key := fmt.Sprintf("sensor-%d", k)
+					start := base + int64(w)*60_000
+					out = append(out, rec{Key: []byte(key), Val: []byte(fmt.Sprintf("reading-%d", i)), TS: start + offsetMs + int64(i)*1000})
+					wk := fmt.Sprintf("%s@%d", key, start)
+					c, _ := strconv.Atoi(want[wk])
+					want[wk] = strconv.Itoa(c + 1)
+				}
+			}
+		}
+		return out
+	}
+	c := &streamsCase{app: "windowed", appID: appID, topics: []string{in, out}, decode: decodeLong,
+		create: func(s *S) {
+			createTopic(s, in, streamsParts, nil)
+			createTopic(s, out, streamsParts, nil)
+		},
+		first: []func(s *S){func(s *S) {
+			produceKeyed(s, in, events([]int{0, 1, 2}, 0, func(k, w int) int { return k + w + 1 }))
+		}},
+		// Two more per key in the last window (whose counts must continue), one in a new one.
+		more: func(s *S) {
+			more := events([]int{2}, 30_000, func(k, w int) int { return 2 })
+			produceKeyed(s, in, append(more, events([]int{3}, 0, func(k, w int) int { return 1 })...))
+		},
+		check:     lastEquals(want),
+		changelog: appID + "-window-counts-changelog", policy: "compact,delete",
+	}
+	c.run(t)
+}
+
+func TestStreamsJoin(t *testing.T) {
+	appID := topicName("streams", "join")
+	orders, customers, out := appID+"-orders", appID+"-customers", appID+"-enriched"
+	base := time.Now().Add(-10 * time.Minute).Truncate(time.Second).UnixMilli()
+	want := map[string]string{} // order id → the customer's name when the order happened
+	nOrders := 0
+	customer := func(c int, version string, at int64) rec {
+		return rec{Key: []byte(fmt.Sprintf("cust-%d", c)), Val: []byte(fmt.Sprintf("cust-%d-%s", c, version)), TS: base + at}
+	}
+	order := func(c int, version string, at int64) rec {
+		id := fmt.Sprintf("order-%03d", nOrders)
+		nOrders++
+		want[id] = fmt.Sprintf("cust-%d-%s", c, version)
+		return rec{Key: []byte(fmt.Sprintf("cust-%d", c)), Val: []byte(id), TS: base + at}
+	}
+	c := &streamsCase{app: "join", appID: appID, topics: []string{orders, customers, out}, decode: decodeString,
+		create: func(s *S) {
+			compact := "compact"
+			createTopic(s, orders, streamsParts, nil)
+			createTopic(s, customers, streamsParts, map[string]*string{"cleanup.policy": &compact})
+			createTopic(s, out, streamsParts, nil)
+		},
+		// Customers 0 and 1 change at +10 s: the orders after it must see their new names.
+		first: []func(s *S){func(s *S) {
+			var cs, ords []rec
+			for c := 0; c < 4; c++ {
+				cs = append(cs, customer(c, "v1", 0))
+			}
+			for i := 0; i < 8; i++ {
+				ords = append(ords, order(i%4, "v1", 1000+int64(i)*100))
+			}
+			cs = append(cs, customer(0, "v2", 10_000), customer(1, "v2", 10_000))
+			for i := 0; i < 8; i++ {
+				ords = append(ords, order(i%4, map[bool]string{true: "v2", false: "v1"}[i%4 < 2], 11_000+int64(i)*100))
+			}
+			produceKeyed(s, customers, cs)
+			produceKeyed(s, orders, ords)
+		}},
+		// An order of every customer (names from the restored table), then customer 2 changes.
+		more: func(s *S) {
+			var ords []rec
+			for c := 0; c < 4; c++ {
+				ords = append(ords, order(c, map[bool]string{true: "v2", false: "v1"}[c < 2], 20_000+int64(c)*100))
+			}
+			produceKeyed(s, customers, []rec{customer(2, "v3", 25_000)})
+			produceKeyed(s, orders, append(ords, order(2, "v3", 26_000)))
+		},
+		check:     enrichedOrders(want),
+		changelog: appID + "-customers-changelog", policy: "compact",
+	}
+	c.run(t)
+}
+
+// enrichedOrders checks that every order of want came out once, keyed by its customer id,
+// enriched with want's name.
+func enrichedOrders(want map[string]string) func(*outputReader) string {
+	return func(o *outputReader) string {
+		got := map[string]string{}
+		var diffs []string
+		for cust, vs := range o.all {
+			for _, v := range vs {
+				id, name, _ := strings.Cut(v, "|")
+				if prev, dup := got[id]; dup {
+					diffs = append(diffs, fmt.Sprintf("%s twice (%s, %s)", id, prev, name))
+				}
+				got[id] = name
+				if !strings.HasPrefix(name, cust+"-") {
+					diffs = append(diffs, fmt.Sprintf("%s under key %s enriched with %s", id, cust, name))
+				}
+			}
+		}
+		for id, name := range want {
+			if got[id] != name {
+				diffs = append(diffs, fmt.Sprintf("%s: got %q want %q", id, got[id], name))
+			}
+		}
+		if len(got) > len(want) {
+			diffs = append(diffs, fmt.Sprintf("%d orders out, %d in", len(got), len(want)))
+		}
+		sort.Strings(diffs)
+		return strings.Join(diffs, "; ")
+	}
+}
+
+// waitCompacted waits up to 30 s for the log cleaner to remove records from topic: some
+// partition holds fewer records than offsets from its start to its last record.
+func waitCompacted(s *S, topic string) {
+	s.Helper()
+	adm, _ := newAdmin(s, bootAddr)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		starts, err := adm.ListStartOffsets(s.ctx, topic)
+		if err != nil {
+			s.Fatalf("ListStartOffsets %s: %v", topic, err)
+		}
+		count, last := map[int32]int64{}, map[int32]int64{}
+		for _, r := range readAll(s, bootAddr, topic, streamsParts, 0) {
+			count[r.P]++
+			last[r.P] = max(last[r.P], r.Off)
+		}
+		var spans []string
+		for p, n := range count {
+			start, _ := starts.Lookup(topic, p)
+			if n < last[p]+1-start.Offset {
+				return
+			}
+			spans = append(spans, fmt.Sprintf("%d: %d records in offsets %d-%d", p, n, start.Offset, last[p]))
+		}
+		if time.Now().After(deadline) {
+			s.Fatalf("changelog %s not compacted after 30s: %s", topic, strings.Join(spans, ", "))
+		}
+		time.Sleep(time.Second)
+	}
+}
