@@ -294,7 +294,7 @@ type streamsCase struct {
 	create    func(s *S)          // creates the topics
 	first     []func(s *S)        // input, produced one after the other, the first before the start
 	beforeRun func(s *S)          // optional, before the restart
-	more      func(s *S)          // input after the restart
+	more      []func(s *S)        // input after the restart, produced one after the other
 	// check returns "" when the output holds what the input produced so far must give.
 	check     func(*outputReader) string
 	changelog string // the store's changelog topic
@@ -331,8 +331,10 @@ func (c *streamsCase) run(t *testing.T) {
 			s.Fatalf("deleting the state directory: %v", err)
 		}
 		app = startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
-		c.more(s)
-		reader.waitFor(s, app, c.app+" after the restore", c.check)
+		for i, produce := range c.more {
+			produce(s)
+			reader.waitFor(s, app, fmt.Sprintf("%s after the restore, input part %d", c.app, i+1), c.check)
+		}
 		checkChangelog(s, c.changelog, c.policy)
 		app.stop(s)
 	})
@@ -384,7 +386,7 @@ func TestStreamsWordCount(t *testing.T) {
 		// can be compacted before the restore reads it.
 		first:     []func(s *S){produce(0, lines[:30]), produce(30, lines[30:])},
 		beforeRun: func(s *S) { waitCompacted(s, appID+"-counts-changelog") },
-		more:      produce(1000, []string{"the kafka streams restore", "LOGD logd log", "a new word: zebra"}),
+		more:      []func(s *S){produce(1000, []string{"the kafka streams restore", "LOGD logd log", "a new word: zebra"})},
 		check:     lastEquals(want),
 		changelog: appID + "-counts-changelog", policy: "compact",
 	}
@@ -426,10 +428,10 @@ func TestStreamsWindowed(t *testing.T) {
 			produceKeyed(s, in, events([]int{0, 1, 2}, 0, func(k, w int) int { return k + w + 1 }))
 		}},
 		// Two more per key in the last window (whose counts must continue), one in a new one.
-		more: func(s *S) {
+		more: []func(s *S){func(s *S) {
 			more := events([]int{2}, 30_000, func(k, w int) int { return 2 })
 			produceKeyed(s, in, append(more, events([]int{3}, 0, func(k, w int) int { return 1 })...))
-		},
+		}},
 		check:     lastEquals(want),
 		changelog: appID + "-window-counts-changelog", policy: "compact,delete",
 	}
@@ -474,15 +476,20 @@ func TestStreamsJoin(t *testing.T) {
 			produceKeyed(s, customers, cs)
 			produceKeyed(s, orders, ords)
 		}},
-		// An order of every customer (names from the restored table), then customer 2 changes.
-		more: func(s *S) {
+		// An order of every customer (names from the restored table); once they are out,
+		// customer 2 changes and orders again. Input arriving while the app is idle is
+		// processed as it comes (the table is not versioned), so each part must be out before
+		// the next, newer one is produced.
+		more: []func(s *S){func(s *S) {
 			var ords []rec
 			for c := 0; c < 4; c++ {
 				ords = append(ords, order(c, map[bool]string{true: "v2", false: "v1"}[c < 2], 20_000+int64(c)*100))
 			}
+			produceKeyed(s, orders, ords)
+		}, func(s *S) {
 			produceKeyed(s, customers, []rec{customer(2, "v3", 25_000)})
-			produceKeyed(s, orders, append(ords, order(2, "v3", 26_000)))
-		},
+			produceKeyed(s, orders, []rec{order(2, "v3", 26_000)})
+		}},
 		check:     enrichedOrders(want),
 		changelog: appID + "-customers-changelog", policy: "compact",
 	}
