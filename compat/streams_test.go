@@ -58,6 +58,7 @@ type streamsRun struct {
 	done    chan struct{} // closed when the process has exited
 	mu      sync.Mutex
 	failed  string // the "FAILED" line, if any; guarded by mu
+	tasks   string // the last "TASKS" line's list, "" while not RUNNING; guarded by mu
 	clean   string // the "CLOSED" line, if any; guarded by mu
 	err     error  // the exit; set before done is closed
 }
@@ -109,6 +110,10 @@ func startStreams(s *S, owner cleaner, app, appID, stateDir string, topics ...st
 			switch {
 			case line == "STATE RUNNING":
 				once.Do(func() { close(r.running) })
+			case strings.HasPrefix(line, "STATE "):
+				r.tasks = ""
+			case strings.HasPrefix(line, "TASKS "):
+				r.tasks = strings.TrimPrefix(line, "TASKS ")
 			case strings.HasPrefix(line, "FAILED"):
 				r.failed = line
 			case strings.HasPrefix(line, "CLOSED"):
@@ -299,6 +304,10 @@ type streamsCase struct {
 	check     func(*outputReader) string
 	changelog string // the store's changelog topic
 	policy    string // its cleanup.policy
+	// scaleOut, if set, is input for scenario "streams-<app>-scaleout": produced while a
+	// second instance shares the tasks, then after it left.
+	scaleOut [2]func(s *S)
+	tasks    int // the app's task count (scaleOut)
 }
 
 // run runs scenario "streams-<app>": the app over the first input, the output checked after
@@ -338,6 +347,60 @@ func (c *streamsCase) run(t *testing.T) {
 		checkChangelog(s, c.changelog, c.policy)
 		app.stop(s)
 	})
+	if c.scaleOut[0] == nil {
+		return
+	}
+	// The first instance restarts over its state directory; a second joins and must get some
+	// of the tasks (Streams' assignor moves them, the new owner restores them from the
+	// changelog), then leaves and the first must take them back.
+	scenario(t, "java", "streams-"+c.app+"-scaleout", streamsTimeout, func(s *S) {
+		if app == nil || reader == nil {
+			s.Fatalf("streams-%s failed: nothing to scale out", c.app)
+		}
+		a := startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
+		b := startStreams(s, t, c.app, c.appID, stateDir+"-b", c.topics...)
+		waitTasks(s, c.tasks, a, b)
+		c.scaleOut[0](s)
+		reader.waitFor(s, a, c.app+" with two instances", c.check)
+		b.stop(s)
+		waitTasks(s, c.tasks, a)
+		c.scaleOut[1](s)
+		reader.waitFor(s, a, c.app+" after the second instance left", c.check)
+		a.stop(s)
+	})
+}
+
+// waitTasks waits up to 45 s for runs to be RUNNING with n tasks between them, each some.
+func waitTasks(s *S, n int, runs ...*streamsRun) {
+	s.Helper()
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		seen, each := map[string]int{}, make([]string, len(runs))
+		ok := true
+		for i, r := range runs {
+			r.check(s)
+			r.mu.Lock()
+			each[i] = r.tasks
+			r.mu.Unlock()
+			if each[i] == "" {
+				ok = false
+				continue
+			}
+			for _, id := range strings.Split(each[i], ",") {
+				seen[id]++
+			}
+		}
+		for _, k := range seen {
+			ok = ok && k == 1
+		}
+		if ok && len(seen) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.Fatalf("the %d instances did not settle on %d tasks within 45s: %q", len(runs), n, each)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 var nonWord = regexp.MustCompile(`[^a-z0-9_]+`)
@@ -389,6 +452,8 @@ func TestStreamsWordCount(t *testing.T) {
 		more:      []func(s *S){produce(1000, []string{"the kafka streams restore", "LOGD logd log", "a new word: zebra"})},
 		check:     lastEquals(want),
 		changelog: appID + "-counts-changelog", policy: "compact",
+		scaleOut: [2]func(s *S){produce(2000, lines[:20]), produce(3000, lines[20:40])},
+		tasks:    2 * streamsParts, // the split into words, the count
 	}
 	c.run(t)
 }

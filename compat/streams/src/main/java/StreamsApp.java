@@ -5,6 +5,7 @@ import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Collectors;
 
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
@@ -48,8 +49,10 @@ import org.apache.kafka.streams.state.WindowStore;
  * "orderId|name".
  *
  * The store cache is off and commits are frequent, so every update reaches the output. Lines on
- * stdout report progress for the test: "STATE <new state>" on every state change, "CLOSED
- * clean=<bool>" when close (leaving the group) returns after SIGTERM, "FAILED <exception>" on an uncaught error.
+ * stdout report progress for the test: "STATE <new state>" on every state change, followed on
+ * RUNNING by "TASKS <task id>,..." (this instance's active tasks, sorted), "CLOSED
+ * clean=<bool>" when close (leaving the group) returns after SIGTERM, "FAILED <exception>" on
+ * an uncaught error.
  */
 public final class StreamsApp {
     private StreamsApp() {}
@@ -86,6 +89,13 @@ public final class StreamsApp {
         AtomicBoolean failed = new AtomicBoolean();
         streams.setStateListener((now, before) -> {
             System.out.println("STATE " + now);
+            if (now == KafkaStreams.State.RUNNING) {
+                System.out.println("TASKS " + streams.metadataForLocalThreads().stream()
+                    .flatMap(t -> t.activeTasks().stream())
+                    .map(t -> t.taskId().toString())
+                    .sorted()
+                    .collect(Collectors.joining(",")));
+            }
             System.out.flush();
             if (now == KafkaStreams.State.ERROR || now == KafkaStreams.State.NOT_RUNNING) {
                 done.countDown();
