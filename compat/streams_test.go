@@ -48,6 +48,14 @@ const (
 	streamsOutput  = 45 * time.Second // input produced to output complete
 )
 
+// streamsRunTag makes application ids (and so every topic of the apps) unique per test run,
+// so that the scenarios can run again against a broker that kept the last run's topics
+// (COMPAT_BROKER).
+var streamsRunTag = strconv.FormatInt(time.Now().UnixMilli()%(36*36*36*36), 36)
+
+// streamsAppID is a fresh application id for app.
+func streamsAppID(app string) string { return topicName("streams", app) + "-" + streamsRunTag }
+
 var streamsModule = &javaModule{dir: "streams", source: "StreamsApp.java"}
 
 // streamsRun is one StreamsApp JVM.
@@ -426,7 +434,7 @@ func linesAsRecs(lines []string, from int) []rec {
 }
 
 func TestStreamsWordCount(t *testing.T) {
-	appID := topicName("streams", "wordcount")
+	appID := streamsAppID("wordcount")
 	in, out := appID+"-lines", appID+"-counts"
 	want := map[string]string{}
 	var lines []string
@@ -459,7 +467,7 @@ func TestStreamsWordCount(t *testing.T) {
 }
 
 func TestStreamsWindowed(t *testing.T) {
-	appID := topicName("streams", "windowed")
+	appID := streamsAppID("windowed")
 	in, out := appID+"-events", appID+"-counts"
 	base := time.Now().Add(-30 * time.Minute).Truncate(time.Minute).UnixMilli()
 	want := map[string]string{}
@@ -504,7 +512,7 @@ func TestStreamsWindowed(t *testing.T) {
 }
 
 func TestStreamsJoin(t *testing.T) {
-	appID := topicName("streams", "join")
+	appID := streamsAppID("join")
 	orders, customers, out := appID+"-orders", appID+"-customers", appID+"-enriched"
 	base := time.Now().Add(-10 * time.Minute).Truncate(time.Second).UnixMilli()
 	want := map[string]string{} // order id → the customer's name when the order happened
