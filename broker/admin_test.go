@@ -354,6 +354,60 @@ func TestDeleteTopics(t *testing.T) {
 	}
 }
 
+// TestDeleteTopicsDeletesCommittedOffsets: deleting a topic deletes every group's committed
+// offsets of it (Kafka's onPartitionsDeleted), durably, and no other offsets. Kafka Streams'
+// application reset deletes the repartition topic, the app creates it again, and offsets kept
+// from the old one made the app skip the new one's records.
+func TestDeleteTopicsDeletesCommittedOffsets(t *testing.T) {
+	tb := startBroker(t, nil)
+	cs := newClients(t, tb)
+	adm := cs.admin()
+	ctx := testCtx(t)
+	for _, topic := range []string{"reborn", "kept"} {
+		if r, err := adm.CreateTopics(ctx, 2, 1, nil, topic); err != nil || r[topic].Err != nil {
+			t.Fatalf("create %s: %v %v", topic, err, r[topic].Err)
+		}
+	}
+	var commit kadm.Offsets
+	for _, topic := range []string{"reborn", "kept"} {
+		for p := int32(0); p < 2; p++ {
+			commit.AddOffset(topic, p, 40+int64(p), -1)
+		}
+	}
+	for _, g := range []string{"g1", "g2"} {
+		if r, err := adm.CommitOffsets(ctx, g, commit); err != nil || r.Error() != nil {
+			t.Fatalf("commit %s: %v %v", g, err, r.Error())
+		}
+	}
+	if r, err := adm.DeleteTopics(ctx, "reborn"); err != nil || r["reborn"].Err != nil {
+		t.Fatalf("delete: %v %v", err, r["reborn"].Err)
+	}
+	if r, err := adm.CreateTopics(ctx, 2, 1, nil, "reborn"); err != nil || r["reborn"].Err != nil {
+		t.Fatalf("re-create: %v %v", err, r["reborn"].Err)
+	}
+	check := func(adm *kadm.Client, when string) {
+		t.Helper()
+		for _, g := range []string{"g1", "g2"} {
+			got, err := adm.FetchOffsets(testCtx(t), g)
+			if err != nil {
+				t.Fatalf("%s: fetch offsets of %s: %v", when, g, err)
+			}
+			for p := int32(0); p < 2; p++ {
+				if o, ok := got.Lookup("reborn", p); ok && o.At >= 0 {
+					t.Errorf("%s: %s still has reborn/%d at %d", when, g, p, o.At)
+				}
+				if o, ok := got.Lookup("kept", p); !ok || o.Err != nil || o.At != 40+int64(p) {
+					t.Errorf("%s: %s has kept/%d at %+v, want %d", when, g, p, o, 40+int64(p))
+				}
+			}
+		}
+	}
+	check(adm, "after the deletion")
+	cs.closeAll()
+	tb.restart()
+	check(newClients(t, tb).admin(), "after a restart")
+}
+
 func TestCreatePartitions(t *testing.T) {
 	tb := startBroker(t, nil)
 	cs := newClients(t, tb)

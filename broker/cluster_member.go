@@ -62,6 +62,7 @@ func (b *Broker) RemoveTopic(topic string, partitions int32) {
 	}
 	b.dropPartitions(topic, partitions)
 	b.metrics.ForgetTopic(topic)
+	b.deleteGroupOffsets(topic)
 	for p := int32(0); p < partitions; p++ {
 		tp := engine.TopicPartition{Topic: topic, Partition: p}
 		if err := b.eng.DeleteLog(tp); err != nil && !errors.Is(err, engine.ErrUnknownPartition) {

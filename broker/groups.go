@@ -170,6 +170,14 @@ func (b *Broker) groupCoordinators() ([]*group.Coordinator, *kerr.Error) {
 	return out, e
 }
 
+// deleteGroupOffsets drops the committed offsets of a deleted topic from the coordinators
+// loaded here (those of the __consumer_offsets partitions this broker leads).
+func (b *Broker) deleteGroupOffsets(topic string) {
+	for _, c := range b.loadedCoordinators() {
+		c.DeleteTopicOffsets(topic)
+	}
+}
+
 // loadPartitionGroups replays __consumer_offsets partition p and starts its coordinator,
 // writing through lp. REQUIRES: b.groups.mu held.
 func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.LeaderPartition) (*leadGroups, error) {

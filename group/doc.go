@@ -82,6 +82,8 @@
 // offsets change at append time, in log order (a group's records are appended under its
 // lock). A restart replays every partition from its log start, last write wins, tombstones
 // delete; classic groups with members come back Stable with their sessions restarted.
+// Offsets go by OffsetDelete, expiry (offsets.retention.minutes) and the deletion of their
+// topic (DeleteTopicOffsets, Kafka's onPartitionsDeleted), each as tombstones.
 // Consumer groups persist only their group epoch (Kafka's member, target and current
 // assignment records, keys 4-8, are not written): they come back Empty at that epoch, their
 // members' heartbeats get UNKNOWN_MEMBER_ID and the clients rejoin with epoch 0, above

@@ -505,6 +505,33 @@ func (c *Coordinator) expireGroupLocked(g *group, now time.Time) {
 	c.log.Info("expired committed offsets", "group", g.id, "offsets", len(drop))
 }
 
+// DeleteTopicOffsets tombstones every group's committed offsets of topic, which was deleted
+// (Kafka's OffsetMetadataManager.onPartitionsDeleted): a topic created again under the same
+// name must not be read from the old topic's offsets. Kafka Streams' application reset tool
+// deletes the internal topics and the app creates them again; offsets kept from the old
+// repartition topic made it skip the new one's records. Like expiry, it does not wait for
+// the tombstones to be durable.
+func (c *Coordinator) DeleteTopicOffsets(topic string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.groups {
+		g.mu.Lock()
+		if ps := g.offsets[topic]; len(ps) > 0 {
+			recs := make([]Record, 0, len(ps))
+			for p := range ps {
+				recs = append(recs, Record{Key: offsetKey(g.id, topic, p)})
+			}
+			if _, err := c.j.Append(g.part, recs); err != nil {
+				c.log.Warn("could not delete the committed offsets of a deleted topic", "group", g.id, "topic", topic, "err", err)
+			} else {
+				delete(g.offsets, topic)
+				c.log.Info("deleted the committed offsets of a deleted topic", "group", g.id, "topic", topic, "offsets", len(recs))
+			}
+		}
+		g.mu.Unlock()
+	}
+}
+
 func (g *group) offsetCount() int {
 	n := 0
 	for _, ps := range g.offsets {
