@@ -15,7 +15,11 @@ package compat
 // app is stopped with SIGTERM (a clean close), its local state directory deleted, and it is
 // started again; more input must continue from the values before the stop, which only a
 // restore from the changelog topics can give. The changelogs must exist with the cleanup
-// policy Streams asked for (DescribeConfigs).
+// policy Streams asked for (DescribeConfigs). The WordCount's changelog is compacted by the
+// broker before its restore; it also has "streams-wordcount-scaleout" (a second instance takes
+// some tasks, restoring their stores, then leaves) and "streams-wordcount-reset" (Kafka's
+// kafka-streams-application-reset rewinds the input and deletes the internal topics; the app
+// must count again from the start).
 //
 // StreamsApp prints "STATE <state>" on every KafkaStreams state change, "CLOSED clean=<bool>"
 // when close returns after SIGTERM and "FAILED <exception>" on an uncaught error; its log goes
@@ -316,6 +320,10 @@ type streamsCase struct {
 	// second instance shares the tasks, then after it left.
 	scaleOut [2]func(s *S)
 	tasks    int // the app's task count (scaleOut)
+	// resetInputs, if set, are the input topics for scenario "streams-<app>-reset", after
+	// the others: kafka-streams-application-reset rewinds them and deletes the internal
+	// topics; the app, started again without local state, must recount from the start.
+	resetInputs string
 }
 
 // run runs scenario "streams-<app>": the app over the first input, the output checked after
@@ -375,6 +383,41 @@ func (c *streamsCase) run(t *testing.T) {
 		c.scaleOut[1](s)
 		reader.waitFor(s, a, c.app+" after the second instance left", c.check)
 		a.stop(s)
+	})
+	if c.resetInputs == "" {
+		return
+	}
+	scenario(t, "java", "streams-"+c.app+"-reset", streamsTimeout, func(s *S) {
+		if app == nil || reader == nil {
+			s.Fatalf("streams-%s failed: nothing to reset", c.app)
+		}
+		mark := map[string]int{}
+		for k, vs := range reader.all {
+			mark[k] = len(vs)
+		}
+		out := kafkaTool(s, "kafka-streams-application-reset", "org.apache.kafka.tools.StreamsResetter",
+			"--application-id", c.appID, "--input-topics", c.resetInputs)
+		if !strings.Contains(out, c.changelog) {
+			s.Errorf("kafka-streams-application-reset did not delete %s: %s", c.changelog, lastLines(out, 5))
+		}
+		for _, d := range []string{stateDir, stateDir + "-b"} {
+			if err := os.RemoveAll(d); err != nil {
+				s.Fatalf("deleting the state directory: %v", err)
+			}
+		}
+		app = startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
+		reader.waitFor(s, app, c.app+" after the reset", func(o *outputReader) string {
+			if d := c.check(o); d != "" {
+				return d
+			}
+			for k, vs := range o.all {
+				if len(vs) == mark[k] || vs[mark[k]] != "1" {
+					return fmt.Sprintf("%s: no recount from 1 after the reset (%d values before, %q)", k, mark[k], vs[mark[k]:])
+				}
+			}
+			return ""
+		})
+		app.stop(s)
 	})
 }
 
@@ -456,12 +499,13 @@ func TestStreamsWordCount(t *testing.T) {
 		// Two parts: the changelog (segment.ms 100) rolls between them, so its first segment
 		// can be compacted before the restore reads it.
 		first:     []func(s *S){produce(0, lines[:30]), produce(30, lines[30:])},
-		beforeRun: func(s *S) { waitCompacted(s, appID+"-counts-changelog") },
+		beforeRun: func(s *S) { waitCompacted(s, appID+"-counts-changelog", streamsParts) },
 		more:      []func(s *S){produce(1000, []string{"the kafka streams restore", "LOGD logd log", "a new word: zebra"})},
 		check:     lastEquals(want),
 		changelog: appID + "-counts-changelog", policy: "compact",
-		scaleOut: [2]func(s *S){produce(2000, lines[:20]), produce(3000, lines[20:40])},
-		tasks:    2 * streamsParts, // the split into words, the count
+		scaleOut:    [2]func(s *S){produce(2000, lines[:20]), produce(3000, lines[20:40])},
+		tasks:       2 * streamsParts, // the split into words, the count
+		resetInputs: in,
 	}
 	c.run(t)
 }
@@ -597,36 +641,5 @@ func enrichedOrders(want map[string]string) func(*outputReader) string {
 		}
 		sort.Strings(diffs)
 		return strings.Join(diffs, "; ")
-	}
-}
-
-// waitCompacted waits up to 30 s for the log cleaner to remove records from topic: some
-// partition holds fewer records than offsets from its start to its last record.
-func waitCompacted(s *S, topic string) {
-	s.Helper()
-	adm, _ := newAdmin(s, bootAddr)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		starts, err := adm.ListStartOffsets(s.ctx, topic)
-		if err != nil {
-			s.Fatalf("ListStartOffsets %s: %v", topic, err)
-		}
-		count, last := map[int32]int64{}, map[int32]int64{}
-		for _, r := range readAll(s, bootAddr, topic, streamsParts, 0) {
-			count[r.P]++
-			last[r.P] = max(last[r.P], r.Off)
-		}
-		var spans []string
-		for p, n := range count {
-			start, _ := starts.Lookup(topic, p)
-			if n < last[p]+1-start.Offset {
-				return
-			}
-			spans = append(spans, fmt.Sprintf("%d: %d records in offsets %d-%d", p, n, start.Offset, last[p]))
-		}
-		if time.Now().After(deadline) {
-			s.Fatalf("changelog %s not compacted after 30s: %s", topic, strings.Join(spans, ", "))
-		}
-		time.Sleep(time.Second)
 	}
 }
