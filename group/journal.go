@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,7 +158,7 @@ func (p *journalPart) replay() error {
 				if r.Value == nil {
 					delete(p.image, string(r.Key))
 				} else {
-					p.image[string(r.Key)] = r.Value
+					p.image[string(r.Key)] = slices.Clone(r.Value) // r.Value aliases buf, reused by the next read
 				}
 			})
 			if err != nil {
