@@ -256,6 +256,7 @@ func New(cfg Config) (*Broker, error) {
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)
 	go b.groups.run(b)
 	go b.txns.run(b)
+	go b.compactOffsetsTopicAtStart()
 	go b.tickLeaders()
 	return b, nil
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"strconv"
 	"time"
@@ -22,15 +23,64 @@ import (
 // offsetsTopic is Kafka's internal topic for committed offsets and group metadata.
 const offsetsTopic = "__consumer_offsets"
 
-// offsetsTopicConfigs: no time or size retention (the coordinator expires offsets by
-// offsets.retention.minutes and compacts the log itself, see group.LogJournal), and segments
-// small enough that a compaction frees space soon.
+// offsetsTopicConfigs are Kafka's settings of the offsets topic: compacted by the engine's log
+// cleaner (each key's last record kept, see group.LogJournal), segments of
+// offsets.topic.segment.bytes (small enough that the cleaner, which never touches the active
+// segment, frees space soon), and no time or size retention (the coordinator expires offsets
+// by offsets.retention.minutes, with tombstones) even if a delete policy is added later.
 func (b *Broker) offsetsTopicConfigs() map[string]string {
 	return map[string]string{
+		"cleanup.policy":  "compact",
 		"retention.ms":    "-1",
 		"retention.bytes": "-1",
 		"segment.bytes":   strconv.FormatInt(b.cfg.OffsetsTopicSegmentBytes, 10),
 	}
+}
+
+// compactOffsetsTopicAtStart runs compactOffsetsTopic every leadsResync from the broker's start
+// until it has nothing left to do or the broker closes.
+func (b *Broker) compactOffsetsTopicAtStart() {
+	t := time.NewTicker(leadsResync)
+	defer t.Stop()
+	for !b.compactOffsetsTopic() {
+		select {
+		case <-b.closing:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// compactOffsetsTopic brings an existing __consumer_offsets whose cleanup.policy lacks
+// compact — created by a release whose group journal compacted the log itself — to
+// cleanup.policy=compact, through the controller like any config change (its other overrides
+// kept), so the log cleaner compacts it from now on. It reports whether nothing is left to
+// do: the topic is compacted, or does not exist yet (offsetsTopicConfigs creates it so).
+func (b *Broker) compactOffsetsTopic() bool {
+	compacted := func(t metadata.Topic) bool {
+		p, err := engine.ParseCleanupPolicy(t.Configs["cleanup.policy"])
+		return err == nil && p&engine.CleanupCompact != 0
+	}
+	if t, ok := b.cluster.Topic(offsetsTopic); !ok || compacted(t) {
+		return true
+	}
+	b.admin.Lock()
+	defer b.admin.Unlock()
+	t, ok := b.cluster.Topic(offsetsTopic)
+	if !ok || compacted(t) {
+		return true
+	}
+	next := maps.Clone(t.Configs)
+	if next == nil {
+		next = map[string]string{}
+	}
+	next["cleanup.policy"] = "compact"
+	if err := b.setTopicConfigsLocked(offsetsTopic, next); err != nil {
+		b.log.Warn("cannot set cleanup.policy=compact on "+offsetsTopic+"; retrying", "err", err)
+		return false
+	}
+	b.log.Info(offsetsTopic + " was not compacted (a data directory of an older release): set cleanup.policy=compact")
+	return true
 }
 
 // groupConfig is the coordinator's configuration over partitions __consumer_offsets
@@ -188,7 +238,7 @@ func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.Leader
 	}
 	logs := make([]*engine.Log, partitions) // only p's: the journal holds no other partition
 	logs[p] = part.log
-	j, err := group.OpenLogJournal(logs, group.JournalConfig{Logger: b.log, Append: replicatedAppend(lp, part.log)})
+	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log)})
 	if err != nil {
 		return nil, err
 	}

@@ -88,23 +88,36 @@
 // assignment records, keys 4-8, are not written): they come back Empty at that epoch, their
 // members' heartbeats get UNKNOWN_MEMBER_ID and the clients rejoin with epoch 0, above
 // every epoch used before, so an offset commit of a pre-restart epoch is refused.
-// LogJournal bounds the log by rewriting the live records and moving the log start past the
-// old ones (see LogJournal).
+//
+// # Compaction
+//
+// __consumer_offsets is cleanup.policy=compact: the engine's log cleaner bounds it, keeping
+// each key's last record and dropping tombstones delete.retention.ms after the clean that
+// first reached them; this package never rewrites or deletes log data. Replay gives the same
+// state from the whole log and from any compaction of it, because:
+//   - a key names exactly one piece of state and is byte-identical every time it is written
+//     (fixed key versions: offset commit v1 per group, topic and partition; group metadata
+//     v2 and consumer group metadata v3 per group);
+//   - a value is that state whole (no record is a delta of an earlier one), and replay keeps
+//     only each key's last value, so it never depends on the order of records of different
+//     keys (a group metadata record and its offsets are independent);
+//   - whatever goes is tombstoned: DeleteGroups and an expired group tombstone the group's
+//     metadata record and every offset, OffsetDelete and offset expiry the offsets, a
+//     classic↔consumer conversion the other kind's metadata record. Once a tombstone is
+//     gone, so is every earlier record of its key.
 //
 // In a cluster the logs are replicated: the broker loads a Coordinator when it starts leading
 // __consumer_offsets (replaying its local log, which as leader holds every committed record)
 // and closes it with NOT_COORDINATOR when the lead ends (Coordinator.CloseWith). Its
-// LogJournal writes every batch, appends and compaction rewrites alike, through
-// JournalConfig.Append: the partition's replication leader, whose wait returns once the high
-// watermark passed the batch, so a commit is acknowledged only once the in-sync replicas
-// have it. The package itself knows nothing of replication.
+// LogJournal writes every batch through JournalConfig.Append: the partition's replication
+// leader, whose wait returns once the high watermark passed the batch, so a commit is
+// acknowledged only once the in-sync replicas have it. The package itself knows nothing of replication.
 //
 // # Locks
 //
-// Coordinator.mu (group map) → group.mu (one group) → LogJournal.mu (closed flag) /
-// journalPart.mu (shared by appends, exclusive for a rewrite) → engine.Log.mu →
-// journalPart.imgMu. Config.Topics is called under group.mu (the broker reads its metadata
-// store, whose lock is never held while calling into the coordinator). Timer callbacks take group.mu themselves; a ManualClock runs them with
+// Coordinator.mu (group map) → group.mu (one group) → LogJournal.mu (closed flag; released
+// before appending) → engine.Log.mu. Config.Topics is called under group.mu (the broker
+// reads its metadata store, whose lock is never held while calling into the coordinator). Timer callbacks take group.mu themselves; a ManualClock runs them with
 // no clock lock held. No coordinator lock is held across an fsync wait: callers wait on the
 // returned functions after the locks are released.
 package group

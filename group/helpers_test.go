@@ -124,10 +124,16 @@ func mustErr(t *testing.T, got, want *kerr.Error) {
 // joinFull does the KIP-394 two-step join and returns the parked channel and member id.
 func (f *fixture) joinFull(req JoinRequest) (<-chan JoinResult, string) {
 	f.t.Helper()
-	first := mustReady(f.t, f.c.Join(req))
-	mustErr(f.t, first.Err, kerr.MemberIDRequired)
+	return joinTwoStep(f.t, f.c, req)
+}
+
+// joinTwoStep is the KIP-394 two-step join of one member on c.
+func joinTwoStep(t *testing.T, c *Coordinator, req JoinRequest) (<-chan JoinResult, string) {
+	t.Helper()
+	first := mustReady(t, c.Join(req))
+	mustErr(t, first.Err, kerr.MemberIDRequired)
 	req.MemberID = first.MemberID
-	return f.c.Join(req), first.MemberID
+	return c.Join(req), first.MemberID
 }
 
 func consumerMeta(topics ...string) []byte {

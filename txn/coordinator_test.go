@@ -66,7 +66,7 @@ func openEnv(t *testing.T, fs *vfs.MemFS, clock *group.ManualClock, pids *int64)
 		}
 		return func(done func(error)) { l.NotifyDurable(res.SyncSeq, done) }, nil
 	}
-	j, err := group.OpenLogJournal([]*engine.Log{l}, group.JournalConfig{CompactAfter: 1 << 40, Logger: slog.New(slog.DiscardHandler), Now: clock.Now, Append: appendFn})
+	j, err := group.OpenLogJournal([]*engine.Log{l}, group.JournalConfig{Now: clock.Now, Append: appendFn})
 	if err != nil {
 		t.Fatal(err)
 	}
