@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/broker"
+	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
 )
 
@@ -121,8 +122,10 @@ const fixtureDir = "testdata/logd-1c8937d"
 // TestSingleNodeOpensOlderDataDir: a data directory of the release before the quorum opens in
 // place. Its metadata file is imported into the quorum on the first start (cluster id,
 // topics with their ids, partition counts and configs; producer ids continue above the old
-// block) and retired; the logs and the committed group offsets work as they are; a restart
-// imports nothing again.
+// block) and retired; the logs and the committed group offsets work as they are; its
+// __consumer_offsets, created without cleanup.policy=compact, is switched to compact through
+// the controller (its logs then compact, and replay to the same offsets after a clean and a
+// restart); a restart imports nothing again.
 func TestSingleNodeOpensOlderDataDir(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.CopyFS(dir, os.DirFS(fixtureDir)); err != nil {
@@ -150,7 +153,8 @@ func TestSingleNodeOpensOlderDataDir(t *testing.T) {
 		}{
 			"orders":             {"oI0pG5epna3svUSPTEqvTQ", 2, map[string]string{"retention.ms": "86400000"}},
 			"events":             {"HV8Ki5B9piUvMmah2NJlrA", 1, nil},
-			"__consumer_offsets": {"nSB-FQMJMSV9r3Zk0IN2hw", 8, map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "segment.bytes": "16777216"}},
+			"__consumer_offsets": {"nSB-FQMJMSV9r3Zk0IN2hw", 8, map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "segment.bytes": "16777216",
+				"cleanup.policy": "compact"}},
 		}
 		topics := tn.node.Topics()
 		if len(topics) != len(want) {
@@ -162,9 +166,20 @@ func TestSingleNodeOpensOlderDataDir(t *testing.T) {
 				t.Fatalf("topic %+v, want %+v", got, w)
 			}
 		}
-		rc, err := adm.DescribeTopicConfigs(ctx, "orders")
+		rc, err := adm.DescribeTopicConfigs(ctx, "orders", "__consumer_offsets")
 		if err != nil {
 			t.Fatal(err)
+		}
+		if c, err := rc.On("__consumer_offsets", nil); err != nil || !slices.ContainsFunc(c.Configs, func(c kadm.Config) bool {
+			return c.Key == "cleanup.policy" && c.Value != nil && *c.Value == "compact" && c.Source == kmsg.ConfigSourceDynamicTopicConfig
+		}) {
+			t.Fatalf("__consumer_offsets configs: %+v %v", c, err)
+		}
+		for p := int32(0); p < 8; p++ {
+			l := tn.node.Broker().Engine().Log(engine.TopicPartition{Topic: "__consumer_offsets", Partition: p})
+			if l == nil || l.Config().CleanupPolicy != engine.CleanupCompact {
+				t.Fatalf("__consumer_offsets-%d is not compacted by the log cleaner", p)
+			}
 		}
 		if c, err := rc.On("orders", nil); err != nil || !slices.ContainsFunc(c.Configs, func(c kadm.Config) bool {
 			return c.Key == "retention.ms" && c.Value != nil && *c.Value == "86400000" && c.Source == kmsg.ConfigSourceDynamicTopicConfig
@@ -212,7 +227,16 @@ func TestSingleNodeOpensOlderDataDir(t *testing.T) {
 			t.Fatalf("new producer id %d: the old node reserved ids below 1000", resp.ProducerID)
 		}
 	}
+	waitFor(t, "__consumer_offsets switched to cleanup.policy=compact", 10*time.Second, func() bool {
+		o, _ := tn.node.Topic("__consumer_offsets")
+		return o.Configs["cleanup.policy"] == "compact"
+	})
 	check()
+	for p := int32(0); p < 8; p++ {
+		if _, err := tn.node.Broker().Engine().Clean(engine.TopicPartition{Topic: "__consumer_offsets", Partition: p}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, name := range []string{metadata.LegacyMetadataFile, metadata.LegacyProducerIDFile} {
 		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
 			t.Fatalf("%s not retired after the import: %v", name, err)
@@ -237,6 +261,21 @@ func TestSingleNodeOpensOlderDataDir(t *testing.T) {
 	}
 	if _, ok := tn.node.Topic("orders"); !ok {
 		t.Fatal("orders lost at a restart")
+	}
+	if o, _ := tn.node.Topic("__consumer_offsets"); o.Configs["cleanup.policy"] != "compact" {
+		t.Fatalf("__consumer_offsets configs after a restart: %v", o.Configs)
+	}
+	cl2, err := kgo.NewClient(kgo.SeedBrokers(tn.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl2.Close()
+	offs, err := kadm.NewClient(cl2).FetchOffsets(ctx, "billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup("orders", 0); !ok || o.At != 2 {
+		t.Fatalf("billing's offset of orders-0 after a clean and a restart: %+v %v", o, ok)
 	}
 }
 
