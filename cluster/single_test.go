@@ -141,6 +141,8 @@ func TestSingleNodeOpensOlderDataDir(t *testing.T) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 
+	// The old __consumer_offsets' overrides, and cleanup.policy=compact set at the start.
+	offsetsConfigs := map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "segment.bytes": "16777216", "cleanup.policy": "compact"}
 	check := func() {
 		t.Helper()
 		if id := tn.node.ClusterID(); id != "qVonKzvr-la2pIVqDXRf7g" {
@@ -153,8 +155,7 @@ func TestSingleNodeOpensOlderDataDir(t *testing.T) {
 		}{
 			"orders":             {"oI0pG5epna3svUSPTEqvTQ", 2, map[string]string{"retention.ms": "86400000"}},
 			"events":             {"HV8Ki5B9piUvMmah2NJlrA", 1, nil},
-			"__consumer_offsets": {"nSB-FQMJMSV9r3Zk0IN2hw", 8, map[string]string{"retention.ms": "-1", "retention.bytes": "-1", "segment.bytes": "16777216",
-				"cleanup.policy": "compact"}},
+			"__consumer_offsets": {"nSB-FQMJMSV9r3Zk0IN2hw", 8, offsetsConfigs},
 		}
 		topics := tn.node.Topics()
 		if len(topics) != len(want) {
