@@ -20,7 +20,8 @@ import (
 // driver is a client program speaking the suite's line protocol:
 //
 //	PROG BOOTSTRAP produce TOPIC CODEC ACKS   stdin: JSON lines (inputLine) → "ACK idx p off" …, "DONE"
-//	PROG BOOTSTRAP consume TOPIC NPARTS COUNT  → "REC p off ts key val hdrs" …, "DONE"
+//	PROG BOOTSTRAP consume TOPIC NPARTS COUNT [FROM] → "REC p off ts key val hdrs" …, "DONE"
+//	                                            (from offset FROM of every partition, default 0)
 //	PROG BOOTSTRAP longpoll TOPIC              → "READY", then "REC …" when a record arrives, "DONE"
 //	PROG BOOTSTRAP times TOPIC TS…             → "OFT ts offset" (partition 0; -1: none)
 //	PROG BOOTSTRAP admin TOPIC                 → "CREATED", "DESCRIBED n", "DELETED", "GONE"
@@ -229,6 +230,7 @@ func standardScenarios(t *testing.T, d *driver) {
 		lines := d.run(s, "", "consume", f.topic, strconv.Itoa(int(f.partitions)), strconv.Itoa(len(f.recs)))
 		checkConsumed(s, parseRecs(s, lines), f.recs)
 	})
+	compactedScenarios(t, d)
 	d.scen(t, "long-poll", 60*time.Second, func(s *S) {
 		topic := topicName(C, "longpoll")
 		createTopic(s, topic, 1, nil)
@@ -386,7 +388,15 @@ var kafkaJS = &driver{
 		}
 		return []string{"node", filepath.Join(dir, "driver.js")}, nil
 	},
-	supports: func(string) string { return "" },
+	supports: func(scen string) string {
+		if scen == "consume-compacted" || scen == "seek-into-compacted-gap" {
+			// Fetch responses of a cleaned log start with empty batches (the cleaner keeps a
+			// segment group's last batch, records removed); kafkajs 2.2.4's fetch decoding
+			// returns no messages for them (seen from offsets 0 and 41 of the fixture).
+			return "kafkajs decodes no records from a fetch response whose first batch is empty (cleaned log)"
+		}
+		return ""
+	},
 }
 
 // javaModule is a Maven module under compat whose one source file the test compiles with javac

@@ -145,10 +145,11 @@ async function rawFetcher (topic) {
 
 const recLine = (p, m) => `REC ${p} ${m.offset} ${m.timestamp} ${hexOrNull(m.key)} ${hexOrNull(m.value)} ${hdrs(m.headers)}`
 
-async function consume (topic, nparts, count) {
+// consume reads count records from offset start (default 0) of every partition.
+async function consume (topic, nparts, count, start = '0') {
   const f = await rawFetcher(topic)
   const next = {}
-  for (let p = 0; p < parseInt(nparts, 10); p++) next[p] = 0
+  for (let p = 0; p < parseInt(nparts, 10); p++) next[p] = parseInt(start, 10)
   const admin = kafka.admin()
   await admin.connect()
   const ends = {}

@@ -64,9 +64,10 @@ def produce(topic, codec, acks):
     emit("DONE")
 
 
-def consume(topic, nparts, count):
+def consume(topic, nparts, count, start=0):
+    """Reads count records from offset start (default 0) of every partition."""
     c = consumer()
-    c.assign([TopicPartition(topic, p, 0) for p in range(int(nparts))])
+    c.assign([TopicPartition(topic, p, int(start)) for p in range(int(nparts))])
     n, deadline = 0, time.time() + 30
     while n < int(count) and time.time() < deadline:
         m = c.poll(0.5)

@@ -48,12 +48,13 @@ def produce(topic, codec, acks):
     emit("DONE")
 
 
-def consume(topic, nparts, count):
+def consume(topic, nparts, count, start=0):
+    """Reads count records from offset start (default 0) of every partition."""
     c = consumer()
     parts = [TopicPartition(topic, p) for p in range(int(nparts))]
     c.assign(parts)
     for tp in parts:
-        c.seek(tp, 0)
+        c.seek(tp, int(start))
     n, deadline = 0, time.time() + 30
     while n < int(count) and time.time() < deadline:
         for tp, msgs in c.poll(500).items():

@@ -142,12 +142,15 @@ public class Driver {
         return new KafkaConsumer<>(p);
     }
 
-    static void consume(String topic, int nparts, int count) {
+    // consume reads count records from the beginning of every partition, or from offset from
+    // (>= 0) when given.
+    static void consume(String topic, int nparts, int count, long from) {
         try (KafkaConsumer<byte[], byte[]> c = consumer(Map.of())) {
             List<TopicPartition> tps = new ArrayList<>();
             for (int i = 0; i < nparts; i++) tps.add(new TopicPartition(topic, i));
             c.assign(tps);
-            c.seekToBeginning(tps);
+            if (from < 0) c.seekToBeginning(tps);
+            else for (TopicPartition tp : tps) c.seek(tp, from);
             int n = 0;
             long deadline = System.currentTimeMillis() + 30000;
             while (n < count && System.currentTimeMillis() < deadline) {
@@ -410,7 +413,7 @@ public class Driver {
         try {
             switch (scen) {
                 case "produce": produce(args[2], args[3], args[4]); break;
-                case "consume": consume(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4])); break;
+                case "consume": consume(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]), args.length > 5 ? Long.parseLong(args[5]) : -1); break;
                 case "longpoll": longpoll(args[2]); break;
                 case "times": times(args[2], Arrays.copyOfRange(args, 3, args.length)); break;
                 case "admin": admin(args[2]); break;
