@@ -38,7 +38,10 @@ func (b *Broker) offsetsTopicConfigs() map[string]string {
 }
 
 // compactOffsetsTopicAtStart runs compactOffsetsTopic every leadsResync from the broker's start
-// until it has nothing left to do or the broker closes.
+// until the topic is compacted or the broker closes. A topic not known yet is looked for
+// again: at the start the broker's metadata view may not hold it yet (a cheap map lookup),
+// and once it exists — created compacted, or imported from an older data directory — one
+// check settles it.
 func (b *Broker) compactOffsetsTopicAtStart() {
 	t := time.NewTicker(leadsResync)
 	defer t.Stop()
@@ -54,21 +57,21 @@ func (b *Broker) compactOffsetsTopicAtStart() {
 // compactOffsetsTopic brings an existing __consumer_offsets whose cleanup.policy lacks
 // compact — created by a release whose group journal compacted the log itself — to
 // cleanup.policy=compact, through the controller like any config change (its other overrides
-// kept), so the log cleaner compacts it from now on. It reports whether nothing is left to
-// do: the topic is compacted, or does not exist yet (offsetsTopicConfigs creates it so).
+// kept), so the log cleaner compacts it from now on. It reports whether the topic exists and
+// is compacted now.
 func (b *Broker) compactOffsetsTopic() bool {
 	compacted := func(t metadata.Topic) bool {
 		p, err := engine.ParseCleanupPolicy(t.Configs["cleanup.policy"])
 		return err == nil && p&engine.CleanupCompact != 0
 	}
 	if t, ok := b.cluster.Topic(offsetsTopic); !ok || compacted(t) {
-		return true
+		return ok
 	}
 	b.admin.Lock()
 	defer b.admin.Unlock()
 	t, ok := b.cluster.Topic(offsetsTopic)
 	if !ok || compacted(t) {
-		return true
+		return ok
 	}
 	next := maps.Clone(t.Configs)
 	if next == nil {
