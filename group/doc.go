@@ -102,8 +102,9 @@
 //     only each key's last value, so it never depends on the order of records of different
 //     keys (a group metadata record and its offsets are independent);
 //   - whatever goes is tombstoned: DeleteGroups and an expired group tombstone the group's
-//     metadata record and every offset, OffsetDelete and offset expiry the offsets, a
-//     classic↔consumer conversion the other kind's metadata record. Once a tombstone is
+//     metadata record and every offset, OffsetDelete, offset expiry and a topic's
+//     deletion (DeleteTopicOffsets) the offsets, a classic↔consumer conversion the other
+//     kind's metadata record. Once a tombstone is
 //     gone, so is every earlier record of its key.
 //
 // In a cluster the logs are replicated: the broker loads a Coordinator when it starts leading
