@@ -12,7 +12,7 @@ import (
 // Snapshot format constants (see doc.go). They are part of the on-disk format.
 const (
 	snapshotMagic   = "LDPS"
-	snapshotVersion = 1
+	snapshotVersion = 2 // version 1 (no transaction fields) is still read
 
 	offMagic      = 0
 	offVersion    = 4
@@ -20,9 +20,11 @@ const (
 	offCount      = 10 // the CRC covers [offCount, end)
 	snapHeaderLen = 14
 
-	entryHeaderLen = 19 // producer id 8, epoch 2, since 8, batch count 1
-	batchLen       = 32
-	minEntryLen    = entryHeaderLen + batchLen
+	entryHeaderLenV1 = 19 // producer id 8, epoch 2, since 8, batch count 1
+	entryTxnLen      = 12 // version 2: transaction first offset 8, coordinator epoch 4
+	entryHeaderLen   = entryHeaderLenV1 + entryTxnLen
+	batchLen         = 32
+	minEntryLen      = entryHeaderLen + batchLen // version 2
 )
 
 // ErrCorruptSnapshot is wrapped by every UnmarshalSnapshot error.
@@ -49,6 +51,8 @@ func (s *State) MarshalSnapshot(dst []byte) []byte {
 		dst = binary.BigEndian.AppendUint64(dst, uint64(id))
 		dst = binary.BigEndian.AppendUint16(dst, uint16(e.epoch))
 		dst = binary.BigEndian.AppendUint64(dst, uint64(e.since))
+		dst = binary.BigEndian.AppendUint64(dst, uint64(e.txnFirst))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(e.coordEpoch))
 		dst = append(dst, e.n)
 		for i := 0; i < int(e.n); i++ {
 			m := e.at(i)
@@ -68,9 +72,10 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorruptSnapshot}, args...)...)
 }
 
-// UnmarshalSnapshot decodes a snapshot written by MarshalSnapshot. It does not retain b.
-// Garbage, truncated or trailing bytes, a bad CRC and an unknown version are errors wrapping
-// ErrCorruptSnapshot; allocation is bounded by len(b).
+// UnmarshalSnapshot decodes a snapshot written by MarshalSnapshot, of version 2 or 1 (whose
+// producers have no open transaction). It does not retain b. Garbage, truncated or trailing
+// bytes, a bad CRC and an unknown version are errors wrapping ErrCorruptSnapshot; allocation
+// is bounded by len(b).
 func UnmarshalSnapshot(b []byte) (*State, error) {
 	if len(b) < snapHeaderLen {
 		return nil, corrupt("%d bytes, shorter than the %d-byte header", len(b), snapHeaderLen)
@@ -78,24 +83,30 @@ func UnmarshalSnapshot(b []byte) (*State, error) {
 	if string(b[offMagic:offMagic+len(snapshotMagic)]) != snapshotMagic {
 		return nil, corrupt("bad magic %q", b[offMagic:offMagic+len(snapshotMagic)])
 	}
-	if v := binary.BigEndian.Uint16(b[offVersion:]); v != snapshotVersion {
-		return nil, corrupt("unsupported version %d", v)
+	version := binary.BigEndian.Uint16(b[offVersion:])
+	if version != 1 && version != snapshotVersion {
+		return nil, corrupt("unsupported version %d", version)
 	}
+	headerLen := entryHeaderLenV1
+	if version >= 2 {
+		headerLen = entryHeaderLen
+	}
+	minEntry := headerLen + batchLen
 	if want, got := binary.BigEndian.Uint32(b[offCRC:]), crc32.Checksum(b[offCount:], castagnoli); want != got {
 		return nil, corrupt("crc %#08x, computed %#08x", want, got)
 	}
 	count := uint64(binary.BigEndian.Uint32(b[offCount:]))
 	rest := b[snapHeaderLen:]
-	if count > uint64(len(rest)/minEntryLen) {
+	if count > uint64(len(rest)/minEntry) {
 		return nil, corrupt("%d producers cannot fit in %d bytes", count, len(rest))
 	}
 	// One allocation for every producer: a removed producer's slot is freed with the last one
 	// of its snapshot, a fair price for loading 10^5 producers without 10^5 allocations.
 	entries := make([]entry, count)
-	s := &State{producers: make(map[int64]*entry, count)}
+	s := &State{producers: make(map[int64]*entry, count), ongoing: make(map[int64]int64)}
 	prev := int64(-1)
 	for i := range entries {
-		if len(rest) < minEntryLen {
+		if len(rest) < minEntry {
 			return nil, corrupt("producer %d of %d: truncated", i, count)
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
@@ -106,11 +117,22 @@ func UnmarshalSnapshot(b []byte) (*State, error) {
 		e := &entries[i]
 		e.epoch = int16(binary.BigEndian.Uint16(rest[8:]))
 		e.since = int64(binary.BigEndian.Uint64(rest[10:]))
-		n := int(rest[18])
+		e.txnFirst, e.coordEpoch = -1, -1
+		if version >= 2 {
+			e.txnFirst = int64(binary.BigEndian.Uint64(rest[18:]))
+			e.coordEpoch = int32(binary.BigEndian.Uint32(rest[26:]))
+			if e.txnFirst < -1 {
+				return nil, corrupt("producer %d: transaction first offset %d", id, e.txnFirst)
+			}
+			if e.txnFirst >= 0 {
+				s.ongoing[id] = e.txnFirst
+			}
+		}
+		n := int(rest[headerLen-1])
 		if n < 1 || n > RetainedBatches {
 			return nil, corrupt("producer %d: %d batches, want 1..%d", id, n, RetainedBatches)
 		}
-		rest = rest[entryHeaderLen:]
+		rest = rest[headerLen:]
 		if len(rest) < n*batchLen {
 			return nil, corrupt("producer %d: truncated batches", id)
 		}

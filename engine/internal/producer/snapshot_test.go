@@ -115,7 +115,7 @@ func TestUnmarshalSnapshotCorrupt(t *testing.T) {
 		"short header": good[:snapHeaderLen-1],
 		"bad magic":    edit(func(b []byte) []byte { b[0] = 'X'; return b }),
 		"version 0":    edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[offVersion:], 0); return reseal(b) }),
-		"version 2":    edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[offVersion:], 2); return reseal(b) }),
+		"version 3":    edit(func(b []byte) []byte { binary.BigEndian.PutUint16(b[offVersion:], 3); return reseal(b) }),
 		"bad crc":      edit(func(b []byte) []byte { b[offCRC] ^= 1; return b }),
 		"flipped body": edit(func(b []byte) []byte { b[len(b)-1] ^= 0x80; return b }),
 		"huge count": edit(func(b []byte) []byte {
@@ -130,8 +130,12 @@ func TestUnmarshalSnapshotCorrupt(t *testing.T) {
 			binary.BigEndian.PutUint32(b[offCount:], binary.BigEndian.Uint32(b[offCount:])-1)
 			return reseal(b)
 		}),
-		"zero batches": edit(func(b []byte) []byte { b[firstEntry+18] = 0; return reseal(b) }),
-		"six batches":  edit(func(b []byte) []byte { b[firstEntry+18] = 6; return reseal(b) }),
+		"zero batches": edit(func(b []byte) []byte { b[firstEntry+entryHeaderLen-1] = 0; return reseal(b) }),
+		"six batches":  edit(func(b []byte) []byte { b[firstEntry+entryHeaderLen-1] = 6; return reseal(b) }),
+		"txn first offset below -1": edit(func(b []byte) []byte {
+			binary.BigEndian.PutUint64(b[firstEntry+18:], uint64(1<<63))
+			return reseal(b)
+		}),
 		"negative id": edit(func(b []byte) []byte {
 			binary.BigEndian.PutUint64(b[firstEntry:], uint64(1<<63))
 			return reseal(b)

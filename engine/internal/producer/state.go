@@ -23,6 +23,12 @@ var (
 	// ErrInvalidRecord is INVALID_RECORD (87): a batch with a producer id but a negative epoch
 	// or sequence.
 	ErrInvalidRecord = errors.New("producer: batch has a producer id but no valid epoch or sequence")
+	// ErrInvalidTxnState is INVALID_TXN_STATE (48): a non-transactional batch from a producer
+	// whose transaction is open on the partition.
+	ErrInvalidTxnState = errors.New("producer: non-transactional batch while the producer's transaction is open")
+	// ErrCoordinatorFenced is TRANSACTION_COORDINATOR_FENCED (52): a transaction marker from a
+	// coordinator epoch older than the last one seen for the producer.
+	ErrCoordinatorFenced = errors.New("producer: transaction marker from an older coordinator epoch")
 )
 
 // BatchInfo is what State needs to know of a record batch.
@@ -34,8 +40,8 @@ type BatchInfo struct {
 	FirstOffset   int64 // assigned offsets; ignored by Check
 	LastOffset    int64
 	MaxTimestamp  int64
-	// Transactional is carried for the transaction support to come; version 1 of State keeps
-	// no transaction state and the rules above do not depend on it (see doc.go).
+	// Transactional marks a batch of a transaction: the first one of a producer opens its
+	// transaction at FirstOffset (see doc.go, "Transactions").
 	Transactional bool
 }
 
@@ -79,8 +85,12 @@ type batchMeta struct {
 type entry struct {
 	batches [RetainedBatches]batchMeta // ring: the i-th oldest is batches[(head+i)%RetainedBatches]
 	since   int64                      // first offset recorded for this producer (see doc.go)
-	epoch   int16
-	head, n uint8
+	// txnFirst is the first offset of the producer's open transaction, -1 when none.
+	txnFirst int64
+	// coordEpoch is the coordinator epoch of the producer's last marker, -1 when none.
+	coordEpoch int32
+	epoch      int16
+	head, n    uint8
 }
 
 func (e *entry) at(i int) *batchMeta { return &e.batches[(int(e.head)+i)%RetainedBatches] }
@@ -102,10 +112,13 @@ func (e *entry) push(m batchMeta) {
 // partition's lock for every method.
 type State struct {
 	producers map[int64]*entry
+	// ongoing maps the producers with an open transaction to its first offset (the same as
+	// their entry's txnFirst): the last stable offset is the smallest.
+	ongoing map[int64]int64
 }
 
 // New returns an empty State.
-func New() *State { return &State{producers: make(map[int64]*entry)} }
+func New() *State { return &State{producers: make(map[int64]*entry), ongoing: make(map[int64]int64)} }
 
 // Len returns the number of producers tracked.
 func (s *State) Len() int { return len(s.producers) }
@@ -123,6 +136,9 @@ func (s *State) Check(b BatchInfo) (Verdict, error) {
 	e := s.producers[b.ProducerID]
 	if e == nil {
 		return Verdict{}, nil // unknown producer: any epoch, any sequence
+	}
+	if !b.Transactional && e.txnFirst >= 0 && b.ProducerEpoch == e.epoch {
+		return Verdict{}, ErrInvalidTxnState
 	}
 	switch {
 	case b.ProducerEpoch < e.epoch:
@@ -154,11 +170,15 @@ func (s *State) Update(b BatchInfo) {
 	}
 	e := s.producers[b.ProducerID]
 	if e == nil {
-		e = &entry{epoch: b.ProducerEpoch, since: b.FirstOffset}
+		e = &entry{epoch: b.ProducerEpoch, since: b.FirstOffset, txnFirst: -1, coordEpoch: -1}
 		s.producers[b.ProducerID] = e
 	} else if e.epoch != b.ProducerEpoch {
 		e.epoch = b.ProducerEpoch
 		e.head, e.n = 0, 0
+	}
+	if b.Transactional && e.txnFirst < 0 {
+		e.txnFirst = b.FirstOffset
+		s.ongoing[b.ProducerID] = b.FirstOffset
 	}
 	e.push(batchMeta{
 		firstSeq:    b.BaseSequence,
@@ -180,7 +200,12 @@ func (s *State) TruncateFrom(offset int64) (exact bool) {
 		for e.n > 0 && e.newest().lastOffset >= offset {
 			e.n--
 		}
+		if e.txnFirst >= offset {
+			e.txnFirst = -1
+			delete(s.ongoing, id)
+		}
 		if e.n == 0 {
+			delete(s.ongoing, id)
 			if e.since < offset {
 				exact = false
 			}
@@ -197,6 +222,7 @@ func (s *State) RemoveBefore(logStartOffset int64) int {
 	for id, e := range s.producers {
 		if e.newest().lastOffset < logStartOffset {
 			delete(s.producers, id)
+			delete(s.ongoing, id)
 			removed++
 		}
 	}
@@ -207,11 +233,12 @@ func (s *State) RemoveBefore(logStartOffset int64) int {
 const DefaultProducerIDExpirationMs = 86400000
 
 // RemoveExpired forgets the producers whose last timestamp is maxIdleMs or more before now
-// (Kafka's producer.id.expiration.ms check). It returns how many were removed.
+// (Kafka's producer.id.expiration.ms check), except those with an open transaction (Kafka
+// keeps them too: the transaction's end needs them). It returns how many were removed.
 func (s *State) RemoveExpired(now, maxIdleMs int64) int {
 	removed := 0
 	for id, e := range s.producers {
-		if now-e.newest().timestamp >= maxIdleMs {
+		if e.txnFirst < 0 && now-e.newest().timestamp >= maxIdleMs {
 			delete(s.producers, id)
 			removed++
 		}
@@ -226,6 +253,10 @@ type Entry struct {
 	LastSequence  int32
 	LastOffset    int64
 	LastTimestamp int64
+	// CoordinatorEpoch is the coordinator epoch of the producer's last marker, -1 when none.
+	CoordinatorEpoch int32
+	// TxnStartOffset is the first offset of the producer's open transaction, -1 when none.
+	TxnStartOffset int64
 }
 
 // Entries returns every producer, by ascending producer id.
@@ -239,8 +270,100 @@ func (s *State) Entries() []Entry {
 			LastSequence:  m.lastSeq,
 			LastOffset:    m.lastOffset,
 			LastTimestamp: m.timestamp,
+
+			CoordinatorEpoch: e.coordEpoch,
+			TxnStartOffset:   e.txnFirst,
 		})
 	}
 	slices.SortFunc(out, func(a, b Entry) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
 	return out
+}
+
+// Marker is a transaction marker (a COMMIT or ABORT control batch) for one producer.
+type Marker struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	CoordinatorEpoch int32
+	Commit           bool
+	Offset           int64 // the marker's offset; ignored by CheckMarker
+}
+
+// CompletedTxn is a transaction a marker ended on the partition: its data lies in
+// [FirstOffset, LastOffset], LastOffset being the marker's own offset.
+type CompletedTxn struct {
+	ProducerID  int64
+	FirstOffset int64
+	LastOffset  int64
+	Aborted     bool
+}
+
+// CheckMarker validates a marker before the leader appends it (Kafka's
+// ProducerAppendInfo.appendEndTxnMarker): an epoch older than the producer's is
+// ErrInvalidProducerEpoch, a coordinator epoch older than the producer's last marker's is
+// ErrCoordinatorFenced. A marker for an unknown producer is accepted (the coordinator writes
+// markers to every partition of the transaction, written to or not). Check does not modify s.
+func (s *State) CheckMarker(m Marker) error {
+	e := s.producers[m.ProducerID]
+	switch {
+	case m.ProducerID < 0 || m.ProducerEpoch < 0:
+		return ErrInvalidRecord
+	case e == nil:
+		return nil
+	case m.ProducerEpoch < e.epoch:
+		return ErrInvalidProducerEpoch
+	case m.CoordinatorEpoch < e.coordEpoch:
+		return ErrCoordinatorFenced
+	}
+	return nil
+}
+
+// EndTxn records marker m, appended at m.Offset, and returns the transaction it ends: the
+// producer's open one, or an empty one at the marker's offset when none is open (Kafka's
+// answer too, so that an abort with no data still reaches the aborted-transaction index). Like
+// Update it never refuses: followers and replay call it alone. An unknown producer stays
+// unknown (it has no batch to retain).
+func (s *State) EndTxn(m Marker) CompletedTxn {
+	c := CompletedTxn{ProducerID: m.ProducerID, FirstOffset: m.Offset, LastOffset: m.Offset, Aborted: !m.Commit}
+	e := s.producers[m.ProducerID]
+	if e == nil {
+		return c
+	}
+	if e.txnFirst >= 0 {
+		c.FirstOffset = e.txnFirst
+	}
+	e.txnFirst = -1
+	delete(s.ongoing, m.ProducerID)
+	if m.ProducerEpoch > e.epoch {
+		// A marker of a bumped epoch (the coordinator fenced the producer): batches of the old
+		// epoch are zombies from now on. As Kafka, the old epoch's batches are forgotten; the
+		// newest stays, without sequences, for its offset and timestamp (so the producer
+		// expires and leaves with its records) and the new epoch starts at sequence 0.
+		last := *e.newest()
+		last.firstSeq, last.lastSeq = -1, -1
+		e.epoch, e.head, e.n = m.ProducerEpoch, 0, 0
+		e.push(last)
+	}
+	e.coordEpoch = m.CoordinatorEpoch
+	return c
+}
+
+// FirstUnstableOffset returns the smallest first offset of an open transaction, and false
+// when none is open.
+func (s *State) FirstUnstableOffset() (int64, bool) {
+	first, ok := int64(math.MaxInt64), false
+	for _, off := range s.ongoing {
+		first, ok = min(first, off), true
+	}
+	return first, ok
+}
+
+// FirstUnstableOffsetExcept is FirstUnstableOffset ignoring producer pid's transaction.
+func (s *State) FirstUnstableOffsetExcept(pid int64) (int64, bool) {
+	first, ok := int64(math.MaxInt64), false
+	for id, off := range s.ongoing {
+		if id != pid {
+			first, ok = min(first, off), true
+		}
+	}
+	return first, ok
 }

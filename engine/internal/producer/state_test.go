@@ -168,9 +168,9 @@ func TestEntries(t *testing.T) {
 	s.Update(at(batch(900, 4, 10, 2), 201, 6))
 	got := s.Entries()
 	want := []Entry{
-		{ProducerID: 3, ProducerEpoch: 0, LastSequence: 0, LastOffset: 200, LastTimestamp: 5},
-		{ProducerID: 7, ProducerEpoch: 2, LastSequence: 20, LastOffset: 162, LastTimestamp: 1006},
-		{ProducerID: 900, ProducerEpoch: 4, LastSequence: 11, LastOffset: 202, LastTimestamp: 6},
+		{ProducerID: 3, ProducerEpoch: 0, LastSequence: 0, LastOffset: 200, LastTimestamp: 5, CoordinatorEpoch: -1, TxnStartOffset: -1},
+		{ProducerID: 7, ProducerEpoch: 2, LastSequence: 20, LastOffset: 162, LastTimestamp: 1006, CoordinatorEpoch: -1, TxnStartOffset: -1},
+		{ProducerID: 900, ProducerEpoch: 4, LastSequence: 11, LastOffset: 202, LastTimestamp: 6, CoordinatorEpoch: -1, TxnStartOffset: -1},
 	}
 	if len(got) != len(want) || s.Len() != len(want) {
 		t.Fatalf("Entries = %+v, Len %d", got, s.Len())
