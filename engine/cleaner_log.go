@@ -139,16 +139,6 @@ func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs [
 	return segs, end, cleanBytes, dirtyBytes, overdue
 }
 
-// lastStableOffset is the offset below which no transaction is open: the cleaner never cleans
-// at or past it. Until transactions exist it is the high watermark; the transaction state will
-// lower it to the first offset of the oldest open transaction.
-func (l *Log) lastStableOffset() int64 { return l.highWatermark.Load() }
-
-// isAborted reports whether a transactional data batch belongs to an aborted transaction
-// (its records are dropped whatever their keys). Transactions do not exist yet, so nothing is
-// aborted; the transaction state will answer from the log's aborted-transaction index.
-func (l *Log) isAborted(h *segment.Header) bool { return false }
-
 // clean compacts the log once: it maps the dirty section's keys to their last offsets, then
 // recopies every cleanable segment from the log start, group by group, swapping each cleaned
 // group in under l.mu. No lock is held while reading or writing segment data.
@@ -365,6 +355,10 @@ func (l *Log) cleanGroup(group []*segHandle, sizes []int64, cfg *LogConfig, p cl
 		return l.cleanerIOError(err)
 	}
 	done = true
+	if err := l.writeCleanedTxnIndex(base, groupEnd); err != nil {
+		segment.RemoveTempFiles(l.fs, l.dir, base, cleanedSuffix)
+		return l.cleanerIOError(err)
+	}
 	if err := l.swapIn(group, sizes, size); err != nil {
 		segment.RemoveTempFiles(l.fs, l.dir, base, cleanedSuffix)
 		return err

@@ -122,6 +122,11 @@ func recoverSwaps(fs vfs.FS, dir string, names []string) error {
 				return err
 			}
 		}
+		// The swap's .txnindex was synced before the rename to .swap: it is the group's.
+		txnName := filepath.Join(dir, segment.FileName(b, segment.TxnIndexSuffix))
+		if err := fs.Rename(txnName+swapSuffix, txnName); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
 		logName := filepath.Join(dir, segment.FileName(b, segment.LogSuffix))
 		if err := fs.Rename(logName+swapSuffix, logName); err != nil {
 			return err

@@ -69,6 +69,16 @@ type Log struct {
 	replicated bool
 
 	onAppend atomic.Pointer[func()] // called after every append, outside mu
+
+	// Transactions (txn.go). aborted is the partition's aborted transactions ordered by
+	// marker offset, published for lock-free reads; appended to (past the published length)
+	// and replaced under mu. unstable is what LastStableOffset needs, replaced under mu.
+	aborted  atomic.Pointer[[]AbortedTxn]
+	unstable atomic.Pointer[unstable]
+	ended    []producer.CompletedTxn // transactions ended at or past the high watermark; guarded by mu
+	// txnFile is the active segment's open .txnindex (txnFileBase), nil until an abort.
+	txnFile     vfs.File // guarded by mu
+	txnFileBase int64    // guarded by mu
 }
 
 // AppendOptions are the per-call parameters of Append.
@@ -257,6 +267,12 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 			if h.ProducerID < 0 {
 				continue
 			}
+			if h.IsControl() {
+				if err := l.checkMarkerLocked(&h, b); err != nil {
+					return res, err
+				}
+				continue
+			}
 			v, err := l.producers.Check(batchInfo(&h, 0, 0))
 			if errors.Is(err, producer.ErrInvalidRecord) {
 				err = fmt.Errorf("%w: %v", ErrInvalidRecord, err)
@@ -319,18 +335,27 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 		return res, err
 	}
 
-	// Per-batch bookkeeping: leader epochs and producer state.
-	epochChanged := false
+	// Per-batch bookkeeping: leader epochs, producer and transaction state.
+	epochChanged, txnChanged := false, false
 	for i := range metas {
 		b := data[metas[i].RelPos:]
 		h, _ := segment.ParseHeader(b)
 		if l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset) {
 			epochChanged = true
 		}
-		if h.ProducerID >= 0 {
-			l.producers.Update(batchInfo(&h, h.BaseOffset, h.LastOffset()))
+		c, err := applyBatch(l.producers, &h, func() ([]byte, error) { return b[:h.Size()], nil })
+		if err != nil {
+			// Checked before the write on the leader; a replica's copy is the leader's bytes.
+			l.log.Warn("unreadable transaction marker", "partition", l.tp.String(), "offset", h.BaseOffset, "err", err)
+		}
+		txnChanged = txnChanged || h.IsTransactional()
+		if c != nil {
+			if err := l.endedTxnLocked(*c); err != nil {
+				return res, err
+			}
 		}
 	}
+	seq = max(seq, l.pendingSeq) // a .txnindex write is covered too
 	if epochChanged {
 		if err := l.epochs.persist(); err != nil {
 			return res, l.failLocked(err)
@@ -346,6 +371,9 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 	l.logEndOffset.Store(newEnd)
 	if !l.replicated {
 		l.highWatermark.Store(newEnd)
+	}
+	if txnChanged {
+		l.publishUnstableLocked()
 	}
 	l.unflushed += records
 	if l.unflushed >= l.cfg.FlushMessages {
@@ -406,6 +434,7 @@ func (l *Log) maybeRollLocked(size int, firstOffset, lastOffset int64) error {
 
 // rollLocked seals the active segment and starts a new one at base. REQUIRES: l.mu held.
 func (l *Log) rollLocked(base int64) error {
+	l.closeTxnFileLocked()
 	if err := l.active.Seal(); err != nil {
 		return l.failLocked(err)
 	}
@@ -680,7 +709,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.truncateEpochsLocked(end); err != nil {
 		return err
 	}
-	return l.rebuildProducerStateLocked()
+	return l.rebuildProducerStateLocked(false)
 }
 
 // truncateEpochsLocked drops the epoch entries starting at or after end. REQUIRES: l.mu held.
@@ -777,7 +806,10 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 		l.fs.Remove(filepath.Join(l.dir, segment.FileName(off, snapshotSuffix)))
 	}
 	l.producers = producer.New()
-	return nil
+	l.aborted.Store(nil)
+	l.ended = nil
+	l.publishUnstableLocked()
+	return l.rewriteTxnIndexesLocked(offset)
 }
 
 // DeleteRecordsBefore advances the log start offset to offset (DeleteRecords) and deletes the
@@ -829,6 +861,8 @@ func (l *Log) dropLeadingLocked(n int) {
 		l.logStartOffset.Store(b)
 	}
 	l.producers.RemoveBefore(l.logStartOffset.Load())
+	l.dropAbortedBelowLocked(rest[0].base)
+	l.publishUnstableLocked()
 	l.gc.MarkDirDirty(l.dir) // an error here is the directory's failure, reported by the next append
 }
 
@@ -925,6 +959,7 @@ func (l *Log) close() error {
 		return nil
 	}
 	l.closed = true
+	l.closeTxnFileLocked()
 	err := l.writeProducerSnapshotLocked(l.logEndOffset.Load())
 	if serr := l.active.SyncIndexes(); err == nil {
 		err = serr
@@ -1013,13 +1048,17 @@ func parseOffsetName(name, suffix string) (int64, bool) {
 	return off, err == nil && off >= 0
 }
 
-// rebuildProducerStateLocked loads the newest snapshot at or below the end offset and replays
-// the batch headers after it. REQUIRES: l.mu held.
-func (l *Log) rebuildProducerStateLocked() error {
+// rebuildProducerStateLocked loads the newest snapshot at or below the end offset (none when
+// fromStart) and replays the batch headers after it, rebuilding the aborted transactions
+// (and their .txnindex files) from the same offset. REQUIRES: l.mu held.
+func (l *Log) rebuildProducerStateLocked(fromStart bool) error {
 	end := l.logEndOffset.Load()
 	snaps, err := l.snapshotOffsets()
 	if err != nil {
 		return err
+	}
+	if fromStart {
+		snaps = nil
 	}
 	state, from := producer.New(), l.logStartOffset.Load()
 	for i := len(snaps) - 1; i >= 0; i-- {
@@ -1037,24 +1076,46 @@ func (l *Log) rebuildProducerStateLocked() error {
 			}
 		}
 	}
-	if err := l.scanHeaders(from, func(h *segment.Header) {
-		if h.ProducerID >= 0 {
-			state.Update(batchInfo(h, h.BaseOffset, h.LastOffset()))
+	all := l.abortedList()
+	aborted := append([]AbortedTxn(nil), all[:sort.Search(len(all), func(i int) bool { return all[i].LastOffset >= from })]...)
+	var ended []producer.CompletedTxn
+	var replayErr error
+	if err := l.scanBatches(from, func(h *segment.Header, body func() ([]byte, error)) {
+		c, err := applyBatch(state, h, body)
+		if err != nil {
+			replayErr = err
+		}
+		if c == nil {
+			return
+		}
+		ended = append(ended, *c)
+		if c.Aborted {
+			aborted = append(aborted, abortedEntry(state, *c))
 		}
 	}); err != nil {
 		return err
 	}
+	if replayErr != nil {
+		l.log.Warn("unreadable transaction marker in the log", "partition", l.tp.String(), "err", replayErr)
+	}
 	state.RemoveBefore(l.logStartOffset.Load())
 	l.producers = state
-	return nil
+	l.aborted.Store(&aborted)
+	l.ended = nil
+	if l.replicated {
+		l.ended = ended
+	}
+	l.publishUnstableLocked()
+	return l.rewriteTxnIndexesLocked(from)
 }
 
-// scanHeaders calls fn for each batch header at or after offset.
-func (l *Log) scanHeaders(offset int64, fn func(h *segment.Header)) error {
+// scanBatches calls fn for each batch header at or after offset, with a function that reads
+// the whole batch.
+func (l *Log) scanBatches(offset int64, fn func(h *segment.Header, body func() ([]byte, error))) error {
 	segs := l.segments()
 	for i, h := range segs {
 		if i+1 < len(segs) && segs[i+1].base <= offset {
-			continue // wholly below offset: not even opened
+			continue
 		}
 		seg, err := h.acquire()
 		if errors.Is(err, errSegmentDropped) {
@@ -1063,11 +1124,22 @@ func (l *Log) scanHeaders(offset int64, fn func(h *segment.Header)) error {
 		if err != nil {
 			return err
 		}
-		err = seg.ScanHeaders(offset, fn)
+		err = seg.ScanHeadersAt(offset, func(bh *segment.Header, pos int64) {
+			fn(bh, func() ([]byte, error) {
+				b := make([]byte, bh.Size())
+				_, err := seg.File().ReadAt(b, pos)
+				return b, err
+			})
+		})
 		h.release()
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// scanHeaders calls fn for each batch header at or after offset.
+func (l *Log) scanHeaders(offset int64, fn func(h *segment.Header)) error {
+	return l.scanBatches(offset, func(h *segment.Header, _ func() ([]byte, error)) { fn(h) })
 }

@@ -208,7 +208,8 @@ func openLogFiles(p openParams) (*Log, error) {
 			return l, err
 		}
 	}
-	if err := l.rebuildProducerStateLocked(); err != nil {
+	whole := l.loadTxnIndexes(names, bases[:len(handles)], end)
+	if err := l.rebuildProducerStateLocked(!whole); err != nil {
 		return l, err
 	}
 	return l, nil

@@ -19,6 +19,9 @@ const (
 	LogSuffix       = ".log"
 	IndexSuffix     = ".index"
 	TimeIndexSuffix = ".timeindex"
+	// TxnIndexSuffix names the aborted-transaction index, written by the engine (the segment
+	// only removes and renames it with its other files; it exists only when non-empty).
+	TxnIndexSuffix = ".txnindex"
 )
 
 // FileName returns the name of a segment file: the base offset as 20 zero-padded digits plus
@@ -580,6 +583,12 @@ func (s *Segment) Remove() error {
 
 // ScanHeaders calls fn with the header of every batch whose last offset is >= from, in order.
 func (s *Segment) ScanHeaders(from int64, fn func(h *Header)) error {
+	return s.ScanHeadersAt(from, func(h *Header, _ int64) { fn(h) })
+}
+
+// ScanHeadersAt is ScanHeaders also passing each batch's position in the .log (to read the
+// records of the few batches whose header is not enough, such as transaction markers).
+func (s *Segment) ScanHeadersAt(from int64, fn func(h *Header, pos int64)) error {
 	pos, _, found, err := s.Find(from)
 	if err != nil || !found {
 		return err
@@ -591,7 +600,7 @@ func (s *Segment) ScanHeaders(from int64, fn func(h *Header)) error {
 		if err != nil {
 			return err
 		}
-		fn(&h)
+		fn(&h, pos)
 		pos += int64(h.Size())
 	}
 	return nil
@@ -606,7 +615,7 @@ func RemoveFiles(fs vfs.FS, dir string, baseOffset int64) error {
 // missing files are not an error.
 func RemoveTempFiles(fs vfs.FS, dir string, baseOffset int64, tmp string) error {
 	var first error
-	for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix} {
+	for _, suffix := range []string{LogSuffix, IndexSuffix, TimeIndexSuffix, TxnIndexSuffix} {
 		if err := fs.Remove(filepath.Join(dir, FileName(baseOffset, suffix)+tmp)); err != nil && first == nil && !isNotExist(err) {
 			first = err
 		}
@@ -619,7 +628,7 @@ func RemoveTempFiles(fs vfs.FS, dir string, baseOffset int64, tmp string) error 
 // last, so the .log's name always says how far the rename went. Missing index files are
 // skipped (they are rebuilt from the log). The caller syncs the directory.
 func RenameFiles(fs vfs.FS, dir string, baseOffset int64, from, to string) error {
-	for _, suffix := range []string{IndexSuffix, TimeIndexSuffix, LogSuffix} {
+	for _, suffix := range []string{IndexSuffix, TimeIndexSuffix, TxnIndexSuffix, LogSuffix} {
 		name := FileName(baseOffset, suffix)
 		err := fs.Rename(filepath.Join(dir, name+from), filepath.Join(dir, name+to))
 		if err != nil && (suffix == LogSuffix || !isNotExist(err)) {

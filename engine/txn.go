@@ -1,0 +1,413 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	iofs "io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine/internal/producer"
+	"github.com/logd/logd/index"
+	"github.com/logd/logd/internal/compress"
+	"github.com/logd/logd/internal/vfs"
+	"github.com/logd/logd/segment"
+)
+
+// Transactions, partition side (Kafka's ProducerStateManager transaction half, LogSegment's
+// txnIndex and UnifiedLog.lastStableOffset). See doc.go, "Transactions".
+
+// TxnMarker is a transaction marker the leader appends for the transaction coordinator
+// (WriteTxnMarkers): it ends the producer's open transaction on this partition.
+type TxnMarker struct {
+	ProducerID       int64
+	ProducerEpoch    int16
+	CoordinatorEpoch int32
+	Commit           bool // COMMIT, else ABORT
+}
+
+// AbortedTxn is an aborted transaction of the partition: its data lies in
+// [FirstOffset, LastOffset], LastOffset being its ABORT marker's offset.
+type AbortedTxn = index.AbortedTxn
+
+// ErrCoordinatorFenced: a marker from a coordinator epoch older than the producer's last
+// marker's (TRANSACTION_COORDINATOR_FENCED).
+var ErrCoordinatorFenced = producer.ErrCoordinatorFenced
+
+// ErrInvalidTxnState: a non-transactional batch from a producer with an open transaction
+// (INVALID_TXN_STATE).
+var ErrInvalidTxnState = producer.ErrInvalidTxnState
+
+// unstable is the published part of the transaction state the last stable offset needs,
+// replaced (never modified) under Log.mu so reads take no lock.
+type unstable struct {
+	firstOngoing int64 // first offset of the oldest open transaction; MaxInt64 when none
+	// ended are transactions whose marker was at or past the high watermark when published:
+	// until the marker is committed they stay unstable (Kafka's unreplicatedTxns).
+	ended []producer.CompletedTxn
+}
+
+// LastStableOffset is the offset below which every transaction is decided: the first offset
+// of the oldest open transaction (or of one whose marker is not yet below the high
+// watermark), else the high watermark. read_committed consumers read up to it.
+func (l *Log) LastStableOffset() int64 {
+	hw := l.highWatermark.Load()
+	u := l.unstable.Load()
+	if u == nil {
+		return hw
+	}
+	lso := min(hw, u.firstOngoing)
+	for _, t := range u.ended {
+		if t.LastOffset >= hw {
+			lso = min(lso, t.FirstOffset)
+		}
+	}
+	return lso
+}
+
+// lastStableOffset is what the cleaner may clean up to.
+func (l *Log) lastStableOffset() int64 { return l.LastStableOffset() }
+
+// publishUnstableLocked republishes the open transactions after a change of the transaction
+// state, dropping ended transactions whose marker the high watermark has passed.
+// REQUIRES: l.mu held.
+func (l *Log) publishUnstableLocked() {
+	hw := l.highWatermark.Load()
+	kept := l.ended[:0]
+	for _, t := range l.ended {
+		if t.LastOffset >= hw {
+			kept = append(kept, t)
+		}
+	}
+	clear(l.ended[len(kept):])
+	l.ended = kept
+	first, ok := l.producers.FirstUnstableOffset()
+	if !ok && len(l.ended) == 0 {
+		l.unstable.Store(nil)
+		return
+	}
+	if !ok {
+		first = math.MaxInt64
+	}
+	l.unstable.Store(&unstable{firstOngoing: first, ended: append([]producer.CompletedTxn(nil), l.ended...)})
+}
+
+// AbortedTxns returns the aborted transactions a read_committed fetch of [from, upTo) must
+// know: those whose data overlaps it (Kafka's collectAbortedTransactions), ordered by their
+// markers' offsets.
+func (l *Log) AbortedTxns(from, upTo int64) []AbortedTxn {
+	all := l.abortedList()
+	i := sort.Search(len(all), func(i int) bool { return all[i].LastOffset >= from })
+	var out []AbortedTxn
+	for _, t := range all[i:] {
+		if t.FirstOffset < upTo {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// abortedList is the published aborted transactions, ordered by LastOffset. Appends under
+// Log.mu write past the published length only, so a reader's slice never changes under it.
+func (l *Log) abortedList() []AbortedTxn {
+	if p := l.aborted.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// isAborted reports whether a transactional data batch belongs to an aborted transaction:
+// its records are dropped by the cleaner whatever their keys.
+func (l *Log) isAborted(h *segment.Header) bool {
+	all := l.abortedList()
+	i := sort.Search(len(all), func(i int) bool { return all[i].LastOffset >= h.BaseOffset })
+	for _, t := range all[i:] {
+		if t.ProducerID == h.ProducerID && t.FirstOffset <= h.BaseOffset {
+			return true
+		}
+	}
+	return false
+}
+
+// AppendTxnMarker appends a COMMIT or ABORT control batch for m as the leader of epoch
+// leaderEpoch, through the same path as Append (group commit, durability, listeners). A
+// producer epoch older than the producer's is ErrInvalidProducerEpoch, a coordinator epoch
+// older than its last marker's ErrCoordinatorFenced; nothing is appended then.
+func (l *Log) AppendTxnMarker(m TxnMarker, leaderEpoch int32) (AppendResult, error) {
+	return l.Append(MarkerBatch(m, l.now().UnixMilli()), AppendOptions{LeaderEpoch: leaderEpoch})
+}
+
+// MarkerBatch encodes m as a control batch (Kafka's EndTransactionMarker: key version 0 and
+// type, value version 0 and coordinator epoch) stamped with timestamp ts.
+func MarkerBatch(m TxnMarker, ts int64) []byte {
+	typ := kmsg.ControlRecordKeyTypeAbort
+	if m.Commit {
+		typ = kmsg.ControlRecordKeyTypeCommit
+	}
+	key := (&kmsg.ControlRecordKey{Version: 0, Type: typ}).AppendTo(nil)
+	val := (&kmsg.EndTxnMarker{Version: 0, CoordinatorEpoch: m.CoordinatorEpoch}).AppendTo(nil)
+	return segment.EncodeBatch(segment.Header{
+		Attributes:    segment.AttrTransactional | segment.AttrControl,
+		BaseTimestamp: ts, MaxTimestamp: ts,
+		ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, BaseSequence: -1,
+	}, []kmsg.Record{{Key: key, Value: val}})
+}
+
+// parseMarker reads the transaction marker of control batch b (header h). ok is false for a
+// control batch that is not a transaction marker (another control record type).
+func parseMarker(h *segment.Header, b []byte) (m producer.Marker, ok bool, err error) {
+	recs, err := compress.Decompress(h.Compression(), b[segment.HeaderSize:], maxCleanerBatchRecords)
+	if err != nil {
+		return m, false, fmt.Errorf("%w: control batch at %d: %v", ErrInvalidRecord, h.BaseOffset, err)
+	}
+	var key kmsg.ControlRecordKey
+	var val kmsg.EndTxnMarker
+	var perr error
+	n := 0
+	if err := forEachRecord(recs, min(h.RecordCount, 1), func(r *kmsg.Record) {
+		n++
+		if perr = key.ReadFrom(r.Key); perr != nil {
+			return
+		}
+		if key.Type == kmsg.ControlRecordKeyTypeAbort || key.Type == kmsg.ControlRecordKeyTypeCommit {
+			perr = val.ReadFrom(r.Value)
+		}
+	}); err != nil {
+		return m, false, fmt.Errorf("%w: control batch at %d: %v", ErrInvalidRecord, h.BaseOffset, err)
+	}
+	if perr != nil || n == 0 {
+		return m, false, fmt.Errorf("%w: control batch at %d has no valid control record: %v", ErrInvalidRecord, h.BaseOffset, perr)
+	}
+	if key.Type != kmsg.ControlRecordKeyTypeAbort && key.Type != kmsg.ControlRecordKeyTypeCommit {
+		return m, false, nil
+	}
+	return producer.Marker{
+		ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, CoordinatorEpoch: val.CoordinatorEpoch,
+		Commit: key.Type == kmsg.ControlRecordKeyTypeCommit, Offset: h.BaseOffset,
+	}, true, nil
+}
+
+// checkMarkerLocked validates a control batch the leader is about to append: a transaction
+// marker whose epochs the producer state accepts. REQUIRES: l.mu held.
+func (l *Log) checkMarkerLocked(h *segment.Header, b []byte) error {
+	m, ok, err := parseMarker(h, b[:h.Size()])
+	if err == nil && !ok {
+		err = fmt.Errorf("%w: control batch at %d is not a transaction marker", ErrInvalidRecord, h.BaseOffset)
+	}
+	if err == nil {
+		err = l.producers.CheckMarker(m)
+	}
+	if errors.Is(err, producer.ErrInvalidRecord) {
+		err = fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: marker of producer %d epoch %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, err)
+	}
+	return nil
+}
+
+// applyBatch records one appended (or replayed) batch in state: transactional and idempotent
+// data batches through Update, markers through EndTxn. body reads the whole batch, only for
+// control batches. It returns the transaction a marker ended, if any.
+func applyBatch(state *producer.State, h *segment.Header, body func() ([]byte, error)) (*producer.CompletedTxn, error) {
+	if h.ProducerID < 0 {
+		return nil, nil
+	}
+	if !h.IsControl() {
+		state.Update(batchInfo(h, h.BaseOffset, h.LastOffset()))
+		return nil, nil
+	}
+	b, err := body()
+	if err != nil {
+		return nil, err
+	}
+	m, ok, err := parseMarker(h, b)
+	if err != nil || !ok {
+		return nil, err
+	}
+	c := state.EndTxn(m)
+	return &c, nil
+}
+
+// abortedEntry is the .txnindex entry of an aborted transaction c, given the state after its
+// marker: the last stable offset then (the oldest other open transaction, else the offset
+// after the marker).
+func abortedEntry(state *producer.State, c producer.CompletedTxn) AbortedTxn {
+	lso := c.LastOffset + 1
+	if first, ok := state.FirstUnstableOffset(); ok {
+		lso = min(lso, first)
+	}
+	return AbortedTxn{ProducerID: c.ProducerID, FirstOffset: c.FirstOffset, LastOffset: c.LastOffset, LastStableOffset: lso}
+}
+
+// endedTxnLocked records a transaction a marker appended at the log's end ended: an aborted
+// one goes to the aborted list and the active segment's .txnindex; any waits for the high
+// watermark to pass its marker. REQUIRES: l.mu held.
+func (l *Log) endedTxnLocked(c producer.CompletedTxn) error {
+	if l.replicated {
+		l.ended = append(l.ended, c)
+	}
+	if !c.Aborted {
+		return nil
+	}
+	e := abortedEntry(l.producers, c)
+	all := append(l.abortedList(), e)
+	l.aborted.Store(&all)
+	return l.appendTxnIndexLocked(l.active.BaseOffset(), e)
+}
+
+// appendTxnIndexLocked appends e to segment base's .txnindex, created on first use and kept
+// open while the segment is active; the group committer syncs it with the log.
+// REQUIRES: l.mu held.
+func (l *Log) appendTxnIndexLocked(base int64, e AbortedTxn) error {
+	if l.txnFile != nil && l.txnFileBase != base {
+		l.closeTxnFileLocked()
+	}
+	if l.txnFile == nil {
+		f, err := l.fs.OpenFile(filepath.Join(l.dir, segment.FileName(base, segment.TxnIndexSuffix)), os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return l.failLocked(err)
+		}
+		if _, err := l.gc.MarkDirDirty(l.dir); err != nil {
+			f.Close()
+			return err
+		}
+		l.txnFile, l.txnFileBase = f, base
+	}
+	size, err := l.txnFile.Size()
+	if err == nil {
+		size -= size % index.TxnEntrySize // a torn entry from a crash is overwritten
+		_, err = l.txnFile.WriteAt(index.AppendTxnEntry(nil, e), size)
+	}
+	if err != nil {
+		return l.failLocked(err)
+	}
+	seq, err := l.gc.MarkDirty(l.txnFile)
+	if err != nil {
+		return err
+	}
+	l.pendingSeq = max(l.pendingSeq, seq)
+	return nil
+}
+
+// closeTxnFileLocked syncs and closes the open .txnindex (a roll, a truncation, close). It
+// happens once per segment that had an aborted transaction. REQUIRES: l.mu held.
+func (l *Log) closeTxnFileLocked() {
+	if l.txnFile == nil {
+		return
+	}
+	l.gc.Forget(l.txnFile)
+	if err := l.txnFile.Sync(); err != nil {
+		l.log.Warn("transaction index sync failed", "partition", l.tp.String(), "err", err)
+	}
+	l.txnFile.Close()
+	l.txnFile = nil
+}
+
+// loadTxnIndexes reads the .txnindex files of the segments at bases (names is the directory
+// listing), dropping entries at or past end. It reports false when a file was unreadable or
+// corrupt (then removed): the caller must rebuild the list from the whole log.
+func (l *Log) loadTxnIndexes(names []string, bases []int64, end int64) bool {
+	present := map[int64]bool{}
+	for _, n := range names {
+		if b, ok := parseOffsetName(n, segment.TxnIndexSuffix); ok {
+			present[b] = true
+		}
+	}
+	var all []AbortedTxn
+	whole := true
+	for _, b := range bases {
+		if !present[b] {
+			continue
+		}
+		name := filepath.Join(l.dir, segment.FileName(b, segment.TxnIndexSuffix))
+		data, err := vfs.ReadFile(l.fs, name)
+		var ents []AbortedTxn
+		if err == nil {
+			data = data[:len(data)-len(data)%index.TxnEntrySize] // a torn tail entry is rebuilt by the replay
+			ents, err = index.ParseTxnIndex(data)
+		}
+		if err != nil {
+			l.log.Warn("rebuilding unreadable transaction index", "partition", l.tp.String(), "file", name, "err", err)
+			l.fs.Remove(name)
+			whole = false
+			continue
+		}
+		for _, e := range ents {
+			if e.LastOffset < end && (len(all) == 0 || e.LastOffset > all[len(all)-1].LastOffset) {
+				all = append(all, e)
+			}
+		}
+	}
+	l.aborted.Store(&all)
+	return whole
+}
+
+// rewriteTxnIndexesLocked makes the .txnindex files of the segments holding offsets at or
+// after from match the aborted list (after a truncation or a replay changed it): each is
+// rewritten atomically, or removed when it has no entry. REQUIRES: l.mu held.
+func (l *Log) rewriteTxnIndexesLocked(from int64) error {
+	l.closeTxnFileLocked()
+	all := l.abortedList()
+	segs := l.segments()
+	for i, h := range segs {
+		end := int64(math.MaxInt64)
+		if i+1 < len(segs) {
+			end = segs[i+1].base
+		}
+		if end <= from {
+			continue
+		}
+		var data []byte
+		for _, e := range all {
+			if e.LastOffset >= h.base && e.LastOffset < end {
+				data = index.AppendTxnEntry(data, e)
+			}
+		}
+		name := filepath.Join(l.dir, segment.FileName(h.base, segment.TxnIndexSuffix))
+		if len(data) == 0 {
+			if err := l.fs.Remove(name); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+				return err
+			}
+			continue
+		}
+		if old, err := vfs.ReadFile(l.fs, name); err == nil && string(old) == string(data) {
+			continue
+		}
+		if err := vfs.WriteFileAtomic(l.fs, l.dir, name, data); err != nil {
+			return l.failLocked(err)
+		}
+	}
+	return nil
+}
+
+// dropAbortedBelowLocked forgets the aborted transactions whose marker is below offset (their
+// segments were deleted). REQUIRES: l.mu held.
+func (l *Log) dropAbortedBelowLocked(offset int64) {
+	all := l.abortedList()
+	i := sort.Search(len(all), func(i int) bool { return all[i].LastOffset >= offset })
+	if i > 0 {
+		rest := append([]AbortedTxn(nil), all[i:]...)
+		l.aborted.Store(&rest)
+	}
+}
+
+// writeCleanedTxnIndex writes the .txnindex of a cleaned group [base, end) under the cleaner's
+// temporary suffix, so the swap renames it with the group's other files. A group with no
+// aborted transaction gets none.
+func (l *Log) writeCleanedTxnIndex(base, end int64) error {
+	var data []byte
+	for _, e := range l.abortedList() {
+		if e.LastOffset >= base && e.LastOffset < end {
+			data = index.AppendTxnEntry(data, e)
+		}
+	}
+	if len(data) == 0 {
+		return nil
+	}
+	return vfs.WriteFileAtomic(l.fs, l.dir, filepath.Join(l.dir, segment.FileName(base, segment.TxnIndexSuffix)+cleanedSuffix), data)
+}
