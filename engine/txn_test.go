@@ -1,0 +1,239 @@
+package engine
+
+import (
+	"errors"
+	"math/rand"
+	"path/filepath"
+	"testing"
+
+	"github.com/logd/logd/index"
+	"github.com/logd/logd/internal/vfs"
+	"github.com/logd/logd/segment"
+)
+
+// txnBatch is a transactional batch of n keyed records from producer pid at sequence seq.
+func txnBatch(pid int64, seq int32, ts int64, recs ...kv) []byte {
+	b := keyedBatch(segment.CompressionNone, ts, producerOpts{id: pid, seq: seq}, recs...)
+	h, _ := segment.ParseHeader(b)
+	h.Attributes |= segment.AttrTransactional
+	return segment.AppendBatch(nil, h, b[segment.HeaderSize:])
+}
+
+func mustMarker(t *testing.T, l *Log, pid int64, commit bool) int64 {
+	t.Helper()
+	res, err := l.AppendTxnMarker(TxnMarker{ProducerID: pid, Commit: commit}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.BaseOffset
+}
+
+func readTxnIndex(t *testing.T, fs vfs.FS, dir string, base int64) []AbortedTxn {
+	t.Helper()
+	data, err := vfs.ReadFile(fs, filepath.Join(dir, segment.FileName(base, segment.TxnIndexSuffix)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, err := index.ParseTxnIndex(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ents
+}
+
+func TestTxnLastStableOffsetAndAbortedIndex(t *testing.T) {
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	l := env.log(tp0, DefaultLogConfig)
+	mustAppend(t, l, batch(1, 10, 1))                                       // 0
+	mustAppend(t, l, txnBatch(1, 0, 2, kv{"a", []byte("1")}, kv{"b", nil})) // 1-2
+	mustAppend(t, l, txnBatch(2, 0, 3, kv{"c", []byte("2")}))               // 3
+	if got := l.LastStableOffset(); got != 1 {
+		t.Fatalf("LSO with two open transactions = %d, want 1", got)
+	}
+	if _, err := l.Append(keyedBatch(segment.CompressionNone, 4, producerOpts{id: 1, seq: 2}, kv{"x", nil}), AppendOptions{}); !errors.Is(err, ErrInvalidTxnState) {
+		t.Fatalf("non-transactional batch inside the transaction: %v", err)
+	}
+	if abort := mustMarker(t, l, 1, false); abort != 4 {
+		t.Fatalf("abort marker at %d, want 4", abort)
+	}
+	if got := l.LastStableOffset(); got != 3 {
+		t.Fatalf("LSO after the abort = %d, want 3", got)
+	}
+	want := AbortedTxn{ProducerID: 1, FirstOffset: 1, LastOffset: 4, LastStableOffset: 3}
+	if got := l.AbortedTxns(0, 10); len(got) != 1 || got[0] != want {
+		t.Fatalf("AbortedTxns = %+v, want %+v", got, want)
+	}
+	if got := l.AbortedTxns(5, 10); len(got) != 0 {
+		t.Fatalf("AbortedTxns after the marker = %+v", got)
+	}
+	mustMarker(t, l, 2, true) // 5
+	if got := l.LastStableOffset(); got != 6 || got != l.HighWatermark() {
+		t.Fatalf("LSO with no open transaction = %d, want the high watermark 6", got)
+	}
+	if _, err := l.AppendTxnMarker(TxnMarker{ProducerID: 2, ProducerEpoch: -1}, 0); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("marker with a negative epoch: %v", err)
+	}
+	mustAppend(t, l, txnBatch(3, 0, 5, kv{"d", []byte("3")})) // 6: open across the restart
+	if got := readTxnIndex(t, fs, "/data/events-0", 0); len(got) != 1 || got[0] != want {
+		t.Fatalf(".txnindex = %+v", got)
+	}
+	env.reopen()
+	l = env.log(tp0, DefaultLogConfig)
+	if got := l.LastStableOffset(); got != 6 {
+		t.Fatalf("LSO after a clean restart = %d, want 6 (producer 3's open transaction)", got)
+	}
+	if got := l.AbortedTxns(0, 10); len(got) != 1 || got[0] != want {
+		t.Fatalf("AbortedTxns after a restart = %+v", got)
+	}
+	// A marker of an older epoch is refused once the producer moved on.
+	if _, err := l.AppendTxnMarker(TxnMarker{ProducerID: 3, ProducerEpoch: 1, Commit: false}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendTxnMarker(TxnMarker{ProducerID: 3, ProducerEpoch: 0, Commit: true}, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("marker of a fenced epoch: %v", err)
+	}
+}
+
+// TestTxnCrashRecovery crashes the filesystem (only synced data survives) with transactions
+// open and aborted across segment rolls, and checks the last stable offset and the aborted
+// transactions after recovery.
+func TestTxnCrashRecovery(t *testing.T) {
+	rng := rand.New(rand.NewSource(testSeed(t)))
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	cfg := DefaultLogConfig
+	cfg.SegmentBytes = 300
+	l := env.log(tp0, cfg)
+	var wantAborted []AbortedTxn
+	seqs := map[int64]int32{}
+	open := map[int64]int64{} // producer -> first offset
+	for i := 0; i < 60; i++ {
+		pid := int64(1 + rng.Intn(4))
+		if first, ok := open[pid]; ok && rng.Intn(3) == 0 {
+			commit := rng.Intn(2) == 0
+			off := mustMarker(t, l, pid, commit)
+			if !commit {
+				wantAborted = append(wantAborted, AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: off})
+			}
+			delete(open, pid)
+			continue
+		}
+		res := mustAppend(t, l, txnBatch(pid, seqs[pid], int64(i), kv{"k", []byte("v")}))
+		seqs[pid]++
+		if _, ok := open[pid]; !ok {
+			open[pid] = res.BaseOffset
+		}
+	}
+	if err := l.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	wantLSO := l.LogEndOffset()
+	for _, first := range open {
+		wantLSO = min(wantLSO, first)
+	}
+	if got := l.LastStableOffset(); got != wantLSO {
+		t.Fatalf("LSO before the crash = %d, want %d", got, wantLSO)
+	}
+	fs.Crash(rng)
+	env.open()
+	l = env.log(tp0, cfg)
+	if got := l.LastStableOffset(); got != wantLSO {
+		t.Fatalf("LSO after the crash = %d, want %d", got, wantLSO)
+	}
+	got := l.AbortedTxns(0, l.LogEndOffset())
+	if len(got) != len(wantAborted) {
+		t.Fatalf("after the crash %d aborted transactions, want %d: %+v", len(got), len(wantAborted), got)
+	}
+	for i := range got {
+		got[i].LastStableOffset = 0
+		if got[i] != wantAborted[i] {
+			t.Fatalf("aborted[%d] = %+v, want %+v", i, got[i], wantAborted[i])
+		}
+	}
+}
+
+// TestTxnTruncate: a follower truncating below a marker reopens the transaction it ended and
+// forgets its aborted entry, in memory and in the .txnindex.
+func TestTxnTruncate(t *testing.T) {
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	l, err := env.e.OpenLogWith(tp0, DefaultLogConfig, OpenOptions{Create: true, Replicated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, txnBatch(1, 0, 1, kv{"a", []byte("1")})) // 0
+	mustAppend(t, l, batch(1, 10, 2))                         // 1
+	abort := mustMarker(t, l, 1, false)                       // 2
+	if got := l.LastStableOffset(); got != 0 {
+		t.Fatalf("LSO with the marker above the high watermark = %d, want 0", got)
+	}
+	l.SetHighWatermark(l.LogEndOffset())
+	if got := l.LastStableOffset(); got != 3 {
+		t.Fatalf("LSO once the marker is committed = %d, want 3", got)
+	}
+	if err := l.TruncateTo(abort); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.AbortedTxns(0, 10); len(got) != 0 {
+		t.Fatalf("aborted transactions after truncating their marker: %+v", got)
+	}
+	if got := l.LastStableOffset(); got != 0 {
+		t.Fatalf("LSO after truncating the marker = %d, want 0", got)
+	}
+	if _, err := fs.Stat(filepath.Join("/data/events-0", segment.FileName(0, segment.TxnIndexSuffix))); err == nil {
+		t.Fatal("the .txnindex of a truncated abort is still there")
+	}
+}
+
+// TestTxnClean: the cleaner drops aborted data whatever its keys (KAFKA-8351: the aborted
+// data and its marker in different segment groups), keeps committed data and the markers,
+// keeps the aborted-transaction index of the cleaned segments (KAFKA-13727), and does not
+// take a committed record whose key equals a marker's key for a marker (KAFKA-14055).
+func TestTxnClean(t *testing.T) {
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	l := env.log(tp0, compactConfig(250))
+	markerKey := string([]byte{0, 0, 0, 0}) // ABORT's control key
+	mustAppend(t, l, txnBatch(1, 0, 1, kv{"a", []byte("aborted")}, kv{markerKey, []byte("aborted")}))
+	mustAppend(t, l, txnBatch(2, 0, 2, kv{"b", []byte("committed")}, kv{markerKey, []byte("committed")}))
+	for i := 0; i < 6; i++ { // spread across segments
+		mustAppend(t, l, keyedBatch(segment.CompressionNone, int64(3+i), producerOpts{}, kv{"filler", []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")}))
+	}
+	abort := mustMarker(t, l, 1, false)
+	mustMarker(t, l, 2, true)
+	for i := 0; i < 3; i++ { // the markers leave the active segment
+		mustAppend(t, l, keyedBatch(segment.CompressionNone, int64(20+i), producerOpts{}, kv{"z", []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")}))
+	}
+	if _, err := env.e.Clean(tp0); err != nil {
+		t.Fatal(err)
+	}
+	recs, hs := readRecords(t, l)
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[r.key+"="+string(r.value)] = true
+	}
+	if seen["a=aborted"] || seen[markerKey+"=aborted"] {
+		t.Fatalf("aborted records survived the clean: %v", seen)
+	}
+	if !seen["b=committed"] || !seen[markerKey+"=committed"] {
+		t.Fatalf("committed records lost by the clean: %v", seen)
+	}
+	markers := 0
+	for _, h := range hs {
+		if h.IsControl() {
+			markers++
+		}
+	}
+	if markers != 2 {
+		t.Fatalf("%d markers after the clean, want 2", markers)
+	}
+	if got := l.AbortedTxns(0, l.LogEndOffset()); len(got) != 1 || got[0].LastOffset != abort {
+		t.Fatalf("aborted transactions after the clean: %+v", got)
+	}
+	env.reopen()
+	l = env.log(tp0, compactConfig(250))
+	if got := l.AbortedTxns(0, l.LogEndOffset()); len(got) != 1 || got[0].LastOffset != abort {
+		t.Fatalf("aborted transactions after the clean and a restart: %+v", got)
+	}
+}
