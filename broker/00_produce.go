@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -18,9 +19,17 @@ import (
 // (topic ids) wait for transactions.
 //
 // Per partition: exactly one record batch (Kafka's rule for magic 2; it also keeps idempotent
-// dedup per batch), zstd only from v7, no transactional or control batches (no transactions
-// yet). The batch is appended as sent (offsets stamped in place in the request frame, which the
+// dedup per batch), zstd only from v7, no control batches (only WriteTxnMarkers writes them).
+// The batch is appended as sent (offsets stamped in place in the request frame, which the
 // server keeps alive until the response is written).
+//
+// Transactions: a request with a transactional batch must carry a transactional id (else
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, as Kafka), and the batch a
+// producer id. The partition's producer state checks its epoch (INVALID_PRODUCER_EPOCH) and
+// opens the producer's transaction at the batch (the last stable offset stops there). The
+// partition is not verified with the transaction coordinator: Kafka's behaviour with
+// transaction.partition.verification.enable=false. KIP-890's verification goes in
+// produceOne's transactional case, before the append.
 //
 // Durability: acks=-1 with Config.FsyncAcksAll, or an append the topic's flush.messages wants
 // synced, is answered only after the group commit covering it. One log directory has one
@@ -60,9 +69,8 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 		reqErr = kerr.UnsupportedVersion.Code
 	case req.Acks != -1 && req.Acks != 0 && req.Acks != 1:
 		reqErr = kerr.InvalidRequiredAcks.Code
-	case req.TransactionID != nil:
-		// InitProducerId refuses transactional ids, so no client gets here honestly.
-		reqErr = kerr.InvalidTxnState.Code
+	case req.TransactionID == nil && hasTransactionalBatch(req):
+		reqErr = kerr.TransactionalIDAuthorizationFailed.Code
 	}
 	// Appends follow the connection's request order (clients pipeline produce requests and
 	// rely on it for per-partition ordering); the durability wait below does not hold the turn,
@@ -311,12 +319,29 @@ func (b *Broker) produceOne(v, acks int16, topic string, partition int32, record
 		return nil, nil, engine.AppendResult{}, kerr.UnsupportedCompressionType
 	case h.IsControl():
 		return nil, nil, engine.AppendResult{}, kerr.InvalidRecord // only brokers write control batches
-	case h.IsTransactional():
-		return nil, nil, engine.AppendResult{}, kerr.InvalidTxnState
+	case h.IsTransactional() && h.ProducerID < 0:
+		return nil, nil, engine.AppendResult{}, errTransactionalWithoutProducer
 	}
 	res, err := lp.Append(records, acks)
 	if err == nil && !res.Duplicate {
 		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
 	}
 	return part, lp, res, err
+}
+
+// errTransactionalWithoutProducer refuses a transactional batch with no producer id (Kafka's
+// LogValidator answers INVALID_RECORD).
+var errTransactionalWithoutProducer = fmt.Errorf("%w: transactional batch without a producer id", engine.ErrInvalidRecord)
+
+// hasTransactionalBatch reports whether any partition of req carries a transactional batch
+// (Kafka's ProduceRequest.hasTransactionalRecords); the batches are validated later.
+func hasTransactionalBatch(req *kmsg.ProduceRequest) bool {
+	for ti := range req.Topics {
+		for pi := range req.Topics[ti].Partitions {
+			if h, err := segment.ParseHeader(req.Topics[ti].Partitions[pi].Records); err == nil && h.IsTransactional() {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -347,25 +347,30 @@ func (b *Broker) readFetch(r *fetchResponse, maxBytes int32) (total int64, faile
 				continue
 			}
 			l := p.part.log
-			// The high watermark is loaded before the read, so it is never below the end of
-			// the records sent.
+			// The high watermark and the last stable offset are loaded before the read, so
+			// they are never below the end of the records sent.
 			hw := l.HighWatermark()
-			p.highWatermark, p.lastStableOffset, p.logStartOffset = hw, hw, l.LogStartOffset()
+			lso := min(l.LastStableOffset(), hw)
+			p.highWatermark, p.lastStableOffset, p.logStartOffset = hw, lso, l.LogStartOffset()
 			p.errorCode = 0
+			p.aborted = nil
 			partLimit := min(int64(p.maxBytes), limit)
 			if !first && partLimit <= 0 {
 				continue
 			}
 			upTo := hw
-			if p.replica {
+			switch {
+			case p.replica:
 				upTo = l.LogEndOffset() // followers copy what is not committed yet
+			case !p.abortedNull:
+				upTo = lso // read_committed: only decided transactions
 			}
 			reg, err := l.Read(p.fetchOffset, int32(max(partLimit, 0)), upTo)
 			if err != nil {
 				p.errorCode = errorCode(err)
 				if errors.Is(err, engine.ErrOffsetOutOfRange) {
 					// Kafka fills these for OFFSET_OUT_OF_RANGE so the client can reset.
-					p.highWatermark, p.lastStableOffset, p.logStartOffset = hw, hw, l.LogStartOffset()
+					p.highWatermark, p.lastStableOffset, p.logStartOffset = hw, lso, l.LogStartOffset()
 				}
 				failed = true
 				continue
@@ -381,6 +386,9 @@ func (b *Broker) readFetch(r *fetchResponse, maxBytes int32) (total int64, faile
 				continue
 			}
 			p.region = reg
+			if !p.abortedNull {
+				p.aborted = l.AbortedTxns(p.fetchOffset, upTo)
+			}
 			first = false
 			total += reg.Len
 			limit -= reg.Len

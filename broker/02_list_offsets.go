@@ -14,8 +14,9 @@ import (
 // ListOffsets: versions 1-8 (v1 is Kafka 4's floor and librdkafka's; v0's OldStyleOffsets are
 // gone). v9+ (-5 earliest pending upload, tiered storage; v10 timeouts) are not served.
 //
-// Timestamps: -2 earliest (log start), -1 latest (the high watermark; with no transactions the
-// last stable offset is the same, so both isolation levels get it), -3 the batch holding the
+// Timestamps: -2 earliest (log start), -1 latest (the high watermark for READ_UNCOMMITTED,
+// the last stable offset for READ_COMMITTED, which also bounds its timestamp lookups, as
+// Kafka's lastFetchableOffset), -3 the batch holding the
 // largest timestamp, -4 earliest local (= earliest: no tiered storage), others negative
 // INVALID_REQUEST; a timestamp >= 0 finds the first record at or after it.
 //
@@ -67,7 +68,7 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 					continue
 				}
 			}
-			ts, off, err := b.listOffset(rt.Topic, rp.Partition, rp.Timestamp)
+			ts, off, err := b.listOffset(rt.Topic, rp.Partition, rp.Timestamp, req.IsolationLevel == 1)
 			if err != nil {
 				p.ErrorCode = errorCode(err)
 				continue
@@ -81,16 +82,21 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// listOffset answers one partition: the timestamp and offset found, or -1, -1.
-func (b *Broker) listOffset(topic string, partition int32, ts int64) (int64, int64, error) {
+// listOffset answers one partition: the timestamp and offset found, or -1, -1. A
+// read_committed lookup sees the log up to the last stable offset only.
+func (b *Broker) listOffset(topic string, partition int32, ts int64, readCommitted bool) (int64, int64, error) {
 	part, err := b.partition(topic, partition)
 	if err != nil {
 		return -1, -1, err
 	}
 	l := part.log
+	fetchable := l.HighWatermark()
+	if readCommitted {
+		fetchable = min(l.LastStableOffset(), fetchable)
+	}
 	switch ts {
 	case listLatest:
-		return -1, l.HighWatermark(), nil
+		return -1, fetchable, nil
 	case listEarliest, listEarliestLoc:
 		return -1, l.LogStartOffset(), nil
 	case listMaxTimestamp:
@@ -108,7 +114,7 @@ func (b *Broker) listOffset(topic string, partition int32, ts int64) (int64, int
 		return -1, -1, kerr.InvalidRequest
 	}
 	off, found, err := l.OffsetForTimestamp(ts)
-	if err != nil || !found || off >= l.HighWatermark() {
+	if err != nil || !found || off >= fetchable {
 		return -1, -1, err
 	}
 	return b.refineTimestampOffset(l, off, ts)

@@ -63,6 +63,8 @@ var errorCodes = []errorMapping{
 	{engine.ErrLogDirOffline, kerr.KafkaStorageError},
 	{engine.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{engine.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
+	{engine.ErrInvalidTxnState, kerr.InvalidTxnState},
+	{engine.ErrCoordinatorFenced, kerr.TransactionCoordinatorFenced},
 	{engine.ErrInvalidRecord, kerr.InvalidRecord},
 	{engine.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
 	{engine.ErrClosed, kerr.NotLeaderForPartition},

@@ -19,7 +19,8 @@ import (
 //	       Topic string (v4-12) | TopicID uuid (v13+)
 //	       Partitions: array of
 //	         Partition int32, ErrorCode int16, HighWatermark int64, LastStableOffset int64,
-//	         [v5+ LogStartOffset int64], AbortedTransactions nullable array,
+//	         [v5+ LogStartOffset int64], AbortedTransactions nullable array of
+//	           ProducerID int64, FirstOffset int64 [v12+ tagged fields],
 //	         [v11+ PreferredReadReplica int32], RecordBatches nullable bytes,
 //	         [v12+ tagged fields]
 //	       [v12+ tagged fields]
@@ -63,8 +64,10 @@ type fetchPartition struct {
 	lastStableOffset int64
 	logStartOffset   int64
 	// abortedNull sends AbortedTransactions as null (READ_UNCOMMITTED, as Kafka does) rather
-	// than as an empty array (READ_COMMITTED; logd has no transactions yet, so never aborted ones).
+	// than as the array of aborted (READ_COMMITTED: the aborted transactions overlapping the
+	// records sent, maybe none).
 	abortedNull          bool
+	aborted              []engine.AbortedTxn
 	preferredReadReplica int32
 	// hasLeader sends CurrentLeader{leaderID, leaderEpoch} (v12+).
 	hasLeader   bool
@@ -129,9 +132,16 @@ func appendFetchResponse(dst []byte, r *fetchResponse, records func(dst []byte, 
 				dst = kbin.AppendInt64(dst, p.logStartOffset)
 			}
 			if flex {
-				dst = kbin.AppendCompactNullableArrayLen(dst, 0, p.abortedNull)
+				dst = kbin.AppendCompactNullableArrayLen(dst, len(p.aborted), p.abortedNull)
 			} else {
-				dst = kbin.AppendNullableArrayLen(dst, 0, p.abortedNull)
+				dst = kbin.AppendNullableArrayLen(dst, len(p.aborted), p.abortedNull)
+			}
+			for _, a := range p.aborted {
+				dst = kbin.AppendInt64(dst, a.ProducerID)
+				dst = kbin.AppendInt64(dst, a.FirstOffset)
+				if flex {
+					dst = append(dst, 0) // tagged fields
+				}
 			}
 			if v >= 11 {
 				dst = kbin.AppendInt32(dst, p.preferredReadReplica)

@@ -11,6 +11,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
 )
 
 var fetchSeedDP = flag.Int64("fetch-seed", 0, "seed for TestFetchEncodeMatchesKmsg (0: time-based)")
@@ -65,12 +67,22 @@ func randomFetchResponseDP(rng *rand.Rand, v int16) (*fetchResponse, *kmsg.Fetch
 				records: make([]byte, []int{0, 1, 61, 300, 70000}[rng.Intn(5)]),
 			}
 			rng.Read(fp.records)
+			if !fp.abortedNull {
+				for i := rng.Intn(3); i > 0; i-- {
+					fp.aborted = append(fp.aborted, engine.AbortedTxn{ProducerID: rng.Int63(), FirstOffset: rng.Int63()})
+				}
+			}
 			ft.parts = append(ft.parts, fp)
 			rp := kmsg.NewFetchResponseTopicPartition()
 			rp.Partition, rp.ErrorCode = fp.partition, fp.errorCode
 			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = fp.highWatermark, fp.lastStableOffset, fp.logStartOffset
 			if !fp.abortedNull {
 				rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+				for _, a := range fp.aborted {
+					at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+					at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+					rp.AbortedTransactions = append(rp.AbortedTransactions, at)
+				}
 			}
 			rp.PreferredReadReplica = fp.preferredReadReplica
 			rp.RecordBatches = fp.records

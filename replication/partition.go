@@ -73,6 +73,24 @@ func (p *LeaderPartition) ISR() []int32 {
 // the acks=all check (ErrNotEnoughReplicas, nothing appended). It does not wait: an acks=all
 // caller waits for the log's durability and then NotifyReplicated.
 func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, error) {
+	return p.append(acks, func(epoch int32) (engine.AppendResult, error) {
+		return p.log.Append(data, engine.AppendOptions{LeaderEpoch: epoch})
+	})
+}
+
+// AppendTxnMarker appends a transaction marker as the leader (WriteTxnMarkers), with
+// acks=all's check: the caller waits for its durability and NotifyReplicated like an
+// acks=all produce's. Followers copy the marker like any batch, which updates their
+// transaction state.
+func (p *LeaderPartition) AppendTxnMarker(m engine.TxnMarker) (engine.AppendResult, error) {
+	return p.append(-1, func(epoch int32) (engine.AppendResult, error) {
+		return p.log.AppendTxnMarker(m, epoch)
+	})
+}
+
+// append runs an append of the leader's epoch after the acks check and feeds the leader the
+// new log end.
+func (p *LeaderPartition) append(acks int16, appendFn func(epoch int32) (engine.AppendResult, error)) (engine.AppendResult, error) {
 	p.mu.Lock()
 	err := p.leader.CheckAppend(acks)
 	epoch := p.leader.LeaderEpoch()
@@ -80,7 +98,7 @@ func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, 
 	if err != nil {
 		return engine.AppendResult{}, err
 	}
-	res, err := p.log.Append(data, engine.AppendOptions{LeaderEpoch: epoch})
+	res, err := appendFn(epoch)
 	if err != nil {
 		return res, err
 	}
