@@ -188,3 +188,72 @@ func TestKafkaDumpLogCleaned(t *testing.T) {
 	}
 	t.Logf("kafka-dump-log read %d cleaned batches (%d segments in, %d out, %d emptied) in %d segments", len(got), st.SegmentsIn, st.SegmentsOut, st.BatchesEmpied, len(files)/3)
 }
+
+// TestKafkaDumpLogTxn has kafka-dump-log read a log with transactions: transactional batches,
+// COMMIT and ABORT markers (Kafka's control record schemas) and the .txnindex files of the
+// aborted transactions, entry for entry.
+func TestKafkaDumpLogTxn(t *testing.T) {
+	cp := kafkaClasspath(t)
+	dir := t.TempDir()
+	env := newTestEnv(t, vfs.Default, dir)
+	cfg := DefaultLogConfig
+	cfg.SegmentBytes = 1024
+	l := env.log(tp0, cfg)
+	markers := map[int64]string{}
+	for i := 0; i < 40; i++ {
+		pid := int64(100 + i%3)
+		_, err := l.Append(txnBatch(pid, int32(i/3), 1_700_000_000_000+int64(i), kv{"k", []byte(strings.Repeat("v", 60))}), AppendOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%3 == 2 {
+			for p := int64(100); p < 103; p++ {
+				commit := (i/3+int(p))%2 == 0
+				m, err := l.AppendTxnMarker(TxnMarker{ProducerID: p, CoordinatorEpoch: 7, Commit: commit}, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				markers[m.BaseOffset] = map[bool]string{true: "COMMIT", false: "ABORT"}[commit]
+			}
+		}
+	}
+	aborted := l.AbortedTxns(0, l.LogEndOffset())
+	if len(aborted) == 0 || l.Segments() < 3 {
+		t.Fatalf("%d aborted transactions in %d segments: want several of each", len(aborted), l.Segments())
+	}
+	env.close()
+
+	files, run := dumpLogTool(t, cp, dir)
+	out := run("--files", strings.Join(files, ","), "--deep-iteration")
+	markerLine := regexp.MustCompile(`offset: (\d+) .*endTxnMarker: (COMMIT|ABORT) coordinatorEpoch: 7`)
+	got := markerLine.FindAllStringSubmatch(out, -1)
+	if len(got) != len(markers) {
+		t.Fatalf("kafka-dump-log listed %d markers, logd wrote %d\n%s", len(got), len(markers), tail(out))
+	}
+	for _, m := range got {
+		off, _ := strconv.ParseInt(m[1], 10, 64)
+		if markers[off] != m[2] {
+			t.Fatalf("kafka-dump-log: %s at %d, logd wrote %q there", m[2], off, markers[off])
+		}
+	}
+	if strings.Contains(out, "isvalid: false") || strings.Contains(out, "Exception") {
+		t.Fatalf("kafka-dump-log refused the log:\n%s", tail(out))
+	}
+	txnFiles, _ := filepath.Glob(filepath.Join(dir, tp0.dirName(), "*"+segment.TxnIndexSuffix))
+	out = run("--files", strings.Join(txnFiles, ","))
+	entry := regexp.MustCompile(`version: 0 producerId: (\d+) firstOffset: (\d+) lastOffset: (\d+) lastStableOffset: (\d+)`)
+	ents := entry.FindAllStringSubmatch(out, -1)
+	if len(ents) != len(aborted) {
+		t.Fatalf("kafka-dump-log listed %d aborted transactions, logd wrote %d\n%s", len(ents), len(aborted), tail(out))
+	}
+	for i, m := range ents {
+		pid, _ := strconv.ParseInt(m[1], 10, 64)
+		first, _ := strconv.ParseInt(m[2], 10, 64)
+		last, _ := strconv.ParseInt(m[3], 10, 64)
+		lso, _ := strconv.ParseInt(m[4], 10, 64)
+		if (AbortedTxn{ProducerID: pid, FirstOffset: first, LastOffset: last, LastStableOffset: lso}) != aborted[i] {
+			t.Fatalf("entry %d: kafka-dump-log reads %v, logd wrote %+v", i, m[1:], aborted[i])
+		}
+	}
+	t.Logf("kafka-dump-log read %d markers and %d aborted transactions in %d .txnindex files", len(got), len(ents), len(txnFiles))
+}

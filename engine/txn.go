@@ -42,6 +42,18 @@ var ErrCoordinatorFenced = producer.ErrCoordinatorFenced
 // (INVALID_TXN_STATE).
 var ErrInvalidTxnState = producer.ErrInvalidTxnState
 
+// ProducerState describes one producer of the partition (DescribeProducers): its epoch, last
+// sequence, offset and timestamp, its last marker's coordinator epoch and the first offset
+// of its open transaction (-1 for none).
+type ProducerState = producer.Entry
+
+// Producers returns the partition's producers, by ascending producer id.
+func (l *Log) Producers() []ProducerState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.producers.Entries()
+}
+
 // unstable is the published part of the transaction state the last stable offset needs,
 // replaced (never modified) under Log.mu so reads take no lock.
 type unstable struct {
