@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
 )
 
@@ -216,5 +218,99 @@ func TestTransactionsPartitionSide(t *testing.T) {
 	}
 	if got := listLatestDP(t, rc, topic, 1); got != 10 {
 		t.Fatalf("read_committed latest with no open transaction = %d, want 10 (the end)", got)
+	}
+}
+
+// TestTxnMarkersReplicated: a marker is answered only once the ISR has it (acks=all), the
+// leader's last stable offset stays at the transaction until then, and the follower, copying
+// the leader's batches, ends up with the same transaction state (LSO and aborted
+// transactions), also after truncating below the marker.
+func TestTxnMarkersReplicated(t *testing.T) {
+	tb := startBroker(t, func(c *Config) { c.Logger = quietLogger() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const topic = "rtxn"
+	createTopicDP(t, tb, topic, 1, nil)
+	tp := engine.TopicPartition{Topic: topic, Partition: 0}
+	waitLeading(t, tb, topic, 0)
+	const epoch = 3
+	st := replication.PartitionState{Leader: 1, LeaderEpoch: epoch, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}
+	if _, err := tb.b.Lead(topic, 0, replication.Config{ReplicaLagTime: time.Minute, MinInsyncReplicas: 1}, st, &acceptingController{}); err != nil {
+		t.Fatal(err)
+	}
+	leaderLog := tb.b.Engine().Log(tp)
+	conn, err := replication.Dial(ctx, tb.addr, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.MaxWait = 50 * time.Millisecond
+	e, err := engine.Open(engine.Config{Dir: t.TempDir(), Logger: quietLogger(), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	followerLog, err := e.OpenLogWith(tp, engine.DefaultLogConfig, engine.OpenOptions{Create: true, Replicated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := replication.NewFollower(tp, epoch, followerLog, conn, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func() {
+		t.Helper()
+		if _, err := f.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	rc := dialDP(t, tb)
+	p := newTxnProducerDP(t, rc)
+	produced := make(chan kmsg.ProduceResponseTopicPartition, 1)
+	go func() { produced <- p.produce(t, topic, 2) }() // 0-1, acks=all: answered once replicated
+	for leaderLog.LogEndOffset() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	step()
+	step()
+	if r := <-produced; r.ErrorCode != 0 {
+		t.Fatalf("transactional produce: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if leaderLog.HighWatermark() != 2 || followerLog.LastStableOffset() != 0 || leaderLog.LastStableOffset() != 0 {
+		t.Fatalf("open transaction: leader HW %d LSO %d, follower LSO %d", leaderLog.HighWatermark(), leaderLog.LastStableOffset(), followerLog.LastStableOffset())
+	}
+	mc := dialDP(t, tb)
+	done := make(chan int16, 1)
+	go func() { done <- writeMarkerDP(t, mc, topic, p.id, p.epoch, false) }()
+	for leaderLog.LogEndOffset() == 2 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("WriteTxnMarkers answered (%v) before the follower had the marker", kerr.ErrorForCode(code))
+	case <-time.After(200 * time.Millisecond):
+	}
+	if got := leaderLog.LastStableOffset(); got != 0 {
+		t.Fatalf("leader LSO with the abort marker not replicated = %d, want 0", got)
+	}
+	step()
+	step()
+	if code := <-done; code != 0 {
+		t.Fatalf("abort marker: %v", kerr.ErrorForCode(code))
+	}
+	if leaderLog.LastStableOffset() != 3 || followerLog.LastStableOffset() != 3 {
+		t.Fatalf("after the replicated abort: leader LSO %d, follower LSO %d, want 3", leaderLog.LastStableOffset(), followerLog.LastStableOffset())
+	}
+	want := leaderLog.AbortedTxns(0, 3)
+	if got := followerLog.AbortedTxns(0, 3); len(want) != 1 || !slices.Equal(got, want) {
+		t.Fatalf("follower aborted %+v, leader %+v", got, want)
+	}
+	// A follower truncating below the marker reopens the transaction.
+	if err := followerLog.TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	if got := followerLog.AbortedTxns(0, 3); len(got) != 0 || followerLog.LastStableOffset() != 0 {
+		t.Fatalf("after truncating the marker: follower aborted %+v, LSO %d", got, followerLog.LastStableOffset())
 	}
 }
