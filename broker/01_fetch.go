@@ -21,8 +21,10 @@ import (
 // the segment files, by sendfile, never copied (fetch_encode.go writes the fields around them).
 //
 // Semantics (Kafka's, KIP-74 and KIP-227):
-//   - each partition reads from FetchOffset up to the high watermark; the last stable offset
-//     is the high watermark until transactions exist, so READ_COMMITTED reads the same;
+//   - each partition reads from FetchOffset up to the high watermark (READ_UNCOMMITTED) or
+//     the last stable offset (READ_COMMITTED, isolation 1), which both levels get in
+//     LastStableOffset; READ_COMMITTED also gets the aborted transactions overlapping
+//     [FetchOffset, LSO) (engine.Log.AbortedTxns), so the client drops their records;
 //   - PartitionMaxBytes bounds each partition and MaxBytes the response, except that the first
 //     batch of the first partition with data is sent whole even when larger;
 //   - batches are never cut: a partition whose next batch does not fit gets no records this

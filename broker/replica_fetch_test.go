@@ -94,25 +94,7 @@ func TestReplicaFetchFromBroker(t *testing.T) {
 		t.Fatalf("OffsetForLeaderEpoch: %+v %v", got, err)
 	}
 
-	e, err := engine.Open(engine.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	followerLog, err := e.OpenLogWith(tp, engine.DefaultLogConfig, engine.OpenOptions{Create: true, Replicated: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := replication.NewFollower(tp, epoch, followerLog, conn, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	step := func() {
-		t.Helper()
-		if _, err := f.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	followerLog, step := testFollower(ctx, t, tp, epoch, conn)
 	step() // fetches from 0: everything, up to the leader's end, past its high watermark
 	if followerLog.LogEndOffset() != 20 || leaderLog.HighWatermark() != 0 || followerLog.HighWatermark() != 0 {
 		t.Fatalf("after the first fetch: follower end %d hw %d, leader hw %d", followerLog.LogEndOffset(), followerLog.HighWatermark(), leaderLog.HighWatermark())
@@ -153,6 +135,30 @@ func TestReplicaFetchFromBroker(t *testing.T) {
 	// The cluster state still names this broker the leader: a follower is told to retry.
 	if _, err := conn.Fetch(ctx, tp, epoch, 21, 1<<20); !errors.Is(err, kerr.UnknownLeaderEpoch) {
 		t.Fatalf("fetch after resigning: %v", err)
+	}
+}
+
+// testFollower opens a replicated log for tp in a fresh engine (closed with the test) and
+// returns it with a function running one fetch round of a follower of epoch over conn.
+func testFollower(ctx context.Context, t *testing.T, tp engine.TopicPartition, epoch int32, conn *replication.Conn) (*engine.Log, func()) {
+	e, err := engine.Open(engine.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RetentionCheckInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	followerLog, err := e.OpenLogWith(tp, engine.DefaultLogConfig, engine.OpenOptions{Create: true, Replicated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := replication.NewFollower(tp, epoch, followerLog, conn, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return followerLog, func() {
+		t.Helper()
+		if _, err := f.Step(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

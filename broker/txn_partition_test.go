@@ -245,25 +245,7 @@ func TestTxnMarkersReplicated(t *testing.T) {
 	}
 	defer conn.Close()
 	conn.MaxWait = 50 * time.Millisecond
-	e, err := engine.Open(engine.Config{Dir: t.TempDir(), Logger: quietLogger(), RetentionCheckInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	followerLog, err := e.OpenLogWith(tp, engine.DefaultLogConfig, engine.OpenOptions{Create: true, Replicated: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := replication.NewFollower(tp, epoch, followerLog, conn, 1<<20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	step := func() {
-		t.Helper()
-		if _, err := f.Step(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	followerLog, step := testFollower(ctx, t, tp, epoch, conn)
 
 	rc := dialDP(t, tb)
 	p := newTxnProducerDP(t, rc)

@@ -64,6 +64,33 @@
 // restarts it there. EndOffsetForEpoch is Kafka's LeaderEpochFileCache.endOffsetFor, the one
 // implementation behind the broker's OffsetForLeaderEpoch and the follower's truncation.
 //
+// # Transactions
+//
+// The partition side of Kafka's transactions (txn.go, the producer state's transaction half
+// in internal/producer). A transactional data batch opens its producer's transaction at its
+// offset; a control batch with a COMMIT or ABORT marker (Kafka's control record schemas: key
+// version 0 and type 0 ABORT / 1 COMMIT, value version 0 and the coordinator epoch) ends it.
+// The leader appends markers with AppendTxnMarker (MarkerBatch, then Append: the same group
+// commit, durability and listeners), after Kafka's checks: a producer epoch below the
+// producer's is ErrInvalidProducerEpoch, a coordinator epoch below its last marker's
+// ErrCoordinatorFenced; a marker with a higher epoch fences the old one. Followers and
+// recovery apply the same batches without checks, so every replica has the same state.
+//
+//	LastStableOffset = min(high watermark, first offset of every open transaction,
+//	                       first offset of every ended one whose marker is >= HW)
+//
+// Reads take no lock: the open transactions are published as an immutable value under
+// Log.mu. An aborted transaction (producer id, first offset, marker offset, LSO after it) is
+// kept in memory (AbortedTxns answers read_committed fetches) and in the .txnindex of the
+// segment holding its marker — Kafka's file, 34-byte entries (package index), created on the
+// first abort, synced by the group committer with the log, then at the roll. Recovery loads
+// the .txnindex files (a corrupt one is rebuilt from the whole log) and, like producer
+// state, replays the log from the newest producer snapshot (version 2 carries each
+// producer's open transaction), rewriting the files from there; truncation does the same
+// from its snapshot, so a follower's truncated marker reopens its transaction. Retention
+// deletes the .txnindex with its segment, the cleaner writes the group's into the cleaned
+// segment and swaps it in with the rest.
+//
 // # Compaction (the log cleaner)
 //
 // A log with cleanup.policy=compact (or compact,delete) is compacted by the directory's cleaner
@@ -75,7 +102,7 @@
 //
 //	log start                first dirty            end of cleanable            LEO
 //	| clean (compacted before) | dirty (mapped now)   | active segment, ≥ the last stable
-//	|                          |                      | offset (= HW until transactions),
+//	|                          |                      | offset,
 //	|<-------- recopied, group by group ------------->| or younger than min.compaction.lag.ms
 //
 // A clean maps each key's MD5 to its last offset over the dirty section (at most
@@ -94,9 +121,10 @@
 // begins (KAFKA-17076: the log end offset, and recovery's gap check, survive). A tombstone
 // reached by a clean gets the KIP-534 delete horizon (attributes bit 6, base timestamp = now
 // + delete.retention.ms, record timestamp deltas rebased) and goes at the first clean after
-// it. Transaction markers are kept; aborted data batches are dropped whole (Log.isAborted,
-// answered by the transaction state when it exists); nothing at or past Log.lastStableOffset
-// is cleaned. The cleaner's reads and writes are throttled together to
+// it. Transaction markers are kept (Kafka removes them after the data they cover is gone and
+// delete.retention.ms: not done yet); aborted data batches are dropped whole whatever their
+// keys (Log.isAborted, from the aborted transactions); nothing at or past the last stable
+// offset is cleaned. The cleaner's reads and writes are throttled together to
 // log.cleaner.io.max.bytes.per.second. Produce into a compacted log refuses keyless records
 // (ErrInvalidRecord, INVALID_RECORD), decompressing within the same cap.
 //
@@ -120,8 +148,10 @@
 // writer takes it. The cleaner takes Engine.mu only to choose a log and record progress, and
 // Log.mu only to snapshot the config and producers at the start and for the swap (renames and
 // two directory syncs, no data copied). No lock is
-// held across an fsync of log data, network I/O or a caller's callback, with three documented
+// held across an fsync of log data, network I/O or a caller's callback, with four documented
 // exceptions that only happen on rare events: the leader-epoch checkpoint is written under
 // Log.mu when the epoch changes, an idle segment is synced under its segHandle.mu before
-// it is closed, and the cleaner's swap syncs the partition directory twice under Log.mu. See LOCK_ORDER.md for the whole repository.
+// it is closed, the cleaner's swap syncs the partition directory twice under Log.mu, and a
+// segment's .txnindex (small, present only when a transaction aborted in it) is synced under
+// Log.mu when the segment rolls and rewritten atomically by a truncation. See LOCK_ORDER.md for the whole repository.
 package engine

@@ -1,12 +1,14 @@
 // Package index implements a segment's sparse, memory-mapped indexes in Kafka's on-disk
 // format: the offset index (<20-digit base offset>.index) and the time index
-// (<20-digit base offset>.timeindex). Kafka's tools (kafka-dump-log --index-sanity-check) and
+// (<20-digit base offset>.timeindex), and the codec of the aborted-transaction index
+// (<20-digit base offset>.txnindex, not mapped: read whole, appended by the engine). Kafka's tools (kafka-dump-log --index-sanity-check) and
 // Kafka itself read the files this package writes, and the reverse.
 //
 // # Formats
 //
-// Both files are arrays of fixed-size big-endian entries, no header, no checksum. Offsets are
-// stored relative to the segment's base offset (the number in the file name).
+// All three files are arrays of fixed-size big-endian entries, no header, no checksum. Offsets are
+// stored relative to the segment's base offset (the number in the file name), except in the
+// transaction index, whose offsets are absolute.
 //
 //	offset index, 8 bytes per entry
 //	+--------------------------+--------------------------+
@@ -28,6 +30,14 @@
 //	+---------------------------------------+--------------------------+
 //	| 0                                     | 0                        |  preallocated tail
 //	+---------------------------------------+--------------------------+
+//
+//	transaction index (.txnindex), 34 bytes per entry, one per aborted transaction whose
+//	ABORT marker is in the segment, ordered by marker offset (txn_index.go; written by the
+//	engine, which owns the file)
+//	+---------+-------------+--------------+-------------+--------------------+
+//	| version | producer id | first offset | last offset | last stable offset |
+//	| int16 0 | int64       | int64        | int64       | int64              |
+//	+---------+-------------+--------------+-------------+--------------------+
 //
 // These layouts are part of Kafka's disk format: never change them.
 //

@@ -51,6 +51,10 @@
 //	00000000000000368769.timeindex  time index: 12-byte entries
 //	                                (int64 timestamp ms, int32 offset - base)
 //
+// plus, only when a transaction aborted in it, a fourth the engine writes (package index has
+// its format): 00000000000000368769.txnindex, which RemoveFiles and RenameFiles remove and
+// rename with the others.
+//
 // The indexes are sparse: Append adds an entry about every Config.IndexIntervalBytes of log.
 // An offset entry (O, P) says the batch starting at byte P has last offset O; a time entry
 // (T, O) says no record at or before offset O has a timestamp above T. The index files of the

@@ -51,6 +51,18 @@
 //     expiry by append time passes the append time there.
 //   - Check and Update of a known producer do not allocate (pinned by a test).
 //
+// # Transactions
+//
+// A transactional batch (BatchInfo.Transactional) opens its producer's transaction at its
+// first offset, unless one is open; Check refuses a non-transactional batch of the same epoch
+// while it is open (ErrInvalidTxnState). A marker ends it: CheckMarker refuses a marker of an
+// older producer epoch (ErrInvalidProducerEpoch) or coordinator epoch (ErrCoordinatorFenced);
+// EndTxn returns the CompletedTxn (from the open transaction's first offset, or the marker's
+// own offset when none is open, as Kafka) and, for a higher epoch, fences the old one: the
+// retained batches are forgotten but the newest, kept without sequences, so the new epoch
+// starts at sequence 0. FirstUnstableOffset is the oldest open transaction's first offset (the
+// partition's last stable offset). Producers with an open transaction do not expire.
+//
 // # Truncation
 //
 // The exact way (Kafka's): load the newest snapshot whose offset is <= the truncation offset
@@ -77,11 +89,14 @@
 //
 //	crc: CRC-32C (Castagnoli) of every byte from offset 10 to the end.
 //
-//	entry (19 + 32*n bytes):
-//	+-------------+-------+--------------+------+=================================+
-//	| producer id | epoch | since offset | n    | n batches, oldest first         |
-//	| int64 >= 0  | int16 | int64        | 1..5 |                                 |
-//	+-------------+-------+--------------+------+=================================+
+//	entry (31 + 32*n bytes):
+//	+-------------+-------+--------------+-----------+-------------+------+===============+
+//	| producer id | epoch | since offset | txn first | coordinator | n    | n batches,    |
+//	| int64 >= 0  | int16 | int64        | int64 ≥-1 | epoch int32 | 1..5 | oldest first  |
+//	+-------------+-------+--------------+-----------+-------------+------+===============+
+//
+//	txn first: the first offset of the producer's open transaction, -1 for none (Kafka's
+//	currentTxnFirstOffset); coordinator epoch: its last marker's, -1 for none.
 //
 //	batch (32 bytes):
 //	+-----------+----------+--------------+-------------+---------------+
@@ -97,6 +112,6 @@
 // UnmarshalSnapshot followed by MarshalSnapshot reproduces the input exactly. A decoder checks
 // every count against the bytes that remain before allocating, so garbage or a truncated file
 // yields an error wrapping ErrCorruptSnapshot, never a panic or an outsized allocation.
-// Version 1 carries no transaction state; adding it (current transaction first offset,
-// coordinator epoch) means version 2, and a version-2 reader keeps reading version 1.
+// This is version 2. Version 1 (written before transactions) lacks the two transaction
+// fields (entries of 19 + 32*n bytes) and is still read, as producers with no transaction.
 package producer

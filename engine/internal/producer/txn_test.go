@@ -2,6 +2,7 @@ package producer
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 )
@@ -102,5 +103,29 @@ func TestTransactionTruncateAndExpiry(t *testing.T) {
 	s.RemoveBefore(100)
 	if _, ok := s.FirstUnstableOffset(); ok {
 		t.Fatal("a removed producer's transaction is still open")
+	}
+}
+
+// TestSnapshotVersion1StillRead: a snapshot written before transactions (version 1, entries
+// without the transaction fields) loads as producers with no transaction.
+func TestSnapshotVersion1StillRead(t *testing.T) {
+	s := sevenBatches(t)
+	s.Update(at(batch(3, 0, 0, 1), 200, 5))
+	v2 := s.MarshalSnapshot(nil)
+	// Rewrite as version 1: drop each entry's 12 transaction bytes.
+	v1 := append([]byte(nil), v2[:snapHeaderLen]...)
+	binary.BigEndian.PutUint16(v1[offVersion:], 1)
+	for rest := v2[snapHeaderLen:]; len(rest) > 0; {
+		n := int(rest[entryHeaderLen-1])
+		v1 = append(v1, rest[:18]...)
+		v1 = append(v1, rest[entryHeaderLen-1:entryHeaderLen+n*batchLen]...)
+		rest = rest[entryHeaderLen+n*batchLen:]
+	}
+	got, err := UnmarshalSnapshot(reseal(v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := got.MarshalSnapshot(nil); !bytes.Equal(again, v2) {
+		t.Fatal("a version-1 snapshot does not load as the same state")
 	}
 }
