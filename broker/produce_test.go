@@ -317,7 +317,13 @@ func TestProduceValidation(t *testing.T) {
 		{"two batches", produceReqDP(9, 1, "val", 0, append(one(), one()...)), kerr.InvalidRecord.Code, -1},
 		{"zstd on v6", produceReqDP(6, 1, "val", 0, batchDP{codec: 4}.encode()), kerr.UnsupportedCompressionType.Code, -1},
 		{"corrupt crc", produceReqDP(9, 1, "val", 0, func() []byte { b := one(); b[len(b)-1] ^= 1; return b }()), kerr.CorruptMessage.Code, -1},
-		{"transactional", produceReqDP(9, 1, "val", 0, batchDP{codec: 0x10}.encode()), kerr.InvalidTxnState.Code, -1},
+		{"transactional without a transactional id", produceReqDP(9, 1, "val", 0, batchDP{codec: 0x10}.encode()), kerr.TransactionalIDAuthorizationFailed.Code, -1},
+		{"transactional without a producer id", func() *kmsg.ProduceRequest {
+			r, id := produceReqDP(9, 1, "val", 0, batchDP{codec: 0x10}.encode()), "t"
+			r.TransactionID = &id
+			return r
+		}(), kerr.InvalidRecord.Code, -1},
+		{"control batch", produceReqDP(9, 1, "val", 0, batchDP{codec: 0x20}.encode()), kerr.InvalidRecord.Code, -1},
 		{"ok v3", produceReqDP(3, 1, "val", 0, one()), 0, 0},
 		{"ok v11 acks all", produceReqDP(11, -1, "val", 0, one()), 0, 1},
 	}
