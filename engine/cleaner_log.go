@@ -42,8 +42,8 @@ type CleanStats struct {
 	RecordsKept   int64
 	RecordsGone   int64 // superseded records, expired tombstones, keyless records
 	BatchesEmpied int64 // batches kept empty (a producer's last, a segment's last)
-	// NextHorizon is the earliest delete horizon of a tombstone the clean kept (ms; 0: none):
-	// a clean after it removes the tombstone, even if nothing new is dirty.
+	// NextHorizon is the earliest delete horizon of a tombstone or transaction marker the
+	// clean kept (ms; 0: none): a clean after it removes it, even if nothing new is dirty.
 	NextHorizon int64
 }
 
@@ -196,7 +196,7 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 	horizon := p.now.Add(cfg.DeleteRetention).UnixMilli()
 	f := cleanFilter{
 		offsets: p.offsets, endOffset: endOffset, now: p.now.UnixMilli(), horizon: horizon,
-		lastOfProducer: lastOfProducer,
+		lastOfProducer: lastOfProducer, txns: newCleanTxns(l.abortedList()),
 	}
 	for i := 0; i < n; {
 		j := groupEnd(segs[:n], sizes[:n], i, cfg.SegmentBytes)
@@ -282,6 +282,7 @@ type cleanFilter struct {
 	now            int64           // ms
 	horizon        int64           // the delete horizon given to tombstones reached now (ms)
 	lastOfProducer map[int64]int64 // producer id -> its last batch's last offset
+	txns           *cleanTxns      // the transactions walked so far
 }
 
 // cleanGroup writes the cleaned copy of one group of segments as <base>.log.cleaned and swaps
@@ -325,9 +326,15 @@ func (l *Log) cleanGroup(group []*segHandle, sizes []int64, cfg *LogConfig, p cl
 		err = forEachBatch(seg, p, st, func(h *segment.Header, batch []byte) (bool, error) {
 			keepEmpty := h.NextOffset() == groupEnd ||
 				(h.ProducerID >= 0 && f.lastOfProducer[h.ProducerID] == h.LastOffset())
+			if h.IsControl() {
+				if kept := cleanMarker(h, batch, f, keepEmpty, st); kept != nil {
+					return true, w.add(kept)
+				}
+				return true, nil
+			}
 			var kept []byte
 			var ok bool
-			kept, recs, ok = filterBatch(h, batch, f, keepEmpty, h.IsTransactional() && l.isAborted(h), recs[:0], st)
+			kept, recs, ok = filterBatch(h, batch, f, keepEmpty, h.IsTransactional() && f.txns.dataBatch(h), recs[:0], st)
 			if ok {
 				return true, w.add(kept)
 			}
@@ -355,11 +362,11 @@ func (l *Log) cleanGroup(group []*segHandle, sizes []int64, cfg *LogConfig, p cl
 		return l.cleanerIOError(err)
 	}
 	done = true
-	if err := l.writeCleanedTxnIndex(base, groupEnd); err != nil {
+	if err := l.writeCleanedTxnIndex(base, groupEnd, f.txns.dropped); err != nil {
 		segment.RemoveTempFiles(l.fs, l.dir, base, cleanedSuffix)
 		return l.cleanerIOError(err)
 	}
-	if err := l.swapIn(group, sizes, size); err != nil {
+	if err := l.swapIn(group, sizes, size, f.txns.dropped); err != nil {
 		segment.RemoveTempFiles(l.fs, l.dir, base, cleanedSuffix)
 		return err
 	}
@@ -423,9 +430,9 @@ func (w *cleanedWriter) flush() error {
 // goes but keepEmpty says the batch must stay (a producer's last, a segment's last), or
 // nothing. scratch is reused between calls and returned.
 func filterBatch(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty, aborted bool, scratch []byte, st *CleanStats) ([]byte, []byte, bool) {
-	if h.IsControl() || h.BaseOffset >= f.endOffset {
-		// Transaction markers stay (until transactions can tell when the data they cover is
-		// gone); batches past the mapped section were not compared with anything.
+	if !aborted && h.BaseOffset >= f.endOffset {
+		// Batches past the mapped section were not compared with anything (aborted ones go
+		// whatever their keys). Control batches do not come here (cleanMarker).
 		st.RecordsKept += int64(h.RecordCount)
 		return batch, scratch, true
 	}

@@ -30,7 +30,7 @@ import (
 
 // swapIn replaces the group with the cleaned segment written at group[0].base (size bytes),
 // unless the group changed since the clean began (sizes are the sizes it had then).
-func (l *Log) swapIn(group []*segHandle, sizes []int64, size int64) error {
+func (l *Log) swapIn(group []*segHandle, sizes []int64, size int64, droppedMarkers []int64) error {
 	base := group[0].base
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -81,6 +81,7 @@ func (l *Log) swapIn(group []*segHandle, sizes []int64, size int64) error {
 	for _, h := range group {
 		h.drop()
 	}
+	l.dropAbortedLocked(droppedMarkers)
 	return nil
 }
 

@@ -121,10 +121,14 @@
 // begins (KAFKA-17076: the log end offset, and recovery's gap check, survive). A tombstone
 // reached by a clean gets the KIP-534 delete horizon (attributes bit 6, base timestamp = now
 // + delete.retention.ms, record timestamp deltas rebased) and goes at the first clean after
-// it. Transaction markers are kept (Kafka removes them after the data they cover is gone and
-// delete.retention.ms: not done yet); aborted data batches are dropped whole whatever their
-// keys (Log.isAborted, from the aborted transactions); nothing at or past the last stable
-// offset is cleaned. The cleaner's reads and writes are throttled together to
+// it. Transactions (Kafka's CleanedTransactionMetadata, cleanTxns): walking from the log
+// start, a clean drops aborted data batches whole whatever their keys (kept empty when they
+// are their producer's last); a marker whose transaction left no batch it could see (ABORT:
+// no data of it; COMMIT: no batch of it since the producer's previous marker) gets the
+// KIP-534 delete horizon like a tombstone and goes at the first clean after it, an ABORT
+// marker taking its aborted-transaction entry with it (memory and .txnindex, in the swap) —
+// unless it is its group's last batch, kept to hold the offsets; nothing at or past the last
+// stable offset is cleaned. The cleaner's reads and writes are throttled together to
 // log.cleaner.io.max.bytes.per.second. Produce into a compacted log refuses keyless records
 // (ErrInvalidRecord, INVALID_RECORD), decompressing within the same cap.
 //

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -409,12 +410,12 @@ func (l *Log) dropAbortedBelowLocked(offset int64) {
 }
 
 // writeCleanedTxnIndex writes the .txnindex of a cleaned group [base, end) under the cleaner's
-// temporary suffix, so the swap renames it with the group's other files. A group with no
-// aborted transaction gets none.
-func (l *Log) writeCleanedTxnIndex(base, end int64) error {
+// temporary suffix, so the swap renames it with the group's other files: the aborted
+// transactions whose marker stays (not in dropped). A group with none gets no file.
+func (l *Log) writeCleanedTxnIndex(base, end int64, dropped []int64) error {
 	var data []byte
 	for _, e := range l.abortedList() {
-		if e.LastOffset >= base && e.LastOffset < end {
+		if e.LastOffset >= base && e.LastOffset < end && !slices.Contains(dropped, e.LastOffset) {
 			data = index.AppendTxnEntry(data, e)
 		}
 	}
@@ -422,4 +423,136 @@ func (l *Log) writeCleanedTxnIndex(base, end int64) error {
 		return nil
 	}
 	return vfs.WriteFileAtomic(l.fs, l.dir, filepath.Join(l.dir, segment.FileName(base, segment.TxnIndexSuffix)+cleanedSuffix), data)
+}
+
+// cleanTxns is what one clean knows of the transactions it walks through, from the log start
+// (Kafka's CleanedTransactionMetadata): the aborted transactions whose data it has reached,
+// whether it saw any of their batches, and the producers whose committed data it saw since
+// their last marker. It decides which data is aborted and which markers may go.
+type cleanTxns struct {
+	byFirst   []AbortedTxn // every aborted transaction, by first offset
+	next      int          // byFirst[:next] were reached
+	aborted   map[int64]*cleanAborted
+	committed map[int64]bool
+	// dropped are the marker offsets of the aborted transactions whose marker the clean
+	// removed: their entries leave the aborted list with the swap.
+	dropped []int64
+}
+
+// cleanAborted is an aborted transaction the clean reached, and whether it saw its data.
+type cleanAborted struct {
+	txn      AbortedTxn
+	observed bool
+}
+
+func newCleanTxns(aborted []AbortedTxn) *cleanTxns {
+	byFirst := append([]AbortedTxn(nil), aborted...)
+	sort.SliceStable(byFirst, func(i, j int) bool { return byFirst[i].FirstOffset < byFirst[j].FirstOffset })
+	return &cleanTxns{byFirst: byFirst, aborted: map[int64]*cleanAborted{}, committed: map[int64]bool{}}
+}
+
+// reach records the aborted transactions starting at or before offset.
+func (t *cleanTxns) reach(offset int64) {
+	for ; t.next < len(t.byFirst) && t.byFirst[t.next].FirstOffset <= offset; t.next++ {
+		a := t.byFirst[t.next]
+		t.aborted[a.ProducerID] = &cleanAborted{txn: a}
+	}
+}
+
+// dataBatch walks a transactional data batch and reports whether it is aborted (dropped
+// whatever its keys).
+func (t *cleanTxns) dataBatch(h *segment.Header) bool {
+	t.reach(h.LastOffset())
+	if a := t.aborted[h.ProducerID]; a != nil {
+		a.observed = true
+		return true
+	}
+	t.committed[h.ProducerID] = true
+	return false
+}
+
+// marker walks a control batch and reports whether it may go (after its delete horizon): an
+// ABORT marker once the clean saw none of its transaction's data, a COMMIT marker once it saw
+// none of its transaction's batches (they were all compacted away before).
+func (t *cleanTxns) marker(h *segment.Header, batch []byte) (discardable bool, m producer.Marker) {
+	t.reach(h.LastOffset())
+	m, ok, err := parseMarker(h, batch)
+	if err != nil || !ok {
+		return false, m
+	}
+	if m.Commit {
+		seen := t.committed[h.ProducerID]
+		delete(t.committed, h.ProducerID)
+		return !seen, m
+	}
+	a := t.aborted[h.ProducerID]
+	delete(t.aborted, h.ProducerID)
+	return a == nil || !a.observed, m
+}
+
+// cleanMarker decides a control batch's fate in a clean (KIP-534 for markers): one that may
+// go gets the delete horizon at the first clean that finds it so, and goes at the first clean
+// after the horizon, unless keepEmpty (it ends the group: kept to hold the offsets). It
+// returns the batch to write, or nil.
+func cleanMarker(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty bool, st *CleanStats) []byte {
+	discardable, m := f.txns.marker(h, batch)
+	if !discardable {
+		return batch
+	}
+	if h.Attributes&segment.AttrDeleteHorizon != 0 {
+		if f.now >= h.BaseTimestamp && !keepEmpty {
+			if !m.Commit {
+				f.txns.dropped = append(f.txns.dropped, h.BaseOffset)
+			}
+			st.RecordsGone += int64(h.RecordCount)
+			return nil
+		}
+		st.NextHorizon = minHorizon(st.NextHorizon, h.BaseTimestamp)
+		return batch
+	}
+	recs, err := compress.Decompress(h.Compression(), batch[segment.HeaderSize:], maxCleanerBatchRecords)
+	if err != nil {
+		return batch
+	}
+	var body []byte
+	if err := forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) {
+		ts := h.BaseTimestamp + r.TimestampDelta64
+		r.TimestampDelta64 = ts - f.horizon
+		r.TimestampDelta = int32(r.TimestampDelta64)
+		body = segment.AppendRecord(body, *r)
+	}); err != nil {
+		return batch
+	}
+	nh := *h
+	nh.Attributes = (nh.Attributes | segment.AttrDeleteHorizon) &^ segment.AttrCompressionMask
+	nh.BaseTimestamp = f.horizon
+	st.NextHorizon = minHorizon(st.NextHorizon, f.horizon)
+	return segment.AppendBatch(nil, nh, body)
+}
+
+// minHorizon is the earlier of two delete horizons, 0 meaning none.
+func minHorizon(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// dropAbortedLocked removes the aborted transactions whose markers are at the offsets in
+// markers (a clean removed them). REQUIRES: l.mu held.
+func (l *Log) dropAbortedLocked(markers []int64) {
+	if len(markers) == 0 {
+		return
+	}
+	gone := make(map[int64]bool, len(markers))
+	for _, off := range markers {
+		gone[off] = true
+	}
+	var kept []AbortedTxn
+	for _, e := range l.abortedList() {
+		if !gone[e.LastOffset] {
+			kept = append(kept, e)
+		}
+	}
+	l.aborted.Store(&kept)
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"math/rand"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/logd/logd/index"
 	"github.com/logd/logd/internal/vfs"
@@ -193,7 +195,7 @@ func TestTxnTruncate(t *testing.T) {
 func TestTxnClean(t *testing.T) {
 	fs := vfs.NewMemFS()
 	env := newTestEnv(t, fs, "/data")
-	l := env.log(tp0, compactConfig(250))
+	l := env.log(tp0, compactConfig(600))
 	markerKey := string([]byte{0, 0, 0, 0}) // ABORT's control key
 	mustAppend(t, l, txnBatch(1, 0, 1, kv{"a", []byte("aborted")}, kv{markerKey, []byte("aborted")}))
 	mustAppend(t, l, txnBatch(2, 0, 2, kv{"b", []byte("committed")}, kv{markerKey, []byte("committed")}))
@@ -204,6 +206,9 @@ func TestTxnClean(t *testing.T) {
 	mustMarker(t, l, 2, true)
 	for i := 0; i < 3; i++ { // the markers leave the active segment
 		mustAppend(t, l, keyedBatch(segment.CompressionNone, int64(20+i), producerOpts{}, kv{"z", []byte("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")}))
+	}
+	if segs := l.segments(); len(segs) < 3 || segs[1].base > abort || segs[1].base <= 2 {
+		t.Fatalf("segments at %v: want the aborted data (0-1) and its marker (%d) in different segments", segs, abort)
 	}
 	if _, err := env.e.Clean(tp0); err != nil {
 		t.Fatal(err)
@@ -232,8 +237,51 @@ func TestTxnClean(t *testing.T) {
 		t.Fatalf("aborted transactions after the clean: %+v", got)
 	}
 	env.reopen()
-	l = env.log(tp0, compactConfig(250))
+	l = env.log(tp0, compactConfig(600))
 	if got := l.AbortedTxns(0, l.LogEndOffset()); len(got) != 1 || got[0].LastOffset != abort {
 		t.Fatalf("aborted transactions after the clean and a restart: %+v", got)
+	}
+
+	// KIP-534 for markers: the ABORT marker, whose data is gone now, gets its delete horizon
+	// at the next clean and goes with its aborted-transaction entry at the first clean past
+	// it; the COMMIT marker stays while its transaction's data does.
+	markersAt := func() map[int64]bool {
+		_, hs := readRecords(t, l)
+		out := map[int64]bool{}
+		for _, h := range hs {
+			if h.IsControl() {
+				out[h.BaseOffset] = h.Attributes&segment.AttrDeleteHorizon != 0
+			}
+		}
+		return out
+	}
+	// The aborted batch stays empty while it is its producer's last (so its sequence
+	// survives, as in Kafka), and so does its marker: the producer writes again first.
+	mustAppend(t, l, keyedBatch(segment.CompressionNone, 30, producerOpts{id: 1, seq: 2}, kv{"c", []byte("after")}))
+	for i := 0; i < 2; i++ {
+		if _, err := env.e.Clean(tp0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := markersAt(); len(m) != 2 || !m[abort] || m[abort+1] {
+		t.Fatalf("markers after a clean with the aborted data gone (offset: has horizon): %v", m)
+	}
+	env.clock.Advance(2 * time.Hour) // past delete.retention.ms
+	if _, err := env.e.Clean(tp0); err != nil {
+		t.Fatal(err)
+	}
+	if m := markersAt(); len(m) != 1 || m[abort+1] {
+		t.Fatalf("markers after the horizon (offset: has horizon): %v, want the COMMIT at %d alone", m, abort+1)
+	}
+	if got := l.AbortedTxns(0, l.LogEndOffset()); len(got) != 0 {
+		t.Fatalf("aborted transactions after their marker went: %+v", got)
+	}
+	env.reopen()
+	l = env.log(tp0, compactConfig(600))
+	if got := l.AbortedTxns(0, l.LogEndOffset()); len(got) != 0 {
+		t.Fatalf("aborted transactions after their marker went and a restart: %+v", got)
+	}
+	if recs, _ := readRecords(t, l); !slices.ContainsFunc(recs, func(r storedRecord) bool { return r.key == "b" }) {
+		t.Fatal("committed record lost")
 	}
 }
