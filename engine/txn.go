@@ -491,11 +491,16 @@ func (t *cleanTxns) marker(h *segment.Header, batch []byte) (discardable bool, m
 }
 
 // cleanMarker decides a control batch's fate in a clean (KIP-534 for markers): one that may
-// go gets the delete horizon at the first clean that finds it so, and goes at the first clean
+// go (and is not its producer's last entry) gets the delete horizon at the first clean that finds it so, and goes at the first clean
 // after the horizon, unless keepEmpty (it ends the group: kept to hold the offsets). It
 // returns the batch to write, or nil.
 func cleanMarker(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty bool, st *CleanStats) []byte {
 	discardable, m := f.txns.marker(h, batch)
+	if last, ok := f.lastOfProducer[h.ProducerID]; ok && last < h.BaseOffset {
+		// The marker is its (still known) producer's last entry: it holds the producer's epoch
+		// (fencing, after a replay of the log), so it stays, as in Kafka.
+		discardable = false
+	}
 	if !discardable {
 		return batch
 	}
