@@ -33,9 +33,16 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden scenario files in 
 //
 // Compaction (open also takes cleanup.policy=compact and delete.retention.ms=N):
 //
-//	put records=k:v,k:-,… [pid=N seq=N] [codec=N]   one keyed batch; "-" is a tombstone
+// Lines starting with # before a command are comments.
+//
+//	put records=k:v,k:-,… [pid=N seq=N] [codec=N] [txn]  one keyed batch; "-" is a tombstone,
+//	                           keys take Go escapes (\x00);
+//	                           txn: transactional (needs pid)
+//	marker pid=N commit|abort  a transaction marker (Log.AppendTxnMarker)
 //	clean                      one clean now (Engine.Clean); prints what it did
-//	records                    every batch (offsets, count, delete horizon, producer) and record
+//	records                    every batch (offsets, count, delete horizon, producer,
+//	                           transactional, marker) and record, then the aborted
+//	                           transactions and the last stable offset
 func TestScenarios(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.txt")
 	if len(files) == 0 {
@@ -65,6 +72,12 @@ func runScenario(t *testing.T, file string) {
 	for _, c := range cases {
 		cmd, want, _ := strings.Cut(c, "\n----\n")
 		cmd = strings.TrimSuffix(cmd, "\n----")
+		// Lines starting with # before the command are comments, kept as they are.
+		comments := ""
+		for strings.HasPrefix(cmd, "#") {
+			line, rest, _ := strings.Cut(cmd, "\n")
+			comments, cmd = comments+line+"\n", rest
+		}
 		got := s.run(cmd)
 		// What the engine logged while running the command comes first.
 		var logged []string
@@ -75,7 +88,7 @@ func runScenario(t *testing.T, file string) {
 		}
 		s.env.logs.buf.Reset()
 		got = strings.Join(append(logged, got), "\n")
-		fmt.Fprintf(&out, "%s\n----\n%s\n\n", cmd, got)
+		fmt.Fprintf(&out, "%s%s\n----\n%s\n\n", comments, cmd, got)
 		if !*rewrite && strings.TrimSpace(got) != strings.TrimSpace(want) {
 			t.Errorf("%s: %s\ngot:\n%s\nwant:\n%s", file, cmd, got, want)
 		}
@@ -234,7 +247,7 @@ func (s *scenario) run(line string) string {
 		return "ok"
 	case "garbage-tail", "corrupt", "remove-index":
 		return s.damage(f[0], a)
-	case "put", "clean", "records":
+	case "put", "clean", "records", "marker":
 		return s.compaction(f[0], a)
 	}
 	s.t.Fatalf("unknown command %q", line)
@@ -305,6 +318,9 @@ func (s *scenario) compaction(cmd string, a map[string]string) string {
 		var recs []kv
 		for _, r := range strings.Split(a["records"], ",") {
 			k, v, _ := strings.Cut(r, ":")
+			if uk, err := strconv.Unquote(`"` + k + `"`); err == nil {
+				k = uk // escapes such as \x00
+			}
 			rec := kv{key: k}
 			if v != "-" {
 				rec.value = []byte(v)
@@ -315,11 +331,22 @@ func (s *scenario) compaction(cmd string, a map[string]string) string {
 		if _, ok := a["pid"]; ok {
 			p = producerOpts{id: num(a, "pid", 0), seq: int32(num(a, "seq", 0))}
 		}
-		res, err := s.l.Append(keyedBatch(int(num(a, "codec", 0)), s.env.clock.Now().UnixMilli(), p, recs...), AppendOptions{})
+		b := keyedBatch(int(num(a, "codec", 0)), s.env.clock.Now().UnixMilli(), p, recs...)
+		if _, ok := a["txn"]; ok {
+			b = transactional(b)
+		}
+		res, err := s.l.Append(b, AppendOptions{})
 		if err != nil {
 			return "error: " + err.Error()
 		}
 		return fmt.Sprintf("offsets %d-%d", res.BaseOffset, res.LastOffset)
+	case "marker":
+		_, commit := a["commit"]
+		res, err := s.l.AppendTxnMarker(TxnMarker{ProducerID: num(a, "pid", 0), Commit: commit}, 0)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		return fmt.Sprintf("offset %d", res.BaseOffset)
 	case "clean":
 		st, err := s.env.e.Clean(tp0)
 		if err != nil {
@@ -341,6 +368,25 @@ func (s *scenario) compaction(cmd string, a map[string]string) string {
 		if h.Compression() != 0 {
 			line += fmt.Sprintf(" codec=%d", h.Compression())
 		}
+		if h.IsTransactional() {
+			line += " txn"
+		}
+		if h.IsControl() {
+			body := make([]byte, h.Size())
+			reg, _ := s.l.Read(h.BaseOffset, int32(h.Size()), h.NextOffset())
+			reg.File.ReadAt(body, reg.Pos)
+			reg.Release()
+			switch m, ok, err := parseMarker(&h, body); {
+			case err != nil:
+				line += " control: " + err.Error()
+			case !ok:
+				line += " control (no marker)"
+			default:
+				line += fmt.Sprintf(" marker commit=%v", m.Commit)
+			}
+			lines = append(lines, line)
+			continue
+		}
 		var rs []string
 		for _, r := range recs {
 			if r.offset >= h.BaseOffset && r.offset <= h.LastOffset() {
@@ -348,7 +394,7 @@ func (s *scenario) compaction(cmd string, a map[string]string) string {
 				if r.value == nil {
 					v = "-"
 				}
-				rs = append(rs, fmt.Sprintf("%s:%s@%d", r.key, v, r.offset))
+				rs = append(rs, fmt.Sprintf("%s:%s@%d", strings.Trim(strconv.Quote(r.key), `"`), v, r.offset))
 			}
 		}
 		if len(rs) > 0 {
@@ -356,5 +402,9 @@ func (s *scenario) compaction(cmd string, a map[string]string) string {
 		}
 		lines = append(lines, line)
 	}
+	if ab := s.l.AbortedTxns(0, s.l.LogEndOffset()); len(ab) > 0 {
+		lines = append(lines, fmt.Sprintf("aborted %v", ab))
+	}
+	lines = append(lines, fmt.Sprintf("lso %d", s.l.LastStableOffset()))
 	return strings.Join(lines, "\n")
 }

@@ -192,7 +192,10 @@ func parseMarker(h *segment.Header, b []byte) (m producer.Marker, ok bool, err e
 	}); err != nil {
 		return m, false, fmt.Errorf("%w: control batch at %d: %v", ErrInvalidRecord, h.BaseOffset, err)
 	}
-	if perr != nil || n == 0 {
+	if n == 0 {
+		return m, false, nil // emptied by the cleaner: no marker any more
+	}
+	if perr != nil {
 		return m, false, fmt.Errorf("%w: control batch at %d has no valid control record: %v", ErrInvalidRecord, h.BaseOffset, perr)
 	}
 	if key.Type != kmsg.ControlRecordKeyTypeAbort && key.Type != kmsg.ControlRecordKeyTypeCommit {
@@ -491,9 +494,9 @@ func (t *cleanTxns) marker(h *segment.Header, batch []byte) (discardable bool, m
 }
 
 // cleanMarker decides a control batch's fate in a clean (KIP-534 for markers): one that may
-// go (and is not its producer's last entry) gets the delete horizon at the first clean that finds it so, and goes at the first clean
-// after the horizon, unless keepEmpty (it ends the group: kept to hold the offsets). It
-// returns the batch to write, or nil.
+// go (and is not its producer's last entry) gets the delete horizon at the first clean that
+// finds it so, and goes at the first clean after the horizon — emptied rather than removed
+// when keepEmpty (it ends its group: its offsets stay). It returns the batch to write, or nil.
 func cleanMarker(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty bool, st *CleanStats) []byte {
 	discardable, m := f.txns.marker(h, batch)
 	if last, ok := f.lastOfProducer[h.ProducerID]; ok && last < h.BaseOffset {
@@ -505,12 +508,20 @@ func cleanMarker(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty bool
 		return batch
 	}
 	if h.Attributes&segment.AttrDeleteHorizon != 0 {
-		if f.now >= h.BaseTimestamp && !keepEmpty {
+		if f.now >= h.BaseTimestamp {
 			if !m.Commit {
 				f.txns.dropped = append(f.txns.dropped, h.BaseOffset)
 			}
 			st.RecordsGone += int64(h.RecordCount)
-			return nil
+			if !keepEmpty {
+				return nil
+			}
+			// It ends its group: an empty control batch (no marker in it) keeps the offsets.
+			st.BatchesEmpied++
+			eh := *h
+			eh.Attributes &^= segment.AttrCompressionMask
+			eh.RecordCount = 0
+			return segment.AppendBatch(nil, eh, nil)
 		}
 		st.NextHorizon = minHorizon(st.NextHorizon, h.BaseTimestamp)
 		return batch

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/rand"
 	"path/filepath"
@@ -15,10 +16,14 @@ import (
 
 // txnBatch is a transactional batch of n keyed records from producer pid at sequence seq.
 func txnBatch(pid int64, seq int32, ts int64, recs ...kv) []byte {
-	b := keyedBatch(segment.CompressionNone, ts, producerOpts{id: pid, seq: seq}, recs...)
-	h, _ := segment.ParseHeader(b)
-	h.Attributes |= segment.AttrTransactional
-	return segment.AppendBatch(nil, h, b[segment.HeaderSize:])
+	return transactional(keyedBatch(segment.CompressionNone, ts, producerOpts{id: pid, seq: seq}, recs...))
+}
+
+// transactional sets batch b's transactional attribute, in place, and returns it.
+func transactional(b []byte) []byte {
+	binary.BigEndian.PutUint16(b[21:], binary.BigEndian.Uint16(b[21:])|segment.AttrTransactional)
+	binary.BigEndian.PutUint32(b[17:], segment.CRC(b))
+	return b
 }
 
 func mustMarker(t *testing.T, l *Log, pid int64, commit bool) int64 {
