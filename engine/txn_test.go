@@ -290,3 +290,124 @@ func TestTxnClean(t *testing.T) {
 		t.Fatal("committed record lost")
 	}
 }
+
+// txnModelFromLog derives what the transaction state must be from the log's batches alone:
+// the last stable offset and the aborted transactions (without their LastStableOffset field).
+func txnModelFromLog(t *testing.T, l *Log) (int64, []AbortedTxn) {
+	t.Helper()
+	open := map[int64]int64{}
+	var aborted []AbortedTxn
+	for _, h := range readAll(t, l, l.LogStartOffset(), l.LogEndOffset()) {
+		switch {
+		case h.IsControl():
+			r, err := l.Read(h.BaseOffset, int32(h.Size()), h.NextOffset())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := make([]byte, r.Len)
+			r.File.ReadAt(body, r.Pos)
+			r.Release()
+			m, ok, err := parseMarker(&h, body)
+			if err != nil || !ok {
+				t.Fatalf("control batch at %d: %v %v", h.BaseOffset, ok, err)
+			}
+			first, isOpen := open[h.ProducerID]
+			if !isOpen {
+				first = h.BaseOffset
+			}
+			if !m.Commit {
+				aborted = append(aborted, AbortedTxn{ProducerID: h.ProducerID, FirstOffset: first, LastOffset: h.BaseOffset})
+			}
+			delete(open, h.ProducerID)
+		case h.IsTransactional():
+			if _, ok := open[h.ProducerID]; !ok {
+				open[h.ProducerID] = h.BaseOffset
+			}
+		}
+	}
+	lso := l.HighWatermark()
+	for _, first := range open {
+		lso = min(lso, first)
+	}
+	return lso, aborted
+}
+
+// TestTxnCrashModel appends transactional data, markers and plain batches across segment
+// rolls, syncing some, crashes (only synced bytes and directory entries survive, unsynced
+// tails torn at random) and reopens, cycle after cycle; after each recovery the last stable
+// offset, the aborted transactions and the .txnindex files must be what the surviving log
+// says. Seed printed; rerun with -args -seed=N.
+func TestTxnCrashModel(t *testing.T) {
+	rng := rand.New(rand.NewSource(testSeed(t)))
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	cfg := DefaultLogConfig
+	cfg.SegmentBytes = int64(300 + rng.Intn(700))
+	l := env.log(tp0, cfg)
+	cycles := 25
+	if testing.Short() {
+		cycles = 8
+	}
+	for cycle := 0; cycle < cycles; cycle++ {
+		wantLSO, wantAborted := txnModelFromLog(t, l)
+		if got := l.LastStableOffset(); got != wantLSO {
+			t.Fatalf("cycle %d: LSO %d, the log says %d", cycle, got, wantLSO)
+		}
+		got := l.AbortedTxns(0, l.LogEndOffset())
+		var files []AbortedTxn
+		for _, h := range l.segments() {
+			if _, err := fs.Stat(filepath.Join("/data/events-0", segment.FileName(h.base, segment.TxnIndexSuffix))); err == nil {
+				files = append(files, readTxnIndex(t, fs, "/data/events-0", h.base)...)
+			}
+		}
+		if len(got) != len(wantAborted) || len(files) != len(wantAborted) {
+			t.Fatalf("cycle %d: %d aborted in memory, %d in .txnindex files, the log says %d:\n%+v\n%+v\n%+v", cycle, len(got), len(files), len(wantAborted), got, files, wantAborted)
+		}
+		for i := range got {
+			if got[i] != files[i] {
+				t.Fatalf("cycle %d: aborted[%d] %+v in memory, %+v in its .txnindex", cycle, i, got[i], files[i])
+			}
+			got[i].LastStableOffset = 0
+			if got[i] != wantAborted[i] {
+				t.Fatalf("cycle %d: aborted[%d] = %+v, the log says %+v", cycle, i, got[i], wantAborted[i])
+			}
+		}
+		// Producers of this cycle are fresh (sequences from 0); markers may end any open one.
+		seqs := map[int64]int32{}
+		open := map[int64]bool{}
+		for i, ops := 0, rng.Intn(40); i < ops; i++ {
+			switch op := rng.Intn(10); {
+			case op < 5:
+				pid := int64(1000*(cycle+1) + rng.Intn(3))
+				mustAppend(t, l, txnBatch(pid, seqs[pid], int64(i), kv{"k", []byte("v")}))
+				seqs[pid]++
+				open[pid] = true
+			case op < 8 && len(open) > 0:
+				for pid := range open {
+					mustMarker(t, l, pid, rng.Intn(2) == 0)
+					delete(open, pid)
+					break
+				}
+			default:
+				res := mustAppend(t, l, batch(1+rng.Intn(3), rng.Intn(100), int64(i)))
+				if rng.Intn(2) == 0 {
+					if err := l.WaitDurable(res.SyncSeq); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		if rng.Intn(4) == 0 {
+			env.reopen()
+			l = env.log(tp0, cfg)
+			continue
+		}
+		crashed := fs.CrashClone(rng)
+		env.e.Close()
+		fs = crashed
+		env.fs = fs
+		env.open()
+		l = env.log(tp0, cfg)
+	}
+	env.close()
+}
