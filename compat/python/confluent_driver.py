@@ -82,6 +82,27 @@ def consume(topic, nparts, count, start=0):
     emit("DONE")
 
 
+def committed(topic, count):
+    """Reads partition 0 with isolation.level=read_committed: count records, then two more
+    seconds of polls, so a record past the last stable offset would show."""
+    c = consumer(**{"isolation.level": "read_committed"})
+    c.assign([TopicPartition(topic, 0, 0)])
+    n, deadline = 0, time.time() + 30
+    settle = None
+    while time.time() < deadline and (settle is None or time.time() < settle):
+        m = c.poll(0.5)
+        if m is not None and m.error():
+            emit("ERR %s" % m.error())
+            break
+        if m is not None:
+            emit_msg(m)
+            n += 1
+        if n >= int(count) and settle is None:
+            settle = time.time() + 2
+    c.close()
+    emit("DONE")
+
+
 def longpoll(topic):
     c = consumer(**{"fetch.wait.max.ms": 10000})
     lo, hi = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
@@ -187,7 +208,7 @@ def group(topic, group_id, protocol):
 
 try:
     {"produce": produce, "consume": consume, "longpoll": longpoll, "times": times, "admin": admin,
-     "group": group}[scen](*args)
+     "group": group, "committed": committed}[scen](*args)
 except Exception as e:
     emit("ERR %s" % e)
     sys.exit(1)

@@ -163,6 +163,29 @@ public class Driver {
         emit("DONE");
     }
 
+    // committed reads partition 0 with isolation.level=read_committed: count records, then
+    // two more seconds of polls, so a record past the last stable offset would show.
+    static void committed(String topic, int count) {
+        try (KafkaConsumer<byte[], byte[]> c = consumer(Map.of("isolation.level", "read_committed"))) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            c.assign(List.of(tp));
+            c.seekToBeginning(List.of(tp));
+            int n = 0;
+            long deadline = System.currentTimeMillis() + 30000;
+            while (n < count && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) {
+                    emitRec(r);
+                    n++;
+                }
+            }
+            long settle = System.currentTimeMillis() + 2000;
+            while (System.currentTimeMillis() < settle) {
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(500))) emitRec(r);
+            }
+        }
+        emit("DONE");
+    }
+
     static void longpoll(String topic) {
         try (KafkaConsumer<byte[], byte[]> c = consumer(Map.of("fetch.max.wait.ms", "10000"))) {
             TopicPartition tp = new TopicPartition(topic, 0);
@@ -415,6 +438,7 @@ public class Driver {
                 case "produce": produce(args[2], args[3], args[4]); break;
                 case "consume": consume(args[2], Integer.parseInt(args[3]), Integer.parseInt(args[4]), args.length > 5 ? Long.parseLong(args[5]) : -1); break;
                 case "longpoll": longpoll(args[2]); break;
+                case "committed": committed(args[2], Integer.parseInt(args[3])); break;
                 case "times": times(args[2], Arrays.copyOfRange(args, 3, args.length)); break;
                 case "admin": admin(args[2]); break;
                 case "group": group(args[2], args[3], args[4]); break;

@@ -1,0 +1,120 @@
+//go:build compat
+
+package compat
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/segment"
+)
+
+// writeTxnSet writes, by hand (the partition side of transactions: producer ids from a
+// non-transactional InitProducerId, markers sent as a coordinator would with WriteTxnMarkers),
+// to topic's partition 0:
+//
+//	0-1 producer A, aborted   2 plain   3 producer B, committed   4 ABORT(A)   5 plain
+//	6 COMMIT(B)   7 plain   8 producer C, left open
+//
+// and returns the offsets a read_committed consumer must read: 2, 3, 5, 7 (and nothing at
+// or after the last stable offset, 8).
+func writeTxnSet(s *S, topic string) []int64 {
+	s.Helper()
+	_, cl := newAdmin(s, bootAddr)
+	send := func(req kmsg.Request) kmsg.Response {
+		s.Helper()
+		resp, err := cl.Request(s.ctx, req)
+		if err != nil {
+			s.Fatalf("%T: %v", req, err)
+		}
+		return resp
+	}
+	type producer struct {
+		id    int64
+		epoch int16
+		seq   int32
+	}
+	newProducer := func() *producer {
+		r := send(kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+		if r.ErrorCode != 0 {
+			s.Fatalf("InitProducerId: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+		return &producer{id: r.ProducerID, epoch: r.ProducerEpoch}
+	}
+	produce := func(p *producer, n int) {
+		s.Helper()
+		h := segment.Header{BaseTimestamp: time.Now().UnixMilli(), MaxTimestamp: time.Now().UnixMilli(),
+			ProducerID: segment.NoProducerID, ProducerEpoch: -1, BaseSequence: -1}
+		req := kmsg.NewPtrProduceRequest()
+		if p != nil {
+			h.Attributes = segment.AttrTransactional
+			h.ProducerID, h.ProducerEpoch, h.BaseSequence = p.id, p.epoch, p.seq
+			p.seq += int32(n)
+			txnID := "compat-" + topic
+			req.TransactionID = &txnID
+		}
+		recs := make([]kmsg.Record, n)
+		for i := range recs {
+			recs[i].Value = []byte("v" + strconv.Itoa(i))
+		}
+		req.Acks, req.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = segment.EncodeBatch(h, recs)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		if code := send(req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			s.Fatalf("produce: %v", kerr.ErrorForCode(code))
+		}
+	}
+	marker := func(p *producer, commit bool) {
+		s.Helper()
+		req := kmsg.NewPtrWriteTxnMarkersRequest()
+		req.Version = 1
+		m := kmsg.NewWriteTxnMarkersRequestMarker()
+		m.ProducerID, m.ProducerEpoch, m.Committed = p.id, p.epoch, commit
+		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+		mt.Topic, mt.Partitions = topic, []int32{0}
+		m.Topics = append(m.Topics, mt)
+		req.Markers = append(req.Markers, m)
+		if code := send(req).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode; code != 0 {
+			s.Fatalf("WriteTxnMarkers: %v", kerr.ErrorForCode(code))
+		}
+	}
+	a, b, c := newProducer(), newProducer(), newProducer()
+	produce(a, 2)
+	produce(nil, 1)
+	produce(b, 1)
+	marker(a, false)
+	produce(nil, 1)
+	marker(b, true)
+	produce(nil, 1)
+	produce(c, 1)
+	return []int64{2, 3, 5, 7}
+}
+
+// TestReadCommitted: the Java consumer and librdkafka (confluent-kafka-python) with
+// isolation.level=read_committed skip an aborted transaction, read the committed one and
+// plain records, and stop at an open transaction (the last stable offset).
+func TestReadCommitted(t *testing.T) {
+	for _, d := range []*driver{javaClient, confluentPy} {
+		d.scen(t, "read-committed", 120*time.Second, func(s *S) {
+			topic := topicName(d.client, "read-committed")
+			createTopic(s, topic, 1, nil)
+			want := writeTxnSet(s, topic)
+			var got []int64
+			for _, r := range parseRecs(s, d.run(s, "", "committed", topic, strconv.Itoa(len(want)))) {
+				got = append(got, r.Off)
+			}
+			if !slices.Equal(got, want) {
+				s.Fatalf("read_committed offsets %v, want %v", got, want)
+			}
+		})
+	}
+}
