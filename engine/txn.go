@@ -14,6 +14,7 @@ import (
 
 	"github.com/logd/logd/engine/internal/producer"
 	"github.com/logd/logd/index"
+	"github.com/logd/logd/internal/invariants"
 	"github.com/logd/logd/internal/compress"
 	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/segment"
@@ -272,6 +273,9 @@ func (l *Log) endedTxnLocked(c producer.CompletedTxn) error {
 	}
 	e := abortedEntry(l.producers, c)
 	all := append(l.abortedList(), e)
+	if n := len(all); invariants.Enabled && n > 1 && all[n-2].LastOffset >= e.LastOffset {
+		panic(fmt.Sprintf("%s: aborted transaction ending at %d after one ending at %d", l.tp, e.LastOffset, all[n-2].LastOffset))
+	}
 	l.aborted.Store(&all)
 	return l.appendTxnIndexLocked(l.active.BaseOffset(), e)
 }
