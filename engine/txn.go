@@ -14,8 +14,8 @@ import (
 
 	"github.com/logd/logd/engine/internal/producer"
 	"github.com/logd/logd/index"
-	"github.com/logd/logd/internal/invariants"
 	"github.com/logd/logd/internal/compress"
+	"github.com/logd/logd/internal/invariants"
 	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/segment"
 )
