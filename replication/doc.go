@@ -76,4 +76,11 @@
 // log end. Both drivers need logs opened with engine.OpenOptions.Replicated
 // (ErrNotReplicated otherwise), so the high watermark is replication's and is checkpointed.
 // A new leader records its epoch's start at its log end when elected, as Kafka does.
+//
+// Transactions: the leader appends a transaction marker (WriteTxnMarkers) through
+// LeaderPartition.AppendTxnMarker, with acks=all's check and wait. Followers copy markers
+// and transactional batches like any batch; the engine rebuilds the same transaction state
+// from them (open transactions, last stable offset, aborted transactions and .txnindex),
+// and a truncation below a marker reopens its transaction. A marker counts as decided for the
+// last stable offset only once the high watermark passes it.
 package replication
