@@ -101,7 +101,7 @@ func newCleanBuffers() *cleanBuffers {
 // a clean; end is the base of the first segment not cleanable.
 func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs []*segHandle, end, cleanBytes, dirtyBytes int64, overdue bool) {
 	all := l.segments()
-	limit := l.lastStableOffset()
+	limit := l.LastStableOffset()
 	minLagCutoff := now.Add(-cfg.MinCompactionLag).UnixMilli()
 	k := 0
 	for ; k+1 < len(all) && all[k+1].base <= limit; k++ {

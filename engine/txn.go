@@ -83,9 +83,6 @@ func (l *Log) LastStableOffset() int64 {
 	return lso
 }
 
-// lastStableOffset is what the cleaner may clean up to.
-func (l *Log) lastStableOffset() int64 { return l.LastStableOffset() }
-
 // publishUnstableLocked republishes the open transactions after a change of the transaction
 // state, dropping ended transactions whose marker the high watermark has passed.
 // REQUIRES: l.mu held.
