@@ -22,8 +22,10 @@ import (
 // for it and then for the high watermark to pass the marker, bounded by markerTimeout; the
 // request parks meanwhile (no goroutine waits) and the last callback answers it.
 //
-// Markers for __consumer_offsets partitions are appended like any other; telling the group
-// coordinator about the transaction's offsets is not wired yet.
+// A marker on a __consumer_offsets partition also ends the producer's pending transactional
+// offsets there (TxnOffsetCommit): once the marker is replicated, the partition's group
+// coordinator commits or drops them (group.Coordinator.CompleteTxn), and the answer waits for
+// what that wrote to be durable.
 func init() {
 	register(api{key: int16(kmsg.WriteTxnMarkers), min: 1, max: 1, handle: handleWriteTxnMarkers})
 }
@@ -90,6 +92,9 @@ type partMarkerWait struct {
 	lp   *replication.LeaderPartition
 	res  engine.AppendResult
 	out  *kmsg.WriteTxnMarkersResponseMarkerTopicPartition
+
+	marker engine.TxnMarker
+	topic  string
 }
 
 // appendMarker appends marker to topic's partition out.Partition if this broker leads it,
@@ -110,17 +115,28 @@ func (w *markerWait) appendMarker(marker engine.TxnMarker, topic string, out *km
 		out.ErrorCode = errorCode(err)
 		return
 	}
-	w.waits = append(w.waits, partMarkerWait{part: part, lp: lp, res: res, out: out})
+	w.waits = append(w.waits, partMarkerWait{part: part, lp: lp, res: res, out: out, marker: marker, topic: topic})
 }
 
 // start waits for mw's sync (if asked) and then its replication, on the callbacks' goroutines.
 func (w *markerWait) start(mw partMarkerWait) {
-	replicated := func(err error) {
+	finish := func(err error) {
 		if err != nil {
 			mw.out.ErrorCode = errorCode(err)
 		}
 		if w.pending.Add(-1) == 0 {
 			w.b.finishKmsg(w.c, w.resp)
+		}
+	}
+	replicated := finish
+	if mw.topic == offsetsTopic {
+		replicated = func(err error) {
+			if err == nil {
+				err = w.completeTxnOffsets(mw, finish)
+			}
+			if err != nil {
+				finish(err)
+			}
 		}
 	}
 	waitHW := func() { mw.lp.NotifyReplicated(mw.res.LastOffset, markerTimeout, replicated) }
@@ -136,4 +152,28 @@ func (w *markerWait) start(mw partMarkerWait) {
 		}
 		waitHW()
 	})
+}
+
+// completeTxnOffsets hands mw's replicated marker on a __consumer_offsets partition to the
+// group coordinator loaded for it, which commits or drops the producer's pending offsets;
+// finish is called once what it wrote is durable (at once if it wrote nothing). A returned
+// error means finish was not called. With no coordinator loaded for this lead (the partition
+// moved since the append) there is nothing pending here to end.
+func (w *markerWait) completeTxnOffsets(mw partMarkerWait, finish func(error)) error {
+	p := mw.out.Partition
+	lg, ok := w.b.groups.ofPartition(p, mw.lp)
+	if !ok {
+		finish(nil)
+		return nil
+	}
+	durable, err := lg.coord.CompleteTxn(p, mw.marker.ProducerID, mw.marker.Commit)
+	if err != nil {
+		return err
+	}
+	if durable == nil {
+		finish(nil)
+		return nil
+	}
+	durable(finish)
+	return nil
 }

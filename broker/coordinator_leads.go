@@ -115,6 +115,18 @@ func (s *coordinatorLeads[C]) all(b *Broker) ([]C, *kerr.Error) {
 	return out, nil
 }
 
+// ofPartition is the coordinator loaded for partition p while lp (this broker's current lead
+// of it) holds it.
+func (s *coordinatorLeads[C]) ofPartition(p int32, lp *replication.LeaderPartition) (C, bool) {
+	var none C
+	if m := s.lead.Load(); m != nil {
+		if l := (*m)[p]; l != nil && l.lp == lp {
+			return l.coord, true
+		}
+	}
+	return none, false
+}
+
 // loaded is every coordinator already loaded.
 func (s *coordinatorLeads[C]) loaded() []C {
 	var out []C
