@@ -71,16 +71,5 @@ func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	if wait == nil {
 		return answer(), nil
 	}
-	return nil, b.parkDurable(c, wait, func(err error) kmsg.Response {
-		if err != nil {
-			e := journalError(err)
-			b.log.Warn("offset commit: written but not durable (or not replicated)", "group", req.Group, "answer", e.Message, "err", err)
-			for i := range errs {
-				if errs[i] == nil {
-					errs[i] = e
-				}
-			}
-		}
-		return answer()
-	})
+	return nil, b.parkCommit(c, wait, "offset commit", req.Group, errs, answer)
 }

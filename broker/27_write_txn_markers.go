@@ -23,9 +23,10 @@ import (
 // request parks meanwhile (no goroutine waits) and the last callback answers it.
 //
 // A marker on a __consumer_offsets partition also ends the producer's pending transactional
-// offsets there (TxnOffsetCommit): once the marker is replicated, the partition's group
-// coordinator commits or drops them (group.Coordinator.CompleteTxn), and the answer waits for
-// what that wrote to be durable.
+// offsets there (TxnOffsetCommit wrote them as transactional records): once the marker is
+// replicated, the partition's group coordinator makes them visible or drops them in memory
+// (group.Coordinator.CompleteTxn); the marker in the log is the durable decision, which the
+// coordinator's replay applies the same way.
 func init() {
 	register(api{key: int16(kmsg.WriteTxnMarkers), min: 1, max: 1, handle: handleWriteTxnMarkers})
 }
@@ -132,11 +133,9 @@ func (w *markerWait) start(mw partMarkerWait) {
 	if mw.topic == offsetsTopic {
 		replicated = func(err error) {
 			if err == nil {
-				err = w.completeTxnOffsets(mw, finish)
+				w.completeTxnOffsets(mw)
 			}
-			if err != nil {
-				finish(err)
-			}
+			finish(err)
 		}
 	}
 	waitHW := func() { mw.lp.NotifyReplicated(mw.res.LastOffset, markerTimeout, replicated) }
@@ -155,25 +154,13 @@ func (w *markerWait) start(mw partMarkerWait) {
 }
 
 // completeTxnOffsets hands mw's replicated marker on a __consumer_offsets partition to the
-// group coordinator loaded for it, which commits or drops the producer's pending offsets;
-// finish is called once what it wrote is durable (at once if it wrote nothing). A returned
-// error means finish was not called. With no coordinator loaded for this lead (the partition
-// moved since the append) there is nothing pending here to end.
-func (w *markerWait) completeTxnOffsets(mw partMarkerWait, finish func(error)) error {
+// group coordinator loaded for it, which commits or drops the producer's pending offsets.
+// With no coordinator loaded for this lead (the partition moved since the append) there is
+// nothing pending here to end: the next coordinator replays the marker from the log.
+func (w *markerWait) completeTxnOffsets(mw partMarkerWait) {
 	p := mw.out.Partition
 	lg, ok := w.b.groups.ofPartition(p, mw.lp)
-	if !ok {
-		finish(nil)
-		return nil
+	if ok {
+		lg.coord.CompleteTxn(p, mw.marker.ProducerID, mw.marker.Commit)
 	}
-	durable, err := lg.coord.CompleteTxn(p, mw.marker.ProducerID, mw.marker.Commit)
-	if err != nil {
-		return err
-	}
-	if durable == nil {
-		finish(nil)
-		return nil
-	}
-	durable(finish)
-	return nil
 }

@@ -8,9 +8,11 @@ import (
 )
 
 // TxnOffsetCommit: versions 0-4 (v5 is transaction version 2, not advertised). Sent by a
-// transactional producer to the group's coordinator after AddOffsetsToTxn: the offsets stay
-// pending in the producer's transaction (group/txn_offsets.go) until its marker reaches the
-// group's __consumer_offsets partition. v3+ carries the consumer's member id, instance id and
+// transactional producer to the group's coordinator after AddOffsetsToTxn: the offsets are
+// written into the group's __consumer_offsets partition as a transactional batch of the
+// producer (answered once durable, like OffsetCommit; an older producer epoch gets
+// INVALID_PRODUCER_EPOCH) and stay pending in the producer's transaction
+// (group/txn_offsets.go) until its marker reaches that partition. v3+ carries the consumer's member id, instance id and
 // generation (KIP-447): a producer whose consumer was fenced out of the group is refused
 // (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID). Unknown topics or partitions
 // get UNKNOWN_TOPIC_OR_PARTITION.
@@ -52,17 +54,23 @@ func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	if len(tr.Offsets) == 0 {
 		return resp, nil
 	}
-	var errs []*kerr.Error
-	if coord, lerr := b.groupCoordinator(req.Group); lerr != nil {
-		errs = make([]*kerr.Error, len(tr.Offsets))
+	errs := make([]*kerr.Error, len(tr.Offsets))
+	answer := func() kmsg.Response {
+		for i, s := range slots {
+			resp.Topics[s.ti].Partitions[s.pi].ErrorCode = errCode(errs[i])
+		}
+		return resp
+	}
+	coord, lerr := b.groupCoordinator(req.Group)
+	if lerr != nil {
 		for i := range errs {
 			errs[i] = lerr
 		}
-	} else {
-		errs = coord.TxnCommit(tr)
+		return answer(), nil
 	}
-	for i, s := range slots {
-		resp.Topics[s.ti].Partitions[s.pi].ErrorCode = errCode(errs[i])
+	errs, wait := coord.TxnCommit(tr)
+	if wait == nil {
+		return answer(), nil
 	}
-	return resp, nil
+	return nil, b.parkCommit(c, wait, "transactional offset commit", req.Group, errs, answer)
 }

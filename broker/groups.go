@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
@@ -241,7 +242,8 @@ func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.Leader
 	}
 	logs := make([]*engine.Log, partitions) // only p's: the journal holds no other partition
 	logs[p] = part.log
-	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log)})
+	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, lp.Append),
+		AppendTxn: replicatedAppend(lp, part.log, func(batch []byte, _ int16) (engine.AppendResult, error) { return lp.AppendCoordinator(batch) })})
 	if err != nil {
 		return nil, err
 	}
@@ -257,11 +259,12 @@ func (b *Broker) unloadGroups(lg *leadGroups) {
 	lg.journal.Close()
 }
 
-// replicatedAppend is a journal's AppendFunc: an acks=all append through lp, durable
-// once the batch is synced here and the high watermark passed it.
-func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log) group.AppendFunc {
+// replicatedAppend is a journal's AppendFunc: an acks=all append through lp with appendFn
+// (lp.Append, or lp.AppendCoordinator for transactional offset commits), durable once the
+// batch is synced here and the high watermark passed it.
+func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log, appendFn func(batch []byte, acks int16) (engine.AppendResult, error)) group.AppendFunc {
 	return func(_ int32, batch []byte) (group.Durable, error) {
-		res, err := lp.Append(batch, -1)
+		res, err := appendFn(batch, -1)
 		if err != nil {
 			return nil, err
 		}
@@ -275,6 +278,24 @@ func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log) group.Appe
 			})
 		}, nil
 	}
+}
+
+// parkCommit parks an offset commit (OffsetCommit, TxnOffsetCommit) until its journal write
+// wait is durable, then answers answer(); if the write failed, every offset not refused
+// already (errs[i] nil) gets journalError's code.
+func (b *Broker) parkCommit(c *call, wait group.Durable, api, groupID string, errs []*kerr.Error, answer func() kmsg.Response) error {
+	return b.parkDurable(c, wait, func(err error) kmsg.Response {
+		if err != nil {
+			e := journalError(err)
+			b.log.Warn(api+": written but not durable (or not replicated)", "group", groupID, "answer", e.Message, "err", err)
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = e
+				}
+			}
+		}
+		return answer()
+	})
 }
 
 // journalError is the answer to a request whose journal write failed: Kafka's mapping of

@@ -175,25 +175,122 @@ func TestTxnCoordinatorCommit(t *testing.T) {
 	if code := e.end("tx", r.ProducerID, r.ProducerEpoch+1, true); code != kerr.ProducerFenced.Code {
 		t.Fatalf("end with another epoch: %v", kerr.ErrorForCode(code))
 	}
+	if code := e.txnOffsetCommit("tx", "g", r.ProducerID, r.ProducerEpoch, 0, 42); code != 0 {
+		t.Fatalf("txn offset commit: %v", kerr.ErrorForCode(code))
+	}
 	if code := e.end("tx", r.ProducerID, r.ProducerEpoch, true); code != 0 {
 		t.Fatalf("end: %v", kerr.ErrorForCode(code))
 	}
-	if d := e.waitMarkers("tx", "CompleteCommit", "t-0", "t-1"); d.State == "CompleteCommit" {
-		if r2 := e.init("tx", 60_000); r2.ErrorCode != 0 || r2.ProducerEpoch != 1 {
-			t.Fatalf("init after commit: %+v", r2)
+	if d := e.waitMarkers("tx", "CompleteCommit", "t-0", "t-1"); d.State != "CompleteCommit" {
+		t.Fatalf("state %s after the commit, want CompleteCommit (markers refused)", d.State)
+	}
+	if off, code := e.fetchOffset("g", 0, true); off != 42 || code != 0 {
+		t.Fatalf("committed offset: %d, %v; want 42", off, kerr.ErrorForCode(code))
+	}
+	if r2 := e.init("tx", 60_000); r2.ErrorCode != 0 || r2.ProducerEpoch != 1 {
+		t.Fatalf("init after commit: %+v", r2)
+	}
+}
+
+// TestTxnOffsetCommitSurvivesCoordinatorRestart: offsets committed in a transaction are in
+// __consumer_offsets before EndTxn; a restart between TxnOffsetCommit and EndTxn keeps them
+// pending (unstable), the COMMIT then makes them the group's offsets, and an ABORT after
+// another restart drops the next transaction's.
+func TestTxnOffsetCommitSurvivesCoordinatorRestart(t *testing.T) {
+	e := startTxnBroker(t)
+	restart := func() {
+		e.tb.restart()
+		e.cl = e.tb.client()
+		e.adm = kadm.NewClient(e.cl)
+	}
+	for i, commit := range []bool{true, false} {
+		r := e.init("tx", 600_000)
+		if r.ErrorCode != 0 {
+			t.Fatalf("init: %v", kerr.ErrorForCode(r.ErrorCode))
 		}
-		return
+		if codes := e.add("tx", r.ProducerID, r.ProducerEpoch, "t", 0); codes[0] != 0 {
+			t.Fatalf("add: %v", codes)
+		}
+		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+		ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "tx", r.ProducerID, r.ProducerEpoch, "g"
+		if resp, err := ao.RequestWith(context.Background(), e.cl); err != nil || resp.ErrorCode != 0 {
+			t.Fatalf("add offsets: %v %+v", err, resp)
+		}
+		offset := int64(100 + i)
+		if code := e.txnOffsetCommit("tx", "g", r.ProducerID, r.ProducerEpoch, 0, offset); code != 0 {
+			t.Fatalf("txn offset commit: %v", kerr.ErrorForCode(code))
+		}
+		restart()
+		if _, code := e.fetchOffset("g", 0, true); code != kerr.UnstableOffsetCommit.Code {
+			t.Fatalf("after the restart, pending offset: %v, want UNSTABLE_OFFSET_COMMIT", kerr.ErrorForCode(code))
+		}
+		if code := e.end("tx", r.ProducerID, r.ProducerEpoch, commit); code != 0 {
+			t.Fatalf("end: %v", kerr.ErrorForCode(code))
+		}
+		done := map[bool]string{true: "CompleteCommit", false: "CompleteAbort"}[commit]
+		if d := e.waitMarkers("tx", done, "t-0"); d.State != done {
+			t.Fatalf("state %s, want %s", d.State, done)
+		}
+		// The marker's answer waits for the coordinator to apply it: stable at once.
+		if off, code := e.fetchOffset("g", 0, true); code != 0 || off != 100 {
+			t.Fatalf("transaction %d (commit %v): offset %d, %v; want 100", i, commit, off, kerr.ErrorForCode(code))
+		}
+		restart()
+		if off, code := e.fetchOffset("g", 0, true); code != 0 || off != 100 {
+			t.Fatalf("transaction %d after a restart: offset %d, %v; want 100", i, off, kerr.ErrorForCode(code))
+		}
 	}
-	// Markers not written yet: the id waits for them.
-	if d := e.describe("tx"); d.State != "PrepareCommit" {
-		t.Fatalf("state %s, want PrepareCommit", d.State)
+}
+
+// txnOffsetCommit commits offset of t's partition p for group in producer pid's transaction.
+func (e *txnEnv) txnOffsetCommit(id, group string, pid int64, epoch int16, p int32, offset int64) int16 {
+	e.t.Helper()
+	tc := kmsg.NewPtrTxnOffsetCommitRequest()
+	tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = id, group, pid, epoch, -1
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset = p, offset
+	rt.Partitions = append(rt.Partitions, rp)
+	tc.Topics = append(tc.Topics, rt)
+	resp, err := tc.RequestWith(context.Background(), e.cl)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	if r2 := e.init("tx", 60_000); r2.ErrorCode != kerr.ConcurrentTransactions.Code {
-		t.Fatalf("init while committing: %v", kerr.ErrorForCode(r2.ErrorCode))
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// fetchOffset is group's committed offset of t's partition p (OffsetFetch, RequireStable
+// as asked) and its error code.
+func (e *txnEnv) fetchOffset(group string, p int32, stable bool) (int64, int16) {
+	e.t.Helper()
+	of := kmsg.NewPtrOffsetFetchRequest()
+	of.Group, of.RequireStable = group, stable
+	ft := kmsg.NewOffsetFetchRequestTopic()
+	ft.Topic, ft.Partitions = "t", []int32{p}
+	of.Topics = append(of.Topics, ft)
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = group
+	gt := kmsg.NewOffsetFetchRequestGroupTopic()
+	gt.Topic, gt.Partitions = "t", []int32{p}
+	rg.Topics = append(rg.Topics, gt)
+	of.Groups = append(of.Groups, rg)
+	fr, err := of.RequestWith(context.Background(), e.cl)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	if code := e.end("tx", r.ProducerID, r.ProducerEpoch, false); code != kerr.ConcurrentTransactions.Code {
-		t.Fatalf("abort while committing: %v", kerr.ErrorForCode(code))
+	if len(fr.Groups) > 0 {
+		if fr.Groups[0].ErrorCode != 0 {
+			return -1, fr.Groups[0].ErrorCode
+		}
+		rp := fr.Groups[0].Topics[0].Partitions[0]
+		return rp.Offset, rp.ErrorCode
 	}
+	if fr.ErrorCode != 0 {
+		return -1, fr.ErrorCode
+	}
+	rp := fr.Topics[0].Partitions[0]
+	return rp.Offset, rp.ErrorCode
 }
 
 func TestTxnCoordinatorFencesAndTimesOut(t *testing.T) {
@@ -280,30 +377,7 @@ func TestTxnOffsetCommitPendingIsUnstable(t *testing.T) {
 		t.Fatalf("fenced member: %v %+v", err, resp)
 	}
 	for _, stable := range []bool{true, false} {
-		of := kmsg.NewPtrOffsetFetchRequest()
-		of.Group, of.RequireStable = "g", stable
-		ft := kmsg.NewOffsetFetchRequestTopic()
-		ft.Topic, ft.Partitions = "t", []int32{0}
-		of.Topics = append(of.Topics, ft)
-		rg := kmsg.NewOffsetFetchRequestGroup()
-		rg.Group = "g"
-		gt := kmsg.NewOffsetFetchRequestGroupTopic()
-		gt.Topic, gt.Partitions = "t", []int32{0}
-		rg.Topics = append(rg.Topics, gt)
-		of.Groups = append(of.Groups, rg)
-		fr, err := of.RequestWith(ctx, e.cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var offset int64
-		var code int16
-		if len(fr.Groups) > 0 {
-			p := fr.Groups[0].Topics[0].Partitions[0]
-			offset, code = p.Offset, p.ErrorCode
-		} else {
-			p := fr.Topics[0].Partitions[0]
-			offset, code = p.Offset, p.ErrorCode
-		}
+		offset, code := e.fetchOffset("g", 0, stable)
 		want := int16(0)
 		if stable {
 			want = kerr.UnstableOffsetCommit.Code

@@ -73,8 +73,12 @@
 // The leader appends markers with AppendTxnMarker (MarkerBatch, then Append: the same group
 // commit, durability and listeners), after Kafka's checks: a producer epoch below the
 // producer's is ErrInvalidProducerEpoch, a coordinator epoch below its last marker's
-// ErrCoordinatorFenced; a marker with a higher epoch fences the old one. Followers and
-// recovery apply the same batches without checks, so every replica has the same state.
+// ErrCoordinatorFenced; a marker with a higher epoch fences the old one. A coordinator
+// writing on a producer's behalf (the group coordinator's transactional offset commits,
+// Kafka's AppendOrigin.COORDINATOR) appends with AppendOptions.Coordinator: a transactional
+// batch with no sequence, only its epoch checked, opening the transaction like a client's.
+// Followers and recovery apply the same batches without checks, so every replica has the
+// same state.
 //
 //	LastStableOffset = min(high watermark, first offset of every open transaction,
 //	                       first offset of every ended one whose marker is >= HW)

@@ -90,6 +90,12 @@ type AppendOptions struct {
 	// KeepOffsets is set for replica appends, whose batches already carry the leader's offsets
 	// and epochs.
 	KeepOffsets bool
+	// Coordinator marks batches a coordinator writes on a transactional producer's behalf
+	// (the group coordinator's TxnOffsetCommit records, Kafka's AppendOrigin.COORDINATOR):
+	// each must be a transactional data batch; its producer epoch is checked but it has no
+	// sequence to check. It opens the producer's transaction like a client's batch, so the
+	// last stable offset and the .txnindex treat it as transactional data.
+	Coordinator bool
 }
 
 // AppendResult describes a completed append.
@@ -270,6 +276,15 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 			if h.IsControl() {
 				if err := l.checkMarkerLocked(&h, b); err != nil {
 					return res, err
+				}
+				continue
+			}
+			if opts.Coordinator {
+				if err := l.producers.CheckCoordinator(batchInfo(&h, 0, 0)); err != nil {
+					if errors.Is(err, producer.ErrInvalidRecord) {
+						err = fmt.Errorf("%w: a coordinator batch must be transactional data with a producer id and epoch", ErrInvalidRecord)
+					}
+					return res, fmt.Errorf("%s: coordinator batch of producer %d epoch %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, err)
 				}
 				continue
 			}

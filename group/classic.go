@@ -39,8 +39,11 @@ type group struct {
 	newMemberAdded bool
 
 	offsets map[string]map[int32]Offset // committed offsets by topic and partition
+	// offsetPos is where each committed offset's record is in the log order (Coordinator.pos):
+	// a transaction's offsets, committed by its marker, do not replace a later record.
+	offsetPos map[txnOffset]int64
 	// txnOffsets are the pending transactional offsets by producer id (txn_offsets.go).
-	txnOffsets map[int64]map[txnOffset]Offset
+	txnOffsets map[int64]map[txnOffset]pendingOffset
 
 	// cg is set for a consumer-protocol (KIP-848) group, whose members live there; a
 	// group id is either classic (cg nil) or consumer, and only an empty group changes kind.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -137,6 +138,10 @@ type Coordinator struct {
 	groups map[string]*group // guarded by mu
 	expiry Timer             // offsets retention check; guarded by mu
 	closed bool              // guarded by mu
+	// pos stamps offset records in append order, continuing above every log offset replayed
+	// (Record.pos): within a group, records are appended under its lock, so the stamps
+	// order them as their log offsets do.
+	pos atomic.Int64
 	// closeErr answers requests parked or arriving after Close; guarded by mu.
 	closeErr *kerr.Error
 }
@@ -262,7 +267,7 @@ func (c *Coordinator) newGroup(id string) *group {
 	return &group{
 		id: id, part: PartitionFor(id, c.cfg.Partitions), state: Empty, stateTime: c.clock.Now(),
 		members: map[string]*member{}, static: map[string]*member{}, pending: map[string]Timer{},
-		offsets: map[string]map[int32]Offset{},
+		offsets: map[string]map[int32]Offset{}, offsetPos: map[txnOffset]int64{},
 	}
 }
 

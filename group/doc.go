@@ -57,11 +57,18 @@
 //
 // # Transactional offsets (TxnOffsetCommit, txn_offsets.go)
 //
-// A transactional producer's offsets stay pending per producer id, with KIP-447's member
-// and generation fencing, invisible to OffsetFetch (Unstable: UNSTABLE_OFFSET_COMMIT when
-// stable offsets are required) until CompleteTxn applies the transaction's marker on the
-// group's partition: committed like an OffsetCommit, or dropped. Pending offsets are held in
-// memory only for now (see txn_offsets.go).
+// A transactional producer's offsets (KIP-447's member and generation fencing) are written
+// at once into the group's partition as a transactional batch of the producer, with its
+// producer id and epoch and no sequence (Journal.AppendTxn; the engine appends it like
+// Kafka's AppendOrigin.COORDINATOR: epoch checked, the producer's transaction opened, so the
+// partition's last stable offset and .txnindex cover it), and answered once durable. They
+// stay pending per producer id, invisible to OffsetFetch (Unstable: UNSTABLE_OFFSET_COMMIT
+// when stable offsets are required), until the transaction's marker is in the partition:
+// CompleteTxn then applies them in memory (COMMIT) or drops them (ABORT), writing nothing.
+// Replay decides the same way from the log: pending per producer until its marker, a
+// committed offset applied unless the partition's live record is later in the log (a plain
+// commit and a transactional one are ordered by log position, as in Kafka), aborted ones
+// dropped, open ones still pending; a plain tombstone drops the key's pending ones too.
 //
 // # Persistence: the __consumer_offsets log
 //
@@ -81,7 +88,7 @@
 // OffsetCommit is acknowledged after the group commit that syncs its record; the in-memory
 // offsets change at append time, in log order (a group's records are appended under its
 // lock). A restart replays every partition from its log start, last write wins, tombstones
-// delete; classic groups with members come back Stable with their sessions restarted.
+// delete, transactional records wait for their marker; classic groups with members come back Stable with their sessions restarted.
 // Offsets go by OffsetDelete, expiry (offsets.retention.minutes) and the deletion of their
 // topic (DeleteTopicOffsets, Kafka's onPartitionsDeleted), each as tombstones.
 // Consumer groups persist only their group epoch (Kafka's member, target and current
@@ -101,6 +108,11 @@
 //   - a value is that state whole (no record is a delta of an earlier one), and replay keeps
 //     only each key's last value, so it never depends on the order of records of different
 //     keys (a group metadata record and its offsets are independent);
+//   - transactional records: the cleaner drops aborted batches whatever their keys, never
+//     maps them as a key's latest record, keeps a marker while data of its transaction
+//     remains and cleans nothing past the last stable offset (an open transaction), so a
+//     committed transactional record survives only with its COMMIT marker after it, and
+//     one superseded by a later record of its key goes, as replay would ignore it;
 //   - whatever goes is tombstoned: DeleteGroups and an expired group tombstone the group's
 //     metadata record and every offset, OffsetDelete, offset expiry and a topic's
 //     deletion (DeleteTopicOffsets) the offsets, a classic↔consumer conversion the other

@@ -31,13 +31,26 @@ func (j *memJournal) Append(partition int32, recs []Record) (Durable, error) {
 	return func(done func(error)) { done(nil) }, nil
 }
 
-// live is the last-write-wins image, as LogJournal replays it.
+// AppendTxn appends recs as pending records of the producer's transaction: memJournal has
+// no markers, so they stay pending (LogJournal's tests cover markers).
+func (j *memJournal) AppendTxn(partition int32, producerID int64, _ int16, recs []Record) (Durable, error) {
+	tagged := make([]Record, len(recs))
+	for i, r := range recs {
+		tagged[i] = Record{Key: r.Key, Value: r.Value, pending: true, producerID: producerID}
+	}
+	return j.Append(partition, tagged)
+}
+
+// live is the last-write-wins image, as LogJournal replays it, then the pending records.
 func (j *memJournal) live(yield func(Record) bool) {
 	j.mu.Lock()
 	img := map[string][]byte{}
+	var pending []Record
 	for _, p := range j.recs {
 		for _, r := range p {
-			if r.Value == nil {
+			if r.pending {
+				pending = append(pending, r)
+			} else if r.Value == nil {
 				delete(img, string(r.Key))
 			} else {
 				img[string(r.Key)] = r.Value
@@ -47,6 +60,11 @@ func (j *memJournal) live(yield func(Record) bool) {
 	j.mu.Unlock()
 	for k, v := range img {
 		if !yield(Record{Key: []byte(k), Value: v}) {
+			return
+		}
+	}
+	for _, r := range pending {
+		if !yield(r) {
 			return
 		}
 	}

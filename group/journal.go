@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/segment"
 )
@@ -17,6 +19,11 @@ import (
 type Journal interface {
 	// Append writes recs, in order, to a partition's log and returns their durability.
 	Append(partition int32, recs []Record) (Durable, error)
+	// AppendTxn writes recs as one transactional batch of a producer's transaction
+	// (TxnOffsetCommit): they count only once the transaction's COMMIT marker follows them
+	// in the log. A producer epoch older than the producer's in that log is refused with
+	// engine.ErrInvalidProducerEpoch.
+	AppendTxn(partition int32, producerID int64, producerEpoch int16, recs []Record) (Durable, error)
 }
 
 // Durable is a journal write's durability: called with done, it arranges for done to be
@@ -38,22 +45,42 @@ func (d Durable) Wait() error {
 //
 // It does not compact: the topic is cleanup.policy=compact and the engine's log cleaner
 // compacts it like any compacted topic (keeps each key's last record, drops tombstones
-// delete.retention.ms after the clean that first reached them). Replay does not depend on
-// what the cleaner removed: every record the coordinator writes is keyed by its logical key
-// (byte-identical for the same group, topic and partition), a record carries the whole
-// state of its key, and a deletion is a tombstone, so a log with superseded records and
-// expired tombstones removed replays to the same state as the whole log.
+// delete.retention.ms after the clean that first reached them, drops aborted transactional
+// batches and keeps a marker while data of its transaction remains). Replay does not depend
+// on what the cleaner removed: every record the coordinator writes is keyed by its logical
+// key (byte-identical for the same group, topic and partition), a record carries the whole
+// state of its key, and a deletion is a tombstone, so a log with superseded records, aborted
+// transactions and expired tombstones removed replays to the same state as the whole log.
+//
+// Transactional offset commits (AppendTxn) are replayed as Kafka's GroupMetadataManager
+// loads them: pending per producer until its marker; a COMMIT applies each unless the
+// partition's live record is later in the log, an ABORT drops them, a plain tombstone drops
+// the pending records of its key too, and those with no marker yet stay pending.
 type LogJournal struct {
 	parts    []*engine.Log // by __consumer_offsets partition; nil: not held
-	appendFn AppendFunc    // writes every batch (JournalConfig.Append)
+	appendFn AppendFunc    // writes every plain batch (JournalConfig.Append)
+	txnFn    AppendFunc    // writes every transactional batch (JournalConfig.AppendTxn)
 	now      func() time.Time
 
-	// replayed is each held partition's live image (key → latest value) read at open,
-	// handed to the coordinator once by Records and dropped then; guarded by mu.
-	replayed []map[string][]byte
+	// replayed is each held partition's image read at open, handed to the coordinator once
+	// by Records and dropped then; guarded by mu.
+	replayed []*logImage
 
 	mu     sync.Mutex // guards closed and replayed
 	closed bool       // no appends after Close
+}
+
+// logValue is a replayed record's value and log offset.
+type logValue struct {
+	value []byte
+	pos   int64
+}
+
+// logImage is a replayed partition: each key's live value, and the records of each
+// producer's transaction that has no marker yet.
+type logImage struct {
+	live map[string]logValue
+	open map[int64]map[string]logValue
 }
 
 // JournalConfig configures a LogJournal.
@@ -64,6 +91,11 @@ type JournalConfig struct {
 	// durability once the high watermark passed the batch; a single node is a one-voter
 	// cluster, so this is the only path.
 	Append AppendFunc
+	// AppendTxn writes every transactional batch (TxnOffsetCommit), like Append but as a
+	// coordinator writing on a producer's behalf (engine.AppendOptions.Coordinator: the
+	// producer's epoch is checked, its transaction opened). Nil: the journal refuses
+	// transactional appends (the transaction coordinator's journal of __transaction_state).
+	AppendTxn AppendFunc
 }
 
 // AppendFunc appends one record batch to a __consumer_offsets partition's log and returns its
@@ -71,9 +103,9 @@ type JournalConfig struct {
 // unknown; nothing is acknowledged.
 type AppendFunc func(partition int32, batch []byte) (Durable, error)
 
-// OpenLogJournal replays the partition logs (index = partition) into their live images. A
-// nil log is a partition this journal does not hold (a cluster coordinator holds the
-// partitions its broker leads): appends to it fail.
+// OpenLogJournal replays the partition logs (index = partition) into their images. A nil
+// log is a partition this journal does not hold (a cluster coordinator holds the partitions
+// its broker leads): appends to it fail.
 func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, error) {
 	if cfg.Append == nil {
 		return nil, errors.New("offsets journal: JournalConfig.Append is required")
@@ -81,7 +113,7 @@ func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, error) 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	j := &LogJournal{parts: logs, appendFn: cfg.Append, now: cfg.Now, replayed: make([]map[string][]byte, len(logs))}
+	j := &LogJournal{parts: logs, appendFn: cfg.Append, txnFn: cfg.AppendTxn, now: cfg.Now, replayed: make([]*logImage, len(logs))}
 	for i, l := range logs {
 		if l == nil {
 			continue
@@ -95,9 +127,10 @@ func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, error) 
 	return j, nil
 }
 
-// replay reads a log from its start to its end: last write wins, tombstones delete.
-func replay(l *engine.Log) (map[string][]byte, error) {
-	image := map[string][]byte{}
+// replay reads a log from its start to its end: last write wins, tombstones delete,
+// transactional records wait for their producer's marker.
+func replay(l *engine.Log) (*logImage, error) {
+	img := &logImage{live: map[string]logValue{}, open: map[int64]map[string]logValue{}}
 	off, end := l.LogStartOffset(), l.LogEndOffset()
 	var buf []byte
 	for off < end {
@@ -123,35 +156,85 @@ func replay(l *engine.Log) (map[string][]byte, error) {
 			if err != nil || h.Size() > len(buf)-pos {
 				return nil, fmt.Errorf("replay %s at %d: %w", l.TP(), off, errBadRecord)
 			}
-			err = decodeBatch(buf[pos:pos+h.Size()], func(r Record) {
-				if r.Value == nil {
-					delete(image, string(r.Key))
-				} else {
-					image[string(r.Key)] = slices.Clone(r.Value) // r.Value aliases buf, reused by the next read
-				}
-			})
-			if err != nil {
+			if err := img.apply(&h, buf[pos:pos+h.Size()]); err != nil {
 				return nil, fmt.Errorf("replay %s at %d: %w", l.TP(), h.BaseOffset, err)
 			}
 			off = h.NextOffset()
 			pos += h.Size()
 		}
 	}
-	return image, nil
+	return img, nil
 }
 
-// Records yields every live record of every held partition, as replayed at open (the
-// coordinator's replay); the journal keeps no copy afterwards, so a second call yields
-// nothing.
+// apply replays one batch (header h) into the image.
+func (img *logImage) apply(h *segment.Header, batch []byte) error {
+	switch {
+	case h.IsControl():
+		n := 0
+		return decodeBatch(batch, func(r Record) {
+			var key kmsg.ControlRecordKey
+			if n++; n > 1 || key.ReadFrom(r.Key) != nil {
+				return // a marker batch holds one record; anything else is not a marker
+			}
+			switch key.Type {
+			case kmsg.ControlRecordKeyTypeCommit:
+				for k, v := range img.open[h.ProducerID] {
+					if cur, ok := img.live[k]; !ok || cur.pos < v.pos {
+						img.live[k] = v
+					}
+				}
+				delete(img.open, h.ProducerID)
+			case kmsg.ControlRecordKeyTypeAbort:
+				delete(img.open, h.ProducerID)
+			}
+		})
+	case h.IsTransactional():
+		ps := img.open[h.ProducerID]
+		if ps == nil {
+			ps = map[string]logValue{}
+			img.open[h.ProducerID] = ps
+		}
+		return decodeBatch(batch, func(r Record) {
+			if r.Value != nil { // the coordinator writes no transactional tombstones
+				ps[string(r.Key)] = logValue{slices.Clone(r.Value), r.pos}
+			}
+		})
+	}
+	return decodeBatch(batch, func(r Record) {
+		k := string(r.Key)
+		if r.Value == nil {
+			delete(img.live, k)
+			for _, ps := range img.open { // Kafka drops a tombstoned key's pending commits too
+				delete(ps, k)
+			}
+		} else {
+			img.live[k] = logValue{slices.Clone(r.Value), r.pos} // r.Value aliases buf, reused by the next read
+		}
+	})
+}
+
+// Records yields every record of every held partition as replayed at open (the
+// coordinator's replay): the live ones, then those of transactions still open, marked
+// pending. The journal keeps no copy afterwards, so a second call yields nothing.
 func (j *LogJournal) Records(yield func(Record) bool) {
 	j.mu.Lock()
 	images := j.replayed
 	j.replayed = nil
 	j.mu.Unlock()
 	for _, img := range images {
-		for k, v := range img {
-			if !yield(Record{Key: []byte(k), Value: v}) {
+		if img == nil {
+			continue
+		}
+		for k, v := range img.live {
+			if !yield(Record{Key: []byte(k), Value: v.value, pos: v.pos}) {
 				return
+			}
+		}
+		for pid, ps := range img.open {
+			for k, v := range ps {
+				if !yield(Record{Key: []byte(k), Value: v.value, pos: v.pos, pending: true, producerID: pid}) {
+					return
+				}
 			}
 		}
 	}
@@ -159,16 +242,38 @@ func (j *LogJournal) Records(yield func(Record) bool) {
 
 // Append writes recs to a partition's log.
 func (j *LogJournal) Append(partition int32, recs []Record) (Durable, error) {
+	if err := j.appendable(partition, recs); err != nil {
+		return nil, err
+	}
+	return j.appendFn(partition, encodeBatch(recs, j.now().UnixMilli(), -1, -1))
+}
+
+// AppendTxn writes recs to a partition's log as one transactional batch of a producer.
+func (j *LogJournal) AppendTxn(partition int32, producerID int64, producerEpoch int16, recs []Record) (Durable, error) {
+	if j.txnFn == nil {
+		return nil, errors.New("offsets journal: this journal takes no transactional batches (no JournalConfig.AppendTxn)")
+	}
+	if producerID < 0 || producerEpoch < 0 {
+		return nil, fmt.Errorf("offsets journal: transactional append without a producer (id %d, epoch %d)", producerID, producerEpoch)
+	}
+	if err := j.appendable(partition, recs); err != nil {
+		return nil, err
+	}
+	return j.txnFn(partition, encodeBatch(recs, j.now().UnixMilli(), producerID, producerEpoch))
+}
+
+// appendable checks that recs may be appended to partition: held, not empty, not closed.
+func (j *LogJournal) appendable(partition int32, recs []Record) error {
 	if partition < 0 || int(partition) >= len(j.parts) || j.parts[partition] == nil || len(recs) == 0 {
-		return nil, fmt.Errorf("offsets journal: bad append to partition %d", partition)
+		return fmt.Errorf("offsets journal: bad append to partition %d", partition)
 	}
 	j.mu.Lock()
 	closed := j.closed
 	j.mu.Unlock()
 	if closed {
-		return nil, errJournalClosed
+		return errJournalClosed
 	}
-	return j.appendFn(partition, encodeBatch(recs, j.now().UnixMilli()))
+	return nil
 }
 
 var errJournalClosed = errors.New("offsets journal closed")

@@ -45,8 +45,13 @@ func journalLogConfig() engine.LogConfig {
 // logAppend is the AppendFunc of a log without followers: the broker's replication leader
 // with an ISR of one, whose high watermark follows the log's durability.
 func logAppend(logs []*engine.Log) AppendFunc {
+	return logAppendWith(logs, engine.AppendOptions{SkipProducerChecks: true})
+}
+
+// logAppendWith is logAppend appending with opts (Coordinator for AppendTxn).
+func logAppendWith(logs []*engine.Log, opts engine.AppendOptions) AppendFunc {
 	return func(p int32, batch []byte) (Durable, error) {
-		res, err := logs[p].Append(batch, engine.AppendOptions{SkipProducerChecks: true})
+		res, err := logs[p].Append(batch, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -71,7 +76,8 @@ func openJournalEnv(t *testing.T, fs *vfs.MemFS, clock *ManualClock, engineNow *
 		}
 		logs = append(logs, l)
 	}
-	j, err := OpenLogJournal(logs, JournalConfig{Now: clock.Now, Append: logAppend(logs)})
+	j, err := OpenLogJournal(logs, JournalConfig{Now: clock.Now, Append: logAppend(logs),
+		AppendTxn: logAppendWith(logs, engine.AppendOptions{Coordinator: true})})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,9 +102,10 @@ func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, Durable) {
 		}
 		return errs, nil
 	}
+	pos := c.pos.Add(1)
 	for _, i := range ok {
 		o := req.Offsets[i]
-		g.setOffset(o.Topic, o.Partition, o.at(now))
+		g.setOffset(o.Topic, o.Partition, o.at(now), pos)
 	}
 	return errs, wait
 }
@@ -118,13 +119,15 @@ func (o CommitOffset) at(now time.Time) Offset {
 	return off
 }
 
-func (g *group) setOffset(topic string, partition int32, o Offset) {
+// setOffset records a committed offset whose record is at pos in the log order.
+func (g *group) setOffset(topic string, partition int32, o Offset, pos int64) {
 	ps := g.offsets[topic]
 	if ps == nil {
 		ps = map[int32]Offset{}
 		g.offsets[topic] = ps
 	}
 	ps[partition] = o
+	g.offsetPos[txnOffset{topic, partition}] = pos
 }
 
 // TopicPartitions names partitions of one topic.
@@ -232,10 +235,17 @@ func (c *Coordinator) DeleteOffsets(groupID string, topics []TopicPartitions) (*
 	return nil, errs, wait
 }
 
+// deleteOffset forgets a tombstoned offset, and (as Kafka's replay of the tombstone does)
+// every transaction's pending offset of the partition.
 func (g *group) deleteOffset(topic string, p int32) {
 	delete(g.offsets[topic], p)
 	if len(g.offsets[topic]) == 0 {
 		delete(g.offsets, topic)
+	}
+	k := txnOffset{topic, p}
+	delete(g.offsetPos, k)
+	for _, ps := range g.txnOffsets {
+		delete(ps, k)
 	}
 }
 
@@ -524,7 +534,9 @@ func (c *Coordinator) DeleteTopicOffsets(topic string) {
 			if _, err := c.j.Append(g.part, recs); err != nil {
 				c.log.Warn("could not delete the committed offsets of a deleted topic", "group", g.id, "topic", topic, "err", err)
 			} else {
-				delete(g.offsets, topic)
+				for p := range ps {
+					g.deleteOffset(topic, p)
+				}
 				c.log.Info("deleted the committed offsets of a deleted topic", "group", g.id, "topic", topic, "offsets", len(recs))
 			}
 		}
@@ -553,7 +565,10 @@ func (c *Coordinator) replay(recs func(yield func(Record) bool)) {
 		}
 		return g
 	}
+	maxPos := int64(-1)
+	defer func() { c.pos.Store(maxPos + 1) }()
 	for r := range recs {
+		maxPos = max(maxPos, r.pos)
 		v, ok := keyVersion(r.Key)
 		if !ok || r.Value == nil {
 			continue
@@ -580,8 +595,12 @@ func (c *Coordinator) replay(recs func(yield func(Record) bool)) {
 			if val.Version >= 3 {
 				epoch = val.LeaderEpoch
 			}
-			get(k.Group).setOffset(k.Topic, k.Partition, Offset{Offset: val.Offset, LeaderEpoch: epoch,
-				Metadata: val.Metadata, CommitTime: time.UnixMilli(val.CommitTimestamp)})
+			o := Offset{Offset: val.Offset, LeaderEpoch: epoch, Metadata: val.Metadata, CommitTime: time.UnixMilli(val.CommitTimestamp)}
+			if r.pending {
+				get(k.Group).addPending(r.producerID, txnOffset{k.Topic, k.Partition}, pendingOffset{o, r.pos})
+			} else {
+				get(k.Group).setOffset(k.Topic, k.Partition, o, r.pos)
+			}
 		case 2:
 			var k kmsg.GroupMetadataKey
 			var val kmsg.GroupMetadataValue

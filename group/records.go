@@ -13,6 +13,14 @@ import (
 // Record is one keyed record of the offsets log; a nil Value is a tombstone.
 type Record struct {
 	Key, Value []byte
+
+	// Set by the journal's replay only. pos is the record's log offset, which orders a
+	// committed transactional offset against a plain commit of the same partition (the later
+	// record wins, as Kafka's OffsetMetadataManager.replayEndTransactionMarker decides).
+	// pending marks a record of producerID's transaction that had no marker yet.
+	pos        int64
+	pending    bool
+	producerID int64
 }
 
 // Key and value versions written, Kafka's (GroupCoordinatorRecordSerde): offsets use key v1
@@ -109,27 +117,35 @@ func keyVersion(key []byte) (int16, bool) {
 }
 
 // encodeBatch builds one uncompressed record batch v2 holding recs, CRC included; the engine
-// stamps the offsets. now is the batch timestamp in milliseconds.
-func encodeBatch(recs []Record, now int64) []byte {
+// stamps the offsets. now is the batch timestamp in milliseconds. A producer id of 0 or more
+// makes it a transactional batch of that producer and epoch, with no sequence (Kafka's
+// coordinator-written transactional offset commits).
+func encodeBatch(recs []Record, now int64, producerID int64, producerEpoch int16) []byte {
 	krs := make([]kmsg.Record, len(recs))
 	for i, r := range recs {
 		krs[i] = kmsg.Record{Key: r.Key, Value: r.Value}
 	}
-	return segment.EncodeBatch(segment.Header{PartitionLeaderEpoch: -1, BaseTimestamp: now, MaxTimestamp: now,
-		ProducerID: segment.NoProducerID, ProducerEpoch: -1, BaseSequence: -1}, krs)
+	h := segment.Header{PartitionLeaderEpoch: -1, BaseTimestamp: now, MaxTimestamp: now,
+		ProducerID: segment.NoProducerID, ProducerEpoch: -1, BaseSequence: -1}
+	if producerID >= 0 {
+		h.Attributes = segment.AttrTransactional
+		h.ProducerID, h.ProducerEpoch = producerID, producerEpoch
+	}
+	return segment.EncodeBatch(h, krs)
 }
 
 var errBadRecord = errors.New("malformed offsets log record")
 
-// decodeBatch calls fn for each record of one batch. Compressed and control batches are
-// skipped: the coordinator never writes them (a client producing into the internal topic
-// is refused by the broker).
+// decodeBatch calls fn for each record of one batch, with its log offset (pos), control batches included (a
+// transaction marker's record is its ControlRecordKey and EndTxnMarker). Compressed batches
+// are skipped: the coordinator never writes them and markers are never compressed (a client
+// producing into the internal topic is refused by the broker).
 func decodeBatch(batch []byte, fn func(Record)) error {
 	var rb kmsg.RecordBatch
 	if err := rb.ReadFrom(batch); err != nil {
 		return fmt.Errorf("%w: %v", errBadRecord, err)
 	}
-	if rb.Attributes&0x27 != 0 { // compression bits or control
+	if rb.Attributes&0x07 != 0 { // compression bits
 		return nil
 	}
 	rest := rb.Records
@@ -143,7 +159,7 @@ func decodeBatch(batch []byte, fn func(Record)) error {
 			return fmt.Errorf("%w: %v", errBadRecord, err)
 		}
 		rest = rest[n+int(l):]
-		fn(Record{Key: kr.Key, Value: kr.Value})
+		fn(Record{Key: kr.Key, Value: kr.Value, pos: rb.FirstOffset + int64(kr.OffsetDelta)})
 	}
 	return nil
 }

@@ -13,7 +13,7 @@ func TestBatchRoundTrip(t *testing.T) {
 		{Key: offsetKey("g", "t", 3), Value: offsetValue(Offset{Offset: 42, LeaderEpoch: 7, Metadata: "m", CommitTime: time.UnixMilli(1234)})},
 		{Key: groupKey("g")}, // tombstone
 	}
-	b := encodeBatch(recs, 99)
+	b := encodeBatch(recs, 99, -1, -1)
 	h, err := segment.ValidateBatch(b) // length, magic and CRC as the engine checks them
 	if err != nil {
 		t.Fatal(err)
@@ -33,8 +33,8 @@ func TestBatchRoundTrip(t *testing.T) {
 // FuzzDecodeBatch: the offsets log reader never panics on any bytes, and what it accepts it
 // reads identically twice.
 func FuzzDecodeBatch(f *testing.F) {
-	f.Add(encodeBatch([]Record{{Key: offsetKey("g", "t", 0), Value: offsetValue(Offset{Offset: 1})}}, 1))
-	f.Add(encodeBatch([]Record{{Key: groupKey("g")}}, 1))
+	f.Add(encodeBatch([]Record{{Key: offsetKey("g", "t", 0), Value: offsetValue(Offset{Offset: 1})}}, 1, -1, -1))
+	f.Add(encodeBatch([]Record{{Key: groupKey("g")}}, 1, -1, -1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var first, second []Record
 		err1 := decodeBatch(b, func(r Record) { first = append(first, r) })

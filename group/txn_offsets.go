@@ -1,22 +1,27 @@
 package group
 
 import (
+	"errors"
+
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/logd/logd/engine"
 )
 
-// Transactional offset commits (TxnOffsetCommit, KIP-98 and KIP-447): a transactional
-// producer commits a consumer group's offsets inside its transaction. They stay pending,
-// per producer id, invisible to OffsetFetch (which reports UNSTABLE_OFFSET_COMMIT for them
-// when asked for stable offsets, KIP-447) until the transaction's marker reaches the
-// group's __consumer_offsets partition: CompleteTxn then commits them like an OffsetCommit
-// (COMMIT) or drops them (ABORT). A later pending commit of the same partition by the same
-// producer replaces the earlier one.
-//
-// Not yet persisted: Kafka writes them as transactional records into __consumer_offsets and
-// replays them with their markers; logd's log cannot take coordinator-written transactional
-// batches until the partition side of transactions lands. Until then a coordinator failover
-// between TxnOffsetCommit and the marker loses the pending offsets (the consumer then
-// re-reads from the last committed offsets).
+// Transactional offset commits (TxnOffsetCommit, KIP-98 and KIP-447), Kafka's way
+// (GroupMetadataManager.storeOffsets with a producer id, GroupCoordinator.
+// onTransactionCompleted): a transactional producer commits a consumer group's offsets
+// inside its transaction. They are written at once into the group's __consumer_offsets
+// partition as a transactional batch of that producer (Journal.AppendTxn; the partition's
+// last stable offset and .txnindex treat it like any transactional data) and answered once
+// durable. They stay pending, per producer id, invisible to OffsetFetch (which reports
+// UNSTABLE_OFFSET_COMMIT for them when asked for stable offsets, KIP-447) until the
+// transaction's marker is in the partition: CompleteTxn then applies them in memory (COMMIT)
+// or drops them (ABORT); the marker already in the log is what makes that durable, and the
+// journal's replay decides the same way (journal.go). A committed transactional offset does
+// not replace a later record of the same partition (a plain commit made while the
+// transaction was open wins, as in Kafka); a later pending commit of the same partition by
+// the same producer replaces the earlier one.
 
 // TxnCommitRequest is a TxnOffsetCommit for one group.
 type TxnCommitRequest struct {
@@ -31,23 +36,33 @@ type TxnCommitRequest struct {
 	Offsets    []CommitOffset
 }
 
-// txnOffset is a pending transactional offset, by topic and partition.
+// txnOffset names one partition's offset in a group.
 type txnOffset struct {
 	topic     string
 	partition int32
 }
 
+// pendingOffset is a transactional offset waiting for its marker, with its record's place in
+// the log order (Coordinator.pos).
+type pendingOffset struct {
+	Offset
+	pos int64
+}
+
 // TxnCommit handles TxnOffsetCommit: one error per offset (nil: pending in the producer's
-// transaction). Kafka's rules: a static member replaced by another gets FENCED_INSTANCE_ID,
-// an unknown member UNKNOWN_MEMBER_ID, a generation other than the group's
-// ILLEGAL_GENERATION (for a consumer-protocol group: the member epoch, STALE_MEMBER_EPOCH).
-func (c *Coordinator) TxnCommit(req TxnCommitRequest) []*kerr.Error {
+// transaction) and, when anything was written, the records' durability, which the caller
+// must wait for before answering. Kafka's rules: a static member replaced by another gets
+// FENCED_INSTANCE_ID, an unknown member UNKNOWN_MEMBER_ID, a generation other than the
+// group's ILLEGAL_GENERATION (for a consumer-protocol group: the member epoch,
+// STALE_MEMBER_EPOCH); a producer epoch older than the one the partition's log knows
+// INVALID_PRODUCER_EPOCH.
+func (c *Coordinator) TxnCommit(req TxnCommitRequest) ([]*kerr.Error, Durable) {
 	errs := make([]*kerr.Error, len(req.Offsets))
-	all := func(e *kerr.Error) []*kerr.Error {
+	all := func(e *kerr.Error) ([]*kerr.Error, Durable) {
 		for i := range errs {
 			errs[i] = e
 		}
-		return errs
+		return errs, nil
 	}
 	if req.Group == "" {
 		return all(kerr.InvalidGroupID)
@@ -72,29 +87,57 @@ func (c *Coordinator) TxnCommit(req TxnCommitRequest) []*kerr.Error {
 		return all(kerr.IllegalGeneration)
 	}
 	now := c.clock.Now()
+	recs := make([]Record, 0, len(req.Offsets))
+	var ok []int
 	for i, o := range req.Offsets {
 		if o.Metadata != nil && len(*o.Metadata) > c.cfg.MaxMetadataBytes {
 			errs[i] = kerr.OffsetMetadataTooLarge
 			continue
 		}
-		if g.txnOffsets == nil {
-			g.txnOffsets = map[int64]map[txnOffset]Offset{}
-		}
-		ps := g.txnOffsets[req.ProducerID]
-		if ps == nil {
-			ps = map[txnOffset]Offset{}
-			g.txnOffsets[req.ProducerID] = ps
-		}
-		ps[txnOffset{o.Topic, o.Partition}] = o.at(now)
+		recs = append(recs, Record{Key: offsetKey(g.id, o.Topic, o.Partition), Value: offsetValue(o.at(now))})
+		ok = append(ok, i)
 	}
-	return errs
+	if len(recs) == 0 {
+		return errs, nil
+	}
+	wait, err := c.j.AppendTxn(g.part, req.ProducerID, req.ProducerEpoch, recs)
+	if err != nil {
+		e := kerr.CoordinatorNotAvailable
+		if errors.Is(err, engine.ErrInvalidProducerEpoch) {
+			e = kerr.InvalidProducerEpoch
+		}
+		c.log.Warn("transactional offset commit not written", "group", g.id, "producer_id", req.ProducerID, "err", err)
+		for _, i := range ok {
+			errs[i] = e
+		}
+		return errs, nil
+	}
+	pos := c.pos.Add(1)
+	for _, i := range ok {
+		o := req.Offsets[i]
+		g.addPending(req.ProducerID, txnOffset{o.Topic, o.Partition}, pendingOffset{o.at(now), pos})
+	}
+	return errs, wait
 }
 
-// CompleteTxn applies a transaction marker written to __consumer_offsets partition part:
-// the producer's pending offsets of every group of that partition are committed (written
-// like an OffsetCommit) or dropped. It returns the durability of what it wrote, nil if
-// nothing.
-func (c *Coordinator) CompleteTxn(part int32, producerID int64, commit bool) (Durable, error) {
+// addPending records a pending transactional offset of a producer.
+func (g *group) addPending(producerID int64, k txnOffset, o pendingOffset) {
+	if g.txnOffsets == nil {
+		g.txnOffsets = map[int64]map[txnOffset]pendingOffset{}
+	}
+	ps := g.txnOffsets[producerID]
+	if ps == nil {
+		ps = map[txnOffset]pendingOffset{}
+		g.txnOffsets[producerID] = ps
+	}
+	ps[k] = o
+}
+
+// CompleteTxn applies a transaction marker written to __consumer_offsets partition part
+// (Kafka's onTransactionCompleted): the producer's pending offsets of every group of that
+// partition are committed (each unless the partition's committed offset comes from a later
+// record) or dropped. It writes nothing: the marker in the log is the durable decision.
+func (c *Coordinator) CompleteTxn(part int32, producerID int64, commit bool) {
 	c.mu.Lock()
 	groups := make([]*group, 0, len(c.groups))
 	for _, g := range c.groups {
@@ -103,31 +146,17 @@ func (c *Coordinator) CompleteTxn(part int32, producerID int64, commit bool) (Du
 		}
 	}
 	c.mu.Unlock()
-	var last Durable
 	for _, g := range groups {
 		g.mu.Lock()
 		ps := g.txnOffsets[producerID]
 		delete(g.txnOffsets, producerID)
-		if !commit || len(ps) == 0 {
-			g.mu.Unlock()
-			continue
-		}
-		recs := make([]Record, 0, len(ps))
 		for k, o := range ps {
-			recs = append(recs, Record{Key: offsetKey(g.id, k.topic, k.partition), Value: offsetValue(o)})
-		}
-		wait, err := c.j.Append(g.part, recs)
-		if err != nil {
-			g.mu.Unlock()
-			return nil, err
-		}
-		for k, o := range ps {
-			g.setOffset(k.topic, k.partition, o)
+			if cur, ok := g.offsetPos[k]; commit && (!ok || cur < o.pos) {
+				g.setOffset(k.topic, k.partition, o.Offset, o.pos)
+			}
 		}
 		g.mu.Unlock()
-		last = wait // durable in log order: the last covers the others
 	}
-	return last, nil
 }
 
 // pendingTxnLocked reports whether a transaction holds a pending offset of the partition.

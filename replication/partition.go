@@ -78,6 +78,15 @@ func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, 
 	})
 }
 
+// AppendCoordinator appends batches a coordinator writes on a transactional producer's
+// behalf (engine.AppendOptions.Coordinator) as the leader, with acks=all's check, like
+// Append.
+func (p *LeaderPartition) AppendCoordinator(data []byte) (engine.AppendResult, error) {
+	return p.append(-1, func(epoch int32) (engine.AppendResult, error) {
+		return p.log.Append(data, engine.AppendOptions{LeaderEpoch: epoch, Coordinator: true})
+	})
+}
+
 // AppendTxnMarker appends a transaction marker as the leader (WriteTxnMarkers), with
 // acks=all's check: the caller waits for its durability and NotifyReplicated like an
 // acks=all produce's. Followers copy the marker like any batch, which updates their

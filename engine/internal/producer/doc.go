@@ -55,7 +55,9 @@
 //
 // A transactional batch (BatchInfo.Transactional) opens its producer's transaction at its
 // first offset, unless one is open; Check refuses a non-transactional batch of the same epoch
-// while it is open (ErrInvalidTxnState). A marker ends it: CheckMarker refuses a marker of an
+// while it is open (ErrInvalidTxnState). A coordinator's batch written on a producer's behalf
+// carries no sequence: CheckCoordinator checks only its epoch, and Update opens the
+// transaction the same way. A marker ends it: CheckMarker refuses a marker of an
 // older producer epoch (ErrInvalidProducerEpoch) or coordinator epoch (ErrCoordinatorFenced);
 // EndTxn returns the CompletedTxn (from the open transaction's first offset, or the marker's
 // own offset when none is open, as Kafka) and, for a higher epoch, fences the old one: the

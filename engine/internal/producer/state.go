@@ -160,6 +160,21 @@ func (s *State) Check(b BatchInfo) (Verdict, error) {
 	return Verdict{}, nil
 }
 
+// CheckCoordinator validates a transactional batch a coordinator writes on a producer's
+// behalf (Kafka's AppendOrigin.COORDINATOR: the group coordinator's transactional offset
+// commits). It carries no sequence, so only the epoch is checked: one older than the
+// producer's is ErrInvalidProducerEpoch. Update then opens the producer's transaction like a
+// client's batch would. CheckCoordinator does not modify s.
+func (s *State) CheckCoordinator(b BatchInfo) error {
+	if b.ProducerID < 0 || b.ProducerEpoch < 0 || !b.Transactional {
+		return ErrInvalidRecord
+	}
+	if e := s.producers[b.ProducerID]; e != nil && b.ProducerEpoch < e.epoch {
+		return ErrInvalidProducerEpoch
+	}
+	return nil
+}
+
 // Update records batch b, appended at b.FirstOffset..b.LastOffset. It never refuses a batch:
 // the leader calls it after Check accepted b as new, followers and replay call it alone.
 // Batches must come in offset order. A batch with a different epoch than the stored one
