@@ -1,0 +1,138 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestTxnGroupTransactSessionExactlyOnce is consume-transform-produce with franz-go's
+// GroupTransactSession: every record of an input topic is copied to an output topic in a
+// transaction that also commits the input offsets. Every fifth transaction is aborted (its
+// copies must stay invisible, the session rewinds to the committed offsets), and the broker
+// restarts once in the middle of a transaction, after its records are produced and before
+// its offsets are committed (the session's client is then replaced, as an application
+// would after a failed End). A read_committed consumer of the output must then see every
+// input record exactly once.
+func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
+	const n = 400
+	tb := startBroker(t, func(c *Config) {
+		c.TransactionTopicPartitions = 3
+		c.GroupInitialRebalanceDelay = 20 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(tb.client())
+	for _, topic := range []string{"eos-in", "eos-out"} {
+		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := tb.client(kgo.DefaultProduceTopic("eos-in"))
+	recs := make([]*kgo.Record, n)
+	for i := range recs {
+		recs[i] = &kgo.Record{Key: []byte(fmt.Sprint(i % 7)), Value: []byte(fmt.Sprint("v-", i))}
+	}
+	if err := in.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	newSession := func() *kgo.GroupTransactSession {
+		s, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(tb.addr), kgo.TransactionalID("eos-tx"),
+			kgo.ConsumerGroup("eos-g"), kgo.ConsumeTopics("eos-in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+			kgo.TransactionTimeout(10*time.Second), kgo.RetryTimeout(20*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	sess := newSession()
+	defer func() { sess.Close() }()
+	done := func() bool { // the group committed every input offset
+		adm := kadm.NewClient(tb.client())
+		defer adm.Close()
+		offs, err := adm.FetchOffsets(ctx, "eos-g")
+		if err != nil {
+			return false
+		}
+		var sum int64
+		offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+		return sum == n
+	}
+	restarted, aborted, committed := false, 0, 0
+	for iter := 0; !done(); iter++ {
+		if ctx.Err() != nil {
+			t.Fatalf("not every input committed in time: %d transactions committed, %d aborted", committed, aborted)
+		}
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		fs := sess.PollRecords(pctx, 25)
+		pcancel()
+		if fs.NumRecords() == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Produce(ctx, &kgo.Record{Topic: "eos-out", Key: r.Key, Value: r.Value}, nil)
+		})
+		try := kgo.TryCommit
+		if iter%5 == 4 {
+			try = kgo.TryAbort
+		}
+		if !restarted && committed >= 3 {
+			if err := sess.Client().Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			tb.restart()
+			restarted = true
+		}
+		ok, err := sess.End(ctx, try)
+		switch {
+		case err != nil:
+			t.Logf("transaction %d failed (%v): replacing the session", iter, err)
+			sess.Close()
+			sess = newSession()
+		case ok:
+			committed++
+		default:
+			aborted++
+		}
+	}
+	if !restarted || aborted == 0 {
+		t.Fatalf("restarted %v, %d aborted transactions: the test did not exercise its faults", restarted, aborted)
+	}
+
+	out := tb.client(kgo.ConsumeTopics("eos-out"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	seen := map[string]int{}
+	total := 0
+	for quiet := 0; quiet < 3; {
+		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		fs := out.PollFetches(pctx)
+		pcancel()
+		if err := fs.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatal(err)
+		}
+		if fs.NumRecords() == 0 {
+			quiet++
+			continue
+		}
+		quiet = 0
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++; total++ })
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprint("v-", i)]; c != 1 {
+			t.Errorf("input v-%d seen %d times in the output", i, c)
+		}
+	}
+	if total != n {
+		t.Errorf("output holds %d records, want %d", total, n)
+	}
+	t.Logf("%d transactions committed, %d aborted, broker restarted once", committed, aborted)
+}
