@@ -2,13 +2,14 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/logd/logd/internal/eoscheck"
 )
 
 // TestTxnGroupTransactSessionExactlyOnce is consume-transform-produce with franz-go's
@@ -109,30 +110,16 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 		t.Fatalf("restarted %v, %d aborted transactions: the test did not exercise its faults", restarted, aborted)
 	}
 
-	out := tb.client(kgo.ConsumeTopics("eos-out"), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	seen := map[string]int{}
-	total := 0
-	for quiet := 0; quiet < 3; {
-		pctx, pcancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		fs := out.PollFetches(pctx)
-		pcancel()
-		if err := fs.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatal(err)
-		}
-		if fs.NumRecords() == 0 {
-			quiet++
-			continue
-		}
-		quiet = 0
-		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)]++; total++ })
+	want := make([]string, n)
+	for i := range want {
+		want[i] = string(recs[i].Value)
 	}
-	for i := 0; i < n; i++ {
-		if c := seen[fmt.Sprint("v-", i)]; c != 1 {
-			t.Errorf("input v-%d seen %d times in the output", i, c)
-		}
+	problems, err := eoscheck.ExactlyOnce(ctx, tb.addr, "eos-out", want)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if total != n {
-		t.Errorf("output holds %d records, want %d", total, n)
+	for _, p := range problems {
+		t.Errorf("read_committed output: %s", p)
 	}
 	t.Logf("%d transactions committed, %d aborted, broker restarted once", committed, aborted)
 }

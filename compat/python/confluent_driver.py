@@ -206,9 +206,48 @@ def group(topic, group_id, protocol):
     emit("DONE")
 
 
+def eos(src, dst, group_id, txn_id, n):
+    """Consume-transform-produce exactly once: a read_committed consumer of group_id reads
+    src; each batch is copied to dst in a transaction that commits the consumer's positions
+    too (send_offsets_to_transaction with its group metadata). Every third transaction is
+    aborted and the consumer rewound to its committed offsets. Ends once n input records
+    were committed: "DONE committed aborted" (transactions)."""
+    n = int(n)
+    c = consumer(**{"group.id": group_id, "isolation.level": "read_committed", "auto.offset.reset": "earliest"})
+    p = Producer({"bootstrap.servers": boot, "transactional.id": txn_id, "transaction.timeout.ms": 30000})
+    p.init_transactions(30)
+    c.subscribe([src])
+    done = committed = aborted = txn = 0
+    deadline = time.time() + 90
+    while done < n:
+        if time.time() > deadline:
+            raise Exception("only %d of %d input records committed" % (done, n))
+        msgs = [m for m in c.consume(num_messages=25, timeout=0.5) if not m.error()]
+        if not msgs:
+            continue
+        p.begin_transaction()
+        nexts = {}
+        for m in msgs:
+            p.produce(dst, key=m.key(), value=m.value())
+            nexts[m.partition()] = m.offset() + 1
+        p.send_offsets_to_transaction([TopicPartition(src, q, o) for q, o in nexts.items()], c.consumer_group_metadata(), 30)
+        txn += 1
+        if txn % 3 == 0:
+            p.abort_transaction(30)
+            aborted += 1
+            for tp in c.committed(c.assignment(), timeout=30):
+                c.seek(TopicPartition(src, tp.partition, tp.offset if tp.offset >= 0 else 0))
+            continue
+        p.commit_transaction(30)
+        committed += 1
+        done += len(msgs)
+    c.close()
+    emit("DONE %d %d" % (committed, aborted))
+
+
 try:
     {"produce": produce, "consume": consume, "longpoll": longpoll, "times": times, "admin": admin,
-     "group": group, "committed": committed}[scen](*args)
+     "group": group, "committed": committed, "eos": eos}[scen](*args)
 except Exception as e:
     emit("ERR %s" % e)
     sys.exit(1)

@@ -401,18 +401,23 @@ public class Driver {
         }
     }
 
-    // txnoffsets: a transactional producer's consume-transform-produce calls that the
-    // transaction coordinator answers on its own: initTransactions (InitProducerId),
-    // sendOffsetsToTransaction (AddOffsetsToTxn, then TxnOffsetCommit to the group
-    // coordinator) and commitTransaction (EndTxn).
-    static void txnOffsets(String txnId, String group, String topic) throws Exception {
+    // txnProducerProps configures a transactional producer of byte arrays.
+    static Properties txnProducerProps(String txnId) {
         Properties p = new Properties();
         p.put("bootstrap.servers", boot);
         p.put("transactional.id", txnId);
         p.put("max.block.ms", "30000");
         p.put("key.serializer", ByteArraySerializer.class.getName());
         p.put("value.serializer", ByteArraySerializer.class.getName());
-        try (KafkaProducer<byte[], byte[]> pr = new KafkaProducer<>(p)) {
+        return p;
+    }
+
+    // txnoffsets: a transactional producer's consume-transform-produce calls that the
+    // transaction coordinator answers on its own: initTransactions (InitProducerId),
+    // sendOffsetsToTransaction (AddOffsetsToTxn, then TxnOffsetCommit to the group
+    // coordinator) and commitTransaction (EndTxn).
+    static void txnOffsets(String txnId, String group, String topic) throws Exception {
+        try (KafkaProducer<byte[], byte[]> pr = new KafkaProducer<>(txnProducerProps(txnId))) {
             pr.initTransactions();
             emit("INIT");
             pr.beginTransaction();
@@ -421,6 +426,64 @@ public class Driver {
             emit("OFFSETS");
             pr.commitTransaction();
             emit("COMMITTED");
+        }
+    }
+
+    // eos: consume-transform-produce exactly once. A read_committed consumer of group reads
+    // in; each poll's records are copied to out by a transactional producer that commits the
+    // consumer's positions in the same transaction (sendOffsetsToTransaction with the
+    // consumer's group metadata, KIP-447). Every third transaction is aborted and the
+    // consumer rewound to its committed offsets. Ends once n input records were committed:
+    // "DONE committed aborted" (transactions).
+    static void eos(String in, String out, String group, String txnId, int n) throws Exception {
+        Properties cp = new Properties();
+        cp.put("bootstrap.servers", boot);
+        cp.put("group.id", group);
+        cp.put("enable.auto.commit", "false");
+        cp.put("auto.offset.reset", "earliest");
+        cp.put("isolation.level", "read_committed");
+        cp.put("max.poll.records", "25");
+        cp.put("key.deserializer", ByteArrayDeserializer.class.getName());
+        cp.put("value.deserializer", ByteArrayDeserializer.class.getName());
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(cp); KafkaProducer<byte[], byte[]> pr = new KafkaProducer<>(txnProducerProps(txnId))) {
+            pr.initTransactions();
+            c.subscribe(List.of(in));
+            int done = 0, committed = 0, aborted = 0, txn = 0;
+            long deadline = System.currentTimeMillis() + 90_000;
+            while (done < n) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new TimeoutException("only " + done + " of " + n + " input records committed");
+                }
+                ConsumerRecords<byte[], byte[]> rs = c.poll(Duration.ofMillis(500));
+                if (rs.isEmpty()) {
+                    continue;
+                }
+                pr.beginTransaction();
+                Map<TopicPartition, OffsetAndMetadata> offsets = new HashMap<>();
+                for (ConsumerRecord<byte[], byte[]> r : rs) {
+                    pr.send(new ProducerRecord<>(out, r.key(), r.value()));
+                    offsets.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
+                }
+                pr.sendOffsetsToTransaction(offsets, c.groupMetadata());
+                if (++txn % 3 == 0) {
+                    pr.abortTransaction();
+                    aborted++;
+                    Map<TopicPartition, OffsetAndMetadata> last = c.committed(c.assignment());
+                    for (TopicPartition tp : c.assignment()) {
+                        OffsetAndMetadata o = last.get(tp);
+                        if (o == null) {
+                            c.seekToBeginning(List.of(tp));
+                        } else {
+                            c.seek(tp, o.offset());
+                        }
+                    }
+                    continue;
+                }
+                pr.commitTransaction();
+                committed++;
+                done += rs.count();
+            }
+            emit("DONE " + committed + " " + aborted);
         }
     }
 
@@ -444,6 +507,7 @@ public class Driver {
                 case "group": group(args[2], args[3], args[4]); break;
                 case "groupadmin": groupAdmin(args[2], args[3], args[4]); break;
                 case "txnoffsets": txnOffsets(args[2], args[3], args[4]); break;
+                case "eos": eos(args[2], args[3], args[4], args[5], Integer.parseInt(args[6])); break;
                 default: throw new IllegalArgumentException("unknown scenario " + scen);
             }
         } catch (Throwable e) {
