@@ -411,3 +411,46 @@ func TestTxnCrashModel(t *testing.T) {
 	}
 	env.close()
 }
+
+// TestTxnCoordinatorAppend: a batch a coordinator writes on a producer's behalf
+// (AppendOptions.Coordinator, the group coordinator's transactional offset commits) has no
+// sequence; its epoch is checked, it opens the producer's transaction (the last stable
+// offset stops at it) and its marker ends it, across a restart too.
+func TestTxnCoordinatorAppend(t *testing.T) {
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	l := env.log(tp0, DefaultLogConfig)
+	coord := func(epoch int16, key string) []byte {
+		return transactional(keyedBatch(segment.CompressionNone, 1, producerOpts{id: 7, epoch: epoch, seq: -1}, kv{key, []byte("v")}))
+	}
+	if _, err := l.Append(coord(1, "a"), AppendOptions{}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("a batch with no sequence from a client: %v, want ErrInvalidRecord", err)
+	}
+	plain := keyedBatch(segment.CompressionNone, 1, producerOpts{id: 7, epoch: 1, seq: -1}, kv{"a", []byte("v")})
+	if _, err := l.Append(plain, AppendOptions{Coordinator: true}); !errors.Is(err, ErrInvalidRecord) {
+		t.Fatalf("a non-transactional coordinator batch: %v, want ErrInvalidRecord", err)
+	}
+	mustAppend(t, l, batch(1, 10, 1)) // 0
+	for i, key := range []string{"a", "b"} { // 1, 2: no sequence, so never a duplicate
+		if res, err := l.Append(coord(1, key), AppendOptions{Coordinator: true}); err != nil || res.Duplicate || res.BaseOffset != int64(1+i) {
+			t.Fatalf("coordinator batch %d: %+v %v", i, res, err)
+		}
+	}
+	if got := l.LastStableOffset(); got != 1 {
+		t.Fatalf("LSO with the coordinator's batch open = %d, want 1", got)
+	}
+	if _, err := l.Append(coord(0, "c"), AppendOptions{Coordinator: true}); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("an older epoch: %v, want ErrInvalidProducerEpoch", err)
+	}
+	env.reopen()
+	l = env.log(tp0, DefaultLogConfig)
+	if got := l.LastStableOffset(); got != 1 {
+		t.Fatalf("LSO after a restart = %d, want 1", got)
+	}
+	if _, err := l.AppendTxnMarker(TxnMarker{ProducerID: 7, ProducerEpoch: 1, Commit: true}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got, hw := l.LastStableOffset(), l.HighWatermark(); got != 4 || got != hw {
+		t.Fatalf("LSO after the COMMIT = %d, want the high watermark 4 (%d)", got, hw)
+	}
+}
