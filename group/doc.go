@@ -68,7 +68,9 @@
 // Replay decides the same way from the log: pending per producer until its marker, a
 // committed offset applied unless the partition's live record is later in the log (a plain
 // commit and a transactional one are ordered by log position, as in Kafka), aborted ones
-// dropped, open ones still pending; a plain tombstone drops the key's pending ones too.
+// dropped, open ones still pending; a plain tombstone drops the key's pending ones too, so
+// an offset with a pending transactional commit does not expire (nor does a group holding
+// pending offsets), as in Kafka.
 //
 // # Persistence: the __consumer_offsets log
 //

@@ -489,13 +489,15 @@ func (c *Coordinator) expireGroupLocked(g *group, now time.Time) {
 			if g.state == Empty && g.protocolType != "" && g.stateTime.After(base) {
 				base = g.stateTime
 			}
-			if now.Sub(base) >= c.cfg.OffsetsRetention {
+			// An offset a transaction is about to replace does not expire (Kafka's
+			// hasPendingTransactionalOffsets): its tombstone would drop the pending one too.
+			if now.Sub(base) >= c.cfg.OffsetsRetention && !g.pendingTxnLocked(topic, p) {
 				recs = append(recs, Record{Key: offsetKey(g.id, topic, p)})
 				drop = append(drop, tp{topic, p})
 			}
 		}
 	}
-	if g.state == Empty && len(drop) == g.offsetCount() {
+	if g.state == Empty && len(drop) == g.offsetCount() && len(g.txnOffsets) == 0 {
 		// Nothing left: the group goes with its offsets.
 		if _, err := c.deleteLocked(g); err == nil {
 			delete(c.groups, g.id)

@@ -173,3 +173,38 @@ func TestTxnCommitFencing(t *testing.T) {
 		t.Fatalf("closed: %v", errs[0])
 	}
 }
+
+// TestTxnPendingOffsetsDoNotExpire: an expired offset with a transaction's pending offset of
+// the same partition is kept (its tombstone would drop the pending one, as replay does),
+// and a group holding only pending offsets is not deleted.
+func TestTxnPendingOffsetsDoNotExpire(t *testing.T) {
+	f := newFixture(t, nil)
+	off := func(p int32, o int64) []CommitOffset {
+		return []CommitOffset{{Topic: "t", Partition: p, Offset: o, LeaderEpoch: -1}}
+	}
+	if errs, wait := f.c.Commit(CommitRequest{Group: "g", Generation: -1, Offsets: off(0, 5)}); errs[0] != nil || wait.Wait() != nil {
+		t.Fatalf("commit: %v", errs[0])
+	}
+	f.c.Commit(CommitRequest{Group: "g", Generation: -1, Offsets: off(1, 6)})
+	if errs, _ := f.c.TxnCommit(TxnCommitRequest{Group: "g", ProducerID: 9, Generation: -1, Offsets: off(0, 50)}); errs[0] != nil {
+		t.Fatalf("txn commit: %v", errs[0])
+	}
+	if errs, _ := f.c.TxnCommit(TxnCommitRequest{Group: "only-pending", ProducerID: 9, Generation: -1, Offsets: off(0, 1)}); errs[0] != nil {
+		t.Fatalf("txn commit: %v", errs[0])
+	}
+	f.clock.Advance(8 * 24 * time.Hour)
+	f.c.ExpireOffsets()
+	if co := fetchOne(f, "g", "t", 0); co.Offset.Offset != 5 || !co.Unstable {
+		t.Fatalf("offset under a pending transaction after expiry: %+v", co)
+	}
+	if co := fetchOne(f, "g", "t", 1); co.Offset.Offset != -1 {
+		t.Fatalf("expired offset: %+v", co)
+	}
+	if co := fetchOne(f, "only-pending", "t", 0); !co.Unstable {
+		t.Fatalf("group with pending offsets only, after expiry: %+v", co)
+	}
+	f.c.CompleteTxn(PartitionFor("g", 3), 9, true)
+	if co := fetchOne(f, "g", "t", 0); co.Offset.Offset != 50 || co.Unstable {
+		t.Fatalf("after the commit: %+v", co)
+	}
+}
