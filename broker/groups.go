@@ -242,8 +242,8 @@ func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.Leader
 	}
 	logs := make([]*engine.Log, partitions) // only p's: the journal holds no other partition
 	logs[p] = part.log
-	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, lp.Append),
-		AppendTxn: replicatedAppend(lp, part.log, func(batch []byte, _ int16) (engine.AppendResult, error) { return lp.AppendCoordinator(batch) })})
+	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, acksAll(lp)),
+		AppendTxn: replicatedAppend(lp, part.log, lp.AppendCoordinator)})
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +260,11 @@ func (b *Broker) unloadGroups(lg *leadGroups) {
 }
 
 // replicatedAppend is a journal's AppendFunc: an acks=all append through lp with appendFn
-// (lp.Append, or lp.AppendCoordinator for transactional offset commits), durable once the
-// batch is synced here and the high watermark passed it.
-func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log, appendFn func(batch []byte, acks int16) (engine.AppendResult, error)) group.AppendFunc {
+// (acksAll(lp), or lp.AppendCoordinator for transactional offset commits), durable
+// once the batch is synced here and the high watermark passed it.
+func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log, appendFn func(batch []byte) (engine.AppendResult, error)) group.AppendFunc {
 	return func(_ int32, batch []byte) (group.Durable, error) {
-		res, err := appendFn(batch, -1)
+		res, err := appendFn(batch)
 		if err != nil {
 			return nil, err
 		}
@@ -278,6 +278,11 @@ func replicatedAppend(lp *replication.LeaderPartition, l *engine.Log, appendFn f
 			})
 		}, nil
 	}
+}
+
+// acksAll appends a batch through lp as an acks=all produce would.
+func acksAll(lp *replication.LeaderPartition) func(batch []byte) (engine.AppendResult, error) {
+	return func(batch []byte) (engine.AppendResult, error) { return lp.Append(batch, -1) }
 }
 
 // parkCommit parks an offset commit (OffsetCommit, TxnOffsetCommit) until its journal write

@@ -91,7 +91,7 @@ func (b *Broker) loadTxns(p, partitions int32, lp *replication.LeaderPartition) 
 	}
 	logs := make([]*engine.Log, partitions)
 	logs[p] = part.log
-	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, lp.Append)})
+	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, acksAll(lp))})
 	if err != nil {
 		return nil, err
 	}
