@@ -90,6 +90,9 @@ bench-socket:
 ## before acks=all, and with Kafka-like no-fsync durability) side by side: BENCH_WORKLOADS,
 ## BENCH_RUNS runs each, medians and ratios in BENCH_OUT/compare.md (+ compare.json, overlaid
 ## SVG plots, every run's report.json/report.md), kafka-producer-perf-test as a cross-check.
+## Transactions (not in the default list): BENCH_WORKLOADS=transactions,read-committed-catch-up
+## (100 records of 1 KiB per transaction: committed txn/s and commit p50/p99/p99.9; a
+## read_committed catch-up over a backlog with aborted transactions mixed in).
 .PHONY: bench-compare
 BENCH_OUT ?= bench-out
 BENCH_RUNS ?= 3

@@ -30,10 +30,12 @@ type CompareOptions struct {
 	// RateMBps is the fixed rate of fixed-rate-latency (0: half of the first broker's
 	// max-throughput in run 1 when both workloads run, else the workload's own rate).
 	RateMBps float64
-	Out      string
-	KafkaLib string // Apache Kafka's jars
-	DataDir  string // parent of the brokers' data directories ("" : a temporary directory)
-	PerfTest bool   // also run kafka-producer-perf-test against each broker
+	// BacklogMB overrides the backlog of catch-up workloads when non-zero.
+	BacklogMB int
+	Out       string
+	KafkaLib  string // Apache Kafka's jars
+	DataDir   string // parent of the brokers' data directories ("" : a temporary directory)
+	PerfTest  bool   // also run kafka-producer-perf-test against each broker
 	// LogdBinary is the logd executable to start (`logd serve`).
 	LogdBinary string
 
@@ -82,6 +84,14 @@ type CompareRow struct {
 	BrokerCores    float64   `json:"broker_cores"` // summed over a cluster's nodes
 	PeakRSSMB      float64   `json:"broker_peak_rss_mib"`
 	LimitedBy      string    `json:"limited_by"` // of the median-throughput run
+
+	// Transactional workloads: committed transactions/s (P50, P99, P999 are then the commit
+	// latency), and for a read_committed catch-up the records/s read and the records of
+	// aborted transactions delivered (summed over runs; must be 0).
+	Transactional bool    `json:"transactional,omitempty"`
+	TxnPerSec     float64 `json:"committed_transactions_per_sec,omitempty"`
+	ConsumeRecs   float64 `json:"consume_records_per_sec"`
+	AbortedRead   int64   `json:"aborted_records_read,omitempty"`
 }
 
 // PerfTestRow is kafka-producer-perf-test's own summary line against one broker.
@@ -189,13 +199,13 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 					p.stop()
 					return c, ctx.Err()
 				}
-				ro := Options{Bootstrap: p.addr, Workload: w, Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication,
+				ro := Options{Bootstrap: p.addr, Workload: w, Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
 					BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config,
 					Out: filepath.Join(o.Out, b, w.Name, fmt.Sprintf("run-%d", run)), Progress: o.Progress, Terminal: o.Terminal}
 				if w.Name == "fixed-rate-latency" && fixedRate > 0 {
 					ro.RateMBps = fixedRate
 				}
-				if w.RateMBps == 0 && !w.CatchUp() {
+				if w.RateMBps == 0 && !w.CatchUp() && !w.Transactional() {
 					if cl, ok := ceilings[w.Name]; ok {
 						ro.knownCeiling = cl
 					} else {
@@ -291,12 +301,22 @@ func summarizeRuns(workload, broker string, rs []*Report) CompareRow {
 		E2EP99:      m(func(r *Report) float64 { return r.E2E.P99 }),
 		E2EP999:     m(func(r *Report) float64 { return r.E2E.P999 }),
 		ConsumeMBps: m(func(r *Report) float64 { return r.Consume.MBps }),
+		ConsumeRecs: m(func(r *Report) float64 { return r.Consume.RecordsPerSec }),
 		CPUPerGB:    m(func(r *Report) float64 { return r.Broker.CPUSecPerGB }),
 		BrokerCores: m(func(r *Report) float64 { return r.Broker.Cores }),
 		PeakRSSMB:   m(func(r *Report) float64 { return r.Broker.PeakRSSMB }),
 	}
 	for _, r := range rs {
 		row.ProduceMBpsAll = append(row.ProduceMBpsAll, math.Round(r.Produce.MBps*10)/10)
+	}
+	if rs[0].Spec.Transactional() {
+		row.Transactional = true
+		row.TxnPerSec = m(func(r *Report) float64 { return r.Produce.RecordsPerSec / float64(r.Spec.TxnRecords) })
+		for _, r := range rs {
+			if r.Transactions != nil {
+				row.AbortedRead += r.Transactions.AbortedRead
+			}
+		}
 	}
 	// The limit of the run closest to the median (by the workload's headline number).
 	key := func(r *Report) float64 { return r.Produce.MBps + r.Consume.MBps }
@@ -447,13 +467,16 @@ func (c *Comparison) write(dir string) error {
 					Series{Name: es[0].Name, Points: es[0].Points, Dashed: true, Color: color})
 			}
 		}
-		what := "produce"
+		what, latName := "produce", "produce latency"
+		if rs := byBroker[c.brokerNames()[0]]; len(rs) > 0 {
+			latName = rs[0].latencyName()
+		}
 		if catchUp {
 			what = "consume"
 		}
 		charts := map[string]Chart{wname + "-throughput.svg": {Title: wname + ": " + what + " throughput", XLabel: "seconds", YLabel: "MB/s", Series: tp}}
 		if len(lat) > 0 {
-			charts[wname+"-latency.svg"] = Chart{Title: wname + ": produce latency p99 (solid), p50 (dashed)", XLabel: "seconds", YLabel: "ms", LogY: true, Series: lat}
+			charts[wname+"-latency.svg"] = Chart{Title: wname + ": " + latName + " p99 (solid), p50 (dashed)", XLabel: "seconds", YLabel: "ms", LogY: true, Series: lat}
 		}
 		if len(e2e) > 0 {
 			charts[wname+"-e2e-latency.svg"] = Chart{Title: wname + ": end-to-end latency p99 (solid), p50 (dashed)", XLabel: "seconds", YLabel: "ms", LogY: true, Series: e2e}
@@ -481,6 +504,31 @@ func (c *Comparison) write(dir string) error {
 	fmt.Fprintf(&b, "## Machine\n\n%s, %d cores, %.1f GB memory, %s, disk %s, %s, load average %.2f at the start.\n",
 		m.CPU, m.Cores, m.MemoryGB, m.Kernel, m.Disk, m.Go, m.LoadAvg)
 	return os.WriteFile(filepath.Join(dir, "compare.md"), b.Bytes(), 0o644)
+}
+
+// txnTable is the transactional workloads' own reading: committed transactions per second and
+// commit latency, read_committed catch-up throughput and whether an aborted record leaked.
+func (c *Comparison) txnTable(p func(string, ...any), ratio func(a, b float64) string) {
+	var rows []CompareRow
+	for _, r := range c.Rows {
+		if r.Transactional {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("\n## Transactions\n\n| workload | broker | committed txn/s | ×Kafka | committed MB/s | commit p50 | commit p99 | commit p99.9 | ×Kafka p99 | read_committed MB/s | records/s | ×Kafka | aborted records delivered |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		k := c.row(r.Workload, BrokerKafka)
+		tr, lr, cr := "–", "–", "–"
+		if k != nil && r.Broker != BrokerKafka {
+			tr, lr, cr = ratio(r.TxnPerSec, k.TxnPerSec), ratio(r.P99, k.P99), ratio(r.ConsumeRecs, k.ConsumeRecs)
+		}
+		p("| %s | %s | %.1f | %s | %.1f | %.2f | %.2f | %.2f | %s | %.1f | %.0f | %s | %d |\n", r.Workload, r.Broker, r.TxnPerSec, tr, r.ProduceMBps,
+			r.P50, r.P99, r.P999, lr, r.ConsumeMBps, r.ConsumeRecs, cr, r.AbortedRead)
+	}
+	p("\nA transaction is its records produced (acks=all) and flushed, then EndTxn; commit latency (ms) is the EndTxn call's round trip alone. In the side-by-side table the produce latency columns of these workloads are this commit latency. read_committed MB/s counts record keys and values.\n")
 }
 
 func (c *Comparison) workloadNames() []string {
@@ -554,6 +602,7 @@ func (c *Comparison) Table() string {
 			r.E2EP50, r.E2EP99, r.E2EP999, r.ConsumeMBps, cr, r.CPUPerGB, r.PeakRSSMB, strings.ReplaceAll(r.LimitedBy, "|", "/"))
 	}
 	p("\nLatencies in ms. Produce latency is per request (from the intended send time at a fixed rate); e2e is per record. CPU-s/GB is the broker's CPU seconds per GB produced plus consumed.\n")
+	c.txnTable(p, ratio)
 	c.replicationTable(p)
 	if len(c.PerfTest) > 0 {
 		p("\n## Cross-check: Kafka's kafka-producer-perf-test (Java client, 1 KiB records, acks=all, linger.ms=5, batch.size=64 KiB, %d records per run)\n\n| broker | records/s (runs) | MB/s (median) | avg ms | p99 ms | p99.9 ms | max ms | error |\n|---|---|---|---|---|---|---|---|\n", perfTestRecords)

@@ -12,6 +12,9 @@
 //	             limited the run
 //	topic.go     creating a run's topics (replication factor from the workload) and waiting
 //	             until every partition's leader serves them
+//	txn.go       the transactional workloads (franz-go producers with a transactional id each,
+//	             one transaction at a time: produce, flush, EndTxn) and the read_committed
+//	             catch-up, which fails if one record of an aborted transaction is delivered
 //	report.go    Report: report.json, report.md; plot.go draws the SVG charts (no dependencies)
 //	brokers.go   starting Apache Kafka (KRaft, combined node) and `logd serve` children
 //	cluster.go   starting a 3-node logd cluster on loopback (logd-rf3): three `logd serve`
@@ -32,6 +35,9 @@
 //   - A max-rate run re-runs its generator against an in-process sink (loadgen.Sink): within
 //     80% of that ceiling, the report says the generator, not the broker, was the limit; past
 //     90% of the machine's CPU, it says the machine was.
+//   - A transactional workload's latency is the commit latency: the EndTxn call's round trip
+//     alone, from the commit call to its return, for committed transactions; throughput counts
+//     committed records only (aborted transactions are neither throughput nor latency).
 //   - Broker cost is read from /proc/PID of the broker alone: CPU seconds per GB (produced plus
 //     consumed) and peak RSS; CPU used by other processes during a run is reported as noise.
 //   - Durability differs by default and the comparison says so: Kafka acknowledges acks=all

@@ -34,6 +34,9 @@ type Report struct {
 	Generator  GeneratorInfo  `json:"generator"`
 	MachineCPU MachineCPU     `json:"machine_cpu"`
 
+	// Transactions is set by transactional workloads.
+	Transactions *TxnSummary `json:"transactions,omitempty"`
+
 	// LimitedBy says what the numbers were limited by: the broker, the generator, the
 	// machine's CPU, or the offered load of a fixed-rate run.
 	LimitedBy string   `json:"limited_by"`
@@ -169,13 +172,21 @@ func (r *Report) plots() map[string]string {
 		tp = append(tp, Series{Name: "consume MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ConsumeMBps })})
 	}
 	out["throughput.svg"] = Chart{Title: r.Workload + ": throughput (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "MB/s", Series: tp}.SVG()
-	out["latency.svg"] = Chart{Title: r.Workload + ": produce latency per second (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "ms", LogY: true,
+	out["latency.svg"] = Chart{Title: r.Workload + ": " + r.latencyName() + " per second (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "ms", LogY: true,
 		Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.Latency }, "")}.SVG()
 	if r.Spec.Consumers > 0 {
 		out["e2e-latency.svg"] = Chart{Title: r.Workload + ": end-to-end latency per second (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "ms", LogY: true,
 			Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.E2E }, "")}.SVG()
 	}
 	return out
+}
+
+// latencyName is what the report's produce latency measures.
+func (r *Report) latencyName() string {
+	if r.Spec.Transactional() {
+		return "commit (EndTxn) latency"
+	}
+	return "produce latency"
 }
 
 func seriesOf(ps []SeriesPoint, f func(SeriesPoint) float64) [][2]float64 {
@@ -236,6 +247,14 @@ func (r *Report) Markdown() string {
 	if r.Consume.Bytes > 0 {
 		p("| consume | %.1f MB/s, %.0f records/s |\n", r.Consume.MBps, r.Consume.RecordsPerSec)
 	}
+	if t := r.Transactions; t != nil {
+		p("| transactions | %d committed, %d aborted, %d records each |\n", t.Committed, t.Aborted, t.RecordsPerTxn)
+		if !r.Spec.CatchUp() {
+			p("| committed transactions/s | %.1f |\n", t.PerSec)
+		} else {
+			p("| read_committed | %d committed records expected, %d records of aborted transactions delivered |\n", t.ExpectedRecords, t.AbortedRead)
+		}
+	}
 	if len(r.Broker.PIDs) > 0 {
 		p("| broker CPU | %.2f cores, %.2f CPU-s per GB |\n| broker peak RSS | %.0f MiB |\n", r.Broker.Cores, r.Broker.CPUSecPerGB, r.Broker.PeakRSSMB)
 	}
@@ -251,7 +270,11 @@ func (r *Report) Markdown() string {
 			p("| %s | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", name, q.Count, q.P50, q.P90, q.P99, q.P999, q.P9999, q.Max)
 		}
 	}
-	row("produce (per request)", r.Produce.Latency)
+	if r.Spec.Transactional() {
+		row("commit (EndTxn round trip)", r.Produce.Latency)
+	} else {
+		row("produce (per request)", r.Produce.Latency)
+	}
 	row("send lag (generator behind schedule)", r.Produce.SendLag)
 	row("end-to-end (per record)", r.E2E)
 	p("\n")

@@ -27,6 +27,8 @@ type Options struct {
 	Warmup            time.Duration
 	RateMBps          float64
 	ReplicationFactor int
+	// BacklogMB overrides a catch-up workload's backlog when non-zero.
+	BacklogMB int
 
 	BrokerName string // label in the report ("logd", "kafka")
 	// BrokerPIDs are the broker's processes (one, or a cluster's nodes): their CPU and memory
@@ -66,6 +68,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.ReplicationFactor > 0 {
 		w.ReplicationFactor = o.ReplicationFactor
+	}
+	if o.BacklogMB > 0 && w.CatchUp() {
+		w.BacklogMB = o.BacklogMB
 	}
 	if o.Window <= 0 {
 		o.Window = 10 * time.Second
@@ -109,9 +114,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.Notes = append(r.Notes, fmt.Sprintf("%.0f MB of dirty page cache (earlier runs or other processes) was written back (sync) before the run", mb))
 	}
 	var err error
-	if w.CatchUp() {
+	switch {
+	case w.CatchUp() && w.Transactional():
+		err = runTxnCatchUp(ctx, o, w, topics, r)
+	case w.Transactional():
+		err = runTransactions(ctx, o, w, topics, r)
+	case w.CatchUp():
 		err = runCatchUp(ctx, o, w, topics, r)
-	} else {
+	default:
 		err = runProduce(ctx, o, w, topics, r)
 	}
 	if err != nil {
@@ -324,6 +334,25 @@ func runCatchUp(ctx context.Context, o Options, w Workload, topics []string, r *
 	r.Notes = append(r.Notes, fmt.Sprintf("backlog: %.0f MB of record values produced before measuring (%s)", float64(pst.Bytes.Load())/1e6, lat.String()))
 	time.Sleep(2 * time.Second) // let the broker finish background work (flushes) before measuring
 
+	fst, err := measureCatchUp(o, r, w, topics, func(_ int, t string, fst *loadgen.FetchStats) error {
+		_, err := loadgen.RunFetch(ctx, loadgen.FetchConfig{
+			Bootstrap: o.Bootstrap, Topic: t, Partitions: int32(w.Partitions),
+			Conns: max(1, w.Consumers/len(topics)), Stats: fst, Duration: time.Duration(w.Duration),
+		})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if fst.Bytes.Load() < backlog {
+		r.Notes = append(r.Notes, fmt.Sprintf("consumers read %.0f of %d MB before the duration ended", float64(fst.Bytes.Load())/1e6, w.BacklogMB))
+	}
+	return nil
+}
+
+// measureCatchUp measures a catch-up: read runs once per topic (its index and name), all at
+// once, adding what it reads to fst, under a sampler ticking every 200 ms.
+func measureCatchUp(o Options, r *Report, w Workload, topics []string, read func(i int, topic string, fst *loadgen.FetchStats) error) (*loadgen.FetchStats, error) {
 	fst := &loadgen.FetchStats{}
 	s := newSampler(o, r, time.Duration(w.Duration), 0)
 	s.fetch = fst
@@ -335,21 +364,12 @@ func runCatchUp(ctx context.Context, o Options, w Workload, topics []string, r *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = loadgen.RunFetch(ctx, loadgen.FetchConfig{
-				Bootstrap: o.Bootstrap, Topic: t, Partitions: int32(w.Partitions),
-				Conns: max(1, w.Consumers/len(topics)), Stats: fst, Duration: time.Duration(w.Duration),
-			})
+			errs[i] = read(i, t, fst)
 		}()
 	}
 	wg.Wait()
 	s.stop()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if fst.Bytes.Load() < backlog {
-		r.Notes = append(r.Notes, fmt.Sprintf("consumers read %.0f of %d MB before the duration ended", float64(fst.Bytes.Load())/1e6, w.BacklogMB))
-	}
-	return nil
+	return fst, errors.Join(errs...)
 }
 
 // sampler takes the live counters every second: the progress display, the per-second series
@@ -635,6 +655,12 @@ func (r *Report) conclude(w Workload) {
 			r.LimitedBy = "CPU: " + cpu
 		} else {
 			r.LimitedBy = "broker fetch path (" + cpu + ")"
+		}
+	case w.Transactional():
+		if busy > 0.9 {
+			r.LimitedBy = "CPU: " + cpu + "; broker and generator share the machine"
+		} else {
+			r.LimitedBy = fmt.Sprintf("commit round trips: each of %d producers runs one transaction at a time and waits for its produce acks (acks=all) and its EndTxn before the next (%s)", w.Producers, cpu)
 		}
 	case w.RateMBps > 0:
 		got := r.Produce.MBps / w.RateMBps

@@ -55,6 +55,17 @@ type Workload struct {
 	// then Consumers connections read the topics from offset 0 to the end, which is measured.
 	BacklogMB int `yaml:"backlog_mb" json:"backlog_mb"`
 
+	// TxnRecords > 0 makes the producers transactional: each is a franz-go client with its own
+	// transactional id running one transaction at a time, TxnRecords records spread over its
+	// topic's partitions, flushed, then committed (EndTxn). Such a workload's produce latency is
+	// the commit latency (the EndTxn call's round trip), and with BacklogMB its consumers read
+	// with isolation level read_committed. Transactional producers send uncompressed, unkeyed,
+	// fixed-size records with acks=all, as fast as the broker commits.
+	TxnRecords int `yaml:"transaction_records" json:"transaction_records,omitempty"`
+	// AbortEvery > 1 aborts every AbortEvery-th transaction of each producer instead of
+	// committing it; a read_committed consumer must never see those records.
+	AbortEvery int `yaml:"abort_every" json:"abort_every,omitempty"`
+
 	Duration Duration `yaml:"duration" json:"duration"` // measured time, default 60s
 	Warmup   Duration `yaml:"warmup" json:"warmup"`     // before measuring, default 10s
 }
@@ -110,6 +121,10 @@ func (w *Workload) AcksValue() int16 {
 // CatchUp reports whether the workload measures consumers catching up from a backlog.
 func (w *Workload) CatchUp() bool { return w.BacklogMB > 0 }
 
+// Transactional reports whether the producers run transactions (and catch-up consumers read
+// committed records only).
+func (w *Workload) Transactional() bool { return w.TxnRecords > 0 }
+
 // normalize fills defaults and checks values.
 func (w *Workload) normalize() error {
 	def := func(p *int, v int) {
@@ -156,6 +171,35 @@ func (w *Workload) normalize() error {
 	if w.RateMBps < 0 {
 		return fmt.Errorf("workload %s: negative producer rate", w.Name)
 	}
+	return w.normalizeTxn()
+}
+
+// normalizeTxn checks what a transactional workload supports.
+func (w *Workload) normalizeTxn() error {
+	if w.TxnRecords < 0 || w.AbortEvery < 0 {
+		return fmt.Errorf("workload %s: negative transaction_records or abort_every", w.Name)
+	}
+	if !w.Transactional() {
+		if w.AbortEvery > 0 {
+			return fmt.Errorf("workload %s: abort_every needs transaction_records", w.Name)
+		}
+		return nil
+	}
+	switch {
+	case w.AbortEvery == 1:
+		return fmt.Errorf("workload %s: abort_every 1 would abort every transaction", w.Name)
+	case w.RateMBps > 0:
+		return fmt.Errorf("workload %s: transactional producers run as fast as the broker commits: no producer rate", w.Name)
+	case w.Acks != "all":
+		return fmt.Errorf("workload %s: transactional producers need acks=all, not %s", w.Name, w.Acks)
+	case w.Compression != "" && w.Compression != "none", w.KeyDistribution != "" && w.KeyDistribution != "none",
+		w.SizeDistribution != "" && w.SizeDistribution != "fixed":
+		return fmt.Errorf("workload %s: transactional producers send uncompressed, unkeyed, fixed-size records", w.Name)
+	case w.MessageSize < 1:
+		return fmt.Errorf("workload %s: message_size %d: a transactional record needs at least its 1-byte commit/abort mark", w.Name, w.MessageSize)
+	case w.ConsumerGroup != "" || (!w.CatchUp() && w.Consumers > 0):
+		return fmt.Errorf("workload %s: transactional workloads measure producers alone, or read_committed consumers of a backlog", w.Name)
+	}
 	return nil
 }
 
@@ -181,6 +225,12 @@ var Builtins = []Workload{
 		Duration: Duration(60 * time.Second), Warmup: Duration(15 * time.Second)},
 	{Name: "catch-up", Description: "consumers reading a 2 GB backlog of 1 KiB records in 6 partitions from offset 0, from the page cache",
 		Partitions: 6, MessageSize: 1024, Producers: 3, InFlight: 8, BatchRecords: 64, Acks: "1", BacklogMB: 2000, Consumers: 2,
+		Duration: Duration(120 * time.Second)},
+	{Name: "transactions", Description: "transactional produce: 4 producers (one transactional id each), transactions of 100 records of 1 KiB over 6 partitions, then commit; committed MB/s, transactions/s and commit (EndTxn) latency",
+		Partitions: 6, MessageSize: 1024, Producers: 4, Acks: "all", TxnRecords: 100,
+		Duration: Duration(60 * time.Second), Warmup: Duration(10 * time.Second)},
+	{Name: "read-committed-catch-up", Description: "read_committed consumers reading a 500 MB backlog of transactions (100 records of 1 KiB, every 10th aborted) in 6 partitions from offset 0; no aborted record may be delivered",
+		Partitions: 6, MessageSize: 1024, Producers: 4, Acks: "all", TxnRecords: 100, AbortEvery: 10, BacklogMB: 500, Consumers: 2,
 		Duration: Duration(120 * time.Second)},
 	{Name: "e2e-latency", Description: "1 KiB records at a fixed 20 MB/s, one tailing consumer: end-to-end latency (consumer receive time minus producer send time, same host), acks=all",
 		Partitions: 6, MessageSize: 1024, Producers: 2, InFlight: 16, BatchRecords: 16, Acks: "all", RateMBps: 20,

@@ -94,6 +94,7 @@ func benchRunCommand() *cobra.Command {
 	f.Float64Var(&o.RateMBps, "rate", 0, "fixed produce rate in MB/s, overriding the workload's (latency then from intended send times)")
 	f.StringVar(&o.Out, "out", "", "directory for report.json, report.md and plots")
 	f.IntSliceVar(&o.BrokerPIDs, "broker-pid", nil, "the broker's process id, or a cluster's (comma-separated or repeated): report their summed CPU per GB and peak RSS from /proc")
+	f.IntVar(&o.BacklogMB, "backlog-mb", 0, "MB of backlog a catch-up workload produces before measuring, overriding the workload's")
 	f.IntVar(&o.ReplicationFactor, "replication-factor", 0, "replication factor of the topics the run creates, overriding the workload's (above 1 needs a cluster)")
 	f.StringVar(&o.BrokerName, "broker-name", "broker", "name of the broker in the report")
 	f.StringVar(&o.DataDir, "data-dir", "", "the broker's data directory, for the disk in the machine fingerprint")
@@ -120,6 +121,7 @@ func benchCompareCommand() *cobra.Command {
 			"against 1 (throughput, p99, p99.9, broker CPU summed over the nodes, ratios). The\n" +
 			"fixed-rate workload runs at --rate, or at half of the first broker's max-throughput.",
 		Example: "  make bench-compare\n  logd bench compare --workloads max-throughput,iot-100b --duration 20s --runs 3 --out out/compare\n" +
+			"  logd bench compare --workloads transactions,read-committed-catch-up --backlog-mb 200 --runs 3 --out out/txn\n" +
 			"  make bench-rf\n  logd bench compare --brokers logd-rf3,logd-fsync --workloads max-throughput,fixed-rate-latency --perf-test=false --runs 3 --out out/rf",
 		Args: usageArgs(0, 0, "logd bench compare --out DIR"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -159,6 +161,7 @@ func benchCompareCommand() *cobra.Command {
 	f.StringVar(&c.DataDir, "data-dir", "", "where the brokers keep data (default: a temporary directory)")
 	f.StringSliceVar(&c.Brokers, "brokers", []string{"kafka", "logd-fsync", "logd-nofsync"}, "brokers to run, in this order: kafka, logd-fsync, logd-nofsync, logd-rf3 (3-node logd cluster, replication factor 3)")
 	f.Float64Var(&c.RateMBps, "rate", 0, "fixed rate of fixed-rate-latency in MB/s (default: half of the first broker's max-throughput in run 1)")
+	f.IntVar(&c.BacklogMB, "backlog-mb", 0, "MB of backlog the catch-up workloads produce before measuring (default: each workload's)")
 	f.BoolVar(&c.PerfTest, "perf-test", true, "also run Kafka's kafka-producer-perf-test against each broker")
 	return cmd
 }
