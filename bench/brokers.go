@@ -153,7 +153,8 @@ func startKafka(lib, dir, logPath string) (*process, error) {
 	id := make([]byte, 16)
 	rand.Read(id)
 	clusterID := base64.RawURLEncoding.EncodeToString(id)
-	format := exec.Command("java", "-cp", cp, "kafka.tools.StorageTool", "format", "-t", clusterID, "-c", propsPath)
+	// --cluster-id=ID, not "-t ID": a random id starting with '-' would read as an option.
+	format := exec.Command("java", "-cp", cp, "kafka.tools.StorageTool", "format", "--cluster-id="+clusterID, "-c", propsPath)
 	if out, err := format.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("kafka-storage format: %v\n%s", err, out)
 	}

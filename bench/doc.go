@@ -37,7 +37,9 @@
 //     90% of the machine's CPU, it says the machine was.
 //   - A transactional workload's latency is the commit latency: the EndTxn call's round trip
 //     alone, from the commit call to its return, for committed transactions; throughput counts
-//     committed records only (aborted transactions are neither throughput nor latency).
+//     committed records only (aborted transactions are neither throughput nor latency); each
+//     producer's first transaction (InitProducerId, Kafka creating __transaction_state) runs
+//     before warm-up and is not measured.
 //   - Broker cost is read from /proc/PID of the broker alone: CPU seconds per GB (produced plus
 //     consumed) and peak RSS; CPU used by other processes during a run is reported as noise.
 //   - Durability differs by default and the comparison says so: Kafka acknowledges acks=all

@@ -197,6 +197,12 @@ func runTransactions(ctx context.Context, o Options, w Workload, topics []string
 	defer closeTxnProducers(ps)
 	commitLat, st := loadgen.NewHistogram(), &loadgen.Stats{}
 	sum := &TxnSummary{RecordsPerTxn: w.TxnRecords}
+	// Each producer's first transaction runs before the clock starts: its InitProducerId, and
+	// on Kafka the creation of __transaction_state's 50 partitions, take seconds that are
+	// start-up, not transactions.
+	if err := runTxnProducers(ctx, ps, sum, nil, &loadgen.Stats{}, func(p *txnProducer) bool { return p.txns > 0 }); err != nil {
+		return fmt.Errorf("first transactions: %w", err)
+	}
 	total := time.Duration(w.Warmup + w.Duration)
 	s := newSampler(o, r, total, time.Duration(w.Warmup))
 	s.produce, s.lat = st, commitLat
