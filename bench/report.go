@@ -254,6 +254,16 @@ func (r *Report) Markdown() string {
 		} else {
 			p("| read_committed | %d committed records expected, %d records of aborted transactions delivered |\n", t.ExpectedRecords, t.AbortedRead)
 		}
+		var reqs []string
+		for _, q := range t.Requests {
+			if q.PerTxn < 0.01 { // start-up: metadata, coordinator lookup, InitProducerId
+				continue
+			}
+			reqs = append(reqs, fmt.Sprintf("%s %.2f (mean %.2f ms)", q.API, q.PerTxn, q.MeanMs))
+		}
+		if len(reqs) > 0 {
+			p("| producer requests per transaction | %s |\n", strings.Join(reqs, ", "))
+		}
 	}
 	if len(r.Broker.PIDs) > 0 {
 		p("| broker CPU | %.2f cores, %.2f CPU-s per GB |\n| broker peak RSS | %.0f MiB |\n", r.Broker.Cores, r.Broker.CPUSecPerGB, r.Broker.PeakRSSMB)

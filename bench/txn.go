@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/perf/loadgen"
 )
@@ -35,6 +38,60 @@ type TxnSummary struct {
 	// AbortedRead counts records of aborted transactions they were given (must be 0).
 	ExpectedRecords int64 `json:"expected_records,omitempty"`
 	AbortedRead     int64 `json:"aborted_records_read"`
+	// Requests are the producers' requests per transaction (whole run), by API: where a
+	// transaction's time goes. More than one AddPartitionsToTxn per transaction are retries
+	// of CONCURRENT_TRANSACTIONS, answered while the previous transaction's markers are still
+	// being written (the client backs off 20 ms each).
+	Requests []TxnRequests `json:"requests,omitempty"`
+}
+
+// TxnRequests is one API's requests of the transactional producers.
+type TxnRequests struct {
+	API    string  `json:"api"`
+	PerTxn float64 `json:"per_transaction"`
+	MeanMs float64 `json:"mean_ms"` // round trip, written to read
+	Errors int64   `json:"errors"`  // transport errors (error codes in answers are not seen here)
+}
+
+// requestCounter is a franz-go hook counting requests by API key and their round trips.
+type requestCounter struct {
+	mu    sync.Mutex
+	byKey map[int16]*requestCount // guarded by mu
+}
+
+type requestCount struct {
+	n, errs int64
+	total   time.Duration
+}
+
+// OnBrokerE2E counts one request's round trip.
+func (c *requestCounter) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e kgo.BrokerE2E) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rc := c.byKey[key]
+	if rc == nil {
+		rc = &requestCount{}
+		c.byKey[key] = rc
+	}
+	rc.n++
+	rc.total += e.DurationE2E()
+	if e.WriteErr != nil || e.ReadErr != nil {
+		rc.errs++
+	}
+}
+
+// perTxn is what the counter saw, per transaction of txns, in API key order.
+func (c *requestCounter) perTxn(txns int64) []TxnRequests {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := slices.Sorted(maps.Keys(c.byKey))
+	out := make([]TxnRequests, 0, len(keys))
+	for _, k := range keys {
+		rc := c.byKey[k]
+		out = append(out, TxnRequests{API: kmsg.NameForKey(k), PerTxn: float64(rc.n) / float64(max(txns, 1)),
+			MeanMs: float64(rc.total) / float64(rc.n) / 1e6, Errors: rc.errs})
+	}
+	return out
 }
 
 // txnProducer is one transactional producer: a franz-go client with its own transactional id.
@@ -50,8 +107,8 @@ type txnProducer struct {
 	txns               int64 // transactions begun
 }
 
-func newTxnProducer(bootstrap, topic, id string, w Workload) (*txnProducer, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.TransactionalID(id),
+func newTxnProducer(bootstrap, topic, id string, w Workload, reqs *requestCounter) (*txnProducer, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.TransactionalID(id), kgo.WithHooks(reqs),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ClientID("logd-bench"))
 	if err != nil {
 		return nil, fmt.Errorf("transactional producer %s: %w", id, err)
@@ -132,11 +189,11 @@ func (p *txnProducer) committedTxns() int64 {
 
 // txnProducers starts w.Producers transactional producers spread over topics (transactional
 // ids named after the run's topics, so runs never fence each other).
-func txnProducers(bootstrap string, w Workload, topics []string) ([]*txnProducer, error) {
+func txnProducers(bootstrap string, w Workload, topics []string, reqs *requestCounter) ([]*txnProducer, error) {
 	var ps []*txnProducer
 	for i := range w.Producers {
 		t := topics[i%len(topics)]
-		p, err := newTxnProducer(bootstrap, t, fmt.Sprintf("%s-txn-%d", t, i), w)
+		p, err := newTxnProducer(bootstrap, t, fmt.Sprintf("%s-txn-%d", t, i), w, reqs)
 		if err != nil {
 			closeTxnProducers(ps)
 			return nil, err
@@ -190,7 +247,8 @@ func runTransactions(ctx context.Context, o Options, w Workload, topics []string
 			return err
 		}
 	}
-	ps, err := txnProducers(o.Bootstrap, w, topics)
+	reqs := &requestCounter{byKey: map[int16]*requestCount{}}
+	ps, err := txnProducers(o.Bootstrap, w, topics, reqs)
 	if err != nil {
 		return err
 	}
@@ -214,6 +272,7 @@ func runTransactions(ctx context.Context, o Options, w Workload, topics []string
 	if err != nil {
 		return err
 	}
+	sum.Requests = reqs.perTxn(sum.Committed + sum.Aborted)
 	sum.Commit = r.Produce.Latency
 	sum.PerSec = r.Produce.RecordsPerSec / float64(w.TxnRecords)
 	r.Transactions = sum
@@ -232,7 +291,8 @@ func runTxnCatchUp(ctx context.Context, o Options, w Workload, topics []string, 
 	if o.Progress != nil {
 		fmt.Fprintf(o.Progress, "producing a %d MB backlog of transactions (not measured)\n", w.BacklogMB)
 	}
-	ps, err := txnProducers(o.Bootstrap, w, topics)
+	reqs := &requestCounter{byKey: map[int16]*requestCount{}}
+	ps, err := txnProducers(o.Bootstrap, w, topics, reqs)
 	if err != nil {
 		return err
 	}
@@ -248,6 +308,7 @@ func runTxnCatchUp(ctx context.Context, o Options, w Workload, topics []string, 
 	if err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
+	sum.Requests = reqs.perTxn(sum.Committed + sum.Aborted)
 	expected := map[string]int64{}
 	for _, p := range ps {
 		expected[p.topic] += p.committedTxns() * int64(p.perTxn)
