@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -64,6 +65,10 @@ type Log struct {
 	logEndOffset   atomic.Int64
 	highWatermark  atomic.Int64
 	recoveryPoint  atomic.Int64 // every offset below is durable on disk
+	// checkpointedRecoveryPoint is what the directory's recovery-point checkpoint file holds
+	// for this log, where recovery after a crash starts (written under Engine.ckptMu, with
+	// the file): the cleaner cleans only below it (doc.go, "Compaction").
+	checkpointedRecoveryPoint atomic.Int64
 	// replicated is fixed when the log is opened (OpenOptions.Replicated): replication sets
 	// the high watermark and it is checkpointed; otherwise it follows the end offset.
 	replicated bool
@@ -431,21 +436,54 @@ func batchInfo(h *segment.Header, first, last int64) producer.BatchInfo {
 }
 
 // maybeRollLocked starts a new segment when the active one is full (segment.bytes), old
-// (segment.ms), has a full index, or cannot hold the offsets as 32-bit deltas.
-// REQUIRES: l.mu held.
+// (segment.ms), has a full index, or cannot hold the offsets up to lastOffset as 32-bit
+// deltas from its base. The new segment starts at the log end offset, also for a replica
+// append whose first batch (firstOffset) lies past it — a compacted leader's offset gap —
+// so that every segment starts where the previous one ends, the property recovery checks
+// (doc.go, "Recovery"). Only when lastOffset is too far from the log end for one segment does
+// the new segment start at firstOffset, after a gap (see gapRollLocked). REQUIRES: l.mu held.
 func (l *Log) maybeRollLocked(size int, firstOffset, lastOffset int64) error {
 	a := l.active
-	if a.Size() == 0 {
+	overflow := lastOffset-a.BaseOffset() > math.MaxInt32
+	if a.Size() == 0 && !overflow {
 		return nil
 	}
 	full := a.Size()+int64(size) > l.cfg.SegmentBytes
 	old := l.now().Sub(l.activeCreatedAt) >= l.cfg.SegmentMs
-	overflow := lastOffset-a.BaseOffset() > 1<<31-1
 	if !full && !old && !overflow && !a.IndexFull() {
 		return nil
 	}
+	if end := l.logEndOffset.Load(); lastOffset-end <= math.MaxInt32 {
+		return l.rollLocked(end)
+	}
+	return l.gapRollLocked(firstOffset, lastOffset)
+}
+
+// gapRollLocked starts a segment at firstOffset, after an offset gap too long for one segment
+// (lastOffset is more than 2³¹-1 past the log end). Recovery tells such a gap from a lost
+// tail by its length: a segment created at a roll to the log end starts at most 2³¹ past the
+// previous segment's base (its last batch's offsets are 32-bit deltas from that base), so a
+// longer gap was made here, and the active segment's data was synced before it: nothing
+// below the gap can be missing. The sync under l.mu is the price of a rare event (a follower
+// copying more than 2³¹ offsets a leader's cleaner removed). REQUIRES: l.mu held.
+func (l *Log) gapRollLocked(firstOffset, lastOffset int64) error {
+	base := l.active.BaseOffset()
+	switch {
+	case lastOffset-firstOffset > math.MaxInt32:
+		return fmt.Errorf("%s: batches at offsets %d to %d do not fit one segment's 32-bit offset deltas: %w", l.tp, firstOffset, lastOffset, ErrInvalidRecord)
+	case !gapRollSpan(base, firstOffset):
+		return fmt.Errorf("%s: batch at offset %d (last %d) needs a new segment after the log end %d, within 2^31 of the active segment's base %d, where recovery could not tell the gap from a lost tail: %w",
+			l.tp, firstOffset, lastOffset, l.logEndOffset.Load(), base, ErrInvalidRecord)
+	}
+	if err := l.active.File().Sync(); err != nil {
+		return l.failLocked(err)
+	}
 	return l.rollLocked(firstOffset)
 }
+
+// gapRollSpan reports whether a segment starting at next may follow a segment based at prev
+// after an offset gap: only a gap roll makes segments more than 2³¹ offsets apart.
+func gapRollSpan(prev, next int64) bool { return next-prev > math.MaxInt32+1 }
 
 // rollLocked seals the active segment and starts a new one at base. REQUIRES: l.mu held.
 func (l *Log) rollLocked(base int64) error {

@@ -81,6 +81,7 @@ func openLogFiles(p openParams) (*Log, error) {
 		p.clean = false
 		p.recoveryPoint = 0
 	}
+	l.checkpointedRecoveryPoint.Store(p.recoveryPoint)
 	scfg := p.cfg.segmentConfig()
 	if len(bases) == 0 {
 		seg, err := segment.Create(p.fs, p.dir, p.logStartOffset, scfg)
@@ -148,7 +149,11 @@ func openLogFiles(p openParams) (*Log, error) {
 		// A later segment that does not start where this one ends follows lost, unsynced data:
 		// its directory entry became durable but this segment's tail did not. Nothing after
 		// the hole can have been acknowledged (any sync of it would have synced the tail too).
-		if i+1 < len(bases) && bases[i+1] != next {
+		// Two kinds of boundary never mean that, and recovery never sees the first: those the
+		// cleaner made (it cleans only below the checkpointed recovery point, so they lie
+		// before the segment recovery starts at), and a follower's roll over an offset gap
+		// too long for one segment, made after a sync and told by its length (gapRollSpan).
+		if i+1 < len(bases) && bases[i+1] != next && !gapRollSpan(bases[i], bases[i+1]) {
 			l.log.Warn("log ends before the next segment starts: dropping the segments after the gap",
 				"partition", p.tp.String(), "end_offset", next, "next_segment", bases[i+1])
 			lastValid = i
