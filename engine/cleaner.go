@@ -100,7 +100,7 @@ func (e *Engine) cleanDirtiest(offsets *offsetMap) (bool, error) {
 		if busy {
 			continue
 		}
-		_, _, clean, dirty, overdue := l.cleanable(&cfg, max(firstDirty, l.LogStartOffset()), now)
+		_, _, clean, dirty, overdue := l.cleanable(&cfg, max(firstDirty, l.LogStartOffset()), l.LastStableOffset(), now)
 		if l.tombstonesDue(now) {
 			overdue = true // expired tombstones to remove, dirty or not
 		} else if dirty == 0 {
@@ -147,13 +147,16 @@ func (e *Engine) Clean(tp TopicPartition) (CleanStats, error) {
 func (e *Engine) cleanLog(l *Log, offsets *offsetMap, force bool) (CleanStats, error) {
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
+	if err := e.checkpointForClean(l); err != nil {
+		return CleanStats{}, err
+	}
 	e.mu.Lock()
 	firstDirty := e.cleaner.cleanedTo[l.tp]
 	e.mu.Unlock()
 	start := time.Now()
 	st, err := l.clean(cleanParams{
 		firstDirty: firstDirty, now: e.cfg.Now(), offsets: offsets, throttle: e.cleaner.throttle, stop: e.stop,
-		force: force, bufs: newCleanBuffers(),
+		force: force, bufs: newCleanBuffers(), recoveryPoint: l.checkpointedRecoveryPoint.Load(),
 	})
 	if err != nil {
 		return st, err
@@ -167,6 +170,27 @@ func (e *Engine) cleanLog(l *Log, offsets *offsetMap, force bool) (CleanStats, e
 	e.cleaner.cleanedTo[l.tp] = st.EndOffset
 	e.mu.Unlock()
 	return st, e.writeCleanerCheckpoint()
+}
+
+// checkpointForClean makes the recovery-point checkpoint cover every segment before l's
+// active one that a clean could reach, syncing the directory first when the log's durable
+// recovery point is below it. A clean rewrites only below the checkpointed recovery point
+// (cleanParams.recoveryPoint), where recovery after a crash never looks at segment
+// boundaries, so cleaned segments need not end where the next begins (doc.go, "Compaction").
+// This costs a sync and a checkpoint write per clean at most; a log cleaned again before
+// anything new is appended costs neither.
+func (e *Engine) checkpointForClean(l *Log) error {
+	segs := l.segments()
+	want := min(segs[len(segs)-1].base, l.LastStableOffset())
+	if l.checkpointedRecoveryPoint.Load() >= want {
+		return nil
+	}
+	if l.RecoveryPoint() < want {
+		if err := e.gc.Flush(); err != nil {
+			return err
+		}
+	}
+	return e.Checkpoint()
 }
 
 // writeCleanerCheckpoint writes every log's first dirty offset.

@@ -41,7 +41,7 @@ type CleanStats struct {
 	SegmentsOut   int   // cleaned segments that replaced them
 	RecordsKept   int64
 	RecordsGone   int64 // superseded records, expired tombstones, keyless records
-	BatchesEmpied int64 // batches kept empty (a producer's last, a segment's last)
+	BatchesEmpied int64 // batches kept empty (a producer's last, the round's last)
 	// NextHorizon is the earliest delete horizon of a tombstone or transaction marker the
 	// clean kept (ms; 0: none): a clean after it removes it, even if nothing new is dirty.
 	NextHorizon int64
@@ -78,6 +78,9 @@ type cleanParams struct {
 	// due (Engine.Clean).
 	force bool
 	bufs  *cleanBuffers // the clean's reused buffers
+	// recoveryPoint is the log's checkpointed recovery point: the clean rewrites only
+	// segments that end at or below it (Engine.checkpointForClean).
+	recoveryPoint int64
 }
 
 // cleanBuffers are one clean's read and write buffers (Kafka's Cleaner keeps the same pair
@@ -96,12 +99,12 @@ func newCleanBuffers() *cleanBuffers {
 }
 
 // cleanable lists the segments a clean may rewrite: the leading non-active segments that lie
-// wholly below the last stable offset and are older than min.compaction.lag.ms. It returns
-// them with the bytes before and after firstDirty, and whether max.compaction.lag.ms forces
-// a clean; end is the base of the first segment not cleanable.
-func (l *Log) cleanable(cfg *LogConfig, firstDirty int64, now time.Time) (segs []*segHandle, end, cleanBytes, dirtyBytes int64, overdue bool) {
+// wholly below limit (at most the last stable offset) and are older than
+// min.compaction.lag.ms. It returns them with the bytes before and after firstDirty, and
+// whether max.compaction.lag.ms forces a clean; end is the base of the first segment not
+// cleanable.
+func (l *Log) cleanable(cfg *LogConfig, firstDirty, limit int64, now time.Time) (segs []*segHandle, end, cleanBytes, dirtyBytes int64, overdue bool) {
 	all := l.segments()
-	limit := l.LastStableOffset()
 	minLagCutoff := now.Add(-cfg.MinCompactionLag).UnixMilli()
 	k := 0
 	for ; k+1 < len(all) && all[k+1].base <= limit; k++ {
@@ -160,7 +163,8 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 		firstDirty = l.LogStartOffset() // the log was truncated or restarted below the checkpoint
 	}
 	st := CleanStats{FirstDirty: firstDirty, EndOffset: firstDirty}
-	segs, end, _, dirty, _ := l.cleanable(&cfg, firstDirty, p.now)
+	limit := min(l.LastStableOffset(), p.recoveryPoint)
+	segs, end, _, dirty, _ := l.cleanable(&cfg, firstDirty, limit, p.now)
 	if len(segs) == 0 || (dirty == 0 && !p.force && !l.tombstonesDue(p.now)) {
 		return st, nil
 	}
@@ -195,7 +199,7 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 	}
 	horizon := p.now.Add(cfg.DeleteRetention).UnixMilli()
 	f := cleanFilter{
-		offsets: p.offsets, endOffset: endOffset, now: p.now.UnixMilli(), horizon: horizon,
+		offsets: p.offsets, endOffset: endOffset, roundEnd: end, now: p.now.UnixMilli(), horizon: horizon,
 		lastOfProducer: lastOfProducer, txns: newCleanTxns(l.abortedList()),
 	}
 	for i := 0; i < n; {
@@ -279,6 +283,7 @@ func groupEnd(segs []*segHandle, sizes []int64, i int, maxBytes int64) int {
 type cleanFilter struct {
 	offsets        *offsetMap
 	endOffset      int64           // records at or past it were not mapped: kept
+	roundEnd       int64           // the first offset the round cannot clean (Kafka's upper bound)
 	now            int64           // ms
 	horizon        int64           // the delete horizon given to tombstones reached now (ms)
 	lastOfProducer map[int64]int64 // producer id -> its last batch's last offset
@@ -312,7 +317,7 @@ func (l *Log) cleanGroup(group []*segHandle, sizes []int64, cfg *LogConfig, p cl
 	if err != nil {
 		return err
 	}
-	groupEnd := lastSeg.NextOffset()
+	groupEnd := lastSeg.NextOffset() // the group's aborted transactions end below it
 	group[len(group)-1].release()
 
 	w := cleanedWriter{out: out, throttle: p.throttle, st: st, buf: p.bufs.write[:0], metas: p.bufs.metas[:0]}
@@ -324,7 +329,9 @@ func (l *Log) cleanGroup(group []*segHandle, sizes []int64, cfg *LogConfig, p cl
 			return err
 		}
 		err = forEachBatch(seg, p, st, func(h *segment.Header, batch []byte) (bool, error) {
-			keepEmpty := h.NextOffset() == groupEnd ||
+			// Kafka's two reasons to keep an emptied batch: the round's last batch keeps the
+			// log end offset (KAFKA-17076), a producer's last keeps its sequence.
+			keepEmpty := h.NextOffset() == f.roundEnd ||
 				(h.ProducerID >= 0 && f.lastOfProducer[h.ProducerID] == h.LastOffset())
 			if h.IsControl() {
 				if kept := cleanMarker(h, batch, f, keepEmpty, st); kept != nil {
@@ -427,7 +434,7 @@ func (w *cleanedWriter) flush() error {
 // when every record stays and nothing changes, a re-encoded batch (same base offset, last
 // offset delta, partition leader epoch and producer fields; the same codec; a new CRC) when
 // some records go or tombstones get their delete horizon, an empty batch when every record
-// goes but keepEmpty says the batch must stay (a producer's last, a segment's last), or
+// goes but keepEmpty says the batch must stay (a producer's last, the round's last), or
 // nothing. scratch is reused between calls and returned.
 func filterBatch(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty, aborted bool, scratch []byte, st *CleanStats) ([]byte, []byte, bool) {
 	if !aborted && h.BaseOffset >= f.endOffset {

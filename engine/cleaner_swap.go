@@ -2,7 +2,6 @@ package engine
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	iofs "io/fs"
 	"path/filepath"
@@ -25,7 +24,10 @@ import (
 //
 // A crash before the commit point leaves .cleaned files (removed on open: the old segments
 // stand); after it, recoverSwaps finishes the swap: it removes the segments a .swap log covers
-// and renames it into place. .deleted files are always garbage, since they only exist once
+// (those based from B to the end of its last batch, B's at least) and renames it into place.
+// A segment of G past the end of the cleaned copy — every batch of it dropped by the clean —
+// may then stay: it holds only records the clean drops, as if this clean had not reached it
+// yet (the next clean does), and its offsets follow the copy's. .deleted files are always garbage, since they only exist once
 // their replacement is committed. Index files of a recovered swap are rebuilt from the log.
 
 // swapIn replaces the group with the cleaned segment written at group[0].base (size bytes),
@@ -140,8 +142,10 @@ func recoverSwaps(fs vfs.FS, dir string, names []string) error {
 	return nil
 }
 
-// swapEnd returns the offset after the last batch of a committed .swap log (it was synced
-// before it was renamed to .swap, so its batches are whole; a bad one ends the scan).
+// swapEnd returns the end of the offsets a committed .swap log covers: after its last batch
+// (it was synced before it was renamed to .swap, so its batches are whole; a bad one ends the
+// scan), and past its base at least, since an empty copy still replaces the segment at its
+// base.
 func swapEnd(fs vfs.FS, name string, base int64) (int64, error) {
 	f, err := fs.OpenFile(name, 0, 0)
 	if err != nil {
@@ -165,8 +169,5 @@ func swapEnd(fs vfs.FS, name string, base int64) (int64, error) {
 		next = h.NextOffset()
 		pos += int64(h.Size())
 	}
-	if next == base {
-		return 0, fmt.Errorf("%s: empty swap segment", name)
-	}
-	return next, nil
+	return max(next, base+1), nil
 }

@@ -42,6 +42,21 @@
 // snapshot plus a replay of batch headers). Partitions open lazily and idle segments close, so
 // a directory with many partitions holds few descriptors and mappings.
 //
+// A hole is a segment that does not start where the previous one ends: its directory entry
+// became durable, the previous segment's tail did not, so nothing after it was acknowledged.
+// Offset gaps are legal inside the log (a compacted log has them), so the segment boundaries
+// recovery examines must never have one otherwise:
+//
+//   - a roll starts the new segment at the log end offset, also for a follower copying a
+//     compacted leader (KeepOffsets), whose next batch may start past it: a segment's base may
+//     be below its first batch's offset, as in Kafka;
+//   - only a batch whose last offset is over 2³¹-1 past the log end (one segment cannot span
+//     it) starts a segment at itself, after syncing the active one; such segments lie over
+//     2³¹ apart, more than a segment's own offsets span, and recovery keeps the gap on that
+//     sign. A batch that cannot be placed that way is refused (ErrInvalidRecord);
+//   - the cleaner, which leaves gaps at the end of cleaned segments, cleans only below the
+//     checkpointed recovery point (see Compaction), where recovery does not look.
+//
 // # High watermark
 //
 // A log opened single-replica (OpenLog, or OpenLogWith without Replicated) has HW = LEO after
@@ -119,10 +134,16 @@
 // appear between batches, never inside the offsets a batch spans. Batches are copied byte for
 // byte when nothing in them changes; otherwise re-encoded (segment.AppendBatch, the same
 // codec through internal/compress, decompression capped at 64 MiB: a batch over the cap is
-// kept whole) with a new CRC. A batch whose every record goes is dropped, except that it is
-// kept empty (no records, the same offsets) when it is its producer's last — so idempotent
-// sequences survive — or its group's last, so each cleaned segment still ends where the next
-// begins (KAFKA-17076: the log end offset, and recovery's gap check, survive). A tombstone
+// kept whole) with a new CRC. A batch whose every record goes is dropped, except where Kafka
+// keeps it empty (no records, the same offsets): when it is its producer's last — so
+// idempotent sequences survive — or the round's last, ending where the first segment it
+// cannot clean begins (KAFKA-17076: the log end offset survives). Empty batches elsewhere
+// would be what a fetch from there returns first, and clients choke on that (kafkajs reads
+// no record from such a response, librdkafka reports MSG_SIZE_TOO_LARGE for one made only
+// of them). A cleaned segment thus may end before the next one begins, even be empty: the
+// clean covers only segments below the log's checkpointed recovery point, so recovery after
+// a crash never examines their boundaries (Engine.checkpointForClean syncs the directory and
+// writes the recovery-point checkpoint first when it lags). A tombstone
 // reached by a clean gets the KIP-534 delete horizon (attributes bit 6, base timestamp = now
 // + delete.retention.ms, record timestamp deltas rebased) and goes at the first clean after
 // it. Transactions (Kafka's CleanedTransactionMetadata, cleanTxns): walking from the log
@@ -131,7 +152,7 @@
 // no data of it; COMMIT: no batch of it since the producer's previous marker) gets the
 // KIP-534 delete horizon like a tombstone and goes at the first clean after it, an ABORT
 // marker taking its aborted-transaction entry with it (memory and .txnindex, in the swap) —
-// unless it is its group's last batch, kept to hold the offsets; nothing at or past the last
+// emptied instead when it is the round's last batch, to hold the log end; nothing at or past the last
 // stable offset is cleaned. The cleaner's reads and writes are throttled together to
 // log.cleaner.io.max.bytes.per.second. Produce into a compacted log refuses keyless records
 // (ErrInvalidRecord, INVALID_RECORD), decompressing within the same cap.
@@ -145,21 +166,24 @@
 // go when the last reader's reference does, so a fetch holding an old segment keeps reading
 // it (Read reloads the list when it meets a segment the cleaner replaced). On open, .cleaned
 // and .deleted files are removed, and a .swap log — complete, since it was synced before its
-// rename — replaces every segment whose base falls within its offsets, then takes its name
-// (its indexes are rebuilt). A crash at any write or sync of a clean leaves the old segments
-// or the new ones, never a mix (TestCleanCrashAtEveryOp).
+// rename — replaces every segment whose base falls within its offsets (its own base's at
+// least), then takes its name (its indexes are rebuilt); a segment of the group past its last
+// batch may stay, holding only records the clean drops. A crash at any write or sync of a
+// clean leaves the old segments or the new ones, never a mix (TestCleanCrashAtEveryOp).
 //
 // # Locks
 //
-// Lock order: Log.cleanMu → Engine.mu → Log.mu → segHandle.mu → (index and committer
-// internals). cleanMu serializes cleans of one log and is held across the whole clean; no
-// writer takes it. The cleaner takes Engine.mu only to choose a log and record progress, and
-// Log.mu only to snapshot the config and producers at the start and for the swap (renames and
-// two directory syncs, no data copied). No lock is
-// held across an fsync of log data, network I/O or a caller's callback, with four documented
-// exceptions that only happen on rare events: the leader-epoch checkpoint is written under
-// Log.mu when the epoch changes, an idle segment is synced under its segHandle.mu before
-// it is closed, the cleaner's swap syncs the partition directory twice under Log.mu, and a
-// segment's .txnindex (small, present only when a transaction aborted in it) is synced under
-// Log.mu when the segment rolls and rewritten atomically by a truncation. See LOCK_ORDER.md for the whole repository.
+// Lock order: Log.cleanMu → Engine.ckptMu → Engine.mu → Log.mu → segHandle.mu → (index and
+// committer internals). cleanMu serializes cleans of one log and is held across the whole
+// clean; no writer takes it. ckptMu serializes the recovery-point checkpoint's writes (a clean
+// may write it first). The cleaner takes Engine.mu only to choose a log and record progress,
+// and Log.mu only to snapshot the config and producers at the start and for the swap (renames
+// and two directory syncs, no data copied). No lock is held across an fsync of log data,
+// network I/O or a caller's callback, with five documented exceptions that only happen on
+// rare events: the leader-epoch checkpoint is written under Log.mu when the epoch changes, an
+// idle segment is synced under its segHandle.mu before it is closed, the cleaner's swap syncs
+// the partition directory twice under Log.mu, a segment's .txnindex (small, present only when
+// a transaction aborted in it) is synced under Log.mu when the segment rolls and rewritten
+// atomically by a truncation, and a follower's roll over an offset gap longer than 2³¹-1
+// syncs the active segment under Log.mu. See LOCK_ORDER.md for the whole repository.
 package engine

@@ -86,6 +86,10 @@ type Engine struct {
 	gc  *groupcommit.Committer
 	log *slog.Logger
 
+	// ckptMu serializes writes of the recovery-point and log-start-offset checkpoints, so
+	// each log's checkpointedRecoveryPoint is what the file holds. Taken before mu.
+	ckptMu sync.Mutex
+
 	mu     sync.Mutex               // guards the fields below
 	logs   map[TopicPartition]*Log  // opened logs
 	onDisk map[TopicPartition]bool  // partitions found on disk, not yet opened
@@ -350,6 +354,8 @@ func (e *Engine) Flush() error { return e.gc.Flush() }
 
 // Checkpoint writes the recovery-point and log-start-offset checkpoints.
 func (e *Engine) Checkpoint() error {
+	e.ckptMu.Lock()
+	defer e.ckptMu.Unlock()
 	e.mu.Lock()
 	recPts := make(map[TopicPartition]int64, len(e.logs)+len(e.recPts))
 	starts := make(map[TopicPartition]int64, len(e.logs)+len(e.starts))
@@ -373,6 +379,9 @@ func (e *Engine) Checkpoint() error {
 	}
 	if err := writeOffsetCheckpoint(e.fs, e.cfg.Dir, recoveryPointFile, recPts); err != nil {
 		return err
+	}
+	for _, l := range logs {
+		l.checkpointedRecoveryPoint.Store(recPts[l.tp])
 	}
 	return writeOffsetCheckpoint(e.fs, e.cfg.Dir, logStartOffsetFile, starts)
 }

@@ -497,7 +497,8 @@ func (t *cleanTxns) marker(h *segment.Header, batch []byte) (discardable bool, m
 // cleanMarker decides a control batch's fate in a clean (KIP-534 for markers): one that may
 // go (and is not its producer's last entry) gets the delete horizon at the first clean that
 // finds it so, and goes at the first clean after the horizon — emptied rather than removed
-// when keepEmpty (it ends its group: its offsets stay). It returns the batch to write, or nil.
+// when keepEmpty (it ends the clean's round: its offsets stay). It returns the batch to write,
+// or nil.
 func cleanMarker(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty bool, st *CleanStats) []byte {
 	discardable, m := f.txns.marker(h, batch)
 	if last, ok := f.lastOfProducer[h.ProducerID]; ok && last < h.BaseOffset {
@@ -517,7 +518,7 @@ func cleanMarker(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty bool
 			if !keepEmpty {
 				return nil
 			}
-			// It ends its group: an empty control batch (no marker in it) keeps the offsets.
+			// It ends the round: an empty control batch (no marker in it) keeps the offsets.
 			st.BatchesEmpied++
 			eh := *h
 			eh.Attributes &^= segment.AttrCompressionMask
