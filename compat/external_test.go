@@ -388,15 +388,7 @@ var kafkaJS = &driver{
 		}
 		return []string{"node", filepath.Join(dir, "driver.js")}, nil
 	},
-	supports: func(scen string) string {
-		if scen == "consume-compacted" || scen == "seek-into-compacted-gap" {
-			// Fetch responses of a cleaned log start with empty batches (the cleaner keeps a
-			// segment group's last batch, records removed); kafkajs 2.2.4's fetch decoding
-			// returns no messages for them (seen from offsets 0 and 41 of the fixture).
-			return "kafkajs decodes no records from a fetch response whose first batch is empty (cleaned log)"
-		}
-		return ""
-	},
+	supports: func(string) string { return "" },
 }
 
 // javaModule is a Maven module under compat whose one source file the test compiles with javac
