@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/internal/compress"
+	"github.com/logd/logd/internal/invariants"
 	"github.com/logd/logd/segment"
 )
 
@@ -167,6 +168,10 @@ func (l *Log) clean(p cleanParams) (CleanStats, error) {
 	segs, end, _, dirty, _ := l.cleanable(&cfg, firstDirty, limit, p.now)
 	if len(segs) == 0 || (dirty == 0 && !p.force && !l.tombstonesDue(p.now)) {
 		return st, nil
+	}
+	if invariants.Enabled && end > p.recoveryPoint {
+		// Recovery would examine the cleaned segments' boundaries (doc.go, "Recovery").
+		panic(fmt.Sprintf("%s: clean up to %d past the checkpointed recovery point %d", l.tp, end, p.recoveryPoint))
 	}
 	// Hold a reference on every segment involved: a reader's, so nothing is removed under us.
 	held := make([]*segHandle, 0, len(segs))
