@@ -18,17 +18,25 @@ type CleanerConfig struct {
 	Threads             int           // log.cleaner.threads
 	DedupeBufferSize    int64         // log.cleaner.dedupe.buffer.size, shared by the threads
 	Backoff             time.Duration // log.cleaner.backoff.ms: sleep when no log needs cleaning
-	IOMaxBytesPerSecond float64       // log.cleaner.io.max.bytes.per.second, reads plus writes
+	IOMaxBytesPerSecond float64       // log.cleaner.io.max.bytes.per.second, reads plus writes; 0: unlimited
 }
 
-// DefaultCleanerConfig matches Kafka's defaults (the I/O rate is Double.MAX_VALUE: unlimited).
+// DefaultCleanerConfig matches Kafka's defaults but one: Kafka leaves the cleaner's I/O
+// unlimited (Double.MAX_VALUE), logd caps it at DefaultCleanerIORate, because an unthrottled
+// clean's writes queue in front of the produce path's fsyncs (bench/results/2026-12-07-
+// compaction.md: unthrottled, a produce's fsync wait and p50 grew about 4×; at 32 MiB/s no
+// change was measurable).
 var DefaultCleanerConfig = CleanerConfig{
 	Enable:              true,
 	Threads:             1,
 	DedupeBufferSize:    128 << 20,
 	Backoff:             15 * time.Second,
-	IOMaxBytesPerSecond: 0,
+	IOMaxBytesPerSecond: DefaultCleanerIORate,
 }
+
+// DefaultCleanerIORate is logd's default log.cleaner.io.max.bytes.per.second: 32 MiB/s of
+// cleaner reads plus writes.
+const DefaultCleanerIORate = 32 << 20
 
 // cleanerOffsetFile is the per-directory checkpoint of where each compacted log's dirty section
 // begins (Kafka's name and format, like the other offset checkpoints).

@@ -154,7 +154,8 @@
 // marker taking its aborted-transaction entry with it (memory and .txnindex, in the swap) —
 // emptied instead when it is the round's last batch, to hold the log end; nothing at or past the last
 // stable offset is cleaned. The cleaner's reads and writes are throttled together to
-// log.cleaner.io.max.bytes.per.second. Produce into a compacted log refuses keyless records
+// log.cleaner.io.max.bytes.per.second (32 MiB/s by default, where Kafka has no limit: see
+// DefaultCleanerConfig). Produce into a compacted log refuses keyless records
 // (ErrInvalidRecord, INVALID_RECORD), decompressing within the same cap.
 //
 // The swap protocol (Kafka's), per group with first base B: the cleaned copy is written as

@@ -430,7 +430,7 @@ func TestTxnCoordinatorAppend(t *testing.T) {
 	if _, err := l.Append(plain, AppendOptions{Coordinator: true}); !errors.Is(err, ErrInvalidRecord) {
 		t.Fatalf("a non-transactional coordinator batch: %v, want ErrInvalidRecord", err)
 	}
-	mustAppend(t, l, batch(1, 10, 1)) // 0
+	mustAppend(t, l, batch(1, 10, 1))        // 0
 	for i, key := range []string{"a", "b"} { // 1, 2: no sequence, so never a duplicate
 		if res, err := l.Append(coord(1, key), AppendOptions{Coordinator: true}); err != nil || res.Duplicate || res.BaseOffset != int64(1+i) {
 			t.Fatalf("coordinator batch %d: %+v %v", i, res, err)
