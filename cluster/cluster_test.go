@@ -60,6 +60,21 @@ func startTestClusterWith(t *testing.T, n int, tweak func(*Config)) []*testNode 
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The nodes stop together: one after the other, the last ones would each wait out the
+	// controlled shutdown's limit once the quorum has lost its majority. Registered before the
+	// first start (and after the TempDirs, so it runs before they are removed): when a later
+	// node fails to start, the ones already running stop before their directories go.
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, tn := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tn.stop()
+			}()
+		}
+		wg.Wait()
+	})
 	for i, tn := range nodes {
 		bc := broker.DefaultConfig()
 		host, port, _ := net.SplitHostPort(tn.addr)
@@ -73,19 +88,6 @@ func startTestClusterWith(t *testing.T, n int, tweak func(*Config)) []*testNode 
 		}
 		tn.start(t)
 	}
-	// The nodes stop together: one after the other, the last ones would each wait out the
-	// controlled shutdown's limit once the quorum has lost its majority.
-	t.Cleanup(func() {
-		var wg sync.WaitGroup
-		for _, tn := range nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				tn.stop()
-			}()
-		}
-		wg.Wait()
-	})
 	return nodes
 }
 
