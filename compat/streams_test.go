@@ -29,6 +29,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,6 +43,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -81,9 +83,9 @@ var streamsRunSeq sync.Map // application id → runs started
 // subtests share the app and the output reader.
 type cleaner interface{ Cleanup(func()) }
 
-// startStreams runs StreamsApp app for appID over stateDir and waits until it is RUNNING; the
-// process is killed when owner ends, if it still runs.
-func startStreams(s *S, owner cleaner, app, appID, stateDir string, topics ...string) *streamsRun {
+// startStreams runs StreamsApp app for appID over stateDir with processing.guarantee guarantee
+// and waits until it is RUNNING; the process is killed when owner ends, if it still runs.
+func startStreams(s *S, owner cleaner, guarantee, app, appID, stateDir string, topics ...string) *streamsRun {
 	s.Helper()
 	cp, err := streamsModule.classpath()
 	if err != nil {
@@ -98,7 +100,7 @@ func startStreams(s *S, owner cleaner, app, appID, stateDir string, topics ...st
 	if err != nil {
 		s.Fatalf("%v", err)
 	}
-	args := append([]string{"-Dorg.slf4j.simpleLogger.defaultLogLevel=info"}, javaFlags...)
+	args := append([]string{"-Dorg.slf4j.simpleLogger.defaultLogLevel=info", "-Dguarantee=" + guarantee}, javaFlags...)
 	args = append(append(args, "-cp", cp, "StreamsApp", app, bootAddr, appID, stateDir), topics...)
 	cmd := exec.Command("java", args...)
 	cmd.Stderr = lf
@@ -194,6 +196,15 @@ func (r *streamsRun) stop(s *S) {
 	}
 }
 
+// kill ends the app with SIGKILL (no close, no commit: a crash) and waits for the exit.
+func (r *streamsRun) kill(s *S) {
+	s.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		s.Fatalf("kill -9 StreamsApp: %v (log %s)", err, r.logPath)
+	}
+	<-r.done
+}
+
 // outputReader consumes an app's output topic from the start and keeps every record's value.
 type outputReader struct {
 	cl     *kgo.Client
@@ -202,14 +213,29 @@ type outputReader struct {
 	all    map[string][]string // key → every value in order
 }
 
-func newOutputReader(s *S, owner cleaner, topic string, decode func([]byte) string) *outputReader {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr), kgo.ConsumeTopics(topic),
+// newOutputReader reads topic; with committedOnly it reads only committed transactions
+// (read_committed), as the consumer of an exactly-once app must.
+func newOutputReader(s *S, owner cleaner, topic string, committedOnly bool, decode func([]byte) string) *outputReader {
+	iso := kgo.ReadUncommitted()
+	if committedOnly {
+		iso = kgo.ReadCommitted()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(iso),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond))
 	if err != nil {
 		s.Fatalf("output reader: %v", err)
 	}
 	owner.Cleanup(cl.Close)
 	return &outputReader{cl: cl, decode: decode, last: map[string]string{}, all: map[string][]string{}}
+}
+
+// records is the number of output records read so far.
+func (o *outputReader) records() int {
+	n := 0
+	for _, vs := range o.all {
+		n += len(vs)
+	}
+	return n
 }
 
 // waitFor reads until done(o) holds, failing with what it has after streamsOutput.
@@ -225,20 +251,46 @@ func (o *outputReader) waitFor(s *S, app *streamsRun, what string, done func(*ou
 		if time.Now().After(deadline) || s.ctx.Err() != nil {
 			s.Fatalf("%s: output not as expected after %v: %s (log %s)", what, streamsOutput, diff, app.logPath)
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, 500*time.Millisecond)
-		fs := o.cl.PollFetches(ctx)
-		cancel()
-		fs.EachError(func(t string, p int32, err error) {
-			if ctx.Err() == nil {
-				s.Errorf("output read %s/%d: %v", t, p, err)
-			}
-		})
-		fs.EachRecord(func(r *kgo.Record) {
-			v := o.decode(r.Value)
-			o.last[string(r.Key)] = v
-			o.all[string(r.Key)] = append(o.all[string(r.Key)], v)
-		})
+		o.poll(s, 500*time.Millisecond)
 	}
+}
+
+// poll reads what arrives within d.
+func (o *outputReader) poll(s *S, d time.Duration) {
+	s.Helper()
+	ctx, cancel := context.WithTimeout(s.ctx, d)
+	defer cancel()
+	fs := o.cl.PollFetches(ctx)
+	fs.EachError(func(t string, p int32, err error) {
+		if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			s.Errorf("output read %s/%d: %v", t, p, err)
+		}
+	})
+	fs.EachRecord(func(r *kgo.Record) {
+		v := o.decode(r.Value)
+		o.last[string(r.Key)] = v
+		o.all[string(r.Key)] = append(o.all[string(r.Key)], v)
+	})
+}
+
+// countsInSequence returns "" when every key's values, in the order read, are 1, 2, 3, …: a
+// count app with the store cache off emits every update once, so a repeated or missing value
+// is an update processed twice (or lost), which exactly-once forbids.
+func countsInSequence(o *outputReader) string {
+	var diffs []string
+	for k, vs := range o.all {
+		for i, v := range vs {
+			if v != strconv.Itoa(i+1) {
+				diffs = append(diffs, fmt.Sprintf("%s: value %d is %s (%s)", k, i+1, v, strings.Join(vs, ",")))
+				break
+			}
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 4 {
+		diffs = append(diffs[:4], fmt.Sprintf("… %d more", len(diffs)-4))
+	}
+	return strings.Join(diffs, "; ")
 }
 
 // lastEquals returns "" when the latest value of every key is want's, and no other key exists.
@@ -302,9 +354,10 @@ func checkChangelog(s *S, topic, policy string) {
 	s.Errorf("changelog %s: no cleanup.policy in DescribeConfigs", topic)
 }
 
-// streamsCase is one app and its two scenarios.
+// streamsCase is one app and its scenarios.
 type streamsCase struct {
 	app       string              // StreamsApp's first argument
+	guarantee string              // processing.guarantee: at_least_once or exactly_once_v2
 	appID     string              // the application id, prefix of every topic
 	topics    []string            // StreamsApp's topic arguments, the output topic last
 	decode    func([]byte) string // the output values
@@ -324,22 +377,49 @@ type streamsCase struct {
 	// the others: kafka-streams-application-reset rewinds them and deletes the internal
 	// topics; the app, started again without local state, must recount from the start.
 	resetInputs string
+	// crash, if set, is input for scenario "streams-<app>-crash": the first part is produced
+	// while the app runs and it is killed with SIGKILL as soon as some of its output is out,
+	// the second while it is down, the third after its restart over the same state directory.
+	crash [3]func(s *S)
+}
+
+// eos reports whether the case runs exactly once: its output is then read read_committed.
+func (c *streamsCase) eos() bool { return c.guarantee == "exactly_once_v2" }
+
+// name is the scenario name of the case's part part ("" for the first).
+func (c *streamsCase) name(part string) string {
+	n := "streams-" + c.app
+	if c.eos() {
+		n += "-eos"
+	}
+	if part != "" {
+		n += "-" + part
+	}
+	return n
+}
+
+// start runs the case's app over stateDir (startStreams).
+func (c *streamsCase) start(s *S, owner cleaner, stateDir string) *streamsRun {
+	s.Helper()
+	return startStreams(s, owner, c.guarantee, c.app, c.appID, stateDir, c.topics...)
 }
 
 // run runs scenario "streams-<app>": the app over the first input, the output checked after
 // each part; then, if it passed, "streams-<app>-restore": a clean stop, the state directory
-// deleted, a restart, more input, the output checked again and the changelog's cleanup policy.
+// deleted, a restart, more input, the output checked again and the changelog's cleanup policy;
+// then the optional scale-out, reset and crash scenarios. With exactly_once_v2 every name has
+// "-eos" after the app's.
 func (c *streamsCase) run(t *testing.T) {
 	stateDir := filepath.Join(tmpDir, c.appID+"-state")
 	var app *streamsRun
 	var reader *outputReader
-	scenario(t, "java", "streams-"+c.app, streamsTimeout, func(s *S) {
+	scenario(t, "java", c.name(""), streamsTimeout, func(s *S) {
 		c.create(s)
 		for i, produce := range c.first {
 			produce(s)
 			if i == 0 {
-				app = startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
-				reader = newOutputReader(s, t, c.topics[len(c.topics)-1], c.decode)
+				app = c.start(s, t, stateDir)
+				reader = newOutputReader(s, t, c.topics[len(c.topics)-1], c.eos(), c.decode)
 			}
 			reader.waitFor(s, app, fmt.Sprintf("%s, input part %d", c.app, i+1), c.check)
 		}
@@ -347,7 +427,7 @@ func (c *streamsCase) run(t *testing.T) {
 			c.beforeRun(s)
 		}
 	})
-	scenario(t, "java", "streams-"+c.app+"-restore", streamsTimeout, func(s *S) {
+	scenario(t, "java", c.name("restore"), streamsTimeout, func(s *S) {
 		if app == nil || reader == nil {
 			s.Fatalf("streams-%s failed: nothing to restore", c.app)
 		}
@@ -355,7 +435,7 @@ func (c *streamsCase) run(t *testing.T) {
 		if err := os.RemoveAll(stateDir); err != nil {
 			s.Fatalf("deleting the state directory: %v", err)
 		}
-		app = startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
+		app = c.start(s, t, stateDir)
 		for i, produce := range c.more {
 			produce(s)
 			reader.waitFor(s, app, fmt.Sprintf("%s after the restore, input part %d", c.app, i+1), c.check)
@@ -363,18 +443,21 @@ func (c *streamsCase) run(t *testing.T) {
 		checkChangelog(s, c.changelog, c.policy)
 		app.stop(s)
 	})
+	if c.crash[0] != nil {
+		c.runCrash(t, stateDir, reader)
+	}
 	if c.scaleOut[0] == nil {
 		return
 	}
 	// The first instance restarts over its state directory; a second joins and must get some
 	// of the tasks (Streams' assignor moves them, the new owner restores them from the
 	// changelog), then leaves and the first must take them back.
-	scenario(t, "java", "streams-"+c.app+"-scaleout", streamsTimeout, func(s *S) {
+	scenario(t, "java", c.name("scaleout"), streamsTimeout, func(s *S) {
 		if app == nil || reader == nil {
 			s.Fatalf("streams-%s failed: nothing to scale out", c.app)
 		}
-		a := startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
-		b := startStreams(s, t, c.app, c.appID, stateDir+"-b", c.topics...)
+		a := c.start(s, t, stateDir)
+		b := c.start(s, t, stateDir+"-b")
 		waitTasks(s, c.tasks, a, b)
 		c.scaleOut[0](s)
 		reader.waitFor(s, a, c.app+" with two instances", c.check)
@@ -387,7 +470,7 @@ func (c *streamsCase) run(t *testing.T) {
 	if c.resetInputs == "" {
 		return
 	}
-	scenario(t, "java", "streams-"+c.app+"-reset", streamsTimeout, func(s *S) {
+	scenario(t, "java", c.name("reset"), streamsTimeout, func(s *S) {
 		if app == nil || reader == nil {
 			s.Fatalf("streams-%s failed: nothing to reset", c.app)
 		}
@@ -405,7 +488,7 @@ func (c *streamsCase) run(t *testing.T) {
 				s.Fatalf("deleting the state directory: %v", err)
 			}
 		}
-		app = startStreams(s, t, c.app, c.appID, stateDir, c.topics...)
+		app = c.start(s, t, stateDir)
 		reader.waitFor(s, app, c.app+" after the reset", func(o *outputReader) string {
 			if d := c.check(o); d != "" {
 				return d
@@ -419,6 +502,59 @@ func (c *streamsCase) run(t *testing.T) {
 		})
 		app.stop(s)
 	})
+}
+
+// runCrash runs scenario "streams-<app>-crash" (streamsCase.crash) after the restore, whose
+// app has stopped: the output must still be exact, with no update twice.
+func (c *streamsCase) runCrash(t *testing.T, stateDir string, reader *outputReader) {
+	scenario(t, "java", c.name("crash"), streamsTimeout, func(s *S) {
+		if reader == nil {
+			s.Fatalf("%s failed: nothing to crash", c.name(""))
+		}
+		app := c.start(s, t, stateDir)
+		before := reader.records()
+		c.crash[0](s)
+		// The kill lands inside a transaction: some output is committed and the output topic
+		// has an open transaction (its last stable offset below its high watermark), which the
+		// restart must abort.
+		out := c.topics[len(c.topics)-1]
+		adm, _ := newAdmin(s, bootAddr)
+		deadline := time.Now().Add(streamsOutput)
+		for reader.records() == before || !openTxn(s, adm, out) {
+			app.check(s)
+			if time.Now().After(deadline) {
+				s.Fatalf("no output in an open transaction within %v of the input (log %s)", streamsOutput, app.logPath)
+			}
+			reader.poll(s, 20*time.Millisecond)
+		}
+		app.kill(s)
+		if !openTxn(s, adm, out) {
+			s.Fatalf("%s: the killed app's transaction ended without it", out)
+		}
+		c.crash[1](s)
+		app = c.start(s, t, stateDir)
+		c.crash[2](s)
+		reader.waitFor(s, app, c.app+" after kill -9 and a restart", c.check)
+		app.stop(s)
+	})
+}
+
+// openTxn reports whether a partition of topic has an open transaction: its last stable
+// offset (ListOffsets read_committed) below its high watermark.
+func openTxn(s *S, adm *kadm.Client, topic string) bool {
+	s.Helper()
+	lso, err1 := adm.ListCommittedOffsets(s.ctx, topic)
+	hw, err2 := adm.ListEndOffsets(s.ctx, topic)
+	if err := errors.Join(err1, err2, lso.Error(), hw.Error()); err != nil {
+		s.Fatalf("ListOffsets %s: %v", topic, err)
+	}
+	open := false
+	hw.Each(func(h kadm.ListedOffset) {
+		if l, ok := lso.Lookup(topic, h.Partition); ok && l.Offset < h.Offset {
+			open = true
+		}
+	})
+	return open
 }
 
 // waitTasks waits up to 45 s for runs to be RUNNING with n tasks between them, each some.
@@ -476,8 +612,19 @@ func linesAsRecs(lines []string, from int) []rec {
 	return out
 }
 
-func TestStreamsWordCount(t *testing.T) {
+func TestStreamsWordCount(t *testing.T) { wordCountCase("at_least_once").run(t) }
+
+// TestStreamsWordCountEOS: the WordCount with exactly_once_v2, its output read read_committed
+// and every count update in it once, also across a kill -9 of the app.
+func TestStreamsWordCountEOS(t *testing.T) { wordCountCase("exactly_once_v2").run(t) }
+
+// wordCountCase is the WordCount app's case with guarantee; at least once it also scales out
+// and is reset, exactly once it is crashed.
+func wordCountCase(guarantee string) *streamsCase {
 	appID := streamsAppID("wordcount")
+	if guarantee != "at_least_once" {
+		appID = streamsAppID("wordcount-eos")
+	}
 	in, out := appID+"-lines", appID+"-counts"
 	want := map[string]string{}
 	var lines []string
@@ -491,7 +638,7 @@ func TestStreamsWordCount(t *testing.T) {
 			produceKeyed(s, in, linesAsRecs(lines, from))
 		}
 	}
-	c := &streamsCase{app: "wordcount", appID: appID, topics: []string{in, out}, decode: decodeLong,
+	c := &streamsCase{app: "wordcount", guarantee: guarantee, appID: appID, topics: []string{in, out}, decode: decodeLong,
 		create: func(s *S) {
 			createTopic(s, in, streamsParts, nil)
 			createTopic(s, out, streamsParts, nil)
@@ -499,19 +646,49 @@ func TestStreamsWordCount(t *testing.T) {
 		// Two parts: the changelog (segment.ms 100) rolls between them, so its first segment
 		// can be compacted before the restore reads it.
 		first:     []func(s *S){produce(0, lines[:30]), produce(30, lines[30:])},
-		beforeRun: func(s *S) { waitCompacted(s, appID+"-counts-changelog", streamsParts) },
 		more:      []func(s *S){produce(1000, []string{"the kafka streams restore", "LOGD logd log", "a new word: zebra"})},
 		check:     lastEquals(want),
 		changelog: appID + "-counts-changelog", policy: "compact",
-		scaleOut:    [2]func(s *S){produce(2000, lines[:20]), produce(3000, lines[20:40])},
-		tasks:       2 * streamsParts, // the split into words, the count
-		resetInputs: in,
 	}
-	c.run(t)
+	if !c.eos() {
+		// A transactional changelog ends in a marker no consumer sees, which waitCompacted's
+		// reference read would wait for: compaction is checked at least once.
+		c.beforeRun = func(s *S) { waitCompacted(s, appID+"-counts-changelog", streamsParts) }
+		c.scaleOut = [2]func(s *S){produce(2000, lines[:20]), produce(3000, lines[20:40])}
+		c.tasks = 2 * streamsParts // the split into words, the count
+		c.resetInputs = in
+		return c
+	}
+	c.check = exactlyOnce(c.check, countsInSequence)
+	var many []string
+	for i := 0; i < 10; i++ {
+		many = append(many, lines...)
+	}
+	c.crash = [3]func(s *S){produce(4000, many), produce(5000, lines[:20]), produce(6000, lines[20:])}
+	return c
 }
 
-func TestStreamsWindowed(t *testing.T) {
+// exactlyOnce checks both check and exact.
+func exactlyOnce(check, exact func(*outputReader) string) func(*outputReader) string {
+	return func(o *outputReader) string {
+		if d := check(o); d != "" {
+			return d
+		}
+		return exact(o)
+	}
+}
+
+func TestStreamsWindowed(t *testing.T) { windowedCase("at_least_once").run(t) }
+
+// TestStreamsWindowedEOS: the windowed count with exactly_once_v2 (as TestStreamsWordCountEOS).
+func TestStreamsWindowedEOS(t *testing.T) { windowedCase("exactly_once_v2").run(t) }
+
+// windowedCase is the windowed count's case with guarantee.
+func windowedCase(guarantee string) *streamsCase {
 	appID := streamsAppID("windowed")
+	if guarantee != "at_least_once" {
+		appID = streamsAppID("windowed-eos")
+	}
 	in, out := appID+"-events", appID+"-counts"
 	base := time.Now().Add(-30 * time.Minute).Truncate(time.Minute).UnixMilli()
 	want := map[string]string{}
@@ -536,7 +713,7 @@ func TestStreamsWindowed(t *testing.T) {
 		}
 		return out
 	}
-	c := &streamsCase{app: "windowed", appID: appID, topics: []string{in, out}, decode: decodeLong,
+	c := &streamsCase{app: "windowed", guarantee: guarantee, appID: appID, topics: []string{in, out}, decode: decodeLong,
 		create: func(s *S) {
 			createTopic(s, in, streamsParts, nil)
 			createTopic(s, out, streamsParts, nil)
@@ -552,11 +729,35 @@ func TestStreamsWindowed(t *testing.T) {
 		check:     lastEquals(want),
 		changelog: appID + "-window-counts-changelog", policy: "compact,delete",
 	}
-	c.run(t)
+	if c.eos() {
+		c.check = exactlyOnce(c.check, countsInSequence)
+		// Ten readings per key in each of windows 4 to 9, then windows 10 and 11.
+		many := func(from, to int) func(s *S) {
+			return func(s *S) {
+				var ws []int
+				for w := from; w <= to; w++ {
+					ws = append(ws, w)
+				}
+				produceKeyed(s, in, events(ws, 0, func(k, w int) int { return 10 }))
+			}
+		}
+		c.crash = [3]func(s *S){many(4, 9), many(10, 10), many(11, 11)}
+	}
+	return c
 }
 
-func TestStreamsJoin(t *testing.T) {
+func TestStreamsJoin(t *testing.T) { joinCase("at_least_once").run(t) }
+
+// TestStreamsJoinEOS: the stream-table join with exactly_once_v2 (as TestStreamsWordCountEOS;
+// enrichedOrders already refuses an order out twice).
+func TestStreamsJoinEOS(t *testing.T) { joinCase("exactly_once_v2").run(t) }
+
+// joinCase is the stream-table join's case with guarantee.
+func joinCase(guarantee string) *streamsCase {
 	appID := streamsAppID("join")
+	if guarantee != "at_least_once" {
+		appID = streamsAppID("join-eos")
+	}
 	orders, customers, out := appID+"-orders", appID+"-customers", appID+"-enriched"
 	base := time.Now().Add(-10 * time.Minute).Truncate(time.Second).UnixMilli()
 	want := map[string]string{} // order id → the customer's name when the order happened
@@ -570,7 +771,7 @@ func TestStreamsJoin(t *testing.T) {
 		want[id] = fmt.Sprintf("cust-%d-%s", c, version)
 		return rec{Key: []byte(fmt.Sprintf("cust-%d", c)), Val: []byte(id), TS: base + at}
 	}
-	c := &streamsCase{app: "join", appID: appID, topics: []string{orders, customers, out}, decode: decodeString,
+	c := &streamsCase{app: "join", guarantee: guarantee, appID: appID, topics: []string{orders, customers, out}, decode: decodeString,
 		create: func(s *S) {
 			compact := "compact"
 			createTopic(s, orders, streamsParts, nil)
@@ -610,7 +811,20 @@ func TestStreamsJoin(t *testing.T) {
 		check:     enrichedOrders(want),
 		changelog: appID + "-customers-changelog", policy: "compact",
 	}
-	c.run(t)
+	if c.eos() {
+		// Orders of every customer with the names they have after the restore scenario.
+		batch := func(n int, at int64) func(s *S) {
+			return func(s *S) {
+				var ords []rec
+				for i := 0; i < n; i++ {
+					ords = append(ords, order(i%4, map[int]string{0: "v2", 1: "v2", 2: "v3", 3: "v1"}[i%4], at+int64(i)))
+				}
+				produceKeyed(s, orders, ords)
+			}
+		}
+		c.crash = [3]func(s *S){batch(400, 30_000), batch(20, 40_000), batch(20, 50_000)}
+	}
+	return c
 }
 
 // enrichedOrders checks that every order of want came out once, keyed by its customer id,

@@ -7,6 +7,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Collectors;
 
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.utils.Bytes;
 import org.apache.kafka.streams.CloseOptions;
@@ -34,6 +35,10 @@ import org.apache.kafka.streams.state.WindowStore;
  *   StreamsApp windowed  BOOTSTRAP APP_ID STATE_DIR EVENTS_TOPIC OUT_TOPIC
  *   StreamsApp join      BOOTSTRAP APP_ID STATE_DIR ORDERS_TOPIC CUSTOMERS_TOPIC OUT_TOPIC
  * </pre>
+ *
+ * The processing guarantee is at_least_once unless the system property "guarantee" names
+ * another (-Dguarantee=exactly_once_v2): then every commit is a transaction of the app's
+ * producer that holds the output, the changelog writes and the consumed offsets.
  *
  * wordcount: lines split into lower-case words, grouped by word (a repartition topic) and counted
  * into the key-value store "counts" (changelog APP_ID-counts-changelog, cleanup.policy=compact,
@@ -67,7 +72,12 @@ public final class StreamsApp {
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, args[1]);
         props.put(StreamsConfig.APPLICATION_ID_CONFIG, args[2]);
         props.put(StreamsConfig.STATE_DIR_CONFIG, args[3]);
+        props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG,
+            System.getProperty("guarantee", StreamsConfig.AT_LEAST_ONCE));
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+        // An app killed with SIGKILL stays in the group until its session times out; 10 s
+        // instead of 45 lets its restart get the tasks back within the test's patience.
+        props.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 10_000);
         props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
         props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
         props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
