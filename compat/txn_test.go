@@ -2,13 +2,17 @@
 
 package compat
 
-// Transactions, coordinator side: a franz-go client drives a transactional id through
-// InitProducerId and AddPartitionsToTxn (the partition side, transactional produce and
-// markers, is not in logd yet), and Kafka's own kafka-transactions tool (TransactionsCommand,
-// from the tools jar) lists and describes it through FindCoordinator TRANSACTION,
-// ListTransactions and DescribeTransactions.
+// Transactions and Kafka's own kafka-transactions tool (TransactionsCommand, from the tools
+// jar): a franz-go client drives a transactional id through InitProducerId and
+// AddPartitionsToTxn, and the tool lists and describes it through FindCoordinator TRANSACTION,
+// ListTransactions and DescribeTransactions. A hanging transaction (a transactional batch the
+// coordinator knows nothing of) is found with kafka-transactions describe-producers and
+// find-hanging (DescribeProducers, ListTransactions, DescribeTransactions) and ended with
+// abort (WriteTxnMarkers to the partition's leader), which moves the last stable offset.
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/testbatch"
+	"github.com/logd/logd/segment"
 )
 
 func testTransactionsCommand(s *S) {
@@ -92,9 +99,144 @@ func testJavaTxnOffsets(s *S) {
 	}
 }
 
-// TestTransactionsTool: kafka-transactions list/describe and the Java client's transactional
-// offsets (go test -tags compat -run TestTransactionsTool ./compat).
+// testHangingTransaction: a producer id from InitProducerId without a transactional id writes
+// one transactional batch, stamped an hour ago, behind a plain record; no coordinator has its
+// transaction, so the partition's last stable offset stays at the batch. kafka-transactions
+// must show the producer (describe-producers), list its transaction as hanging (find-hanging:
+// open longer than the 15-minute default, and ListTransactions knows no transactional id of
+// that producer) and abort it (abort --start-offset: DescribeProducers for the producer's epoch
+// and coordinator epoch, then WriteTxnMarkers), after which the last stable offset reaches the
+// high watermark and find-hanging lists nothing.
+func testHangingTransaction(s *S) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr))
+	if err != nil {
+		s.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topic := "txn-hanging-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
+	if _, err := adm.CreateTopic(s.ctx, 1, 1, nil, topic); err != nil {
+		s.Fatalf("create topic: %v", err)
+	}
+	if err := cl.ProduceSync(s.ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
+		s.Fatalf("produce: %v", err)
+	}
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.ProducerID, init.ProducerEpoch = -1, -1
+	ir, err := init.RequestWith(s.ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		s.Fatalf("InitProducerId: %v %+v", err, ir)
+	}
+	txnID := topic + "-no-coordinator"
+	prod := kmsg.NewPtrProduceRequest()
+	prod.Version, prod.TransactionID, prod.Acks, prod.TimeoutMillis = 9, &txnID, -1, 10_000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = topic
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = testbatch.Build(testbatch.Options{Records: 2, Idempotent: true, ProducerID: ir.ProducerID,
+		ProducerEpoch: ir.ProducerEpoch, Attributes: segment.AttrTransactional,
+		BaseTimestamp: time.Now().Add(-time.Hour).UnixMilli()})
+	pt.Partitions = append(pt.Partitions, pp)
+	prod.Topics = append(prod.Topics, pt)
+	pr, err := prod.RequestWith(s.ctx, cl)
+	if err != nil || pr.Topics[0].Partitions[0].ErrorCode != 0 {
+		s.Fatalf("transactional produce: %v %+v", err, pr)
+	}
+	start := pr.Topics[0].Partitions[0].BaseOffset
+	pid := strconv.FormatInt(ir.ProducerID, 10)
+	if lso := stableOffset(s, adm, topic); lso != start {
+		s.Fatalf("last stable offset %d with the transaction open at %d", lso, start)
+	}
+
+	const tool, class = "kafka-transactions", "org.apache.kafka.tools.TransactionsCommand"
+	out := kafkaTool(s, tool, class, "describe-producers", "--topic", topic, "--partition", "0")
+	// ProducerId ProducerEpoch LatestCoordinatorEpoch LastSequence LastTimestamp CurrentTransactionStartOffset
+	if !hasRow(out, pid, strconv.Itoa(int(ir.ProducerEpoch)), "-1", "1", "*", strconv.FormatInt(start, 10)) {
+		s.Errorf("describe-producers does not show producer %s with its transaction at %d: %s", pid, start, out)
+	}
+	out = kafkaTool(s, tool, class, "find-hanging", "--topic", topic)
+	// Topic Partition ProducerId ProducerEpoch CoordinatorEpoch StartOffset LastTimestamp Duration(min)
+	if !hasRow(out, topic, "0", pid, strconv.Itoa(int(ir.ProducerEpoch)), "-1", strconv.FormatInt(start, 10)) {
+		s.Fatalf("find-hanging does not list producer %s's transaction at %d: %s", pid, start, out)
+	}
+	out = kafkaTool(s, tool, class, "abort", "--topic", topic, "--partition", "0", "--start-offset", strconv.FormatInt(start, 10))
+	ends, err := adm.ListEndOffsets(s.ctx, topic)
+	if err != nil || ends.Error() != nil {
+		s.Fatalf("ListEndOffsets: %v %v", err, ends.Error())
+	}
+	hw, _ := ends.Lookup(topic, 0)
+	if lso := stableOffset(s, adm, topic); lso != hw.Offset || hw.Offset != start+3 {
+		s.Errorf("after abort: last stable offset %d, high watermark %d, want both %d (2 records and the marker): %s", lso, hw.Offset, start+3, out)
+	}
+	if out := kafkaTool(s, tool, class, "find-hanging", "--topic", topic); hasRow(out, topic, "0", pid) {
+		s.Errorf("find-hanging still lists producer %s after abort: %s", pid, out)
+	}
+	// A read_committed consumer gets the record before and nothing of the aborted batch.
+	got := readCommitted(s, topic, hw.Offset)
+	if fmt.Sprint(got) != "[before]" {
+		s.Errorf("read_committed after abort: %q, want [before]", got)
+	}
+}
+
+// stableOffset is partition 0's last stable offset (ListOffsets read_committed, latest).
+func stableOffset(s *S, adm *kadm.Client, topic string) int64 {
+	s.Helper()
+	lso, err := adm.ListCommittedOffsets(s.ctx, topic)
+	if err != nil || lso.Error() != nil {
+		s.Fatalf("ListOffsets read_committed %s: %v %v", topic, err, lso.Error())
+	}
+	o, _ := lso.Lookup(topic, 0)
+	return o.Offset
+}
+
+// hasRow reports whether a line of a tool's table starts with the columns cells ("*" matches
+// any value).
+func hasRow(out string, cells ...string) bool {
+	for _, line := range strings.Split(out, "\n") {
+		cols := strings.Fields(line)
+		match := len(cols) >= len(cells)
+		for i := 0; match && i < len(cells); i++ {
+			match = cells[i] == "*" || cells[i] == cols[i]
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// readCommitted reads partition 0 of topic read_committed up to end and returns the values.
+func readCommitted(s *S, topic string, end int64) []string {
+	s.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		s.Fatalf("client: %v", err)
+	}
+	defer cl.Close()
+	var vals []string
+	for next := int64(0); next < end; {
+		fs := cl.PollFetches(s.ctx)
+		if s.ctx.Err() != nil {
+			s.Fatalf("read_committed %s: reached %d of %d", topic, next, end)
+		}
+		fs.EachError(func(t string, p int32, err error) { s.Errorf("read_committed %s/%d: %v", t, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			next = r.Offset + 1
+			if !r.Attrs.IsControl() {
+				vals = append(vals, string(r.Value))
+			}
+		})
+	}
+	return vals
+}
+
+// TestTransactionsTool: kafka-transactions list/describe, describe-producers, find-hanging
+// and abort, and the Java client's transactional offsets (go test -tags compat -run
+// TestTransactionsTool ./compat).
 func TestTransactionsTool(t *testing.T) {
 	scenario(t, "java", "kafka-transactions-tool", 180*time.Second, testTransactionsCommand)
+	scenario(t, "java", "kafka-transactions-hanging", 180*time.Second, testHangingTransaction)
 	scenario(t, "java", "transactional-offsets", 180*time.Second, testJavaTxnOffsets)
 }
