@@ -115,7 +115,8 @@ func testHangingTransaction(s *S) {
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
 	topic := "txn-hanging-" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
-	if _, err := adm.CreateTopic(s.ctx, 1, 1, nil, topic); err != nil {
+	created, err := adm.CreateTopic(s.ctx, 1, 1, nil, topic)
+	if err != nil {
 		s.Fatalf("create topic: %v", err)
 	}
 	if err := cl.ProduceSync(s.ctx, &kgo.Record{Topic: topic, Value: []byte("before")}).FirstErr(); err != nil {
@@ -129,9 +130,9 @@ func testHangingTransaction(s *S) {
 	}
 	txnID := topic + "-no-coordinator"
 	prod := kmsg.NewPtrProduceRequest()
-	prod.Version, prod.TransactionID, prod.Acks, prod.TimeoutMillis = 9, &txnID, -1, 10_000
+	prod.TransactionID, prod.Acks, prod.TimeoutMillis = &txnID, -1, 10_000
 	pt := kmsg.NewProduceRequestTopic()
-	pt.Topic = topic
+	pt.Topic, pt.TopicID = topic, created.ID // the name up to v12, the id from v13
 	pp := kmsg.NewProduceRequestTopicPartition()
 	pp.Records = testbatch.Build(testbatch.Options{Records: 2, Idempotent: true, ProducerID: ir.ProducerID,
 		ProducerEpoch: ir.ProducerEpoch, Attributes: segment.AttrTransactional,
