@@ -95,6 +95,13 @@
 // Followers and recovery apply the same batches without checks, so every replica has the
 // same state.
 //
+// KIP-890 part 1's guard (Kafka's VerificationGuard): before the leader asks the coordinator
+// whether a producer with no open transaction here may start one, BeginTxnVerification hands
+// out a guard (in memory, under Log.mu, never persisted); the append presents it
+// (AppendOptions.TxnGuard) and is refused with ErrTxnNotVerified if any batch or marker of
+// that producer was appended in between, which spends it. So a batch delayed past the end of
+// its transaction cannot open a new one that no coordinator will ever end.
+//
 //	LastStableOffset = min(high watermark, first offset of every open transaction,
 //	                       first offset of every ended one whose marker is >= HW)
 //

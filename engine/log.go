@@ -84,6 +84,11 @@ type Log struct {
 	// txnFile is the active segment's open .txnindex (txnFileBase), nil until an abort.
 	txnFile     vfs.File // guarded by mu
 	txnFileBase int64    // guarded by mu
+	// verifying holds the guard of each producer whose first transactional batch here is
+	// being verified with its coordinator (KIP-890 part 1, BeginTxnVerification); guarded by
+	// mu, like lastGuard, the last guard handed out.
+	verifying map[int64]TxnGuard
+	lastGuard TxnGuard
 }
 
 // AppendOptions are the per-call parameters of Append.
@@ -101,6 +106,10 @@ type AppendOptions struct {
 	// sequence to check. It opens the producer's transaction like a client's batch, so the
 	// last stable offset and the .txnindex treat it as transactional data.
 	Coordinator bool
+	// TxnGuard, if not zero, is the guard BeginTxnVerification gave before the leader had the
+	// batches' transaction verified: a transactional batch whose producer has no open
+	// transaction here is refused (ErrTxnNotVerified) unless the guard is still current.
+	TxnGuard TxnGuard
 }
 
 // AppendResult describes a completed append.
@@ -300,6 +309,9 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 			if err != nil {
 				return res, fmt.Errorf("%s: producer %d epoch %d sequence %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
 			}
+			if opts.TxnGuard != 0 && h.IsTransactional() && !l.producers.InTxn(h.ProducerID) && l.verifying[h.ProducerID] != opts.TxnGuard {
+				return res, fmt.Errorf("%s: producer %d epoch %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, ErrTxnNotVerified)
+			}
 			if v.Duplicate {
 				if len(metas) != 1 {
 					return res, fmt.Errorf("%s: duplicate batch inside a multi-batch set: %w", l.tp, ErrInvalidRecord)
@@ -368,7 +380,10 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 			// Checked before the write on the leader; a replica's copy is the leader's bytes.
 			l.log.Warn("unreadable transaction marker", "partition", l.tp.String(), "offset", h.BaseOffset, "err", err)
 		}
-		txnChanged = txnChanged || h.IsTransactional()
+		if h.IsTransactional() { // opens the producer's transaction, or ends it: either way the guard is spent
+			delete(l.verifying, h.ProducerID)
+			txnChanged = true
+		}
 		if c != nil {
 			if err := l.endedTxnLocked(*c); err != nil {
 				return res, err

@@ -44,6 +44,47 @@ var ErrCoordinatorFenced = producer.ErrCoordinatorFenced
 // (INVALID_TXN_STATE).
 var ErrInvalidTxnState = producer.ErrInvalidTxnState
 
+// ErrTxnNotVerified: a transactional batch whose verification with the transaction
+// coordinator no longer holds: a marker for its producer was written here after the
+// verification began (TxnGuard), so the batch may belong to a transaction that has ended.
+var ErrTxnNotVerified = errors.New("the transaction ended while the partition was being verified with its coordinator")
+
+// TxnGuard stands for one verification of a producer's transaction at a partition (Kafka's
+// VerificationGuard): the append that follows it must present it, and any marker of the
+// producer here in between spends it.
+type TxnGuard uint64
+
+// BeginTxnVerification returns a guard for appending producer pid's transactional batch
+// once its coordinator has confirmed the partition is in the producer's transaction, and
+// whether that verification is needed at all: not when the producer already has an open
+// transaction here (its first batch was verified, and no marker has ended it since).
+// Concurrent verifications of one producer share the guard.
+func (l *Log) BeginTxnVerification(pid int64) (TxnGuard, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.producers.InTxn(pid) {
+		return 0, false
+	}
+	if g, ok := l.verifying[pid]; ok {
+		return g, true
+	}
+	if l.verifying == nil {
+		l.verifying = make(map[int64]TxnGuard)
+	}
+	l.lastGuard++
+	l.verifying[pid] = l.lastGuard
+	return l.lastGuard, true
+}
+
+// EndTxnVerification drops guard g of producer pid after a verification that failed.
+func (l *Log) EndTxnVerification(pid int64, g TxnGuard) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.verifying[pid] == g {
+		delete(l.verifying, pid)
+	}
+}
+
 // ProducerState describes one producer of the partition (DescribeProducers): its epoch, last
 // sequence, offset and timestamp, its last marker's coordinator epoch and the first offset
 // of its open transaction (-1 for none).

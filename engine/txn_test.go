@@ -454,3 +454,49 @@ func TestTxnCoordinatorAppend(t *testing.T) {
 		t.Fatalf("LSO after the COMMIT = %d, want the high watermark 4 (%d)", got, hw)
 	}
 }
+
+// TestTxnVerificationGuard (KIP-890 part 1): a transactional batch appended with a guard is
+// accepted while the guard is current, needs no guard once its producer's transaction is
+// open, and is refused when a marker of its producer came between the verification and the
+// append (a late batch that would otherwise open a transaction no coordinator knows).
+func TestTxnVerificationGuard(t *testing.T) {
+	fs := vfs.NewMemFS()
+	env := newTestEnv(t, fs, "/data")
+	l := env.log(tp0, DefaultLogConfig)
+	g, need := l.BeginTxnVerification(1)
+	if !need || g == 0 {
+		t.Fatalf("first batch of producer 1: guard %d, needed %v", g, need)
+	}
+	if g2, _ := l.BeginTxnVerification(1); g2 != g {
+		t.Fatalf("a concurrent verification got guard %d, want the shared %d", g2, g)
+	}
+	if _, err := l.Append(txnBatch(1, 0, 1, kv{"a", nil}), AppendOptions{TxnGuard: g}); err != nil {
+		t.Fatalf("verified batch: %v", err)
+	}
+	if _, need := l.BeginTxnVerification(1); need {
+		t.Fatal("producer 1 has an open transaction here: no verification needed")
+	}
+	if _, err := l.Append(txnBatch(1, 1, 2, kv{"b", nil}), AppendOptions{TxnGuard: g}); err != nil {
+		t.Fatalf("second batch of the open transaction: %v", err)
+	}
+	mustMarker(t, l, 1, true) // 2
+
+	g, need = l.BeginTxnVerification(1)
+	if !need {
+		t.Fatal("after the marker the next transaction needs a verification")
+	}
+	mustMarker(t, l, 1, false) // 3: the coordinator aborted while the leader verified
+	end := l.LogEndOffset()
+	if _, err := l.Append(txnBatch(1, 2, 3, kv{"late", nil}), AppendOptions{TxnGuard: g}); !errors.Is(err, ErrTxnNotVerified) {
+		t.Fatalf("batch after a marker that spent its guard: %v, want ErrTxnNotVerified", err)
+	}
+	if l.LogEndOffset() != end || l.LastStableOffset() != end {
+		t.Fatalf("refused batch changed the log: end %d→%d, LSO %d", end, l.LogEndOffset(), l.LastStableOffset())
+	}
+
+	g, _ = l.BeginTxnVerification(2)
+	l.EndTxnVerification(2, g) // the coordinator said no
+	if _, err := l.Append(txnBatch(2, 0, 4, kv{"c", nil}), AppendOptions{TxnGuard: g}); !errors.Is(err, ErrTxnNotVerified) {
+		t.Fatalf("batch with a dropped guard: %v, want ErrTxnNotVerified", err)
+	}
+}

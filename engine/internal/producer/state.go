@@ -120,6 +120,12 @@ type State struct {
 // New returns an empty State.
 func New() *State { return &State{producers: make(map[int64]*entry), ongoing: make(map[int64]int64)} }
 
+// InTxn reports whether producer pid has an open transaction.
+func (s *State) InTxn(pid int64) bool {
+	_, ok := s.ongoing[pid]
+	return ok
+}
+
 // Len returns the number of producers tracked.
 func (s *State) Len() int { return len(s.producers) }
 
