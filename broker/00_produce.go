@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/group"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
 )
@@ -26,10 +28,22 @@ import (
 // Transactions: a request with a transactional batch must carry a transactional id (else
 // TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, as Kafka), and the batch a
 // producer id. The partition's producer state checks its epoch (INVALID_PRODUCER_EPOCH) and
-// opens the producer's transaction at the batch (the last stable offset stops there). The
-// partition is not verified with the transaction coordinator: Kafka's behaviour with
-// transaction.partition.verification.enable=false. KIP-890's verification goes in
-// produceOne's transactional case, before the append.
+// opens the producer's transaction at the batch (the last stable offset stops there).
+//
+// KIP-890 part 1, with transaction.partition.verification.enable (Config.
+// TransactionPartitionVerification, default true): a transactional batch of a producer with
+// no open transaction at the partition is appended only once the transaction coordinator
+// confirms the partition is in the producer's ongoing transaction (txn.Coordinator.Verify,
+// what AddPartitionsToTxn v4+ VerifyOnly answers); else nothing is appended and the answer
+// is TRANSACTION_ABORTABLE (v11+; INVALID_TXN_STATE below, as Kafka answers older clients),
+// INVALID_PRODUCER_EPOCH for a fenced producer, or the coordinator's error, and a coordinator
+// that cannot answer (none yet, loading, moved) gives NOT_ENOUGH_REPLICAS, which clients
+// retry. Nothing is cached: the engine's guard (engine.Log.BeginTxnVerification) is spent by
+// any marker of the producer written between the verification and the append, which then
+// fails, so a batch delayed past the end of its transaction cannot open a hanging one. The
+// coordinator of this node answers synchronously in the handler. A coordinator on another
+// node is not asked yet (broker-to-broker AddPartitionsToTxn VerifyOnly is not built): such
+// batches are appended unverified, as Kafka does when the coordinator cannot verify.
 //
 // Durability: acks=-1 with Config.FsyncAcksAll, or an append the topic's flush.messages wants
 // synced, is answered only after the group commit covering it. One log directory has one
@@ -111,7 +125,7 @@ func (w *produceWait) appendAll(reqErr int16) {
 				p.ErrorCode = reqErr
 				continue
 			}
-			part, lp, res, err := b.produceOne(v, req.Acks, rt.Topic, rp.Partition, rp.Records)
+			part, lp, res, err := b.produceOne(v, req.Acks, req.TransactionID, rt.Topic, rp.Partition, rp.Records)
 			if err != nil {
 				p.ErrorCode = errorCode(err)
 				if v >= 8 {
@@ -296,8 +310,9 @@ func (b *Broker) addProduceLeaders(resp *kmsg.ProduceResponse) {
 }
 
 // produceOne validates and appends one partition's records through the partition's leader
-// state, which it returns.
-func (b *Broker) produceOne(v, acks int16, topic string, partition int32, records []byte) (*partition, *replication.LeaderPartition, engine.AppendResult, error) {
+// state, which it returns; a transactional batch of transactional id txnID is verified first
+// (KIP-890 part 1).
+func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partition int32, records []byte) (*partition, *replication.LeaderPartition, engine.AppendResult, error) {
 	if topic == offsetsTopic {
 		return nil, nil, engine.AppendResult{}, errInternalTopic // only the group coordinator writes it
 	}
@@ -322,11 +337,72 @@ func (b *Broker) produceOne(v, acks int16, topic string, partition int32, record
 	case h.IsTransactional() && h.ProducerID < 0:
 		return nil, nil, engine.AppendResult{}, errTransactionalWithoutProducer
 	}
-	res, err := lp.Append(records, acks)
+	var guard engine.TxnGuard
+	if h.IsTransactional() && txnID != nil && b.cfg.TransactionPartitionVerification {
+		g, need := part.log.BeginTxnVerification(h.ProducerID)
+		if need {
+			if err := b.verifyTxnPartition(v, *txnID, h.ProducerID, h.ProducerEpoch, topic, partition); err != nil {
+				part.log.EndTxnVerification(h.ProducerID, g)
+				return nil, nil, engine.AppendResult{}, err
+			}
+			guard = g
+		}
+	}
+	res, err := lp.AppendVerified(records, acks, guard)
+	if errors.Is(err, engine.ErrTxnNotVerified) {
+		err = txnVerifyRefusal(v, err)
+	}
 	if err == nil && !res.Duplicate {
 		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
 	}
 	return part, lp, res, err
+}
+
+// verifyTxnPartition asks transactional id id's coordinator whether topic-partition is in
+// producer pid's ongoing transaction at epoch (nil: it is), when the coordinator is this
+// node; one on another node is not asked (the package comment).
+func (b *Broker) verifyTxnPartition(v int16, id string, pid int64, epoch int16, topic string, partition int32) error {
+	t, ok := b.cluster.Topic(txnTopic)
+	if !ok {
+		return fmt.Errorf("%w: unable to verify the partition is in transactional id %q's transaction: no transaction coordinator (%s does not exist)", kerr.NotEnoughReplicas, id, txnTopic)
+	}
+	pa, ok := b.cluster.Partition(txnTopic, group.PartitionFor(id, t.Partitions))
+	switch {
+	case ok && pa.Leader >= 0 && pa.Leader != b.cfg.NodeID:
+		return nil
+	case !ok || pa.Leader < 0:
+		return fmt.Errorf("%w: unable to verify the partition is in transactional id %q's transaction: its coordinator has no leader", kerr.NotEnoughReplicas, id)
+	}
+	coord, kerrv := b.txnCoordinator(id)
+	if kerrv != nil {
+		return fmt.Errorf("%w: unable to verify the partition is in transactional id %q's transaction: %s", kerr.NotEnoughReplicas, id, kerrv.Message)
+	}
+	errs, err := coord.Verify(id, pid, epoch, []engine.TopicPartition{{Topic: topic, Partition: partition}})
+	if err == nil {
+		err = errs[0]
+	}
+	switch code := txnError(err); code {
+	case 0:
+		return nil
+	case kerr.TransactionAbortable.Code:
+		return txnVerifyRefusal(v, fmt.Errorf("%s-%d is not in the ongoing transaction of transactional id %q (producer %d epoch %d)", topic, partition, id, pid, epoch))
+	case kerr.ProducerFenced.Code:
+		return fmt.Errorf("%w: producer %d epoch %d of transactional id %q is fenced", kerr.InvalidProducerEpoch, pid, epoch, id)
+	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code:
+		return fmt.Errorf("%w: unable to verify the partition is in transactional id %q's transaction: %v", kerr.NotEnoughReplicas, id, err)
+	default:
+		return fmt.Errorf("%w: verifying the partition with transactional id %q's coordinator: %v", kerr.ErrorForCode(code), id, err)
+	}
+}
+
+// txnVerifyRefusal is the answer to a transactional batch whose partition is not in its
+// transaction: TRANSACTION_ABORTABLE from Produce v11, INVALID_TXN_STATE before (Kafka's
+// AddPartitionsToTxnManager: older clients do not know TRANSACTION_ABORTABLE).
+func txnVerifyRefusal(v int16, why error) error {
+	if v >= 11 {
+		return fmt.Errorf("%w: %v", kerr.TransactionAbortable, why)
+	}
+	return fmt.Errorf("%w: %v", kerr.InvalidTxnState, why)
 }
 
 // errTransactionalWithoutProducer refuses a transactional batch with no producer id (Kafka's

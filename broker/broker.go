@@ -116,6 +116,10 @@ type Config struct {
 	TransactionTopicSegmentBytes int64
 	// TransactionMaxTimeout is transaction.max.timeout.ms (default 15 min).
 	TransactionMaxTimeout time.Duration
+	// TransactionPartitionVerification is transaction.partition.verification.enable
+	// (default true, as Kafka 4): a partition's first transactional batch of a transaction is
+	// appended only once its coordinator confirms the partition is in it (00_produce.go).
+	TransactionPartitionVerification bool
 }
 
 // DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
@@ -125,7 +129,8 @@ func DefaultConfig() Config {
 		AutoCreateTopics: true, NumPartitions: 1, LogDefaults: engine.DefaultLogConfig, FsyncAcksAll: true,
 		MaxParkedFetches: 10_000, OffsetsTopicPartitions: 8, OffsetsTopicSegmentBytes: 16 << 20,
 		TransactionTopicPartitions: 50, TransactionTopicSegmentBytes: 100 << 20, TransactionMaxTimeout: 15 * time.Minute,
-		OffsetsRetention: 7 * 24 * time.Hour, OffsetsRetentionCheckInterval: 10 * time.Minute,
+		TransactionPartitionVerification: true,
+		OffsetsRetention:                 7 * 24 * time.Hour, OffsetsRetentionCheckInterval: 10 * time.Minute,
 		GroupInitialRebalanceDelay: 3 * time.Second, GroupMinSessionTimeout: 6 * time.Second,
 		GroupMaxSessionTimeout: 30 * time.Minute, GroupConsumerSessionTimeout: 45 * time.Second,
 		GroupConsumerHeartbeatInterval: 5 * time.Second,

@@ -33,8 +33,15 @@ func newTxnProducerDP(t *testing.T, rc *rawConnDP) *txnProducerDP {
 	return &txnProducerDP{rc: rc, id: r.ProducerID, epoch: r.ProducerEpoch}
 }
 
-// produce sends n transactional records and returns the partition's answer.
+// produce sends n transactional records to partition 0 and returns the partition's answer.
 func (p *txnProducerDP) produce(t *testing.T, topic string, n int) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	return p.produceTo(t, 9, "txn-test", topic, 0, n)
+}
+
+// produceTo sends n transactional records of transactional id txnID to topic's partition
+// with Produce version v and returns the partition's answer.
+func (p *txnProducerDP) produceTo(t *testing.T, v int16, txnID, topic string, partition int32, n int) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
 	ts := make([]int64, n)
 	for i := range ts {
@@ -44,8 +51,7 @@ func (p *txnProducerDP) produce(t *testing.T, topic string, n int) kmsg.ProduceR
 	h, _ := segment.ParseHeader(b)
 	h.Attributes |= segment.AttrTransactional
 	b = segment.AppendBatch(nil, h, b[segment.HeaderSize:])
-	req := produceReqDP(9, -1, topic, 0, b)
-	txnID := "txn-test"
+	req := produceReqDP(v, -1, topic, partition, b)
 	req.TransactionID = &txnID
 	part := producePartDP(t, p.rc.request(req))
 	if part.ErrorCode == 0 {
@@ -116,7 +122,10 @@ func consumeOffsetsDP(t *testing.T, tb *testBroker, topic string, level kgo.Isol
 // read_uncommitted fetches (franz-go's consumer), ListOffsets, DescribeProducers, and the last
 // stable offset across a restart.
 func TestTransactionsPartitionSide(t *testing.T) {
-	tb := startBroker(t, nil)
+	// The batches belong to no coordinator's transaction: KIP-890's verification would
+	// refuse them (TestTxnProduceVerified).
+	noVerify := func(c *Config) { c.TransactionPartitionVerification = false }
+	tb := startBroker(t, noVerify)
 	const topic = "txn"
 	createTopicDP(t, tb, topic, 1, nil)
 	rc := dialDP(t, tb)
@@ -201,7 +210,8 @@ func TestTransactionsPartitionSide(t *testing.T) {
 		}
 	}
 	check("before the restart")
-	tb.restart()
+	tb.stop()
+	tb.start(noVerify)
 	rc = dialDP(t, tb)
 	c.rc = rc
 	check("after a restart")
@@ -226,7 +236,10 @@ func TestTransactionsPartitionSide(t *testing.T) {
 // the leader's batches, ends up with the same transaction state (LSO and aborted
 // transactions), also after truncating below the marker.
 func TestTxnMarkersReplicated(t *testing.T) {
-	tb := startBroker(t, func(c *Config) { c.Logger = quietLogger() })
+	tb := startBroker(t, func(c *Config) {
+		c.Logger = quietLogger()
+		c.TransactionPartitionVerification = false // a transaction of no coordinator
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const topic = "rtxn"

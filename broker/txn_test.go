@@ -457,3 +457,67 @@ func TestTxnStateTopicIsInternal(t *testing.T) {
 		t.Fatalf("describe: %+v", d)
 	}
 }
+
+// TestTxnProduceVerified (KIP-890 part 1): with transaction.partition.verification.enable a
+// transactional batch is appended only to a partition in its producer's ongoing transaction:
+// one never added is refused (TRANSACTION_ABORTABLE from Produce v11, INVALID_TXN_STATE
+// before), nothing is appended and the last stable offset stays; an added one is accepted;
+// once the transaction is committed, a late batch of it is refused too.
+func TestTxnProduceVerified(t *testing.T) {
+	e := startTxnBroker(t)
+	const id = "verified"
+	ir := e.init(id, 60_000)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	rc := dialDP(t, e.tb)
+	p := &txnProducerDP{rc: rc, id: ir.ProducerID, epoch: ir.ProducerEpoch}
+	for _, c := range []struct {
+		v    int16
+		want *kerr.Error
+	}{{11, kerr.TransactionAbortable}, {9, kerr.InvalidTxnState}} {
+		if r := p.produceTo(t, c.v, id, "t", 1, 1); r.ErrorCode != c.want.Code || r.ErrorMessage == nil {
+			t.Fatalf("Produce v%d to a partition never added: %v %v, want %v", c.v, kerr.ErrorForCode(r.ErrorCode), r.ErrorMessage, c.want)
+		}
+	}
+	if end := listLatestDP(t, rc, "t", 0); end != 0 {
+		t.Fatalf("refused batches were appended: end offset %d", end)
+	}
+	if codes := e.add(id, ir.ProducerID, ir.ProducerEpoch, "t", 0); codes[0] != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v", kerr.ErrorForCode(codes[0]))
+	}
+	for i := 0; i < 2; i++ { // the second needs no verification: the transaction is open here
+		if r := p.produceTo(t, 11, id, "t", 0, 1); r.ErrorCode != 0 {
+			t.Fatalf("batch %d to the added partition: %v", i, kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	if code := e.end(id, ir.ProducerID, ir.ProducerEpoch, true); code != 0 {
+		t.Fatalf("EndTxn: %v", kerr.ErrorForCode(code))
+	}
+	e.waitMarkers(id, "CompleteCommit", "t-0")
+	end := listLatestDP(t, rc, "t", 0)
+	if r := p.produceTo(t, 11, id, "t", 0, 1); r.ErrorCode != kerr.TransactionAbortable.Code {
+		t.Fatalf("late batch after the commit: %v, want TRANSACTION_ABORTABLE", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if lso, hw := listLatestDP(t, rc, "t", 1), listLatestDP(t, rc, "t", 0); hw != end || lso != hw {
+		t.Fatalf("after the refused late batch: high watermark %d (was %d), last stable offset %d", hw, end, lso)
+	}
+
+	// franz-go's transactional producer adds its partitions before producing: verified.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := e.tb.client(kgo.TransactionalID("franz"), kgo.DefaultProduceTopic("t"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for _, commit := range []kgo.TransactionEndTry{kgo.TryAbort, kgo.TryCommit} {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for p := int32(0); p < 2; p++ {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatalf("franz-go transactional produce to partition %d: %v", p, err)
+			}
+		}
+		if err := cl.EndTransaction(ctx, commit); err != nil {
+			t.Fatalf("franz-go EndTransaction(%v): %v", commit, err)
+		}
+	}
+}

@@ -73,8 +73,14 @@ func (p *LeaderPartition) ISR() []int32 {
 // the acks=all check (ErrNotEnoughReplicas, nothing appended). It does not wait: an acks=all
 // caller waits for the log's durability and then NotifyReplicated.
 func (p *LeaderPartition) Append(data []byte, acks int16) (engine.AppendResult, error) {
+	return p.AppendVerified(data, acks, 0)
+}
+
+// AppendVerified is Append of a transactional batch whose transaction the coordinator
+// confirmed under guard (engine.Log.BeginTxnVerification); 0 for none.
+func (p *LeaderPartition) AppendVerified(data []byte, acks int16, guard engine.TxnGuard) (engine.AppendResult, error) {
 	return p.append(acks, func(epoch int32) (engine.AppendResult, error) {
-		return p.log.Append(data, engine.AppendOptions{LeaderEpoch: epoch})
+		return p.log.Append(data, engine.AppendOptions{LeaderEpoch: epoch, TxnGuard: guard})
 	})
 }
 

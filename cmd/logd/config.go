@@ -30,8 +30,10 @@ type serveSettings struct {
 	AutoCreateTopics bool
 	NumPartitions    int32
 	FsyncAcksAll     bool
-	LogDefaults      engine.LogConfig
-	Cleaner          engine.CleanerConfig // log.cleaner.*
+	// TxnVerification is transaction.partition.verification.enable (KIP-890 part 1).
+	TxnVerification bool
+	LogDefaults     engine.LogConfig
+	Cleaner         engine.CleanerConfig // log.cleaner.*
 
 	// The metadata quorum: none of them set is a quorum of this node alone.
 	ControllerListen         string // "": the voter list's address of this node, or none for one voter
@@ -46,7 +48,8 @@ func defaultServeSettings() serveSettings {
 	return serveSettings{
 		DataDir: "data", Listen: "127.0.0.1:9092", NodeID: 1,
 		AutoCreateTopics: d.AutoCreateTopics, NumPartitions: d.NumPartitions,
-		FsyncAcksAll: d.FsyncAcksAll, LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig,
+		FsyncAcksAll: d.FsyncAcksAll, TxnVerification: d.TransactionPartitionVerification,
+		LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig,
 	}
 }
 
@@ -136,6 +139,10 @@ var configKeys = []configKey{
 	}},
 	{name: "logd.fsync.acks.all", apply: func(s *serveSettings, v string) (err error) {
 		s.FsyncAcksAll, err = parseBool(v)
+		return err
+	}},
+	{name: "transaction.partition.verification.enable", apply: func(s *serveSettings, v string) (err error) {
+		s.TxnVerification, err = parseBool(v)
 		return err
 	}},
 	{name: "auto.create.topics.enable", apply: func(s *serveSettings, v string) (err error) {

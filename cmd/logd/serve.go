@@ -133,6 +133,7 @@ func serve(st serveSettings) error {
 	cfg.NodeID, cfg.DataDir, cfg.Logger = nodeID, dataDir, logger
 	cfg.AdvertisedHost, cfg.AdvertisedPort = host, int32(port)
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
+	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.LogDefaults = st.LogDefaults
 	cfg.Cleaner = &st.Cleaner
 	var m *metrics.Metrics
