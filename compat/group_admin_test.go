@@ -143,12 +143,18 @@ func consumerGroupCommand(s *S, args ...string) string {
 // the scenario.
 func kafkaTool(s *S, name, mainClass string, args ...string) string {
 	s.Helper()
+	return kafkaToolAt(s, bootAddr, name, mainClass, args...)
+}
+
+// kafkaToolAt is kafkaTool against the broker at addr.
+func kafkaToolAt(s *S, addr, name, mainClass string, args ...string) string {
+	s.Helper()
 	lib := filepath.Join(repoRoot, "tools", "kafka", "lib")
 	if !fileExists(filepath.Join(lib, ".complete")) {
 		s.Fatalf("tools/kafka/lib missing: run scripts/kafka-tools.sh fetch (scripts/compat-deps.sh does)")
 	}
 	argv := append([]string{"-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", lib + "/*",
-		mainClass, "--bootstrap-server", bootAddr}, args...)
+		mainClass, "--bootstrap-server", addr}, args...)
 	cmd := exec.CommandContext(s.ctx, "java", argv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

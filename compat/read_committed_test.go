@@ -3,6 +3,7 @@
 package compat
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -14,9 +15,10 @@ import (
 	"github.com/logd/logd/segment"
 )
 
-// writeTxnSet writes, by hand (the partition side of transactions: producer ids from a
-// non-transactional InitProducerId, markers sent as a coordinator would with WriteTxnMarkers),
-// to topic's partition 0:
+// writeTxnSet writes, by hand (each producer a transactional id of its own, the partition
+// added with AddPartitionsToTxn, so that KIP-890's verification lets its batches in; the
+// transactions ended with EndTxn, whose markers the coordinator writes), to topic's
+// partition 0:
 //
 //	0-1 producer A, aborted   2 plain   3 producer B, committed   4 ABORT(A)   5 plain
 //	6 COMMIT(B)   7 plain   8 producer C, left open
@@ -35,16 +37,30 @@ func writeTxnSet(s *S, topic string) []int64 {
 		return resp
 	}
 	type producer struct {
+		txnID string
 		id    int64
 		epoch int16
 		seq   int32
 	}
-	newProducer := func() *producer {
-		r := send(kmsg.NewPtrInitProducerIDRequest()).(*kmsg.InitProducerIDResponse)
+	newProducer := func(name string) *producer {
+		p := &producer{txnID: topic + "-" + name}
+		init := kmsg.NewPtrInitProducerIDRequest()
+		// C's transaction stays open: the coordinator aborts it only after 15 minutes.
+		init.TransactionalID, init.TransactionTimeoutMillis = &p.txnID, 900_000
+		r := send(init).(*kmsg.InitProducerIDResponse)
 		if r.ErrorCode != 0 {
 			s.Fatalf("InitProducerId: %v", kerr.ErrorForCode(r.ErrorCode))
 		}
-		return &producer{id: r.ProducerID, epoch: r.ProducerEpoch}
+		p.id, p.epoch = r.ProducerID, r.ProducerEpoch
+		add := kmsg.NewPtrAddPartitionsToTxnRequest()
+		add.TransactionalID, add.ProducerID, add.ProducerEpoch = p.txnID, p.id, p.epoch
+		at := kmsg.NewAddPartitionsToTxnRequestTopic()
+		at.Topic, at.Partitions = topic, []int32{0}
+		add.Topics = append(add.Topics, at)
+		if code := send(add).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+			s.Fatalf("AddPartitionsToTxn: %v", kerr.ErrorForCode(code))
+		}
+		return p
 	}
 	produce := func(p *producer, n int) {
 		s.Helper()
@@ -55,8 +71,7 @@ func writeTxnSet(s *S, topic string) []int64 {
 			h.Attributes = segment.AttrTransactional
 			h.ProducerID, h.ProducerEpoch, h.BaseSequence = p.id, p.epoch, p.seq
 			p.seq += int32(n)
-			txnID := "compat-" + topic
-			req.TransactionID = &txnID
+			req.TransactionID = &p.txnID
 		}
 		recs := make([]kmsg.Record, n)
 		for i := range recs {
@@ -73,21 +88,24 @@ func writeTxnSet(s *S, topic string) []int64 {
 			s.Fatalf("produce: %v", kerr.ErrorForCode(code))
 		}
 	}
+	// marker ends p's transaction and waits for its marker (the coordinator writes it after
+	// answering EndTxn), so that what follows lands after it.
 	marker := func(p *producer, commit bool) {
 		s.Helper()
-		req := kmsg.NewPtrWriteTxnMarkersRequest()
-		req.Version = 1
-		m := kmsg.NewWriteTxnMarkersRequestMarker()
-		m.ProducerID, m.ProducerEpoch, m.Committed = p.id, p.epoch, commit
-		mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-		mt.Topic, mt.Partitions = topic, []int32{0}
-		m.Topics = append(m.Topics, mt)
-		req.Markers = append(req.Markers, m)
-		if code := send(req).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode; code != 0 {
-			s.Fatalf("WriteTxnMarkers: %v", kerr.ErrorForCode(code))
+		req := kmsg.NewPtrEndTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = p.txnID, p.id, p.epoch, commit
+		if code := send(req).(*kmsg.EndTxnResponse).ErrorCode; code != 0 {
+			s.Fatalf("EndTxn: %v", kerr.ErrorForCode(code))
 		}
+		done := map[bool]string{true: "CompleteCommit", false: "CompleteAbort"}[commit]
+		waitUntil(s, 10*time.Second, func() (bool, string) {
+			d := kmsg.NewPtrDescribeTransactionsRequest()
+			d.TransactionalIDs = []string{p.txnID}
+			st := send(d).(*kmsg.DescribeTransactionsResponse).TransactionStates[0].State
+			return st == done, fmt.Sprintf("%s: state %s, want %s", p.txnID, st, done)
+		})
 	}
-	a, b, c := newProducer(), newProducer(), newProducer()
+	a, b, c := newProducer("a"), newProducer("b"), newProducer("c")
 	produce(a, 2)
 	produce(nil, 1)
 	produce(b, 1)

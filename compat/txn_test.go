@@ -12,6 +12,8 @@ package compat
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -106,9 +108,28 @@ func testJavaTxnOffsets(s *S) {
 // open longer than the 15-minute default, and ListTransactions knows no transactional id of
 // that producer) and abort it (abort --start-offset: DescribeProducers for the producer's epoch
 // and coordinator epoch, then WriteTxnMarkers), after which the last stable offset reaches the
-// high watermark and find-hanging lists nothing.
+// high watermark and find-hanging lists nothing. The batch could not be written with
+// KIP-890's verification on (the coordinator knows no such transaction), so the scenario runs
+// on a logd of its own started with transaction.partition.verification.enable=false.
 func testHangingTransaction(s *S) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr))
+	dir := filepath.Join(tmpDir, "txn-hanging")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.Fatalf("%v", err)
+	}
+	conf := filepath.Join(dir, "logd.yaml")
+	if err := os.WriteFile(conf, []byte("transaction.partition.verification.enable: \"false\"\n"), 0o644); err != nil {
+		s.Fatalf("%v", err)
+	}
+	b, err := startBrokerArgs(filepath.Join(dir, "data"), "", "broker-txn-hanging.log", "--config", conf)
+	if err != nil {
+		s.Fatalf("start broker: %v", err)
+	}
+	s.Cleanup(func() {
+		if err := b.stop(); err != nil {
+			s.Errorf("broker: %v", err)
+		}
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
 	if err != nil {
 		s.Fatalf("client: %v", err)
 	}
@@ -150,17 +171,17 @@ func testHangingTransaction(s *S) {
 	}
 
 	const tool, class = "kafka-transactions", "org.apache.kafka.tools.TransactionsCommand"
-	out := kafkaTool(s, tool, class, "describe-producers", "--topic", topic, "--partition", "0")
+	out := kafkaToolAt(s, b.addr, tool, class, "describe-producers", "--topic", topic, "--partition", "0")
 	// ProducerId ProducerEpoch LatestCoordinatorEpoch LastSequence LastTimestamp CurrentTransactionStartOffset
 	if !hasRow(out, pid, strconv.Itoa(int(ir.ProducerEpoch)), "-1", "1", "*", strconv.FormatInt(start, 10)) {
 		s.Errorf("describe-producers does not show producer %s with its transaction at %d: %s", pid, start, out)
 	}
-	out = kafkaTool(s, tool, class, "find-hanging", "--topic", topic)
+	out = kafkaToolAt(s, b.addr, tool, class, "find-hanging", "--topic", topic)
 	// Topic Partition ProducerId ProducerEpoch CoordinatorEpoch StartOffset LastTimestamp Duration(min)
 	if !hasRow(out, topic, "0", pid, strconv.Itoa(int(ir.ProducerEpoch)), "-1", strconv.FormatInt(start, 10)) {
 		s.Fatalf("find-hanging does not list producer %s's transaction at %d: %s", pid, start, out)
 	}
-	out = kafkaTool(s, tool, class, "abort", "--topic", topic, "--partition", "0", "--start-offset", strconv.FormatInt(start, 10))
+	out = kafkaToolAt(s, b.addr, tool, class, "abort", "--topic", topic, "--partition", "0", "--start-offset", strconv.FormatInt(start, 10))
 	ends, err := adm.ListEndOffsets(s.ctx, topic)
 	if err != nil || ends.Error() != nil {
 		s.Fatalf("ListEndOffsets: %v %v", err, ends.Error())
@@ -169,11 +190,11 @@ func testHangingTransaction(s *S) {
 	if lso := stableOffset(s, adm, topic); lso != hw.Offset || hw.Offset != start+3 {
 		s.Errorf("after abort: last stable offset %d, high watermark %d, want both %d (2 records and the marker): %s", lso, hw.Offset, start+3, out)
 	}
-	if out := kafkaTool(s, tool, class, "find-hanging", "--topic", topic); hasRow(out, topic, "0", pid) {
+	if out := kafkaToolAt(s, b.addr, tool, class, "find-hanging", "--topic", topic); hasRow(out, topic, "0", pid) {
 		s.Errorf("find-hanging still lists producer %s after abort: %s", pid, out)
 	}
 	// A read_committed consumer gets the record before and nothing of the aborted batch.
-	got := readCommitted(s, topic, hw.Offset)
+	got := readCommitted(s, b.addr, topic, hw.Offset)
 	if fmt.Sprint(got) != "[before]" {
 		s.Errorf("read_committed after abort: %q, want [before]", got)
 	}
@@ -206,10 +227,11 @@ func hasRow(out string, cells ...string) bool {
 	return false
 }
 
-// readCommitted reads partition 0 of topic read_committed up to end and returns the values.
-func readCommitted(s *S, topic string, end int64) []string {
+// readCommitted reads partition 0 of topic at addr read_committed up to end and returns the
+// values.
+func readCommitted(s *S, addr, topic string, end int64) []string {
 	s.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootAddr), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.KeepControlRecords(), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
