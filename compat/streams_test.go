@@ -378,7 +378,8 @@ type streamsCase struct {
 	// topics; the app, started again without local state, must recount from the start.
 	resetInputs string
 	// crash, if set, is input for scenario "streams-<app>-crash": the first part is produced
-	// while the app runs and it is killed with SIGKILL as soon as some of its output is out,
+	// (once or more) while the app runs and it is killed with SIGKILL as soon as some of its
+	// output is out and more is in an open transaction,
 	// the second while it is down, the third after its restart over the same state directory.
 	crash [3]func(s *S)
 }
@@ -513,19 +514,23 @@ func (c *streamsCase) runCrash(t *testing.T, stateDir string, reader *outputRead
 		}
 		app := c.start(s, t, stateDir)
 		before := reader.records()
-		c.crash[0](s)
 		// The kill lands inside a transaction: some output is committed and the output topic
 		// has an open transaction (its last stable offset below its high watermark), which the
-		// restart must abort.
+		// restart must abort. The first part is produced again (its expected output with it)
+		// while the app is not caught in one, so that it keeps processing.
 		out := c.topics[len(c.topics)-1]
 		adm, _ := newAdmin(s, bootAddr)
+		caught := func() bool { return reader.records() > before && openTxn(s, adm, out) }
 		deadline := time.Now().Add(streamsOutput)
-		for reader.records() == before || !openTxn(s, adm, out) {
-			app.check(s)
+		for !caught() {
 			if time.Now().After(deadline) {
 				s.Fatalf("no output in an open transaction within %v of the input (log %s)", streamsOutput, app.logPath)
 			}
-			reader.poll(s, 20*time.Millisecond)
+			c.crash[0](s)
+			for again := time.Now().Add(time.Second); time.Now().Before(again) && !caught(); {
+				app.check(s)
+				reader.poll(s, 20*time.Millisecond)
+			}
 		}
 		app.kill(s)
 		if !openTxn(s, adm, out) {
