@@ -151,6 +151,19 @@ func TestKafkaDumpLogCleaned(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Producer 77's last batch (i = 396) loses both its records to a later batch, yet stays as
+	// an empty batch (the producer's sequence must survive); filler batches with keys of their
+	// own then roll that later batch out of the active segment, so the clean reaches it.
+	superseding := []kv{{key: "k" + strconv.Itoa(396%23), value: []byte("last")}, {key: "k" + strconv.Itoa(396%31), value: []byte("last")}}
+	if _, err := l.Append(keyedBatch(cleanCodecs[0], 1_700_000_000_400, producerOpts{}, superseding...), AppendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for j := 0; j < 60; j++ {
+		filler := kv{key: "f" + strconv.Itoa(j), value: []byte(strings.Repeat("f", 60))}
+		if _, err := l.Append(keyedBatch(cleanCodecs[0], 1_700_000_000_401+int64(j), producerOpts{}, filler), AppendOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	st, err := env.e.Clean(tp0)
 	if err != nil || st.SegmentsOut >= st.SegmentsIn || st.BatchesEmpied == 0 {
 		t.Fatalf("clean: %+v %v", st, err)
