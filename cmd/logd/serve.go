@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/cluster"
@@ -126,6 +127,11 @@ func serve(st serveSettings) error {
 		return fmt.Errorf("cannot write to --data-dir %s: %v", dataDir, err)
 	}
 	os.Remove(probe)
+	lock, err := lockDataDir(dataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(logger)
@@ -251,4 +257,32 @@ func votersString(vs []metadata.Voter) string {
 		parts[i] = fmt.Sprintf("%d@%s", v.ID, v.Addr)
 	}
 	return strings.Join(parts, ",")
+}
+
+// dataDirLock is the file whose exclusive flock marks a data directory as in use (Kafka's
+// per-directory ".lock"): a second logd on the same directory would recover the logs under
+// the running one (truncating what it sees as torn tails) before failing to bind its port.
+const dataDirLock = ".lock"
+
+// lockDataDir takes dir's lock for the life of the process (released by Close, or by the
+// kernel when the process exits, kill -9 included) and writes this process's id into it.
+func lockDataDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, dataDirLock)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot lock --data-dir %s: %v", dir, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("--data-dir %s is in use by another logd (pid %s holds %s): stop it or choose another --data-dir",
+				dir, strings.TrimSpace(string(holder)), path)
+		}
+		return nil, fmt.Errorf("cannot lock --data-dir %s: %v", dir, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
 }

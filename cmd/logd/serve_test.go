@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,4 +80,25 @@ func TestServeContract(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, ".kafka_cleanshutdown")); err != nil {
 		t.Fatalf("no clean-shutdown marker: %v", err)
 	}
+}
+
+// TestDataDirLock: a data directory in use is refused with a message naming the holder, and
+// is free again once the holder lets go (a process's exit does the same, kill -9 included).
+func TestDataDirLock(t *testing.T) {
+	dir := t.TempDir()
+	held, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lockDataDir(dir)
+	want := fmt.Sprintf("in use by another logd (pid %d holds", os.Getpid())
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second lock: %v, want an error containing %q", err, want)
+	}
+	held.Close()
+	again, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	again.Close()
 }
