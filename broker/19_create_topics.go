@@ -13,7 +13,8 @@ import (
 
 // CreateTopics: versions 2-7 (Kafka 4 removed v0-1). v5+ answers with the created topic's
 // partition count, replication factor and configs; v7+ with its id. Each topic succeeds or
-// fails on its own; ValidateOnly runs every check and creates nothing.
+// fails on its own; ValidateOnly runs every check and creates nothing. A request that would
+// write more than maxRecordsPerOperation metadata records fails as a whole (tooLargeOperation).
 func init() {
 	register(api{key: int16(kmsg.CreateTopics), min: 2, max: 7, handle: handleCreateTopics, catalog: catalogTopic})
 }
@@ -27,6 +28,7 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	b.admin.Lock()
 	defer b.admin.Unlock()
+	tooLarge := tooLargeOperation(b.createTopicsRecords(req, counts))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		n := counts[rt.Topic]
@@ -40,6 +42,8 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
+		} else if tooLarge != nil {
+			err = tooLarge
 		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
 			t, err = b.createTopicFromRequest(rt, req.ValidateOnly)
 		}
@@ -62,6 +66,48 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// maxRecordsPerOperation is the most metadata records one CreateTopics or CreatePartitions
+// request may write, as Kafka's controller allows (QuorumController.MAX_RECORDS_PER_USER_OP,
+// KAFKA-17870): a record per new topic, per new partition and per topic config. It keeps one
+// request from making a node open tens of thousands of logs, and their descriptors, at once.
+const maxRecordsPerOperation = 10000
+
+// tooLargeOperation refuses a request that would write records metadata records, as Kafka
+// does (POLICY_VIOLATION for every topic of the request), or returns nil.
+func tooLargeOperation(records int64) error {
+	if records <= maxRecordsPerOperation {
+		return nil
+	}
+	return refuse(kerr.PolicyViolation, "the request would create %d metadata records (a topic, each partition and each config is one); at most %d are allowed in one request, as in Kafka: create the topics or partitions over several requests", records, maxRecordsPerOperation)
+}
+
+// createTopicsRecords counts the metadata records req would write: for each topic named once
+// that does not exist yet, one for the topic, one per partition (its count, the broker default
+// for -1, or its replica assignment) and one per config. REQUIRES: b.admin held.
+func (b *Broker) createTopicsRecords(req *kmsg.CreateTopicsRequest, counts map[string]int) int64 {
+	var n int64
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		if counts[rt.Topic] != 1 {
+			continue
+		}
+		if _, exists := b.cluster.Topic(rt.Topic); exists {
+			continue
+		}
+		partitions := int64(rt.NumPartitions)
+		switch {
+		case len(rt.ReplicaAssignment) > 0:
+			partitions = int64(len(rt.ReplicaAssignment))
+		case rt.NumPartitions == -1:
+			partitions = int64(b.cfg.NumPartitions)
+		case rt.NumPartitions < 0:
+			partitions = 0
+		}
+		n += 1 + partitions + int64(len(rt.Configs))
+	}
+	return n
 }
 
 // createTopicFromRequest checks one CreateTopics entry in Kafka's order (name, existence,

@@ -9,7 +9,8 @@ import (
 
 // CreatePartitions: versions 0-3 (v2+ flexible). Topics only grow. An assignment, if given,
 // names the replicas of each new partition (as many as the topic's replication factor, live
-// brokers, none twice); without one the controller places them like the first ones.
+// brokers, none twice); without one the controller places them like the first ones. A request
+// adding more than maxRecordsPerOperation partitions fails as a whole (POLICY_VIOLATION).
 func init() {
 	register(api{key: int16(kmsg.CreatePartitions), min: 0, max: 3, handle: handleCreatePartitions, catalog: catalogTopic})
 }
@@ -23,6 +24,7 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	b.admin.Lock()
 	defer b.admin.Unlock()
+	tooLarge := tooLargeOperation(b.createPartitionsRecords(req, counts))
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		n := counts[rt.Topic]
@@ -33,6 +35,8 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
+		} else if tooLarge != nil {
+			err = tooLarge
 		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
 			err = b.createPartitionsLocked(rt, req.ValidateOnly)
 		}
@@ -41,6 +45,19 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// createPartitionsRecords counts the partitions req would add to existing topics named once
+// (a metadata record each). REQUIRES: b.admin held.
+func (b *Broker) createPartitionsRecords(req *kmsg.CreatePartitionsRequest, counts map[string]int) int64 {
+	var n int64
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		if t, ok := b.cluster.Topic(rt.Topic); ok && counts[rt.Topic] == 1 && rt.Count > t.Partitions {
+			n += int64(rt.Count - t.Partitions)
+		}
+	}
+	return n
 }
 
 // createPartitionsLocked grows a topic to rt.Count partitions (each replica creates its logs

@@ -201,6 +201,25 @@ func TestCreateTopics(t *testing.T) {
 		t.Fatalf("duplicates: %+v", cr.Topics)
 	}
 
+	// More than 10,000 metadata records in one request (Kafka's limit per operation) fails
+	// every topic of it with POLICY_VIOLATION, and creates nothing; an existing topic named in
+	// it does not count. Validate-only requests are held to the same limit.
+	for _, validate := range []bool{false, true} {
+		cr = createTopicsRaw(t, cs, 7, validate, newTopic("big-a", 6000, 1), newTopic("big-b", 4000, 1), newTopic("orders", 5000, 1))
+		if len(cr.Topics) != 3 {
+			t.Fatalf("too large: %+v", cr.Topics)
+		}
+		for _, st := range cr.Topics {
+			if st.ErrorCode != kerr.PolicyViolation.Code || st.ErrorMessage == nil || !strings.Contains(*st.ErrorMessage, "10002 metadata records") {
+				t.Fatalf("too large (validate only %v): %s: code %d %v", validate, st.Topic, st.ErrorCode, st.ErrorMessage)
+			}
+		}
+	}
+	cr = createTopicsRaw(t, cs, 7, true, newTopic("big-a", 5998, 1), newTopic("big-b", 4000, 1), newTopic("orders", 5000, 1))
+	if cr.Topics[0].ErrorCode != 0 || cr.Topics[1].ErrorCode != 0 || cr.Topics[2].ErrorCode != kerr.TopicAlreadyExists.Code {
+		t.Fatalf("10,000 records exactly: %+v", cr.Topics)
+	}
+
 	// Names that collide in metrics ('.' vs '_') are refused, as Kafka does.
 	resp, _ = adm.CreateTopics(ctx, 1, 1, nil, "a.b")
 	if resp["a.b"].Err != nil {
@@ -437,6 +456,16 @@ func TestCreatePartitions(t *testing.T) {
 	wantCode(t, "same count", ur["grow"].Err, kerr.InvalidPartitions)
 	ur, _ = adm.UpdatePartitions(ctx, 2, "grow")
 	wantCode(t, "shrink", ur["grow"].Err, kerr.InvalidPartitions)
+
+	// Adding more than 10,000 partitions in one request is refused as a whole, as Kafka does.
+	adm.CreateTopics(ctx, 1, 1, nil, "grow-too")
+	ur, _ = adm.UpdatePartitions(ctx, 6000, "grow", "grow-too")
+	for _, topic := range []string{"grow", "grow-too"} {
+		wantCode(t, "too large", ur[topic].Err, kerr.PolicyViolation)
+		if !strings.Contains(ur[topic].ErrMessage, "11996 metadata records") {
+			t.Fatalf("too large: %s: %q", topic, ur[topic].ErrMessage)
+		}
+	}
 
 	req := kmsg.NewPtrCreatePartitionsRequest()
 	req.Version = 3
