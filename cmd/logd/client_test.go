@@ -138,7 +138,7 @@ func TestClientVerbs(t *testing.T) {
 	// produce -> consume round trip with keys and headers
 	r := ok(t, bin, "k1:v1\nk2:v:2\nk3:v3\nno key here\n", args("produce", "orders", "--key-separator", ":",
 		"--header", "src=test", "--header", "trace=a=b", "--acks", "all", "--compression", "gzip")...)
-	if r.stdout != "" || strings.TrimSpace(r.stderr) != "produced 4 records" {
+	if r.stdout != "" || strings.TrimSpace(r.stderr) != "logd: line 4 has no key separator \":\": sent with a null key (the whole line is the value)\nproduced 4 records" {
 		t.Fatalf("produce: stdout %q stderr %q", r.stdout, r.stderr)
 	}
 	ok(t, bin, "p:one\n", args("produce", "orders", "-K", ":", "--partition", "2", "--acks", "1", "--compression", "zstd")...)
@@ -204,6 +204,15 @@ produce:
 	}
 	if cerr != nil || cout.String() != "late\n" {
 		t.Errorf("consume from end: %v, output %q", cerr, cout.String())
+	}
+
+	// -n more than there are: --idle-timeout stops it with what there was; "1 record".
+	r = ok(t, bin, "", args("consume", "orders", "--from-beginning", "-n", "100", "--idle-timeout", "1s")...)
+	if n := strings.Count(r.stdout, "\n"); n != 6 {
+		t.Errorf("consume --idle-timeout: %d records, want 6: %q", n, r.stdout)
+	}
+	if r = ok(t, bin, "x\n", args("produce", "other")...); strings.TrimSpace(r.stderr) != "produced 1 record" {
+		t.Errorf("produce one: stderr %q", r.stderr)
 	}
 
 	// describe, alter-config

@@ -21,13 +21,15 @@ func consumeCommand() *cobra.Command {
 	var cf clientFlags
 	var fromBeginning bool
 	var count int
+	var idle time.Duration
 	var partition int32
 	var format, group string
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
 		Short: "Print records from a topic",
 		Long: "Print records from every partition of a topic (or one, with --partition), starting at the\n" +
-			"end (or the beginning, with --from-beginning). Stops after -n records or on Ctrl-C.\n\n" +
+			"end (or the beginning, with --from-beginning). Stops after -n records, after --idle-timeout\n" +
+			"without a record, or on Ctrl-C.\n\n" +
 			"--format is text (the value), json (one object per line), or a template where\n" +
 			"%t topic, %p partition, %o offset, %k key, %v value, %h headers (k=v,...), %T timestamp ms,\n" +
 			"%% a percent sign, and \\n \\t \\\\ escapes.\n\n" +
@@ -37,12 +39,16 @@ func consumeCommand() *cobra.Command {
 		Example: "  logd consume orders --from-beginning -n 10\n" +
 			"  logd consume orders --format '%k\\t%v\\n'\n" +
 			"  logd consume orders --partition 0 --format json\n" +
-			"  logd consume orders --group billing -n 100",
+			"  logd consume orders --group billing -n 100\n" +
+			"  logd consume orders --from-beginning --idle-timeout 2s",
 		Args: usageArgs(1, 1, "logd consume TOPIC [--group G] [--from-beginning] [-n N] [--partition P] [--format FMT]"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			topic := args[0]
 			if count < 0 {
 				return usageError{fmt.Errorf("-n %d must not be negative", count)}
+			}
+			if idle < 0 {
+				return usageError{fmt.Errorf("--idle-timeout %s must not be negative", idle)}
 			}
 			onePartition := cmd.Flags().Changed("partition")
 			if onePartition && partition < 0 {
@@ -130,17 +136,31 @@ func consumeCommand() *cobra.Command {
 				}()
 			}
 
+			if group != "" && !cf.json() {
+				fmt.Fprintf(os.Stderr, "logd: joining group %s (a new group's first assignment waits the broker's group.initial.rebalance.delay.ms, 3 s by default)\n", group)
+			}
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()
 			seen := 0
+			w := idleWait{idle: idle, last: time.Now()}
 			for count == 0 || seen < count {
-				fetches := cl.PollFetches(ctx)
+				pctx, pcancel := w.pollContext(ctx)
+				fetches := cl.PollFetches(pctx)
+				waited := pctx.Err() != nil // no record for a while
+				pcancel()
 				if ctx.Err() != nil {
 					break
 				}
+				if waited {
+					if w.idleOver() {
+						break
+					}
+					w.hint(seen, count)
+					continue
+				}
 				var ferr error
 				fetches.EachError(func(t string, p int32, err error) {
-					if ferr == nil && !errors.Is(err, ctx.Err()) {
+					if ferr == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 						ferr = fmt.Errorf("partition %d: %w", p, err)
 					}
 				})
@@ -149,6 +169,7 @@ func consumeCommand() *cobra.Command {
 					return cf.explain("cannot consume "+topic, ferr, "")
 				}
 				iter := fetches.RecordIter()
+				before := seen
 				var printed []*kgo.Record
 				for !iter.Done() && (count == 0 || seen < count) {
 					r := iter.Next()
@@ -157,6 +178,9 @@ func consumeCommand() *cobra.Command {
 						printed = append(printed, r)
 					}
 					seen++
+				}
+				if seen > before {
+					w.last = time.Now()
 				}
 				if err := out.Flush(); err != nil {
 					return nil // stdout closed (e.g. piped into head): stop quietly
@@ -172,10 +196,51 @@ func consumeCommand() *cobra.Command {
 	cf.register(f)
 	f.BoolVarP(&fromBeginning, "from-beginning", "b", false, "start at the earliest offset instead of the end")
 	f.IntVarP(&count, "num", "n", 0, "stop after N records (0: run until interrupted)")
+	f.DurationVar(&idle, "idle-timeout", 0, "stop when no record arrived for this long, e.g. 2s (0: wait for records until -n or Ctrl-C)")
 	f.Int32VarP(&partition, "partition", "P", 0, "read only this partition")
 	f.StringVarP(&format, "format", "f", "text", "text, json, or a template such as '%k\\t%v\\n'")
 	f.StringVarP(&group, "group", "g", "", "consume as a member of this consumer group, committing its offsets")
 	return cmd
+}
+
+// idleHint is how long consume waits for a record before saying on stderr that it waits.
+const idleHint = 5 * time.Second
+
+// idleWait tracks how long consume has gone without a record: it stops after idle when set,
+// and otherwise says once, on stderr, that it is waiting and how to stop.
+type idleWait struct {
+	idle   time.Duration // 0: no idle stop
+	last   time.Time     // when the last record arrived (or the start)
+	hinted bool
+}
+
+// pollContext bounds one poll by the next moment the wait must act: the idle stop or the hint.
+func (w *idleWait) pollContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	switch {
+	case w.idle > 0:
+		return context.WithDeadline(ctx, w.last.Add(w.idle))
+	case !w.hinted:
+		return context.WithDeadline(ctx, w.last.Add(idleHint))
+	}
+	return context.WithCancel(ctx)
+}
+
+// idleOver reports whether the idle stop is due.
+func (w *idleWait) idleOver() bool {
+	return w.idle > 0 && time.Since(w.last) >= w.idle
+}
+
+// hint says once that consume is waiting, with what it has so far and how to stop.
+func (w *idleWait) hint(seen, count int) {
+	if w.idle > 0 || w.hinted || time.Since(w.last) < idleHint {
+		return
+	}
+	w.hinted = true
+	so := fmt.Sprintf("%d records so far", seen)
+	if count > 0 {
+		so = fmt.Sprintf("%d of %d records so far", seen, count)
+	}
+	fmt.Fprintf(os.Stderr, "logd: waiting for records (%s); stop with Ctrl-C, or pass --idle-timeout 2s to stop when none arrive\n", so)
 }
 
 type jsonHeader struct {

@@ -30,7 +30,8 @@ func produceCommand() *cobra.Command {
 		Use:   "produce TOPIC",
 		Short: "Produce one record per line of standard input",
 		Long: "Produce one record per line of standard input. With --key-separator, each line is split\n" +
-			"at the first separator into key and value. Prints \"produced N records\" to stderr when done\n" +
+			"at the first separator into key and value; a line without it is sent whole with a null key\n" +
+			"(said on stderr). Prints \"produced N records\" to stderr when done\n" +
 			"(--output json: {\"topic\": ..., \"produced\": N} on stdout instead).\n\n" +
 			"While it runs it shows the records acknowledged and the rate on stderr: a line redrawn in\n" +
 			"place on a terminal, a plain line every 2 seconds when stderr is piped (--no-progress: none).",
@@ -120,6 +121,7 @@ func produceCommand() *cobra.Command {
 				}
 			}
 			in := bufio.NewReaderSize(os.Stdin, 1<<16)
+			lineNo, keyless := 0, 0 // keyless: lines without the key separator
 		read:
 			for {
 				line, rerr := in.ReadString('\n')
@@ -131,9 +133,12 @@ func produceCommand() *cobra.Command {
 				}
 				line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
 				r := &kgo.Record{Value: []byte(line), Headers: hdrs}
+				lineNo++
 				if keySep != "" {
 					if k, v, ok := strings.Cut(line, keySep); ok {
 						r.Key, r.Value = []byte(k), []byte(v)
+					} else if keyless++; keyless == 1 {
+						fmt.Fprintf(os.Stderr, "logd: line %d has no key separator %q: sent with a null key (the whole line is the value)\n", lineNo, keySep)
 					}
 				}
 				if manual {
@@ -171,7 +176,10 @@ func produceCommand() *cobra.Command {
 			if cf.json() {
 				return printJSON(os.Stdout, map[string]any{"topic": topic, "produced": acked.Load()})
 			}
-			fmt.Fprintf(os.Stderr, "produced %d records\n", acked.Load())
+			if keyless > 1 {
+				fmt.Fprintf(os.Stderr, "logd: %d lines had no key separator %q and were sent with a null key\n", keyless, keySep)
+			}
+			fmt.Fprintln(os.Stderr, producedRecords(acked.Load()))
 			return nil
 		},
 	}
@@ -195,4 +203,12 @@ func produceError(cf *clientFlags, topic string, acked int64, err error) error {
 		return fmt.Errorf("%s: not acknowledged within %v (%s, or raise --timeout)", what, cf.timeout, cf.hint())
 	}
 	return cf.explain(what, err, "")
+}
+
+// producedRecords is produce's closing line: "produced 1 record", "produced 3 records".
+func producedRecords(n int64) string {
+	if n == 1 {
+		return "produced 1 record"
+	}
+	return fmt.Sprintf("produced %d records", n)
 }
