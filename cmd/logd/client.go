@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -51,6 +52,9 @@ func (cf *clientFlags) seeds() ([]string, error) {
 		host, port, err := net.SplitHostPort(s)
 		if err != nil || host == "" || port == "" {
 			return nil, usageError{fmt.Errorf("--bootstrap %q is not HOST:PORT (for example 127.0.0.1:9092)", s)}
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, usageError{fmt.Errorf("--bootstrap %q: port %q is not a number from 1 to 65535 (for example 127.0.0.1:9092)", s, port)}
 		}
 		seeds = append(seeds, s)
 	}
@@ -190,10 +194,10 @@ func printJSON(w io.Writer, v any) error {
 func usageArgs(min, max int, usage string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < min {
-			return usageError{fmt.Errorf("%s: missing argument (usage: %s)", cmd.CommandPath(), usage)}
+			return usageError{fmt.Errorf("missing argument (usage: %s)", usage)}
 		}
 		if max >= 0 && len(args) > max {
-			return usageError{fmt.Errorf("%s: unexpected argument %q (usage: %s)", cmd.CommandPath(), args[max], usage)}
+			return usageError{fmt.Errorf("unexpected argument %q (usage: %s)", args[max], usage)}
 		}
 		return nil
 	}

@@ -125,6 +125,8 @@ func TestClientVerbs(t *testing.T) {
 	if r := ok(t, bin, "", args("topic", "create", "other")...); !strings.Contains(r.stdout, "created topic other") {
 		t.Errorf("create text: %q", r.stdout)
 	}
+	oneLineError(t, runLogd(t, bin, "", args("topic", "create", "rf3", "-r", "3")...), 1,
+		"invalid replication factor: 3, with 1 eligible brokers: each replica needs its own broker; start more", nil)
 	oneLineError(t, runLogd(t, bin, "", args("topic", "create", "orders")...), 1, "already exists", nil)
 	var list []topicSummary
 	decode(t, ok(t, bin, "", args("topic", "list", "--output", "json")...).stdout, &list)
@@ -294,6 +296,10 @@ func TestClientErrors(t *testing.T) {
 		{[]string{"topic"}, "subcommand"},
 		{[]string{"topic", "frobnicate"}, "unknown command"},
 		{[]string{"cluster", "info", "extra"}, "unexpected argument"},
+		{[]string{"consume", "t", "--bogus"}, "unknown flag: --bogus (see `logd consume --help`)"},
+		{[]string{"frobnicate"}, "unknown command \"frobnicate\" for \"logd\" (see `logd --help`)"},
+		{[]string{"serv"}, "(did you mean serve? see `logd --help`)"},
+		{[]string{"topic", "list", "--bootstrap", "127.0.0.1:notaport"}, "port \"notaport\" is not a number"},
 	} {
 		oneLineError(t, runLogd(t, bin, "", c.args...), 2, c.want, c.args)
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -28,8 +30,10 @@ type clusterInfo struct {
 	ClusterID  string       `json:"cluster_id"`
 	Controller int32        `json:"controller"`
 	Brokers    []brokerInfo `json:"brokers"`
-	Topics     int          `json:"topics"`
-	Partitions int          `json:"partitions"`
+	Topics     int          `json:"topics"`     // as `topic list` counts them: internal ones apart
+	Partitions int          `json:"partitions"` // of those topics
+	// InternalTopics names the broker's own topics (__consumer_offsets, __transaction_state).
+	InternalTopics []string `json:"internal_topics"`
 }
 
 func clusterInfoCommand(cf *clientFlags) *cobra.Command {
@@ -53,7 +57,7 @@ func clusterInfoCommand(cf *clientFlags) *cobra.Command {
 			if err != nil {
 				return cf.explain("cannot read cluster metadata", err, "")
 			}
-			info := clusterInfo{ClusterID: md.Cluster, Controller: md.Controller, Brokers: []brokerInfo{}}
+			info := clusterInfo{ClusterID: md.Cluster, Controller: md.Controller, Brokers: []brokerInfo{}, InternalTopics: []string{}}
 			for _, b := range md.Brokers {
 				info.Brokers = append(info.Brokers, brokerInfo{NodeID: b.NodeID, Host: b.Host, Port: b.Port, Rack: b.Rack, Controller: b.NodeID == md.Controller})
 			}
@@ -61,13 +65,22 @@ func clusterInfoCommand(cf *clientFlags) *cobra.Command {
 				if t.Err != nil {
 					continue
 				}
+				if t.IsInternal {
+					info.InternalTopics = append(info.InternalTopics, t.Topic)
+					continue
+				}
 				info.Topics++
 				info.Partitions += len(t.Partitions)
 			}
+			slices.Sort(info.InternalTopics)
 			if cf.json() {
 				return printJSON(os.Stdout, info)
 			}
-			fmt.Printf("cluster id: %s\ncontroller: %d\ntopics:     %d\npartitions: %d\n\n", info.ClusterID, info.Controller, info.Topics, info.Partitions)
+			internal := ""
+			if len(info.InternalTopics) > 0 {
+				internal = " (internal: " + strings.Join(info.InternalTopics, ", ") + ")"
+			}
+			fmt.Printf("cluster id: %s\ncontroller: %d\ntopics:     %d%s\npartitions: %d\n\n", info.ClusterID, info.Controller, info.Topics, internal, info.Partitions)
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NODE\tADDRESS\tRACK\tROLE")
 			for _, b := range info.Brokers {

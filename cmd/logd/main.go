@@ -22,15 +22,26 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see `%s --help`)", err, cmd.CommandPath())}
+	})
 	root.AddCommand(serveCommand())
 	root.AddCommand(benchCommand())
 	root.AddCommand(topicCommand(), produceCommand(), consumeCommand(), groupVerbCommand(), clusterCommand())
 	if err := root.Execute(); err != nil {
-		fmt.Fprintf(os.Stderr, "logd: %v\n", err)
 		var ue usageError
-		// cobra reports an unknown verb as a plain error: it is a usage error too.
-		if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {
+		// cobra reports an unknown verb as a plain error (with suggestions on further lines):
+		// it is a usage error too, said in one line.
+		if msg := err.Error(); !errors.As(err, &ue) && strings.HasPrefix(msg, "unknown command") {
+			first, rest, _ := strings.Cut(msg, "\n")
+			hint := "see `logd --help`"
+			if _, sugg, ok := strings.Cut(rest, "Did you mean this?"); ok {
+				hint = "did you mean " + strings.Join(strings.Fields(sugg), " or ") + "? " + hint
+			}
+			err = usageError{fmt.Errorf("%s (%s)", first, hint)}
+		}
+		fmt.Fprintf(os.Stderr, "logd: %v\n", err)
+		if errors.As(err, &ue) {
 			os.Exit(2)
 		}
 		os.Exit(1)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,7 +85,11 @@ func TestOutputJSON(t *testing.T) {
 			t.Errorf("%v: %q, stderr %q", a, r.stdout, r.stderr)
 		}
 	}
-	run("", "cluster", "info")
+	var ci clusterInfo // __consumer_offsets (made by the group above) apart, as topic list does
+	decode(t, run("", "cluster", "info"), &ci)
+	if ci.Topics != 2 || ci.Partitions != 3 || !slices.Equal(ci.InternalTopics, []string{"__consumer_offsets"}) {
+		t.Errorf("cluster info -o json: %+v", ci)
+	}
 	run("", "group", "list")
 	run("", "group", "describe", "jg")
 	run("", "group", "reset-offsets", "jg", "--topic", "j", "--to-earliest")

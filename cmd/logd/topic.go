@@ -69,6 +69,9 @@ func topicCreateCommand(cf *clientFlags) *cobra.Command {
 			if errors.Is(err, kerr.TopicAlreadyExists) {
 				return fmt.Errorf("%s: it already exists (see `logd topic describe %s`)", what, name)
 			}
+			if errors.Is(err, kerr.InvalidReplicationFactor) {
+				return fmt.Errorf("%s: %s: each replica needs its own broker; start more (README, \"A three-node cluster\") or pass a lower --replication-factor", what, resp.ErrMessage)
+			}
 			if err != nil {
 				return cf.explain(what, err, resp.ErrMessage)
 			}
