@@ -33,8 +33,8 @@ func (c *Config) capMaxConnsToFDLimit() {
 		return
 	}
 	if fit := maxConnsForLimit(lim.Cur); c.MaxConns > fit {
-		c.Logf("server: MaxConns lowered from %d to %d: RLIMIT_NOFILE is %d, each connection uses %d descriptors, and an accept failing with EMFILE would stop the server",
-			c.MaxConns, fit, lim.Cur, fdsPerConn)
+		c.Logf("server: accepting at most %d connections, not %d: the descriptor limit (RLIMIT_NOFILE) is %d, each connection uses %d and a quarter is kept for log files; to accept more, raise the limit of the process (Go already raised its soft limit to the hard one: raise the hard limit, e.g. `ulimit -Hn 1048576` as root, LimitNOFILE= in a systemd unit, --ulimit nofile= in Docker)",
+			fit, c.MaxConns, lim.Cur, fdsPerConn)
 		c.MaxConns = fit
 	}
 }
