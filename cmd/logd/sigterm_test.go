@@ -187,3 +187,60 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 		t.Fatalf("%d records in the log, %d acknowledged", len(log), len(acked))
 	}
 }
+
+// TestServeScript runs the README's first command, scripts/serve.sh: it says it is building,
+// becomes the broker itself (exec: the pid the shell started serves), and Ctrl-C (SIGINT)
+// stops it cleanly with exit status 0, leaving nothing listening.
+func TestServeScript(t *testing.T) {
+	addr := freePort(t)
+	dir := t.TempDir()
+	cmd := exec.Command("sh", "../../scripts/serve.sh", "--data-dir", filepath.Join(dir, "data"), "--listen", addr)
+	cmd.Env = append(cmd.Environ(), "LOGD_BIN="+filepath.Join(dir, "logd"))
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	building, ready := false, false
+	deadline := time.After(3 * time.Minute)
+	for !ready {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("serve.sh ended before the broker was ready (building line seen: %v)", building)
+			}
+			building = building || strings.HasPrefix(l, "building ")
+			ready = strings.Contains(l, "logd ready")
+		case <-deadline:
+			t.Fatal("no ready line from scripts/serve.sh")
+		}
+	}
+	if !building {
+		t.Error("serve.sh did not say it was building")
+	}
+	comm, err := exec.Command("ps", "-o", "comm=", "-p", fmt.Sprint(cmd.Process.Pid)).Output()
+	if err != nil || strings.TrimSpace(string(comm)) != "logd" {
+		t.Errorf("the started process is %q (%v), not logd itself: signals would not reach the broker", comm, err)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	for range lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after Ctrl-C: %v, want exit status 0", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DialTimeout(time.Second))
+	if err == nil {
+		defer cl.Close()
+		if err := cl.Ping(context.Background()); err == nil {
+			t.Error("something still answers on the broker's address after it stopped")
+		}
+	}
+}
