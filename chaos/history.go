@@ -29,6 +29,7 @@ type Poll struct {
 	Partition int32
 	Offset    int64
 	Value     string
+	At        time.Time // when the poll that returned it came back
 }
 
 // Record is one record of a partition's final log.

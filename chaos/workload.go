@@ -21,6 +21,11 @@ type WorkloadConfig struct {
 	Consumers  int      // assign-mode consumers, each reading every partition from the start
 	Rate       int      // records per second per producer
 	LeaderAck  bool     // acks=1 without idempotence instead: a negative control, it may lose writes
+	// ReadCommitted makes the consumers (and the final read) read_committed instead of
+	// read_uncommitted: they stop at the last stable offset and skip aborted records and
+	// control batches, so the final read ends only where a partition's last record is one a
+	// read_committed consumer returns (TxnWorkload writes such a record last).
+	ReadCommitted bool
 }
 
 // Workload runs producers and consumers against a topic and records their History.
@@ -160,10 +165,15 @@ func (w *Workload) newConsumer() (*kgo.Client, error) {
 	for p := range w.cfg.Partitions {
 		parts[p] = kgo.NewOffset().AtStart()
 	}
+	isolation := kgo.ReadUncommitted()
+	if w.cfg.ReadCommitted {
+		isolation = kgo.ReadCommitted()
+	}
 	return kgo.NewClient(append(ClientOpts(w.cfg.Bootstrap),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{w.cfg.Topic: parts}),
 		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.FetchIsolationLevel(isolation),
 	)...)
 }
 
@@ -176,6 +186,7 @@ func (w *Workload) consumeSession(ctx context.Context, cl *kgo.Client, id, sessi
 		if ctx.Err() != nil {
 			return false
 		}
+		at := time.Now()
 		reset := false
 		w.mu.Lock()
 		fs.EachError(func(_ string, _ int32, err error) {
@@ -189,7 +200,7 @@ func (w *Workload) consumeSession(ctx context.Context, cl *kgo.Client, id, sessi
 		})
 		fs.EachRecord(func(r *kgo.Record) {
 			w.hist.Polls = append(w.hist.Polls, Poll{Consumer: id, Session: session, Partition: r.Partition,
-				Offset: r.Offset, Value: string(r.Value)})
+				Offset: r.Offset, Value: string(r.Value), At: at})
 		})
 		w.mu.Unlock()
 		if reset {
