@@ -95,21 +95,6 @@ func startEnv(t testing.TB, name string, nodes int, topic string, parts int32) *
 	return e
 }
 
-// retry calls f every 250ms until it succeeds or ctx ends.
-func retry(ctx context.Context, f func() error) error {
-	for {
-		err := f()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%v (last: %w)", ctx.Err(), err)
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
 func (e *env) createTopic(ctx context.Context) error {
 	return retry(ctx, func() error {
 		r, err := e.adm.CreateTopic(ctx, e.parts, e.rf, nil, e.topic)

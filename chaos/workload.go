@@ -235,10 +235,16 @@ func (w *Workload) stopConsumers() {
 // Finish stops the producers (if StopProducers was not called), reads every partition from
 // its start to its end within ctx, stops the consumers and returns the history.
 func (w *Workload) Finish(ctx context.Context) (*History, error) {
+	return w.finishAt(ctx, nil)
+}
+
+// finishAt is Finish with the final read ending at until's offsets instead of the partitions'
+// end offsets, if until is not nil.
+func (w *Workload) finishAt(ctx context.Context, until map[int32]int64) (*History, error) {
 	if w.producers != nil {
 		w.StopProducers(ctx)
 	}
-	err := w.finalRead(ctx)
+	err := w.finalRead(ctx, until)
 	w.stopConsumers()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -247,8 +253,9 @@ func (w *Workload) Finish(ctx context.Context) (*History, error) {
 }
 
 // finalRead reads every partition from its start offset to its end offset (the high
-// watermark), as consumer -1: its polls are checked like any other consumer's.
-func (w *Workload) finalRead(ctx context.Context) error {
+// watermark, or until's offset if until is not nil), as consumer -1: its polls are checked
+// like any other consumer's.
+func (w *Workload) finalRead(ctx context.Context, until map[int32]int64) error {
 	cl, err := kgo.NewClient(ClientOpts(w.cfg.Bootstrap)...)
 	if err != nil {
 		return err
@@ -258,6 +265,9 @@ func (w *Workload) finalRead(ctx context.Context) error {
 	cl.Close()
 	if err != nil {
 		return fmt.Errorf("final read: %w", err)
+	}
+	if until != nil {
+		ends = until
 	}
 	w.mu.Lock()
 	w.hist.LogStart = starts
@@ -305,6 +315,21 @@ func (w *Workload) collectFinal() {
 	for _, p := range w.hist.Polls {
 		if p.Consumer == -1 {
 			w.hist.Final[p.Partition] = append(w.hist.Final[p.Partition], Record{p.Offset, p.Value})
+		}
+	}
+}
+
+// retry calls f every 250ms until it succeeds or ctx ends.
+func retry(ctx context.Context, f func() error) error {
+	for {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%v (last: %w)", ctx.Err(), err)
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }
