@@ -102,6 +102,29 @@ var scenarios = []scenario{
 	}},
 }
 
+func (s scenario) id() string { return s.name }
+func (s scenario) needs() int { return s.nodes }
+
+// runScenarios runs each of list the cluster size allows as a subtest and returns the names
+// and reports of those that ran to a report.
+func runScenarios[S interface {
+	id() string
+	needs() int
+}, R any](t *testing.T, nodes int, list []S, run func(*testing.T, S) *R) (names []string, reports []*R) {
+	for _, s := range list {
+		if nodes < s.needs() {
+			t.Logf("%s: skipped, needs %d nodes", s.id(), s.needs())
+			continue
+		}
+		t.Run(s.id(), func(t *testing.T) {
+			if r := run(t, s); r != nil {
+				names, reports = append(names, s.id()), append(reports, r)
+			}
+		})
+	}
+	return names, reports
+}
+
 // isolateFromPeers cuts n off the other nodes, but not off the clients, for pauseFor.
 func isolateFromPeers(ctx context.Context, e *env, n *testcluster.Node) error {
 	e.t.Logf("isolate node %d from its peers for %v (clients still reach it)", n.ID, pauseFor)
@@ -128,20 +151,9 @@ func killRestart(ctx context.Context, e *env, n *testcluster.Node) error {
 // checks each history and prints a summary table.
 func TestChaos(t *testing.T) {
 	nodes := clusterNodes(t, logdBinary(t))
-	var names []string
-	var reports []*Report
-	for _, s := range scenarios {
-		if nodes < s.nodes {
-			t.Logf("%s: skipped, needs %d nodes", s.name, s.nodes)
-			continue
-		}
-		t.Run(s.name, func(t *testing.T) {
-			r := runScenario(t, s, nodes)
-			if r != nil {
-				names, reports = append(names, s.name), append(reports, r)
-			}
-		})
-	}
+	names, reports := runScenarios(t, nodes, scenarios, func(t *testing.T, s scenario) *Report {
+		return runScenario(t, s, nodes)
+	})
 	fmt.Fprintf(os.Stdout, "\nchaos summary (%d nodes)\n", nodes)
 	WriteSummary(os.Stdout, names, reports)
 }

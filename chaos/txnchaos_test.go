@@ -20,53 +20,101 @@ import (
 const endTxnHold = 8 * time.Second
 
 // txnScenario is one fault against the transactional workload, injected and healed within the
-// call; delay is set when the scenario routes direct producer 0 through an EndTxnDelayer.
+// call. If pick is set, it names the node the fault will hit before the workload starts, and
+// the transactional ids are chosen so that it coordinates none of them. delay routes direct
+// producer 0 through an EndTxnDelayer.
 type txnScenario struct {
 	name  string
 	nodes int
+	pick  func(e *env, ctx context.Context) (*testcluster.Node, error) // a method expression of env
 	delay bool
-	fault func(ctx context.Context, e *env, cfg TxnWorkloadConfig, d *EndTxnDelayer) error
+	fault func(ctx context.Context, r *txnRun) error
+}
+
+func (s txnScenario) id() string { return s.name }
+func (s txnScenario) needs() int { return s.nodes }
+
+// txnRun is what a fault may act on.
+type txnRun struct {
+	e      *env
+	cfg    TxnWorkloadConfig
+	target *testcluster.Node // what pick named
+	d      *EndTxnDelayer    // if the scenario asked for delay
 }
 
 var txnScenarios = []txnScenario{
-	{"coordinator-kill", 3, false, func(ctx context.Context, e *env, cfg TxnWorkloadConfig, _ *EndTxnDelayer) error {
-		n, err := e.txnCoordinator(ctx, cfg.TxnIDs())
+	{name: "coordinator-kill", nodes: 3, fault: func(ctx context.Context, r *txnRun) error {
+		n, err := r.e.txnCoordinator(ctx, r.cfg.TxnIDs)
 		if err != nil {
 			return err
 		}
-		return killRestart(ctx, e, n)
+		return killRestart(ctx, r.e, n)
 	}},
-	{"leader-kill", 3, false, func(ctx context.Context, e *env, cfg TxnWorkloadConfig, _ *EndTxnDelayer) error {
-		n, err := e.outputLeader(ctx, cfg.TxnIDs())
-		if err != nil {
-			return err
-		}
-		return killRestart(ctx, e, n)
+	{name: "leader-kill", nodes: 3, pick: (*env).leaderNotController, fault: func(ctx context.Context, r *txnRun) error {
+		return killRestart(ctx, r.e, r.target)
 	}},
-	{"coordinator-partition", 3, false, func(ctx context.Context, e *env, cfg TxnWorkloadConfig, _ *EndTxnDelayer) error {
-		n, err := e.txnCoordinator(ctx, cfg.TxnIDs())
+	{name: "coordinator-partition", nodes: 3, fault: func(ctx context.Context, r *txnRun) error {
+		n, err := r.e.txnCoordinator(ctx, r.cfg.TxnIDs)
 		if err != nil {
 			return err
 		}
-		e.t.Logf("isolate node %d for %v", n.ID, pauseFor)
+		r.e.t.Logf("isolate node %d for %v", n.ID, pauseFor)
 		if err := n.Isolate(); err != nil {
 			return err
 		}
 		time.Sleep(pauseFor)
-		e.t.Logf("during partition: %s; coordinators %s", e.describe(ctx), e.coordinators(ctx, cfg.TxnIDs()))
+		r.e.t.Logf("during partition: %s; coordinators %s", r.e.describe(ctx), r.e.coordinators(ctx, r.cfg.TxnIDs))
 		return n.Heal()
 	}},
-	{"endtxn-delay", 1, true, func(ctx context.Context, e *env, cfg TxnWorkloadConfig, d *EndTxnDelayer) error {
+	{name: "endtxn-delay", nodes: 1, delay: true, fault: func(ctx context.Context, r *txnRun) error {
 		for i := range 3 {
 			if i > 0 {
 				time.Sleep(endTxnHold + 4*time.Second)
 			}
-			e.t.Logf("hold the next EndTxn of %s for %v", cfg.TxnIDs()[cfg.Workers], endTxnHold)
-			d.Arm(endTxnHold)
+			r.e.t.Logf("hold the next EndTxn of %s for %v", r.cfg.TxnIDs[r.cfg.Workers], endTxnHold)
+			r.d.Arm(endTxnHold)
 		}
 		time.Sleep(endTxnHold + 2*time.Second)
 		return nil
 	}},
+}
+
+// pickTxnIDs returns transactional ids for workers workers and direct direct producers,
+// chaos-w<i>-<k> and chaos-d<i>-<k> with the smallest k whose coordinator is not avoid (any,
+// if avoid is nil).
+func (e *env) pickTxnIDs(ctx context.Context, workers, direct int, avoid *testcluster.Node) ([]string, error) {
+	var ids []string
+	for _, role := range []struct {
+		prefix string
+		n      int
+	}{{workerPrefix, workers}, {directPrefix, direct}} {
+		for i := range role.n {
+			for k := 0; ; k++ {
+				id := fmt.Sprintf("chaos-%s%d-%d", role.prefix, i, k)
+				if avoid == nil {
+					ids = append(ids, id)
+					break
+				}
+				if k == 100 {
+					return nil, fmt.Errorf("no transactional id of 100 has a coordinator other than node %d", avoid.ID)
+				}
+				var node int32
+				err := retry(ctx, func() error {
+					r := e.adm.FindTxnCoordinators(ctx, id)[id]
+					node = r.NodeID
+					return r.Err
+				})
+				if err != nil {
+					return nil, err
+				}
+				if node != avoid.ID {
+					ids = append(ids, id)
+					break
+				}
+			}
+		}
+	}
+	return ids, nil
 }
 
 // coordinators describes which node coordinates each transactional id.
@@ -102,7 +150,6 @@ func (e *env) txnCoordinator(ctx context.Context, ids []string) (*testcluster.No
 	if err != nil {
 		return nil, err
 	}
-	e.t.Logf("coordinators: %s", e.coordinators(ctx, ids))
 	var best int32
 	for id, c := range counts {
 		if c > counts[best] || c == counts[best] && id < best {
@@ -112,47 +159,13 @@ func (e *env) txnCoordinator(ctx context.Context, ids []string) (*testcluster.No
 	return e.c.Node(best), nil
 }
 
-// outputLeader is the leader of an output partition that coordinates none of ids and is not
-// the controller, if there is one; else the leader of partition 0.
-func (e *env) outputLeader(ctx context.Context, ids []string) (*testcluster.Node, error) {
-	counts, err := e.coordinatorCounts(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	ctrl, err := e.controller(ctx)
-	if err != nil {
-		return nil, err
-	}
-	e.t.Logf("coordinators: %s", e.coordinators(ctx, ids))
-	for p := range e.parts {
-		n, err := e.leader(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		if counts[n.ID] == 0 && n != ctrl {
-			return n, nil
-		}
-	}
-	return e.leader(ctx, 0)
-}
-
 // TestTxnChaos runs the transactional workload through each fault on a fresh cluster, checks
 // each history for the transaction anomalies and prints a summary table.
 func TestTxnChaos(t *testing.T) {
 	nodes := clusterNodes(t, logdBinary(t))
-	var names []string
-	var reports []*TxnReport
-	for _, s := range txnScenarios {
-		if nodes < s.nodes {
-			t.Logf("%s: skipped, needs %d nodes", s.name, s.nodes)
-			continue
-		}
-		t.Run(s.name, func(t *testing.T) {
-			if r := runTxnScenario(t, s, nodes); r != nil {
-				names, reports = append(names, s.name), append(reports, r)
-			}
-		})
-	}
+	names, reports := runScenarios(t, nodes, txnScenarios, func(t *testing.T, s txnScenario) *TxnReport {
+		return runTxnScenario(t, s, nodes)
+	})
 	fmt.Fprintf(os.Stdout, "\ntransaction chaos summary (%d nodes)\n", nodes)
 	WriteTxnSummary(os.Stdout, names, reports)
 }
@@ -171,13 +184,25 @@ func runTxnScenario(t *testing.T, s txnScenario, nodes int) *TxnReport {
 	if err := in.waitISR(ctx); err != nil {
 		t.Fatalf("%s never fully in sync: %v", in.topic, err)
 	}
-	cfg := TxnWorkloadConfig{Bootstrap: e.c.Bootstrap(), Input: in.topic, Output: e.topic, Partitions: e.parts,
-		InputRate: 50, Workers: 3, Direct: 2, Consumers: 2, AbortRatio: 0.2, RecordGap: 100 * time.Millisecond}
-	var d *EndTxnDelayer
-	if s.delay {
-		d = &EndTxnDelayer{}
-		cfg.Dial = d.Dial
+	run := &txnRun{e: e, cfg: TxnWorkloadConfig{Bootstrap: e.c.Bootstrap(), Input: in.topic, Output: e.topic,
+		Partitions: e.parts, InputRate: 50, Workers: 3, Direct: 2, Consumers: 2, AbortRatio: 0.2,
+		RecordGap: 100 * time.Millisecond}}
+	var err error
+	if s.pick != nil {
+		if run.target, err = s.pick(e, ctx); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("node %d coordinates no transactional id", run.target.ID)
 	}
+	if run.cfg.TxnIDs, err = e.pickTxnIDs(ctx, run.cfg.Workers, run.cfg.Direct, run.target); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("coordinators: %s", e.coordinators(ctx, run.cfg.TxnIDs))
+	if s.delay {
+		run.d = &EndTxnDelayer{}
+		run.cfg.Dial = run.d.Dial
+	}
+	cfg, d := run.cfg, run.d
 	t.Logf("%d nodes: %s", nodes, e.describe(ctx))
 	w, err := StartTxnWorkload(cfg)
 	if err != nil {
@@ -185,7 +210,7 @@ func runTxnScenario(t *testing.T, s txnScenario, nodes int) *TxnReport {
 	}
 	time.Sleep(warmup)
 	faultStart := time.Now()
-	if err := s.fault(ctx, e, cfg, d); err != nil {
+	if err := s.fault(ctx, run); err != nil {
 		t.Errorf("fault: %v", err)
 	}
 	t.Logf("fault healed after %v", time.Since(faultStart).Round(time.Millisecond))
@@ -203,7 +228,7 @@ func runTxnScenario(t *testing.T, s txnScenario, nodes int) *TxnReport {
 		}
 	}
 	cancelSettle()
-	t.Logf("settled: %s; coordinators %s", e.describe(ctx), e.coordinators(ctx, cfg.TxnIDs()))
+	t.Logf("settled: %s; coordinators %s", e.describe(ctx), e.coordinators(ctx, cfg.TxnIDs))
 	drain, cancelDrain := context.WithTimeout(ctx, time.Minute)
 	drained, err := w.Drain(drain)
 	cancelDrain()

@@ -38,18 +38,9 @@ type TxnWorkloadConfig struct {
 	RecordGap time.Duration
 	// Dial, if not nil, dials every connection of direct producer 0 (see EndTxnDelayer).
 	Dial func(ctx context.Context, network, host string) (net.Conn, error)
-}
-
-// TxnIDs are the transactional ids of the workers and the direct producers of cfg.
-func (cfg TxnWorkloadConfig) TxnIDs() []string {
-	var ids []string
-	for i := range cfg.Workers {
-		ids = append(ids, fmt.Sprintf("chaos-%s%d", workerPrefix, i))
-	}
-	for i := range cfg.Direct {
-		ids = append(ids, fmt.Sprintf("chaos-%s%d", directPrefix, i))
-	}
-	return ids
+	// TxnIDs are the transactional ids: Workers for the workers, then Direct for the direct
+	// producers.
+	TxnIDs []string
 }
 
 // txnGroup is the workers' consumer group.
@@ -76,6 +67,9 @@ type TxnWorkload struct {
 
 // StartTxnWorkload starts every client of the workload.
 func StartTxnWorkload(cfg TxnWorkloadConfig) (*TxnWorkload, error) {
+	if len(cfg.TxnIDs) != cfg.Workers+cfg.Direct {
+		return nil, fmt.Errorf("%d transactional ids for %d workers and %d direct producers", len(cfg.TxnIDs), cfg.Workers, cfg.Direct)
+	}
 	w := &TxnWorkload{cfg: cfg}
 	var err error
 	w.input, err = StartWorkload(WorkloadConfig{Bootstrap: cfg.Bootstrap, Topic: cfg.Input,
@@ -120,7 +114,7 @@ func (w *TxnWorkload) transactionalOpts(id string) []kgo.Opt {
 // aborting AbortRatio of them on purpose. After any error it replaces its client: the new
 // one's InitProducerId fences the old epoch and aborts whatever it left open.
 func (w *TxnWorkload) direct(ctx context.Context, id int) {
-	txnID := w.cfg.TxnIDs()[w.cfg.Workers+id]
+	txnID := w.cfg.TxnIDs[w.cfg.Workers+id]
 	var cl *kgo.Client
 	defer func() {
 		if cl != nil {
@@ -202,7 +196,7 @@ func (w *TxnWorkload) runDirect(cl *kgo.Client, t *Txn) bool {
 func (w *TxnWorkload) work(ctx context.Context, id int) {
 	seq := 0
 	for ctx.Err() == nil {
-		sess, err := kgo.NewGroupTransactSession(append(w.transactionalOpts(w.cfg.TxnIDs()[id]),
+		sess, err := kgo.NewGroupTransactSession(append(w.transactionalOpts(w.cfg.TxnIDs[id]),
 			kgo.ConsumerGroup(txnGroup),
 			kgo.ConsumeTopics(w.cfg.Input),
 			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
