@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -95,14 +96,42 @@ func CheckTxn(h *TxnHistory) *TxnReport {
 		switch {
 		case t.Outcome == TxnCommitted && seen == 0 && len(t.Records) > 0:
 			r.LostTxns++
-			r.example("lost-txn", "%s committed %d records, none visible", t.ID, len(t.Records))
+			r.example("lost-txn", "%s committed %d records, none visible: %s", t.ID, len(t.Records), missing(t, visible[t.ID], h.Uncommitted))
 		case t.Outcome != TxnAborted && seen > 0 && seen < len(t.Records):
 			r.Torn++
-			r.example("torn", "%s (%s): %d of %d records visible", t.ID, t.Outcome, seen, len(t.Records))
+			r.example("torn", "%s (%s): %d of %d records visible; missing %s", t.ID, t.Outcome, seen, len(t.Records),
+				missing(t, visible[t.ID], h.Uncommitted))
 		}
 	}
 	r.checkInputs(h, carriers)
 	return r
+}
+
+// missing describes the records of t not in visible: where each was acknowledged and whether
+// the read_uncommitted read holds it there.
+func missing(t *Txn, visible map[int]bool, uncommitted map[int32][]Record) string {
+	var parts []string
+	for k, rec := range t.Records {
+		if visible[k] {
+			continue
+		}
+		at := "never acknowledged"
+		if rec.Offset >= 0 {
+			at = fmt.Sprintf("acknowledged at %d/%d", rec.Partition, rec.Offset)
+			recs := uncommitted[rec.Partition]
+			i, ok := slices.BinarySearchFunc(recs, rec.Offset, func(r Record, o int64) int { return cmp.Compare(r.Offset, o) })
+			switch {
+			case !ok:
+				at += ", not in the read_uncommitted read"
+			case recs[i].Value != rec.Value:
+				at += fmt.Sprintf(", where read_uncommitted has %q", recs[i].Value)
+			default:
+				at += ", in the read_uncommitted read"
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%d (%s)", k, at))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // checkPolls checks the read_committed polls of the run (the final read is checked as the
@@ -171,7 +200,7 @@ func (r *TxnReport) identify(txns map[string]*Txn, p int32, v, where string) (*T
 		err = fmt.Errorf("%q: no transaction %s", v, id)
 	case n != len(txns[id].Records):
 		err = fmt.Errorf("%q: transaction %s has %d records", v, id, len(txns[id].Records))
-	case txns[id].Records[k] != TxnRecord{p, v}:
+	case txns[id].Records[k].Partition != p || txns[id].Records[k].Value != v:
 		err = fmt.Errorf("%q at partition %d: written to %d as %q", v, p, txns[id].Records[k].Partition, txns[id].Records[k].Value)
 	default:
 		t = txns[id]

@@ -13,10 +13,10 @@ import (
 // committed record after its commit.
 func cleanTxn() *TxnHistory {
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	w0 := []TxnRecord{{0, TxnValue("w0.0", 0, 2, "i0")}, {1, TxnValue("w0.0", 1, 2, "i1")}}
-	d0 := []TxnRecord{{0, TxnValue("d0.0", 0, 2, "-")}, {1, TxnValue("d0.0", 1, 2, "-")}}
-	d1 := []TxnRecord{{1, TxnValue("d0.1", 0, 1, "-")}}
-	d2 := []TxnRecord{{0, TxnValue("d0.2", 0, 2, "-")}, {1, TxnValue("d0.2", 1, 2, "-")}}
+	w0 := []TxnRecord{{0, TxnValue("w0.0", 0, 2, "i0"), 0}, {1, TxnValue("w0.0", 1, 2, "i1"), 0}}
+	d0 := []TxnRecord{{0, TxnValue("d0.0", 0, 2, "-"), 2}, {1, TxnValue("d0.0", 1, 2, "-"), 2}}
+	d1 := []TxnRecord{{1, TxnValue("d0.1", 0, 1, "-"), 4}}
+	d2 := []TxnRecord{{0, TxnValue("d0.2", 0, 2, "-"), -1}, {1, TxnValue("d0.2", 1, 2, "-"), -1}}
 	end0, end1 := sentinelPrefix+"0", sentinelPrefix+"1"
 	return &TxnHistory{
 		Input: &History{Start: t0, End: at(10),
@@ -104,7 +104,7 @@ func TestCheckTxnAnomalies(t *testing.T) {
 		}, func(r *TxnReport) int { return r.Anomalies() }, 0},
 		{"duplicate input", func(h *TxnHistory) {
 			v := TxnValue("w1.0", 0, 1, "i0")
-			h.Txns = append(h.Txns, Txn{ID: "w1.0", Records: []TxnRecord{{0, v}}, Outcome: TxnCommitted, CommitAt: t0})
+			h.Txns = append(h.Txns, Txn{ID: "w1.0", Records: []TxnRecord{{0, v, -1}}, Outcome: TxnCommitted, CommitAt: t0})
 			f := h.Output.Final[0]
 			h.Output.Final[0] = append(f[:2:2], Record{3, v}, f[2])
 		}, func(r *TxnReport) int { return r.DupInputs }, 1},
@@ -164,7 +164,12 @@ func TestTxnTables(t *testing.T) {
 	r.WriteTable(&b, "g1a")
 	WriteTxnSummary(&b, []string{"g1a"}, []*TxnReport{r})
 	out := b.String()
-	for _, want := range []string{"aborted reads (G1a)     1", `aborted-read: consumer 1: "d0.1 0/1 -" at 1/4`,
+	h = cleanTxn()
+	h.Output.Final[1] = slicesDelete(h.Output.Final[1], 1)
+	CheckTxn(h).WriteTable(&b, "torn")
+	out = b.String()
+	for _, want := range []string{"aborted reads (G1a)     1",
+		"torn: d0.0 (committed): 1 of 2 records visible; missing 1 (acknowledged at 1/2, in the read_uncommitted read)", `aborted-read: consumer 1: "d0.1 0/1 -" at 1/4`,
 		"output divergent:", "pre-committed reads", "drained"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in:\n%s", want, out)

@@ -37,6 +37,7 @@ func (o TxnOutcome) String() string {
 type TxnRecord struct {
 	Partition int32
 	Value     string
+	Offset    int64 // where the produce was acknowledged; -1 if it was not
 }
 
 // Txn is one transaction of a transactional producer. Record k of n carries

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -38,6 +39,8 @@ type TxnWorkloadConfig struct {
 	RecordGap time.Duration
 	// Dial, if not nil, dials every connection of direct producer 0 (see EndTxnDelayer).
 	Dial func(ctx context.Context, network, host string) (net.Conn, error)
+	// ClientLog, if not nil, receives the franz-go log (debug level) of direct producer 0.
+	ClientLog io.Writer
 	// TxnIDs are the transactional ids: Workers for the workers, then Direct for the direct
 	// producers.
 	TxnIDs []string
@@ -127,6 +130,10 @@ func (w *TxnWorkload) direct(ctx context.Context, id int) {
 			if id == 0 && w.cfg.Dial != nil {
 				opts = append(opts, kgo.Dialer(w.cfg.Dial))
 			}
+			if id == 0 && w.cfg.ClientLog != nil {
+				opts = append(opts, kgo.WithLogger(kgo.BasicLogger(w.cfg.ClientLog, kgo.LogLevelDebug,
+					func() string { return time.Now().UTC().Format("15:04:05.000 ") })))
+			}
 			var err error
 			if cl, err = kgo.NewClient(opts...); err != nil {
 				time.Sleep(time.Second)
@@ -136,7 +143,7 @@ func (w *TxnWorkload) direct(ctx context.Context, id int) {
 		n := 2 + rand.IntN(4)
 		t := Txn{ID: fmt.Sprintf("%s%d.%d", directPrefix, id, seq)}
 		for k := range n {
-			t.Records = append(t.Records, TxnRecord{Partition: int32(seq+k) % w.cfg.Partitions, Value: TxnValue(t.ID, k, n, "-")})
+			t.Records = append(t.Records, TxnRecord{Partition: int32(seq+k) % w.cfg.Partitions, Value: TxnValue(t.ID, k, n, "-"), Offset: -1})
 		}
 		if !w.runDirect(cl, &t) {
 			cl.Close()
@@ -164,6 +171,7 @@ func (w *TxnWorkload) runDirect(cl *kgo.Client, t *Txn) bool {
 			failed = fmt.Errorf("produce %d: %w", k, failed)
 			break
 		}
+		t.Records[k].Offset = rec.Offset
 	}
 	commit := failed == nil && rand.Float64() >= w.cfg.AbortRatio
 	if commit {
@@ -229,13 +237,18 @@ func (w *TxnWorkload) transform(ctx context.Context, sess *kgo.GroupTransactSess
 	*seq++
 	out := make([]*kgo.Record, len(recs))
 	for k, in := range recs {
-		r := TxnRecord{Partition: int32(*seq+k) % w.cfg.Partitions, Value: TxnValue(t.ID, k, len(recs), string(in.Value))}
+		r := TxnRecord{Partition: int32(*seq+k) % w.cfg.Partitions, Value: TxnValue(t.ID, k, len(recs), string(in.Value)), Offset: -1}
 		t.Records = append(t.Records, r)
 		out[k] = &kgo.Record{Topic: w.cfg.Output, Partition: r.Partition, Value: []byte(r.Value)}
 	}
 	ectx, cancel := context.WithTimeout(context.Background(), endTimeout)
 	defer cancel()
 	failed := sess.ProduceSync(ectx, out...).FirstErr()
+	if failed == nil {
+		for k, r := range out {
+			t.Records[k].Offset = r.Offset
+		}
+	}
 	try := kgo.TransactionEndTry(failed == nil && rand.Float64() >= w.cfg.AbortRatio)
 	if try {
 		t.CommitAt = time.Now()
