@@ -120,7 +120,9 @@ bench-rf: build
 ## chaos: fault injection against 3-node clusters on network namespaces (kill -9 of a leader
 ## and of the controller, SIGSTOP of a leader, partitions of a leader and of the controller,
 ## a rolling restart), each history checked for Jepsen's anomalies; an acks=1 negative
-## control; then the failover time (chaos/doc.go; needs root for the partitions).
+## control; the transactional workload under kill -9 of the transaction coordinator and of an
+## output leader, a partitioned coordinator and a delayed EndTxn (TestTxnChaos); then the
+## failover time (chaos/doc.go; needs root for the partitions).
 .PHONY: chaos failover-bench
 chaos: build
 	$(GO) test -tags chaos -count=1 -v -timeout 30m ./chaos
