@@ -121,7 +121,8 @@ bench-rf: build
 ## and of the controller, SIGSTOP of a leader, partitions of a leader and of the controller,
 ## a rolling restart), each history checked for Jepsen's anomalies; an acks=1 negative
 ## control; the transactional workload under kill -9 of the transaction coordinator and of an
-## output leader, a partitioned coordinator and a delayed EndTxn (TestTxnChaos); then the
+## output leader, a coordinator cut off (from everyone, from its peers) and a delayed EndTxn
+## (TestTxnChaos); then the
 ## failover time (chaos/doc.go; needs root for the partitions).
 .PHONY: chaos failover-bench
 chaos: build

@@ -37,7 +37,7 @@
 // Check's anomalies on the input. Scenarios: kill -9 of the node coordinating most
 // transactional ids (FindCoordinator key type 1), kill -9 of an output partition leader that
 // coordinates none of them (the ids are picked so), that coordinator cut off from everyone,
-// and endtxn-delay: one producer dials through an EndTxnDelayer that holds three of its
+// the same coordinator cut off from its peers while clients still reach it, and endtxn-delay: one producer dials through an EndTxnDelayer that holds three of its
 // EndTxn requests past the client's timeout, so the client retries, moves on, and the held
 // request reaches the coordinator during a later transaction (KAFKA-17754). Under transaction
 // version 1 that late EndTxn ends the wrong transaction, in logd as in Kafka; the scenario

@@ -69,6 +69,13 @@ var txnScenarios = []txnScenario{
 		r.e.t.Logf("during partition: %s; coordinators %s", r.e.describe(ctx), r.e.coordinators(ctx, r.cfg.TxnIDs))
 		return n.Heal()
 	}},
+	{name: "coordinator-partition-from-peers", nodes: 3, fault: func(ctx context.Context, r *txnRun) error {
+		n, err := r.e.txnCoordinator(ctx, r.cfg.TxnIDs)
+		if err != nil {
+			return err
+		}
+		return isolateFromPeers(ctx, r.e, n)
+	}},
 	{name: "endtxn-delay", nodes: 1, delay: true, fault: func(ctx context.Context, r *txnRun) error {
 		for i := range 3 {
 			if i > 0 {
