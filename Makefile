@@ -122,8 +122,7 @@ bench-rf: build
 ## a rolling restart), each history checked for Jepsen's anomalies; an acks=1 negative
 ## control; the transactional workload under kill -9 of the transaction coordinator and of an
 ## output leader, a coordinator cut off (from everyone, from its peers) and a delayed EndTxn
-## (TestTxnChaos); then the
-## failover time (chaos/doc.go; needs root for the partitions).
+## (TestTxnChaos); then the failover time (chaos/doc.go; needs root for the partitions).
 .PHONY: chaos failover-bench
 chaos: build
 	$(GO) test -tags chaos -count=1 -v -timeout 30m ./chaos
