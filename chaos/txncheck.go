@@ -234,6 +234,7 @@ func (r *TxnReport) rows() [][2]string {
 		{"skipped polls", n(r.Output.Skipped)},
 		{"divergent polls", n(r.Output.Divergent)},
 		{"unexpected records", n(r.Unexpected)},
+		{"consumer resets", n(r.Output.Resets)},
 		{"input anomalies", n(r.Input.Anomalies())},
 	}
 }
