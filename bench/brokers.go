@@ -50,6 +50,8 @@ type process struct {
 	// replication is the replication factor of the topics a run creates on this broker
 	// (0: the workload's).
 	replication int
+	// metricsURL is the broker's Prometheus endpoint ("" : none), for the latency breakdown.
+	metricsURL string
 }
 
 // alive reports whether the process, and every peer, still runs.
@@ -88,7 +90,13 @@ func startLogd(bin, name, dir, logPath string) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--data-dir", dir, "--listen", addr}
+	// The metrics endpoint gives the latency breakdown of produce requests (stages.go);
+	// logd records them only when it serves /metrics.
+	httpAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"serve", "--data-dir", dir, "--listen", addr, "--http", httpAddr}
 	env := os.Environ()
 	config := []string{"logd " + strings.Join(args, " ")}
 	switch name {
@@ -103,7 +111,12 @@ func startLogd(bin, name, dir, logPath string) (*process, error) {
 	config = append(config, "topic defaults: flush.messages and flush.ms unset (no periodic fsync), segment.bytes 1 GiB")
 	cmd := exec.Command(bin, args...)
 	cmd.Env = env
-	return launch(name, addr, dir, logPath, config, cmd, 30*time.Second)
+	p, err := launch(name, addr, dir, logPath, config, cmd, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	p.metricsURL = "http://" + httpAddr + "/metrics"
+	return p, nil
 }
 
 // kafkaJVMOptions are kafka-run-class.sh's defaults for the broker (heap from

@@ -99,19 +99,21 @@ func TestRF3EndToEnd(t *testing.T) {
 // TestReplicationTable: with logd-fsync and logd-rf3 rows, the comparison has the goal
 // RF3/RF1 ≥ 0.5 and a replication section with the ratios.
 func TestReplicationTable(t *testing.T) {
-	c := &Comparison{Brokers: map[string][]string{BrokerLogdFsync: nil, BrokerLogdRF3: nil}, Runs: 3, Duration: Duration(time.Minute)}
-	c.Rows = []CompareRow{
-		{Workload: "max-throughput", Broker: BrokerLogdFsync, ProduceMBps: 200, P99: 4, P999: 8, BrokerCores: 1},
-		{Workload: "max-throughput", Broker: BrokerLogdRF3, ProduceMBps: 120, P99: 10, P999: 20, BrokerCores: 1.5},
-		{Workload: "fixed-rate-latency", Broker: BrokerLogdFsync, RateMBps: 60, ProduceMBps: 60, P99: 2, P999: 3},
-		{Workload: "fixed-rate-latency", Broker: BrokerLogdRF3, RateMBps: 60, ProduceMBps: 60, P99: 5, P999: 9},
+	mk := func(mbps, rate, p99, p999, cores float64) []*Report {
+		r := &Report{Run: 1}
+		r.Produce.MBps, r.Produce.TargetMBps, r.Produce.Latency.P99, r.Produce.Latency.P999, r.Broker.Cores = mbps, rate, p99, p999, cores
+		return []*Report{r}
 	}
-	c.goals()
+	c := compareOf(map[string]map[string][]*Report{
+		"max-throughput":     {BrokerLogdFsync: mk(200, 0, 4, 8, 1), BrokerLogdRF3: mk(120, 0, 10, 20, 1.5)},
+		"fixed-rate-latency": {BrokerLogdFsync: mk(60, 60, 2, 3, 0), BrokerLogdRF3: mk(60, 60, 5, 9, 0)},
+	})
 	c.replication()
 	if len(c.Goals) != 1 || !c.Goals[0].Met || c.Goals[0].Ratio != 0.6 || c.Goals[0].Of != "logd-rf3 / logd-fsync" {
 		t.Fatalf("goals %+v", c.Goals)
 	}
-	if len(c.Replication) != 2 || c.Replication[0].MBpsRatio != 0.6 || c.Replication[0].P99Ratio != 2.5 || c.Replication[1].RateMBps != 60 {
+	// Rows, and so replication rows, follow the workloads' order (sorted here).
+	if len(c.Replication) != 2 || c.Replication[1].MBpsRatio != 0.6 || c.Replication[1].P99Ratio != 2.5 || c.Replication[0].RateMBps != 60 {
 		t.Fatalf("replication %+v", c.Replication)
 	}
 	tab := c.Table()

@@ -19,17 +19,26 @@ import (
 
 // CompareOptions configure Compare.
 type CompareOptions struct {
-	Workloads []string      // names or files; "fixed-rate-latency" runs at half of Kafka's max
+	// Workloads are names or files; "fixed-rate-latency" runs at LatencyFractions of the
+	// slower broker's max-throughput (see Compare).
+	Workloads []string
 	Duration  time.Duration // measured time per run
 	Warmup    time.Duration
 	Runs      int // per broker and workload; medians are reported
 	// Brokers are run in this order within each run: BrokerKafka, BrokerLogdFsync,
-	// BrokerLogdNoFsync, BrokerLogdRF3. Unless RateMBps is set, the first one's max-throughput
-	// in run 1 sets the fixed rate.
+	// BrokerLogdNoFsync, BrokerLogdRF3.
 	Brokers []string
-	// RateMBps is the fixed rate of fixed-rate-latency (0: half of the first broker's
-	// max-throughput in run 1 when both workloads run, else the workload's own rate).
+	// RateMBps is the fixed rate of fixed-rate-latency (0: LatencyFractions of the slower
+	// broker's max-throughput in run 1).
 	RateMBps float64
+	// LatencyFractions are the fractions of the slower broker's max-throughput at which
+	// fixed-rate-latency runs (default DefaultLatencyFractions), one variant each.
+	LatencyFractions []float64
+	// LatencyBudget, MaxSendLag, BusyCores and QuietWait are passed to every run (Options).
+	LatencyBudget time.Duration
+	MaxSendLag    time.Duration
+	BusyCores     float64
+	QuietWait     time.Duration
 	// BacklogMB overrides the backlog of catch-up workloads when non-zero.
 	BacklogMB int
 	Out       string
@@ -58,16 +67,28 @@ type Comparison struct {
 	Goals    []Goal              `json:"goals"`
 	// Replication compares logd-rf3 with logd-fsync, when both ran.
 	Replication []ReplicationRow `json:"replication,omitempty"`
-	Notes       []string         `json:"notes,omitempty"`
+	// LatencyRates say how each fixed-rate-latency variant's rate was chosen.
+	LatencyRates []LatencyRate `json:"latency_rates,omitempty"`
+	// BusyLimitCores marks a run busy (MachineCPU.Busy); LatencyBudgetMs sized fixed-rate
+	// in-flight windows (0: the workloads' own); SendLagBoundMs marks fixed-rate runs invalid.
+	BusyLimitCores  float64  `json:"busy_limit_cores"`
+	LatencyBudgetMs float64  `json:"latency_budget_ms"`
+	SendLagBoundMs  float64  `json:"send_lag_bound_ms"`
+	Notes           []string `json:"notes,omitempty"`
 
 	reports map[string]map[string][]*Report // workload → broker → runs
 }
 
-// CompareRow is one workload on one broker: medians over the runs.
+// CompareRow is one workload on one broker: medians over the runs whose machine was not busy
+// (over every run when all were busy: AllBusy).
 type CompareRow struct {
 	Workload       string    `json:"workload"`
 	Broker         string    `json:"broker"`
 	Runs           int       `json:"runs"`
+	BusyRuns       int       `json:"busy_runs"`    // left out of the medians unless AllBusy
+	AllBusy        bool      `json:"all_busy"`     // every run was busy: the medians are over busy runs
+	InvalidRuns    int       `json:"invalid_runs"` // fixed-rate runs whose generator fell behind (kept in the medians)
+	RunMarks       []string  `json:"run_marks"`    // per run: "b" busy, "i" invalid (runMark)
 	RateMBps       float64   `json:"target_mb_per_sec,omitempty"`
 	ProduceMBps    float64   `json:"produce_mb_per_sec"`
 	ProduceRecs    float64   `json:"produce_records_per_sec"`
@@ -84,6 +105,15 @@ type CompareRow struct {
 	BrokerCores    float64   `json:"broker_cores"` // summed over a cluster's nodes
 	PeakRSSMB      float64   `json:"broker_peak_rss_mib"`
 	LimitedBy      string    `json:"limited_by"` // of the median-throughput run
+	// A fixed-rate run's schedule: the generator's send lag (p99, max; medians) and in-flight
+	// window per producer.
+	SendLagP99 float64 `json:"send_lag_p99_ms,omitempty"`
+	SendLagMax float64 `json:"send_lag_max_ms,omitempty"`
+	InFlight   int     `json:"in_flight"`
+	// Stages is the latency breakdown (logd only) of run StagesRun, the run closest to the
+	// median.
+	Stages    []Stage `json:"stages,omitempty"`
+	StagesRun int     `json:"stages_run,omitempty"`
 
 	// Transactional workloads: committed transactions/s (P50, P99, P999 are then the commit
 	// latency), and for a read_committed catch-up the records/s read and the records of
@@ -115,17 +145,38 @@ type Goal struct {
 	Ratio  float64 `json:"ratio"`
 	Met    bool    `json:"met"`
 	Detail string  `json:"detail"`
+	// The spread over the runs: each broker's value per run, its min and max over the runs
+	// the medians use, and the ratio of every run pair (run i against run i).
+	NumRuns   []RunValue `json:"num_runs"`
+	NumMin    float64    `json:"num_min"`
+	NumMax    float64    `json:"num_max"`
+	DenRuns   []RunValue `json:"den_runs"`
+	DenMin    float64    `json:"den_min"`
+	DenMax    float64    `json:"den_max"`
+	RunRatios []RunValue `json:"run_ratios"`
 }
 
 // Compare runs the workloads against each broker, Runs times, interleaving brokers within a
 // run so slow drifts of a shared machine hit all of them, and writes Out/compare.{json,md},
 // overlaid plots and every run's own report under Out/BROKER/WORKLOAD/run-N.
+//
+// Unless RateMBps is set, fixed-rate-latency runs in a second phase of each run, on freshly
+// started brokers, at LatencyFractions of the slower broker's max-throughput in run 1 (added
+// to the workloads when missing), so its rates are stated and the same for every broker.
 func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 	if o.Runs <= 0 {
 		o.Runs = 1
 	}
 	if len(o.Workloads) == 0 {
 		o.Workloads = DefaultCompareWorkloads
+	}
+	if len(o.LatencyFractions) == 0 {
+		o.LatencyFractions = DefaultLatencyFractions
+	}
+	for _, f := range o.LatencyFractions {
+		if f <= 0 || f > 1 {
+			return nil, fmt.Errorf("latency fraction %g: want a fraction of the max rate in (0, 1]", f)
+		}
 	}
 	var ws []Workload
 	for _, name := range o.Workloads {
@@ -152,6 +203,29 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 				ws[i].Name, ws[i].Producers, n-ws[i].Consumers, fileLimit()))
 		}
 	}
+	// Phase 1 of each run: every workload whose rate is known. Phase 2: fixed-rate-latency at
+	// fractions of the max measured in run 1's phase 1.
+	var phase1 []Workload
+	var fixed *Workload
+	for _, w := range ws {
+		if w.Name == fixedRateWorkload {
+			if o.RateMBps == 0 {
+				fixed = &w
+				continue
+			}
+			w.RateMBps = o.RateMBps
+			notes = append(notes, fmt.Sprintf("%s ran at %.1f MB/s (--rate)", w.Name, o.RateMBps))
+		}
+		phase1 = append(phase1, w)
+	}
+	if fixed != nil && !slices.ContainsFunc(phase1, func(w Workload) bool { return w.Name == maxThroughputWorkload }) {
+		w, err := LoadWorkload(maxThroughputWorkload)
+		if err != nil {
+			return nil, err
+		}
+		phase1 = append([]Workload{w}, phase1...)
+		notes = append(notes, fmt.Sprintf("%s was added: %s runs at fractions of the slower broker's max, measured in the same invocation", maxThroughputWorkload, fixedRateWorkload))
+	}
 	parent := o.DataDir
 	if parent == "" {
 		d, err := os.MkdirTemp("", "logd-bench-compare")
@@ -162,24 +236,30 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 		parent = d
 	}
 	c := &Comparison{Started: time.Now().UTC(), Machine: fingerprint(parent), Runs: o.Runs, Duration: Duration(o.Duration),
-		Brokers: map[string][]string{}, reports: map[string]map[string][]*Report{}, Notes: notes}
+		Brokers: map[string][]string{}, reports: map[string]map[string][]*Report{}, Notes: notes,
+		BusyLimitCores: o.BusyCores, LatencyBudgetMs: float64(o.LatencyBudget) / 1e6, SendLagBoundMs: float64(o.MaxSendLag) / 1e6}
+	if c.BusyLimitCores <= 0 {
+		c.BusyLimitCores = DefaultBusyCores
+	}
+	if c.SendLagBoundMs <= 0 {
+		c.SendLagBoundMs = float64(DefaultMaxSendLag) / 1e6
+	}
 	say := func(format string, a ...any) {
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, format+"\n", a...)
 		}
 	}
-	// MB/s of fixed-rate-latency: given, or half of the first broker's max-throughput.
-	fixedRate := o.RateMBps
-	if fixedRate > 0 {
-		c.Notes = append(c.Notes, fmt.Sprintf("fixed-rate-latency ran at %.1f MB/s (--rate)", fixedRate))
-	}
+	say("== disk: synced writes in %s", parent)
+	c.Machine.DiskSync = measureDiskSyncs(parent)
+	say("%s", diskSyncLine(c.Machine.DiskSync))
 	ceilings := map[string][2]float64{}
 	perf := map[string]*PerfTestRow{}
-	for run := 1; run <= o.Runs; run++ {
+	// runBrokers runs one phase of one run: each broker started fresh, the workloads, stopped.
+	runBrokers := func(run int, phase string, list []Workload, withPerfTest bool) error {
 		for _, b := range o.Brokers {
-			dir := filepath.Join(parent, fmt.Sprintf("%s-run%d", b, run))
-			logPath := filepath.Join(o.Out, fmt.Sprintf("%s-run%d.log", b, run))
-			say("== run %d/%d: starting %s", run, o.Runs, b)
+			dir := filepath.Join(parent, fmt.Sprintf("%s-run%d%s", b, run, phase))
+			logPath := filepath.Join(o.Out, fmt.Sprintf("%s-run%d%s.log", b, run, phase))
+			say("== run %d/%d%s: starting %s", run, o.Runs, phase, b)
 			var p *process
 			var err error
 			switch b {
@@ -191,20 +271,18 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 				p, err = startLogd(o.LogdBinary, b, dir, logPath)
 			}
 			if err != nil {
-				return c, err
+				return err
 			}
 			c.Brokers[b] = p.config
-			for _, w := range ws {
+			for _, w := range list {
 				if ctx.Err() != nil {
 					p.stop()
-					return c, ctx.Err()
+					return ctx.Err()
 				}
 				ro := Options{Bootstrap: p.addr, Workload: w, Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
-					BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config,
+					BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config, MetricsURL: p.metricsURL,
+					LatencyBudget: o.LatencyBudget, MaxSendLag: o.MaxSendLag, BusyCores: o.BusyCores, QuietWait: o.QuietWait,
 					Out: filepath.Join(o.Out, b, w.Name, fmt.Sprintf("run-%d", run)), Progress: o.Progress, Terminal: o.Terminal}
-				if w.Name == "fixed-rate-latency" && fixedRate > 0 {
-					ro.RateMBps = fixedRate
-				}
 				if w.RateMBps == 0 && !w.CatchUp() && !w.Transactional() {
 					if cl, ok := ceilings[w.Name]; ok {
 						ro.knownCeiling = cl
@@ -222,26 +300,29 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 					c.Notes = append(c.Notes, msg)
 					if ctx.Err() != nil {
 						p.stop()
-						return c, ctx.Err()
+						return ctx.Err()
 					}
 					if !p.alive() {
 						break
 					}
 					continue
 				}
+				r.Run = run
+				if r.MachineCPU.Busy {
+					say("run %d of %s on %s was BUSY: %s", run, w.Name, b, r.MachineCPU.BusyReason)
+				}
+				if r.Invalid != "" {
+					say("run %d of %s on %s is INVALID: %s", run, w.Name, b, r.Invalid)
+				}
 				if r.Generator.CeilingMBps > 0 {
 					ceilings[w.Name] = [2]float64{r.Generator.CeilingMBps, r.Generator.CeilingRecordsPerSec}
-				}
-				if b == o.Brokers[0] && w.Name == "max-throughput" && fixedRate == 0 && slices.ContainsFunc(ws, func(w Workload) bool { return w.Name == "fixed-rate-latency" }) {
-					fixedRate = math.Round(r.Produce.MBps/2*10) / 10
-					c.Notes = append(c.Notes, fmt.Sprintf("fixed-rate-latency ran at %.1f MB/s: half of %s's max-throughput in run 1 (%.1f MB/s)", fixedRate, b, r.Produce.MBps))
 				}
 				if c.reports[w.Name] == nil {
 					c.reports[w.Name] = map[string][]*Report{}
 				}
 				c.reports[w.Name][b] = append(c.reports[w.Name][b], r)
 			}
-			if o.PerfTest && p.alive() {
+			if withPerfTest && o.PerfTest && p.alive() {
 				say("-- kafka-producer-perf-test on %s (run %d)", b, run)
 				if perf[b] == nil {
 					perf[b] = &PerfTestRow{Broker: b}
@@ -251,8 +332,29 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 			p.stop()
 			os.RemoveAll(dir)
 		}
+		return nil
 	}
-	for _, w := range ws {
+	var phase2 []Workload // fixed-rate-latency at its fractions, once run 1's phase 1 measured the max
+	for run := 1; run <= o.Runs; run++ {
+		if err := runBrokers(run, "", phase1, true); err != nil {
+			return c, err
+		}
+		if fixed == nil {
+			continue
+		}
+		if run == 1 {
+			phase2 = c.latencyVariants(*fixed, o.LatencyFractions)
+			for _, lr := range c.LatencyRates {
+				say("== %s at %.1f MB/s: %.0f%% of %s's max-throughput in run 1 (%.1f MB/s), the slower broker", lr.Workload, lr.RateMBps, lr.Fraction*100, lr.Of, lr.MaxMBps)
+			}
+		}
+		if len(phase2) > 0 {
+			if err := runBrokers(run, "-latency", phase2, false); err != nil {
+				return c, err
+			}
+		}
+	}
+	for _, w := range append(phase1, phase2...) {
 		for _, b := range c.brokerNames() {
 			if rs := c.reports[w.Name][b]; len(rs) > 0 {
 				c.Rows = append(c.Rows, summarizeRuns(w.Name, b, rs))
@@ -269,6 +371,59 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 	return c, c.write(o.Out)
 }
 
+// Workloads Compare treats specially: fixed-rate-latency runs at fractions of
+// max-throughput's result.
+const (
+	maxThroughputWorkload = "max-throughput"
+	fixedRateWorkload     = "fixed-rate-latency"
+)
+
+// DefaultLatencyFractions are the fractions of the slower broker's max-throughput at which
+// Compare runs fixed-rate-latency.
+var DefaultLatencyFractions = []float64{0.25, 0.5}
+
+// LatencyRate is how the rate of one fixed-rate-latency variant was chosen: a fraction of the
+// slower broker's max-throughput in run 1 of the same invocation.
+type LatencyRate struct {
+	Workload string             `json:"workload"`
+	Fraction float64            `json:"fraction"`
+	Of       string             `json:"of"` // the slower broker
+	MaxMBps  float64            `json:"max_mb_per_sec"`
+	RateMBps float64            `json:"rate_mb_per_sec"`
+	Maxes    map[string]float64 `json:"max_mb_per_sec_by_broker"`
+}
+
+// latencyVariants are w at each fraction of the slower broker's max-throughput in run 1,
+// named w.Name-NNpct; none (and a note) when no broker's max was measured.
+func (c *Comparison) latencyVariants(w Workload, fractions []float64) []Workload {
+	maxes := map[string]float64{}
+	slow, of := 0.0, ""
+	for _, b := range c.brokerNames() {
+		for _, r := range c.reports[maxThroughputWorkload][b] {
+			if r.Run == 1 && r.Produce.MBps > 0 {
+				maxes[b] = r.Produce.MBps
+				if of == "" || r.Produce.MBps < slow {
+					slow, of = r.Produce.MBps, b
+				}
+			}
+		}
+	}
+	if of == "" {
+		c.Notes = append(c.Notes, fmt.Sprintf("%s did not run: no broker's %s was measured in run 1", w.Name, maxThroughputWorkload))
+		return nil
+	}
+	var out []Workload
+	for _, f := range fractions {
+		v := w
+		v.Name = fmt.Sprintf("%s-%gpct", w.Name, f*100)
+		v.RateMBps = math.Round(slow*f*10) / 10
+		v.Description = fmt.Sprintf("%s's shape at %.1f MB/s: %g%% of the slower broker's (%s) max-throughput in run 1", maxThroughputWorkload, v.RateMBps, f*100, of)
+		c.LatencyRates = append(c.LatencyRates, LatencyRate{Workload: v.Name, Fraction: f, Of: of, MaxMBps: slow, RateMBps: v.RateMBps, Maxes: maxes})
+		out = append(out, v)
+	}
+	return out
+}
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
@@ -281,7 +436,36 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func summarizeRuns(workload, broker string, rs []*Report) CompareRow {
+// included are the runs a median is taken over: those whose machine was not busy, or every
+// run when all were busy (the row then says so).
+func included(rs []*Report) []*Report {
+	var q []*Report
+	for _, r := range rs {
+		if !r.MachineCPU.Busy {
+			q = append(q, r)
+		}
+	}
+	if len(q) == 0 {
+		return rs
+	}
+	return q
+}
+
+// runMark is how a run is flagged in a list of per-run values: b busy (left out of the
+// medians), i invalid (a fixed-rate run whose generator fell behind).
+func runMark(r *Report) string {
+	m := ""
+	if r.MachineCPU.Busy {
+		m += "b"
+	}
+	if r.Invalid != "" {
+		m += "i"
+	}
+	return m
+}
+
+func summarizeRuns(workload, broker string, all []*Report) CompareRow {
+	rs := included(all)
 	m := func(f func(*Report) float64) float64 {
 		var xs []float64
 		for _, r := range rs {
@@ -289,8 +473,8 @@ func summarizeRuns(workload, broker string, rs []*Report) CompareRow {
 		}
 		return median(xs)
 	}
-	row := CompareRow{Workload: workload, Broker: broker, Runs: len(rs),
-		RateMBps:    rs[0].Produce.TargetMBps,
+	row := CompareRow{Workload: workload, Broker: broker, Runs: len(all),
+		RateMBps:    all[0].Produce.TargetMBps,
 		ProduceMBps: m(func(r *Report) float64 { return r.Produce.MBps }),
 		ProduceRecs: m(func(r *Report) float64 { return r.Produce.RecordsPerSec }),
 		P50:         m(func(r *Report) float64 { return r.Produce.Latency.P50 }),
@@ -305,28 +489,44 @@ func summarizeRuns(workload, broker string, rs []*Report) CompareRow {
 		CPUPerGB:    m(func(r *Report) float64 { return r.Broker.CPUSecPerGB }),
 		BrokerCores: m(func(r *Report) float64 { return r.Broker.Cores }),
 		PeakRSSMB:   m(func(r *Report) float64 { return r.Broker.PeakRSSMB }),
+		SendLagP99:  m(func(r *Report) float64 { return r.Produce.SendLag.P99 }),
+		SendLagMax:  m(func(r *Report) float64 { return r.Produce.SendLag.Max }),
+		InFlight:    all[0].Generator.InFlight,
+		AllBusy:     len(rs) == len(all) && all[0].MachineCPU.Busy,
 	}
-	for _, r := range rs {
+	for _, r := range all {
 		row.ProduceMBpsAll = append(row.ProduceMBpsAll, math.Round(r.Produce.MBps*10)/10)
+		row.RunMarks = append(row.RunMarks, runMark(r))
+		if r.MachineCPU.Busy {
+			row.BusyRuns++
+		}
+		if r.Invalid != "" {
+			row.InvalidRuns++
+		}
 	}
-	if rs[0].Spec.Transactional() {
+	if all[0].Spec.Transactional() {
 		row.Transactional = true
 		row.TxnPerSec = m(func(r *Report) float64 { return r.Produce.RecordsPerSec / float64(r.Spec.TxnRecords) })
-		for _, r := range rs {
+		for _, r := range all {
 			if r.Transactions != nil {
 				row.AbortedRead += r.Transactions.AbortedRead
 			}
 		}
 	}
-	// The limit of the run closest to the median (by the workload's headline number).
-	key := func(r *Report) float64 { return r.Produce.MBps + r.Consume.MBps }
+	// The limit and the latency breakdown of the run closest to the median by the workload's
+	// headline number: throughput, or at a fixed rate the produce p99.
+	key := func(r *Report) float64 { return r.Produce.MBps + r.Consume.MBps - row.ProduceMBps - row.ConsumeMBps }
+	if row.RateMBps > 0 {
+		key = func(r *Report) float64 { return r.Produce.Latency.P99 - row.P99 }
+	}
 	best := rs[0]
 	for _, r := range rs {
-		if math.Abs(key(r)-row.ProduceMBps-row.ConsumeMBps) < math.Abs(key(best)-row.ProduceMBps-row.ConsumeMBps) {
+		if math.Abs(key(r)) < math.Abs(key(best)) {
 			best = r
 		}
 	}
 	row.LimitedBy = best.LimitedBy
+	row.Stages, row.StagesRun = best.Stages, best.Run
 	return row
 }
 
@@ -340,52 +540,119 @@ func (c *Comparison) row(workload, broker string) *CompareRow {
 }
 
 // goals checks the issue's targets: logd with fsync-before-ack against Kafka's defaults, and
-// logd replicated three times against logd alone.
+// logd replicated three times against logd alone. Each ratio is of the medians (busy runs
+// left out), with its spread: each broker's min–max over the same runs and the ratio of
+// every run pair, run i of one broker against run i of the other.
 func (c *Comparison) goals() {
 	type g struct {
 		workload, what, target string
-		ratio                  func(l, k *CompareRow) (float64, string)
+		metric                 func(*Report) float64
+		format                 string // the medians, numerator then denominator
 		ok                     func(float64) bool
-		num, den               string // brokers: ratio(num's row, den's row)
+		num, den               string // brokers: metric(num) / metric(den)
+		extra                  func(l, k *CompareRow) string
 	}
 	ge := func(x float64) func(float64) bool { return func(r float64) bool { return r >= x } }
 	le := func(x float64) func(float64) bool { return func(r float64) bool { return r > 0 && r <= x } }
+	mbps := func(r *Report) float64 { return r.Produce.MBps }
+	latW, latWhat := c.latencyGoalWorkload()
 	for _, goal := range []g{
-		{"max-throughput", "max produce throughput, 1 KiB, acks=all", "≥ 1.5×", func(l, k *CompareRow) (float64, string) {
-			return l.ProduceMBps / k.ProduceMBps, fmt.Sprintf("%.1f vs %.1f MB/s", l.ProduceMBps, k.ProduceMBps)
-		}, ge(1.5), BrokerLogdFsync, BrokerKafka},
-		{"iot-100b", "produce throughput, 100-byte events", "≥ 2×", func(l, k *CompareRow) (float64, string) {
-			return l.ProduceRecs / k.ProduceRecs, fmt.Sprintf("%.0f vs %.0f records/s", l.ProduceRecs, k.ProduceRecs)
-		}, ge(2), BrokerLogdFsync, BrokerKafka},
-		{"fixed-rate-latency", "produce p99 at 50% of Kafka's max rate", "≤ 0.3×", func(l, k *CompareRow) (float64, string) {
-			return l.P99 / k.P99, fmt.Sprintf("%.2f vs %.2f ms at %.1f MB/s", l.P99, k.P99, l.RateMBps)
-		}, le(0.3), BrokerLogdFsync, BrokerKafka},
-		{"fixed-rate-latency", "produce p99.9 at 50% of Kafka's max rate", "≤ 0.3×", func(l, k *CompareRow) (float64, string) {
-			return l.P999 / k.P999, fmt.Sprintf("%.2f vs %.2f ms", l.P999, k.P999)
-		}, le(0.3), BrokerLogdFsync, BrokerKafka},
-		{"e2e-latency", "end-to-end p99 at 20 MB/s", "≤ 0.3×", func(l, k *CompareRow) (float64, string) {
-			return l.E2EP99 / k.E2EP99, fmt.Sprintf("%.2f vs %.2f ms", l.E2EP99, k.E2EP99)
-		}, le(0.3), BrokerLogdFsync, BrokerKafka},
-		{"catch-up", "consumer catch-up throughput", "≥ 1.5×", func(l, k *CompareRow) (float64, string) {
-			return l.ConsumeMBps / k.ConsumeMBps, fmt.Sprintf("%.0f vs %.0f MB/s", l.ConsumeMBps, k.ConsumeMBps)
-		}, ge(1.5), BrokerLogdFsync, BrokerKafka},
-		{"catch-up", "broker CPU per GB during catch-up", "≤ 0.5×", func(l, k *CompareRow) (float64, string) {
-			return l.CPUPerGB / k.CPUPerGB, fmt.Sprintf("%.2f vs %.2f CPU-s/GB", l.CPUPerGB, k.CPUPerGB)
-		}, le(0.5), BrokerLogdFsync, BrokerKafka},
-		{"max-throughput", "max produce throughput, 1 KiB, acks=all, replication factor 3 on 3 nodes sharing the machine vs 1", "≥ 0.5×", func(r3, r1 *CompareRow) (float64, string) {
-			return r3.ProduceMBps / r1.ProduceMBps, fmt.Sprintf("%.1f vs %.1f MB/s, broker CPU %.2f vs %.2f cores", r3.ProduceMBps, r1.ProduceMBps, r3.BrokerCores, r1.BrokerCores)
-		}, ge(0.5), BrokerLogdRF3, BrokerLogdFsync},
+		{maxThroughputWorkload, "max produce throughput, 1 KiB, acks=all", "≥ 1.5×", mbps, "%.1f vs %.1f MB/s", ge(1.5), BrokerLogdFsync, BrokerKafka, nil},
+		{"iot-100b", "produce throughput, 100-byte events", "≥ 2×", func(r *Report) float64 { return r.Produce.RecordsPerSec },
+			"%.0f vs %.0f records/s", ge(2), BrokerLogdFsync, BrokerKafka, nil},
+		{latW, "produce p99 " + latWhat, "≤ 0.3×", func(r *Report) float64 { return r.Produce.Latency.P99 }, "%.2f vs %.2f ms", le(0.3), BrokerLogdFsync, BrokerKafka,
+			func(l, _ *CompareRow) string { return fmt.Sprintf(" at %.1f MB/s", l.RateMBps) }},
+		{latW, "produce p99.9 " + latWhat, "≤ 0.3×", func(r *Report) float64 { return r.Produce.Latency.P999 }, "%.2f vs %.2f ms", le(0.3), BrokerLogdFsync, BrokerKafka, nil},
+		{"e2e-latency", "end-to-end p99 at 20 MB/s", "≤ 0.3×", func(r *Report) float64 { return r.E2E.P99 }, "%.2f vs %.2f ms", le(0.3), BrokerLogdFsync, BrokerKafka, nil},
+		{"catch-up", "consumer catch-up throughput", "≥ 1.5×", func(r *Report) float64 { return r.Consume.MBps }, "%.0f vs %.0f MB/s", ge(1.5), BrokerLogdFsync, BrokerKafka, nil},
+		{"catch-up", "broker CPU per GB during catch-up", "≤ 0.5×", func(r *Report) float64 { return r.Broker.CPUSecPerGB }, "%.2f vs %.2f CPU-s/GB", le(0.5), BrokerLogdFsync, BrokerKafka, nil},
+		{maxThroughputWorkload, "max produce throughput, 1 KiB, acks=all, replication factor 3 on 3 nodes sharing the machine vs 1", "≥ 0.5×", mbps, "%.1f vs %.1f MB/s", ge(0.5), BrokerLogdRF3, BrokerLogdFsync,
+			func(r3, r1 *CompareRow) string {
+				return fmt.Sprintf(", broker CPU %.2f vs %.2f cores", r3.BrokerCores, r1.BrokerCores)
+			}},
 	} {
-		l, k := c.row(goal.workload, goal.num), c.row(goal.workload, goal.den)
-		if l == nil || k == nil {
+		nrs, drs := c.reports[goal.workload][goal.num], c.reports[goal.workload][goal.den]
+		if len(nrs) == 0 || len(drs) == 0 {
 			continue
 		}
-		ratio, detail := goal.ratio(l, k)
-		if math.IsNaN(ratio) || math.IsInf(ratio, 0) {
-			ratio = 0
+		gl := Goal{What: goal.what, Of: goal.num + " / " + goal.den, Target: goal.target}
+		gl.NumRuns, gl.NumMin, gl.NumMax = runValues(nrs, goal.metric)
+		gl.DenRuns, gl.DenMin, gl.DenMax = runValues(drs, goal.metric)
+		nm, dm := medianOf(included(nrs), goal.metric), medianOf(included(drs), goal.metric)
+		gl.Ratio = safeRatio(nm, dm)
+		gl.Met = goal.ok(gl.Ratio)
+		gl.Detail = fmt.Sprintf(goal.format, nm, dm)
+		if goal.extra != nil {
+			if l, k := c.row(goal.workload, goal.num), c.row(goal.workload, goal.den); l != nil && k != nil {
+				gl.Detail += goal.extra(l, k)
+			}
 		}
-		c.Goals = append(c.Goals, Goal{What: goal.what, Of: goal.num + " / " + goal.den, Target: goal.target, Ratio: ratio, Met: goal.ok(ratio), Detail: detail})
+		for _, n := range gl.NumRuns {
+			for _, d := range gl.DenRuns {
+				if n.Run == d.Run {
+					gl.RunRatios = append(gl.RunRatios, RunValue{Run: n.Run, Value: safeRatio(n.Value, d.Value), Mark: n.Mark + d.Mark})
+				}
+			}
+		}
+		c.Goals = append(c.Goals, gl)
 	}
+}
+
+// latencyGoalWorkload is the fixed-rate run the latency goals read: the variant at 50% of the
+// slower broker's max, or fixed-rate-latency itself at --rate; and how to say which.
+func (c *Comparison) latencyGoalWorkload() (workload, what string) {
+	for _, lr := range c.LatencyRates {
+		if lr.Fraction == 0.5 {
+			return lr.Workload, fmt.Sprintf("at 50%% of the slower broker's max rate (%s's)", lr.Of)
+		}
+	}
+	if n := len(c.LatencyRates); n > 0 {
+		lr := c.LatencyRates[n-1]
+		return lr.Workload, fmt.Sprintf("at %g%% of the slower broker's max rate (%s's; no 50%% variant ran)", lr.Fraction*100, lr.Of)
+	}
+	return fixedRateWorkload, "at the fixed rate given (--rate)"
+}
+
+// RunValue is one run's value of a goal's metric (or of a run pair's ratio), marked as
+// runMark marks it ("b" busy, "i" invalid; a pair carries both runs' marks).
+type RunValue struct {
+	Run   int     `json:"run"`
+	Value float64 `json:"value"`
+	Mark  string  `json:"mark,omitempty"`
+}
+
+// runValues are metric's value in each run, and its min and max over the runs the medians
+// use (included).
+func runValues(rs []*Report, metric func(*Report) float64) (vs []RunValue, lo, hi float64) {
+	for _, r := range rs {
+		vs = append(vs, RunValue{Run: r.Run, Value: metric(r), Mark: runMark(r)})
+	}
+	for i, r := range included(rs) {
+		v := metric(r)
+		if i == 0 || v < lo {
+			lo = v
+		}
+		if i == 0 || v > hi {
+			hi = v
+		}
+	}
+	return vs, lo, hi
+}
+
+func medianOf(rs []*Report, metric func(*Report) float64) float64 {
+	xs := make([]float64, 0, len(rs))
+	for _, r := range rs {
+		xs = append(xs, metric(r))
+	}
+	return median(xs)
+}
+
+// safeRatio is a/b, 0 when either is 0 (JSON has no NaN or Inf).
+func safeRatio(a, b float64) float64 {
+	if a == 0 || b == 0 || math.IsNaN(a/b) || math.IsInf(a/b, 0) {
+		return 0
+	}
+	return a / b
 }
 
 // perfTestLine is kafka-producer-perf-test's final summary.
@@ -500,9 +767,7 @@ func (c *Comparison) write(dir string) error {
 	for _, name := range c.brokerNames() {
 		fmt.Fprintf(&b, "### %s\n\n```\n%s\n```\n\n", name, strings.Join(c.Brokers[name], "\n"))
 	}
-	m := c.Machine
-	fmt.Fprintf(&b, "## Machine\n\n%s, %d cores, %.1f GB memory, %s, disk %s, %s, load average %.2f at the start.\n",
-		m.CPU, m.Cores, m.MemoryGB, m.Kernel, m.Disk, m.Go, m.LoadAvg)
+	b.WriteString(c.Machine.describe())
 	return os.WriteFile(filepath.Join(dir, "compare.md"), b.Bytes(), 0o644)
 }
 
@@ -566,6 +831,8 @@ func (c *Comparison) Table() string {
 		title = "logd: " + strings.Join(c.brokerNames(), " vs ")
 	}
 	p("# %s\n\n%s; medians of %d run(s) of %v each (after warm-up); every run's report is under BROKER/WORKLOAD/run-N/.\n", title, c.Started.Format(time.RFC3339), c.Runs, time.Duration(c.Duration))
+	p("A run is **busy** (marked b) when processes other than the broker and the generator, plus the hypervisor's steal, used more than %.2f cores during it (/proc/stat minus the broker's and the generator's own CPU): busy runs are left out of the medians and min–max unless every run of a row was busy. A fixed-rate run is **invalid** (marked i) when the generator fell behind its schedule (send lag p99 over %.0f ms) or did not offer the rate; it stays in the medians, marked.\n",
+		c.BusyLimitCores, c.SendLagBoundMs)
 	if kafka {
 		p("Durability is not equal by default: Kafka acknowledges acks=all without fsync; logd-fsync fsyncs before acks=all; logd-nofsync is logd with Kafka's setting.\n")
 	}
@@ -574,15 +841,16 @@ func (c *Comparison) Table() string {
 	}
 	p("\n")
 	if len(c.Goals) > 0 {
-		p("## Goals\n\n| goal | ratio of | target | measured | met | numbers |\n|---|---|---|---|---|---|\n")
+		p("## Goals\n\n| goal | ratio of | target | measured (medians) | met | numbers (medians) | ratio per run pair | numerator min–max | denominator min–max |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, g := range c.Goals {
 			met := "no"
 			if g.Met {
 				met = "yes"
 			}
-			p("| %s | %s | %s | %.2f× | %s | %s |\n", g.What, g.Of, g.Target, g.Ratio, met, g.Detail)
+			p("| %s | %s | %s | %.2f× | %s | %s | %s | %s | %s |\n", g.What, g.Of, g.Target, g.Ratio, met, g.Detail,
+				fmtRunValues(g.RunRatios, 2), fmtRange(g.NumMin, g.NumMax), fmtRange(g.DenMin, g.DenMax))
 		}
-		p("\n")
+		p("\nA run pair is run i of one broker against run i of the other (brokers interleave within a run); min–max are over the runs the medians use.\n\n")
 	}
 	p("## Side by side\n\n| workload | broker | produce MB/s (runs) | records/s | ×Kafka | p50 | p99 | p99.9 | max | ×Kafka p99 | e2e p50 | e2e p99 | e2e p99.9 | consume MB/s | ×Kafka | CPU-s/GB | peak RSS MiB | limited by |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	ratio := func(a, b float64) string {
@@ -600,12 +868,16 @@ func (c *Comparison) Table() string {
 		runs := make([]string, len(r.ProduceMBpsAll))
 		for i, v := range r.ProduceMBpsAll {
 			runs[i] = strconv.FormatFloat(v, 'f', 1, 64)
+			if i < len(r.RunMarks) {
+				runs[i] += r.RunMarks[i]
+			}
 		}
 		p("| %s | %s | %.1f (%s) | %.0f | %s | %.2f | %.2f | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.1f | %s | %.2f | %.0f | %s |\n",
 			r.Workload, r.Broker, r.ProduceMBps, strings.Join(runs, ", "), r.ProduceRecs, tpr, r.P50, r.P99, r.P999, r.Max, latr,
 			r.E2EP50, r.E2EP99, r.E2EP999, r.ConsumeMBps, cr, r.CPUPerGB, r.PeakRSSMB, strings.ReplaceAll(r.LimitedBy, "|", "/"))
 	}
-	p("\nLatencies in ms. Produce latency is per request (from the intended send time at a fixed rate); e2e is per record. CPU-s/GB is the broker's CPU seconds per GB produced plus consumed.\n")
+	p("\nLatencies in ms. Produce latency is per request (from the intended send time at a fixed rate); e2e is per record. CPU-s/GB is the broker's CPU seconds per GB produced plus consumed. Per-run throughputs are marked b (busy) and i (invalid).\n")
+	c.fixedRateTable(p)
 	c.txnTable(p, ratio)
 	c.replicationTable(p)
 	if len(c.PerfTest) > 0 {
@@ -626,4 +898,76 @@ func (c *Comparison) Table() string {
 		}
 	}
 	return b.String()
+}
+
+// fixedRateTable writes the fixed-rate runs: how each rate was chosen, the generator's
+// schedule (in-flight window, send lag, invalid runs), and logd's latency breakdown.
+func (c *Comparison) fixedRateTable(p func(string, ...any)) {
+	var rows []CompareRow
+	for _, r := range c.Rows {
+		if r.RateMBps > 0 && !r.Transactional {
+			rows = append(rows, r)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("\n## Fixed-rate runs\n\n")
+	for _, lr := range c.LatencyRates {
+		var maxes []string
+		for _, b := range c.brokerNames() {
+			if v, ok := lr.Maxes[b]; ok {
+				maxes = append(maxes, fmt.Sprintf("%s %.1f", b, v))
+			}
+		}
+		p("- %s: %.1f MB/s, %g%% of %s's max-throughput in run 1 of this invocation, the slower broker's (max MB/s: %s); the same rate for every broker and run.\n",
+			lr.Workload, lr.RateMBps, lr.Fraction*100, lr.Of, strings.Join(maxes, ", "))
+	}
+	budget := "each workload's own in_flight"
+	if c.LatencyBudgetMs > 0 {
+		budget = fmt.Sprintf("sized from the rate for a %.0f ms latency budget (bench/doc.go)", c.LatencyBudgetMs)
+	}
+	p("\nIn-flight window per producer: %s. Send lag is how far the generator fell behind its schedule (actual minus intended send time); latency is measured from the intended time, so lag is inside it.\n\n", budget)
+	p("| workload | broker | rate MB/s | achieved MB/s | in flight | send lag p99 | send lag max | p99 | p99.9 | runs | invalid runs |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rows {
+		p("| %s | %s | %.1f | %.1f | %d | %.2f | %.2f | %.2f | %.2f | %d (%d busy) | %d |\n", r.Workload, r.Broker, r.RateMBps, r.ProduceMBps, r.InFlight,
+			r.SendLagP99, r.SendLagMax, r.P99, r.P999, r.Runs, r.BusyRuns, r.InvalidRuns)
+	}
+	for _, r := range rows {
+		if len(r.Stages) == 0 {
+			continue
+		}
+		p("\n### Latency breakdown: %s on %s (run %d, the run closest to the median p99)\n\n", r.Workload, r.Broker, r.StagesRun)
+		var b strings.Builder
+		stagesTable(&b, r.Stages)
+		p("%s", b.String())
+	}
+}
+
+// fmtRunValues lists per-run values with their marks: "1.02 (1), 0.95b (2)".
+func fmtRunValues(vs []RunValue, prec int) string {
+	if len(vs) == 0 {
+		return "–"
+	}
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = fmt.Sprintf("%.*f%s (%d)", prec, v.Value, v.Mark, v.Run)
+	}
+	return strings.Join(out, ", ")
+}
+
+// fmtRange is "lo–hi", each to about three significant digits.
+func fmtRange(lo, hi float64) string {
+	f := func(v float64) string {
+		switch a := math.Abs(v); {
+		case a >= 100:
+			return strconv.FormatFloat(v, 'f', 0, 64)
+		case a >= 10:
+			return strconv.FormatFloat(v, 'f', 1, 64)
+		case a >= 1:
+			return strconv.FormatFloat(v, 'f', 2, 64)
+		}
+		return strconv.FormatFloat(v, 'g', 3, 64)
+	}
+	return f(lo) + "–" + f(hi)
 }

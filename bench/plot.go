@@ -46,6 +46,9 @@ func (c Chart) SVG() string {
 	empty := math.IsInf(xmin, 1)
 	if empty {
 		xmin, xmax, ymin, ymax = 0, 1, 0, 1
+		if c.LogY {
+			ymin = 0.1 // log10(0) would make the decade loop below endless
+		}
 	}
 	if xmax == xmin {
 		xmax = xmin + 1

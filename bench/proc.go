@@ -64,24 +64,6 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// machineBusy sums the non-idle fields of /proc/stat's cpu line: CPU time used by everything.
-func machineBusy() time.Duration {
-	data, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(data), "\n")
-	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal guest guest_nice
-	var busy int64
-	for _, i := range []int{1, 2, 3, 6, 7, 8} {
-		if i < len(f) {
-			v, _ := strconv.ParseInt(f[i], 10, 64)
-			busy += v
-		}
-	}
-	return time.Duration(busy) * clockTick
-}
-
 // Machine is the fingerprint of the machine a report was measured on.
 type Machine struct {
 	CPU      string  `json:"cpu"`
@@ -93,6 +75,19 @@ type Machine struct {
 	// LoadAvg is /proc/loadavg's 1-minute load at the start: above the core count, other work
 	// competed with the run.
 	LoadAvg float64 `json:"load_avg_1m"`
+	// DiskSync is the data directory's disk measured in the same invocation (a comparison's):
+	// synced-write rate and latency per write size, its physical limit for fsync-before-ack.
+	DiskSync []DiskSync `json:"disk_sync,omitempty"`
+}
+
+// describe is the fingerprint as the "Machine" section of a report.
+func (m Machine) describe() string {
+	s := fmt.Sprintf("## Machine\n\n%s, %d cores, %.1f GB memory, %s, disk %s, %s, load average %.2f at the start.\n",
+		m.CPU, m.Cores, m.MemoryGB, m.Kernel, m.Disk, m.Go, m.LoadAvg)
+	if len(m.DiskSync) > 0 {
+		s += "\nDisk, appends each followed by fdatasync in the data directory (`dd oflag=dsync`), measured before the runs: " + diskSyncLine(m.DiskSync) + ".\n"
+	}
+	return s
 }
 
 // fingerprint describes this machine; dir is a directory on the disk to describe.
@@ -115,9 +110,7 @@ func fingerprint(dir string) Machine {
 	if unix.Uname(&u) == nil {
 		m.Kernel = unix.ByteSliceToString(u.Sysname[:]) + " " + unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Machine[:])
 	}
-	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
-		fmt.Sscanf(string(data), "%f", &m.LoadAvg)
-	}
+	m.LoadAvg = loadAvg()
 	m.Disk = describeDisk(dir)
 	return m
 }

@@ -32,12 +32,7 @@ type ReplicationRow struct {
 // replication fills c.Replication from the rows of logd-rf3 and logd-fsync.
 func (c *Comparison) replication() {
 	c.Replication = nil
-	ratio := func(a, b float64) float64 {
-		if a == 0 || b == 0 {
-			return 0
-		}
-		return a / b
-	}
+	ratio := safeRatio
 	for _, w := range c.workloadNames() {
 		r1, r3 := c.row(w, BrokerLogdFsync), c.row(w, BrokerLogdRF3)
 		if r1 == nil || r3 == nil {

@@ -19,6 +19,7 @@ import (
 type Report struct {
 	Workload  string     `json:"workload"`
 	Spec      Workload   `json:"workload_spec"`
+	Run       int        `json:"run,omitempty"` // which run of a comparison (1…)
 	Broker    BrokerInfo `json:"broker"`
 	Machine   Machine    `json:"machine"`
 	Started   time.Time  `json:"started"`
@@ -33,6 +34,15 @@ type Report struct {
 	E2E        Percentiles    `json:"e2e_latency_ms"`
 	Generator  GeneratorInfo  `json:"generator"`
 	MachineCPU MachineCPU     `json:"machine_cpu"`
+	PreRun     PreRun         `json:"pre_run"`
+
+	// Invalid, when set, says why a fixed-rate run did not measure what it claims: the
+	// generator fell behind its schedule by more than the stated bound (Generator.SendLagBoundMs)
+	// or the rate was not met.
+	Invalid string `json:"invalid,omitempty"`
+	// Stages is the broker's own split of a produce request's time over the measured phase,
+	// from its metrics endpoint (logd only).
+	Stages []Stage `json:"stages,omitempty"`
 
 	// Transactions is set by transactional workloads.
 	Transactions *TxnSummary `json:"transactions,omitempty"`
@@ -86,13 +96,27 @@ type GeneratorInfo struct {
 	CPUSecPerGB          float64 `json:"cpu_seconds_per_gb"`
 	CeilingMBps          float64 `json:"ceiling_mb_per_sec,omitempty"`
 	CeilingRecordsPerSec float64 `json:"ceiling_records_per_sec,omitempty"`
+	// A fixed-rate run's schedule: each producer's in-flight window (sized from the rate and
+	// the latency budget, see windowFor), its interval between requests, and the send-lag
+	// bound past which the run is invalid.
+	InFlight          int     `json:"in_flight"`
+	RequestIntervalMs float64 `json:"request_interval_ms,omitempty"`
+	LatencyBudgetMs   float64 `json:"latency_budget_ms,omitempty"`
+	SendLagBoundMs    float64 `json:"send_lag_bound_ms,omitempty"`
 }
 
 // MachineCPU is how busy the whole machine was during the measured phase.
 type MachineCPU struct {
-	Cores      int     `json:"cores"`
-	BusyCores  float64 `json:"busy_cores"`
-	OtherCores float64 `json:"other_cores"` // neither broker nor generator
+	Cores       int     `json:"cores"`
+	BusyCores   float64 `json:"busy_cores"`
+	OtherCores  float64 `json:"other_cores"`  // neither broker nor generator
+	StealCores  float64 `json:"steal_cores"`  // taken by the hypervisor
+	IowaitCores float64 `json:"iowait_cores"` // idle waiting for I/O (a note: fsync makes some)
+	// Busy marks a run whose machine was busy: OtherCores+StealCores above BusyLimitCores.
+	// A comparison leaves busy runs out of its medians unless every run was busy.
+	Busy           bool    `json:"busy"`
+	BusyLimitCores float64 `json:"busy_limit_cores"`
+	BusyReason     string  `json:"busy_reason,omitempty"`
 }
 
 // Percentiles of a latency distribution, in milliseconds.
@@ -272,7 +296,23 @@ func (r *Report) Markdown() string {
 	if r.Generator.CeilingMBps > 0 {
 		p("| generator ceiling (vs sink) | %.0f MB/s, %.0f records/s |\n", r.Generator.CeilingMBps, r.Generator.CeilingRecordsPerSec)
 	}
-	p("| machine | %.2f of %d cores busy, %.2f by other processes |\n\n", r.MachineCPU.BusyCores, r.MachineCPU.Cores, r.MachineCPU.OtherCores)
+	mc := r.MachineCPU
+	busy := "quiet"
+	if mc.Busy {
+		busy = "**BUSY**: " + mc.BusyReason
+	}
+	p("| machine | %.2f of %d cores busy, %.2f by other processes, %.2f stolen, %.2f in iowait: %s |\n", mc.BusyCores, mc.Cores, mc.OtherCores, mc.StealCores, mc.IowaitCores, busy)
+	p("| before the run | other processes %.2f cores, %.2f cores available, load average %.1f (quiet: %v, waited %.0f s) |\n",
+		r.PreRun.OtherCores, r.PreRun.AvailableCores, r.PreRun.LoadAvg, r.PreRun.Quiet, r.PreRun.WaitedS)
+	if g := r.Generator; r.Produce.TargetMBps > 0 {
+		valid := "valid"
+		if r.Invalid != "" {
+			valid = "**INVALID**: " + r.Invalid
+		}
+		p("| schedule | %d requests in flight per producer, one request every %.2f ms (latency budget %.0f ms); send lag p99 %.2f ms, max %.2f ms (bound %.0f ms on p99): %s |\n",
+			g.InFlight, g.RequestIntervalMs, g.LatencyBudgetMs, r.Produce.SendLag.P99, r.Produce.SendLag.Max, g.SendLagBoundMs, valid)
+	}
+	p("\n")
 
 	p("## Latency (ms)\n\n| | count | p50 | p90 | p99 | p99.9 | p99.99 | max |\n|---|---|---|---|---|---|---|---|\n")
 	row := func(name string, q Percentiles) {
@@ -288,6 +328,11 @@ func (r *Report) Markdown() string {
 	row("send lag (generator behind schedule)", r.Produce.SendLag)
 	row("end-to-end (per record)", r.E2E)
 	p("\n")
+	if len(r.Stages) > 0 {
+		p("## Latency breakdown in the broker (ms, from its own metrics over the measured phase)\n\n")
+		stagesTable(&b, r.Stages)
+		p("\n")
+	}
 	if len(r.Windows) > 0 {
 		p("## Per %.0f-second window\n\n| window (s) | produce MB/s | consume MB/s | p50 | p90 | p99 | p99.9 | p99.99 | max | e2e p99 |\n|---|---|---|---|---|---|---|---|---|---|\n", r.WindowS)
 		for _, w := range r.Windows {
@@ -308,9 +353,7 @@ func (r *Report) Markdown() string {
 	if len(r.Broker.Config) > 0 {
 		p("## Broker configuration\n\n```\n%s\n```\n\n", strings.Join(r.Broker.Config, "\n"))
 	}
-	m := r.Machine
-	p("## Machine\n\n%s, %d cores, %.1f GB memory, %s, disk %s, %s, load average %.2f at the start.\n",
-		m.CPU, m.Cores, m.MemoryGB, m.Kernel, m.Disk, m.Go, m.LoadAvg)
+	b.WriteString(r.Machine.describe())
 	if len(r.Notes) > 0 {
 		p("\n## Notes\n\n")
 		for _, n := range r.Notes {
@@ -318,4 +361,18 @@ func (r *Report) Markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// stagesTable writes the latency breakdown of a produce: p50/p99 of each stage, from the
+// broker's histograms (bucket-interpolated), and what each stage covers or why it is missing.
+func stagesTable(b *strings.Builder, stages []Stage) {
+	b.WriteString("| stage | requests | p50 | p99 | histogram | covers |\n|---|---|---|---|---|---|\n")
+	for _, s := range stages {
+		if s.Metric == "" {
+			fmt.Fprintf(b, "| %s | – | – | – | – | %s |\n", s.Stage, s.Note)
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %d | %.3f | %.3f | `%s` | %s |\n", s.Stage, s.Count, s.P50, s.P99, s.Metric, s.Note)
+	}
+	b.WriteString("\nQuantiles are interpolated within the histogram's buckets (10 µs … 10 s), as Prometheus's histogram_quantile does; the fsync wait counts only requests that waited.\n")
 }

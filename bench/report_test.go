@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,15 +34,16 @@ func TestChartSVG(t *testing.T) {
 	for name, c := range map[string]Chart{
 		"linear": {Title: "a <b> & c", XLabel: "s", YLabel: "MB/s", Series: []Series{
 			{Name: "x", Points: [][2]float64{{0, 1}, {1, 250}, {2, 260}}}, {Name: "y", Dashed: true, Points: [][2]float64{{0, 5}}}}},
-		"log":   {LogY: true, Series: []Series{{Name: "p99", Points: [][2]float64{{0, 0.05}, {1, 0}, {2, 1234}}}}},
-		"empty": {Title: "nothing"},
+		"log":       {LogY: true, Series: []Series{{Name: "p99", Points: [][2]float64{{0, 0.05}, {1, 0}, {2, 1234}}}}},
+		"empty":     {Title: "nothing"},
+		"empty log": {Title: "nothing", LogY: true, Series: []Series{{Name: "p99"}}},
 	} {
 		svg := c.SVG()
 		wellFormed(t, name, svg)
 		if name == "log" && !strings.Contains(svg, ">0.01<") || name == "log" && !strings.Contains(svg, ">10k<") {
 			t.Errorf("log chart lacks decade ticks 0.01 … 10k")
 		}
-		if name == "empty" && !strings.Contains(svg, "no data") {
+		if strings.HasPrefix(name, "empty") && !strings.Contains(svg, "no data") {
 			t.Error("empty chart does not say so")
 		}
 	}
@@ -199,15 +202,36 @@ func checkReportDir(t *testing.T, dir string, e2e bool) map[string]any {
 	return m
 }
 
-func TestGoalsAndTable(t *testing.T) {
-	c := &Comparison{Brokers: map[string][]string{BrokerKafka: nil, BrokerLogdFsync: nil}, Runs: 3, Duration: Duration(time.Minute)}
-	c.Rows = []CompareRow{
-		{Workload: "max-throughput", Broker: BrokerKafka, ProduceMBps: 100},
-		{Workload: "max-throughput", Broker: BrokerLogdFsync, ProduceMBps: 160},
-		{Workload: "e2e-latency", Broker: BrokerKafka, E2EP99: 10},
-		{Workload: "e2e-latency", Broker: BrokerLogdFsync, E2EP99: 4},
+// compareOf builds a comparison from per-run reports as Compare does (rows, then goals).
+func compareOf(reports map[string]map[string][]*Report) *Comparison {
+	c := &Comparison{Brokers: map[string][]string{}, Runs: 3, Duration: Duration(time.Minute), reports: reports, BusyLimitCores: DefaultBusyCores, SendLagBoundMs: 10}
+	for _, byBroker := range reports {
+		for b := range byBroker {
+			c.Brokers[b] = nil
+		}
+	}
+	ws := slices.Sorted(maps.Keys(reports))
+	for _, w := range ws {
+		for _, b := range c.brokerNames() {
+			if rs := reports[w][b]; len(rs) > 0 {
+				c.Rows = append(c.Rows, summarizeRuns(w, b, rs))
+			}
+		}
 	}
 	c.goals()
+	return c
+}
+
+func TestGoalsAndTable(t *testing.T) {
+	mk := func(run int, mbps, e2e float64) *Report {
+		r := &Report{Run: run}
+		r.Produce.MBps, r.E2E.P99 = mbps, e2e
+		return r
+	}
+	c := compareOf(map[string]map[string][]*Report{
+		"max-throughput": {BrokerKafka: {mk(1, 100, 0)}, BrokerLogdFsync: {mk(1, 160, 0)}},
+		"e2e-latency":    {BrokerKafka: {mk(1, 0, 10)}, BrokerLogdFsync: {mk(1, 0, 4)}},
+	})
 	if len(c.Goals) != 2 || !c.Goals[0].Met || c.Goals[0].Ratio != 1.6 || c.Goals[1].Met || c.Goals[1].Ratio != 0.4 {
 		t.Fatalf("%+v", c.Goals)
 	}

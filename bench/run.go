@@ -47,6 +47,24 @@ type Options struct {
 	// knownCeiling (MB/s, records/s) is a ceiling measured before for the same workload.
 	knownCeiling [2]float64
 
+	// LatencyBudget, when positive, sizes a fixed-rate run's in-flight window per producer
+	// from the rate instead of the workload's in_flight (windowFor): the round trip the
+	// generator absorbs without falling behind its schedule.
+	LatencyBudget time.Duration
+	// MaxSendLag is the bound on a fixed-rate run's send lag p99 (actual minus intended send
+	// time) past which the run is marked invalid (default DefaultMaxSendLag).
+	MaxSendLag time.Duration
+	// BusyCores is how much CPU other processes (and the hypervisor's steal) may take during
+	// the run before it is marked busy (default DefaultBusyCores).
+	BusyCores float64
+	// QuietWait is how long the quiet check before the run may wait for other processes to
+	// use at most BusyCores; it probes once (a second) even when zero, and warns when the
+	// machine stayed busy.
+	QuietWait time.Duration
+	// MetricsURL is the broker's Prometheus endpoint (logd serve --http): when set, the report
+	// gets the latency breakdown of produce requests from the broker's own histograms.
+	MetricsURL string
+
 	Progress io.Writer // progress display (nil: none)
 	Terminal bool      // Progress is a terminal: redraw one bar line instead of printing lines
 }
@@ -74,6 +92,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if o.Window <= 0 {
 		o.Window = 10 * time.Second
+	}
+	if o.MaxSendLag <= 0 {
+		o.MaxSendLag = DefaultMaxSendLag
+	}
+	if o.BusyCores <= 0 {
+		o.BusyCores = DefaultBusyCores
+	}
+	if w.RateMBps > 0 && o.LatencyBudget > 0 {
+		w.InFlight, _ = windowFor(w, o.LatencyBudget)
 	}
 	if o.Out != "" {
 		if err := os.MkdirAll(o.Out, 0o755); err != nil {
@@ -113,6 +140,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if mb := settlePageCache(); mb > 64 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%.0f MB of dirty page cache (earlier runs or other processes) was written back (sync) before the run", mb))
 	}
+	r.PreRun = quietCheck(ctx, o.BusyCores, o.QuietWait, o.BrokerPIDs)
+	if n := r.PreRun.note(o.BusyCores); n != "" {
+		r.Notes = append(r.Notes, n)
+		if o.Progress != nil {
+			fmt.Fprintln(o.Progress, n)
+		}
+	}
+	if w.RateMBps > 0 {
+		_, interval := windowFor(w, o.LatencyBudget)
+		r.Generator.InFlight, r.Generator.RequestIntervalMs = w.InFlight, float64(interval)/1e6
+		r.Generator.LatencyBudgetMs, r.Generator.SendLagBoundMs = float64(o.LatencyBudget)/1e6, float64(o.MaxSendLag)/1e6
+	} else {
+		r.Generator.InFlight = w.InFlight
+	}
 	var err error
 	switch {
 	case w.CatchUp() && w.Transactional():
@@ -127,6 +168,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil {
 		return r, err
 	}
+	r.MachineCPU.busyVerdict(o.BusyCores)
+	r.checkSchedule(w)
 	r.conclude(w)
 	if o.Out != "" {
 		if err := r.Write(o.Out); err != nil {
@@ -217,6 +260,9 @@ func runProduce(ctx context.Context, o Options, w Workload, topics []string, r *
 
 	s := newSampler(o, r, total, time.Duration(w.Warmup))
 	s.produce, s.fetch, s.lat, s.lag, s.e2e = pst, fst, lat, lag, e2e
+	if o.MetricsURL != "" {
+		s.stages = &stageScraper{url: o.MetricsURL}
+	}
 	s.start()
 	var pwg sync.WaitGroup
 	results := make([]*loadgen.ProduceResult, len(cfgs))
@@ -390,6 +436,9 @@ type sampler struct {
 	// prodEnd, once set, is the reading when the producers finished: produce numbers end
 	// there, consumers' go on while they drain.
 	prodEnd atomic.Pointer[counters]
+	// stages, when set, scrapes the broker's histograms as the measured phase starts and
+	// ends (on the sampler's goroutine).
+	stages *stageScraper
 
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -405,11 +454,12 @@ type counters struct {
 	records, bytes       int64
 	fetchRecords, fbytes int64
 	lat, lag, e2e        *loadgen.Histogram
-	brokerCPU, self, all time.Duration
+	brokerCPU, self      time.Duration
+	cpu                  cpuTimes // the whole machine
 }
 
 func (s *sampler) read() counters {
-	c := counters{at: time.Now(), self: selfCPU(), all: machineBusy()}
+	c := counters{at: time.Now(), self: selfCPU(), cpu: readCPUTimes()}
 	snap := func(h *loadgen.Histogram) *loadgen.Histogram {
 		if h == nil {
 			return loadgen.NewHistogram()
@@ -458,6 +508,7 @@ func (s *sampler) loop() {
 	var first *counters // at the end of warm-up
 	if s.warmup == 0 {
 		first = &begin
+		s.stages.begin()
 	}
 	prev, winStart, shown := begin, begin, begin
 	tick := time.NewTicker(s.tick)
@@ -474,6 +525,7 @@ func (s *sampler) loop() {
 			pend = *p
 		}
 		s.r.summarize(*first, pend, c, s.o)
+		s.stages.end(s.r) // produce observations ended with the producers
 	}
 	for {
 		select {
@@ -489,6 +541,7 @@ func (s *sampler) loop() {
 			cc := c
 			first = &cc
 			winStart = c
+			s.stages.begin()
 		}
 		if first != nil && c.at.After(first.at) {
 			s.r.Series = append(s.r.Series, point(*first, prev, c))
@@ -596,9 +649,12 @@ func (r *Report) summarize(first, pend, last counters, o Options) {
 	if gb > 0 {
 		r.Generator.CPUSecPerGB = self.Seconds() / gb
 	}
-	all := (last.all - first.all).Seconds()
+	cpu := last.cpu.sub(first.cpu)
+	all := cpu.busy.Seconds()
 	r.MachineCPU.BusyCores = all / sec
 	r.MachineCPU.Cores = r.Machine.Cores
+	r.MachineCPU.StealCores = cpu.steal.Seconds() / sec
+	r.MachineCPU.IowaitCores = cpu.iowait.Seconds() / sec
 	other := all - self.Seconds()
 	if len(o.BrokerPIDs) > 0 {
 		b := (last.brokerCPU - first.brokerCPU).Seconds()
@@ -627,6 +683,58 @@ func percentiles(h *loadgen.Histogram) Percentiles {
 		P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)),
 		P999: ms(h.Quantile(0.999)), P9999: ms(h.Quantile(0.9999)), Max: ms(h.Max()),
 	}
+}
+
+// DefaultLatencyBudget is the round trip a fixed-rate producer's in-flight window absorbs
+// before the generator falls behind its schedule (windowFor; bench/doc.go says why 100 ms).
+const DefaultLatencyBudget = 100 * time.Millisecond
+
+// DefaultMaxSendLag bounds a fixed-rate run's send lag p99: past it the run is invalid.
+const DefaultMaxSendLag = 10 * time.Millisecond
+
+// maxWindow caps the in-flight window windowFor sizes: beyond it the requests held in flight
+// (each a pre-encoded frame of the producer's) would outweigh what a budget buys.
+const maxWindow = 1024
+
+// windowFor sizes a fixed-rate producer's in-flight window from the rate and a latency
+// budget: one producer sends a request every interval (its requests' bytes over its share of
+// the rate), so round trips up to budget need budget/interval requests in flight (Little's
+// law) for the schedule to hold. budget ≤ 0 keeps the workload's in_flight.
+func windowFor(w Workload, budget time.Duration) (inFlight int, interval time.Duration) {
+	if w.RateMBps <= 0 {
+		return w.InFlight, 0
+	}
+	producers := float64(max(w.Producers, 1))
+	partsPerConn := max(1, float64(w.Partitions*max(w.Topics, 1))/producers)
+	reqBytes := partsPerConn * float64(w.BatchRecords) * float64(w.MessageSize)
+	interval = time.Duration(reqBytes / (w.RateMBps * 1e6 / producers) * 1e9)
+	if budget <= 0 || interval <= 0 {
+		return w.InFlight, interval
+	}
+	return int(min(maxWindow, max(1, math.Ceil(float64(budget)/float64(interval))))), interval
+}
+
+// checkSchedule marks a fixed-rate run invalid when the generator fell behind its schedule by
+// more than the bound (send lag p99) or did not offer the rate: its latencies then measure the
+// generator's backlog as much as the broker.
+func (r *Report) checkSchedule(w Workload) {
+	r.Invalid = ""
+	if w.RateMBps <= 0 || r.Produce.Latency.Count == 0 {
+		return
+	}
+	bound := r.Generator.SendLagBoundMs
+	if bound <= 0 {
+		bound = float64(DefaultMaxSendLag) / 1e6
+	}
+	var why []string
+	if lag := r.Produce.SendLag; lag.P99 > bound {
+		why = append(why, fmt.Sprintf("the generator fell behind its schedule: send lag p99 %.1f ms (max %.1f ms) > bound %.0f ms, with %d requests in flight per producer, one every %.2f ms",
+			lag.P99, lag.Max, bound, r.Generator.InFlight, r.Generator.RequestIntervalMs))
+	}
+	if got := r.Produce.MBps / w.RateMBps; got < 0.97 {
+		why = append(why, fmt.Sprintf("the rate was not offered: %.1f of %.1f MB/s", r.Produce.MBps, w.RateMBps))
+	}
+	r.Invalid = strings.Join(why, "; ")
 }
 
 // windowFillMs is the round trip above which a fixed-rate producer's in-flight window fills:
@@ -694,9 +802,14 @@ func (r *Report) conclude(w Workload) {
 			r.LimitedBy = "broker (" + cpu + "; not CPU-bound: waits such as fsync or the in-flight window)"
 		}
 	}
-	if r.Machine.LoadAvg > float64(r.Machine.Cores) || r.MachineCPU.OtherCores > 0.25 {
-		r.Notes = append(r.Notes, fmt.Sprintf("noisy machine: other processes used %.2f cores during the run (load average %.1f at the start on %d cores)",
-			r.MachineCPU.OtherCores, r.Machine.LoadAvg, r.Machine.Cores))
+	if m := r.MachineCPU; m.Busy {
+		r.Notes = append(r.Notes, fmt.Sprintf("BUSY machine: %s; load average %.1f at the start on %d cores", m.BusyReason, r.Machine.LoadAvg, r.Machine.Cores))
+	}
+	if m := r.MachineCPU; m.IowaitCores > 0.1 || m.StealCores > 0.01 {
+		r.Notes = append(r.Notes, fmt.Sprintf("CPU time in iowait %.2f cores (idle CPUs waiting for the disk: fsync makes some), stolen by the hypervisor %.2f cores", m.IowaitCores, m.StealCores))
+	}
+	if r.Invalid != "" {
+		r.Notes = append(r.Notes, "INVALID: "+r.Invalid)
 	}
 	sort.Strings(r.Notes)
 }

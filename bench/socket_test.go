@@ -420,7 +420,8 @@ func (t *target) sample() cpuSample {
 		s.broker = cpu
 	}
 	s.self = selfCPU()
-	s.machine = machineBusy()
+	cpu := readCPUTimes()
+	s.machine = cpu.busy + cpu.steal
 	return s
 }
 

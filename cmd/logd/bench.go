@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/logd/logd/bench"
@@ -83,6 +84,12 @@ func benchRunCommand() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: produce %.1f MB/s (%.0f records/s) p99 %.2f ms; consume %.1f MB/s; e2e p99 %.2f ms\nlimited by: %s\nreport: %s\n",
 				r.Workload, r.Produce.MBps, r.Produce.RecordsPerSec, r.Produce.Latency.P99, r.Consume.MBps, r.E2E.P99,
 				r.LimitedBy, filepath.Join(o.Out, "report.md"))
+			if r.MachineCPU.Busy {
+				fmt.Fprintf(cmd.OutOrStdout(), "BUSY machine: %s\n", r.MachineCPU.BusyReason)
+			}
+			if r.Invalid != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "INVALID: %s\n", r.Invalid)
+			}
 			return nil
 		},
 	}
@@ -100,6 +107,8 @@ func benchRunCommand() *cobra.Command {
 	f.StringVar(&o.DataDir, "data-dir", "", "the broker's data directory, for the disk in the machine fingerprint")
 	f.DurationVar(&o.Window, "window", 10*time.Second, "report window")
 	f.BoolVar(&noCeiling, "no-ceiling", false, "skip measuring the generator's own ceiling against a sink")
+	f.StringVar(&o.MetricsURL, "metrics-url", "", "the broker's Prometheus endpoint (logd serve --http), e.g. http://127.0.0.1:9644/metrics: adds the latency breakdown of produce requests")
+	measureFlags(f, &o.LatencyBudget, &o.MaxSendLag, &o.BusyCores, &o.QuietWait)
 	return cmd
 }
 
@@ -119,7 +128,11 @@ func benchCompareCommand() *cobra.Command {
 			"controller quorum of the three) whose topics get replication factor 3, so acks=all waits\n" +
 			"for the in-sync replicas; with logd-fsync beside it compare.md adds replication factor 3\n" +
 			"against 1 (throughput, p99, p99.9, broker CPU summed over the nodes, ratios). The\n" +
-			"fixed-rate workload runs at --rate, or at half of the first broker's max-throughput.",
+			"fixed-rate workload runs at --rate, or, on freshly started brokers after each run's other\n" +
+			"workloads, at --latency-fractions of the slower broker's max-throughput in run 1.\n\n" +
+			"Each ratio comes with its spread (each broker's min–max, the ratio of every run pair); runs\n" +
+			"on a busy machine are marked and left out of the medians; fixed-rate runs whose generator\n" +
+			"fell behind schedule are marked invalid; the disk's synced-write rate is measured first.",
 		Example: "  make bench-compare\n  logd bench compare --workloads max-throughput,iot-100b --duration 20s --runs 3 --out out/compare\n" +
 			"  logd bench compare --workloads transactions,read-committed-catch-up --backlog-mb 200 --runs 3 --out out/txn\n" +
 			"  make bench-rf\n  logd bench compare --brokers logd-rf3,logd-fsync --workloads max-throughput,fixed-rate-latency --perf-test=false --runs 3 --out out/rf",
@@ -160,10 +173,20 @@ func benchCompareCommand() *cobra.Command {
 	f.StringVar(&c.KafkaLib, "kafka-lib", "tools/kafka/lib", "directory of Apache Kafka's jars (scripts/kafka-tools.sh fetch)")
 	f.StringVar(&c.DataDir, "data-dir", "", "where the brokers keep data (default: a temporary directory)")
 	f.StringSliceVar(&c.Brokers, "brokers", []string{"kafka", "logd-fsync", "logd-nofsync"}, "brokers to run, in this order: kafka, logd-fsync, logd-nofsync, logd-rf3 (3-node logd cluster, replication factor 3)")
-	f.Float64Var(&c.RateMBps, "rate", 0, "fixed rate of fixed-rate-latency in MB/s (default: half of the first broker's max-throughput in run 1)")
+	f.Float64Var(&c.RateMBps, "rate", 0, "fixed rate of fixed-rate-latency in MB/s (default: --latency-fractions of the slower broker's max-throughput in run 1)")
 	f.IntVar(&c.BacklogMB, "backlog-mb", 0, "MB of backlog the catch-up workloads produce before measuring (default: each workload's)")
 	f.BoolVar(&c.PerfTest, "perf-test", true, "also run Kafka's kafka-producer-perf-test against each broker")
+	f.Float64SliceVar(&c.LatencyFractions, "latency-fractions", bench.DefaultLatencyFractions, "fractions of the slower broker's max-throughput (run 1) at which fixed-rate-latency runs, one variant each (unless --rate)")
+	measureFlags(f, &c.LatencyBudget, &c.MaxSendLag, &c.BusyCores, &c.QuietWait)
 	return cmd
+}
+
+// measureFlags are the flags that keep a measurement honest, shared by run and compare.
+func measureFlags(f *pflag.FlagSet, budget, maxLag *time.Duration, busyCores *float64, quietWait *time.Duration) {
+	f.DurationVar(budget, "latency-budget", bench.DefaultLatencyBudget, "size a fixed-rate producer's in-flight window to absorb round trips up to this long without falling behind its schedule (0: the workload's in_flight)")
+	f.DurationVar(maxLag, "max-send-lag", bench.DefaultMaxSendLag, "mark a fixed-rate run invalid when its send lag p99 (generator behind schedule) exceeds this")
+	f.Float64Var(busyCores, "busy-cores", bench.DefaultBusyCores, "mark a run busy (left out of medians) when other processes and steal use more than this many cores during it")
+	f.DurationVar(quietWait, "quiet-wait", 30*time.Second, "before each run, wait up to this long for other processes to use at most --busy-cores (then warn and run)")
 }
 
 func splitHostPort(s string) (string, string, error) {
