@@ -88,8 +88,10 @@ bench-socket:
 
 ## bench-compare: Apache Kafka 4.x (jars from Maven Central, KRaft on loopback) and logd (fsync
 ## before acks=all, and with Kafka-like no-fsync durability) side by side: BENCH_WORKLOADS,
-## BENCH_RUNS runs each, medians and ratios in BENCH_OUT/compare.md (+ compare.json, overlaid
-## SVG plots, every run's report.json/report.md), kafka-producer-perf-test as a cross-check.
+## BENCH_RUNS runs each, medians and ratios with their spread in BENCH_OUT/compare.md (+
+## compare.json, overlaid SVG plots, every run's report.json/report.md), kafka-producer-perf-test
+## as a cross-check. fixed-rate-latency runs at 25% and 50% of the slower broker's max; busy runs
+## are flagged and left out of medians (bench/doc.go: the honesty rules).
 ## Transactions (not in the default list): BENCH_WORKLOADS=transactions,read-committed-catch-up
 ## (100 records of 1 KiB per transaction: committed txn/s and commit p50/p99/p99.9; a
 ## read_committed catch-up over a backlog with aborted transactions mixed in).
@@ -107,7 +109,7 @@ bench-compare: build
 ## bench-rf: replication factor 3 against 1 on this one machine: a 3-node logd cluster on
 ## loopback (logd-rf3, topics of replication factor 3, acks=all waits for the ISR) and a single
 ## logd (logd-fsync), max-throughput and fixed-rate-latency (at BENCH_RF_RATE MB/s, default
-## half of logd-rf3's max-throughput in run 1), BENCH_RUNS runs each; medians, RF3/RF1 ratios
+## 25% and 50% of the slower one's max-throughput in run 1), BENCH_RUNS runs each; medians, RF3/RF1 ratios
 ## and broker CPU summed over the nodes in BENCH_RF_OUT/compare.md (+ compare.json, plots,
 ## every run's report.json/report.md).
 .PHONY: bench-rf

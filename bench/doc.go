@@ -19,8 +19,12 @@
 //	brokers.go   starting Apache Kafka (KRaft, combined node) and `logd serve` children
 //	cluster.go   starting a 3-node logd cluster on loopback (logd-rf3): three `logd serve`
 //	             children, each a broker and a voter of the controller quorum
-//	compare.go   Compare: every workload × broker × run, medians, ratios, the goals, overlays,
-//	             and kafka-producer-perf-test against each broker as an independent check
+//	compare.go   Compare: every workload × broker × run, medians, ratios with their spread, the
+//	             goals, fixed-rate runs at fractions of the measured max, overlays, and
+//	             kafka-producer-perf-test against each broker as an independent check
+//	busy.go      the busy-machine flag (other processes' CPU, steal, iowait) and the quiet check
+//	stages.go    logd's latency breakdown of a produce, from its own Prometheus histograms
+//	disksync.go  the disk's synced-write rate and latency (the `dd oflag=dsync` fingerprint)
 //	replication.go  logd-rf3 against logd-fsync: replication factor 3 against 1, RF3/RF1 ratios
 //
 // Honesty rules the code keeps:
@@ -41,7 +45,50 @@
 //     producer's first transaction (InitProducerId, Kafka creating __transaction_state) runs
 //     before warm-up and is not measured.
 //   - Broker cost is read from /proc/PID of the broker alone: CPU seconds per GB (produced plus
-//     consumed) and peak RSS; CPU used by other processes during a run is reported as noise.
+//     consumed) and peak RSS.
+//   - A run on a busy machine says so and does not set a median. Other processes' CPU during
+//     the measured phase is /proc/stat's busy time minus the broker's (/proc/PID) and the
+//     generator's own (getrusage); with the hypervisor's steal it must stay under --busy-cores
+//     (0.25 by default) or the run is marked busy (b) and left out of every median and
+//     min–max — unless all runs of that row were busy, which the row then says. Iowait is
+//     reported beside it, a note only (a fsyncing broker causes its own). Before each run a
+//     quiet check probes the machine for a second at a time, waiting up to --quiet-wait for
+//     other processes to fall under the same limit, then warns in the report and runs anyway.
+//   - A ratio comes with its spread: the medians' ratio, each broker's min–max over the runs
+//     the medians use, and the ratio of every run pair — run i of one broker against run i of
+//     the other, which ran minutes apart because brokers interleave within each run. One
+//     verdict is trustworthy when the run-pair ratios agree with it.
+//   - Fixed-rate latency runs at rates both brokers sustain, stated and the same for all:
+//     --latency-fractions (25% and 50% by default) of the slower broker's max-throughput,
+//     measured in run 1 of the same invocation (max-throughput runs first, and is added when
+//     not asked for). These runs form a second phase of each run, on freshly started brokers,
+//     so every broker's max is known before any fixed-rate run starts.
+//   - The generator's in-flight window cannot hide a backlog. At a fixed rate a producer sends
+//     a request every interval (its request's bytes over its share of the rate); with W
+//     requests in flight the schedule holds while round trips stay under W × interval, and
+//     beyond it every further request leaves late and its lateness is charged to its latency
+//     (coordinated omission corrected), so one slow round turns into a backlog that the tail
+//     then measures — with the old fixed 8 per producer that began at a ~20 ms round trip.
+//     The window is therefore sized from the rate and a latency budget (--latency-budget,
+//     100 ms: W = ⌈budget / interval⌉, at most 1024): round trips far beyond any tail worth
+//     measuring are absorbed and measured as what they are, a slow response, not as queueing
+//     in the generator. The price is memory the generator already holds (requests are
+//     pre-encoded and reused) and a broker that sees more requests pipelined per connection
+//     (Kafka reads one at a time per connection, the rest wait in the socket — which is
+//     latency the client would see too). Past the budget the lag shows: send lag (actual
+//     minus intended send time) is reported with the latency, and a run whose send lag p99
+//     exceeds --max-send-lag (10 ms), or whose rate was not offered, is marked invalid (i) in
+//     its report and in the comparison.
+//   - The latency breakdown comes from logd itself: compare starts logd with --http and
+//     scrapes its Prometheus histograms (queue, append, fsync wait, response queue, send, the
+//     group-commit round) when the measured phase starts and when it ends; the difference of
+//     the cumulative buckets is the window's distribution, whose p50/p99 are interpolated
+//     within buckets as histogram_quantile does, so they are as coarse as the buckets. A
+//     stage logd does not measure (replication wait, today inside the fsync wait histogram)
+//     is listed as not measured, never estimated.
+//   - The disk is measured in the same invocation, before the runs: appends of 4 KiB and
+//     128 KiB each followed by fdatasync on the data directory's filesystem (dd oflag=dsync),
+//     rate and latency in the machine fingerprint, the physical limit of fsync-before-ack.
 //   - Durability differs by default and the comparison says so: Kafka acknowledges acks=all
 //     without fsync; logd fsyncs first (logd-fsync) unless told not to (logd-nofsync).
 //   - Replication is measured on one machine: the three nodes of logd-rf3 and the generator

@@ -37,7 +37,7 @@ type Workload struct {
 	KeySpace         int    `yaml:"key_space" json:"key_space"`                 // distinct keys (default 100000)
 
 	Producers    int     `yaml:"producers" json:"producers"`                               // connections over all topics, default 3
-	InFlight     int     `yaml:"in_flight" json:"in_flight"`                               // pipelined requests per producer, default 8
+	InFlight     int     `yaml:"in_flight" json:"in_flight"`                               // pipelined requests per producer, default 8; at a fixed rate sized from --latency-budget unless it is 0
 	RateMBps     float64 `yaml:"producer_rate_mb_per_sec" json:"producer_rate_mb_per_sec"` // 0: as fast as possible
 	Acks         string  `yaml:"acks" json:"acks"`                                         // all (default), 1, 0
 	Compression  string  `yaml:"compression" json:"compression"`                           // none, gzip, snappy, lz4, zstd
@@ -213,7 +213,8 @@ var Builtins = []Workload{
 		BatchRecords: 1000, Acks: "all", LingerMs: 5, BatchBytes: 128 << 10,
 		Duration: Duration(60 * time.Second), Warmup: Duration(10 * time.Second)},
 	// The shape of max-throughput at a fixed rate, so "50% of the max rate" means the same
-	// requests, half as often (compare sets the rate to half of Kafka's max-throughput).
+	// requests, half as often (compare runs it at fractions of the slower broker's
+	// max-throughput, 25% and 50% by default).
 	{Name: "fixed-rate-latency", Description: "max-throughput's shape (1 KiB records, 64 per batch, 6 partitions, 3 producers) at a fixed 50 MB/s (override with --rate), latency from intended send times (coordinated omission corrected), acks=all",
 		Partitions: 6, MessageSize: 1024, Producers: 3, InFlight: 8, BatchRecords: 64, Acks: "all", RateMBps: 50,
 		LingerMs: 5, BatchBytes: 64 << 10, Duration: Duration(60 * time.Second), Warmup: Duration(10 * time.Second)},
