@@ -368,7 +368,31 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 	}
 	c.goals()
 	c.replication()
+	c.flagNotes()
 	return c, c.write(o.Out)
+}
+
+// flagNotes says in the notes how many runs were busy or invalid, so a reading of the medians
+// starts from it.
+func (c *Comparison) flagNotes() {
+	var runs, busy, allBusyRows, rateRuns, invalid int
+	for _, r := range c.Rows {
+		runs += r.Runs
+		busy += r.BusyRuns
+		if r.AllBusy {
+			allBusyRows++
+		}
+		if r.RateMBps > 0 {
+			rateRuns += r.Runs
+			invalid += r.InvalidRuns
+		}
+	}
+	if busy > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("%d of %d runs were on a busy machine (other processes and steal over %.2f cores); %d of %d rows had only busy runs, so their medians are busy numbers", busy, runs, c.BusyLimitCores, allBusyRows, len(c.Rows)))
+	}
+	if invalid > 0 {
+		c.Notes = append(c.Notes, fmt.Sprintf("%d of %d fixed-rate runs were invalid: the generator fell behind its schedule by more than %.0f ms (send lag p99) or did not offer the rate", invalid, rateRuns, c.SendLagBoundMs))
+	}
 }
 
 // Workloads Compare treats specially: fixed-rate-latency runs at fractions of
@@ -590,7 +614,7 @@ func (c *Comparison) goals() {
 		for _, n := range gl.NumRuns {
 			for _, d := range gl.DenRuns {
 				if n.Run == d.Run {
-					gl.RunRatios = append(gl.RunRatios, RunValue{Run: n.Run, Value: safeRatio(n.Value, d.Value), Mark: n.Mark + d.Mark})
+					gl.RunRatios = append(gl.RunRatios, RunValue{Run: n.Run, Value: safeRatio(n.Value, d.Value), Mark: pairMark(n.Mark, d.Mark)})
 				}
 			}
 		}
@@ -614,11 +638,22 @@ func (c *Comparison) latencyGoalWorkload() (workload, what string) {
 }
 
 // RunValue is one run's value of a goal's metric (or of a run pair's ratio), marked as
-// runMark marks it ("b" busy, "i" invalid; a pair carries both runs' marks).
+// runMark marks it ("b" busy, "i" invalid; a pair is marked with what either run was).
 type RunValue struct {
 	Run   int     `json:"run"`
 	Value float64 `json:"value"`
 	Mark  string  `json:"mark,omitempty"`
+}
+
+// pairMark marks a run pair with what either run was: b busy, i invalid.
+func pairMark(a, b string) string {
+	m := ""
+	for _, c := range []string{"b", "i"} {
+		if strings.Contains(a, c) || strings.Contains(b, c) {
+			m += c
+		}
+	}
+	return m
 }
 
 // runValues are metric's value in each run, and its min and max over the runs the medians

@@ -56,6 +56,11 @@ func TestBusyRunsLeftOut(t *testing.T) {
 	if row.ProduceMBps != 100 || !row.AllBusy || row.BusyRuns != 3 {
 		t.Fatalf("all busy: the median is over all of them, and says so: %+v", row)
 	}
+	c := &Comparison{Rows: []CompareRow{row}, BusyLimitCores: DefaultBusyCores}
+	c.flagNotes()
+	if len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "3 of 3 runs were on a busy machine") || !strings.Contains(c.Notes[0], "1 of 1 rows had only busy runs") {
+		t.Fatalf("notes %q", c.Notes)
+	}
 }
 
 // TestGoalSpread: a goal's ratio is of the non-busy medians; the per-run-pair ratios pair run
@@ -74,6 +79,9 @@ func TestGoalSpread(t *testing.T) {
 		t.Fatalf("%+v", g)
 	}
 	want := []RunValue{{1, 1.5, ""}, {2, 0.75, ""}, {3, 3, "b"}}
+	if m := pairMark("bi", "b"); m != "bi" {
+		t.Errorf("pair of a busy invalid run and a busy run: %q", m)
+	}
 	if len(g.RunRatios) != 3 {
 		t.Fatalf("run ratios %+v", g.RunRatios)
 	}
