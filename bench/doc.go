@@ -79,7 +79,8 @@
 //     minus intended send time) is reported with the latency, and a run whose send lag p99
 //     exceeds --max-send-lag (10 ms), or whose rate was not offered, is marked invalid (i) in
 //     its report and in the comparison.
-//   - The latency breakdown comes from logd itself: compare starts logd with --http and
+//   - The latency breakdown comes from logd itself: compare starts logd-fsync and logd-nofsync
+//     with --http (logd-rf3's nodes are not scraped; `bench run --metrics-url` takes any) and
 //     scrapes its Prometheus histograms (queue, append, fsync wait, response queue, send, the
 //     group-commit round) when the measured phase starts and when it ends; the difference of
 //     the cumulative buckets is the window's distribution, whose p50/p99 are interpolated

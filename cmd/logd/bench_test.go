@@ -39,7 +39,8 @@ func TestBenchVerbs(t *testing.T) {
 		oneLineError(t, runLogd(t, bin, "", c.args...), 2, c.want, c.args)
 	}
 
-	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0")
+	ops := freePort(t)
+	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", "127.0.0.1:0", "--http", ops)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -65,7 +66,8 @@ func TestBenchVerbs(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "report")
 	r = ok(t, bin, "", "bench", "run", "--bootstrap", addr, "--workload", "e2e-latency", "--duration", "2s", "--warmup", "500ms",
-		"--rate", "5", "--out", out, "--broker-pid", strconv.Itoa(cmd.Process.Pid), "--broker-name", "logd")
+		"--rate", "5", "--out", out, "--broker-pid", strconv.Itoa(cmd.Process.Pid), "--broker-name", "logd",
+		"--metrics-url", "http://"+ops+"/metrics", "--quiet-wait", "0s")
 	if !strings.Contains(r.stdout, "limited by:") || !strings.Contains(r.stderr, "produce") {
 		t.Errorf("stdout %q, progress %q", r.stdout, r.stderr)
 	}
@@ -81,6 +83,17 @@ func TestBenchVerbs(t *testing.T) {
 			Latency       map[string]float64 `json:"latency_ms"`
 		} `json:"produce"`
 		E2E    map[string]float64 `json:"e2e_latency_ms"`
+		Stages []struct {
+			Stage string  `json:"stage"`
+			Count int     `json:"count"`
+			P50   float64 `json:"p50_ms"`
+		} `json:"stages"`
+		Generator struct {
+			InFlight int `json:"in_flight"`
+		} `json:"generator"`
+		MachineCPU struct {
+			BusyLimit float64 `json:"busy_limit_cores"`
+		} `json:"machine_cpu"`
 		Broker struct {
 			CPUPerGB float64 `json:"cpu_seconds_per_gb"`
 			PeakRSS  float64 `json:"peak_rss_mib"`
@@ -99,6 +112,18 @@ func TestBenchVerbs(t *testing.T) {
 	}
 	if rep.Broker.CPUPerGB <= 0 || rep.Broker.PeakRSS <= 0 {
 		t.Errorf("broker cost: %+v", rep.Broker)
+	}
+	// The breakdown from logd's metrics: every produce of the measured phase passed the queue
+	// and waited for fsync (acks=all); the window was sized from the rate (not the workload's 16).
+	stages := map[string]int{}
+	for _, s := range rep.Stages {
+		stages[s.Stage] = s.Count
+	}
+	if stages["queue"] == 0 || stages["fsync wait"] == 0 || stages["send"] == 0 {
+		t.Errorf("latency breakdown: %+v", rep.Stages)
+	}
+	if rep.Generator.InFlight <= 0 || rep.Generator.InFlight == 16 || rep.MachineCPU.BusyLimit != 0.25 {
+		t.Errorf("generator %+v, machine %+v", rep.Generator, rep.MachineCPU)
 	}
 	for _, f := range []string{"report.md", "throughput.svg", "latency.svg", "e2e-latency.svg"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
