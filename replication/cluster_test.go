@@ -374,3 +374,36 @@ func TestInProcessClusterFailover(t *testing.T) {
 		t.Fatalf("old leader's epochs after truncation: %v", got)
 	}
 }
+
+// TestFollowerFetchInsideAppend runs the followers' fetches where the broker's parked
+// follower fetches wake: in the leader log's append listener, after the batch is in the log
+// but before LeaderPartition.Append has told its Leader the new log end. The followers copy
+// the batch and fetch again at the new end at once; that fetch must count (the acks=all
+// produce commits), not be refused OFFSET_OUT_OF_RANGE against the Leader's stale end, which
+// cost the follower a backoff and a truncation round while the produce waited.
+func TestFollowerFetchInsideAppend(t *testing.T) {
+	c := newMemCluster(t, 3)
+	c.elect()
+	var errs []error
+	c.logs[c.leaderB].SetAppendListener(func() {
+		for range 2 { // copy the batch, then report having it
+			for _, id := range []int32{2, 3} {
+				if _, err := c.follow[id].Step(context.Background()); err != nil {
+					errs = append(errs, fmt.Errorf("follower %d: %w", id, err))
+				}
+			}
+		}
+	})
+	for i := range 3 {
+		a := c.produce(-1, byte('a'+i))
+		if err := outcome(t, a); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	if len(errs) > 0 {
+		t.Fatalf("follower fetches right after the append failed: %v", errs)
+	}
+	if hw := c.logs[c.leaderB].HighWatermark(); hw != 6 {
+		t.Fatalf("leader high watermark %d, want 6", hw)
+	}
+}

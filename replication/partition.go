@@ -145,10 +145,22 @@ func (p *LeaderPartition) NotifyReplicated(lastOffset int64, timeout time.Durati
 // FollowerFetched tells the leader that replica fetched from offset, so it has everything
 // below: the follower's LEO moves, and with it maybe the high watermark and the ISR. The
 // broker calls it for each partition of a replica's Fetch, before reading.
+//
+// The log's end offset is fed to the Leader first: an append wakes parked follower fetches
+// as soon as it is in the log, before append reports the new end to the Leader, so a
+// follower's next fetch can arrive at an offset the Leader has not heard of yet. Judged
+// against the Leader's stale end it would be OFFSET_OUT_OF_RANGE, and the follower would sit
+// out a backoff and a truncation round while acks=all waits for it.
 func (p *LeaderPartition) FollowerFetched(replica int32, offset int64) error {
 	p.mu.Lock()
-	rd, err := p.leader.FollowerFetch(replica, offset, p.now())
+	now := p.now()
+	var appended Ready
+	if leo := p.log.LogEndOffset(); leo > p.leader.LogEndOffset() {
+		appended = p.leader.Appended(leo, now)
+	}
+	rd, err := p.leader.FollowerFetch(replica, offset, now)
 	p.mu.Unlock()
+	p.apply(appended)
 	if err != nil {
 		return err
 	}
