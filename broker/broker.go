@@ -77,6 +77,10 @@ type Config struct {
 	// partition again after its leader refused it for a while (a new leader not ready yet),
 	// and the first redial wait (default 100 ms; Kafka's 1 s costs a second per failover).
 	ReplicaFetchBackoff time.Duration
+	// ReplicaFetchWaitMax is replica.fetch.wait.max.ms: how long a follower's fetch may wait at
+	// the leader for data (default 500 ms). An append answers it at once, so it bounds idle
+	// round trips, never an acks=all produce's wait.
+	ReplicaFetchWaitMax time.Duration
 	// Metrics, if set, receives request, per-topic and group-commit metrics, and reads the
 	// partition count and the log directory's state at scrape time. nil disables them.
 	Metrics *metrics.Metrics
@@ -441,7 +445,7 @@ func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch in
 	if fr == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		fr = &fetcherRun{cancel: cancel, done: make(chan struct{}), fe: replication.NewFetcher(replication.FetcherConfig{
-			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Logger: b.log, Backoff: b.cfg.ReplicaFetchBackoff,
+			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Logger: b.log, Backoff: b.cfg.ReplicaFetchBackoff, MaxWait: b.cfg.ReplicaFetchWaitMax,
 			OnRemoved: func(tp engine.TopicPartition, err error) {
 				b.log.Warn("stopped following a partition: its leader refused it; waiting for new metadata", "partition", tp.String(), "err", err)
 			},

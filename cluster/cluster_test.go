@@ -139,6 +139,38 @@ func waitFor(t *testing.T, what string, limit time.Duration, cond func() bool) {
 	}
 }
 
+// replicatedTopic creates topic with parts partitions of replication factor 3 (and configs)
+// on the three nodes once all are live, and waits until every partition has a leader and all
+// three replicas in its ISR. It returns an acks=all client producing to topic with the
+// partition each record names (closed when the test ends) and its admin client.
+func replicatedTopic(t *testing.T, ctx context.Context, nodes []*testNode, topic string, parts int32, configs map[string]*string) (*kgo.Client, *kadm.Client) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(nodes)...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	adm := kadm.NewClient(cl)
+	waitLive(t, nodes, 3)
+	if _, err := adm.CreateTopic(ctx, parts, 3, configs, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	waitFor(t, "full ISRs of "+topic, 20*time.Second, func() bool {
+		md, err := adm.Metadata(ctx, topic)
+		if err != nil {
+			return false
+		}
+		for _, p := range md.Topics[topic].Partitions {
+			if len(p.ISR) != 3 || p.Leader < 0 {
+				return false
+			}
+		}
+		return len(md.Topics[topic].Partitions) == int(parts)
+	})
+	return cl, adm
+}
+
 // TestThreeNodeReplication forms a 3-node cluster, creates a topic with replication factor
 // 3, writes with acks=all, and checks every replica ends up with the same records; then the
 // partition's leader shuts down and writes continue on a new leader without losing any
@@ -148,29 +180,7 @@ func TestThreeNodeReplication(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(nodes)...), kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.DefaultProduceTopic("orders"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	waitLive(t, nodes, 3)
-	if _, err := adm.CreateTopic(ctx, 2, 3, nil, "orders"); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	waitFor(t, "full ISRs", 20*time.Second, func() bool {
-		md, err := adm.Metadata(ctx, "orders")
-		if err != nil {
-			return false
-		}
-		for _, p := range md.Topics["orders"].Partitions {
-			if len(p.ISR) != 3 || p.Leader < 0 {
-				return false
-			}
-		}
-		return true
-	})
+	cl, adm := replicatedTopic(t, ctx, nodes, "orders", 2, nil)
 
 	produce := func(from, to int) {
 		t.Helper()
@@ -311,4 +321,53 @@ func TestFollowerLoss(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("a dead follower held acks=all writes for %v", took)
 	}
+}
+
+// TestAcksAllNotBoundByFollowerMaxWait checks that an acks=all produce on a 3-node cluster
+// waits for the followers' round trip, not for their fetch's long poll: with
+// replica.fetch.wait.max.ms at 5 s, each of a run of sequential produces over six partitions
+// (two led by each node, so each follower's fetch to a leader always names a partition with
+// nothing new) must be answered well under it. A follower fetch not woken by the append that
+// gives it data, or one partition sitting out a backoff while its fetcher long-polls the
+// others, shows as a produce of about 5 s. min.insync.replicas 3 and a lag time beyond the
+// long poll keep both followers in every acknowledgement.
+func TestAcksAllNotBoundByFollowerMaxWait(t *testing.T) {
+	const maxWait = 5 * time.Second
+	nodes := startTestClusterWith(t, 3, func(c *Config) {
+		c.Broker.ReplicaFetchWaitMax = maxWait
+		c.Broker.ReplicaLagTime = 4 * maxWait
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	minISR := "3"
+	cl, _ := replicatedTopic(t, ctx, nodes, "acks", 6, map[string]*string{"min.insync.replicas": &minISR})
+	// The first produce to each partition also waits for the followers' first fetch under
+	// the new leader and for the client's metadata: not measured.
+	for p := range int32(6) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("warm")}).FirstErr(); err != nil {
+			t.Fatalf("produce to partition %d: %v", p, err)
+		}
+	}
+	const n = 60
+	var slowest time.Duration
+	for i := range n {
+		start := time.Now()
+		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: int32(i % 6), Value: []byte(strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+		took := time.Since(start)
+		if took >= maxWait/2 {
+			t.Fatalf("acks=all produce %d took %v: it waited for a follower's long poll (replica.fetch.wait.max.ms %v)", i, took, maxWait)
+		}
+		slowest = max(slowest, took)
+	}
+	// Acknowledged means on every replica (min.insync.replicas 3).
+	for _, tn := range nodes {
+		for p := range int32(6) {
+			if l := tn.node.Broker().Engine().Log(engine.TopicPartition{Topic: "acks", Partition: p}); l == nil || l.LogEndOffset() < 1+n/6 {
+				t.Fatalf("node %d partition %d lacks acknowledged records", tn.id, p)
+			}
+		}
+	}
+	t.Logf("slowest of %d acks=all produces: %v (follower MaxWait %v)", n, slowest, maxWait)
 }

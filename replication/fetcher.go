@@ -60,7 +60,8 @@ func (c *FetcherConfig) setDefaults() {
 // partition is a Follower: its truncation rounds first, then its share of the shared fetch.
 // A broken connection is redialed after a backoff that doubles while dialing or the first
 // request keeps failing; a partition whose answer failed sits out for one Backoff, so one bad
-// partition neither stalls the others nor makes the fetch loop spin.
+// partition neither stalls the others nor makes the fetch loop spin. While one sits out, the
+// others' long poll ends when it is due, so it waits one Backoff, not also a MaxWait.
 //
 // Add and Remove are safe for concurrent use with Run; Run runs on one goroutine.
 type Fetcher struct {
@@ -192,16 +193,17 @@ func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 		if err != nil {
 			return err
 		}
-		c.MaxWait = fe.cfg.MaxWait
 		fe.conn = c
 	}
 	now := time.Now()
 	var fetches []PartitionFetch
 	var fetching []*fetcherPart
 	next := now.Add(fe.cfg.Backoff) // when a sitting-out partition is due
+	sittingOut := false
 	for _, p := range parts {
 		if now.Before(p.delayUntil) {
 			next = minTime(next, p.delayUntil)
+			sittingOut = true
 			continue
 		}
 		if err := p.f.prepare(ctx); err != nil {
@@ -217,6 +219,12 @@ func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 	if len(fetches) == 0 {
 		sleep(ctx, time.Until(next))
 		return nil
+	}
+	// The long poll ends by the time a sitting-out partition is due: it rejoins the next
+	// round, and an acks=all produce waiting for it must not also wait out the others' MaxWait.
+	fe.conn.MaxWait = fe.cfg.MaxWait
+	if sittingOut {
+		fe.conn.MaxWait = max(min(fe.cfg.MaxWait, time.Until(next)), time.Millisecond)
 	}
 	res, err := fe.conn.FetchMany(ctx, fetches, fe.cfg.MaxBytes, fe.cfg.PartitionMaxBytes)
 	if err != nil {
