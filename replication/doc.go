@@ -73,7 +73,9 @@
 // LeaderPartition is the leader-side driver: the broker installs one per
 // led partition with Broker.Lead; produce requests append through it, and every follower
 // Fetch reports its fetch offset to it (FollowerFetched) before the broker reads up to the
-// log end. Both drivers need logs opened with engine.OpenOptions.Replicated
+// log end. The offset is judged against the log's own end offset, fed to the Leader first:
+// an append wakes parked follower fetches before it reports the new end to the Leader, so a
+// follower may report an end the Leader has not heard of yet. Both drivers need logs opened with engine.OpenOptions.Replicated
 // (ErrNotReplicated otherwise), so the high watermark is replication's and is checkpointed.
 // A new leader records its epoch's start at its log end when elected, as Kafka does.
 //
