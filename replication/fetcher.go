@@ -198,12 +198,8 @@ func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 	now := time.Now()
 	var fetches []PartitionFetch
 	var fetching []*fetcherPart
-	next := now.Add(fe.cfg.Backoff) // when a sitting-out partition is due
-	sittingOut := false
 	for _, p := range parts {
 		if now.Before(p.delayUntil) {
-			next = minTime(next, p.delayUntil)
-			sittingOut = true
 			continue
 		}
 		if err := p.f.prepare(ctx); err != nil {
@@ -216,14 +212,25 @@ func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 		fetches = append(fetches, PartitionFetch{TP: p.f.tp, CurrentLeaderEpoch: p.f.leaderEpoch, Offset: p.f.log.LogEndOffset()})
 		fetching = append(fetching, p)
 	}
+	// When the first partition sitting out (before this round or since its truncation just
+	// failed) is due.
+	var next time.Time
+	for _, p := range parts {
+		if now.Before(p.delayUntil) && (next.IsZero() || p.delayUntil.Before(next)) {
+			next = p.delayUntil
+		}
+	}
 	if len(fetches) == 0 {
+		if next.IsZero() { // every partition failed for good and was removed
+			next = now.Add(fe.cfg.Backoff)
+		}
 		sleep(ctx, time.Until(next))
 		return nil
 	}
 	// The long poll ends by the time a sitting-out partition is due: it rejoins the next
 	// round, and an acks=all produce waiting for it must not also wait out the others' MaxWait.
 	fe.conn.MaxWait = fe.cfg.MaxWait
-	if sittingOut {
+	if !next.IsZero() {
 		fe.conn.MaxWait = max(min(fe.cfg.MaxWait, time.Until(next)), time.Millisecond)
 	}
 	res, err := fe.conn.FetchMany(ctx, fetches, fe.cfg.MaxBytes, fe.cfg.PartitionMaxBytes)
@@ -294,11 +301,4 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }
