@@ -41,9 +41,12 @@ import (
 // retry. Nothing is cached: the engine's guard (engine.Log.BeginTxnVerification) is spent by
 // any marker of the producer written between the verification and the append, which then
 // fails, so a batch delayed past the end of its transaction cannot open a hanging one. The
-// coordinator of this node answers synchronously in the handler. A coordinator on another
-// node is not asked yet (broker-to-broker AddPartitionsToTxn VerifyOnly is not built): such
-// batches are appended unverified, as Kafka does when the coordinator cannot verify.
+// coordinator of this node answers synchronously in the handler; one on another node is
+// asked with AddPartitionsToTxn v4 VerifyOnly (txn_verify.go: one request in flight per
+// coordinator node, the checks of many produces merged, bounded by txnVerifyTimeout) while
+// the produce parks, and the connection's later produces queue behind it so its appends
+// keep the request order (produce_verify.go). A coordinator that cannot be reached (dead,
+// hung past the timeout) gives NOT_ENOUGH_REPLICAS too: nothing is appended unverified.
 //
 // Durability: acks=-1 with Config.FsyncAcksAll, or an append the topic's flush.messages wants
 // synced, is answered only after the group commit covering it. One log directory has one
@@ -93,9 +96,18 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	w := &produceWait{b: b, c: c, acks: req.Acks, v: v, resp: resp,
 		timeout: time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond}
 	if reqErr == 0 {
+		if b.queueBehind(w) { // an earlier produce of the connection waits for its verification
+			return nil, errDeferred
+		}
 		if q := b.leadershipQueue(req); q != nil {
 			c.park()
 			q.enqueue(w) // its turn ends when the handler returns; the queue keeps the order
+			return nil, errDeferred
+		}
+		if node, chk := w.remoteVerification(); chk != nil {
+			c.park()
+			b.parkVerifying(w)
+			b.verifier.verify(node, chk)
 			return nil, errDeferred
 		}
 	}
@@ -125,7 +137,7 @@ func (w *produceWait) appendAll(reqErr int16) {
 				p.ErrorCode = reqErr
 				continue
 			}
-			part, lp, res, err := b.produceOne(v, req.Acks, req.TransactionID, rt.Topic, rp.Partition, rp.Records)
+			part, lp, res, err := b.produceOne(v, req.Acks, req.TransactionID, rt.Topic, rp.Partition, rp.Records, w.remote[partitionRef{ti, pi}])
 			if err != nil {
 				p.ErrorCode = errorCode(err)
 				if v >= 8 {
@@ -171,8 +183,18 @@ func (w *produceWait) wait() (kmsg.Response, error) {
 }
 
 // resume appends a produce that waited in a leadership queue (on a completer goroutine, the
-// request already parked) and answers it now or when its waits end.
+// request already parked), or parks it again for a remote verification (produce_verify.go).
 func (w *produceWait) resume() {
+	if node, chk := w.remoteVerification(); chk != nil {
+		w.b.parkVerifying(w)
+		w.b.verifier.verify(node, chk)
+		return
+	}
+	w.appendAndAnswer()
+}
+
+// appendAndAnswer appends a parked produce and answers it now or when its waits end.
+func (w *produceWait) appendAndAnswer() {
 	w.appendAll(0)
 	if kresp, err := w.wait(); err != errDeferred {
 		w.b.finishKmsg(w.c, kresp)
@@ -215,6 +237,12 @@ type produceWait struct {
 	waitSeq  uint64
 	flushLog *engine.Log
 	deadline time.Time // in a leadership queue: when to give up waiting for the leadership
+
+	// Verified by a coordinator on another node (produce_verify.go): the partitions asked
+	// about, and the request's state in its connection's queue.
+	remote    map[partitionRef]*remoteCheck
+	started   bool // guarded by produceOrder.mu: left the queue's waiting or never waited
+	verifying bool // guarded by produceOrder.mu: its verification is unanswered
 
 	synced     []partitionRef // wait for the sync
 	replicated []replicaWait  // then for the high watermark
@@ -311,8 +339,8 @@ func (b *Broker) addProduceLeaders(resp *kmsg.ProduceResponse) {
 
 // produceOne validates and appends one partition's records through the partition's leader
 // state, which it returns; a transactional batch of transactional id txnID is verified first
-// (KIP-890 part 1).
-func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partition int32, records []byte) (*partition, *replication.LeaderPartition, engine.AppendResult, error) {
+// (KIP-890 part 1), unless remote holds its verification by a coordinator on another node.
+func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partition int32, records []byte, remote *remoteCheck) (*partition, *replication.LeaderPartition, engine.AppendResult, error) {
 	if topic == offsetsTopic {
 		return nil, nil, engine.AppendResult{}, errInternalTopic // only the group coordinator writes it
 	}
@@ -338,7 +366,14 @@ func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partitio
 		return nil, nil, engine.AppendResult{}, errTransactionalWithoutProducer
 	}
 	var guard engine.TxnGuard
-	if h.IsTransactional() && txnID != nil && b.cfg.TransactionPartitionVerification {
+	switch {
+	case remote != nil:
+		if remote.err != nil {
+			part.log.EndTxnVerification(h.ProducerID, remote.guard)
+			return nil, nil, engine.AppendResult{}, remote.err
+		}
+		guard = remote.guard
+	case h.IsTransactional() && txnID != nil && b.cfg.TransactionPartitionVerification:
 		g, need := part.log.BeginTxnVerification(h.ProducerID)
 		if need {
 			if err := b.verifyTxnPartition(v, *txnID, h.ProducerID, h.ProducerEpoch, topic, partition); err != nil {
@@ -360,7 +395,9 @@ func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partitio
 
 // verifyTxnPartition asks transactional id id's coordinator whether topic-partition is in
 // producer pid's ongoing transaction at epoch (nil: it is), when the coordinator is this
-// node; one on another node is not asked (the package comment).
+// node. One on another node is asked before the append (produce_verify.go): reaching here
+// with it means the producer's transaction here ended since (a marker), and the batch is
+// refused with a retriable error; its retry is verified.
 func (b *Broker) verifyTxnPartition(v int16, id string, pid int64, epoch int16, topic string, partition int32) error {
 	t, ok := b.cluster.Topic(txnTopic)
 	if !ok {
@@ -369,7 +406,7 @@ func (b *Broker) verifyTxnPartition(v int16, id string, pid int64, epoch int16, 
 	pa, ok := b.cluster.Partition(txnTopic, group.PartitionFor(id, t.Partitions))
 	switch {
 	case ok && pa.Leader >= 0 && pa.Leader != b.cfg.NodeID:
-		return nil
+		return fmt.Errorf("%w: transactional id %q's coordinator (node %d) was not asked about this partition: the producer's transaction here changed meanwhile", kerr.NotEnoughReplicas, id, pa.Leader)
 	case !ok || pa.Leader < 0:
 		return fmt.Errorf("%w: unable to verify the partition is in transactional id %q's transaction: its coordinator has no leader", kerr.NotEnoughReplicas, id)
 	}
@@ -381,18 +418,7 @@ func (b *Broker) verifyTxnPartition(v int16, id string, pid int64, epoch int16, 
 	if err == nil {
 		err = errs[0]
 	}
-	switch code := txnError(err); code {
-	case 0:
-		return nil
-	case kerr.TransactionAbortable.Code:
-		return txnVerifyRefusal(v, fmt.Errorf("%s-%d is not in the ongoing transaction of transactional id %q (producer %d epoch %d)", topic, partition, id, pid, epoch))
-	case kerr.ProducerFenced.Code:
-		return fmt.Errorf("%w: producer %d epoch %d of transactional id %q is fenced", kerr.InvalidProducerEpoch, pid, epoch, id)
-	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code:
-		return fmt.Errorf("%w: unable to verify the partition is in transactional id %q's transaction: %v", kerr.NotEnoughReplicas, id, err)
-	default:
-		return fmt.Errorf("%w: verifying the partition with transactional id %q's coordinator: %v", kerr.ErrorForCode(code), id, err)
-	}
+	return verifyCodeError(v, txnError(err), id, pid, epoch, topic, partition, err)
 }
 
 // txnVerifyRefusal is the answer to a transactional batch whose partition is not in its

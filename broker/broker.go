@@ -182,6 +182,10 @@ type Broker struct {
 	groups  *coordinatorLeads[*leadGroups]
 	txns    *coordinatorLeads[*leadTxns]
 	markers markerSender
+	// verifier asks coordinators on other nodes to verify transactional produces, which
+	// wait in their connection's queue meanwhile (txn_verify.go, produce_verify.go).
+	verifier txnVerifier
+	produces produceOrder
 
 	// Follower role: one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
@@ -260,6 +264,7 @@ func New(cfg Config) (*Broker, error) {
 	b.groups = newCoordinatorLeads(offsetsTopic, "consumer groups", b.loadPartitionGroups, b.unloadGroups)
 	b.txns = newCoordinatorLeads(txnTopic, "transactions", b.loadTxns, b.unloadTxns)
 	b.markers.b = b
+	b.verifier.b = b
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)

@@ -200,7 +200,7 @@ func (s *markerSender) run(n *markerNode) {
 		}
 		var err error
 		if conn == nil {
-			conn, err = s.dial(n.id)
+			conn, err = s.b.dialBroker(n.id, "logd-txn-markers-", markerReqTimeout)
 		}
 		var resp *kmsg.WriteTxnMarkersResponse
 		if err == nil {
@@ -225,14 +225,15 @@ func (s *markerSender) run(n *markerNode) {
 	}
 }
 
-// dial connects to broker id.
-func (s *markerSender) dial(id int32) (*kwire.Conn, error) {
-	for _, br := range s.b.cluster.Brokers() {
+// dialBroker connects to broker id within timeout, with client id clientID followed by this
+// broker's id (the transaction coordinators' connections: markers, verification).
+func (b *Broker) dialBroker(id int32, clientID string, timeout time.Duration) (*kwire.Conn, error) {
+	for _, br := range b.cluster.Brokers() {
 		if br.ID == id {
-			ctx, cancel := context.WithTimeout(context.Background(), markerReqTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			return kwire.Dial(ctx, net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))),
-				kwire.Options{ClientID: "logd-txn-markers-" + strconv.Itoa(int(s.b.cfg.NodeID))})
+				kwire.Options{ClientID: clientID + strconv.Itoa(int(b.cfg.NodeID))})
 		}
 	}
 	return nil, errors.New("broker " + strconv.Itoa(int(id)) + " is not registered")

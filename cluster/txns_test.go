@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -21,18 +20,7 @@ import (
 func TestTransactionCoordinatorFailover(t *testing.T) {
 	const topic = "txn-events"
 	nodes := startTestClusterWith(t, 3, func(c *Config) { c.Broker.TransactionTopicPartitions = 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds(nodes)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	waitLive(t, nodes, 3)
-	if _, err := adm.CreateTopic(ctx, 2, 3, nil, topic); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
+	ctx, cl, adm := txnClusterClient(t, nodes, topic, 2, 3)
 	begin := func(id string) *kmsg.InitProducerIDResponse {
 		t.Helper()
 		init := kmsg.NewPtrInitProducerIDRequest()
