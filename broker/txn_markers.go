@@ -200,7 +200,9 @@ func (s *markerSender) run(n *markerNode) {
 		}
 		var err error
 		if conn == nil {
-			conn, err = s.b.dialBroker(n.id, "logd-txn-markers-", markerReqTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), markerReqTimeout)
+			conn, err = s.b.dialBroker(ctx, n.id, "logd-txn-markers-")
+			cancel()
 		}
 		var resp *kmsg.WriteTxnMarkersResponse
 		if err == nil {
@@ -225,13 +227,11 @@ func (s *markerSender) run(n *markerNode) {
 	}
 }
 
-// dialBroker connects to broker id within timeout, with client id clientID followed by this
-// broker's id (the transaction coordinators' connections: markers, verification).
-func (b *Broker) dialBroker(id int32, clientID string, timeout time.Duration) (*kwire.Conn, error) {
+// dialBroker connects to broker id within ctx, with client id clientID followed by this
+// broker's id (the transactions' broker-to-broker connections: markers, verification).
+func (b *Broker) dialBroker(ctx context.Context, id int32, clientID string) (*kwire.Conn, error) {
 	for _, br := range b.cluster.Brokers() {
 		if br.ID == id {
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
 			return kwire.Dial(ctx, net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))),
 				kwire.Options{ClientID: clientID + strconv.Itoa(int(b.cfg.NodeID))})
 		}

@@ -37,9 +37,9 @@ type txnVerifier struct {
 	nodes map[int32]*verifyNode // by coordinator node id
 }
 
-// txnVerifyTimeout bounds one AddPartitionsToTxn round trip to a coordinator (Kafka's
-// request.timeout.ms default), so a parked produce is answered within it whatever the
-// coordinator does.
+// txnVerifyTimeout bounds one AddPartitionsToTxn round trip to a coordinator, dial included
+// (Kafka's request.timeout.ms default): a parked produce is answered within twice that
+// (the request in flight, then its own) whatever the coordinator does.
 const txnVerifyTimeout = 30 * time.Second
 
 // txnCheck is one transactional id's verification: its partitions' codes go to done, in
@@ -127,8 +127,14 @@ func (v *txnVerifier) node(id int32) *verifyNode {
 	return n
 }
 
-// run sends n's queue, one request at a time, until the broker closes.
+// run sends n's queue, one request at a time, until the broker closes (which cuts a request
+// in flight short).
 func (v *txnVerifier) run(n *verifyNode) {
+	closing, stop := context.WithCancel(context.Background())
+	go func() {
+		<-v.b.closing
+		stop()
+	}()
 	var conn *kwire.Conn
 	defer func() {
 		if conn != nil {
@@ -156,16 +162,15 @@ func (v *txnVerifier) run(n *verifyNode) {
 		if len(checks) == 0 {
 			continue
 		}
+		ctx, cancel := context.WithTimeout(closing, txnVerifyTimeout) // the dial and the round trip
 		var err error
 		if conn == nil {
-			conn, err = v.b.dialBroker(n.id, "logd-txn-verify-", txnVerifyTimeout)
+			conn, err = v.b.dialBroker(ctx, n.id, "logd-txn-verify-")
 		}
 		var resp *kmsg.AddPartitionsToTxnResponse
 		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), txnVerifyTimeout)
 			var kr kmsg.Response
 			kr, err = conn.Request(ctx, verifyRequest(checks))
-			cancel()
 			if err == nil {
 				resp = kr.(*kmsg.AddPartitionsToTxnResponse)
 			} else {
@@ -173,6 +178,7 @@ func (v *txnVerifier) run(n *verifyNode) {
 				conn = nil
 			}
 		}
+		cancel()
 		if err != nil {
 			v.b.log.Warn("cannot verify transactional produce with its coordinator", "coordinator", n.id, "err", err)
 			for _, c := range checks {
