@@ -28,6 +28,10 @@ import (
 //     group package's journal (group.LogJournal: append, durability callback, replay); a
 //     request is answered once its record is committed.
 //   - Markers go to the partitions' leaders as WriteTxnMarkers requests (txn_markers.go).
+//   - A partition's leader verifies a transactional produce with the coordinator (KIP-890
+//     part 1): a direct call when it is this broker, else AddPartitionsToTxn VerifyOnly to
+//     the coordinator's node (txn_verify.go), the produce parked meanwhile
+//     (produce_verify.go).
 
 // txnTopic is Kafka's internal topic of transaction states.
 const txnTopic = "__transaction_state"
