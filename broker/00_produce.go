@@ -376,7 +376,7 @@ func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partitio
 	case h.IsTransactional() && txnID != nil && b.cfg.TransactionPartitionVerification:
 		g, need := part.log.BeginTxnVerification(h.ProducerID)
 		if need {
-			if err := b.verifyTxnPartition(v, *txnID, h.ProducerID, h.ProducerEpoch, topic, partition); err != nil {
+			if err := b.verifyTxnPartition(v >= 11, *txnID, h.ProducerID, h.ProducerEpoch, topic, partition); err != nil {
 				part.log.EndTxnVerification(h.ProducerID, g)
 				return nil, nil, engine.AppendResult{}, err
 			}
@@ -385,7 +385,7 @@ func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partitio
 	}
 	res, err := lp.AppendVerified(records, acks, guard)
 	if errors.Is(err, engine.ErrTxnNotVerified) {
-		err = txnVerifyRefusal(v, err)
+		err = txnVerifyRefusal(v >= 11, err)
 	}
 	if err == nil && !res.Duplicate {
 		part.metrics.Produced(len(records), int(h.RecordCount)) // one batch per partition
@@ -394,11 +394,11 @@ func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partitio
 }
 
 // verifyTxnPartition asks transactional id id's coordinator whether topic-partition is in
-// producer pid's ongoing transaction at epoch (nil: it is), when the coordinator is this
-// node. One on another node is asked before the append (produce_verify.go): reaching here
+// producer pid's ongoing transaction at epoch (nil: it is; abortable as verifyCodeError),
+// when the coordinator is this node. One on another node is asked before the append (produce_verify.go): reaching here
 // with it means the producer's transaction here ended since (a marker), and the batch is
 // refused with a retriable error; its retry is verified.
-func (b *Broker) verifyTxnPartition(v int16, id string, pid int64, epoch int16, topic string, partition int32) error {
+func (b *Broker) verifyTxnPartition(abortable bool, id string, pid int64, epoch int16, topic string, partition int32) error {
 	t, ok := b.cluster.Topic(txnTopic)
 	if !ok {
 		return fmt.Errorf("%w: unable to verify the partition is in transactional id %q's transaction: no transaction coordinator (%s does not exist)", kerr.NotEnoughReplicas, id, txnTopic)
@@ -418,14 +418,14 @@ func (b *Broker) verifyTxnPartition(v int16, id string, pid int64, epoch int16, 
 	if err == nil {
 		err = errs[0]
 	}
-	return verifyCodeError(v, txnError(err), id, pid, epoch, topic, partition, err)
+	return verifyCodeError(abortable, txnError(err), id, pid, epoch, topic, partition, err)
 }
 
-// txnVerifyRefusal is the answer to a transactional batch whose partition is not in its
-// transaction: TRANSACTION_ABORTABLE from Produce v11, INVALID_TXN_STATE before (Kafka's
-// AddPartitionsToTxnManager: older clients do not know TRANSACTION_ABORTABLE).
-func txnVerifyRefusal(v int16, why error) error {
-	if v >= 11 {
+// txnVerifyRefusal is the answer to a transactional write whose partition is not in its
+// transaction: TRANSACTION_ABORTABLE for clients that know it (abortable: Produce v11+,
+// TxnOffsetCommit v4+), INVALID_TXN_STATE for older ones (Kafka's AddPartitionsToTxnManager).
+func txnVerifyRefusal(abortable bool, why error) error {
+	if abortable {
 		return fmt.Errorf("%w: %v", kerr.TransactionAbortable, why)
 	}
 	return fmt.Errorf("%w: %v", kerr.InvalidTxnState, why)

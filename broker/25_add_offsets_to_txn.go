@@ -23,15 +23,21 @@ func handleAddOffsetsToTxn(b *Broker, c *call) (kmsg.Response, error) {
 		resp.ErrorCode = kerrv.Code
 		return resp, nil
 	}
-	parts := b.cfg.OffsetsTopicPartitions
-	if t, ok := b.cluster.Topic(offsetsTopic); ok {
-		parts = t.Partitions
-	}
-	tp := engine.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(req.Group, parts)}
+	tp := b.offsetsPartitionOf(req.Group)
 	c.park()
 	coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []engine.TopicPartition{tp}, func(err error) {
 		resp.ErrorCode = fencedCode(txnError(err), c.version(), 2)
 		b.finishKmsg(c, resp)
 	})
 	return nil, errDeferred
+}
+
+// offsetsPartitionOf is the __consumer_offsets partition of group id (where TxnOffsetCommit
+// writes its offsets).
+func (b *Broker) offsetsPartitionOf(id string) engine.TopicPartition {
+	parts := b.cfg.OffsetsTopicPartitions
+	if t, ok := b.cluster.Topic(offsetsTopic); ok {
+		parts = t.Partitions
+	}
+	return engine.TopicPartition{Topic: offsetsTopic, Partition: group.PartitionFor(id, parts)}
 }

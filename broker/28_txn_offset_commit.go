@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
 )
 
@@ -16,6 +17,14 @@ import (
 // generation (KIP-447): a producer whose consumer was fenced out of the group is refused
 // (UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID). Unknown topics or partitions
 // get UNKNOWN_TOPIC_OR_PARTITION.
+//
+// KIP-890 part 1, as for Produce (00_produce.go): unless the producer's transaction is
+// already open in the group's __consumer_offsets partition, the transaction coordinator must
+// confirm that partition is in it (AddOffsetsToTxn added it) before anything is written — a
+// direct call on this node, AddPartitionsToTxn VerifyOnly to another (txn_verify.go, the
+// request parked meanwhile). Refused: TRANSACTION_ABORTABLE from v4, INVALID_TXN_STATE
+// before; INVALID_PRODUCER_EPOCH for a fenced producer; COORDINATOR_NOT_AVAILABLE when the
+// coordinator cannot answer (Kafka's mapping of its verification errors).
 func init() {
 	register(api{key: int16(kmsg.TxnOffsetCommit), min: 0, max: 4, handle: handleTxnOffsetCommit})
 }
@@ -55,6 +64,7 @@ func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 		return resp, nil
 	}
 	errs := make([]*kerr.Error, len(tr.Offsets))
+	var wait group.Durable
 	answer := func() kmsg.Response {
 		for i, s := range slots {
 			resp.Topics[s.ti].Partitions[s.pi].ErrorCode = errCode(errs[i])
@@ -68,9 +78,65 @@ func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		return answer(), nil
 	}
-	errs, wait := coord.TxnCommit(tr)
-	if wait == nil {
+	commit := func() (kmsg.Response, error) {
+		errs, wait = coord.TxnCommit(tr)
+		if wait == nil {
+			return answer(), nil
+		}
+		return nil, b.parkCommit(c, wait, "transactional offset commit", req.Group, errs, answer)
+	}
+	if !b.cfg.TransactionPartitionVerification || req.TransactionalID == "" {
+		return commit()
+	}
+	tp := b.offsetsPartitionOf(req.Group)
+	part, err := b.partition(tp.Topic, tp.Partition)
+	if err != nil {
+		return commit() // not led here: the coordinator answers so
+	}
+	g, need := part.log.BeginTxnVerification(req.ProducerID)
+	if !need {
+		return commit()
+	}
+	verified := func(err error) (kmsg.Response, error) {
+		if err == nil {
+			kresp, err := commit()
+			part.log.EndTxnVerification(req.ProducerID, g) // the write opened the transaction here, or failed
+			return kresp, err
+		}
+		part.log.EndTxnVerification(req.ProducerID, g)
+		code := txnOffsetsVerifyCode(errorCode(err))
+		for i := range errs {
+			errs[i] = kerr.TypedErrorForCode(code)
+		}
 		return answer(), nil
 	}
-	return nil, b.parkCommit(c, wait, "transactional offset commit", req.Group, errs, answer)
+	node, remote := b.remoteTxnCoordinator(req.TransactionalID)
+	if !remote {
+		return verified(b.verifyTxnPartition(v >= 4, req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp.Topic, tp.Partition))
+	}
+	c.park()
+	b.verifier.verify(node, &txnCheck{id: req.TransactionalID, pid: req.ProducerID, epoch: req.ProducerEpoch,
+		parts: []engine.TopicPartition{tp}, done: func(codes []int16) {
+			b.wakeups.Submit(func() {
+				kresp, err := verified(verifyCodeError(v >= 4, codes[0], req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp.Topic, tp.Partition, nil))
+				if err != errDeferred {
+					b.finishKmsg(c, kresp)
+				}
+			})
+		}})
+	return nil, errDeferred
+}
+
+// txnOffsetsVerifyCode is TxnOffsetCommit's answer when the transaction coordinator did not
+// confirm the group's partition is in the transaction, as Kafka's group coordinator maps its
+// write errors (CoordinatorOperationExceptionHelper): a coordinator that cannot answer is
+// COORDINATOR_NOT_AVAILABLE, which clients retry after looking the group coordinator up.
+func txnOffsetsVerifyCode(code int16) int16 {
+	switch code {
+	case kerr.NotEnoughReplicas.Code, kerr.UnknownTopicOrPartition.Code, kerr.RequestTimedOut.Code:
+		return kerr.CoordinatorNotAvailable.Code
+	case kerr.NotLeaderForPartition.Code, kerr.KafkaStorageError.Code:
+		return kerr.NotCoordinator.Code
+	}
+	return code
 }

@@ -226,7 +226,7 @@ func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 	chk.done = func(codes []int16) {
 		for i, code := range codes {
 			tp := chk.parts[i]
-			checks[i].err = verifyCodeError(w.v, code, chk.id, chk.pid, chk.epoch, tp.Topic, tp.Partition, nil)
+			checks[i].err = verifyCodeError(w.v >= 11, code, chk.id, chk.pid, chk.epoch, tp.Topic, tp.Partition, nil)
 		}
 		b.produceVerified(w)
 	}
@@ -235,11 +235,11 @@ func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 
 // verifyCodeError is the produce's answer for a partition its coordinator answered code
 // about (nil: verified), as Kafka's ReplicaManager maps them: not in the transaction is
-// TRANSACTION_ABORTABLE (INVALID_TXN_STATE below v11), a fenced producer
+// TRANSACTION_ABORTABLE if the client knows it (abortable), else INVALID_TXN_STATE, a fenced producer
 // INVALID_PRODUCER_EPOCH, a coordinator that cannot answer (none, loading, moved,
 // unreachable, busy) NOT_ENOUGH_REPLICAS, which clients retry without a metadata refresh.
 // cause, if set, is the coordinator's own error.
-func verifyCodeError(v, code int16, id string, pid int64, epoch int16, topic string, partition int32, cause error) error {
+func verifyCodeError(abortable bool, code int16, id string, pid int64, epoch int16, topic string, partition int32, cause error) error {
 	if cause == nil && code != 0 {
 		cause = kerr.ErrorForCode(code)
 	}
@@ -247,7 +247,7 @@ func verifyCodeError(v, code int16, id string, pid int64, epoch int16, topic str
 	case 0:
 		return nil
 	case kerr.TransactionAbortable.Code:
-		return txnVerifyRefusal(v, fmt.Errorf("%s-%d is not in the ongoing transaction of transactional id %q (producer %d epoch %d)", topic, partition, id, pid, epoch))
+		return txnVerifyRefusal(abortable, fmt.Errorf("%s-%d is not in the ongoing transaction of transactional id %q (producer %d epoch %d)", topic, partition, id, pid, epoch))
 	case kerr.ProducerFenced.Code, kerr.InvalidProducerEpoch.Code:
 		return fmt.Errorf("%w: producer %d epoch %d of transactional id %q is fenced", kerr.InvalidProducerEpoch, pid, epoch, id)
 	case kerr.NotCoordinator.Code, kerr.CoordinatorNotAvailable.Code, kerr.CoordinatorLoadInProgress.Code,

@@ -211,11 +211,7 @@ func TestTxnOffsetCommitSurvivesCoordinatorRestart(t *testing.T) {
 		if codes := e.add("tx", r.ProducerID, r.ProducerEpoch, "t", 0); codes[0] != 0 {
 			t.Fatalf("add: %v", codes)
 		}
-		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
-		ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "tx", r.ProducerID, r.ProducerEpoch, "g"
-		if resp, err := ao.RequestWith(context.Background(), e.cl); err != nil || resp.ErrorCode != 0 {
-			t.Fatalf("add offsets: %v %+v", err, resp)
-		}
+		e.addOffsets("tx", r.ProducerID, r.ProducerEpoch, "g")
 		offset := int64(100 + i)
 		if code := e.txnOffsetCommit("tx", "g", r.ProducerID, r.ProducerEpoch, 0, offset); code != 0 {
 			t.Fatalf("txn offset commit: %v", kerr.ErrorForCode(code))
@@ -242,9 +238,29 @@ func TestTxnOffsetCommitSurvivesCoordinatorRestart(t *testing.T) {
 	}
 }
 
+// addOffsets adds group's __consumer_offsets partition to producer pid's transaction
+// (AddOffsetsToTxn).
+func (e *txnEnv) addOffsets(id string, pid int64, epoch int16, group string) {
+	e.t.Helper()
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = id, pid, epoch, group
+	if resp, err := ao.RequestWith(context.Background(), e.cl); err != nil || resp.ErrorCode != 0 {
+		e.t.Fatalf("AddOffsetsToTxn: %v %+v", err, resp)
+	}
+}
+
 // txnOffsetCommit commits offset of t's partition p for group in producer pid's transaction.
 func (e *txnEnv) txnOffsetCommit(id, group string, pid int64, epoch int16, p int32, offset int64) int16 {
 	e.t.Helper()
+	resp, err := txnOffsetCommitReq(id, group, pid, epoch, p, offset).RequestWith(context.Background(), e.cl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0].ErrorCode
+}
+
+// txnOffsetCommitReq is a TxnOffsetCommit of offset for t's partition p.
+func txnOffsetCommitReq(id, group string, pid int64, epoch int16, p int32, offset int64) *kmsg.TxnOffsetCommitRequest {
 	tc := kmsg.NewPtrTxnOffsetCommitRequest()
 	tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = id, group, pid, epoch, -1
 	rt := kmsg.NewTxnOffsetCommitRequestTopic()
@@ -253,11 +269,7 @@ func (e *txnEnv) txnOffsetCommit(id, group string, pid int64, epoch int16, p int
 	rp.Partition, rp.Offset = p, offset
 	rt.Partitions = append(rt.Partitions, rp)
 	tc.Topics = append(tc.Topics, rt)
-	resp, err := tc.RequestWith(context.Background(), e.cl)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp.Topics[0].Partitions[0].ErrorCode
+	return tc
 }
 
 // fetchOffset is group's committed offset of t's partition p (OffsetFetch, RequireStable
@@ -353,8 +365,10 @@ func TestTxnCoordinatorSurvivesRestart(t *testing.T) {
 func TestTxnOffsetCommitPendingIsUnstable(t *testing.T) {
 	e := startTxnBroker(t)
 	ctx := context.Background()
+	ir := e.init("tx", 60_000)
+	e.addOffsets("tx", ir.ProducerID, ir.ProducerEpoch, "g")
 	tc := kmsg.NewPtrTxnOffsetCommitRequest()
-	tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = "tx", "g", 5, 0, -1
+	tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = "tx", "g", ir.ProducerID, ir.ProducerEpoch, -1
 	rt := kmsg.NewTxnOffsetCommitRequestTopic()
 	rt.Topic = "t"
 	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
@@ -385,6 +399,58 @@ func TestTxnOffsetCommitPendingIsUnstable(t *testing.T) {
 		if offset != -1 || code != want {
 			t.Fatalf("fetch (require stable %v): offset %d, %v", stable, offset, kerr.ErrorForCode(code))
 		}
+	}
+}
+
+// TestTxnOffsetCommitVerified (KIP-890 part 1): transactional offsets are written only once
+// the coordinator confirms the group's __consumer_offsets partition is in the producer's
+// transaction: without AddOffsetsToTxn they are refused (TRANSACTION_ABORTABLE from v4,
+// INVALID_TXN_STATE before) and nothing is pending; a fenced epoch is INVALID_PRODUCER_EPOCH;
+// after AddOffsetsToTxn they are written.
+func TestTxnOffsetCommitVerified(t *testing.T) {
+	e := startTxnBroker(t)
+	e.init("tx", 60_000)
+	ir := e.init("tx", 60_000) // epoch 1: epoch 0 is fenced
+	rc := dialDP(t, e.tb)
+	commitV := func(v int16, epoch int16) int16 {
+		t.Helper()
+		tc := txnOffsetCommitReq("tx", "g", ir.ProducerID, epoch, 0, 7)
+		tc.Version = v
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			code := rc.request(tc).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+			switch {
+			case time.Now().After(deadline):
+			case code == kerr.NotCoordinator.Code, code == kerr.CoordinatorLoadInProgress.Code: // the group's coordinator starts
+				continue
+			}
+			return code
+		}
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "g"
+	if _, err := fc.RequestWith(context.Background(), e.cl); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		v    int16
+		want *kerr.Error
+	}{{4, kerr.TransactionAbortable}, {3, kerr.InvalidTxnState}} {
+		if code := commitV(c.v, ir.ProducerEpoch); code != c.want.Code {
+			t.Fatalf("TxnOffsetCommit v%d without AddOffsetsToTxn: %v, want %v", c.v, kerr.ErrorForCode(code), c.want)
+		}
+	}
+	if _, code := e.fetchOffset("g", 0, true); code != 0 {
+		t.Fatalf("refused offsets are pending: %v", kerr.ErrorForCode(code))
+	}
+	e.addOffsets("tx", ir.ProducerID, ir.ProducerEpoch, "g")
+	if code := commitV(4, ir.ProducerEpoch-1); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("TxnOffsetCommit of a fenced epoch: %v", kerr.ErrorForCode(code))
+	}
+	if code := commitV(4, ir.ProducerEpoch); code != 0 {
+		t.Fatalf("TxnOffsetCommit after AddOffsetsToTxn: %v", kerr.ErrorForCode(code))
+	}
+	if _, code := e.fetchOffset("g", 0, true); code != kerr.UnstableOffsetCommit.Code {
+		t.Fatalf("written offsets: %v, want UNSTABLE_OFFSET_COMMIT until the transaction ends", kerr.ErrorForCode(code))
 	}
 }
 

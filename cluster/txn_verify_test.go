@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/group"
 	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/internal/testbatch"
 	"github.com/logd/logd/segment"
@@ -142,13 +143,16 @@ func txnProduceReq(v int16, id, topic string, p int32, batch []byte) *kmsg.Produ
 // coordinator with AddPartitionsToTxn VerifyOnly and the produce waits for the answer. A
 // transactional batch for a partition never added is refused and nothing is appended; a
 // franz-go transaction (which adds its partitions first) commits and is read back
-// read_committed; and a produce parked while the coordinator is hung is answered
+// read_committed; pipelined produces keep their order; TxnOffsetCommit on a group
+// coordinator of a third node is verified too; and a produce parked while the coordinator is
+// hung is answered
 // NOT_ENOUGH_REPLICAS (retriable) when the coordinator node dies, with nothing appended.
 func TestTxnVerificationAcrossNodes(t *testing.T) {
 	const topic = "xverify"
 	proxies := map[int32]*holdProxy{}
 	nodes := startTestClusterWith(t, 3, func(c *Config) {
 		c.Broker.TransactionTopicPartitions = 1
+		c.Broker.OffsetsTopicPartitions = 3
 		p := newHoldProxy(t, net.JoinHostPort(c.Broker.AdvertisedHost, strconv.Itoa(int(c.Broker.AdvertisedPort))))
 		proxies[c.Broker.NodeID] = p
 		c.Broker.AdvertisedPort = p.port()
@@ -303,6 +307,65 @@ func TestTxnVerificationAcrossNodes(t *testing.T) {
 	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = "verify-3", ir3.ProducerID, ir3.ProducerEpoch, false
 	if er, err := end.RequestWith(ctx, cl); err != nil || er.ErrorCode != 0 {
 		t.Fatalf("EndTxn: %v %+v", err, er)
+	}
+
+	// Transactional offsets written by a group coordinator on another node than the
+	// transaction coordinator are verified the same way.
+	ir4 := init("verify-4")
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "verify-group-0"
+	if _, err := fc.RequestWith(ctx, cl); err != nil { // creates __consumer_offsets
+		t.Fatal(err)
+	}
+	var grp string
+	var grpNode int32
+	waitFor(t, "a group coordinated away from the transaction coordinator", 20*time.Second, func() bool {
+		for i := range 50 {
+			g := "verify-group-" + strconv.Itoa(i)
+			if pa, ok := nodes[0].node.Partition("__consumer_offsets", group.PartitionFor(g, 3)); ok && pa.Leader >= 0 && pa.Leader != coord {
+				grp, grpNode = g, pa.Leader
+				return true
+			}
+		}
+		return false
+	})
+	gc, err := kwire.Dial(ctx, nodes[grpNode-1].addr, kwire.Options{ClientID: "txn-verify-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	commitOffsets := func() int16 {
+		t.Helper()
+		tc := kmsg.NewPtrTxnOffsetCommitRequest()
+		tc.Version = 4
+		tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = "verify-4", grp, ir4.ProducerID, ir4.ProducerEpoch, -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = part, 1
+		rt.Partitions = append(rt.Partitions, rp)
+		tc.Topics = append(tc.Topics, rt)
+		var code int16
+		waitFor(t, "the group coordinator", 20*time.Second, func() bool {
+			resp, err := gc.Request(ctx, tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			code = resp.(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+			return code != kerr.NotCoordinator.Code && code != kerr.CoordinatorLoadInProgress.Code
+		})
+		return code
+	}
+	if code := commitOffsets(); code != kerr.TransactionAbortable.Code {
+		t.Fatalf("TxnOffsetCommit without AddOffsetsToTxn (group coordinator %d, transaction coordinator %d): %v, want TRANSACTION_ABORTABLE", grpNode, coord, kerr.ErrorForCode(code))
+	}
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "verify-4", ir4.ProducerID, ir4.ProducerEpoch, grp
+	if resp, err := ao.RequestWith(ctx, cl); err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn: %v %+v", err, resp)
+	}
+	if code := commitOffsets(); code != 0 {
+		t.Fatalf("TxnOffsetCommit after AddOffsetsToTxn: %v", kerr.ErrorForCode(code))
 	}
 
 	// The coordinator hangs with a produce parked on its verification, then dies.
