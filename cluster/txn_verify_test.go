@@ -211,12 +211,16 @@ func TestTxnVerificationAcrossNodes(t *testing.T) {
 	}
 	endOffset := func() int64 {
 		t.Helper()
-		ends, err := adm.ListEndOffsets(ctx, topic) // err: other partitions may have no leader
-		o, ok := ends.Lookup(topic, part)
-		if !ok || o.Err != nil {
-			t.Fatalf("end offset of %s-%d: %v %v", topic, part, o.Err, err)
-		}
-		return o.Offset
+		var end int64
+		// Retried: after the kill, leaderships move (the dead node may have been the
+		// controller) and other partitions may have no leader.
+		waitFor(t, "the end offset of "+topic+"-"+strconv.Itoa(int(part)), 20*time.Second, func() bool {
+			ends, _ := adm.ListEndOffsets(ctx, topic)
+			o, ok := ends.Lookup(topic, part)
+			end = o.Offset
+			return ok && o.Err == nil
+		})
+		return end
 	}
 
 	// Never added: refused by the remote coordinator, in each version's words.
