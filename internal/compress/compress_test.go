@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/klauspost/compress/snappy"
@@ -96,5 +97,93 @@ func TestCompressRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(got, src) {
 			t.Fatalf("codec %d: round trip failed: %v", codec, err)
 		}
+	}
+}
+
+// TestAppendReusesBuffers: AppendCompressed and AppendDecompressed append after what dst
+// holds, count only their own output against the limit, and allocate nothing once the
+// buffers have grown (the log cleaner runs them batch after batch).
+func TestAppendReusesBuffers(t *testing.T) {
+	src := bytes.Repeat([]byte("a compacted batch of records. "), 2000) // 60 KB
+	prefix := []byte("kept")
+	for codec := Gzip; codec <= Zstd; codec++ {
+		packed, err := AppendCompressed(append([]byte(nil), prefix...), codec, src)
+		if err != nil || !bytes.Equal(packed[:len(prefix)], prefix) {
+			t.Fatalf("codec %d: AppendCompressed: %v, prefix %q", codec, err, packed[:len(prefix)])
+		}
+		packed = packed[len(prefix):]
+		out, err := AppendDecompressed(append([]byte(nil), prefix...), codec, packed, len(src))
+		if err != nil || !bytes.Equal(out, append(append([]byte(nil), prefix...), src...)) {
+			t.Fatalf("codec %d: AppendDecompressed: %v (%d bytes)", codec, err, len(out))
+		}
+		if _, err := AppendDecompressed(out[:len(prefix)], codec, packed, len(src)-1); !errors.Is(err, ErrTooLarge) {
+			t.Fatalf("codec %d: limit not enforced after a prefix: %v", codec, err)
+		}
+		cbuf, dbuf := packed[:0:0], out[:0]
+		allocs := testing.AllocsPerRun(20, func() {
+			if cbuf, err = AppendCompressed(cbuf[:0], codec, src); err != nil {
+				t.Fatal(err)
+			}
+			if dbuf, err = AppendDecompressed(dbuf[:0], codec, cbuf, len(src)); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if !bytes.Equal(dbuf, src) {
+			t.Fatalf("codec %d: round trip through reused buffers differs", codec)
+		}
+		// A pooled writer or reader may be dropped by a GC between runs; the old path
+		// allocated a new one (tens of KB to MBs) every call.
+		if allocs > 1 {
+			t.Errorf("codec %d: %.1f allocations per compress+decompress with reused buffers, want ≤ 1", codec, allocs)
+		}
+	}
+}
+
+// BenchmarkDecompressAppend: one 16 KiB batch body per op into a reused buffer, the cleaner's
+// pattern, against Decompress's fresh buffer.
+func BenchmarkDecompressAppend(b *testing.B) {
+	src := bytes.Repeat([]byte("sensor-0042 temperature=21.5 humidity=40 "), 400)
+	for codec := Gzip; codec <= Zstd; codec++ {
+		packed, err := Compress(codec, src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("codec=%d/fresh", codec), func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Decompress(codec, packed, 1<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("codec=%d/reused", codec), func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			var buf []byte
+			for b.Loop() {
+				if buf, err = AppendDecompressed(buf[:0], codec, packed, 1<<20); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCompressAppend: one 16 KiB batch body per op into a reused buffer.
+func BenchmarkCompressAppend(b *testing.B) {
+	src := bytes.Repeat([]byte("sensor-0042 temperature=21.5 humidity=40 "), 400)
+	for codec := Gzip; codec <= Zstd; codec++ {
+		b.Run(fmt.Sprintf("codec=%d", codec), func(b *testing.B) {
+			b.SetBytes(int64(len(src)))
+			b.ReportAllocs()
+			var buf []byte
+			var err error
+			for b.Loop() {
+				if buf, err = AppendCompressed(buf[:0], codec, src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
