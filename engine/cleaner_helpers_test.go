@@ -98,7 +98,7 @@ func readRecords(t testing.TB, l *Log) ([]storedRecord, []segment.Header) {
 			if err != nil {
 				t.Fatalf("batch %d: %v", h.BaseOffset, err)
 			}
-			if err := forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) {
+			if err := forEachRecord(recs, h.RecordCount, new(kmsg.Record), func(r *kmsg.Record) {
 				var v []byte
 				if r.Value != nil {
 					v = append([]byte{}, r.Value...)

@@ -100,6 +100,7 @@ type cleanBuffers struct {
 	// made a zstd clean of 32 MiB allocate 688 MiB (BenchmarkClean).
 	recs, body, packed, out []byte
 	retained                []kmsg.Record
+	record                  kmsg.Record // forEachRecord's decoding target
 }
 
 func newCleanBuffers() *cleanBuffers {
@@ -262,7 +263,7 @@ func (l *Log) buildOffsetMap(segs []*segHandle, firstDirty, end int64, p cleanPa
 			if h.Compression() != segment.CompressionNone {
 				p.bufs.recs = recs
 			}
-			return true, forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) {
+			return true, forEachRecord(recs, h.RecordCount, &p.bufs.record, func(r *kmsg.Record) {
 				if r.Key != nil {
 					p.offsets.m[md5.Sum(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
 				}
@@ -474,7 +475,7 @@ func filterBatch(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty, abo
 	all := !aborted
 	var err error
 	if !aborted {
-		err = forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) {
+		err = forEachRecord(recs, h.RecordCount, &bufs.record, func(r *kmsg.Record) {
 			off := h.BaseOffset + int64(r.OffsetDelta)
 			keep := r.Key != nil // a keyless record cannot be compacted: Kafka drops it too
 			if keep {
@@ -488,6 +489,9 @@ func filterBatch(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty, abo
 			}
 			if keep {
 				retained = append(retained, *r)
+				// The next record decodes its headers into r.Headers' array in place: leave
+				// it to the retained copy, or every kept record gets the last one's headers.
+				r.Headers = nil
 				count++
 			} else {
 				all = false
@@ -548,9 +552,9 @@ func filterBatch(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty, abo
 }
 
 // forEachRecord calls fn with each of count records in recs (a batch's decompressed records
-// section). r's byte slices alias recs.
-func forEachRecord(recs []byte, count int32, fn func(r *kmsg.Record)) error {
-	var r kmsg.Record
+// section), decoded into r (the caller's: a local one would escape to the heap, one allocation
+// per batch). r's byte slices alias recs.
+func forEachRecord(recs []byte, count int32, r *kmsg.Record, fn func(r *kmsg.Record)) error {
 	for i := int32(0); i < count; i++ {
 		l, n := binary.Varint(recs)
 		if n <= 0 || l < 0 || int64(len(recs)-n) < l {
@@ -560,7 +564,7 @@ func forEachRecord(recs []byte, count int32, fn func(r *kmsg.Record)) error {
 			return fmt.Errorf("record %d: %w: %v", i, segment.ErrCorrupt, err)
 		}
 		recs = recs[n+int(l):]
-		fn(&r)
+		fn(r)
 	}
 	return nil
 }
@@ -571,6 +575,7 @@ func forEachBatch(seg *segment.Segment, p cleanParams, st *CleanStats, fn func(h
 	size := seg.Size()
 	buf := p.bufs.read
 	defer func() { p.bufs.read = buf[:0] }()
+	var h segment.Header // one per segment: fn(&h) moves it to the heap
 	for pos := int64(0); pos < size; {
 		select {
 		case <-p.stop:
@@ -585,7 +590,8 @@ func forEachBatch(seg *segment.Segment, p cleanParams, st *CleanStats, fn func(h
 		p.throttle.wait(len(buf))
 		off := 0
 		for off < len(buf) {
-			h, err := segment.ParseHeader(buf[off:])
+			var err error
+			h, err = segment.ParseHeader(buf[off:])
 			if err != nil && !errors.Is(err, segment.ErrTruncated) {
 				return err
 			}
@@ -640,7 +646,7 @@ func checkKeys(h *segment.Header, batch []byte) error {
 		return fmt.Errorf("%w: records of a compacted topic's batch: %v", ErrInvalidRecord, err)
 	}
 	keyless := false
-	if err := forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) { keyless = keyless || r.Key == nil }); err != nil {
+	if err := forEachRecord(recs, h.RecordCount, new(kmsg.Record), func(r *kmsg.Record) { keyless = keyless || r.Key == nil }); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}
 	if keyless {

@@ -220,7 +220,7 @@ func parseMarker(h *segment.Header, b []byte) (m producer.Marker, ok bool, err e
 	var val kmsg.EndTxnMarker
 	var perr error
 	n := 0
-	if err := forEachRecord(recs, min(h.RecordCount, 1), func(r *kmsg.Record) {
+	if err := forEachRecord(recs, min(h.RecordCount, 1), new(kmsg.Record), func(r *kmsg.Record) {
 		n++
 		if perr = key.ReadFrom(r.Key); perr != nil {
 			return
@@ -574,7 +574,7 @@ func cleanMarker(h *segment.Header, batch []byte, f *cleanFilter, keepEmpty bool
 		return batch
 	}
 	var body []byte
-	if err := forEachRecord(recs, h.RecordCount, func(r *kmsg.Record) {
+	if err := forEachRecord(recs, h.RecordCount, new(kmsg.Record), func(r *kmsg.Record) {
 		ts := h.BaseTimestamp + r.TimestampDelta64
 		r.TimestampDelta64 = ts - f.horizon
 		r.TimestampDelta = int32(r.TimestampDelta64)
