@@ -1,12 +1,15 @@
 package groupcommit
 
 import (
+	"bytes"
 	"fmt"
-
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/logd/logd/internal/vfs"
 )
@@ -72,5 +75,55 @@ func BenchmarkGroupCommit(b *testing.B) {
 			b.ReportMetric(rounds/float64(b.N), "syncs/op")
 			b.ReportMetric(float64(after.FilesSynced-before.FilesSynced)/rounds, "files/sync")
 		})
+	}
+}
+
+// BenchmarkFdatasync measures what one write + fdatasync costs on the filesystem under
+// TMPDIR, by how the written range was prepared: append (the write extends the file, as a
+// segment's appends do: the sync must also commit the new size and block allocation),
+// fallocate (blocks reserved, unwritten: the first write to them still changes the extent
+// tree) and zerofilled (blocks written with zeros and synced beforehand: a pure overwrite,
+// no metadata to commit). The gap between append and zerofilled is the most segment
+// preallocation could save per sync (bench/results/2026-12-07-append). Run it on the log
+// directory's filesystem, with TMPDIR set there.
+func BenchmarkFdatasync(b *testing.B) {
+	for _, size := range []int{1 << 10, 64 << 10} {
+		for _, prep := range []string{"append", "fallocate", "zerofilled"} {
+			b.Run(fmt.Sprintf("%s/%dKiB", prep, size>>10), func(b *testing.B) {
+				f, err := os.Create(filepath.Join(b.TempDir(), "f"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				total := int64(b.N) * int64(size)
+				fd := int(f.Fd())
+				switch prep {
+				case "fallocate":
+					err = unix.Fallocate(fd, 0, 0, total)
+				case "zerofilled":
+					zeros := make([]byte, 1<<20)
+					for off := int64(0); off < total && err == nil; off += int64(len(zeros)) {
+						_, err = f.WriteAt(zeros[:min(int64(len(zeros)), total-off)], off)
+					}
+				}
+				if err == nil {
+					err = unix.Fsync(fd)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf := bytes.Repeat([]byte{0x5a}, size)
+				b.SetBytes(int64(size))
+				b.ResetTimer()
+				for i := range b.N {
+					if _, err := f.WriteAt(buf, int64(i)*int64(size)); err != nil {
+						b.Fatal(err)
+					}
+					if err := unix.Fdatasync(fd); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
