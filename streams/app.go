@@ -1,0 +1,279 @@
+package streams
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Guarantee is the processing guarantee of an application.
+type Guarantee int
+
+const (
+	// AtLeastOnce (the default): after a crash, records processed since the last commit
+	// are processed again, so outputs and changelog writes may repeat.
+	AtLeastOnce Guarantee = iota
+	// ExactlyOnceV2 is Kafka's exactly_once_v2: one transactional producer per thread;
+	// outputs, changelog writes and input offsets commit or abort together, and every
+	// consumer (input, restore) reads read_committed.
+	ExactlyOnceV2
+)
+
+// Config configures an application.
+type Config struct {
+	// ApplicationID names the application: its consumer group, the prefix of its internal
+	// topics (`<id>-<store>-changelog`, `<id>-<name>-repartition`) and its state directory.
+	ApplicationID string
+	// Brokers are the seed brokers.
+	Brokers []string
+	// StateDir holds the stores, under StateDir/<ApplicationID>/<task>/<store>.
+	StateDir string
+	// Threads is how many stream threads (group members) this instance runs; default 1.
+	Threads int
+	// InstanceID names this instance in transactional ids (`<app>-<instance>-<thread>`):
+	// an instance restarted with the same id fences its previous incarnation's producers
+	// at once instead of waiting for their transaction timeout. Default: random.
+	InstanceID string
+	// CommitInterval is how often offsets (and transactions) commit; default 30 s at
+	// least once and 100 ms exactly once, as Kafka Streams.
+	CommitInterval time.Duration
+	// ProcessingGuarantee is AtLeastOnce (default) or ExactlyOnceV2.
+	ProcessingGuarantee Guarantee
+	// ReplicationFactor of the internal topics; 0 means the broker's default.
+	ReplicationFactor int16
+	// OnRestore, if set, is called as stores restore from their changelogs.
+	OnRestore func(RestoreProgress)
+	// Logger receives structured logs; default slog.Default().
+	Logger *slog.Logger
+	// ClientOpts are added to every franz-go client the application makes (TLS, SASL, …).
+	ClientOpts []kgo.Opt
+}
+
+// App runs a topology: New, then Run until its context ends.
+type App struct {
+	cfg     Config
+	topo    *Topology
+	sources map[string]*node // real input topic → source node
+	inputs  []string         // the topics the threads consume, sorted
+	admin   *kgo.Client      // metadata, topic creation, end offsets
+	cache   *pebble.Cache
+	metrics *Metrics
+	log     *slog.Logger
+}
+
+// New checks cfg and prepares an application; nothing is contacted before Run.
+func New(t *Topology, cfg Config) (*App, error) {
+	switch {
+	case t == nil:
+		return nil, errors.New("streams: nil topology")
+	case cfg.ApplicationID == "" || strings.ContainsAny(cfg.ApplicationID, "/\\ "):
+		return nil, fmt.Errorf("streams: ApplicationID %q: want a non-empty name without slashes or spaces", cfg.ApplicationID)
+	case len(cfg.Brokers) == 0:
+		return nil, errors.New("streams: no Brokers")
+	case cfg.StateDir == "" && len(t.stores) > 0:
+		return nil, errors.New("streams: the topology has stores but no StateDir")
+	case cfg.Threads < 0:
+		return nil, fmt.Errorf("streams: Threads %d", cfg.Threads)
+	}
+	if cfg.Threads == 0 {
+		cfg.Threads = 1
+	}
+	if cfg.InstanceID == "" {
+		var b [6]byte
+		rand.Read(b[:])
+		cfg.InstanceID = hex.EncodeToString(b[:])
+	}
+	if cfg.CommitInterval <= 0 {
+		cfg.CommitInterval = 30 * time.Second
+		if cfg.ProcessingGuarantee == ExactlyOnceV2 {
+			cfg.CommitInterval = 100 * time.Millisecond
+		}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &App{cfg: cfg, topo: t, sources: map[string]*node{}, metrics: &Metrics{}, log: cfg.Logger.With("app", cfg.ApplicationID)}
+	for topic, n := range t.sources {
+		if name, ok := strings.CutPrefix(topic, repartitionTopicPlaceholder("")); ok {
+			topic = a.repartitionTopic(name)
+		}
+		a.sources[topic] = n
+		a.inputs = append(a.inputs, topic)
+	}
+	sort.Strings(a.inputs)
+	return a, nil
+}
+
+// Metrics returns the application's counters.
+func (a *App) Metrics() *Metrics { return a.metrics }
+
+// changelogTopic is Kafka Streams' name of a store's changelog.
+func (a *App) changelogTopic(store string) string {
+	return a.cfg.ApplicationID + "-" + store + "-changelog"
+}
+
+// repartitionTopic is Kafka Streams' name of a repartition topic.
+func (a *App) repartitionTopic(name string) string {
+	return a.cfg.ApplicationID + "-" + name + "-repartition"
+}
+
+// Run creates the internal topics, starts the threads and processes until ctx ends (then
+// commits, closes the stores and leaves the group: a nil error) or a thread fails.
+func (a *App) Run(ctx context.Context) error {
+	var err error
+	a.admin, err = kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("streams: %w", err)
+	}
+	defer a.admin.Close()
+	if err := a.prepareTopics(ctx); err != nil {
+		return err
+	}
+	a.cache = pebble.NewCache(32 << 20)
+	defer a.cache.Unref()
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for i := range a.cfg.Threads {
+		th, err := newThread(a, i)
+		if err != nil {
+			cancel(err)
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := th.run(runCtx); err != nil {
+				a.log.Error("stream thread failed", "thread", i, "err", err)
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(runCtx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return nil
+}
+
+// prepareTopics checks the source and sink topics and creates the internal ones: every
+// input must exist with the same partition count N (tasks are partition numbers, so
+// sources must be co-partitioned), and changelogs and repartition topics get N partitions.
+func (a *App) prepareTopics(ctx context.Context) error {
+	adm := kadm.NewClient(a.admin)
+	var user []string
+	for topic := range a.sources {
+		if !a.topo.hasRepartitionTopic(a, topic) {
+			user = append(user, topic)
+		}
+	}
+	user = append(user, a.topo.sinks...)
+	sort.Strings(user)
+	details, err := adm.ListTopics(ctx, user...)
+	if err != nil {
+		return fmt.Errorf("streams: describing topics: %w", err)
+	}
+	n := -1
+	var first string
+	for _, topic := range user {
+		d, ok := details[topic]
+		if !ok || d.Err != nil {
+			why := "does not exist"
+			if ok {
+				why = d.Err.Error()
+			}
+			return fmt.Errorf("streams: topic %s %s (sources and sinks are not created by the application)", topic, why)
+		}
+		if _, isSource := a.sources[topic]; !isSource {
+			continue
+		}
+		switch {
+		case n < 0:
+			n, first = len(d.Partitions), topic
+		case len(d.Partitions) != n:
+			return fmt.Errorf("streams: source topics are not co-partitioned: %s has %d partitions, %s has %d (every task reads the same partition number of each source)", first, n, topic, len(d.Partitions))
+		}
+	}
+	if n < 1 {
+		return errors.New("streams: the topology reads only internal topics")
+	}
+	want := map[string]map[string]*string{}
+	for _, name := range a.topo.parts {
+		want[a.repartitionTopic(name)] = map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}
+	}
+	for name, spec := range a.topo.stores {
+		policy := "compact"
+		if spec.windowed {
+			policy = "compact,delete"
+		}
+		want[a.changelogTopic(name)] = map[string]*string{"cleanup.policy": kadm.StringPtr(policy)}
+	}
+	rf := a.cfg.ReplicationFactor
+	if rf == 0 {
+		rf = -1
+	}
+	for topic, configs := range want {
+		resp, err := adm.CreateTopic(ctx, int32(n), rf, configs, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !strings.Contains(err.Error(), "TOPIC_ALREADY_EXISTS") {
+			return fmt.Errorf("streams: creating internal topic %s: %w", topic, err)
+		}
+	}
+	internal := make([]string, 0, len(want))
+	for topic := range want {
+		internal = append(internal, topic)
+	}
+	// Created topics can take a moment to show in metadata; existing ones must match N.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		details, err := adm.ListTopics(ctx, internal...)
+		if err != nil {
+			return fmt.Errorf("streams: describing internal topics: %w", err)
+		}
+		missing := ""
+		for _, topic := range internal {
+			d, ok := details[topic]
+			if !ok || d.Err != nil || len(d.Partitions) == 0 {
+				missing = topic
+				continue
+			}
+			if len(d.Partitions) != n {
+				return fmt.Errorf("streams: internal topic %s has %d partitions, the sources %d (delete it, or give the sources %d)", topic, len(d.Partitions), n, len(d.Partitions))
+			}
+		}
+		if missing == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("streams: internal topic %s does not show in metadata", missing)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// hasRepartitionTopic reports whether topic is one of the topology's repartition topics.
+func (t *Topology) hasRepartitionTopic(a *App, topic string) bool {
+	for _, name := range t.parts {
+		if a.repartitionTopic(name) == topic {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,112 @@
+package streams
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// Serde turns values of type T into record bytes and back. Serdes are given wherever
+// records become bytes: sources, sinks, repartition topics and state stores.
+type Serde[T any] interface {
+	// Encode returns the bytes of v.
+	Encode(v T) ([]byte, error)
+	// Decode returns the value encoded in b; b is not retained.
+	Decode(b []byte) (T, error)
+}
+
+// String returns the serde of UTF-8 strings (the bytes as they are).
+func String() Serde[string] { return stringSerde{} }
+
+type stringSerde struct{}
+
+func (stringSerde) Encode(v string) ([]byte, error) { return []byte(v), nil }
+func (stringSerde) Decode(b []byte) (string, error) { return string(b), nil }
+
+// Bytes returns the serde of raw bytes; Decode copies.
+func Bytes() Serde[[]byte] { return bytesSerde{} }
+
+type bytesSerde struct{}
+
+func (bytesSerde) Encode(v []byte) ([]byte, error) { return v, nil }
+func (bytesSerde) Decode(b []byte) ([]byte, error) { return append([]byte(nil), b...), nil }
+
+// Int64 returns the serde of int64 as 8 big-endian bytes, the format of Kafka's LongSerde.
+func Int64() Serde[int64] { return int64Serde{} }
+
+type int64Serde struct{}
+
+func (int64Serde) Encode(v int64) ([]byte, error) {
+	return binary.BigEndian.AppendUint64(nil, uint64(v)), nil
+}
+
+func (int64Serde) Decode(b []byte) (int64, error) {
+	if len(b) != 8 {
+		return 0, fmt.Errorf("streams: an int64 is 8 bytes, got %d", len(b))
+	}
+	return int64(binary.BigEndian.Uint64(b)), nil
+}
+
+// JSON returns a serde that encodes T with encoding/json.
+func JSON[T any]() Serde[T] { return jsonSerde[T]{} }
+
+type jsonSerde[T any] struct{}
+
+func (jsonSerde[T]) Encode(v T) ([]byte, error) { return json.Marshal(v) }
+func (jsonSerde[T]) Decode(b []byte) (T, error) {
+	var v T
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
+// Windowed is the key of a windowed aggregate: the record key and the window
+// [Start, End) in event-time milliseconds.
+type Windowed[K any] struct {
+	Key   K
+	Start int64 // first millisecond in the window
+	End   int64 // first millisecond after it
+}
+
+// WindowedSerde returns the serde of Windowed[K] in Kafka's TimeWindowedSerde format:
+// the key's bytes followed by the window start as 8 big-endian bytes. As in Kafka, the end
+// is not encoded: Decode sets End to Start+size.
+func WindowedSerde[K any](keys Serde[K], size int64) Serde[Windowed[K]] {
+	return windowedSerde[K]{keys: keys, size: size}
+}
+
+type windowedSerde[K any] struct {
+	keys Serde[K]
+	size int64
+}
+
+func (s windowedSerde[K]) Encode(w Windowed[K]) ([]byte, error) {
+	kb, err := s.keys.Encode(w.Key)
+	if err != nil {
+		return nil, err
+	}
+	return windowKey(kb, w.Start), nil
+}
+
+func (s windowedSerde[K]) Decode(b []byte) (Windowed[K], error) {
+	kb, start, err := splitWindowKey(b)
+	if err != nil {
+		return Windowed[K]{}, err
+	}
+	k, err := s.keys.Decode(kb)
+	return Windowed[K]{Key: k, Start: start, End: start + s.size}, err
+}
+
+// windowKey is key ‖ start (8 bytes, big endian): Kafka's windowed changelog key.
+func windowKey(key []byte, start int64) []byte {
+	out := make([]byte, 0, len(key)+8)
+	return binary.BigEndian.AppendUint64(append(out, key...), uint64(start))
+}
+
+// splitWindowKey undoes windowKey.
+func splitWindowKey(b []byte) (key []byte, start int64, err error) {
+	if len(b) < 8 {
+		return nil, 0, fmt.Errorf("streams: a windowed key is at least 8 bytes, got %d", len(b))
+	}
+	n := len(b) - 8
+	return b[:n], int64(binary.BigEndian.Uint64(b[n:])), nil
+}
