@@ -31,7 +31,7 @@ type thread struct {
 	inTxn      bool
 	lastCommit time.Time
 
-	errMu sync.Mutex // guards failed; produce promises take it, never mu (Flush waits for them under mu)
+	errMu  sync.Mutex // guards failed; produce promises take it, never mu (Flush waits for them under mu)
 	failed error      // the first failed produce or task opening
 }
 
