@@ -41,9 +41,13 @@ type Config struct {
 	StateDir string
 	// Threads is how many stream threads (group members) this instance runs; default 1.
 	Threads int
-	// InstanceID names this instance in transactional ids (`<app>-<instance>-<thread>`):
-	// an instance restarted with the same id fences its previous incarnation's producers
-	// at once instead of waiting for their transaction timeout. Default: random.
+	// InstanceID names this instance. When set, each thread is a static group member
+	// (group.instance.id `<app>-<instance>-<thread>`, KIP-345): an instance restarted
+	// with the same id takes its tasks back at once, where a new dynamic member would wait
+	// for the dead one's session timeout; but a static member does not leave the group on
+	// close, so its tasks move only after the session timeout. Exactly once, it also names
+	// the transactional ids (`<app>-<instance>-<thread>`), so a restart fences the previous
+	// incarnation's producer at once. Default: random, and dynamic membership.
 	InstanceID string
 	// CommitInterval is how often offsets (and transactions) commit; default 30 s at
 	// least once and 100 ms exactly once, as Kafka Streams.
@@ -63,6 +67,7 @@ type Config struct {
 // App runs a topology: New, then Run until its context ends.
 type App struct {
 	cfg     Config
+	static  bool // cfg.InstanceID was given: static group membership
 	topo    *Topology
 	sources map[string]*node // real input topic → source node
 	inputs  []string         // the topics the threads consume, sorted
@@ -89,7 +94,8 @@ func New(t *Topology, cfg Config) (*App, error) {
 	if cfg.Threads == 0 {
 		cfg.Threads = 1
 	}
-	if cfg.InstanceID == "" {
+	static := cfg.InstanceID != ""
+	if !static {
 		var b [6]byte
 		rand.Read(b[:])
 		cfg.InstanceID = hex.EncodeToString(b[:])
@@ -103,7 +109,7 @@ func New(t *Topology, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &App{cfg: cfg, topo: t, sources: map[string]*node{}, metrics: &Metrics{}, log: cfg.Logger.With("app", cfg.ApplicationID)}
+	a := &App{cfg: cfg, static: static, topo: t, sources: map[string]*node{}, metrics: &Metrics{}, log: cfg.Logger.With("app", cfg.ApplicationID)}
 	for topic, n := range t.sources {
 		if name, ok := strings.CutPrefix(topic, repartitionTopicPlaceholder("")); ok {
 			topic = a.repartitionTopic(name)

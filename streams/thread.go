@@ -52,6 +52,9 @@ func newThread(a *App, id int) (*thread, error) {
 		kgo.OnPartitionsLost(th.lost),
 		kgo.ClientID(fmt.Sprintf("%s-%s-%d", a.cfg.ApplicationID, a.cfg.InstanceID, id)),
 	}
+	if a.static {
+		opts = append(opts, kgo.InstanceID(fmt.Sprintf("%s-%s-%d", a.cfg.ApplicationID, a.cfg.InstanceID, id)))
+	}
 	var err error
 	if a.cfg.ProcessingGuarantee == ExactlyOnceV2 {
 		opts = append(opts,
@@ -95,7 +98,14 @@ func (th *thread) run(ctx context.Context) error {
 
 func (th *thread) loop(ctx context.Context) error {
 	for {
-		fs := th.cl.PollRecords(ctx, maxPollRecords)
+		// The poll waits at most until the next commit is due: an open transaction must
+		// not outlive CommitInterval because no new record came.
+		th.mu.Lock()
+		due := th.lastCommit.Add(th.a.cfg.CommitInterval)
+		th.mu.Unlock()
+		pctx, cancel := context.WithDeadline(ctx, due)
+		fs := th.cl.PollRecords(pctx, maxPollRecords)
+		cancel()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -103,8 +113,8 @@ func (th *thread) loop(ctx context.Context) error {
 			return errors.New("streams: client closed")
 		}
 		for _, fe := range fs.Errors() {
-			if errors.Is(fe.Err, context.Canceled) {
-				return nil
+			if errors.Is(fe.Err, context.Canceled) || errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
 			}
 			th.a.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}

@@ -70,6 +70,16 @@ func (p *proc) term(t *testing.T) {
 	}
 }
 
+// waitFor waits until the child's stderr holds s.
+func (p *proc) waitFor(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !strings.Contains(p.stderr(), s); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q from the child in %v:\n%s", s, d, p.stderr())
+		}
+	}
+}
+
 // kill sends SIGKILL and waits for the process to be gone.
 func (p *proc) kill() {
 	p.cmd.Process.Kill()
@@ -282,7 +292,9 @@ func TestExactlyOnceKill9(t *testing.T) {
 	}()
 	p := wordcount(t, args...)
 	for range 4 {
-		time.Sleep(time.Duration(1500+rng.IntN(1500)) * time.Millisecond)
+		// Kill it while it processes: once it has its tasks, after a random while.
+		p.waitFor(t, "task assigned", 30*time.Second)
+		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 		p.kill()
 		p = wordcount(t, args...)
 	}
