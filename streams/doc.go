@@ -1,0 +1,117 @@
+// Package streams is a stream-processing library for Kafka-compatible clusters (logd,
+// Apache Kafka, …), in the manner of Kafka Streams: a typed topology of operators over
+// topics, run as tasks spread over the threads of every instance sharing an
+// application id, with local state backed by changelog topics, windows on event time,
+// and exactly-once processing by one option. It is a client library: it speaks to the
+// cluster only through franz-go (kgo, kadm) and needs nothing of the broker beyond the
+// Kafka protocol.
+//
+//	b := streams.NewBuilder()
+//	lines := streams.From(b, "lines", streams.String(), streams.String())
+//	words := streams.FlatMap(lines, splitWords) // func(k, line string) []KeyValue[string, string]
+//	counts := streams.GroupByKey(words, streams.Grouped[string, string]{Name: "words",
+//		Keys: streams.String(), Values: streams.String()}).Count("counts")
+//	counts.ToStream().To("word-counts", streams.String(), streams.Int64())
+//	topo, err := b.Build()
+//	app, err := streams.New(topo, streams.Config{ApplicationID: "wordcount",
+//		Brokers: []string{"127.0.0.1:9092"}, StateDir: "/var/lib/wordcount"})
+//	err = app.Run(ctx) // until ctx ends
+//
+// # The DSL's shape
+//
+// Go methods cannot take type parameters of their own, so an operator that keeps the
+// key and value types is a method (Filter, Peek, Foreach, Branch, Merge, To, Count,
+// Reduce, WindowedBy, ToStream) and one that changes a type is a package function
+// taking its input first (Map, MapValues, FlatMap, GroupBy, GroupByKey, Aggregate,
+// AggregateWindowed, JoinTable, LeftJoinTable, SuppressUntilWindowClose). Every user
+// function gets the key and the value. Serdes are given where records become bytes:
+// From, TableFrom, To, Grouped (repartition topic and store keys), and the aggregate
+// serde of Aggregate. A mistake while building (a nil function, a store name used
+// twice) is kept by the Builder and returned by Build.
+//
+// # Internal topics (Kafka Streams' names, so operators recognize them)
+//
+//	<app>-<grouping>-repartition   GroupBy, or GroupByKey after a key change (Map, FlatMap)
+//	<app>-<store>-changelog        every store; cleanup.policy=compact, windowed compact,delete
+//
+// Run creates them with the sources' partition count N. Every source topic must exist
+// with N partitions (a clear error otherwise): a task is a partition number, and task p
+// reads partition p of every input, so what is joined or aggregated together must be
+// co-partitioned. Sinks must exist too; the library never creates user topics.
+//
+// # Execution
+//
+// Each thread is one kgo client: one member of the consumer group named by the
+// application id, consuming every input. The group's assignor (protocol
+// "logd-streams-task") hands out whole tasks — partition p of every input to one member —
+// cooperatively (KIP-429) and stickily, so adding an instance moves only the tasks it
+// takes, and a task moving is revoked by its old owner (which commits and closes its
+// stores) before its new owner opens and restores them. A task processes its records
+// one at a time in offset order per partition. Polls end when a commit is due;
+// rebalances wait while a thread processes (kgo.BlockRebalanceOnPoll) and, exactly
+// once, while its transaction is open.
+//
+// # State: pebble, and why
+//
+// Each store of each task is a pebble database under StateDir/<app>/<task>/<store>.
+// pebble (cockroachdb/pebble v1, pure Go, no cgo) over bbolt: an LSM tree writes each
+// update once to its WAL and memtable, where bbolt's copy-on-write B+tree rewrites a
+// page path per transaction — aggregations update the same keys over and over, which
+// suits the LSM; pebble's indexed batches read their own uncommitted writes, which is
+// exactly the uncommitted-state buffer below; windowed stores need ordered range scans
+// by window start, which both give but pebble does without a write transaction; and the
+// cost, a larger binary (a few MB) and background compactions, is acceptable for a
+// library linked into services. Local durability is not needed for correctness (the
+// changelog is the truth), so applies do not fsync.
+//
+// Store writes go to a per-store indexed batch (reads see them) and to the changelog
+// partition of the task. A commit first makes the writes durable in Kafka, then applies
+// the batch locally together with the checkpoint (the changelog offset after the last
+// write) in one atomic pebble batch. If a commit fails or a transaction aborts, the
+// batch is dropped: the local database never holds a write the changelog might lose,
+// so the store is "transactional" and an abort needs no rebuild. On task open, the store
+// restores from its checkpoint (a current one: nothing to do) or, if the state
+// directory is gone, from the changelog's start, to its end offset (exactly once: the
+// last stable offset, read_committed). Progress goes to Config.OnRestore and the log;
+// Metrics.RestoredRecords counts the records.
+//
+// Windowed stores keep windows under start ‖ key locally (so closing windows is one
+// range scan from the oldest) and key ‖ start (8 bytes, Kafka's windowed key format) in
+// the changelog. Each store's stream time (the largest timestamp processed) is kept
+// beside the checkpoint and, on a restore from scratch, recomputed as the largest
+// changelog timestamp: every store write carries the timestamp of the record that
+// caused it.
+//
+// # Windows
+//
+// Tumbling and hopping windows on event time with a grace period: a record is added to
+// every window [start, start+size) holding its timestamp that is still open (end +
+// grace > stream time); one for no open window is late, dropped and counted in
+// Metrics.LateRecordsDropped. Windows close — are emitted once with their final value
+// under SuppressUntilWindowClose, and deleted from the store (a tombstone in the
+// changelog) — when stream time reaches end + grace.
+//
+// # Processing guarantees
+//
+// AtLeastOnce (default): a commit flushes the producer, commits the input offsets and
+// applies the stores; after a crash, what was processed since the last commit is
+// processed again and its outputs repeat.
+//
+// ExactlyOnceV2 (Kafka's exactly_once_v2, KIP-447): one transactional producer per
+// thread (transactional id `<app>-<instance>-<thread>`) through kgo's
+// GroupTransactSession; outputs, repartition and changelog writes and the input offsets
+// (TxnOffsetCommit with the group's generation) commit in one transaction every
+// CommitInterval (100 ms by default); consumers read read_committed. A rebalance or a
+// failed commit aborts the transaction: kgo rewinds the thread's partitions to the
+// committed offsets and the tasks drop their uncommitted store writes, so the records
+// are processed again against the state as of the last commit. A zombie thread is
+// fenced by its producer epoch (same instance id) and by the group generation on its
+// offset commit (any instance id).
+//
+// # Not yet
+//
+// Session and sliding windows, stream-stream and table-table joins, a processor API,
+// punctuation, standby replicas, interactive queries, Prometheus export of Metrics, and
+// purging consumed repartition records are later increments. Restore runs inside the
+// assignment callback (it delays the rebalance by the restore's length).
+package streams

@@ -1,0 +1,70 @@
+package streams_test
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/logd/logd/streams"
+)
+
+// TestWindowedCounts counts per key in 1-minute tumbling and in 1-minute windows hopping
+// by 30 s, both with 10 s of grace and suppressed until their windows close, over events
+// out of order (within grace) and late (beyond it: dropped and counted).
+func TestWindowedCounts(t *testing.T) {
+	p := names(t)
+	in, tumbling, hopping := p+"-in", p+"-tumbling", p+"-hopping"
+	createTopic(t, in, 1)
+	createTopic(t, tumbling, 1)
+	createTopic(t, hopping, 1)
+
+	const t0 = 28333334 * 60000 // a minute boundary
+	b := streams.NewBuilder()
+	g := streams.GroupByKey(streams.From(b, in, streams.String(), streams.String()),
+		streams.Grouped[string, string]{Name: "by-key", Keys: streams.String(), Values: streams.String()})
+	wser := streams.WindowedSerde(streams.String(), time.Minute.Milliseconds())
+	streams.SuppressUntilWindowClose(g.WindowedBy(streams.Tumbling(time.Minute, 10*time.Second)).Count("tumbling")).
+		ToStream().To(tumbling, wser, streams.Int64())
+	streams.SuppressUntilWindowClose(g.WindowedBy(streams.Hopping(time.Minute, 30*time.Second, 10*time.Second)).Count("hopping")).
+		ToStream().To(hopping, wser, streams.Int64())
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, topo, streams.Config{ApplicationID: p, StateDir: t.TempDir()})
+	at := func(key string, sec int64) rec { return rec{Key: key, Value: "x", TS: t0 + sec*1000} }
+	produce(t, in,
+		at("k1", 5), at("k1", 30), at("k2", 50),
+		at("k1", 65), // stream time 65 s: [0,60) stays open until 70 s
+		at("k1", 20), // out of order, within grace: counts in [0,60)
+		at("k2", 75), // stream time 75 s: [0,60) closes
+		at("k1", 40), // late for [0,60) (dropped by the tumbling count), on time for [30,90)
+		at("k1", 130), // stream time 130 s: [60,120) and [30,90) close
+	)
+	read := func(topic string, want int) []string {
+		var out []string
+		for _, rec := range consume(t, topic, want) {
+			w, err := wser.Decode(rec.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%s[%d,%d)=%s", w.Key, (w.Start-t0)/1000, (w.End-t0)/1000, int64s(rec.Value)))
+		}
+		sort.Strings(out)
+		return out
+	}
+	if got, want := read(tumbling, 4), []string{"k1[0,60)=3", "k1[60,120)=1", "k2[0,60)=1", "k2[60,120)=1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("tumbling: got %v, want %v", got, want)
+	}
+	if got, want := read(hopping, 7), []string{"k1[-30,30)=1", "k1[0,60)=3", "k1[30,90)=3", "k1[60,120)=1", "k2[0,60)=1", "k2[30,90)=2", "k2[60,120)=1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("hopping: got %v, want %v", got, want)
+	}
+	if n := r.app.Metrics().LateRecordsDropped.Load(); n != 1 {
+		t.Errorf("late records dropped: %d, want 1", n)
+	}
+	if got := topicConfig(t, p+"-tumbling-changelog", "cleanup.policy"); got != "compact,delete" {
+		t.Errorf("windowed changelog cleanup.policy %q, want compact,delete", got)
+	}
+}
