@@ -120,10 +120,11 @@ func createTopic(t *testing.T, topic string, parts int32, configs ...string) {
 	}
 }
 
-// rec is one test record: key, value and event time (ms).
+// rec is one test record: key, value (nil if Tomb) and event time (ms).
 type rec struct {
 	Key, Value string
 	TS         int64
+	Tomb       bool
 }
 
 // produce writes records in order, synchronously, keyed (a nil key when Key is "").
@@ -136,6 +137,9 @@ func produce(t *testing.T, topic string, rs ...rec) {
 		kr := &kgo.Record{Topic: topic, Value: []byte(r.Value)}
 		if r.Key != "" {
 			kr.Key = []byte(r.Key)
+		}
+		if r.Tomb {
+			kr.Value = nil
 		}
 		if r.TS != 0 {
 			kr.Timestamp = time.UnixMilli(r.TS)
