@@ -11,6 +11,7 @@ import (
 // TestStreamTableJoin joins payments with a table of account limits read from a
 // compacted topic, inner and left, after the table saw an update and a delete.
 func TestStreamTableJoin(t *testing.T) {
+	t.Parallel()
 	p := names(t)
 	limits, payments, inner, left := p+"-limits", p+"-payments", p+"-inner", p+"-left"
 	createTopic(t, limits, 2, "cleanup.policy", "compact")

@@ -38,9 +38,16 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binDir = dir
-	if err := build(dir, "logd", "../cmd/logd"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	// The broker and the example binaries build at once.
+	errs := make(chan error, 3)
+	for name, pkg := range map[string]string{"logd": "../cmd/logd", "wordcount": "./examples/wordcount", "trending": "./examples/trending"} {
+		go func() { errs <- build(dir, name, pkg) }()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	if s := os.Getenv("STREAMS_BROKERS"); s != "" {
 		brokers = strings.Split(s, ",")

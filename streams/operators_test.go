@@ -17,6 +17,7 @@ func int64s(b []byte) string { return strconv.FormatInt(int64(binary.BigEndian.U
 // TestOperators runs every stateless operator in one topology and checks each output
 // topic exactly.
 func TestOperators(t *testing.T) {
+	t.Parallel()
 	p := names(t)
 	in, in2 := p+"-in", p+"-in2"
 	outs := map[string]string{}
@@ -87,6 +88,7 @@ func TestOperators(t *testing.T) {
 // TestAggregations checks Count, Reduce and Aggregate, GroupBy through a repartition
 // topic named as Kafka Streams names it, and the final value per key.
 func TestAggregations(t *testing.T) {
+	t.Parallel()
 	p := names(t)
 	in, counts, sums, longest := p+"-in", p+"-counts", p+"-sums", p+"-longest"
 	createTopic(t, in, 3)

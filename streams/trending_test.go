@@ -7,24 +7,17 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-var trendingOnce sync.Once
-
 // TestTrendingExample runs the seeds' example (streams/examples/trending) over random
 // tweets and compares its output with a model: per hashtag and minute, the popular
 // (≥ 10 likes) tweets' count and most-liked tweet, for minutes with at least 3.
 func TestTrendingExample(t *testing.T) {
-	var err error
-	trendingOnce.Do(func() { err = build(binDir, "trending", "./examples/trending") })
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel()
 	p := names(t)
 	in, out := p+"-tweets", p+"-trending"
 	createTopic(t, in, 1) // one partition: event time advances in one order

@@ -14,6 +14,7 @@ import (
 // by 30 s, both with 10 s of grace and suppressed until their windows close, over events
 // out of order (within grace) and late (beyond it: dropped and counted).
 func TestWindowedCounts(t *testing.T) {
+	t.Parallel()
 	p := names(t)
 	in, tumbling, hopping := p+"-in", p+"-tumbling", p+"-hopping"
 	createTopic(t, in, 1)
@@ -37,10 +38,10 @@ func TestWindowedCounts(t *testing.T) {
 	at := func(key string, sec int64) rec { return rec{Key: key, Value: "x", TS: t0 + sec*1000} }
 	produce(t, in,
 		at("k1", 5), at("k1", 30), at("k2", 50),
-		at("k1", 65), // stream time 65 s: [0,60) stays open until 70 s
-		at("k1", 20), // out of order, within grace: counts in [0,60)
-		at("k2", 75), // stream time 75 s: [0,60) closes
-		at("k1", 40), // late for [0,60) (dropped by the tumbling count), on time for [30,90)
+		at("k1", 65),  // stream time 65 s: [0,60) stays open until 70 s
+		at("k1", 20),  // out of order, within grace: counts in [0,60)
+		at("k2", 75),  // stream time 75 s: [0,60) closes
+		at("k1", 40),  // late for [0,60) (dropped by the tumbling count), on time for [30,90)
 		at("k1", 130), // stream time 130 s: [60,120) and [30,90) close
 	)
 	read := func(topic string, want int) []string {

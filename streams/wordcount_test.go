@@ -86,19 +86,9 @@ func (p *proc) kill() {
 	<-p.done
 }
 
-var wordcountOnce sync.Once
-
-// wordcount builds the example once and starts it with the flags given.
+// wordcount starts the example (built by TestMain) with the flags given.
 func wordcount(t *testing.T, args ...string) *proc {
 	t.Helper()
-	var err error
-	wordcountOnce.Do(func() { err = build(binDir, "wordcount", "./examples/wordcount") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(binDir, "wordcount")); err != nil {
-		t.Fatal("wordcount was not built")
-	}
 	return startProc(t, "wordcount", append([]string{"-brokers", strings.Join(brokers, ",")}, args...)...)
 }
 
@@ -196,6 +186,7 @@ func (e *wcEnv) check(t *testing.T, exact bool) {
 
 // TestWordCount runs the example and checks every count update exactly.
 func TestWordCount(t *testing.T) {
+	t.Parallel()
 	e := newWC(t, 3)
 	p := wordcount(t, e.args(t.TempDir())...)
 	cl := client(t)
@@ -208,6 +199,7 @@ func TestWordCount(t *testing.T) {
 // TestRestoreAfterStateDirDeleted stops the example, deletes its state directory and
 // starts it again: the stores come back from the changelogs, so counts continue.
 func TestRestoreAfterStateDirDeleted(t *testing.T) {
+	t.Parallel()
 	e := newWC(t, 2)
 	state := filepath.Join(t.TempDir(), "state")
 	cl := client(t)
@@ -242,6 +234,7 @@ func TestRestoreAfterStateDirDeleted(t *testing.T) {
 // TestScaleOut runs one instance, adds a second (tasks move: state closes on one side
 // and restores on the other), then stops the first; every count stays exact.
 func TestScaleOut(t *testing.T) {
+	t.Parallel()
 	e := newWC(t, 4)
 	cl := client(t)
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -267,6 +260,7 @@ func TestScaleOut(t *testing.T) {
 // and again while lines flow; after a final restart every word's counts must read, in
 // read_committed order, 1, 2, …, n with n the model's: no update lost or repeated.
 func TestExactlyOnceKill9(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("kills and restarts a child process for ~20 s")
 	}
