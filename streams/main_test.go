@@ -125,6 +125,18 @@ func createTopic(t *testing.T, topic string, parts int32, configs ...string) {
 	if err != nil {
 		t.Fatalf("create topic %s: %v", topic, err)
 	}
+	// Kafka's brokers learn of a topic a moment after CreateTopics answers.
+	for {
+		d, err := kadm.NewClient(client(t)).ListTopics(ctx, topic)
+		if err == nil && d[topic].Err == nil && len(d[topic].Partitions) == int(parts) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("topic %s not in metadata: %v", topic, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // rec is one test record: key, value (nil if Tomb) and event time (ms).

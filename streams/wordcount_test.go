@@ -308,6 +308,9 @@ func killLoop(t *testing.T, e *wcEnv, args []string) *proc {
 	rng := rand.New(rand.NewPCG(7, 8))
 	stop := make(chan struct{})
 	fed := make(chan struct{})
+	var once sync.Once
+	halt := func() { once.Do(func() { close(stop) }); <-fed }
+	t.Cleanup(halt) // also when the test fails before the end
 	go func() {
 		defer close(fed)
 		frng := rand.New(rand.NewPCG(9, 10))
@@ -328,7 +331,6 @@ func killLoop(t *testing.T, e *wcEnv, args []string) *proc {
 		p = wordcount(t, args...)
 	}
 	time.Sleep(time.Second)
-	close(stop)
-	<-fed
+	halt()
 	return p
 }
