@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -197,7 +198,10 @@ func (a *App) prepareTopics(ctx context.Context) error {
 		d, ok := details[topic]
 		if !ok || d.Err != nil {
 			why := "does not exist"
-			if ok {
+			switch {
+			case ok && errors.Is(d.Err, kerr.TopicAuthorizationFailed):
+				why = "may not be described by this principal (TOPIC_AUTHORIZATION_FAILED)"
+			case ok && !errors.Is(d.Err, kerr.UnknownTopicOrPartition):
 				why = d.Err.Error()
 			}
 			return fmt.Errorf("streams: topic %s %s (sources and sinks are not created by the application)", topic, why)

@@ -1,7 +1,9 @@
 package streams_test
 
 import (
+	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,5 +52,50 @@ func TestStreamTableJoin(t *testing.T) {
 	}
 	if got, want := strs(consume(t, left, 4), plain), []string{"ann=30/100", "bob=60/70", "cat=5/none", "dan=1/none"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("left join: got %v, want %v", got, want)
+	}
+}
+
+// TestTopicErrors: Run refuses, with a clear error, sources that are not co-partitioned
+// and a missing sink; Build refuses a join after a key change.
+func TestTopicErrors(t *testing.T) {
+	t.Parallel()
+	p := names(t)
+	a, b2, out := p+"-a", p+"-b", p+"-out"
+	createTopic(t, a, 2)
+	createTopic(t, b2, 3)
+	run := func(b *streams.Builder) error {
+		topo, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		app, err := streams.New(topo, streams.Config{ApplicationID: p, Brokers: brokers, StateDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return app.Run(ctx)
+	}
+
+	b := streams.NewBuilder()
+	tbl := streams.TableFrom(b, b2, "b-table", streams.String(), streams.String())
+	streams.JoinTable(streams.From(b, a, streams.String(), streams.String()), tbl,
+		func(_, v, w string) string { return v + w }).To(a, streams.String(), streams.String())
+	if err := run(b); err == nil || !strings.Contains(err.Error(), "not co-partitioned") {
+		t.Errorf("sources of 2 and 3 partitions: Run returned %v", err)
+	}
+
+	b = streams.NewBuilder()
+	streams.From(b, a, streams.String(), streams.String()).To(out, streams.String(), streams.String())
+	if err := run(b); err == nil || !strings.Contains(err.Error(), out+" does not exist") {
+		t.Errorf("missing sink: Run returned %v", err)
+	}
+
+	b = streams.NewBuilder()
+	tbl = streams.TableFrom(b, b2, "b-table", streams.String(), streams.String())
+	rekeyed := streams.Map(streams.From(b, a, streams.String(), streams.String()), func(k, v string) (string, string) { return v, k })
+	streams.JoinTable(rekeyed, tbl, func(_, v, w string) string { return v + w })
+	if _, err := b.Build(); err == nil || !strings.Contains(err.Error(), "keys changed") {
+		t.Errorf("join after Map: Build returned %v", err)
 	}
 }

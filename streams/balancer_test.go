@@ -1,0 +1,79 @@
+package streams
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// balance runs taskBalancer over members named m0, m1, … owning the given partition
+// numbers of every topic, and returns each member's tasks per topic.
+func balance(t *testing.T, topics map[string]int32, owned ...[]int32) []map[string][]int32 {
+	t.Helper()
+	var names []string
+	for name := range topics {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var members []kmsg.JoinGroupResponseMember
+	for i, own := range owned {
+		cur := map[string][]int32{}
+		for _, name := range names {
+			if len(own) > 0 {
+				cur[name] = own
+			}
+		}
+		m := kmsg.NewJoinGroupResponseMember()
+		m.MemberID = fmt.Sprintf("m%d", i)
+		m.ProtocolMetadata = taskBalancer{}.JoinGroupMetadata(names, cur, 1)
+		members = append(members, m)
+	}
+	b, err := kgo.NewConsumerBalancer(taskBalancer{}, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := taskBalancer{}.Balance(b, topics).(*kgo.BalancePlan).AsMemberIDMap()
+	out := make([]map[string][]int32, len(owned))
+	for i := range owned {
+		out[i] = map[string][]int32{}
+		for topic, ps := range plan[fmt.Sprintf("m%d", i)] {
+			sort.Slice(ps, func(a, b int) bool { return ps[a] < ps[b] })
+			out[i][topic] = ps
+		}
+	}
+	return out
+}
+
+// TestTaskBalancer checks that tasks stay whole (partition p of every topic together),
+// loads differ by at most one, owners keep their tasks, and a moving task is first only
+// revoked (cooperative), then assigned in the next round.
+func TestTaskBalancer(t *testing.T) {
+	topics := map[string]int32{"in": 4, "app-x-repartition": 4}
+	both := func(ps ...int32) map[string][]int32 {
+		if len(ps) == 0 {
+			return map[string][]int32{}
+		}
+		return map[string][]int32{"in": ps, "app-x-repartition": ps}
+	}
+	cases := []struct {
+		name  string
+		owned [][]int32
+		want  []map[string][]int32
+	}{
+		{"fresh group of two", [][]int32{nil, nil}, []map[string][]int32{both(0, 2), both(1, 3)}},
+		{"a second member joins: the first keeps half, the rest is only revoked",
+			[][]int32{{0, 1, 2, 3}, nil}, []map[string][]int32{both(0, 1), both()}},
+		{"the follow-up round assigns the revoked tasks", [][]int32{{0, 1}, nil}, []map[string][]int32{both(0, 1), both(2, 3)}},
+		{"three members, four tasks, owners kept", [][]int32{{0, 1}, {2, 3}, nil}, []map[string][]int32{both(0, 1), both(2), both()}},
+		{"a member leaves: its tasks go to the others", [][]int32{{0}, {1}}, []map[string][]int32{both(0, 2), both(1, 3)}},
+	}
+	for _, c := range cases {
+		if got := balance(t, topics, c.owned...); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+}
