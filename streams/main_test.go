@@ -3,6 +3,7 @@ package streams_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +32,14 @@ var binDir string
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
+	flag.Parse()
+	// The tests mostly wait (on the broker, on windows of time, on killed children): run
+	// four at once unless -parallel says otherwise.
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "4")
+	}
 	dir, err := os.MkdirTemp("", "logd-streams-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

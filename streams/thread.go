@@ -26,8 +26,9 @@ type thread struct {
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession // ExactlyOnceV2 only
 
-	mu         sync.Mutex      // guards the three fields below; held by the loop and the callbacks
+	mu         sync.Mutex      // guards the fields below; held by the loop and the callbacks
 	tasks      map[int32]*task // by partition number
+	owned      map[int32]bool  // partition numbers assigned whose task opens on its first record
 	inTxn      bool
 	lastCommit time.Time
 
@@ -37,7 +38,7 @@ type thread struct {
 
 // newThread makes the thread's client; it joins the group on its first poll.
 func newThread(a *App, id int) (*thread, error) {
-	th := &thread{a: a, id: id, tasks: map[int32]*task{}, lastCommit: time.Now()}
+	th := &thread{a: a, id: id, tasks: map[int32]*task{}, owned: map[int32]bool{}, lastCommit: time.Now()}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
@@ -119,7 +120,7 @@ func (th *thread) loop(ctx context.Context) error {
 			th.a.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
 		th.mu.Lock()
-		err := th.processLocked(fs)
+		err := th.processLocked(ctx, fs)
 		if err == nil && time.Since(th.lastCommit) >= th.a.cfg.CommitInterval {
 			err = th.commitLocked(ctx)
 		}
@@ -140,7 +141,7 @@ func (th *thread) loop(ctx context.Context) error {
 // processLocked runs every fetched record through its task.
 //
 // REQUIRES: th.mu held.
-func (th *thread) processLocked(fs kgo.Fetches) error {
+func (th *thread) processLocked(ctx context.Context, fs kgo.Fetches) error {
 	if fs.NumRecords() == 0 {
 		return nil
 	}
@@ -156,6 +157,17 @@ func (th *thread) processLocked(fs kgo.Fetches) error {
 			return
 		}
 		t := th.tasks[p.Partition]
+		if t == nil && th.owned[p.Partition] {
+			// Open and restore on the first record, not in the assignment callback: by
+			// now the group's offsets were fetched stably (KIP-447), so a transaction the
+			// previous owner left open has ended and the changelog's last stable offset
+			// includes it if it committed.
+			if t, err = openTask(ctx, th, p.Partition); err != nil {
+				return
+			}
+			th.tasks[p.Partition] = t
+			th.a.log.Info("task assigned", "thread", th.id, "task", p.Partition)
+		}
 		if t == nil {
 			err = fmt.Errorf("streams: records of %s partition %d, whose task this thread does not own", p.Topic, p.Partition)
 			return
@@ -232,21 +244,13 @@ func (th *thread) applyLocked(only map[int32]bool) error {
 	return nil
 }
 
-// assigned opens the tasks of newly assigned partition numbers, restoring their stores.
-func (th *thread) assigned(ctx context.Context, _ *kgo.Client, added map[string][]int32) {
+// assigned notes newly assigned partition numbers; their tasks open on their first
+// records (see processLocked).
+func (th *thread) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
 	th.mu.Lock()
 	defer th.mu.Unlock()
 	for _, id := range partitionNumbers(added) {
-		if th.tasks[id] != nil {
-			continue
-		}
-		t, err := openTask(ctx, th, id)
-		if err != nil {
-			th.fail(err)
-			continue
-		}
-		th.tasks[id] = t
-		th.a.log.Info("task assigned", "thread", th.id, "task", id)
+		th.owned[id] = true
 	}
 }
 
@@ -280,12 +284,14 @@ func (th *thread) lost(_ context.Context, _ *kgo.Client, gone map[string][]int32
 func (th *thread) closeTasksLocked(gone map[string][]int32) {
 	ids := partitionNumbers(gone)
 	if gone == nil {
+		clear(th.owned)
 		ids = ids[:0]
 		for id := range th.tasks {
 			ids = append(ids, id)
 		}
 	}
 	for _, id := range ids {
+		delete(th.owned, id)
 		if t := th.tasks[id]; t != nil {
 			t.close()
 			delete(th.tasks, id)
