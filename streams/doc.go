@@ -72,7 +72,9 @@
 // so the store is "transactional" and an abort needs no rebuild. On task open, the store
 // restores from its checkpoint (a current one: nothing to do) or, if the state
 // directory is gone, from the changelog's start, to its end offset (exactly once: the
-// last stable offset, read_committed). Progress goes to Config.OnRestore and the log;
+// last stable offset, read_committed). A task opens on its first records, after the
+// group's offsets were fetched with RequireStable: a transaction its previous owner left
+// open has ended by then, so the last stable offset covers it if it committed. Progress goes to Config.OnRestore and the log;
 // Metrics.RestoredRecords counts the records.
 //
 // Windowed stores keep windows under start ‖ key locally (so closing windows is one
@@ -112,6 +114,7 @@
 //
 // Session and sliding windows, stream-stream and table-table joins, a processor API,
 // punctuation, standby replicas, interactive queries, Prometheus export of Metrics, and
-// purging consumed repartition records are later increments. Restore runs inside the
-// assignment callback (it delays the rebalance by the restore's length).
+// purging consumed repartition records are later increments. A restore runs in the
+// thread's loop when a task's first records arrive, so the thread's other tasks wait
+// for it (Kafka Streams restores beside processing).
 package streams
