@@ -110,10 +110,16 @@
 // fenced by its producer epoch (same instance id) and by the group generation on its
 // offset commit (any instance id).
 //
+// # Metrics
+//
+// Metrics counts records processed, late records dropped, records restored, commits and
+// aborts; Metrics.Collectors exports them to a Prometheus registry as
+// logd_streams_*_total{application="…"}.
+//
 // # Not yet
 //
 // Session and sliding windows, stream-stream and table-table joins, a processor API,
-// punctuation, standby replicas, interactive queries, Prometheus export of Metrics, and
+// punctuation, standby replicas, interactive queries, lag and latency metrics, and
 // purging consumed repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait
 // for it (Kafka Streams restores beside processing).
