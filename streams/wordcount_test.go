@@ -231,8 +231,9 @@ func TestRestoreAfterStateDirDeleted(t *testing.T) {
 	}
 }
 
-// TestScaleOut runs one instance, adds a second (tasks move: state closes on one side
-// and restores on the other), then stops the first; every count stays exact.
+// TestScaleOut runs one instance, adds a second and a third (tasks move: state closes on
+// one side and restores on the other), then stops the first and the third; every count
+// update stays exact throughout.
 func TestScaleOut(t *testing.T) {
 	t.Parallel()
 	e := newWC(t, 4)
@@ -250,7 +251,17 @@ func TestScaleOut(t *testing.T) {
 		t.Errorf("the second instance got no task:\n%s", p2.stderr())
 	}
 
+	p3 := wordcount(t, e.args(t.TempDir())...)
+	time.Sleep(3 * time.Second)
+	e.feed(t, cl, rng, 100)
+	e.check(t, true)
+	if !strings.Contains(p3.stderr(), "task assigned") {
+		t.Errorf("the third instance got no task:\n%s", p3.stderr())
+	}
+
+	// Back to one: the tasks of the leavers restore on the last instance.
 	p1.term(t)
+	p3.term(t)
 	e.feed(t, cl, rng, 100)
 	e.check(t, true)
 	p2.term(t)
