@@ -267,6 +267,26 @@ func TestScaleOut(t *testing.T) {
 	p2.term(t)
 }
 
+// TestScaleOutExactlyOnce moves tasks to a second instance and back exactly once:
+// rebalances wait for the open transaction, so no count update is lost or repeated.
+func TestScaleOutExactlyOnce(t *testing.T) {
+	t.Parallel()
+	e := newWC(t, 4)
+	cl := client(t)
+	rng := rand.New(rand.NewPCG(13, 14))
+	p1 := wordcount(t, e.args(t.TempDir(), "-eos", "-commit-interval", "100ms")...)
+	e.feed(t, cl, rng, 100)
+	e.check(t, true)
+	p2 := wordcount(t, e.args(t.TempDir(), "-eos", "-commit-interval", "100ms")...)
+	time.Sleep(3 * time.Second)
+	e.feed(t, cl, rng, 100)
+	e.check(t, true)
+	p1.term(t)
+	e.feed(t, cl, rng, 100)
+	e.check(t, true)
+	p2.term(t)
+}
+
 // TestExactlyOnceKill9 runs the example exactly once and kills it with SIGKILL again
 // and again while lines flow; after a final restart every word's counts must read, in
 // read_committed order, 1, 2, …, n with n the model's: no update lost or repeated.
