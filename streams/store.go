@@ -376,7 +376,9 @@ func (s *kvStore) close() error {
 	return s.db.Close()
 }
 
-// quietPebble drops pebble's informational logs and keeps its errors on stderr.
+// quietPebble drops pebble's informational logs and keeps its errors on stderr. pebble
+// calls Fatalf only on unrecoverable corruption and relies on it not returning, as its
+// own default logger (log.Fatalf) does.
 type quietPebble struct{}
 
 func (quietPebble) Infof(string, ...any) {}
