@@ -67,7 +67,8 @@
 // Store writes go to a per-store indexed batch (reads see them) and to the changelog
 // partition of the task. A commit first makes the writes durable in Kafka, then applies
 // the batch locally together with the checkpoint (the changelog offset after the last
-// write) in one atomic pebble batch. If a commit fails or a transaction aborts, the
+// write; exactly once, after the COMMIT marker that follows it) in one atomic pebble
+// batch. If a commit fails or a transaction aborts, the
 // batch is dropped: the local database never holds a write the changelog might lose,
 // so the store is "transactional" and an abort needs no rebuild. On task open, the store
 // restores from its checkpoint (a current one: nothing to do) or, if the state

@@ -76,15 +76,22 @@ func (t *task) send(topic string, partition int32, key, value []byte, ts int64) 
 }
 
 // sendChangelog produces a store write to the store's changelog partition and, once
-// acknowledged, moves the checkpoint the next apply records.
+// acknowledged, moves the checkpoint the next apply records: the offset after the write
+// or, exactly once, after the COMMIT marker that follows it (the task is the partition's
+// only writer, and a transaction's marker comes right after its last batch), so that a
+// restart over intact state finds nothing to restore.
 func (t *task) sendChangelog(s *kvStore, key, value []byte, ts int64) {
+	next := int64(1)
+	if t.th.sess != nil {
+		next = 2
+	}
 	r := &kgo.Record{Topic: s.changelog, Partition: s.partition, Key: key, Value: value, Timestamp: time.UnixMilli(ts)}
 	t.th.cl.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 		if err != nil {
 			t.th.fail(fmt.Errorf("streams: producing to changelog %s: %w", r.Topic, err))
 			return
 		}
-		s.pending.Store(r.Offset + 1)
+		s.pending.Store(r.Offset + next)
 	})
 }
 

@@ -200,18 +200,28 @@ func TestWordCount(t *testing.T) {
 // starts it again: the stores come back from the changelogs, so counts continue.
 func TestRestoreAfterStateDirDeleted(t *testing.T) {
 	t.Parallel()
+	restoreScenario(t, rand.New(rand.NewPCG(3, 4)))
+}
+
+// TestRestoreExactlyOnce is TestRestoreAfterStateDirDeleted exactly once: checkpoints
+// sit after the COMMIT markers, restores read read_committed.
+func TestRestoreExactlyOnce(t *testing.T) {
+	t.Parallel()
+	restoreScenario(t, rand.New(rand.NewPCG(15, 16)), "-eos", "-commit-interval", "100ms")
+}
+
+func restoreScenario(t *testing.T, rng *rand.Rand, extra ...string) {
 	e := newWC(t, 2)
 	state := filepath.Join(t.TempDir(), "state")
 	cl := client(t)
-	rng := rand.New(rand.NewPCG(3, 4))
 
-	p := wordcount(t, e.args(state)...)
+	p := wordcount(t, e.args(state, extra...)...)
 	e.feed(t, cl, rng, 100)
 	e.check(t, true)
 	p.term(t)
 
 	// A restart over the intact state restores nothing: the checkpoints are current.
-	p = wordcount(t, e.args(state)...)
+	p = wordcount(t, e.args(state, extra...)...)
 	e.feed(t, cl, rng, 50)
 	e.check(t, true)
 	p.term(t)
@@ -222,7 +232,7 @@ func TestRestoreAfterStateDirDeleted(t *testing.T) {
 	if err := os.RemoveAll(state); err != nil {
 		t.Fatal(err)
 	}
-	p = wordcount(t, e.args(state)...)
+	p = wordcount(t, e.args(state, extra...)...)
 	e.feed(t, cl, rng, 50)
 	e.check(t, true)
 	p.term(t)
