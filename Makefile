@@ -36,6 +36,7 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeCommand -fuzztime=$(FUZZTIME) ./metadata
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeBatch -fuzztime=$(FUZZTIME) ./group
 	$(GO) test -run=^$$ -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./internal/kwire
+	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/properties
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s

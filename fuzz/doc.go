@@ -14,6 +14,7 @@
 //	net/server.FuzzFrames                           a TCP byte stream, cut anywhere        frame limit and budget accounting exact
 //	broker.FuzzHandle                               a request body, any registered API     responses parse with kmsg; unknown versions close
 //	broker.FuzzRequestHeader                        key, version, correlation, client id   header versions agree with kmsg's flexible versions
+//	internal/properties.FuzzParse                   a Java .properties file (--config)     entries written back escaped reparse identically
 //
 // Run every target for a while:
 //

@@ -41,6 +41,10 @@ type serveSettings struct {
 	SessionTimeout           time.Duration // broker.session.timeout.ms
 	ReplicaLagTime           time.Duration // replica.lag.time.max.ms
 	DefaultReplicationFactor int16         // 0: min(3, voters)
+
+	// Warnings are what the config file set that logd ignores (a properties file's keys
+	// logd has no use for), to log once the logger exists.
+	Warnings []string
 }
 
 func defaultServeSettings() serveSettings {
@@ -305,10 +309,11 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	s := defaultServeSettings()
 	var layers []map[string]setting
 	if path != "" {
-		file, err := readConfigFile(path)
+		file, warnings, err := readConfigFile(path)
 		if err != nil {
 			return s, usageError{err}
 		}
+		s.Warnings = warnings
 		layers = append(layers, file)
 	}
 	env := map[string]setting{}
@@ -347,17 +352,25 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	return s, nil
 }
 
-// readConfigFile reads a config file of Kafka property names, YAML or TOML (configFormat
-// decides which). Each setting remembers its file and line for error messages.
-func readConfigFile(path string) (map[string]setting, error) {
+// readConfigFile reads a config file of Kafka property names: Java properties, YAML or TOML
+// (configFormat decides which). Each setting remembers its file and line for error messages.
+// Warnings name what a properties file set that logd ignores; YAML and TOML, logd's own
+// formats, have no such keys: an unknown key there is an error (a typo, most likely).
+func readConfigFile(path string) (map[string]setting, []string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read config file: %v", err)
+		return nil, nil, fmt.Errorf("cannot read config file: %v", err)
 	}
-	if configFormat(path, data) == "toml" {
-		return readTOMLConfig(path, data)
+	var m map[string]setting
+	switch configFormat(path, data) {
+	case "properties":
+		return readPropertiesConfig(path, data)
+	case "toml":
+		m, err = readTOMLConfig(path, data)
+	default:
+		m, err = readYAMLConfig(path, data)
 	}
-	return readYAMLConfig(path, data)
+	return m, nil, err
 }
 
 // readYAMLConfig parses YAML. Keys may be flat ("log.retention.ms: 1000") or nested

@@ -13,29 +13,63 @@ import (
 	"github.com/pelletier/go-toml/v2/unstable"
 )
 
-// configFormat tells how to parse a config file: "toml" or "yaml". The extension decides
-// (.toml; .yaml or .yml); otherwise the content does: TOML when the first line that is
-// neither blank nor a comment is a [table] header or a key = value assignment, which in YAML
-// would be a lone string, not the mapping a config file must be.
+// configFormat tells how to parse a config file: "properties", "toml" or "yaml". The
+// extension decides (.properties; .toml; .yaml or .yml); otherwise the content does. The
+// first line that is neither blank nor a comment: a [table] header is TOML; a "!" comment is
+// properties; a key = value assignment (which in YAML would be a lone string, not the mapping
+// a config file must be) is TOML when every assignment's value is a TOML value (quoted,
+// a number, a boolean, an array or inline table) and Java properties when one is bare text
+// (log.dirs=/tmp/kafka-logs, Kafka's own style); anything else is YAML.
 func configFormat(path string, data []byte) string {
 	switch strings.ToLower(filepath.Ext(path)) {
+	case ".properties":
+		return "properties"
 	case ".toml":
 		return "toml"
 	case ".yaml", ".yml":
 		return "yaml"
 	}
-	for _, line := range strings.Split(string(data), "\n") {
+	lines := strings.Split(string(data), "\n")
+	for _, line := range lines {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if tomlFirstLine.MatchString(line) {
+		switch {
+		case strings.HasPrefix(line, "!"):
+			return "properties"
+		case strings.HasPrefix(line, "["):
+			return "toml"
+		case tomlFirstLine.MatchString(line):
+			if hasBareValue(lines) {
+				return "properties"
+			}
 			return "toml"
 		}
 		return "yaml"
 	}
 	return "yaml"
 }
+
+// hasBareValue reports whether some key=value line's value is not a TOML value.
+func hasBareValue(lines []string) bool {
+	for _, line := range lines {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' || line[0] == '[' {
+			continue
+		}
+		m := tomlFirstLine.FindString(line)
+		if m == "" || !strings.HasSuffix(m, "=") {
+			continue
+		}
+		if v := strings.TrimSpace(line[len(m):]); v != "" && !tomlValueStart.MatchString(v) {
+			return true
+		}
+	}
+	return false
+}
+
+var tomlValueStart = regexp.MustCompile(`^(["'\[{]|[-+]?[0-9]|[-+]?(inf|nan)\b|true\b|false\b)`)
 
 var tomlFirstLine = regexp.MustCompile(`^(\[|[A-Za-z0-9_.\-"' ]+=)`)
 

@@ -37,7 +37,8 @@ func serveCommand() *cobra.Command {
 			"SIGTERM or SIGINT shuts it down cleanly. A data directory of an older release (with\n" +
 			"logd-metadata.json) is imported into the quorum at the first start.\n\n" +
 			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz and /debug/pprof/.\n\n" +
-			"--config FILE reads YAML or TOML settings (by the extension .yaml/.yml or .toml, else by\n" +
+			"--config FILE reads Java properties (Kafka's server.properties: keys logd has no use for are\n" +
+			"warnings), YAML or TOML settings (by the extension .properties, .yaml/.yml or .toml, else by\n" +
 			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
 			"advertised.listeners, auto.create.topics.enable, num.partitions, log.retention.ms|hours,\n" +
 			"log.retention.bytes, log.segment.bytes, log.roll.ms|hours, message.max.bytes,\n" +
@@ -79,7 +80,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
 	f.StringVar(&controllerListen, "controller-listen", "", "cluster mode: accept the metadata quorum's Raft traffic on HOST:PORT (default: this node's address in --controller-quorum-voters)")
 	f.StringVar(&voters, "controller-quorum-voters", "", "cluster mode: the metadata quorum, ID@HOST:PORT,... (controller.quorum.voters); every node lists the same voters")
-	f.StringVar(&configPath, "config", "", "read settings from this YAML or TOML file (Kafka property names); env LOGD_CONFIG")
+	f.StringVar(&configPath, "config", "", "read settings from this Java properties (server.properties), YAML or TOML file (Kafka property names); env LOGD_CONFIG")
 	return cmd
 }
 
@@ -135,6 +136,9 @@ func serve(st serveSettings) error {
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(logger)
+	for _, w := range st.Warnings {
+		logger.Warn("config: " + w)
+	}
 	cfg := broker.DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.Logger = nodeID, dataDir, logger
 	cfg.AdvertisedHost, cfg.AdvertisedPort = host, int32(port)
