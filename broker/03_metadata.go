@@ -24,8 +24,12 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 	clusterID := b.cluster.ClusterID()
 	resp.ClusterID = &clusterID
 	for _, br := range b.cluster.Brokers() {
+		host, port, ok := br.Endpoint(c.req.Listener)
+		if !ok {
+			continue // not reachable on this client's listener (Kafka leaves it out too)
+		}
 		mb := kmsg.NewMetadataResponseBroker()
-		mb.NodeID, mb.Host, mb.Port = br.ID, br.Host, br.Port
+		mb.NodeID, mb.Host, mb.Port = br.ID, host, port
 		if br.Rack != "" {
 			mb.Rack = kmsg.StringPtr(br.Rack)
 		}

@@ -7,7 +7,8 @@ import (
 
 // FindCoordinator: versions 0-6 (v4+ batches keys). A group's coordinator is the leader of the
 // key's __consumer_offsets partition (groups.go), a transactional id's the leader of its
-// __transaction_state partition (txns.go); on a single node, this node. Each topic is created
+// __transaction_state partition (txns.go); on a single node, this node. Its address is the
+// one on the listener the client came in on. Each topic is created
 // by the first key of its type. The API is advertised from v0: librdkafka enables LZ4 only
 // when FindCoordinator v0 is (without it kcat and confluent-kafka send lz4 batches
 // uncompressed).
@@ -15,29 +16,43 @@ func init() {
 	register(api{key: int16(kmsg.FindCoordinator), min: 0, max: 6, handle: handleFindCoordinator})
 }
 
-// coordinatorFor answers one key: node, host, port, error code and message.
-func (b *Broker) coordinatorFor(keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
+// coordinatorFor answers one key: node, host and port on the client's listener, error code
+// and message.
+func (b *Broker) coordinatorFor(keyType int8, key, listener string) (node int32, host string, port int32, code int16, msg *string) {
 	switch keyType {
 	case 0: // group
-		return b.coordinatorNode(offsetsTopic, b.cfg.OffsetsTopicPartitions, b.offsetsTopicConfigs(), key)
+		node, host, port, code, msg = b.coordinatorNode(offsetsTopic, b.cfg.OffsetsTopicPartitions, b.offsetsTopicConfigs(), key)
 	case 1: // transaction
-		return b.txnCoordinatorNode(key)
+		node, host, port, code, msg = b.txnCoordinatorNode(key)
+	default:
+		m := "unknown coordinator key type (0: group, 1: transaction)"
+		return -1, "", -1, kerr.InvalidRequest.Code, &m
 	}
-	m := "unknown coordinator key type (0: group, 1: transaction)"
-	return -1, "", -1, kerr.InvalidRequest.Code, &m
+	if code != 0 || listener == "" {
+		return node, host, port, code, msg
+	}
+	for _, br := range b.cluster.Brokers() {
+		if br.ID == node {
+			if h, p, ok := br.Endpoint(listener); ok {
+				return node, h, p, 0, nil
+			}
+		}
+	}
+	m := "the coordinator has no listener named " + listener
+	return -1, "", -1, kerr.CoordinatorNotAvailable.Code, &m
 }
 
 func handleFindCoordinator(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if c.version() < 4 {
-		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(req.CoordinatorType, req.CoordinatorKey)
+		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(req.CoordinatorType, req.CoordinatorKey, c.req.Listener)
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key = key
-		co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = b.coordinatorFor(req.CoordinatorType, key)
+		co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = b.coordinatorFor(req.CoordinatorType, key, c.req.Listener)
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
 	return resp, nil

@@ -6,7 +6,7 @@ import (
 )
 
 // DescribeCluster: versions 0-2. The live brokers and the active controller, from the
-// cluster's metadata. Only the brokers endpoint type (1) is served, as on Kafka's broker listeners;
+// cluster's metadata, with their addresses on the listener the client came in on. Only the brokers endpoint type (1) is served, as on Kafka's broker listeners;
 // asking for controllers (2) is UNSUPPORTED_ENDPOINT_TYPE. No ACLs exist, so authorized
 // operations are always "not provided" (INT32_MIN).
 func init() {
@@ -28,8 +28,12 @@ func handleDescribeCluster(b *Broker, c *call) (kmsg.Response, error) {
 	resp.ClusterID = b.cluster.ClusterID()
 	resp.ControllerID = b.cluster.ControllerID()
 	for _, r := range b.cluster.Brokers() {
+		host, port, ok := r.Endpoint(c.req.Listener)
+		if !ok {
+			continue // as Metadata: a broker without this client's listener is left out
+		}
 		br := kmsg.NewDescribeClusterResponseBroker()
-		br.NodeID, br.Host, br.Port = r.ID, r.Host, r.Port
+		br.NodeID, br.Host, br.Port = r.ID, host, port
 		if r.Rack != "" {
 			br.Rack = kmsg.StringPtr(r.Rack)
 		}

@@ -41,9 +41,14 @@ import (
 type Config struct {
 	// NodeID is this broker's id (node.id).
 	NodeID int32
-	// AdvertisedHost and AdvertisedPort are what Metadata tells clients to connect to.
+	// AdvertisedHost and AdvertisedPort are the inter-broker listener's advertised address:
+	// what other brokers dial, and what Metadata tells clients when Listeners is empty.
 	AdvertisedHost string
 	AdvertisedPort int32
+	// Listeners are this broker's client listeners with their advertised addresses, the
+	// inter-broker one (AdvertisedHost:AdvertisedPort) first. Empty: one listener, PLAINTEXT.
+	// Each client is answered with the addresses of the listener it came in on.
+	Listeners []metadata.Endpoint
 	// DataDir is the log directory (log.dirs).
 	DataDir string
 	// FS is the filesystem; nil means the operating system's.

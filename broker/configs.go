@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"math"
+	"net"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -347,9 +348,16 @@ var brokerConfigs = []brokerConfig{
 		value: func(b *Broker) string { return strconv.Itoa(int(b.cfg.NodeID)) }},
 	{name: "log.dirs", typ: typeString, doc: "the log directory",
 		value: func(b *Broker) string { return b.logDir() }},
-	{name: "advertised.listeners", typ: typeList, doc: "the address clients are told to connect to",
+	{name: "advertised.listeners", typ: typeList, doc: "the addresses clients are told to connect to, per listener",
 		value: func(b *Broker) string {
-			return "PLAINTEXT://" + b.cfg.AdvertisedHost + ":" + strconv.Itoa(int(b.cfg.AdvertisedPort))
+			if len(b.cfg.Listeners) == 0 {
+				return "PLAINTEXT://" + net.JoinHostPort(b.cfg.AdvertisedHost, strconv.Itoa(int(b.cfg.AdvertisedPort)))
+			}
+			parts := make([]string, len(b.cfg.Listeners))
+			for i, l := range b.cfg.Listeners {
+				parts[i] = l.Name + "://" + net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port)))
+			}
+			return strings.Join(parts, ",")
 		}},
 	{name: "auto.create.topics.enable", typ: typeBoolean, kafkaDefault: "true", doc: "create unknown topics named in Metadata requests",
 		value: func(b *Broker) string { return strconv.FormatBool(b.cfg.AutoCreateTopics) }},

@@ -35,8 +35,13 @@ func handleBrokerRegistration(b *Broker, c *call) (kmsg.Response, error) {
 		if req.Rack != nil {
 			r.Rack = *req.Rack
 		}
-		for _, l := range req.Listeners {
-			r.Host, r.Port = l.Host, int32(l.Port)
+		// logd brokers send their inter-broker listener first (cluster.Node.register): its
+		// address is the one other brokers dial.
+		for i, l := range req.Listeners {
+			if i == 0 {
+				r.Host, r.Port = l.Host, int32(l.Port)
+			}
+			r.Listeners = append(r.Listeners, metadata.Endpoint{Name: l.Name, Protocol: metadata.SecurityProtocolName(l.SecurityProtocol), Host: l.Host, Port: int32(l.Port)})
 		}
 		var reg *metadata.BrokerRegistration
 		if reg, err = ctl.RegisterBroker(r); err == nil {

@@ -335,7 +335,8 @@ func (n *Node) register(conn **controllerConn) error {
 		return errors.New("the cluster has no id yet")
 	}
 	bc := n.cfg.Broker
-	r := metadata.RegisterBroker{ID: n.id, Incarnation: metadata.TopicID(n.incarn).String(), Host: bc.AdvertisedHost, Port: bc.AdvertisedPort}
+	r := metadata.RegisterBroker{ID: n.id, Incarnation: metadata.TopicID(n.incarn).String(), Host: bc.AdvertisedHost, Port: bc.AdvertisedPort,
+		Listeners: bc.Listeners}
 	var epoch int64
 	if c, err := n.ActiveController(); err == nil {
 		reg, err := c.RegisterBroker(r)
@@ -346,9 +347,17 @@ func (n *Node) register(conn **controllerConn) error {
 	} else {
 		req := kmsg.NewPtrBrokerRegistrationRequest()
 		req.BrokerID, req.ClusterID, req.IncarnationID = n.id, clusterID, n.incarn
+		// The inter-broker listener goes first: the controller registers its address as the
+		// one brokers dial (broker.handleBrokerRegistration).
 		l := kmsg.NewBrokerRegistrationRequestListener()
 		l.Name, l.Host, l.Port = "PLAINTEXT", bc.AdvertisedHost, uint16(bc.AdvertisedPort)
-		req.Listeners = append(req.Listeners, l)
+		if len(bc.Listeners) == 0 {
+			req.Listeners = append(req.Listeners, l)
+		}
+		for _, e := range bc.Listeners {
+			l.Name, l.Host, l.Port, l.SecurityProtocol = e.Name, e.Host, uint16(e.Port), metadata.SecurityProtocolID(e.Protocol)
+			req.Listeners = append(req.Listeners, l)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
 		resp, err := n.send(ctx, conn, req)

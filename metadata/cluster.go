@@ -44,15 +44,68 @@ type BrokerRegistration struct {
 	// a previous incarnation and are refused.
 	Epoch       int64  `json:"epoch"`
 	Incarnation string `json:"incarnation"`
-	Host        string `json:"host"`
-	Port        int32  `json:"port"`
-	Rack        string `json:"rack,omitempty"`
+	// Host and Port are the broker's inter-broker listener (inter.broker.listener.name): what
+	// followers, the controller's clients and transaction markers dial.
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	// Listeners are every client listener's advertised address, the inter-broker one first.
+	// Empty in registrations written before listeners existed: Host and Port then serve every
+	// listener (Endpoint).
+	Listeners []Endpoint `json:"listeners,omitempty"`
+	Rack      string     `json:"rack,omitempty"`
 	// Fenced brokers lead nothing and are in no ISR (but a last member, kept so the partition
 	// knows who had its data). A broker registers fenced and is unfenced once it has caught up
 	// with the metadata; it is fenced again when its heartbeats stop.
 	Fenced bool `json:"fenced"`
 	// ShuttingDown is set by a controlled shutdown: leadership moves away first.
 	ShuttingDown bool `json:"shutting_down,omitempty"`
+}
+
+// Endpoint is one listener of a broker: its name (PLAINTEXT, or a custom one such as
+// INTERNAL), security protocol and advertised address.
+type Endpoint struct {
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+}
+
+// SecurityProtocols are Kafka's security protocols by their wire ids (SecurityProtocol.java),
+// as BrokerRegistration's listeners carry them.
+var SecurityProtocols = []string{0: "PLAINTEXT", 1: "SSL", 2: "SASL_PLAINTEXT", 3: "SASL_SSL"}
+
+// SecurityProtocolID is the wire id of a protocol name, -1 if Kafka has none by that name.
+func SecurityProtocolID(name string) int16 {
+	for i, p := range SecurityProtocols {
+		if p == name {
+			return int16(i)
+		}
+	}
+	return -1
+}
+
+// SecurityProtocolName is the name of a wire id ("" for an unknown id).
+func SecurityProtocolName(id int16) string {
+	if id < 0 || int(id) >= len(SecurityProtocols) {
+		return ""
+	}
+	return SecurityProtocols[id]
+}
+
+// Endpoint returns the broker's address on the listener named name. A registration without
+// listeners (written before they existed) answers Host and Port for any name; otherwise a
+// name the broker does not listen on is not found, and Kafka leaves such a broker out of the
+// answers given on that listener.
+func (b *BrokerRegistration) Endpoint(name string) (host string, port int32, ok bool) {
+	if len(b.Listeners) == 0 || name == "" {
+		return b.Host, b.Port, true
+	}
+	for _, l := range b.Listeners {
+		if l.Name == name {
+			return l.Host, l.Port, true
+		}
+	}
+	return "", 0, false
 }
 
 // PartitionAssignment is one partition's replicas, leader and ISR.

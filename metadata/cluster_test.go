@@ -447,3 +447,33 @@ func TestCreatePartitionsWithAssignment(t *testing.T) {
 		t.Fatalf("new partitions %+v %+v", p1, p2)
 	}
 }
+
+// TestBrokerEndpoints: a registration carries every listener; one written before listeners
+// existed (no "listeners" in its JSON) answers its one address for any listener name.
+func TestBrokerEndpoints(t *testing.T) {
+	var old BrokerRegistration
+	if err := json.Unmarshal([]byte(`{"id":1,"epoch":3,"incarnation":"x","host":"h","port":9092,"fenced":false}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if h, p, ok := old.Endpoint("EXTERNAL"); !ok || h != "h" || p != 9092 {
+		t.Fatalf("old registration: %s %d %v", h, p, ok)
+	}
+	s := NewClusterState("c")
+	res, err := s.registerBroker(7, &RegisterBroker{ID: 2, Incarnation: "i", Host: "in", Port: 1,
+		Listeners: []Endpoint{{"INTERNAL", "PLAINTEXT", "in", 1}, {"EXTERNAL", "SASL_SSL", "ex", 2}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := res.(*BrokerRegistration)
+	for name, want := range map[string]string{"INTERNAL": "in:1", "EXTERNAL": "ex:2", "": "in:1"} {
+		if h, p, ok := reg.Endpoint(name); !ok || fmt.Sprintf("%s:%d", h, p) != want {
+			t.Errorf("%q: %s:%d %v, want %s", name, h, p, ok, want)
+		}
+	}
+	if _, _, ok := reg.Endpoint("OTHER"); ok {
+		t.Error("a listener the broker does not have was found")
+	}
+	if SecurityProtocolName(SecurityProtocolID("SASL_SSL")) != "SASL_SSL" || SecurityProtocolID("TLS") != -1 || SecurityProtocolName(9) != "" {
+		t.Error("security protocol ids")
+	}
+}

@@ -25,7 +25,9 @@ type RegisterBroker struct {
 	Incarnation string `json:"incarnation"`
 	Host        string `json:"host"`
 	Port        int32  `json:"port"`
-	Rack        string `json:"rack,omitempty"`
+	// Listeners: see BrokerRegistration.Listeners.
+	Listeners []Endpoint `json:"listeners,omitempty"`
+	Rack      string     `json:"rack,omitempty"`
 }
 
 // UnfenceBroker lets a registered broker lead and join ISRs again (it heartbeats and has
@@ -317,7 +319,8 @@ func (s *ClusterState) registerBroker(epoch int64, c *RegisterBroker) (any, erro
 			return nil, fmt.Errorf("%w: %d", ErrDuplicateBroker, c.ID)
 		}
 	}
-	b := &BrokerRegistration{ID: c.ID, Epoch: epoch, Incarnation: c.Incarnation, Host: c.Host, Port: c.Port, Rack: c.Rack, Fenced: true}
+	b := &BrokerRegistration{ID: c.ID, Epoch: epoch, Incarnation: c.Incarnation, Host: c.Host, Port: c.Port,
+		Listeners: c.Listeners, Rack: c.Rack, Fenced: true}
 	s.Brokers[c.ID] = b
 	r := *b
 	return &r, nil

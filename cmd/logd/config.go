@@ -21,11 +21,15 @@ import (
 // serveSettings is everything `logd serve` is configured with, after merging the embedded
 // defaults, the config file, LOGD_* environment variables and flags (lowest to highest).
 type serveSettings struct {
-	DataDir   string
-	Listen    string
-	Advertise string // "": the listen address
-	HTTP      string // "": off
-	NodeID    int32
+	DataDir string
+	// The listener settings, as given; planListeners checks them against each other.
+	Listen              string // listeners
+	Advertise           string // advertised.listeners; "": the listen addresses
+	ProtocolMap         string // listener.security.protocol.map; "": Kafka's default
+	InterBrokerListener string // inter.broker.listener.name; "": PLAINTEXT, else the first
+	ControllerNames     string // controller.listener.names
+	HTTP                string // "": off
+	NodeID              int32
 
 	AutoCreateTopics bool
 	NumPartitions    int32
@@ -85,18 +89,30 @@ var configKeys = []configKey{
 		return nil
 	}},
 	{name: "listeners", flag: "listen", apply: func(s *serveSettings, v string) error {
-		addr, err := parseListener(v, false)
-		s.Listen = addr
+		_, err := parseListeners(v)
+		s.Listen = v
 		return err
 	}},
 	{name: "advertised.listeners", flag: "advertise", apply: func(s *serveSettings, v string) error {
-		if strings.TrimSpace(v) == "" { // flag default: the listen address
-			s.Advertise = ""
+		s.Advertise = v
+		if v == "" { // flag default: the listen addresses
 			return nil
 		}
-		addr, err := parseListener(v, true)
-		s.Advertise = addr
+		_, err := parseListeners(v)
 		return err
+	}},
+	{name: "listener.security.protocol.map", apply: func(s *serveSettings, v string) error {
+		_, err := parseProtocolMap(v)
+		s.ProtocolMap = v
+		return err
+	}},
+	{name: "inter.broker.listener.name", apply: func(s *serveSettings, v string) error {
+		s.InterBrokerListener = v
+		return nil
+	}},
+	{name: "controller.listener.names", apply: func(s *serveSettings, v string) error {
+		s.ControllerNames = v
+		return nil
 	}},
 	{name: "logd.http", flag: "http", apply: func(s *serveSettings, v string) error {
 		v = strings.TrimSpace(v)
@@ -349,6 +365,9 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	if err := s.LogDefaults.Validate(); err != nil {
 		return s, usageError{fmt.Errorf("log defaults: %v", err)}
 	}
+	if _, err := planListeners(s); err != nil { // serve plans them again, binding ports
+		return s, usageError{err}
+	}
 	return s, nil
 }
 
@@ -534,32 +553,4 @@ func splitComma(v string) []string {
 		}
 	}
 	return out
-}
-
-// parseListener accepts HOST:PORT or PLAINTEXT://HOST:PORT (one listener). An advertised
-// address must name a reachable host and a port from 1 to 65535.
-func parseListener(v string, advertised bool) (string, error) {
-	items := splitComma(v)
-	if len(items) != 1 {
-		return "", fmt.Errorf("%q must be one listener, HOST:PORT or PLAINTEXT://HOST:PORT", v)
-	}
-	addr := items[0]
-	if i := strings.Index(addr, "://"); i >= 0 {
-		if proto := addr[:i]; !strings.EqualFold(proto, "PLAINTEXT") {
-			return "", fmt.Errorf("%q: logd serves only PLAINTEXT listeners, not %s", v, proto)
-		}
-		addr = addr[i+3:]
-	}
-	host, portStr, err := net.SplitHostPort(addr)
-	port, perr := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || perr != nil || (advertised && port == 0) {
-		if advertised {
-			return "", fmt.Errorf("%q is not HOST:PORT with a port from 1 to 65535", v)
-		}
-		return "", fmt.Errorf("%q is not HOST:PORT (for example 127.0.0.1:9092)", v)
-	}
-	if advertised && (host == "" || host == "0.0.0.0" || host == "::") {
-		return "", fmt.Errorf("%q must name a host clients can reach", v)
-	}
-	return addr, nil
 }

@@ -76,7 +76,7 @@ transaction.partition.verification.enable: "false"
 		t.Fatal(err)
 	}
 	want := defaultServeSettings()
-	want.NodeID, want.DataDir, want.Listen, want.Advertise, want.HTTP = 7, "/var/lib/logd", "0.0.0.0:19092", "broker7.example.com:19092", "127.0.0.1:9644"
+	want.NodeID, want.DataDir, want.Listen, want.Advertise, want.HTTP = 7, "/var/lib/logd", "PLAINTEXT://0.0.0.0:19092", "broker7.example.com:19092", "127.0.0.1:9644"
 	want.AutoCreateTopics, want.NumPartitions, want.FsyncAcksAll, want.TxnVerification = false, 3, false, false
 	l := &want.LogDefaults
 	l.RetentionMs, l.RetentionBytes, l.SegmentBytes, l.SegmentMs = time.Minute, 1<<20, 65536, 2*time.Hour
@@ -156,9 +156,9 @@ func TestConfigErrors(t *testing.T) {
 		{file: "log.dirs: [a, b]\n", want: `line 1: log.dirs: want a single value, not a list`},
 		{file: "log.dirs: a,b\n", want: `line 1: log.dirs: "a,b" names 2 directories; logd uses exactly one`},
 		{file: "node.id:\n", want: `line 1: node.id: has no value`},
-		{file: "listeners: SSL://h:1\n", want: `line 1: listeners: "SSL://h:1": logd serves only PLAINTEXT listeners, not SSL`},
-		{file: "listeners: nonsense\n", want: `line 1: listeners: "nonsense" is not HOST:PORT (for example 127.0.0.1:9092)`},
-		{file: "advertised.listeners: 0.0.0.0:9092\n", want: `line 1: advertised.listeners: "0.0.0.0:9092" must name a host clients can reach`},
+		{file: "listeners: SSL://h:1\n", want: `listeners: listener SSL is SSL; logd serves PLAINTEXT listeners only so far`},
+		{file: "listeners: nonsense\n", want: `line 1: listeners: "nonsense" is not NAME://HOST:PORT (for example PLAINTEXT://127.0.0.1:9092)`},
+		{file: "advertised.listeners: 0.0.0.0:9092\n", want: `advertised.listeners: listener PLAINTEXT would advertise 0.0.0.0:9092, which no client can reach: advertise PLAINTEXT://HOST:PORT (--advertise HOST:PORT)`},
 		{file: "auto.create.topics.enable: maybe\n", want: `line 1: auto.create.topics.enable: "maybe" is not true or false`},
 		{file: "x: 1\n  y: 2\n", want: `line 2: mapping values are not allowed in this context`},
 		{file: "- a\n", want: `line 1: want a mapping of setting names to values`},
@@ -362,7 +362,6 @@ func TestConfigTOMLErrors(t *testing.T) {
 		{"num.partitions = 1.5\n", `line 1: num.partitions: "1.5" is not a whole number`},
 		{"num.partitions = 0\n", `line 1: num.partitions: 0 is below the minimum 1`},
 		{"auto.create.topics.enable = \"maybe\"\n", `line 1: auto.create.topics.enable: "maybe" is not true or false`},
-		{"listeners = \"SSL://h:1\"\n", `line 1: listeners: "SSL://h:1": logd serves only PLAINTEXT listeners, not SSL`},
 		{"node.id = 1\nlog.dirs = \n", `line 2: log.dirs: unexpected character U+000A at start of value`},
 		{"node.id = 1\n[[log]]\ndirs = \"a\"\n", `line 2: unknown key "log"`},
 		{"[log]\nretention.ms = \"1\n", `line 2: retention.ms: basic strings cannot have new lines`},

@@ -49,6 +49,12 @@ func serveCommand() *cobra.Command {
 			"logd.http and logd.fsync.acks.all. LOGD_* environment variables (LOGD_LOG_DIRS, LOGD_NODE_ID,\n" +
 			"LOGD_HTTP, ...) override the file; flags override both. LOGD_CONFIG names the file if\n" +
 			"--config is not given.\n\n" +
+			"Listeners: listeners=NAME://HOST:PORT,... (--listen) with listener.security.protocol.map,\n" +
+			"advertised.listeners (--advertise), inter.broker.listener.name (the listener other brokers\n" +
+			"dial; default PLAINTEXT, else the first) and controller.listener.names (that listener is the\n" +
+			"metadata quorum's Raft address). Each client is answered with the addresses of the listener\n" +
+			"it came in on. A bare HOST:PORT is a PLAINTEXT listener; PLAINTEXT is the only protocol\n" +
+			"served so far.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
@@ -74,8 +80,8 @@ func serveCommand() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&dataDir, "data-dir", "data", "log directory")
-	f.StringVar(&listen, "listen", "127.0.0.1:9092", "address to accept Kafka clients on")
-	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to (default: the listen address)")
+	f.StringVar(&listen, "listen", "127.0.0.1:9092", "address to accept Kafka clients on, or listeners: NAME://HOST:PORT,...")
+	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to, or NAME://HOST:PORT,... per listener (default: the listen addresses)")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node id")
 	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
 	f.StringVar(&controllerListen, "controller-listen", "", "cluster mode: accept the metadata quorum's Raft traffic on HOST:PORT (default: this node's address in --controller-quorum-voters)")
@@ -85,32 +91,32 @@ func serveCommand() *cobra.Command {
 }
 
 func serve(st serveSettings) error {
-	dataDir, listen, advertise, httpAddr, nodeID := st.DataDir, st.Listen, st.Advertise, st.HTTP, st.NodeID
+	dataDir, httpAddr, nodeID := st.DataDir, st.HTTP, st.NodeID
 	start := time.Now()
-	_, lport, err := net.SplitHostPort(listen)
+	plan, err := planListeners(st)
 	if err != nil {
-		return usageError{fmt.Errorf("--listen %q is not HOST:PORT (for example 127.0.0.1:9092)", listen)}
+		return usageError{err}
 	}
-	if lport == "0" {
-		// Any free port: pick it now, so the advertised address can name it.
-		l, err := net.Listen("tcp", listen)
-		if err != nil {
-			return fmt.Errorf("cannot listen on %s: %v", listen, err)
+	for i := range plan.clients {
+		l := &plan.clients[i]
+		if _, port, _ := net.SplitHostPort(l.bind); port == "0" {
+			// Any free port: pick it now, so the advertised address can name it.
+			ln, err := net.Listen("tcp", l.bind)
+			if err != nil {
+				return fmt.Errorf("cannot listen on %s: %v", l.bind, err)
+			}
+			l.bind = ln.Addr().String()
+			ln.Close()
 		}
-		listen = l.Addr().String()
-		l.Close()
+		addr, err := net.ResolveTCPAddr("tcp", l.bind)
+		if err != nil {
+			return usageError{fmt.Errorf("listeners: %s %q: %v", l.Name, l.bind, err)}
+		}
+		if err := l.advertise(addr); err != nil {
+			return usageError{err}
+		}
 	}
-	if advertise == "" {
-		advertise = listen
-	}
-	host, portStr, err := net.SplitHostPort(advertise)
-	port, perr := strconv.ParseUint(portStr, 10, 16)
-	if err != nil || perr != nil || port == 0 {
-		return usageError{fmt.Errorf("--advertise %q is not HOST:PORT with a port from 1 to 65535", advertise)}
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		return usageError{fmt.Errorf("--advertise %q must name a host clients can reach; pass --advertise HOST:PORT", advertise)}
-	}
+	inter := plan.clients[0]
 	if httpAddr != "" {
 		_, hport, err := net.SplitHostPort(httpAddr)
 		if _, perr := strconv.ParseUint(hport, 10, 16); err != nil || perr != nil {
@@ -141,7 +147,10 @@ func serve(st serveSettings) error {
 	}
 	cfg := broker.DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.Logger = nodeID, dataDir, logger
-	cfg.AdvertisedHost, cfg.AdvertisedPort = host, int32(port)
+	cfg.AdvertisedHost, cfg.AdvertisedPort = inter.Host, inter.Port
+	for _, l := range plan.clients {
+		cfg.Listeners = append(cfg.Listeners, l.Endpoint)
+	}
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.LogDefaults = st.LogDefaults
@@ -150,6 +159,9 @@ func serve(st serveSettings) error {
 	if httpAddr != "" {
 		m = metrics.New()
 		cfg.Metrics = m
+	}
+	if st.ControllerListen == "" && len(st.Voters) > 0 {
+		st.ControllerListen = plan.controller // controller.listener.names' listener, if any
 	}
 	ccfg, err := clusterConfig(st, cfg)
 	if err != nil {
@@ -161,18 +173,28 @@ func serve(st serveSettings) error {
 	}
 	b := node.Broker()
 	closeBroker := node.Close
-	scfg := server.Config{
-		HeaderVersion: broker.HeaderVersion,
-		Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
+	srvs := make([]*server.Server, len(plan.clients))
+	for i, l := range plan.clients {
+		scfg := server.Config{
+			HeaderVersion: broker.HeaderVersion,
+			Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
+			Listener:      l.Name,
+		}
+		if m != nil {
+			scfg.ObserveResponse = m.ObserveResponse
+		}
+		srvs[i] = server.New(scfg, b)
 	}
-	if m != nil {
-		scfg.ObserveResponse = m.ObserveResponse
-	}
-	srv := server.New(scfg, b)
 	var ready atomic.Bool // the broker serves; /readyz also wants the log directory online
 	var hs *opsServer
 	if m != nil {
-		m.SetServerStats(srv.Stats)
+		m.SetServerStats(func() server.Stats {
+			var sum server.Stats
+			for _, s := range srvs {
+				sum = sum.Add(s.Stats())
+			}
+			return sum
+		})
 		hs, err = startOpsServer(httpAddr, m, func() error {
 			if !ready.Load() {
 				return errors.New("not serving")
@@ -187,10 +209,22 @@ func serve(st serveSettings) error {
 			return fmt.Errorf("cannot serve --http on %s: %v", httpAddr, err)
 		}
 	}
-	if err := srv.Start(listen); err != nil {
-		hs.close(context.Background())
-		closeBroker()
-		return fmt.Errorf("cannot listen on %s: %v", listen, err)
+	shutdownServers := func(ctx context.Context) error {
+		var first error
+		for _, s := range srvs {
+			if err := s.Shutdown(ctx); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	for i, s := range srvs {
+		if err := s.Start(plan.clients[i].bind); err != nil {
+			shutdownServers(context.Background())
+			hs.close(context.Background())
+			closeBroker()
+			return fmt.Errorf("cannot listen on %s (listener %s): %v", plan.clients[i].bind, plan.clients[i].Name, err)
+		}
 	}
 	// Signals are caught before the ready line: a SIGTERM sent as soon as it appears must
 	// shut down cleanly, not kill the process.
@@ -206,8 +240,16 @@ func serve(st serveSettings) error {
 		}
 	}
 	ready.Store(true)
-	attrs := []any{"listen", srv.Addr().String(), "advertise", advertise, "data_dir", dataDir,
-		"node_id", nodeID, "startup", time.Since(start).Round(time.Microsecond).String()}
+	attrs := []any{"listen", srvs[0].Addr().String(), "advertise", net.JoinHostPort(inter.Host, strconv.Itoa(int(inter.Port)))}
+	if len(plan.clients) > 1 {
+		ls := make([]string, len(plan.clients))
+		for i, l := range plan.clients {
+			ls[i] = fmt.Sprintf("%s://%s (%s, advertised %s)", l.Name, srvs[i].Addr(), l.Protocol, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))))
+		}
+		attrs = append(attrs, "listeners", strings.Join(ls, ","))
+	}
+	attrs = append(attrs, "data_dir", dataDir,
+		"node_id", nodeID, "startup", time.Since(start).Round(time.Microsecond).String())
 	if hs != nil {
 		attrs = append(attrs, "http", hs.addr())
 	}
@@ -220,7 +262,7 @@ func serve(st serveSettings) error {
 	ready.Store(false)
 	node.ControlledShutdown() // while this node still answers clients and brokers
 	b.BeginShutdown()
-	serr := srv.Shutdown(ctx)
+	serr := shutdownServers(ctx)
 	if err := closeBroker(); err != nil {
 		return fmt.Errorf("shutdown: %v", err)
 	}

@@ -180,7 +180,7 @@ func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 	sl.turnDone = false
 	sl.handled, sl.answered, sl.early = false, false, nil
 	sl.resp = nil
-	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Header: hdr, Frame: frame, Received: received, sl: sl}
+	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Listener: c.s.cfg.Listener, Header: hdr, Frame: frame, Received: received, sl: sl}
 	c.tail++
 	atCap := c.tail-c.head == n
 	if atCap {

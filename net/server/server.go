@@ -47,6 +47,8 @@ var CloseConnection = &Response{}
 type Request struct {
 	ConnID     uint64
 	RemoteAddr net.Addr
+	// Listener is the name of the listener the connection came in on (Config.Listener).
+	Listener string
 	Header
 	// Frame is the whole request after the 4-byte size prefix: header and
 	// body. Owned by the server.
@@ -197,6 +199,9 @@ type Config struct {
 	// returned. Responses written by one writev share their send time. It
 	// runs on the writer goroutine and must not block.
 	ObserveResponse func(apiKey int16, queued, send time.Duration)
+	// Listener names this server's listener (Kafka's listener name: PLAINTEXT, INTERNAL, ...);
+	// every Request carries it, so the handler answers with that listener's addresses.
+	Listener string
 }
 
 func (c *Config) setDefaults() {
@@ -551,4 +556,26 @@ func (s *Server) callHandler(sl *slot) (resp *Response, ok bool) {
 		}
 	}()
 	return s.h.Handle(&sl.req), true
+}
+
+// Add returns the field-wise sum of two snapshots (several servers, one per listener).
+func (a Stats) Add(b Stats) Stats {
+	return Stats{
+		ConnsActive:    a.ConnsActive + b.ConnsActive,
+		ConnsAccepted:  a.ConnsAccepted + b.ConnsAccepted,
+		ConnsRefused:   a.ConnsRefused + b.ConnsRefused,
+		Requests:       a.Requests + b.Requests,
+		Responses:      a.Responses + b.Responses,
+		BytesIn:        a.BytesIn + b.BytesIn,
+		BytesOut:       a.BytesOut + b.BytesOut,
+		SendfileBytes:  a.SendfileBytes + b.SendfileBytes,
+		CopiedBytes:    a.CopiedBytes + b.CopiedBytes,
+		BufferedBytes:  a.BufferedBytes + b.BufferedBytes,
+		InFlight:       a.InFlight + b.InFlight,
+		Deferred:       a.Deferred + b.Deferred,
+		ProtocolCloses: a.ProtocolCloses + b.ProtocolCloses,
+		BudgetCloses:   a.BudgetCloses + b.BudgetCloses,
+		Pauses:         a.Pauses + b.Pauses,
+		WriteWaits:     a.WriteWaits + b.WriteWaits,
+	}
 }

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/logd/logd/metadata"
+)
+
+// listenerAddr is one item of listeners or advertised.listeners: NAME://HOST:PORT, or
+// HOST:PORT (logd's older form, name "").
+type listenerAddr struct {
+	name string
+	host string
+	port uint16
+}
+
+func (l listenerAddr) addr() string { return net.JoinHostPort(l.host, strconv.Itoa(int(l.port))) }
+
+// parseListeners parses a listeners or advertised.listeners value. Names are upper-cased,
+// as Kafka's ListenerName normalises them; a name may appear once.
+func parseListeners(v string) ([]listenerAddr, error) {
+	items := splitComma(v)
+	if len(items) == 0 {
+		return nil, fmt.Errorf("%q names no listener (the form is NAME://HOST:PORT,...)", v)
+	}
+	var out []listenerAddr
+	for _, item := range items {
+		var l listenerAddr
+		addr := item
+		if i := strings.Index(item, "://"); i >= 0 {
+			l.name, addr = strings.ToUpper(item[:i]), item[i+3:]
+			if !validListenerName(l.name) {
+				return nil, fmt.Errorf("%q: listener name %q must be letters, digits and _", item, item[:i])
+			}
+		}
+		host, portStr, err := net.SplitHostPort(addr)
+		port, perr := strconv.ParseUint(portStr, 10, 16)
+		if err != nil || perr != nil {
+			return nil, fmt.Errorf("%q is not NAME://HOST:PORT (for example PLAINTEXT://127.0.0.1:9092)", item)
+		}
+		l.host, l.port = host, uint16(port)
+		if slices.ContainsFunc(out, func(o listenerAddr) bool { return o.name == l.name }) {
+			return nil, fmt.Errorf("%q: listener %s is named twice", v, l.displayName())
+		}
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+func (l listenerAddr) displayName() string {
+	if l.name == "" {
+		return "PLAINTEXT"
+	}
+	return l.name
+}
+
+func validListenerName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseProtocolMap parses listener.security.protocol.map: NAME:PROTOCOL,... where PROTOCOL is
+// one of Kafka's four. Unset, it is Kafka's default: each protocol names its own listener.
+func parseProtocolMap(v string) (map[string]string, error) {
+	m := map[string]string{}
+	for _, p := range metadata.SecurityProtocols {
+		m[p] = p
+	}
+	if strings.TrimSpace(v) == "" {
+		return m, nil
+	}
+	m = map[string]string{}
+	for _, item := range splitComma(v) {
+		name, proto, ok := strings.Cut(item, ":")
+		name, proto = strings.ToUpper(strings.TrimSpace(name)), strings.ToUpper(strings.TrimSpace(proto))
+		if !ok || !validListenerName(name) {
+			return nil, fmt.Errorf("%q is not NAME:PROTOCOL (for example INTERNAL:PLAINTEXT,EXTERNAL:SASL_SSL)", item)
+		}
+		if metadata.SecurityProtocolID(proto) < 0 {
+			return nil, fmt.Errorf("%q: %s is not a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)", item, proto)
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("%q maps listener %s twice", v, name)
+		}
+		m[name] = proto
+	}
+	return m, nil
+}
+
+// listener is one client listener serve opens: its name, protocol, the address it binds and
+// the address it advertises.
+type listener struct {
+	metadata.Endpoint          // name, protocol, advertised host and port
+	bind              string // HOST:PORT to listen on
+}
+
+// listenerPlan is what serve opens: the client listeners (the inter-broker one first) and the
+// metadata quorum's address from controller.listener.names ("" if none).
+type listenerPlan struct {
+	clients    []listener
+	controller string
+}
+
+// protocolsServed are the security protocols logd's client listeners speak so far.
+var protocolsServed = []string{"PLAINTEXT"}
+
+// planListeners checks the listener settings against each other (Kafka's rules) and returns
+// what to open. Errors are usage errors naming the setting at fault.
+func planListeners(st serveSettings) (listenerPlan, error) {
+	var plan listenerPlan
+	protos, err := parseProtocolMap(st.ProtocolMap)
+	if err != nil {
+		return plan, fmt.Errorf("listener.security.protocol.map: %v", err)
+	}
+	controllers := map[string]bool{}
+	for _, n := range splitComma(st.ControllerNames) {
+		controllers[strings.ToUpper(n)] = true
+	}
+	binds, err := parseListeners(st.Listen)
+	if err != nil {
+		return plan, fmt.Errorf("listeners: %v", err)
+	}
+	var adverts []listenerAddr
+	if strings.TrimSpace(st.Advertise) != "" {
+		if adverts, err = parseListeners(st.Advertise); err != nil {
+			return plan, fmt.Errorf("advertised.listeners: %v", err)
+		}
+	}
+	for _, b := range binds {
+		name := b.displayName()
+		if controllers[name] {
+			// The metadata quorum's address; logd speaks Raft there, not the Kafka protocol.
+			if plan.controller != "" {
+				return plan, fmt.Errorf("controller.listener.names: logd's metadata quorum listens on one address; %s and another listener are both named", name)
+			}
+			plan.controller = b.addr()
+			continue
+		}
+		proto, ok := protos[name]
+		if !ok {
+			return plan, fmt.Errorf("listeners: listener %s has no security protocol in listener.security.protocol.map", name)
+		}
+		if !slices.Contains(protocolsServed, proto) {
+			return plan, fmt.Errorf("listeners: listener %s is %s; logd serves %s listeners only so far",
+				name, proto, strings.Join(protocolsServed, ", "))
+		}
+		plan.clients = append(plan.clients, listener{Endpoint: metadata.Endpoint{Name: name, Protocol: proto}, bind: b.addr()})
+	}
+	if len(plan.clients) == 0 {
+		return plan, fmt.Errorf("listeners: %q has no client listener (every one is in controller.listener.names)", st.Listen)
+	}
+	for _, a := range adverts {
+		i := slices.IndexFunc(plan.clients, func(l listener) bool { return l.Name == a.displayName() })
+		if a.name == "" && len(plan.clients) == 1 {
+			i = 0 // HOST:PORT alone: the one client listener (logd's older form)
+		}
+		if i < 0 {
+			if controllers[a.displayName()] {
+				continue // Kafka lets controllers advertise; logd's quorum needs no advertising
+			}
+			if a.name == "" {
+				return plan, fmt.Errorf("advertised.listeners: %q names no listener; with several listeners write NAME://HOST:PORT", a.addr())
+			}
+			return plan, fmt.Errorf("advertised.listeners: %s is not in listeners", a.name)
+		}
+		if a.port == 0 {
+			return plan, fmt.Errorf("advertised.listeners: %q is not HOST:PORT with a port from 1 to 65535", a.addr())
+		}
+		plan.clients[i].Host, plan.clients[i].Port = a.host, int32(a.port)
+		if err := checkAdvertised(&plan.clients[i]); err != nil {
+			return plan, err
+		}
+	}
+	inter := strings.ToUpper(strings.TrimSpace(st.InterBrokerListener))
+	if inter == "" {
+		inter = plan.clients[0].Name
+		if slices.ContainsFunc(plan.clients, func(l listener) bool { return l.Name == "PLAINTEXT" }) {
+			inter = "PLAINTEXT" // Kafka's default: security.inter.broker.protocol's listener
+		}
+	}
+	i := slices.IndexFunc(plan.clients, func(l listener) bool { return l.Name == inter })
+	if i < 0 {
+		return plan, fmt.Errorf("inter.broker.listener.name: %s is not a client listener in listeners", inter)
+	}
+	if plan.clients[i].Protocol != "PLAINTEXT" {
+		return plan, fmt.Errorf("inter.broker.listener.name: %s is %s; logd's broker-to-broker client speaks PLAINTEXT only so far", inter, plan.clients[i].Protocol)
+	}
+	plan.clients[0], plan.clients[i] = plan.clients[i], plan.clients[0]
+	return plan, nil
+}
+
+// advertise fills in the advertised address of a listener advertised.listeners did not
+// name: its bound address (the bound port when it bound port 0), and for a listener bound to
+// every interface with no host, this machine's host name, as Kafka does. Binding to 0.0.0.0
+// or :: advertises nothing a client can reach, so it must be advertised explicitly.
+func (l *listener) advertise(bound net.Addr) error {
+	if l.Host != "" { // from advertised.listeners
+		return checkAdvertised(l)
+	}
+	_, boundPort, _ := net.SplitHostPort(bound.String())
+	host, _, _ := net.SplitHostPort(l.bind)
+	if host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("advertised.listeners: listener %s binds every interface and this machine has no host name (%v): advertise %s://HOST:PORT", l.Name, err, l.Name)
+		}
+		host = h
+	}
+	p, _ := strconv.Atoi(boundPort)
+	l.Host, l.Port = host, int32(p)
+	return checkAdvertised(l)
+}
+
+func checkAdvertised(l *listener) error {
+	if l.Host == "0.0.0.0" || l.Host == "::" {
+		return fmt.Errorf("advertised.listeners: listener %s would advertise %s, which no client can reach: advertise %s://HOST:PORT (--advertise HOST:PORT)",
+			l.Name, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))), l.Name)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/kwire"
+)
+
+// TestPlanListeners: Kafka's listener settings resolve to the listeners serve opens, the
+// inter-broker one first, and inconsistent ones are one-line errors naming the setting.
+func TestPlanListeners(t *testing.T) {
+	st := defaultServeSettings()
+	st.Listen = "EXTERNAL://0.0.0.0:19092, internal://127.0.0.1:19093,CONTROLLER://127.0.0.1:19094"
+	st.ProtocolMap = "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	st.Advertise = "EXTERNAL://broker1.example.com:9092"
+	st.InterBrokerListener = "INTERNAL"
+	st.ControllerNames = "CONTROLLER"
+	plan, err := planListeners(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprintf("%+v", plan)
+	want := "{clients:[{Endpoint:{Name:INTERNAL Protocol:PLAINTEXT Host: Port:0} bind:127.0.0.1:19093} " +
+		"{Endpoint:{Name:EXTERNAL Protocol:PLAINTEXT Host:broker1.example.com Port:9092} bind:0.0.0.0:19092}] controller:127.0.0.1:19094}"
+	if got != want {
+		t.Fatalf("plan\n got %s\nwant %s", got, want)
+	}
+	// The default: one PLAINTEXT listener, advertised as bound.
+	if plan, err = planListeners(defaultServeSettings()); err != nil || len(plan.clients) != 1 || plan.clients[0].bind != "127.0.0.1:9092" {
+		t.Fatalf("default: %+v %v", plan, err)
+	}
+	for _, tc := range []struct {
+		listen, protos, adv, inter, ctl, want string
+	}{
+		{listen: "A://:1", want: "listeners: listener A has no security protocol in listener.security.protocol.map"},
+		{listen: "SASL_SSL://:1", want: "listeners: listener SASL_SSL is SASL_SSL; logd serves PLAINTEXT listeners only so far"},
+		{listen: "PLAINTEXT://:1,PLAINTEXT://:2", want: `listeners: "PLAINTEXT://:1,PLAINTEXT://:2": listener PLAINTEXT is named twice`},
+		{listen: "A://:1,X://:2", protos: "A:PLAINTEXT,X:PLAINTEXT", adv: "h:1", want: `advertised.listeners: "h:1" names no listener; with several listeners write NAME://HOST:PORT`},
+		{listen: "PLAINTEXT://:1", adv: "OTHER://h:1", want: "advertised.listeners: OTHER is not in listeners"},
+		{listen: "PLAINTEXT://:1", inter: "OTHER", want: "inter.broker.listener.name: OTHER is not a client listener in listeners"},
+		{listen: "C://:1", ctl: "C", want: `listeners: "C://:1" has no client listener (every one is in controller.listener.names)`},
+		{listen: "PLAINTEXT://:1", protos: "PLAINTEXT:TLS", want: `listener.security.protocol.map: "PLAINTEXT:TLS": TLS is not a security protocol (PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)`},
+	} {
+		st := defaultServeSettings()
+		st.Listen, st.ProtocolMap, st.Advertise, st.InterBrokerListener, st.ControllerNames = tc.listen, tc.protos, tc.adv, tc.inter, tc.ctl
+		if _, err := planListeners(st); err == nil || err.Error() != tc.want {
+			t.Errorf("%+v:\n got %v\nwant %s", tc, err, tc.want)
+		}
+	}
+}
+
+// TestServeListeners runs the binary on a Kafka-style server.properties with three
+// listeners (two for clients, one for the metadata quorum): each client listener answers
+// Metadata, DescribeCluster and FindCoordinator with its own advertised address, and the
+// keys logd has no use for are logged as warnings.
+func TestServeListeners(t *testing.T) {
+	bin := buildLogd(t)
+	dir := t.TempDir()
+	ctl := freePort(t)
+	cfg := filepath.Join(dir, "server.properties")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`# as Kafka's config/server.properties
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@%[1]s
+listeners=INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0,CONTROLLER://%[1]s
+advertised.listeners=EXTERNAL://ext.example.com:19092
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+controller.listener.names=CONTROLLER
+num.network.threads=3
+log.dirs=%[2]s
+`, ctl, filepath.Join(dir, "data"))), 0o644)
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var ready, warned string
+	for ready == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("logd exited before ready")
+			}
+			if strings.Contains(l, "num.network.threads") {
+				warned = l
+			}
+			if strings.Contains(l, "logd ready") {
+				ready = l
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no ready line")
+		}
+	}
+	if !strings.Contains(warned, "level=WARN") || !strings.Contains(warned, `unknown key \"num.network.threads\": ignored`) {
+		t.Errorf("no warning for num.network.threads: %q", warned)
+	}
+	bound := map[string]string{}
+	for _, m := range regexp.MustCompile(`([A-Z]+)://(127\.0\.0\.1:\d+) \(PLAINTEXT`).FindAllStringSubmatch(ready, -1) {
+		bound[m[1]] = m[2]
+	}
+	if len(bound) != 2 || !strings.Contains(ready, "listen="+bound["INTERNAL"]) {
+		t.Fatalf("ready line names listeners %v: %s", bound, ready)
+	}
+	want := map[string]string{"INTERNAL": bound["INTERNAL"], "EXTERNAL": "ext.example.com:19092"}
+	for name, addr := range bound {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := kwire.Dial(ctx, addr, kwire.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := kmsg.NewPtrMetadataRequest()
+		md.SetVersion(12)
+		r, err := c.Request(ctx, md)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mr := r.(*kmsg.MetadataResponse)
+		dc := kmsg.NewPtrDescribeClusterRequest()
+		dc.SetVersion(0)
+		r, err = c.Request(ctx, dc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dr := r.(*kmsg.DescribeClusterResponse)
+		fc := kmsg.NewPtrFindCoordinatorRequest()
+		fc.SetVersion(4)
+		fc.CoordinatorKeys = []string{"g"}
+		var fr *kmsg.FindCoordinatorResponse
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			r, err = c.Request(ctx, fc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fr = r.(*kmsg.FindCoordinatorResponse)
+			if fr.Coordinators[0].ErrorCode == 0 || time.Now().After(deadline) {
+				break
+			}
+		}
+		c.Close()
+		cancel()
+		hp := func(h string, p int32) string { return net.JoinHostPort(h, fmt.Sprint(p)) }
+		if len(mr.Brokers) != 1 || hp(mr.Brokers[0].Host, mr.Brokers[0].Port) != want[name] {
+			t.Errorf("%s: Metadata brokers %+v, want %s", name, mr.Brokers, want[name])
+		}
+		if len(dr.Brokers) != 1 || hp(dr.Brokers[0].Host, dr.Brokers[0].Port) != want[name] {
+			t.Errorf("%s: DescribeCluster brokers %+v, want %s", name, dr.Brokers, want[name])
+		}
+		if co := fr.Coordinators[0]; co.ErrorCode != 0 || hp(co.Host, co.Port) != want[name] {
+			t.Errorf("%s: FindCoordinator %+v, want %s", name, co, want[name])
+		}
+	}
+}
