@@ -76,6 +76,10 @@ type conn struct {
 	turn     uint64
 	turnCond sync.Cond
 
+	// stream is set on a stream (TLS) connection, which has no gc, file, raw or epfd: its
+	// reader goroutine plays the event loop (stream.go).
+	stream *streamState
+
 	// Writer owned (one writer at a time, serialized by mu.writing).
 	file  *os.File        // dup of the socket fd, non-blocking, on Go's netpoller
 	raw   syscall.RawConn // file's
@@ -199,7 +203,15 @@ func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 
 // pause stops gnet from reading this socket. Event loop only.
 func (c *conn) pause() {
-	if c.paused || c.epfd < 0 {
+	if c.paused {
+		return
+	}
+	if c.stream != nil { // the reader stops reading until the writer wakes it
+		c.paused = true
+		c.s.st.pauses.Add(1)
+		return
+	}
+	if c.epfd < 0 {
 		return
 	}
 	if pauseRead(c.epfd, c.gc.Fd()) == nil {
@@ -235,7 +247,7 @@ func (c *conn) resume(context.Context) error {
 	if full {
 		return nil // the writer schedules another resume when it frees a slot
 	}
-	if resumeRead(c.epfd, c.gc.Fd()) == nil {
+	if c.stream != nil || resumeRead(c.epfd, c.gc.Fd()) == nil {
 		c.paused = false
 	}
 	return nil
@@ -275,7 +287,20 @@ func (c *conn) abort() {
 	for _, sl := range drop {
 		c.releaseSlot(sl)
 	}
+	if c.stream != nil {
+		_ = c.stream.nc.Close() // wakes a writer blocked in Write and the reader in Read
+		c.wakeStream()          // and a reader paused at the in-flight cap
+		return
+	}
 	_ = c.file.Close()
+}
+
+// closeTransport closes the connection's socket after abort: gnet's side (OnClose follows);
+// a stream connection's was closed by abort.
+func (c *conn) closeTransport() {
+	if c.stream == nil {
+		_ = c.gc.Close()
+	}
 }
 
 // settle finishes a request with its response: ok false (a handler panic) or
@@ -287,7 +312,7 @@ func (c *conn) settle(sl *slot, resp *Response, ok bool) {
 	}
 	if !ok {
 		c.abort()
-		_ = c.gc.Close()
+		c.closeTransport()
 	}
 	c.complete(sl, resp)
 }
@@ -418,10 +443,12 @@ func (c *conn) writeLoop() {
 
 		if err != nil {
 			c.abort()
-			_ = c.gc.Close()
+			c.closeTransport()
 			return
 		}
-		if resume {
+		if resume && c.stream != nil {
+			c.wakeStream()
+		} else if resume {
 			// Execute fails only when the engine is shutting down, which
 			// closes the connection anyway.
 			_ = c.gc.EventLoop().Execute(context.Background(), c.resumeFn)

@@ -274,11 +274,14 @@ type Server struct {
 	pool *runq.Pool[*slot] // the handler workers
 	wg   sync.WaitGroup    // worker and writer goroutines
 
-	mu      sync.Mutex // guards started, eng, addr
+	mu      sync.Mutex // guards started, eng, addr, ln, streams
 	started bool
 	eng     gnet.Engine
 	addr    net.Addr
 	runDone chan struct{}
+	// ln and streams are set by StartTLS: the listener and the open stream connections.
+	ln      net.Listener
+	streams map[*conn]struct{}
 }
 
 // New returns a server; call Start to listen.
@@ -384,23 +387,16 @@ func (s *Server) Stats() Stats {
 // (the broker answers its parked requests when it begins shutting down).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	eng, started := s.eng, s.started
+	eng, started, ln := s.eng, s.started, s.ln
 	s.mu.Unlock()
 	if !started || s.runDone == nil {
 		return nil
 	}
-	s.closing.Store(true)
-
-	var err error
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for s.st.inflight.Load() > 0 && err == nil {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-tick.C:
-		}
+	if ln != nil {
+		return s.shutdownStreams(ctx)
 	}
+	s.closing.Store(true)
+	err := s.waitInFlight(ctx)
 	// The loops close every connection (OnClose) on their way out, and gnet.Run
 	// returns (closing runDone) the moment they have exited. Engine.Stop signals
 	// them but then polls for their exit on a 500 ms ticker, so its poll is
@@ -427,6 +423,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 	return err
+}
+
+// waitInFlight waits until no request is in flight, or ctx ends (its error).
+func (s *Server) waitInFlight(ctx context.Context) error {
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for s.st.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
 }
 
 // gnetLogger drops gnet's debug and info lines (it announces every engine

@@ -157,6 +157,9 @@ func (w *writerState) flush() error {
 		clear(w.bufs)
 		w.bufs, w.bh = w.bufs[:0], 0
 	}()
+	if w.c.stream != nil {
+		return w.flushStream()
+	}
 	for w.bh < len(w.bufs) {
 		w.op = opWritev
 		n, err := w.do()
@@ -180,7 +183,7 @@ func (w *writerState) flush() error {
 
 func (w *writerState) sendRegion(r *Region) error {
 	off, remain := r.Offset, r.Len
-	if f, ok := r.File.(fdFile); ok {
+	if f, ok := r.File.(fdFile); ok && w.c.stream == nil { // sendfile cannot encrypt
 		srcFd := int(f.Fd())
 		for remain > 0 {
 			w.op, w.srcFd, w.off, w.count = opSendfile, srcFd, off, int(min(remain, maxSendfile))
