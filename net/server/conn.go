@@ -79,6 +79,8 @@ type conn struct {
 	// stream is set on a stream (TLS) connection, which has no gc, file, raw or epfd: its
 	// reader goroutine plays the event loop (stream.go).
 	stream *streamState
+	// principal is set before the first request is read (Request.Principal).
+	principal string
 
 	// Writer owned (one writer at a time, serialized by mu.writing).
 	file  *os.File        // dup of the socket fd, non-blocking, on Go's netpoller
@@ -184,7 +186,7 @@ func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 	sl.turnDone = false
 	sl.handled, sl.answered, sl.early = false, false, nil
 	sl.resp = nil
-	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Listener: c.s.cfg.Listener, Header: hdr, Frame: frame, Received: received, sl: sl}
+	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Listener: c.s.cfg.Listener, Principal: c.principal, Header: hdr, Frame: frame, Received: received, sl: sl}
 	c.tail++
 	atCap := c.tail-c.head == n
 	if atCap {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
@@ -49,6 +50,9 @@ type Request struct {
 	RemoteAddr net.Addr
 	// Listener is the name of the listener the connection came in on (Config.Listener).
 	Listener string
+	// Principal is the connection's authenticated identity ("User:name", by
+	// Config.TLSPrincipal); "" when it did not authenticate (Kafka's User:ANONYMOUS).
+	Principal string
 	Header
 	// Frame is the whole request after the 4-byte size prefix: header and
 	// body. Owned by the server.
@@ -202,6 +206,10 @@ type Config struct {
 	// Listener names this server's listener (Kafka's listener name: PLAINTEXT, INTERNAL, ...);
 	// every Request carries it, so the handler answers with that listener's addresses.
 	Listener string
+	// TLSPrincipal, for a server started by StartTLS, names a connection's principal from
+	// its handshake (the client certificate); an error closes the connection, as Kafka
+	// fails an SSL authentication.
+	TLSPrincipal func(tls.ConnectionState) (string, error)
 }
 
 func (c *Config) setDefaults() {

@@ -130,9 +130,15 @@ func (c *conn) readStream() {
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
+		if err == nil && s.cfg.TLSPrincipal != nil {
+			c.principal, err = s.cfg.TLSPrincipal(tc.ConnectionState())
+			if err != nil {
+				s.cfg.Logf("server: TLS connection from %s refused: %v", c.remote, err)
+			}
+		}
 		if err != nil {
 			s.st.protocolCloses.Add(1)
-			return
+			return // the deferred onClose closes the conn
 		}
 	}
 	buf := make([]byte, streamReadBuf)
