@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/logd/logd/auth"
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
@@ -23,12 +24,13 @@ import (
 type serveSettings struct {
 	DataDir string
 	// The listener settings, as given; planListeners checks them against each other.
-	Listen              string // listeners
-	Advertise           string // advertised.listeners; "": the listen addresses
-	ProtocolMap         string // listener.security.protocol.map; "": Kafka's default
-	InterBrokerListener string // inter.broker.listener.name; "": PLAINTEXT, else the first
-	ControllerNames     string // controller.listener.names
-	HTTP                string // "": off
+	Listen              string           // listeners
+	Advertise           string           // advertised.listeners; "": the listen addresses
+	ProtocolMap         string           // listener.security.protocol.map; "": Kafka's default
+	InterBrokerListener string           // inter.broker.listener.name; "": PLAINTEXT, else the first
+	ControllerNames     string           // controller.listener.names
+	TLS                 auth.TLSSettings // ssl.*: every SSL listener's
+	HTTP                string           // "": off
 	NodeID              int32
 
 	AutoCreateTopics bool
@@ -71,7 +73,7 @@ type configKey struct {
 
 // configKeys is in application order: within one source, log.retention.ms is applied after
 // log.retention.hours (and log.roll.ms after log.roll.hours) so the finer one wins, as in Kafka.
-var configKeys = []configKey{
+var configKeys = append([]configKey{
 	{name: "node.id", flag: "node-id", apply: func(s *serveSettings, v string) error {
 		n, err := parseWhole(v, 0, math.MaxInt32)
 		s.NodeID = int32(n)
@@ -298,7 +300,37 @@ var configKeys = []configKey{
 		s.Cleaner.IOMaxBytesPerSecond = f
 		return nil
 	}},
-}
+}, sslKeys...)
+
+// sslKeys are Kafka's ssl.* settings, kept as given; auth.NewTLS checks them when an SSL
+// listener needs them.
+var sslKeys = func() []configKey {
+	fields := []struct {
+		name  string
+		field func(*auth.TLSSettings) *string
+	}{
+		{"ssl.keystore.type", func(t *auth.TLSSettings) *string { return &t.KeystoreType }},
+		{"ssl.keystore.location", func(t *auth.TLSSettings) *string { return &t.KeystoreLocation }},
+		{"ssl.keystore.certificate.chain", func(t *auth.TLSSettings) *string { return &t.KeystoreCertificateChain }},
+		{"ssl.keystore.key", func(t *auth.TLSSettings) *string { return &t.KeystoreKey }},
+		{"ssl.key.password", func(t *auth.TLSSettings) *string { return &t.KeyPassword }},
+		{"ssl.truststore.type", func(t *auth.TLSSettings) *string { return &t.TruststoreType }},
+		{"ssl.truststore.location", func(t *auth.TLSSettings) *string { return &t.TruststoreLocation }},
+		{"ssl.truststore.certificates", func(t *auth.TLSSettings) *string { return &t.TruststoreCertificates }},
+		{"ssl.client.auth", func(t *auth.TLSSettings) *string { return &t.ClientAuth }},
+		{"ssl.enabled.protocols", func(t *auth.TLSSettings) *string { return &t.EnabledProtocols }},
+		{"ssl.cipher.suites", func(t *auth.TLSSettings) *string { return &t.CipherSuites }},
+		{"ssl.principal.mapping.rules", func(t *auth.TLSSettings) *string { return &t.PrincipalMappingRules }},
+	}
+	keys := make([]configKey, len(fields))
+	for i, f := range fields {
+		keys[i] = configKey{name: f.name, apply: func(s *serveSettings, v string) error {
+			*f.field(&s.TLS) = v
+			return nil
+		}}
+	}
+	return keys
+}()
 
 // envNames are the environment variables that set a key: LOGD_ plus the name upper-cased
 // with dots as underscores (LOGD_LOG_DIRS). logd's own logd.* keys also answer to the
@@ -365,8 +397,14 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	if err := s.LogDefaults.Validate(); err != nil {
 		return s, usageError{fmt.Errorf("log defaults: %v", err)}
 	}
-	if _, err := planListeners(s); err != nil { // serve plans them again, binding ports
+	plan, err := planListeners(s) // serve plans them again, binding ports
+	if err != nil {
 		return s, usageError{err}
+	}
+	if plan.uses("SSL") {
+		if _, err := auth.NewTLS(s.TLS, nil); err != nil { // serve loads them again, logging reloads
+			return s, usageError{err}
+		}
 	}
 	return s, nil
 }

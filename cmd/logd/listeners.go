@@ -113,8 +113,13 @@ type listenerPlan struct {
 	controller string
 }
 
+// uses reports whether a client listener speaks protocol.
+func (p listenerPlan) uses(protocol string) bool {
+	return slices.ContainsFunc(p.clients, func(l listener) bool { return l.Protocol == protocol })
+}
+
 // protocolsServed are the security protocols logd's client listeners speak so far.
-var protocolsServed = []string{"PLAINTEXT"}
+var protocolsServed = []string{"PLAINTEXT", "SSL"}
 
 // planListeners checks the listener settings against each other (Kafka's rules) and returns
 // what to open. Errors are usage errors naming the setting at fault.

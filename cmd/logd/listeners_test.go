@@ -46,7 +46,7 @@ func TestPlanListeners(t *testing.T) {
 		listen, protos, adv, inter, ctl, want string
 	}{
 		{listen: "A://:1", want: "listeners: listener A has no security protocol in listener.security.protocol.map"},
-		{listen: "SASL_SSL://:1", want: "listeners: listener SASL_SSL is SASL_SSL; logd serves PLAINTEXT listeners only so far"},
+		{listen: "SASL_SSL://:1", want: "listeners: listener SASL_SSL is SASL_SSL; logd serves PLAINTEXT, SSL listeners only so far"},
 		{listen: "PLAINTEXT://:1,PLAINTEXT://:2", want: `listeners: "PLAINTEXT://:1,PLAINTEXT://:2": listener PLAINTEXT is named twice`},
 		{listen: "A://:1,X://:2", protos: "A:PLAINTEXT,X:PLAINTEXT", adv: "h:1", want: `advertised.listeners: "h:1" names no listener; with several listeners write NAME://HOST:PORT`},
 		{listen: "PLAINTEXT://:1", adv: "OTHER://h:1", want: "advertised.listeners: OTHER is not in listeners"},
@@ -83,43 +83,9 @@ controller.listener.names=CONTROLLER
 num.network.threads=3
 log.dirs=%[2]s
 `, ctl, filepath.Join(dir, "data"))), 0o644)
-	cmd := exec.Command(bin, "serve", "--config", cfg)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var ready, warned string
-	for ready == "" {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatal("logd exited before ready")
-			}
-			if strings.Contains(l, "num.network.threads") {
-				warned = l
-			}
-			if strings.Contains(l, "logd ready") {
-				ready = l
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("no ready line")
-		}
-	}
-	if !strings.Contains(warned, "level=WARN") || !strings.Contains(warned, `unknown key \"num.network.threads\": ignored`) {
-		t.Errorf("no warning for num.network.threads: %q", warned)
-	}
-	bound := map[string]string{}
-	for _, m := range regexp.MustCompile(`([A-Z]+)://(127\.0\.0\.1:\d+) \(PLAINTEXT`).FindAllStringSubmatch(ready, -1) {
-		bound[m[1]] = m[2]
+	ready, bound, warnings := serveConfig(t, bin, cfg)
+	if len(warnings) != 2 || !strings.Contains(warnings[1], `line 10: unknown key \"num.network.threads\": ignored`) {
+		t.Errorf("want warnings for process.roles and num.network.threads: %q", warnings)
 	}
 	if len(bound) != 2 || !strings.Contains(ready, "listen="+bound["INTERNAL"]) {
 		t.Fatalf("ready line names listeners %v: %s", bound, ready)
@@ -172,4 +138,50 @@ log.dirs=%[2]s
 			t.Errorf("%s: FindCoordinator %+v, want %s", name, co, want[name])
 		}
 	}
+}
+
+// serveConfig runs `logd serve --config cfg` until the test ends and returns its ready line,
+// the address each listener bound (by name) and the config file warnings it logged.
+func serveConfig(t *testing.T, bin, cfg string) (ready string, bound map[string]string, warnings []string) {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--config", cfg)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	for ready == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("logd exited before ready")
+			}
+			if strings.Contains(l, "level=WARN msg=\"config: ") {
+				warnings = append(warnings, l)
+			}
+			if strings.Contains(l, "logd ready") {
+				ready = l
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no ready line")
+		}
+	}
+	bound = map[string]string{}
+	for _, m := range regexp.MustCompile(`([A-Z_]+)://(127\.0\.0\.1:\d+) \(`).FindAllStringSubmatch(ready, -1) {
+		bound[m[1]] = m[2]
+	}
+	if len(bound) == 0 { // one listener: listen=
+		if m := regexp.MustCompile(`listen=(\S+)`).FindStringSubmatch(ready); m != nil {
+			bound["PLAINTEXT"] = m[1]
+		}
+	}
+	return ready, bound, warnings
 }

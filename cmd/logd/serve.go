@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/logd/logd/auth"
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/cluster"
 	"github.com/logd/logd/metadata"
@@ -53,8 +54,10 @@ func serveCommand() *cobra.Command {
 			"advertised.listeners (--advertise), inter.broker.listener.name (the listener other brokers\n" +
 			"dial; default PLAINTEXT, else the first) and controller.listener.names (that listener is the\n" +
 			"metadata quorum's Raft address). Each client is answered with the addresses of the listener\n" +
-			"it came in on. A bare HOST:PORT is a PLAINTEXT listener; PLAINTEXT is the only protocol\n" +
-			"served so far.\n\n" +
+			"it came in on. A bare HOST:PORT is a PLAINTEXT listener. SSL listeners take Kafka's ssl.*\n" +
+			"settings (PEM: ssl.keystore.location, ssl.truststore.location, ssl.client.auth,\n" +
+			"ssl.principal.mapping.rules, ssl.enabled.protocols, ssl.cipher.suites); changed store\n" +
+			"files are reloaded within 5 s, without a restart. SASL listeners are not served yet.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
@@ -173,12 +176,22 @@ func serve(st serveSettings) error {
 	}
 	b := node.Broker()
 	closeBroker := node.Close
+	var tlsCfg *auth.TLS
+	if plan.uses("SSL") {
+		if tlsCfg, err = auth.NewTLS(st.TLS, logger); err != nil {
+			closeBroker()
+			return usageError{err}
+		}
+	}
 	srvs := make([]*server.Server, len(plan.clients))
 	for i, l := range plan.clients {
 		scfg := server.Config{
 			HeaderVersion: broker.HeaderVersion,
 			Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
 			Listener:      l.Name,
+		}
+		if l.Protocol == "SSL" {
+			scfg.TLSPrincipal = tlsCfg.Principal
 		}
 		if m != nil {
 			scfg.ObserveResponse = m.ObserveResponse
@@ -219,7 +232,11 @@ func serve(st serveSettings) error {
 		return first
 	}
 	for i, s := range srvs {
-		if err := s.Start(plan.clients[i].bind); err != nil {
+		start := func() error { return s.Start(plan.clients[i].bind) }
+		if plan.clients[i].Protocol == "SSL" {
+			start = func() error { return s.StartTLS(plan.clients[i].bind, tlsCfg.Config()) }
+		}
+		if err := start(); err != nil {
 			shutdownServers(context.Background())
 			hs.close(context.Background())
 			closeBroker()
