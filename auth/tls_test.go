@@ -39,7 +39,7 @@ func principalServer(t *testing.T, tc *TLS) string {
 	s := server.New(server.Config{TLSPrincipal: tc.Principal}, server.HandlerFunc(func(req *server.Request) *server.Response {
 		r := server.NewResponse()
 		r.AppendInt32(req.CorrelationID)
-		_, _ = r.Write([]byte(req.Principal))
+		_, _ = r.Write([]byte(req.Session.Principal()))
 		return r
 	}))
 	if err := s.StartTLS("127.0.0.1:0", tc.Config()); err != nil {

@@ -78,9 +78,9 @@ type conn struct {
 
 	// stream is set on a stream (TLS) connection, which has no gc, file, raw or epfd: its
 	// reader goroutine plays the event loop (stream.go).
-	stream *streamState
-	// principal is set before the first request is read (Request.Principal).
-	principal string
+	stream  *streamState
+	sess    Session // Request.Session
+	preAuth bool    // the framer's limit is the pre-authentication cap; event-loop owned
 
 	// Writer owned (one writer at a time, serialized by mu.writing).
 	file  *os.File        // dup of the socket fd, non-blocking, on Go's netpoller
@@ -115,6 +115,7 @@ func newConn(s *Server, gc gnet.Conn) (*conn, error) {
 	}
 	c.turnCond.L = &c.mu
 	c.fr = framer{maxSize: s.cfg.MaxRequestBytes, b: s}
+	c.initSession("")
 	c.emitFn = c.emit
 	c.writeFn = c.writeLoop
 	c.resumeFn = gnet.RunnableFunc(c.resume)
@@ -134,6 +135,7 @@ func (c *conn) onTraffic() gnet.Action {
 	if c.s.closing.Load() {
 		return gnet.None // draining for shutdown: take no new requests
 	}
+	c.liftPreAuthCap()
 	if err := c.fr.feed(in, c.emitFn); err != nil {
 		if err == ErrBufferBudget {
 			c.s.st.budgetCloses.Add(1)
@@ -186,7 +188,7 @@ func (c *conn) dispatch(frame []byte, hdr Header, received time.Time) bool {
 	sl.turnDone = false
 	sl.handled, sl.answered, sl.early = false, false, nil
 	sl.resp = nil
-	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Listener: c.s.cfg.Listener, Principal: c.principal, Header: hdr, Frame: frame, Received: received, sl: sl}
+	sl.req = Request{ConnID: c.id, RemoteAddr: c.remote, Listener: c.s.cfg.Listener, Session: &c.sess, Header: hdr, Frame: frame, Received: received, sl: sl}
 	c.tail++
 	atCap := c.tail-c.head == n
 	if atCap {
@@ -420,7 +422,10 @@ func (c *conn) writeLoop() {
 		}
 		written := 0
 		for _, sl := range c.batch {
-			if sl.resp != nil && err == nil {
+			if sl.resp != nil && sl.resp.closeAfter && err == nil {
+				err = errClosedAfterResponse
+			}
+			if sl.resp != nil && (err == nil || err == errClosedAfterResponse) {
 				written++
 				if observe != nil {
 					observe(sl.req.APIKey, taken.Sub(sl.ready), sent.Sub(taken))

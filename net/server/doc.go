@@ -153,6 +153,17 @@
 // sendfile avoids. Kafka pays the same: it loses zero-copy under TLS too.
 // bench/results/2026-12-07-tls has the measured produce and fetch throughput of both paths.
 //
+// # Sessions and authentication
+//
+// Each connection has a Session (session.go) its requests share: authenticated or not, the
+// principal, and a handler's exchange in progress (SASL). With Config.RequireAuth a
+// connection starts unauthenticated and its framer's limit is PreAuthMaxRequestBytes (512 KiB,
+// Kafka's sasl.server.max.receive.size), checked at the size prefix before anything is
+// allocated; the loop (or stream reader) raises it to MaxRequestBytes before the first read
+// after Session.Authenticate. The handler decides what an unauthenticated connection may
+// send. Response.CloseAfter closes the connection once that response is written (a failed
+// authentication: the client reads why, then the connection ends).
+//
 // # Back-pressure and memory bounds
 //
 //   - In flight: a request holds a ring slot from dispatch until its response

@@ -13,6 +13,8 @@ var (
 	ErrServerClosed   = errors.New("server: closed")
 	errShortRegion    = errors.New("server: region file shorter than region")
 	errAlreadyStarted = errors.New("server: already started")
+	// errClosedAfterResponse: a response asked for its connection to close once written.
+	errClosedAfterResponse = errors.New("server: closed after a response that asked for it")
 )
 
 // budget is the global cap on bytes held for frames that were received (fully

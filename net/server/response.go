@@ -49,9 +49,14 @@ type part struct {
 // touch it afterwards: the server owns it from then on, writes it, runs the
 // regions' Release funcs and recycles its buffers.
 type Response struct {
-	parts []part
-	size  int64
+	parts      []part
+	size       int64
+	closeAfter bool // CloseAfter
 }
+
+// CloseAfter closes the connection once this response is written (Kafka's answer to a
+// failed authentication: the client reads why, then the connection ends).
+func (r *Response) CloseAfter() { r.closeAfter = true }
 
 var responsePool = sync.Pool{New: func() any { return &Response{parts: make([]part, 0, 4)} }}
 
@@ -120,6 +125,7 @@ func (r *Response) Release() {
 	}
 	r.parts = r.parts[:0]
 	r.size = 0
+	r.closeAfter = false
 	if cap(r.parts) > 64 { // refuse oversized part lists
 		return
 	}

@@ -50,9 +50,8 @@ type Request struct {
 	RemoteAddr net.Addr
 	// Listener is the name of the listener the connection came in on (Config.Listener).
 	Listener string
-	// Principal is the connection's authenticated identity ("User:name", by
-	// Config.TLSPrincipal); "" when it did not authenticate (Kafka's User:ANONYMOUS).
-	Principal string
+	// Session is the connection's authentication state, shared by its requests.
+	Session *Session
 	Header
 	// Frame is the whole request after the 4-byte size prefix: header and
 	// body. Owned by the server.
@@ -210,6 +209,12 @@ type Config struct {
 	// its handshake (the client certificate); an error closes the connection, as Kafka
 	// fails an SSL authentication.
 	TLSPrincipal func(tls.ConnectionState) (string, error)
+	// RequireAuth starts every connection unauthenticated (SASL listeners): the handler
+	// admits only what may precede authentication and calls Session.Authenticate.
+	RequireAuth bool
+	// PreAuthMaxRequestBytes caps frames before authentication (Kafka's
+	// sasl.server.max.receive.size). Default 512 KiB.
+	PreAuthMaxRequestBytes int32
 }
 
 func (c *Config) setDefaults() {
@@ -230,6 +235,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventLoops <= 0 {
 		c.EventLoops = runtime.GOMAXPROCS(0)
+	}
+	if c.PreAuthMaxRequestBytes <= 0 {
+		c.PreAuthMaxRequestBytes = 512 << 10
 	}
 	if c.ReadBufferCap <= 0 {
 		c.ReadBufferCap = 64 << 10

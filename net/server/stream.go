@@ -130,12 +130,14 @@ func (c *conn) readStream() {
 		ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
+		var principal string
 		if err == nil && s.cfg.TLSPrincipal != nil {
-			c.principal, err = s.cfg.TLSPrincipal(tc.ConnectionState())
+			principal, err = s.cfg.TLSPrincipal(tc.ConnectionState())
 			if err != nil {
 				s.cfg.Logf("server: TLS connection from %s refused: %v", c.remote, err)
 			}
 		}
+		c.initSession(principal)
 		if err != nil {
 			s.st.protocolCloses.Add(1)
 			return // the deferred onClose closes the conn
@@ -155,6 +157,7 @@ func (c *conn) readStream() {
 		if n > 0 {
 			s.st.bytesIn.Add(int64(n))
 			if !s.closing.Load() { // draining for shutdown: take no new requests
+				c.liftPreAuthCap()
 				if ferr := c.fr.feed(buf[:n], c.emitFn); ferr != nil {
 					if ferr == ErrBufferBudget {
 						s.st.budgetCloses.Add(1)
