@@ -12,6 +12,18 @@
 //	PLAINTEXT           User:ANONYMOUS
 //	SSL                 User:<the client certificate's subject, mapped by
 //	                    ssl.principal.mapping.rules>, or User:ANONYMOUS without one
+//	SASL_PLAINTEXT,     User:<the SASL user>, once SaslAuthenticate succeeded; before
+//	SASL_SSL            that, only ApiVersions, SaslHandshake and SaslAuthenticate are
+//	                    admitted, in frames of at most 512 KiB (server.Session)
+//
+// # SASL
+//
+// SASL (sasl.go) serves PLAIN (RFC 4616) with users from the listener's
+// listener.name.<name>.plain.sasl.jaas.config (PlainLoginModule's user_NAME="password"
+// options, ParseJAAS). An Exchange is one authentication in progress on a connection: the
+// broker's SaslHandshake starts it, each SaslAuthenticate is one Step. A failed step says
+// only that authentication failed (not whether the user or the password was wrong), and the
+// password check takes the same time for unknown users.
 //
 // ssl.principal.mapping.rules is Kafka's syntax (SslPrincipalMapper): a comma-separated list
 // of DEFAULT (the subject as it is, RFC 2253: "CN=alice,OU=eng,O=corp") and
@@ -30,6 +42,7 @@
 //
 // # What comes next
 //
-// SASL (PLAIN, SCRAM) adds principals established by SaslAuthenticate; ACLs add an
-// authorizer that reads the request's principal. Neither is here yet.
+// SCRAM-SHA-256/512 (credentials in the metadata quorum) is the next mechanism, a multi-step
+// Exchange; ACLs add an authorizer that reads the request's principal
+// (server.Request.Session). Neither is here yet.
 package auth

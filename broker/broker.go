@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/auth"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/internal/runq"
 	"github.com/logd/logd/internal/vfs"
@@ -45,6 +46,8 @@ type Config struct {
 	// what other brokers dial, and what Metadata tells clients when Listeners is empty.
 	AdvertisedHost string
 	AdvertisedPort int32
+	// SASL is the SASL listeners' mechanisms and credentials; nil: no SASL listener.
+	SASL *auth.SASL
 	// Listeners are this broker's client listeners with their advertised addresses, the
 	// inter-broker one (AdvertisedHost:AdvertisedPort) first. Empty: one listener, PLAINTEXT.
 	// Each client is answered with the addresses of the listener it came in on.
@@ -639,6 +642,10 @@ func (b *Broker) handle(c *call) *server.Response {
 		b.log.Debug("closing connection: unsupported API version", "api_key", req.APIKey, "version", req.APIVersion, "client", string(req.ClientID))
 		return server.CloseConnection
 	}
+	if !admitted(c) {
+		b.log.Debug("closing connection: request before SASL authentication", "api_key", req.APIKey, "remote", req.RemoteAddr)
+		return server.CloseConnection
+	}
 	if req.APIKey != int16(kmsg.Produce) && a.catalog == notCatalog {
 		// Only appends need the connection's order (00_produce.go); catalog requests are
 		// queued in it (queueCatalog) and end their turn on returning.
@@ -670,7 +677,11 @@ func (b *Broker) handle(c *call) *server.Response {
 	if kresp == nil {
 		return nil // acks=0 produce
 	}
-	return encodeResponse(req, kresp)
+	resp := encodeResponse(req, kresp)
+	if c.closeAfter {
+		resp.CloseAfter()
+	}
+	return resp
 }
 
 // encodeResponse writes the response header and kresp's body.
@@ -706,6 +717,8 @@ type call struct {
 	parked   bool
 	parkedAt time.Time
 	done     server.Deferred
+	// closeAfter closes the connection once the response is written (a failed SASL step).
+	closeAfter bool
 }
 
 func (c *call) version() int16 { return c.req.APIVersion }

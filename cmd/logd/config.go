@@ -5,6 +5,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,8 +31,11 @@ type serveSettings struct {
 	InterBrokerListener string           // inter.broker.listener.name; "": PLAINTEXT, else the first
 	ControllerNames     string           // controller.listener.names
 	TLS                 auth.TLSSettings // ssl.*: every SSL listener's
-	HTTP                string           // "": off
-	NodeID              int32
+	SASLMechanisms      string           // sasl.enabled.mechanisms; "": PLAIN
+	// PerListener are the listener.name.<name>.* settings (listenerKey), by full key.
+	PerListener map[string]string
+	HTTP        string // "": off
+	NodeID      int32
 
 	AutoCreateTopics bool
 	NumPartitions    int32
@@ -302,8 +306,8 @@ var configKeys = append([]configKey{
 	}},
 }, sslKeys...)
 
-// sslKeys are Kafka's ssl.* settings, kept as given; auth.NewTLS checks them when an SSL
-// listener needs them.
+// sslKeys are Kafka's ssl.* settings and sasl.enabled.mechanisms, kept as given; auth.NewTLS
+// and saslConfig check them when a listener needs them.
 var sslKeys = func() []configKey {
 	fields := []struct {
 		name  string
@@ -322,14 +326,17 @@ var sslKeys = func() []configKey {
 		{"ssl.cipher.suites", func(t *auth.TLSSettings) *string { return &t.CipherSuites }},
 		{"ssl.principal.mapping.rules", func(t *auth.TLSSettings) *string { return &t.PrincipalMappingRules }},
 	}
-	keys := make([]configKey, len(fields))
+	keys := make([]configKey, len(fields), len(fields)+1)
 	for i, f := range fields {
 		keys[i] = configKey{name: f.name, apply: func(s *serveSettings, v string) error {
 			*f.field(&s.TLS) = v
 			return nil
 		}}
 	}
-	return keys
+	return append(keys, configKey{name: "sasl.enabled.mechanisms", apply: func(s *serveSettings, v string) error {
+		s.SASLMechanisms = v
+		return nil
+	}})
 }()
 
 // envNames are the environment variables that set a key: LOGD_ plus the name upper-cased
@@ -383,6 +390,14 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 		layers = append(layers, fl)
 	}
 	for _, layer := range layers {
+		for name, v := range layer {
+			if listenerKey.MatchString(name) {
+				if s.PerListener == nil {
+					s.PerListener = map[string]string{}
+				}
+				s.PerListener[name] = strings.TrimSpace(v.value)
+			}
+		}
 		for _, k := range configKeys {
 			if v, ok := layer[k.name]; ok {
 				if err := k.apply(&s, strings.TrimSpace(v.value)); err != nil {
@@ -401,10 +416,13 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	if err != nil {
 		return s, usageError{err}
 	}
-	if plan.uses("SSL") {
+	if plan.usesTLS() {
 		if _, err := auth.NewTLS(s.TLS, nil); err != nil { // serve loads them again, logging reloads
 			return s, usageError{err}
 		}
+	}
+	if _, err := saslConfig(s, plan); err != nil {
+		return s, usageError{err}
 	}
 	return s, nil
 }
@@ -468,7 +486,7 @@ func readYAMLConfig(path string, data []byte) (map[string]setting, error) {
 					return err
 				}
 				continue
-			case keyIndex[name] == nil:
+			case !knownKey(name):
 				return unknownKey(at, name)
 			case vn.Kind != yaml.ScalarNode:
 				return fmt.Errorf("%s: %s: want a single value, not a list", at, name)
@@ -488,6 +506,13 @@ func readYAMLConfig(path string, data []byte) (map[string]setting, error) {
 	}
 	return out, nil
 }
+
+// listenerKey matches the per-listener settings logd reads (Kafka's listener.name.<name>.
+// prefix; the name lower-cased, as Kafka writes it).
+var listenerKey = regexp.MustCompile(`^listener\.name\.([a-z0-9_-]+)\.(sasl\.enabled\.mechanisms|plain\.sasl\.jaas\.config)$`)
+
+// knownKey reports whether logd reads the setting name.
+func knownKey(name string) bool { return keyIndex[name] != nil || listenerKey.MatchString(name) }
 
 var keyIndex = func() map[string]*configKey {
 	m := map[string]*configKey{}

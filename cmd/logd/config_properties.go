@@ -21,7 +21,7 @@ func readPropertiesConfig(path string, data []byte) (map[string]setting, []strin
 	var unknown []string
 	for _, e := range entries {
 		at := fmt.Sprintf("%s line %d", path, e.Line)
-		if keyIndex[e.Key] != nil {
+		if knownKey(e.Key) {
 			out[e.Key] = setting{e.Value, at}
 			continue
 		}

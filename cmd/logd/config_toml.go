@@ -119,7 +119,7 @@ func readTOMLConfig(path string, data []byte) (map[string]setting, error) {
 	for _, e := range entries {
 		name := strings.Join(e.parts, ".")
 		at := fmt.Sprintf("%s line %d", path, e.line)
-		if keyIndex[name] == nil {
+		if !knownKey(name) {
 			return nil, unknownKey(at, name)
 		}
 		var value string

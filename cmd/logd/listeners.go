@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/logd/logd/auth"
 	"github.com/logd/logd/metadata"
 )
 
@@ -102,7 +103,7 @@ func parseProtocolMap(v string) (map[string]string, error) {
 // listener is one client listener serve opens: its name, protocol, the address it binds and
 // the address it advertises.
 type listener struct {
-	metadata.Endpoint          // name, protocol, advertised host and port
+	metadata.Endpoint        // name, protocol, advertised host and port
 	bind              string // HOST:PORT to listen on
 }
 
@@ -113,13 +114,49 @@ type listenerPlan struct {
 	controller string
 }
 
-// uses reports whether a client listener speaks protocol.
-func (p listenerPlan) uses(protocol string) bool {
-	return slices.ContainsFunc(p.clients, func(l listener) bool { return l.Protocol == protocol })
+// usesTLS reports whether a client listener speaks TLS (SSL or SASL_SSL).
+func (p listenerPlan) usesTLS() bool {
+	return slices.ContainsFunc(p.clients, func(l listener) bool { return l.tls() })
 }
 
-// protocolsServed are the security protocols logd's client listeners speak so far.
-var protocolsServed = []string{"PLAINTEXT", "SSL"}
+func (l listener) tls() bool  { return l.Protocol == "SSL" || l.Protocol == "SASL_SSL" }
+func (l listener) sasl() bool { return strings.HasPrefix(l.Protocol, "SASL_") }
+
+// saslConfig is the SASL listeners' mechanisms and credentials (nil without a SASL listener):
+// listener.name.<name>.sasl.enabled.mechanisms, else sasl.enabled.mechanisms, else PLAIN;
+// PLAIN's users from listener.name.<name>.plain.sasl.jaas.config.
+func saslConfig(st serveSettings, plan listenerPlan) (*auth.SASL, error) {
+	ls := map[string]*auth.ListenerSASL{}
+	for _, l := range plan.clients {
+		if !l.sasl() {
+			continue
+		}
+		prefix := "listener.name." + strings.ToLower(l.Name) + "."
+		mechs := st.PerListener[prefix+"sasl.enabled.mechanisms"]
+		if mechs == "" {
+			mechs = st.SASLMechanisms
+		}
+		if mechs == "" {
+			mechs = auth.MechPlain
+		}
+		cfg := &auth.ListenerSASL{}
+		for _, m := range splitComma(mechs) {
+			cfg.Enabled = append(cfg.Enabled, strings.ToUpper(m))
+		}
+		if jaas := st.PerListener[prefix+"plain.sasl.jaas.config"]; jaas != "" {
+			users, err := auth.PlainUsers(jaas)
+			if err != nil {
+				return nil, fmt.Errorf("%splain.sasl.jaas.config: %v", prefix, err)
+			}
+			cfg.Plain = users
+		}
+		ls[l.Name] = cfg
+	}
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	return auth.NewSASL(ls)
+}
 
 // planListeners checks the listener settings against each other (Kafka's rules) and returns
 // what to open. Errors are usage errors naming the setting at fault.
@@ -156,10 +193,6 @@ func planListeners(st serveSettings) (listenerPlan, error) {
 		proto, ok := protos[name]
 		if !ok {
 			return plan, fmt.Errorf("listeners: listener %s has no security protocol in listener.security.protocol.map", name)
-		}
-		if !slices.Contains(protocolsServed, proto) {
-			return plan, fmt.Errorf("listeners: listener %s is %s; logd serves %s listeners only so far",
-				name, proto, strings.Join(protocolsServed, ", "))
 		}
 		plan.clients = append(plan.clients, listener{Endpoint: metadata.Endpoint{Name: name, Protocol: proto}, bind: b.addr()})
 	}

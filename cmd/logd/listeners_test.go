@@ -46,7 +46,7 @@ func TestPlanListeners(t *testing.T) {
 		listen, protos, adv, inter, ctl, want string
 	}{
 		{listen: "A://:1", want: "listeners: listener A has no security protocol in listener.security.protocol.map"},
-		{listen: "SASL_SSL://:1", want: "listeners: listener SASL_SSL is SASL_SSL; logd serves PLAINTEXT, SSL listeners only so far"},
+		{listen: "SASL_SSL://:1", want: "inter.broker.listener.name: SASL_SSL is SASL_SSL; logd's broker-to-broker client speaks PLAINTEXT only so far"},
 		{listen: "PLAINTEXT://:1,PLAINTEXT://:2", want: `listeners: "PLAINTEXT://:1,PLAINTEXT://:2": listener PLAINTEXT is named twice`},
 		{listen: "A://:1,X://:2", protos: "A:PLAINTEXT,X:PLAINTEXT", adv: "h:1", want: `advertised.listeners: "h:1" names no listener; with several listeners write NAME://HOST:PORT`},
 		{listen: "PLAINTEXT://:1", adv: "OTHER://h:1", want: "advertised.listeners: OTHER is not in listeners"},
@@ -83,7 +83,7 @@ controller.listener.names=CONTROLLER
 num.network.threads=3
 log.dirs=%[2]s
 `, ctl, filepath.Join(dir, "data"))), 0o644)
-	ready, bound, warnings := serveConfig(t, bin, cfg)
+	ready, bound, warnings, _ := serveConfig(t, bin, cfg)
 	if len(warnings) != 2 || !strings.Contains(warnings[1], `line 10: unknown key \"num.network.threads\": ignored`) {
 		t.Errorf("want warnings for process.roles and num.network.threads: %q", warnings)
 	}
@@ -141,8 +141,8 @@ log.dirs=%[2]s
 }
 
 // serveConfig runs `logd serve --config cfg` until the test ends and returns its ready line,
-// the address each listener bound (by name) and the config file warnings it logged.
-func serveConfig(t *testing.T, bin, cfg string) (ready string, bound map[string]string, warnings []string) {
+// the address each listener bound (by name), the config file warnings it logged and its pid.
+func serveConfig(t *testing.T, bin, cfg string) (ready string, bound map[string]string, warnings []string, pid int) {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--config", cfg)
 	stderr, _ := cmd.StderrPipe()
@@ -183,5 +183,5 @@ func serveConfig(t *testing.T, bin, cfg string) (ready string, bound map[string]
 			bound["PLAINTEXT"] = m[1]
 		}
 	}
-	return ready, bound, warnings
+	return ready, bound, warnings, cmd.Process.Pid
 }

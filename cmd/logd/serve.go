@@ -57,7 +57,9 @@ func serveCommand() *cobra.Command {
 			"it came in on. A bare HOST:PORT is a PLAINTEXT listener. SSL listeners take Kafka's ssl.*\n" +
 			"settings (PEM: ssl.keystore.location, ssl.truststore.location, ssl.client.auth,\n" +
 			"ssl.principal.mapping.rules, ssl.enabled.protocols, ssl.cipher.suites); changed store\n" +
-			"files are reloaded within 5 s, without a restart. SASL listeners are not served yet.\n\n" +
+			"files are reloaded within 5 s, without a restart. SASL_PLAINTEXT and SASL_SSL listeners\n" +
+			"serve SASL PLAIN (sasl.enabled.mechanisms, users in\n" +
+			"listener.name.<name>.plain.sasl.jaas.config); SCRAM is not served yet.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
@@ -154,6 +156,9 @@ func serve(st serveSettings) error {
 	for _, l := range plan.clients {
 		cfg.Listeners = append(cfg.Listeners, l.Endpoint)
 	}
+	if cfg.SASL, err = saslConfig(st, plan); err != nil {
+		return usageError{err}
+	}
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.LogDefaults = st.LogDefaults
@@ -177,7 +182,7 @@ func serve(st serveSettings) error {
 	b := node.Broker()
 	closeBroker := node.Close
 	var tlsCfg *auth.TLS
-	if plan.uses("SSL") {
+	if plan.usesTLS() {
 		if tlsCfg, err = auth.NewTLS(st.TLS, logger); err != nil {
 			closeBroker()
 			return usageError{err}
@@ -190,9 +195,10 @@ func serve(st serveSettings) error {
 			Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
 			Listener:      l.Name,
 		}
-		if l.Protocol == "SSL" {
+		if l.Protocol == "SSL" { // on SASL_SSL the principal is SASL's
 			scfg.TLSPrincipal = tlsCfg.Principal
 		}
+		scfg.RequireAuth = l.sasl()
 		if m != nil {
 			scfg.ObserveResponse = m.ObserveResponse
 		}
@@ -233,7 +239,7 @@ func serve(st serveSettings) error {
 	}
 	for i, s := range srvs {
 		start := func() error { return s.Start(plan.clients[i].bind) }
-		if plan.clients[i].Protocol == "SSL" {
+		if plan.clients[i].tls() {
 			start = func() error { return s.StartTLS(plan.clients[i].bind, tlsCfg.Config()) }
 		}
 		if err := start(); err != nil {

@@ -40,7 +40,7 @@ ssl.client.auth=required
 ssl.enabled.protocols=TLSv1.2,TLSv1.3
 ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/L,DEFAULT
 `, filepath.Join(dir, "data"), ks, ts)), 0o644)
-	_, bound, warnings := serveConfig(t, bin, cfg)
+	_, bound, warnings, _ := serveConfig(t, bin, cfg)
 	if len(warnings) != 0 || bound["SSL"] == "" || bound["PLAINTEXT"] == "" {
 		t.Fatalf("listeners %v, warnings %q", bound, warnings)
 	}
