@@ -5,13 +5,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// SaslHandshake: version 1 (SaslAuthenticate frames the tokens that follow; v0's raw,
-// unframed tokens are not served). On a SASL listener it starts the connection's exchange of
+// SaslHandshake: versions 0-1. Version 1 only is served (SaslAuthenticate frames the tokens
+// that follow); v0, whose tokens follow raw and unframed (clients before Kafka 1.0), is
+// answered UNSUPPORTED_VERSION and the connection closes. It is advertised from 0 all the
+// same, as Kafka does: librdkafka enables SASL only when the range includes 0 (its feature
+// table), then uses v1 with SaslAuthenticate. On a SASL listener it starts the connection's exchange of
 // the mechanism asked for, which SaslAuthenticate continues; an unknown mechanism is
 // UNSUPPORTED_SASL_MECHANISM with the enabled ones, then the connection closes. Elsewhere, or
 // again after authenticating, ILLEGAL_SASL_STATE.
 func init() {
-	register(api{key: int16(kmsg.SASLHandshake), min: 1, max: 1, handle: handleSaslHandshake})
+	register(api{key: int16(kmsg.SASLHandshake), min: 0, max: 1, handle: handleSaslHandshake})
 }
 
 func handleSaslHandshake(b *Broker, c *call) (kmsg.Response, error) {
@@ -20,6 +23,11 @@ func handleSaslHandshake(b *Broker, c *call) (kmsg.Response, error) {
 	enabled := b.cfg.SASL.Enabled(c.req.Listener)
 	resp.SupportedMechanisms = enabled
 	sess := c.req.Session
+	if c.version() == 0 {
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		c.closeAfter = true
+		return resp, nil
+	}
 	if len(enabled) == 0 || sess == nil || sess.Authenticated() {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		c.closeAfter = true

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,16 +16,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
 
 	"github.com/logd/logd/internal/testcerts"
 )
 
-// sslBroker is a logd with a PLAINTEXT and an SSL listener under ssl.client.auth=required,
-// and the PEM files its clients need (certificates made now, nothing committed).
+// sslBroker is a logd with PLAINTEXT, SSL (ssl.client.auth=required), SASL_PLAINTEXT and
+// SASL_SSL listeners (PLAIN, users alice and admin), and the PEM files its clients need
+// (certificates made now, nothing committed).
 type sslBroker struct {
 	*brokerProc
-	ssl                          string // the SSL listener's address
+	ssl, saslPlain, saslSSL      string // the listeners' addresses
 	caPEM, clientCert, clientKey string
 	clientPair                   tls.Certificate
 	serverCA                     *testcerts.CA
@@ -54,13 +58,20 @@ func startSSLBroker(t *testing.T) *sslBroker {
 		t.Fatal(err)
 	}
 	cfg := filepath.Join(dir, "server.properties")
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_admin="admin-secret";`
 	write(cfg, []byte(fmt.Sprintf("ssl.keystore.type=PEM\nssl.keystore.location=%s\nssl.truststore.type=PEM\n"+
-		"ssl.truststore.location=%s\nssl.client.auth=required\nssl.principal.mapping.rules=RULE:^CN=([^,]+),OU=compat$/$1/,DEFAULT\n",
-		filepath.Join(dir, "broker.pem"), filepath.Join(dir, "clients-ca.pem"))))
-	p1, _ := freePort()
-	p2, _ := freePort()
-	b.ssl = fmt.Sprintf("127.0.0.1:%d", p2)
-	b.brokerProc, err = startBrokerArgs(filepath.Join(dir, "data"), fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,SSL://%s", p1, b.ssl), "ssl.log", "--config", cfg)
+		"ssl.truststore.location=%s\nssl.client.auth=required\nssl.principal.mapping.rules=RULE:^CN=([^,]+),OU=compat$/$1/,DEFAULT\n"+
+		"sasl.enabled.mechanisms=PLAIN\nlistener.name.sasl_plaintext.plain.sasl.jaas.config=%s\nlistener.name.sasl_ssl.plain.sasl.jaas.config=%s\n"+
+		// SASL_SSL authenticates by SASL; its TLS only encrypts (Kafka's listener override).
+		"listener.name.sasl_ssl.ssl.client.auth=none\n",
+		filepath.Join(dir, "broker.pem"), filepath.Join(dir, "clients-ca.pem"), jaas, jaas)))
+	var ports [4]int
+	for i := range ports {
+		ports[i], _ = freePort()
+	}
+	b.ssl, b.saslPlain, b.saslSSL = fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2]), fmt.Sprintf("127.0.0.1:%d", ports[3])
+	b.brokerProc, err = startBrokerArgs(filepath.Join(dir, "data"),
+		fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,SSL://%s,SASL_PLAINTEXT://%s,SASL_SSL://%s", ports[0], b.ssl, b.saslPlain, b.saslSSL), "ssl.log", "--config", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,4 +174,78 @@ func javaTool(s *S, stdin, mainClass string, args ...string) string {
 		s.Fatalf("%s: %v; stderr: %s", mainClass, err, lastLines(errb.String(), 5))
 	}
 	return out.String() + errb.String()
+}
+
+// saslJavaConfig is a Kafka client properties file for SASL PLAIN on protocol.
+func (b *sslBroker) saslJavaConfig(t *testing.T, protocol, user, pass string) string {
+	p := filepath.Join(t.TempDir(), "sasl-client.properties")
+	os.WriteFile(p, []byte(fmt.Sprintf("security.protocol=%s\nsasl.mechanism=PLAIN\n"+
+		"sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"%s\" password=\"%s\";\n"+
+		"ssl.truststore.type=PEM\nssl.truststore.location=%s\n", protocol, user, pass, b.caPEM)), 0o600)
+	return p
+}
+
+// TestSecuritySASL: SASL PLAIN on SASL_PLAINTEXT and SASL_SSL for franz-go, the Java client
+// (kafka-console-producer and -consumer with --producer.config / --consumer.config) and kcat;
+// a wrong password fails with SASL_AUTHENTICATION_FAILED (franz-go) and makes the Java
+// producer give up.
+func TestSecuritySASL(t *testing.T) {
+	b := startSSLBroker(t)
+	for _, proto := range []string{"SASL_PLAINTEXT", "SASL_SSL"} {
+		addr := b.saslPlain
+		if proto == "SASL_SSL" {
+			addr = b.saslSSL
+		}
+		topic := "sasl-" + strings.ToLower(proto)
+		scenario(t, "franz-go", strings.ToLower(proto)+"-plain", 60*time.Second, func(s *S) {
+			opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.RetryTimeout(5 * time.Second)}
+			if proto == "SASL_SSL" {
+				opts = append(opts, kgo.DialTLSConfig(&tls.Config{RootCAs: b.serverCA.Pool(), ServerName: "localhost"}))
+			}
+			cl, err := kgo.NewClient(append(opts, kgo.SASL(plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism()))...)
+			if err != nil {
+				s.Fatalf("client: %v", err)
+			}
+			defer cl.Close()
+			if err := cl.ProduceSync(s.ctx, &kgo.Record{Topic: topic + "-franz", Value: []byte("x")}).FirstErr(); err != nil {
+				s.Fatalf("produce: %v", err)
+			}
+			bad, _ := kgo.NewClient(append(opts, kgo.SASL(plain.Auth{User: "alice", Pass: "nope"}.AsMechanism()))...)
+			defer bad.Close()
+			if err := bad.Ping(s.ctx); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+				s.Fatalf("wrong password: %v, want SASL_AUTHENTICATION_FAILED", err)
+			}
+		})
+		scenario(t, "java", strings.ToLower(proto)+"-plain-console-producer", 120*time.Second, func(s *S) {
+			cfg := b.saslJavaConfig(t, proto, "alice", "alice-secret")
+			javaTool(s, "one\ntwo\n", "org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", addr, "--topic", topic,
+				"--producer.config", cfg)
+			out := javaTool(s, "", "org.apache.kafka.tools.consumer.ConsoleConsumer", "--bootstrap-server", addr, "--topic", topic,
+				"--from-beginning", "--max-messages", "2", "--timeout-ms", "30000", "--consumer.config", cfg)
+			if !strings.Contains(out, "one\ntwo\n") {
+				s.Fatalf("console consumer read %q", lastLines(out, 5))
+			}
+		})
+		scenario(t, "kcat", strings.ToLower(proto)+"-plain", 60*time.Second, func(s *S) {
+			if _, err := exec.LookPath("kcat"); err != nil {
+				s.NA("kcat not installed")
+			}
+			args := []string{"-b", addr, "-X", "security.protocol=" + strings.ToLower(proto), "-X", "sasl.mechanisms=PLAIN",
+				"-X", "sasl.username=alice", "-X", "sasl.password=alice-secret", "-X", "ssl.ca.location=" + b.caPEM, "-t", topic + "-kcat"}
+			run := func(stdin string, extra ...string) string {
+				cmd := exec.CommandContext(s.ctx, "kcat", append(append([]string(nil), args...), extra...)...)
+				cmd.Stdin = strings.NewReader(stdin)
+				var out, errb bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &out, &errb
+				if err := cmd.Run(); err != nil {
+					s.Fatalf("kcat %v: %v: %s", extra, err, lastLines(errb.String(), 3))
+				}
+				return out.String()
+			}
+			run("a\nb\n", "-P")
+			if out := run("", "-C", "-o", "beginning", "-e", "-q"); out != "a\nb\n" {
+				s.Fatalf("kcat read %q", out)
+			}
+		})
+	}
 }

@@ -416,10 +416,8 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	if err != nil {
 		return s, usageError{err}
 	}
-	if plan.usesTLS() {
-		if _, err := auth.NewTLS(s.TLS, nil); err != nil { // serve loads them again, logging reloads
-			return s, usageError{err}
-		}
+	if _, err := tlsConfigs(s, plan, nil); err != nil { // serve loads them again, logging reloads
+		return s, usageError{err}
 	}
 	if _, err := saslConfig(s, plan); err != nil {
 		return s, usageError{err}
@@ -509,7 +507,7 @@ func readYAMLConfig(path string, data []byte) (map[string]setting, error) {
 
 // listenerKey matches the per-listener settings logd reads (Kafka's listener.name.<name>.
 // prefix; the name lower-cased, as Kafka writes it).
-var listenerKey = regexp.MustCompile(`^listener\.name\.([a-z0-9_-]+)\.(sasl\.enabled\.mechanisms|plain\.sasl\.jaas\.config)$`)
+var listenerKey = regexp.MustCompile(`^listener\.name\.([a-z0-9_-]+)\.(sasl\.enabled\.mechanisms|plain\.sasl\.jaas\.config|ssl\.client\.auth)$`)
 
 // knownKey reports whether logd reads the setting name.
 func knownKey(name string) bool { return keyIndex[name] != nil || listenerKey.MatchString(name) }

@@ -157,7 +157,7 @@ func TestConfigErrors(t *testing.T) {
 		{file: "log.dirs: a,b\n", want: `line 1: log.dirs: "a,b" names 2 directories; logd uses exactly one`},
 		{file: "node.id:\n", want: `line 1: node.id: has no value`},
 		{file: "listeners: PLAINTEXT://h:1,SASL_PLAINTEXT://h:2\n", want: `listener SASL_PLAINTEXT: PLAIN needs users: listener.name.sasl_plaintext.plain.sasl.jaas.config with user_NAME="password" options`},
-		{file: "listeners: PLAINTEXT://h:1,SSL://h:2\n", want: `ssl.keystore.location (or ssl.keystore.certificate.chain and ssl.keystore.key) must hold a certificate chain and its private key, PEM`},
+		{file: "listeners: PLAINTEXT://h:1,SSL://h:2\n", want: `listener SSL: ssl.keystore.location (or ssl.keystore.certificate.chain and ssl.keystore.key) must hold a certificate chain and its private key, PEM`},
 		{file: "listeners: nonsense\n", want: `line 1: listeners: "nonsense" is not NAME://HOST:PORT (for example PLAINTEXT://127.0.0.1:9092)`},
 		{file: "advertised.listeners: 0.0.0.0:9092\n", want: `advertised.listeners: listener PLAINTEXT would advertise 0.0.0.0:9092, which no client can reach: advertise PLAINTEXT://HOST:PORT (--advertise HOST:PORT)`},
 		{file: "auto.create.topics.enable: maybe\n", want: `line 1: auto.create.topics.enable: "maybe" is not true or false`},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -114,13 +115,34 @@ type listenerPlan struct {
 	controller string
 }
 
-// usesTLS reports whether a client listener speaks TLS (SSL or SASL_SSL).
-func (p listenerPlan) usesTLS() bool {
-	return slices.ContainsFunc(p.clients, func(l listener) bool { return l.tls() })
-}
-
 func (l listener) tls() bool  { return l.Protocol == "SSL" || l.Protocol == "SASL_SSL" }
 func (l listener) sasl() bool { return strings.HasPrefix(l.Protocol, "SASL_") }
+
+// tlsConfigs loads each TLS listener's configuration: the ssl.* settings, with
+// listener.name.<name>.ssl.client.auth overriding ssl.client.auth. A SASL_SSL listener
+// authenticates by SASL, so the broker-wide ssl.client.auth does not apply to it (Kafka's
+// KIP-684): only its listener-prefixed setting asks for client certificates there.
+func tlsConfigs(st serveSettings, plan listenerPlan, log *slog.Logger) (map[string]*auth.TLS, error) {
+	out := map[string]*auth.TLS{}
+	for _, l := range plan.clients {
+		if !l.tls() {
+			continue
+		}
+		set := st.TLS
+		if l.sasl() {
+			set.ClientAuth = ""
+		}
+		if v := st.PerListener["listener.name."+strings.ToLower(l.Name)+".ssl.client.auth"]; v != "" {
+			set.ClientAuth = v
+		}
+		t, err := auth.NewTLS(set, log)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %v", l.Name, err)
+		}
+		out[l.Name] = t
+	}
+	return out, nil
+}
 
 // saslConfig is the SASL listeners' mechanisms and credentials (nil without a SASL listener):
 // listener.name.<name>.sasl.enabled.mechanisms, else sasl.enabled.mechanisms, else PLAIN;

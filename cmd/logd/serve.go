@@ -19,7 +19,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
-	"github.com/logd/logd/auth"
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/cluster"
 	"github.com/logd/logd/metadata"
@@ -181,12 +180,10 @@ func serve(st serveSettings) error {
 	}
 	b := node.Broker()
 	closeBroker := node.Close
-	var tlsCfg *auth.TLS
-	if plan.usesTLS() {
-		if tlsCfg, err = auth.NewTLS(st.TLS, logger); err != nil {
-			closeBroker()
-			return usageError{err}
-		}
+	tlsCfgs, err := tlsConfigs(st, plan, logger)
+	if err != nil {
+		closeBroker()
+		return usageError{err}
 	}
 	srvs := make([]*server.Server, len(plan.clients))
 	for i, l := range plan.clients {
@@ -196,7 +193,7 @@ func serve(st serveSettings) error {
 			Listener:      l.Name,
 		}
 		if l.Protocol == "SSL" { // on SASL_SSL the principal is SASL's
-			scfg.TLSPrincipal = tlsCfg.Principal
+			scfg.TLSPrincipal = tlsCfgs[l.Name].Principal
 		}
 		scfg.RequireAuth = l.sasl()
 		if m != nil {
@@ -240,7 +237,7 @@ func serve(st serveSettings) error {
 	for i, s := range srvs {
 		start := func() error { return s.Start(plan.clients[i].bind) }
 		if plan.clients[i].tls() {
-			start = func() error { return s.StartTLS(plan.clients[i].bind, tlsCfg.Config()) }
+			start = func() error { return s.StartTLS(plan.clients[i].bind, tlsCfgs[plan.clients[i].Name].Config()) }
 		}
 		if err := start(); err != nil {
 			shutdownServers(context.Background())
