@@ -37,6 +37,8 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeBatch -fuzztime=$(FUZZTIME) ./group
 	$(GO) test -run=^$$ -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./internal/kwire
 	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/properties
+	$(GO) test -run=^$$ -fuzz=FuzzPlainStep -fuzztime=$(FUZZTIME) ./auth
+	$(GO) test -run=^$$ -fuzz=FuzzParseJAAS -fuzztime=$(FUZZTIME) ./auth
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s

@@ -15,6 +15,8 @@
 //	broker.FuzzHandle                               a request body, any registered API     responses parse with kmsg; unknown versions close
 //	broker.FuzzRequestHeader                        key, version, correlation, client id   header versions agree with kmsg's flexible versions
 //	internal/properties.FuzzParse                   a Java .properties file (--config)     entries written back escaped reparse identically
+//	auth.FuzzPlainStep                              a SASL PLAIN message, unauthenticated  authenticates exactly on a right password
+//	auth.FuzzParseJAAS                              a sasl.jaas.config value               an accepted value names a module
 //
 // Run every target for a while:
 //
