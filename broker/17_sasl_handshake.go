@@ -12,7 +12,7 @@ import (
 // table), then uses v1 with SaslAuthenticate. On a SASL listener it starts the connection's exchange of
 // the mechanism asked for, which SaslAuthenticate continues; an unknown mechanism is
 // UNSUPPORTED_SASL_MECHANISM with the enabled ones, then the connection closes. Elsewhere, or
-// again after authenticating, ILLEGAL_SASL_STATE.
+// again after authenticating, ILLEGAL_SASL_STATE (the connection stays open, as in Kafka).
 func init() {
 	register(api{key: int16(kmsg.SASLHandshake), min: 0, max: 1, handle: handleSaslHandshake})
 }
@@ -29,8 +29,9 @@ func handleSaslHandshake(b *Broker, c *call) (kmsg.Response, error) {
 		return resp, nil
 	}
 	if len(enabled) == 0 || sess == nil || sess.Authenticated() {
+		// Kafka's KafkaApis answer on a listener without SASL, or after authenticating:
+		// the connection stays open.
 		resp.ErrorCode = kerr.IllegalSaslState.Code
-		c.closeAfter = true
 		return resp, nil
 	}
 	x, err := b.cfg.SASL.Start(c.req.Listener, req.Mechanism)

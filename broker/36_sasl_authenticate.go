@@ -20,10 +20,14 @@ func handleSaslAuthenticate(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.SASLAuthenticateRequest)
 	resp := req.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 	sess := c.req.Session
-	var x auth.Exchange
-	if sess != nil && !sess.Authenticated() {
-		x, _ = sess.SwapExchange(nil).(auth.Exchange)
+	if sess == nil || sess.Authenticated() {
+		// A listener without SASL, or a connection already authenticated: Kafka's
+		// KafkaApis answer, and the connection stays open.
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		resp.ErrorMessage = kmsg.StringPtr("SaslAuthenticate on a connection that is not authenticating")
+		return resp, nil
 	}
+	x, _ := sess.SwapExchange(nil).(auth.Exchange)
 	if x == nil {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		resp.ErrorMessage = kmsg.StringPtr("SaslAuthenticate without a SaslHandshake before it")
