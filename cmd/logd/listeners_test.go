@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,4 +185,62 @@ func serveConfig(t *testing.T, bin, cfg string) (ready string, bound map[string]
 		}
 	}
 	return ready, bound, warnings, cmd.Process.Pid
+}
+
+// TestClusterListeners: two nodes with INTERNAL (inter-broker) and EXTERNAL listeners; the
+// one that is not the controller registers through BrokerRegistration over the wire. A
+// client on either node's EXTERNAL listener sees both brokers at their EXTERNAL addresses,
+// and on INTERNAL at their INTERNAL ones.
+func TestClusterListeners(t *testing.T) {
+	bin := buildLogd(t)
+	dir := t.TempDir()
+	ctl := []string{freePort(t), freePort(t)}
+	voters := fmt.Sprintf("1@%s,2@%s", ctl[0], ctl[1])
+	bound := make([]map[string]string, 2)
+	for i := range 2 {
+		cfg := filepath.Join(dir, fmt.Sprintf("node%d.properties", i+1))
+		os.WriteFile(cfg, []byte(fmt.Sprintf(`node.id=%d
+controller.quorum.voters=%s
+listeners=INTERNAL://127.0.0.1:0,EXTERNAL://127.0.0.1:0,CONTROLLER://%s
+advertised.listeners=EXTERNAL://ext%d.example.com:9092
+listener.security.protocol.map=INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=INTERNAL
+controller.listener.names=CONTROLLER
+log.dirs=%s
+`, i+1, voters, ctl[i], i+1, filepath.Join(dir, fmt.Sprintf("data%d", i+1)))), 0o644)
+		_, bound[i], _, _ = serveConfig(t, bin, cfg)
+	}
+	want := map[string]string{
+		"EXTERNAL": "1=ext1.example.com:9092 2=ext2.example.com:9092",
+		"INTERNAL": "1=" + bound[0]["INTERNAL"] + " 2=" + bound[1]["INTERNAL"],
+	}
+	for i := range 2 {
+		for name, w := range want {
+			var got string
+			for deadline := time.Now().Add(30 * time.Second); got != w && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				c, err := kwire.Dial(ctx, bound[i][name], kwire.Options{})
+				if err != nil {
+					cancel()
+					t.Fatal(err)
+				}
+				r, err := c.Request(ctx, kmsg.NewPtrMetadataRequest())
+				c.Close()
+				cancel()
+				if err != nil {
+					continue
+				}
+				bs := r.(*kmsg.MetadataResponse).Brokers
+				slices.SortFunc(bs, func(a, b kmsg.MetadataResponseBroker) int { return int(a.NodeID - b.NodeID) })
+				var parts []string
+				for _, b := range bs {
+					parts = append(parts, fmt.Sprintf("%d=%s", b.NodeID, net.JoinHostPort(b.Host, fmt.Sprint(b.Port))))
+				}
+				got = strings.Join(parts, " ")
+			}
+			if got != w {
+				t.Errorf("node %d, %s: brokers %s, want %s", i+1, name, got, w)
+			}
+		}
+	}
 }
