@@ -142,7 +142,8 @@ func TestTLSShutdown(t *testing.T) {
 	idle := dialTLS(t, s.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost"})
 	roundTrip(t, idle, 0, "x")
 	c.Write(appendRequest(nil, 18, 0, 1, "cli", []byte("slow")))
-	waitFor(t, 5*time.Second, "request in flight", func() bool { return s.Stats().InFlight == 1 })
+	// Requests, not InFlight alone: the idle request's slot may still be releasing.
+	waitFor(t, 5*time.Second, "request in flight", func() bool { st := s.Stats(); return st.Requests == 2 && st.InFlight == 1 })
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -153,7 +154,7 @@ func TestTLSShutdown(t *testing.T) {
 	close(release)
 	resp, err := readResponse(bufio.NewReader(c), nil)
 	if err != nil || string(resp[4:]) != "slow" {
-		t.Fatalf("in-flight answer: %q %v", resp, err)
+		t.Fatalf("in-flight answer: %q %v (stats %+v)", resp, err, s.Stats())
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
