@@ -191,6 +191,7 @@ func serve(st serveSettings) error {
 			HeaderVersion: broker.HeaderVersion,
 			Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
 			Listener:      l.Name,
+			Listeners:     len(plan.clients),
 		}
 		if l.Protocol == "SSL" { // on SASL_SSL the principal is SASL's
 			scfg.TLSPrincipal = tlsCfgs[l.Name].Principal

@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -48,5 +49,23 @@ func TestStartCapsMaxConns(t *testing.T) {
 	defer mu.Unlock()
 	if len(logged) == 0 {
 		t.Fatal("lowering MaxConns was not logged")
+	}
+}
+
+// TestListenersShareTheDescriptorLimit: the servers of several listeners split the budget, so
+// together they cannot exhaust the descriptors either; the line names the listener.
+func TestListenersShareTheDescriptorLimit(t *testing.T) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		t.Skip("no descriptor limit")
+	}
+	var logged []string
+	c := Config{MaxConns: 1 << 30, Listeners: 3, Listener: "EXTERNAL", Logf: func(f string, a ...any) { logged = append(logged, fmt.Sprintf(f, a...)) }}
+	c.capMaxConnsToFDLimit()
+	if want := maxConnsForLimit(lim.Cur) / 3; c.MaxConns != want {
+		t.Fatalf("MaxConns %d, want %d (a third of %d)", c.MaxConns, want, maxConnsForLimit(lim.Cur))
+	}
+	if len(logged) != 1 || !strings.Contains(logged[0], "on listener EXTERNAL (3 listeners share the limit)") {
+		t.Fatalf("logged %q", logged)
 	}
 }

@@ -205,6 +205,9 @@ type Config struct {
 	// Listener names this server's listener (Kafka's listener name: PLAINTEXT, INTERNAL, ...);
 	// every Request carries it, so the handler answers with that listener's addresses.
 	Listener string
+	// Listeners is how many servers of the process share its descriptor limit (one per
+	// listener): each caps MaxConns to its share (fdlimit.go). Default 1.
+	Listeners int
 	// TLSPrincipal, for a server started by StartTLS, names a connection's principal from
 	// its handshake (the client certificate); an error closes the connection, as Kafka
 	// fails an SSL authentication.
