@@ -26,8 +26,11 @@ type txnAdd struct {
 	pid    int64
 	epoch  int16
 	verify bool
-	parts  []engine.TopicPartition
-	codes  []int16 // per partition, written by the id's answer
+	// implicit: a partition leader adding for a transaction version 2 client (v4+ without
+	// VerifyOnly: Produce v12, TxnOffsetCommit v5), as Kafka's KafkaApis tells them apart.
+	implicit bool
+	parts    []engine.TopicPartition
+	codes    []int16 // per partition, written by the id's answer
 }
 
 func handleAddPartitionsToTxn(b *Broker, c *call) (kmsg.Response, error) {
@@ -44,7 +47,7 @@ func handleAddPartitionsToTxn(b *Broker, c *call) (kmsg.Response, error) {
 		adds = append(adds, a)
 	} else {
 		for _, tr := range req.Transactions {
-			a := &txnAdd{id: tr.TransactionalID, pid: tr.ProducerID, epoch: tr.ProducerEpoch, verify: tr.VerifyOnly}
+			a := &txnAdd{id: tr.TransactionalID, pid: tr.ProducerID, epoch: tr.ProducerEpoch, verify: tr.VerifyOnly, implicit: !tr.VerifyOnly}
 			for _, t := range tr.Topics {
 				for _, p := range t.Partitions {
 					a.parts = append(a.parts, engine.TopicPartition{Topic: t.Topic, Partition: p})
@@ -138,7 +141,7 @@ func (b *Broker) addPartitionsToTxn(a *txnAdd, done func()) {
 		done()
 		return
 	}
-	coord.AddPartitions(a.id, a.pid, a.epoch, a.parts, func(err error) { all(txnError(err)) })
+	coord.AddPartitions(a.id, a.pid, a.epoch, a.parts, a.implicit, func(err error) { all(txnError(err)) })
 }
 
 // appendAddResults appends a's per-partition codes to topics, grouped by topic in request

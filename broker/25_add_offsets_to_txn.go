@@ -25,7 +25,7 @@ func handleAddOffsetsToTxn(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	tp := b.offsetsPartitionOf(req.Group)
 	c.park()
-	coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []engine.TopicPartition{tp}, func(err error) {
+	coord.AddPartitions(req.TransactionalID, req.ProducerID, req.ProducerEpoch, []engine.TopicPartition{tp}, false, func(err error) {
 		resp.ErrorCode = fencedCode(txnError(err), c.version(), 2)
 		b.finishKmsg(c, resp)
 	})

@@ -21,8 +21,9 @@ func handleEndTxn(b *Broker, c *call) (kmsg.Response, error) {
 		return resp, nil
 	}
 	c.park()
-	coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, func(err error) {
+	coord.EndTxn(req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit, c.version() >= 5, func(pid int64, epoch int16, err error) {
 		resp.ErrorCode = fencedCode(txnError(err), c.version(), 2)
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 		b.finishKmsg(c, resp)
 	})
 	return nil, errDeferred

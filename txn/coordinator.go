@@ -172,7 +172,6 @@ func (c *Coordinator) replay(r group.Record) {
 	if err == nil && ok && r.Value != nil {
 		var m meta
 		if m, err = parseValue(r.Value); err == nil {
-			m.prevPID = -1
 			c.txns[id] = &entry{id: id, m: m}
 		}
 	}
@@ -253,7 +252,7 @@ func (c *Coordinator) InitProducerID(id string, timeout time.Duration, expectPID
 			}
 			c.mu.Lock()
 			if e = c.txns[id]; e == nil {
-				e = &entry{id: id, m: meta{pid: pid, epoch: noEpoch, prevPID: -1, lastEpoch: noEpoch, state: Empty, timeout: timeout}}
+				e = &entry{id: id, m: meta{pid: pid, epoch: noEpoch, prevPID: -1, nextPID: -1, lastEpoch: noEpoch, state: Empty, timeout: timeout}}
 				c.txns[id] = e
 			}
 			c.mu.Unlock()
@@ -350,8 +349,11 @@ func unknownID(id string) error {
 }
 
 // AddPartitions adds partitions to the producer's transaction, starting one if none is
-// ongoing (its timeout starts then); reply gets nil once the change is durable.
-func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []engine.TopicPartition, reply func(error)) {
+// ongoing (its timeout starts then); reply gets nil once the change is durable. v2: the
+// client speaks transaction version 2 (partitions added implicitly by a partition leader,
+// AddPartitionsToTxn v4+ without VerifyOnly, or by TxnOffsetCommit v5); the transaction
+// keeps the version of its last AddPartitions, as Kafka's prepareAddPartitions.
+func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []engine.TopicPartition, v2 bool, reply func(error)) {
 	e, err := c.entryFor(id)
 	if err != nil {
 		reply(err)
@@ -369,6 +371,10 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []e
 		return
 	}
 	next := e.m.with(parts)
+	next.clientVersion = 0
+	if v2 {
+		next.clientVersion = Version2
+	}
 	if next.state != Ongoing {
 		next.state, next.start = Ongoing, c.clock.Now()
 	}
@@ -415,57 +421,142 @@ func (c *Coordinator) Verify(id string, pid int64, epoch int16, parts []engine.T
 	return out, nil
 }
 
-// EndTxn commits or aborts the producer's ongoing transaction: reply gets nil once
-// PrepareCommit or PrepareAbort is durable; the markers are sent next, and the Complete state
-// is written once every partition has its marker. A retry of a completed EndTxn succeeds; one
-// still completing gets ErrConcurrentTransactions.
-func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit bool, reply func(error)) {
+// EndTxn commits or aborts the producer's ongoing transaction: reply gets the producer id and
+// epoch the client goes on with, or the error, once PrepareCommit or PrepareAbort is durable;
+// the markers are sent next, and the Complete state is written once every partition has its
+// marker. v2 is the client's transaction version 2 (EndTxn v5).
+//
+// Transaction version 1: the epoch stays; a retry of a completed EndTxn succeeds, one still
+// completing gets ErrConcurrentTransactions.
+//
+// Transaction version 2 (KIP-890 part 2, Kafka's TransactionCoordinator.endTransaction and
+// TransactionMetadata.prepareAbortOrCommit): the Prepare state bumps the epoch, so the
+// markers carry the bumped epoch and the client's next transaction runs at it; at an
+// exhausted epoch the id also gets a new producer id, which the Complete state moves to
+// (epoch 0) and the answer already gives. So a request of the old epoch can touch no later
+// transaction: an EndTxn delayed past the next transaction's start is fenced (KAFKA-17754).
+// A retry of the EndTxn that completed (the old epoch, or the old producer id at the last
+// epoch after a rotation) answers the same producer id and epoch; an abort with the current
+// epoch and no transaction (Empty, Complete) bumps the epoch as an empty transaction.
+func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool, reply func(pid int64, epoch int16, err error)) {
+	fail := func(err error) { reply(-1, noEpoch, err) }
 	e, err := c.entryFor(id)
 	if err != nil {
-		reply(err)
+		fail(err)
 		return
 	}
 	want := map[bool]string{true: "commit", false: "abort"}[commit]
-	e.mu.Lock()
-	m := e.m
-	if pid != m.pid || epoch != m.epoch || e.pending {
-		err := checkProducerLocked(e, pid, epoch)
+	fresh := int64(-1) // a new producer id, once the epoch is exhausted
+	for {
+		e.mu.Lock()
+		m := e.m
+		retryOverflow := m.v2() && m.prevPID >= 0 && pid == m.prevPID && epoch == math.MaxInt16-1 && m.epoch == 0
+		retryBump := m.v2() && epoch < math.MaxInt16 && m.epoch == epoch+1
+		validEpoch := epoch == m.epoch
+		if m.v2() {
+			switch m.state {
+			case PrepareCommit, PrepareAbort:
+				validEpoch = retryBump
+			case CompleteCommit, CompleteAbort:
+				validEpoch = validEpoch || retryBump || retryOverflow
+			}
+		}
+		var refuse error
+		switch {
+		case pid != m.pid && !retryOverflow:
+			refuse = fmt.Errorf("%w: producer id %d is not the current producer id %d of transactional id %q", ErrInvalidProducerIDMapping, pid, m.pid, id)
+		case !validEpoch:
+			refuse = fmt.Errorf("%w: epoch %d of producer %d cannot %s: transactional id %q is at epoch %d in state %s (a newer producer exists, the transaction timed out, or this EndTxn is late)",
+				ErrProducerFenced, epoch, pid, want, id, m.epoch, m.state)
+		case e.pending, m.state == Dead, m.state == PrepareEpochFence:
+			refuse = fmt.Errorf("%w: transactional id %q is completing a transaction or writing a change (state %s); retry", ErrConcurrentTransactions, id, m.state)
+		}
+		if refuse != nil {
+			e.mu.Unlock()
+			fail(refuse)
+			return
+		}
+		retry := retryBump || retryOverflow
+		empty := false // a v2 abort with nothing to abort: the epoch is bumped all the same
+		switch m.state {
+		case Ongoing:
+		case CompleteCommit, CompleteAbort:
+			same := (m.state == CompleteCommit) == commit
+			switch {
+			case same && (retry || !m.v2()):
+				e.mu.Unlock()
+				reply(m.pid, m.epoch, nil)
+				return
+			case !commit && !retry && v2:
+				empty = true
+			default:
+				e.mu.Unlock()
+				fail(fmt.Errorf("%w: cannot %s: transactional id %q is in state %s at epoch %d", ErrInvalidTxnState, want, id, m.state, m.epoch))
+				return
+			}
+		case PrepareCommit, PrepareAbort: // either outcome, as Kafka answers
+			e.mu.Unlock()
+			fail(fmt.Errorf("%w: cannot %s yet: transactional id %q is completing its transaction (state %s); retry", ErrConcurrentTransactions, want, id, m.state))
+			return
+		default: // Empty
+			if commit || !v2 {
+				e.mu.Unlock()
+				fail(fmt.Errorf("%w: cannot %s: transactional id %q is in state %s", ErrInvalidTxnState, want, id, m.state))
+				return
+			}
+			empty = true
+		}
+		next := m
+		next.state, next.updated = PrepareAbort, c.clock.Now()
+		if commit {
+			next.state = PrepareCommit
+		}
+		if v2 {
+			if epochExhausted(m.epoch) && fresh < 0 {
+				e.mu.Unlock()
+				if fresh, err = c.cfg.NewProducerID(); err != nil {
+					fail(err)
+					return
+				}
+				continue
+			}
+			next.clientVersion, next.lastEpoch, next.nextPID = Version2, m.epoch, -1
+			next.epoch = min(m.epoch, math.MaxInt16-1) + 1
+			if epochExhausted(m.epoch) {
+				next.nextPID = fresh
+			}
+			if empty {
+				next.parts, next.start = nil, next.updated
+			}
+		}
+		e.pending = true
 		e.mu.Unlock()
-		reply(err)
+		c.persistPrepare(e, next, func(err error) {
+			switch {
+			case err != nil:
+				fail(err)
+			case next.nextPID >= 0:
+				reply(next.nextPID, 0, nil)
+			default:
+				reply(next.pid, next.epoch, nil)
+			}
+		})
 		return
 	}
-	switch {
-	case m.state == Ongoing:
-	case m.state == CompleteCommit && commit, m.state == CompleteAbort && !commit:
-		e.mu.Unlock()
-		reply(nil)
-		return
-	case m.state == PrepareCommit, m.state == PrepareAbort: // either outcome, as Kafka answers
-		e.mu.Unlock()
-		reply(fmt.Errorf("%w: cannot %s yet: transactional id %q is completing its transaction (state %s); retry", ErrConcurrentTransactions, want, id, m.state))
-		return
-	default:
-		e.mu.Unlock()
-		reply(fmt.Errorf("%w: cannot %s: transactional id %q is in state %s", ErrInvalidTxnState, want, id, m.state))
-		return
-	}
-	next := m
-	next.state, next.updated = PrepareAbort, c.clock.Now()
-	if commit {
-		next.state = PrepareCommit
-	}
-	e.pending = true
-	e.mu.Unlock()
-	c.persistPrepare(e, next, reply)
 }
 
 // abortLocked starts aborting e's Ongoing transaction (a timeout, or a new producer fencing
-// the old one), bumping the epoch if fence and it can be; run, called without e.mu, writes
+// the old one), bumping the epoch if fence and it can be (Kafka's PrepareEpochFence), and
+// once more for a transaction version 2 transaction, as Kafka's abort then bumps it like any
+// v2 EndTxn (the fenced epoch becomes the last epoch); run, called without e.mu, writes
 // PrepareAbort and sends the markers. REQUIRES: e.mu held, not pending.
 func (c *Coordinator) abortLocked(e *entry, fence bool) (run func()) {
 	next := e.m
 	if fence && next.epoch < math.MaxInt16 {
 		next.epoch, next.lastEpoch = next.epoch+1, noEpoch
+		if next.v2() && next.epoch < math.MaxInt16 {
+			next.epoch, next.lastEpoch = next.epoch+1, next.epoch
+		}
 	}
 	next.state, next.updated = PrepareAbort, c.clock.Now()
 	e.pending = true
@@ -526,6 +617,9 @@ func (c *Coordinator) complete(e *entry, m meta) {
 	next.state, next.parts, next.updated = CompleteAbort, nil, c.clock.Now()
 	if m.state == PrepareCommit {
 		next.state = CompleteCommit
+	}
+	if m.nextPID >= 0 { // a v2 EndTxn at an exhausted epoch: the id moves to its new producer id
+		next.prevPID, next.pid, next.epoch, next.nextPID = m.pid, m.nextPID, 0, -1
 	}
 	e.pending = true
 	e.mu.Unlock()

@@ -132,14 +132,14 @@ func (e *env) mustInit(id string) initRes {
 func (e *env) add(id string, r initRes, parts ...engine.TopicPartition) error {
 	e.t.Helper()
 	ch := make(chan error, 1)
-	e.c.AddPartitions(id, r.pid, r.epoch, parts, func(err error) { ch <- err })
+	e.c.AddPartitions(id, r.pid, r.epoch, parts, false, func(err error) { ch <- err })
 	return wait(e.t, ch)
 }
 
 func (e *env) end(id string, r initRes, commit bool) error {
 	e.t.Helper()
 	ch := make(chan error, 1)
-	e.c.EndTxn(id, r.pid, r.epoch, commit, func(err error) { ch <- err })
+	e.c.EndTxn(id, r.pid, r.epoch, commit, false, func(_ int64, _ int16, err error) { ch <- err })
 	return wait(e.t, ch)
 }
 

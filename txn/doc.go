@@ -3,7 +3,9 @@
 // TransactionMetadata: the state of every transactional id of one __transaction_state
 // partition, InitProducerId, AddPartitionsToTxn (and AddOffsetsToTxn, which adds the group's
 // __consumer_offsets partition), EndTxn, the transaction timeout, DescribeTransactions and
-// ListTransactions. Transaction version 1 only (no KIP-890 part 2 epoch bump per EndTxn).
+// ListTransactions; and transaction version 2 (KIP-890 part 2) per transaction, as the
+// client speaks it: partitions added implicitly by partition leaders, an epoch bump on every
+// EndTxn v5 (see "Transaction version 2" below).
 //
 // # State machine
 //
@@ -43,13 +45,31 @@
 // AddPartitions); on expiry the transaction is aborted with the epoch bumped, so the
 // timed-out producer is fenced.
 //
+// # Transaction version 2
+//
+// A transaction speaks version 2 when its last AddPartitions or EndTxn came from a v2
+// client (Produce v12's and TxnOffsetCommit v5's implicit adds, EndTxn v5). Then, as Kafka's
+// TransactionCoordinator.endTransaction: EndTxn writes its Prepare state at epoch+1 (the
+// markers carry it; the client's next transaction runs at it, so nothing sent at the old
+// epoch can join a later transaction: KAFKA-17754), and at an exhausted epoch also a next
+// producer id, which the Complete state moves to at epoch 0 (the answer gives it at once;
+// the previous producer id is kept for the retry). Retry rules: in Prepare states only the
+// epoch just bumped from (ErrConcurrentTransactions), in Complete states that epoch or the
+// previous producer id at Short.MAX_VALUE-1 (success, the same answer), in Ongoing and Empty
+// only the current epoch (so a late EndTxn is PRODUCER_FENCED). A v2 abort with the current
+// epoch and nothing ongoing bumps the epoch as an empty transaction. A timeout or fence of a
+// v2 transaction bumps twice (Kafka's PrepareEpochFence, then the v2 abort's own bump).
+//
 // # Persistence: __transaction_state
 //
-// One record per change, Kafka's schemas (kmsg TxnMetadataKey v0 / TxnMetadataValue v0):
+// One record per change, Kafka's schemas (kmsg TxnMetadataKey v0 / TxnMetadataValue v0, v1
+// for a version 2 transaction):
 //
 //	key   int16 version 0 │ string transactional id
 //	value int16 version 0 │ int64 producer id │ int16 epoch │ int32 timeout ms │ int8 state │
 //	      [topic, [partition]] │ int64 last update ms │ int64 start ms (-1: none)
+//	value v1: the same, flexible (compact strings and arrays), with tagged fields
+//	      0 previous producer id, 1 next producer id, 2 client transaction version
 //
 // A change is applied in memory only once its record is durable (for the broker: committed
 // by the in-sync replicas); the request is answered then. EndTxn is answered once

@@ -11,12 +11,14 @@ import (
 	"github.com/logd/logd/engine"
 )
 
-// Key and value versions written, Kafka's (TransactionLog): key v0, value v0. Value v1 adds
-// KIP-890 part 2's tagged fields, which logd does not use (transaction version 1); they are
-// read and ignored.
+// Key and value versions written, Kafka's (TransactionLog): key v0; value v0 for a
+// transaction of a transaction version 0/1 client, v1 (flexible, KIP-890 part 2's tagged
+// fields: PreviousProducerId, NextProducerId, ClientTransactionVersion) for a transaction
+// version 2 one, whose retry rules and epoch-exhaustion rotation need them after a failover.
 const (
-	keyVersion   = 0
-	valueVersion = 0
+	keyVersion     = 0
+	valueVersion   = 0
+	valueVersionV2 = 1
 )
 
 var errBadRecord = errors.New("malformed __transaction_state record")
@@ -27,11 +29,15 @@ func recordKey(id string) []byte {
 	return k.AppendTo(nil)
 }
 
-// recordValue is TransactionLogValue v0 for m. Empty has no partitions (Kafka refuses to
-// write an Empty state that has some).
+// recordValue is TransactionLogValue v0 for m, v1 if it speaks transaction version 2.
+// Empty has no partitions (Kafka refuses to write an Empty state that has some).
 func recordValue(m meta) []byte {
 	v := kmsg.NewTxnMetadataValue()
 	v.Version = valueVersion
+	if m.v2() {
+		v.Version = valueVersionV2
+		v.PreviousProducerID, v.NextProducerID, v.ClientTransactionVersion = m.prevPID, m.nextPID, m.clientVersion
+	}
 	v.ProducerID, v.ProducerEpoch = m.pid, m.epoch
 	v.TimeoutMillis = int32(m.timeout.Milliseconds())
 	v.State = kmsg.TransactionState(m.state)
@@ -61,7 +67,8 @@ func parseKey(key []byte) (id string, ok bool, err error) {
 	return k.TransactionalID, true, nil
 }
 
-// parseValue decodes a record value (v0 or v1).
+// parseValue decodes a record value (v0 or v1; a v0 one has no previous or next producer
+// id and client transaction version 0).
 func parseValue(value []byte) (meta, error) {
 	var v kmsg.TxnMetadataValue
 	if err := v.ReadFrom(value); err != nil {
@@ -71,7 +78,8 @@ func parseValue(value []byte) (meta, error) {
 	if s < Empty || s > PrepareEpochFence || v.TimeoutMillis < 0 {
 		return meta{}, fmt.Errorf("%w: state %d, timeout %d ms", errBadRecord, v.State, v.TimeoutMillis)
 	}
-	m := meta{pid: v.ProducerID, epoch: v.ProducerEpoch, lastEpoch: -1, state: s,
+	m := meta{pid: v.ProducerID, epoch: v.ProducerEpoch, prevPID: v.PreviousProducerID, nextPID: v.NextProducerID,
+		lastEpoch: noEpoch, clientVersion: v.ClientTransactionVersion, state: s,
 		timeout: time.Duration(v.TimeoutMillis) * time.Millisecond, updated: time.UnixMilli(v.LastUpdateTimestamp)}
 	if v.StartTimestamp >= 0 {
 		m.start = time.UnixMilli(v.StartTimestamp)

@@ -71,6 +71,14 @@ var (
 // noEpoch is RecordBatch.NO_PRODUCER_EPOCH.
 const noEpoch = -1
 
+// Version2 is transaction version 2 (KIP-890 part 2) as requests and records give it: the
+// client's epoch is bumped by every EndTxn, partitions are added implicitly by Produce v12 and
+// TxnOffsetCommit v5.
+const Version2 = 2
+
+// v2 reports whether the transaction speaks transaction version 2.
+func (m meta) v2() bool { return m.clientVersion >= Version2 }
+
 // epochExhausted is Kafka's TransactionMetadata.isEpochExhausted: the epoch cannot be bumped
 // twice more (an InitProducerId bump and a fencing bump), so the next InitProducerId moves to a
 // new producer id.
@@ -83,12 +91,17 @@ type meta struct {
 	pid       int64
 	epoch     int16
 	prevPID   int64 // the producer id before an epoch-exhaustion rotation, -1 if none
+	nextPID   int64 // in a TV2 Prepare state: the producer id its completion moves to (the epoch was exhausted), else -1
 	lastEpoch int16 // the epoch before the current one, noEpoch if none
-	timeout   time.Duration
-	state     State
-	parts     []engine.TopicPartition // sorted, unique
-	start     time.Time               // the transaction's start; zero if none
-	updated   time.Time
+	// clientVersion is the transaction version the client speaks in this transaction (0 or
+	// 1: classic; 2: KIP-890 part 2, an epoch bump per EndTxn), from its last
+	// AddPartitions or EndTxn.
+	clientVersion int16
+	timeout       time.Duration
+	state         State
+	parts         []engine.TopicPartition // sorted, unique
+	start         time.Time               // the transaction's start; zero if none
+	updated       time.Time
 }
 
 // with returns m with parts added (copied, sorted, unique).
