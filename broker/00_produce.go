@@ -374,7 +374,7 @@ func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partitio
 		}
 		guard = remote.guard
 	case h.IsTransactional() && txnID != nil && b.cfg.TransactionPartitionVerification:
-		g, need := part.log.BeginTxnVerification(h.ProducerID)
+		g, need := part.log.BeginTxnVerification(h.ProducerID, h.ProducerEpoch)
 		if need {
 			if err := b.verifyTxnPartition(v >= 11, *txnID, h.ProducerID, h.ProducerEpoch, topic, partition); err != nil {
 				part.log.EndTxnVerification(h.ProducerID, g)

@@ -12,6 +12,14 @@ import (
 // ApiVersions: versions 0-4. An unknown (newer) version gets a v0 answer with
 // UNSUPPORTED_VERSION and the supported ranges, so the client can retry with one we know
 // (KIP-511).
+//
+// Features (KIP-584, v3+): the supported range of transaction.version (0-2) and its
+// finalized level, Config.TransactionVersion, omitted at 0 as Kafka omits a feature at level
+// 0. Clients take the finalized features of the highest FinalizedFeaturesEpoch they have
+// seen; logd's is the node's start time in milliseconds, so a node restarted with another
+// level wins over what its clients saw before. The APIs whose newest version is transaction
+// version 2's (api.maxTV2: Produce v12, EndTxn v5, TxnOffsetCommit v5) are advertised and
+// served up to it only at level 2.
 func init() {
 	register(api{key: int16(kmsg.ApiVersions), min: 0, max: 4, handle: handleApiVersions})
 }
@@ -21,26 +29,53 @@ var clientSoftware = regexp.MustCompile(`^[a-zA-Z0-9](?:[a-zA-Z0-9\-.]*[a-zA-Z0-
 
 func handleApiVersions(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ApiVersionsRequest)
-	resp := apiVersionsResponse()
+	resp := b.apiVersionsResponse()
 	if c.version() >= 3 && (!clientSoftware.MatchString(req.ClientSoftwareName) || !clientSoftware.MatchString(req.ClientSoftwareVersion)) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
 	}
 	return resp, nil
 }
 
-func apiVersionsResponse() *kmsg.ApiVersionsResponse {
+// transactionVersionFeature is the feature that turns transaction version 2 on
+// (TransactionVersion.FEATURE_NAME); maxTransactionVersion is the highest level served.
+const (
+	transactionVersionFeature = "transaction.version"
+	maxTransactionVersion     = 2
+)
+
+func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	for _, a := range apis {
 		if a != nil && !a.internal {
-			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key, MinVersion: a.min, MaxVersion: a.max})
+			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key, MinVersion: a.min, MaxVersion: b.maxVersion(a)})
 		}
+	}
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = transactionVersionFeature, 0, maxTransactionVersion
+	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	resp.FinalizedFeaturesEpoch = b.started.UnixMilli()
+	if lvl := b.cfg.TransactionVersion; lvl > 0 {
+		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = transactionVersionFeature, lvl, lvl
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
 	}
 	return resp
 }
 
+// tv2 reports whether transaction version 2 is finalized (KIP-890 part 2).
+func (b *Broker) tv2() bool { return b.cfg.TransactionVersion >= 2 }
+
+// maxVersion is the highest version of a served and advertised.
+func (b *Broker) maxVersion(a *api) int16 {
+	if a.maxTV2 > 0 && b.tv2() {
+		return a.maxTV2
+	}
+	return a.max
+}
+
 // apiVersionsUnsupported answers an ApiVersions request of a version we do not know, in v0.
 func (b *Broker) apiVersionsUnsupported(req *server.Request) *server.Response {
-	resp := apiVersionsResponse()
+	resp := b.apiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
 	resp.SetVersion(0)
 	out := server.NewResponse()

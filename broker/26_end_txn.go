@@ -4,12 +4,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// EndTxn: versions 0-4 (v5 is transaction version 2, KIP-890 part 2, not advertised). Answered
-// once the coordinator's PrepareCommit or PrepareAbort is durable; the markers are written
-// after (txn_markers.go), and the transactional id answers CONCURRENT_TRANSACTIONS until they
-// are. PRODUCER_FENCED is INVALID_PRODUCER_EPOCH below v2.
+// EndTxn: versions 0-4, and 5 once transaction version 2 is finalized (KIP-890 part 2: the
+// coordinator bumps the epoch, or moves to a new producer id, and the answer carries the
+// producer id and epoch to go on with; txn/doc.go). Answered once the coordinator's
+// PrepareCommit or PrepareAbort is durable; the markers are written after (txn_markers.go),
+// and the transactional id answers CONCURRENT_TRANSACTIONS until they are.
+// PRODUCER_FENCED is INVALID_PRODUCER_EPOCH below v2.
 func init() {
-	register(api{key: int16(kmsg.EndTxn), min: 0, max: 4, handle: handleEndTxn})
+	register(api{key: int16(kmsg.EndTxn), min: 0, max: 4, maxTV2: 5, handle: handleEndTxn})
 }
 
 func handleEndTxn(b *Broker, c *call) (kmsg.Response, error) {

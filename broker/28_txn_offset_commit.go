@@ -93,7 +93,7 @@ func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	if err != nil {
 		return commit() // not led here: the coordinator answers so
 	}
-	g, need := part.log.BeginTxnVerification(req.ProducerID)
+	g, need := part.log.BeginTxnVerification(req.ProducerID, req.ProducerEpoch)
 	if !need {
 		return commit()
 	}

@@ -132,6 +132,13 @@ type Config struct {
 	// (default true, as Kafka 4): a partition's first transactional batch of a transaction is
 	// appended only once its coordinator confirms the partition is in it (00_produce.go).
 	TransactionPartitionVerification bool
+	// TransactionVersion is logd.transaction.version, the finalized level of the
+	// transaction.version feature this broker advertises (ApiVersions, 18_api_versions.go):
+	// 0 or 1 keep clients on the classic transaction protocol; 2 (KIP-890 part 2) advertises
+	// Produce v12, EndTxn v5 and TxnOffsetCommit v5, and clients then let the brokers add
+	// partitions to their transactions and bump the epoch at every EndTxn. Every node of a
+	// cluster must be set alike (default 0).
+	TransactionVersion int16
 }
 
 // DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
@@ -152,6 +159,7 @@ func DefaultConfig() Config {
 // Broker serves the Kafka protocol over one log directory.
 type Broker struct {
 	cfg     Config
+	started time.Time // New's time: the FinalizedFeaturesEpoch of ApiVersions
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil: disabled
 	eng     *engine.Engine
@@ -248,6 +256,9 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.TransactionMaxTimeout <= 0 {
 		cfg.TransactionMaxTimeout = def.TransactionMaxTimeout
 	}
+	if cfg.TransactionVersion < 0 || cfg.TransactionVersion > maxTransactionVersion {
+		return nil, fmt.Errorf("broker: transaction version %d is not in 0..%d", cfg.TransactionVersion, maxTransactionVersion)
+	}
 	if err := cfg.LogDefaults.Validate(); err != nil {
 		return nil, fmt.Errorf("broker topic defaults: %w", err)
 	}
@@ -265,7 +276,7 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.ReplicaFetchBackoff <= 0 {
 		cfg.ReplicaFetchBackoff = 100 * time.Millisecond
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
+	b := &Broker{cfg: cfg, started: time.Now(), log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
 		wakeups:      runq.New(max(runtime.GOMAXPROCS(0), 2), runFunc, nil),
 		topicChanges: runq.New(1, runFunc, nil), controllerCalls: runq.New(catalogWorkers, runFunc, nil),
 		closing: make(chan struct{})}
@@ -638,7 +649,7 @@ func (b *Broker) handle(c *call) *server.Response {
 	if req.APIKey == int16(kmsg.ApiVersions) && (a == nil || req.APIVersion > a.max) {
 		return b.apiVersionsUnsupported(req)
 	}
-	if a == nil || req.APIVersion < a.min || req.APIVersion > a.max {
+	if a == nil || req.APIVersion < a.min || req.APIVersion > b.maxVersion(a) {
 		b.log.Debug("closing connection: unsupported API version", "api_key", req.APIKey, "version", req.APIVersion, "client", string(req.ClientID))
 		return server.CloseConnection
 	}
@@ -738,6 +749,9 @@ type api struct {
 	// internal APIs are the cluster's own (broker to controller): served, not advertised in
 	// ApiVersions, as Kafka serves them on the controller listener only.
 	internal bool
+	// maxTV2, if set, is the highest version once transaction version 2 is finalized
+	// (Config.TransactionVersion); max is the highest before (maxVersion).
+	maxTV2 int16
 }
 
 var apis []*api

@@ -210,7 +210,7 @@ func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 					kerr.InvalidProducerIDMapping, chk.pid, chk.epoch, h.ProducerID, h.ProducerEpoch)}
 				continue
 			}
-			g, need := part.log.BeginTxnVerification(h.ProducerID)
+			g, need := part.log.BeginTxnVerification(h.ProducerID, h.ProducerEpoch)
 			if !need {
 				continue
 			}

@@ -100,7 +100,10 @@
 // out a guard (in memory, under Log.mu, never persisted); the append presents it
 // (AppendOptions.TxnGuard) and is refused with ErrTxnNotVerified if any batch or marker of
 // that producer was appended in between, which spends it. So a batch delayed past the end of
-// its transaction cannot open a new one that no coordinator will ever end.
+// its transaction cannot open a new one that no coordinator will ever end. An open
+// transaction counts only at the batch's epoch: under transaction version 2 (KIP-890 part 2)
+// every EndTxn bumps the epoch, so one at an older epoch is the previous transaction, its
+// marker still to come, and the batch is verified (added by its coordinator) like a first one.
 //
 //	LastStableOffset = min(high watermark, first offset of every open transaction,
 //	                       first offset of every ended one whose marker is >= HW)

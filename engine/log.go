@@ -309,7 +309,7 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 			if err != nil {
 				return res, fmt.Errorf("%s: producer %d epoch %d sequence %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, h.BaseSequence, err)
 			}
-			if opts.TxnGuard != 0 && h.IsTransactional() && !l.producers.InTxn(h.ProducerID) && l.verifying[h.ProducerID] != opts.TxnGuard {
+			if opts.TxnGuard != 0 && h.IsTransactional() && !l.producers.InTxnAt(h.ProducerID, h.ProducerEpoch) && l.verifying[h.ProducerID] != opts.TxnGuard {
 				return res, fmt.Errorf("%s: producer %d epoch %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, ErrTxnNotVerified)
 			}
 			if v.Duplicate {

@@ -54,15 +54,17 @@ var ErrTxnNotVerified = errors.New("the transaction ended while the partition wa
 // producer here in between spends it.
 type TxnGuard uint64
 
-// BeginTxnVerification returns a guard for appending producer pid's transactional batch
-// once its coordinator has confirmed the partition is in the producer's transaction, and
-// whether that verification is needed at all: not when the producer already has an open
-// transaction here (its first batch was verified, and no marker has ended it since).
-// Concurrent verifications of one producer share the guard.
-func (l *Log) BeginTxnVerification(pid int64) (TxnGuard, bool) {
+// BeginTxnVerification returns a guard for appending producer pid's transactional batch of
+// epoch once its coordinator has confirmed the partition is in the producer's transaction
+// (or added it, transaction version 2), and whether that verification is needed at all: not
+// when the producer already has an open transaction here at that epoch (its first batch was
+// verified, and no marker has ended it since; one at an older epoch is a previous
+// transaction whose marker is still to come). Concurrent verifications of one producer share
+// the guard.
+func (l *Log) BeginTxnVerification(pid int64, epoch int16) (TxnGuard, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.producers.InTxn(pid) {
+	if l.producers.InTxnAt(pid, epoch) {
 		return 0, false
 	}
 	if g, ok := l.verifying[pid]; ok {

@@ -463,25 +463,32 @@ func TestTxnVerificationGuard(t *testing.T) {
 	fs := vfs.NewMemFS()
 	env := newTestEnv(t, fs, "/data")
 	l := env.log(tp0, DefaultLogConfig)
-	g, need := l.BeginTxnVerification(1)
+	g, need := l.BeginTxnVerification(1, 0)
 	if !need || g == 0 {
 		t.Fatalf("first batch of producer 1: guard %d, needed %v", g, need)
 	}
-	if g2, _ := l.BeginTxnVerification(1); g2 != g {
+	if g2, _ := l.BeginTxnVerification(1, 0); g2 != g {
 		t.Fatalf("a concurrent verification got guard %d, want the shared %d", g2, g)
 	}
 	if _, err := l.Append(txnBatch(1, 0, 1, kv{"a", nil}), AppendOptions{TxnGuard: g}); err != nil {
 		t.Fatalf("verified batch: %v", err)
 	}
-	if _, need := l.BeginTxnVerification(1); need {
+	if _, need := l.BeginTxnVerification(1, 0); need {
 		t.Fatal("producer 1 has an open transaction here: no verification needed")
 	}
 	if _, err := l.Append(txnBatch(1, 1, 2, kv{"b", nil}), AppendOptions{TxnGuard: g}); err != nil {
 		t.Fatalf("second batch of the open transaction: %v", err)
 	}
+	// Transaction version 2: a batch at the next epoch belongs to the next transaction, which
+	// the open one (its marker still to come) does not vouch for.
+	if g1, need := l.BeginTxnVerification(1, 1); !need {
+		t.Fatal("producer 1's open transaction is at epoch 0: a batch at epoch 1 needs its own verification")
+	} else {
+		l.EndTxnVerification(1, g1)
+	}
 	mustMarker(t, l, 1, true) // 2
 
-	g, need = l.BeginTxnVerification(1)
+	g, need = l.BeginTxnVerification(1, 0)
 	if !need {
 		t.Fatal("after the marker the next transaction needs a verification")
 	}
@@ -494,7 +501,7 @@ func TestTxnVerificationGuard(t *testing.T) {
 		t.Fatalf("refused batch changed the log: end %d→%d, LSO %d", end, l.LogEndOffset(), l.LastStableOffset())
 	}
 
-	g, _ = l.BeginTxnVerification(2)
+	g, _ = l.BeginTxnVerification(2, 0)
 	l.EndTxnVerification(2, g) // the coordinator said no
 	if _, err := l.Append(txnBatch(2, 0, 4, kv{"c", nil}), AppendOptions{TxnGuard: g}); !errors.Is(err, ErrTxnNotVerified) {
 		t.Fatalf("batch with a dropped guard: %v, want ErrTxnNotVerified", err)

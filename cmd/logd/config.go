@@ -42,8 +42,11 @@ type serveSettings struct {
 	FsyncAcksAll     bool
 	// TxnVerification is transaction.partition.verification.enable (KIP-890 part 1).
 	TxnVerification bool
-	LogDefaults     engine.LogConfig
-	Cleaner         engine.CleanerConfig // log.cleaner.*
+	// TxnVersion is logd.transaction.version, the finalized transaction.version feature
+	// (broker.Config.TransactionVersion).
+	TxnVersion  int16
+	LogDefaults engine.LogConfig
+	Cleaner     engine.CleanerConfig // log.cleaner.*
 
 	// The metadata quorum: none of them set is a quorum of this node alone.
 	ControllerListen         string // "": the voter list's address of this node, or none for one voter
@@ -62,7 +65,7 @@ func defaultServeSettings() serveSettings {
 	return serveSettings{
 		DataDir: "data", Listen: "127.0.0.1:9092", NodeID: 1,
 		AutoCreateTopics: d.AutoCreateTopics, NumPartitions: d.NumPartitions,
-		FsyncAcksAll: d.FsyncAcksAll, TxnVerification: d.TransactionPartitionVerification,
+		FsyncAcksAll: d.FsyncAcksAll, TxnVerification: d.TransactionPartitionVerification, TxnVersion: d.TransactionVersion,
 		LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig,
 	}
 }
@@ -169,6 +172,11 @@ var configKeys = append([]configKey{
 	}},
 	{name: "transaction.partition.verification.enable", apply: func(s *serveSettings, v string) (err error) {
 		s.TxnVerification, err = parseBool(v)
+		return err
+	}},
+	{name: "logd.transaction.version", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, 2)
+		s.TxnVersion = int16(n)
 		return err
 	}},
 	{name: "auto.create.topics.enable", apply: func(s *serveSettings, v string) (err error) {

@@ -120,10 +120,13 @@ type State struct {
 // New returns an empty State.
 func New() *State { return &State{producers: make(map[int64]*entry), ongoing: make(map[int64]int64)} }
 
-// InTxn reports whether producer pid has an open transaction.
-func (s *State) InTxn(pid int64) bool {
-	_, ok := s.ongoing[pid]
-	return ok
+// InTxnAt reports whether producer pid has an open transaction of its batches at epoch
+// (Kafka's UnifiedLog.hasOngoingTransaction): under transaction version 2 the epoch is
+// bumped by every EndTxn, so an open transaction at an older epoch is the previous one,
+// whose marker has not arrived yet, never the batch's.
+func (s *State) InTxnAt(pid int64, epoch int16) bool {
+	e := s.producers[pid]
+	return e != nil && e.txnFirst >= 0 && e.epoch == epoch
 }
 
 // Len returns the number of producers tracked.
