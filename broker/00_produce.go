@@ -15,10 +15,11 @@ import (
 	"github.com/logd/logd/segment"
 )
 
-// Produce: versions 0-11 advertised, 3-11 served. Like Kafka 4 (KIP-896, KAFKA-18659) v0-2 are
-// advertised and answered UNSUPPORTED_VERSION per partition: librdkafka before 2.11.1 turns
-// compression off unless it sees Produce v0 advertised. v12 (KIP-890 transactions v2) and v13
-// (topic ids) wait for transactions.
+// Produce: versions 0-11 advertised, 3-11 served, and v12 once transaction version 2 is
+// finalized (KIP-890 part 2: the leader has the coordinator add the partitions, below). Like
+// Kafka 4 (KIP-896, KAFKA-18659) v0-2 are advertised and answered UNSUPPORTED_VERSION per
+// partition: librdkafka before 2.11.1 turns compression off unless it sees Produce v0
+// advertised. v13 (topic ids) is not served.
 //
 // Per partition: exactly one record batch (Kafka's rule for magic 2; it also keeps idempotent
 // dedup per batch), zstd only from v7, no control batches (only WriteTxnMarkers writes them).
@@ -48,6 +49,15 @@ import (
 // keep the request order (produce_verify.go). A coordinator that cannot be reached (dead,
 // hung past the timeout) gives NOT_ENOUGH_REPLICAS too: nothing is appended unverified.
 //
+// KIP-890 part 2 (Produce v12, transaction version 2): the client sends no
+// AddPartitionsToTxn; a transactional batch of a producer with no open transaction at the
+// partition at the batch's epoch has the coordinator add the partition (AddPartitionsToTxn
+// v4 without VerifyOnly to another node, a direct call on this one, the produce parked the
+// same way) under the same engine guard, then appends. An open transaction at an older epoch
+// is the previous one (every EndTxn v5 bumps the epoch), its marker still to come: the add
+// waits for it, as the coordinator answers CONCURRENT_TRANSACTIONS until its markers are
+// written.
+//
 // Durability: acks=-1 with Config.FsyncAcksAll, or an append the topic's flush.messages wants
 // synced, is answered only after the group commit covering it. One log directory has one
 // committer, so waiting for the largest sequence of the request covers every partition. If that
@@ -69,7 +79,7 @@ import (
 // otherwise has an unknown outcome and gets a retriable error (NOT_LEADER_OR_FOLLOWER,
 // REQUEST_TIMED_OUT), or NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 func init() {
-	register(api{key: int16(kmsg.Produce), min: 0, max: 11, handle: handleProduce})
+	register(api{key: int16(kmsg.Produce), min: 0, max: 11, maxTV2: 12, handle: handleProduce})
 }
 
 // produceMinVersion is the oldest Produce version served (record batch v2).
@@ -373,6 +383,13 @@ func (b *Broker) produceOne(v, acks int16, txnID *string, topic string, partitio
 			return nil, nil, engine.AppendResult{}, remote.err
 		}
 		guard = remote.guard
+	case h.IsTransactional() && txnID != nil && v >= 12:
+		// The partitions were added before (remoteVerification): reaching here without that
+		// means the producer's transaction here changed since (a marker); the retry adds again.
+		if g, need := part.log.BeginTxnVerification(h.ProducerID, h.ProducerEpoch); need {
+			part.log.EndTxnVerification(h.ProducerID, g)
+			return nil, nil, engine.AppendResult{}, fmt.Errorf("%w: transactional id %q's transaction at this partition changed while it was added; retry", kerr.NotEnoughReplicas, *txnID)
+		}
 	case h.IsTransactional() && txnID != nil && b.cfg.TransactionPartitionVerification:
 		g, need := part.log.BeginTxnVerification(h.ProducerID, h.ProducerEpoch)
 		if need {

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -8,7 +10,7 @@ import (
 	"github.com/logd/logd/group"
 )
 
-// TxnOffsetCommit: versions 0-4 (v5 is transaction version 2, not advertised). Sent by a
+// TxnOffsetCommit: versions 0-4, and 5 once transaction version 2 is finalized. Sent by a
 // transactional producer to the group's coordinator after AddOffsetsToTxn: the offsets are
 // written into the group's __consumer_offsets partition as a transactional batch of the
 // producer (answered once durable, like OffsetCommit; an older producer epoch gets
@@ -25,8 +27,14 @@ import (
 // request parked meanwhile). Refused: TRANSACTION_ABORTABLE from v4, INVALID_TXN_STATE
 // before; INVALID_PRODUCER_EPOCH for a fenced producer; COORDINATOR_NOT_AVAILABLE when the
 // coordinator cannot answer (Kafka's mapping of its verification errors).
+//
+// v5 (KIP-890 part 2): the client sends no AddOffsetsToTxn; the transaction coordinator adds
+// the group's partition to the transaction instead of verifying it (always through
+// txnVerifier, which calls a coordinator on this node directly), whatever
+// transaction.partition.verification.enable says. An empty transactional id is
+// INVALID_REQUEST.
 func init() {
-	register(api{key: int16(kmsg.TxnOffsetCommit), min: 0, max: 4, handle: handleTxnOffsetCommit})
+	register(api{key: int16(kmsg.TxnOffsetCommit), min: 0, max: 4, maxTV2: 5, handle: handleTxnOffsetCommit})
 }
 
 func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
@@ -85,7 +93,14 @@ func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		return nil, b.parkCommit(c, wait, "transactional offset commit", req.Group, errs, answer)
 	}
-	if !b.cfg.TransactionPartitionVerification || req.TransactionalID == "" {
+	add := v >= 5 // transaction version 2: the coordinator adds the group's partition
+	if add && req.TransactionalID == "" {
+		for i := range errs {
+			errs[i] = kerr.InvalidRequest
+		}
+		return answer(), nil
+	}
+	if !add && (!b.cfg.TransactionPartitionVerification || req.TransactionalID == "") {
 		return commit()
 	}
 	tp := b.offsetsPartitionOf(req.Group)
@@ -111,11 +126,16 @@ func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 		return answer(), nil
 	}
 	node, remote := b.remoteTxnCoordinator(req.TransactionalID)
+	if add {
+		if node, remote = b.txnCoordinatorLeader(req.TransactionalID); !remote {
+			return verified(fmt.Errorf("%w: unable to add %s to transactional id %q's transaction: its coordinator has no leader", kerr.NotEnoughReplicas, tp, req.TransactionalID))
+		}
+	}
 	if !remote {
 		return verified(b.verifyTxnPartition(v >= 4, req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp.Topic, tp.Partition))
 	}
 	c.park()
-	b.verifier.verify(node, &txnCheck{id: req.TransactionalID, pid: req.ProducerID, epoch: req.ProducerEpoch,
+	b.verifier.verify(node, &txnCheck{id: req.TransactionalID, pid: req.ProducerID, epoch: req.ProducerEpoch, add: add,
 		parts: []engine.TopicPartition{tp}, done: func(codes []int16) {
 			b.wakeups.Submit(func() {
 				kresp, err := verified(verifyCodeError(v >= 4, codes[0], req.TransactionalID, req.ProducerID, req.ProducerEpoch, tp.Topic, tp.Partition, nil))

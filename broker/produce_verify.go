@@ -2,8 +2,10 @@ package broker
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -40,6 +42,13 @@ type connProduces struct {
 	waiting []*produceWait // guarded by produceOrder.mu; FIFO
 	running bool           // guarded by produceOrder.mu: a drain task runs it
 }
+
+// addRetryBackoff and addRetryMax pace a Produce v12's add retried after
+// CONCURRENT_TRANSACTIONS (remoteVerification).
+const (
+	addRetryBackoff = 20 * time.Millisecond
+	addRetryMax     = 100 * time.Millisecond
+)
 
 // remoteCheck is one partition of a produce verified by a coordinator on another node: the
 // engine's guard taken before asking, and the refusal (nil: verified) once answered.
@@ -152,35 +161,54 @@ func (b *Broker) popProduce(q *connProduces) {
 	b.produces.mu.Unlock()
 }
 
-// remoteTxnCoordinator is the node coordinating transactional id id when it is another one.
-func (b *Broker) remoteTxnCoordinator(id string) (int32, bool) {
+// txnCoordinatorLeader is the node coordinating transactional id id, if one is known.
+func (b *Broker) txnCoordinatorLeader(id string) (int32, bool) {
 	t, ok := b.cluster.Topic(txnTopic)
 	if !ok {
 		return -1, false
 	}
 	pa, ok := b.cluster.Partition(txnTopic, group.PartitionFor(id, t.Partitions))
-	if !ok || pa.Leader < 0 || pa.Leader == b.cfg.NodeID {
+	if !ok || pa.Leader < 0 {
 		return -1, false
 	}
 	return pa.Leader, true
 }
 
+// remoteTxnCoordinator is the node coordinating transactional id id when it is another one.
+func (b *Broker) remoteTxnCoordinator(id string) (int32, bool) {
+	node, ok := b.txnCoordinatorLeader(id)
+	return node, ok && node != b.cfg.NodeID
+}
+
 // remoteVerification prepares the verification of w's transactional batches by their
 // coordinator when it is on another node: for each led partition whose producer has no open
-// transaction there, the engine's guard is taken and the partition asked about. It returns
-// the coordinator and the check to send, or a nil check when nothing needs asking (the
-// append then verifies locally, or needs nothing). Every batch of one request must be of
-// one producer id and epoch (Kafka refuses others with INVALID_PRODUCER_ID_MAPPING).
+// transaction there at the batch's epoch, the engine's guard is taken and the partition
+// asked about. It returns the coordinator and the check to send, or a nil check when nothing
+// needs asking (the append then verifies locally, or needs nothing). Every batch of one
+// request must be of one producer id and epoch (Kafka refuses others with
+// INVALID_PRODUCER_ID_MAPPING).
+//
+// Produce v12 (transaction version 2) asks the coordinator, on this node or another, to add
+// the partitions (txnCheck.add), whatever transaction.partition.verification.enable says: a
+// client at v12 no longer sends AddPartitionsToTxn itself. An add answered
+// CONCURRENT_TRANSACTIONS (the previous transaction's markers still being written, as right
+// after an EndTxn v5) is asked again every addRetryBackoff for up to addRetryMax (Kafka's
+// add.partitions.to.txn.retry.backoff.ms and .max.ms), then refused with the retriable
+// NOT_ENOUGH_REPLICAS.
 func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 	b, req := w.b, w.c.kreq.(*kmsg.ProduceRequest)
-	if req.TransactionID == nil || !b.cfg.TransactionPartitionVerification {
+	add := w.v >= 12
+	if req.TransactionID == nil || !add && !b.cfg.TransactionPartitionVerification {
 		return -1, nil
 	}
 	node, ok := b.remoteTxnCoordinator(*req.TransactionID)
+	if add {
+		node, ok = b.txnCoordinatorLeader(*req.TransactionID)
+	}
 	if !ok {
 		return -1, nil
 	}
-	chk := &txnCheck{id: *req.TransactionID, pid: -1}
+	chk := &txnCheck{id: *req.TransactionID, pid: -1, add: add}
 	var checks []*remoteCheck
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
@@ -223,7 +251,12 @@ func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 	if len(checks) == 0 {
 		return -1, nil
 	}
+	first := time.Now()
 	chk.done = func(codes []int16) {
+		if add && slices.Contains(codes, kerr.ConcurrentTransactions.Code) && time.Since(first)+addRetryBackoff <= addRetryMax {
+			time.AfterFunc(addRetryBackoff, func() { b.verifier.verify(node, chk) })
+			return
+		}
 		for i, code := range codes {
 			tp := chk.parts[i]
 			checks[i].err = verifyCodeError(w.v >= 11, code, chk.id, chk.pid, chk.epoch, tp.Topic, tp.Partition, nil)

@@ -19,13 +19,23 @@ import (
 // restarts once in the middle of a transaction, after its records are produced and before
 // its offsets are committed (the session's client is then replaced, as an application
 // would after a failed End). A read_committed consumer of the output must then see every
-// input record exactly once.
+// input record exactly once. It runs under transaction version 0 (AddPartitionsToTxn,
+// AddOffsetsToTxn, EndTxn v4) and 2 (franz-go then uses Produce v12, TxnOffsetCommit v5 and
+// EndTxn v5: partitions added by the brokers, an epoch bump per transaction).
 func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
+	for _, tv := range []int16{0, 2} {
+		t.Run(fmt.Sprintf("transaction.version=%d", tv), func(t *testing.T) { testGroupTransactSession(t, tv) })
+	}
+}
+
+func testGroupTransactSession(t *testing.T, tv int16) {
 	const n = 400
-	tb := startBroker(t, func(c *Config) {
+	config := func(c *Config) {
 		c.TransactionTopicPartitions = 3
 		c.GroupInitialRebalanceDelay = 20 * time.Millisecond
-	})
+		c.TransactionVersion = tv
+	}
+	tb := startBroker(t, config)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(tb.client())
@@ -91,7 +101,8 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 			if err := sess.Client().Flush(ctx); err != nil {
 				t.Fatal(err)
 			}
-			tb.restart()
+			tb.stop()
+			tb.start(config)
 			restarted = true
 		}
 		ok, err := sess.End(ctx, try)
@@ -120,6 +131,15 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Errorf("read_committed output: %s", p)
+	}
+	if tv >= 2 { // every EndTxn v5 bumped the epoch
+		ds, err := kadm.NewClient(tb.client()).DescribeTransactions(ctx, "eos-tx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := ds["eos-tx"]; int(d.ProducerEpoch) < committed+aborted {
+			t.Errorf("producer epoch %d after %d transactions: the client did not use transaction version 2", d.ProducerEpoch, committed+aborted)
+		}
 	}
 	t.Logf("%d transactions committed, %d aborted, broker restarted once", committed, aborted)
 }

@@ -14,7 +14,9 @@ import (
 
 // txnVerifier asks transaction coordinators on other nodes whether partitions are in a
 // producer's transaction (KIP-890 part 1): AddPartitionsToTxn v4 with VerifyOnly, broker to
-// broker, over internal/kwire. Kafka's AddPartitionsToTxnManager rules:
+// broker, over internal/kwire; or, for a transaction version 2 client, to add them (without
+// VerifyOnly; a coordinator on this node is called directly). Kafka's
+// AddPartitionsToTxnManager rules:
 //
 //   - one queue per coordinator node and at most one request in flight to it (a goroutine
 //     and a connection each, so at most one per broker of the cluster); every check queued
@@ -48,6 +50,9 @@ type txnCheck struct {
 	id    string
 	pid   int64
 	epoch int16
+	// add asks the coordinator to add the partitions (transaction version 2: Produce v12,
+	// TxnOffsetCommit v5; AddPartitionsToTxn without VerifyOnly) rather than verify them.
+	add   bool
 	parts []engine.TopicPartition
 	done  func(codes []int16)
 }
@@ -70,8 +75,14 @@ type verifyNode struct {
 	wake   chan struct{}
 }
 
-// verify queues c for coordinator node; c.done follows (see txnVerifier).
+// verify queues c for coordinator node; c.done follows (see txnVerifier). A coordinator on
+// this node is called directly, as AddPartitionsToTxn v4 would call it.
 func (v *txnVerifier) verify(node int32, c *txnCheck) {
+	if node == v.b.cfg.NodeID {
+		a := &txnAdd{id: c.id, pid: c.pid, epoch: c.epoch, verify: !c.add, implicit: c.add, parts: c.parts}
+		v.b.addPartitionsToTxn(a, func() { c.done(a.codes) })
+		return
+	}
 	n := v.node(node)
 	n.mu.Lock()
 	if n.closed {
@@ -190,14 +201,14 @@ func (v *txnVerifier) run(n *verifyNode) {
 	}
 }
 
-// verifyRequest builds one AddPartitionsToTxn v4 request: a VerifyOnly transaction per
-// check, its partitions by topic.
+// verifyRequest builds one AddPartitionsToTxn v4 request: a transaction per check, VerifyOnly
+// unless the check adds, its partitions by topic.
 func verifyRequest(checks []*txnCheck) *kmsg.AddPartitionsToTxnRequest {
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
 	for _, c := range checks {
 		tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
-		tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = c.id, c.pid, c.epoch, true
+		tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = c.id, c.pid, c.epoch, !c.add
 		for _, tp := range c.parts {
 			if n := len(tr.Topics); n > 0 && tr.Topics[n-1].Topic == tp.Topic {
 				tr.Topics[n-1].Partitions = append(tr.Topics[n-1].Partitions, tp.Partition)
