@@ -251,8 +251,9 @@ type produceWait struct {
 	// Verified by a coordinator on another node (produce_verify.go): the partitions asked
 	// about, and the request's state in its connection's queue.
 	remote    map[partitionRef]*remoteCheck
-	started   bool // guarded by produceOrder.mu: left the queue's waiting or never waited
-	verifying bool // guarded by produceOrder.mu: its verification is unanswered
+	addStart  time.Time // a Produce v12's first add: its CONCURRENT_TRANSACTIONS retries stop addRetryMax after
+	started   bool      // guarded by produceOrder.mu: left the queue's waiting or never waited
+	verifying bool      // guarded by produceOrder.mu: its verification is unanswered
 
 	synced     []partitionRef // wait for the sync
 	replicated []replicaWait  // then for the high watermark

@@ -53,6 +53,7 @@ const (
 // remoteCheck is one partition of a produce verified by a coordinator on another node: the
 // engine's guard taken before asking, and the refusal (nil: verified) once answered.
 type remoteCheck struct {
+	log   *engine.Log // where guard was taken
 	guard engine.TxnGuard
 	err   error
 }
@@ -197,6 +198,7 @@ func (b *Broker) remoteTxnCoordinator(id string) (int32, bool) {
 // NOT_ENOUGH_REPLICAS.
 func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 	b, req := w.b, w.c.kreq.(*kmsg.ProduceRequest)
+	w.remote = nil // a retried add starts over
 	add := w.v >= 12
 	if req.TransactionID == nil || !add && !b.cfg.TransactionPartitionVerification {
 		return -1, nil
@@ -242,7 +244,7 @@ func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 			if !need {
 				continue
 			}
-			rc := &remoteCheck{guard: g}
+			rc := &remoteCheck{log: part.log, guard: g}
 			w.remote[partitionRef{ti, pi}] = rc
 			checks = append(checks, rc)
 			chk.parts = append(chk.parts, engine.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
@@ -251,10 +253,23 @@ func (w *produceWait) remoteVerification() (int32, *txnCheck) {
 	if len(checks) == 0 {
 		return -1, nil
 	}
-	first := time.Now()
+	if add && w.addStart.IsZero() {
+		w.addStart = time.Now()
+	}
 	chk.done = func(codes []int16) {
-		if add && slices.Contains(codes, kerr.ConcurrentTransactions.Code) && time.Since(first)+addRetryBackoff <= addRetryMax {
-			time.AfterFunc(addRetryBackoff, func() { b.verifier.verify(node, chk) })
+		if add && slices.Contains(codes, kerr.ConcurrentTransactions.Code) && time.Since(w.addStart)+addRetryBackoff <= addRetryMax {
+			// Start over with fresh guards, as Kafka's ReplicaManager appends again: the
+			// previous transaction's markers, which the coordinator waits for, spend these.
+			for _, rc := range checks {
+				rc.log.EndTxnVerification(chk.pid, rc.guard)
+			}
+			time.AfterFunc(addRetryBackoff, func() {
+				if node, chk := w.remoteVerification(); chk != nil {
+					b.verifier.verify(node, chk)
+					return
+				}
+				b.produceVerified(w)
+			})
 			return
 		}
 		for i, code := range codes {
