@@ -546,17 +546,15 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 }
 
 // abortLocked starts aborting e's Ongoing transaction (a timeout, or a new producer fencing
-// the old one), bumping the epoch if fence and it can be (Kafka's PrepareEpochFence), and
-// once more for a transaction version 2 transaction, as Kafka's abort then bumps it like any
-// v2 EndTxn (the fenced epoch becomes the last epoch); run, called without e.mu, writes
-// PrepareAbort and sends the markers. REQUIRES: e.mu held, not pending.
+// the old one), bumping the epoch if fence and it can be; run, called without e.mu, writes
+// PrepareAbort and sends the markers. One bump for either transaction version (Apache Kafka
+// 4.3.1 at transaction version 2 bumps once too): a version 2 producer's EndTxn abort at
+// the old epoch is then a retry and learns the bumped epoch. REQUIRES: e.mu held, not
+// pending.
 func (c *Coordinator) abortLocked(e *entry, fence bool) (run func()) {
 	next := e.m
 	if fence && next.epoch < math.MaxInt16 {
 		next.epoch, next.lastEpoch = next.epoch+1, noEpoch
-		if next.v2() && next.epoch < math.MaxInt16 {
-			next.epoch, next.lastEpoch = next.epoch+1, next.epoch
-		}
 	}
 	next.state, next.updated = PrepareAbort, c.clock.Now()
 	e.pending = true

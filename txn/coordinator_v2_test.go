@@ -169,10 +169,10 @@ func TestV2AbortWithoutTransactionBumpsEpoch(t *testing.T) {
 	wantErr(t, e2.end("tx", r2, false), ErrInvalidTxnState)
 }
 
-// TestV2TimeoutFencesTwice: a timed-out v2 transaction is aborted at the fenced epoch bumped
-// once more (Kafka's PrepareEpochFence followed by the v2 EndTxn bump): the producer's
-// late EndTxn is fenced.
-func TestV2TimeoutFencesTwice(t *testing.T) {
+// TestV2TimeoutBumpsOnce: a timed-out v2 transaction is aborted at the epoch bumped once,
+// as Apache Kafka 4.3.1 does; the producer's abort at its old epoch is a retry of that abort
+// and learns the new epoch, its commit is refused.
+func TestV2TimeoutBumpsOnce(t *testing.T) {
 	e := newEnv(t)
 	r := e.init("tx", 10*time.Second, -1, -1)
 	if err := e.addV2("tx", r, tp0); err != nil {
@@ -180,13 +180,14 @@ func TestV2TimeoutFencesTwice(t *testing.T) {
 	}
 	e.clock.Advance(11 * time.Second)
 	s := wait(t, e.sent)
-	if s.m.Commit || s.m.ProducerEpoch != r.epoch+2 {
-		t.Fatalf("timeout markers %+v, want an abort at epoch %d", s.m, r.epoch+2)
+	if s.m.Commit || s.m.ProducerEpoch != r.epoch+1 {
+		t.Fatalf("timeout markers %+v, want an abort at epoch %d", s.m, r.epoch+1)
 	}
 	s.done(nil)
 	e.waitState("tx", CompleteAbort)
-	for _, commit := range []bool{true, false} {
-		wantErr(t, e.endV2("tx", r, commit).err, ErrProducerFenced)
+	wantErr(t, e.endV2("tx", r, true).err, ErrInvalidTxnState)
+	if n := e.mustEndV2("tx", r, false); n.pid != r.pid || n.epoch != r.epoch+1 {
+		t.Fatalf("abort after the timeout: %+v, want epoch %d", n, r.epoch+1)
 	}
 }
 

@@ -57,8 +57,10 @@
 // epoch just bumped from (ErrConcurrentTransactions), in Complete states that epoch or the
 // previous producer id at Short.MAX_VALUE-1 (success, the same answer), in Ongoing and Empty
 // only the current epoch (so a late EndTxn is PRODUCER_FENCED). A v2 abort with the current
-// epoch and nothing ongoing bumps the epoch as an empty transaction. A timeout or fence of a
-// v2 transaction bumps twice (Kafka's PrepareEpochFence, then the v2 abort's own bump).
+// epoch and nothing ongoing bumps the epoch as an empty transaction. A timeout or fence
+// bumps the epoch once, as under version 1: the timed-out v2 producer's EndTxn abort at its
+// old epoch is then a retry, answered with the bumped epoch (Apache Kafka 4.3.1 answers
+// every one of these cases the same way; checked with raw requests).
 //
 // # Persistence: __transaction_state
 //
