@@ -604,8 +604,9 @@ func TestHostileUnknownAPIs(t *testing.T) {
 			send(a.key, -1, nil) // below every range: closed, unlike versions above it
 			continue
 		}
-		body := hostileSample(a.key, a.max)
-		versions := []int16{a.max + 1, 99, math.MaxInt16, -1, math.MinInt16}
+		max := tb.b.maxVersion(a) // the default config's transaction.version decides some
+		body := hostileSample(a.key, max)
+		versions := []int16{max + 1, 99, math.MaxInt16, -1, math.MinInt16}
 		if a.min > 0 {
 			versions = append(versions, a.min-1)
 		}
@@ -625,7 +626,7 @@ func TestHostileApiVersionsUnknownVersion(t *testing.T) {
 	want := map[int16][2]int16{}
 	for _, a := range registeredAPIs() {
 		if !a.internal { // the cluster's own APIs are served, not advertised
-			want[a.key] = [2]int16{a.min, a.max}
+			want[a.key] = [2]int16{a.min, tb.b.maxVersion(a)}
 		}
 	}
 	av := lookupAPI(int16(kmsg.ApiVersions))

@@ -47,7 +47,8 @@ func (h *markerLog) retried(tp string) bool {
 	return false
 }
 
-// txnEnv is a broker with a small __transaction_state and a topic "t" of two partitions.
+// txnEnv is a broker with a small __transaction_state and a topic "t" of two partitions, at
+// transaction version 0.
 type txnEnv struct {
 	t    *testing.T
 	tb   *testBroker
@@ -56,10 +57,14 @@ type txnEnv struct {
 	logs *markerLog
 }
 
+// startTxnBroker starts the txnEnv broker at transaction version 0: its tests speak the
+// classic protocol (AddPartitionsToTxn, AddOffsetsToTxn, EndTxn without an epoch bump)
+// through franz-go's negotiated versions; txn_v2_test.go covers version 2.
 func startTxnBroker(t *testing.T) *txnEnv {
 	logs := &markerLog{Handler: quietLogger().Handler()}
 	tb := startBroker(t, func(c *Config) {
 		c.TransactionTopicPartitions = 3
+		c.TransactionVersion = 0
 		c.Logger = slog.New(logs)
 	})
 	e := &txnEnv{t: t, tb: tb, cl: tb.client(), logs: logs}
