@@ -137,7 +137,7 @@ type Config struct {
 	// 0 or 1 keep clients on the classic transaction protocol; 2 (KIP-890 part 2) advertises
 	// Produce v12, EndTxn v5 and TxnOffsetCommit v5, and clients then let the brokers add
 	// partitions to their transactions and bump the epoch at every EndTxn. Every node of a
-	// cluster must be set alike (default 0).
+	// cluster must be set alike (default 2, as a cluster formatted by Kafka 4.3).
 	TransactionVersion int16
 }
 
@@ -148,8 +148,8 @@ func DefaultConfig() Config {
 		AutoCreateTopics: true, NumPartitions: 1, LogDefaults: engine.DefaultLogConfig, FsyncAcksAll: true,
 		MaxParkedFetches: 10_000, OffsetsTopicPartitions: 8, OffsetsTopicSegmentBytes: 16 << 20,
 		TransactionTopicPartitions: 50, TransactionTopicSegmentBytes: 100 << 20, TransactionMaxTimeout: 15 * time.Minute,
-		TransactionPartitionVerification: true,
-		OffsetsRetention:                 7 * 24 * time.Hour, OffsetsRetentionCheckInterval: 10 * time.Minute,
+		TransactionPartitionVerification: true, TransactionVersion: 2,
+		OffsetsRetention: 7 * 24 * time.Hour, OffsetsRetentionCheckInterval: 10 * time.Minute,
 		GroupInitialRebalanceDelay: 3 * time.Second, GroupMinSessionTimeout: 6 * time.Second,
 		GroupMaxSessionTimeout: 30 * time.Minute, GroupConsumerSessionTimeout: 45 * time.Second,
 		GroupConsumerHeartbeatInterval: 5 * time.Second,
