@@ -6,8 +6,8 @@ import (
 )
 
 // SaslHandshake: versions 0-1. Version 1 only is served (SaslAuthenticate frames the tokens
-// that follow); v0, whose tokens follow raw and unframed (clients before Kafka 1.0), is
-// answered UNSUPPORTED_VERSION and the connection closes. It is advertised from 0 all the
+// that follow); on a SASL listener v0, whose tokens follow raw and unframed (clients before
+// Kafka 1.0), is answered UNSUPPORTED_VERSION and the connection closes. It is advertised from 0 all the
 // same, as Kafka does: librdkafka enables SASL only when the range includes 0 (its feature
 // table), then uses v1 with SaslAuthenticate. On a SASL listener it starts the connection's exchange of
 // the mechanism asked for, which SaslAuthenticate continues; an unknown mechanism is
@@ -23,15 +23,15 @@ func handleSaslHandshake(b *Broker, c *call) (kmsg.Response, error) {
 	enabled := b.cfg.SASL.Enabled(c.req.Listener)
 	resp.SupportedMechanisms = enabled
 	sess := c.req.Session
+	if len(enabled) == 0 || sess == nil || sess.Authenticated() {
+		// Kafka's KafkaApis answer on a listener without SASL, or after authenticating,
+		// whatever the version: the connection stays open.
+		resp.ErrorCode = kerr.IllegalSaslState.Code
+		return resp, nil
+	}
 	if c.version() == 0 {
 		resp.ErrorCode = kerr.UnsupportedVersion.Code
 		c.closeAfter = true
-		return resp, nil
-	}
-	if len(enabled) == 0 || sess == nil || sess.Authenticated() {
-		// Kafka's KafkaApis answer on a listener without SASL, or after authenticating:
-		// the connection stays open.
-		resp.ErrorCode = kerr.IllegalSaslState.Code
 		return resp, nil
 	}
 	x, err := b.cfg.SASL.Start(c.req.Listener, req.Mechanism)

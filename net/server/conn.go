@@ -402,6 +402,11 @@ func (c *conn) writeLoop() {
 			}
 			sl.state = slotWriting
 			c.batch = append(c.batch, sl)
+			if sl.resp != nil && sl.resp.closeAfter {
+				// Nothing after a closing response is written: requests pipelined
+				// behind a failed SASL step get no answer.
+				break
+			}
 		}
 		if len(c.batch) == 0 {
 			c.writing = false

@@ -51,12 +51,17 @@ func TestPreAuthCap(t *testing.T) {
 	}
 }
 
-// TestCloseAfter: a response marked CloseAfter is written, then the connection closes.
+// TestCloseAfter: a response marked CloseAfter is written, then the connection closes;
+// requests pipelined behind it get no answer.
 func TestCloseAfter(t *testing.T) {
 	_, addr := startServer(t, Config{RequireAuth: true}, authHandler)
 	c := dial(t, addr)
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	c.Write(appendRequest(nil, 36, 2, 9, "cli", []byte("bad")))
+	frames := appendRequest(nil, 36, 2, 9, "cli", []byte("bad"))
+	for i := range 8 {
+		frames = appendRequest(frames, 18, 0, int32(10+i), "cli", nil)
+	}
+	c.Write(frames)
 	br := bufio.NewReader(c)
 	if resp, err := readResponse(br, nil); err != nil || string(resp[4:]) != "denied" {
 		t.Fatalf("answer before closing: %q %v", resp, err)
