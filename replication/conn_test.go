@@ -3,19 +3,13 @@ package replication_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/logd/logd/broker"
-	"github.com/logd/logd/cluster"
 	"github.com/logd/logd/engine"
-	"github.com/logd/logd/net/server"
+	"github.com/logd/logd/internal/testbroker"
 	"github.com/logd/logd/replication"
 )
 
@@ -24,35 +18,7 @@ import (
 // fetch by a broker that holds no replica is refused with NOT_LEADER_OR_FOLLOWER, mapped to
 // ErrNotLeader.
 func TestConnSpeaksToBroker(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	_, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	cfg.AdvertisedPort = int32(p)
-	node, err := cluster.Start(cluster.Config{Broker: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := node.Broker()
-	srv := server.New(server.Config{HeaderVersion: broker.HeaderVersion, Logf: func(string, ...any) {}}, b)
-	if err := srv.Start(addr); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		b.BeginShutdown()
-		srv.Shutdown(ctx)
-		node.Close()
-	}()
-	<-node.Ready()
+	addr := testbroker.Start(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -91,6 +91,10 @@ func TestServeHTTP(t *testing.T) {
 	if code, body := get("/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Errorf("GET /debug/pprof/: %d", code)
 	}
+	// The REST proxy (restproxy's tests cover its API) answers on the same port.
+	if code, body := get("/v3/clusters"); code != 200 || !strings.Contains(body, `"kind":"KafkaClusterList"`) {
+		t.Errorf("GET /v3/clusters: %d %s", code, body)
+	}
 
 	const topic, n = "metrics-test", 50
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.AllowAutoTopicCreation(),

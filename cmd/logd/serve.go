@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
+	"github.com/logd/logd/restproxy"
 )
 
 func serveCommand() *cobra.Command {
@@ -36,7 +38,9 @@ func serveCommand() *cobra.Command {
 			"Kafka protocol on 127.0.0.1:9092, a cluster of one (its own metadata quorum of one voter).\n" +
 			"SIGTERM or SIGINT shuts it down cleanly. A data directory of an older release (with\n" +
 			"logd-metadata.json) is imported into the quorum at the first start.\n\n" +
-			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz and /debug/pprof/.\n\n" +
+			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz, /debug/pprof/ and\n" +
+			"Confluent REST Proxy's v3 API under /v3/ (topics, configs, records, consumer groups and lags;\n" +
+			"it reaches the broker through its first PLAINTEXT listener).\n\n" +
 			"--config FILE reads Java properties (Kafka's server.properties: keys logd has no use for are\n" +
 			"warnings), YAML or TOML settings (by the extension .properties, .yaml/.yml or .toml, else by\n" +
 			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
@@ -87,7 +91,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&listen, "listen", "127.0.0.1:9092", "address to accept Kafka clients on, or listeners: NAME://HOST:PORT,...")
 	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to, or NAME://HOST:PORT,... per listener (default: the listen addresses)")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node id")
-	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz and /debug/pprof/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
+	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz, /debug/pprof/ and the REST proxy's /v3/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
 	f.StringVar(&controllerListen, "controller-listen", "", "cluster mode: accept the metadata quorum's Raft traffic on HOST:PORT (default: this node's address in --controller-quorum-voters)")
 	f.StringVar(&voters, "controller-quorum-voters", "", "cluster mode: the metadata quorum, ID@HOST:PORT,... (controller.quorum.voters); every node lists the same voters")
 	f.StringVar(&configPath, "config", "", "read settings from this Java properties (server.properties), YAML or TOML file (Kafka property names); env LOGD_CONFIG")
@@ -213,6 +217,16 @@ func serve(st serveSettings) error {
 			}
 			return sum
 		})
+		proxy, err := startRESTProxy(plan, logger)
+		if err != nil {
+			closeBroker()
+			return err
+		}
+		var api http.Handler
+		if proxy != nil {
+			defer proxy.Close()
+			api = proxy.Handler()
+		}
 		hs, err = startOpsServer(httpAddr, m, func() error {
 			if !ready.Load() {
 				return errors.New("not serving")
@@ -221,7 +235,7 @@ func serve(st serveSettings) error {
 				return fmt.Errorf("log directory offline: %v", err)
 			}
 			return nil
-		}, logger)
+		}, api, logger)
 		if err != nil {
 			closeBroker()
 			return fmt.Errorf("cannot serve --http on %s: %v", httpAddr, err)
@@ -297,6 +311,28 @@ func serve(st serveSettings) error {
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// startRESTProxy returns the REST proxy for --http, a client of this broker's first
+// PLAINTEXT listener; nil, with a warning, when there is none.
+func startRESTProxy(plan listenerPlan, logger *slog.Logger) (*restproxy.Proxy, error) {
+	i := slices.IndexFunc(plan.clients, func(l listener) bool { return l.Protocol == "PLAINTEXT" })
+	if i < 0 {
+		logger.Warn("REST proxy off: it reaches the broker through a PLAINTEXT listener, and none is configured")
+		return nil, nil
+	}
+	host, port, _ := net.SplitHostPort(plan.clients[i].bind)
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	p, err := restproxy.New(restproxy.Config{Bootstrap: []string{net.JoinHostPort(host, port)}, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the REST proxy: %v", err)
+	}
+	return p, nil
 }
 
 // readyWait bounds how long a single node's start waits to be ready before it says so.

@@ -1,0 +1,22 @@
+// Package restproxy serves Confluent REST Proxy's v3 API over HTTP, so devices and scripts that
+// cannot speak the Kafka protocol produce and inspect logd with the requests, JSON shapes and
+// error codes of Confluent's REST Proxy (and of Confluent Cloud's Kafka REST API, which shares
+// them): clusters, brokers, topics (list, create, delete), partitions, topic configs (list,
+// get, set, reset, batch alter), records (produce one record per request, or many in one
+// streaming request of concatenated JSON answered by one delivery report per record, in
+// order), consumer groups, their consumers, lags and lag summary.
+//
+// The proxy is a Kafka client of the broker it runs beside (franz-go's kgo and kadm against
+// the broker's own client listener), so in a cluster it reaches every partition's leader as
+// any client would, and everything it does passes the same handlers, limits and logs as a
+// client's request. `logd serve --http HOST:PORT` mounts it under /v3/ next to /metrics.
+//
+// Left out, with the reason: Schema Registry formats (AVRO, JSONSCHEMA, PROTOBUF: logd has no
+// schema registry; such records are answered 400), ACL and reassignment resources (logd's ACLs
+// are another increment), and the v2 consumer-instance API.
+//
+// Errors are answered as Confluent's v3 mappers do: {"error_code": N, "message": "..."} with
+// the HTTP status in N for request problems, and Kafka errors mapped as KafkaExceptionMapper
+// maps them (unknown topic → 404/40403, topic exists or a bad replication factor → 400/40002,
+// authorization → 403/40301, retriable → 500/50003, other Kafka errors → 500/50002).
+package restproxy

@@ -1,0 +1,192 @@
+package restproxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Config says which cluster the proxy serves and how.
+type Config struct {
+	// Bootstrap lists the broker addresses the proxy's client starts from.
+	Bootstrap []string
+	// Logger receives the proxy's warnings; nil discards them.
+	Logger *slog.Logger
+	// MaxRecordBytes caps one record's JSON in a produce request (default 8 MiB): a larger
+	// one is answered 413 and ends the request.
+	MaxRecordBytes int64
+	// Timeout bounds each Kafka call the proxy makes (default 30 s).
+	Timeout time.Duration
+}
+
+// Proxy serves the REST API. It is safe for concurrent use; Close releases its client.
+type Proxy struct {
+	cfg Config
+	cl  *kgo.Client
+	adm *kadm.Client
+	mux *http.ServeMux
+
+	mu        sync.Mutex
+	clusterID string // learned from the first metadata answer, then fixed
+}
+
+// New returns a proxy for the cluster at cfg.Bootstrap. It does not dial until the first
+// request.
+func New(cfg Config) (*Proxy, error) {
+	if len(cfg.Bootstrap) == 0 {
+		return nil, errors.New("restproxy: no bootstrap address")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxRecordBytes <= 0 {
+		cfg.MaxRecordBytes = 8 << 20
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Bootstrap...),
+		kgo.ClientID("logd-rest-proxy"),
+		kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("restproxy: %v", err)
+	}
+	p := &Proxy{cfg: cfg, cl: cl, adm: kadm.NewClient(cl), mux: http.NewServeMux()}
+	p.routes()
+	return p, nil
+}
+
+// Close releases the proxy's Kafka client; requests after it fail.
+func (p *Proxy) Close() { p.cl.Close() }
+
+// Handler returns the API's handler; it serves paths under /v3/.
+func (p *Proxy) Handler() http.Handler { return p.mux }
+
+// routes registers every endpoint.
+func (p *Proxy) routes() {
+	const c = "/v3/clusters/{cluster_id}"
+	h := map[string]func(w http.ResponseWriter, r *http.Request, cid string) error{
+		"GET " + c:                                                                  p.getCluster,
+		"GET " + c + "/brokers":                                                     p.listBrokers,
+		"GET " + c + "/brokers/{broker_id}":                                         p.getBroker,
+		"GET " + c + "/topics":                                                      p.listTopics,
+		"POST " + c + "/topics":                                                     p.createTopic,
+		"GET " + c + "/topics/{topic}":                                              p.getTopic,
+		"DELETE " + c + "/topics/{topic}":                                           p.deleteTopic,
+		"GET " + c + "/topics/{topic}/partitions":                                   p.listPartitions,
+		"GET " + c + "/topics/{topic}/partitions/{partition}":                       p.getPartition,
+		"GET " + c + "/topics/{topic}/configs":                                      p.listTopicConfigs,
+		"POST " + c + "/topics/{topic}/configs:alter":                               p.alterTopicConfigs,
+		"GET " + c + "/topics/{topic}/configs/{name}":                               p.getTopicConfig,
+		"PUT " + c + "/topics/{topic}/configs/{name}":                               p.setTopicConfig,
+		"DELETE " + c + "/topics/{topic}/configs/{name}":                            p.resetTopicConfig,
+		"POST " + c + "/topics/{topic}/records":                                     p.produce,
+		"GET " + c + "/consumer-groups":                                             p.listGroups,
+		"GET " + c + "/consumer-groups/{group}":                                     p.getGroup,
+		"GET " + c + "/consumer-groups/{group}/consumers":                           p.listConsumers,
+		"GET " + c + "/consumer-groups/{group}/consumers/{consumer}":                p.getConsumer,
+		"GET " + c + "/consumer-groups/{group}/lags":                                p.listLags,
+		"GET " + c + "/consumer-groups/{group}/lags/{topic}/partitions/{partition}": p.getLag,
+		"GET " + c + "/consumer-groups/{group}/lag-summary":                         p.getLagSummary,
+	}
+	for pattern, fn := range h {
+		p.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), p.cfg.Timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+			cid, err := p.cluster(r)
+			if err == nil {
+				err = fn(w, r, cid)
+			}
+			if err != nil {
+				p.writeError(w, err)
+			}
+		})
+	}
+	p.mux.HandleFunc("GET /v3/clusters", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), p.cfg.Timeout)
+		defer cancel()
+		if err := p.listClusters(w, r.WithContext(ctx)); err != nil {
+			p.writeError(w, err)
+		}
+	})
+	p.mux.HandleFunc("/v3/", func(w http.ResponseWriter, r *http.Request) {
+		p.writeError(w, &apiError{status: http.StatusNotFound, code: http.StatusNotFound, msg: "HTTP 404 Not Found"})
+	})
+}
+
+// cluster checks the request's cluster id against the cluster's.
+func (p *Proxy) cluster(r *http.Request) (string, error) {
+	id, err := p.id(r.Context())
+	if err != nil {
+		return "", err
+	}
+	if want := r.PathValue("cluster_id"); want != id {
+		return "", &apiError{status: http.StatusNotFound, code: http.StatusNotFound, msg: fmt.Sprintf("Cluster %s cannot be found.", want)}
+	}
+	return id, nil
+}
+
+// id returns the cluster's id, asking the cluster the first time.
+func (p *Proxy) id(ctx context.Context) (string, error) {
+	p.mu.Lock()
+	id := p.clusterID
+	p.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	m, err := p.metadata(ctx, []string{})
+	if err != nil {
+		return "", err
+	}
+	p.mu.Lock()
+	p.clusterID = m.Cluster
+	p.mu.Unlock()
+	return m.Cluster, nil
+}
+
+// base returns the scheme and host the client used, for the self links.
+func base(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// links builds the self links and resource names of one request's answer.
+type links struct {
+	base, cid string
+}
+
+func newLinks(r *http.Request, cid string) links { return links{base: base(r), cid: cid} }
+
+// url is the absolute URL of the path below the cluster ("" for the cluster itself).
+func (l links) url(path ...string) string {
+	return l.base + "/v3/clusters/" + l.cid + strings.Join(append([]string{""}, path...), "/")
+}
+
+// crn is the resource name of the parts below the cluster, as "kind=name" pairs.
+func (l links) crn(parts ...string) string {
+	return "crn:///kafka=" + l.cid + strings.Join(append([]string{""}, parts...), "/")
+}
+
+func rel(u string) relationship { return relationship{Related: u} }
+
+// writeJSON answers v with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
