@@ -4,7 +4,10 @@
 // them): clusters, brokers, topics (list, create, delete), partitions, topic configs (list,
 // get, set, reset, batch alter), records (produce one record per request, or many in one
 // streaming request of concatenated JSON answered by one delivery report per record, in
-// order), consumer groups, their consumers, lags and lag summary.
+// order), consumer groups, their consumers, lags and lag summary — and the v2 consumer
+// instances under /consumers/ (create, subscribe or assign, read records as binary or JSON with
+// timeout and max_bytes, seek, commit, committed offsets, delete; an idle instance is closed
+// after 5 minutes, Confluent's consumer.instance.timeout.ms).
 //
 // The proxy is a Kafka client of the broker it runs beside (franz-go's kgo and kadm against
 // the broker's own client listener), so in a cluster it reaches every partition's leader as
@@ -13,7 +16,10 @@
 //
 // Left out, with the reason: Schema Registry formats (AVRO, JSONSCHEMA, PROTOBUF: logd has no
 // schema registry; such records are answered 400), ACL and reassignment resources (logd's ACLs
-// are another increment), and the v2 consumer-instance API.
+// are another increment), and v2's produce and metadata endpoints (v3 has them). A v2
+// instance returns records it polled in order; what it polled beyond max_bytes waits for the
+// next read, and it commits what it returned (auto.commit.enable: every 5 s and when it
+// closes), never what it only polled.
 //
 // Errors are answered as Confluent's v3 mappers do: {"error_code": N, "message": "..."} with
 // the HTTP status in N for request problems, and Kafka errors mapped as KafkaExceptionMapper

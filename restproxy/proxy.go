@@ -37,6 +37,8 @@ type Proxy struct {
 
 	mu        sync.Mutex
 	clusterID string // learned from the first metadata answer, then fixed
+
+	consumers consumers // the v2 consumer instances
 }
 
 // New returns a proxy for the cluster at cfg.Bootstrap. It does not dial until the first
@@ -64,13 +66,18 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, cl: cl, adm: kadm.NewClient(cl), mux: http.NewServeMux()}
 	p.routes()
+	p.v2Routes()
 	return p, nil
 }
 
-// Close releases the proxy's Kafka client; requests after it fail.
-func (p *Proxy) Close() { p.cl.Close() }
+// Close closes the v2 consumer instances and the proxy's Kafka client; requests after it fail.
+func (p *Proxy) Close() {
+	p.closeConsumers()
+	p.cl.Close()
+}
 
-// Handler returns the API's handler; it serves paths under /v3/.
+// Handler returns the API's handler; it serves paths under /v3/ and the v2 consumer
+// instances under /consumers/.
 func (p *Proxy) Handler() http.Handler { return p.mux }
 
 // routes registers every endpoint.

@@ -13,18 +13,19 @@ import (
 )
 
 // opsServer is the --http endpoint: /metrics, /healthz, /readyz, /debug/pprof/ and the REST
-// proxy's /v3/, on its own mux (nothing registers on http.DefaultServeMux).
+// proxy's /v3/ and /consumers/, on its own mux (nothing registers on http.DefaultServeMux).
 type opsServer struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
 // startOpsServer listens on addr and serves in the background. ready reports why the broker
-// is not ready, or nil. api, if not nil, serves /v3/ (the REST proxy).
+// is not ready, or nil. api, if not nil, serves /v3/ and /consumers/ (the REST proxy).
 func startOpsServer(addr string, m *metrics.Metrics, ready func() error, api http.Handler, logger *slog.Logger) (*opsServer, error) {
 	mux := http.NewServeMux()
 	if api != nil {
 		mux.Handle("/v3/", api)
+		mux.Handle("/consumers/", api)
 	}
 	mux.Handle("/metrics", m.Handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
