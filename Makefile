@@ -44,7 +44,7 @@ fuzz-short:
 BENCHTIME ?= 1s
 COUNT ?= 6
 bench:
-	$(GO) test -run=^$$ -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) ./segment ./index ./engine/... ./net/... | tee bench.out
+	$(GO) test -run=^$$ -bench=. -benchmem -benchtime=$(BENCHTIME) -count=$(COUNT) ./segment ./index ./engine/... ./net/... ./restproxy | tee bench.out
 
 lint:
 	$(GO) vet $(PKGS)
