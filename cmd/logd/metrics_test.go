@@ -218,17 +218,17 @@ func hasLabel(m *dto.Metric, name, val string) bool {
 	return false
 }
 
-// TestGroupLagMetric: after a group commits part of a partition, /metrics exports
-// logd_group_lag for it, and it agrees with `logd group describe`.
-func TestGroupLagMetric(t *testing.T) {
-	bin := buildLogd(t)
-	kafka, ops := freePort(t), freePort(t)
+// startServeHTTP runs `logd serve --http` on free ports until the test ends (then SIGTERM) and
+// returns its Kafka and HTTP addresses once it is ready.
+func startServeHTTP(t *testing.T, bin string) (kafka, ops string) {
+	t.Helper()
+	kafka, ops = freePort(t), freePort(t)
 	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(t.TempDir(), "data"), "--listen", kafka, "--http", ops)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -243,6 +243,14 @@ func TestGroupLagMetric(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("no ready line")
 	}
+	return kafka, ops
+}
+
+// TestGroupLagMetric: after a group commits part of a partition, /metrics exports
+// logd_group_lag for it, and it agrees with `logd group describe`.
+func TestGroupLagMetric(t *testing.T) {
+	bin := buildLogd(t)
+	kafka, ops := startServeHTTP(t, bin)
 	if missing := groupAPIsMissing(t, kafka); len(missing) > 0 {
 		t.Skipf("logd does not serve %s yet: no groups, no lag", strings.Join(missing, ", "))
 	}

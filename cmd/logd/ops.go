@@ -9,23 +9,28 @@ import (
 	"net/http/pprof"
 	"time"
 
+	"github.com/logd/logd/console"
 	"github.com/logd/logd/metrics"
 )
 
-// opsServer is the --http endpoint: /metrics, /healthz, /readyz, /debug/pprof/ and the REST
-// proxy's /v3/ and /consumers/, on its own mux (nothing registers on http.DefaultServeMux).
+// opsServer is the --http endpoint: /metrics, /healthz, /readyz, /debug/pprof/, the REST
+// proxy's /v3/ and /consumers/ and the console's /ui/, on its own mux (nothing registers on http.DefaultServeMux).
 type opsServer struct {
 	srv *http.Server
 	ln  net.Listener
 }
 
 // startOpsServer listens on addr and serves in the background. ready reports why the broker
-// is not ready, or nil. api, if not nil, serves /v3/ and /consumers/ (the REST proxy).
+// is not ready, or nil. api, if not nil, serves /v3/ and /consumers/ (the REST proxy), and
+// the web console is served at /ui/ (/ redirects there).
 func startOpsServer(addr string, m *metrics.Metrics, ready func() error, api http.Handler, logger *slog.Logger) (*opsServer, error) {
 	mux := http.NewServeMux()
 	if api != nil {
 		mux.Handle("/v3/", api)
 		mux.Handle("/consumers/", api)
+		ui := console.Handler() // the console is a client of the proxy
+		mux.Handle("/ui/", ui)
+		mux.Handle("/{$}", ui)
 	}
 	mux.Handle("/metrics", m.Handler())
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -38,9 +38,10 @@ func serveCommand() *cobra.Command {
 			"Kafka protocol on 127.0.0.1:9092, a cluster of one (its own metadata quorum of one voter).\n" +
 			"SIGTERM or SIGINT shuts it down cleanly. A data directory of an older release (with\n" +
 			"logd-metadata.json) is imported into the quorum at the first start.\n\n" +
-			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz, /debug/pprof/ and\n" +
-			"Confluent REST Proxy's v3 API under /v3/ (topics, configs, records, consumer groups and lags;\n" +
-			"it reaches the broker through its first PLAINTEXT listener).\n\n" +
+			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz, /debug/pprof/,\n" +
+			"Confluent REST Proxy's v3 API under /v3/ (topics, configs, records, consumer groups and lags)\n" +
+			"and its v2 consumer instances under /consumers/, and the web console at /ui/ (the proxy and\n" +
+			"the console reach the broker through its first PLAINTEXT listener).\n\n" +
 			"--config FILE reads Java properties (Kafka's server.properties: keys logd has no use for are\n" +
 			"warnings), YAML or TOML settings (by the extension .properties, .yaml/.yml or .toml, else by\n" +
 			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
@@ -91,7 +92,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&listen, "listen", "127.0.0.1:9092", "address to accept Kafka clients on, or listeners: NAME://HOST:PORT,...")
 	f.StringVar(&advertise, "advertise", "", "address clients are told to connect to, or NAME://HOST:PORT,... per listener (default: the listen addresses)")
 	f.Int32Var(&nodeID, "node-id", 1, "this broker's node id")
-	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz, /debug/pprof/ and the REST proxy's /v3/ on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
+	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz, /debug/pprof/, the REST proxy and the web console (/ui/) on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
 	f.StringVar(&controllerListen, "controller-listen", "", "cluster mode: accept the metadata quorum's Raft traffic on HOST:PORT (default: this node's address in --controller-quorum-voters)")
 	f.StringVar(&voters, "controller-quorum-voters", "", "cluster mode: the metadata quorum, ID@HOST:PORT,... (controller.quorum.voters); every node lists the same voters")
 	f.StringVar(&configPath, "config", "", "read settings from this Java properties (server.properties), YAML or TOML file (Kafka property names); env LOGD_CONFIG")

@@ -1,0 +1,18 @@
+// Package console is logd's web console: one page of HTML, CSS and JavaScript embedded in the
+// binary and served by `logd serve --http` at /ui/ (/ redirects there), with nothing to
+// install. It is a client of the same port's REST proxy (restproxy: /v3/ for the cluster,
+// topics, configs, consumer groups and lags, producing a test message; the v2 consumer
+// instances for the message browser, each browse a throw-away instance assigned to one
+// partition and positioned at the offset asked for) and of /metrics (live throughput, request
+// latency and group lag charts computed from the counters and histograms between two scrapes).
+//
+// Pages (hash routes, so a reload keeps the page): #/ overview (brokers, controller, topics
+// and partitions, under-replicated partitions, throughput and produce latency charts),
+// #/topics (list, create, delete), #/topics/NAME (partitions with leaders, replicas and ISR,
+// configs with their sources and an editor, add a message, browse messages by partition and
+// offset with text, JSON and hex views and a key filter), #/groups and #/groups/ID (members,
+// lag per partition, a lag chart over time).
+//
+// Not yet: security pages (users, ACLs), transactions and share groups, a read-only mode,
+// resetting a group's offsets, browsing by timestamp.
+package console
