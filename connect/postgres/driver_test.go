@@ -1,55 +1,30 @@
+//go:build compat
+
 package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"sync"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logd/logd/connect"
+	"github.com/logd/logd/internal/testcluster"
 )
 
 // The test driver: the smallest loop that runs a task against the contract the way the
 // runtime does (poll, produce, wait for the acknowledgements, store the offset, Commit), with
 // offsets kept as JSON the way the offsets topic keeps them. It is not a runtime: one task,
 // no converters beyond jsonconv_test.go, no REST.
-
-// offsetStore keeps source offsets as JSON, as Kafka Connect's offsets topic does.
-type offsetStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-func (s *offsetStore) key(p map[string]any) string {
-	b, _ := json.Marshal(p)
-	return string(b)
-}
-
-// Offset returns the stored offset of a partition (numbers come back as float64).
-func (s *offsetStore) Offset(p map[string]any) (map[string]any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.m[s.key(p)]
-	if !ok {
-		return nil, nil
-	}
-	var off map[string]any
-	err := json.Unmarshal(b, &off)
-	return off, err
-}
-
-func (s *offsetStore) put(p, off map[string]any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string][]byte{}
-	}
-	b, _ := json.Marshal(off)
-	s.m[s.key(p)] = b
-}
 
 // runSource starts a source task and runs it until ctx is done; it returns the first error.
 // Stopping through ctx is a crash as far as the task knows: records polled but not yet
@@ -64,6 +39,9 @@ func runSource(ctx context.Context, cl *kgo.Client, config map[string]string, st
 		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		recs, err := task.Poll(pctx)
 		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -74,11 +52,13 @@ func runSource(ctx context.Context, cl *kgo.Client, config map[string]string, st
 		for i, r := range recs {
 			krs[i] = &kgo.Record{Topic: r.Topic, Key: encodeJSON(r.KeySchema, r.Key), Value: encodeJSON(r.ValueSchema, r.Value), Timestamp: r.Timestamp}
 		}
-		if err := cl.ProduceSync(ctx, krs...).FirstErr(); err != nil {
+		for _, res := range cl.ProduceSync(ctx, krs...) {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			if res.Err != nil {
+				return fmt.Errorf("producing to %s: %w", res.Record.Topic, res.Err)
+			}
 		}
 		last := recs[len(recs)-1]
 		store.put(last.SourcePartition, last.SourceOffset)
@@ -94,7 +74,7 @@ func runSource(ctx context.Context, cl *kgo.Client, config map[string]string, st
 // runs it until ctx is done, flushing after every fetch.
 func runSink(ctx context.Context, brokers []string, topicRegex string, config map[string]string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeRegex(), kgo.ConsumeTopics(topicRegex),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMaxAge(500*time.Millisecond))
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.MetadataMinAge(100*time.Millisecond), kgo.MetadataMaxAge(500*time.Millisecond))
 	if err != nil {
 		return err
 	}
@@ -111,7 +91,8 @@ func runSink(ctx context.Context, brokers []string, topicRegex string, config ma
 		var recs []connect.SinkRecord
 		var ferr error
 		fs.EachError(func(_ string, _ int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			// Retriable errors (a topic just auto-created, a leader moving) clear up by themselves.
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !kerr.IsRetriable(err) {
 				ferr = err
 			}
 		})
@@ -159,4 +140,59 @@ func retry(ctx context.Context, f func() error) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// One `logd serve` per package test run, started on first use.
+var (
+	brokers   []string
+	brokerErr error
+	startOnce atomic.Bool
+)
+
+// needBroker returns the addresses of the shared `logd serve`, building and starting it once.
+func needBroker(t *testing.T) []string {
+	t.Helper()
+	if !startOnce.Swap(true) {
+		brokerErr = startBroker()
+	}
+	if brokerErr != nil {
+		t.Fatal(brokerErr)
+	}
+	return brokers
+}
+
+func startBroker() error {
+	bin := filepath.Join(tmpDir, "logd")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/logd").CombinedOutput(); err != nil {
+		return fmt.Errorf("building logd: %v\n%s", err, out)
+	}
+	// The processes live as long as the context given to Start (Start bounds its own wait).
+	c, err := testcluster.Start(context.Background(), testcluster.Config{Binary: bin, Nodes: 1, Dir: tmpDir, Log: brokerLog()})
+	if err != nil {
+		return fmt.Errorf("starting logd: %w", err)
+	}
+	brokers = c.Bootstrap()
+	cleanups = append(cleanups, func() { c.Close() })
+	return nil
+}
+
+// newClient returns a franz-go client of the shared broker closed at the end of the test.
+func newClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(needBroker(t)...)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// brokerLog is where the broker's output goes: $CONNECTPG_BROKER_LOG when set, else nowhere.
+func brokerLog() io.Writer {
+	if p := os.Getenv("CONNECTPG_BROKER_LOG"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			return f
+		}
+	}
+	return io.Discard
 }

@@ -2,32 +2,26 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logd/logd/connect/postgres/pgtest"
-	"github.com/logd/logd/internal/testcluster"
 )
 
-// One PostgreSQL and one `logd serve` per package test run, started on first use.
+// One PostgreSQL per package test run, started on first use.
 var (
-	pgServer   *pgtest.Server
-	pgErr      error // why PostgreSQL could not start
-	brokers    []string
-	brokerErr  error
-	startOnce  atomic.Bool
-	tmpDir     string
-	logdCancel func()
+	pgServer *pgtest.Server
+	pgErr    error // why PostgreSQL could not start
+	tmpDir   string
+	cleanups []func() // run after the tests
 )
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
@@ -46,8 +40,8 @@ func runMain(m *testing.M) int {
 			fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
 		}
 	}
-	if logdCancel != nil {
-		logdCancel()
+	for _, f := range cleanups {
+		f()
 	}
 	return code
 }
@@ -68,34 +62,6 @@ func needPostgres(t *testing.T) *pgtest.Server {
 		t.Fatal(pgErr)
 	}
 	return pgServer
-}
-
-// needBroker returns the addresses of the shared `logd serve`, building and starting it once.
-func needBroker(t *testing.T) []string {
-	t.Helper()
-	if !startOnce.Swap(true) {
-		brokerErr = startBroker()
-	}
-	if brokerErr != nil {
-		t.Fatal(brokerErr)
-	}
-	return brokers
-}
-
-func startBroker() error {
-	bin := filepath.Join(tmpDir, "logd")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/logd").CombinedOutput(); err != nil {
-		return fmt.Errorf("building logd: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	c, err := testcluster.Start(ctx, testcluster.Config{Binary: bin, Nodes: 1, Dir: tmpDir, Log: io.Discard})
-	if err != nil {
-		return fmt.Errorf("starting logd: %w", err)
-	}
-	brokers = c.Bootstrap()
-	logdCancel = func() { c.Close() }
-	return nil
 }
 
 var dbSeq atomic.Int64
@@ -149,13 +115,36 @@ func sourceConfigFor(s *pgtest.Server, db, prefix string, extra ...string) map[s
 	return cfg
 }
 
-// newClient returns a franz-go client of the shared broker closed at the end of the test.
-func newClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(needBroker(t)...)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
+// offsetStore keeps source offsets as JSON, as Kafka Connect's offsets topic does.
+type offsetStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *offsetStore) key(p map[string]any) string {
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// Offset returns the stored offset of a partition (numbers come back as float64).
+func (s *offsetStore) Offset(p map[string]any) (map[string]any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.m[s.key(p)]
+	if !ok {
+		return nil, nil
 	}
-	t.Cleanup(cl.Close)
-	return cl
+	var off map[string]any
+	err := json.Unmarshal(b, &off)
+	return off, err
+}
+
+func (s *offsetStore) put(p, off map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	b, _ := json.Marshal(off)
+	s.m[s.key(p)] = b
 }

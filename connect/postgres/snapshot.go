@@ -15,6 +15,8 @@ import (
 // imported the slot's exported snapshot, so the rows it reads are exactly the state at the
 // slot's consistent point and streaming continues from there without gap or overlap.
 type snapshotReader struct {
+	ctx    context.Context // the snapshot's lifetime (a cursor outlives each Poll)
+	cancel context.CancelFunc
 	conn   *pgx.Conn
 	tx     pgx.Tx
 	lsn    pglogrepl.LSN // the consistent point streaming starts from
@@ -42,6 +44,7 @@ func (t *SourceTask) startSnapshot(ctx context.Context, name string, lsn pglogre
 		return nil, errorf("connecting for the snapshot: %w", err)
 	}
 	s := &snapshotReader{conn: conn, lsn: lsn, start: time.Now()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if s.tx, err = conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}); err != nil {
 		s.close()
 		return nil, errorf("starting the snapshot transaction: %w", err)
@@ -69,6 +72,9 @@ func (s *snapshotReader) close() {
 	if s.rows != nil {
 		s.rows.Close()
 	}
+	if s.cancel != nil {
+		s.cancel()
+	}
 	if s.tx != nil {
 		s.tx.Rollback(ctx)
 	}
@@ -76,7 +82,8 @@ func (s *snapshotReader) close() {
 }
 
 // next reads the next row of the snapshot; nil at the end.
-func (s *snapshotReader) next(ctx context.Context, cfg *sourceConfig) (*snapRow, error) {
+func (s *snapshotReader) next(cfg *sourceConfig) (*snapRow, error) {
+	ctx := s.ctx
 	for s.cur < len(s.tables) {
 		first := false
 		if s.rows == nil {
@@ -132,7 +139,7 @@ func (t *SourceTask) pollSnapshot(ctx context.Context) ([]connect.SourceRecord, 
 	s := t.snap
 	var out []connect.SourceRecord
 	for len(out) < maxPollRecords && ctx.Err() == nil {
-		r, err := s.next(ctx, t.cfg)
+		r, err := s.next(t.cfg)
 		if err != nil {
 			return nil, err
 		}

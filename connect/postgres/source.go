@@ -107,6 +107,7 @@ type SourceTask struct {
 	lastHeartbeat time.Time
 	downSince     time.Time // when the connection was lost; zero while connected
 	lastErr       error     // why it was lost
+	nextAttempt   time.Time // the earliest next reconnection attempt
 }
 
 // recordID identifies a polled change record by its offset.
@@ -316,11 +317,15 @@ func (t *SourceTask) reconnect(ctx context.Context) error {
 		t.downSince = time.Now()
 	}
 	t.closeConns()
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-time.After(reconnectWait):
+	// Attempts are spaced by reconnectWait whatever the length of each Poll.
+	if wait := time.Until(t.nextAttempt); wait > 0 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
+	t.nextAttempt = time.Now().Add(reconnectWait)
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	var err error

@@ -19,6 +19,9 @@ import (
 func (t *SourceTask) pollStream(ctx context.Context) ([]connect.SourceRecord, error) {
 	var out []connect.SourceRecord
 	for len(out) < maxPollRecords {
+		if t.repl == nil {
+			return out, nil // lost on the way (status update, catalog lookup): the next Poll reconnects
+		}
 		deadline := time.Now().Add(time.Second)
 		if len(out) > 0 {
 			deadline = time.Now().Add(pollLinger)
