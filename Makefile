@@ -67,6 +67,13 @@ compat-cluster:
 	bash scripts/compat-deps.sh
 	bash scripts/compat-cluster.sh
 
+## compat-postgres: the PostgreSQL connectors against a throwaway PostgreSQL (Debian's
+## postgresql package; .ci/run installs it) and a `logd serve` child: change capture → logd →
+## JDBC sink into a second database, with a connector kill and a PostgreSQL restart mid-stream.
+.PHONY: compat-postgres
+compat-postgres:
+	$(GO) test -tags compat -count=1 -v -timeout 10m ./connect/postgres/...
+
 clean:
 	rm -rf bin bench.out
 
