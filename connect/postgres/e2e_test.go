@@ -157,17 +157,6 @@ func checkErrs(t *testing.T, errs chan error) {
 	}
 }
 
-// reconnect opens a new connection to db (after a server restart).
-func reconnect(t *testing.T, s *pgtest.Server, db string) *pgx.Conn {
-	t.Helper()
-	c, err := pgx.Connect(context.Background(), s.URL(db))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(context.Background()) })
-	return c
-}
-
 // workTx runs one random transaction of inserts, updates and deletes on the captured tables.
 func workTx(t *testing.T, s *pgtest.Server, db string, conn *pgx.Conn, rng *rand.Rand) *pgx.Conn {
 	t.Helper()
@@ -252,23 +241,6 @@ func compareDBs(t *testing.T, srcConn, dstConn *pgx.Conn, prefix string) string 
 		}
 	}
 	return ""
-}
-
-func readRows(t *testing.T, c *pgx.Conn, q string) []string {
-	t.Helper()
-	r, err := tryRows(c, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-func tryRows(c *pgx.Conn, q string) ([]string, error) {
-	rows, err := c.Query(context.Background(), q)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 func firstDiff(got, want []string) string {

@@ -148,3 +148,31 @@ func (s *offsetStore) put(p, off map[string]any) {
 	b, _ := json.Marshal(off)
 	s.m[s.key(p)] = b
 }
+
+// reconnect opens a new connection to db (after a server restart).
+func reconnect(t *testing.T, s *pgtest.Server, db string) *pgx.Conn {
+	t.Helper()
+	c, err := pgx.Connect(context.Background(), s.URL(db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
+func readRows(t *testing.T, c *pgx.Conn, q string) []string {
+	t.Helper()
+	r, err := tryRows(c, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func tryRows(c *pgx.Conn, q string) ([]string, error) {
+	rows, err := c.Query(context.Background(), q)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -190,7 +191,9 @@ func (t *SourceTask) Start(ctx connect.SourceTaskContext, config map[string]stri
 			action = "EXPORT_SNAPSHOT"
 		}
 		res, err := pglogrepl.CreateReplicationSlot(cctx, t.repl, cfg.slot, "pgoutput",
-			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: action})
+			// initial_only reads the snapshot and stops: a temporary slot goes away with the
+			// connection instead of pinning WAL forever.
+			pglogrepl.CreateReplicationSlotOptions{Mode: pglogrepl.LogicalReplication, SnapshotAction: action, Temporary: !t.streaming})
 		if err != nil {
 			t.Stop()
 			return errorf("creating replication slot %s: %w", cfg.slot, err)
@@ -291,6 +294,9 @@ func (t *SourceTask) Poll(ctx context.Context) ([]connect.SourceRecord, error) {
 		}
 	}
 	if !t.streaming {
+		if t.repl != nil {
+			t.closeConns() // initial_only: done; the temporary slot goes with the connection
+		}
 		<-ctx.Done()
 		return nil, nil
 	}
@@ -405,6 +411,9 @@ func (t *SourceTask) Commit(offsets map[string]map[string]any) error {
 			break
 		}
 	}
+	// Whatever ends at or before upTo is settled, matched or not: the list stays short even
+	// when the runtime commits offsets that match no transaction's last record.
+	t.pendingEnds = slices.DeleteFunc(t.pendingEnds, func(p pendingEnd) bool { return p.end <= upTo })
 	if upTo > t.confirmed {
 		t.confirmed = upTo
 		return t.sendStatus(false)
