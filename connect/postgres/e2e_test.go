@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -125,6 +126,17 @@ func TestEndToEnd(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+	// Everything was acknowledged: heartbeats bring the slot up to the WAL written so far.
+	var cur string
+	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text`).Scan(&cur); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := pglogrepl.ParseLSN(cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSlotPast(t, conn, srcCfg["slot.name"], lsn-1)
+
 	var ignored bool
 	if err := dconn.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, fmt.Sprintf(`"%s_public_ignored"`, prefix)).Scan(&ignored); err != nil || ignored {
 		t.Errorf("excluded table reached the sink (exists=%v, err=%v)", ignored, err)

@@ -244,6 +244,17 @@ func (t *SinkTask) write() error {
 			return err
 		}
 	}
+	if err := t.writeTx(); err != nil {
+		// DDL of the failed transaction was rolled back with it: forget what it created.
+		t.tables = map[string]*sinkTable{}
+		return err
+	}
+	t.buf = t.buf[:0]
+	return nil
+}
+
+// writeTx is write's transaction.
+func (t *SinkTask) writeTx() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tx, err := t.conn.Begin(ctx)
@@ -251,14 +262,19 @@ func (t *SinkTask) write() error {
 		return t.dbError(err)
 	}
 	defer tx.Rollback(ctx)
+	ops := make([]sinkOp, 0, len(t.buf))
 	for _, op := range t.buf {
-		if err := t.prepareTable(ctx, tx, op); err != nil {
+		exists, err := t.prepareTable(ctx, tx, op)
+		if err != nil {
 			return t.dbError(err)
 		}
+		if exists { // a delete from a table never created has nothing to do
+			ops = append(ops, op)
+		}
 	}
-	for start := 0; start < len(t.buf); start += t.cfg.batchSize {
+	for start := 0; start < len(ops); start += t.cfg.batchSize {
 		b := &pgx.Batch{}
-		for _, op := range t.buf[start:min(start+t.cfg.batchSize, len(t.buf))] {
+		for _, op := range ops[start:min(start+t.cfg.batchSize, len(ops))] {
 			sql, args := t.cfg.statement(op)
 			b.Queue(sql, args...)
 		}
@@ -269,7 +285,6 @@ func (t *SinkTask) write() error {
 	if err := tx.Commit(ctx); err != nil {
 		return t.dbError(err)
 	}
-	t.buf = t.buf[:0]
 	return nil
 }
 
@@ -277,7 +292,6 @@ func (t *SinkTask) write() error {
 // values) fail the task.
 func (t *SinkTask) dbError(err error) error {
 	if t.conn == nil || t.conn.IsClosed() {
-		t.tables = map[string]*sinkTable{}
 		return fmt.Errorf("%w: %w", connect.ErrRetriable, errorf("sink: %w", err))
 	}
 	return errorf("sink: %w", err)
@@ -473,47 +487,48 @@ func (c *sinkConfig) statement(op sinkOp) (string, []any) {
 }
 
 // prepareTable makes sure the table of op exists with op's columns: created or altered when
-// schema.evolution=basic, an error naming what is missing otherwise.
-func (t *SinkTask) prepareTable(ctx context.Context, tx pgx.Tx, op sinkOp) error {
+// schema.evolution=basic, an error naming what is missing otherwise. It reports false for a
+// delete from a table that does not exist.
+func (t *SinkTask) prepareTable(ctx context.Context, tx pgx.Tx, op sinkOp) (bool, error) {
 	st := t.tables[op.table]
 	if st == nil {
 		cols, err := liveColumns(ctx, tx, op.table)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if cols == nil {
 			if t.cfg.evolution != "basic" {
-				return fmt.Errorf("table %s does not exist: create it or set schema.evolution=basic", op.table)
+				return false, fmt.Errorf("table %s does not exist: create it or set schema.evolution=basic", op.table)
 			}
 			if op.delete {
-				return nil // nothing to delete from a table that never existed
+				return false, nil
 			}
 			if err := t.createTable(ctx, tx, op); err != nil {
-				return err
+				return false, err
 			}
 			if cols, err = liveColumns(ctx, tx, op.table); err != nil {
-				return err
+				return false, err
 			}
 		}
 		st = &sinkTable{columns: cols}
 		t.tables[op.table] = st
 	}
 	if op.delete {
-		return nil
+		return true, nil
 	}
 	for _, col := range op.cols {
 		if st.columns[col.name] {
 			continue
 		}
 		if t.cfg.evolution != "basic" {
-			return fmt.Errorf("table %s has no column %s: add it or set schema.evolution=basic", op.table, col.name)
+			return false, fmt.Errorf("table %s has no column %s: add it or set schema.evolution=basic", op.table, col.name)
 		}
 		if _, err := tx.Exec(ctx, "ALTER TABLE "+op.table+" ADD COLUMN IF NOT EXISTS "+pgx.Identifier{col.name}.Sanitize()+" "+sqlType(col.schema)); err != nil {
-			return fmt.Errorf("adding column %s to %s: %w", col.name, op.table, err)
+			return false, fmt.Errorf("adding column %s to %s: %w", col.name, op.table, err)
 		}
 		st.columns[col.name] = true
 	}
-	return nil
+	return true, nil
 }
 
 func (t *SinkTask) createTable(ctx context.Context, tx pgx.Tx, op sinkOp) error {
