@@ -21,7 +21,9 @@
 // <topic>.Envelope struct with before, after, source (io.debezium.connector.postgresql.Source:
 // version, connector, name, ts_ms, snapshot, db, sequence, ts_us, ts_ns, schema, table, txId,
 // lsn, xmin), op (r, c, u, d), ts_ms/ts_us/ts_ns and transaction; a delete is followed by a
-// tombstone when tombstones.on.delete. Column types map as Debezium's default modes do
+// tombstone when tombstones.on.delete. A REPLICA IDENTITY DEFAULT delete's before image holds
+// the key columns; its other NOT NULL columns get the type's zero, as Debezium's fallback
+// values, so the struct stays valid for its schema (FULL gives the whole row). Column types map as Debezium's default modes do
 // (types.go): numeric as Decimal/VariableScaleDecimal (or double/string per
 // decimal.handling.mode), dates and times as io.debezium.time.* per time.precision.mode,
 // timestamptz as ZonedTimestamp, uuid and json as their io.debezium.data names, one-dimensional

@@ -88,8 +88,7 @@ func (c *sourceConfig) newTable(schema, name string, cols []column) *table {
 	return t
 }
 
-// row converts a tuple of text values (nil: NULL; unchanged TOAST values are given as
-// absent by the caller) to a value struct.
+// row converts a tuple of text values (nil: NULL or not sent) to a value struct.
 func (t *table) row(texts []*string) (*connect.StructValue, error) {
 	v := connect.NewStruct(t.value)
 	for i, txt := range texts {
@@ -102,7 +101,55 @@ func (t *table) row(texts []*string) (*connect.StructValue, error) {
 		}
 		v.Values[i] = val
 	}
+	for i, f := range t.value.Fields {
+		if v.Values[i] == nil && !f.Schema.Optional {
+			v.Values[i] = fallbackValue(f.Schema)
+		}
+	}
 	return v, nil
+}
+
+// fallbackValue is what Debezium puts in a NOT NULL column whose value the change does not
+// carry (the non-key columns of a REPLICA IDENTITY DEFAULT before image): the type's zero, so
+// that the struct stays valid for its schema.
+func fallbackValue(s *connect.Schema) any {
+	switch s.Name {
+	case nameDecimal:
+		return []byte{0}
+	case nameVarDecimal:
+		v := connect.NewStruct(s)
+		v.Values[0], v.Values[1] = int32(0), []byte{0}
+		return v
+	case nameZonedTimestamp:
+		return "1970-01-01T00:00:00Z"
+	case nameZonedTime:
+		return "00:00:00Z"
+	case nameUUID:
+		return "00000000-0000-0000-0000-000000000000"
+	case nameJSON:
+		return "{}"
+	}
+	switch s.Type {
+	case connect.Boolean:
+		return false
+	case connect.Int8:
+		return int8(0)
+	case connect.Int16:
+		return int16(0)
+	case connect.Int32:
+		return int32(0)
+	case connect.Int64:
+		return int64(0)
+	case connect.Float32:
+		return float32(0)
+	case connect.Float64:
+		return float64(0)
+	case connect.Bytes:
+		return []byte{}
+	case connect.Array:
+		return []any{}
+	}
+	return ""
 }
 
 // keyOf returns the key struct of a row (nil when the table has no primary key).
