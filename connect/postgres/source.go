@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -272,7 +273,7 @@ func (t *SourceTask) connectReplication(ctx context.Context) error {
 // to the slot's confirmed position when it is older).
 func (t *SourceTask) startReplication(ctx context.Context) error {
 	err := pglogrepl.StartReplication(ctx, t.repl, t.cfg.slot, t.resume.commitEnd, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + t.cfg.publication + "'"},
+		PluginArgs: []string{"proto_version '1'", "publication_names '" + strings.ReplaceAll(t.cfg.publication, "'", "''") + "'"},
 	})
 	if err != nil {
 		return errorf("starting replication from slot %s: %w", t.cfg.slot, err)
