@@ -158,3 +158,58 @@ func TestSourceHeartbeatMovesIdleSlot(t *testing.T) {
 	}
 	waitSlotPast(t, conn, cfg["slot.name"], want-1)
 }
+
+// TestSinkDebeziumEnvelopes feeds the sink the source's own event shapes (create, update,
+// delete, tombstone, a key change) and checks the rows it leaves.
+func TestSinkDebeziumEnvelopes(t *testing.T) {
+	s := needPostgres(t)
+	db, _ := newDB(t, s)
+	task := startSink(t, sinkConfigFor(s, db, "insert.mode", "upsert", "primary.key.mode", "record_key",
+		"delete.enabled", "true", "schema.evolution", "basic", "table.name.format", "${source.table}"))
+	src := &sourceConfig{prefix: "srv", dbname: "d", decimalMode: "precise", timeMode: "adaptive"}
+	tbl := src.newTable("public", "accounts", []column{
+		{name: "id", oid: oidInt4, notNull: true, key: true},
+		{name: "owner", oid: oidText, notNull: true},
+		{name: "balance", oid: oidNumeric, typmod: 4 + (12<<16 | 2)},
+	})
+	row := func(vals ...string) *connect.StructValue {
+		texts := make([]*string, len(vals))
+		for i := range vals {
+			texts[i] = &vals[i]
+		}
+		r, err := tbl.row(texts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	event := func(op string, before, after *connect.StructValue) connect.SinkRecord {
+		keyRow := after
+		if op == "d" {
+			keyRow = before
+		}
+		return connect.SinkRecord{Topic: tbl.topic, KeySchema: tbl.key, Key: tbl.keyOf(keyRow), ValueSchema: tbl.envelope,
+			Value: src.envelopeValue(tbl, op, before, after, sourceInfo{snapshot: "false"}, 0)}
+	}
+	tomb := func(r *connect.StructValue) connect.SinkRecord {
+		return connect.SinkRecord{Topic: tbl.topic, KeySchema: tbl.key, Key: tbl.keyOf(r)}
+	}
+	a, b, c := row("1", "ann", "10.50"), row("2", "bob", "-3.25"), row("3", "cy", "0.00")
+	b2 := row("2", "bob", "99.99")
+	a9 := row("9", "ann", "10.50")
+	recs := []connect.SinkRecord{
+		event("r", nil, a), event("c", nil, b), event("c", nil, c),
+		event("u", nil, b2),
+		event("d", c, nil), tomb(c),
+		event("d", a, nil), tomb(a), event("c", nil, a9), // a primary key change
+	}
+	if err := task.Put(recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Flush(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rowsOf(t, s, db, `SELECT id || ',' || owner || ',' || balance FROM accounts ORDER BY id`), "2,bob,99.99; 9,ann,10.50"; got != want {
+		t.Fatalf("rows %q, want %q", got, want)
+	}
+}
