@@ -13,6 +13,9 @@
 // offset with text, JSON and hex views and a key filter), #/groups and #/groups/ID (members,
 // lag per partition, a lag chart over time).
 //
-// Not yet: security pages (users, ACLs), transactions and share groups, a read-only mode,
-// resetting a group's offsets, browsing by timestamp.
+// With logd.http.read.only=true the proxy refuses changes and says so in a header; the
+// console then shows no forms that change anything (browsing still works).
+//
+// Not yet: security pages (users, ACLs), transactions and share groups, logging in when the
+// broker has security on, resetting a group's offsets, browsing by timestamp.
 package console

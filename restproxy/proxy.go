@@ -26,6 +26,11 @@ type Config struct {
 	MaxRecordBytes int64
 	// Timeout bounds each Kafka call the proxy makes (default 30 s).
 	Timeout time.Duration
+	// ReadOnly refuses every request that would change the cluster (creating, deleting or
+	// configuring topics, producing, committing offsets) with 403; reading, including
+	// through v2 consumer instances that commit nothing, still works. Every answer says so
+	// in the X-Logd-Read-Only header.
+	ReadOnly bool
 }
 
 // Proxy serves the REST API. It is safe for concurrent use; Close releases its client.
@@ -78,7 +83,32 @@ func (p *Proxy) Close() {
 
 // Handler returns the API's handler; it serves paths under /v3/ and the v2 consumer
 // instances under /consumers/.
-func (p *Proxy) Handler() http.Handler { return p.mux }
+func (p *Proxy) Handler() http.Handler {
+	if !p.cfg.ReadOnly {
+		return p.mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Logd-Read-Only", "true")
+		if changes(r) {
+			writeJSON(w, http.StatusForbidden, errorBody{ErrorCode: codeKafkaAuthorization,
+				Message: "this REST proxy is read-only (logd.http.read.only=true): it does not " + r.Method + " " + r.URL.Path})
+			return
+		}
+		p.mux.ServeHTTP(w, r)
+	})
+}
+
+// changes reports whether a request would change the cluster: anything but a read, except
+// the v2 consumer instances' own bookkeeping (they read; only their commits write).
+func changes(r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return false
+	}
+	if strings.HasPrefix(r.URL.Path, "/consumers/") {
+		return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/offsets")
+	}
+	return true
+}
 
 // routes registers every endpoint.
 func (p *Proxy) routes() {

@@ -411,3 +411,39 @@ func TestProduceStreaming(t *testing.T) {
 		t.Fatalf("after the stream ended: %+v %v", rep, err)
 	}
 }
+
+// TestReadOnly: a read-only proxy answers reads and refuses every change with 403, while a v2
+// instance can still read records (and not commit).
+func TestReadOnly(t *testing.T) {
+	addr := testbroker.Start(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.AllowAutoTopicCreation(), kgo.DefaultProduceTopic("seen"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(Config{Bootstrap: []string{addr}, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(p.Handler())
+	defer func() { hs.Close(); p.Close() }()
+	r := &rest{t: t, base: hs.URL}
+	var clusters list[clusterData]
+	r.do("GET", "/v3/clusters", "", 200, &clusters)
+	r.cid = clusters.Data[0].ClusterID
+	r.do("GET", "/topics/seen", "", 200, nil)
+	r.wantError("POST", "/topics", `{"topic_name":"x"}`, 403, codeKafkaAuthorization, "read-only")
+	r.wantError("DELETE", "/topics/seen", "", 403, codeKafkaAuthorization, "read-only")
+	r.wantError("POST", "/topics/seen/records", `{"value":{"data":1}}`, 403, codeKafkaAuthorization, "read-only")
+	r.wantError("PUT", "/topics/seen/configs/retention.ms", `{"value":"1"}`, 403, codeKafkaAuthorization, "read-only")
+	r.v2("POST", "/consumers/ro", "", `{"name":"c","auto.offset.reset":"earliest"}`, 200, nil)
+	r.v2("POST", "/consumers/ro/instances/c/assignments", "", `{"partitions":[{"topic":"seen","partition":0}]}`, 204, nil)
+	if recs := r.readV2("/consumers/ro/instances/c", "", 1, ""); len(recs) != 1 {
+		t.Fatalf("read-only read: %+v", recs)
+	}
+	r.v2("POST", "/consumers/ro/instances/c/offsets", "", "", 403, nil)
+	r.v2("DELETE", "/consumers/ro/instances/c", "", "", 204, nil)
+}

@@ -35,7 +35,9 @@ type serveSettings struct {
 	// PerListener are the listener.name.<name>.* settings (listenerKey), by full key.
 	PerListener map[string]string
 	HTTP        string // "": off
-	NodeID      int32
+	// HTTPReadOnly is logd.http.read.only: the REST proxy and console change nothing.
+	HTTPReadOnly bool
+	NodeID       int32
 
 	AutoCreateTopics bool
 	NumPartitions    int32
@@ -133,6 +135,10 @@ var configKeys = append([]configKey{
 		}
 		s.HTTP = v
 		return nil
+	}},
+	{name: "logd.http.read.only", apply: func(s *serveSettings, v string) (err error) {
+		s.HTTPReadOnly, err = parseBool(v)
+		return err
 	}},
 	{name: "controller.quorum.voters", flag: "controller-quorum-voters", apply: func(s *serveSettings, v string) (err error) {
 		s.Voters, err = metadata.ParseVoters(v)

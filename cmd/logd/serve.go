@@ -41,7 +41,8 @@ func serveCommand() *cobra.Command {
 			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz, /debug/pprof/,\n" +
 			"Confluent REST Proxy's v3 API under /v3/ (topics, configs, records, consumer groups and lags)\n" +
 			"and its v2 consumer instances under /consumers/, and the web console at /ui/ (the proxy and\n" +
-			"the console reach the broker through its first PLAINTEXT listener).\n\n" +
+			"the console reach the broker through its first PLAINTEXT listener; logd.http.read.only=true\n" +
+			"makes both change nothing).\n\n" +
 			"--config FILE reads Java properties (Kafka's server.properties: keys logd has no use for are\n" +
 			"warnings), YAML or TOML settings (by the extension .properties, .yaml/.yml or .toml, else by\n" +
 			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
@@ -218,7 +219,7 @@ func serve(st serveSettings) error {
 			}
 			return sum
 		})
-		proxy, err := startRESTProxy(plan, logger)
+		proxy, err := startRESTProxy(plan, st.HTTPReadOnly, logger)
 		if err != nil {
 			closeBroker()
 			return err
@@ -316,7 +317,7 @@ func serve(st serveSettings) error {
 
 // startRESTProxy returns the REST proxy for --http, a client of this broker's first
 // PLAINTEXT listener; nil, with a warning, when there is none.
-func startRESTProxy(plan listenerPlan, logger *slog.Logger) (*restproxy.Proxy, error) {
+func startRESTProxy(plan listenerPlan, readOnly bool, logger *slog.Logger) (*restproxy.Proxy, error) {
 	i := slices.IndexFunc(plan.clients, func(l listener) bool { return l.Protocol == "PLAINTEXT" })
 	if i < 0 {
 		logger.Warn("REST proxy off: it reaches the broker through a PLAINTEXT listener, and none is configured")
@@ -329,7 +330,7 @@ func startRESTProxy(plan listenerPlan, logger *slog.Logger) (*restproxy.Proxy, e
 	case "::":
 		host = "::1"
 	}
-	p, err := restproxy.New(restproxy.Config{Bootstrap: []string{net.JoinHostPort(host, port)}, Logger: logger})
+	p, err := restproxy.New(restproxy.Config{Bootstrap: []string{net.JoinHostPort(host, port)}, Logger: logger, ReadOnly: readOnly})
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the REST proxy: %v", err)
 	}

@@ -3,6 +3,7 @@
 
 const main = document.getElementById("main");
 let clusterID = "";
+let readOnly = false; // the proxy says so (logd.http.read.only=true): no forms that change anything
 
 // --- helpers -------------------------------------------------------------------------------
 
@@ -23,6 +24,7 @@ async function api(method, path, body, headers) {
   const opts = { method, headers: Object.assign({ "Content-Type": "application/json" }, headers || {}) };
   if (body !== undefined) opts.body = typeof body === "string" ? body : JSON.stringify(body);
   const resp = await fetch(path, opts);
+  if (resp.headers.get("X-Logd-Read-Only") === "true") readOnly = true;
   const text = await resp.text();
   let data = null;
   if (text) { try { data = JSON.parse(text); } catch (e) { data = text; } }
@@ -339,6 +341,10 @@ async function route() {
     else if (parts[0] === "groups" && parts[1]) await groupPage(parts[1]);
     else if (parts[0] === "groups") await groupsPage();
     else await overview();
+    if (readOnly) {
+      for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic")) el.remove();
+      document.getElementById("cluster").textContent = `cluster ${clusterID} (read-only)`;
+    }
     main.dataset.page = parts.join("/") || "overview";
   } catch (e) {
     main.innerHTML = `<p class="bad">${esc(e.message)}</p>`;
