@@ -119,6 +119,13 @@ type Config struct {
 	GroupConsumerSessionTimeout time.Duration
 	// GroupConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms (default 5 s).
 	GroupConsumerHeartbeatInterval time.Duration
+	// GroupStreamsSessionTimeout, GroupStreamsHeartbeatInterval,
+	// GroupStreamsInitialRebalanceDelay and GroupStreamsNumStandbyReplicas are Kafka's
+	// streams.session.timeout.ms (45 s), streams.heartbeat.interval.ms (5 s),
+	// streams.initial.rebalance.delay.ms (3 s; negative: none) and
+	// streams.num.standby.replicas (0), for streams groups (KIP-1071); zero takes the default.
+	GroupStreamsSessionTimeout, GroupStreamsHeartbeatInterval, GroupStreamsInitialRebalanceDelay time.Duration
+	GroupStreamsNumStandbyReplicas                                                               int
 
 	// Transactions (txns.go), by Kafka's names.
 	// TransactionTopicPartitions is transaction.state.log.num.partitions, used when

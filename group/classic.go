@@ -48,6 +48,8 @@ type group struct {
 	// cg is set for a consumer-protocol (KIP-848) group, whose members live there; a
 	// group id is either classic (cg nil) or consumer, and only an empty group changes kind.
 	cg *consumerGroup
+	// sg is set for a streams group (KIP-1071), the same way.
+	sg *streamsGroup
 }
 
 // member is one classic group member. Guarded by its group's mu.
@@ -178,6 +180,11 @@ func (c *Coordinator) JoinFunc(req JoinRequest, reply func(JoinResult)) {
 	defer g.mu.Unlock()
 	if e := c.closedErr(); e != nil {
 		fail(e)
+		return
+	}
+	if g.sg != nil {
+		// A streams group takes no classic members (Kafka: not a classic group).
+		fail(kerr.InconsistentGroupProtocol)
 		return
 	}
 	if g.cg != nil {

@@ -230,7 +230,7 @@ func (c *Coordinator) ConsumerHeartbeat(req HeartbeatRequest) HeartbeatResult {
 		return fail(e, "")
 	}
 	if g.cg == nil {
-		if len(g.members) > 0 || len(g.pending) > 0 {
+		if len(g.members) > 0 || len(g.pending) > 0 || g.sg != nil {
 			// No online migration from the classic protocol (KIP-848's upgrade path).
 			return fail(kerr.GroupIDNotFound, "Group "+g.id+" is not a consumer group.")
 		}
@@ -835,6 +835,9 @@ func (c *Coordinator) ValidateFetch(groupID string, memberID *string, epoch int3
 		return nil
 	}
 	defer g.mu.Unlock()
+	if g.sg != nil {
+		return g.sg.validateFetch(*memberID, epoch)
+	}
 	if g.cg == nil {
 		return nil
 	}

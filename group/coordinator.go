@@ -37,6 +37,17 @@ type Config struct {
 	// ConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms, the heartbeat
 	// interval told to consumer-protocol members (default 5s).
 	ConsumerHeartbeatInterval time.Duration
+	// StreamsSessionTimeout is streams.session.timeout.ms, the session of a streams group
+	// member (default 45s).
+	StreamsSessionTimeout time.Duration
+	// StreamsHeartbeatInterval is streams.heartbeat.interval.ms (default 5s).
+	StreamsHeartbeatInterval time.Duration
+	// StreamsInitialRebalanceDelay is streams.initial.rebalance.delay.ms: how long the
+	// first target assignment of a streams group waits for more members (default 3s;
+	// negative means none).
+	StreamsInitialRebalanceDelay time.Duration
+	// StreamsNumStandbyReplicas is streams.num.standby.replicas (default 0).
+	StreamsNumStandbyReplicas int
 	// Topics resolves a topic name for the server-side assignors; nil means no topic exists.
 	// It is called with a group lock held, so it must not call back into the coordinator.
 	Topics func(name string) (TopicInfo, bool)
@@ -82,6 +93,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConsumerHeartbeatInterval <= 0 {
 		c.ConsumerHeartbeatInterval = 5 * time.Second
+	}
+	if c.StreamsSessionTimeout <= 0 {
+		c.StreamsSessionTimeout = 45 * time.Second
+	}
+	if c.StreamsHeartbeatInterval <= 0 {
+		c.StreamsHeartbeatInterval = 5 * time.Second
+	}
+	if c.StreamsInitialRebalanceDelay == 0 {
+		c.StreamsInitialRebalanceDelay = 3 * time.Second
 	}
 	if c.MaxMetadataBytes <= 0 {
 		c.MaxMetadataBytes = 4096
@@ -194,6 +214,9 @@ func (c *Coordinator) CloseWith(e *kerr.Error) {
 		}
 		if g.cg != nil {
 			g.cg.stopTimers()
+		}
+		if g.sg != nil {
+			g.sg.stopTimers()
 		}
 		g.mu.Unlock()
 	}

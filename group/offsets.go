@@ -57,8 +57,14 @@ func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, Durable) {
 		return all(kerr.IllegalGeneration)
 	}
 	defer g.mu.Unlock()
+	var check func(string, int32) *kerr.Error
 	if g.cg != nil {
 		if err := c.validateConsumerCommitLocked(g, req.MemberID, req.Generation, req.MemberEpochAPI); err != nil {
+			return all(err)
+		}
+	} else if g.sg != nil {
+		var err *kerr.Error
+		if check, err = c.validateStreamsCommitLocked(g, req.MemberID, req.Generation, req.MemberEpochAPI, false); err != nil {
 			return all(err)
 		}
 	} else if req.InstanceID != nil {
@@ -66,7 +72,7 @@ func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, Durable) {
 			return all(kerr.FencedInstanceID)
 		}
 	}
-	if g.cg == nil && (req.Generation >= 0 || g.state != Empty) {
+	if g.cg == nil && g.sg == nil && (req.Generation >= 0 || g.state != Empty) {
 		// Kafka: a generation below 0 commits only into an Empty group; otherwise the
 		// member and generation must be current.
 		m := g.members[req.MemberID]
@@ -87,6 +93,11 @@ func (c *Coordinator) Commit(req CommitRequest) ([]*kerr.Error, Durable) {
 		if o.Metadata != nil && len(*o.Metadata) > c.cfg.MaxMetadataBytes {
 			errs[i] = kerr.OffsetMetadataTooLarge
 			continue
+		}
+		if check != nil {
+			if errs[i] = check(o.Topic, o.Partition); errs[i] != nil {
+				continue
+			}
 		}
 		recs = append(recs, Record{Key: offsetKey(g.id, o.Topic, o.Partition), Value: offsetValue(o.at(now))})
 		ok = append(ok, i)
@@ -256,6 +267,9 @@ func (g *group) subscribedTopicsLocked() map[string]bool {
 	if g.cg != nil {
 		return g.cg.subscribedTopics()
 	}
+	if g.sg != nil {
+		return g.sg.subscribedTopics()
+	}
 	out := map[string]bool{}
 	for _, m := range g.order {
 		for _, p := range m.protocols {
@@ -306,6 +320,10 @@ func (c *Coordinator) deleteLocked(g *group) (Durable, error) {
 	recs := []Record{{Key: groupKey(g.id)}}
 	if g.cg != nil {
 		recs[0].Key = consumerGroupKey(g.id)
+	}
+	if g.sg != nil {
+		recs[0].Key = streamsGroupKey(g.id)
+		g.sg.stopTimers()
 	}
 	for topic, ps := range g.offsets {
 		for p := range ps {
@@ -386,7 +404,7 @@ func (c *Coordinator) Describe(groupID string) (GroupDescription, bool) {
 		return GroupDescription{State: Dead}, false
 	}
 	defer g.mu.Unlock()
-	if g.cg != nil {
+	if g.cg != nil || g.sg != nil {
 		return GroupDescription{State: Dead, NotClassic: true}, false
 	}
 	d := GroupDescription{State: g.state, Generation: g.generation, ProtocolType: g.protocolType}
@@ -429,6 +447,9 @@ func (c *Coordinator) List() []GroupListing {
 			if g.cg != nil {
 				l.Type = "consumer"
 			}
+			if g.sg != nil {
+				l.Type = "streams"
+			}
 			out = append(out, l)
 		}
 		g.mu.Unlock()
@@ -469,7 +490,7 @@ func (c *Coordinator) expireGroupLocked(g *group, now time.Time) {
 	var subscribed map[string]bool
 	switch {
 	case g.state == Empty:
-	case g.cg != nil || g.state == Stable && g.protocolType == "consumer":
+	case g.cg != nil || g.sg != nil || g.state == Stable && g.protocolType == "consumer":
 		subscribed = g.subscribedTopicsLocked()
 	default:
 		return
@@ -586,6 +607,16 @@ func (c *Coordinator) replay(recs func(yield func(Record) bool)) {
 			g.cg = newConsumerGroup()
 			g.cg.epoch, g.cg.assignmentEpoch = epoch, epoch
 			g.protocolType = "consumer"
+		case streamsGroupKeyVersion:
+			id, epoch, ok := parseConsumerGroupRecord(r.Key, r.Value)
+			if !ok {
+				c.log.Warn("skipping malformed streams group record")
+				continue
+			}
+			g := get(id)
+			g.sg = newStreamsGroup()
+			g.sg.epoch, g.sg.assignmentEpoch = epoch, epoch
+			g.protocolType = "streams"
 		case 0, 1:
 			var k kmsg.OffsetCommitKey
 			var val kmsg.OffsetCommitValue

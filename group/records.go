@@ -25,7 +25,9 @@ type Record struct {
 
 // Key and value versions written, Kafka's (GroupCoordinatorRecordSerde): offsets use key v1
 // and value v3 (with the leader epoch), classic groups key v2 and value v3 (static members),
-// consumer groups key v3 (ConsumerGroupMetadataKey) and value v0 (the group epoch). Older
+// consumer groups key v3 (ConsumerGroupMetadataKey) and value v0 (the group epoch), streams
+// groups key v17 (StreamsGroupMetadataKey) and value v0 (the group epoch, a zero metadata
+// hash). Older
 // versions are read too; Kafka's other KIP-848 records (members, target and current
 // assignments, keys 4-8) are not written and are skipped.
 const (
@@ -34,13 +36,29 @@ const (
 	groupKeyVersion         = 2
 	groupValueVersion       = 3
 	consumerGroupKeyVersion = 3
+	streamsGroupKeyVersion  = 17
 )
 
 // consumerGroupKey is ConsumerGroupMetadataKey: int16 version 3, string group (not flexible).
-func consumerGroupKey(group string) []byte {
-	b := binary.BigEndian.AppendUint16(nil, consumerGroupKeyVersion)
+func consumerGroupKey(group string) []byte { return groupIDKey(consumerGroupKeyVersion, group) }
+
+// streamsGroupKey is StreamsGroupMetadataKey: int16 version 17, string group (not flexible).
+func streamsGroupKey(group string) []byte { return groupIDKey(streamsGroupKeyVersion, group) }
+
+func groupIDKey(version uint16, group string) []byte {
+	b := binary.BigEndian.AppendUint16(nil, version)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(group)))
 	return append(b, group...)
+}
+
+// streamsGroupValue is StreamsGroupMetadataValue v0 (flexible): int16 version 0, int32
+// epoch, int64 metadata hash (0: logd recomputes the topics' state at the next heartbeat),
+// no tagged fields (ValidatedTopologyEpoch defaults to -1).
+func streamsGroupValue(epoch int32) []byte {
+	b := binary.BigEndian.AppendUint16(nil, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(epoch))
+	b = binary.BigEndian.AppendUint64(b, 0)
+	return append(b, 0)
 }
 
 // consumerGroupValue is ConsumerGroupMetadataValue v0 (flexible): int16 version 0, int32
@@ -51,8 +69,8 @@ func consumerGroupValue(epoch int32) []byte {
 	return append(b, 0)
 }
 
-// parseConsumerGroupRecord decodes a ConsumerGroupMetadata key and value (any later
-// fields of the value are ignored).
+// parseConsumerGroupRecord decodes a ConsumerGroupMetadata or StreamsGroupMetadata key and
+// value: the group and the epoch (any later fields of the value are ignored).
 func parseConsumerGroupRecord(key, value []byte) (group string, epoch int32, ok bool) {
 	if len(key) < 4 || len(value) < 6 {
 		return "", 0, false

@@ -24,9 +24,12 @@ const (
 	// assignment yet. Such a group is Empty, Assigning, Reconciling or Stable.
 	Assigning
 	Reconciling
+	// NotReady is a streams group (KIP-1071) whose topology is not configured yet: source
+	// or internal topics are missing or incorrectly partitioned.
+	NotReady
 )
 
-var stateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Assigning", "Reconciling"}
+var stateNames = [...]string{"Empty", "PreparingRebalance", "CompletingRebalance", "Stable", "Dead", "Assigning", "Reconciling", "NotReady"}
 
 // String returns Kafka's name of the state, as DescribeGroups and ListGroups report it.
 func (s State) String() string {

@@ -73,12 +73,18 @@ func (c *Coordinator) TxnCommit(req TxnCommitRequest) ([]*kerr.Error, Durable) {
 	g := c.lockOrCreate(req.Group)
 	defer g.mu.Unlock()
 	checked := req.MemberID != "" || req.Generation >= 0
+	var check func(string, int32) *kerr.Error
 	switch {
 	case g.cg != nil && checked:
 		if err := c.validateConsumerCommitLocked(g, req.MemberID, req.Generation, true); err != nil {
 			return all(err)
 		}
 	case g.cg != nil:
+	case g.sg != nil:
+		var err *kerr.Error
+		if check, err = c.validateStreamsCommitLocked(g, req.MemberID, req.Generation, true, true); err != nil {
+			return all(err)
+		}
 	case req.InstanceID != nil && g.static[*req.InstanceID] != nil && g.static[*req.InstanceID].id != req.MemberID:
 		return all(kerr.FencedInstanceID)
 	case req.MemberID != "" && g.members[req.MemberID] == nil:
@@ -93,6 +99,11 @@ func (c *Coordinator) TxnCommit(req TxnCommitRequest) ([]*kerr.Error, Durable) {
 		if o.Metadata != nil && len(*o.Metadata) > c.cfg.MaxMetadataBytes {
 			errs[i] = kerr.OffsetMetadataTooLarge
 			continue
+		}
+		if check != nil {
+			if errs[i] = check(o.Topic, o.Partition); errs[i] != nil {
+				continue
+			}
 		}
 		recs = append(recs, Record{Key: offsetKey(g.id, o.Topic, o.Partition), Value: offsetValue(o.at(now))})
 		ok = append(ok, i)

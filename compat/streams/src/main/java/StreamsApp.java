@@ -38,7 +38,9 @@ import org.apache.kafka.streams.state.WindowStore;
  *
  * The processing guarantee is at_least_once unless the system property "guarantee" names
  * another (-Dguarantee=exactly_once_v2): then every commit is a transaction of the app's
- * producer that holds the output, the changelog writes and the consumed offsets.
+ * producer that holds the output, the changelog writes and the consumed offsets. The group
+ * protocol is classic unless the system property "group.protocol" says streams (KIP-1071:
+ * the broker assigns the tasks).
  *
  * wordcount: lines split into lower-case words, grouped by word (a repartition topic) and counted
  * into the key-value store "counts" (changelog APP_ID-counts-changelog, cleanup.policy=compact,
@@ -75,6 +77,8 @@ public final class StreamsApp {
         props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG,
             System.getProperty("guarantee", StreamsConfig.AT_LEAST_ONCE));
         props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
+        // -Dgroup.protocol=streams runs the app with the streams group protocol (KIP-1071).
+        props.put(StreamsConfig.GROUP_PROTOCOL_CONFIG, System.getProperty("group.protocol", "classic"));
         // An app killed with SIGKILL stays in the group until its session times out; 10 s
         // instead of 45 lets its restart get the tasks back within the test's patience.
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 10_000);
