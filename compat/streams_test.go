@@ -85,7 +85,8 @@ type cleaner interface{ Cleanup(func()) }
 
 // startStreams runs StreamsApp app for appID over stateDir with processing.guarantee guarantee
 // and waits until it is RUNNING; the process is killed when owner ends, if it still runs.
-func startStreams(s *S, owner cleaner, guarantee, app, appID, stateDir string, topics ...string) *streamsRun {
+// protocol, if set, is the app's group.protocol (streams: KIP-1071).
+func startStreams(s *S, owner cleaner, guarantee, protocol, app, appID, stateDir string, topics ...string) *streamsRun {
 	s.Helper()
 	cp, err := streamsModule.classpath()
 	if err != nil {
@@ -101,6 +102,9 @@ func startStreams(s *S, owner cleaner, guarantee, app, appID, stateDir string, t
 		s.Fatalf("%v", err)
 	}
 	args := append([]string{"-Dorg.slf4j.simpleLogger.defaultLogLevel=info", "-Dguarantee=" + guarantee}, javaFlags...)
+	if protocol != "" {
+		args = append(args, "-Dgroup.protocol="+protocol)
+	}
 	args = append(append(args, "-cp", cp, "StreamsApp", app, bootAddr, appID, stateDir), topics...)
 	cmd := exec.Command("java", args...)
 	cmd.Stderr = lf
@@ -358,6 +362,7 @@ func checkChangelog(s *S, topic, policy string) {
 type streamsCase struct {
 	app       string              // StreamsApp's first argument
 	guarantee string              // processing.guarantee: at_least_once or exactly_once_v2
+	protocol  string              // group.protocol: "" (classic) or streams
 	appID     string              // the application id, prefix of every topic
 	topics    []string            // StreamsApp's topic arguments, the output topic last
 	decode    func([]byte) string // the output values
@@ -390,6 +395,9 @@ func (c *streamsCase) eos() bool { return c.guarantee == "exactly_once_v2" }
 // name is the scenario name of the case's part part ("" for the first).
 func (c *streamsCase) name(part string) string {
 	n := "streams-" + c.app
+	if c.protocol != "" {
+		n += "-" + c.protocol + "-protocol"
+	}
 	if c.eos() {
 		n += "-eos"
 	}
@@ -402,7 +410,7 @@ func (c *streamsCase) name(part string) string {
 // start runs the case's app over stateDir (startStreams).
 func (c *streamsCase) start(s *S, owner cleaner, stateDir string) *streamsRun {
 	s.Helper()
-	return startStreams(s, owner, c.guarantee, c.app, c.appID, stateDir, c.topics...)
+	return startStreams(s, owner, c.guarantee, c.protocol, c.app, c.appID, stateDir, c.topics...)
 }
 
 // run runs scenario "streams-<app>": the app over the first input, the output checked after
@@ -636,10 +644,13 @@ func TestStreamsWordCountEOS(t *testing.T) { wordCountCase("exactly_once_v2").ru
 
 // wordCountCase is the WordCount app's case with guarantee; at least once it also scales out
 // and is reset, exactly once it is crashed.
-func wordCountCase(guarantee string) *streamsCase {
-	appID := streamsAppID("wordcount")
+func wordCountCase(guarantee string) *streamsCase { return wordCountCaseWith(guarantee, "") }
+
+// wordCountCaseWith is wordCountCase with group.protocol protocol ("": classic).
+func wordCountCaseWith(guarantee, protocol string) *streamsCase {
+	appID := streamsAppID("wordcount" + protocol)
 	if guarantee != "at_least_once" {
-		appID = streamsAppID("wordcount-eos")
+		appID = streamsAppID("wordcount" + protocol + "-eos")
 	}
 	in, out := appID+"-lines", appID+"-counts"
 	want := map[string]string{}
@@ -654,7 +665,7 @@ func wordCountCase(guarantee string) *streamsCase {
 			produceKeyed(s, in, linesAsRecs(lines, from))
 		}
 	}
-	c := &streamsCase{app: "wordcount", guarantee: guarantee, appID: appID, topics: []string{in, out}, decode: decodeLong,
+	c := &streamsCase{app: "wordcount", guarantee: guarantee, protocol: protocol, appID: appID, topics: []string{in, out}, decode: decodeLong,
 		create: func(s *S) {
 			createTopic(s, in, streamsParts, nil)
 			createTopic(s, out, streamsParts, nil)

@@ -1,7 +1,8 @@
 // Package group is logd's consumer-group coordinator for the classic protocol (JoinGroup,
 // SyncGroup, Heartbeat, LeaveGroup, OffsetCommit/Fetch/Delete, DescribeGroups, ListGroups,
-// DeleteGroups) and for KIP-848's consumer protocol (ConsumerGroupHeartbeat,
-// ConsumerGroupDescribe), modelled on Kafka's GroupCoordinator/GroupMetadataManager.
+// DeleteGroups), for KIP-848's consumer protocol (ConsumerGroupHeartbeat,
+// ConsumerGroupDescribe) and for KIP-1071's streams groups (StreamsGroupHeartbeat,
+// StreamsGroupDescribe), modelled on Kafka's GroupCoordinator/GroupMetadataManager.
 //
 // # State machine
 //
@@ -55,6 +56,45 @@
 // until its session expires, for a restart under a new member id. OffsetCommit (v9+) and
 // OffsetFetch v9 take the member epoch (STALE_MEMBER_EPOCH when it is not current).
 //
+// # Streams groups (KIP-1071, streams*.go)
+//
+// Kafka Streams with group.protocol=streams. A group id is classic, consumer or streams;
+// only an empty classic group becomes a streams group (StreamsGroupHeartbeat on any other
+// is GROUP_ID_NOT_FOUND, JoinGroup on a streams group INCONSISTENT_GROUP_PROTOCOL). The first
+// member registers the topology (subtopologies: source, repartition and changelog topics,
+// co-partition groups); later joins must send the same one at its epoch (an older epoch is
+// answered STALE_TOPOLOGY, a different one at the same epoch INVALID_REQUEST, as Kafka 4.3
+// supports no topology updates). Each heartbeat configures it against the topics
+// (streams_topology.go, Kafka's InternalTopicManager): missing source topics and
+// incorrectly partitioned topics are statuses, repartition topics take the largest input
+// of the subtopology writing them, co-partitioned topics must agree, changelogs take the
+// task count; missing internal topics are handed to the broker to create with the configs
+// the topology asks for. Only a ready topology (every topic there) gets tasks; the group is
+// NotReady until then.
+//
+// The group epoch is bumped by a new or changed member, a changed topic partition count or
+// a topology becoming ready or not; the target assignment of that epoch comes from Kafka's
+// sticky task assignor (streams_assignor.go: active tasks stay with their owner up to a
+// balanced quota, then go to the least loaded process; standbys never share a process with
+// their active task). The first member of an empty group waits streams.initial.rebalance.
+// delay.ms (ASSIGNMENT_DELAYED) for others. Members reconcile as KIP-848 consumers do
+// (Kafka's streams CurrentAssignmentBuilder):
+//
+//	reconciled ─target moved─► unrevoked: keeps what stays, must report the rest gone
+//	unrevoked ─owned tasks no longer hold the revoked ones─► target epoch, with the tasks
+//	           nobody holds ─► reconciled, or unreleased until the previous owners let go
+//
+// Invariant: an active task is given to a member only once no member holds it (assigned
+// or being revoked) and the member's process holds it in no other role. Active tasks keep
+// the epoch they were assigned at: an OffsetCommit at an older member epoch passes for the
+// partitions of tasks assigned no later than that epoch (Kafka 4.3's per-task check), and
+// TxnOffsetCommit goes through the same check. Sessions (streams.session.timeout.ms) and
+// revocation (the member's rebalance timeout) expire members; epoch -1 leaves. As in Kafka
+// 4.3.1: static membership, source topic regexes, task offsets and client-sent warm-up tasks
+// are INVALID_REQUEST. Persisted is the group epoch only (StreamsGroupMetadata, key 17):
+// after a restart the group is Empty at that epoch without a topology until a member joins
+// again (Kafka also writes the topology, members and assignments, keys 19-23).
+//
 // # Transactional offsets (TxnOffsetCommit, txn_offsets.go)
 //
 // A transactional producer's offsets (KIP-447's member and generation fencing) are written
@@ -84,6 +124,7 @@
 //	      group metadata: protocol type, generation, protocol, leader, state time, members
 //	      (id, instance id, client id/host, timeouts, subscription, assignment)
 //	key 3: group (ConsumerGroupMetadataKey) │ value v0: group epoch
+//	key 17: group (StreamsGroupMetadataKey) │ value v0: group epoch, metadata hash (0)
 //	      null value: tombstone
 //
 // A group lives in partition abs(javaHashCode(group)) % partitions, Kafka's mapping. An
