@@ -35,8 +35,8 @@ func handleStreamsGroupDescribe(b *Broker, c *call) (kmsg.Response, error) {
 			continue
 		}
 		g.State, g.Epoch, g.AssignmentEpoch = d.State.String(), d.Epoch, d.AssignmentEpoch
-		// Admin clients require a topology; a group replayed after a restart has none until
-		// a member registers it again (logd does not persist topologies).
+		// Admin clients require a topology; a group whose first member's heartbeat failed
+		// before registering one has none.
 		g.Topology = describedTopology(&group.StreamsTopology{Epoch: -1})
 		if d.Topology != nil {
 			g.Topology = describedTopology(d.Topology)

@@ -91,9 +91,9 @@
 // TxnOffsetCommit goes through the same check. Sessions (streams.session.timeout.ms) and
 // revocation (the member's rebalance timeout) expire members; epoch -1 leaves. As in Kafka
 // 4.3.1: static membership, source topic regexes, task offsets and client-sent warm-up tasks
-// are INVALID_REQUEST. Persisted is the group epoch only (StreamsGroupMetadata, key 17):
-// after a restart the group is Empty at that epoch without a topology until a member joins
-// again (Kafka also writes the topology, members and assignments, keys 19-23).
+// are INVALID_REQUEST. Persisted are the group epoch (StreamsGroupMetadata, key 17) and the
+// topology (StreamsGroupTopology, key 23): after a restart the group is Empty at that epoch
+// with its topology (Kafka also writes members and assignments, keys 19-22).
 //
 // # Transactional offsets (TxnOffsetCommit, txn_offsets.go)
 //
@@ -125,6 +125,7 @@
 //	      (id, instance id, client id/host, timeouts, subscription, assignment)
 //	key 3: group (ConsumerGroupMetadataKey) │ value v0: group epoch
 //	key 17: group (StreamsGroupMetadataKey) │ value v0: group epoch, metadata hash (0)
+//	key 23: group (StreamsGroupTopologyKey) │ value v0: topology epoch, subtopologies
 //	      null value: tombstone
 //
 // A group lives in partition abs(javaHashCode(group)) % partitions, Kafka's mapping. An

@@ -323,6 +323,7 @@ func (c *Coordinator) deleteLocked(g *group) (Durable, error) {
 	}
 	if g.sg != nil {
 		recs[0].Key = streamsGroupKey(g.id)
+		recs = append(recs, Record{Key: streamsTopologyKey(g.id)})
 		g.sg.stopTimers()
 	}
 	for topic, ps := range g.offsets {
@@ -614,8 +615,22 @@ func (c *Coordinator) replay(recs func(yield func(Record) bool)) {
 				continue
 			}
 			g := get(id)
-			g.sg = newStreamsGroup()
+			if g.sg == nil {
+				g.sg = newStreamsGroup()
+			}
 			g.sg.epoch, g.sg.assignmentEpoch = epoch, epoch
+			g.protocolType = "streams"
+		case streamsTopologyKeyVersion:
+			id, t, err := parseStreamsTopology(r.Key, r.Value)
+			if err != nil {
+				c.log.Warn("skipping malformed streams group topology record", "err", err)
+				continue
+			}
+			g := get(id)
+			if g.sg == nil {
+				g.sg = newStreamsGroup()
+			}
+			g.sg.topology = t
 			g.protocolType = "streams"
 		case 0, 1:
 			var k kmsg.OffsetCommitKey

@@ -194,16 +194,40 @@ func (c *Coordinator) StreamsHeartbeat(req StreamsHeartbeatRequest) StreamsHeart
 	} else if g = c.lockGroup(req.Group); g == nil {
 		return streamsFail(kerr.GroupIDNotFound, "Streams group "+req.Group+" not found.")
 	}
-	defer g.mu.Unlock()
 	if e := c.closedErr(); e != nil {
+		g.mu.Unlock()
 		return streamsFail(e, "")
 	}
 	if g.sg == nil {
 		if req.MemberEpoch != JoinEpoch || g.cg != nil || len(g.members) > 0 || len(g.pending) > 0 {
+			g.mu.Unlock()
 			return streamsFail(kerr.GroupIDNotFound, "Group "+g.id+" is not a streams group.")
 		}
 		c.convertToStreamsLocked(g)
+		res := c.streamsHeartbeatLocked(g, &req)
+		dead := false
+		if res.Err != nil && len(g.sg.members) == 0 {
+			// A refused first join leaves no streams group behind (Kafka writes nothing),
+			// nor a group at all if it held nothing else.
+			g.sg, g.protocolType = nil, ""
+			if len(g.offsets) == 0 && len(g.txnOffsets) == 0 && g.generation == 0 {
+				g.setState(Dead, c.clock.Now())
+				dead = true
+			}
+		}
+		g.mu.Unlock()
+		if dead {
+			c.removeIfDead(g)
+		}
+		return res
 	}
+	defer g.mu.Unlock()
+	return c.streamsHeartbeatLocked(g, &req)
+}
+
+// streamsHeartbeatLocked is StreamsHeartbeat on a streams group. REQUIRES: g.mu held.
+func (c *Coordinator) streamsHeartbeatLocked(g *group, reqp *StreamsHeartbeatRequest) StreamsHeartbeatResult {
+	req := *reqp
 	sg := g.sg
 	if req.MemberEpoch == LeaveEpoch {
 		m := sg.members[req.MemberID]
@@ -275,6 +299,7 @@ func (c *Coordinator) StreamsHeartbeat(req StreamsHeartbeatRequest) StreamsHeart
 		c.log.Info("member joins the streams group", "group", g.id, "member", m.id)
 	}
 	bump = c.updateStreamsMemberLocked(m, &req) || bump
+	registered := sg.topology == nil
 	sg.topology = topology
 	var status []StreamsStatus
 	if m.topologyEpoch < topology.Epoch {
@@ -342,8 +367,8 @@ func (c *Coordinator) StreamsHeartbeat(req StreamsHeartbeatRequest) StreamsHeart
 			"Streams group member %s encountered a fatal error and requested a shutdown for the entire application.", sg.shutdown)})
 	}
 	res.Status = status
-	if sg.epoch != startEpoch {
-		wait, err := c.storeStreamsGroupLocked(g)
+	if sg.epoch != startEpoch || registered {
+		wait, err := c.storeStreamsGroupLocked(g, registered)
 		if err != nil {
 			return streamsFail(kerr.CoordinatorNotAvailable, "")
 		}
@@ -674,7 +699,7 @@ func (c *Coordinator) removeStreamsMemberLocked(g *group, m *smember) Durable {
 	}
 	c.refreshStreamsTargetLocked(g)
 	c.setStreamsStateLocked(g)
-	wait, _ := c.storeStreamsGroupLocked(g) // logged; the epoch is still bumped in memory
+	wait, _ := c.storeStreamsGroupLocked(g, false) // logged; the epoch is still bumped in memory
 	return wait
 }
 
@@ -766,9 +791,14 @@ func (sg *streamsGroup) endpointPartitions(parts map[string]int32) []EndpointPar
 }
 
 // storeStreamsGroupLocked writes the group's epoch record (Kafka's StreamsGroupMetadata), so
-// that epochs keep growing across a restart. REQUIRES: g.mu held.
-func (c *Coordinator) storeStreamsGroupLocked(g *group) (Durable, error) {
-	wait, err := c.j.Append(g.part, []Record{{Key: streamsGroupKey(g.id), Value: streamsGroupValue(g.sg.epoch)}})
+// that epochs keep growing across a restart, and with topology its topology record
+// (StreamsGroupTopology). REQUIRES: g.mu held.
+func (c *Coordinator) storeStreamsGroupLocked(g *group, topology bool) (Durable, error) {
+	recs := []Record{{Key: streamsGroupKey(g.id), Value: streamsGroupValue(g.sg.epoch)}}
+	if topology && g.sg.topology != nil {
+		recs = append(recs, Record{Key: streamsTopologyKey(g.id), Value: streamsTopologyValue(g.sg.topology)})
+	}
+	wait, err := c.j.Append(g.part, recs)
 	if err != nil {
 		c.log.Warn("streams group metadata not written", "group", g.id, "err", err)
 	}

@@ -80,7 +80,7 @@ func TestStreamsGroupRestartKeepsEpoch(t *testing.T) {
 		t.Helper()
 		pid := "p-" + member
 		res := k.c.StreamsHeartbeat(StreamsHeartbeatRequest{Group: "app", MemberID: member, RebalanceTimeout: time.Minute,
-			Topology: &StreamsTopology{Subtopologies: []StreamsSubtopology{{ID: "0", SourceTopics: []string{"in"}}}},
+			Topology:  &StreamsTopology{Subtopologies: []StreamsSubtopology{{ID: "0", SourceTopics: []string{"in"}}}},
 			ProcessID: &pid, Active: []TaskIDs{}, Standby: []TaskIDs{}, Warmup: []TaskIDs{}})
 		if res.Err != nil {
 			t.Fatalf("join: %v %s", res.Err, res.ErrMessage)
@@ -93,6 +93,10 @@ func TestStreamsGroupRestartKeepsEpoch(t *testing.T) {
 	}
 	k.c.Close()
 	k.c = New(k.config(cfg), k.j, k.j.live)
+	d, err, _ := k.c.DescribeStreams("app")
+	if err != nil || d.State != Empty || d.Topology == nil || len(d.Topology.Subtopologies) != 1 || d.Topology.Subtopologies[0].SourceTopics[0] != "in" {
+		t.Fatalf("describe after the restart: %+v %v", d, err)
+	}
 	res := k.c.StreamsHeartbeat(StreamsHeartbeatRequest{Group: "app", MemberID: "a", MemberEpoch: before.MemberEpoch})
 	mustErr(t, res.Err, kerr.UnknownMemberID)
 	errs, _ := k.c.Commit(CommitRequest{Group: "app", MemberID: "a", Generation: before.MemberEpoch, MemberEpochAPI: true,
@@ -102,7 +106,7 @@ func TestStreamsGroupRestartKeepsEpoch(t *testing.T) {
 	if after.MemberEpoch <= before.MemberEpoch {
 		t.Fatalf("epoch %d after the restart, %d before", after.MemberEpoch, before.MemberEpoch)
 	}
-	d, err, _ := k.c.DescribeStreams("app")
+	d, err, _ = k.c.DescribeStreams("app")
 	if err != nil || d.State != Stable || d.Epoch != after.MemberEpoch {
 		t.Fatalf("describe after rejoin: %+v %v", d, err)
 	}
@@ -144,5 +148,26 @@ func TestStreamsGroupRevocationTimeout(t *testing.T) {
 	b2 := hb("b", b.MemberEpoch, []TaskIDs{}, false)
 	if n := len(b2.Active); n != 1 || len(b2.Active[0].Partitions) != 2 {
 		t.Fatalf("b after a's revocation timed out: %+v", b2.Active)
+	}
+}
+
+// TestStreamsTopologyRecord: the topology record round-trips, and every truncation of it is
+// refused without a panic.
+func TestStreamsTopologyRecord(t *testing.T) {
+	topo := &StreamsTopology{Epoch: 3, Subtopologies: []StreamsSubtopology{
+		{ID: "0", SourceTopics: []string{"a", "b"}, RepartitionSinkTopics: []string{"app-rep"},
+			ChangelogTopics:   []StreamsTopicInfo{{Name: "app-store-changelog", Configs: []StreamsConfig{{"cleanup.policy", "compact"}}}},
+			CopartitionGroups: [][]string{{"a", "b"}}},
+		{ID: "1", RepartitionSourceTopics: []StreamsTopicInfo{{Name: "app-rep", Partitions: 4, ReplicationFactor: 1}}},
+	}}
+	key, value := streamsTopologyKey("grp"), streamsTopologyValue(topo)
+	id, got, err := parseStreamsTopology(key, value)
+	if err != nil || id != "grp" || !got.equal(topo) {
+		t.Fatalf("round trip: %q %+v %v", id, got, err)
+	}
+	for n := 0; n < len(value); n++ {
+		if _, _, err := parseStreamsTopology(key, value[:n]); err == nil {
+			t.Fatalf("a value cut to %d of %d bytes parsed", n, len(value))
+		}
 	}
 }
