@@ -10,8 +10,8 @@ import (
 )
 
 // ListGroups: versions 0-5. v4+ filters by state (case-insensitive, KIP-518), v5+ by group
-// type (KIP-848, case-insensitive): "classic" or "consumer". A cluster member lists the
-// groups of the __consumer_offsets partitions it leads (clients ask every broker).
+// type (KIP-848, case-insensitive): "classic", "consumer" or "streams". A cluster member
+// lists the groups of the __consumer_offsets partitions it leads (clients ask every broker).
 func init() {
 	register(api{key: int16(kmsg.ListGroups), min: 0, max: 5, handle: handleListGroups})
 }
