@@ -171,3 +171,48 @@ func TestStreamsTopologyRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamsGroupInitialDelay: as observed on Kafka 4.3.1, the first member of a new group
+// gets epoch 1, no tasks and ASSIGNMENT_DELAYED during streams.initial.rebalance.delay.ms;
+// members joining meanwhile wait too, and once it ends the tasks are shared.
+func TestStreamsGroupInitialDelay(t *testing.T) {
+	k := newKIP848(t)
+	k.topics["in"] = TopicInfo{Name: "in", Partitions: 4}
+	hb := func(member string, epoch int32, join bool) StreamsHeartbeatResult {
+		t.Helper()
+		req := StreamsHeartbeatRequest{Group: "d", MemberID: member, MemberEpoch: epoch, RebalanceTimeout: -1,
+			Active: []TaskIDs{}, Standby: []TaskIDs{}, Warmup: []TaskIDs{}}
+		if join {
+			pid := "p-" + member
+			req.RebalanceTimeout, req.ProcessID = time.Minute, &pid
+			req.Topology = &StreamsTopology{Subtopologies: []StreamsSubtopology{{ID: "0", SourceTopics: []string{"in"}}}}
+		}
+		res := k.c.StreamsHeartbeat(req)
+		if res.Err != nil {
+			t.Fatalf("%s: %v %s", member, res.Err, res.ErrMessage)
+		}
+		return res
+	}
+	delayed := func(r StreamsHeartbeatResult) bool {
+		for _, s := range r.Status {
+			if s.Code == StreamsAssignmentDelayed {
+				return true
+			}
+		}
+		return false
+	}
+	a := hb("a", 0, true)
+	if a.MemberEpoch != 1 || len(a.Active) != 0 || !delayed(a) {
+		t.Fatalf("first member during the delay: %+v", a)
+	}
+	b := hb("b", 0, true)
+	if len(b.Active) != 0 || !delayed(b) {
+		t.Fatalf("second member during the delay: %+v", b)
+	}
+	k.clock.Advance(3 * time.Second)
+	a = hb("a", a.MemberEpoch, false)
+	b = hb("b", b.MemberEpoch, false)
+	if delayed(a) || len(a.Active) != 1 || len(b.Active) != 1 || len(a.Active[0].Partitions)+len(b.Active[0].Partitions) != 4 {
+		t.Fatalf("after the delay: a %+v, b %+v", a.Active, b.Active)
+	}
+}
