@@ -49,7 +49,8 @@ func TestStreamsGroupProtocolWordCountEOS(t *testing.T) {
 // runKill runs scenario "streams-<app>-streams-protocol-kill": two instances share the
 // tasks; one is killed with SIGKILL (it never leaves) and the other must own every task once
 // the dead member's session expired, its output still right. kafka-streams-groups lists the
-// group and describes its members meanwhile.
+// group and describes its members meanwhile, and at the end deletes the group with its
+// internal topics.
 func (c *streamsCase) runKill(t *testing.T) {
 	stateDir := filepath.Join(tmpDir, c.appID+"-kill")
 	scenario(t, "java", c.name("kill"), streamsSessionTimeout+2*streamsTimeout, func(s *S) {
@@ -85,5 +86,11 @@ func (c *streamsCase) runKill(t *testing.T) {
 		c.scaleOut[0](s)
 		reader.waitFor(s, a, c.app+" after the other instance was killed", c.check)
 		a.stop(s)
+		// The group is empty now: kafka-streams-groups deletes it and its internal topics.
+		del := kafkaTool(s, "kafka-streams-groups", "org.apache.kafka.tools.streams.StreamsGroupCommand",
+			"--delete", "--group", c.appID, "--delete-all-internal-topics")
+		if strings.Count(del, "was successful") != 2 {
+			s.Fatalf("kafka-streams-groups --delete --delete-all-internal-topics: %s", lastLines(del, 4))
+		}
 	})
 }
