@@ -225,7 +225,7 @@ func (a *App) prepareTopics(ctx context.Context) error {
 	}
 	for name, spec := range a.topo.stores {
 		policy := "compact"
-		if spec.windowed {
+		if spec.kind.windowed() {
 			policy = "compact,delete"
 		}
 		want[a.changelogTopic(name)] = map[string]*string{"cleanup.policy": kadm.StringPtr(policy)}

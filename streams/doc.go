@@ -80,7 +80,12 @@
 //
 // Windowed stores keep windows under start ‖ key locally (so closing windows is one
 // range scan from the oldest) and key ‖ start (8 bytes, Kafka's windowed key format) in
-// the changelog. Each store's stream time (the largest timestamp processed) is kept
+// the changelog. Sliding-window and session stores are read by key (a record looks up
+// its key's neighbouring windows), so they keep len(key) ‖ key ‖ times locally (times
+// with the sign bit flipped, so they sort) plus an index entry per window under its
+// start (sliding) or end (session) for closing them in time order; restore rebuilds
+// both from the changelog, whose keys are key ‖ start and, for sessions, Kafka's
+// session key schema key ‖ end ‖ start. Each store's stream time (the largest timestamp processed) is kept
 // beside the checkpoint and, on a restore from scratch, recomputed as the largest
 // changelog timestamp: every store write carries the timestamp of the record that
 // caused it.
@@ -93,6 +98,17 @@
 // Metrics.LateRecordsDropped. Windows close — are emitted once with their final value
 // under SuppressUntilWindowClose, and deleted from the store (a tombstone in the
 // changelog) — when stream time reaches end + grace.
+//
+// Session windows (WindowedBySession, AggregateSessions) merge a key's records no more
+// than the inactivity gap apart into sessions [first, last]; a record bridging two
+// sessions merges them (their aggregates combined by the merger, the old sessions
+// deleted). A session closes when stream time passes end + gap + grace. Sliding windows
+// (WindowedBySliding, AggregateSliding) are Kafka's: [start, start+difference], both
+// ends inclusive, one per distinct set of records, computed by Kafka's algorithm
+// (KStreamSlidingWindowAggregate) so that out-of-order records within grace give the
+// windows in-order ones would; a window closes when stream time passes its end +
+// grace, and stays in the store grace + 2·difference after its start, as in Kafka,
+// because new windows copy the aggregates of older ones.
 //
 // # Processing guarantees
 //
@@ -119,7 +135,7 @@
 //
 // # Not yet
 //
-// Session and sliding windows, stream-stream and table-table joins, a processor API,
+// Stream-stream and table-table joins, a processor API,
 // punctuation, standby replicas, interactive queries, lag and latency metrics, and
 // purging consumed repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait

@@ -59,12 +59,14 @@ func (jsonSerde[T]) Decode(b []byte) (T, error) {
 	return v, err
 }
 
-// Windowed is the key of a windowed aggregate: the record key and the window
-// [Start, End) in event-time milliseconds.
+// Windowed is the key of a windowed aggregate: the record key and its window in
+// event-time milliseconds. As in Kafka Streams, a tumbling or hopping window is
+// [Start, End), a sliding window [Start, End] (End = Start + the time difference) and a
+// session [Start, End], from its first record's timestamp to its last's.
 type Windowed[K any] struct {
 	Key   K
 	Start int64 // first millisecond in the window
-	End   int64 // first millisecond after it
+	End   int64 // first millisecond after it (tumbling, hopping), or its last (sliding, session)
 }
 
 // WindowedSerde returns the serde of Windowed[K] in Kafka's TimeWindowedSerde format:
@@ -109,4 +111,49 @@ func splitWindowKey(b []byte) (key []byte, start int64, err error) {
 	}
 	n := len(b) - 8
 	return b[:n], int64(binary.BigEndian.Uint64(b[n:])), nil
+}
+
+// SessionWindowedSerde returns the serde of session-windowed keys in Kafka's
+// SessionWindowedSerde format: the key's bytes, the session end and the session start,
+// each 8 bytes big endian.
+func SessionWindowedSerde[K any](keys Serde[K]) Serde[Windowed[K]] {
+	return sessionWindowedSerde[K]{keys: keys}
+}
+
+type sessionWindowedSerde[K any] struct {
+	keys Serde[K]
+}
+
+func (s sessionWindowedSerde[K]) Encode(w Windowed[K]) ([]byte, error) {
+	kb, err := s.keys.Encode(w.Key)
+	if err != nil {
+		return nil, err
+	}
+	return sessionKey(kb, w.End, w.Start), nil
+}
+
+func (s sessionWindowedSerde[K]) Decode(b []byte) (Windowed[K], error) {
+	kb, end, start, err := splitSessionKey(b)
+	if err != nil {
+		return Windowed[K]{}, err
+	}
+	k, err := s.keys.Decode(kb)
+	return Windowed[K]{Key: k, Start: start, End: end}, err
+}
+
+// sessionKey is key ‖ end ‖ start (8 bytes each, big endian): Kafka's session key schema,
+// the format of its session stores' changelogs.
+func sessionKey(key []byte, end, start int64) []byte {
+	out := make([]byte, 0, len(key)+16)
+	out = binary.BigEndian.AppendUint64(append(out, key...), uint64(end))
+	return binary.BigEndian.AppendUint64(out, uint64(start))
+}
+
+// splitSessionKey undoes sessionKey.
+func splitSessionKey(b []byte) (key []byte, end, start int64, err error) {
+	if len(b) < 16 {
+		return nil, 0, 0, fmt.Errorf("streams: a session key is at least 16 bytes, got %d", len(b))
+	}
+	n := len(b) - 16
+	return b[:n], int64(binary.BigEndian.Uint64(b[n:])), int64(binary.BigEndian.Uint64(b[n+8:])), nil
 }

@@ -19,8 +19,9 @@ import (
 
 // Local key space of a store's pebble database. Data and metadata never collide.
 const (
-	dataPrefix = 'd' // 'd' ‖ key (windowed: 'd' ‖ start (8 bytes BE) ‖ key)
-	metaPrefix = 'm' // 'm' ‖ name
+	dataPrefix  = 'd' // 'd' ‖ store key: the key, start ‖ key, or the keyed layout (keyedTimeKey)
+	indexPrefix = 'i' // keyed layouts: 'i' ‖ first time (8 bytes, ordered) ‖ store key, empty value
+	metaPrefix  = 'm' // 'm' ‖ name
 )
 
 var (
@@ -181,16 +182,12 @@ func (s *kvStore) restore(ctx context.Context, a *App) error {
 			next = r.Offset + 1
 			restored++
 			s.streamTime = max(s.streamTime, r.Timestamp.UnixMilli())
-			lk, kerr := s.localKey(r.Key)
+			sk, kerr := s.localKey(r.Key)
 			if kerr != nil {
 				err = kerr
 				return
 			}
-			if r.Value == nil {
-				err = b.Delete(lk, nil)
-			} else {
-				err = b.Set(lk, r.Value, nil)
-			}
+			err = s.setLocal(b, sk, r.Value)
 		})
 		if err == nil && b.Len() > 1<<20 {
 			err = s.commitRestoreBatch(b, next)
@@ -214,22 +211,35 @@ func (s *kvStore) restore(ctx context.Context, a *App) error {
 // commitRestoreBatch applies a restore batch with the checkpoint it reaches.
 func (s *kvStore) commitRestoreBatch(b *pebble.Batch, checkpoint int64) error {
 	b.Set(metaCheckpoint, binary.BigEndian.AppendUint64(nil, uint64(checkpoint)), nil)
-	if s.spec.windowed {
+	if s.spec.kind.windowed() {
 		b.Set(metaStreamTime, binary.BigEndian.AppendUint64(nil, uint64(s.streamTime)), nil)
 	}
 	return b.Commit(pebble.NoSync)
 }
 
-// localKey maps a changelog key to the database key.
+// localKey maps a changelog key to the store key (the database key without its prefix).
 func (s *kvStore) localKey(changelogKey []byte) ([]byte, error) {
-	if !s.spec.windowed {
-		return append([]byte{dataPrefix}, changelogKey...), nil
+	switch s.spec.kind {
+	case timeWindowStore:
+		k, start, err := splitWindowKey(changelogKey)
+		if err != nil {
+			return nil, err
+		}
+		return windowStoreKey(start, k), nil
+	case slidingWindowStore:
+		k, start, err := splitWindowKey(changelogKey)
+		if err != nil {
+			return nil, err
+		}
+		return keyedTimeKey(k, start), nil
+	case sessionStore:
+		k, end, start, err := splitSessionKey(changelogKey)
+		if err != nil {
+			return nil, err
+		}
+		return keyedTimeKey(k, end, start), nil
 	}
-	k, start, err := splitWindowKey(changelogKey)
-	if err != nil {
-		return nil, err
-	}
-	return append([]byte{dataPrefix}, windowStoreKey(start, k)...), nil
+	return changelogKey, nil
 }
 
 // windowStoreKey is the store key of a window: start ‖ key, so that windows sort by start
@@ -240,14 +250,75 @@ func windowStoreKey(start int64, key []byte) []byte {
 	return append(out, key...)
 }
 
+// keyedTimeKey is the store key of sliding windows and sessions:
+//
+//	len(key) (4 bytes BE) ‖ key ‖ times (8 bytes each, ordered: see orderedTime)
+//
+// so that one key's windows are one range, sorted by their first time (a sliding
+// window's start, a session's end; a session's start follows). The index entry
+// 'i' ‖ first time ‖ store key sorts every key's windows by that time, for closing.
+func keyedTimeKey(key []byte, times ...int64) []byte {
+	out := make([]byte, 0, 4+len(key)+8*len(times))
+	out = binary.BigEndian.AppendUint32(out, uint32(len(key)))
+	out = append(out, key...)
+	for _, t := range times {
+		out = binary.BigEndian.AppendUint64(out, orderedTime(t))
+	}
+	return out
+}
+
+// splitKeyedTimeKey undoes keyedTimeKey for n times.
+func splitKeyedTimeKey(sk []byte, n int) (key []byte, times []int64, err error) {
+	if len(sk) < 4 || len(sk) != 4+int(binary.BigEndian.Uint32(sk))+8*n {
+		return nil, nil, fmt.Errorf("streams: a keyed store key of %d bytes does not hold a key and %d times", len(sk), n)
+	}
+	kl := int(binary.BigEndian.Uint32(sk))
+	for i := range n {
+		times = append(times, int64(binary.BigEndian.Uint64(sk[4+kl+8*i:])^1<<63))
+	}
+	return sk[4 : 4+kl], times, nil
+}
+
+// orderedTime maps a timestamp to 8 bytes that sort as the timestamps do, negative
+// ones included (the sign bit flipped).
+func orderedTime(t int64) uint64 { return uint64(t) ^ 1<<63 }
+
 // changelogKey maps a store key (a database key without the data prefix) to the
 // changelog key.
 func (s *kvStore) changelogKey(lk []byte) []byte {
-	if !s.spec.windowed {
-		return lk
+	switch s.spec.kind {
+	case timeWindowStore:
+		start := int64(binary.BigEndian.Uint64(lk[:8]))
+		return windowKey(lk[8:], start)
+	case slidingWindowStore:
+		k, times, _ := splitKeyedTimeKey(lk, 1) // lk was made by keyedTimeKey
+		return windowKey(k, times[0])
+	case sessionStore:
+		k, times, _ := splitKeyedTimeKey(lk, 2)
+		return sessionKey(k, times[0], times[1])
 	}
-	start := int64(binary.BigEndian.Uint64(lk[:8]))
-	return windowKey(lk[8:], start)
+	return lk
+}
+
+// setLocal writes (or, value nil, deletes) store key sk into b, with its index entry
+// in the keyed layouts.
+func (s *kvStore) setLocal(b *pebble.Batch, sk, value []byte) error {
+	dk := append([]byte{dataPrefix}, sk...)
+	var ik []byte
+	if s.spec.kind.keyed() {
+		kl := int(binary.BigEndian.Uint32(sk))
+		ik = append(append([]byte{indexPrefix}, sk[4+kl:4+kl+8]...), sk...)
+	}
+	if value == nil {
+		if err := b.Delete(dk, nil); err != nil || ik == nil {
+			return err
+		}
+		return b.Delete(ik, nil)
+	}
+	if err := b.Set(dk, value, nil); err != nil || ik == nil {
+		return err
+	}
+	return b.Set(ik, nil, nil)
 }
 
 // get returns the value of key, uncommitted writes included.
@@ -284,18 +355,12 @@ func (s *kvStore) delete(c *recordContext, key []byte) error {
 	return s.write(c, key, nil)
 }
 
+// write puts (value nil: deletes) key locally and sends it to the changelog.
 func (s *kvStore) write(c *recordContext, key, value []byte) error {
 	if s.batch == nil {
 		s.batch = s.db.NewIndexedBatch()
 	}
-	dk := append([]byte{dataPrefix}, key...)
-	var err error
-	if value == nil {
-		err = s.batch.Delete(dk, nil)
-	} else {
-		err = s.batch.Set(dk, value, nil)
-	}
-	if err != nil {
+	if err := s.setLocal(s.batch, key, value); err != nil {
 		return fmt.Errorf("streams: writing store %s: %w", s.spec.name, err)
 	}
 	c.t.sendChangelog(s, s.changelogKey(key), value, c.ts)
@@ -308,36 +373,94 @@ func (s *kvStore) closeWindows(c *recordContext, last int64, emit func(start int
 	if last < 0 {
 		return nil
 	}
-	if s.batch == nil {
-		s.batch = s.db.NewIndexedBatch()
-	}
-	it, err := s.batch.NewIter(&pebble.IterOptions{
-		LowerBound: []byte{dataPrefix},
-		UpperBound: append([]byte{dataPrefix}, windowStoreKey(last+1, nil)...),
-	})
+	done, err := s.scan([]byte{dataPrefix}, append([]byte{dataPrefix}, windowStoreKey(last+1, nil)...), false)
 	if err != nil {
-		return fmt.Errorf("streams: scanning store %s: %w", s.spec.name, err)
-	}
-	type closed struct {
-		lk, v []byte
-	}
-	var done []closed
-	for it.First(); it.Valid(); it.Next() {
-		done = append(done, closed{append([]byte(nil), it.Key()[1:]...), append([]byte(nil), it.Value()...)})
-	}
-	if err := it.Close(); err != nil {
-		return fmt.Errorf("streams: scanning store %s: %w", s.spec.name, err)
+		return err
 	}
 	for _, w := range done {
-		start := int64(binary.BigEndian.Uint64(w.lk[:8]))
-		if err := emit(start, w.lk[8:], w.v); err != nil {
+		start := int64(binary.BigEndian.Uint64(w.sk[:8]))
+		if err := emit(start, w.sk[8:], w.value); err != nil {
 			return err
 		}
-		if err := s.delete(c, w.lk); err != nil {
+		if err := s.delete(c, w.sk); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// keyedEntry is one window of a keyed layout: its store key and value.
+type keyedEntry struct {
+	sk, value []byte
+}
+
+// fetchKeyed returns key's windows whose first time is in [from, to], in order of it,
+// uncommitted writes included.
+func (s *kvStore) fetchKeyed(key []byte, from, to int64) ([]keyedEntry, error) {
+	return s.scan(append([]byte{dataPrefix}, keyedTimeKey(key, from)...),
+		append([]byte{dataPrefix}, keyedTimeKey(key, to+1)...), false)
+}
+
+// expireKeyed calls emit (unless nil) with the store key and value of every window of
+// a keyed layout whose first time is in (from, to], oldest first, then deletes every
+// window whose first time is at or before drop.
+func (s *kvStore) expireKeyed(c *recordContext, from, to, drop int64, emit func(sk, value []byte) error) error {
+	bound := func(t int64) []byte { return binary.BigEndian.AppendUint64([]byte{indexPrefix}, orderedTime(t)) }
+	if emit != nil && from < to {
+		ws, err := s.scan(bound(from+1), bound(to+1), true)
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			if err := emit(w.sk, w.value); err != nil {
+				return err
+			}
+		}
+	}
+	gone, err := s.scan([]byte{indexPrefix}, bound(drop+1), true)
+	if err != nil {
+		return err
+	}
+	for _, w := range gone {
+		if err := s.delete(c, w.sk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scan returns the entries of the database keys in [lower, upper), uncommitted writes
+// included. Through an index (index true), each entry is the store key the index
+// entry names and its value.
+func (s *kvStore) scan(lower, upper []byte, index bool) ([]keyedEntry, error) {
+	if s.batch == nil {
+		s.batch = s.db.NewIndexedBatch()
+	}
+	it, err := s.batch.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return nil, fmt.Errorf("streams: scanning store %s: %w", s.spec.name, err)
+	}
+	var out []keyedEntry
+	for it.First(); it.Valid(); it.Next() {
+		if !index {
+			out = append(out, keyedEntry{append([]byte(nil), it.Key()[1:]...), append([]byte(nil), it.Value()...)})
+			continue
+		}
+		sk := append([]byte(nil), it.Key()[9:]...)
+		v, found, gerr := s.get(sk)
+		if gerr == nil && !found {
+			gerr = fmt.Errorf("streams: store %s: an index entry without its window", s.spec.name)
+		}
+		if gerr != nil {
+			it.Close()
+			return nil, gerr
+		}
+		out = append(out, keyedEntry{sk, v})
+	}
+	if err := it.Close(); err != nil {
+		return nil, fmt.Errorf("streams: scanning store %s: %w", s.spec.name, err)
+	}
+	return out, nil
 }
 
 // apply makes the uncommitted writes local, with the checkpoint after them.
@@ -350,7 +473,7 @@ func (s *kvStore) apply() error {
 	if p := s.pending.Swap(-1); p >= 0 {
 		b.Set(metaCheckpoint, binary.BigEndian.AppendUint64(nil, uint64(p)), nil)
 	}
-	if s.spec.windowed {
+	if s.spec.kind.windowed() {
 		b.Set(metaStreamTime, binary.BigEndian.AppendUint64(nil, uint64(s.streamTime)), nil)
 	}
 	s.committed = s.streamTime

@@ -40,9 +40,32 @@ func (b *Builder) fail(format string, args ...any) {
 
 // storeSpec describes one state store of the topology.
 type storeSpec struct {
-	name     string
-	windowed bool // keys are window-start ‖ key locally and key ‖ window-start in the changelog
+	name string
+	kind storeKind
 }
+
+// storeKind is the layout of a store's keys, locally and in its changelog.
+type storeKind int
+
+const (
+	// keyValueStore: the key as it is, locally and in the changelog.
+	keyValueStore storeKind = iota
+	// timeWindowStore: start ‖ key locally, key ‖ start in the changelog (tumbling, hopping).
+	timeWindowStore
+	// slidingWindowStore: a keyed layout (see keyedTimeKey) with suffix start; the
+	// changelog key is key ‖ start.
+	slidingWindowStore
+	// sessionStore: a keyed layout with suffix end ‖ start; the changelog key is
+	// key ‖ end ‖ start (Kafka's session key schema).
+	sessionStore
+)
+
+// windowed reports whether the store holds windows: it keeps a stream time and its
+// changelog is compact,delete.
+func (k storeKind) windowed() bool { return k != keyValueStore }
+
+// keyed reports whether the store keeps the keyed layout with a time index.
+func (k storeKind) keyed() bool { return k == slidingWindowStore || k == sessionStore }
 
 // node is one processor. proc handles a record and calls forward for each output;
 // source nodes get the raw key and value bytes.
