@@ -110,6 +110,20 @@
 // grace, and stays in the store grace + 2·difference after its start, as in Kafka,
 // because new windows copy the aggregates of older ones.
 //
+// # Joins
+//
+// JoinTable and LeftJoinTable look each stream record up in a table. JoinStreams,
+// LeftJoinStreams and OuterJoinStreams join two streams within JoinWindows (before,
+// after, grace) as Kafka's KStream–KStream joins do: each side buffers its records in a
+// window store (`<name>-this-join-store`, `<name>-other-join-store`: keyed layout, one
+// list of values per key and timestamp, kept before + after + grace) and looks up the
+// other's; a pair is emitted by whichever record comes second, timestamped with the
+// later. Left and outer joins keep a record that found no partner in a shared store
+// (`<name>-left-shared-join-store` or `-outer-shared-join-store`) and emit it alone
+// only when stream time passes its window plus grace, and not at all if a partner
+// comes first — Kafka 3.1+'s behaviour, without its wall-clock throttle of that check.
+// Both sides share the task's join stream time.
+//
 // # Processing guarantees
 //
 // AtLeastOnce (default): a commit flushes the producer, commits the input offsets and
@@ -135,7 +149,7 @@
 //
 // # Not yet
 //
-// Stream-stream and table-table joins, a processor API,
+// Table-table joins, a processor API,
 // punctuation, standby replicas, interactive queries, lag and latency metrics, and
 // purging consumed repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait

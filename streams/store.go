@@ -226,7 +226,7 @@ func (s *kvStore) localKey(changelogKey []byte) ([]byte, error) {
 			return nil, err
 		}
 		return windowStoreKey(start, k), nil
-	case slidingWindowStore:
+	case keyedWindowStore:
 		k, start, err := splitWindowKey(changelogKey)
 		if err != nil {
 			return nil, err
@@ -290,7 +290,7 @@ func (s *kvStore) changelogKey(lk []byte) []byte {
 	case timeWindowStore:
 		start := int64(binary.BigEndian.Uint64(lk[:8]))
 		return windowKey(lk[8:], start)
-	case slidingWindowStore:
+	case keyedWindowStore:
 		k, times, _ := splitKeyedTimeKey(lk, 1) // lk was made by keyedTimeKey
 		return windowKey(k, times[0])
 	case sessionStore:

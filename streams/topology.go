@@ -52,9 +52,9 @@ const (
 	keyValueStore storeKind = iota
 	// timeWindowStore: start ‖ key locally, key ‖ start in the changelog (tumbling, hopping).
 	timeWindowStore
-	// slidingWindowStore: a keyed layout (see keyedTimeKey) with suffix start; the
-	// changelog key is key ‖ start.
-	slidingWindowStore
+	// keyedWindowStore: a keyed layout (see keyedTimeKey) with one time (a sliding
+	// window's start, a join buffer's record timestamp); the changelog key is key ‖ time.
+	keyedWindowStore
 	// sessionStore: a keyed layout with suffix end ‖ start; the changelog key is
 	// key ‖ end ‖ start (Kafka's session key schema).
 	sessionStore
@@ -65,7 +65,7 @@ const (
 func (k storeKind) windowed() bool { return k != keyValueStore }
 
 // keyed reports whether the store keeps the keyed layout with a time index.
-func (k storeKind) keyed() bool { return k == slidingWindowStore || k == sessionStore }
+func (k storeKind) keyed() bool { return k == keyedWindowStore || k == sessionStore }
 
 // node is one processor. proc handles a record and calls forward for each output;
 // source nodes get the raw key and value bytes.
