@@ -23,7 +23,8 @@
 // key and value types is a method (Filter, Peek, Foreach, Branch, Merge, To, Count,
 // Reduce, WindowedBy, ToStream) and one that changes a type is a package function
 // taking its input first (Map, MapValues, FlatMap, GroupBy, GroupByKey, Aggregate,
-// AggregateWindowed, JoinTable, LeftJoinTable, SuppressUntilWindowClose). Every user
+// AggregateWindowed, AggregateSessions, AggregateSliding, the joins,
+// SuppressUntilWindowClose). Every user
 // function gets the key and the value. Serdes are given where records become bytes:
 // From, TableFrom, To, Grouped (repartition topic and store keys), and the aggregate
 // serde of Aggregate. A mistake while building (a nil function, a store name used
@@ -112,7 +113,11 @@
 //
 // # Joins
 //
-// JoinTable and LeftJoinTable look each stream record up in a table. JoinStreams,
+// JoinTable and LeftJoinTable look each stream record up in a table. JoinTables,
+// LeftJoinTables and OuterJoinTables join two tables by key into a table kept in a
+// store of its own, recomputed on a change of either side; a key leaving the result
+// reaches Table.To as a tombstone (ToStream leaves deletions out: a typed stream has
+// no null values). JoinStreams,
 // LeftJoinStreams and OuterJoinStreams join two streams within JoinWindows (before,
 // after, grace) as Kafka's KStream–KStream joins do: each side buffers its records in a
 // window store (`<name>-this-join-store`, `<name>-other-join-store`: keyed layout, one
@@ -149,7 +154,7 @@
 //
 // # Not yet
 //
-// Table-table joins, a processor API,
+// The foreign-key table join, a processor API,
 // punctuation, standby replicas, interactive queries, lag and latency metrics, and
 // purging consumed repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait

@@ -429,15 +429,56 @@ type Table[K, V any] struct {
 	wagg   *windowAgg // the windowed aggregation behind the table, if any
 }
 
+// tableDelete is the value a table's node forwards when a key leaves the table (Kafka's
+// null value). Only the nodes reading a table directly see it — Table.To writes it as a
+// tombstone, table–table joins act on it — and ToStream drops it: a typed stream has
+// no null values.
+type tableDelete struct{}
+
 // ToStream returns the stream of the table's updates: (key, new value) per change.
+// Deletions are not in it (a typed stream cannot carry Kafka's null value); Table.To
+// writes them as tombstones.
 func (t *Table[K, V]) ToStream() *Stream[K, V] {
-	n := t.b.child(t.n, "to-stream", func(n *node) func(*recordContext, any, any) error { return n.forward })
+	n := t.b.child(t.n, "to-stream", func(n *node) func(*recordContext, any, any) error {
+		return func(c *recordContext, k, v any) error {
+			if _, deleted := v.(tableDelete); deleted {
+				return nil
+			}
+			return n.forward(c, k, v)
+		}
+	})
 	return &Stream[K, V]{b: t.b, n: n}
 }
 
+// To writes the table's changes to topic, which must exist when the application
+// starts: every update, and a tombstone (a null value) for every deletion, so that a
+// compacted topic holds the table.
+func (t *Table[K, V]) To(topic string, keys Serde[K], values Serde[V]) {
+	if keys == nil || values == nil {
+		t.b.fail("To(%q): nil serde", topic)
+	}
+	t.b.sinks[topic] = true
+	t.b.child(t.n, "table-sink", func(*node) func(*recordContext, any, any) error {
+		return func(c *recordContext, k, v any) error {
+			kb, err := keys.Encode(k.(K))
+			if err != nil {
+				return fmt.Errorf("streams: encoding a key for %s: %w", topic, err)
+			}
+			var vb []byte
+			if _, deleted := v.(tableDelete); !deleted {
+				if vb, err = values.Encode(v.(V)); err != nil {
+					return fmt.Errorf("streams: encoding a value for %s: %w", topic, err)
+				}
+			}
+			c.t.send(topic, -1, kb, vb, c.ts)
+			return nil
+		}
+	})
+}
+
 // TableFrom reads a (normally compacted) topic as a table kept in store name, whose
-// changelog is `<application>-<name>-changelog`. A record with an empty value deletes
-// its key.
+// changelog is `<application>-<name>-changelog`. A record with a null value (a
+// tombstone) deletes its key.
 func TableFrom[K, V any](b *Builder, topic, name string, keys Serde[K], values Serde[V]) *Table[K, V] {
 	if keys == nil || values == nil {
 		b.fail("TableFrom(%q): nil serde", topic)
@@ -452,12 +493,18 @@ func TableFrom[K, V any](b *Builder, topic, name string, keys Serde[K], values S
 				return nil // a table has no null keys; Kafka drops these too
 			}
 			st := c.t.store(name)
-			if vb == nil {
-				return st.delete(c, kb)
-			}
 			kk, err := decode(keys, kb, "key of "+topic)
 			if err != nil {
 				return err
+			}
+			if vb == nil {
+				if _, found, err := st.get(kb); err != nil || !found {
+					return err
+				}
+				if err := st.delete(c, kb); err != nil {
+					return err
+				}
+				return n.forward(c, kk, tableDelete{})
 			}
 			vv, err := decode(values, vb, "value of "+topic)
 			if err != nil {
