@@ -310,3 +310,21 @@ func topicConfig(t *testing.T, topic, key string) string {
 	}
 	return ""
 }
+
+// orNull renders an optional join value.
+func orNull(v *string) string {
+	if v == nil {
+		return "null"
+	}
+	return *v
+}
+
+// waitProcessed waits until app has run n input records through its topology.
+func waitProcessed(t *testing.T, app *streams.App, n int64) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); app.Metrics().RecordsProcessed.Load() < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("processed %d of %d records", app.Metrics().RecordsProcessed.Load(), n)
+		}
+	}
+}

@@ -147,11 +147,7 @@ func TestWindowsRestoreModel(t *testing.T) {
 	r := start(t, topo, cfg)
 	half := len(recs) / 2
 	produce(t, in, recs[:half]...)
-	for deadline := time.Now().Add(20 * time.Second); r.app.Metrics().RecordsProcessed.Load() < int64(half); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("processed %d of %d records", r.app.Metrics().RecordsProcessed.Load(), half)
-		}
-	}
+	waitProcessed(t, r.app, int64(half))
 	r.stop(t)
 	if err := os.RemoveAll(state); err != nil {
 		t.Fatal(err)

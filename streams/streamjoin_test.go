@@ -33,17 +33,11 @@ func TestStreamStreamJoin(t *testing.T) {
 	joined := func(name string) streams.StreamJoined[string, string, string] {
 		return streams.StreamJoined[string, string, string]{Name: name, Keys: streams.String(), Values: streams.String(), OtherValues: streams.String()}
 	}
-	or := func(v *string) string {
-		if v == nil {
-			return "null"
-		}
-		return *v
-	}
 	streams.JoinStreams(l, r, w, joined("inner"), func(_, v, vo string) string { return v + "+" + vo }).
 		To(inner, streams.String(), streams.String())
-	streams.LeftJoinStreams(l, r, w, joined("left"), func(_, v string, vo *string) string { return v + "+" + or(vo) }).
+	streams.LeftJoinStreams(l, r, w, joined("left"), func(_, v string, vo *string) string { return v + "+" + orNull(vo) }).
 		To(leftOut, streams.String(), streams.String())
-	streams.OuterJoinStreams(l, r, w, joined("outer"), func(_ string, v, vo *string) string { return or(v) + "+" + or(vo) }).
+	streams.OuterJoinStreams(l, r, w, joined("outer"), func(_ string, v, vo *string) string { return orNull(v) + "+" + orNull(vo) }).
 		To(outer, streams.String(), streams.String())
 	topo, err := b.Build()
 	if err != nil {
@@ -60,11 +54,7 @@ func TestStreamStreamJoin(t *testing.T) {
 		produce(t, left, l...)
 		produce(t, right, r...)
 		processed += int64(len(l) + len(r))
-		for deadline := time.Now().Add(20 * time.Second); app.app.Metrics().RecordsProcessed.Load() < processed; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("processed %d of %d records", app.app.Metrics().RecordsProcessed.Load(), processed)
-			}
-		}
+		waitProcessed(t, app.app, processed)
 	}
 	phase([]rec{at("a", "a1", 100), at("b", "b1", 100)}, []rec{at("a", "A1", 105), at("c", "C1", 100)})
 	// a2 joins A1 (7 s apart); d1 takes stream time to 200, closing b1's and C1's windows.

@@ -3,7 +3,6 @@ package streams_test
 import (
 	"reflect"
 	"testing"
-	"time"
 
 	"github.com/logd/logd/streams"
 )
@@ -24,17 +23,11 @@ func TestTableTableJoin(t *testing.T) {
 	b := streams.NewBuilder()
 	u := streams.TableFrom(b, users, "users", streams.String(), streams.String())
 	e := streams.TableFrom(b, emails, "emails", streams.String(), streams.String())
-	or := func(v *string) string {
-		if v == nil {
-			return "null"
-		}
-		return *v
-	}
 	streams.JoinTables(u, e, "inner", func(_, name, email string) string { return name + "+" + email }, streams.String()).
 		To(inner, streams.String(), streams.String())
-	streams.LeftJoinTables(u, e, "left", func(_, name string, email *string) string { return name + "+" + or(email) }, streams.String()).
+	streams.LeftJoinTables(u, e, "left", func(_, name string, email *string) string { return name + "+" + orNull(email) }, streams.String()).
 		To(left, streams.String(), streams.String())
-	streams.OuterJoinTables(u, e, "outer", func(_ string, name, email *string) string { return or(name) + "+" + or(email) }, streams.String()).
+	streams.OuterJoinTables(u, e, "outer", func(_ string, name, email *string) string { return orNull(name) + "+" + orNull(email) }, streams.String()).
 		To(outer, streams.String(), streams.String())
 	topo, err := b.Build()
 	if err != nil {
@@ -47,11 +40,7 @@ func TestTableTableJoin(t *testing.T) {
 		produce(t, users, us...)
 		produce(t, emails, es...)
 		processed += int64(len(us) + len(es))
-		for deadline := time.Now().Add(20 * time.Second); r.app.Metrics().RecordsProcessed.Load() < processed; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("processed %d of %d records", r.app.Metrics().RecordsProcessed.Load(), processed)
-			}
-		}
+		waitProcessed(t, r.app, processed)
 	}
 	phase([]rec{{Key: "1", Value: "ann"}, {Key: "2", Value: "bob"}, {Key: "3", Value: "cat"}},
 		[]rec{{Key: "1", Value: "a@x"}, {Key: "4", Value: "d@x"}})
