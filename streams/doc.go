@@ -129,6 +129,21 @@
 // comes first — Kafka 3.1+'s behaviour, without its wall-clock throttle of that check.
 // Both sides share the task's join stream time.
 //
+// # Processor API and punctuation
+//
+// Process runs a stream through a Processor per task (Init when the task opens,
+// Process per record, Close when it closes). Its ProcessorContext forwards records
+// (Forward, ForwardAt), tells the record's topic, partition and offset (Metadata), the
+// task and its stream time, and schedules punctuations: StreamTime ones run after a
+// record takes the task's stream time past their next multiple of the interval (the
+// first at the task's first record), WallClockTime ones from the thread's loop, whose
+// poll wakes for them; a jump over several intervals runs once, Cancel stops one.
+// Exactly once, punctuations run inside the thread's transaction. Key-value stores for
+// processors (AddKeyValueStore: Get, Put, Delete, Range) are stores like the DSL's,
+// changelogged and restored. A task's stream time starts afresh when it opens (Kafka
+// keeps it in the committed offset's metadata), and a task opens on its first record,
+// so a task that has had none does not punctuate.
+//
 // # Processing guarantees
 //
 // AtLeastOnce (default): a commit flushes the producer, commits the input offsets and
@@ -154,9 +169,8 @@
 //
 // # Not yet
 //
-// The foreign-key table join, a processor API,
-// punctuation, standby replicas, interactive queries, lag and latency metrics, and
-// purging consumed repartition records are later increments. A restore runs in the
+// The foreign-key table join, standby replicas, interactive queries, lag and latency
+// metrics, and purging consumed repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait
 // for it (Kafka Streams restores beside processing).
 package streams

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"time"
 
@@ -13,21 +14,26 @@ import (
 // task processes partition number id of every input topic, owns that partition's
 // stores, and writes their changelog partition id.
 type task struct {
-	a      *App
-	th     *thread
-	id     int32
-	stores map[string]*kvStore
+	a            *App
+	th           *thread
+	id           int32
+	stores       map[string]*kvStore
+	procs        map[*node]*procInstance // the task's processor of each Process node
+	punctuations []*Punctuation          // scheduled by the processors, cancelled ones dropped
+	streamTime   int64                   // largest record timestamp processed since open; math.MinInt64 before
 }
 
-// recordContext is the record being processed: its task and timestamp (event time, ms).
+// recordContext is the record being processed: its task, timestamp (event time, ms) and
+// the input record (nil in a punctuation).
 type recordContext struct {
-	t  *task
-	ts int64
+	t   *task
+	ts  int64
+	rec *kgo.Record
 }
 
 // openTask opens and restores every store of the topology for partition id.
 func openTask(ctx context.Context, th *thread, id int32) (*task, error) {
-	t := &task{a: th.a, th: th, id: id, stores: map[string]*kvStore{}}
+	t := &task{a: th.a, th: th, id: id, stores: map[string]*kvStore{}, procs: map[*node]*procInstance{}, streamTime: math.MinInt64}
 	names := make([]string, 0, len(th.a.topo.stores))
 	for name := range th.a.topo.stores {
 		names = append(names, name)
@@ -45,6 +51,12 @@ func openTask(ctx context.Context, th *thread, id int32) (*task, error) {
 	if len(names) > 0 {
 		th.a.log.Info("task restored", "task", id, "stores", len(names), "took", time.Since(start))
 	}
+	for _, init := range th.a.topo.inits {
+		if err := init(t); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -57,12 +69,13 @@ func (t *task) process(r *kgo.Record) error {
 	if src == nil {
 		return fmt.Errorf("streams: a record of %s, which the topology does not read", r.Topic)
 	}
-	c := recordContext{t: t, ts: r.Timestamp.UnixMilli()}
+	c := recordContext{t: t, ts: r.Timestamp.UnixMilli(), rec: r}
+	t.streamTime = max(t.streamTime, c.ts)
 	if err := src.proc(&c, r.Key, r.Value); err != nil {
 		return fmt.Errorf("streams: task %d, %s offset %d: %w", t.id, r.Topic, r.Offset, err)
 	}
 	t.a.metrics.RecordsProcessed.Add(1)
-	return nil
+	return t.punctuate(StreamTime, t.streamTime)
 }
 
 // send produces a record of the topology's output (partition -1: by key).
@@ -111,9 +124,15 @@ func (t *task) discard() {
 	}
 }
 
-// close drops uncommitted writes and closes the stores; the local state stays on disk
-// with its checkpoint, so a later assignment restores only what it lacks.
+// close closes the task's processors, drops uncommitted writes and closes the stores;
+// the local state stays on disk with its checkpoint, so a later assignment restores
+// only what it lacks.
 func (t *task) close() {
+	for _, p := range t.procs {
+		if err := p.close(); err != nil {
+			t.a.log.Warn("closing a processor", "task", t.id, "err", err)
+		}
+	}
 	for name, s := range t.stores {
 		if err := s.close(); err != nil {
 			t.a.log.Warn("closing store", "store", name, "task", t.id, "err", err)

@@ -103,6 +103,11 @@ func (th *thread) loop(ctx context.Context) error {
 		// not outlive CommitInterval because no new record came.
 		th.mu.Lock()
 		due := th.lastCommit.Add(th.a.cfg.CommitInterval)
+		for _, t := range th.tasks {
+			if next := t.nextWallClock(); next < due.UnixMilli() {
+				due = time.UnixMilli(next)
+			}
+		}
 		th.mu.Unlock()
 		pctx, cancel := context.WithDeadline(ctx, due)
 		fs := th.cl.PollRecords(pctx, maxPollRecords)
@@ -121,6 +126,9 @@ func (th *thread) loop(ctx context.Context) error {
 		}
 		th.mu.Lock()
 		err := th.processLocked(ctx, fs)
+		if err == nil {
+			err = th.punctuateLocked()
+		}
 		if err == nil && time.Since(th.lastCommit) >= th.a.cfg.CommitInterval {
 			err = th.commitLocked(ctx)
 		}
@@ -145,11 +153,8 @@ func (th *thread) processLocked(ctx context.Context, fs kgo.Fetches) error {
 	if fs.NumRecords() == 0 {
 		return nil
 	}
-	if th.sess != nil && !th.inTxn {
-		if err := th.sess.Begin(); err != nil {
-			return fmt.Errorf("streams: beginning a transaction: %w", err)
-		}
-		th.inTxn = true
+	if err := th.beginLocked(); err != nil {
+		return err
 	}
 	var err error
 	fs.EachPartition(func(p kgo.FetchTopicPartition) {
@@ -182,6 +187,39 @@ func (th *thread) processLocked(ctx context.Context, fs kgo.Fetches) error {
 		err = th.err()
 	}
 	return err
+}
+
+// beginLocked begins a transaction, exactly once, if none is open.
+//
+// REQUIRES: th.mu held.
+func (th *thread) beginLocked() error {
+	if th.sess == nil || th.inTxn {
+		return nil
+	}
+	if err := th.sess.Begin(); err != nil {
+		return fmt.Errorf("streams: beginning a transaction: %w", err)
+	}
+	th.inTxn = true
+	return nil
+}
+
+// punctuateLocked runs the wall-clock punctuations that are due.
+//
+// REQUIRES: th.mu held.
+func (th *thread) punctuateLocked() error {
+	now := time.Now().UnixMilli()
+	for _, t := range th.tasks {
+		if t.nextWallClock() > now {
+			continue
+		}
+		if err := th.beginLocked(); err != nil {
+			return err
+		}
+		if err := t.punctuate(WallClockTime, now); err != nil {
+			return err
+		}
+	}
+	return th.err()
 }
 
 // commitLocked makes everything processed so far durable: at least once, flush the

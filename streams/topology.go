@@ -17,6 +17,7 @@ type Builder struct {
 	sinks   map[string]bool      // topics written by To
 	parts   map[string]bool      // repartition names
 	names   map[string]int       // operator kind → how many so far, for node names
+	inits   []func(*task) error  // run when a task opens: the processors of Process
 	err     error
 }
 
@@ -127,7 +128,8 @@ type Topology struct {
 	sources map[string]*node
 	stores  map[string]storeSpec
 	sinks   []string
-	parts   []string // repartition names
+	parts   []string            // repartition names
+	inits   []func(*task) error // per-task processor set-up, in the order of the Process calls
 }
 
 // Build checks the topology and returns it, or the first mistake made while building it.
@@ -138,7 +140,7 @@ func (b *Builder) Build() (*Topology, error) {
 	if len(b.sources) == 0 {
 		return nil, errors.New("streams: the topology reads no topic")
 	}
-	t := &Topology{sources: b.sources, stores: b.stores}
+	t := &Topology{sources: b.sources, stores: b.stores, inits: b.inits}
 	for s := range b.sinks {
 		t.sinks = append(t.sinks, s)
 	}
