@@ -267,15 +267,25 @@ func (s *KeyValueStore[K, V]) Get(ctx StoreContext, k K) (V, bool, error) {
 	return v, err == nil, err
 }
 
-// Put sets key k to v.
-func (s *KeyValueStore[K, V]) Put(ctx StoreContext, k K, v V) error {
+// writable returns the task's store, the current record context and k's bytes, for
+// a write.
+func (s *KeyValueStore[K, V]) writable(ctx StoreContext, k K) (*kvStore, *recordContext, []byte, error) {
 	st, c := s.open(ctx)
 	if c == nil {
-		return fmt.Errorf("streams: store %s: %w", s.name, errNoRecord)
+		return nil, nil, nil, fmt.Errorf("streams: store %s: %w", s.name, errNoRecord)
 	}
 	kb, err := s.keys.Encode(k)
 	if err != nil {
-		return fmt.Errorf("streams: encoding a key for store %s: %w", s.name, err)
+		return nil, nil, nil, fmt.Errorf("streams: encoding a key for store %s: %w", s.name, err)
+	}
+	return st, c, kb, nil
+}
+
+// Put sets key k to v.
+func (s *KeyValueStore[K, V]) Put(ctx StoreContext, k K, v V) error {
+	st, c, kb, err := s.writable(ctx, k)
+	if err != nil {
+		return err
 	}
 	vb, err := s.values.Encode(v)
 	if err != nil {
@@ -289,13 +299,9 @@ func (s *KeyValueStore[K, V]) Put(ctx StoreContext, k K, v V) error {
 
 // Delete removes key k.
 func (s *KeyValueStore[K, V]) Delete(ctx StoreContext, k K) error {
-	st, c := s.open(ctx)
-	if c == nil {
-		return fmt.Errorf("streams: store %s: %w", s.name, errNoRecord)
-	}
-	kb, err := s.keys.Encode(k)
+	st, c, kb, err := s.writable(ctx, k)
 	if err != nil {
-		return fmt.Errorf("streams: encoding a key for store %s: %w", s.name, err)
+		return err
 	}
 	return st.delete(c, kb)
 }
