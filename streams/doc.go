@@ -164,13 +164,16 @@
 // # Metrics
 //
 // Metrics counts records processed, late records dropped, records restored, commits and
-// aborts; Metrics.Collectors exports them to a Prometheus registry as
-// logd_streams_*_total{application="…"}.
+// aborts, keeps the input lag (end offset minus the next offset to fetch, summed over
+// the partitions consumed here, as of each one's last fetch) and a histogram of the time
+// a record takes through the topology; Metrics.Collectors exports them to a Prometheus
+// registry as logd_streams_*_total, logd_streams_records_lag and
+// logd_streams_process_latency_seconds, labelled application="…".
 //
 // # Not yet
 //
-// The foreign-key table join, standby replicas, interactive queries, lag and latency
-// metrics, and purging consumed repartition records are later increments. A restore runs in the
+// The foreign-key table join, standby replicas, interactive queries and purging
+// consumed repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait
 // for it (Kafka Streams restores beside processing).
 package streams

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logd/logd/streams"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // summer is a processor keeping a running sum per key in a store: it forwards each new
@@ -129,5 +130,28 @@ func TestProcessorAPI(t *testing.T) {
 	}
 	if ticks != 2 {
 		t.Errorf("%d wall-clock ticks, want 2 (one per task opening, then cancelled)", ticks)
+	}
+
+	// The second instance's lag and latency metrics, as Prometheus exports them.
+	reg := prometheus.NewRegistry()
+	for _, c := range r.app.Metrics().Collectors(p) {
+		reg.MustRegister(c)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lag float64 = -1
+	var timed uint64
+	for _, mf := range mfs {
+		switch mf.GetName() {
+		case "logd_streams_records_lag":
+			lag = mf.GetMetric()[0].GetGauge().GetValue()
+		case "logd_streams_process_latency_seconds":
+			timed = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if lag != 0 || timed != 2 {
+		t.Errorf("records_lag %v and process_latency_seconds count %d, want 0 (caught up) and 2", lag, timed)
 	}
 }

@@ -69,13 +69,16 @@ func (t *task) process(r *kgo.Record) error {
 	if src == nil {
 		return fmt.Errorf("streams: a record of %s, which the topology does not read", r.Topic)
 	}
+	began := time.Now()
 	c := recordContext{t: t, ts: r.Timestamp.UnixMilli(), rec: r}
 	t.streamTime = max(t.streamTime, c.ts)
 	if err := src.proc(&c, r.Key, r.Value); err != nil {
 		return fmt.Errorf("streams: task %d, %s offset %d: %w", t.id, r.Topic, r.Offset, err)
 	}
+	err := t.punctuate(StreamTime, t.streamTime)
 	t.a.metrics.RecordsProcessed.Add(1)
-	return t.punctuate(StreamTime, t.streamTime)
+	t.a.metrics.latency.observe(time.Since(began))
+	return err
 }
 
 // send produces a record of the topology's output (partition -1: by key).

@@ -182,6 +182,13 @@ func (th *thread) processLocked(ctx context.Context, fs kgo.Fetches) error {
 				return
 			}
 		}
+		if n := len(p.Records); n > 0 {
+			end := p.HighWatermark
+			if th.sess != nil {
+				end = p.LastStableOffset
+			}
+			th.a.metrics.setLag(p.Topic, p.Partition, end-p.Records[n-1].Offset-1)
+		}
 	})
 	if err == nil {
 		err = th.err()
@@ -330,6 +337,7 @@ func (th *thread) closeTasksLocked(gone map[string][]int32) {
 	}
 	for _, id := range ids {
 		delete(th.owned, id)
+		th.a.metrics.forgetLag(id)
 		if t := th.tasks[id]; t != nil {
 			t.close()
 			delete(th.tasks, id)
