@@ -18,6 +18,8 @@ import (
 
 	"github.com/logd/logd/internal/testcluster"
 	"github.com/logd/logd/streams"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -327,4 +329,22 @@ func waitProcessed(t *testing.T, app *streams.App, n int64) {
 			t.Fatalf("processed %d of %d records", app.Metrics().RecordsProcessed.Load(), n)
 		}
 	}
+}
+
+// gather returns app's metrics as Prometheus exports them, by name.
+func gather(t *testing.T, app *streams.App, name string) map[string]*dto.Metric {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	for _, c := range app.Metrics().Collectors(name) {
+		reg.MustRegister(c)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.Metric{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf.GetMetric()[0]
+	}
+	return out
 }

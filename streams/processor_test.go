@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/logd/logd/streams"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // summer is a processor keeping a running sum per key in a store: it forwards each new
@@ -133,24 +132,9 @@ func TestProcessorAPI(t *testing.T) {
 	}
 
 	// The second instance's lag and latency metrics, as Prometheus exports them.
-	reg := prometheus.NewRegistry()
-	for _, c := range r.app.Metrics().Collectors(p) {
-		reg.MustRegister(c)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lag float64 = -1
-	var timed uint64
-	for _, mf := range mfs {
-		switch mf.GetName() {
-		case "logd_streams_records_lag":
-			lag = mf.GetMetric()[0].GetGauge().GetValue()
-		case "logd_streams_process_latency_seconds":
-			timed = mf.GetMetric()[0].GetHistogram().GetSampleCount()
-		}
-	}
+	ms := gather(t, r.app, p)
+	lag := ms["logd_streams_records_lag"].GetGauge().GetValue()
+	timed := ms["logd_streams_process_latency_seconds"].GetHistogram().GetSampleCount()
 	if lag != 0 || timed != 2 {
 		t.Errorf("records_lag %v and process_latency_seconds count %d, want 0 (caught up) and 2", lag, timed)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/logd/logd/streams"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestWindowedCounts counts per key in 1-minute tumbling and in 1-minute windows hopping
@@ -63,17 +62,9 @@ func TestWindowedCounts(t *testing.T) {
 	if got, want := read(hopping, 7), []string{"k1[-30,30)=1", "k1[0,60)=3", "k1[30,90)=3", "k1[60,120)=1", "k2[0,60)=1", "k2[30,90)=2", "k2[60,120)=1"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("hopping: got %v, want %v", got, want)
 	}
-	reg := prometheus.NewRegistry()
-	for _, c := range r.app.Metrics().Collectors(p) {
-		reg.MustRegister(c)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]float64{}
-	for _, mf := range mfs {
-		got[mf.GetName()] = mf.GetMetric()[0].GetCounter().GetValue()
+	for name, m := range gather(t, r.app, p) {
+		got[name] = m.GetCounter().GetValue()
 	}
 	if got["logd_streams_late_records_dropped_total"] != 1 || got["logd_streams_records_processed_total"] != 8 {
 		t.Errorf("metrics: %v, want 1 late record dropped of 8 processed", got)
