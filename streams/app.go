@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -63,6 +64,10 @@ type Config struct {
 	Logger *slog.Logger
 	// ClientOpts are added to every franz-go client the application makes (TLS, SASL, …).
 	ClientOpts []kgo.Opt
+	// Endpoint is where this instance answers interactive queries ("host:port", Kafka
+	// Streams' application.server); it is announced to the group so that Locate, on
+	// any instance, can say which one holds a key. Optional.
+	Endpoint string
 }
 
 // App runs a topology: New, then Run until its context ends.
@@ -76,6 +81,10 @@ type App struct {
 	cache   *pebble.Cache
 	metrics *Metrics
 	log     *slog.Logger
+	tasks   atomic.Int32 // the partition count N: the number of tasks, once Run checked the topics
+
+	liveMu sync.RWMutex
+	live   map[int32]*task // guarded by liveMu: the tasks open on this instance, for queries
 }
 
 // New checks cfg and prepares an application; nothing is contacted before Run.
@@ -110,7 +119,7 @@ func New(t *Topology, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	a := &App{cfg: cfg, static: static, topo: t, sources: map[string]*node{}, metrics: &Metrics{}, log: cfg.Logger.With("app", cfg.ApplicationID)}
+	a := &App{cfg: cfg, static: static, topo: t, sources: map[string]*node{}, metrics: &Metrics{}, live: map[int32]*task{}, log: cfg.Logger.With("app", cfg.ApplicationID)}
 	for topic, n := range t.sources {
 		if name, ok := strings.CutPrefix(topic, repartitionTopicPlaceholder("")); ok {
 			topic = a.repartitionTopic(name)
@@ -219,6 +228,7 @@ func (a *App) prepareTopics(ctx context.Context) error {
 	if n < 1 {
 		return errors.New("streams: the topology reads only internal topics")
 	}
+	a.tasks.Store(int32(n))
 	want := map[string]map[string]*string{}
 	for _, name := range a.topo.parts {
 		want[a.repartitionTopic(name)] = map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}

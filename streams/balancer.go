@@ -14,7 +14,9 @@ import (
 // task moving between members is first revoked (kgo's AdjustCooperative), then assigned
 // in the follow-up rebalance. Members announce what they own in the cooperative-sticky
 // subscription format.
-type taskBalancer struct{}
+type taskBalancer struct {
+	endpoint string // this member's Config.Endpoint, announced in its subscription's user data
+}
 
 // taskProtocol is the group protocol name; every member of an application uses it.
 const taskProtocol = "logd-streams-task"
@@ -22,8 +24,28 @@ const taskProtocol = "logd-streams-task"
 func (taskBalancer) ProtocolName() string { return taskProtocol }
 func (taskBalancer) IsCooperative() bool  { return true }
 
-func (taskBalancer) JoinGroupMetadata(topics []string, owned map[string][]int32, generation int32) []byte {
-	return kgo.CooperativeStickyBalancer().JoinGroupMetadata(topics, owned, generation)
+// JoinGroupMetadata is the cooperative-sticky subscription (owned partitions and
+// generation in their KIP-429/KIP-792 fields) with the user data replaced by the
+// member's endpoint (endpointUserData), which the task assignment does not read.
+func (tb taskBalancer) JoinGroupMetadata(topics []string, owned map[string][]int32, generation int32) []byte {
+	b := kgo.CooperativeStickyBalancer().JoinGroupMetadata(topics, owned, generation)
+	var meta kmsg.ConsumerMemberMetadata
+	if err := meta.ReadFrom(b); err != nil {
+		return b // kgo's own encoding; cannot fail to parse
+	}
+	meta.UserData = endpointUserData(tb.endpoint)
+	return meta.AppendTo(nil)
+}
+
+// endpointMagic starts the subscription user data of a member with an endpoint.
+const endpointMagic = "logd-streams-endpoint:"
+
+// endpointUserData is the subscription user data announcing endpoint; nil if none.
+func endpointUserData(endpoint string) []byte {
+	if endpoint == "" {
+		return nil
+	}
+	return []byte(endpointMagic + endpoint)
 }
 
 func (taskBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {

@@ -144,6 +144,17 @@
 // keeps it in the committed offset's metadata), and a task opens on its first record,
 // so a task that has had none does not punctuate.
 //
+// # Interactive queries
+//
+// QueryKey, QueryRange and QueryWindows read the stores of the tasks open on this
+// instance as of their last commit (pebble reads beside the thread's writes; the
+// uncommitted batch is not visible). A key's task is its partition under Kafka's
+// default partitioner, as for its records; a key whose task is elsewhere gets
+// ErrNotLocal. Locate says where a key's task runs: each member announces its
+// Config.Endpoint in its subscription's user data, and Locate reads the group's
+// members and assignments with DescribeGroups, so any instance (or any Kafka client)
+// can route a query; serving it over the network is the application's.
+//
 // # Processing guarantees
 //
 // AtLeastOnce (default): a commit flushes the producer, commits the input offsets and
@@ -172,8 +183,8 @@
 //
 // # Not yet
 //
-// The foreign-key table join, standby replicas, interactive queries and purging
-// consumed repartition records are later increments. A restore runs in the
+// The foreign-key table join, standby replicas, an HTTP endpoint serving queries, and
+// purging consumed repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait
 // for it (Kafka Streams restores beside processing).
 package streams

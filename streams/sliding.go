@@ -75,8 +75,8 @@ func AggregateSliding[K, V, VA any](s *SlidingWindowedStream[K, V], name string,
 	if init == nil || f == nil || aggs == nil {
 		g.b.fail("AggregateSliding(%q): nil function or serde", name)
 	}
-	g.b.addStore(storeSpec{name: name, kind: keyedWindowStore})
 	diff, grace := s.w.TimeDifference.Milliseconds(), s.w.Grace.Milliseconds()
+	g.b.addStore(storeSpec{name: name, kind: keyedWindowStore, size: diff})
 	wa := &windowAgg{}
 	n := g.b.child(g.n, "sliding-aggregate", func(n *node) func(*recordContext, any, any) error {
 		decodeWin := func(sk, b []byte) (kb []byte, w slidingWindow[VA], err error) {

@@ -436,26 +436,33 @@ func (s *kvStore) scan(lower, upper []byte, index bool) ([]keyedEntry, error) {
 	if s.batch == nil {
 		s.batch = s.db.NewIndexedBatch()
 	}
-	it, err := s.batch.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	out, err := s.iterate(s.batch, lower, upper)
+	if err != nil || !index {
+		return out, err
+	}
+	for i, e := range out {
+		sk := e.sk[8:] // the index key less its prefix is time ‖ store key
+		v, found, err := s.get(sk)
+		if err == nil && !found {
+			err = fmt.Errorf("streams: store %s: an index entry without its window", s.spec.name)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = keyedEntry{sk, v}
+	}
+	return out, nil
+}
+
+// iterate returns the entries of r in [lower, upper), keys less their prefix byte.
+func (s *kvStore) iterate(r pebble.Reader, lower, upper []byte) ([]keyedEntry, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, fmt.Errorf("streams: scanning store %s: %w", s.spec.name, err)
 	}
 	var out []keyedEntry
 	for it.First(); it.Valid(); it.Next() {
-		if !index {
-			out = append(out, keyedEntry{append([]byte(nil), it.Key()[1:]...), append([]byte(nil), it.Value()...)})
-			continue
-		}
-		sk := append([]byte(nil), it.Key()[9:]...)
-		v, found, gerr := s.get(sk)
-		if gerr == nil && !found {
-			gerr = fmt.Errorf("streams: store %s: an index entry without its window", s.spec.name)
-		}
-		if gerr != nil {
-			it.Close()
-			return nil, gerr
-		}
-		out = append(out, keyedEntry{sk, v})
+		out = append(out, keyedEntry{append([]byte(nil), it.Key()[1:]...), append([]byte(nil), it.Value()...)})
 	}
 	if err := it.Close(); err != nil {
 		return nil, fmt.Errorf("streams: scanning store %s: %w", s.spec.name, err)

@@ -57,6 +57,9 @@ func openTask(ctx context.Context, th *thread, id int32) (*task, error) {
 			return nil, err
 		}
 	}
+	th.a.liveMu.Lock()
+	th.a.live[id] = t
+	th.a.liveMu.Unlock()
 	return t, nil
 }
 
@@ -131,6 +134,11 @@ func (t *task) discard() {
 // the local state stays on disk with its checkpoint, so a later assignment restores
 // only what it lacks.
 func (t *task) close() {
+	t.a.liveMu.Lock() // no query reads the stores from here on
+	if t.a.live[t.id] == t {
+		delete(t.a.live, t.id)
+	}
+	t.a.liveMu.Unlock()
 	for _, p := range t.procs {
 		if err := p.close(); err != nil {
 			t.a.log.Warn("closing a processor", "task", t.id, "err", err)

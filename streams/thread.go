@@ -43,7 +43,7 @@ func newThread(a *App, id int) (*thread, error) {
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
 		kgo.ConsumeTopics(a.inputs...),
-		kgo.Balancers(taskBalancer{}),
+		kgo.Balancers(taskBalancer{endpoint: a.cfg.Endpoint}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),

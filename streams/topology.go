@@ -43,6 +43,7 @@ func (b *Builder) fail(format string, args ...any) {
 type storeSpec struct {
 	name string
 	kind storeKind
+	size int64 // windowed aggregations: the window size (sliding: the time difference), ms; 0 for other stores
 }
 
 // storeKind is the layout of a store's keys, locally and in its changelog.

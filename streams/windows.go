@@ -68,8 +68,8 @@ func AggregateWindowed[K, V, VA any](ws *WindowedStream[K, V], name string, init
 	if init == nil || f == nil || aggs == nil {
 		g.b.fail("AggregateWindowed(%q): nil function or serde", name)
 	}
-	g.b.addStore(storeSpec{name: name, kind: timeWindowStore})
 	size, adv, grace := ws.w.Size.Milliseconds(), ws.w.Advance.Milliseconds(), ws.w.Grace.Milliseconds()
+	g.b.addStore(storeSpec{name: name, kind: timeWindowStore, size: size})
 	wa := &windowAgg{}
 	emit := func(n *node, c *recordContext, kb []byte, start int64, ab []byte) error {
 		k, err := decode(g.keys, kb, "key of store "+name)
