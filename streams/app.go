@@ -64,6 +64,11 @@ type Config struct {
 	Logger *slog.Logger
 	// ClientOpts are added to every franz-go client the application makes (TLS, SASL, …).
 	ClientOpts []kgo.Opt
+	// StandbyReplicas is how many other members keep a warm copy of each task's
+	// stores (Kafka Streams' num.standby.replicas): a standby follows the changelogs,
+	// so when its task moves to it (a failover, a rebalance) the restore is short.
+	// Default 0.
+	StandbyReplicas int
 	// Endpoint is where this instance answers interactive queries ("host:port", Kafka
 	// Streams' application.server); it is announced to the group so that Locate, on
 	// any instance, can say which one holds a key. Optional.
@@ -100,6 +105,8 @@ func New(t *Topology, cfg Config) (*App, error) {
 		return nil, errors.New("streams: the topology has stores but no StateDir")
 	case cfg.Threads < 0:
 		return nil, fmt.Errorf("streams: Threads %d", cfg.Threads)
+	case cfg.StandbyReplicas < 0:
+		return nil, fmt.Errorf("streams: StandbyReplicas %d", cfg.StandbyReplicas)
 	}
 	if cfg.Threads == 0 {
 		cfg.Threads = 1

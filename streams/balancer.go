@@ -1,6 +1,9 @@
 package streams
 
 import (
+	"bytes"
+	"encoding/binary"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,7 +18,9 @@ import (
 // in the follow-up rebalance. Members announce what they own in the cooperative-sticky
 // subscription format.
 type taskBalancer struct {
-	endpoint string // this member's Config.Endpoint, announced in its subscription's user data
+	endpoint  string        // this member's Config.Endpoint, announced in its subscription's user data
+	standbys  int           // Config.StandbyReplicas: standby copies of each task, on other members
+	onStandby func([]int32) // receives this member's standby tasks at each assignment
 }
 
 // taskProtocol is the group protocol name; every member of an application uses it.
@@ -48,8 +53,66 @@ func endpointUserData(endpoint string) []byte {
 	return []byte(endpointMagic + endpoint)
 }
 
-func (taskBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+// ParseSyncAssignment hands the standby tasks in the assignment's user data to
+// onStandby and returns the active partitions.
+func (tb taskBalancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, error) {
+	if tb.onStandby != nil {
+		var a kmsg.ConsumerMemberAssignment
+		var standby []int32
+		if err := a.ReadFrom(assignment); err == nil {
+			standby = decodeStandby(a.UserData)
+		}
+		tb.onStandby(standby)
+	}
 	return kgo.ParseConsumerSyncAssignment(assignment)
+}
+
+// standbyMagic starts the assignment user data listing a member's standby tasks, each
+// then 4 bytes big endian.
+const standbyMagic = "logd-streams-standby:"
+
+// encodeStandby is the assignment user data of standby tasks; nil if none.
+func encodeStandby(tasks []int32) []byte {
+	if len(tasks) == 0 {
+		return nil
+	}
+	out := []byte(standbyMagic)
+	for _, p := range tasks {
+		out = binary.BigEndian.AppendUint32(out, uint32(p))
+	}
+	return out
+}
+
+// decodeStandby undoes encodeStandby; user data of another form lists none.
+func decodeStandby(b []byte) []int32 {
+	rest, ok := bytes.CutPrefix(b, []byte(standbyMagic))
+	if !ok || len(rest)%4 != 0 {
+		return nil
+	}
+	out := make([]int32, 0, len(rest)/4)
+	for ; len(rest) > 0; rest = rest[4:] {
+		out = append(out, int32(binary.BigEndian.Uint32(rest)))
+	}
+	return out
+}
+
+// standbyPlan is a balance plan whose assignments carry each member's standby tasks.
+type standbyPlan struct {
+	plan    *kgo.BalancePlan
+	standby map[string][]int32 // member id → standby tasks
+}
+
+func (sp standbyPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
+	out := sp.plan.IntoSyncAssignment()
+	for i := range out {
+		var a kmsg.ConsumerMemberAssignment
+		if err := a.ReadFrom(out[i].MemberAssignment); err != nil {
+			continue // kgo's own encoding; cannot fail to parse
+		}
+		a.UserData = encodeStandby(sp.standby[out[i].MemberID])
+		out[i].MemberAssignment = a.AppendTo(nil)
+	}
+	return out
 }
 
 func (tb taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
@@ -60,8 +123,9 @@ func (tb taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (k
 	return b, b.MemberTopics(), nil
 }
 
-// Balance deals the tasks 0..N-1 (N the largest partition count) to the members.
-func (taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
+// Balance deals the tasks 0..N-1 (N the largest partition count) to the members, and
+// each task's standby copies to the least loaded other members.
+func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
 	var n int32
 	for _, c := range topics {
 		n = max(n, c)
@@ -140,5 +204,23 @@ func (taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kg
 		}
 	}
 	plan.AdjustCooperative(b)
-	return plan
+	if tb.standbys == 0 {
+		return plan
+	}
+	sp := standbyPlan{plan: plan, standby: map[string][]int32{}}
+	for p := range n {
+		var others []*member
+		for _, m := range ms {
+			if !slices.Contains(m.tasks, p) {
+				others = append(others, m)
+			}
+		}
+		sort.SliceStable(others, func(i, j int) bool {
+			return len(sp.standby[others[i].m.MemberID]) < len(sp.standby[others[j].m.MemberID])
+		})
+		for _, m := range others[:min(tb.standbys, len(others))] {
+			sp.standby[m.m.MemberID] = append(sp.standby[m.m.MemberID], p)
+		}
+	}
+	return sp
 }

@@ -144,6 +144,17 @@
 // keeps it in the committed offset's metadata), and a task opens on its first record,
 // so a task that has had none does not punctuate.
 //
+// # Standby replicas
+//
+// With Config.StandbyReplicas = R, the assignor also gives each task to R other members
+// as a standby (least loaded first), in the assignment's user data. A thread's standby
+// goroutine opens those tasks' stores in the usual directories, restores them, then
+// follows their changelog partitions with a consumer of its own (read_committed
+// exactly once), applying each fetch with its checkpoint. When a task becomes active
+// on a member that kept it as a standby, the standby closes it first and the active
+// task restores only from the standby's checkpoint; when it leaves, the standby takes
+// it up again. Metrics.StandbyRecords counts the records applied.
+//
 // # Interactive queries
 //
 // QueryKey, QueryRange and QueryWindows read the stores of the tasks open on this
@@ -183,8 +194,9 @@
 //
 // # Not yet
 //
-// The foreign-key table join, standby replicas, an HTTP endpoint serving queries, and
-// purging consumed repartition records are later increments. A restore runs in the
+// The foreign-key table join, an HTTP endpoint serving queries, sticky standby
+// placement (standbys are dealt afresh at each rebalance) and purging consumed
+// repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait
 // for it (Kafka Streams restores beside processing).
 package streams

@@ -15,6 +15,7 @@ type Metrics struct {
 	RestoredRecords    atomic.Int64 // changelog records applied while restoring stores
 	Commits            atomic.Int64 // successful commits (offsets, or transactions)
 	Aborts             atomic.Int64 // aborted transactions (ExactlyOnceV2)
+	StandbyRecords     atomic.Int64 // changelog records applied to standby tasks' stores
 
 	latency latencyHistogram // time to run one input record through the topology
 
@@ -139,6 +140,7 @@ func (m *Metrics) Collectors(app string) []prometheus.Collector {
 		counter("restored_records_total", "Changelog records applied while restoring stores.", &m.RestoredRecords),
 		counter("commits_total", "Successful commits (offsets, or transactions).", &m.Commits),
 		counter("aborts_total", "Aborted transactions (exactly once).", &m.Aborts),
+		counter("standby_records_total", "Changelog records applied to standby tasks' stores.", &m.StandbyRecords),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "records_lag", ConstLabels: labels,
 			Help: "Records in this instance's input partitions beyond what it fetched, summed (Kafka Streams' records-lag).",

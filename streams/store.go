@@ -181,13 +181,7 @@ func (s *kvStore) restore(ctx context.Context, a *App) error {
 			}
 			next = r.Offset + 1
 			restored++
-			s.streamTime = max(s.streamTime, r.Timestamp.UnixMilli())
-			sk, kerr := s.localKey(r.Key)
-			if kerr != nil {
-				err = kerr
-				return
-			}
-			err = s.setLocal(b, sk, r.Value)
+			err = s.applyChangelog(b, r)
 		})
 		if err == nil && b.Len() > 1<<20 {
 			err = s.commitRestoreBatch(b, next)
@@ -206,6 +200,16 @@ func (s *kvStore) restore(ctx context.Context, a *App) error {
 	a.log.Info("restored store", "store", s.spec.name, "partition", s.partition, "records", restored)
 	report(restored, true)
 	return nil
+}
+
+// applyChangelog adds a changelog record to b (a restore or standby batch).
+func (s *kvStore) applyChangelog(b *pebble.Batch, r *kgo.Record) error {
+	s.streamTime = max(s.streamTime, r.Timestamp.UnixMilli())
+	sk, err := s.localKey(r.Key)
+	if err != nil {
+		return err
+	}
+	return s.setLocal(b, sk, r.Value)
 }
 
 // commitRestoreBatch applies a restore batch with the checkpoint it reaches.

@@ -34,16 +34,23 @@ type thread struct {
 
 	errMu  sync.Mutex // guards failed; produce promises take it, never mu (Flush waits for them under mu)
 	failed error      // the first failed produce or task opening
+
+	sb *standbys // Config.StandbyReplicas > 0 only
 }
 
 // newThread makes the thread's client; it joins the group on its first poll.
 func newThread(a *App, id int) (*thread, error) {
 	th := &thread{a: a, id: id, tasks: map[int32]*task{}, owned: map[int32]bool{}, lastCommit: time.Now()}
+	tb := taskBalancer{endpoint: a.cfg.Endpoint}
+	if a.cfg.StandbyReplicas > 0 {
+		th.sb = newStandbys(th)
+		tb.standbys, tb.onStandby = a.cfg.StandbyReplicas, th.sb.set
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
 		kgo.ConsumeTopics(a.inputs...),
-		kgo.Balancers(taskBalancer{endpoint: a.cfg.Endpoint}),
+		kgo.Balancers(tb),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
@@ -78,6 +85,12 @@ func newThread(a *App, id int) (*thread, error) {
 // run is the thread's loop: poll, process record by record in offset order per task,
 // commit every CommitInterval. On ctx's end it commits, closes its tasks and leaves.
 func (th *thread) run(ctx context.Context) error {
+	if th.sb != nil {
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { th.sb.run(sctx); close(done) }()
+		defer func() { stop(); <-done }()
+	}
 	err := th.loop(ctx)
 	th.mu.Lock()
 	if err == nil {
@@ -167,7 +180,13 @@ func (th *thread) processLocked(ctx context.Context, fs kgo.Fetches) error {
 			// now the group's offsets were fetched stably (KIP-447), so a transaction the
 			// previous owner left open has ended and the changelog's last stable offset
 			// includes it if it committed.
+			if th.sb != nil {
+				th.sb.activate(p.Partition)
+			}
 			if t, err = openTask(ctx, th, p.Partition); err != nil {
+				if th.sb != nil {
+					th.sb.deactivate(p.Partition)
+				}
 				return
 			}
 			th.tasks[p.Partition] = t
@@ -340,6 +359,9 @@ func (th *thread) closeTasksLocked(gone map[string][]int32) {
 		th.a.metrics.forgetLag(id)
 		if t := th.tasks[id]; t != nil {
 			t.close()
+			if th.sb != nil {
+				th.sb.deactivate(id)
+			}
 			delete(th.tasks, id)
 			th.a.log.Info("task closed", "thread", th.id, "task", id)
 		}
