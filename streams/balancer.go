@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,7 +19,8 @@ import (
 // in the follow-up rebalance. Members announce what they own in the cooperative-sticky
 // subscription format.
 type taskBalancer struct {
-	endpoint  string        // this member's Config.Endpoint, announced in its subscription's user data
+	instance  string        // this member's instance (Config.InstanceID), announced in its subscription's user data
+	endpoint  string        // this member's Config.Endpoint, announced likewise
 	standbys  int           // Config.StandbyReplicas: standby copies of each task, on other members
 	onStandby func([]int32) // receives this member's standby tasks at each assignment
 }
@@ -31,26 +33,37 @@ func (taskBalancer) IsCooperative() bool  { return true }
 
 // JoinGroupMetadata is the cooperative-sticky subscription (owned partitions and
 // generation in their KIP-429/KIP-792 fields) with the user data replaced by the
-// member's endpoint (endpointUserData), which the task assignment does not read.
+// member's instance and endpoint (memberUserData), which the active task assignment
+// does not read.
 func (tb taskBalancer) JoinGroupMetadata(topics []string, owned map[string][]int32, generation int32) []byte {
 	b := kgo.CooperativeStickyBalancer().JoinGroupMetadata(topics, owned, generation)
 	var meta kmsg.ConsumerMemberMetadata
 	if err := meta.ReadFrom(b); err != nil {
 		return b // kgo's own encoding; cannot fail to parse
 	}
-	meta.UserData = endpointUserData(tb.endpoint)
+	meta.UserData = memberUserData(tb.instance, tb.endpoint)
 	return meta.AppendTo(nil)
 }
 
-// endpointMagic starts the subscription user data of a member with an endpoint.
-const endpointMagic = "logd-streams-endpoint:"
+// memberMagic starts the subscription user data of a member:
+//
+//	"logd-streams-member:" ‖ instance ‖ "\n" ‖ endpoint
+const memberMagic = "logd-streams-member:"
 
-// endpointUserData is the subscription user data announcing endpoint; nil if none.
-func endpointUserData(endpoint string) []byte {
-	if endpoint == "" {
-		return nil
+// memberUserData is the subscription user data announcing a member's instance (the
+// threads of one instance share it) and endpoint.
+func memberUserData(instance, endpoint string) []byte {
+	return []byte(memberMagic + instance + "\n" + endpoint)
+}
+
+// parseMemberUserData undoes memberUserData; ok is false for user data of another form.
+func parseMemberUserData(b []byte) (instance, endpoint string, ok bool) {
+	rest, ok := strings.CutPrefix(string(b), memberMagic)
+	if !ok {
+		return "", "", false
 	}
-	return []byte(endpointMagic + endpoint)
+	instance, endpoint, ok = strings.Cut(rest, "\n")
+	return instance, endpoint, ok
 }
 
 // ParseSyncAssignment hands the standby tasks in the assignment's user data to
@@ -131,14 +144,18 @@ func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32)
 		n = max(n, c)
 	}
 	type member struct {
-		m     *kmsg.JoinGroupResponseMember
-		owned []int32
-		tasks []int32
+		m        *kmsg.JoinGroupResponseMember
+		instance string // its instance: standbys go to other instances than the active
+		owned    []int32
+		tasks    []int32
 	}
 	var ms []*member
 	b.EachMember(func(m *kmsg.JoinGroupResponseMember, meta *kmsg.ConsumerMemberMetadata) {
 		seen := map[int32]bool{}
-		mem := &member{m: m}
+		mem := &member{m: m, instance: m.MemberID}
+		if inst, _, ok := parseMemberUserData(meta.UserData); ok {
+			mem.instance = inst
+		}
 		for _, o := range meta.OwnedPartitions {
 			for _, p := range o.Partitions {
 				if p < n && !seen[p] {
@@ -209,17 +226,28 @@ func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32)
 	}
 	sp := standbyPlan{plan: plan, standby: map[string][]int32{}}
 	for p := range n {
-		var others []*member
+		// One standby per instance, never on the active's instance: the threads of an
+		// instance share its state directory.
+		used := map[string]bool{}
 		for _, m := range ms {
-			if !slices.Contains(m.tasks, p) {
-				others = append(others, m)
+			if slices.Contains(m.tasks, p) {
+				used[m.instance] = true
 			}
 		}
+		others := slices.Clone(ms)
 		sort.SliceStable(others, func(i, j int) bool {
 			return len(sp.standby[others[i].m.MemberID]) < len(sp.standby[others[j].m.MemberID])
 		})
-		for _, m := range others[:min(tb.standbys, len(others))] {
-			sp.standby[m.m.MemberID] = append(sp.standby[m.m.MemberID], p)
+		given := 0
+		for _, m := range others {
+			if given == tb.standbys {
+				break
+			}
+			if !used[m.instance] {
+				used[m.instance] = true
+				given++
+				sp.standby[m.m.MemberID] = append(sp.standby[m.m.MemberID], p)
+			}
 		}
 	}
 	return sp

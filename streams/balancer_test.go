@@ -77,3 +77,52 @@ func TestTaskBalancer(t *testing.T) {
 		}
 	}
 }
+
+// TestStandbyPlacement: with one standby replica, two instances of two threads each
+// over four tasks, every task gets exactly one standby, on the other instance than its
+// active task (the threads of an instance share its state directory), spread evenly;
+// the assignment's user data carries each member's standbys back to it.
+func TestStandbyPlacement(t *testing.T) {
+	topics := map[string]int32{"in": 4}
+	instances := []string{"a", "a", "b", "b"}
+	var members []kmsg.JoinGroupResponseMember
+	for i, inst := range instances {
+		m := kmsg.NewJoinGroupResponseMember()
+		m.MemberID = fmt.Sprintf("m%d", i)
+		m.ProtocolMetadata = taskBalancer{instance: inst, endpoint: inst + ":1"}.JoinGroupMetadata([]string{"in"}, nil, 1)
+		members = append(members, m)
+	}
+	tb := taskBalancer{standbys: 1}
+	b, err := kgo.NewConsumerBalancer(tb, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	activeOf := map[int32]int{}
+	standbyOf := map[int32][]int{}
+	for _, a := range tb.Balance(b, topics).IntoSyncAssignment() {
+		i := int(a.MemberID[1] - '0')
+		var got []int32
+		ps, err := taskBalancer{onStandby: func(s []int32) { got = s }}.ParseSyncAssignment(a.MemberAssignment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps["in"] {
+			activeOf[p] = i
+		}
+		for _, p := range got {
+			standbyOf[p] = append(standbyOf[p], i)
+		}
+		if len(got) != 1 {
+			t.Errorf("member %s has standbys %v, want one", a.MemberID, got)
+		}
+	}
+	for p := range int32(4) {
+		s := standbyOf[p]
+		if len(s) != 1 || instances[s[0]] == instances[activeOf[p]] {
+			t.Errorf("task %d: active on m%d (instance %s), standbys on %v: want one on the other instance", p, activeOf[p], instances[activeOf[p]], s)
+		}
+	}
+	if _, ep, ok := parseMemberUserData(memberUserData("a", "a:1")); !ok || ep != "a:1" {
+		t.Errorf("member user data round trip: endpoint %q, %v", ep, ok)
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -255,9 +254,7 @@ func Locate[K any](ctx context.Context, a *App, k K, keys Serde[K]) (KeyLocation
 				continue
 			}
 			if meta, ok := m.Join.AsConsumer(); ok {
-				if ep, ok := strings.CutPrefix(string(meta.UserData), endpointMagic); ok {
-					loc.Endpoint = ep
-				}
+				_, loc.Endpoint, _ = parseMemberUserData(meta.UserData)
 			}
 			return loc, nil
 		}

@@ -41,7 +41,7 @@ type thread struct {
 // newThread makes the thread's client; it joins the group on its first poll.
 func newThread(a *App, id int) (*thread, error) {
 	th := &thread{a: a, id: id, tasks: map[int32]*task{}, owned: map[int32]bool{}, lastCommit: time.Now()}
-	tb := taskBalancer{endpoint: a.cfg.Endpoint}
+	tb := taskBalancer{instance: a.cfg.InstanceID, endpoint: a.cfg.Endpoint}
 	if a.cfg.StandbyReplicas > 0 {
 		th.sb = newStandbys(th)
 		tb.standbys, tb.onStandby = a.cfg.StandbyReplicas, th.sb.set
