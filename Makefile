@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat compat-cluster clean
+.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat compat-cluster clean streams-long
 
 all: build
 
@@ -17,6 +17,10 @@ test:
 
 race:
 	$(GO) test -count=1 -race $(PKGS)
+
+## streams-long: the streams library's long scenarios (the payments example under kill -9), beside the default suite's.
+streams-long:
+	$(GO) test -count=1 -tags streams_long -run 'Kill9' ./streams
 
 invariants:
 	$(GO) test -count=1 -tags invariants $(PKGS)

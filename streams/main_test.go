@@ -50,11 +50,12 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binDir = dir
 	// The broker and the example binaries build at once.
-	errs := make(chan error, 3)
-	for name, pkg := range map[string]string{"logd": "../cmd/logd", "wordcount": "./examples/wordcount", "trending": "./examples/trending"} {
+	bins := map[string]string{"logd": "../cmd/logd", "wordcount": "./examples/wordcount", "trending": "./examples/trending", "payments": "./examples/payments"}
+	errs := make(chan error, len(bins))
+	for name, pkg := range bins {
 		go func() { errs <- build(dir, name, pkg) }()
 	}
-	for range 3 {
+	for range bins {
 		if err := <-errs; err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

@@ -345,6 +345,15 @@ func TestAtLeastOnceKill9(t *testing.T) {
 // stopped, the last incarnation still running.
 func killLoop(t *testing.T, e *wcEnv, args []string) *proc {
 	t.Helper()
+	return killLoopWith(t, func(cl *kgo.Client, rng *rand.Rand) { e.feed(t, cl, rng, 5) },
+		func() *proc { return wordcount(t, args...) })
+}
+
+// killLoopWith calls feed every 20 ms while it kills the process start starts with
+// SIGKILL four times, each a random while after it got its tasks, and restarts it; it
+// returns once the input stopped, the last incarnation still running.
+func killLoopWith(t *testing.T, feed func(*kgo.Client, *rand.Rand), start func() *proc) *proc {
+	t.Helper()
 	cl := client(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	stop := make(chan struct{})
@@ -361,15 +370,15 @@ func killLoop(t *testing.T, e *wcEnv, args []string) *proc {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			e.feed(t, cl, frng, 5)
+			feed(cl, frng)
 		}
 	}()
-	p := wordcount(t, args...)
+	p := start()
 	for range 4 {
 		p.waitFor(t, "task assigned", 30*time.Second)
 		time.Sleep(time.Duration(500+rng.IntN(1500)) * time.Millisecond)
 		p.kill()
-		p = wordcount(t, args...)
+		p = start()
 	}
 	time.Sleep(time.Second)
 	halt()

@@ -9,17 +9,14 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/logd/logd/streams"
+	"github.com/logd/logd/streams/examples/internal/example"
 )
 
 func main() {
@@ -58,16 +55,7 @@ func run(cfg streams.Config, input, output string) error {
 	if err != nil {
 		return err
 	}
-	a, err := streams.New(topo, cfg)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	start := time.Now()
-	err = a.Run(ctx)
-	cfg.Logger.Info("wordcount stopped", "records", a.Metrics().RecordsProcessed.Load(), "ran", time.Since(start))
-	return err
+	return example.Run("wordcount", topo, cfg)
 }
 
 // topology: lines → words (lowercased) → grouped by word → count → output.
