@@ -12,7 +12,9 @@ import (
 // Records are buffered until stream time passes their window by Grace; a left (or,
 // outer, right) record that found no partner is emitted with none only then, once no
 // partner can come — never early and then again joined (Kafka's fix of spurious
-// left/outer results, 3.1+).
+// left/outer results, 3.1+). The buffers keep a record Before + After + Grace behind
+// stream time; an older record is not buffered (counted in Metrics.LateRecordsDropped)
+// but still joins what is buffered and, on an outer side, is emitted alone at once.
 type JoinWindows struct {
 	Before time.Duration
 	After  time.Duration
