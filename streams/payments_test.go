@@ -20,7 +20,9 @@ import (
 // per transfer leg (no leg lost or applied twice, so never half a transfer), and the
 // balances sum to zero.
 func TestPaymentsKill9(t *testing.T) {
-, p+"-balances"
+	t.Parallel()
+	p := names(t)
+	in, out := p+"-transfers", p+"-balances"
 	createTopic(t, in, 3)
 	createTopic(t, out, 1)
 	accounts := strings.Fields("ann bob cat dan eve fay")
