@@ -23,8 +23,9 @@ const (
 
 // Schema describes a value as Kafka Connect's org.apache.kafka.connect.data.Schema does. A
 // value of a schema is, by Type: int8, int16, int32, int64, float32, float64, bool, string,
-// []byte, []any (Array), map[string]any (Map; Kafka Connect allows other key types, which the
-// built-in connectors never produce), *StructValue (Struct); nil when Optional. Logical types
+// []byte, []any (Array), map[string]any (Map; integer keys of a non-string key schema as
+// their decimal text; other key types are not supported), *StructValue (Struct); nil when
+// Optional. Logical types
 // (Name "org.apache.kafka.connect.data.Decimal", "io.debezium.time.Timestamp", ...) keep the
 // physical representation of their Type.
 type Schema struct {
@@ -34,11 +35,14 @@ type Schema struct {
 	Version    int               // 0: not set
 	Doc        string            // "" if none
 	Parameters map[string]string // nil if none
-	Default    any               // nil if none
-	Fields     []Field           // Struct: the fields in order
-	Items      *Schema           // Array: the element schema
-	Keys       *Schema           // Map: the key schema
-	Values     *Schema           // Map: the value schema
+	// ParameterOrder lists parameter names in the order Java's builder added them, for
+	// byte-identical JSON schemas; names not listed follow ("scale" first, then by name).
+	ParameterOrder []string
+	Default        any     // nil if none
+	Fields         []Field // Struct: the fields in order
+	Items          *Schema // Array: the element schema
+	Keys           *Schema // Map: the key schema
+	Values         *Schema // Map: the value schema
 }
 
 // Field is one field of a struct schema.
