@@ -92,6 +92,8 @@ type SourceTask interface {
 	// Commit says that every record polled up to and including these source offsets (the
 	// newest per source partition) was acknowledged by the cluster and its offset stored: the
 	// source may now release what it kept for them (e.g. confirm a replication slot's LSN).
+	// The map is keyed by the source partition rendered as JSON with its keys sorted (the
+	// second element of the offsets topic's key), e.g. {"filename":"/tmp/in.txt"}.
 	Commit(offsets map[string]map[string]any) error
 	// Stop stops the task; Poll is not called again.
 	Stop() error
@@ -142,6 +144,9 @@ type Plugin struct {
 	Aliases []string // short names also accepted in connector.class
 	Kind    Kind
 	Version string
+	// TaskClass is the Java task class name the runtime adds to every task configuration as
+	// task.class, as Java's worker does ("" adds none).
+	TaskClass string
 	// NewConnector returns a new connector instance.
 	NewConnector func() Connector
 	// NewSourceTask (Source) or NewSinkTask (Sink) returns a new task instance.

@@ -27,6 +27,7 @@ func main() {
 	})
 	root.AddCommand(serveCommand())
 	root.AddCommand(benchCommand())
+	root.AddCommand(connectCommand())
 	root.AddCommand(topicCommand(), produceCommand(), consumeCommand(), groupVerbCommand(), clusterCommand())
 	if err := root.Execute(); err != nil {
 		var ue usageError
