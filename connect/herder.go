@@ -129,8 +129,10 @@ func (h *Herder) WorkerID() string { return h.workerID }
 func (h *Herder) Connectors() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	names := slices.Collect(maps.Keys(h.connectors))
-	slices.Sort(names)
+	names := slices.Sorted(maps.Keys(h.connectors))
+	if names == nil {
+		names = []string{}
+	}
 	return names
 }
 
@@ -260,8 +262,10 @@ func (h *Herder) Topics(name string) ([]string, error) {
 	if !ok {
 		return nil, notFound("Connector %s not found", name)
 	}
-	ts := slices.Collect(maps.Keys(cs.topics))
-	slices.Sort(ts)
+	ts := slices.Sorted(maps.Keys(cs.topics))
+	if ts == nil {
+		ts = []string{}
+	}
 	return ts, nil
 }
 

@@ -140,11 +140,7 @@ func (h *Herder) Validate(class string, config map[string]string) (*ConfigInfos,
 	} else if dlq := config["errors.deadletterqueue.topic.name"]; dlq != "" {
 		add("errors.deadletterqueue.topic.name", "A dead letter queue is only supported for sink connectors")
 	}
-	var own []ConfigError
-	if len(problems["name"]) == 0 && len(problems["tasks.max"]) == 0 {
-		own = p.NewConnector().Validate(config)
-	}
-	for _, e := range own {
+	for _, e := range p.NewConnector().Validate(config) {
 		add(e.Name, e.Message)
 	}
 

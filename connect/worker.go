@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,8 @@ type Worker struct {
 	URL    string // the REST API's base URL, http://host:port
 	srv    *http.Server
 	served chan error
+	once   sync.Once
+	err    error // Close's result
 }
 
 // StartStandalone starts a standalone worker: the herder, then the REST API on the
@@ -53,13 +56,16 @@ func StartStandalone(ctx context.Context, cfg *WorkerConfig, log *slog.Logger, r
 }
 
 // Close stops the REST server, then every connector and task (committing what they did).
+// Calling it again returns the first call's result.
 func (w *Worker) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	err := w.srv.Shutdown(ctx)
-	if serr := <-w.served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	w.Herder.Close()
-	return err
+	w.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.err = w.srv.Shutdown(ctx)
+		if serr := <-w.served; !errors.Is(serr, http.ErrServerClosed) && w.err == nil {
+			w.err = serr
+		}
+		w.Herder.Close()
+	})
+	return w.err
 }
