@@ -207,6 +207,7 @@ type StateInfo struct {
 	State    State  `json:"state"`
 	WorkerID string `json:"worker_id"`
 	Trace    string `json:"trace,omitempty"`
+	Version  string `json:"version,omitempty"` // the plugin's version (Kafka Connect 4.x reports it)
 }
 
 // TaskStatus is one task's state (GET /connectors/{name}/tasks/{id}/status).
@@ -215,6 +216,7 @@ type TaskStatus struct {
 	State    State  `json:"state"`
 	WorkerID string `json:"worker_id"`
 	Trace    string `json:"trace,omitempty"`
+	Version  string `json:"version,omitempty"` // the plugin's version (Kafka Connect 4.x reports it)
 }
 
 // Status returns a connector's and its tasks' states.
@@ -232,12 +234,12 @@ func (h *Herder) Status(name string) (*ConnectorStatus, error) {
 func (cs *connectorState) statusLocked() *ConnectorStatus {
 	st := &ConnectorStatus{
 		Name:      cs.name,
-		Connector: StateInfo{State: cs.status.State, WorkerID: cs.status.WorkerID, Trace: cs.status.Trace},
+		Connector: StateInfo{State: cs.status.State, WorkerID: cs.status.WorkerID, Trace: cs.status.Trace, Version: cs.plugin.Version},
 		Tasks:     []TaskStatus{},
 		Type:      cs.plugin.Kind,
 	}
 	for i, ts := range cs.taskStatus {
-		st.Tasks = append(st.Tasks, TaskStatus{ID: i, State: ts.State, WorkerID: ts.WorkerID, Trace: ts.Trace})
+		st.Tasks = append(st.Tasks, TaskStatus{ID: i, State: ts.State, WorkerID: ts.WorkerID, Trace: ts.Trace, Version: cs.plugin.Version})
 	}
 	return st
 }
@@ -251,7 +253,7 @@ func (h *Herder) TaskStatus(name string, task int) (*TaskStatus, error) {
 		return nil, notFound("No status found for task %s-%d", name, task)
 	}
 	ts := cs.taskStatus[task]
-	return &TaskStatus{ID: task, State: ts.State, WorkerID: ts.WorkerID, Trace: ts.Trace}, nil
+	return &TaskStatus{ID: task, State: ts.State, WorkerID: ts.WorkerID, Trace: ts.Trace, Version: cs.plugin.Version}, nil
 }
 
 // Topics returns the topics a connector has used since it was created or its topics reset.

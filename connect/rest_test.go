@@ -58,7 +58,7 @@ func TestRESTAPI(t *testing.T) {
 	expect(t, w, "GET", "/connectors/"+src, nil, 200, `"tasks":[{"connector":"`+src+`","task":0}],"type":"source"`)
 	expect(t, w, "GET", "/connectors/"+src+"/config", nil, 200, `"topic":"`+topic+`"`)
 	expect(t, w, "GET", "/connectors/"+src+"/tasks", nil, 200, `"task.class":"org.apache.kafka.connect.file.FileStreamSourceTask"`)
-	expect(t, w, "GET", "/connectors/"+src+"/status", nil, 200, `"connector":{"state":"RUNNING","worker_id":"`+w.Herder.WorkerID()+`"}`)
+	expect(t, w, "GET", "/connectors/"+src+"/status", nil, 200, `"connector":{"state":"RUNNING","worker_id":"`+w.Herder.WorkerID()+`","version":"4.3.1"}`)
 	expect(t, w, "GET", "/connectors/"+src+"/tasks/0/status", nil, 200, `{"id":0,"state":"RUNNING","worker_id":"`)
 	expect(t, w, "GET", "/connectors/"+src+"/tasks/9/status", nil, 404, "No status found for task "+src+"-9")
 	expect(t, w, "GET", "/connectors/"+src+"/tasks/x/status", nil, 404, "")
@@ -102,7 +102,7 @@ func TestRESTAPI(t *testing.T) {
 		return err == nil && st.State == connect.StateFailed && strings.Contains(st.Trace, "topics.regex"), pretty(st)
 	})
 	expect(t, w, "POST", "/connectors/"+bad+"/restart?includeTasks=true&onlyFailed=true", nil, 202,
-		`"connector":{"state":"RUNNING","worker_id":"`+w.Herder.WorkerID()+`"},"tasks":[{"id":0,"state":"RESTARTING"`)
+		`"connector":{"state":"RUNNING","worker_id":"`+w.Herder.WorkerID()+`","version":"4.3.1"},"tasks":[{"id":0,"state":"RESTARTING"`)
 	expect(t, w, "DELETE", "/connectors/"+bad, nil, 204, "")
 
 	// Offsets (KIP-875): only on a stopped connector.
@@ -113,7 +113,7 @@ func TestRESTAPI(t *testing.T) {
 	newOffsets := map[string]any{"offsets": []any{map[string]any{"partition": map[string]any{"filename": in}, "offset": map[string]any{"position": 7}}}}
 	expect(t, w, "PATCH", "/connectors/"+src+"/offsets", newOffsets, 400, "Connectors must be in the STOPPED state before their offsets can be modified")
 	expect(t, w, "PUT", "/connectors/"+src+"/stop", nil, 204, "")
-	expect(t, w, "GET", "/connectors/"+src+"/status", nil, 200, `"connector":{"state":"STOPPED","worker_id":"`+w.Herder.WorkerID()+`"},"tasks":[]`)
+	expect(t, w, "GET", "/connectors/"+src+"/status", nil, 200, `"connector":{"state":"STOPPED","worker_id":"`+w.Herder.WorkerID()+`","version":"4.3.1"},"tasks":[]`)
 	expect(t, w, "GET", "/connectors/"+src, nil, 200, `"tasks":[]`)
 	expect(t, w, "PATCH", "/connectors/"+src+"/offsets", `{"offsets":[]}`, 400, "Partitions / offsets need to be provided")
 	expect(t, w, "PATCH", "/connectors/"+src+"/offsets", newOffsets, 200, `{"message":"The offsets for this connector have been altered successfully"}`)
