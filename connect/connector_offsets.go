@@ -46,6 +46,12 @@ func (h *Herder) Offsets(ctx context.Context, name string) (*ConnectorOffsets, e
 	if err != nil {
 		return nil, err
 	}
+	return h.readOffsets(ctx, name, kind)
+}
+
+// readOffsets reads a connector's offsets: the offset store's for a source, the consumer
+// group's for a sink.
+func (h *Herder) readOffsets(ctx context.Context, name string, kind Kind) (*ConnectorOffsets, error) {
 	out := &ConnectorOffsets{Offsets: []ConnectorOffset{}}
 	if kind == Source {
 		list, err := h.offsets.list(name)
@@ -100,8 +106,19 @@ func (h *Herder) modifyOffsets(ctx context.Context, name string, offsets []Conne
 		return err
 	}
 	if !stopped {
-		return badRequest("Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint", name)
+		return errNotStopped(name)
 	}
+	return h.writeOffsets(ctx, name, kind, offsets, reset)
+}
+
+// errNotStopped is Java's answer to an offsets change on a connector that is not stopped.
+func errNotStopped(name string) error {
+	return badRequest("Connectors must be in the STOPPED state before their offsets can be modified. This can be done for the specified connector by issuing a 'PUT' request to the '/connectors/%s/stop' endpoint", name)
+}
+
+// writeOffsets sets or resets a connector's offsets: the offset store's for a source, the
+// consumer group's for a sink. The caller checked that the connector is stopped.
+func (h *Herder) writeOffsets(ctx context.Context, name string, kind Kind, offsets []ConnectorOffset, reset bool) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if kind == Source {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -75,6 +76,11 @@ func NewHerder(ctx context.Context, cfg *WorkerConfig, log *slog.Logger, metrics
 	if err != nil {
 		return nil, err
 	}
+	return newHerder(ctx, cfg, log, metrics, offsets)
+}
+
+// newHerder builds a herder over an offset store.
+func newHerder(ctx context.Context, cfg *WorkerConfig, log *slog.Logger, metrics *Metrics, offsets offsetStore) (*Herder, error) {
 	producer, err := kgo.NewClient(kgo.SeedBrokers(cfg.Bootstrap...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(sourcePartitioner{kgo.StickyKeyPartitioner(nil)}), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.AllowAutoTopicCreation())
@@ -118,6 +124,9 @@ func (h *Herder) Close() {
 	h.opMu.Unlock()
 	h.producer.Close()
 }
+
+// MetricsHandler serves the worker's Prometheus metrics.
+func (h *Herder) MetricsHandler() http.Handler { return h.metrics.Handler() }
 
 // ClusterID is the Kafka cluster's id.
 func (h *Herder) ClusterID() string { return h.clusterID }

@@ -2,6 +2,7 @@ package connect
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,15 +10,50 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // maxRequestBody bounds a REST request body (connector configs are small).
 const maxRequestBody = 4 << 20
 
+// API is what the REST API serves: a standalone Herder or a Distributed worker.
+type API interface {
+	ClusterID() string
+	WorkerID() string
+	Connectors() []string
+	Info(name string) (*ConnectorInfo, error)
+	Config(name string) (map[string]string, error)
+	Tasks(name string) ([]TaskInfo, error)
+	Status(name string) (*ConnectorStatus, error)
+	TaskStatus(name string, task int) (*TaskStatus, error)
+	Topics(name string) ([]string, error)
+	ResetTopics(name string) error
+	PutConfig(name string, config map[string]string, allowReplace bool, initial TargetState) (*ConnectorInfo, bool, error)
+	PatchConfig(name string, patch map[string]*string) (*ConnectorInfo, error)
+	Delete(name string) error
+	SetTarget(name string, target TargetState) error
+	RestartConnector(name string) error
+	Restart(name string, includeTasks, onlyFailed bool) (*ConnectorStatus, error)
+	RestartTask(name string, task int) error
+	Offsets(ctx context.Context, name string) (*ConnectorOffsets, error)
+	AlterOffsets(ctx context.Context, name string, offsets []ConnectorOffset) (*Message, error)
+	ResetOffsets(ctx context.Context, name string) (*Message, error)
+	Validate(class string, config map[string]string) (*ConfigInfos, error)
+	// MetricsHandler serves the worker's Prometheus metrics.
+	MetricsHandler() http.Handler
+}
+
+// forwarder is implemented by an API that sends some requests to another worker (the
+// distributed leader, or the worker running a connector): ForwardTarget returns that worker's
+// base URL, "" to serve the request here, or an error to answer with.
+type forwarder interface {
+	ForwardTarget(req *http.Request) (string, error)
+}
+
 // RESTHandler serves Kafka Connect's REST API over h: the same paths, status codes and JSON
 // bodies as Java's ConnectorsResource, ConnectorPluginsResource and RootResource, errors as
 // {"error_code":code,"message":text}. GET /metrics serves the worker's Prometheus metrics.
-func RESTHandler(h *Herder) http.Handler {
+func RESTHandler(h API) http.Handler {
 	mux := http.NewServeMux()
 	r := &rest{h: h}
 	mux.HandleFunc("GET /{$}", r.root)
@@ -43,14 +79,61 @@ func RESTHandler(h *Herder) http.Handler {
 	mux.HandleFunc("DELETE /connectors/{name}/offsets", r.resetOffsets)
 	mux.HandleFunc("GET /connector-plugins", r.plugins)
 	mux.HandleFunc("PUT /connector-plugins/{class}/config/validate", r.validate)
-	mux.Handle("GET /metrics", h.metrics.Handler())
+	mux.Handle("GET /metrics", h.MetricsHandler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, &RestError{Code: http.StatusNotFound, Message: "HTTP 404 Not Found"})
 	})
-	return mux
+	f, ok := h.(forwarder)
+	if !ok {
+		return mux
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		target, err := f.ForwardTarget(req)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if target == "" {
+			mux.ServeHTTP(w, req)
+			return
+		}
+		forward(w, req, target)
+	})
 }
 
-type rest struct{ h *Herder }
+// forwardClient sends requests on to other workers.
+var forwardClient = &http.Client{Timeout: 90 * time.Second}
+
+// forward replays req on the worker at base and copies its answer back.
+func forward(w http.ResponseWriter, req *http.Request, base string) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, maxRequestBody+1))
+	if err != nil || len(body) > maxRequestBody {
+		writeError(w, badRequest("reading the request body: too large or unreadable"))
+		return
+	}
+	out, err := http.NewRequestWithContext(req.Context(), req.Method, base+req.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out.Header.Set("Content-Type", "application/json")
+	out.Header.Set(forwardedHeader, "1")
+	resp, err := forwardClient.Do(out)
+	if err != nil {
+		writeError(w, fmt.Errorf("forwarding the request to %s: %w", base, err))
+		return
+	}
+	defer resp.Body.Close()
+	for _, k := range []string{"Content-Type", "Location"} {
+		if v := resp.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, io.LimitReader(resp.Body, 64<<20))
+}
+
+type rest struct{ h API }
 
 // writeJSON writes body as Jackson would (no HTML escaping).
 func writeJSON(w http.ResponseWriter, code int, body any) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,19 @@ func (h *Herder) runSink(ctx context.Context, run *taskRun, plugin *Plugin, conf
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			s.forget(m)
 		}),
+	}
+	// The worker's consumer.* properties Java passes to sink consumers, the group timing ones.
+	for _, t := range []struct {
+		key string
+		opt func(time.Duration) kgo.GroupOpt
+	}{{"consumer.session.timeout.ms", kgo.SessionTimeout}, {"consumer.heartbeat.interval.ms", kgo.HeartbeatInterval}} {
+		if v, ok := h.cfg.Props[t.key]; ok {
+			ms, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || ms <= 0 {
+				return fmt.Errorf("invalid value %s for configuration %s: expected a positive number of milliseconds", v, t.key)
+			}
+			opts = append(opts, t.opt(time.Duration(ms)*time.Millisecond))
+		}
 	}
 	switch topics, re := strings.TrimSpace(config["topics"]), config["topics.regex"]; {
 	case topics != "":

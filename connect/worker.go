@@ -14,10 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Worker is a running standalone worker: its herder and its REST server.
+// Worker is a running worker, standalone or distributed: its herder (in distributed mode, the
+// one running the connectors assigned here) and its REST server.
 type Worker struct {
 	Herder *Herder
-	URL    string // the REST API's base URL, http://host:port
+	dist   *Distributed // nil in standalone mode
+	URL    string       // the REST API's base URL, http://host:port
 	srv    *http.Server
 	served chan error
 	once   sync.Once
@@ -65,7 +67,11 @@ func (w *Worker) Close() error {
 		if serr := <-w.served; !errors.Is(serr, http.ErrServerClosed) && w.err == nil {
 			w.err = serr
 		}
-		w.Herder.Close()
+		if w.dist != nil {
+			w.dist.close()
+		} else {
+			w.Herder.Close()
+		}
 	})
 	return w.err
 }

@@ -23,8 +23,42 @@ import (
 func connectCommand() *cobra.Command {
 	cmd := groupCommand("connect", "Run Kafka Connect workers (no JVM) and inspect them",
 		"  logd connect standalone worker.properties file-source.properties\n  logd connect status --url http://localhost:8083")
-	cmd.AddCommand(connectStandaloneCommand(), connectStatusCommand())
+	cmd.AddCommand(connectStandaloneCommand(), connectDistributedCommand(), connectStatusCommand())
 	return cmd
+}
+
+func connectDistributedCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "distributed WORKER.properties",
+		Short: "Run a worker of a distributed Connect cluster (Kafka Connect's connect-distributed)",
+		Long: "Runs a Kafka Connect worker in distributed mode: workers with the same group.id share the\n" +
+			"connectors through a group on the broker and keep configs, offsets and statuses in\n" +
+			"config.storage.topic, offset.storage.topic and status.storage.topic (created compacted if\n" +
+			"missing, in Kafka Connect's record formats). Connectors are managed over the REST API.",
+		Example: "  logd connect distributed config/connect-distributed.properties",
+		Args:    usageArgs(1, 1, "logd connect distributed WORKER.properties"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			props, err := connect.LoadProperties(args[0])
+			if err != nil {
+				return err
+			}
+			cfg, err := connect.ParseWorkerConfig(props, true)
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			w, err := connect.StartDistributed(cmd.Context(), cfg, log, nil)
+			if err != nil {
+				return err
+			}
+			log.Info("Kafka Connect started", "mode", "distributed", "group", cfg.GroupID, "rest", w.URL, "worker_id", cfg.WorkerID())
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+			<-sig
+			log.Info("Kafka Connect stopping")
+			return w.Close()
+		},
+	}
 }
 
 func connectStandaloneCommand() *cobra.Command {
