@@ -28,22 +28,26 @@ var brokers []string
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
+// logdBin is the logd binary TestMain built (the distributed tests run workers with it).
+var logdBin string
+
 func runMain(m *testing.M) int {
-	if s := os.Getenv("CONNECT_BROKERS"); s != "" {
-		brokers = strings.Split(s, ",")
-		return m.Run()
-	}
 	dir, err := os.MkdirTemp("", "logd-connect-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "logd"), "../cmd/logd")
+	logdBin = filepath.Join(dir, "logd")
+	build := exec.Command("go", "build", "-o", logdBin, "../cmd/logd")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "connect test: building logd:", err)
 		return 1
+	}
+	if s := os.Getenv("CONNECT_BROKERS"); s != "" {
+		brokers = strings.Split(s, ",")
+		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
