@@ -12,5 +12,41 @@
 // envelope comes out byte-compatible for its consumers.
 //
 // Connectors register themselves (Register) under their Java class names and short aliases;
-// the built-in ones live in sub-packages (connect/postgres: change capture and the JDBC sink).
+// the built-in ones live in sub-packages (connect/file: FileStreamSource/FileStreamSink;
+// connect/postgres: change capture and the JDBC sink).
+//
+// # The runtime
+//
+//	source task: Poll → transforms → key/value converters → kgo (idempotent, acks=all)
+//	             acknowledged prefix, every offset.flush.interval.ms → offset store → SourceTask.Commit
+//	sink task:   group connect-<name> → converters → transforms → Put
+//	             every offset.flush.interval.ms, before a revocation and at stop → Flush → commit
+//
+// A Herder runs connectors and tasks on one worker and serves the REST API (rest.go: Java's
+// paths, status codes and bodies; compat/connect_logd_test.go compares them with Java's).
+// Standalone mode (StartStandalone) keeps connector configs in memory and source offsets in
+// offset.storage.file.filename, in this runtime's own format: a JSON object from the
+// offsets-topic key (["<connector>",{partition}]) to the offset, replaced atomically; Java's
+// file (a serialized HashMap) is not read. Distributed mode (StartDistributed, distributed.go)
+// keeps configs, offsets and statuses in the three compacted topics in Kafka Connect's record
+// formats and forms a group of protocol type "connect" with the eager "default" protocol
+// (protocol.go); the leader assigns each connector with all its tasks to one worker.
+//
+// Converters (convert.go, jsonconv.go): JsonConverter byte for byte as Java's (schemas
+// enabled or not, logical types, Debezium's names; testdata/jsonconverter.tsv holds Java's
+// output), StringConverter, ByteArrayConverter. Transforms (transforms.go): InsertField,
+// ReplaceField, ExtractField, ValueToKey, RegexRouter, TimestampRouter, Filter with the
+// predicates TopicNameMatches, RecordIsTombstone, HasHeaderKey. Errors (pipeline.go):
+// errors.tolerance=all skips records that fail conversion or a transform, logs them with
+// errors.log.enable and, for sinks, writes them to errors.deadletterqueue.topic.name with
+// Kafka Connect's __connect.errors.* headers.
+//
+// # Locks
+//
+// Herder.opMu (serializes connector changes, held while tasks start and stop) → Herder.mu
+// (connector state; never held while calling a connector or task). Task goroutines take only
+// Herder.mu. sinkRun.mu (a sink task's Put/Flush and uncommitted offsets) → sinkRun.amu
+// (its assignment). Distributed.mu guards the config and status snapshots and the
+// membership fields and is never held while calling the inner Herder or the network. The
+// offset stores' and the topic logs' mutexes are leaves.
 package connect
