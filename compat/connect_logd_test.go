@@ -193,3 +193,81 @@ func TestLogdConnectRESTParity(t *testing.T) {
 		compare("PUT", "/connector-plugins/FileStreamSink/config/validate", map[string]string{"connector.class": "FileStreamSource"})
 	})
 }
+
+// startLogdDistributed runs `bin/logd connect distributed` with the cluster's
+// worker.properties (the same file a Java worker of the cluster reads).
+func (c *connectCluster) startLogdDistributed(s *S, name string) *connectWorker {
+	s.Helper()
+	port, err := freePort()
+	if err != nil {
+		s.Fatalf("setup: %v", err)
+	}
+	props := filepath.Join(c.dir, name+".properties")
+	if err := os.WriteFile(props, []byte(c.properties(port)), 0o644); err != nil {
+		s.Fatalf("setup: %v", err)
+	}
+	logDir := filepath.Join(repoRoot, "compat", ".logs")
+	os.MkdirAll(logDir, 0o755)
+	lf, err := os.Create(filepath.Join(logDir, "logd-connect-"+name+".log"))
+	if err != nil {
+		s.Fatalf("setup: %v", err)
+	}
+	cmd := exec.Command(logdBin, "connect", "distributed", props)
+	cmd.Stdout, cmd.Stderr = lf, lf
+	if err := cmd.Start(); err != nil {
+		s.Fatalf("setup: starting logd connect: %v", err)
+	}
+	w := &connectWorker{port: port, url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: lf, done: make(chan struct{})}
+	go func() {
+		w.err = cmd.Wait()
+		lf.Close()
+		close(w.done)
+	}()
+	s.Cleanup(func() { w.stop() })
+	waitUntil(s, 30*time.Second, func() (bool, string) {
+		code, b, err := w.call("GET", "/", nil)
+		return err == nil && code == http.StatusOK, fmt.Sprintf("logd connect GET /: %d %s %v (log: %s)", code, b, err, lf.Name())
+	})
+	return w
+}
+
+// TestLogdConnectTopicsReadByJava: a logd distributed worker creates the internal topics and
+// runs a FileStream pipeline; after it stops, Apache Kafka Connect's worker joins the same
+// group and carries on from what logd wrote: the connectors from the config topic, the
+// source's position from the offsets topic, the sink's from its consumer group — every line
+// exactly once.
+func TestLogdConnectTopicsReadByJava(t *testing.T) {
+	scenario(t, "logd-connect", "connect-topics-read-by-java", 4*time.Minute, func(s *S) {
+		c := newConnectCluster(s, "handover")
+		topic := c.group + "-lines"
+		createTopic(s, topic, 1, nil)
+		src, sink := filepath.Join(c.dir, "source.txt"), filepath.Join(c.dir, "sink.txt")
+		appendLines(s, src, lines("logd", 1, 5))
+		lw := c.startLogdDistributed(s, "handover-logd")
+		c.checkInternalTopics(s)
+		lw.must(s, "POST", "/connectors", fileSource(c.src, src, topic), http.StatusCreated)
+		lw.must(s, "POST", "/connectors", fileSink(c.sink, sink, topic), http.StatusCreated)
+		waitFileLines(s, sink, lines("logd", 1, 5), 60*time.Second)
+		for _, name := range []string{c.src, c.sink} {
+			lw.waitState(s, name, "RUNNING", 60*time.Second)
+		}
+		fi, _ := os.Stat(src)
+		waitOffsets(s, lw, c.src, fmt.Sprintf(`[{"partition":{"filename":%q},"offset":{"position":%d}}]`, src, fi.Size()))
+		if !lw.stop() {
+			s.Fatalf("logd connect did not exit within 60s of SIGTERM")
+		}
+		jw := c.start(s, "handover-java", 0)
+		for _, name := range []string{c.src, c.sink} {
+			jw.waitState(s, name, "RUNNING", 90*time.Second)
+		}
+		var cfg map[string]string
+		json.Unmarshal(jw.must(s, "GET", "/connectors/"+c.src+"/config", nil, http.StatusOK), &cfg)
+		if cfg["file"] != src || cfg["topic"] != topic || cfg["name"] != c.src {
+			s.Errorf("Java reads the config logd wrote as %v", cfg)
+		}
+		appendLines(s, src, lines("java", 1, 3))
+		want := append(lines("logd", 1, 5), lines("java", 1, 3)...)
+		waitFileLines(s, sink, want, 90*time.Second)
+		checkTopicLines(s, topic, want)
+	})
+}
