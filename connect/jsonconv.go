@@ -130,6 +130,9 @@ func (c *jsonConverter) writeSchema(w *jsonWriter, s *Schema) error {
 			if i > 0 {
 				w.raw(",")
 			}
+			if f.Schema == nil {
+				return fmt.Errorf("struct field %q has no schema", f.Name)
+			}
 			// Java appends "field" to a copy of the field's schema object.
 			var fw jsonWriter
 			if err := c.writeSchema(&fw, f.Schema); err != nil {
