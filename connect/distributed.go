@@ -22,9 +22,10 @@ import (
 
 // Distributed is a worker of a Kafka Connect cluster (Java's DistributedHerder with the eager
 // "default" protocol). Workers sharing group.id form a group of protocol type "connect" on the
-// broker; its leader assigns each connector, with its tasks, to one worker (round robin over
-// the members ordered by id) and is the only writer of the config topic, so requests that
-// change configs are forwarded to it over REST. A worker that joins, leaves or stops
+// broker; its leader assigns the connectors, then their tasks, round robin over the members
+// ordered by id (Java's eager assignor), and is the only writer of the config topic, so
+// requests that change configs are forwarded to it over REST; restarts go to the worker
+// running the connector or task. A worker that joins, leaves or stops
 // heartbeating triggers a rebalance: every worker stops its connectors (eager), and the new
 // assignment starts them again where they now belong; source offsets live in the offsets
 // topic and sink offsets in the connectors' consumer groups, so the new owner resumes where
@@ -59,23 +60,27 @@ type Distributed struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 
-	mu           sync.Mutex
-	configs      map[string]map[string]string         // guarded by mu
-	targets      map[string]TargetState               // guarded by mu
-	taskConfigs  map[string][]map[string]string       // guarded by mu; committed
-	pendingTasks map[string]map[int]map[string]string // guarded by mu; written, not committed
-	statuses     map[string]statusRecord              // guarded by mu; by status topic key
-	leaderURL    string                               // guarded by mu; "" while rebalancing
-	isLeader     bool                                 // guarded by mu
-	generation   int32                                // guarded by mu
-	local        map[string]localConnector            // guarded by mu; what runs here
-	published    map[string]statusRecord              // only the membership goroutine
+	mu            sync.Mutex
+	configs       map[string]map[string]string         // guarded by mu
+	targets       map[string]TargetState               // guarded by mu
+	taskConfigs   map[string][]map[string]string       // guarded by mu; committed
+	pendingTasks  map[string]map[int]map[string]string // guarded by mu; written, not committed
+	statuses      map[string]statusRecord              // guarded by mu; by status topic key
+	leaderURL     string                               // guarded by mu; "" while rebalancing
+	isLeader      bool                                 // guarded by mu
+	generation    int32                                // guarded by mu
+	local         map[string]localConnector            // guarded by mu; what runs here
+	assignedTasks map[string]int                       // guarded by mu; the task counts the leader last assigned
+	published     map[string]statusRecord              // only the membership goroutine
 }
 
-// localConnector is what a worker last applied of a connector it runs.
+// localConnector is what a worker last applied of a connector it (partly) runs.
 type localConnector struct {
-	config map[string]string
-	target TargetState
+	config      map[string]string
+	target      TargetState
+	taskConfigs []map[string]string
+	connector   bool  // the connector instance runs here
+	tasks       []int // the tasks assigned here
 }
 
 // statusRecord is a status topic value.
@@ -121,6 +126,7 @@ func newDistributed(ctx context.Context, cfg *WorkerConfig, log *slog.Logger, re
 		configs: make(map[string]map[string]string), targets: make(map[string]TargetState),
 		taskConfigs: make(map[string][]map[string]string), pendingTasks: make(map[string]map[int]map[string]string),
 		statuses: make(map[string]statusRecord), local: make(map[string]localConnector), published: make(map[string]statusRecord),
+		assignedTasks: make(map[string]int),
 	}
 	fail := func(err error) (*Distributed, error) {
 		d.closeLogs()
@@ -439,13 +445,22 @@ func (d *Distributed) assign(ctx context.Context, resp *kmsg.JoinGroupResponse) 
 	for i := range per {
 		per[i] = &assignment{Leader: resp.LeaderID, LeaderURL: leaderURL, ConfigOffset: d.configLog.position(), Tasks: make(map[string][]int)}
 	}
-	for i, n := range names {
-		a := per[i%len(per)]
-		a.Connectors = append(a.Connectors, n)
+	// Java's eager assignor: the connectors, then the tasks, round robin over the members.
+	next := 0
+	for _, n := range names {
+		per[next%len(per)].Connectors = append(per[next%len(per)].Connectors, n)
+		next++
+	}
+	for _, n := range names {
 		for t := range tasks[n] {
+			a := per[next%len(per)]
 			a.Tasks[n] = append(a.Tasks[n], t)
+			next++
 		}
 	}
+	d.mu.Lock()
+	d.assignedTasks = tasks
+	d.mu.Unlock()
 	out := make([]kmsg.SyncGroupRequestGroupAssignment, len(members))
 	for i, m := range members {
 		out[i] = kmsg.NewSyncGroupRequestGroupAssignment()
@@ -492,67 +507,85 @@ func (d *Distributed) heartbeat(ctx context.Context, memberID string, gen int32)
 	}
 }
 
-// startAssigned starts the connectors of an assignment here.
+// startAssigned starts the connectors and tasks of an assignment here.
 func (d *Distributed) startAssigned(a *assignment) {
 	d.mu.Lock()
 	d.local = make(map[string]localConnector)
-	type start struct {
-		name   string
-		config map[string]string
-		target TargetState
+	names := slices.Clone(a.Connectors)
+	for n := range a.Tasks {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
-	var starts []start
-	for _, n := range a.Connectors {
+	var runs []localConnector
+	var runNames []string
+	for _, n := range names {
 		c, ok := d.configs[n]
 		if !ok {
 			continue
 		}
-		d.local[n] = localConnector{config: c, target: d.targets[n]}
-		starts = append(starts, start{n, c, d.targets[n]})
+		l := localConnector{config: c, target: d.targets[n], taskConfigs: d.taskConfigs[n],
+			connector: slices.Contains(a.Connectors, n), tasks: a.Tasks[n]}
+		d.local[n] = l
+		runs, runNames = append(runs, l), append(runNames, n)
 	}
 	d.mu.Unlock()
-	for _, s := range starts {
-		if _, _, err := d.inner.PutConfig(s.name, s.config, true, s.target); err != nil {
-			d.log.Error("starting an assigned connector", "connector", s.name, "err", err)
-		}
+	for i, l := range runs {
+		d.run(runNames[i], l)
 	}
 }
 
-// reconcile applies config changes (configs, target states, deletions) to the connectors
-// running here.
+// run (re)starts what of a connector is assigned here.
+func (d *Distributed) run(name string, l localConnector) {
+	var tasks []int
+	for _, t := range l.tasks {
+		if t < len(l.taskConfigs) {
+			tasks = append(tasks, t)
+		}
+	}
+	if err := d.inner.runAssigned(name, l.config, l.target, l.taskConfigs, l.connector, tasks); err != nil {
+		d.log.Error("starting an assigned connector", "connector", name, "err", err)
+	}
+}
+
+// reconcile applies config changes (configs, target states, task configurations, deletions)
+// to what runs here; the leader rebalances when a connector's task count changed.
 func (d *Distributed) reconcile() {
 	d.mu.Lock()
-	type change struct {
-		name   string
-		config map[string]string
-		target TargetState
-		gone   bool
-	}
-	var changes []change
+	var gone []string
+	var reruns []localConnector
+	var rerunNames []string
 	for n, l := range d.local {
 		c, ok := d.configs[n]
 		if !ok {
-			changes = append(changes, change{name: n, gone: true})
+			gone = append(gone, n)
 			delete(d.local, n)
 			continue
 		}
-		if !maps.Equal(c, l.config) || d.targets[n] != l.target {
-			changes = append(changes, change{name: n, config: c, target: d.targets[n]})
-			d.local[n] = localConnector{config: c, target: d.targets[n]}
+		tc := d.taskConfigs[n]
+		if !maps.Equal(c, l.config) || d.targets[n] != l.target || !slices.EqualFunc(tc, l.taskConfigs, maps.Equal) {
+			l.config, l.target, l.taskConfigs = c, d.targets[n], tc
+			d.local[n] = l
+			reruns, rerunNames = append(reruns, l), append(rerunNames, n)
+		}
+	}
+	stale := false
+	if d.isLeader {
+		for n := range d.configs {
+			if len(d.taskConfigs[n]) != d.assignedTasks[n] {
+				stale = true
+			}
 		}
 	}
 	d.mu.Unlock()
-	for _, c := range changes {
-		switch {
-		case c.gone:
-			d.inner.Delete(c.name)
-		default:
-			cur, err := d.inner.Config(c.name)
-			if err != nil || !maps.Equal(cur, c.config) {
-				d.inner.PutConfig(c.name, c.config, true, c.target)
-			}
-			d.inner.SetTarget(c.name, c.target)
-		}
+	for _, n := range gone {
+		d.inner.Delete(n)
+	}
+	for i, l := range reruns {
+		d.run(rerunNames[i], l)
+	}
+	if stale {
+		notify(d.rejoin)
 	}
 }
 
@@ -570,10 +603,7 @@ func (d *Distributed) stopLocal() {
 func (d *Distributed) publishStatuses(gen int32) {
 	var recs []*kgo.Record
 	for _, n := range d.inner.Connectors() {
-		st, err := d.inner.Status(n)
-		if err != nil {
-			continue
-		}
+		conn, tasks := d.inner.localStatus(n)
 		put := func(key string, s State, trace string) {
 			r := statusRecord{State: s, Trace: trace, WorkerID: d.cfg.WorkerID(), Generation: gen}
 			if d.published[key] == r {
@@ -589,8 +619,10 @@ func (d *Distributed) publishStatuses(gen int32) {
 				recs = append(recs, &kgo.Record{Topic: d.cfg.StatusTopic, Partition: -1, Key: []byte(key), Value: v})
 			}
 		}
-		put("status-connector-"+n, st.Connector.State, st.Connector.Trace)
-		for _, t := range st.Tasks {
+		if conn != nil {
+			put("status-connector-"+n, conn.State, conn.Trace)
+		}
+		for _, t := range tasks {
 			put(fmt.Sprintf("status-task-%s-%d", n, t.ID), t.State, t.Trace)
 		}
 	}
@@ -1016,10 +1048,19 @@ func (d *Distributed) ForwardTarget(req *http.Request) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		if st.Connector.WorkerID == d.cfg.WorkerID() {
+		worker := st.Connector.WorkerID
+		if len(parts) == 5 && parts[2] == "tasks" { // a task's restart: the task's worker
+			id, _ := strconv.Atoi(parts[3])
+			for _, t := range st.Tasks {
+				if t.ID == id {
+					worker = t.WorkerID
+				}
+			}
+		}
+		if worker == d.cfg.WorkerID() {
 			return "", nil
 		}
-		return "http://" + st.Connector.WorkerID, nil
+		return "http://" + worker, nil
 	}
 	d.mu.Lock()
 	leader, url := d.isLeader, d.leaderURL

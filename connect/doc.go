@@ -30,7 +30,8 @@
 // file (a serialized HashMap) is not read. Distributed mode (StartDistributed, distributed.go)
 // keeps configs, offsets and statuses in the three compacted topics in Kafka Connect's record
 // formats and forms a group of protocol type "connect" with the eager "default" protocol
-// (protocol.go); the leader assigns each connector with all its tasks to one worker.
+// (protocol.go); the leader assigns the connectors, then the tasks, round robin over the
+// workers; tasks run with the task configurations of the config topic.
 //
 // Converters (convert.go, jsonconv.go): JsonConverter byte for byte as Java's (schemas
 // enabled or not, logical types, Debezium's names; testdata/jsonconverter.tsv holds Java's

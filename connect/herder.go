@@ -58,7 +58,19 @@ type connectorState struct {
 	tasks       []*taskRun // index: task id; nil: not running
 	taskStatus  []Status
 	topics      map[string]bool // active topics (GET /connectors/{name}/topics)
+	// assigned is what of the connector runs here in distributed mode (nil: all of it, as in
+	// standalone mode); its task configurations then come from the config topic.
+	assigned *localAssignment
 }
+
+// localAssignment is the part of a connector a distributed worker was assigned.
+type localAssignment struct {
+	connector bool
+	tasks     map[int]bool
+}
+
+func (cs *connectorState) runsConnector() bool { return cs.assigned == nil || cs.assigned.connector }
+func (cs *connectorState) runsTask(i int) bool { return cs.assigned == nil || cs.assigned.tasks[i] }
 
 // taskRun is one running task: its goroutine stops when cancel is called and closes done.
 type taskRun struct {
@@ -484,9 +496,10 @@ func (h *Herder) Restart(name string, includeTasks, onlyFailed bool) (*Connector
 	}
 	restartConnector := !onlyFailed || cs.status.State == StateFailed
 	var restartTasks []int
+	restartConnector = restartConnector && cs.runsConnector()
 	if includeTasks {
 		for i, ts := range cs.taskStatus {
-			if !onlyFailed || ts.State == StateFailed {
+			if cs.runsTask(i) && (!onlyFailed || ts.State == StateFailed) {
 				restartTasks = append(restartTasks, i)
 			}
 		}
@@ -536,7 +549,7 @@ func (h *Herder) RestartTask(name string, task int) error {
 		h.mu.Unlock()
 		return notFound("Connector %s not found", name)
 	}
-	if task < 0 || task >= len(cs.taskConfigs) {
+	if task < 0 || task >= len(cs.taskConfigs) || !cs.runsTask(task) {
 		h.mu.Unlock()
 		return notFound("Task %s-%d not found", name, task)
 	}
@@ -650,6 +663,9 @@ func (h *Herder) startTasksLocked(cs *connectorState) {
 	target := cs.target
 	h.mu.Unlock()
 	for i := range n {
+		if !cs.runsTask(i) {
+			continue
+		}
 		if target == TargetPaused {
 			h.mu.Lock()
 			cs.taskStatus[i] = Status{State: StatePaused, WorkerID: h.workerID}
@@ -658,6 +674,64 @@ func (h *Herder) startTasksLocked(cs *connectorState) {
 		}
 		h.startTaskLocked(cs, i)
 	}
+}
+
+// runAssigned runs the part of a connector a distributed worker was assigned: the connector
+// instance if connector, and the given tasks with the task configurations of the config topic.
+func (h *Herder) runAssigned(name string, config map[string]string, target TargetState, taskConfigs []map[string]string, connector bool, tasks []int) error {
+	plugin, ok := Lookup(config["connector.class"])
+	if !ok {
+		return unknownPlugin(config["connector.class"])
+	}
+	h.opMu.Lock()
+	defer h.opMu.Unlock()
+	h.stopConnectorLocked(name, StateUnassigned)
+	a := &localAssignment{connector: connector, tasks: make(map[int]bool)}
+	for _, t := range tasks {
+		a.tasks[t] = true
+	}
+	cs := &connectorState{name: name, config: maps.Clone(config), plugin: plugin, target: target, topics: make(map[string]bool),
+		status: Status{State: StateUnassigned, WorkerID: h.workerID}, assigned: a,
+		taskConfigs: taskConfigs, tasks: make([]*taskRun, len(taskConfigs)), taskStatus: make([]Status, len(taskConfigs))}
+	for i := range cs.taskStatus {
+		cs.taskStatus[i] = Status{State: StateUnassigned, WorkerID: h.workerID}
+	}
+	h.mu.Lock()
+	h.connectors[name] = cs
+	h.mu.Unlock()
+	if target == TargetStopped {
+		h.mu.Lock()
+		cs.status = Status{State: StateStopped, WorkerID: h.workerID}
+		h.mu.Unlock()
+		return nil
+	}
+	if connector && !h.startConnectorInstanceLocked(cs, false) {
+		return nil // failed: its status says why
+	}
+	h.startTasksLocked(cs)
+	return nil
+}
+
+// localStatus returns the statuses of what of a connector runs here: the connector's (nil if
+// it runs elsewhere) and its local tasks'.
+func (h *Herder) localStatus(name string) (*StateInfo, []TaskStatus) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cs, ok := h.connectors[name]
+	if !ok {
+		return nil, nil
+	}
+	var conn *StateInfo
+	if cs.runsConnector() {
+		conn = &StateInfo{State: cs.status.State, WorkerID: cs.status.WorkerID, Trace: cs.status.Trace}
+	}
+	var tasks []TaskStatus
+	for i, ts := range cs.taskStatus {
+		if cs.runsTask(i) {
+			tasks = append(tasks, TaskStatus{ID: i, State: ts.State, WorkerID: ts.WorkerID, Trace: ts.Trace})
+		}
+	}
+	return conn, tasks
 }
 
 // startTaskLocked starts task i of cs. REQUIRES: opMu held.
@@ -758,6 +832,11 @@ func (h *Herder) reconfigure(name string) {
 	cs, ok := h.connectors[name]
 	if !ok || cs.inst == nil {
 		h.mu.Unlock()
+		return
+	}
+	if cs.assigned != nil {
+		h.mu.Unlock()
+		h.log.Warn("task reconfiguration requested by a connector in distributed mode: not supported yet; update the connector's config to recompute its tasks", "connector", name)
 		return
 	}
 	inst, config, old := cs.inst, maps.Clone(cs.config), cs.taskConfigs
