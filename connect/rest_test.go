@@ -96,10 +96,12 @@ func TestRESTAPI(t *testing.T) {
 	// A failing task, restarted only when failed.
 	bad := p + "-bad"
 	expect(t, w, "POST", "/connectors", map[string]any{"name": bad, "config": map[string]string{
-		"connector.class": "FileStreamSink", "topics.regex": "(", "file": filepath.Join(dir, "bad.txt")}}, 201, "")
+		"connector.class": "FileStreamSink", "topics.regex": "("}}, 400, "Invalid value ( for configuration topics.regex")
+	expect(t, w, "POST", "/connectors", map[string]any{"name": bad, "config": map[string]string{
+		"connector.class": "FileStreamSink", "topics": topic, "file": filepath.Join(dir, "no-such-dir", "bad.txt")}}, 201, "")
 	waitFor(t, defaultWait, "the bad sink's task failing", func() (bool, string) {
 		st, err := w.Herder.TaskStatus(bad, 0)
-		return err == nil && st.State == connect.StateFailed && strings.Contains(st.Trace, "topics.regex"), pretty(st)
+		return err == nil && st.State == connect.StateFailed && strings.Contains(st.Trace, "couldn't find or create file"), pretty(st)
 	})
 	expect(t, w, "POST", "/connectors/"+bad+"/restart?includeTasks=true&onlyFailed=true", nil, 202,
 		`"connector":{"state":"RUNNING","worker_id":"`+w.Herder.WorkerID()+`","version":"4.3.1"},"tasks":[{"id":0,"state":"RESTARTING"`)

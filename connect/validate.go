@@ -2,6 +2,7 @@ package connect
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -133,6 +134,11 @@ func (h *Herder) Validate(class string, config map[string]string) (*ConfigInfos,
 			add("topics", "topics and topics.regex are mutually exclusive.")
 		case topics == "" && re == "":
 			add("topics", "Must configure one of topics or topics.regex")
+		}
+		if re != "" {
+			if _, err := regexp.Compile(re); err != nil {
+				add("topics.regex", fmt.Sprintf("Invalid value %s for configuration topics.regex: %v", re, err))
+			}
 		}
 		if dlq := config["errors.deadletterqueue.topic.name"]; dlq != "" && slices.Contains(aliases(topics), dlq) {
 			add("errors.deadletterqueue.topic.name", fmt.Sprintf("The DLQ topic '%s' may not be included in the list of topics ('topics=%s') consumed by the connector", dlq, topics))
