@@ -399,7 +399,7 @@ func (c *jsonConverter) writeDecimal(w *jsonWriter, s *Schema, v any) error {
 	var unscaled *big.Int
 	switch x := v.(type) {
 	case []byte:
-		unscaled = fromTwosComplement(x)
+		unscaled = DecimalUnscaled(x)
 	case *big.Int:
 		unscaled = x
 	case string:
@@ -412,7 +412,7 @@ func (c *jsonConverter) writeDecimal(w *jsonWriter, s *Schema, v any) error {
 	if c.numericDecimals {
 		w.raw(bigDecimalString(unscaled, scale))
 	} else {
-		w.str(base64.StdEncoding.EncodeToString(twosComplement(unscaled)))
+		w.str(base64.StdEncoding.EncodeToString(DecimalBytes(unscaled)))
 	}
 	return nil
 }
@@ -444,8 +444,9 @@ func parseDecimal(text string, scale int) (*big.Int, error) {
 	return q, nil
 }
 
-// twosComplement is Java's BigInteger.toByteArray: the shortest big-endian two's complement.
-func twosComplement(n *big.Int) []byte {
+// DecimalBytes is a Decimal's physical form: the unscaled value as the shortest big-endian
+// two's complement (Java's BigInteger.toByteArray).
+func DecimalBytes(n *big.Int) []byte {
 	if n.Sign() >= 0 {
 		b := n.Bytes()
 		if len(b) == 0 || b[0]&0x80 != 0 {
@@ -465,8 +466,9 @@ func twosComplement(n *big.Int) []byte {
 	return b
 }
 
-// fromTwosComplement is Java's new BigInteger(byte[]).
-func fromTwosComplement(b []byte) *big.Int {
+// DecimalUnscaled reads a Decimal's physical form back into its unscaled value (Java's new
+// BigInteger(byte[])).
+func DecimalUnscaled(b []byte) *big.Int {
 	n := new(big.Int).SetBytes(b)
 	if len(b) > 0 && b[0]&0x80 != 0 {
 		n.Sub(n, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
@@ -668,7 +670,7 @@ func (c *jsonConverter) toValue(s *Schema, n *jnode) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			return twosComplement(u), nil
+			return DecimalBytes(u), nil
 		case 's':
 			b, err := decodeBase64(n.str)
 			if err != nil {

@@ -17,7 +17,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/logd/logd/connect"
-	_ "github.com/logd/logd/connect/file" // the FileStream connectors
+	_ "github.com/logd/logd/connect/file"     // the FileStream connectors
+	_ "github.com/logd/logd/connect/postgres" // Debezium's PostgreSQL source and JDBC sink
 )
 
 func connectCommand() *cobra.Command {

@@ -62,9 +62,9 @@ func TestSinkFlatRecords(t *testing.T) {
 		return connect.SinkRecord{Topic: "shop.items", ValueSchema: s, Value: v}
 	}
 	batch := []connect.SinkRecord{
-		rec(v1, int64(1), "pen", twosComplement(big.NewInt(150)), int32(19782)),
-		rec(v1, int64(2), nil, twosComplement(big.NewInt(-5)), nil),
-		rec(v1, int64(1), "pencil", twosComplement(big.NewInt(175)), int32(0)),
+		rec(v1, int64(1), "pen", connect.DecimalBytes(big.NewInt(150)), int32(19782)),
+		rec(v1, int64(2), nil, connect.DecimalBytes(big.NewInt(-5)), nil),
+		rec(v1, int64(1), "pencil", connect.DecimalBytes(big.NewInt(175)), int32(0)),
 	}
 	for range 2 { // the second round replays the same records
 		if err := task.Put(batch); err != nil {

@@ -37,7 +37,7 @@ func literal(s *connect.Schema, v any) (any, error) {
 			return nil, fmt.Errorf("decimal value is %T, not bytes", v)
 		}
 		scale, _ := strconv.Atoi(s.Parameters["scale"])
-		return decimalText(fromTwosComplement(b), scale), nil
+		return decimalText(connect.DecimalUnscaled(b), scale), nil
 	case nameVarDecimal:
 		sv, ok := v.(*connect.StructValue)
 		if !ok {
@@ -45,7 +45,7 @@ func literal(s *connect.Schema, v any) (any, error) {
 		}
 		scale, _ := toInt(sv.Get("scale"))
 		b, _ := sv.Get("value").([]byte)
-		return decimalText(fromTwosComplement(b), int(scale)), nil
+		return decimalText(connect.DecimalUnscaled(b), int(scale)), nil
 	case nameDate, nameConnectDate:
 		d, err := toInt(v)
 		return time.Unix(d*86400, 0).UTC().Format("2006-01-02"), err

@@ -211,7 +211,7 @@ func textValue(s *connect.Schema, oid uint32, text string) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			return twosComplement(unscaled), nil
+			return connect.DecimalBytes(unscaled), nil
 		}
 		if !strings.HasPrefix(text, `\x`) {
 			return nil, fmt.Errorf("bytea %q is not in hex format", text)
@@ -223,7 +223,7 @@ func textValue(s *connect.Schema, oid uint32, text string) (any, error) {
 			return nil, err
 		}
 		v := connect.NewStruct(s)
-		v.Values[0], v.Values[1] = int32(scale), twosComplement(unscaled)
+		v.Values[0], v.Values[1] = int32(scale), connect.DecimalBytes(unscaled)
 		return v, nil
 	case connect.String:
 		switch s.Name {
@@ -290,38 +290,6 @@ func parseDecimal(text string, scale int) (*big.Int, int, error) {
 		return nil, 0, fmt.Errorf("numeric %q cannot be represented (NaN and infinities have no decimal form)", text)
 	}
 	return v, len(frac), nil
-}
-
-// twosComplement returns v as Java's BigInteger.toByteArray does: big-endian two's
-// complement in the fewest bytes (what Kafka Connect's Decimal holds).
-func twosComplement(v *big.Int) []byte {
-	if v.Sign() >= 0 {
-		b := v.Bytes()
-		if len(b) == 0 || b[0]&0x80 != 0 {
-			b = append([]byte{0}, b...)
-		}
-		return b
-	}
-	// -v - 1, bitwise complemented.
-	m := new(big.Int).Neg(v)
-	m.Sub(m, big.NewInt(1))
-	b := m.Bytes()
-	if len(b) == 0 || b[0]&0x80 != 0 {
-		b = append([]byte{0}, b...)
-	}
-	for i := range b {
-		b[i] = ^b[i]
-	}
-	return b
-}
-
-// fromTwosComplement is the inverse of twosComplement.
-func fromTwosComplement(b []byte) *big.Int {
-	v := new(big.Int).SetBytes(b)
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		v.Sub(v, new(big.Int).Lsh(big.NewInt(1), uint(len(b)*8)))
-	}
-	return v
 }
 
 // parseArray splits a one-dimensional array literal "{a,"b c",NULL}" into its elements (nil:
