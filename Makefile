@@ -39,6 +39,8 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeEntries -fuzztime=$(FUZZTIME) ./metadata
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeCommand -fuzztime=$(FUZZTIME) ./metadata
 	$(GO) test -run=^$$ -fuzz=FuzzDecodeBatch -fuzztime=$(FUZZTIME) ./group
+	$(GO) test -run=^$$ -fuzz=FuzzDecodeAssignment -fuzztime=$(FUZZTIME) ./connect
+	$(GO) test -run=^$$ -fuzz=FuzzJSONConverter -fuzztime=$(FUZZTIME) ./connect
 	$(GO) test -run=^$$ -fuzz=FuzzReader -fuzztime=$(FUZZTIME) ./internal/kwire
 	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/properties
 	$(GO) test -run=^$$ -fuzz=FuzzPlainStep -fuzztime=$(FUZZTIME) ./auth
