@@ -1,0 +1,182 @@
+//go:build compat
+
+package compat
+
+// API parity with Apache Kafka 4.3.1 (issue 17): Kafka's own kafka-broker-api-versions
+// (BrokerApiVersionsCommand) run against logd, compared with the same tool's output against
+// Kafka 4.3.1, kept verbatim in testdata/kafka-4.3.1-broker-api-versions.txt. To regenerate it,
+// start Kafka as bench/brokers.go startKafka does (KRaft, combined broker+controller) and run
+//
+//	java -cp 'tools/kafka/lib/*' org.apache.kafka.tools.BrokerApiVersionsCommand --bootstrap-server ADDR
+//
+// keeping the tab-indented lines without their trailing commas.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// apiParityExceptions are the APIs Kafka 4.3.1 serves that logd deliberately does not serve
+// (yet), or serves below Kafka's newest version, each with the reason. The list must only
+// shrink: an entry logd no longer needs fails the test too, so it is removed when the API lands.
+var apiParityExceptions = map[int16]string{
+	0:  "Produce v13 (topic ids, KIP-516): not served yet (issue 17)",
+	1:  "Fetch v17-18: not served yet (issue 17)",
+	2:  "ListOffsets v9-11: not served yet (issue 17)",
+	3:  "Metadata v13: not served yet (issue 17)",
+	8:  "OffsetCommit v10 (topic ids): not served yet (issue 17)",
+	9:  "OffsetFetch v10 (topic ids): not served yet (issue 17)",
+	15: "DescribeGroups v6: not served yet (issue 17)",
+	27: "WriteTxnMarkers v2: not served yet (issue 17)",
+	66: "ListTransactions v2: not served yet (issue 17)",
+	29: "DescribeAcls: the authorizer (acl/) is being built in its own branch",
+	30: "CreateAcls: the authorizer (acl/) is being built in its own branch",
+	31: "DeleteAcls: the authorizer (acl/) is being built in its own branch",
+	34: "AlterReplicaLogDirs: logd has one log directory per broker (JBOD is not built)",
+	38: "CreateDelegationToken: delegation tokens wait for the security issue",
+	39: "RenewDelegationToken: delegation tokens wait for the security issue",
+	40: "ExpireDelegationToken: delegation tokens wait for the security issue",
+	41: "DescribeDelegationToken: delegation tokens wait for the security issue",
+	48: "DescribeClientQuotas: quotas are being built with the authorizer in its own branch",
+	49: "AlterClientQuotas: quotas are being built with the authorizer in its own branch",
+	50: "DescribeUserScramCredentials: SCRAM is being built in its own branch (secauth)",
+	51: "AlterUserScramCredentials: SCRAM is being built in its own branch (secauth)",
+	55: "DescribeQuorum: not built yet (issue 17)",
+	57: "UpdateFeatures: not built yet (issue 17)",
+	64: "UnregisterBroker: not built yet (issue 17)",
+	74: "ListConfigResources: not built yet (issue 17)",
+	75: "DescribeTopicPartitions: not built yet (issue 17)",
+	76: "ShareGroupHeartbeat: share groups are being built in their own branch",
+	77: "ShareGroupDescribe: share groups are being built in their own branch",
+	78: "ShareFetch: share groups are being built in their own branch",
+	79: "ShareAcknowledge: share groups are being built in their own branch",
+	80: "AddRaftVoter: not built yet (issue 17)",
+	81: "RemoveRaftVoter: not built yet (issue 17)",
+	83: "InitializeShareGroupState: share groups are being built in their own branch",
+	84: "ReadShareGroupState: share groups are being built in their own branch",
+	85: "WriteShareGroupState: share groups are being built in their own branch",
+	86: "DeleteShareGroupState: share groups are being built in their own branch",
+	87: "ReadShareGroupStateSummary: share groups are being built in their own branch",
+	88: "StreamsGroupHeartbeat: the streams group protocol is being built in its own branch",
+	89: "StreamsGroupDescribe: the streams group protocol is being built in its own branch",
+	90: "DescribeShareGroupOffsets: share groups are being built in their own branch",
+	91: "AlterShareGroupOffsets: share groups are being built in their own branch",
+	92: "DeleteShareGroupOffsets: share groups are being built in their own branch",
+}
+
+// apiRange is one line of kafka-broker-api-versions: an API and the version range the broker
+// advertises (supported false: UNSUPPORTED).
+type apiRange struct {
+	name      string
+	supported bool
+	min, max  int16
+}
+
+var apiLine = regexp.MustCompile(`^\s*(\w+)\((\d+)\): (?:(UNSUPPORTED)|(\d+)(?: to (\d+))? \[usable: \d+\])`)
+
+// parseBrokerApiVersions reads the tool's lines into API key → range.
+func parseBrokerApiVersions(out string) (map[int16]apiRange, error) {
+	apis := map[int16]apiRange{}
+	for _, l := range strings.Split(out, "\n") {
+		m := apiLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		key, err := strconv.ParseInt(m[2], 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("api key in %q: %v", l, err)
+		}
+		r := apiRange{name: m[1], supported: m[3] == ""}
+		if r.supported {
+			lo, _ := strconv.ParseInt(m[4], 10, 16)
+			hi := lo
+			if m[5] != "" {
+				hi, _ = strconv.ParseInt(m[5], 10, 16)
+			}
+			r.min, r.max = int16(lo), int16(hi)
+		}
+		apis[int16(key)] = r
+	}
+	if len(apis) == 0 {
+		return nil, fmt.Errorf("no API lines in %q", lastLines(out, 5))
+	}
+	return apis, nil
+}
+
+// apiParityGaps compares logd's ranges with Kafka's: every API Kafka serves must be served by
+// logd from Kafka's minimum (or lower) up to Kafka's maximum (or higher), unless excepted; an
+// exception for an API without a gap is itself reported, so the list shrinks as APIs land.
+func apiParityGaps(kafka, logd map[int16]apiRange, exceptions map[int16]string) []string {
+	var gaps []string
+	keys := make([]int, 0, len(kafka))
+	for k := range kafka {
+		keys = append(keys, int(k))
+	}
+	sort.Ints(keys)
+	for _, ki := range keys {
+		k := int16(ki)
+		want, got := kafka[k], logd[k]
+		var gap string
+		switch {
+		case !want.supported:
+			continue
+		case !got.supported:
+			gap = fmt.Sprintf("%s(%d): Kafka 4.3.1 serves %d-%d, logd does not serve it", want.name, k, want.min, want.max)
+		case got.max < want.max:
+			gap = fmt.Sprintf("%s(%d): logd's newest version is %d, Kafka 4.3.1's %d", want.name, k, got.max, want.max)
+		case got.min > want.min:
+			gap = fmt.Sprintf("%s(%d): logd's oldest version is %d, Kafka 4.3.1's %d", want.name, k, got.min, want.min)
+		}
+		_, excepted := exceptions[k]
+		switch {
+		case gap != "" && !excepted:
+			gaps = append(gaps, gap)
+		case gap == "" && excepted:
+			gaps = append(gaps, fmt.Sprintf("%s(%d) is served at Kafka's versions now: remove its exception (%q)", want.name, k, exceptions[k]))
+		}
+	}
+	for k, why := range exceptions {
+		if _, ok := kafka[k]; !ok {
+			gaps = append(gaps, fmt.Sprintf("exception for API %d (%q), which Kafka 4.3.1 does not list", k, why))
+		}
+	}
+	return gaps
+}
+
+// TestApiParity runs kafka-broker-api-versions against logd and fails on every API Kafka 4.3.1
+// serves that logd does not, or serves only at lower versions, outside apiParityExceptions
+// (go test -tags compat -run TestApiParity ./compat).
+func TestApiParity(t *testing.T) {
+	scenario(t, "java", "kafka-broker-api-versions-parity", 90*time.Second, func(s *S) {
+		ref, err := os.ReadFile(filepath.Join(repoRoot, "compat", "testdata", "kafka-4.3.1-broker-api-versions.txt"))
+		if err != nil {
+			s.Fatalf("Kafka 4.3.1's answer: %v", err)
+		}
+		kafka, err := parseBrokerApiVersions(string(ref))
+		if err != nil {
+			s.Fatalf("Kafka 4.3.1's answer: %v", err)
+		}
+		out := kafkaTool(s, "kafka-broker-api-versions", "org.apache.kafka.tools.BrokerApiVersionsCommand")
+		logd, err := parseBrokerApiVersions(out)
+		if err != nil {
+			s.Fatalf("kafka-broker-api-versions against logd: %v", err)
+		}
+		for _, g := range apiParityGaps(kafka, logd, apiParityExceptions) {
+			s.Errorf("%s", g)
+		}
+		served := 0
+		for _, r := range logd {
+			if r.supported {
+				served++
+			}
+		}
+		s.Logf("logd serves %d of the %d APIs kafka-broker-api-versions lists; %d deliberate exceptions", served, len(logd), len(apiParityExceptions))
+	})
+}
