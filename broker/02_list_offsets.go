@@ -11,30 +11,54 @@ import (
 	"github.com/logd/logd/segment"
 )
 
-// ListOffsets: versions 1-8 (v1 is Kafka 4's floor and librdkafka's; v0's OldStyleOffsets are
-// gone). v9+ (-5 earliest pending upload, tiered storage; v10 timeouts) are not served.
+// ListOffsets: versions 1-11 (v1 is Kafka 4's floor and librdkafka's; v0's OldStyleOffsets are
+// gone).
 //
 // Timestamps: -2 earliest (log start), -1 latest (the high watermark for READ_UNCOMMITTED,
 // the last stable offset for READ_COMMITTED, which also bounds its timestamp lookups, as
-// Kafka's lastFetchableOffset), -3 the batch holding the
-// largest timestamp, -4 earliest local (= earliest: no tiered storage), others negative
-// INVALID_REQUEST; a timestamp >= 0 finds the first record at or after it.
+// Kafka's lastFetchableOffset), -3 the batch holding the largest timestamp (v7+), -4 earliest
+// local (v8+; = earliest: no tiered storage), -5 latest tiered (v9+, KIP-1005) and -6 earliest
+// pending upload (v11+, KIP-1023) answer offset -1 with no error, as Kafka does for a topic
+// without remote storage; a special timestamp older than its version, or any other negative
+// one, is UNSUPPORTED_VERSION (Kafka 4.3.1's answers). v10's TimeoutMillis bounds remote
+// storage lookups (KIP-1075): logd has none, so no lookup waits. A timestamp >= 0 finds the
+// first record at or after it.
 //
 // By-timestamp lookups are exact for uncompressed batches (their records are walked); for a
 // compressed batch the answer is the batch's first offset and its MaxTimestamp, so a consumer
 // may see a few records older than it asked for, never miss one. Decompressing would make it
 // exact (Kafka does); not worth it for a lookup until someone needs it.
 func init() {
-	register(api{key: int16(kmsg.ListOffsets), min: 1, max: 8, handle: handleListOffsets})
+	register(api{key: int16(kmsg.ListOffsets), min: 1, max: 11, handle: handleListOffsets})
 }
 
 // ListOffsets special timestamps.
 const (
-	listLatest       = -1
-	listEarliest     = -2
-	listMaxTimestamp = -3
-	listEarliestLoc  = -4
+	listLatest          = -1
+	listEarliest        = -2
+	listMaxTimestamp    = -3
+	listEarliestLoc     = -4
+	listLatestTiered    = -5
+	listEarliestPending = -6
 )
+
+// listTimestampServed reports whether a ListOffsets request of version v may ask for
+// timestamp ts: a special timestamp from the version that introduced it on.
+func listTimestampServed(ts int64, v int16) bool {
+	switch ts {
+	case listLatest, listEarliest:
+		return true
+	case listMaxTimestamp:
+		return v >= 7
+	case listEarliestLoc:
+		return v >= 8
+	case listLatestTiered:
+		return v >= 9
+	case listEarliestPending:
+		return v >= 11
+	}
+	return ts >= 0
+}
 
 func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ListOffsetsRequest)
@@ -68,6 +92,10 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 					continue
 				}
 			}
+			if !listTimestampServed(rp.Timestamp, v) {
+				p.ErrorCode = kerr.UnsupportedVersion.Code
+				continue
+			}
 			ts, off, err := b.listOffset(rt.Topic, rp.Partition, rp.Timestamp, req.IsolationLevel == 1)
 			if err != nil {
 				p.ErrorCode = errorCode(err)
@@ -99,6 +127,8 @@ func (b *Broker) listOffset(topic string, partition int32, ts int64, readCommitt
 		return -1, fetchable, nil
 	case listEarliest, listEarliestLoc:
 		return -1, l.LogStartOffset(), nil
+	case listLatestTiered, listEarliestPending:
+		return -1, -1, nil // no tiered storage: nothing uploaded, nothing pending
 	case listMaxTimestamp:
 		_, off, err := l.MaxTimestamp()
 		if err != nil || off < 0 {
@@ -109,9 +139,6 @@ func (b *Broker) listOffset(topic string, partition int32, ts int64, readCommitt
 		}
 		// The exact record: the batch's first record carrying its MaxTimestamp.
 		return b.scanBatch(l, off, func(h *segment.Header, recTS, _ int64) bool { return recTS == h.MaxTimestamp })
-	}
-	if ts < 0 {
-		return -1, -1, kerr.InvalidRequest
 	}
 	off, found, err := l.OffsetForTimestamp(ts)
 	if err != nil || !found || off >= fetchable {

@@ -9,9 +9,12 @@ import (
 	"github.com/logd/logd/metadata"
 )
 
-// Metadata: versions 0-12 (v0 for kafka-python, which still sends the oldest versions).
+// Metadata: versions 0-13 (v0 for kafka-python, which still sends the oldest versions). v13's
+// top-level ErrorCode is Kafka's REBOOTSTRAP_REQUIRED (KIP-1102), for a client whose bootstrap
+// servers no longer belong to the cluster; a logd node always answers for its own cluster, so
+// it stays 0, as Kafka's does in the ordinary case.
 func init() {
-	register(api{key: int16(kmsg.Metadata), min: 0, max: 12, handle: handleMetadata})
+	register(api{key: int16(kmsg.Metadata), min: 0, max: 13, handle: handleMetadata})
 }
 
 // topicAuthorizedOperationsUnknown is Kafka's INT32_MIN "not requested" value.

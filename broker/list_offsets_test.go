@@ -58,26 +58,47 @@ func TestListOffsetsAndDeleteRecords(t *testing.T) {
 			t.Errorf("after %d: offset %d ts %d, want %d ts %d", c.ms, o.Offset, o.Timestamp, c.off, c.ts)
 		}
 	}
-	// Past every timestamp: raw -1/-1 (kadm would substitute the end offset).
-	lreq := kmsg.NewPtrListOffsetsRequest()
-	lreq.Version = 8
-	lt := kmsg.NewListOffsetsRequestTopic()
-	lt.Topic = "lo"
-	for _, ts := range []int64{9999, -4, -5} {
-		lp := kmsg.NewListOffsetsRequestTopicPartition()
-		lp.Timestamp = ts
-		lt.Partitions = append(lt.Partitions, lp)
+	// Past every timestamp: raw -1/-1 (kadm would substitute the end offset). The special
+	// timestamps from the version that brought each (Kafka 4.3.1's answers): -4 earliest
+	// local = log start; -5 latest tiered and -6 earliest pending upload -1 without tiered
+	// storage; older versions and unknown negatives UNSUPPORTED_VERSION.
+	listRaw := func(v int16, stamps ...int64) []kmsg.ListOffsetsResponseTopicPartition {
+		t.Helper()
+		lreq := kmsg.NewPtrListOffsetsRequest()
+		lreq.Version = v
+		lt := kmsg.NewListOffsetsRequestTopic()
+		lt.Topic = "lo"
+		for _, ts := range stamps {
+			lp := kmsg.NewListOffsetsRequestTopicPartition()
+			lp.Timestamp = ts
+			lt.Partitions = append(lt.Partitions, lp)
+		}
+		lreq.Topics = append(lreq.Topics, lt)
+		return rc.request(lreq).(*kmsg.ListOffsetsResponse).Topics[0].Partitions
 	}
-	lreq.Topics = append(lreq.Topics, lt)
-	lr := rc.request(lreq).(*kmsg.ListOffsetsResponse).Topics[0].Partitions
-	if lr[0].ErrorCode != 0 || lr[0].Offset != -1 || lr[0].Timestamp != -1 {
-		t.Errorf("future timestamp: %+v", lr[0])
-	}
-	if lr[1].ErrorCode != 0 || lr[1].Offset != 0 {
-		t.Errorf("earliest local: %+v", lr[1])
-	}
-	if lr[2].ErrorCode != kerr.InvalidRequest.Code {
-		t.Errorf("-5: %+v", lr[2])
+	for _, c := range []struct {
+		v        int16
+		ts       int64
+		code     int16
+		off, epo int64
+	}{
+		{8, 9999, 0, -1, -1},
+		{8, -4, 0, 0, 0},
+		{11, -4, 0, 0, 0},
+		{11, -5, 0, -1, -1},
+		{11, -6, 0, -1, -1},
+		{10, 9999, 0, -1, -1},
+		{6, -3, kerr.UnsupportedVersion.Code, -1, -1},
+		{7, -4, kerr.UnsupportedVersion.Code, -1, -1},
+		{8, -5, kerr.UnsupportedVersion.Code, -1, -1},
+		{10, -6, kerr.UnsupportedVersion.Code, -1, -1},
+		{11, -7, kerr.UnsupportedVersion.Code, -1, -1},
+	} {
+		p := listRaw(c.v, c.ts)[0]
+		if p.ErrorCode != c.code || p.Offset != c.off || p.Timestamp != -1 || int64(p.LeaderEpoch) != c.epo {
+			t.Errorf("v%d timestamp %d: error %d offset %d timestamp %d epoch %d, want error %d offset %d timestamp -1 epoch %d",
+				c.v, c.ts, p.ErrorCode, p.Offset, p.Timestamp, p.LeaderEpoch, c.code, c.off, c.epo)
+		}
 	}
 
 	// Empty partition: max timestamp finds nothing.

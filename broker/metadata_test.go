@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -36,6 +37,16 @@ func TestApiVersionsAndMetadata(t *testing.T) {
 	}
 	if len(md.Brokers) != 1 || md.Brokers[0].Port == 0 {
 		t.Fatalf("brokers: %+v", md.Brokers)
+	}
+	// v13 (the newest): lookups by topic id, an unknown id UNKNOWN_TOPIC_ID, no top-level error.
+	rc := dialDP(t, tb)
+	byID := kmsg.NewPtrMetadataRequest()
+	byID.Version = 13
+	byID.Topics = []kmsg.MetadataRequestTopic{{TopicID: md.Topics[0].TopicID}, {TopicID: [16]byte{9, 9}}}
+	m13 := rc.request(byID).(*kmsg.MetadataResponse)
+	if m13.ErrorCode != 0 || len(m13.Topics) != 2 || m13.Topics[0].ErrorCode != 0 || m13.Topics[0].Topic == nil || *m13.Topics[0].Topic != topic ||
+		m13.Topics[1].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("metadata v13 by topic id: %+v", m13)
 	}
 	// The topic survives a restart with the same id.
 	id := md.Topics[0].TopicID
