@@ -7,8 +7,10 @@ import (
 	"github.com/logd/logd/group"
 )
 
-// OffsetCommit: versions 2-9 (Kafka 4 removed v0-1, KIP-896). v6+ carries the leader epoch,
-// v7+ group.instance.id. A member commits with its member id and generation; generation -1
+// OffsetCommit: versions 2-10 (Kafka 4 removed v0-1, KIP-896). v6+ carries the leader epoch,
+// v7+ group.instance.id, v10 names topics by id (KIP-848's topic ids): an unknown id gets
+// UNKNOWN_TOPIC_ID, and the offsets are kept under the topic's name, so older versions read
+// them. A member commits with its member id and generation; generation -1
 // with no member id commits into an Empty group (or creates one): Kafka's "standalone"
 // offsets, used by clients that assign partitions themselves. RetentionTimeMillis (v2-4) is
 // ignored, as Kafka does since KIP-211. Unknown topics or partitions get
@@ -18,7 +20,7 @@ import (
 // Durability: the commit is answered only once its records in __consumer_offsets are
 // synced by the engine's group commit (the same wait as an acks=all produce).
 func init() {
-	register(api{key: int16(kmsg.OffsetCommit), min: 2, max: 9, handle: handleOffsetCommit})
+	register(api{key: int16(kmsg.OffsetCommit), min: 2, max: 10, handle: handleOffsetCommit})
 }
 
 func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
@@ -31,12 +33,20 @@ func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 		MemberEpochAPI: v >= 9}
 	for ti, rt := range req.Topics {
 		t := kmsg.NewOffsetCommitResponseTopic()
-		t.Topic = rt.Topic
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID
+		unknown := kerr.UnknownTopicOrPartition.Code
+		if v >= 10 {
+			if topic, ok := b.cluster.TopicByID(rt.TopicID); ok {
+				rt.Topic = topic.Name
+			} else {
+				unknown = kerr.UnknownTopicID.Code
+			}
+		}
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewOffsetCommitResponseTopicPartition()
 			p.Partition = rp.Partition
 			if !b.knownPartition(rt.Topic, rp.Partition) {
-				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				p.ErrorCode = unknown
 			} else {
 				epoch := rp.LeaderEpoch
 				if v < 6 {

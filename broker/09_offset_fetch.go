@@ -13,10 +13,12 @@ import (
 // answers UNSTABLE_OFFSET_COMMIT and offset -1; without it the last committed offset); v8+ fetches several
 // groups at once. v9's member id and epoch are KIP-848 fields: for a consumer-protocol group
 // with a member id, the member must exist (UNKNOWN_MEMBER_ID) at that epoch
-// (STALE_MEMBER_EPOCH); classic groups do not check them. A partition without a commit
-// answers offset -1.
+// (STALE_MEMBER_EPOCH); classic groups do not check them. v10 names topics by id (KIP-848's
+// topic ids): an unknown id answers UNKNOWN_TOPIC_ID and offset -1 for each partition asked,
+// and the all-topics form gives each topic's id (the zero id for offsets of a topic deleted
+// since, as Kafka does). A partition without a commit answers offset -1.
 func init() {
-	register(api{key: int16(kmsg.OffsetFetch), min: 1, max: 9, handle: handleOffsetFetch})
+	register(api{key: int16(kmsg.OffsetFetch), min: 1, max: 10, handle: handleOffsetFetch})
 }
 
 func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
@@ -44,6 +46,14 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 			if rg.Topics != nil {
 				want = make([]group.TopicPartitions, 0, len(rg.Topics))
 				for _, t := range rg.Topics {
+					if v >= 10 {
+						topic, ok := b.cluster.TopicByID(t.TopicID)
+						if !ok {
+							g.Topics = append(g.Topics, unknownTopicIDOffsets(t))
+							continue
+						}
+						t.Topic = topic.Name
+					}
 					want = append(want, group.TopicPartitions{Topic: t.Topic, Partitions: t.Partitions})
 				}
 			}
@@ -51,6 +61,9 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 				if n := len(g.Topics); n == 0 || g.Topics[n-1].Topic != co.Topic {
 					t := kmsg.NewOffsetFetchResponseGroupTopic()
 					t.Topic = co.Topic
+					if topic, ok := b.cluster.Topic(co.Topic); ok && v >= 10 {
+						t.TopicID = topic.ID
+					}
 					g.Topics = append(g.Topics, t)
 				}
 				p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
@@ -109,4 +122,16 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 		t.Partitions = append(t.Partitions, p)
 	}
 	return resp, nil
+}
+
+// unknownTopicIDOffsets answers an OffsetFetch v10 topic whose id names no topic.
+func unknownTopicIDOffsets(rt kmsg.OffsetFetchRequestGroupTopic) kmsg.OffsetFetchResponseGroupTopic {
+	t := kmsg.NewOffsetFetchResponseGroupTopic()
+	t.TopicID = rt.TopicID
+	for _, part := range rt.Partitions {
+		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		p.Partition, p.Offset, p.ErrorCode = part, -1, kerr.UnknownTopicID.Code
+		t.Partitions = append(t.Partitions, p)
+	}
+	return t
 }

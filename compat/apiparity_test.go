@@ -29,8 +29,6 @@ import (
 var apiParityExceptions = map[int16]string{
 	0:  "Produce v13 (topic ids, KIP-516): not served yet (issue 17)",
 	1:  "Fetch v17-18: not served yet (issue 17)",
-	8:  "OffsetCommit v10 (topic ids): not served yet (issue 17)",
-	9:  "OffsetFetch v10 (topic ids): not served yet (issue 17)",
 	15: "DescribeGroups v6: not served yet (issue 17)",
 	27: "WriteTxnMarkers v2: not served yet (issue 17)",
 	66: "ListTransactions v2: not served yet (issue 17)",
