@@ -7,13 +7,14 @@ import (
 	"github.com/logd/logd/group"
 )
 
-// DescribeGroups: versions 0-5 (v3+ authorized operations, v4+ instance ids). As in Kafka's
-// classic coordinator, an unknown group is described as Dead with no error, and members'
-// metadata and assignments (and the protocol) are shown only while the group is Stable. A
+// DescribeGroups: versions 0-6 (v3+ authorized operations, v4+ instance ids, v6 error
+// messages). As in Kafka's classic coordinator, an unknown group is described as Dead with no
+// error before v6 and with GROUP_ID_NOT_FOUND ("Group g not found.") from v6 on (KIP-1043), and
+// members' metadata and assignments (and the protocol) are shown only while the group is Stable. A
 // consumer-protocol (KIP-848) group gets GROUP_ID_NOT_FOUND ("not a classic group"), as in
 // Kafka: ConsumerGroupDescribe describes it.
 func init() {
-	register(api{key: int16(kmsg.DescribeGroups), min: 0, max: 5, handle: handleDescribeGroups})
+	register(api{key: int16(kmsg.DescribeGroups), min: 0, max: 6, handle: handleDescribeGroups})
 }
 
 func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
@@ -29,7 +30,15 @@ func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
-		d, _ := coord.Describe(id)
+		d, found := coord.Describe(id)
+		if !found && !d.NotClassic && c.version() >= 6 {
+			g.ErrorCode = kerr.GroupIDNotFound.Code
+			msg := "Group " + id + " not found."
+			g.ErrorMessage = &msg
+			g.State = group.Dead.String()
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		if d.NotClassic {
 			g.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + id + " is not a classic group."

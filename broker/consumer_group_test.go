@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // kip848Member speaks ConsumerGroupHeartbeat with raw kmsg requests (franz-go's consumer does
@@ -85,7 +86,11 @@ func TestConsumerGroupHeartbeatOverTheWire(t *testing.T) {
 		t.Fatalf("future epoch: error %d", r.ErrorCode)
 	}
 
-	// OffsetCommit v9 takes the member epoch as generation; OffsetFetch v9 checks it.
+	// OffsetCommit v9 takes the member epoch as generation; OffsetFetch v9 checks it. (v9, the
+	// newest naming topics: kgo sends the highest version both sides have, so it is capped.)
+	v9 := kversion.Stable()
+	v9.SetMaxKeyVersion(int16(kmsg.OffsetCommit), 9)
+	cl9 := tb.client(kgo.MaxVersions(v9))
 	commit := func(epoch int32) int16 {
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.Version = 9
@@ -96,7 +101,7 @@ func TestConsumerGroupHeartbeatOverTheWire(t *testing.T) {
 		rp.Partition, rp.Offset = 0, 42
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctx, cl)
+		resp, err := req.RequestWith(ctx, cl9)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -222,7 +222,8 @@ func TestClassicGroupFencing(t *testing.T) {
 	commit := kmsg.NewPtrOffsetCommitRequest()
 	commit.Group, commit.Generation = "solo", -1
 	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 7, LeaderEpoch: 3}}}}
-	code(t, "standalone commit", rawReq[*kmsg.OffsetCommitResponse](t, cl, commit).Topics[0].Partitions[0].ErrorCode, nil)
+	// By name: v9, the newest before topic ids (v10 is TestOffsetCommitFetchTopicIDs).
+	code(t, "standalone commit", rawReq[*kmsg.OffsetCommitResponse](t, pinned(cs, kmsg.OffsetCommit, 9), commit).Topics[0].Partitions[0].ErrorCode, nil)
 	fetch := kmsg.NewPtrOffsetFetchRequest()
 	fetch.Groups = []kmsg.OffsetFetchRequestGroup{{Group: "solo"}, {Group: "none", Topics: []kmsg.OffsetFetchRequestGroupTopic{{Topic: "t", Partitions: []int32{0}}}}}
 	fresp := rawReq[*kmsg.OffsetFetchResponse](t, cl, fetch)
@@ -232,7 +233,7 @@ func TestClassicGroupFencing(t *testing.T) {
 	}
 	// A standalone commit into a group with members is refused.
 	commit.Group = "g"
-	code(t, "standalone into live group", rawReq[*kmsg.OffsetCommitResponse](t, cl, commit).Topics[0].Partitions[0].ErrorCode, kerr.UnknownMemberID)
+	code(t, "standalone into live group", rawReq[*kmsg.OffsetCommitResponse](t, pinned(cs, kmsg.OffsetCommit, 9), commit).Topics[0].Partitions[0].ErrorCode, kerr.UnknownMemberID)
 
 	list := kmsg.NewPtrListGroupsRequest()
 	list.StatesFilter = []string{"empty"}

@@ -104,3 +104,24 @@ func findCoordinator(t *testing.T, rc *rawConnDP, group string) {
 		return len(resp.Coordinators) == 1 && resp.Coordinators[0].ErrorCode == 0
 	})
 }
+
+// TestDescribeGroupsV6: from v6 an unknown group is GROUP_ID_NOT_FOUND with Kafka's message;
+// before, Dead with no error.
+func TestDescribeGroupsV6(t *testing.T) {
+	tb := startBroker(t, groupConfig)
+	rc := dialDP(t, tb)
+	findCoordinator(t, rc, "missing")
+	for _, v := range []int16{5, 6} {
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Version = v
+		req.Groups = []string{"missing"}
+		g := rc.request(req).(*kmsg.DescribeGroupsResponse).Groups[0]
+		want, msg := int16(0), ""
+		if v >= 6 {
+			want, msg = kerr.GroupIDNotFound.Code, "Group missing not found."
+		}
+		if g.ErrorCode != want || g.State != "Dead" || (msg != "" && (g.ErrorMessage == nil || *g.ErrorMessage != msg)) {
+			t.Errorf("describe unknown group v%d: %+v", v, g)
+		}
+	}
+}

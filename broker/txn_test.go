@@ -177,6 +177,23 @@ func TestTxnCoordinatorCommit(t *testing.T) {
 	if err != nil || len(listed) != 1 || listed["tx"].ProducerID != r.ProducerID {
 		t.Fatalf("list: %v %+v", err, listed)
 	}
+	// v2's pattern (KIP-1152) must match the whole id, as Kafka 4.3.1's does.
+	for _, c := range []struct {
+		pattern string
+		n       int
+		code    int16
+	}{{"", 1, 0}, {"tx", 1, 0}, {"t.*", 1, 0}, {"t", 0, 0}, {"x", 0, 0}, {"a)|(b", 0, kerr.InvalidRegularExpression.Code}, {"[", 0, kerr.InvalidRegularExpression.Code}} {
+		lr := kmsg.NewPtrListTransactionsRequest()
+		lr.Version = 2
+		lr.TransactionalIDPattern = kmsg.StringPtr(c.pattern)
+		resp, err := e.cl.Request(context.Background(), lr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lt := resp.(*kmsg.ListTransactionsResponse); lt.ErrorCode != c.code || len(lt.TransactionStates) != c.n {
+			t.Errorf("list with pattern %q: error %d, %d transactions; want %d, %d", c.pattern, lt.ErrorCode, len(lt.TransactionStates), c.code, c.n)
+		}
+	}
 	if code := e.end("tx", r.ProducerID, r.ProducerEpoch+1, true); code != kerr.ProducerFenced.Code {
 		t.Fatalf("end with another epoch: %v", kerr.ErrorForCode(code))
 	}

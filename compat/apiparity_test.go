@@ -29,9 +29,7 @@ import (
 var apiParityExceptions = map[int16]string{
 	0:  "Produce v13 (topic ids, KIP-516): not served yet (issue 17)",
 	1:  "Fetch v17-18: not served yet (issue 17)",
-	15: "DescribeGroups v6: not served yet (issue 17)",
 	27: "WriteTxnMarkers v2: not served yet (issue 17)",
-	66: "ListTransactions v2: not served yet (issue 17)",
 	29: "DescribeAcls: the authorizer (acl/) is being built in its own branch",
 	30: "CreateAcls: the authorizer (acl/) is being built in its own branch",
 	31: "DeleteAcls: the authorizer (acl/) is being built in its own branch",
