@@ -15,11 +15,13 @@ import (
 	"github.com/logd/logd/segment"
 )
 
-// Produce: versions 0-11 advertised, 3-11 served, and v12 once transaction version 2 is
+// Produce: versions 0-11 advertised, 3-11 served, and v12-13 once transaction version 2 is
 // finalized (KIP-890 part 2: the leader has the coordinator add the partitions, below). Like
 // Kafka 4 (KIP-896, KAFKA-18659) v0-2 are advertised and answered UNSUPPORTED_VERSION per
 // partition: librdkafka before 2.11.1 turns compression off unless it sees Produce v0
-// advertised. v13 (topic ids) is not served.
+// advertised. v13 names topics by id (KIP-516): each id is resolved to its topic before
+// anything else, and an unknown one answers UNKNOWN_TOPIC_ID for its partitions, as Kafka
+// 4.3.1 does.
 //
 // Per partition: exactly one record batch (Kafka's rule for magic 2; it also keeps idempotent
 // dedup per batch), zstd only from v7, no control batches (only WriteTxnMarkers writes them).
@@ -79,7 +81,7 @@ import (
 // otherwise has an unknown outcome and gets a retriable error (NOT_LEADER_OR_FOLLOWER,
 // REQUEST_TIMED_OUT), or NOT_ENOUGH_REPLICAS_AFTER_APPEND.
 func init() {
-	register(api{key: int16(kmsg.Produce), min: 0, max: 11, maxTV2: 12, handle: handleProduce})
+	register(api{key: int16(kmsg.Produce), min: 0, max: 11, maxTV2: 13, handle: handleProduce})
 }
 
 // produceMinVersion is the oldest Produce version served (record batch v2).
@@ -89,6 +91,9 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ProduceRequest)
 	v := c.version()
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	if v >= 13 {
+		b.resolveProduceTopicIDs(req)
+	}
 
 	var reqErr int16 // an error for every partition
 	switch {
@@ -126,6 +131,18 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	return w.wait()
 }
 
+// resolveProduceTopicIDs names the topics of a v13+ request, which carries topic ids only;
+// an unknown id leaves the name empty, which no topic has.
+func (b *Broker) resolveProduceTopicIDs(req *kmsg.ProduceRequest) {
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		rt.Topic = ""
+		if t, ok := b.cluster.TopicByID(rt.TopicID); ok {
+			rt.Topic = t.Name
+		}
+	}
+}
+
 // appendAll appends every partition's batch (or answers reqErr for all of them) and records
 // what each acknowledgement waits for.
 func (w *produceWait) appendAll(reqErr int16) {
@@ -135,7 +152,7 @@ func (w *produceWait) appendAll(reqErr int16) {
 	for ti := range req.Topics {
 		rt := &req.Topics[ti]
 		t := &resp.Topics[ti]
-		t.Topic = rt.Topic
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID
 		t.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
@@ -145,6 +162,10 @@ func (w *produceWait) appendAll(reqErr int16) {
 			p.BaseOffset = -1
 			if reqErr != 0 {
 				p.ErrorCode = reqErr
+				continue
+			}
+			if v >= 13 && rt.Topic == "" {
+				p.ErrorCode = kerr.UnknownTopicID.Code
 				continue
 			}
 			part, lp, res, err := b.produceOne(v, req.Acks, req.TransactionID, rt.Topic, rp.Partition, rp.Records, w.remote[partitionRef{ti, pi}])

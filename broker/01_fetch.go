@@ -13,9 +13,12 @@ import (
 	"github.com/logd/logd/net/server"
 )
 
-// Fetch: versions 4-16. v4 is Kafka 4's floor (and librdkafka's for record batches); zstd
-// needs v10+, which clients check themselves. v17+ (KIP-853 replica directory ids) waits for
-// replication.
+// Fetch: versions 4-18. v4 is Kafka 4's floor (and librdkafka's for record batches); zstd
+// needs v10+, which clients check themselves. v17's ReplicaDirectoryID (KIP-853) and v18's
+// per-partition HighWatermark (KIP-1166) are tagged fields for Kafka's own KRaft quorum
+// fetches, where the voter's directory and its known high watermark matter; Kafka's partition
+// fetch path ignores both, and so does logd's (one log directory per broker; the follower's
+// high watermark is the leader's to set, below), so the responses are v16's.
 //
 // The response is built here rather than by kmsg: record bytes go out as server.Regions of
 // the segment files, by sendfile, never copied (fetch_encode.go writes the fields around them).
@@ -41,7 +44,7 @@ import (
 //     ReplicaState.ID) first tells the partition's LeaderPartition its fetch offset (which may
 //     move the high watermark), then reads up to the log end instead of the high watermark.
 func init() {
-	register(api{key: int16(kmsg.Fetch), min: 4, max: 16, raw: handleFetch})
+	register(api{key: int16(kmsg.Fetch), min: 4, max: 18, raw: handleFetch})
 }
 
 // checkLeaderEpoch applies Kafka's CurrentLeaderEpoch check against the epoch this broker

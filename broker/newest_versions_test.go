@@ -125,3 +125,35 @@ func TestDescribeGroupsV6(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceTopicIDs: Produce v13 names topics by id; the batch lands in the topic (fetched
+// back by id), an unknown id is UNKNOWN_TOPIC_ID and appends nothing.
+func TestProduceTopicIDs(t *testing.T) {
+	tb := startBroker(t, nil)
+	createTopicDP(t, tb, "pid", 1, nil)
+	rc := dialDP(t, tb)
+	id := topicIDOf(t, rc, "pid")
+	produce := func(topicID [16]byte) kmsg.ProduceResponseTopic {
+		t.Helper()
+		req := produceReqDP(13, -1, "", 0, batchDP{timestamps: []int64{1000, 1001}}.encode())
+		req.Topics[0].TopicID = topicID
+		resp := rc.request(req).(*kmsg.ProduceResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].TopicID != topicID {
+			t.Fatalf("produce v13 response: %+v", resp)
+		}
+		return resp.Topics[0]
+	}
+	if p := produce(id).Partitions[0]; p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("produce v13 by id: %+v", p)
+	}
+	if p := produce([16]byte{7}).Partitions[0]; p.ErrorCode != kerr.UnknownTopicID.Code || p.BaseOffset != -1 {
+		t.Fatalf("produce v13 to an unknown id: %+v", p)
+	}
+	if p := producePartDP(t, rc.request(produceReqDP(12, -1, "pid", 0, batchDP{timestamps: []int64{2000}}.encode()))); p.ErrorCode != 0 || p.BaseOffset != 2 {
+		t.Fatalf("produce v12 by name after v13: %+v", p)
+	}
+	fp := fetchPartDP(t, rc.request(fetchReqDP(18, "", id, 0, 0)))
+	if fp.ErrorCode != 0 || fp.HighWatermark != 3 || len(batchesDP(t, fp.RecordBatches)) != 2 {
+		t.Fatalf("fetch v18 by id: error %d high watermark %d", fp.ErrorCode, fp.HighWatermark)
+	}
+}

@@ -35,7 +35,7 @@ func TestTransactionVersionFeature(t *testing.T) {
 		}
 		want := map[int16]int16{int16(kmsg.Produce): 11, int16(kmsg.EndTxn): 4, int16(kmsg.TxnOffsetCommit): 4}
 		if tv == 2 {
-			want = map[int16]int16{int16(kmsg.Produce): 12, int16(kmsg.EndTxn): 5, int16(kmsg.TxnOffsetCommit): 5}
+			want = map[int16]int16{int16(kmsg.Produce): 13, int16(kmsg.EndTxn): 5, int16(kmsg.TxnOffsetCommit): 5}
 		}
 		for _, k := range resp.ApiKeys {
 			if w, ok := want[k.ApiKey]; ok && k.MaxVersion != w {
