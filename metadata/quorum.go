@@ -103,7 +103,8 @@ type Quorum struct {
 	fsm       *fsm
 	store     *LogStore
 	transport raft.Transport
-	closeTr   func() error // closes transport
+	progress  *voterProgress // what the leader hears from the other voters (quorum_status.go)
+	closeTr   func() error   // closes transport
 	raft      *raft.Raft
 	done      chan struct{}
 	wg        sync.WaitGroup
@@ -145,7 +146,8 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if self < 0 {
 		return nil, fmt.Errorf("node %d is not among the quorum voters %v", cfg.NodeID, voters)
 	}
-	transport, closeTr, err := openTransport(cfg, voters, self, hlog)
+	progress := &voterProgress{byID: map[raft.ServerID]heardFrom{}}
+	transport, closeTr, err := openTransport(cfg, voters, self, hlog, progress)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +212,8 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		closeTr()
 		return nil, err
 	}
-	q := &Quorum{cfg: cfg, log: cfg.Logger, fsm: f, store: store, transport: transport, closeTr: closeTr, raft: r, done: make(chan struct{})}
+	progress.node.Store(r)
+	q := &Quorum{cfg: cfg, log: cfg.Logger, fsm: f, store: store, transport: transport, progress: progress, closeTr: closeTr, raft: r, done: make(chan struct{})}
 	q.wg.Add(1)
 	go q.watchLeadership()
 	return q, nil
@@ -224,8 +227,9 @@ const oneVoterTimeout = 5 * time.Millisecond
 // openTransport opens the quorum's Raft transport: TCP on cfg.Listen, or — for a quorum of one
 // voter without a listener — hashicorp/raft's in-memory transport, which nothing else can
 // reach (the voter never sends itself a message). Its address is a fixed name, so the one
-// voter's address in the Raft configuration stays the same across restarts.
-func openTransport(cfg QuorumConfig, voters []Voter, self int, hlog hclog.Logger) (raft.Transport, func() error, error) {
+// voter's address in the Raft configuration stays the same across restarts. The TCP transport
+// records the other voters' replies in progress (quorum_status.go).
+func openTransport(cfg QuorumConfig, voters []Voter, self int, hlog hclog.Logger, progress *voterProgress) (raft.Transport, func() error, error) {
 	if cfg.Listen == "" {
 		if len(voters) != 1 {
 			return nil, nil, fmt.Errorf("node %d: a quorum of %d voters needs a controller listener", cfg.NodeID, len(voters))
@@ -247,7 +251,7 @@ func openTransport(cfg QuorumConfig, voters []Voter, self int, hlog hclog.Logger
 	if err != nil {
 		return nil, nil, fmt.Errorf("controller listener %s: %w", cfg.Listen, err)
 	}
-	return tr, tr.Close, nil
+	return &progressTransport{NetworkTransport: tr, progress: progress}, tr.Close, nil
 }
 
 // watchLeadership tells OnLeaderChange about leadership changes and names the cluster when
