@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -13,13 +15,15 @@ import (
 // UNSUPPORTED_VERSION and the supported ranges, so the client can retry with one we know
 // (KIP-511).
 //
-// Features (KIP-584, v3+): the supported range of transaction.version (0-2) and its
-// finalized level, Config.TransactionVersion, omitted at 0 as Kafka omits a feature at level
-// 0. Clients take the finalized features of the highest FinalizedFeaturesEpoch they have
-// seen; logd's is the node's start time in milliseconds, so a node restarted with another
-// level wins over what its clients saw before. The APIs whose newest version is transaction
-// version 2's (api.maxTV2: Produce v12, EndTxn v5, TxnOffsetCommit v5) are advertised and
-// served up to it only at level 2.
+// Features (KIP-584, v3+): the supported range of each feature logd implements
+// (supportedFeatures: transaction.version 0-2) and its finalized level from the metadata
+// (57_update_features.go: what UpdateFeatures set, else the node's bootstrap level,
+// Config.TransactionVersion), omitted at 0 as Kafka omits a feature at level 0. Clients take
+// the finalized features of the highest FinalizedFeaturesEpoch they have seen: the later of
+// the node's start and the last UpdateFeatures (the controller's clock), so a node restarted
+// with another bootstrap level, or a cluster whose levels changed, wins over what its clients
+// saw before. The APIs whose newest version is transaction version 2's (api.maxTV2: Produce
+// v12-13, EndTxn v5, TxnOffsetCommit v5) are advertised and served up to it only at level 2.
 func init() {
 	register(api{key: int16(kmsg.ApiVersions), min: 0, max: 4, handle: handleApiVersions})
 }
@@ -50,20 +54,24 @@ func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 			resp.ApiKeys = append(resp.ApiKeys, kmsg.ApiVersionsResponseApiKey{ApiKey: a.key, MinVersion: a.min, MaxVersion: b.maxVersion(a)})
 		}
 	}
-	sf := kmsg.NewApiVersionsResponseSupportedFeature()
-	sf.Name, sf.MinVersion, sf.MaxVersion = transactionVersionFeature, 0, maxTransactionVersion
-	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
-	resp.FinalizedFeaturesEpoch = b.started.UnixMilli()
-	if lvl := b.cfg.TransactionVersion; lvl > 0 {
-		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
-		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = transactionVersionFeature, lvl, lvl
-		resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+	levels, epoch := b.finalizedFeatures()
+	for _, name := range slices.Sorted(maps.Keys(supportedFeatures)) {
+		r := supportedFeatures[name]
+		sf := kmsg.NewApiVersionsResponseSupportedFeature()
+		sf.Name, sf.MinVersion, sf.MaxVersion = name, r.min, r.max
+		resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+		if lvl := levels[name]; lvl > 0 {
+			ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+			ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = name, lvl, lvl
+			resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
+		}
 	}
+	resp.FinalizedFeaturesEpoch = epoch
 	return resp
 }
 
 // tv2 reports whether transaction version 2 is finalized (KIP-890 part 2).
-func (b *Broker) tv2() bool { return b.cfg.TransactionVersion >= 2 }
+func (b *Broker) tv2() bool { return b.featureLevel(transactionVersionFeature) >= 2 }
 
 // maxVersion is the highest version of a served and advertised.
 func (b *Broker) maxVersion(a *api) int16 {

@@ -139,12 +139,14 @@ type Config struct {
 	// (default true, as Kafka 4): a partition's first transactional batch of a transaction is
 	// appended only once its coordinator confirms the partition is in it (00_produce.go).
 	TransactionPartitionVerification bool
-	// TransactionVersion is logd.transaction.version, the finalized level of the
-	// transaction.version feature this broker advertises (ApiVersions, 18_api_versions.go):
-	// 0 or 1 keep clients on the classic transaction protocol; 2 (KIP-890 part 2) advertises
-	// Produce v12, EndTxn v5 and TxnOffsetCommit v5, and clients then let the brokers add
-	// partitions to their transactions and bump the epoch at every EndTxn. Every node of a
-	// cluster must be set alike (default 2, as a cluster formatted by Kafka 4.3).
+	// TransactionVersion is logd.transaction.version, the bootstrap level of the
+	// transaction.version feature (ApiVersions, 18_api_versions.go): the finalized level
+	// until UpdateFeatures (`kafka-features upgrade/downgrade`) stores one in the metadata log
+	// (57_update_features.go), which then holds for the whole cluster. 0 or 1 keep clients on
+	// the classic transaction protocol; 2 (KIP-890 part 2) advertises Produce v12-13, EndTxn
+	// v5 and TxnOffsetCommit v5, and clients then let the brokers add partitions to their
+	// transactions and bump the epoch at every EndTxn. Every node of a cluster must be set
+	// alike (default 2, as a cluster formatted by Kafka 4.3).
 	TransactionVersion int16
 }
 

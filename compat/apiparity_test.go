@@ -40,7 +40,6 @@ var apiParityExceptions = map[int16]string{
 	49: "AlterClientQuotas: quotas are being built with the authorizer in its own branch",
 	50: "DescribeUserScramCredentials: SCRAM is being built in its own branch (secauth)",
 	51: "AlterUserScramCredentials: SCRAM is being built in its own branch (secauth)",
-	57: "UpdateFeatures: not built yet (issue 17)",
 	64: "UnregisterBroker: not built yet (issue 17)",
 	74: "ListConfigResources: not built yet (issue 17)",
 	75: "DescribeTopicPartitions: not built yet (issue 17)",

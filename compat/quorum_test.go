@@ -4,7 +4,8 @@ package compat
 
 // kafka-metadata-quorum (MetadataQuorumCommand from Kafka's tools jar) against logd:
 // `describe --status` and `describe --replication` on the shared single node and on a
-// three-node cluster (internal/testcluster), asked of every node, followers included.
+// three-node cluster (internal/testcluster), asked of every node, followers included; on the
+// cluster, kafka-features changes through two different nodes too.
 
 import (
 	"os"
@@ -129,6 +130,17 @@ func TestMetadataQuorum(t *testing.T) {
 		// Every node answers, the followers by asking the leader.
 		for _, n := range c.Nodes {
 			checkQuorum(s, n.Addr, 3, since)
+		}
+		// Finalized features are cluster-wide: a change through one node (forwarded to the
+		// controller unless it is the one) shows on every node.
+		for _, level := range []string{"1", "2"} {
+			verb := map[string]string{"1": "downgrade", "2": "upgrade"}[level]
+			kafkaToolAt(s, c.Nodes[int(level[0]-'1')].Addr, "kafka-features", "org.apache.kafka.tools.FeatureCommand", verb, "--feature", "transaction.version="+level)
+			for _, n := range c.Nodes {
+				if l := finalizedLevel(s, n.Addr); l != level {
+					s.Errorf("node %d: transaction.version at %s after the %s to %s", n.ID, l, verb, level)
+				}
+			}
 		}
 	})
 }

@@ -161,6 +161,9 @@ type ClusterState struct {
 	PlacementCursor int64 `json:"placement_cursor"`
 	// NextProducerID is the first producer id not yet given to a broker (AllocateProducerIDs).
 	NextProducerID int64 `json:"next_producer_id,omitempty"`
+	// Features are the finalized feature levels and FeaturesEpochMs their epoch (features.go).
+	Features        map[string]int16 `json:"features,omitempty"`
+	FeaturesEpochMs int64            `json:"features_epoch_ms,omitempty"`
 	// LastIndex is the Raft index of the last command applied.
 	LastIndex uint64 `json:"last_index"`
 }
@@ -173,7 +176,8 @@ func NewClusterState(clusterID string) *ClusterState {
 // Clone returns a deep copy.
 func (s *ClusterState) Clone() *ClusterState {
 	c := &ClusterState{ClusterID: s.ClusterID, Brokers: map[int32]*BrokerRegistration{}, Topics: map[string]*TopicState{},
-		PlacementCursor: s.PlacementCursor, NextProducerID: s.NextProducerID, LastIndex: s.LastIndex}
+		PlacementCursor: s.PlacementCursor, NextProducerID: s.NextProducerID, LastIndex: s.LastIndex,
+		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs}
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

@@ -163,6 +163,7 @@ var commandNames = map[string]func() any{
 	"reassign":              func() any { return &Reassign{} },
 	"allocate_producer_ids": func() any { return &AllocateProducerIDs{} },
 	"import_topics":         func() any { return &ImportTopics{} },
+	"set_feature_levels":    func() any { return &SetFeatureLevels{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -195,6 +196,8 @@ func commandName(c any) (string, bool) {
 		return "allocate_producer_ids", true
 	case *ImportTopics:
 		return "import_topics", true
+	case *SetFeatureLevels:
+		return "set_feature_levels", true
 	}
 	return "", false
 }
@@ -302,6 +305,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return first, nil
 	case *ImportTopics:
 		return nil, s.importTopics(c)
+	case *SetFeatureLevels:
+		return nil, s.setFeatureLevels(c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

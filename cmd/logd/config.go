@@ -44,8 +44,8 @@ type serveSettings struct {
 	FsyncAcksAll     bool
 	// TxnVerification is transaction.partition.verification.enable (KIP-890 part 1).
 	TxnVerification bool
-	// TxnVersion is logd.transaction.version, the finalized transaction.version feature
-	// (broker.Config.TransactionVersion).
+	// TxnVersion is logd.transaction.version, the transaction.version feature's level until
+	// UpdateFeatures finalizes one (broker.Config.TransactionVersion).
 	TxnVersion  int16
 	LogDefaults engine.LogConfig
 	Cleaner     engine.CleanerConfig // log.cleaner.*
