@@ -42,7 +42,6 @@ var apiParityExceptions = map[int16]string{
 	51: "AlterUserScramCredentials: SCRAM is being built in its own branch (secauth)",
 	64: "UnregisterBroker: not built yet (issue 17)",
 	74: "ListConfigResources: not built yet (issue 17)",
-	75: "DescribeTopicPartitions: not built yet (issue 17)",
 	76: "ShareGroupHeartbeat: share groups are being built in their own branch",
 	77: "ShareGroupDescribe: share groups are being built in their own branch",
 	78: "ShareFetch: share groups are being built in their own branch",
@@ -168,5 +167,20 @@ func TestApiParity(t *testing.T) {
 			}
 		}
 		s.Logf("logd serves %d of the %d APIs kafka-broker-api-versions lists; %d deliberate exceptions", served, len(logd), len(apiParityExceptions))
+	})
+}
+
+// TestKafkaTopicsDescribe: kafka-topics --describe over DescribeTopicPartitions (the Elr
+// columns only it fills), one partition per answer so the cursor carries it through
+// (go test -tags compat -run TestKafkaTopicsDescribe ./compat).
+func TestKafkaTopicsDescribe(t *testing.T) {
+	scenario(t, "java", "kafka-topics-describe-paginated", 90*time.Second, func(s *S) {
+		createTopic(s, "dtp-compat", 3, nil)
+		out := kafkaTool(s, "kafka-topics", "org.apache.kafka.tools.TopicCommand", "--describe", "--topic", "dtp-compat", "--partition-size-limit-per-response", "1")
+		for p := 0; p < 3; p++ {
+			if !regexp.MustCompile(fmt.Sprintf(`Topic: dtp-compat\s+Partition: %d\s+Leader: \d+\s+Replicas: \d+\s+Isr: \d+\s+Elr:`, p)).MatchString(out) {
+				s.Errorf("kafka-topics --describe: no row for partition %d in %q", p, out)
+			}
+		}
 	})
 }
