@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strconv"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -155,5 +156,40 @@ func TestProduceTopicIDs(t *testing.T) {
 	fp := fetchPartDP(t, rc.request(fetchReqDP(18, "", id, 0, 0)))
 	if fp.ErrorCode != 0 || fp.HighWatermark != 3 || len(batchesDP(t, fp.RecordBatches)) != 2 {
 		t.Fatalf("fetch v18 by id: error %d high watermark %d", fp.ErrorCode, fp.HighWatermark)
+	}
+}
+
+// TestListConfigResources: v0 lists client-metrics resources (none); v1 lists topics,
+// brokers and groups by type, every type for an empty list; a type without configurations
+// is refused.
+func TestListConfigResources(t *testing.T) {
+	tb := startBroker(t, groupConfig)
+	createTopicDP(t, tb, "lcr", 1, nil)
+	rc := dialDP(t, tb)
+	list := func(v int16, types ...int8) *kmsg.ListConfigResourcesResponse {
+		req := kmsg.NewPtrListConfigResourcesRequest()
+		req.Version, req.ResourceTypes = v, types
+		return rc.request(req).(*kmsg.ListConfigResourcesResponse)
+	}
+	if r := list(0); r.ErrorCode != 0 || len(r.ConfigResources) != 0 {
+		t.Fatalf("v0 (client metrics): %+v", r)
+	}
+	has := func(r *kmsg.ListConfigResourcesResponse, typ int8, name string) bool {
+		for _, cr := range r.ConfigResources {
+			if cr.Type == typ && cr.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	node := strconv.Itoa(int(tb.b.cfg.NodeID))
+	if r := list(1, configResourceTopic, configResourceBroker); r.ErrorCode != 0 || !has(r, configResourceTopic, "lcr") || !has(r, configResourceBroker, node) || has(r, configResourceBrokerLogger, node) {
+		t.Fatalf("v1 topics and brokers: %+v", r)
+	}
+	if r := list(1); r.ErrorCode != 0 || !has(r, configResourceTopic, "lcr") || !has(r, configResourceBrokerLogger, node) {
+		t.Fatalf("v1 every type: %+v", r)
+	}
+	if r := list(1, 64); r.ErrorCode != kerr.UnsupportedVersion.Code {
+		t.Fatalf("v1 an unknown type: %+v", r)
 	}
 }

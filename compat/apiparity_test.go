@@ -41,7 +41,6 @@ var apiParityExceptions = map[int16]string{
 	50: "DescribeUserScramCredentials: SCRAM is being built in its own branch (secauth)",
 	51: "AlterUserScramCredentials: SCRAM is being built in its own branch (secauth)",
 	64: "UnregisterBroker: not built yet (issue 17)",
-	74: "ListConfigResources: not built yet (issue 17)",
 	76: "ShareGroupHeartbeat: share groups are being built in their own branch",
 	77: "ShareGroupDescribe: share groups are being built in their own branch",
 	78: "ShareFetch: share groups are being built in their own branch",
@@ -180,6 +179,20 @@ func TestKafkaTopicsDescribe(t *testing.T) {
 		for p := 0; p < 3; p++ {
 			if !regexp.MustCompile(fmt.Sprintf(`Topic: dtp-compat\s+Partition: %d\s+Leader: \d+\s+Replicas: \d+\s+Isr: \d+\s+Elr:`, p)).MatchString(out) {
 				s.Errorf("kafka-topics --describe: no row for partition %d in %q", p, out)
+			}
+		}
+	})
+}
+
+// TestKafkaClientMetricsList: kafka-client-metrics --list (ListConfigResources v0) answers,
+// listing no subscription: logd keeps no client-metrics resources
+// (go test -tags compat -run TestKafkaClientMetricsList ./compat).
+func TestKafkaClientMetricsList(t *testing.T) {
+	scenario(t, "java", "kafka-client-metrics-list", 90*time.Second, func(s *S) {
+		out := kafkaTool(s, "kafka-client-metrics", "org.apache.kafka.tools.ClientMetricsCommand", "--list")
+		for _, l := range strings.Split(out, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "SLF4J") {
+				s.Errorf("kafka-client-metrics --list: unexpected %q", l)
 			}
 		}
 	})
