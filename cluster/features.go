@@ -11,8 +11,9 @@ import (
 
 // The broker finds these by type assertion: a signature drifting apart must not compile.
 var (
-	_ broker.FeatureStore    = (*Node)(nil)
-	_ broker.QuorumDescriber = (*Node)(nil)
+	_ broker.FeatureStore       = (*Node)(nil)
+	_ broker.QuorumDescriber    = (*Node)(nil)
+	_ broker.BrokerUnregisterer = (*Node)(nil)
 )
 
 // FinalizedFeatures implements broker.FeatureStore: the finalized feature levels of this

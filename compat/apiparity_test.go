@@ -40,7 +40,6 @@ var apiParityExceptions = map[int16]string{
 	49: "AlterClientQuotas: quotas are being built with the authorizer in its own branch",
 	50: "DescribeUserScramCredentials: SCRAM is being built in its own branch (secauth)",
 	51: "AlterUserScramCredentials: SCRAM is being built in its own branch (secauth)",
-	64: "UnregisterBroker: not built yet (issue 17)",
 	76: "ShareGroupHeartbeat: share groups are being built in their own branch",
 	77: "ShareGroupDescribe: share groups are being built in their own branch",
 	78: "ShareFetch: share groups are being built in their own branch",

@@ -164,6 +164,7 @@ var commandNames = map[string]func() any{
 	"allocate_producer_ids": func() any { return &AllocateProducerIDs{} },
 	"import_topics":         func() any { return &ImportTopics{} },
 	"set_feature_levels":    func() any { return &SetFeatureLevels{} },
+	"unregister_broker":     func() any { return &UnregisterBroker{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -198,6 +199,8 @@ func commandName(c any) (string, bool) {
 		return "import_topics", true
 	case *SetFeatureLevels:
 		return "set_feature_levels", true
+	case *UnregisterBroker:
+		return "unregister_broker", true
 	}
 	return "", false
 }
@@ -307,6 +310,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return nil, s.importTopics(c)
 	case *SetFeatureLevels:
 		return nil, s.setFeatureLevels(c)
+	case *UnregisterBroker:
+		return nil, s.unregisterBroker(c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

@@ -1,0 +1,39 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// UnregisterBroker: version 0 (KIP-500), what `kafka-cluster unregister --id N` sends. The
+// active controller removes the broker's registration from the metadata log
+// (metadata.UnregisterBroker: its leaderships and ISR places go first, as when it is
+// fenced); any node takes the request and hands it to the controller. An id that is not
+// registered is BROKER_ID_NOT_REGISTERED. A broker still running registers again at its next
+// heartbeat, as in Kafka: the tool is for removing brokers that are gone.
+//
+// The change waits for the controller, so it runs off the network workers (catalogController).
+func init() {
+	register(api{key: int16(kmsg.UnregisterBroker), min: 0, max: 0, handle: handleUnregisterBroker, catalog: catalogController})
+}
+
+// BrokerUnregisterer is a Cluster that can remove a broker's registration (cluster.Node).
+type BrokerUnregisterer interface {
+	// UnregisterBroker removes broker id's registration through the controller.
+	UnregisterBroker(id int32) error
+}
+
+func handleUnregisterBroker(b *Broker, c *call) (kmsg.Response, error) {
+	req := c.kreq.(*kmsg.UnregisterBrokerRequest)
+	resp := req.ResponseKind().(*kmsg.UnregisterBrokerResponse)
+	err := refuse(kerr.UnsupportedVersion, "this node's cluster cannot unregister brokers")
+	if u, ok := b.cluster.(BrokerUnregisterer); ok {
+		err = u.UnregisterBroker(req.BrokerID)
+	}
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		msg := err.Error()
+		resp.ErrorMessage = &msg
+	}
+	return resp, nil
+}
