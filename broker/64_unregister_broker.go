@@ -1,16 +1,22 @@
 package broker
 
 import (
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/metadata"
 )
 
 // UnregisterBroker: version 0 (KIP-500), what `kafka-cluster unregister --id N` sends. The
 // active controller removes the broker's registration from the metadata log
 // (metadata.UnregisterBroker: its leaderships and ISR places go first, as when it is
 // fenced); any node takes the request and hands it to the controller. An id that is not
-// registered is BROKER_ID_NOT_REGISTERED. A broker still running registers again at its next
-// heartbeat, as in Kafka: the tool is for removing brokers that are gone.
+// registered is BROKER_ID_NOT_REGISTERED. The tool is for brokers that are gone: unlike Kafka
+// (where a running broker registers again at its next heartbeat), logd refuses to unregister
+// a live, unfenced broker with INVALID_REQUEST, so that no client can take a serving broker
+// out of the metadata, even for a moment, while logd has no authorizer.
 //
 // The change waits for the controller, so it runs off the network workers (catalogController).
 func init() {
@@ -26,8 +32,14 @@ type BrokerUnregisterer interface {
 func handleUnregisterBroker(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.UnregisterBrokerRequest)
 	resp := req.ResponseKind().(*kmsg.UnregisterBrokerResponse)
-	err := refuse(kerr.UnsupportedVersion, "this node's cluster cannot unregister brokers")
-	if u, ok := b.cluster.(BrokerUnregisterer); ok {
+	u, ok := b.cluster.(BrokerUnregisterer)
+	var err error
+	switch {
+	case !ok:
+		err = refuse(kerr.UnsupportedVersion, "this node's cluster cannot unregister brokers")
+	case slices.ContainsFunc(b.cluster.Brokers(), func(br metadata.BrokerRegistration) bool { return br.ID == req.BrokerID }):
+		err = refuse(kerr.InvalidRequest, "broker %d is live (registered and unfenced): stop it and let it be fenced before unregistering it", req.BrokerID)
+	default:
 		err = u.UnregisterBroker(req.BrokerID)
 	}
 	if err != nil {
