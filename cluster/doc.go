@@ -15,7 +15,9 @@
 //     changes. Brokers reach it over its Kafka listener with KRaft's own requests
 //     (BrokerRegistration, BrokerHeartbeat, AlterPartition, AllocateProducerIds); topic
 //     changes a non-controller receives are sent on to it as the client's request
-//     (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs).
+//     (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs), and so are UpdateFeatures
+//     (features.go), UnregisterBroker (unregister.go) and DescribeQuorum (quorum_status.go:
+//     only the Raft leader knows each voter's progress).
 //   - Every node runs its broker's lifecycle (lifecycle.go): register, heartbeat, controlled
 //     shutdown.
 //   - Every node's metadata listener (reconcile.go) turns the partitions assigned to it into

@@ -1,7 +1,8 @@
 // Package metadata holds the cluster's metadata: Quorum, the Raft-replicated cluster state
 // (the KRaft idea on hashicorp/raft) — brokers, topics, partition assignments, leaders, leader
-// and partition epochs, ISRs, configs and producer id blocks. Every logd node runs one; a
-// single node's is a quorum of one voter.
+// and partition epochs, ISRs, configs, producer id blocks and finalized feature levels
+// (features.go: UpdateFeatures' SetFeatureLevels, stamped with the controller's clock when
+// proposed). Every logd node runs one; a single node's is a quorum of one voter.
 //
 // Data directories of the release before the quorum kept a single node's topics in a JSON
 // file (logd-metadata.json) and its producer id block in another: ReadLegacy reads them once,
@@ -15,7 +16,9 @@
 // ClusterState.Apply is deterministic: no clock, no randomness, maps iterated in sorted order,
 // so every voter computes the same state. What needs time or chance is decided by the
 // controller (the Raft leader) before it proposes: new topic ids, broker liveness (Heartbeats
-// stays in the controller's memory; only its FenceBroker/UnfenceBroker decisions are logged).
+// stays in the controller's memory; only its FenceBroker/UnfenceBroker decisions are logged),
+// a feature change's epoch. UnregisterBroker (unregister.go) removes a registration after its
+// leaderships and ISR places, as fencing does.
 //
 // Invariants after every command (checked by TestApplyIsDeterministic): every partition's ISR
 // is a non-empty subset of its replicas; a partition's leader is NoLeader or an ISR member that
@@ -40,4 +43,6 @@
 // instead of waiting out a timeout meant for a leader it does not have. With voters every
 // node bootstraps the same voter list on first start. Snapshots (the state as JSON) are taken
 // every SnapshotThreshold entries and the log is compacted behind them, so it stays small.
+// The TCP transport is wrapped (quorum_status.go) so the leader records each voter's last
+// index and reply times from its AppendEntries answers: Quorum.Status, DescribeQuorum's source.
 package metadata
