@@ -27,7 +27,14 @@ import (
 // or after the last stable offset, 8).
 func writeTxnSet(s *S, topic string) []int64 {
 	s.Helper()
-	_, cl := newAdmin(s, bootAddr)
+	adm, cl := newAdmin(s, bootAddr)
+	// Produce names the topic by id from v13 (KIP-516) and by name before: both are set, so
+	// the raw requests below work at whatever version the client and broker agree on.
+	details, err := adm.ListTopics(s.ctx, topic)
+	if err != nil || details[topic].Err != nil {
+		s.Fatalf("topic %s: %v %v", topic, err, details[topic].Err)
+	}
+	topicID := details[topic].ID
 	send := func(req kmsg.Request) kmsg.Response {
 		s.Helper()
 		resp, err := cl.Request(s.ctx, req)
@@ -79,7 +86,7 @@ func writeTxnSet(s *S, topic string) []int64 {
 		}
 		req.Acks, req.TimeoutMillis = -1, 10000
 		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic = topic
+		rt.Topic, rt.TopicID = topic, topicID
 		rp := kmsg.NewProduceRequestTopicPartition()
 		rp.Records = segment.EncodeBatch(h, recs)
 		rt.Partitions = append(rt.Partitions, rp)
