@@ -51,8 +51,6 @@ var apiParityExceptions = map[int16]string{
 	85: "WriteShareGroupState: share groups are being built in their own branch",
 	86: "DeleteShareGroupState: share groups are being built in their own branch",
 	87: "ReadShareGroupStateSummary: share groups are being built in their own branch",
-	88: "StreamsGroupHeartbeat: the streams group protocol is being built in its own branch",
-	89: "StreamsGroupDescribe: the streams group protocol is being built in its own branch",
 	90: "DescribeShareGroupOffsets: share groups are being built in their own branch",
 	91: "AlterShareGroupOffsets: share groups are being built in their own branch",
 	92: "DeleteShareGroupOffsets: share groups are being built in their own branch",
