@@ -45,6 +45,7 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./internal/properties
 	$(GO) test -run=^$$ -fuzz=FuzzPlainStep -fuzztime=$(FUZZTIME) ./auth
 	$(GO) test -run=^$$ -fuzz=FuzzParseJAAS -fuzztime=$(FUZZTIME) ./auth
+	$(GO) test -run=^$$ -fuzz=FuzzScramStep -fuzztime=$(FUZZTIME) ./auth
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s

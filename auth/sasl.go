@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -10,14 +11,37 @@ import (
 )
 
 // ErrAuthentication is a failed authentication: wrong user or password, or a malformed
-// exchange. Its text says no more than that, on purpose.
-var ErrAuthentication = errors.New("authentication failed: invalid username or password")
+// exchange. Its text, Kafka's PlainSaslServer's, says no more than that, on purpose. Every
+// failure of an Exchange is ErrAuthentication for errors.Is; its Error() is what the client
+// is told.
+var ErrAuthentication = errors.New("Authentication failed: Invalid username or password")
+
+// Failure is a failed authentication step with a reason for the broker's log that the client
+// is not told: Message is Kafka's answer for the case.
+type Failure struct {
+	Message string
+	Reason  string
+}
+
+func (f *Failure) Error() string { return f.Message }
+
+// Is makes every Failure ErrAuthentication.
+func (f *Failure) Is(target error) bool { return target == ErrAuthentication }
+
+// FailureReason is what the log should say of an Exchange's error.
+func FailureReason(err error) string {
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Reason
+	}
+	return err.Error()
+}
 
 // MechPlain is SASL PLAIN (RFC 4616).
 const MechPlain = "PLAIN"
 
 // Mechanisms are the SASL mechanisms logd serves.
-var Mechanisms = []string{MechPlain}
+var Mechanisms = []string{MechPlain, ScramSHA256.Name, ScramSHA512.Name}
 
 // ListenerSASL is one SASL listener's configuration: its enabled mechanisms
 // (sasl.enabled.mechanisms) and PLAIN's users (PlainLoginModule's user_NAME="password").
@@ -29,6 +53,7 @@ type ListenerSASL struct {
 // SASL is the SASL configuration of a broker's listeners, by listener name.
 type SASL struct {
 	listeners map[string]*ListenerSASL
+	fakeKey   []byte // derives the salts answered for unknown SCRAM users
 }
 
 // NewSASL checks each listener's configuration: its mechanisms must be served and have
@@ -48,7 +73,9 @@ func NewSASL(listeners map[string]*ListenerSASL) (*SASL, error) {
 			}
 		}
 	}
-	return &SASL{listeners: listeners}, nil
+	key := make([]byte, 32)
+	rand.Read(key)
+	return &SASL{listeners: listeners, fakeKey: key}, nil
 }
 
 // Enabled is the listener's enabled mechanisms (nil: not a SASL listener).
@@ -67,11 +94,15 @@ type Exchange interface {
 	Step(msg []byte) (reply []byte, done bool, principal string, err error)
 }
 
-// Start begins an exchange of mechanism on listener (SaslHandshake), or says why not.
-func (s *SASL) Start(listener, mechanism string) (Exchange, error) {
+// Start begins an exchange of mechanism on listener (SaslHandshake), or says why not. SCRAM
+// reads its credentials from scram at the exchange's first step.
+func (s *SASL) Start(listener, mechanism string, scram ScramStore) (Exchange, error) {
 	l := s.listeners[listener]
 	if l == nil || !slices.Contains(l.Enabled, mechanism) {
 		return nil, fmt.Errorf("SASL mechanism %q is not enabled on this listener (enabled: %s)", mechanism, strings.Join(s.Enabled(listener), ", "))
+	}
+	if m := ScramMechanismByName(mechanism); m != nil {
+		return &scramExchange{m: m, store: scram, key: s.fakeKey}, nil
 	}
 	return &plainExchange{users: l.Plain}, nil
 }

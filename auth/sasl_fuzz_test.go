@@ -18,7 +18,7 @@ func FuzzPlainStep(f *testing.F) {
 	f.Add([]byte("\x00bob\x00"))
 	f.Add([]byte("\x00\x00\x00"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		x, _ := s.Start("L", MechPlain)
+		x, _ := s.Start("L", MechPlain, nil)
 		_, done, principal, err := x.Step(msg)
 		parts := bytes.Split(msg, []byte{0})
 		want := len(parts) == 3 && len(parts[1]) > 0 && (len(parts[0]) == 0 || bytes.Equal(parts[0], parts[1]))

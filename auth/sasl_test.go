@@ -45,7 +45,7 @@ func TestPlainExchange(t *testing.T) {
 		{"\x00alice", ""},
 		{"\x00\x00pw", ""},
 	} {
-		x, err := s.Start("SASL_SSL", "PLAIN")
+		x, err := s.Start("SASL_SSL", "PLAIN", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestPlainExchange(t *testing.T) {
 			t.Errorf("%q: %q %v %v", tc.msg, p, done, err)
 		}
 	}
-	if _, err := s.Start("SASL_SSL", "SCRAM-SHA-512"); err == nil || !strings.Contains(err.Error(), "enabled: PLAIN") {
+	if _, err := s.Start("SASL_SSL", "SCRAM-SHA-512", nil); err == nil || !strings.Contains(err.Error(), "enabled: PLAIN") {
 		t.Errorf("unenabled mechanism: %v", err)
 	}
 	for _, l := range []*ListenerSASL{{}, {Enabled: []string{"GSSAPI"}}, {Enabled: []string{"PLAIN"}}} {

@@ -36,9 +36,9 @@ func handleSaslAuthenticate(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	reply, done, principal, err := x.Step(req.SASLAuthBytes)
 	if err != nil {
-		b.log.Info("SASL authentication failed", "listener", c.req.Listener, "remote", c.req.RemoteAddr)
+		b.log.Info("SASL authentication failed", "listener", c.req.Listener, "remote", c.req.RemoteAddr, "reason", auth.FailureReason(err))
 		resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
-		resp.ErrorMessage = kmsg.StringPtr("Authentication failed: invalid username or password")
+		resp.ErrorMessage = kmsg.StringPtr(err.Error())
 		c.closeAfter = true
 		return resp, nil
 	}

@@ -3,6 +3,9 @@ package broker
 import (
 	"errors"
 
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/auth"
 	"github.com/logd/logd/metadata"
 )
 
@@ -53,6 +56,13 @@ type Cluster interface {
 	// ActiveController returns the controller's services when this node is the active
 	// controller, else an error wrapping metadata.ErrNotController.
 	ActiveController() (ControllerService, error)
+	// ScramCredential finds a user's SCRAM credential (auth.ScramStore) in the metadata.
+	ScramCredential(mechanism, user string) (auth.ScramCredential, bool)
+	// ScramCredentials returns every user's SCRAM credentials by mechanism type; read only.
+	ScramCredentials() map[string]map[int8]*metadata.ScramCredential
+	// AlterScram changes SCRAM credentials on the active controller (sending req, the
+	// same changes as Kafka's request, when this node is not it): one result per user.
+	AlterScram(c *metadata.AlterScram, req *kmsg.AlterUserSCRAMCredentialsRequest) ([]metadata.ScramResult, error)
 }
 
 // ControllerService is what the active controller does for brokers (KRaft's controller

@@ -58,6 +58,10 @@ var txnErrorCodes = []errorMapping{
 }
 
 var errorCodes = []errorMapping{
+	{metadata.ErrScramDuplicate, kerr.DuplicateResource},
+	{metadata.ErrScramNotFound, kerr.ResourceNotFound},
+	{metadata.ErrScramUnacceptable, kerr.UnacceptableCredential},
+	{metadata.ErrScramUnknownMechanism, kerr.UnsupportedSaslMechanism},
 	{engine.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{engine.ErrMessageTooLarge, kerr.MessageTooLarge},
 	{engine.ErrLogDirOffline, kerr.KafkaStorageError},

@@ -54,6 +54,7 @@ func (n *Node) runController() {
 				n.log.Warn("elected controller, but could not catch up with the metadata log", "err", err)
 				continue
 			}
+			n.bootstrapScram() // before brokers register: the first users exist once a node is ready
 			term = &activeCtl{n: n, ctl: metadata.NewController(n.q, n.cfg.SessionTimeout, time.Now()), done: make(chan struct{}), applied: map[int32]int64{}}
 			n.ctl.Store(term)
 			n.log.Info("active controller", "node_id", n.id, "session_timeout", n.cfg.SessionTimeout.String())

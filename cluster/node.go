@@ -42,6 +42,9 @@ type Config struct {
 	// preferred replicas (Kafka's leader.imbalance.check.interval.seconds with
 	// auto.leader.rebalance.enable); default 30 s, negative disables it.
 	LeaderRebalanceInterval time.Duration
+	// BootstrapScram are the SCRAM credentials of logd serve --add-scram, added by the
+	// controller when they do not exist yet (metadata.AlterScram's IfAbsent).
+	BootstrapScram []metadata.ScramUpsertion
 }
 
 // metadataDir is the quorum's directory inside the data directory (not a partition name).

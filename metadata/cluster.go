@@ -166,6 +166,8 @@ type ClusterState struct {
 	FeaturesEpochMs int64            `json:"features_epoch_ms,omitempty"`
 	// LastIndex is the Raft index of the last command applied.
 	LastIndex uint64 `json:"last_index"`
+	// Scram is the SCRAM credentials by user and mechanism type (AlterScram).
+	Scram map[string]map[int8]*ScramCredential `json:"scram,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -177,7 +179,7 @@ func NewClusterState(clusterID string) *ClusterState {
 func (s *ClusterState) Clone() *ClusterState {
 	c := &ClusterState{ClusterID: s.ClusterID, Brokers: map[int32]*BrokerRegistration{}, Topics: map[string]*TopicState{},
 		PlacementCursor: s.PlacementCursor, NextProducerID: s.NextProducerID, LastIndex: s.LastIndex,
-		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs}
+		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs, Scram: cloneScram(s.Scram)}
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

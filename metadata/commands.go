@@ -165,6 +165,7 @@ var commandNames = map[string]func() any{
 	"import_topics":         func() any { return &ImportTopics{} },
 	"set_feature_levels":    func() any { return &SetFeatureLevels{} },
 	"unregister_broker":     func() any { return &UnregisterBroker{} },
+	"alter_scram":           func() any { return &AlterScram{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -201,6 +202,8 @@ func commandName(c any) (string, bool) {
 		return "set_feature_levels", true
 	case *UnregisterBroker:
 		return "unregister_broker", true
+	case *AlterScram:
+		return "alter_scram", true
 	}
 	return "", false
 }
@@ -312,6 +315,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return nil, s.setFeatureLevels(c)
 	case *UnregisterBroker:
 		return nil, s.unregisterBroker(c)
+	case *AlterScram:
+		return s.alterScram(c), nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

@@ -56,6 +56,8 @@ type serveSettings struct {
 	SessionTimeout           time.Duration // broker.session.timeout.ms
 	ReplicaLagTime           time.Duration // replica.lag.time.max.ms
 	DefaultReplicationFactor int16         // 0: min(3, voters)
+	// AddScram are the credentials of --add-scram (a flag only, as kafka-storage's).
+	AddScram []metadata.ScramUpsertion
 
 	// Warnings are what the config file set that logd ignores (a properties file's keys
 	// logd has no use for), to log once the logger exists.

@@ -141,11 +141,11 @@ log.dirs=%[2]s
 	}
 }
 
-// serveConfig runs `logd serve --config cfg` until the test ends and returns its ready line,
+// serveConfig runs `logd serve --config cfg args...` until the test ends and returns its ready line,
 // the address each listener bound (by name), the config file warnings it logged and its pid.
-func serveConfig(t *testing.T, bin, cfg string) (ready string, bound map[string]string, warnings []string, pid int) {
+func serveConfig(t *testing.T, bin, cfg string, args ...string) (ready string, bound map[string]string, warnings []string, pid int) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--config", cfg)
+	cmd := exec.Command(bin, append([]string{"serve", "--config", cfg}, args...)...)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/logd/logd/auth"
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/cluster"
 	"github.com/logd/logd/metadata"
@@ -30,6 +31,7 @@ import (
 
 func serveCommand() *cobra.Command {
 	var dataDir, listen, advertise, httpAddr, configPath, controllerListen, voters string
+	var addScram []string
 	var nodeID int32
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -64,7 +66,10 @@ func serveCommand() *cobra.Command {
 			"ssl.principal.mapping.rules, ssl.enabled.protocols, ssl.cipher.suites); changed store\n" +
 			"files are reloaded within 5 s, without a restart. SASL_PLAINTEXT and SASL_SSL listeners\n" +
 			"serve SASL PLAIN (sasl.enabled.mechanisms, users in\n" +
-			"listener.name.<name>.plain.sasl.jaas.config); SCRAM is not served yet.\n\n" +
+			"listener.name.<name>.plain.sasl.jaas.config), SCRAM-SHA-256 and SCRAM-SHA-512 (users in the\n" +
+			"metadata quorum: kafka-configs --entity-type users, or --add-scram for the first ones; a\n" +
+			"credential --add-scram names is added when it does not exist, so restarting with the flag\n" +
+			"keeps a password changed since, but brings back a deleted one).\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
@@ -85,6 +90,9 @@ func serveCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if st.AddScram, err = parseAddScram(addScram); err != nil {
+				return usageError{err}
+			}
 			return serve(st)
 		},
 	}
@@ -96,6 +104,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz, /debug/pprof/, the REST proxy and the web console (/ui/) on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
 	f.StringVar(&controllerListen, "controller-listen", "", "cluster mode: accept the metadata quorum's Raft traffic on HOST:PORT (default: this node's address in --controller-quorum-voters)")
 	f.StringVar(&voters, "controller-quorum-voters", "", "cluster mode: the metadata quorum, ID@HOST:PORT,... (controller.quorum.voters); every node lists the same voters")
+	f.StringArrayVar(&addScram, "add-scram", nil, "add a SCRAM user unless it exists, as kafka-storage format does: 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (repeatable; also iterations=, salt=, saltedpassword=)")
 	f.StringVar(&configPath, "config", "", "read settings from this Java properties (server.properties), YAML or TOML file (Kafka property names); env LOGD_CONFIG")
 	return cmd
 }
@@ -343,7 +352,7 @@ const readyWait = 10 * time.Second
 // clusterConfig checks the cluster settings and builds the node's configuration.
 func clusterConfig(st serveSettings, bcfg broker.Config) (cluster.Config, error) {
 	cfg := cluster.Config{Broker: bcfg, ControllerListen: st.ControllerListen, Voters: st.Voters,
-		SessionTimeout: st.SessionTimeout, DefaultReplicationFactor: st.DefaultReplicationFactor}
+		SessionTimeout: st.SessionTimeout, DefaultReplicationFactor: st.DefaultReplicationFactor, BootstrapScram: st.AddScram}
 	cfg.Broker.ReplicaLagTime = st.ReplicaLagTime
 	if len(st.Voters) > 0 {
 		i := slices.IndexFunc(st.Voters, func(v metadata.Voter) bool { return v.ID == st.NodeID })
@@ -391,4 +400,18 @@ func lockDataDir(dir string) (*os.File, error) {
 		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
 	return f, nil
+}
+
+// parseAddScram parses the --add-scram arguments into the credentials the controller adds.
+func parseAddScram(args []string) ([]metadata.ScramUpsertion, error) {
+	var out []metadata.ScramUpsertion
+	for _, a := range args {
+		m, user, c, err := auth.ParseAddScram(a)
+		if err != nil {
+			return nil, fmt.Errorf("--add-scram: %v", err)
+		}
+		out = append(out, metadata.ScramUpsertion{User: user, Mechanism: m.Type,
+			Credential: metadata.ScramCredential{Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: c.Iterations}})
+	}
+	return out, nil
 }
