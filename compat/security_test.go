@@ -36,6 +36,12 @@ type sslBroker struct {
 
 func startSSLBroker(t *testing.T) *sslBroker {
 	t.Helper()
+	return startSSLBrokerWith(t, "sasl.enabled.mechanisms=PLAIN\n")
+}
+
+// startSSLBrokerWith is startSSLBroker with more server.properties lines and serve flags.
+func startSSLBrokerWith(t *testing.T, props string, flags ...string) *sslBroker {
+	t.Helper()
 	dir := t.TempDir()
 	serverCA, clientCA := testcerts.NewCA(t, "logd server CA"), testcerts.NewCA(t, "logd client CA")
 	cert, key := serverCA.Issue(t, pkix.Name{CommonName: "localhost"})
@@ -61,17 +67,17 @@ func startSSLBroker(t *testing.T) *sslBroker {
 	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_admin="admin-secret";`
 	write(cfg, []byte(fmt.Sprintf("ssl.keystore.type=PEM\nssl.keystore.location=%s\nssl.truststore.type=PEM\n"+
 		"ssl.truststore.location=%s\nssl.client.auth=required\nssl.principal.mapping.rules=RULE:^CN=([^,]+),OU=compat$/$1/,DEFAULT\n"+
-		"sasl.enabled.mechanisms=PLAIN\nlistener.name.sasl_plaintext.plain.sasl.jaas.config=%s\nlistener.name.sasl_ssl.plain.sasl.jaas.config=%s\n"+
+		"%slistener.name.sasl_plaintext.plain.sasl.jaas.config=%s\nlistener.name.sasl_ssl.plain.sasl.jaas.config=%s\n"+
 		// SASL_SSL authenticates by SASL; its TLS only encrypts (Kafka's listener override).
 		"listener.name.sasl_ssl.ssl.client.auth=none\n",
-		filepath.Join(dir, "broker.pem"), filepath.Join(dir, "clients-ca.pem"), jaas, jaas)))
+		filepath.Join(dir, "broker.pem"), filepath.Join(dir, "clients-ca.pem"), props, jaas, jaas)))
 	var ports [4]int
 	for i := range ports {
 		ports[i], _ = freePort()
 	}
 	b.ssl, b.saslPlain, b.saslSSL = fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2]), fmt.Sprintf("127.0.0.1:%d", ports[3])
 	b.brokerProc, err = startBrokerArgs(filepath.Join(dir, "data"),
-		fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,SSL://%s,SASL_PLAINTEXT://%s,SASL_SSL://%s", ports[0], b.ssl, b.saslPlain, b.saslSSL), "ssl.log", "--config", cfg)
+		fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,SSL://%s,SASL_PLAINTEXT://%s,SASL_SSL://%s", ports[0], b.ssl, b.saslPlain, b.saslSSL), "ssl.log", append([]string{"--config", cfg}, flags...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
