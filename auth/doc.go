@@ -20,10 +20,30 @@
 //
 // SASL (sasl.go) serves PLAIN (RFC 4616) with users from the listener's
 // listener.name.<name>.plain.sasl.jaas.config (PlainLoginModule's user_NAME="password"
-// options, ParseJAAS). An Exchange is one authentication in progress on a connection: the
-// broker's SaslHandshake starts it, each SaslAuthenticate is one Step. A failed step says
-// only that authentication failed (not whether the user or the password was wrong), and the
-// password check takes the same time for unknown users.
+// options, ParseJAAS), and SCRAM-SHA-256 and SCRAM-SHA-512 (scram.go). An Exchange is one
+// authentication in progress on a connection: the broker's SaslHandshake starts it, each
+// SaslAuthenticate is one Step. A failed step says only that authentication failed, in
+// Kafka's words (Failure: the client's message, and a reason for the broker's log), not
+// whether the user or the password was wrong, and the check takes the same time for unknown
+// users.
+//
+// # SCRAM
+//
+// RFC 5802 and 7677, as Kafka's ScramSaslServer serves them:
+//
+//	client-first  n,[a=authzid],n=user,r=cnonce[,ext]   gs2 flag "n" only (no channel binding)
+//	server-first  r=cnonce+snonce,s=salt,i=iterations     snonce: 24 bytes of crypto/rand
+//	client-final  c=base64(gs2 header),r=nonce[,ext],p=proof
+//	server-final  v=ServerSignature
+//
+// The final nonce must end with cnonce+snonce (CVE-2024-56128; "ends with" as Kafka checks,
+// since librdkafka sends its cnonce again before it), the channel binding must be the first
+// message's gs2 header, an authzid must be the user, tokenauth (delegation tokens) is
+// refused. Credentials (ScramCredential: salt, StoredKey, ServerKey, iterations in
+// [4096, 16384]; never the password) come from a ScramStore, the replicated metadata: the
+// broker passes its cluster. An unknown user is answered like a known one (a salt derived
+// from the name with a per-process key, 4096 iterations) and fails at the proof.
+// ParseAddScram reads kafka-storage format's --add-scram syntax for logd serve --add-scram.
 //
 // ssl.principal.mapping.rules is Kafka's syntax (SslPrincipalMapper): a comma-separated list
 // of DEFAULT (the subject as it is, RFC 2253: "CN=alice,OU=eng,O=corp") and
@@ -42,7 +62,6 @@
 //
 // # What comes next
 //
-// SCRAM-SHA-256/512 (credentials in the metadata quorum) is the next mechanism, a multi-step
-// Exchange; ACLs add an authorizer that reads the request's principal
-// (server.Request.Session). Neither is here yet.
+// OAUTHBEARER and re-authentication (KIP-368); ACLs add an authorizer that reads the
+// request's principal (server.Request.Session).
 package auth
