@@ -46,6 +46,7 @@ fuzz-short:
 	$(GO) test -run=^$$ -fuzz=FuzzPlainStep -fuzztime=$(FUZZTIME) ./auth
 	$(GO) test -run=^$$ -fuzz=FuzzParseJAAS -fuzztime=$(FUZZTIME) ./auth
 	$(GO) test -run=^$$ -fuzz=FuzzScramStep -fuzztime=$(FUZZTIME) ./auth
+	$(GO) test -run=^$$ -fuzz=FuzzOAuthInitial -fuzztime=$(FUZZTIME) ./auth
 
 ## bench: micro-benchmarks with allocations; compare runs with benchstat.
 BENCHTIME ?= 1s

@@ -41,13 +41,15 @@ func FailureReason(err error) string {
 const MechPlain = "PLAIN"
 
 // Mechanisms are the SASL mechanisms logd serves.
-var Mechanisms = []string{MechPlain, ScramSHA256.Name, ScramSHA512.Name}
+var Mechanisms = []string{MechPlain, ScramSHA256.Name, ScramSHA512.Name, MechOAuthBearer}
 
 // ListenerSASL is one SASL listener's configuration: its enabled mechanisms
-// (sasl.enabled.mechanisms) and PLAIN's users (PlainLoginModule's user_NAME="password").
+// (sasl.enabled.mechanisms), PLAIN's users (PlainLoginModule's user_NAME="password") and
+// OAUTHBEARER's token validation.
 type ListenerSASL struct {
 	Enabled []string
 	Plain   map[string]string
+	OAuth   *OAuthValidator
 }
 
 // SASL is the SASL configuration of a broker's listeners, by listener name.
@@ -67,6 +69,9 @@ func NewSASL(listeners map[string]*ListenerSASL) (*SASL, error) {
 			if !slices.Contains(Mechanisms, m) {
 				return nil, fmt.Errorf("listener %s: SASL mechanism %s is not served (logd serves %s)", name, m, strings.Join(Mechanisms, ", "))
 			}
+			if m == MechOAuthBearer && l.OAuth == nil {
+				return nil, fmt.Errorf("listener %s: OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url", name)
+			}
 			if m == MechPlain && len(l.Plain) == 0 {
 				return nil, fmt.Errorf("listener %s: PLAIN needs users: listener.name.%s.plain.sasl.jaas.config with user_NAME=\"password\" options",
 					name, strings.ToLower(name))
@@ -76,6 +81,20 @@ func NewSASL(listeners map[string]*ListenerSASL) (*SASL, error) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	return &SASL{listeners: listeners, fakeKey: key}, nil
+}
+
+// Close stops the listeners' OAUTHBEARER key refreshes.
+func (s *SASL) Close() {
+	if s == nil {
+		return
+	}
+	closed := map[*OAuthValidator]bool{}
+	for _, l := range s.listeners {
+		if l.OAuth != nil && !closed[l.OAuth] {
+			closed[l.OAuth] = true
+			l.OAuth.Close()
+		}
+	}
 }
 
 // Enabled is the listener's enabled mechanisms (nil: not a SASL listener).
@@ -103,6 +122,9 @@ func (s *SASL) Start(listener, mechanism string, scram ScramStore) (Exchange, er
 	}
 	if m := ScramMechanismByName(mechanism); m != nil {
 		return &scramExchange{m: m, store: scram, key: s.fakeKey}, nil
+	}
+	if mechanism == MechOAuthBearer {
+		return &oauthExchange{v: l.OAuth}, nil
 	}
 	return &plainExchange{users: l.Plain}, nil
 }

@@ -32,6 +32,7 @@ type serveSettings struct {
 	ControllerNames     string           // controller.listener.names
 	TLS                 auth.TLSSettings // ssl.*: every SSL listener's
 	SASLMechanisms      string           // sasl.enabled.mechanisms; "": PLAIN
+	OAuth               auth.OAuthConfig // sasl.oauthbearer.*
 	// PerListener are the listener.name.<name>.* settings (listenerKey), by full key.
 	PerListener map[string]string
 	HTTP        string // "": off
@@ -71,6 +72,7 @@ func defaultServeSettings() serveSettings {
 		AutoCreateTopics: d.AutoCreateTopics, NumPartitions: d.NumPartitions,
 		FsyncAcksAll: d.FsyncAcksAll, TxnVerification: d.TransactionPartitionVerification, TxnVersion: d.TransactionVersion,
 		LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig,
+		OAuth: auth.OAuthConfig{ClockSkew: 30 * time.Second}, // Kafka's sasl.oauthbearer.clock.skew.seconds
 	}
 }
 
@@ -320,7 +322,7 @@ var configKeys = append([]configKey{
 		s.Cleaner.IOMaxBytesPerSecond = f
 		return nil
 	}},
-}, sslKeys...)
+}, append(sslKeys, oauthKeys...)...)
 
 // sslKeys are Kafka's ssl.* settings and sasl.enabled.mechanisms, kept as given; auth.NewTLS
 // and saslConfig check them when a listener needs them.
@@ -354,6 +356,37 @@ var sslKeys = func() []configKey {
 		return nil
 	}})
 }()
+
+// oauthKeys are Kafka's sasl.oauthbearer.* settings of a broker that validates OAUTHBEARER
+// tokens (OAuthBearerValidatorCallbackHandler's).
+var oauthKeys = []configKey{
+	{name: "sasl.oauthbearer.jwks.endpoint.url", apply: func(s *serveSettings, v string) error {
+		s.OAuth.JWKSURL = v
+		return nil
+	}},
+	{name: "sasl.oauthbearer.jwks.endpoint.refresh.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1000, math.MaxInt64)
+		s.OAuth.Refresh = scaleDuration(n, time.Millisecond)
+		return err
+	}},
+	{name: "sasl.oauthbearer.expected.audience", apply: func(s *serveSettings, v string) error {
+		s.OAuth.Audience = splitComma(v)
+		return nil
+	}},
+	{name: "sasl.oauthbearer.expected.issuer", apply: func(s *serveSettings, v string) error {
+		s.OAuth.Issuer = v
+		return nil
+	}},
+	{name: "sasl.oauthbearer.sub.claim.name", apply: func(s *serveSettings, v string) error {
+		s.OAuth.SubClaim = v
+		return nil
+	}},
+	{name: "sasl.oauthbearer.clock.skew.seconds", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt32)
+		s.OAuth.ClockSkew = scaleDuration(n, time.Second)
+		return err
+	}},
+}
 
 // envNames are the environment variables that set a key: LOGD_ plus the name upper-cased
 // with dots as underscores (LOGD_LOG_DIRS). logd's own logd.* keys also answer to the
@@ -435,9 +468,11 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 	if _, err := tlsConfigs(s, plan, nil); err != nil { // serve loads them again, logging reloads
 		return s, usageError{err}
 	}
-	if _, err := saslConfig(s, plan); err != nil {
+	sasl, err := saslConfig(s, plan, nil) // serve builds it again, with its logger
+	if err != nil {
 		return s, usageError{err}
 	}
+	sasl.Close()
 	return s, nil
 }
 

@@ -146,9 +146,12 @@ func tlsConfigs(st serveSettings, plan listenerPlan, log *slog.Logger) (map[stri
 
 // saslConfig is the SASL listeners' mechanisms and credentials (nil without a SASL listener):
 // listener.name.<name>.sasl.enabled.mechanisms, else sasl.enabled.mechanisms, else PLAIN;
-// PLAIN's users from listener.name.<name>.plain.sasl.jaas.config.
-func saslConfig(st serveSettings, plan listenerPlan) (*auth.SASL, error) {
+// PLAIN's users from listener.name.<name>.plain.sasl.jaas.config; OAUTHBEARER's validator
+// from sasl.oauthbearer.* (its JWKS loaded now, refresh failures logged to log, if not nil).
+// The caller closes it.
+func saslConfig(st serveSettings, plan listenerPlan, log *slog.Logger) (*auth.SASL, error) {
 	ls := map[string]*auth.ListenerSASL{}
+	var oauth *auth.OAuthValidator
 	for _, l := range plan.clients {
 		if !l.sasl() {
 			continue
@@ -172,12 +175,29 @@ func saslConfig(st serveSettings, plan listenerPlan) (*auth.SASL, error) {
 			}
 			cfg.Plain = users
 		}
+		if slices.Contains(cfg.Enabled, auth.MechOAuthBearer) {
+			if oauth == nil {
+				var err error
+				if oauth, err = auth.NewOAuthValidator(st.OAuth, func(err error) {
+					if log != nil {
+						log.Warn("OAUTHBEARER: could not refresh the JWKS; the previous keys stay in use", "err", err)
+					}
+				}); err != nil {
+					return nil, err
+				}
+			}
+			cfg.OAuth = oauth
+		}
 		ls[l.Name] = cfg
 	}
 	if len(ls) == 0 {
 		return nil, nil
 	}
-	return auth.NewSASL(ls)
+	s, err := auth.NewSASL(ls)
+	if err != nil && oauth != nil {
+		oauth.Close()
+	}
+	return s, err
 }
 
 // planListeners checks the listener settings against each other (Kafka's rules) and returns

@@ -170,9 +170,10 @@ func serve(st serveSettings) error {
 	for _, l := range plan.clients {
 		cfg.Listeners = append(cfg.Listeners, l.Endpoint)
 	}
-	if cfg.SASL, err = saslConfig(st, plan); err != nil {
+	if cfg.SASL, err = saslConfig(st, plan, logger); err != nil {
 		return usageError{err}
 	}
+	defer cfg.SASL.Close()
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.TransactionVersion = st.TxnVersion
