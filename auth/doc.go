@@ -60,8 +60,27 @@
 // and new handshakes use them; established connections keep theirs. A file that does not
 // parse is logged and the previous certificates stay in use. No restart, no signal.
 //
+// # OAUTHBEARER
+//
+// RFC 7628 with Kafka's server-side validation (KIP-768's OAuthBearerValidatorCallbackHandler,
+// oauth.go). The client's initial response is n,[a=authzid],\x01auth=Bearer <jwt>\x01[k=v\x01...]\x01
+// (other keys are extensions, accepted and ignored). The JWT must be a JWS signed by a key of
+// the JWKS at sasl.oauthbearer.jwks.endpoint.url (file://, http://, https://; read at start,
+// every sasl.oauthbearer.jwks.endpoint.refresh.ms, and again when a token names a key id it
+// lacks, at most every 10 s), with an asymmetric algorithm ("none" and HMAC refused), exp
+// and iat present, exp, nbf and iat within sasl.oauthbearer.clock.skew.seconds, one of
+// sasl.oauthbearer.expected.audience in aud (an aud with none expected is refused, as
+// jose4j does), iss equal to sasl.oauthbearer.expected.issuer if set, and a non-empty
+// sasl.oauthbearer.sub.claim.name claim: the principal is User:<that claim>. A refused token
+// is answered {"status":"invalid_token"} with no error; the client's \x01 after it gets
+// SASL_AUTHENTICATION_FAILED with that JSON as the message, then the connection closes.
+//
+// The library is go-jose v4 (github.com/go-jose/go-jose/v4): one well-kept module with no
+// dependencies of its own that verifies JWS and parses JWKS (golang-jwt plus a JWKS helper
+// would be two, and the helpers fetch over HTTP only, where Kafka also reads file://).
+//
 // # What comes next
 //
-// OAUTHBEARER and re-authentication (KIP-368); ACLs add an authorizer that reads the
-// request's principal (server.Request.Session).
+// Re-authentication (KIP-368); ACLs add an authorizer that reads the request's principal
+// (server.Request.Session).
 package auth
