@@ -79,8 +79,17 @@
 // dependencies of its own that verifies JWS and parses JWKS (golang-jwt plus a JWKS helper
 // would be two, and the helpers fetch over HTTP only, where Kafka also reads file://).
 //
+// # Re-authentication
+//
+// KIP-368: an authentication lasts SessionLifetime, the smaller of connections.max.reauth.ms
+// (ListenerSASL.MaxReauth) and the time an OAUTHBEARER token has left; neither set, it lasts.
+// The broker tells it to SaslAuthenticate v1+ clients, closes a connection whose time ran out
+// at its next request other than SaslHandshake/SaslAuthenticate, and lets such a client
+// re-authenticate on its open connection with the same mechanism and the same principal
+// (broker/17_sasl_handshake.go, 36_sasl_authenticate.go).
+//
 // # What comes next
 //
-// Re-authentication (KIP-368); ACLs add an authorizer that reads the request's principal
+// TLS and SASL between brokers; ACLs add an authorizer that reads the request's principal
 // (server.Request.Session).
 package auth

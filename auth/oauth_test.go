@@ -165,3 +165,25 @@ func FuzzOAuthInitial(f *testing.F) {
 		}
 	})
 }
+
+// TestSessionLifetime: KIP-368's lifetime is the smaller of connections.max.reauth.ms and a
+// token's remaining life; unlimited (0) with neither.
+func TestSessionLifetime(t *testing.T) {
+	now := time.Now()
+	tok := &oauthExchange{expires: now.Add(time.Minute)}
+	for _, tc := range []struct {
+		x    Exchange
+		max  time.Duration
+		want time.Duration
+	}{
+		{&plainExchange{}, 0, 0},
+		{&plainExchange{}, time.Hour, time.Hour},
+		{tok, 0, time.Minute},
+		{tok, time.Hour, time.Minute},
+		{tok, time.Second, time.Second},
+	} {
+		if got := SessionLifetime(tc.x, tc.max, now); got != tc.want {
+			t.Errorf("%T max %v: %v, want %v", tc.x, tc.max, got, tc.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ErrAuthentication is a failed authentication: wrong user or password, or a malformed
@@ -50,6 +51,10 @@ type ListenerSASL struct {
 	Enabled []string
 	Plain   map[string]string
 	OAuth   *OAuthValidator
+	// MaxReauth is connections.max.reauth.ms (KIP-368): how long an authentication lasts
+	// before the client must re-authenticate; 0: as long as its credential (forever but for
+	// an OAUTHBEARER token's expiry).
+	MaxReauth time.Duration
 }
 
 // SASL is the SASL configuration of a broker's listeners, by listener name.
@@ -103,6 +108,32 @@ func (s *SASL) Enabled(listener string) []string {
 		return nil
 	}
 	return s.listeners[listener].Enabled
+}
+
+// MaxReauth is the listener's connections.max.reauth.ms (0: none).
+func (s *SASL) MaxReauth(listener string) time.Duration {
+	if s == nil || s.listeners[listener] == nil {
+		return 0
+	}
+	return s.listeners[listener].MaxReauth
+}
+
+// SessionLifetime is how long an authentication that just completed lasts (KIP-368, Kafka's
+// SaslServerAuthenticator): the smaller of maxReauth (if set) and the time left until the
+// credential expires (an OAUTHBEARER token's exp; an exchange with an Expiry method); 0 with
+// neither, meaning no limit.
+func SessionLifetime(x Exchange, maxReauth time.Duration, now time.Time) time.Duration {
+	var expiry time.Time
+	if e, ok := x.(interface{ Expiry() time.Time }); ok {
+		expiry = e.Expiry()
+	}
+	switch {
+	case expiry.IsZero():
+		return max(maxReauth, 0)
+	case maxReauth <= 0:
+		return max(expiry.Sub(now), time.Millisecond)
+	}
+	return max(min(expiry.Sub(now), maxReauth), time.Millisecond)
 }
 
 // Exchange is one SASL authentication in progress on a connection.

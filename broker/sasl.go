@@ -1,22 +1,42 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/auth"
 )
 
 // preAuthAPIs are the APIs a connection of a SASL listener may send before it authenticated
 // (Kafka's SaslServerAuthenticator): anything else closes the connection.
 var preAuthAPIs = [...]kmsg.Key{kmsg.ApiVersions, kmsg.SASLHandshake, kmsg.SASLAuthenticate}
 
-// admitted reports whether the request may run: its connection authenticated, or it is one
-// of preAuthAPIs. A request built outside a server (no session) is admitted.
+// saslState is a SASL connection's state between requests, kept in its server.Session's
+// exchange slot: the mechanism, the exchange in progress (nil once authenticated), and
+// whether the client may re-authenticate (it authenticated with SaslAuthenticate v1+; while
+// an exchange is in progress: whether that exchange is a re-authentication).
+type saslState struct {
+	mech   string
+	x      auth.Exchange
+	reauth bool
+}
+
+// admitted reports whether the request may run: its connection authenticated and its
+// authentication has not run out (KIP-368; Kafka closes such a connection on its next
+// request but a re-authentication's), or it is one of preAuthAPIs before authenticating. A
+// request built outside a server (no session) is admitted.
 func admitted(c *call) bool {
 	s := c.req.Session
-	if s == nil || s.Authenticated() {
+	if s == nil {
 		return true
 	}
-	for _, k := range preAuthAPIs {
-		if c.req.APIKey == int16(k) {
+	authenticated := s.Authenticated()
+	if authenticated && !s.Expired(time.Now()) {
+		return true
+	}
+	for i, k := range preAuthAPIs {
+		if c.req.APIKey == int16(k) && (!authenticated || i > 0) {
 			return true
 		}
 	}

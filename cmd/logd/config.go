@@ -33,6 +33,7 @@ type serveSettings struct {
 	TLS                 auth.TLSSettings // ssl.*: every SSL listener's
 	SASLMechanisms      string           // sasl.enabled.mechanisms; "": PLAIN
 	OAuth               auth.OAuthConfig // sasl.oauthbearer.*
+	MaxReauth           time.Duration    // connections.max.reauth.ms; 0: none
 	// PerListener are the listener.name.<name>.* settings (listenerKey), by full key.
 	PerListener map[string]string
 	HTTP        string // "": off
@@ -358,8 +359,13 @@ var sslKeys = func() []configKey {
 }()
 
 // oauthKeys are Kafka's sasl.oauthbearer.* settings of a broker that validates OAUTHBEARER
-// tokens (OAuthBearerValidatorCallbackHandler's).
+// tokens (OAuthBearerValidatorCallbackHandler's), and connections.max.reauth.ms (KIP-368).
 var oauthKeys = []configKey{
+	{name: "connections.max.reauth.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt64)
+		s.MaxReauth = scaleDuration(n, time.Millisecond)
+		return err
+	}},
 	{name: "sasl.oauthbearer.jwks.endpoint.url", apply: func(s *serveSettings, v string) error {
 		s.OAuth.JWKSURL = v
 		return nil

@@ -164,7 +164,7 @@ func saslConfig(st serveSettings, plan listenerPlan, log *slog.Logger) (*auth.SA
 		if mechs == "" {
 			mechs = auth.MechPlain
 		}
-		cfg := &auth.ListenerSASL{}
+		cfg := &auth.ListenerSASL{MaxReauth: st.MaxReauth}
 		for _, m := range splitComma(mechs) {
 			cfg.Enabled = append(cfg.Enabled, strings.ToUpper(m))
 		}

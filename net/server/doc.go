@@ -162,7 +162,9 @@
 // allocated; the loop (or stream reader) raises it to MaxRequestBytes before the first read
 // after Session.Authenticate. The handler decides what an unauthenticated connection may
 // send. Response.CloseAfter closes the connection once that response is written (a failed
-// authentication: the client reads why, then the connection ends).
+// authentication: the client reads why, then the connection ends). Session.SetExpiry records
+// when an authentication runs out (KIP-368 re-authentication); the handler checks
+// Session.Expired and closes the connection of a client that did not re-authenticate.
 //
 // # Back-pressure and memory bounds
 //

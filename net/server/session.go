@@ -3,6 +3,7 @@ package server
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Session is the state a Handler keeps for one connection across its requests: whether it
@@ -17,6 +18,7 @@ import (
 type Session struct {
 	authenticated atomic.Bool
 	principal     atomic.Pointer[string]
+	expires       atomic.Int64 // unix nanoseconds the authentication expires at; 0: never
 
 	mu       sync.Mutex // guards exchange
 	exchange any
@@ -38,6 +40,22 @@ func (s *Session) Principal() string {
 func (s *Session) Authenticate(principal string) {
 	s.principal.Store(&principal)
 	s.authenticated.Store(true)
+}
+
+// SetExpiry sets when the connection's authentication expires (KIP-368: the client must
+// re-authenticate before); the zero time is never.
+func (s *Session) SetExpiry(t time.Time) {
+	if t.IsZero() {
+		s.expires.Store(0)
+		return
+	}
+	s.expires.Store(t.UnixNano())
+}
+
+// Expired reports whether the authentication expired at now.
+func (s *Session) Expired(now time.Time) bool {
+	e := s.expires.Load()
+	return e != 0 && now.UnixNano() >= e
 }
 
 // SwapExchange sets the exchange in progress and returns the previous one (nil: none).
