@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,25 +21,17 @@ import (
 // against a JWKS served over HTTP: franz-go with a signed token produces as User:<sub>; an
 // expired token and one for another audience are refused with RFC 7628's error JSON.
 func TestServeOAuthBearer(t *testing.T) {
-	bin := buildLogd(t)
 	iss := testjwt.NewIssuer(t, "key-1")
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(testjwt.JWKS(t, iss)) }))
 	defer jwks.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "server.properties")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\nlog.dirs=%s\n"+
-		"sasl.enabled.mechanisms=OAUTHBEARER\nsasl.oauthbearer.jwks.endpoint.url=%s\nsasl.oauthbearer.expected.audience=logd\n"+
-		"sasl.oauthbearer.expected.issuer=https://idp.example\n", filepath.Join(dir, "data"), jwks.URL)), 0o644)
-	_, bound, warnings, _ := serveConfig(t, bin, cfg)
-	if len(warnings) != 0 {
-		t.Fatalf("warnings %q", warnings)
-	}
+	addr := serveSASL(t, fmt.Sprintf("sasl.enabled.mechanisms=OAUTHBEARER\nsasl.oauthbearer.jwks.endpoint.url=%s\n"+
+		"sasl.oauthbearer.expected.audience=logd\nsasl.oauthbearer.expected.issuer=https://idp.example\n", jwks.URL))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	now := time.Now()
 	claims := testjwt.Claims{Subject: "svc-orders", Issuer: "https://idp.example", Audience: []string{"logd"}, Expiry: now.Add(time.Hour), IssuedAt: now}
 	client := func(token string) *kgo.Client {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(bound["SASL_PLAINTEXT"]), kgo.SASL(oauth.Auth{Token: token}.AsMechanism()),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(oauth.Auth{Token: token}.AsMechanism()),
 			kgo.AllowAutoTopicCreation(), kgo.RetryTimeout(5*time.Second))
 		if err != nil {
 			t.Fatal(err)

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,14 +21,8 @@ import (
 // and closes the connection; a connection that lets its session run out is closed at its
 // next request; franz-go keeps producing across several lifetimes, re-authenticating.
 func TestServeReauthentication(t *testing.T) {
-	bin := buildLogd(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "server.properties")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\nlog.dirs=%s\n"+
-		"sasl.enabled.mechanisms=SCRAM-SHA-256\nconnections.max.reauth.ms=600\n", filepath.Join(dir, "data"))), 0o644)
-	_, bound, _, _ := serveConfig(t, bin, cfg, "--add-scram", "SCRAM-SHA-256=[name=alice,password=alice-secret]",
-		"--add-scram", "SCRAM-SHA-256=[name=bob,password=bob-secret]")
-	addr := bound["SASL_PLAINTEXT"]
+	addr := serveSASL(t, "sasl.enabled.mechanisms=SCRAM-SHA-256\nconnections.max.reauth.ms=600\n",
+		"--add-scram", "SCRAM-SHA-256=[name=alice,password=alice-secret]", "--add-scram", "SCRAM-SHA-256=[name=bob,password=bob-secret]")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 

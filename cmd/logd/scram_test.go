@@ -18,19 +18,29 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
+// serveSASL runs the binary with a PLAINTEXT and a SASL_PLAINTEXT listener, more
+// server.properties lines and flags, and returns the SASL listener's address.
+func serveSASL(t *testing.T, props string, flags ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "server.properties")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\nlog.dirs=%s\n%s",
+		filepath.Join(dir, "data"), props)), 0o644)
+	_, bound, warnings, _ := serveConfig(t, buildLogd(t), cfg, flags...)
+	if len(warnings) != 0 {
+		t.Fatalf("config warnings %q", warnings)
+	}
+	return bound["SASL_PLAINTEXT"]
+}
+
 // TestServeSCRAM runs the binary with a SASL_PLAINTEXT listener serving SCRAM-SHA-256 and
 // SCRAM-SHA-512 and a first user from --add-scram: that user authenticates and, through
 // AlterUserScramCredentials, adds another, who then produces; DescribeUserScramCredentials
 // tells mechanisms and iterations; a wrong password and a deleted user fail with Kafka's
 // message; a restart with the same --add-scram keeps the password changed since.
 func TestServeSCRAM(t *testing.T) {
-	bin := buildLogd(t)
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "server.properties")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0\nlog.dirs=%s\n"+
-		"sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512\n", filepath.Join(dir, "data"))), 0o644)
-	addScram := []string{"--add-scram", "SCRAM-SHA-256=[name=admin,password=admin-secret]", "--add-scram", "SCRAM-SHA-512=[name=admin,password=admin-secret,iterations=8192]"}
-	_, bound, _, _ := serveConfig(t, bin, cfg, addScram...)
+	addr := serveSASL(t, "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512\n",
+		"--add-scram", "SCRAM-SHA-256=[name=admin,password=admin-secret]", "--add-scram", "SCRAM-SHA-512=[name=admin,password=admin-secret,iterations=8192]")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	client := func(addr string, m sasl.Mechanism) *kgo.Client {
@@ -41,7 +51,6 @@ func TestServeSCRAM(t *testing.T) {
 		t.Cleanup(cl.Close)
 		return cl
 	}
-	addr := bound["SASL_PLAINTEXT"]
 	admin := kadm.NewClient(client(addr, scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha512Mechanism()))
 	if err := client(addr, scram.Auth{User: "admin", Pass: "admin-secret"}.AsSha256Mechanism()).Ping(ctx); err != nil {
 		t.Fatalf("admin, SCRAM-SHA-256: %v", err)
