@@ -58,8 +58,8 @@ type OAuthValidator struct {
 	stop   chan struct{}
 	done   chan struct{}
 
-	mu          sync.Mutex // serializes fetches; guards fetched
-	fetched     time.Time
+	fetching    atomic.Bool  // a fetch is running: another one is not started
+	fetched     atomic.Int64 // unix nanoseconds of the last successful fetch
 	closeOnce   sync.Once
 	refreshFail func(error) // logs a failed periodic refresh
 }
@@ -103,17 +103,22 @@ func (v *OAuthValidator) refreshLoop() {
 		case <-v.stop:
 			return
 		case <-t.C:
-			if err := v.fetch(); err != nil && v.refreshFail != nil {
+			if err := v.fetch(); err != nil && !errors.Is(err, errFetching) && v.refreshFail != nil {
 				v.refreshFail(err)
 			}
 		}
 	}
 }
 
-// fetch reads the JWKS and installs it.
+// errFetching: another fetch is running; its keys will do.
+var errFetching = errors.New("a JWKS fetch is already running")
+
+// fetch reads the JWKS and installs it; one at a time, no lock held while reading.
 func (v *OAuthValidator) fetch() error {
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	if !v.fetching.CompareAndSwap(false, true) {
+		return errFetching
+	}
+	defer v.fetching.Store(false)
 	var body []byte
 	u, _ := url.Parse(v.cfg.JWKSURL)
 	if u.Scheme == "file" {
@@ -152,7 +157,7 @@ func (v *OAuthValidator) fetch() error {
 		return fmt.Errorf("JWKS %s has no keys", v.cfg.JWKSURL)
 	}
 	v.keys.Store(&ks)
-	v.fetched = time.Now()
+	v.fetched.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -173,10 +178,10 @@ func (v *OAuthValidator) Validate(token string, now time.Time) (sub string, expi
 	kid := tok.Headers[0].KeyID
 	keys := v.keys.Load().Key(kid)
 	if len(keys) == 0 {
-		v.mu.Lock()
-		stale := time.Since(v.fetched) > jwksMissRefresh
-		v.mu.Unlock()
-		if stale && v.fetch() == nil {
+		// A key rotated in since the last fetch: fetch now (on the SaslAuthenticate's
+		// worker, bounded by the HTTP client's timeout), at most every jwksMissRefresh, so
+		// tokens naming unknown keys cannot make the broker hammer the JWKS endpoint.
+		if time.Since(time.Unix(0, v.fetched.Load())) > jwksMissRefresh && v.fetch() == nil {
 			keys = v.keys.Load().Key(kid)
 		}
 		if len(keys) == 0 {

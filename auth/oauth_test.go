@@ -115,10 +115,7 @@ func TestOAuthBearer(t *testing.T) {
 	rotated := testjwt.NewIssuer(t, "k2")
 	doc := testjwt.JWKS(t, iss, rotated)
 	srv.doc.Store(&doc)
-	v := s.listeners["L"].OAuth
-	v.mu.Lock()
-	v.fetched = time.Now().Add(-2 * jwksMissRefresh)
-	v.mu.Unlock()
+	s.listeners["L"].OAuth.fetched.Store(time.Now().Add(-2 * jwksMissRefresh).UnixNano())
 	if p, err := oauthStep(t, s, rotated.Token(t, good), ""); err != nil || p != "User:alice" || srv.fetches.Load() != 2 {
 		t.Fatalf("rotated key: %q %v after %d fetches", p, err, srv.fetches.Load())
 	}
