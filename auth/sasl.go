@@ -24,6 +24,7 @@ type Failure struct {
 	Reason  string
 }
 
+// Error is the client's message.
 func (f *Failure) Error() string { return f.Message }
 
 // Is makes every Failure ErrAuthentication.
@@ -163,6 +164,7 @@ func (s *SASL) Start(listener, mechanism string, scram ScramStore) (Exchange, er
 // plainExchange is PLAIN: one message, authzid NUL authcid NUL password.
 type plainExchange struct{ users map[string]string }
 
+// Step implements Exchange: one message.
 func (p *plainExchange) Step(msg []byte) ([]byte, bool, string, error) {
 	parts := bytes.Split(msg, []byte{0})
 	if len(parts) != 3 {
