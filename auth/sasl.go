@@ -52,10 +52,10 @@ type ListenerSASL struct {
 	Enabled []string
 	Plain   map[string]string
 	OAuth   *OAuthValidator
-	// MaxReauth is connections.max.reauth.ms (KIP-368): how long an authentication lasts
-	// before the client must re-authenticate; 0: as long as its credential (forever but for
-	// an OAUTHBEARER token's expiry).
-	MaxReauth time.Duration
+	// MaxReauth is connections.max.reauth.ms by mechanism (KIP-368): how long an
+	// authentication lasts before the client must re-authenticate; 0 or none: as long as its
+	// credential (forever but for an OAUTHBEARER token's expiry).
+	MaxReauth map[string]time.Duration
 }
 
 // SASL is the SASL configuration of a broker's listeners, by listener name.
@@ -111,12 +111,12 @@ func (s *SASL) Enabled(listener string) []string {
 	return s.listeners[listener].Enabled
 }
 
-// MaxReauth is the listener's connections.max.reauth.ms (0: none).
-func (s *SASL) MaxReauth(listener string) time.Duration {
+// MaxReauth is the listener's connections.max.reauth.ms for mechanism (0: none).
+func (s *SASL) MaxReauth(listener, mechanism string) time.Duration {
 	if s == nil || s.listeners[listener] == nil {
 		return 0
 	}
-	return s.listeners[listener].MaxReauth
+	return s.listeners[listener].MaxReauth[mechanism]
 }
 
 // SessionLifetime is how long an authentication that just completed lasts (KIP-368, Kafka's

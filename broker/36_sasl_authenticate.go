@@ -70,7 +70,7 @@ func handleSaslAuthenticate(b *Broker, c *call) (kmsg.Response, error) {
 		return fail(&auth.Failure{Message: msg, Reason: msg})
 	}
 	now := time.Now()
-	life := auth.SessionLifetime(st.x, b.cfg.SASL.MaxReauth(c.req.Listener), now)
+	life := auth.SessionLifetime(st.x, b.cfg.SASL.MaxReauth(c.req.Listener, st.mech), now)
 	if life > 0 {
 		sess.SetExpiry(now.Add(life))
 	} else {

@@ -564,7 +564,9 @@ func readYAMLConfig(path string, data []byte) (map[string]setting, error) {
 
 // listenerKey matches the per-listener settings logd reads (Kafka's listener.name.<name>.
 // prefix; the name lower-cased, as Kafka writes it).
-var listenerKey = regexp.MustCompile(`^listener\.name\.([a-z0-9_-]+)\.(sasl\.enabled\.mechanisms|plain\.sasl\.jaas\.config|ssl\.client\.auth)$`)
+var listenerKey = regexp.MustCompile(`^listener\.name\.([a-z0-9_-]+)\.(sasl\.enabled\.mechanisms|plain\.sasl\.jaas\.config|ssl\.client\.auth|` +
+	`(?:scram-sha-256|scram-sha-512|oauthbearer)\.sasl\.jaas\.config|oauthbearer\.sasl\.server\.callback\.handler\.class|` +
+	`(?:plain|scram-sha-256|scram-sha-512|oauthbearer)\.connections\.max\.reauth\.ms)$`)
 
 // knownKey reports whether logd reads the setting name.
 func knownKey(name string) bool { return keyIndex[name] != nil || listenerKey.MatchString(name) }

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/logd/logd/auth"
 	"github.com/logd/logd/metadata"
@@ -164,9 +166,22 @@ func saslConfig(st serveSettings, plan listenerPlan, log *slog.Logger) (*auth.SA
 		if mechs == "" {
 			mechs = auth.MechPlain
 		}
-		cfg := &auth.ListenerSASL{MaxReauth: st.MaxReauth}
+		cfg := &auth.ListenerSASL{MaxReauth: map[string]time.Duration{}}
 		for _, m := range splitComma(mechs) {
-			cfg.Enabled = append(cfg.Enabled, strings.ToUpper(m))
+			m = strings.ToUpper(m)
+			cfg.Enabled = append(cfg.Enabled, m)
+			cfg.MaxReauth[m] = st.MaxReauth
+			key := prefix + strings.ToLower(m) + ".connections.max.reauth.ms"
+			if v, ok := st.PerListener[key]; ok {
+				n, err := parseWhole(v, 0, math.MaxInt64)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %v", key, err)
+				}
+				cfg.MaxReauth[m] = scaleDuration(n, time.Millisecond)
+			}
+		}
+		if err := checkLoginModules(st, prefix); err != nil {
+			return nil, err
 		}
 		if jaas := st.PerListener[prefix+"plain.sasl.jaas.config"]; jaas != "" {
 			users, err := auth.PlainUsers(jaas)
@@ -307,6 +322,49 @@ func checkAdvertised(l *listener) error {
 	if l.Host == "0.0.0.0" || l.Host == "::" {
 		return fmt.Errorf("advertised.listeners: listener %s would advertise %s, which no client can reach: advertise %s://HOST:PORT (--advertise HOST:PORT)",
 			l.Name, net.JoinHostPort(l.Host, strconv.Itoa(int(l.Port))), l.Name)
+	}
+	return nil
+}
+
+// kafkaLoginModules are the JAAS login modules of Kafka's SCRAM and OAUTHBEARER listener
+// settings (listener.name.<name>.<mechanism>.sasl.jaas.config); their options configure the
+// broker's own login, which logd does not need, so only the module is checked.
+var kafkaLoginModules = map[string]string{
+	"scram-sha-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+	"scram-sha-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+	"oauthbearer":   "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule",
+}
+
+// oauthValidatorClasses are the server callback handlers whose validation logd does itself
+// (KIP-768's, under its current and its first package name).
+var oauthValidatorClasses = []string{
+	"org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler",
+	"org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler",
+}
+
+// checkLoginModules checks a listener's SCRAM and OAUTHBEARER settings of a Kafka
+// server.properties: the login modules are Kafka's, and an OAUTHBEARER server callback
+// handler is Kafka's JWKS validator (logd cannot run another class, and never accepts
+// unsecured tokens, which Kafka does without that setting).
+func checkLoginModules(st serveSettings, prefix string) error {
+	for mech, module := range kafkaLoginModules {
+		key := prefix + mech + ".sasl.jaas.config"
+		jaas, ok := st.PerListener[key]
+		if !ok {
+			continue
+		}
+		m, _, err := auth.ParseJAAS(jaas)
+		if err != nil {
+			return fmt.Errorf("%s: %v", key, err)
+		}
+		if m != module {
+			return fmt.Errorf("%s: the login module must be %s, not %s", key, module, m)
+		}
+	}
+	key := prefix + "oauthbearer.sasl.server.callback.handler.class"
+	if class, ok := st.PerListener[key]; ok && !slices.Contains(oauthValidatorClasses, class) {
+		return fmt.Errorf("%s: logd validates tokens as %s does (sasl.oauthbearer.jwks.endpoint.url); it cannot run %s",
+			key, oauthValidatorClasses[0], class)
 	}
 	return nil
 }
