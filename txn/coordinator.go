@@ -437,7 +437,10 @@ func (c *Coordinator) Verify(id string, pid int64, epoch int16, parts []engine.T
 // transaction: an EndTxn delayed past the next transaction's start is fenced (KAFKA-17754).
 // A retry of the EndTxn that completed (the old epoch, or the old producer id at the last
 // epoch after a rotation) answers the same producer id and epoch; an abort with the current
-// epoch and no transaction (Empty, Complete) bumps the epoch as an empty transaction.
+// epoch and no transaction (Empty, Complete) bumps the epoch as an empty transaction. One
+// deliberate difference from Kafka: an EndTxn at the current epoch while the previous
+// transaction is still in its Prepare state is CONCURRENT_TRANSACTIONS (retry), where Kafka
+// answers PRODUCER_FENCED (franz-go's GroupTransactSession aborting right after a commit hit it).
 func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool, reply func(pid int64, epoch int16, err error)) {
 	fail := func(err error) { reply(-1, noEpoch, err) }
 	e, err := c.entryFor(id)
@@ -456,7 +459,13 @@ func (c *Coordinator) EndTxn(id string, pid int64, epoch int16, commit, v2 bool,
 		if m.v2() {
 			switch m.state {
 			case PrepareCommit, PrepareAbort:
-				validEpoch = retryBump
+				// Kafka accepts only the retry here (the old epoch) and fences the current
+				// one. But only the client the Prepare answered holds the current epoch, and
+				// its next EndTxn arrives here whenever the markers take longer than its
+				// next transaction (an abort right after a commit): fencing it would kill a
+				// healthy producer, so it is told to retry (CONCURRENT_TRANSACTIONS below)
+				// and is answered once the transaction completed.
+				validEpoch = retryBump || validEpoch
 			case CompleteCommit, CompleteAbort:
 				validEpoch = validEpoch || retryBump || retryOverflow
 			}

@@ -53,14 +53,16 @@
 // markers carry it; the client's next transaction runs at it, so nothing sent at the old
 // epoch can join a later transaction: KAFKA-17754), and at an exhausted epoch also a next
 // producer id, which the Complete state moves to at epoch 0 (the answer gives it at once;
-// the previous producer id is kept for the retry). Retry rules: in Prepare states only the
-// epoch just bumped from (ErrConcurrentTransactions), in Complete states that epoch or the
+// the previous producer id is kept for the retry). Retry rules: in Prepare states the
+// epoch just bumped from and the bumped one (ErrConcurrentTransactions; Kafka fences the
+// bumped one, which only the live client holds: it ends its next transaction before the
+// markers of the last are written, an abort right after a commit), in Complete states that epoch or the
 // previous producer id at Short.MAX_VALUE-1 (success, the same answer), in Ongoing and Empty
 // only the current epoch (so a late EndTxn is PRODUCER_FENCED). A v2 abort with the current
 // epoch and nothing ongoing bumps the epoch as an empty transaction. A timeout or fence
 // bumps the epoch once, as under version 1: the timed-out v2 producer's EndTxn abort at its
 // old epoch is then a retry, answered with the bumped epoch (Apache Kafka 4.3.1 answers
-// every one of these cases the same way; checked with raw requests).
+// every one of these cases the same way, checked with raw requests, except the one noted).
 //
 // # Persistence: __transaction_state
 //
