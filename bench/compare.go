@@ -783,10 +783,10 @@ func (c *Comparison) write(dir string) error {
 		if len(e2e) > 0 {
 			charts[wname+"-e2e-latency.svg"] = Chart{Title: wname + ": end-to-end latency p99 (solid), p50 (dashed)", XLabel: "seconds", YLabel: "ms", LogY: true, Series: e2e}
 		}
-		for name, ch := range charts {
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(ch.SVG()), 0o644); err != nil {
-				return err
-			}
+		if err := writeCharts(dir, charts); err != nil {
+			return err
+		}
+		for name := range charts {
 			plots = append(plots, name)
 		}
 	}

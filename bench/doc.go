@@ -15,7 +15,8 @@
 //	txn.go       the transactional workloads (franz-go producers with a transactional id each,
 //	             one transaction at a time: produce, flush, EndTxn) and the read_committed
 //	             catch-up, which fails if one record of an aborted transaction is delivered
-//	report.go    Report: report.json, report.md; plot.go draws the SVG charts (no dependencies)
+//	report.go    Report: report.json, report.md; plot.go draws the charts as SVG (no dependencies),
+//	             png.go the same charts as PNG (image/png, x/image's bitmap font for text)
 //	brokers.go   starting Apache Kafka (KRaft, combined node) and `logd serve` children
 //	cluster.go   starting a 3-node logd cluster on loopback (logd-rf3): three `logd serve`
 //	             children, each a broker and a voter of the controller quorum

@@ -174,33 +174,48 @@ func (r *Report) Write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(data, '\n'), 0o644); err != nil {
 		return err
 	}
-	plots := r.plots()
-	for name, svg := range plots {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(svg), 0o644); err != nil {
-			return err
-		}
+	if err := writeCharts(dir, r.plots()); err != nil {
+		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.Markdown()), 0o644)
 }
 
-// plots renders the report's charts by file name.
-func (r *Report) plots() map[string]string {
-	out := map[string]string{}
+// writeCharts writes each chart into dir as its SVG file (the name) and as a PNG beside it
+// (the same name ending in .png).
+func writeCharts(dir string, charts map[string]Chart) error {
+	for name, ch := range charts {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(ch.SVG()), 0o644); err != nil {
+			return err
+		}
+		img, err := ch.PNG()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, strings.TrimSuffix(name, ".svg")+".png"), img, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plots are the report's charts by SVG file name.
+func (r *Report) plots() map[string]Chart {
+	out := map[string]Chart{}
 	if r.Spec.CatchUp() {
 		out["throughput.svg"] = Chart{Title: r.Workload + ": consume throughput (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "MB/s",
-			Series: []Series{{Name: "consume MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ConsumeMBps })}}}.SVG()
+			Series: []Series{{Name: "consume MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ConsumeMBps })}}}
 		return out
 	}
 	tp := []Series{{Name: "produce MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ProduceMBps })}}
 	if r.Spec.Consumers > 0 {
 		tp = append(tp, Series{Name: "consume MB/s", Points: seriesOf(r.Series, func(p SeriesPoint) float64 { return p.ConsumeMBps })})
 	}
-	out["throughput.svg"] = Chart{Title: r.Workload + ": throughput (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "MB/s", Series: tp}.SVG()
+	out["throughput.svg"] = Chart{Title: r.Workload + ": throughput (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "MB/s", Series: tp}
 	out["latency.svg"] = Chart{Title: r.Workload + ": " + r.latencyName() + " per second (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "ms", LogY: true,
-		Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.Latency }, "")}.SVG()
+		Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.Latency }, "")}
 	if r.Spec.Consumers > 0 {
 		out["e2e-latency.svg"] = Chart{Title: r.Workload + ": end-to-end latency per second (" + r.Broker.Name + ")", XLabel: "seconds", YLabel: "ms", LogY: true,
-			Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.E2E }, "")}.SVG()
+			Series: latencySeries(r.Series, func(p SeriesPoint) Percentiles { return p.E2E }, "")}
 	}
 	return out
 }

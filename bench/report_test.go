@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"image"
+	"image/png"
 	"io"
 	"maps"
 	"os"
@@ -52,6 +55,56 @@ func TestChartSVG(t *testing.T) {
 			t.Errorf("niceStep(%v) = %v, want %v", raw, got, want)
 		}
 	}
+}
+
+// TestChartPNG renders the charts TestChartSVG renders as PNG: each decodes at the SVG's
+// size, a chart with data shows its first series' color and black text, and charts with
+// nothing to show still render.
+func TestChartPNG(t *testing.T) {
+	for name, c := range map[string]Chart{
+		"linear": {Title: "a <b> & c", XLabel: "s", YLabel: "MB/s", Series: []Series{
+			{Name: "x", Points: [][2]float64{{0, 1}, {1, 250}, {2, 260}}}, {Name: "y", Dashed: true, Points: [][2]float64{{0, 5}}}}},
+		"log":       {LogY: true, Series: []Series{{Name: "p99", Color: "#123456", Points: [][2]float64{{0, 0.05}, {1, 0}, {2, 1234}}}}},
+		"empty":     {Title: "nothing"},
+		"empty log": {Title: "nothing", LogY: true, Series: []Series{{Name: "p99"}}},
+	} {
+		data, err := c.PNG()
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		img := decodePNG(t, name, data)
+		if len(c.Series) == 0 || len(c.Series[0].Points) == 0 {
+			continue
+		}
+		want := rgb(c.Series[0].color(0))
+		var series, black int
+		for y := range chartH {
+			for x := range chartW {
+				switch r, g, b, _ := img.At(x, y).RGBA(); {
+				case uint8(r>>8) == want.R && uint8(g>>8) == want.G && uint8(b>>8) == want.B:
+					series++
+				case r == 0 && g == 0 && b == 0:
+					black++
+				}
+			}
+		}
+		if series < 100 || black < 100 {
+			t.Errorf("%s: %d pixels of the series' color %v, %d black (text): want both drawn", name, series, want, black)
+		}
+	}
+}
+
+// decodePNG decodes a chart's PNG and checks its size.
+func decodePNG(t *testing.T, name string, data []byte) image.Image {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: not a PNG: %v", name, err)
+	}
+	if b := img.Bounds(); b.Dx() != chartW || b.Dy() != chartH {
+		t.Fatalf("%s: PNG is %v, want %d×%d", name, b, chartW, chartH)
+	}
+	return img
 }
 
 func TestPercentiles(t *testing.T) {
@@ -198,6 +251,11 @@ func checkReportDir(t *testing.T, dir string, e2e bool) map[string]any {
 			t.Fatal(err)
 		}
 		wellFormed(t, p, string(svg))
+		img, err := os.ReadFile(filepath.Join(dir, strings.TrimSuffix(p, ".svg")+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		decodePNG(t, p, img)
 	}
 	return m
 }
