@@ -279,7 +279,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 					p.stop()
 					return ctx.Err()
 				}
-				ro := Options{Bootstrap: p.addr, Workload: w, Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
+				ro := Options{Bootstrap: p.addr, Workload: w, KeepTopics: true, // the broker and its data go when the run ends; deleting would load the next workload Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
 					BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config, MetricsURL: p.metricsURL,
 					LatencyBudget: o.LatencyBudget, MaxSendLag: o.MaxSendLag, BusyCores: o.BusyCores, QuietWait: o.QuietWait,
 					Out: filepath.Join(o.Out, b, w.Name, fmt.Sprintf("run-%d", run)), Progress: o.Progress, Terminal: o.Terminal}
@@ -701,7 +701,7 @@ const perfTestRecords = 1_000_000
 // replicas replicas (0 or 1: the broker's default), and adds the result to row.
 func perfTest(ctx context.Context, lib, addr string, replicas int, row *PerfTestRow) {
 	topic := fmt.Sprintf("perf-test-%d", time.Now().UnixMilli())
-	if _, _, err := createTopic(addr, topic, 6, replicas); err != nil {
+	if _, _, err := createTopic(addr, topic, 6, replicas, nil); err != nil {
 		row.Err = err.Error()
 		return
 	}

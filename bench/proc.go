@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -212,4 +213,78 @@ func settlePageCache() float64 {
 	mb := dirtyMB()
 	unix.Sync()
 	return mb
+}
+
+// brokerByPort finds the process listening on bootstrap's port on this machine — the broker,
+// when --broker-pid was not given — from the listening sockets' inodes in /proc/net/tcp and
+// tcp6 and the socket links in /proc/PID/fd. It returns 0 and why when there is none: a
+// broker on another host, or one whose /proc entries this user may not read.
+func brokerByPort(bootstrap string) (int, string) {
+	host, portStr, err := net.SplitHostPort(bootstrap)
+	if err != nil {
+		return 0, err.Error()
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return 0, fmt.Sprintf("port %q is not a number", portStr)
+	}
+	if !localHost(host) {
+		return 0, fmt.Sprintf("%s is not an address of this machine", host)
+	}
+	inodes := map[string]bool{}
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n")[1:] {
+			// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+			fs := strings.Fields(l)
+			if len(fs) < 10 || fs[3] != "0A" { // 0A: TCP_LISTEN
+				continue
+			}
+			_, hexPort, ok := strings.Cut(fs[1], ":")
+			if p, err := strconv.ParseUint(hexPort, 16, 16); ok && err == nil && p == port && fs[9] != "0" {
+				inodes["socket:["+fs[9]+"]"] = true
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return 0, fmt.Sprintf("no socket listens on port %d here", port)
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/fd")
+	for _, dir := range procs {
+		fds, err := os.ReadDir(dir)
+		if err != nil {
+			continue // another user's process, or gone
+		}
+		for _, fd := range fds {
+			if link, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && inodes[link] {
+				pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
+				return pid, ""
+			}
+		}
+	}
+	return 0, fmt.Sprintf("port %d listens, but no process this user can read holds its socket", port)
+}
+
+// localHost reports whether host names this machine: loopback, or one of its interfaces'
+// addresses.
+func localHost(host string) bool {
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, ip := range ips {
+		if ip.IsLoopback() || ip.IsUnspecified() {
+			return true
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -17,17 +17,24 @@ import (
 // at max rate; end-to-end latency is per record, consumer receive time minus the producer's
 // send stamp on the same host.
 type Report struct {
-	Workload  string     `json:"workload"`
-	Spec      Workload   `json:"workload_spec"`
-	Run       int        `json:"run,omitempty"` // which run of a comparison (1…)
-	Broker    BrokerInfo `json:"broker"`
-	Machine   Machine    `json:"machine"`
-	Started   time.Time  `json:"started"`
-	Topics    []string   `json:"topics"`
-	DurationS float64    `json:"duration_s"`
-	WarmupS   float64    `json:"warmup_s"`
-	MeasuredS float64    `json:"measured_s"`
-	WindowS   float64    `json:"window_s"`
+	Workload string     `json:"workload"`
+	Spec     Workload   `json:"workload_spec"`
+	Run      int        `json:"run,omitempty"` // which run of a comparison (1…)
+	Broker   BrokerInfo `json:"broker"`
+	Machine  Machine    `json:"machine"`
+	Started  time.Time  `json:"started"`
+	Topics   []string   `json:"topics"`
+	// TopicsDeleted are the topics the run created and deleted when it ended (not with
+	// Options.KeepTopics); TopicsLeft are the run's topics it left on the broker: kept, not
+	// created by CreateTopics here (never deleted then), or failed to delete.
+	TopicsDeleted []string `json:"topics_deleted,omitempty"`
+	TopicsLeft    []string `json:"topics_left,omitempty"`
+	// created are the topics CreateTopics created for this run (they did not exist before).
+	created   []string
+	DurationS float64 `json:"duration_s"`
+	WarmupS   float64 `json:"warmup_s"`
+	MeasuredS float64 `json:"measured_s"`
+	WindowS   float64 `json:"window_s"`
 
 	Produce    ProduceSummary `json:"produce"`
 	Consume    ConsumeSummary `json:"consume"`
@@ -59,9 +66,12 @@ type Report struct {
 // BrokerInfo names the broker and what it cost (CPU and memory from /proc/PID, when known;
 // summed over PIDs, the nodes of a cluster).
 type BrokerInfo struct {
-	Name        string   `json:"name"`
-	Bootstrap   string   `json:"bootstrap"`
-	PIDs        []int    `json:"pids,omitempty"`
+	Name      string `json:"name"`
+	Bootstrap string `json:"bootstrap"`
+	PIDs      []int  `json:"pids,omitempty"`
+	// PIDFrom says where PIDs came from: given (--broker-pid), found listening on the
+	// bootstrap port, or why no process was found (its CPU then counts as other processes').
+	PIDFrom     string   `json:"pid_from"`
 	Config      []string `json:"config,omitempty"`
 	CPUSeconds  float64  `json:"cpu_seconds,omitempty"`
 	Cores       float64  `json:"cores,omitempty"`
@@ -220,6 +230,27 @@ func (r *Report) plots() map[string]Chart {
 	return out
 }
 
+// Summary is the run's result in one line, with only the sides the workload has: produce
+// (throughput and latency) unless it is a catch-up, consume when it has consumers, and
+// end-to-end latency when consumers measured it.
+func (r *Report) Summary() string {
+	var sides []string
+	if !r.Spec.CatchUp() {
+		lat := "p99"
+		if r.Spec.Transactional() {
+			lat = "commit p99"
+		}
+		sides = append(sides, fmt.Sprintf("produce %.1f MB/s (%.0f records/s) %s %.2f ms", r.Produce.MBps, r.Produce.RecordsPerSec, lat, r.Produce.Latency.P99))
+	}
+	if r.Spec.Consumers > 0 {
+		sides = append(sides, fmt.Sprintf("consume %.1f MB/s (%.0f records/s)", r.Consume.MBps, r.Consume.RecordsPerSec))
+	}
+	if r.E2E.Count > 0 {
+		sides = append(sides, fmt.Sprintf("e2e p99 %.2f ms", r.E2E.P99))
+	}
+	return r.Workload + ": " + strings.Join(sides, "; ")
+}
+
 // latencyName is what the report's produce latency measures.
 func (r *Report) latencyName() string {
 	if r.Spec.Transactional() {
@@ -267,8 +298,15 @@ func (r *Report) Markdown() string {
 	p("Started %s, %.0f s measured after %.0f s warm-up, broker %s", r.Started.Format(time.RFC3339), r.MeasuredS, r.WarmupS, r.Broker.Bootstrap)
 	switch len(r.Broker.PIDs) {
 	case 0:
+		if r.Broker.PIDFrom != "" {
+			p(" (broker process: %s)", r.Broker.PIDFrom)
+		}
 	case 1:
-		p(" (pid %d)", r.Broker.PIDs[0])
+		p(" (pid %d", r.Broker.PIDs[0])
+		if r.Broker.PIDFrom != "" && r.Broker.PIDFrom != "given" {
+			p(", %s", r.Broker.PIDFrom)
+		}
+		p(")")
 	default:
 		p(" (%d processes, pids %s; CPU and RSS are their sums)", len(r.Broker.PIDs), strings.Trim(fmt.Sprint(r.Broker.PIDs), "[]"))
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type Options struct {
 	// are read from /proc/PID and summed.
 	BrokerPIDs []int
 	DataDir    string // the broker's data directory, for the disk fingerprint (default: Out)
+	// KeepTopics leaves the run's topics on the broker; without it Run deletes the topics it
+	// created (never one that existed before) when the run ends.
+	KeepTopics bool
 	// BrokerConfig is printed in the report: how the broker was configured.
 	BrokerConfig []string
 
@@ -114,8 +118,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if dataDir == "" {
 		dataDir = "."
 	}
+	pidFrom := "given"
+	if len(o.BrokerPIDs) == 0 {
+		if pid, why := brokerByPort(o.Bootstrap); pid > 0 {
+			o.BrokerPIDs = []int{pid}
+			pidFrom = "the process listening on " + o.Bootstrap
+		} else {
+			pidFrom = "none: " + why + "; the broker's CPU counts as other processes' (give --broker-pid)"
+		}
+	}
 	r := &Report{
-		Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: o.BrokerName, Bootstrap: o.Bootstrap, PIDs: o.BrokerPIDs, Config: o.BrokerConfig},
+		Workload: w.Name, Spec: w, Broker: BrokerInfo{Name: o.BrokerName, Bootstrap: o.Bootstrap, PIDs: o.BrokerPIDs, PIDFrom: pidFrom, Config: o.BrokerConfig},
 		Machine: fingerprint(dataDir), Started: time.Now().UTC(),
 		DurationS: time.Duration(w.Duration).Seconds(), WarmupS: time.Duration(w.Warmup).Seconds(),
 		WindowS: o.Window.Seconds(),
@@ -165,6 +178,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	default:
 		err = runProduce(ctx, o, w, topics, r)
 	}
+	r.cleanUp(o, topics)
 	if err != nil {
 		return r, err
 	}
@@ -177,6 +191,29 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// cleanUp deletes the topics the run created unless o.KeepTopics, and notes what it deleted
+// and what it leaves on the broker.
+func (r *Report) cleanUp(o Options, topics []string) {
+	if !o.KeepTopics {
+		deleted, err := deleteTopics(o.Bootstrap, r.created)
+		r.TopicsDeleted = deleted
+		if err != nil {
+			r.Notes = append(r.Notes, fmt.Sprintf("deleting the run's topics: %v", err))
+		}
+	}
+	for _, t := range topics {
+		if !slices.Contains(r.TopicsDeleted, t) {
+			r.TopicsLeft = append(r.TopicsLeft, t)
+		}
+	}
+	if len(r.TopicsDeleted) > 0 {
+		r.Notes = append(r.Notes, "topics deleted when the run ended: "+strings.Join(r.TopicsDeleted, ", "))
+	}
+	if len(r.TopicsLeft) > 0 {
+		r.Notes = append(r.Notes, "topics left on the broker: "+strings.Join(r.TopicsLeft, ", "))
+	}
 }
 
 func sanitize(s string) string {
@@ -218,7 +255,7 @@ func runProduce(ctx context.Context, o Options, w Workload, topics []string, r *
 
 	// Create the topics first, so consumers can start before the first record.
 	for _, c := range cfgs {
-		took, leaders, err := createTopic(o.Bootstrap, c.Topic, c.Partitions, w.ReplicationFactor)
+		took, leaders, err := createTopic(o.Bootstrap, c.Topic, c.Partitions, w.ReplicationFactor, r)
 		if err != nil {
 			return err
 		}
@@ -361,7 +398,7 @@ func runCatchUp(ctx context.Context, o Options, w Workload, topics []string, r *
 		fmt.Fprintf(o.Progress, "producing a %d MB backlog (not measured)\n", w.BacklogMB)
 	}
 	for _, c := range cfgs {
-		if _, _, err := createTopic(o.Bootstrap, c.Topic, c.Partitions, w.ReplicationFactor); err != nil {
+		if _, _, err := createTopic(o.Bootstrap, c.Topic, c.Partitions, w.ReplicationFactor, r); err != nil {
 			return err
 		}
 	}
@@ -517,12 +554,19 @@ func (s *sampler) loop() {
 		if first == nil {
 			return
 		}
-		if c.at.Sub(winStart.at) > s.tick/2 && !winStart.at.Before(first.at) {
-			s.r.Windows = append(s.r.Windows, window(*first, winStart, c))
-		}
 		pend := c
 		if p := s.prodEnd.Load(); p != nil {
 			pend = *p
+		}
+		// The last window is partial: kept when at least half a window long, its rates over
+		// its real length (the producers' up to when they finished).
+		// Without consumers the run ended with the producers: the time after is not a window.
+		end := c
+		if s.o.Workload.Consumers == 0 {
+			end = pend
+		}
+		if end.at.Sub(winStart.at) >= s.o.Window/2 && !winStart.at.Before(first.at) {
+			s.r.Windows = append(s.r.Windows, window(*first, winStart, end, pend))
 		}
 		s.r.summarize(*first, pend, c, s.o)
 		s.stages.end(s.r) // produce observations ended with the producers
@@ -546,7 +590,7 @@ func (s *sampler) loop() {
 		if first != nil && c.at.After(first.at) {
 			s.r.Series = append(s.r.Series, point(*first, prev, c))
 			if c.at.Sub(winStart.at) >= s.o.Window-s.tick/2 {
-				s.r.Windows = append(s.r.Windows, window(*first, winStart, c))
+				s.r.Windows = append(s.r.Windows, window(*first, winStart, c, c))
 				winStart = c
 			}
 		}
@@ -572,8 +616,18 @@ func (s *sampler) progress(c, begin, prev counters, last bool) {
 	}
 	line := fmt.Sprintf("%s %5.1fs/%.0fs", phase, el.Seconds(), s.total.Seconds())
 	if s.produce != nil {
-		line += fmt.Sprintf("  produce %7.1f MB/s %9.0f rec/s  p99 %s", float64(c.bytes-prev.bytes)/1e6/dt,
-			float64(c.records-prev.records)/dt, fmtMs(c.lat.Since(prev.lat).Quantile(0.99)))
+		// Producers that finished since prev are rated over the time they ran, not the whole
+		// second; one that ran under half a tick of it shows no rate rather than a collapse.
+		pc, pdt := c, dt
+		if p := s.prodEnd.Load(); p != nil && p.at.Before(c.at) {
+			pc, pdt = *p, p.at.Sub(prev.at).Seconds()
+		}
+		if pdt >= s.tick.Seconds()/2 {
+			line += fmt.Sprintf("  produce %7.1f MB/s %9.0f rec/s  p99 %s", float64(pc.bytes-prev.bytes)/1e6/pdt,
+				float64(pc.records-prev.records)/pdt, fmtMs(pc.lat.Since(prev.lat).Quantile(0.99)))
+		} else {
+			line += "  produce done"
+		}
 	}
 	if s.fetch != nil && (c.fbytes > 0 || s.produce == nil) {
 		line += fmt.Sprintf("  consume %7.1f MB/s", float64(c.fbytes-prev.fbytes)/1e6/dt)
@@ -612,15 +666,24 @@ func point(first, prev, c counters) SeriesPoint {
 	}
 }
 
-// window summarizes [from, to] of the measured phase.
-func window(first, from, to counters) Window {
+// window summarizes [from, to] of the measured phase; the producers' numbers end at pend
+// (when they finished, if before to), so a window they left early is rated over the time
+// they ran.
+func window(first, from, to, pend counters) Window {
 	dt := to.at.Sub(from.at).Seconds()
+	if pend.at.After(to.at) {
+		pend = to
+	}
+	if pend.at.Before(from.at) {
+		pend = from // the producers had finished before this window: none of it is theirs
+	}
+	pdt := max(pend.at.Sub(from.at).Seconds(), 1e-9) // never 0: JSON has no NaN
 	return Window{
 		StartS: from.at.Sub(first.at).Seconds(), EndS: to.at.Sub(first.at).Seconds(),
-		ProduceMBps:    float64(to.bytes-from.bytes) / 1e6 / dt,
-		ProduceRecords: float64(to.records-from.records) / dt,
+		ProduceMBps:    float64(max(pend.bytes-from.bytes, 0)) / 1e6 / pdt,
+		ProduceRecords: float64(max(pend.records-from.records, 0)) / pdt,
 		ConsumeMBps:    float64(to.fbytes-from.fbytes) / 1e6 / dt,
-		Latency:        percentiles(to.lat.Since(from.lat)),
+		Latency:        percentiles(pend.lat.Since(from.lat)),
 		E2E:            percentiles(to.e2e.Since(from.e2e)),
 	}
 }

@@ -28,8 +28,9 @@ const maxCreatePartitions = 5000
 // partition. A broker without CreateTopics, or more than maxCreatePartitions partitions, is
 // left to loadgen, which creates a missing topic with the broker's default replication
 // factor (by Metadata auto-creation, or CreateTopics then CreatePartitions in steps): only
-// one replica may be asked for then.
-func createTopic(bootstrap, topic string, partitions int32, replicas int) (time.Duration, []string, error) {
+// one replica may be asked for then. When r is not nil and CreateTopics created the topic
+// (it did not exist), the topic is added to r's created topics, the ones Run may delete.
+func createTopic(bootstrap, topic string, partitions int32, replicas int, r *Report) (time.Duration, []string, error) {
 	start := time.Now()
 	c, err := loadgen.Dial(bootstrap, 10*time.Second)
 	if err != nil {
@@ -38,8 +39,12 @@ func createTopic(bootstrap, topic string, partitions int32, replicas int) (time.
 	defer c.Close()
 	switch {
 	case c.Version(kmsg.CreateTopics, 0, 7) >= 0 && partitions <= maxCreatePartitions:
-		if err := createReplicated(c, topic, partitions, replicas); err != nil {
+		created, err := createReplicated(c, topic, partitions, replicas)
+		if err != nil {
 			return 0, nil, err
+		}
+		if created && r != nil {
+			r.created = append(r.created, topic)
 		}
 	case replicas > 1:
 		return 0, nil, fmt.Errorf("topic %s: replication factor %d needs CreateTopics and at most %d partitions", topic, replicas, maxCreatePartitions)
@@ -76,8 +81,9 @@ func leaderSpread(leaders []string) string {
 	return strings.Join(out, ", ")
 }
 
-// createReplicated creates topic with partitions partitions of replicas replicas each.
-func createReplicated(c *loadgen.Conn, topic string, partitions int32, replicas int) error {
+// createReplicated creates topic with partitions partitions of replicas replicas each; created
+// is false when the topic existed already.
+func createReplicated(c *loadgen.Conn, topic string, partitions int32, replicas int) (created bool, err error) {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	t := kmsg.NewCreateTopicsRequestTopic()
 	t.Topic, t.NumPartitions, t.ReplicationFactor = topic, partitions, int16(replicas)
@@ -85,18 +91,60 @@ func createReplicated(c *loadgen.Conn, topic string, partitions int32, replicas 
 	req.TimeoutMillis = 60000
 	resp, err := c.RoundTrip(req)
 	if err != nil {
-		return fmt.Errorf("CreateTopics: %w", err)
+		return false, fmt.Errorf("CreateTopics: %w", err)
 	}
 	for _, rt := range resp.(*kmsg.CreateTopicsResponse).Topics {
-		if e := kerr.ErrorForCode(rt.ErrorCode); e != nil && !errors.Is(e, kerr.TopicAlreadyExists) {
+		e := kerr.ErrorForCode(rt.ErrorCode)
+		switch {
+		case e == nil:
+			created = true
+		case !errors.Is(e, kerr.TopicAlreadyExists):
 			msg := ""
 			if rt.ErrorMessage != nil {
 				msg = ": " + *rt.ErrorMessage
 			}
-			return fmt.Errorf("CreateTopics %s (%d partitions, replication factor %d): %w%s", topic, partitions, replicas, e, msg)
+			return false, fmt.Errorf("CreateTopics %s (%d partitions, replication factor %d): %w%s", topic, partitions, replicas, e, msg)
 		}
 	}
-	return nil
+	return created, nil
+}
+
+// deleteTopics deletes topics (DeleteTopics) and returns those the broker deleted; err says
+// why the others were not.
+func deleteTopics(bootstrap string, topics []string) (deleted []string, err error) {
+	if len(topics) == 0 {
+		return nil, nil
+	}
+	c, err := loadgen.Dial(bootstrap, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	req := kmsg.NewPtrDeleteTopicsRequest()
+	req.TimeoutMillis = 60000
+	for _, t := range topics {
+		req.TopicNames = append(req.TopicNames, t) // v0–5
+		dt := kmsg.NewDeleteTopicsRequestTopic()   // v6+
+		dt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, dt)
+	}
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		return nil, fmt.Errorf("DeleteTopics: %w", err)
+	}
+	var errs []error
+	for _, rt := range resp.(*kmsg.DeleteTopicsResponse).Topics {
+		name := ""
+		if rt.Topic != nil {
+			name = *rt.Topic
+		}
+		if e := kerr.ErrorForCode(rt.ErrorCode); e != nil {
+			errs = append(errs, fmt.Errorf("DeleteTopics %s: %w", name, e))
+			continue
+		}
+		deleted = append(deleted, name)
+	}
+	return deleted, errors.Join(errs...)
 }
 
 // waitServed waits until every partition of topic answers ListOffsets without error at its

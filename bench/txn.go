@@ -243,7 +243,7 @@ func runTxnProducers(ctx context.Context, ps []*txnProducer, s *TxnSummary, comm
 // are the produce throughput, the EndTxn round trip the produce latency.
 func runTransactions(ctx context.Context, o Options, w Workload, topics []string, r *Report) error {
 	for _, t := range topics {
-		if _, _, err := createTopic(o.Bootstrap, t, int32(w.Partitions), w.ReplicationFactor); err != nil {
+		if _, _, err := createTopic(o.Bootstrap, t, int32(w.Partitions), w.ReplicationFactor, r); err != nil {
 			return err
 		}
 	}
@@ -284,7 +284,7 @@ func runTransactions(ctx context.Context, o Options, w Workload, topics []string
 // fails if one aborted record is delivered or a committed one is missing or repeated.
 func runTxnCatchUp(ctx context.Context, o Options, w Workload, topics []string, r *Report) error {
 	for _, t := range topics {
-		if _, _, err := createTopic(o.Bootstrap, t, int32(w.Partitions), w.ReplicationFactor); err != nil {
+		if _, _, err := createTopic(o.Bootstrap, t, int32(w.Partitions), w.ReplicationFactor, r); err != nil {
 			return err
 		}
 	}

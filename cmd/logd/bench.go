@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -52,12 +53,15 @@ func benchRunCommand() *cobra.Command {
 	var noCeiling bool
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run one workload against a broker and write DIR/report.json, report.md and SVG plots",
+		Short: "Run one workload against a broker and write DIR/report.json, report.md and plots (SVG, PNG)",
 		Long: "Run a workload (a built-in name from `logd bench list`, or a YAML file) against any\n" +
-			"Kafka-protocol broker. --broker-pid PID adds the broker's CPU seconds per GB and peak RSS\n" +
-			"(from /proc). Max-rate produce workloads then re-run the generator against an in-process\n" +
-			"sink for a few seconds, so the report can say when the generator, not the broker, was the limit.",
-		Example: "  logd bench run --workload max-throughput --duration 30s --out out/max --broker-pid $(pgrep -n logd)\n" +
+			"Kafka-protocol broker. The broker's CPU seconds per GB and peak RSS come from /proc: of\n" +
+			"--broker-pid PID, or else of the process listening on the --bootstrap port on this machine.\n" +
+			"Max-rate produce workloads then re-run the generator against an in-process sink for a few\n" +
+			"seconds, so the report can say when the generator, not the broker, was the limit. The\n" +
+			"topics the run created are deleted when it ends, unless --keep-topic.",
+		Example: "  logd bench run --workload max-throughput --duration 30s --out out/max\n" +
+			"  logd bench run --workload e2e-latency --out out/e2e --keep-topic --broker-pid $(pgrep -n logd)\n" +
 			"  logd bench run --workload bench/workloads/example.yaml --out out/example",
 		Args: usageArgs(0, 0, "logd bench run --workload NAME|FILE --out DIR"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -79,11 +83,26 @@ func benchRunCommand() *cobra.Command {
 			defer stop()
 			r, err := bench.Run(ctx, o)
 			if err != nil {
+				if r != nil && len(r.TopicsLeft) > 0 {
+					err = fmt.Errorf("%v (left topics on the broker: %s)", err, strings.Join(r.TopicsLeft, " "))
+				}
 				return fmt.Errorf("bench %s: %v", w.Name, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: produce %.1f MB/s (%.0f records/s) p99 %.2f ms; consume %.1f MB/s; e2e p99 %.2f ms\nlimited by: %s\nreport: %s\n",
-				r.Workload, r.Produce.MBps, r.Produce.RecordsPerSec, r.Produce.Latency.P99, r.Consume.MBps, r.E2E.P99,
-				r.LimitedBy, filepath.Join(o.Out, "report.md"))
+			out := cmd.OutOrStdout()
+			fmt.Fprintln(out, r.Summary())
+			if len(r.Broker.PIDs) > 0 {
+				fmt.Fprintf(out, "broker pid: %s (%s)\n", joinInts(r.Broker.PIDs), r.Broker.PIDFrom)
+			} else {
+				fmt.Fprintf(out, "broker pid: %s\n", r.Broker.PIDFrom)
+			}
+			fmt.Fprintf(out, "limited by: %s\nreport: %s\n", r.LimitedBy, filepath.Join(o.Out, "report.md"))
+			if len(r.TopicsDeleted) > 0 {
+				fmt.Fprintf(out, "deleted topics: %s\n", strings.Join(r.TopicsDeleted, " "))
+			}
+			if len(r.TopicsLeft) > 0 {
+				fmt.Fprintf(out, "left topics on the broker: %s (remove them: logd topic delete %s --bootstrap %s)\n",
+					strings.Join(r.TopicsLeft, " "), strings.Join(r.TopicsLeft, " "), o.Bootstrap)
+			}
 			if r.MachineCPU.Busy {
 				fmt.Fprintf(cmd.OutOrStdout(), "BUSY machine: %s\n", r.MachineCPU.BusyReason)
 			}
@@ -99,7 +118,8 @@ func benchRunCommand() *cobra.Command {
 	f.DurationVar(&o.Duration, "duration", 0, "measured time (default: the workload's)")
 	f.DurationVar(&o.Warmup, "warmup", 0, "warm-up before measuring (default: the workload's; negative: none)")
 	f.Float64Var(&o.RateMBps, "rate", 0, "fixed produce rate in MB/s, overriding the workload's (latency then from intended send times)")
-	f.StringVar(&o.Out, "out", "", "directory for report.json, report.md and plots")
+	f.StringVar(&o.Out, "out", "", "directory for report.json, report.md and plots (SVG and PNG)")
+	f.BoolVar(&o.KeepTopics, "keep-topic", false, "leave the run's topics and their data on the broker (by default the topics the run created are deleted when it ends)")
 	f.IntSliceVar(&o.BrokerPIDs, "broker-pid", nil, "the broker's process id, or a cluster's (comma-separated or repeated): report their summed CPU per GB and peak RSS from /proc")
 	f.IntVar(&o.BacklogMB, "backlog-mb", 0, "MB of backlog a catch-up workload produces before measuring, overriding the workload's")
 	f.IntVar(&o.ReplicationFactor, "replication-factor", 0, "replication factor of the topics the run creates, overriding the workload's (above 1 needs a cluster)")
@@ -195,6 +215,15 @@ func splitHostPort(s string) (string, string, error) {
 		return "", "", fmt.Errorf("--bootstrap %q is not HOST:PORT (for example 127.0.0.1:9092)", s)
 	}
 	return host, port, nil
+}
+
+// joinInts joins process ids with commas.
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }
 
 // isTerminal reports whether f is a terminal (progress bar) rather than a file or pipe

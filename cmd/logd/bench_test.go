@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -129,5 +130,92 @@ func TestBenchVerbs(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestBenchRunRoughEdges runs `logd bench run` as a new user would, without --broker-pid, on
+// a workload without consumers: the summary shows only the produce side, the broker's pid
+// is found by its port (and is the `logd serve` child), the last window is never a
+// collapse, plots come as PNG too, and the run's topic is deleted at the end — or, with
+// --keep-topic, left with the command that removes it.
+func TestBenchRunRoughEdges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs load for seconds")
+	}
+	bin := buildLogd(t)
+	addr := startServe(t, bin)
+	run := func(extra ...string) (result, string) {
+		out := filepath.Join(t.TempDir(), "report")
+		args := append([]string{"bench", "run", "--bootstrap", addr, "--workload", "max-throughput", "--rate", "5",
+			"--duration", "2s", "--warmup", "-1s", "--window", "1s", "--out", out, "--quiet-wait", "0s"}, extra...)
+		return ok(t, bin, "", args...), out
+	}
+	topics := func() string { return ok(t, bin, "", "topic", "list", "--bootstrap", addr, "-o", "json").stdout }
+
+	r, out := run()
+	if !strings.HasPrefix(r.stdout, "max-throughput: produce ") || strings.Contains(r.stdout, "consume") || strings.Contains(r.stdout, "e2e") {
+		t.Errorf("summary of a workload without consumers:\n%s", r.stdout)
+	}
+	m := regexp.MustCompile(`broker pid: (\d+) \(the process listening on ` + regexp.QuoteMeta(addr) + `\)`).FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no broker pid found by port:\n%s", r.stdout)
+	}
+	if cmdline, err := os.ReadFile("/proc/" + m[1] + "/cmdline"); err != nil || !strings.Contains(string(cmdline), "serve") {
+		t.Errorf("pid %s is not the logd serve child: %q %v", m[1], cmdline, err)
+	}
+	deleted := regexp.MustCompile(`deleted topics: (bench-max-throughput-\d+)`).FindStringSubmatch(r.stdout)
+	if deleted == nil {
+		t.Fatalf("no deleted topic said:\n%s", r.stdout)
+	}
+	if list := topics(); strings.Contains(list, deleted[1]) {
+		t.Errorf("topic %s still listed after the run: %s", deleted[1], list)
+	}
+	var rep struct {
+		Broker struct {
+			CPUPerGB float64 `json:"cpu_seconds_per_gb"`
+		} `json:"broker"`
+		Windows []struct {
+			StartS  float64 `json:"start_s"`
+			EndS    float64 `json:"end_s"`
+			Produce float64 `json:"produce_mb_per_sec"`
+		} `json:"windows"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode(t, string(data), &rep)
+	if rep.Broker.CPUPerGB <= 0 || len(rep.Windows) == 0 {
+		t.Errorf("broker cost %+v, windows %+v", rep.Broker, rep.Windows)
+	}
+	// Every window is at least half a window long and carries the producers' rate: a partial
+	// one is rated over its real length, the time after the producers is none of them.
+	for _, w := range rep.Windows {
+		if w.EndS-w.StartS < 0.5 || w.Produce <= 0 {
+			t.Errorf("window %+v: shorter than half a window or without produce", w)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if last := lines[len(lines)-1]; regexp.MustCompile(`produce +0\.0 MB/s`).MatchString(last) {
+		t.Errorf("last progress line shows a collapse: %q", last)
+	}
+	for _, f := range []string{"throughput.png", "latency.png"} {
+		img, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil || !bytes.HasPrefix(img, []byte("\x89PNG\r\n\x1a\n")) {
+			t.Errorf("%s: not a PNG (%v)", f, err)
+		}
+	}
+
+	r, _ = run("--keep-topic", "--broker-pid", m[1])
+	left := regexp.MustCompile(`left topics on the broker: (\S+) \(remove them: (logd topic delete .*)\)`).FindStringSubmatch(r.stdout)
+	if left == nil || !strings.Contains(r.stdout, "broker pid: "+m[1]+" (given)") {
+		t.Fatalf("--keep-topic run does not say what it left, or which pid it measured:\n%s", r.stdout)
+	}
+	if !strings.Contains(topics(), left[1]) {
+		t.Fatalf("kept topic %s is not listed", left[1])
+	}
+	ok(t, bin, "", strings.Fields(left[2])[1:]...)
+	if strings.Contains(topics(), left[1]) {
+		t.Errorf("the printed command %q did not remove %s", left[2], left[1])
 	}
 }
