@@ -11,7 +11,7 @@
 //	             the broker's /proc CPU and RSS, summed over a cluster's processes), and what
 //	             limited the run
 //	topic.go     creating a run's topics (replication factor from the workload) and waiting
-//	             until every partition's leader serves them
+//	             until every partition's leader serves them; deleting the ones it created
 //	txn.go       the transactional workloads (franz-go producers with a transactional id each,
 //	             one transaction at a time: produce, flush, EndTxn) and the read_committed
 //	             catch-up, which fails if one record of an aborted transaction is delivered
@@ -46,7 +46,14 @@
 //     producer's first transaction (InitProducerId, Kafka creating __transaction_state) runs
 //     before warm-up and is not measured.
 //   - Broker cost is read from /proc/PID of the broker alone: CPU seconds per GB (produced plus
-//     consumed) and peak RSS.
+//     consumed) and peak RSS. The broker is --broker-pid, or else the process listening on the
+//     bootstrap port on this machine (proc.go: /proc/net/tcp{,6} socket inodes → /proc/*/fd);
+//     the report says which (pid_from), or that none was found and its CPU counts as others'.
+//   - Rates are over real time: a partial last window (at least half a window long, or dropped)
+//     and the last progress line rate the producers over the time they ran, not the idle tail
+//     after they finished, which would read as a collapse.
+//   - A run deletes the topics it created (CreateTopics said created, never an existing one)
+//     when it ends, unless --keep-topic; it says what it deleted and what it left behind.
 //   - A run on a busy machine says so and does not set a median. Other processes' CPU during
 //     the measured phase is /proc/stat's busy time minus the broker's (/proc/PID) and the
 //     generator's own (getrusage); with the hypervisor's steal it must stay under --busy-cores
