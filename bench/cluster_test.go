@@ -50,6 +50,7 @@ func TestRF3EndToEnd(t *testing.T) {
 	r, err := Run(context.Background(), Options{
 		Bootstrap: p.addr, Workload: w, Duration: 2 * time.Second, Warmup: -1, ReplicationFactor: p.replication,
 		BrokerName: BrokerLogdRF3, BrokerPIDs: p.pids(), BrokerConfig: p.config, Out: out, Window: time.Second,
+		KeepTopics: true, // its metadata is checked below
 	})
 	if err != nil {
 		t.Fatal(err)
