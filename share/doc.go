@@ -1,0 +1,58 @@
+// Package share is logd's share groups (KIP-932, Kafka's queues): many consumers read the
+// same partitions, each record is locked by the member that acquired it and acknowledged one
+// by one. It holds the group membership a coordinator keeps (ShareGroupHeartbeat,
+// ShareGroupDescribe), the share sessions of the members fetching from this broker and the
+// share partitions of the partitions led here (ShareFetch, ShareAcknowledge), modelled on
+// Kafka's GroupCoordinatorService (share groups), SharePartitionManager and SharePartition.
+// It reads no log itself: the broker reads batches and hands their offsets in.
+//
+// # Membership
+//
+// A member joins with epoch 0 and a subscription; every change of membership,
+// subscriptions or a subscribed topic's partition count bumps the group epoch, and the
+// member's next heartbeat gets the new epoch and its assignment at once (share groups have
+// no revocation: a partition may be read by several members). The assignor spreads
+// partitions like Kafka's simple assignor (every partition assigned; more members than
+// partitions share them). A member's epoch must be its current or previous one
+// (FENCED_MEMBER_EPOCH); -1 leaves; a member silent for group.share.session.timeout.ms is
+// removed. Leaving or expiring releases every record the member holds.
+//
+// # Share partitions
+//
+//	offsets:  ... done ... │ start (SPSO) ── in-flight records ── │ end (SPEO) ... never acquired ...
+//	record:   Available ─acquire─► Acquired ─accept─► Acknowledged
+//	                         │  ▲      ├─reject/gap─► Archived
+//	                         │  └renew─┤
+//	                         └◄release, lock expiry, member gone─┘ (Archived once delivered
+//	                                                               share.delivery.count.limit times)
+//
+// A share partition starts, when first fetched, at the high watermark
+// (share.auto.offset.reset=latest) or the log start (earliest). Acquisition takes whole
+// batches from the first available offset (up to MaxRecords, and at most
+// group.share.partition.max.record.locks in flight), counts a delivery per record and locks
+// it for share.record.lock.duration.ms: one timer per acquisition, which releases the
+// records still held under it. Control batches and, for read_committed, aborted
+// transactions' batches are archived without delivery. The start offset moves past every
+// Acknowledged or Archived record; retention moving the log start past it archives the
+// records deleted. Acknowledgements are all-or-nothing per partition: an offset not held by
+// the member refuses the partition's batch with INVALID_RECORD_STATE.
+//
+// # Share sessions
+//
+// A ShareFetch with epoch 0 opens the member's session (replacing an older one, whose
+// records are released); later requests must carry the session's next epoch
+// (INVALID_SHARE_SESSION_EPOCH; SHARE_SESSION_NOT_FOUND without a session); epoch -1 closes
+// it after its acknowledgements and releases what the member still holds. Fetches add
+// partitions to the session and ForgottenTopicsData removes them.
+//
+// # Durability
+//
+// Not yet: share-partition state lives in memory (Kafka keeps it in __share_group_state
+// through the share coordinator APIs); a restart starts every share partition again at
+// share.auto.offset.reset's offset.
+//
+// # Locks
+//
+// Coordinator.mu guards everything and is a leaf: nothing is taken under it. Timer
+// callbacks take it themselves; Config.Available is called after releasing it.
+package share

@@ -1,0 +1,299 @@
+package share
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// sessionKey names a share session: one per member fetching from this broker.
+type sessionKey struct {
+	group, member string
+}
+
+// Session is a share session (KIP-932): the partitions a member fetches from this broker and
+// the epoch its next request must carry.
+type Session struct {
+	epoch      int32
+	partitions map[TopicPartition]struct{}
+}
+
+// SessionRequest is the session part of a ShareFetch or ShareAcknowledge.
+type SessionRequest struct {
+	Group, Member string
+	// Epoch is ShareSessionEpoch: 0 opens a session (ShareFetch only), -1 closes it after
+	// this request's acknowledgements, any other value must be the session's next epoch.
+	Epoch int32
+	// Add and Forget change the session's partitions (ShareFetch's Topics and
+	// ForgottenTopicsData).
+	Add, Forget []TopicPartition
+	// Acks says the request carries acknowledgements (refused on a fetch opening a session).
+	Acks bool
+	// Acknowledge: a ShareAcknowledge, which cannot open a session.
+	Acknowledge bool
+}
+
+// SessionResult is the session's state after a request.
+type SessionResult struct {
+	// Partitions are the session's partitions to fetch (none when it closes).
+	Partitions []TopicPartition
+	// Closing: the session ends once the request's acknowledgements are applied (epoch -1);
+	// call CloseSession then.
+	Closing bool
+}
+
+// UseSession checks and applies the session part of a request (Kafka's ShareSessionCache
+// rules): a new session replaces the member's old one, whose records are released; an
+// epoch that is not the session's next gets INVALID_SHARE_SESSION_EPOCH and an unknown
+// session SHARE_SESSION_NOT_FOUND.
+func (c *Coordinator) UseSession(r SessionRequest) (SessionResult, error) {
+	var freed []TopicPartition
+	defer func() { c.notify(freed) }()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := sessionKey{r.Group, r.Member}
+	s := c.sessions[k]
+	switch {
+	case r.Member == "":
+		return SessionResult{}, fmt.Errorf("%w: MemberId is empty", ErrInvalidRequest)
+	case r.Epoch == 0 && r.Acknowledge:
+		return SessionResult{}, fmt.Errorf("%w: ShareAcknowledge cannot open a session (epoch 0)", ErrInvalidSessionEpoch)
+	case r.Epoch == 0 && r.Acks:
+		return SessionResult{}, fmt.Errorf("%w: a fetch opening a share session (epoch 0) cannot acknowledge", ErrInvalidRequest)
+	case r.Epoch == 0:
+		if s != nil {
+			delete(c.sessions, k)
+			freed = c.releaseLocked(r.Group, r.Member)
+		} else if len(c.sessions) >= c.cfg.MaxSessions {
+			return SessionResult{}, fmt.Errorf("%w: %d sessions", ErrSessionLimit, len(c.sessions))
+		}
+		s = &Session{partitions: map[TopicPartition]struct{}{}}
+		c.sessions[k] = s
+	case s == nil:
+		return SessionResult{}, fmt.Errorf("%w: group %s member %s", ErrSessionNotFound, r.Group, r.Member)
+	case r.Epoch == -1:
+		return SessionResult{Closing: true}, nil
+	case r.Epoch != s.epoch:
+		return SessionResult{}, fmt.Errorf("%w: got %d, want %d", ErrInvalidSessionEpoch, r.Epoch, s.epoch)
+	}
+	s.epoch++
+	if s.epoch <= 0 {
+		s.epoch = 1
+	}
+	if !r.Acknowledge {
+		for _, tp := range r.Add {
+			s.partitions[tp] = struct{}{}
+		}
+		for _, tp := range r.Forget {
+			delete(s.partitions, tp)
+		}
+	}
+	parts := slices.Collect(maps.Keys(s.partitions))
+	slices.SortFunc(parts, func(a, b TopicPartition) int {
+		if c := slices.Compare(a.TopicID[:], b.TopicID[:]); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return SessionResult{Partitions: parts}, nil
+}
+
+// CloseSession ends a member's session (epoch -1, after its acknowledgements) and releases
+// the records it still holds.
+func (c *Coordinator) CloseSession(group, member string) {
+	var freed []TopicPartition
+	c.mu.Lock()
+	if _, ok := c.sessions[sessionKey{group, member}]; ok {
+		delete(c.sessions, sessionKey{group, member})
+		freed = c.releaseLocked(group, member)
+	}
+	c.mu.Unlock()
+	c.notify(freed)
+}
+
+// releaseLocked releases what member holds in group's share partitions. REQUIRES: c.mu held.
+func (c *Coordinator) releaseLocked(gid, member string) []TopicPartition {
+	g := c.groups[gid]
+	if g == nil {
+		return nil
+	}
+	var freed []TopicPartition
+	for tp, p := range g.partitions {
+		if p.releaseMember(member, c.cfg.DeliveryCountLimit) {
+			freed = append(freed, tp)
+		}
+	}
+	return freed
+}
+
+// LogOffsets is what a share partition needs to know of its log.
+type LogOffsets struct {
+	Start int64 // log start offset
+	End   int64 // high watermark, or the last stable offset for read_committed
+}
+
+// ReadFrom returns the offset a fetch of tp for group must read from, creating the share
+// partition at share.auto.offset.reset's offset if it is new (and moving its start to the
+// log start if retention removed records below it). ok is false when nothing can be
+// acquired now (nothing available below l.End, or the in-flight window is full).
+func (c *Coordinator) ReadFrom(gid string, tp TopicPartition, l LogOffsets) (from int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.partitionLocked(gid, tp, l)
+	from = p.nextAvailable()
+	if from == p.end && p.end-p.start >= int64(c.cfg.MaxRecordLocks) {
+		return from, false
+	}
+	return from, from < l.End
+}
+
+// partitionLocked returns group's share partition tp, creating it if needed (a group
+// unknown here too: the partition's leader need not be the group's coordinator). REQUIRES:
+// c.mu held.
+func (c *Coordinator) partitionLocked(gid string, tp TopicPartition, l LogOffsets) *partition {
+	g := c.groups[gid]
+	if g == nil {
+		g = &shareGroup{id: gid, members: map[string]*member{}, partitions: map[TopicPartition]*partition{}, topicsSeen: map[string]int32{}}
+		c.groups[gid] = g
+	}
+	p := g.partitions[tp]
+	if p == nil {
+		start := l.End
+		if c.cfg.AutoOffsetReset == "earliest" {
+			start = l.Start
+		}
+		p = &partition{start: start, end: start, records: map[int64]*record{}}
+		g.partitions[tp] = p
+	}
+	if p.start < l.Start { // retention deleted records: they are gone for the group too
+		for o := p.start; o < l.Start && o < p.end; o++ {
+			if r := p.records[o]; r != nil && r.state == StateAcquired {
+				continue
+			}
+			p.records[o] = &record{state: StateArchived}
+		}
+		if p.end < l.Start {
+			p.end = l.Start
+		}
+		p.advance()
+		if p.start < l.Start && p.start == p.end {
+			p.start, p.end = l.Start, l.Start
+		}
+	}
+	return p
+}
+
+// Acquire locks for member the available records among batches (read from the log from
+// ReadFrom's offset, below upTo), at most about maxRecords, each for
+// share.record.lock.duration.ms, and returns them.
+func (c *Coordinator) Acquire(gid, member string, tp TopicPartition, batches []Batch, l LogOffsets, maxRecords int) []Acquired {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	p := c.partitionLocked(gid, tp, l)
+	c.locks++
+	lock := c.locks
+	got := p.acquire(member, batches, l.End, max(maxRecords, 1), c.cfg.MaxRecordLocks, lock)
+	if len(got) > 0 {
+		c.startLockLocked(gid, tp, lock)
+	}
+	return got
+}
+
+// startLockLocked starts the expiry timer of acquisition lock. REQUIRES: c.mu held.
+func (c *Coordinator) startLockLocked(gid string, tp TopicPartition, lock uint64) {
+	c.lockOf[lock] = lockRef{gid, tp}
+	c.timers[lock] = c.cfg.Clock.AfterFunc(c.cfg.RecordLockDuration, func() { c.expireLock(lock) })
+}
+
+// expireLock releases the records still held under lock (its timer's callback).
+func (c *Coordinator) expireLock(lock uint64) {
+	freed := false
+	c.mu.Lock()
+	ref, ok := c.lockOf[lock]
+	delete(c.lockOf, lock)
+	delete(c.timers, lock)
+	if ok && !c.closed {
+		if g := c.groups[ref.group]; g != nil {
+			if p := g.partitions[ref.tp]; p != nil {
+				freed = p.expire(lock, c.cfg.DeliveryCountLimit)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if freed {
+		c.notify([]TopicPartition{ref.tp})
+	}
+}
+
+// Acknowledge applies member's acknowledgements to group's share partition tp: all or none
+// (any offset not acquired by member refuses the lot with INVALID_RECORD_STATE). maxType is
+// the highest type the request's version allows (AckRenew from v2).
+func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []AckBatch, maxType AckType) error {
+	freed := false
+	defer func() {
+		if freed {
+			c.notify([]TopicPartition{tp})
+		}
+	}()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var p *partition
+	if g := c.groups[gid]; g != nil {
+		p = g.partitions[tp]
+	}
+	if p == nil {
+		for _, a := range acks { // the request's own rules still apply
+			if a.First > a.Last || len(a.Types) == 0 {
+				return fmt.Errorf("%w: acknowledgement batch [%d, %d]", ErrInvalidRequest, a.First, a.Last)
+			}
+		}
+		return fmt.Errorf("%w: nothing was acquired from this partition", ErrInvalidRecordState)
+	}
+	if err := p.checkAcks(member, acks, maxType); err != nil {
+		return err
+	}
+	renew := uint64(0)
+	for _, a := range acks {
+		if slices.Contains(a.Types, AckRenew) {
+			c.locks++
+			renew = c.locks
+			c.startLockLocked(gid, tp, renew)
+			break
+		}
+	}
+	freed = p.ack(acks, c.cfg.DeliveryCountLimit, renew)
+	return nil
+}
+
+// PartitionState is a share partition's offsets and in-flight counts (tests,
+// DescribeShareGroupOffsets).
+type PartitionState struct {
+	Start, End                     int64
+	Acquired, Available, Completed int
+}
+
+// State reports group's share partition tp; false if it does not exist here.
+func (c *Coordinator) State(gid string, tp TopicPartition) (PartitionState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[gid]
+	if g == nil || g.partitions[tp] == nil {
+		return PartitionState{}, false
+	}
+	p := g.partitions[tp]
+	s := PartitionState{Start: p.start, End: p.end}
+	for _, r := range p.records {
+		switch r.state {
+		case StateAcquired:
+			s.Acquired++
+		case StateAvailable:
+			s.Available++
+		default:
+			s.Completed++
+		}
+	}
+	return s, true
+}
