@@ -2,7 +2,6 @@ package broker
 
 import (
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -122,7 +121,7 @@ func handleFetch(b *Broker, c *call) *server.Response {
 	}
 
 	f := &parkedFetch{b: b, c: c, r: r, minBytes: req.MinBytes, maxBytes: req.MaxBytes, any: nparts > 0,
-		deadline: time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}
+		parking: parking{deadline: time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}}
 	return f.run()
 }
 
@@ -147,12 +146,7 @@ type parkedFetch struct {
 	r                  *fetchResponse
 	minBytes, maxBytes int32
 	any                bool // some partition reads a log
-	deadline           time.Time
-
-	state      atomic.Int32
-	registered bool        // on its partitions' waiters; owner only
-	counted    bool        // holds one of MaxParkedFetches; owner only
-	timer      *time.Timer // MaxWaitMs; owner only (set once)
+	parking
 }
 
 const (
@@ -184,37 +178,22 @@ func (f *parkedFetch) run() *server.Response {
 			f.registered = true // register and look once more before parking
 			continue
 		}
-		if !f.counted {
-			if b.parked.Add(1) > int64(b.cfg.MaxParkedFetches) {
-				// Too many fetches parked broker-wide: answer with what there is (Kafka's
-				// semantics allow an early answer; the client simply fetches again).
-				b.parked.Add(-1)
-				return f.answer()
-			}
-			f.counted = true
-			f.c.park()
-			f.timer = time.AfterFunc(time.Until(f.deadline), f.poke)
+		if !f.hold(b, f.c, f.poke) {
+			return f.answer()
 		}
 		releaseFetchRegions(r)
-		if f.state.CompareAndSwap(fetchReading, fetchParked) {
+		if f.tryPark() {
 			return nil // f belongs to the next poke now: touch nothing
 		}
-		f.state.Store(fetchReading) // poked while reading: read again
 	}
 }
 
 // answer takes f off its partitions and the parking count and sends the response.
 func (f *parkedFetch) answer() *server.Response {
 	b := f.b
-	f.state.Store(fetchAnswered)
+	f.release(b)
 	if f.registered {
 		b.forEachFetchPartition(f.r, func(p *fetchPartition) { p.part.waiters.remove(f) })
-	}
-	if f.timer != nil {
-		f.timer.Stop()
-	}
-	if f.counted {
-		b.parked.Add(-1)
 	}
 	resp := b.writeFetch(f.c, f.r)
 	if !f.c.parked {
@@ -226,23 +205,7 @@ func (f *parkedFetch) answer() *server.Response {
 
 // poke tells f something changed (data, its deadline, shutdown). Any goroutine (a completer
 // task of appendWaiters.wake, f's timer, BeginShutdown); it never blocks.
-func (f *parkedFetch) poke() {
-	for {
-		switch st := f.state.Load(); st {
-		case fetchReading:
-			if f.state.CompareAndSwap(st, fetchPoked) {
-				return
-			}
-		case fetchParked:
-			if f.state.CompareAndSwap(st, fetchReading) {
-				f.b.wakeups.Submit(f.resume)
-				return
-			}
-		default:
-			return
-		}
-	}
-}
+func (f *parkedFetch) poke() { f.pokeParked(f.b, f.resume) }
 
 // resume is the completer task of a poked fetch, its new owner.
 func (f *parkedFetch) resume() { f.run() }

@@ -12,7 +12,7 @@ import (
 // error before v6 and with GROUP_ID_NOT_FOUND ("Group g not found.") from v6 on (KIP-1043), and
 // members' metadata and assignments (and the protocol) are shown only while the group is Stable. A
 // consumer-protocol (KIP-848) group gets GROUP_ID_NOT_FOUND ("not a classic group"), as in
-// Kafka: ConsumerGroupDescribe describes it.
+// Kafka: ConsumerGroupDescribe describes it; so does a share group (ShareGroupDescribe).
 func init() {
 	register(api{key: int16(kmsg.DescribeGroups), min: 0, max: 6, handle: handleDescribeGroups})
 }
@@ -31,7 +31,8 @@ func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
 			continue
 		}
 		d, found := coord.Describe(id)
-		if !found && !d.NotClassic && c.version() >= 6 {
+		isShare := b.shares.Has(id)
+		if !found && !d.NotClassic && !isShare && c.version() >= 6 {
 			g.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + id + " not found."
 			g.ErrorMessage = &msg
@@ -39,7 +40,7 @@ func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
-		if d.NotClassic {
+		if d.NotClassic || isShare {
 			g.ErrorCode = kerr.GroupIDNotFound.Code
 			msg := "Group " + id + " is not a classic group."
 			g.ErrorMessage = &msg

@@ -10,8 +10,9 @@ import (
 )
 
 // ListGroups: versions 0-5. v4+ filters by state (case-insensitive, KIP-518), v5+ by group
-// type (KIP-848, case-insensitive): "classic", "consumer" or "streams". A cluster member
-// lists the groups of the __consumer_offsets partitions it leads (clients ask every broker).
+// type (KIP-848, case-insensitive): "classic", "consumer", "streams" or "share" (share
+// groups, shares.go). A cluster member lists the groups of the __consumer_offsets partitions
+// it leads (clients ask every broker).
 func init() {
 	register(api{key: int16(kmsg.ListGroups), min: 0, max: 5, handle: handleListGroups})
 }
@@ -46,6 +47,14 @@ func handleListGroups(b *Broker, c *call) (kmsg.Response, error) {
 			g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.Group, l.ProtocolType, l.State.String(), l.Type
 			resp.Groups = append(resp.Groups, g)
 		}
+	}
+	for _, l := range b.shares.List(b.coordinatesGroup) {
+		if (len(states) > 0 && !shareStateIn(states, l.State)) || (len(types) > 0 && !types[shareGroupType]) {
+			continue
+		}
+		g := kmsg.NewListGroupsResponseGroup()
+		g.Group, g.ProtocolType, g.GroupState, g.GroupType = l.Group, shareGroupType, l.State, shareGroupType
+		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
 	"github.com/logd/logd/replication"
+	"github.com/logd/logd/share"
 )
 
 // Config configures a Broker.
@@ -148,6 +149,10 @@ type Config struct {
 	// transactions and bump the epoch at every EndTxn. Every node of a cluster must be set
 	// alike (default 2, as a cluster formatted by Kafka 4.3).
 	TransactionVersion int16
+
+	// Share configures share groups (KIP-932, shares.go) by Kafka's names; zero fields take
+	// Kafka's defaults (share.DefaultConfig).
+	Share share.Config
 }
 
 // DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
@@ -211,6 +216,8 @@ type Broker struct {
 	// wait in their connection's queue meanwhile (txn_verify.go, produce_verify.go).
 	verifier txnVerifier
 	produces produceOrder
+	// shares holds the share groups, sessions and share partitions (shares.go).
+	shares *share.Coordinator
 
 	// Follower role: one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
@@ -293,6 +300,7 @@ func New(cfg Config) (*Broker, error) {
 	b.txns = newCoordinatorLeads(txnTopic, "transactions", b.loadTxns, b.unloadTxns)
 	b.markers.b = b
 	b.verifier.b = b
+	b.shares = b.newShareCoordinator()
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)
@@ -357,6 +365,7 @@ func (b *Broker) Close() error {
 	b.BeginShutdown()
 	b.groups.close()
 	b.txns.close()
+	b.shares.Close()
 	b.stopFetchers()
 	return b.eng.Close()
 }

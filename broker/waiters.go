@@ -3,23 +3,105 @@ package broker
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
+// appendWaiter is a request parked on partitions until an append wakes it: a fetch
+// (parkedFetch) or a share fetch (parkedShareFetch). poke must not block.
+type appendWaiter interface {
+	poke()
+	owner() *Broker
+}
+
+func (f *parkedFetch) owner() *Broker { return f.b }
+
+// parking is the waiting state of a request parked on appendWaiters (parkedFetch,
+// parkedShareFetch). One goroutine at a time owns the request (the handler, then the completer
+// task a poke started); state hands ownership over without a lock, as parkedFetch's diagram
+// draws it. The other fields belong to the owner.
+type parking struct {
+	deadline   time.Time    // MaxWaitMs from the request's arrival
+	state      atomic.Int32 // fetchReading, fetchPoked, fetchParked, fetchAnswered
+	registered bool         // on its partitions' waiters; owner only
+	counted    bool         // holds one of MaxParkedFetches; owner only
+	timer      *time.Timer  // MaxWaitMs; owner only (set once)
+}
+
+// hold parks c the first time, counting it among the broker's parked fetches and starting
+// its MaxWaitMs timer (which calls poke). It reports false when MaxParkedFetches are parked
+// already: answer with what there is (Kafka's semantics allow an early answer; the client
+// simply fetches again).
+func (p *parking) hold(b *Broker, c *call, poke func()) bool {
+	if p.counted {
+		return true
+	}
+	if b.parked.Add(1) > int64(b.cfg.MaxParkedFetches) {
+		b.parked.Add(-1)
+		return false
+	}
+	p.counted = true
+	c.park()
+	p.timer = time.AfterFunc(time.Until(p.deadline), poke)
+	return true
+}
+
+// tryPark gives the request to the next poke and reports true, or reports false when a poke
+// came while the owner read: it must read again.
+func (p *parking) tryPark() bool {
+	if p.state.CompareAndSwap(fetchReading, fetchParked) {
+		return true
+	}
+	p.state.Store(fetchReading)
+	return false
+}
+
+// release marks the request answered (later pokes do nothing), stops its timer and gives
+// its parked count back. The owner then takes it off its partitions' waiters.
+func (p *parking) release(b *Broker) {
+	p.state.Store(fetchAnswered)
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	if p.counted {
+		b.parked.Add(-1)
+	}
+}
+
+// pokeParked pokes the request: a reading owner reads once more, a parked one gets resume
+// queued on b's completer as its new owner. Any goroutine; it never blocks.
+func (p *parking) pokeParked(b *Broker, resume func()) {
+	for {
+		switch st := p.state.Load(); st {
+		case fetchReading:
+			if p.state.CompareAndSwap(st, fetchPoked) {
+				return
+			}
+		case fetchParked:
+			if p.state.CompareAndSwap(st, fetchReading) {
+				b.wakeups.Submit(resume)
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
 // appendWaiters are the fetches parked on a partition until an append (or a high watermark
-// move) wakes them. Waking takes every registered fetch off the partition and pokes it; a
+// move, or for share fetches a record released) wakes them. Waking takes every registered fetch off the partition and pokes it; a
 // poked fetch that still wants more data registers again. Waking allocates nothing, and does
 // not lock, when nobody waits.
 type appendWaiters struct {
 	n   atomic.Int32 // len(set), read without mu by wake
 	mu  sync.Mutex   // guards set; a leaf
-	set map[*parkedFetch]struct{}
+	set map[appendWaiter]struct{}
 }
 
 // add registers f (again: idempotent).
-func (w *appendWaiters) add(f *parkedFetch) {
+func (w *appendWaiters) add(f appendWaiter) {
 	w.mu.Lock()
 	if w.set == nil {
-		w.set = map[*parkedFetch]struct{}{}
+		w.set = map[appendWaiter]struct{}{}
 	}
 	w.set[f] = struct{}{}
 	w.n.Store(int32(len(w.set)))
@@ -27,7 +109,7 @@ func (w *appendWaiters) add(f *parkedFetch) {
 }
 
 // remove unregisters f if it is registered.
-func (w *appendWaiters) remove(f *parkedFetch) {
+func (w *appendWaiters) remove(f appendWaiter) {
 	if w.n.Load() == 0 {
 		return
 	}
@@ -55,7 +137,7 @@ func (w *appendWaiters) wake() {
 	}
 	var b *Broker
 	for f := range set {
-		b = f.b
+		b = f.owner()
 		break
 	}
 	b.wakeups.Submit(func() {

@@ -34,6 +34,10 @@ type Config struct {
 	// a share partition starts at the high watermark when first fetched) or "earliest" (at
 	// the log start).
 	AutoOffsetReset string
+	// IsolationLevel is share.isolation.level for every group: "read_uncommitted" (Kafka's
+	// default) or "read_committed" (records of aborted transactions are archived, never
+	// delivered, and nothing past the last stable offset is acquired).
+	IsolationLevel string
 	// Clock drives sessions and locks; group.SystemClock in production.
 	Clock group.Clock
 	// Available is told, holding no coordinator lock, that records of a topic partition
@@ -46,7 +50,35 @@ func DefaultConfig() Config {
 	return Config{
 		SessionTimeout: 45 * time.Second, HeartbeatInterval: 5 * time.Second,
 		RecordLockDuration: 30 * time.Second, DeliveryCountLimit: 5, MaxRecordLocks: 2000,
-		MaxGroupSize: 200, MaxSessions: 2000, AutoOffsetReset: "latest", Clock: group.SystemClock,
+		MaxGroupSize: 200, MaxSessions: 2000, AutoOffsetReset: "latest", IsolationLevel: "read_uncommitted", Clock: group.SystemClock,
+	}
+}
+
+// WithDefaults returns cfg with every zero (or negative) field set to DefaultConfig's.
+func (cfg Config) WithDefaults() Config {
+	def := DefaultConfig()
+	positive(&cfg.SessionTimeout, def.SessionTimeout)
+	positive(&cfg.HeartbeatInterval, def.HeartbeatInterval)
+	positive(&cfg.RecordLockDuration, def.RecordLockDuration)
+	positive(&cfg.DeliveryCountLimit, def.DeliveryCountLimit)
+	positive(&cfg.MaxRecordLocks, def.MaxRecordLocks)
+	positive(&cfg.MaxGroupSize, def.MaxGroupSize)
+	positive(&cfg.MaxSessions, def.MaxSessions)
+	if cfg.AutoOffsetReset == "" {
+		cfg.AutoOffsetReset = def.AutoOffsetReset
+	}
+	if cfg.IsolationLevel == "" {
+		cfg.IsolationLevel = def.IsolationLevel
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = def.Clock
+	}
+	return cfg
+}
+
+func positive[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 
@@ -86,9 +118,7 @@ type lockRef struct {
 
 // New returns a coordinator with no groups.
 func New(cfg Config) *Coordinator {
-	if cfg.Clock == nil {
-		cfg.Clock = group.SystemClock
-	}
+	cfg = cfg.WithDefaults()
 	return &Coordinator{cfg: cfg, groups: map[string]*shareGroup{}, sessions: map[sessionKey]*Session{},
 		timers: map[uint64]group.Timer{}, lockOf: map[uint64]lockRef{}}
 }

@@ -108,7 +108,7 @@ func acquire(t *testing.T, c *Coordinator, member string, max int) []Acquired {
 	for o := from; o < 10; o++ {
 		batches = append(batches, Batch{First: o, Last: o})
 	}
-	return c.Acquire("g", member, tp0, batches, l, max)
+	return c.Acquire("g", member, tp0, batches, l, max, false)
 }
 
 func TestAcquireAcknowledgeRedeliver(t *testing.T) {

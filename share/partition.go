@@ -80,10 +80,11 @@ func (p *partition) nextAvailable() int64 {
 }
 
 // acquire locks for member the Available records of batches (ordered, as read from the log
-// from nextAvailable on) below upTo, at most maxRecords of them (whole batches: Kafka
-// acquires a batch at a time, so the last may go over) and no more than maxInFlight past
-// start. Skipped batches are archived. It returns the acquired ranges.
-func (p *partition) acquire(member string, batches []Batch, upTo int64, maxRecords, maxInFlight int, lock uint64) []Acquired {
+// from nextAvailable on) below upTo, at most maxRecords of them (whole batches unless
+// strict: Kafka's batch_optimized mode acquires a batch at a time, so the last may go over;
+// record_limit stops at maxRecords) and no more than maxInFlight past start. Skipped
+// batches are archived. It returns the acquired ranges.
+func (p *partition) acquire(member string, batches []Batch, upTo int64, maxRecords int, strict bool, maxInFlight int, lock uint64) []Acquired {
 	var out []Acquired
 	n := 0
 	add := func(o int64, d int16) {
@@ -108,7 +109,7 @@ func (p *partition) acquire(member string, batches []Batch, upTo int64, maxRecor
 		for ; p.end < first; p.end++ {
 			p.records[p.end] = &record{state: StateArchived}
 		}
-		for o := first; o <= last; o++ {
+		for o := first; o <= last && !(strict && n >= maxRecords); o++ {
 			r := p.records[o]
 			if o >= p.end {
 				r = &record{state: StateAvailable}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 )
 
 // sessionKey names a share session: one per member fetching from this broker.
@@ -184,9 +185,9 @@ func (c *Coordinator) partitionLocked(gid string, tp TopicPartition, l LogOffset
 }
 
 // Acquire locks for member the available records among batches (read from the log from
-// ReadFrom's offset, below upTo), at most about maxRecords, each for
-// share.record.lock.duration.ms, and returns them.
-func (c *Coordinator) Acquire(gid, member string, tp TopicPartition, batches []Batch, l LogOffsets, maxRecords int) []Acquired {
+// ReadFrom's offset, below l.End), at most maxRecords (strict) or whole batches past it,
+// each for share.record.lock.duration.ms, and returns them.
+func (c *Coordinator) Acquire(gid, member string, tp TopicPartition, batches []Batch, l LogOffsets, maxRecords int, strict bool) []Acquired {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -195,7 +196,7 @@ func (c *Coordinator) Acquire(gid, member string, tp TopicPartition, batches []B
 	p := c.partitionLocked(gid, tp, l)
 	c.locks++
 	lock := c.locks
-	got := p.acquire(member, batches, l.End, max(maxRecords, 1), c.cfg.MaxRecordLocks, lock)
+	got := p.acquire(member, batches, l.End, max(maxRecords, 1), strict, c.cfg.MaxRecordLocks, lock)
 	if len(got) > 0 {
 		c.startLockLocked(gid, tp, lock)
 	}
@@ -267,6 +268,13 @@ func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []
 	freed = p.ack(acks, c.cfg.DeliveryCountLimit, renew)
 	return nil
 }
+
+// ReadCommitted reports whether share fetches read committed records only
+// (share.isolation.level=read_committed).
+func (c *Coordinator) ReadCommitted() bool { return c.cfg.IsolationLevel == "read_committed" }
+
+// LockDuration is share.record.lock.duration.ms.
+func (c *Coordinator) LockDuration() time.Duration { return c.cfg.RecordLockDuration }
 
 // PartitionState is a share partition's offsets and in-flight counts (tests,
 // DescribeShareGroupOffsets).
