@@ -18,6 +18,7 @@ import (
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/share"
 )
 
 // serveSettings is everything `logd serve` is configured with, after merging the embedded
@@ -51,6 +52,9 @@ type serveSettings struct {
 	TxnVersion  int16
 	LogDefaults engine.LogConfig
 	Cleaner     engine.CleanerConfig // log.cleaner.*
+	// Share is the share groups' group.share.* settings and logd.share.* group defaults
+	// (broker.Config.Share).
+	Share share.Config
 
 	// The metadata quorum: none of them set is a quorum of this node alone.
 	ControllerListen         string // "": the voter list's address of this node, or none for one voter
@@ -72,7 +76,7 @@ func defaultServeSettings() serveSettings {
 		DataDir: "data", Listen: "127.0.0.1:9092", NodeID: 1,
 		AutoCreateTopics: d.AutoCreateTopics, NumPartitions: d.NumPartitions,
 		FsyncAcksAll: d.FsyncAcksAll, TxnVerification: d.TransactionPartitionVerification, TxnVersion: d.TransactionVersion,
-		LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig,
+		LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig, Share: share.DefaultConfig(),
 		OAuth: auth.OAuthConfig{ClockSkew: 30 * time.Second}, // Kafka's sasl.oauthbearer.clock.skew.seconds
 	}
 }
@@ -189,6 +193,57 @@ var configKeys = append([]configKey{
 		n, err := parseWhole(v, 0, 2)
 		s.TxnVersion = int16(n)
 		return err
+	}},
+	{name: "group.share.session.timeout.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Share.SessionTimeout = time.Duration(n) * time.Millisecond
+		return err
+	}},
+	{name: "group.share.heartbeat.interval.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Share.HeartbeatInterval = time.Duration(n) * time.Millisecond
+		return err
+	}},
+	{name: "group.share.record.lock.duration.ms", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Share.RecordLockDuration = time.Duration(n) * time.Millisecond
+		return err
+	}},
+	{name: "group.share.delivery.count.limit", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt16)
+		s.Share.DeliveryCountLimit = int(n)
+		return err
+	}},
+	{name: "group.share.partition.max.record.locks", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Share.MaxRecordLocks = int(n)
+		return err
+	}},
+	{name: "group.share.max.size", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Share.MaxGroupSize = int(n)
+		return err
+	}},
+	{name: "group.share.max.share.sessions", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Share.MaxSessions = int(n)
+		return err
+	}},
+	// Kafka sets these per group (kafka-configs --entity-type groups); logd has no group
+	// configs yet, so they are every share group's.
+	{name: "logd.share.auto.offset.reset", apply: func(s *serveSettings, v string) error {
+		if v != "latest" && v != "earliest" {
+			return fmt.Errorf("%q is not latest or earliest", v)
+		}
+		s.Share.AutoOffsetReset = v
+		return nil
+	}},
+	{name: "logd.share.isolation.level", apply: func(s *serveSettings, v string) error {
+		if v != "read_uncommitted" && v != "read_committed" {
+			return fmt.Errorf("%q is not read_uncommitted or read_committed", v)
+		}
+		s.Share.IsolationLevel = v
+		return nil
 	}},
 	{name: "auto.create.topics.enable", apply: func(s *serveSettings, v string) (err error) {
 		s.AutoCreateTopics, err = parseBool(v)

@@ -177,6 +177,7 @@ func serve(st serveSettings) error {
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.TransactionVersion = st.TxnVersion
+	cfg.Share = st.Share
 	cfg.LogDefaults = st.LogDefaults
 	cfg.Cleaner = &st.Cleaner
 	var m *metrics.Metrics
