@@ -27,6 +27,7 @@ func init() {
 		{share.ErrFencedMemberEpoch, kerr.FencedMemberEpoch},
 		{share.ErrGroupNotFound, kerr.GroupIDNotFound},
 		{share.ErrGroupMaxSize, kerr.GroupMaxSizeReached},
+		{share.ErrGroupNotEmpty, kerr.NonEmptyGroup},
 		{share.ErrInvalidRequest, kerr.InvalidRequest},
 		{share.ErrSessionNotFound, kerr.ShareSessionNotFound},
 		{share.ErrInvalidSessionEpoch, kerr.InvalidShareSessionEpoch},

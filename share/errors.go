@@ -16,6 +16,9 @@ var (
 	// ErrGroupMaxSize: the group already has group.share.max.size members
 	// (GROUP_MAX_SIZE_REACHED).
 	ErrGroupMaxSize = errors.New("share group is full")
+	// ErrGroupNotEmpty: altering or deleting the offsets of a group with members
+	// (NON_EMPTY_GROUP).
+	ErrGroupNotEmpty = errors.New("share group has members")
 	// ErrInvalidRequest: a malformed request, e.g. acknowledgement batches that overlap or
 	// name an unknown type, or acknowledgements on a fetch that opens a session
 	// (INVALID_REQUEST).

@@ -305,3 +305,56 @@ func (c *Coordinator) State(gid string, tp TopicPartition) (PartitionState, bool
 	}
 	return s, true
 }
+
+// Partitions lists group's share partitions on this broker; false if there is no such
+// group.
+func (c *Coordinator) Partitions(gid string) ([]TopicPartition, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[gid]
+	if g == nil {
+		return nil, false
+	}
+	return slices.Collect(maps.Keys(g.partitions)), true
+}
+
+// ResetOffsets moves group's share partitions to new start offsets (AlterShareGroupOffsets),
+// dropping their in-flight state. The group must have no members (ErrGroupNotEmpty); one
+// unknown here is created.
+func (c *Coordinator) ResetOffsets(gid string, offsets map[TopicPartition]int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[gid]
+	if g != nil && len(g.members) > 0 {
+		return fmt.Errorf("%w: group %s has %d members", ErrGroupNotEmpty, gid, len(g.members))
+	}
+	if g == nil {
+		g = &shareGroup{id: gid, members: map[string]*member{}, partitions: map[TopicPartition]*partition{}, topicsSeen: map[string]int32{}}
+		c.groups[gid] = g
+	}
+	for tp, o := range offsets {
+		g.partitions[tp] = &partition{start: o, end: o, records: map[int64]*record{}}
+	}
+	return nil
+}
+
+// DeleteOffsets drops group's share partitions of a topic (DeleteShareGroupOffsets): a later
+// fetch starts again at share.auto.offset.reset's offset. The group must have no members
+// (ErrGroupNotEmpty).
+func (c *Coordinator) DeleteOffsets(gid string, topicID [16]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.groups[gid]
+	if g == nil {
+		return fmt.Errorf("%w: group %s", ErrGroupNotFound, gid)
+	}
+	if len(g.members) > 0 {
+		return fmt.Errorf("%w: group %s has %d members", ErrGroupNotEmpty, gid, len(g.members))
+	}
+	for tp := range g.partitions {
+		if tp.TopicID == topicID {
+			delete(g.partitions, tp)
+		}
+	}
+	return nil
+}
