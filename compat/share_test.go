@@ -1,0 +1,294 @@
+//go:build compat
+
+package compat
+
+// Share groups (KIP-932) with Kafka's own clients: KafkaShareConsumer (ShareDriver.java),
+// kafka-share-groups and kafka-console-share-consumer from the tools jar, against a logd of
+// their own with short record locks (group.share.record.lock.duration.ms=3000), a delivery
+// limit of 3 and share partitions starting at the log start.
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+var shareDriver = &javaModule{dir: "java", source: "ShareDriver.java"}
+
+// shareRec is one record a ShareDriver received.
+type shareRec struct {
+	offset     int64
+	deliveries int
+	value      string
+}
+
+// shareMember is a running ShareDriver.
+type shareMember struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	recs []shareRec // guarded by mu
+	held chan struct{}
+	done chan error
+	out  strings.Builder // guarded by mu: stdout and stderr's last lines
+}
+
+// startShareMember runs ShareDriver against addr (its usage is in ShareDriver.java).
+func startShareMember(s *S, addr, topic, group, mode string, maxPoll int, idle, deadline time.Duration) *shareMember {
+	s.Helper()
+	cp, err := shareDriver.classpath()
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	argv := append([]string{"-Dorg.slf4j.simpleLogger.defaultLogLevel=warn"}, javaFlags...)
+	argv = append(argv, "-cp", cp, "ShareDriver", addr, topic, group, mode, strconv.Itoa(maxPoll),
+		strconv.FormatInt(idle.Milliseconds(), 10), strconv.FormatInt(deadline.Milliseconds(), 10))
+	m := &shareMember{cmd: exec.CommandContext(s.ctx, "java", argv...), held: make(chan struct{}), done: make(chan error, 1)}
+	stdout, err := m.cmd.StdoutPipe()
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	m.cmd.Stderr = &lockedWriter{m: m}
+	if err := m.cmd.Start(); err != nil {
+		s.Fatalf("start ShareDriver: %v", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			m.mu.Lock()
+			m.out.WriteString(sc.Text() + "\n")
+			if len(f) == 5 && f[0] == "REC" {
+				off, _ := strconv.ParseInt(f[2], 10, 64)
+				d, _ := strconv.Atoi(f[3])
+				m.recs = append(m.recs, shareRec{offset: off, deliveries: d, value: f[4]})
+			}
+			m.mu.Unlock()
+			if len(f) > 0 && f[0] == "HELD" {
+				close(m.held)
+			}
+		}
+		m.done <- m.cmd.Wait()
+	}()
+	return m
+}
+
+// lockedWriter appends a ShareDriver's stderr to its output.
+type lockedWriter struct{ m *shareMember }
+
+func (w *lockedWriter) Write(b []byte) (int, error) {
+	w.m.mu.Lock()
+	defer w.m.mu.Unlock()
+	return w.m.out.Write(b)
+}
+
+// wait waits for the member to exit and returns what it received.
+func (m *shareMember) wait(s *S) []shareRec {
+	s.Helper()
+	select {
+	case err := <-m.done:
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if err != nil {
+			s.Fatalf("ShareDriver: %v: %s", err, lastLines(m.out.String(), 8))
+		}
+		return m.recs
+	case <-s.ctx.Done():
+		s.Fatalf("ShareDriver did not finish: %s", lastLines(m.out.String(), 8))
+		return nil
+	}
+}
+
+// shareProduce writes values to partition 0 of topic at addr, one batch per record.
+func shareProduce(s *S, addr, topic string, values []string) {
+	s.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1))
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	defer cl.Close()
+	for _, v := range values {
+		if err := cl.ProduceSync(s.ctx, &kgo.Record{Topic: topic, Value: []byte(v)}).FirstErr(); err != nil {
+			s.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
+}
+
+// shareTopicAt creates a one-partition topic on the broker at addr.
+func shareTopicAt(s *S, addr, topic string) {
+	s.Helper()
+	adm, cl := newAdmin(s, addr)
+	defer cl.Close()
+	resp, err := adm.CreateTopics(s.ctx, 1, 1, nil, topic)
+	if err != nil || resp[topic].Err != nil {
+		s.Fatalf("create %s: %v %v", topic, err, resp[topic].Err)
+	}
+	waitTopic(s, adm, topic, 1)
+}
+
+func values(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%d", prefix, i)
+	}
+	return out
+}
+
+// checkOnce expects every offset below n received exactly once overall (all acknowledged).
+func checkOnce(s *S, n int, got [][]shareRec) map[int64]shareRec {
+	s.Helper()
+	seen := map[int64]shareRec{}
+	for _, rs := range got {
+		for _, r := range rs {
+			if prev, dup := seen[r.offset]; dup {
+				s.Errorf("offset %d delivered twice (%+v and %+v)", r.offset, prev, r)
+			}
+			seen[r.offset] = r
+		}
+	}
+	for o := int64(0); o < int64(n); o++ {
+		if _, ok := seen[o]; !ok {
+			s.Errorf("offset %d never delivered", o)
+		}
+	}
+	return seen
+}
+
+func testShareThreeMembers(s *S, addr string) {
+	topic, group := topicName("java", "share-3"), "share-3-members"
+	shareTopicAt(s, addr, topic)
+	shareProduce(s, addr, topic, values("v", 150))
+	var ms []*shareMember
+	for range 3 {
+		ms = append(ms, startShareMember(s, addr, topic, group, "slow", 10, 5*time.Second, 90*time.Second))
+	}
+	var got [][]shareRec
+	members := 0
+	for _, m := range ms {
+		rs := m.wait(s)
+		got = append(got, rs)
+		if len(rs) > 0 {
+			members++
+		}
+	}
+	seen := checkOnce(s, 150, got)
+	for o, r := range seen {
+		if r.deliveries != 1 || r.value != fmt.Sprintf("v-%d", o) {
+			s.Errorf("offset %d: %+v, want value v-%d delivered once", o, r, o)
+		}
+	}
+	if members < 2 {
+		s.Errorf("only %d of 3 members received records: %d/%d/%d", members, len(got[0]), len(got[1]), len(got[2]))
+	}
+	// kafka-share-groups: the group is listed; all 150 delivered: start offset 150, lag 0.
+	tool := func(args ...string) string {
+		return kafkaToolAt(s, addr, "kafka-share-groups", "org.apache.kafka.tools.consumer.group.ShareGroupCommand", args...)
+	}
+	if out := tool("--list"); !strings.Contains("\n"+out+"\n", "\n"+group+"\n") {
+		s.Errorf("kafka-share-groups --list does not list %s: %s", group, out)
+	}
+	checkShareDescribe(s, tool("--describe", "--group", group), group, topic, "150", "0")
+	out := tool("--reset-offsets", "--group", group, "--topic", topic, "--to-earliest", "--execute")
+	if rows := cgcRows(out, group, topic); len(rows) != 1 || rows[0]["NEW-OFFSET"] != "0" {
+		s.Errorf("--reset-offsets --to-earliest: %s", out)
+	}
+	checkShareDescribe(s, tool("--describe", "--group", group), group, topic, "0", "150")
+	if out := tool("--delete-offsets", "--group", group, "--topic", topic); !strings.Contains(out, "Successful") {
+		s.Errorf("--delete-offsets: %s", out)
+	}
+}
+
+// checkShareDescribe expects kafka-share-groups --describe's row for the topic's partition 0.
+func checkShareDescribe(s *S, out, group, topic, start, lag string) {
+	s.Helper()
+	rows := cgcRows(out, group, topic)
+	if len(rows) != 1 || rows[0]["START-OFFSET"] != start || rows[0]["LAG"] != lag {
+		s.Errorf("kafka-share-groups --describe: want start offset %s lag %s: %s", start, lag, out)
+	}
+}
+
+func testShareRedeliveryAfterKill(s *S, addr string) {
+	topic, group := topicName("java", "share-kill"), "share-kill"
+	shareTopicAt(s, addr, topic)
+	shareProduce(s, addr, topic, values("k", 10))
+	h := startShareMember(s, addr, topic, group, "hold", 5, time.Minute, time.Minute)
+	select {
+	case <-h.held:
+	case <-s.ctx.Done():
+		s.Fatalf("the holding member got no records")
+	}
+	h.cmd.Process.Kill()
+	<-h.done
+	h.mu.Lock()
+	held := append([]shareRec(nil), h.recs...)
+	h.mu.Unlock()
+	a := startShareMember(s, addr, topic, group, "accept", 100, 6*time.Second, 60*time.Second)
+	seen := checkOnce(s, 10, [][]shareRec{a.wait(s)})
+	for _, r := range held {
+		if got := seen[r.offset]; got.deliveries != 2 {
+			s.Errorf("offset %d held by the killed member: redelivered with count %d, want 2", r.offset, got.deliveries)
+		}
+	}
+	if len(held) == 0 || len(held) == 10 {
+		s.Errorf("the killed member held %d records, want some but not all", len(held))
+	}
+}
+
+func testSharePoison(s *S, addr string) {
+	topic, group := topicName("java", "share-poison"), "share-poison"
+	shareTopicAt(s, addr, topic)
+	shareProduce(s, addr, topic, []string{"ok-0", "poison", "ok-2"})
+	rs := startShareMember(s, addr, topic, group, "poison", 10, 5*time.Second, 60*time.Second).wait(s)
+	var counts []int
+	for _, r := range rs {
+		if r.value == "poison" {
+			counts = append(counts, r.deliveries)
+		}
+	}
+	if fmt.Sprint(counts) != "[1 2 3]" {
+		s.Errorf("the poison record's deliveries: %v, want [1 2 3] (share.delivery.count.limit 3, then archived): %+v", counts, rs)
+	}
+	out := kafkaToolAt(s, addr, "kafka-share-groups", "org.apache.kafka.tools.consumer.group.ShareGroupCommand", "--describe", "--group", group)
+	checkShareDescribe(s, out, group, topic, "3", "0")
+}
+
+func testConsoleShareConsumer(s *S, addr string) {
+	topic := topicName("java", "share-console")
+	shareTopicAt(s, addr, topic)
+	shareProduce(s, addr, topic, values("c", 8))
+	out := kafkaToolAt(s, addr, "kafka-console-share-consumer", "org.apache.kafka.tools.consumer.ConsoleShareConsumer",
+		"--topic", topic, "--group", "share-console", "--max-messages", "5", "--timeout-ms", "20000")
+	if !strings.Contains(out, "Processed a total of 5 messages") || !strings.Contains(out, "c-0\n") {
+		s.Errorf("kafka-console-share-consumer: %s", out)
+	}
+}
+
+// TestShareGroups: go test -tags compat -run TestShareGroups ./compat.
+func TestShareGroups(t *testing.T) {
+	props := filepath.Join(tmpDir, "share.properties")
+	conf := "logd.share.auto.offset.reset=earliest\ngroup.share.record.lock.duration.ms=3000\n" +
+		"group.share.delivery.count.limit=3\ngroup.share.session.timeout.ms=6000\ngroup.share.heartbeat.interval.ms=1000\n"
+	if err := os.WriteFile(props, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := startBrokerArgs(filepath.Join(tmpDir, "share"), "", "broker-share.log", "--config", props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.stop()
+	run := func(name string, timeout time.Duration, fn func(s *S, addr string)) {
+		scenario(t, "java", name, timeout, func(s *S) { fn(s, b.addr) })
+	}
+	run("share-3-consumers-one-partition", 150*time.Second, testShareThreeMembers)
+	run("share-redelivery-after-kill", 120*time.Second, testShareRedeliveryAfterKill)
+	run("share-poison-archived", 120*time.Second, testSharePoison)
+	run("kafka-console-share-consumer", 90*time.Second, testConsoleShareConsumer)
+}
