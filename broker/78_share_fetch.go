@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/group"
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/share"
 )
@@ -84,7 +85,9 @@ func handleShareFetch(b *Broker, c *call) (kmsg.Response, error) {
 				acks[i] = share.AckBatch{First: a.FirstOffset, Last: a.LastOffset, Types: ackTypes(a.AcknowledgeTypes)}
 			}
 			e := f.entry(share.TopicPartition{TopicID: t.TopicID, Partition: p.Partition})
-			code, msg := b.shareAcknowledge(group, member, e.tp, acks, maxType)
+			// Not awaited: a fetch's acknowledgements are written, and a crash before they
+			// are durable redelivers those records (at least once).
+			code, msg, _ := b.shareAcknowledge(group, member, e.tp, acks, maxType)
 			e.resp.AcknowledgeErrorCode, e.resp.AcknowledgeErrorMessage = code, msg
 		}
 	}
@@ -135,16 +138,17 @@ func (b *Broker) sharePartition(tp share.TopicPartition) (*partition, int16) {
 }
 
 // shareAcknowledge applies one partition's acknowledgements, returning its error code and
-// message.
-func (b *Broker) shareAcknowledge(group, member string, tp share.TopicPartition, acks []share.AckBatch, maxType share.AckType) (int16, *string) {
+// message and the durability of the new state (nil: nothing written).
+func (b *Broker) shareAcknowledge(groupID, member string, tp share.TopicPartition, acks []share.AckBatch, maxType share.AckType) (int16, *string, group.Durable) {
 	if _, code := b.sharePartition(tp); code != 0 {
-		return code, nil
+		return code, nil, nil
 	}
-	if err := b.shares.Acknowledge(group, member, tp, acks, maxType); err != nil {
+	wait, err := b.shares.Acknowledge(groupID, member, tp, acks, maxType)
+	if err != nil {
 		msg := err.Error()
-		return errorCode(err), &msg
+		return errorCode(err), &msg, nil
 	}
-	return 0, nil
+	return 0, nil, wait
 }
 
 // parkedShareFetch is a share fetch that may wait for records: the same ownership protocol

@@ -1,8 +1,11 @@
 package broker
 
 import (
+	"sync"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/group"
 	"github.com/logd/logd/share"
 )
 
@@ -11,7 +14,10 @@ import (
 // INVALID_SHARE_SESSION_EPOCH), -1 applies them and closes the session, releasing whatever
 // the member still holds. Each partition's batches are applied all or none
 // (INVALID_RECORD_STATE for an offset the member does not hold, INVALID_REQUEST for
-// malformed batches); v2 adds the renew type (4) and AcquisitionLockTimeoutMs.
+// malformed batches); v2 adds the renew type (4) and AcquisitionLockTimeoutMs. The answer
+// waits until the new share-partition states are durable in __share_group_state
+// (share_state.go); a partition whose write failed gets COORDINATOR_NOT_AVAILABLE
+// (NOT_COORDINATOR on a lost leadership), retriable.
 func init() {
 	register(api{key: int16(kmsg.ShareAcknowledge), min: 1, max: 2, handle: handleShareAcknowledge})
 }
@@ -25,11 +31,13 @@ func handleShareAcknowledge(b *Broker, c *call) (kmsg.Response, error) {
 	if !ok {
 		return resp, nil
 	}
-	group, member := *req.GroupID, *req.MemberID
+	groupID, member := *req.GroupID, *req.MemberID
 	maxType := share.AckReject
 	if c.version() >= 2 {
 		maxType = share.AckRenew
 	}
+	var waits []group.Durable
+	var waitAt [][2]int // the topic and partition index of each wait's answer
 	for _, t := range req.Topics {
 		rt := kmsg.NewShareAcknowledgeResponseTopic()
 		rt.TopicID = t.TopicID
@@ -40,13 +48,39 @@ func handleShareAcknowledge(b *Broker, c *call) (kmsg.Response, error) {
 			}
 			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
 			rp.Partition = p.Partition
-			rp.ErrorCode, rp.ErrorMessage = b.shareAcknowledge(group, member, share.TopicPartition{TopicID: t.TopicID, Partition: p.Partition}, acks, maxType)
+			var wait group.Durable
+			rp.ErrorCode, rp.ErrorMessage, wait = b.shareAcknowledge(groupID, member, share.TopicPartition{TopicID: t.TopicID, Partition: p.Partition}, acks, maxType)
 			rt.Partitions = append(rt.Partitions, rp)
+			if wait != nil {
+				waits = append(waits, wait)
+				waitAt = append(waitAt, [2]int{len(resp.Topics), len(rt.Partitions) - 1})
+			}
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
 	if sess.Closing {
-		b.shares.CloseSession(group, member)
+		b.shares.CloseSession(groupID, member)
 	}
-	return resp, nil
+	if len(waits) == 0 {
+		return resp, nil
+	}
+	c.park()
+	var mu sync.Mutex
+	left := len(waits) // guarded by mu
+	for i, wait := range waits {
+		at := waitAt[i]
+		wait(func(err error) {
+			mu.Lock()
+			if err != nil {
+				resp.Topics[at[0]].Partitions[at[1]].ErrorCode = journalError(err).Code
+			}
+			left--
+			last := left == 0
+			mu.Unlock()
+			if last {
+				b.finishKmsg(c, resp)
+			}
+		})
+	}
+	return nil, errDeferred
 }

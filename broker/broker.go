@@ -216,8 +216,11 @@ type Broker struct {
 	// wait in their connection's queue meanwhile (txn_verify.go, produce_verify.go).
 	verifier txnVerifier
 	produces produceOrder
-	// shares holds the share groups, sessions and share partitions (shares.go).
-	shares *share.Coordinator
+	// shares holds the share groups, sessions and share partitions (shares.go);
+	// shareStates the journals of the __share_group_state partitions led here
+	// (share_state.go).
+	shares      *share.Coordinator
+	shareStates *coordinatorLeads[*leadShareState]
 
 	// Follower role: one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
@@ -301,11 +304,13 @@ func New(cfg Config) (*Broker, error) {
 	b.markers.b = b
 	b.verifier.b = b
 	b.shares = b.newShareCoordinator()
+	b.shareStates = newCoordinatorLeads(shareStateTopic, "share-partition state", b.loadShareState, b.unloadShareState)
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)
 	go b.groups.run(b)
 	go b.txns.run(b)
+	go b.shareStates.run(b)
 	go b.compactOffsetsTopicAtStart()
 	go b.tickLeaders()
 	return b, nil
@@ -366,6 +371,7 @@ func (b *Broker) Close() error {
 	b.groups.close()
 	b.txns.close()
 	b.shares.Close()
+	b.shareStates.close()
 	b.stopFetchers()
 	return b.eng.Close()
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
 	"github.com/logd/logd/replication"
 )
@@ -49,7 +50,21 @@ func newCoordinatorLeads[C any](topic, what string, load func(p, partitions int3
 // internalTopic reports whether name is a coordinator's topic (__consumer_offsets,
 // __transaction_state): listed as internal, and never deleted or grown by clients (keys map
 // to partitions by hash modulo the partition count, which must never change).
-func internalTopic(name string) bool { return name == offsetsTopic || name == txnTopic }
+func internalTopic(name string) bool {
+	return name == offsetsTopic || name == txnTopic || name == shareStateTopic
+}
+
+// openLeadJournal replays partition p of a coordinator topic into a journal that appends
+// through lp (acks=all): the one partition a coordinator lead holds.
+func (b *Broker) openLeadJournal(topic string, p, partitions int32, lp *replication.LeaderPartition) (*group.LogJournal, error) {
+	part, err := b.partition(topic, p)
+	if err != nil {
+		return nil, err
+	}
+	logs := make([]*engine.Log, partitions) // only p's: the journal holds no other partition
+	logs[p] = part.log
+	return group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, acksAll(lp))})
+}
 
 // leadsResync is how often the coordinators check the leadership without a kick.
 const leadsResync = 500 * time.Millisecond

@@ -18,8 +18,8 @@ import (
 // group's __consumer_offsets partition, found with FindCoordinator key type GROUP as for
 // consumer groups), the members' share sessions and the share partitions of the partitions
 // it leads. A share fetch reads batches from the log, copies their bytes (no sendfile: the
-// acquired ranges decide what is sent) and acquires their records. State is in memory only
-// (share/doc.go, "Durability").
+// acquired ranges decide what is sent) and acquires their records. Share-partition state
+// persists in __share_group_state (share_state.go).
 
 func init() {
 	errorCodes = append(errorCodes, []errorMapping{
@@ -41,7 +41,7 @@ func init() {
 func (b *Broker) newShareCoordinator() *share.Coordinator {
 	b.cfg.Share = b.cfg.Share.WithDefaults()
 	cfg := b.cfg.Share
-	cfg.Available = b.shareRecordsAvailable
+	cfg.Available, cfg.Persist, cfg.Load = b.shareRecordsAvailable, b.persistShareState, b.loadShareSnapshot
 	return share.New(cfg)
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
-	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/txn"
@@ -62,6 +61,8 @@ func (b *Broker) leadershipChanged(topic string) {
 		b.groups.poke()
 	case txnTopic:
 		b.txns.poke()
+	case shareStateTopic:
+		b.shareStates.poke()
 	}
 }
 
@@ -89,13 +90,7 @@ func (b *Broker) txnCoordinators() ([]*txn.Coordinator, *kerr.Error) {
 // through lp. REQUIRES: b.txns.mu held.
 func (b *Broker) loadTxns(p, partitions int32, lp *replication.LeaderPartition) (*leadTxns, error) {
 	start := time.Now()
-	part, err := b.partition(txnTopic, p)
-	if err != nil {
-		return nil, err
-	}
-	logs := make([]*engine.Log, partitions)
-	logs[p] = part.log
-	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, acksAll(lp))})
+	j, err := b.openLeadJournal(txnTopic, p, partitions, lp)
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,16 @@ type Config struct {
 	// Available is told, holding no coordinator lock, that records of a topic partition
 	// became available again (released, or a lock expired), so waiting fetches look again.
 	Available func(topicID [16]byte, partition int32)
+	// Persist, if set, writes a share partition's state after every change of its start
+	// offset or delivery states (acknowledgements, releases, lock expiries, resets); a
+	// Tombstone snapshot deletes it. It is called under the coordinator's lock, in the order
+	// of the changes, so it must only append; the returned wait (nil: none) reports
+	// durability, and is awaited by the caller after the lock is released.
+	Persist func(s Snapshot) group.Durable
+	// Load, if set, reads a share partition's persisted state when it is first used on this
+	// broker (false: none; an error: not readable yet, try again later). Called holding no
+	// coordinator lock.
+	Load func(group string, tp TopicPartition) (Snapshot, bool, error)
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -200,8 +210,7 @@ func (c *Coordinator) Heartbeat(req HeartbeatRequest, topics func(name string) (
 		if req.MemberEpoch != 0 {
 			return HeartbeatResult{}, fmt.Errorf("%w: group %s", ErrGroupNotFound, req.Group)
 		}
-		g = &shareGroup{id: req.Group, members: map[string]*member{}, partitions: map[TopicPartition]*partition{}, topicsSeen: map[string]int32{}}
-		c.groups[req.Group] = g
+		g = c.groupLocked(req.Group)
 	}
 	m := g.members[req.MemberID]
 	changed := false // the group epoch moves once per heartbeat at most
@@ -286,12 +295,7 @@ func (c *Coordinator) removeMemberLocked(g *shareGroup, m *member) []TopicPartit
 			delete(c.sessions, k)
 		}
 	}
-	var freed []TopicPartition
-	for tp, p := range g.partitions {
-		if p.releaseMember(m.id, c.cfg.DeliveryCountLimit) {
-			freed = append(freed, tp)
-		}
-	}
+	freed := c.releaseLocked(g.id, m.id)
 	c.assignLocked(g, nil, true)
 	return freed
 }

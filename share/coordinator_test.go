@@ -122,20 +122,20 @@ func TestAcquireAcknowledgeRedeliver(t *testing.T) {
 		t.Fatalf("m2 acquired %v (must not overlap m1's)", got)
 	}
 	// m2 acknowledging m1's records: refused, nothing changes.
-	if err := c.Acknowledge("g", "m2", tp0, []AckBatch{{0, 1, []AckType{AckAccept}}}, AckReject); !errors.Is(err, ErrInvalidRecordState) {
+	if _, err := c.Acknowledge("g", "m2", tp0, []AckBatch{{0, 1, []AckType{AckAccept}}}, AckReject); !errors.Is(err, ErrInvalidRecordState) {
 		t.Fatalf("ack of another member's records: %v", err)
 	}
-	if err := c.Acknowledge("g", "m1", tp0, []AckBatch{{2, 1, []AckType{AckAccept}}}, AckReject); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := c.Acknowledge("g", "m1", tp0, []AckBatch{{2, 1, []AckType{AckAccept}}}, AckReject); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("first > last: %v", err)
 	}
-	if err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 3, []AckType{AckAccept, AckRelease}}}, AckReject); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 3, []AckType{AckAccept, AckRelease}}}, AckReject); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("two types for four offsets: %v", err)
 	}
-	if err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 3, []AckType{AckRenew}}}, AckReject); !errors.Is(err, ErrInvalidRequest) {
+	if _, err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 3, []AckType{AckRenew}}}, AckReject); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("renew below v2: %v", err)
 	}
 	// m1: accept 0, release 1, reject 2, accept 3.
-	if err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 3, []AckType{AckAccept, AckRelease, AckReject, AckAccept}}}, AckReject); err != nil {
+	if _, err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 3, []AckType{AckAccept, AckRelease, AckReject, AckAccept}}}, AckReject); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := c.State("g", tp0); s.Start != 1 || s.End != 8 || s.Available != 1 || s.Acquired != 4 {
@@ -156,10 +156,10 @@ func TestAcquireAcknowledgeRedeliver(t *testing.T) {
 	if got := acquire(t, c, "m3", 100); !slices.Equal(got, []Acquired{{1, 1, 3}, {4, 7, 2}, {8, 9, 1}}) {
 		t.Fatalf("m3 after expiry: %v", got)
 	}
-	if err := c.Acknowledge("g", "m3", tp0, []AckBatch{{1, 9, []AckType{AckAccept}}}, AckReject); !errors.Is(err, ErrInvalidRecordState) {
+	if _, err := c.Acknowledge("g", "m3", tp0, []AckBatch{{1, 9, []AckType{AckAccept}}}, AckReject); !errors.Is(err, ErrInvalidRecordState) {
 		t.Fatalf("ack over records already done (2, 3): %v", err)
 	}
-	if err := c.Acknowledge("g", "m3", tp0, []AckBatch{{1, 1, []AckType{AckAccept}}, {4, 9, []AckType{AckAccept}}}, AckReject); err != nil {
+	if _, err := c.Acknowledge("g", "m3", tp0, []AckBatch{{1, 1, []AckType{AckAccept}}, {4, 9, []AckType{AckAccept}}}, AckReject); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := c.State("g", tp0); s.Start != 10 || s.End != 10 {
@@ -178,7 +178,7 @@ func TestDeliveryCountLimitArchives(t *testing.T) {
 			clock.Advance(31 * time.Second) // lock expiry
 			continue
 		}
-		if err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 0, []AckType{AckRelease}}}, AckReject); err != nil {
+		if _, err := c.Acknowledge("g", "m1", tp0, []AckBatch{{0, 0, []AckType{AckRelease}}}, AckReject); err != nil {
 			t.Fatal(err)
 		}
 	}

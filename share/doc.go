@@ -47,12 +47,19 @@
 //
 // # Durability
 //
-// Not yet: share-partition state lives in memory (Kafka keeps it in __share_group_state
-// through the share coordinator APIs); a restart starts every share partition again at
-// share.auto.offset.reset's offset.
+// Every change of a share partition's start offset or delivery states (acknowledgements,
+// releases, lock expiries, members leaving, resets) hands a Snapshot to Config.Persist, in
+// order, under the lock: the broker appends it to __share_group_state as Kafka's
+// ShareSnapshot record (records.go) and ShareAcknowledge waits for its durability. A share
+// partition first used on a broker starts from its snapshot (Config.Load). Acquisitions are
+// not persisted: after a restart an acquired record is available again, with the delivery
+// count of the last snapshot. Group membership is not persisted either: members rejoin
+// (UNKNOWN_MEMBER_ID), as KIP-848 consumers do after a coordinator restart.
 //
 // # Locks
 //
-// Coordinator.mu guards everything and is a leaf: nothing is taken under it. Timer
-// callbacks take it themselves; Config.Available is called after releasing it.
+// Coordinator.mu guards everything. Nothing of this package is taken under it; Config.Persist
+// runs under it (the broker's journal append: replication.LeaderPartition.mu and
+// engine.Log.mu, never an fsync wait) and Config.Load, Config.Available and timer callbacks
+// run without it.
 package share

@@ -66,6 +66,46 @@ type record struct {
 type partition struct {
 	start, end int64
 	records    map[int64]*record // offsets in [start, end); a missing one is Archived (a gap)
+	epoch      int32             // the snapshot epoch last persisted
+}
+
+// snapshot is p's durable state: runs of equal delivery state and count over [start, end),
+// acquired records saved as available.
+func (p *partition) snapshot() []StateBatch {
+	var out []StateBatch
+	for o := p.start; o < p.end; o++ {
+		st, d := StateArchived, int16(0)
+		if r := p.records[o]; r != nil {
+			st, d = r.state, r.deliveries
+		}
+		if st == StateAcquired {
+			st = StateAvailable
+		}
+		if k := len(out) - 1; k >= 0 && out[k].Last == o-1 && out[k].State == st && out[k].Deliveries == d {
+			out[k].Last = o
+			continue
+		}
+		out = append(out, StateBatch{First: o, Last: o, State: st, Deliveries: d})
+	}
+	return out
+}
+
+// restore builds a partition from its persisted state.
+func restore(s Snapshot) *partition {
+	p := &partition{start: s.Start, end: s.Start, records: map[int64]*record{}, epoch: s.Epoch}
+	for _, b := range s.Batches {
+		for o := b.First; o <= b.Last; o++ {
+			p.records[o] = &record{state: b.State, deliveries: b.Deliveries}
+		}
+		p.end = max(p.end, b.Last+1)
+	}
+	for o := p.start; o < p.end; o++ {
+		if p.records[o] == nil {
+			p.records[o] = &record{state: StateArchived}
+		}
+	}
+	p.advance()
+	return p
 }
 
 // nextAvailable is the first offset at or past from that may be acquired: an Available
@@ -146,29 +186,33 @@ func (r *record) release(limit int) bool {
 }
 
 // releaseMember releases every record member holds (its session closed or it left the
-// group). It reports whether any record became Available.
-func (p *partition) releaseMember(member string, limit int) bool {
-	freed := false
+// group). It reports whether member held any and whether any record became Available.
+func (p *partition) releaseMember(member string, limit int) (held, freed bool) {
 	for _, r := range p.records {
-		if r.state == StateAcquired && r.member == member && r.release(limit) {
-			freed = true
+		if r.state == StateAcquired && r.member == member {
+			held = true
+			if r.release(limit) {
+				freed = true
+			}
 		}
 	}
 	p.advance()
-	return freed
+	return held, freed
 }
 
-// expire releases the records still held under lock. It reports whether any record became
-// Available.
-func (p *partition) expire(lock uint64, limit int) bool {
-	freed := false
+// expire releases the records still held under lock. It reports whether any was and
+// whether any record became Available.
+func (p *partition) expire(lock uint64, limit int) (held, freed bool) {
 	for _, r := range p.records {
-		if r.state == StateAcquired && r.lock == lock && r.release(limit) {
-			freed = true
+		if r.state == StateAcquired && r.lock == lock {
+			held = true
+			if r.release(limit) {
+				freed = true
+			}
 		}
 	}
 	p.advance()
-	return freed
+	return held, freed
 }
 
 // checkAcks validates acknowledgement batches against the request's rules (ordered, not

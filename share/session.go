@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"github.com/logd/logd/group"
 )
 
 // sessionKey names a share session: one per member fetching from this broker.
@@ -120,11 +122,65 @@ func (c *Coordinator) releaseLocked(gid, member string) []TopicPartition {
 	}
 	var freed []TopicPartition
 	for tp, p := range g.partitions {
-		if p.releaseMember(member, c.cfg.DeliveryCountLimit) {
+		held, f := p.releaseMember(member, c.cfg.DeliveryCountLimit)
+		if held {
+			c.persistLocked(gid, tp, p)
+		}
+		if f {
 			freed = append(freed, tp)
 		}
 	}
 	return freed
+}
+
+// persistLocked hands p's state to Config.Persist, returning its durability wait (nil:
+// nothing persisted). REQUIRES: c.mu held.
+func (c *Coordinator) persistLocked(gid string, tp TopicPartition, p *partition) group.Durable {
+	if c.cfg.Persist == nil {
+		return nil
+	}
+	p.epoch++
+	return c.cfg.Persist(Snapshot{Group: gid, Partition: tp, Epoch: p.epoch, Start: p.start, Batches: p.snapshot()})
+}
+
+// ensureLoaded reads a share partition's persisted state (Config.Load) the first time it is
+// used here, reporting false when it cannot be read yet. It holds no lock while loading; a
+// partition created meanwhile wins.
+func (c *Coordinator) ensureLoaded(gid string, tp TopicPartition) bool {
+	if c.cfg.Load == nil {
+		return true
+	}
+	c.mu.Lock()
+	g := c.groups[gid]
+	known := g != nil && g.partitions[tp] != nil
+	c.mu.Unlock()
+	if known {
+		return true
+	}
+	s, ok, err := c.cfg.Load(gid, tp)
+	if err != nil {
+		return false
+	}
+	if !ok || s.Tombstone {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g = c.groupLocked(gid)
+	if g.partitions[tp] == nil {
+		g.partitions[tp] = restore(s)
+	}
+	return true
+}
+
+// groupLocked returns group gid, creating it (no members) if needed. REQUIRES: c.mu held.
+func (c *Coordinator) groupLocked(gid string) *shareGroup {
+	g := c.groups[gid]
+	if g == nil {
+		g = &shareGroup{id: gid, members: map[string]*member{}, partitions: map[TopicPartition]*partition{}, topicsSeen: map[string]int32{}}
+		c.groups[gid] = g
+	}
+	return g
 }
 
 // LogOffsets is what a share partition needs to know of its log.
@@ -138,6 +194,9 @@ type LogOffsets struct {
 // log start if retention removed records below it). ok is false when nothing can be
 // acquired now (nothing available below l.End, or the in-flight window is full).
 func (c *Coordinator) ReadFrom(gid string, tp TopicPartition, l LogOffsets) (from int64, ok bool) {
+	if !c.ensureLoaded(gid, tp) {
+		return 0, false
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.partitionLocked(gid, tp, l)
@@ -152,11 +211,7 @@ func (c *Coordinator) ReadFrom(gid string, tp TopicPartition, l LogOffsets) (fro
 // unknown here too: the partition's leader need not be the group's coordinator). REQUIRES:
 // c.mu held.
 func (c *Coordinator) partitionLocked(gid string, tp TopicPartition, l LogOffsets) *partition {
-	g := c.groups[gid]
-	if g == nil {
-		g = &shareGroup{id: gid, members: map[string]*member{}, partitions: map[TopicPartition]*partition{}, topicsSeen: map[string]int32{}}
-		c.groups[gid] = g
-	}
+	g := c.groupLocked(gid)
 	p := g.partitions[tp]
 	if p == nil {
 		start := l.End
@@ -219,7 +274,10 @@ func (c *Coordinator) expireLock(lock uint64) {
 	if ok && !c.closed {
 		if g := c.groups[ref.group]; g != nil {
 			if p := g.partitions[ref.tp]; p != nil {
-				freed = p.expire(lock, c.cfg.DeliveryCountLimit)
+				var held bool
+				if held, freed = p.expire(lock, c.cfg.DeliveryCountLimit); held {
+					c.persistLocked(ref.group, ref.tp, p)
+				}
 			}
 		}
 	}
@@ -231,8 +289,9 @@ func (c *Coordinator) expireLock(lock uint64) {
 
 // Acknowledge applies member's acknowledgements to group's share partition tp: all or none
 // (any offset not acquired by member refuses the lot with INVALID_RECORD_STATE). maxType is
-// the highest type the request's version allows (AckRenew from v2).
-func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []AckBatch, maxType AckType) error {
+// the highest type the request's version allows (AckRenew from v2). The returned wait (nil:
+// none) reports when the new state is durable (Config.Persist).
+func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []AckBatch, maxType AckType) (group.Durable, error) {
 	freed := false
 	defer func() {
 		if freed {
@@ -248,13 +307,13 @@ func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []
 	if p == nil {
 		for _, a := range acks { // the request's own rules still apply
 			if a.First > a.Last || len(a.Types) == 0 {
-				return fmt.Errorf("%w: acknowledgement batch [%d, %d]", ErrInvalidRequest, a.First, a.Last)
+				return nil, fmt.Errorf("%w: acknowledgement batch [%d, %d]", ErrInvalidRequest, a.First, a.Last)
 			}
 		}
-		return fmt.Errorf("%w: nothing was acquired from this partition", ErrInvalidRecordState)
+		return nil, fmt.Errorf("%w: nothing was acquired from this partition", ErrInvalidRecordState)
 	}
 	if err := p.checkAcks(member, acks, maxType); err != nil {
-		return err
+		return nil, err
 	}
 	renew := uint64(0)
 	for _, a := range acks {
@@ -266,7 +325,7 @@ func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []
 		}
 	}
 	freed = p.ack(acks, c.cfg.DeliveryCountLimit, renew)
-	return nil
+	return c.persistLocked(gid, tp, p), nil
 }
 
 // ReadCommitted reports whether share fetches read committed records only
@@ -328,12 +387,14 @@ func (c *Coordinator) ResetOffsets(gid string, offsets map[TopicPartition]int64)
 	if g != nil && len(g.members) > 0 {
 		return fmt.Errorf("%w: group %s has %d members", ErrGroupNotEmpty, gid, len(g.members))
 	}
-	if g == nil {
-		g = &shareGroup{id: gid, members: map[string]*member{}, partitions: map[TopicPartition]*partition{}, topicsSeen: map[string]int32{}}
-		c.groups[gid] = g
-	}
+	g = c.groupLocked(gid)
 	for tp, o := range offsets {
-		g.partitions[tp] = &partition{start: o, end: o, records: map[int64]*record{}}
+		p := &partition{start: o, end: o, records: map[int64]*record{}}
+		if old := g.partitions[tp]; old != nil {
+			p.epoch = old.epoch
+		}
+		g.partitions[tp] = p
+		c.persistLocked(gid, tp, p)
 	}
 	return nil
 }
@@ -351,9 +412,12 @@ func (c *Coordinator) DeleteOffsets(gid string, topicID [16]byte) error {
 	if len(g.members) > 0 {
 		return fmt.Errorf("%w: group %s has %d members", ErrGroupNotEmpty, gid, len(g.members))
 	}
-	for tp := range g.partitions {
+	for tp, p := range g.partitions {
 		if tp.TopicID == topicID {
 			delete(g.partitions, tp)
+			if c.cfg.Persist != nil {
+				c.cfg.Persist(Snapshot{Group: gid, Partition: tp, Epoch: p.epoch + 1, Tombstone: true})
+			}
 		}
 	}
 	return nil
