@@ -395,3 +395,81 @@ func TestShareStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("after the restart: %+v, want 5-9 delivered a second time", got)
 	}
 }
+
+// DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets (the
+// kafka-share-groups tool's APIs).
+func TestShareGroupOffsetsAPIs(t *testing.T) {
+	tb := startBroker(t, func(c *Config) { c.Share.AutoOffsetReset = "earliest" })
+	ctx := testCtx(t)
+	id := shareTopic(t, tb, "so", 5)
+	m := newShareMember(t, tb, "og", "m-1", id)
+	if r := m.heartbeat(ctx, 0, []string{"so"}); r.ErrorCode != 0 {
+		t.Fatalf("join: %d", r.ErrorCode)
+	}
+	acquired(t, m.fetch(ctx, 0, 100, time.Second))
+	if top, code := m.acknowledge(ctx, -2, ack{0, 2, []int8{1}}, ack{3, 4, []int8{2}}); top != 0 || code != 0 {
+		t.Fatalf("ack: %d/%d", top, code)
+	}
+	describe := func(group string) kmsg.DescribeShareGroupOffsetsResponseGroup {
+		t.Helper()
+		req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		req.Version = 1
+		rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+		rg.GroupID = group
+		req.Groups = append(req.Groups, rg)
+		resp, err := req.RequestWith(ctx, m.cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Groups[0]
+	}
+	if g := describe("og"); g.ErrorCode != 0 || len(g.Topics) != 1 || g.Topics[0].Topic != "so" ||
+		g.Topics[0].Partitions[0].StartOffset != 3 || g.Topics[0].Partitions[0].Lag != 2 {
+		t.Fatalf("describe: %+v", g)
+	}
+	if g := describe("nope"); g.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("describe of an unknown group: %+v", g)
+	}
+	alter := func(offset int64) *kmsg.AlterShareGroupOffsetsResponse {
+		t.Helper()
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = "og"
+		rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+		rt.Topic = "so"
+		rt.Partitions = []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0, StartOffset: offset}}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, m.cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	if r := alter(1); r.ErrorCode != kerr.NonEmptyGroup.Code {
+		t.Fatalf("alter with a member: %+v", r)
+	}
+	if r := m.heartbeat(ctx, -1, nil); r.ErrorCode != 0 {
+		t.Fatalf("leave: %d", r.ErrorCode)
+	}
+	if r := alter(99); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("alter past the end: %+v", r)
+	}
+	if r := alter(1); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("alter: %+v", r)
+	}
+	if g := describe("og"); g.Topics[0].Partitions[0].StartOffset != 1 || g.Topics[0].Partitions[0].Lag != 4 {
+		t.Fatalf("describe after alter: %+v", g)
+	}
+	del := kmsg.NewPtrDeleteShareGroupOffsetsRequest()
+	del.GroupID = "og"
+	del.Topics = []kmsg.DeleteShareGroupOffsetsRequestTopic{{Topic: "so"}, {Topic: "missing"}}
+	dresp, err := del.RequestWith(ctx, m.cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dresp.ErrorCode != 0 || dresp.Topics[0].ErrorCode != 0 || dresp.Topics[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("delete offsets: %+v", dresp)
+	}
+	if g := describe("og"); g.ErrorCode != 0 || len(g.Topics) != 0 {
+		t.Fatalf("describe after delete: %+v", g)
+	}
+}

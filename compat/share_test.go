@@ -271,6 +271,40 @@ func testConsoleShareConsumer(s *S, addr string) {
 	}
 }
 
+// testShareRestart: acknowledged records stay acknowledged across a restart of logd (the
+// share-partition state in __share_group_state); the rest is delivered after it.
+func testShareRestart(s *S) {
+	b, err := startBroker(filepath.Join(tmpDir, "share-restart"), "", "broker-share-restart.log")
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	defer func() {
+		if b != nil {
+			b.stop()
+		}
+	}()
+	topic, group := topicName("java", "share-restart"), "share-restart"
+	shareTopicAt(s, b.addr, topic)
+	shareProduce(s, b.addr, topic, values("r", 10))
+	// share.auto.offset.reset=latest (the default): a member must fetch before the records
+	// exist, so reset the new group to the log start first.
+	kafkaToolAt(s, b.addr, "kafka-share-groups", "org.apache.kafka.tools.consumer.group.ShareGroupCommand",
+		"--reset-offsets", "--group", group, "--topic", topic, "--to-earliest", "--execute")
+	first := startShareMember(s, b.addr, topic, group, "first", 5, 5*time.Second, 60*time.Second).wait(s)
+	if len(first) == 0 {
+		s.Fatalf("the first member received nothing")
+	}
+	if err := b.stop(); err != nil {
+		s.Fatalf("logd did not stop cleanly: %v", err)
+	}
+	dir, addr := b.dir, b.addr
+	if b, err = startBroker(dir, addr, "broker-share-restart.log"); err != nil {
+		s.Fatalf("restart: %v", err)
+	}
+	rest := startShareMember(s, b.addr, topic, group, "accept", 100, 6*time.Second, 90*time.Second).wait(s)
+	checkOnce(s, 10, [][]shareRec{first, rest})
+}
+
 // TestShareGroups: go test -tags compat -run TestShareGroups ./compat.
 func TestShareGroups(t *testing.T) {
 	props := filepath.Join(tmpDir, "share.properties")
@@ -291,4 +325,5 @@ func TestShareGroups(t *testing.T) {
 	run("share-redelivery-after-kill", 120*time.Second, testShareRedeliveryAfterKill)
 	run("share-poison-archived", 120*time.Second, testSharePoison)
 	run("kafka-console-share-consumer", 90*time.Second, testConsoleShareConsumer)
+	scenario(t, "java", "share-state-survives-restart", 180*time.Second, testShareRestart)
 }

@@ -16,7 +16,8 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * Every record received is printed as "REC partition offset deliveryCount value". Modes:
  * accept (accept every record), poison (release records whose value is "poison", accept the
  * others), hold (acknowledge nothing: after the first records print "HELD n" and sleep, to be
- * killed), slow (accept, 20 ms of work per record, so that members overlap). It stops after IDLE_MS without records (once some came) or DEADLINE_MS, and prints
+ * killed), slow (accept, 20 ms of work per record, so that members overlap), first (accept the
+ * first poll's records, commit and leave). It stops after IDLE_MS without records (once some came) or DEADLINE_MS, and prints
  * "DONE n".
  */
 public class ShareDriver {
@@ -60,6 +61,9 @@ public class ShareDriver {
                 }
                 if (!rs.isEmpty()) {
                     c.commitSync();
+                    if (mode.equals("first")) {
+                        break;
+                    }
                 }
             }
         }
