@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 var shareDriver = &javaModule{dir: "java", source: "ShareDriver.java"}
@@ -110,7 +111,9 @@ func (m *shareMember) wait(s *S) []shareRec {
 // shareProduce writes values to partition 0 of topic at addr, one batch per record.
 func shareProduce(s *S, addr, topic string, values []string) {
 	s.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1))
+	// acks=1: no fsync wait per record, which one-record batches would otherwise pay each.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1),
+		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
 	if err != nil {
 		s.Fatalf("%v", err)
 	}
@@ -165,11 +168,12 @@ func checkOnce(s *S, n int, got [][]shareRec) map[int64]shareRec {
 func testShareThreeMembers(s *S, addr string) {
 	topic, group := topicName("java", "share-3"), "share-3-members"
 	shareTopicAt(s, addr, topic)
-	shareProduce(s, addr, topic, values("v", 150))
 	var ms []*shareMember
 	for range 3 {
 		ms = append(ms, startShareMember(s, addr, topic, group, "slow", 10, 5*time.Second, 90*time.Second))
 	}
+	waitShareMembers(s, addr, group, 3) // then produce, so that all three share the work
+	shareProduce(s, addr, topic, values("v", 150))
 	var got [][]shareRec
 	members := 0
 	for _, m := range ms {
@@ -203,6 +207,28 @@ func testShareThreeMembers(s *S, addr string) {
 	checkShareDescribe(s, tool("--describe", "--group", group), group, topic, "0", "150")
 	if out := tool("--delete-offsets", "--group", group, "--topic", topic); !strings.Contains(out, "Successful") {
 		s.Errorf("--delete-offsets: %s", out)
+	}
+}
+
+// waitShareMembers waits until ShareGroupDescribe shows n members in group.
+func waitShareMembers(s *S, addr, group string, n int) {
+	s.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	defer cl.Close()
+	for {
+		req := kmsg.NewPtrShareGroupDescribeRequest()
+		req.Version, req.GroupIDs = 1, []string{group}
+		if resp, err := req.RequestWith(s.ctx, cl); err == nil && len(resp.Groups) == 1 && len(resp.Groups[0].Members) == n {
+			return
+		}
+		select {
+		case <-s.ctx.Done():
+			s.Fatalf("the share group %s never had %d members", group, n)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
@@ -321,7 +347,7 @@ func TestShareGroups(t *testing.T) {
 	run := func(name string, timeout time.Duration, fn func(s *S, addr string)) {
 		scenario(t, "java", name, timeout, func(s *S) { fn(s, b.addr) })
 	}
-	run("share-3-consumers-one-partition", 150*time.Second, testShareThreeMembers)
+	run("share-3-consumers-one-partition", 240*time.Second, testShareThreeMembers)
 	run("share-redelivery-after-kill", 120*time.Second, testShareRedeliveryAfterKill)
 	run("share-poison-archived", 120*time.Second, testSharePoison)
 	run("kafka-console-share-consumer", 90*time.Second, testConsoleShareConsumer)
