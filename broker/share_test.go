@@ -164,6 +164,7 @@ func TestShareGroupMembersShareOnePartition(t *testing.T) {
 			t.Fatalf("%s join: %+v", m.id, r)
 		}
 	}
+	waitShareState(t, tb, "sg", id)
 	// Each member fetches 10 (one record per batch): nobody gets a record twice.
 	seen := map[int64]string{}
 	for _, m := range ms {
@@ -320,6 +321,7 @@ func TestShareLockExpiryAndDeliveryLimit(t *testing.T) {
 	if r := m.heartbeat(ctx, 0, []string{"poison"}); r.ErrorCode != 0 {
 		t.Fatalf("join: %d", r.ErrorCode)
 	}
+	waitShareState(t, tb, "pg", id)
 	got := acquired(t, m.fetch(ctx, 0, 10, time.Second))
 	if len(got) != 1 || got[0].FirstOffset != 0 || got[0].DeliveryCount != 1 {
 		t.Fatalf("first delivery: %+v", got)
@@ -363,6 +365,16 @@ func TestShareLockExpiryAndDeliveryLimit(t *testing.T) {
 
 func shareTP(id [16]byte) share.TopicPartition { return share.TopicPartition{TopicID: id} }
 
+// waitShareState waits until the __share_group_state partition of group's share partition
+// 0 of topic id is loaded here: until then a fetch acquires nothing (the state may exist).
+func waitShareState(t *testing.T, tb *testBroker, group string, id [16]byte) {
+	t.Helper()
+	eventually(t, "the share-partition state loaded", func() bool {
+		_, lerr := tb.b.shareStates.get(tb.b, share.StateKeyString(group, shareTP(id)))
+		return lerr == nil
+	})
+}
+
 // Acknowledged state is in __share_group_state: after a restart the share partition starts
 // where the acknowledgements left it, and what was in flight comes back.
 func TestShareStateSurvivesRestart(t *testing.T) {
@@ -373,6 +385,7 @@ func TestShareStateSurvivesRestart(t *testing.T) {
 	if r := m.heartbeat(ctx, 0, []string{"durable"}); r.ErrorCode != 0 {
 		t.Fatalf("join: %d", r.ErrorCode)
 	}
+	waitShareState(t, tb, "dg", id)
 	if got := acquired(t, m.fetch(ctx, 0, 100, time.Second)); count(got) != 10 {
 		t.Fatalf("acquired %+v", got)
 	}
@@ -406,6 +419,7 @@ func TestShareGroupOffsetsAPIs(t *testing.T) {
 	if r := m.heartbeat(ctx, 0, []string{"so"}); r.ErrorCode != 0 {
 		t.Fatalf("join: %d", r.ErrorCode)
 	}
+	waitShareState(t, tb, "og", id)
 	acquired(t, m.fetch(ctx, 0, 100, time.Second))
 	if top, code := m.acknowledge(ctx, -2, ack{0, 2, []int8{1}}, ack{3, 4, []int8{2}}); top != 0 || code != 0 {
 		t.Fatalf("ack: %d/%d", top, code)
