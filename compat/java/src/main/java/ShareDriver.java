@@ -16,7 +16,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
  * Every record received is printed as "REC partition offset deliveryCount value". Modes:
  * accept (accept every record), poison (release records whose value is "poison", accept the
  * others), hold (acknowledge nothing: after the first records print "HELD n" and sleep, to be
- * killed), slow (accept, 20 ms of work per record, so that members overlap), first (accept the
+ * killed), slow (accept, 100 ms of work per record, so that members overlap), first (accept the
  * first poll's records, commit and leave). It stops after IDLE_MS without records (once some came) or DEADLINE_MS, and prints
  * "DONE n".
  */
@@ -47,7 +47,7 @@ public class ShareDriver {
                         continue;
                     }
                     if (mode.equals("slow")) {
-                        Thread.sleep(20);
+                        Thread.sleep(100);
                     }
                     boolean release = mode.equals("poison") && "poison".equals(r.value());
                     c.acknowledge(r, release ? AcknowledgeType.RELEASE : AcknowledgeType.ACCEPT);
