@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"sort"
+
+	"github.com/logd/logd/acl"
 )
 
 // The cluster state machine: what the Raft quorum replicates. ClusterState.Apply is
@@ -168,6 +170,8 @@ type ClusterState struct {
 	LastIndex uint64 `json:"last_index"`
 	// Scram is the SCRAM credentials by user and mechanism type (AlterScram).
 	Scram map[string]map[int8]*ScramCredential `json:"scram,omitempty"`
+	// ACLs are the cluster's access control lists (acls.go), in creation order.
+	ACLs []acl.Binding `json:"acls,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -179,7 +183,8 @@ func NewClusterState(clusterID string) *ClusterState {
 func (s *ClusterState) Clone() *ClusterState {
 	c := &ClusterState{ClusterID: s.ClusterID, Brokers: map[int32]*BrokerRegistration{}, Topics: map[string]*TopicState{},
 		PlacementCursor: s.PlacementCursor, NextProducerID: s.NextProducerID, LastIndex: s.LastIndex,
-		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs, Scram: cloneScram(s.Scram)}
+		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs, Scram: cloneScram(s.Scram),
+		ACLs: slices.Clone(s.ACLs)}
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

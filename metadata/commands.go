@@ -166,6 +166,8 @@ var commandNames = map[string]func() any{
 	"set_feature_levels":    func() any { return &SetFeatureLevels{} },
 	"unregister_broker":     func() any { return &UnregisterBroker{} },
 	"alter_scram":           func() any { return &AlterScram{} },
+	"create_acls":           func() any { return &CreateACLs{} },
+	"delete_acls":           func() any { return &DeleteACLs{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -204,6 +206,10 @@ func commandName(c any) (string, bool) {
 		return "unregister_broker", true
 	case *AlterScram:
 		return "alter_scram", true
+	case *CreateACLs:
+		return "create_acls", true
+	case *DeleteACLs:
+		return "delete_acls", true
 	}
 	return "", false
 }
@@ -317,6 +323,10 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return nil, s.unregisterBroker(c)
 	case *AlterScram:
 		return s.alterScram(c), nil
+	case *CreateACLs:
+		return nil, s.createACLs(c)
+	case *DeleteACLs:
+		return s.deleteACLs(c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }
