@@ -53,8 +53,9 @@ type Authorizer struct {
 	super        map[string]struct{}
 	allowIfNoACL bool
 
-	mu  sync.Mutex // serializes Update
-	cur atomic.Pointer[index]
+	mu      sync.Mutex // serializes Update
+	version uint64     // guarded by mu: the metadata version of cur
+	cur     atomic.Pointer[index]
 }
 
 // New returns an authorizer with no ACLs.
@@ -134,11 +135,17 @@ func compile(bindings []Binding) *index {
 	return ix
 }
 
-// Update installs the cluster's current ACLs. It compiles a new index only when they
-// changed, so calling it at every metadata change is cheap.
-func (a *Authorizer) Update(bindings []Binding) {
+// Update installs the ACLs of the cluster metadata at version (its Raft index); an older
+// version than the last one installed is ignored, so concurrent callers cannot move the
+// ACLs back. It compiles a new index only when the ACLs changed, so calling it at every
+// metadata change is cheap.
+func (a *Authorizer) Update(version uint64, bindings []Binding) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if version < a.version {
+		return
+	}
+	a.version = version
 	cur := a.cur.Load()
 	if len(cur.all) == len(bindings) {
 		sorted := slices.Clone(bindings)
@@ -163,11 +170,12 @@ func (a *Authorizer) ACLs(f Filter) []Binding {
 
 // IsSuperUser reports whether the subject is one of super.users.
 func (a *Authorizer) IsSuperUser(s Subject) bool {
-	_, ok := a.super[principal(s)]
+	_, ok := a.super[s.Name()]
 	return ok
 }
 
-func principal(s Subject) string {
+// Name is the subject's principal, Anonymous for "".
+func (s Subject) Name() string {
 	if s.Principal == "" {
 		return Anonymous
 	}
@@ -189,7 +197,7 @@ func (a *Authorizer) Authorize(s Subject, op Operation, rt ResourceType, name st
 		return false
 	}
 	t := &a.cur.Load().byType[rt]
-	m := matcher{principal: principal(s), host: s.Host.Unmap(), op: op}
+	m := matcher{principal: s.Name(), host: s.Host.Unmap(), op: op}
 	if m.check(t.literal[name]) {
 		return false
 	}
@@ -267,7 +275,7 @@ func (a *Authorizer) AuthorizeByResourceType(s Subject, op Operation, rt Resourc
 	if a.Authorize(s, op, rt, "hardcode") {
 		return true
 	}
-	p, host := principal(s), s.Host.Unmap()
+	p, host := s.Name(), s.Host.Unmap()
 	var allowLit, allowPre, denyLit, denyPre []string
 	wildAllow := false
 	for _, b := range a.cur.Load().all {
@@ -350,6 +358,19 @@ func (a *Authorizer) AuthorizedOperations(s Subject, rt ResourceType, name strin
 		if a.Authorize(s, op, rt, name) {
 			bits |= 1 << op
 		}
+	}
+	return bits
+}
+
+// SupportedOperations is the bit field of every operation Kafka supports on rt: the
+// authorized operations of any resource when there is no authorizer.
+func SupportedOperations(rt ResourceType) int32 {
+	if rt <= ResourceAny || rt > ResourceUser {
+		return 0
+	}
+	var bits int32
+	for _, op := range supported[rt] {
+		bits |= 1 << op
 	}
 	return bits
 }

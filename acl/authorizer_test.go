@@ -79,7 +79,7 @@ func TestAuthorize(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := New(c.cfg)
-			a.Update(c.acls)
+			a.Update(1, c.acls)
 			if got := a.Authorize(c.subject, c.op, c.rt, c.resource); got != c.want {
 				t.Fatalf("Authorize(%s, %s, %s %q) = %v, want %v; ACLs %v", c.subject.Principal, c.op, c.rt, c.resource, got, c.want, c.acls)
 			}
@@ -109,7 +109,7 @@ func TestAuthorizeByResourceType(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			a := New(c.cfg)
-			a.Update(c.acls)
+			a.Update(1, c.acls)
 			if got := a.AuthorizeByResourceType(alice, OpWrite, ResourceTopic); got != c.want {
 				t.Fatalf("got %v, want %v; ACLs %v", got, c.want, c.acls)
 			}
@@ -171,7 +171,7 @@ func TestValidate(t *testing.T) {
 
 func TestAuthorizedOperations(t *testing.T) {
 	a := New(Config{})
-	a.Update([]Binding{lit(ResourceTopic, "t", "User:alice", OpRead, PermissionAllow)})
+	a.Update(1, []Binding{lit(ResourceTopic, "t", "User:alice", OpRead, PermissionAllow)})
 	want := int32(1<<OpRead | 1<<OpDescribe)
 	if got := a.AuthorizedOperations(alice, ResourceTopic, "t"); got != want {
 		t.Fatalf("got %b, want %b", got, want)
@@ -189,7 +189,7 @@ func BenchmarkAuthorize(b *testing.B) {
 			pre(ResourceTopic, name[:3], "User:carol", OpRead, PermissionAllow))
 	}
 	acls = append(acls, pre(ResourceTopic, "orders-", "User:alice", OpWrite, PermissionAllow))
-	a.Update(acls)
+	a.Update(1, acls)
 	b.ReportAllocs()
 	for b.Loop() {
 		if !a.Authorize(alice, OpWrite, ResourceTopic, "orders-eu") {
@@ -200,8 +200,21 @@ func BenchmarkAuthorize(b *testing.B) {
 
 func TestAuthorizeAllocatesNothing(t *testing.T) {
 	a := New(Config{})
-	a.Update([]Binding{pre(ResourceTopic, "orders-", "User:alice", OpWrite, PermissionAllow), lit(ResourceTopic, "*", "User:bob", OpRead, PermissionAllow)})
+	a.Update(1, []Binding{pre(ResourceTopic, "orders-", "User:alice", OpWrite, PermissionAllow), lit(ResourceTopic, "*", "User:bob", OpRead, PermissionAllow)})
 	if n := testing.AllocsPerRun(100, func() { a.Authorize(alice, OpWrite, ResourceTopic, "orders-eu") }); n != 0 {
 		t.Fatalf("Authorize allocates %v times per call", n)
+	}
+}
+
+func TestUpdateIgnoresOlderVersions(t *testing.T) {
+	a := New(Config{})
+	a.Update(5, []Binding{lit(ResourceTopic, "t", "User:alice", OpRead, PermissionAllow)})
+	a.Update(4, nil)
+	if !a.Authorize(alice, OpRead, ResourceTopic, "t") {
+		t.Fatal("an older version replaced the ACLs")
+	}
+	a.Update(6, nil)
+	if a.Authorize(alice, OpRead, ResourceTopic, "t") {
+		t.Fatal("a newer version did not replace the ACLs")
 	}
 }

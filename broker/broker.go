@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/auth"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/internal/runq"
@@ -49,6 +50,9 @@ type Config struct {
 	AdvertisedPort int32
 	// SASL is the SASL listeners' mechanisms and credentials; nil: no SASL listener.
 	SASL *auth.SASL
+	// Authorizer decides every request from the cluster's ACLs (authz.go); nil: no
+	// authorization, as Kafka without authorizer.class.name.
+	Authorizer *acl.Authorizer
 	// Listeners are this broker's client listeners with their advertised addresses, the
 	// inter-broker one (AdvertisedHost:AdvertisedPort) first. Empty: one listener, PLAINTEXT.
 	// Each client is answered with the addresses of the listener it came in on.
@@ -754,6 +758,9 @@ type call struct {
 	done     server.Deferred
 	// closeAfter closes the connection once the response is written (a failed SASL step).
 	closeAfter bool
+	// subj is who sent the request, for the authorizer (authz.go); set on first use.
+	subj    acl.Subject
+	hasSubj bool
 }
 
 func (c *call) version() int16 { return c.req.APIVersion }

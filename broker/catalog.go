@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/auth"
 	"github.com/logd/logd/metadata"
 )
@@ -63,6 +64,10 @@ type Cluster interface {
 	// AlterScram changes SCRAM credentials on the active controller (sending req, the
 	// same changes as Kafka's request, when this node is not it): one result per user.
 	AlterScram(c *metadata.AlterScram, req *kmsg.AlterUserSCRAMCredentialsRequest) ([]metadata.ScramResult, error)
+	// CreateACLs adds ACLs to the cluster metadata (valid ones: acl.Binding.Validate).
+	CreateACLs(bindings []acl.Binding) error
+	// DeleteACLs removes the ACLs each filter selects and returns them, per filter.
+	DeleteACLs(filters []acl.Filter) ([][]acl.Binding, error)
 }
 
 // ControllerService is what the active controller does for brokers (KRaft's controller

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/replication"
@@ -109,4 +110,5 @@ var errorCodes = []errorMapping{
 	{metadata.ErrPreferredNotAvailable, kerr.PreferredLeaderNotAvailable},
 	{metadata.ErrEligibleNotAvailable, kerr.EligibleLeadersNotAvailable},
 	{metadata.ErrNoReassignment, kerr.NoReassignmentInProgress},
+	{acl.ErrInvalid, kerr.InvalidRequest},
 }

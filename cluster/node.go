@@ -220,6 +220,7 @@ func (n *Node) refreshView() (*view, <-chan struct{}) {
 			return old, ch
 		}
 		if n.view.CompareAndSwap(old, nv) {
+			n.b.SetACLs(st.LastIndex, st.ACLs)
 			return nv, ch
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/auth"
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/engine"
@@ -41,6 +42,12 @@ type serveSettings struct {
 	// HTTPReadOnly is logd.http.read.only: the REST proxy and console change nothing.
 	HTTPReadOnly bool
 	NodeID       int32
+
+	// Authorization: authorizer.class.name ("" or Kafka's StandardAuthorizer), super.users,
+	// allow.everyone.if.no.acl.found.
+	Authorizer   string
+	SuperUsers   []string
+	AllowIfNoACL bool
 
 	AutoCreateTopics bool
 	NumPartitions    int32
@@ -244,6 +251,21 @@ var configKeys = append([]configKey{
 		}
 		s.Share.IsolationLevel = v
 		return nil
+	}},
+	{name: "authorizer.class.name", apply: func(s *serveSettings, v string) error {
+		if v != "" && v != acl.StandardAuthorizerClass {
+			return fmt.Errorf("%q is not an authorizer logd has; use %s (Kafka's StandardAuthorizer, ACLs in the metadata quorum) or leave it empty for none", v, acl.StandardAuthorizerClass)
+		}
+		s.Authorizer = v
+		return nil
+	}},
+	{name: "super.users", apply: func(s *serveSettings, v string) (err error) {
+		s.SuperUsers, err = acl.ParseSuperUsers(v)
+		return err
+	}},
+	{name: "allow.everyone.if.no.acl.found", apply: func(s *serveSettings, v string) (err error) {
+		s.AllowIfNoACL, err = parseBool(v)
+		return err
 	}},
 	{name: "auto.create.topics.enable", apply: func(s *serveSettings, v string) (err error) {
 		s.AutoCreateTopics, err = parseBool(v)

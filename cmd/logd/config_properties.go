@@ -48,8 +48,6 @@ func is(want string) func(string) bool {
 }
 
 var refusedKeys = map[string]refusedKey{
-	"authorizer.class.name": {is(""),
-		"logd has no authorizer yet: every authenticated client may do everything; remove it rather than run unprotected"},
 	"process.roles": {func(v string) bool { r := splitComma(v); return len(r) == 0 || containsFold(r, "broker") },
 		"every logd node is a broker (and a voter of the metadata quorum when listed in controller.quorum.voters); a controller-only node does not exist"},
 	"unclean.leader.election.enable": {is("false"),

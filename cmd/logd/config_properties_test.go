@@ -49,8 +49,9 @@ log.retention.bytes=2
 // with a warning) when its value is what logd does anyway.
 func TestConfigPropertiesRefused(t *testing.T) {
 	for _, tc := range []struct{ file, want string }{
-		{"node.id=1\nauthorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n",
-			"line 2: authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer is not supported: logd has no authorizer yet"},
+		{"node.id=1\nauthorizer.class.name=kafka.security.authorizer.AclAuthorizer\n",
+			`line 2: authorizer.class.name: "kafka.security.authorizer.AclAuthorizer" is not an authorizer logd has`},
+		{"super.users=alice\n", `super.users: invalid ACL: principal "alice" is not of the form Type:name`},
 		{"process.roles=controller\n", "line 1: process.roles=controller is not supported: every logd node is a broker"},
 		{"min.insync.replicas=2\n", "line 1: min.insync.replicas=2 is not supported: the broker-wide default is 1 in logd"},
 		{"unclean.leader.election.enable=true\n", "unclean.leader.election.enable=true is not supported"},

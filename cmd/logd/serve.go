@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/auth"
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/cluster"
@@ -174,6 +175,9 @@ func serve(st serveSettings) error {
 		return usageError{err}
 	}
 	defer cfg.SASL.Close()
+	if st.Authorizer != "" {
+		cfg.Authorizer = acl.New(acl.Config{SuperUsers: st.SuperUsers, AllowIfNoACL: st.AllowIfNoACL})
+	}
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.TransactionVersion = st.TxnVersion
