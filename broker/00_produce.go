@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
 	"github.com/logd/logd/replication"
@@ -103,6 +104,8 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 		reqErr = kerr.InvalidRequiredAcks.Code
 	case req.TransactionID == nil && hasTransactionalBatch(req):
 		reqErr = kerr.TransactionalIDAuthorizationFailed.Code
+	case hasTransactionalBatch(req) && !b.authorizeTxnID(c, acl.OpWrite, *req.TransactionID):
+		reqErr = kerr.TransactionalIDAuthorizationFailed.Code
 	}
 	// Appends follow the connection's request order (clients pipeline produce requests and
 	// rely on it for per-partition ordering); the durability wait below does not hold the turn,
@@ -110,6 +113,9 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	c.req.WaitTurn()
 	w := &produceWait{b: b, c: c, acks: req.Acks, v: v, resp: resp,
 		timeout: time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond}
+	if reqErr == 0 {
+		w.denied = b.removeDeniedProduceTopics(c, req)
+	}
 	if reqErr == 0 {
 		if b.queueBehind(w) { // an earlier produce of the connection waits for its verification
 			return nil, errDeferred
@@ -192,6 +198,7 @@ func (w *produceWait) appendAll(reqErr int16) {
 			}
 		}
 	}
+	resp.Topics = append(resp.Topics, w.denied...)
 }
 
 // wait answers at once when no acknowledgement waits, else parks the request: the sync's
@@ -268,6 +275,9 @@ type produceWait struct {
 	waitSeq  uint64
 	flushLog *engine.Log
 	deadline time.Time // in a leadership queue: when to give up waiting for the leadership
+	// denied are the answers of the topics the principal may not write (authz.go), taken
+	// out of the request before anything else looks at it.
+	denied []kmsg.ProduceResponseTopic
 
 	// Verified by a coordinator on another node (produce_verify.go): the partitions asked
 	// about, and the request's state in its connection's queue.

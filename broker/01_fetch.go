@@ -87,6 +87,11 @@ func handleFetch(b *Broker, c *call) *server.Response {
 			t, ok = b.cluster.Topic(rt.Topic)
 			unknown = kerr.UnknownTopicOrPartition.Code
 		}
+		name := rt.Topic
+		if v >= 13 {
+			name = t.Name
+		}
+		denied := (ok || v < 13) && !b.authorizeFetch(c, replicaID >= 0, name)
 		ft := fetchTopic{name: rt.Topic, id: rt.TopicID, parts: make([]fetchPartition, len(rt.Partitions))}
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
@@ -97,6 +102,8 @@ func handleFetch(b *Broker, c *call) *server.Response {
 				fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
 			}
 			switch {
+			case denied:
+				fp.errorCode = kerr.TopicAuthorizationFailed.Code
 			case !ok:
 				fp.errorCode = unknown
 			default:

@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/internal/compress"
 	"github.com/logd/logd/segment"
@@ -69,6 +70,7 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 		rt := &req.Topics[ti]
 		t := &resp.Topics[ti]
 		t.Topic = rt.Topic
+		denied := !b.authorizeTopic(c, acl.OpDescribe, rt.Topic)
 		t.Partitions = make([]kmsg.ListOffsetsResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
@@ -77,7 +79,9 @@ func handleListOffsets(b *Broker, c *call) (kmsg.Response, error) {
 			p.Partition = rp.Partition
 			var epoch int32
 			code := int16(0)
-			if part, err := b.partition(rt.Topic, rp.Partition); err != nil {
+			if denied {
+				code = kerr.TopicAuthorizationFailed.Code
+			} else if part, err := b.partition(rt.Topic, rp.Partition); err != nil {
 				code = errorCode(err)
 			} else {
 				epoch, _, code = b.leaderEpochOf(part)

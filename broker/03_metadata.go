@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -39,6 +40,7 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 		resp.Brokers = append(resp.Brokers, mb)
 	}
 	resp.ControllerID = b.cluster.ControllerID()
+	resp.AuthorizedOperations = b.authorizedOperations(c, req.IncludeClusterAuthorizedOperations, acl.ResourceCluster, acl.ClusterName)
 
 	// v0: an empty list means all topics; v1+: a null list means all, an empty one none.
 	all := req.Topics == nil || (v == 0 && len(req.Topics) == 0)
@@ -46,7 +48,9 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 	if all {
 		topics = b.cluster.Topics()
 		for _, t := range topics {
-			resp.Topics = append(resp.Topics, b.metadataTopic(t))
+			if b.allowed(c, acl.OpDescribe, acl.ResourceTopic, t.Name) {
+				resp.Topics = append(resp.Topics, b.metadataTopicFor(c, req, t))
+			}
 		}
 		return resp, nil
 	}
@@ -61,8 +65,15 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 		var t metadata.Topic
 		var ok bool
 		switch {
+		case rt.Topic != nil && !b.authorizeTopic(c, acl.OpDescribe, *rt.Topic):
+			resp.Topics = append(resp.Topics, metadataTopicError(rt, kerr.TopicAuthorizationFailed.Code))
+			continue
 		case rt.Topic != nil:
 			t, ok = b.cluster.Topic(*rt.Topic)
+			if !ok && autoCreate && !b.mayCreateTopic(c, *rt.Topic) {
+				resp.Topics = append(resp.Topics, metadataTopicError(rt, kerr.TopicAuthorizationFailed.Code))
+				continue
+			}
 			if !ok && autoCreate {
 				_, err := b.createTopic(*rt.Topic, b.cfg.NumPartitions, nil)
 				if err != nil && !errors.Is(err, metadata.ErrTopicExists) {
@@ -73,6 +84,10 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 			}
 		case rt.TopicID != [16]byte{}:
 			t, ok = b.cluster.TopicByID(rt.TopicID)
+			if ok && !b.authorizeTopic(c, acl.OpDescribe, t.Name) {
+				resp.Topics = append(resp.Topics, metadataTopicError(rt, kerr.TopicAuthorizationFailed.Code))
+				continue
+			}
 		}
 		if !ok {
 			code := kerr.UnknownTopicOrPartition.Code
@@ -82,9 +97,16 @@ func handleMetadata(b *Broker, c *call) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, metadataTopicError(rt, code))
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(t))
+		resp.Topics = append(resp.Topics, b.metadataTopicFor(c, req, t))
 	}
 	return resp, nil
+}
+
+// metadataTopicFor is metadataTopic with the authorized operations the request asked for.
+func (b *Broker) metadataTopicFor(c *call, req *kmsg.MetadataRequest, t metadata.Topic) kmsg.MetadataResponseTopic {
+	mt := b.metadataTopic(t)
+	mt.AuthorizedOperations = b.authorizedOperations(c, req.IncludeTopicAuthorizedOperations, acl.ResourceTopic, t.Name)
+	return mt
 }
 
 // missingTopic reports whether a topic named in topics does not exist.

@@ -31,6 +31,7 @@ func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	var slots []slot
 	cr := group.CommitRequest{Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID, Generation: req.Generation,
 		MemberEpochAPI: v >= 9}
+	denied := b.offsetCommitDenied(c, req.Group)
 	for ti, rt := range req.Topics {
 		t := kmsg.NewOffsetCommitResponseTopic()
 		t.Topic, t.TopicID = rt.Topic, rt.TopicID
@@ -42,10 +43,16 @@ func handleOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 				unknown = kerr.UnknownTopicID.Code
 			}
 		}
+		topicDenied := denied
+		if unknown != kerr.UnknownTopicID.Code {
+			topicDenied = b.commitTopicDenied(c, denied, rt.Topic)
+		}
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewOffsetCommitResponseTopicPartition()
 			p.Partition = rp.Partition
-			if !b.knownPartition(rt.Topic, rp.Partition) {
+			if topicDenied != 0 {
+				p.ErrorCode = topicDenied
+			} else if !b.knownPartition(rt.Topic, rp.Partition) {
 				p.ErrorCode = unknown
 			} else {
 				epoch := rp.LeaderEpoch

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -29,7 +30,7 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 		for _, rg := range req.Groups {
 			g := kmsg.NewOffsetFetchResponseGroup()
 			g.Group = rg.Group
-			coord, lerr := b.groupCoordinator(rg.Group)
+			coord, lerr := b.authorizedGroupCoordinator(c, acl.OpDescribe, rg.Group)
 			if lerr != nil {
 				g.ErrorCode = lerr.Code
 				resp.Groups = append(resp.Groups, g)
@@ -80,7 +81,7 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		return resp, nil
 	}
-	coord, lerr := b.groupCoordinator(req.Group)
+	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpDescribe, req.Group)
 	if lerr != nil {
 		if v >= 2 {
 			resp.ErrorCode = lerr.Code

@@ -46,13 +46,13 @@ func handleFindCoordinator(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if c.version() < 4 {
-		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.coordinatorFor(req.CoordinatorType, req.CoordinatorKey, c.req.Listener)
+		resp.NodeID, resp.Host, resp.Port, resp.ErrorCode, resp.ErrorMessage = b.authorizedCoordinatorFor(c, req.CoordinatorType, req.CoordinatorKey)
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
 		co := kmsg.NewFindCoordinatorResponseCoordinator()
 		co.Key = key
-		co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = b.coordinatorFor(req.CoordinatorType, key, c.req.Listener)
+		co.NodeID, co.Host, co.Port, co.ErrorCode, co.ErrorMessage = b.authorizedCoordinatorFor(c, req.CoordinatorType, key)
 		resp.Coordinators = append(resp.Coordinators, co)
 	}
 	return resp, nil

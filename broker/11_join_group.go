@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -27,7 +28,7 @@ func handleJoinGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.JoinGroupRequest)
 	v := c.version()
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-	coord, lerr := b.groupCoordinator(req.Group)
+	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpRead, req.Group)
 	if lerr != nil {
 		return joinGroupResponse(v, resp, group.JoinResult{Err: lerr, Generation: -1, MemberID: req.MemberID}), nil
 	}

@@ -2,6 +2,8 @@ package broker
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // Heartbeat: versions 0-4 (v3+ group.instance.id). REBALANCE_IN_PROGRESS tells a member of
@@ -14,7 +16,7 @@ func init() {
 func handleHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	coord, lerr := b.groupCoordinator(req.Group)
+	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpRead, req.Group)
 	if lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil

@@ -3,6 +3,7 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -15,7 +16,7 @@ func init() {
 func handleLeaveGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.LeaveGroupRequest)
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	coord, lerr := b.groupCoordinator(req.Group)
+	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpRead, req.Group)
 	if lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil

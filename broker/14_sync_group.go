@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -21,7 +22,7 @@ func init() {
 func handleSyncGroup(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.SyncGroupRequest)
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	coord, lerr := b.groupCoordinator(req.Group)
+	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpRead, req.Group)
 	if lerr != nil {
 		return syncGroupResponse(resp, group.SyncResult{Err: lerr}), nil
 	}

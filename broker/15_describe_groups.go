@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -21,10 +22,13 @@ func handleDescribeGroups(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {
-		coord, lerr := b.groupCoordinator(id)
+		coord, lerr := b.authorizedGroupCoordinator(c, acl.OpDescribe, id)
 		g := kmsg.NewDescribeGroupsResponseGroup()
 		g.Group = id
 		g.AuthorizedOperations = topicAuthorizedOperationsUnknown
+		if lerr == nil {
+			g.AuthorizedOperations = b.authorizedOperations(c, req.IncludeAuthorizedOperations, acl.ResourceGroup, id)
+		}
 		if lerr != nil {
 			g.ErrorCode = lerr.Code
 			resp.Groups = append(resp.Groups, g)

@@ -40,7 +40,7 @@ func handleListGroups(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	for _, coord := range coords {
 		for _, l := range coord.List() {
-			if (len(states) > 0 && !states[l.State]) || (len(types) > 0 && !types[l.Type]) {
+			if (len(states) > 0 && !states[l.State]) || (len(types) > 0 && !types[l.Type]) || !b.mayListGroup(c, l.Group) {
 				continue
 			}
 			g := kmsg.NewListGroupsResponseGroup()

@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -42,6 +43,8 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
+		} else if !b.mayCreateTopic(c, rt.Topic) {
+			err = errTopicAuthorization(acl.OpCreate, rt.Topic)
 		} else if tooLarge != nil {
 			err = tooLarge
 		} else if err = c.timedOut(req.TimeoutMillis); err == nil {

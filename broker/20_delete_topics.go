@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -54,12 +55,16 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 			err = refuse(kerr.InvalidRequest, "topic %s appears %d times in the request", k, n)
 		case rt.Topic != nil && rt.TopicID != [16]byte{}:
 			err = refuse(kerr.InvalidRequest, "give a topic name or a topic id, not both")
+		case rt.Topic != nil && !b.authorizeTopic(c, acl.OpDelete, *rt.Topic):
+			err = errTopicAuthorization(acl.OpDelete, *rt.Topic)
 		case rt.Topic != nil:
 			t, err = b.deleteTopicLocked(*rt.Topic)
 		case rt.TopicID == [16]byte{}:
 			err = refuse(kerr.InvalidRequest, "neither a topic name nor a topic id was given")
 		default:
-			if found, ok := b.cluster.TopicByID(rt.TopicID); ok {
+			if found, ok := b.cluster.TopicByID(rt.TopicID); ok && !b.authorizeTopic(c, acl.OpDelete, found.Name) {
+				err = errTopicAuthorization(acl.OpDelete, found.Name)
+			} else if ok {
 				t, err = b.deleteTopicLocked(found.Name)
 			} else {
 				err = refuse(kerr.UnknownTopicID, "unknown topic id %s", metadata.TopicID(rt.TopicID))

@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // DeleteRecords: versions 0-2. Offset -1 means the high watermark; an offset past it is
@@ -20,6 +23,7 @@ func handleDeleteRecords(b *Broker, c *call) (kmsg.Response, error) {
 		rt := &req.Topics[ti]
 		t := &resp.Topics[ti]
 		t.Topic = rt.Topic
+		denied := !b.authorizeTopic(c, acl.OpDelete, rt.Topic)
 		t.Partitions = make([]kmsg.DeleteRecordsResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
@@ -27,6 +31,10 @@ func handleDeleteRecords(b *Broker, c *call) (kmsg.Response, error) {
 			p.Default()
 			p.Partition = rp.Partition
 			p.LowWatermark = -1
+			if denied {
+				p.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
 			part, err := b.partition(rt.Topic, rp.Partition)
 			if err != nil {
 				p.ErrorCode = errorCode(err)

@@ -30,6 +30,9 @@ func handleInitProducerID(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if resp.ErrorCode = b.initProducerIDDenied(c, req.TransactionalID); resp.ErrorCode != 0 {
+		return resp, nil
+	}
 	if req.TransactionalID != nil {
 		return initTransactionalProducerID(b, c, req, resp)
 	}

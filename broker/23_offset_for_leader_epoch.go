@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -23,12 +24,17 @@ func handleOffsetForLeaderEpoch(b *Broker, c *call) (kmsg.Response, error) {
 		rt := &req.Topics[ti]
 		t := &resp.Topics[ti]
 		t.Topic = rt.Topic
+		denied := !b.authorizeLeaderEpoch(c, req.ReplicaID >= 0, rt.Topic)
 		t.Partitions = make([]kmsg.OffsetForLeaderEpochResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
 			p := &t.Partitions[pi]
 			p.Default()
 			p.Partition = rp.Partition
+			if denied {
+				p.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
 			part, err := b.partition(rt.Topic, rp.Partition)
 			if err != nil {
 				p.ErrorCode = errorCode(err)

@@ -94,6 +94,10 @@ func handleAddPartitionsToTxn(b *Broker, c *call) (kmsg.Response, error) {
 		}
 	}
 	for _, a := range adds {
+		if b.addPartitionsDenied(c, a) {
+			done()
+			continue
+		}
 		b.addPartitionsToTxn(a, done)
 	}
 	done()

@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
 )
@@ -18,7 +20,10 @@ func init() {
 func handleAddOffsetsToTxn(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
-	coord, kerrv := b.txnCoordinator(req.TransactionalID)
+	coord, kerrv := b.authorizedTxnCoordinator(c, req.TransactionalID)
+	if kerrv == nil && !b.authorizeGroup(c, acl.OpRead, req.Group) {
+		kerrv = kerr.GroupAuthorizationFailed
+	}
 	if kerrv != nil {
 		resp.ErrorCode = kerrv.Code
 		return resp, nil

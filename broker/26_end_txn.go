@@ -17,7 +17,7 @@ func init() {
 func handleEndTxn(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-	coord, kerrv := b.txnCoordinator(req.TransactionalID)
+	coord, kerrv := b.authorizedTxnCoordinator(c, req.TransactionalID)
 	if kerrv != nil {
 		resp.ErrorCode = kerrv.Code
 		return resp, nil

@@ -4,8 +4,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/replication"
 )
@@ -42,6 +44,7 @@ func handleWriteTxnMarkers(b *Broker, c *call) (kmsg.Response, error) {
 	// Markers follow the connection's request order, like produce appends: the coordinator
 	// may pipeline the markers of a producer's successive transactions.
 	c.req.WaitTurn()
+	denied := !b.authorizeCluster(c, acl.OpClusterAction)
 	resp.Markers = make([]kmsg.WriteTxnMarkersResponseMarker, len(req.Markers))
 	for mi := range req.Markers {
 		rm := &req.Markers[mi]
@@ -61,6 +64,10 @@ func handleWriteTxnMarkers(b *Broker, c *call) (kmsg.Response, error) {
 				rp := &t.Partitions[pi]
 				*rp = kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = p
+				if denied {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
 				w.appendMarker(marker, rt.Topic, rp)
 			}
 		}

@@ -47,13 +47,17 @@ func handleTxnOffsetCommit(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	type slot struct{ ti, pi int }
 	var slots []slot
+	denied := b.txnOffsetCommitDenied(c, req.TransactionalID, req.Group)
 	for ti, rt := range req.Topics {
 		t := kmsg.NewTxnOffsetCommitResponseTopic()
 		t.Topic = rt.Topic
+		topicDenied := b.commitTopicDenied(c, denied, rt.Topic)
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			p.Partition = rp.Partition
-			if !b.knownPartition(rt.Topic, rp.Partition) {
+			if topicDenied != 0 {
+				p.ErrorCode = topicDenied
+			} else if !b.knownPartition(rt.Topic, rp.Partition) {
 				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			} else {
 				epoch := rp.LeaderEpoch

@@ -3,6 +3,8 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // DescribeConfigs: versions 1-4 (Kafka 4 removed v0). TOPIC resources list every config logd
@@ -23,13 +25,15 @@ func handleDescribeConfigs(b *Broker, c *call) (kmsg.Response, error) {
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		var entries []configEntry
 		var err error
-		switch r.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		err = b.configDenied(c, acl.OpDescribeConfigs, r.ResourceType, r.ResourceName)
+		switch {
+		case err != nil:
+		case r.ResourceType == kmsg.ConfigResourceTypeTopic:
 			t, terr := b.topicResource(r.ResourceName)
 			if err = terr; err == nil {
 				entries = topicConfigEntries(b.cfg.LogDefaults, t.Configs, r.ConfigNames)
 			}
-		case kmsg.ConfigResourceTypeBroker:
+		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if err = b.checkBrokerResource(r.ResourceName); err == nil && r.ResourceName != "" {
 				entries = b.brokerConfigEntries(r.ConfigNames)
 			}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // AlterConfigs: versions 0-2 (v2+ flexible). The legacy alter: a topic's given configs
@@ -26,22 +28,25 @@ func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 	b.admin.Lock()
 	defer b.admin.Unlock()
 	for _, r := range req.Resources {
-		err := b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
-			func(map[string]string) (map[string]string, error) {
-				out := make(map[string]string, len(r.Configs))
-				for _, c := range r.Configs {
-					if _, dup := out[c.Name]; dup {
-						return nil, refuse(kerr.InvalidRequest, "config %q appears twice", c.Name)
+		err := b.configDenied(c, acl.OpAlterConfigs, r.ResourceType, r.ResourceName)
+		if err == nil {
+			err = b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
+				func(map[string]string) (map[string]string, error) {
+					out := make(map[string]string, len(r.Configs))
+					for _, c := range r.Configs {
+						if _, dup := out[c.Name]; dup {
+							return nil, refuse(kerr.InvalidRequest, "config %q appears twice", c.Name)
+						}
+						if c.Value != nil {
+							out[c.Name] = *c.Value
+						}
 					}
-					if c.Value != nil {
-						out[c.Name] = *c.Value
+					if err := checkTopicConfigs(b.cfg.LogDefaults, out); err != nil {
+						return nil, err
 					}
-				}
-				if err := checkTopicConfigs(b.cfg.LogDefaults, out); err != nil {
-					return nil, err
-				}
-				return out, nil
-			})
+					return out, nil
+				})
+		}
 		rr := kmsg.NewAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		rr.ErrorCode, rr.ErrorMessage = errorCode(err), errorMessage(err)

@@ -4,9 +4,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/segment"
 )
@@ -22,6 +24,10 @@ func init() {
 func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if !b.authorizeCluster(c, acl.OpDescribe) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = b.logDir()
 	if err := b.eng.Offline(); err != nil {

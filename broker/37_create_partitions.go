@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -35,6 +36,8 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 		var err error
 		if n > 1 {
 			err = refuse(kerr.InvalidRequest, "topic %q appears %d times in the request", rt.Topic, n)
+		} else if !b.authorizeTopic(c, acl.OpAlter, rt.Topic) {
+			err = errTopicAuthorization(acl.OpAlter, rt.Topic)
 		} else if tooLarge != nil {
 			err = tooLarge
 		} else if err = c.timedOut(req.TimeoutMillis); err == nil {

@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // DeleteGroups: versions 0-2. A group with members is refused (NON_EMPTY_GROUP), an unknown
@@ -31,7 +33,7 @@ func handleDeleteGroups(b *Broker, c *call) (kmsg.Response, error) {
 		g := &resp.Groups[i]
 		*g = kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = id
-		coord, lerr := b.groupCoordinator(id)
+		coord, lerr := b.authorizedGroupCoordinator(c, acl.OpDelete, id)
 		if lerr != nil {
 			g.ErrorCode = lerr.Code
 			continue

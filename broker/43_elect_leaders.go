@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -63,7 +64,7 @@ func handleElectLeaders(b *Broker, c *call) (kmsg.Response, error) {
 	case typ != metadata.ElectPreferred && typ != metadata.ElectUnclean:
 		common = refuse(kerr.InvalidRequest, "unknown election type %d: 0 is preferred, 1 unclean", typ)
 	default:
-		ctl, common = b.activeController()
+		ctl, common = b.authorizedController(c, acl.OpAlter)
 	}
 	if common != nil && c.version() >= 1 {
 		resp.ErrorCode = errorCode(common)

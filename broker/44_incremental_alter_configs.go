@@ -2,6 +2,8 @@ package broker
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // IncrementalAlterConfigs: versions 0-1 (v1 flexible). SET and DELETE change one topic
@@ -22,14 +24,17 @@ func handleIncrementalAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 	b.admin.Lock()
 	defer b.admin.Unlock()
 	for _, r := range req.Resources {
-		err := b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
-			func(cur map[string]string) (map[string]string, error) {
-				ops := make([]configOp, len(r.Configs))
-				for i, c := range r.Configs {
-					ops[i] = configOp{name: c.Name, op: c.Op, value: c.Value}
-				}
-				return applyConfigOps(b.cfg.LogDefaults, cur, ops)
-			})
+		err := b.configDenied(c, acl.OpAlterConfigs, r.ResourceType, r.ResourceName)
+		if err == nil {
+			err = b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
+				func(cur map[string]string) (map[string]string, error) {
+					ops := make([]configOp, len(r.Configs))
+					for i, c := range r.Configs {
+						ops[i] = configOp{name: c.Name, op: c.Op, value: c.Value}
+					}
+					return applyConfigOps(b.cfg.LogDefaults, cur, ops)
+				})
+		}
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		rr.ResourceType, rr.ResourceName = r.ResourceType, r.ResourceName
 		rr.ErrorCode, rr.ErrorMessage = errorCode(err), errorMessage(err)

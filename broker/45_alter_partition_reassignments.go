@@ -6,6 +6,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -26,7 +27,7 @@ func handleAlterPartitionAssignments(b *Broker, c *call) (kmsg.Response, error) 
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	allowRF := c.version() < 1 || req.AllowReplicationFactorChange
 	resp.AllowReplicationFactorChange = allowRF
-	ctl, err := b.activeController()
+	ctl, err := b.authorizedController(c, acl.OpAlter)
 	if err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil

@@ -5,6 +5,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -21,7 +22,7 @@ func init() {
 func handleListPartitionReassignments(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
-	if _, err := b.activeController(); err != nil {
+	if _, err := b.authorizedController(c, acl.OpDescribe); err != nil {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -17,7 +18,7 @@ func init() {
 func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.OffsetDeleteRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	coord, lerr := b.groupCoordinator(req.Group)
+	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpDelete, req.Group)
 	if lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil

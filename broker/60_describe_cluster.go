@@ -3,6 +3,8 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // DescribeCluster: versions 0-2. The live brokers and the active controller, from the
@@ -39,6 +41,6 @@ func handleDescribeCluster(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		resp.Brokers = append(resp.Brokers, br)
 	}
-	resp.ClusterAuthorizedOperations = topicAuthorizedOperationsUnknown
+	resp.ClusterAuthorizedOperations = b.authorizedOperations(c, req.IncludeClusterAuthorizedOperations, acl.ResourceCluster, acl.ClusterName)
 	return resp, nil
 }

@@ -3,6 +3,8 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // DescribeProducers: version 0 (kafka-transactions describe-producers, find-hanging). Each
@@ -23,11 +25,16 @@ func handleDescribeProducers(b *Broker, c *call) (kmsg.Response, error) {
 		t := &resp.Topics[ti]
 		*t = kmsg.NewDescribeProducersResponseTopic()
 		t.Topic = rt.Topic
+		denied := !b.authorizeTopic(c, acl.OpRead, rt.Topic)
 		t.Partitions = make([]kmsg.DescribeProducersResponseTopicPartition, len(rt.Partitions))
 		for pi, p := range rt.Partitions {
 			rp := &t.Partitions[pi]
 			*rp = kmsg.NewDescribeProducersResponseTopicPartition()
 			rp.Partition = p
+			if denied {
+				rp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
+			}
 			part, err := b.partition(rt.Topic, p)
 			if err != nil {
 				rp.ErrorCode = errorCode(err)

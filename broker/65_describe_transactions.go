@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/txn"
 )
 
@@ -21,6 +23,9 @@ func handleDescribeTransactions(b *Broker, c *call) (kmsg.Response, error) {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = id // an error leaves the other fields zero, as in Kafka
 		coord, kerrv := b.txnCoordinator(id)
+		if !b.authorizeTxnID(c, acl.OpDescribe, id) {
+			coord, kerrv = nil, kerr.TransactionalIDAuthorizationFailed
+		}
 		if kerrv != nil {
 			st.ErrorCode = kerrv.Code
 			resp.TransactionStates = append(resp.TransactionStates, st)

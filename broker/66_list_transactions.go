@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/txn"
 )
 
@@ -58,7 +59,8 @@ func handleListTransactions(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	for _, coord := range coords {
 		for _, in := range coord.List(f) {
-			if idPattern != nil && !idPattern.MatchString(in.TransactionalID) {
+			if (idPattern != nil && !idPattern.MatchString(in.TransactionalID)) ||
+				!b.allowed(c, acl.OpDescribe, acl.ResourceTransactionalID, in.TransactionalID) {
 				continue
 			}
 			st := kmsg.NewListTransactionsResponseTransactionState()

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -67,7 +68,7 @@ func consumerHeartbeat(b *Broker, c *call, req *kmsg.ConsumerGroupHeartbeatReque
 	fail := func(e *kerr.Error, msg string) group.HeartbeatResult {
 		return group.HeartbeatResult{Err: e, ErrMessage: msg, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch}
 	}
-	coord, lerr := b.groupCoordinator(req.Group)
+	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpRead, req.Group)
 	if lerr != nil {
 		return fail(lerr, "")
 	}

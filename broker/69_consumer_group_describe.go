@@ -3,6 +3,7 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -20,7 +21,7 @@ func handleConsumerGroupDescribe(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	for _, id := range req.Groups {
-		coord, lerr := b.groupCoordinator(id)
+		coord, lerr := b.authorizedGroupCoordinator(c, acl.OpDescribe, id)
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group = id
 		if lerr != nil {

@@ -28,3 +28,13 @@ func (b *Broker) refuseACLChange(c *call) error {
 	}
 	return nil
 }
+
+// errTopicAuthorization answers a request whose principal lacks op on a topic.
+func errTopicAuthorization(op acl.Operation, topic string) error {
+	return refuse(kerr.TopicAuthorizationFailed, "Topic authorization failed: %s on topic %s is not allowed", op, topic)
+}
+
+// errGroupAuthorization answers a request whose principal lacks op on a group.
+func errGroupAuthorization(op acl.Operation, group string) error {
+	return refuse(kerr.GroupAuthorizationFailed, "Group authorization failed: %s on group %s is not allowed", op, group)
+}

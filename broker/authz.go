@@ -3,9 +3,12 @@ package broker
 import (
 	"net"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/acl"
+	"github.com/logd/logd/group"
+	"github.com/logd/logd/txn"
 )
 
 // Authorization (Kafka's AuthHelper): every handler asks here whether the request's principal
@@ -99,4 +102,200 @@ func (b *Broker) authorizedOperations(c *call, requested bool, rt acl.ResourceTy
 		return acl.SupportedOperations(rt)
 	}
 	return a.AuthorizedOperations(c.subject(), rt, name)
+}
+
+// removeDeniedProduceTopics takes the topics the principal may not WRITE out of a Produce
+// request and returns their answers: TOPIC_AUTHORIZATION_FAILED for every partition, as
+// Kafka answers them, while the other topics are appended.
+func (b *Broker) removeDeniedProduceTopics(c *call, req *kmsg.ProduceRequest) []kmsg.ProduceResponseTopic {
+	if b.cfg.Authorizer == nil {
+		return nil
+	}
+	var denied []kmsg.ProduceResponseTopic
+	kept := req.Topics[:0]
+	for _, rt := range req.Topics {
+		if b.authorizeTopic(c, acl.OpWrite, rt.Topic) {
+			kept = append(kept, rt)
+			continue
+		}
+		t := kmsg.NewProduceResponseTopic()
+		t.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewProduceResponseTopicPartition()
+			p.Partition, p.BaseOffset, p.ErrorCode = rp.Partition, -1, kerr.TopicAuthorizationFailed.Code
+			t.Partitions = append(t.Partitions, p)
+		}
+		denied = append(denied, t)
+	}
+	req.Topics = kept
+	return denied
+}
+
+// authorizeFetch is a Fetch's check for one topic: CLUSTER_ACTION on the cluster for a
+// follower (a replica id), READ on the topic for a consumer.
+func (b *Broker) authorizeFetch(c *call, follower bool, topic string) bool {
+	if follower {
+		return b.authorizeCluster(c, acl.OpClusterAction)
+	}
+	return b.authorizeTopic(c, acl.OpRead, topic)
+}
+
+// mayCreateTopic is CreateTopics' check, and a Metadata request's before it creates a
+// missing topic: CREATE on the cluster (not logged when denied, as Kafka), else CREATE on
+// the topic.
+func (b *Broker) mayCreateTopic(c *call, topic string) bool {
+	return b.allowed(c, acl.OpCreate, acl.ResourceCluster, acl.ClusterName) || b.authorizeTopic(c, acl.OpCreate, topic)
+}
+
+// authorizedGroupCoordinator is groupCoordinator after checking op on the group:
+// GROUP_AUTHORIZATION_FAILED when denied, before anything about the coordinator is told.
+func (b *Broker) authorizedGroupCoordinator(c *call, op acl.Operation, id string) (*group.Coordinator, *kerr.Error) {
+	if !b.authorizeGroup(c, op, id) {
+		return nil, kerr.GroupAuthorizationFailed
+	}
+	return b.groupCoordinator(id)
+}
+
+// offsetCommitDenied is OffsetCommit's check of the whole request: READ on the group
+// (GROUP_AUTHORIZATION_FAILED); 0 if allowed.
+func (b *Broker) offsetCommitDenied(c *call, group string) int16 {
+	if !b.authorizeGroup(c, acl.OpRead, group) {
+		return kerr.GroupAuthorizationFailed.Code
+	}
+	return 0
+}
+
+// txnOffsetCommitDenied is TxnOffsetCommit's check of the whole request: WRITE on the
+// transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), then READ on the group
+// (GROUP_AUTHORIZATION_FAILED); 0 if allowed.
+func (b *Broker) txnOffsetCommitDenied(c *call, id, group string) int16 {
+	if !b.authorizeTxnID(c, acl.OpWrite, id) {
+		return kerr.TransactionalIDAuthorizationFailed.Code
+	}
+	return b.offsetCommitDenied(c, group)
+}
+
+// commitTopicDenied is an offset commit's code for a topic's partitions: the request's
+// refusal (reqCode), else TOPIC_AUTHORIZATION_FAILED without READ on the topic, else 0.
+func (b *Broker) commitTopicDenied(c *call, reqCode int16, topic string) int16 {
+	if reqCode == 0 && !b.authorizeTopic(c, acl.OpRead, topic) {
+		return kerr.TopicAuthorizationFailed.Code
+	}
+	return reqCode
+}
+
+// mayListGroup is ListGroups' filter: DESCRIBE on the cluster lists every group, else those
+// the principal may DESCRIBE (neither logs a denial, as in Kafka).
+func (b *Broker) mayListGroup(c *call, group string) bool {
+	return b.allowed(c, acl.OpDescribe, acl.ResourceCluster, acl.ClusterName) || b.allowed(c, acl.OpDescribe, acl.ResourceGroup, group)
+}
+
+// authorizedCoordinatorFor is coordinatorFor after FindCoordinator's check: DESCRIBE on the
+// group (GROUP_AUTHORIZATION_FAILED) or on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+func (b *Broker) authorizedCoordinatorFor(c *call, keyType int8, key string) (node int32, host string, port int32, code int16, msg *string) {
+	switch {
+	case keyType == 0 && !b.authorizeGroup(c, acl.OpDescribe, key):
+		return -1, "", -1, kerr.GroupAuthorizationFailed.Code, nil
+	case keyType == 1 && !b.authorizeTxnID(c, acl.OpDescribe, key):
+		return -1, "", -1, kerr.TransactionalIDAuthorizationFailed.Code, nil
+	}
+	return b.coordinatorFor(keyType, key, c.req.Listener)
+}
+
+// authorizedTxnCoordinator is txnCoordinator after checking WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED): EndTxn, AddOffsetsToTxn.
+func (b *Broker) authorizedTxnCoordinator(c *call, id string) (*txn.Coordinator, *kerr.Error) {
+	if !b.authorizeTxnID(c, acl.OpWrite, id) {
+		return nil, kerr.TransactionalIDAuthorizationFailed
+	}
+	return b.txnCoordinator(id)
+}
+
+// initProducerIDDenied is InitProducerId's check: WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), or for an idempotent producer
+// authorizeIdempotent (CLUSTER_AUTHORIZATION_FAILED); 0 if allowed.
+func (b *Broker) initProducerIDDenied(c *call, txnID *string) int16 {
+	switch {
+	case txnID != nil && !b.authorizeTxnID(c, acl.OpWrite, *txnID):
+		return kerr.TransactionalIDAuthorizationFailed.Code
+	case txnID == nil && !b.authorizeIdempotent(c):
+		return kerr.ClusterAuthorizationFailed.Code
+	}
+	return 0
+}
+
+// addPartitionsDenied is AddPartitionsToTxn's check; it fills a.codes and reports true when
+// the add must not run. A client's request (v0-3) needs WRITE on the transactional id
+// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition) and WRITE on each topic
+// (TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED); a broker's (v4+)
+// CLUSTER_ACTION on the cluster.
+func (b *Broker) addPartitionsDenied(c *call, a *txnAdd) bool {
+	a.codes = make([]int16, len(a.parts))
+	var all int16
+	switch {
+	case c.version() >= 4 && !b.authorizeCluster(c, acl.OpClusterAction):
+		all = kerr.ClusterAuthorizationFailed.Code
+	case c.version() < 4 && !b.authorizeTxnID(c, acl.OpWrite, a.id):
+		all = kerr.TransactionalIDAuthorizationFailed.Code
+	}
+	denied := all != 0
+	for i, tp := range a.parts {
+		switch {
+		case all != 0:
+			a.codes[i] = all
+		case c.version() < 4 && !b.authorizeTopic(c, acl.OpWrite, tp.Topic):
+			a.codes[i], denied = kerr.TopicAuthorizationFailed.Code, true
+		}
+	}
+	if denied {
+		for i, code := range a.codes {
+			if code == 0 {
+				a.codes[i] = kerr.OperationNotAttempted.Code
+			}
+		}
+	}
+	return denied
+}
+
+// authorizedController is activeController after checking op on the cluster
+// (CLUSTER_AUTHORIZATION_FAILED): CLUSTER_ACTION, which only brokers hold, for the
+// controller's own APIs; ALTER for ElectLeaders and AlterPartitionReassignments, DESCRIBE
+// for ListPartitionReassignments.
+func (b *Broker) authorizedController(c *call, op acl.Operation) (ControllerService, error) {
+	if !b.authorizeCluster(c, op) {
+		return nil, errClusterAuthorization(op)
+	}
+	return b.activeController()
+}
+
+// authorizeLeaderEpoch is OffsetForLeaderEpoch's check for one topic: CLUSTER_ACTION on the
+// cluster for a follower, DESCRIBE on the topic for a consumer.
+func (b *Broker) authorizeLeaderEpoch(c *call, follower bool, topic string) bool {
+	if follower {
+		return b.authorizeCluster(c, acl.OpClusterAction)
+	}
+	return b.authorizeTopic(c, acl.OpDescribe, topic)
+}
+
+// configDenied is the configs APIs' check of one resource (op is DESCRIBE_CONFIGS or
+// ALTER_CONFIGS): on the topic (TOPIC_AUTHORIZATION_FAILED); on the cluster for a broker,
+// a broker logger or client metrics (CLUSTER_AUTHORIZATION_FAILED); on the group
+// (GROUP_AUTHORIZATION_FAILED). nil if allowed, or for a type the handler refuses anyway.
+func (b *Broker) configDenied(c *call, op acl.Operation, rt kmsg.ConfigResourceType, name string) error {
+	switch rt {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.authorizeTopic(c, op, name) {
+			return errTopicAuthorization(op, name)
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger, kmsg.ConfigResourceTypeClientMetrics:
+		if !b.authorizeCluster(c, op) {
+			return errClusterAuthorization(op)
+		}
+	case kmsg.ConfigResourceTypeGroupConfig:
+		if !b.authorizeGroup(c, op, name) {
+			return errGroupAuthorization(op, name)
+		}
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 )
 
@@ -26,7 +27,7 @@ func handleBrokerRegistration(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.BrokerRegistrationRequest)
 	resp := req.ResponseKind().(*kmsg.BrokerRegistrationResponse)
 	resp.BrokerEpoch = -1
-	ctl, err := b.activeController()
+	ctl, err := b.authorizedController(c, acl.OpClusterAction)
 	if err == nil && req.ClusterID != b.cluster.ClusterID() {
 		err = refuse(kerr.InconsistentClusterID, "broker %d belongs to cluster %q, this is %q", req.BrokerID, req.ClusterID, b.cluster.ClusterID())
 	}
@@ -56,7 +57,7 @@ func handleBrokerHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.BrokerHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
 	resp.IsFenced = true
-	ctl, err := b.activeController()
+	ctl, err := b.authorizedController(c, acl.OpClusterAction)
 	if err == nil {
 		var res metadata.HeartbeatResult
 		if res, err = ctl.Heartbeat(req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset, req.WantShutdown); err == nil {
@@ -70,7 +71,7 @@ func handleBrokerHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 func handleAlterPartition(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.AlterPartitionRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
-	ctl, err := b.activeController()
+	ctl, err := b.authorizedController(c, acl.OpClusterAction)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)
 		return resp, nil
@@ -117,7 +118,7 @@ func handleAllocateProducerIDs(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.AllocateProducerIDsRequest)
 	resp := req.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
 	resp.ProducerIDStart = -1
-	ctl, err := b.activeController()
+	ctl, err := b.authorizedController(c, acl.OpClusterAction)
 	if err == nil {
 		var first int64
 		if first, err = ctl.AllocateProducerIDs(req.BrokerID, req.BrokerEpoch); err == nil {

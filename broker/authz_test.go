@@ -1,0 +1,205 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+
+	"github.com/logd/logd/acl"
+	"github.com/logd/logd/auth"
+	"github.com/logd/logd/net/server"
+)
+
+// authBroker is a broker whose one listener is SASL_PLAINTEXT with PLAIN users admin (a
+// super user), alice and bob, and the StandardAuthorizer's semantics (acl.Authorizer).
+func authBroker(t *testing.T) *testBroker {
+	t.Helper()
+	sasl, err := auth.NewSASL(map[string]*auth.ListenerSASL{"SASL_PLAINTEXT": {
+		Enabled: []string{auth.MechPlain},
+		Plain:   map[string]string{"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := startBroker(t, func(c *Config) {
+		c.SASL = sasl
+		c.Authorizer = acl.New(acl.Config{SuperUsers: []string{"User:admin"}})
+		c.GroupInitialRebalanceDelay = -1
+	})
+	// The harness's listener has no authentication: serve the same address with SASL.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tb.srv.Shutdown(ctx)
+	srv := server.New(server.Config{HeaderVersion: HeaderVersion, RequireAuth: true, Listener: "SASL_PLAINTEXT"}, tb.b)
+	if err := srv.Start(tb.addr); err != nil {
+		t.Fatal(err)
+	}
+	tb.srv = srv
+	return tb
+}
+
+func (tb *testBroker) userClient(user string, opts ...kgo.Opt) *kgo.Client {
+	return tb.client(append([]kgo.Opt{kgo.SASL(plain.Auth{User: user, Pass: user + "-secret"}.AsMechanism()),
+		kgo.RequestRetries(0), kgo.RecordRetries(1), kgo.RetryTimeout(2 * time.Second)}, opts...)...)
+}
+
+func topicACL(name string, pattern acl.PatternType, principal string, op acl.Operation, perm acl.Permission) kadm.ACLBuilder {
+	b := kadm.NewACLs()
+	if perm == acl.PermissionAllow {
+		b = b.Allow(principal).AllowHosts()
+	} else {
+		b = b.Deny(principal).DenyHosts()
+	}
+	b = b.Topics(name).Operations(kmsgOp(op))
+	if pattern == acl.PatternPrefixed {
+		b = b.ResourcePatternType(kadm.ACLPatternPrefixed)
+	}
+	return *b
+}
+
+func kmsgOp(op acl.Operation) kadm.ACLOperation { return kadm.ACLOperation(op) }
+
+func createACLs(t *testing.T, adm *kadm.Client, b kadm.ACLBuilder) {
+	t.Helper()
+	res, err := adm.CreateACLs(context.Background(), &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("create ACL %+v: %v", r, r.Err)
+		}
+	}
+}
+
+func produceErr(cl *kgo.Client, topic string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+}
+
+// TestAuthorizeProduce: a principal without ACLs is refused with TOPIC_AUTHORIZATION_FAILED,
+// an ALLOW lets it write (literal and prefixed), a DENY wins, and the ACL APIs list and
+// delete what was created.
+func TestAuthorizeProduce(t *testing.T) {
+	tb := authBroker(t)
+	admin := kadm.NewClient(tb.userClient("admin"))
+	ctx := context.Background()
+	if _, err := admin.CreateTopics(ctx, 1, 1, nil, "orders", "orders-eu", "secret"); err != nil {
+		t.Fatal(err)
+	}
+	alice := tb.userClient("alice", kgo.DisableIdempotentWrite())
+	if err := produceErr(alice, "orders"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce without an ACL: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	// DESCRIBE only: Metadata answers, the Produce itself is refused.
+	createACLs(t, admin, topicACL("orders", acl.PatternLiteral, "User:alice", acl.OpDescribe, acl.PermissionAllow))
+	if err := produceErr(alice, "orders"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce with DESCRIBE only: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	createACLs(t, admin, topicACL("orders", acl.PatternPrefixed, "User:alice", acl.OpWrite, acl.PermissionAllow))
+	for _, topic := range []string{"orders", "orders-eu"} {
+		if err := produceErr(alice, topic); err != nil {
+			t.Fatalf("produce to %s with a prefixed WRITE: %v", topic, err)
+		}
+	}
+	createACLs(t, admin, topicACL("orders-eu", acl.PatternLiteral, "User:*", acl.OpWrite, acl.PermissionDeny))
+	if err := produceErr(alice, "orders-eu"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("produce against a DENY: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	// Idempotent producers need WRITE on some topic (or IDEMPOTENT_WRITE): alice has it.
+	if err := produceErr(tb.userClient("alice"), "orders"); err != nil {
+		t.Fatalf("idempotent produce: %v", err)
+	}
+	if err := produceErr(tb.userClient("bob"), "orders"); !errors.Is(err, kerr.ClusterAuthorizationFailed) && !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Fatalf("bob's idempotent produce: %v, want an authorization error", err)
+	}
+
+	described, err := admin.DescribeACLs(ctx, kadm.NewACLs().AnyResource().ResourcePatternType(kadm.ACLPatternAny).Operations(kadm.OpAny).Allow().Deny().AllowHosts().DenyHosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range described {
+		if d.Err != nil {
+			t.Fatal(d.Err)
+		}
+		n += len(d.Described)
+	}
+	if n != 3 {
+		t.Fatalf("described %d ACLs, want 3: %+v", n, described)
+	}
+	deleted, err := admin.DeleteACLs(ctx, kadm.NewACLs().Topics("orders-eu").ResourcePatternType(kadm.ACLPatternLiteral).Operations(kadm.OpAny).Allow().Deny().AllowHosts().DenyHosts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != 1 || len(deleted[0].Deleted) != 1 || deleted[0].Deleted[0].Permission != kmsg.ACLPermissionTypeDeny {
+		t.Fatalf("deleted %+v, want the DENY on orders-eu", deleted)
+	}
+	if err := produceErr(alice, "orders-eu"); err != nil {
+		t.Fatalf("produce after deleting the DENY: %v", err)
+	}
+	// bob may not change ACLs.
+	b := topicACL("secret", acl.PatternLiteral, "User:bob", acl.OpAll, acl.PermissionAllow)
+	res, err := kadm.NewClient(tb.userClient("bob")).CreateACLs(ctx, &b)
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("bob creating an ACL: %+v, %v; want CLUSTER_AUTHORIZATION_FAILED", res, err)
+	}
+}
+
+// TestAuthorizeMetadataAndGroups: an all-topics Metadata lists only the topics the principal
+// may describe, and consuming in a group needs READ on the group as well as on the topic.
+func TestAuthorizeMetadataAndGroups(t *testing.T) {
+	tb := authBroker(t)
+	admin := kadm.NewClient(tb.userClient("admin"))
+	ctx := context.Background()
+	if _, err := admin.CreateTopics(ctx, 1, 1, nil, "events", "hidden"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceErr(tb.userClient("admin"), "events"); err != nil {
+		t.Fatal(err)
+	}
+	createACLs(t, admin, topicACL("events", acl.PatternLiteral, "User:alice", acl.OpRead, acl.PermissionAllow))
+	md, err := kadm.NewClient(tb.userClient("alice")).Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := md.Topics.Names(); len(names) != 1 || names[0] != "events" {
+		t.Fatalf("alice sees topics %v, want [events]", names)
+	}
+	consume := func() error {
+		cl := tb.userClient("alice", kgo.ConsumeTopics("events"), kgo.ConsumerGroup("g"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		for {
+			fs := cl.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				return err
+			}
+			var ferr error
+			fs.EachError(func(_ string, _ int32, err error) { ferr = err })
+			if ferr != nil {
+				return ferr
+			}
+			if fs.NumRecords() > 0 {
+				return nil
+			}
+		}
+	}
+	if err := consume(); !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Fatalf("consuming without READ on the group: %v, want GROUP_AUTHORIZATION_FAILED", err)
+	}
+	g := kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("g").Operations(kadm.OpRead)
+	createACLs(t, admin, *g)
+	if err := consume(); err != nil {
+		t.Fatalf("consuming with READ on topic and group: %v", err)
+	}
+}
