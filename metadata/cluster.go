@@ -172,6 +172,8 @@ type ClusterState struct {
 	Scram map[string]map[int8]*ScramCredential `json:"scram,omitempty"`
 	// ACLs are the cluster's access control lists (acls.go), in creation order.
 	ACLs []acl.Binding `json:"acls,omitempty"`
+	// Quotas are the client quotas (quotas.go), in creation order.
+	Quotas []ClientQuota `json:"quotas,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -184,7 +186,7 @@ func (s *ClusterState) Clone() *ClusterState {
 	c := &ClusterState{ClusterID: s.ClusterID, Brokers: map[int32]*BrokerRegistration{}, Topics: map[string]*TopicState{},
 		PlacementCursor: s.PlacementCursor, NextProducerID: s.NextProducerID, LastIndex: s.LastIndex,
 		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs, Scram: cloneScram(s.Scram),
-		ACLs: slices.Clone(s.ACLs)}
+		ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas)}
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

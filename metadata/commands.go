@@ -168,6 +168,7 @@ var commandNames = map[string]func() any{
 	"alter_scram":           func() any { return &AlterScram{} },
 	"create_acls":           func() any { return &CreateACLs{} },
 	"delete_acls":           func() any { return &DeleteACLs{} },
+	"alter_client_quotas":   func() any { return &AlterClientQuotas{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -210,6 +211,8 @@ func commandName(c any) (string, bool) {
 		return "create_acls", true
 	case *DeleteACLs:
 		return "delete_acls", true
+	case *AlterClientQuotas:
+		return "alter_client_quotas", true
 	}
 	return "", false
 }
@@ -327,6 +330,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return nil, s.createACLs(c)
 	case *DeleteACLs:
 		return s.deleteACLs(c)
+	case *AlterClientQuotas:
+		return s.alterClientQuotas(c), nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

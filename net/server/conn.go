@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,6 +63,10 @@ type conn struct {
 	emitFn   func([]byte) error
 	writeFn  func() // c.writeLoop bound once: no closure per spawn
 	resumeFn gnet.Runnable
+	muteFn   gnet.Runnable // c.muteLoop (mute.go)
+	// mutedUntil (unix nanoseconds): no request is read or dispatched before then
+	// (Response.MuteFor, mute.go). Set by the writer, read by the loop.
+	mutedUntil atomic.Int64
 
 	// Guarded by mu.
 	mu      sync.Mutex
@@ -119,6 +124,7 @@ func newConn(s *Server, gc gnet.Conn) (*conn, error) {
 	c.emitFn = c.emit
 	c.writeFn = c.writeLoop
 	c.resumeFn = gnet.RunnableFunc(c.resume)
+	c.muteFn = gnet.RunnableFunc(c.muteLoop)
 	c.w.init(c)
 	for i := range c.slots {
 		c.slots[i].c = c
@@ -155,7 +161,7 @@ func (c *conn) emit(frame []byte) error {
 		return err
 	}
 	now := time.Now()
-	if len(c.pending) == 0 && c.dispatch(frame, hdr, now) {
+	if len(c.pending) == 0 && c.mutedUntil.Load() <= now.UnixNano() && c.dispatch(frame, hdr, now) {
 		return nil
 	}
 	if !c.s.reserve(cap(frame)) {
@@ -228,8 +234,8 @@ func (c *conn) pause() {
 // of a full ring: it dispatches pending frames, then reads again if they all
 // fit.
 func (c *conn) resume(context.Context) error {
-	if c.gone {
-		return nil
+	if c.gone || (c.stream == nil && c.mutedLeft() > 0) {
+		return nil // muted: the mute's timer resumes (mute.go)
 	}
 	i := 0
 	for ; i < len(c.pending); i++ {
@@ -251,6 +257,7 @@ func (c *conn) resume(context.Context) error {
 	if full {
 		return nil // the writer schedules another resume when it frees a slot
 	}
+
 	if c.stream != nil || resumeRead(c.epfd, c.gc.Fd()) == nil {
 		c.paused = false
 	}
@@ -420,6 +427,7 @@ func (c *conn) writeLoop() {
 		if observe != nil {
 			taken = time.Now()
 		}
+		mute := c.muteBatch() // before the answers leave: the next request must find it
 		err := c.w.writeBatch(c.batch)
 		var sent time.Time
 		if observe != nil {
@@ -457,6 +465,9 @@ func (c *conn) writeLoop() {
 			c.abort()
 			c.closeTransport()
 			return
+		}
+		if mute && err == nil && c.stream == nil {
+			_ = c.gc.EventLoop().Execute(context.Background(), c.muteFn)
 		}
 		if resume && c.stream != nil {
 			c.wakeStream()

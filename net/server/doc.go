@@ -166,6 +166,12 @@
 // when an authentication runs out (KIP-368 re-authentication); the handler checks
 // Session.Expired and closes the connection of a client that did not re-authenticate.
 //
+// # Muting
+//
+// Response.MuteFor (mute.go) stops reading a connection for a while once that response is
+// written: Kafka's quota throttling (KIP-219), a timer and the same pause as at
+// MaxInFlight, no goroutine parked.
+//
 // # Back-pressure and memory bounds
 //
 //   - In flight: a request holds a ring slot from dispatch until its response

@@ -3,6 +3,7 @@ package server
 import (
 	"io"
 	"sync"
+	"time"
 
 	"github.com/valyala/bytebufferpool"
 )
@@ -51,7 +52,8 @@ type part struct {
 type Response struct {
 	parts      []part
 	size       int64
-	closeAfter bool // CloseAfter
+	closeAfter bool          // CloseAfter
+	mute       time.Duration // MuteFor (mute.go)
 }
 
 // CloseAfter closes the connection once this response is written (Kafka's answer to a
@@ -126,6 +128,7 @@ func (r *Response) Release() {
 	r.parts = r.parts[:0]
 	r.size = 0
 	r.closeAfter = false
+	r.mute = 0
 	if cap(r.parts) > 64 { // refuse oversized part lists
 		return
 	}

@@ -268,6 +268,7 @@ type Stats struct {
 	BudgetCloses   int64 // connections closed for MaxBufferedBytes
 	Pauses         int64 // times a connection stopped reading at MaxInFlight
 	WriteWaits     int64 // times a writer parked on EAGAIN until the socket drained
+	Mutes          int64 // times a written response muted its connection (Response.MuteFor)
 }
 
 type counters struct {
@@ -276,7 +277,7 @@ type counters struct {
 	sendfileBytes, copiedBytes               atomic.Int64
 	protocolCloses, budgetCloses, pauses     atomic.Int64
 	buffered, inflight, writeWaits           atomic.Int64
-	deferred                                 atomic.Int64
+	deferred, mutes                          atomic.Int64
 }
 
 // Server is the Kafka network front: gnet event loops read and frame requests,
@@ -392,6 +393,7 @@ func (s *Server) Stats() Stats {
 		ProtocolCloses: s.st.protocolCloses.Load(),
 		BudgetCloses:   s.st.budgetCloses.Load(),
 		Pauses:         s.st.pauses.Load(),
+		Mutes:          s.st.mutes.Load(),
 		WriteWaits:     s.st.writeWaits.Load(),
 	}
 }

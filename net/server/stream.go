@@ -155,6 +155,7 @@ func (c *conn) readStream() {
 		}
 		n, err := nc.Read(buf)
 		if n > 0 {
+			c.waitMuted() // what arrived during a mute waits for its end in buf
 			s.st.bytesIn.Add(int64(n))
 			if !s.closing.Load() { // draining for shutdown: take no new requests
 				c.liftPreAuthCap()
