@@ -12,6 +12,7 @@ import (
 	"github.com/logd/logd/acl"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
+	"github.com/logd/logd/quota"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
 )
@@ -107,6 +108,7 @@ func handleProduce(b *Broker, c *call) (kmsg.Response, error) {
 	case hasTransactionalBatch(req) && !b.authorizeTxnID(c, acl.OpWrite, *req.TransactionID):
 		reqErr = kerr.TransactionalIDAuthorizationFailed.Code
 	}
+	b.throttleFor(c, quota.Produce, int64(len(c.req.Frame)))
 	// Appends follow the connection's request order (clients pipeline produce requests and
 	// rely on it for per-partition ordering); the durability wait below does not hold the turn,
 	// so pipelined requests still share group commits.

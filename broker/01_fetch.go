@@ -385,6 +385,7 @@ func releaseFetchRegions(r *fetchResponse) {
 // writeFetch encodes r after the response header. Region ownership moves to the response:
 // the server releases them after sending.
 func (b *Broker) writeFetch(c *call, r *fetchResponse) *server.Response {
+	b.throttleFetch(c, r)
 	resp := server.NewResponse()
 	bb := resp.Buffer()
 	bb.B = appendResponseHeader(bb.B, c.req)
@@ -403,5 +404,8 @@ func (b *Broker) writeFetch(c *call, r *fetchResponse) *server.Response {
 		return bb.B
 	})
 	bb.B = out
+	if c.throttle > 0 {
+		resp.MuteFor(c.throttle)
+	}
 	return resp
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
+	"github.com/logd/logd/quota"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/share"
 )
@@ -204,6 +205,8 @@ type Broker struct {
 
 	pids producerIDs // InitProducerId's durable id blocks (producerids.go)
 
+	quotas *quota.Manager // the client quotas (quotas.go)
+
 	// admin serializes topic creation, deletion, growth and config changes, so a deleted
 	// topic's logs are gone before its name can be reused and concurrent config changes
 	// reach the open logs in the order they reached the metadata store.
@@ -302,7 +305,7 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, started: time.Now(), log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
 		wakeups:      runq.New(max(runtime.GOMAXPROCS(0), 2), runFunc, nil),
 		topicChanges: runq.New(1, runFunc, nil), controllerCalls: runq.New(catalogWorkers, runFunc, nil),
-		closing: make(chan struct{})}
+		closing: make(chan struct{}), quotas: quota.New(quota.Config{})}
 	b.groups = newCoordinatorLeads(offsetsTopic, "consumer groups", b.loadPartitionGroups, b.unloadGroups)
 	b.txns = newCoordinatorLeads(txnTopic, "transactions", b.loadTxns, b.unloadTxns)
 	b.markers.b = b
@@ -716,20 +719,29 @@ func (b *Broker) handle(c *call) *server.Response {
 	if kresp == nil {
 		return nil // acks=0 produce
 	}
-	resp := encodeResponse(req, kresp)
+	resp := encodeResponse(c, kresp)
 	if c.closeAfter {
 		resp.CloseAfter()
 	}
 	return resp
 }
 
-// encodeResponse writes the response header and kresp's body.
-func encodeResponse(req *server.Request, kresp kmsg.Response) *server.Response {
+// encodeResponse writes the response header and kresp's body, with the call's quota
+// throttle (quotas.go) in throttle_time_ms and as the connection's mute.
+func encodeResponse(c *call, kresp kmsg.Response) *server.Response {
+	req := c.req
 	kresp.SetVersion(req.APIVersion)
+	st, throttles := kresp.(kmsg.SetThrottleResponse)
+	if throttles && c.throttle > 0 {
+		st.SetThrottle(throttleMillis(c.throttle))
+	}
 	resp := server.NewResponse()
 	bb := resp.Buffer()
 	bb.B = appendResponseHeader(bb.B, req)
 	bb.B = kresp.AppendTo(bb.B)
+	if c.throttle > 0 {
+		resp.MuteFor(c.throttle)
+	}
 	return resp
 }
 
@@ -758,6 +770,8 @@ type call struct {
 	done     server.Deferred
 	// closeAfter closes the connection once the response is written (a failed SASL step).
 	closeAfter bool
+	// throttle is the client quota's throttle time of the response (quotas.go).
+	throttle time.Duration
 	// subj is who sent the request, for the authorizer (authz.go); set on first use.
 	subj    acl.Subject
 	hasSubj bool

@@ -68,6 +68,9 @@ type Cluster interface {
 	CreateACLs(bindings []acl.Binding) error
 	// DeleteACLs removes the ACLs each filter selects and returns them, per filter.
 	DeleteACLs(filters []acl.Filter) ([][]acl.Binding, error)
+	// AlterClientQuotas applies valid quota alterations (metadata.ValidateQuotaAlteration)
+	// and returns each one's refusal by the state machine, "" when it applied.
+	AlterClientQuotas(alts []metadata.QuotaAlteration) ([]string, error)
 }
 
 // ControllerService is what the active controller does for brokers (KRaft's controller

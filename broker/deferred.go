@@ -46,7 +46,7 @@ func (b *Broker) finishKmsg(c *call, kresp kmsg.Response) {
 		b.finish(c, nil)
 		return
 	}
-	b.finish(c, encodeResponse(c.req, kresp))
+	b.finish(c, encodeResponse(c, kresp))
 }
 
 // observe records a request's metrics once its response is ready: queued before its

@@ -111,4 +111,5 @@ var errorCodes = []errorMapping{
 	{metadata.ErrEligibleNotAvailable, kerr.EligibleLeadersNotAvailable},
 	{metadata.ErrNoReassignment, kerr.NoReassignmentInProgress},
 	{acl.ErrInvalid, kerr.InvalidRequest},
+	{metadata.ErrInvalidQuota, kerr.InvalidRequest},
 }

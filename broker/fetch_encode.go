@@ -33,10 +33,11 @@ const fetchFlexibleFrom = 12
 
 // fetchResponse is one Fetch response before encoding.
 type fetchResponse struct {
-	version   int16
-	errorCode int16
-	sessionID int32
-	topics    []fetchTopic
+	version    int16
+	throttleMs int32 // a client quota's throttle (quotas.go)
+	errorCode  int16
+	sessionID  int32
+	topics     []fetchTopic
 	// endpoints are the brokers named by the partitions' CurrentLeader (v16+).
 	endpoints []fetchEndpoint
 }
@@ -105,7 +106,7 @@ func appendFetchResponse(dst []byte, r *fetchResponse, records func(dst []byte, 
 		}
 		return kbin.AppendArrayLen(dst, n)
 	}
-	dst = kbin.AppendInt32(dst, 0) // ThrottleMillis (v1+)
+	dst = kbin.AppendInt32(dst, r.throttleMs) // ThrottleMillis (v1+)
 	if v >= 7 {
 		dst = kbin.AppendInt16(dst, r.errorCode)
 		dst = kbin.AppendInt32(dst, r.sessionID)

@@ -221,6 +221,7 @@ func (n *Node) refreshView() (*view, <-chan struct{}) {
 		}
 		if n.view.CompareAndSwap(old, nv) {
 			n.b.SetACLs(st.LastIndex, st.ACLs)
+			n.b.SetClientQuotas(st.LastIndex, st.Quotas)
 			return nv, ch
 		}
 	}

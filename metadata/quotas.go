@@ -155,3 +155,15 @@ func cloneQuotas(qs []ClientQuota) []ClientQuota {
 	}
 	return out
 }
+
+// QuotaValues are the quotas set for an entity (its parts in any order), nil for none.
+func (s *ClusterState) QuotaValues(entity []QuotaEntity) map[string]float64 {
+	ent := slices.Clone(entity)
+	slices.SortFunc(ent, func(x, y QuotaEntity) int { return strings.Compare(x.Type, y.Type) })
+	for _, q := range s.Quotas {
+		if sameEntity(q.Entity, ent) {
+			return q.Values
+		}
+	}
+	return nil
+}

@@ -60,6 +60,7 @@ const (
 	ResponseSend      = "logd_response_send_seconds"
 	ProduceFsyncWait  = "logd_produce_fsync_wait_seconds"
 	FetchWait         = "logd_fetch_wait_seconds"
+	QuotaThrottle     = "logd_quota_throttle_seconds"
 	TopicBytesIn      = "logd_topic_bytes_in_total"
 	TopicBytesOut     = "logd_topic_bytes_out_total"
 	TopicMessagesIn   = "logd_topic_messages_in_total"
@@ -146,6 +147,7 @@ type Metrics struct {
 	latency, queue, local, respQueue, respSend *prometheus.HistogramVec
 	apis                                       [numAPIs]atomic.Pointer[apiMetrics]
 	fsyncWait, fetchWait                       prometheus.Histogram
+	throttle                                   *prometheus.HistogramVec // by quota type
 
 	bytesIn, bytesOut, messagesIn *prometheus.CounterVec
 	topics                        sync.Map // topic name → *TopicMetrics
@@ -195,6 +197,10 @@ func New() *Metrics {
 		Name: FetchWait, Buckets: requestBuckets,
 		Help: "Time a fetch request was parked waiting for MinBytes of data (long poll, up to MaxWaitMs); only fetches that parked.",
 	})
+	m.throttle = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: QuotaThrottle, Buckets: requestBuckets,
+		Help: "Throttle time of requests over a client quota, by quota type (produce, fetch): Kafka's throttle-time metric of the quota sensors.",
+	}, []string{"quota"})
 	m.bytesIn = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: TopicBytesIn, Help: "Record batch bytes appended by producers, by topic (Kafka's BytesInPerSec).",
 	}, []string{"topic"})
@@ -214,7 +220,7 @@ func New() *Metrics {
 	m.flushFiles = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: LogFlushFiles, Help: "Files synced by group-commit rounds.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.queue, m.local, m.respQueue, m.respSend, m.fsyncWait, m.fetchWait, m.bytesIn, m.bytesOut, m.messagesIn,
+	m.reg.MustRegister(m.requests, m.latency, m.queue, m.local, m.respQueue, m.respSend, m.fsyncWait, m.fetchWait, m.throttle, m.bytesIn, m.bytesOut, m.messagesIn,
 		m.flushLatency, m.flushRounds, m.flushFiles,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: Partitions, Help: "Partitions of the topics this broker holds.",
@@ -285,6 +291,19 @@ func (m *Metrics) ObserveRequest(apiKey int16, t RequestTimes) {
 			m.fetchWait.Observe(t.Waited.Seconds())
 		}
 	}
+}
+
+// ObserveThrottle records the throttle time of a request over its client quota (produce or
+// fetch). A nil Metrics records nothing.
+func (m *Metrics) ObserveThrottle(produce bool, d time.Duration) {
+	if m == nil {
+		return
+	}
+	kind := "fetch"
+	if produce {
+		kind = "produce"
+	}
+	m.throttle.WithLabelValues(kind).Observe(d.Seconds())
 }
 
 // ObserveResponse records a written response's time queued for and spent in the

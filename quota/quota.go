@@ -91,6 +91,7 @@ type Manager struct {
 	mu      sync.Mutex // serializes Update
 	version uint64     // guarded by mu
 	quotas  atomic.Pointer[map[entityKey]map[string]float64]
+	list    atomic.Pointer[[]metadata.ClientQuota] // as installed, for DescribeClientQuotas
 
 	sensorsMu sync.Mutex // guards sensors; a leaf
 	sensors   map[sensorKey]*sensor
@@ -107,6 +108,7 @@ func New(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, sensors: map[sensorKey]*sensor{}}
 	empty := map[entityKey]map[string]float64{}
 	m.quotas.Store(&empty)
+	m.list.Store(&[]metadata.ClientQuota{})
 	return m
 }
 
@@ -139,7 +141,11 @@ func (m *Manager) Update(version uint64, qs []metadata.ClientQuota) {
 		t[k] = q.Values
 	}
 	m.quotas.Store(&t)
+	m.list.Store(&qs)
 }
+
+// Quotas are the quotas installed by the last Update (read-only).
+func (m *Manager) Quotas() []metadata.ClientQuota { return *m.list.Load() }
 
 // Active reports whether any quota is set (nothing needs measuring otherwise).
 func (m *Manager) Active() bool { return len(*m.quotas.Load()) > 0 }

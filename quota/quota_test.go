@@ -16,7 +16,9 @@ func TestPrecedence(t *testing.T) {
 		return metadata.ClientQuota{Entity: ent, Values: map[string]float64{metadata.ProducerByteRate: v}}
 	}
 	user := func(n *string) metadata.QuotaEntity { return metadata.QuotaEntity{Type: metadata.QuotaUser, Name: n} }
-	client := func(n *string) metadata.QuotaEntity { return metadata.QuotaEntity{Type: metadata.QuotaClientID, Name: n} }
+	client := func(n *string) metadata.QuotaEntity {
+		return metadata.QuotaEntity{Type: metadata.QuotaClientID, Name: n}
+	}
 	all := []metadata.ClientQuota{
 		q(8, client(nil)), q(7, client(ptr("app"))), q(6, user(nil)), q(5, client(nil), user(nil)),
 		q(4, client(ptr("app")), user(nil)), q(3, user(ptr("alice"))), q(2, client(nil), user(ptr("alice"))),
