@@ -32,6 +32,7 @@ func handleDescribeClientQuotas(b *Broker, c *call) (kmsg.Response, error) {
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return resp, nil
 	}
+	resp.Entries = []kmsg.DescribeClientQuotasResponseEntry{} // null only with an error (the Java admin needs a list)
 	for _, q := range b.quotas.Quotas() {
 		if !quotaFilterMatches(req.Components, req.Strict, q.Entity) {
 			continue
