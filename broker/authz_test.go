@@ -174,6 +174,15 @@ func TestAuthorizeMetadataAndGroups(t *testing.T) {
 	if names := md.Topics.Names(); len(names) != 1 || names[0] != "events" {
 		t.Fatalf("alice sees topics %v, want [events]", names)
 	}
+	// KIP-430: READ implies DESCRIBE, and that is all alice may do on the topic.
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr("events")
+	mreq.Topics, mreq.IncludeTopicAuthorizedOperations = append(mreq.Topics, mt), true
+	mresp, err := mreq.RequestWith(ctx, tb.userClient("alice"))
+	if err != nil || len(mresp.Topics) != 1 || mresp.Topics[0].AuthorizedOperations != 1<<acl.OpRead|1<<acl.OpDescribe {
+		t.Fatalf("authorized operations: %+v, %v", mresp, err)
+	}
 	consume := func() error {
 		cl := tb.userClient("alice", kgo.ConsumeTopics("events"), kgo.ConsumerGroup("g"),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
