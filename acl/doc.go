@@ -49,7 +49,8 @@
 //	                            unauthorized ones left out);
 //	                            auto-create: CREATE on cluster or topic
 //	OffsetCommit                READ on the group, READ on each topic    GROUP_/TOPIC_AUTHORIZATION_FAILED
-//	OffsetFetch                 DESCRIBE on the group                    GROUP_AUTHORIZATION_FAILED
+//	OffsetFetch                 DESCRIBE on the group; DESCRIBE on each  GROUP_AUTHORIZATION_FAILED;
+//	                            topic (all-topics: unauthorized left out) TOPIC_AUTHORIZATION_FAILED per partition
 //	FindCoordinator             DESCRIBE on the group / transactional id GROUP_/TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 //	JoinGroup, SyncGroup,       READ on the group                        GROUP_AUTHORIZATION_FAILED
 //	Heartbeat, LeaveGroup,

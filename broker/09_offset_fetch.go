@@ -59,6 +59,10 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 				}
 			}
 			for _, co := range coord.FetchOffsets(rg.Group, want) {
+				denied, skip := b.offsetFetchTopicDenied(c, want != nil, co.Topic)
+				if skip {
+					continue
+				}
 				if n := len(g.Topics); n == 0 || g.Topics[n-1].Topic != co.Topic {
 					t := kmsg.NewOffsetFetchResponseGroupTopic()
 					t.Topic = co.Topic
@@ -71,6 +75,9 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 				p.Partition, p.Offset, p.LeaderEpoch = co.Partition, co.Offset.Offset, co.LeaderEpoch
 				if req.RequireStable && co.Unstable {
 					p.Offset, p.LeaderEpoch, p.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+				}
+				if denied != 0 {
+					p.Offset, p.LeaderEpoch, p.ErrorCode, co.Metadata = -1, -1, denied, ""
 				}
 				md := co.Metadata
 				p.Metadata = &md
@@ -107,6 +114,10 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 		}
 	}
 	for _, co := range coord.FetchOffsets(req.Group, want) {
+		denied, skip := b.offsetFetchTopicDenied(c, want != nil, co.Topic)
+		if skip {
+			continue
+		}
 		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != co.Topic {
 			t := kmsg.NewOffsetFetchResponseTopic()
 			t.Topic = co.Topic
@@ -116,6 +127,9 @@ func handleOffsetFetch(b *Broker, c *call) (kmsg.Response, error) {
 		p.Partition, p.Offset, p.LeaderEpoch = co.Partition, co.Offset.Offset, co.LeaderEpoch
 		if v >= 7 && req.RequireStable && co.Unstable {
 			p.Offset, p.LeaderEpoch, p.ErrorCode = -1, -1, kerr.UnstableOffsetCommit.Code
+		}
+		if denied != 0 {
+			p.Offset, p.LeaderEpoch, p.ErrorCode, co.Metadata = -1, -1, denied, ""
 		}
 		md := co.Metadata
 		p.Metadata = &md

@@ -299,3 +299,18 @@ func (b *Broker) configDenied(c *call, op acl.Operation, rt kmsg.ConfigResourceT
 	}
 	return nil
 }
+
+// offsetFetchTopicDenied is OffsetFetch's check of a topic's offsets: DESCRIBE on the topic.
+// A topic the request named gets TOPIC_AUTHORIZATION_FAILED (denied); one it did not (all
+// the group's offsets) is left out (skip), as in Kafka.
+func (b *Broker) offsetFetchTopicDenied(c *call, named bool, topic string) (denied int16, skip bool) {
+	switch {
+	case b.cfg.Authorizer == nil:
+		return 0, false
+	case !named:
+		return 0, !b.allowed(c, acl.OpDescribe, acl.ResourceTopic, topic)
+	case !b.authorizeTopic(c, acl.OpDescribe, topic):
+		return kerr.TopicAuthorizationFailed.Code, false
+	}
+	return 0, false
+}
