@@ -58,7 +58,11 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 			if pa, ok := b.cluster.Partition(t.Name, 0); ok {
 				st.ReplicationFactor = int16(len(pa.Replicas))
 			}
-			for _, e := range topicConfigEntries(b.cfg.LogDefaults, t.Configs, nil) {
+			configs := topicConfigEntries(b.cfg.LogDefaults, t.Configs, nil)
+			if !b.allowed(c, acl.OpDescribeConfigs, acl.ResourceTopic, rt.Topic) {
+				st.ConfigErrorCode, configs = kerr.TopicAuthorizationFailed.Code, nil // Kafka: none without DESCRIBE_CONFIGS
+			}
+			for _, e := range configs {
 				ce := kmsg.NewCreateTopicsResponseTopicConfig()
 				ce.Name, ce.Value, ce.Source, ce.ReadOnly = e.name, kmsg.StringPtr(e.value), int8(e.source), e.readOnly
 				st.Configs = append(st.Configs, ce)
