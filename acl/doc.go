@@ -59,7 +59,8 @@
 //	ConsumerGroupDescribe
 //	ListGroups                  DESCRIBE on the cluster, else on each    (groups left out)
 //	DeleteGroups, OffsetDelete  DELETE on the group                      GROUP_AUTHORIZATION_FAILED
-//	CreateTopics                CREATE on the cluster or the topic       TOPIC_AUTHORIZATION_FAILED per topic
+//	CreateTopics                CREATE on the cluster or the topic;      TOPIC_AUTHORIZATION_FAILED per topic
+//	                            its configs answered with DESCRIBE_CONFIGS (in its config error code)
 //	DeleteTopics, DeleteRecords DELETE on the topic                      TOPIC_AUTHORIZATION_FAILED
 //	CreatePartitions            ALTER on the topic                       TOPIC_AUTHORIZATION_FAILED
 //	DescribeConfigs,            DESCRIBE_CONFIGS / ALTER_CONFIGS on the  TOPIC_/CLUSTER_/GROUP_AUTHORIZATION_FAILED

@@ -75,3 +75,44 @@ func TestProduceQuota(t *testing.T) {
 		t.Fatal("no connection was muted")
 	}
 }
+
+// TestFetchQuota: a consumer over its consumer_byte_rate is told to back off
+// (throttle_time_ms in the Fetch response) and its connection is muted.
+func TestFetchQuota(t *testing.T) {
+	tb := startBroker(t, nil)
+	adm := tb.admin()
+	ctx := context.Background()
+	if _, err := adm.CreateTopics(ctx, 1, 1, nil, "fq"); err != nil {
+		t.Fatal(err)
+	}
+	pr := tb.client(kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.DefaultProduceTopic("fq"))
+	value := make([]byte, 10_000)
+	for range 30 {
+		if err := pr.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slow := "slow-consumer"
+	res, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: metadata.QuotaClientID, Name: &slow}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: metadata.ConsumerByteRate, Value: 10_000}},
+	}})
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("alter quotas: %+v %v", res, err)
+	}
+	var hook throttleHook
+	cl := tb.client(kgo.ClientID(slow), kgo.WithHooks(&hook), kgo.ConsumeTopics("fq"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(50_000), kgo.FetchMaxPartitionBytes(50_000))
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got := 0
+	for hook.n.Load() == 0 && pctx.Err() == nil {
+		got += cl.PollFetches(pctx).NumRecords()
+	}
+	if hook.n.Load() == 0 {
+		t.Fatalf("consumed %d records without a throttle", got)
+	}
+	if st := tb.srv.Stats(); st.Mutes == 0 {
+		t.Fatal("no connection was muted")
+	}
+}
