@@ -71,6 +71,12 @@ func serveCommand() *cobra.Command {
 			"metadata quorum: kafka-configs --entity-type users, or --add-scram for the first ones; a\n" +
 			"credential --add-scram names is added when it does not exist, so restarting with the flag\n" +
 			"keeps a password changed since, but brings back a deleted one).\n\n" +
+			"Authorization: authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n" +
+			"turns on Kafka's ACLs (kafka-acls; kept in the metadata quorum) with super.users (User:a;User:b)\n" +
+			"and allow.everyone.if.no.acl.found (default false). Brokers talk to each other as their\n" +
+			"listener's principal, which needs CLUSTER_ACTION (e.g. super.users=User:ANONYMOUS for a PLAINTEXT\n" +
+			"inter-broker listener). Client quotas (kafka-configs --entity-type users|clients,\n" +
+			"producer_byte_rate, consumer_byte_rate) throttle clients over them.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
