@@ -172,6 +172,7 @@ func TestACLs(t *testing.T) {
 				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 			ctx, cancel := context.WithTimeout(s.ctx, 20*time.Second)
 			defer cancel()
+			defer cl.Close() // leave the group: a member left behind would keep the partition
 			for {
 				fs := cl.PollFetches(ctx)
 				if err := ctx.Err(); err != nil {
