@@ -114,12 +114,13 @@ func (b *Broker) removeDeniedProduceTopics(c *call, req *kmsg.ProduceRequest) []
 	var denied []kmsg.ProduceResponseTopic
 	kept := req.Topics[:0]
 	for _, rt := range req.Topics {
-		if b.authorizeTopic(c, acl.OpWrite, rt.Topic) {
+		// An unknown topic id (v13+, no name) is answered UNKNOWN_TOPIC_ID first, as Kafka.
+		if (rt.Topic == "" && rt.TopicID != [16]byte{}) || b.authorizeTopic(c, acl.OpWrite, rt.Topic) {
 			kept = append(kept, rt)
 			continue
 		}
 		t := kmsg.NewProduceResponseTopic()
-		t.Topic = rt.Topic
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewProduceResponseTopicPartition()
 			p.Partition, p.BaseOffset, p.ErrorCode = rp.Partition, -1, kerr.TopicAuthorizationFailed.Code
