@@ -412,7 +412,7 @@ func TestStreamsGroupOffsetCommit(t *testing.T) {
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.Group, req.MemberID, req.Generation = "oc", member, epoch
 		rt := kmsg.NewOffsetCommitRequestTopic()
-		rt.Topic = "oc-in"
+		rt.Topic, rt.TopicID = "oc-in", topicIDDP(t, tb, "oc-in") // v10 names topics by id
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()
 		rp.Partition, rp.Offset = 1, 42
 		rt.Partitions = []kmsg.OffsetCommitRequestTopicPartition{rp}
