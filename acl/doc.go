@@ -59,6 +59,14 @@
 //	ConsumerGroupDescribe
 //	ListGroups                  DESCRIBE on the cluster, else on each    (groups left out)
 //	DeleteGroups, OffsetDelete  DELETE on the group                      GROUP_AUTHORIZATION_FAILED
+//	ShareGroupHeartbeat,        READ on the group; DESCRIBE on each      GROUP_/TOPIC_AUTHORIZATION_FAILED
+//	StreamsGroupHeartbeat       subscribed or source topic
+//	ShareFetch,                 READ on the group and on every topic     GROUP_/TOPIC_AUTHORIZATION_FAILED
+//	ShareAcknowledge            (the whole request; Kafka per partition)
+//	Share/StreamsGroupDescribe, DESCRIBE on each group                   GROUP_AUTHORIZATION_FAILED per group
+//	DescribeShareGroupOffsets
+//	AlterShareGroupOffsets,     READ / DELETE on the group, READ on      GROUP_/TOPIC_AUTHORIZATION_FAILED
+//	DeleteShareGroupOffsets     each topic
 //	CreateTopics                CREATE on the cluster or the topic;      TOPIC_AUTHORIZATION_FAILED per topic
 //	                            its configs answered with DESCRIBE_CONFIGS (in its config error code)
 //	DeleteTopics, DeleteRecords DELETE on the topic                      TOPIC_AUTHORIZATION_FAILED

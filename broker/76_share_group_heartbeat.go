@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/share"
 )
 
@@ -27,6 +28,14 @@ func handleShareGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 			resp.ErrorMessage = &msg
 		}
 		return resp, nil
+	}
+	if !b.authorizeGroup(c, acl.OpRead, req.GroupID) {
+		return fail(kerr.GroupAuthorizationFailed.Code, "")
+	}
+	for _, t := range req.SubscribedTopicNames {
+		if !b.authorizeTopic(c, acl.OpDescribe, t) {
+			return fail(kerr.TopicAuthorizationFailed.Code, "not authorized to describe topic "+t)
+		}
 	}
 	if req.GroupID == "" {
 		return fail(kerr.InvalidRequest.Code, "GroupId can't be empty.")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // ShareGroupDescribe: version 1. Each group is described by its coordinator: state (Empty or
@@ -24,6 +26,11 @@ func handleShareGroupDescribe(b *Broker, c *call) (kmsg.Response, error) {
 		g := kmsg.NewShareGroupDescribeResponseGroup()
 		g.GroupID = id
 		g.AuthorizedOperations = topicAuthorizedOperationsUnknown
+		if !b.authorizeGroup(c, acl.OpDescribe, id) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		if _, lerr := b.groupCoordinator(id); lerr != nil {
 			g.ErrorCode = lerr.Code
 			resp.Groups = append(resp.Groups, g)

@@ -41,6 +41,10 @@ func handleShareFetch(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ShareFetchRequest)
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
 	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration().Milliseconds())
+	if code, msg := b.shareAccessDenied(c, derefGroup(req.GroupID), shareFetchTopicIDs(req)); code != 0 {
+		resp.ErrorCode, resp.ErrorMessage = code, msg
+		return resp, nil
+	}
 	if req.ShareAcquireMode != 0 && req.ShareAcquireMode != 1 {
 		msg := "ShareAcquireMode must be 0 (batch_optimized) or 1 (record_limit)"
 		resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, &msg

@@ -26,6 +26,14 @@ func handleShareAcknowledge(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ShareAcknowledgeRequest)
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
 	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration().Milliseconds())
+	var ids [][16]byte
+	for _, t := range req.Topics {
+		ids = append(ids, t.TopicID)
+	}
+	if code, msg := b.shareAccessDenied(c, derefGroup(req.GroupID), ids); code != 0 {
+		resp.ErrorCode, resp.ErrorMessage = code, msg
+		return resp, nil
+	}
 	sess, ok := b.useShareSession(req.GroupID, req.MemberID, share.SessionRequest{Epoch: req.ShareSessionEpoch, Acknowledge: true},
 		&resp.ErrorCode, &resp.ErrorMessage)
 	if !ok {

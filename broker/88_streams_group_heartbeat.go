@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 	"github.com/logd/logd/metadata"
 )
@@ -28,6 +29,21 @@ func init() {
 func handleStreamsGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.StreamsGroupHeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.StreamsGroupHeartbeatResponse)
+	if !b.authorizeGroup(c, acl.OpRead, req.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
+	if req.Topology != nil {
+		for _, st := range req.Topology.Subtopologies {
+			for _, t := range st.SourceTopics {
+				if !b.authorizeTopic(c, acl.OpDescribe, t) {
+					msg := "not authorized to describe topic " + t
+					resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
+					return resp, nil
+				}
+			}
+		}
+	}
 	res := streamsHeartbeat(b, c, req)
 	if len(res.CreateTopics) > 0 {
 		b.createStreamsTopics(res.CreateTopics)

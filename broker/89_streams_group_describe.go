@@ -4,8 +4,10 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/group"
 )
 
@@ -22,6 +24,11 @@ func handleStreamsGroupDescribe(b *Broker, c *call) (kmsg.Response, error) {
 	for _, id := range req.Groups {
 		g := kmsg.NewStreamsGroupDescribeResponseGroup()
 		g.Group = id
+		if !b.authorizeGroup(c, acl.OpDescribe, id) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		coord, lerr := b.groupCoordinator(id)
 		if lerr != nil {
 			g.ErrorCode = lerr.Code

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/share"
 )
@@ -27,6 +28,11 @@ func handleDescribeShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) 
 	for _, rg := range req.Groups {
 		g := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		g.GroupID = rg.GroupID
+		if !b.authorizeGroup(c, acl.OpDescribe, rg.GroupID) {
+			g.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		tps, code, msg := b.shareGroupPartitions(rg.GroupID)
 		if code != 0 {
 			g.ErrorCode, g.ErrorMessage = code, msg

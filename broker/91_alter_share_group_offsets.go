@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/share"
 )
 
@@ -20,6 +21,17 @@ func init() {
 func handleAlterShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.AlterShareGroupOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterShareGroupOffsetsResponse)
+	if !b.authorizeGroup(c, acl.OpRead, req.GroupID) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
+	for _, t := range req.Topics {
+		if !b.authorizeTopic(c, acl.OpRead, t.Topic) {
+			msg := "not authorized to read topic " + t.Topic
+			resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
+			return resp, nil
+		}
+	}
 	if _, lerr := b.groupCoordinator(req.GroupID); lerr != nil {
 		resp.ErrorCode = lerr.Code
 		return resp, nil

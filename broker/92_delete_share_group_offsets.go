@@ -3,6 +3,8 @@ package broker
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // DeleteShareGroupOffsets: version 0 (kafka-share-groups --delete-offsets). Drops the share
@@ -16,6 +18,17 @@ func init() {
 func handleDeleteShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DeleteShareGroupOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteShareGroupOffsetsResponse)
+	if !b.authorizeGroup(c, acl.OpDelete, req.GroupID) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
+	for _, t := range req.Topics {
+		if !b.authorizeTopic(c, acl.OpRead, t.Topic) {
+			msg := "not authorized to read topic " + t.Topic
+			resp.ErrorCode, resp.ErrorMessage = kerr.TopicAuthorizationFailed.Code, &msg
+			return resp, nil
+		}
+	}
 	if _, code, msg := b.shareGroupPartitions(req.GroupID); code != 0 {
 		resp.ErrorCode, resp.ErrorMessage = code, msg
 		return resp, nil

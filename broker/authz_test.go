@@ -218,3 +218,68 @@ func TestAuthorizeMetadataAndGroups(t *testing.T) {
 		t.Fatalf("consuming with READ on topic and group: %v", err)
 	}
 }
+
+// TestAuthorizeShareAndStreamsGroups: share and streams group requests need READ on the
+// group (DESCRIBE to describe it) and READ on the topics a share fetch or acknowledgement
+// reads; without them nothing is fetched.
+func TestAuthorizeShareAndStreamsGroups(t *testing.T) {
+	tb := authBroker(t)
+	admin := tb.userClient("admin")
+	adm := kadm.NewClient(admin)
+	if _, err := adm.CreateTopic(context.Background(), 1, 1, nil, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceErr(admin, "shared"); err != nil {
+		t.Fatal(err)
+	}
+	alice := tb.userClient("alice")
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.MemberEpoch, hb.SubscribedTopicNames = "sg", "m-alice-0000000000000", 0, []string{"shared"}
+	if got := nodeReq[*kmsg.ShareGroupHeartbeatResponse](t, alice, hb).ErrorCode; got != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("share heartbeat without a group ACL: %v", kerr.ErrorForCode(got))
+	}
+	fetch := func() int16 {
+		req := kmsg.NewPtrShareFetchRequest()
+		req.GroupID, req.MemberID = kmsg.StringPtr("sg"), kmsg.StringPtr("m-alice-0000000000000")
+		rt := kmsg.NewShareFetchRequestTopic()
+		rt.TopicID = topicIDDP(t, tb, "shared")
+		rp := kmsg.NewShareFetchRequestTopicPartition()
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		return nodeReq[*kmsg.ShareFetchResponse](t, alice, req).ErrorCode
+	}
+	if got := fetch(); got != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("share fetch without a group ACL: %v", kerr.ErrorForCode(got))
+	}
+	desc := kmsg.NewPtrShareGroupDescribeRequest()
+	desc.GroupIDs = []string{"sg"}
+	if got := nodeReq[*kmsg.ShareGroupDescribeResponse](t, alice, desc).Groups[0].ErrorCode; got != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("share describe without a group ACL: %v", kerr.ErrorForCode(got))
+	}
+	st := kmsg.NewPtrStreamsGroupHeartbeatRequest()
+	st.Group, st.MemberID, st.MemberEpoch = "st", "m-alice-0000000000000", 0
+	if got := nodeReq[*kmsg.StreamsGroupHeartbeatResponse](t, alice, st).ErrorCode; got != kerr.GroupAuthorizationFailed.Code {
+		t.Fatalf("streams heartbeat without a group ACL: %v", kerr.ErrorForCode(got))
+	}
+	// READ on the group alone: the topic is still refused.
+	g := kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("sg").Operations(kadm.OpRead)
+	createACLs(t, adm, *g)
+	got := fetch()
+	for deadline := time.Now().Add(10 * time.Second); got == kerr.GroupAuthorizationFailed.Code && time.Now().Before(deadline); got = fetch() {
+		time.Sleep(50 * time.Millisecond) // the ACL reaches the broker through the metadata log
+	}
+	if got != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("share fetch of a topic without READ: %v", kerr.ErrorForCode(got))
+	}
+}
+
+// nodeReq sends req to the one broker directly, past the client's coordinator lookup (which
+// would stop at FindCoordinator's own authorization).
+func nodeReq[R kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) R {
+	t.Helper()
+	resp, err := cl.Broker(1).Request(testCtx(t), req)
+	if err != nil {
+		t.Fatalf("%s: %v", kmsg.NameForKey(req.Key()), err)
+	}
+	return resp.(R)
+}
