@@ -68,7 +68,7 @@ dumplog-check:
 ## The scenario × client matrix is printed at the end and kept in compat/.results.txt.
 compat:
 	bash scripts/compat-deps.sh
-	$(GO) test -tags compat -count=1 -v -timeout 15m ./compat
+	$(GO) test -tags compat -count=1 -v -timeout 40m ./compat
 
 ## compat-cluster: the same clients against a three-node logd cluster (replication factor 3).
 compat-cluster:
