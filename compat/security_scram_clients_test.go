@@ -181,5 +181,4 @@ func (x *saramaSCRAM) Begin(user, pass, authzID string) error {
 }
 
 func (x *saramaSCRAM) Step(challenge string) (string, error) { return x.conv.Step(challenge) }
-func (x *saramaSCRAM) Done() bool                             { return x.conv.Done() }
-
+func (x *saramaSCRAM) Done() bool                            { return x.conv.Done() }
