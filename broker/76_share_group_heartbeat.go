@@ -14,7 +14,8 @@ import (
 // the request re-sent the subscription, the member's assignment (share/doc.go). The group's
 // coordinator is the leader of its __consumer_offsets partition, as for consumer groups; a
 // group id used by a classic or consumer group gets GROUP_ID_NOT_FOUND. The first heartbeat
-// creates __share_group_state (share_state.go).
+// queues the creation of __share_group_state and answers without waiting for it
+// (share_state.go).
 func init() {
 	register(api{key: int16(kmsg.ShareGroupHeartbeat), min: 1, max: 1, handle: handleShareGroupHeartbeat})
 }
@@ -46,7 +47,7 @@ func handleShareGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	if msg := b.shareGroupConflict(req.GroupID); msg != "" {
 		return fail(kerr.GroupIDNotFound.Code, msg)
 	}
-	b.ensureShareStateTopic(req.GroupID) // where share partitions persist their state
+	b.ensureShareStateTopic() // where share partitions persist their state; not awaited
 	res, err := b.shares.Heartbeat(share.HeartbeatRequest{
 		Group: req.GroupID, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch, RackID: req.RackID,
 		SubscribedTopicNames: req.SubscribedTopicNames, ClientID: clientID(c), ClientHost: clientHost(c.req.RemoteAddr),

@@ -13,7 +13,9 @@ import (
 // dropping their in-flight state; a group not known yet is created. Offsets must lie in
 // [log start, high watermark] of a partition led here (Kafka's share coordinator checks the
 // same against the partition's offsets): outside, OFFSET_OUT_OF_RANGE; an unknown partition,
-// UNKNOWN_TOPIC_OR_PARTITION.
+// UNKNOWN_TOPIC_OR_PARTITION. While a partition's __share_group_state partition is being
+// created or loaded (the state could not be written), the whole request gets
+// COORDINATOR_LOAD_IN_PROGRESS, which the admin client retries.
 func init() {
 	register(api{key: int16(kmsg.AlterShareGroupOffsets), min: 0, max: 0, handle: handleAlterShareGroupOffsets})
 }
@@ -66,6 +68,13 @@ func handleAlterShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) {
 			out.Partitions = append(out.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, out)
+	}
+	for tp := range offsets {
+		if lerr := b.shareStateReady(req.GroupID, tp); lerr != nil {
+			msg := "the share-partition state of the group is loading; retry"
+			resp.ErrorCode, resp.ErrorMessage, resp.Topics = lerr.Code, &msg, nil
+			return resp, nil
+		}
 	}
 	if err := b.shares.ResetOffsets(req.GroupID, offsets); err != nil {
 		msg := err.Error()

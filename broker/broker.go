@@ -228,6 +228,7 @@ type Broker struct {
 	// (share_state.go).
 	shares      *share.Coordinator
 	shareStates *coordinatorLeads[*leadShareState]
+	shareWaits  shareStateWaits
 
 	// Follower role: one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
@@ -312,6 +313,7 @@ func New(cfg Config) (*Broker, error) {
 	b.verifier.b = b
 	b.shares = b.newShareCoordinator()
 	b.shareStates = newCoordinatorLeads(shareStateTopic, "share-partition state", b.loadShareState, b.unloadShareState)
+	b.shareStates.onLoad = b.shareStatesLoaded
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)

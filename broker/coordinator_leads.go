@@ -27,6 +27,9 @@ type coordinatorLeads[C any] struct {
 	load   func(p, partitions int32, lp *replication.LeaderPartition) (C, error)
 	unload func(C)
 	kick   chan struct{}
+	// onLoad, if set, is called with the partitions whose coordinators a pass of run has
+	// just published (outside mu).
+	onLoad func(ps []int32)
 
 	// mu serializes loading and closing the coordinators; lock order: mu, then admin.
 	mu     sync.Mutex
@@ -164,16 +167,19 @@ func (s *coordinatorLeads[C]) run(b *Broker) {
 		case <-s.kick:
 		case <-t.C:
 		}
-		s.sync(b)
+		if ps := s.sync(b); len(ps) > 0 && s.onLoad != nil {
+			s.onLoad(ps)
+		}
 	}
 }
 
-// sync closes the coordinators of leads that ended and loads one for each new lead.
-func (s *coordinatorLeads[C]) sync(b *Broker) {
+// sync closes the coordinators of leads that ended and loads one for each new lead,
+// returning the partitions it loaded.
+func (s *coordinatorLeads[C]) sync(b *Broker) (loaded []int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return
+		return nil
 	}
 	t, exists := b.cluster.Topic(s.topic)
 	next := map[int32]*coordinatorLead[C]{}
@@ -195,7 +201,7 @@ func (s *coordinatorLeads[C]) sync(b *Broker) {
 		}
 	}
 	if !exists {
-		return
+		return nil
 	}
 	for p := int32(0); p < t.Partitions; p++ {
 		lp := b.Leading(s.topic, p)
@@ -214,7 +220,9 @@ func (s *coordinatorLeads[C]) sync(b *Broker) {
 		cur[p] = &coordinatorLead[C]{parts: t.Partitions, lp: lp, coord: c}
 		next = cur
 		s.lead.Store(&next)
+		loaded = append(loaded, p)
 	}
+	return loaded
 }
 
 // close closes every coordinator (waiting for a load in progress); none is loaded after it.

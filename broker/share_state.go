@@ -4,11 +4,13 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/logd/logd/group"
+	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/share"
 )
@@ -23,6 +25,13 @@ import (
 // snapshot); a ShareAcknowledge is answered once its snapshot is durable (acks=all on the
 // replicated partition). A share partition first used on this broker starts from its
 // snapshot, if any.
+//
+// A share partition is never used before its state has been read: the first
+// ShareGroupHeartbeat (or any use) queues the topic's creation without waiting for it; until
+// the state partition is created, elected and loaded here, a share fetch of the partition
+// acquires nothing and parks (the load wakes it: shareStatesLoaded) and a reset of its
+// offsets gets COORDINATOR_LOAD_IN_PROGRESS, so no state is changed that could not be
+// persisted.
 //
 // Not yet: the share coordinator APIs (83-87) that let a partition leader read and write
 // state held by another broker. In a cluster a share partition whose state partition is led
@@ -68,20 +77,78 @@ func (b *Broker) loadShareState(p, partitions int32, lp *replication.LeaderParti
 // unloadShareState closes a journal whose lead ended.
 func (b *Broker) unloadShareState(ls *leadShareState) { ls.journal.Close() }
 
-// ensureShareStateTopic creates __share_group_state if it does not exist yet (the first
-// ShareGroupHeartbeat does), waiting a little for the key's partition to get a leader.
-func (b *Broker) ensureShareStateTopic(key string) {
-	if _, ok := b.cluster.Topic(shareStateTopic); ok {
+// shareStateWaits is what waits for __share_group_state: its creation, queued once at a
+// time, and the share partitions whose fetches found their state partition loading.
+type shareStateWaits struct {
+	creating atomic.Bool // a creation of the topic is queued or running
+	mu       sync.Mutex
+	parked   map[share.TopicPartition]struct{} // guarded by mu
+}
+
+// ensureShareStateTopic queues the creation of __share_group_state if it does not exist yet
+// and returns at once: nothing waits for it (a share partition's state is
+// COORDINATOR_LOAD_IN_PROGRESS until its partition is led and loaded here).
+func (b *Broker) ensureShareStateTopic() {
+	if _, ok := b.cluster.Topic(shareStateTopic); ok || !b.shareWaits.creating.CompareAndSwap(false, true) {
 		return
 	}
-	b.coordinatorNode(shareStateTopic, shareStatePartitions, shareStateTopicConfigs, key)
+	b.controllerCalls.Submit(func() {
+		defer b.shareWaits.creating.Store(false)
+		if _, ok := b.cluster.Topic(shareStateTopic); ok || isClosed(b.closing) {
+			return
+		}
+		if _, err := b.createTopic(shareStateTopic, shareStatePartitions, shareStateTopicConfigs); err != nil && !errors.Is(err, metadata.ErrTopicExists) {
+			b.log.Warn("cannot create "+shareStateTopic, "err", err)
+		}
+	})
+}
+
+// shareStateOf is the loaded journal holding a share partition's state (key:
+// share.StateKeyString), or why there is none: COORDINATOR_LOAD_IN_PROGRESS while its
+// __share_group_state partition is being created, elected (no leader, as after a restart) or
+// loaded here; NOT_COORDINATOR when another broker leads it.
+func (b *Broker) shareStateOf(key string) (*leadShareState, *kerr.Error) {
+	t, ok := b.cluster.Topic(shareStateTopic)
+	if !ok {
+		b.ensureShareStateTopic()
+		return nil, kerr.CoordinatorLoadInProgress
+	}
+	ls, lerr := b.shareStates.get(b, key)
+	if lerr == kerr.NotCoordinator {
+		if pa, ok := b.cluster.Partition(shareStateTopic, group.PartitionFor(key, t.Partitions)); !ok || pa.Leader < 0 {
+			return nil, kerr.CoordinatorLoadInProgress
+		}
+	}
+	return ls, lerr
+}
+
+// shareStateReady is shareStateOf's error for a state that can be neither read nor written
+// yet (COORDINATOR_LOAD_IN_PROGRESS), else nil: loaded here, or led elsewhere (see above).
+func (b *Broker) shareStateReady(gid string, tp share.TopicPartition) *kerr.Error {
+	if _, lerr := b.shareStateOf(share.StateKeyString(gid, tp)); lerr == kerr.CoordinatorLoadInProgress {
+		return lerr
+	}
+	return nil
+}
+
+// shareStatesLoaded is b.shareStates' onLoad: it wakes the fetches of every share partition
+// that found its state loading (they look again; those whose state is still loading park
+// again and register anew).
+func (b *Broker) shareStatesLoaded([]int32) {
+	b.shareWaits.mu.Lock()
+	parked := b.shareWaits.parked
+	b.shareWaits.parked = nil
+	b.shareWaits.mu.Unlock()
+	for tp := range parked {
+		b.shareRecordsAvailable(tp.TopicID, tp.Partition)
+	}
 }
 
 // persistShareState is share.Config.Persist: it appends s to its journal, if this broker
 // leads its partition. It runs under the share coordinator's lock: an append, no wait.
 func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
 	key := share.StateKeyString(s.Group, s.Partition)
-	ls, lerr := b.shareStates.get(b, key)
+	ls, lerr := b.shareStateOf(key)
 	if lerr != nil {
 		b.log.Warn("share-partition state not persisted: its "+shareStateTopic+" partition is not loaded here", "group", s.Group, "err", lerr.Message)
 		return nil
@@ -104,16 +171,28 @@ func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
 var errShareStateLoading = errors.New("share-partition state loading")
 
 // loadShareSnapshot is share.Config.Load: the persisted state of a share partition, taken
-// from its journal's replay.
+// from its journal's replay. While the state is loading, tp is noted so that
+// shareStatesLoaded wakes its fetches: noted first, then looked up again, so a load published
+// in between is seen by one or the other.
 func (b *Broker) loadShareSnapshot(gid string, tp share.TopicPartition) (share.Snapshot, bool, error) {
-	ls, lerr := b.shareStates.get(b, share.StateKeyString(gid, tp))
+	key := share.StateKeyString(gid, tp)
+	ls, lerr := b.shareStateOf(key)
+	if lerr == kerr.CoordinatorLoadInProgress {
+		b.shareWaits.mu.Lock()
+		if b.shareWaits.parked == nil {
+			b.shareWaits.parked = map[share.TopicPartition]struct{}{}
+		}
+		b.shareWaits.parked[tp] = struct{}{}
+		b.shareWaits.mu.Unlock()
+		ls, lerr = b.shareStateOf(key)
+	}
 	switch {
 	case lerr == kerr.CoordinatorLoadInProgress:
 		return share.Snapshot{}, false, errShareStateLoading
 	case lerr != nil:
-		return share.Snapshot{}, false, nil // no state topic yet, or led elsewhere (see above)
+		return share.Snapshot{}, false, nil // led elsewhere (see above)
 	}
-	key := string(share.StateKey(gid, tp))
+	key = string(share.StateKey(gid, tp))
 	ls.mu.Lock()
 	v, ok := ls.replayed[key]
 	delete(ls.replayed, key)

@@ -28,6 +28,16 @@ func newShareMember(t *testing.T, tb *testBroker, group, id string, topicID [16]
 	return &shareMember{t: t, cl: tb.client(), group: group, id: id, topicID: topicID}
 }
 
+// joinShare is a new member of group that has joined, subscribed to topic (id).
+func joinShare(ctx context.Context, t *testing.T, tb *testBroker, group, member, topic string, id [16]byte) *shareMember {
+	t.Helper()
+	m := newShareMember(t, tb, group, member, id)
+	if r := m.heartbeat(ctx, 0, []string{topic}); r.ErrorCode != 0 {
+		t.Fatalf("%s joins %s: error %d", member, group, r.ErrorCode)
+	}
+	return m
+}
+
 func (m *shareMember) heartbeat(ctx context.Context, epoch int32, topics []string) *kmsg.ShareGroupHeartbeatResponse {
 	m.t.Helper()
 	req := kmsg.NewPtrShareGroupHeartbeatRequest()
@@ -129,6 +139,15 @@ func acquired(t *testing.T, resp *kmsg.ShareFetchResponse) []kmsg.ShareFetchResp
 		}
 	}
 	return out
+}
+
+// wantAcquired fails unless got is the single range [first, last], delivered deliveries
+// times.
+func wantAcquired(t *testing.T, got []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord, first, last int64, deliveries int16) {
+	t.Helper()
+	if len(got) != 1 || got[0].FirstOffset != first || got[0].LastOffset != last || got[0].DeliveryCount != deliveries {
+		t.Fatalf("acquired %+v, want offsets %d-%d delivered %d times", got, first, last, deliveries)
+	}
 }
 
 func count(rs []kmsg.ShareFetchResponseTopicPartitionAcquiredRecord) int {
@@ -317,10 +336,7 @@ func TestShareLockExpiryAndDeliveryLimit(t *testing.T) {
 	})
 	ctx := testCtx(t)
 	id := shareTopic(t, tb, "poison", 1)
-	m := newShareMember(t, tb, "pg", "m-1", id)
-	if r := m.heartbeat(ctx, 0, []string{"poison"}); r.ErrorCode != 0 {
-		t.Fatalf("join: %d", r.ErrorCode)
-	}
+	m := joinShare(ctx, t, tb, "pg", "m-1", "poison", id)
 	waitShareState(t, tb, "pg", id)
 	got := acquired(t, m.fetch(ctx, 0, 10, time.Second))
 	if len(got) != 1 || got[0].FirstOffset != 0 || got[0].DeliveryCount != 1 {
@@ -381,10 +397,7 @@ func TestShareStateSurvivesRestart(t *testing.T) {
 	tb := startBroker(t, func(c *Config) { c.Share.AutoOffsetReset = "earliest" })
 	ctx := testCtx(t)
 	id := shareTopic(t, tb, "durable", 10)
-	m := newShareMember(t, tb, "dg", "m-1", id)
-	if r := m.heartbeat(ctx, 0, []string{"durable"}); r.ErrorCode != 0 {
-		t.Fatalf("join: %d", r.ErrorCode)
-	}
+	m := joinShare(ctx, t, tb, "dg", "m-1", "durable", id)
 	waitShareState(t, tb, "dg", id)
 	if got := acquired(t, m.fetch(ctx, 0, 100, time.Second)); count(got) != 10 {
 		t.Fatalf("acquired %+v", got)
@@ -404,9 +417,61 @@ func TestShareStateSurvivesRestart(t *testing.T) {
 		got = acquired(t, m.fetch(ctx, 0, 100, 200*time.Millisecond))
 		return len(got) > 0
 	})
-	if len(got) != 1 || got[0].FirstOffset != 5 || got[0].LastOffset != 9 || got[0].DeliveryCount != 2 {
-		t.Fatalf("after the restart: %+v, want 5-9 delivered a second time", got)
+	wantAcquired(t, got, 5, 9, 2) // delivered a second time
+}
+
+// A reset before __share_group_state exists is refused (COORDINATOR_LOAD_IN_PROGRESS)
+// until its state partition is loaded, so that it is persisted and survives a restart. The
+// old code accepted it in memory only: after the restart the share partition started afresh
+// at the high watermark and the records were never delivered (compat
+// share-state-survives-restart).
+func TestShareResetPersistedBeforeRestart(t *testing.T) {
+	tb := startBroker(t, nil) // share.auto.offset.reset=latest
+	ctx := testCtx(t)
+	id := shareTopic(t, tb, "reload", 10)
+	cl := tb.client()
+	refused := false
+	for deadline := time.Now().Add(25 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		req := kmsg.NewPtrAlterShareGroupOffsetsRequest()
+		req.GroupID = "rg"
+		rt := kmsg.NewAlterShareGroupOffsetsRequestTopic()
+		rt.Topic = "reload"
+		rt.Partitions = []kmsg.AlterShareGroupOffsetsRequestTopicPartition{{Partition: 0, StartOffset: 0}}
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ErrorCode == kerr.CoordinatorLoadInProgress.Code && time.Now().Before(deadline) {
+			refused = true
+			continue
+		}
+		if resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+			t.Fatalf("reset to 0: %+v", resp)
+		}
+		break
 	}
+	if !refused {
+		t.Fatal("the reset was accepted before " + shareStateTopic + " existed: it cannot have been persisted")
+	}
+	tb.restart()
+	ctx = testCtx(t)
+	m := joinShare(ctx, t, tb, "rg", "m-1", "reload", id)
+	wantAcquired(t, acquired(t, m.fetch(ctx, 0, 100, 20*time.Second)), 0, 9, 1) // from the reset's start
+}
+
+// The first heartbeat does not wait for __share_group_state; a share fetch that finds its
+// state partition still being created or loaded parks, and the load wakes it (a missed wake
+// answers empty after the fetch's 20 s).
+func TestShareFetchWokenByStateLoad(t *testing.T) {
+	tb := startBroker(t, func(c *Config) { c.Share.AutoOffsetReset = "earliest" })
+	ctx := testCtx(t)
+	id := shareTopic(t, tb, "woken", 10)
+	m := joinShare(ctx, t, tb, "wg", "m-1", "woken", id)
+	if _, lerr := tb.b.shareStateOf(share.StateKeyString("wg", shareTP(id))); lerr == nil {
+		t.Log("the state partition was loaded before the fetch: the wake is not exercised this run")
+	}
+	wantAcquired(t, acquired(t, m.fetch(ctx, 0, 100, 20*time.Second)), 0, 9, 1)
 }
 
 // DescribeShareGroupOffsets, AlterShareGroupOffsets and DeleteShareGroupOffsets (the
@@ -415,10 +480,7 @@ func TestShareGroupOffsetsAPIs(t *testing.T) {
 	tb := startBroker(t, func(c *Config) { c.Share.AutoOffsetReset = "earliest" })
 	ctx := testCtx(t)
 	id := shareTopic(t, tb, "so", 5)
-	m := newShareMember(t, tb, "og", "m-1", id)
-	if r := m.heartbeat(ctx, 0, []string{"so"}); r.ErrorCode != 0 {
-		t.Fatalf("join: %d", r.ErrorCode)
-	}
+	m := joinShare(ctx, t, tb, "og", "m-1", "so", id)
 	waitShareState(t, tb, "og", id)
 	acquired(t, m.fetch(ctx, 0, 100, time.Second))
 	if top, code := m.acknowledge(ctx, -2, ack{0, 2, []int8{1}}, ack{3, 4, []int8{2}}); top != 0 || code != 0 {
