@@ -14,7 +14,8 @@ import (
 // JoinGroup: versions 0-9 (Kafka 4.0.1 restored v0-1, KAFKA-19444). v4+ makes a new dynamic
 // member join twice (MEMBER_ID_REQUIRED, KIP-394); v5+ carries group.instance.id (KIP-345);
 // v9+ lets a static leader rejoin without reassigning (SkipAssignment, KIP-814). v0 has no
-// rebalance timeout: the session timeout stands in, as in Kafka.
+// rebalance timeout: the session timeout stands in, as in Kafka. A share group's id gets
+// INCONSISTENT_GROUP_PROTOCOL (Kafka's GroupMetadataManager.classicGroupJoin).
 //
 // The answer usually waits for the rebalance to complete (up to the rebalance timeout). The
 // request parks like a long-poll fetch (deferred.go): the coordinator's reply callback answers
@@ -31,6 +32,9 @@ func handleJoinGroup(b *Broker, c *call) (kmsg.Response, error) {
 	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpRead, req.Group)
 	if lerr != nil {
 		return joinGroupResponse(v, resp, group.JoinResult{Err: lerr, Generation: -1, MemberID: req.MemberID}), nil
+	}
+	if b.shares.Has(req.Group) { // a share group's id: Kafka answers with no member id
+		return joinGroupResponse(v, resp, group.JoinResult{Err: kerr.InconsistentGroupProtocol, Generation: -1}), nil
 	}
 	jr := group.JoinRequest{
 		Group: req.Group, MemberID: req.MemberID, InstanceID: req.InstanceID, ProtocolType: req.ProtocolType,

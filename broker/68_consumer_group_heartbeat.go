@@ -16,7 +16,7 @@ import (
 // the client make it (KIP-1082) and adds SubscribedTopicRegex (RE2J syntax, matched against
 // whole topic names with Go's regexp, also RE2; re-resolved every 10 s). Server-side
 // assignors: uniform (default) and range. The answer waits until a changed group epoch is
-// durable.
+// durable. A share group's id gets GROUP_ID_NOT_FOUND ("Group X is not a consumer group.").
 func init() {
 	register(api{key: int16(kmsg.ConsumerGroupHeartbeat), min: 0, max: 1, handle: handleConsumerGroupHeartbeat})
 }
@@ -71,6 +71,9 @@ func consumerHeartbeat(b *Broker, c *call, req *kmsg.ConsumerGroupHeartbeatReque
 	coord, lerr := b.authorizedGroupCoordinator(c, acl.OpRead, req.Group)
 	if lerr != nil {
 		return fail(lerr, "")
+	}
+	if b.shares.Has(req.Group) { // a group id has one type (Kafka's GroupMetadataManager)
+		return fail(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
 	}
 	hr := group.HeartbeatRequest{
 		Group: req.Group, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch,

@@ -549,3 +549,34 @@ func TestShareGroupOffsetsAPIs(t *testing.T) {
 		t.Fatalf("describe after delete: %+v", g)
 	}
 }
+
+// A share group's id is refused by the classic and consumer group protocols, as Kafka's
+// GroupMetadataManager does: JoinGroup gets INCONSISTENT_GROUP_PROTOCOL, Heartbeat and
+// ConsumerGroupHeartbeat GROUP_ID_NOT_FOUND; the share group is not disturbed.
+func TestShareGroupIDRefusedByOtherProtocols(t *testing.T) {
+	tb := startBroker(t, nil)
+	ctx := testCtx(t)
+	id := shareTopic(t, tb, "typed", 1)
+	m := joinShare(ctx, t, tb, "typed-g", "m-1", "typed", id)
+	cl := tb.client()
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Version, join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = 9, "typed-g", "consumer", 10000, 10000
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0}}}
+	if resp, err := join.RequestWith(ctx, cl); err != nil || resp.ErrorCode != kerr.InconsistentGroupProtocol.Code || resp.MemberID != "" {
+		t.Fatalf("JoinGroup on a share group: %+v %v, want INCONSISTENT_GROUP_PROTOCOL", resp, err)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version, hb.Group, hb.MemberID, hb.Generation = 4, "typed-g", "x", 1
+	if resp, err := hb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("Heartbeat on a share group: %+v %v, want GROUP_ID_NOT_FOUND", resp, err)
+	}
+	chb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	chb.Version, chb.Group, chb.MemberID, chb.RebalanceTimeoutMillis, chb.SubscribedTopicNames = 1, "typed-g", "c-1", 10000, []string{"typed"}
+	if resp, err := chb.RequestWith(ctx, cl); err != nil || resp.ErrorCode != kerr.GroupIDNotFound.Code ||
+		resp.ErrorMessage == nil || *resp.ErrorMessage != "Group typed-g is not a consumer group." {
+		t.Fatalf("ConsumerGroupHeartbeat on a share group: %+v %v, want GROUP_ID_NOT_FOUND", resp, err)
+	}
+	if r := m.heartbeat(ctx, m.epoch, nil); r.ErrorCode != 0 {
+		t.Fatalf("the share member's heartbeat after the refusals: error %d", r.ErrorCode)
+	}
+}
