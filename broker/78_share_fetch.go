@@ -19,7 +19,9 @@ import (
 // returned with their acquired ranges (the whole batches holding them; the client delivers
 // only acquired offsets). Epoch -1 closes the session after its acknowledgements and fetches
 // nothing, as does a v2 renew-only request (IsRenewAck). v2's ShareAcquireMode 1
-// (record_limit) stops at exactly MaxRecords; 0 (batch_optimized) takes whole batches.
+// (record_limit) stops at exactly MaxRecords; 0 (batch_optimized) takes whole batches. A
+// session ends, and its member's records are released, when the connection that opened it
+// closes (ConnClosed).
 //
 // With nothing acquired the fetch parks like a Fetch (parkedFetch): on its partitions'
 // appendWaiters, which appends and released records (lock expiry, releases, members
@@ -58,6 +60,9 @@ func handleShareFetch(b *Broker, c *call) (kmsg.Response, error) {
 		f.maxRecords = 500 // the client's max.poll.records default
 	}
 	sr := share.SessionRequest{Epoch: req.ShareSessionEpoch}
+	if c.req.Session != nil {
+		sr.Conn = c.req.Session // the session ends with the connection (ConnClosed)
+	}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			tp := share.TopicPartition{TopicID: t.TopicID, Partition: p.Partition}

@@ -580,3 +580,20 @@ func TestShareGroupIDRefusedByOtherProtocols(t *testing.T) {
 		t.Fatalf("the share member's heartbeat after the refusals: error %d", r.ErrorCode)
 	}
 }
+
+// A share session ends with the connection that opened it: the records its member holds
+// are released at once, not when their locks (5 minutes here) expire.
+func TestShareSessionEndsWithConnection(t *testing.T) {
+	tb := startBroker(t, func(c *Config) { c.Share.AutoOffsetReset, c.Share.RecordLockDuration = "earliest", 5*time.Minute })
+	ctx := testCtx(t)
+	id := shareTopic(t, tb, "conn", 5)
+	a := joinShare(ctx, t, tb, "cg", "m-a", "conn", id)
+	waitShareState(t, tb, "cg", id)
+	wantAcquired(t, acquired(t, a.fetch(ctx, 0, 100, time.Second)), 0, 4, 1)
+	b := joinShare(ctx, t, tb, "cg", "m-b", "conn", id)
+	if got := acquired(t, b.fetch(ctx, 0, 100, 0)); len(got) != 0 {
+		t.Fatalf("records locked by m-a acquired by m-b: %+v", got)
+	}
+	a.cl.Close() // m-a stays a member (its heartbeats have not timed out), its session ends
+	wantAcquired(t, acquired(t, b.fetch(ctx, -2, 100, 20*time.Second)), 0, 4, 2)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/group"
 	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/net/server"
 	"github.com/logd/logd/segment"
 	"github.com/logd/logd/share"
 )
@@ -63,6 +64,11 @@ func (b *Broker) useShareSession(group, member *string, sr share.SessionRequest,
 	}
 	return res, true
 }
+
+// ConnClosed is server.ConnCloser: the share sessions opened on a closed connection end and
+// their members' records are released (Kafka's SharePartitionManager does the same when a
+// connection disconnects).
+func (b *Broker) ConnClosed(sess *server.Session) { b.shares.ConnClosed(sess) }
 
 // shareRecordsAvailable wakes the fetches parked on a partition whose records were released
 // (share fetches look again; plain fetches read once more and park again).

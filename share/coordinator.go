@@ -114,10 +114,13 @@ type Coordinator struct {
 	mu       sync.Mutex
 	groups   map[string]*shareGroup  // guarded by mu
 	sessions map[sessionKey]*Session // guarded by mu
-	locks    uint64                  // guarded by mu: the last acquisition id
-	closed   bool                    // guarded by mu
-	timers   map[uint64]group.Timer  // guarded by mu: lock expiries by acquisition id
-	lockOf   map[uint64]lockRef      // guarded by mu: which partition a lock id is in
+	// byConn is the sessions opened on each connection still open (some may have been
+	// replaced or closed since). Guarded by mu.
+	byConn map[any][]sessionKey
+	locks  uint64                 // guarded by mu: the last acquisition id
+	closed bool                   // guarded by mu
+	timers map[uint64]group.Timer // guarded by mu: lock expiries by acquisition id
+	lockOf map[uint64]lockRef     // guarded by mu: which partition a lock id is in
 }
 
 // lockRef names the share partition of an acquisition.
@@ -129,7 +132,7 @@ type lockRef struct {
 // New returns a coordinator with no groups.
 func New(cfg Config) *Coordinator {
 	cfg = cfg.WithDefaults()
-	return &Coordinator{cfg: cfg, groups: map[string]*shareGroup{}, sessions: map[sessionKey]*Session{},
+	return &Coordinator{cfg: cfg, groups: map[string]*shareGroup{}, sessions: map[sessionKey]*Session{}, byConn: map[any][]sessionKey{},
 		timers: map[uint64]group.Timer{}, lockOf: map[uint64]lockRef{}}
 }
 

@@ -42,7 +42,8 @@
 // A ShareFetch with epoch 0 opens the member's session (replacing an older one, whose
 // records are released); later requests must carry the session's next epoch
 // (INVALID_SHARE_SESSION_EPOCH; SHARE_SESSION_NOT_FOUND without a session); epoch -1 closes
-// it after its acknowledgements and releases what the member still holds. Fetches add
+// it after its acknowledgements and releases what the member still holds, as does the
+// closing of the connection that opened it (ConnClosed). Fetches add
 // partitions to the session and ForgottenTopicsData removes them.
 //
 // # Durability

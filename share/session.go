@@ -19,6 +19,7 @@ type sessionKey struct {
 type Session struct {
 	epoch      int32
 	partitions map[TopicPartition]struct{}
+	conn       any // the connection that opened it (SessionRequest.Conn)
 }
 
 // SessionRequest is the session part of a ShareFetch or ShareAcknowledge.
@@ -34,6 +35,9 @@ type SessionRequest struct {
 	Acks bool
 	// Acknowledge: a ShareAcknowledge, which cannot open a session.
 	Acknowledge bool
+	// Conn identifies the request's connection (any comparable value): a session opened on
+	// it ends when it closes (ConnClosed).
+	Conn any
 }
 
 // SessionResult is the session's state after a request.
@@ -70,8 +74,11 @@ func (c *Coordinator) UseSession(r SessionRequest) (SessionResult, error) {
 		} else if len(c.sessions) >= c.cfg.MaxSessions {
 			return SessionResult{}, fmt.Errorf("%w: %d sessions", ErrSessionLimit, len(c.sessions))
 		}
-		s = &Session{partitions: map[TopicPartition]struct{}{}}
+		s = &Session{partitions: map[TopicPartition]struct{}{}, conn: r.Conn}
 		c.sessions[k] = s
+		if r.Conn != nil {
+			c.byConn[r.Conn] = append(c.byConn[r.Conn], k)
+		}
 	case s == nil:
 		return SessionResult{}, fmt.Errorf("%w: group %s member %s", ErrSessionNotFound, r.Group, r.Member)
 	case r.Epoch == -1:
@@ -110,6 +117,23 @@ func (c *Coordinator) CloseSession(group, member string) {
 		delete(c.sessions, sessionKey{group, member})
 		freed = c.releaseLocked(group, member)
 	}
+	c.mu.Unlock()
+	c.notify(freed)
+}
+
+// ConnClosed ends the share sessions opened on connection conn (SessionRequest.Conn) and
+// releases the records their members hold, as Kafka's SharePartitionManager does when a
+// connection disconnects.
+func (c *Coordinator) ConnClosed(conn any) {
+	var freed []TopicPartition
+	c.mu.Lock()
+	for _, k := range c.byConn[conn] {
+		if s := c.sessions[k]; s != nil && s.conn == conn { // not replaced since on another connection
+			delete(c.sessions, k)
+			freed = append(freed, c.releaseLocked(k.group, k.member)...)
+		}
+	}
+	delete(c.byConn, conn)
 	c.mu.Unlock()
 	c.notify(freed)
 }

@@ -278,7 +278,8 @@ func (c *conn) onClose() {
 
 // abort marks the connection closed, drops the responses no writer holds and
 // closes the writer's socket dup (waking a writer parked on EAGAIN). The
-// caller also closes the gnet side unless it is gnet's OnClose. Any goroutine.
+// caller also closes the gnet side unless it is gnet's OnClose. A ConnCloser handler
+// is told last. Any goroutine.
 func (c *conn) abort() {
 	c.mu.Lock()
 	if c.closed {
@@ -286,6 +287,9 @@ func (c *conn) abort() {
 		return
 	}
 	c.closed = true
+	if cc, ok := c.s.h.(ConnCloser); ok {
+		defer cc.ConnClosed(&c.sess)
+	}
 	var drop []*slot
 	for seq := c.head; seq < c.tail; seq++ {
 		sl := &c.slots[seq%uint64(len(c.slots))]

@@ -34,6 +34,14 @@ type Handler interface {
 	Handle(req *Request) *Response
 }
 
+// ConnCloser is implemented by a Handler that keeps state tied to a connection (Kafka's
+// share sessions): ConnClosed is called once when a connection closes, with the Session its
+// requests carried, on any goroutine; requests of the connection may still be running. It
+// must not block.
+type ConnCloser interface {
+	ConnClosed(sess *Session)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(req *Request) *Response
 
