@@ -228,3 +228,35 @@ func TestSessionsAndMemberLeaveRelease(t *testing.T) {
 		t.Fatalf("the session outlived its member: %v", err)
 	}
 }
+
+// A session ends with the connection that opened it (ConnClosed), unless it was opened again
+// on another connection since.
+func TestSessionEndsWithItsConnection(t *testing.T) {
+	c, _, _ := testCoordinator(t)
+	join(t, c, "m1")
+	connA, connB := new(int), new(int)
+	open := func(conn *int) {
+		t.Helper()
+		if _, err := c.UseSession(SessionRequest{Group: "g", Member: "m1", Epoch: 0, Add: []TopicPartition{tp0}, Conn: conn}); err != nil {
+			t.Fatalf("open: %v", err)
+		}
+	}
+	open(connA)
+	acquire(t, c, "m1", 3)
+	open(connB) // replaces the session opened on connA, releasing its records
+	acquire(t, c, "m1", 2)
+	c.ConnClosed(connA)
+	if s, _ := c.State("g", tp0); s.Acquired != 2 {
+		t.Fatalf("closing a connection whose session was replaced released the new one's records: %+v", s)
+	}
+	if _, err := c.UseSession(SessionRequest{Group: "g", Member: "m1", Epoch: 1}); err != nil {
+		t.Fatalf("the session opened on connB ended with connA: %v", err)
+	}
+	c.ConnClosed(connB)
+	if s, _ := c.State("g", tp0); s.Acquired != 0 || s.Available != 3 {
+		t.Fatalf("closing connB did not release: %+v", s)
+	}
+	if _, err := c.UseSession(SessionRequest{Group: "g", Member: "m1", Epoch: 2}); !errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("the session outlived its connection: %v", err)
+	}
+}
