@@ -80,16 +80,23 @@
 // Metrics.RestoredRecords counts the records.
 //
 // Windowed stores keep windows under start ‖ key locally (so closing windows is one
-// range scan from the oldest) and key ‖ start (8 bytes, Kafka's windowed key format) in
-// the changelog. Sliding-window and session stores are read by key (a record looks up
-// its key's neighbouring windows), so they keep len(key) ‖ key ‖ times locally (times
-// with the sign bit flipped, so they sort) plus an index entry per window under its
-// start (sliding) or end (session) for closing them in time order; restore rebuilds
-// both from the changelog, whose keys are key ‖ start and, for sessions, Kafka's
-// session key schema key ‖ end ‖ start. Each store's stream time (the largest timestamp processed) is kept
-// beside the checkpoint and, on a restore from scratch, recomputed as the largest
-// changelog timestamp: every store write carries the timestamp of the record that
-// caused it.
+// range scan from the oldest). Sliding-window, session and join-buffer stores are read
+// by key (a record looks up its key's neighbouring windows), so they keep len(key) ‖
+// key ‖ times locally plus an index entry per window under its start (sliding, join
+// buffers) or end (session) for closing them in time order. Local times are 8 bytes
+// with the sign bit flipped, so negative ones sort before positive ones. The changelogs
+// hold Kafka's formats, so Kafka Streams' tools read them: window stores' keys are
+// Kafka's WindowKeySchema, key ‖ timestamp ‖ seqnum (8 and 4 bytes, big endian; the
+// window start, or a join buffer's record timestamp), seqnum 0 except in the join
+// buffers, which retain duplicates as Kafka's do: each record takes the next seqnum
+// (persisted beside the checkpoint), so two records of one key and timestamp are two
+// entries; session stores' keys are Kafka's session key schema key ‖ end ‖ start.
+// Restore rebuilds the local layouts and indexes from them. Changelogs written before
+// this format (8-byte window keys without a seqnum) cannot be restored: delete the
+// application's changelog topics and state directories when upgrading. Each store's
+// stream time (the largest timestamp processed) is kept beside the checkpoint and, on a
+// restore from scratch, recomputed as the largest changelog timestamp: every store write
+// carries the timestamp of the record that caused it.
 //
 // # Windows
 //
@@ -121,7 +128,7 @@
 // LeftJoinStreams and OuterJoinStreams join two streams within JoinWindows (before,
 // after, grace) as Kafka's KStream–KStream joins do: each side buffers its records in a
 // window store (`<name>-this-join-store`, `<name>-other-join-store`: keyed layout, one
-// list of values per key and timestamp, kept before + after + grace) and looks up the
+// entry per record under its seqnum, kept before + after + grace) and looks up the
 // other's; a pair is emitted by whichever record comes second, timestamped with the
 // later. Left and outer joins keep a record that found no partner in a shared store
 // (`<name>-left-shared-join-store` or `-outer-shared-join-store`) and emit it alone

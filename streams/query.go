@@ -3,7 +3,6 @@ package streams
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -174,7 +173,7 @@ func QueryWindows[K, V any](a *App, name string, k K, from, to int64, keys Serde
 			es, err := s.iterate(s.db, d(windowStoreKey(from, nil)), d(windowStoreKey(to+1, nil)))
 			for _, e := range es {
 				if bytes.Equal(e.sk[8:], kb) {
-					start := int64(binary.BigEndian.Uint64(e.sk[:8]))
+					start := windowStoreStart(e.sk)
 					ws = append(ws, window{start, start + s.spec.size, e.value})
 				}
 			}

@@ -98,7 +98,8 @@ func (s windowedSerde[K]) Decode(b []byte) (Windowed[K], error) {
 	return Windowed[K]{Key: k, Start: start, End: start + s.size}, err
 }
 
-// windowKey is key ‖ start (8 bytes, big endian): Kafka's windowed changelog key.
+// windowKey is key ‖ start (8 bytes, big endian): Kafka's TimeWindowedSerde format, the
+// key of a windowed aggregation's output records.
 func windowKey(key []byte, start int64) []byte {
 	out := make([]byte, 0, len(key)+8)
 	return binary.BigEndian.AppendUint64(append(out, key...), uint64(start))
@@ -111,6 +112,28 @@ func splitWindowKey(b []byte) (key []byte, start int64, err error) {
 	}
 	n := len(b) - 8
 	return b[:n], int64(binary.BigEndian.Uint64(b[n:])), nil
+}
+
+// windowChangelogKey is Kafka's WindowKeySchema store key, the key of a window store's
+// changelog records:
+//
+//	key ‖ timestamp (8 bytes, big endian, signed) ‖ seqnum (4 bytes, big endian)
+//
+// The timestamp is the window start (the record timestamp in a join buffer); seqnum is
+// 0 except in stores that retain duplicates, where each write takes the next one.
+func windowChangelogKey(key []byte, ts int64, seq uint32) []byte {
+	out := make([]byte, 0, len(key)+12)
+	out = binary.BigEndian.AppendUint64(append(out, key...), uint64(ts))
+	return binary.BigEndian.AppendUint32(out, seq)
+}
+
+// splitWindowChangelogKey undoes windowChangelogKey.
+func splitWindowChangelogKey(b []byte) (key []byte, ts int64, seq uint32, err error) {
+	if len(b) < 12 {
+		return nil, 0, 0, fmt.Errorf("streams: a window store changelog key is at least 12 bytes (key, timestamp, seqnum), got %d", len(b))
+	}
+	n := len(b) - 12
+	return b[:n], int64(binary.BigEndian.Uint64(b[n:])), binary.BigEndian.Uint32(b[n+8:]), nil
 }
 
 // SessionWindowedSerde returns the serde of session-windowed keys in Kafka's

@@ -19,7 +19,7 @@ import (
 
 // Local key space of a store's pebble database. Data and metadata never collide.
 const (
-	dataPrefix  = 'd' // 'd' ‖ store key: the key, start ‖ key, or the keyed layout (keyedTimeKey)
+	dataPrefix  = 'd' // 'd' ‖ store key: the key, start ‖ key (windowStoreKey), or the keyed layout (keyedTimeKey)
 	indexPrefix = 'i' // keyed layouts: 'i' ‖ first time (8 bytes, ordered) ‖ store key, empty value
 	metaPrefix  = 'm' // 'm' ‖ name
 )
@@ -27,6 +27,7 @@ const (
 var (
 	metaCheckpoint = []byte("mcheckpoint") // next changelog offset to restore from (8 bytes BE)
 	metaStreamTime = []byte("mstreamtime") // the store's stream time, windowed stores (8 bytes BE)
+	metaSeqnum     = []byte("mseqnum")     // the last seqnum given, stores retaining duplicates (8 bytes BE)
 )
 
 // kvStore is one state store of one task: a pebble database under
@@ -44,6 +45,7 @@ type kvStore struct {
 	pending    atomic.Int64  // changelog offset after the last acknowledged write of batch, -1 if none (set by produce promises)
 	streamTime int64         // windowed stores: largest timestamp processed, math.MinInt64 if none
 	committed  int64         // streamTime as of the last apply
+	seq        uint32        // stores retaining duplicates: the last seqnum given (see putDup)
 }
 
 // openStore opens (creating) the store's database and restores it from its changelog:
@@ -63,6 +65,12 @@ func openStore(ctx context.Context, a *App, spec storeSpec, partition int32) (*k
 		return nil, err
 	} else if ok {
 		s.streamTime = v
+	}
+	if v, ok, err := s.meta(metaSeqnum); err != nil {
+		db.Close()
+		return nil, err
+	} else if ok {
+		s.seq = uint32(v)
 	}
 	if err := s.restore(ctx, a); err != nil {
 		db.Close()
@@ -209,31 +217,45 @@ func (s *kvStore) applyChangelog(b *pebble.Batch, r *kgo.Record) error {
 	if err != nil {
 		return err
 	}
+	if s.spec.dups {
+		s.seq = binary.BigEndian.Uint32(sk[len(sk)-4:]) // seqnums grow: the last record has the latest
+	}
 	return s.setLocal(b, sk, r.Value)
 }
 
 // commitRestoreBatch applies a restore batch with the checkpoint it reaches.
 func (s *kvStore) commitRestoreBatch(b *pebble.Batch, checkpoint int64) error {
 	b.Set(metaCheckpoint, binary.BigEndian.AppendUint64(nil, uint64(checkpoint)), nil)
+	s.setMeta(b)
+	return b.Commit(pebble.NoSync)
+}
+
+// setMeta adds the stream time and seqnum of windowed stores to b.
+func (s *kvStore) setMeta(b *pebble.Batch) {
 	if s.spec.kind.windowed() {
 		b.Set(metaStreamTime, binary.BigEndian.AppendUint64(nil, uint64(s.streamTime)), nil)
 	}
-	return b.Commit(pebble.NoSync)
+	if s.spec.dups {
+		b.Set(metaSeqnum, binary.BigEndian.AppendUint64(nil, uint64(s.seq)), nil)
+	}
 }
 
 // localKey maps a changelog key to the store key (the database key without its prefix).
 func (s *kvStore) localKey(changelogKey []byte) ([]byte, error) {
 	switch s.spec.kind {
 	case timeWindowStore:
-		k, start, err := splitWindowKey(changelogKey)
+		k, start, _, err := splitWindowChangelogKey(changelogKey)
 		if err != nil {
 			return nil, err
 		}
 		return windowStoreKey(start, k), nil
 	case keyedWindowStore:
-		k, start, err := splitWindowKey(changelogKey)
+		k, start, seq, err := splitWindowChangelogKey(changelogKey)
 		if err != nil {
 			return nil, err
+		}
+		if s.spec.dups {
+			return binary.BigEndian.AppendUint32(keyedTimeKey(k, start), seq), nil
 		}
 		return keyedTimeKey(k, start), nil
 	case sessionStore:
@@ -246,21 +268,26 @@ func (s *kvStore) localKey(changelogKey []byte) ([]byte, error) {
 	return changelogKey, nil
 }
 
-// windowStoreKey is the store key of a window: start ‖ key, so that windows sort by start
-// and closing them is one range scan.
+// windowStoreKey is the store key of a window: start (8 bytes, ordered: see orderedTime)
+// ‖ key, so that windows sort by start and closing them is one range scan.
 func windowStoreKey(start int64, key []byte) []byte {
 	out := make([]byte, 0, 8+len(key))
-	out = binary.BigEndian.AppendUint64(out, uint64(start))
+	out = binary.BigEndian.AppendUint64(out, orderedTime(start))
 	return append(out, key...)
 }
+
+// windowStoreStart is the window start of a store key made by windowStoreKey.
+func windowStoreStart(sk []byte) int64 { return int64(binary.BigEndian.Uint64(sk) ^ 1<<63) }
 
 // keyedTimeKey is the store key of sliding windows and sessions:
 //
 //	len(key) (4 bytes BE) ‖ key ‖ times (8 bytes each, ordered: see orderedTime)
 //
 // so that one key's windows are one range, sorted by their first time (a sliding
-// window's start, a session's end; a session's start follows). The index entry
-// 'i' ‖ first time ‖ store key sorts every key's windows by that time, for closing.
+// window's start, a session's end; a session's start follows). Stores retaining
+// duplicates (join buffers) add the entry's seqnum (4 bytes BE) after the time. The
+// index entry 'i' ‖ first time ‖ store key sorts every key's windows by that time, for
+// closing.
 func keyedTimeKey(key []byte, times ...int64) []byte {
 	out := make([]byte, 0, 4+len(key)+8*len(times))
 	out = binary.BigEndian.AppendUint32(out, uint32(len(key)))
@@ -271,9 +298,10 @@ func keyedTimeKey(key []byte, times ...int64) []byte {
 	return out
 }
 
-// splitKeyedTimeKey undoes keyedTimeKey for n times.
+// splitKeyedTimeKey undoes keyedTimeKey for n times, ignoring a seqnum after them.
 func splitKeyedTimeKey(sk []byte, n int) (key []byte, times []int64, err error) {
-	if len(sk) < 4 || len(sk) != 4+int(binary.BigEndian.Uint32(sk))+8*n {
+	if len(sk) < 4 || uint64(len(sk)) != 4+uint64(binary.BigEndian.Uint32(sk))+8*uint64(n) &&
+		uint64(len(sk)) != 4+uint64(binary.BigEndian.Uint32(sk))+8*uint64(n)+4 {
 		return nil, nil, fmt.Errorf("streams: a keyed store key of %d bytes does not hold a key and %d times", len(sk), n)
 	}
 	kl := int(binary.BigEndian.Uint32(sk))
@@ -292,11 +320,14 @@ func orderedTime(t int64) uint64 { return uint64(t) ^ 1<<63 }
 func (s *kvStore) changelogKey(lk []byte) []byte {
 	switch s.spec.kind {
 	case timeWindowStore:
-		start := int64(binary.BigEndian.Uint64(lk[:8]))
-		return windowKey(lk[8:], start)
+		return windowChangelogKey(lk[8:], windowStoreStart(lk), 0)
 	case keyedWindowStore:
 		k, times, _ := splitKeyedTimeKey(lk, 1) // lk was made by keyedTimeKey
-		return windowKey(k, times[0])
+		var seq uint32
+		if s.spec.dups {
+			seq = binary.BigEndian.Uint32(lk[len(lk)-4:])
+		}
+		return windowChangelogKey(k, times[0], seq)
 	case sessionStore:
 		k, times, _ := splitKeyedTimeKey(lk, 2)
 		return sessionKey(k, times[0], times[1])
@@ -354,6 +385,13 @@ func (s *kvStore) put(c *recordContext, key, value []byte) error {
 	return s.write(c, key, value)
 }
 
+// putDup adds value under sk ‖ the next seqnum, so that a store retaining duplicates
+// (Kafka's join buffers) keeps every value written under one key and time.
+func (s *kvStore) putDup(c *recordContext, sk, value []byte) error {
+	s.seq = (s.seq + 1) & 0x7FFFFFFF // Kafka's ChangeLoggingWindowBytesStore.maybeUpdateSeqnumForDups
+	return s.write(c, binary.BigEndian.AppendUint32(sk, s.seq), value)
+}
+
 // delete removes key locally and writes a tombstone to the changelog.
 func (s *kvStore) delete(c *recordContext, key []byte) error {
 	return s.write(c, key, nil)
@@ -374,16 +412,12 @@ func (s *kvStore) write(c *recordContext, key, value []byte) error {
 // closeWindows deletes every window starting at or before last, oldest first, calling
 // emit with each one's start, key and value before it goes.
 func (s *kvStore) closeWindows(c *recordContext, last int64, emit func(start int64, key, value []byte) error) error {
-	if last < 0 {
-		return nil
-	}
 	done, err := s.scan([]byte{dataPrefix}, append([]byte{dataPrefix}, windowStoreKey(last+1, nil)...), false)
 	if err != nil {
 		return err
 	}
 	for _, w := range done {
-		start := int64(binary.BigEndian.Uint64(w.sk[:8]))
-		if err := emit(start, w.sk[8:], w.value); err != nil {
+		if err := emit(windowStoreStart(w.sk), w.sk[8:], w.value); err != nil {
 			return err
 		}
 		if err := s.delete(c, w.sk); err != nil {
@@ -484,9 +518,7 @@ func (s *kvStore) apply() error {
 	if p := s.pending.Swap(-1); p >= 0 {
 		b.Set(metaCheckpoint, binary.BigEndian.AppendUint64(nil, uint64(p)), nil)
 	}
-	if s.spec.kind.windowed() {
-		b.Set(metaStreamTime, binary.BigEndian.AppendUint64(nil, uint64(s.streamTime)), nil)
-	}
+	s.setMeta(b)
 	s.committed = s.streamTime
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("streams: applying store %s: %w", s.spec.name, err)

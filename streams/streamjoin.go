@@ -106,8 +106,8 @@ func joinStreams[K, V, VO, VR any](s *Stream[K, V], other *Stream[K, VO], w Join
 	if leftOuter {
 		otherStore = j.Name + "-outer-other-join-store"
 	}
-	b.addStore(storeSpec{name: thisStore, kind: keyedWindowStore})
-	b.addStore(storeSpec{name: otherStore, kind: keyedWindowStore})
+	b.addStore(storeSpec{name: thisStore, kind: keyedWindowStore, dups: true})
+	b.addStore(storeSpec{name: otherStore, kind: keyedWindowStore, dups: true})
 	outerStore := ""
 	switch {
 	case rightOuter:
@@ -210,7 +210,7 @@ func joinStreams[K, V, VO, VR any](s *Stream[K, V], other *Stream[K, VO], w Join
 				if err != nil {
 					return fmt.Errorf("streams: encoding a value for join %s: %w", j.Name, err)
 				}
-				if err := appendListValue(c, ss, keyedTimeKey(kb, ts), vb); err != nil {
+				if err := ss.putDup(c, keyedTimeKey(kb, ts), vb); err != nil {
 					return err
 				}
 			} else {
@@ -246,9 +246,7 @@ func joinStreams[K, V, VO, VR any](s *Stream[K, V], other *Stream[K, VO], w Join
 						}
 					}
 				}
-				if err := eachListValue(e.value, func(raw []byte) error {
-					return pair(c, max(ts, times[0]), kk, v, raw)
-				}); err != nil {
+				if err := pair(c, max(ts, times[0]), kk, v, e.value); err != nil {
 					return err
 				}
 			}
@@ -300,9 +298,9 @@ func joinStreams[K, V, VO, VR any](s *Stream[K, V], other *Stream[K, VO], w Join
 	return &Stream[K, VR]{b: b, n: out}
 }
 
-// appendListValue adds value to the list of values stored under key sk (records of one
-// key and timestamp: a join buffer keeps them all, as Kafka's duplicate-retaining
-// window stores do). A list is values each prefixed by its length (4 bytes BE).
+// appendListValue adds value to the list of values stored under key sk (unjoined records
+// of one key, side and timestamp: the shared outer store keeps them all, as Kafka's
+// ListValueStore does). A list is values each prefixed by its length (4 bytes BE).
 func appendListValue(c *recordContext, s *kvStore, sk, value []byte) error {
 	old, _, err := s.get(sk)
 	if err != nil {

@@ -44,6 +44,7 @@ type storeSpec struct {
 	name string
 	kind storeKind
 	size int64 // windowed aggregations: the window size (sliding: the time difference), ms; 0 for other stores
+	dups bool  // keyedWindowStore: retains duplicates (join buffers), each entry under its own seqnum
 }
 
 // storeKind is the layout of a store's keys, locally and in its changelog.
@@ -52,10 +53,12 @@ type storeKind int
 const (
 	// keyValueStore: the key as it is, locally and in the changelog.
 	keyValueStore storeKind = iota
-	// timeWindowStore: start ‖ key locally, key ‖ start in the changelog (tumbling, hopping).
+	// timeWindowStore: start ‖ key locally, Kafka's key ‖ start ‖ seqnum 0 in the
+	// changelog (tumbling, hopping).
 	timeWindowStore
 	// keyedWindowStore: a keyed layout (see keyedTimeKey) with one time (a sliding
-	// window's start, a join buffer's record timestamp); the changelog key is key ‖ time.
+	// window's start, a join buffer's record timestamp); the changelog key is Kafka's
+	// key ‖ time ‖ seqnum (see windowChangelogKey).
 	keyedWindowStore
 	// sessionStore: a keyed layout with suffix end ‖ start; the changelog key is
 	// key ‖ end ‖ start (Kafka's session key schema).

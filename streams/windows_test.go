@@ -1,6 +1,7 @@
 package streams_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"reflect"
 	"sort"
@@ -72,4 +73,21 @@ func TestWindowedCounts(t *testing.T) {
 	if got := topicConfig(t, p+"-tumbling-changelog", "cleanup.policy"); got != "compact,delete" {
 		t.Errorf("windowed changelog cleanup.policy %q, want compact,delete", got)
 	}
+	// The changelog keys are Kafka's WindowKeySchema: key ‖ start ‖ seqnum 0.
+	for _, rec := range consume(t, p+"-tumbling-changelog", 1) {
+		key, start, seq, ok := splitKafkaWindowKey(rec.Key)
+		if !ok || (key != "k1" && key != "k2") || (start-t0)%60_000 != 0 || seq != 0 {
+			t.Errorf("tumbling changelog key %x: want k1 or k2, a minute start, seqnum 0", rec.Key)
+		}
+	}
+}
+
+// splitKafkaWindowKey splits Kafka's WindowKeySchema changelog key: key ‖ timestamp
+// (8 bytes BE) ‖ seqnum (4 bytes BE).
+func splitKafkaWindowKey(b []byte) (key string, ts int64, seq uint32, ok bool) {
+	if len(b) < 12 {
+		return "", 0, 0, false
+	}
+	n := len(b) - 12
+	return string(b[:n]), int64(binary.BigEndian.Uint64(b[n:])), binary.BigEndian.Uint32(b[n+8:]), true
 }
