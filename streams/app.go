@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,6 +74,11 @@ type Config struct {
 	// Streams' application.server); it is announced to the group so that Locate, on
 	// any instance, can say which one holds a key. Optional.
 	Endpoint string
+	// WindowChangelogAdditionalRetention is added to a windowed store's retention to
+	// make its changelog's retention.ms (Kafka Streams'
+	// windowstore.changelog.additional.retention.ms), a margin for clock drift between
+	// the broker and the event times. Default 24 h.
+	WindowChangelogAdditionalRetention time.Duration
 }
 
 // App runs a topology: New, then Run until its context ends.
@@ -107,6 +113,8 @@ func New(t *Topology, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("streams: Threads %d", cfg.Threads)
 	case cfg.StandbyReplicas < 0:
 		return nil, fmt.Errorf("streams: StandbyReplicas %d", cfg.StandbyReplicas)
+	case cfg.WindowChangelogAdditionalRetention < 0:
+		return nil, fmt.Errorf("streams: WindowChangelogAdditionalRetention %v", cfg.WindowChangelogAdditionalRetention)
 	}
 	if cfg.Threads == 0 {
 		cfg.Threads = 1
@@ -240,12 +248,17 @@ func (a *App) prepareTopics(ctx context.Context) error {
 	for _, name := range a.topo.parts {
 		want[a.repartitionTopic(name)] = map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}
 	}
+	extra := a.cfg.WindowChangelogAdditionalRetention
+	if extra == 0 {
+		extra = 24 * time.Hour
+	}
 	for name, spec := range a.topo.stores {
-		policy := "compact"
+		configs := map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
 		if spec.kind.windowed() {
-			policy = "compact,delete"
+			configs["cleanup.policy"] = kadm.StringPtr("compact,delete")
+			configs["retention.ms"] = kadm.StringPtr(strconv.FormatInt(spec.retention+extra.Milliseconds(), 10))
 		}
-		want[a.changelogTopic(name)] = map[string]*string{"cleanup.policy": kadm.StringPtr(policy)}
+		want[a.changelogTopic(name)] = configs
 	}
 	rf := a.cfg.ReplicationFactor
 	if rf == 0 {

@@ -34,6 +34,7 @@
 //
 //	<app>-<grouping>-repartition   GroupBy, or GroupByKey after a key change (Map, FlatMap)
 //	<app>-<store>-changelog        every store; cleanup.policy=compact, windowed compact,delete
+//	                               with retention.ms (see Windows)
 //
 // Run creates them with the sources' partition count N. Every source topic must exist
 // with N partitions (a clear error otherwise): a task is a partition number, and task p
@@ -104,8 +105,18 @@
 // every window [start, start+size) holding its timestamp that is still open (end +
 // grace > stream time); one for no open window is late, dropped and counted in
 // Metrics.LateRecordsDropped. Windows close — are emitted once with their final value
-// under SuppressUntilWindowClose, and deleted from the store (a tombstone in the
-// changelog) — when stream time reaches end + grace.
+// under SuppressUntilWindowClose — when stream time reaches end + grace, and expire when
+// it reaches start + retention: size + grace by default, more with WithRetention
+// (Kafka's Materialized.withRetention), so that queries can read closed windows. An
+// expired window is left out of QueryWindows at once and dropped from the store at its
+// next commit, all expired windows in one range deletion (the part of a store sorted
+// by start that has expired, as Kafka's segmented stores drop whole segments), without
+// tombstones: the changelog's retention.ms (the store's retention plus
+// Config.WindowChangelogAdditionalRetention, 24 h by default, Kafka's
+// windowstore.changelog.additional.retention.ms) removes them there, and a restore
+// drops what it brings back expired. Every windowed store's changelog has a
+// retention.ms: sessions gap + grace, sliding windows 2·difference + grace, join
+// buffers before + after + grace (Kafka's defaults).
 //
 // Session windows (WindowedBySession, AggregateSessions) merge a key's records no more
 // than the inactivity gap apart into sessions [first, last]; a record bridging two

@@ -150,8 +150,9 @@ func QueryRange[K, V any](a *App, name string, from, to *K, keys Serde[K], value
 // QueryWindows calls f with the windows of key k in the windowed aggregation store
 // name, in time order, until f returns false: tumbling, hopping and sliding windows
 // starting in [from, to], sessions overlapping [from, to] (ending at or after from and
-// starting at or before to). Windows are kept until they close (sliding windows a
-// little longer).
+// starting at or before to). Tumbling and hopping windows are kept for their retention
+// (see WithRetention; an expired one is not returned), other windows until they close
+// (sliding windows a little longer).
 func QueryWindows[K, V any](a *App, name string, k K, from, to int64, keys Serde[K], values Serde[V], f func(Windowed[K], V) bool) error {
 	kb, err := keys.Encode(k)
 	if err != nil {
@@ -170,6 +171,18 @@ func QueryWindows[K, V any](a *App, name string, k K, from, to int64, keys Serde
 		d := func(sk []byte) []byte { return append([]byte{dataPrefix}, sk...) }
 		switch {
 		case s.spec.kind == timeWindowStore:
+			// Expired windows (start + retention ≤ stream time) answer nothing, even
+			// before the store drops them at its next commit (as Kafka's fetch).
+			st, ok, err := s.meta(metaStreamTime)
+			if err != nil {
+				return err
+			}
+			if ok && st > math.MinInt64+s.spec.retention {
+				from = max(from, st-s.spec.retention+1)
+			}
+			if from > to {
+				return nil
+			}
 			es, err := s.iterate(s.db, d(windowStoreKey(from, nil)), d(windowStoreKey(to+1, nil)))
 			for _, e := range es {
 				if bytes.Equal(e.sk[8:], kb) {

@@ -66,8 +66,8 @@ func AggregateSessions[K, V, VA any](s *SessionWindowedStream[K, V], name string
 	if init == nil || f == nil || merge == nil || aggs == nil {
 		g.b.fail("AggregateSessions(%q): nil function or serde", name)
 	}
-	g.b.addStore(storeSpec{name: name, kind: sessionStore})
 	gap, grace := s.w.Gap.Milliseconds(), s.w.Grace.Milliseconds()
+	g.b.addStore(storeSpec{name: name, kind: sessionStore, retention: gap + grace}) // Kafka's default
 	wa := &windowAgg{}
 	n := g.b.child(g.n, "session-aggregate", func(n *node) func(*recordContext, any, any) error {
 		decodeAgg := func(b []byte) (VA, error) {

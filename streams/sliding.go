@@ -76,7 +76,7 @@ func AggregateSliding[K, V, VA any](s *SlidingWindowedStream[K, V], name string,
 		g.b.fail("AggregateSliding(%q): nil function or serde", name)
 	}
 	diff, grace := s.w.TimeDifference.Milliseconds(), s.w.Grace.Milliseconds()
-	g.b.addStore(storeSpec{name: name, kind: keyedWindowStore, size: diff})
+	g.b.addStore(storeSpec{name: name, kind: keyedWindowStore, size: diff, retention: 2*diff + grace})
 	wa := &windowAgg{}
 	n := g.b.child(g.n, "sliding-aggregate", func(n *node) func(*recordContext, any, any) error {
 		decodeWin := func(sk, b []byte) (kb []byte, w slidingWindow[VA], err error) {

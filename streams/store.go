@@ -226,14 +226,19 @@ func (s *kvStore) applyChangelog(b *pebble.Batch, r *kgo.Record) error {
 // commitRestoreBatch applies a restore batch with the checkpoint it reaches.
 func (s *kvStore) commitRestoreBatch(b *pebble.Batch, checkpoint int64) error {
 	b.Set(metaCheckpoint, binary.BigEndian.AppendUint64(nil, uint64(checkpoint)), nil)
-	s.setMeta(b)
+	s.seal(b)
 	return b.Commit(pebble.NoSync)
 }
 
-// setMeta adds the stream time and seqnum of windowed stores to b.
-func (s *kvStore) setMeta(b *pebble.Batch) {
+// seal adds the stream time and seqnum of windowed stores to b and, in a time window
+// store, drops the windows that expired by stream time (start + retention ≤ stream
+// time): one range deletion, the way Kafka's segmented stores drop a whole segment.
+func (s *kvStore) seal(b *pebble.Batch) {
 	if s.spec.kind.windowed() {
 		b.Set(metaStreamTime, binary.BigEndian.AppendUint64(nil, uint64(s.streamTime)), nil)
+	}
+	if s.spec.kind == timeWindowStore && s.streamTime > math.MinInt64+s.spec.retention {
+		b.DeleteRange([]byte{dataPrefix}, append([]byte{dataPrefix}, windowStoreKey(s.streamTime-s.spec.retention+1, nil)...), nil)
 	}
 	if s.spec.dups {
 		b.Set(metaSeqnum, binary.BigEndian.AppendUint64(nil, uint64(s.seq)), nil)
@@ -409,18 +414,22 @@ func (s *kvStore) write(c *recordContext, key, value []byte) error {
 	return nil
 }
 
-// closeWindows deletes every window starting at or before last, oldest first, calling
-// emit with each one's start, key and value before it goes.
-func (s *kvStore) closeWindows(c *recordContext, last int64, emit func(start int64, key, value []byte) error) error {
-	done, err := s.scan([]byte{dataPrefix}, append([]byte{dataPrefix}, windowStoreKey(last+1, nil)...), false)
+// closedWindows calls emit with the start, key and value of every window starting in
+// (from, to], oldest first, uncommitted writes included.
+func (s *kvStore) closedWindows(from, to int64, emit func(start int64, key, value []byte) error) error {
+	if from >= to {
+		return nil
+	}
+	lower := []byte{dataPrefix}
+	if from != math.MinInt64 {
+		lower = append(lower, windowStoreKey(from+1, nil)...)
+	}
+	done, err := s.scan(lower, append([]byte{dataPrefix}, windowStoreKey(to+1, nil)...), false)
 	if err != nil {
 		return err
 	}
 	for _, w := range done {
 		if err := emit(windowStoreStart(w.sk), w.sk[8:], w.value); err != nil {
-			return err
-		}
-		if err := s.delete(c, w.sk); err != nil {
 			return err
 		}
 	}
@@ -518,7 +527,7 @@ func (s *kvStore) apply() error {
 	if p := s.pending.Swap(-1); p >= 0 {
 		b.Set(metaCheckpoint, binary.BigEndian.AppendUint64(nil, uint64(p)), nil)
 	}
-	s.setMeta(b)
+	s.seal(b)
 	s.committed = s.streamTime
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("streams: applying store %s: %w", s.spec.name, err)

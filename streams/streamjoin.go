@@ -106,8 +106,10 @@ func joinStreams[K, V, VO, VR any](s *Stream[K, V], other *Stream[K, VO], w Join
 	if leftOuter {
 		otherStore = j.Name + "-outer-other-join-store"
 	}
-	b.addStore(storeSpec{name: thisStore, kind: keyedWindowStore, dups: true})
-	b.addStore(storeSpec{name: otherStore, kind: keyedWindowStore, dups: true})
+	before, after, grace := w.Before.Milliseconds(), w.After.Milliseconds(), w.Grace.Milliseconds()
+	retention := before + after + grace // how long buffered records are kept, as Kafka's join stores
+	b.addStore(storeSpec{name: thisStore, kind: keyedWindowStore, dups: true, retention: retention})
+	b.addStore(storeSpec{name: otherStore, kind: keyedWindowStore, dups: true, retention: retention})
 	outerStore := ""
 	switch {
 	case rightOuter:
@@ -116,10 +118,8 @@ func joinStreams[K, V, VO, VR any](s *Stream[K, V], other *Stream[K, VO], w Join
 		outerStore = j.Name + "-left-shared-join-store"
 	}
 	if outerStore != "" {
-		b.addStore(storeSpec{name: outerStore, kind: keyedWindowStore})
+		b.addStore(storeSpec{name: outerStore, kind: keyedWindowStore, retention: retention})
 	}
-	before, after, grace := w.Before.Milliseconds(), w.After.Milliseconds(), w.Grace.Milliseconds()
-	retention := before + after + grace // how long buffered records are kept, as Kafka's join stores
 
 	out := b.child(nil, "join-merge", func(n *node) func(*recordContext, any, any) error { return n.forward })
 	// emit forwards f's result at the timestamp given.

@@ -45,6 +45,11 @@ type storeSpec struct {
 	kind storeKind
 	size int64 // windowed aggregations: the window size (sliding: the time difference), ms; 0 for other stores
 	dups bool  // keyedWindowStore: retains duplicates (join buffers), each entry under its own seqnum
+	// retention is how long (ms, behind stream time) a windowed store keeps a window
+	// after its start (a join buffer: a record after its timestamp); the changelog's
+	// retention.ms is this plus Config.WindowChangelogAdditionalRetention. 0 for
+	// key-value stores.
+	retention int64
 }
 
 // storeKind is the layout of a store's keys, locally and in its changelog.

@@ -2,6 +2,7 @@ package streams
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -35,8 +36,23 @@ func (w TimeWindows) check() error {
 
 // WindowedStream is a grouped stream cut into time windows (Kafka's TimeWindowedKStream).
 type WindowedStream[K, V any] struct {
-	g *GroupedStream[K, V]
-	w TimeWindows
+	g         *GroupedStream[K, V]
+	w         TimeWindows
+	retention time.Duration // 0: size + grace
+}
+
+// WithRetention keeps the aggregation's windows in its store, for interactive queries,
+// until stream time passes their start by retention (Kafka's Materialized.withRetention),
+// instead of size + grace, Kafka's default. It must be at least size + grace: a window
+// must outlive its close. The changelog's retention.ms is retention plus
+// Config.WindowChangelogAdditionalRetention.
+func (ws *WindowedStream[K, V]) WithRetention(retention time.Duration) *WindowedStream[K, V] {
+	if retention < ws.w.Size+ws.w.Grace {
+		ws.g.b.fail("WithRetention: retention %v is less than the window size %v plus grace %v", retention, ws.w.Size, ws.w.Grace)
+	}
+	out := *ws
+	out.retention = retention
+	return &out
 }
 
 // WindowedBy cuts the grouped stream into the windows w.
@@ -60,16 +76,22 @@ type windowAgg struct {
 
 // AggregateWindowed folds the values of each key and window into an aggregate of type VA,
 // starting from init(), kept in the windowed store name (changelog cleanup.policy
-// compact,delete). The table emits the new aggregate on every update, or only each
-// window's final value with SuppressUntilWindowClose. Windows are dropped from the store
-// once closed (end + grace ≤ stream time): nothing can change them afterwards.
+// compact,delete, retention.ms set: see WithRetention). The table emits the new
+// aggregate on every update, or only each window's final value with
+// SuppressUntilWindowClose. A window closes when end + grace ≤ stream time (nothing
+// changes it afterwards) and leaves the store when start + retention ≤ stream time
+// (retention is size + grace unless WithRetention says more): the store drops expired
+// windows as Kafka's segmented stores drop segments, without a tombstone per window —
+// the changelog's retention.ms removes them there, and a restore drops what it brings
+// back expired.
 func AggregateWindowed[K, V, VA any](ws *WindowedStream[K, V], name string, init func() VA, f func(K, V, VA) VA, aggs Serde[VA]) *Table[Windowed[K], VA] {
 	g := ws.g
 	if init == nil || f == nil || aggs == nil {
 		g.b.fail("AggregateWindowed(%q): nil function or serde", name)
 	}
 	size, adv, grace := ws.w.Size.Milliseconds(), ws.w.Advance.Milliseconds(), ws.w.Grace.Milliseconds()
-	g.b.addStore(storeSpec{name: name, kind: timeWindowStore, size: size})
+	retention := max(ws.retention.Milliseconds(), size+grace)
+	g.b.addStore(storeSpec{name: name, kind: timeWindowStore, size: size, retention: retention})
 	wa := &windowAgg{}
 	emit := func(n *node, c *recordContext, kb []byte, start int64, ab []byte) error {
 		k, err := decode(g.keys, kb, "key of store "+name)
@@ -93,7 +115,8 @@ func AggregateWindowed[K, V, VA any](ws *WindowedStream[K, V], name string, init
 				return nil
 			}
 			st := c.t.store(name)
-			streamTime := max(st.streamTime, c.ts)
+			prev := st.streamTime
+			streamTime := max(prev, c.ts)
 			st.streamTime = streamTime
 			// Windows [start, start+size) holding c.ts: starts are multiples of adv.
 			first := c.ts - c.ts%adv
@@ -131,12 +154,17 @@ func AggregateWindowed[K, V, VA any](ws *WindowedStream[K, V], name string, init
 			if late {
 				c.t.a.metrics.LateRecordsDropped.Add(1)
 			}
-			// Close every window with start+size+grace ≤ stream time, oldest first.
-			return st.closeWindows(c, streamTime-size-grace, func(start int64, kb, ab []byte) error {
-				if wa.suppress {
-					return emit(n, c, kb, start, ab)
-				}
+			if !wa.suppress || streamTime == prev {
 				return nil
+			}
+			// Emit every window that closed (start+size+grace ≤ stream time) since the
+			// previous stream time, oldest first.
+			from := int64(math.MinInt64)
+			if prev != math.MinInt64 {
+				from = prev - size - grace
+			}
+			return st.closedWindows(from, streamTime-size-grace, func(start int64, kb, ab []byte) error {
+				return emit(n, c, kb, start, ab)
 			})
 		}
 	})
