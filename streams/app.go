@@ -136,8 +136,8 @@ func New(t *Topology, cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, static: static, topo: t, sources: map[string]*node{}, metrics: &Metrics{}, live: map[int32]*task{}, log: cfg.Logger.With("app", cfg.ApplicationID)}
 	for topic, n := range t.sources {
-		if name, ok := strings.CutPrefix(topic, repartitionTopicPlaceholder("")); ok {
-			topic = a.repartitionTopic(name)
+		if suffix, ok := strings.CutPrefix(topic, internalTopicPlaceholder("")); ok {
+			topic = a.internalTopic(suffix)
 		}
 		a.sources[topic] = n
 		a.inputs = append(a.inputs, topic)
@@ -154,9 +154,10 @@ func (a *App) changelogTopic(store string) string {
 	return a.cfg.ApplicationID + "-" + store + "-changelog"
 }
 
-// repartitionTopic is Kafka Streams' name of a repartition topic.
-func (a *App) repartitionTopic(name string) string {
-	return a.cfg.ApplicationID + "-" + name + "-repartition"
+// internalTopic is Kafka Streams' name of an internal topic other than a changelog:
+// `<app>-<name>-repartition`, `<app>-<name>-subscription-registration-topic`, ….
+func (a *App) internalTopic(suffix string) string {
+	return a.cfg.ApplicationID + "-" + suffix
 }
 
 // Run creates the internal topics, starts the threads and processes until ctx ends (then
@@ -206,7 +207,7 @@ func (a *App) prepareTopics(ctx context.Context) error {
 	adm := kadm.NewClient(a.admin)
 	var user []string
 	for topic := range a.sources {
-		if !a.topo.hasRepartitionTopic(a, topic) {
+		if !a.topo.hasInternalTopic(a, topic) {
 			user = append(user, topic)
 		}
 	}
@@ -245,8 +246,8 @@ func (a *App) prepareTopics(ctx context.Context) error {
 	}
 	a.tasks.Store(int32(n))
 	want := map[string]map[string]*string{}
-	for _, name := range a.topo.parts {
-		want[a.repartitionTopic(name)] = map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}
+	for _, suffix := range a.topo.parts {
+		want[a.internalTopic(suffix)] = map[string]*string{"cleanup.policy": kadm.StringPtr("delete")}
 	}
 	extra := a.cfg.WindowChangelogAdditionalRetention
 	if extra == 0 {
@@ -308,10 +309,11 @@ func (a *App) prepareTopics(ctx context.Context) error {
 	}
 }
 
-// hasRepartitionTopic reports whether topic is one of the topology's repartition topics.
-func (t *Topology) hasRepartitionTopic(a *App, topic string) bool {
-	for _, name := range t.parts {
-		if a.repartitionTopic(name) == topic {
+// hasInternalTopic reports whether topic is one of the topology's repartition or
+// FK-join topics.
+func (t *Topology) hasInternalTopic(a *App, topic string) bool {
+	for _, suffix := range t.parts {
+		if a.internalTopic(suffix) == topic {
 			return true
 		}
 	}

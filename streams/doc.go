@@ -35,6 +35,8 @@
 //	<app>-<grouping>-repartition   GroupBy, or GroupByKey after a key change (Map, FlatMap)
 //	<app>-<store>-changelog        every store; cleanup.policy=compact, windowed compact,delete
 //	                               with retention.ms (see Windows)
+//	<app>-<join>-subscription-registration-topic   foreign-key joins (see Joins)
+//	<app>-<join>-subscription-response-topic
 //
 // Run creates them with the sources' partition count N. Every source topic must exist
 // with N partitions (a clear error otherwise): a task is a partition number, and task p
@@ -147,6 +149,22 @@
 // comes first — Kafka 3.1+'s behaviour, without its wall-clock throttle of that check.
 // Both sides share the task's join stream time.
 //
+// JoinForeignKey and LeftJoinForeignKey join a table's rows to another table's rows by
+// a foreign key extracted from each row (KIP-213), as Kafka does: a change of a row is
+// registered, keyed by its foreign key, in the registration topic (so it reaches the
+// other table's partition of that key), with a 128-bit hash of the row and the row's
+// partition; there the subscription store `<join>-subscription-store` (key len(fk) ‖ fk
+// ‖ primary key) keeps it and answers, through the response topic, to the row's
+// partition, with the other table's value — and again on every change of that value.
+// The row's partition drops an answer whose hash is not its current row's (stale:
+// Metrics.StaleForeignKeyResponses) and otherwise updates the result. A changed foreign
+// key unsubscribes the old one (Kafka's instructions DELETE_KEY_NO_PROPAGATE,
+// DELETE_KEY_AND_PROPAGATE, PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE,
+// PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE); the previous foreign key of each row is kept in
+// `<join>-subscription-fk-store`, since a table here forwards new values only. The
+// internal topics' values are this package's own format (fkjoin.go), not Kafka's
+// SubscriptionWrapper, and the hash is FNV-1a rather than Murmur3.
+//
 // # Processor API and punctuation
 //
 // Process runs a stream through a Processor per task (Init when the task opens,
@@ -212,7 +230,7 @@
 //
 // # Not yet
 //
-// The foreign-key table join, an HTTP endpoint serving queries, sticky standby
+// An HTTP endpoint serving queries, sticky standby
 // placement (standbys are dealt afresh at each rebalance) and purging consumed
 // repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait

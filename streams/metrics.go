@@ -16,6 +16,9 @@ type Metrics struct {
 	Commits            atomic.Int64 // successful commits (offsets, or transactions)
 	Aborts             atomic.Int64 // aborted transactions (ExactlyOnceV2)
 	StandbyRecords     atomic.Int64 // changelog records applied to standby tasks' stores
+	// StaleForeignKeyResponses counts foreign-key join answers dropped because the row
+	// they were asked for has changed since (their hash is not the current row's).
+	StaleForeignKeyResponses atomic.Int64
 
 	latency latencyHistogram // time to run one input record through the topology
 
@@ -141,6 +144,7 @@ func (m *Metrics) Collectors(app string) []prometheus.Collector {
 		counter("commits_total", "Successful commits (offsets, or transactions).", &m.Commits),
 		counter("aborts_total", "Aborted transactions (exactly once).", &m.Aborts),
 		counter("standby_records_total", "Changelog records applied to standby tasks' stores.", &m.StandbyRecords),
+		counter("stale_foreign_key_responses_total", "Foreign-key join answers dropped as stale (their row changed since).", &m.StaleForeignKeyResponses),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: metricsNamespace, Name: "records_lag", ConstLabels: labels,
 			Help: "Records in this instance's input partitions beyond what it fetched, summed (Kafka Streams' records-lag).",

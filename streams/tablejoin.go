@@ -74,25 +74,8 @@ func joinTables[K, V, VO, VR any](t *Table[K, V], other *Table[K, VO], name stri
 	}
 	// update stores and forwards the join result of key k, or deletes it.
 	update := func(c *recordContext, k K, kb []byte, v *V, vo *VO) error {
-		st := c.t.store(name)
 		r, ok := result(k, v, vo)
-		if !ok {
-			if _, found, err := st.get(kb); err != nil || !found {
-				return err
-			}
-			if err := st.delete(c, kb); err != nil {
-				return err
-			}
-			return out.forward(c, k, tableDelete{})
-		}
-		rb, err := results.Encode(r)
-		if err != nil {
-			return fmt.Errorf("streams: encoding a result for store %s: %w", name, err)
-		}
-		if err := st.put(c, kb, rb); err != nil {
-			return err
-		}
-		return out.forward(c, k, r)
+		return setResult(c, c.t.store(name), out, k, kb, r, ok, results)
 	}
 	decodeThis := func(raw []byte) (any, error) { return decodeStored(t.values, raw, t.store) }
 	decodeOther := func(raw []byte) (any, error) { return decodeStored(other.values, raw, other.store) }
@@ -149,6 +132,28 @@ func joinTables[K, V, VO, VR any](t *Table[K, V], other *Table[K, VO], name stri
 		}
 	})
 	return &Table[K, VR]{b: b, n: out, store: name, keys: t.keys, values: results}
+}
+
+// setResult puts r (ok) into the join result store st and forwards it from out, or
+// (not ok) deletes key kb from st and forwards the deletion if it was there.
+func setResult[K, VR any](c *recordContext, st *kvStore, out *node, k K, kb []byte, r VR, ok bool, results Serde[VR]) error {
+	if !ok {
+		if _, found, err := st.get(kb); err != nil || !found {
+			return err
+		}
+		if err := st.delete(c, kb); err != nil {
+			return err
+		}
+		return out.forward(c, k, tableDelete{})
+	}
+	rb, err := results.Encode(r)
+	if err != nil {
+		return fmt.Errorf("streams: encoding a result for store %s: %w", st.spec.name, err)
+	}
+	if err := st.put(c, kb, rb); err != nil {
+		return err
+	}
+	return out.forward(c, k, r)
 }
 
 // decodeStored decodes a value read from store.

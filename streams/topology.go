@@ -15,7 +15,7 @@ type Builder struct {
 	sources map[string]*node     // input topic (user or repartition) → its source node
 	stores  map[string]storeSpec // store name → spec
 	sinks   map[string]bool      // topics written by To
-	parts   map[string]bool      // repartition names
+	parts   map[string]bool      // internal topics' names less `<app>-` (repartition and FK-join topics)
 	names   map[string]int       // operator kind → how many so far, for node names
 	inits   []func(*task) error  // run when a task opens: the processors of Process
 	err     error
@@ -137,7 +137,7 @@ type Topology struct {
 	sources map[string]*node
 	stores  map[string]storeSpec
 	sinks   []string
-	parts   []string            // repartition names
+	parts   []string            // internal topics' names less `<app>-`
 	inits   []func(*task) error // per-task processor set-up, in the order of the Process calls
 }
 
@@ -404,11 +404,12 @@ func repartition[K, V any](s *Stream[K, V], g Grouped[K, V]) *GroupedStream[K, V
 		b.fail("grouping name %q: want a non-empty name without slashes or spaces", g.Name)
 		return &GroupedStream[K, V]{b: b, n: s.n, keys: g.Keys, values: g.Values}
 	}
-	if b.parts[g.Name] {
+	suffix := g.Name + "-repartition"
+	if b.parts[suffix] {
 		b.fail("repartition name %q used twice", g.Name)
 	}
-	b.parts[g.Name] = true
-	topic := repartitionTopicPlaceholder(g.Name)
+	b.parts[suffix] = true
+	topic := internalTopicPlaceholder(suffix)
 	s.derive("repartition-sink", func(_ *node, c *recordContext, k K, v V) error {
 		kb, err := g.Keys.Encode(k)
 		if err != nil {
@@ -418,16 +419,16 @@ func repartition[K, V any](s *Stream[K, V], g Grouped[K, V]) *GroupedStream[K, V
 		if err != nil {
 			return fmt.Errorf("streams: encoding a value for repartition %s: %w", g.Name, err)
 		}
-		c.t.send(c.t.a.repartitionTopic(g.Name), -1, kb, vb, c.ts)
+		c.t.send(c.t.a.internalTopic(suffix), -1, kb, vb, c.ts)
 		return nil
 	})
 	back := From(b, topic, g.Keys, g.Values)
 	return &GroupedStream[K, V]{b: b, n: back.n, keys: g.Keys, values: g.Values}
 }
 
-// repartitionTopicPlaceholder is the source key of a repartition topic inside a
-// Topology; New replaces it by `<app>-<name>-repartition`.
-func repartitionTopicPlaceholder(name string) string { return "\x00repartition:" + name }
+// internalTopicPlaceholder is the source key of an internal topic inside a Topology;
+// New replaces it by `<app>-<suffix>`.
+func internalTopicPlaceholder(suffix string) string { return "\x00internal:" + suffix }
 
 // Table is a changelog stream read as a table: the latest value per key, kept in a state
 // store (Kafka's KTable). Its stream of updates is ToStream.
