@@ -200,7 +200,11 @@
 // ErrNotLocal. Locate says where a key's task runs: each member announces its
 // Config.Endpoint in its subscription's user data, and Locate reads the group's
 // members and assignments with DescribeGroups, so any instance (or any Kafka client)
-// can route a query; serving it over the network is the application's.
+// can route a query. QueryServer serves them over HTTP as JSON (key, range and window
+// queries; ServeKeyValueStore, ServeWindowStore register a store with its serdes and
+// a key parser): each instance listens on its Endpoint, answers for its own tasks'
+// keys, forwards a query for another key to the instance Locate names, and gathers a
+// range from every member's endpoint.
 //
 // # Processing guarantees
 //
@@ -230,7 +234,7 @@
 //
 // # Not yet
 //
-// An HTTP endpoint serving queries, sticky standby
+// Sticky standby
 // placement (standbys are dealt afresh at each rebalance) and purging consumed
 // repartition records are later increments. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait

@@ -22,6 +22,10 @@ import (
 // instance; Locate finds the instance where it is.
 var ErrNotLocal = errors.New("streams: the key's task is not open on this instance (Locate finds the one that has it)")
 
+// errNotRunning is the error of a query before Run checked the topics (the number of
+// tasks is not known yet).
+var errNotRunning = errors.New("streams: the application is not running yet (Run has not checked its topics)")
+
 // KeyLocation is where a key's task runs.
 type KeyLocation struct {
 	Partition int32  // the task: the partition number of the key in every input
@@ -34,7 +38,7 @@ func (a *App) keyTask(kb []byte) (int32, error) {
 	n := a.tasks.Load()
 	switch {
 	case n == 0:
-		return 0, errors.New("streams: the application is not running yet (Run has not checked its topics)")
+		return 0, errNotRunning
 	case kb == nil:
 		return 0, errors.New("streams: a null key has no task")
 	}

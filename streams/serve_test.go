@@ -1,0 +1,135 @@
+package streams_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/logd/logd/streams"
+)
+
+// TestQueryServer runs three instances over three tasks, each serving queries over
+// HTTP on its announced endpoint: every instance answers every key query (its own
+// keys locally, the others' forwarded to the owner), a range query on any instance
+// gathers all keys from all three, a window query is forwarded like a key query, an
+// absent key, an unknown store and a malformed bound get 404, 404 and 400.
+func TestQueryServer(t *testing.T) {
+	t.Parallel()
+	p := names(t)
+	in := p + "-in"
+	createTopic(t, in, 3)
+	b := streams.NewBuilder()
+	g := streams.GroupByKey(streams.From(b, in, streams.String(), streams.String()),
+		streams.Grouped[string, string]{Name: "by-key", Keys: streams.String(), Values: streams.String()})
+	g.Count("counts")
+	g.WindowedBy(streams.Tumbling(time.Minute, time.Hour)).Count("windows")
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func(s string) (string, error) { return s, nil }
+	var endpoints []string
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep := l.Addr().String()
+		endpoints = append(endpoints, ep)
+		app := start(t, topo, streams.Config{ApplicationID: p, StateDir: t.TempDir(), Endpoint: ep}).app
+		qs := streams.NewQueryServer(app)
+		streams.ServeKeyValueStore(qs, "counts", streams.String(), streams.Int64(), parse)
+		streams.ServeWindowStore(qs, "windows", streams.String(), streams.Int64(), parse)
+		srv := &http.Server{Handler: qs}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+	}
+	get := func(ep, path string) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Get("http://" + ep + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]any
+		if err := json.Unmarshal(raw, &body); err != nil {
+			t.Fatalf("GET %s%s: %s: not JSON: %q", ep, path, resp.Status, raw)
+		}
+		return resp.StatusCode, body
+	}
+	const t0 = 28333334 * 60000 // a minute boundary
+	keys := []string{"k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"}
+	var recs []rec
+	want := map[string]any{}
+	for i, k := range keys {
+		for range i + 1 {
+			recs = append(recs, rec{Key: k, Value: "x", TS: t0})
+		}
+		want[k] = float64(i + 1) // JSON numbers
+	}
+	produce(t, in, recs...)
+
+	// Every instance answers every key (once the group settled and the counts committed).
+	for _, k := range keys {
+		for _, ep := range endpoints {
+			var code int
+			var body map[string]any
+			for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				code, body = get(ep, "/stores/counts/keys/"+k)
+				if code == http.StatusOK && body["value"] == want[k] {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("key %s on %s: %d %v, want the count %v", k, ep, code, body, want[k])
+				}
+			}
+			if body["key"] != k {
+				t.Errorf("key %s on %s: answer for key %v", k, ep, body["key"])
+			}
+		}
+	}
+	// Each instance holds some keys; every instance's range gathers all.
+	for _, ep := range endpoints {
+		code, body := get(ep, "/stores/counts/range")
+		got := map[string]any{}
+		entries, _ := body["entries"].([]any)
+		for _, e := range entries {
+			m := e.(map[string]any)
+			got[fmt.Sprint(m["key"])] = m["value"]
+		}
+		if code != http.StatusOK || !reflect.DeepEqual(got, want) {
+			t.Errorf("range on %s: %d %v, want %v", ep, code, got, want)
+		}
+		_, local := get(ep, "/stores/counts/range?local=1")
+		if n := len(local["entries"].([]any)); n == 0 || n == len(keys) {
+			t.Errorf("local range on %s: %d entries, want some of the %d keys, not all", ep, n, len(keys))
+		}
+	}
+	for _, ep := range endpoints {
+		code, body := get(ep, fmt.Sprintf("/stores/windows/windows/k4?from=%d&to=%d", t0, t0))
+		ws, _ := body["windows"].([]any)
+		if code != http.StatusOK || len(ws) != 1 || ws[0].(map[string]any)["value"] != float64(5) ||
+			ws[0].(map[string]any)["start"] != float64(t0) {
+			t.Errorf("windows of k4 on %s: %d %v, want one window at %d counting 5", ep, code, body, int64(t0))
+		}
+	}
+	for path, want := range map[string]int{
+		"/stores/counts/keys/absent":        http.StatusNotFound,
+		"/stores/nope/keys/k1":              http.StatusNotFound,
+		"/stores/windows/windows/k1?from=x": http.StatusBadRequest,
+		"/stores/windows/keys/k1":           http.StatusNotFound,
+	} {
+		if code, body := get(endpoints[0], path); code != want || body["error"] == nil {
+			t.Errorf("GET %s: %d %v, want %d with an error", path, code, body, want)
+		}
+	}
+}
