@@ -50,7 +50,7 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	binDir = dir
 	// The broker and the example binaries build at once.
-	bins := map[string]string{"logd": "../cmd/logd", "wordcount": "./examples/wordcount", "trending": "./examples/trending", "payments": "./examples/payments"}
+	bins := map[string]string{"logd": "../cmd/logd", "wordcount": "./examples/wordcount", "trending": "./examples/trending", "payments": "./examples/payments", "fraud": "./examples/fraud"}
 	errs := make(chan error, len(bins))
 	for name, pkg := range bins {
 		go func() { errs <- build(dir, name, pkg) }()
