@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -19,10 +20,11 @@ import (
 // in the follow-up rebalance. Members announce what they own in the cooperative-sticky
 // subscription format.
 type taskBalancer struct {
-	instance  string        // this member's instance (Config.InstanceID), announced in its subscription's user data
-	endpoint  string        // this member's Config.Endpoint, announced likewise
-	standbys  int           // Config.StandbyReplicas: standby copies of each task, on other members
-	onStandby func([]int32) // receives this member's standby tasks at each assignment
+	instance  string         // this member's instance (Config.InstanceID), announced in its subscription's user data
+	endpoint  string         // this member's Config.Endpoint, announced likewise
+	standbys  int            // Config.StandbyReplicas: standby copies of each task, on other members
+	onStandby func([]int32)  // receives this member's standby tasks at each assignment
+	held      func() []int32 // this member's standby tasks now, announced so that they stay (nil: none)
 }
 
 // taskProtocol is the group protocol name; every member of an application uses it.
@@ -33,27 +35,59 @@ func (taskBalancer) IsCooperative() bool  { return true }
 
 // JoinGroupMetadata is the cooperative-sticky subscription (owned partitions and
 // generation in their KIP-429/KIP-792 fields) with the user data replaced by the
-// member's instance and endpoint (memberUserData), which the active task assignment
-// does not read.
+// member's instance, endpoint and standby tasks (memberUserData), which the active
+// task assignment does not read.
 func (tb taskBalancer) JoinGroupMetadata(topics []string, owned map[string][]int32, generation int32) []byte {
 	b := kgo.CooperativeStickyBalancer().JoinGroupMetadata(topics, owned, generation)
 	var meta kmsg.ConsumerMemberMetadata
 	if err := meta.ReadFrom(b); err != nil {
 		return b // kgo's own encoding; cannot fail to parse
 	}
-	meta.UserData = memberUserData(tb.instance, tb.endpoint)
+	var held []int32
+	if tb.held != nil {
+		held = tb.held()
+	}
+	meta.UserData = memberUserData(tb.instance, tb.endpoint, held)
 	return meta.AppendTo(nil)
 }
 
 // memberMagic starts the subscription user data of a member:
 //
-//	"logd-streams-member:" ‖ instance ‖ "\n" ‖ endpoint
+//	"logd-streams-member:" ‖ instance ‖ "\n" ‖ endpoint [‖ "\n" ‖ standby tasks, comma-separated]
 const memberMagic = "logd-streams-member:"
 
 // memberUserData is the subscription user data announcing a member's instance (the
-// threads of one instance share it) and endpoint.
-func memberUserData(instance, endpoint string) []byte {
-	return []byte(memberMagic + instance + "\n" + endpoint)
+// threads of one instance share it), endpoint and the standby tasks it holds.
+func memberUserData(instance, endpoint string, standbys []int32) []byte {
+	out := []byte(memberMagic + instance + "\n" + endpoint)
+	for i, p := range standbys {
+		if i == 0 {
+			out = append(out, '\n')
+		} else {
+			out = append(out, ',')
+		}
+		out = strconv.AppendInt(out, int64(p), 10)
+	}
+	return out
+}
+
+// memberStandbys returns the standby tasks a member's user data announces.
+func memberStandbys(b []byte) []int32 {
+	rest, ok := strings.CutPrefix(string(b), memberMagic)
+	if !ok {
+		return nil
+	}
+	parts := strings.SplitN(rest, "\n", 3)
+	if len(parts) < 3 {
+		return nil
+	}
+	var out []int32
+	for _, f := range strings.Split(parts[2], ",") {
+		if p, err := strconv.ParseInt(f, 10, 32); err == nil {
+			out = append(out, int32(p))
+		}
+	}
+	return out
 }
 
 // parseMemberUserData undoes memberUserData; ok is false for user data of another form.
@@ -63,6 +97,7 @@ func parseMemberUserData(b []byte) (instance, endpoint string, ok bool) {
 		return "", "", false
 	}
 	instance, endpoint, ok = strings.Cut(rest, "\n")
+	endpoint, _, _ = strings.Cut(endpoint, "\n") // the standby tasks follow
 	return instance, endpoint, ok
 }
 
@@ -137,7 +172,9 @@ func (tb taskBalancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (k
 }
 
 // Balance deals the tasks 0..N-1 (N the largest partition count) to the members, and
-// each task's standby copies to the least loaded other members.
+// each task's standby copies to other instances: stickily, first to members that have
+// the task's state (its standby until now, or its previous active owner) while they hold
+// fewer than their fair share of standbys (⌈N·R / members⌉), then to the least loaded.
 func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32) kgo.IntoSyncAssignment {
 	var n int32
 	for _, c := range topics {
@@ -147,6 +184,7 @@ func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32)
 		m        *kmsg.JoinGroupResponseMember
 		instance string // its instance: standbys go to other instances than the active
 		owned    []int32
+		held     []int32 // standby tasks it announces
 		tasks    []int32
 	}
 	var ms []*member
@@ -156,6 +194,7 @@ func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32)
 		if inst, _, ok := parseMemberUserData(meta.UserData); ok {
 			mem.instance = inst
 		}
+		mem.held = memberStandbys(meta.UserData)
 		for _, o := range meta.OwnedPartitions {
 			for _, p := range o.Partitions {
 				if p < n && !seen[p] {
@@ -225,6 +264,7 @@ func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32)
 		return plan
 	}
 	sp := standbyPlan{plan: plan, standby: map[string][]int32{}}
+	fair := (int(n)*tb.standbys + len(ms) - 1) / len(ms)
 	for p := range n {
 		// One standby per instance, never on the active's instance: the threads of an
 		// instance share its state directory.
@@ -234,9 +274,16 @@ func (tb taskBalancer) Balance(b *kgo.ConsumerBalancer, topics map[string]int32)
 				used[m.instance] = true
 			}
 		}
+		load := func(m *member) int { return len(sp.standby[m.m.MemberID]) }
+		sticky := func(m *member) bool {
+			return load(m) < fair && (slices.Contains(m.held, p) || slices.Contains(m.owned, p))
+		}
 		others := slices.Clone(ms)
 		sort.SliceStable(others, func(i, j int) bool {
-			return len(sp.standby[others[i].m.MemberID]) < len(sp.standby[others[j].m.MemberID])
+			if si, sj := sticky(others[i]), sticky(others[j]); si != sj {
+				return si
+			}
+			return load(others[i]) < load(others[j])
 		})
 		given := 0
 		for _, m := range others {

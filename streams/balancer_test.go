@@ -122,7 +122,67 @@ func TestStandbyPlacement(t *testing.T) {
 			t.Errorf("task %d: active on m%d (instance %s), standbys on %v: want one on the other instance", p, activeOf[p], instances[activeOf[p]], s)
 		}
 	}
-	if _, ep, ok := parseMemberUserData(memberUserData("a", "a:1")); !ok || ep != "a:1" {
+	if _, ep, ok := parseMemberUserData(memberUserData("a", "a:1", []int32{3, 1})); !ok || ep != "a:1" {
 		t.Errorf("member user data round trip: endpoint %q, %v", ep, ok)
+	}
+}
+
+// TestStickyStandbys: three single-thread instances over six tasks with one standby
+// each; then a fourth instance joins, the others announcing the standbys they hold and
+// the tasks they own. Every standby stays where it was (its state is there), none goes
+// to the newcomer, and each task's standby is still on another instance than its
+// active.
+func TestStickyStandbys(t *testing.T) {
+	topics := map[string]int32{"in": 6}
+	type state struct{ owned, held []int32 }
+	round := func(states []state) (active map[int32]int, standby map[int32][]int, perMember [][]int32, owned [][]int32) {
+		t.Helper()
+		var members []kmsg.JoinGroupResponseMember
+		for i, s := range states {
+			m := kmsg.NewJoinGroupResponseMember()
+			m.MemberID = fmt.Sprintf("m%d", i)
+			held := s.held
+			cur := map[string][]int32{}
+			if len(s.owned) > 0 {
+				cur["in"] = s.owned
+			}
+			m.ProtocolMetadata = taskBalancer{instance: fmt.Sprintf("i%d", i), held: func() []int32 { return held }}.JoinGroupMetadata([]string{"in"}, cur, 1)
+			members = append(members, m)
+		}
+		tb := taskBalancer{standbys: 1}
+		b, err := kgo.NewConsumerBalancer(tb, members)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active, standby = map[int32]int{}, map[int32][]int{}
+		perMember, owned = make([][]int32, len(states)), make([][]int32, len(states))
+		for _, a := range tb.Balance(b, topics).IntoSyncAssignment() {
+			i := int(a.MemberID[1] - '0')
+			var got []int32
+			ps, err := taskBalancer{onStandby: func(s []int32) { got = s }}.ParseSyncAssignment(a.MemberAssignment)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range ps["in"] {
+				active[p] = i
+			}
+			owned[i] = ps["in"]
+			for _, p := range got {
+				standby[p] = append(standby[p], i)
+			}
+			perMember[i] = got
+		}
+		return active, standby, perMember, owned
+	}
+	_, before, held, owned := round([]state{{}, {}, {}})
+	states := []state{{owned[0], held[0]}, {owned[1], held[1]}, {owned[2], held[2]}, {}}
+	active, after, _, _ := round(states)
+	for p := range int32(6) {
+		if len(after[p]) != 1 || after[p][0] == active[p] {
+			t.Errorf("task %d: active on m%d, standbys on %v: want one on another instance", p, active[p], after[p])
+		}
+		if !reflect.DeepEqual(after[p], before[p]) {
+			t.Errorf("task %d: standby moved from %v to %v though its state stayed", p, before[p], after[p])
+		}
 	}
 }

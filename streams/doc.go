@@ -183,7 +183,10 @@
 // # Standby replicas
 //
 // With Config.StandbyReplicas = R, the assignor also gives each task to R other members
-// as a standby (least loaded first), in the assignment's user data. A thread's standby
+// as a standby, in the assignment's user data: stickily — each member announces the
+// standby tasks it holds in its subscription, and a task's standby stays on a member
+// that has its state (its standby so far, or its previous active owner) while that
+// member holds fewer than ⌈N·R / members⌉ standbys — then to the least loaded. A thread's standby
 // goroutine opens those tasks' stores in the usual directories, restores them, then
 // follows their changelog partitions with a consumer of its own (read_committed
 // exactly once), applying each fetch with its checkpoint. When a task becomes active
@@ -234,9 +237,7 @@
 //
 // # Not yet
 //
-// Sticky standby
-// placement (standbys are dealt afresh at each rebalance) and purging consumed
-// repartition records are later increments. A restore runs in the
+// Purging consumed repartition records is a later increment. A restore runs in the
 // thread's loop when a task's first records arrive, so the thread's other tasks wait
 // for it (Kafka Streams restores beside processing).
 package streams

@@ -39,6 +39,15 @@ func (sb *standbys) set(tasks []int32) {
 	sb.want.Store(&tasks)
 }
 
+// held returns the standby tasks of the last assignment, which the member announces in
+// its next subscription so that they stay here.
+func (sb *standbys) held() []int32 {
+	if p := sb.want.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // activate closes task p's standby stores, if any, so that the active task can open
 // them; the standby stays away from p until deactivate.
 func (sb *standbys) activate(p int32) {

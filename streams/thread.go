@@ -44,7 +44,7 @@ func newThread(a *App, id int) (*thread, error) {
 	tb := taskBalancer{instance: a.cfg.InstanceID, endpoint: a.cfg.Endpoint}
 	if a.cfg.StandbyReplicas > 0 {
 		th.sb = newStandbys(th)
-		tb.standbys, tb.onStandby = a.cfg.StandbyReplicas, th.sb.set
+		tb.standbys, tb.onStandby, tb.held = a.cfg.StandbyReplicas, th.sb.set, th.sb.held
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.Brokers...),
