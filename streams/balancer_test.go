@@ -92,28 +92,10 @@ func TestStandbyPlacement(t *testing.T) {
 		m.ProtocolMetadata = taskBalancer{instance: inst, endpoint: inst + ":1"}.JoinGroupMetadata([]string{"in"}, nil, 1)
 		members = append(members, m)
 	}
-	tb := taskBalancer{standbys: 1}
-	b, err := kgo.NewConsumerBalancer(tb, members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	activeOf := map[int32]int{}
-	standbyOf := map[int32][]int{}
-	for _, a := range tb.Balance(b, topics).IntoSyncAssignment() {
-		i := int(a.MemberID[1] - '0')
-		var got []int32
-		ps, err := taskBalancer{onStandby: func(s []int32) { got = s }}.ParseSyncAssignment(a.MemberAssignment)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, p := range ps["in"] {
-			activeOf[p] = i
-		}
-		for _, p := range got {
-			standbyOf[p] = append(standbyOf[p], i)
-		}
+	activeOf, standbyOf, held, _ := standbyRound(t, topics, members)
+	for i, got := range held {
 		if len(got) != 1 {
-			t.Errorf("member %s has standbys %v, want one", a.MemberID, got)
+			t.Errorf("member m%d has standbys %v, want one", i, got)
 		}
 	}
 	for p := range int32(4) {
@@ -135,44 +117,20 @@ func TestStandbyPlacement(t *testing.T) {
 func TestStickyStandbys(t *testing.T) {
 	topics := map[string]int32{"in": 6}
 	type state struct{ owned, held []int32 }
-	round := func(states []state) (active map[int32]int, standby map[int32][]int, perMember [][]int32, owned [][]int32) {
+	round := func(states []state) (map[int32]int, map[int32][]int, [][]int32, [][]int32) {
 		t.Helper()
 		var members []kmsg.JoinGroupResponseMember
 		for i, s := range states {
 			m := kmsg.NewJoinGroupResponseMember()
 			m.MemberID = fmt.Sprintf("m%d", i)
-			held := s.held
 			cur := map[string][]int32{}
 			if len(s.owned) > 0 {
 				cur["in"] = s.owned
 			}
-			m.ProtocolMetadata = taskBalancer{instance: fmt.Sprintf("i%d", i), held: func() []int32 { return held }}.JoinGroupMetadata([]string{"in"}, cur, 1)
+			m.ProtocolMetadata = taskBalancer{instance: fmt.Sprintf("i%d", i), held: func() []int32 { return s.held }}.JoinGroupMetadata([]string{"in"}, cur, 1)
 			members = append(members, m)
 		}
-		tb := taskBalancer{standbys: 1}
-		b, err := kgo.NewConsumerBalancer(tb, members)
-		if err != nil {
-			t.Fatal(err)
-		}
-		active, standby = map[int32]int{}, map[int32][]int{}
-		perMember, owned = make([][]int32, len(states)), make([][]int32, len(states))
-		for _, a := range tb.Balance(b, topics).IntoSyncAssignment() {
-			i := int(a.MemberID[1] - '0')
-			var got []int32
-			ps, err := taskBalancer{onStandby: func(s []int32) { got = s }}.ParseSyncAssignment(a.MemberAssignment)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range ps["in"] {
-				active[p] = i
-			}
-			owned[i] = ps["in"]
-			for _, p := range got {
-				standby[p] = append(standby[p], i)
-			}
-			perMember[i] = got
-		}
-		return active, standby, perMember, owned
+		return standbyRound(t, topics, members)
 	}
 	_, before, held, owned := round([]state{{}, {}, {}})
 	states := []state{{owned[0], held[0]}, {owned[1], held[1]}, {owned[2], held[2]}, {}}
@@ -185,4 +143,33 @@ func TestStickyStandbys(t *testing.T) {
 			t.Errorf("task %d: standby moved from %v to %v though its state stayed", p, before[p], after[p])
 		}
 	}
+}
+
+// standbyRound balances one standby replica over members and returns each task's
+// active member and standby members, and each member's standby and active tasks
+// (members named m0, m1, …).
+func standbyRound(t *testing.T, topics map[string]int32, members []kmsg.JoinGroupResponseMember) (active map[int32]int, standby map[int32][]int, held, owned [][]int32) {
+	t.Helper()
+	tb := taskBalancer{standbys: 1}
+	b, err := kgo.NewConsumerBalancer(tb, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active, standby = map[int32]int{}, map[int32][]int{}
+	held, owned = make([][]int32, len(members)), make([][]int32, len(members))
+	for _, a := range tb.Balance(b, topics).IntoSyncAssignment() {
+		i := int(a.MemberID[1] - '0')
+		ps, err := taskBalancer{onStandby: func(s []int32) { held[i] = s }}.ParseSyncAssignment(a.MemberAssignment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range ps["in"] {
+			active[p] = i
+		}
+		owned[i] = ps["in"]
+		for _, p := range held[i] {
+			standby[p] = append(standby[p], i)
+		}
+	}
+	return active, standby, held, owned
 }
