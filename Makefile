@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat compat-cluster clean streams-long
+.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat compat-cluster clean streams-long streams-bench
 
 all: build
 
@@ -21,6 +21,12 @@ race:
 ## streams-long: the streams library's long scenarios (the payments example under kill -9), beside the default suite's.
 streams-long:
 	$(GO) test -count=1 -tags streams_long -run 'Kill9' ./streams
+
+## streams-bench: the streams library against Kafka Streams 4.3.1 (filter, 1-minute windowed count) on one logd; STREAMS_BENCH_RECORDS input records.
+STREAMS_BENCH_RECORDS ?= 1000000
+streams-bench: build
+	$(GO) build -o bin/streamsbench ./streams/examples/streamsbench
+	nice bin/streamsbench drive -logd bin/logd -records $(STREAMS_BENCH_RECORDS) -out bench/results/$$(date -u +%Y-%m-%d)-streams
 
 invariants:
 	$(GO) test -count=1 -tags invariants $(PKGS)
