@@ -331,6 +331,7 @@ func (w *produceWait) waitReplicated() {
 		return
 	}
 	w.pending.Store(int32(len(todo)))
+	start := time.Now()
 	for _, rw := range todo {
 		p := &w.resp.Topics[rw.ti].Partitions[rw.pi]
 		rw.lp.NotifyReplicated(rw.last, w.timeout, func(err error) {
@@ -339,6 +340,7 @@ func (w *produceWait) waitReplicated() {
 				p.BaseOffset, p.LogAppendTime = -1, -1
 			}
 			if w.pending.Add(-1) == 0 {
+				w.b.metrics.ObserveReplicationWait(time.Since(start))
 				w.answer()
 			}
 		})

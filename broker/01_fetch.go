@@ -153,6 +153,9 @@ type parkedFetch struct {
 	r                  *fetchResponse
 	minBytes, maxBytes int32
 	any                bool // some partition reads a log
+	// wokeAt is when the append that woke the parked f happened (appendWaiters.wake); zero
+	// when the current read was not started by an append. Owner only.
+	wokeAt time.Time
 	parking
 }
 
@@ -189,6 +192,7 @@ func (f *parkedFetch) run() *server.Response {
 			return f.answer()
 		}
 		releaseFetchRegions(r)
+		f.wokeAt = time.Time{} // this wake did not answer it: the next one is measured
 		if f.tryPark() {
 			return nil // f belongs to the next poke now: touch nothing
 		}
@@ -207,6 +211,9 @@ func (f *parkedFetch) answer() *server.Response {
 		return resp
 	}
 	b.finish(f.c, resp)
+	if !f.wokeAt.IsZero() {
+		b.metrics.ObserveFetchWake(time.Since(f.wokeAt))
+	}
 	return nil
 }
 
@@ -216,6 +223,21 @@ func (f *parkedFetch) poke() { f.pokeParked(f.b, f.resume) }
 
 // resume is the completer task of a poked fetch, its new owner.
 func (f *parkedFetch) resume() { f.run() }
+
+// wake is appendWaiters.wake's poke, on a completer goroutine: when f was parked it records
+// the time of the append that woke it (for logd_fetch_wake_seconds) and re-reads it on this
+// goroutine (inline) or queues the re-read like poke.
+func (f *parkedFetch) wake(at time.Time, inline bool) {
+	if !f.claim() {
+		return
+	}
+	f.wokeAt = at // f is ours now
+	if inline {
+		f.resume()
+		return
+	}
+	f.b.wakeups.Submit(f.resume)
+}
 
 // wakeParkedFetches pokes every parked fetch (BeginShutdown, after closing b.closing): they
 // answer with what they have.

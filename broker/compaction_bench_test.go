@@ -193,7 +193,7 @@ func (h histogramSum) meanMicros() float64 {
 }
 
 // gatherSum reads the histogram name from the broker's metrics, summed over its label sets.
-func gatherSum(b *testing.B, m *metrics.Metrics, name string) histogramSum {
+func gatherSum(b testing.TB, m *metrics.Metrics, name string) histogramSum {
 	b.Helper()
 	families, err := m.Registry().Gather()
 	if err != nil {

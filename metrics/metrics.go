@@ -17,6 +17,8 @@
 //	  of which the handler's own work        logd_request_local_seconds         LocalTimeMs
 //	  of which waiting, Produce: fsync       logd_produce_fsync_wait_seconds    RemoteTimeMs
 //	  of which waiting, Fetch: long poll     logd_fetch_wait_seconds            RemoteTimeMs (purgatory)
+//	  of which waiting, Produce: replication logd_produce_replication_wait_seconds RemoteTimeMs (acks=all ISR)
+//	  of which waking, Fetch: append → ready logd_fetch_wake_seconds           (none)
 //	response ready → writer takes it         logd_response_queue_seconds        ResponseQueueTimeMs
 //	writer takes it → written                logd_response_send_seconds         ResponseSendTimeMs
 //
@@ -90,6 +92,17 @@ const (
 	GroupLag          = "logd_group_lag"
 )
 
+// The broker's wait stages beyond Kafka's request metrics (issue 15's latency breakdown).
+const (
+	// FetchWake is the time from the append (or high watermark move) that woke a parked
+	// fetch to its response being ready for the writer: the broker's share of a record's
+	// end-to-end latency beyond the append.
+	FetchWake = "logd_fetch_wake_seconds"
+	// ProduceReplicationWait is the time an acks=all produce waited for the high watermark
+	// to pass its batches (every in-sync replica has them), after its own fsync if any.
+	ProduceReplicationWait = "logd_produce_replication_wait_seconds"
+)
+
 // requestBuckets span 50 µs (an in-memory answer) to 30 s (a long-polling fetch).
 var requestBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
@@ -147,6 +160,7 @@ type Metrics struct {
 	latency, queue, local, respQueue, respSend *prometheus.HistogramVec
 	apis                                       [numAPIs]atomic.Pointer[apiMetrics]
 	fsyncWait, fetchWait                       prometheus.Histogram
+	fetchWake, replicationWait                 prometheus.Histogram
 	throttle                                   *prometheus.HistogramVec // by quota type
 
 	bytesIn, bytesOut, messagesIn *prometheus.CounterVec
@@ -197,6 +211,14 @@ func New() *Metrics {
 		Name: FetchWait, Buckets: requestBuckets,
 		Help: "Time a fetch request was parked waiting for MinBytes of data (long poll, up to MaxWaitMs); only fetches that parked.",
 	})
+	m.fetchWake = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: FetchWake, Buckets: stageBuckets,
+		Help: "Time from the append or high watermark move that woke a parked fetch to its response being ready to write; only fetches an append woke.",
+	})
+	m.replicationWait = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: ProduceReplicationWait, Buckets: stageBuckets,
+		Help: "Time an acks=all produce request waited for its partitions' high watermark (every in-sync replica has its batches), after its fsync if any.",
+	})
 	m.throttle = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: QuotaThrottle, Buckets: requestBuckets,
 		Help: "Throttle time of requests over a client quota, by quota type (produce, fetch): Kafka's throttle-time metric of the quota sensors.",
@@ -220,7 +242,7 @@ func New() *Metrics {
 	m.flushFiles = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: LogFlushFiles, Help: "Files synced by group-commit rounds.",
 	})
-	m.reg.MustRegister(m.requests, m.latency, m.queue, m.local, m.respQueue, m.respSend, m.fsyncWait, m.fetchWait, m.throttle, m.bytesIn, m.bytesOut, m.messagesIn,
+	m.reg.MustRegister(m.requests, m.latency, m.queue, m.local, m.respQueue, m.respSend, m.fsyncWait, m.fetchWait, m.fetchWake, m.replicationWait, m.throttle, m.bytesIn, m.bytesOut, m.messagesIn,
 		m.flushLatency, m.flushRounds, m.flushFiles,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: Partitions, Help: "Partitions of the topics this broker holds.",
@@ -291,6 +313,24 @@ func (m *Metrics) ObserveRequest(apiKey int16, t RequestTimes) {
 			m.fetchWait.Observe(t.Waited.Seconds())
 		}
 	}
+}
+
+// ObserveFetchWake records how long a parked fetch took from the append that woke it to its
+// response being ready. A nil Metrics records nothing.
+func (m *Metrics) ObserveFetchWake(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.fetchWake.Observe(d.Seconds())
+}
+
+// ObserveReplicationWait records how long an acks=all produce waited for the high watermark.
+// A nil Metrics records nothing.
+func (m *Metrics) ObserveReplicationWait(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.replicationWait.Observe(d.Seconds())
 }
 
 // ObserveThrottle records the throttle time of a request over its client quota (produce or

@@ -95,6 +95,9 @@ func TestMetricsMove(t *testing.T) {
 	tm.Fetched(200)
 	m.ObserveSync(time.Millisecond, 4)
 	m.ObserveSync(2*time.Millisecond, 1)
+	m.ObserveFetchWake(40 * time.Microsecond)
+	m.ObserveReplicationWait(3 * time.Millisecond)
+	m.ObserveReplicationWait(time.Millisecond)
 
 	fams := scrape(t, m)
 	for _, c := range []struct {
@@ -110,6 +113,8 @@ func TestMetricsMove(t *testing.T) {
 		{ResponseSend, "api", "Fetch", 1},
 		{ProduceFsyncWait, "", "", 1},
 		{FetchWait, "", "", 1},
+		{FetchWake, "", "", 1},
+		{ProduceReplicationWait, "", "", 2},
 		{TopicBytesIn, "topic", "orders", 500},
 		{TopicMessagesIn, "topic", "orders", 10},
 		{TopicBytesOut, "topic", "orders", 200},
