@@ -89,12 +89,12 @@
 //     its report and in the comparison.
 //   - The latency breakdown comes from logd itself: compare starts logd-fsync and logd-nofsync
 //     with --http (logd-rf3's nodes are not scraped; `bench run --metrics-url` takes any) and
-//     scrapes its Prometheus histograms (queue, append, fsync wait, response queue, send, the
-//     group-commit round) when the measured phase starts and when it ends; the difference of
-//     the cumulative buckets is the window's distribution, whose p50/p99 are interpolated
+//     scrapes its Prometheus histograms (queue, append, fsync wait, replication wait, response
+//     queue, send, the group-commit round, and the consumer's fetch wake: append → woken
+//     fetch's response ready) when the measured phase starts and when it ends; the difference
+//     of the cumulative buckets is the window's distribution, whose p50/p99 are interpolated
 //     within buckets as histogram_quantile does, so they are as coarse as the buckets. A
-//     stage logd does not measure (replication wait, today inside the fsync wait histogram)
-//     is listed as not measured, never estimated.
+//     stage the broker does not export is listed as not exported, never estimated.
 //   - The disk is measured in the same invocation, before the runs: appends of 4 KiB and
 //     128 KiB each followed by fdatasync on the data directory's filesystem (dd oflag=dsync),
 //     rate and latency in the machine fingerprint, the physical limit of fsync-before-ack.

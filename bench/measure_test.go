@@ -193,6 +193,7 @@ func TestStagesFromMetrics(t *testing.T) {
 		}
 		m.ObserveRequest(produce, metrics.RequestTimes{Queue: 20 * time.Microsecond, Handled: wait + time.Millisecond, Waited: wait})
 		m.ObserveResponse(produce, 0, 30*time.Microsecond)
+		m.ObserveReplicationWait(300 * time.Microsecond)
 	}
 	r := &Report{}
 	s.end(r)
@@ -212,8 +213,11 @@ func TestStagesFromMetrics(t *testing.T) {
 	if a := by["append"]; a.Count != 1000 || a.P50 < 0.5 || a.P50 > 1 {
 		t.Errorf("append: %+v", a)
 	}
-	if rw := by["replication wait"]; rw.Metric != "" || !strings.Contains(rw.Note, "not measured") {
-		t.Errorf("replication wait must say it is not measured: %+v", rw)
+	if rw := by["replication wait"]; rw.Count != 1000 || rw.P50 < 0.25 || rw.P50 > 0.5 {
+		t.Errorf("replication wait: %+v", rw)
+	}
+	if fw := by["fetch wake"]; fw.Count != 0 || fw.Metric != metrics.FetchWake {
+		t.Errorf("fetch wake (nothing woken in the window): %+v", fw)
 	}
 	if sd := by["send"]; sd.Count != 1000 || sd.P99 > 0.05 {
 		t.Errorf("send: %+v", sd)

@@ -37,16 +37,18 @@ type stageDef struct {
 	stage, metric, api, note string
 }
 
-// produceStages are the stages of a produce on logd, in the order a request passes them.
+// produceStages are the stages of a produce on logd, in the order a request passes them, and
+// then the fetch wake that delivers its records to a waiting consumer.
 var produceStages = []stageDef{
 	{"queue", metrics.RequestQueue, "Produce", "last byte received → handler starts (connection's in-flight cap, worker pool)"},
 	{"append", metrics.RequestLocal, "Produce", "handler's own work: turn in the connection's order, validation, append to the page cache"},
-	{"fsync wait", metrics.ProduceFsyncWait, "", "parked until the group commit covering the batches is durable (acks=all); with replication also until the high watermark passes them — one histogram for both"},
-	{"replication wait", "", "", "not measured by logd on its own: a replicated produce's wait for the high watermark is inside the fsync wait histogram"},
+	{"fsync wait", metrics.ProduceFsyncWait, "", "parked until the group commit covering the batches is durable (acks=all); with replication also until the high watermark passes them (the whole parked time, the next row included)"},
+	{"replication wait", metrics.ProduceReplicationWait, "", "acks=all: after the fsync, until the high watermark passes the batches (every in-sync replica has them); near zero with one replica"},
 	{"response queue", metrics.ResponseQueue, "Produce", "response ready → connection's writer takes it (responses leave in request order)"},
 	{"send", metrics.ResponseSend, "Produce", "writing the response to the socket"},
 	{"total in broker", metrics.RequestDuration, "Produce", "handler starts → response ready (queue and send not included)"},
 	{"fsync round", metrics.LogFlushDuration, "", "one group-commit round (all its fdatasyncs); per round, not per request"},
+	{"fetch wake", metrics.FetchWake, "", "consumer side: the append that woke a parked fetch → its response ready to write; per woken fetch, the broker's part of end-to-end latency"},
 }
 
 // bucketSet is one histogram's cumulative buckets at a scrape: upper bounds ascending, the
