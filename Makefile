@@ -135,7 +135,8 @@ bench-compare: build
 ## logd (logd-fsync), max-throughput and fixed-rate-latency (at BENCH_RF_RATE MB/s, default
 ## 25% and 50% of the slower one's max-throughput in run 1), BENCH_RUNS runs each; medians, RF3/RF1 ratios
 ## and broker CPU summed over the nodes in BENCH_RF_OUT/compare.md (+ compare.json, plots,
-## every run's report.json/report.md).
+## every run's report.json/report.md), with the no-stall check: PASS only if no 10 s window of
+## logd-rf3 holds a produce request slower than 100 ms.
 .PHONY: bench-rf
 BENCH_RF_OUT ?= bench-out-rf
 BENCH_RF_RATE ?= 0

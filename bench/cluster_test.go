@@ -105,8 +105,11 @@ func TestReplicationTable(t *testing.T) {
 		r.Produce.MBps, r.Produce.TargetMBps, r.Produce.Latency.P99, r.Produce.Latency.P999, r.Broker.Cores = mbps, rate, p99, p999, cores
 		return []*Report{r}
 	}
+	stalled := mk(120, 0, 10, 20, 1.5)
+	stalled[0].Produce.Latency.Max = 640
+	stalled[0].Windows = []Window{{StartS: 0, EndS: 10, Latency: Percentiles{Max: 40}}, {StartS: 10, EndS: 20, Latency: Percentiles{Max: 640}}}
 	c := compareOf(map[string]map[string][]*Report{
-		"max-throughput":     {BrokerLogdFsync: mk(200, 0, 4, 8, 1), BrokerLogdRF3: mk(120, 0, 10, 20, 1.5)},
+		"max-throughput":     {BrokerLogdFsync: mk(200, 0, 4, 8, 1), BrokerLogdRF3: stalled},
 		"fixed-rate-latency": {BrokerLogdFsync: mk(60, 60, 2, 3, 0), BrokerLogdRF3: mk(60, 60, 5, 9, 0)},
 	})
 	c.replication()
@@ -118,9 +121,18 @@ func TestReplicationTable(t *testing.T) {
 		t.Fatalf("replication %+v", c.Replication)
 	}
 	tab := c.Table()
-	for _, want := range []string{"# logd: logd-fsync vs logd-rf3", "## Replication factor 3 vs 1", "| max-throughput | max | 200.0 | 120.0 | 0.60 | 4.00 | 10.00 | 2.50 |", "| fixed-rate-latency | 60.0 |"} {
+	for _, want := range []string{"# logd: logd-fsync vs logd-rf3", "## Replication factor 3 vs 1", "| max-throughput | max | 200.0 | 120.0 | 0.60 | 4.00 | 10.00 | 2.50 |", "| fixed-rate-latency | 60.0 |",
+		"| 0 | 0 / 1 | 640.0 |", "No-stall check: **FAIL**, 1 windows"} {
 		if !strings.Contains(tab, want) {
 			t.Errorf("table lacks %q:\n%s", want, tab)
 		}
+	}
+	if md := stalled[0].Markdown(); !strings.Contains(md, "Produce stalls: 1 of 2 windows hold a request slower than 100 ms (10–20 s: 640 ms)") {
+		t.Errorf("report lacks its stall:\n%s", md)
+	}
+	stalled[0].Windows[1].Latency.Max = 90
+	c.replication()
+	if tab := c.Table(); !strings.Contains(tab, "No-stall check: PASS") {
+		t.Errorf("no stall, yet:\n%s", tab)
 	}
 }

@@ -26,7 +26,10 @@
 //	busy.go      the busy-machine flag (other processes' CPU, steal, iowait) and the quiet check
 //	stages.go    logd's latency breakdown of a produce, from its own Prometheus histograms
 //	disksync.go  the disk's synced-write rate and latency (the `dd oflag=dsync` fingerprint)
-//	replication.go  logd-rf3 against logd-fsync: replication factor 3 against 1, RF3/RF1 ratios
+//	replication.go  logd-rf3 against logd-fsync: replication factor 3 against 1, RF3/RF1 ratios,
+//	             and the no-stall check: a report window holding a produce request slower than
+//	             StallMs (100 ms) is a stall (Report.Stalls, listed in report.md), and compare.md
+//	             says PASS only when no window of logd-rf3 in any run holds one
 //
 // Honesty rules the code keeps:
 //

@@ -27,6 +27,28 @@ type ReplicationRow struct {
 	RF3LimitedBy string  `json:"rf3_limited_by"`
 	// RF3ProduceErrors counts partition errors in logd-rf3's produce responses, over all runs.
 	RF3ProduceErrors int64 `json:"rf3_produce_errors,omitempty"`
+	// RF1Stalls and RF3Stalls are the report windows, over all runs, with a produce stall
+	// (Report.Stalls); RF3MaxMs is logd-rf3's slowest produce request over all runs.
+	RF1Stalls int     `json:"rf1_stall_windows"`
+	RF3Stalls int     `json:"rf3_stall_windows"`
+	RF3MaxMs  float64 `json:"rf3_max_ms"`
+}
+
+// StallMs is the produce latency above which a request counts as a stall: the no-stall check
+// of `make bench-rf` (issue 15) is that no report window holds one.
+const StallMs = 100
+
+// Stalls are the report's windows holding a produce request slower than StallMs: a stall of
+// the broker (or of the machine) at least that long, since with the generator's in-flight
+// window a request waits only for the requests ahead of it.
+func (r *Report) Stalls() []Window {
+	var out []Window
+	for _, w := range r.Windows {
+		if w.Latency.Max > StallMs {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // replication fills c.Replication from the rows of logd-rf3 and logd-fsync.
@@ -48,6 +70,11 @@ func (c *Comparison) replication() {
 			for _, n := range r.Produce.Errors {
 				row.RF3ProduceErrors += n
 			}
+			row.RF3Stalls += len(r.Stalls())
+			row.RF3MaxMs = max(row.RF3MaxMs, r.Produce.Latency.Max)
+		}
+		for _, r := range c.reports[w][BrokerLogdFsync] {
+			row.RF1Stalls += len(r.Stalls())
 		}
 		c.Replication = append(c.Replication, row)
 	}
@@ -60,16 +87,26 @@ func (c *Comparison) replicationTable(p func(format string, a ...any)) {
 	}
 	p("\n## Replication factor 3 vs 1 (logd-rf3 / logd-fsync)\n\n")
 	p("All %d nodes of logd-rf3 and the load generator share this machine's %d cores; RF=1 is one logd node. acks=all in both.\n\n", clusterNodes, c.Machine.Cores)
-	p("| workload | rate MB/s | RF=1 MB/s | RF=3 MB/s | RF3/RF1 | RF=1 p99 | RF=3 p99 | RF3/RF1 | RF=1 p99.9 | RF=3 p99.9 | RF3/RF1 | RF=1 broker cores | RF=3 broker cores (sum) | RF=1 CPU-s/GB | RF=3 CPU-s/GB | RF=3 produce errors | RF=3 limited by |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| workload | rate MB/s | RF=1 MB/s | RF=3 MB/s | RF3/RF1 | RF=1 p99 | RF=3 p99 | RF3/RF1 | RF=1 p99.9 | RF=3 p99.9 | RF3/RF1 | RF=1 broker cores | RF=3 broker cores (sum) | RF=1 CPU-s/GB | RF=3 CPU-s/GB | RF=3 produce errors | RF=1 / RF=3 stall windows | RF=3 max | RF=3 limited by |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range c.Replication {
 		rate := "max"
 		if r.RateMBps > 0 {
 			rate = strconv.FormatFloat(r.RateMBps, 'f', 1, 64)
 		}
-		p("| %s | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %s |\n",
+		p("| %s | %s | %.1f | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %d / %d | %.1f | %s |\n",
 			r.Workload, rate, r.RF1MBps, r.RF3MBps, r.MBpsRatio, r.RF1P99, r.RF3P99, r.P99Ratio, r.RF1P999, r.RF3P999, r.P999Ratio,
-			r.RF1Cores, r.RF3Cores, r.RF1CPUPerGB, r.RF3CPUPerGB, r.RF3ProduceErrors, strings.ReplaceAll(r.RF3LimitedBy, "|", "/"))
+			r.RF1Cores, r.RF3Cores, r.RF1CPUPerGB, r.RF3CPUPerGB, r.RF3ProduceErrors, r.RF1Stalls, r.RF3Stalls, r.RF3MaxMs,
+			strings.ReplaceAll(r.RF3LimitedBy, "|", "/"))
 	}
-	p("\nLatencies in ms (produce, per request, medians over runs of each run's percentile).\n")
+	p("\nLatencies in ms (produce, per request, medians over runs of each run's percentile; max over all runs).\n")
+	stalls := 0
+	for _, r := range c.Replication {
+		stalls += r.RF3Stalls
+	}
+	if stalls == 0 {
+		p("\nNo-stall check: PASS, no report window of logd-rf3 (--window, 10 s by default) holds a produce request slower than %d ms.\n", StallMs)
+	} else {
+		p("\nNo-stall check: **FAIL**, %d windows of logd-rf3 (of all runs) hold a produce request slower than %d ms; each run's report.md lists them.\n", stalls, StallMs)
+	}
 }

@@ -392,6 +392,16 @@ func (r *Report) Markdown() string {
 			p("| %.0f–%.0f | %.1f | %.1f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |\n", w.StartS, w.EndS, w.ProduceMBps, w.ConsumeMBps,
 				w.Latency.P50, w.Latency.P90, w.Latency.P99, w.Latency.P999, w.Latency.P9999, w.Latency.Max, w.E2E.P99)
 		}
+		if st := r.Stalls(); len(st) > 0 {
+			p("\nProduce stalls: %d of %d windows hold a request slower than %d ms (", len(st), len(r.Windows), StallMs)
+			for i, w := range st {
+				if i > 0 {
+					p(", ")
+				}
+				p("%.0f–%.0f s: %.0f ms", w.StartS, w.EndS, w.Latency.Max)
+			}
+			p(").\n")
+		}
 		p("\n")
 	}
 	p("## Plots\n\n")
