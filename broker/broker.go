@@ -74,6 +74,11 @@ type Config struct {
 	// FsyncAcksAll makes acks=all produce requests wait for an fsync of their batches before
 	// they are acknowledged (default true). acks=1 follows the topic's flush settings.
 	FsyncAcksAll bool
+	// ReplicaFsync makes a follower fsync what it replicated before its next fetch tells the
+	// leader its new log end, so acks=all waits for every in-sync replica's disk
+	// (logd.replica.fsync; replication.FetcherConfig.Fsync states the trade-off). Default false,
+	// as Kafka.
+	ReplicaFsync bool
 	// MaxParkedFetches caps the fetches waiting for data (MaxWaitMs) across the broker; past
 	// it a fetch is answered at once with what it found (default 10,000).
 	MaxParkedFetches int
@@ -503,6 +508,7 @@ func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch in
 		ctx, cancel := context.WithCancel(context.Background())
 		fr = &fetcherRun{cancel: cancel, done: make(chan struct{}), fe: replication.NewFetcher(replication.FetcherConfig{
 			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Logger: b.log, Backoff: b.cfg.ReplicaFetchBackoff, MaxWait: b.cfg.ReplicaFetchWaitMax,
+			Fsync: b.cfg.ReplicaFsync,
 			OnRemoved: func(tp engine.TopicPartition, err error) {
 				b.log.Warn("stopped following a partition: its leader refused it; waiting for new metadata", "partition", tp.String(), "err", err)
 			},

@@ -68,7 +68,11 @@
 //
 // Fetcher runs the Followers of every partition led by one broker over one connection, one
 // Fetch for all of them per round (Kafka's ReplicaFetcherThread), redialing with backoff; the
-// broker keeps one per leader (Broker.Follow).
+// broker keeps one per leader (Broker.Follow). With FetcherConfig.Fsync (logd.replica.fsync)
+// it waits for the group commit covering a round's appends before the next Fetch, whose
+// offset is what the leader counts as the follower's log end: acks=all then means on every
+// in-sync replica's disk. Without it (the default, as Kafka) a follower acknowledges what is
+// in its page cache.
 //
 // LeaderPartition is the leader-side driver: the broker installs one per
 // led partition with Broker.Lead; produce requests append through it, and every follower

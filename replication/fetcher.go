@@ -28,6 +28,14 @@ type FetcherConfig struct {
 	Backoff, MaxBackoff time.Duration
 	// Logger receives connection and partition failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Fsync makes the follower wait until what a round appended is durable (fdatasync by
+	// the log directory's group commit) before its next fetch reports the new log end to the
+	// leader (logd.replica.fsync). With it an acks=all produce is acknowledged only once every
+	// in-sync replica holds its batches on disk, not only in the page cache; without it (the
+	// default, and Kafka's behaviour) only the leader's own fsync-before-ack makes them
+	// durable, and losing them takes the leader's disk plus every follower's page cache
+	// (e.g. a power loss of the whole cluster).
+	Fsync bool
 	// OnRemoved, if set, is called on the fetcher's goroutine when a partition stops being
 	// fetched because the leader refused it in a way only new metadata can fix
 	// (ErrFencedLeaderEpoch, ErrNotLeader, ErrNotReplicated). It must not call the Fetcher.
@@ -243,6 +251,15 @@ func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 				return err
 			}
 			fe.failed(p, err)
+		}
+	}
+	if fe.cfg.Fsync {
+		// After every append of the round: one group-commit round of each directory covers
+		// them all (the first wait starts it), rather than one per partition.
+		for _, p := range fetching {
+			if err := p.f.syncAppended(); err != nil {
+				fe.failed(p, err)
+			}
 		}
 	}
 	return nil

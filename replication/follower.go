@@ -42,6 +42,7 @@ type ReplicaLog interface {
 	SetHighWatermark(hw int64)
 	LogStartOffset() int64
 	DeleteRecordsBefore(offset int64) (int64, error)
+	WaitDurable(seq uint64) error
 }
 
 // ErrNotReplicated is returned for a log opened without engine.OpenOptions.Replicated: its
@@ -68,6 +69,9 @@ type Follower struct {
 	leader      LeaderClient
 	maxBytes    int32
 	truncated   bool
+	// unsynced is the sync sequence of the last append not yet waited for (syncAppended);
+	// 0 when none.
+	unsynced uint64
 	// guard, if set, runs every change to the log (truncation, append, high watermark); a
 	// Fetcher uses it to drop the changes of a partition it no longer follows.
 	guard func(change func() error) error
@@ -121,9 +125,11 @@ func (f *Follower) apply(ctx context.Context, res FetchResult, err error) (int, 
 	records := wholeBatches(res.Records)
 	err = f.change(func() error {
 		if len(records) > 0 {
-			if _, err := f.log.Append(records, engine.AppendOptions{KeepOffsets: true, SkipProducerChecks: true}); err != nil {
+			res, err := f.log.Append(records, engine.AppendOptions{KeepOffsets: true, SkipProducerChecks: true})
+			if err != nil {
 				return fmt.Errorf("%s: append from the leader: %w", f.tp, err)
 			}
+			f.unsynced = res.SyncSeq
 		}
 		f.log.SetHighWatermark(min(res.HighWatermark, f.log.LogEndOffset()))
 		// The leader's log start offset moves with DeleteRecords and retention: follow it
@@ -140,6 +146,20 @@ func (f *Follower) apply(ctx context.Context, res FetchResult, err error) (int, 
 		return 0, err
 	}
 	return len(records), nil
+}
+
+// syncAppended waits until what the fetches since the last call appended is durable
+// (FetcherConfig.Fsync): the next fetch then reports only a durable log end to the leader.
+func (f *Follower) syncAppended() error {
+	if f.unsynced == 0 {
+		return nil
+	}
+	seq := f.unsynced
+	f.unsynced = 0
+	if err := f.log.WaitDurable(seq); err != nil {
+		return fmt.Errorf("%s: sync of the appended batches: %w", f.tp, err)
+	}
+	return nil
 }
 
 // change runs a change to the log, through the guard if there is one.

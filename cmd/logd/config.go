@@ -52,6 +52,8 @@ type serveSettings struct {
 	AutoCreateTopics bool
 	NumPartitions    int32
 	FsyncAcksAll     bool
+	// ReplicaFsync is logd.replica.fsync (broker.Config.ReplicaFsync).
+	ReplicaFsync bool
 	// TxnVerification is transaction.partition.verification.enable (KIP-890 part 1).
 	TxnVerification bool
 	// TxnVersion is logd.transaction.version, the transaction.version feature's level until
@@ -190,6 +192,10 @@ var configKeys = append([]configKey{
 	}},
 	{name: "logd.fsync.acks.all", apply: func(s *serveSettings, v string) (err error) {
 		s.FsyncAcksAll, err = parseBool(v)
+		return err
+	}},
+	{name: "logd.replica.fsync", apply: func(s *serveSettings, v string) (err error) {
+		s.ReplicaFsync, err = parseBool(v)
 		return err
 	}},
 	{name: "transaction.partition.verification.enable", apply: func(s *serveSettings, v string) (err error) {

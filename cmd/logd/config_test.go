@@ -69,6 +69,7 @@ log.cleaner.backoff.ms: 100
 log.cleaner.io.max.bytes.per.second: 1e6
 logd.http: 127.0.0.1:9644
 logd.fsync.acks.all: "false"
+logd.replica.fsync: true
 transaction.partition.verification.enable: "false"
 `)
 	s, err := loadServeSettings(p, envOf(nil), nil)
@@ -78,6 +79,7 @@ transaction.partition.verification.enable: "false"
 	want := defaultServeSettings()
 	want.NodeID, want.DataDir, want.Listen, want.Advertise, want.HTTP = 7, "/var/lib/logd", "PLAINTEXT://0.0.0.0:19092", "broker7.example.com:19092", "127.0.0.1:9644"
 	want.AutoCreateTopics, want.NumPartitions, want.FsyncAcksAll, want.TxnVerification = false, 3, false, false
+	want.ReplicaFsync = true
 	l := &want.LogDefaults
 	l.RetentionMs, l.RetentionBytes, l.SegmentBytes, l.SegmentMs = time.Minute, 1<<20, 65536, 2*time.Hour
 	l.MaxMessageBytes, l.IndexIntervalBytes, l.FlushMessages, l.FlushMs = 2000000, 1024, 100, 250*time.Millisecond

@@ -55,7 +55,8 @@ func serveCommand() *cobra.Command {
 			"log.cleanup.policy, log.cleaner.* (enable, threads, dedupe.buffer.size, backoff.ms,\n" +
 			"io.max.bytes.per.second, min.cleanable.ratio, min|max.compaction.lag.ms,\n" +
 			"delete.retention.ms)) and logd's own\n" +
-			"logd.http and logd.fsync.acks.all. LOGD_* environment variables (LOGD_LOG_DIRS, LOGD_NODE_ID,\n" +
+			"logd.http, logd.fsync.acks.all and logd.replica.fsync (a follower fsyncs before its next\n" +
+			"fetch acknowledges what it replicated; default false, as Kafka). LOGD_* environment variables (LOGD_LOG_DIRS, LOGD_NODE_ID,\n" +
 			"LOGD_HTTP, ...) override the file; flags override both. LOGD_CONFIG names the file if\n" +
 			"--config is not given.\n\n" +
 			"Listeners: listeners=NAME://HOST:PORT,... (--listen) with listener.security.protocol.map,\n" +
@@ -185,6 +186,7 @@ func serve(st serveSettings) error {
 		cfg.Authorizer = acl.New(acl.Config{SuperUsers: st.SuperUsers, AllowIfNoACL: st.AllowIfNoACL})
 	}
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
+	cfg.ReplicaFsync = st.ReplicaFsync
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.TransactionVersion = st.TxnVersion
 	cfg.Share = st.Share
