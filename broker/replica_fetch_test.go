@@ -264,10 +264,7 @@ func TestFetcherFollowsManyPartitions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runCtx, stopRun := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- fe.Run(runCtx) }()
-	defer func() { stopRun(); <-ran }()
+	defer runFetcher(ctx, fe)()
 
 	caughtUp := func(want int64) {
 		t.Helper()

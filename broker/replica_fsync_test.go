@@ -30,6 +30,14 @@ func (l *syncedLog) WaitDurable(seq uint64) error {
 	return err
 }
 
+// runFetcher runs fe until the returned stop is called, which waits for Run to return.
+func runFetcher(ctx context.Context, fe *replication.Fetcher) (stop func()) {
+	runCtx, cancel := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- fe.Run(runCtx) }()
+	return func() { cancel(); <-ran }
+}
+
 // TestReplicaFsyncBeforeAck: with FetcherConfig.Fsync (logd.replica.fsync) an acks=all
 // produce to a partition whose ISR is the leader and one follower is acknowledged only after
 // the follower synced the record: every acknowledged offset is below the follower's durable
@@ -65,10 +73,7 @@ func TestReplicaFsyncBeforeAck(t *testing.T) {
 	if err := fe.Add(tp, epoch, follower); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stopRun := context.WithCancel(ctx)
-	ran := make(chan error, 1)
-	go func() { ran <- fe.Run(runCtx) }()
-	defer func() { stopRun(); <-ran }()
+	defer runFetcher(ctx, fe)()
 
 	cl := tb.client(kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	defer cl.Close()
