@@ -123,6 +123,10 @@ type SinkTask interface {
 type SinkTaskContext interface {
 	// Assignment returns the partitions currently assigned to the task.
 	Assignment() []TopicPartition
+	// Context is done once the task is being stopped (deleted, paused, moved, worker shutting
+	// down): a task waiting inside Put or Flush, e.g. backing off before retrying a write,
+	// should give up then and return an error (its records are then not committed).
+	Context() context.Context
 }
 
 // ErrRetriable marks a task error after which the runtime retries the same call (Kafka

@@ -13,7 +13,8 @@
 //
 // Connectors register themselves (Register) under their Java class names and short aliases;
 // the built-in ones live in sub-packages (connect/file: FileStreamSource/FileStreamSink;
-// connect/postgres: change capture and the JDBC sink).
+// connect/postgres: change capture and the JDBC sink; connect/httpsink: Confluent's HTTP sink's
+// properties, batches POSTed as JSON arrays with retries and back-off).
 //
 // # The runtime
 //
@@ -21,6 +22,7 @@
 //	             acknowledged prefix, every offset.flush.interval.ms → offset store → SourceTask.Commit
 //	sink task:   group connect-<name> → converters → transforms → Put
 //	             every offset.flush.interval.ms, before a revocation and at stop → Flush → commit
+//	             (the task's context is done once it is being stopped: a task retrying gives up)
 //
 // A Herder runs connectors and tasks on one worker and serves the REST API (rest.go: Java's
 // paths, status codes and bodies; compat/connect_logd_test.go compares them with Java's).

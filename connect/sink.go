@@ -22,6 +22,7 @@ func SinkGroup(connector string) string { return "connect-" + connector }
 // mu serializes the task's calls (Put, Flush) between the task goroutine and the consumer's
 // revoke callback, and guards next; amu guards assigned (the task reads it from Put).
 type sinkRun struct {
+	ctx      context.Context // done when the task is being stopped
 	h        *Herder
 	id       TaskID
 	task     SinkTask
@@ -40,7 +41,7 @@ func (h *Herder) runSink(ctx context.Context, run *taskRun, plugin *Plugin, conf
 	if err != nil {
 		return err
 	}
-	s := &sinkRun{h: h, id: run.id, task: plugin.NewSinkTask(), next: make(map[TopicPartition]int64), assigned: make(map[TopicPartition]bool)}
+	s := &sinkRun{ctx: ctx, h: h, id: run.id, task: plugin.NewSinkTask(), next: make(map[TopicPartition]int64), assigned: make(map[TopicPartition]bool)}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(h.cfg.Bootstrap...),
 		kgo.ConsumerGroup(SinkGroup(run.id.Connector)),
@@ -276,6 +277,9 @@ func (s *sinkRun) forget(m map[string][]int32) {
 		}
 	}
 }
+
+// Context is done when the task is being stopped (SinkTaskContext).
+func (s *sinkRun) Context() context.Context { return s.ctx }
 
 // Assignment returns the partitions assigned to the task (SinkTaskContext).
 func (s *sinkRun) Assignment() []TopicPartition {

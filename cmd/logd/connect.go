@@ -18,6 +18,7 @@ import (
 
 	"github.com/logd/logd/connect"
 	_ "github.com/logd/logd/connect/file"     // the FileStream connectors
+	_ "github.com/logd/logd/connect/httpsink" // the HTTP sink
 	_ "github.com/logd/logd/connect/postgres" // Debezium's PostgreSQL source and JDBC sink
 )
 
