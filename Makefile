@@ -83,7 +83,8 @@ compat-cluster:
 
 ## compat-postgres: the PostgreSQL connectors against a throwaway PostgreSQL (Debian's
 ## postgresql package; .ci/run installs it) and a `logd serve` child: change capture → logd →
-## JDBC sink into a second database, with a connector kill and a PostgreSQL restart mid-stream.
+## JDBC sink into a second database, with a connector kill and a PostgreSQL restart mid-stream,
+## and on three `logd connect distributed` workers with the source task's worker SIGKILLed.
 .PHONY: compat-postgres
 compat-postgres:
 	$(GO) test -tags compat -count=1 -v -timeout 10m ./connect/postgres/...

@@ -18,6 +18,7 @@ import (
 
 	"github.com/logd/logd/connect"
 	_ "github.com/logd/logd/connect/file"
+	"github.com/logd/logd/connect/internal/workertest"
 	"github.com/logd/logd/internal/testcluster"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -154,21 +155,8 @@ func call(t *testing.T, w *connect.Worker, method, path string, body any) (int, 
 	return resp.StatusCode, out
 }
 
-// waitFor polls cond every 50 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v (last: %s)", what, within, last)
-}
+// waitFor polls cond until it holds or the deadline passes.
+var waitFor = workertest.WaitFor
 
 // waitState waits until the connector and all its tasks are in state.
 func waitState(t *testing.T, w *connect.Worker, name string, state connect.State, tasks int) {

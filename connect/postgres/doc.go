@@ -65,5 +65,8 @@
 // the pgoutput format and replication sub-protocol have enough corner cases (keepalives,
 // tuple kinds, relation caching) that a well-used decoder beats a second hand-written one.
 //
-// Tests run a throwaway PostgreSQL (package pgtest) and a real `logd serve`.
+// Tests run a throwaway PostgreSQL (package pgtest) and a real `logd serve`. TestEndToEnd
+// drives the tasks with a minimal loop (driver_test.go) through a task kill and a PostgreSQL
+// restart; TestDistributedWorkerKilled runs both connectors in the real runtime on three
+// `logd connect distributed` workers and SIGKILLs the one running the source task.
 package postgres

@@ -35,31 +35,10 @@ func TestEndToEnd(t *testing.T) {
 	brokers := needBroker(t)
 	src, conn := newDB(t, s)
 	dst, dconn := newDB(t, s)
-	execSQL(t, conn,
-		`CREATE SCHEMA inventory`,
-		`CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, amount numeric(10,2), placed timestamptz, tags text[], note text)`,
-		`CREATE TABLE items (order_id int, line int, sku uuid, qty smallint, price double precision, PRIMARY KEY (order_id, line))`,
-		`ALTER TABLE items REPLICA IDENTITY FULL`,
-		`CREATE TABLE inventory.stock (sku text PRIMARY KEY, count bigint NOT NULL, updated date, data jsonb, blob bytea)`,
-		`CREATE TABLE ignored (id int PRIMARY KEY)`,
-		// Rows before the connector starts: they come through the snapshot.
-		`INSERT INTO orders SELECT g, 'c' || g, g * 1.25, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 hour', ARRAY['a', 'b' || g], NULL FROM generate_series(1, 50) g`,
-		`INSERT INTO items SELECT g % 50 + 1, g, gen_random_uuid(), g % 7, g / 3.0 FROM generate_series(1, 80) g`,
-		`INSERT INTO inventory.stock SELECT 'sku' || g, g * 10, '2024-03-01'::date + g, jsonb_build_object('g', g), decode(lpad(to_hex(g), 4, '0'), 'hex') FROM generate_series(1, 30) g`,
-		`INSERT INTO ignored SELECT generate_series(1, 5)`,
-	)
+	createE2ETables(t, conn)
 	prefix := "e2e" + src
 	srcCfg := sourceConfigFor(s, src, prefix, "table.exclude.list", `public\.ignored`, "heartbeat.interval.ms", "200")
-	sinkCfg := map[string]string{
-		"connector.class":     SinkClass,
-		"connection.url":      fmt.Sprintf("jdbc:postgresql://127.0.0.1:%d/%s", s.Port, dst),
-		"connection.username": pgtest.Superuser,
-		"insert.mode":         "upsert",
-		"primary.key.mode":    "record_key",
-		"delete.enabled":      "true",
-		"schema.evolution":    "basic",
-		"batch.size":          "100",
-	}
+	sinkCfg := e2eSinkConfig(s, dst)
 	// Kafka Connect's producers let the broker create topics (allow.auto.create.topics).
 	cl := newClient(t, kgo.AllowAutoTopicCreation())
 	store := &offsetStore{}
@@ -141,6 +120,32 @@ func TestEndToEnd(t *testing.T) {
 	if err := dconn.QueryRow(context.Background(), `SELECT to_regclass($1) IS NOT NULL`, fmt.Sprintf(`"%s_public_ignored"`, prefix)).Scan(&ignored); err != nil || ignored {
 		t.Errorf("excluded table reached the sink (exists=%v, err=%v)", ignored, err)
 	}
+}
+
+// createE2ETables creates the captured tables (and one excluded table) with rows that come
+// through the snapshot.
+func createE2ETables(t *testing.T, conn *pgx.Conn) {
+	t.Helper()
+	execSQL(t, conn,
+		`CREATE SCHEMA inventory`,
+		`CREATE TABLE orders (id int PRIMARY KEY, customer text NOT NULL, amount numeric(10,2), placed timestamptz, tags text[], note text)`,
+		`CREATE TABLE items (order_id int, line int, sku uuid, qty smallint, price double precision, PRIMARY KEY (order_id, line))`,
+		`ALTER TABLE items REPLICA IDENTITY FULL`,
+		`CREATE TABLE inventory.stock (sku text PRIMARY KEY, count bigint NOT NULL, updated date, data jsonb, blob bytea)`,
+		`CREATE TABLE ignored (id int PRIMARY KEY)`,
+		// Rows before the connector starts: they come through the snapshot.
+		`INSERT INTO orders SELECT g, 'c' || g, g * 1.25, '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 hour', ARRAY['a', 'b' || g], NULL FROM generate_series(1, 50) g`,
+		`INSERT INTO items SELECT g % 50 + 1, g, gen_random_uuid(), g % 7, g / 3.0 FROM generate_series(1, 80) g`,
+		`INSERT INTO inventory.stock SELECT 'sku' || g, g * 10, '2024-03-01'::date + g, jsonb_build_object('g', g), decode(lpad(to_hex(g), 4, '0'), 'hex') FROM generate_series(1, 30) g`,
+		`INSERT INTO ignored SELECT generate_series(1, 5)`,
+	)
+}
+
+// e2eSinkConfig returns the JDBC sink's configuration of the end-to-end tests (upserts,
+// deletes, tables created and evolved from the records), writing into database dst.
+func e2eSinkConfig(s *pgtest.Server, dst string) map[string]string {
+	return sinkConfigFor(s, dst, "connector.class", SinkClass, "insert.mode", "upsert", "primary.key.mode", "record_key",
+		"delete.enabled", "true", "schema.evolution", "basic", "batch.size", "100")
 }
 
 // waitProgress waits until the stored source offset is a streaming one different from prev.
