@@ -84,9 +84,14 @@ compat-cluster:
 ## compat-postgres: the PostgreSQL connectors against a throwaway PostgreSQL (Debian's
 ## postgresql package; .ci/run installs it) and a `logd serve` child: change capture → logd →
 ## JDBC sink into a second database, with a connector kill and a PostgreSQL restart mid-stream,
-## and on three `logd connect distributed` workers with the source task's worker SIGKILLed.
+## and on three `logd connect distributed` workers with the source task's worker SIGKILLed;
+## Debezium's own PostgreSQL connector on Kafka Connect's Java worker (Maven Central) beside it.
 .PHONY: compat-postgres
 compat-postgres:
+	for pom in compat/connect/pom.xml compat/connect/debezium/pom.xml; do \
+		[ -s $$(dirname $$pom)/target/classpath.txt ] && [ ! $$pom -nt $$(dirname $$pom)/target/classpath.txt ] || \
+		mvn -q -B -f $$pom dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime || exit 1; \
+	done
 	$(GO) test -tags compat -count=1 -v -timeout 10m ./connect/postgres/...
 
 clean:

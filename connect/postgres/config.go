@@ -1,8 +1,10 @@
 package postgres
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -185,6 +187,25 @@ func (c *sourceConfig) captured(schema, table string) bool {
 		}
 	}
 	return true
+}
+
+// snapshotOrder orders tables as Debezium snapshots them: grouped by the first
+// table.include.list entry that selects them, in the list's order, and by "schema.table"
+// (byte order, as Java's String.compareTo) within a group; without an include list, by name.
+func (c *sourceConfig) snapshotOrder(tables []tableRef) []tableRef {
+	group := func(r tableRef) int {
+		for i, re := range c.include {
+			if re.MatchString(r.schema + "." + r.name) {
+				return i
+			}
+		}
+		return len(c.include)
+	}
+	out := slices.Clone(tables)
+	slices.SortStableFunc(out, func(a, b tableRef) int {
+		return cmp.Or(cmp.Compare(group(a), group(b)), strings.Compare(a.schema+"."+a.name, b.schema+"."+b.name))
+	})
+	return out
 }
 
 // connString is the libpq URL of the configured database.

@@ -16,17 +16,21 @@
 // snapshot is taken and the slot streams from its confirmed position (changes in between may
 // come twice — at least once, as Debezium).
 //
-// Events follow Debezium 3's format exactly: topic <topic.prefix>.<schema>.<table>; key a
+// Events follow Debezium 3.6's format exactly (TestDebeziumOnKafkaConnect compares them with
+// Debezium's own for the same changes): topic <topic.prefix>.<schema>.<table>; key a
 // struct of the primary key columns named <topic>.Key (none without a primary key); value the
 // <topic>.Envelope struct with before, after, source (io.debezium.connector.postgresql.Source:
 // version, connector, name, ts_ms, snapshot, db, sequence, ts_us, ts_ns, schema, table, txId,
-// lsn, xmin), op (r, c, u, d), ts_ms/ts_us/ts_ns and transaction; a delete is followed by a
+// lsn, xmin, origin, origin_lsn), transaction, op (r, c, u, d) and ts_ms/ts_us/ts_ns; the
+// snapshot reads the tables in the order of the table.include.list entries that select them
+// (then by name), as Debezium does; a delete is followed by a
 // tombstone when tombstones.on.delete. A REPLICA IDENTITY DEFAULT delete's before image holds
 // the key columns; its other NOT NULL columns get the type's zero, as Debezium's fallback
 // values, so the struct stays valid for its schema (FULL gives the whole row). Column types map as Debezium's default modes do
 // (types.go): numeric as Decimal/VariableScaleDecimal (or double/string per
 // decimal.handling.mode), dates and times as io.debezium.time.* per time.precision.mode,
-// timestamptz as ZonedTimestamp, uuid and json as their io.debezium.data names, one-dimensional
+// timestamptz as ZonedTimestamp (with as many fraction digits as the column's precision, 6
+// when unspecified, as Debezium), uuid and json as their io.debezium.data names, one-dimensional
 // arrays as arrays.
 //
 // The source partition is {"server": topic.prefix}; the offset is Debezium's: lsn_commit (the

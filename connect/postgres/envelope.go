@@ -6,7 +6,7 @@ import (
 
 // debeziumVersion is the Debezium release whose event format (envelope, source block, schema
 // names) the connector reproduces; it goes into source.version.
-const debeziumVersion = "3.0.0.Final"
+const debeziumVersion = "3.6.1.Final"
 
 // envelopeVersion is the version of Debezium's envelope schema (io.debezium.data.Envelope).
 const envelopeVersion = 2
@@ -29,6 +29,8 @@ var sourceSchema = &connect.Schema{Type: connect.Struct, Name: "io.debezium.conn
 	{Name: "txId", Schema: &connect.Schema{Type: connect.Int64, Optional: true}},
 	{Name: "lsn", Schema: &connect.Schema{Type: connect.Int64, Optional: true}},
 	{Name: "xmin", Schema: &connect.Schema{Type: connect.Int64, Optional: true}},
+	{Name: "origin", Schema: &connect.Schema{Type: connect.String, Optional: true}},
+	{Name: "origin_lsn", Schema: &connect.Schema{Type: connect.Int64, Optional: true}},
 }}
 
 // transactionSchema is Debezium's event.block (null unless provide.transaction.metadata).
@@ -79,11 +81,11 @@ func (c *sourceConfig) newTable(schema, name string, cols []column) *table {
 		{Name: "before", Schema: t.value},
 		{Name: "after", Schema: t.value},
 		{Name: "source", Schema: sourceSchema},
+		{Name: "transaction", Schema: transactionSchema},
 		{Name: "op", Schema: &connect.Schema{Type: connect.String}},
 		{Name: "ts_ms", Schema: &connect.Schema{Type: connect.Int64, Optional: true}},
 		{Name: "ts_us", Schema: &connect.Schema{Type: connect.Int64, Optional: true}},
 		{Name: "ts_ns", Schema: &connect.Schema{Type: connect.Int64, Optional: true}},
-		{Name: "transaction", Schema: transactionSchema},
 	}}
 	return t
 }
@@ -95,7 +97,7 @@ func (t *table) row(texts []*string) (*connect.StructValue, error) {
 		if txt == nil || i >= len(t.columns) {
 			continue
 		}
-		val, err := textValue(t.value.Fields[i].Schema, t.columns[i].oid, *txt)
+		val, err := textValue(t.value.Fields[i].Schema, t.columns[i].oid, t.columns[i].typmod, *txt)
 		if err != nil {
 			return nil, errorf("table %s.%s column %s: %v", t.schema, t.name, t.columns[i].name, err)
 		}
@@ -176,7 +178,7 @@ type sourceInfo struct {
 func (c *sourceConfig) sourceStruct(t *table, si sourceInfo) *connect.StructValue {
 	s := connect.NewStruct(sourceSchema)
 	s.Values = []any{debeziumVersion, "postgresql", c.prefix, si.tsUsec / 1000, si.snapshot, c.dbname,
-		nilIfEmpty(si.sequence), si.tsUsec, si.tsUsec * 1000, t.schema, t.name, nilIfZero(si.txID), nilIfZero(si.lsn), nil}
+		nilIfEmpty(si.sequence), si.tsUsec, si.tsUsec * 1000, t.schema, t.name, nilIfZero(si.txID), nilIfZero(si.lsn), nil, nil, nil}
 	return s
 }
 
@@ -191,7 +193,7 @@ func (c *sourceConfig) envelopeValue(t *table, op string, before, after *connect
 	if after != nil {
 		a = after
 	}
-	e.Values = []any{b, a, c.sourceStruct(t, si), op, tsNow / 1000, tsNow, tsNow * 1000, nil}
+	e.Values = []any{b, a, c.sourceStruct(t, si), nil, op, tsNow / 1000, tsNow, tsNow * 1000}
 	return e
 }
 

@@ -63,6 +63,7 @@ func (t *SourceTask) startSnapshot(ctx context.Context, name string, lsn pglogre
 		s.close()
 		return nil, err
 	}
+	s.tables = t.cfg.snapshotOrder(s.tables)
 	return s, nil
 }
 
@@ -156,7 +157,7 @@ func (t *SourceTask) pollSnapshot(ctx context.Context) ([]connect.SourceRecord, 
 		s.close()
 		t.snap = nil
 		t.resume = resumePoint{commitEnd: s.lsn}
-		t.lastCommitEnd = s.lsn
+		t.lastCommitEnd, t.afterSnapshot = s.lsn, true
 		if len(out) == 0 && t.streaming {
 			// Nothing captured: the consistent point itself is the offset to keep.
 			t.lastPolled = map[string]any{"lsn": int64(s.lsn), "lsn_commit": int64(s.lsn), "txId": s.txID, "ts_usec": s.start.UnixMicro()}

@@ -99,6 +99,9 @@ type SourceTask struct {
 	txSkip     bool // the whole transaction was delivered before
 
 	lastCommitEnd pglogrepl.LSN // end of the last transaction fully received
+	// afterSnapshot: lastCommitEnd is the snapshot's consistent point, not a commit this task
+	// streamed or resumed from; the sequence field then starts with null, as Debezium's.
+	afterSnapshot bool
 	idleEnd       pglogrepl.LSN // server WAL end seen in a keepalive while no transaction was open
 	received      pglogrepl.LSN // the furthest WAL position received
 	confirmed     pglogrepl.LSN // what the slot was told is flushed
@@ -177,6 +180,8 @@ func (t *SourceTask) Start(ctx connect.SourceTaskContext, config map[string]stri
 	if stored != nil && snapshotDone {
 		t.resume = resumeFrom(stored)
 		t.lastCommitEnd = t.resume.commitEnd
+		// Resuming right after the snapshot's last record: no commit streamed yet.
+		t.afterSnapshot = stored["last_snapshot_record"] == true
 	}
 	if !needSnapshot && !t.streaming {
 		return nil // initial_only, snapshot already taken: nothing more to do

@@ -140,7 +140,7 @@ func (t *SourceTask) handleLogical(xld pglogrepl.XLogData, out *[]connect.Source
 	case *pglogrepl.CommitMessage:
 		t.inTx = false
 		end := m.TransactionEndLSN
-		t.lastCommitEnd = max(t.lastCommitEnd, end)
+		t.lastCommitEnd, t.afterSnapshot = max(t.lastCommitEnd, end), false
 		t.received = max(t.received, end)
 		if t.resume.xid == t.txXid {
 			t.resume.xid = 0 // the partly delivered transaction is behind us
@@ -207,7 +207,11 @@ func (t *SourceTask) change(lsn pglogrepl.LSN, rel uint32, op string, oldTuple, 
 	}
 	now := time.Now().UnixMicro()
 	commitUsec := t.txCommitTS.UnixMicro()
-	seq, _ := json.Marshal([]string{fmt.Sprint(uint64(t.lastCommitEnd)), fmt.Sprint(uint64(lsn))})
+	var lastCommit any = fmt.Sprint(uint64(t.lastCommitEnd))
+	if t.afterSnapshot {
+		lastCommit = nil
+	}
+	seq, _ := json.Marshal([]any{lastCommit, fmt.Sprint(uint64(lsn))})
 	si := sourceInfo{tsUsec: commitUsec, snapshot: "false", sequence: string(seq), txID: int64(t.txXid), lsn: int64(lsn)}
 	off := map[string]any{
 		"lsn_proc": int64(lsn), "lsn_commit": int64(t.lastCommitEnd), "lsn": int64(lsn),

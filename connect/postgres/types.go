@@ -163,7 +163,7 @@ func timePrecision(typmod int32) int {
 
 // textValue converts a column's value in PostgreSQL's text output format (what pgoutput sends
 // and what ::text gives in the snapshot) to the value of its Connect schema s.
-func textValue(s *connect.Schema, oid uint32, text string) (any, error) {
+func textValue(s *connect.Schema, oid uint32, typmod int32, text string) (any, error) {
 	switch s.Type {
 	case connect.Boolean:
 		return text == "t" || text == "true", nil
@@ -235,7 +235,7 @@ func textValue(s *connect.Schema, oid uint32, text string) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			return t.UTC().Format(time.RFC3339Nano), nil
+			return zonedTimestamp(t, typmod), nil
 		case nameZonedTime:
 			t, err := time.Parse("15:04:05.999999999Z07", text)
 			if err != nil {
@@ -257,7 +257,7 @@ func textValue(s *connect.Schema, oid uint32, text string) (any, error) {
 			if e == nil {
 				continue
 			}
-			if out[i], err = textValue(s.Items, 0, *e); err != nil {
+			if out[i], err = textValue(s.Items, 0, typmod, *e); err != nil {
 				return nil, err
 			}
 		}
@@ -338,4 +338,17 @@ func parseArray(text string) ([]*string, error) {
 		i++
 	}
 	return out, nil
+}
+
+// zonedTimestamp renders a timestamptz as Debezium's ZonedTimestamp: UTC, ISO 8601, with
+// exactly as many fraction digits as the column's precision (6 when the column has none), and
+// with as many as needed (none for whole seconds) for a precision of 0.
+func zonedTimestamp(t time.Time, precision int32) string {
+	if precision < 0 {
+		precision = 6
+	}
+	if precision == 0 || precision > 9 {
+		return t.UTC().Format(time.RFC3339Nano)
+	}
+	return t.UTC().Format("2006-01-02T15:04:05." + strings.Repeat("0", int(precision)) + "Z07:00")
 }

@@ -37,6 +37,35 @@ type Worker struct {
 // end of the test, and its log tail printed if the test failed.
 func Start(t testing.TB, bin string, brokers []string, dir, group string, n int, props map[string]string) *Worker {
 	t.Helper()
+	return start(t, brokers, dir, group, n, props, 30*time.Second, func(path string) *exec.Cmd {
+		return exec.Command(bin, "connect", "distributed", path)
+	})
+}
+
+// StartJava runs Apache Kafka Connect's distributed worker (ConnectDistributed) from the
+// jars of classpath the way Start runs logd's, with replication factor 1 for its internal
+// topics and the worker's default plugin discovery (connectors from plugin.path, if props
+// sets it, and from the classpath).
+func StartJava(t testing.TB, classpath string, brokers []string, dir, group string, n int, props map[string]string) *Worker {
+	t.Helper()
+	all := map[string]string{
+		"config.storage.replication.factor": "1",
+		"offset.storage.replication.factor": "1",
+		"status.storage.replication.factor": "1",
+		"scheduled.rebalance.max.delay.ms":  "3000",
+	}
+	maps.Copy(all, props)
+	// A small heap and the client compiler: two shared cores start the JVM sooner this way.
+	return start(t, brokers, dir, group, n, all, 120*time.Second, func(path string) *exec.Cmd {
+		return exec.Command("java", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+			"-Dorg.slf4j.simpleLogger.showDateTime=true", "-cp", classpath, "org.apache.kafka.connect.cli.ConnectDistributed", path)
+	})
+}
+
+// start writes the worker's properties, runs command(the properties' path) and waits up to
+// within for its REST API.
+func start(t testing.TB, brokers []string, dir, group string, n int, props map[string]string, within time.Duration, command func(string) *exec.Cmd) *Worker {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +103,7 @@ func Start(t testing.TB, bin string, brokers []string, dir, group string, n int,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "connect", "distributed", path)
+	cmd := command(path)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -90,16 +119,21 @@ func Start(t testing.TB, bin string, brokers []string, dir, group string, n int,
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-w.Done:
-		case <-time.After(20 * time.Second):
+		case <-time.After(30 * time.Second):
 			cmd.Process.Kill()
 			<-w.Done
 		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logf.Name())
-			t.Logf("worker %d log:\n%s", n, b[max(0, len(b)-3000):])
+			t.Logf("worker %d log (%s):\n%s", n, logf.Name(), b[max(0, len(b)-4000):])
 		}
 	})
-	WaitFor(t, 30*time.Second, "worker REST API", func() (bool, string) {
+	WaitFor(t, within, "worker REST API", func() (bool, string) {
+		select {
+		case <-w.Done:
+			return false, "the worker exited"
+		default:
+		}
 		code, _, err := w.Call("GET", "/", "")
 		return err == nil && code == 200, fmt.Sprint(code, err)
 	})
