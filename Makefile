@@ -81,17 +81,30 @@ compat-cluster:
 	bash scripts/compat-deps.sh
 	bash scripts/compat-cluster.sh
 
+## connect-java-deps: Kafka Connect's worker and Debezium's PostgreSQL connector from Maven
+## Central (compat/connect/{,debezium/}target/classpath.txt), resolved again when a pom changes.
+.PHONY: connect-java-deps
+connect-java-deps:
+	for pom in compat/connect/pom.xml compat/connect/debezium/pom.xml; do \
+		[ -s $$(dirname $$pom)/target/classpath.txt ] && [ ! $$pom -nt $$(dirname $$pom)/target/classpath.txt ] || \
+		mvn -q -B -f $$pom dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime || exit 1; \
+	done
+
+## connect-bench: change events per second and p50/p99 latency from PostgreSQL insert to sink
+## row (through logd and logd's JDBC sink), logd's connector against Debezium on Kafka Connect,
+## in one run; CPU-seconds per 100k events. Results in bench/results/<date>-connect/.
+.PHONY: connect-bench
+connect-bench: connect-java-deps
+	CONNECT_BENCH_OUT=$(CURDIR)/bench/results/$$(date -u +%Y-%m-%d)-connect \
+		$(GO) test -tags 'compat connectbench' -count=1 -v -timeout 40m -run TestConnectBench ./connect/postgres
+
 ## compat-postgres: the PostgreSQL connectors against a throwaway PostgreSQL (Debian's
 ## postgresql package; .ci/run installs it) and a `logd serve` child: change capture → logd →
 ## JDBC sink into a second database, with a connector kill and a PostgreSQL restart mid-stream,
 ## and on three `logd connect distributed` workers with the source task's worker SIGKILLed;
 ## Debezium's own PostgreSQL connector on Kafka Connect's Java worker (Maven Central) beside it.
 .PHONY: compat-postgres
-compat-postgres:
-	for pom in compat/connect/pom.xml compat/connect/debezium/pom.xml; do \
-		[ -s $$(dirname $$pom)/target/classpath.txt ] && [ ! $$pom -nt $$(dirname $$pom)/target/classpath.txt ] || \
-		mvn -q -B -f $$pom dependency:build-classpath -Dmdep.outputFile=target/classpath.txt -Dmdep.includeScope=runtime || exit 1; \
-	done
+compat-postgres: connect-java-deps
 	$(GO) test -tags compat -count=1 -v -timeout 10m ./connect/postgres/...
 
 clean:

@@ -147,6 +147,7 @@ var (
 	brokers   []string
 	brokerErr error
 	startOnce atomic.Bool
+	cluster   *testcluster.Cluster // the shared `logd serve`, once started
 )
 
 // needBroker returns the addresses of the shared `logd serve`, building and starting it once.
@@ -171,9 +172,17 @@ func startBroker() error {
 	if err != nil {
 		return fmt.Errorf("starting logd: %w", err)
 	}
-	brokers = c.Bootstrap()
+	brokers, cluster = c.Bootstrap(), c
 	cleanups = append(cleanups, func() { c.Close() })
 	return nil
+}
+
+// brokerPid is the shared broker's process id (0 if it is not running).
+func brokerPid() int {
+	if cluster == nil {
+		return 0
+	}
+	return cluster.Node(1).Pid()
 }
 
 // newClient returns a franz-go client of the shared broker closed at the end of the test.
