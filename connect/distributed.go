@@ -1,13 +1,17 @@
 package connect
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,6 +132,7 @@ func newDistributed(ctx context.Context, cfg *WorkerConfig, log *slog.Logger, re
 		statuses: make(map[string]statusRecord), local: make(map[string]localConnector), published: make(map[string]statusRecord),
 		assignedTasks: make(map[string]int),
 	}
+	inner.publishTasks = d.publishTasks
 	fail := func(err error) (*Distributed, error) {
 		d.closeLogs()
 		inner.Close()
@@ -706,12 +711,87 @@ func (d *Distributed) writeTaskConfigs(name string, config map[string]string, ta
 			return err
 		}
 	}
+	return d.writeTasks(name, configs)
+}
+
+// writeTasks writes a connector's task configurations and their commit record.
+func (d *Distributed) writeTasks(name string, configs []map[string]string) error {
 	var kvs [][2]any
 	for i, c := range configs {
 		kvs = append(kvs, [2]any{fmt.Sprintf("task-%s-%d", name, i), propsValue(c)})
 	}
 	kvs = append(kvs, [2]any{"commit-" + name, map[string]any{"tasks": int32(len(configs))}})
 	return d.writeConfig(kvs...)
+}
+
+// PutTaskConfigs writes task configurations a connector recomputed (Java's internal
+// POST /connectors/{name}/tasks, sent by the worker running the connector); leader only.
+func (d *Distributed) PutTaskConfigs(name string, configs []map[string]string) error {
+	if err := d.leaderOnly(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	_, ok := d.configs[name]
+	d.mu.Unlock()
+	if !ok {
+		return notFound("Connector %s not found", name)
+	}
+	return d.writeTasks(name, configs)
+}
+
+// publishTasks hands recomputed task configurations to the leader (itself, or over REST),
+// retrying with back-off while there is no leader or it refuses (a rebalance), as Java's
+// worker does, until it succeeds, the worker stops, or a minute passes.
+func (d *Distributed) publishTasks(name string, configs []map[string]string) error {
+	body, err := json.Marshal(configs)
+	if err != nil {
+		return err
+	}
+	backoff := 250 * time.Millisecond
+	deadline := time.Now().Add(time.Minute)
+	for {
+		d.mu.Lock()
+		leader, base := d.isLeader, d.leaderURL
+		d.mu.Unlock()
+		switch {
+		case leader:
+			err = d.PutTaskConfigs(name, configs)
+		case base == "":
+			err = errors.New("no known leader: a rebalance is underway")
+		default:
+			err = postTasks(d.inner.ctx, base, name, body)
+		}
+		if err == nil || d.inner.ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		d.log.Warn("task reconfiguration: retrying", "connector", name, "err", err)
+		select {
+		case <-d.inner.ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// postTasks sends task configurations to the leader at base.
+func postTasks(ctx context.Context, base, name string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/connectors/"+url.PathEscape(name)+"/tasks", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(forwardedHeader, "1")
+	resp, err := forwardClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("the leader at %s answered %s: %s", base, resp.Status, bytes.TrimSpace(msg))
+	}
+	return nil
 }
 
 // leaderOnly refuses an operation on a worker that is not (or no longer) the leader.

@@ -33,7 +33,10 @@
 // keeps configs, offsets and statuses in the three compacted topics in Kafka Connect's record
 // formats and forms a group of protocol type "connect" with the eager "default" protocol
 // (protocol.go); the leader assigns the connectors, then the tasks, round robin over the
-// workers; tasks run with the task configurations of the config topic.
+// workers; tasks run with the task configurations of the config topic. A running connector's
+// RequestTaskReconfiguration makes its worker recompute the task configurations and hand
+// them to the leader (Java's internal POST /connectors/{name}/tasks when the leader is another
+// worker), which writes them to the config topic.
 //
 // Converters (convert.go, jsonconv.go): JsonConverter byte for byte as Java's (schemas
 // enabled or not, logical types, Debezium's names; testdata/jsonconverter.tsv holds Java's

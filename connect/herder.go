@@ -41,6 +41,11 @@ type Herder struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // connector reconfigurations in flight
 
+	// publishTasks, set in distributed mode before any connector starts, hands task
+	// configurations a running connector recomputed (RequestTaskReconfiguration) to the
+	// leader, which writes them to the config topic; nil in standalone mode.
+	publishTasks func(name string, configs []map[string]string) error
+
 	opMu       sync.Mutex
 	mu         sync.Mutex
 	connectors map[string]*connectorState // guarded by mu
@@ -823,31 +828,51 @@ func (h *Herder) stopConnectorLocked(name string, state State) {
 	}
 }
 
-// reconfigure asks a running connector for its task configurations again and restarts the
-// tasks if they changed (ConnectorContext.RequestTaskReconfiguration).
+// PutTaskConfigs is Java's internal endpoint for a distributed leader; a standalone worker
+// refuses it as Java's does.
+func (h *Herder) PutTaskConfigs(string, []map[string]string) error {
+	return &RestError{Code: http.StatusInternalServerError, Message: "Kafka Connect in standalone mode does not support externally setting task configurations."}
+}
+
+// reconfigure asks a running connector for its task configurations again and, if they
+// changed, restarts the tasks (standalone) or publishes them through the leader
+// (distributed) (ConnectorContext.RequestTaskReconfiguration).
 func (h *Herder) reconfigure(name string) {
+	if configs := h.reconfigureLocal(name); configs != nil {
+		// Distributed: the leader writes them to the config topic; every worker then restarts
+		// the tasks it runs with them (and the leader rebalances if their number changed).
+		// Not under opMu: reaching the leader may take retries across a rebalance.
+		if err := h.publishTasks(name, configs); err != nil {
+			h.log.Error("task reconfiguration: handing the task configurations to the leader", "connector", name, "err", err)
+		}
+	}
+}
+
+// reconfigureLocal recomputes a running connector's task configurations; in standalone mode
+// it restarts the tasks with them if they changed, in distributed mode it returns them to be
+// published (nil if unchanged).
+func (h *Herder) reconfigureLocal(name string) []map[string]string {
 	h.opMu.Lock()
 	defer h.opMu.Unlock()
 	h.mu.Lock()
 	cs, ok := h.connectors[name]
 	if !ok || cs.inst == nil {
 		h.mu.Unlock()
-		return
+		return nil
 	}
-	if cs.assigned != nil {
-		h.mu.Unlock()
-		h.log.Warn("task reconfiguration requested by a connector in distributed mode: not supported yet; update the connector's config to recompute its tasks", "connector", name)
-		return
-	}
+	distributed := cs.assigned != nil
 	inst, config, old := cs.inst, maps.Clone(cs.config), cs.taskConfigs
 	h.mu.Unlock()
 	configs, err := h.taskConfigsOf(cs, inst, config)
 	if err != nil {
 		h.log.Error("task reconfiguration", "connector", name, "err", err)
-		return
+		return nil
 	}
 	if slices.EqualFunc(configs, old, maps.Equal) {
-		return
+		return nil
+	}
+	if distributed {
+		return configs
 	}
 	h.stopTasksLocked(cs, StateUnassigned)
 	h.mu.Lock()
@@ -859,6 +884,7 @@ func (h *Herder) reconfigure(name string) {
 	}
 	h.mu.Unlock()
 	h.startTasksLocked(cs)
+	return nil
 }
 
 // connectorContext is the ConnectorContext of one connector.

@@ -38,6 +38,8 @@ type API interface {
 	Offsets(ctx context.Context, name string) (*ConnectorOffsets, error)
 	AlterOffsets(ctx context.Context, name string, offsets []ConnectorOffset) (*Message, error)
 	ResetOffsets(ctx context.Context, name string) (*Message, error)
+	// PutTaskConfigs writes task configurations a connector recomputed (distributed leader).
+	PutTaskConfigs(name string, configs []map[string]string) error
 	Validate(class string, config map[string]string) (*ConfigInfos, error)
 	// MetricsHandler serves the worker's Prometheus metrics.
 	MetricsHandler() http.Handler
@@ -66,6 +68,7 @@ func RESTHandler(h API) http.Handler {
 	mux.HandleFunc("PATCH /connectors/{name}/config", r.patchConfig)
 	mux.HandleFunc("GET /connectors/{name}/status", r.status)
 	mux.HandleFunc("GET /connectors/{name}/tasks", r.tasks)
+	mux.HandleFunc("POST /connectors/{name}/tasks", r.putTasks)
 	mux.HandleFunc("GET /connectors/{name}/tasks/{task}/status", r.taskStatus)
 	mux.HandleFunc("POST /connectors/{name}/tasks/{task}/restart", r.restartTask)
 	mux.HandleFunc("POST /connectors/{name}/restart", r.restart)
@@ -327,6 +330,21 @@ func (r *rest) tasks(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	writeJSON(w, 200, ts)
+}
+
+// putTasks is Java's internal POST /connectors/{name}/tasks: the worker running a connector
+// sends the leader the task configurations the connector recomputed.
+func (r *rest) putTasks(w http.ResponseWriter, req *http.Request) {
+	var configs []map[string]string
+	if err := readBody(req, &configs); err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := r.h.PutTaskConfigs(req.PathValue("name"), configs); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // taskID parses the {task} path element as Jersey does (a non-integer is a 404).
