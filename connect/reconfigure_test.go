@@ -143,9 +143,11 @@ func TestDistributedTaskReconfiguration(t *testing.T) {
 	}
 
 	// Java's internal endpoint refuses unknown connectors, and standalone workers refuse it.
-	if code, b := call(t, workers[0], "POST", "/connectors/nope/tasks", "[]"); code != 404 {
-		t.Fatalf("POST /connectors/nope/tasks: %d %s, want 404", code, b)
-	}
+	// (409 while the last change's rebalance runs.)
+	waitFor(t, 60*time.Second, "POST /connectors/nope/tasks answering 404", func() (bool, string) {
+		code, b := call(t, workers[0], "POST", "/connectors/nope/tasks", "[]")
+		return code == 404, fmt.Sprintf("%d %s", code, b)
+	})
 	sa := startWorker(t, t.TempDir(), nil)
 	if code, b := call(t, sa, "POST", "/connectors/x/tasks", "[]"); code != 500 || !strings.Contains(string(b), "standalone") {
 		t.Fatalf("standalone POST /connectors/x/tasks: %d %s, want 500", code, b)
