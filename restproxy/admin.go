@@ -204,10 +204,10 @@ func (p *Proxy) createTopic(w http.ResponseWriter, r *http.Request, cid string) 
 	for _, c := range req.Configs {
 		configs[c.Name] = c.Value
 	}
-	create := p.adm.CreateTopic
+	create := p.session(r.Context()).adm.CreateTopic
 	if req.ValidateOnly {
 		create = func(ctx context.Context, partitions int32, rf int16, configs map[string]*string, topic string) (kadm.CreateTopicResponse, error) {
-			rs, err := p.adm.ValidateCreateTopics(ctx, partitions, rf, configs, topic)
+			rs, err := p.session(r.Context()).adm.ValidateCreateTopics(ctx, partitions, rf, configs, topic)
 			if err != nil {
 				return kadm.CreateTopicResponse{}, err
 			}
@@ -243,7 +243,7 @@ func (p *Proxy) createTopic(w http.ResponseWriter, r *http.Request, cid string) 
 }
 
 func (p *Proxy) deleteTopic(w http.ResponseWriter, r *http.Request, _ string) error {
-	resp, err := p.adm.DeleteTopic(r.Context(), r.PathValue("topic"))
+	resp, err := p.session(r.Context()).adm.DeleteTopic(r.Context(), r.PathValue("topic"))
 	if err == nil {
 		err = resp.Err
 	}
@@ -352,7 +352,7 @@ func topicConfigOf(l links, topic string, c kadm.Config) topicConfigData {
 // topicConfigs describes the configs of the path's topic.
 func (p *Proxy) topicConfigs(r *http.Request) ([]kadm.Config, error) {
 	name := r.PathValue("topic")
-	rcs, err := p.adm.DescribeTopicConfigs(r.Context(), name)
+	rcs, err := p.session(r.Context()).adm.DescribeTopicConfigs(r.Context(), name)
 	if err != nil {
 		return nil, err
 	}
@@ -400,9 +400,9 @@ func (p *Proxy) getTopicConfig(w http.ResponseWriter, r *http.Request, cid strin
 // alter applies incremental config changes to the path's topic.
 func (p *Proxy) alter(r *http.Request, changes []kadm.AlterConfig, validateOnly bool) error {
 	topic := r.PathValue("topic")
-	alter := p.adm.AlterTopicConfigs
+	alter := p.session(r.Context()).adm.AlterTopicConfigs
 	if validateOnly {
-		alter = p.adm.ValidateAlterTopicConfigs
+		alter = p.session(r.Context()).adm.ValidateAlterTopicConfigs
 	}
 	rs, err := alter(r.Context(), changes, topic)
 	if err != nil {

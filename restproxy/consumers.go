@@ -48,6 +48,8 @@ type consumerInstance struct {
 	reset       kgo.Offset
 	autoCommit  bool
 	expire      *time.Timer
+	owner       string    // the HTTP user who created it ("" without authentication): only they use it
+	dial        []kgo.Opt // how its client dials the broker: as its owner
 
 	mu       sync.Mutex
 	cl       *kgo.Client                          // nil until subscribed or assigned
@@ -105,7 +107,7 @@ func (p *Proxy) v2Routes() {
 			p.consumers.mu.Lock()
 			c := p.consumers.byID[instanceKey(r.PathValue("group"), r.PathValue("instance"))]
 			p.consumers.mu.Unlock()
-			if c == nil {
+			if c == nil || c.owner != p.session(r.Context()).user { // another user's instance is not theirs to see
 				v2Error(w, http.StatusNotFound, codeConsumerNotFound, "Consumer instance not found.")
 				return
 			}
@@ -148,7 +150,9 @@ func (p *Proxy) createConsumer(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c := &consumerInstance{group: r.PathValue("group"), name: req.Name, format: strings.ToLower(req.Format), reset: kgo.NewOffset().AtEnd(), autoCommit: true}
+	s := p.session(r.Context())
+	c := &consumerInstance{group: r.PathValue("group"), name: req.Name, format: strings.ToLower(req.Format), reset: kgo.NewOffset().AtEnd(), autoCommit: true,
+		owner: s.user, dial: s.opts}
 	if c.name == "" {
 		c.name = req.ID
 	}
@@ -239,11 +243,10 @@ func (p *Proxy) closeClient(c *consumerInstance) {
 
 // start creates the instance's client with opts (a subscription or an assignment).
 func (p *Proxy) startConsumer(c *consumerInstance, group bool, opts ...kgo.Opt) error {
-	base := []kgo.Opt{
-		kgo.SeedBrokers(p.cfg.Bootstrap...),
-		kgo.ClientID("logd-rest-proxy-" + c.name),
+	base := append(slices.Clip(c.dial),
+		kgo.ClientID("logd-rest-proxy-"+c.name),
 		kgo.ConsumeResetOffset(c.reset),
-	}
+	)
 	if group {
 		base = append(base, kgo.ConsumerGroup(c.group), kgo.DisableAutoCommit()) // the proxy commits what it returned, not what it polled
 	}
@@ -351,7 +354,7 @@ func (p *Proxy) assign(w http.ResponseWriter, r *http.Request, c *consumerInstan
 	// Assigned partitions resume from the group's committed offsets, as a Java consumer
 	// with assign() and a group.id does.
 	if c.group != "" {
-		if offs, err := kadm.NewClient(p.cl).FetchOffsets(r.Context(), c.group); err == nil {
+		if offs, err := p.session(r.Context()).adm.FetchOffsets(r.Context(), c.group); err == nil {
 			offs.Each(func(o kadm.OffsetResponse) {
 				if ps := parts[o.Topic]; ps != nil && o.Err == nil {
 					if _, ok := ps[o.Partition]; ok && o.At >= 0 {
@@ -464,7 +467,7 @@ func (p *Proxy) seekEdge(w http.ResponseWriter, r *http.Request, c *consumerInst
 	for _, tp := range req.Partitions {
 		topics = append(topics, tp.Topic)
 	}
-	adm := kadm.NewClient(p.cl)
+	adm := p.session(r.Context()).adm
 	list := adm.ListStartOffsets
 	if strings.HasSuffix(r.URL.Path, "/end") {
 		list = adm.ListEndOffsets
@@ -646,7 +649,7 @@ func (p *Proxy) committed(w http.ResponseWriter, r *http.Request, c *consumerIns
 			return err
 		}
 	}
-	offs, err := kadm.NewClient(p.cl).FetchOffsets(r.Context(), c.group)
+	offs, err := p.session(r.Context()).adm.FetchOffsets(r.Context(), c.group)
 	if err != nil {
 		return err
 	}
@@ -692,7 +695,7 @@ func (p *Proxy) commitOffsets(ctx context.Context, c *consumerInstance, offsets 
 			os.Add(kadm.Offset{Topic: t, Partition: part, At: eo.Offset, LeaderEpoch: eo.Epoch})
 		}
 	}
-	return kadm.NewClient(p.cl).CommitAllOffsets(ctx, c.group, os)
+	return kadm.NewClient(c.cl).CommitAllOffsets(ctx, c.group, os)
 }
 
 // cloneOffsets copies offsets for an asynchronous commit.

@@ -14,6 +14,15 @@
 // any client would, and everything it does passes the same handlers, limits and logs as a
 // client's request. `logd serve --http HOST:PORT` mounts it under /v3/ next to /metrics.
 //
+// With Config.Mechanism (a SASL listener) the proxy has no identity of its own: it acts as
+// its HTTP users (users.go). A request's HTTP Basic credentials become the SASL PLAIN or SCRAM
+// credentials of a client of that user's own, authenticated before the request runs (a
+// refusal is 401/40101; none given is 401 with a Basic challenge, without it for scripts that
+// send X-Requested-With, as the console does), so the broker's ACLs decide (403/40301). The
+// clients are cached by user (at most Config.MaxUsers, least recently used idle one evicted,
+// closed after Config.UserIdle unused); a v2 consumer instance dials as the user who created
+// it and is invisible (404) to anyone else. Config.TLS dials the broker over TLS.
+//
 // Left out, with the reason: Schema Registry formats (AVRO, JSONSCHEMA, PROTOBUF: logd has no
 // schema registry; such records are answered 400), ACL and reassignment resources (logd's ACLs
 // are another increment), and v2's produce and metadata endpoints (v3 has them). A v2

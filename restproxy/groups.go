@@ -52,7 +52,7 @@ type listedGroup struct {
 func (p *Proxy) groups(r *http.Request) ([]listedGroup, error) {
 	req := kmsg.NewPtrListGroupsRequest()
 	var out []listedGroup
-	for _, sh := range p.cl.RequestSharded(r.Context(), req) {
+	for _, sh := range p.session(r.Context()).cl.RequestSharded(r.Context(), req) {
 		if sh.Err != nil {
 			return nil, sh.Err
 		}
@@ -113,7 +113,7 @@ func (p *Proxy) lag(r *http.Request) (kadm.DescribedGroupLag, listedGroup, error
 	if i < 0 {
 		return kadm.DescribedGroupLag{}, listedGroup{}, &apiError{http.StatusNotFound, codeGroupNotFound, "Consumer group id not found."}
 	}
-	lags, err := p.adm.Lag(r.Context(), name)
+	lags, err := p.session(r.Context()).adm.Lag(r.Context(), name)
 	if err != nil {
 		return kadm.DescribedGroupLag{}, listedGroup{}, err
 	}

@@ -21,7 +21,7 @@ func (p *Proxy) metadata(ctx context.Context, topics []string) (kadm.Metadata, e
 			req.Topics = append(req.Topics, rt)
 		}
 	}
-	resp, err := req.RequestWith(ctx, p.cl)
+	resp, err := req.RequestWith(ctx, p.session(ctx).cl)
 	if err != nil {
 		return kadm.Metadata{}, err
 	}

@@ -161,6 +161,7 @@ func (p *Proxy) produce(w http.ResponseWriter, r *http.Request, cid string) erro
 		return err
 	}
 	partitions := len(t.Partitions)
+	cl := p.session(r.Context()).cl
 	body := &boundedReader{r: r.Body, max: p.cfg.MaxRecordBytes}
 	dec := json.NewDecoder(body)
 	var first produceRequest
@@ -211,7 +212,7 @@ func (p *Proxy) produce(w http.ResponseWriter, r *http.Request, cid string) erro
 		}
 		ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 		rec.Context = ctx
-		p.cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
+		cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
 			cancel()
 			if err != nil {
 				e := errorFor(err)

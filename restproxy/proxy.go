@@ -2,6 +2,7 @@ package restproxy
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Config says which cluster the proxy serves and how.
@@ -31,14 +29,27 @@ type Config struct {
 	// through v2 consumer instances that commit nothing, still works. Every answer says so
 	// in the X-Logd-Read-Only header.
 	ReadOnly bool
+	// Mechanism, when set (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512), makes the proxy act as
+	// its HTTP users: every request needs HTTP Basic credentials (401 without them), which
+	// the proxy passes to the broker by this SASL mechanism from a client of that user's own,
+	// so the broker authenticates the user (401 when it refuses) and its ACLs apply (403,
+	// 40301). "": the proxy is one client acting as itself.
+	Mechanism string
+	// TLS, when set, dials the broker over TLS with it (verify against the broker's
+	// truststore; ServerName is the name the broker's certificate is for).
+	TLS *tls.Config
+	// MaxUsers bounds how many users have a client at once (default 100).
+	MaxUsers int
+	// UserIdle closes a user's client unused for this long (default 5 minutes).
+	UserIdle time.Duration
 }
 
 // Proxy serves the REST API. It is safe for concurrent use; Close releases its client.
 type Proxy struct {
-	cfg Config
-	cl  *kgo.Client
-	adm *kadm.Client
-	mux *http.ServeMux
+	cfg   Config
+	own   *session // the proxy's own client; nil when it acts as its users (Config.Mechanism)
+	users sessions // the users' clients, with Config.Mechanism
+	mux   *http.ServeMux
 
 	mu        sync.Mutex
 	clusterID string // learned from the first metadata answer, then fixed
@@ -61,15 +72,26 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(cfg.Bootstrap...),
-		kgo.ClientID("logd-rest-proxy"),
-		kgo.RecordPartitioner(partitioner{kgo.StickyKeyPartitioner(nil)}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("restproxy: %v", err)
+	if cfg.MaxUsers <= 0 {
+		cfg.MaxUsers = 100
 	}
-	p := &Proxy{cfg: cfg, cl: cl, adm: kadm.NewClient(cl), mux: http.NewServeMux()}
+	if cfg.UserIdle <= 0 {
+		cfg.UserIdle = 5 * time.Minute
+	}
+	if err := checkMechanism(cfg.Mechanism); err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.Mechanism == "" {
+		own, err := p.newSession("")
+		if err != nil {
+			return nil, err
+		}
+		p.own = own
+	} else {
+		p.users = sessions{byUser: map[string]*session{}, stop: make(chan struct{})}
+		go p.sweepUsers()
+	}
 	p.routes()
 	p.v2Routes()
 	return p, nil
@@ -78,14 +100,22 @@ func New(cfg Config) (*Proxy, error) {
 // Close closes the v2 consumer instances and the proxy's Kafka client; requests after it fail.
 func (p *Proxy) Close() {
 	p.closeConsumers()
-	p.cl.Close()
+	if p.own != nil {
+		p.own.cl.Close()
+	} else {
+		p.closeUsers()
+	}
 }
 
 // Handler returns the API's handler; it serves paths under /v3/ and the v2 consumer
 // instances under /consumers/.
 func (p *Proxy) Handler() http.Handler {
+	var h http.Handler = p.mux
+	if p.cfg.Mechanism != "" {
+		h = p.authenticate(h)
+	}
 	if !p.cfg.ReadOnly {
-		return p.mux
+		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Logd-Read-Only", "true")
@@ -94,7 +124,7 @@ func (p *Proxy) Handler() http.Handler {
 				Message: "this REST proxy is read-only (logd.http.read.only=true): it does not " + r.Method + " " + r.URL.Path})
 			return
 		}
-		p.mux.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	})
 }
 

@@ -41,7 +41,13 @@ type serveSettings struct {
 	HTTP        string // "": off
 	// HTTPReadOnly is logd.http.read.only: the REST proxy and console change nothing.
 	HTTPReadOnly bool
-	NodeID       int32
+	// HTTPListener is logd.http.listener: the listener the REST proxy and console dial; "":
+	// the first SASL one, else the first PLAINTEXT one.
+	HTTPListener string
+	// HTTPMechanism is logd.http.sasl.mechanism: how a SASL listener gets the HTTP users'
+	// credentials; "": the strongest the listener enables.
+	HTTPMechanism string
+	NodeID        int32
 
 	// Authorization: authorizer.class.name ("" or Kafka's StandardAuthorizer), super.users,
 	// allow.everyone.if.no.acl.found.
@@ -157,6 +163,14 @@ var configKeys = append([]configKey{
 	{name: "logd.http.read.only", apply: func(s *serveSettings, v string) (err error) {
 		s.HTTPReadOnly, err = parseBool(v)
 		return err
+	}},
+	{name: "logd.http.listener", apply: func(s *serveSettings, v string) error {
+		s.HTTPListener = strings.ToUpper(v)
+		return nil
+	}},
+	{name: "logd.http.sasl.mechanism", apply: func(s *serveSettings, v string) error {
+		s.HTTPMechanism = strings.ToUpper(v)
+		return nil
 	}},
 	{name: "controller.quorum.voters", flag: "controller-quorum-voters", apply: func(s *serveSettings, v string) (err error) {
 		s.Voters, err = metadata.ParseVoters(v)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -44,8 +45,10 @@ func serveCommand() *cobra.Command {
 			"--http HOST:PORT also serves /metrics (Prometheus), /healthz, /readyz, /debug/pprof/,\n" +
 			"Confluent REST Proxy's v3 API under /v3/ (topics, configs, records, consumer groups and lags)\n" +
 			"and its v2 consumer instances under /consumers/, and the web console at /ui/ (the proxy and\n" +
-			"the console reach the broker through its first PLAINTEXT listener; logd.http.read.only=true\n" +
-			"makes both change nothing).\n\n" +
+			"the console reach the broker through logd.http.listener, default its first SASL listener,\n" +
+			"else its first PLAINTEXT one; through a SASL listener they act as their HTTP users, whose HTTP Basic\n" +
+			"credentials go to the broker by logd.http.sasl.mechanism, so its ACLs apply to them;\n" +
+			"logd.http.read.only=true makes both change nothing).\n\n" +
 			"--config FILE reads Java properties (Kafka's server.properties: keys logd has no use for are\n" +
 			"warnings), YAML or TOML settings (by the extension .properties, .yaml/.yml or .toml, else by\n" +
 			"the content) by Kafka's property names (node.id, log.dirs, listeners,\n" +
@@ -242,7 +245,7 @@ func serve(st serveSettings) error {
 			}
 			return sum
 		})
-		proxy, err := startRESTProxy(plan, st.HTTPReadOnly, logger)
+		proxy, err := startRESTProxy(st, plan, cfg.SASL, tlsCfgs, logger)
 		if err != nil {
 			closeBroker()
 			return err
@@ -338,22 +341,68 @@ func serve(st serveSettings) error {
 	return nil
 }
 
-// startRESTProxy returns the REST proxy for --http, a client of this broker's first
-// PLAINTEXT listener; nil, with a warning, when there is none.
-func startRESTProxy(plan listenerPlan, readOnly bool, logger *slog.Logger) (*restproxy.Proxy, error) {
-	i := slices.IndexFunc(plan.clients, func(l listener) bool { return l.Protocol == "PLAINTEXT" })
+// startRESTProxy returns the REST proxy for --http, a client of this broker's listener
+// logd.http.listener (default: the first SASL listener, else the first PLAINTEXT one); nil,
+// with a warning, when there is none. Through a SASL listener the proxy acts as its HTTP users
+// (HTTP Basic credentials passed on by logd.http.sasl.mechanism, default the strongest the
+// listener enables), and through SASL_SSL it verifies the broker's certificate against the
+// broker's truststore, for the listener's advertised host.
+func startRESTProxy(st serveSettings, plan listenerPlan, sasl *auth.SASL, tlsCfgs map[string]*auth.TLS, logger *slog.Logger) (*restproxy.Proxy, error) {
+	i := slices.IndexFunc(plan.clients, listener.sasl)
 	if i < 0 {
-		logger.Warn("REST proxy off: it reaches the broker through a PLAINTEXT listener, and none is configured")
+		i = slices.IndexFunc(plan.clients, func(l listener) bool { return l.Protocol == "PLAINTEXT" })
+	}
+	if st.HTTPListener != "" {
+		i = slices.IndexFunc(plan.clients, func(l listener) bool { return l.Name == st.HTTPListener })
+		if i < 0 {
+			return nil, usageError{fmt.Errorf("logd.http.listener: %s is not in listeners", st.HTTPListener)}
+		}
+	}
+	if i < 0 {
+		logger.Warn("REST proxy and console off: they reach the broker through a PLAINTEXT or SASL listener, and none is configured (SSL alone would leave them no identity of their own)")
 		return nil, nil
 	}
-	host, port, _ := net.SplitHostPort(plan.clients[i].bind)
+	l := plan.clients[i]
+	cfg := restproxy.Config{Logger: logger, ReadOnly: st.HTTPReadOnly}
+	if l.Protocol == "SSL" {
+		return nil, usageError{fmt.Errorf("logd.http.listener: %s is an SSL listener; the proxy passes its HTTP users on by SASL, so name a PLAINTEXT, SASL_PLAINTEXT or SASL_SSL listener", l.Name)}
+	}
+	if l.sasl() {
+		enabled := sasl.Enabled(l.Name)
+		cfg.Mechanism = st.HTTPMechanism
+		if cfg.Mechanism == "" {
+			for _, m := range []string{auth.ScramSHA512.Name, auth.ScramSHA256.Name, auth.MechPlain} {
+				if slices.Contains(enabled, m) {
+					cfg.Mechanism = m
+					break
+				}
+			}
+		}
+		if !slices.Contains(enabled, cfg.Mechanism) {
+			return nil, usageError{fmt.Errorf("logd.http.sasl.mechanism: listener %s enables %s; the proxy needs one of them that carries a user's password (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", l.Name, strings.Join(enabled, ", "))}
+		}
+	}
+	if l.tls() {
+		// The listener's configuration as it is now: the proxy trusts the CAs the truststore
+		// held at start (a reloaded truststore reaches it at the next start).
+		srv, _ := tlsCfgs[l.Name].Config().GetConfigForClient(nil) // it never fails
+		if srv.ClientCAs == nil {
+			return nil, usageError{fmt.Errorf("listener %s: the REST proxy verifies the broker's certificate against ssl.truststore.location (or ssl.truststore.certificates), and it is not set", l.Name)}
+		}
+		// The broker's truststore holds the CAs it trusts; its own certificate is issued by
+		// one of them for the advertised host. The keystore's certificate goes along for a
+		// listener that asks clients for one.
+		cfg.TLS = &tls.Config{RootCAs: srv.ClientCAs, ServerName: l.Host, Certificates: srv.Certificates, MinVersion: tls.VersionTLS12}
+	}
+	host, port, _ := net.SplitHostPort(l.bind)
 	switch host {
 	case "", "0.0.0.0":
 		host = "127.0.0.1"
 	case "::":
 		host = "::1"
 	}
-	p, err := restproxy.New(restproxy.Config{Bootstrap: []string{net.JoinHostPort(host, port)}, Logger: logger, ReadOnly: readOnly})
+	cfg.Bootstrap = []string{net.JoinHostPort(host, port)}
+	p, err := restproxy.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the REST proxy: %v", err)
 	}
