@@ -13,9 +13,16 @@
 // offset with text, JSON and hex views and a key filter), #/groups and #/groups/ID (members,
 // lag per partition, a lag chart over time).
 //
+// When the proxy acts as its HTTP users (a broker with a SASL listener, restproxy/doc.go), a
+// 401 shows a login page (main[data-page=login]): the user and password are kept in the tab's sessionStorage and
+// sent with every request as HTTP Basic credentials (with X-Requested-With, so the browser
+// does not prompt on its own); a refusal says why, "log out" forgets them. The broker's ACLs
+// decide what each user sees: a topic list without what they may not describe, the broker's
+// authorization error for a page they may not read, a note where only the configs are denied.
+//
 // With logd.http.read.only=true the proxy refuses changes and says so in a header; the
 // console then shows no forms that change anything (browsing still works).
 //
-// Not yet: security pages (users, ACLs), transactions and share groups, logging in when the
-// broker has security on, resetting a group's offsets, browsing by timestamp.
+// Not yet: security pages (users, ACLs), transactions and share groups, resetting a group's
+// offsets, browsing by timestamp.
 package console

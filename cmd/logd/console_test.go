@@ -25,11 +25,16 @@ func chromium() string {
 	return ""
 }
 
-// TestConsole drives the web console of `logd serve --http` in headless Chromium: every page
-// loads against a broker with data, a topic is created and a message produced and read back
-// through the UI, and the throughput and lag charts move while a producer and a consumer
-// run. LOGD_CONSOLE_SCREENSHOTS=DIR saves a PNG of each page there (docs/ holds them).
-func TestConsole(t *testing.T) {
+// ui drives one headless Chromium for a console test.
+type ui struct {
+	t     *testing.T
+	ctx   context.Context // the browser's
+	shots string          // LOGD_CONSOLE_SCREENSHOTS: where screenshots go ("" for none)
+}
+
+// needChromium returns the browser's path, skipping the test without one (failing it when
+// LOGD_REQUIRE_CHROMIUM is set).
+func needChromium(t *testing.T) string {
 	browser := chromium()
 	if browser == "" {
 		if os.Getenv("LOGD_REQUIRE_CHROMIUM") != "" {
@@ -37,6 +42,90 @@ func TestConsole(t *testing.T) {
 		}
 		t.Skip("no chromium binary: install Debian's chromium package (.ci/run does) to test the console")
 	}
+	return browser
+}
+
+// newUI starts browser, headless, for the test's life (or ctx's).
+func newUI(t *testing.T, ctx context.Context, browser string) *ui {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900))...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
+		t.Fatalf("start %s: %v", browser, err)
+	}
+	return &ui{t: t, ctx: bctx, shots: os.Getenv("LOGD_CONSOLE_SCREENSHOTS")}
+}
+
+// fail ends the test with what the page shows.
+func (u *ui) fail(what string, err error) {
+	u.t.Helper()
+	page, _ := chromedp.Run(u.ctx, chromedp.Evaluate[string](`(document.getElementById("main") || {dataset: {}}).dataset.page || ""`))
+	body, _ := chromedp.Run(u.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	u.t.Fatalf("%s: %v (page %q: %.600s)", what, err, page, body)
+}
+
+// do runs steps, within 30 s.
+func (u *ui) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	u.t.Helper()
+	step, cancel := context.WithTimeout(u.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(step, steps...); err != nil {
+		u.fail(what, err)
+	}
+}
+
+// text is the text of the element sel selects.
+func (u *ui) text(sel string) string {
+	u.t.Helper()
+	step, cancel := context.WithTimeout(u.ctx, 30*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(step, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		u.fail("text of "+sel, err)
+	}
+	return s
+}
+
+// waitJS polls expr until it is true, for up to timeout.
+func (u *ui) waitJS(what, expr string, timeout time.Duration) {
+	u.t.Helper()
+	step, cancel := context.WithTimeout(u.ctx, timeout+5*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(step, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout))); err != nil {
+		u.fail(what, err)
+	}
+}
+
+// screenshot saves the page as console-NAME.png under LOGD_CONSOLE_SCREENSHOTS, if set.
+func (u *ui) screenshot(name string) {
+	u.t.Helper()
+	if u.shots == "" {
+		return
+	}
+	png, err := chromedp.Run(u.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		u.fail("screenshot "+name, err)
+	}
+	if err := os.WriteFile(filepath.Join(u.shots, "console-"+name+".png"), png, 0o644); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// uiPage waits for the console to show the page name.
+func uiPage(name string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(`main[data-page="` + name + `"]`))
+}
+
+// TestConsole drives the web console of `logd serve --http` in headless Chromium: every page
+// loads against a broker with data, a topic is created and a message produced and read back
+// through the UI, and the throughput and lag charts move while a producer and a consumer
+// run. LOGD_CONSOLE_SCREENSHOTS=DIR saves a PNG of each page there (docs/ holds them).
+func TestConsole(t *testing.T) {
+	browser := needChromium(t)
 	bin := buildLogd(t)
 	kafka, ops := startServeHTTP(t, bin)
 
@@ -78,66 +167,11 @@ func TestConsole(t *testing.T) {
 		}
 	}()
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900))...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx, chromedp.Navigate("about:blank")); err != nil { // starts the browser
-		t.Fatalf("start %s: %v", browser, err)
-	}
-	fail := func(what string, err error) {
-		t.Helper()
-		page, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`(document.getElementById("main") || {dataset: {}}).dataset.page || ""`))
-		body, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
-		t.Fatalf("%s: %v (page %q: %.600s)", what, err, page, body)
-	}
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		step, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(step, steps...); err != nil {
-			fail(what, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		step, cancel := context.WithTimeout(bctx, 30*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(step, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			fail("text of "+sel, err)
-		}
-		return s
-	}
-	waitJS := func(what, expr string, timeout time.Duration) {
-		t.Helper()
-		step, cancel := context.WithTimeout(bctx, timeout+5*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(step, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout))); err != nil {
-			fail(what, err)
-		}
-	}
-	shots := os.Getenv("LOGD_CONSOLE_SCREENSHOTS")
-	screenshot := func(name string) {
-		t.Helper()
-		if shots == "" {
-			return
-		}
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			fail("screenshot "+name, err)
-		}
-		if err := os.WriteFile(filepath.Join(shots, "console-"+name+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	page := func(name string) chromedp.Action[chromedp.Void] {
-		return chromedp.WaitVisible(chromedp.CSS(`main[data-page="` + name + `"]`))
-	}
+	ui := newUI(t, ctx, browser)
+	do, text, waitJS, screenshot := ui.do, ui.text, ui.waitJS, ui.screenshot
 	base := "http://" + ops
 
+	page := uiPage
 	do("overview", chromedp.Navigate(base+"/"), page("overview"))
 	if got := text("#brokers"); got != "1" {
 		t.Fatalf("overview: brokers %q", got)
@@ -199,4 +233,56 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("lag table: %q", got)
 	}
 	screenshot("group")
+}
+
+// TestConsoleLogin drives the console of a broker with SCRAM users and ACLs (serveSecured):
+// it shows its login page, says why a wrong password is refused, shows alice (allowed to
+// read, write and describe orders) the topic and its messages and why its configs are
+// missing (no DescribeConfigs), logs out, and shows bob (allowed nothing) the broker's
+// authorization error for that topic and a topic list without it.
+func TestConsoleLogin(t *testing.T) {
+	browser := needChromium(t)
+	base := "http://" + serveSecured(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	u := newUI(t, ctx, browser)
+	logIn := func(user, password string) {
+		t.Helper()
+		u.do("log in as "+user, uiPage("login"),
+			chromedp.SetValue(chromedp.CSS(`#login input[name="user"]`), user),
+			chromedp.SetValue(chromedp.CSS(`#login input[name="password"]`), password),
+			chromedp.Click(chromedp.CSS(`#login button`)))
+	}
+
+	u.do("login page", chromedp.Navigate(base+"/ui/#/topics"), uiPage("login"))
+	u.screenshot("login")
+	logIn("alice", "wrong")
+	u.waitJS("refusal shown", `(document.getElementById("login-error") || {}).textContent?.includes("alice")`, 20*time.Second)
+	logIn("alice", "alice-secret")
+	u.do("alice's topics", uiPage("topics"))
+	if got := u.text("#topic-table"); !strings.Contains(got, "orders") {
+		t.Fatalf("alice's topics: %q", got)
+	}
+	if got := u.text("#user"); !strings.Contains(got, "alice") {
+		t.Fatalf("the header names %q, not alice", got)
+	}
+	u.do("alice's orders", chromedp.Navigate(base+"/ui/#/topics/orders"), uiPage("topics/orders"),
+		chromedp.Click(chromedp.CSS(`#browse button`)), chromedp.WaitVisible(chromedp.CSS(`#message-table`)))
+	if got := u.text("#message-table"); !strings.Contains(got, `"order":1`) {
+		t.Fatalf("alice's messages: %q", got)
+	}
+	if got := u.text("#config-error"); !strings.Contains(got, "uthoriz") { // she may not DescribeConfigs
+		t.Fatalf("alice's configs: %q", got)
+	}
+
+	u.do("log out", chromedp.Click(chromedp.CSS(`#logout`)), uiPage("login"))
+	logIn("bob", "bob-secret")
+	u.do("bob's topics", uiPage("overview"), chromedp.Navigate(base+"/ui/#/topics"), uiPage("topics"))
+	if got := u.text("#topic-table"); strings.Contains(got, "orders") {
+		t.Fatalf("bob sees orders: %q", got)
+	}
+	u.do("bob's orders", chromedp.Navigate(base+"/ui/#/topics/orders"), uiPage("error"))
+	if got := u.text("main"); !strings.Contains(got, "uthoriz") {
+		t.Fatalf("bob on orders: %q", got)
+	}
 }

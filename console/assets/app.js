@@ -19,9 +19,29 @@ function showError(msg) {
   showError.timer = setTimeout(() => { el.hidden = true; }, 8000);
 }
 
+// The broker user the console acts as when the proxy asks for credentials (a broker with a
+// SASL listener): kept in the tab's sessionStorage, so a reload keeps it and closing the tab
+// forgets it.
+const login = {
+  get user() { return sessionStorage.getItem("logd.user") || ""; },
+  get header() { return sessionStorage.getItem("logd.auth") || ""; },
+  set(user, password) {
+    sessionStorage.setItem("logd.user", user);
+    // btoa takes Latin-1 only: encode the UTF-8 bytes of "user:password".
+    sessionStorage.setItem("logd.auth", "Basic " + btoa(String.fromCharCode(...new TextEncoder().encode(`${user}:${password}`))));
+  },
+  clear() { sessionStorage.removeItem("logd.user"); sessionStorage.removeItem("logd.auth"); },
+};
+
+// AuthError is a 401: the proxy wants (other) credentials.
+class AuthError extends Error {}
+
 // api calls the REST proxy; an error answer throws with the proxy's message.
 async function api(method, path, body, headers) {
-  const opts = { method, headers: Object.assign({ "Content-Type": "application/json" }, headers || {}) };
+  // X-Requested-With: the proxy then answers 401 without a challenge, so the browser shows
+  // no password prompt of its own over the console's login page.
+  const opts = { method, headers: Object.assign({ "Content-Type": "application/json", "X-Requested-With": "logd-console" }, headers || {}) };
+  if (login.header) opts.headers.Authorization = login.header;
   if (body !== undefined) opts.body = typeof body === "string" ? body : JSON.stringify(body);
   const resp = await fetch(path, opts);
   if (resp.headers.get("X-Logd-Read-Only") === "true") readOnly = true;
@@ -29,7 +49,8 @@ async function api(method, path, body, headers) {
   let data = null;
   if (text) { try { data = JSON.parse(text); } catch (e) { data = text; } }
   if (!resp.ok) {
-    throw new Error((data && data.message) || `${method} ${path}: HTTP ${resp.status}`);
+    const msg = (data && data.message) || `${method} ${path}: HTTP ${resp.status}`;
+    throw resp.status === 401 ? new AuthError(msg) : new Error(msg);
   }
   return data;
 }
@@ -230,7 +251,10 @@ async function browse(topic, partition, offset, limit) {
 
 async function topicPage(name) {
   const t = encodeURIComponent(name);
-  const [topic, parts, configs] = await Promise.all([api("GET", v3(`/topics/${t}`)), api("GET", v3(`/topics/${t}/partitions`)), api("GET", v3(`/topics/${t}/configs`))]);
+  // Configs need DescribeConfigs, which a user allowed to read the topic may lack: the page
+  // shows the rest, and says so.
+  const [topic, parts, configs] = await Promise.all([api("GET", v3(`/topics/${t}`)), api("GET", v3(`/topics/${t}/partitions`)),
+    api("GET", v3(`/topics/${t}/configs`)).catch(e => { if (e instanceof AuthError) throw e; return { data: [], error: e.message }; })]);
   const leaders = parts.data.map(p => [p.partition_id, p.leader ? p.leader.related.split("/").pop() : "none"]);
   main.innerHTML = `<h1>Topic ${esc(name)}</h1>
     <p>${topic.partitions_count} partitions, replication factor ${topic.replication_factor}
@@ -260,6 +284,7 @@ async function topicPage(name) {
       <button type="submit">Set</button>
     </form>
     <datalist id="config-names">${configs.data.map(c => `<option>${esc(c.name)}</option>`).join("")}</datalist>
+    ${configs.error ? `<p class="bad" id="config-error">${esc(configs.error)}</p>` : ""}
     ${table(["name", "value", "source"], configs.data.map(c => [esc(c.name), esc(c.value ?? ""), c.source === "DEFAULT_CONFIG" ? `<span class="muted">default</span>` : esc(c.source)]), "config-table")}`;
   document.getElementById("delete-topic").onclick = async () => {
     if (!confirm(`Delete topic ${name} and all its data?`)) return;
@@ -323,6 +348,39 @@ async function groupPage(id) {
   currentRedraw();
 }
 
+// loginPage asks for the broker user's name and password; message says why (a refusal).
+function loginPage(message) {
+  main.innerHTML = `<h1>Log in</h1>
+    <p class="muted">This broker authenticates its clients: the console acts as the broker user you log in as, and the broker's ACLs decide what it may see and change.</p>
+    ${message ? `<p class="bad" id="login-error">${esc(message)}</p>` : ""}
+    <form class="inline" id="login">
+      <label>user <input name="user" autocomplete="username" required value="${esc(login.user)}"></label>
+      <label>password <input name="password" type="password" autocomplete="current-password" required></label>
+      <button type="submit">Log in</button>
+    </form>`;
+  document.getElementById("login").onsubmit = (ev) => {
+    ev.preventDefault();
+    login.set(ev.target.user.value, ev.target.password.value);
+    clusterID = "";
+    route();
+  };
+  main.dataset.page = "login";
+}
+
+function showUser() {
+  const el = document.getElementById("user");
+  el.innerHTML = login.user ? `${esc(login.user)} · <a href="#/" id="logout">log out</a>` : "";
+  const out = document.getElementById("logout");
+  if (out) out.onclick = (ev) => {
+    ev.preventDefault();
+    login.clear();
+    clusterID = "";
+    showUser();
+    history.replaceState(null, "", "#/"); // the next user starts at the overview
+    loginPage("");
+  };
+}
+
 // --- routing -------------------------------------------------------------------------------
 
 async function route() {
@@ -346,7 +404,16 @@ async function route() {
       document.getElementById("cluster").textContent = `cluster ${clusterID} (read-only)`;
     }
     main.dataset.page = parts.join("/") || "overview";
+    showUser();
   } catch (e) {
+    if (e instanceof AuthError) {
+      // A stored password the broker refuses now (changed, or the user deleted) is forgotten.
+      const refused = login.header ? e.message : "";
+      login.clear();
+      showUser();
+      loginPage(refused);
+      return;
+    }
     main.innerHTML = `<p class="bad">${esc(e.message)}</p>`;
     main.dataset.page = "error";
   }
