@@ -4,7 +4,8 @@
 // them): clusters, brokers, topics (list, create, delete), partitions, topic configs (list,
 // get, set, reset, batch alter), records (produce one record per request, or many in one
 // streaming request of concatenated JSON answered by one delivery report per record, in
-// order), consumer groups, their consumers, lags and lag summary — and the v2 consumer
+// order), consumer groups, their consumers, lags and lag summary, ACLs (search by filter,
+// create, delete by filter: acls.go) — and the v2 consumer
 // instances under /consumers/ (create, subscribe or assign, read records as binary or JSON with
 // timeout and max_bytes, seek, commit, committed offsets, delete; an idle instance is closed
 // after 5 minutes, Confluent's consumer.instance.timeout.ms).
@@ -24,8 +25,8 @@
 // it and is invisible (404) to anyone else. Config.TLS dials the broker over TLS.
 //
 // Left out, with the reason: Schema Registry formats (AVRO, JSONSCHEMA, PROTOBUF: logd has no
-// schema registry; such records are answered 400), ACL and reassignment resources (logd's ACLs
-// are another increment), and v2's produce and metadata endpoints (v3 has them). A v2
+// schema registry; such records are answered 400), reassignment resources (logd does not
+// reassign partitions yet), and v2's produce and metadata endpoints (v3 has them). A v2
 // instance returns records it polled in order; what it polled beyond max_bytes waits for the
 // next read, and it commits what it returned (auto.commit.enable: every 5 s and when it
 // closes), never what it only polled.

@@ -73,6 +73,16 @@ func errorFor(err error) *apiError {
 	return &apiError{http.StatusInternalServerError, codeKafkaError, err.Error()}
 }
 
+// withMessage is err, a Kafka error, mapped as errorFor maps it but with the broker's own
+// message (when it sent one), which says more than the code's description.
+func withMessage(err error, msg *string) error {
+	e := *errorFor(err)
+	if msg != nil && *msg != "" {
+		e.msg = *msg
+	}
+	return &e
+}
+
 // writeError answers err in Confluent's error shape.
 func (p *Proxy) writeError(w http.ResponseWriter, err error) {
 	e := errorFor(err)

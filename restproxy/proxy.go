@@ -145,6 +145,9 @@ func (p *Proxy) routes() {
 	const c = "/v3/clusters/{cluster_id}"
 	h := map[string]func(w http.ResponseWriter, r *http.Request, cid string) error{
 		"GET " + c:                                                                  p.getCluster,
+		"GET " + c + "/acls":                                                        p.listACLs,
+		"POST " + c + "/acls":                                                       p.createACL,
+		"DELETE " + c + "/acls":                                                     p.deleteACLs,
 		"GET " + c + "/brokers":                                                     p.listBrokers,
 		"GET " + c + "/brokers/{broker_id}":                                         p.getBroker,
 		"GET " + c + "/topics":                                                      p.listTopics,

@@ -238,7 +238,8 @@ func TestConsole(t *testing.T) {
 // TestConsoleLogin drives the console of a broker with SCRAM users and ACLs (serveSecured):
 // it shows its login page, says why a wrong password is refused, shows alice (allowed to
 // read, write and describe orders) the topic and its messages and why its configs are
-// missing (no DescribeConfigs), logs out, and shows bob (allowed nothing) the broker's
+// missing (no DescribeConfigs), logs out; shows the super user the ACLs, adding, filtering and
+// deleting one; and shows bob (allowed nothing) the broker's
 // authorization error for that topic and a topic list without it.
 func TestConsoleLogin(t *testing.T) {
 	browser := needChromium(t)
@@ -274,6 +275,31 @@ func TestConsoleLogin(t *testing.T) {
 	if got := u.text("#config-error"); !strings.Contains(got, "uthoriz") { // she may not DescribeConfigs
 		t.Fatalf("alice's configs: %q", got)
 	}
+
+	// The super user manages ACLs: adds one for bob, filters by principal, deletes it.
+	u.do("log out alice", chromedp.Click(chromedp.CSS(`#logout`)), uiPage("login"))
+	logIn("admin", "admin-secret")
+	u.do("ACLs", uiPage("overview"), chromedp.Navigate(base+"/ui/#/acls"), uiPage("acls"))
+	if got := u.text("#acl-table"); !strings.Contains(got, "User:alice") {
+		t.Fatalf("ACLs: %q", got)
+	}
+	u.do("add an ACL", chromedp.SetValue(chromedp.CSS(`#create-acl input[name="principal"]`), "User:bob"),
+		chromedp.SetValue(chromedp.CSS(`#create-acl select[name="operation"]`), "DESCRIBE"),
+		chromedp.SetValue(chromedp.CSS(`#create-acl input[name="resource_name"]`), "orders"),
+		chromedp.Click(chromedp.CSS(`#create-acl button`)))
+	u.waitJS("bob's ACL listed", `document.getElementById("acl-table")?.textContent.includes("User:bob")`, 20*time.Second)
+	u.screenshot("acls")
+	u.do("filter ACLs", chromedp.SetValue(chromedp.CSS(`#acl-filter input[name="principal"]`), "User:bob"),
+		chromedp.Click(chromedp.CSS(`#acl-filter button`)), uiPage("acls"))
+	u.waitJS("filtered", `(() => { const t = document.getElementById("acl-table"); return !!t && t.textContent.includes("User:bob") && !t.textContent.includes("User:alice"); })()`, 20*time.Second)
+	_, clusters, _ := httpAs(t, "GET", base+"/v3/clusters", "bob", "")
+	cid := clusters["data"].([]any)[0].(map[string]any)["cluster_id"].(string)
+	if st, body, _ := httpAs(t, "GET", base+"/v3/clusters/"+cid+"/topics/orders", "bob", ""); st != 200 { // the ACL made in the UI applies
+		t.Fatalf("bob describes orders: %d %v", st, body)
+	}
+	u.do("delete the ACL", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(chromedp.CSS(`#acl-table button[data-acl="0"]`)))
+	u.waitJS("bob's ACL gone", `(() => { const t = document.getElementById("acl-table"); return !!t && !t.textContent.includes("User:bob"); })()`, 20*time.Second)
 
 	u.do("log out", chromedp.Click(chromedp.CSS(`#logout`)), uiPage("login"))
 	logIn("bob", "bob-secret")

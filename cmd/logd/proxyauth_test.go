@@ -113,7 +113,8 @@ func httpAs(t *testing.T, method, url, user, body string, pass ...string) (int, 
 // none for the console's scripts), a wrong password 401 with the broker's refusal; alice,
 // allowed on orders, lists, produces and consumes through a v2 instance; bob, allowed
 // nothing, gets Confluent's 403/40301 from the broker's authorization error and cannot see
-// alice's instance.
+// alice's instance; ACLs created, listed and deleted through the proxy by the super user
+// apply to bob at once, and bob may not create one.
 func TestProxyActsAsUsers(t *testing.T) {
 	base := "http://" + serveSecured(t)
 
@@ -159,6 +160,42 @@ func TestProxyActsAsUsers(t *testing.T) {
 	st, body, _ = httpAs(t, "GET", c+"/topics", "bob", "")
 	if st != 200 || strings.Contains(fmt.Sprint(body["data"]), "orders") {
 		t.Fatalf("bob sees topics he may not describe: %d %v", st, body)
+	}
+
+	// ACLs through the proxy: only the super user may change them, and they apply at once.
+	bobACL := `{"resource_type":"TOPIC","resource_name":"orders","pattern_type":"LITERAL","principal":"User:bob","host":"*","operation":"DESCRIBE","permission":"ALLOW"}`
+	if st, body, _ = httpAs(t, "POST", c+"/acls", "bob", bobACL); st != 403 || body["error_code"] != 40301.0 {
+		t.Fatalf("bob creates an ACL: %d %v", st, body)
+	}
+	if st, body, _ = httpAs(t, "POST", c+"/acls", "admin", `{"resource_type":"TOPIC","resource_name":"orders","principal":"User:bob","operation":"EAT","permission":"ALLOW"}`); st != 400 || !strings.Contains(fmt.Sprint(body["message"]), "operation") {
+		t.Fatalf("an ACL with an unknown operation: %d %v", st, body)
+	}
+	if st, body, _ = httpAs(t, "POST", c+"/acls", "admin", `{"resource_type":"TOPIC","resource_name":"orders","operation":"READ","permission":"ALLOW"}`); st != 400 || !strings.Contains(fmt.Sprint(body["message"]), "principal") {
+		t.Fatalf("an ACL without a principal: %d %v", st, body)
+	}
+	if st, body, _ = httpAs(t, "POST", c+"/acls", "admin", bobACL); st != 201 {
+		t.Fatalf("admin creates bob's ACL: %d %v", st, body)
+	}
+	st, body, _ = httpAs(t, "GET", c+"/acls?principal=User:bob", "admin", "")
+	if st != 200 || body["kind"] != "KafkaAclList" || len(body["data"].([]any)) != 1 {
+		t.Fatalf("bob's ACLs: %d %v", st, body)
+	}
+	if a := body["data"].([]any)[0].(map[string]any); a["kind"] != "KafkaAcl" || a["operation"] != "DESCRIBE" || a["resource_name"] != "orders" ||
+		a["pattern_type"] != "LITERAL" || a["host"] != "*" || !strings.Contains(a["metadata"].(map[string]any)["self"].(string), "/acls?") {
+		t.Fatalf("bob's ACL: %v", a)
+	}
+	if st, body, _ = httpAs(t, "GET", c+"/topics/orders", "bob", ""); st != 200 {
+		t.Fatalf("bob describes orders once allowed: %d %v", st, body)
+	}
+	if st, body, _ = httpAs(t, "DELETE", c+"/acls", "admin", ""); st != 400 {
+		t.Fatalf("deleting every ACL: %d %v", st, body)
+	}
+	st, body, _ = httpAs(t, "DELETE", c+"/acls?resource_type=TOPIC&principal=User:bob", "admin", "")
+	if st != 200 || len(body["data"].([]any)) != 1 {
+		t.Fatalf("delete bob's ACLs: %d %v", st, body)
+	}
+	if st, body, _ = httpAs(t, "GET", c+"/topics/orders", "bob", ""); st != 403 {
+		t.Fatalf("bob describes orders after his ACL went: %d %v", st, body)
 	}
 
 	// A v2 consumer instance reads as its owner; another user cannot even see it.

@@ -348,6 +348,57 @@ async function groupPage(id) {
   currentRedraw();
 }
 
+// aclsPage lists the ACLs a filter (in the hash's query) matches, and creates and deletes them.
+async function aclsPage(query) {
+  const q = new URLSearchParams(query);
+  const acls = await api("GET", v3("/acls" + (query ? "?" + query : "")));
+  const opt = (names, cur) => names.map(n => `<option${n === cur ? " selected" : ""}>${n}</option>`).join("");
+  const types = ["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID", "DELEGATION_TOKEN", "USER"];
+  const ops = ["ALL", "READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"];
+  main.innerHTML = `<h1>ACLs</h1>
+    <form class="inline" id="acl-filter">
+      <label>resource type <select name="resource_type"><option value="">any</option>${opt(types, q.get("resource_type"))}</select></label>
+      <label>resource name <input name="resource_name" value="${esc(q.get("resource_name") || "")}"></label>
+      <label>principal <input name="principal" placeholder="User:alice" value="${esc(q.get("principal") || "")}"></label>
+      <button type="submit">Filter</button>
+    </form>
+    ${table(["resource type", "resource name", "pattern", "principal", "host", "operation", "permission", ""],
+      acls.data.map((a, i) => [esc(a.resource_type), esc(a.resource_name), esc(a.pattern_type), esc(a.principal), esc(a.host), esc(a.operation),
+        `<span class="${a.permission === "DENY" ? "bad" : ""}">${esc(a.permission)}</span>`, `<button class="danger" data-acl="${i}">Delete</button>`]), "acl-table")}
+    <h2>Add an ACL</h2>
+    <form class="inline" id="create-acl">
+      <label>principal <input name="principal" required placeholder="User:alice"></label>
+      <label>permission <select name="permission">${opt(["ALLOW", "DENY"])}</select></label>
+      <label>operation <select name="operation">${opt(ops, "READ")}</select></label>
+      <label>resource type <select name="resource_type">${opt(types, "TOPIC")}</select></label>
+      <label>resource name <input name="resource_name" required placeholder="orders (kafka-cluster for CLUSTER)"></label>
+      <label>pattern <select name="pattern_type">${opt(["LITERAL", "PREFIXED"])}</select></label>
+      <label>host <input name="host" value="*" style="width:8em"></label>
+      <button type="submit">Add</button>
+    </form>`;
+  document.getElementById("acl-filter").onsubmit = (ev) => {
+    ev.preventDefault();
+    const p = new URLSearchParams();
+    for (const el of ev.target.elements) if (el.name && el.value) p.set(el.name, el.value);
+    location.hash = "#/acls" + (p.toString() ? "?" + p : "");
+  };
+  for (const b of main.querySelectorAll("button[data-acl]")) {
+    b.onclick = async () => {
+      const a = acls.data[+b.dataset.acl];
+      if (!confirm(`Delete ${a.permission} ${a.operation} on ${a.resource_type} ${a.resource_name} for ${a.principal}?`)) return;
+      const p = new URLSearchParams({ resource_type: a.resource_type, resource_name: a.resource_name, pattern_type: a.pattern_type,
+        principal: a.principal, host: a.host, operation: a.operation, permission: a.permission });
+      try { await api("DELETE", v3("/acls?" + p)); route(); } catch (e) { showError(e.message); }
+    };
+  }
+  document.getElementById("create-acl").onsubmit = async (ev) => {
+    ev.preventDefault();
+    const body = {};
+    for (const el of ev.target.elements) if (el.name) body[el.name] = el.value;
+    try { await api("POST", v3("/acls"), body); route(); } catch (e) { showError(e.message); }
+  };
+}
+
 // loginPage asks for the broker user's name and password; message says why (a refusal).
 function loginPage(message) {
   main.innerHTML = `<h1>Log in</h1>
@@ -385,7 +436,7 @@ function showUser() {
 
 async function route() {
   currentRedraw = null;
-  const hash = location.hash.replace(/^#/, "") || "/";
+  const [hash, query] = (location.hash.replace(/^#/, "") || "/").split("?");
   const parts = hash.split("/").filter(Boolean).map(decodeURIComponent);
   for (const a of document.querySelectorAll("header nav a")) a.classList.toggle("active", a.dataset.nav === (parts[0] || "overview"));
   try {
@@ -398,9 +449,10 @@ async function route() {
     else if (parts[0] === "topics") await topicsPage();
     else if (parts[0] === "groups" && parts[1]) await groupPage(parts[1]);
     else if (parts[0] === "groups") await groupsPage();
+    else if (parts[0] === "acls") await aclsPage(query || "");
     else await overview();
     if (readOnly) {
-      for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic")) el.remove();
+      for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic, #create-acl, button[data-acl]")) el.remove();
       document.getElementById("cluster").textContent = `cluster ${clusterID} (read-only)`;
     }
     main.dataset.page = parts.join("/") || "overview";
