@@ -25,8 +25,8 @@
 // it and is invisible (404) to anyone else. Config.TLS dials the broker over TLS.
 //
 // Left out, with the reason: Schema Registry formats (AVRO, JSONSCHEMA, PROTOBUF: logd has no
-// schema registry; such records are answered 400), reassignment resources (logd does not
-// reassign partitions yet), and v2's produce and metadata endpoints (v3 has them). A v2
+// schema registry; such records are answered 400), the partition reassignment resources
+// (not built yet: `logd` and Kafka's tools reassign), and v2's produce and metadata endpoints (v3 has them). A v2
 // instance returns records it polled in order; what it polled beyond max_bytes waits for the
 // next read, and it commits what it returned (auto.commit.enable: every 5 s and when it
 // closes), never what it only polled.
