@@ -12,7 +12,8 @@
 // configs with their sources and an editor, add a message, browse messages by partition and
 // offset with text, JSON and hex views and a key filter), #/groups and #/groups/ID (members,
 // lag per partition, a lag chart over time), #/acls (a filter by resource type, name and
-// principal in the hash's query; add an ACL, delete one after a confirmation).
+// principal in the hash's query; add an ACL, delete one after a confirmation), #/users (SCRAM
+// users with their mechanisms and iterations; add one or set a password, delete one).
 //
 // When the proxy acts as its HTTP users (a broker with a SASL listener, restproxy/doc.go), a
 // 401 shows a login page (main[data-page=login]): the user and password are kept in the tab's sessionStorage and
@@ -24,6 +25,6 @@
 // With logd.http.read.only=true the proxy refuses changes and says so in a header; the
 // console then shows no forms that change anything (browsing still works).
 //
-// Not yet: users (SCRAM credentials), transactions and share groups, resetting a group's
+// Not yet: transactions and share groups, resetting a group's
 // offsets, browsing by timestamp.
 package console

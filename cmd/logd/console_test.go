@@ -239,7 +239,7 @@ func TestConsole(t *testing.T) {
 // it shows its login page, says why a wrong password is refused, shows alice (allowed to
 // read, write and describe orders) the topic and its messages and why its configs are
 // missing (no DescribeConfigs), logs out; shows the super user the ACLs, adding, filtering and
-// deleting one; and shows bob (allowed nothing) the broker's
+// deleting one, and the users, adding one (who then logs in) and deleting it; and shows bob (allowed nothing) the broker's
 // authorization error for that topic and a topic list without it.
 func TestConsoleLogin(t *testing.T) {
 	browser := needChromium(t)
@@ -300,6 +300,23 @@ func TestConsoleLogin(t *testing.T) {
 	u.do("delete the ACL", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
 		chromedp.Click(chromedp.CSS(`#acl-table button[data-acl="0"]`)))
 	u.waitJS("bob's ACL gone", `(() => { const t = document.getElementById("acl-table"); return !!t && !t.textContent.includes("User:bob"); })()`, 20*time.Second)
+
+	// Users: carol is added in the UI, logs in through the proxy, and is deleted in the UI.
+	u.do("users", chromedp.Navigate(base+"/ui/#/users"), uiPage("users"))
+	if got := u.text("#user-table"); !strings.Contains(got, "alice") || !strings.Contains(got, "SCRAM-SHA-512 (4096 iterations)") {
+		t.Fatalf("users: %q", got)
+	}
+	u.do("add carol", chromedp.SetValue(chromedp.CSS(`#create-user input[name="user_name"]`), "carol"),
+		chromedp.SetValue(chromedp.CSS(`#create-user input[name="password"]`), "carol-secret"),
+		chromedp.Click(chromedp.CSS(`#create-user button`)))
+	u.waitJS("carol listed", `document.getElementById("user-table")?.textContent.includes("carol")`, 20*time.Second)
+	u.screenshot("users")
+	if st, body, _ := httpAs(t, "GET", base+"/v3/clusters", "carol", ""); st != 200 {
+		t.Fatalf("carol, added in the UI: %d %v", st, body)
+	}
+	u.do("delete carol", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(chromedp.CSS(`#user-table button[data-user="carol"]`)))
+	u.waitJS("carol gone", `(() => { const t = document.getElementById("user-table"); return !!t && !t.textContent.includes("carol"); })()`, 20*time.Second)
 
 	u.do("log out", chromedp.Click(chromedp.CSS(`#logout`)), uiPage("login"))
 	logIn("bob", "bob-secret")

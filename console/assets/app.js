@@ -399,6 +399,36 @@ async function aclsPage(query) {
   };
 }
 
+// usersPage lists the SCRAM users, sets a password (creating the user) and deletes users.
+async function usersPage() {
+  const users = await api("GET", v3("/scram-users"));
+  main.innerHTML = `<h1>Users</h1>
+    <p class="muted">SCRAM credentials the broker authenticates clients with (PLAIN users live in the broker's configuration).</p>
+    ${table(["user", "credentials", ""], users.data.map(u => [esc(u.user_name),
+      esc(u.credentials.map(c => `${c.mechanism} (${c.iterations} iterations)`).join(", ")),
+      `<button class="danger" data-user="${esc(u.user_name)}">Delete</button>`]), "user-table")}
+    <h2>Add a user or set a password</h2>
+    <form class="inline" id="create-user">
+      <label>user <input name="user_name" required autocomplete="off"></label>
+      <label>password <input name="password" type="password" required autocomplete="new-password"></label>
+      <label>mechanism <select name="mechanism"><option>SCRAM-SHA-512</option><option>SCRAM-SHA-256</option></select></label>
+      <label>iterations <input name="iterations" type="number" min="4096" max="16384" value="8192" style="width:7em"></label>
+      <button type="submit">Save</button>
+    </form>`;
+  for (const b of main.querySelectorAll("button[data-user]")) {
+    b.onclick = async () => {
+      if (!confirm(`Delete every SCRAM credential of ${b.dataset.user}? Their clients can no longer log in.`)) return;
+      try { await api("DELETE", v3(`/scram-users/${encodeURIComponent(b.dataset.user)}`)); route(); } catch (e) { showError(e.message); }
+    };
+  }
+  document.getElementById("create-user").onsubmit = async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    const body = { user_name: f.user_name.value, password: f.password.value, mechanism: f.mechanism.value, iterations: parseInt(f.iterations.value, 10) };
+    try { await api("POST", v3("/scram-users"), body); route(); } catch (e) { showError(e.message); }
+  };
+}
+
 // loginPage asks for the broker user's name and password; message says why (a refusal).
 function loginPage(message) {
   main.innerHTML = `<h1>Log in</h1>
@@ -450,9 +480,10 @@ async function route() {
     else if (parts[0] === "groups" && parts[1]) await groupPage(parts[1]);
     else if (parts[0] === "groups") await groupsPage();
     else if (parts[0] === "acls") await aclsPage(query || "");
+    else if (parts[0] === "users") await usersPage();
     else await overview();
     if (readOnly) {
-      for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic, #create-acl, button[data-acl]")) el.remove();
+      for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic, #create-acl, button[data-acl], #create-user, button[data-user]")) el.remove();
       document.getElementById("cluster").textContent = `cluster ${clusterID} (read-only)`;
     }
     main.dataset.page = parts.join("/") || "overview";
