@@ -9,9 +9,11 @@
 // Pages (hash routes, so a reload keeps the page): #/ overview (brokers, controller, topics
 // and partitions, under-replicated partitions, throughput and produce latency charts),
 // #/topics (list, create, delete), #/topics/NAME (partitions with leaders, replicas and ISR,
-// configs with their sources and an editor, add a message, browse messages by partition and
-// offset with text, JSON and hex views and a key filter), #/groups and #/groups/ID (members,
-// lag per partition, a lag chart over time), #/acls (a filter by resource type, name and
+// configs with their sources and an editor, add a message, browse messages by partition from
+// an offset or a time (the REST proxy's offset-of-a-time extension), with timestamps, text,
+// JSON and hex views and a key filter), #/groups and #/groups/ID (members, lag per partition,
+// a lag chart over time, and for an empty group a reset of its offsets to the earliest, the
+// latest, a time or an offset, previewed, then confirmed), #/acls (a filter by resource type, name and
 // principal in the hash's query; add an ACL, delete one after a confirmation), #/users (SCRAM
 // users with their mechanisms and iterations; add one or set a password, delete one).
 //
@@ -25,6 +27,5 @@
 // With logd.http.read.only=true the proxy refuses changes and says so in a header; the
 // console then shows no forms that change anything (browsing still works).
 //
-// Not yet: transactions and share groups, resetting a group's
-// offsets, browsing by timestamp.
+// Not yet: transactions and share groups.
 package console

@@ -231,7 +231,7 @@ func (p *Proxy) closeClient(c *consumerInstance) {
 	}
 	if c.autoCommit && len(c.returned) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = p.commitOffsets(ctx, c, c.returned)
+		_ = commitOffsets(ctx, c.cl, c.manual != nil, c.group, c.returned)
 		cancel()
 	}
 	c.cl.Close()
@@ -501,6 +501,9 @@ type v2Record struct {
 	Value     any    `json:"value"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
+	// Timestamp (Unix milliseconds) is a logd addition Confluent's records lack; their
+	// clients ignore it, the console's message browser shows it.
+	Timestamp int64 `json:"timestamp"`
 }
 
 // embed renders a key or value in the instance's format.
@@ -567,7 +570,7 @@ func (p *Proxy) records(w http.ResponseWriter, r *http.Request, c *consumerInsta
 			var value any
 			value, err = c.embed(rec.Value)
 			if err == nil {
-				out = append(out, v2Record{Topic: rec.Topic, Key: key, Value: value, Partition: rec.Partition, Offset: rec.Offset})
+				out = append(out, v2Record{Topic: rec.Topic, Key: key, Value: value, Partition: rec.Partition, Offset: rec.Offset, Timestamp: rec.Timestamp.UnixMilli()})
 			}
 		}
 		if err != nil {
@@ -587,11 +590,11 @@ func (p *Proxy) records(w http.ResponseWriter, r *http.Request, c *consumerInsta
 	c.pending = c.pending[n:]
 	if c.autoCommit && n > 0 && time.Since(c.lastAuto) >= autoCommitInterval {
 		c.lastAuto = time.Now()
-		offsets := cloneOffsets(c.returned)
+		offsets, cl, assigned := cloneOffsets(c.returned), c.cl, c.manual != nil
 		go func() { // in the background, as the Java consumer's auto commit
 			ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
 			defer cancel()
-			if err := p.commitOffsets(ctx, c, offsets); err != nil {
+			if err := commitOffsets(ctx, cl, assigned, c.group, offsets); err != nil {
 				p.cfg.Logger.Info("rest proxy: auto commit failed", "group", c.group, "instance", c.name, "err", err)
 			}
 		}()
@@ -619,7 +622,7 @@ func (p *Proxy) commit(w http.ResponseWriter, r *http.Request, c *consumerInstan
 	}
 	if len(req.Offsets) == 0 {
 		// Everything returned so far.
-		if err := p.commitOffsets(r.Context(), c, c.returned); err != nil {
+		if err := commitOffsets(r.Context(), c.cl, c.manual != nil, c.group, c.returned); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusOK)
@@ -633,7 +636,7 @@ func (p *Proxy) commit(w http.ResponseWriter, r *http.Request, c *consumerInstan
 		// Confluent commits the offset given (the next record to read).
 		to[o.Topic][o.Partition] = kgo.EpochOffset{Epoch: -1, Offset: o.Offset}
 	}
-	if err := p.commitOffsets(r.Context(), c, to); err != nil {
+	if err := commitOffsets(r.Context(), c.cl, c.manual != nil, c.group, to); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusOK)
@@ -669,15 +672,16 @@ func (p *Proxy) committed(w http.ResponseWriter, r *http.Request, c *consumerIns
 	return nil
 }
 
-// commitOffsets commits offsets for the instance's group: as the group member it is when it
-// subscribed (the coordinator checks member and generation), directly when it was assigned.
-func (p *Proxy) commitOffsets(ctx context.Context, c *consumerInstance, offsets map[string]map[int32]kgo.EpochOffset) error {
+// commitOffsets commits offsets for the instance's group through its client cl: as the group
+// member it is when it subscribed (the coordinator checks member and generation), directly
+// when it was assigned. It reads only its arguments, so an auto commit runs it without c.mu.
+func commitOffsets(ctx context.Context, cl *kgo.Client, assigned bool, group string, offsets map[string]map[int32]kgo.EpochOffset) error {
 	if len(offsets) == 0 {
 		return nil
 	}
-	if c.manual == nil {
+	if !assigned {
 		var cerr error
-		c.cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		cl.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
 			cerr = err
 			for _, t := range resp.Topics {
 				for _, pt := range t.Partitions {
@@ -695,7 +699,7 @@ func (p *Proxy) commitOffsets(ctx context.Context, c *consumerInstance, offsets 
 			os.Add(kadm.Offset{Topic: t, Partition: part, At: eo.Offset, LeaderEpoch: eo.Epoch})
 		}
 	}
-	return kadm.NewClient(c.cl).CommitAllOffsets(ctx, c.group, os)
+	return kadm.NewClient(cl).CommitAllOffsets(ctx, group, os)
 }
 
 // cloneOffsets copies offsets for an asynchronous commit.

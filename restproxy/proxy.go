@@ -144,13 +144,15 @@ func changes(r *http.Request) bool {
 func (p *Proxy) routes() {
 	const c = "/v3/clusters/{cluster_id}"
 	h := map[string]func(w http.ResponseWriter, r *http.Request, cid string) error{
-		"GET " + c:                                                                  p.getCluster,
-		"GET " + c + "/acls":                                                        p.listACLs,
-		"POST " + c + "/acls":                                                       p.createACL,
-		"DELETE " + c + "/acls":                                                     p.deleteACLs,
-		"GET " + c + "/scram-users":                                                 p.listScramUsers,
-		"POST " + c + "/scram-users":                                                p.setScramUser,
-		"DELETE " + c + "/scram-users/{user}":                                       p.deleteScramUser,
+		"GET " + c:                            p.getCluster,
+		"GET " + c + "/acls":                  p.listACLs,
+		"POST " + c + "/acls":                 p.createACL,
+		"DELETE " + c + "/acls":               p.deleteACLs,
+		"GET " + c + "/scram-users":           p.listScramUsers,
+		"POST " + c + "/scram-users":          p.setScramUser,
+		"DELETE " + c + "/scram-users/{user}": p.deleteScramUser,
+		"GET " + c + "/topics/{topic}/partitions/{partition}/offsets":               p.offsetForTime,
+		"POST " + c + "/consumer-groups/{group}/offsets:reset":                      p.resetOffsets,
 		"GET " + c + "/brokers":                                                     p.listBrokers,
 		"GET " + c + "/brokers/{broker_id}":                                         p.getBroker,
 		"GET " + c + "/topics":                                                      p.listTopics,

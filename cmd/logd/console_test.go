@@ -123,7 +123,8 @@ func uiPage(name string) chromedp.Action[chromedp.Void] {
 // TestConsole drives the web console of `logd serve --http` in headless Chromium: every page
 // loads against a broker with data, a topic is created and a message produced and read back
 // through the UI, and the throughput and lag charts move while a producer and a consumer
-// run. LOGD_CONSOLE_SCREENSHOTS=DIR saves a PNG of each page there (docs/ holds them).
+// run; an empty group's offsets are reset after a preview; messages are read from a time.
+// LOGD_CONSOLE_SCREENSHOTS=DIR saves a PNG of each page there (docs/ holds them).
 func TestConsole(t *testing.T) {
 	browser := needChromium(t)
 	bin := buildLogd(t)
@@ -233,6 +234,61 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("lag table: %q", got)
 	}
 	screenshot("group")
+	if got := text("#reset-offsets-off"); !strings.Contains(got, "empty") { // billing has a member
+		t.Fatalf("reset offsets of an active group: %q", got)
+	}
+
+	// An empty group's offsets are reset to the earliest, after a preview and a confirmation.
+	adm := kadm.NewClient(cl)
+	var os kadm.Offsets
+	for p := range int32(3) {
+		os.Add(kadm.Offset{Topic: "orders", Partition: p, At: 2, LeaderEpoch: -1})
+	}
+	if err := adm.CommitAllOffsets(ctx, "archive", os); err != nil {
+		t.Fatal(err)
+	}
+	do("empty group", chromedp.Navigate(base+"/ui/#/groups/archive"), page("groups/archive"),
+		chromedp.SetValue(chromedp.CSS(`#reset-offsets select[name="to"]`), "earliest"),
+		chromedp.Click(chromedp.CSS(`#reset-preview-button`)), chromedp.WaitVisible(chromedp.CSS(`#reset-table`)))
+	if got := text("#reset-table"); strings.Count(got, "orders") != 3 {
+		t.Fatalf("reset preview: %q", got)
+	}
+	screenshot("group-reset")
+	do("reset", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
+		chromedp.Click(chromedp.CSS(`#reset-offsets button[type="submit"]`)))
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		offs, err := adm.FetchOffsets(ctx, "archive")
+		if err == nil && offs.Error() == nil {
+			zero := 0
+			offs.Each(func(o kadm.OffsetResponse) {
+				if o.At == 0 {
+					zero++
+				}
+			})
+			if zero == 3 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("archive's offsets after the reset in the UI: %v %v", offs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The browser reads from a time: long ago is the partition's first offset.
+	do("browse by time", chromedp.Navigate(base+"/ui/#/topics/orders"), page("topics/orders"),
+		chromedp.SetValue(chromedp.CSS(`#browse select[name="from"]`), "time"),
+		chromedp.SetValue(chromedp.CSS(`#browse input[name="offset"]`), "7"),
+		// chromedp's SetValue cannot fill a datetime-local input; the page's script can.
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#browse input[name="time"]').value = "2001-01-01T00:00:00"`),
+		chromedp.Click(chromedp.CSS(`#browse button`)), chromedp.WaitVisible(chromedp.CSS(`#message-table`)))
+	if got, _ := chromedp.Run(ui.ctx, chromedp.Evaluate[string](`document.querySelector('#browse input[name="offset"]').value`)); got != "0" {
+		t.Fatalf("offset of 2001 in partition 0: %q", got)
+	}
+	if got := text("#message-table"); !strings.Contains(got, "customer-") || !strings.Contains(got, "T") {
+		t.Fatalf("messages from 2001: %.300q", got)
+	}
 }
 
 // TestConsoleLogin drives the console of a broker with SCRAM users and ACLs (serveSecured):

@@ -270,7 +270,9 @@ async function topicPage(name) {
     <h2>Messages</h2>
     <form class="inline" id="browse">
       <label>partition <select name="partition">${parts.data.map(p => `<option>${p.partition_id}</option>`).join("")}</select></label>
-      <label>from offset <input name="offset" type="number" min="0" value="0" style="width:8em"></label>
+      <label>from <select name="from"><option value="offset">offset</option><option value="time">time</option></select></label>
+      <label>offset <input name="offset" type="number" min="0" value="0" style="width:8em"></label>
+      <label>time <input name="time" type="datetime-local" step="1"></label>
       <label>max <input name="limit" type="number" min="1" max="500" value="50" style="width:5em"></label>
       <label>key contains <input name="key"></label>
       <label>view <select name="view"><option>text</option><option>json</option><option>hex</option></select></label>
@@ -308,10 +310,20 @@ async function topicPage(name) {
     const el = document.getElementById("messages");
     el.innerHTML = `<p class="muted">Reading…</p>`;
     try {
-      let recs = await browse(name, parseInt(f.partition.value, 10), parseInt(f.offset.value, 10), parseInt(f.limit.value, 10));
+      const partition = parseInt(f.partition.value, 10);
+      let offset = parseInt(f.offset.value, 10);
+      if (f.from.value === "time") {
+        // The first record at or after that time (ListOffsets by time, in the browser's time zone).
+        const ms = new Date(f.time.value).getTime();
+        if (isNaN(ms)) throw new Error("pick a time to read from");
+        offset = (await api("GET", v3(`/topics/${t}/partitions/${partition}/offsets?timestamp=${ms}`))).offset;
+        f.offset.value = offset;
+      }
+      let recs = await browse(name, partition, offset, parseInt(f.limit.value, 10));
       const view = f.view.value;
       if (f.key.value) recs = recs.filter(r => r.key !== null && new TextDecoder().decode(decodeB64(r.key)).includes(f.key.value));
-      el.innerHTML = table([{ label: "offset", num: true }, "key", "value"], recs.map(r => [r.offset, render(decodeB64(r.key), view), render(decodeB64(r.value), view)]), "message-table");
+      el.innerHTML = table([{ label: "offset", num: true }, "timestamp", "key", "value"], recs.map(r => [r.offset,
+        r.timestamp ? esc(new Date(r.timestamp).toISOString()) : "–", render(decodeB64(r.key), view), render(decodeB64(r.value), view)]), "message-table");
     } catch (e) { el.innerHTML = ""; showError(e.message); }
   };
   document.getElementById("set-config").onsubmit = async (ev) => {
@@ -340,7 +352,38 @@ async function groupPage(id) {
     <h2>Members</h2>${table(["member", "client", "instance"], consumers.data.map(c => [esc(c.consumer_id), esc(c.client_id), esc(c.instance_id || "–")]), "member-table")}
     <h2>Lag</h2>${table(["topic", { label: "partition", num: true }, { label: "committed", num: true }, { label: "log end", num: true }, { label: "lag", num: true }, "member"],
       lags.data.map(l => [esc(l.topic_name), l.partition_id, fmtNum(l.current_offset), fmtNum(l.log_end_offset), fmtNum(l.lag), esc(l.client_id || "–")]), "lag-table")}
-    <h2>Lag over time</h2><div id="lag-chart"></div>`;
+    <h2>Lag over time</h2><div id="lag-chart"></div>
+    <h2>Reset offsets</h2>
+    ${group.state === "EMPTY" || group.state === "Empty" ? `<form class="inline" id="reset-offsets">
+      <label>to <select name="to"><option>earliest</option><option>latest</option><option>timestamp</option><option>offset</option></select></label>
+      <label>time <input name="time" type="datetime-local" step="1"></label>
+      <label>offset <input name="offset" type="number" min="0" style="width:8em"></label>
+      <label>topic <input name="topic" placeholder="(every topic)"></label>
+      <button type="button" id="reset-preview-button">Preview</button>
+      <button type="submit" class="danger">Reset</button>
+    </form><div id="reset-preview"></div>` : `<p class="muted" id="reset-offsets-off">Offsets can only be reset while the group is empty: stop its consumers first.</p>`}`;
+  const reset = document.getElementById("reset-offsets");
+  if (reset) {
+    const request = (dryRun) => {
+      const body = { to: reset.to.value, dry_run: dryRun };
+      if (reset.to.value === "timestamp") body.timestamp = String(new Date(reset.time.value).getTime());
+      if (reset.to.value === "offset") body.offset = parseInt(reset.offset.value, 10);
+      if (reset.topic.value) body.topic = reset.topic.value;
+      return api("POST", v3(`/consumer-groups/${g}/offsets:reset`), body);
+    };
+    document.getElementById("reset-preview-button").onclick = async () => {
+      try {
+        const r = await request(true);
+        document.getElementById("reset-preview").innerHTML = table(["topic", { label: "partition", num: true }, { label: "new offset", num: true }],
+          r.data.map(o => [esc(o.topic_name), o.partition_id, fmtNum(o.offset)]), "reset-table");
+      } catch (e) { showError(e.message); }
+    };
+    reset.onsubmit = async (ev) => {
+      ev.preventDefault();
+      if (!confirm(`Move group ${id}'s committed offsets to ${reset.to.value}? Its consumers will start from there.`)) return;
+      try { await request(false); route(); } catch (e) { showError(e.message); }
+    };
+  }
   currentRedraw = () => {
     const el = document.getElementById("lag-chart");
     if (el) el.innerHTML = chart("total lag", (metrics.lag[id] || []).map(p => ({ t: p.t, v: p.v })), fmtNum, "chart-lag");
@@ -483,7 +526,7 @@ async function route() {
     else if (parts[0] === "users") await usersPage();
     else await overview();
     if (readOnly) {
-      for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic, #create-acl, button[data-acl], #create-user, button[data-user]")) el.remove();
+      for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic, #create-acl, button[data-acl], #create-user, button[data-user], #reset-offsets")) el.remove();
       document.getElementById("cluster").textContent = `cluster ${clusterID} (read-only)`;
     }
     main.dataset.page = parts.join("/") || "overview";
