@@ -13,7 +13,12 @@
 // an offset or a time (the REST proxy's offset-of-a-time extension), with timestamps, text,
 // JSON and hex views and a key filter), #/groups and #/groups/ID (members, lag per partition,
 // a lag chart over time, and for an empty group a reset of its offsets to the earliest, the
-// latest, a time or an offset, previewed, then confirmed), #/acls (a filter by resource type, name and
+// latest, a time or an offset, previewed, then confirmed), #/share-groups and
+// #/share-groups/ID (members with their assignments, start offset and lag per partition),
+// #/transactions (state, producer id and epoch, timeout, age, partitions; a transaction open
+// past its timeout is marked hanging: the coordinator aborts it at the timeout; an abort from
+// the console, as kafka-transactions abort does with WriteTxnMarkers to the partition leaders,
+// is not built), #/acls (a filter by resource type, name and
 // principal in the hash's query; add an ACL, delete one after a confirmation), #/users (SCRAM
 // users with their mechanisms and iterations; add one or set a password, delete one).
 //
@@ -26,6 +31,4 @@
 //
 // With logd.http.read.only=true the proxy refuses changes and says so in a header; the
 // console then shows no forms that change anything (browsing still works).
-//
-// Not yet: transactions and share groups.
 package console

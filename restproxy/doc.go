@@ -5,8 +5,9 @@
 // get, set, reset, batch alter), records (produce one record per request, or many in one
 // streaming request of concatenated JSON answered by one delivery report per record, in
 // order), consumer groups, their consumers, lags and lag summary, ACLs (search by filter,
-// create, delete by filter: acls.go), SCRAM users, a partition's offset of a time and resetting an empty group's offsets (logd
-// extensions: scram.go, reset.go) — and the v2 consumer
+// create, delete by filter: acls.go), SCRAM users, a partition's offset of a time, resetting an empty group's offsets,
+// transactions and share groups (logd extensions: scram.go, reset.go, txns.go) — and the v2
+// consumer
 // instances under /consumers/ (create, subscribe or assign, read records as binary or JSON with
 // timeout and max_bytes, seek, commit, committed offsets, delete; an idle instance is closed
 // after 5 minutes, Confluent's consumer.instance.timeout.ms).

@@ -1,11 +1,13 @@
 package restproxy
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -123,11 +125,8 @@ func (p *Proxy) resetOffsets(w http.ResponseWriter, r *http.Request, _ string) e
 	}
 	out := []partitionOffset{}
 	target.Each(func(o kadm.Offset) { out = append(out, partitionOffset{o.Topic, o.Partition, o.At}) })
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].TopicName != out[j].TopicName {
-			return out[i].TopicName < out[j].TopicName
-		}
-		return out[i].PartitionID < out[j].PartitionID
+	slices.SortFunc(out, func(a, b partitionOffset) int {
+		return cmp.Or(strings.Compare(a.TopicName, b.TopicName), cmp.Compare(a.PartitionID, b.PartitionID))
 	})
 	if !req.DryRun {
 		resp, err := adm.CommitOffsets(ctx, group, target)

@@ -123,7 +123,8 @@ func uiPage(name string) chromedp.Action[chromedp.Void] {
 // TestConsole drives the web console of `logd serve --http` in headless Chromium: every page
 // loads against a broker with data, a topic is created and a message produced and read back
 // through the UI, and the throughput and lag charts move while a producer and a consumer
-// run; an empty group's offsets are reset after a preview; messages are read from a time.
+// run; an empty group's offsets are reset after a preview; messages are read from a time; an
+// open transaction and a share group with a member show with their partitions.
 // LOGD_CONSOLE_SCREENSHOTS=DIR saves a PNG of each page there (docs/ holds them).
 func TestConsole(t *testing.T) {
 	browser := needChromium(t)
@@ -289,6 +290,54 @@ func TestConsole(t *testing.T) {
 	if got := text("#message-table"); !strings.Contains(got, "customer-") || !strings.Contains(got, "T") {
 		t.Fatalf("messages from 2001: %.300q", got)
 	}
+
+	// A transaction left open shows with its producer and partitions.
+	txn, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.TransactionalID("checkout-1"), kgo.DefaultProduceTopic("orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer txn.Close()
+	if err := txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := txn.ProduceSync(ctx, &kgo.Record{Partition: 0, Value: []byte(`{"order":"open"}`)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	do("transactions", chromedp.Navigate(base+"/ui/#/transactions"), page("transactions"))
+	waitJS("open transaction", `(() => { const t = document.getElementById("txn-table"); return !!t && t.textContent.includes("checkout-1") && t.textContent.includes("Ongoing") && t.textContent.includes("orders-"); })()`, 20*time.Second)
+	screenshot("transactions")
+
+	// A share group with a member: its assignment, start offsets and lag.
+	sharer, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.ShareGroup("sharers"), kgo.ConsumeTopics("orders"), kgo.ClientID("sharer-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sharer.Close()
+	go func() {
+		for load.Err() == nil {
+			poll, cancel := context.WithTimeout(load, time.Second)
+			sharer.PollRecords(poll, 5)
+			cancel()
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; { // the page shows what was there when it loaded
+		do("share groups", chromedp.Navigate(base+"/ui/#/"), page("overview"), chromedp.Navigate(base+"/ui/#/share-groups"), page("share-groups"))
+		if strings.Contains(text("#share-group-table"), "sharers") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("share group not listed: %q", text("#share-group-table"))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	do("share group", chromedp.Navigate(base+"/ui/#/share-groups/sharers"), page("share-groups/sharers"))
+	if got := text("#share-member-table"); !strings.Contains(got, "sharer-1") || !strings.Contains(got, "orders-") {
+		t.Fatalf("share group members: %q", got)
+	}
+	if got := text("#share-partition-table"); strings.Count(got, "orders") != 3 {
+		t.Fatalf("share group partitions: %q", got)
+	}
+	screenshot("share-group")
 }
 
 // TestConsoleLogin drives the console of a broker with SCRAM users and ACLs (serveSecured):

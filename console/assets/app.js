@@ -472,6 +472,38 @@ async function usersPage() {
   };
 }
 
+// transactionsPage lists the transactional ids: state, producer, age and partitions.
+async function transactionsPage() {
+  const txns = await api("GET", v3("/transactions"));
+  const age = (ms) => ms === null ? "–" : ms < 120000 ? `${(ms / 1000).toFixed(0)} s` : `${(ms / 60000).toFixed(0)} min`;
+  main.innerHTML = `<h1>Transactions</h1>
+    <p class="muted">A transaction open longer than its timeout is hanging: the broker aborts it when the timeout passes; if it stays, its producer's partitions hold back read_committed consumers.</p>
+    ${table(["transactional id", "state", { label: "producer id", num: true }, { label: "epoch", num: true }, { label: "timeout", num: true }, { label: "age", num: true }, "partitions"],
+      txns.data.map(x => [esc(x.transactional_id), x.hanging ? `<span class="bad">${esc(x.state)} (hanging)</span>` : esc(x.state), x.producer_id, x.producer_epoch,
+        age(x.timeout_ms), age(x.age_ms), esc(x.partitions.map(p => `${p.topic_name}-${p.partition_id}`).join(", ") || "–")]), "txn-table")}`;
+}
+
+async function shareGroupsPage() {
+  const groups = await api("GET", v3("/share-groups"));
+  main.innerHTML = `<h1>Share groups</h1>` + table(["group", "state"],
+    groups.data.map(g => [`<a href="#/share-groups/${encodeURIComponent(g.share_group_id)}">${esc(g.share_group_id)}</a>`, esc(g.state)]), "share-group-table");
+}
+
+async function shareGroupPage(id) {
+  const g = await api("GET", v3(`/share-groups/${encodeURIComponent(id)}`));
+  const totalLag = g.partitions.reduce((s, p) => s + Math.max(0, p.lag), 0);
+  main.innerHTML = `<h1>Share group ${esc(id)}</h1>
+    <div class="cards">
+      <div class="card"><div class="v">${esc(g.state)}</div><div class="k">state</div></div>
+      <div class="card"><div class="v">${g.members.length}</div><div class="k">members</div></div>
+      <div class="card"><div class="v" id="share-lag">${fmtNum(totalLag)}</div><div class="k">lag</div></div>
+    </div>
+    <h2>Members</h2>${table(["member", "client", "host", "assigned partitions"], g.members.map(m => [esc(m.member_id), esc(m.client_id), esc(m.client_host),
+      esc(m.assignment.map(p => `${p.topic_name}-${p.partition_id}`).join(", ") || "–")]), "share-member-table")}
+    <h2>Partitions</h2>${table(["topic", { label: "partition", num: true }, { label: "start offset", num: true }, { label: "lag", num: true }],
+      g.partitions.map(p => [esc(p.topic_name), p.partition_id, fmtNum(p.start_offset), p.lag < 0 ? "–" : fmtNum(p.lag)]), "share-partition-table")}`;
+}
+
 // loginPage asks for the broker user's name and password; message says why (a refusal).
 function loginPage(message) {
   main.innerHTML = `<h1>Log in</h1>
@@ -524,6 +556,9 @@ async function route() {
     else if (parts[0] === "groups") await groupsPage();
     else if (parts[0] === "acls") await aclsPage(query || "");
     else if (parts[0] === "users") await usersPage();
+    else if (parts[0] === "transactions") await transactionsPage();
+    else if (parts[0] === "share-groups" && parts[1]) await shareGroupPage(parts[1]);
+    else if (parts[0] === "share-groups") await shareGroupsPage();
     else await overview();
     if (readOnly) {
       for (const el of document.querySelectorAll("#create-topic, #produce, #set-config, #delete-topic, #create-acl, button[data-acl], #create-user, button[data-user], #reset-offsets")) el.remove();
