@@ -33,6 +33,9 @@
 // next read, and it commits what it returned (auto.commit.enable: every 5 s and when it
 // closes), never what it only polled.
 //
+// testdata/curl holds requests of Confluent's documentation as curl scripts; TestCurlScripts
+// runs them with the real curl against a live broker and checks the answers' shapes.
+//
 // Errors are answered as Confluent's v3 mappers do: {"error_code": N, "message": "..."} with
 // the HTTP status in N for request problems, and Kafka errors mapped as KafkaExceptionMapper
 // maps them (unknown topic → 404/40403, topic exists or a bad replication factor → 400/40002,
