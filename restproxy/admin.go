@@ -243,13 +243,17 @@ func (p *Proxy) createTopic(w http.ResponseWriter, r *http.Request, cid string) 
 }
 
 func (p *Proxy) deleteTopic(w http.ResponseWriter, r *http.Request, _ string) error {
-	resp, err := p.session(r.Context()).adm.DeleteTopic(r.Context(), r.PathValue("topic"))
+	s := p.session(r.Context())
+	resp, err := s.adm.DeleteTopic(r.Context(), r.PathValue("topic"))
 	if err == nil {
 		err = resp.Err
 	}
 	if err != nil {
 		return err
 	}
+	// A topic created again under this name gets another id; the client forgets this one
+	// (produce.go handles a deletion made elsewhere).
+	s.cl.PurgeTopicsFromClient(r.PathValue("topic"))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

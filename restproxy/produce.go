@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -214,6 +215,12 @@ func (p *Proxy) produce(w http.ResponseWriter, r *http.Request, cid string) erro
 		rec.Context = ctx
 		cl.Produce(ctx, rec, func(rec *kgo.Record, err error) {
 			cancel()
+			if errors.Is(err, kerr.UnknownTopicID) {
+				// The topic was deleted and created again under its name: the client still
+				// produces to the old id (a metadata refresh does not replace it). This record
+				// fails; purging the topic makes the client learn it anew for the next ones.
+				go cl.PurgeTopicsFromProducing(rec.Topic) // it waits for buffered records, this callback among them
+			}
 			if err != nil {
 				e := errorFor(err)
 				fut <- produceResponse{ErrorCode: e.code, Message: e.msg}

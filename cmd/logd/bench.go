@@ -27,7 +27,7 @@ func benchCommand() *cobra.Command {
 			"  logd bench run --bootstrap 127.0.0.1:9092 --workload max-throughput --duration 30s --out out/max\n"+
 			"  logd bench compare --workloads max-throughput,e2e-latency --duration 20s --out out/compare\n"+
 			"  logd bench compare --brokers logd-rf3,logd-fsync --workloads max-throughput,fixed-rate-latency --perf-test=false --out out/rf")
-	cmd.AddCommand(benchListCommand(), benchRunCommand(), benchCompareCommand())
+	cmd.AddCommand(benchListCommand(), benchRunCommand(), benchCompareCommand(), benchHTTPCommand())
 	return cmd
 }
 
