@@ -255,8 +255,10 @@ func TestConsole(t *testing.T) {
 		t.Fatalf("reset preview: %q", got)
 	}
 	screenshot("group-reset")
-	do("reset", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true`),
-		chromedp.Click(chromedp.CSS(`#reset-offsets button[type="submit"]`)))
+	// The page reloads itself after the reset: data-page comes back when it has, and only then
+	// may the test navigate on (or the reload would overwrite the next page).
+	do("reset", chromedp.Evaluate[chromedp.Void](`window.confirm = () => true; document.getElementById("main").dataset.page = ""`),
+		chromedp.Click(chromedp.CSS(`#reset-offsets button[type="submit"]`)), page("groups/archive"))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		offs, err := adm.FetchOffsets(ctx, "archive")
@@ -330,12 +332,17 @@ func TestConsole(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	do("share group", chromedp.Navigate(base+"/ui/#/share-groups/sharers"), page("share-groups/sharers"))
-	if got := text("#share-member-table"); !strings.Contains(got, "sharer-1") || !strings.Contains(got, "orders-") {
-		t.Fatalf("share group members: %q", got)
-	}
-	if got := text("#share-partition-table"); strings.Count(got, "orders") != 3 {
-		t.Fatalf("share group partitions: %q", got)
+	// The member's assignment and the partitions' share state appear once it has fetched.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		do("share group", chromedp.Navigate(base+"/ui/#/"), page("overview"), chromedp.Navigate(base+"/ui/#/share-groups/sharers"), page("share-groups/sharers"))
+		members, parts := text("#share-member-table"), text("#share-partition-table")
+		if strings.Contains(members, "sharer-1") && strings.Contains(members, "orders-") && strings.Count(parts, "orders") == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("share group: members %q, partitions %q", members, parts)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 	screenshot("share-group")
 }
