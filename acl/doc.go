@@ -91,7 +91,9 @@
 //	ElectLeaders, AlterPartition-
 //	Reassignments
 //	ListPartitionReassignments, DESCRIBE on the cluster                  CLUSTER_AUTHORIZATION_FAILED
-//	DescribeLogDirs
+//	DescribeLogDirs, DescribeUser-
+//	ScramCredentials
+//	AlterUserScramCredentials   ALTER on the cluster                     CLUSTER_AUTHORIZATION_FAILED per user
 //	WriteTxnMarkers, Broker-    CLUSTER_ACTION                           CLUSTER_AUTHORIZATION_FAILED
 //	Registration, BrokerHeart-
 //	beat, AlterPartition,

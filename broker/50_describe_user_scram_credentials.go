@@ -5,13 +5,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/acl"
 )
 
 // DescribeUserScramCredentials: version 0 (flexible). Answered from this node's replicated
 // metadata, as Kafka's brokers answer from their metadata image (ScramImage.describe): no
 // users (null or empty) lists every user with credentials; a named user without any is
 // RESOURCE_NOT_FOUND, one named twice DUPLICATE_RESOURCE. Only mechanisms and iterations
-// are told, never a salt or key.
+// are told, never a salt or key. It needs DESCRIBE on the cluster.
 func init() {
 	register(api{key: int16(kmsg.DescribeUserSCRAMCredentials), min: 0, max: 0, handle: handleDescribeUserScramCredentials})
 }
@@ -19,6 +21,18 @@ func init() {
 func handleDescribeUserScramCredentials(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DescribeUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeUserSCRAMCredentialsResponse)
+	if !b.authorizeCluster(c, acl.OpDescribe) {
+		// As KafkaApis: the request's error response, the code at the top and once per user
+		// named (DescribeUserScramCredentialsRequest.getErrorResponse).
+		msg := kmsg.StringPtr("Cluster authorization failed: DESCRIBE on the cluster is needed to list SCRAM credentials")
+		resp.ErrorCode, resp.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, msg
+		for range req.Users {
+			r := kmsg.NewDescribeUserSCRAMCredentialsResponseResult()
+			r.ErrorCode, r.ErrorMessage = kerr.ClusterAuthorizationFailed.Code, msg
+			resp.Results = append(resp.Results, r)
+		}
+		return resp, nil
+	}
 	creds := b.cluster.ScramCredentials()
 	var users []string
 	dup := map[string]bool{}

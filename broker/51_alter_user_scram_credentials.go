@@ -4,6 +4,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/logd/logd/acl"
 	"github.com/logd/logd/auth"
 	"github.com/logd/logd/metadata"
 )
@@ -15,7 +16,7 @@ import (
 // is not kept. One result per user named: a user named twice is DUPLICATE_RESOURCE, an
 // unknown mechanism UNSUPPORTED_SASL_MECHANISM, an empty name or iterations outside
 // [4096, 16384] UNACCEPTABLE_CREDENTIAL, deleting a credential that does not exist
-// RESOURCE_NOT_FOUND.
+// RESOURCE_NOT_FOUND. It needs ALTER on the cluster.
 func init() {
 	register(api{key: int16(kmsg.AlterUserSCRAMCredentials), min: 0, max: 0, handle: handleAlterUserScramCredentials, catalog: catalogController})
 }
@@ -23,6 +24,17 @@ func init() {
 func handleAlterUserScramCredentials(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if !b.authorizeCluster(c, acl.OpAlter) {
+		// Kafka's controller checks ALTER on the cluster first and answers every user named
+		// with CLUSTER_AUTHORIZATION_FAILED (AlterUserScramCredentialsRequest.getErrorResponse).
+		for _, n := range usersOf(req) {
+			r := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			r.User, r.ErrorCode = n, kerr.ClusterAuthorizationFailed.Code
+			r.ErrorMessage = kmsg.StringPtr("Cluster authorization failed: ALTER on the cluster is needed to change SCRAM credentials")
+			resp.Results = append(resp.Results, r)
+		}
+		return resp, nil
+	}
 	cmd := &metadata.AlterScram{}
 	for _, d := range req.Deletions {
 		cmd.Deletions = append(cmd.Deletions, metadata.ScramDeletion{User: d.Name, Mechanism: d.Mechanism})

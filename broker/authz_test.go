@@ -283,3 +283,35 @@ func nodeReq[R kmsg.Response](t *testing.T, cl *kgo.Client, req kmsg.Request) R 
 	}
 	return resp.(R)
 }
+
+// TestAuthorizeScramCredentials: listing SCRAM credentials needs DESCRIBE on the cluster and
+// changing them ALTER on the cluster, as KafkaApis and ControllerApis check; without, every
+// user named is answered CLUSTER_AUTHORIZATION_FAILED and nothing changes.
+func TestAuthorizeScramCredentials(t *testing.T) {
+	tb := authBroker(t)
+	bob := tb.userClient("bob")
+	desc := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	u := kmsg.NewDescribeUserSCRAMCredentialsRequestUser()
+	u.Name = "admin"
+	desc.Users = append(desc.Users, u)
+	got := nodeReq[*kmsg.DescribeUserSCRAMCredentialsResponse](t, bob, desc)
+	if got.ErrorCode != kerr.ClusterAuthorizationFailed.Code || len(got.Results) != 1 || got.Results[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("bob describing credentials: %+v; want CLUSTER_AUTHORIZATION_FAILED", got)
+	}
+	alter := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+	up.Name, up.Mechanism, up.Iterations = "alice", 1, 4096
+	up.Salt, up.SaltedPassword = []byte("0123456789abcdef"), make([]byte, 32)
+	alter.Upsertions = append(alter.Upsertions, up)
+	res := nodeReq[*kmsg.AlterUserSCRAMCredentialsResponse](t, bob, alter)
+	if len(res.Results) != 1 || res.Results[0].User != "alice" || res.Results[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Fatalf("bob changing alice's credential: %+v; want CLUSTER_AUTHORIZATION_FAILED", res.Results)
+	}
+	admin := nodeReq[*kmsg.DescribeUserSCRAMCredentialsResponse](t, tb.userClient("admin"), desc)
+	if admin.ErrorCode != 0 {
+		t.Fatalf("the super user describing credentials: %v", kerr.ErrorForCode(admin.ErrorCode))
+	}
+	if admin.Results[0].ErrorCode != kerr.ResourceNotFound.Code {
+		t.Fatalf("admin has no SCRAM credential: got %v, want RESOURCE_NOT_FOUND (bob's upsert must not have happened either)", kerr.ErrorForCode(admin.Results[0].ErrorCode))
+	}
+}
