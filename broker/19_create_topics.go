@@ -58,7 +58,7 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 			if pa, ok := b.cluster.Partition(t.Name, 0); ok {
 				st.ReplicationFactor = int16(len(pa.Replicas))
 			}
-			configs := topicConfigEntries(b.cfg.LogDefaults, t.Configs, nil)
+			configs := topicConfigEntries(b.logDefaults(), t.Configs, nil)
 			if !b.allowed(c, acl.OpDescribeConfigs, acl.ResourceTopic, rt.Topic) {
 				st.ConfigErrorCode, configs = kerr.TopicAuthorizationFailed.Code, nil // Kafka: none without DESCRIBE_CONFIGS
 			}
@@ -240,5 +240,5 @@ func (b *Broker) checkNewTopic(name string, partitions int32, configs map[string
 			}
 		}
 	}
-	return checkTopicConfigs(b.cfg.LogDefaults, configs)
+	return checkTopicConfigs(b.logDefaults(), configs)
 }

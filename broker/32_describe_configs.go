@@ -10,9 +10,9 @@ import (
 // DescribeConfigs: versions 1-4 (Kafka 4 removed v0). TOPIC resources list every config logd
 // honours (configs.go) with its value and source: DYNAMIC_TOPIC_CONFIG for the topic's
 // overrides, else the broker's (STATIC_BROKER_CONFIG if logd's configuration changed Kafka's
-// default, DEFAULT_CONFIG if not). BROKER resources, named by this broker's id, list the
-// broker configs logd knows, all read-only; the empty name (cluster-wide dynamic defaults)
-// has none.
+// default, DEFAULT_CONFIG if not). BROKER resources, named by this broker's id, list every
+// setting logd has, with the dynamic ones' sources (broker_configs.go); the empty name lists
+// the cluster-wide dynamic defaults set. Sensitive values are null, as Kafka's.
 func init() {
 	register(api{key: int16(kmsg.DescribeConfigs), min: 1, max: 4, handle: handleDescribeConfigs})
 }
@@ -31,12 +31,10 @@ func handleDescribeConfigs(b *Broker, c *call) (kmsg.Response, error) {
 		case r.ResourceType == kmsg.ConfigResourceTypeTopic:
 			t, terr := b.topicResource(r.ResourceName)
 			if err = terr; err == nil {
-				entries = topicConfigEntries(b.cfg.LogDefaults, t.Configs, r.ConfigNames)
+				entries = topicConfigEntries(b.logDefaults(), t.Configs, r.ConfigNames)
 			}
 		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
-			if err = b.checkBrokerResource(r.ResourceName); err == nil && r.ResourceName != "" {
-				entries = b.brokerConfigEntries(r.ConfigNames)
-			}
+			entries, err = b.describeBrokerConfigs(r.ResourceName, r.ConfigNames)
 		default:
 			err = refuse(kerr.InvalidRequest, "unsupported config resource type %d", r.ResourceType)
 		}
@@ -52,6 +50,12 @@ func handleDescribeConfigs(b *Broker, c *call) (kmsg.Response, error) {
 func describedConfig(e configEntry, synonyms, docs bool) kmsg.DescribeConfigsResponseResourceConfig {
 	rc := kmsg.NewDescribeConfigsResponseResourceConfig()
 	rc.Name, rc.Value = e.name, kmsg.StringPtr(e.value)
+	if e.sensitive {
+		rc.Value, rc.IsSensitive = nil, true
+	}
+	if e.value == "" && e.source == kmsg.ConfigSourceDefaultConfig {
+		rc.Value = nil // no default: Kafka's null
+	}
 	rc.ReadOnly = e.readOnly
 	rc.IsDefault = e.source == kmsg.ConfigSourceDefaultConfig
 	rc.Source = e.source
@@ -60,6 +64,9 @@ func describedConfig(e configEntry, synonyms, docs bool) kmsg.DescribeConfigsRes
 		for _, s := range e.synonyms {
 			cs := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
 			cs.Name, cs.Value, cs.Source = s.name, kmsg.StringPtr(s.value), s.source
+			if e.sensitive {
+				cs.Value = nil
+			}
 			rc.ConfigSynonyms = append(rc.ConfigSynonyms, cs)
 		}
 	}

@@ -13,8 +13,9 @@ import (
 // replace its whole override set (null values are dropped, as Kafka does). The new set is
 // validated whole before anything is stored, then applied to the topic's open logs.
 //
-// Broker configs are static in logd: altering them is INVALID_REQUEST, the code Kafka gives
-// for broker configs that cannot change at runtime.
+// BROKER resources (a broker id, or "" for the cluster default) replace the resource's
+// dynamic broker configs the same way (broker_configs.go); a read-only broker config is
+// INVALID_REQUEST, the code Kafka gives for broker configs that cannot change at run time.
 func init() {
 	register(api{key: int16(kmsg.AlterConfigs), min: 0, max: 2, handle: handleAlterConfigs, catalog: catalogTopic})
 }
@@ -30,7 +31,7 @@ func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 	for _, r := range req.Resources {
 		err := b.configDenied(c, acl.OpAlterConfigs, r.ResourceType, r.ResourceName)
 		if err == nil {
-			err = b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
+			err = b.alterConfigsLocked(r.ResourceType, r.ResourceName, dups, req.ValidateOnly,
 				func(map[string]string) (map[string]string, error) {
 					out := make(map[string]string, len(r.Configs))
 					for _, c := range r.Configs {
@@ -41,7 +42,10 @@ func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 							out[c.Name] = *c.Value
 						}
 					}
-					if err := checkTopicConfigs(b.cfg.LogDefaults, out); err != nil {
+					if r.ResourceType == kmsg.ConfigResourceTypeBroker {
+						return out, nil // alterBrokerConfigsLocked checks them
+					}
+					if err := checkTopicConfigs(b.logDefaults(), out); err != nil {
 						return nil, err
 					}
 					return out, nil
@@ -76,8 +80,9 @@ func duplicateResources(n int, at func(int) (kmsg.ConfigResourceType, string)) m
 }
 
 // alterConfigsLocked alters one resource's configs: newOverrides computes and validates the
-// topic's new override set from the current one. REQUIRES: b.admin held.
-func (b *Broker) alterConfigsLocked(typ kmsg.ConfigResourceType, name string, nconfigs int, dups map[string]bool,
+// topic's new override set, or the broker resource's new dynamic configs, from the current
+// ones. REQUIRES: b.admin held.
+func (b *Broker) alterConfigsLocked(typ kmsg.ConfigResourceType, name string, dups map[string]bool,
 	validateOnly bool, newOverrides func(cur map[string]string) (map[string]string, error)) error {
 	if dups[resourceKey(typ, name)] {
 		return refuse(kerr.InvalidRequest, "resource %q appears more than once in the request", name)
@@ -94,13 +99,7 @@ func (b *Broker) alterConfigsLocked(typ kmsg.ConfigResourceType, name string, nc
 		}
 		return b.setTopicConfigsLocked(name, next)
 	case kmsg.ConfigResourceTypeBroker:
-		if err := b.checkBrokerResource(name); err != nil {
-			return err
-		}
-		if nconfigs == 0 {
-			return nil
-		}
-		return errBrokerConfigsStatic
+		return b.alterBrokerConfigsLocked(name, validateOnly, newOverrides)
 	default:
 		return refuse(kerr.InvalidRequest, "unsupported config resource type %d", typ)
 	}

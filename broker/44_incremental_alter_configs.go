@@ -9,8 +9,9 @@ import (
 // IncrementalAlterConfigs: versions 0-1 (v1 flexible). SET and DELETE change one topic
 // override each; APPEND and SUBTRACT add or remove items of a list config (cleanup.policy),
 // starting from its effective value, and are INVALID_CONFIG on other configs. A resource's
-// operations are validated together and applied all or none. Broker configs are static:
-// INVALID_REQUEST (see 33_alter_configs.go).
+// operations are validated together and applied all or none. BROKER resources (a broker id,
+// or "" for the cluster default) change dynamic broker configs (broker_configs.go); a
+// read-only one is INVALID_REQUEST naming it.
 func init() {
 	register(api{key: int16(kmsg.IncrementalAlterConfigs), min: 0, max: 1, handle: handleIncrementalAlterConfigs, catalog: catalogTopic})
 }
@@ -26,13 +27,16 @@ func handleIncrementalAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 	for _, r := range req.Resources {
 		err := b.configDenied(c, acl.OpAlterConfigs, r.ResourceType, r.ResourceName)
 		if err == nil {
-			err = b.alterConfigsLocked(r.ResourceType, r.ResourceName, len(r.Configs), dups, req.ValidateOnly,
+			err = b.alterConfigsLocked(r.ResourceType, r.ResourceName, dups, req.ValidateOnly,
 				func(cur map[string]string) (map[string]string, error) {
 					ops := make([]configOp, len(r.Configs))
 					for i, c := range r.Configs {
 						ops[i] = configOp{name: c.Name, op: c.Op, value: c.Value}
 					}
-					return applyConfigOps(b.cfg.LogDefaults, cur, ops)
+					if r.ResourceType == kmsg.ConfigResourceTypeBroker {
+						return b.brokerConfigOps(cur, ops)
+					}
+					return applyConfigOps(b.logDefaults(), cur, ops)
 				})
 		}
 		rr := kmsg.NewIncrementalAlterConfigsResponseResource()

@@ -67,8 +67,12 @@ type Config struct {
 	AutoCreateTopics bool
 	// NumPartitions is the partition count of auto-created topics (num.partitions, default 1).
 	NumPartitions int32
-	// LogDefaults are the broker-wide topic config defaults.
+	// LogDefaults are the broker-wide topic config defaults, as configured; dynamic broker
+	// configs in the metadata change the ones in force (broker_configs.go).
 	LogDefaults engine.LogConfig
+	// Settings are every setting of the configuration, for DescribeConfigs on this broker
+	// (broker_configs.go); `logd serve` fills them from its key table.
+	Settings []Setting
 	// Cleaner holds the log.cleaner.* settings; nil means engine.DefaultCleanerConfig.
 	Cleaner *engine.CleanerConfig
 	// FsyncAcksAll makes acks=all produce requests wait for an fsync of their batches before
@@ -217,6 +221,9 @@ type Broker struct {
 	// reach the open logs in the order they reached the metadata store.
 	// Lock order: admin, then mu.
 	admin sync.Mutex
+	// dynDefaults are the topic defaults in force: LogDefaults with the dynamic broker configs
+	// applied (ApplyDynamicConfigs).
+	dynDefaults atomic.Pointer[engine.LogConfig]
 
 	// The coordinators of the __consumer_offsets (groups.go) and __transaction_state
 	// (txns.go) partitions this broker leads (coordinator_leads.go), and the sender of the
@@ -312,6 +319,7 @@ func New(cfg Config) (*Broker, error) {
 		wakeups:      runq.New(max(runtime.GOMAXPROCS(0), 2), runFunc, nil),
 		topicChanges: runq.New(1, runFunc, nil), controllerCalls: runq.New(catalogWorkers, runFunc, nil),
 		closing: make(chan struct{}), quotas: quota.New(quota.Config{})}
+	b.dynDefaults.Store(&b.cfg.LogDefaults)
 	b.groups = newCoordinatorLeads(offsetsTopic, "consumer groups", b.loadPartitionGroups, b.unloadGroups)
 	b.txns = newCoordinatorLeads(txnTopic, "transactions", b.loadTxns, b.unloadTxns)
 	b.markers.b = b
@@ -422,7 +430,7 @@ func (b *Broker) partition(topic string, p int32) (*partition, error) {
 	if !ok || !slices.Contains(pa.Replicas, b.cfg.NodeID) {
 		return nil, fmt.Errorf("%s: %w", tp, errNotHosted)
 	}
-	cfg, err := logConfig(b.cfg.LogDefaults, t.Configs)
+	cfg, err := logConfig(b.logDefaults(), t.Configs)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w: %v", tp, errInvalidConfig, err)
 	}

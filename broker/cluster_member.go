@@ -79,7 +79,7 @@ func (b *Broker) RefreshTopicConfig(topic string) error {
 	if !ok {
 		return errNoTopic(topic)
 	}
-	cfg, err := logConfig(b.cfg.LogDefaults, t.Configs)
+	cfg, err := logConfig(b.logDefaults(), t.Configs)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,11 @@ package broker
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,9 @@ type topicConfig struct {
 	doc    string
 	def    func(d *engine.LogConfig) string          // the broker default, rendered
 	apply  func(c *engine.LogConfig, v string) error // parse v into c
+	// pinned: logd honours only one broker-wide value (the topic may override it), so the
+	// broker-level name is read-only (not a dynamic broker config).
+	pinned bool
 }
 
 const (
@@ -107,7 +111,7 @@ var topicConfigs = []topicConfig{
 			c.DeleteRetention = msDuration(n)
 			return err
 		}},
-	{name: "compression.type", broker: "compression.type", typ: typeString, doc: "producer: batches are stored as the producer compressed them",
+	{name: "compression.type", broker: "compression.type", pinned: true, typ: typeString, doc: "producer: batches are stored as the producer compressed them",
 		def: func(*engine.LogConfig) string { return "producer" },
 		apply: func(c *engine.LogConfig, v string) error {
 			if v != "producer" {
@@ -152,7 +156,7 @@ var topicConfigs = []topicConfig{
 			c.MaxMessageBytes = int32(n)
 			return err
 		}},
-	{name: "message.timestamp.type", broker: "log.message.timestamp.type", typ: typeString, doc: "CreateTime or LogAppendTime",
+	{name: "message.timestamp.type", broker: "log.message.timestamp.type", pinned: true, typ: typeString, doc: "CreateTime or LogAppendTime",
 		def: func(d *engine.LogConfig) string {
 			if d.LogAppendTime {
 				return "LogAppendTime"
@@ -197,13 +201,13 @@ var topicConfigs = []topicConfig{
 			c.MaxIndexBytes = int(n)
 			return err
 		}},
-	{name: "min.insync.replicas", broker: "min.insync.replicas", typ: typeInt, doc: "replicas that must have an acks=all write",
+	{name: "min.insync.replicas", broker: "min.insync.replicas", pinned: true, typ: typeInt, doc: "replicas that must have an acks=all write",
 		def: func(*engine.LogConfig) string { return "1" },
 		apply: func(c *engine.LogConfig, v string) error {
 			_, err := parseInt(v, 1)
 			return err
 		}},
-	{name: "unclean.leader.election.enable", broker: "unclean.leader.election.enable", typ: typeBoolean,
+	{name: "unclean.leader.election.enable", broker: "unclean.leader.election.enable", pinned: true, typ: typeBoolean,
 		doc: "cluster: let a replica outside the ISR lead when no ISR member can (may lose acknowledged records)",
 		def: func(*engine.LogConfig) string { return "false" },
 		apply: func(c *engine.LogConfig, v string) error {
@@ -233,24 +237,28 @@ var topicConfigIndex = func() map[string]*topicConfig {
 // overrides, naming the first bad override.
 func logConfig(defaults engine.LogConfig, overrides map[string]string) (engine.LogConfig, error) {
 	c := defaults
-	names := make([]string, 0, len(overrides))
-	for k := range overrides {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		tc := topicConfigIndex[k]
-		if tc == nil {
-			return c, fmt.Errorf("unknown topic config %q", k)
-		}
-		if err := tc.apply(&c, overrides[k]); err != nil {
-			return c, fmt.Errorf("%s: %w", k, err)
-		}
+	if err := applyConfigs(&c, overrides, func(k string) *topicConfig { return topicConfigIndex[k] }, "unknown topic config"); err != nil {
+		return c, err
 	}
 	if err := c.Validate(); err != nil {
 		return c, err
 	}
 	return c, nil
+}
+
+// applyConfigs parses configs into c in name order; lookup finds a config's parser, nil
+// refusing it with refusal.
+func applyConfigs(c *engine.LogConfig, configs map[string]string, lookup func(string) *topicConfig, refusal string) error {
+	for _, k := range slices.Sorted(maps.Keys(configs)) {
+		tc := lookup(k)
+		if tc == nil {
+			return fmt.Errorf("%s %q", refusal, k)
+		}
+		if err := tc.apply(c, configs[k]); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // splitList splits a list config ("a,b") into its trimmed, non-empty items.
@@ -281,6 +289,8 @@ type configEntry struct {
 	typ      kmsg.ConfigType
 	doc      string
 	synonyms []configSynonym // most specific first, as Kafka orders them
+	// sensitive hides the value (a password or key), as Kafka's PASSWORD configs.
+	sensitive bool
 }
 
 type configSynonym struct {
@@ -289,8 +299,8 @@ type configSynonym struct {
 	source kmsg.ConfigSource
 }
 
-// brokerSource is the source of a broker-level value: DEFAULT_CONFIG when it is Kafka's
-// default, else STATIC_BROKER_CONFIG (set in logd's configuration; none is dynamic).
+// brokerSource is the source of a static broker-level value: DEFAULT_CONFIG when it is
+// Kafka's default, else STATIC_BROKER_CONFIG (set in logd's configuration).
 func brokerSource(value, kafkaDefault string) kmsg.ConfigSource {
 	if value == kafkaDefault {
 		return kmsg.ConfigSourceDefaultConfig
@@ -331,8 +341,9 @@ func topicConfigEntries(defaults engine.LogConfig, overrides map[string]string, 
 	return out
 }
 
-// brokerConfig is one broker config DescribeConfigs reports. All are read-only: logd takes
-// them from its configuration at start (no dynamic broker configs).
+// brokerConfig is a broker config whose value in force only the broker knows (the address
+// it advertises, the replication factor the cluster's size allows): DescribeConfigs shows it
+// in place of the configured one. All are read-only.
 type brokerConfig struct {
 	name         string
 	typ          kmsg.ConfigType
@@ -367,33 +378,6 @@ var brokerConfigs = []brokerConfig{
 		value: func(b *Broker) string { return strconv.Itoa(int(b.cluster.DefaultReplicationFactor())) }},
 }
 
-// brokerConfigEntries describes this broker's configs: brokerConfigs, then the broker-level
-// defaults of the topic configs.
-func (b *Broker) brokerConfigEntries(names []string) []configEntry {
-	want := nameFilter(names)
-	var out []configEntry
-	for _, bc := range brokerConfigs {
-		if want != nil && !want[bc.name] {
-			continue
-		}
-		v := bc.value(b)
-		syn := brokerSynonyms(bc.name, v, bc.kafkaDefault)
-		out = append(out, configEntry{name: bc.name, value: v, source: syn[0].source, readOnly: true, typ: bc.typ, doc: bc.doc, synonyms: syn})
-	}
-	for i := range topicConfigs {
-		tc := &topicConfigs[i]
-		if want != nil && !want[tc.broker] {
-			continue
-		}
-		v := tc.def(&b.cfg.LogDefaults)
-		syn := brokerSynonyms(tc.broker, v, tc.def(&engine.DefaultLogConfig))
-		out = append(out, configEntry{name: tc.broker, value: v, source: syn[0].source, readOnly: true, typ: tc.typ,
-			doc: "default " + tc.name + ": " + tc.doc, synonyms: syn})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
-}
-
 func nameFilter(names []string) map[string]bool {
 	if len(names) == 0 {
 		return nil
@@ -424,8 +408,28 @@ type configOp struct {
 // overrides and validates the result. APPEND and SUBTRACT work on list configs only, starting
 // from the effective value (the override, else the default).
 func applyConfigOps(defaults engine.LogConfig, overrides map[string]string, ops []configOp) (map[string]string, error) {
-	out := make(map[string]string, len(overrides)+len(ops))
-	for k, v := range overrides {
+	out, err := applyOps(overrides, ops, func(name string) (kmsg.ConfigType, string, bool) {
+		tc := topicConfigIndex[name]
+		if tc == nil {
+			return 0, "", false
+		}
+		return tc.typ, tc.def(&defaults), true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTopicConfigs(defaults, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// applyOps applies IncrementalAlterConfigs operations to a copy of a resource's configs.
+// lookup gives a config's type and value in force when the resource does not set it, and
+// whether the config exists (else INVALID_CONFIG).
+func applyOps(cur map[string]string, ops []configOp, lookup func(name string) (typ kmsg.ConfigType, def string, ok bool)) (map[string]string, error) {
+	out := make(map[string]string, len(cur)+len(ops))
+	for k, v := range cur {
 		out[k] = v
 	}
 	seen := make(map[string]bool, len(ops))
@@ -434,9 +438,9 @@ func applyConfigOps(defaults engine.LogConfig, overrides map[string]string, ops 
 			return nil, refuse(kerr.InvalidRequest, "config %q appears twice in the request", op.name)
 		}
 		seen[op.name] = true
-		tc := topicConfigIndex[op.name]
-		if tc == nil {
-			return nil, refuse(kerr.InvalidConfig, "unknown topic config %q", op.name)
+		typ, def, ok := lookup(op.name)
+		if !ok {
+			return nil, refuse(kerr.InvalidConfig, "unknown config %q", op.name)
 		}
 		if op.op != kmsg.IncrementalAlterConfigOpDelete && op.value == nil {
 			return nil, refuse(kerr.InvalidRequest, "config %q: a null value is only allowed with DELETE", op.name)
@@ -447,14 +451,14 @@ func applyConfigOps(defaults engine.LogConfig, overrides map[string]string, ops 
 		case kmsg.IncrementalAlterConfigOpDelete:
 			delete(out, op.name)
 		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-			if tc.typ != typeList {
+			if typ != typeList {
 				return nil, refuse(kerr.InvalidConfig, "config %q is not a list: APPEND and SUBTRACT apply to list configs only", op.name)
 			}
-			cur, ok := out[op.name]
+			v, ok := out[op.name]
 			if !ok {
-				cur = tc.def(&defaults)
+				v = def
 			}
-			items := splitList(cur)
+			items := splitList(v)
 			for _, v := range splitList(*op.value) {
 				i := indexOf(items, v)
 				switch {
@@ -468,9 +472,6 @@ func applyConfigOps(defaults engine.LogConfig, overrides map[string]string, ops 
 		default:
 			return nil, refuse(kerr.InvalidRequest, "config %q: unknown operation %d", op.name, op.op)
 		}
-	}
-	if err := checkTopicConfigs(defaults, out); err != nil {
-		return nil, err
 	}
 	return out, nil
 }
@@ -488,7 +489,7 @@ func indexOf(items []string, v string) int {
 // to the topic's open logs, so retention and segment settings take effect at once.
 // REQUIRES: b.admin held.
 func (b *Broker) setTopicConfigsLocked(topic string, overrides map[string]string) error {
-	if _, err := logConfig(b.cfg.LogDefaults, overrides); err != nil {
+	if _, err := logConfig(b.logDefaults(), overrides); err != nil {
 		return refuse(kerr.InvalidConfig, "%v", err)
 	}
 	if err := b.cluster.SetConfigs(topic, overrides); err != nil {
@@ -513,12 +514,8 @@ func (b *Broker) topicResource(name string) (metadata.Topic, error) {
 	return t, nil
 }
 
-// errBrokerConfigsStatic refuses changes to broker configs. Kafka answers INVALID_REQUEST for
-// broker configs that cannot be updated dynamically; in logd none can.
-var errBrokerConfigsStatic = refuse(kerr.InvalidRequest, "broker configs are static in logd: change them in its configuration and restart")
-
-// checkBrokerResource checks that a BROKER config resource names this broker ("" is the
-// cluster-wide default, which logd has no dynamic values for).
+// checkBrokerResource checks that a BROKER config resource to describe names this broker or
+// the cluster-wide default "".
 func (b *Broker) checkBrokerResource(name string) error {
 	if name == "" || name == strconv.Itoa(int(b.cfg.NodeID)) {
 		return nil

@@ -175,8 +175,8 @@ func TestDescribeConfigs(t *testing.T) {
 		t.Fatalf("broker: %+v", b)
 	}
 	for _, c := range b.Configs {
-		if !c.ReadOnly {
-			t.Fatalf("broker config %s is not read-only", c.Name)
+		if c.ReadOnly == IsDynamicConfig(c.Name) {
+			t.Fatalf("broker config %s: read-only %v, but dynamic %v", c.Name, c.ReadOnly, IsDynamicConfig(c.Name))
 		}
 	}
 	for name, want := range map[string]struct {
@@ -332,15 +332,15 @@ func TestAlterConfigs(t *testing.T) {
 	rs, err = adm.AlterTopicConfigsState(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: kmsg.StringPtr("60000")}}, "altered")
 	alterOK(t, "legacy back", rs, err)
 
-	// Unknown topics; broker configs are static.
+	// Unknown topics; read-only broker configs (broker_configs_test.go has the dynamic ones).
 	rs, _ = adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "segment.ms", Value: kmsg.StringPtr("1")}}, "missing")
 	r, _ = rs.On("missing", nil)
 	wantCode(t, "unknown topic", r.Err, kerr.UnknownTopicOrPartition)
-	rs, _ = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "log.retention.ms", Value: kmsg.StringPtr("1")}}, 1)
+	rs, _ = adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Name: "num.partitions", Value: kmsg.StringPtr("2")}}, 1)
 	for _, r := range rs {
 		wantCode(t, "broker config", r.Err, kerr.InvalidRequest)
 	}
-	rs, _ = adm.AlterBrokerConfigsState(ctx, []kadm.AlterConfig{{Name: "log.retention.ms", Value: kmsg.StringPtr("1")}}, 1)
+	rs, _ = adm.AlterBrokerConfigsState(ctx, []kadm.AlterConfig{{Name: "num.partitions", Value: kmsg.StringPtr("2")}}, 1)
 	for _, r := range rs {
 		wantCode(t, "legacy broker config", r.Err, kerr.InvalidRequest)
 	}

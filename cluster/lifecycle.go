@@ -209,14 +209,13 @@ func (n *Node) forwardCreatePartitions(name string, total int32, assignment [][]
 	})
 }
 
-// topicResourceType is ConfigResource's TOPIC type.
-const topicResourceType = 2
-
-func (n *Node) forwardAlterConfigs(name string, configs map[string]string) error {
+// forwardAlterConfigs sends the controller a resource's whole config set (a TOPIC's
+// overrides, a BROKER resource's dynamic configs).
+func (n *Node) forwardAlterConfigs(typ kmsg.ConfigResourceType, name string, configs map[string]string) error {
 	req := kmsg.NewPtrAlterConfigsRequest()
 	req.SetVersion(1)
 	r := kmsg.NewAlterConfigsRequestResource()
-	r.ResourceType, r.ResourceName = topicResourceType, name
+	r.ResourceType, r.ResourceName = typ, name
 	for k, v := range configs {
 		c := kmsg.NewAlterConfigsRequestResourceConfig()
 		c.Name, c.Value = k, kmsg.StringPtr(v)

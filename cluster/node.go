@@ -418,7 +418,7 @@ func (n *Node) SetConfigs(name string, configs map[string]string) error {
 	err := n.onController(func(c *activeCtl) error {
 		_, err := c.propose(&metadata.AlterConfigs{Name: name, Configs: configs})
 		return err
-	}, func() error { return n.forwardAlterConfigs(name, configs) })
+	}, func() error { return n.forwardAlterConfigs(topicResource, name, configs) })
 	if err != nil {
 		return err
 	}

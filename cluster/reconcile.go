@@ -70,6 +70,7 @@ func (n *Node) runReconcile(kick <-chan struct{}) {
 		case <-t.C:
 		}
 		v := n.view.Load()
+		n.b.ApplyDynamicConfigs() // the topic defaults first: reconcile may open logs
 		n.reconcile(v, roles, topics)
 		n.reconciled.Store(v.st.LastIndex)
 		if !swept && n.registeredIn(v) {

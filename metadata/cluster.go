@@ -174,6 +174,9 @@ type ClusterState struct {
 	ACLs []acl.Binding `json:"acls,omitempty"`
 	// Quotas are the client quotas (quotas.go), in creation order.
 	Quotas []ClientQuota `json:"quotas,omitempty"`
+	// BrokerConfigs are the dynamic broker configs by resource: a broker id, or "" for the
+	// cluster default (broker_configs.go).
+	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -187,6 +190,7 @@ func (s *ClusterState) Clone() *ClusterState {
 		PlacementCursor: s.PlacementCursor, NextProducerID: s.NextProducerID, LastIndex: s.LastIndex,
 		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs, Scram: cloneScram(s.Scram),
 		ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas)}
+	c.BrokerConfigs = cloneBrokerConfigs(s.BrokerConfigs)
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

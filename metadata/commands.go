@@ -169,6 +169,7 @@ var commandNames = map[string]func() any{
 	"create_acls":           func() any { return &CreateACLs{} },
 	"delete_acls":           func() any { return &DeleteACLs{} },
 	"alter_client_quotas":   func() any { return &AlterClientQuotas{} },
+	"alter_broker_configs":  func() any { return &AlterBrokerConfigs{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -213,6 +214,8 @@ func commandName(c any) (string, bool) {
 		return "delete_acls", true
 	case *AlterClientQuotas:
 		return "alter_client_quotas", true
+	case *AlterBrokerConfigs:
+		return "alter_broker_configs", true
 	}
 	return "", false
 }
@@ -322,6 +325,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return nil, s.importTopics(c)
 	case *SetFeatureLevels:
 		return nil, s.setFeatureLevels(c)
+	case *AlterBrokerConfigs:
+		return nil, s.alterBrokerConfigs(c)
 	case *UnregisterBroker:
 		return nil, s.unregisterBroker(c)
 	case *AlterScram:

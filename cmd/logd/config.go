@@ -80,6 +80,10 @@ type serveSettings struct {
 	// AddScram are the credentials of --add-scram (a flag only, as kafka-storage's).
 	AddScram []metadata.ScramUpsertion
 
+	// Given are the values the config file, environment and flags set, by key (the last
+	// source's), for DescribeConfigs' STATIC_BROKER_CONFIG (brokerSettings).
+	Given map[string]string
+
 	// Warnings are what the config file set that logd ignores (a properties file's keys
 	// logd has no use for), to log once the logger exists.
 	Warnings []string
@@ -549,6 +553,10 @@ func loadServeSettings(path string, getenv func(string) string, flags *pflag.Fla
 				}
 				s.PerListener[name] = strings.TrimSpace(v.value)
 			}
+			if s.Given == nil {
+				s.Given = map[string]string{}
+			}
+			s.Given[name] = strings.TrimSpace(v.value)
 		}
 		for _, k := range configKeys {
 			if v, ok := layer[k.name]; ok {

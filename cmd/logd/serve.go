@@ -194,6 +194,7 @@ func serve(st serveSettings) error {
 	cfg.TransactionVersion = st.TxnVersion
 	cfg.Share = st.Share
 	cfg.LogDefaults = st.LogDefaults
+	cfg.Settings = brokerSettings(st.Given)
 	cfg.Cleaner = &st.Cleaner
 	var m *metrics.Metrics
 	if httpAddr != "" {
