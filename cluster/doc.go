@@ -15,7 +15,8 @@
 //     changes. Brokers reach it over its Kafka listener with KRaft's own requests
 //     (BrokerRegistration, BrokerHeartbeat, AlterPartition, AllocateProducerIds); topic
 //     changes a non-controller receives are sent on to it as the client's request
-//     (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs), and so are UpdateFeatures
+//     (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs; a BROKER resource's dynamic
+//     configs as an AlterConfigs of the whole set, broker_configs.go), and so are UpdateFeatures
 //     (features.go), UnregisterBroker (unregister.go) and DescribeQuorum (quorum_status.go:
 //     only the Raft leader knows each voter's progress).
 //   - Every node runs its broker's lifecycle (lifecycle.go): register, heartbeat, controlled
@@ -23,7 +24,9 @@
 //   - Every node's metadata listener (reconcile.go) turns the partitions assigned to it into
 //     broker roles, in the order the state changed: Lead when the state names it leader (with
 //     the leader epoch), Follow the named leader otherwise, stop when there is no leader or
-//     it is no longer a replica, remove the logs of deleted topics.
+//     it is no longer a replica, remove the logs of deleted topics. Before each pass it has
+//     the broker apply the dynamic broker configs (Broker.ApplyDynamicConfigs), so logs open
+//     with the topic defaults in force.
 //   - Consumer groups: the broker runs a group coordinator for each __consumer_offsets
 //     partition it leads (broker/groups.go), journaling through that partition's leader with
 //     acks=all; FindCoordinator names the group's partition leader.
