@@ -58,7 +58,7 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 			if pa, ok := b.cluster.Partition(t.Name, 0); ok {
 				st.ReplicationFactor = int16(len(pa.Replicas))
 			}
-			configs := topicConfigEntries(b.logDefaults(), t.Configs, nil)
+			configs := b.topicConfigEntries(t.Configs, nil)
 			if !b.allowed(c, acl.OpDescribeConfigs, acl.ResourceTopic, rt.Topic) {
 				st.ConfigErrorCode, configs = kerr.TopicAuthorizationFailed.Code, nil // Kafka: none without DESCRIBE_CONFIGS
 			}

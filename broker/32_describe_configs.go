@@ -31,7 +31,7 @@ func handleDescribeConfigs(b *Broker, c *call) (kmsg.Response, error) {
 		case r.ResourceType == kmsg.ConfigResourceTypeTopic:
 			t, terr := b.topicResource(r.ResourceName)
 			if err = terr; err == nil {
-				entries = topicConfigEntries(b.logDefaults(), t.Configs, r.ConfigNames)
+				entries = b.topicConfigEntries(t.Configs, r.ConfigNames)
 			}
 		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
 			entries, err = b.describeBrokerConfigs(r.ResourceName, r.ConfigNames)

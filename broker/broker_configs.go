@@ -136,6 +136,35 @@ func (b *Broker) ApplyDynamicConfigs() {
 	b.log.Info("applied dynamic broker configs")
 }
 
+// dynamicLayer is one layer of dynamic broker configs and the source it is shown with.
+type dynamicLayer struct {
+	configs map[string]string
+	source  kmsg.ConfigSource
+}
+
+// dynamicLayers are this broker's dynamic config layers, least specific first: the cluster
+// default, then its own.
+func (b *Broker) dynamicLayers() []dynamicLayer {
+	return []dynamicLayer{
+		{b.dynamicConfigs(""), kmsg.ConfigSourceDynamicDefaultBrokerConfig},
+		{b.dynamicConfigs(strconv.Itoa(int(b.cfg.NodeID))), kmsg.ConfigSourceDynamicBrokerConfig},
+	}
+}
+
+// brokerLevelSynonyms are the broker-level values of a topic config, the one in force first:
+// this broker's dynamic value, the cluster default's, the static one (from the parsed
+// defaults: log.retention.hours may have set log.retention.ms), Kafka's default.
+func (b *Broker) brokerLevelSynonyms(tc *topicConfig, dyn []dynamicLayer) []configSynonym {
+	static := b.cfg.LogDefaults
+	syn := brokerSynonyms(tc.broker, tc.def(&static), tc.def(&engine.DefaultLogConfig))
+	for _, l := range dyn {
+		if v, ok := l.configs[tc.broker]; ok {
+			syn = append([]configSynonym{{name: tc.broker, value: v, source: l.source}}, syn...)
+		}
+	}
+	return syn
+}
+
 // checkBrokerAlterResource checks that a BROKER resource to alter is the cluster default ""
 // or a broker id.
 func checkBrokerAlterResource(name string) error {
@@ -254,7 +283,6 @@ func (b *Broker) describeBrokerConfigs(name string, names []string) ([]configEnt
 		}
 		return out, nil
 	}
-	own := b.dynamicConfigs(name)
 	entries := map[string]configEntry{}
 	for _, s := range b.cfg.Settings {
 		typ := s.Type
@@ -277,25 +305,15 @@ func (b *Broker) describeBrokerConfigs(name string, names []string) ([]configEnt
 		e.synonyms[0].value = v
 		entries[bc.name] = e
 	}
-	static := b.cfg.LogDefaults
+	dyn := b.dynamicLayers()
 	for i := range topicConfigs {
 		tc := &topicConfigs[i]
 		e, ok := entries[tc.broker]
 		if !ok {
 			e = configEntry{name: tc.broker, doc: "default " + tc.name + ": " + tc.doc}
 		}
-		// The value in force comes from the parsed defaults: log.retention.hours may have set
-		// log.retention.ms.
-		e.synonyms = brokerSynonyms(tc.broker, tc.def(&static), tc.def(&engine.DefaultLogConfig))
 		e.typ, e.readOnly = tc.typ, tc.pinned
-		for _, layer := range []struct {
-			m   map[string]string
-			src kmsg.ConfigSource
-		}{{def, kmsg.ConfigSourceDynamicDefaultBrokerConfig}, {own, kmsg.ConfigSourceDynamicBrokerConfig}} {
-			if v, ok := layer.m[tc.broker]; ok {
-				e.synonyms = append([]configSynonym{{name: tc.broker, value: v, source: layer.src}}, e.synonyms...)
-			}
-		}
+		e.synonyms = b.brokerLevelSynonyms(tc, dyn)
 		entries[tc.broker] = e
 	}
 	out := make([]configEntry, 0, len(entries))

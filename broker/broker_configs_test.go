@@ -65,6 +65,11 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 		t.Fatalf("segment.bytes in force after the cluster default: %d", got)
 	}
 	wantBrokerConfig(t, cs, "", "log.retention.ms", "3600000", kmsg.ConfigSourceDynamicDefaultBrokerConfig)
+	// A topic without an override shows the default in force, from its broker-level synonym.
+	rt := findConfig(t, describeConfigsRaw(t, cs, kmsg.ConfigResourceTypeTopic, "dyn", "retention.ms"), "retention.ms")
+	if *rt.Value != "3600000" || rt.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig || rt.ConfigSynonyms[0].Name != "log.retention.ms" {
+		t.Fatalf("topic retention.ms under the cluster default: %+v", rt)
+	}
 	if def := describeConfigsRaw(t, cs, kmsg.ConfigResourceTypeBroker, ""); len(def.Configs) != 2 {
 		t.Fatalf("cluster default lists %d configs, want the 2 set", len(def.Configs))
 	}

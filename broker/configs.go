@@ -319,19 +319,20 @@ func brokerSynonyms(name, value, kafkaDefault string) []configSynonym {
 }
 
 // topicConfigEntries describes a topic's configs: every config logd honours, an override
-// where the topic has one (DYNAMIC_TOPIC_CONFIG), else the broker's value. names, if
-// non-empty, filters the configs; unknown names are skipped, as Kafka does.
-func topicConfigEntries(defaults engine.LogConfig, overrides map[string]string, names []string) []configEntry {
+// where the topic has one (DYNAMIC_TOPIC_CONFIG), else the broker's value in force with its
+// synonyms (brokerLevelSynonyms). names, if non-empty, filters the configs; unknown names are
+// skipped, as Kafka does.
+func (b *Broker) topicConfigEntries(overrides map[string]string, names []string) []configEntry {
 	want := nameFilter(names)
+	dyn := b.dynamicLayers()
 	out := make([]configEntry, 0, len(topicConfigs))
 	for i := range topicConfigs {
 		tc := &topicConfigs[i]
 		if want != nil && !want[tc.name] {
 			continue
 		}
-		def := tc.def(&defaults)
-		syn := brokerSynonyms(tc.broker, def, tc.def(&engine.DefaultLogConfig))
-		e := configEntry{name: tc.name, value: def, source: syn[0].source, typ: tc.typ, doc: tc.doc, synonyms: syn}
+		syn := b.brokerLevelSynonyms(tc, dyn)
+		e := configEntry{name: tc.name, value: syn[0].value, source: syn[0].source, typ: tc.typ, doc: tc.doc, synonyms: syn}
 		if v, ok := overrides[tc.name]; ok {
 			e.value, e.source = v, kmsg.ConfigSourceDynamicTopicConfig
 			e.synonyms = append([]configSynonym{{name: tc.name, value: v, source: kmsg.ConfigSourceDynamicTopicConfig}}, syn...)
