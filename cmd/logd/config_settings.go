@@ -38,6 +38,7 @@ var keyInfos = map[string]keyInfo{
 	"replica.lag.time.max.ms":                   {"", kmsg.ConfigTypeLong, "a follower that has not caught up for this long leaves the ISR (default 30000)", false},
 	"default.replication.factor":                {"", kmsg.ConfigTypeInt, "replication factor of topics created without one (default min(3, voters))", false},
 	"logd.fsync.acks.all":                       {"true", kmsg.ConfigTypeBoolean, "acks=all produce requests wait for an fsync of their batches", false},
+	"logd.replica.fsync":                        {"false", kmsg.ConfigTypeBoolean, "a follower fsyncs what it replicated before its next fetch acknowledges it, so acks=all waits for every in-sync replica's disk", false},
 	"transaction.partition.verification.enable": {"true", kmsg.ConfigTypeBoolean, "a transaction's first batch on a partition is appended only once its coordinator confirms the partition is in it", false},
 	"logd.transaction.version":                  {"2", kmsg.ConfigTypeShort, "bootstrap level of the transaction.version feature until UpdateFeatures finalizes one", false},
 	"group.share.session.timeout.ms":            {"45000", kmsg.ConfigTypeInt, "a share group member without a heartbeat for this long is removed", false},
