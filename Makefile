@@ -12,7 +12,7 @@ build:
 ## test: the whole default suite (unit, crash, scenario tests), with and without invariants.
 test:
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout 25m $(PKGS)
 	$(GO) test -count=1 -tags invariants ./engine/... ./segment/... ./index/...
 
 race:
