@@ -58,11 +58,13 @@
 //	DescribeGroups,             DESCRIBE on each group                   GROUP_AUTHORIZATION_FAILED per group
 //	ConsumerGroupDescribe
 //	ListGroups                  DESCRIBE on the cluster, else on each    (groups left out)
-//	DeleteGroups, OffsetDelete  DELETE on the group                      GROUP_AUTHORIZATION_FAILED
+//	DeleteGroups                DELETE on the group                      GROUP_AUTHORIZATION_FAILED
+//	OffsetDelete                DELETE on the group, READ on each topic  GROUP_AUTHORIZATION_FAILED;
+//	                                                                     TOPIC_AUTHORIZATION_FAILED per partition
 //	ShareGroupHeartbeat,        READ on the group; DESCRIBE on each      GROUP_/TOPIC_AUTHORIZATION_FAILED
 //	StreamsGroupHeartbeat       subscribed or source topic
-//	ShareFetch,                 READ on the group and on every topic     GROUP_/TOPIC_AUTHORIZATION_FAILED
-//	ShareAcknowledge            (the whole request; Kafka per partition)
+//	ShareFetch,                 READ on the group, READ on each topic    GROUP_AUTHORIZATION_FAILED;
+//	ShareAcknowledge                                                     TOPIC_AUTHORIZATION_FAILED per partition
 //	Share/StreamsGroupDescribe, DESCRIBE on each group                   GROUP_AUTHORIZATION_FAILED per group
 //	DescribeShareGroupOffsets
 //	AlterShareGroupOffsets,     READ / DELETE on the group, READ on      GROUP_/TOPIC_AUTHORIZATION_FAILED

@@ -10,7 +10,9 @@ import (
 
 // OffsetDelete: version 0 (KIP-496). Deletes committed offsets of an Empty group, or of
 // topics no member of a consumer group subscribes to (others: GROUP_SUBSCRIBED_TO_TOPIC);
-// a non-empty group of another protocol type is NON_EMPTY_GROUP.
+// a non-empty group of another protocol type is NON_EMPTY_GROUP. As Kafka's KafkaApis: DELETE
+// on the group, then READ on each topic; a denied topic's partitions are
+// TOPIC_AUTHORIZATION_FAILED and are not deleted.
 func init() {
 	register(api{key: int16(kmsg.OffsetDelete), min: 0, max: 0, handle: handleOffsetDelete})
 }
@@ -24,12 +26,18 @@ func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 		return resp, nil
 	}
 	want := make([]group.TopicPartitions, len(req.Topics))
-	known := make([][]bool, len(req.Topics))
+	refused := make([][]int16, len(req.Topics)) // per partition: 0, or why it is not deleted
 	for i, t := range req.Topics {
 		want[i].Topic = t.Topic
-		known[i] = make([]bool, len(t.Partitions))
+		refused[i] = make([]int16, len(t.Partitions))
+		readable := b.authorizeTopic(c, acl.OpRead, t.Topic)
 		for k, p := range t.Partitions {
-			if known[i][k] = b.knownPartition(t.Topic, p.Partition); known[i][k] {
+			switch {
+			case !readable:
+				refused[i][k] = kerr.TopicAuthorizationFailed.Code
+			case !b.knownPartition(t.Topic, p.Partition):
+				refused[i][k] = kerr.UnknownTopicOrPartition.Code
+			default:
 				want[i].Partitions = append(want[i].Partitions, p.Partition)
 			}
 		}
@@ -38,7 +46,7 @@ func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 	answer := func(top *kerr.Error) kmsg.Response {
 		resp.ErrorCode = errCode(top)
 		if top == nil {
-			offsetDeleteTopics(req, resp, known, errs)
+			offsetDeleteTopics(req, resp, refused, errs)
 		}
 		return resp
 	}
@@ -54,7 +62,8 @@ func handleOffsetDelete(b *Broker, c *call) (kmsg.Response, error) {
 }
 
 // offsetDeleteTopics fills the per-partition answers of a successful OffsetDelete.
-func offsetDeleteTopics(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, known [][]bool, errs [][]*kerr.Error) {
+// refused holds the error of each partition not given to the coordinator, else 0.
+func offsetDeleteTopics(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, refused [][]int16, errs [][]*kerr.Error) {
 	for i, t := range req.Topics {
 		rt := kmsg.NewOffsetDeleteResponseTopic()
 		rt.Topic = t.Topic
@@ -62,8 +71,8 @@ func offsetDeleteTopics(req *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteRe
 		for pi, p := range t.Partitions {
 			rp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			rp.Partition = p.Partition
-			if !known[i][pi] {
-				rp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if refused[i][pi] != 0 {
+				rp.ErrorCode = refused[i][pi]
 			} else {
 				rp.ErrorCode = errCode(errs[i][k])
 				k++

@@ -26,6 +26,10 @@ import (
 // With nothing acquired the fetch parks like a Fetch (parkedFetch): on its partitions'
 // appendWaiters, which appends and released records (lock expiry, releases, members
 // leaving) wake, until MaxWaitMs.
+//
+// Authorization (acl/doc.go): READ on the group refuses the request whole; a topic without
+// READ has each of its partitions answered TOPIC_AUTHORIZATION_FAILED (ErrorCode, and
+// AcknowledgeErrorCode for its acknowledgements), as Kafka does.
 func init() {
 	register(api{key: int16(kmsg.ShareFetch), min: 1, max: 2, handle: handleShareFetch})
 }
@@ -43,10 +47,11 @@ func handleShareFetch(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ShareFetchRequest)
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
 	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration().Milliseconds())
-	if code, msg := b.shareAccessDenied(c, derefGroup(req.GroupID), shareFetchTopicIDs(req)); code != 0 {
-		resp.ErrorCode, resp.ErrorMessage = code, msg
+	if code := b.shareGroupDenied(c, derefGroup(req.GroupID)); code != 0 {
+		resp.ErrorCode = code
 		return resp, nil
 	}
+	denied := shareTopicsDenied{b: b, c: c}
 	if req.ShareAcquireMode != 0 && req.ShareAcquireMode != 1 {
 		msg := "ShareAcquireMode must be 0 (batch_optimized) or 1 (record_limit)"
 		resp.ErrorCode, resp.ErrorMessage = kerr.InvalidRequest.Code, &msg
@@ -94,6 +99,10 @@ func handleShareFetch(b *Broker, c *call) (kmsg.Response, error) {
 				acks[i] = share.AckBatch{First: a.FirstOffset, Last: a.LastOffset, Types: ackTypes(a.AcknowledgeTypes)}
 			}
 			e := f.entry(share.TopicPartition{TopicID: t.TopicID, Partition: p.Partition})
+			if code := denied.code(t.TopicID); code != 0 {
+				e.resp.AcknowledgeErrorCode = code
+				continue
+			}
 			// Not awaited: a fetch's acknowledgements are written, and a crash before they
 			// are durable redelivers those records (at least once).
 			code, msg, _ := b.shareAcknowledge(group, member, e.tp, acks, maxType)
@@ -109,6 +118,10 @@ func handleShareFetch(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	for _, tp := range sess.Partitions {
 		e := f.entry(tp)
+		if code := denied.code(tp.TopicID); code != 0 {
+			e.resp.ErrorCode = code
+			continue
+		}
 		part, code := b.sharePartition(tp)
 		if code != 0 {
 			e.resp.ErrorCode = code

@@ -17,7 +17,9 @@ import (
 // malformed batches); v2 adds the renew type (4) and AcquisitionLockTimeoutMs. The answer
 // waits until the new share-partition states are durable in __share_group_state
 // (share_state.go); a partition whose write failed gets COORDINATOR_NOT_AVAILABLE
-// (NOT_COORDINATOR on a lost leadership), retriable.
+// (NOT_COORDINATOR on a lost leadership), retriable. READ on the group is checked first
+// (GROUP_AUTHORIZATION_FAILED for the request), then READ on each topic: a denied topic's
+// partitions are TOPIC_AUTHORIZATION_FAILED and their acknowledgements are not applied.
 func init() {
 	register(api{key: int16(kmsg.ShareAcknowledge), min: 1, max: 2, handle: handleShareAcknowledge})
 }
@@ -26,14 +28,11 @@ func handleShareAcknowledge(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ShareAcknowledgeRequest)
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
 	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration().Milliseconds())
-	var ids [][16]byte
-	for _, t := range req.Topics {
-		ids = append(ids, t.TopicID)
-	}
-	if code, msg := b.shareAccessDenied(c, derefGroup(req.GroupID), ids); code != 0 {
-		resp.ErrorCode, resp.ErrorMessage = code, msg
+	if code := b.shareGroupDenied(c, derefGroup(req.GroupID)); code != 0 {
+		resp.ErrorCode = code
 		return resp, nil
 	}
+	denied := shareTopicsDenied{b: b, c: c}
 	sess, ok := b.useShareSession(req.GroupID, req.MemberID, share.SessionRequest{Epoch: req.ShareSessionEpoch, Acknowledge: true},
 		&resp.ErrorCode, &resp.ErrorMessage)
 	if !ok {
@@ -56,6 +55,10 @@ func handleShareAcknowledge(b *Broker, c *call) (kmsg.Response, error) {
 			}
 			rp := kmsg.NewShareAcknowledgeResponseTopicPartition()
 			rp.Partition = p.Partition
+			if rp.ErrorCode = denied.code(t.TopicID); rp.ErrorCode != 0 {
+				rt.Partitions = append(rt.Partitions, rp)
+				continue
+			}
 			var wait group.Durable
 			rp.ErrorCode, rp.ErrorMessage, wait = b.shareAcknowledge(groupID, member, share.TopicPartition{TopicID: t.TopicID, Partition: p.Partition}, acks, maxType)
 			rt.Partitions = append(rt.Partitions, rp)

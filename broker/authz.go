@@ -328,28 +328,42 @@ func (b *Broker) offsetFetchTopicDenied(c *call, named bool, topic string) (deni
 	return 0, false
 }
 
-// shareAccessDenied checks a share fetch or acknowledgement: READ on the group, then READ on
-// every topic (Kafka answers a denied topic per partition; logd refuses the request whole,
-// which denies no more than Kafka does and leaks nothing). It returns the error code and
-// message, or 0.
-func (b *Broker) shareAccessDenied(c *call, group string, topicIDs [][16]byte) (int16, *string) {
+// shareGroupDenied checks a share fetch or acknowledgement's group: READ on it. It returns
+// GROUP_AUTHORIZATION_FAILED, or 0.
+func (b *Broker) shareGroupDenied(c *call, group string) int16 {
 	if !b.authorizeGroup(c, acl.OpRead, group) {
-		return kerr.GroupAuthorizationFailed.Code, nil
+		return kerr.GroupAuthorizationFailed.Code
 	}
-	if t := b.authorizeTopicIDs(c, acl.OpRead, topicIDs); t != "" {
-		msg := "not authorized to read topic " + t
-		return kerr.TopicAuthorizationFailed.Code, &msg
-	}
-	return 0, nil
+	return 0
 }
 
-// shareFetchTopicIDs lists the topics a share fetch reads or acknowledges.
-func shareFetchTopicIDs(req *kmsg.ShareFetchRequest) [][16]byte {
-	var ids [][16]byte
-	for _, t := range req.Topics {
-		ids = append(ids, t.TopicID)
+// shareTopicsDenied is a share fetch or acknowledgement's check of its topics: READ on each,
+// asked once per topic. As in Kafka's KafkaApis, a denied topic's partitions are answered
+// TOPIC_AUTHORIZATION_FAILED one by one and the rest of the request goes on; an unknown topic
+// id is not denied (the handler answers it UNKNOWN_TOPIC_ID).
+type shareTopicsDenied struct {
+	b      *Broker
+	c      *call
+	denied map[[16]byte]bool
+}
+
+// code is TOPIC_AUTHORIZATION_FAILED if the topic of id may not be read, else 0.
+func (d *shareTopicsDenied) code(id [16]byte) int16 {
+	if d.b.cfg.Authorizer == nil {
+		return 0
 	}
-	return ids
+	no, asked := d.denied[id]
+	if !asked {
+		no = d.b.authorizeTopicIDs(d.c, acl.OpRead, [][16]byte{id}) != ""
+		if d.denied == nil {
+			d.denied = map[[16]byte]bool{}
+		}
+		d.denied[id] = no
+	}
+	if no {
+		return kerr.TopicAuthorizationFailed.Code
+	}
+	return 0
 }
 
 // derefGroup is a share request's group id ("" when absent).

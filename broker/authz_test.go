@@ -238,7 +238,7 @@ func TestAuthorizeShareAndStreamsGroups(t *testing.T) {
 	if got := nodeReq[*kmsg.ShareGroupHeartbeatResponse](t, alice, hb).ErrorCode; got != kerr.GroupAuthorizationFailed.Code {
 		t.Fatalf("share heartbeat without a group ACL: %v", kerr.ErrorForCode(got))
 	}
-	fetch := func() int16 {
+	fetchResp := func() *kmsg.ShareFetchResponse {
 		req := kmsg.NewPtrShareFetchRequest()
 		req.GroupID, req.MemberID = kmsg.StringPtr("sg"), kmsg.StringPtr("m-alice-0000000000000")
 		rt := kmsg.NewShareFetchRequestTopic()
@@ -246,9 +246,9 @@ func TestAuthorizeShareAndStreamsGroups(t *testing.T) {
 		rp := kmsg.NewShareFetchRequestTopicPartition()
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		return nodeReq[*kmsg.ShareFetchResponse](t, alice, req).ErrorCode
+		return nodeReq[*kmsg.ShareFetchResponse](t, alice, req)
 	}
-	if got := fetch(); got != kerr.GroupAuthorizationFailed.Code {
+	if got := fetchResp().ErrorCode; got != kerr.GroupAuthorizationFailed.Code {
 		t.Fatalf("share fetch without a group ACL: %v", kerr.ErrorForCode(got))
 	}
 	desc := kmsg.NewPtrShareGroupDescribeRequest()
@@ -264,12 +264,86 @@ func TestAuthorizeShareAndStreamsGroups(t *testing.T) {
 	// READ on the group alone: the topic is still refused.
 	g := kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("sg").Operations(kadm.OpRead)
 	createACLs(t, adm, *g)
-	got := fetch()
-	for deadline := time.Now().Add(10 * time.Second); got == kerr.GroupAuthorizationFailed.Code && time.Now().Before(deadline); got = fetch() {
+	got := fetchResp()
+	for deadline := time.Now().Add(10 * time.Second); got.ErrorCode == kerr.GroupAuthorizationFailed.Code && time.Now().Before(deadline); got = fetchResp() {
 		time.Sleep(50 * time.Millisecond) // the ACL reaches the broker through the metadata log
 	}
-	if got != kerr.TopicAuthorizationFailed.Code {
-		t.Fatalf("share fetch of a topic without READ: %v", kerr.ErrorForCode(got))
+	// As Kafka: the request (and its share session) goes on, the topic's partition is refused.
+	if got.ErrorCode != 0 || len(got.Topics) != 1 || len(got.Topics[0].Partitions) != 1 {
+		t.Fatalf("share fetch of a topic without READ: top-level %v, topics %+v", kerr.ErrorForCode(got.ErrorCode), got.Topics)
+	}
+	if p := got.Topics[0].Partitions[0]; p.ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("share fetch of a topic without READ: partition %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	ack := kmsg.NewPtrShareAcknowledgeRequest()
+	ack.GroupID, ack.MemberID, ack.ShareSessionEpoch = kmsg.StringPtr("sg"), kmsg.StringPtr("m-alice-0000000000000"), 1
+	at := kmsg.NewShareAcknowledgeRequestTopic()
+	at.TopicID = topicIDDP(t, tb, "shared")
+	ap := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	ap.AcknowledgementBatches = []kmsg.ShareAcknowledgeRequestTopicPartitionAcknowledgementBatch{{FirstOffset: 0, LastOffset: 0, AcknowledgeTypes: []int8{1}}}
+	at.Partitions = append(at.Partitions, ap)
+	ack.Topics = append(ack.Topics, at)
+	ar := nodeReq[*kmsg.ShareAcknowledgeResponse](t, alice, ack)
+	if len(ar.Topics) != 1 || len(ar.Topics[0].Partitions) != 1 || ar.Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("share acknowledge of a topic without READ: top-level %v, topics %+v", kerr.ErrorForCode(ar.ErrorCode), ar.Topics)
+	}
+}
+
+// TestAuthorizeOffsetDelete: OffsetDelete needs DELETE on the group and READ on each topic; a
+// topic without READ is TOPIC_AUTHORIZATION_FAILED per partition and keeps its offset.
+func TestAuthorizeOffsetDelete(t *testing.T) {
+	tb := authBroker(t)
+	admin := tb.userClient("admin")
+	adm := kadm.NewClient(admin)
+	ctx := context.Background()
+	for _, topic := range []string{"od-read", "od-secret"} {
+		if _, err := adm.CreateTopic(ctx, 1, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var offs kadm.Offsets
+	offs.AddOffset("od-read", 0, 0, -1)
+	offs.AddOffset("od-secret", 0, 0, -1)
+	if err := adm.CommitAllOffsets(ctx, "od-group", offs); err != nil {
+		t.Fatal(err)
+	}
+	alice := tb.userClient("alice")
+	createACLs(t, adm, *kadm.NewACLs().Allow("User:alice").AllowHosts().Groups("od-group").Operations(kadm.OpDelete))
+	createACLs(t, adm, *kadm.NewACLs().Allow("User:alice").AllowHosts().Topics("od-read").Operations(kadm.OpRead))
+	del := func() *kmsg.OffsetDeleteResponse {
+		req := kmsg.NewPtrOffsetDeleteRequest()
+		req.Group = "od-group"
+		for _, topic := range []string{"od-read", "od-secret"} {
+			rt := kmsg.NewOffsetDeleteRequestTopic()
+			rt.Topic = topic
+			rt.Partitions = []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}
+			req.Topics = append(req.Topics, rt)
+		}
+		return nodeReq[*kmsg.OffsetDeleteResponse](t, alice, req)
+	}
+	resp := del()
+	for deadline := time.Now().Add(10 * time.Second); (resp.ErrorCode != 0 || resp.Topics[0].Partitions[0].ErrorCode != 0) && time.Now().Before(deadline); resp = del() {
+		time.Sleep(50 * time.Millisecond) // the ACLs reach the broker through the metadata log
+	}
+	if resp.ErrorCode != 0 || len(resp.Topics) != 2 {
+		t.Fatalf("offset delete: %v, %+v", kerr.ErrorForCode(resp.ErrorCode), resp.Topics)
+	}
+	codes := map[string]int16{}
+	for _, rt := range resp.Topics {
+		codes[rt.Topic] = rt.Partitions[0].ErrorCode
+	}
+	if codes["od-read"] != 0 || codes["od-secret"] != kerr.TopicAuthorizationFailed.Code {
+		t.Fatalf("offset delete per partition: od-read %v, od-secret %v", kerr.ErrorForCode(codes["od-read"]), kerr.ErrorForCode(codes["od-secret"]))
+	}
+	left, err := adm.FetchOffsets(ctx, "od-group")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := left.Lookup("od-secret", 0); !ok {
+		t.Fatalf("od-secret's offset was deleted without READ on the topic: %+v", left)
+	}
+	if _, ok := left.Lookup("od-read", 0); ok {
+		t.Fatalf("od-read's offset is still there after OffsetDelete: %+v", left)
 	}
 }
 

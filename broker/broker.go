@@ -700,8 +700,8 @@ func (b *Broker) handle(c *call) *server.Response {
 		b.log.Debug("closing connection: unsupported API version", "api_key", req.APIKey, "version", req.APIVersion, "client", string(req.ClientID))
 		return server.CloseConnection
 	}
-	if !admitted(c) {
-		b.log.Debug("closing connection: request before SASL authentication", "api_key", req.APIKey, "remote", req.RemoteAddr)
+	if ok, why := admitted(c); !ok {
+		b.log.Debug("closing connection: "+why, "api_key", req.APIKey, "remote", req.RemoteAddr)
 		return server.CloseConnection
 	}
 	if req.APIKey != int16(kmsg.Produce) && a.catalog == notCatalog {

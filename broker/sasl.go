@@ -25,20 +25,24 @@ type saslState struct {
 // admitted reports whether the request may run: its connection authenticated and its
 // authentication has not run out (KIP-368; Kafka closes such a connection on its next
 // request but a re-authentication's), or it is one of preAuthAPIs before authenticating. A
-// request built outside a server (no session) is admitted.
-func admitted(c *call) bool {
+// request built outside a server (no session) is admitted. Refused, why says why, for the
+// log line of the closed connection.
+func admitted(c *call) (ok bool, why string) {
 	s := c.req.Session
 	if s == nil {
-		return true
+		return true, ""
 	}
 	authenticated := s.Authenticated()
 	if authenticated && !s.Expired(time.Now()) {
-		return true
+		return true, ""
 	}
 	for i, k := range preAuthAPIs {
 		if c.req.APIKey == int16(k) && (!authenticated || i > 0) {
-			return true
+			return true, ""
 		}
 	}
-	return false
+	if authenticated {
+		return false, "SASL session expired (connections.max.reauth.ms) and the client did not re-authenticate"
+	}
+	return false, "request before SASL authentication"
 }
