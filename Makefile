@@ -107,6 +107,13 @@ connect-bench: connect-java-deps
 compat-postgres: connect-java-deps
 	$(GO) test -tags compat -count=1 -v -timeout 10m ./connect/postgres/...
 
+## security-cluster: three `logd serve` children whose only client listener is SASL_SSL, with an
+## authorizer: replication, a transaction and a leader kill over the secured inter-broker
+## listener, and a broker with a wrong password of its own logging why (about a minute).
+.PHONY: security-cluster
+security-cluster:
+	$(GO) test -tags compat -count=1 -v -timeout 10m -run TestClusterSASLSSL ./cmd/logd
+
 clean:
 	rm -rf bin bench.out
 

@@ -108,6 +108,8 @@
 // operation and resource: Kafka's authorizer audit log); filtered listings are not.
 //
 // Brokers talk to each other with their listener's principal: as in Kafka, that principal
-// must hold CLUSTER_ACTION (usually by being in super.users, e.g. User:ANONYMOUS for a
-// PLAINTEXT inter-broker listener).
+// must hold CLUSTER_ACTION (usually by being in super.users: User:ANONYMOUS for a PLAINTEXT
+// inter-broker listener; on a SASL one the broker's own login, e.g. User:broker from
+// listener.name.<l>.<mechanism>.sasl.jaas.config's username, and a SASL listener never
+// serves an unauthenticated, ANONYMOUS connection).
 package acl

@@ -213,6 +213,20 @@ func splitPEM(b []byte) (certs, key []byte) {
 	}
 }
 
+// ClientConfig is the tls.Config this broker dials another broker's listener with, as
+// Kafka's inter-broker client: the truststore verifies the server, and the keystore's
+// certificate is presented when the server asks for one (mTLS), reloaded as Config's is.
+// The protocols and cipher suites are the listener's.
+func (t *TLS) ClientConfig() *tls.Config {
+	cfg := t.base.Clone()
+	cfg.ClientAuth = tls.NoClientCert
+	cfg.RootCAs = t.current(time.Now()).ClientCAs // nil: the system's roots
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return &t.current(time.Now()).Certificates[0], nil
+	}
+	return cfg
+}
+
 // Config is the tls.Config to serve with: each handshake takes the current certificates,
 // reloaded first when a store file changed (checked at most once per ReloadCheck).
 func (t *TLS) Config() *tls.Config {

@@ -31,6 +31,7 @@ import (
 	"github.com/logd/logd/acl"
 	"github.com/logd/logd/auth"
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/internal/runq"
 	"github.com/logd/logd/internal/vfs"
 	"github.com/logd/logd/metadata"
@@ -51,6 +52,10 @@ type Config struct {
 	AdvertisedPort int32
 	// SASL is the SASL listeners' mechanisms and credentials; nil: no SASL listener.
 	SASL *auth.SASL
+	// InterBroker is how this broker dials other brokers' inter-broker listener (replica
+	// fetchers, transaction markers and verification, the controller RPCs): the TLS and SASL
+	// of inter.broker.listener.name, with this broker's own credentials. Zero: PLAINTEXT.
+	InterBroker kwire.Security
 	// Authorizer decides every request from the cluster's ACLs (authz.go); nil: no
 	// authorization, as Kafka without authorizer.class.name.
 	Authorizer *acl.Authorizer
@@ -515,7 +520,7 @@ func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch in
 	if fr == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		fr = &fetcherRun{cancel: cancel, done: make(chan struct{}), fe: replication.NewFetcher(replication.FetcherConfig{
-			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Logger: b.log, Backoff: b.cfg.ReplicaFetchBackoff, MaxWait: b.cfg.ReplicaFetchWaitMax,
+			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Security: b.cfg.InterBroker, Logger: b.log, Backoff: b.cfg.ReplicaFetchBackoff, MaxWait: b.cfg.ReplicaFetchWaitMax,
 			Fsync: b.cfg.ReplicaFsync,
 			OnRemoved: func(tp engine.TopicPartition, err error) {
 				b.log.Warn("stopped following a partition: its leader refused it; waiting for new metadata", "partition", tp.String(), "err", err)

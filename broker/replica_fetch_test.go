@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
 )
@@ -52,7 +53,7 @@ func TestReplicaFetchFromBroker(t *testing.T) {
 	}
 	tp := engine.TopicPartition{Topic: "r", Partition: 0}
 
-	conn, err := replication.Dial(ctx, tb.addr, 2)
+	conn, err := replication.Dial(ctx, tb.addr, 2, kwire.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -233,7 +233,7 @@ func (b *Broker) dialBroker(ctx context.Context, id int32, clientID string) (*kw
 	for _, br := range b.cluster.Brokers() {
 		if br.ID == id {
 			return kwire.Dial(ctx, net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))),
-				kwire.Options{ClientID: clientID + strconv.Itoa(int(b.cfg.NodeID))})
+				kwire.Options{ClientID: clientID + strconv.Itoa(int(b.cfg.NodeID)), Security: b.cfg.InterBroker})
 		}
 	}
 	return nil, errors.New("broker " + strconv.Itoa(int(id)) + " is not registered")

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
 )
@@ -252,7 +253,7 @@ func TestTxnMarkersReplicated(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaderLog := tb.b.Engine().Log(tp)
-	conn, err := replication.Dial(ctx, tb.addr, 2)
+	conn, err := replication.Dial(ctx, tb.addr, 2, kwire.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}

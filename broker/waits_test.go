@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/net/server"
 	"github.com/logd/logd/replication"
 )
@@ -277,7 +278,7 @@ func TestParkedProducesHoldNoWorker(t *testing.T) {
 	if d := timedMetadata(t, tb); d > time.Second {
 		t.Fatalf("metadata with %d parked produces took %v", n, d)
 	}
-	fc, err := replication.Dial(ctx, tb.addr, 2)
+	fc, err := replication.Dial(ctx, tb.addr, 2, kwire.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}

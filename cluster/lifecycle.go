@@ -66,7 +66,7 @@ func (n *Node) send(ctx context.Context, slot **controllerConn, req kmsg.Request
 		*slot = nil
 	}
 	if *slot == nil {
-		c, err := kwire.Dial(ctx, addr, kwire.Options{ClientID: fmt.Sprintf("logd-broker-%d", n.id)})
+		c, err := kwire.Dial(ctx, addr, kwire.Options{ClientID: fmt.Sprintf("logd-broker-%d", n.id), Security: n.cfg.Broker.InterBroker})
 		if err != nil {
 			return nil, fmt.Errorf("controller at %s: %w", addr, err)
 		}
@@ -288,6 +288,7 @@ func (n *Node) runLifecycle() {
 	t := time.NewTicker(n.cfg.HeartbeatInterval)
 	defer t.Stop()
 	fenced := true
+	var refused string // the last authentication failure logged, to log each once
 	for first := true; ; first = false {
 		if !first {
 			select {
@@ -299,7 +300,12 @@ func (n *Node) runLifecycle() {
 		}
 		if n.reg.Load() == nil {
 			if err := n.register(&conn); err != nil {
-				n.log.Debug("broker registration pending", "err", err)
+				if errors.Is(err, kwire.ErrAuthentication) && err.Error() != refused {
+					refused = err.Error()
+					n.log.Error("cannot register with the controller: the inter-broker listener refused this broker (check sasl.mechanism.inter.broker.protocol, the listener's sasl.jaas.config username and password, and the ssl stores)", "err", err)
+				} else {
+					n.log.Debug("broker registration pending", "err", err)
+				}
 				continue
 			}
 			// Heartbeat at once: the first one unfences this broker (it has applied its

@@ -36,9 +36,10 @@ type Conn struct {
 	kc *kwire.Conn
 }
 
-// Dial connects to a leader broker at addr as replica replicaID.
-func Dial(ctx context.Context, addr string, replicaID int32) (*Conn, error) {
-	kc, err := kwire.Dial(ctx, addr, kwire.Options{ClientID: fmt.Sprintf("logd-replica-%d", replicaID)})
+// Dial connects to a leader broker at addr as replica replicaID, secured by sec (the
+// inter-broker listener's TLS and SASL; zero: PLAINTEXT).
+func Dial(ctx context.Context, addr string, replicaID int32, sec kwire.Security) (*Conn, error) {
+	kc, err := kwire.Dial(ctx, addr, kwire.Options{ClientID: fmt.Sprintf("logd-replica-%d", replicaID), Security: sec})
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/internal/testbroker"
 	"github.com/logd/logd/replication"
 )
@@ -33,7 +34,7 @@ func TestConnSpeaksToBroker(t *testing.T) {
 		}
 	}
 
-	c, err := replication.Dial(ctx, addr, 2)
+	c, err := replication.Dial(ctx, addr, 2, kwire.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 )
 
 // FetcherConfig configures a Fetcher (Kafka's names where they exist).
@@ -17,6 +18,8 @@ type FetcherConfig struct {
 	ReplicaID int32
 	// Addr is the leader broker's address (HOST:PORT).
 	Addr string
+	// Security is the leader's inter-broker listener's TLS and SASL (zero: PLAINTEXT).
+	Security kwire.Security
 	// MaxBytes and PartitionMaxBytes bound a fetch response and each partition in it
 	// (replica.fetch.response.max.bytes, replica.fetch.max.bytes); zero means 10 MiB and 1 MiB.
 	MaxBytes, PartitionMaxBytes int32
@@ -197,7 +200,7 @@ func (fe *Fetcher) snapshotLocked() []*fetcherPart {
 // returns an error only when the connection failed.
 func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 	if fe.conn == nil {
-		c, err := Dial(ctx, fe.cfg.Addr, fe.cfg.ReplicaID)
+		c, err := Dial(ctx, fe.cfg.Addr, fe.cfg.ReplicaID, fe.cfg.Security)
 		if err != nil {
 			return err
 		}

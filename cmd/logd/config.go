@@ -36,6 +36,12 @@ type serveSettings struct {
 	SASLMechanisms      string           // sasl.enabled.mechanisms; "": PLAIN
 	OAuth               auth.OAuthConfig // sasl.oauthbearer.*
 	MaxReauth           time.Duration    // connections.max.reauth.ms; 0: none
+	// InterBrokerProtocol is security.inter.broker.protocol: names the inter-broker listener
+	// (the one of that name) when inter.broker.listener.name does not.
+	InterBrokerProtocol string
+	// InterBrokerMechanism is sasl.mechanism.inter.broker.protocol: the SASL mechanism a
+	// broker authenticates with to a SASL inter-broker listener ("": PLAIN).
+	InterBrokerMechanism string
 	// PerListener are the listener.name.<name>.* settings (listenerKey), by full key.
 	PerListener map[string]string
 	HTTP        string // "": off
@@ -144,6 +150,14 @@ var configKeys = append([]configKey{
 		_, err := parseProtocolMap(v)
 		s.ProtocolMap = v
 		return err
+	}},
+	{name: "security.inter.broker.protocol", apply: func(s *serveSettings, v string) error {
+		s.InterBrokerProtocol = v
+		return nil
+	}},
+	{name: "sasl.mechanism.inter.broker.protocol", apply: func(s *serveSettings, v string) error {
+		s.InterBrokerMechanism = v
+		return nil
 	}},
 	{name: "inter.broker.listener.name", apply: func(s *serveSettings, v string) error {
 		s.InterBrokerListener = v

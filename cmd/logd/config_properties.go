@@ -59,8 +59,6 @@ var refusedKeys = map[string]refusedKey{
 	"log.message.timestamp.type": {is("CreateTime"),
 		"the broker-wide default is CreateTime in logd; set message.timestamp.type on the topics instead"},
 	"delete.topic.enable": {is("true"), "logd always lets DeleteTopics delete topics"},
-	"security.inter.broker.protocol": {is("PLAINTEXT"),
-		"logd's broker-to-broker client speaks PLAINTEXT only so far; name a PLAINTEXT listener in inter.broker.listener.name"},
 }
 
 // refusedSetting is the error for an unknown key whose value logd cannot honour, else nil.

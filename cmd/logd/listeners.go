@@ -11,7 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
 	"github.com/logd/logd/auth"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/metadata"
 )
 
@@ -279,6 +283,12 @@ func planListeners(st serveSettings) (listenerPlan, error) {
 		}
 	}
 	inter := strings.ToUpper(strings.TrimSpace(st.InterBrokerListener))
+	if p := strings.ToUpper(strings.TrimSpace(st.InterBrokerProtocol)); p != "" {
+		if inter != "" {
+			return plan, fmt.Errorf("security.inter.broker.protocol: set only one of it and inter.broker.listener.name (as Kafka)")
+		}
+		inter = p
+	}
 	if inter == "" {
 		inter = plan.clients[0].Name
 		if slices.ContainsFunc(plan.clients, func(l listener) bool { return l.Name == "PLAINTEXT" }) {
@@ -288,9 +298,6 @@ func planListeners(st serveSettings) (listenerPlan, error) {
 	i := slices.IndexFunc(plan.clients, func(l listener) bool { return l.Name == inter })
 	if i < 0 {
 		return plan, fmt.Errorf("inter.broker.listener.name: %s is not a client listener in listeners", inter)
-	}
-	if plan.clients[i].Protocol != "PLAINTEXT" {
-		return plan, fmt.Errorf("inter.broker.listener.name: %s is %s; logd's broker-to-broker client speaks PLAINTEXT only so far", inter, plan.clients[i].Protocol)
 	}
 	plan.clients[0], plan.clients[i] = plan.clients[i], plan.clients[0]
 	return plan, nil
@@ -367,4 +374,49 @@ func checkLoginModules(st serveSettings, prefix string) error {
 			key, oauthValidatorClasses[0], class)
 	}
 	return nil
+}
+
+// interBrokerSecurity is how this broker dials the other brokers' inter-broker listener
+// (plan.clients[0]), as Kafka's inter-broker client: TLS with the listener's truststore and
+// keystore (tlsCfgs), and for SASL the mechanism sasl.mechanism.inter.broker.protocol (PLAIN
+// when unset; PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) with the broker's own username and
+// password from listener.name.<name>.<mechanism>.sasl.jaas.config. Errors name the setting.
+func interBrokerSecurity(st serveSettings, plan listenerPlan, tlsCfgs map[string]*auth.TLS) (kwire.Security, error) {
+	var sec kwire.Security
+	l := plan.clients[0]
+	if l.tls() {
+		sec.TLS = tlsCfgs[l.Name].ClientConfig()
+	}
+	if !l.sasl() {
+		return sec, nil
+	}
+	mech := strings.ToUpper(strings.TrimSpace(st.InterBrokerMechanism))
+	if mech == "" {
+		mech = auth.MechPlain
+	}
+	key := "listener.name." + strings.ToLower(l.Name) + "." + strings.ToLower(mech) + ".sasl.jaas.config"
+	jaas, ok := st.PerListener[key]
+	if !ok {
+		return sec, fmt.Errorf("%s: the inter-broker listener %s is %s: set this broker's own username and password there (sasl.mechanism.inter.broker.protocol=%s)",
+			key, l.Name, l.Protocol, mech)
+	}
+	_, opts, err := auth.ParseJAAS(jaas)
+	if err != nil {
+		return sec, fmt.Errorf("%s: %v", key, err)
+	}
+	user, pass := opts["username"], opts["password"]
+	if user == "" || pass == "" {
+		return sec, fmt.Errorf("%s: the inter-broker login needs username=\"...\" and password=\"...\"", key)
+	}
+	switch mech {
+	case auth.MechPlain:
+		sec.SASL = plain.Auth{User: user, Pass: pass}.AsMechanism()
+	case "SCRAM-SHA-256":
+		sec.SASL = scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
+	case "SCRAM-SHA-512":
+		sec.SASL = scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
+	default:
+		return sec, fmt.Errorf("sasl.mechanism.inter.broker.protocol=%s: logd's brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mech)
+	}
+	return sec, nil
 }

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,7 +48,6 @@ func TestPlanListeners(t *testing.T) {
 		listen, protos, adv, inter, ctl, want string
 	}{
 		{listen: "A://:1", want: "listeners: listener A has no security protocol in listener.security.protocol.map"},
-		{listen: "SASL_SSL://:1", want: "inter.broker.listener.name: SASL_SSL is SASL_SSL; logd's broker-to-broker client speaks PLAINTEXT only so far"},
 		{listen: "PLAINTEXT://:1,PLAINTEXT://:2", want: `listeners: "PLAINTEXT://:1,PLAINTEXT://:2": listener PLAINTEXT is named twice`},
 		{listen: "A://:1,X://:2", protos: "A:PLAINTEXT,X:PLAINTEXT", adv: "h:1", want: `advertised.listeners: "h:1" names no listener; with several listeners write NAME://HOST:PORT`},
 		{listen: "PLAINTEXT://:1", adv: "OTHER://h:1", want: "advertised.listeners: OTHER is not in listeners"},
@@ -184,7 +184,45 @@ func serveConfig(t *testing.T, bin, cfg string, args ...string) (ready string, b
 			bound["PLAINTEXT"] = m[1]
 		}
 	}
+	// Keep reading: a full pipe would block the node's logging. The lines are kept for
+	// serveLog.
+	kept := &servedLog{}
+	serveLogs.Store(cmd.Process.Pid, kept)
+	go func() {
+		for l := range lines {
+			kept.mu.Lock()
+			kept.lines = append(kept.lines, l)
+			kept.mu.Unlock()
+		}
+	}()
 	return ready, bound, warnings, cmd.Process.Pid
+}
+
+// servedLog is what a node started by serveConfig logged after its ready line.
+type servedLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// serveLogs holds each serveConfig node's servedLog by process id.
+var serveLogs sync.Map
+
+// serveLogHas reports whether the node of process pid logged a line containing all of subs
+// after its ready line.
+func serveLogHas(pid int, subs ...string) bool {
+	v, ok := serveLogs.Load(pid)
+	if !ok {
+		return false
+	}
+	kept := v.(*servedLog)
+	kept.mu.Lock()
+	defer kept.mu.Unlock()
+	for _, l := range kept.lines {
+		if !slices.ContainsFunc(subs, func(s string) bool { return !strings.Contains(l, s) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // TestClusterListeners: two nodes with INTERNAL (inter-broker) and EXTERNAL listeners; the

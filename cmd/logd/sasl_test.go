@@ -37,9 +37,7 @@ func TestServeSASL(t *testing.T) {
 	bin := buildLogd(t)
 	dir := t.TempDir()
 	ca := testcerts.NewCA(t, "server CA")
-	cert, key := ca.Issue(t, pkix.Name{CommonName: "localhost"})
-	ks := filepath.Join(dir, "broker.pem")
-	os.WriteFile(ks, append(cert, key...), 0o600)
+	ks := writeKeystore(t, ca, dir)
 	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";`
 	cfg := filepath.Join(dir, "server.properties")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`listeners=PLAINTEXT://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0
@@ -166,4 +164,15 @@ func rssKiB(t *testing.T, pid int) int {
 	m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(b)
 	n, _ := strconv.Atoi(string(m[1]))
 	return n
+}
+
+// writeKeystore writes dir/broker.pem, a PEM keystore (key and certificate, valid for
+// localhost and 127.0.0.1) issued by ca, and returns its path.
+func writeKeystore(t *testing.T, ca *testcerts.CA, dir string) string {
+	cert, key := ca.Issue(t, pkix.Name{CommonName: "localhost"})
+	ks := filepath.Join(dir, "broker.pem")
+	if err := os.WriteFile(ks, append(cert, key...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ks
 }

@@ -79,7 +79,12 @@ func serveCommand() *cobra.Command {
 			"turns on Kafka's ACLs (kafka-acls; kept in the metadata quorum) with super.users (User:a;User:b)\n" +
 			"and allow.everyone.if.no.acl.found (default false). Brokers talk to each other as their\n" +
 			"listener's principal, which needs CLUSTER_ACTION (e.g. super.users=User:ANONYMOUS for a PLAINTEXT\n" +
-			"inter-broker listener). Client quotas (kafka-configs --entity-type users|clients,\n" +
+			"inter-broker listener, User:broker for a SASL one where the broker logs in as broker).\n" +
+			"Brokers dial inter.broker.listener.name (or the listener security.inter.broker.protocol\n" +
+			"names) with its TLS (the truststore checks the peer; the keystore is the client certificate\n" +
+			"when asked) and SASL: sasl.mechanism.inter.broker.protocol (PLAIN, SCRAM-SHA-256/512; default\n" +
+			"PLAIN) with username and password from listener.name.<l>.<mechanism>.sasl.jaas.config.\n" +
+			"Client quotas (kafka-configs --entity-type users|clients,\n" +
 			"producer_byte_rate, consumer_byte_rate) throttle clients over them.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
@@ -204,6 +209,13 @@ func serve(st serveSettings) error {
 	if st.ControllerListen == "" && len(st.Voters) > 0 {
 		st.ControllerListen = plan.controller // controller.listener.names' listener, if any
 	}
+	tlsCfgs, err := tlsConfigs(st, plan, logger)
+	if err != nil {
+		return usageError{err}
+	}
+	if cfg.InterBroker, err = interBrokerSecurity(st, plan, tlsCfgs); err != nil {
+		return usageError{err}
+	}
 	ccfg, err := clusterConfig(st, cfg)
 	if err != nil {
 		return err
@@ -214,11 +226,6 @@ func serve(st serveSettings) error {
 	}
 	b := node.Broker()
 	closeBroker := node.Close
-	tlsCfgs, err := tlsConfigs(st, plan, logger)
-	if err != nil {
-		closeBroker()
-		return usageError{err}
-	}
 	srvs := make([]*server.Server, len(plan.clients))
 	for i, l := range plan.clients {
 		scfg := server.Config{

@@ -34,6 +34,8 @@ type Options struct {
 	// ReadBufferBytes is the initial size of the pipelined read buffer (default 64 KiB); it
 	// grows to the largest frame received.
 	ReadBufferBytes int
+	// Security is the TLS and SASL of the listener dialed (default PLAINTEXT).
+	Security
 }
 
 // Conn is a client connection to a Kafka broker. Request is for one goroutine at a time;
@@ -54,7 +56,8 @@ type Conn struct {
 	broken error // why Request broke the connection; Request's goroutine only
 }
 
-// Dial connects to addr within ctx (and 10 s). TCP_NODELAY is on (Go's default for TCP).
+// Dial connects to addr within ctx (and 10 s), then runs opt.Security's TLS handshake and
+// SASL exchange (within 10 s more). TCP_NODELAY is on (Go's default for TCP).
 func Dial(ctx context.Context, addr string, opt Options) (*Conn, error) {
 	if opt.MaxResponseBytes <= 0 {
 		opt.MaxResponseBytes = defaultMaxResponseBytes
@@ -67,8 +70,28 @@ func Dial(ctx context.Context, addr string, opt Options) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opt.TLS == nil && opt.SASL == nil {
+		return newConn(nc, opt), nil
+	}
+	setup, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	sc, err := opt.secure(setup, nc, addr)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c := newConn(sc, opt)
+	if err := opt.authenticate(setup, c, addr); err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.nc.SetDeadline(time.Time{}) // the exchange's Requests set one
+	return c, nil
+}
+
+func newConn(nc net.Conn, opt Options) *Conn {
 	return &Conn{nc: nc, f: kmsg.NewRequestFormatter(kmsg.FormatterClientID(opt.ClientID)),
-		r: NewReader(nc, opt.ReadBufferBytes, opt.MaxResponseBytes), recv: 1}, nil
+		r: NewReader(nc, opt.ReadBufferBytes, opt.MaxResponseBytes), recv: 1}
 }
 
 // Close closes the connection.

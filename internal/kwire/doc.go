@@ -25,6 +25,12 @@
 // peer that closes mid-frame yields io.ErrUnexpectedEOF wrapped in ErrClosed, a clean close
 // between frames io.EOF wrapped in ErrClosed.
 //
+// Options.Security secures a Conn as the listener dialed requires (SSL, SASL_PLAINTEXT,
+// SASL_SSL): Dial runs the TLS handshake (crypto/tls) and then the SASL exchange with one of
+// franz-go's mechanisms (SaslHandshake v1, SaslAuthenticate v1), and hands back the Conn
+// only once it is authenticated; a refusal is an error naming the mechanism and carrying
+// the broker's message. Brokers dial each other this way on inter.broker.listener.name.
+//
 // Reader and SkipTags are the framing halves a Kafka-speaking test server (loadgen.Sink)
 // needs too.
 package kwire
