@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/internal/kwire"
+	"github.com/logd/logd/metadata"
 )
 
 // TestPlanListeners: Kafka's listener settings resolve to the listeners serve opens, the
@@ -280,5 +281,50 @@ log.dirs=%s
 				t.Errorf("node %d, %s: brokers %s, want %s", i+1, name, got, w)
 			}
 		}
+	}
+}
+
+// TestInterBrokerSecurity: the inter-broker listener's protocol decides how brokers dial
+// each other, and a SASL one without the broker's own login is a usage error naming the
+// setting to write.
+func TestInterBrokerSecurity(t *testing.T) {
+	plan := func(proto string) listenerPlan {
+		return listenerPlan{clients: []listener{{Endpoint: metadata.Endpoint{Name: "INTERNAL", Protocol: proto}}}}
+	}
+	st := defaultServeSettings()
+	if sec, err := interBrokerSecurity(st, plan("PLAINTEXT"), nil); err != nil || sec.Protocol() != "PLAINTEXT" {
+		t.Fatalf("PLAINTEXT: %s %v", sec.Protocol(), err)
+	}
+	_, err := interBrokerSecurity(st, plan("SASL_PLAINTEXT"), nil)
+	if want := "listener.name.internal.plain.sasl.jaas.config: the inter-broker listener INTERNAL is SASL_PLAINTEXT: set this broker's own username and password there (sasl.mechanism.inter.broker.protocol=PLAIN)"; err == nil || err.Error() != want {
+		t.Fatalf("no login: %v\nwant %s", err, want)
+	}
+	st.PerListener = map[string]string{
+		"listener.name.internal.scram-sha-512.sasl.jaas.config": `org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="s";`,
+		"listener.name.internal.plain.sasl.jaas.config":         `org.apache.kafka.common.security.plain.PlainLoginModule required user_broker="s";`,
+	}
+	st.InterBrokerMechanism = "SCRAM-SHA-512"
+	if sec, err := interBrokerSecurity(st, plan("SASL_PLAINTEXT"), nil); err != nil || sec.Protocol() != "SASL_PLAINTEXT" || sec.SASL.Name() != "SCRAM-SHA-512" {
+		t.Fatalf("SCRAM-SHA-512: %s %v", sec.Protocol(), err)
+	}
+	st.InterBrokerMechanism = "PLAIN"
+	if _, err := interBrokerSecurity(st, plan("SASL_PLAINTEXT"), nil); err == nil || !strings.Contains(err.Error(), `needs username="..." and password="..."`) {
+		t.Fatalf("PLAIN without username: %v", err)
+	}
+	st.InterBrokerMechanism = "GSSAPI"
+	st.PerListener["listener.name.internal.gssapi.sasl.jaas.config"] = `com.sun.security.auth.module.Krb5LoginModule required username="b" password="p";`
+	if _, err := interBrokerSecurity(st, plan("SASL_PLAINTEXT"), nil); err == nil || !strings.Contains(err.Error(), "sasl.mechanism.inter.broker.protocol=GSSAPI") {
+		t.Fatalf("GSSAPI: %v", err)
+	}
+	// security.inter.broker.protocol names the listener of that name; with
+	// inter.broker.listener.name too it is an error, as in Kafka.
+	st = defaultServeSettings()
+	st.Listen, st.InterBrokerProtocol = "PLAINTEXT://:1,SASL_SSL://:2", "sasl_ssl"
+	if p, err := planListeners(st); err != nil || p.clients[0].Name != "SASL_SSL" {
+		t.Fatalf("security.inter.broker.protocol=SASL_SSL: %+v %v", p.clients, err)
+	}
+	st.InterBrokerListener = "PLAINTEXT"
+	if _, err := planListeners(st); err == nil || !strings.Contains(err.Error(), "set only one of it and inter.broker.listener.name") {
+		t.Fatalf("both set: %v", err)
 	}
 }
