@@ -7,7 +7,8 @@ import (
 
 // FindCoordinator: versions 0-6 (v4+ batches keys). A group's coordinator is the leader of the
 // key's __consumer_offsets partition (groups.go), a transactional id's the leader of its
-// __transaction_state partition (txns.go); on a single node, this node. Its address is the
+// __transaction_state partition (txns.go), a share partition's (key type SHARE,
+// "group:topicId:partition") the leader of its __share_group_state partition (share_state.go); on a single node, this node. Its address is the
 // one on the listener the client came in on. Each topic is created
 // by the first key of its type. The API is advertised from v0: librdkafka enables LZ4 only
 // when FindCoordinator v0 is (without it kcat and confluent-kafka send lz4 batches
@@ -24,8 +25,10 @@ func (b *Broker) coordinatorFor(keyType int8, key, listener string) (node int32,
 		node, host, port, code, msg = b.coordinatorNode(offsetsTopic, b.cfg.OffsetsTopicPartitions, b.offsetsTopicConfigs(), key)
 	case 1: // transaction
 		node, host, port, code, msg = b.txnCoordinatorNode(key)
+	case 2: // share: "group:topicId:partition", the share coordinator APIs' (83-87)
+		node, host, port, code, msg = b.coordinatorNode(shareStateTopic, shareStatePartitions, shareStateTopicConfigs, key)
 	default:
-		m := "unknown coordinator key type (0: group, 1: transaction)"
+		m := "unknown coordinator key type (0: group, 1: transaction, 2: share)"
 		return -1, "", -1, kerr.InvalidRequest.Code, &m
 	}
 	if code != 0 || listener == "" {

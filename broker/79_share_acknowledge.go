@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"sync"
-
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/group"
@@ -72,26 +70,9 @@ func handleShareAcknowledge(b *Broker, c *call) (kmsg.Response, error) {
 	if sess.Closing {
 		b.shares.CloseSession(groupID, member)
 	}
-	if len(waits) == 0 {
-		return resp, nil
+	var w stateWrites
+	for i, at := range waitAt {
+		w.add(waits[i], &resp.Topics[at[0]].Partitions[at[1]].ErrorCode)
 	}
-	c.park()
-	var mu sync.Mutex
-	left := len(waits) // guarded by mu
-	for i, wait := range waits {
-		at := waitAt[i]
-		wait(func(err error) {
-			mu.Lock()
-			if err != nil {
-				resp.Topics[at[0]].Partitions[at[1]].ErrorCode = journalError(err).Code
-			}
-			left--
-			last := left == 0
-			mu.Unlock()
-			if last {
-				b.finishKmsg(c, resp)
-			}
-		})
-	}
-	return nil, errDeferred
+	return w.answer(b, c, resp)
 }

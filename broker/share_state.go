@@ -2,12 +2,14 @@ package broker
 
 import (
 	"errors"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/group"
 	"github.com/logd/logd/metadata"
@@ -50,13 +52,15 @@ var shareStateTopicConfigs = map[string]string{
 	"cleanup.policy": "compact", "retention.ms": "-1", "retention.bytes": "-1", "segment.bytes": strconv.Itoa(100 << 20),
 }
 
-// leadShareState is the journal of one __share_group_state partition led here.
+// leadShareState is the journal of one __share_group_state partition led here and the live
+// state of each share partition it holds.
 type leadShareState struct {
 	journal *group.LogJournal
+	part    int32 // the partition of __share_group_state
 	mu      sync.Mutex
-	// replayed is the partition's live records at load (key → value), each taken by the
-	// first use of its share partition. Guarded by mu.
-	replayed map[string][]byte
+	// states is each share partition's latest snapshot (key: string(share.StateKey)), as
+	// replayed at load and set by every append. Guarded by mu.
+	states map[string]share.Snapshot
 }
 
 // loadShareState replays __share_group_state partition p and opens its journal, writing
@@ -66,12 +70,41 @@ func (b *Broker) loadShareState(p, partitions int32, lp *replication.LeaderParti
 	if err != nil {
 		return nil, err
 	}
-	ls := &leadShareState{journal: j, replayed: map[string][]byte{}}
+	ls := &leadShareState{journal: j, part: p, states: map[string]share.Snapshot{}}
 	for r := range j.Records {
-		ls.replayed[string(r.Key)] = r.Value
+		s, ok, err := share.ParseState(r.Key, r.Value)
+		switch {
+		case err != nil:
+			b.log.Warn("unreadable share-partition state skipped", "partition", shareStateTopic+"-"+strconv.Itoa(int(p)), "err", err)
+		case !ok:
+		case s.Tombstone:
+			delete(ls.states, string(r.Key))
+		default:
+			ls.states[string(r.Key)] = s
+		}
 	}
-	b.log.Info("loaded share-partition state as leader", "partition", shareStateTopic+"-"+strconv.Itoa(int(p)), "states", len(ls.replayed))
+	b.log.Info("loaded share-partition state as leader", "partition", shareStateTopic+"-"+strconv.Itoa(int(p)), "states", len(ls.states))
 	return ls, nil
+}
+
+// putLocked appends s (a snapshot or a tombstone) to the journal and makes it the share
+// partition's live state. REQUIRES: ls.mu held.
+func (ls *leadShareState) putLocked(s share.Snapshot) (group.Durable, error) {
+	key := share.StateKey(s.Group, s.Partition)
+	rec := group.Record{Key: key}
+	if !s.Tombstone {
+		rec.Value = share.StateValue(s, time.Now().UnixMilli())
+	}
+	d, err := ls.journal.Append(ls.part, []group.Record{rec})
+	if err != nil {
+		return nil, err
+	}
+	if s.Tombstone {
+		delete(ls.states, string(key))
+	} else {
+		ls.states[string(key)] = s
+	}
+	return d, nil
 }
 
 // unloadShareState closes a journal whose lead ended.
@@ -145,20 +178,21 @@ func (b *Broker) shareStatesLoaded([]int32) {
 }
 
 // persistShareState is share.Config.Persist: it appends s to its journal, if this broker
-// leads its partition. It runs under the share coordinator's lock: an append, no wait.
+// leads its partition, keeping the state and leader epochs the share coordinator APIs set.
+// It runs under the share coordinator's lock: an append, no wait.
 func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
-	key := share.StateKeyString(s.Group, s.Partition)
-	ls, lerr := b.shareStateOf(key)
+	ls, lerr := b.shareStateOf(share.StateKeyString(s.Group, s.Partition))
 	if lerr != nil {
 		b.log.Warn("share-partition state not persisted: its "+shareStateTopic+" partition is not loaded here", "group", s.Group, "err", lerr.Message)
 		return nil
 	}
-	t, _ := b.cluster.Topic(shareStateTopic)
-	rec := group.Record{Key: share.StateKey(s.Group, s.Partition)}
-	if !s.Tombstone {
-		rec.Value = share.StateValue(s, time.Now().UnixMilli())
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	s.StateEpoch, s.LeaderEpoch = 0, -1
+	if old, ok := ls.states[string(share.StateKey(s.Group, s.Partition))]; ok {
+		s.StateEpoch, s.LeaderEpoch = old.StateEpoch, old.LeaderEpoch
 	}
-	d, err := ls.journal.Append(group.PartitionFor(key, t.Partitions), []group.Record{rec})
+	d, err := ls.putLocked(s)
 	if err != nil {
 		b.log.Warn("share-partition state not persisted", "group", s.Group, "err", err)
 		return func(done func(error)) { done(err) }
@@ -192,18 +226,164 @@ func (b *Broker) loadShareSnapshot(gid string, tp share.TopicPartition) (share.S
 	case lerr != nil:
 		return share.Snapshot{}, false, nil // led elsewhere (see above)
 	}
-	key = string(share.StateKey(gid, tp))
 	ls.mu.Lock()
-	v, ok := ls.replayed[key]
-	delete(ls.replayed, key)
+	s, ok := ls.states[string(share.StateKey(gid, tp))]
 	ls.mu.Unlock()
-	if !ok {
+	if !ok || s.Start < 0 { // none, or initialized without a start offset
 		return share.Snapshot{}, false, nil
 	}
-	s, ok, err := share.ParseState([]byte(key), v)
+	return s, true, nil
+}
+
+// The share coordinator APIs (83-87): a share-partition leader reads and writes the state of
+// its share partitions through the broker leading their __share_group_state partitions (key
+// "group:topicId:partition", FindCoordinator key type SHARE), as Kafka's
+// ShareCoordinatorService and ShareCoordinatorShard answer them. Every write is a whole
+// snapshot (WriteShareGroupState's batches are merged into the live state first), answered
+// once durable.
+
+// stateLead is the loaded state partition holding group gid's share partition (topicID, p),
+// or the error Kafka's share coordinator answers for it: INVALID_REQUEST for an empty group,
+// no topic id or a negative partition; NOT_COORDINATOR when this broker does not lead its
+// state partition, COORDINATOR_LOAD_IN_PROGRESS while it is loading;
+// UNKNOWN_TOPIC_OR_PARTITION for a share partition that does not exist.
+func (b *Broker) stateLead(gid string, topicID [16]byte, p int32) (*leadShareState, *kerr.Error, string) {
+	switch {
+	case gid == "":
+		return nil, kerr.InvalidRequest, "the group id cannot be empty"
+	case topicID == [16]byte{}:
+		return nil, kerr.InvalidRequest, "the topic id cannot be null"
+	case p < 0:
+		return nil, kerr.InvalidRequest, "the partition id cannot be a negative number"
+	}
+	ls, lerr := b.shareStates.get(b, share.StateKeyString(gid, share.TopicPartition{TopicID: topicID, Partition: p}))
+	if lerr != nil {
+		return nil, lerr, lerr.Message
+	}
+	if t, ok := b.cluster.TopicByID(metadata.TopicID(topicID)); !ok || p >= t.Partitions {
+		return nil, kerr.UnknownTopicOrPartition, "the share partition's topic or partition does not exist"
+	}
+	return ls, nil, ""
+}
+
+// stateWrites is the journal appends of one share coordinator request, each with the error
+// code to set if it fails.
+type stateWrites struct {
+	waits []group.Durable
+	codes []*int16
+}
+
+// add notes a write (nil: none); code is the answer's error code, set if the write fails.
+func (w *stateWrites) add(d group.Durable, code *int16) {
+	if d != nil {
+		w.waits = append(w.waits, d)
+		w.codes = append(w.codes, code)
+	}
+}
+
+// answer answers resp once every write is durable.
+func (w *stateWrites) answer(b *Broker, c *call, resp kmsg.Response) (kmsg.Response, error) {
+	if len(w.waits) == 0 {
+		return resp, nil
+	}
+	c.park()
+	var mu sync.Mutex
+	left := len(w.waits) // guarded by mu
+	for i, wait := range w.waits {
+		code := w.codes[i]
+		wait(func(err error) {
+			mu.Lock()
+			if err != nil {
+				*code = journalError(err).Code
+			}
+			left--
+			last := left == 0
+			mu.Unlock()
+			if last {
+				b.finishKmsg(c, resp)
+			}
+		})
+	}
+	return nil, errDeferred
+}
+
+// stateOp is one partition of a share coordinator request: given its state partition
+// (ls.mu held) and the live state (ok false: none), it returns the state to write (nil:
+// none) or an error with its message.
+type stateOp func(old share.Snapshot, ok bool) (put *share.Snapshot, kerrCode *kerr.Error, msg string)
+
+// applyState runs op on group gid's share partition (topicID, p), appending what it writes,
+// and sets the partition's answer (CLUSTER_AUTHORIZATION_FAILED unless allowed: the share
+// coordinator APIs are broker to broker, CLUSTER_ACTION); the write is noted in w.
+func (b *Broker) applyState(allowed bool, gid string, topicID [16]byte, p int32, w *stateWrites, code *int16, msg **string, op stateOp) {
+	fail := func(e *kerr.Error, m string) {
+		*code = e.Code
+		if m != "" {
+			*msg = &m
+		}
+	}
+	if !allowed {
+		fail(kerr.ClusterAuthorizationFailed, "")
+		return
+	}
+	ls, lerr, m := b.stateLead(gid, topicID, p)
+	if lerr != nil {
+		fail(lerr, m)
+		return
+	}
+	tp := share.TopicPartition{TopicID: topicID, Partition: p}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	old, ok := ls.states[string(share.StateKey(gid, tp))]
+	put, lerr, m := op(old, ok)
+	if lerr != nil {
+		fail(lerr, m)
+		return
+	}
+	if put == nil {
+		return
+	}
+	put.Group, put.Partition = gid, tp
+	d, err := ls.putLocked(*put)
 	if err != nil {
-		b.log.Warn("unreadable share-partition state: starting the share partition afresh", "group", gid, "err", err)
-		return share.Snapshot{}, false, nil
+		fail(journalError(err), "the share-partition state could not be written: "+err.Error())
+		return
 	}
-	return s, ok, nil
+	w.add(d, code)
+}
+
+// mergeStateBatches merges a write's batches into the live ones (a written offset takes the
+// written state; later batches of the write win) and drops what lies below start.
+func mergeStateBatches(old, upd []share.StateBatch, start int64) []share.StateBatch {
+	out := append([]share.StateBatch(nil), old...)
+	for _, u := range upd {
+		var next []share.StateBatch
+		for _, o := range out {
+			if o.Last < u.First || o.First > u.Last {
+				next = append(next, o)
+				continue
+			}
+			if o.First < u.First {
+				lo := o
+				lo.Last = u.First - 1
+				next = append(next, lo)
+			}
+			if o.Last > u.Last {
+				hi := o
+				hi.First = u.Last + 1
+				next = append(next, hi)
+			}
+		}
+		out = append(next, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].First < out[j].First })
+	kept := out[:0]
+	for _, sb := range out {
+		if sb.Last < start {
+			continue
+		}
+		sb.First = max(sb.First, start)
+		kept = append(kept, sb)
+	}
+	return kept
 }

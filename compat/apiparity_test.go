@@ -35,11 +35,6 @@ var apiParityExceptions = map[int16]string{
 	41: "DescribeDelegationToken: delegation tokens wait for the security issue",
 	80: "AddRaftVoter: not built yet (issue 17)",
 	81: "RemoveRaftVoter: not built yet (issue 17)",
-	83: "InitializeShareGroupState: the share coordinator state APIs are not built (share state is kept by the partition leader's broker in __share_group_state)",
-	84: "ReadShareGroupState: the share coordinator state APIs are not built (share state is kept by the partition leader's broker in __share_group_state)",
-	85: "WriteShareGroupState: the share coordinator state APIs are not built (share state is kept by the partition leader's broker in __share_group_state)",
-	86: "DeleteShareGroupState: the share coordinator state APIs are not built (share state is kept by the partition leader's broker in __share_group_state)",
-	87: "ReadShareGroupStateSummary: the share coordinator state APIs are not built (share state is kept by the partition leader's broker in __share_group_state)",
 }
 
 // apiRange is one line of kafka-broker-api-versions: an API and the version range the broker

@@ -48,8 +48,12 @@ type Snapshot struct {
 	Group     string
 	Partition TopicPartition
 	Epoch     int32 // snapshot epoch: one more at each write
-	Start     int64
-	Batches   []StateBatch
+	// StateEpoch is the share coordinator's state epoch (InitializeShareGroupState sets
+	// it; a write carrying an older one is fenced); LeaderEpoch the share-partition
+	// leader's epoch of the last read or write (-1: none).
+	StateEpoch, LeaderEpoch int32
+	Start                   int64
+	Batches                 []StateBatch
 	// Tombstone: the state is deleted (DeleteShareGroupOffsets); the record's value is null.
 	Tombstone bool
 }
@@ -74,8 +78,8 @@ func StateKeyString(group string, tp TopicPartition) string {
 func StateValue(s Snapshot, nowMs int64) []byte {
 	b := kbin.AppendInt16(nil, 0)
 	b = kbin.AppendInt32(b, s.Epoch)
-	b = kbin.AppendInt32(b, 0)  // state epoch
-	b = kbin.AppendInt32(b, -1) // leader epoch
+	b = kbin.AppendInt32(b, s.StateEpoch)
+	b = kbin.AppendInt32(b, s.LeaderEpoch)
 	b = kbin.AppendInt64(b, s.Start)
 	b = kbin.AppendInt64(b, nowMs)
 	b = kbin.AppendInt64(b, nowMs)
@@ -83,18 +87,37 @@ func StateValue(s Snapshot, nowMs int64) []byte {
 	for _, sb := range s.Batches {
 		b = kbin.AppendInt64(b, sb.First)
 		b = kbin.AppendInt64(b, sb.Last)
-		st := int8(deliveryAvailable)
-		switch sb.State {
-		case StateAcknowledged:
-			st = deliveryAcknowledged
-		case StateArchived:
-			st = deliveryArchived
-		}
-		b = kbin.AppendInt8(b, st)
+		b = kbin.AppendInt8(b, DeliveryState(sb.State))
 		b = kbin.AppendInt16(b, sb.Deliveries)
 		b = kbin.AppendUvarint(b, 0) // no tagged fields
 	}
 	return kbin.AppendUvarint(b, 0)
+}
+
+// DeliveryState is Kafka's persisted delivery state id of st (an acquired record is saved
+// as available).
+func DeliveryState(st RecordState) int8 {
+	switch st {
+	case StateAcknowledged:
+		return deliveryAcknowledged
+	case StateArchived:
+		return deliveryArchived
+	}
+	return deliveryAvailable
+}
+
+// StateOfDelivery is the record state of a persisted delivery state id; ok is false for an
+// id Kafka never persists (acquired, or unknown), read as available.
+func StateOfDelivery(id int8) (st RecordState, ok bool) {
+	switch id {
+	case deliveryAvailable:
+		return StateAvailable, true
+	case deliveryAcknowledged:
+		return StateAcknowledged, true
+	case deliveryArchived:
+		return StateArchived, true
+	}
+	return StateAvailable, false
 }
 
 // errBadRecord is a __share_group_state record that does not parse.
@@ -126,8 +149,8 @@ func ParseState(key, value []byte) (s Snapshot, ok bool, err error) {
 		return s, false, fmt.Errorf("%w: value version %d", errBadRecord, v)
 	}
 	s.Epoch = r.Int32()
-	r.Int32() // state epoch
-	r.Int32() // leader epoch
+	s.StateEpoch = r.Int32()
+	s.LeaderEpoch = r.Int32()
 	s.Start = r.Int64()
 	r.Int64() // create time
 	r.Int64() // write time
@@ -138,14 +161,7 @@ func ParseState(key, value []byte) (s Snapshot, ok bool, err error) {
 	s.Batches = make([]StateBatch, 0, n)
 	for range n {
 		sb := StateBatch{First: r.Int64(), Last: r.Int64()}
-		switch st := r.Int8(); st {
-		case deliveryAcknowledged:
-			sb.State = StateAcknowledged
-		case deliveryArchived:
-			sb.State = StateArchived
-		default:
-			sb.State = StateAvailable
-		}
+		sb.State, _ = StateOfDelivery(r.Int8())
 		sb.Deliveries = r.Int16()
 		skipTags(&r)
 		if sb.First > sb.Last || sb.First < s.Start {
