@@ -35,9 +35,11 @@ import (
 // offsets gets COORDINATOR_LOAD_IN_PROGRESS, so no state is changed that could not be
 // persisted.
 //
-// Not yet: the share coordinator APIs (83-87) that let a partition leader read and write
-// state held by another broker. In a cluster a share partition whose state partition is led
-// elsewhere starts fresh (share.auto.offset.reset) and its state is not persisted.
+// The broker leading a state partition answers the share coordinator APIs (83-87) for the
+// share partitions it holds, from the same live state (leadShareState.states) that the
+// share partitions led here read and write. Not yet: a share-partition leader calling them
+// on another broker. In a cluster a share partition whose state partition is led elsewhere
+// starts fresh (share.auto.offset.reset) and its state is not persisted.
 
 // shareStateTopic is Kafka's internal topic of share-partition state.
 const shareStateTopic = "__share_group_state"

@@ -51,7 +51,9 @@
 // Every change of a share partition's start offset or delivery states (acknowledgements,
 // releases, lock expiries, members leaving, resets) hands a Snapshot to Config.Persist, in
 // order, under the lock: the broker appends it to __share_group_state as Kafka's
-// ShareSnapshot record (records.go) and ShareAcknowledge waits for its durability. A share
+// ShareSnapshot record (records.go), keeping the state and leader epochs the share
+// coordinator APIs (83-87, answered by the broker) set, and ShareAcknowledge waits for its
+// durability. A share
 // partition first used on a broker starts from its snapshot (Config.Load). Acquisitions are
 // not persisted: after a restart an acquired record is available again, with the delivery
 // count of the last snapshot. Group membership is not persisted either: members rejoin
