@@ -26,6 +26,10 @@ func (b *Broker) coordinatorFor(keyType int8, key, listener string) (node int32,
 	case 1: // transaction
 		node, host, port, code, msg = b.txnCoordinatorNode(key)
 	case 2: // share: "group:topicId:partition", the share coordinator APIs' (83-87)
+		if !validShareKey(key) {
+			m := "a share coordinator key is group:topicId:partition"
+			return -1, "", -1, kerr.InvalidRequest.Code, &m
+		}
 		node, host, port, code, msg = b.coordinatorNode(shareStateTopic, shareStatePartitions, shareStateTopicConfigs, key)
 	default:
 		m := "unknown coordinator key type (0: group, 1: transaction, 2: share)"

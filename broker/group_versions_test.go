@@ -64,7 +64,7 @@ func TestFindCoordinatorVersions(t *testing.T) {
 		if node != tb.b.cfg.NodeID {
 			t.Fatalf("v%d: transaction coordinator %d, want %d", v, node, tb.b.cfg.NodeID)
 		}
-		req.CoordinatorType = 2 // share: not a coordinator type logd has
+		req.CoordinatorType = 3 // not a coordinator type
 		resp = rawReq[*kmsg.FindCoordinatorResponse](t, cl, req)
 		errCode, msg := resp.ErrorCode, resp.ErrorMessage
 		if v >= 4 {

@@ -1,9 +1,11 @@
 package broker
 
 import (
+	"encoding/base64"
 	"errors"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,6 +245,18 @@ func (b *Broker) loadShareSnapshot(gid string, tp share.TopicPartition) (share.S
 // ShareCoordinatorService and ShareCoordinatorShard answer them. Every write is a whole
 // snapshot (WriteShareGroupState's batches are merged into the live state first), answered
 // once durable.
+
+// validShareKey reports whether key is a share coordinator key, "group:topicId:partition"
+// (Kafka's SharePartitionKey: three parts, a topic id and a partition number).
+func validShareKey(key string) bool {
+	parts := strings.Split(key, ":")
+	if len(parts) != 3 || parts[0] == "" {
+		return false
+	}
+	id, err := base64.RawURLEncoding.DecodeString(parts[1])
+	_, perr := strconv.ParseInt(parts[2], 10, 32)
+	return err == nil && len(id) == 16 && perr == nil
+}
 
 // stateLead is the loaded state partition holding group gid's share partition (topicID, p),
 // or the error Kafka's share coordinator answers for it: INVALID_REQUEST for an empty group,

@@ -62,6 +62,12 @@ func (s stateClient) findCoordinator(ctx context.Context, tb *testBroker, id [16
 	if fr.Coordinators[0].NodeID != tb.b.cfg.NodeID {
 		s.t.Fatalf("share coordinator %+v", fr.Coordinators[0])
 	}
+	fc.CoordinatorKeys = []string{s.group + ":not-a-topic-id:0"}
+	fr, err := fc.RequestWith(ctx, s.cl)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	wantStateCode(s.t, "a malformed share key", fr.Coordinators[0].ErrorCode, kerr.InvalidRequest)
 }
 
 // batch is a WriteShareGroupState state batch: offsets, delivery state id and count.
