@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat compat-cluster clean streams-long streams-bench
+.PHONY: all build test race invariants fuzz-short bench lint dumplog-check compat compat-cluster clean streams-long streams-bench streams-kafka
 
 all: build
 
@@ -27,6 +27,13 @@ STREAMS_BENCH_RECORDS ?= 1000000
 streams-bench: build
 	$(GO) build -o bin/streamsbench ./streams/examples/streamsbench
 	nice bin/streamsbench drive -logd bin/logd -records $(STREAMS_BENCH_RECORDS) -out bench/results/$$(date -u +%Y-%m-%d)-streams
+
+## streams-kafka: the streams package's tests against Apache Kafka 4.3.1 (KRaft, started from
+## tools/kafka/lib as bench's comparison does); `make compat` runs it. The kill -9 scenarios are
+## left to the default suite (they test the library's crash handling, not the broker).
+streams-kafka:
+	bash scripts/kafka-tools.sh fetch
+	$(GO) test -tags compat -count=1 -timeout 15m -skip 'Kill9' ./streams
 
 invariants:
 	$(GO) test -count=1 -tags invariants $(PKGS)
@@ -75,6 +82,7 @@ dumplog-check:
 compat:
 	bash scripts/compat-deps.sh
 	$(GO) test -tags compat -count=1 -v -timeout 40m ./compat
+	$(MAKE) streams-kafka
 
 ## compat-cluster: the same clients against a three-node logd cluster (replication factor 3).
 compat-cluster:

@@ -20,8 +20,9 @@ var fkSeed = flag.Uint64("fkseed", 0, "seed of TestForeignKeyJoin (0: from the c
 // table of customers by the order's customer, inner and left, over two partitions (so
 // subscriptions and answers cross tasks), through random updates, foreign-key changes
 // and deletions on both sides; the joined tables written with Table.To, tombstones
-// included, must end equal to a model's join of the two tables' final states. The seed
-// is printed; -fkseed replays one.
+// included, must end equal to a model's join of the two tables' final states. Halfway
+// the application restarts with an empty state directory. The seed is printed; -fkseed
+// replays one.
 func TestForeignKeyJoin(t *testing.T) {
 	t.Parallel()
 	seed := *fkSeed
@@ -51,6 +52,13 @@ func TestForeignKeyJoin(t *testing.T) {
 
 	model := map[string]map[string]string{orders: {}, customers: {}}
 	for i := range 300 {
+		if i == 150 {
+			// Restart with the state directory gone: the tables, the subscription store
+			// and the join's progress come back from the changelogs and the subscription
+			// topics, and the second half joins against what was restored.
+			app.stop(t)
+			app = start(t, topo, streams.Config{ApplicationID: p, StateDir: t.TempDir()})
+		}
 		topic, key := orders, fmt.Sprintf("o%d", rng.IntN(20))
 		value := fmt.Sprintf("c%d:item%d", rng.IntN(6), i)
 		if rng.IntN(3) == 0 {

@@ -31,6 +31,22 @@ var brokers []string
 // binDir holds the binaries TestMain built: logd and the examples.
 var binDir string
 
+// startReference, set by kafka_compat_test.go under the compat tag, starts Apache Kafka for
+// the suite instead of logd; it returns the bootstrap addresses and how to stop the broker.
+var startReference func(dir string) (bootstrap []string, stop func(), err error)
+
+// onKafka reports whether the suite runs against Apache Kafka rather than logd.
+var onKafka bool
+
+// skipOnKafka skips a test that depends on a logd-only feature when the suite runs against
+// Apache Kafka; why says which.
+func skipOnKafka(t *testing.T, why string) {
+	t.Helper()
+	if onKafka {
+		t.Skip("needs logd: " + why)
+	}
+}
+
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
@@ -63,6 +79,16 @@ func runMain(m *testing.M) int {
 	}
 	if s := os.Getenv("STREAMS_BROKERS"); s != "" {
 		brokers = strings.Split(s, ",")
+		return m.Run()
+	}
+	if startReference != nil {
+		bs, stop, err := startReference(dir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "streams test: starting Apache Kafka:", err)
+			return 1
+		}
+		defer stop()
+		brokers, onKafka = bs, true
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
