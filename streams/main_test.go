@@ -35,18 +35,6 @@ var binDir string
 // the suite instead of logd; it returns the bootstrap addresses and how to stop the broker.
 var startReference func(dir string) (bootstrap []string, stop func(), err error)
 
-// onKafka reports whether the suite runs against Apache Kafka rather than logd.
-var onKafka bool
-
-// skipOnKafka skips a test that depends on a logd-only feature when the suite runs against
-// Apache Kafka; why says which.
-func skipOnKafka(t *testing.T, why string) {
-	t.Helper()
-	if onKafka {
-		t.Skip("needs logd: " + why)
-	}
-}
-
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
@@ -88,7 +76,7 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 		defer stop()
-		brokers, onKafka = bs, true
+		brokers = bs
 		return m.Run()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -188,7 +176,7 @@ type rec struct {
 func produce(t *testing.T, topic string, rs ...rec) {
 	t.Helper()
 	cl := client(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for _, r := range rs {
 		kr := &kgo.Record{Topic: topic, Value: []byte(r.Value)}

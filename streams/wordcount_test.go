@@ -37,6 +37,18 @@ func (p *proc) stderr() string {
 	return p.errb.String()
 }
 
+// waitAssigned waits up to 60 s for the instance to report a task assigned: a joining
+// instance takes part only after the group's rebalance, which on a loaded machine, or on
+// Apache Kafka's coordinator, takes seconds.
+func (p *proc) waitAssigned(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); !strings.Contains(p.stderr(), "task assigned"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the instance got no task in 60 s:\n%s", p.stderr())
+		}
+	}
+}
+
 // startProc runs binDir/name with args; the test's end kills it if still running.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
@@ -254,15 +266,12 @@ func TestScaleOut(t *testing.T) {
 	e.check(t, true)
 
 	p2 := wordcount(t, e.args(t.TempDir())...)
-	time.Sleep(3 * time.Second) // let the second instance join and take tasks
+	p2.waitAssigned(t)
 	e.feed(t, cl, rng, 100)
 	e.check(t, true)
-	if !strings.Contains(p2.stderr(), "task assigned") {
-		t.Errorf("the second instance got no task:\n%s", p2.stderr())
-	}
 
 	p3 := wordcount(t, e.args(t.TempDir())...)
-	time.Sleep(3 * time.Second)
+	p3.waitAssigned(t)
 	e.feed(t, cl, rng, 100)
 	e.check(t, true)
 	if !strings.Contains(p3.stderr(), "task assigned") {
@@ -288,7 +297,7 @@ func TestScaleOutExactlyOnce(t *testing.T) {
 	e.feed(t, cl, rng, 100)
 	e.check(t, true)
 	p2 := wordcount(t, e.args(t.TempDir(), "-eos", "-commit-interval", "100ms")...)
-	time.Sleep(3 * time.Second)
+	p2.waitAssigned(t)
 	e.feed(t, cl, rng, 100)
 	e.check(t, true)
 	p1.term(t)
