@@ -163,7 +163,8 @@
 // PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE); the previous foreign key of each row is kept in
 // `<join>-subscription-fk-store`, since a table here forwards new values only. The
 // internal topics' values are this package's own format (fkjoin.go), not Kafka's
-// SubscriptionWrapper, and the hash is FNV-1a rather than Murmur3.
+// SubscriptionWrapper, and the hash is FNV-1a rather than Murmur3: a Kafka Streams
+// application cannot read or share them (making them Kafka's is not built yet).
 //
 // # Processor API and punctuation
 //
@@ -234,6 +235,17 @@
 // a record takes through the topology; Metrics.Collectors exports them to a Prometheus
 // registry as logd_streams_*_total, logd_streams_records_lag and
 // logd_streams_process_latency_seconds, labelled application="…".
+//
+// # Tests against Apache Kafka
+//
+// The package's tests talk to whatever broker they are given: `logd serve` by default,
+// $STREAMS_BROKERS if set, and with the compat build tag an Apache Kafka 4.3.1 broker
+// (KRaft) started from tools/kafka/lib by bench.StartKafka. `make streams-kafka` (run by
+// `make compat`) runs them so, without the kill -9 scenarios (the library's crash
+// handling, not the broker's) and TestForeignKeyJoin (300 synchronous produces: about
+// five minutes against Kafka on two loaded cores; it passes there, run it by hand with
+// -run). Test records carry timestamps near now: Kafka deletes changelog records older
+// than the topic's retention.ms, even in the active segment.
 //
 // # Not yet
 //

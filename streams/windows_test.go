@@ -94,7 +94,9 @@ func TestWindowRetention(t *testing.T) {
 	in, out := p+"-in", p+"-out"
 	createTopic(t, in, 1)
 	createTopic(t, out, 1)
-	const t0 = 28333334 * 60000 // a minute boundary
+	// A minute boundary near now: the changelog's retention.ms applies to the records'
+	// timestamps, and Apache Kafka deletes records older than it (rolling the active segment).
+	t0 := time.Now().Truncate(time.Minute).UnixMilli()
 	b := streams.NewBuilder()
 	wser := streams.WindowedSerde(streams.String(), time.Minute.Milliseconds())
 	g := streams.GroupByKey(streams.From(b, in, streams.String(), streams.String()),
