@@ -92,6 +92,10 @@ func TestInteractiveQueries(t *testing.T) {
 				t.Fatalf("key %s on %s: count %d, want %d", k, loc.Endpoint, got, want)
 			}
 		}
+		// Locate again: a task that moved was not yet open on its new owner when located.
+		if loc, err = streams.Locate(ctx, apps["host-2:2"], k, streams.String()); err != nil {
+			t.Fatal(err)
+		}
 		if loc.Local != (owner == apps["host-2:2"]) {
 			t.Errorf("key %s: Locate on host-2 says Local %v, but the task is on %s", k, loc.Local, loc.Endpoint)
 		}
