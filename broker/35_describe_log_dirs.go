@@ -13,10 +13,13 @@ import (
 	"github.com/logd/logd/segment"
 )
 
-// DescribeLogDirs: versions 1-5 (Kafka 4 removed v0; v4+ adds the directory's total and
-// usable bytes, v5+ the cordoned flag, always false). logd has one log directory. A
-// partition's size is that of its segment (.log) files, as Kafka counts it; partitions not
-// opened since the start are measured on disk rather than opened.
+// DescribeLogDirs: versions 1-5 (Kafka 4 removed v0; v4+ adds each directory's total and
+// usable bytes, v5+ the cordoned flag, always false). One entry per log directory (log.dirs):
+// an offline one with KAFKA_STORAGE_ERROR and nothing else, as Kafka. A partition's size is
+// that of its segment (.log) files, as Kafka counts it; partitions not opened since the start
+// are measured on disk rather than opened. A replica's offset lag is Kafka's: how far its log
+// end is below the high watermark (0 for a current replica, whose log end never is), and for a
+// future replica (AlterReplicaLogDirs) how far it is below the current replica's log end.
 func init() {
 	register(api{key: int16(kmsg.DescribeLogDirs), min: 1, max: 5, handle: handleDescribeLogDirs})
 }
@@ -27,18 +30,6 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 	if !b.authorizeCluster(c, acl.OpDescribe) {
 		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp, nil
-	}
-	dir := kmsg.NewDescribeLogDirsResponseDir()
-	dir.Dir = b.logDir()
-	if err := b.eng.Offline(); err != nil {
-		dir.ErrorCode = errorCode(engine.ErrLogDirOffline)
-		resp.Dirs = append(resp.Dirs, dir)
-		return resp, nil
-	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir.Dir, &st); err == nil {
-		dir.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
-		dir.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
 	}
 	// want[topic] is nil for every partition of the topic; a nil want means every topic.
 	var want map[string]map[int32]bool
@@ -55,11 +46,34 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 			}
 		}
 	}
-	for _, tp := range b.eng.Partitions() { // sorted by topic, then partition
+	tps := b.eng.Partitions() // sorted by topic, then partition
+	for _, ld := range b.eng.Dirs() {
+		resp.Dirs = append(resp.Dirs, b.describeLogDir(ld, tps, want))
+	}
+	return resp, nil
+}
+
+// describeLogDir describes one directory's partitions among tps that want selects.
+func (b *Broker) describeLogDir(ld *engine.LogDir, tps []engine.TopicPartition, want map[string]map[int32]bool) kmsg.DescribeLogDirsResponseDir {
+	dir := kmsg.NewDescribeLogDirsResponseDir()
+	dir.Dir = absPath(ld.Path)
+	if err := ld.Engine.Offline(); err != nil {
+		dir.ErrorCode = errorCode(engine.ErrLogDirOffline)
+		return dir
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir.Dir, &st); err == nil {
+		dir.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
+		dir.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
+	}
+	for _, tp := range tps {
 		if want != nil && !want[tp.Topic][tp.Partition] {
 			continue
 		}
-		size, ok := b.partitionSize(tp)
+		if b.eng.DirOf(tp) != ld {
+			continue
+		}
+		size, ok := b.partitionSize(ld, tp)
 		if !ok {
 			continue // deleted meanwhile
 		}
@@ -70,25 +84,27 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 		dp.Partition, dp.Size = tp.Partition, size
+		if l := ld.Engine.Log(tp); l != nil {
+			dp.OffsetLag = max(l.HighWatermark()-l.LogEndOffset(), 0)
+		}
 		dt := &dir.Topics[len(dir.Topics)-1]
 		dt.Partitions = append(dt.Partitions, dp)
 	}
-	resp.Dirs = append(resp.Dirs, dir)
-	return resp, nil
+	return dir
 }
 
-// partitionSize is the size of a partition's segment files: the open log's, else the files'
-// on disk. ok is false if the partition's directory is gone.
-func (b *Broker) partitionSize(tp engine.TopicPartition) (int64, bool) {
-	if l := b.eng.Log(tp); l != nil {
+// partitionSize is the size of a partition's segment files in ld: the open log's, else the
+// files' on disk. ok is false if the partition's directory is gone.
+func (b *Broker) partitionSize(ld *engine.LogDir, tp engine.TopicPartition) (int64, bool) {
+	if l := ld.Engine.Log(tp); l != nil {
 		return l.Size(), true
 	}
-	return b.partitionSizeOnDisk(tp)
+	return b.partitionSizeOnDisk(ld, tp)
 }
 
-// partitionSizeOnDisk sums the sizes of a partition's segment files in its directory.
-func (b *Broker) partitionSizeOnDisk(tp engine.TopicPartition) (int64, bool) {
-	pdir := filepath.Join(b.eng.Dir(), tp.String())
+// partitionSizeOnDisk sums the sizes of a partition's segment files in ld.
+func (b *Broker) partitionSizeOnDisk(ld *engine.LogDir, tp engine.TopicPartition) (int64, bool) {
+	pdir := filepath.Join(ld.Path, tp.String())
 	names, err := b.cfg.FS.ReadDir(pdir)
 	if err != nil {
 		return 0, false

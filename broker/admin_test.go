@@ -562,7 +562,7 @@ func TestDescribeLogDirs(t *testing.T) {
 	size := d.Topics["sized"][1].Size
 
 	// Partitions not opened are measured from their files, with the same answer.
-	if got, ok := tb.b.partitionSizeOnDisk(engine.TopicPartition{Topic: "sized", Partition: 1}); !ok || got != size {
+	if got, ok := tb.b.partitionSizeOnDisk(tb.b.eng.Dirs()[0], engine.TopicPartition{Topic: "sized", Partition: 1}); !ok || got != size {
 		t.Fatalf("size on disk %d, want %d", got, size)
 	}
 	cs.restart()

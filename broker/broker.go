@@ -63,8 +63,11 @@ type Config struct {
 	// inter-broker one (AdvertisedHost:AdvertisedPort) first. Empty: one listener, PLAINTEXT.
 	// Each client is answered with the addresses of the listener it came in on.
 	Listeners []metadata.Endpoint
-	// DataDir is the log directory (log.dirs).
+	// DataDir is the first log directory (log.dirs), which also holds the metadata log.
 	DataDir string
+	// ExtraLogDirs are the other log.dirs entries (JBOD): new partitions go to the directory
+	// holding the fewest (engine.LogDirs).
+	ExtraLogDirs []string
 	// FS is the filesystem; nil means the operating system's.
 	FS vfs.FS
 	// AutoCreateTopics creates unknown topics named in Metadata requests
@@ -195,7 +198,7 @@ type Broker struct {
 	started time.Time // New's time: the FinalizedFeaturesEpoch of ApiVersions
 	log     *slog.Logger
 	metrics *metrics.Metrics // nil: disabled
-	eng     *engine.Engine
+	eng     *engine.LogDirs
 	cluster Cluster
 
 	mu    sync.RWMutex // guards parts; held only for map operations
@@ -306,11 +309,12 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.LogDefaults.Validate(); err != nil {
 		return nil, fmt.Errorf("broker topic defaults: %w", err)
 	}
-	ecfg := engine.Config{Dir: cfg.DataDir, FS: cfg.FS, Logger: cfg.Logger, Cleaner: cfg.Cleaner}
+	ecfg := engine.Config{FS: cfg.FS, Logger: cfg.Logger, Cleaner: cfg.Cleaner}
 	if cfg.Metrics != nil {
 		ecfg.OnSync = cfg.Metrics.ObserveSync
 	}
-	eng, err := engine.Open(ecfg)
+	eng, err := engine.OpenLogDirs(engine.LogDirsConfig{
+		Dirs: append([]string{cfg.DataDir}, cfg.ExtraLogDirs...), NodeID: cfg.NodeID, Engine: ecfg})
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +336,7 @@ func New(cfg Config) (*Broker, error) {
 	b.shares = b.newShareCoordinator()
 	b.shareStates = newCoordinatorLeads(shareStateTopic, "share-partition state", b.loadShareState, b.unloadShareState)
 	b.shareStates.onLoad = b.shareStatesLoaded
-	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.Offline() != nil })
+	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.OfflineCount() > 0 })
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)
 	go b.groups.run(b)
@@ -403,8 +407,8 @@ func (b *Broker) Close() error {
 	return b.eng.Close()
 }
 
-// Engine returns the broker's storage engine.
-func (b *Broker) Engine() *engine.Engine { return b.eng }
+// Engine returns the broker's storage: its log directories.
+func (b *Broker) Engine() *engine.LogDirs { return b.eng }
 
 // partition returns an open partition, opening its log on first use.
 func (b *Broker) partition(topic string, p int32) (*partition, error) {

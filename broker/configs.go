@@ -358,8 +358,8 @@ var brokerConfigs = []brokerConfig{
 		value: func(b *Broker) string { return strconv.Itoa(int(b.cfg.NodeID)) }},
 	{name: "broker.id", typ: typeInt, doc: "this broker's id (same as node.id)",
 		value: func(b *Broker) string { return strconv.Itoa(int(b.cfg.NodeID)) }},
-	{name: "log.dirs", typ: typeString, doc: "the log directory",
-		value: func(b *Broker) string { return b.logDir() }},
+	{name: "log.dirs", typ: typeString, doc: "the log directories",
+		value: func(b *Broker) string { return b.logDirs() }},
 	{name: "advertised.listeners", typ: typeList, doc: "the addresses clients are told to connect to, per listener",
 		value: func(b *Broker) string {
 			if len(b.cfg.Listeners) == 0 {
@@ -390,12 +390,21 @@ func nameFilter(names []string) map[string]bool {
 	return m
 }
 
-// logDir is the log directory as an absolute path.
-func (b *Broker) logDir() string {
-	if abs, err := filepath.Abs(b.cfg.DataDir); err == nil {
+// logDirs lists the log directories as absolute paths, comma-separated as log.dirs.
+func (b *Broker) logDirs() string {
+	paths := make([]string, 0, 1+len(b.cfg.ExtraLogDirs))
+	for _, ld := range b.eng.Dirs() {
+		paths = append(paths, absPath(ld.Path))
+	}
+	return strings.Join(paths, ",")
+}
+
+// absPath is path made absolute, or path itself if that fails.
+func absPath(path string) string {
+	if abs, err := filepath.Abs(path); err == nil {
 		return abs
 	}
-	return b.cfg.DataDir
+	return path
 }
 
 // configOp is one IncrementalAlterConfigs operation.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -224,12 +223,7 @@ func (e *Engine) Partitions() []TopicPartition {
 		tps = append(tps, tp)
 	}
 	e.mu.Unlock()
-	sort.Slice(tps, func(i, j int) bool {
-		if tps[i].Topic != tps[j].Topic {
-			return tps[i].Topic < tps[j].Topic
-		}
-		return tps[i].Partition < tps[j].Partition
-	})
+	sortPartitions(tps)
 	return tps
 }
 

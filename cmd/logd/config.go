@@ -25,7 +25,8 @@ import (
 // serveSettings is everything `logd serve` is configured with, after merging the embedded
 // defaults, the config file, LOGD_* environment variables and flags (lowest to highest).
 type serveSettings struct {
-	DataDir string
+	DataDir      string   // the first log.dirs entry, which also holds the metadata log
+	ExtraLogDirs []string // the other log.dirs entries
 	// The listener settings, as given; planListeners checks them against each other.
 	Listen              string           // listeners
 	Advertise           string           // advertised.listeners; "": the listen addresses
@@ -114,6 +115,19 @@ type configKey struct {
 	apply func(s *serveSettings, v string) error
 }
 
+// setLogDirs applies log.dirs (or log.dir): the first directory also holds the metadata log.
+func setLogDirs(s *serveSettings, v string) error {
+	dirs := splitComma(v)
+	if len(dirs) == 0 {
+		return fmt.Errorf("%q names no directory", v)
+	}
+	s.DataDir, s.ExtraLogDirs = dirs[0], nil
+	if len(dirs) > 1 {
+		s.ExtraLogDirs = dirs[1:]
+	}
+	return nil
+}
+
 // configKeys is in application order: within one source, log.retention.ms is applied after
 // log.retention.hours (and log.roll.ms after log.roll.hours) so the finer one wins, as in Kafka.
 var configKeys = append([]configKey{
@@ -122,17 +136,10 @@ var configKeys = append([]configKey{
 		s.NodeID = int32(n)
 		return err
 	}},
-	{name: "log.dirs", flag: "data-dir", apply: func(s *serveSettings, v string) error {
-		dirs := splitComma(v)
-		switch {
-		case len(dirs) == 0:
-			return fmt.Errorf("%q names no directory", v)
-		case len(dirs) > 1:
-			return fmt.Errorf("%q names %d directories; logd uses exactly one", v, len(dirs))
-		}
-		s.DataDir = dirs[0]
-		return nil
-	}},
+	// log.dir is Kafka's single-directory form, used when log.dirs is not set: applied
+	// first, so log.dirs wins.
+	{name: "log.dir", apply: setLogDirs},
+	{name: "log.dirs", flag: "data-dir", apply: setLogDirs},
 	{name: "listeners", flag: "listen", apply: func(s *serveSettings, v string) error {
 		_, err := parseListeners(v)
 		s.Listen = v

@@ -157,11 +157,11 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{file: "node.id: 1\nlog.dirs: d\n\nnum.partitions: abc\n", want: `line 4: num.partitions: "abc" is not a whole number`},
 		{file: "a: 1\n", want: `line 1: unknown key "a"`},
-		{file: "node.id: 1\n\n\n\n\n\nlog.dir: /x\n", want: `line 7: unknown key "log.dir" (did you mean "log.dirs"?)`},
+		{file: "node.id: 1\n\n\n\n\n\nlog.dis: /x\n", want: `line 7: unknown key "log.dis" (did you mean "log.dir"?)`},
 		{file: "num.partition: 2\n", want: `line 1: unknown key "num.partition" (did you mean "num.partitions"?)`},
 		{file: "node.id: 1\nnode.id: 2\n", want: `line 2: node.id is already set on line 1`},
 		{file: "log.dirs: [a, b]\n", want: `line 1: log.dirs: want a single value, not a list`},
-		{file: "log.dirs: a,b\n", want: `line 1: log.dirs: "a,b" names 2 directories; logd uses exactly one`},
+		{file: "log.dirs: \",\"\n", want: `line 1: log.dirs: "," names no directory`},
 		{file: "node.id:\n", want: `line 1: node.id: has no value`},
 		{file: "listeners: PLAINTEXT://h:1,SASL_PLAINTEXT://h:2\n", want: `listener SASL_PLAINTEXT: PLAIN needs users: listener.name.sasl_plaintext.plain.sasl.jaas.config with user_NAME="password" options`},
 		{file: "listeners: PLAINTEXT://h:1,SASL_PLAINTEXT://h:2\nsasl.enabled.mechanisms: OAUTHBEARER\n", want: `OAUTHBEARER needs sasl.oauthbearer.jwks.endpoint.url (a file://, http:// or https:// JWKS)`},
@@ -371,7 +371,7 @@ fsync.acks.all = false
 func TestConfigTOMLErrors(t *testing.T) {
 	for _, c := range []struct{ file, want string }{
 		{"node.id = 1\nlog.dirs = \"d\"\n\nnum.partitions = \"abc\"\n", `line 4: num.partitions: "abc" is not a whole number`},
-		{"node.id = 1\n\n\nlog.dir = \"/x\"\n", `line 4: unknown key "log.dir" (did you mean "log.dirs"?)`},
+		{"node.id = 1\n\n\nlog.dis = \"/x\"\n", `line 4: unknown key "log.dis" (did you mean "log.dir"?)`},
 		{"[log]\nretention.ms = 5\n\n\nsegment.byte = 100\n", `line 5: unknown key "log.segment.byte" (did you mean "log.segment.bytes"?)`},
 		{"node.id = 1\nnode.id = 2\n", `line 2: node.id: key id is already defined`},
 		{"\"node.id\" = 1\n[node]\nid = 2\n", `line 3: node.id is already set on line 1`},
@@ -436,7 +436,7 @@ func TestServeTOMLConfig(t *testing.T) {
 
 	for _, c := range []struct{ file, want string }{
 		{"node.id = 1\n[log]\nretention.ms = \"soon\"\n", ` line 3: log.retention.ms: "soon" is not a whole number`},
-		{"node.id = 1\n\n[log]\ndir = \"/x\"\n", ` line 4: unknown key "log.dir" (did you mean "log.dirs"?)`},
+		{"node.id = 1\n\n[log]\ndis = \"/x\"\n", ` line 4: unknown key "log.dis" (did you mean "log.dir"?)`},
 		{"node.id = 1\nnum.partitions = \n", ` line 2: num.partitions: unexpected character U+000A at start of value`},
 	} {
 		bad := filepath.Join(dir, "bad.toml")

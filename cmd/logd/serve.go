@@ -174,6 +174,16 @@ func serve(st serveSettings) error {
 		return err
 	}
 	defer lock.Close()
+	for _, d := range st.ExtraLogDirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("cannot use log directory %s: %v", d, err)
+		}
+		lock, err := lockDataDir(d)
+		if err != nil {
+			return err
+		}
+		defer lock.Close()
+	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	slog.SetDefault(logger)
@@ -181,7 +191,7 @@ func serve(st serveSettings) error {
 		logger.Warn("config: " + w)
 	}
 	cfg := broker.DefaultConfig()
-	cfg.NodeID, cfg.DataDir, cfg.Logger = nodeID, dataDir, logger
+	cfg.NodeID, cfg.DataDir, cfg.ExtraLogDirs, cfg.Logger = nodeID, dataDir, st.ExtraLogDirs, logger
 	cfg.AdvertisedHost, cfg.AdvertisedPort = inter.Host, inter.Port
 	for _, l := range plan.clients {
 		cfg.Listeners = append(cfg.Listeners, l.Endpoint)
@@ -268,7 +278,7 @@ func serve(st serveSettings) error {
 				return errors.New("not serving")
 			}
 			if err := b.Engine().Offline(); err != nil {
-				return fmt.Errorf("log directory offline: %v", err)
+				return fmt.Errorf("every log directory is offline: %v", err)
 			}
 			return nil
 		}, api, logger)
