@@ -412,7 +412,9 @@ func (d *LogDirs) Offline() error {
 	return errors.Join(errs...)
 }
 
-// Close closes every directory (Engine.Close) and returns the first error.
+// Close closes every directory (Engine.Close) and returns the first error of a directory
+// that was online. An offline directory was reported when it failed; it closes without its
+// clean-shutdown marker, so the next start recovers it.
 func (d *LogDirs) Close() error {
 	select {
 	case <-d.stop:
@@ -422,7 +424,8 @@ func (d *LogDirs) Close() error {
 	<-d.done
 	var first error
 	for _, ld := range d.dirs {
-		if err := ld.Engine.Close(); err != nil && first == nil {
+		wasOffline := ld.Engine.Offline() != nil
+		if err := ld.Engine.Close(); err != nil && !wasOffline && first == nil {
 			first = fmt.Errorf("log directory %s: %w", ld.Path, err)
 		}
 	}

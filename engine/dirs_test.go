@@ -233,8 +233,11 @@ func TestLogDirsDirectoryVanishes(t *testing.T) {
 			t.Fatalf("%s placed in the offline directory", tp)
 		}
 	}
-	if err := d.Close(); err == nil {
-		t.Fatal("Close reported no error for the offline directory")
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v (the offline directory was reported when it failed)", err)
+	}
+	if _, err := os.Stat(filepath.Join(a, cleanShutdownFile)); err != nil {
+		t.Fatalf("the online directory was not closed cleanly: %v", err)
 	}
 }
 
