@@ -192,7 +192,7 @@ func DefaultConfig() Config {
 	}
 }
 
-// Broker serves the Kafka protocol over one log directory.
+// Broker serves the Kafka protocol over its log directories.
 type Broker struct {
 	cfg     Config
 	started time.Time // New's time: the FinalizedFeaturesEpoch of ApiVersions

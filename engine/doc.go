@@ -1,5 +1,18 @@
 // Package engine is logd's storage engine: one Engine per log directory, one Log per partition.
 //
+// # Log directories (JBOD)
+//
+// LogDirs holds a broker's log directories (Kafka's log.dirs), one Engine each. Every
+// directory has a meta.properties as Kafka writes it (version=1, node.id, and KIP-858's
+// directory.id, a random Kafka Uuid outside the 100 reserved ones), written atomically when
+// missing and kept afterwards: a directory of another node.id, two directories with the same
+// id (a copy), the same path twice, or a partition found in two directories refuse the start
+// with a message naming both. A new partition goes to the online directory holding the
+// fewest partitions (the first listed on a tie); one found on disk stays where it is. A
+// directory fails alone: an fsync or write error (the group committer), or the directory or
+// its meta.properties vanishing (checked every LogDirsConfig.WatchInterval), takes it offline
+// (ErrLogDirOffline for its partitions, KAFKA_STORAGE_ERROR to clients); the others serve.
+//
 // A Log is an ordered list of segments (package segment) with the offsets a partition needs:
 //
 //	log start offset ≤ high watermark ≤ log end offset      recovery point ≤ log end offset
