@@ -24,7 +24,12 @@ type keyInfo struct {
 
 var keyInfos = map[string]keyInfo{
 	"node.id":                                   {"1", kmsg.ConfigTypeInt, "this node's id in the cluster (broker and metadata-quorum voter)", false},
-	"log.dirs":                                  {"data", kmsg.ConfigTypeString, "the directory of the partition logs and the metadata log (exactly one)", false},
+	"log.dirs":                                  {"data", kmsg.ConfigTypeString, "the directories of the partition logs, comma-separated (several: JBOD, new partitions go to the one with the fewest); the first also holds the metadata log", false},
+	"log.dir":                                   {"", kmsg.ConfigTypeString, "Kafka's single-directory form of log.dirs, used when log.dirs is not set", false},
+	"security.inter.broker.protocol":            {"", kmsg.ConfigTypeString, "the security protocol brokers use with each other when inter.broker.listener.name is not set", false},
+	"sasl.mechanism.inter.broker.protocol":      {"", kmsg.ConfigTypeString, "the SASL mechanism brokers authenticate to each other with (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; default PLAIN)", false},
+	"logd.http.listener":                        {"", kmsg.ConfigTypeString, "the listener the REST proxy and console reach the broker through (default: the first SASL listener, else the first PLAINTEXT one)", false},
+	"logd.http.sasl.mechanism":                  {"", kmsg.ConfigTypeString, "the SASL mechanism the REST proxy passes its HTTP users' credentials on with (default: the strongest the listener enables)", false},
 	"listeners":                                 {"127.0.0.1:9092", kmsg.ConfigTypeString, "the addresses to listen on: NAME://host:port, comma-separated", false},
 	"advertised.listeners":                      {"", kmsg.ConfigTypeString, "the addresses clients are told to connect to, per listener (default: the listeners)", false},
 	"listener.security.protocol.map":            {"", kmsg.ConfigTypeString, "the security protocol of each listener name (default: Kafka's PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL names)", false},
