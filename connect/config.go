@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,13 @@ type WorkerConfig struct {
 	HeartbeatInterval  time.Duration // heartbeat.interval.ms (default 3 s)
 	RebalanceTimeout   time.Duration // rebalance.timeout.ms (default 60 s)
 	ScheduledRebalance time.Duration // scheduled.rebalance.max.delay.ms (default 5 min)
+	// ExactlyOnceSource is exactly.once.source.support: "disabled" (the default), "preparing"
+	// or "enabled" (source tasks write in transactions, KIP-618; distributed mode only).
+	ExactlyOnceSource string
 }
+
+// exactlyOnceEnabled says whether source tasks run with transactions (KIP-618).
+func (c *WorkerConfig) exactlyOnceEnabled() bool { return c.ExactlyOnceSource == "enabled" }
 
 // LoadProperties reads a Java .properties file into a map (the later of two equal keys wins).
 func LoadProperties(path string) (map[string]string, error) {
@@ -153,6 +160,13 @@ func ParseWorkerConfig(props map[string]string, distributed bool) (*WorkerConfig
 		*req.dst = strings.TrimSpace(props[req.key])
 		if *req.dst == "" {
 			return nil, fmt.Errorf("missing required configuration %q which has no default value", req.key)
+		}
+	}
+	c.ExactlyOnceSource = "disabled"
+	if v, ok := props["exactly.once.source.support"]; ok {
+		c.ExactlyOnceSource = strings.ToLower(strings.TrimSpace(v))
+		if !slices.Contains([]string{"disabled", "preparing", "enabled"}, c.ExactlyOnceSource) {
+			return nil, fmt.Errorf("invalid value %s for configuration exactly.once.source.support: String must be one of (case insensitive): DISABLED, ENABLED, PREPARING", v)
 		}
 	}
 	for _, p := range []struct {

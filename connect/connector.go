@@ -73,6 +73,17 @@ type Connector interface {
 	Stop() error
 }
 
+// ExactlyOnceSourceConnector is implemented by a source connector that can say whether it
+// provides exactly-once semantics with a configuration (Java's SourceConnector
+// exactlyOnceSupport): a connector configured with exactly.once.support=required is refused
+// unless it implements this and returns true. Connectors do not define transaction boundaries
+// (transaction.boundary=connector is refused for all of them).
+type ExactlyOnceSourceConnector interface {
+	// ExactlyOnceSupport says whether the connector's records and offsets, written in one
+	// transaction, are exactly once with config (resuming from the offsets re-reads nothing).
+	ExactlyOnceSupport(config map[string]string) bool
+}
+
 // ConnectorContext is what the runtime offers a running connector.
 type ConnectorContext interface {
 	// RequestTaskReconfiguration asks the runtime to call TaskConfigs again (the source's

@@ -148,13 +148,13 @@ func newDistributed(ctx context.Context, cfg *WorkerConfig, log *slog.Logger, re
 			return fail(err)
 		}
 	}
-	if d.configLog, err = startTopicLog(cfg, inner.admin, cfg.ConfigTopic, d.applyConfig); err != nil {
+	if d.configLog, err = startTopicLog(cfg, inner.admin, cfg.ConfigTopic, false, d.applyConfig); err != nil {
 		return fail(err)
 	}
-	if d.statusLog, err = startTopicLog(cfg, inner.admin, cfg.StatusTopic, d.applyStatus); err != nil {
+	if d.statusLog, err = startTopicLog(cfg, inner.admin, cfg.StatusTopic, false, d.applyStatus); err != nil {
 		return fail(err)
 	}
-	if d.offsetLog, err = startTopicLog(cfg, inner.admin, cfg.OffsetTopic, offsets.applyRecord); err != nil {
+	if d.offsetLog, err = startTopicLog(cfg, inner.admin, cfg.OffsetTopic, cfg.exactlyOnceEnabled(), offsets.applyRecord); err != nil {
 		return fail(err)
 	}
 	offsets.log = d.offsetLog

@@ -31,36 +31,42 @@ func (h *Herder) runSource(ctx context.Context, run *taskRun, plugin *Plugin, co
 	}()
 	m := h.metrics.task(run.id)
 	inflight := &sourceInflight{}
+	prod := h.producer
+	var txn *sourceTxn
+	if h.cfg.exactlyOnceEnabled() {
+		if txn, err = h.newSourceTxn(run, config); err != nil {
+			return err
+		}
+		defer txn.close()
+		prod = txn.cl
+	}
 	flush := func(final bool) error {
+		if txn != nil {
+			return txn.commit(h, run, inflight, task)
+		}
 		if final {
 			// Wait (bounded) for what is in flight so that a clean stop commits it.
 			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			inflight.wait(fctx)
 			cancel()
 		}
-		if err := inflight.failure(); err != nil {
-			return err
+		// The acknowledged prefix is in the cluster: its offsets are stored even when a later
+		// record failed, so that the task's next instance does not send it again.
+		failed := inflight.failure()
+		list, commit := acknowledged(inflight)
+		if len(list) > 0 {
+			if err := h.offsets.put(run.id.Connector, list); err != nil {
+				return fmt.Errorf("storing offsets: %w", err)
+			}
+			h.committed(run, task, commit)
 		}
-		offsets := inflight.takeAcked()
-		if len(offsets) == 0 {
-			return nil
-		}
-		list := make([]PartitionOffset, 0, len(offsets))
-		commit := make(map[string]map[string]any, len(offsets))
-		for k, po := range offsets {
-			list = append(list, po)
-			commit[k] = po.Offset
-		}
-		if err := h.offsets.put(run.id.Connector, list); err != nil {
-			return fmt.Errorf("storing offsets: %w", err)
-		}
-		h.metrics.task(run.id).committed.Inc()
-		if err := task.Commit(commit); err != nil {
-			h.log.Warn("source task commit", "task", run.id.String(), "err", err)
-		}
-		return nil
+		return failed
 	}
-	nextFlush := time.Now().Add(h.cfg.FlushInterval)
+	interval := h.cfg.FlushInterval
+	if txn != nil && txn.interval > 0 {
+		interval = txn.interval
+	}
+	nextFlush := time.Now().Add(interval)
 	for ctx.Err() == nil {
 		wait := min(max(time.Until(nextFlush), 10*time.Millisecond), time.Second)
 		pctx, cancel := context.WithTimeout(ctx, wait)
@@ -70,26 +76,52 @@ func (h *Herder) runSource(ctx context.Context, run *taskRun, plugin *Plugin, co
 			return fmt.Errorf("poll: %w", err)
 		}
 		m.polled.Add(float64(len(recs)))
+		if txn != nil && len(recs) > 0 {
+			if err := txn.begin(); err != nil {
+				return err
+			}
+		}
 		for i := range recs {
-			if err := h.sendSource(ctx, run, pipe, inflight, &recs[i]); err != nil {
+			if err := h.sendSource(ctx, run, prod, pipe, inflight, &recs[i]); err != nil {
 				return err
 			}
 		}
 		if err := inflight.failure(); err != nil {
 			return err
 		}
-		if !time.Now().Before(nextFlush) {
+		if (txn != nil && txn.boundary == "poll" && len(recs) > 0) || !time.Now().Before(nextFlush) {
 			if err := flush(false); err != nil {
 				return err
 			}
-			nextFlush = time.Now().Add(h.cfg.FlushInterval)
+			nextFlush = time.Now().Add(interval)
 		}
 	}
 	return flush(true)
 }
 
-// sendSource transforms, converts and produces one source record.
-func (h *Herder) sendSource(ctx context.Context, run *taskRun, pipe *pipeline, inflight *sourceInflight, sr *SourceRecord) error {
+// acknowledged takes the acknowledged prefix of inflight: its offsets for the store and, keyed
+// by source partition, for SourceTask.Commit.
+func acknowledged(inflight *sourceInflight) ([]PartitionOffset, map[string]map[string]any) {
+	offsets := inflight.takeAcked()
+	list := make([]PartitionOffset, 0, len(offsets))
+	commit := make(map[string]map[string]any, len(offsets))
+	for k, po := range offsets {
+		list = append(list, po)
+		commit[k] = po.Offset
+	}
+	return list, commit
+}
+
+// committed counts an offset commit of a source task and hands the offsets to the task.
+func (h *Herder) committed(run *taskRun, task SourceTask, commit map[string]map[string]any) {
+	h.metrics.task(run.id).committed.Inc()
+	if err := task.Commit(commit); err != nil {
+		h.log.Warn("source task commit", "task", run.id.String(), "err", err)
+	}
+}
+
+// sendSource transforms, converts and produces one source record with prod.
+func (h *Herder) sendSource(ctx context.Context, run *taskRun, prod *kgo.Client, pipe *pipeline, inflight *sourceInflight, sr *SourceRecord) error {
 	m := h.metrics.task(run.id)
 	rec := &Record{Topic: sr.Topic, Partition: sr.Partition, KeySchema: sr.KeySchema, Key: sr.Key,
 		ValueSchema: sr.ValueSchema, Value: sr.Value, Timestamp: sr.Timestamp, Headers: sr.Headers}
@@ -118,7 +150,9 @@ func (h *Herder) sendSource(ctx context.Context, run *taskRun, pipe *pipeline, i
 	}
 	h.noteTopic(run.id.Connector, kr.Topic)
 	entry := inflight.add(sr, false)
-	h.producer.Produce(ctx, kr, func(_ *kgo.Record, err error) {
+	// Stopping the task (ctx done) does not fail what it already sent: the final flush waits
+	// for it and stores its offsets, as Java's worker does on a clean stop.
+	prod.Produce(context.WithoutCancel(ctx), kr, func(_ *kgo.Record, err error) {
 		if err == nil {
 			m.written.Inc()
 		}

@@ -24,21 +24,30 @@ type topicLog struct {
 	apply  func(r *kgo.Record)
 	cancel context.CancelFunc
 	done   chan struct{}
+	// committed: the log is read with read_committed up to the last stable offset (the
+	// offsets topic when source tasks write it in transactions).
+	committed bool
 
 	mu      sync.Mutex
 	next    map[int32]int64 // guarded by mu: next offset to read per partition
 	changed chan struct{}   // guarded by mu: closed and replaced when next moves
 }
 
-func startTopicLog(cfg *WorkerConfig, adm *kadm.Client, topic string, apply func(r *kgo.Record)) (*topicLog, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Bootstrap...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+// startTopicLog starts tailing topic; committed reads it with read_committed (transaction
+// markers then count as read, aborted records are never applied).
+func startTopicLog(cfg *WorkerConfig, adm *kadm.Client, topic string, committed bool, apply func(r *kgo.Record)) (*topicLog, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(cfg.Bootstrap...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200 * time.Millisecond)}
+	if committed {
+		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &topicLog{topic: topic, cl: cl, adm: adm, apply: apply, cancel: cancel, done: make(chan struct{}),
-		next: make(map[int32]int64), changed: make(chan struct{})}
+		committed: committed, next: make(map[int32]int64), changed: make(chan struct{})}
 	go l.run(ctx)
 	return l, nil
 }
@@ -47,7 +56,11 @@ func (l *topicLog) run(ctx context.Context) {
 	defer close(l.done)
 	for ctx.Err() == nil {
 		fetches := l.cl.PollFetches(ctx)
-		fetches.EachRecord(l.apply)
+		fetches.EachRecord(func(r *kgo.Record) {
+			if !r.Attrs.IsControl() {
+				l.apply(r)
+			}
+		})
 		l.mu.Lock()
 		fetches.EachRecord(func(r *kgo.Record) { l.next[r.Partition] = r.Offset + 1 })
 		close(l.changed)
@@ -58,7 +71,11 @@ func (l *topicLog) run(ctx context.Context) {
 
 // readToEnd waits until everything written to the topic before the call has been applied.
 func (l *topicLog) readToEnd(ctx context.Context) error {
-	ends, err := l.adm.ListEndOffsets(ctx, l.topic)
+	list := l.adm.ListEndOffsets
+	if l.committed {
+		list = l.adm.ListCommittedOffsets
+	}
+	ends, err := list(ctx, l.topic)
 	if err != nil {
 		return fmt.Errorf("end offsets of %s: %w", l.topic, err)
 	}
@@ -163,19 +180,9 @@ func (o *topicOffsets) get(connector string, partition map[string]any) (map[stri
 func (o *topicOffsets) put(connector string, offsets []PartitionOffset) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	recs := make([]*kgo.Record, 0, len(offsets))
-	for _, po := range offsets {
-		k, err := offsetKey(connector, po.Partition)
-		if err != nil {
-			return err
-		}
-		var v []byte
-		if po.Offset != nil {
-			if v, err = schemalessJSON.FromConnect("", nil, po.Offset); err != nil {
-				return err
-			}
-		}
-		recs = append(recs, &kgo.Record{Topic: o.topic, Partition: -1, Key: k, Value: v})
+	recs, err := o.records(connector, offsets)
+	if err != nil {
+		return err
 	}
 	if err := o.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return fmt.Errorf("writing offsets to %s: %w", o.topic, err)
@@ -184,6 +191,25 @@ func (o *topicOffsets) put(connector string, offsets []PartitionOffset) error {
 		o.applyRecord(r)
 	}
 	return nil
+}
+
+// records renders offsets as the offsets topic's records.
+func (o *topicOffsets) records(connector string, offsets []PartitionOffset) ([]*kgo.Record, error) {
+	recs := make([]*kgo.Record, 0, len(offsets))
+	for _, po := range offsets {
+		k, err := offsetKey(connector, po.Partition)
+		if err != nil {
+			return nil, err
+		}
+		var v []byte
+		if po.Offset != nil {
+			if v, err = schemalessJSON.FromConnect("", nil, po.Offset); err != nil {
+				return nil, err
+			}
+		}
+		recs = append(recs, &kgo.Record{Topic: o.topic, Partition: -1, Key: k, Value: v})
+	}
+	return recs, nil
 }
 
 func (o *topicOffsets) list(connector string) ([]PartitionOffset, error) {

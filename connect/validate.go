@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // ConfigInfos is the body of PUT /connector-plugins/{class}/config/validate (Java's ConfigInfos).
@@ -52,6 +54,7 @@ type commonDef struct {
 	def                                        *string
 	required                                   bool
 	kinds                                      []Kind // nil: both
+	distributed                                bool   // only in distributed mode
 }
 
 func ptr(s string) *string { return &s }
@@ -77,6 +80,12 @@ var commonDefs = []commonDef{
 		doc: "If true, write each error and the details of the failed operation and problematic record to the Connect application log."},
 	{name: "errors.log.include.messages", typ: "BOOLEAN", group: "Error Handling", display: "Log Error Details", importance: "MEDIUM", def: ptr("false"),
 		doc: "Whether to include in the log the Connect record that resulted in a failure."},
+	{name: "exactly.once.support", typ: "STRING", group: "Exactly Once Support", display: "Exactly once support", importance: "MEDIUM", def: ptr("requested"), kinds: []Kind{Source}, distributed: true,
+		doc: `Permitted values are requested, required. If set to "required", forces a preflight check for the connector to ensure that it can provide exactly-once semantics with the given configuration.`},
+	{name: "transaction.boundary", typ: "STRING", group: "Exactly Once Support", display: "Transaction Boundary", importance: "MEDIUM", def: ptr("poll"), kinds: []Kind{Source}, distributed: true,
+		doc: `Permitted values are: poll, interval, connector. If set to 'poll', a new producer transaction will be started and committed for every batch of records that each task from this connector provides to Connect. If set to 'connector', relies on connector-defined transaction boundaries. Finally, if set to 'interval', commits transactions only after a user-defined time interval has passed.`},
+	{name: "transaction.boundary.interval.ms", typ: "LONG", group: "Exactly Once Support", display: "Transaction boundary interval", importance: "LOW", kinds: []Kind{Source}, distributed: true,
+		doc: `If 'transaction.boundary' is set to 'interval', determines the interval for producer transaction commits by connector tasks. If unset, defaults to the value of the worker-level 'offset.flush.interval.ms' property. It has no effect if a different transaction.boundary is specified.`},
 	{name: "topics", typ: "LIST", group: "Common", display: "Topics", importance: "HIGH", def: ptr(""), kinds: []Kind{Sink},
 		doc: "List of topics to consume, separated by commas"},
 	{name: "topics.regex", typ: "STRING", group: "Common", display: "Topics regex", importance: "HIGH", def: ptr(""), kinds: []Kind{Sink},
@@ -146,8 +155,12 @@ func (h *Herder) Validate(class string, config map[string]string) (*ConfigInfos,
 	} else if dlq := config["errors.deadletterqueue.topic.name"]; dlq != "" {
 		add("errors.deadletterqueue.topic.name", "A dead letter queue is only supported for sink connectors")
 	}
-	for _, e := range p.NewConnector().Validate(config) {
+	conn := p.NewConnector()
+	for _, e := range conn.Validate(config) {
 		add(e.Name, e.Message)
+	}
+	if p.Kind == Source && h.cfg.GroupID != "" {
+		h.validateExactlyOnce(conn, config, add)
 	}
 
 	res := &ConfigInfos{Name: p.Class, Groups: []string{}, Configs: []ConfigInfo{}}
@@ -160,7 +173,7 @@ func (h *Herder) Validate(class string, config map[string]string) (*ConfigInfos,
 		return nil
 	}
 	for _, d := range commonDefs {
-		if d.kinds != nil && !slices.Contains(d.kinds, p.Kind) {
+		if (d.kinds != nil && !slices.Contains(d.kinds, p.Kind)) || (d.distributed && h.cfg.GroupID == "") {
 			continue
 		}
 		if !slices.Contains(res.Groups, d.group) {
@@ -221,4 +234,62 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// exactlyOnceConfig is a source connector's KIP-618 settings.
+type exactlyOnceConfig struct {
+	required bool          // exactly.once.support=required
+	boundary string        // transaction.boundary: poll, interval or connector
+	interval time.Duration // transaction.boundary.interval.ms (0: offset.flush.interval.ms)
+}
+
+// parseExactlyOnce reads a source connector's exactly.once.support, transaction.boundary and
+// transaction.boundary.interval.ms, reporting each bad value with Java's message.
+func parseExactlyOnce(config map[string]string, add func(name, msg string)) exactlyOnceConfig {
+	eo := exactlyOnceConfig{boundary: "poll"}
+	if v, ok := config["exactly.once.support"]; ok {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "required":
+			eo.required = true
+		case "requested":
+		default:
+			add("exactly.once.support", fmt.Sprintf("Invalid value %s for configuration exactly.once.support: String must be one of (case insensitive): REQUIRED, REQUESTED", v))
+		}
+	}
+	if v, ok := config["transaction.boundary"]; ok {
+		eo.boundary = strings.ToLower(strings.TrimSpace(v))
+		if !slices.Contains([]string{"poll", "interval", "connector"}, eo.boundary) {
+			add("transaction.boundary", fmt.Sprintf("Invalid value %s for configuration transaction.boundary: String must be one of (case insensitive): POLL, INTERVAL, CONNECTOR", v))
+			eo.boundary = "poll"
+		}
+	}
+	if v, ok := config["transaction.boundary.interval.ms"]; ok && strings.TrimSpace(v) != "" {
+		ms, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil || ms < 0 {
+			add("transaction.boundary.interval.ms", fmt.Sprintf("Invalid value %s for configuration transaction.boundary.interval.ms: Value must be at least 0", v))
+		} else {
+			eo.interval = time.Duration(ms) * time.Millisecond
+		}
+	}
+	return eo
+}
+
+// validateExactlyOnce is Java's DistributedHerder preflight check of a source connector's
+// exactly-once settings; the support and boundary checks run only on a worker with
+// exactly.once.source.support=enabled, as Java's do.
+func (h *Herder) validateExactlyOnce(conn Connector, config map[string]string, add func(name, msg string)) {
+	eo := parseExactlyOnce(config, add)
+	if !h.cfg.exactlyOnceEnabled() {
+		return
+	}
+	if eo.required {
+		if eos, ok := conn.(ExactlyOnceSourceConnector); !ok {
+			add("exactly.once.support", `The connector does not implement the API required for preflight validation of exactly-once source support. Please consult the documentation for the connector to determine whether it supports exactly-once semantics, and then consider reconfiguring the connector to use the value "requested" for this property (which will disable this preflight check and allow the connector to be created).`)
+		} else if !eos.ExactlyOnceSupport(config) {
+			add("exactly.once.support", "The connector does not support exactly-once semantics with the provided configuration.")
+		}
+	}
+	if eo.boundary == "connector" {
+		add("transaction.boundary", "The connector does not support connector-defined transaction boundaries with the given configuration. Please reconfigure it to use a different transaction boundary definition.")
+	}
 }

@@ -87,6 +87,12 @@ func (c *connector) TaskConfigs(int) ([]map[string]string, error) {
 
 func (c *connector) Stop() error { return nil }
 
+// ExactlyOnceSupport is Java's FileStreamSourceConnector's: a file (not standard input) is
+// read from a stored position, so records and positions written together are exactly once.
+func (c *connector) ExactlyOnceSupport(config map[string]string) bool {
+	return c.kind == connect.Source && strings.TrimSpace(config["file"]) != ""
+}
+
 // valueSchema is the source records' value schema (Java's Schema.STRING_SCHEMA).
 var valueSchema = &connect.Schema{Type: connect.String}
 
