@@ -834,6 +834,11 @@ func (h *Herder) PutTaskConfigs(string, []map[string]string) error {
 	return &RestError{Code: http.StatusInternalServerError, Message: "Kafka Connect in standalone mode does not support externally setting task configurations."}
 }
 
+// FenceZombies refuses: exactly-once source support exists in distributed mode only.
+func (h *Herder) FenceZombies(context.Context, string) error {
+	return badRequest(noExactlyOnce)
+}
+
 // reconfigure asks a running connector for its task configurations again and, if they
 // changed, restarts the tasks (standalone) or publishes them through the leader
 // (distributed) (ConnectorContext.RequestTaskReconfiguration).

@@ -40,6 +40,9 @@ type API interface {
 	ResetOffsets(ctx context.Context, name string) (*Message, error)
 	// PutTaskConfigs writes task configurations a connector recomputed (distributed leader).
 	PutTaskConfigs(name string, configs []map[string]string) error
+	// FenceZombies fences every task generation of a source connector with exactly-once
+	// support (distributed leader; Java's internal PUT /connectors/{name}/fence).
+	FenceZombies(ctx context.Context, name string) error
 	Validate(class string, config map[string]string) (*ConfigInfos, error)
 	// MetricsHandler serves the worker's Prometheus metrics.
 	MetricsHandler() http.Handler
@@ -69,6 +72,7 @@ func RESTHandler(h API) http.Handler {
 	mux.HandleFunc("GET /connectors/{name}/status", r.status)
 	mux.HandleFunc("GET /connectors/{name}/tasks", r.tasks)
 	mux.HandleFunc("POST /connectors/{name}/tasks", r.putTasks)
+	mux.HandleFunc("PUT /connectors/{name}/fence", r.fence)
 	mux.HandleFunc("GET /connectors/{name}/tasks/{task}/status", r.taskStatus)
 	mux.HandleFunc("POST /connectors/{name}/tasks/{task}/restart", r.restartTask)
 	mux.HandleFunc("POST /connectors/{name}/restart", r.restart)
@@ -341,6 +345,16 @@ func (r *rest) putTasks(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if err := r.h.PutTaskConfigs(req.PathValue("name"), configs); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// fence is Java's internal PUT /connectors/{name}/fence: the leader fences the connector's
+// source tasks' transactional producers.
+func (r *rest) fence(w http.ResponseWriter, req *http.Request) {
+	if err := r.h.FenceZombies(req.Context(), req.PathValue("name")); err != nil {
 		writeError(w, err)
 		return
 	}

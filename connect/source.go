@@ -20,6 +20,15 @@ func (h *Herder) runSource(ctx context.Context, run *taskRun, plugin *Plugin, co
 	if err != nil {
 		return err
 	}
+	prod := h.producer
+	var txn *sourceTxn
+	if h.cfg.exactlyOnceEnabled() {
+		if txn, err = h.newSourceTxn(run, config); err != nil {
+			return err
+		}
+		defer txn.close()
+		prod = txn.cl
+	}
 	task := plugin.NewSourceTask()
 	if err := task.Start(&sourceTaskContext{h: h, connector: run.id.Connector}, taskConfig); err != nil {
 		return fmt.Errorf("starting task %s: %w", run.id, err)
@@ -31,15 +40,6 @@ func (h *Herder) runSource(ctx context.Context, run *taskRun, plugin *Plugin, co
 	}()
 	m := h.metrics.task(run.id)
 	inflight := &sourceInflight{}
-	prod := h.producer
-	var txn *sourceTxn
-	if h.cfg.exactlyOnceEnabled() {
-		if txn, err = h.newSourceTxn(run, config); err != nil {
-			return err
-		}
-		defer txn.close()
-		prod = txn.cl
-	}
 	flush := func(final bool) error {
 		if txn != nil {
 			return txn.commit(h, run, inflight, task)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // transactionalID is the transactional id of a source task with exactly-once support, Kafka
@@ -48,6 +50,19 @@ func (h *Herder) newSourceTxn(run *taskRun, config map[string]string) (*sourceTx
 		kgo.RecordPartitioner(sourcePartitioner{kgo.StickyKeyPartitioner(nil)}), kgo.ProducerLinger(5*time.Millisecond),
 		kgo.AllowAutoTopicCreation())
 	if err != nil {
+		return nil, err
+	}
+	// Fence the task's earlier instances before the task reads its offsets (Java's
+	// initTransactions at task start), then read the offsets topic to its end: whatever a
+	// zombie committed is then in the offsets the task resumes from, and it can commit no more.
+	ctx, cancel := context.WithTimeout(h.ctx, time.Minute)
+	defer cancel()
+	if _, _, err := cl.ProducerID(ctx); err != nil {
+		cl.Close()
+		return nil, fmt.Errorf("initializing the transactional producer of %s: %w", run.id, err)
+	}
+	if err := offsets.log.readToEnd(ctx); err != nil {
+		cl.Close()
 		return nil, err
 	}
 	return &sourceTxn{cl: cl, offsets: offsets, boundary: eo.boundary, interval: eo.interval}, nil
@@ -116,3 +131,51 @@ func (t *sourceTxn) abort(ctx context.Context) {
 // close stops the producer; an open transaction is left to the coordinator's timeout or the
 // task's next instance, which aborts it.
 func (t *sourceTxn) close() { t.cl.Close() }
+
+// noExactlyOnce is Java's answer to a fencing request on a worker without exactly-once
+// source support.
+const noExactlyOnce = "This worker does not have exactly-once source support enabled."
+
+// FenceZombies fences the transactional producers of every task of a source connector
+// (Java's internal PUT /connectors/{name}/fence, which the leader serves): an
+// InitProducerId per transactional id bumps its epoch, so an instance of the task still
+// running on a worker that lost it can no longer write, and its open transaction is aborted.
+func (d *Distributed) FenceZombies(ctx context.Context, name string) error {
+	if !d.cfg.exactlyOnceEnabled() {
+		return badRequest(noExactlyOnce)
+	}
+	if err := d.leaderOnly(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	_, ok := d.configs[name]
+	tasks := len(d.taskConfigs[name])
+	d.mu.Unlock()
+	if !ok {
+		return notFound("Connector %s not found", name)
+	}
+	for i := range tasks {
+		id := transactionalID(d.cfg.GroupID, name, i)
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID = &id
+		req.TransactionTimeoutMillis = 60000
+		req.ProducerID, req.ProducerEpoch = -1, -1
+		var err error
+		for {
+			var resp *kmsg.InitProducerIDResponse
+			resp, err = req.RequestWith(ctx, d.inner.producer)
+			if err == nil {
+				err = kerr.ErrorForCode(resp.ErrorCode)
+			}
+			// The coordinator answers CONCURRENT_TRANSACTIONS while it aborts the open one.
+			if !errors.Is(err, kerr.ConcurrentTransactions) || ctx.Err() != nil {
+				break
+			}
+			sleepCtx(ctx, 100*time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("fencing the producer of task %s-%d (transactional id %s): %w", name, i, id, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+package connect_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/logd/logd/connect"
+	"github.com/logd/logd/connect/internal/workertest"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestExactlyOnceValidation checks the exactly-once settings of source connectors on a
+// distributed worker with exactly.once.source.support=enabled: Java's messages for bad values,
+// for transaction.boundary=connector and for exactly.once.support=required on a connector
+// that cannot say it supports it, a FileStreamSource with required accepted; then
+// PUT /connectors/{name}/fence against a zombie producer.
+func TestExactlyOnceValidation(t *testing.T) {
+	t.Parallel()
+	dir, p := t.TempDir(), names(t)
+	w := workertest.Start(t, logdBin, brokers, dir, p, 0, map[string]string{"exactly.once.source.support": "enabled"})
+	in := filepath.Join(dir, "in.txt")
+	validate := func(class string, extra string) map[string][]string {
+		t.Helper()
+		body := fmt.Sprintf(`{"connector.class":%q,"name":"v","file":%q,"topic":"t"%s}`, class, in, extra)
+		b := w.MustCall(t, "PUT", "/connector-plugins/"+class+"/config/validate", body, 200)
+		var res struct {
+			Configs []struct {
+				Value struct {
+					Name   string   `json:"name"`
+					Errors []string `json:"errors"`
+				} `json:"value"`
+			} `json:"configs"`
+		}
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		out := map[string][]string{}
+		for _, c := range res.Configs {
+			if len(c.Value.Errors) > 0 {
+				out[c.Value.Name] = c.Value.Errors
+			}
+		}
+		return out
+	}
+	if errs := validate("FileStreamSource", `,"exactly.once.support":"required","transaction.boundary":"interval","transaction.boundary.interval.ms":"500"`); len(errs) != 0 {
+		t.Fatalf("FileStreamSource with exactly.once.support=required: %v, want no errors", errs)
+	}
+	errs := validate("FileStreamSource", `,"exactly.once.support":"always","transaction.boundary":"connector","transaction.boundary.interval.ms":"-1"`)
+	for name, want := range map[string]string{
+		"exactly.once.support":             "Invalid value always for configuration exactly.once.support: String must be one of (case insensitive): REQUIRED, REQUESTED",
+		"transaction.boundary":             "The connector does not support connector-defined transaction boundaries with the given configuration. Please reconfigure it to use a different transaction boundary definition.",
+		"transaction.boundary.interval.ms": "Invalid value -1 for configuration transaction.boundary.interval.ms: Value must be at least 0",
+	} {
+		if len(errs[name]) != 1 || errs[name][0] != want {
+			t.Errorf("%s: errors %q, want [%q]", name, errs[name], want)
+		}
+	}
+	// A sink has no exactly-once settings.
+	if errs := validate("FileStreamSink", `,"topics":"t","exactly.once.support":"always"`); len(errs) != 0 {
+		t.Fatalf("a sink's exactly.once.support is not checked: %v", errs)
+	}
+	// Creating a connector with a bad setting fails with Java's 400 and message.
+	var code int
+	var b []byte
+	waitFor(t, defaultWait, "the group's leader answering POST /connectors", func() (bool, string) {
+		var err error
+		code, b, err = w.Call("POST", "/connectors", fmt.Sprintf(`{"name":"bad","config":{"connector.class":"FileStreamSource","file":%q,"topic":"t","transaction.boundary":"connector"}}`, in))
+		return err == nil && code != 409, fmt.Sprint(code, err)
+	})
+	if code != 400 || !strings.Contains(string(b), "connector-defined transaction boundaries") {
+		t.Fatalf("POST with transaction.boundary=connector: %d %s, want 400 naming the boundary", code, b)
+	}
+
+	// Fencing (Java's internal PUT /connectors/{name}/fence): with the connector paused, a
+	// producer with its task's transactional id (a zombie) has a transaction open; the fence
+	// aborts it and the zombie can no longer commit; the resumed task carries on, and
+	// read_committed readers see every line once and nothing of the zombie.
+	topic := p + "-lines"
+	createTopic(t, topic, 1)
+	writeLines(t, in, 0, 50)
+	w.MustCall(t, "POST", "/connectors", fmt.Sprintf(`{"name":"src","config":{"connector.class":"FileStreamSource","file":%q,"topic":%q,"exactly.once.support":"required"}}`, in, topic), 201)
+	committedLines := func() []string {
+		cl := client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+		defer cl.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var out []string
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
+		return out
+	}
+	waitFor(t, defaultWait, "50 committed lines", func() (bool, string) {
+		n := len(committedLines())
+		return n == 50, fmt.Sprint(n)
+	})
+	state := func(want connect.State) func() (bool, string) {
+		return func() (bool, string) {
+			st, err := w.Statuses()
+			if err != nil || len(st["src"].Tasks) != 1 {
+				return false, fmt.Sprint(st, err)
+			}
+			return st["src"].Tasks[0].State == want, fmt.Sprintf("%+v", st["src"])
+		}
+	}
+	w.MustCall(t, "PUT", "/connectors/src/pause", "", 202)
+	waitFor(t, defaultWait, "the task paused", state(connect.StatePaused))
+	zombie := client(t, kgo.TransactionalID(p+"-src-0"))
+	ctx, cancel := context.WithTimeout(context.Background(), defaultWait)
+	defer cancel()
+	if err := zombie.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zombie.ProduceSync(ctx, &kgo.Record{Topic: topic, Value: []byte("zombie")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	w.MustCall(t, "PUT", "/connectors/nope/fence", "", 404)
+	w.MustCall(t, "PUT", "/connectors/src/fence", "", 204)
+	if err := zombie.EndTransaction(ctx, kgo.TryCommit); err == nil {
+		t.Fatal("the zombie committed its transaction after the fence")
+	}
+	writeLines(t, in, 50, 60)
+	w.MustCall(t, "PUT", "/connectors/src/resume", "", 202)
+	waitFor(t, defaultWait, "60 committed lines", func() (bool, string) {
+		got := committedLines()
+		return len(got) >= 60, fmt.Sprint(len(got))
+	})
+	got := committedLines()
+	if len(got) != 60 || slices.Contains(got, "zombie") {
+		t.Fatalf("%d committed records %q, want lines 0..59 and no zombie", len(got), got)
+	}
+	for i, l := range got {
+		if l != fmt.Sprintf("line %d", i) {
+			t.Fatalf("committed record %d is %q", i, l)
+		}
+	}
+}
