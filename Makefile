@@ -107,6 +107,12 @@ connect-bench: connect-java-deps
 	CONNECT_BENCH_OUT=$(CURDIR)/bench/results/$$(date -u +%Y-%m-%d)-connect \
 		$(GO) test -tags 'compat connectbench' -count=1 -v -timeout 40m -run TestConnectBench ./connect/postgres
 
+## compat-connect-eos: exactly-once and at-least-once file sources on distributed workers
+## SIGKILLed three times mid-stream (about a minute; not in the default suite).
+.PHONY: compat-connect-eos
+compat-connect-eos:
+	$(GO) test -tags compat -count=1 -v -timeout 10m -run 'TestExactlyOnceSourceKilled|TestAtLeastOnceSourceKilled' ./connect
+
 ## compat-postgres: the PostgreSQL connectors against a throwaway PostgreSQL (Debian's
 ## postgresql package; .ci/run installs it) and a `logd serve` child: change capture → logd →
 ## JDBC sink into a second database, with a connector kill and a PostgreSQL restart mid-stream,

@@ -19,7 +19,8 @@
 // # The runtime
 //
 //	source task: Poll → transforms → key/value converters → kgo (idempotent, acks=all)
-//	             acknowledged prefix, every offset.flush.interval.ms → offset store → SourceTask.Commit
+//	             acknowledged prefix, every offset.flush.interval.ms and at stop → offset store
+//	             → SourceTask.Commit (exactly once: records + offsets in one transaction)
 //	sink task:   group connect-<name> → converters → transforms → Put
 //	             every offset.flush.interval.ms, before a revocation and at stop → Flush → commit
 //	             (the task's context is done once it is being stopped: a task retrying gives up)
@@ -37,6 +38,20 @@
 // RequestTaskReconfiguration makes its worker recompute the task configurations and hand
 // them to the leader (Java's internal POST /connectors/{name}/tasks when the leader is another
 // worker), which writes them to the config topic.
+//
+// Exactly-once sources (KIP-618, source_eos.go): on a distributed worker with
+// exactly.once.source.support=enabled, each source task has its own transactional producer
+// (transactional id <group.id>-<connector>-<task>), initialized before the task starts — which
+// fences the task's earlier instances and aborts their open transaction — after which the
+// offsets topic is read to its end (read_committed: the offsets log then skips aborted
+// records). The task's records and their source offsets are written in one transaction,
+// committed at the connector's transaction.boundary (poll: every poll that returned records;
+// interval: every transaction.boundary.interval.ms, default offset.flush.interval.ms), and
+// SourceTask.Commit runs after the commit. transaction.boundary=connector is refused (no
+// connector defines boundaries); exactly.once.support=required needs a connector implementing
+// ExactlyOnceSourceConnector (FileStreamSource does). The leader serves Java's internal
+// PUT /connectors/{name}/fence (an InitProducerId per task's transactional id).
+// "preparing" is accepted and runs tasks at least once.
 //
 // Converters (convert.go, jsonconv.go): JsonConverter byte for byte as Java's (schemas
 // enabled or not, logical types, Debezium's names; testdata/jsonconverter.tsv holds Java's
