@@ -18,7 +18,7 @@ import (
 // TestExactlyOnceValidation checks the exactly-once settings of source connectors on a
 // distributed worker with exactly.once.source.support=enabled: Java's messages for bad values,
 // for transaction.boundary=connector and for exactly.once.support=required on a connector
-// that cannot say it supports it, a FileStreamSource with required accepted; then
+// that cannot say it supports it (the PostgreSQL source), a FileStreamSource with required accepted; then
 // PUT /connectors/{name}/fence against a zombie producer.
 func TestExactlyOnceValidation(t *testing.T) {
 	t.Parallel()
@@ -60,6 +60,11 @@ func TestExactlyOnceValidation(t *testing.T) {
 		if len(errs[name]) != 1 || errs[name][0] != want {
 			t.Errorf("%s: errors %q, want [%q]", name, errs[name], want)
 		}
+	}
+	// logd's PostgreSQL source does not say whether it supports exactly once (as Debezium's).
+	pg := validate("io.debezium.connector.postgresql.PostgresConnector", `,"exactly.once.support":"required"`)
+	if want := `The connector does not implement the API required for preflight validation of exactly-once source support. Please consult the documentation for the connector to determine whether it supports exactly-once semantics, and then consider reconfiguring the connector to use the value "requested" for this property (which will disable this preflight check and allow the connector to be created).`; len(pg["exactly.once.support"]) != 1 || pg["exactly.once.support"][0] != want {
+		t.Errorf("PostgresConnector with exactly.once.support=required: %q, want [%q]", pg["exactly.once.support"], want)
 	}
 	// A sink has no exactly-once settings.
 	if errs := validate("FileStreamSink", `,"topics":"t","exactly.once.support":"always"`); len(errs) != 0 {
