@@ -16,8 +16,9 @@ import (
 // needs v10+, which clients check themselves. v17's ReplicaDirectoryID (KIP-853) and v18's
 // per-partition HighWatermark (KIP-1166) are tagged fields for Kafka's own KRaft quorum
 // fetches, where the voter's directory and its known high watermark matter; Kafka's partition
-// fetch path ignores both, and so does logd's (one log directory per broker; the follower's
-// high watermark is the leader's to set, below), so the responses are v16's.
+// fetch path ignores both, and so does logd's (logd's metadata quorum is not fetched through
+// here; the follower's high watermark is the leader's to set, below), so the responses are
+// v16's.
 //
 // The response is built here rather than by kmsg: record bytes go out as server.Regions of
 // the segment files, by sendfile, never copied (fetch_encode.go writes the fields around them).
