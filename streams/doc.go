@@ -77,9 +77,11 @@
 // so the store is "transactional" and an abort needs no rebuild. On task open, the store
 // restores from its checkpoint (a current one: nothing to do) or, if the state
 // directory is gone, from the changelog's start, to its end offset (exactly once: the
-// last stable offset, read_committed). A task opens on its first records, after the
-// group's offsets were fetched with RequireStable: a transaction its previous owner left
-// open has ended by then, so the last stable offset covers it if it committed. Progress goes to Config.OnRestore and the log;
+// last stable offset, read_committed). A task opens in the thread's loop once the
+// group's offsets for its partitions were fetched with RequireStable, whether records
+// follow or not (a task whose previous owner consumed everything is queried here all the
+// same): a transaction its previous owner left open has ended by then, so the last
+// stable offset covers it if it committed. Progress goes to Config.OnRestore and the log;
 // Metrics.RestoredRecords counts the records.
 //
 // Windowed stores keep windows under start ‖ key locally (so closing windows is one
@@ -178,8 +180,8 @@
 // Exactly once, punctuations run inside the thread's transaction. Key-value stores for
 // processors (AddKeyValueStore: Get, Put, Delete, Range) are stores like the DSL's,
 // changelogged and restored. A task's stream time starts afresh when it opens (Kafka
-// keeps it in the committed offset's metadata), and a task opens on its first record,
-// so a task that has had none does not punctuate.
+// keeps it in the committed offset's metadata); StreamTime punctuations wait for the
+// task's first record since it opened.
 //
 // # Standby replicas
 //
@@ -244,15 +246,11 @@
 // `make compat`) runs them so, without the kill -9 scenarios (the library's crash
 // handling, not the broker's) and TestForeignKeyJoin (300 synchronous produces: about
 // five minutes against Kafka on two loaded cores; it passes there, run it by hand with
-// -run) and TestQueryServer (against Kafka its first phase answers 503 "task 2 has no
-// other instance announcing an endpoint" for 90 s, while it passes against logd: not yet
-// understood, so left out rather than hidden; issue 18's note has it). Test records carry
-// timestamps near now: Kafka deletes changelog records older than the topic's
-// retention.ms, even in the active segment.
+// -run). Test records carry timestamps near now: Kafka deletes changelog records older
+// than the topic's retention.ms, even in the active segment.
 //
 // # Not yet
 //
 // Purging consumed repartition records is a later increment. A restore runs in the
-// thread's loop when a task's first records arrive, so the thread's other tasks wait
-// for it (Kafka Streams restores beside processing).
+// thread's loop when a task opens, so the thread's other tasks wait for it (Kafka Streams restores beside processing).
 package streams

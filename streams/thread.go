@@ -28,19 +28,23 @@ type thread struct {
 
 	mu         sync.Mutex      // guards the fields below; held by the loop and the callbacks
 	tasks      map[int32]*task // by partition number
-	owned      map[int32]bool  // partition numbers assigned whose task opens on its first record
+	owned      map[int32]bool  // partition numbers assigned; a task opens once its offsets were fetched
 	inTxn      bool
 	lastCommit time.Time
 
 	errMu  sync.Mutex // guards failed; produce promises take it, never mu (Flush waits for them under mu)
 	failed error      // the first failed produce or task opening
 
+	fetchedMu sync.Mutex     // guards fetched; the offset-fetch callback takes it, never mu
+	fetched   map[int32]bool // partition numbers whose committed offsets were fetched since assigned
+	wake      chan struct{}  // ends the loop's poll when fetched grew (capacity 1)
+
 	sb *standbys // Config.StandbyReplicas > 0 only
 }
 
 // newThread makes the thread's client; it joins the group on its first poll.
 func newThread(a *App, id int) (*thread, error) {
-	th := &thread{a: a, id: id, tasks: map[int32]*task{}, owned: map[int32]bool{}, lastCommit: time.Now()}
+	th := &thread{a: a, id: id, tasks: map[int32]*task{}, owned: map[int32]bool{}, fetched: map[int32]bool{}, wake: make(chan struct{}, 1), lastCommit: time.Now()}
 	tb := taskBalancer{instance: a.cfg.InstanceID, endpoint: a.cfg.Endpoint}
 	if a.cfg.StandbyReplicas > 0 {
 		th.sb = newStandbys(th)
@@ -58,6 +62,7 @@ func newThread(a *App, id int) (*thread, error) {
 		kgo.OnPartitionsAssigned(th.assigned),
 		kgo.OnPartitionsRevoked(th.revoked),
 		kgo.OnPartitionsLost(th.lost),
+		kgo.AdjustFetchOffsetsFn(th.offsetsFetched),
 		kgo.ClientID(fmt.Sprintf("%s-%s-%d", a.cfg.ApplicationID, a.cfg.InstanceID, id)),
 	}
 	if a.static {
@@ -123,6 +128,13 @@ func (th *thread) loop(ctx context.Context) error {
 		}
 		th.mu.Unlock()
 		pctx, cancel := context.WithDeadline(ctx, due)
+		go func() { // a task whose offsets were fetched opens without waiting for records
+			select {
+			case <-th.wake:
+				cancel()
+			case <-pctx.Done():
+			}
+		}()
 		fs := th.cl.PollRecords(pctx, maxPollRecords)
 		cancel()
 		if ctx.Err() != nil {
@@ -138,7 +150,10 @@ func (th *thread) loop(ctx context.Context) error {
 			th.a.log.Warn("fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
 		}
 		th.mu.Lock()
-		err := th.processLocked(ctx, fs)
+		err := th.openFetchedLocked(ctx)
+		if err == nil {
+			err = th.processLocked(ctx, fs)
+		}
 		if err == nil {
 			err = th.punctuateLocked()
 		}
@@ -176,21 +191,9 @@ func (th *thread) processLocked(ctx context.Context, fs kgo.Fetches) error {
 		}
 		t := th.tasks[p.Partition]
 		if t == nil && th.owned[p.Partition] {
-			// Open and restore on the first record, not in the assignment callback: by
-			// now the group's offsets were fetched stably (KIP-447), so a transaction the
-			// previous owner left open has ended and the changelog's last stable offset
-			// includes it if it committed.
-			if th.sb != nil {
-				th.sb.activate(p.Partition)
-			}
-			if t, err = openTask(ctx, th, p.Partition); err != nil {
-				if th.sb != nil {
-					th.sb.deactivate(p.Partition)
-				}
+			if t, err = th.openLocked(ctx, p.Partition); err != nil {
 				return
 			}
-			th.tasks[p.Partition] = t
-			th.a.log.Info("task assigned", "thread", th.id, "task", p.Partition)
 		}
 		if t == nil {
 			err = fmt.Errorf("streams: records of %s partition %d, whose task this thread does not own", p.Topic, p.Partition)
@@ -213,6 +216,52 @@ func (th *thread) processLocked(ctx context.Context, fs kgo.Fetches) error {
 		err = th.err()
 	}
 	return err
+}
+
+// openFetchedLocked opens the tasks assigned whose group offsets were fetched, records
+// or none: a task whose previous owner consumed its partition to the end gets no
+// record until the next one is produced, yet it is this instance's to query (Locate
+// names this member as its owner).
+//
+// REQUIRES: th.mu held.
+func (th *thread) openFetchedLocked(ctx context.Context) error {
+	th.fetchedMu.Lock()
+	var ids []int32
+	for id := range th.fetched {
+		if th.owned[id] && th.tasks[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	th.fetchedMu.Unlock()
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		if _, err := th.openLocked(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openLocked opens and restores the task of partition number id. Not in the assignment
+// callback: only once the group's offsets were fetched stably (KIP-447), so that a
+// transaction the previous owner left open has ended and the changelog's last stable
+// offset includes it if it committed.
+//
+// REQUIRES: th.mu held.
+func (th *thread) openLocked(ctx context.Context, id int32) (*task, error) {
+	if th.sb != nil {
+		th.sb.activate(id)
+	}
+	t, err := openTask(ctx, th, id)
+	if err != nil {
+		if th.sb != nil {
+			th.sb.deactivate(id)
+		}
+		return nil, err
+	}
+	th.tasks[id] = t
+	th.a.log.Info("task assigned", "thread", th.id, "task", id)
+	return t, nil
 }
 
 // beginLocked begins a transaction, exactly once, if none is open.
@@ -308,14 +357,35 @@ func (th *thread) applyLocked(only map[int32]bool) error {
 	return nil
 }
 
-// assigned notes newly assigned partition numbers; their tasks open on their first
-// records (see processLocked).
+// assigned notes newly assigned partition numbers; their tasks open once the group's
+// offsets for them were fetched (offsetsFetched), or on their first records.
 func (th *thread) assigned(_ context.Context, _ *kgo.Client, added map[string][]int32) {
 	th.mu.Lock()
 	defer th.mu.Unlock()
+	th.fetchedMu.Lock()
+	defer th.fetchedMu.Unlock()
 	for _, id := range partitionNumbers(added) {
 		th.owned[id] = true
+		delete(th.fetched, id)
 	}
+}
+
+// offsetsFetched notes the partition numbers whose committed offsets the client fetched
+// after their assignment (stably, KIP-447); the loop opens their tasks. The offsets are
+// kept as fetched.
+func (th *thread) offsetsFetched(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	th.fetchedMu.Lock()
+	defer th.fetchedMu.Unlock()
+	for _, ps := range offsets {
+		for id := range ps {
+			th.fetched[id] = true
+		}
+	}
+	select {
+	case th.wake <- struct{}{}:
+	default:
+	}
+	return offsets, nil
 }
 
 // revoked commits (at least once; exactly once has no open transaction here) and closes
@@ -354,6 +424,14 @@ func (th *thread) closeTasksLocked(gone map[string][]int32) {
 			ids = append(ids, id)
 		}
 	}
+	th.fetchedMu.Lock()
+	if gone == nil {
+		clear(th.fetched)
+	}
+	for _, id := range ids {
+		delete(th.fetched, id)
+	}
+	th.fetchedMu.Unlock()
 	for _, id := range ids {
 		delete(th.owned, id)
 		th.a.metrics.forgetLag(id)
