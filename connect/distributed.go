@@ -42,6 +42,8 @@ import (
 //	              target-state-<name>    {"state":"PAUSED","state.v2":"STOPPED"}
 //	              task-<name>-<n>        {"properties":{…}}
 //	              commit-<name>          {"tasks":<n>}
+//	              tasks-fencing-<name>   {"task-count":<n>} (exactly-once sources: the task
+//	                                     count whose producers a fencing round fenced)
 //	offset topic  ["<name>",{partition}] {offset}
 //	status topic  status-connector-<name>, status-task-<name>-<n>
 //	                                     {"state":…,"trace":…,"worker_id":…,"generation":…}
@@ -75,6 +77,10 @@ type Distributed struct {
 	generation    int32                                // guarded by mu
 	local         map[string]localConnector            // guarded by mu; what runs here
 	assignedTasks map[string]int                       // guarded by mu; the task counts the leader last assigned
+	taskCounts    map[string]int                       // guarded by mu; tasks-fencing-<name> records
+	taskGens      map[string]int                       // guarded by mu; commit records applied per connector
+	fencePending  map[string]bool                      // guarded by mu; a commit record after the last task count record
+	fenceMu       sync.Mutex                           // serializes the leader's fencing rounds; taken before mu
 	published     map[string]statusRecord              // only the membership goroutine
 }
 
@@ -130,9 +136,11 @@ func newDistributed(ctx context.Context, cfg *WorkerConfig, log *slog.Logger, re
 		configs: make(map[string]map[string]string), targets: make(map[string]TargetState),
 		taskConfigs: make(map[string][]map[string]string), pendingTasks: make(map[string]map[int]map[string]string),
 		statuses: make(map[string]statusRecord), local: make(map[string]localConnector), published: make(map[string]statusRecord),
-		assignedTasks: make(map[string]int),
+		assignedTasks: make(map[string]int), taskCounts: make(map[string]int), taskGens: make(map[string]int),
+		fencePending: make(map[string]bool),
 	}
 	inner.publishTasks = d.publishTasks
+	inner.fenceBeforeStart = d.preflightFence
 	fail := func(err error) (*Distributed, error) {
 		d.closeLogs()
 		inner.Close()
@@ -252,6 +260,16 @@ func (d *Distributed) applyConfig(r *kgo.Record) {
 			state, _ = value["state"].(string)
 		}
 		d.targets[name] = TargetState(state)
+	case strings.HasPrefix(key, taskCountPrefix):
+		name := strings.TrimPrefix(key, taskCountPrefix)
+		n, ok := asInt64(value["task-count"])
+		if !ok {
+			return
+		}
+		// Java's KafkaConfigBackingStore: a task count record after the latest task configs
+		// means their generation needs no more fencing.
+		d.taskCounts[name] = int(n)
+		delete(d.fencePending, name)
 	case strings.HasPrefix(key, "task-"):
 		rest := strings.TrimPrefix(key, "task-")
 		i := strings.LastIndexByte(rest, '-')
@@ -280,6 +298,9 @@ func (d *Distributed) applyConfig(r *kgo.Record) {
 		}
 		d.taskConfigs[name] = tasks
 		delete(d.pendingTasks, name)
+		// New task configs need a fencing round before their tasks start (exactly once).
+		d.taskGens[name]++
+		d.fencePending[name] = true
 	}
 }
 
@@ -776,12 +797,23 @@ func (d *Distributed) publishTasks(name string, configs []map[string]string) err
 
 // postTasks sends task configurations to the leader at base.
 func postTasks(ctx context.Context, base, name string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/connectors/"+url.PathEscape(name)+"/tasks", bytes.NewReader(body))
+	return callLeader(ctx, http.MethodPost, base, "/connectors/"+url.PathEscape(name)+"/tasks", body)
+}
+
+// callLeader sends an internal request to the leader at base, marked as forwarded (served
+// where it arrives) plus the given header names set to "1"; any answer but 2xx is an error.
+func callLeader(ctx context.Context, method, base, path string, body []byte, headers ...string) error {
+	req, err := http.NewRequestWithContext(ctx, method, base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set(forwardedHeader, "1")
+	for _, h := range headers {
+		req.Header.Set(h, "1")
+	}
 	resp, err := forwardClient.Do(req)
 	if err != nil {
 		return err

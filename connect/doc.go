@@ -49,8 +49,14 @@
 // interval: every transaction.boundary.interval.ms, default offset.flush.interval.ms), and
 // SourceTask.Commit runs after the commit. transaction.boundary=connector is refused (no
 // connector defines boundaries); exactly.once.support=required needs a connector implementing
-// ExactlyOnceSourceConnector (FileStreamSource does). The leader serves Java's internal
-// PUT /connectors/{name}/fence (an InitProducerId per task's transactional id).
+// ExactlyOnceSourceConnector (FileStreamSource does). Before a source task starts, the
+// leader runs the connector's round of zombie fencing (Java's fenceZombieSourceTasks; a
+// worker that is not the leader asks it with Java's internal PUT /connectors/{name}/fence,
+// retrying until it succeeds): when task configs were committed after the connector's last
+// task count record (config topic, tasks-fencing-<name> {"task-count":n}), the producers of
+// the n tasks of the previous generation are fenced — also those of task indices the new
+// generation dropped — and a record with the new task count is written; then the task
+// starts. PUT /fence from an operator also fences the current generation's producers.
 // "preparing" is accepted and runs tasks at least once.
 //
 // Converters (convert.go, jsonconv.go): JsonConverter byte for byte as Java's (schemas

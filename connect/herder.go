@@ -45,6 +45,9 @@ type Herder struct {
 	// configurations a running connector recomputed (RequestTaskReconfiguration) to the
 	// leader, which writes them to the config topic; nil in standalone mode.
 	publishTasks func(name string, configs []map[string]string) error
+	// fenceBeforeStart, set in distributed mode, has the leader run the connector's round of
+	// zombie fencing (exactly-once sources) before a source task starts; nil in standalone mode.
+	fenceBeforeStart func(ctx context.Context, name string) error
 
 	opMu       sync.Mutex
 	mu         sync.Mutex
@@ -835,7 +838,7 @@ func (h *Herder) PutTaskConfigs(string, []map[string]string) error {
 }
 
 // FenceZombies refuses: exactly-once source support exists in distributed mode only.
-func (h *Herder) FenceZombies(context.Context, string) error {
+func (h *Herder) FenceZombies(context.Context, string, bool) error {
 	return badRequest(noExactlyOnce)
 }
 

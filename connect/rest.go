@@ -41,8 +41,9 @@ type API interface {
 	// PutTaskConfigs writes task configurations a connector recomputed (distributed leader).
 	PutTaskConfigs(name string, configs []map[string]string) error
 	// FenceZombies fences every task generation of a source connector with exactly-once
-	// support (distributed leader; Java's internal PUT /connectors/{name}/fence).
-	FenceZombies(ctx context.Context, name string) error
+	// support (distributed leader; Java's internal PUT /connectors/{name}/fence); preflight:
+	// a worker's round before it starts a task (Java's conditional round only).
+	FenceZombies(ctx context.Context, name string, preflight bool) error
 	Validate(class string, config map[string]string) (*ConfigInfos, error)
 	// MetricsHandler serves the worker's Prometheus metrics.
 	MetricsHandler() http.Handler
@@ -354,7 +355,7 @@ func (r *rest) putTasks(w http.ResponseWriter, req *http.Request) {
 // fence is Java's internal PUT /connectors/{name}/fence: the leader fences the connector's
 // source tasks' transactional producers.
 func (r *rest) fence(w http.ResponseWriter, req *http.Request) {
-	if err := r.h.FenceZombies(req.Context(), req.PathValue("name")); err != nil {
+	if err := r.h.FenceZombies(req.Context(), req.PathValue("name"), req.Header.Get(preflightHeader) != ""); err != nil {
 		writeError(w, err)
 		return
 	}

@@ -23,7 +23,7 @@ func (h *Herder) runSource(ctx context.Context, run *taskRun, plugin *Plugin, co
 	prod := h.producer
 	var txn *sourceTxn
 	if h.cfg.exactlyOnceEnabled() {
-		if txn, err = h.newSourceTxn(run, config); err != nil {
+		if txn, err = h.newSourceTxn(ctx, run, config); err != nil {
 			return err
 		}
 		defer txn.close()

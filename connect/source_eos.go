@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -32,7 +34,7 @@ type sourceTxn struct {
 }
 
 // newSourceTxn starts the task's transactional producer; config is the connector's.
-func (h *Herder) newSourceTxn(run *taskRun, config map[string]string) (*sourceTxn, error) {
+func (h *Herder) newSourceTxn(ctx context.Context, run *taskRun, config map[string]string) (*sourceTxn, error) {
 	offsets, ok := h.offsets.(*topicOffsets)
 	if !ok {
 		return nil, errors.New("exactly-once source support needs the offsets topic of distributed mode")
@@ -52,10 +54,18 @@ func (h *Herder) newSourceTxn(run *taskRun, config map[string]string) (*sourceTx
 	if err != nil {
 		return nil, err
 	}
+	// The leader's round of zombie fencing first (Java's preflight fencing): the producers of
+	// every task of the previous generation are fenced, even of tasks this generation dropped.
+	if h.fenceBeforeStart != nil {
+		if err := h.retryFencing(ctx, run); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
 	// Fence the task's earlier instances before the task reads its offsets (Java's
 	// initTransactions at task start), then read the offsets topic to its end: whatever a
 	// zombie committed is then in the offsets the task resumes from, and it can commit no more.
-	ctx, cancel := context.WithTimeout(h.ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if _, _, err := cl.ProducerID(ctx); err != nil {
 		cl.Close()
@@ -132,29 +142,116 @@ func (t *sourceTxn) abort(ctx context.Context) {
 // task's next instance, which aborts it.
 func (t *sourceTxn) close() { t.cl.Close() }
 
+// retryFencing runs the connector's fencing round before the task starts, retrying with
+// back-off (no leader during a rebalance, a leader that refuses, a broker error) until it
+// succeeds or the task is stopped: the task never starts before its round succeeded.
+func (h *Herder) retryFencing(ctx context.Context, run *taskRun) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := h.fenceBeforeStart(ctx, run.id.Connector)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("zombie fencing before starting %s: %w", run.id, err)
+		}
+		h.log.Warn("zombie fencing before starting a task: retrying", "task", run.id.String(), "err", err)
+		sleepCtx(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// taskCountPrefix starts the key of a task count record in the config topic (Java's
+// KafkaConfigBackingStore.TASK_COUNT_RECORD_PREFIX), value {"task-count":<n>}: the number
+// of tasks whose producers must be fenced before another generation of the connector's
+// task configs starts.
+const taskCountPrefix = "tasks-fencing-"
+
+// preflightHeader marks a fencing request a worker sends the leader before starting a task.
+const preflightHeader = "X-Logd-Connect-Preflight"
+
+// preflightFence has the leader (this worker, or over REST) run the connector's fencing
+// round before a task of it starts here.
+func (d *Distributed) preflightFence(ctx context.Context, name string) error {
+	d.mu.Lock()
+	leader, base := d.isLeader, d.leaderURL
+	d.mu.Unlock()
+	switch {
+	case leader:
+		return d.FenceZombies(ctx, name, true)
+	case base == "":
+		return errors.New("no known leader: a rebalance is underway")
+	}
+	return callLeader(ctx, http.MethodPut, base, "/connectors/"+url.PathEscape(name)+"/fence", nil, preflightHeader)
+}
+
 // noExactlyOnce is Java's answer to a fencing request on a worker without exactly-once
 // source support.
 const noExactlyOnce = "This worker does not have exactly-once source support enabled."
 
-// FenceZombies fences the transactional producers of every task of a source connector
-// (Java's internal PUT /connectors/{name}/fence, which the leader serves): an
-// InitProducerId per transactional id bumps its epoch, so an instance of the task still
-// running on a worker that lost it can no longer write, and its open transaction is aborted.
-func (d *Distributed) FenceZombies(ctx context.Context, name string) error {
+// FenceZombies is the leader's round of zombie fencing for a source connector (Java's
+// DistributedHerder.fenceZombieSourceTasks, internal PUT /connectors/{name}/fence). When task
+// configs were committed after the connector's last task count record (tasks-fencing-<name>)
+// and that record or the new generation has more than one task, the transactional producers
+// of every task the record counts are fenced — an InitProducerId per id bumps its epoch and
+// aborts its open transaction, so a zombie of a task the new generation dropped can no longer
+// commit — and then a task count record with the new task count is written (right away
+// when there was no record, or one task before and after: the task's own InitProducerId
+// fences its predecessor). New task configs committed during the round fail it (409), as
+// Java's. A request that is not a worker's preflight (an operator's) also fences the current
+// generation's producers, as logd's fence always did. Rounds run one at a time.
+func (d *Distributed) FenceZombies(ctx context.Context, name string, preflight bool) error {
 	if !d.cfg.exactlyOnceEnabled() {
 		return badRequest(noExactlyOnce)
 	}
 	if err := d.leaderOnly(); err != nil {
 		return err
 	}
+	d.fenceMu.Lock()
+	defer d.fenceMu.Unlock()
+	if err := d.configLog.readToEnd(ctx); err != nil {
+		return fmt.Errorf("reading the config topic before zombie fencing: %w", err)
+	}
 	d.mu.Lock()
-	_, ok := d.configs[name]
+	config, ok := d.configs[name]
 	tasks := len(d.taskConfigs[name])
+	recorded, hasRecord := d.taskCounts[name]
+	pending, gen := d.fencePending[name], d.taskGens[name]
 	d.mu.Unlock()
 	if !ok {
 		return notFound("Connector %s not found", name)
 	}
-	for i := range tasks {
+	if p, found := Lookup(config["connector.class"]); found && p.Kind != Source {
+		return badRequest("Connector %s is not a source connector", name)
+	}
+	fence := 0
+	if pending && hasRecord && (recorded != 1 || tasks != 1) {
+		fence = recorded
+	}
+	if !preflight {
+		fence = max(fence, tasks)
+	}
+	if err := d.fenceProducers(ctx, name, fence); err != nil {
+		return err
+	}
+	if !pending {
+		return nil
+	}
+	if err := d.configLog.readToEnd(ctx); err != nil {
+		return fmt.Errorf("reading the config topic after zombie fencing: %w", err)
+	}
+	d.mu.Lock()
+	newer := d.taskGens[name] != gen
+	d.mu.Unlock()
+	if newer {
+		return conflict("Fencing failed because new task configurations were generated for the connector")
+	}
+	return d.writeConfig([2]any{taskCountPrefix + name, map[string]any{"task-count": int32(tasks)}})
+}
+
+// fenceProducers fences the transactional producers of a connector's tasks 0..n-1.
+func (d *Distributed) fenceProducers(ctx context.Context, name string, n int) error {
+	for i := range n {
 		id := transactionalID(d.cfg.GroupID, name, i)
 		req := kmsg.NewPtrInitProducerIDRequest()
 		req.TransactionalID = &id
