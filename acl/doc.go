@@ -96,12 +96,22 @@
 //	DescribeLogDirs, DescribeUser-
 //	ScramCredentials
 //	AlterUserScramCredentials   ALTER on the cluster                     CLUSTER_AUTHORIZATION_FAILED per user
+//	CreateDelegationToken       for an owner other than the requester    DELEGATION_TOKEN_AUTHORIZATION_FAILED
+//	                            (KIP-373): CREATE_TOKENS on that USER
+//	DescribeDelegationToken     a token not owned or renewable by the    (left out)
+//	                            requester: DESCRIBE on its
+//	                            DELEGATION_TOKEN or DESCRIBE_TOKENS on
+//	                            its owner's USER
+//	Create/Renew/Expire…Token   sent on by another broker: the sender    (the principal it names is
+//	                            needs CLUSTER_ACTION                     ignored)
 //	WriteTxnMarkers, Broker-    CLUSTER_ACTION                           CLUSTER_AUTHORIZATION_FAILED
 //	Registration, BrokerHeart-
 //	beat, AlterPartition,
 //	AllocateProducerIds
 //
-// ApiVersions, SaslHandshake, SaslAuthenticate and DescribeCluster check nothing.
+// ApiVersions, SaslHandshake, SaslAuthenticate and DescribeCluster check nothing; Renew and
+// ExpireDelegationToken check ownership instead (owner or renewer, else
+// DELEGATION_TOKEN_OWNER_MISMATCH), as Kafka.
 // Metadata, DescribeCluster and DescribeGroups report KIP-430 authorized operations when
 // asked (every supported operation without an authorizer, as Kafka). Every denial a client
 // asked about by name is logged at INFO ("authorization denied", with principal, host,

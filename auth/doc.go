@@ -38,11 +38,17 @@
 //
 // The final nonce must end with cnonce+snonce (CVE-2024-56128; "ends with" as Kafka checks,
 // since librdkafka sends its cnonce again before it), the channel binding must be the first
-// message's gs2 header, an authzid must be the user, tokenauth (delegation tokens) is
-// refused. Credentials (ScramCredential: salt, StoredKey, ServerKey, iterations in
+// message's gs2 header, an authzid must be the user. Credentials (ScramCredential: salt, StoredKey, ServerKey, iterations in
 // [4096, 16384]; never the password) come from a ScramStore, the replicated metadata: the
 // broker passes its cluster. An unknown user is answered like a known one (a salt derived
 // from the name with a per-process key, 4096 iterations) and fails at the proof.
+//
+// Delegation tokens (KIP-48): with the tokenauth=true extension the user name is a token id
+// and the password the base64 of the token's HMAC; the credential comes from a TokenStore
+// (the broker derives it from the token in the metadata), the principal is the token's
+// owner, the session ends when the token expires (SessionLifetime), and TokenAuthenticated
+// tells the broker the connection may not manage tokens itself. An unknown, expired or
+// removed token fails at the proof, like an unknown user.
 // ParseAddScram reads kafka-storage format's --add-scram syntax for logd serve --add-scram.
 //
 // ssl.principal.mapping.rules is Kafka's syntax (SslPrincipalMapper): a comma-separated list

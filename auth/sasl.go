@@ -137,6 +137,13 @@ func SessionLifetime(x Exchange, maxReauth time.Duration, now time.Time) time.Du
 	return max(min(expiry.Sub(now), maxReauth), time.Millisecond)
 }
 
+// TokenAuthenticated reports whether a completed exchange authenticated with a delegation
+// token (SCRAM's tokenauth=true): Kafka refuses token requests on such a connection.
+func TokenAuthenticated(x Exchange) bool {
+	t, ok := x.(interface{ TokenAuthenticated() bool })
+	return ok && t.TokenAuthenticated()
+}
+
 // Exchange is one SASL authentication in progress on a connection.
 type Exchange interface {
 	// Step takes the client's next message and returns the server's reply; done with the
@@ -146,14 +153,17 @@ type Exchange interface {
 }
 
 // Start begins an exchange of mechanism on listener (SaslHandshake), or says why not. SCRAM
-// reads its credentials from scram at the exchange's first step.
+// reads its credentials from scram at the exchange's first step, and delegation tokens'
+// (tokenauth=true) from it too if it is a TokenStore.
 func (s *SASL) Start(listener, mechanism string, scram ScramStore) (Exchange, error) {
 	l := s.listeners[listener]
 	if l == nil || !slices.Contains(l.Enabled, mechanism) {
 		return nil, fmt.Errorf("SASL mechanism %q is not enabled on this listener (enabled: %s)", mechanism, strings.Join(s.Enabled(listener), ", "))
 	}
 	if m := ScramMechanismByName(mechanism); m != nil {
-		return &scramExchange{m: m, store: scram, key: s.fakeKey}, nil
+		x := &scramExchange{m: m, store: scram, key: s.fakeKey}
+		x.tokens, _ = scram.(TokenStore)
+		return x, nil
 	}
 	if mechanism == MechOAuthBearer {
 		return &oauthExchange{v: l.OAuth}, nil

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SCRAM's iteration bounds, Kafka's: a credential with fewer than ScramMinIterations is
@@ -76,6 +77,15 @@ type ScramStore interface {
 	ScramCredential(mechanism, user string) (ScramCredential, bool)
 }
 
+// TokenStore finds a delegation token's SCRAM credential for a mechanism (KIP-48: the token
+// id is the SCRAM user name and the base64 of its HMAC the password), with the principal
+// that authenticates with it (its owner, "User:name") and when it expires. A ScramStore that
+// is also a TokenStore serves SCRAM's tokenauth=true extension; an unknown or expired token
+// is not found.
+type TokenStore interface {
+	TokenCredential(m *ScramMechanism, tokenID string) (cred ScramCredential, principal string, expiry time.Time, ok bool)
+}
+
 func (m *ScramMechanism) hmac(key []byte, parts ...[]byte) []byte {
 	h := hmac.New(m.hash, key)
 	for _, p := range parts {
@@ -113,16 +123,27 @@ func scramFailure(m *ScramMechanism, reason string) error {
 // scramExchange is the server side of one SCRAM exchange (RFC 5802 §5): client-first →
 // server-first, client-final → server-final.
 type scramExchange struct {
-	m     *ScramMechanism
-	store ScramStore
-	key   []byte // this process's secret for fake salts of unknown users
+	m      *ScramMechanism
+	store  ScramStore
+	tokens TokenStore // nil: tokenauth is refused
+	key    []byte     // this process's secret for fake salts of unknown users
 
 	// Set by the first step.
 	first       *scramClientFirst
 	serverFirst []byte
 	cred        ScramCredential
 	known       bool
+	principal   string    // who authenticates: User:<user>, or a token's owner
+	expiry      time.Time // a token's expiry; zero for a user's password
 }
+
+// Expiry is when the delegation token the exchange authenticated with expires (zero: not a
+// token): the session ends then at the latest (auth.SessionLifetime, KIP-368).
+func (x *scramExchange) Expiry() time.Time { return x.expiry }
+
+// TokenAuthenticated reports whether the exchange authenticates with a delegation token
+// (tokenauth=true): such a connection may not create, renew or expire tokens itself.
+func (x *scramExchange) TokenAuthenticated() bool { return x.first != nil && x.first.tokenauth }
 
 // scramClientFirst is a parsed client-first-message.
 type scramClientFirst struct {
@@ -131,6 +152,7 @@ type scramClientFirst struct {
 	user      string // saslname decoded (=2C → ',', =3D → '=')
 	nonce     string
 	bare      string // client-first-message-bare: n=...,r=...[,ext]
+	tokenauth bool   // the tokenauth=true extension: user is a delegation token id
 }
 
 // maxScramMessage bounds a SCRAM message; real ones are well under 1 KiB.
@@ -138,7 +160,7 @@ const maxScramMessage = 8 << 10
 
 // parseScramClientFirst parses gs2-header [reserved-mext ","] username "," nonce ["," extensions]
 // as Kafka's ClientFirstMessage does: only the "n" channel-binding flag (no channel binding),
-// an optional authzid, the tokenauth extension refused (logd has no delegation tokens).
+// an optional authzid, the tokenauth extension (a delegation token) noted.
 func parseScramClientFirst(msg []byte) (*scramClientFirst, error) {
 	if len(msg) > maxScramMessage {
 		return nil, errors.New("client-first-message too long")
@@ -180,8 +202,8 @@ func parseScramClientFirst(msg []byte) (*scramClientFirst, error) {
 		if !ok || k == "" || v == "" || !alpha(k) {
 			return nil, fmt.Errorf("client-first-message: malformed extension %q", ext)
 		}
-		if k == "tokenauth" && strings.EqualFold(v, "true") {
-			return nil, errors.New("client-first-message: delegation tokens are not supported")
+		if k == "tokenauth" {
+			f.tokenauth = strings.EqualFold(v, "true")
 		}
 	}
 	return f, nil
@@ -293,7 +315,13 @@ func (x *scramExchange) stepFirst(msg []byte) ([]byte, bool, string, error) {
 			Reason: "authzid " + f.authzid + " is not the user " + f.user}
 	}
 	x.first = f
-	if x.store != nil {
+	x.principal = "User:" + f.user
+	switch {
+	case f.tokenauth:
+		if x.tokens != nil {
+			x.cred, x.principal, x.expiry, x.known = x.tokens.TokenCredential(x.m, f.user)
+		}
+	case x.store != nil:
 		x.cred, x.known = x.store.ScramCredential(x.m.Name, f.user)
 	}
 	if !x.known || x.cred.Iterations < ScramMinIterations {
@@ -345,10 +373,13 @@ func (x *scramExchange) stepFinal(msg []byte) ([]byte, bool, string, error) {
 		clientKey[i] = f.proof[i] ^ clientSignature[i]
 	}
 	if subtle.ConstantTimeCompare(x.m.digest(clientKey), storedKey) != 1 || !x.known {
+		if x.first.tokenauth {
+			return nil, false, "", scramFailure(x.m, "wrong HMAC, or unknown or expired delegation token "+x.first.user)
+		}
 		return nil, false, "", scramFailure(x.m, "wrong password or unknown user "+x.first.user)
 	}
 	serverSignature := x.m.hmac(x.cred.ServerKey, authMessage)
-	return []byte("v=" + base64.StdEncoding.EncodeToString(serverSignature)), true, "User:" + x.first.user, nil
+	return []byte("v=" + base64.StdEncoding.EncodeToString(serverSignature)), true, x.principal, nil
 }
 
 // KeySize is the length of the mechanism's keys and salted passwords (its hash's size).

@@ -55,7 +55,7 @@ func handleSaslHandshake(b *Broker, c *call) (kmsg.Response, error) {
 		c.closeAfter = true
 		return resp, nil
 	}
-	x, err := b.cfg.SASL.Start(c.req.Listener, req.Mechanism, b.cluster)
+	x, err := b.cfg.SASL.Start(c.req.Listener, req.Mechanism, saslCredentials{b})
 	if err != nil {
 		b.log.Info("SASL handshake refused", "listener", c.req.Listener, "remote", c.req.RemoteAddr, "err", err)
 		resp.ErrorCode = kerr.UnsupportedSaslMechanism.Code

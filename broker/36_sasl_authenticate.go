@@ -79,7 +79,7 @@ func handleSaslAuthenticate(b *Broker, c *call) (kmsg.Response, error) {
 	if c.version() >= 1 {
 		resp.SessionLifetimeMillis = life.Milliseconds()
 	}
-	sess.SwapExchange(&saslState{mech: st.mech, reauth: c.version() >= 1})
+	sess.SwapExchange(&saslState{mech: st.mech, reauth: c.version() >= 1, token: auth.TokenAuthenticated(st.x)})
 	sess.Authenticate(principal)
 	return resp, nil
 }

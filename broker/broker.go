@@ -175,6 +175,10 @@ type Config struct {
 	// Share configures share groups (KIP-932, shares.go) by Kafka's names; zero fields take
 	// Kafka's defaults (share.DefaultConfig).
 	Share share.Config
+
+	// DelegationTokens configures delegation tokens (delegation_tokens.go); without a secret
+	// key they are disabled, as in Kafka.
+	DelegationTokens DelegationTokenConfig
 }
 
 // DefaultConfig returns the embedded defaults: node 1 on 127.0.0.1:9092, data in ./data.
@@ -223,6 +227,8 @@ type Broker struct {
 	pids producerIDs // InitProducerId's durable id blocks (producerids.go)
 
 	quotas *quota.Manager // the client quotas (quotas.go)
+
+	tokenScram tokenScram // delegation tokens' SCRAM credentials (delegation_tokens.go)
 
 	// admin serializes topic creation, deletion, growth and config changes, so a deleted
 	// topic's logs are gone before its name can be reused and concurrent config changes

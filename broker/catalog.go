@@ -71,6 +71,15 @@ type Cluster interface {
 	// AlterClientQuotas applies valid quota alterations (metadata.ValidateQuotaAlteration)
 	// and returns each one's refusal by the state machine, "" when it applied.
 	AlterClientQuotas(alts []metadata.QuotaAlteration) ([]string, error)
+	// DelegationTokens returns the delegation tokens by id; read only.
+	DelegationTokens() map[string]*metadata.DelegationToken
+	// ProposeDelegationToken applies a delegation token command (metadata.CreateDelegationToken,
+	// RenewDelegationToken, ExpireDelegationToken) when this node is the active controller,
+	// else fails with an error wrapping metadata.ErrNotController.
+	ProposeDelegationToken(cmd any) (any, error)
+	// ForwardToController sends req to the active controller and returns its answer, retrying
+	// while code reads NOT_CONTROLLER from it (delegation tokens' requests).
+	ForwardToController(req kmsg.Request, code func(kmsg.Response) int16) (kmsg.Response, error)
 }
 
 // ControllerService is what the active controller does for brokers (KRaft's controller

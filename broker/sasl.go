@@ -13,13 +13,15 @@ import (
 var preAuthAPIs = [...]kmsg.Key{kmsg.ApiVersions, kmsg.SASLHandshake, kmsg.SASLAuthenticate}
 
 // saslState is a SASL connection's state between requests, kept in its server.Session's
-// exchange slot: the mechanism, the exchange in progress (nil once authenticated), and
-// whether the client may re-authenticate (it authenticated with SaslAuthenticate v1+; while
-// an exchange is in progress: whether that exchange is a re-authentication).
+// exchange slot: the mechanism, the exchange in progress (nil once authenticated), whether
+// the client may re-authenticate (it authenticated with SaslAuthenticate v1+; while an
+// exchange is in progress: whether that exchange is a re-authentication), and whether it
+// authenticated with a delegation token (which may not create, renew or expire tokens).
 type saslState struct {
 	mech   string
 	x      auth.Exchange
 	reauth bool
+	token  bool
 }
 
 // admitted reports whether the request may run: its connection authenticated and its

@@ -67,6 +67,7 @@ func (n *Node) runController() {
 			if n.cfg.LeaderRebalanceInterval > 0 {
 				go term.rebalanceLeaders(n.cfg.LeaderRebalanceInterval)
 			}
+			go term.sweepDelegationTokens(n.cfg.Broker.DelegationTokens.ExpiryCheckInterval)
 		}
 	}
 }

@@ -17,8 +17,10 @@
 //     changes a non-controller receives are sent on to it as the client's request
 //     (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs; a BROKER resource's dynamic
 //     configs as an AlterConfigs of the whole set, broker_configs.go), and so are UpdateFeatures
-//     (features.go), UnregisterBroker (unregister.go) and DescribeQuorum (quorum_status.go:
-//     only the Raft leader knows each voter's progress).
+//     (features.go), UnregisterBroker (unregister.go), DescribeQuorum (quorum_status.go:
+//     only the Raft leader knows each voter's progress) and Create/Renew/ExpireDelegationToken
+//     (delegation_tokens.go: with the requester's principal in a tagged field; the controller
+//     also removes expired tokens).
 //   - Every node runs its broker's lifecycle (lifecycle.go): register, heartbeat, controlled
 //     shutdown.
 //   - Every node's metadata listener (reconcile.go) turns the partitions assigned to it into

@@ -29,10 +29,6 @@ import (
 var apiParityExceptions = map[int16]string{
 	27: "WriteTxnMarkers v2 (KIP-1228, broker to broker): a transaction version 2 marker needs the strict epoch check (marker epoch > the producer's) made atomically in the engine's producer state; not built yet (issue 17)",
 	34: "AlterReplicaLogDirs: logd has one log directory per broker (JBOD is not built)",
-	38: "CreateDelegationToken: delegation tokens wait for the security issue",
-	39: "RenewDelegationToken: delegation tokens wait for the security issue",
-	40: "ExpireDelegationToken: delegation tokens wait for the security issue",
-	41: "DescribeDelegationToken: delegation tokens wait for the security issue",
 	80: "AddRaftVoter: not built yet (issue 17)",
 	81: "RemoveRaftVoter: not built yet (issue 17)",
 }

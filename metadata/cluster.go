@@ -177,6 +177,8 @@ type ClusterState struct {
 	// BrokerConfigs are the dynamic broker configs by resource: a broker id, or "" for the
 	// cluster default (broker_configs.go).
 	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
+	// DelegationTokens are the delegation tokens by id (delegation_tokens.go).
+	DelegationTokens map[string]*DelegationToken `json:"delegation_tokens,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -191,6 +193,7 @@ func (s *ClusterState) Clone() *ClusterState {
 		Features: maps.Clone(s.Features), FeaturesEpochMs: s.FeaturesEpochMs, Scram: cloneScram(s.Scram),
 		ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas)}
 	c.BrokerConfigs = cloneBrokerConfigs(s.BrokerConfigs)
+	c.DelegationTokens = cloneDelegationTokens(s.DelegationTokens)
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

@@ -170,6 +170,11 @@ var commandNames = map[string]func() any{
 	"delete_acls":           func() any { return &DeleteACLs{} },
 	"alter_client_quotas":   func() any { return &AlterClientQuotas{} },
 	"alter_broker_configs":  func() any { return &AlterBrokerConfigs{} },
+	// Delegation tokens (delegation_tokens.go).
+	"create_delegation_token":          func() any { return &CreateDelegationToken{} },
+	"renew_delegation_token":           func() any { return &RenewDelegationToken{} },
+	"expire_delegation_token":          func() any { return &ExpireDelegationToken{} },
+	"remove_expired_delegation_tokens": func() any { return &RemoveExpiredDelegationTokens{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -216,6 +221,14 @@ func commandName(c any) (string, bool) {
 		return "alter_client_quotas", true
 	case *AlterBrokerConfigs:
 		return "alter_broker_configs", true
+	case *CreateDelegationToken:
+		return "create_delegation_token", true
+	case *RenewDelegationToken:
+		return "renew_delegation_token", true
+	case *ExpireDelegationToken:
+		return "expire_delegation_token", true
+	case *RemoveExpiredDelegationTokens:
+		return "remove_expired_delegation_tokens", true
 	}
 	return "", false
 }
@@ -337,6 +350,14 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return s.deleteACLs(c)
 	case *AlterClientQuotas:
 		return s.alterClientQuotas(c), nil
+	case *CreateDelegationToken:
+		return nil, s.createDelegationToken(c)
+	case *RenewDelegationToken:
+		return s.renewDelegationToken(c)
+	case *ExpireDelegationToken:
+		return s.expireDelegationToken(c)
+	case *RemoveExpiredDelegationTokens:
+		return s.removeExpiredDelegationTokens(c), nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

@@ -61,6 +61,8 @@ type serveSettings struct {
 	Authorizer   string
 	SuperUsers   []string
 	AllowIfNoACL bool
+	// DelegationTokens are the delegation.token.* settings.
+	DelegationTokens broker.DelegationTokenConfig
 
 	AutoCreateTopics bool
 	NumPartitions    int32
@@ -445,7 +447,7 @@ var configKeys = append([]configKey{
 		s.Cleaner.IOMaxBytesPerSecond = f
 		return nil
 	}},
-}, append(sslKeys, oauthKeys...)...)
+}, append(append(sslKeys, oauthKeys...), delegationTokenKeys...)...)
 
 // sslKeys are Kafka's ssl.* settings and sasl.enabled.mechanisms, kept as given; auth.NewTLS
 // and saslConfig check them when a listener needs them.

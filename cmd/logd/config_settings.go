@@ -100,6 +100,10 @@ var keyInfos = map[string]keyInfo{
 	"sasl.oauthbearer.expected.issuer":          {"", kmsg.ConfigTypeString, "the issuer a token must name; empty: not checked", false},
 	"sasl.oauthbearer.sub.claim.name":           {"", kmsg.ConfigTypeString, "the claim naming the principal (default sub)", false},
 	"sasl.oauthbearer.clock.skew.seconds":       {"30", kmsg.ConfigTypeInt, "clock skew allowed when checking a token's times", false},
+	"delegation.token.secret.key":               {"", kmsg.ConfigTypePassword, "the HMAC key of delegation tokens, the same on every node; empty: delegation tokens are disabled", true},
+	"delegation.token.max.lifetime.ms":          {"", kmsg.ConfigTypeLong, "no delegation token lives longer, renewed or not (default 604800000)", false},
+	"delegation.token.expiry.time.ms":           {"", kmsg.ConfigTypeLong, "a delegation token expires this long after its creation or last renewal (default 86400000)", false},
+	"delegation.token.expiry.check.interval.ms": {"", kmsg.ConfigTypeLong, "how often the controller removes expired delegation tokens (default 3600000)", false},
 }
 
 // brokerSettings are the settings DescribeConfigs on this broker lists: every configKey with

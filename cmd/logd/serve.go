@@ -208,6 +208,7 @@ func serve(st serveSettings) error {
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.TransactionVersion = st.TxnVersion
 	cfg.Share = st.Share
+	cfg.DelegationTokens = st.DelegationTokens
 	cfg.LogDefaults = st.LogDefaults
 	cfg.Settings = brokerSettings(st.Given)
 	cfg.Cleaner = &st.Cleaner

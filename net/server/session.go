@@ -67,6 +67,13 @@ func (s *Session) SwapExchange(x any) any {
 	return old
 }
 
+// Exchange is the exchange slot's current value (SwapExchange's), left in place.
+func (s *Session) Exchange() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.exchange
+}
+
 // initSession sets a new connection's session and framer limit from the server's config.
 // Event loop (or stream reader) only, before the first read.
 func (c *conn) initSession(principal string) {
