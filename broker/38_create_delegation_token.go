@@ -27,42 +27,26 @@ func init() {
 func handleCreateDelegationToken(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.CreateDelegationTokenRequest)
 	resp := req.ResponseKind().(*kmsg.CreateDelegationTokenResponse)
-	requester, forwarded := b.tokenRequester(c, &req.UnknownTags)
-	owner := requester
-	if req.OwnerPrincipalName != nil && *req.OwnerPrincipalName != "" {
-		typ := "User"
-		if req.OwnerPrincipalType != nil && *req.OwnerPrincipalType != "" {
-			typ = *req.OwnerPrincipalType
-		}
-		owner = typ + ":" + *req.OwnerPrincipalName
-	}
-	resp.PrincipalType, resp.PrincipalName = splitPrincipal(owner)
-	resp.TokenRequesterPrincipalType, resp.TokenRequesterPrincipalName = splitPrincipal(requester)
-	var renewers []string
-	for _, r := range req.Renewers {
-		renewers = append(renewers, r.PrincipalType+":"+r.PrincipalName)
-	}
-	if !forwarded {
-		switch {
-		case !tokenRequestsAllowed(c):
-			resp.ErrorCode = kerr.DelegationTokenRequestNotAllowed.Code
-			return resp, nil
-		case owner != requester && !b.authorize(c, acl.OpCreateTokens, acl.ResourceUser, owner):
-			resp.ErrorCode = kerr.DelegationTokenAuthorizationFailed.Code
-			return resp, nil
+	requester, here := tokenRequestFront(b, c, req, &req.UnknownTags, resp, &resp.ErrorCode, func(requester string) int16 {
+		if owner := tokenOwner(req, requester); owner != requester && !b.authorize(c, acl.OpCreateTokens, acl.ResourceUser, owner) {
+			return kerr.DelegationTokenAuthorizationFailed.Code
 		}
 		for _, r := range req.Renewers {
 			if r.PrincipalType != "User" {
-				resp.ErrorCode = kerr.InvalidPrincipalType.Code
-				return resp, nil
+				return kerr.InvalidPrincipalType.Code
 			}
 		}
-	}
-	if !b.isController() {
-		r, code := b.sendTokenRequestOn(req, &req.UnknownTags, requester, forwarded)
-		resp.ErrorCode = code
-		adoptResponse(resp, r)
+		return 0
+	})
+	owner := tokenOwner(req, requester)
+	resp.PrincipalType, resp.PrincipalName = splitPrincipal(owner)
+	resp.TokenRequesterPrincipalType, resp.TokenRequesterPrincipalName = splitPrincipal(requester)
+	if !here {
 		return resp, nil
+	}
+	var renewers []string
+	for _, r := range req.Renewers {
+		renewers = append(renewers, r.PrincipalType+":"+r.PrincipalName)
 	}
 	if b.cfg.DelegationTokens.SecretKey == "" {
 		resp.ErrorCode = kerr.DelegationTokenAuthDisabled.Code
@@ -83,4 +67,17 @@ func handleCreateDelegationToken(b *Broker, c *call) (kmsg.Response, error) {
 	resp.IssueTimestamp, resp.ExpiryTimestamp, resp.MaxTimestamp = tok.IssueMs, tok.ExpiryMs, tok.MaxMs
 	resp.TokenID, resp.HMAC = tok.ID, b.tokenHMAC(tok.ID)
 	return resp, nil
+}
+
+// tokenOwner is the owner a create request names (KIP-373: v3 may name another principal),
+// else the requester.
+func tokenOwner(req *kmsg.CreateDelegationTokenRequest, requester string) string {
+	if req.OwnerPrincipalName == nil || *req.OwnerPrincipalName == "" {
+		return requester
+	}
+	typ := "User"
+	if req.OwnerPrincipalType != nil && *req.OwnerPrincipalType != "" {
+		typ = *req.OwnerPrincipalType
+	}
+	return typ + ":" + *req.OwnerPrincipalName
 }

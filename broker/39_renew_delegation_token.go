@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/metadata"
@@ -22,15 +21,8 @@ func handleRenewDelegationToken(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.RenewDelegationTokenRequest)
 	resp := req.ResponseKind().(*kmsg.RenewDelegationTokenResponse)
 	resp.ExpiryTimestamp = -1
-	requester, forwarded := b.tokenRequester(c, &req.UnknownTags)
-	if !forwarded && !tokenRequestsAllowed(c) {
-		resp.ErrorCode = kerr.DelegationTokenRequestNotAllowed.Code
-		return resp, nil
-	}
-	if !b.isController() {
-		r, code := b.sendTokenRequestOn(req, &req.UnknownTags, requester, forwarded)
-		resp.ErrorCode = code
-		adoptResponse(resp, r)
+	requester, here := tokenRequestFront(b, c, req, &req.UnknownTags, resp, &resp.ErrorCode, nil)
+	if !here {
 		return resp, nil
 	}
 	_, period := b.tokenLimits()

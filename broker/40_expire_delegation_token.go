@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/metadata"
@@ -25,15 +24,8 @@ func handleExpireDelegationToken(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ExpireDelegationTokenRequest)
 	resp := req.ResponseKind().(*kmsg.ExpireDelegationTokenResponse)
 	resp.ExpiryTimestamp = -1
-	requester, forwarded := b.tokenRequester(c, &req.UnknownTags)
-	if !forwarded && !tokenRequestsAllowed(c) {
-		resp.ErrorCode = kerr.DelegationTokenRequestNotAllowed.Code
-		return resp, nil
-	}
-	if !b.isController() {
-		r, code := b.sendTokenRequestOn(req, &req.UnknownTags, requester, forwarded)
-		resp.ErrorCode = code
-		adoptResponse(resp, r)
+	requester, here := tokenRequestFront(b, c, req, &req.UnknownTags, resp, &resp.ErrorCode, nil)
+	if !here {
 		return resp, nil
 	}
 	resp.ErrorCode, resp.ExpiryTimestamp = b.changeToken(req.HMAC, "expire", func(id string, nowMs int64) any {

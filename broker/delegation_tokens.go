@@ -163,6 +163,37 @@ func (b *Broker) isController() bool {
 	return err == nil
 }
 
+// tokenRequestFront is the path of a create, renew or expire request before the controller
+// decides it: who asks (tokenRequester); for a client's request Kafka's broker checks —
+// DELEGATION_TOKEN_REQUEST_NOT_ALLOWED (tokenRequestsAllowed), then check's code (nil: none);
+// then, on a node that is not the active controller, the request sent on
+// (sendTokenRequestOn). here reports that this node decides it; otherwise *code and resp
+// hold the answer.
+func tokenRequestFront[T any, P interface {
+	*T
+	kmsg.Response
+}](b *Broker, c *call, req kmsg.Request, tags *kmsg.Tags, resp P, code *int16, check func(requester string) int16) (requester string, here bool) {
+	requester, forwarded := b.tokenRequester(c, tags)
+	if !forwarded {
+		if !tokenRequestsAllowed(c) {
+			*code = kerr.DelegationTokenRequestNotAllowed.Code
+			return requester, false
+		}
+		if check != nil {
+			if *code = check(requester); *code != 0 {
+				return requester, false
+			}
+		}
+	}
+	if !b.isController() {
+		r, cd := b.sendTokenRequestOn(req, tags, requester, forwarded)
+		*code = cd
+		adoptResponse(resp, r)
+		return requester, false
+	}
+	return requester, true
+}
+
 // sendTokenRequestOn answers a create, renew or expire request on a node that is not the
 // active controller: a client's is sent on to the controller at its newest (flexible)
 // version, with the requester named in forwardedPrincipalTag, and the controller's answer
