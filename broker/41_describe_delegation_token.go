@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"maps"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -42,12 +43,7 @@ func handleDescribeDelegationToken(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	requester := sessionPrincipal(c)
 	tokens := b.cluster.DelegationTokens()
-	ids := make([]string, 0, len(tokens))
-	for id := range tokens {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(tokens)) {
 		t := tokens[id]
 		if !tokenDescribable(b, c, t, owners, requester) {
 			continue
