@@ -61,7 +61,9 @@
 // active segment are preallocated and memory-mapped; sealing trims them to their entries. The
 // package github.com/logd/logd/index documents the formats, the end-of-entries rule used to
 // reopen a preallocated file after a crash, and the lookup semantics in detail. Positions are
-// int32, so a segment never passes 2 GiB.
+// int32, so a segment never passes 2 GiB. A lookup walks the batch headers from the entry at
+// or before its target; the walk reads the .log a window (8 KiB) at a time once it meets
+// small batches (headers.go), so a sparse index costs reads per window, not per batch.
 //
 // # Invariants
 //

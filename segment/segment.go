@@ -3,11 +3,9 @@ package segment
 import (
 	"errors"
 	"fmt"
-	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 
 	"github.com/logd/logd/index"
@@ -253,9 +251,10 @@ func (s *Segment) loadTail() error {
 	if pos > size {
 		return fmt.Errorf("segment %s: index entry position %d beyond log size %d", s.logName(), pos, size)
 	}
-	var hb [HeaderSize]byte
+	w := newWalker(s.log, size)
+	defer w.put()
 	for pos < size {
-		h, err := s.readHeader(pos, &hb)
+		h, err := w.header(pos)
 		if err != nil {
 			return err
 		}
@@ -366,20 +365,6 @@ func (s *Segment) addIndexEntries(lastOffset int64, pos int32) error {
 	return nil
 }
 
-// readHeader reads the fixed header of the batch at pos into hb and decodes it.
-func (s *Segment) readHeader(pos int64, hb *[HeaderSize]byte) (Header, error) {
-	n, err := s.log.ReadAt(hb[:], pos)
-	if err != nil && !(errors.Is(err, io.EOF) && n > 0) {
-		if errors.Is(err, io.EOF) {
-			return Header{}, batchErr(ErrTruncated, "no header at position %d", pos)
-		}
-		return Header{}, err
-	}
-	return ParseHeader(hb[:n])
-}
-
-var headerBufPool = sync.Pool{New: func() any { return new([HeaderSize]byte) }}
-
 // Find returns the position and header of the first batch whose last offset is >= offset, or
 // found=false when the segment holds no such batch below its published size.
 func (s *Segment) Find(offset int64) (pos int64, h Header, found bool, err error) {
@@ -388,10 +373,10 @@ func (s *Segment) Find(offset int64) (pos int64, h Header, found bool, err error
 		return size, Header{}, false, nil
 	}
 	pos = int64(s.offsetIdx.Lookup(offset).Position)
-	hb := headerBufPool.Get().(*[HeaderSize]byte)
-	defer headerBufPool.Put(hb)
+	w := newWalker(s.log, size)
+	defer w.put()
 	for pos < size {
-		h, err = s.readHeader(pos, hb)
+		h, err = w.header(pos)
 		if err != nil {
 			return pos, h, false, err
 		}
@@ -415,10 +400,10 @@ func (s *Segment) BoundaryAtOrBefore(from, limit int64) (int64, error) {
 	if e := s.offsetIdx.LookupPosition(int32(limit)); int64(e.Position) > pos {
 		pos = int64(e.Position)
 	}
-	hb := headerBufPool.Get().(*[HeaderSize]byte)
-	defer headerBufPool.Put(hb)
+	w := newWalker(s.log, size)
+	defer w.put()
 	for pos < size {
-		h, err := s.readHeader(pos, hb)
+		h, err := w.header(pos)
 		if err != nil {
 			return pos, err
 		}
@@ -440,10 +425,10 @@ func (s *Segment) FindTimestamp(ts int64) (offset int64, found bool, err error) 
 	e := s.timeIdx.Lookup(ts)
 	pos := int64(s.offsetIdx.Lookup(e.Offset).Position)
 	size := s.size.Load()
-	hb := headerBufPool.Get().(*[HeaderSize]byte)
-	defer headerBufPool.Put(hb)
+	w := newWalker(s.log, size)
+	defer w.put()
 	for pos < size {
-		h, err := s.readHeader(pos, hb)
+		h, err := w.header(pos)
 		if err != nil {
 			return 0, false, err
 		}
@@ -498,13 +483,14 @@ func (s *Segment) truncateAt(pos int64) error {
 // offsetAfter returns the offset after the last batch that ends at or before pos.
 func (s *Segment) offsetAfter(pos int64) (int64, error) {
 	next := s.baseOffset
-	var hb [HeaderSize]byte
 	start := int64(0)
 	if pos > 0 {
 		start = int64(s.offsetIdx.LookupPosition(int32(pos - 1)).Position) // a batch before pos
 	}
+	w := newWalker(s.log, pos)
+	defer w.put()
 	for p := start; p < pos; {
-		h, err := s.readHeader(p, &hb)
+		h, err := w.header(p)
 		if err != nil {
 			return 0, err
 		}
@@ -517,10 +503,11 @@ func (s *Segment) offsetAfter(pos int64) (int64, error) {
 func (s *Segment) rescanMaxTime() error {
 	s.maxTime.Store(-1)
 	s.maxTimeOffset = s.baseOffset
-	var hb [HeaderSize]byte
 	size := s.size.Load()
+	w := newWalker(s.log, size)
+	defer w.put()
 	for p := int64(0); p < size; {
-		h, err := s.readHeader(p, &hb)
+		h, err := w.header(p)
 		if err != nil {
 			return err
 		}
@@ -594,9 +581,10 @@ func (s *Segment) ScanHeadersAt(from int64, fn func(h *Header, pos int64)) error
 		return err
 	}
 	size := s.size.Load()
-	var hb [HeaderSize]byte
+	w := newWalker(s.log, size)
+	defer w.put()
 	for pos < size {
-		h, err := s.readHeader(pos, &hb)
+		h, err := w.header(pos)
 		if err != nil {
 			return err
 		}

@@ -792,18 +792,30 @@ func BenchmarkSegmentAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkSegmentFind: Find of random offsets in a segment of 100,000 small batches (3
+// records, 175 bytes: ~23 batches between two index entries, walked from the entry before).
 func BenchmarkSegmentFind(b *testing.B) {
-	const batches = 100_000
+	benchFind(b, testBatch(noProducer, 3, 30, 'x', nil, 0), 3, 100_000)
+}
+
+// BenchmarkSegmentFindLarge: Find in a segment of 1,000 batches of 64 KiB (64 records of 1 KiB,
+// the catch-up workload's batches: every batch has its index entry).
+func BenchmarkSegmentFindLarge(b *testing.B) {
+	benchFind(b, testBatch(noProducer, 64, 1000, 'x', nil, 0), 64, 1_000)
+}
+
+// benchFind appends batches copies of batch (of records records each) and measures Find of
+// random offsets in them.
+func benchFind(b *testing.B, batch []byte, records, batches int64) {
 	s, err := Create(vfs.Default, b.TempDir(), 0, DefaultConfig)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	batch := testBatch(noProducer, 3, 30, 'x', nil, 0)
 	metas := []BatchMeta{{}}
 	for i := int64(0); i < batches; i++ {
-		SetBaseOffset(batch, i*3)
-		metas[0] = BatchMeta{LastOffset: i*3 + 2}
+		SetBaseOffset(batch, i*records)
+		metas[0] = BatchMeta{LastOffset: i*records + records - 1}
 		if err := s.Append(batch, metas); err != nil {
 			b.Fatal(err)
 		}
