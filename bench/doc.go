@@ -112,8 +112,9 @@
 // # Socket benchmarks
 //
 // By default each benchmark builds cmd/logd and runs `logd serve` as a child process, so the
-// broker's CPU (utime+stime from /proc/PID/stat), resident memory (VmRSS) and startup time are
-// the broker's alone, not shared with the generator. -inproc runs the broker inside the test
+// broker's CPU (utime+stime from /proc/PID/stat; broker-sys-% is the stime share, the kernel's
+// part: syscalls and the loopback TCP work they run), resident memory (VmRSS) and startup time
+// are the broker's alone, not shared with the generator. -inproc runs the broker inside the test
 // binary instead (a single-node cluster.Node + net/server on 127.0.0.1), which is what
 // `go test -cpuprofile` needs to profile it:
 //

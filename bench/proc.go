@@ -22,18 +22,25 @@ const clockTick = 10 * time.Millisecond // USER_HZ: 100 on every Linux ABI Go su
 
 // procCPU is a process's utime+stime from /proc/PID/stat.
 func procCPU(pid int) (time.Duration, error) {
+	user, sys, err := procCPUTimes(pid)
+	return user + sys, err
+}
+
+// procCPUTimes is a process's utime and stime from /proc/PID/stat: CPU time in user space and
+// in the kernel (its syscalls, and the softirq work they run, such as loopback TCP).
+func procCPUTimes(pid int) (user, sys time.Duration, err error) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name is parenthesized and may hold spaces: fields start after the last ')'.
 	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return 0, 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of proc(5)
 	st, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(ut+st) * clockTick, nil
+	return time.Duration(ut) * clockTick, time.Duration(st) * clockTick, nil
 }
 
 // procMem returns a process's resident set (VmRSS) and its peak (VmHWM), in bytes.

@@ -404,20 +404,21 @@ func (t *target) logs() string {
 
 // cpuSample is CPU time used so far by the broker, this process and the whole machine.
 type cpuSample struct {
-	at      time.Time
-	broker  time.Duration // child only
-	self    time.Duration
-	machine time.Duration // all CPUs, busy (including steal)
+	at        time.Time
+	broker    time.Duration // child only
+	brokerSys time.Duration // the part of broker spent in the kernel
+	self      time.Duration
+	machine   time.Duration // all CPUs, busy (including steal)
 }
 
 func (t *target) sample() cpuSample {
 	s := cpuSample{at: time.Now()}
 	if t.pid > 0 {
-		cpu, err := procCPU(t.pid)
+		user, sys, err := procCPUTimes(t.pid)
 		if err != nil {
 			t.b.Fatal(err)
 		}
-		s.broker = cpu
+		s.broker, s.brokerSys = user+sys, sys
 	}
 	s.self = selfCPU()
 	cpu := readCPUTimes()
@@ -425,8 +426,9 @@ func (t *target) sample() cpuSample {
 	return s
 }
 
-// reportCPU reports CPU seconds per GB served by the broker, the cores it and the generator
-// used, and the share of the machine used by anything else.
+// reportCPU reports CPU seconds per GB served by the broker, the share of it spent in the
+// kernel, the cores it and the generator used, and the share of the machine used by anything
+// else.
 func (t *target) reportCPU(b *testing.B, before, after cpuSample, bytes int64) {
 	wall := after.at.Sub(before.at)
 	gb := float64(bytes) / 1e9
@@ -436,6 +438,9 @@ func (t *target) reportCPU(b *testing.B, before, after cpuSample, bytes int64) {
 		br := after.broker - before.broker
 		other -= br
 		b.ReportMetric(br.Seconds()/gb, t.role+"-CPU-s/GB")
+		if br > 0 {
+			b.ReportMetric(float64(after.brokerSys-before.brokerSys)/float64(br)*100, t.role+"-sys-%")
+		}
 		b.ReportMetric(br.Seconds()/wall.Seconds(), t.role+"-cores")
 		b.ReportMetric(self.Seconds()/gb, "loadgen-CPU-s/GB")
 		b.ReportMetric(self.Seconds()/wall.Seconds(), "loadgen-cores")
