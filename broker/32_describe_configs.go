@@ -12,7 +12,9 @@ import (
 // overrides, else the broker's (STATIC_BROKER_CONFIG if logd's configuration changed Kafka's
 // default, DEFAULT_CONFIG if not). BROKER resources, named by this broker's id, list every
 // setting logd has, with the dynamic ones' sources (broker_configs.go); the empty name lists
-// the cluster-wide dynamic defaults set. Sensitive values are null, as Kafka's.
+// the cluster-wide dynamic defaults set. GROUP resources list the share group configs logd
+// honours, the group's value (GROUP_CONFIG) or the broker's (group_configs.go). Sensitive
+// values are null, as Kafka's.
 func init() {
 	register(api{key: int16(kmsg.DescribeConfigs), min: 1, max: 4, handle: handleDescribeConfigs})
 }
@@ -35,6 +37,8 @@ func handleDescribeConfigs(b *Broker, c *call) (kmsg.Response, error) {
 			}
 		case r.ResourceType == kmsg.ConfigResourceTypeBroker:
 			entries, err = b.describeBrokerConfigs(r.ResourceName, r.ConfigNames)
+		case r.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
+			entries, err = b.describeGroupConfigs(r.ResourceName, r.ConfigNames)
 		default:
 			err = refuse(kerr.InvalidRequest, "unsupported config resource type %d", r.ResourceType)
 		}

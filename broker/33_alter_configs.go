@@ -16,6 +16,7 @@ import (
 // BROKER resources (a broker id, or "" for the cluster default) replace the resource's
 // dynamic broker configs the same way (broker_configs.go); a read-only broker config is
 // INVALID_REQUEST, the code Kafka gives for broker configs that cannot change at run time.
+// GROUP resources replace a group's configs (group_configs.go).
 func init() {
 	register(api{key: int16(kmsg.AlterConfigs), min: 0, max: 2, handle: handleAlterConfigs, catalog: catalogTopic})
 }
@@ -42,8 +43,8 @@ func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 							out[c.Name] = *c.Value
 						}
 					}
-					if r.ResourceType == kmsg.ConfigResourceTypeBroker {
-						return out, nil // alterBrokerConfigsLocked checks them
+					if r.ResourceType == kmsg.ConfigResourceTypeBroker || r.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+						return out, nil // alterBrokerConfigsLocked or alterGroupConfigsLocked checks them
 					}
 					if err := checkTopicConfigs(b.logDefaults(), out); err != nil {
 						return nil, err
@@ -100,6 +101,8 @@ func (b *Broker) alterConfigsLocked(typ kmsg.ConfigResourceType, name string, du
 		return b.setTopicConfigsLocked(name, next)
 	case kmsg.ConfigResourceTypeBroker:
 		return b.alterBrokerConfigsLocked(name, validateOnly, newOverrides)
+	case kmsg.ConfigResourceTypeGroupConfig:
+		return b.alterGroupConfigsLocked(name, validateOnly, newOverrides)
 	default:
 		return refuse(kerr.InvalidRequest, "unsupported config resource type %d", typ)
 	}

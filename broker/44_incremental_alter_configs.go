@@ -11,7 +11,8 @@ import (
 // starting from its effective value, and are INVALID_CONFIG on other configs. A resource's
 // operations are validated together and applied all or none. BROKER resources (a broker id,
 // or "" for the cluster default) change dynamic broker configs (broker_configs.go); a
-// read-only one is INVALID_REQUEST naming it.
+// read-only one is INVALID_REQUEST naming it. GROUP resources change a group's configs
+// (group_configs.go), validated as Kafka validates them (INVALID_CONFIG).
 func init() {
 	register(api{key: int16(kmsg.IncrementalAlterConfigs), min: 0, max: 1, handle: handleIncrementalAlterConfigs, catalog: catalogTopic})
 }
@@ -35,6 +36,9 @@ func handleIncrementalAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 					}
 					if r.ResourceType == kmsg.ConfigResourceTypeBroker {
 						return b.brokerConfigOps(cur, ops)
+					}
+					if r.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
+						return groupConfigOps(cur, ops)
 					}
 					return applyConfigOps(b.logDefaults(), cur, ops)
 				})

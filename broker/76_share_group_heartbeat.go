@@ -15,7 +15,8 @@ import (
 // coordinator is the leader of its __consumer_offsets partition, as for consumer groups; a
 // group id used by a classic or consumer group gets GROUP_ID_NOT_FOUND. The first heartbeat
 // queues the creation of __share_group_state and answers without waiting for it
-// (share_state.go).
+// (share_state.go). A heartbeat that moves the group epoch is answered once the group's
+// record (its epoch and subscribed topics) is durable in __consumer_offsets (shares.go).
 func init() {
 	register(api{key: int16(kmsg.ShareGroupHeartbeat), min: 1, max: 1, handle: handleShareGroupHeartbeat})
 }
@@ -67,6 +68,16 @@ func handleShareGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 			a.TopicPartitions = append(a.TopicPartitions, tp)
 		}
 		resp.Assignment = &a
+	}
+	if res.Record != nil {
+		d, err := b.persistShareGroup(res.Record)
+		if err != nil {
+			b.log.Warn("share group record not written", "group", req.GroupID, "err", err)
+			return resp, nil
+		}
+		var w stateWrites
+		w.add(d, &resp.ErrorCode)
+		return w.answer(b, c, resp)
 	}
 	return resp, nil
 }

@@ -46,7 +46,7 @@ type shareFetchPart struct {
 func handleShareFetch(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ShareFetchRequest)
 	resp := req.ResponseKind().(*kmsg.ShareFetchResponse)
-	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration().Milliseconds())
+	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration(derefGroup(req.GroupID)).Milliseconds())
 	if code := b.shareGroupDenied(c, derefGroup(req.GroupID)); code != 0 {
 		resp.ErrorCode = code
 		return resp, nil
@@ -240,7 +240,7 @@ func (f *parkedShareFetch) each(fn func(e *shareFetchPart)) {
 // or a partition failed.
 func (f *parkedShareFetch) acquire() bool {
 	b := f.b
-	readCommitted := b.shares.ReadCommitted()
+	readCommitted := b.shares.ReadCommitted(f.group)
 	bytesLeft, recordsLeft := int64(f.maxBytes), f.maxRecords
 	found := false
 	f.each(func(e *shareFetchPart) {

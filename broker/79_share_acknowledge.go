@@ -25,7 +25,7 @@ func init() {
 func handleShareAcknowledge(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.ShareAcknowledgeRequest)
 	resp := req.ResponseKind().(*kmsg.ShareAcknowledgeResponse)
-	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration().Milliseconds())
+	resp.AcquisitionLockTimeoutMillis = int32(b.shares.LockDuration(derefGroup(req.GroupID)).Milliseconds())
 	if code := b.shareGroupDenied(c, derefGroup(req.GroupID)); code != 0 {
 		resp.ErrorCode = code
 		return resp, nil

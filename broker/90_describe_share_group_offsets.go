@@ -16,8 +16,9 @@ import (
 // the share-partition start offset, the partition's leader epoch and (v1) the lag, Kafka's
 // high watermark minus the start offset minus the in-flight records already delivered
 // (acknowledged or archived). Topics null: every share partition of the group; a named
-// partition without share state has start offset and lag -1. A group unknown here, or of
-// another type, is GROUP_ID_NOT_FOUND.
+// partition without share state has start offset and lag -1. A share partition not used
+// since a restart shows its persisted state when its state partition is led here. A group
+// unknown here, or of another type, is GROUP_ID_NOT_FOUND.
 func init() {
 	register(api{key: int16(kmsg.DescribeShareGroupOffsets), min: 0, max: 1, handle: handleDescribeShareGroupOffsets})
 }
@@ -89,10 +90,17 @@ func handleDescribeShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) 
 				if pa, ok := b.cluster.Partition(n.topic, p); ok {
 					rp.LeaderEpoch = pa.LeaderEpoch
 				}
-				if st, ok := b.shares.State(rg.GroupID, share.TopicPartition{TopicID: n.id, Partition: p}); ok {
-					rp.StartOffset = st.Start
+				tp := share.TopicPartition{TopicID: n.id, Partition: p}
+				start, completed, ok := int64(0), int64(0), false
+				if st, live := b.shares.State(rg.GroupID, tp); live {
+					start, completed, ok = st.Start, int64(st.Completed), true
+				} else {
+					start, completed, ok = b.storedShareStart(rg.GroupID, tp)
+				}
+				if ok {
+					rp.StartOffset = start
 					if part, err := b.partition(n.topic, p); err == nil {
-						rp.Lag = max(part.log.HighWatermark()-st.Start-int64(st.Completed), 0)
+						rp.Lag = max(part.log.HighWatermark()-start-completed, 0)
 					}
 				}
 				rt.Partitions = append(rt.Partitions, rp)

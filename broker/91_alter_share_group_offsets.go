@@ -15,7 +15,8 @@ import (
 // same against the partition's offsets): outside, OFFSET_OUT_OF_RANGE; an unknown partition,
 // UNKNOWN_TOPIC_OR_PARTITION. While a partition's __share_group_state partition is being
 // created or loaded (the state could not be written), the whole request gets
-// COORDINATOR_LOAD_IN_PROGRESS, which the admin client retries.
+// COORDINATOR_LOAD_IN_PROGRESS, which the admin client retries. Answered once the new states
+// are durable (an error code if one could not be written).
 func init() {
 	register(api{key: int16(kmsg.AlterShareGroupOffsets), min: 0, max: 0, handle: handleAlterShareGroupOffsets})
 }
@@ -76,9 +77,15 @@ func handleAlterShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) {
 			return resp, nil
 		}
 	}
-	if err := b.shares.ResetOffsets(req.GroupID, offsets); err != nil {
+	waits, err := b.shares.ResetOffsets(req.GroupID, offsets)
+	if err != nil {
 		msg := err.Error()
 		resp.ErrorCode, resp.ErrorMessage, resp.Topics = errorCode(err), &msg, nil
+		return resp, nil
 	}
-	return resp, nil
+	var w stateWrites
+	for _, d := range waits {
+		w.add(d, &resp.ErrorCode)
+	}
+	return w.answer(b, c, resp)
 }

@@ -255,6 +255,9 @@ type Broker struct {
 	shares      *share.Coordinator
 	shareStates *coordinatorLeads[*leadShareState]
 	shareWaits  shareStateWaits
+	// persister keeps the state of share partitions whose state partition another broker
+	// leads (share_persister.go).
+	persister sharePersister
 
 	// Follower role: one replication.Fetcher per leader broker address.
 	// replMu guards fetchers and serializes Follow, Lead and Close; it is taken after
@@ -339,6 +342,7 @@ func New(cfg Config) (*Broker, error) {
 	b.txns = newCoordinatorLeads(txnTopic, "transactions", b.loadTxns, b.unloadTxns)
 	b.markers.b = b
 	b.verifier.b = b
+	b.persister.b = b
 	b.shares = b.newShareCoordinator()
 	b.shareStates = newCoordinatorLeads(shareStateTopic, "share-partition state", b.loadShareState, b.unloadShareState)
 	b.shareStates.onLoad = b.shareStatesLoaded

@@ -251,7 +251,7 @@ func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.Leader
 	if err != nil {
 		return nil, err
 	}
-	coord := group.New(b.groupConfig(partitions), j, j.Records)
+	coord := group.New(b.groupConfig(partitions), j, b.restoringShareGroups(j.Records))
 	b.log.Info("loaded consumer groups as leader", "partition", offsetsTopic+"-"+strconv.Itoa(int(p)), "leader_epoch", lp.LeaderEpoch(),
 		"groups", len(coord.List()), "took", time.Since(start).Round(time.Millisecond).String())
 	return &leadGroups{coord: coord, journal: j}, nil

@@ -39,9 +39,9 @@ import (
 //
 // The broker leading a state partition answers the share coordinator APIs (83-87) for the
 // share partitions it holds, from the same live state (leadShareState.states) that the
-// share partitions led here read and write. Not yet: a share-partition leader calling them
-// on another broker. In a cluster a share partition whose state partition is led elsewhere
-// starts fresh (share.auto.offset.reset) and its state is not persisted.
+// share partitions led here read and write. A share partition whose state partition another
+// broker leads is read and written through those APIs on that broker (sharePersister,
+// share_persister.go).
 
 // shareStateTopic is Kafka's internal topic of share-partition state.
 const shareStateTopic = "__share_group_state"
@@ -181,14 +181,20 @@ func (b *Broker) shareStatesLoaded([]int32) {
 	}
 }
 
-// persistShareState is share.Config.Persist: it appends s to its journal, if this broker
-// leads its partition, keeping the state and leader epochs the share coordinator APIs set.
-// It runs under the share coordinator's lock: an append, no wait.
+// persistShareState is share.Config.Persist: it appends s to its journal if this broker
+// leads its partition, keeping the state and leader epochs the share coordinator APIs set;
+// otherwise (led elsewhere, or not loaded yet) the persister writes it through the share
+// coordinator APIs of the partition's leader (share_persister.go), as it does for every
+// share partition it already keeps. It runs under the share coordinator's lock: an append
+// or a queued request, no wait.
 func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
-	ls, lerr := b.shareStateOf(share.StateKeyString(s.Group, s.Partition))
+	key := share.StateKeyString(s.Group, s.Partition)
+	if b.persister.keeps(key) {
+		return b.persister.write(s)
+	}
+	ls, lerr := b.shareStateOf(key)
 	if lerr != nil {
-		b.log.Warn("share-partition state not persisted: its "+shareStateTopic+" partition is not loaded here", "group", s.Group, "err", lerr.Message)
-		return nil
+		return b.persister.write(s)
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -204,16 +210,42 @@ func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
 	return d
 }
 
+// storedShareStart is the persisted start offset of group gid's share partition tp and how
+// many of its in-flight records were delivered (acknowledged or archived), when its state
+// partition is loaded here: a share partition not used here since a restart.
+func (b *Broker) storedShareStart(gid string, tp share.TopicPartition) (start, completed int64, ok bool) {
+	ls, lerr := b.shareStateOf(share.StateKeyString(gid, tp))
+	if lerr != nil {
+		return 0, 0, false
+	}
+	ls.mu.Lock()
+	s, ok := ls.states[string(share.StateKey(gid, tp))]
+	ls.mu.Unlock()
+	if !ok || s.Start < 0 {
+		return 0, 0, false
+	}
+	for _, sb := range s.Batches {
+		if sb.State != share.StateAvailable {
+			completed += sb.Last - sb.First + 1
+		}
+	}
+	return s.Start, completed, true
+}
+
 // errShareStateLoading: the share partition's state is not loaded yet (its
 // __share_group_state partition is being replayed); the fetch acquires nothing this time.
 var errShareStateLoading = errors.New("share-partition state loading")
 
 // loadShareSnapshot is share.Config.Load: the persisted state of a share partition, taken
-// from its journal's replay. While the state is loading, tp is noted so that
-// shareStatesLoaded wakes its fetches: noted first, then looked up again, so a load published
-// in between is seen by one or the other.
+// from its journal's replay, or read from the broker leading its state partition (the
+// persister's ReadShareGroupState, whose answer wakes the partition's fetches). While the
+// state is loading here, tp is noted so that shareStatesLoaded wakes its fetches: noted
+// first, then looked up again, so a load published in between is seen by one or the other.
 func (b *Broker) loadShareSnapshot(gid string, tp share.TopicPartition) (share.Snapshot, bool, error) {
 	key := share.StateKeyString(gid, tp)
+	if b.persister.keeps(key) {
+		return b.persister.load(gid, tp)
+	}
 	ls, lerr := b.shareStateOf(key)
 	if lerr == kerr.CoordinatorLoadInProgress {
 		b.shareWaits.mu.Lock()
@@ -228,7 +260,7 @@ func (b *Broker) loadShareSnapshot(gid string, tp share.TopicPartition) (share.S
 	case lerr == kerr.CoordinatorLoadInProgress:
 		return share.Snapshot{}, false, errShareStateLoading
 	case lerr != nil:
-		return share.Snapshot{}, false, nil // led elsewhere (see above)
+		return b.persister.load(gid, tp) // led elsewhere
 	}
 	ls.mu.Lock()
 	s, ok := ls.states[string(share.StateKey(gid, tp))]

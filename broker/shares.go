@@ -43,6 +43,7 @@ func (b *Broker) newShareCoordinator() *share.Coordinator {
 	b.cfg.Share = b.cfg.Share.WithDefaults()
 	cfg := b.cfg.Share
 	cfg.Available, cfg.Persist, cfg.Load = b.shareRecordsAvailable, b.persistShareState, b.loadShareSnapshot
+	cfg.GroupConfigs = b.groupConfigsOf
 	return share.New(cfg)
 }
 
@@ -171,6 +172,48 @@ func (r shareRead) through(acquired []share.Acquired) []byte {
 		}
 	}
 	return r.bytes
+}
+
+// persistShareGroup appends what a share group's coordinator persists of it (rec: its epoch
+// and subscribed topics, Kafka's ShareGroupMetadata and ShareGroupStatePartitionMetadata
+// records) to the group's __consumer_offsets partition, so that the group survives a restart
+// without members (restoringShareGroups). The wait reports durability.
+func (b *Broker) persistShareGroup(rec *share.GroupRecord) (group.Durable, error) {
+	lg, lerr := b.groups.get(b, rec.Group)
+	if lerr != nil {
+		return nil, lerr
+	}
+	t, ok := b.cluster.Topic(offsetsTopic)
+	if !ok {
+		return nil, kerr.NotCoordinator
+	}
+	mk, pk := share.GroupRecordKeys(rec.Group)
+	mv, pv := share.GroupRecordValues(*rec)
+	return lg.journal.Append(group.PartitionFor(rec.Group, t.Partitions), []group.Record{{Key: mk, Value: mv}, {Key: pk, Value: pv}})
+}
+
+// restoringShareGroups is the share groups' part of loading a __consumer_offsets partition:
+// it passes recs (the journal's one-shot replay) on, restoring each share group recorded
+// there (known again without members, with its epoch and the share partitions of its
+// subscribed topics) as it goes by.
+func (b *Broker) restoringShareGroups(recs func(yield func(group.Record) bool)) func(yield func(group.Record) bool) {
+	return func(yield func(group.Record) bool) {
+		for r := range recs {
+			rec, deleted, ok, err := share.ParseGroupRecord(r.Key, r.Value)
+			switch {
+			case err != nil:
+				b.log.Warn("unreadable share group record skipped", "err", err)
+			case !ok:
+			case deleted:
+				b.shares.Forget(rec.Group)
+			default:
+				b.shares.Restore(rec)
+			}
+			if !yield(r) {
+				return
+			}
+		}
+	}
 }
 
 // shareGroupType is a share group's type and protocol type in ListGroups.

@@ -179,6 +179,8 @@ type ClusterState struct {
 	BrokerConfigs map[string]map[string]string `json:"broker_configs,omitempty"`
 	// DelegationTokens are the delegation tokens by id (delegation_tokens.go).
 	DelegationTokens map[string]*DelegationToken `json:"delegation_tokens,omitempty"`
+	// GroupConfigs are the configs of GROUP config resources by group id (group_configs.go).
+	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -194,6 +196,7 @@ func (s *ClusterState) Clone() *ClusterState {
 		ACLs: slices.Clone(s.ACLs), Quotas: cloneQuotas(s.Quotas)}
 	c.BrokerConfigs = cloneBrokerConfigs(s.BrokerConfigs)
 	c.DelegationTokens = cloneDelegationTokens(s.DelegationTokens)
+	c.GroupConfigs = cloneBrokerConfigs(s.GroupConfigs)
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

@@ -175,6 +175,7 @@ var commandNames = map[string]func() any{
 	"renew_delegation_token":           func() any { return &RenewDelegationToken{} },
 	"expire_delegation_token":          func() any { return &ExpireDelegationToken{} },
 	"remove_expired_delegation_tokens": func() any { return &RemoveExpiredDelegationTokens{} },
+	"alter_group_configs":              func() any { return &AlterGroupConfigs{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -229,6 +230,8 @@ func commandName(c any) (string, bool) {
 		return "expire_delegation_token", true
 	case *RemoveExpiredDelegationTokens:
 		return "remove_expired_delegation_tokens", true
+	case *AlterGroupConfigs:
+		return "alter_group_configs", true
 	}
 	return "", false
 }
@@ -340,6 +343,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return nil, s.setFeatureLevels(c)
 	case *AlterBrokerConfigs:
 		return nil, s.alterBrokerConfigs(c)
+	case *AlterGroupConfigs:
+		return nil, s.alterGroupConfigs(c)
 	case *UnregisterBroker:
 		return nil, s.unregisterBroker(c)
 	case *AlterScram:

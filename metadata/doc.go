@@ -2,8 +2,8 @@
 // (the KRaft idea on hashicorp/raft) — brokers, topics, partition assignments, leaders, leader
 // and partition epochs, ISRs, configs, producer id blocks and finalized feature levels
 // (features.go: UpdateFeatures' SetFeatureLevels, stamped with the controller's clock when
-// proposed) and dynamic broker configs (broker_configs.go: AlterBrokerConfigs, per broker id
-// and for the cluster default). Every logd node runs one; a single node's is a quorum of one voter.
+// proposed), dynamic broker configs (broker_configs.go: AlterBrokerConfigs, per broker id
+// and for the cluster default) and group configs (group_configs.go: AlterGroupConfigs). Every logd node runs one; a single node's is a quorum of one voter.
 //
 // Data directories of the release before the quorum kept a single node's topics in a JSON
 // file (logd-metadata.json) and its producer id block in another: ReadLegacy reads them once,

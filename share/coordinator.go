@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +55,45 @@ type Config struct {
 	// broker (false: none; an error: not readable yet, try again later). Called holding no
 	// coordinator lock.
 	Load func(group string, tp TopicPartition) (Snapshot, bool, error)
+	// GroupConfigs, if set, returns a group's own configs (GROUP config resources:
+	// share.record.lock.duration.ms, share.delivery.count.limit, share.auto.offset.reset,
+	// share.isolation.level), which take precedence over the fields above; the broker has
+	// validated them. It may be called under the coordinator's lock, so it must only read.
+	GroupConfigs func(group string) map[string]string
+}
+
+// GroupSettings are the settings of one group: Config's, overridden by the group's configs.
+type GroupSettings struct {
+	RecordLockDuration time.Duration
+	DeliveryCountLimit int
+	AutoOffsetReset    string
+	IsolationLevel     string
+}
+
+// Settings returns group gid's settings.
+func (c *Coordinator) Settings(gid string) GroupSettings {
+	s := GroupSettings{RecordLockDuration: c.cfg.RecordLockDuration, DeliveryCountLimit: c.cfg.DeliveryCountLimit,
+		AutoOffsetReset: c.cfg.AutoOffsetReset, IsolationLevel: c.cfg.IsolationLevel}
+	if c.cfg.GroupConfigs == nil {
+		return s
+	}
+	for k, v := range c.cfg.GroupConfigs(gid) {
+		switch k {
+		case "share.record.lock.duration.ms":
+			if ms, err := strconv.ParseInt(v, 10, 32); err == nil && ms > 0 {
+				s.RecordLockDuration = time.Duration(ms) * time.Millisecond
+			}
+		case "share.delivery.count.limit":
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				s.DeliveryCountLimit = n
+			}
+		case "share.auto.offset.reset":
+			s.AutoOffsetReset = v
+		case "share.isolation.level":
+			s.IsolationLevel = v
+		}
+	}
+	return s
 }
 
 // DefaultConfig is Kafka's defaults.
@@ -162,6 +203,9 @@ type shareGroup struct {
 	// topicsSeen is each subscribed topic's partition count at the last assignment: a change
 	// bumps the epoch.
 	topicsSeen map[string]int32
+	// restored is the share partitions of the topics its persisted record names (Restore),
+	// listed by Partitions until they are used here.
+	restored map[TopicPartition]struct{}
 }
 
 // member is one share group member.
@@ -189,12 +233,14 @@ type HeartbeatResult struct {
 	HeartbeatInterval time.Duration
 	// Assignment is set when the member's assignment must be sent: topic id → partitions.
 	Assignment map[[16]byte][]int32
+	// Record is set when the group's epoch moved: what its coordinator persists of it.
+	Record *GroupRecord
 }
 
 // Heartbeat applies a ShareGroupHeartbeat: epoch 0 joins (or rejoins under the same member
 // id), -1 leaves (the member's records are released), any other epoch must be the member's
 // current or previous one. topics resolves subscribed topic names (false: unknown).
-func (c *Coordinator) Heartbeat(req HeartbeatRequest, topics func(name string) (TopicInfo, bool)) (HeartbeatResult, error) {
+func (c *Coordinator) Heartbeat(req HeartbeatRequest, topics func(name string) (TopicInfo, bool)) (res HeartbeatResult, err error) {
 	if req.MemberID == "" {
 		return HeartbeatResult{}, fmt.Errorf("%w: MemberId is empty", ErrInvalidRequest)
 	}
@@ -215,9 +261,15 @@ func (c *Coordinator) Heartbeat(req HeartbeatRequest, topics func(name string) (
 		}
 		g = c.groupLocked(req.Group)
 	}
+	epoch := g.epoch
+	defer func() {
+		if g.epoch != epoch && len(g.members) > 0 {
+			res.Record = c.recordLocked(g, topics)
+		}
+	}()
 	m := g.members[req.MemberID]
 	changed := false // the group epoch moves once per heartbeat at most
-	res := HeartbeatResult{HeartbeatInterval: c.cfg.HeartbeatInterval}
+	res = HeartbeatResult{HeartbeatInterval: c.cfg.HeartbeatInterval}
 	switch {
 	case req.MemberEpoch == -1:
 		if m == nil {
@@ -273,6 +325,63 @@ func (c *Coordinator) Heartbeat(req HeartbeatRequest, topics func(name string) (
 		res.Assignment = cloneAssignment(m.assignment)
 	}
 	return res, nil
+}
+
+// recordLocked is what g's coordinator persists of it: its epoch and its members'
+// subscribed topics. REQUIRES: c.mu held.
+func (c *Coordinator) recordLocked(g *shareGroup, topics func(string) (TopicInfo, bool)) *GroupRecord {
+	rec := &GroupRecord{Group: g.id, Epoch: g.epoch}
+	seen := map[string]bool{}
+	for _, m := range g.members {
+		for _, t := range m.subscribed {
+			if seen[t] {
+				continue
+			}
+			seen[t] = true
+			if topics == nil {
+				continue
+			}
+			if ti, ok := topics(t); ok {
+				rec.Topics = append(rec.Topics, ti)
+			}
+		}
+	}
+	slices.SortFunc(rec.Topics, func(a, b TopicInfo) int { return strings.Compare(a.Name, b.Name) })
+	return rec
+}
+
+// Restore applies a share group's persisted record (its coordinator's replay of
+// __consumer_offsets; Epoch -1 or Topics nil: not in this record): a group not known here is
+// created without members, with that epoch, and lists the share partitions of those topics.
+// A group with members is left alone.
+func (c *Coordinator) Restore(rec GroupRecord) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.groups[rec.Group]; g != nil && len(g.members) > 0 {
+		return
+	}
+	g := c.groupLocked(rec.Group)
+	if rec.Epoch >= 0 {
+		g.epoch, g.assignEpoch = rec.Epoch, rec.Epoch
+	}
+	if rec.Topics != nil {
+		g.restored = map[TopicPartition]struct{}{}
+		for _, t := range rec.Topics {
+			g.topicsSeen[t.Name] = t.Partitions
+			for p := range t.Partitions {
+				g.restored[TopicPartition{TopicID: t.ID, Partition: p}] = struct{}{}
+			}
+		}
+	}
+}
+
+// Forget drops a group without members that a tombstone deleted.
+func (c *Coordinator) Forget(gid string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.groups[gid]; g != nil && len(g.members) == 0 {
+		delete(c.groups, gid)
+	}
 }
 
 // expireMember removes a member whose session timed out (its timer's callback).

@@ -27,7 +27,9 @@
 //	                                                               share.delivery.count.limit times)
 //
 // A share partition starts, when first fetched, at the high watermark
-// (share.auto.offset.reset=latest) or the log start (earliest). Acquisition takes whole
+// (share.auto.offset.reset=latest) or the log start (earliest). The lock duration, the
+// delivery count limit, the offset reset and the isolation level are the group's own configs
+// where it has them (Config.GroupConfigs: GROUP config resources), else Config's. Acquisition takes whole
 // batches from the first available offset (up to MaxRecords, and at most
 // group.share.partition.max.record.locks in flight), counts a delivery per record and locks
 // it for share.record.lock.duration.ms: one timer per acquisition, which releases the
@@ -51,13 +53,22 @@
 // Every change of a share partition's start offset or delivery states (acknowledgements,
 // releases, lock expiries, members leaving, resets) hands a Snapshot to Config.Persist, in
 // order, under the lock: the broker appends it to __share_group_state as Kafka's
-// ShareSnapshot record (records.go), keeping the state and leader epochs the share
-// coordinator APIs (83-87, answered by the broker) set, and ShareAcknowledge waits for its
-// durability. A share
-// partition first used on a broker starts from its snapshot (Config.Load). Acquisitions are
-// not persisted: after a restart an acquired record is available again, with the delivery
-// count of the last snapshot. Group membership is not persisted either: members rejoin
-// (UNKNOWN_MEMBER_ID), as KIP-848 consumers do after a coordinator restart.
+// ShareSnapshot record (records.go) when it leads the share partition's state partition,
+// keeping the state and leader epochs the share coordinator APIs (83-87, answered by the
+// broker) set, and otherwise writes it through those APIs on the broker that leads it
+// (WriteShareGroupState; a reset, Snapshot.Reset, is an InitializeShareGroupState with the
+// next state epoch). ShareAcknowledge and AlterShareGroupOffsets wait for its durability. A
+// share partition first used on a broker starts from its snapshot (Config.Load, a
+// ReadShareGroupState when another broker holds it). Acquisitions are not persisted: after
+// a restart or a failover an acquired record is available again, with the delivery count of
+// the last snapshot.
+//
+// A share group's coordinator persists the group itself (group_records.go: Kafka's
+// ShareGroupMetadata and ShareGroupStatePartitionMetadata records, written by the broker to
+// __consumer_offsets whenever a heartbeat moves the group epoch): after a restart the group
+// is known again without members (Restore), with its epoch and the share partitions of its
+// subscribed topics. Members are not persisted: they rejoin (UNKNOWN_MEMBER_ID), as KIP-848
+// consumers do after a coordinator restart.
 //
 // # Locks
 //

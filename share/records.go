@@ -56,6 +56,10 @@ type Snapshot struct {
 	Batches                 []StateBatch
 	// Tombstone: the state is deleted (DeleteShareGroupOffsets); the record's value is null.
 	Tombstone bool
+	// Reset: the state replaces the old one whatever it held (AlterShareGroupOffsets), as
+	// Kafka's InitializeShareGroupState with the next state epoch does; not part of the
+	// record.
+	Reset bool
 }
 
 // StateKey is the record key of group's share partition tp (a ShareSnapshotKey); the

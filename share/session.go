@@ -146,7 +146,7 @@ func (c *Coordinator) releaseLocked(gid, member string) []TopicPartition {
 	}
 	var freed []TopicPartition
 	for tp, p := range g.partitions {
-		held, f := p.releaseMember(member, c.cfg.DeliveryCountLimit)
+		held, f := p.releaseMember(member, c.Settings(gid).DeliveryCountLimit)
 		if held {
 			c.persistLocked(gid, tp, p)
 		}
@@ -239,7 +239,7 @@ func (c *Coordinator) partitionLocked(gid string, tp TopicPartition, l LogOffset
 	p := g.partitions[tp]
 	if p == nil {
 		start := l.End
-		if c.cfg.AutoOffsetReset == "earliest" {
+		if c.Settings(gid).AutoOffsetReset == "earliest" {
 			start = l.Start
 		}
 		p = &partition{start: start, end: start, records: map[int64]*record{}}
@@ -285,7 +285,7 @@ func (c *Coordinator) Acquire(gid, member string, tp TopicPartition, batches []B
 // startLockLocked starts the expiry timer of acquisition lock. REQUIRES: c.mu held.
 func (c *Coordinator) startLockLocked(gid string, tp TopicPartition, lock uint64) {
 	c.lockOf[lock] = lockRef{gid, tp}
-	c.timers[lock] = c.cfg.Clock.AfterFunc(c.cfg.RecordLockDuration, func() { c.expireLock(lock) })
+	c.timers[lock] = c.cfg.Clock.AfterFunc(c.Settings(gid).RecordLockDuration, func() { c.expireLock(lock) })
 }
 
 // expireLock releases the records still held under lock (its timer's callback).
@@ -299,7 +299,7 @@ func (c *Coordinator) expireLock(lock uint64) {
 		if g := c.groups[ref.group]; g != nil {
 			if p := g.partitions[ref.tp]; p != nil {
 				var held bool
-				if held, freed = p.expire(lock, c.cfg.DeliveryCountLimit); held {
+				if held, freed = p.expire(lock, c.Settings(ref.group).DeliveryCountLimit); held {
 					c.persistLocked(ref.group, ref.tp, p)
 				}
 			}
@@ -348,16 +348,18 @@ func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []
 			break
 		}
 	}
-	freed = p.ack(acks, c.cfg.DeliveryCountLimit, renew)
+	freed = p.ack(acks, c.Settings(gid).DeliveryCountLimit, renew)
 	return c.persistLocked(gid, tp, p), nil
 }
 
-// ReadCommitted reports whether share fetches read committed records only
+// ReadCommitted reports whether group gid's share fetches read committed records only
 // (share.isolation.level=read_committed).
-func (c *Coordinator) ReadCommitted() bool { return c.cfg.IsolationLevel == "read_committed" }
+func (c *Coordinator) ReadCommitted(gid string) bool {
+	return c.Settings(gid).IsolationLevel == "read_committed"
+}
 
-// LockDuration is share.record.lock.duration.ms.
-func (c *Coordinator) LockDuration() time.Duration { return c.cfg.RecordLockDuration }
+// LockDuration is group gid's share.record.lock.duration.ms.
+func (c *Coordinator) LockDuration(gid string) time.Duration { return c.Settings(gid).RecordLockDuration }
 
 // PartitionState is a share partition's offsets and in-flight counts (tests,
 // DescribeShareGroupOffsets).
@@ -389,8 +391,8 @@ func (c *Coordinator) State(gid string, tp TopicPartition) (PartitionState, bool
 	return s, true
 }
 
-// Partitions lists group's share partitions on this broker; false if there is no such
-// group.
+// Partitions lists group's share partitions on this broker, and those of the topics its
+// persisted record names (Restore); false if there is no such group.
 func (c *Coordinator) Partitions(gid string) ([]TopicPartition, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -398,29 +400,41 @@ func (c *Coordinator) Partitions(gid string) ([]TopicPartition, bool) {
 	if g == nil {
 		return nil, false
 	}
-	return slices.Collect(maps.Keys(g.partitions)), true
+	tps := slices.Collect(maps.Keys(g.partitions))
+	for tp := range g.restored {
+		if g.partitions[tp] == nil {
+			tps = append(tps, tp)
+		}
+	}
+	return tps, true
 }
 
 // ResetOffsets moves group's share partitions to new start offsets (AlterShareGroupOffsets),
 // dropping their in-flight state. The group must have no members (ErrGroupNotEmpty); one
-// unknown here is created.
-func (c *Coordinator) ResetOffsets(gid string, offsets map[TopicPartition]int64) error {
+// unknown here is created. It returns the durability wait of each new state (Config.Persist).
+func (c *Coordinator) ResetOffsets(gid string, offsets map[TopicPartition]int64) ([]group.Durable, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	g := c.groups[gid]
 	if g != nil && len(g.members) > 0 {
-		return fmt.Errorf("%w: group %s has %d members", ErrGroupNotEmpty, gid, len(g.members))
+		return nil, fmt.Errorf("%w: group %s has %d members", ErrGroupNotEmpty, gid, len(g.members))
 	}
 	g = c.groupLocked(gid)
+	var waits []group.Durable
 	for tp, o := range offsets {
 		p := &partition{start: o, end: o, records: map[int64]*record{}}
 		if old := g.partitions[tp]; old != nil {
 			p.epoch = old.epoch
 		}
 		g.partitions[tp] = p
-		c.persistLocked(gid, tp, p)
+		if c.cfg.Persist != nil {
+			p.epoch++
+			if d := c.cfg.Persist(Snapshot{Group: gid, Partition: tp, Epoch: p.epoch, Start: o, Reset: true}); d != nil {
+				waits = append(waits, d)
+			}
+		}
 	}
-	return nil
+	return waits, nil
 }
 
 // DeleteOffsets drops group's share partitions of a topic (DeleteShareGroupOffsets): a later
@@ -441,6 +455,14 @@ func (c *Coordinator) DeleteOffsets(gid string, topicID [16]byte) error {
 			delete(g.partitions, tp)
 			if c.cfg.Persist != nil {
 				c.cfg.Persist(Snapshot{Group: gid, Partition: tp, Epoch: p.epoch + 1, Tombstone: true})
+			}
+		}
+	}
+	for tp := range g.restored {
+		if tp.TopicID == topicID {
+			delete(g.restored, tp)
+			if c.cfg.Persist != nil {
+				c.cfg.Persist(Snapshot{Group: gid, Partition: tp, Tombstone: true})
 			}
 		}
 	}
