@@ -1,0 +1,352 @@
+//go:build compat
+
+package compat
+
+// A share partition whose __share_group_state partition another broker leads, on a
+// three-node cluster (internal/testcluster: real processes, real sockets): a member joins
+// with ShareGroupHeartbeat and reads with raw ShareFetch and ShareAcknowledge requests (kmsg,
+// sent to the partition's leader, as KafkaShareConsumer does), while the state partition's
+// leader and then the share partition's leader are killed with SIGKILL. Records whose
+// ShareAcknowledge was answered without error are never delivered again; released ones are;
+// no record's delivery count goes down; every record not acknowledged is delivered again
+// by the new partition leader.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/internal/testcluster"
+)
+
+// Kafka's acknowledge types.
+const (
+	ackAccept  = 1
+	ackRelease = 2
+)
+
+// crossShare is the member's view of one share partition across the cluster.
+type crossShare struct {
+	s      *S
+	c      *testcluster.Cluster
+	cl     *kgo.Client
+	topic  string
+	id     [16]byte
+	group  string
+	member string
+
+	node  int32 // the broker the share session is open on
+	epoch int32 // the session's next epoch
+
+	acked      map[int64]bool  // offsets whose acceptance was answered without error
+	released   map[int64]bool  // offsets released (answered without error)
+	deliveries map[int64]int16 // the highest delivery count seen per offset
+	redelivered map[int64]bool // released offsets delivered again after their release
+}
+
+// request sends req to broker node, retrying while the client does not know it yet.
+func (x *crossShare) request(node int32, req kmsg.Request) (kmsg.Response, error) {
+	var err error
+	for x.s.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(x.s.ctx, 45*time.Second)
+		var resp kmsg.Response
+		resp, err = x.cl.Broker(int(node)).Request(ctx, req)
+		cancel()
+		if err == nil {
+			return resp, nil
+		}
+		x.cl.ForceMetadataRefresh()
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// leader waits until the metadata names a live leader of the topic's partition 0 other than
+// not (-1: any).
+func (x *crossShare) leader(topic string, not int32) int32 {
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) && x.s.ctx.Err() == nil {
+		req := kmsg.NewPtrMetadataRequest()
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, rt)
+		ctx, cancel := context.WithTimeout(x.s.ctx, 10*time.Second)
+		kr, err := req.RequestWith(ctx, x.cl)
+		cancel()
+		if err == nil && len(kr.Topics) == 1 && len(kr.Topics[0].Partitions) > 0 {
+			if l := kr.Topics[0].Partitions[0].Leader; l >= 0 && l != not {
+				x.id = kr.Topics[0].TopicID
+				return l
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	x.s.Fatalf("no leader of %s other than %d", topic, not)
+	return -1
+}
+
+// stateKey is Kafka's share coordinator key of group g's partition 0.
+func (x *crossShare) stateKey(g string) string {
+	return g + ":" + base64.RawURLEncoding.EncodeToString(x.id[:]) + ":0"
+}
+
+// coordinator asks FindCoordinator (key type kt) for key's broker, retrying while the
+// coordinator topic is being created or loaded.
+func (x *crossShare) coordinator(kt int8, key string) int32 {
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) && x.s.ctx.Err() == nil {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorType, req.CoordinatorKeys = kt, []string{key}
+		ctx, cancel := context.WithTimeout(x.s.ctx, 10*time.Second)
+		kr, err := req.RequestWith(ctx, x.cl)
+		cancel()
+		if err == nil && len(kr.Coordinators) == 1 && kr.Coordinators[0].ErrorCode == 0 {
+			return kr.Coordinators[0].NodeID
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	x.s.Fatalf("FindCoordinator type %d %q: no coordinator", kt, key)
+	return -1
+}
+
+// fetch sends one ShareFetch to x.node (epoch 0 opens the session) and checks what it
+// acquires: nothing acknowledged, no delivery count below one seen before.
+func (x *crossShare) fetch() []int64 {
+	req := kmsg.NewPtrShareFetchRequest()
+	req.GroupID, req.MemberID = kmsg.StringPtr(x.group), kmsg.StringPtr(x.member)
+	req.ShareSessionEpoch, req.MaxWaitMillis, req.MinBytes, req.MaxBytes, req.MaxRecords, req.BatchSize = x.epoch, 1000, 1, 1<<20, 500, 500
+	rt := kmsg.NewShareFetchRequestTopic()
+	rt.TopicID = x.id
+	rp := kmsg.NewShareFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kr, err := x.request(x.node, req)
+	if err != nil {
+		x.s.Fatalf("ShareFetch to %d: %v", x.node, err)
+	}
+	resp := kr.(*kmsg.ShareFetchResponse)
+	if resp.ErrorCode != 0 {
+		x.s.Fatalf("ShareFetch to %d (epoch %d): %v %v", x.node, x.epoch, kerr.ErrorForCode(resp.ErrorCode), resp.ErrorMessage)
+	}
+	x.epoch++
+	var got []int64
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if p.ErrorCode != 0 { // a new leader not serving yet: look again shortly
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for _, a := range p.AcquiredRecords {
+				for o := a.FirstOffset; o <= a.LastOffset; o++ {
+					if x.acked[o] {
+						x.s.Errorf("offset %d delivered again (count %d) after its acknowledgement was answered", o, a.DeliveryCount)
+					}
+					if a.DeliveryCount < x.deliveries[o] {
+						x.s.Errorf("offset %d delivered with count %d after count %d", o, a.DeliveryCount, x.deliveries[o])
+					}
+					if x.released[o] {
+						x.redelivered[o] = true
+					}
+					x.deliveries[o] = max(x.deliveries[o], a.DeliveryCount)
+					got = append(got, o)
+				}
+			}
+		}
+	}
+	return got
+}
+
+// fetchUntil fetches until every offset of want was acquired (bounded).
+func (x *crossShare) fetchUntil(want []int64) {
+	missing := map[int64]bool{}
+	for _, o := range want {
+		missing[o] = true
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for len(missing) > 0 && time.Now().Before(deadline) && x.s.ctx.Err() == nil {
+		for _, o := range x.fetch() {
+			delete(missing, o)
+		}
+	}
+	if len(missing) > 0 {
+		x.s.Fatalf("offsets never delivered by broker %d: %v", x.node, missing)
+	}
+}
+
+// acknowledge sends one ShareAcknowledge of offsets with type typ; it reports whether the
+// broker answered without error (then the acknowledgement is durable).
+func (x *crossShare) acknowledge(typ int8, offsets []int64) bool {
+	req := kmsg.NewPtrShareAcknowledgeRequest()
+	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(x.group), kmsg.StringPtr(x.member), x.epoch
+	rt := kmsg.NewShareAcknowledgeRequestTopic()
+	rt.TopicID = x.id
+	rp := kmsg.NewShareAcknowledgeRequestTopicPartition()
+	for _, o := range offsets {
+		ab := kmsg.NewShareAcknowledgeRequestTopicPartitionAcknowledgementBatch()
+		ab.FirstOffset, ab.LastOffset, ab.AcknowledgeTypes = o, o, []int8{typ}
+		rp.AcknowledgementBatches = append(rp.AcknowledgementBatches, ab)
+	}
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	kr, err := x.request(x.node, req)
+	if err != nil {
+		x.s.Fatalf("ShareAcknowledge to %d: %v", x.node, err)
+	}
+	x.epoch++
+	resp := kr.(*kmsg.ShareAcknowledgeResponse)
+	code := resp.ErrorCode
+	if code == 0 && (len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1) {
+		x.s.Fatalf("ShareAcknowledge answer without the partition: %+v", resp)
+	}
+	if code == 0 {
+		code = resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code != 0 {
+		x.s.Logf("ShareAcknowledge (type %d) of %v answered %v: not counted", typ, offsets, kerr.ErrorForCode(code))
+		return false
+	}
+	for _, o := range offsets {
+		if typ == ackAccept {
+			x.acked[o] = true
+		} else {
+			x.released[o] = true
+		}
+	}
+	return true
+}
+
+func span(first, last int64) []int64 {
+	var out []int64
+	for o := first; o <= last; o++ {
+		out = append(out, o)
+	}
+	return out
+}
+
+func testShareStateCrossBroker(s *S) {
+	dir, err := os.MkdirTemp(tmpDir, "share-cluster-")
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	props := filepath.Join(dir, "share.properties")
+	if err := os.WriteFile(props, []byte("logd.share.auto.offset.reset=earliest\n"), 0o644); err != nil {
+		s.Fatalf("%v", err)
+	}
+	logf, err := os.Create(filepath.Join(repoRoot, "compat", ".logs", "share-cluster.log"))
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	defer logf.Close()
+	c, err := testcluster.Start(s.ctx, testcluster.Config{Binary: logdBin, Nodes: 3, Dir: dir, Log: logf, ExtraArgs: []string{"--config", props}})
+	if err != nil {
+		s.Fatalf("three-node cluster: %v", err)
+	}
+	defer c.Close()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(20), kgo.RetryTimeout(90*time.Second))
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	defer cl.Close()
+	raw := make([]byte, 16)
+	rand.Read(raw)
+	x := &crossShare{s: s, c: c, cl: cl, topic: topicName("franz-go", "share-cross"), member: base64.RawURLEncoding.EncodeToString(raw),
+		acked: map[int64]bool{}, released: map[int64]bool{}, deliveries: map[int64]int16{}, redelivered: map[int64]bool{}}
+
+	if _, err := kadm.NewClient(cl).CreateTopic(s.ctx, 1, 3, nil, x.topic); err != nil {
+		s.Fatalf("create %s: %v", x.topic, err)
+	}
+	const n = 30
+	for i := 0; i < n; i++ {
+		if err := cl.ProduceSync(s.ctx, &kgo.Record{Topic: x.topic, Value: []byte("v" + strconv.Itoa(i))}).FirstErr(); err != nil {
+			s.Fatalf("produce: %v", err)
+		}
+	}
+	lead := x.leader(x.topic, -1)
+	// A group whose state partition another broker leads than the share partition.
+	var stateLead int32 = -1
+	for i := 0; i < 50 && stateLead < 0; i++ {
+		g := fmt.Sprintf("%s-g%d", x.topic, i)
+		if node := x.coordinator(2, x.stateKey(g)); node != lead {
+			x.group, stateLead = g, node
+		}
+	}
+	if stateLead < 0 {
+		s.Fatalf("no group's state partition is led away from broker %d", lead)
+	}
+	s.Logf("share partition led by %d, its state partition by %d", lead, stateLead)
+
+	// Join (the group coordinator assigns the partition), then read it from its leader.
+	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
+	hb.GroupID, hb.MemberID, hb.MemberEpoch, hb.SubscribedTopicNames = x.group, x.member, 0, []string{x.topic}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		kr, err := x.request(x.coordinator(0, x.group), hb)
+		if err == nil && kr.(*kmsg.ShareGroupHeartbeatResponse).ErrorCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			s.Fatalf("ShareGroupHeartbeat: %v %+v", err, kr)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	x.node, x.epoch = lead, 0
+	x.fetchUntil(span(0, n-1))
+	if !x.acknowledge(ackAccept, span(0, 9)) || !x.acknowledge(ackRelease, span(10, 14)) {
+		s.Fatalf("acknowledgements refused before any failure")
+	}
+
+	// SIGKILL the state partition's leader: the share partition's next writes go to the new
+	// one; an acknowledgement is answered once its state is durable there.
+	if err := c.Node(stateLead).Kill(); err != nil {
+		s.Fatalf("kill %d: %v", stateLead, err)
+	}
+	x.fetchUntil(span(10, 14)) // released: delivered again
+	x.acknowledge(ackAccept, span(10, 12))
+	if err := c.Node(stateLead).Restart(s.ctx); err != nil {
+		s.Fatalf("restart %d: %v", stateLead, err)
+	}
+
+	// SIGKILL the share partition's leader: the new leader reads the state from the state
+	// partition's leader and delivers exactly what was not acknowledged.
+	if err := c.Node(lead).Kill(); err != nil {
+		s.Fatalf("kill %d: %v", lead, err)
+	}
+	x.node, x.epoch = x.leader(x.topic, lead), 0
+	var rest []int64
+	for o := int64(0); o < n; o++ {
+		if !x.acked[o] {
+			rest = append(rest, o)
+		}
+	}
+	x.fetchUntil(rest)
+	if !x.acknowledge(ackAccept, rest) {
+		s.Fatalf("the new leader %d refused the acknowledgement of %v", x.node, rest)
+	}
+	if got := x.fetch(); len(got) > 0 {
+		s.Errorf("delivered after every record was acknowledged: %v", got)
+	}
+	for o := int64(10); o <= 14; o++ {
+		if !x.redelivered[o] {
+			s.Errorf("released offset %d was never delivered again", o)
+		}
+	}
+	if len(x.acked) != n {
+		s.Errorf("%d of %d offsets acknowledged", len(x.acked), n)
+	}
+}
+
+// TestShareStateCrossBroker: go test -tags compat -run TestShareStateCrossBroker ./compat.
+func TestShareStateCrossBroker(t *testing.T) {
+	scenario(t, "franz-go", "share-state-cross-broker-kill9", 5*time.Minute, testShareStateCrossBroker)
+}
