@@ -33,7 +33,7 @@ type groupConfigDef struct {
 	name, broker string // the group config, and the broker config it overrides
 	typ          kmsg.ConfigType
 	doc          string
-	value        func(b *Broker) string           // the broker-wide value
+	value        func(b *Broker) string               // the broker-wide value
 	check        func(v string) (ok bool, why string) // Kafka's validation
 }
 

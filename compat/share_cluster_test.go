@@ -49,10 +49,10 @@ type crossShare struct {
 	node  int32 // the broker the share session is open on
 	epoch int32 // the session's next epoch
 
-	acked      map[int64]bool  // offsets whose acceptance was answered without error
-	released   map[int64]bool  // offsets released (answered without error)
-	deliveries map[int64]int16 // the highest delivery count seen per offset
-	redelivered map[int64]bool // released offsets delivered again after their release
+	acked       map[int64]bool  // offsets whose acceptance was answered without error
+	released    map[int64]bool  // offsets released (answered without error)
+	deliveries  map[int64]int16 // the highest delivery count seen per offset
+	redelivered map[int64]bool  // released offsets delivered again after their release
 }
 
 // request sends req to broker node, retrying while the client does not know it yet.

@@ -359,7 +359,9 @@ func (c *Coordinator) ReadCommitted(gid string) bool {
 }
 
 // LockDuration is group gid's share.record.lock.duration.ms.
-func (c *Coordinator) LockDuration(gid string) time.Duration { return c.Settings(gid).RecordLockDuration }
+func (c *Coordinator) LockDuration(gid string) time.Duration {
+	return c.Settings(gid).RecordLockDuration
+}
 
 // PartitionState is a share partition's offsets and in-flight counts (tests,
 // DescribeShareGroupOffsets).
