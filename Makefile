@@ -106,6 +106,14 @@ connect-bench: connect-java-deps
 	CONNECT_BENCH_OUT=$(CURDIR)/bench/results/$$(date -u +%Y-%m-%d)-connect \
 		$(GO) test -tags 'compat connectbench' -count=1 -v -timeout 40m -run TestConnectBench ./connect/postgres
 
+## share-bench: share groups (KIP-932), one partition read by 1, 4 and 16 members fetching and
+## acknowledging, logd against Apache Kafka 4.3.1 in one run: records/s, ack latency, broker
+## CPU-seconds. SHARE_BENCH_RECORDS records per run. Results in bench/results/<date>-share/.
+.PHONY: share-bench
+share-bench: build
+	SHARE_BENCH_OUT=$(CURDIR)/bench/results/$$(date -u +%Y-%m-%d)-share \
+		nice $(GO) test -tags sharebench -count=1 -v -timeout 40m -run TestShareBench ./bench
+
 ## compat-connect-eos: exactly-once and at-least-once file sources on distributed workers
 ## SIGKILLed three times mid-stream (about a minute; not in the default suite).
 .PHONY: compat-connect-eos

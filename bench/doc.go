@@ -30,6 +30,9 @@
 //	             and the no-stall check: a report window holding a produce request slower than
 //	             StallMs (100 ms) is a stall (Report.Stalls, listed in report.md), and compare.md
 //	             says PASS only when no window of logd-rf3 in any run holds one
+//	share.go     `make share-bench`: share-group members (KIP-932) fetching and acknowledging one
+//	             partition, 1, 4 and 16 of them, logd against Apache Kafka: records/s, the
+//	             acknowledgement latency and the broker's CPU time
 //	http.go      `logd bench http`: records/s and per-record p50/p99 produced through the REST
 //	             proxy of `logd serve --http`, one record per request or streaming requests
 //
