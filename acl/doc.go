@@ -109,9 +109,9 @@
 //	beat, AlterPartition,
 //	AllocateProducerIds
 //
-// ApiVersions, SaslHandshake, SaslAuthenticate and DescribeCluster check nothing; Renew and
-// ExpireDelegationToken check ownership instead (owner or renewer, else
-// DELEGATION_TOKEN_OWNER_MISMATCH), as Kafka.
+// ApiVersions, SaslHandshake, SaslAuthenticate, DescribeCluster, GetTelemetrySubscriptions and
+// PushTelemetry check nothing; Renew and ExpireDelegationToken check ownership instead (owner
+// or renewer, else DELEGATION_TOKEN_OWNER_MISMATCH), as Kafka.
 // Metadata, DescribeCluster and DescribeGroups report KIP-430 authorized operations when
 // asked (every supported operation without an authorizer, as Kafka). Every denial a client
 // asked about by name is logged at INFO ("authorization denied", with principal, host,

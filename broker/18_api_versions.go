@@ -36,6 +36,8 @@ func handleApiVersions(b *Broker, c *call) (kmsg.Response, error) {
 	resp := b.apiVersionsResponse()
 	if c.version() >= 3 && (!clientSoftware.MatchString(req.ClientSoftwareName) || !clientSoftware.MatchString(req.ClientSoftwareVersion)) {
 		resp.ErrorCode = kerr.InvalidRequest.Code
+	} else if c.version() >= 3 {
+		b.telemetry.SetSoftware(c.req.Session, req.ClientSoftwareName, req.ClientSoftwareVersion)
 	}
 	return resp, nil
 }

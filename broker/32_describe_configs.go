@@ -13,8 +13,9 @@ import (
 // default, DEFAULT_CONFIG if not). BROKER resources, named by this broker's id, list every
 // setting logd has, with the dynamic ones' sources (broker_configs.go); the empty name lists
 // the cluster-wide dynamic defaults set. GROUP resources list the share group configs logd
-// honours, the group's value (GROUP_CONFIG) or the broker's (group_configs.go). Sensitive
-// values are null, as Kafka's.
+// honours, the group's value (GROUP_CONFIG) or the broker's (group_configs.go).
+// CLIENT_METRICS resources list the configs the subscription sets (client_metrics.go).
+// Sensitive values are null, as Kafka's.
 func init() {
 	register(api{key: int16(kmsg.DescribeConfigs), min: 1, max: 4, handle: handleDescribeConfigs})
 }
@@ -39,6 +40,8 @@ func handleDescribeConfigs(b *Broker, c *call) (kmsg.Response, error) {
 			entries, err = b.describeBrokerConfigs(r.ResourceName, r.ConfigNames)
 		case r.ResourceType == kmsg.ConfigResourceTypeGroupConfig:
 			entries, err = b.describeGroupConfigs(r.ResourceName, r.ConfigNames)
+		case r.ResourceType == kmsg.ConfigResourceTypeClientMetrics:
+			entries, err = b.describeClientMetrics(r.ResourceName, r.ConfigNames)
 		default:
 			err = refuse(kerr.InvalidRequest, "unsupported config resource type %d", r.ResourceType)
 		}

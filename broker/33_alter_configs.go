@@ -17,6 +17,7 @@ import (
 // dynamic broker configs the same way (broker_configs.go); a read-only broker config is
 // INVALID_REQUEST, the code Kafka gives for broker configs that cannot change at run time.
 // GROUP resources replace a group's configs (group_configs.go).
+// CLIENT_METRICS resources replace a subscription's configs (client_metrics.go).
 func init() {
 	register(api{key: int16(kmsg.AlterConfigs), min: 0, max: 2, handle: handleAlterConfigs, catalog: catalogTopic})
 }
@@ -43,8 +44,9 @@ func handleAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 							out[c.Name] = *c.Value
 						}
 					}
-					if r.ResourceType == kmsg.ConfigResourceTypeBroker || r.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
-						return out, nil // alterBrokerConfigsLocked or alterGroupConfigsLocked checks them
+					if r.ResourceType == kmsg.ConfigResourceTypeBroker || r.ResourceType == kmsg.ConfigResourceTypeGroupConfig ||
+						r.ResourceType == kmsg.ConfigResourceTypeClientMetrics {
+						return out, nil // alterBrokerConfigsLocked, alterGroupConfigsLocked or alterClientMetricsLocked checks them
 					}
 					if err := checkTopicConfigs(b.logDefaults(), out); err != nil {
 						return nil, err
@@ -103,6 +105,8 @@ func (b *Broker) alterConfigsLocked(typ kmsg.ConfigResourceType, name string, du
 		return b.alterBrokerConfigsLocked(name, validateOnly, newOverrides)
 	case kmsg.ConfigResourceTypeGroupConfig:
 		return b.alterGroupConfigsLocked(name, validateOnly, newOverrides)
+	case kmsg.ConfigResourceTypeClientMetrics:
+		return b.alterClientMetricsLocked(name, validateOnly, newOverrides)
 	default:
 		return refuse(kerr.InvalidRequest, "unsupported config resource type %d", typ)
 	}

@@ -12,7 +12,9 @@ import (
 // operations are validated together and applied all or none. BROKER resources (a broker id,
 // or "" for the cluster default) change dynamic broker configs (broker_configs.go); a
 // read-only one is INVALID_REQUEST naming it. GROUP resources change a group's configs
-// (group_configs.go), validated as Kafka validates them (INVALID_CONFIG).
+// (group_configs.go), validated as Kafka validates them (INVALID_CONFIG). CLIENT_METRICS
+// resources change a client-metrics subscription (client_metrics.go): APPEND and SUBTRACT
+// on its metrics and match lists.
 func init() {
 	register(api{key: int16(kmsg.IncrementalAlterConfigs), min: 0, max: 1, handle: handleIncrementalAlterConfigs, catalog: catalogTopic})
 }
@@ -39,6 +41,9 @@ func handleIncrementalAlterConfigs(b *Broker, c *call) (kmsg.Response, error) {
 					}
 					if r.ResourceType == kmsg.ConfigResourceTypeGroupConfig {
 						return groupConfigOps(cur, ops)
+					}
+					if r.ResourceType == kmsg.ConfigResourceTypeClientMetrics {
+						return clientMetricsOps(cur, ops)
 					}
 					return applyConfigOps(b.logDefaults(), cur, ops)
 				})

@@ -12,9 +12,8 @@ import (
 // `kafka-client-metrics --list` asks; KIP-1142: v1 any resource type). The resources that
 // have configurations: topics (every topic, internal ones included), brokers and broker
 // loggers (the live brokers' ids), groups (those whose coordinator is here, as ListGroups
-// lists them) and client-metrics subscriptions, of which logd has none (KIP-714 telemetry is
-// not built: GetTelemetrySubscriptions is not served), so that type lists nothing. An empty
-// type list in v1 means every type; a type without configurations is UNSUPPORTED_VERSION.
+// lists them) and client-metrics subscriptions (client_metrics.go, by name). An empty type
+// list in v1 means every type; a type without configurations is UNSUPPORTED_VERSION.
 func init() {
 	register(api{key: int16(kmsg.ListConfigResources), min: 0, max: 1, handle: handleListConfigResources})
 }
@@ -61,6 +60,10 @@ func handleListConfigResources(b *Broker, c *call) (kmsg.Response, error) {
 		case configResourceBroker, configResourceBrokerLogger:
 			for _, br := range b.cluster.Brokers() {
 				add(typ, strconv.Itoa(int(br.ID)))
+			}
+		case configResourceClientMetrics:
+			for _, name := range b.listClientMetrics() {
+				add(typ, name)
 			}
 		case configResourceGroup:
 			coords, lerr := b.groupCoordinators()

@@ -40,6 +40,7 @@ import (
 	"github.com/logd/logd/quota"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/share"
+	"github.com/logd/logd/telemetry"
 )
 
 // Config configures a Broker.
@@ -115,6 +116,9 @@ type Config struct {
 	// Metrics, if set, receives request, per-topic and group-commit metrics, and reads the
 	// partition count and the log directory's state at scrape time. nil disables them.
 	Metrics *metrics.Metrics
+	// TelemetryMaxBytes is telemetry.max.bytes: the largest client telemetry push accepted
+	// (default 1 MiB, Kafka's).
+	TelemetryMaxBytes int32
 
 	// Consumer groups (groups.go), by Kafka's names.
 	// OffsetsTopicPartitions is offsets.topic.num.partitions, used when __consumer_offsets
@@ -228,7 +232,8 @@ type Broker struct {
 
 	quotas *quota.Manager // the client quotas (quotas.go)
 
-	tokenScram tokenScram // delegation tokens' SCRAM credentials (delegation_tokens.go)
+	tokenScram tokenScram         // delegation tokens' SCRAM credentials (delegation_tokens.go)
+	telemetry  *telemetry.Manager // KIP-714 client telemetry (client_metrics.go)
 
 	// admin serializes topic creation, deletion, growth and config changes, so a deleted
 	// topic's logs are gone before its name can be reused and concurrent config changes
@@ -344,6 +349,7 @@ func New(cfg Config) (*Broker, error) {
 	b.verifier.b = b
 	b.persister.b = b
 	b.shares = b.newShareCoordinator()
+	b.telemetry = b.newTelemetry()
 	b.shareStates = newCoordinatorLeads(shareStateTopic, "share-partition state", b.loadShareState, b.unloadShareState)
 	b.shareStates.onLoad = b.shareStatesLoaded
 	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.OfflineCount() > 0 })

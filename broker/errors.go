@@ -10,6 +10,7 @@ import (
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/replication"
 	"github.com/logd/logd/segment"
+	"github.com/logd/logd/telemetry"
 	"github.com/logd/logd/txn"
 )
 
@@ -115,4 +116,12 @@ var errorCodes = []errorMapping{
 	{metadata.ErrNoReassignment, kerr.NoReassignmentInProgress},
 	{acl.ErrInvalid, kerr.InvalidRequest},
 	{metadata.ErrInvalidQuota, kerr.InvalidRequest},
+	{metadata.ErrInvalidClientMetricsResource, kerr.InvalidRequest},
+	{telemetry.ErrInvalidRequest, kerr.InvalidRequest},
+	{telemetry.ErrInvalidConfig, kerr.InvalidConfig},
+	{telemetry.ErrThrottled, kerr.ThrottlingQuotaExceeded},
+	{telemetry.ErrUnknownSubscription, kerr.UnknownSubscriptionID},
+	{telemetry.ErrUnsupportedCompression, kerr.UnsupportedCompressionType},
+	{telemetry.ErrTooLarge, kerr.TelemetryTooLarge},
+	{telemetry.ErrInvalidRecord, kerr.InvalidRecord},
 }

@@ -69,7 +69,10 @@ func (b *Broker) useShareSession(group, member *string, sr share.SessionRequest,
 // ConnClosed is server.ConnCloser: the share sessions opened on a closed connection end and
 // their members' records are released (Kafka's SharePartitionManager does the same when a
 // connection disconnects).
-func (b *Broker) ConnClosed(sess *server.Session) { b.shares.ConnClosed(sess) }
+func (b *Broker) ConnClosed(sess *server.Session) {
+	b.shares.ConnClosed(sess)
+	b.telemetry.ConnClosed(sess)
+}
 
 // shareRecordsAvailable wakes the fetches parked on a partition whose records were released
 // (share fetches look again; plain fetches read once more and park again).

@@ -159,8 +159,8 @@ func TestKafkaTopicsDescribe(t *testing.T) {
 }
 
 // TestKafkaClientMetricsList: kafka-client-metrics --list (ListConfigResources v0) answers,
-// listing no subscription: logd keeps no client-metrics resources
-// (go test -tags compat -run TestKafkaClientMetricsList ./compat).
+// listing no subscription: the shared broker has none (TestClientTelemetry sets and deletes
+// one on its own broker) (go test -tags compat -run TestKafkaClientMetricsList ./compat).
 func TestKafkaClientMetricsList(t *testing.T) {
 	scenario(t, "java", "kafka-client-metrics-list", 90*time.Second, func(s *S) {
 		out := kafkaTool(s, "kafka-client-metrics", "org.apache.kafka.tools.ClientMetricsCommand", "--list")

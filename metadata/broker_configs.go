@@ -45,7 +45,8 @@ func (s *ClusterState) alterBrokerConfigs(c *AlterBrokerConfigs) error {
 	return nil
 }
 
-// cloneBrokerConfigs deep-copies ClusterState.BrokerConfigs.
+// cloneBrokerConfigs deep-copies config sets by resource (ClusterState.BrokerConfigs,
+// ClusterState.ClientMetrics).
 func cloneBrokerConfigs(m map[string]map[string]string) map[string]map[string]string {
 	if m == nil {
 		return nil

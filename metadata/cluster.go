@@ -181,6 +181,8 @@ type ClusterState struct {
 	DelegationTokens map[string]*DelegationToken `json:"delegation_tokens,omitempty"`
 	// GroupConfigs are the configs of GROUP config resources by group id (group_configs.go).
 	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
+	// ClientMetrics are the client-metrics subscriptions' configs by name (client_metrics.go).
+	ClientMetrics map[string]map[string]string `json:"client_metrics,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -197,6 +199,7 @@ func (s *ClusterState) Clone() *ClusterState {
 	c.BrokerConfigs = cloneBrokerConfigs(s.BrokerConfigs)
 	c.DelegationTokens = cloneDelegationTokens(s.DelegationTokens)
 	c.GroupConfigs = cloneBrokerConfigs(s.GroupConfigs)
+	c.ClientMetrics = cloneBrokerConfigs(s.ClientMetrics)
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

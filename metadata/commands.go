@@ -176,6 +176,7 @@ var commandNames = map[string]func() any{
 	"expire_delegation_token":          func() any { return &ExpireDelegationToken{} },
 	"remove_expired_delegation_tokens": func() any { return &RemoveExpiredDelegationTokens{} },
 	"alter_group_configs":              func() any { return &AlterGroupConfigs{} },
+	"alter_client_metrics":             func() any { return &AlterClientMetrics{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -232,6 +233,8 @@ func commandName(c any) (string, bool) {
 		return "remove_expired_delegation_tokens", true
 	case *AlterGroupConfigs:
 		return "alter_group_configs", true
+	case *AlterClientMetrics:
+		return "alter_client_metrics", true
 	}
 	return "", false
 }
@@ -345,6 +348,8 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return nil, s.alterBrokerConfigs(c)
 	case *AlterGroupConfigs:
 		return nil, s.alterGroupConfigs(c)
+	case *AlterClientMetrics:
+		return nil, s.alterClientMetrics(c)
 	case *UnregisterBroker:
 		return nil, s.unregisterBroker(c)
 	case *AlterScram:

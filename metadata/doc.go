@@ -3,7 +3,9 @@
 // and partition epochs, ISRs, configs, producer id blocks and finalized feature levels
 // (features.go: UpdateFeatures' SetFeatureLevels, stamped with the controller's clock when
 // proposed), dynamic broker configs (broker_configs.go: AlterBrokerConfigs, per broker id
-// and for the cluster default) and group configs (group_configs.go: AlterGroupConfigs). Every logd node runs one; a single node's is a quorum of one voter.
+// and for the cluster default), group configs (group_configs.go: AlterGroupConfigs) and
+// client-metrics subscriptions (client_metrics.go: AlterClientMetrics, KIP-714). Every logd
+// node runs one; a single node's is a quorum of one voter.
 //
 // Data directories of the release before the quorum kept a single node's topics in a JSON
 // file (logd-metadata.json) and its producer id block in another: ReadLegacy reads them once,

@@ -85,6 +85,7 @@ type serveSettings struct {
 	Voters                   []metadata.Voter
 	SessionTimeout           time.Duration // broker.session.timeout.ms
 	ReplicaLagTime           time.Duration // replica.lag.time.max.ms
+	TelemetryMaxBytes        int32         // telemetry.max.bytes (0: the broker's default)
 	DefaultReplicationFactor int16         // 0: min(3, voters)
 	// AddScram are the credentials of --add-scram (a flag only, as kafka-storage's).
 	AddScram []metadata.ScramUpsertion
@@ -224,6 +225,11 @@ var configKeys = append([]configKey{
 	{name: "replica.lag.time.max.ms", apply: func(s *serveSettings, v string) error {
 		n, err := parseWhole(v, 100, math.MaxInt32)
 		s.ReplicaLagTime = time.Duration(n) * time.Millisecond
+		return err
+	}},
+	{name: "telemetry.max.bytes", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.TelemetryMaxBytes = int32(n)
 		return err
 	}},
 	{name: "default.replication.factor", apply: func(s *serveSettings, v string) error {

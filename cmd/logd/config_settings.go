@@ -41,6 +41,7 @@ var keyInfos = map[string]keyInfo{
 	"logd.controller.listen":                    {"", kmsg.ConfigTypeString, "HOST:PORT of the metadata quorum's Raft transport (default: this node's address in the voter list)", false},
 	"broker.session.timeout.ms":                 {"", kmsg.ConfigTypeInt, "a broker that has not heartbeated to the controller for this long is fenced (default 9000)", false},
 	"replica.lag.time.max.ms":                   {"", kmsg.ConfigTypeLong, "a follower that has not caught up for this long leaves the ISR (default 30000)", false},
+	"telemetry.max.bytes":                       {"", kmsg.ConfigTypeInt, "the largest client telemetry push (KIP-714 PushTelemetry) accepted (default 1048576)", false},
 	"default.replication.factor":                {"", kmsg.ConfigTypeInt, "replication factor of topics created without one (default min(3, voters))", false},
 	"logd.fsync.acks.all":                       {"true", kmsg.ConfigTypeBoolean, "acks=all produce requests wait for an fsync of their batches", false},
 	"logd.replica.fsync":                        {"false", kmsg.ConfigTypeBoolean, "a follower fsyncs what it replicated before its next fetch acknowledges it, so acks=all waits for every in-sync replica's disk", false},

@@ -204,6 +204,7 @@ func serve(st serveSettings) error {
 		cfg.Authorizer = acl.New(acl.Config{SuperUsers: st.SuperUsers, AllowIfNoACL: st.AllowIfNoACL})
 	}
 	cfg.AutoCreateTopics, cfg.NumPartitions, cfg.FsyncAcksAll = st.AutoCreateTopics, st.NumPartitions, st.FsyncAcksAll
+	cfg.TelemetryMaxBytes = st.TelemetryMaxBytes
 	cfg.ReplicaFsync = st.ReplicaFsync
 	cfg.TransactionPartitionVerification = st.TxnVerification
 	cfg.TransactionVersion = st.TxnVersion

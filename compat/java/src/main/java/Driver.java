@@ -129,6 +129,23 @@ public class Driver {
         emit("DONE");
     }
 
+    // telemetry: a producer (enable.metrics.push is on by default) that prints its KIP-714
+    // client instance id (which waits for its GetTelemetrySubscriptions), then sends a record
+    // every 100 ms for the given seconds, pushing its metrics meanwhile.
+    static void telemetry(String topic, int seconds) throws Exception {
+        Properties p = producerProps("none", "all");
+        p.put("client.id", "telemetry-producer");
+        try (KafkaProducer<byte[], byte[]> prod = new KafkaProducer<>(p)) {
+            emit("ID " + prod.clientInstanceId(Duration.ofSeconds(30)));
+            long end = System.currentTimeMillis() + seconds * 1000L;
+            for (int i = 0; System.currentTimeMillis() < end; i++) {
+                prod.send(new ProducerRecord<>(topic, ("t" + i).getBytes(StandardCharsets.UTF_8))).get();
+                Thread.sleep(100);
+            }
+        }
+        emit("DONE");
+    }
+
     static KafkaConsumer<byte[], byte[]> consumer(Map<String, String> extra) {
         Properties p = new Properties();
         p.put("bootstrap.servers", boot);
@@ -508,6 +525,7 @@ public class Driver {
                 case "groupadmin": groupAdmin(args[2], args[3], args[4]); break;
                 case "txnoffsets": txnOffsets(args[2], args[3], args[4]); break;
                 case "eos": eos(args[2], args[3], args[4], args[5], Integer.parseInt(args[6])); break;
+                case "telemetry": telemetry(args[2], Integer.parseInt(args[3])); break;
                 default: throw new IllegalArgumentException("unknown scenario " + scen);
             }
         } catch (Throwable e) {
