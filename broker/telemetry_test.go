@@ -204,8 +204,8 @@ func TestTelemetrySubscriptionLifecycle(t *testing.T) {
 	}
 
 	wantErrorCode(t, "alter", tb.alterClientMetrics("prod-metrics", strs(telemetry.ConfigMetrics, "org.apache.kafka.producer.",
-		telemetry.ConfigInterval, "60000", telemetry.ConfigMatch, "client_id=telemetry-.*,client_software_name=kgo")...), nil)
-	want := map[string]string{"metrics": "org.apache.kafka.producer.", "interval.ms": "60000", "match": "client_id=telemetry-.*,client_software_name=kgo"}
+		telemetry.ConfigInterval, "60000", telemetry.ConfigMatch, "client_id=telemetry-.*,client_source_address=127\\.0\\.0\\.1")...), nil)
+	want := map[string]string{"metrics": "org.apache.kafka.producer.", "interval.ms": "60000", "match": "client_id=telemetry-.*,client_source_address=127\\.0\\.0\\.1"}
 	if got := tb.describeClientMetrics("prod-metrics"); !maps.Equal(got, want) {
 		t.Fatalf("described %v, want %v", got, want)
 	}
@@ -333,12 +333,13 @@ func TestTelemetryRefusals(t *testing.T) {
 }
 
 // TestTelemetryFranzGo: franz-go's own KIP-714 telemetry (on by default) against a
-// subscription selecting it by client id and software name: its pushed metrics appear on
-// /metrics.
+// subscription selecting it by client id: its pushed metrics appear on /metrics. (Not by
+// software name: franz-go announces it in ApiVersions v5, which logd answers with every API,
+// so franz-go does not retry at v4 and logd never learns it.)
 func TestTelemetryFranzGo(t *testing.T) {
 	tb := startTelemetryBroker(t, nil)
 	wantErrorCode(t, "alter", tb.alterClientMetrics("kgo", strs(telemetry.ConfigMetrics, "org.apache.kafka.producer.",
-		telemetry.ConfigInterval, "1000", telemetry.ConfigMatch, "client_id=pushing-kgo,client_software_name=kgo")...), nil)
+		telemetry.ConfigInterval, "1000", telemetry.ConfigMatch, "client_id=pushing-kgo")...), nil)
 	cl := tb.client(kgo.ClientID("pushing-kgo"), kgo.DefaultProduceTopic("telemetry"), kgo.AllowAutoTopicCreation())
 	if err := cl.ProduceSync(testCtx(t), &kgo.Record{Value: []byte("v")}).FirstErr(); err != nil {
 		t.Fatal(err)
