@@ -83,10 +83,17 @@ func (b *Broker) maxVersion(a *api) int16 {
 	return a.max
 }
 
-// apiVersionsUnsupported answers an ApiVersions request of a version we do not know, in v0.
+// apiVersionsUnsupported answers an ApiVersions request of a version we do not know, in v0,
+// as Kafka does (KIP-511): UNSUPPORTED_VERSION with ApiVersions' own range only, so the
+// client retries at the highest version we serve (and sends its software name then).
 func (b *Broker) apiVersionsUnsupported(req *server.Request) *server.Response {
-	resp := b.apiVersionsResponse()
+	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	if a := lookupAPI(int16(kmsg.ApiVersions)); a != nil {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = int16(kmsg.ApiVersions), a.min, b.maxVersion(a)
+		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
 	resp.SetVersion(0)
 	out := server.NewResponse()
 	bb := out.Buffer()
