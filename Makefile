@@ -129,12 +129,16 @@ compat-connect-eos:
 compat-postgres: connect-java-deps
 	$(GO) test -tags compat -count=1 -v -timeout 10m ./connect/postgres/...
 
-## security-cluster: three `logd serve` children whose only client listener is SASL_SSL, with an
-## authorizer: replication, a transaction and a leader kill over the secured inter-broker
-## listener, and a broker with a wrong password of its own logging why (about a minute).
+## security-cluster: three `logd serve` children whose only client listener is SASL_SSL and whose
+## controller listener is SSL (Raft over mTLS), with an authorizer: replication, a transaction,
+## a plaintext and a wrongly certified Raft peer refused, a kill -9 of the active controller
+## (re-election, leader failover) over the secured listeners, and a broker with a wrong password
+## of its own logging why; then three nodes with OAUTHBEARER between the brokers, each reading
+## its token from a file, an expired token shutting one out and a renewed one bringing it back
+## (about two minutes).
 .PHONY: security-cluster
 security-cluster:
-	$(GO) test -tags compat -count=1 -v -timeout 10m -run TestClusterSASLSSL ./cmd/logd
+	$(GO) test -tags compat -count=1 -v -timeout 10m -run 'TestClusterSASLSSL|TestClusterOAuthBearer' ./cmd/logd
 
 clean:
 	rm -rf bin bench.out

@@ -21,6 +21,10 @@
 //     only the Raft leader knows each voter's progress) and Create/Renew/ExpireDelegationToken
 //     (delegation_tokens.go: with the requester's principal in a tagged field; the controller
 //     also removes expired tokens).
+//   - The voters speak Raft to each other on the controller listener, secured as
+//     Config.ControllerSecurity says (metadata.RaftSecurity: mTLS for SSL, a SASL exchange
+//     for SASL_PLAINTEXT and SASL_SSL, super.users with an authorizer); a peer that fails is
+//     refused before Raft sees it, so only the cluster's controllers can vote or replicate.
 //   - Every node runs its broker's lifecycle (lifecycle.go): register, heartbeat, controlled
 //     shutdown.
 //   - Every node's metadata listener (reconcile.go) turns the partitions assigned to it into

@@ -26,6 +26,9 @@ type Config struct {
 	// ControllerListen is the Raft listener (controller.listener; HOST:PORT). Empty without
 	// Voters: the one-voter quorum's Raft transport is in memory (see the package doc).
 	ControllerListen string
+	// ControllerSecurity secures Raft on the controller listener (TLS, SASL, the principals
+	// let in); the zero value is PLAINTEXT.
+	ControllerSecurity metadata.RaftSecurity
 	// Voters is the metadata quorum (controller.quorum.voters); this node must be one. Empty:
 	// a one-voter quorum of this node, bootstrapped on first start (single-node logd).
 	Voters []metadata.Voter
@@ -122,7 +125,7 @@ func Start(cfg Config) (*Node, error) {
 		n.legacy.Store(&legacy)
 	}
 	q, err := metadata.OpenQuorum(metadata.QuorumConfig{
-		NodeID: n.id, Listen: cfg.ControllerListen, Voters: cfg.Voters, ClusterID: legacy.ClusterID,
+		NodeID: n.id, Listen: cfg.ControllerListen, Security: cfg.ControllerSecurity, Voters: cfg.Voters, ClusterID: legacy.ClusterID,
 		Dir: filepath.Join(cfg.Broker.DataDir, metadataDir), FS: cfg.Broker.FS, Logger: n.log,
 		HeartbeatTimeout: cfg.RaftTimeout, ElectionTimeout: cfg.RaftTimeout,
 		OnLeaderChange: func(leader bool) { n.leadCh <- leader },

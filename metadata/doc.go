@@ -38,7 +38,9 @@
 //
 // # Raft
 //
-// Quorum runs hashicorp/raft with the TCP transport on the controller listener, LogStore (our
+// Quorum runs hashicorp/raft with the TCP transport on the controller listener (secured by
+// RaftSecurity when that listener is SSL or SASL: raftstream.go's stream layer authenticates
+// each connection before Raft reads a byte of it), LogStore (our
 // own Raft log, see its doc for the choice and its fsync rules) and hashicorp's file snapshot
 // store. Without voters it bootstraps a one-voter quorum of itself (single-node logd): without
 // a controller listener too, its transport is Raft's in-memory one (a lone voter sends

@@ -67,6 +67,9 @@ type QuorumConfig struct {
 	// without Voters: a one-voter quorum talks to no one, so its Raft transport is in memory
 	// and it opens no port.
 	Listen string
+	// Security secures Raft between the voters as the controller listener's protocol says
+	// (raftstream.go); the zero value is PLAINTEXT.
+	Security RaftSecurity
 	// Voters is the whole quorum. Empty: a one-voter quorum of this node (single-node
 	// logd), bootstrapped on first start.
 	Voters []Voter
@@ -146,6 +149,9 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if self < 0 {
 		return nil, fmt.Errorf("node %d is not among the quorum voters %v", cfg.NodeID, voters)
 	}
+	if err := cfg.Security.check(); err != nil {
+		return nil, err
+	}
 	progress := &voterProgress{byID: map[raft.ServerID]heardFrom{}}
 	transport, closeTr, err := openTransport(cfg, voters, self, hlog, progress)
 	if err != nil {
@@ -224,11 +230,12 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 // re-checks its lease every 10 ms (a timer, nothing sent).
 const oneVoterTimeout = 5 * time.Millisecond
 
-// openTransport opens the quorum's Raft transport: TCP on cfg.Listen, or — for a quorum of one
-// voter without a listener — hashicorp/raft's in-memory transport, which nothing else can
-// reach (the voter never sends itself a message). Its address is a fixed name, so the one
-// voter's address in the Raft configuration stays the same across restarts. The TCP transport
-// records the other voters' replies in progress (quorum_status.go).
+// openTransport opens the quorum's Raft transport: TCP on cfg.Listen (secured as
+// cfg.Security says: a secureStream under hashicorp/raft's network transport), or — for a
+// quorum of one voter without a listener — hashicorp/raft's in-memory transport, which
+// nothing else can reach (the voter never sends itself a message). Its address is a fixed
+// name, so the one voter's address in the Raft configuration stays the same across restarts.
+// The TCP transport records the other voters' replies in progress (quorum_status.go).
 func openTransport(cfg QuorumConfig, voters []Voter, self int, hlog hclog.Logger, progress *voterProgress) (raft.Transport, func() error, error) {
 	if cfg.Listen == "" {
 		if len(voters) != 1 {
@@ -246,6 +253,14 @@ func openTransport(cfg QuorumConfig, voters []Voter, self int, hlog hclog.Logger
 			return nil, nil, fmt.Errorf("voter %d address %q: %w", cfg.NodeID, voters[self].Addr, err)
 		}
 		advertise = a
+	}
+	if !cfg.Security.plaintext() {
+		stream, err := newSecureStream(cfg.Listen, advertise, cfg.Security, cfg.Logger)
+		if err != nil {
+			return nil, nil, fmt.Errorf("controller listener %s: %w", cfg.Listen, err)
+		}
+		tr := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: stream, MaxPool: 3, Timeout: 10 * time.Second, Logger: hlog})
+		return &progressTransport{NetworkTransport: tr, progress: progress}, tr.Close, nil
 	}
 	tr, err := raft.NewTCPTransportWithLogger(cfg.Listen, advertise, 3, 10*time.Second, hlog)
 	if err != nil {

@@ -43,6 +43,12 @@ type serveSettings struct {
 	// InterBrokerMechanism is sasl.mechanism.inter.broker.protocol: the SASL mechanism a
 	// broker authenticates with to a SASL inter-broker listener ("": PLAIN).
 	InterBrokerMechanism string
+	// ControllerMechanism is sasl.mechanism.controller.protocol: the SASL mechanism the
+	// metadata quorum's voters authenticate to each other with on a SASL controller listener.
+	ControllerMechanism string
+	// OAuthTokenURL is sasl.oauthbearer.token.endpoint.url: where this broker reads its own
+	// OAUTHBEARER token for the inter-broker and controller listeners (file:// only).
+	OAuthTokenURL string
 	// PerListener are the listener.name.<name>.* settings (listenerKey), by full key.
 	PerListener map[string]string
 	HTTP        string // "": off
@@ -167,6 +173,10 @@ var configKeys = append([]configKey{
 	}},
 	{name: "sasl.mechanism.inter.broker.protocol", apply: func(s *serveSettings, v string) error {
 		s.InterBrokerMechanism = v
+		return nil
+	}},
+	{name: "sasl.mechanism.controller.protocol", apply: func(s *serveSettings, v string) error {
+		s.ControllerMechanism = v
 		return nil
 	}},
 	{name: "inter.broker.listener.name", apply: func(s *serveSettings, v string) error {
@@ -498,6 +508,10 @@ var oauthKeys = []configKey{
 	}},
 	{name: "sasl.oauthbearer.jwks.endpoint.url", apply: func(s *serveSettings, v string) error {
 		s.OAuth.JWKSURL = v
+		return nil
+	}},
+	{name: "sasl.oauthbearer.token.endpoint.url", apply: func(s *serveSettings, v string) error {
+		s.OAuthTokenURL = v
 		return nil
 	}},
 	{name: "sasl.oauthbearer.jwks.endpoint.refresh.ms", apply: func(s *serveSettings, v string) error {

@@ -5,8 +5,10 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -21,18 +23,23 @@ import (
 	"github.com/logd/logd/internal/testcerts"
 )
 
-// TestClusterSASLSSL: three nodes whose only client listener is SASL_SSL (PLAIN), with a
-// controller listener, StandardAuthorizer and allow.everyone.if.no.acl.found=false. Brokers
-// dial each other on it as User:broker (a super user): a topic of replication factor 3
-// gets all three replicas in sync under acks=all writes, a transaction commits across
-// partitions led by different brokers, and after the leader of a partition is killed a new
-// leader serves produce and the committed records. Restarted with a wrong password of its
-// own, the killed broker logs why it cannot join.
+// TestClusterSASLSSL: three nodes whose only client listener is SASL_SSL (PLAIN), with an SSL
+// controller listener (Raft over mTLS, the certificates' principal User:broker by
+// ssl.principal.mapping.rules), StandardAuthorizer and allow.everyone.if.no.acl.found=false.
+// Brokers dial each other on it as User:broker (a super user): a topic of replication factor
+// 3 gets all three replicas in sync under acks=all writes, a transaction commits across
+// partitions led by different brokers; a plaintext Raft peer and one with a certificate of
+// another CA are refused by the controller listener; after the active controller is killed
+// (kill -9) the other two elect one and a new leader of its partition serves produce and the
+// committed records. Restarted with a wrong password of its own, the killed broker logs why
+// it cannot join.
 func TestClusterSASLSSL(t *testing.T) {
 	bin := buildLogd(t)
 	dir := t.TempDir()
 	ca := testcerts.NewCA(t, "cluster CA")
-	ks, ts := writeKeystore(t, ca, dir), filepath.Join(dir, "ca.pem")
+	ks, ts := filepath.Join(dir, "broker.pem"), filepath.Join(dir, "ca.pem")
+	cert, key := ca.Issue(t, pkix.Name{CommonName: "broker", Organization: []string{"logd"}})
+	os.WriteFile(ks, append(cert, key...), 0o600)
 	os.WriteFile(ts, ca.PEM, 0o600)
 	ctl := []string{freePort(t), freePort(t), freePort(t)}
 	voters := fmt.Sprintf("1@%s,2@%s,3@%s", ctl[0], ctl[1], ctl[2])
@@ -42,7 +49,8 @@ func TestClusterSASLSSL(t *testing.T) {
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`node.id=%d
 controller.quorum.voters=%s
 listeners=SASL_SSL://127.0.0.1:0,CONTROLLER://%s
-listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL
+ssl.principal.mapping.rules=RULE:^CN=([^,]*),.*$/$1/,DEFAULT
 inter.broker.listener.name=SASL_SSL
 controller.listener.names=CONTROLLER
 sasl.enabled.mechanisms=PLAIN
@@ -154,13 +162,46 @@ log.dirs=%s
 	if err := alice.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatalf("commit: %v", err)
 	}
-	// Kill the leader of partition 0; another replica takes over and serves the committed
-	// records and new writes.
+	// The controller listener speaks Raft only to a peer with a certificate of the cluster's
+	// CA whose principal is a super user; anyone else is refused with one log line.
+	raftPeer := func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		c.Write([]byte{0, 0x80, 0x81, 0xa4, 'T', 'e', 'r', 'm', 0xce, 0xff, 0xff, 0xff, 0xff}) // AppendEntries, term 2^32-1
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("the controller listener answered a peer of %s", c.RemoteAddr())
+		}
+		c.Close()
+	}
+	if c, err := net.Dial("tcp", ctl[0]); err == nil {
+		raftPeer(c)
+	}
+	stranger := testcerts.NewCA(t, "another CA").Pair(t, pkix.Name{CommonName: "broker", Organization: []string{"logd"}})
+	if c, err := tls.Dial("tcp", ctl[0], &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{stranger}}); err == nil {
+		raftPeer(c)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !serveLogHas(pids[0], "refused a Raft peer", "first record does not look like a TLS handshake") ||
+		!serveLogHas(pids[0], "refused a Raft peer", "certificate signed by unknown authority"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 1 did not log refusing a plaintext and a wrongly certified Raft peer")
+		}
+	}
+	// Kill -9 the active controller; the other two elect one over mTLS, and another replica
+	// of the partition it led takes over and serves the committed records and new writes.
+	m, err := adm.Metadata(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := m.Controller
 	td, err := adm.ListTopics(ctx, "secure")
 	if err != nil {
 		t.Fatal(err)
 	}
-	leader := td["secure"].Partitions[0].Leader
+	var led int32
+	for _, p := range td["secure"].Partitions {
+		if p.Leader == leader {
+			led = p.Partition
+		}
+	}
 	syscall.Kill(pids[leader-1], syscall.SIGKILL)
 	seeds := []string{}
 	for i, a := range addrs {
@@ -168,10 +209,22 @@ log.dirs=%s
 			seeds = append(seeds, a)
 		}
 	}
+	survivors := kadm.NewClient(client("broker", "broker-secret", kgo.SeedBrokers(seeds...)))
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		m, err := survivors.Metadata(ctx)
+		if err == nil && m.Controller >= 1 && m.Controller != leader {
+			if r, err := survivors.CreateTopic(ctx, 1, 2, nil, "after-election"); err == nil && r.Err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no new controller took over after killing controller %d (metadata %v %v)", leader, m.Controller, err)
+		}
+	}
 	after := client("alice", "alice-secret", kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ConsumeTopics("secure"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err := after.ProduceSync(ctx, &kgo.Record{Topic: "secure", Partition: 0, Value: []byte("after failover")}).FirstErr(); err != nil {
-		t.Fatalf("produce after killing the leader %d: %v", leader, err)
+	if err := after.ProduceSync(ctx, &kgo.Record{Topic: "secure", Partition: led, Value: []byte("after failover")}).FirstErr(); err != nil {
+		t.Fatalf("produce to partition %d after killing its leader %d: %v", led, leader, err)
 	}
 	got := 0
 	for got < 31 && ctx.Err() == nil {

@@ -1,16 +1,21 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
@@ -119,6 +124,9 @@ type listener struct {
 type listenerPlan struct {
 	clients    []listener
 	controller string
+	// controllerListener is the controller listener's name and protocol (PLAINTEXT when
+	// listener.security.protocol.map does not name it); bind is controller.
+	controllerListener listener
 }
 
 func (l listener) tls() bool  { return l.Protocol == "SSL" || l.Protocol == "SASL_SSL" }
@@ -162,50 +170,12 @@ func saslConfig(st serveSettings, plan listenerPlan, log *slog.Logger) (*auth.SA
 		if !l.sasl() {
 			continue
 		}
-		prefix := "listener.name." + strings.ToLower(l.Name) + "."
-		mechs := st.PerListener[prefix+"sasl.enabled.mechanisms"]
-		if mechs == "" {
-			mechs = st.SASLMechanisms
-		}
-		if mechs == "" {
-			mechs = auth.MechPlain
-		}
-		cfg := &auth.ListenerSASL{MaxReauth: map[string]time.Duration{}}
-		for _, m := range splitComma(mechs) {
-			m = strings.ToUpper(m)
-			cfg.Enabled = append(cfg.Enabled, m)
-			cfg.MaxReauth[m] = st.MaxReauth
-			key := prefix + strings.ToLower(m) + ".connections.max.reauth.ms"
-			if v, ok := st.PerListener[key]; ok {
-				n, err := parseWhole(v, 0, math.MaxInt64)
-				if err != nil {
-					return nil, fmt.Errorf("%s: %v", key, err)
-				}
-				cfg.MaxReauth[m] = scaleDuration(n, time.Millisecond)
+		cfg, err := listenerSASL(st, l.Name, &oauth, log)
+		if err != nil {
+			if oauth != nil {
+				oauth.Close()
 			}
-		}
-		if err := checkLoginModules(st, prefix); err != nil {
 			return nil, err
-		}
-		if jaas := st.PerListener[prefix+"plain.sasl.jaas.config"]; jaas != "" {
-			users, err := auth.PlainUsers(jaas)
-			if err != nil {
-				return nil, fmt.Errorf("%splain.sasl.jaas.config: %v", prefix, err)
-			}
-			cfg.Plain = users
-		}
-		if slices.Contains(cfg.Enabled, auth.MechOAuthBearer) {
-			if oauth == nil {
-				var err error
-				if oauth, err = auth.NewOAuthValidator(st.OAuth, func(err error) {
-					if log != nil {
-						log.Warn("OAUTHBEARER: could not refresh the JWKS; the previous keys stay in use", "err", err)
-					}
-				}); err != nil {
-					return nil, err
-				}
-			}
-			cfg.OAuth = oauth
 		}
 		ls[l.Name] = cfg
 	}
@@ -217,6 +187,60 @@ func saslConfig(st serveSettings, plan listenerPlan, log *slog.Logger) (*auth.SA
 		oauth.Close()
 	}
 	return s, err
+}
+
+// listenerSASL is the SASL configuration of the listener called name: its mechanisms
+// (listener.name.<name>.sasl.enabled.mechanisms, else sasl.enabled.mechanisms, else PLAIN),
+// their connections.max.reauth.ms, PLAIN's users and, if OAUTHBEARER is enabled, the
+// validator *oauth (created on first use; the caller closes it).
+func listenerSASL(st serveSettings, name string, oauth **auth.OAuthValidator, log *slog.Logger) (*auth.ListenerSASL, error) {
+	prefix := "listener.name." + strings.ToLower(name) + "."
+	mechs := st.PerListener[prefix+"sasl.enabled.mechanisms"]
+	if mechs == "" {
+		mechs = st.SASLMechanisms
+	}
+	if mechs == "" {
+		mechs = auth.MechPlain
+	}
+	cfg := &auth.ListenerSASL{MaxReauth: map[string]time.Duration{}}
+	for _, m := range splitComma(mechs) {
+		m = strings.ToUpper(m)
+		cfg.Enabled = append(cfg.Enabled, m)
+		cfg.MaxReauth[m] = st.MaxReauth
+		key := prefix + strings.ToLower(m) + ".connections.max.reauth.ms"
+		if v, ok := st.PerListener[key]; ok {
+			n, err := parseWhole(v, 0, math.MaxInt64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", key, err)
+			}
+			cfg.MaxReauth[m] = scaleDuration(n, time.Millisecond)
+		}
+	}
+	if err := checkLoginModules(st, prefix); err != nil {
+		return nil, err
+	}
+	if jaas := st.PerListener[prefix+"plain.sasl.jaas.config"]; jaas != "" {
+		users, err := auth.PlainUsers(jaas)
+		if err != nil {
+			return nil, fmt.Errorf("%splain.sasl.jaas.config: %v", prefix, err)
+		}
+		cfg.Plain = users
+	}
+	if slices.Contains(cfg.Enabled, auth.MechOAuthBearer) {
+		if *oauth == nil {
+			v, err := auth.NewOAuthValidator(st.OAuth, func(err error) {
+				if log != nil {
+					log.Warn("OAUTHBEARER: could not refresh the JWKS; the previous keys stay in use", "err", err)
+				}
+			})
+			if err != nil {
+				return nil, err
+			}
+			*oauth = v
+		}
+		cfg.OAuth = *oauth
+	}
+	return cfg, nil
 }
 
 // planListeners checks the listener settings against each other (Kafka's rules) and returns
@@ -249,6 +273,7 @@ func planListeners(st serveSettings) (listenerPlan, error) {
 				return plan, fmt.Errorf("controller.listener.names: logd's metadata quorum listens on one address; %s and another listener are both named", name)
 			}
 			plan.controller = b.addr()
+			plan.controllerListener = listener{Endpoint: metadata.Endpoint{Name: name, Protocol: cmp.Or(protos[name], "PLAINTEXT")}, bind: b.addr()}
 			continue
 		}
 		proto, ok := protos[name]
@@ -380,7 +405,8 @@ func checkLoginModules(st serveSettings, prefix string) error {
 // (plan.clients[0]), as Kafka's inter-broker client: TLS with the listener's truststore and
 // keystore (tlsCfgs), and for SASL the mechanism sasl.mechanism.inter.broker.protocol (PLAIN
 // when unset; PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) with the broker's own username and
-// password from listener.name.<name>.<mechanism>.sasl.jaas.config. Errors name the setting.
+// password from listener.name.<name>.<mechanism>.sasl.jaas.config, or OAUTHBEARER with its
+// token from sasl.oauthbearer.token.endpoint.url (fileTokenLogin). Errors name the setting.
 func interBrokerSecurity(st serveSettings, plan listenerPlan, tlsCfgs map[string]*auth.TLS) (kwire.Security, error) {
 	var sec kwire.Security
 	l := plan.clients[0]
@@ -394,29 +420,71 @@ func interBrokerSecurity(st serveSettings, plan listenerPlan, tlsCfgs map[string
 	if mech == "" {
 		mech = auth.MechPlain
 	}
+	var err error
+	if mech == auth.MechOAuthBearer {
+		sec.SASL, err = fileTokenLogin(st.OAuthTokenURL)
+		return sec, err
+	}
+	sec.SASL, err = ownLogin(st, "the inter-broker listener", l, "sasl.mechanism.inter.broker.protocol", mech)
+	return sec, err
+}
+
+// fileTokenLogin is OAUTHBEARER with this broker's own token read from the file of
+// sasl.oauthbearer.token.endpoint.url (file://, as Kafka's login handler reads one without
+// network access). The file is read again at every login, so a token replaced there (a
+// renewed one) is used from the next connection on; an empty or unreadable file fails that
+// login with the reason. At start the file must be readable.
+func fileTokenLogin(tokenURL string) (sasl.Mechanism, error) {
+	const key = "sasl.oauthbearer.token.endpoint.url"
+	if tokenURL == "" {
+		return nil, fmt.Errorf("%s: sasl.mechanism.inter.broker.protocol=OAUTHBEARER needs the file:// of this broker's token", key)
+	}
+	u, err := url.Parse(tokenURL)
+	if err != nil || u.Scheme != "file" || u.Path == "" {
+		return nil, fmt.Errorf("%s=%s: logd's brokers read their own token from a file (file:///path/to/token)", key, tokenURL)
+	}
+	if _, err := os.Stat(u.Path); err != nil {
+		return nil, fmt.Errorf("%s: %v", key, err)
+	}
+	return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
+		b, err := os.ReadFile(u.Path)
+		if err != nil {
+			return oauth.Auth{}, fmt.Errorf("%s: %w", key, err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return oauth.Auth{}, fmt.Errorf("%s: %s holds no token", key, u.Path)
+		}
+		return oauth.Auth{Token: tok}, nil
+	}), nil
+}
+
+// ownLogin is this broker's own SASL login on listener l (role: which listener it is, for
+// errors), as a client of the other nodes' listener of that name: mechanism mech (named by
+// the setting mechKey) with the username and password of
+// listener.name.<name>.<mechanism>.sasl.jaas.config. Errors name the setting.
+func ownLogin(st serveSettings, role string, l listener, mechKey, mech string) (sasl.Mechanism, error) {
 	key := "listener.name." + strings.ToLower(l.Name) + "." + strings.ToLower(mech) + ".sasl.jaas.config"
 	jaas, ok := st.PerListener[key]
 	if !ok {
-		return sec, fmt.Errorf("%s: the inter-broker listener %s is %s: set this broker's own username and password there (sasl.mechanism.inter.broker.protocol=%s)",
-			key, l.Name, l.Protocol, mech)
+		return nil, fmt.Errorf("%s: %s %s is %s: set this broker's own username and password there (%s=%s)",
+			key, role, l.Name, l.Protocol, mechKey, mech)
 	}
 	_, opts, err := auth.ParseJAAS(jaas)
 	if err != nil {
-		return sec, fmt.Errorf("%s: %v", key, err)
+		return nil, fmt.Errorf("%s: %v", key, err)
 	}
 	user, pass := opts["username"], opts["password"]
 	if user == "" || pass == "" {
-		return sec, fmt.Errorf("%s: the inter-broker login needs username=\"...\" and password=\"...\"", key)
+		return nil, fmt.Errorf("%s: this broker's own login needs username=\"...\" and password=\"...\"", key)
 	}
 	switch mech {
 	case auth.MechPlain:
-		sec.SASL = plain.Auth{User: user, Pass: pass}.AsMechanism()
+		return plain.Auth{User: user, Pass: pass}.AsMechanism(), nil
 	case "SCRAM-SHA-256":
-		sec.SASL = scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()
+		return scram.Auth{User: user, Pass: pass}.AsSha256Mechanism(), nil
 	case "SCRAM-SHA-512":
-		sec.SASL = scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()
-	default:
-		return sec, fmt.Errorf("sasl.mechanism.inter.broker.protocol=%s: logd's brokers authenticate to each other with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mech)
+		return scram.Auth{User: user, Pass: pass}.AsSha512Mechanism(), nil
 	}
-	return sec, nil
+	return nil, fmt.Errorf("%s=%s: logd's nodes authenticate to each other with PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER", mechKey, mech)
 }

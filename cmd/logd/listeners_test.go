@@ -37,7 +37,8 @@ func TestPlanListeners(t *testing.T) {
 	}
 	got := fmt.Sprintf("%+v", plan)
 	want := "{clients:[{Endpoint:{Name:INTERNAL Protocol:PLAINTEXT Host: Port:0} bind:127.0.0.1:19093} " +
-		"{Endpoint:{Name:EXTERNAL Protocol:PLAINTEXT Host:broker1.example.com Port:9092} bind:0.0.0.0:19092}] controller:127.0.0.1:19094}"
+		"{Endpoint:{Name:EXTERNAL Protocol:PLAINTEXT Host:broker1.example.com Port:9092} bind:0.0.0.0:19092}] controller:127.0.0.1:19094 " +
+		"controllerListener:{Endpoint:{Name:CONTROLLER Protocol:PLAINTEXT Host: Port:0} bind:127.0.0.1:19094}}"
 	if got != want {
 		t.Fatalf("plan\n got %s\nwant %s", got, want)
 	}

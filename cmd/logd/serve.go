@@ -83,7 +83,11 @@ func serveCommand() *cobra.Command {
 			"Brokers dial inter.broker.listener.name (or the listener security.inter.broker.protocol\n" +
 			"names) with its TLS (the truststore checks the peer; the keystore is the client certificate\n" +
 			"when asked) and SASL: sasl.mechanism.inter.broker.protocol (PLAIN, SCRAM-SHA-256/512; default\n" +
-			"PLAIN) with username and password from listener.name.<l>.<mechanism>.sasl.jaas.config.\n" +
+			"PLAIN) with username and password from listener.name.<l>.<mechanism>.sasl.jaas.config, or\n" +
+			"OAUTHBEARER with the token in the file of sasl.oauthbearer.token.endpoint.url (file://).\n" +
+			"The voters speak Raft on the controller listener secured as its protocol says: SSL is mTLS,\n" +
+			"SASL runs sasl.mechanism.controller.protocol (PLAIN or OAUTHBEARER) first; with an authorizer\n" +
+			"the peer must be in super.users.\n" +
 			"Client quotas (kafka-configs --entity-type users|clients,\n" +
 			"producer_byte_rate, consumer_byte_rate) throttle clients over them.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
@@ -232,6 +236,12 @@ func serve(st serveSettings) error {
 	if err != nil {
 		return err
 	}
+	ctlSec, closeCtlSec, err := controllerSecurity(st, plan, cfg.Authorizer, logger)
+	if err != nil {
+		return usageError{err}
+	}
+	defer closeCtlSec()
+	ccfg.ControllerSecurity = ctlSec
 	node, err := cluster.Start(ccfg)
 	if err != nil {
 		return fmt.Errorf("cannot start on --data-dir %s: %v", dataDir, err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -102,6 +103,10 @@ func (s Security) authenticate(ctx context.Context, c *Conn, addr string) error 
 		}
 		done, next, err := sess.Challenge(ar.SASLAuthBytes)
 		if err != nil {
+			if name == "OAUTHBEARER" && len(ar.SASLAuthBytes) > 0 {
+				// RFC 7628: a refused token is answered with an error JSON, not an error code.
+				return fmt.Errorf("%w: SASL OAUTHBEARER authentication with %s failed: the broker refused the token: %.200s", ErrAuthentication, addr, ar.SASLAuthBytes)
+			}
 			return fmt.Errorf("kwire: SASL %s with %s: %w", name, addr, err)
 		}
 		if done {
@@ -110,3 +115,27 @@ func (s Security) authenticate(ctx context.Context, c *Conn, addr string) error 
 		msg = next
 	}
 }
+
+// Secure runs s's TLS handshake and SASL exchange on nc, a connection to addr, within ctx,
+// and returns the connection to speak on afterwards (nc, or TLS over it), its deadline
+// cleared. The metadata quorum secures its Raft connections this way: the controller
+// listener answers Kafka's SaslHandshake and SaslAuthenticate before the Raft stream
+// (metadata/raftstream.go). Nothing is left unread: the peer says nothing after the last
+// SaslAuthenticate response until it is spoken to.
+func (s Security) Secure(ctx context.Context, nc net.Conn, addr string) (net.Conn, error) {
+	sc, err := s.secure(ctx, nc, addr)
+	if err != nil {
+		return nil, err
+	}
+	if s.SASL != nil {
+		c := newConn(sc, Options{ReadBufferBytes: 4096, MaxResponseBytes: maxSecureResponse})
+		if err := s.authenticate(ctx, c, addr); err != nil {
+			return nil, err
+		}
+	}
+	sc.SetDeadline(time.Time{})
+	return sc, nil
+}
+
+// maxSecureResponse bounds a SaslHandshake or SaslAuthenticate response read by Secure.
+const maxSecureResponse = 1 << 20
