@@ -37,6 +37,14 @@
 // store. Authorize loads it with one atomic load, probes one map per distinct prefix length
 // and allocates nothing (BenchmarkAuthorize: ~100 ns with 200 ACLs, 0 allocs).
 //
+// # The controllers' Raft
+//
+// Raft between the voters does not go through Authorize: the ACLs are in the quorum a peer
+// is trying to reach. A secured controller listener (metadata.RaftSecurity) lets in, with an
+// authorizer, only a peer whose principal (its certificate's mapped subject, or its SASL user)
+// is in super.users (IsSuperUser), where Kafka's controllers need CLUSTER_ACTION on the
+// cluster from each other.
+//
 // # What each API checks (broker/authz.go; Kafka's KafkaApis)
 //
 //	API                         checks                                   refusal
@@ -62,7 +70,9 @@
 //	OffsetDelete                DELETE on the group, READ on each topic  GROUP_AUTHORIZATION_FAILED;
 //	                                                                     TOPIC_AUTHORIZATION_FAILED per partition
 //	ShareGroupHeartbeat,        READ on the group; DESCRIBE on each      GROUP_/TOPIC_AUTHORIZATION_FAILED
-//	StreamsGroupHeartbeat       subscribed or source topic
+//	StreamsGroupHeartbeat       subscribed or source topic; to create    status MISSING_INTERNAL_TOPICS with
+//	                            internal topics CREATE on the cluster,   "Unauthorized to CREATE on topics ..."
+//	                            else on each (one denied: none created)
 //	ShareFetch,                 READ on the group, READ on each topic    GROUP_AUTHORIZATION_FAILED;
 //	ShareAcknowledge                                                     TOPIC_AUTHORIZATION_FAILED per partition
 //	Share/StreamsGroupDescribe, DESCRIBE on each group                   GROUP_AUTHORIZATION_FAILED per group

@@ -18,7 +18,8 @@ import (
 // with group.protocol=streams). The first member registers the topology; the coordinator
 // checks it against the topics, decides the internal topics' partition counts, creates
 // the missing repartition and changelog topics with the configs the topology asks for
-// (answering MISSING_INTERNAL_TOPICS meanwhile, as Kafka does) and assigns tasks
+// (answering MISSING_INTERNAL_TOPICS meanwhile, as Kafka does; a member whose principal may
+// not CREATE them is told so in that status and nothing is created) and assigns tasks
 // server-side (group/streams.go). Topics a topology may not use (Kafka's internal topics,
 // invalid names) are STREAMS_INVALID_TOPOLOGY before the coordinator sees the request.
 // The answer waits until a changed group epoch is durable.
@@ -46,7 +47,11 @@ func handleStreamsGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	}
 	res := streamsHeartbeat(b, c, req)
 	if len(res.CreateTopics) > 0 {
-		b.createStreamsTopics(res.CreateTopics)
+		if denied := b.streamsCreateDenied(c, res.CreateTopics); len(denied) > 0 {
+			res.Status = withMissingTopicsDetail(res.Status, "Unauthorized to CREATE on topics "+strings.Join(denied, ", ")+".")
+		} else {
+			b.createStreamsTopics(res.CreateTopics)
+		}
 	}
 	if res.Wait == nil {
 		return streamsHeartbeatResponse(resp, res), nil
@@ -58,6 +63,35 @@ func handleStreamsGroupHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		return streamsHeartbeatResponse(resp, res)
 	})
+}
+
+// streamsCreateDenied is the internal topics the member's principal may not create, as
+// Kafka's KafkaApis checks them before asking for any: CREATE on the cluster (not logged
+// when refused), else CREATE on each topic. Any one denied holds back all of them.
+func (b *Broker) streamsCreateDenied(c *call, topics []group.StreamsTopicInfo) []string {
+	if b.allowed(c, acl.OpCreate, acl.ResourceCluster, acl.ClusterName) {
+		return nil
+	}
+	var denied []string
+	for _, ti := range topics {
+		if !b.authorizeTopic(c, acl.OpCreate, ti.Name) {
+			denied = append(denied, ti.Name)
+		}
+	}
+	return denied
+}
+
+// withMissingTopicsDetail adds detail to the MISSING_INTERNAL_TOPICS status (after "; "), or
+// adds that status with it, as Kafka reports internal topics a member may not create.
+func withMissingTopicsDetail(status []group.StreamsStatus, detail string) []group.StreamsStatus {
+	status = slices.Clone(status)
+	for i := range status {
+		if status[i].Code == group.StreamsMissingInternalTopics {
+			status[i].Detail += "; " + detail
+			return status
+		}
+	}
+	return append(status, group.StreamsStatus{Code: group.StreamsMissingInternalTopics, Detail: detail})
 }
 
 // createStreamsTopics creates a streams group's missing internal topics, as Kafka's
