@@ -47,7 +47,8 @@ func scramMechanism(mech, user, pass string) sasl.Mechanism {
 }
 
 // TestSecuritySCRAM: SCRAM users added and deleted with kafka-configs --entity-type users
-// (AlterUserScramCredentials) and described (DescribeUserScramCredentials); the
+// (AlterUserScramCredentials) and described (DescribeUserScramCredentials, and kafka-configs
+// --describe --entity-type users with and without --entity-name, quotas included); the
 // Java console producer and consumer, franz-go and kcat authenticate with SCRAM-SHA-256 and
 // SCRAM-SHA-512 over SASL_PLAINTEXT and SASL_SSL; a wrong password and a deleted user fail
 // with SASL_AUTHENTICATION_FAILED.
@@ -82,6 +83,31 @@ func TestSecuritySCRAM(t *testing.T) {
 		if got := describe(); len(got) != 2 || got[kadm.ScramSha512] != 4096 || got[kadm.ScramSha256] != 8192 {
 			s.Fatalf("alice's credentials: %v", got)
 		}
+		// kafka-configs --describe --entity-type users lists each user's quotas
+		// (DescribeClientQuotas) and SCRAM credentials (DescribeUserScramCredentials) in
+		// Kafka's words (ConfigCommand.describeClientQuotaAndUserScramCredentialConfigs):
+		// one user with --entity-name, every user with credentials without it.
+		configs("--alter", "--add-config", "producer_byte_rate=1048576", "--entity-type", "users", "--entity-name", "alice")
+		wantLines := func(out string, want ...string) {
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					s.Fatalf("kafka-configs --describe printed %q, want a line with %q", lastLines(out, 10), w)
+				}
+			}
+		}
+		listed := configs("--describe", "--entity-type", "users", "--entity-name", "alice")
+		wantLines(listed, "Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0",
+			"SCRAM credential configs for user-principal 'alice' are ", "SCRAM-SHA-256=iterations=8192", "SCRAM-SHA-512=iterations=4096")
+		if strings.Contains(listed, "'admin'") {
+			s.Fatalf("kafka-configs --describe --entity-name alice listed admin: %q", lastLines(listed, 10))
+		}
+		listed = configs("--describe", "--entity-type", "users")
+		wantLines(listed, "Quota configs for user-principal 'alice' are producer_byte_rate=1048576.0",
+			"SCRAM credential configs for user-principal 'alice' are ", "SCRAM credential configs for user-principal 'admin' are ")
+		if strings.Contains(listed, "Error retrieving") {
+			s.Fatalf("kafka-configs --describe --entity-type users: %q", lastLines(listed, 10))
+		}
+		configs("--alter", "--delete-config", "producer_byte_rate", "--entity-type", "users", "--entity-name", "alice")
 		cfg := b.scramJavaConfig(t, "SASL_SSL", "SCRAM-SHA-512", "alice", "alice-secret")
 		javaTool(s, "one\ntwo\n", "org.apache.kafka.tools.ConsoleProducer", "--bootstrap-server", b.saslSSL, "--topic", "scram-java",
 			"--producer.config", cfg)
