@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -176,13 +177,27 @@ log.dirs=%s
 		raftPeer(c)
 	}
 	stranger := testcerts.NewCA(t, "another CA").Pair(t, pkix.Name{CommonName: "broker", Organization: []string{"logd"}})
-	if c, err := tls.Dial("tcp", ctl[0], &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: []tls.Certificate{stranger}}); err == nil {
+	// GetClientCertificate: Go's client would not send a certificate of a CA the server does
+	// not name; an intruder would.
+	if c, err := tls.Dial("tcp", ctl[0], &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost",
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &stranger, nil }}); err == nil {
 		raftPeer(c)
 	}
 	for deadline := time.Now().Add(30 * time.Second); !serveLogHas(pids[0], "refused a Raft peer", "first record does not look like a TLS handshake") ||
 		!serveLogHas(pids[0], "refused a Raft peer", "certificate signed by unknown authority"); time.Sleep(200 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("node 1 did not log refusing a plaintext and a wrongly certified Raft peer")
+			var said []string
+			if v, ok := serveLogs.Load(pids[0]); ok {
+				kept := v.(*servedLog)
+				kept.mu.Lock()
+				for _, l := range kept.lines {
+					if strings.Contains(l, "controller listener") || strings.Contains(l, "raft") {
+						said = append(said, l)
+					}
+				}
+				kept.mu.Unlock()
+			}
+			t.Fatalf("node 1 did not log refusing a plaintext and a wrongly certified Raft peer; it logged:\n%s", strings.Join(said, "\n"))
 		}
 	}
 	// Kill -9 the active controller; the other two elect one over mTLS, and another replica
