@@ -15,13 +15,15 @@ import (
 // Raft log (metadata.Quorum); the partition described is Kafka's __cluster_metadata-0, any
 // other is UNKNOWN_TOPIC_OR_PARTITION for the whole request, as Kafka's KafkaRaftClient
 // answers. The quorum's leader describes it (metadata.QuorumStatus: the Raft term as the
-// leader epoch, the commit index as the high watermark, each voter's last index and when it
-// last answered); any other node asks the leader (cluster.Node.QuorumStatus), so the request
-// may go to any broker, as Kafka's brokers forward it to the controller. Observers are the
-// registered brokers that are not voters (logd has none in a cluster where every node
-// votes), with unknown offsets. Each voter's endpoint is its controller listener, named
-// CONTROLLER as Kafka's default; a lone voter without one has none. Directory ids are zero:
-// one metadata directory per node, never moved.
+// leader epoch, the commit index as the high watermark, each voter's and observer's last
+// index and when it last answered); any other node asks the leader
+// (cluster.Node.QuorumStatus), so the request may go to any broker, as Kafka's brokers
+// forward it to the controller. Observers are the quorum's nonvoters (nodes that joined and
+// replicate the log, metadata/quorum_membership.go), then the other registered brokers that
+// are not voters, with unknown offsets. Each voter's endpoint is its controller listener,
+// named CONTROLLER as Kafka's default; a lone voter without one has none. Directory ids are
+// those AddRaftVoter recorded (kept when RemoveRaftVoter demotes a running voter to an
+// observer); zero for the bootstrap voters and for nodes that never were voters.
 //
 // The call may wait for the leader's answer, so it runs off the network workers
 // (catalogController).
@@ -38,9 +40,6 @@ type QuorumDescriber interface {
 // clusterMetadataTopic is the metadata log's name in Kafka's APIs (KRaft's
 // __cluster_metadata-0).
 const clusterMetadataTopic = "__cluster_metadata"
-
-// controllerListenerName is the name DescribeQuorum gives the voters' listeners.
-const controllerListenerName = "CONTROLLER"
 
 func handleDescribeQuorum(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DescribeQuorumRequest)
@@ -72,18 +71,21 @@ func handleDescribeQuorum(b *Broker, c *call) (kmsg.Response, error) {
 		return resp, nil
 	}
 	p.LeaderID, p.LeaderEpoch, p.HighWatermark = st.LeaderID, st.LeaderEpoch, st.HighWatermark
-	voters := map[int32]bool{}
-	for _, v := range st.Voters {
-		voters[v.ID] = true
+	known := map[int32]bool{}
+	replica := func(v metadata.VoterStatus) kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+		known[v.ID] = true
 		rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
-		rs.ReplicaID, rs.LogEndOffset = v.ID, v.LogEnd
+		rs.ReplicaID, rs.ReplicaDirectoryID, rs.LogEndOffset = v.ID, v.Directory, v.LogEnd
 		if !v.LastFetch.IsZero() {
 			rs.LastFetchTimestamp = v.LastFetch.UnixMilli()
 		}
 		if !v.LastCaughtUp.IsZero() {
 			rs.LastCaughtUpTimestamp = v.LastCaughtUp.UnixMilli()
 		}
-		p.CurrentVoters = append(p.CurrentVoters, rs)
+		return rs
+	}
+	for _, v := range st.Voters {
+		p.CurrentVoters = append(p.CurrentVoters, replica(v))
 		n := kmsg.NewDescribeQuorumResponseNode()
 		n.NodeID = v.ID
 		if host, port, err := net.SplitHostPort(v.Addr); err == nil {
@@ -95,8 +97,11 @@ func handleDescribeQuorum(b *Broker, c *call) (kmsg.Response, error) {
 		}
 		resp.Nodes = append(resp.Nodes, n)
 	}
+	for _, v := range st.Observers {
+		p.Observers = append(p.Observers, replica(v))
+	}
 	for _, br := range b.cluster.Brokers() {
-		if !voters[br.ID] {
+		if !known[br.ID] {
 			rs := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
 			rs.ReplicaID, rs.LogEndOffset = br.ID, -1
 			p.Observers = append(p.Observers, rs)

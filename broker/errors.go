@@ -99,6 +99,11 @@ var errorCodes = []errorMapping{
 	{errNotHosted, kerr.NotLeaderForPartition},
 	// The controller's refusals (cluster mode).
 	{metadata.ErrNotController, kerr.NotController},
+	{metadata.ErrDuplicateVoter, kerr.DuplicateVoter},
+	{metadata.ErrVoterNotFound, kerr.VoterNotFound},
+	{metadata.ErrVoterChangeInProgress, kerr.RequestTimedOut},
+	{metadata.ErrVoterNotCaughtUp, kerr.RequestTimedOut},
+	{metadata.ErrLastVoter, kerr.InvalidRequest},
 	{metadata.ErrUnknownBroker, kerr.BrokerIDNotRegistered},
 	{metadata.ErrStaleBrokerEpoch, kerr.StaleBrokerEpoch},
 	{metadata.ErrDuplicateBroker, kerr.DuplicateBrokerRegistration},

@@ -50,14 +50,28 @@
 // one more thing a zero-config start can fail on). Its address is a fixed name
 // (inmem:node-ID), so the Raft configuration in the log stays valid across restarts. Started
 // later with --controller-listen and no voters, the same directory runs on TCP as the same
-// one-voter quorum; growing it into a larger quorum needs voter changes (KIP-853), not done.
+// one-voter quorum and can grow (a leader puts its own listener's address in the Raft
+// configuration when the one there is stale: metadata.Quorum's updateOwnAddress).
+//
+// # Growing and shrinking (KIP-853)
+//
+// A node started with a controller listener and no voters can grow. A new node with
+// Config.JoinVia (serve's --controller-quorum-bootstrap-servers: Kafka addresses of brokers of
+// the cluster) opens its quorum member with an empty log and no voter set, and announces its
+// controller listener with ControllerRegistration to those brokers (runJoin,
+// quorum_membership.go) until the quorum's leader has added it as an observer: it then
+// replicates the metadata, registers its broker and serves. AddRaftVoter and RemoveRaftVoter
+// (Node.AddVoter, Node.RemoveVoter) run on the leader or are sent on to it; a leader asked to
+// remove itself hands over its leadership first and the request goes again to the new one.
+// The Raft configuration is in the log: restarts need neither JoinVia nor voters.
 //
 // Start-up is what a single node waits for before it serves, and it is short:
 //
 //   - Raft: hashicorp/raft v1.8.0 starts every node as a follower that waits a heartbeat
 //     timeout (randomized up to twice that) for a leader before running for election, even a
-//     lone voter: 0.5-1 s with the cluster's 500 ms. A one-voter quorum uses Raft's minimum,
-//     5 ms (metadata.OpenQuorum); the vote and term are still fsync'd before it leads.
+//     lone voter: 0.5-1 s with the cluster's 500 ms. A one-voter quorum without a controller
+//     listener uses Raft's minimum, 5 ms (metadata.OpenQuorum); the vote and term are still
+//     fsync'd before it leads. One with a listener (it may grow) waits the 0.5-1 s.
 //   - The lifecycle registers as soon as this node becomes the controller and heartbeats
 //     right after registering, so the broker is unfenced (and elected leader of its
 //     partitions) within milliseconds rather than heartbeat intervals.

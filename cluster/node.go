@@ -32,6 +32,13 @@ type Config struct {
 	// Voters is the metadata quorum (controller.quorum.voters); this node must be one. Empty:
 	// a one-voter quorum of this node, bootstrapped on first start (single-node logd).
 	Voters []metadata.Voter
+	// JoinVia are Kafka listener addresses (HOST:PORT) of brokers of an existing cluster
+	// that this node joins (serve's --controller-quorum-bootstrap-servers): with an empty
+	// metadata directory it bootstraps no quorum of its own, announces itself to them until
+	// the quorum's leader adds it as an observer, then replicates the metadata and serves;
+	// AddRaftVoter makes it a voter (quorum_membership.go). Needs ControllerListen and no
+	// Voters. Once joined, the Raft log holds its place and restarts need JoinVia no more.
+	JoinVia []string
 	// SessionTimeout is broker.session.timeout.ms: a broker whose heartbeats stop for this
 	// long is fenced (default 1 s). HeartbeatInterval is broker.heartbeat.interval.ms
 	// (default 200 ms).
@@ -125,7 +132,7 @@ func Start(cfg Config) (*Node, error) {
 		n.legacy.Store(&legacy)
 	}
 	q, err := metadata.OpenQuorum(metadata.QuorumConfig{
-		NodeID: n.id, Listen: cfg.ControllerListen, Security: cfg.ControllerSecurity, Voters: cfg.Voters, ClusterID: legacy.ClusterID,
+		NodeID: n.id, Listen: cfg.ControllerListen, Security: cfg.ControllerSecurity, Voters: cfg.Voters, Join: len(cfg.JoinVia) > 0, ClusterID: legacy.ClusterID,
 		Dir: filepath.Join(cfg.Broker.DataDir, metadataDir), FS: cfg.Broker.FS, Logger: n.log,
 		HeartbeatTimeout: cfg.RaftTimeout, ElectionTimeout: cfg.RaftTimeout,
 		OnLeaderChange: func(leader bool) { n.leadCh <- leader },
@@ -148,6 +155,10 @@ func Start(cfg Config) (*Node, error) {
 	go n.runLifecycle()
 	go n.runView(kick)
 	go n.runReconcile(kick)
+	if len(cfg.JoinVia) > 0 {
+		n.wg.Add(1)
+		go n.runJoin()
+	}
 	return n, nil
 }
 
@@ -161,10 +172,16 @@ func (n *Node) Broker() *broker.Broker { return n.b }
 func (n *Node) Ready() <-chan struct{} { return n.ready }
 
 // ControlledShutdown asks the controller to move this broker's leadership to other
-// replicas and waits (at most a few seconds) until it has; call it while the node still
-// serves, before Close.
+// replicas and waits (at most a few seconds) until it has, then hands the Raft leadership
+// to another voter if this node has it (so the quorum does not wait out an election
+// timeout); call it while the node still serves, before Close.
 func (n *Node) ControlledShutdown() {
-	n.shutdownOnce.Do(func() { n.controlledShutdown(5 * time.Second) })
+	n.shutdownOnce.Do(func() {
+		n.controlledShutdown(5 * time.Second)
+		if n.q.IsController() {
+			n.q.TransferLeadership()
+		}
+	})
 }
 
 // Close shuts the node down: a controlled shutdown unless done already, then the broker and
@@ -177,9 +194,6 @@ func (n *Node) Close() error {
 		n.b.BeginShutdown()
 		n.wg.Wait()
 		err = n.b.Close()
-		if n.q.IsController() {
-			n.q.TransferLeadership()
-		}
 		if qerr := n.q.Close(); err == nil {
 			err = qerr
 		}

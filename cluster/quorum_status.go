@@ -65,9 +65,15 @@ func quorumStatusOf(resp *kmsg.DescribeQuorumResponse, p kmsg.DescribeQuorumResp
 		}
 		return time.UnixMilli(ms)
 	}
+	replica := func(v kmsg.DescribeQuorumResponseTopicPartitionReplicaState) metadata.VoterStatus {
+		return metadata.VoterStatus{ID: v.ReplicaID, Directory: v.ReplicaDirectoryID, Addr: addrs[v.ReplicaID], LogEnd: v.LogEndOffset,
+			LastFetch: at(v.LastFetchTimestamp), LastCaughtUp: at(v.LastCaughtUpTimestamp)}
+	}
 	for _, v := range p.CurrentVoters {
-		st.Voters = append(st.Voters, metadata.VoterStatus{ID: v.ReplicaID, Addr: addrs[v.ReplicaID], LogEnd: v.LogEndOffset,
-			LastFetch: at(v.LastFetchTimestamp), LastCaughtUp: at(v.LastCaughtUpTimestamp)})
+		st.Voters = append(st.Voters, replica(v))
+	}
+	for _, v := range p.Observers {
+		st.Observers = append(st.Observers, replica(v))
 	}
 	return st
 }

@@ -183,6 +183,8 @@ type ClusterState struct {
 	GroupConfigs map[string]map[string]string `json:"group_configs,omitempty"`
 	// ClientMetrics are the client-metrics subscriptions' configs by name (client_metrics.go).
 	ClientMetrics map[string]map[string]string `json:"client_metrics,omitempty"`
+	// VoterDirs are the metadata quorum's voters' directory ids (quorum_membership.go).
+	VoterDirs map[int32]TopicID `json:"voter_dirs,omitempty"`
 }
 
 // NewClusterState returns an empty cluster state.
@@ -200,6 +202,7 @@ func (s *ClusterState) Clone() *ClusterState {
 	c.DelegationTokens = cloneDelegationTokens(s.DelegationTokens)
 	c.GroupConfigs = cloneBrokerConfigs(s.GroupConfigs)
 	c.ClientMetrics = cloneBrokerConfigs(s.ClientMetrics)
+	c.VoterDirs = maps.Clone(s.VoterDirs)
 	for id, b := range s.Brokers {
 		bc := *b
 		c.Brokers[id] = &bc

@@ -177,6 +177,7 @@ var commandNames = map[string]func() any{
 	"remove_expired_delegation_tokens": func() any { return &RemoveExpiredDelegationTokens{} },
 	"alter_group_configs":              func() any { return &AlterGroupConfigs{} },
 	"alter_client_metrics":             func() any { return &AlterClientMetrics{} },
+	"set_voter_directory":              func() any { return &SetVoterDirectory{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -235,6 +236,8 @@ func commandName(c any) (string, bool) {
 		return "alter_group_configs", true
 	case *AlterClientMetrics:
 		return "alter_client_metrics", true
+	case *SetVoterDirectory:
+		return "set_voter_directory", true
 	}
 	return "", false
 }
@@ -368,6 +371,9 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 		return s.expireDelegationToken(c)
 	case *RemoveExpiredDelegationTokens:
 		return s.removeExpiredDelegationTokens(c), nil
+	case *SetVoterDirectory:
+		s.setVoterDirectory(c)
+		return nil, nil
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }

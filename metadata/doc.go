@@ -45,9 +45,25 @@
 // store. Without voters it bootstraps a one-voter quorum of itself (single-node logd): without
 // a controller listener too, its transport is Raft's in-memory one (a lone voter sends
 // nothing), and its heartbeat timeout is Raft's minimum, so it elects itself in 5-10 ms
-// instead of waiting out a timeout meant for a leader it does not have. With voters every
+// instead of waiting out a timeout meant for a leader it does not have (with a listener it
+// may grow, and keeps the ordinary timeouts). With voters every
 // node bootstraps the same voter list on first start. Snapshots (the state as JSON) are taken
 // every SnapshotThreshold entries and the log is compacted behind them, so it stays small.
 // The TCP transport is wrapped (quorum_status.go) so the leader records each voter's last
 // index and reply times from its AppendEntries answers: Quorum.Status, DescribeQuorum's source.
+//
+// # Growing and shrinking the quorum (KIP-853)
+//
+// The voter set is hashicorp/raft's configuration, in the Raft log, so every change survives
+// restarts (quorum_membership.go). To grow: a new node opens its quorum with Join (no voter
+// set, empty log: it bootstraps nothing); the leader adds it as an observer (AddObserver,
+// raft.AddNonvoter: it replicates, neither votes nor counts for commits); AddVoter
+// (AddRaftVoter) promotes it once its log has reached the leader's commit index and records
+// its metadata directory id (SetVoterDirectory, in ClusterState.VoterDirs). To shrink:
+// RemoveVoter (RemoveRaftVoter, raft.RemoveServer), refused for a directory id that is not
+// the voter's (ErrVoterNotFound) or the last voter; a leader removing itself hands its
+// leadership to another voter first. One change at a time (ErrVoterChangeInProgress). A
+// one-voter quorum with a controller listener keeps Raft's ordinary timeouts (only one
+// without, which can never grow, starts in milliseconds): a 5 ms leader lease would make a
+// grown leader step down at every scheduling hiccup.
 package metadata

@@ -71,8 +71,13 @@ type QuorumConfig struct {
 	// (raftstream.go); the zero value is PLAINTEXT.
 	Security RaftSecurity
 	// Voters is the whole quorum. Empty: a one-voter quorum of this node (single-node
-	// logd), bootstrapped on first start.
+	// logd), bootstrapped on first start — unless Join.
 	Voters []Voter
+	// Join starts a node with no voter set of its own that joins an existing quorum
+	// (quorum_membership.go): without Raft state it bootstraps nothing and waits for the
+	// leader to add it as an observer, then as a voter. It needs Listen (a concrete address:
+	// the one the leader dials) and no Voters.
+	Join bool
 	// ClusterID names the cluster when its first controller finds it unnamed (a data
 	// directory of an older release keeps its id); empty means a random id.
 	ClusterID string
@@ -107,6 +112,7 @@ type Quorum struct {
 	store     *LogStore
 	transport raft.Transport
 	progress  *voterProgress // what the leader hears from the other voters (quorum_status.go)
+	members   membership     // serializes voter changes (quorum_membership.go)
 	closeTr   func() error   // closes transport
 	raft      *raft.Raft
 	done      chan struct{}
@@ -136,17 +142,24 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if cfg.ElectionTimeout == 0 {
 		cfg.ElectionTimeout = 500 * time.Millisecond
 	}
+	if cfg.Join && (len(cfg.Voters) > 0 || cfg.Listen == "") {
+		return nil, fmt.Errorf("node %d: joining a quorum takes a controller listener and no voter set of its own", cfg.NodeID)
+	}
 	voters := slices.Clone(cfg.Voters)
-	if len(voters) == 0 {
+	if len(voters) == 0 && !cfg.Join {
 		voters = []Voter{{ID: cfg.NodeID, Addr: cfg.Listen}}
 	}
+	// A lone voter without a listener can never have another (voters are added over the
+	// controller listener): it may start as fast as Raft allows (see below). One with a
+	// listener may grow, and keeps timeouts a quorum of several can live with.
+	alone := len(voters) == 1 && cfg.Listen == ""
 	sw := &slogWriter{log: cfg.Logger}
 	if len(voters) == 1 {
 		sw.routine = "heartbeat timeout reached, starting election" // how a lone voter starts
 	}
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Info, DisableTime: true, Output: sw})
 	self := slices.IndexFunc(voters, func(v Voter) bool { return v.ID == cfg.NodeID })
-	if self < 0 {
+	if self < 0 && !cfg.Join {
 		return nil, fmt.Errorf("node %d is not among the quorum voters %v", cfg.NodeID, voters)
 	}
 	if err := cfg.Security.check(); err != nil {
@@ -157,7 +170,9 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	if err != nil {
 		return nil, err
 	}
-	voters[self].Addr = string(transport.LocalAddr())
+	if self >= 0 {
+		voters[self].Addr = string(transport.LocalAddr())
+	}
 
 	store, err := OpenLogStore(cfg.FS, filepath.Join(cfg.Dir, "raft"))
 	if err != nil {
@@ -182,7 +197,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 	rc.Logger = hlog
 	rc.SnapshotThreshold, rc.SnapshotInterval, rc.TrailingLogs = cfg.SnapshotThreshold, cfg.SnapshotInterval, cfg.TrailingLogs
 	rc.HeartbeatTimeout, rc.ElectionTimeout = cfg.HeartbeatTimeout, cfg.ElectionTimeout
-	if len(voters) == 1 {
+	if alone {
 		// hashicorp/raft starts every node as a follower that waits a heartbeat timeout
 		// (randomized up to twice that) for a leader before it runs for election, even when
 		// it is the only voter: 0.5-1 s before a single node could serve. Alone it has no
@@ -200,7 +215,7 @@ func OpenQuorum(cfg QuorumConfig) (*Quorum, error) {
 		closeTr()
 		return nil, err
 	}
-	if !exists {
+	if !exists && !cfg.Join {
 		var servers []raft.Server
 		for _, v := range voters {
 			servers = append(servers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(v.ID))), Address: raft.ServerAddress(v.Addr)})
@@ -269,8 +284,9 @@ func openTransport(cfg QuorumConfig, voters []Voter, self int, hlog hclog.Logger
 	return &progressTransport{NetworkTransport: tr, progress: progress}, tr.Close, nil
 }
 
-// watchLeadership tells OnLeaderChange about leadership changes and names the cluster when
-// this node first leads a quorum that has no name.
+// watchLeadership tells OnLeaderChange about leadership changes, corrects this node's own
+// address in the Raft configuration when it leads (updateOwnAddress) and names the cluster
+// when this node first leads a quorum that has no name.
 func (q *Quorum) watchLeadership() {
 	defer q.wg.Done()
 	for {
@@ -280,6 +296,9 @@ func (q *Quorum) watchLeadership() {
 		case leader := <-q.raft.LeaderCh():
 			if q.cfg.OnLeaderChange != nil {
 				q.cfg.OnLeaderChange(leader)
+			}
+			if leader {
+				q.updateOwnAddress()
 			}
 			if !leader || q.State().ClusterID != "" {
 				continue

@@ -22,9 +22,11 @@ import (
 // traffic does not notice). Offsets are Raft log indexes: the log end offset is a voter's
 // last index, the high watermark the leader's commit index.
 
-// VoterStatus is one voter as the leader sees it.
+// VoterStatus is one voter (or observer) as the leader sees it.
 type VoterStatus struct {
 	ID int32
+	// Directory is the voter's metadata directory id (SetVoterDirectory); zero if unknown.
+	Directory TopicID
 	// Addr is the voter's Raft (controller listener) address; empty for a lone voter
 	// without a listener.
 	Addr string
@@ -41,6 +43,8 @@ type QuorumStatus struct {
 	LeaderEpoch   int32 // the Raft term
 	HighWatermark int64 // the commit index
 	Voters        []VoterStatus
+	// Observers are the nonvoters replicating the log (quorum_membership.go).
+	Observers []VoterStatus
 }
 
 // voterProgress is what the leader has heard from each follower. mu is a leaf lock.
@@ -103,17 +107,22 @@ func (q *Quorum) Status() (QuorumStatus, error) {
 	}
 	st := QuorumStatus{LeaderID: q.cfg.NodeID, LeaderEpoch: int32(q.raft.CurrentTerm()), HighWatermark: int64(q.raft.CommitIndex())}
 	now := time.Now()
+	dirs := q.State().VoterDirs
 	q.progress.mu.Lock()
 	defer q.progress.mu.Unlock()
 	for _, s := range cf.Configuration().Servers {
-		if s.Suffrage != raft.Voter {
-			continue
-		}
 		id, err := strconv.ParseInt(string(s.ID), 10, 32)
 		if err != nil {
 			return QuorumStatus{}, fmt.Errorf("voter id %q in the Raft configuration: %w", s.ID, err)
 		}
-		v := VoterStatus{ID: int32(id), Addr: string(s.Address), LogEnd: -1}
+		v := VoterStatus{ID: int32(id), Directory: dirs[int32(id)], Addr: string(s.Address), LogEnd: -1}
+		if s.Suffrage != raft.Voter {
+			if h, ok := q.progress.byID[s.ID]; ok {
+				v.LogEnd, v.LastFetch, v.LastCaughtUp = int64(h.lastIndex), h.lastReply, h.caught
+			}
+			st.Observers = append(st.Observers, v)
+			continue
+		}
 		if id != int64(q.cfg.NodeID) {
 			if h, ok := q.progress.byID[s.ID]; ok {
 				v.LogEnd, v.LastFetch, v.LastCaughtUp = int64(h.lastIndex), h.lastReply, h.caught
@@ -127,5 +136,6 @@ func (q *Quorum) Status() (QuorumStatus, error) {
 		st.Voters = append(st.Voters, v)
 	}
 	slices.SortFunc(st.Voters, func(a, b VoterStatus) int { return int(a.ID - b.ID) })
+	slices.SortFunc(st.Observers, func(a, b VoterStatus) int { return int(a.ID - b.ID) })
 	return st, nil
 }

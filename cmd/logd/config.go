@@ -89,6 +89,7 @@ type serveSettings struct {
 	// The metadata quorum: none of them set is a quorum of this node alone.
 	ControllerListen         string // "": the voter list's address of this node, or none for one voter
 	Voters                   []metadata.Voter
+	JoinVia                  []string      // controller.quorum.bootstrap.servers: join an existing quorum through these brokers
 	SessionTimeout           time.Duration // broker.session.timeout.ms
 	ReplicaLagTime           time.Duration // replica.lag.time.max.ms
 	TelemetryMaxBytes        int32         // telemetry.max.bytes (0: the broker's default)
@@ -216,6 +217,19 @@ var configKeys = append([]configKey{
 			err = fmt.Errorf("%v (the form is 1@host:9093,2@host:9093,3@host:9093)", err)
 		}
 		return err
+	}},
+	{name: "controller.quorum.bootstrap.servers", flag: "controller-quorum-bootstrap-servers", apply: func(s *serveSettings, v string) error {
+		s.JoinVia = nil
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a == "" {
+				continue
+			}
+			if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+				return fmt.Errorf("%q is not HOST:PORT (a Kafka listener of a broker of the cluster to join)", a)
+			}
+			s.JoinVia = append(s.JoinVia, a)
+		}
+		return nil
 	}},
 	{name: "logd.controller.listen", flag: "controller-listen", apply: func(s *serveSettings, v string) error {
 		v = strings.TrimSpace(v)

@@ -39,6 +39,7 @@ var keyInfos = map[string]keyInfo{
 	"logd.http":                                 {"", kmsg.ConfigTypeString, "HOST:PORT of the HTTP server (Prometheus /metrics, health, REST proxy, console); empty: off", false},
 	"logd.http.read.only":                       {"false", kmsg.ConfigTypeBoolean, "the REST proxy and console change nothing", false},
 	"controller.quorum.voters":                  {"", kmsg.ConfigTypeList, "the metadata quorum's voters: id@host:port, comma-separated; empty: this node alone", false},
+	"controller.quorum.bootstrap.servers":       {"", kmsg.ConfigTypeList, "Kafka listener addresses (host:port) of brokers of an existing cluster this node joins as an observer of its metadata quorum (then AddRaftVoter makes it a voter)", false},
 	"logd.controller.listen":                    {"", kmsg.ConfigTypeString, "HOST:PORT of the metadata quorum's Raft transport (default: this node's address in the voter list)", false},
 	"broker.session.timeout.ms":                 {"", kmsg.ConfigTypeInt, "a broker that has not heartbeated to the controller for this long is fenced (default 9000)", false},
 	"replica.lag.time.max.ms":                   {"", kmsg.ConfigTypeLong, "a follower that has not caught up for this long leaves the ISR (default 30000)", false},

@@ -32,7 +32,7 @@ import (
 )
 
 func serveCommand() *cobra.Command {
-	var dataDir, listen, advertise, httpAddr, configPath, controllerListen, voters string
+	var dataDir, listen, advertise, httpAddr, configPath, controllerListen, voters, joinVia string
 	var addScram []string
 	var nodeID int32
 	cmd := &cobra.Command{
@@ -92,6 +92,9 @@ func serveCommand() *cobra.Command {
 			"producer_byte_rate, consumer_byte_rate) throttle clients over them.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
+			"Or grow a running cluster (KIP-853): start a node with --controller-listen and\n" +
+			"--controller-quorum-bootstrap-servers (a broker's Kafka address): it joins as an observer;\n" +
+			"kafka-metadata-quorum add-controller / remove-controller change the voters.\n" +
 			"Topics get default.replication.factor replicas (default 3, or fewer voters); a broker whose\n" +
 			"heartbeats stop for broker.session.timeout.ms (default 1000) is fenced and its partitions get\n" +
 			"new leaders from their ISR; replica.lag.time.max.ms (default 30000) drops lagging followers\n" +
@@ -124,6 +127,7 @@ func serveCommand() *cobra.Command {
 	f.StringVar(&httpAddr, "http", "", "serve /metrics, /healthz, /readyz, /debug/pprof/, the REST proxy and the web console (/ui/) on HOST:PORT, e.g. 127.0.0.1:9644 (default off)")
 	f.StringVar(&controllerListen, "controller-listen", "", "cluster mode: accept the metadata quorum's Raft traffic on HOST:PORT (default: this node's address in --controller-quorum-voters)")
 	f.StringVar(&voters, "controller-quorum-voters", "", "cluster mode: the metadata quorum, ID@HOST:PORT,... (controller.quorum.voters); every node lists the same voters")
+	f.StringVar(&joinVia, "controller-quorum-bootstrap-servers", "", "cluster mode: join an existing cluster's metadata quorum as an observer through these brokers' Kafka listeners, HOST:PORT,... (with --controller-listen; add-controller then makes this node a voter)")
 	f.StringArrayVar(&addScram, "add-scram", nil, "add a SCRAM user unless it exists, as kafka-storage format does: 'SCRAM-SHA-256=[name=admin,password=admin-secret]' (repeatable; also iterations=, salt=, saltedpassword=)")
 	f.StringVar(&configPath, "config", "", "read settings from this Java properties (server.properties), YAML or TOML file (Kafka property names); env LOGD_CONFIG")
 	return cmd
@@ -222,7 +226,7 @@ func serve(st serveSettings) error {
 		m = metrics.New()
 		cfg.Metrics = m
 	}
-	if st.ControllerListen == "" && len(st.Voters) > 0 {
+	if st.ControllerListen == "" && (len(st.Voters) > 0 || len(st.JoinVia) > 0) {
 		st.ControllerListen = plan.controller // controller.listener.names' listener, if any
 	}
 	tlsCfgs, err := tlsConfigs(st, plan, logger)
@@ -444,9 +448,12 @@ const readyWait = 10 * time.Second
 
 // clusterConfig checks the cluster settings and builds the node's configuration.
 func clusterConfig(st serveSettings, bcfg broker.Config) (cluster.Config, error) {
-	cfg := cluster.Config{Broker: bcfg, ControllerListen: st.ControllerListen, Voters: st.Voters,
+	cfg := cluster.Config{Broker: bcfg, ControllerListen: st.ControllerListen, Voters: st.Voters, JoinVia: st.JoinVia,
 		SessionTimeout: st.SessionTimeout, DefaultReplicationFactor: st.DefaultReplicationFactor, BootstrapScram: st.AddScram}
 	cfg.Broker.ReplicaLagTime = st.ReplicaLagTime
+	if len(st.JoinVia) > 0 && (len(st.Voters) > 0 || st.ControllerListen == "") {
+		return cfg, usageError{errors.New("--controller-quorum-bootstrap-servers joins an existing quorum: it takes --controller-listen (the address the quorum's leader dials) and no --controller-quorum-voters")}
+	}
 	if len(st.Voters) > 0 {
 		i := slices.IndexFunc(st.Voters, func(v metadata.Voter) bool { return v.ID == st.NodeID })
 		if i < 0 {
