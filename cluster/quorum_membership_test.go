@@ -156,6 +156,7 @@ func TestGrowAndShrinkQuorum(t *testing.T) {
 		_, has3 := n3.node.Topic("before")
 		return err == nil && len(voters) == 1 && slices.Contains(observers, 2) && slices.Contains(observers, 3) && has2 && has3
 	})
+	waitLive(t, nodes, 3) // the joined brokers registered and unfenced: clients find them
 	c2, c3 := clientOf(t, n2), clientOf(t, n3)
 
 	if err := addVoter(ctx, c2.Broker(2), n2); err != nil { // through an observer: forwarded to the leader
@@ -210,6 +211,18 @@ func TestGrowAndShrinkQuorum(t *testing.T) {
 		voters, _, err := quorumOf(ctx, c2)
 		_, ok := n3.node.Topic("after")
 		return err == nil && len(voters) == 2 && voters[2] != [16]byte{} && voters[3] != [16]byte{} && ok && controllerNode(nodes) != nil
+	})
+	// Node 3's new incarnation registers once the old one (shutting down) is fenced.
+	waitFor(t, "brokers 2 and 3 eligible again", 20*time.Second, func() bool {
+		for _, tn := range nodes {
+			st := tn.node.view.Load().st
+			for _, id := range []int32{2, 3} {
+				if b, ok := st.Brokers[id]; !ok || b.Fenced || b.ShuttingDown {
+					return false
+				}
+			}
+		}
+		return true
 	})
 	if _, err := kadm.NewClient(c3).CreateTopic(ctx, 1, 2, nil, "restarted"); err != nil {
 		t.Fatalf("create a topic after node 3 restarted: %v", err)
