@@ -48,7 +48,7 @@ func handleCreateTopics(b *Broker, c *call) (kmsg.Response, error) {
 		} else if tooLarge != nil {
 			err = tooLarge
 		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
-			t, err = b.createTopicFromRequest(rt, req.ValidateOnly)
+			t, err = b.createRequestedTopic(c, rt, req.ValidateOnly)
 		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		if err == nil {
@@ -120,23 +120,53 @@ func (b *Broker) createTopicsRecords(req *kmsg.CreateTopicsRequest, counts map[s
 // createTopicFromRequest checks one CreateTopics entry in Kafka's order (name, existence,
 // partitions and replicas, configs) and creates the topic. REQUIRES: b.admin held.
 func (b *Broker) createTopicFromRequest(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (metadata.Topic, error) {
-	if err := metadata.ValidateTopicName(rt.Topic); err != nil {
+	spec, err := b.topicSpecFromRequest(rt)
+	if err != nil {
 		return metadata.Topic{}, err
 	}
+	return b.createTopicLocked(spec, validateOnly)
+}
+
+// createRequestedTopic is createTopicFromRequest for a client's CreateTopics: once the topic
+// is valid, its partitions are taken from the client's controller mutation quota (strict
+// from v6, quotas.go), validate-only requests included, as Kafka's controller does.
+// REQUIRES: b.admin held.
+func (b *Broker) createRequestedTopic(c *call, rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (metadata.Topic, error) {
+	spec, err := b.topicSpecFromRequest(rt)
+	if err != nil {
+		return metadata.Topic{}, err
+	}
+	if b.quotas.Active() {
+		if _, err := b.createTopicLocked(spec, true); err != nil {
+			return metadata.Topic{}, err
+		}
+		if err := b.takeMutations(c, spec.Partitions, 6); err != nil {
+			return metadata.Topic{}, err
+		}
+	}
+	return b.createTopicLocked(spec, validateOnly)
+}
+
+// topicSpecFromRequest is the topic a CreateTopics topic asks for, checked for what the
+// request alone can tell.
+func (b *Broker) topicSpecFromRequest(rt *kmsg.CreateTopicsRequestTopic) (TopicSpec, error) {
+	if err := metadata.ValidateTopicName(rt.Topic); err != nil {
+		return TopicSpec{}, err
+	}
 	if _, ok := b.cluster.Topic(rt.Topic); ok {
-		return metadata.Topic{}, fmt.Errorf("%w: %q", metadata.ErrTopicExists, rt.Topic)
+		return TopicSpec{}, fmt.Errorf("%w: %q", metadata.ErrTopicExists, rt.Topic)
 	}
 	partitions, err := b.newTopicPartitions(rt)
 	if err != nil {
-		return metadata.Topic{}, err
+		return TopicSpec{}, err
 	}
 	configs := make(map[string]string, len(rt.Configs))
 	for _, c := range rt.Configs {
 		if _, dup := configs[c.Name]; dup {
-			return metadata.Topic{}, refuse(kerr.InvalidRequest, "config %q appears twice", c.Name)
+			return TopicSpec{}, refuse(kerr.InvalidRequest, "config %q appears twice", c.Name)
 		}
 		if c.Value == nil {
-			return metadata.Topic{}, refuse(kerr.InvalidConfig, "config %q: null values are not supported for topic configs", c.Name)
+			return TopicSpec{}, refuse(kerr.InvalidConfig, "config %q: null values are not supported for topic configs", c.Name)
 		}
 		configs[c.Name] = *c.Value
 	}
@@ -147,7 +177,7 @@ func (b *Broker) createTopicFromRequest(rt *kmsg.CreateTopicsRequestTopic, valid
 			spec.Assignment[a.Partition] = a.Replicas
 		}
 	}
-	return b.createTopicLocked(spec, validateOnly)
+	return spec, nil
 }
 
 // newTopicPartitions resolves a new topic's partition count from its count or its replica

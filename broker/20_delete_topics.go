@@ -58,14 +58,14 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 		case rt.Topic != nil && !b.authorizeTopic(c, acl.OpDelete, *rt.Topic):
 			err = errTopicAuthorization(acl.OpDelete, *rt.Topic)
 		case rt.Topic != nil:
-			t, err = b.deleteTopicLocked(*rt.Topic)
+			t, err = b.deleteRequestedTopic(c, *rt.Topic)
 		case rt.TopicID == [16]byte{}:
 			err = refuse(kerr.InvalidRequest, "neither a topic name nor a topic id was given")
 		default:
 			if found, ok := b.cluster.TopicByID(rt.TopicID); ok && !b.authorizeTopic(c, acl.OpDelete, found.Name) {
 				err = errTopicAuthorization(acl.OpDelete, found.Name)
 			} else if ok {
-				t, err = b.deleteTopicLocked(found.Name)
+				t, err = b.deleteRequestedTopic(c, found.Name)
 			} else {
 				err = refuse(kerr.UnknownTopicID, "unknown topic id %s", metadata.TopicID(rt.TopicID))
 			}
@@ -80,13 +80,19 @@ func handleDeleteTopics(b *Broker, c *call) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// deleteTopicLocked deletes a topic's metadata and returns what it was. Every replica, this
+// deleteRequestedTopic deletes a topic's metadata, its partitions taken from the client's
+// controller mutation quota (strict from v5, quotas.go), and returns what it was. Every replica, this
 // one too, then removes its partitions' logs when the deletion reaches its metadata listener
 // (RemoveTopic); once the metadata is gone no partition of the topic can be opened
 // (Broker.partition checks under openMu). REQUIRES: b.admin held.
-func (b *Broker) deleteTopicLocked(name string) (metadata.Topic, error) {
+func (b *Broker) deleteRequestedTopic(c *call, name string) (metadata.Topic, error) {
 	if internalTopic(name) {
 		return metadata.Topic{}, refuse(kerr.InvalidTopicException, "%s is an internal topic: a coordinator's log", name)
+	}
+	if t, ok := b.cluster.Topic(name); ok && b.quotas.Active() {
+		if err := b.takeMutations(c, t.Partitions, 5); err != nil {
+			return metadata.Topic{}, err
+		}
 	}
 	t, err := b.cluster.DeleteTopic(name)
 	if err != nil {

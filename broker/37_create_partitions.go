@@ -41,7 +41,7 @@ func handleCreatePartitions(b *Broker, c *call) (kmsg.Response, error) {
 		} else if tooLarge != nil {
 			err = tooLarge
 		} else if err = c.timedOut(req.TimeoutMillis); err == nil {
-			err = b.createPartitionsLocked(rt, req.ValidateOnly)
+			err = b.createPartitionsLocked(c, rt, req.ValidateOnly)
 		}
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic, st.ErrorCode, st.ErrorMessage = rt.Topic, errorCode(err), errorMessage(err)
@@ -64,8 +64,10 @@ func (b *Broker) createPartitionsRecords(req *kmsg.CreatePartitionsRequest, coun
 }
 
 // createPartitionsLocked grows a topic to rt.Count partitions (each replica creates its logs
-// when the metadata reaches it). REQUIRES: b.admin held.
-func (b *Broker) createPartitionsLocked(rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+// when the metadata reaches it), the partitions added taken from the client's controller
+// mutation quota (strict from v3, quotas.go), validate-only requests included, as Kafka's
+// controller does. REQUIRES: b.admin held.
+func (b *Broker) createPartitionsLocked(c *call, rt *kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
 	t, ok := b.cluster.Topic(rt.Topic)
 	if !ok {
 		return errNoTopic(rt.Topic)
@@ -95,6 +97,11 @@ func (b *Broker) createPartitionsLocked(rt *kmsg.CreatePartitionsRequestTopic, v
 				return err
 			}
 			assignment = append(assignment, a.Replicas)
+		}
+	}
+	if b.quotas.Active() {
+		if err := b.takeMutations(c, rt.Count-t.Partitions, 3); err != nil {
+			return err
 		}
 	}
 	if validateOnly {

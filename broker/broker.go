@@ -176,6 +176,9 @@ type Config struct {
 	// alike (default 2, as a cluster formatted by Kafka 4.3).
 	TransactionVersion int16
 
+	// Quota is the quota windows (quota.window.num, quota.window.size.seconds) every rate
+	// quota is measured over; zero fields take Kafka's defaults.
+	Quota quota.Config
 	// Share configures share groups (KIP-932, shares.go) by Kafka's names; zero fields take
 	// Kafka's defaults (share.DefaultConfig).
 	Share share.Config
@@ -341,7 +344,7 @@ func New(cfg Config) (*Broker, error) {
 	b := &Broker{cfg: cfg, started: time.Now(), log: cfg.Logger, metrics: cfg.Metrics, eng: eng, cluster: cfg.Cluster, parts: map[engine.TopicPartition]*partition{},
 		wakeups:      runq.New(max(runtime.GOMAXPROCS(0), 2), runFunc, nil),
 		topicChanges: runq.New(1, runFunc, nil), controllerCalls: runq.New(catalogWorkers, runFunc, nil),
-		closing: make(chan struct{}), quotas: quota.New(quota.Config{})}
+		closing: make(chan struct{}), quotas: quota.New(cfg.Quota)}
 	b.dynDefaults.Store(&b.cfg.LogDefaults)
 	b.groups = newCoordinatorLeads(offsetsTopic, "consumer groups", b.loadPartitionGroups, b.unloadGroups)
 	b.txns = newCoordinatorLeads(txnTopic, "transactions", b.loadTxns, b.unloadTxns)
@@ -705,7 +708,7 @@ func (b *Broker) partitionCount() int {
 // being ready (the send is the network layer's: server.Config.ObserveResponse).
 func (b *Broker) Handle(req *server.Request) *server.Response {
 	c := &call{req: req}
-	if b.metrics != nil {
+	if b.metrics != nil || b.quotas.Active() {
 		c.start = time.Now()
 	}
 	resp := b.handle(c)
@@ -760,6 +763,7 @@ func (b *Broker) handle(c *call) *server.Response {
 	if kresp == nil {
 		return nil // acks=0 produce
 	}
+	b.throttleRequest(c)
 	resp := encodeResponse(c, kresp)
 	if c.closeAfter {
 		resp.CloseAfter()
@@ -804,7 +808,7 @@ type call struct {
 	// waited is the handler's time spent waiting rather than working (a produce's group
 	// commit, a fetch's long poll), for the request time metrics.
 	waited time.Duration
-	start  time.Time // the handler started (set with metrics on)
+	start  time.Time // the handler started (set with metrics or quotas on)
 	// A parked request (deferred.go): its answer goes to done; parkedAt is when it parked.
 	parked   bool
 	parkedAt time.Time

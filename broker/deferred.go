@@ -46,6 +46,7 @@ func (b *Broker) finishKmsg(c *call, kresp kmsg.Response) {
 		b.finish(c, nil)
 		return
 	}
+	b.throttleRequest(c)
 	b.finish(c, encodeResponse(c, kresp))
 }
 

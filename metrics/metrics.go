@@ -76,6 +76,7 @@ const (
 	NetConnections    = "logd_network_connections"
 	NetConnsAccepted  = "logd_network_connections_accepted_total"
 	NetConnsRefused   = "logd_network_connections_refused_total"
+	NetQuotaRefused   = "logd_network_connections_quota_refused_total"
 	NetRequests       = "logd_network_requests_total"
 	NetResponses      = "logd_network_responses_total"
 	NetBytesIn        = "logd_network_bytes_in_total"
@@ -493,6 +494,7 @@ var serverStats = []statDesc{
 	{prometheus.NewDesc(NetConnections, "Open client connections.", nil, nil), prometheus.GaugeValue, func(s *server.Stats) int64 { return s.ConnsActive }},
 	{prometheus.NewDesc(NetConnsAccepted, "Connections accepted.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ConnsAccepted }},
 	{prometheus.NewDesc(NetConnsRefused, "Connections closed at accept (connection limit or shutting down).", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.ConnsRefused }},
+	{prometheus.NewDesc(NetQuotaRefused, "Connections closed at accept by a connection quota (max.connections, max.connections.per.ip, connection_creation_rate).", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.QuotaRefused }},
 	{prometheus.NewDesc(NetRequests, "Request frames handed to the broker.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.Requests }},
 	{prometheus.NewDesc(NetResponses, "Responses fully written.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.Responses }},
 	{prometheus.NewDesc(NetBytesIn, "Bytes read from client sockets.", nil, nil), prometheus.CounterValue, func(s *server.Stats) int64 { return s.BytesIn }},

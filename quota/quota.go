@@ -1,36 +1,8 @@
-// Package quota enforces Kafka's client quotas (KIP-13, KIP-55): produce and fetch byte
-// rates per user, client id, or (user, client id), with defaults, as Kafka's
-// ClientQuotaManager does.
-//
-// # Which quota applies
-//
-// The quotas come from the cluster metadata (metadata.ClientQuota, set with
-// AlterClientQuotas: kafka-configs --entity-type users|clients). For a request of user u
-// (the principal's name) and client id c the first quota set among these applies (Kafka's
-// DefaultQuotaCallback order), and its entity decides who shares the rate:
-//
-//  1. user=u, client-id=c          4. user=<default>, client-id=c        7. client-id=c
-//  2. user=u, client-id=<default>  5. user=<default>, client-id=<default> 8. client-id=<default>
-//  3. user=u                       6. user=<default>
-//
-// A quota of a user entity (1-6) is measured per user (with the client id too when the
-// entity has one); a default user quota gives every user its own rate, not a shared one.
-//
-// # Rate and throttle time
-//
-// A sensor keeps Samples windows of Window each (quota.window.num=11,
-// quota.window.size.seconds=1) and measures sum / elapsed, where elapsed is the time since
-// the oldest window began, but at least Samples-1 windows (Kafka's Rate: a new sensor does
-// not see a short burst as a huge rate). A request that takes the rate over the quota Q is
-// answered with throttle (rate - Q) / Q × elapsed (QuotaUtils.throttleTime), in its
-// throttle_time_ms, and its connection is muted that long (server.Response.MuteFor); the
-// bytes count either way, as in Kafka.
-//
-// Sensors idle for a whole window span are dropped once there are more than maxSensors.
 package quota
 
 import (
 	"math"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,15 +16,23 @@ type Kind uint8
 
 // Kinds.
 const (
-	Produce Kind = iota // producer_byte_rate: the bytes of Produce requests
-	Fetch               // consumer_byte_rate: the bytes of Fetch responses
+	Produce  Kind = iota // producer_byte_rate: the bytes of Produce requests
+	Fetch                // consumer_byte_rate: the bytes of Fetch responses
+	Request              // request_percentage: handler time, in percent of one worker
+	Mutation             // controller_mutation_rate: partitions created or deleted per second
 )
 
 func (k Kind) key() string {
-	if k == Produce {
+	switch k {
+	case Produce:
 		return metadata.ProducerByteRate
+	case Fetch:
+		return metadata.ConsumerByteRate
+	case Request:
+		return metadata.RequestPercentage
+	default:
+		return metadata.ControllerMutationRate
 	}
-	return metadata.ConsumerByteRate
 }
 
 // Config is Kafka's quota window settings.
@@ -92,6 +72,7 @@ type Manager struct {
 	version uint64     // guarded by mu
 	quotas  atomic.Pointer[map[entityKey]map[string]float64]
 	list    atomic.Pointer[[]metadata.ClientQuota] // as installed, for DescribeClientQuotas
+	ips     atomic.Pointer[ipRates]                // connection_creation_rate per IP
 
 	sensorsMu sync.Mutex // guards sensors; a leaf
 	sensors   map[sensorKey]*sensor
@@ -99,7 +80,7 @@ type Manager struct {
 
 // New returns a manager without quotas.
 func New(cfg Config) *Manager {
-	if cfg.Samples < 2 {
+	if cfg.Samples < 1 {
 		cfg.Samples = 11
 	}
 	if cfg.Window <= 0 {
@@ -109,6 +90,7 @@ func New(cfg Config) *Manager {
 	empty := map[entityKey]map[string]float64{}
 	m.quotas.Store(&empty)
 	m.list.Store(&[]metadata.ClientQuota{})
+	m.ips.Store(&ipRates{})
 	return m
 }
 
@@ -122,7 +104,12 @@ func (m *Manager) Update(version uint64, qs []metadata.ClientQuota) {
 	}
 	m.version = version
 	t := make(map[entityKey]map[string]float64, len(qs))
+	ips := &ipRates{named: map[netip.Addr]float64{}}
 	for _, q := range qs {
+		if len(q.Entity) == 1 && q.Entity[0].Type == metadata.QuotaIP {
+			ips.add(q.Entity[0].Name, q.Values)
+			continue
+		}
 		var k entityKey
 		for _, e := range q.Entity {
 			set, name := dflt, ""
@@ -134,20 +121,20 @@ func (m *Manager) Update(version uint64, qs []metadata.ClientQuota) {
 				k.userSet, k.user = set, name
 			case metadata.QuotaClientID:
 				k.clientSet, k.client = set, name
-			default:
-				continue // ip quotas limit connections, not bytes
 			}
 		}
 		t[k] = q.Values
 	}
 	m.quotas.Store(&t)
+	m.ips.Store(ips)
 	m.list.Store(&qs)
 }
 
 // Quotas are the quotas installed by the last Update (read-only).
 func (m *Manager) Quotas() []metadata.ClientQuota { return *m.list.Load() }
 
-// Active reports whether any quota is set (nothing needs measuring otherwise).
+// Active reports whether any user or client-id quota is set (nothing needs measuring
+// otherwise).
 func (m *Manager) Active() bool { return len(*m.quotas.Load()) > 0 }
 
 // limit finds the quota of kind for user and client id in Kafka's order, and who shares it.
@@ -192,22 +179,64 @@ func UserOf(principal string) string {
 	return principal
 }
 
-// Record counts bytes of kind for user and client id at now and returns how long the client
-// must be throttled (0 when within its quota or without one).
+// Record counts bytes of kind (Produce or Fetch) for user and client id at now and returns
+// how long the client must be throttled (0 when within its quota or without one).
 func (m *Manager) Record(kind Kind, user, client string, bytes int64, now time.Time) time.Duration {
+	return m.record(kind, user, client, float64(bytes), 0, now)
+}
+
+// RecordRequest counts spent, the handler time of one request (doc.go), against the
+// request_percentage quota of user and client id at now and returns how long the client must
+// be throttled: at most one window, as Kafka's ClientRequestQuotaManager bounds it.
+func (m *Manager) RecordRequest(user, client string, spent time.Duration, now time.Time) time.Duration {
+	return m.record(Request, user, client, float64(spent.Nanoseconds())*percentPerNano, m.cfg.Window, now)
+}
+
+// percentPerNano turns nanoseconds of handler time into percent of one worker-second, so a
+// rate per second is percent of one worker (Kafka's NanosToPercentagePerSecond).
+const percentPerNano = 100.0 / float64(time.Second)
+
+// record adds v to the rate of kind for user and client id and returns the throttle, capped
+// at bound when bound > 0.
+func (m *Manager) record(kind Kind, user, client string, v float64, bound time.Duration, now time.Time) time.Duration {
 	q, sk, ok := m.limit(kind, user, client)
 	if !ok {
 		return 0
 	}
 	s := m.sensor(sk, now)
-	rate, elapsed := s.record(m.cfg, float64(bytes), now)
+	rate, elapsed := s.record(m.cfg, v, now)
+	d := overRate(rate, q, elapsed, m.cfg)
+	if bound > 0 {
+		d = min(d, bound)
+	}
+	return d
+}
+
+// overRate is how long a rate measured over elapsed must pause to come back to quota q
+// (QuotaUtils.throttleTime: (rate - q) / q × elapsed), 0 within it.
+func overRate(rate, q float64, elapsed time.Duration, cfg Config) time.Duration {
 	if rate <= q {
 		return 0
 	}
 	if q <= 0 {
-		return time.Duration(m.cfg.Samples) * m.cfg.Window // a zero quota: a full window span
+		return time.Duration(cfg.Samples) * cfg.Window // a zero quota: a full window span
 	}
 	return time.Duration(math.Round((rate-q)/q*float64(elapsed.Milliseconds()))) * time.Millisecond
+}
+
+// Mutate takes n partition mutations (partitions a CreateTopics, CreatePartitions or
+// DeleteTopics creates or deletes) from the controller_mutation_rate token bucket of user
+// and client id at now, as Kafka's ControllerMutationQuotaManager does. Strict (the request
+// versions that know THROTTLING_QUOTA_EXCEEDED): a bucket below zero refuses the mutations
+// (ok false) with the time until it is back at zero; one that is not accepts them
+// unthrottled, even if they take it below zero. Permissive (older versions): the mutations
+// are always accepted, and throttled by the time the bucket needs to refill to zero.
+func (m *Manager) Mutate(user, client string, n int, strict bool, now time.Time) (throttle time.Duration, ok bool) {
+	q, sk, found := m.limit(Mutation, user, client)
+	if !found {
+		return 0, true
+	}
+	return m.sensor(sk, now).take(m.cfg, q, float64(n), strict, now)
 }
 
 func (m *Manager) sensor(k sensorKey, now time.Time) *sensor {
@@ -229,12 +258,16 @@ func (m *Manager) sensor(k sensorKey, now time.Time) *sensor {
 	return s
 }
 
-// sensor is one sampled rate (Kafka's Rate over a SampledStat).
+// sensor is one sampled rate (Kafka's Rate over a SampledStat), or one token bucket (Kafka's
+// TokenBucket) for a Mutation sensor.
 type sensor struct {
 	mu      sync.Mutex
 	samples []sample // ring, current at cur
 	cur     int
 	last    time.Time // the last record
+
+	tokens   float64   // the bucket's credits (Mutation)
+	refilled time.Time // when tokens was last refilled; zero: a new, full bucket
 }
 
 type sample struct {
@@ -284,5 +317,42 @@ func (s *sensor) record(cfg Config, v float64, now time.Time) (float64, time.Dur
 	if full, least := int(elapsed/cfg.Window), len(s.samples)-1; full < least {
 		elapsed += time.Duration(least-full) * cfg.Window
 	}
+	if elapsed < time.Millisecond {
+		elapsed = time.Millisecond // one window only, at its very start: Kafka's 1 ms floor
+	}
 	return sum / elapsed.Seconds(), elapsed
+}
+
+// take refills the bucket of quota q (burst: samples × window × q, Kafka's TokenBucket) to
+// now and takes n from it; see Manager.Mutate for strict. The throttle of a bucket below zero
+// is the time to refill it to zero, -tokens / q.
+func (s *sensor) take(cfg Config, q, n float64, strict bool, now time.Time) (time.Duration, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	burst := float64(cfg.Samples) * cfg.Window.Seconds() * q
+	if s.refilled.IsZero() {
+		s.tokens = burst
+	} else if dt := now.Sub(s.refilled); dt > 0 {
+		s.tokens = min(burst, s.tokens+q*dt.Seconds())
+	}
+	if now.After(s.refilled) {
+		s.refilled = now
+	}
+	s.last = now
+	if strict && s.tokens < 0 {
+		return s.refillTime(cfg, q), false
+	}
+	s.tokens = min(burst, s.tokens-n)
+	if strict || s.tokens >= 0 {
+		return 0, true
+	}
+	return s.refillTime(cfg, q), true
+}
+
+// refillTime is how long the bucket of quota q needs to get back to zero. REQUIRES: s.mu.
+func (s *sensor) refillTime(cfg Config, q float64) time.Duration {
+	if q <= 0 {
+		return time.Duration(cfg.Samples) * cfg.Window // a zero quota never refills
+	}
+	return time.Duration(math.Round(-s.tokens/q*1000)) * time.Millisecond
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/quota"
 	"github.com/logd/logd/share"
 )
 
@@ -85,6 +86,11 @@ type serveSettings struct {
 	// Share is the share groups' group.share.* settings and logd.share.* group defaults
 	// (broker.Config.Share).
 	Share share.Config
+	// Quota is quota.window.num and quota.window.size.seconds (broker.Config.Quota).
+	Quota quota.Config
+	// Connections is max.connections, max.connections.per.ip and its .overrides; serve adds
+	// the listener.name.<l>.max.connections and the inter-broker listener.
+	Connections quota.ConnConfig
 
 	// The metadata quorum: none of them set is a quorum of this node alone.
 	ControllerListen         string // "": the voter list's address of this node, or none for one voter
@@ -113,6 +119,7 @@ func defaultServeSettings() serveSettings {
 		AutoCreateTopics: d.AutoCreateTopics, NumPartitions: d.NumPartitions,
 		FsyncAcksAll: d.FsyncAcksAll, TxnVerification: d.TransactionPartitionVerification, TxnVersion: d.TransactionVersion,
 		LogDefaults: d.LogDefaults, Cleaner: engine.DefaultCleanerConfig, Share: share.DefaultConfig(),
+		Quota: quota.Config{Samples: 11, Window: time.Second}, Connections: quota.ConnConfig{MaxPerIP: math.MaxInt32, Max: math.MaxInt32},
 		OAuth: auth.OAuthConfig{ClockSkew: 30 * time.Second}, // Kafka's sasl.oauthbearer.clock.skew.seconds
 	}
 }
@@ -342,6 +349,30 @@ var configKeys = append([]configKey{
 	}},
 	{name: "allow.everyone.if.no.acl.found", apply: func(s *serveSettings, v string) (err error) {
 		s.AllowIfNoACL, err = parseBool(v)
+		return err
+	}},
+	{name: "quota.window.num", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Quota.Samples = int(n)
+		return err
+	}},
+	{name: "quota.window.size.seconds", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt32)
+		s.Quota.Window = time.Duration(n) * time.Second
+		return err
+	}},
+	{name: "max.connections", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt32)
+		s.Connections.Max = int(n)
+		return err
+	}},
+	{name: "max.connections.per.ip", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 0, math.MaxInt32)
+		s.Connections.MaxPerIP = int(n)
+		return err
+	}},
+	{name: "max.connections.per.ip.overrides", apply: func(s *serveSettings, v string) (err error) {
+		s.Connections.PerIPOverrides, err = parseConnectionOverrides(v)
 		return err
 	}},
 	{name: "auto.create.topics.enable", apply: func(s *serveSettings, v string) (err error) {
@@ -728,7 +759,7 @@ func readYAMLConfig(path string, data []byte) (map[string]setting, error) {
 // prefix; the name lower-cased, as Kafka writes it).
 var listenerKey = regexp.MustCompile(`^listener\.name\.([a-z0-9_-]+)\.(sasl\.enabled\.mechanisms|plain\.sasl\.jaas\.config|ssl\.client\.auth|` +
 	`(?:scram-sha-256|scram-sha-512|oauthbearer)\.sasl\.jaas\.config|oauthbearer\.sasl\.server\.callback\.handler\.class|` +
-	`(?:plain|scram-sha-256|scram-sha-512|oauthbearer)\.connections\.max\.reauth\.ms)$`)
+	`(?:plain|scram-sha-256|scram-sha-512|oauthbearer)\.connections\.max\.reauth\.ms|max\.connections)$`)
 
 // knownKey reports whether logd reads the setting name.
 func knownKey(name string) bool { return keyIndex[name] != nil || listenerKey.MatchString(name) }
@@ -835,4 +866,25 @@ func splitComma(v string) []string {
 		}
 	}
 	return out
+}
+
+// parseConnectionOverrides parses max.connections.per.ip.overrides: host:count,... (a host
+// name or IP address; the last colon separates the count, so IPv6 addresses work).
+func parseConnectionOverrides(v string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, e := range splitComma(v) {
+		i := strings.LastIndexByte(e, ':')
+		if i <= 0 {
+			return nil, fmt.Errorf("%q is not host:count", e)
+		}
+		n, err := parseWhole(strings.TrimSpace(e[i+1:]), 0, math.MaxInt32)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %v", e, err)
+		}
+		out[strings.TrimSpace(e[:i])] = int(n)
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }

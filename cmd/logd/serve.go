@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"github.com/logd/logd/metadata"
 	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
+	"github.com/logd/logd/quota"
 	"github.com/logd/logd/restproxy"
 )
 
@@ -88,8 +90,11 @@ func serveCommand() *cobra.Command {
 			"The voters speak Raft on the controller listener secured as its protocol says: SSL is mTLS,\n" +
 			"SASL runs sasl.mechanism.controller.protocol (PLAIN or OAUTHBEARER) first; with an authorizer\n" +
 			"the peer must be in super.users.\n" +
-			"Client quotas (kafka-configs --entity-type users|clients,\n" +
-			"producer_byte_rate, consumer_byte_rate) throttle clients over them.\n\n" +
+			"Client quotas (kafka-configs --entity-type users|clients: producer_byte_rate, consumer_byte_rate,\n" +
+			"request_percentage, controller_mutation_rate) throttle clients over them, measured over\n" +
+			"quota.window.num windows of quota.window.size.seconds; max.connections, max.connections.per.ip\n" +
+			"(.overrides), listener.name.<l>.max.connections and connection_creation_rate (kafka-configs\n" +
+			"--entity-type ips) close connections over them at accept.\n\n" +
 			"Several nodes: --controller-quorum-voters (and --controller-listen) make this node one of a\n" +
 			"cluster whose metadata quorum is those voters (Raft); start every node with the same voters.\n" +
 			"Or grow a running cluster (KIP-853): start a node with --controller-listen and\n" +
@@ -218,6 +223,7 @@ func serve(st serveSettings) error {
 	cfg.TransactionVersion = st.TxnVersion
 	cfg.Share = st.Share
 	cfg.DelegationTokens = st.DelegationTokens
+	cfg.Quota = st.Quota
 	cfg.LogDefaults = st.LogDefaults
 	cfg.Settings = brokerSettings(st.Given)
 	cfg.Cleaner = &st.Cleaner
@@ -252,6 +258,11 @@ func serve(st serveSettings) error {
 	}
 	b := node.Broker()
 	closeBroker := node.Close
+	conns, err := connectionQuotas(st, plan, b)
+	if err != nil {
+		closeBroker()
+		return usageError{err}
+	}
 	srvs := make([]*server.Server, len(plan.clients))
 	for i, l := range plan.clients {
 		scfg := server.Config{
@@ -259,6 +270,7 @@ func serve(st serveSettings) error {
 			Logf:          func(format string, args ...any) { logger.Warn(fmt.Sprintf(format, args...)) },
 			Listener:      l.Name,
 			Listeners:     len(plan.clients),
+			Admit:         conns,
 		}
 		if l.Protocol == "SSL" { // on SASL_SSL the principal is SASL's
 			scfg.TLSPrincipal = tlsCfgs[l.Name].Principal
@@ -514,4 +526,29 @@ func parseAddScram(args []string) ([]metadata.ScramUpsertion, error) {
 			Credential: metadata.ScramCredential{Salt: c.Salt, StoredKey: c.StoredKey, ServerKey: c.ServerKey, Iterations: c.Iterations}})
 	}
 	return out, nil
+}
+
+// connectionQuotas are the broker's connection limits (max.connections,
+// max.connections.per.ip and its overrides, listener.name.<l>.max.connections, the inter-broker
+// listener exempt from max.connections) and the IP connection rates of b's quotas, shared
+// by every listener.
+func connectionQuotas(st serveSettings, plan listenerPlan, b *broker.Broker) (*quota.Connections, error) {
+	cc := st.Connections
+	cc.InterBroker, cc.Listeners = plan.clients[0].Name, len(plan.clients)
+	for _, l := range plan.clients {
+		key := "listener.name." + strings.ToLower(l.Name) + ".max.connections"
+		v, ok := st.PerListener[key]
+		if !ok {
+			continue
+		}
+		n, err := parseWhole(v, 0, math.MaxInt32)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", key, err)
+		}
+		if cc.ListenerMax == nil {
+			cc.ListenerMax = map[string]int{}
+		}
+		cc.ListenerMax[l.Name] = int(n)
+	}
+	return quota.NewConnections(cc, b.Quotas())
 }

@@ -189,7 +189,9 @@
 //     connection (not by the budget; see open problems in the issue note).
 //   - Queued output is at most MaxInFlight responses per connection, and
 //     regions reference files, not memory.
-//   - Connections beyond MaxConns are closed on accept. Handler goroutines are
+//   - Connections beyond MaxConns, and those Config.Admit refuses (Kafka's connection
+//     quotas: per-IP and per-listener limits, per-IP connection rates), are closed on
+//     accept; Admit's Closed hears of every connection it admitted. Handler goroutines are
 //     capped by Workers (a multiple of the cores: handlers never wait for
 //     events); queued handler work is bounded by conns × MaxInFlight.
 //     Deferred requests hold no goroutine: a parked request costs its slot,

@@ -226,6 +226,18 @@ type Config struct {
 	// PreAuthMaxRequestBytes caps frames before authentication (Kafka's
 	// sasl.server.max.receive.size). Default 512 KiB.
 	PreAuthMaxRequestBytes int32
+	// Admit, if set, decides at accept whether a connection may open (Kafka's connection
+	// quotas, quota.Connections); a refused one is closed at once and counted in
+	// Stats.QuotaRefused. One Admitter may serve several servers (the broker's listeners).
+	Admit Admitter
+}
+
+// Admitter admits connections at accept (Config.Admit). Admit runs on an event loop or the
+// TLS accept goroutine and must not block; every connection it admitted is given to Closed
+// exactly once, when it closes, on any goroutine.
+type Admitter interface {
+	Admit(listener string, remote net.Addr) bool
+	Closed(listener string, remote net.Addr)
 }
 
 func (c *Config) setDefaults() {
@@ -277,6 +289,7 @@ type Stats struct {
 	Pauses         int64 // times a connection stopped reading at MaxInFlight
 	WriteWaits     int64 // times a writer parked on EAGAIN until the socket drained
 	Mutes          int64 // times a written response muted its connection (Response.MuteFor)
+	QuotaRefused   int64 // of ConnsRefused: refused by Config.Admit (connection quotas)
 }
 
 type counters struct {
@@ -285,7 +298,7 @@ type counters struct {
 	sendfileBytes, copiedBytes               atomic.Int64
 	protocolCloses, budgetCloses, pauses     atomic.Int64
 	buffered, inflight, writeWaits           atomic.Int64
-	deferred, mutes                          atomic.Int64
+	deferred, mutes, quotaRefused            atomic.Int64
 }
 
 // Server is the Kafka network front: gnet event loops read and frame requests,
@@ -403,6 +416,7 @@ func (s *Server) Stats() Stats {
 		Pauses:         s.st.pauses.Load(),
 		Mutes:          s.st.mutes.Load(),
 		WriteWaits:     s.st.writeWaits.Load(),
+		QuotaRefused:   s.st.quotaRefused.Load(),
 	}
 }
 
@@ -524,8 +538,13 @@ func (lh *loopHandler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.st.connsRefused.Add(1)
 		return nil, gnet.Close
 	}
+	if !s.admit(gc.RemoteAddr()) {
+		s.st.connsActive.Add(-1)
+		return nil, gnet.Close
+	}
 	c, err := newConn(s, gc)
 	if err != nil {
+		s.admitClosed(gc.RemoteAddr())
 		s.st.connsActive.Add(-1)
 		s.st.connsRefused.Add(1)
 		return nil, gnet.Close
@@ -543,8 +562,26 @@ func (lh *loopHandler) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	}
 	gc.SetContext(nil)
 	c.onClose()
+	lh.s.admitClosed(c.remote)
 	lh.s.st.connsActive.Add(-1)
 	return gnet.None
+}
+
+// admit asks Config.Admit about a new connection from remote; a refusal is counted.
+func (s *Server) admit(remote net.Addr) bool {
+	if s.cfg.Admit == nil || s.cfg.Admit.Admit(s.cfg.Listener, remote) {
+		return true
+	}
+	s.st.connsRefused.Add(1)
+	s.st.quotaRefused.Add(1)
+	return false
+}
+
+// admitClosed tells Config.Admit that a connection it admitted closed.
+func (s *Server) admitClosed(remote net.Addr) {
+	if s.cfg.Admit != nil {
+		s.cfg.Admit.Closed(s.cfg.Listener, remote)
+	}
 }
 
 func (lh *loopHandler) OnTraffic(gc gnet.Conn) gnet.Action {
@@ -616,5 +653,7 @@ func (a Stats) Add(b Stats) Stats {
 		BudgetCloses:   a.BudgetCloses + b.BudgetCloses,
 		Pauses:         a.Pauses + b.Pauses,
 		WriteWaits:     a.WriteWaits + b.WriteWaits,
+		Mutes:          a.Mutes + b.Mutes,
+		QuotaRefused:   a.QuotaRefused + b.QuotaRefused,
 	}
 }

@@ -79,6 +79,11 @@ func (s *Server) acceptStreams(ln net.Listener, cfg *tls.Config) {
 			nc.Close()
 			continue
 		}
+		if !s.admit(nc.RemoteAddr()) {
+			s.st.connsActive.Add(-1)
+			nc.Close()
+			continue
+		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
@@ -122,6 +127,7 @@ func (c *conn) readStream() {
 		s.mu.Lock()
 		delete(s.streams, c)
 		s.mu.Unlock()
+		s.admitClosed(c.remote)
 		s.st.connsActive.Add(-1)
 		s.wg.Done()
 	}()
