@@ -116,6 +116,8 @@ func handleFetch(b *Broker, c *call) *server.Response {
 				switch {
 				case err != nil:
 					fp.errorCode = errorCode(err)
+				case fp.errorCode == 0 && part.log.Offline():
+					fp.errorCode = kerr.KafkaStorageError.Code // its log directory failed
 				case fp.errorCode == 0:
 					fp.part = part
 					nparts++

@@ -47,14 +47,16 @@ func handleDescribeLogDirs(b *Broker, c *call) (kmsg.Response, error) {
 		}
 	}
 	tps := b.eng.Partitions() // sorted by topic, then partition
+	futures := b.eng.Futures()
 	for _, ld := range b.eng.Dirs() {
-		resp.Dirs = append(resp.Dirs, b.describeLogDir(ld, tps, want))
+		resp.Dirs = append(resp.Dirs, b.describeLogDir(ld, tps, futures, want))
 	}
 	return resp, nil
 }
 
-// describeLogDir describes one directory's partitions among tps that want selects.
-func (b *Broker) describeLogDir(ld *engine.LogDir, tps []engine.TopicPartition, want map[string]map[int32]bool) kmsg.DescribeLogDirsResponseDir {
+// describeLogDir describes one directory's partitions among tps that want selects: its
+// current replicas, and the future replicas moving into it.
+func (b *Broker) describeLogDir(ld *engine.LogDir, tps []engine.TopicPartition, futures map[engine.TopicPartition]engine.FutureLog, want map[string]map[int32]bool) kmsg.DescribeLogDirsResponseDir {
 	dir := kmsg.NewDescribeLogDirsResponseDir()
 	dir.Dir = absPath(ld.Path)
 	if err := ld.Engine.Offline(); err != nil {
@@ -70,27 +72,36 @@ func (b *Broker) describeLogDir(ld *engine.LogDir, tps []engine.TopicPartition, 
 		if want != nil && !want[tp.Topic][tp.Partition] {
 			continue
 		}
-		if b.eng.DirOf(tp) != ld {
-			continue
+		if b.eng.DirOf(tp) == ld {
+			size, ok := b.partitionSize(ld, tp)
+			if !ok {
+				continue // deleted meanwhile
+			}
+			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+			dp.Partition, dp.Size = tp.Partition, size
+			if l := ld.Engine.Log(tp); l != nil {
+				dp.OffsetLag = max(l.HighWatermark()-l.LogEndOffset(), 0)
+			}
+			addLogDirPartition(&dir, tp.Topic, dp)
 		}
-		size, ok := b.partitionSize(ld, tp)
-		if !ok {
-			continue // deleted meanwhile
+		if f, ok := futures[tp]; ok && f.Dir == ld {
+			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+			dp.Partition, dp.Size, dp.OffsetLag, dp.IsFuture = tp.Partition, f.Size, f.Lag, true
+			addLogDirPartition(&dir, tp.Topic, dp)
 		}
-		if n := len(dir.Topics); n == 0 || dir.Topics[n-1].Topic != tp.Topic {
-			dt := kmsg.NewDescribeLogDirsResponseDirTopic()
-			dt.Topic = tp.Topic
-			dir.Topics = append(dir.Topics, dt)
-		}
-		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
-		dp.Partition, dp.Size = tp.Partition, size
-		if l := ld.Engine.Log(tp); l != nil {
-			dp.OffsetLag = max(l.HighWatermark()-l.LogEndOffset(), 0)
-		}
-		dt := &dir.Topics[len(dir.Topics)-1]
-		dt.Partitions = append(dt.Partitions, dp)
 	}
 	return dir
+}
+
+// addLogDirPartition appends dp to dir under topic (partitions come sorted by topic).
+func addLogDirPartition(dir *kmsg.DescribeLogDirsResponseDir, topic string, dp kmsg.DescribeLogDirsResponseDirTopicPartition) {
+	if n := len(dir.Topics); n == 0 || dir.Topics[n-1].Topic != topic {
+		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
+		dt.Topic = topic
+		dir.Topics = append(dir.Topics, dt)
+	}
+	dt := &dir.Topics[len(dir.Topics)-1]
+	dt.Partitions = append(dt.Partitions, dp)
 }
 
 // partitionSize is the size of a partition's segment files in ld: the open log's, else the

@@ -69,6 +69,10 @@ type Config struct {
 	// ExtraLogDirs are the other log.dirs entries (JBOD): new partitions go to the directory
 	// holding the fewest (engine.LogDirs).
 	ExtraLogDirs []string
+	// MoveLogBytesPerSecond caps the copying of partitions moving between log directories
+	// (AlterReplicaLogDirs; Kafka's replica.alter.log.dirs.io.max.bytes.per.second); 0 is
+	// no cap.
+	MoveLogBytesPerSecond float64
 	// FS is the filesystem; nil means the operating system's.
 	FS vfs.FS
 	// AutoCreateTopics creates unknown topics named in Metadata requests
@@ -331,7 +335,8 @@ func New(cfg Config) (*Broker, error) {
 		ecfg.OnSync = cfg.Metrics.ObserveSync
 	}
 	eng, err := engine.OpenLogDirs(engine.LogDirsConfig{
-		Dirs: append([]string{cfg.DataDir}, cfg.ExtraLogDirs...), NodeID: cfg.NodeID, Engine: ecfg})
+		Dirs: append([]string{cfg.DataDir}, cfg.ExtraLogDirs...), NodeID: cfg.NodeID, Engine: ecfg,
+		MoveBytesPerSecond: cfg.MoveLogBytesPerSecond})
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +360,7 @@ func New(cfg Config) (*Broker, error) {
 	b.telemetry = b.newTelemetry()
 	b.shareStates = newCoordinatorLeads(shareStateTopic, "share-partition state", b.loadShareState, b.unloadShareState)
 	b.shareStates.onLoad = b.shareStatesLoaded
-	cfg.Metrics.SetBrokerSource(b.partitionCount, func() bool { return eng.OfflineCount() > 0 })
+	cfg.Metrics.SetBrokerSource(b.partitionCount, eng.OfflineCount)
 	cfg.Metrics.SetGroupLagSource(b.groupLag)
 	cfg.Metrics.SetReplicationSource(b.replicationCounts)
 	go b.groups.run(b)

@@ -70,6 +70,8 @@ var errorCodes = []errorMapping{
 	{engine.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{engine.ErrMessageTooLarge, kerr.MessageTooLarge},
 	{engine.ErrLogDirOffline, kerr.KafkaStorageError},
+	{engine.ErrLogDirNotFound, kerr.LogDirNotFound},
+	{engine.ErrTopicNameTooLong, kerr.InvalidTopicException},
 	{engine.ErrInvalidProducerEpoch, kerr.InvalidProducerEpoch},
 	{engine.ErrOutOfOrderSequence, kerr.OutOfOrderSequenceNumber},
 	{engine.ErrInvalidTxnState, kerr.InvalidTxnState},

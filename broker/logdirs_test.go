@@ -13,7 +13,8 @@ import (
 )
 
 // Two log directories: partitions spread over both, DescribeLogDirs answers per directory,
-// the placement survives a restart, and a directory that vanishes goes offline alone.
+// the placement survives a restart, and a directory that vanishes goes offline alone (its
+// partitions refuse produce and fetch with KAFKA_STORAGE_ERROR).
 func TestLogDirsTwoDirectories(t *testing.T) {
 	extra := filepath.Join(t.TempDir(), "second")
 	modify := func(c *Config) { c.ExtraLogDirs = []string{extra} }
@@ -26,14 +27,7 @@ func TestLogDirsTwoDirectories(t *testing.T) {
 	for p := int32(0); p < 4; p++ {
 		produceN(t, cs, "spread", p, 3, 100)
 	}
-	describe := func() kadm.DescribedLogDirs {
-		t.Helper()
-		dirs, err := cs.admin().DescribeBrokerLogDirs(testCtx(t), 1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dirs
-	}
+	describe := func() kadm.DescribedLogDirs { return describeLogDirs(t, cs) }
 	// where maps each partition of "spread" to the directory DescribeLogDirs lists it in.
 	where := func(dirs kadm.DescribedLogDirs) map[int32]string {
 		t.Helper()
@@ -102,6 +96,10 @@ func TestLogDirsTwoDirectories(t *testing.T) {
 		if got := producePartDP(t, resp).ErrorCode; got != want {
 			t.Fatalf("produce to partition %d in %s: error %d, want %d", p, d, got, want)
 		}
+		fetch := fetchReqDP(12, "spread", [16]byte{}, p, 0)
+		if got := fetchPartDP(t, rc.request(fetch)).ErrorCode; got != want {
+			t.Fatalf("fetch from partition %d in %s: error %d, want %d", p, d, got, want)
+		}
 	}
 	for _, d := range describe() {
 		offline := d.Dir == absExtra
@@ -109,4 +107,14 @@ func TestLogDirsTwoDirectories(t *testing.T) {
 			t.Fatalf("dir %s: error %v", d.Dir, d.Err)
 		}
 	}
+}
+
+// describeLogDirs answers DescribeLogDirs for every partition of broker 1.
+func describeLogDirs(t *testing.T, cs *clients) kadm.DescribedLogDirs {
+	t.Helper()
+	dirs, err := cs.admin().DescribeBrokerLogDirs(testCtx(t), 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
 }

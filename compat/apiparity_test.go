@@ -28,7 +28,6 @@ import (
 // shrink: an entry logd no longer needs fails the test too, so it is removed when the API lands.
 var apiParityExceptions = map[int16]string{
 	27: "WriteTxnMarkers v2 (KIP-1228, broker to broker): a transaction version 2 marker needs the strict epoch check (marker epoch > the producer's) made atomically in the engine's producer state; not built yet (issue 17)",
-	34: "AlterReplicaLogDirs: logd has one log directory per broker (JBOD is not built)",
 }
 
 // apiRange is one line of kafka-broker-api-versions: an API and the version range the broker

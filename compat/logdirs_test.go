@@ -4,10 +4,13 @@ package compat
 
 // kafka-log-dirs (LogDirsCommand from Kafka's tools jar) against a logd with two log
 // directories (log.dirs, JBOD): both listed, the partitions spread over them with their
-// sizes, the records read back whole after a restart. On a broker of its own.
+// sizes, the records read back whole after a restart; and kafka-reassign-partitions moving a
+// partition between them (log_dirs). Each on a broker of its own.
 
 import (
 	"encoding/json"
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -122,6 +125,89 @@ func TestKafkaLogDirs(t *testing.T) {
 		check("after a restart")
 		if got := readAll(s, bp.addr, topic, partitions, partitions*perPartition); len(got) != partitions*perPartition {
 			s.Fatalf("read back %d records, want %d", len(got), partitions*perPartition)
+		}
+	})
+}
+
+// TestKafkaReassignLogDirs: Kafka's kafka-reassign-partitions --execute with a reassignment
+// that names log_dirs moves a partition to the other log directory of its broker
+// (AlterPartitionReassignments, then AlterReplicaLogDirs, retried as the tool does); --verify
+// reports it complete, kafka-log-dirs --describe lists it in the new directory only, and the
+// records read back whole (go test -tags compat -run TestKafkaReassignLogDirs ./compat).
+func TestKafkaReassignLogDirs(t *testing.T) {
+	scenario(t, "java", "kafka-reassign-partitions log_dirs", 4*time.Minute, func(s *S) {
+		root := filepath.Join(tmpDir, "reassign-logdirs")
+		a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+		bp, err := startBroker(a+","+b, "", "broker-reassign-logdirs.log")
+		if err != nil {
+			s.Fatalf("%v", err)
+		}
+		defer func() { bp.stop() }()
+		const topic, records = "moving", 500
+		adm, _ := newAdmin(s, bp.addr)
+		if _, err := adm.CreateTopic(s.ctx, 1, 1, nil, topic); err != nil {
+			s.Fatalf("create topic: %v", err)
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(bp.addr), kgo.ProducerBatchCompression(kgo.NoCompression()))
+		if err != nil {
+			s.Fatalf("producer: %v", err)
+		}
+		for i := 0; i < records; i++ {
+			r := &kgo.Record{Topic: topic, Value: []byte(strings.Repeat("m", 1000))}
+			if err := cl.ProduceSync(s.ctx, r).FirstErr(); err != nil {
+				s.Fatalf("produce: %v", err)
+			}
+		}
+		cl.Close()
+		where := func() (string, bool) {
+			var dir string
+			future := false
+			for _, d := range describeLogDirs(s, bp.addr, topic).Brokers[0].LogDirs {
+				for _, p := range d.Partitions {
+					if p.Partition != topic+"-0" {
+						continue
+					}
+					if p.IsFuture {
+						future = true
+					} else {
+						dir = d.LogDir
+					}
+				}
+			}
+			return dir, future
+		}
+		src, _ := where()
+		dst := b
+		if src == b {
+			dst = a
+		}
+		plan := fmt.Sprintf(`{"version":1,"partitions":[{"topic":%q,"partition":0,"replicas":[1],"log_dirs":[%q]}]}`, topic, dst)
+		planFile := filepath.Join(root, "reassign.json")
+		if err := os.WriteFile(planFile, []byte(plan), 0o644); err != nil {
+			s.Fatalf("%v", err)
+		}
+		out := kafkaToolAt(s, bp.addr, "kafka-reassign-partitions", "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+			"--reassignment-json-file", planFile, "--execute")
+		if !strings.Contains(out, "Successfully started partition reassignment") {
+			s.Fatalf("--execute: %s", lastLines(out, 5))
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			out = kafkaToolAt(s, bp.addr, "kafka-reassign-partitions", "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
+				"--reassignment-json-file", planFile, "--verify", "--preserve-throttles")
+			if strings.Contains(out, "Reassignment of replica "+topic+"-0-1 completed successfully") {
+				break
+			}
+			if time.Now().After(deadline) {
+				s.Fatalf("--verify never reported the move complete: %s", lastLines(out, 5))
+			}
+			time.Sleep(time.Second)
+		}
+		if dir, future := where(); dir != dst || future {
+			s.Fatalf("kafka-log-dirs --describe: %s-0 in %q (future %v), want %s", topic, dir, future, dst)
+		}
+		if got := readAll(s, bp.addr, topic, 1, records); len(got) != records {
+			s.Fatalf("read back %d records, want %d", len(got), records)
 		}
 	})
 }

@@ -73,7 +73,7 @@ func (l *Log) swapIn(group []*segHandle, sizes []int64, size int64, droppedMarke
 	if err := l.fs.SyncDir(l.dir); err != nil {
 		return l.failLocked(err)
 	}
-	nh := newSegHandle(l.fs, l.gc, l.log, l.dir, base, l.cfg.segmentConfig(), nil)
+	nh := newSegHandle(l.fs, l.gc.Load(), l.log, l.dir, base, l.cfg.segmentConfig(), nil)
 	nh.sizeHint.Store(size)
 	repl := make([]*segHandle, 0, len(segs)-len(group)+1)
 	repl = append(repl, segs[:at]...)

@@ -73,6 +73,10 @@ type LogDirsConfig struct {
 	NodeID int32
 	// Engine is every directory's Engine configuration; its Dir is replaced by each entry.
 	Engine Config
+	// MoveBytesPerSecond caps the copying of partitions moving to another directory, all
+	// moves together (Kafka's replica.alter.log.dirs.io.max.bytes.per.second); 0 is no cap.
+	// The last catch-up under the partition's lock is never throttled.
+	MoveBytesPerSecond float64
 	// WatchInterval is how often each directory is checked to still be there (one that
 	// vanished goes offline); zero picks 5 s, negative disables the check.
 	WatchInterval time.Duration
@@ -101,8 +105,21 @@ type LogDirs struct {
 	// openMu serializes opening logs, so placement counts every partition placed before.
 	// Taken before mu.
 	openMu sync.Mutex
-	mu     sync.Mutex                 // guards where
+	mu     sync.Mutex                 // guards where, moves and preferred
 	where  map[TopicPartition]*LogDir // every partition's directory
+	// moves are the moves to another directory in progress (move.go), their copies
+	// throttled together by moveThrottle.
+	moves        map[TopicPartition]*move
+	moveThrottle *throttler
+	// preferred is where AlterReplicaLogDirs asked a partition not created yet to go.
+	preferred map[TopicPartition]*LogDir
+	// failedAtStart is set when a directory could not be opened: what it holds is unknown,
+	// so a partition found in no directory is not created (it may be in that one; Kafka
+	// refuses to create a log that is not new while a directory is offline).
+	failedAtStart bool
+	// afterMoveStep, if set (tests), is called after each step of a move (move.go), with
+	// the partition's locks held from moveFutureSynced to moveFutureRenamed.
+	afterMoveStep func(moveStep)
 
 	stop chan struct{}
 	done chan struct{}
@@ -120,7 +137,11 @@ func OpenLogDirs(cfg LogDirsConfig) (*LogDirs, error) {
 		cfg.WatchInterval = 5 * time.Second
 	}
 	d := &LogDirs{cfg: cfg, log: cfg.Engine.Logger, where: map[TopicPartition]*LogDir{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+		moves: map[TopicPartition]*move{}, preferred: map[TopicPartition]*LogDir{},
+		moveThrottle: newThrottler(cfg.MoveBytesPerSecond), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := recoverMoves(cfg.Engine.FS, cfg.Dirs); err != nil {
+		return nil, err
+	}
 	seen := map[string]string{}
 	ids := map[DirID]string{}
 	for _, path := range cfg.Dirs {
@@ -137,12 +158,22 @@ func OpenLogDirs(cfg LogDirsConfig) (*LogDirs, error) {
 		ecfg.Dir = path
 		eng, err := Open(ecfg)
 		if err != nil {
-			d.closeEngines()
-			return nil, err
+			// An I/O error: the directory starts offline, the others serve (Kafka's
+			// LogManager does the same with a directory it cannot create or lock).
+			d.dirs = append(d.dirs, &LogDir{Path: path, Engine: openFailed(ecfg, err)})
+			d.failedAtStart = true
+			continue
 		}
 		ld := &LogDir{Path: path, Engine: eng}
 		d.dirs = append(d.dirs, ld)
 		if ld.ID, err = ensureMetaProperties(cfg.Engine.FS, path, cfg.NodeID); err != nil {
+			var ioErr *metaIOError
+			if errors.As(err, &ioErr) {
+				eng.Close()
+				ld.Engine = openFailed(ecfg, err)
+				d.failedAtStart = true
+				continue
+			}
 			d.closeEngines()
 			return nil, err
 		}
@@ -161,6 +192,10 @@ func OpenLogDirs(cfg LogDirsConfig) (*LogDirs, error) {
 			d.where[tp] = ld
 		}
 	}
+	if err := d.Offline(); err != nil {
+		d.closeEngines()
+		return nil, fmt.Errorf("every log directory failed: %w", err)
+	}
 	if cfg.WatchInterval > 0 {
 		go d.watch()
 	} else {
@@ -176,7 +211,7 @@ func ensureMetaProperties(fsys vfs.FS, dir string, nodeID int32) (DirID, error) 
 	path := filepath.Join(dir, metaPropertiesFile)
 	data, err := vfs.ReadFile(fsys, path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return DirID{}, fmt.Errorf("log directory %s: %w", dir, err)
+		return DirID{}, &metaIOError{fmt.Errorf("log directory %s: %w", dir, err)}
 	}
 	entries, err := properties.Parse(data)
 	if err != nil {
@@ -221,10 +256,17 @@ func ensureMetaProperties(fsys vfs.FS, dir string, nodeID int32) (DirID, error) 
 		fmt.Fprintf(&b, "%s=%s\n", k, keys[k])
 	}
 	if err := vfs.WriteFileAtomic(fsys, dir, path, []byte(b.String())); err != nil {
-		return DirID{}, fmt.Errorf("log directory %s: write %s: %w", dir, metaPropertiesFile, err)
+		return DirID{}, &metaIOError{fmt.Errorf("log directory %s: write %s: %w", dir, metaPropertiesFile, err)}
 	}
 	return id, nil
 }
+
+// metaIOError is an I/O error reading or writing meta.properties: the directory starts
+// offline, unlike a meta.properties that names the wrong node (a configuration error).
+type metaIOError struct{ err error }
+
+func (e *metaIOError) Error() string { return e.err.Error() }
+func (e *metaIOError) Unwrap() error { return e.err }
 
 // closeEngines closes the engines opened so far (OpenLogDirs failing half-way).
 func (d *LogDirs) closeEngines() {
@@ -330,7 +372,10 @@ func (d *LogDirs) OpenLogWith(tp TopicPartition, cfg LogConfig, opts OpenOptions
 		if !opts.Create {
 			return nil, fmt.Errorf("%s: %w", tp, ErrUnknownPartition)
 		}
-		if ld = d.placement(); ld == nil {
+		if d.failedAtStart {
+			return nil, fmt.Errorf("%s: %w: not found in the online log directories, and a directory that failed at start may hold it", tp, ErrLogDirOffline)
+		}
+		if ld = d.placement(tp); ld == nil {
 			return nil, fmt.Errorf("%s: %w: every log directory is offline", tp, ErrLogDirOffline)
 		}
 	}
@@ -344,9 +389,17 @@ func (d *LogDirs) OpenLogWith(tp TopicPartition, cfg LogConfig, opts OpenOptions
 	return l, nil
 }
 
-// placement picks the online directory with the fewest partitions, or nil.
-func (d *LogDirs) placement() *LogDir {
+// placement picks the directory AlterReplicaLogDirs asked for if it is online, else the
+// online directory with the fewest partitions, or nil.
+func (d *LogDirs) placement(tp TopicPartition) *LogDir {
 	d.mu.Lock()
+	if ld := d.preferred[tp]; ld != nil {
+		delete(d.preferred, tp)
+		if ld.Engine.Offline() == nil {
+			d.mu.Unlock()
+			return ld
+		}
+	}
 	count := make(map[*LogDir]int, len(d.dirs))
 	for _, ld := range d.where {
 		count[ld]++
@@ -366,6 +419,7 @@ func (d *LogDirs) placement() *LogDir {
 
 // DeleteLog removes a partition's log from its directory (Engine.DeleteLog).
 func (d *LogDirs) DeleteLog(tp TopicPartition) error {
+	d.cancelMove(tp)
 	d.openMu.Lock()
 	defer d.openMu.Unlock()
 	ld := d.DirOf(tp)
@@ -422,6 +476,7 @@ func (d *LogDirs) Close() error {
 		close(d.stop)
 	}
 	<-d.done
+	d.stopMoves()
 	var first error
 	for _, ld := range d.dirs {
 		wasOffline := ld.Engine.Offline() != nil

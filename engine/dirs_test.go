@@ -281,3 +281,45 @@ func TestMetaPropertiesCrash(t *testing.T) {
 		t.Fatalf("after a crash: id %s, %v; want %s", again, err, id)
 	}
 }
+
+// TestLogDirsDirectoryFailsAtStart starts with one directory that cannot be opened (an I/O
+// error: its parent is a file): it starts offline and the other serves its partitions, a
+// partition found in no directory is not created (it may be in the failed one), and a start
+// where every directory fails is refused.
+func TestLogDirsDirectoryFailsAtStart(t *testing.T) {
+	root := t.TempDir()
+	a := filepath.Join(root, "a")
+	d := openDirs(t, -1, a)
+	tp := TopicPartition{Topic: "t", Partition: 0}
+	l, err := d.OpenLogWith(tp, DefaultLogConfig, OpenOptions{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, l, batch(2, 10, 1))
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(root, "file")
+	if err := os.WriteFile(file, []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(file, "b")
+	d = openDirs(t, -1, a, bad)
+	defer d.Close()
+	if n := d.OfflineCount(); n != 1 {
+		t.Fatalf("%d offline directories, want 1", n)
+	}
+	if err := d.Dirs()[1].Engine.Offline(); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Fatalf("the failed directory's error: %v", err)
+	}
+	if l, err := d.OpenLogWith(tp, DefaultLogConfig, OpenOptions{}); err != nil || l.LogEndOffset() != 2 {
+		t.Fatalf("partition of the healthy directory: %v", err)
+	}
+	if _, err := d.OpenLogWith(TopicPartition{Topic: "new", Partition: 0}, DefaultLogConfig, OpenOptions{Create: true}); !errors.Is(err, ErrLogDirOffline) {
+		t.Fatalf("a partition in no online directory: %v, want ErrLogDirOffline", err)
+	}
+	if _, err := OpenLogDirs(LogDirsConfig{Dirs: []string{bad}, NodeID: 3, WatchInterval: -1,
+		Engine: Config{RetentionCheckInterval: -1}}); err == nil || !strings.Contains(err.Error(), "every log directory failed") {
+		t.Fatalf("every directory failed: %v", err)
+	}
+}

@@ -11,7 +11,19 @@
 // fewest partitions (the first listed on a tie); one found on disk stays where it is. A
 // directory fails alone: an fsync or write error (the group committer), or the directory or
 // its meta.properties vanishing (checked every LogDirsConfig.WatchInterval), takes it offline
-// (ErrLogDirOffline for its partitions, KAFKA_STORAGE_ERROR to clients); the others serve.
+// (ErrLogDirOffline for its partitions, KAFKA_STORAGE_ERROR to clients; Log.Offline for
+// reads); the others serve. A directory that cannot be opened at start (an I/O error) starts
+// offline, unless every directory does; what it holds is unknown, so a partition found in
+// no directory is not created meanwhile (Kafka's rule for a log that is not new).
+//
+// A partition moves to another directory with LogDirs.MoveLog (Kafka's AlterReplicaLogDirs):
+// a "<topic>-<partition>.<uid>-future" log in the destination is filled by copying the
+// current log's batches while the partition serves, the rest is copied under the partition's
+// locks, and the future log takes the current one's place in four crash-safe steps (move.go:
+// sync the future; rename the current to "-delete"; rename the future into place; reopen).
+// The *Log callers hold stays the same: it takes the destination's files, directory and
+// group committer. OpenLogDirs finishes a move a crash interrupted after the current log was
+// renamed away, and discards one interrupted before.
 //
 // A Log is an ordered list of segments (package segment) with the offsets a partition needs:
 //
@@ -209,5 +221,7 @@
 // the partition directory twice under Log.mu, a segment's .txnindex (small, present only when
 // a transaction aborted in it) is synced under Log.mu when the segment rolls and rewritten
 // atomically by a truncation, and a follower's roll over an offset gap longer than 2³¹-1
-// syncs the active segment under Log.mu. See LOCK_ORDER.md for the whole repository.
+// syncs the active segment under Log.mu. A move's swap (LogDirs.openMu → Log.cleanMu →
+// Log.mu → Log.snapMu → the future log's Log.mu) syncs the future log and three directories
+// and renames two under them, once per move. See LOCK_ORDER.md for the whole repository.
 package engine

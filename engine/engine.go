@@ -189,6 +189,24 @@ func Open(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
+// openFailed is the Engine of a directory that could not be opened (an I/O error at start):
+// offline from the start, with no partitions (what it holds is unknown).
+func openFailed(cfg Config, err error) *Engine {
+	cfg.setDefaults()
+	e := &Engine{
+		cfg: cfg, fs: cfg.FS, log: cfg.Logger.With("log_dir", cfg.Dir),
+		logs: map[TopicPartition]*Log{}, onDisk: map[TopicPartition]bool{},
+		recPts: map[TopicPartition]int64{}, starts: map[TopicPartition]int64{}, hws: map[TopicPartition]int64{},
+		offline: err, stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	e.gc = groupcommit.New(groupcommit.Config{FS: cfg.FS, Dir: cfg.Dir})
+	e.gc.Fail(err)
+	e.cleaner = &cleanerState{cfg: *cfg.Cleaner, cleanedTo: map[TopicPartition]int64{}, inProgress: map[TopicPartition]bool{}}
+	close(e.done)
+	e.log.Error("log directory offline: it could not be opened; its partitions are unavailable. Fix the disk and restart", "err", err)
+	return e
+}
+
 // Dir returns the log directory.
 func (e *Engine) Dir() string { return e.cfg.Dir }
 
@@ -198,6 +216,9 @@ func (e *Engine) fail(err error) {
 	first := e.offline == nil
 	if first {
 		e.offline = err
+		for _, l := range e.logs {
+			l.dirOffline.Store(true)
+		}
 	}
 	e.mu.Unlock()
 	if first {
@@ -310,16 +331,7 @@ func (e *Engine) OpenLogWith(tp TopicPartition, cfg LogConfig, opts OpenOptions)
 // DeleteLog closes a partition's log and removes its directory: it is renamed first (Kafka's
 // "-delete" suffix) so a crash mid-removal never leaves a half-deleted partition behind.
 func (e *Engine) DeleteLog(tp TopicPartition) error {
-	e.mu.Lock()
-	l := e.logs[tp]
-	delete(e.logs, tp)
-	onDisk := e.onDisk[tp]
-	delete(e.onDisk, tp)
-	delete(e.recPts, tp)
-	delete(e.starts, tp)
-	delete(e.hws, tp)
-	delete(e.cleaner.cleanedTo, tp)
-	e.mu.Unlock()
+	l, onDisk := e.forget(tp)
 	if l == nil && !onDisk {
 		return fmt.Errorf("%s: %w", tp, ErrUnknownPartition)
 	}

@@ -28,10 +28,14 @@ import (
 // they see only complete batches. Lock order: Log.mu, then segHandle.mu; the group committer's
 // lock is never held while taking either.
 type Log struct {
-	tp  TopicPartition
-	fs  vfs.FS
+	tp TopicPartition
+	fs vfs.FS
+	// dir and gc are the partition's directory and its log directory's group committer.
+	// A move to another log directory (move.go) replaces both holding cleanMu, mu and
+	// snapMu: read them under any of the three; gc is also loaded without a lock by the
+	// durability waits.
 	dir string
-	gc  *groupcommit.Committer
+	gc  atomic.Pointer[groupcommit.Committer]
 	log *slog.Logger
 	now func() time.Time
 
@@ -89,6 +93,12 @@ type Log struct {
 	// mu, like lastGuard, the last guard handed out.
 	verifying map[int64]TxnGuard
 	lastGuard TxnGuard
+	// dirOffline is set when the log's directory goes offline (Engine.fail): reads refuse
+	// from then on, as Kafka answers KAFKA_STORAGE_ERROR for a replica on a failed directory.
+	dirOffline atomic.Bool
+	// resets counts truncations (TruncateTo, TruncateFullyAndStartAt): a move to another
+	// log directory that copied bytes a truncation removed starts over. Guarded by mu.
+	resets uint64
 }
 
 // AppendOptions are the per-call parameters of Append.
@@ -133,7 +143,11 @@ type AppendResult struct {
 func (l *Log) TP() TopicPartition { return l.tp }
 
 // Dir returns the partition's directory.
-func (l *Log) Dir() string { return l.dir }
+func (l *Log) Dir() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dir
+}
 
 // LogStartOffset is the first offset a consumer may read.
 func (l *Log) LogStartOffset() int64 { return l.logStartOffset.Load() }
@@ -165,6 +179,10 @@ func (l *Log) SetHighWatermark(hw int64) {
 		}
 	}
 }
+
+// Offline reports whether the log's directory is offline: its data may not be readable or
+// durable, so fetches answer KAFKA_STORAGE_ERROR (appends fail by themselves).
+func (l *Log) Offline() bool { return l.dirOffline.Load() }
 
 // Replicated reports whether replication sets the log's high watermark (OpenOptions).
 func (l *Log) Replicated() bool { return l.replicated }
@@ -362,7 +380,7 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 	if err := l.active.Append(data, metas); err != nil {
 		return res, l.failLocked(err)
 	}
-	seq, err := l.gc.MarkDirty(l.active.File())
+	seq, err := l.gc.Load().MarkDirty(l.active.File())
 	if err != nil {
 		return res, err
 	}
@@ -425,7 +443,7 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 // advanceRecoveryPointLocked moves the recovery point to the end of the last append a
 // completed sync covered. REQUIRES: l.mu held.
 func (l *Log) advanceRecoveryPointLocked() {
-	if l.pendingSeq != 0 && l.gc.SyncedSeq() >= l.pendingSeq && l.pendingEnd > l.recoveryPoint.Load() {
+	if l.pendingSeq != 0 && l.gc.Load().SyncedSeq() >= l.pendingSeq && l.pendingEnd > l.recoveryPoint.Load() {
 		l.recoveryPoint.Store(l.pendingEnd)
 	}
 }
@@ -433,7 +451,7 @@ func (l *Log) advanceRecoveryPointLocked() {
 // failLocked turns a write error into a log directory failure: after a failed write the file
 // state is unknown, so the directory goes offline like after an fsync error.
 func (l *Log) failLocked(err error) error {
-	l.gc.Fail(fmt.Errorf("%s: %w", l.tp, err))
+	l.gc.Load().Fail(fmt.Errorf("%s: %w", l.tp, err))
 	return fmt.Errorf("%s: %w: %v", l.tp, ErrLogDirOffline, err)
 }
 
@@ -513,13 +531,13 @@ func (l *Log) rollLocked(base int64) error {
 	// The new files' directory entries are synced by the next group commit round, before any
 	// append to the new segment is acknowledged. The sealed segment's indexes are synced after
 	// l.mu is released (they are rebuildable, so this is for restart speed, not safety).
-	if _, err := l.gc.MarkDirDirty(l.dir); err != nil {
+	if _, err := l.gc.Load().MarkDirDirty(l.dir); err != nil {
 		return err
 	}
 	l.pendingIndexSync = l.active
 	segs := l.segments()
 	segs[len(segs)-1].setActive(false)
-	h := newSegHandle(l.fs, l.gc, l.log, l.dir, base, l.cfg.segmentConfig(), seg)
+	h := newSegHandle(l.fs, l.gc.Load(), l.log, l.dir, base, l.cfg.segmentConfig(), seg)
 	h.setActive(true)
 	l.setSegments(append(segs[:len(segs):len(segs)], h))
 	l.active = seg
@@ -531,11 +549,11 @@ func (l *Log) rollLocked(base int64) error {
 }
 
 // WaitDurable blocks until the append with sync sequence seq is on disk.
-func (l *Log) WaitDurable(seq uint64) error { return l.gc.Wait(seq) }
+func (l *Log) WaitDurable(seq uint64) error { return l.gc.Load().Wait(seq) }
 
 // NotifyDurable calls fn once the append with sync sequence seq is on disk (or failed).
 // fn runs on the log directory's flusher goroutine and must not block.
-func (l *Log) NotifyDurable(seq uint64, fn func(error)) { l.gc.Notify(seq, fn) }
+func (l *Log) NotifyDurable(seq uint64, fn func(error)) { l.gc.Load().Notify(seq, fn) }
 
 // Read returns the record batches starting at the batch that contains offset: at most maxBytes
 // (except that the first batch is returned whole even when larger), ending at a batch boundary,
@@ -732,6 +750,7 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset >= l.logEndOffset.Load() {
 		return l.truncateEpochsLocked(l.logEndOffset.Load())
 	}
+	l.resets++
 	if offset < l.logStartOffset.Load() {
 		offset = l.logStartOffset.Load()
 	}
@@ -804,6 +823,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if l.closed {
 		return ErrClosed
 	}
+	l.resets++
 	segs := l.segments()
 	// A segment already based at offset is emptied and kept: a new one could not take its
 	// file names while a reader still holds the old files. The others' names are removed now
@@ -839,12 +859,12 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 			return l.failLocked(err)
 		}
 		seg = s
-		keep = newSegHandle(l.fs, l.gc, l.log, l.dir, offset, l.cfg.segmentConfig(), s)
+		keep = newSegHandle(l.fs, l.gc.Load(), l.log, l.dir, offset, l.cfg.segmentConfig(), s)
 		keep.setActive(true)
 	}
 	// The removals and the new files' entries become durable with the next group commit
 	// round, before any append to the new segment is acknowledged.
-	if _, err := l.gc.MarkDirDirty(l.dir); err != nil {
+	if _, err := l.gc.Load().MarkDirDirty(l.dir); err != nil {
 		return err
 	}
 	l.setSegments([]*segHandle{keep})
@@ -931,15 +951,30 @@ func (l *Log) dropLeadingLocked(n int) {
 	l.producers.RemoveBefore(l.logStartOffset.Load())
 	l.dropAbortedBelowLocked(rest[0].base)
 	l.publishUnstableLocked()
-	l.gc.MarkDirDirty(l.dir) // an error here is the directory's failure, reported by the next append
+	l.gc.Load().MarkDirDirty(l.dir) // an error here is the directory's failure, reported by the next append
 }
 
-// ApplyRetention deletes whole segments (never the active one) older than retention.ms, by
-// their largest timestamp, and oldest-first while the log exceeds retention.bytes. It returns
-// the number of segments deleted.
+// ApplyRetention deletes whole segments older than retention.ms, by their largest
+// timestamp, and oldest-first while the log exceeds retention.bytes. The active segment goes
+// too once every record in it is past retention (Kafka's UnifiedLog.deletableSegments): a new
+// empty segment is rolled at the log end first, so the log becomes empty at its end offset.
+// Nothing at or past the high watermark is deleted, and an empty active segment never is. It
+// returns the number of segments deleted.
 func (l *Log) ApplyRetention() (int, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	n, err := l.applyRetentionLocked()
+	snap := l.pendingSnapshot
+	// A roll here seals the segment deleted right after: its indexes need no sync.
+	l.pendingSnapshot, l.pendingIndexSync = nil, nil
+	l.mu.Unlock()
+	if snap != nil {
+		l.writeSnapshot(snap)
+	}
+	return n, err
+}
+
+// REQUIRES: l.mu held.
+func (l *Log) applyRetentionLocked() (int, error) {
 	if l.closed {
 		return 0, ErrClosed
 	}
@@ -947,10 +982,14 @@ func (l *Log) ApplyRetention() (int, error) {
 		return 0, nil // compact only: the cleaner, not retention, removes records
 	}
 	segs := l.segments()
+	limit := len(segs) // how many segments may go: all, unless the active one is empty
+	if segs[len(segs)-1].size() == 0 {
+		limit--
+	}
 	n := 0
 	if l.cfg.RetentionMs >= 0 {
 		cutoff := l.now().Add(-l.cfg.RetentionMs).UnixMilli()
-		for n+1 < len(segs) {
+		for n < limit {
 			seg, err := segs[n].acquire()
 			if err != nil {
 				return 0, err
@@ -972,7 +1011,7 @@ func (l *Log) ApplyRetention() (int, error) {
 		for _, h := range segs[:n] {
 			total -= h.size()
 		}
-		for n+1 < len(segs) && total-segs[n].size() >= l.cfg.RetentionBytes {
+		for n < limit && total-segs[n].size() >= l.cfg.RetentionBytes {
 			total -= segs[n].size()
 			n++
 		}
@@ -982,8 +1021,17 @@ func (l *Log) ApplyRetention() (int, error) {
 	}
 	// The high watermark may lag behind the end of the deleted segments only on a replica
 	// that is catching up; never delete past it.
-	if segs[n].base > l.highWatermark.Load() {
+	end := l.logEndOffset.Load()
+	if n < len(segs) {
+		end = segs[n].base
+	}
+	if end > l.highWatermark.Load() {
 		return 0, nil
+	}
+	if n == len(segs) {
+		if err := l.rollLocked(end); err != nil {
+			return 0, err
+		}
 	}
 	for _, h := range segs[:n] {
 		l.log.Info("deleting segment by retention", "partition", l.tp.String(), "base_offset", h.base, "bytes", h.size())
@@ -1006,11 +1054,11 @@ func (l *Log) closeIdleSegments(idleSince time.Time) int {
 // NotifyFlushed calls fn once everything appended so far is synced, with Flush's error (the
 // directory failed), like NotifyDurable for the whole log. It does not advance the recovery
 // point (the next Flush or periodic flush does). fn must not block.
-func (l *Log) NotifyFlushed(fn func(error)) { l.gc.NotifyFlush(fn) }
+func (l *Log) NotifyFlushed(fn func(error)) { l.gc.Load().NotifyFlush(fn) }
 
 // Flush syncs everything appended so far and advances the recovery point.
 func (l *Log) Flush() error {
-	if err := l.gc.Flush(); err != nil {
+	if err := l.gc.Load().Flush(); err != nil {
 		return err
 	}
 	l.mu.Lock()

@@ -442,3 +442,54 @@ func TestProducerExpiry(t *testing.T) {
 	}
 	env.close()
 }
+
+// TestRetentionDeletesActiveSegment: once every record of the active segment is past
+// retention.ms (or the log is over retention.bytes), the active segment goes too, as in
+// Kafka: a new empty segment is rolled at the end offset first. Never past the high
+// watermark, and never an empty active segment.
+func TestRetentionDeletesActiveSegment(t *testing.T) {
+	env := newTestEnv(t, vfs.NewMemFS(), "/d")
+	defer env.close()
+	cfg := DefaultLogConfig
+	cfg.RetentionMs = time.Hour
+	l, err := env.e.OpenLogWith(tp0, cfg, OpenOptions{Create: true, Replicated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := env.clock.Now().Add(-2 * time.Hour).UnixMilli()
+	for i := 0; i < 3; i++ {
+		mustAppend(t, l, batch(2, 100, old))
+	}
+	if n, err := l.ApplyRetention(); err != nil || n != 0 {
+		t.Fatalf("retention past the high watermark deleted %d (%v)", n, err)
+	}
+	l.SetHighWatermark(l.LogEndOffset())
+	if n, err := l.ApplyRetention(); err != nil || n != 1 {
+		t.Fatalf("retention of an expired active segment deleted %d (%v), want 1", n, err)
+	}
+	if l.LogStartOffset() != 6 || l.LogEndOffset() != 6 || l.Segments() != 1 || l.Size() != 0 {
+		t.Fatalf("after deleting the active segment: start %d end %d, %d segments, %d bytes",
+			l.LogStartOffset(), l.LogEndOffset(), l.Segments(), l.Size())
+	}
+	if n, err := l.ApplyRetention(); err != nil || n != 0 {
+		t.Fatalf("retention of an empty active segment deleted %d (%v)", n, err)
+	}
+	if res := mustAppend(t, l, batch(1, 100, env.clock.Now().UnixMilli())); res.BaseOffset != 6 {
+		t.Fatalf("append after retention at %d, want 6", res.BaseOffset)
+	}
+	// retention.bytes=0: everything goes, the active segment included.
+	cfg.RetentionMs, cfg.RetentionBytes = -1, 0
+	l.SetConfig(cfg)
+	l.SetHighWatermark(l.LogEndOffset())
+	if n, err := l.ApplyRetention(); err != nil || n != 1 || l.LogStartOffset() != 7 {
+		t.Fatalf("retention.bytes=0 deleted %d (%v), log start %d, want 1 and 7", n, err, l.LogStartOffset())
+	}
+	env.reopen()
+	l, err = env.e.OpenLogWith(tp0, cfg, OpenOptions{Replicated: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.LogStartOffset() != 7 || l.LogEndOffset() != 7 {
+		t.Fatalf("after reopen: start %d end %d, want 7 and 7", l.LogStartOffset(), l.LogEndOffset())
+	}
+}

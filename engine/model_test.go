@@ -608,10 +608,15 @@ func (r *modelRun) retention() {
 	r.setConfig(cfg)
 	bases := r.segLayout()
 	sizes, maxTS, _ := r.segStats(bases)
+	// Every segment may go, the active one included (a new one is rolled), unless it is empty.
+	limit := len(bases)
+	if sizes[limit-1] == 0 {
+		limit--
+	}
 	n := 0
 	if cfg.RetentionMs >= 0 {
 		cutoff := r.env.clock.Now().Add(-cfg.RetentionMs).UnixMilli()
-		for n+1 < len(bases) && maxTS[n] >= 0 && maxTS[n] < cutoff {
+		for n < limit && maxTS[n] >= 0 && maxTS[n] < cutoff {
 			n++
 		}
 	}
@@ -620,10 +625,14 @@ func (r *modelRun) retention() {
 		for _, s := range sizes[n:] {
 			total += s
 		}
-		for n+1 < len(bases) && total-sizes[n] >= cfg.RetentionBytes {
+		for n < limit && total-sizes[n] >= cfg.RetentionBytes {
 			total -= sizes[n]
 			n++
 		}
+	}
+	newStart := m.end // where the log starts after deleting n segments
+	if n < len(bases) {
+		newStart = bases[n]
 	}
 	endBefore, segsBefore := r.l.LogEndOffset(), r.l.Segments()
 	got, err := r.l.ApplyRetention()
@@ -635,13 +644,17 @@ func (r *modelRun) retention() {
 			cfg.RetentionBytes, cfg.RetentionMs.Milliseconds(), got, n, bases, sizes, maxTS)
 	}
 	// Invariants that hold whatever the model says.
-	if r.l.Segments() != segsBefore-got || r.l.Segments() < 1 || r.l.LogEndOffset() != endBefore {
+	wantSegs := segsBefore - got
+	if wantSegs == 0 {
+		wantSegs = 1 // the active segment went: a new, empty one took its place
+	}
+	if r.l.Segments() != wantSegs || r.l.LogEndOffset() != endBefore {
 		r.fatalf("ApplyRetention: %d -> %d segments (deleted %d), end %d -> %d", segsBefore, r.l.Segments(), got, endBefore, r.l.LogEndOffset())
 	}
 	r.stats.segsDeleted += n
 	if n > 0 {
-		m.start = max(m.start, bases[n])
-		r.dropBelow(bases[n])
+		m.start = max(m.start, newStart)
+		r.dropBelow(newStart)
 	}
 	if r.l.LogStartOffset() != m.start {
 		r.fatalf("ApplyRetention: log start %d, want %d", r.l.LogStartOffset(), m.start)

@@ -49,9 +49,10 @@ func openLog(p openParams) (*Log, error) {
 // partial log so the caller can close what it opened.
 func openLogFiles(p openParams) (*Log, error) {
 	l := &Log{
-		tp: p.tp, fs: p.fs, dir: p.dir, gc: p.gc, log: p.logger, now: p.now, cfg: p.cfg,
+		tp: p.tp, fs: p.fs, dir: p.dir, log: p.logger, now: p.now, cfg: p.cfg,
 		producers: producer.New(), replicated: p.replicated,
 	}
+	l.gc.Store(p.gc)
 	l.compact.Store(p.cfg.compacts())
 	names, err := p.fs.ReadDir(p.dir)
 	if err != nil {

@@ -34,7 +34,11 @@ type segHandle struct {
 	active  bool             // the segment being appended to: never closed when idle
 	// tmp is appended to the file names once the cleaner renamed the files away (".deleted")
 	// to put a cleaned segment in their place; guarded by mu.
-	tmp      string
+	tmp string
+	// moved is set when the segment's directory moved away with its files (a partition
+	// moved to another log directory): dropping it closes the files and removes none.
+	// Guarded by mu.
+	moved    bool
 	lastUsed atomic.Int64 // unix nanoseconds of the last acquire
 	sizeHint atomic.Int64 // size when last known, for retention while closed
 }
@@ -99,9 +103,16 @@ func (h *segHandle) drop() {
 // destroy removes the segment's files. Called once, with no references left.
 func (h *segHandle) destroy() {
 	h.mu.Lock()
-	s, tmp := h.seg, h.tmp
+	s, tmp, moved := h.seg, h.tmp, h.moved
 	h.seg = nil
 	h.mu.Unlock()
+	if moved {
+		if s != nil {
+			h.gc.Forget(s.File())
+			s.Close()
+		}
+		return
+	}
 	if s != nil {
 		h.gc.Forget(s.File())
 		if tmp == "" {
@@ -111,6 +122,13 @@ func (h *segHandle) destroy() {
 		s.Close() // its files were renamed: Remove would delete the cleaned segment's
 	}
 	segment.RemoveTempFiles(h.fs, h.dir, h.base, tmp)
+}
+
+// movedAway records that the segment's directory was renamed away with its files.
+func (h *segHandle) movedAway() {
+	h.mu.Lock()
+	h.moved = true
+	h.mu.Unlock()
 }
 
 // renamedTo records that the cleaner renamed the segment's files to their names plus tmp.

@@ -332,7 +332,7 @@ func (l *Log) appendTxnIndexLocked(base int64, e AbortedTxn) error {
 		if err != nil {
 			return l.failLocked(err)
 		}
-		if _, err := l.gc.MarkDirDirty(l.dir); err != nil {
+		if _, err := l.gc.Load().MarkDirDirty(l.dir); err != nil {
 			f.Close()
 			return err
 		}
@@ -346,7 +346,7 @@ func (l *Log) appendTxnIndexLocked(base int64, e AbortedTxn) error {
 	if err != nil {
 		return l.failLocked(err)
 	}
-	seq, err := l.gc.MarkDirty(l.txnFile)
+	seq, err := l.gc.Load().MarkDirty(l.txnFile)
 	if err != nil {
 		return err
 	}
@@ -360,7 +360,7 @@ func (l *Log) closeTxnFileLocked() {
 	if l.txnFile == nil {
 		return
 	}
-	l.gc.Forget(l.txnFile)
+	l.gc.Load().Forget(l.txnFile)
 	if err := l.txnFile.Sync(); err != nil {
 		l.log.Warn("transaction index sync failed", "partition", l.tp.String(), "err", err)
 	}

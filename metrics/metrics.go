@@ -174,7 +174,7 @@ type Metrics struct {
 	stats      atomic.Pointer[func() server.Stats]
 	groupLag   atomic.Pointer[GroupLagSource]
 	partitions atomic.Pointer[func() int]
-	offline    atomic.Pointer[func() bool]
+	offline    atomic.Pointer[func() int]
 	repl       atomic.Pointer[func() (leaders, underReplicated int)]
 }
 
@@ -254,10 +254,10 @@ func New() *Metrics {
 			return 0
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: LogDirOffline, Help: "1 when the log directory is offline after a failed write or fsync (Kafka's OfflineLogDirectoryCount).",
+			Name: LogDirOffline, Help: "Log directories offline after a failed write or fsync, or that failed to open (Kafka's OfflineLogDirectoryCount).",
 		}, func() float64 {
-			if f := m.offline.Load(); f != nil && (*f)() {
-				return 1
+			if f := m.offline.Load(); f != nil {
+				return float64((*f)())
 			}
 			return 0
 		}),
@@ -420,8 +420,8 @@ func (m *Metrics) ObserveSync(d time.Duration, files int) {
 }
 
 // SetBrokerSource sets the functions read at scrape time for the partition count and the
-// log directory's offline state. The latest call wins.
-func (m *Metrics) SetBrokerSource(partitions func() int, offline func() bool) {
+// number of offline log directories. The latest call wins.
+func (m *Metrics) SetBrokerSource(partitions func() int, offline func() int) {
 	if m == nil {
 		return
 	}

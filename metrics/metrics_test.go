@@ -76,7 +76,7 @@ func histSum(t *testing.T, fams map[string]*dto.MetricFamily, family, api string
 func TestMetricsMove(t *testing.T) {
 	m := New()
 	m.SetServerStats(func() server.Stats { return server.Stats{ConnsActive: 3, BytesIn: 100, SendfileBytes: 7} })
-	m.SetBrokerSource(func() int { return 12 }, func() bool { return true })
+	m.SetBrokerSource(func() int { return 12 }, func() int { return 1 })
 
 	m.ObserveRequest(0, RequestTimes{Queue: time.Microsecond, Handled: 2 * time.Millisecond})
 	m.ObserveRequest(0, RequestTimes{Queue: time.Microsecond, Handled: 3 * time.Millisecond, Waited: 2 * time.Millisecond})

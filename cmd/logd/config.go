@@ -28,6 +28,8 @@ import (
 type serveSettings struct {
 	DataDir      string   // the first log.dirs entry, which also holds the metadata log
 	ExtraLogDirs []string // the other log.dirs entries
+	// MoveLogBytesPerSecond is replica.alter.log.dirs.io.max.bytes.per.second (0: no cap).
+	MoveLogBytesPerSecond float64
 	// The listener settings, as given; planListeners checks them against each other.
 	Listen              string           // listeners
 	Advertise           string           // advertised.listeners; "": the listen addresses
@@ -498,6 +500,14 @@ var configKeys = append([]configKey{
 	{name: "log.cleaner.backoff.ms", apply: func(s *serveSettings, v string) error {
 		n, err := parseWhole(v, 0, math.MaxInt64)
 		s.Cleaner.Backoff = scaleDuration(n, time.Millisecond)
+		return err
+	}},
+	{name: "replica.alter.log.dirs.io.max.bytes.per.second", apply: func(s *serveSettings, v string) error {
+		n, err := parseWhole(v, 1, math.MaxInt64)
+		s.MoveLogBytesPerSecond = float64(n)
+		if n == math.MaxInt64 {
+			s.MoveLogBytesPerSecond = 0 // Kafka's default: no cap
+		}
 		return err
 	}},
 	{name: "log.cleaner.io.max.bytes.per.second", apply: func(s *serveSettings, v string) error {

@@ -113,6 +113,9 @@ var keyInfos = map[string]keyInfo{
 	"delegation.token.max.lifetime.ms":          {"", kmsg.ConfigTypeLong, "no delegation token lives longer, renewed or not (default 604800000)", false},
 	"delegation.token.expiry.time.ms":           {"", kmsg.ConfigTypeLong, "a delegation token expires this long after its creation or last renewal (default 86400000)", false},
 	"delegation.token.expiry.check.interval.ms": {"", kmsg.ConfigTypeLong, "how often the controller removes expired delegation tokens (default 3600000)", false},
+
+	// AlterReplicaLogDirs (engine/move.go).
+	"replica.alter.log.dirs.io.max.bytes.per.second": {"9223372036854775807", kmsg.ConfigTypeLong, "the copy rate of partitions moving between log directories (AlterReplicaLogDirs)", false},
 }
 
 // brokerSettings are the settings DescribeConfigs on this broker lists: every configKey with

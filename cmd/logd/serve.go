@@ -227,6 +227,7 @@ func serve(st serveSettings) error {
 	cfg.LogDefaults = st.LogDefaults
 	cfg.Settings = brokerSettings(st.Given)
 	cfg.Cleaner = &st.Cleaner
+	cfg.MoveLogBytesPerSecond = st.MoveLogBytesPerSecond
 	var m *metrics.Metrics
 	if httpAddr != "" {
 		m = metrics.New()

@@ -267,6 +267,28 @@ func (m *MemFS) SyncDir(dir string) error {
 	if n, ok := m.live[dir]; !ok || !n.dir {
 		return &os.PathError{Op: "sync", Path: dir, Err: iofs.ErrNotExist}
 	}
+	// A directory renamed into dir keeps its entries: they belong to the directory, not to
+	// its name, so its durable subtree moves with the rename.
+	for _, name := range m.childrenLocked(m.live, dir) {
+		p := filepath.Join(dir, name)
+		n := m.live[p]
+		if !n.dir || m.durable[p] == n {
+			continue
+		}
+		for q, dn := range m.durable {
+			if dn != n || q == p {
+				continue
+			}
+			for r, c := range m.durable {
+				if strings.HasPrefix(r, q+"/") {
+					delete(m.durable, r)
+					m.durable[p+r[len(q):]] = c
+				}
+			}
+			delete(m.durable, q)
+			break
+		}
+	}
 	for _, name := range m.childrenLocked(m.durable, dir) {
 		p := filepath.Join(dir, name)
 		if _, ok := m.live[p]; !ok {

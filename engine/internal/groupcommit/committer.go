@@ -303,6 +303,19 @@ func (c *Committer) NotifyFlush(fn func(error)) {
 	c.Notify(seq, fn)
 }
 
+// Reserve raises the sequence counter to at least seq. A log moved here from another
+// directory had every write its callers may still wait on (sequence numbers up to seq of that
+// directory's committer) synced before the move; after Reserve their Wait and Notify calls
+// here end with this committer's next round instead of failing as sequence numbers from the
+// future.
+func (c *Committer) Reserve(seq uint64) {
+	c.mu.Lock()
+	if seq > c.seq {
+		c.seq = seq
+	}
+	c.mu.Unlock()
+}
+
 // Flush waits for a round covering everything marked dirty so far (used on clean shutdown
 // and for flush.ms). It returns the failure error if the committer has failed, even when
 // nothing was pending.
