@@ -54,11 +54,13 @@ var errMoveRestart = errors.New("log truncated or its start moved during the cop
 // moveCopyBytes is how much one copy step reads from the current log.
 const moveCopyBytes = 1 << 20
 
-// move is a partition's move in progress to another log directory.
+// move is a partition's move in progress to another log directory, listed in LogDirs.moves
+// until its mover returns (Close waits for it).
 type move struct {
 	tp       TopicPartition
 	dest     *LogDir
 	future   *Log          // the log being filled; nil before it is created. Guarded by LogDirs.mu.
+	swapped  bool          // the future log took the current one's place. Guarded by LogDirs.mu.
 	cancel   chan struct{} // closed to stop the move
 	stopOnce sync.Once
 	done     chan struct{} // closed when the mover has returned
@@ -98,8 +100,10 @@ func (d *LogDirs) Futures() map[TopicPartition]FutureLog {
 	moves := make([]*move, 0, len(d.moves))
 	futures := make([]*Log, 0, len(d.moves))
 	for _, m := range d.moves {
-		moves = append(moves, m)
-		futures = append(futures, m.future)
+		if !m.swapped {
+			moves = append(moves, m)
+			futures = append(futures, m.future)
+		}
 	}
 	d.mu.Unlock()
 	out := make(map[TopicPartition]FutureLog, len(moves))
@@ -479,15 +483,15 @@ func (d *LogDirs) swap(m *move, src *LogDir, l, f *Log, uid string, gen uint64) 
 	l.deleteBelowStartLocked()
 	unlock()
 
+	if err := fs.RemoveAll(trash); err != nil {
+		d.log.Warn("removing a moved partition's old directory failed", "dir", trash, "err", err)
+	}
 	src.Engine.forget(m.tp)
 	dest.Engine.adopt(m.tp, l)
 	d.mu.Lock()
 	d.where[m.tp] = dest
-	delete(d.moves, m.tp) // done: DescribeLogDirs shows no future from now
+	m.swapped, m.future = true, nil // DescribeLogDirs shows no future from now
 	d.mu.Unlock()
-	if err := fs.RemoveAll(trash); err != nil {
-		d.log.Warn("removing a moved partition's old directory failed", "dir", trash, "err", err)
-	}
 	if err := dest.Engine.Checkpoint(); err != nil {
 		d.log.Warn("checkpoint after a move failed", "log_dir", dest.Path, "err", err)
 	}
