@@ -139,7 +139,14 @@ log.dirs=%s
 			t.Fatal("node 3 logged no refusal of its expired token")
 		}
 	}
-	waitISR("node 3 stayed in every ISR with an expired token", func(sizes []int) bool { return !allIn(sizes) })
+	// A follower at its leader's log end stays in the ISR while nothing is written (Kafka's
+	// isCaughtUp), so records keep arriving (acks=1, not waiting for node 3) until node 3, which
+	// can no longer fetch, falls out of an ISR.
+	leaderAcks := client(kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.DefaultProduceTopic("oauth-replicated"))
+	waitISR("node 3 stayed in every ISR with an expired token", func(sizes []int) bool {
+		leaderAcks.Produce(ctx, &kgo.Record{Value: []byte("while node 3 is locked out")}, nil)
+		return !allIn(sizes)
+	})
 	// A fresh token: read at the next login, no restart.
 	if err := os.WriteFile(token3, []byte(iss.Token(t, claims)), 0o600); err != nil {
 		t.Fatal(err)
