@@ -6,7 +6,6 @@ import (
 	iofs "io/fs"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/logd/logd/internal/vfs"
@@ -22,8 +21,15 @@ var ErrClosed = errors.New("groupcommit: committer closed")
 // errFutureSeq is returned for a sequence number that MarkDirty never handed out.
 var errFutureSeq = errors.New("groupcommit: wait for a sequence number not yet assigned")
 
-// DefaultParallelism is the default number of fdatasyncs one round runs at once.
+// DefaultParallelism is the default number of fdatasyncs (and SyncDirs) run at once.
 const DefaultParallelism = 8
+
+// MaxDepth is the largest Config.Depth: the most rounds that may be in flight at once.
+const MaxDepth = 4
+
+// DefaultDepth is the default number of rounds in flight: a request that arrives while a
+// round syncs starts the next round at once instead of waiting for the current one to end.
+const DefaultDepth = 2
 
 // Config configures a Committer.
 type Config struct {
@@ -31,12 +37,16 @@ type Config struct {
 	FS vfs.FS
 	// Dir names the log directory in error messages.
 	Dir string
-	// Parallelism caps the fdatasyncs (and SyncDirs) one round runs concurrently; the flusher
-	// itself runs one and starts at most Parallelism-1 helpers. Zero means DefaultParallelism.
+	// Parallelism is the number of sync workers: the fdatasyncs and SyncDirs run at once,
+	// over all rounds in flight. Zero means DefaultParallelism.
 	Parallelism int
+	// Depth caps the rounds in flight (1 … MaxDepth): a round may start while up to Depth-1
+	// earlier ones still sync. Rounds still release in order, and one file never has two
+	// fdatasyncs in flight (see doc.go). Zero means DefaultDepth; 1 is one round at a time.
+	Depth int
 	// OnSync, if set, is called by the flusher after each round that synced at least one file
 	// or directory, with the duration of its sync phase and the number of files it synced.
-	// It must not block: the next round waits for it.
+	// It must not block: the release of the next round waits for it.
 	OnSync func(dur time.Duration, files int)
 	// OnFailure, if set, is called once by the flusher with the error that failed the
 	// committer, after every pending waiter has been released with it. The engine takes the
@@ -66,37 +76,80 @@ type notifier struct {
 	fn  func(error)
 }
 
+// round is one group commit: it covers sequence numbers prevSeq+1 … seq and syncs the files
+// and directories dirty when it started, files first. All fields are guarded by Committer.mu.
+type round struct {
+	num      uint64 // round number, from 1
+	prevSeq  uint64
+	seq      uint64
+	files    []vfs.File
+	dirs     []string
+	dirPhase bool // the directory jobs have been queued
+	pending  int  // jobs of the current phase not yet finished (queued, running or parked)
+	synced   int  // file syncs issued
+	dirsDone int  // directory syncs issued
+	err      error
+	done     bool // every job has finished
+	begin    time.Time
+	dur      time.Duration
+}
+
+// job is one sync of a round: a file, or a directory when file is nil.
+type job struct {
+	r    *round
+	file vfs.File
+	dir  string
+}
+
+// fileState is a file with a sync queued or running (busy) and the later rounds waiting to
+// sync it after that one, oldest first.
+type fileState struct {
+	busy   bool
+	n      int
+	parked [MaxDepth - 1]*round
+}
+
 // Committer is the group committer of one log directory. All methods are safe for
 // concurrent use.
 type Committer struct {
 	fs          vfs.FS
 	dir         string
 	parallelism int
+	depth       int
 	onSync      func(time.Duration, int)
 	onFailure   func(error)
 
 	mu sync.Mutex
 	// seq is the last sequence number handed out. Guarded by mu.
 	seq uint64
-	// startedSeq is the roundSeq of the latest started round. Guarded by mu.
+	// startedSeq is the seq of the latest started round. Guarded by mu.
 	startedSeq uint64
-	// syncedSeq is the roundSeq of the latest completed round: every seq ≤ syncedSeq is
-	// durable. Guarded by mu.
+	// syncedSeq is the seq of the latest released round: every seq ≤ syncedSeq is durable.
+	// Guarded by mu.
 	syncedSeq uint64
 	// round numbers the latest started round (0: none yet). Guarded by mu.
 	round uint64
-	// syncing is true while the flusher is in a round's sync phase. Guarded by mu.
-	syncing bool
-	// dirty and dirtyDirs collect what the next round must sync; inflight and inflightDirs
-	// hold what the current round is syncing. The two pairs swap at each round start and are
-	// cleared (keeping their storage) at its end. Guarded by mu; the flusher also reads
-	// inflight and inflightDirs without mu during the sync phase, when nobody writes them.
-	dirty, inflight         map[vfs.File]struct{}
-	dirtyDirs, inflightDirs map[string]struct{}
+	// dirty and dirtyDirs collect what the next round must sync. Guarded by mu.
+	dirty     map[vfs.File]struct{}
+	dirtyDirs map[string]struct{}
+	// rounds are the rounds in flight (started, not yet released), oldest first; spare are
+	// released rounds kept for reuse. Guarded by mu.
+	rounds, spare []*round
+	// files holds every file with a sync queued or running: at most one per file, later
+	// rounds park behind it. Guarded by mu.
+	files map[vfs.File]fileState
+	// queue[qhead:] are the jobs ready for a worker, in order. Guarded by mu.
+	queue []job
+	qhead int
+	// stopping tells the workers to exit once the queue is empty. Guarded by mu.
+	stopping bool
 	// notifiers are the pending Notify callbacks, in call order. Guarded by mu.
 	notifiers []notifier
+	// released is the flusher's buffer for the callbacks of the round it releases; only the
+	// flusher uses it. Guarded by mu while being filled.
+	released []notifier
 	// blocked[p] counts Wait calls blocked on covered[p]. Guarded by mu.
-	blocked [2]int
+	blocked [MaxDepth + 1]int
 	// forgetWaiters counts Forget calls blocked on syncDone. Guarded by mu.
 	forgetWaiters int
 	// flusherIdle is true while the flusher waits on work with nothing to do. Guarded by mu.
@@ -111,29 +164,20 @@ type Committer struct {
 	// stats are the cumulative counters. Guarded by mu.
 	stats Stats
 
-	// work wakes the idle flusher. covered[r&1] wakes the Wait calls covered by round r; a
-	// waiter for round r+1 sleeps on the other Cond, so a round end wakes only the goroutines
-	// it releases. syncDone wakes Forget calls when a sync phase ends. All use mu.
+	// work wakes the idle flusher. covered[r%len(covered)] wakes the Wait calls covered by
+	// round r: the rounds a waiter can wait for (those in flight and the next) map to
+	// distinct Conds, so a release wakes only the goroutines it releases. syncDone wakes
+	// Forget calls when a file's sync ends; jobReady wakes idle workers. All use mu.
 	work     sync.Cond
-	covered  [2]sync.Cond
+	covered  [MaxDepth + 1]sync.Cond
 	syncDone sync.Cond
+	jobReady sync.Cond
 
-	// Owned by the flusher goroutine, no lock: the round's jobs and the callbacks to run.
-	// Sync workers read files and dirs, and write firstErr under errMu, between receiving a
-	// start token and wg.Done.
-	files    []vfs.File
-	dirs     []string
-	dirPhase bool // the jobs being run are dirs, not files
-	released []notifier
-	next     atomic.Int64
-	errMu    sync.Mutex
-	firstErr error // guarded by errMu
-	start    chan struct{}
-	wg       sync.WaitGroup
-	done     chan struct{}
+	workers sync.WaitGroup
+	done    chan struct{}
 }
 
-// New starts a Committer and its flusher goroutine. Close stops it.
+// New starts a Committer, its flusher goroutine and its sync workers. Close stops them.
 func New(cfg Config) *Committer {
 	if cfg.FS == nil {
 		cfg.FS = vfs.Default
@@ -141,24 +185,29 @@ func New(cfg Config) *Committer {
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = DefaultParallelism
 	}
+	if cfg.Depth <= 0 {
+		cfg.Depth = DefaultDepth
+	}
 	c := &Committer{
-		fs:           cfg.FS,
-		dir:          cfg.Dir,
-		parallelism:  cfg.Parallelism,
-		onSync:       cfg.OnSync,
-		onFailure:    cfg.OnFailure,
-		dirty:        make(map[vfs.File]struct{}),
-		inflight:     make(map[vfs.File]struct{}),
-		dirtyDirs:    make(map[string]struct{}),
-		inflightDirs: make(map[string]struct{}),
-		start:        make(chan struct{}, cfg.Parallelism),
-		done:         make(chan struct{}),
+		fs:          cfg.FS,
+		dir:         cfg.Dir,
+		parallelism: cfg.Parallelism,
+		depth:       min(cfg.Depth, MaxDepth),
+		onSync:      cfg.OnSync,
+		onFailure:   cfg.OnFailure,
+		dirty:       make(map[vfs.File]struct{}),
+		dirtyDirs:   make(map[string]struct{}),
+		files:       make(map[vfs.File]fileState),
+		done:        make(chan struct{}),
 	}
 	c.work.L = &c.mu
-	c.covered[0].L = &c.mu
-	c.covered[1].L = &c.mu
+	for i := range c.covered {
+		c.covered[i].L = &c.mu
+	}
 	c.syncDone.L = &c.mu
-	for i := 1; i < cfg.Parallelism; i++ {
+	c.jobReady.L = &c.mu
+	c.workers.Add(cfg.Parallelism)
+	for range cfg.Parallelism {
 		go c.syncWorker()
 	}
 	go c.flushLoop()
@@ -177,7 +226,8 @@ func (c *Committer) MarkDirty(f vfs.File) (uint64, error) {
 		return 0, err
 	}
 	c.dirty[f] = struct{}{}
-	seq := c.nextSeqLocked()
+	c.seq++
+	seq := c.seq
 	c.mu.Unlock()
 	return seq, nil
 }
@@ -192,7 +242,8 @@ func (c *Committer) MarkDirDirty(dir string) (uint64, error) {
 		return 0, err
 	}
 	c.dirtyDirs[dir] = struct{}{}
-	seq := c.nextSeqLocked()
+	c.seq++
+	seq := c.seq
 	c.mu.Unlock()
 	return seq, nil
 }
@@ -208,11 +259,12 @@ func (c *Committer) refuseLocked() error {
 	return nil
 }
 
-// nextSeqLocked hands out the next sequence number and wakes an idle flusher.
-// REQUIRES: c.mu.
-func (c *Committer) nextSeqLocked() uint64 {
-	c.seq++
-	return c.seq
+// wakeFlusherLocked wakes the flusher if it is idle. REQUIRES: c.mu.
+func (c *Committer) wakeFlusherLocked() {
+	if c.flusherIdle {
+		c.flusherIdle = false
+		c.work.Signal()
+	}
 }
 
 // requestLocked records that someone waits for seq and wakes the idle flusher if that needs a
@@ -222,10 +274,21 @@ func (c *Committer) requestLocked(seq uint64) {
 	if seq > c.requested {
 		c.requested = seq
 	}
-	if c.flusherIdle && c.requested > c.startedSeq {
-		c.flusherIdle = false
-		c.work.Signal()
+	if c.requested > c.startedSeq {
+		c.wakeFlusherLocked()
 	}
+}
+
+// coveringRoundLocked returns the number of the round that will release seq: the oldest
+// round in flight covering it, or else the next round to start. REQUIRES: c.mu, and
+// syncedSeq < seq ≤ c.seq.
+func (c *Committer) coveringRoundLocked(seq uint64) uint64 {
+	for _, r := range c.rounds {
+		if r.seq >= seq {
+			return r.num
+		}
+	}
+	return c.round + 1
 }
 
 // Wait blocks until seq is covered by a completed sync and returns nil, or returns the
@@ -249,11 +312,7 @@ func (c *Committer) Wait(seq uint64) error {
 			return errFutureSeq
 		}
 		c.requestLocked(seq)
-		r := c.round // the round in flight covers seq …
-		if seq > c.startedSeq {
-			r++ // … or else the next one will.
-		}
-		p := r & 1
+		p := c.coveringRoundLocked(seq) % uint64(len(c.covered))
 		c.blocked[p]++
 		c.covered[p].Wait()
 	}
@@ -265,7 +324,7 @@ func (c *Committer) Wait(seq uint64) error {
 // already failed or closed, fn runs on the calling goroutine before Notify returns.
 //
 // fn must not block and must not call Close or Forget: the flusher runs callbacks one after
-// another and the next round waits for them. Hand slow work to another goroutine.
+// another and the next release waits for them. Hand slow work to another goroutine.
 // Allocation-free in steady state (the pending list is reused between rounds), provided fn
 // itself is not a freshly allocated closure.
 func (c *Committer) Notify(seq uint64, fn func(error)) {
@@ -329,16 +388,26 @@ func (c *Committer) Flush() error {
 	return c.Wait(seq)
 }
 
-// Forget removes f from the dirty set, so that the caller may close it (a segment deleted by
-// retention or replaced by compaction). If the round in flight is syncing f, Forget waits for
-// that round's sync phase to end (never for its callbacks), so f is never closed under an
-// fdatasync. Writes to f marked before Forget are then considered covered without being
-// synced. The caller must not write or MarkDirty f after Forget.
+// Forget removes f from the dirty set and from every round in flight that has not started
+// its sync yet, so that the caller may close it (a segment deleted by retention or replaced by
+// compaction). If a sync of f is queued or running, Forget waits for it to end (never for a
+// round's callbacks), so f is never closed under an fdatasync. Writes to f marked before
+// Forget are then considered covered without being synced. The caller must not write or
+// MarkDirty f after Forget.
 func (c *Committer) Forget(f vfs.File) {
 	c.mu.Lock()
 	delete(c.dirty, f)
-	for c.syncing {
-		if _, ok := c.inflight[f]; !ok {
+	if st, ok := c.files[f]; ok && st.n > 0 {
+		parked := st.parked
+		n := st.n
+		st.parked, st.n = [MaxDepth - 1]*round{}, 0
+		c.files[f] = st
+		for _, r := range parked[:n] {
+			c.jobDoneLocked(r, nil)
+		}
+	}
+	for {
+		if st, ok := c.files[f]; !ok || !st.busy {
 			break
 		}
 		c.forgetWaiters++
@@ -363,10 +432,7 @@ func (c *Committer) Close() error {
 	c.mu.Lock()
 	if !c.closing {
 		c.closing = true
-		if c.flusherIdle {
-			c.flusherIdle = false
-			c.work.Signal()
-		}
+		c.wakeFlusherLocked()
 	}
 	c.mu.Unlock()
 	<-c.done
@@ -376,73 +442,180 @@ func (c *Committer) Close() error {
 	return c.err
 }
 
-// flushLoop is the flusher goroutine: one round after another while sequence numbers are
-// pending.
+// flushLoop is the flusher goroutine: it starts rounds while sequence numbers are requested
+// and fewer than depth rounds are in flight, and releases completed rounds in order.
 func (c *Committer) flushLoop() {
 	defer close(c.done)
-	defer close(c.start) // stops the sync workers
 	c.mu.Lock()
 	for {
-		for c.requested <= c.startedSeq && !c.closing {
+		switch {
+		case c.err != nil:
+			c.stopLocked()
+			return
+		case len(c.rounds) > 0 && c.rounds[0].done:
+			r := c.rounds[0]
+			copy(c.rounds, c.rounds[1:])
+			c.rounds[len(c.rounds)-1] = nil
+			c.rounds = c.rounds[:len(c.rounds)-1]
+			if r.err != nil {
+				c.failLocked(r.err)
+				c.mu.Lock()
+				continue
+			}
+			rel := c.releaseLocked(r)
+			c.mu.Unlock()
+			c.runCallbacks(rel, nil)
+			if c.onSync != nil && r.synced+r.dirsDone > 0 {
+				c.onSync(r.dur, r.synced)
+			}
+			c.mu.Lock()
+			c.spare = append(c.spare, r)
+		case len(c.rounds) < c.depth && (c.requested > c.startedSeq || c.closing && c.seq > c.startedSeq):
+			c.startRoundLocked()
+		case c.closing && len(c.rounds) == 0: // nothing pending
+			c.closed = true
+			for i := range c.covered {
+				c.covered[i].Broadcast()
+			}
+			c.stopLocked()
+			return
+		default:
 			c.flusherIdle = true
 			c.work.Wait()
+			c.flusherIdle = false
 		}
-		c.flusherIdle = false
-		if c.seq == c.startedSeq { // closing, nothing pending
-			c.closed = true
-			c.covered[0].Broadcast()
-			c.covered[1].Broadcast()
-			c.mu.Unlock()
-			return
-		}
-
-		c.round++
-		prevSeq, roundSeq := c.startedSeq, c.seq
-		c.startedSeq = roundSeq
-		c.dirty, c.inflight = c.inflight, c.dirty
-		c.dirtyDirs, c.inflightDirs = c.inflightDirs, c.dirtyDirs
-		c.syncing = true
-		c.mu.Unlock()
-
-		nfiles, ndirs, dur, err := c.syncRound()
-
-		c.mu.Lock()
-		clear(c.inflight)
-		clear(c.inflightDirs)
-		c.syncing = false
-		if c.forgetWaiters > 0 {
-			c.syncDone.Broadcast()
-		}
-		c.stats.FilesSynced += uint64(nfiles)
-		c.stats.DirsSynced += uint64(ndirs)
-		if err != nil {
-			c.failLocked(err)
-			return
-		}
-		c.syncedSeq = roundSeq
-		c.stats.Rounds++
-		c.stats.Appends += roundSeq - prevSeq
-		rel := c.collectLocked(roundSeq)
-		p := c.round & 1
-		waiters := c.blocked[p] + len(rel)
-		c.blocked[p] = 0
-		c.covered[p].Broadcast()
-		c.stats.WaitersReleased += uint64(waiters)
-		c.stats.LastRoundWaiters = waiters
-		c.mu.Unlock()
-
-		c.runCallbacks(rel, nil)
-		if c.onSync != nil && nfiles+ndirs > 0 {
-			c.onSync(dur, nfiles)
-		}
-		c.mu.Lock()
 	}
 }
 
-// collectLocked moves the pending notifiers with seq ≤ upTo into c.released, in seq order,
-// and returns them. REQUIRES: c.mu.
-func (c *Committer) collectLocked(upTo uint64) []notifier {
-	rel, keep := c.released[:0], c.notifiers[:0]
+// stopLocked stops the sync workers once the jobs already queued have finished (after a
+// failure they finish without syncing) and waits for them. REQUIRES: c.mu; returns with it
+// released.
+func (c *Committer) stopLocked() {
+	c.stopping = true
+	c.jobReady.Broadcast()
+	c.mu.Unlock()
+	c.workers.Wait()
+}
+
+// startRoundLocked starts a round covering every sequence number handed out so far and queues
+// its file syncs. REQUIRES: c.mu.
+func (c *Committer) startRoundLocked() {
+	var r *round
+	if n := len(c.spare); n > 0 {
+		r = c.spare[n-1]
+		c.spare = c.spare[:n-1]
+	} else {
+		r = new(round)
+	}
+	c.round++
+	*r = round{num: c.round, prevSeq: c.startedSeq, seq: c.seq, files: r.files[:0], dirs: r.dirs[:0], begin: time.Now()}
+	c.startedSeq = c.seq
+	for f := range c.dirty {
+		r.files = append(r.files, f)
+	}
+	clear(c.dirty)
+	for d := range c.dirtyDirs {
+		r.dirs = append(r.dirs, d)
+	}
+	clear(c.dirtyDirs)
+	c.rounds = append(c.rounds, r)
+	r.pending = len(r.files) + 1 // held until every file job is queued or parked
+	for _, f := range r.files {
+		st := c.files[f]
+		if st.busy {
+			st.parked[st.n] = r // n < depth-1: each round in flight adds one job per file
+			st.n++
+		} else {
+			st.busy = true
+			c.pushLocked(job{r: r, file: f})
+		}
+		c.files[f] = st
+	}
+	c.jobDoneLocked(r, nil)
+}
+
+// pushLocked queues a job for the workers. REQUIRES: c.mu.
+func (c *Committer) pushLocked(j job) {
+	if c.qhead > 0 && c.qhead >= len(c.queue)/2 { // reuse the consumed front: no growth
+		n := copy(c.queue, c.queue[c.qhead:])
+		clear(c.queue[n:])
+		c.queue, c.qhead = c.queue[:n], 0
+	}
+	c.queue = append(c.queue, j)
+	c.jobReady.Signal()
+}
+
+// jobDoneLocked counts one finished (or dropped) job of r, with its error. When r's files are
+// done it queues r's directories; when those are done r is complete and the flusher may
+// release it. REQUIRES: c.mu.
+func (c *Committer) jobDoneLocked(r *round, err error) {
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	r.pending--
+	if r.pending > 0 {
+		return
+	}
+	if !r.dirPhase && len(r.dirs) > 0 && r.err == nil {
+		// Directories after files: a new segment's entry is made durable once its first bytes
+		// are (either order is correct since nothing is released before both; this one keeps
+		// the two kinds of sync from competing for the device).
+		r.dirPhase = true
+		r.pending = len(r.dirs)
+		for _, d := range r.dirs {
+			c.pushLocked(job{r: r, dir: d})
+		}
+		return
+	}
+	r.done = true
+	r.dur = time.Since(r.begin)
+	clear(r.files) // drop references to files that may be closed before the round is reused
+	r.files = r.files[:0]
+	c.wakeFlusherLocked()
+}
+
+// fileDoneLocked ends the sync of f just run: the oldest round parked behind it gets the
+// file next, or else f is no longer busy. REQUIRES: c.mu.
+func (c *Committer) fileDoneLocked(f vfs.File) {
+	st := c.files[f]
+	if st.n == 0 {
+		delete(c.files, f)
+		if c.forgetWaiters > 0 {
+			c.syncDone.Broadcast()
+		}
+		return
+	}
+	next := st.parked[0]
+	copy(st.parked[:], st.parked[1:st.n])
+	st.n--
+	st.parked[st.n] = nil
+	c.files[f] = st
+	c.pushLocked(job{r: next, file: f})
+}
+
+// releaseLocked makes the completed round r durable for its waiters: it advances syncedSeq,
+// wakes the Wait calls r covers and returns its Notify callbacks in seq order. REQUIRES: c.mu.
+func (c *Committer) releaseLocked(r *round) []notifier {
+	c.syncedSeq = r.seq
+	c.stats.Rounds++
+	c.stats.Appends += r.seq - r.prevSeq
+	c.stats.FilesSynced += uint64(r.synced)
+	c.stats.DirsSynced += uint64(r.dirsDone)
+	rel := c.collectLocked(r.seq, c.released[:0])
+	c.released = rel
+	p := r.num % uint64(len(c.covered))
+	waiters := c.blocked[p] + len(rel)
+	c.blocked[p] = 0
+	c.covered[p].Broadcast()
+	c.stats.WaitersReleased += uint64(waiters)
+	c.stats.LastRoundWaiters = waiters
+	return rel
+}
+
+// collectLocked moves the pending notifiers with seq ≤ upTo onto rel, in seq order, and
+// returns it. REQUIRES: c.mu.
+func (c *Committer) collectLocked(upTo uint64, rel []notifier) []notifier {
+	keep := c.notifiers[:0]
 	for _, n := range c.notifiers {
 		if n.seq <= upTo {
 			rel = append(rel, n)
@@ -451,7 +624,7 @@ func (c *Committer) collectLocked(upTo uint64) []notifier {
 		}
 	}
 	clear(c.notifiers[len(keep):]) // drop the moved callbacks' references
-	c.notifiers, c.released = keep, rel
+	c.notifiers = keep
 	// Writers call Notify in nearly seq order; a stable sort keeps equal seqs in call order.
 	slices.SortStableFunc(rel, func(a, b notifier) int {
 		switch {
@@ -474,64 +647,20 @@ func (c *Committer) runCallbacks(rel []notifier, err error) {
 }
 
 // failLocked makes the committer permanently failed with err, releases every waiter with it
-// and calls OnFailure. REQUIRES: c.mu; returns with c.mu released.
+// and calls OnFailure. The callbacks go to a fresh slice: Fail may run while the flusher runs
+// a round's callbacks from c.released. REQUIRES: c.mu; returns with c.mu released.
 func (c *Committer) failLocked(err error) {
 	c.err = err
-	rel := c.collectLocked(^uint64(0))
-	c.covered[0].Broadcast()
-	c.covered[1].Broadcast()
+	rel := c.collectLocked(^uint64(0), nil)
+	for i := range c.covered {
+		c.covered[i].Broadcast()
+	}
+	c.wakeFlusherLocked()
 	c.mu.Unlock()
 	c.runCallbacks(rel, err)
 	if c.onFailure != nil {
 		c.onFailure(err)
 	}
-}
-
-// syncRound syncs the in-flight files, then the in-flight directories, with up to
-// c.parallelism syncs at once. It runs on the flusher without c.mu: nobody writes the
-// in-flight sets during the sync phase.
-func (c *Committer) syncRound() (nfiles, ndirs int, dur time.Duration, err error) {
-	c.files = c.files[:0]
-	for f := range c.inflight {
-		c.files = append(c.files, f)
-	}
-	c.dirs = c.dirs[:0]
-	for d := range c.inflightDirs {
-		c.dirs = append(c.dirs, d)
-	}
-	nfiles, ndirs = len(c.files), len(c.dirs)
-	if nfiles+ndirs == 0 {
-		return 0, 0, 0, nil // every dirty file was forgotten
-	}
-	begin := time.Now()
-	c.firstErr = nil
-	if nfiles > 0 {
-		c.dirPhase = false
-		c.runParallel(nfiles)
-	}
-	// Directories after files: a new segment's entry is made durable once its first bytes
-	// are (either order is correct since nothing is released before both, this one keeps the
-	// two kinds of sync from competing for the device).
-	if c.firstErr == nil && ndirs > 0 {
-		c.dirPhase = true
-		c.runParallel(ndirs)
-	}
-	dur = time.Since(begin)
-	clear(c.files) // drop references to files that may be closed before the next round
-	return nfiles, ndirs, dur, c.firstErr
-}
-
-// runParallel runs jobs 0..n-1 of the current phase (c.files, or c.dirs if c.dirPhase) on
-// the flusher and up to c.parallelism-1 workers, and waits for them. A single job runs inline.
-func (c *Committer) runParallel(n int) {
-	c.next.Store(0)
-	helpers := min(c.parallelism, n) - 1
-	c.wg.Add(helpers)
-	for range helpers {
-		c.start <- struct{}{}
-	}
-	c.runJobs()
-	c.wg.Wait()
 }
 
 // syncError is the failure error: it wraps ErrLogDirOffline and the cause, and names the
@@ -543,50 +672,59 @@ func (c *Committer) syncError(name string, cause error) error {
 	return fmt.Errorf("%w: %s: sync %s: %w", ErrLogDirOffline, c.dir, name, cause)
 }
 
+// syncWorker runs queued jobs until stopLocked and an empty queue. After a failure (of the
+// committer or of the job's round) jobs finish without syncing.
 func (c *Committer) syncWorker() {
-	for range c.start {
-		c.runJobs()
-		c.wg.Done()
+	defer c.workers.Done()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for c.qhead == len(c.queue) && !c.stopping {
+			c.jobReady.Wait()
+		}
+		if c.qhead == len(c.queue) {
+			return
+		}
+		j := c.queue[c.qhead]
+		c.queue[c.qhead] = job{}
+		c.qhead++
+		skip := c.err != nil || j.r.err != nil
+		var err error
+		if !skip {
+			c.mu.Unlock()
+			err = c.syncJob(j)
+			c.mu.Lock()
+			if j.file != nil {
+				j.r.synced++
+			} else {
+				j.r.dirsDone++
+			}
+		}
+		if j.file != nil {
+			c.fileDoneLocked(j.file)
+		}
+		c.jobDoneLocked(j.r, err)
 	}
 }
 
-// runJobs syncs jobs until none is left or one has failed.
-func (c *Committer) runJobs() {
-	files, dirs, dirPhase := c.files, c.dirs, c.dirPhase
-	for {
-		i := int(c.next.Add(1) - 1)
-		var name string
-		var err error
-		if !dirPhase {
-			if i >= len(files) {
-				return
-			}
-			f := files[i]
-			if err = f.Sync(); err != nil {
-				name = f.Name()
-			}
-		} else {
-			if i >= len(dirs) {
-				return
-			}
-			name = dirs[i]
-			err = c.fs.SyncDir(name)
-			if errors.Is(err, iofs.ErrNotExist) {
-				// Removed since it was marked (a deleted partition): nothing left to sync,
-				// and the removal is made durable by a sync of its parent.
-				err = nil
-			}
+// syncJob runs one job's fdatasync or SyncDir, without c.mu.
+func (c *Committer) syncJob(j job) error {
+	if j.file != nil {
+		if err := j.file.Sync(); err != nil {
+			return c.syncError(j.file.Name(), err)
 		}
-		if err != nil {
-			c.errMu.Lock()
-			if c.firstErr == nil {
-				c.firstErr = c.syncError(name, err)
-			}
-			c.errMu.Unlock()
-			c.next.Store(1 << 40) // no new job: the round has failed
-			return
-		}
+		return nil
 	}
+	err := c.fs.SyncDir(j.dir)
+	if errors.Is(err, iofs.ErrNotExist) {
+		// Removed since it was marked (a deleted partition): nothing left to sync, and the
+		// removal is made durable by a sync of its parent.
+		return nil
+	}
+	if err != nil {
+		return c.syncError(j.dir, err)
+	}
+	return nil
 }
 
 // SyncedSeq returns the highest sequence number known durable: every MarkDirty or
