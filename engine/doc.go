@@ -45,7 +45,7 @@
 // covers the append; Log.WaitDurable or Log.NotifyDurable wait for the sync that covers it.
 // One flusher per directory syncs every dirty file in one round, outside every lock, releasing
 // all waiters the round covers; rounds are demand-driven (a waiter, flush.messages, flush.ms,
-// a roll's snapshot, shutdown). An fsync or write error takes the directory offline for good
+// a roll's snapshot, shutdown), two may be in flight at once, and they release in order. An fsync or write error takes the directory offline for good
 // (ErrLogDirOffline): the kernel may have dropped the dirty pages, so nothing is retried.
 //
 // # Reads

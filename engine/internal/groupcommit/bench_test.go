@@ -138,12 +138,15 @@ func BenchmarkFdatasync(b *testing.B) {
 // append. Reported: wait percentiles (ms), appends per round and the achieved rate, so a run
 // whose machine could not keep the rate is visible. Variants: how the written range was
 // prepared (as in BenchmarkFdatasync) and whether write-back is started right after each
-// write (sync_file_range SYNC_FILE_RANGE_WRITE, "sfr").
+// write (sync_file_range SYNC_FILE_RANGE_WRITE, "sfr"); rounds in flight (Config.Depth).
+// With -count, the variants take turns, so a disk that other work slows hits them alike.
 func BenchmarkFixedRate(b *testing.B) {
 	for _, prep := range []string{"append", "append+sfr", "zerofilled"} {
-		b.Run(fmt.Sprintf("prep=%s", prep), func(b *testing.B) {
-			benchFixedRate(b, prep, *fixedRateMBps, *fixedRateSize, *fixedRateParts)
-		})
+		for _, depth := range []int{1, 2} {
+			b.Run(fmt.Sprintf("prep=%s/depth=%d", prep, depth), func(b *testing.B) {
+				benchFixedRate(b, prep, depth, *fixedRateMBps, *fixedRateSize, *fixedRateParts)
+			})
+		}
 	}
 }
 
@@ -153,9 +156,9 @@ var (
 	fixedRateParts = flag.Int("fixedrate.partitions", 6, "BenchmarkFixedRate: partition files")
 )
 
-func benchFixedRate(b *testing.B, prep string, mbps float64, size, parts int) {
+func benchFixedRate(b *testing.B, prep string, depth int, mbps float64, size, parts int) {
 	dir := b.TempDir()
-	c := New(Config{Dir: dir})
+	c := New(Config{Dir: dir, Depth: depth})
 	defer c.Close()
 	perFile := (int64(b.N)/int64(parts) + 1) * int64(size)
 	files := make([]vfs.File, parts)
