@@ -147,11 +147,11 @@ func (h *segHandle) closeIfIdle(idleSince time.Time) bool {
 		return false
 	}
 	// Make its data durable first: forgetting a dirty file would let a later sync "cover" it.
-	if err := h.seg.File().Sync(); err != nil {
-		h.gc.Fail(fmt.Errorf("sync idle segment %s: %w", h.seg.File().Name(), err))
+	// Through the committer, so this sync never races one of its own on the same descriptor.
+	if err := h.gc.SyncAndForget(h.seg.File()); err != nil {
+		h.gc.Fail(fmt.Errorf("sync idle segment: %w", err))
 		return false
 	}
-	h.gc.Forget(h.seg.File())
 	h.sizeHint.Store(h.seg.Size())
 	h.seg.Close()
 	h.seg = nil

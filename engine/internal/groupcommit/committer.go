@@ -417,6 +417,46 @@ func (c *Committer) Forget(f vfs.File) {
 	c.mu.Unlock()
 }
 
+// SyncAndForget makes every write to f durable with an fdatasync of its own and then forgets
+// f, for a caller about to close a file it no longer writes (an idle segment). The sync runs
+// while no committer sync of f does (it waits for a running one, and rounds that want f
+// meanwhile park behind it): of two fsyncs racing on one descriptor only one would see a
+// write-back error. Rounds parked behind it take its result, since every write to f precedes
+// it. On a sync error it returns the error, which also fails those rounds; the caller takes the
+// directory offline with Fail.
+func (c *Committer) SyncAndForget(f vfs.File) error {
+	c.mu.Lock()
+	for {
+		st, ok := c.files[f]
+		if !ok || !st.busy {
+			break
+		}
+		c.forgetWaiters++
+		c.syncDone.Wait()
+		c.forgetWaiters--
+	}
+	c.files[f] = fileState{busy: true}
+	c.mu.Unlock()
+
+	err := f.Sync()
+
+	c.mu.Lock()
+	if err != nil {
+		err = c.syncError(f.Name(), err)
+	}
+	delete(c.dirty, f)
+	st := c.files[f]
+	delete(c.files, f)
+	for _, r := range st.parked[:st.n] {
+		c.jobDoneLocked(r, err)
+	}
+	if c.forgetWaiters > 0 {
+		c.syncDone.Broadcast()
+	}
+	c.mu.Unlock()
+	return err
+}
+
 // Stats returns the cumulative counters.
 func (c *Committer) Stats() Stats {
 	c.mu.Lock()

@@ -46,8 +46,10 @@
 // open file description, and of two fsyncs racing on one descriptor only the first to check
 // sees it; the other returns success although pages it was to make durable were lost. So a
 // later round's sync of a file parks behind the running one and starts when it returns.
-// Different files (partitions) and different rounds sync in parallel. Directories are synced
-// with a descriptor of their own per SyncDir, so their syncs need no such rule.
+// SyncAndForget (an idle segment about to be closed) follows the same rule: its own sync
+// waits for the committer's, and rounds that want the file meanwhile park behind it and take
+// its result. Different files (partitions) and different rounds sync in parallel. Directories
+// are synced with a descriptor of their own per SyncDir, so their syncs need no such rule.
 //
 // # Invariants
 //

@@ -233,3 +233,48 @@ func TestForgetParked(t *testing.T) {
 		t.Fatalf("forgotten file synced %d times, want 1", n)
 	}
 }
+
+// TestSyncAndForget: a round that wants a file while SyncAndForget syncs it parks behind that
+// sync (never a second sync of the descriptor at once) and takes its result: released with
+// nil once it returns, or failed with its error. The file is synced once either way.
+func TestSyncAndForget(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(map[bool]string{false: "ok", true: "error"}[fail], func(t *testing.T) {
+			fs := vfs.NewMemFS()
+			c := New(Config{FS: fs})
+			defer c.Close()
+			inner, _ := vfs.Create(fs, "/a.log")
+			entered, release := make(chan struct{}, 1), make(chan struct{})
+			eio := errors.New("input/output error")
+			a := &hookFile{File: inner, hook: func() error {
+				entered <- struct{}{}
+				<-release
+				if fail {
+					return eio
+				}
+				return nil
+			}}
+			seq, _ := c.MarkDirty(a) // written before, synced by nobody yet
+			result := make(chan error, 1)
+			go func() { result <- c.SyncAndForget(a) }()
+			<-entered
+			done := waitAsync(c, seq) // starts a round that parks a behind the sync
+			select {
+			case err := <-done:
+				t.Fatalf("seq %d released (%v) while the only sync of its file hangs", seq, err)
+			case <-time.After(20 * time.Millisecond):
+			}
+			close(release)
+			err, werr := <-result, <-done
+			if !fail && (err != nil || werr != nil) {
+				t.Fatalf("SyncAndForget %v, Wait %v; want nil, nil", err, werr)
+			}
+			if fail && (!errors.Is(err, eio) || !errors.Is(werr, eio)) {
+				t.Fatalf("SyncAndForget %v, Wait %v; want the sync error for both", err, werr)
+			}
+			if n := a.syncs.Load(); n != 1 {
+				t.Fatalf("a synced %d times, want 1", n)
+			}
+		})
+	}
+}
