@@ -45,7 +45,9 @@ type Config struct {
 	// fdatasyncs in flight (see doc.go). Zero means DefaultDepth; 1 is one round at a time.
 	Depth int
 	// OnSync, if set, is called by the flusher after each round that synced at least one file
-	// or directory, with the duration of its sync phase and the number of files it synced.
+	// or directory, with the duration of its sync phase (from its start until its last sync
+	// returned, a wait behind an earlier round's sync of a file included) and the number of
+	// files it synced.
 	// It must not block: the release of the next round waits for it.
 	OnSync func(dur time.Duration, files int)
 	// OnFailure, if set, is called once by the flusher with the error that failed the
@@ -61,7 +63,7 @@ type Stats struct {
 	// Appends is the number of sequence numbers (MarkDirty and MarkDirDirty calls) covered
 	// by completed rounds. Appends/Rounds is the "appends released per fsync" metric.
 	Appends uint64
-	// FilesSynced and DirsSynced count the fdatasyncs and SyncDirs issued.
+	// FilesSynced and DirsSynced count the fdatasyncs and SyncDirs of completed rounds.
 	FilesSynced uint64
 	DirsSynced  uint64
 	// WaitersReleased counts blocked Wait calls and queued Notify callbacks released by a
