@@ -179,12 +179,16 @@
 //     (EPOLL_CTL_MOD to no read interest on gnet's epoll fd, see
 //     pause_linux.go for why and how), so a client pipelining past
 //     MaxInFlight is held back by TCP flow control, not by our memory. At most
-//     one read chunk (ReadBufferCap) arrives after the pause; its complete
-//     frames wait in pending, charged to the budget.
+//     one read chunk (ReadBufferCap, 1 MiB) arrives after the pause; its complete
+//     frames wait in pending, charged to the budget (so 512 connections
+//     pipelining past MaxInFlight at once, each with a full chunk pending,
+//     fill the default budget; 64 KiB chunks allowed 8,192 but cost a read(2)
+//     and a partial-frame copy per 64 KiB of a producer's 100-200 KB requests).
 //   - Received but not dispatched (partial frames and pending) are charged to
 //     the global MaxBufferedBytes budget by buffer capacity. A partial frame
-//     never allocates its claimed size: it starts at ≤ 4 KiB and doubles as
-//     bytes arrive. The connection whose growth exceeds the budget is closed.
+//     never allocates its claimed size: its buffer holds at most twice the
+//     bytes that arrived (at least 4 KiB), grown as they arrive. The
+//     connection whose growth exceeds the budget is closed.
 //   - Dispatched frames are bounded by MaxInFlight × MaxRequestBytes per
 //     connection (not by the budget; see open problems in the issue note).
 //   - Queued output is at most MaxInFlight responses per connection, and

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"errors"
+	"math/bits"
 )
 
 // Errors that close a connection. They are never sent to the peer.
@@ -112,10 +113,18 @@ func (f *framer) feed(in []byte, emit func(frame []byte) error) error {
 	return nil
 }
 
-// grow makes cur hold at least want bytes, at most need, doubling so a frame
-// trickling in is copied O(1) times per byte on average.
+// grow makes cur hold at least want bytes, at most need. It takes the
+// largest buffer within twice the bytes that arrived (a power-of-two pool
+// class up to maxPooledFrame), so the claimed size alone allocates nothing,
+// and a large frame arriving in read-sized chunks is copied about once more
+// in all, where doubling the previous capacity copied it at nearly every
+// chunk (the produce profile's framer.grow, bench/results/2026-12-08-produce).
 func (f *framer) grow(want int) error {
-	newCap := max(want, 2*cap(f.cur), minPartial)
+	newCap := 2 * want
+	if newCap <= maxPooledFrame {
+		newCap = 1 << (bits.Len(uint(newCap)) - 1) // a class: frameClass keeps it
+	}
+	newCap = max(newCap, minPartial)
 	newCap = min(newCap, f.need)
 	newCap = frameClass(newCap)
 	delta := newCap - f.charged

@@ -193,8 +193,13 @@ type Config struct {
 	Workers int
 	// EventLoops is the number of gnet event loops. Default GOMAXPROCS.
 	EventLoops int
-	// ReadBufferCap is gnet's per-loop read buffer, which is also the most
-	// a connection can read past its in-flight cap. Default 64 KiB.
+	// ReadBufferCap is gnet's per-loop read buffer (one read(2) per readable
+	// event takes at most this much), which is also the most a connection
+	// can read past its in-flight cap (budget-charged). Default 1 MiB: a
+	// producer's pipelined 64-130 KB requests then arrive in one read, not
+	// one per 64 KiB, each whole frame copied once out of gnet's buffer
+	// instead of assembled from chunks (bench/results/2026-12-08-produce).
+	// One buffer per event loop, not per connection.
 	ReadBufferCap int
 	// HeaderVersion, if set, tells the request header version (1 or 2) of an
 	// API version; the server then skips header v2 tagged fields and
@@ -263,7 +268,7 @@ func (c *Config) setDefaults() {
 		c.PreAuthMaxRequestBytes = 512 << 10
 	}
 	if c.ReadBufferCap <= 0 {
-		c.ReadBufferCap = 64 << 10
+		c.ReadBufferCap = 1 << 20
 	}
 	if c.Logf == nil {
 		c.Logf = log.Printf
