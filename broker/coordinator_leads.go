@@ -57,12 +57,12 @@ func internalTopic(name string) bool {
 	return name == offsetsTopic || name == txnTopic || name == shareStateTopic
 }
 
-// openLeadJournal replays partition p of a coordinator topic into a journal that appends
-// through lp (acks=all): the one partition a coordinator lead holds.
-func (b *Broker) openLeadJournal(topic string, p, partitions int32, lp *replication.LeaderPartition) (*group.LogJournal, error) {
+// openLeadJournal replays partition p of a coordinator topic and opens a journal that
+// appends through lp (acks=all): the one partition a coordinator lead holds.
+func (b *Broker) openLeadJournal(topic string, p, partitions int32, lp *replication.LeaderPartition) (*group.LogJournal, *group.Replay, error) {
 	part, err := b.partition(topic, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	logs := make([]*engine.Log, partitions) // only p's: the journal holds no other partition
 	logs[p] = part.log

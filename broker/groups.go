@@ -246,12 +246,12 @@ func (b *Broker) loadPartitionGroups(p, partitions int32, lp *replication.Leader
 	}
 	logs := make([]*engine.Log, partitions) // only p's: the journal holds no other partition
 	logs[p] = part.log
-	j, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, acksAll(lp)),
+	j, rp, err := group.OpenLogJournal(logs, group.JournalConfig{Append: replicatedAppend(lp, part.log, acksAll(lp)),
 		AppendTxn: replicatedAppend(lp, part.log, lp.AppendCoordinator)})
 	if err != nil {
 		return nil, err
 	}
-	coord := group.New(b.groupConfig(partitions), j, b.restoringShareGroups(j.Records))
+	coord := group.New(b.groupConfig(partitions), j, b.restoringShareGroups(rp.Records))
 	b.log.Info("loaded consumer groups as leader", "partition", offsetsTopic+"-"+strconv.Itoa(int(p)), "leader_epoch", lp.LeaderEpoch(),
 		"groups", len(coord.List()), "took", time.Since(start).Round(time.Millisecond).String())
 	return &leadGroups{coord: coord, journal: j}, nil

@@ -70,12 +70,12 @@ type leadShareState struct {
 // loadShareState replays __share_group_state partition p and opens its journal, writing
 // through lp. REQUIRES: b.shareStates.mu held.
 func (b *Broker) loadShareState(p, partitions int32, lp *replication.LeaderPartition) (*leadShareState, error) {
-	j, err := b.openLeadJournal(shareStateTopic, p, partitions, lp)
+	j, rp, err := b.openLeadJournal(shareStateTopic, p, partitions, lp)
 	if err != nil {
 		return nil, err
 	}
 	ls := &leadShareState{journal: j, part: p, states: map[string]share.Snapshot{}}
-	for r := range j.Records {
+	for r := range rp.Records {
 		s, ok, err := share.ParseState(r.Key, r.Value)
 		switch {
 		case err != nil:

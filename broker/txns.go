@@ -90,7 +90,7 @@ func (b *Broker) txnCoordinators() ([]*txn.Coordinator, *kerr.Error) {
 // through lp. REQUIRES: b.txns.mu held.
 func (b *Broker) loadTxns(p, partitions int32, lp *replication.LeaderPartition) (*leadTxns, error) {
 	start := time.Now()
-	j, err := b.openLeadJournal(txnTopic, p, partitions, lp)
+	j, rp, err := b.openLeadJournal(txnTopic, p, partitions, lp)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +99,7 @@ func (b *Broker) loadTxns(p, partitions int32, lp *replication.LeaderPartition) 
 		Partition: p, CoordinatorEpoch: lp.LeaderEpoch(), MaxTimeout: b.cfg.TransactionMaxTimeout,
 		NewProducerID: b.allocateProducerID, Logger: b.log,
 		SendMarkers: func(m txn.Markers, done func(error)) { b.markers.send(m, &lt.closed, done) },
-	}, j, j.Records)
+	}, j, rp.Records)
 	b.log.Info("loaded transactions as leader", "partition", txnTopic+"-"+strconv.Itoa(int(p)), "leader_epoch", lp.LeaderEpoch(),
 		"took", time.Since(start).Round(time.Millisecond).String())
 	return lt, nil

@@ -62,11 +62,7 @@ type LogJournal struct {
 	txnFn    AppendFunc    // writes every transactional batch (JournalConfig.AppendTxn)
 	now      func() time.Time
 
-	// replayed is each held partition's image read at open, handed to the coordinator once
-	// by Records and dropped then; guarded by mu.
-	replayed []*logImage
-
-	mu     sync.Mutex // guards closed and replayed
+	mu     sync.Mutex // guards closed
 	closed bool       // no appends after Close
 }
 
@@ -103,28 +99,36 @@ type JournalConfig struct {
 // unknown; nothing is acknowledged.
 type AppendFunc func(partition int32, batch []byte) (Durable, error)
 
-// OpenLogJournal replays the partition logs (index = partition) into their images. A nil
-// log is a partition this journal does not hold (a cluster coordinator holds the partitions
-// its broker leads): appends to it fail.
-func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, error) {
+// Replay is what OpenLogJournal read from the partition logs: each held partition's image.
+// The journal keeps no reference to it, so the image is freed once its holder (the
+// coordinator's load) drops it rather than living as long as the journal.
+type Replay struct {
+	images []*logImage // by partition; nil: not held
+}
+
+// OpenLogJournal replays the partition logs (index = partition) into their images and
+// returns the journal that appends to them with that replay. A nil log is a partition this
+// journal does not hold (a cluster coordinator holds the partitions its broker leads):
+// appends to it fail.
+func OpenLogJournal(logs []*engine.Log, cfg JournalConfig) (*LogJournal, *Replay, error) {
 	if cfg.Append == nil {
-		return nil, errors.New("offsets journal: JournalConfig.Append is required")
+		return nil, nil, errors.New("offsets journal: JournalConfig.Append is required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	j := &LogJournal{parts: logs, appendFn: cfg.Append, txnFn: cfg.AppendTxn, now: cfg.Now, replayed: make([]*logImage, len(logs))}
+	rp := &Replay{images: make([]*logImage, len(logs))}
 	for i, l := range logs {
 		if l == nil {
 			continue
 		}
 		img, err := replay(l)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		j.replayed[i] = img
+		rp.images[i] = img
 	}
-	return j, nil
+	return &LogJournal{parts: logs, appendFn: cfg.Append, txnFn: cfg.AppendTxn, now: cfg.Now}, rp, nil
 }
 
 // replay reads a log from its start to its end: last write wins, tombstones delete,
@@ -215,13 +219,10 @@ func (img *logImage) apply(h *segment.Header, batch []byte) error {
 
 // Records yields every record of every held partition as replayed at open (the
 // coordinator's replay): the live ones, then those of transactions still open, marked
-// pending. The journal keeps no copy afterwards, so a second call yields nothing.
-func (j *LogJournal) Records(yield func(Record) bool) {
-	j.mu.Lock()
-	images := j.replayed
-	j.replayed = nil
-	j.mu.Unlock()
-	for _, img := range images {
+// pending. Each call yields the same records; the values are shared, so a reader must not
+// modify them.
+func (rp *Replay) Records(yield func(Record) bool) {
+	for _, img := range rp.images {
 		if img == nil {
 			continue
 		}

@@ -76,7 +76,7 @@ func openJournalEnv(t *testing.T, fs *vfs.MemFS, clock *ManualClock, engineNow *
 		}
 		logs = append(logs, l)
 	}
-	j, err := OpenLogJournal(logs, JournalConfig{Now: clock.Now, Append: logAppend(logs),
+	j, rp, err := OpenLogJournal(logs, JournalConfig{Now: clock.Now, Append: logAppend(logs),
 		AppendTxn: logAppendWith(logs, engine.AppendOptions{Coordinator: true})})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func openJournalEnv(t *testing.T, fs *vfs.MemFS, clock *ManualClock, engineNow *
 		Topics: func(name string) (TopicInfo, bool) {
 			return TopicInfo{ID: [16]byte{1}, Name: name, Partitions: 4}, name == "t"
 		},
-		NewMemberID: func(client string) string { return client + "-member" }}, j, j.Records)
+		NewMemberID: func(client string) string { return client + "-member" }}, j, rp.Records)
 	return &journalEnv{t: t, fs: fs, eng: eng, logs: logs, j: j, c: c, clock: clock, engineNow: engineNow}
 }
 
@@ -383,12 +383,12 @@ func TestJournalAppendFunc(t *testing.T) {
 			logs[p].NotifyDurable(res.SyncSeq, done)
 		}, nil
 	}
-	j, err := OpenLogJournal(logs, JournalConfig{Now: clock.Now, Append: appendFn})
+	j, rp, err := OpenLogJournal(logs, JournalConfig{Now: clock.Now, Append: appendFn})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	c := New(Config{Partitions: journalParts, Clock: clock, InitialRebalanceDelay: -1, Logger: slog.New(slog.DiscardHandler)}, j, j.Records)
+	c := New(Config{Partitions: journalParts, Clock: clock, InitialRebalanceDelay: -1, Logger: slog.New(slog.DiscardHandler)}, j, rp.Records)
 	defer c.Close()
 	commit := func(offset int64) (*kerr.Error, error) {
 		errs, wait := c.Commit(CommitRequest{Group: "g", Generation: -1, Offsets: []CommitOffset{{Topic: "t", Partition: 0, Offset: offset, LeaderEpoch: -1}}})
@@ -413,13 +413,31 @@ func TestJournalAppendFunc(t *testing.T) {
 		t.Fatalf("commit with a failing append: %v, want COORDINATOR_NOT_AVAILABLE", e)
 	}
 	// A replay of the log gives the last written state.
-	j2, err := OpenLogJournal(logs, JournalConfig{Append: logAppend(logs)})
+	j2, rp2, err := OpenLogJournal(logs, JournalConfig{Append: logAppend(logs)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2 := New(Config{Partitions: journalParts, Clock: clock, Logger: slog.New(slog.DiscardHandler)}, j2, j2.Records)
+	c2 := New(Config{Partitions: journalParts, Clock: clock, Logger: slog.New(slog.DiscardHandler)}, j2, rp2.Records)
 	defer c2.Close()
 	if got := c2.FetchOffsets("g", []TopicPartitions{{Topic: "t", Partitions: []int32{0}}})[0].Offset.Offset; got != 2 {
 		t.Fatalf("replayed offset %d, want 2 (written, its wait failed)", got)
+	}
+	// The replay reads the same every time: a second reader is not left with nothing.
+	var first, second []string
+	for r := range rp2.Records {
+		first = append(first, string(r.Key)+"="+string(r.Value))
+	}
+	for r := range rp2.Records {
+		second = append(second, string(r.Key)+"="+string(r.Value))
+	}
+	slices.Sort(first)
+	slices.Sort(second)
+	if len(first) == 0 || !slices.Equal(first, second) {
+		t.Fatalf("second read of the replay: %d records, first read %d", len(second), len(first))
+	}
+	c3 := New(Config{Partitions: journalParts, Clock: clock, Logger: slog.New(slog.DiscardHandler)}, j2, rp2.Records)
+	defer c3.Close()
+	if got := c3.FetchOffsets("g", []TopicPartitions{{Topic: "t", Partitions: []int32{0}}})[0].Offset.Offset; got != 2 {
+		t.Fatalf("offset replayed by a second coordinator %d, want 2", got)
 	}
 }

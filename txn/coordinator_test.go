@@ -66,14 +66,14 @@ func openEnv(t *testing.T, fs *vfs.MemFS, clock *group.ManualClock, pids *int64)
 		}
 		return func(done func(error)) { l.NotifyDurable(res.SyncSeq, done) }, nil
 	}
-	j, err := group.OpenLogJournal([]*engine.Log{l}, group.JournalConfig{Now: clock.Now, Append: appendFn})
+	j, rp, err := group.OpenLogJournal([]*engine.Log{l}, group.JournalConfig{Now: clock.Now, Append: appendFn})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{t: t, fs: fs, eng: eng, log: l, j: j, clock: clock, sent: make(chan sent, 16), pids: pids}
 	e.c = New(Config{CoordinatorEpoch: testEpoch, MaxTimeout: time.Hour, Clock: clock, Logger: slog.New(slog.DiscardHandler),
 		NewProducerID: func() (int64, error) { *e.pids++; return *e.pids, nil },
-		SendMarkers:   func(m Markers, done func(error)) { e.sent <- sent{m, done} }}, j, j.Records)
+		SendMarkers:   func(m Markers, done func(error)) { e.sent <- sent{m, done} }}, j, rp.Records)
 	t.Cleanup(e.close)
 	return e
 }
