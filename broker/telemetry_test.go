@@ -359,3 +359,42 @@ func TestTelemetryFranzGo(t *testing.T) {
 	}
 	t.Fatalf("franz-go's pushed metrics did not appear on /metrics within 30s:\n%s", grepLines(out, "telemetry"))
 }
+
+// TestTelemetryHistogram: an OTLP histogram pushed with PushTelemetry is on /metrics as a
+// Prometheus histogram, its per-bucket counts made cumulative.
+func TestTelemetryHistogram(t *testing.T) {
+	tb := startTelemetryBroker(t, nil)
+	wantErrorCode(t, "alter", tb.alterClientMetrics("all", strs(telemetry.ConfigMetrics, "*", telemetry.ConfigInterval, "60000")...), nil)
+	r := tb.getSubscriptions([16]byte{})
+	wantErrorCode(t, "GetTelemetrySubscriptions", r.ErrorCode, nil)
+	sum := 9.5
+	md := &metricspb.MetricsData{ResourceMetrics: []*metricspb.ResourceMetrics{{ScopeMetrics: []*metricspb.ScopeMetrics{{
+		Metrics: []*metricspb.Metric{{Name: "org.apache.kafka.client.request.latency", Description: "request latency",
+			Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{
+				AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE,
+				DataPoints: []*metricspb.HistogramDataPoint{{Count: 6, Sum: &sum, ExplicitBounds: []float64{1, 5}, BucketCounts: []uint64{2, 3, 1},
+					Attributes: []*commonpb.KeyValue{{Key: "node", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "1"}}}}}}}}}}}}}}}
+	raw, err := proto.Marshal(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := compress.Compress(int(compress.Zstd), raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErrorCode(t, "push", tb.push(r.ClientInstanceID, r.SubscriptionID, false, compress.Zstd, metrics), nil)
+	labels := `client_id="telemetry-test",client_instance_id="` + telemetry.InstanceIDString(r.ClientInstanceID) + `",node="1"`
+	out := tb.scrape()
+	for _, want := range []string{
+		"# TYPE org_apache_kafka_client_request_latency histogram\n",
+		"org_apache_kafka_client_request_latency_bucket{" + labels + `,le="1"} 2` + "\n",
+		"org_apache_kafka_client_request_latency_bucket{" + labels + `,le="5"} 5` + "\n",
+		"org_apache_kafka_client_request_latency_bucket{" + labels + `,le="+Inf"} 6` + "\n",
+		"org_apache_kafka_client_request_latency_sum{" + labels + "} 9.5\n",
+		"org_apache_kafka_client_request_latency_count{" + labels + "} 6\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, grepLines(out, "org_apache"))
+		}
+	}
+}

@@ -49,11 +49,26 @@
 //
 // # Export (Exporter)
 //
-// A prometheus.Collector: each OTLP gauge or sum becomes a family named from the metric name
+// A prometheus.Collector: each OTLP metric becomes a family named from the metric name
 // (org.apache.kafka.producer.record.send.total → org_apache_kafka_producer_record_send_total),
-// labelled client_instance_id, client_id and the point's attributes. A client's series go
-// 3 push intervals (at least 5 s) after its last push; at most MaxSeries are exported (the rest counted in
-// logd_client_telemetry_series_dropped_total). Names starting with logd_, go_, process_ or
+// labelled client_instance_id, client_id and the point's attributes:
+//
+//	gauge, non-monotonic sum  gauge
+//	monotonic sum             counter (delta points added up)
+//	histogram                 histogram: OTLP's per-bucket counts made cumulative, le = the
+//	                          explicit bounds (delta points added up while the bounds stay)
+//	exponential histogram     histogram with le = the powers of its base 2^(2^-scale)
+//	                          bounding its buckets, negative ones first, then the zero
+//	                          bucket's threshold (Prometheus' text format has no native
+//	                          histograms)
+//	summary                   summary (its quantiles)
+//
+// Kafka's own clients push gauges and sums only; the rest is for other KIP-714 clients. A
+// client's series go 3 push intervals (at least 5 s) after its last push; at most MaxSeries
+// are exported, a histogram counting one per bucket plus +Inf, _sum and _count and a summary
+// one per quantile plus _sum and _count (the rest counted in
+// logd_client_telemetry_series_dropped_total, with malformed histograms and those of more
+// than 320 buckets). Names starting with logd_, go_, process_ or
 // promhttp_ are dropped, so a client cannot collide with the broker's own families.
 //
 // # Locks

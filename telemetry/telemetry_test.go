@@ -291,3 +291,131 @@ func FuzzPush(f *testing.F) {
 		}
 	})
 }
+
+// histogram is an OTLP histogram metric of one point.
+func histogram(name string, delta bool, count uint64, sum float64, bounds []float64, counts []uint64) *metricspb.Metric {
+	temp := metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE
+	if delta {
+		temp = metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_DELTA
+	}
+	return &metricspb.Metric{Name: name, Data: &metricspb.Metric_Histogram{Histogram: &metricspb.Histogram{AggregationTemporality: temp,
+		DataPoints: []*metricspb.HistogramDataPoint{{Count: count, Sum: &sum, ExplicitBounds: bounds, BucketCounts: counts}}}}}
+}
+
+// gathered is the exporter's family named name.
+func gathered(t *testing.T, e *Exporter, name string) *dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf
+		}
+	}
+	return nil
+}
+
+// buckets renders a histogram's buckets as "le:count" and its count and sum.
+func buckets(h *dto.Histogram) string {
+	var parts []string
+	for _, b := range h.GetBucket() {
+		parts = append(parts, fmt.Sprintf("%g:%d", b.GetUpperBound(), b.GetCumulativeCount()))
+	}
+	return fmt.Sprintf("count=%d sum=%g [%s]", h.GetSampleCount(), h.GetSampleSum(), strings.Join(parts, " "))
+}
+
+func TestExporterHistograms(t *testing.T) {
+	clk := newClock()
+	e := newExporter(21, clk.Now)
+	id := [16]byte{1}
+	push := func(ms ...*metricspb.Metric) {
+		t.Helper()
+		if err := e.push(id, "cl", 10*time.Second, payload(t, ms...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hist := func(name string) string {
+		t.Helper()
+		mf := gathered(t, e, name)
+		if mf == nil || mf.GetType() != dto.MetricType_HISTOGRAM || len(mf.GetMetric()) != 1 {
+			t.Fatalf("%s: %v, want one histogram", name, mf)
+		}
+		return buckets(mf.GetMetric()[0].GetHistogram())
+	}
+
+	// Cumulative: the last push is the value; OTLP's per-bucket counts become cumulative ones.
+	push(histogram("request.latency", false, 6, 9.5, []float64{1, 5}, []uint64{2, 3, 1}))
+	if got, want := hist("request_latency"), "count=6 sum=9.5 [1:2 5:5]"; got != want {
+		t.Fatalf("histogram %s, want %s", got, want)
+	}
+	push(histogram("request.latency", false, 8, 20, []float64{1, 5}, []uint64{2, 4, 2}))
+	if got, want := hist("request_latency"), "count=8 sum=20 [1:2 5:6]"; got != want {
+		t.Fatalf("histogram after a cumulative push %s, want %s", got, want)
+	}
+	// Delta: added up while the bounds stay, started over when they change.
+	push(histogram("batch.size", true, 3, 30, []float64{10}, []uint64{1, 2}))
+	push(histogram("batch.size", true, 2, 4, []float64{10}, []uint64{2, 0}))
+	if got, want := hist("batch_size"), "count=5 sum=34 [10:3]"; got != want {
+		t.Fatalf("delta histogram %s, want %s", got, want)
+	}
+	push(histogram("batch.size", true, 1, 50, []float64{10, 100}, []uint64{0, 1, 0}))
+	if got, want := hist("batch_size"), "count=1 sum=50 [10:0 100:1]"; got != want {
+		t.Fatalf("delta histogram with new bounds %s, want %s", got, want)
+	}
+
+	// Exponential, scale 0 (base 2): -3 in (-4,-2], 0 in the zero bucket, 3 in (2,4], 5 in (4,8].
+	sum := 5.0
+	push(&metricspb.Metric{Name: "exp", Data: &metricspb.Metric_ExponentialHistogram{ExponentialHistogram: &metricspb.ExponentialHistogram{
+		AggregationTemporality: metricspb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE,
+		DataPoints: []*metricspb.ExponentialHistogramDataPoint{{Count: 4, Sum: &sum, Scale: 0, ZeroCount: 1,
+			Negative: &metricspb.ExponentialHistogramDataPoint_Buckets{Offset: 1, BucketCounts: []uint64{1}},
+			Positive: &metricspb.ExponentialHistogramDataPoint_Buckets{Offset: 1, BucketCounts: []uint64{1, 1}}}}}}})
+	if got, want := hist("exp"), "count=4 sum=5 [-2:1 0:2 4:3 8:4]"; got != want {
+		t.Fatalf("exponential histogram %s, want %s", got, want)
+	}
+
+	// A summary's quantiles.
+	push(&metricspb.Metric{Name: "lat.summary", Data: &metricspb.Metric_Summary{Summary: &metricspb.Summary{DataPoints: []*metricspb.SummaryDataPoint{{
+		Count: 10, Sum: 12, QuantileValues: []*metricspb.SummaryDataPoint_ValueAtQuantile{{Quantile: 0.5, Value: 1}, {Quantile: 0.99, Value: 4}}}}}}})
+	mf := gathered(t, e, "lat_summary")
+	if mf == nil || mf.GetType() != dto.MetricType_SUMMARY || mf.GetMetric()[0].GetSummary().GetSampleCount() != 10 ||
+		len(mf.GetMetric()[0].GetSummary().GetQuantile()) != 2 || mf.GetMetric()[0].GetSummary().GetQuantile()[1].GetValue() != 4 {
+		t.Fatalf("summary: %v", mf)
+	}
+
+	// Series: a bucket each, +Inf, _sum and _count for the histograms, a quantile each and
+	// _sum and _count for the summary: request_latency 2+3, batch_size 2+3, exp 4+3,
+	// lat_summary 2+2 = 21, the cap.
+	if n := value(t, e, SeriesMetric); n != 21 {
+		t.Fatalf("%v series, want 21", n)
+	}
+	// A histogram that would not fit under the cap is dropped.
+	push(histogram("too.big", false, 0, 0, nil, nil))
+	if mf := gathered(t, e, "too_big"); mf != nil || value(t, e, DroppedMetric) != 1 {
+		t.Errorf("a histogram over the cap: exported %v, dropped %v", mf, value(t, e, DroppedMetric))
+	}
+	// Malformed points are dropped: counts not one more than the bounds, bounds not
+	// increasing, buckets adding up to more than the count, a scale out of range.
+	e2 := newExporter(1000, clk.Now)
+	sum = 1
+	if err := e2.push(id, "cl", time.Second, payload(t, histogram("bad.a", false, 3, 1, []float64{1, 2}, []uint64{1, 1}),
+		histogram("bad.b", false, 3, 1, []float64{2, 1}, []uint64{1, 1, 1}),
+		histogram("bad.c", false, 1, 1, []float64{1}, []uint64{1, 1}),
+		&metricspb.Metric{Name: "bad.d", Data: &metricspb.Metric_ExponentialHistogram{ExponentialHistogram: &metricspb.ExponentialHistogram{
+			DataPoints: []*metricspb.ExponentialHistogramDataPoint{{Count: 1, Sum: &sum, Scale: 21, ZeroCount: 1}}}}},
+		histogram("good", false, 1, 1, []float64{1}, []uint64{1, 0}))); err != nil {
+		t.Fatal(err)
+	}
+	if n := value(t, e2, DroppedMetric); n != 4 || gathered(t, e2, "good") == nil {
+		t.Errorf("dropped %v, want the 4 malformed ones and not the good one", n)
+	}
+	// Stale: every series goes 10 s after the last push, freeing the cap.
+	clk.add(11 * time.Second)
+	if n := value(t, e, SeriesMetric); n != 0 {
+		t.Errorf("%v series left after they went stale", n)
+	}
+}
