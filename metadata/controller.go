@@ -47,8 +47,10 @@ type HeartbeatResult struct {
 }
 
 // Register registers a broker. A previous incarnation that still holds the id unfenced is
-// fenced first if its session has run out (a broker restarted faster than its session
-// expired otherwise waits: ErrDuplicateBroker until then).
+// fenced first if its session has run out; a broker restarted faster than that waits
+// (ErrDuplicateBroker until then), as Kafka's ClusterControlManager refuses it with
+// DUPLICATE_BROKER_REGISTRATION while the old session is valid. One that stopped with a
+// controlled shutdown was fenced by it (Heartbeat) and registers at once.
 func (c *Controller) Register(r RegisterBroker, now time.Time) (*BrokerRegistration, error) {
 	if old, ok := c.q.Broker(r.ID); ok && old.Incarnation != r.Incarnation && !old.Fenced {
 		c.mu.Lock()
@@ -90,7 +92,15 @@ func (c *Controller) Heartbeat(id int32, epoch int64, caughtUp, wantShutdown boo
 				return HeartbeatResult{Fenced: b.Fenced}, err
 			}
 		}
-		return HeartbeatResult{Fenced: b.Fenced, ShouldShutdown: true}, nil
+		// Its leadership has moved (ControlledShutdown): fenced now, as Kafka's SHUTDOWN_NOW
+		// fences it, so its next incarnation registers at once instead of waiting out this
+		// one's session (ErrDuplicateBroker).
+		if !b.Fenced {
+			if _, err := c.q.Propose(&FenceBroker{ID: id, Epoch: epoch}, ProposeTimeout); err != nil {
+				return HeartbeatResult{}, err
+			}
+		}
+		return HeartbeatResult{Fenced: true, ShouldShutdown: true}, nil
 	}
 	if b.Fenced && caughtUp && !b.ShuttingDown {
 		if _, err := c.q.Propose(&UnfenceBroker{ID: id, Epoch: epoch}, ProposeTimeout); err != nil {
