@@ -68,6 +68,9 @@ func (n *Node) runController() {
 				go term.rebalanceLeaders(n.cfg.LeaderRebalanceInterval)
 			}
 			go term.sweepDelegationTokens(n.cfg.Broker.DelegationTokens.ExpiryCheckInterval)
+			if n.cfg.ControllerListen != "" { // a quorum that can have observers
+				go term.expireObservers(observerExpiryCheck)
+			}
 		}
 	}
 }

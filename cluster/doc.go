@@ -58,9 +58,13 @@
 // A node started with a controller listener and no voters can grow. A new node with
 // Config.JoinVia (serve's --controller-quorum-bootstrap-servers: Kafka addresses of brokers of
 // the cluster) opens its quorum member with an empty log and no voter set, and announces its
-// controller listener with ControllerRegistration to those brokers (runJoin,
+// controller listener with ControllerRegistration to those brokers (runAnnounce,
 // quorum_membership.go) until the quorum's leader has added it as an observer: it then
-// replicates the metadata, registers its broker and serves. AddRaftVoter and RemoveRaftVoter
+// replicates the metadata, registers its broker and serves. The active controller takes an
+// observer that stopped out of the Raft configuration (metadata.ObserverExpiry: after Kafka's
+// 5-minute observer session, or a few seconds once its broker is fenced); an observer that no
+// longer hears from a leader announces itself again, to JoinVia's brokers and those its
+// metadata lists, and is added anew. AddRaftVoter and RemoveRaftVoter
 // (Node.AddVoter, Node.RemoveVoter) run on the leader or are sent on to it; a leader asked to
 // remove itself hands over its leadership first and the request goes again to the new one.
 // The Raft configuration is in the log: restarts need neither JoinVia nor voters.

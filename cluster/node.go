@@ -155,9 +155,9 @@ func Start(cfg Config) (*Node, error) {
 	go n.runLifecycle()
 	go n.runView(kick)
 	go n.runReconcile(kick)
-	if len(cfg.JoinVia) > 0 {
+	if cfg.ControllerListen != "" { // a node that can be an observer (a voter never announces)
 		n.wg.Add(1)
-		go n.runJoin()
+		go n.runAnnounce()
 	}
 	return n, nil
 }

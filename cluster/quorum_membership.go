@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -108,28 +110,82 @@ func splitHostPort(addr string) (string, uint16, error) {
 	return host, uint16(p), nil
 }
 
-// joinRetry is how often a joining node announces itself until the leader added it.
-const joinRetry = 200 * time.Millisecond
+// joinRetry is how often a node that is not in the Raft configuration, or an observer the
+// leader no longer reaches, announces itself; rejoinAfter is how long an observer goes
+// without hearing from a leader before it does (a leader heartbeats every tenth of the Raft
+// timeout, so only a node the leader dropped or a leaderless quorum is that quiet).
+const (
+	joinRetry   = 200 * time.Millisecond
+	rejoinAfter = 2 * time.Second
+)
 
-// runJoin announces a node joining an existing quorum (Config.JoinVia) to the brokers it
-// was given, one after the other, until the leader has added it to the Raft configuration
-// (then it replicates the metadata and serves like any node) or the node stops.
-func (n *Node) runJoin() {
+// observerExpiryCheck is how often the active controller looks for observers that stopped.
+const observerExpiryCheck = time.Second
+
+// runAnnounce keeps a node that can be an observer in the Raft configuration: one joining an
+// existing quorum (Config.JoinVia) or one the leader dropped after it stopped answering
+// (metadata.ObserverExpiry, after a crash or a long pause) announces its controller listener
+// with ControllerRegistration, to the brokers JoinVia names and those its metadata lists,
+// one after the other, until the quorum's leader has added it (again) and replicates to it.
+// A voter never announces. It runs until the node stops.
+func (n *Node) runAnnounce() {
 	defer n.wg.Done()
 	req := n.controllerRegistration(n.id, n.q.Addr())
+	joined := false
 	for i := 0; ; i++ {
-		if voter, observer := n.q.Member(); voter || observer {
-			n.log.Info("joined the metadata quorum", "node", n.id, "voter", voter)
-			return
-		}
-		addr := n.cfg.JoinVia[i%len(n.cfg.JoinVia)]
-		if err := n.announce(addr, req); err != nil {
-			n.log.Debug("announcing this node to the metadata quorum", "via", addr, "err", err)
+		voter, observer := n.q.Member()
+		reached := time.Since(n.q.LeaderContact()) < rejoinAfter
+		switch {
+		case voter || observer && reached:
+			if !joined {
+				n.log.Info("joined the metadata quorum", "node", n.id, "voter", voter)
+				joined = true
+			}
+		default:
+			joined = false
+			if addrs := n.announceTargets(); len(addrs) > 0 {
+				addr := addrs[i%len(addrs)]
+				if err := n.announce(addr, req); err != nil {
+					n.log.Debug("announcing this node to the metadata quorum", "via", addr, "err", err)
+				}
+			}
 		}
 		select {
 		case <-n.stop:
 			return
 		case <-time.After(joinRetry):
+		}
+	}
+}
+
+// announceTargets are the Kafka addresses runAnnounce tries: Config.JoinVia, then the other
+// registered brokers of this node's metadata.
+func (n *Node) announceTargets() []string {
+	addrs := slices.Clone(n.cfg.JoinVia)
+	st := n.view.Load().st
+	for _, id := range slices.Sorted(maps.Keys(st.Brokers)) {
+		if b := st.Brokers[id]; id != n.id {
+			addrs = append(addrs, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))))
+		}
+	}
+	return addrs
+}
+
+// expireObservers takes observers that stopped out of the Raft configuration
+// (metadata.ObserverExpiry), every interval, until the term ends.
+func (c *activeCtl) expireObservers(interval time.Duration) {
+	exp := c.n.q.NewObserverExpiry(metadata.ObserverSessionTimeout, time.Now())
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		// Each removal is logged by Expire.
+		if _, err := exp.Expire(time.Now()); err != nil && !errors.Is(err, metadata.ErrNotController) {
+			c.n.log.Warn("could not expire observers", "err", err)
 		}
 	}
 }

@@ -212,7 +212,7 @@ func TestGrowAndShrinkQuorum(t *testing.T) {
 		_, ok := n3.node.Topic("after")
 		return err == nil && len(voters) == 2 && voters[2] != [16]byte{} && voters[3] != [16]byte{} && ok && controllerNode(nodes) != nil
 	})
-	// Node 3's new incarnation registers once the old one (shutting down) is fenced.
+	// Node 3's new incarnation registers at once: its controlled shutdown fenced the old one.
 	waitFor(t, "brokers 2 and 3 eligible again", 20*time.Second, func() bool {
 		for _, tn := range nodes {
 			st := tn.node.view.Load().st
@@ -233,4 +233,72 @@ func TestGrowAndShrinkQuorum(t *testing.T) {
 func errorIs(err error, want *kerr.Error) bool {
 	ke, ok := err.(*kerr.Error)
 	return ok && ke.Code == want.Code
+}
+
+// TestStoppedObserverLeavesQuorum: an observer that stops leaves the metadata quorum, as a
+// Kafka leader forgets an observer that stopped fetching, and comes back when it restarts.
+// Node 1 starts alone, node 2 joins and becomes a voter, node 3 joins as an observer; node 3
+// is killed (no controlled shutdown): the controller fences its broker and the leader takes
+// it out of the Raft configuration (DescribeQuorum lists the configuration's nonvoters as
+// observers). Restarted without JoinVia, it announces itself to the brokers its metadata
+// lists, is added again and its broker serves.
+func TestStoppedObserverLeavesQuorum(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	var all []*testNode
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, tn := range all {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tn.stop()
+			}()
+		}
+		wg.Wait()
+	})
+	n1 := newJoinTestNode(t, 1, dirs[0])
+	all = append(all, n1)
+	select {
+	case <-n1.node.Ready():
+	case <-ctx.Done():
+		t.Fatal("node 1 never became ready")
+	}
+	n2 := newJoinTestNode(t, 2, dirs[1], n1.addr)
+	n3 := newJoinTestNode(t, 3, dirs[2], n1.addr)
+	all = append(all, n2, n3)
+	nodes := []*testNode{n1, n2, n3}
+	c1 := clientOf(t, n1)
+	waitFor(t, "nodes 2 and 3 to observe the quorum", 30*time.Second, func() bool {
+		_, observers, err := quorumOf(ctx, c1)
+		return err == nil && slices.Contains(observers, 2) && slices.Contains(observers, 3)
+	})
+	waitLive(t, nodes, 3)
+	if err := addVoter(ctx, c1.Broker(1), n2); err != nil {
+		t.Fatalf("AddRaftVoter 2: %v", err)
+	}
+
+	n3.kill()
+	waitFor(t, "the killed observer 3 to leave the quorum", 30*time.Second, func() bool {
+		voters, observers, err := quorumOf(ctx, c1)
+		return err == nil && len(voters) == 2 && len(observers) == 0
+	})
+	if voter, observer := n1.node.q.Member(); !voter || observer {
+		t.Fatalf("node 1 voter %v observer %v after the expiry, want a voter", voter, observer)
+	}
+
+	n3.cfg.JoinVia = nil // the brokers its metadata lists are where it announces itself
+	n3.start(t)
+	waitFor(t, "the restarted observer 3 back in the quorum, serving", 30*time.Second, func() bool {
+		voters, observers, err := quorumOf(ctx, c1)
+		if err != nil || len(voters) != 2 || !slices.Equal(observers, []int32{3}) {
+			return false
+		}
+		b, ok := n1.node.view.Load().st.Brokers[3]
+		return ok && !b.Fenced
+	})
+	if _, err := kadm.NewClient(clientOf(t, n3)).CreateTopic(ctx, 1, 3, nil, "three"); err != nil {
+		t.Fatalf("create a topic on all three brokers after observer 3 came back: %v", err)
+	}
 }

@@ -23,6 +23,13 @@ import (
 // leader asked to remove itself hands leadership to another voter first, so the quorum never
 // waits out an election timeout.
 //
+// Observers come and go as in Kafka, where an observer is no member of the voter set and the
+// leader forgets one that stopped fetching (LeaderState's observer session, 5 minutes): the
+// leader's ObserverExpiry takes a nonvoter out of the configuration once it has not answered
+// for ObserverSessionTimeout, or for aliveWithin once its broker is fenced or unregistered, so
+// a stopped observer is neither listed by DescribeQuorum nor replicated to for ever. One that
+// comes back announces itself again (ControllerRegistration) and AddObserver adds it anew.
+//
 // One change at a time: a second change while one runs is refused at once
 // (ErrVoterChangeInProgress), as Kafka's leader refuses it with REQUEST_TIMED_OUT. Each voter's
 // directory id (the metadata directory's meta.properties directory.id, KIP-858) is replicated
@@ -275,6 +282,109 @@ func (q *Quorum) answers(id int32, wait time.Duration) bool {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// ObserverSessionTimeout is how long the leader keeps an observer that has stopped answering
+// it in the Raft configuration: Kafka's LeaderState.OBSERVER_SESSION_TIMEOUT_MS, after which a
+// Kafka leader forgets an observer that stopped fetching.
+const ObserverSessionTimeout = 5 * time.Minute
+
+// ObserverExpiry takes the observers that stopped out of the Raft configuration, on the
+// leader: in Kafka an observer is no member of the voter set, only a fetcher the leader
+// remembers while it fetches; here it is a hashicorp/raft nonvoter, which the leader would
+// keep in the configuration — and keep replicating to — forever. One per term of leadership;
+// not safe for concurrent use (the controller's term calls Expire from one goroutine).
+type ObserverExpiry struct {
+	q       *Quorum
+	session time.Duration
+	since   time.Time           // when this term began: every observer's contact counts from then at the earliest
+	seen    map[int32]time.Time // when this term first saw each observer in the configuration
+}
+
+// NewObserverExpiry starts expiring observers that have not answered this leader within
+// session (ObserverSessionTimeout in production), counting from now at the earliest.
+func (q *Quorum) NewObserverExpiry(session time.Duration, now time.Time) *ObserverExpiry {
+	return &ObserverExpiry{q: q, session: session, since: now, seen: map[int32]time.Time{}}
+}
+
+// Expire removes from the Raft configuration (raft.RemoveServer) each observer that has not
+// answered this leader within the session — or within aliveWithin when its broker is fenced or
+// not registered (the controller has seen it stop, or it never got as far as registering) —
+// counting from the later of its last answer, the start of the term and when this term first
+// saw it, and forgets its directory id. It returns the ids removed. A removed observer that
+// comes back announces itself again (ControllerRegistration) and is added anew. A voter change
+// in progress defers the expiry to the next call; only the leader expires
+// (ErrNotController).
+func (e *ObserverExpiry) Expire(now time.Time) ([]int32, error) {
+	q := e.q
+	if err := q.leaderOnly(); err != nil {
+		return nil, err
+	}
+	if q.members.begin() != nil {
+		return nil, nil
+	}
+	defer q.members.end()
+	cf := q.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return nil, err
+	}
+	var removed []int32
+	present := map[int32]bool{}
+	for _, s := range cf.Configuration().Servers {
+		id64, err := strconv.ParseInt(string(s.ID), 10, 32)
+		if s.Suffrage == raft.Voter || err != nil {
+			continue
+		}
+		id := int32(id64)
+		present[id] = true
+		last := e.since
+		if first, ok := e.seen[id]; !ok {
+			e.seen[id] = now
+			last = now
+		} else if first.After(last) {
+			last = first
+		}
+		q.progress.mu.Lock()
+		if h, ok := q.progress.byID[s.ID]; ok && h.lastReply.After(last) {
+			last = h.lastReply
+		}
+		q.progress.mu.Unlock()
+		quiet := now.Sub(last)
+		b, registered := q.Broker(id)
+		if quiet <= e.session && (quiet <= aliveWithin || registered && !b.Fenced) {
+			continue
+		}
+		if err := raftErr(q.raft.RemoveServer(s.ID, 0, ProposeTimeout).Error()); err != nil {
+			return removed, fmt.Errorf("remove observer %d, silent for %s: %w", id, quiet.Round(time.Millisecond), err)
+		}
+		q.log.Warn("observer left the metadata quorum: it stopped answering the leader", "node", id,
+			"silent", quiet.Round(time.Millisecond).String(), "broker_registered", registered, "broker_fenced", b.Fenced)
+		removed = append(removed, id)
+		delete(present, id)
+		q.progress.mu.Lock()
+		delete(q.progress.byID, s.ID)
+		q.progress.mu.Unlock()
+		if _, ok := q.State().VoterDirs[id]; ok { // a demoted voter's
+			if _, err := q.Propose(&SetVoterDirectory{ID: id, Remove: true}, ProposeTimeout); err != nil {
+				return removed, err
+			}
+		}
+	}
+	for id := range e.seen {
+		if !present[id] {
+			delete(e.seen, id)
+		}
+	}
+	return removed, nil
+}
+
+// LeaderContact is when this node last heard from a Raft leader (hashicorp/raft's
+// LastContact); zero if never since it started, now on the leader itself.
+func (q *Quorum) LeaderContact() time.Time {
+	if q.raft.State() == raft.Leader {
+		return time.Now()
+	}
+	return q.raft.LastContact()
 }
 
 // Member reports this node's place in the Raft configuration: voter, observer (nonvoter),
