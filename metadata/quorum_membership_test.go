@@ -123,3 +123,98 @@ func TestQuorumMembership(t *testing.T) {
 		t.Fatalf("the two-voter quorum commits no more: %v", err)
 	}
 }
+
+// TestObserverExpiry: the leader keeps an observer that answers and takes one that stopped
+// out of the Raft configuration once its session (short here) has passed; added again, the
+// restarted observer replicates again.
+func TestObserverExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two Raft nodes")
+	}
+	addrs := freePorts(t, 2)
+	base := t.TempDir()
+	nodes := make([]*Quorum, 2)
+	open := func(i int) {
+		cfg := testQuorumConfig(int32(i+1), addrs[i], filepath.Join(base, fmt.Sprint(i+1)), nil)
+		cfg.Join = i > 0
+		q, err := OpenQuorum(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = q
+	}
+	defer func() {
+		for _, q := range nodes {
+			if q != nil {
+				q.Close()
+			}
+		}
+	}()
+	open(0)
+	waitFor(t, "node 1 to lead", nodes[0].IsController)
+	l := nodes[0]
+	open(1)
+	if err := l.AddObserver(2, addrs[1], 2*time.Second); err != nil {
+		t.Fatalf("AddObserver 2: %v", err)
+	}
+	waitFor(t, "node 2 to replicate", func() bool { _, obs := nodes[1].Member(); return obs })
+	const session = 500 * time.Millisecond
+	exp := l.NewObserverExpiry(session, time.Now())
+	if _, err := nodes[1].NewObserverExpiry(session, time.Now()).Expire(time.Now()); !errors.Is(err, ErrNotController) {
+		t.Fatalf("an observer expired observers: %v, want ErrNotController", err)
+	}
+	// Answering: kept for several sessions.
+	for end := time.Now().Add(4 * session); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if removed, err := exp.Expire(time.Now()); err != nil || len(removed) > 0 {
+			t.Fatalf("an answering observer expired: %v %v", removed, err)
+		}
+	}
+	observers := func() []int32 {
+		st, err := l.Status()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []int32
+		for _, o := range st.Observers {
+			ids = append(ids, o.ID)
+		}
+		return ids
+	}
+	if got := observers(); !slices.Equal(got, []int32{2}) {
+		t.Fatalf("observers %v, want [2]", got)
+	}
+
+	nodes[1].Close()
+	nodes[1] = nil
+	var removed []int32
+	waitFor(t, "the stopped observer to expire", func() bool {
+		r, err := exp.Expire(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		removed = append(removed, r...)
+		return len(removed) > 0
+	})
+	if !slices.Equal(removed, []int32{2}) || len(observers()) != 0 {
+		t.Fatalf("expired %v, observers left %v; want 2 expired and none left", removed, observers())
+	}
+	if _, ok, err := l.server(2); ok || err != nil {
+		t.Fatalf("node 2 still in the Raft configuration (%v)", err)
+	}
+
+	open(1) // as a node that comes back and announces itself
+	if err := l.AddObserver(2, addrs[1], 2*time.Second); err != nil {
+		t.Fatalf("AddObserver 2 again: %v", err)
+	}
+	if _, err := l.Propose(&SetVoterDirectory{ID: 9, Directory: tid(9)}, ProposeTimeout); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the returned observer to replicate", func() bool {
+		_, obs := nodes[1].Member()
+		_, ok := nodes[1].State().VoterDirs[9]
+		return obs && ok && nodes[1].LeaderContact().After(time.Now().Add(-time.Second))
+	})
+	if got := observers(); !slices.Equal(got, []int32{2}) {
+		t.Fatalf("observers %v after the return, want [2]", got)
+	}
+}
