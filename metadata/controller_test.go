@@ -109,4 +109,12 @@ func TestControllerFencesSilentBrokers(t *testing.T) {
 	if !slices.Contains(p.log, "controlled_shutdown") || !slices.Contains(p.log, "fence_broker") {
 		t.Fatalf("decisions not logged: %v", p.log)
 	}
+	// Its controlled shutdown fenced it (Kafka's SHUTDOWN_NOW): the next incarnation registers
+	// at once, well within the session.
+	if !r.Fenced || !p.s.Brokers[1].Fenced {
+		t.Fatalf("after the controlled shutdown: answer %+v, registration %+v; want fenced", r, p.s.Brokers[1])
+	}
+	if _, err := c.Register(RegisterBroker{ID: 1, Incarnation: "c"}, t0.Add(23*time.Second)); err != nil {
+		t.Fatalf("restart right after a controlled shutdown: %v", err)
+	}
 }
