@@ -549,7 +549,7 @@ func (b *Broker) Follow(topic string, p int32, leaderAddr string, leaderEpoch in
 		ctx, cancel := context.WithCancel(context.Background())
 		fr = &fetcherRun{cancel: cancel, done: make(chan struct{}), fe: replication.NewFetcher(replication.FetcherConfig{
 			ReplicaID: b.cfg.NodeID, Addr: leaderAddr, Security: b.cfg.InterBroker, Logger: b.log, Backoff: b.cfg.ReplicaFetchBackoff, MaxWait: b.cfg.ReplicaFetchWaitMax,
-			Fsync: b.cfg.ReplicaFsync,
+			Fsync: b.cfg.ReplicaFsync, Observer: b.replicationObserver(),
 			OnRemoved: func(tp engine.TopicPartition, err error) {
 				b.log.Warn("stopped following a partition: its leader refused it; waiting for new metadata", "partition", tp.String(), "err", err)
 			},

@@ -99,6 +99,7 @@ func (b *Broker) RefreshTopicConfig(topic string) error {
 // replica.lag.time.max.ms and the topic's min.insync.replicas.
 func (b *Broker) ReplicationConfig(topic string) replication.Config {
 	cfg := replication.Config{ReplicaLagTime: b.cfg.ReplicaLagTime, MinInsyncReplicas: 1}
+	cfg.Observer = b.replicationObserver()
 	if t, ok := b.cluster.Topic(topic); ok {
 		if n, err := strconv.Atoi(t.Configs["min.insync.replicas"]); err == nil && n > 0 {
 			cfg.MinInsyncReplicas = n
@@ -124,4 +125,14 @@ func (b *Broker) replicationCounts() (leaders, underReplicated int) {
 		}
 	}
 	return leaders, underReplicated
+}
+
+// replicationObserver is where replication reports its measurements: the broker's metrics,
+// or nil when they are disabled (a nil *metrics.Metrics in the interface would still be
+// called).
+func (b *Broker) replicationObserver() replication.Observer {
+	if b.metrics == nil {
+		return nil
+	}
+	return b.metrics
 }

@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/logd/logd/broker"
 	"github.com/logd/logd/engine"
 	"github.com/logd/logd/metadata"
+	"github.com/logd/logd/metrics"
 	"github.com/logd/logd/net/server"
 )
 
@@ -333,9 +335,12 @@ func TestFollowerLoss(t *testing.T) {
 // long poll keep both followers in every acknowledgement.
 func TestAcksAllNotBoundByFollowerMaxWait(t *testing.T) {
 	const maxWait = 5 * time.Second
+	var regs []*metrics.Metrics
 	nodes := startTestClusterWith(t, 3, func(c *Config) {
 		c.Broker.ReplicaFetchWaitMax = maxWait
 		c.Broker.ReplicaLagTime = 4 * maxWait
+		c.Broker.Metrics = metrics.New()
+		regs = append(regs, c.Broker.Metrics)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -370,4 +375,38 @@ func TestAcksAllNotBoundByFollowerMaxWait(t *testing.T) {
 		}
 	}
 	t.Logf("slowest of %d acks=all produces: %v (follower MaxWait %v)", n, slowest, maxWait)
+
+	// The nodes' replication metrics saw it: every measured produce's append timed to its
+	// commit, well under the long poll, and follower fetches that brought its bytes.
+	var commits, fetches uint64
+	var commitSum, bytes float64
+	for _, m := range regs {
+		h := gathered(t, m, metrics.ReplicationCommit).GetHistogram()
+		commits, commitSum = commits+h.GetSampleCount(), commitSum+h.GetSampleSum()
+		fetches += gathered(t, m, metrics.ReplicaFetch).GetHistogram().GetSampleCount()
+		bytes += gathered(t, m, metrics.ReplicaFetchBytes).GetCounter().GetValue()
+	}
+	if commits < n || commitSum/float64(commits) >= (maxWait/2).Seconds() {
+		t.Fatalf("%s: %d appends timed, mean %.3fs; want at least %d, well under the long poll", metrics.ReplicationCommit, commits, commitSum/float64(commits), n)
+	}
+	if fetches < 2*n/6 || bytes <= 0 {
+		t.Fatalf("%s: %d follower fetches with data, %v bytes", metrics.ReplicaFetch, fetches, bytes)
+	}
+	t.Logf("%d appends committed, mean %.2f ms; %d follower fetches with data, %.0f bytes", commits, 1e3*commitSum/float64(commits), fetches, bytes)
+}
+
+// gathered returns the first metric named name in m's registry, nil if absent (its getters
+// then read zero).
+func gathered(t *testing.T, m *metrics.Metrics, name string) *dto.Metric {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) > 0 {
+			return f.GetMetric()[0]
+		}
+	}
+	return nil
 }

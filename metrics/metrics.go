@@ -171,6 +171,8 @@ type Metrics struct {
 	flushRounds  prometheus.Counter
 	flushFiles   prometheus.Counter
 
+	replication replicationMetrics // replication.go
+
 	stats      atomic.Pointer[func() server.Stats]
 	groupLag   atomic.Pointer[GroupLagSource]
 	partitions atomic.Pointer[func() int]
@@ -284,6 +286,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.replication = newReplicationMetrics(m.reg)
 	return m
 }
 

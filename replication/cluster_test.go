@@ -36,6 +36,7 @@ type memCluster struct {
 	leader  *replication.LeaderPartition
 	leaderB int32
 	follow  map[int32]*replication.Follower
+	obs     replication.Observer // given to each new LeaderPartition; nil: none
 }
 
 func newMemCluster(t *testing.T, brokers int) *memCluster {
@@ -127,7 +128,7 @@ func (c *memCluster) elect() {
 	if c.leader != nil {
 		c.leader.Resign()
 	}
-	lp, err := replication.NewLeaderPartition(replication.Config{ReplicaLagTime: 10 * time.Second, MinInsyncReplicas: 2},
+	lp, err := replication.NewLeaderPartition(replication.Config{ReplicaLagTime: 10 * time.Second, MinInsyncReplicas: 2, Observer: c.obs},
 		c.tp, c.logs[st.Leader], st, c, c.clock)
 	if err != nil {
 		c.t.Fatal(err)

@@ -43,6 +43,8 @@ type FetcherConfig struct {
 	// fetched because the leader refused it in a way only new metadata can fix
 	// (ErrFencedLeaderEpoch, ErrNotLeader, ErrNotReplicated). It must not call the Fetcher.
 	OnRemoved func(tp engine.TopicPartition, err error)
+	// Observer, if set, receives every fetch round trip (Observer.ReplicaFetched).
+	Observer Observer
 }
 
 func (c *FetcherConfig) setDefaults() {
@@ -244,17 +246,24 @@ func (fe *Fetcher) round(ctx context.Context, parts []*fetcherPart) error {
 	if !next.IsZero() {
 		fe.conn.MaxWait = max(min(fe.cfg.MaxWait, time.Until(next)), time.Millisecond)
 	}
+	sent := time.Now()
 	res, err := fe.conn.FetchMany(ctx, fetches, fe.cfg.MaxBytes, fe.cfg.PartitionMaxBytes)
 	if err != nil {
 		return err
 	}
+	took, appended := time.Since(sent), 0
 	for i, p := range fetching {
-		if _, err := p.f.apply(ctx, res[i].FetchResult, res[i].Err); err != nil {
+		n, err := p.f.apply(ctx, res[i].FetchResult, res[i].Err)
+		appended += n
+		if err != nil {
 			if fe.conn.Err() != nil {
 				return err
 			}
 			fe.failed(p, err)
 		}
+	}
+	if fe.cfg.Observer != nil {
+		fe.cfg.Observer.ReplicaFetched(appended, took)
 	}
 	if fe.cfg.Fsync {
 		// After every append of the round: one group-commit round of each directory covers

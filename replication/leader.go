@@ -50,6 +50,9 @@ type Config struct {
 	ReplicaLagTime time.Duration
 	// MinInsyncReplicas is min.insync.replicas, enforced for acks=all.
 	MinInsyncReplicas int
+	// Observer, if set, receives a LeaderPartition's commit times (Observer.Committed); the
+	// Leader state machine itself ignores it.
+	Observer Observer
 }
 
 // DefaultConfig is Kafka's default: 30 s lag, min.insync.replicas 1.

@@ -26,10 +26,13 @@ type LeaderPartition struct {
 	ctl Controller
 	now func() time.Time
 
+	obs Observer // nil: none
+
 	mu      sync.Mutex // guards the fields below; never held across I/O or a callback
 	leader  *Leader
 	waiters map[uint64]func(error)
 	nextID  uint64
+	commits commitTimer // appends timed until they commit; only with an Observer
 }
 
 // NewLeaderPartition starts leading tp over its log in state st (st.Leader is this broker).
@@ -47,7 +50,7 @@ func NewLeaderPartition(cfg Config, tp engine.TopicPartition, log *engine.Log, s
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", tp, err)
 	}
-	p := &LeaderPartition{tp: tp, log: log, ctl: ctl, now: now, leader: l, waiters: map[uint64]func(error){}}
+	p := &LeaderPartition{tp: tp, log: log, ctl: ctl, now: now, obs: cfg.Observer, leader: l, waiters: map[uint64]func(error){}}
 	// A leader whose ISR is itself alone has every record it holds committed: its high
 	// watermark is its log end now (the checkpoint may lag it after a crash, or be missing
 	// for a log of an older release), not at the first append or tick.
@@ -117,11 +120,27 @@ func (p *LeaderPartition) append(acks int16, appendFn func(epoch int32) (engine.
 	if err != nil {
 		return res, err
 	}
+	now := p.now()
 	p.mu.Lock()
-	rd := p.leader.Appended(p.log.LogEndOffset(), p.now())
+	rd := p.leader.Appended(p.log.LogEndOffset(), now)
+	var took []time.Duration
+	if p.obs != nil && !res.Duplicate {
+		p.commits.appended(res.LastOffset+1, now)
+		// A follower's fetch may have moved the high watermark past this append already
+		// (FollowerFetched feeds the Leader the log's end before this call does).
+		took = p.commits.committed(p.leader.HighWatermark(), now, nil)
+	}
 	p.mu.Unlock()
 	p.apply(rd)
+	p.observeCommitted(took)
 	return res, nil
+}
+
+// observeCommitted reports the commit times of appends to the Observer, holding no lock.
+func (p *LeaderPartition) observeCommitted(took []time.Duration) {
+	for _, d := range took {
+		p.obs.Committed(d)
+	}
 }
 
 // NotifyReplicated reports when the high watermark passes lastOffset (every ISR member has
@@ -199,6 +218,12 @@ func (p *LeaderPartition) Resign() {
 func (p *LeaderPartition) apply(rd Ready) {
 	if rd.HWAdvanced {
 		p.log.SetHighWatermark(rd.HighWatermark)
+		if p.obs != nil {
+			p.mu.Lock()
+			took := p.commits.committed(rd.HighWatermark, p.now(), nil)
+			p.mu.Unlock()
+			p.observeCommitted(took)
+		}
 	}
 	if len(rd.Completed) > 0 {
 		type answer struct {
