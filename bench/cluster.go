@@ -32,8 +32,8 @@ func startLogdCluster(bin, dir, logPath string, nodes int) (*process, error) {
 	if !bytes.Contains(help, []byte("--controller-quorum-voters")) {
 		return nil, fmt.Errorf("%s: %w", bin, errNoClusterMode)
 	}
-	addrs, caddrs := make([]string, nodes), make([]string, nodes)
-	var voters []string
+	addrs, caddrs, haddrs := make([]string, nodes), make([]string, nodes), make([]string, nodes)
+	var voters, urls []string
 	for i := range nodes {
 		var err error
 		if addrs[i], err = freeAddr(); err != nil {
@@ -42,6 +42,12 @@ func startLogdCluster(bin, dir, logPath string, nodes int) (*process, error) {
 		if caddrs[i], err = freeAddr(); err != nil {
 			return nil, err
 		}
+		// Every node serves /metrics: the latency breakdown (stages.go) sums their histograms,
+		// leaders' and followers' alike.
+		if haddrs[i], err = freeAddr(); err != nil {
+			return nil, err
+		}
+		urls = append(urls, "http://"+haddrs[i]+"/metrics")
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, caddrs[i]))
 	}
 	config := []string{fmt.Sprintf("%d-node logd cluster on loopback, every node a broker and a voter of the controller quorum:", nodes)}
@@ -56,7 +62,7 @@ func startLogdCluster(bin, dir, logPath string, nodes int) (*process, error) {
 	for i := range nodes {
 		ndir := filepath.Join(dir, fmt.Sprintf("node%d", i+1))
 		args := []string{"serve", "--node-id", strconv.Itoa(i + 1), "--listen", addrs[i], "--controller-listen", caddrs[i],
-			"--controller-quorum-voters", strings.Join(voters, ","), "--data-dir", ndir}
+			"--controller-quorum-voters", strings.Join(voters, ","), "--data-dir", ndir, "--http", haddrs[i]}
 		config = append(config, "logd "+strings.Join(args, " "))
 		p, err := spawn(BrokerLogdRF3, addrs[i], ndir, fmt.Sprintf("%s-node%d%s", strings.TrimSuffix(logPath, ext), i+1, ext), nil, exec.Command(bin, args...))
 		if err != nil {
@@ -78,6 +84,7 @@ func startLogdCluster(bin, dir, logPath string, nodes int) (*process, error) {
 		"topic defaults: flush.messages and flush.ms unset (no periodic fsync), segment.bytes 1 GiB")
 	p := ps[0]
 	p.config, p.peers, p.replication = config, ps[1:], nodes
+	p.metricsURL = strings.Join(urls, ",")
 	return p, nil
 }
 

@@ -95,11 +95,14 @@
 //     minus intended send time) is reported with the latency, and a run whose send lag p99
 //     exceeds --max-send-lag (10 ms), or whose rate was not offered, is marked invalid (i) in
 //     its report and in the comparison.
-//   - The latency breakdown comes from logd itself: compare starts logd-fsync and logd-nofsync
-//     with --http (logd-rf3's nodes are not scraped; `bench run --metrics-url` takes any) and
-//     scrapes its Prometheus histograms (queue, append, fsync wait, replication wait, response
-//     queue, send, the group-commit round, and the consumer's fetch wake: append → woken
-//     fetch's response ready) when the measured phase starts and when it ends; the difference
+//   - The latency breakdown comes from logd itself: compare starts logd-fsync, logd-nofsync and
+//     each node of logd-rf3 with --http (a cluster's histograms are summed over its nodes;
+//     `bench run --metrics-url` takes any, comma-separated) and scrapes its Prometheus
+//     histograms (queue, append, fsync wait, replication wait, response queue, send, the
+//     group-commit round, the consumer's fetch wake: append → woken fetch's response ready,
+//     and replication's: a leader's append → commit, the followers' fetch round trips with
+//     data and those that came back empty after the long poll) when the measured phase
+//     starts and when it ends; the difference
 //     of the cumulative buckets is the window's distribution, whose p50/p99 are interpolated
 //     within buckets as histogram_quantile does, so they are as coarse as the buckets. A
 //     stage the broker does not export is listed as not exported, never estimated.

@@ -236,6 +236,38 @@ func TestStagesFromMetrics(t *testing.T) {
 	}
 }
 
+// TestStagesSummedOverNodes scrapes two registries as one cluster (comma-separated URLs):
+// the leader's commit times and the follower's fetches add up across the nodes.
+func TestStagesSummedOverNodes(t *testing.T) {
+	leader, follower := metrics.New(), metrics.New()
+	a, b := httptest.NewServer(leader.Handler()), httptest.NewServer(follower.Handler())
+	defer a.Close()
+	defer b.Close()
+	s := &stageScraper{url: a.URL + "," + b.URL}
+	s.begin()
+	for range 100 {
+		leader.Committed(3 * time.Millisecond)
+		follower.Committed(3 * time.Millisecond)
+		follower.ReplicaFetched(1<<20, 2*time.Millisecond)
+	}
+	follower.ReplicaFetched(0, 500*time.Millisecond)
+	r := &Report{}
+	s.end(r)
+	by := map[string]Stage{}
+	for _, st := range r.Stages {
+		by[st.Stage] = st
+	}
+	if c := by["replication commit"]; c.Count != 200 || c.P50 < 2.5 || c.P50 > 5 {
+		t.Errorf("replication commit over both nodes: %+v (notes %q)", c, r.Notes)
+	}
+	if f := by["follower fetch, data"]; f.Count != 100 || f.P50 < 1 || f.P50 > 2.5 {
+		t.Errorf("follower fetch, data: %+v", f)
+	}
+	if f := by["follower fetch, empty"]; f.Count != 1 || f.P99 < 250 || f.P99 > 500 {
+		t.Errorf("follower fetch, empty: %+v", f)
+	}
+}
+
 func TestBucketQuantile(t *testing.T) {
 	b := bucketSet{upper: []float64{1, 2, 4, math.Inf(1)}, cum: []uint64{0, 50, 100, 100}}
 	if q := b.quantile(0.5); q != 2 {

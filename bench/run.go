@@ -66,7 +66,8 @@ type Options struct {
 	// machine stayed busy.
 	QuietWait time.Duration
 	// MetricsURL is the broker's Prometheus endpoint (logd serve --http): when set, the report
-	// gets the latency breakdown of produce requests from the broker's own histograms.
+	// gets the latency breakdown of produce requests from the broker's own histograms. A
+	// cluster's nodes are listed comma-separated: their histograms are summed.
 	MetricsURL string
 
 	Progress io.Writer // progress display (nil: none)

@@ -5,6 +5,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -49,6 +51,9 @@ var produceStages = []stageDef{
 	{"total in broker", metrics.RequestDuration, "Produce", "handler starts → response ready (queue and send not included)"},
 	{"fsync round", metrics.LogFlushDuration, "", "one group-commit round (all its fdatasyncs); per round, not per request"},
 	{"fetch wake", metrics.FetchWake, "", "consumer side: the append that woke a parked fetch → its response ready to write; per woken fetch, the broker's part of end-to-end latency"},
+	{"replication commit", metrics.ReplicationCommit, "", "leader: an append in the log → the high watermark passes it (every in-sync replica fetched past it), per append; runs alongside the fsync wait"},
+	{"follower fetch, data", metrics.ReplicaFetch, "", "follower: round trip of a fetch to a leader that brought batches (the count is the fetch round trips that replicated data)"},
+	{"follower fetch, empty", metrics.ReplicaFetchEmpty, "", "follower: a fetch answered empty, its long poll (replica.fetch.wait.max.ms) expired: nothing woke it"},
 }
 
 // bucketSet is one histogram's cumulative buckets at a scrape: upper bounds ascending, the
@@ -58,9 +63,35 @@ type bucketSet struct {
 	cum   []uint64
 }
 
-// scrapeHistograms reads url (a Prometheus text endpoint) and returns the histograms
-// produceStages name, keyed by metric and api label.
-func scrapeHistograms(url string) (map[string]bucketSet, error) {
+// scrapeHistograms reads urls (comma-separated Prometheus text endpoints: a cluster's nodes)
+// and returns the histograms produceStages name, keyed by metric and api label, summed over
+// the endpoints.
+func scrapeHistograms(urls string) (map[string]bucketSet, error) {
+	var sum map[string]bucketSet
+	for url := range strings.SplitSeq(urls, ",") {
+		one, err := scrapeHistogramsAt(url)
+		if err != nil {
+			return nil, err
+		}
+		if sum == nil {
+			sum = one
+			continue
+		}
+		for k, b := range one {
+			if a, ok := sum[k]; ok && slices.Equal(a.upper, b.upper) {
+				for i := range a.cum {
+					a.cum[i] += b.cum[i]
+				}
+			} else if !ok {
+				sum[k] = b
+			}
+		}
+	}
+	return sum, nil
+}
+
+// scrapeHistogramsAt is scrapeHistograms of one endpoint.
+func scrapeHistogramsAt(url string) (map[string]bucketSet, error) {
 	client := http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(url)
 	if err != nil {

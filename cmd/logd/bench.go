@@ -127,7 +127,7 @@ func benchRunCommand() *cobra.Command {
 	f.StringVar(&o.DataDir, "data-dir", "", "the broker's data directory, for the disk in the machine fingerprint")
 	f.DurationVar(&o.Window, "window", 10*time.Second, "report window")
 	f.BoolVar(&noCeiling, "no-ceiling", false, "skip measuring the generator's own ceiling against a sink")
-	f.StringVar(&o.MetricsURL, "metrics-url", "", "the broker's Prometheus endpoint (logd serve --http), e.g. http://127.0.0.1:9644/metrics: adds the latency breakdown of produce requests")
+	f.StringVar(&o.MetricsURL, "metrics-url", "", "the broker's Prometheus endpoint (logd serve --http), e.g. http://127.0.0.1:9644/metrics, or a cluster's endpoints comma-separated (summed): adds the latency breakdown of produce requests")
 	measureFlags(f, &o.LatencyBudget, &o.MaxSendLag, &o.BusyCores, &o.QuietWait)
 	return cmd
 }
