@@ -279,7 +279,9 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 					p.stop()
 					return ctx.Err()
 				}
-				ro := Options{Bootstrap: p.addr, Workload: w, KeepTopics: true, // the broker and its data go when the run ends; deleting would load the next workload Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
+				// KeepTopics: the broker and its data go when the run ends; deleting would load the
+				// next workload.
+				ro := Options{Bootstrap: p.addr, Workload: w, KeepTopics: true, Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
 					BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config, MetricsURL: p.metricsURL,
 					LatencyBudget: o.LatencyBudget, MaxSendLag: o.MaxSendLag, BusyCores: o.BusyCores, QuietWait: o.QuietWait,
 					Out: filepath.Join(o.Out, b, w.Name, fmt.Sprintf("run-%d", run)), Progress: o.Progress, Terminal: o.Terminal}
