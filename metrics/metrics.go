@@ -28,6 +28,12 @@
 // batches, a fetch parked for MinBytes. Before replication exists these are all of Kafka's
 // RemoteTimeMs.
 //
+// Replication (replication.go) adds, per broker: logd_replication_commit_seconds (a leader's
+// append → the high watermark passing it), logd_replica_fetch_seconds and
+// logd_replica_fetch_empty_seconds (a follower's fetch round trips that brought batches, and
+// those that came back empty when the leader's long poll expired) and
+// logd_replica_fetch_bytes_total.
+//
 // Consumer group lag (logd_group_lag{group,topic,partition}) is read at scrape time from a
 // GroupLagSource the broker sets, so this package does not depend on the group coordinator.
 //
