@@ -83,6 +83,11 @@
 // (ErrNotReplicated otherwise), so the high watermark is replication's and is checkpointed.
 // A new leader records its epoch's start at its log end when elected, as Kafka does.
 //
+// Measurements: an Observer (Config.Observer, FetcherConfig.Observer; the broker's metrics)
+// gets each leader append's time to commit (appended → the high watermark passes it, timed
+// by LeaderPartition, at most maxPendingCommits appends at once) and each follower fetch
+// round trip with the bytes it brought, 0 when the leader's long poll expired empty.
+//
 // Transactions: the leader appends a transaction marker (WriteTxnMarkers) through
 // LeaderPartition.AppendTxnMarker, with acks=all's check and wait. Followers copy markers
 // and transactional batches like any batch; the engine rebuilds the same transaction state
