@@ -156,6 +156,17 @@ type Goal struct {
 	RunRatios []RunValue `json:"run_ratios"`
 }
 
+// runOptions are the options of one run of workload w on broker b (process p, data in dir).
+func (o CompareOptions) runOptions(p *process, b string, w Workload, dir string, run int) Options {
+	// KeepTopics: the broker and its data go when the run ends; deleting would load the next
+	// workload.
+	return Options{Bootstrap: p.addr, Workload: w, KeepTopics: true, Duration: o.Duration, Warmup: o.Warmup,
+		ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
+		BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config, MetricsURL: p.metricsURL,
+		LatencyBudget: o.LatencyBudget, MaxSendLag: o.MaxSendLag, BusyCores: o.BusyCores, QuietWait: o.QuietWait,
+		Out: filepath.Join(o.Out, b, w.Name, fmt.Sprintf("run-%d", run)), Progress: o.Progress, Terminal: o.Terminal}
+}
+
 // Compare runs the workloads against each broker, Runs times, interleaving brokers within a
 // run so slow drifts of a shared machine hit all of them, and writes Out/compare.{json,md},
 // overlaid plots and every run's own report under Out/BROKER/WORKLOAD/run-N.
@@ -279,12 +290,7 @@ func Compare(ctx context.Context, o CompareOptions) (*Comparison, error) {
 					p.stop()
 					return ctx.Err()
 				}
-				// KeepTopics: the broker and its data go when the run ends; deleting would load the
-				// next workload.
-				ro := Options{Bootstrap: p.addr, Workload: w, KeepTopics: true, Duration: o.Duration, Warmup: o.Warmup, ReplicationFactor: p.replication, BacklogMB: o.BacklogMB,
-					BrokerName: b, BrokerPIDs: p.pids(), DataDir: dir, BrokerConfig: p.config, MetricsURL: p.metricsURL,
-					LatencyBudget: o.LatencyBudget, MaxSendLag: o.MaxSendLag, BusyCores: o.BusyCores, QuietWait: o.QuietWait,
-					Out: filepath.Join(o.Out, b, w.Name, fmt.Sprintf("run-%d", run)), Progress: o.Progress, Terminal: o.Terminal}
+				ro := o.runOptions(p, b, w, dir, run)
 				if w.RateMBps == 0 && !w.CatchUp() && !w.Transactional() {
 					if cl, ok := ceilings[w.Name]; ok {
 						ro.knownCeiling = cl

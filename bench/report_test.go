@@ -301,3 +301,17 @@ func TestGoalsAndTable(t *testing.T) {
 		t.Fatal("median")
 	}
 }
+
+// TestRunOptionsCarryCompareOptions: every run of a comparison gets the comparison's
+// duration, warm-up and backlog and the broker's replication factor (a comment once swallowed
+// them, and logd-rf3 ran topics of replication factor 1).
+func TestRunOptionsCarryCompareOptions(t *testing.T) {
+	o := CompareOptions{Duration: 20 * time.Second, Warmup: 10 * time.Second, BacklogMB: 64, Out: "out"}
+	p := &process{addr: "127.0.0.1:1", replication: 3, metricsURL: "http://a/metrics,http://b/metrics"}
+	w, _ := LoadWorkload("max-throughput")
+	ro := o.runOptions(p, BrokerLogdRF3, w, "dir", 2)
+	if ro.Duration != o.Duration || ro.Warmup != o.Warmup || ro.BacklogMB != 64 || ro.ReplicationFactor != 3 ||
+		ro.MetricsURL != p.metricsURL || !ro.KeepTopics || ro.Out != filepath.Join("out", BrokerLogdRF3, w.Name, "run-2") {
+		t.Fatalf("run options %+v", ro)
+	}
+}
