@@ -113,7 +113,10 @@
 // The leader appends markers with AppendTxnMarker (MarkerBatch, then Append: the same group
 // commit, durability and listeners), after Kafka's checks: a producer epoch below the
 // producer's is ErrInvalidProducerEpoch, a coordinator epoch below its last marker's
-// ErrCoordinatorFenced; a marker with a higher epoch fences the old one. A coordinator
+// ErrCoordinatorFenced; a marker with a higher epoch fences the old one. A transaction
+// version 2 marker (TxnMarker.TxnVersion, WriteTxnMarkers v2, KIP-1228) must be above the
+// producer's epoch while its transaction is open (else ErrInvalidProducerEpoch): checked
+// under Log.mu with the append, like every producer check, so nothing comes in between. A coordinator
 // writing on a producer's behalf (the group coordinator's transactional offset commits,
 // Kafka's AppendOrigin.COORDINATOR) appends with AppendOptions.Coordinator: a transactional
 // batch with no sequence, only its epoch checked, opening the transaction like a client's.

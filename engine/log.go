@@ -120,6 +120,9 @@ type AppendOptions struct {
 	// batches' transaction verified: a transactional batch whose producer has no open
 	// transaction here is refused (ErrTxnNotVerified) unless the guard is still current.
 	TxnGuard TxnGuard
+	// MarkerTxnVersion is the transaction version of the markers appended (AppendTxnMarker:
+	// WriteTxnMarkers v2, KIP-1228); from 2 a marker's epoch must be above its producer's.
+	MarkerTxnVersion int8
 }
 
 // AppendResult describes a completed append.
@@ -306,7 +309,7 @@ func (l *Log) appendLocked(data []byte, metas []segment.BatchMeta, records int64
 				continue
 			}
 			if h.IsControl() {
-				if err := l.checkMarkerLocked(&h, b); err != nil {
+				if err := l.checkMarkerLocked(&h, b, opts.MarkerTxnVersion); err != nil {
 					return res, err
 				}
 				continue

@@ -30,6 +30,11 @@ type TxnMarker struct {
 	ProducerEpoch    int16
 	CoordinatorEpoch int32
 	Commit           bool // COMMIT, else ABORT
+	// TxnVersion is the transaction version the coordinator ends the transaction at
+	// (WriteTxnMarkers v2, KIP-1228; 0 before v2). From 2 (producer.StrictMarkerTxnVersion)
+	// the epoch must be above the producer's unless its transaction here has ended already:
+	// see AppendTxnMarker. It is not written to the log.
+	TxnVersion int8
 }
 
 // AbortedTxn is an aborted transaction of the partition: its data lies in
@@ -189,10 +194,14 @@ func (l *Log) isAborted(h *segment.Header) bool {
 
 // AppendTxnMarker appends a COMMIT or ABORT control batch for m as the leader of epoch
 // leaderEpoch, through the same path as Append (group commit, durability, listeners). A
-// producer epoch older than the producer's is ErrInvalidProducerEpoch, a coordinator epoch
-// older than its last marker's ErrCoordinatorFenced; nothing is appended then.
+// producer epoch older than the producer's is ErrInvalidProducerEpoch, and so is, for a
+// transaction version 2 marker (KIP-1228), an epoch equal to the producer's while its
+// transaction is open here; a coordinator epoch older than its last marker's is
+// ErrCoordinatorFenced; nothing is appended then. The check runs under Log.mu in the same
+// critical section that writes the marker, so no batch of the producer can come in between.
+// After the marker the producer's epoch is the marker's.
 func (l *Log) AppendTxnMarker(m TxnMarker, leaderEpoch int32) (AppendResult, error) {
-	return l.Append(MarkerBatch(m, l.now().UnixMilli()), AppendOptions{LeaderEpoch: leaderEpoch})
+	return l.Append(MarkerBatch(m, l.now().UnixMilli()), AppendOptions{LeaderEpoch: leaderEpoch, MarkerTxnVersion: m.TxnVersion})
 }
 
 // MarkerBatch encodes m as a control batch (Kafka's EndTransactionMarker: key version 0 and
@@ -249,17 +258,23 @@ func parseMarker(h *segment.Header, b []byte) (m producer.Marker, ok bool, err e
 }
 
 // checkMarkerLocked validates a control batch the leader is about to append: a transaction
-// marker whose epochs the producer state accepts. REQUIRES: l.mu held.
-func (l *Log) checkMarkerLocked(h *segment.Header, b []byte) error {
+// marker of transaction version tv whose epochs the producer state accepts.
+// REQUIRES: l.mu held.
+func (l *Log) checkMarkerLocked(h *segment.Header, b []byte, tv int8) error {
 	m, ok, err := parseMarker(h, b[:h.Size()])
 	if err == nil && !ok {
 		err = fmt.Errorf("%w: control batch at %d is not a transaction marker", ErrInvalidRecord, h.BaseOffset)
 	}
 	if err == nil {
+		m.TxnVersion = tv
 		err = l.producers.CheckMarker(m)
 	}
 	if errors.Is(err, producer.ErrInvalidRecord) {
 		err = fmt.Errorf("%w: %v", ErrInvalidRecord, err)
+	}
+	if errors.Is(err, producer.ErrInvalidProducerEpoch) && tv >= producer.StrictMarkerTxnVersion {
+		return fmt.Errorf("%s: transaction version %d marker of producer %d epoch %d: not above the producer's epoch while its transaction is open: %w",
+			l.tp, tv, h.ProducerID, h.ProducerEpoch, err)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: marker of producer %d epoch %d: %w", l.tp, h.ProducerID, h.ProducerEpoch, err)

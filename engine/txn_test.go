@@ -507,3 +507,67 @@ func TestTxnVerificationGuard(t *testing.T) {
 		t.Fatalf("batch with a dropped guard: %v, want ErrTxnNotVerified", err)
 	}
 }
+
+// TestTxnMarkerVersion2Crash: a transaction version 2 marker (KIP-1228) must carry an epoch
+// above its producer's while the producer's transaction is open; a refused one writes
+// nothing. The epoch the accepted marker gave the producer survives a crash of the
+// filesystem (only synced data survives), rebuilt by replaying the log, and, with small
+// segments, from a producer snapshot: a late copy of the marker still cannot end the next
+// transaction.
+func TestTxnMarkerVersion2Crash(t *testing.T) {
+	for _, segBytes := range []int64{DefaultLogConfig.SegmentBytes, 100} {
+		rng := rand.New(rand.NewSource(testSeed(t)))
+		fs := vfs.NewMemFS()
+		env := newTestEnv(t, fs, "/data")
+		cfg := DefaultLogConfig
+		cfg.SegmentBytes = segBytes
+		l := env.log(tp0, cfg)
+		const pid = 7
+		b := transactional(keyedBatch(segment.CompressionNone, 1, producerOpts{id: pid, epoch: 4}, kv{"a", []byte("1")}))
+		mustAppend(t, l, b) // 0: open at epoch 4
+		for _, m := range []TxnMarker{
+			{ProducerID: pid, ProducerEpoch: 4, Commit: true, TxnVersion: 2},
+			{ProducerID: pid, ProducerEpoch: 3, Commit: true, TxnVersion: 2},
+		} {
+			if _, err := l.AppendTxnMarker(m, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+				t.Fatalf("segments of %d bytes: %+v: %v, want ErrInvalidProducerEpoch", segBytes, m, err)
+			}
+			if end := l.LogEndOffset(); end != 1 {
+				t.Fatalf("segments of %d bytes: refused %+v, yet the log end is %d", segBytes, m, end)
+			}
+		}
+		if _, err := l.AppendTxnMarker(TxnMarker{ProducerID: pid, ProducerEpoch: 5, Commit: true, TxnVersion: 2}, 0); err != nil {
+			t.Fatal(err) // 1
+		}
+		b = transactional(keyedBatch(segment.CompressionNone, 2, producerOpts{id: pid, epoch: 5}, kv{"b", []byte("2")}))
+		mustAppend(t, l, b) // 2: the next transaction, at the marker's epoch
+		if err := l.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		fs.Crash(rng)
+		env.open()
+		l = env.log(tp0, cfg)
+		if segBytes == 100 {
+			names, err := fs.ReadDir("/data/events-0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(names, func(n string) bool { return filepath.Ext(n) == ".snapshot" }) {
+				t.Fatalf("no producer snapshot to recover from: %v", names)
+			}
+		}
+		if ps := l.Producers(); len(ps) != 1 || ps[0].ProducerEpoch != 5 || ps[0].TxnStartOffset != 2 {
+			t.Fatalf("segments of %d bytes: producers after the crash %+v, want epoch 5 with a transaction open at 2", segBytes, ps)
+		}
+		if _, err := l.AppendTxnMarker(TxnMarker{ProducerID: pid, ProducerEpoch: 5, Commit: true, TxnVersion: 2}, 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+			t.Fatalf("segments of %d bytes: late tv2 marker after the crash: %v, want ErrInvalidProducerEpoch", segBytes, err)
+		}
+		if end, lso := l.LogEndOffset(), l.LastStableOffset(); end != 3 || lso != 2 {
+			t.Fatalf("segments of %d bytes: after the refusal end %d, last stable offset %d, want 3 and 2", segBytes, end, lso)
+		}
+		if _, err := l.AppendTxnMarker(TxnMarker{ProducerID: pid, ProducerEpoch: 6, Commit: false, TxnVersion: 2}, 0); err != nil {
+			t.Fatalf("segments of %d bytes: tv2 abort at the next epoch: %v", segBytes, err)
+		}
+		env.close()
+	}
+}

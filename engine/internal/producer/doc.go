@@ -58,7 +58,12 @@
 // while it is open (ErrInvalidTxnState). A coordinator's batch written on a producer's behalf
 // carries no sequence: CheckCoordinator checks only its epoch, and Update opens the
 // transaction the same way. A marker ends it: CheckMarker refuses a marker of an
-// older producer epoch (ErrInvalidProducerEpoch) or coordinator epoch (ErrCoordinatorFenced);
+// older producer epoch (ErrInvalidProducerEpoch) or coordinator epoch (ErrCoordinatorFenced),
+// and a marker of transaction version 2 or more (Marker.TxnVersion, KIP-1228) whose epoch is
+// not above the producer's while its transaction is open (ErrInvalidProducerEpoch: under
+// version 2 the coordinator writes the markers at the epoch it bumped to, so an equal epoch
+// is a late marker of the previous transaction; equal with no transaction open is a retry,
+// accepted, as is the last epoch, MaxInt16, which cannot be bumped);
 // EndTxn returns the CompletedTxn (from the open transaction's first offset, or the marker's
 // own offset when none is open, as Kafka) and, for a higher epoch, fences the old one: the
 // retained batches are forgotten but the newest, kept without sequences, so the new epoch

@@ -310,7 +310,15 @@ type Marker struct {
 	CoordinatorEpoch int32
 	Commit           bool
 	Offset           int64 // the marker's offset; ignored by CheckMarker
+	// TxnVersion is the transaction version the coordinator wrote the marker for
+	// (WriteTxnMarkers v2, KIP-1228); only CheckMarker reads it (the log does not keep it).
+	TxnVersion int8
 }
+
+// StrictMarkerTxnVersion is the first transaction version whose markers must carry an epoch
+// above the producer's (KIP-1228): from transaction version 2 (KIP-890 part 2) the
+// coordinator bumps the epoch at every EndTxn and writes the markers at the bumped epoch.
+const StrictMarkerTxnVersion = 2
 
 // CompletedTxn is a transaction a marker ended on the partition: its data lies in
 // [FirstOffset, LastOffset], LastOffset being the marker's own offset.
@@ -322,10 +330,16 @@ type CompletedTxn struct {
 }
 
 // CheckMarker validates a marker before the leader appends it (Kafka's
-// ProducerAppendInfo.appendEndTxnMarker): an epoch older than the producer's is
-// ErrInvalidProducerEpoch, a coordinator epoch older than the producer's last marker's is
+// ProducerAppendInfo.appendEndTxnMarker and checkProducerEpoch): an epoch older than the
+// producer's is ErrInvalidProducerEpoch, and so, for m.TxnVersion >= StrictMarkerTxnVersion,
+// is an epoch equal to the producer's while its transaction is open here (a late or retried
+// marker of the previous transaction must not end the next one, which runs at the epoch the
+// previous marker carried); an equal epoch with no transaction open is a retry of the
+// marker already written and is accepted, as is the last epoch (MaxInt16), which cannot be
+// bumped. A coordinator epoch older than the producer's last marker's is
 // ErrCoordinatorFenced. A marker for an unknown producer is accepted (the coordinator writes
-// markers to every partition of the transaction, written to or not). Check does not modify s.
+// markers to every partition of the transaction, written to or not). CheckMarker does not
+// modify s.
 func (s *State) CheckMarker(m Marker) error {
 	e := s.producers[m.ProducerID]
 	switch {
@@ -334,6 +348,9 @@ func (s *State) CheckMarker(m Marker) error {
 	case e == nil:
 		return nil
 	case m.ProducerEpoch < e.epoch:
+		return ErrInvalidProducerEpoch
+	case m.TxnVersion >= StrictMarkerTxnVersion && m.ProducerEpoch == e.epoch &&
+		e.txnFirst >= 0 && m.ProducerEpoch != math.MaxInt16:
 		return ErrInvalidProducerEpoch
 	case m.CoordinatorEpoch < e.coordEpoch:
 		return ErrCoordinatorFenced

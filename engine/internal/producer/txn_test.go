@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"testing"
 )
 
@@ -127,5 +128,84 @@ func TestSnapshotVersion1StillRead(t *testing.T) {
 	}
 	if again := got.MarshalSnapshot(nil); !bytes.Equal(again, v2) {
 		t.Fatal("a version-1 snapshot does not load as the same state")
+	}
+}
+
+// TestMarkerEpochTxnVersion2 pins KIP-1228's marker epoch rule against the classic one: a
+// transaction version 2 marker must carry an epoch above the producer's while its
+// transaction is open; the same markers at version 0 or 1 keep the classic rule (not below).
+func TestMarkerEpochTxnVersion2(t *testing.T) {
+	s := New()
+	s.Update(txn(1, 5, 0, 2, 10)) // producer 1's transaction at epoch 5, open at 10
+	for _, tc := range []struct {
+		name  string
+		epoch int16
+		tv    int8
+		want  error
+	}{
+		{"tv2 lower", 4, 2, ErrInvalidProducerEpoch},
+		{"tv2 equal, transaction open", 5, 2, ErrInvalidProducerEpoch},
+		{"tv2 higher", 6, 2, nil},
+		{"tv3 equal", 5, 3, ErrInvalidProducerEpoch},
+		{"tv1 lower", 4, 1, ErrInvalidProducerEpoch},
+		{"tv1 equal", 5, 1, nil},
+		{"tv0 equal", 5, 0, nil},
+		{"tv0 higher", 6, 0, nil},
+	} {
+		err := s.CheckMarker(Marker{ProducerID: 1, ProducerEpoch: tc.epoch, TxnVersion: tc.tv})
+		if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Errorf("%s: CheckMarker = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if err := s.CheckMarker(Marker{ProducerID: 7, ProducerEpoch: 0, TxnVersion: 2}); err != nil {
+		t.Fatalf("tv2 marker of an unknown producer: %v", err)
+	}
+
+	// The coordinator's marker at the bumped epoch ends the transaction and moves the producer
+	// to that epoch: its next transaction runs there, from sequence 0.
+	c := s.EndTxn(Marker{ProducerID: 1, ProducerEpoch: 6, Commit: true, Offset: 12, TxnVersion: 2})
+	if c != (CompletedTxn{ProducerID: 1, FirstOffset: 10, LastOffset: 12}) {
+		t.Fatalf("EndTxn = %+v", c)
+	}
+	if e := s.Entries(); len(e) != 1 || e[0].ProducerEpoch != 6 || e[0].TxnStartOffset != -1 {
+		t.Fatalf("after the marker: %+v, want epoch 6 and no open transaction", e)
+	}
+	// A retry of that marker finds the transaction ended: accepted (written again, as Kafka).
+	if err := s.CheckMarker(Marker{ProducerID: 1, ProducerEpoch: 6, TxnVersion: 2}); err != nil {
+		t.Fatalf("retried tv2 marker with no transaction open: %v", err)
+	}
+	if _, err := s.Check(txn(1, 6, 0, 1, 0)); err != nil {
+		t.Fatalf("next transaction's first batch at the bumped epoch: %v", err)
+	}
+	s.Update(txn(1, 6, 0, 1, 13))
+	// Now the same late marker would end the next transaction: refused.
+	if err := s.CheckMarker(Marker{ProducerID: 1, ProducerEpoch: 6, Commit: true, TxnVersion: 2}); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("late tv2 marker while the next transaction is open: %v, want ErrInvalidProducerEpoch", err)
+	}
+	if err := s.CheckMarker(Marker{ProducerID: 1, ProducerEpoch: 6, Commit: true, TxnVersion: 1}); err != nil {
+		t.Fatalf("the same marker at transaction version 1: %v", err)
+	}
+
+	// The last epoch cannot be bumped: a marker there passes with its transaction open.
+	s.Update(txn(2, math.MaxInt16, 0, 1, 20))
+	if err := s.CheckMarker(Marker{ProducerID: 2, ProducerEpoch: math.MaxInt16, TxnVersion: 2}); err != nil {
+		t.Fatalf("tv2 marker at epoch MaxInt16: %v", err)
+	}
+	// The coordinator epoch is still checked after the epoch rule.
+	s.EndTxn(Marker{ProducerID: 2, ProducerEpoch: math.MaxInt16, CoordinatorEpoch: 3, Offset: 21})
+	if err := s.CheckMarker(Marker{ProducerID: 2, ProducerEpoch: math.MaxInt16, CoordinatorEpoch: 2, TxnVersion: 2}); !errors.Is(err, ErrCoordinatorFenced) {
+		t.Fatalf("tv2 retry from an older coordinator: %v, want ErrCoordinatorFenced", err)
+	}
+
+	// The bumped epoch survives a snapshot.
+	got, err := UnmarshalSnapshot(s.MarshalSnapshot(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.CheckMarker(Marker{ProducerID: 1, ProducerEpoch: 6, TxnVersion: 2}); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("reloaded: late tv2 marker while the next transaction is open: %v", err)
+	}
+	if e := got.Entries(); e[0].ProducerEpoch != 6 || e[0].TxnStartOffset != 13 {
+		t.Fatalf("reloaded entries %+v", e)
 	}
 }
