@@ -12,14 +12,19 @@ import (
 	"github.com/logd/logd/replication"
 )
 
-// WriteTxnMarkers: version 1 (Kafka 4 removed v0, KIP-896; v2 adds KIP-1228's transaction
-// version, not served). Broker to broker: a transaction coordinator asks each partition
-// leader to end a producer's transaction with a COMMIT or ABORT control batch.
+// WriteTxnMarkers: versions 1-2 (Kafka 4 removed v0, KIP-896; v2 adds each marker's
+// TransactionVersion, KIP-1228). Broker to broker: a transaction coordinator asks each
+// partition leader to end a producer's transaction with a COMMIT or ABORT control batch.
 //
 // Per marker and partition: UNKNOWN_TOPIC_OR_PARTITION for a partition this cluster does not
 // have, NOT_LEADER_OR_FOLLOWER where this broker does not lead, NOT_ENOUGH_REPLICAS below
-// min.insync.replicas, INVALID_PRODUCER_EPOCH for an epoch older than the producer's,
-// TRANSACTION_COORDINATOR_FENCED for an older coordinator epoch. A marker is appended with
+// min.insync.replicas, INVALID_PRODUCER_EPOCH for an epoch older than the producer's — or, for
+// a marker of transaction version 2 or more, not above it while the producer's transaction is
+// open on the partition (the coordinator bumped the epoch when the transaction ended, so such
+// a marker is a late one of the previous transaction; the engine checks this atomically with
+// the append, see engine.Log.AppendTxnMarker) — TRANSACTION_COORDINATOR_FENCED for an older
+// coordinator epoch, INVALID_REQUEST for a negative TransactionVersion. Before v2 a marker's
+// transaction version is 0 (the classic rule: not below the producer's epoch). A marker is appended with
 // acks=all semantics (Kafka's): the answer waits for the sync when Config.FsyncAcksAll asks
 // for it and then for the high watermark to pass the marker, bounded by markerTimeout; the
 // request parks meanwhile (no goroutine waits) and the last callback answers it.
@@ -30,7 +35,7 @@ import (
 // (group.Coordinator.CompleteTxn); the marker in the log is the durable decision, which the
 // coordinator's replay applies the same way.
 func init() {
-	register(api{key: int16(kmsg.WriteTxnMarkers), min: 1, max: 1, handle: handleWriteTxnMarkers})
+	register(api{key: int16(kmsg.WriteTxnMarkers), min: 1, max: 2, handle: handleWriteTxnMarkers})
 }
 
 // markerTimeout bounds the replication wait of a marker (Kafka uses request.timeout.ms,
@@ -52,7 +57,8 @@ func handleWriteTxnMarkers(b *Broker, c *call) (kmsg.Response, error) {
 		*m = kmsg.NewWriteTxnMarkersResponseMarker()
 		m.ProducerID = rm.ProducerID
 		marker := engine.TxnMarker{ProducerID: rm.ProducerID, ProducerEpoch: rm.ProducerEpoch,
-			CoordinatorEpoch: rm.CoordinatorEpoch, Commit: rm.Committed}
+			CoordinatorEpoch: rm.CoordinatorEpoch, Commit: rm.Committed, TxnVersion: rm.TransactionVersion}
+		badVersion := rm.TransactionVersion < 0
 		m.Topics = make([]kmsg.WriteTxnMarkersResponseMarkerTopic, len(rm.Topics))
 		for ti := range rm.Topics {
 			rt := &rm.Topics[ti]
@@ -66,6 +72,10 @@ func handleWriteTxnMarkers(b *Broker, c *call) (kmsg.Response, error) {
 				rp.Partition = p
 				if denied {
 					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					continue
+				}
+				if badVersion {
+					rp.ErrorCode = kerr.InvalidRequest.Code
 					continue
 				}
 				w.appendMarker(marker, rt.Topic, rp)

@@ -64,10 +64,17 @@ func (p *txnProducerDP) produceTo(t *testing.T, v int16, txnID, topic string, pa
 // writeMarkerDP sends one WriteTxnMarkers v1 for topic's partition 0 and returns its code.
 func writeMarkerDP(t *testing.T, rc *rawConnDP, topic string, pid int64, epoch int16, commit bool) int16 {
 	t.Helper()
+	return writeMarkerVersionDP(t, rc, topic, 1, 0, pid, epoch, commit)
+}
+
+// writeMarkerVersionDP sends one WriteTxnMarkers of version v whose marker has transaction
+// version tv (sent from v2) for topic's partition 0, and returns its code.
+func writeMarkerVersionDP(t *testing.T, rc *rawConnDP, topic string, v int16, tv int8, pid int64, epoch int16, commit bool) int16 {
+	t.Helper()
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	req.Version = 1
+	req.Version = v
 	m := kmsg.NewWriteTxnMarkersRequestMarker()
-	m.ProducerID, m.ProducerEpoch, m.Committed = pid, epoch, commit
+	m.ProducerID, m.ProducerEpoch, m.Committed, m.TransactionVersion = pid, epoch, commit, tv
 	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
 	mt.Topic, mt.Partitions = topic, []int32{0}
 	m.Topics = append(m.Topics, mt)
