@@ -17,9 +17,11 @@ import (
 	"github.com/logd/logd/txn"
 )
 
-// markerSender delivers the transaction coordinators' markers: a WriteTxnMarkers v1 request
+// markerSender delivers the transaction coordinators' markers: a WriteTxnMarkers request
 // (Kafka's broker-to-broker API 27) to the current leader of each partition, found in the
-// cluster's metadata, over internal/kwire. Kafka's TransactionMarkerChannelManager rules:
+// cluster's metadata, over internal/kwire, at the highest version of 1-2 the leader's
+// ApiVersions lists (v2 carries each marker's transaction version, KIP-1228; a v1 leader
+// applies the classic epoch check). Kafka's TransactionMarkerChannelManager rules:
 //
 //   - one queue and one connection per destination broker (a goroutine each, so at most
 //     one per broker of the cluster), every marker queued for it batched into one request;
@@ -161,6 +163,7 @@ func (s *markerSender) node(id int32) *markerNode {
 // run sends n's queue until the broker closes.
 func (s *markerSender) run(n *markerNode) {
 	var conn *kwire.Conn
+	var version int16 // of WriteTxnMarkers on conn
 	defer func() {
 		if conn != nil {
 			conn.Close()
@@ -201,14 +204,14 @@ func (s *markerSender) run(n *markerNode) {
 		var err error
 		if conn == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), markerReqTimeout)
-			conn, err = s.b.dialBroker(ctx, n.id, "logd-txn-markers-")
+			conn, version, err = s.dial(ctx, n.id)
 			cancel()
 		}
 		var resp *kmsg.WriteTxnMarkersResponse
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), markerReqTimeout)
 			var kr kmsg.Response
-			kr, err = conn.Request(ctx, markersRequest(live))
+			kr, err = conn.Request(ctx, markersRequest(live, version))
 			cancel()
 			if err == nil {
 				resp = kr.(*kmsg.WriteTxnMarkersResponse)
@@ -239,18 +242,37 @@ func (b *Broker) dialBroker(ctx context.Context, id int32, clientID string) (*kw
 	return nil, errors.New("broker " + strconv.Itoa(int(id)) + " is not registered")
 }
 
-// markersRequest builds one WriteTxnMarkers v1 request: a marker per job, its partitions by
-// topic.
-func markersRequest(items []markerItem) *kmsg.WriteTxnMarkersRequest {
+// dial connects to broker id for markers and picks the WriteTxnMarkers version both speak.
+func (s *markerSender) dial(ctx context.Context, id int32) (*kwire.Conn, int16, error) {
+	conn, err := s.b.dialBroker(ctx, id, "logd-txn-markers-")
+	if err != nil {
+		return nil, 0, err
+	}
+	vs, err := conn.ApiVersions(ctx, "logd", "1.0")
+	if err != nil {
+		conn.Close()
+		return nil, 0, err
+	}
+	v := vs.Pick(kmsg.WriteTxnMarkers, 1, 2)
+	if v < 0 {
+		conn.Close()
+		return nil, 0, errors.New("broker " + strconv.Itoa(int(id)) + " speaks no WriteTxnMarkers version of 1-2")
+	}
+	return conn, v, nil
+}
+
+// markersRequest builds one WriteTxnMarkers request of version (1 or 2): a marker per job,
+// its partitions by topic.
+func markersRequest(items []markerItem, version int16) *kmsg.WriteTxnMarkersRequest {
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
-	req.Version = 1
+	req.Version = version
 	idx := map[*markerJob]int{}
 	for _, it := range items {
 		i, ok := idx[it.job]
 		if !ok {
 			mk := kmsg.NewWriteTxnMarkersRequestMarker()
 			mk.ProducerID, mk.ProducerEpoch, mk.Committed = it.job.m.ProducerID, it.job.m.ProducerEpoch, it.job.m.Commit
-			mk.CoordinatorEpoch = it.job.m.CoordinatorEpoch
+			mk.CoordinatorEpoch, mk.TransactionVersion = it.job.m.CoordinatorEpoch, it.job.m.TxnVersion // not sent before v2
 			i = len(req.Markers)
 			idx[it.job] = i
 			req.Markers = append(req.Markers, mk)

@@ -601,7 +601,7 @@ func (c *Coordinator) sendMarkers(e *entry, m meta) {
 		return
 	}
 	c.cfg.SendMarkers(Markers{TransactionalID: e.id, ProducerID: m.pid, ProducerEpoch: m.epoch, Commit: m.state == PrepareCommit,
-		CoordinatorEpoch: c.cfg.CoordinatorEpoch, Partitions: slices.Clone(m.parts)}, func(err error) {
+		CoordinatorEpoch: c.cfg.CoordinatorEpoch, TxnVersion: int8(m.clientVersion), Partitions: slices.Clone(m.parts)}, func(err error) {
 		if err != nil {
 			return // closed or shutting down: the next coordinator resumes from the Prepare state
 		}

@@ -63,6 +63,10 @@
 // bumps the epoch once, as under version 1: the timed-out v2 producer's EndTxn abort at its
 // old epoch is then a retry, answered with the bumped epoch (Apache Kafka 4.3.1 answers
 // every one of these cases the same way, checked with raw requests, except the one noted).
+// The markers carry the transaction's version (Markers.TxnVersion; WriteTxnMarkers v2,
+// KIP-1228, when the leader speaks it): at version 2 a leader refuses a marker whose epoch
+// is not above the producer's while the producer's transaction is open there, so a late
+// marker of one transaction cannot end the next, which runs at the epoch it carried.
 //
 // # Persistence: __transaction_state
 //

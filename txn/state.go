@@ -137,13 +137,16 @@ type Info struct {
 // Markers is one WriteTxnMarkers job: a COMMIT or ABORT marker for each partition of a
 // producer's transaction, stamped with the coordinator epoch (the leader epoch of the
 // __transaction_state partition), which partition leaders use to refuse a stale
-// coordinator's markers.
+// coordinator's markers, and with the transaction's version, which WriteTxnMarkers v2
+// carries (KIP-1228): at Version2 a leader refuses a marker whose epoch is not above the
+// producer's while the producer's transaction is open there.
 type Markers struct {
 	TransactionalID  string
 	ProducerID       int64
 	ProducerEpoch    int16
 	Commit           bool
 	CoordinatorEpoch int32
+	TxnVersion       int8 // the transaction's client version: 0, or Version2
 	Partitions       []engine.TopicPartition
 }
 
