@@ -26,9 +26,7 @@ import (
 // apiParityExceptions are the APIs Kafka 4.3.1 serves that logd deliberately does not serve
 // (yet), or serves below Kafka's newest version, each with the reason. The list must only
 // shrink: an entry logd no longer needs fails the test too, so it is removed when the API lands.
-var apiParityExceptions = map[int16]string{
-	27: "WriteTxnMarkers v2 (KIP-1228, broker to broker): a transaction version 2 marker needs the strict epoch check (marker epoch > the producer's) made atomically in the engine's producer state; not built yet (issue 17)",
-}
+var apiParityExceptions = map[int16]string{}
 
 // apiRange is one line of kafka-broker-api-versions: an API and the version range the broker
 // advertises (supported false: UNSUPPORTED).
