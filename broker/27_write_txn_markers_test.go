@@ -1,10 +1,15 @@
 package broker
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/engine"
+	"github.com/logd/logd/txn"
 )
 
 // TestWriteTxnMarkersV2 sends WriteTxnMarkers v2 (KIP-1228) by hand over a real connection:
@@ -108,5 +113,50 @@ func TestWriteTxnMarkersV2(t *testing.T) {
 	}
 	if got, lso := end(), stable(); got != 6 || lso != 6 {
 		t.Fatalf("after the tv1 abort: end %d, last stable offset %d, want 6 and 6", got, lso)
+	}
+}
+
+// TestMarkerSenderSpeaksV2: the coordinators' marker sender picks WriteTxnMarkers v2 from
+// the leader's ApiVersions and puts the transaction's version in it: a version 2 job's marker
+// at the producer's epoch, its transaction open, is refused by the leader; the same job at
+// version 0 is written.
+func TestMarkerSenderSpeaksV2(t *testing.T) {
+	tb := startBroker(t, func(c *Config) { c.TransactionPartitionVerification = false })
+	const topic = "wtm2-sender"
+	createTopicDP(t, tb, topic, 1, nil)
+	rc := dialDP(t, tb)
+	p := newTxnProducerDP(t, rc)
+	if r := p.produce(t, topic, 1); r.ErrorCode != 0 {
+		t.Fatalf("transactional produce: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, version, err := tb.b.markers.dial(ctx, tb.b.cfg.NodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if version != 2 {
+		t.Fatalf("marker sender picked WriteTxnMarkers v%d, want v2", version)
+	}
+	send := func(tv int8) int16 {
+		t.Helper()
+		job := &markerJob{m: txn.Markers{ProducerID: p.id, ProducerEpoch: p.epoch, Commit: true, TxnVersion: tv}}
+		kr, err := conn.Request(ctx, markersRequest([]markerItem{{job: job, tp: engine.TopicPartition{Topic: topic}}}, version))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := kr.(*kmsg.WriteTxnMarkersResponse)
+		if len(resp.Markers) != 1 || len(resp.Markers[0].Topics) != 1 || len(resp.Markers[0].Topics[0].Partitions) != 1 {
+			t.Fatalf("WriteTxnMarkers response shape: %+v", resp)
+		}
+		return resp.Markers[0].Topics[0].Partitions[0].ErrorCode
+	}
+	if code := send(txn.Version2); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("version 2 marker at the producer's epoch: %v, want INVALID_PRODUCER_EPOCH", kerr.ErrorForCode(code))
+	}
+	if code := send(0); code != 0 {
+		t.Fatalf("version 0 marker at the producer's epoch: %v", kerr.ErrorForCode(code))
 	}
 }

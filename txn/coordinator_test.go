@@ -224,7 +224,7 @@ func TestCommitSendsMarkersThenCompletes(t *testing.T) {
 	}
 	s := wait(t, e.sent)
 	if !s.m.Commit || s.m.ProducerID != r.pid || s.m.ProducerEpoch != r.epoch || s.m.CoordinatorEpoch != testEpoch ||
-		!slices.Equal(s.m.Partitions, []engine.TopicPartition{tp0, tp1}) {
+		s.m.TxnVersion != 0 || !slices.Equal(s.m.Partitions, []engine.TopicPartition{tp0, tp1}) {
 		t.Fatalf("markers %+v", s.m)
 	}
 	// While the markers are written: every change waits, a duplicate EndTxn is retried.

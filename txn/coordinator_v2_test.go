@@ -47,8 +47,9 @@ func TestV2EndTxnBumpsEpochAndRetries(t *testing.T) {
 		t.Fatalf("EndTxn v5 answered %+v, want producer %d epoch %d", n, r.pid, r.epoch+1)
 	}
 	s := wait(t, e.sent)
-	if !s.m.Commit || s.m.ProducerID != r.pid || s.m.ProducerEpoch != n.epoch || !slices.Equal(s.m.Partitions, []engine.TopicPartition{tp0, tp1}) {
-		t.Fatalf("markers %+v: want a commit at the bumped epoch %d", s.m, n.epoch)
+	if !s.m.Commit || s.m.ProducerID != r.pid || s.m.ProducerEpoch != n.epoch || s.m.TxnVersion != Version2 ||
+		!slices.Equal(s.m.Partitions, []engine.TopicPartition{tp0, tp1}) {
+		t.Fatalf("markers %+v: want a transaction version 2 commit at the bumped epoch %d", s.m, n.epoch)
 	}
 	// While the markers are written: the retry (old epoch) waits, the new epoch's changes too.
 	wantErr(t, e.endV2("tx", r, true).err, ErrConcurrentTransactions)
@@ -75,7 +76,7 @@ func TestV2EndTxnBumpsEpochAndRetries(t *testing.T) {
 		t.Fatalf("abort answered %+v", n2)
 	}
 	s = wait(t, e.sent)
-	if s.m.Commit || s.m.ProducerEpoch != n2.epoch || !slices.Equal(s.m.Partitions, []engine.TopicPartition{tp1}) {
+	if s.m.Commit || s.m.ProducerEpoch != n2.epoch || s.m.TxnVersion != Version2 || !slices.Equal(s.m.Partitions, []engine.TopicPartition{tp1}) {
 		t.Fatalf("abort markers %+v", s.m)
 	}
 	s.done(nil)
@@ -208,8 +209,8 @@ func TestV2StateSurvivesFailover(t *testing.T) {
 	e = e.crash(2)
 	wantErr(t, e.endV2("tx", r, false).err, ErrConcurrentTransactions) // markers still to write
 	s := wait(t, e.sent)
-	if s.m.ProducerEpoch != n.epoch || s.m.Commit {
-		t.Fatalf("markers after failover %+v", s.m)
+	if s.m.ProducerEpoch != n.epoch || s.m.Commit || s.m.TxnVersion != Version2 {
+		t.Fatalf("markers after failover %+v, want a transaction version 2 abort at epoch %d", s.m, n.epoch)
 	}
 	s.done(nil)
 	e.waitState("tx", CompleteAbort)
