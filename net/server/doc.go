@@ -129,6 +129,10 @@
 // consecutive responses into one writev (up to 1024 iovecs), flushing before
 // each region to keep the wire order.
 //
+// A connection that sends a region of 1 MiB or more (a consumer or follower catching up) gets
+// a send buffer of net.core.wmem_max, when that beats the kernel's autotuning, once: fewer
+// short sendfiles and writer parks per GB (writer.go's bulkSendBuffer has the numbers).
+//
 // # TLS
 //
 // gnet has no TLS (its maintainer declined it, gnet#749), so StartTLS serves a listener of

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // regionHandler answers a request whose body is (offset int64, len int64)
@@ -211,5 +213,65 @@ func TestRegionShortFileClosesConn(t *testing.T) {
 		}
 		expectClosed(t, c)
 		waitFor(t, 5*time.Second, "release", func() bool { return h.released.Load() == 1 })
+	}
+}
+
+// sndbufHandler is regionHandler remembering the last request's connection, so the test can
+// read its socket's options.
+type sndbufHandler struct {
+	regionHandler
+	last atomic.Pointer[conn]
+}
+
+func (h *sndbufHandler) Handle(req *Request) *Response {
+	h.last.Store(req.sl.c)
+	return h.regionHandler.Handle(req)
+}
+
+// TestBulkRegionRaisesSendBuffer: a connection keeps the kernel's autotuned send buffer
+// until it sends a region of bulkRegion bytes or more, and then has bulkSendBuffer's (the
+// kernel reports twice the value set).
+func TestBulkRegionRaisesSendBuffer(t *testing.T) {
+	want := bulkSendBuffer()
+	if want == 0 {
+		t.Skip("net.core.wmem_max does not beat autotuning's tcp_wmem maximum here: nothing is raised")
+	}
+	f, data := tempFile(t, 2*bulkRegion)
+	h := &sndbufHandler{regionHandler: regionHandler{f: f}}
+	_, addr := startServer(t, Config{}, h)
+	c := dial(t, addr)
+	br := bufio.NewReader(c)
+	sndbuf := func() int {
+		var v int
+		var err error
+		if cerr := h.last.Load().raw.Control(func(fd uintptr) {
+			v, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+		}); cerr != nil {
+			t.Fatal(cerr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	var buf []byte
+	exchange := func(corr int32, n int64) {
+		t.Helper()
+		if _, err := c.Write(regionRequest(nil, corr, 0, n)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := readResponse(br, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRegionResponse(t, resp, corr, data[:n])
+	}
+	exchange(1, bulkRegion-1)
+	if got := sndbuf(); got >= 2*want {
+		t.Fatalf("send buffer %d after a small region: raised too early (bulk %d)", got, 2*want)
+	}
+	exchange(2, bulkRegion)
+	if got := sndbuf(); got != 2*want {
+		t.Fatalf("send buffer %d after a %d-byte region, want %d", got, bulkRegion, 2*want)
 	}
 }
