@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,14 @@ func (w *appendWaiters) remove(f appendWaiter) {
 // its response in one goroutine hop from the append instead of two, which is a record's
 // end-to-end latency (logd_fetch_wake_seconds measures it). The others are queued as before,
 // so the pool's other goroutines read them in parallel.
+//
+// wake then yields (runtime.Gosched): the completer task was made runnable on the waker's P,
+// and the waker is often the group-commit flusher, which goes on into its next fdatasync. A
+// goroutine in a syscall keeps its P until sysmon retakes it, 20 µs to 10 ms later, and the
+// other P is usually in a gnet loop's epoll_wait: the task sat runnable for p50 151 µs, p99
+// 9.1 ms (a runtime trace of e2e-latency, bench/results/2026-12-08-fetch). Yielding runs it
+// now, p50 1 µs, p99 113 µs, and the waker resumes on the next free P: the flusher's
+// fdatasync starts a fetch read later (tens of µs) when both Ps are busy, never blocked.
 func (w *appendWaiters) wake() {
 	if w.n.Load() == 0 {
 		return
@@ -172,4 +181,5 @@ func (w *appendWaiters) wake() {
 			inline.wake(at, true)
 		}
 	})
+	runtime.Gosched()
 }
