@@ -6,7 +6,8 @@
 // A hop is a goroutine made runnable (created or unblocked) by:
 //   - wake: broker.(*appendWaiters).wake submitting the re-read to the completer pool;
 //   - complete: net/server's (*conn).complete starting the writer for a parked fetch's answer
-//     (parkedFetch.answer; produce answers are not counted).
+//     (parkedFetch.answer);
+//   - ack: the same for a produce answer released by the group-commit flusher's callbacks.
 package main
 
 import (
@@ -86,7 +87,7 @@ func main() {
 			delete(chainOf, id)
 		}
 	}
-	for _, k := range []string{"wake", "complete"} {
+	for _, k := range []string{"wake", "complete", "ack"} {
 		fmt.Printf("hop %-8s %s\n", k, summary(lat[k]))
 	}
 	fmt.Printf("wake → writer running (both hops, same chain): %s\n", summary(total))
@@ -106,6 +107,8 @@ func classify(s trace.Stack) string {
 		return "complete"
 	case has("appendWaiters).wake") && has("Submit"):
 		return "wake"
+	case has("(*conn).complete") && has("runCallbacks"):
+		return "ack"
 	}
 	return ""
 }
