@@ -252,7 +252,7 @@ func (f *parkedShareFetch) acquire() bool {
 		if readCommitted {
 			end = min(end, l.LastStableOffset())
 		}
-		offs := share.LogOffsets{Start: l.LogStartOffset(), End: end}
+		offs := share.LogOffsets{Start: l.LogStartOffset(), End: end, ByTime: b.shareOffsetByTime(l, end)}
 		from, ok := b.shares.ReadFrom(f.group, e.tp, offs)
 		if !ok {
 			return

@@ -8,16 +8,19 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/logd/logd/share"
 )
 
 // Group configs: GROUP config resources (kafka-configs --entity-type groups --entity-name G,
 // DescribeConfigs / IncrementalAlterConfigs / AlterConfigs with resource type 32), kept in
 // the metadata quorum (metadata.AlterGroupConfigs through the controller, GroupConfigStore)
-// and read by the share coordinator (share.Config.GroupConfigs), where a group's value takes
-// precedence over the broker-wide one. logd knows the share group settings it honours,
-// validated as Kafka's GroupConfig validates them (the ranges are Kafka's defaults of
-// group.share.min/max.*); Kafka's other group configs (consumer.*, streams.*, the other
-// share.* ones) are refused as unknown, INVALID_CONFIG.
+// and read by the share coordinator (share.Config.GroupConfigs, share.GroupSettings), where
+// a group's value takes precedence over the broker-wide one. logd knows Kafka 4.3's share.*
+// group configs, validated as Kafka's GroupConfig validates them (the ranges are Kafka's
+// defaults of group.share.min/max.*); share.assignment.interval.ms, which logd cannot
+// honour, is refused with the reason, and Kafka's consumer.* and streams.* group configs
+// are refused as unknown, INVALID_CONFIG.
 
 // GroupConfigStore is a Cluster that keeps group configs in the metadata (cluster.Node).
 type GroupConfigStore interface {
@@ -30,7 +33,7 @@ type GroupConfigStore interface {
 
 // groupConfigDef is one config of a GROUP resource.
 type groupConfigDef struct {
-	name, broker string // the group config, and the broker config it overrides
+	name, broker string // the group config, and the broker config it overrides ("" for none)
 	typ          kmsg.ConfigType
 	doc          string
 	value        func(b *Broker) string               // the broker-wide value
@@ -58,6 +61,14 @@ func intBetween(name string, atLeast, lo, hi int64, loName, hiName string) func(
 
 // groupConfigs are the group configs logd honours, in Kafka's order.
 var groupConfigs = []groupConfigDef{
+	{name: "share.session.timeout.ms", broker: "group.share.session.timeout.ms", typ: typeInt,
+		doc:   "The timeout to detect client failures when using the share group protocol.",
+		value: func(b *Broker) string { return strconv.FormatInt(b.cfg.Share.SessionTimeout.Milliseconds(), 10) },
+		check: intBetween("share.session.timeout.ms", 1, 45000, 60000, "group.share.min.session.timeout.ms", "group.share.max.session.timeout.ms")},
+	{name: "share.heartbeat.interval.ms", broker: "group.share.heartbeat.interval.ms", typ: typeInt,
+		doc:   "The heartbeat interval given to the members of a share group.",
+		value: func(b *Broker) string { return strconv.FormatInt(b.cfg.Share.HeartbeatInterval.Milliseconds(), 10) },
+		check: intBetween("share.heartbeat.interval.ms", 1, 5000, 15000, "group.share.min.heartbeat.interval.ms", "group.share.max.heartbeat.interval.ms")},
 	{name: "share.record.lock.duration.ms", broker: "group.share.record.lock.duration.ms", typ: typeInt,
 		doc:   "The record acquisition lock duration in milliseconds for share groups.",
 		value: func(b *Broker) string { return strconv.FormatInt(b.cfg.Share.RecordLockDuration.Milliseconds(), 10) },
@@ -66,17 +77,18 @@ var groupConfigs = []groupConfigDef{
 		doc:   "The maximum number of delivery attempts for a record delivered to a share group.",
 		value: func(b *Broker) string { return strconv.Itoa(b.cfg.Share.DeliveryCountLimit) },
 		check: intBetween("share.delivery.count.limit", 2, 2, 10, "group.share.min.delivery.count.limit", "group.share.max.delivery.count.limit")},
+	{name: "share.partition.max.record.locks", broker: "group.share.partition.max.record.locks", typ: typeInt,
+		doc:   "Share-group record lock limit per share-partition.",
+		value: func(b *Broker) string { return strconv.Itoa(b.cfg.Share.MaxRecordLocks) },
+		check: intBetween("share.partition.max.record.locks", 100, 100, 4000, "group.share.min.partition.max.record.locks", "group.share.max.partition.max.record.locks")},
 	{name: "share.auto.offset.reset", broker: "logd.share.auto.offset.reset", typ: typeString,
-		doc:   "The strategy to initialize the share-partition start offset: earliest or latest.",
+		doc:   "The strategy to initialize the share-partition start offset: earliest, latest or by_duration:<ISO-8601 duration> (the first record at most that old).",
 		value: func(b *Broker) string { return b.cfg.Share.AutoOffsetReset },
 		check: func(v string) (bool, string) {
-			switch {
-			case v == "earliest", v == "latest":
-				return true, ""
-			case strings.HasPrefix(v, "by_duration:"):
-				return false, "Invalid value " + v + " for configuration share.auto.offset.reset: logd does not support by_duration yet (earliest or latest)"
+			if _, err := share.ParseAutoOffsetReset(v); err != nil {
+				return false, "Invalid value " + v + " for configuration share.auto.offset.reset: " + err.Error()
 			}
-			return false, "Invalid value " + v + " for configuration share.auto.offset.reset: the value must be either 'earliest', 'latest' or of the format 'by_duration:<PnDTnHnMn.nS.>'."
+			return true, ""
 		}},
 	{name: "share.isolation.level", broker: "logd.share.isolation.level", typ: typeString,
 		doc:   "Controls how to read records written transactionally: read_committed or read_uncommitted.",
@@ -87,6 +99,39 @@ var groupConfigs = []groupConfigDef{
 			}
 			return false, "Invalid value " + v + " for configuration share.isolation.level: String must be one of: read_committed, read_uncommitted"
 		}},
+	{name: "share.renew.acknowledge.enable", typ: typeBoolean,
+		doc:   "Whether the renew acknowledge type is enabled for the share group.",
+		value: func(*Broker) string { return "true" },
+		check: func(v string) (bool, string) {
+			if t := strings.ToLower(strings.TrimSpace(v)); t == "true" || t == "false" {
+				return true, ""
+			}
+			return false, "Invalid value " + v + " for configuration share.renew.acknowledge.enable: Expected value to be either true or false"
+		}},
+}
+
+// unsupportedGroupConfigs are Kafka group configs logd knows but cannot honour, with why:
+// they are refused with that reason rather than accepted without effect.
+var unsupportedGroupConfigs = map[string]string{
+	"share.assignment.interval.ms": "logd assigns a share group's partitions at every heartbeat that changes the group (as group.share.assignment.interval.ms=0 would); a minimum interval between assignments is not supported",
+}
+
+// checkGroupConfigsTogether is Kafka's check across a group's values (GroupConfig.validateValues):
+// the session timeout must exceed the heartbeat interval, the group's value or else the
+// broker's.
+func (b *Broker) checkGroupConfigsTogether(set map[string]string) error {
+	val := func(name string) int64 {
+		v, ok := set[name]
+		if !ok {
+			v = groupConfigNamed(name).value(b)
+		}
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		return n
+	}
+	if val("share.session.timeout.ms") <= val("share.heartbeat.interval.ms") {
+		return refuse(kerr.InvalidConfig, "share.session.timeout.ms must be greater than share.heartbeat.interval.ms")
+	}
+	return nil
 }
 
 // groupConfigNamed returns the group config called name, or nil.
@@ -126,7 +171,9 @@ func (b *Broker) describeGroupConfigs(g string, names []string) ([]configEntry, 
 			e.value, e.source = v, kmsg.ConfigSourceGroupConfig
 			e.synonyms = append(e.synonyms, configSynonym{name: gc.name, value: v, source: kmsg.ConfigSourceGroupConfig})
 		}
-		e.synonyms = append(e.synonyms, configSynonym{name: gc.broker, value: def, source: kmsg.ConfigSourceDefaultConfig})
+		if gc.broker != "" {
+			e.synonyms = append(e.synonyms, configSynonym{name: gc.broker, value: def, source: kmsg.ConfigSourceDefaultConfig})
+		}
 		out = append(out, e)
 	}
 	return out, nil
@@ -161,12 +208,18 @@ func (b *Broker) alterGroupConfigsLocked(g string, validateOnly bool, next func(
 	}
 	for _, k := range slices.Sorted(maps.Keys(out)) {
 		gc := groupConfigNamed(k)
+		if why, ok := unsupportedGroupConfigs[k]; ok {
+			return refuse(kerr.InvalidConfig, "Group config %s is not supported by logd: %s", k, why)
+		}
 		if gc == nil {
 			return refuse(kerr.InvalidConfig, "Unknown group config name: %s", k)
 		}
 		if ok, why := gc.check(out[k]); !ok {
 			return refuse(kerr.InvalidConfig, "%s", why)
 		}
+	}
+	if err := b.checkGroupConfigsTogether(out); err != nil {
+		return err
 	}
 	if validateOnly || maps.Equal(out, cur) {
 		return nil

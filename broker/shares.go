@@ -163,6 +163,21 @@ func readShareBatches(l *engine.Log, from, upTo int64, maxBytes int32, readCommi
 	return r, nil
 }
 
+// shareOffsetByTime is share.LogOffsets.ByTime for l below end: the offset of the first
+// record whose timestamp is at least ts, as ListOffsets by timestamp finds it
+// (share.auto.offset.reset=by_duration, resolved like Kafka's SharePartition through its
+// ListOffsets path).
+func (b *Broker) shareOffsetByTime(l *engine.Log, end int64) func(ts int64) (int64, bool) {
+	return func(ts int64) (int64, bool) {
+		off, found, err := l.OffsetForTimestamp(ts)
+		if err != nil || !found || off >= end {
+			return 0, false
+		}
+		_, off, err = b.refineTimestampOffset(l, off, ts)
+		return off, err == nil && off >= 0 && off < end
+	}
+}
+
 // through returns the bytes of the batches up to the last one holding an acquired offset.
 func (r shareRead) through(acquired []share.Acquired) []byte {
 	if len(acquired) == 0 {

@@ -57,13 +57,23 @@ func TestShareGroupConfigs(t *testing.T) {
 		{"share.auto.offset.reset", "sometimes", "must be either 'earliest', 'latest'"},
 		{"share.isolation.level", "dirty", "String must be one of: read_committed, read_uncommitted"},
 		{"no.such.group.config", "1", "Unknown group config name: no.such.group.config"},
+		{"share.session.timeout.ms", "30000", "must be greater than or equal to group.share.min.session.timeout.ms"},
+		{"share.heartbeat.interval.ms", "20000", "must be less than or equal to group.share.max.heartbeat.interval.ms"},
+		{"share.partition.max.record.locks", "50", "Value must be at least 100"},
+		{"share.partition.max.record.locks", "5000", "must be less than or equal to group.share.max.partition.max.record.locks"},
+		{"share.renew.acknowledge.enable", "yes", "Expected value to be either true or false"},
+		{"share.auto.offset.reset", "by_duration:-PT1H", "of the format 'by_duration:<PnDTnHnMn.nS>'"},
+		{"share.assignment.interval.ms", "0", "is not supported by logd"},
+		{"consumer.session.timeout.ms", "45000", "Unknown group config name: consumer.session.timeout.ms"},
 	} {
 		if code, msg := alter(map[string]string{bad.name: bad.value}); code != kerr.InvalidConfig.Code || !strings.Contains(msg, bad.msg) {
 			t.Errorf("%s=%s: error %d %q, want INVALID_CONFIG %q", bad.name, bad.value, code, msg, bad.msg)
 		}
 	}
 	if code, msg := alter(map[string]string{"share.record.lock.duration.ms": "20000", "share.delivery.count.limit": "3",
-		"share.auto.offset.reset": "earliest", "share.isolation.level": "read_committed"}); code != 0 {
+		"share.auto.offset.reset": "by_duration:PT1H", "share.isolation.level": "read_committed",
+		"share.session.timeout.ms": "50000", "share.heartbeat.interval.ms": "6000", "share.partition.max.record.locks": "300",
+		"share.renew.acknowledge.enable": "false"}); code != 0 {
 		t.Fatalf("alter: %d %s", code, msg)
 	}
 	described := func(tn *testNode, group string) map[string]kmsg.DescribeConfigsResponseResourceConfig {
@@ -91,7 +101,9 @@ func TestShareGroupConfigs(t *testing.T) {
 		return resp.AcquisitionLockTimeoutMillis
 	}
 	want := map[string]string{"share.record.lock.duration.ms": "20000", "share.delivery.count.limit": "3",
-		"share.auto.offset.reset": "earliest", "share.isolation.level": "read_committed"}
+		"share.auto.offset.reset": "by_duration:PT1H", "share.isolation.level": "read_committed",
+		"share.session.timeout.ms": "50000", "share.heartbeat.interval.ms": "6000", "share.partition.max.record.locks": "300",
+		"share.renew.acknowledge.enable": "false"}
 	for _, tn := range nodes {
 		waitFor(t, "node "+strconv.Itoa(int(tn.id))+"'s group configs", 10*time.Second, func() bool {
 			got := described(tn, "sg")
@@ -102,6 +114,9 @@ func TestShareGroupConfigs(t *testing.T) {
 			}
 			return lockMs(tn, "sg") == 20000
 		})
+		if c := described(tn, "other")["share.renew.acknowledge.enable"]; c.Value == nil || *c.Value != "true" || c.Source != kmsg.ConfigSourceDefaultConfig {
+			t.Errorf("node %d: renew acknowledge of a group without configs: %+v", tn.id, c)
+		}
 		if c := described(tn, "other")["share.record.lock.duration.ms"]; c.Value == nil || *c.Value != "30000" || c.Source != kmsg.ConfigSourceDefaultConfig {
 			t.Errorf("node %d: a group without configs: %+v", tn.id, c)
 		}

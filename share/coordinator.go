@@ -33,8 +33,8 @@ type Config struct {
 	// MaxSessions is group.share.max.share.sessions (2000): share sessions on this broker.
 	MaxSessions int
 	// AutoOffsetReset is share.auto.offset.reset for every group: "latest" (Kafka's default,
-	// a share partition starts at the high watermark when first fetched) or "earliest" (at
-	// the log start).
+	// a share partition starts at the high watermark when first fetched), "earliest" (at
+	// the log start) or "by_duration:<ISO-8601 duration>" (ParseAutoOffsetReset).
 	AutoOffsetReset string
 	// IsolationLevel is share.isolation.level for every group: "read_uncommitted" (Kafka's
 	// default) or "read_committed" (records of aborted transactions are archived, never
@@ -55,42 +55,68 @@ type Config struct {
 	// broker (false: none; an error: not readable yet, try again later). Called holding no
 	// coordinator lock.
 	Load func(group string, tp TopicPartition) (Snapshot, bool, error)
-	// GroupConfigs, if set, returns a group's own configs (GROUP config resources:
-	// share.record.lock.duration.ms, share.delivery.count.limit, share.auto.offset.reset,
-	// share.isolation.level), which take precedence over the fields above; the broker has
-	// validated them. It may be called under the coordinator's lock, so it must only read.
+	// GroupConfigs, if set, returns a group's own configs (GROUP config resources, the
+	// share.* ones of GroupSettings), which take precedence over the fields above; the
+	// broker has validated them. It may be called under the coordinator's lock, so it must only read.
 	GroupConfigs func(group string) map[string]string
 }
 
 // GroupSettings are the settings of one group: Config's, overridden by the group's configs.
 type GroupSettings struct {
-	RecordLockDuration time.Duration
-	DeliveryCountLimit int
-	AutoOffsetReset    string
+	SessionTimeout     time.Duration // share.session.timeout.ms
+	HeartbeatInterval  time.Duration // share.heartbeat.interval.ms
+	RecordLockDuration time.Duration // share.record.lock.duration.ms
+	DeliveryCountLimit int           // share.delivery.count.limit
+	MaxRecordLocks     int           // share.partition.max.record.locks
+	AutoOffsetReset    AutoOffsetReset
 	IsolationLevel     string
+	// RenewAcknowledge is share.renew.acknowledge.enable (true): whether acknowledgements
+	// may renew locks (AckRenew); refused with INVALID_RECORD_STATE otherwise, as Kafka does.
+	RenewAcknowledge bool
 }
 
-// Settings returns group gid's settings.
+// Settings returns group gid's settings. A group config the broker did not validate (it
+// validates every one it stores) is ignored.
 func (c *Coordinator) Settings(gid string) GroupSettings {
-	s := GroupSettings{RecordLockDuration: c.cfg.RecordLockDuration, DeliveryCountLimit: c.cfg.DeliveryCountLimit,
-		AutoOffsetReset: c.cfg.AutoOffsetReset, IsolationLevel: c.cfg.IsolationLevel}
+	s := GroupSettings{SessionTimeout: c.cfg.SessionTimeout, HeartbeatInterval: c.cfg.HeartbeatInterval,
+		RecordLockDuration: c.cfg.RecordLockDuration, DeliveryCountLimit: c.cfg.DeliveryCountLimit,
+		MaxRecordLocks: c.cfg.MaxRecordLocks, IsolationLevel: c.cfg.IsolationLevel, RenewAcknowledge: true}
+	s.AutoOffsetReset, _ = ParseAutoOffsetReset(c.cfg.AutoOffsetReset)
 	if c.cfg.GroupConfigs == nil {
 		return s
 	}
+	ms := func(v string, d *time.Duration) {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n > 0 {
+			*d = time.Duration(n) * time.Millisecond
+		}
+	}
+	count := func(v string, d *int) {
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil && n > 0 {
+			*d = int(n)
+		}
+	}
 	for k, v := range c.cfg.GroupConfigs(gid) {
 		switch k {
+		case "share.session.timeout.ms":
+			ms(v, &s.SessionTimeout)
+		case "share.heartbeat.interval.ms":
+			ms(v, &s.HeartbeatInterval)
 		case "share.record.lock.duration.ms":
-			if ms, err := strconv.ParseInt(v, 10, 32); err == nil && ms > 0 {
-				s.RecordLockDuration = time.Duration(ms) * time.Millisecond
-			}
+			ms(v, &s.RecordLockDuration)
 		case "share.delivery.count.limit":
-			if n, err := strconv.Atoi(v); err == nil && n > 0 {
-				s.DeliveryCountLimit = n
-			}
+			count(v, &s.DeliveryCountLimit)
+		case "share.partition.max.record.locks":
+			count(v, &s.MaxRecordLocks)
 		case "share.auto.offset.reset":
-			s.AutoOffsetReset = v
+			if r, err := ParseAutoOffsetReset(v); err == nil {
+				s.AutoOffsetReset = r
+			}
 		case "share.isolation.level":
 			s.IsolationLevel = v
+		case "share.renew.acknowledge.enable":
+			if b, err := strconv.ParseBool(v); err == nil {
+				s.RenewAcknowledge = b
+			}
 		}
 	}
 	return s
@@ -269,7 +295,8 @@ func (c *Coordinator) Heartbeat(req HeartbeatRequest, topics func(name string) (
 	}()
 	m := g.members[req.MemberID]
 	changed := false // the group epoch moves once per heartbeat at most
-	res = HeartbeatResult{HeartbeatInterval: c.cfg.HeartbeatInterval}
+	set := c.Settings(req.Group)
+	res = HeartbeatResult{HeartbeatInterval: set.HeartbeatInterval}
 	switch {
 	case req.MemberEpoch == -1:
 		if m == nil {
@@ -313,7 +340,7 @@ func (c *Coordinator) Heartbeat(req HeartbeatRequest, topics func(name string) (
 		m.timer.Stop()
 	}
 	gid, mid := g.id, m.id
-	m.timer = c.cfg.Clock.AfterFunc(c.cfg.SessionTimeout, func() { c.expireMember(gid, mid, m) })
+	m.timer = c.cfg.Clock.AfterFunc(set.SessionTimeout, func() { c.expireMember(gid, mid, m) })
 	c.assignLocked(g, topics, changed)
 	sent := req.MemberEpoch != m.epoch || req.SubscribedTopicNames != nil
 	if m.epoch != g.epoch {

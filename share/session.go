@@ -197,6 +197,18 @@ func (c *Coordinator) ensureLoaded(gid string, tp TopicPartition) bool {
 	return true
 }
 
+// Reload drops group gid's share partition tp from this broker's memory, after its state
+// was found fenced (another writer initialized it with a newer state epoch): its next use
+// loads it again (Config.Load), and records its members held are theirs no more (their
+// acknowledgements get INVALID_RECORD_STATE; the reloaded state has them available).
+func (c *Coordinator) Reload(gid string, tp TopicPartition) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if g := c.groups[gid]; g != nil {
+		delete(g.partitions, tp)
+	}
+}
+
 // groupLocked returns group gid, creating it (no members) if needed. REQUIRES: c.mu held.
 func (c *Coordinator) groupLocked(gid string) *shareGroup {
 	g := c.groups[gid]
@@ -211,6 +223,10 @@ func (c *Coordinator) groupLocked(gid string) *shareGroup {
 type LogOffsets struct {
 	Start int64 // log start offset
 	End   int64 // high watermark, or the last stable offset for read_committed
+	// ByTime, used for share.auto.offset.reset=by_duration, returns the offset of the first
+	// record whose timestamp is at least ts (Unix ms), as ListOffsets by timestamp does, and
+	// false when there is none. Called under the coordinator's lock, so it must only read.
+	ByTime func(ts int64) (int64, bool)
 }
 
 // ReadFrom returns the offset a fetch of tp for group must read from, creating the share
@@ -225,7 +241,7 @@ func (c *Coordinator) ReadFrom(gid string, tp TopicPartition, l LogOffsets) (fro
 	defer c.mu.Unlock()
 	p := c.partitionLocked(gid, tp, l)
 	from = p.nextAvailable()
-	if from == p.end && p.end-p.start >= int64(c.cfg.MaxRecordLocks) {
+	if from == p.end && p.end-p.start >= int64(c.Settings(gid).MaxRecordLocks) {
 		return from, false
 	}
 	return from, from < l.End
@@ -239,8 +255,16 @@ func (c *Coordinator) partitionLocked(gid string, tp TopicPartition, l LogOffset
 	p := g.partitions[tp]
 	if p == nil {
 		start := l.End
-		if c.Settings(gid).AutoOffsetReset == "earliest" {
+		switch r := c.Settings(gid).AutoOffsetReset; r.Strategy {
+		case ResetEarliest:
 			start = l.Start
+		case ResetByDuration:
+			if l.ByTime == nil {
+				break
+			}
+			if o, ok := l.ByTime(c.cfg.Clock.Now().Add(-r.Duration).UnixMilli()); ok {
+				start = min(max(o, l.Start), l.End)
+			}
 		}
 		p = &partition{start: start, end: start, records: map[int64]*record{}}
 		g.partitions[tp] = p
@@ -275,7 +299,7 @@ func (c *Coordinator) Acquire(gid, member string, tp TopicPartition, batches []B
 	p := c.partitionLocked(gid, tp, l)
 	c.locks++
 	lock := c.locks
-	got := p.acquire(member, batches, l.End, max(maxRecords, 1), strict, c.cfg.MaxRecordLocks, lock)
+	got := p.acquire(member, batches, l.End, max(maxRecords, 1), strict, c.Settings(gid).MaxRecordLocks, lock)
 	if len(got) > 0 {
 		c.startLockLocked(gid, tp, lock)
 	}
@@ -339,16 +363,20 @@ func (c *Coordinator) Acknowledge(gid, member string, tp TopicPartition, acks []
 	if err := p.checkAcks(member, acks, maxType); err != nil {
 		return nil, err
 	}
+	set := c.Settings(gid)
 	renew := uint64(0)
 	for _, a := range acks {
 		if slices.Contains(a.Types, AckRenew) {
+			if !set.RenewAcknowledge {
+				return nil, fmt.Errorf("%w: Renewing acquisition locks is not enabled for the group.", ErrInvalidRecordState)
+			}
 			c.locks++
 			renew = c.locks
 			c.startLockLocked(gid, tp, renew)
 			break
 		}
 	}
-	freed = p.ack(acks, c.Settings(gid).DeliveryCountLimit, renew)
+	freed = p.ack(acks, set.DeliveryCountLimit, renew)
 	return c.persistLocked(gid, tp, p), nil
 }
 

@@ -325,8 +325,8 @@ var configKeys = append([]configKey{
 	// Kafka sets these per group (kafka-configs --entity-type groups); logd has no group
 	// configs yet, so they are every share group's.
 	{name: "logd.share.auto.offset.reset", apply: func(s *serveSettings, v string) error {
-		if v != "latest" && v != "earliest" {
-			return fmt.Errorf("%q is not latest or earliest", v)
+		if _, err := share.ParseAutoOffsetReset(v); err != nil {
+			return err
 		}
 		s.Share.AutoOffsetReset = v
 		return nil
