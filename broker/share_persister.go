@@ -37,7 +37,9 @@ import (
 //     COORDINATOR_NOT_AVAILABLE, no leader or an unreachable broker are retried after a
 //     backoff (100 ms doubling to 5 s), on a timer: nothing parks a goroutine. Any other
 //     error fails the waiting Persists (FENCED_LEADER_EPOCH: a newer leader owns the share
-//     partition).
+//     partition). FENCED_STATE_EPOCH also drops the share partition from the share
+//     coordinator (share.Coordinator.Reload): its next use reads the state again, with the
+//     new state epoch, and goes on from there.
 //
 // Requests go out on one goroutine and connection per destination broker (as the
 // transaction markers do). A share partition once kept here stays kept here, even if its
@@ -63,6 +65,11 @@ type remoteShare struct {
 
 	stateEpoch  int32
 	initialized bool // the coordinator holds a state for it
+	// fenced: a write was refused with FENCED_STATE_EPOCH (the state was initialized anew
+	// elsewhere, e.g. AlterShareGroupOffsets through another broker). Writes fail until the
+	// share partition is loaded again (load reads the state afresh), as Kafka's
+	// SharePartitionManager drops a fenced SharePartition and the next fetch re-reads it.
+	fenced bool
 
 	pending *share.Snapshot // the state to write next (nil: none)
 	waiting []*persistWait  // the Persists pending answers
@@ -157,6 +164,9 @@ func (p *sharePersister) load(gid string, tp share.TopicPartition) (share.Snapsh
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	rs := p.partLocked(gid, tp)
+	if rs.fenced { // read the state afresh: the one this broker had is stale
+		rs.fenced, rs.read, rs.found, rs.snap = false, readNone, false, share.Snapshot{}
+	}
 	switch rs.read {
 	case readDone:
 		return rs.snap, rs.found, nil
@@ -172,6 +182,11 @@ func (p *sharePersister) write(s share.Snapshot) group.Durable {
 	w := &persistWait{}
 	p.mu.Lock()
 	rs := p.partLocked(s.Group, s.Partition)
+	if rs.fenced {
+		p.mu.Unlock()
+		err := fmt.Errorf("share-partition state of %s not written: %w (it was initialized anew elsewhere; the share partition is being read again)", rs.key, kerr.FencedStateEpoch)
+		return func(done func(error)) { done(err) }
+	}
 	if rs.pending != nil && rs.pending.Reset && !s.Reset && !s.Tombstone {
 		// A reset not sent yet stays a reset: the write after it carries the whole state.
 		s.Reset = true
@@ -393,7 +408,7 @@ func (p *sharePersister) step(id int32, conn *kwire.Conn, rs *remoteShare) *kwir
 	if err == nil {
 		code, msg = statePartitionAnswer(resp)
 	}
-	var wake bool
+	var wake, reload bool
 	p.mu.Lock()
 	rs.sending = false
 	switch {
@@ -402,13 +417,20 @@ func (p *sharePersister) step(id int32, conn *kwire.Conn, rs *remoteShare) *kwir
 	case code == kerr.NotCoordinator.Code, code == kerr.CoordinatorLoadInProgress.Code, code == kerr.CoordinatorNotAvailable.Code:
 		p.retryLocked(rs, kerr.ErrorForCode(code).Error())
 	default:
+		wasFenced := rs.fenced
 		wake = p.answerLocked(rs, pl, resp, code, msg)
+		reload = rs.fenced && !wasFenced
 		if !rs.sending { // answered, not retried
 			rs.attempt = 0
 			p.kickLocked(rs)
 		}
 	}
 	p.mu.Unlock()
+	if reload { // not under p.mu: the share coordinator's lock comes first
+		p.b.log.Warn("share-partition state epoch fenced; reading the state again", "key", rs.key)
+		p.b.shares.Reload(rs.group, rs.tp)
+		wake = true
+	}
 	if wake {
 		p.b.shareRecordsAvailable(rs.tp.TopicID, rs.tp.Partition)
 	}
@@ -450,6 +472,11 @@ func (p *sharePersister) answerLocked(rs *remoteShare, pl stepPlan, resp kmsg.Re
 		return true
 	}
 	if rs.pending == nil {
+		return false
+	}
+	if code == kerr.FencedStateEpoch.Code {
+		p.failLocked(rs, fail())
+		rs.fenced = true
 		return false
 	}
 	if pl.init {
