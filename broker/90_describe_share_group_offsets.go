@@ -3,6 +3,8 @@ package broker
 import (
 	"cmp"
 	"slices"
+	"strconv"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -19,6 +21,12 @@ import (
 // partition without share state has start offset and lag -1. A share partition not used
 // since a restart shows its persisted state when its state partition is led here. A group
 // unknown here, or of another type, is GROUP_ID_NOT_FOUND.
+//
+// Like Kafka's group coordinator, the answer is the share coordinator's (the persisted
+// state): read here when this broker leads the share partition's __share_group_state
+// partition, else asked of the broker that does with ReadShareGroupStateSummary (the
+// request is parked until every broker asked has answered; sharePersister.readSummary). The
+// lag uses this broker's replica's high watermark (-1 without a replica here).
 func init() {
 	register(api{key: int16(kmsg.DescribeShareGroupOffsets), min: 0, max: 1, handle: handleDescribeShareGroupOffsets})
 }
@@ -26,6 +34,7 @@ func init() {
 func handleDescribeShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) {
 	req := c.kreq.(*kmsg.DescribeShareGroupOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeShareGroupOffsetsResponse)
+	var asks summaryAsks
 	for _, rg := range req.Groups {
 		g := kmsg.NewDescribeShareGroupOffsetsResponseGroup()
 		g.GroupID = rg.GroupID
@@ -91,16 +100,17 @@ func handleDescribeShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) 
 					rp.LeaderEpoch = pa.LeaderEpoch
 				}
 				tp := share.TopicPartition{TopicID: n.id, Partition: p}
-				start, completed, ok := int64(0), int64(0), false
-				if st, live := b.shares.State(rg.GroupID, tp); live {
-					start, completed, ok = st.Start, int64(st.Completed), true
+				if node, remote := b.shareStateElsewhere(rg.GroupID, tp); remote {
+					asks.add(node, rg.GroupID, n.topic, tp, len(resp.Groups), len(g.Topics), len(rt.Partitions))
 				} else {
-					start, completed, ok = b.storedShareStart(rg.GroupID, tp)
-				}
-				if ok {
-					rp.StartOffset = start
-					if part, err := b.partition(n.topic, p); err == nil {
-						rp.Lag = max(part.log.HighWatermark()-start-completed, 0)
+					start, completed, ok := int64(0), int64(0), false
+					if start, completed, ok = b.storedShareStart(rg.GroupID, tp); !ok {
+						if st, live := b.shares.State(rg.GroupID, tp); live {
+							start, completed, ok = st.Start, int64(st.Completed), true
+						}
+					}
+					if ok {
+						b.setShareOffset(&rp, n.topic, start, completed)
 					}
 				}
 				rt.Partitions = append(rt.Partitions, rp)
@@ -109,7 +119,129 @@ func handleDescribeShareGroupOffsets(b *Broker, c *call) (kmsg.Response, error) 
 		}
 		resp.Groups = append(resp.Groups, g)
 	}
-	return resp, nil
+	if len(asks.reqs) == 0 {
+		return resp, nil
+	}
+	c.park()
+	asks.send(b, resp, func() { b.finishKmsg(c, resp) })
+	return nil, errDeferred
+}
+
+// setShareOffset sets a described share partition's start offset and lag: the high
+// watermark of this broker's replica (none: lag -1) minus the start offset and the in-flight
+// records delivered for good.
+func (b *Broker) setShareOffset(rp *kmsg.DescribeShareGroupOffsetsResponseGroupTopicPartition, topic string, start, completed int64) {
+	rp.StartOffset = start
+	if part, err := b.partition(topic, rp.Partition); err == nil {
+		rp.Lag = max(part.log.HighWatermark()-start-completed, 0)
+	}
+}
+
+// shareStateElsewhere reports whether group gid's share partition tp has its state on
+// another broker, the leader of its __share_group_state partition, and which.
+func (b *Broker) shareStateElsewhere(gid string, tp share.TopicPartition) (int32, bool) {
+	key := share.StateKeyString(gid, tp)
+	if _, lerr := b.shareStateOf(key); lerr == nil || lerr == kerr.CoordinatorLoadInProgress {
+		return 0, false
+	}
+	node, ok := b.persister.stateLeader(key)
+	return node, ok && node != b.cfg.NodeID
+}
+
+// summaryAsks are the share partitions a DescribeShareGroupOffsets asks other brokers about:
+// one ReadShareGroupStateSummary per broker and group, each partition's answer put at its
+// place in the response.
+type summaryAsks struct {
+	reqs []*summaryReq
+}
+
+// summaryReq is one ReadShareGroupStateSummary to a broker.
+type summaryReq struct {
+	node   int32
+	req    *kmsg.ReadShareGroupStateSummaryRequest
+	places map[share.TopicPartition]summaryPlace
+}
+
+// summaryPlace is where an asked partition's answer goes: resp.Groups[g].Topics[t].Partitions[p],
+// and its topic's name (for the lag).
+type summaryPlace struct {
+	g, t, p int
+	topic   string
+}
+
+// add asks node about group gid's share partition tp of topic, answered at the place given.
+func (a *summaryAsks) add(node int32, gid, topic string, tp share.TopicPartition, g, t, p int) {
+	var r *summaryReq
+	for _, x := range a.reqs {
+		if x.node == node && x.req.GroupID == gid {
+			r = x
+		}
+	}
+	if r == nil {
+		r = &summaryReq{node: node, req: kmsg.NewPtrReadShareGroupStateSummaryRequest(), places: map[share.TopicPartition]summaryPlace{}}
+		r.req.Version, r.req.GroupID = 1, gid // v1: the delivery complete count, for the lag
+		a.reqs = append(a.reqs, r)
+	}
+	var rt *kmsg.ReadShareGroupStateSummaryRequestTopic
+	for i := range r.req.Topics {
+		if r.req.Topics[i].TopicID == tp.TopicID {
+			rt = &r.req.Topics[i]
+		}
+	}
+	if rt == nil {
+		r.req.Topics = append(r.req.Topics, kmsg.NewReadShareGroupStateSummaryRequestTopic())
+		rt = &r.req.Topics[len(r.req.Topics)-1]
+		rt.TopicID = tp.TopicID
+	}
+	pt := kmsg.NewReadShareGroupStateSummaryRequestTopicPartition()
+	pt.Partition = tp.Partition
+	rt.Partitions = append(rt.Partitions, pt)
+	r.places[tp] = summaryPlace{g: g, t: t, p: p, topic: topic}
+}
+
+// send sends every request (sharePersister.readSummary: callbacks, no goroutine waits) and
+// calls done once all are answered into resp. A broker that cannot be asked answers its
+// partitions COORDINATOR_NOT_AVAILABLE; a partition's own error is passed on.
+func (a *summaryAsks) send(b *Broker, resp *kmsg.DescribeShareGroupOffsetsResponse, done func()) {
+	var mu sync.Mutex
+	left := len(a.reqs)
+	for _, r := range a.reqs {
+		b.persister.readSummary(r.node, r.req, func(sr *kmsg.ReadShareGroupStateSummaryResponse, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			at := func(tp share.TopicPartition) *kmsg.DescribeShareGroupOffsetsResponseGroupTopicPartition {
+				pl, ok := r.places[tp]
+				if !ok {
+					return nil
+				}
+				return &resp.Groups[pl.g].Topics[pl.t].Partitions[pl.p]
+			}
+			if err != nil {
+				msg := "the share coordinator on broker " + strconv.Itoa(int(r.node)) + " could not be asked: " + err.Error()
+				for tp := range r.places {
+					rp := at(tp)
+					rp.ErrorCode, rp.ErrorMessage = kerr.CoordinatorNotAvailable.Code, &msg
+				}
+			} else {
+				for _, t := range sr.Topics {
+					for _, p := range t.Partitions {
+						tp := share.TopicPartition{TopicID: t.TopicID, Partition: p.Partition}
+						rp := at(tp)
+						switch {
+						case rp == nil:
+						case p.ErrorCode != 0:
+							rp.ErrorCode, rp.ErrorMessage = p.ErrorCode, p.ErrorMessage
+						case p.StartOffset >= 0:
+							b.setShareOffset(rp, r.places[tp].topic, p.StartOffset, int64(max(p.DeliveryCompleteCount, 0)))
+						}
+					}
+				}
+			}
+			if left--; left == 0 {
+				done()
+			}
+		})
+	}
 }
 
 // shareGroupPartitions checks that this broker coordinates share group id and returns its

@@ -86,12 +86,64 @@ const (
 	readDone
 )
 
-// persistNode is one destination broker's queue of share partitions with a step to send.
+// persistNode is one destination broker's queue of share partitions with a step to send,
+// and of state summaries to ask for (DescribeShareGroupOffsets).
 type persistNode struct {
-	id    int32
-	mu    sync.Mutex
-	queue []*remoteShare // guarded by mu
-	wake  chan struct{}
+	id        int32
+	mu        sync.Mutex
+	queue     []*remoteShare // guarded by mu
+	summaries []summaryAsk   // guarded by mu
+	wake      chan struct{}
+}
+
+// summaryAsk is one ReadShareGroupStateSummary to send and the callback its answer (or the
+// failure to get one) goes to, on the node's goroutine.
+type summaryAsk struct {
+	req  *kmsg.ReadShareGroupStateSummaryRequest
+	done func(*kmsg.ReadShareGroupStateSummaryResponse, error)
+}
+
+// readSummary sends req to broker id, the leader of the state partitions it asks about, and
+// calls done with the answer, on that broker's persister goroutine (nothing waits for it
+// meanwhile). done must not block.
+func (p *sharePersister) readSummary(id int32, req *kmsg.ReadShareGroupStateSummaryRequest, done func(*kmsg.ReadShareGroupStateSummaryResponse, error)) {
+	p.mu.Lock()
+	if isClosed(p.b.closing) {
+		p.mu.Unlock()
+		done(nil, errPersistShutdown)
+		return
+	}
+	n := p.nodeLocked(id)
+	n.mu.Lock()
+	n.summaries = append(n.summaries, summaryAsk{req: req, done: done})
+	n.mu.Unlock()
+	p.mu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ask sends one summary request over conn (dialed if nil) and answers it; it returns the
+// connection to use next (nil after an I/O error).
+func (p *sharePersister) ask(id int32, conn *kwire.Conn, a summaryAsk) *kwire.Conn {
+	ctx, cancel := context.WithTimeout(context.Background(), persistReqTimeout)
+	defer cancel()
+	var err error
+	if conn == nil {
+		if conn, err = p.b.dialBroker(ctx, id, "logd-share-persister-"); err != nil {
+			a.done(nil, err)
+			return nil
+		}
+	}
+	resp, err := conn.Request(ctx, a.req)
+	if err != nil {
+		conn.Close()
+		a.done(nil, err)
+		return nil
+	}
+	a.done(resp.(*kmsg.ReadShareGroupStateSummaryResponse), nil)
+	return conn
 }
 
 const (
@@ -290,17 +342,28 @@ func (p *sharePersister) run(n *persistNode) {
 				rs.sending = false
 				p.failLocked(rs, errPersistShutdown)
 			}
-			n.queue = nil
+			asks := n.summaries
+			n.queue, n.summaries = nil, nil
 			n.mu.Unlock()
 			p.mu.Unlock()
+			for _, a := range asks {
+				a.done(nil, errPersistShutdown)
+			}
 			return
 		case <-n.wake:
 		}
 		for {
 			n.mu.Lock()
-			if len(n.queue) == 0 {
+			if len(n.queue) == 0 && len(n.summaries) == 0 {
 				n.mu.Unlock()
 				break
+			}
+			if len(n.summaries) > 0 { // first: rare reads, never starved by a stream of writes
+				a := n.summaries[0]
+				n.summaries = n.summaries[1:]
+				n.mu.Unlock()
+				conn = p.ask(n.id, conn, a)
+				continue
 			}
 			rs := n.queue[0]
 			n.queue = n.queue[1:]
