@@ -27,9 +27,13 @@
 //	                                                               share.delivery.count.limit times)
 //
 // A share partition starts, when first fetched, at the high watermark
-// (share.auto.offset.reset=latest) or the log start (earliest). The lock duration, the
-// delivery count limit, the offset reset and the isolation level are the group's own configs
-// where it has them (Config.GroupConfigs: GROUP config resources), else Config's. Acquisition takes whole
+// (share.auto.offset.reset=latest), the log start (earliest) or the first record at most a
+// duration old (by_duration:<ISO-8601 duration>, found through LogOffsets.ByTime, the
+// ListOffsets-by-timestamp path; the high watermark when none is that recent). The session
+// timeout, heartbeat interval, lock duration, delivery count limit, in-flight record limit,
+// offset reset, isolation level and whether locks may be renewed are the group's own
+// configs where it has them (Config.GroupConfigs: GROUP config resources, GroupSettings),
+// else Config's. Acquisition takes whole
 // batches from the first available offset (up to MaxRecords, and at most
 // group.share.partition.max.record.locks in flight), counts a delivery per record and locks
 // it for share.record.lock.duration.ms: one timer per acquisition, which releases the
@@ -62,6 +66,8 @@
 // ReadShareGroupState when another broker holds it). Acquisitions are not persisted: after
 // a restart or a failover an acquired record is available again, with the delivery count of
 // the last snapshot.
+// When the broker finds the persisted state fenced (FENCED_STATE_EPOCH: it was initialized
+// anew elsewhere), Reload drops the share partition, and its next use loads it again.
 //
 // A share group's coordinator persists the group itself (group_records.go: Kafka's
 // ShareGroupMetadata and ShareGroupStatePartitionMetadata records, written by the broker to
@@ -74,6 +80,7 @@
 //
 // Coordinator.mu guards everything. Nothing of this package is taken under it; Config.Persist
 // runs under it (the broker's journal append: replication.LeaderPartition.mu and
-// engine.Log.mu, never an fsync wait) and Config.Load, Config.Available and timer callbacks
-// run without it.
+// engine.Log.mu, never an fsync wait), as does LogOffsets.ByTime (a read of the partition's
+// time index, once per share partition created); Config.Load, Config.Available and timer
+// callbacks run without it.
 package share

@@ -421,8 +421,9 @@ func (c *Coordinator) State(gid string, tp TopicPartition) (PartitionState, bool
 	return s, true
 }
 
-// Partitions lists group's share partitions on this broker, and those of the topics its
-// persisted record names (Restore); false if there is no such group.
+// Partitions lists group's share partitions on this broker, those assigned to its members
+// (wherever they are read) and those of the topics its persisted record names (Restore);
+// false if there is no such group.
 func (c *Coordinator) Partitions(gid string) ([]TopicPartition, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -430,13 +431,21 @@ func (c *Coordinator) Partitions(gid string) ([]TopicPartition, bool) {
 	if g == nil {
 		return nil, false
 	}
-	tps := slices.Collect(maps.Keys(g.partitions))
+	set := map[TopicPartition]struct{}{}
+	for tp := range g.partitions {
+		set[tp] = struct{}{}
+	}
 	for tp := range g.restored {
-		if g.partitions[tp] == nil {
-			tps = append(tps, tp)
+		set[tp] = struct{}{}
+	}
+	for _, m := range g.members { // read on other brokers: their state is elsewhere too
+		for id, ps := range m.assignment {
+			for _, p := range ps {
+				set[TopicPartition{TopicID: id, Partition: p}] = struct{}{}
+			}
 		}
 	}
-	return tps, true
+	return slices.Collect(maps.Keys(set)), true
 }
 
 // ResetOffsets moves group's share partitions to new start offsets (AlterShareGroupOffsets),
