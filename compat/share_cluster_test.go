@@ -235,8 +235,13 @@ func span(first, last int64) []int64 {
 	return out
 }
 
-func testShareStateCrossBroker(s *S) {
-	dir, err := os.MkdirTemp(tmpDir, "share-cluster-")
+// crossShareCluster starts three logd processes (share partitions start at the log start),
+// creates a one-partition topic (replication factor 3) holding n records, picks a group
+// whose share partition's leader, __share_group_state partition's leader and coordinator
+// are three different brokers, and joins it. It returns the member's view, its session to be
+// opened on the share partition's leader, the state partition's leader and the cleanup.
+func crossShareCluster(s *S, name string, n int) (x *crossShare, stateLead int32, cleanup func()) {
+	dir, err := os.MkdirTemp(tmpDir, name+"-")
 	if err != nil {
 		s.Fatalf("%v", err)
 	}
@@ -244,48 +249,45 @@ func testShareStateCrossBroker(s *S) {
 	if err := os.WriteFile(props, []byte("logd.share.auto.offset.reset=earliest\n"), 0o644); err != nil {
 		s.Fatalf("%v", err)
 	}
-	logf, err := os.Create(filepath.Join(repoRoot, "compat", ".logs", "share-cluster.log"))
+	logf, err := os.Create(filepath.Join(repoRoot, "compat", ".logs", name+".log"))
 	if err != nil {
 		s.Fatalf("%v", err)
 	}
-	defer logf.Close()
 	c, err := testcluster.Start(s.ctx, testcluster.Config{Binary: logdBin, Nodes: 3, Dir: dir, Log: logf, ExtraArgs: []string{"--config", props}})
 	if err != nil {
+		logf.Close()
 		s.Fatalf("three-node cluster: %v", err)
 	}
-	defer c.Close()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequestRetries(20), kgo.RetryTimeout(90*time.Second))
 	if err != nil {
 		s.Fatalf("%v", err)
 	}
-	defer cl.Close()
+	cleanup = func() { cl.Close(); c.Close(); logf.Close() }
 	raw := make([]byte, 16)
 	rand.Read(raw)
-	x := &crossShare{s: s, c: c, cl: cl, topic: topicName("franz-go", "share-cross"), member: base64.RawURLEncoding.EncodeToString(raw),
+	x = &crossShare{s: s, c: c, cl: cl, topic: topicName("franz-go", name), member: base64.RawURLEncoding.EncodeToString(raw),
 		acked: map[int64]bool{}, released: map[int64]bool{}, deliveries: map[int64]int16{}, redelivered: map[int64]bool{}}
 
 	if _, err := kadm.NewClient(cl).CreateTopic(s.ctx, 1, 3, nil, x.topic); err != nil {
 		s.Fatalf("create %s: %v", x.topic, err)
 	}
-	const n = 30
 	for i := 0; i < n; i++ {
 		if err := cl.ProduceSync(s.ctx, &kgo.Record{Topic: x.topic, Value: []byte("v" + strconv.Itoa(i))}).FirstErr(); err != nil {
 			s.Fatalf("produce: %v", err)
 		}
 	}
 	lead := x.leader(x.topic, -1)
-	// A group whose state partition another broker leads than the share partition.
-	var stateLead int32 = -1
-	for i := 0; i < 50 && stateLead < 0; i++ {
+	stateLead = -1
+	for i := 0; i < 100 && stateLead < 0; i++ {
 		g := fmt.Sprintf("%s-g%d", x.topic, i)
-		if node := x.coordinator(2, x.stateKey(g)); node != lead {
+		if node, coord := x.coordinator(2, x.stateKey(g)), x.coordinator(0, g); node != lead && coord != lead && coord != node {
 			x.group, stateLead = g, node
 		}
 	}
 	if stateLead < 0 {
-		s.Fatalf("no group's state partition is led away from broker %d", lead)
+		s.Fatalf("no group has its coordinator, its state partition's leader and broker %d (the share partition's leader) apart", lead)
 	}
-	s.Logf("share partition led by %d, its state partition by %d", lead, stateLead)
+	s.Logf("share partition led by %d, its state partition by %d, the group coordinated by %d", lead, stateLead, x.coordinator(0, x.group))
 
 	// Join (the group coordinator assigns the partition), then read it from its leader.
 	hb := kmsg.NewPtrShareGroupHeartbeatRequest()
@@ -301,6 +303,14 @@ func testShareStateCrossBroker(s *S) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	x.node, x.epoch = lead, 0
+	return x, stateLead, cleanup
+}
+
+func testShareStateCrossBroker(s *S) {
+	const n = 30
+	x, stateLead, cleanup := crossShareCluster(s, "share-cross", n)
+	defer cleanup()
+	c, lead := x.c, x.node
 	x.fetchUntil(span(0, n-1))
 	if !x.acknowledge(ackAccept, span(0, 9)) || !x.acknowledge(ackRelease, span(10, 14)) {
 		s.Fatalf("acknowledgements refused before any failure")
@@ -349,4 +359,125 @@ func testShareStateCrossBroker(s *S) {
 // TestShareStateCrossBroker: go test -tags compat -run TestShareStateCrossBroker ./compat.
 func TestShareStateCrossBroker(t *testing.T) {
 	scenario(t, "franz-go", "share-state-cross-broker-kill9", 5*time.Minute, testShareStateCrossBroker)
+}
+
+// stateSummary asks the state partition's leader for the share partition's state epoch and
+// start offset (ReadShareGroupStateSummary, as a group coordinator does).
+func (x *crossShare) stateSummary(node int32) (epoch int32, start int64) {
+	req := kmsg.NewPtrReadShareGroupStateSummaryRequest()
+	req.GroupID = x.group
+	rt := kmsg.NewReadShareGroupStateSummaryRequestTopic()
+	rt.TopicID = x.id
+	rt.Partitions = append(rt.Partitions, kmsg.NewReadShareGroupStateSummaryRequestTopicPartition())
+	req.Topics = append(req.Topics, rt)
+	kr, err := x.request(node, req)
+	if err != nil {
+		x.s.Fatalf("ReadShareGroupStateSummary to %d: %v", node, err)
+	}
+	resp := kr.(*kmsg.ReadShareGroupStateSummaryResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		x.s.Fatalf("ReadShareGroupStateSummary to %d: %+v", node, resp)
+	}
+	p := resp.Topics[0].Partitions[0]
+	return p.StateEpoch, p.StartOffset
+}
+
+// describedStart waits until DescribeShareGroupOffsets v1, sent to the group's coordinator
+// (which neither leads the share partition nor holds its state), describes partition 0
+// with start offset start and lag lag.
+func (x *crossShare) describedStart(start, lag int64) {
+	coord := x.coordinator(0, x.group)
+	var last string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && x.s.ctx.Err() == nil; time.Sleep(200 * time.Millisecond) {
+		req := kmsg.NewPtrDescribeShareGroupOffsetsRequest()
+		rg := kmsg.NewDescribeShareGroupOffsetsRequestGroup()
+		rg.GroupID = x.group // Topics null: every share partition of the group
+		req.Groups = append(req.Groups, rg)
+		kr, err := x.request(coord, req)
+		if err != nil {
+			x.s.Fatalf("DescribeShareGroupOffsets to %d: %v", coord, err)
+		}
+		resp := kr.(*kmsg.DescribeShareGroupOffsetsResponse)
+		last = fmt.Sprintf("%+v", resp.Groups)
+		if len(resp.Groups) == 1 && len(resp.Groups[0].Topics) == 1 && len(resp.Groups[0].Topics[0].Partitions) == 1 {
+			p := resp.Groups[0].Topics[0].Partitions[0]
+			if p.ErrorCode == 0 && p.StartOffset == start && p.Lag == lag {
+				return
+			}
+		}
+	}
+	x.s.Errorf("DescribeShareGroupOffsets to the group coordinator %d never showed start offset %d lag %d; last: %s", coord, start, lag, last)
+}
+
+// testShareStateFenced: another writer initializes the share partition's state with a newer
+// state epoch and start offset 20 (as a group coordinator does for AlterShareGroupOffsets);
+// the share partition leader's next write is refused with FENCED_STATE_EPOCH, after which it
+// reads the state again and goes on from offset 20: records 20-29 are delivered again,
+// nothing below 20, and their acknowledgement is durable. DescribeShareGroupOffsets to the
+// group coordinator answers from the state partition's leader throughout, and
+// kafka-share-groups --describe --offsets shows the same.
+func testShareStateFenced(s *S) {
+	const n = 30
+	x, stateLead, cleanup := crossShareCluster(s, "share-fenced", n)
+	defer cleanup()
+	x.fetchUntil(span(0, n-1))
+	if !x.acknowledge(ackAccept, span(0, 9)) {
+		s.Fatalf("acknowledgement refused before the fencing")
+	}
+	x.describedStart(10, 20)
+	epoch, start := x.stateSummary(stateLead)
+	if start != 10 {
+		s.Fatalf("state start offset %d after acknowledging 0-9, want 10", start)
+	}
+
+	init := kmsg.NewPtrInitializeShareGroupStateRequest()
+	init.GroupID = x.group
+	it := kmsg.NewInitializeShareGroupStateRequestTopic()
+	it.TopicID = x.id
+	ip := kmsg.NewInitializeShareGroupStateRequestTopicPartition()
+	ip.StateEpoch, ip.StartOffset = epoch+1, 20
+	it.Partitions = append(it.Partitions, ip)
+	init.Topics = append(init.Topics, it)
+	kr, err := x.request(stateLead, init)
+	if err != nil {
+		s.Fatalf("InitializeShareGroupState: %v", err)
+	}
+	if code := kr.(*kmsg.InitializeShareGroupStateResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+		s.Fatalf("InitializeShareGroupState: %v", kerr.ErrorForCode(code))
+	}
+
+	if x.acknowledge(ackAccept, span(10, 14)) {
+		s.Fatalf("an acknowledgement written with the old state epoch was accepted")
+	}
+	// The share partition reads its state again: 20-29 come again, nothing below 20.
+	missing := map[int64]bool{}
+	for _, o := range span(20, n-1) {
+		missing[o] = true
+	}
+	for deadline := time.Now().Add(90 * time.Second); len(missing) > 0 && time.Now().Before(deadline) && s.ctx.Err() == nil; {
+		for _, o := range x.fetch() {
+			if o < 20 {
+				s.Errorf("offset %d delivered after the state was initialized at 20", o)
+			}
+			delete(missing, o)
+		}
+	}
+	if len(missing) > 0 {
+		s.Fatalf("offsets never delivered after the fencing: %v", missing)
+	}
+	if !x.acknowledge(ackAccept, span(20, n-1)) {
+		s.Fatalf("the acknowledgement after the state was read again was refused")
+	}
+	if e, st := x.stateSummary(stateLead); e != epoch+1 || st != n {
+		s.Errorf("state after the fencing: epoch %d start %d, want %d and %d", e, st, epoch+1, n)
+	}
+	x.describedStart(n, 0)
+	out := kafkaToolAt(s, x.c.Bootstrap()[0], "kafka-share-groups", "org.apache.kafka.tools.consumer.group.ShareGroupCommand",
+		"--describe", "--offsets", "--group", x.group)
+	checkShareDescribe(s, out, x.group, x.topic, strconv.Itoa(n), "0")
+}
+
+// TestShareStateFenced: go test -tags compat -run TestShareStateFenced ./compat.
+func TestShareStateFenced(t *testing.T) {
+	scenario(t, "franz-go", "share-state-fenced-reread", 5*time.Minute, testShareStateFenced)
 }

@@ -332,6 +332,54 @@ func testShareRestart(s *S) {
 	checkOnce(s, 10, [][]shareRec{first, rest})
 }
 
+// testShareByDuration: kafka-configs sets a group's share.auto.offset.reset to
+// by_duration:PT1H (over the broker's earliest); a KafkaShareConsumer of that group then
+// starts at the first record at most an hour old: five records written two hours ago are
+// never delivered, the five written now are, once each, and kafka-share-groups shows the
+// share partition past them all.
+func testShareByDuration(s *S, addr string) {
+	topic, group := topicName("java", "share-by-duration"), "share-by-duration"
+	shareTopicAt(s, addr, topic)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1))
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	defer cl.Close()
+	old, now := time.Now().Add(-2*time.Hour), time.Now()
+	for i, v := range append(values("old", 5), values("new", 5)...) {
+		ts := now
+		if i < 5 {
+			ts = old.Add(time.Duration(i) * time.Second)
+		}
+		if err := cl.ProduceSync(s.ctx, &kgo.Record{Topic: topic, Value: []byte(v), Timestamp: ts}).FirstErr(); err != nil {
+			s.Fatalf("produce to %s: %v", topic, err)
+		}
+	}
+	kafkaToolAt(s, addr, "kafka-configs", "kafka.admin.ConfigCommand", "--alter", "--entity-type", "groups", "--entity-name", group,
+		"--add-config", "share.auto.offset.reset=by_duration:PT1H")
+	if out := kafkaToolAt(s, addr, "kafka-configs", "kafka.admin.ConfigCommand", "--describe", "--all", "--entity-type", "groups", "--entity-name", group); !strings.Contains(out, "share.auto.offset.reset=by_duration:PT1H") {
+		s.Fatalf("kafka-configs --describe does not show the group's reset: %s", out)
+	}
+	got := startShareMember(s, addr, topic, group, "accept", 100, 6*time.Second, 90*time.Second).wait(s)
+	seen := map[int64]bool{}
+	for _, r := range got {
+		if r.offset < 5 || !strings.HasPrefix(r.value, "new-") {
+			s.Errorf("delivered %+v: older than by_duration:PT1H", r)
+		}
+		if seen[r.offset] {
+			s.Errorf("offset %d delivered twice", r.offset)
+		}
+		seen[r.offset] = true
+	}
+	for o := int64(5); o < 10; o++ {
+		if !seen[o] {
+			s.Errorf("offset %d (written now) never delivered", o)
+		}
+	}
+	out := kafkaToolAt(s, addr, "kafka-share-groups", "org.apache.kafka.tools.consumer.group.ShareGroupCommand", "--describe", "--offsets", "--group", group)
+	checkShareDescribe(s, out, group, topic, "10", "0")
+}
+
 // TestShareGroups: go test -tags compat -run TestShareGroups ./compat.
 func TestShareGroups(t *testing.T) {
 	props := filepath.Join(tmpDir, "share.properties")
@@ -352,5 +400,6 @@ func TestShareGroups(t *testing.T) {
 	run("share-redelivery-after-kill", 120*time.Second, testShareRedeliveryAfterKill)
 	run("share-poison-archived", 120*time.Second, testSharePoison)
 	run("kafka-console-share-consumer", 90*time.Second, testConsoleShareConsumer)
+	run("share-auto-offset-reset-by-duration", 120*time.Second, testShareByDuration)
 	scenario(t, "java", "share-state-survives-restart", 180*time.Second, testShareRestart)
 }
