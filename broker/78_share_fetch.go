@@ -196,6 +196,7 @@ func (f *parkedShareFetch) entry(tp share.TopicPartition) *shareFetchPart {
 	}
 	r := kmsg.NewShareFetchResponseTopicPartition()
 	r.Partition = tp.Partition
+	r.Records = []byte{} // Records is not nullable: Kafka's clients refuse a null
 	e := &shareFetchPart{tp: tp, resp: &r}
 	f.byTP[tp] = e
 	f.order = append(f.order, e)
