@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -680,11 +681,19 @@ func (c *Committer) collectLocked(upTo uint64, rel []notifier) []notifier {
 	return rel
 }
 
-// runCallbacks calls the released notifiers without any lock held.
+// runCallbacks calls the released notifiers without any lock held, then yields when it
+// called any. The callbacks make goroutines runnable on this P (a produce answer's writer, a
+// woken fetch's completer), and the flusher goes on into its next fdatasync: a goroutine in a
+// syscall keeps its P until sysmon retakes it, 20 µs to 10 ms later, while the other P is
+// usually in a gnet loop's epoll_wait. Yielding runs them now (the same reasoning as the
+// fetch waiters' wake, broker/waiters.go; measured in bench/results/2026-12-08-ackhop).
 func (c *Committer) runCallbacks(rel []notifier, err error) {
 	for i := range rel {
 		rel[i].fn(err)
 		rel[i].fn = nil
+	}
+	if len(rel) > 0 {
+		runtime.Gosched()
 	}
 }
 
