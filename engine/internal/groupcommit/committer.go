@@ -508,6 +508,15 @@ func (c *Committer) flushLoop() {
 			rel := c.releaseLocked(r)
 			c.mu.Unlock()
 			c.runCallbacks(rel, nil)
+			if len(rel) > 0 {
+				// The callbacks made goroutines runnable on this P (produce answers' writers,
+				// woken fetches' completers), and the flusher goes on into its next fdatasync:
+				// a goroutine in a syscall keeps its P until sysmon retakes it, 20 µs to 10 ms
+				// later, while the other P is usually in a gnet loop's epoll_wait. Yield so
+				// they run now (as broker/waiters.go's wake does; measured in
+				// bench/results/2026-12-08-ackhop).
+				runtime.Gosched()
+			}
 			if c.onSync != nil && r.synced+r.dirsDone > 0 {
 				c.onSync(r.dur, r.synced)
 			}
@@ -681,19 +690,11 @@ func (c *Committer) collectLocked(upTo uint64, rel []notifier) []notifier {
 	return rel
 }
 
-// runCallbacks calls the released notifiers without any lock held, then yields when it
-// called any. The callbacks make goroutines runnable on this P (a produce answer's writer, a
-// woken fetch's completer), and the flusher goes on into its next fdatasync: a goroutine in a
-// syscall keeps its P until sysmon retakes it, 20 µs to 10 ms later, while the other P is
-// usually in a gnet loop's epoll_wait. Yielding runs them now (the same reasoning as the
-// fetch waiters' wake, broker/waiters.go; measured in bench/results/2026-12-08-ackhop).
+// runCallbacks calls the released notifiers without any lock held.
 func (c *Committer) runCallbacks(rel []notifier, err error) {
 	for i := range rel {
 		rel[i].fn(err)
 		rel[i].fn = nil
-	}
-	if len(rel) > 0 {
-		runtime.Gosched()
 	}
 }
 
