@@ -61,6 +61,11 @@ type BrokerRegistration struct {
 	Fenced bool `json:"fenced"`
 	// ShuttingDown is set by a controlled shutdown: leadership moves away first.
 	ShuttingDown bool `json:"shutting_down,omitempty"`
+	// LogDirs are the broker's online log directories (KIP-858; dirs.go) and OfflineDirs
+	// those of them it reported failed since it registered. Both empty: a registration
+	// without directories, every replica's directory counts as online.
+	LogDirs     []TopicID `json:"log_dirs,omitempty"`
+	OfflineDirs []TopicID `json:"offline_dirs,omitempty"`
 }
 
 // Endpoint is one listener of a broker: its name (PLAINTEXT, or a custom one such as
@@ -122,12 +127,17 @@ type PartitionAssignment struct {
 	// replicas not in the original set, Removing the original replicas not in the target.
 	Adding   []int32 `json:"adding,omitempty"`
 	Removing []int32 `json:"removing,omitempty"`
+	// Directories are the log directory of each replica that has told the controller
+	// (AssignReplicasToDirs, KIP-858; Kafka's PartitionRecord Directories). A replica
+	// without one is unassigned: its directory counts as online.
+	Directories map[int32]TopicID `json:"directories,omitempty"`
 }
 
 func (p *PartitionAssignment) clone() *PartitionAssignment {
 	c := *p
 	c.Replicas, c.ISR = slices.Clone(p.Replicas), slices.Clone(p.ISR)
 	c.Adding, c.Removing = slices.Clone(p.Adding), slices.Clone(p.Removing)
+	c.Directories = maps.Clone(p.Directories)
 	return &c
 }
 

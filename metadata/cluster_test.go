@@ -331,7 +331,7 @@ func checkClusterInvariants(t *testing.T, s *ClusterState) {
 					t.Fatalf("%s-%d: ISR %v outside replicas %v", tp.Name, i, p.ISR, p.Replicas)
 				}
 			}
-			if p.Leader != NoLeader && (!slices.Contains(p.ISR, p.Leader) || !s.eligible(p.Leader)) {
+			if p.Leader != NoLeader && (!slices.Contains(p.ISR, p.Leader) || !s.replicaEligible(p, p.Leader)) {
 				t.Fatalf("%s-%d: leader %d not an eligible ISR member: %+v", tp.Name, i, p.Leader, p)
 			}
 		}
@@ -351,9 +351,14 @@ func randomCommand(rng *rand.Rand, s *ClusterState) any {
 	if _, x, err := s.partition(topic, p); err == nil {
 		pa = x
 	}
-	switch rng.IntN(11) {
+	switch rng.IntN(13) {
 	case 0:
-		return &RegisterBroker{ID: id, Incarnation: fmt.Sprint(rng.IntN(3))}
+		return &RegisterBroker{ID: id, Incarnation: fmt.Sprint(rng.IntN(3)), LogDirs: []TopicID{{byte(id), 1}, {byte(id), 2}}}
+	case 11:
+		return &AssignReplicasToDirs{BrokerID: id, BrokerEpoch: epoch, Assignments: []DirAssignment{
+			{Topic: TopicID{byte(rng.IntN(250) + 1)}, Partition: p, Dir: TopicID{byte(id), byte(1 + rng.IntN(3))}}}}
+	case 12:
+		return &DirectoriesOffline{BrokerID: id, BrokerEpoch: epoch, Dirs: []TopicID{{byte(id), byte(1 + rng.IntN(2))}}}
 	case 1:
 		return &UnfenceBroker{ID: id, Epoch: epoch}
 	case 2:

@@ -28,6 +28,8 @@ type RegisterBroker struct {
 	// Listeners: see BrokerRegistration.Listeners.
 	Listeners []Endpoint `json:"listeners,omitempty"`
 	Rack      string     `json:"rack,omitempty"`
+	// LogDirs are the broker's online log directories (KIP-858).
+	LogDirs []TopicID `json:"log_dirs,omitempty"`
 }
 
 // UnfenceBroker lets a registered broker lead and join ISRs again (it heartbeats and has
@@ -178,6 +180,9 @@ var commandNames = map[string]func() any{
 	"alter_group_configs":              func() any { return &AlterGroupConfigs{} },
 	"alter_client_metrics":             func() any { return &AlterClientMetrics{} },
 	"set_voter_directory":              func() any { return &SetVoterDirectory{} },
+	// KIP-858 log directories (dirs.go).
+	"assign_replicas_to_dirs": func() any { return &AssignReplicasToDirs{} },
+	"directories_offline":     func() any { return &DirectoriesOffline{} },
 }
 
 func commandName(c any) (string, bool) {
@@ -238,6 +243,10 @@ func commandName(c any) (string, bool) {
 		return "alter_client_metrics", true
 	case *SetVoterDirectory:
 		return "set_voter_directory", true
+	case *AssignReplicasToDirs:
+		return "assign_replicas_to_dirs", true
+	case *DirectoriesOffline:
+		return "directories_offline", true
 	}
 	return "", false
 }
@@ -374,6 +383,10 @@ func (s *ClusterState) Apply(index uint64, c any) (any, error) {
 	case *SetVoterDirectory:
 		s.setVoterDirectory(c)
 		return nil, nil
+	case *AssignReplicasToDirs:
+		return s.assignReplicasToDirs(c)
+	case *DirectoriesOffline:
+		return s.directoriesOffline(c)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, c)
 }
@@ -392,7 +405,7 @@ func (s *ClusterState) registerBroker(epoch int64, c *RegisterBroker) (any, erro
 		}
 	}
 	b := &BrokerRegistration{ID: c.ID, Epoch: epoch, Incarnation: c.Incarnation, Host: c.Host, Port: c.Port,
-		Listeners: c.Listeners, Rack: c.Rack, Fenced: true}
+		Listeners: c.Listeners, Rack: c.Rack, Fenced: true, LogDirs: slices.Clone(c.LogDirs)}
 	s.Brokers[c.ID] = b
 	r := *b
 	return &r, nil
@@ -427,24 +440,30 @@ func (s *ClusterState) leaveAll(id int32) int {
 			if !slices.Contains(p.ISR, id) && p.Leader != id {
 				continue
 			}
-			changed := false
-			if len(p.ISR) > 1 && slices.Contains(p.ISR, id) {
-				p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
-				changed = true
-			}
-			if p.Leader == id {
-				s.reelect(t, p) // bumps the epochs
-				changed = false
-			}
-			if changed {
-				p.PartitionEpoch++
-			}
+			s.leavePartition(t, p, id)
 			if p.Leader == NoLeader {
 				leaderless++
 			}
 		}
 	}
 	return leaderless
+}
+
+// leavePartition takes broker id out of one partition's ISR (keeping a last member) and
+// moves the partition's leadership off it, to another eligible ISR member or to no one.
+func (s *ClusterState) leavePartition(t *TopicState, p *PartitionAssignment, id int32) {
+	changed := false
+	if len(p.ISR) > 1 && slices.Contains(p.ISR, id) {
+		p.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return r == id })
+		changed = true
+	}
+	if p.Leader == id {
+		s.reelect(t, p) // bumps the epochs
+		changed = false
+	}
+	if changed {
+		p.PartitionEpoch++
+	}
 }
 
 // setLeader changes a partition's leader, bumping both epochs.
@@ -491,13 +510,13 @@ func (s *ClusterState) reelect(t *TopicState, p *PartitionAssignment) {
 // (unclean: it becomes the whole ISR). NoLeader when there is none.
 func (s *ClusterState) candidate(t *TopicState, p *PartitionAssignment, forceUnclean bool) (int32, bool) {
 	for _, r := range p.Replicas {
-		if slices.Contains(p.ISR, r) && s.eligible(r) {
+		if slices.Contains(p.ISR, r) && s.replicaEligible(p, r) {
 			return r, false
 		}
 	}
 	if forceUnclean || t.uncleanElection() {
 		for _, r := range p.Replicas {
-			if s.eligible(r) {
+			if s.replicaEligible(p, r) {
 				return r, true
 			}
 		}
@@ -691,7 +710,7 @@ func (s *ClusterState) alterPartition(c *AlterPartition) (any, error) {
 		if !slices.Contains(p.Replicas, r) {
 			return nil, fmt.Errorf("%w: %d is not a replica of %s-%d", ErrInvalidISR, r, c.Topic, c.Partition)
 		}
-		if !slices.Contains(p.ISR, r) && !s.eligible(r) {
+		if !slices.Contains(p.ISR, r) && !s.replicaEligible(p, r) {
 			return nil, fmt.Errorf("%w: %d", ErrIneligibleReplica, r)
 		}
 	}
@@ -712,7 +731,7 @@ func (s *ClusterState) electLeaders(c *ElectLeaders) (any, error) {
 		if p.Leader == preferred {
 			return nil, ErrElectionNotNeeded
 		}
-		if !slices.Contains(p.ISR, preferred) || !s.eligible(preferred) {
+		if !slices.Contains(p.ISR, preferred) || !s.replicaEligible(p, preferred) {
 			return nil, fmt.Errorf("%w: %d", ErrPreferredNotAvailable, preferred)
 		}
 		s.setLeader(p, preferred)
@@ -767,6 +786,7 @@ func (s *ClusterState) reassign(c *Reassign) (any, error) {
 		return nil, fmt.Errorf("%w: no replica of %v is in the ISR %v", ErrInvalidISR, replicas, p.ISR)
 	}
 	p.Replicas, p.ISR, p.Adding, p.Removing = replicas, isr, adding, removing
+	p.pruneDirectories()
 	p.PartitionEpoch++
 	if !slices.Contains(replicas, p.Leader) {
 		s.reelect(t, p)
@@ -799,6 +819,7 @@ func (s *ClusterState) setReplicas(t *TopicState, p *PartitionAssignment, replic
 		return fmt.Errorf("%w: no replica of %v is in the ISR %v", ErrInvalidISR, replicas, p.ISR)
 	}
 	p.Replicas, p.ISR, p.Adding, p.Removing = slices.Clone(replicas), isr, nil, nil
+	p.pruneDirectories()
 	p.PartitionEpoch++
 	if !slices.Contains(replicas, p.Leader) {
 		s.reelect(t, p)

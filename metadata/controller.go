@@ -3,6 +3,7 @@ package metadata
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -74,8 +75,10 @@ func (c *Controller) Register(r RegisterBroker, now time.Time) (*BrokerRegistrat
 
 // Heartbeat handles broker id's heartbeat. caughtUp says the broker has applied the metadata
 // log up to the controller's high watermark: a fenced broker that has is unfenced.
-// wantShutdown starts (or continues) a controlled shutdown.
-func (c *Controller) Heartbeat(id int32, epoch int64, caughtUp, wantShutdown bool, now time.Time) (HeartbeatResult, error) {
+// wantShutdown starts (or continues) a controlled shutdown. offlineDirs are the broker's
+// failed log directories (OfflineLogDirs): those it still has online are recorded offline
+// (DirectoriesOffline), which moves the leadership of their partitions away.
+func (c *Controller) Heartbeat(id int32, epoch int64, caughtUp, wantShutdown bool, offlineDirs []TopicID, now time.Time) (HeartbeatResult, error) {
 	b, ok := c.q.Broker(id)
 	switch {
 	case !ok:
@@ -86,6 +89,11 @@ func (c *Controller) Heartbeat(id int32, epoch int64, caughtUp, wantShutdown boo
 	c.mu.Lock()
 	c.hb.Beat(id, now)
 	c.mu.Unlock()
+	if slices.ContainsFunc(offlineDirs, func(d TopicID) bool { return slices.Contains(b.LogDirs, d) }) {
+		if _, err := c.q.Propose(&DirectoriesOffline{BrokerID: id, BrokerEpoch: epoch, Dirs: offlineDirs}, ProposeTimeout); err != nil {
+			return HeartbeatResult{Fenced: b.Fenced}, err
+		}
+	}
 	if wantShutdown {
 		if !b.ShuttingDown {
 			if _, err := c.q.Propose(&ControlledShutdown{ID: id, Epoch: epoch}, ProposeTimeout); err != nil {

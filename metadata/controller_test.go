@@ -43,14 +43,14 @@ func TestControllerFencesSilentBrokers(t *testing.T) {
 		}
 		epochs = append(epochs, b.Epoch)
 		// Fenced until it says it caught up with the metadata.
-		if r, err := c.Heartbeat(id, b.Epoch, false, false, t0); err != nil || !r.Fenced {
+		if r, err := c.Heartbeat(id, b.Epoch, false, false, nil, t0); err != nil || !r.Fenced {
 			t.Fatalf("heartbeat before catching up: %+v %v", r, err)
 		}
-		if r, err := c.Heartbeat(id, b.Epoch, true, false, t0); err != nil || r.Fenced {
+		if r, err := c.Heartbeat(id, b.Epoch, true, false, nil, t0); err != nil || r.Fenced {
 			t.Fatalf("heartbeat after catching up: %+v %v", r, err)
 		}
 	}
-	if _, err := c.Heartbeat(1, epochs[0]+100, true, false, t0); !errors.Is(err, ErrStaleBrokerEpoch) {
+	if _, err := c.Heartbeat(1, epochs[0]+100, true, false, nil, t0); !errors.Is(err, ErrStaleBrokerEpoch) {
 		t.Fatalf("stale epoch: %v", err)
 	}
 	if _, err := p.Propose(&CreateTopic{Name: "a", ID: tid(1), Assignment: [][]int32{{1, 2}}}, 0); err != nil {
@@ -60,7 +60,7 @@ func TestControllerFencesSilentBrokers(t *testing.T) {
 	// Broker 1 keeps beating, broker 2 goes silent.
 	for s := 1; s <= 12; s++ {
 		now := t0.Add(time.Duration(s) * time.Second)
-		if _, err := c.Heartbeat(1, epochs[0], true, false, now); err != nil {
+		if _, err := c.Heartbeat(1, epochs[0], true, false, nil, now); err != nil {
 			t.Fatal(err)
 		}
 		fenced, err := c.FenceExpired(now)
@@ -91,7 +91,7 @@ func TestControllerFencesSilentBrokers(t *testing.T) {
 	if pa := p.s.Topics["a"].Partitions[0]; pa.Leader != NoLeader || !slices.Equal(pa.ISR, []int32{1}) {
 		t.Fatalf("the last ISR member fenced: the partition waits for it: %+v", pa)
 	}
-	if _, err := c.Heartbeat(1, b1.Epoch, true, false, t0.Add(22*time.Second)); err != nil {
+	if _, err := c.Heartbeat(1, b1.Epoch, true, false, nil, t0.Add(22*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if pa := p.s.Topics["a"].Partitions[0]; pa.Leader != 1 {
@@ -99,7 +99,7 @@ func TestControllerFencesSilentBrokers(t *testing.T) {
 	}
 
 	// Controlled shutdown: leadership moves away (to nobody here: 2 is fenced), then it may stop.
-	r, err := c.Heartbeat(1, b1.Epoch, true, true, t0.Add(23*time.Second))
+	r, err := c.Heartbeat(1, b1.Epoch, true, true, nil, t0.Add(23*time.Second))
 	if err != nil || !r.ShouldShutdown {
 		t.Fatalf("controlled shutdown: %+v %v", r, err)
 	}
