@@ -205,30 +205,18 @@ func OpenLogDirs(cfg LogDirsConfig) (*LogDirs, error) {
 }
 
 // ensureMetaProperties returns dir's directory.id, writing meta.properties (Kafka's v1 keys:
-// version, node.id, directory.id; cluster.id is left to whoever formats the cluster) when it
-// is missing or has no id yet. Other keys in an existing file are kept.
+// version, node.id, directory.id; cluster.id follows once the node knows it, SetClusterID)
+// when it is missing or has no id yet. Other keys in an existing file are kept.
 func ensureMetaProperties(fsys vfs.FS, dir string, nodeID int32) (DirID, error) {
-	path := filepath.Join(dir, metaPropertiesFile)
-	data, err := vfs.ReadFile(fsys, path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return DirID{}, &metaIOError{fmt.Errorf("log directory %s: %w", dir, err)}
-	}
-	entries, err := properties.Parse(data)
+	m, err := readMetaProperties(fsys, dir)
 	if err != nil {
-		return DirID{}, fmt.Errorf("%s: %w", path, err)
+		return DirID{}, err
 	}
-	keys := map[string]string{}
-	order := []string{}
-	for _, e := range entries {
-		if _, ok := keys[e.Key]; !ok {
-			order = append(order, e.Key)
-		}
-		keys[e.Key] = e.Value
-	}
-	if v, ok := keys["node.id"]; ok && nodeID >= 0 && v != strconv.Itoa(int(nodeID)) {
+	path := filepath.Join(dir, metaPropertiesFile)
+	if v, ok := m.keys["node.id"]; ok && nodeID >= 0 && v != strconv.Itoa(int(nodeID)) {
 		return DirID{}, fmt.Errorf("%s belongs to node.id %s, this broker is node.id %d: wrong log.dirs entry?", path, v, nodeID)
 	}
-	if v, ok := keys["directory.id"]; ok {
+	if v, ok := m.keys["directory.id"]; ok {
 		id, err := parseDirID(v)
 		if err != nil {
 			return DirID{}, fmt.Errorf("%s: %w", path, err)
@@ -236,29 +224,95 @@ func ensureMetaProperties(fsys vfs.FS, dir string, nodeID int32) (DirID, error) 
 		return id, nil
 	}
 	id := newDirID()
-	set := func(k, v string) {
-		if _, ok := keys[k]; !ok {
-			order = append(order, k)
-		}
-		keys[k] = v
-	}
 	if nodeID >= 0 {
-		set("node.id", strconv.Itoa(int(nodeID)))
+		m.set("node.id", strconv.Itoa(int(nodeID)))
 	}
-	set("directory.id", id.String())
-	if _, ok := keys["version"]; !ok {
-		set("version", "1")
+	m.set("directory.id", id.String())
+	if _, ok := m.keys["version"]; !ok {
+		m.set("version", "1")
 	}
+	return id, m.write(fsys, dir)
+}
+
+// metaProperties is a parsed meta.properties: its keys and their order in the file.
+type metaProperties struct {
+	keys  map[string]string
+	order []string
+}
+
+// readMetaProperties reads dir's meta.properties (none: no keys).
+func readMetaProperties(fsys vfs.FS, dir string) (*metaProperties, error) {
+	path := filepath.Join(dir, metaPropertiesFile)
+	data, err := vfs.ReadFile(fsys, path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, &metaIOError{fmt.Errorf("log directory %s: %w", dir, err)}
+	}
+	entries, err := properties.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m := &metaProperties{keys: map[string]string{}}
+	for _, e := range entries {
+		m.set(e.Key, e.Value)
+	}
+	return m, nil
+}
+
+// set sets key k, appending it if new.
+func (m *metaProperties) set(k, v string) {
+	if _, ok := m.keys[k]; !ok {
+		m.order = append(m.order, k)
+	}
+	m.keys[k] = v
+}
+
+// write replaces dir's meta.properties atomically (temporary file, fsync, rename, fsync of
+// the directory), in java.util.Properties.store's layout.
+func (m *metaProperties) write(fsys vfs.FS, dir string) error {
 	var b strings.Builder
 	// java.util.Properties.store's header: the (empty) comment, then the date.
 	fmt.Fprintf(&b, "#\n#%s\n", time.Now().UTC().Format("Mon Jan 02 15:04:05 MST 2006"))
-	for _, k := range order {
-		fmt.Fprintf(&b, "%s=%s\n", k, keys[k])
+	for _, k := range m.order {
+		fmt.Fprintf(&b, "%s=%s\n", k, m.keys[k])
 	}
-	if err := vfs.WriteFileAtomic(fsys, dir, path, []byte(b.String())); err != nil {
-		return DirID{}, &metaIOError{fmt.Errorf("log directory %s: write %s: %w", dir, metaPropertiesFile, err)}
+	if err := vfs.WriteFileAtomic(fsys, dir, filepath.Join(dir, metaPropertiesFile), []byte(b.String())); err != nil {
+		return &metaIOError{fmt.Errorf("log directory %s: write %s: %w", dir, metaPropertiesFile, err)}
 	}
-	return id, nil
+	return nil
+}
+
+// SetClusterID writes cluster.id to the meta.properties of every online directory that has
+// none yet (Kafka's kafka-storage format writes it before the first start; logd's cluster
+// gets its id from its first controller, so a node learns it only once it has joined).
+// Kafka's tools, such as kafka-metadata-quorum add-controller, refuse a meta.properties
+// without it. A directory whose meta.properties names another cluster holds another
+// cluster's data: it is taken offline, as is one whose file cannot be written. The error
+// says which directories failed, nil when none did.
+func (d *LogDirs) SetClusterID(id string) error {
+	var errs []error
+	for _, ld := range d.dirs {
+		if ld.Engine.Offline() != nil {
+			continue
+		}
+		m, err := readMetaProperties(d.cfg.Engine.FS, ld.Path)
+		if err == nil {
+			switch have, ok := m.keys["cluster.id"]; {
+			case ok && have == id:
+				continue
+			case ok:
+				err = fmt.Errorf("log directory %s: %s has cluster.id %s, but this node is in cluster %s: it holds another cluster's data",
+					ld.Path, metaPropertiesFile, have, id)
+			default:
+				m.set("cluster.id", id)
+				err = m.write(d.cfg.Engine.FS, ld.Path)
+			}
+		}
+		if err != nil {
+			ld.Engine.gc.Fail(err) // as a failed fsync: the directory is offline from now
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // metaIOError is an I/O error reading or writing meta.properties: the directory starts

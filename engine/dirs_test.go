@@ -323,3 +323,52 @@ func TestLogDirsDirectoryFailsAtStart(t *testing.T) {
 		t.Fatalf("every directory failed: %v", err)
 	}
 }
+
+// TestSetClusterID: cluster.id joins Kafka's other v1 keys in every directory's
+// meta.properties, once; a directory naming another cluster goes offline while the others
+// keep serving; the ids survive a restart.
+func TestSetClusterID(t *testing.T) {
+	root := t.TempDir()
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	d := openDirs(t, -1, a, b)
+	if err := d.SetClusterID("Zm9vYmFyYmF6cXV4MTIzNA"); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, dir := range []string{a, b} {
+		m := readMeta(t, dir)
+		if m["cluster.id"] != "Zm9vYmFyYmF6cXV4MTIzNA" || m["version"] != "1" || m["node.id"] != "3" || m["directory.id"] == "" {
+			t.Fatalf("%s meta.properties: %v", dir, m)
+		}
+		ids[dir] = m["directory.id"]
+	}
+	if err := d.SetClusterID("Zm9vYmFyYmF6cXV4MTIzNA"); err != nil {
+		t.Fatalf("the same cluster id again: %v", err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// b now claims another cluster: it goes offline, a stays online.
+	data, err := os.ReadFile(filepath.Join(b, metaPropertiesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = []byte(strings.Replace(string(data), "cluster.id=Zm9vYmFyYmF6cXV4MTIzNA", "cluster.id=b3RoZXJjbHVzdGVyMTIzNA", 1))
+	if err := os.WriteFile(filepath.Join(b, metaPropertiesFile), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d = openDirs(t, -1, a, b)
+	defer d.Close()
+	err = d.SetClusterID("Zm9vYmFyYmF6cXV4MTIzNA")
+	if err == nil || !strings.Contains(err.Error(), "another cluster") || !strings.Contains(err.Error(), b) {
+		t.Fatalf("a directory of another cluster: %v", err)
+	}
+	if d.Dirs()[0].Engine.Offline() != nil || d.Dirs()[1].Engine.Offline() == nil {
+		t.Fatalf("offline: a %v, b %v; want only b", d.Dirs()[0].Engine.Offline(), d.Dirs()[1].Engine.Offline())
+	}
+	for i, dir := range []string{a, b} {
+		if got := d.Dirs()[i].ID.String(); got != ids[dir] {
+			t.Fatalf("%s: directory id %s after restart, was %s", dir, got, ids[dir])
+		}
+	}
+}

@@ -5,7 +5,9 @@
 // LogDirs holds a broker's log directories (Kafka's log.dirs), one Engine each. Every
 // directory has a meta.properties as Kafka writes it (version=1, node.id, and KIP-858's
 // directory.id, a random Kafka Uuid outside the 100 reserved ones), written atomically when
-// missing and kept afterwards: a directory of another node.id, two directories with the same
+// missing and kept afterwards; cluster.id is added once the node knows its cluster
+// (LogDirs.SetClusterID: a directory naming another cluster goes offline). A directory of
+// another node.id, two directories with the same
 // id (a copy), the same path twice, or a partition found in two directories refuse the start
 // with a message naming both. A new partition goes to the online directory holding the
 // fewest partitions (the first listed on a tie); one found on disk stays where it is. A
