@@ -83,13 +83,15 @@ type Cluster interface {
 }
 
 // ControllerService is what the active controller does for brokers (KRaft's controller
-// APIs, served by 56_alter_partition.go, 62_broker_registration.go, 63_broker_heartbeat.go
-// and 67_allocate_producer_ids.go).
+// APIs, served by controller_apis.go and 73_assign_replicas_to_dirs.go).
 type ControllerService interface {
 	RegisterBroker(r metadata.RegisterBroker) (*metadata.BrokerRegistration, error)
 	// Heartbeat handles a broker's heartbeat; metadataOffset is the last metadata log index
-	// the broker has applied.
-	Heartbeat(id int32, epoch int64, metadataOffset int64, wantShutdown bool) (metadata.HeartbeatResult, error)
+	// the broker has applied, offlineDirs its failed log directories (KIP-858).
+	Heartbeat(id int32, epoch int64, metadataOffset int64, wantShutdown bool, offlineDirs []metadata.TopicID) (metadata.HeartbeatResult, error)
+	// AssignReplicasToDirs records the log directories of a broker's replicas (KIP-858): one
+	// error per assignment, nil where it applied.
+	AssignReplicasToDirs(c metadata.AssignReplicasToDirs) ([]error, error)
 	AlterPartition(c metadata.AlterPartition) (*metadata.PartitionAssignment, error)
 	AllocateProducerIDs(brokerID int32, epoch int64) (int64, error)
 	// ElectLeaders elects a partition's leader: the preferred replica, or an unclean choice.

@@ -36,6 +36,9 @@ func handleBrokerRegistration(b *Broker, c *call) (kmsg.Response, error) {
 		if req.Rack != nil {
 			r.Rack = *req.Rack
 		}
+		for _, d := range req.LogDirs {
+			r.LogDirs = append(r.LogDirs, metadata.TopicID(d))
+		}
 		// logd brokers send their inter-broker listener first (cluster.Node.register): its
 		// address is the one other brokers dial.
 		for i, l := range req.Listeners {
@@ -60,7 +63,11 @@ func handleBrokerHeartbeat(b *Broker, c *call) (kmsg.Response, error) {
 	ctl, err := b.authorizedController(c, acl.OpClusterAction)
 	if err == nil {
 		var res metadata.HeartbeatResult
-		if res, err = ctl.Heartbeat(req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset, req.WantShutdown); err == nil {
+		offline := make([]metadata.TopicID, len(req.OfflineLogDirs))
+		for i, d := range req.OfflineLogDirs {
+			offline[i] = d
+		}
+		if res, err = ctl.Heartbeat(req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset, req.WantShutdown, offline); err == nil {
 			resp.IsFenced, resp.ShouldShutdown, resp.IsCaughtUp = res.Fenced, res.ShouldShutdown, !res.Fenced
 		}
 	}

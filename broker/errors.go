@@ -112,6 +112,8 @@ var errorCodes = []errorMapping{
 	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
 	{metadata.ErrInvalidReplicaAssignment, kerr.InvalidReplicaAssignment},
 	{metadata.ErrUnknownPartition, kerr.UnknownTopicOrPartition},
+	{metadata.ErrUnknownTopicID, kerr.UnknownTopicID},
+	{metadata.ErrUnknownDirectory, kerr.LogDirNotFound},
 	{metadata.ErrNotLeader, kerr.NotLeaderForPartition},
 	{metadata.ErrFencedLeaderEpoch, kerr.FencedLeaderEpoch},
 	{metadata.ErrInvalidUpdateVersion, kerr.InvalidUpdateVersion},

@@ -174,11 +174,24 @@ func (c *activeCtl) RegisterBroker(r metadata.RegisterBroker) (*metadata.BrokerR
 
 // Heartbeat implements broker.ControllerService. A broker has caught up once it has applied
 // its own registration.
-func (c *activeCtl) Heartbeat(id int32, epoch int64, metadataOffset int64, wantShutdown bool) (metadata.HeartbeatResult, error) {
+func (c *activeCtl) Heartbeat(id int32, epoch int64, metadataOffset int64, wantShutdown bool, offlineDirs []metadata.TopicID) (metadata.HeartbeatResult, error) {
 	c.mu.Lock()
 	c.applied[id] = max(c.applied[id], metadataOffset)
 	c.mu.Unlock()
-	return c.ctl.Heartbeat(id, epoch, metadataOffset >= epoch, wantShutdown, time.Now())
+	return c.ctl.Heartbeat(id, epoch, metadataOffset >= epoch, wantShutdown, offlineDirs, time.Now())
+}
+
+// AssignReplicasToDirs implements broker.ControllerService.
+func (c *activeCtl) AssignReplicasToDirs(a metadata.AssignReplicasToDirs) ([]error, error) {
+	res, err := c.propose(&a)
+	if err != nil {
+		return nil, err
+	}
+	errs, ok := res.([]error)
+	if !ok || len(errs) != len(a.Assignments) {
+		return nil, fmt.Errorf("AssignReplicasToDirs applied with result %T", res)
+	}
+	return errs, nil
 }
 
 // waitApplied waits (at most limit) until every live broker but this one has reported, in

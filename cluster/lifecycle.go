@@ -339,9 +339,13 @@ func (n *Node) register(conn **controllerConn) error {
 	if clusterID == "" {
 		return errors.New("the cluster has no id yet")
 	}
+	if err := n.b.Engine().SetClusterID(clusterID); err != nil {
+		n.log.Error("log directories taken offline: their meta.properties cannot take this cluster's id", "err", err)
+	}
 	bc := n.cfg.Broker
+	online, _ := n.logDirIDs()
 	r := metadata.RegisterBroker{ID: n.id, Incarnation: metadata.TopicID(n.incarn).String(), Host: bc.AdvertisedHost, Port: bc.AdvertisedPort,
-		Listeners: bc.Listeners}
+		Listeners: bc.Listeners, LogDirs: online}
 	var epoch int64
 	if c, err := n.ActiveController(); err == nil {
 		reg, err := c.RegisterBroker(r)
@@ -351,7 +355,11 @@ func (n *Node) register(conn **controllerConn) error {
 		epoch = reg.Epoch
 	} else {
 		req := kmsg.NewPtrBrokerRegistrationRequest()
+		req.SetVersion(2) // LogDirs (KIP-858)
 		req.BrokerID, req.ClusterID, req.IncarnationID = n.id, clusterID, n.incarn
+		for _, d := range online {
+			req.LogDirs = append(req.LogDirs, d)
+		}
 		// The inter-broker listener goes first: the controller registers its address as the
 		// one brokers dial (broker.handleBrokerRegistration).
 		l := kmsg.NewBrokerRegistrationRequestListener()
@@ -388,11 +396,16 @@ func (n *Node) heartbeat(conn **controllerConn, wantShutdown bool) (metadata.Hea
 		return metadata.HeartbeatResult{}, errors.New("not registered")
 	}
 	offset := int64(n.view.Load().st.LastIndex)
+	_, offline := n.logDirIDs()
 	if c, err := n.ActiveController(); err == nil {
-		return c.Heartbeat(n.id, r.epoch, offset, wantShutdown)
+		return c.Heartbeat(n.id, r.epoch, offset, wantShutdown, offline)
 	}
 	req := kmsg.NewPtrBrokerHeartbeatRequest()
+	req.SetVersion(1) // OfflineLogDirs (KIP-858)
 	req.BrokerID, req.BrokerEpoch, req.CurrentMetadataOffset, req.WantShutdown = n.id, r.epoch, offset, wantShutdown
+	for _, d := range offline {
+		req.OfflineLogDirs = append(req.OfflineLogDirs, d)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(n.cfg.SessionTimeout, time.Second))
 	defer cancel()
 	resp, err := n.send(ctx, conn, req)

@@ -150,11 +150,12 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.b = b
 	kick := make(chan struct{}, 1)
-	n.wg.Add(4)
+	n.wg.Add(5)
 	go n.runController()
 	go n.runLifecycle()
 	go n.runView(kick)
 	go n.runReconcile(kick)
+	go n.runDirAssignments()
 	if cfg.ControllerListen != "" { // a node that can be an observer (a voter never announces)
 		n.wg.Add(1)
 		go n.runAnnounce()
