@@ -13,7 +13,8 @@
 //     their heartbeats in memory and fences those whose session ran out, unfences brokers
 //     that caught up, serves ISR changes (AlterPartition), producer id blocks and topic
 //     changes. Brokers reach it over its Kafka listener with KRaft's own requests
-//     (BrokerRegistration, BrokerHeartbeat, AlterPartition, AllocateProducerIds); topic
+//     (BrokerRegistration, BrokerHeartbeat, AlterPartition, AllocateProducerIds,
+//     AssignReplicasToDirs); topic
 //     changes a non-controller receives are sent on to it as the client's request
 //     (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs; a BROKER resource's dynamic
 //     configs as an AlterConfigs of the whole set, broker_configs.go), and so are UpdateFeatures
@@ -26,7 +27,11 @@
 //     for SASL_PLAINTEXT and SASL_SSL, super.users with an authorizer); a peer that fails is
 //     refused before Raft sees it, so only the cluster's controllers can vote or replicate.
 //   - Every node runs its broker's lifecycle (lifecycle.go): register, heartbeat, controlled
-//     shutdown.
+//     shutdown. Its log directories (dirs.go, KIP-858): the registration names the online
+//     ones, each heartbeat the offline ones (the controller then moves the leadership of
+//     their partitions), and AssignReplicasToDirs tells the controller which directory holds
+//     each replica. Once it knows the cluster's id it writes it to every directory's
+//     meta.properties (cluster.id, as Kafka's format would have).
 //   - Every node's metadata listener (reconcile.go) turns the partitions assigned to it into
 //     broker roles, in the order the state changed: Lead when the state names it leader (with
 //     the leader epoch), Follow the named leader otherwise, stop when there is no leader or
@@ -128,8 +133,8 @@
 //
 // # Locks
 //
-// Node.mu guards the controller connection used by topic changes; the lifecycle loop owns
-// its own connection. The view is an atomic pointer, the active controller another; neither
+// Node.mu guards the controller connection used by topic changes (and the directory
+// assignments of runDirAssignments); the lifecycle loop owns its own connection. The view is an atomic pointer, the active controller another; neither
 // is held across a call. The reconcile loop's state is owned by its goroutine; it publishes
 // the view index it applied last (an atomic), which topic changes wait for holding only the
 // broker's admin lock, never taken by that loop. The older metadata to import is an atomic

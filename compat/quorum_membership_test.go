@@ -91,14 +91,14 @@ func TestMetadataQuorumGrowShrink(t *testing.T) {
 			if n.proc, err = startBrokerArgs(n.dir, listeners, fmt.Sprintf("membership-n%d.log", n.id), "--config", n.propsPath); err != nil {
 				s.Fatalf("node %d: %v", n.id, err)
 			}
-			// Kafka's meta.properties v1 requires cluster.id (kafka-storage format writes it);
-			// logd leaves it out, so add it as format would before the tool reads the file.
-			f, err := os.OpenFile(filepath.Join(n.dir, "meta.properties"), os.O_APPEND|os.O_WRONLY, 0)
-			if err != nil {
-				s.Fatalf("%v", err)
-			}
-			fmt.Fprintf(f, "cluster.id=%s\n", clusterID)
-			f.Close()
+		}
+		// Kafka's meta.properties v1 requires cluster.id (kafka-storage format writes it);
+		// each node writes it once it has joined the cluster and learned its id.
+		for _, n := range nodes[1:] {
+			waitUntil(s, time.Minute, func() (bool, string) {
+				b, _ := os.ReadFile(filepath.Join(n.dir, "meta.properties"))
+				return strings.Contains(string(b), "cluster.id="+clusterID+"\n"), fmt.Sprintf("node %d's meta.properties with cluster.id=%s: %q", n.id, clusterID, b)
+			})
 		}
 		waitUntil(s, time.Minute, func() (bool, string) {
 			st := quorumStatus(s, n1.addr)

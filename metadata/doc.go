@@ -21,15 +21,19 @@
 // controller (the Raft leader) before it proposes: new topic ids, broker liveness (Heartbeats
 // stays in the controller's memory; only its FenceBroker/UnfenceBroker decisions are logged),
 // a feature change's epoch. UnregisterBroker (unregister.go) removes a registration after its
-// leaderships and ISR places, as fencing does.
+// leaderships and ISR places, as fencing does. Log directories (dirs.go, KIP-858): a
+// registration names the broker's online directories, AssignReplicasToDirs records each
+// replica's directory, and DirectoriesOffline (a heartbeat's OfflineLogDirs) takes the
+// replicas of a failed directory out of their ISRs and leaderships, as fencing does for one
+// partition at a time.
 //
 // Invariants after every command (checked by TestApplyIsDeterministic): every partition's ISR
 // is a non-empty subset of its replicas; a partition's leader is NoLeader or an ISR member that
-// is registered, unfenced and not shutting down; the leader epoch changes exactly when the
-// leader does and the partition epoch with every change of the partition, so a proposal based
-// on an older partition epoch (AlterPartition) is refused. Leaders come from the ISR; a replica
-// outside it leads only with unclean.leader.election.enable=true on the topic or an explicit
-// unclean ElectLeaders.
+// is registered, unfenced and not shutting down, with its replica in an online directory; the
+// leader epoch changes exactly when the leader does and the partition epoch with every change
+// of the partition, so a proposal based on an older partition epoch (AlterPartition) is
+// refused. Leaders come from the ISR; a replica outside it leads only with
+// unclean.leader.election.enable=true on the topic or an explicit unclean ElectLeaders.
 //
 // Controller is the active controller's broker lifecycle on top of a Quorum: registration,
 // heartbeats (kept in memory), fencing brokers whose session ran out, unfencing brokers that
