@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,9 +14,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/logd/logd/engine"
+	"github.com/logd/logd/internal/kwire"
 	"github.com/logd/logd/metadata"
 )
 
@@ -74,6 +79,7 @@ func TestLogDirFailureMovesLeadership(t *testing.T) {
 		}
 		return true
 	})
+	checkAssignReplicasToDirsErrors(t, ctx, nodes, dirIDs)
 	pa, _ := nodes[0].node.Partition("d", 0)
 	leader := nodes[pa.Leader-1]
 	t.Logf("d-0 led by node %d, epoch %d; its replica is in %s", leader.id, pa.LeaderEpoch, extra[leader.id])
@@ -189,5 +195,84 @@ func consumeAll(t *testing.T, ctx context.Context, nodes []*testNode, topic stri
 			t.Fatalf("%d acknowledged records never read back", missing())
 		}
 		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+}
+
+// checkAssignReplicasToDirsErrors sends AssignReplicasToDirs (API 73) as a broker would, with
+// wrong fields: a node that is not the controller answers NOT_CONTROLLER, a stale broker epoch
+// STALE_BROKER_EPOCH, and per partition an unknown topic id UNKNOWN_TOPIC_ID, a partition
+// out of range UNKNOWN_TOPIC_OR_PARTITION, the zero directory LOG_DIR_NOT_FOUND; the
+// assignment the metadata already has is accepted.
+func checkAssignReplicasToDirsErrors(t *testing.T, ctx context.Context, nodes []*testNode, dirIDs map[int32]metadata.TopicID) {
+	t.Helper()
+	ctl := controllerNode(nodes)
+	if ctl == nil {
+		t.Fatal("no active controller")
+	}
+	d, _ := ctl.node.Partition("d", 0)
+	topicID := ctl.node.view.Load().st.Topics["d"].ID
+	b, _ := ctl.node.q.Broker(1)
+	req := func(addr string, epoch int64, parts map[metadata.TopicID][]int32, dir metadata.TopicID) *kmsg.AssignReplicasToDirsResponse {
+		t.Helper()
+		conn, err := kwire.Dial(ctx, addr, kwire.Options{ClientID: "dirs-test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		r := kmsg.NewPtrAssignReplicasToDirsRequest()
+		r.BrokerID, r.BrokerEpoch = 1, epoch
+		rd := kmsg.NewAssignReplicasToDirsRequestDirectory()
+		rd.ID = dir
+		for _, tid := range slices.SortedFunc(maps.Keys(parts), func(a, b metadata.TopicID) int { return bytes.Compare(a[:], b[:]) }) {
+			rt := kmsg.NewAssignReplicasToDirsRequestDirectoryTopic()
+			rt.TopicID = tid
+			for _, p := range parts[tid] {
+				rp := kmsg.NewAssignReplicasToDirsRequestDirectoryTopicPartition()
+				rp.Partition = p
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			rd.Topics = append(rd.Topics, rt)
+		}
+		r.Directories = append(r.Directories, rd)
+		resp, err := conn.Request(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.AssignReplicasToDirsResponse)
+	}
+	for _, tn := range nodes {
+		if tn != ctl {
+			if r := req(tn.addr, b.Epoch, nil, dirIDs[1]); r.ErrorCode != kerr.NotController.Code {
+				t.Fatalf("node %d (not the controller): error %d, want NOT_CONTROLLER", tn.id, r.ErrorCode)
+			}
+			break
+		}
+	}
+	if r := req(ctl.addr, b.Epoch+1000, map[metadata.TopicID][]int32{topicID: {0}}, dirIDs[1]); r.ErrorCode != kerr.StaleBrokerEpoch.Code {
+		t.Fatalf("stale broker epoch: error %d, want STALE_BROKER_EPOCH", r.ErrorCode)
+	}
+	codes := func(r *kmsg.AssignReplicasToDirsResponse) map[string]int16 {
+		out := map[string]int16{}
+		for _, rd := range r.Directories {
+			for _, rt := range rd.Topics {
+				for _, rp := range rt.Partitions {
+					out[fmt.Sprintf("%s-%d", metadata.TopicID(rt.TopicID), rp.Partition)] = rp.ErrorCode
+				}
+			}
+		}
+		return out
+	}
+	unknown := metadata.TopicID{0xee}
+	got := codes(req(ctl.addr, b.Epoch, map[metadata.TopicID][]int32{topicID: {0, 7}, unknown: {0}}, dirIDs[1]))
+	want := map[string]int16{topicID.String() + "-0": 0, topicID.String() + "-7": kerr.UnknownTopicOrPartition.Code, unknown.String() + "-0": kerr.UnknownTopicID.Code}
+	if !maps.Equal(got, want) {
+		t.Fatalf("per-partition errors %v, want %v", got, want)
+	}
+	got = codes(req(ctl.addr, b.Epoch, map[metadata.TopicID][]int32{topicID: {0}}, metadata.TopicID{}))
+	if got[topicID.String()+"-0"] != kerr.LogDirNotFound.Code {
+		t.Fatalf("the zero directory: %v, want LOG_DIR_NOT_FOUND", got)
+	}
+	if after, _ := ctl.node.Partition("d", 0); after.PartitionEpoch != d.PartitionEpoch || after.Directories[1] != dirIDs[1] {
+		t.Fatalf("d-0 changed: %+v, was %+v", after, d)
 	}
 }
