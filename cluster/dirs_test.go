@@ -143,6 +143,20 @@ func TestLogDirFailureMovesLeadership(t *testing.T) {
 	if got := md.Topics["d"].Partitions[0].Leader; got != moved.Leader {
 		t.Fatalf("Metadata names leader %d, want %d", got, moved.Leader)
 	}
+	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	dt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+	dt.Topic = "d"
+	dtp.Topics = append(dtp.Topics, dt)
+	dresp, err := dtp.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dresp.Topics) != 1 || len(dresp.Topics[0].Partitions) != 1 {
+		t.Fatalf("DescribeTopicPartitions: %+v", dresp.Topics)
+	}
+	if p := dresp.Topics[0].Partitions[0]; p.LeaderID != moved.Leader || slices.Contains(p.ISR, leader.id) {
+		t.Fatalf("DescribeTopicPartitions: leader %d ISR %v, want leader %d without %d", p.LeaderID, p.ISR, moved.Leader, leader.id)
+	}
 	for range 100 {
 		produce(next)
 		next++
