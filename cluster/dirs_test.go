@@ -25,7 +25,8 @@ import (
 
 // TestLogDirFailureMovesLeadership (KIP-858): three nodes with two log directories each. A
 // partition's replicas are recorded in the controller's metadata with their directories
-// (AssignReplicasToDirs); the directory holding the leader's replica fails (it vanishes) while
+// (AssignReplicasToDirs), and again after AlterReplicaLogDirs moves a replica to another
+// directory; the directory holding the leader's replica fails (it vanishes) while
 // a producer writes with acks=all; the next heartbeat reports it offline, and the controller
 // moves the leadership to another ISR member and drops the failed replica from the ISR.
 // Produce and consume continue on the new leader and no acknowledged record is lost. The
@@ -83,6 +84,23 @@ func TestLogDirFailureMovesLeadership(t *testing.T) {
 	pa, _ := nodes[0].node.Partition("d", 0)
 	leader := nodes[pa.Leader-1]
 	t.Logf("d-0 led by node %d, epoch %d; its replica is in %s", leader.id, pa.LeaderEpoch, extra[leader.id])
+
+	// Another node moves its replica of first-0 to its extra directory (AlterReplicaLogDirs):
+	// the metadata follows.
+	mover := nodes[leader.id%3]
+	var move kadm.AlterReplicaLogDirsReq
+	move.Add(extra[mover.id], kadm.TopicsSet{"first": {0: {}}})
+	mres, err := adm.AlterBrokerReplicaLogDirs(ctx, mover.id, move)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all := mres.Sorted(); len(all) != 1 || all[0].Err != nil {
+		t.Fatalf("AlterReplicaLogDirs: %+v", all)
+	}
+	waitFor(t, fmt.Sprintf("node %d's replica of first-0 recorded in its extra directory", mover.id), 30*time.Second, func() bool {
+		p, _ := leader.node.Partition("first", 0)
+		return p.Directories[mover.id] == dirIDs[mover.id]
+	})
 
 	// A producer writes throughout; every acknowledged value is remembered.
 	var mu sync.Mutex
