@@ -711,6 +711,9 @@ func (s *ClusterState) alterPartition(c *AlterPartition) (any, error) {
 			return nil, fmt.Errorf("%w: %d is not a replica of %s-%d", ErrInvalidISR, r, c.Topic, c.Partition)
 		}
 		if !slices.Contains(p.ISR, r) && !s.replicaEligible(p, r) {
+			if s.eligible(r) {
+				return nil, fmt.Errorf("%w: %d (its replica's log directory is offline)", ErrIneligibleReplica, r)
+			}
 			return nil, fmt.Errorf("%w: %d", ErrIneligibleReplica, r)
 		}
 	}

@@ -18,7 +18,9 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the golden scenario files in 
 // partition that changed), separated by blank lines. Commands (epochs default to the current
 // ones, so stale requests are written out explicitly):
 //
-//	register id=N [inc=S]           RegisterBroker
+//	register id=N [inc=S] [dirs=a,b] RegisterBroker (log directories named by a letter)
+//	assign id=N topic=T p=N dir=a   AssignReplicasToDirs
+//	dirs-offline id=N dirs=a,b      DirectoriesOffline
 //	unfence id=N | fence id=N | shutdown id=N [epoch=E]
 //	create topic=T (partitions=N rf=N | assign=1,2,3/2,3,1)
 //	grow topic=T total=N            CreatePartitions
@@ -106,7 +108,18 @@ func runScenarioCommand(t *testing.T, c *cluster, line string) string {
 		if inc == "" {
 			inc = "a"
 		}
-		cmd = &RegisterBroker{ID: id, Incarnation: inc}
+		cmd = &RegisterBroker{ID: id, Incarnation: inc, LogDirs: scenarioDirs(id, a["dirs"])}
+	case "assign":
+		as := &AssignReplicasToDirs{BrokerID: id, BrokerEpoch: epoch, Assignments: []DirAssignment{{Partition: p}}}
+		if d := scenarioDirs(id, a["dir"]); d != nil {
+			as.Assignments[0].Dir = d[0] // "dir=" alone: the zero (unassigned) id
+		}
+		if t, ok := c.s.Topics[topic]; ok {
+			as.Assignments[0].Topic = t.ID
+		}
+		cmd = as
+	case "dirs-offline":
+		cmd = &DirectoriesOffline{BrokerID: id, BrokerEpoch: epoch, Dirs: scenarioDirs(id, a["dirs"])}
 	case "unfence":
 		cmd = &UnfenceBroker{ID: id, Epoch: epoch}
 	case "fence":
@@ -168,7 +181,16 @@ func runScenarioCommand(t *testing.T, c *cluster, line string) string {
 	case *BrokerRegistration:
 		return fmt.Sprintf("broker %d epoch %d fenced=%v", r.ID, r.Epoch, r.Fenced)
 	case int:
+		if _, ok := cmd.(*DirectoriesOffline); ok {
+			return fmt.Sprintf("ok: %d partitions lost the replica", r)
+		}
 		return fmt.Sprintf("ok: %d partitions left leaderless", r)
+	case []error:
+		for _, e := range r {
+			if e != nil {
+				return "refused: " + e.Error()
+			}
+		}
 	}
 	return "ok"
 }
@@ -178,7 +200,35 @@ func fmtPartition(topic string, i int, p *PartitionAssignment) string {
 	if len(p.Adding)+len(p.Removing) > 0 {
 		s += fmt.Sprintf(" adding=%v removing=%v", p.Adding, p.Removing)
 	}
+	if len(p.Directories) > 0 {
+		var ds []string
+		for _, r := range p.Replicas {
+			if d, ok := p.Directories[r]; ok {
+				ds = append(ds, fmt.Sprintf("%d:%s", r, scenarioDirName(d)))
+			}
+		}
+		s += " dirs=" + strings.Join(ds, ",")
+	}
 	return s
+}
+
+// scenarioDirs turns broker id's directory letters ("a,b") into directory ids.
+func scenarioDirs(id int32, letters string) []TopicID {
+	var out []TopicID
+	for _, l := range strings.Split(letters, ",") {
+		if l != "" {
+			out = append(out, TopicID{byte(id), l[0], 0xd1})
+		}
+	}
+	return out
+}
+
+// scenarioDirName is a scenario directory id's letter ("-" for the zero id).
+func scenarioDirName(d TopicID) string {
+	if d == (TopicID{}) {
+		return "-"
+	}
+	return string(d[1])
 }
 
 // changedPartitions lists the partitions that differ between two states.
@@ -208,7 +258,18 @@ func dumpState(s *ClusterState) string {
 	sort.Ints(ids)
 	for _, id := range ids {
 		b := s.Brokers[int32(id)]
-		lines = append(lines, fmt.Sprintf("broker %d epoch=%d fenced=%v shutting-down=%v", b.ID, b.Epoch, b.Fenced, b.ShuttingDown))
+		line := fmt.Sprintf("broker %d epoch=%d fenced=%v shutting-down=%v", b.ID, b.Epoch, b.Fenced, b.ShuttingDown)
+		if len(b.LogDirs)+len(b.OfflineDirs) > 0 {
+			names := func(ds []TopicID) string {
+				var n []string
+				for _, d := range ds {
+					n = append(n, scenarioDirName(d))
+				}
+				return strings.Join(n, ",")
+			}
+			line += fmt.Sprintf(" dirs=%s offline=%s", names(b.LogDirs), names(b.OfflineDirs))
+		}
+		lines = append(lines, line)
 	}
 	for _, t := range s.sortedTopics() {
 		for i, p := range t.Partitions {
