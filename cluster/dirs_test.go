@@ -153,14 +153,12 @@ func TestLogDirFailureMovesLeadership(t *testing.T) {
 	if first, _ := nodes[0].node.Partition("first", 0); len(first.ISR) != 3 {
 		t.Fatalf("a partition in the node's other directory lost ISR members: %+v", first)
 	}
-	// Clients see the new leader (Metadata), and writes go on there.
-	md, err := adm.Metadata(ctx, "d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := md.Topics["d"].Partitions[0].Leader; got != moved.Leader {
-		t.Fatalf("Metadata names leader %d, want %d", got, moved.Leader)
-	}
+	// Clients see the new leader (Metadata: kgo answers it from its cache while that is
+	// younger than MetadataMinAge, so wait; DescribeTopicPartitions), and writes go on there.
+	waitFor(t, "Metadata naming the new leader", 10*time.Second, func() bool {
+		md, err := adm.Metadata(ctx, "d")
+		return err == nil && md.Topics["d"].Partitions[0].Leader == moved.Leader
+	})
 	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
 	dt := kmsg.NewDescribeTopicPartitionsRequestTopic()
 	dt.Topic = "d"
