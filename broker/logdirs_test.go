@@ -10,11 +10,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/logd/logd/internal/testbatch"
+	"github.com/logd/logd/metadata"
 )
 
 // Two log directories: partitions spread over both, DescribeLogDirs answers per directory,
 // the placement survives a restart, and a directory that vanishes goes offline alone (its
-// partitions refuse produce and fetch with KAFKA_STORAGE_ERROR).
+// partitions refuse produce and fetch with KAFKA_STORAGE_ERROR, then lose their leader once
+// the controller hears of the directory in a heartbeat).
 func TestLogDirsTwoDirectories(t *testing.T) {
 	extra := filepath.Join(t.TempDir(), "second")
 	modify := func(c *Config) { c.ExtraLogDirs = []string{extra} }
@@ -89,16 +91,35 @@ func TestLogDirsTwoDirectories(t *testing.T) {
 	rc := dialDP(t, tb)
 	for p, d := range after {
 		resp := rc.request(produceReqDP(9, -1, "spread", p, records))
-		want := int16(0)
+		// The broker answers KAFKA_STORAGE_ERROR until the controller, told in its next
+		// heartbeat (KIP-858), takes the leadership away: NOT_LEADER_OR_FOLLOWER then.
+		ok := func(code int16) bool { return code == 0 }
 		if d == absExtra {
-			want = kerr.KafkaStorageError.Code
+			ok = func(code int16) bool {
+				return code == kerr.KafkaStorageError.Code || code == kerr.NotLeaderForPartition.Code
+			}
 		}
-		if got := producePartDP(t, resp).ErrorCode; got != want {
-			t.Fatalf("produce to partition %d in %s: error %d, want %d", p, d, got, want)
+		if got := producePartDP(t, resp).ErrorCode; !ok(got) {
+			t.Fatalf("produce to partition %d in %s: error %d", p, d, got)
 		}
 		fetch := fetchReqDP(12, "spread", [16]byte{}, p, 0)
-		if got := fetchPartDP(t, rc.request(fetch)).ErrorCode; got != want {
-			t.Fatalf("fetch from partition %d in %s: error %d, want %d", p, d, got, want)
+		if got := fetchPartDP(t, rc.request(fetch)).ErrorCode; !ok(got) {
+			t.Fatalf("fetch from partition %d in %s: error %d", p, d, got)
+		}
+	}
+	// The controller heard of the failed directory: its partitions (a single replica each)
+	// have no leader, the others keep theirs.
+	deadline = time.Now().Add(30 * time.Second)
+	for p, d := range after {
+		for {
+			pa, _ := tb.b.cluster.Partition("spread", p)
+			if (pa.Leader == metadata.NoLeader) == (d == absExtra) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("partition %d in %s: leader %d", p, d, pa.Leader)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	for _, d := range describe() {
