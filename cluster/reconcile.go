@@ -27,6 +27,13 @@ type role struct {
 	leaderAddr     string
 }
 
+// sameLeader reports whether r and o name the same leader of the same topic in the same
+// leader epoch at the same address: they differ at most in the partition epoch.
+func (r role) sameLeader(o role) bool {
+	r.partitionEpoch = o.partitionEpoch
+	return r == o
+}
+
 // hostedTopic is a topic with partitions on this broker, as last seen.
 type hostedTopic struct {
 	id         metadata.TopicID
@@ -189,7 +196,10 @@ func (n *Node) reconcilePartition(v *view, t *metadata.TopicState, tp engine.Top
 			return true
 		}
 		now.leaderAddr = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
-		if had && prev == now && n.b.Following(tp.Topic, tp.Partition, now.leaderAddr) {
+		// A new partition epoch alone (an ISR change, a replica's directory assigned) leaves
+		// the follower as it is: following again would discard its fetch in flight, and the
+		// leader's acks=all produces would wait out the next long poll.
+		if had && prev.sameLeader(now) && n.b.Following(tp.Topic, tp.Partition, now.leaderAddr) {
 			break
 		}
 		if err := n.b.Follow(tp.Topic, tp.Partition, now.leaderAddr, pa.LeaderEpoch); err != nil {
