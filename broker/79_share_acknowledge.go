@@ -14,7 +14,9 @@ import (
 // (INVALID_RECORD_STATE for an offset the member does not hold, INVALID_REQUEST for
 // malformed batches); v2 adds the renew type (4) and AcquisitionLockTimeoutMs. The answer
 // waits until the new share-partition states are durable in __share_group_state
-// (share_state.go); a partition whose write failed gets COORDINATOR_NOT_AVAILABLE
+// (share_state.go); a partition whose write failed gets the error Kafka's SharePartition
+// answers (shareWriteError): NOT_LEADER_OR_FOLLOWER when the state was fenced (initialized
+// anew elsewhere: the share partition is read again), else COORDINATOR_NOT_AVAILABLE
 // (NOT_COORDINATOR on a lost leadership), retriable. READ on the group is checked first
 // (GROUP_AUTHORIZATION_FAILED for the request), then READ on each topic: a denied topic's
 // partitions are TOPIC_AUTHORIZATION_FAILED and their acknowledgements are not applied.

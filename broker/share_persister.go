@@ -236,7 +236,7 @@ func (p *sharePersister) write(s share.Snapshot) group.Durable {
 	rs := p.partLocked(s.Group, s.Partition)
 	if rs.fenced {
 		p.mu.Unlock()
-		err := fmt.Errorf("share-partition state of %s not written: %w (it was initialized anew elsewhere; the share partition is being read again)", rs.key, kerr.FencedStateEpoch)
+		err := fencedWriteError(rs.key)
 		return func(done func(error)) { done(err) }
 	}
 	if rs.pending != nil && rs.pending.Reset && !s.Reset && !s.Tombstone {
@@ -489,15 +489,51 @@ func (p *sharePersister) step(id int32, conn *kwire.Conn, rs *remoteShare) *kwir
 		}
 	}
 	p.mu.Unlock()
-	if reload { // not under p.mu: the share coordinator's lock comes first
-		p.b.log.Warn("share-partition state epoch fenced; reading the state again", "key", rs.key)
-		p.b.shares.Reload(rs.group, rs.tp)
-		wake = true
-	}
-	if wake {
+	switch {
+	case reload: // not under p.mu: the share coordinator's lock comes first
+		p.b.reloadFencedShare(rs.group, rs.tp, rs.key)
+	case wake:
 		p.b.shareRecordsAvailable(rs.tp.TopicID, rs.tp.Partition)
 	}
 	return conn
+}
+
+// fencedWriteError is the error of a write of share partition key refused because its state
+// was initialized anew elsewhere (a newer state epoch).
+func fencedWriteError(key string) error {
+	return fmt.Errorf("share-partition state of %s not written: %w (it was initialized anew elsewhere; the share partition is being read again)", key, kerr.FencedStateEpoch)
+}
+
+// reloadFencedShare drops group gid's share partition tp (key: its state key), whose state
+// write was fenced, from the share coordinator and wakes its fetches: the next one reads the
+// state again, with its new state epoch, as Kafka's SharePartitionManager drops a fenced
+// SharePartition. REQUIRES: no lock held (it takes the share coordinator's).
+func (b *Broker) reloadFencedShare(gid string, tp share.TopicPartition, key string) {
+	b.log.Warn("share-partition state epoch fenced; reading the state again", "key", key)
+	b.shares.Reload(gid, tp)
+	b.shareRecordsAvailable(tp.TopicID, tp.Partition)
+}
+
+// shareWriteError is the error a share-partition leader answers for a state write that
+// failed with err, as Kafka 4.3's SharePartition maps its persister's errors
+// (fetchPersisterError): a fenced state or leader epoch is NOT_LEADER_OR_FOLLOWER (the
+// share partition is dropped and read again); a coordinator error COORDINATOR_NOT_AVAILABLE;
+// GROUP_ID_NOT_FOUND and UNKNOWN_TOPIC_OR_PARTITION as they are; any other error of the
+// share coordinator UNKNOWN_SERVER_ERROR. A local journal's error is journalError's.
+func shareWriteError(err error) *kerr.Error {
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		return journalError(err)
+	}
+	switch ke {
+	case kerr.FencedStateEpoch, kerr.FencedLeaderEpoch:
+		return kerr.NotLeaderForPartition
+	case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress:
+		return kerr.CoordinatorNotAvailable
+	case kerr.GroupIDNotFound, kerr.UnknownTopicOrPartition:
+		return ke
+	}
+	return kerr.UnknownServerError
 }
 
 // answerLocked applies a step's answer (code: its partition's error), reporting whether a

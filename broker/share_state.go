@@ -65,6 +65,17 @@ type leadShareState struct {
 	// states is each share partition's latest snapshot (key: string(share.StateKey)), as
 	// replayed at load and set by every append. Guarded by mu.
 	states map[string]share.Snapshot
+	// reads is, for each share partition led here whose state is held here (same key), the
+	// state epoch it was loaded with or last wrote: a stored state with a newer epoch was
+	// initialized anew by another writer and fences this broker's writes. Guarded by mu.
+	reads map[string]stateRead
+}
+
+// stateRead is the state epoch a share partition led here was loaded with (-1: no state was
+// stored) and whether a write of it was fenced (it is being dropped and read again).
+type stateRead struct {
+	epoch  int32
+	fenced bool
 }
 
 // loadShareState replays __share_group_state partition p and opens its journal, writing
@@ -74,7 +85,7 @@ func (b *Broker) loadShareState(p, partitions int32, lp *replication.LeaderParti
 	if err != nil {
 		return nil, err
 	}
-	ls := &leadShareState{journal: j, part: p, states: map[string]share.Snapshot{}}
+	ls := &leadShareState{journal: j, part: p, states: map[string]share.Snapshot{}, reads: map[string]stateRead{}}
 	for r := range rp.Records {
 		s, ok, err := share.ParseState(r.Key, r.Value)
 		switch {
@@ -187,6 +198,11 @@ func (b *Broker) shareStatesLoaded([]int32) {
 // coordinator APIs of the partition's leader (share_persister.go), as it does for every
 // share partition it already keeps. It runs under the share coordinator's lock: an append
 // or a queued request, no wait.
+//
+// A write finding a stored state epoch newer than the one the share partition was loaded
+// with (InitializeShareGroupState from another writer, e.g. AlterShareGroupOffsets through
+// another broker) is refused with FENCED_STATE_EPOCH and the share partition is dropped and
+// read again, as the persister does for a remote state (reloadFencedShare).
 func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
 	key := share.StateKeyString(s.Group, s.Partition)
 	if b.persister.keeps(key) {
@@ -196,12 +212,23 @@ func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
 	if lerr != nil {
 		return b.persister.write(s)
 	}
+	k := string(share.StateKey(s.Group, s.Partition))
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	s.StateEpoch, s.LeaderEpoch = 0, -1
-	if old, ok := ls.states[string(share.StateKey(s.Group, s.Partition))]; ok {
+	old, ok := ls.states[k]
+	if ok {
 		s.StateEpoch, s.LeaderEpoch = old.StateEpoch, old.LeaderEpoch
 	}
+	if rd, read := ls.reads[k]; read && ok && !s.Reset && !s.Tombstone && (rd.fenced || old.StateEpoch > rd.epoch) {
+		if !rd.fenced { // drop it once; not here: the share coordinator's lock is held
+			ls.reads[k] = stateRead{epoch: rd.epoch, fenced: true}
+			go b.reloadFencedShare(s.Group, s.Partition, key)
+		}
+		err := fencedWriteError(key)
+		return func(done func(error)) { done(err) }
+	}
+	ls.reads[k] = stateRead{epoch: s.StateEpoch}
 	d, err := ls.putLocked(s)
 	if err != nil {
 		b.log.Warn("share-partition state not persisted", "group", s.Group, "err", err)
@@ -262,8 +289,14 @@ func (b *Broker) loadShareSnapshot(gid string, tp share.TopicPartition) (share.S
 	case lerr != nil:
 		return b.persister.load(gid, tp) // led elsewhere
 	}
+	k := string(share.StateKey(gid, tp))
 	ls.mu.Lock()
-	s, ok := ls.states[string(share.StateKey(gid, tp))]
+	s, ok := ls.states[k]
+	rd := stateRead{epoch: -1}
+	if ok {
+		rd.epoch = s.StateEpoch
+	}
+	ls.reads[k] = rd // the epoch its writes are checked against
 	ls.mu.Unlock()
 	if !ok || s.Start < 0 { // none, or initialized without a start offset
 		return share.Snapshot{}, false, nil
@@ -342,7 +375,7 @@ func (w *stateWrites) answer(b *Broker, c *call, resp kmsg.Response) (kmsg.Respo
 		wait(func(err error) {
 			mu.Lock()
 			if err != nil {
-				*code = journalError(err).Code
+				*code = shareWriteError(err).Code
 			}
 			left--
 			last := left == 0

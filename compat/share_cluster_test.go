@@ -188,6 +188,12 @@ func (x *crossShare) fetchUntil(want []int64) {
 // acknowledge sends one ShareAcknowledge of offsets with type typ; it reports whether the
 // broker answered without error (then the acknowledgement is durable).
 func (x *crossShare) acknowledge(typ int8, offsets []int64) bool {
+	return x.ackCode(typ, offsets) == 0
+}
+
+// ackCode sends one ShareAcknowledge of offsets with type typ and returns its error code
+// (the request's, else the partition's); offsets answered without error are counted.
+func (x *crossShare) ackCode(typ int8, offsets []int64) int16 {
 	req := kmsg.NewPtrShareAcknowledgeRequest()
 	req.GroupID, req.MemberID, req.ShareSessionEpoch = kmsg.StringPtr(x.group), kmsg.StringPtr(x.member), x.epoch
 	rt := kmsg.NewShareAcknowledgeRequestTopic()
@@ -215,7 +221,7 @@ func (x *crossShare) acknowledge(typ int8, offsets []int64) bool {
 	}
 	if code != 0 {
 		x.s.Logf("ShareAcknowledge (type %d) of %v answered %v: not counted", typ, offsets, kerr.ErrorForCode(code))
-		return false
+		return code
 	}
 	for _, o := range offsets {
 		if typ == ackAccept {
@@ -224,7 +230,7 @@ func (x *crossShare) acknowledge(typ int8, offsets []int64) bool {
 			x.released[o] = true
 		}
 	}
-	return true
+	return 0
 }
 
 func span(first, last int64) []int64 {
@@ -238,9 +244,11 @@ func span(first, last int64) []int64 {
 // crossShareCluster starts three logd processes (share partitions start at the log start),
 // creates a one-partition topic (replication factor 3) holding n records, picks a group
 // whose share partition's leader, __share_group_state partition's leader and coordinator
-// are three different brokers, and joins it. It returns the member's view, its session to be
-// opened on the share partition's leader, the state partition's leader and the cleanup.
-func crossShareCluster(s *S, name string, n int) (x *crossShare, stateLead int32, cleanup func()) {
+// are three different brokers (sameState: the share partition's leader also leads its state
+// partition, the coordinator is another broker), and joins it. It returns the member's
+// view, its session to be opened on the share partition's leader, the state partition's
+// leader and the cleanup.
+func crossShareCluster(s *S, name string, n int, sameState bool) (x *crossShare, stateLead int32, cleanup func()) {
 	dir, err := os.MkdirTemp(tmpDir, name+"-")
 	if err != nil {
 		s.Fatalf("%v", err)
@@ -280,12 +288,12 @@ func crossShareCluster(s *S, name string, n int) (x *crossShare, stateLead int32
 	stateLead = -1
 	for i := 0; i < 100 && stateLead < 0; i++ {
 		g := fmt.Sprintf("%s-g%d", x.topic, i)
-		if node, coord := x.coordinator(2, x.stateKey(g)), x.coordinator(0, g); node != lead && coord != lead && coord != node {
+		if node, coord := x.coordinator(2, x.stateKey(g)), x.coordinator(0, g); (node != lead) != sameState && coord != lead && coord != node {
 			x.group, stateLead = g, node
 		}
 	}
 	if stateLead < 0 {
-		s.Fatalf("no group has its coordinator, its state partition's leader and broker %d (the share partition's leader) apart", lead)
+		s.Fatalf("no group has its coordinator apart from broker %d (the share partition's leader) and its state partition's leader (on %d too: %v)", lead, lead, sameState)
 	}
 	s.Logf("share partition led by %d, its state partition by %d, the group coordinated by %d", lead, stateLead, x.coordinator(0, x.group))
 
@@ -308,7 +316,7 @@ func crossShareCluster(s *S, name string, n int) (x *crossShare, stateLead int32
 
 func testShareStateCrossBroker(s *S) {
 	const n = 30
-	x, stateLead, cleanup := crossShareCluster(s, "share-cross", n)
+	x, stateLead, cleanup := crossShareCluster(s, "share-cross", n, false)
 	defer cleanup()
 	c, lead := x.c, x.node
 	x.fetchUntil(span(0, n-1))
@@ -411,14 +419,17 @@ func (x *crossShare) describedStart(start, lag int64) {
 
 // testShareStateFenced: another writer initializes the share partition's state with a newer
 // state epoch and start offset 20 (as a group coordinator does for AlterShareGroupOffsets);
-// the share partition leader's next write is refused with FENCED_STATE_EPOCH, after which it
+// the share partition leader's next write is refused with FENCED_STATE_EPOCH, and the
+// acknowledgement it carried is answered NOT_LEADER_OR_FOLLOWER, as Kafka 4.3's
+// SharePartition maps a fenced state write (fetchPersisterError). The share partition then
 // reads the state again and goes on from offset 20: records 20-29 are delivered again,
 // nothing below 20, and their acknowledgement is durable. DescribeShareGroupOffsets to the
 // group coordinator answers from the state partition's leader throughout, and
-// kafka-share-groups --describe --offsets shows the same.
-func testShareStateFenced(s *S) {
+// kafka-share-groups --describe --offsets shows the same. sameState: the share partition's
+// leader holds its state too (its writes are local appends, fenced all the same).
+func testShareStateFenced(s *S, name string, sameState bool) {
 	const n = 30
-	x, stateLead, cleanup := crossShareCluster(s, "share-fenced", n)
+	x, stateLead, cleanup := crossShareCluster(s, name, n, sameState)
 	defer cleanup()
 	x.fetchUntil(span(0, n-1))
 	if !x.acknowledge(ackAccept, span(0, 9)) {
@@ -446,8 +457,8 @@ func testShareStateFenced(s *S) {
 		s.Fatalf("InitializeShareGroupState: %v", kerr.ErrorForCode(code))
 	}
 
-	if x.acknowledge(ackAccept, span(10, 14)) {
-		s.Fatalf("an acknowledgement written with the old state epoch was accepted")
+	if code := x.ackCode(ackAccept, span(10, 14)); code != kerr.NotLeaderForPartition.Code {
+		s.Fatalf("an acknowledgement written with the old state epoch was answered %v, want NOT_LEADER_OR_FOLLOWER", kerr.ErrorForCode(code))
 	}
 	// The share partition reads its state again: 20-29 come again, nothing below 20.
 	missing := map[int64]bool{}
@@ -479,5 +490,10 @@ func testShareStateFenced(s *S) {
 
 // TestShareStateFenced: go test -tags compat -run TestShareStateFenced ./compat.
 func TestShareStateFenced(t *testing.T) {
-	scenario(t, "franz-go", "share-state-fenced-reread", 5*time.Minute, testShareStateFenced)
+	scenario(t, "franz-go", "share-state-fenced-reread", 5*time.Minute, func(s *S) { testShareStateFenced(s, "share-fenced", false) })
+}
+
+// TestShareStateFencedLocal: go test -tags compat -run TestShareStateFencedLocal ./compat.
+func TestShareStateFencedLocal(t *testing.T) {
+	scenario(t, "franz-go", "share-state-fenced-local-reread", 5*time.Minute, func(s *S) { testShareStateFenced(s, "share-fenced-local", true) })
 }

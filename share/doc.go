@@ -67,7 +67,9 @@
 // a restart or a failover an acquired record is available again, with the delivery count of
 // the last snapshot.
 // When the broker finds the persisted state fenced (FENCED_STATE_EPOCH: it was initialized
-// anew elsewhere), Reload drops the share partition, and its next use loads it again.
+// anew elsewhere, with a state epoch newer than the one the share partition was loaded
+// with), whether it holds the state partition itself or another broker does, the write
+// fails, Reload drops the share partition, and its next use loads it again.
 //
 // A share group's coordinator persists the group itself (group_records.go: Kafka's
 // ShareGroupMetadata and ShareGroupStatePartitionMetadata records, written by the broker to
