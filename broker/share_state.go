@@ -219,6 +219,12 @@ func (b *Broker) persistShareState(s share.Snapshot) group.Durable {
 	old, ok := ls.states[k]
 	if ok {
 		s.StateEpoch, s.LeaderEpoch = old.StateEpoch, old.LeaderEpoch
+		if s.Reset {
+			// A reset of a stored state (AlterShareGroupOffsets) is a new initialization, as
+			// the persister's InitializeShareGroupState is: a newer state epoch fences the
+			// share partition's writers on other brokers, so none writes its old state over it.
+			s.StateEpoch++
+		}
 	}
 	if rd, read := ls.reads[k]; read && ok && !s.Reset && !s.Tombstone && (rd.fenced || old.StateEpoch > rd.epoch) {
 		if !rd.fenced { // drop it once; not here: the share coordinator's lock is held
